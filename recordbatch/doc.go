@@ -1,0 +1,79 @@
+// Package recordbatch parses and validates the fixed header of a Kafka
+// RecordBatch (magic 2), the unit Tributary receives from producers, stores
+// verbatim in segment files and hands back to consumers.
+//
+// The package never decodes or decompresses the records themselves: the broker
+// only needs the header to assign offsets, index by offset and time, and check
+// integrity. Parsing is allocation-free on success, so it can sit on the
+// produce, fetch and recovery paths.
+//
+// # Byte layout
+//
+// All integers are big-endian. Offsets are from the start of the batch.
+//
+//	 0                   8            12                     16    17
+//	+-------------------+------------+----------------------+-----+
+//	| baseOffset int64  | batchLength| partitionLeaderEpoch |magic|
+//	|                   |   int32    |        int32         | =2  |
+//	+-------------------+------------+----------------------+-----+
+//	 17          21           23                27                 35
+//	+-----------+------------+-----------------+------------------+
+//	| crc uint32| attributes | lastOffsetDelta | baseTimestamp    |
+//	|           |   int16    |      int32      |     int64        |
+//	+-----------+------------+-----------------+------------------+
+//	 35                 43              51            53             57            61
+//	+------------------+---------------+-------------+--------------+-------------+
+//	| maxTimestamp     | producerId    |producerEpoch| baseSequence | recordCount |
+//	|     int64        |    int64      |    int16    |    int32     |    int32    |
+//	+------------------+---------------+-------------+--------------+-------------+
+//	 61                                                   12+batchLength
+//	+-----------------------------------------------------+
+//	| records (possibly compressed, see attributes)       |
+//	+-----------------------------------------------------+
+//
+//	|<-- LogOverhead -->|<------------------ batchLength ------------------->|
+//	                                 |<--------- covered by crc ------------>|
+//	                                  21                          12+batchLength
+//
+// batchLength counts the bytes after itself, so a whole batch is
+// LogOverhead + batchLength bytes long.
+//
+// attributes (int16):
+//
+//	bits 0-2  compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd
+//	bit  3    timestamp type: 0 CreateTime, 1 LogAppendTime
+//	bit  4    transactional
+//	bit  5    control batch
+//	bits 6-15 not interpreted here (bit 6 is Kafka's delete-horizon flag)
+//
+// # What the CRC covers
+//
+// The crc field is a CRC-32C (Castagnoli) over bytes [21, 12+batchLength):
+// everything from attributes to the end of the batch. baseOffset,
+// batchLength, partitionLeaderEpoch, magic and the crc itself are NOT
+// covered, which is what lets the broker assign offsets with SetBaseOffset
+// (and stamp the leader epoch with SetPartitionLeaderEpoch) in place without
+// recomputing the CRC.
+//
+// # Versions
+//
+// Only magic 2 (Kafka 0.11 and later, the format every current client
+// produces) is accepted. Magic 0 and 1 message sets are rejected as corrupt;
+// Tributary does not convert them.
+//
+// # Errors
+//
+// Every error is an *Error whose Pos is the byte position of the start of the
+// offending batch in the caller's input, and which wraps exactly one of:
+//
+//   - ErrTruncated: the bytes present look like the start of a valid batch, but
+//     the input ends before the header or before the end batchLength announces;
+//     more bytes could make it valid (a torn write).
+//   - ErrCorrupt: the bytes can never form a valid batch (bad magic, impossible
+//     length or field, unknown codec, CRC mismatch).
+//
+// ParseHeader checks structure only; Validate adds the CRC. ValidateAll and Scan
+// walk a buffer of back-to-back batches, as found in a produce request or a
+// segment file; Scan returns the longest valid prefix, the truncation point for
+// crash recovery.
+package recordbatch
