@@ -1,0 +1,152 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/tributary-io/tributary/recordbatch"
+)
+
+// Fits reports whether the segment can take bytes more bytes ending at
+// lastOffset without overflowing the indexes' uint32 relative offsets and
+// positions. The log rolls to a new segment when it cannot.
+func (s *Segment) Fits(bytes int, lastOffset int64) bool {
+	return s.size.Load()+int64(bytes) <= math.MaxUint32 && lastOffset-s.baseOffset <= math.MaxUint32
+}
+
+// Append writes data, one or more whole batches already validated by the
+// caller and with base offsets assigned contiguously from NextOffset(), with a
+// single pwrite, adds the sparse index entries and publishes the new size.
+//
+// On a write error the file is cut back to its previous size, so nothing
+// half-written remains, and the error (matching ErrDiskFull on ENOSPC) is
+// returned; if that rollback fails the segment is poisoned and every later
+// Append returns the same error.
+func (s *Segment) Append(data []byte) error {
+	if s.sticky != nil {
+		return s.sticky
+	}
+	if s.sealed {
+		return &Error{Path: s.logPath, Op: "append", Offset: -1, Err: ErrReadOnly}
+	}
+	if s.closed.Load() {
+		return &Error{Path: s.logPath, Op: "append", Offset: -1, Err: ErrClosed}
+	}
+	next := s.nextOffset.Load()
+	// First pass: check the batches chain from next and fit the segment, before
+	// any byte is written.
+	last := next - 1
+	for p := 0; p < len(data); {
+		h, err := recordbatch.ParseHeader(data[p:])
+		if err != nil {
+			return &Error{Path: s.logPath, Op: "append", Offset: last + 1, Err: err}
+		}
+		if h.BaseOffset != last+1 {
+			return &Error{Path: s.logPath, Op: "append", Offset: last + 1,
+				Err: fmt.Errorf("batch base offset %d does not follow %d", h.BaseOffset, last)}
+		}
+		last = h.LastOffset()
+		p += h.Size()
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	if !s.Fits(len(data), last) {
+		return &Error{Path: s.logPath, Op: "append", Offset: next, Err: ErrOffsetOverflow}
+	}
+
+	pos := s.size.Load()
+	n, err := s.wf.WriteAt(data, pos)
+	if err == nil && n < len(data) {
+		err = io.ErrShortWrite
+	}
+	if err == nil {
+		err = s.mapAtLeast(int(pos) + len(data))
+	}
+	if err != nil {
+		return s.rollback(pos, next, err)
+	}
+
+	maxTs, offMaxTs := s.maxTimestamp.Load(), s.offsetOfMaxTimestamp.Load()
+	for p := 0; p < len(data); {
+		h, _ := recordbatch.ParseHeader(data[p:]) // checked in the first pass
+		maxTs, offMaxTs = s.indexBatch(&h, pos+int64(p), maxTs, offMaxTs)
+		p += h.Size()
+	}
+	s.maxTimestamp.Store(maxTs)
+	s.offsetOfMaxTimestamp.Store(offMaxTs)
+	s.nextOffset.Store(last + 1)
+	s.size.Store(pos + int64(len(data)))
+	return nil
+}
+
+// rollback cuts the file back to pos after a failed append.
+func (s *Segment) rollback(pos, offset int64, cause error) error {
+	if terr := s.wf.Truncate(pos); terr != nil {
+		s.sticky = wrapDiskFull(&Error{Path: s.logPath, Op: "append (rollback failed, segment poisoned)", Offset: offset,
+			Err: errors.Join(cause, terr)})
+		return s.sticky
+	}
+	return wrapDiskFull(&Error{Path: s.logPath, Op: "append", Offset: offset, Err: cause})
+}
+
+// indexBatch adds the sparse index entries due for the batch h at pos and
+// returns the updated max timestamp and its offset. Writer only.
+func (s *Segment) indexBatch(h *recordbatch.Header, pos int64, maxTs, offMaxTs int64) (int64, int64) {
+	if h.MaxTimestamp > maxTs {
+		maxTs, offMaxTs = h.MaxTimestamp, h.LastOffset()
+	}
+	if s.bytesSinceIndexEntry >= s.cfg.IndexIntervalBytes {
+		// A full index only makes lookups scan further; the log rolls on
+		// IndexFull before the next append, so the error is not fatal.
+		_ = s.offIdx.Append(uint32(h.BaseOffset-s.baseOffset), uint32(pos))
+		if maxTs >= 0 {
+			_ = s.timeIdx.Append(maxTs, uint32(offMaxTs-s.baseOffset))
+		}
+		s.bytesSinceIndexEntry = 0
+	}
+	s.bytesSinceIndexEntry += h.Size()
+	return maxTs, offMaxTs
+}
+
+// Seal makes the segment read-only when the log rolls past it: the time index
+// gets a closing entry for the segment's max timestamp (so retention and
+// timestamp lookups know it after a restart) and both indexes are trimmed to
+// their used size.
+func (s *Segment) Seal() error {
+	if s.sealed {
+		return nil
+	}
+	if ts := s.maxTimestamp.Load(); ts >= 0 {
+		if err := s.timeIdx.AppendFinal(ts, uint32(s.offsetOfMaxTimestamp.Load()-s.baseOffset)); err != nil {
+			return &Error{Path: s.logPath, Op: "seal", Offset: -1, Err: err}
+		}
+	}
+	if err := s.offIdx.Trim(); err != nil {
+		return &Error{Path: s.logPath, Op: "seal", Offset: -1, Err: err}
+	}
+	if err := s.timeIdx.Trim(); err != nil {
+		return &Error{Path: s.logPath, Op: "seal", Offset: -1, Err: err}
+	}
+	s.sealed = true
+	return nil
+}
+
+// Sync flushes the .log file and both indexes to stable storage.
+func (s *Segment) Sync() error {
+	if s.sticky != nil {
+		return s.sticky
+	}
+	if err := s.wf.Sync(); err != nil {
+		return &Error{Path: s.logPath, Op: "fsync", Offset: -1, Err: err}
+	}
+	if err := s.offIdx.Sync(); err != nil {
+		return &Error{Path: s.logPath, Op: "fsync offset index", Offset: -1, Err: err}
+	}
+	if err := s.timeIdx.Sync(); err != nil {
+		return &Error{Path: s.logPath, Op: "fsync time index", Offset: -1, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package segment
+
+import (
+	"math"
+
+	"github.com/tributary-io/tributary/recordbatch"
+)
+
+// view returns the published bytes of the .log file. Caller holds a reference.
+func (s *Segment) view() []byte {
+	size := s.size.Load()
+	return (*s.data.Load())[:size]
+}
+
+// positionFor returns a file position at or before the batch containing
+// offset, from the sparse offset index.
+func (s *Segment) positionFor(offset int64) int64 {
+	rel := offset - s.baseOffset
+	if rel <= 0 {
+		return 0
+	}
+	if rel > math.MaxUint32 {
+		rel = math.MaxUint32
+	}
+	_, pos, ok := s.offIdx.Lookup(uint32(rel))
+	if !ok {
+		return 0
+	}
+	return int64(pos)
+}
+
+// Read returns whole batches as a view of the mapping: first the batch that
+// contains offset, then as many following whole batches as fit within
+// maxBytes in total. The first batch is returned whole even when it alone is
+// larger than maxBytes, so a consumer always makes progress (Kafka's rule).
+// It returns nil when the segment has no batch containing offset or after it.
+// The caller must hold a reference (Acquire) while it uses the view.
+func (s *Segment) Read(offset int64, maxBytes int) (data []byte, firstBaseOffset int64, err error) {
+	v := s.view()
+	p := s.positionFor(offset)
+	if p >= int64(len(v)) {
+		// The index entry was written for a batch not yet published.
+		return nil, 0, nil
+	}
+	start := -1
+	var h recordbatch.Header
+	for int(p) < len(v) {
+		h, err = recordbatch.ParseHeader(v[p:])
+		if err != nil {
+			return nil, 0, &Error{Path: s.logPath, Op: "read", Offset: offset, Err: err}
+		}
+		if h.LastOffset() >= offset {
+			start = int(p)
+			break
+		}
+		p += int64(h.Size())
+	}
+	if start < 0 {
+		return nil, 0, nil
+	}
+	first := h.BaseOffset
+	end := start + h.Size()
+	for end < len(v) {
+		h, err = recordbatch.ParseHeader(v[end:])
+		if err != nil {
+			return nil, 0, &Error{Path: s.logPath, Op: "read", Offset: offset, Err: err}
+		}
+		if end+h.Size()-start > maxBytes {
+			break
+		}
+		end += h.Size()
+	}
+	return v[start:end:end], first, nil
+}
+
+// FindOffsetByTimestamp returns the base offset of the first batch at or
+// after startOffset whose MaxTimestamp is >= ts, and that timestamp. ok is
+// false when no batch in the segment qualifies. The caller holds a reference.
+func (s *Segment) FindOffsetByTimestamp(ts, startOffset int64) (offset, batchMaxTimestamp int64, ok bool, err error) {
+	from := max(startOffset, s.baseOffset)
+	if _, rel, found := s.timeIdx.Lookup(ts); found {
+		// Every batch up to the one ending at base+rel has timestamps < ts.
+		from = max(from, s.baseOffset+int64(rel)+1)
+	}
+	v := s.view()
+	for p := s.positionFor(from); int(p) < len(v); {
+		h, err := recordbatch.ParseHeader(v[p:])
+		if err != nil {
+			return 0, 0, false, &Error{Path: s.logPath, Op: "find by timestamp", Offset: from, Err: err}
+		}
+		if h.LastOffset() >= from && h.MaxTimestamp >= ts {
+			return max(h.BaseOffset, startOffset), h.MaxTimestamp, true, nil
+		}
+		p += int64(h.Size())
+	}
+	return 0, 0, false, nil
+}
+
+// Batches calls fn for each published batch header from the batch containing
+// offset on, with its position, until fn returns false. The caller holds a
+// reference. It is the building block of tools and scans, not of the hot path.
+func (s *Segment) Batches(offset int64, fn func(h *recordbatch.Header, pos int64, batch []byte) bool) error {
+	v := s.view()
+	for p := s.positionFor(offset); int(p) < len(v); {
+		h, err := recordbatch.ParseHeader(v[p:])
+		if err != nil {
+			return &Error{Path: s.logPath, Op: "scan", Offset: offset, Err: err}
+		}
+		if h.LastOffset() >= offset && !fn(&h, p, v[p:p+int64(h.Size())]) {
+			return nil
+		}
+		p += int64(h.Size())
+	}
+	return nil
+}

@@ -1,0 +1,400 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/edsrzf/mmap-go"
+
+	"github.com/tributary-io/tributary/index"
+)
+
+const (
+	// LogSuffix, IndexSuffix and TimeIndexSuffix name a segment's three files.
+	LogSuffix       = ".log"
+	IndexSuffix     = ".index"
+	TimeIndexSuffix = ".timeindex"
+
+	// fileNameDigits is the zero-padded width of the base offset in file names,
+	// wide enough for any int64 offset, so that names sort like offsets.
+	fileNameDigits = 20
+
+	// DefaultIndexIntervalBytes is Kafka's index.interval.bytes: one sparse
+	// index entry per this many bytes of batches.
+	DefaultIndexIntervalBytes = 4096
+
+	// DefaultInitialMapBytes is the address space first reserved for an active
+	// segment's mapping; it doubles as the segment grows.
+	DefaultInitialMapBytes = 64 << 20
+
+	// MaxSegmentBytes bounds a segment so that file positions fit the offset
+	// index's uint32 positions with room for one maximal batch after the roll
+	// check (Kafka bounds segment.bytes by int32 for the same reason).
+	MaxSegmentBytes = 1<<31 - 1
+)
+
+var (
+	// ErrDiskFull is returned (wrapped) when the file system has no room for
+	// an append or for a new segment's preallocated indexes.
+	ErrDiskFull = errors.New("segment: no space left on device")
+	// ErrClosed is returned by operations on a closed segment.
+	ErrClosed = errors.New("segment: closed")
+	// ErrReadOnly is returned by Append on a sealed segment.
+	ErrReadOnly = errors.New("segment: sealed, read-only")
+	// ErrOffsetOverflow is returned when an append would put a relative offset
+	// or file position beyond uint32; the log rolls before this happens.
+	ErrOffsetOverflow = errors.New("segment: relative offset or position overflows uint32")
+)
+
+// Error is a segment failure with the file and operation where it happened.
+type Error struct {
+	Path   string
+	Op     string
+	Offset int64 // offset involved, or -1
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Offset >= 0 {
+		return fmt.Sprintf("segment: %s %s at offset %d: %v", e.Op, e.Path, e.Offset, e.Err)
+	}
+	return fmt.Sprintf("segment: %s %s: %v", e.Op, e.Path, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// File is the part of *os.File a segment writes through. Tests wrap the real
+// file to inject short writes, ENOSPC and fsync failures.
+type File interface {
+	WriteAt(p []byte, off int64) (int, error)
+	Truncate(size int64) error
+	Sync() error
+}
+
+// Config holds the settings a segment needs; package log fills it from the
+// topic's Kafka configs.
+type Config struct {
+	// IndexIntervalBytes is index.interval.bytes.
+	IndexIntervalBytes int
+	// MaxIndexBytes is segment.index.bytes: the preallocated size of each of
+	// the active segment's index files.
+	MaxIndexBytes int
+	// InitialMapBytes is the address space first reserved for the mapping of
+	// an active segment (0 means DefaultInitialMapBytes).
+	InitialMapBytes int
+	// WrapFile, if set, wraps the .log file for writes (fault injection).
+	WrapFile func(path string, f *os.File) File
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.IndexIntervalBytes <= 0 {
+		out.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if out.MaxIndexBytes <= 0 {
+		out.MaxIndexBytes = index.DefaultMaxIndexBytes
+	}
+	if out.InitialMapBytes <= 0 {
+		out.InitialMapBytes = DefaultInitialMapBytes
+	}
+	return out
+}
+
+// Segment is one .log file and its indexes. See the package comment for the
+// concurrency rules.
+type Segment struct {
+	baseOffset int64
+	cfg        Config
+	logPath    string
+
+	// Fixed after open.
+	file *os.File // the .log file, O_RDWR
+	wf   File     // writes go here (file itself unless wrapped)
+
+	offIdx  *index.OffsetIndex
+	timeIdx *index.TimeIndex
+
+	// data is the current mapping, published atomically when it grows. Readers
+	// load it after acquiring a reference and use data[:size].
+	data atomic.Pointer[[]byte]
+	// maps holds every mapping made, unmapped when the last reference goes.
+	// Written only by the writer; read only in free.
+	maps []mmap.MMap
+
+	// size is the published length of the file: every byte below it is a
+	// whole, valid batch whose index entries are in place.
+	size atomic.Int64
+	// nextOffset is one past the last offset in the segment, published with size.
+	nextOffset atomic.Int64
+	// maxTimestamp is the largest MaxTimestamp of the segment's batches (-1 if
+	// none), published with size; offsetOfMaxTimestamp goes with it.
+	maxTimestamp         atomic.Int64
+	offsetOfMaxTimestamp atomic.Int64
+
+	// Writer-only state.
+	bytesSinceIndexEntry int
+	sealed               bool
+	sticky               error // poison after a failed rollback
+
+	refs    atomic.Int64
+	deleted atomic.Bool
+	closed  atomic.Bool
+}
+
+// FileName returns the name of a segment file: base offset zero-padded to 20
+// digits plus suffix.
+func FileName(baseOffset int64, suffix string) string {
+	s := strconv.FormatInt(baseOffset, 10)
+	if len(s) < fileNameDigits {
+		s = strings.Repeat("0", fileNameDigits-len(s)) + s
+	}
+	return s + suffix
+}
+
+// ParseFileName reports the base offset and suffix of a segment file name.
+func ParseFileName(name string) (baseOffset int64, suffix string, ok bool) {
+	dot := strings.IndexByte(name, '.')
+	if dot != fileNameDigits {
+		return 0, "", false
+	}
+	suffix = name[dot:]
+	switch suffix {
+	case LogSuffix, IndexSuffix, TimeIndexSuffix:
+	default:
+		return 0, "", false
+	}
+	off, err := strconv.ParseInt(name[:dot], 10, 64)
+	if err != nil || off < 0 {
+		return 0, "", false
+	}
+	return off, suffix, true
+}
+
+// Create makes a new, empty, writable segment at baseOffset in dir. A stale
+// empty .log at that offset (a crash between creating a segment and writing
+// its first batch) is reused; a non-empty one is an error.
+func Create(dir string, baseOffset int64, cfg Config) (*Segment, error) {
+	logPath := filepath.Join(dir, FileName(baseOffset, LogSuffix))
+	f, err := os.OpenFile(logPath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, &Error{Path: logPath, Op: "create", Offset: -1, Err: err}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, &Error{Path: logPath, Op: "stat", Offset: -1, Err: err}
+	}
+	if fi.Size() != 0 {
+		f.Close()
+		return nil, &Error{Path: logPath, Op: "create", Offset: -1, Err: fmt.Errorf("segment file exists with %d bytes", fi.Size())}
+	}
+	// Index files of a previous life of this offset are stale: remove them.
+	for _, suf := range []string{IndexSuffix, TimeIndexSuffix} {
+		if err := os.Remove(filepath.Join(dir, FileName(baseOffset, suf))); err != nil && !os.IsNotExist(err) {
+			f.Close()
+			return nil, &Error{Path: logPath, Op: "create", Offset: -1, Err: err}
+		}
+	}
+	s, err := open(dir, baseOffset, cfg, f, 0, true)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Open opens an existing segment. A writable segment can be appended to (it
+// becomes the active segment); a read-only one maps exactly the file's size.
+// Open does not scan the file: the caller either Recovers it (after a crash)
+// or Loads it (trusting a flushed, cleanly written segment).
+func Open(dir string, baseOffset int64, cfg Config, writable bool) (*Segment, error) {
+	logPath := filepath.Join(dir, FileName(baseOffset, LogSuffix))
+	f, err := os.OpenFile(logPath, os.O_RDWR, 0)
+	if err != nil {
+		return nil, &Error{Path: logPath, Op: "open", Offset: -1, Err: err}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, &Error{Path: logPath, Op: "stat", Offset: -1, Err: err}
+	}
+	if fi.Size() > math.MaxUint32 {
+		f.Close()
+		return nil, &Error{Path: logPath, Op: "open", Offset: -1, Err: fmt.Errorf("file of %d bytes is larger than any segment", fi.Size())}
+	}
+	return open(dir, baseOffset, cfg, f, fi.Size(), writable)
+}
+
+func open(dir string, baseOffset int64, cfg Config, f *os.File, fileSize int64, writable bool) (*Segment, error) {
+	cfg = cfg.withDefaults()
+	logPath := f.Name()
+	s := &Segment{baseOffset: baseOffset, cfg: cfg, logPath: logPath, file: f, wf: f, sealed: !writable}
+	if cfg.WrapFile != nil {
+		s.wf = cfg.WrapFile(logPath, f)
+	}
+	s.refs.Store(1)
+	s.maxTimestamp.Store(-1)
+	s.offsetOfMaxTimestamp.Store(-1)
+	s.nextOffset.Store(baseOffset)
+	s.size.Store(fileSize)
+
+	mapLen := int(fileSize)
+	if writable {
+		mapLen = max(cfg.InitialMapBytes, int(fileSize)*2)
+	}
+	if err := s.mapAtLeast(mapLen); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	var err error
+	s.offIdx, err = index.OpenOffsetIndex(filepath.Join(dir, FileName(baseOffset, IndexSuffix)), baseOffset, cfg.MaxIndexBytes, writable)
+	if err != nil {
+		s.closeFiles()
+		return nil, wrapDiskFull(&Error{Path: logPath, Op: "open offset index", Offset: -1, Err: err})
+	}
+	s.timeIdx, err = index.OpenTimeIndex(filepath.Join(dir, FileName(baseOffset, TimeIndexSuffix)), baseOffset, cfg.MaxIndexBytes, writable)
+	if err != nil {
+		s.closeFiles()
+		return nil, wrapDiskFull(&Error{Path: logPath, Op: "open time index", Offset: -1, Err: err})
+	}
+	return s, nil
+}
+
+// mapAtLeast makes the published mapping at least n bytes long (rounded up to
+// whole pages). Writer only.
+func (s *Segment) mapAtLeast(n int) error {
+	if cur := s.data.Load(); cur != nil && len(*cur) >= n {
+		return nil
+	}
+	if n == 0 {
+		empty := []byte{}
+		s.data.Store(&empty)
+		return nil
+	}
+	page := os.Getpagesize()
+	n = (n + page - 1) / page * page
+	m, err := mmap.MapRegion(s.file, n, mmap.RDONLY, 0, 0)
+	if err != nil {
+		return &Error{Path: s.logPath, Op: "mmap", Offset: -1, Err: err}
+	}
+	s.maps = append(s.maps, m)
+	b := []byte(m)
+	s.data.Store(&b)
+	return nil
+}
+
+// BaseOffset is the offset of the segment's first batch.
+func (s *Segment) BaseOffset() int64 { return s.baseOffset }
+
+// Size is the number of published bytes in the .log file.
+func (s *Segment) Size() int64 { return s.size.Load() }
+
+// NextOffset is one past the segment's last offset (BaseOffset when empty).
+func (s *Segment) NextOffset() int64 { return s.nextOffset.Load() }
+
+// MaxTimestamp is the largest batch MaxTimestamp in the segment, -1 if none.
+func (s *Segment) MaxTimestamp() int64 { return s.maxTimestamp.Load() }
+
+// Path is the .log file's path.
+func (s *Segment) Path() string { return s.logPath }
+
+// Sealed reports whether the segment no longer takes appends.
+func (s *Segment) Sealed() bool { return s.sealed }
+
+// IndexFull reports whether either index has no room for another entry; the
+// log rolls before appending to such a segment.
+func (s *Segment) IndexFull() bool { return s.offIdx.IsFull() || s.timeIdx.IsFull() }
+
+// Acquire takes a reference for a reader. It fails only once the segment has
+// been closed or deleted and its last reference released.
+func (s *Segment) Acquire() bool {
+	for {
+		r := s.refs.Load()
+		if r <= 0 {
+			return false
+		}
+		if s.refs.CompareAndSwap(r, r+1) {
+			return true
+		}
+	}
+}
+
+// Release drops a reference taken by Acquire (or the owner's, via Close).
+func (s *Segment) Release() {
+	if s.refs.Add(-1) == 0 {
+		s.free()
+	}
+}
+
+// Refs returns the number of references held (the owner's included).
+func (s *Segment) Refs() int64 { return s.refs.Load() }
+
+// Close drops the owner's reference. The files stay on disk. Views taken by
+// readers stay valid until they Release.
+func (s *Segment) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.Release()
+	return nil
+}
+
+// Delete unlinks the segment's files and drops the owner's reference. Readers
+// holding views keep valid bytes until they Release.
+func (s *Segment) Delete() error {
+	if s.closed.Swap(true) {
+		return ErrClosed
+	}
+	s.deleted.Store(true)
+	var errs []error
+	for _, p := range []string{s.logPath, s.offIdx.Path(), s.timeIdx.Path()} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, &Error{Path: p, Op: "delete", Offset: -1, Err: err})
+		}
+	}
+	s.Release()
+	return errors.Join(errs...)
+}
+
+func (s *Segment) free() {
+	s.closeFiles()
+}
+
+func (s *Segment) closeFiles() {
+	if s.offIdx != nil {
+		s.offIdx.Close()
+	}
+	if s.timeIdx != nil {
+		s.timeIdx.Close()
+	}
+	for _, m := range s.maps {
+		m.Unmap()
+	}
+	s.maps = nil
+	s.file.Close()
+}
+
+// wrapDiskFull makes errors caused by ENOSPC/EDQUOT (or the index's own disk
+// full error) match ErrDiskFull.
+func wrapDiskFull(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, index.ErrDiskFull) {
+		return &diskFullError{err}
+	}
+	return err
+}
+
+type diskFullError struct{ err error }
+
+func (e *diskFullError) Error() string { return e.err.Error() }
+func (e *diskFullError) Unwrap() []error {
+	return []error{e.err, ErrDiskFull}
+}
