@@ -1,0 +1,241 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tributary-io/tributary/index"
+	"github.com/tributary-io/tributary/segment"
+)
+
+// Kafka's topic config names, with Kafka's defaults below.
+const (
+	ConfigSegmentBytes         = "segment.bytes"
+	ConfigSegmentMs            = "segment.ms"
+	ConfigSegmentIndexBytes    = "segment.index.bytes"
+	ConfigIndexIntervalBytes   = "index.interval.bytes"
+	ConfigRetentionMs          = "retention.ms"
+	ConfigRetentionBytes       = "retention.bytes"
+	ConfigMaxMessageBytes      = "max.message.bytes"
+	ConfigCleanupPolicy        = "cleanup.policy"
+	ConfigFlushMessages        = "flush.messages"
+	ConfigFlushMs              = "flush.ms"
+	ConfigMessageTimestampType = "message.timestamp.type"
+)
+
+const (
+	DefaultSegmentBytes       = 1 << 30                 // 1 GiB
+	DefaultSegmentMs          = 7 * 24 * 60 * 60 * 1000 // 7 days
+	DefaultRetentionMs        = 7 * 24 * 60 * 60 * 1000 // 7 days
+	DefaultRetentionBytes     = -1                      // unlimited
+	DefaultMaxMessageBytes    = 1048588                 // Kafka's 1 MiB + overhead
+	DefaultFlushMessages      = math.MaxInt64           // leave flushing to the OS
+	DefaultFlushMs            = math.MaxInt64
+	minSegmentBytes           = 14 // Kafka's lower bound: one log overhead + a little
+	CleanupPolicyDelete       = "delete"
+	CleanupPolicyCompact      = "compact"
+	TimestampTypeCreateTime   = "CreateTime"
+	TimestampTypeLogAppend    = "LogAppendTime"
+	defaultIndexIntervalBytes = segment.DefaultIndexIntervalBytes
+)
+
+// ErrInvalidConfig is returned (wrapped) for an unknown name or a bad value.
+var ErrInvalidConfig = errors.New("log: invalid config")
+
+// Config is one partition's log configuration, by Kafka's topic config names.
+type Config struct {
+	SegmentBytes         int64  // segment.bytes
+	SegmentMs            int64  // segment.ms
+	SegmentIndexBytes    int    // segment.index.bytes
+	IndexIntervalBytes   int    // index.interval.bytes
+	RetentionMs          int64  // retention.ms; -1 keeps forever
+	RetentionBytes       int64  // retention.bytes; -1 unlimited
+	MaxMessageBytes      int    // max.message.bytes: the largest batch accepted
+	CleanupPolicy        string // cleanup.policy: "delete" (compaction is not implemented yet)
+	FlushMessages        int64  // flush.messages: fsync after this many records; 1 = every append
+	FlushMs              int64  // flush.ms: fsync when the oldest unflushed data is this old (run by Manager)
+	MessageTimestampType string // message.timestamp.type: CreateTime or LogAppendTime
+
+	// Logger receives recovery and retention lines; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for retention, segment.ms and LogAppendTime; nil means time.Now.
+	Now func() time.Time
+	// WrapFile injects faults into segment writes (tests only).
+	WrapFile func(path string, f *os.File) segment.File
+}
+
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:         DefaultSegmentBytes,
+		SegmentMs:            DefaultSegmentMs,
+		SegmentIndexBytes:    index.DefaultMaxIndexBytes,
+		IndexIntervalBytes:   defaultIndexIntervalBytes,
+		RetentionMs:          DefaultRetentionMs,
+		RetentionBytes:       DefaultRetentionBytes,
+		MaxMessageBytes:      DefaultMaxMessageBytes,
+		CleanupPolicy:        CleanupPolicyDelete,
+		FlushMessages:        DefaultFlushMessages,
+		FlushMs:              DefaultFlushMs,
+		MessageTimestampType: TimestampTypeCreateTime,
+	}
+}
+
+// ConfigNames lists the topic config names a Config understands, sorted.
+func ConfigNames() []string {
+	names := []string{ConfigSegmentBytes, ConfigSegmentMs, ConfigSegmentIndexBytes, ConfigIndexIntervalBytes,
+		ConfigRetentionMs, ConfigRetentionBytes, ConfigMaxMessageBytes, ConfigCleanupPolicy, ConfigFlushMessages,
+		ConfigFlushMs, ConfigMessageTimestampType}
+	sort.Strings(names)
+	return names
+}
+
+// With returns c with the given Kafka-named settings applied and validated.
+func (c Config) With(settings map[string]string) (Config, error) {
+	for name, v := range settings {
+		if err := c.set(name, v); err != nil {
+			return c, err
+		}
+	}
+	return c, c.Validate()
+}
+
+func (c *Config) set(name, v string) error {
+	bad := func(err error) error {
+		return fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, name, v, err)
+	}
+	i64 := func(dst *int64) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return bad(err)
+		}
+		*dst = n
+		return nil
+	}
+	i32 := func(dst *int) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+		if err != nil {
+			return bad(err)
+		}
+		*dst = int(n)
+		return nil
+	}
+	switch name {
+	case ConfigSegmentBytes:
+		return i64(&c.SegmentBytes)
+	case ConfigSegmentMs:
+		return i64(&c.SegmentMs)
+	case ConfigSegmentIndexBytes:
+		return i32(&c.SegmentIndexBytes)
+	case ConfigIndexIntervalBytes:
+		return i32(&c.IndexIntervalBytes)
+	case ConfigRetentionMs:
+		return i64(&c.RetentionMs)
+	case ConfigRetentionBytes:
+		return i64(&c.RetentionBytes)
+	case ConfigMaxMessageBytes:
+		return i32(&c.MaxMessageBytes)
+	case ConfigFlushMessages:
+		return i64(&c.FlushMessages)
+	case ConfigFlushMs:
+		return i64(&c.FlushMs)
+	case ConfigCleanupPolicy:
+		c.CleanupPolicy = strings.TrimSpace(v)
+		return nil
+	case ConfigMessageTimestampType:
+		c.MessageTimestampType = strings.TrimSpace(v)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown config %q", ErrInvalidConfig, name)
+}
+
+// Validate checks every value against Kafka's bounds.
+func (c Config) Validate() error {
+	bad := func(name string, v any, why string) error {
+		return fmt.Errorf("%w: %s=%v: %s", ErrInvalidConfig, name, v, why)
+	}
+	switch {
+	case c.SegmentBytes < minSegmentBytes || c.SegmentBytes > segment.MaxSegmentBytes:
+		return bad(ConfigSegmentBytes, c.SegmentBytes, fmt.Sprintf("must be in [%d, %d]", minSegmentBytes, int64(segment.MaxSegmentBytes)))
+	case c.SegmentMs < 1:
+		return bad(ConfigSegmentMs, c.SegmentMs, "must be >= 1")
+	case c.SegmentIndexBytes < 4*index.TimeEntrySize:
+		return bad(ConfigSegmentIndexBytes, c.SegmentIndexBytes, fmt.Sprintf("must be >= %d", 4*index.TimeEntrySize))
+	case c.IndexIntervalBytes < 0:
+		return bad(ConfigIndexIntervalBytes, c.IndexIntervalBytes, "must be >= 0")
+	case c.RetentionMs < -1:
+		return bad(ConfigRetentionMs, c.RetentionMs, "must be >= -1")
+	case c.RetentionBytes < -1:
+		return bad(ConfigRetentionBytes, c.RetentionBytes, "must be >= -1")
+	case c.MaxMessageBytes < 0:
+		return bad(ConfigMaxMessageBytes, c.MaxMessageBytes, "must be >= 0")
+	case c.FlushMessages < 1:
+		return bad(ConfigFlushMessages, c.FlushMessages, "must be >= 1")
+	case c.FlushMs < 0:
+		return bad(ConfigFlushMs, c.FlushMs, "must be >= 0")
+	}
+	switch c.CleanupPolicy {
+	case CleanupPolicyDelete:
+	case CleanupPolicyCompact, CleanupPolicyCompact + "," + CleanupPolicyDelete, CleanupPolicyDelete + "," + CleanupPolicyCompact:
+		return bad(ConfigCleanupPolicy, c.CleanupPolicy, "compaction is not supported yet")
+	default:
+		return bad(ConfigCleanupPolicy, c.CleanupPolicy, "must be delete or compact")
+	}
+	switch c.MessageTimestampType {
+	case TimestampTypeCreateTime, TimestampTypeLogAppend:
+	default:
+		return bad(ConfigMessageTimestampType, c.MessageTimestampType, "must be CreateTime or LogAppendTime")
+	}
+	return nil
+}
+
+// Map returns the settings by Kafka name, as strings.
+func (c Config) Map() map[string]string {
+	return map[string]string{
+		ConfigSegmentBytes:         strconv.FormatInt(c.SegmentBytes, 10),
+		ConfigSegmentMs:            strconv.FormatInt(c.SegmentMs, 10),
+		ConfigSegmentIndexBytes:    strconv.Itoa(c.SegmentIndexBytes),
+		ConfigIndexIntervalBytes:   strconv.Itoa(c.IndexIntervalBytes),
+		ConfigRetentionMs:          strconv.FormatInt(c.RetentionMs, 10),
+		ConfigRetentionBytes:       strconv.FormatInt(c.RetentionBytes, 10),
+		ConfigMaxMessageBytes:      strconv.Itoa(c.MaxMessageBytes),
+		ConfigCleanupPolicy:        c.CleanupPolicy,
+		ConfigFlushMessages:        strconv.FormatInt(c.FlushMessages, 10),
+		ConfigFlushMs:              strconv.FormatInt(c.FlushMs, 10),
+		ConfigMessageTimestampType: c.MessageTimestampType,
+	}
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Config) segmentConfig() segment.Config {
+	initial := segment.DefaultInitialMapBytes
+	if int64(initial) > c.SegmentBytes {
+		initial = int(c.SegmentBytes)
+	}
+	return segment.Config{
+		IndexIntervalBytes: max(c.IndexIntervalBytes, 1),
+		MaxIndexBytes:      c.SegmentIndexBytes,
+		InitialMapBytes:    initial,
+		WrapFile:           c.WrapFile,
+	}
+}

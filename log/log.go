@@ -1,0 +1,603 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tributary-io/tributary/recordbatch"
+	"github.com/tributary-io/tributary/segment"
+)
+
+var (
+	// ErrOffsetOutOfRange: the offset is below the log start offset or past
+	// the log end offset (Kafka's OFFSET_OUT_OF_RANGE).
+	ErrOffsetOutOfRange = errors.New("log: offset out of range")
+	// ErrCorruptBatch: a batch failed validation (Kafka's CORRUPT_MESSAGE).
+	ErrCorruptBatch = errors.New("log: corrupt record batch")
+	// ErrMessageTooLarge: a batch is larger than max.message.bytes
+	// (Kafka's MESSAGE_TOO_LARGE).
+	ErrMessageTooLarge = errors.New("log: record batch larger than max.message.bytes")
+	// ErrDiskFull: no space left for an append or a new segment
+	// (Kafka's KAFKA_STORAGE_ERROR). Nothing of the failed append remains.
+	ErrDiskFull = errors.New("log: no space left on device")
+	// ErrClosed: the log has been closed.
+	ErrClosed = errors.New("log: closed")
+	// ErrStorage: an earlier fsync or rollback failed and the log refuses
+	// further writes until it is reopened and recovered (sticky).
+	ErrStorage = errors.New("log: storage failure, log is read-only until reopened")
+)
+
+// Log is one partition's log. See the package comment for its guarantees
+// and locking.
+type Log struct {
+	dir string
+
+	cfg atomic.Pointer[Config] // replaced whole by SetConfig
+
+	writeMu sync.Mutex // serialises writers; guards the fields below it
+	// rollBaseTs is the timestamp segment.ms counts from for the active
+	// segment: its first batch's max timestamp, or when it was opened.
+	rollBaseTs int64
+	closed     bool
+
+	segMu sync.RWMutex       // guards segs; taken after writeMu
+	segs  []*segment.Segment // by base offset; the last one is active
+
+	nextOffset  atomic.Int64 // log end offset; stored after the data is in the segment
+	startOffset atomic.Int64 // log start offset
+
+	syncMu        sync.Mutex   // one fsync at a time (group commit)
+	flushedOffset atomic.Int64 // every offset below is on stable storage
+	unflushed     atomic.Int64 // records appended since the last fsync
+	lastFlush     atomic.Int64 // unix nanos of the last fsync
+	dirDirty      atomic.Bool  // a segment file was created since the last dir fsync
+
+	sticky atomic.Pointer[error] // set once by a failed fsync or rollback
+
+	ckptMu       sync.Mutex // serialises checkpoint writes; guards lastCkpt
+	lastCkpt     checkpoint
+	lastCkptSet  bool
+	notifyMu     sync.Mutex
+	notifyCh     chan struct{} // closed on the next append; nil when nobody waits
+	recoveryInfo RecoveryInfo
+}
+
+// RecoveryInfo says what Open had to do.
+type RecoveryInfo struct {
+	Clean          bool // opened after a clean shutdown: nothing scanned
+	Segments       int
+	BytesScanned   int64
+	TruncatedBytes int64
+	Duration       time.Duration
+}
+
+// Batches is the result of Read: whole record batches as one view of a
+// segment's mapping. The bytes stay valid until Release, even if retention
+// deletes the segment meanwhile. Do not write to Data.
+type Batches struct {
+	Data       []byte // whole batches, back to back; empty at the log end
+	BaseOffset int64  // base offset of the first batch in Data
+	seg        *segment.Segment
+}
+
+// Release gives back the reference Read took. Safe to call on an empty
+// result and more than once.
+func (b *Batches) Release() {
+	if b.seg != nil {
+		b.seg.Release()
+		b.seg = nil
+	}
+}
+
+// Dir is the partition's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Config returns the log's current configuration.
+func (l *Log) Config() Config { return *l.cfg.Load() }
+
+// SetConfig replaces the configuration; it applies to later appends, rolls
+// and retention runs.
+func (l *Log) SetConfig(c Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	l.cfg.Store(&c)
+	return nil
+}
+
+// StartOffset is the log start offset: the first offset a reader may ask for.
+func (l *Log) StartOffset() int64 { return l.startOffset.Load() }
+
+// NextOffset is the log end offset: the offset the next appended record gets.
+func (l *Log) NextOffset() int64 { return l.nextOffset.Load() }
+
+// FlushedOffset is the offset below which everything is on stable storage.
+func (l *Log) FlushedOffset() int64 { return l.flushedOffset.Load() }
+
+// Recovery reports what Open did to bring the log back.
+func (l *Log) Recovery() RecoveryInfo { return l.recoveryInfo }
+
+// Size is the total size of the log's segment files in bytes.
+func (l *Log) Size() int64 {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	var n int64
+	for _, s := range l.segs {
+		n += s.Size()
+	}
+	return n
+}
+
+// NumSegments is the number of segments, the active one included.
+func (l *Log) NumSegments() int {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	return len(l.segs)
+}
+
+// AppendNotify returns a channel closed by the next successful append (or by
+// Close), for long-polling readers. It allocates only when somebody waits.
+func (l *Log) AppendNotify() <-chan struct{} {
+	l.notifyMu.Lock()
+	defer l.notifyMu.Unlock()
+	if l.notifyCh == nil {
+		l.notifyCh = make(chan struct{})
+	}
+	return l.notifyCh
+}
+
+func (l *Log) notify() {
+	l.notifyMu.Lock()
+	if l.notifyCh != nil {
+		close(l.notifyCh)
+		l.notifyCh = nil
+	}
+	l.notifyMu.Unlock()
+}
+
+func (l *Log) stickyErr() error {
+	if p := l.sticky.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (l *Log) poison(err error) error {
+	wrapped := fmt.Errorf("%w: %w", ErrStorage, err)
+	l.sticky.CompareAndSwap(nil, &wrapped)
+	return l.stickyErr()
+}
+
+// active returns the active segment. Caller holds writeMu.
+func (l *Log) active() *segment.Segment {
+	return l.segs[len(l.segs)-1]
+}
+
+// Append validates every batch in batches (header, CRC-32C, max.message.bytes),
+// assigns offsets by rewriting each base offset in place, and appends them
+// with one write. It returns the base offset of the first batch. The caller's
+// buffer is modified (offsets, and timestamps under LogAppendTime) and may be
+// reused once Append returns.
+//
+// With flush.messages=1 Append returns after the batches are on stable
+// storage; appends running concurrently share one fsync.
+func (l *Log) Append(batches []byte) (int64, error) {
+	cfg := l.cfg.Load()
+	if len(batches) == 0 {
+		return 0, fmt.Errorf("%w: empty append", ErrCorruptBatch)
+	}
+	records, err := validate(batches, cfg.MaxMessageBytes)
+	if err != nil {
+		return 0, err
+	}
+
+	l.writeMu.Lock()
+	if l.closed {
+		l.writeMu.Unlock()
+		return 0, ErrClosed
+	}
+	if err := l.stickyErr(); err != nil {
+		l.writeMu.Unlock()
+		return 0, err
+	}
+	base := l.nextOffset.Load()
+	next, firstMaxTs := assignOffsets(batches, base, cfg)
+	if err := l.maybeRoll(cfg, len(batches), next-1, firstMaxTs); err != nil {
+		l.writeMu.Unlock()
+		return 0, err
+	}
+	act := l.active()
+	wasEmpty := act.Size() == 0
+	if err := act.Append(batches); err != nil {
+		l.writeMu.Unlock()
+		return 0, l.appendErr(err)
+	}
+	if wasEmpty {
+		l.rollBaseTs = rollBase(firstMaxTs, cfg)
+	}
+	l.nextOffset.Store(next)
+	pending := l.unflushed.Add(records)
+	l.writeMu.Unlock()
+	l.notify()
+
+	if pending >= cfg.FlushMessages {
+		if err := l.syncTo(next); err != nil {
+			return 0, err
+		}
+	}
+	return base, nil
+}
+
+func rollBase(firstMaxTs int64, cfg *Config) int64 {
+	if firstMaxTs >= 0 {
+		return firstMaxTs
+	}
+	return cfg.now().UnixMilli()
+}
+
+func (l *Log) appendErr(err error) error {
+	if errors.Is(err, segment.ErrDiskFull) {
+		err = fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	var se *segment.Error
+	if errors.As(err, &se) && se.Op != "append" {
+		// The rollback failed: the segment is poisoned, and so is the log.
+		return l.poison(err)
+	}
+	return err
+}
+
+// validate checks every batch of an append and returns the record count.
+func validate(b []byte, maxMessageBytes int) (int64, error) {
+	var records int64
+	for p := 0; p < len(b); {
+		h, err := recordbatch.Validate(b[p:])
+		if err != nil {
+			return 0, fmt.Errorf("%w: batch %d bytes into the append: %w", ErrCorruptBatch, p, err)
+		}
+		if h.Size() > maxMessageBytes {
+			return 0, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrMessageTooLarge, h.Size(), maxMessageBytes)
+		}
+		records += int64(h.LastOffsetDelta) + 1
+		p += h.Size()
+	}
+	return records, nil
+}
+
+// assignOffsets rewrites base offsets from base on (and timestamps under
+// LogAppendTime) and returns the next offset and the first batch's max
+// timestamp.
+func assignOffsets(b []byte, base int64, cfg *Config) (next, firstMaxTs int64) {
+	next = base
+	firstMaxTs = -1
+	logAppend := cfg.MessageTimestampType == TimestampTypeLogAppend
+	var now int64
+	if logAppend {
+		now = cfg.now().UnixMilli()
+	}
+	for p := 0; p < len(b); {
+		batch := b[p:]
+		h, _ := recordbatch.ParseHeader(batch) // validated
+		recordbatch.SetBaseOffset(batch, next)
+		if logAppend {
+			recordbatch.SetLogAppendTime(batch[:h.Size()], now)
+			h.MaxTimestamp = now
+		}
+		if p == 0 {
+			firstMaxTs = h.MaxTimestamp
+		}
+		next += int64(h.LastOffsetDelta) + 1
+		p += h.Size()
+	}
+	return next, firstMaxTs
+}
+
+// maybeRoll starts a new segment when the active one is full by size, age,
+// index room or uint32 range. Caller holds writeMu.
+func (l *Log) maybeRoll(cfg *Config, bytes int, lastOffset, maxTs int64) error {
+	act := l.active()
+	size := act.Size()
+	if size == 0 {
+		return nil
+	}
+	ts := maxTs
+	if ts < 0 {
+		ts = cfg.now().UnixMilli()
+	}
+	if size+int64(bytes) <= cfg.SegmentBytes && act.Fits(bytes, lastOffset) && !act.IndexFull() &&
+		ts-l.rollBaseTs <= cfg.SegmentMs {
+		return nil
+	}
+	return l.roll(cfg)
+}
+
+// roll creates a new active segment at the log end offset and seals the old
+// one. If the new segment cannot be created (disk full), the old one stays
+// active and nothing changes. Caller holds writeMu.
+func (l *Log) roll(cfg *Config) error {
+	next := l.nextOffset.Load()
+	seg, err := segment.Create(l.dir, next, cfg.segmentConfig())
+	if err != nil {
+		if errors.Is(err, segment.ErrDiskFull) {
+			return fmt.Errorf("%w: roll: %w", ErrDiskFull, err)
+		}
+		return fmt.Errorf("log: roll %s at offset %d: %w", l.dir, next, err)
+	}
+	if err := l.active().Seal(); err != nil {
+		seg.Delete()
+		return fmt.Errorf("log: roll %s at offset %d: %w", l.dir, next, err)
+	}
+	l.dirDirty.Store(true)
+	l.segMu.Lock()
+	l.segs = append(l.segs, seg)
+	l.segMu.Unlock()
+	l.rollBaseTs = cfg.now().UnixMilli()
+	return nil
+}
+
+// Roll forces a new segment (tools and tests); a no-op on an empty segment.
+func (l *Log) Roll() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.active().Size() == 0 {
+		return nil
+	}
+	return l.roll(l.cfg.Load())
+}
+
+// Read returns whole batches starting with the one containing offset, as many
+// as fit in maxBytes (the first one always, whole), from one segment, as a
+// view of its mapping. At the log end it returns an empty result. Below the
+// log start offset or past the end it returns ErrOffsetOutOfRange. The
+// caller must Release the result.
+func (l *Log) Read(offset int64, maxBytes int) (Batches, error) {
+	if offset < l.startOffset.Load() || offset > l.nextOffset.Load() {
+		return Batches{}, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, l.startOffset.Load(), l.nextOffset.Load())
+	}
+	l.segMu.RLock()
+	i := l.segmentIndex(offset)
+	if i < 0 {
+		l.segMu.RUnlock()
+		return Batches{}, fmt.Errorf("%w: offset %d is below the first segment", ErrOffsetOutOfRange, offset)
+	}
+	for ; i < len(l.segs); i++ {
+		seg := l.segs[i]
+		seg.Acquire() // cannot fail: the log holds the owner's reference while seg is listed
+		l.segMu.RUnlock()
+		data, first, err := seg.Read(offset, maxBytes)
+		if err != nil || len(data) > 0 {
+			if err != nil {
+				seg.Release()
+				return Batches{}, fmt.Errorf("log: read %s: %w", l.dir, err)
+			}
+			return Batches{Data: data, BaseOffset: first, seg: seg}, nil
+		}
+		seg.Release()
+		l.segMu.RLock()
+	}
+	l.segMu.RUnlock()
+	return Batches{}, nil
+}
+
+// segmentIndex returns the index of the segment that may hold offset: the
+// last one whose base offset is <= offset, or -1. Caller holds segMu.
+func (l *Log) segmentIndex(offset int64) int {
+	lo, hi := 0, len(l.segs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if l.segs[m].BaseOffset() <= offset {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo - 1
+}
+
+// OffsetForTimestamp returns the base offset of the first batch, at or after
+// the log start offset, whose max timestamp is >= ts, with that timestamp.
+// It returns offset -1 when no batch qualifies (Kafka's ListOffsets answer).
+// The offset is a batch boundary: records of that batch before the first
+// one with timestamp >= ts are returned too, and clients skip them.
+func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
+	start := l.startOffset.Load()
+	l.segMu.RLock()
+	for i := 0; i < len(l.segs); i++ {
+		seg := l.segs[i]
+		if seg.NextOffset() <= start || seg.MaxTimestamp() < ts {
+			continue
+		}
+		seg.Acquire()
+		l.segMu.RUnlock()
+		off, bts, ok, err := seg.FindOffsetByTimestamp(ts, start)
+		seg.Release()
+		if err != nil {
+			return -1, -1, fmt.Errorf("log: offset for timestamp %d in %s: %w", ts, l.dir, err)
+		}
+		if ok {
+			return off, bts, nil
+		}
+		l.segMu.RLock()
+	}
+	l.segMu.RUnlock()
+	return -1, -1, nil
+}
+
+// MaxTimestamp returns the largest timestamp in the log and the base offset
+// of the batch holding it (ListOffsets' MAX_TIMESTAMP), or -1, -1 if empty.
+func (l *Log) MaxTimestamp() (timestamp, offset int64, err error) {
+	l.segMu.RLock()
+	best, bestSeg := int64(-1), -1
+	for i, s := range l.segs {
+		if s.Size() > 0 && s.MaxTimestamp() > best {
+			best, bestSeg = s.MaxTimestamp(), i
+		}
+	}
+	if bestSeg < 0 {
+		l.segMu.RUnlock()
+		return -1, -1, nil
+	}
+	seg := l.segs[bestSeg]
+	seg.Acquire()
+	l.segMu.RUnlock()
+	defer seg.Release()
+	off, ts, ok, err := seg.FindOffsetByTimestamp(best, seg.BaseOffset())
+	if err != nil || !ok {
+		return -1, -1, err
+	}
+	return ts, off, nil
+}
+
+// Sync writes everything appended so far to stable storage and records it
+// in the recovery checkpoint.
+func (l *Log) Sync() error {
+	if err := l.syncTo(l.nextOffset.Load()); err != nil {
+		return err
+	}
+	return l.Checkpoint()
+}
+
+// syncTo returns once every offset below target is on stable storage. The
+// caller that finds nobody syncing becomes the syncer and fsyncs for all
+// appends made so far, so concurrent callers share one fsync.
+func (l *Log) syncTo(target int64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if err := l.stickyErr(); err != nil {
+		return err
+	}
+	if l.flushedOffset.Load() >= target {
+		return nil
+	}
+	pending := l.unflushed.Load()
+	end := l.nextOffset.Load()
+	flushed := l.flushedOffset.Load()
+
+	// Hold references to every segment with unflushed data.
+	var buf [4]*segment.Segment
+	segs := buf[:0]
+	l.segMu.RLock()
+	for _, s := range l.segs {
+		if s.NextOffset() > flushed || s.Size() > 0 && s.BaseOffset() >= flushed {
+			s.Acquire()
+			segs = append(segs, s)
+		}
+	}
+	l.segMu.RUnlock()
+	var err error
+	for _, s := range segs {
+		if err == nil {
+			err = s.Sync()
+		}
+		s.Release()
+	}
+	if err == nil && l.dirDirty.Swap(false) {
+		if err = syncDir(l.dir); err != nil {
+			l.dirDirty.Store(true)
+		}
+	}
+	if err != nil {
+		// An fsync error may have dropped dirty pages: nothing after the
+		// last good flush can be trusted any more (fsyncgate).
+		return l.poison(fmt.Errorf("log: fsync %s: %w", l.dir, err))
+	}
+	l.flushedOffset.Store(end)
+	l.unflushed.Add(-pending)
+	l.lastFlush.Store(time.Now().UnixNano())
+	return nil
+}
+
+// Checkpoint writes the recovery checkpoint (flushed offset and log start
+// offset) if it changed. The Manager calls it periodically.
+func (l *Log) Checkpoint() error {
+	return l.writeCheckpoint(false)
+}
+
+func (l *Log) writeCheckpoint(clean bool) error {
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
+	c := checkpoint{
+		clean:          clean,
+		indexFormat:    indexFormatVersion,
+		recoveryOffset: l.flushedOffset.Load(),
+		logStartOffset: l.startOffset.Load(),
+	}
+	if l.lastCkptSet && c == l.lastCkpt {
+		return nil
+	}
+	if err := writeCheckpoint(l.dir, c); err != nil {
+		return err
+	}
+	l.lastCkpt, l.lastCkptSet = c, true
+	return nil
+}
+
+// UnflushedFor reports how long the oldest unflushed append has waited, or
+// zero if everything is flushed (Manager's flush.ms check).
+func (l *Log) unflushedSince() (time.Time, bool) {
+	if l.flushedOffset.Load() >= l.nextOffset.Load() {
+		return time.Time{}, false
+	}
+	return time.Unix(0, l.lastFlush.Load()), true
+}
+
+// Close flushes the log, trims the active segment's indexes, writes a clean
+// checkpoint and drops the log's references to its segments. Views held by
+// readers stay valid until released.
+func (l *Log) Close() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	defer l.notify()
+	var errs []error
+	if err := l.syncTo(l.nextOffset.Load()); err != nil {
+		errs = append(errs, err)
+	}
+	sealErr := l.active().Seal()
+	if sealErr != nil {
+		errs = append(errs, sealErr)
+	}
+	if len(errs) == 0 {
+		// Seal trimmed the indexes: make that durable before calling it clean.
+		if err := l.active().Sync(); err != nil {
+			errs = append(errs, err)
+		} else if err := l.writeCheckpoint(true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	l.segMu.Lock()
+	for _, s := range l.segs {
+		s.Close()
+	}
+	l.segMu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("log: close %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// removeAll deletes the log's directory after closing it (topic deletion).
+func (l *Log) removeAll() error {
+	if err := l.Close(); err != nil {
+		l.cfg.Load().logger().Warn("log: close before delete", "dir", l.dir, "err", err)
+	}
+	gone := l.dir + ".deleting"
+	if err := os.Rename(l.dir, gone); err != nil {
+		return fmt.Errorf("log: delete %s: %w", l.dir, err)
+	}
+	if err := os.RemoveAll(gone); err != nil {
+		return fmt.Errorf("log: delete %s: %w", l.dir, err)
+	}
+	return syncDir(filepath.Dir(l.dir))
+}

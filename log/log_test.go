@@ -1,0 +1,268 @@
+package log
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tributary-io/tributary/recordbatch"
+)
+
+func smallConfig() Config {
+	c := DefaultConfig()
+	c.SegmentBytes = 32 << 10
+	c.SegmentIndexBytes = 4 << 10
+	c.IndexIntervalBytes = 1024
+	return c
+}
+
+// fill appends n batches of 3 records and returns copies as stored.
+func fill(t testing.TB, l *Log, n int) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for i := 0; i < n; i++ {
+		b := recordbatch.Build(3, 200, int64(1_000_000+i*3))
+		if _, err := l.Append(b); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		out = append(out, append([]byte(nil), b...))
+	}
+	return out
+}
+
+func TestAppendAssignsContiguousOffsetsAcrossSegments(t *testing.T) {
+	l, err := Open(t.TempDir(), smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	batches := fill(t, l, 200)
+	if l.NumSegments() < 5 {
+		t.Fatalf("expected rolls at 32 KiB, have %d segments", l.NumSegments())
+	}
+	if l.NextOffset() != 600 || l.StartOffset() != 0 {
+		t.Fatalf("start %d next %d", l.StartOffset(), l.NextOffset())
+	}
+	// Walk the log with small reads: every batch exactly once, in order.
+	var got [][]byte
+	for off := int64(0); off < l.NextOffset(); {
+		r, err := l.Read(off, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := recordbatch.Validate(r.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.BaseOffset != off {
+			t.Fatalf("read at %d returned batch at %d", off, h.BaseOffset)
+		}
+		got = append(got, append([]byte(nil), r.Data...))
+		r.Release()
+		off = h.NextOffset()
+	}
+	if len(got) != len(batches) {
+		t.Fatalf("walked %d batches, appended %d", len(got), len(batches))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], batches[i]) {
+			t.Fatalf("batch %d differs", i)
+		}
+	}
+}
+
+func TestAppendSeveralBatchesAtOnce(t *testing.T) {
+	l, err := Open(t.TempDir(), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	multi := append(recordbatch.Build(2, 10, 0), recordbatch.Build(5, 10, 0)...)
+	multi = append(multi, recordbatch.Build(1, 10, 0)...)
+	base, err := l.Append(multi)
+	if err != nil || base != 0 || l.NextOffset() != 8 {
+		t.Fatalf("append = %d, %v; next %d", base, err, l.NextOffset())
+	}
+	r, err := l.Read(3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	if r.BaseOffset != 2 {
+		t.Fatalf("offset 3 is in the batch at 2, got %d", r.BaseOffset)
+	}
+}
+
+func TestReadBounds(t *testing.T) {
+	l, err := Open(t.TempDir(), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fill(t, l, 2)
+	for _, off := range []int64{-1, 7, 1 << 40} {
+		if _, err := l.Read(off, 100); !errors.Is(err, ErrOffsetOutOfRange) {
+			t.Errorf("Read(%d) = %v, want ErrOffsetOutOfRange", off, err)
+		}
+	}
+	r, err := l.Read(6, 100)
+	if err != nil || len(r.Data) != 0 {
+		t.Fatalf("read at the end: %d bytes, %v", len(r.Data), err)
+	}
+	r.Release()
+	r.Release() // idempotent
+}
+
+func TestAppendRejectsBadInput(t *testing.T) {
+	l, err := Open(t.TempDir(), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	good := recordbatch.Build(1, 10, 0)
+	corrupt := append([]byte(nil), good...)
+	corrupt[len(corrupt)-1] ^= 0xff
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, ErrCorruptBatch},
+		{"crc", corrupt, ErrCorruptBatch},
+		{"truncated", good[:len(good)-1], ErrCorruptBatch},
+		{"good then corrupt", append(append([]byte(nil), good...), corrupt...), ErrCorruptBatch},
+		{"garbage", bytes.Repeat([]byte{0xab}, 100), ErrCorruptBatch},
+	}
+	for _, tt := range tests {
+		if _, err := l.Append(tt.in); !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	if l.NextOffset() != 0 || l.Size() != 0 {
+		t.Fatalf("rejected appends wrote: next %d size %d", l.NextOffset(), l.Size())
+	}
+}
+
+func TestAppendNotify(t *testing.T) {
+	l, err := Open(t.TempDir(), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ch := l.AppendNotify()
+	select {
+	case <-ch:
+		t.Fatal("notified before any append")
+	default:
+	}
+	errc := make(chan error, 1)
+	go func() { _, err := l.Append(recordbatch.Build(1, 10, 0)); errc <- err }()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("append did not notify")
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReopenCleanAndUnclean(t *testing.T) {
+	dir := t.TempDir()
+	cfg := smallConfig()
+	l, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := fill(t, l, 100)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(l *Log) {
+		t.Helper()
+		if l.NextOffset() != 300 {
+			t.Fatalf("next %d", l.NextOffset())
+		}
+		for i, b := range batches {
+			r, err := l.Read(int64(3*i+2), 1)
+			if err != nil || !bytes.Equal(r.Data, b) {
+				t.Fatalf("batch %d: %v", i, err)
+			}
+			r.Release()
+		}
+	}
+	l, err = Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Recovery().Clean || l.Recovery().BytesScanned != 0 {
+		t.Fatalf("clean reopen scanned: %+v", l.Recovery())
+	}
+	check(l)
+	l.Close()
+	// Unclean: no checkpoint at all means a full scan.
+	os.Remove(filepath.Join(dir, CheckpointFile))
+	l, err = Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Recovery().Clean || l.Recovery().BytesScanned != l.Size() {
+		t.Fatalf("unclean reopen: %+v, size %d", l.Recovery(), l.Size())
+	}
+	check(l)
+	l.Close()
+}
+
+func TestCheckpointEncoding(t *testing.T) {
+	c := checkpoint{clean: true, indexFormat: 1, recoveryOffset: 1 << 40, logStartOffset: 12345}
+	b := encodeCheckpoint(c)
+	got, err := decodeCheckpoint(b)
+	if err != nil || got != c {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	for i := range b {
+		bad := append([]byte(nil), b...)
+		bad[i] ^= 0x40
+		if _, err := decodeCheckpoint(bad); err == nil {
+			t.Fatalf("flipped byte %d accepted", i)
+		}
+	}
+	if _, err := decodeCheckpoint(b[:len(b)-1]); err == nil {
+		t.Fatal("short checkpoint accepted")
+	}
+}
+
+func TestConfigWith(t *testing.T) {
+	c, err := DefaultConfig().With(map[string]string{
+		"retention.ms": "1000", "segment.bytes": "1048576", "flush.messages": "1",
+		"message.timestamp.type": "LogAppendTime",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RetentionMs != 1000 || c.SegmentBytes != 1<<20 || c.FlushMessages != 1 || c.MessageTimestampType != TimestampTypeLogAppend {
+		t.Fatalf("%+v", c)
+	}
+	back, err := DefaultConfig().With(c.Map())
+	if err != nil || back.RetentionMs != c.RetentionMs || back.SegmentBytes != c.SegmentBytes {
+		t.Fatalf("Map round trip: %+v %v", back, err)
+	}
+	for _, bad := range []map[string]string{
+		{"retention.ms": "soon"},
+		{"retention.ms": "-2"},
+		{"segment.bytes": "1"},
+		{"segment.bytes": "4294967296"},
+		{"flush.messages": "0"},
+		{"cleanup.policy": "compact"},
+		{"cleanup.policy": "shred"},
+		{"message.timestamp.type": "Now"},
+		{"no.such.config": "1"},
+	} {
+		if _, err := DefaultConfig().With(bad); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%v: %v, want ErrInvalidConfig", bad, err)
+		}
+	}
+}

@@ -1,0 +1,492 @@
+package log
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	metaDir         = "meta"
+	topicsDir       = "topics"
+	topicMetaVer    = 1 // reader rule: read N and N-1
+	maxTopicNameLen = 249
+	// MaxPartitions bounds a topic's partition count (a sanity limit against
+	// requests that would create millions of directories).
+	MaxPartitions = 10000
+
+	DefaultRetentionCheckInterval  = 5 * time.Minute // log.retention.check.interval.ms
+	DefaultCheckpointInterval      = time.Minute     // log.flush.offset.checkpoint.interval.ms
+	DefaultFlushSchedulerInterval  = time.Second     // how often flush.ms is checked
+	defaultDeletedDirSuffix        = ".deleting"
+	topicMetaSuffix                = ".json"
+	errTopicExistsMessageFormatter = "%w: %q"
+)
+
+var (
+	// ErrTopicExists: CreateTopic on a name already taken (TOPIC_ALREADY_EXISTS).
+	ErrTopicExists = errors.New("log: topic already exists")
+	// ErrUnknownTopic: no such topic (UNKNOWN_TOPIC_OR_PARTITION).
+	ErrUnknownTopic = errors.New("log: unknown topic")
+	// ErrInvalidTopic: a name Kafka would refuse (INVALID_TOPIC_EXCEPTION).
+	ErrInvalidTopic = errors.New("log: invalid topic name")
+	// ErrInvalidPartitions: a bad partition count (INVALID_PARTITIONS).
+	ErrInvalidPartitions = errors.New("log: invalid partition count")
+)
+
+// TopicID is Kafka's 16-byte topic UUID.
+type TopicID [16]byte
+
+func (id TopicID) String() string { return hex.EncodeToString(id[:]) }
+
+// Topic is a topic's metadata and its partition logs.
+type Topic struct {
+	Name       string
+	ID         TopicID
+	Overrides  map[string]string // topic-level configs by Kafka name
+	Partitions []*Log
+}
+
+type topicMeta struct {
+	Version    int               `json:"version"`
+	Name       string            `json:"name"`
+	ID         string            `json:"id"`
+	Partitions int               `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+// Options configures a Manager.
+type Options struct {
+	// Defaults are the broker-level defaults topic overrides apply to; the
+	// zero value means DefaultConfig().
+	Defaults *Config
+	// RetentionCheckInterval, CheckpointInterval and FlushSchedulerInterval
+	// pace the background work; zero means the Default* constants.
+	RetentionCheckInterval time.Duration
+	CheckpointInterval     time.Duration
+	FlushSchedulerInterval time.Duration
+	Logger                 *slog.Logger
+}
+
+// Manager owns a data dir: its lock, the topics' metadata, every partition's
+// log and the background retention, flush and checkpoint work. Close stops
+// all of it.
+type Manager struct {
+	dir      string
+	opts     Options
+	defaults Config
+	lock     *dirLock
+	logger   *slog.Logger
+
+	mu     sync.RWMutex // guards topics
+	topics map[string]*Topic
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// OpenManager locks dir (creating it if needed), opens every topic's
+// partitions (recovering them after a crash) and starts the background
+// retention, flush and checkpoint loop. A second Manager on the same dir, in
+// this process or another, gets ErrLocked.
+func OpenManager(dir string, opts Options) (*Manager, error) {
+	if err := os.MkdirAll(filepath.Join(dir, metaDir, topicsDir), 0o755); err != nil {
+		return nil, fmt.Errorf("log: open data dir %s: %w", dir, err)
+	}
+	lk, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defaults := DefaultConfig()
+	if opts.Defaults != nil {
+		defaults = *opts.Defaults
+	}
+	if err := defaults.Validate(); err != nil {
+		lk.unlock()
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if defaults.Logger == nil {
+		defaults.Logger = logger
+	}
+	m := &Manager{dir: dir, opts: opts, defaults: defaults, lock: lk, logger: logger,
+		topics: map[string]*Topic{}, stop: make(chan struct{})}
+	if err := m.load(); err != nil {
+		m.closeLogs()
+		lk.unlock()
+		return nil, err
+	}
+	m.wg.Add(1)
+	go m.run()
+	return m, nil
+}
+
+func (m *Manager) load() error {
+	// Leftovers of topic deletions interrupted by a crash.
+	ents, err := os.ReadDir(m.dir)
+	if err != nil {
+		return fmt.Errorf("log: open data dir %s: %w", m.dir, err)
+	}
+	for _, e := range ents {
+		if e.IsDir() && strings.HasSuffix(e.Name(), defaultDeletedDirSuffix) {
+			os.RemoveAll(filepath.Join(m.dir, e.Name()))
+		}
+	}
+	metas, err := os.ReadDir(filepath.Join(m.dir, metaDir, topicsDir))
+	if err != nil {
+		return fmt.Errorf("log: read topic metadata: %w", err)
+	}
+	for _, e := range metas {
+		if !strings.HasSuffix(e.Name(), topicMetaSuffix) {
+			continue
+		}
+		path := filepath.Join(m.dir, metaDir, topicsDir, e.Name())
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("log: read topic metadata %s: %w", path, err)
+		}
+		var tm topicMeta
+		if err := json.Unmarshal(b, &tm); err != nil {
+			return fmt.Errorf("log: topic metadata %s: %w", path, err)
+		}
+		if tm.Version != topicMetaVer {
+			return fmt.Errorf("log: topic metadata %s: unsupported version %d", path, tm.Version)
+		}
+		id, err := hex.DecodeString(tm.ID)
+		if err != nil || len(id) != 16 {
+			return fmt.Errorf("log: topic metadata %s: bad topic id %q", path, tm.ID)
+		}
+		t := &Topic{Name: tm.Name, Overrides: tm.Configs}
+		copy(t.ID[:], id)
+		cfg, err := m.defaults.With(tm.Configs)
+		if err != nil {
+			return fmt.Errorf("log: topic %s: %w", tm.Name, err)
+		}
+		for p := 0; p < tm.Partitions; p++ {
+			l, err := Open(m.partitionDir(tm.Name, p), cfg)
+			if err != nil {
+				m.topics[t.Name] = t // so closeLogs closes what opened
+				return err
+			}
+			t.Partitions = append(t.Partitions, l)
+		}
+		m.topics[t.Name] = t
+	}
+	return nil
+}
+
+func (m *Manager) partitionDir(topic string, p int) string {
+	return filepath.Join(m.dir, topic+"-"+strconv.Itoa(p))
+}
+
+// Dir is the data dir.
+func (m *Manager) Dir() string { return m.dir }
+
+// Defaults returns the broker-level default config.
+func (m *Manager) Defaults() Config { return m.defaults }
+
+// ValidateTopicName applies Kafka's rules: 1..249 chars of [a-zA-Z0-9._-],
+// not "." or "..".
+func ValidateTopicName(name string) error {
+	if name == "" || name == "." || name == ".." || len(name) > maxTopicNameLen {
+		return fmt.Errorf("%w: %q", ErrInvalidTopic, name)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: %q contains %q", ErrInvalidTopic, name, c)
+		}
+	}
+	return nil
+}
+
+// CreateTopic creates a topic with partitions partitions and the given
+// config overrides (Kafka names), durably: the metadata is written and
+// fsynced before the partitions are created.
+func (m *Manager) CreateTopic(name string, partitions int, overrides map[string]string) (*Topic, error) {
+	if err := ValidateTopicName(name); err != nil {
+		return nil, err
+	}
+	if partitions < 1 || partitions > MaxPartitions {
+		return nil, fmt.Errorf("%w: %d (must be 1..%d)", ErrInvalidPartitions, partitions, MaxPartitions)
+	}
+	cfg, err := m.defaults.With(overrides)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.topics[name]; ok {
+		return nil, fmt.Errorf(errTopicExistsMessageFormatter, ErrTopicExists, name)
+	}
+	t := &Topic{Name: name, Overrides: copyMap(overrides)}
+	if _, err := rand.Read(t.ID[:]); err != nil {
+		return nil, fmt.Errorf("log: topic id: %w", err)
+	}
+	if err := m.writeMeta(t, partitions); err != nil {
+		return nil, err
+	}
+	for p := 0; p < partitions; p++ {
+		dir := m.partitionDir(name, p)
+		os.RemoveAll(dir) // a stale dir of an earlier topic of the same name
+		l, err := Open(dir, cfg)
+		if err != nil {
+			for _, l := range t.Partitions {
+				l.removeAll()
+			}
+			os.Remove(m.metaPath(name))
+			return nil, err
+		}
+		t.Partitions = append(t.Partitions, l)
+	}
+	m.topics[name] = t
+	return t, nil
+}
+
+// AddPartitions grows a topic to total partitions (Kafka's CreatePartitions).
+func (m *Manager) AddPartitions(name string, total int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.topics[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	if total <= len(t.Partitions) || total > MaxPartitions {
+		return fmt.Errorf("%w: topic %q has %d partitions, asked for %d", ErrInvalidPartitions, name, len(t.Partitions), total)
+	}
+	cfg, err := m.defaults.With(t.Overrides)
+	if err != nil {
+		return err
+	}
+	if err := m.writeMeta(t, total); err != nil {
+		return err
+	}
+	parts := append([]*Log(nil), t.Partitions...)
+	for p := len(parts); p < total; p++ {
+		l, err := Open(m.partitionDir(name, p), cfg)
+		if err != nil {
+			return err
+		}
+		parts = append(parts, l)
+	}
+	t.Partitions = parts
+	return nil
+}
+
+// AlterTopicConfig replaces a topic's overrides and applies them to every
+// partition.
+func (m *Manager) AlterTopicConfig(name string, overrides map[string]string) error {
+	cfg, err := m.defaults.With(overrides)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.topics[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	old := t.Overrides
+	t.Overrides = copyMap(overrides)
+	if err := m.writeMeta(t, len(t.Partitions)); err != nil {
+		t.Overrides = old
+		return err
+	}
+	for _, l := range t.Partitions {
+		c := cfg
+		c.WrapFile = l.Config().WrapFile
+		l.SetConfig(c)
+	}
+	return nil
+}
+
+// DeleteTopic removes a topic: its metadata first (so a crash midway leaves
+// no half-topic), then its partitions' directories.
+func (m *Manager) DeleteTopic(name string) error {
+	m.mu.Lock()
+	t, ok := m.topics[name]
+	if !ok {
+		m.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	delete(m.topics, name)
+	m.mu.Unlock()
+	if err := os.Remove(m.metaPath(name)); err != nil {
+		return fmt.Errorf("log: delete topic %q: %w", name, err)
+	}
+	if err := syncDir(filepath.Dir(m.metaPath(name))); err != nil {
+		return fmt.Errorf("log: delete topic %q: %w", name, err)
+	}
+	var errs []error
+	for _, l := range t.Partitions {
+		if err := l.removeAll(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Topic returns a topic by name.
+func (m *Manager) Topic(name string) (*Topic, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	t, ok := m.topics[name]
+	return t, ok
+}
+
+// Topics returns every topic, sorted by name.
+func (m *Manager) Topics() []*Topic {
+	m.mu.RLock()
+	out := make([]*Topic, 0, len(m.topics))
+	for _, t := range m.topics {
+		out = append(out, t)
+	}
+	m.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Partition returns one partition's log.
+func (m *Manager) Partition(topic string, partition int32) (*Log, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	t, ok := m.topics[topic]
+	if !ok || partition < 0 || int(partition) >= len(t.Partitions) {
+		return nil, false
+	}
+	return t.Partitions[partition], true
+}
+
+func (m *Manager) metaPath(topic string) string {
+	return filepath.Join(m.dir, metaDir, topicsDir, topic+topicMetaSuffix)
+}
+
+func (m *Manager) writeMeta(t *Topic, partitions int) error {
+	b, err := json.MarshalIndent(topicMeta{Version: topicMetaVer, Name: t.Name, ID: t.ID.String(),
+		Partitions: partitions, Configs: t.Overrides}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("log: topic metadata %q: %w", t.Name, err)
+	}
+	return writeFileAtomic(m.metaPath(t.Name), b)
+}
+
+func (m *Manager) logs() []*Log {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []*Log
+	for _, t := range m.topics {
+		out = append(out, t.Partitions...)
+	}
+	return out
+}
+
+// run is the background loop: retention, flush.ms and checkpoints.
+func (m *Manager) run() {
+	defer m.wg.Done()
+	retention := orDefault(m.opts.RetentionCheckInterval, DefaultRetentionCheckInterval)
+	ckpt := orDefault(m.opts.CheckpointInterval, DefaultCheckpointInterval)
+	flush := orDefault(m.opts.FlushSchedulerInterval, DefaultFlushSchedulerInterval)
+	rt, ct, ft := time.NewTicker(retention), time.NewTicker(ckpt), time.NewTicker(flush)
+	defer rt.Stop()
+	defer ct.Stop()
+	defer ft.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-rt.C:
+			m.RunRetention()
+		case <-ct.C:
+			for _, l := range m.logs() {
+				if err := l.Checkpoint(); err != nil {
+					m.logger.Error("log: checkpoint failed", "dir", l.dir, "err", err)
+				}
+			}
+		case <-ft.C:
+			m.flushDue(time.Now())
+		}
+	}
+}
+
+// RunRetention applies retention to every partition now.
+func (m *Manager) RunRetention() {
+	for _, l := range m.logs() {
+		if _, err := l.ApplyRetention(); err != nil && !errors.Is(err, ErrClosed) {
+			m.logger.Error("log: retention failed", "dir", l.dir, "err", err)
+		}
+	}
+}
+
+// flushDue fsyncs every partition whose unflushed data is older than its
+// flush.ms.
+func (m *Manager) flushDue(now time.Time) {
+	for _, l := range m.logs() {
+		cfg := l.cfg.Load()
+		if cfg.FlushMs == DefaultFlushMs {
+			continue
+		}
+		since, dirty := l.unflushedSince()
+		if dirty && now.Sub(since) >= time.Duration(cfg.FlushMs)*time.Millisecond {
+			if err := l.syncTo(l.nextOffset.Load()); err != nil {
+				m.logger.Error("log: flush failed", "dir", l.dir, "err", err)
+			}
+		}
+	}
+}
+
+// Close stops the background work, closes every log cleanly and releases
+// the data dir lock.
+func (m *Manager) Close() error {
+	select {
+	case <-m.stop:
+		return nil
+	default:
+	}
+	close(m.stop)
+	m.wg.Wait()
+	err := m.closeLogs()
+	if uerr := m.lock.unlock(); err == nil && uerr != nil {
+		err = fmt.Errorf("log: unlock %s: %w", m.dir, uerr)
+	}
+	return err
+}
+
+func (m *Manager) closeLogs() error {
+	var errs []error
+	for _, l := range m.logs() {
+		if err := l.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,237 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/tributary-io/tributary/segment"
+)
+
+// drainTimeout bounds how long Truncate waits for readers to release views of
+// bytes it is about to cut.
+const drainTimeout = 30 * time.Second
+
+// ApplyRetention deletes whole sealed segments, oldest first, that are past
+// retention.ms (by their max timestamp; by file mtime when they carry no
+// timestamps) or that retention.bytes no longer needs. The active segment is
+// never deleted. The log start offset moves to the first remaining segment
+// and is persisted. It returns the number of segments deleted.
+func (l *Log) ApplyRetention() (int, error) {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	cfg := l.cfg.Load()
+	now := cfg.now().UnixMilli()
+
+	l.segMu.RLock()
+	total := int64(0)
+	for _, s := range l.segs {
+		total += s.Size()
+	}
+	n := 0
+	for ; n < len(l.segs)-1; n++ {
+		s := l.segs[n]
+		expired := false
+		if cfg.RetentionMs >= 0 {
+			ts := s.MaxTimestamp()
+			if ts < 0 {
+				if fi, err := os.Stat(s.Path()); err == nil {
+					ts = fi.ModTime().UnixMilli()
+				}
+			}
+			expired = now-ts > cfg.RetentionMs
+		}
+		if !expired && cfg.RetentionBytes >= 0 && total-s.Size() >= cfg.RetentionBytes {
+			expired = true
+		}
+		if !expired {
+			break
+		}
+		total -= s.Size()
+	}
+	l.segMu.RUnlock()
+	if n == 0 {
+		return 0, nil
+	}
+	if err := l.deleteOldest(n); err != nil {
+		return 0, err
+	}
+	cfg.logger().Info("log: retention deleted segments", "dir", l.dir, "segments", n,
+		"log_start_offset", l.startOffset.Load())
+	return n, nil
+}
+
+// deleteOldest removes the first n segments (never the active one), moves the
+// log start offset up to the new first segment and persists it. Caller holds
+// writeMu.
+func (l *Log) deleteOldest(n int) error {
+	l.segMu.Lock()
+	n = min(n, len(l.segs)-1)
+	gone := make([]*segment.Segment, n)
+	copy(gone, l.segs[:n])
+	l.segs = append(l.segs[:0:0], l.segs[n:]...)
+	newStart := l.segs[0].BaseOffset()
+	if newStart > l.startOffset.Load() {
+		l.startOffset.Store(newStart)
+	}
+	l.segMu.Unlock()
+	var errs []error
+	for _, s := range gone {
+		if err := s.Delete(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := l.Checkpoint(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("log: delete segments in %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// DeleteRecordsBefore moves the log start offset up to offset (Kafka's
+// DeleteRecords), persists it before returning, and deletes the sealed
+// segments that now lie wholly below it. It returns the new log start offset
+// (the low watermark). Reads below it get ErrOffsetOutOfRange.
+func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	if offset < 0 || offset > l.nextOffset.Load() {
+		return 0, fmt.Errorf("%w: delete records before %d, log has [%d, %d]", ErrOffsetOutOfRange,
+			offset, l.startOffset.Load(), l.nextOffset.Load())
+	}
+	if offset <= l.startOffset.Load() {
+		return l.startOffset.Load(), nil
+	}
+	l.startOffset.Store(offset)
+	if err := l.Checkpoint(); err != nil {
+		return 0, err
+	}
+	l.segMu.RLock()
+	n := 0
+	for n < len(l.segs)-1 && l.segs[n].NextOffset() <= offset {
+		n++
+	}
+	l.segMu.RUnlock()
+	if n > 0 {
+		if err := l.deleteOldest(n); err != nil {
+			return offset, err
+		}
+	}
+	return offset, nil
+}
+
+// Truncate removes every batch whose last offset is >= offset, so that the
+// log ends at the batch boundary at or below offset (replication's
+// truncation of a diverged tail). It waits for readers to release views of
+// the bytes it cuts. Truncating at or below the log start offset empties the
+// log and restarts it at offset. It returns the new log end offset.
+func (l *Log) Truncate(offset int64) (int64, error) {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	if offset < 0 {
+		return 0, fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
+	}
+	if offset >= l.nextOffset.Load() {
+		return l.nextOffset.Load(), nil
+	}
+	cfg := l.cfg.Load()
+	l.segMu.Lock()
+	defer l.segMu.Unlock()
+
+	keep := l.segmentIndex(offset) // segments after keep are removed whole
+	if offset <= l.startOffset.Load() || keep < 0 || offset <= l.segs[0].BaseOffset() {
+		return l.truncateFully(offset, cfg)
+	}
+	if l.segs[keep].BaseOffset() == offset {
+		keep--
+	}
+	for _, s := range l.segs[keep+1:] {
+		if err := s.Delete(); err != nil {
+			return 0, fmt.Errorf("log: truncate %s: %w", l.dir, err)
+		}
+	}
+	l.segs = l.segs[:keep+1]
+	act := l.active()
+	if act.Sealed() {
+		// A sealed segment becomes active again: a new writable instance of
+		// its files replaces it once its readers are gone.
+		act.Close()
+		if err := waitFreed(act); err != nil {
+			return 0, fmt.Errorf("log: truncate %s: %w", l.dir, err)
+		}
+		if err := l.reopenActive(); err != nil {
+			return 0, err
+		}
+		act = l.active()
+	} else if err := waitRefs(act, 1); err != nil {
+		return 0, fmt.Errorf("log: truncate %s: %w", l.dir, err)
+	}
+	if err := act.TruncateTo(offset); err != nil {
+		return 0, l.poison(fmt.Errorf("log: truncate %s: %w", l.dir, err))
+	}
+	l.dirDirty.Store(true)
+	return l.afterTruncate()
+}
+
+// truncateFully deletes every segment and starts an empty log at offset.
+// Caller holds writeMu and segMu.
+func (l *Log) truncateFully(offset int64, cfg *Config) (int64, error) {
+	for _, s := range l.segs {
+		if err := s.Delete(); err != nil {
+			return 0, fmt.Errorf("log: truncate %s: %w", l.dir, err)
+		}
+	}
+	l.segs = nil
+	seg, err := segment.Create(l.dir, offset, cfg.segmentConfig())
+	if err != nil {
+		return 0, l.poison(fmt.Errorf("log: truncate %s: %w", l.dir, err))
+	}
+	l.segs = []*segment.Segment{seg}
+	l.startOffset.Store(offset)
+	l.dirDirty.Store(true)
+	return l.afterTruncate()
+}
+
+// afterTruncate publishes the new end and clamps the flushed offset.
+func (l *Log) afterTruncate() (int64, error) {
+	next := l.active().NextOffset()
+	l.nextOffset.Store(next)
+	if l.flushedOffset.Load() > next {
+		l.flushedOffset.Store(next)
+	}
+	if l.startOffset.Load() > next {
+		l.startOffset.Store(next)
+	}
+	l.rollBaseTs = l.cfg.Load().now().UnixMilli()
+	if err := l.Checkpoint(); err != nil {
+		return next, err
+	}
+	return next, nil
+}
+
+// waitRefs waits until s has at most n references.
+func waitRefs(s *segment.Segment, n int64) error {
+	deadline := time.Now().Add(drainTimeout)
+	for s.Refs() > n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("readers still hold %d views of %s after %v", s.Refs()-n, s.Path(), drainTimeout)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return nil
+}
+
+// waitFreed waits until a closed segment's last reference is gone.
+func waitFreed(s *segment.Segment) error { return waitRefs(s, 0) }
