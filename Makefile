@@ -1,0 +1,53 @@
+# Tributary: a Kafka-compatible, segmented append-only log broker.
+# Everything here needs only Go (see go.mod for the version).
+
+GO       ?= go
+BIN      ?= bin/tributary
+DATA     ?= ./data
+ADDR     ?= 127.0.0.1:9092
+# Seconds per fuzz target in the smoke run that `make test` does.
+FUZZTIME ?= 3s
+# Per-target time for `make fuzz`.
+FUZZLONG ?= 60s
+BENCHTIME ?= 1s
+
+.PHONY: all build run test test-short lint vet fmt-check fuzz fuzz-smoke bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tributary
+
+run: build
+	./$(BIN) serve --data-dir $(DATA) --listen $(ADDR)
+
+# vet, gofmt, the race-enabled test suite, then a short fuzz of every target.
+test: lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory fuzz-smoke
+
+test-short: lint
+	$(GO) test -short -count=1 ./...
+
+lint: fmt-check vet
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+# Every `func FuzzX` in a _test.go file, run for FUZZTIME each. The corpus
+# lives in each package's testdata/fuzz and is replayed by plain `go test` too.
+fuzz-smoke:
+	@./scripts/fuzz.sh $(FUZZTIME)
+
+fuzz:
+	@./scripts/fuzz.sh $(FUZZLONG)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+clean:
+	rm -rf bin
