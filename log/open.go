@@ -86,9 +86,13 @@ func Open(dir string, cfg Config) (*Log, error) {
 	// the log as open (not clean) so a crash from here on recovers.
 	if clean {
 		l.flushedOffset.Store(next)
-	} else if err := l.syncTo(next); err != nil {
-		l.closeSegments()
-		return nil, err
+	} else {
+		// Only segments past the old recovery point can hold unflushed pages.
+		l.flushedOffset.Store(min(recoverFrom, next))
+		if err := l.syncTo(next); err != nil {
+			l.closeSegments()
+			return nil, err
+		}
 	}
 	if err := l.writeCheckpoint(false); err != nil {
 		l.closeSegments()
