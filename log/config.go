@@ -228,10 +228,10 @@ func (c *Config) now() time.Time {
 }
 
 func (c *Config) segmentConfig() segment.Config {
-	initial := segment.DefaultInitialMapBytes
-	if int64(initial) > c.SegmentBytes {
-		initial = int(c.SegmentBytes)
-	}
+	// Reserve address space for a whole segment (plus one maximal batch,
+	// which may overshoot segment.bytes) so the active segment is mapped
+	// once; address space is free, and pages are only touched when read.
+	initial := int(c.SegmentBytes) + c.MaxMessageBytes
 	return segment.Config{
 		IndexIntervalBytes: max(c.IndexIntervalBytes, 1),
 		MaxIndexBytes:      c.SegmentIndexBytes,

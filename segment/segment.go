@@ -269,8 +269,15 @@ func open(dir string, baseOffset int64, cfg Config, f *os.File, fileSize int64, 
 // mapAtLeast makes the published mapping at least n bytes long (rounded up to
 // whole pages). Writer only.
 func (s *Segment) mapAtLeast(n int) error {
-	if cur := s.data.Load(); cur != nil && len(*cur) >= n {
+	cur := s.data.Load()
+	if cur != nil && len(*cur) >= n {
 		return nil
+	}
+	if cur != nil && n > 0 {
+		// Grow geometrically: every mapping made stays until the segment is
+		// freed, so growing page by page would pile up thousands of them
+		// (and hit vm.max_map_count).
+		n = max(n, 2*len(*cur))
 	}
 	if n == 0 {
 		empty := []byte{}

@@ -152,8 +152,10 @@ func TestMappingGrowsAndOldViewsStayValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendN(t, s, 200, 4, 1000, 10) // ~800 KB: several remaps
-	if len(s.maps) < 3 {
-		t.Fatalf("expected several mappings, got %d", len(s.maps))
+	// 4 KiB doubling to ~800 KB is 9 mappings; page-by-page growth would
+	// make hundreds (each kept until the segment is freed).
+	if len(s.maps) < 3 || len(s.maps) > 12 {
+		t.Fatalf("expected a few geometrically grown mappings, got %d", len(s.maps))
 	}
 	if !bytes.Equal(view, first) {
 		t.Fatal("view taken before remaps changed")
