@@ -1,6 +1,8 @@
 package log
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -44,6 +46,8 @@ type Log struct {
 	// segment: its first batch's max timestamp, or when it was opened.
 	rollBaseTs int64
 	closed     bool
+
+	isClosed atomic.Bool // closed, readable without writeMu
 
 	segMu sync.RWMutex       // guards segs; taken after writeMu
 	segs  []*segment.Segment // by base offset; the last one is active
@@ -347,6 +351,9 @@ func (l *Log) Roll() error {
 	if l.closed {
 		return ErrClosed
 	}
+	if err := l.stickyErr(); err != nil {
+		return err
+	}
 	if l.active().Size() == 0 {
 		return nil
 	}
@@ -359,20 +366,33 @@ func (l *Log) Roll() error {
 // log start offset or past the end it returns ErrOffsetOutOfRange. The
 // caller must Release the result.
 func (l *Log) Read(offset int64, maxBytes int) (Batches, error) {
-	if offset < l.startOffset.Load() || offset > l.nextOffset.Load() {
-		return Batches{}, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, l.startOffset.Load(), l.nextOffset.Load())
+	// One load of the end: batches appended after it are left out, so the
+	// reader never sees data past the log end offset it could observe.
+	end := l.nextOffset.Load()
+	if offset < l.startOffset.Load() || offset > end {
+		return Batches{}, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, l.startOffset.Load(), end)
+	}
+	if offset == end {
+		return Batches{}, nil
 	}
 	l.segMu.RLock()
 	i := l.segmentIndex(offset)
 	if i < 0 {
 		l.segMu.RUnlock()
+		if l.isClosed.Load() {
+			return Batches{}, ErrClosed
+		}
 		return Batches{}, fmt.Errorf("%w: offset %d is below the first segment", ErrOffsetOutOfRange, offset)
 	}
 	for ; i < len(l.segs); i++ {
 		seg := l.segs[i]
-		seg.Acquire() // cannot fail: the log holds the owner's reference while seg is listed
+		if !seg.Acquire() {
+			// Only a closed log lists segments it no longer owns.
+			l.segMu.RUnlock()
+			return Batches{}, ErrClosed
+		}
 		l.segMu.RUnlock()
-		data, first, err := seg.Read(offset, maxBytes)
+		data, first, err := seg.ReadBefore(offset, maxBytes, end)
 		if err != nil || len(data) > 0 {
 			if err != nil {
 				seg.Release()
@@ -415,7 +435,10 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 		if seg.NextOffset() <= start || seg.MaxTimestamp() < ts {
 			continue
 		}
-		seg.Acquire()
+		if !seg.Acquire() {
+			l.segMu.RUnlock()
+			return -1, -1, ErrClosed
+		}
 		l.segMu.RUnlock()
 		off, bts, ok, err := seg.FindOffsetByTimestamp(ts, start)
 		seg.Release()
@@ -446,7 +469,10 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64, err error) {
 		return -1, -1, nil
 	}
 	seg := l.segs[bestSeg]
-	seg.Acquire()
+	if !seg.Acquire() {
+		l.segMu.RUnlock()
+		return -1, -1, ErrClosed
+	}
 	l.segMu.RUnlock()
 	defer seg.Release()
 	off, ts, ok, err := seg.FindOffsetByTimestamp(best, seg.BaseOffset())
@@ -459,6 +485,9 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64, err error) {
 // Sync writes everything appended so far to stable storage and records it
 // in the recovery checkpoint.
 func (l *Log) Sync() error {
+	if l.isClosed.Load() {
+		return ErrClosed
+	}
 	if err := l.syncTo(l.nextOffset.Load()); err != nil {
 		return err
 	}
@@ -518,6 +547,11 @@ func (l *Log) syncTo(target int64) error {
 // Checkpoint writes the recovery checkpoint (flushed offset and log start
 // offset) if it changed. The Manager calls it periodically.
 func (l *Log) Checkpoint() error {
+	if l.isClosed.Load() {
+		// Close wrote the clean checkpoint; overwriting it would cost a
+		// full recovery scan at the next open.
+		return ErrClosed
+	}
 	return l.writeCheckpoint(false)
 }
 
@@ -559,6 +593,7 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
+	l.isClosed.Store(true)
 	defer l.notify()
 	var errs []error
 	if err := l.syncTo(l.nextOffset.Load()); err != nil {
@@ -592,7 +627,10 @@ func (l *Log) removeAll() error {
 	if err := l.Close(); err != nil {
 		l.cfg.Load().logger().Warn("log: close before delete", "dir", l.dir, "err", err)
 	}
-	gone := l.dir + ".deleting"
+	// A short name of its own: the partition dir's name may be near NAME_MAX.
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	gone := filepath.Join(filepath.Dir(l.dir), hex.EncodeToString(rnd[:])+defaultDeletedDirSuffix)
 	if err := os.Rename(l.dir, gone); err != nil {
 		return fmt.Errorf("log: delete %s: %w", l.dir, err)
 	}

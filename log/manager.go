@@ -246,7 +246,7 @@ func (m *Manager) CreateTopic(name string, partitions int, overrides map[string]
 			for _, l := range t.Partitions {
 				l.removeAll()
 			}
-			os.Remove(m.metaPath(name))
+			os.Remove(m.metaPath(t))
 			return nil, err
 		}
 		t.Partitions = append(t.Partitions, l)
@@ -323,10 +323,10 @@ func (m *Manager) DeleteTopic(name string) error {
 	}
 	delete(m.topics, name)
 	m.mu.Unlock()
-	if err := os.Remove(m.metaPath(name)); err != nil {
+	if err := os.Remove(m.metaPath(t)); err != nil {
 		return fmt.Errorf("log: delete topic %q: %w", name, err)
 	}
-	if err := syncDir(filepath.Dir(m.metaPath(name))); err != nil {
+	if err := syncDir(filepath.Dir(m.metaPath(t))); err != nil {
 		return fmt.Errorf("log: delete topic %q: %w", name, err)
 	}
 	var errs []error
@@ -369,8 +369,10 @@ func (m *Manager) Partition(topic string, partition int32) (*Log, bool) {
 	return t.Partitions[partition], true
 }
 
-func (m *Manager) metaPath(topic string) string {
-	return filepath.Join(m.dir, metaDir, topicsDir, topic+topicMetaSuffix)
+// metaPath names a topic's metadata file by topic id, not by name: a
+// 249-character name plus suffixes would pass NAME_MAX (255).
+func (m *Manager) metaPath(t *Topic) string {
+	return filepath.Join(m.dir, metaDir, topicsDir, t.ID.String()+topicMetaSuffix)
 }
 
 func (m *Manager) writeMeta(t *Topic, partitions int) error {
@@ -379,7 +381,7 @@ func (m *Manager) writeMeta(t *Topic, partitions int) error {
 	if err != nil {
 		return fmt.Errorf("log: topic metadata %q: %w", t.Name, err)
 	}
-	return writeFileAtomic(m.metaPath(t.Name), b)
+	return writeFileAtomic(m.metaPath(t), b)
 }
 
 func (m *Manager) logs() []*Log {

@@ -148,6 +148,15 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 	logger := cfg.logger()
 	for i, base := range bases {
 		last := i == len(bases)-1
+		if n := len(l.segs); n > 0 && l.segs[n-1].NextOffset() != base && isEmptySegment(l.dir, base) {
+			// An empty file left by a roll that failed midway: it holds
+			// nothing, so only it goes.
+			logger.Warn("log: removing stray empty segment", "dir", l.dir, "segment", base)
+			if err := removeSegmentFiles(l.dir, base); err != nil {
+				return err
+			}
+			continue
+		}
 		if n := len(l.segs); n > 0 && l.segs[n-1].NextOffset() != base {
 			// A gap or an overlap: nothing from here on follows the log.
 			logger.Warn("log: segment does not follow the previous one; removing it and every later segment",
@@ -208,6 +217,20 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 		}
 		if err := seg.Seal(); err != nil {
 			return fmt.Errorf("log: open %s: %w", l.dir, err)
+		}
+	}
+	return nil
+}
+
+func isEmptySegment(dir string, base int64) bool {
+	fi, err := os.Stat(filepath.Join(dir, segment.FileName(base, segment.LogSuffix)))
+	return err == nil && fi.Size() == 0
+}
+
+func removeSegmentFiles(dir string, base int64) error {
+	for _, suf := range []string{segment.LogSuffix, segment.IndexSuffix, segment.TimeIndexSuffix} {
+		if err := os.Remove(filepath.Join(dir, segment.FileName(base, suf))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("log: remove segment %d in %s: %w", base, dir, err)
 		}
 	}
 	return nil

@@ -104,6 +104,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
+	if err := l.stickyErr(); err != nil {
+		return 0, err
+	}
 	if offset < 0 || offset > l.nextOffset.Load() {
 		return 0, fmt.Errorf("%w: delete records before %d, log has [%d, %d]", ErrOffsetOutOfRange,
 			offset, l.startOffset.Load(), l.nextOffset.Load())
@@ -132,13 +135,19 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 // Truncate removes every batch whose last offset is >= offset, so that the
 // log ends at the batch boundary at or below offset (replication's
 // truncation of a diverged tail). It waits for readers to release views of
-// the bytes it cuts. Truncating at or below the log start offset empties the
-// log and restarts it at offset. It returns the new log end offset.
+// the bytes it cuts (up to 30 s), holding the segment list meanwhile, so a
+// caller must not hold a view of this log while calling Truncate, nor Read
+// it from another goroutine while holding one. Truncating at or below the
+// log start offset empties the log and restarts it at offset. It returns the
+// new log end offset.
 func (l *Log) Truncate(offset int64) (int64, error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	if l.closed {
 		return 0, ErrClosed
+	}
+	if err := l.stickyErr(); err != nil {
+		return 0, err
 	}
 	if offset < 0 {
 		return 0, fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)

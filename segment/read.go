@@ -13,8 +13,13 @@ func (s *Segment) view() []byte {
 }
 
 // positionFor returns a file position at or before the batch containing
-// offset, from the sparse offset index.
-func (s *Segment) positionFor(offset int64) int64 {
+// offset, from the sparse offset index, within the view v. An entry past v
+// belongs to a batch not yet published when v was taken: then it returns
+// len(v), since offset cannot be in v either. An entry that does not point
+// at the header of the batch it names (a damaged index) is not trusted: the
+// scan starts from the beginning of the segment instead, which is slow but
+// right.
+func (s *Segment) positionFor(v []byte, offset int64) int64 {
 	rel := offset - s.baseOffset
 	if rel <= 0 {
 		return 0
@@ -22,26 +27,39 @@ func (s *Segment) positionFor(offset int64) int64 {
 	if rel > math.MaxUint32 {
 		rel = math.MaxUint32
 	}
-	_, pos, ok := s.offIdx.Lookup(uint32(rel))
+	key, pos, ok := s.offIdx.Lookup(uint32(rel))
 	if !ok {
+		return 0
+	}
+	if int64(pos) >= int64(len(v)) {
+		return int64(len(v))
+	}
+	h, err := recordbatch.ParseHeader(v[pos:])
+	if err != nil || h.BaseOffset != s.baseOffset+int64(key) {
 		return 0
 	}
 	return int64(pos)
 }
 
-// Read returns whole batches as a view of the mapping: first the batch that
+// Read is ReadBefore with no end offset: every published batch qualifies.
+func (s *Segment) Read(offset int64, maxBytes int) (data []byte, firstBaseOffset int64, err error) {
+	return s.ReadBefore(offset, maxBytes, math.MaxInt64)
+}
+
+// ReadBefore returns whole batches as a view of the mapping: first the batch that
 // contains offset, then as many following whole batches as fit within
 // maxBytes in total. The first batch is returned whole even when it alone is
 // larger than maxBytes, so a consumer always makes progress (Kafka's rule).
-// It returns nil when the segment has no batch containing offset or after it.
+// Batches at or past endOffset are left out (the log's end as the reader saw
+// it, so a reader never gets ahead of the log end offset it was given).
+// It returns nil when the segment has no such batch.
 // The caller must hold a reference (Acquire) while it uses the view.
-func (s *Segment) Read(offset int64, maxBytes int) (data []byte, firstBaseOffset int64, err error) {
-	v := s.view()
-	p := s.positionFor(offset)
-	if p >= int64(len(v)) {
-		// The index entry was written for a batch not yet published.
+func (s *Segment) ReadBefore(offset int64, maxBytes int, endOffset int64) (data []byte, firstBaseOffset int64, err error) {
+	if offset >= endOffset {
 		return nil, 0, nil
 	}
+	v := s.view()
+	p := s.positionFor(v, offset)
 	start := -1
 	var h recordbatch.Header
 	for int(p) < len(v) {
@@ -65,7 +83,7 @@ func (s *Segment) Read(offset int64, maxBytes int) (data []byte, firstBaseOffset
 		if err != nil {
 			return nil, 0, &Error{Path: s.logPath, Op: "read", Offset: offset, Err: err}
 		}
-		if end+h.Size()-start > maxBytes {
+		if end+h.Size()-start > maxBytes || h.BaseOffset >= endOffset {
 			break
 		}
 		end += h.Size()
@@ -83,7 +101,7 @@ func (s *Segment) FindOffsetByTimestamp(ts, startOffset int64) (offset, batchMax
 		from = max(from, s.baseOffset+int64(rel)+1)
 	}
 	v := s.view()
-	for p := s.positionFor(from); int(p) < len(v); {
+	for p := s.positionFor(v, from); int(p) < len(v); {
 		h, err := recordbatch.ParseHeader(v[p:])
 		if err != nil {
 			return 0, 0, false, &Error{Path: s.logPath, Op: "find by timestamp", Offset: from, Err: err}
@@ -101,7 +119,7 @@ func (s *Segment) FindOffsetByTimestamp(ts, startOffset int64) (offset, batchMax
 // reference. It is the building block of tools and scans, not of the hot path.
 func (s *Segment) Batches(offset int64, fn func(h *recordbatch.Header, pos int64, batch []byte) bool) error {
 	v := s.view()
-	for p := s.positionFor(offset); int(p) < len(v); {
+	for p := s.positionFor(v, offset); int(p) < len(v); {
 		h, err := recordbatch.ParseHeader(v[p:])
 		if err != nil {
 			return &Error{Path: s.logPath, Op: "scan", Offset: offset, Err: err}

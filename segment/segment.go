@@ -140,6 +140,7 @@ type Segment struct {
 
 	// Writer-only state.
 	bytesSinceIndexEntry int
+	indexMissing         bool // an index file was absent at Open: Load refuses, Recover rebuilds
 	sealed               bool
 	sticky               error // poison after a failed rollback
 
@@ -204,6 +205,11 @@ func Create(dir string, baseOffset int64, cfg Config) (*Segment, error) {
 	}
 	s, err := open(dir, baseOffset, cfg, f, 0, true)
 	if err != nil {
+		// Leave no empty segment behind: a later roll may put the log end
+		// past this offset, and a stray file here would then overlap it.
+		for _, suf := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
+			os.Remove(filepath.Join(dir, FileName(baseOffset, suf)))
+		}
 		return nil, err
 	}
 	return s, nil
@@ -228,7 +234,18 @@ func Open(dir string, baseOffset int64, cfg Config, writable bool) (*Segment, er
 		f.Close()
 		return nil, &Error{Path: logPath, Op: "open", Offset: -1, Err: fmt.Errorf("file of %d bytes is larger than any segment", fi.Size())}
 	}
-	return open(dir, baseOffset, cfg, f, fi.Size(), writable)
+	missing := false
+	for _, suf := range []string{IndexSuffix, TimeIndexSuffix} {
+		if _, err := os.Stat(filepath.Join(dir, FileName(baseOffset, suf))); errors.Is(err, os.ErrNotExist) {
+			missing = true
+		}
+	}
+	s, err := open(dir, baseOffset, cfg, f, fi.Size(), writable)
+	if err != nil {
+		return nil, err
+	}
+	s.indexMissing = missing && fi.Size() > 0
+	return s, nil
 }
 
 func open(dir string, baseOffset int64, cfg Config, f *os.File, fileSize int64, writable bool) (*Segment, error) {
