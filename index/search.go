@@ -1,6 +1,9 @@
 package index
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"sort"
+)
 
 // Lookups are interpolation searches with a guard, finished by bisection.
 //
@@ -149,44 +152,23 @@ func countTimestampsBelow(b []byte, q int64) int {
 // searchOffsetKey returns the number of leading entries of b with relative
 // offset < relOffset. Plain bisection: only truncation uses it.
 func searchOffsetKey(b []byte, relOffset uint32) int {
-	i, j := 0, len(b)/OffsetEntrySize
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if binary.BigEndian.Uint32(b[h*OffsetEntrySize+offsetKeyAt:]) < relOffset {
-			i = h + 1
-		} else {
-			j = h
-		}
-	}
-	return i
+	return sort.Search(len(b)/OffsetEntrySize, func(h int) bool {
+		return binary.BigEndian.Uint32(b[h*OffsetEntrySize+offsetKeyAt:]) >= relOffset
+	})
 }
 
 // searchOffsetPosition returns the number of leading entries of b with
 // position < position.
 func searchOffsetPosition(b []byte, position uint32) int {
-	i, j := 0, len(b)/OffsetEntrySize
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if binary.BigEndian.Uint32(b[h*OffsetEntrySize+offsetPositionAt:]) < position {
-			i = h + 1
-		} else {
-			j = h
-		}
-	}
-	return i
+	return sort.Search(len(b)/OffsetEntrySize, func(h int) bool {
+		return binary.BigEndian.Uint32(b[h*OffsetEntrySize+offsetPositionAt:]) >= position
+	})
 }
 
 // searchTimeKey returns the number of leading time index entries of b with
 // relative offset < relOffset.
 func searchTimeKey(b []byte, relOffset uint32) int {
-	i, j := 0, len(b)/TimeEntrySize
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if binary.BigEndian.Uint32(b[h*TimeEntrySize+timeKeyAt:]) < relOffset {
-			i = h + 1
-		} else {
-			j = h
-		}
-	}
-	return i
+	return sort.Search(len(b)/TimeEntrySize, func(h int) bool {
+		return binary.BigEndian.Uint32(b[h*TimeEntrySize+timeKeyAt:]) >= relOffset
+	})
 }

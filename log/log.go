@@ -177,6 +177,15 @@ func (l *Log) poison(err error) error {
 	return l.stickyErr()
 }
 
+// writable reports why the log takes no writes: closed, or poisoned by an
+// earlier storage failure. Caller holds writeMu.
+func (l *Log) writable() error {
+	if l.closed {
+		return ErrClosed
+	}
+	return l.stickyErr()
+}
+
 // active returns the active segment. Caller holds writeMu.
 func (l *Log) active() *segment.Segment {
 	return l.segs[len(l.segs)-1]
@@ -201,11 +210,7 @@ func (l *Log) Append(batches []byte) (int64, error) {
 	}
 
 	l.writeMu.Lock()
-	if l.closed {
-		l.writeMu.Unlock()
-		return 0, ErrClosed
-	}
-	if err := l.stickyErr(); err != nil {
+	if err := l.writable(); err != nil {
 		l.writeMu.Unlock()
 		return 0, err
 	}
@@ -348,10 +353,7 @@ func (l *Log) roll(cfg *Config) error {
 func (l *Log) Roll() error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
-	if err := l.stickyErr(); err != nil {
+	if err := l.writable(); err != nil {
 		return err
 	}
 	if l.active().Size() == 0 {

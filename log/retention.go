@@ -101,10 +101,7 @@ func (l *Log) deleteOldest(n int) error {
 func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	if l.closed {
-		return 0, ErrClosed
-	}
-	if err := l.stickyErr(); err != nil {
+	if err := l.writable(); err != nil {
 		return 0, err
 	}
 	if offset < 0 || offset > l.nextOffset.Load() {
@@ -143,10 +140,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 func (l *Log) Truncate(offset int64) (int64, error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	if l.closed {
-		return 0, ErrClosed
-	}
-	if err := l.stickyErr(); err != nil {
+	if err := l.writable(); err != nil {
 		return 0, err
 	}
 	if offset < 0 {
