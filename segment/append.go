@@ -25,8 +25,8 @@ func (s *Segment) Fits(bytes int, lastOffset int64) bool {
 // returned; if that rollback fails the segment is poisoned and every later
 // Append returns the same error.
 func (s *Segment) Append(data []byte) error {
-	if s.sticky != nil {
-		return s.sticky
+	if err := s.stickyErr(); err != nil {
+		return err
 	}
 	if s.sealed {
 		return &Error{Path: s.logPath, Op: "append", Offset: -1, Err: ErrReadOnly}
@@ -82,12 +82,20 @@ func (s *Segment) Append(data []byte) error {
 	return nil
 }
 
+func (s *Segment) stickyErr() error {
+	if p := s.sticky.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // rollback cuts the file back to pos after a failed append.
 func (s *Segment) rollback(pos, offset int64, cause error) error {
 	if terr := s.wf.Truncate(pos); terr != nil {
-		s.sticky = wrapDiskFull(&Error{Path: s.logPath, Op: "append (rollback failed, segment poisoned)", Offset: offset,
+		err := wrapDiskFull(&Error{Path: s.logPath, Op: "append (rollback failed, segment poisoned)", Offset: offset,
 			Err: errors.Join(cause, terr)})
-		return s.sticky
+		s.sticky.CompareAndSwap(nil, &err)
+		return s.stickyErr()
 	}
 	return wrapDiskFull(&Error{Path: s.logPath, Op: "append", Offset: offset, Err: cause})
 }
@@ -136,8 +144,8 @@ func (s *Segment) Seal() error {
 
 // Sync flushes the .log file and both indexes to stable storage.
 func (s *Segment) Sync() error {
-	if s.sticky != nil {
-		return s.sticky
+	if err := s.stickyErr(); err != nil {
+		return err
 	}
 	if err := s.wf.Sync(); err != nil {
 		return &Error{Path: s.logPath, Op: "fsync", Offset: -1, Err: err}

@@ -142,7 +142,7 @@ type Segment struct {
 	bytesSinceIndexEntry int
 	indexMissing         bool // an index file was absent at Open: Load refuses, Recover rebuilds
 	sealed               bool
-	sticky               error // poison after a failed rollback
+	sticky               atomic.Pointer[error] // poison after a failed rollback; read by Sync, which runs beside the writer
 
 	refs    atomic.Int64
 	deleted atomic.Bool
