@@ -42,11 +42,11 @@ func ExampleOpenManager() {
 	b.Release()
 
 	off, ts, _ := p0.OffsetForTimestamp(1015)
-	fmt.Println("first batch with timestamp >= 1015 starts at", off, "max ts", ts)
+	fmt.Println("first record with timestamp >= 1015:", off, "at", ts)
 	// Output:
 	// appended at 0
 	// appended at 10
 	// appended at 20
 	// read from 10 records 10 bytes true
-	// first batch with timestamp >= 1015 starts at 10 max ts 1019
+	// first record with timestamp >= 1015: 15 at 1015
 }

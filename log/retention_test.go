@@ -851,28 +851,32 @@ func TestOffsetForTimestamp(t *testing.T) {
 		}
 	}
 	check := func(t *testing.T, l *log.Log) {
+		// Kafka's answer: the first record (not batch) with timestamp >= q,
+		// and that record's timestamp. Batch i holds offsets 2i (ts_i) and
+		// 2i+1 (ts_i+1); the records are uncompressed, so they are read.
 		cases := []struct {
-			q          int64
-			off, maxTs int64
+			q       int64
+			off, ts int64
 		}{
-			{0, 0, 1001},
-			{1001, 0, 1001},
-			{1002, 2, 2001},     // batch 1 at offset 2
-			{2600, 4, 3001},     // batch 2 (3001) comes before batch 3 (2501) in offset order
-			{3002, 8, 9001},     // first batch with max >= 3002 is the 9000 one at offset 8
-			{5500, 8, 9001},     //
-			{9001, 8, 9001},     //
+			{0, 0, 1000},
+			{1001, 1, 1001},
+			{1002, 2, 2000},     // batch 1 at offset 2
+			{2600, 4, 3000},     // batch 2 (3000) comes before batch 3 (2500) in offset order
+			{3002, 8, 9000},     // first record >= 3002 is the 9000 one at offset 8
+			{5500, 8, 9000},     //
+			{9001, 9, 9001},     // the second record of that batch
 			{9002, -1, -1},      // nothing that late
-			{-1 << 62, 0, 1001}, // before everything
+			{-1 << 62, 0, 1000}, // before everything
 		}
 		for _, c := range cases {
-			off, maxTs, err := l.OffsetForTimestamp(c.q)
-			if err != nil || off != c.off || maxTs != c.maxTs {
-				t.Errorf("OffsetForTimestamp(%d) = %d (ts %d), %v; want %d (ts %d)", c.q, off, maxTs, err, c.off, c.maxTs)
+			off, ts, err := l.OffsetForTimestamp(c.q)
+			if err != nil || off != c.off || ts != c.ts {
+				t.Errorf("OffsetForTimestamp(%d) = %d (ts %d), %v; want %d (ts %d)", c.q, off, ts, err, c.off, c.ts)
 			}
 		}
-		if maxTs, off, err := l.MaxTimestamp(); err != nil || maxTs != 9001 || off != 8 {
-			t.Errorf("MaxTimestamp = %d at %d, %v; want 9001 at 8", maxTs, off, err)
+		// ListOffsets MAX_TIMESTAMP: the record holding the largest timestamp.
+		if maxTs, off, err := l.MaxTimestamp(); err != nil || maxTs != 9001 || off != 9 {
+			t.Errorf("MaxTimestamp = %d at %d, %v; want 9001 at 9", maxTs, off, err)
 		}
 	}
 	check(t, l)
@@ -898,8 +902,10 @@ func TestRollOnFullIndex(t *testing.T) {
 	}
 	checkContents(t, l, all)
 	for _, b := range all {
-		if off, _, err := l.OffsetForTimestamp(b.header().MaxTimestamp); err != nil || off != b.base {
-			t.Fatalf("OffsetForTimestamp(%d) = %d, %v; want %d", b.header().MaxTimestamp, off, err, b.base)
+		// The batch's last record holds its max timestamp.
+		h := b.header()
+		if off, _, err := l.OffsetForTimestamp(h.MaxTimestamp); err != nil || off != h.LastOffset() {
+			t.Fatalf("OffsetForTimestamp(%d) = %d, %v; want %d", h.MaxTimestamp, off, err, h.LastOffset())
 		}
 	}
 	reopenAll(t, l, cfg, func(t *testing.T, l *log.Log) {

@@ -91,9 +91,10 @@ func (s *Segment) ReadBefore(offset int64, maxBytes int, endOffset int64) (data 
 	return v[start:end:end], first, nil
 }
 
-// FindOffsetByTimestamp returns the base offset of the first batch at or
-// after startOffset whose MaxTimestamp is >= ts, and that timestamp. ok is
-// false when no batch in the segment qualifies. The caller holds a reference.
+// FindOffsetByTimestamp returns the offset and timestamp of the first record
+// at or after startOffset whose timestamp is >= ts (for a compressed batch:
+// its base offset and max timestamp). ok is false when no batch in the
+// segment qualifies. The caller holds a reference.
 func (s *Segment) FindOffsetByTimestamp(ts, startOffset int64) (offset, batchMaxTimestamp int64, ok bool, err error) {
 	from := max(startOffset, s.baseOffset)
 	if _, rel, found := s.timeIdx.Lookup(ts); found {
@@ -107,7 +108,18 @@ func (s *Segment) FindOffsetByTimestamp(ts, startOffset int64) (offset, batchMax
 			return 0, 0, false, &Error{Path: s.logPath, Op: "find by timestamp", Offset: from, Err: err}
 		}
 		if h.LastOffset() >= from && h.MaxTimestamp >= ts {
-			return max(h.BaseOffset, startOffset), h.MaxTimestamp, true, nil
+			// Kafka answers with the first record, not the batch: read the
+			// record timestamps when they are not compressed. A compressed
+			// batch answers with its base offset (its records before the
+			// one asked for are returned too, and clients skip them).
+			off, recTs := h.BaseOffset, h.MaxTimestamp
+			if o, t, found, rerr := recordbatch.FirstRecordAtOrAfter(v[p:p+int64(h.Size())], ts); rerr == nil && found {
+				off, recTs = o, t
+			}
+			if off < startOffset {
+				off = startOffset
+			}
+			return off, recTs, true, nil
 		}
 		p += int64(h.Size())
 	}

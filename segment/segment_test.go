@@ -271,10 +271,10 @@ func TestFindOffsetByTimestamp(t *testing.T) {
 	}{
 		{0, 0, 0, true},
 		{1000, 0, 0, true},
-		{1003, 0, 0, true}, // max ts of batch 0
-		{1004, 0, 4, true}, // between batches: next batch
-		{1500, 0, 200, true},
-		{1993, 0, 396, true},
+		{1003, 0, 3, true},   // the record, not the batch: 4th record of batch 0
+		{1004, 0, 4, true},   // between batches: first record of the next batch
+		{1500, 0, 200, true}, //
+		{1993, 0, 399, true}, // the log's last record
 		{1994, 0, 0, false},
 		{1000, 50, 50, true}, // never before the start offset
 	}
