@@ -3,6 +3,7 @@ package log
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,6 +17,7 @@ func smallConfig() Config {
 	c.SegmentBytes = 32 << 10
 	c.SegmentIndexBytes = 4 << 10
 	c.IndexIntervalBytes = 1024
+	c.Logger = slog.New(slog.DiscardHandler)
 	return c
 }
 
