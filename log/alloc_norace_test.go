@@ -6,27 +6,76 @@
 package log_test
 
 import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
 )
 
+const (
+	// allocFillBytes is how far TestAppendReadZeroAlloc fills the first
+	// segment before measuring: past the 64 MiB that segment.Open used to
+	// reserve, where the old page-by-page remapping started.
+	allocFillBytes = 80 << 20
+	// allocWarmBytes is the part of the fill appended before counting
+	// mallocs (the first appends touch fresh index pages, nothing else).
+	allocWarmBytes = 4 << 20
+)
+
 // TestAppendReadZeroAlloc holds the hot paths to zero heap allocations: an
-// Append of a 16 KiB batch (no roll, no remap: those are amortised) and a
-// 1 MiB Read plus Release, at the log start and in the middle of the log
-// (through the offset index).
+// Append of a 16 KiB batch and a 1 MiB Read plus Release, at the log start
+// and in the middle of the log (through the offset index), with the default
+// 1 GiB segment filled past 64 MiB.
+//
+// It also pins down the fix for the page-by-page remapping of the active
+// segment: testing.AllocsPerRun divides with integer division, so growth
+// amortised below one allocation per op reads as 0. The fill is therefore
+// counted as a whole with runtime.MemStats, and the mappings of the segment
+// file are counted in /proc/self/maps.
 func TestAppendReadZeroAlloc(t *testing.T) {
-	l, err := log.Open(t.TempDir(), benchConfig())
+	dir := t.TempDir()
+	l, err := log.Open(dir, benchConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	batch := recordbatch.BuildSized(16<<10, benchTs)
-	for range 256 { // 4 MiB: enough for several index entries and 1 MiB reads
-		if _, err := l.Append(batch); err != nil {
-			t.Fatal(err)
+	appendBytes := func(n int) {
+		for range n / len(batch) {
+			if _, err := l.Append(batch); err != nil {
+				t.Fatal(err)
+			}
 		}
+	}
+
+	appendBytes(allocWarmBytes)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	appendBytes(allocFillBytes - allocWarmBytes)
+	runtime.ReadMemStats(&after)
+	appends := (allocFillBytes - allocWarmBytes) / len(batch)
+	if n := after.Mallocs - before.Mallocs; n != 0 {
+		t.Errorf("%d appends of 16 KiB (log %d → %d MiB): %d mallocs, %d bytes in total, want 0",
+			appends, allocWarmBytes>>20, allocFillBytes>>20, n, after.TotalAlloc-before.TotalAlloc)
+	}
+	if l.Size() < allocFillBytes-int64(len(batch)) {
+		t.Fatalf("log holds %d bytes, want about %d", l.Size(), allocFillBytes)
+	}
+	if n := l.NumSegments(); n != 1 {
+		t.Fatalf("%d segments, want 1 (no roll below the default segment.bytes)", n)
+	}
+
+	segPath := filepath.Join(dir, fmt.Sprintf("%020d.log", 0))
+	if n, err := countMappings(segPath); err != nil {
+		t.Logf("not counting mappings: %v", err)
+	} else if n != 1 {
+		t.Errorf("%s is mapped %d times after %d MiB of appends, want 1 (reserved up front)", segPath, n, allocFillBytes>>20)
 	}
 
 	if n := testing.AllocsPerRun(100, func() {
@@ -52,4 +101,22 @@ func TestAppendReadZeroAlloc(t *testing.T) {
 			t.Errorf("Read(%d, 1 MiB) + Release: %v allocs, want 0", offset, n)
 		}
 	}
+}
+
+// countMappings counts the memory mappings of path in /proc/self/maps (Linux
+// only). Separate mmaps of one file at offset 0 stay separate entries.
+func countMappings(path string) (int, error) {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasSuffix(sc.Text(), " "+path) {
+			n++
+		}
+	}
+	return n, sc.Err()
 }
