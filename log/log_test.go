@@ -268,3 +268,31 @@ func TestConfigWith(t *testing.T) {
 		}
 	}
 }
+
+func TestIndexPreallocationFitsTheSegment(t *testing.T) {
+	c := DefaultConfig()
+	// 1 GiB / 4 KiB = 262,144 entries (+3) of 12 bytes, page-rounded.
+	if got, want := c.indexBytes(), ((1<<30/4096+3)*12+4095)/4096*4096; got != want {
+		t.Errorf("default: %d, want %d", got, want)
+	}
+	c.SegmentIndexBytes = 1 << 20 // the configured cap wins when smaller
+	if got := c.indexBytes(); got != 1<<20 {
+		t.Errorf("capped: %d", got)
+	}
+	// A log of small segments fills them by size before its indexes fill.
+	c = smallConfig()
+	c.SegmentIndexBytes = 10 << 20
+	l, err := Open(t.TempDir(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fill(t, l, 300)
+	l.segMu.RLock()
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if s.Size()+int64(len(recordbatch.Build(3, 200, 0))) <= c.SegmentBytes {
+			t.Errorf("segment %d rolled at %d bytes, before segment.bytes", s.BaseOffset(), s.Size())
+		}
+	}
+	l.segMu.RUnlock()
+}
