@@ -262,6 +262,9 @@ func fullSegmentOnTinyDisk(t *testing.T) (*log.Log, string, log.Config, []stored
 	cfg := quietConfig()
 	cfg.SegmentBytes = 256 << 10
 	cfg.SegmentIndexBytes = 512 << 10
+	// Indexes are preallocated for what a segment can use: one entry per
+	// 64 bytes makes each ~48 KiB, more than the room left below.
+	cfg.IndexIntervalBytes = 64
 	l := openLog(t, filepath.Join(mnt, "events-0"), cfg)
 	var acked []storedBatch
 	for l.Size()+(32<<10) <= cfg.SegmentBytes {
@@ -273,7 +276,7 @@ func fullSegmentOnTinyDisk(t *testing.T) (*log.Log, string, log.Config, []stored
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(ballast, fi.Size()-128<<10); err != nil {
+	if err := os.Truncate(ballast, fi.Size()-64<<10); err != nil {
 		t.Fatal(err)
 	}
 	return l, mnt, cfg, acked
