@@ -49,7 +49,9 @@ type TopicID [16]byte
 
 func (id TopicID) String() string { return hex.EncodeToString(id[:]) }
 
-// Topic is a topic's metadata and its partition logs.
+// Topic is a topic's metadata and its partition logs: an immutable
+// snapshot. Changes (AddPartitions, AlterTopicConfig) publish a new Topic;
+// callers holding an old one keep a consistent, if stale, view.
 type Topic struct {
 	Name       string
 	ID         TopicID
@@ -88,8 +90,11 @@ type Manager struct {
 	lock     *dirLock
 	logger   *slog.Logger
 
-	mu     sync.RWMutex // guards topics
-	topics map[string]*Topic
+	// adminMu serialises topic changes (create, add partitions, alter,
+	// delete) including their file I/O; taken before mu.
+	adminMu sync.Mutex
+	mu      sync.RWMutex      // guards topics; held only to read or swap entries
+	topics  map[string]*Topic // each *Topic is an immutable snapshot
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -214,7 +219,8 @@ func ValidateTopicName(name string) error {
 
 // CreateTopic creates a topic with partitions partitions and the given
 // config overrides (Kafka names), durably: the metadata is written and
-// fsynced before the partitions are created.
+// fsynced before the partitions are created. The slow part (files, fsyncs)
+// runs without blocking lookups of other topics.
 func (m *Manager) CreateTopic(name string, partitions int, overrides map[string]string) (*Topic, error) {
 	if err := ValidateTopicName(name); err != nil {
 		return nil, err
@@ -226,9 +232,9 @@ func (m *Manager) CreateTopic(name string, partitions int, overrides map[string]
 	if err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.topics[name]; ok {
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
+	if _, ok := m.Topic(name); ok {
 		return nil, fmt.Errorf(errTopicExistsMessageFormatter, ErrTopicExists, name)
 	}
 	t := &Topic{Name: name, Overrides: copyMap(overrides)}
@@ -251,15 +257,24 @@ func (m *Manager) CreateTopic(name string, partitions int, overrides map[string]
 		}
 		t.Partitions = append(t.Partitions, l)
 	}
-	m.topics[name] = t
+	m.publish(t)
 	return t, nil
 }
 
-// AddPartitions grows a topic to total partitions (Kafka's CreatePartitions).
-func (m *Manager) AddPartitions(name string, total int) error {
+// publish makes t the topic's current snapshot. Caller holds adminMu.
+func (m *Manager) publish(t *Topic) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.topics[name]
+	m.topics[t.Name] = t
+	m.mu.Unlock()
+}
+
+// AddPartitions grows a topic to total partitions (Kafka's CreatePartitions).
+// The new partitions exist before the metadata counts them, so a crash
+// midway leaves at most unused directories, never a topic missing a log.
+func (m *Manager) AddPartitions(name string, total int) error {
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
+	t, ok := m.Topic(name)
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 	}
@@ -270,18 +285,29 @@ func (m *Manager) AddPartitions(name string, total int) error {
 	if err != nil {
 		return err
 	}
-	if err := m.writeMeta(t, total); err != nil {
-		return err
+	var added []*Log
+	undo := func() {
+		for _, l := range added {
+			l.removeAll()
+		}
 	}
-	parts := append([]*Log(nil), t.Partitions...)
-	for p := len(parts); p < total; p++ {
-		l, err := Open(m.partitionDir(name, p), cfg)
+	for p := len(t.Partitions); p < total; p++ {
+		dir := m.partitionDir(name, p)
+		os.RemoveAll(dir) // left by an earlier attempt that did not finish
+		l, err := Open(dir, cfg)
 		if err != nil {
+			undo()
 			return err
 		}
-		parts = append(parts, l)
+		added = append(added, l)
 	}
-	t.Partitions = parts
+	nt := &Topic{Name: t.Name, ID: t.ID, Overrides: t.Overrides,
+		Partitions: append(append([]*Log(nil), t.Partitions...), added...)}
+	if err := m.writeMeta(nt, total); err != nil {
+		undo()
+		return err
+	}
+	m.publish(nt)
 	return nil
 }
 
@@ -292,29 +318,30 @@ func (m *Manager) AlterTopicConfig(name string, overrides map[string]string) err
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.topics[name]
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
+	t, ok := m.Topic(name)
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 	}
-	old := t.Overrides
-	t.Overrides = copyMap(overrides)
-	if err := m.writeMeta(t, len(t.Partitions)); err != nil {
-		t.Overrides = old
+	nt := &Topic{Name: t.Name, ID: t.ID, Overrides: copyMap(overrides), Partitions: t.Partitions}
+	if err := m.writeMeta(nt, len(nt.Partitions)); err != nil {
 		return err
 	}
-	for _, l := range t.Partitions {
+	for _, l := range nt.Partitions {
 		c := cfg
 		c.WrapFile = l.Config().WrapFile
 		l.SetConfig(c)
 	}
+	m.publish(nt)
 	return nil
 }
 
 // DeleteTopic removes a topic: its metadata first (so a crash midway leaves
 // no half-topic), then its partitions' directories.
 func (m *Manager) DeleteTopic(name string) error {
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
 	m.mu.Lock()
 	t, ok := m.topics[name]
 	if !ok {

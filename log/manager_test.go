@@ -2,11 +2,13 @@ package log_test
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -467,4 +469,63 @@ func TestManagerCloseStopsBackgroundWork(t *testing.T) {
 		t.Fatalf("reopen after Close: %v", err)
 	}
 	m2.Close()
+}
+
+// TestManagerTopicSnapshotsUnderChange: readers walking a topic's partitions
+// while it grows and its configs change must see consistent snapshots
+// (checked by -race) and never a partition count that goes down.
+func TestManagerTopicSnapshotsUnderChange(t *testing.T) {
+	m, err := log.OpenManager(t.TempDir(), quietOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.CreateTopic("grow", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		last := 0
+		for {
+			select {
+			case <-stop:
+				errc <- nil
+				return
+			default:
+			}
+			topic, ok := m.Topic("grow")
+			if !ok {
+				errc <- errors.New("topic vanished")
+				return
+			}
+			n := len(topic.Partitions)
+			if n < last {
+				errc <- fmt.Errorf("partition count went from %d to %d", last, n)
+				return
+			}
+			last = n
+			for _, l := range topic.Partitions {
+				_ = l.NextOffset()
+				_ = l.Config().RetentionMs
+			}
+			_ = topic.Overrides[log.ConfigRetentionMs]
+		}
+	}()
+	for n := 2; n <= 8; n++ {
+		if err := m.AddPartitions("grow", n); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.AlterTopicConfig("grow", map[string]string{log.ConfigRetentionMs: strconv.Itoa(n * 1000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	topic, _ := m.Topic("grow")
+	if len(topic.Partitions) != 8 || topic.Partitions[7].Config().RetentionMs != 8000 {
+		t.Fatalf("final topic: %d partitions, retention.ms %d", len(topic.Partitions), topic.Partitions[7].Config().RetentionMs)
+	}
 }
