@@ -342,8 +342,16 @@ func (l *Log) roll(cfg *Config) error {
 		return fmt.Errorf("log: roll %s at offset %d: %w", l.dir, next, err)
 	}
 	l.dirDirty.Store(true)
+	old := l.active()
 	l.segMu.Lock()
 	l.segs = append(l.segs, seg)
+	if old.Refs() == 1 {
+		// No reader holds a view, and none can take one while segMu is
+		// held: give back the address space reserved for a whole segment.
+		if err := old.ShrinkMapping(); err != nil {
+			cfg.logger().Warn("log: could not shrink a sealed segment's mapping", "segment", old.Path(), "err", err)
+		}
+	}
 	l.segMu.Unlock()
 	l.rollBaseTs = cfg.now().UnixMilli()
 	return nil

@@ -3,6 +3,7 @@ package log
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -295,4 +296,48 @@ func TestIndexPreallocationFitsTheSegment(t *testing.T) {
 		}
 	}
 	l.segMu.RUnlock()
+}
+
+// TestRollGivesBackAddressSpace: the active segment reserves address space
+// for a whole segment; once sealed (and unread) it keeps only its size, or
+// thousands of partitions would run out of the 47-bit address space.
+func TestRollGivesBackAddressSpace(t *testing.T) {
+	c := smallConfig()
+	c.SegmentBytes = 64 << 20
+	l, err := Open(t.TempDir(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fill(t, l, 10)
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, l, 10)
+	l.segMu.RLock()
+	sealed, active := l.segs[0], l.segs[1]
+	l.segMu.RUnlock()
+	mapped := func(path string) int64 {
+		maps, err := os.ReadFile("/proc/self/maps")
+		if err != nil {
+			t.Skip("no /proc/self/maps")
+		}
+		var total int64
+		for _, line := range bytes.Split(maps, []byte("\n")) {
+			if !bytes.HasSuffix(line, []byte(path)) {
+				continue
+			}
+			var lo, hi int64
+			if _, err := fmt.Sscanf(string(line), "%x-%x", &lo, &hi); err == nil {
+				total += hi - lo
+			}
+		}
+		return total
+	}
+	if got := mapped(sealed.Path()); got == 0 || got > sealed.Size()+int64(os.Getpagesize()) {
+		t.Errorf("sealed segment of %d bytes has %d bytes mapped", sealed.Size(), got)
+	}
+	if got := mapped(active.Path()); got < c.SegmentBytes {
+		t.Errorf("active segment reserves %d bytes, want at least segment.bytes %d", got, c.SegmentBytes)
+	}
 }

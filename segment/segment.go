@@ -313,6 +313,37 @@ func (s *Segment) mapAtLeast(n int) error {
 	return nil
 }
 
+// ShrinkMapping replaces a sealed segment's mappings with one of exactly its
+// size. An active segment reserves address space for a whole segment
+// (segment.bytes + max.message.bytes, 1 GiB by default); a sealed one needs
+// only what it holds, and thousands of partitions' sealed segments would
+// otherwise exhaust the 47-bit address space. The caller guarantees that
+// nobody holds or can take a reference meanwhile (Refs() == 1 under the
+// lock that Acquire is called under), since the old mappings are unmapped.
+func (s *Segment) ShrinkMapping() error {
+	if !s.sealed {
+		return &Error{Path: s.logPath, Op: "shrink mapping", Offset: -1, Err: errors.New("segment is active")}
+	}
+	size := int(s.size.Load())
+	page := os.Getpagesize()
+	if cur := s.data.Load(); len(s.maps) <= 1 && cur != nil && len(*cur) <= (size+page-1)/page*page {
+		return nil // already exact
+	}
+	old := s.maps
+	s.maps = nil
+	s.data.Store(nil)
+	if err := s.mapAtLeast(size); err != nil {
+		s.maps = old
+		b := []byte(old[len(old)-1])
+		s.data.Store(&b)
+		return err
+	}
+	for _, m := range old {
+		m.Unmap()
+	}
+	return nil
+}
+
 // BaseOffset is the offset of the segment's first batch.
 func (s *Segment) BaseOffset() int64 { return s.baseOffset }
 

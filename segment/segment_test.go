@@ -328,3 +328,32 @@ func TestFailedWriteRollsBack(t *testing.T) {
 		t.Fatalf("append after the fault cleared: %v", err)
 	}
 }
+
+func TestShrinkMapping(t *testing.T) {
+	s, err := Create(t.TempDir(), 0, Config{InitialMapBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	batches := appendN(t, s, 10, 3, 500, 0)
+	if err := s.ShrinkMapping(); err == nil {
+		t.Fatal("ShrinkMapping on an active segment succeeded")
+	}
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ShrinkMapping(); err != nil {
+		t.Fatal(err)
+	}
+	page := os.Getpagesize()
+	if want := (int(s.Size()) + page - 1) / page * page; len(s.maps) != 1 || len(*s.data.Load()) != want {
+		t.Fatalf("after shrink: %d mappings, %d bytes mapped, want 1 of %d", len(s.maps), len(*s.data.Load()), want)
+	}
+	data, _, err := s.Read(0, 1<<20)
+	if err != nil || !bytes.Equal(data, bytes.Join(batches, nil)) {
+		t.Fatalf("read after shrink: %v", err)
+	}
+	if err := s.ShrinkMapping(); err != nil || len(s.maps) != 1 {
+		t.Fatalf("second shrink: %v, %d mappings", err, len(s.maps))
+	}
+}
