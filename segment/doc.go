@@ -41,7 +41,10 @@
 // grown by mapping again when an append would pass its end. Readers only ever
 // touch bytes below the published size, which is below the end of the file, so
 // they never fault on a page past EOF. Old mappings stay mapped until the
-// segment's last reference is released.
+// segment's last reference is released, except that ShrinkMapping, called
+// when the segment is sealed and unread, trades them for one mapping of the
+// segment's exact size, so sealed segments do not hold address space
+// reserved for growth.
 //
 // A failed or short write is rolled back with ftruncate to the last published
 // size, so nothing half-written ever stays in the file or becomes visible. If
