@@ -342,19 +342,27 @@ func (l *Log) roll(cfg *Config) error {
 		return fmt.Errorf("log: roll %s at offset %d: %w", l.dir, next, err)
 	}
 	l.dirDirty.Store(true)
-	old := l.active()
 	l.segMu.Lock()
 	l.segs = append(l.segs, seg)
-	if old.Refs() == 1 {
-		// No reader holds a view, and none can take one while segMu is
-		// held: give back the address space reserved for a whole segment.
-		if err := old.ShrinkMapping(); err != nil {
-			cfg.logger().Warn("log: could not shrink a sealed segment's mapping", "segment", old.Path(), "err", err)
-		}
-	}
+	l.shrinkSealed(cfg)
 	l.segMu.Unlock()
 	l.rollBaseTs = cfg.now().UnixMilli()
 	return nil
+}
+
+// shrinkSealed gives back the address space that sealed segments reserved
+// while they were active, for each one no reader holds a view of (none can
+// take one meanwhile: Acquire happens under segMu). A segment busy now (a
+// reader, or an fsync in flight, as is usual with flush.messages=1) is
+// shrunk at a later roll or retention run. Caller holds writeMu and segMu.
+func (l *Log) shrinkSealed(cfg *Config) {
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if s.Oversized() && s.Refs() == 1 {
+			if err := s.ShrinkMapping(); err != nil {
+				cfg.logger().Warn("log: could not shrink a sealed segment's mapping", "segment", s.Path(), "err", err)
+			}
+		}
+	}
 }
 
 // Roll forces a new segment (tools and tests); a no-op on an empty segment.

@@ -54,6 +54,9 @@ func (l *Log) ApplyRetention() (int, error) {
 		total -= s.Size()
 	}
 	l.segMu.RUnlock()
+	l.segMu.Lock()
+	l.shrinkSealed(cfg)
+	l.segMu.Unlock()
 	if n == 0 {
 		return 0, nil
 	}

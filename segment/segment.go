@@ -324,11 +324,10 @@ func (s *Segment) ShrinkMapping() error {
 	if !s.sealed {
 		return &Error{Path: s.logPath, Op: "shrink mapping", Offset: -1, Err: errors.New("segment is active")}
 	}
-	size := int(s.size.Load())
-	page := os.Getpagesize()
-	if cur := s.data.Load(); len(s.maps) <= 1 && cur != nil && len(*cur) <= (size+page-1)/page*page {
-		return nil // already exact
+	if !s.Oversized() {
+		return nil
 	}
+	size := int(s.size.Load())
 	old := s.maps
 	s.maps = nil
 	s.data.Store(nil)
@@ -342,6 +341,15 @@ func (s *Segment) ShrinkMapping() error {
 		m.Unmap()
 	}
 	return nil
+}
+
+// Oversized reports whether the segment maps more than its size (rounded
+// to pages), or more than once: what ShrinkMapping gives back. Writer only.
+func (s *Segment) Oversized() bool {
+	page := os.Getpagesize()
+	exact := (int(s.size.Load()) + page - 1) / page * page
+	cur := s.data.Load()
+	return len(s.maps) > 1 || cur != nil && len(*cur) > exact
 }
 
 // BaseOffset is the offset of the segment's first batch.
