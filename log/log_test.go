@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tributary-io/tributary/recordbatch"
+	"github.com/tributary-io/tributary/segment"
 )
 
 func smallConfig() Config {
@@ -360,5 +361,53 @@ func TestRollGivesBackAddressSpace(t *testing.T) {
 	}
 	if got := mapped(active.Path()); got > active.Size()+int64(os.Getpagesize()) {
 		t.Errorf("after the reader let go and retention ran: %d bytes mapped for %d", got, active.Size())
+	}
+}
+
+// TestStrayEmptySegmentIsRemovedAlone: an empty .log left inside another
+// segment's range (a roll that died between creating the file and using it,
+// after the end had moved on) is removed, and nothing after it is lost.
+func TestStrayEmptySegmentIsRemovedAlone(t *testing.T) {
+	dir := t.TempDir()
+	c := smallConfig()
+	l, err := Open(dir, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := fill(t, l, 7) // offsets 0..20
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	second := fill(t, l, 3) // 21..29
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stray := filepath.Join(dir, segment.FileName(5, segment.LogSuffix))
+	if err := os.WriteFile(stray, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, unclean := range []bool{false, true} {
+		if unclean {
+			os.WriteFile(stray, nil, 0o644)
+			os.Remove(filepath.Join(dir, CheckpointFile))
+		}
+		l, err = Open(dir, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(stray); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("unclean=%v: stray segment still there: %v", unclean, err)
+		}
+		if l.NextOffset() != 30 || l.NumSegments() != 2 {
+			t.Fatalf("unclean=%v: end %d, %d segments; want 30, 2", unclean, l.NextOffset(), l.NumSegments())
+		}
+		for i, b := range append(append([][]byte(nil), first...), second...) {
+			r, err := l.Read(int64(3*i), 1)
+			if err != nil || !bytes.Equal(r.Data, b) {
+				t.Fatalf("unclean=%v: batch %d: %v", unclean, i, err)
+			}
+			r.Release()
+		}
+		l.Close()
 	}
 }
