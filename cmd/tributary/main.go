@@ -68,6 +68,11 @@ func serve(args []string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	slog.SetDefault(logger)
 
+	// Catch signals before anything is open: a SIGTERM that arrives during
+	// startup (a long recovery) must still end in a clean Close.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
 	start := time.Now()
 	m, err := tlog.OpenManager(*dataDir, tlog.Options{Logger: logger})
 	if err != nil {
@@ -76,8 +81,6 @@ func serve(args []string) error {
 	logger.Info("tributary: data dir open", "dir", *dataDir, "topics", len(m.Topics()), "took", time.Since(start))
 	logger.Warn("tributary: the Kafka protocol listener is not built yet; storage only", "listen", *listen)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	<-ctx.Done()
 	logger.Info("tributary: shutting down")
 	return m.Close()
