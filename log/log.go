@@ -533,8 +533,9 @@ func (l *Log) syncTo(target int64) error {
 	segs := buf[:0]
 	l.segMu.RLock()
 	for _, s := range l.segs {
-		if s.NextOffset() > flushed || s.Size() > 0 && s.BaseOffset() >= flushed {
-			s.Acquire()
+		// A segment that cannot be acquired was closed with the log (a
+		// flush racing Close or topic deletion): nothing left to flush.
+		if s.NextOffset() > flushed && s.Acquire() {
 			segs = append(segs, s)
 		}
 	}
