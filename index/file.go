@@ -105,17 +105,25 @@ func (x *file) open(path string, baseOffset int64, entrySize, maxBytes int, writ
 	return x.openReadOnly()
 }
 
-func (x *file) openReadOnly() error {
-	f, err := os.Open(x.path)
+// openSized opens the index file with flag and returns it with its size.
+func (x *file) openSized(flag int) (*os.File, int64, error) {
+	f, err := os.OpenFile(x.path, flag, filePerm)
 	if err != nil {
-		return x.err("open", err)
+		return nil, 0, x.err("open", err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return x.err("open", err)
+		return nil, 0, x.err("open", err)
 	}
-	size := fi.Size()
+	return f, fi.Size(), nil
+}
+
+func (x *file) openReadOnly() error {
+	f, size, err := x.openSized(os.O_RDONLY)
+	if err != nil {
+		return err
+	}
 	if size > 0 {
 		mm, err := mmap.MapRegion(f, int(size), mmap.RDONLY, 0, 0)
 		if err != nil {
@@ -131,16 +139,10 @@ func (x *file) openReadOnly() error {
 }
 
 func (x *file) openWritable(maxBytes int) error {
-	f, err := os.OpenFile(x.path, os.O_RDWR|os.O_CREATE, filePerm)
+	f, existing, err := x.openSized(os.O_RDWR | os.O_CREATE)
 	if err != nil {
-		return x.err("open", err)
+		return err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return x.err("open", err)
-	}
-	existing := fi.Size()
 	// Keep every entry already in the file even if maxBytes has shrunk
 	// since it was written; such an index is simply full.
 	capacity := max(maxBytes, 0) / x.entrySize

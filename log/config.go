@@ -58,7 +58,7 @@ type Config struct {
 	RetentionMs          int64  // retention.ms; -1 keeps forever
 	RetentionBytes       int64  // retention.bytes; -1 unlimited
 	MaxMessageBytes      int    // max.message.bytes: the largest batch accepted
-	CleanupPolicy        string // cleanup.policy: "delete" (compaction is not implemented yet)
+	CleanupPolicy        string // cleanup.policy: only "delete"; Validate refuses "compact" with ErrInvalidConfig
 	FlushMessages        int64  // flush.messages: fsync after this many records; 1 = every append
 	FlushMs              int64  // flush.ms: fsync when the oldest unflushed data is this old (run by Manager)
 	MessageTimestampType string // message.timestamp.type: CreateTime or LogAppendTime

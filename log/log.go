@@ -593,8 +593,8 @@ func (l *Log) writeCheckpoint(clean bool) error {
 	return nil
 }
 
-// UnflushedFor reports how long the oldest unflushed append has waited, or
-// zero if everything is flushed (Manager's flush.ms check).
+// unflushedSince reports when the log was last flushed, and whether anything
+// appended since is still unflushed (the Manager's flush.ms check).
 func (l *Log) unflushedSince() (time.Time, bool) {
 	if l.flushedOffset.Load() >= l.nextOffset.Load() {
 		return time.Time{}, false

@@ -25,12 +25,11 @@ const (
 	// requests that would create millions of directories).
 	MaxPartitions = 10000
 
-	DefaultRetentionCheckInterval  = 5 * time.Minute // log.retention.check.interval.ms
-	DefaultCheckpointInterval      = time.Minute     // log.flush.offset.checkpoint.interval.ms
-	DefaultFlushSchedulerInterval  = time.Second     // how often flush.ms is checked
-	defaultDeletedDirSuffix        = ".deleting"
-	topicMetaSuffix                = ".json"
-	errTopicExistsMessageFormatter = "%w: %q"
+	DefaultRetentionCheckInterval = 5 * time.Minute // log.retention.check.interval.ms
+	DefaultCheckpointInterval     = time.Minute     // log.flush.offset.checkpoint.interval.ms
+	DefaultFlushSchedulerInterval = time.Second     // how often flush.ms is checked
+	defaultDeletedDirSuffix       = ".deleting"
+	topicMetaSuffix               = ".json"
 )
 
 var (
@@ -235,7 +234,7 @@ func (m *Manager) CreateTopic(name string, partitions int, overrides map[string]
 	m.adminMu.Lock()
 	defer m.adminMu.Unlock()
 	if _, ok := m.Topic(name); ok {
-		return nil, fmt.Errorf(errTopicExistsMessageFormatter, ErrTopicExists, name)
+		return nil, fmt.Errorf("%w: %q", ErrTopicExists, name)
 	}
 	t := &Topic{Name: name, Overrides: copyMap(overrides)}
 	if _, err := rand.Read(t.ID[:]); err != nil {

@@ -1,7 +1,6 @@
 package log
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -228,10 +227,8 @@ func isEmptySegment(dir string, base int64) bool {
 }
 
 func removeSegmentFiles(dir string, base int64) error {
-	for _, suf := range []string{segment.LogSuffix, segment.IndexSuffix, segment.TimeIndexSuffix} {
-		if err := os.Remove(filepath.Join(dir, segment.FileName(base, suf))); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("log: remove segment %d in %s: %w", base, dir, err)
-		}
+	if err := segment.RemoveFiles(dir, base); err != nil {
+		return fmt.Errorf("log: remove segment %d in %s: %w", base, dir, err)
 	}
 	return nil
 }
@@ -239,16 +236,11 @@ func removeSegmentFiles(dir string, base int64) error {
 // dropFrom deletes the segment files of bases (all after the truncation point).
 func (l *Log) dropFrom(bases []int64, info *RecoveryInfo) error {
 	for _, base := range bases {
-		for _, suf := range []string{segment.LogSuffix, segment.IndexSuffix, segment.TimeIndexSuffix} {
-			p := filepath.Join(l.dir, segment.FileName(base, suf))
-			if suf == segment.LogSuffix {
-				if fi, err := os.Stat(p); err == nil {
-					info.TruncatedBytes += fi.Size()
-				}
-			}
-			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("log: remove segment after truncation point: %w", err)
-			}
+		if fi, err := os.Stat(filepath.Join(l.dir, segment.FileName(base, segment.LogSuffix))); err == nil {
+			info.TruncatedBytes += fi.Size()
+		}
+		if err := removeSegmentFiles(l.dir, base); err != nil {
+			return err
 		}
 	}
 	l.dirDirty.Store(true)

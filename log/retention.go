@@ -174,7 +174,7 @@ func (l *Log) Truncate(offset int64) (int64, error) {
 		// A sealed segment becomes active again: a new writable instance of
 		// its files replaces it once its readers are gone.
 		act.Close()
-		if err := waitFreed(act); err != nil {
+		if err := waitRefs(act, 0); err != nil { // until its last view is released
 			return 0, fmt.Errorf("log: truncate %s: %w", l.dir, err)
 		}
 		if err := l.reopenActive(); err != nil {
@@ -238,6 +238,3 @@ func waitRefs(s *segment.Segment, n int64) error {
 	}
 	return nil
 }
-
-// waitFreed waits until a closed segment's last reference is gone.
-func waitFreed(s *segment.Segment) error { return waitRefs(s, 0) }

@@ -144,9 +144,8 @@ type Segment struct {
 	sealed               bool
 	sticky               atomic.Pointer[error] // poison after a failed rollback; read by Sync, which runs beside the writer
 
-	refs    atomic.Int64
-	deleted atomic.Bool
-	closed  atomic.Bool
+	refs   atomic.Int64
+	closed atomic.Bool
 }
 
 // FileName returns the name of a segment file: base offset zero-padded to 20
@@ -178,6 +177,22 @@ func ParseFileName(name string) (baseOffset int64, suffix string, ok bool) {
 	return off, suffix, true
 }
 
+// RemoveFiles unlinks the segment files at baseOffset in dir (.log and both
+// indexes); files already gone are not an error.
+func RemoveFiles(dir string, baseOffset int64, suffixes ...string) error {
+	if len(suffixes) == 0 {
+		suffixes = []string{LogSuffix, IndexSuffix, TimeIndexSuffix}
+	}
+	var errs []error
+	for _, suf := range suffixes {
+		p := filepath.Join(dir, FileName(baseOffset, suf))
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, &Error{Path: p, Op: "remove", Offset: -1, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Create makes a new, empty, writable segment at baseOffset in dir. A stale
 // empty .log at that offset (a crash between creating a segment and writing
 // its first batch) is reused; a non-empty one is an error.
@@ -197,19 +212,15 @@ func Create(dir string, baseOffset int64, cfg Config) (*Segment, error) {
 		return nil, &Error{Path: logPath, Op: "create", Offset: -1, Err: fmt.Errorf("segment file exists with %d bytes", fi.Size())}
 	}
 	// Index files of a previous life of this offset are stale: remove them.
-	for _, suf := range []string{IndexSuffix, TimeIndexSuffix} {
-		if err := os.Remove(filepath.Join(dir, FileName(baseOffset, suf))); err != nil && !os.IsNotExist(err) {
-			f.Close()
-			return nil, &Error{Path: logPath, Op: "create", Offset: -1, Err: err}
-		}
+	if err := RemoveFiles(dir, baseOffset, IndexSuffix, TimeIndexSuffix); err != nil {
+		f.Close()
+		return nil, err
 	}
 	s, err := open(dir, baseOffset, cfg, f, 0, true)
 	if err != nil {
 		// Leave no empty segment behind: a later roll may put the log end
 		// past this offset, and a stray file here would then overlap it.
-		for _, suf := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
-			os.Remove(filepath.Join(dir, FileName(baseOffset, suf)))
-		}
+		RemoveFiles(dir, baseOffset)
 		return nil, err
 	}
 	return s, nil
@@ -391,7 +402,7 @@ func (s *Segment) Acquire() bool {
 // Release drops a reference taken by Acquire (or the owner's, via Close).
 func (s *Segment) Release() {
 	if s.refs.Add(-1) == 0 {
-		s.free()
+		s.closeFiles()
 	}
 }
 
@@ -414,19 +425,9 @@ func (s *Segment) Delete() error {
 	if s.closed.Swap(true) {
 		return ErrClosed
 	}
-	s.deleted.Store(true)
-	var errs []error
-	for _, p := range []string{s.logPath, s.offIdx.Path(), s.timeIdx.Path()} {
-		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-			errs = append(errs, &Error{Path: p, Op: "delete", Offset: -1, Err: err})
-		}
-	}
+	err := RemoveFiles(filepath.Dir(s.logPath), s.baseOffset)
 	s.Release()
-	return errors.Join(errs...)
-}
-
-func (s *Segment) free() {
-	s.closeFiles()
+	return err
 }
 
 func (s *Segment) closeFiles() {
