@@ -67,7 +67,8 @@ type Log struct {
 	lastCkpt     checkpoint
 	lastCkptSet  bool
 	notifyMu     sync.Mutex
-	notifyCh     chan struct{} // closed on the next append; nil when nobody waits
+	notifyCh     chan struct{} // closed on the next append; nil when nobody waits; guarded by notifyMu
+	waiting      atomic.Bool   // notifyCh != nil: lets appends skip notifyMu when nobody waits
 	recoveryInfo RecoveryInfo
 }
 
@@ -146,20 +147,29 @@ func (l *Log) NumSegments() int {
 
 // AppendNotify returns a channel closed by the next successful append (or by
 // Close), for long-polling readers. It allocates only when somebody waits.
+// Take the channel first, then check NextOffset, then wait: an append that
+// lands in between has already closed the channel, so no wake-up is lost.
 func (l *Log) AppendNotify() <-chan struct{} {
 	l.notifyMu.Lock()
 	defer l.notifyMu.Unlock()
 	if l.notifyCh == nil {
 		l.notifyCh = make(chan struct{})
+		l.waiting.Store(true)
 	}
 	return l.notifyCh
 }
 
+// notify wakes the waiters. Called after nextOffset is stored; appends with
+// nobody waiting pay one atomic load, not a lock.
 func (l *Log) notify() {
+	if !l.waiting.Load() {
+		return
+	}
 	l.notifyMu.Lock()
 	if l.notifyCh != nil {
 		close(l.notifyCh)
 		l.notifyCh = nil
+		l.waiting.Store(false)
 	}
 	l.notifyMu.Unlock()
 }
