@@ -1,0 +1,124 @@
+package server
+
+// Produce, versions 3-13.
+//
+//	v3   RecordBatch v2 only, one batch per partition, transactional id
+//	v5   log start offset in the response
+//	v8   per-record errors and an error message in the response
+//	v9   flexible
+//	v10-v12  no wire change (KIP-951 leader hints, KIP-890 txn v2)
+//	v13  topics named by ID (KIP-516)
+//
+// v0-v2 carry the old MessageSet format, which Tributary does not store;
+// Kafka 4 dropped them too.
+//
+// The record bytes are the slice kmsg cut out of the request frame: they are
+// validated, get their offsets written in place by log.Append and are copied
+// once, into the segment. acks=0 sends no response; as in Kafka, an acks=0
+// request that fails closes the connection so the producer notices.
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/recordbatch"
+)
+
+func init() { register(0, 3, 13, handleProduce) }
+
+func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Response, error) {
+	s := c.s
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+	failed := 0
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *tlog.Topic
+		var ok bool
+		unknown := kerr.UnknownTopicOrPartition.Code
+		if req.Version >= 13 {
+			t, ok = s.topicByID(rt.TopicID)
+			unknown = kerr.UnknownTopicID.Code
+		} else {
+			t, ok = s.topic(rt.Topic)
+		}
+		var tm *topicMetrics
+		if ok {
+			tm = s.metrics.topic(t.Name)
+		}
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			switch l := partitionLog(t, rp.Partition); {
+			case !acksOK:
+				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+			case !ok:
+				sp.ErrorCode = unknown
+			case l == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				produceTo(l, rp.Records, sp, tm)
+			}
+			if sp.ErrorCode != 0 {
+				failed++
+				s.metrics.errorCode(h.key, sp.ErrorCode)
+			}
+		}
+	}
+	if req.Acks == 0 {
+		if failed > 0 {
+			return nil, fmt.Errorf("server: acks=0 produce failed for %d partitions; closing so the producer refreshes metadata", failed)
+		}
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// produceTo appends one partition's records and fills in its response.
+func produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartition, tm *topicMetrics) {
+	h, err := recordbatch.ParseHeader(records)
+	switch {
+	case err != nil:
+		sp.ErrorCode = kerr.CorruptMessage.Code
+		sp.ErrorMessage = errorMessage(fmt.Errorf("server: produce: %w", err))
+		return
+	case h.Size() != len(records):
+		// Kafka: produce v3+ carries exactly one batch per partition.
+		sp.ErrorCode = kerr.InvalidRecord.Code
+		sp.ErrorMessage = errorMessage(errors.New("server: produce requests must carry exactly one record batch per partition"))
+		return
+	case h.Transactional() || h.Control():
+		// Transactions are not served (no coordinator is advertised), so
+		// no client can have begun one.
+		sp.ErrorCode = kerr.InvalidTxnState.Code
+		sp.ErrorMessage = errorMessage(errors.New("server: transactions are not supported"))
+		return
+	}
+	base, err := l.Append(records)
+	if err != nil {
+		sp.ErrorCode = errorCode(err)
+		sp.ErrorMessage = errorMessage(err)
+		return
+	}
+	sp.BaseOffset = base
+	sp.LogStartOffset = l.StartOffset()
+	if l.Config().MessageTimestampType == tlog.TimestampTypeLogAppend {
+		// Append stamped the batch in place: its max timestamp is the
+		// broker time every record now carries.
+		if ah, err := recordbatch.ParseHeader(records); err == nil {
+			sp.LogAppendTime = ah.MaxTimestamp
+		}
+	}
+	tm.bytesIn.Add(float64(len(records)))
+	tm.recordsIn.Add(float64(h.RecordCount))
+}

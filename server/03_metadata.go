@@ -1,0 +1,98 @@
+package server
+
+// Metadata, versions 0-13.
+//
+//	v1   controller id, IsInternal, null topics means "all topics"
+//	v2   cluster id
+//	v4   AllowAutoTopicCreation in the request (before: the broker decides)
+//	v5   offline replicas
+//	v7   partition leader epoch
+//	v8   authorized operations (v8-v10 cluster, v8+ topic)
+//	v9   flexible
+//	v10  topic IDs
+//	v12  topics may be requested by ID alone
+//	v13  top-level error code (KIP-1102)
+//
+// This broker is node 0 and the leader, only replica and only ISR member of
+// every partition, at leader epoch 0.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	tlog "github.com/tributary-io/tributary/log"
+)
+
+func init() { register(3, 0, 13, handleMetadata) }
+
+func handleMetadata(c *conn, h *reqHeader, req *kmsg.MetadataRequest) (kmsg.Response, error) {
+	s := c.s
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	host, port := s.advertised()
+	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: NodeID, Host: host, Port: port}}
+	resp.ClusterID = &s.cfg.ClusterID
+	resp.ControllerID = NodeID
+
+	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if allTopics {
+		for _, t := range s.mgr.Topics() {
+			resp.Topics = append(resp.Topics, metadataTopic(t))
+		}
+		return resp, nil
+	}
+	autoCreate := s.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	for _, rt := range req.Topics {
+		var t *tlog.Topic
+		var ok bool
+		mt := kmsg.NewMetadataResponseTopic()
+		switch {
+		case rt.Topic != nil:
+			mt.Topic = rt.Topic
+			t, ok = s.topic(*rt.Topic)
+			if !ok && autoCreate {
+				var err error
+				t, err = s.autoCreate(*rt.Topic)
+				ok = err == nil
+				if err != nil {
+					mt.ErrorCode = errorCode(err)
+				}
+			} else if !ok {
+				mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
+		case rt.TopicID != [16]byte{}:
+			mt.TopicID = rt.TopicID
+			t, ok = s.topicByID(rt.TopicID)
+			if !ok {
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+			}
+		default:
+			mt.ErrorCode = kerr.InvalidRequest.Code
+		}
+		if ok {
+			mt = metadataTopic(t)
+		}
+		s.metrics.errorCode(h.key, mt.ErrorCode)
+		resp.Topics = append(resp.Topics, mt)
+	}
+	return resp, nil
+}
+
+func metadataTopic(t *tlog.Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	mt.IsInternal = len(name) > 2 && name[:2] == internalTopicPrefix
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, len(t.Partitions))
+	for i := range t.Partitions {
+		p := kmsg.NewMetadataResponseTopicPartition()
+		p.Partition = int32(i)
+		p.Leader = NodeID
+		p.LeaderEpoch = leaderEpoch
+		p.Replicas = []int32{NodeID}
+		p.ISR = []int32{NodeID}
+		p.OfflineReplicas = []int32{}
+		mt.Partitions[i] = p
+	}
+	return mt
+}

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"fmt"
+	"time"
+)
+
+// Broker-level defaults, named and valued as Kafka's.
+const (
+	// DefaultSocketRequestMaxBytes is socket.request.max.bytes: the largest
+	// request frame accepted. A larger size prefix closes the connection
+	// before anything is allocated.
+	DefaultSocketRequestMaxBytes = 100 << 20
+	// DefaultConnectionsMaxIdle is connections.max.idle.ms.
+	DefaultConnectionsMaxIdle = 10 * time.Minute
+	// DefaultNumPartitions is num.partitions, used by auto-created topics
+	// and CreateTopics requests that leave the count to the broker.
+	DefaultNumPartitions = 1
+	// DefaultFetchMaxBytes is fetch.max.bytes: the broker's cap on one fetch
+	// response, whatever the request asks.
+	DefaultFetchMaxBytes = 55 << 20
+	// maxInflightResponses is how many encoded responses a connection may
+	// queue for its writer before the reader stops reading (Kafka clients
+	// keep at most five requests in flight per connection).
+	maxInflightResponses = 8
+	// NodeID is this broker's node id: the leader of every partition.
+	NodeID = 0
+)
+
+// Config is the broker's configuration. The zero value is not usable; start
+// from DefaultConfig.
+type Config struct {
+	// Advertise is the host:port clients are told to connect to; empty
+	// means the listener's address.
+	Advertise string
+	// ClusterID is reported by Metadata and DescribeCluster.
+	ClusterID string
+	// AutoCreateTopics is auto.create.topics.enable: Metadata and Produce
+	// for an unknown topic create it with NumPartitions partitions.
+	AutoCreateTopics bool
+	// NumPartitions is num.partitions.
+	NumPartitions int
+	// SocketRequestMaxBytes is socket.request.max.bytes.
+	SocketRequestMaxBytes int
+	// ConnectionsMaxIdle is connections.max.idle.ms.
+	ConnectionsMaxIdle time.Duration
+	// FetchMaxBytes is fetch.max.bytes.
+	FetchMaxBytes int
+	// ShutdownTimeout bounds how long Close waits for in-flight requests.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		ClusterID:             "tributary",
+		AutoCreateTopics:      true,
+		NumPartitions:         DefaultNumPartitions,
+		SocketRequestMaxBytes: DefaultSocketRequestMaxBytes,
+		ConnectionsMaxIdle:    DefaultConnectionsMaxIdle,
+		FetchMaxBytes:         DefaultFetchMaxBytes,
+		ShutdownTimeout:       30 * time.Second,
+	}
+}
+
+// Validate reports the first setting out of range.
+func (c Config) Validate() error {
+	switch {
+	case c.NumPartitions < 1:
+		return fmt.Errorf("server: num.partitions must be at least 1, got %d", c.NumPartitions)
+	case c.SocketRequestMaxBytes < 1024:
+		return fmt.Errorf("server: socket.request.max.bytes must be at least 1024, got %d", c.SocketRequestMaxBytes)
+	case c.ConnectionsMaxIdle <= 0:
+		return fmt.Errorf("server: connections.max.idle.ms must be positive, got %v", c.ConnectionsMaxIdle)
+	case c.FetchMaxBytes < 1024:
+		return fmt.Errorf("server: fetch.max.bytes must be at least 1024, got %d", c.FetchMaxBytes)
+	}
+	return nil
+}

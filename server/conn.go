@@ -1,0 +1,306 @@
+package server
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/valyala/bytebufferpool"
+
+	tlog "github.com/tributary-io/tributary/log"
+)
+
+// Request frame limits.
+const (
+	// sizePrefix is the int32 length in front of every request and response.
+	sizePrefix = 4
+	// minRequestHeader is apiKey(2) + apiVersion(2) + correlationId(4) +
+	// clientId length(2): anything shorter is not a request.
+	minRequestHeader = 10
+)
+
+// conn is one client connection. The reader goroutine (serve) owns the
+// fields above writer; the writer goroutine owns nothing but what it
+// receives on out.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	remote string
+
+	sizeBuf [sizePrefix]byte
+	frame   *bytebufferpool.ByteBuffer // the request being handled
+	views   []tlog.Batches             // segment views the current response points into
+
+	out        chan *outFrame // responses in request order, to the writer
+	writerDone chan struct{}
+}
+
+// reqHeader is a request's header, decoded with kbin: kmsg has no type for
+// it because the header is framing, not a message.
+type reqHeader struct {
+	key      int16
+	version  int16
+	corrID   int32
+	clientID string
+}
+
+// outFrame is one encoded response: buf holds the size prefix, the response
+// header and every byte of the body except the record bytes of splices,
+// which point into segment mappings kept alive by views.
+type outFrame struct {
+	buf     *bytebufferpool.ByteBuffer
+	splices []wireSplice
+	views   []tlog.Batches
+	bufs    net.Buffers
+}
+
+var outFramePool = sync.Pool{New: func() any { return new(outFrame) }}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	return &conn{
+		s:          s,
+		nc:         nc,
+		remote:     nc.RemoteAddr().String(),
+		out:        make(chan *outFrame, maxInflightResponses),
+		writerDone: make(chan struct{}),
+	}
+}
+
+// stopReading makes a reader blocked on the next frame return; a request
+// being handled still completes and its response is sent.
+func (c *conn) stopReading() {
+	c.nc.SetReadDeadline(time.Unix(1, 0))
+}
+
+// serve is the reader: it returns when the client goes away, on malformed
+// input, on idle timeout or at shutdown, after the writer has sent every
+// queued response.
+func (c *conn) serve() {
+	go c.writeLoop()
+	defer func() {
+		close(c.out)
+		<-c.writerDone
+		c.nc.Close()
+	}()
+	for {
+		if err := c.readFrame(); err != nil {
+			c.logClose(err)
+			return
+		}
+		err := c.handleFrame()
+		bytebufferpool.Put(c.frame)
+		c.frame = nil
+		if err != nil {
+			c.logClose(err)
+			return
+		}
+	}
+}
+
+// errIdle and errShutdown end a connection without anything being wrong.
+var (
+	errIdle     = errors.New("idle for connections.max.idle.ms")
+	errShutdown = errors.New("broker shutting down")
+)
+
+func (c *conn) logClose(err error) {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errShutdown):
+		return
+	case errors.Is(err, errIdle):
+		c.s.logger.Debug("server: closing idle connection", "remote", c.remote)
+	default:
+		c.s.metrics.badRequests.Inc()
+		c.s.logger.Warn("server: closing connection", "remote", c.remote, "err", err)
+	}
+}
+
+// readFrame reads one size-prefixed request into c.frame. The size is
+// checked before anything is allocated for it.
+func (c *conn) readFrame() error {
+	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnectionsMaxIdle))
+	if c.s.isClosing() {
+		return errShutdown
+	}
+	if _, err := io.ReadFull(c.nc, c.sizeBuf[:]); err != nil {
+		return c.readErr(err, true)
+	}
+	size := int32(binary.BigEndian.Uint32(c.sizeBuf[:]))
+	if size < minRequestHeader || int64(size) > int64(c.s.cfg.SocketRequestMaxBytes) {
+		return fmt.Errorf("server: request size %d outside [%d, socket.request.max.bytes=%d]", size, minRequestHeader, c.s.cfg.SocketRequestMaxBytes)
+	}
+	c.frame = bytebufferpool.Get()
+	c.frame.B = grow(c.frame.B, int(size))
+	if _, err := io.ReadFull(c.nc, c.frame.B); err != nil {
+		bytebufferpool.Put(c.frame)
+		c.frame = nil
+		return c.readErr(err, false)
+	}
+	c.s.metrics.netIn.Add(float64(sizePrefix + int(size)))
+	return nil
+}
+
+func (c *conn) readErr(err error, between bool) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		if c.s.isClosing() {
+			return errShutdown
+		}
+		if between {
+			return errIdle
+		}
+		return fmt.Errorf("server: request frame not complete within connections.max.idle.ms: %w", err)
+	}
+	if !between && errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("server: truncated request frame: %w", err)
+	}
+	return err
+}
+
+// grow returns b resized to n bytes, reusing its array when large enough.
+func grow(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]byte, n)
+}
+
+// handleFrame decodes and handles c.frame and queues the response. An error
+// closes the connection.
+func (c *conn) handleFrame() error {
+	start := time.Now()
+	hdr, body, err := parseHeader(c.frame.B)
+	if err != nil {
+		return err
+	}
+	api := lookupAPI(hdr.key)
+	if api == nil {
+		return fmt.Errorf("server: unknown API key %d (correlation id %d, client %q)", hdr.key, hdr.corrID, hdr.clientID)
+	}
+	if hdr.version < api.min || hdr.version > api.max {
+		if hdr.key == apiVersionsKey {
+			// Kafka answers an ApiVersions it cannot parse with a v0
+			// response carrying UNSUPPORTED_VERSION and its ranges, so
+			// newer clients retry with a version it knows.
+			c.queue(hdr, unsupportedAPIVersions())
+			return nil
+		}
+		return fmt.Errorf("server: %s version %d not supported (have %d-%d; client %q)", api.name, hdr.version, api.min, api.max, hdr.clientID)
+	}
+	req := kmsg.RequestForKey(hdr.key)
+	req.SetVersion(hdr.version)
+	if hdr.flexibleHeader(req) {
+		r := kbin.Reader{Src: body}
+		kmsg.SkipTags(&r)
+		if !r.Ok() {
+			return fmt.Errorf("server: %s v%d: bad request header tags", api.name, hdr.version)
+		}
+		body = r.Src
+	}
+	if err := req.ReadFrom(body); err != nil {
+		return fmt.Errorf("server: %s v%d: malformed request (client %q): %w", api.name, hdr.version, hdr.clientID, err)
+	}
+	resp, err := api.handle(c, &hdr, req)
+	if err != nil {
+		c.releaseViews()
+		return err
+	}
+	c.s.metrics.request(hdr.key, time.Since(start))
+	if resp != nil {
+		c.queue(hdr, resp)
+	}
+	c.releaseViews()
+	return nil
+}
+
+// flexibleHeader: flexible requests carry tagged fields in their header.
+// ApiVersions is the exception among flexible requests on the response side
+// only, so the request header follows the rule.
+func (h *reqHeader) flexibleHeader(req kmsg.Request) bool {
+	return req.IsFlexible()
+}
+
+func parseHeader(b []byte) (reqHeader, []byte, error) {
+	r := kbin.Reader{Src: b}
+	h := reqHeader{key: r.Int16(), version: r.Int16(), corrID: r.Int32()}
+	if n := r.Int16(); n > 0 {
+		h.clientID = string(r.Span(int(n)))
+	}
+	if !r.Ok() {
+		return h, nil, errors.New("server: request header cut short")
+	}
+	return h, r.Src, nil
+}
+
+// releaseViews gives back views a handler took that were not handed to the
+// writer (an error, or a response that did not need them).
+func (c *conn) releaseViews() {
+	for i := range c.views {
+		c.views[i].Release()
+	}
+	c.views = c.views[:0]
+}
+
+// queue encodes resp with its response header and size prefix and hands it
+// to the writer. Views in c.views travel with the frame.
+func (c *conn) queue(hdr reqHeader, resp kmsg.Response) {
+	f := outFramePool.Get().(*outFrame)
+	f.buf = bytebufferpool.Get()
+	b := append(f.buf.B[:0], 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(hdr.corrID))
+	// Response header v1 (tagged fields) goes with flexible versions,
+	// except for ApiVersions whose response header is always v0 so that
+	// a client can read it before knowing the broker's versions.
+	if resp.IsFlexible() && hdr.key != apiVersionsKey {
+		b = append(b, 0)
+	}
+	if fr, ok := resp.(*kmsg.FetchResponse); ok {
+		b, f.splices = appendFetchBody(b, fr, f.splices[:0])
+		f.views = append(f.views[:0], c.views...)
+		c.views = c.views[:0]
+	} else {
+		b = resp.AppendTo(b)
+	}
+	size := spliceSize(b, f.splices) - sizePrefix
+	binary.BigEndian.PutUint32(b, uint32(size))
+	f.buf.B = b
+	c.out <- f
+}
+
+// writeLoop sends frames in order. After a write error it keeps draining
+// (releasing views) so the reader never blocks on a dead connection.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	var failed bool
+	for f := range c.out {
+		if !failed {
+			f.bufs = spliceBuffers(f.buf.B, f.splices, f.bufs[:0])
+			w := f.bufs // WriteTo consumes the slice it is called on
+			n, err := w.WriteTo(c.nc)
+			c.s.metrics.netOut.Add(float64(n))
+			if err != nil {
+				failed = true
+				// Unblock the reader too: the client is gone.
+				c.nc.Close()
+			}
+		}
+		for i := range f.views {
+			f.views[i].Release()
+		}
+		clear(f.views)
+		f.views = f.views[:0]
+		clear(f.splices)
+		f.splices = f.splices[:0]
+		clear(f.bufs)
+		f.bufs = f.bufs[:0]
+		bytebufferpool.Put(f.buf)
+		f.buf = nil
+		outFramePool.Put(f)
+	}
+}

@@ -1,0 +1,54 @@
+package server
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	tlog "github.com/tributary-io/tributary/log"
+)
+
+// errorCode maps an error from the storage layer to the Kafka error code a
+// client understands. It is the one place where that mapping lives.
+func errorCode(err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, tlog.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, tlog.ErrCorruptBatch):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, tlog.ErrMessageTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, tlog.ErrDiskFull), errors.Is(err, tlog.ErrStorage):
+		return kerr.KafkaStorageError.Code
+	case errors.Is(err, tlog.ErrClosed):
+		// The partition went away under the request (topic deleted or
+		// broker stopping): the client refreshes metadata and retries.
+		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, tlog.ErrInvalidConfig):
+		return kerr.InvalidConfig.Code
+	case errors.Is(err, tlog.ErrTopicExists):
+		return kerr.TopicAlreadyExists.Code
+	case errors.Is(err, tlog.ErrUnknownTopic):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, tlog.ErrInvalidTopic):
+		return kerr.InvalidTopicException.Code
+	case errors.Is(err, tlog.ErrInvalidPartitions):
+		return kerr.InvalidPartitions.Code
+	}
+	if code, ok := producerErrorCode(err); ok {
+		return code
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errorMessage is the human-readable text some responses carry next to the
+// code; nil when there is no error.
+func errorMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}

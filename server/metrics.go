@@ -1,0 +1,175 @@
+package server
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// metrics are the broker's Prometheus metrics, on a registry of its own so
+// that several brokers in one process (tests) do not collide.
+type metrics struct {
+	reg *prometheus.Registry
+
+	requests  [maxAPIKey]prometheus.Counter  // resolved once per API: no label hashing per request
+	latencies [maxAPIKey]prometheus.Observer // idem
+	errors    *prometheus.CounterVec         // {api, error}
+
+	bytesIn, recordsIn, bytesOut, recordsOut *prometheus.CounterVec // {topic}
+	topics                                   sync.Map               // topic name -> *topicMetrics
+
+	connections prometheus.Gauge
+	badRequests prometheus.Counter
+	netIn       prometheus.Counter
+	netOut      prometheus.Counter
+}
+
+type topicMetrics struct {
+	bytesIn, recordsIn, bytesOut, recordsOut prometheus.Counter
+}
+
+// latencyBuckets span 50µs (a produce with no fsync) to 30s (a long poll
+// capped by fetch.max.wait.ms or a stuck fsync).
+var latencyBuckets = prometheus.ExponentialBucketsRange(50e-6, 30, 20)
+
+func newMetrics(s *Server) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{reg: reg}
+	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tributary_requests_total",
+		Help: "Requests handled, by Kafka API.",
+	}, []string{"api"})
+	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tributary_request_duration_seconds",
+		Help:    "Time from a request's last byte read to its response queued, by Kafka API (fetch includes its long poll).",
+		Buckets: latencyBuckets,
+	}, []string{"api"})
+	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tributary_request_errors_total",
+		Help: "Error codes returned, by Kafka API and error name (per partition where the API answers per partition).",
+	}, []string{"api", "error"})
+	m.bytesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tributary_bytes_in_total",
+		Help: "Record batch bytes appended by producers, by topic.",
+	}, []string{"topic"})
+	m.recordsIn = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tributary_records_in_total",
+		Help: "Records appended by producers, by topic.",
+	}, []string{"topic"})
+	m.bytesOut = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tributary_bytes_out_total",
+		Help: "Record batch bytes sent to fetchers, by topic.",
+	}, []string{"topic"})
+	m.recordsOut = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tributary_records_out_total",
+		Help: "Records sent to fetchers, by topic.",
+	}, []string{"topic"})
+	m.connections = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tributary_connections",
+		Help: "Open client connections.",
+	})
+	m.badRequests = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tributary_connections_closed_on_error_total",
+		Help: "Connections closed because of malformed or refused input, or a network error.",
+	})
+	m.netIn = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tributary_network_received_bytes_total",
+		Help: "Request bytes read from clients, framing included.",
+	})
+	m.netOut = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tributary_network_sent_bytes_total",
+		Help: "Response bytes written to clients, framing included.",
+	})
+	reg.MustRegister(reqs, lat, m.errors, m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut,
+		m.connections, m.badRequests, m.netIn, m.netOut,
+		&partitionCollector{s: s},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, a := range registeredAPIs() {
+		m.requests[a.key] = reqs.WithLabelValues(a.name)
+		m.latencies[a.key] = lat.WithLabelValues(a.name)
+	}
+	return m
+}
+
+// Registry is the broker's metrics registry, for a /metrics handler.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
+
+func (m *metrics) request(key int16, d time.Duration) {
+	m.requests[key].Inc()
+	m.latencies[key].Observe(d.Seconds())
+}
+
+// errorCode counts a non-zero error code returned by api.
+func (m *metrics) errorCode(key int16, code int16) {
+	if code == 0 {
+		return
+	}
+	name := strconv.Itoa(int(code))
+	if e := kerr.ErrorForCode(code); e != nil {
+		if ke, ok := e.(*kerr.Error); ok {
+			name = ke.Message
+		}
+	}
+	m.errors.WithLabelValues(apis[key].name, name).Inc()
+}
+
+func (m *metrics) topic(name string) *topicMetrics {
+	if t, ok := m.topics.Load(name); ok {
+		return t.(*topicMetrics)
+	}
+	t := &topicMetrics{
+		bytesIn:    m.bytesIn.WithLabelValues(name),
+		recordsIn:  m.recordsIn.WithLabelValues(name),
+		bytesOut:   m.bytesOut.WithLabelValues(name),
+		recordsOut: m.recordsOut.WithLabelValues(name),
+	}
+	actual, _ := m.topics.LoadOrStore(name, t)
+	return actual.(*topicMetrics)
+}
+
+// forgetTopic drops a deleted topic's series.
+func (m *metrics) forgetTopic(name string) {
+	m.topics.Delete(name)
+	for _, v := range []*prometheus.CounterVec{m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut} {
+		v.DeleteLabelValues(name)
+	}
+}
+
+// partitionCollector reports per-partition gauges read at scrape time, so
+// nothing is updated on the append path for them.
+type partitionCollector struct{ s *Server }
+
+var (
+	partitionSizeDesc = prometheus.NewDesc("tributary_partition_size_bytes",
+		"Bytes of record batches on disk in a partition's segments.", []string{"topic", "partition"}, nil)
+	partitionEndDesc = prometheus.NewDesc("tributary_partition_log_end_offset",
+		"A partition's log end offset (the high watermark on this single broker).", []string{"topic", "partition"}, nil)
+	partitionStartDesc = prometheus.NewDesc("tributary_partition_log_start_offset",
+		"A partition's log start offset.", []string{"topic", "partition"}, nil)
+	partitionSegmentsDesc = prometheus.NewDesc("tributary_partition_segments",
+		"Segments in a partition's log.", []string{"topic", "partition"}, nil)
+)
+
+func (p *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- partitionSizeDesc
+	ch <- partitionEndDesc
+	ch <- partitionStartDesc
+	ch <- partitionSegmentsDesc
+}
+
+func (p *partitionCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, t := range p.s.mgr.Topics() {
+		for i, l := range t.Partitions {
+			part := strconv.Itoa(i)
+			ch <- prometheus.MustNewConstMetric(partitionSizeDesc, prometheus.GaugeValue, float64(l.Size()), t.Name, part)
+			ch <- prometheus.MustNewConstMetric(partitionEndDesc, prometheus.GaugeValue, float64(l.NextOffset()), t.Name, part)
+			ch <- prometheus.MustNewConstMetric(partitionStartDesc, prometheus.GaugeValue, float64(l.StartOffset()), t.Name, part)
+			ch <- prometheus.MustNewConstMetric(partitionSegmentsDesc, prometheus.GaugeValue, float64(l.NumSegments()), t.Name, part)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package server
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	tlog "github.com/tributary-io/tributary/log"
+)
+
+// leaderEpoch is the leader epoch of every partition: one broker that has
+// always led. Clients send it back in Fetch and ListOffsets
+// (CurrentLeaderEpoch) and OffsetForLeaderEpoch asks about it.
+const leaderEpoch = 0
+
+// internalTopicPrefix marks Kafka's internal topics (__consumer_offsets).
+const internalTopicPrefix = "__"
+
+func (s *Server) topic(name string) (*tlog.Topic, bool) {
+	return s.mgr.Topic(name)
+}
+
+// topicByID finds a topic by its ID, for the request versions that name
+// topics by ID (Fetch v13+, Produce v13+, Metadata v10+).
+func (s *Server) topicByID(id [16]byte) (*tlog.Topic, bool) {
+	for _, t := range s.mgr.Topics() {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// autoCreate creates name with num.partitions partitions when
+// auto.create.topics.enable allows, as Kafka does for Metadata requests.
+func (s *Server) autoCreate(name string) (*tlog.Topic, error) {
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	if t, ok := s.mgr.Topic(name); ok {
+		return t, nil
+	}
+	t, err := s.mgr.CreateTopic(name, s.cfg.NumPartitions, nil)
+	if errors.Is(err, tlog.ErrTopicExists) {
+		if t, ok := s.mgr.Topic(name); ok {
+			return t, nil
+		}
+	}
+	if err == nil {
+		s.logger.Info("server: auto-created topic", "topic", name, "partitions", s.cfg.NumPartitions)
+	}
+	return t, err
+}
+
+// partitionLog returns partition p of t, or nil when out of range.
+func partitionLog(t *tlog.Topic, p int32) *tlog.Log {
+	if t == nil || p < 0 || int(p) >= len(t.Partitions) {
+		return nil
+	}
+	return t.Partitions[p]
+}
+
+// checkLeaderEpoch validates a client's CurrentLeaderEpoch (-1: not known).
+func checkLeaderEpoch(epoch int32) int16 {
+	switch {
+	case epoch < 0 || epoch == leaderEpoch:
+		return 0
+	case epoch > leaderEpoch:
+		return kerr.UnknownLeaderEpoch.Code
+	default:
+		return kerr.FencedLeaderEpoch.Code
+	}
+}
