@@ -2,9 +2,10 @@
 //
 //	tributary serve --data-dir ./data --listen 127.0.0.1:9092
 //
-// Today `serve` opens and recovers the data dir (taking its lock) and keeps
-// it open until interrupted; the Kafka wire protocol listener is the next
-// piece of work (see the README).
+// serve opens and recovers the data dir (taking its lock), serves Kafka
+// clients on --listen and Prometheus metrics on --metrics-listen, and on
+// SIGINT/SIGTERM stops accepting, finishes in-flight requests, flushes and
+// exits 0.
 package main
 
 import (
@@ -13,18 +14,24 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/server"
 )
 
 const usage = `usage: tributary <command> [flags]
 
 commands:
-  serve    open the data dir (recovering it after a crash) and serve it
+  serve    run the broker: recover the data dir and serve Kafka clients
 
 Run 'tributary <command> -h' for the flags of a command.
 `
@@ -54,16 +61,47 @@ func main() {
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: tributary serve [flags]\n\nexample:\n  tributary serve --data-dir ./data --listen 127.0.0.1:9092\n\nflags:\n")
+		fmt.Fprintf(fs.Output(), `usage: tributary serve [flags]
+
+example:
+  tributary serve --data-dir ./data --listen 127.0.0.1:9092
+  tributary serve --config broker.properties --set num.partitions=3
+
+Broker settings use Kafka's server.properties names (see --print-config);
+--set overrides --config, which overrides the defaults.
+
+flags:
+`)
 		fs.PrintDefaults()
 	}
 	dataDir := fs.String("data-dir", "./data", "data directory (one broker per directory)")
 	listen := fs.String("listen", "127.0.0.1:9092", "address for Kafka clients")
+	advertise := fs.String("advertise", "", "host:port clients are told to connect to (default: the listen address)")
+	metricsListen := fs.String("metrics-listen", "127.0.0.1:9644", "address serving /metrics (Prometheus) and /healthz; empty disables")
+	configFile := fs.String("config", "", "broker settings file (Java properties, Kafka's names)")
+	printConfig := fs.Bool("print-config", false, "print the effective broker settings and exit")
+	var sets []string
+	fs.Func("set", "one broker setting as name=value (repeatable)", func(v string) error {
+		sets = append(sets, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	settings, err := brokerSettings(*configFile, sets)
+	if err != nil {
+		return err
+	}
+	settings.Server.Advertise = *advertise
+	if *printConfig {
+		fmt.Print(settings.Properties())
+		return nil
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	slog.SetDefault(logger)
@@ -74,14 +112,81 @@ func serve(args []string) error {
 	defer stop()
 
 	start := time.Now()
-	m, err := tlog.OpenManager(*dataDir, tlog.Options{Logger: logger})
+	m, err := tlog.OpenManager(*dataDir, tlog.Options{Logger: logger, Defaults: &settings.Topics})
 	if err != nil {
 		return err
 	}
 	logger.Info("tributary: data dir open", "dir", *dataDir, "topics", len(m.Topics()), "took", time.Since(start))
-	logger.Warn("tributary: the Kafka protocol listener is not built yet; storage only", "listen", *listen)
-
-	<-ctx.Done()
+	err = run(ctx, logger, m, settings.Server, *listen, *metricsListen)
 	logger.Info("tributary: shutting down")
-	return m.Close()
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// brokerSettings reads the config file, then applies --set overrides.
+func brokerSettings(file string, sets []string) (server.BrokerSettings, error) {
+	settings := server.DefaultBrokerSettings()
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return settings, fmt.Errorf("serve: config: %w", err)
+		}
+		err = settings.ReadProperties(f, file)
+		f.Close()
+		if err != nil {
+			return settings, err
+		}
+	}
+	for _, kv := range sets {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			return settings, fmt.Errorf("serve: --set %q: want name=value", kv)
+		}
+		if err := settings.Apply(strings.TrimSpace(name), value); err != nil {
+			return settings, err
+		}
+	}
+	return settings, settings.Validate()
+}
+
+// run serves Kafka clients and metrics until ctx ends, then stops accepting,
+// lets in-flight requests finish and returns.
+func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.Config, listen, metricsListen string) error {
+	srv, err := server.New(m, cfg, logger)
+	if err != nil {
+		return err
+	}
+	addr, err := srv.Listen(listen)
+	if err != nil {
+		return err
+	}
+	var httpSrv *http.Server
+	metricsAddr := "off"
+	if metricsListen != "" {
+		ln, err := net.Listen("tcp", metricsListen)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("serve: metrics listener: %w", err)
+		}
+		metricsAddr = ln.Addr().String()
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(srv.Registry(), promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintln(w, "ok")
+		})
+		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go httpSrv.Serve(ln)
+	}
+	logger.Info("tributary: serving Kafka clients", "listen", addr.String(), "metrics", metricsAddr)
+	<-ctx.Done()
+	logger.Info("tributary: signal received, draining connections")
+	err = srv.Close()
+	if httpSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		httpSrv.Shutdown(sctx)
+		cancel()
+	}
+	return err
 }

@@ -31,7 +31,7 @@ type serving struct {
 
 func startServe(t *testing.T, bin, data string) *serving {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data-dir", data, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -53,20 +53,7 @@ func startServe(t *testing.T, bin, data string) *serving {
 
 func (s *serving) waitFor(t *testing.T, what string) {
 	t.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		select {
-		case l, ok := <-s.lines:
-			if !ok {
-				t.Fatalf("serve exited before logging %q", what)
-			}
-			if strings.Contains(l, what) {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("serve did not log %q", what)
-		}
-	}
+	s.waitForLine(t, what)
 }
 
 // stop sends SIGTERM and expects a clean exit.

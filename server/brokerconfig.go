@@ -1,0 +1,151 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	tlog "github.com/tributary-io/tributary/log"
+)
+
+// Broker settings by Kafka's server.properties names.
+const (
+	BrokerAutoCreateTopics      = "auto.create.topics.enable"
+	BrokerNumPartitions         = "num.partitions"
+	BrokerSocketRequestMaxBytes = "socket.request.max.bytes"
+	BrokerConnectionsMaxIdleMs  = "connections.max.idle.ms"
+	BrokerFetchMaxBytes         = "fetch.max.bytes"
+)
+
+// BrokerTopicDefaults maps Kafka's broker-level names of topic defaults
+// (server.properties) to the topic config each one is the default of.
+var BrokerTopicDefaults = map[string]string{
+	"log.retention.ms":            tlog.ConfigRetentionMs,
+	"log.retention.bytes":         tlog.ConfigRetentionBytes,
+	"log.segment.bytes":           tlog.ConfigSegmentBytes,
+	"log.roll.ms":                 tlog.ConfigSegmentMs,
+	"log.index.interval.bytes":    tlog.ConfigIndexIntervalBytes,
+	"message.max.bytes":           tlog.ConfigMaxMessageBytes,
+	"log.cleanup.policy":          tlog.ConfigCleanupPolicy,
+	"log.flush.interval.messages": tlog.ConfigFlushMessages,
+	"log.flush.interval.ms":       tlog.ConfigFlushMs,
+	"log.message.timestamp.type":  tlog.ConfigMessageTimestampType,
+	"producer.id.expiration.ms":   tlog.ConfigProducerIDExpirationMs,
+}
+
+// BrokerSettings is everything a properties file can set: the server's own
+// settings and the topic defaults of the data dir.
+type BrokerSettings struct {
+	Server Config
+	Topics tlog.Config
+}
+
+// DefaultBrokerSettings are Kafka's defaults.
+func DefaultBrokerSettings() BrokerSettings {
+	return BrokerSettings{Server: DefaultConfig(), Topics: tlog.DefaultConfig()}
+}
+
+// Apply sets one setting by its Kafka broker name.
+func (b *BrokerSettings) Apply(name, value string) error {
+	value = strings.TrimSpace(value)
+	if topicName, ok := BrokerTopicDefaults[name]; ok {
+		c, err := b.Topics.With(map[string]string{topicName: value})
+		if err != nil {
+			return fmt.Errorf("server: %s: %w", name, err)
+		}
+		b.Topics = c
+		return nil
+	}
+	var err error
+	switch name {
+	case BrokerAutoCreateTopics:
+		b.Server.AutoCreateTopics, err = strconv.ParseBool(value)
+	case BrokerNumPartitions:
+		b.Server.NumPartitions, err = strconv.Atoi(value)
+	case BrokerSocketRequestMaxBytes:
+		b.Server.SocketRequestMaxBytes, err = strconv.Atoi(value)
+	case BrokerFetchMaxBytes:
+		b.Server.FetchMaxBytes, err = strconv.Atoi(value)
+	case BrokerConnectionsMaxIdleMs:
+		var ms int64
+		ms, err = strconv.ParseInt(value, 10, 64)
+		b.Server.ConnectionsMaxIdle = time.Duration(ms) * time.Millisecond
+	default:
+		return fmt.Errorf("server: unknown broker setting %q", name)
+	}
+	if err != nil {
+		return fmt.Errorf("server: %s=%q: %w", name, value, err)
+	}
+	return nil
+}
+
+// Map lists every setting by its broker name with its current value.
+func (b *BrokerSettings) Map() map[string]string {
+	m := map[string]string{
+		BrokerAutoCreateTopics:      strconv.FormatBool(b.Server.AutoCreateTopics),
+		BrokerNumPartitions:         strconv.Itoa(b.Server.NumPartitions),
+		BrokerSocketRequestMaxBytes: strconv.Itoa(b.Server.SocketRequestMaxBytes),
+		BrokerFetchMaxBytes:         strconv.Itoa(b.Server.FetchMaxBytes),
+		BrokerConnectionsMaxIdleMs:  strconv.FormatInt(b.Server.ConnectionsMaxIdle.Milliseconds(), 10),
+	}
+	topic := b.Topics.Map()
+	for broker, t := range BrokerTopicDefaults {
+		m[broker] = topic[t]
+	}
+	return m
+}
+
+// Validate checks both halves.
+func (b *BrokerSettings) Validate() error {
+	if err := b.Server.Validate(); err != nil {
+		return err
+	}
+	if err := b.Topics.Validate(); err != nil {
+		return fmt.Errorf("server: topic defaults: %w", err)
+	}
+	return nil
+}
+
+// ReadProperties applies a Java-style properties file (key=value or
+// key: value per line, # and ! comments) with Kafka's broker names.
+// Unknown names are an error, so a typo does not silently fall back to a
+// default.
+func (b *BrokerSettings) ReadProperties(r io.Reader, source string) error {
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == '!' {
+			continue
+		}
+		i := strings.IndexAny(line, "=:")
+		if i < 0 {
+			return fmt.Errorf("server: %s:%d: want key=value, got %q", source, n, line)
+		}
+		if err := b.Apply(strings.TrimSpace(line[:i]), line[i+1:]); err != nil {
+			return fmt.Errorf("%s:%d: %w", source, n, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("server: read %s: %w", source, err)
+	}
+	return nil
+}
+
+// Properties renders the settings as a properties file, sorted by name.
+func (b *BrokerSettings) Properties() string {
+	m := b.Map()
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var sb strings.Builder
+	for _, k := range names {
+		fmt.Fprintf(&sb, "%s=%s\n", k, m[k])
+	}
+	return sb.String()
+}
