@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/server/wire"
 )
 
 // Request frame limits.
@@ -55,7 +56,7 @@ type reqHeader struct {
 // which point into segment mappings kept alive by views.
 type outFrame struct {
 	buf     *bytebufferpool.ByteBuffer
-	splices []wireSplice
+	splices []wire.Splice
 	views   []tlog.Batches
 	bufs    net.Buffers
 }
@@ -261,13 +262,13 @@ func (c *conn) queue(hdr reqHeader, resp kmsg.Response) {
 		b = append(b, 0)
 	}
 	if fr, ok := resp.(*kmsg.FetchResponse); ok {
-		b, f.splices = appendFetchBody(b, fr, f.splices[:0])
+		b, f.splices = wire.AppendFetchResponse(b, fr, f.splices[:0])
 		f.views = append(f.views[:0], c.views...)
 		c.views = c.views[:0]
 	} else {
 		b = resp.AppendTo(b)
 	}
-	size := spliceSize(b, f.splices) - sizePrefix
+	size := wire.Size(b, f.splices) - sizePrefix
 	binary.BigEndian.PutUint32(b, uint32(size))
 	f.buf.B = b
 	c.out <- f
@@ -280,7 +281,7 @@ func (c *conn) writeLoop() {
 	var failed bool
 	for f := range c.out {
 		if !failed {
-			f.bufs = spliceBuffers(f.buf.B, f.splices, f.bufs[:0])
+			f.bufs = wire.Buffers(f.buf.B, f.splices, f.bufs[:0])
 			w := f.bufs // WriteTo consumes the slice it is called on
 			n, err := w.WriteTo(c.nc)
 			c.s.metrics.netOut.Add(float64(n))

@@ -34,6 +34,7 @@ type Server struct {
 	wg sync.WaitGroup // accept loops and connections
 
 	createMu sync.Mutex // serialises auto-creation so racing requests create a topic once
+	topicIDs sync.Map   // [16]byte topic ID -> topic name, see topicByID
 }
 
 // New returns a Server over mgr. It does no I/O until Serve.

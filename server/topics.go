@@ -22,12 +22,21 @@ func (s *Server) topic(name string) (*tlog.Topic, bool) {
 
 // topicByID finds a topic by its ID, for the request versions that name
 // topics by ID (Fetch v13+, Produce v13+, Metadata v10+).
+// IDs are cached by name so the hot path is one map load and one Manager
+// lookup; a miss (new topic, or a recreated one with a new ID) rescans.
 func (s *Server) topicByID(id [16]byte) (*tlog.Topic, bool) {
+	if name, ok := s.topicIDs.Load(id); ok {
+		if t, ok := s.mgr.Topic(name.(string)); ok && t.ID == id {
+			return t, true
+		}
+	}
 	for _, t := range s.mgr.Topics() {
+		s.topicIDs.Store([16]byte(t.ID), t.Name)
 		if t.ID == id {
 			return t, true
 		}
 	}
+	s.topicIDs.Delete(id)
 	return nil, false
 }
 
