@@ -103,6 +103,65 @@ func TestAppendReadZeroAlloc(t *testing.T) {
 	}
 }
 
+// TestIdempotentAppendZeroAlloc holds the idempotent producer's hot path to
+// zero allocations once its producer is known: an in-sequence Append (a
+// map lookup per batch, state updated in place), a retry answered as a
+// duplicate, and a plain Append of a log that tracks producers.
+func TestIdempotentAppendZeroAlloc(t *testing.T) {
+	l, err := log.Open(t.TempDir(), benchConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	batch := recordbatch.BuildSized(16<<10, benchTs)
+	h, err := recordbatch.ParseHeader(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := h.LastOffsetDelta + 1
+	seq := int32(0)
+	stamp := func(pid int64, epoch int16, s int32) {
+		setProducer(batch, pid, epoch, s)
+		recordbatch.SetCRC(batch)
+	}
+	// Several producers, so the lookup is of one among many.
+	for pid := int64(100); pid < 110; pid++ {
+		stamp(pid, 0, 0)
+		if _, err := l.Append(batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stamp(7, 3, seq)
+	if _, err := l.Append(batch); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		seq += records
+		stamp(7, 3, seq)
+		if _, err := l.Append(batch); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("idempotent Append of a 16 KiB batch: %v allocs, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		info, err := l.AppendBatches(batch)
+		if err != nil || !info.Duplicate {
+			t.Fatalf("retry: %+v, %v", info, err)
+		}
+	}); n != 0 {
+		t.Errorf("retried idempotent Append: %v allocs, want 0", n)
+	}
+	stamp(-1, -1, -1)
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := l.Append(batch); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("plain Append next to producers: %v allocs, want 0", n)
+	}
+}
+
 // countMappings counts the memory mappings of path in /proc/self/maps (Linux
 // only). Separate mmaps of one file at offset 0 stay separate entries.
 func countMappings(path string) (int, error) {

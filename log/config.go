@@ -28,22 +28,26 @@ const (
 	ConfigFlushMessages        = "flush.messages"
 	ConfigFlushMs              = "flush.ms"
 	ConfigMessageTimestampType = "message.timestamp.type"
+	// ConfigProducerIDExpirationMs is a broker-level setting in Kafka; it
+	// is kept per log here so that tests and tools can shorten it.
+	ConfigProducerIDExpirationMs = "producer.id.expiration.ms"
 )
 
 const (
-	DefaultSegmentBytes       = 1 << 30                 // 1 GiB
-	DefaultSegmentMs          = 7 * 24 * 60 * 60 * 1000 // 7 days
-	DefaultRetentionMs        = 7 * 24 * 60 * 60 * 1000 // 7 days
-	DefaultRetentionBytes     = -1                      // unlimited
-	DefaultMaxMessageBytes    = 1048588                 // Kafka's 1 MiB + overhead
-	DefaultFlushMessages      = math.MaxInt64           // leave flushing to the OS
-	DefaultFlushMs            = math.MaxInt64
-	minSegmentBytes           = 14 // Kafka's lower bound: one log overhead + a little
-	CleanupPolicyDelete       = "delete"
-	CleanupPolicyCompact      = "compact"
-	TimestampTypeCreateTime   = "CreateTime"
-	TimestampTypeLogAppend    = "LogAppendTime"
-	defaultIndexIntervalBytes = segment.DefaultIndexIntervalBytes
+	DefaultSegmentBytes           = 1 << 30                 // 1 GiB
+	DefaultSegmentMs              = 7 * 24 * 60 * 60 * 1000 // 7 days
+	DefaultRetentionMs            = 7 * 24 * 60 * 60 * 1000 // 7 days
+	DefaultRetentionBytes         = -1                      // unlimited
+	DefaultMaxMessageBytes        = 1048588                 // Kafka's 1 MiB + overhead
+	DefaultFlushMessages          = math.MaxInt64           // leave flushing to the OS
+	DefaultFlushMs                = math.MaxInt64
+	DefaultProducerIDExpirationMs = 24 * 60 * 60 * 1000 // 1 day
+	minSegmentBytes               = 14                  // Kafka's lower bound: one log overhead + a little
+	CleanupPolicyDelete           = "delete"
+	CleanupPolicyCompact          = "compact"
+	TimestampTypeCreateTime       = "CreateTime"
+	TimestampTypeLogAppend        = "LogAppendTime"
+	defaultIndexIntervalBytes     = segment.DefaultIndexIntervalBytes
 )
 
 // ErrInvalidConfig is returned (wrapped) for an unknown name or a bad value.
@@ -62,6 +66,9 @@ type Config struct {
 	FlushMessages        int64  // flush.messages: fsync after this many records; 1 = every append
 	FlushMs              int64  // flush.ms: fsync when the oldest unflushed data is this old (run by Manager)
 	MessageTimestampType string // message.timestamp.type: CreateTime or LogAppendTime
+	// ProducerIDExpirationMs (producer.id.expiration.ms): an idempotent
+	// producer's state is dropped this long after its last append.
+	ProducerIDExpirationMs int64
 
 	// Logger receives recovery and retention lines; nil means slog.Default().
 	Logger *slog.Logger
@@ -74,17 +81,18 @@ type Config struct {
 // DefaultConfig returns Kafka's defaults.
 func DefaultConfig() Config {
 	return Config{
-		SegmentBytes:         DefaultSegmentBytes,
-		SegmentMs:            DefaultSegmentMs,
-		SegmentIndexBytes:    index.DefaultMaxIndexBytes,
-		IndexIntervalBytes:   defaultIndexIntervalBytes,
-		RetentionMs:          DefaultRetentionMs,
-		RetentionBytes:       DefaultRetentionBytes,
-		MaxMessageBytes:      DefaultMaxMessageBytes,
-		CleanupPolicy:        CleanupPolicyDelete,
-		FlushMessages:        DefaultFlushMessages,
-		FlushMs:              DefaultFlushMs,
-		MessageTimestampType: TimestampTypeCreateTime,
+		SegmentBytes:           DefaultSegmentBytes,
+		SegmentMs:              DefaultSegmentMs,
+		SegmentIndexBytes:      index.DefaultMaxIndexBytes,
+		IndexIntervalBytes:     defaultIndexIntervalBytes,
+		RetentionMs:            DefaultRetentionMs,
+		RetentionBytes:         DefaultRetentionBytes,
+		MaxMessageBytes:        DefaultMaxMessageBytes,
+		CleanupPolicy:          CleanupPolicyDelete,
+		FlushMessages:          DefaultFlushMessages,
+		FlushMs:                DefaultFlushMs,
+		MessageTimestampType:   TimestampTypeCreateTime,
+		ProducerIDExpirationMs: DefaultProducerIDExpirationMs,
 	}
 }
 
@@ -92,7 +100,7 @@ func DefaultConfig() Config {
 func ConfigNames() []string {
 	names := []string{ConfigSegmentBytes, ConfigSegmentMs, ConfigSegmentIndexBytes, ConfigIndexIntervalBytes,
 		ConfigRetentionMs, ConfigRetentionBytes, ConfigMaxMessageBytes, ConfigCleanupPolicy, ConfigFlushMessages,
-		ConfigFlushMs, ConfigMessageTimestampType}
+		ConfigFlushMs, ConfigMessageTimestampType, ConfigProducerIDExpirationMs}
 	sort.Strings(names)
 	return names
 }
@@ -146,6 +154,8 @@ func (c *Config) set(name, v string) error {
 		return i64(&c.FlushMessages)
 	case ConfigFlushMs:
 		return i64(&c.FlushMs)
+	case ConfigProducerIDExpirationMs:
+		return i64(&c.ProducerIDExpirationMs)
 	case ConfigCleanupPolicy:
 		c.CleanupPolicy = strings.TrimSpace(v)
 		return nil
@@ -180,6 +190,8 @@ func (c Config) Validate() error {
 		return bad(ConfigFlushMessages, c.FlushMessages, "must be >= 1")
 	case c.FlushMs < 0:
 		return bad(ConfigFlushMs, c.FlushMs, "must be >= 0")
+	case c.ProducerIDExpirationMs < 1:
+		return bad(ConfigProducerIDExpirationMs, c.ProducerIDExpirationMs, "must be >= 1")
 	}
 	switch c.CleanupPolicy {
 	case CleanupPolicyDelete:
@@ -199,17 +211,18 @@ func (c Config) Validate() error {
 // Map returns the settings by Kafka name, as strings.
 func (c Config) Map() map[string]string {
 	return map[string]string{
-		ConfigSegmentBytes:         strconv.FormatInt(c.SegmentBytes, 10),
-		ConfigSegmentMs:            strconv.FormatInt(c.SegmentMs, 10),
-		ConfigSegmentIndexBytes:    strconv.Itoa(c.SegmentIndexBytes),
-		ConfigIndexIntervalBytes:   strconv.Itoa(c.IndexIntervalBytes),
-		ConfigRetentionMs:          strconv.FormatInt(c.RetentionMs, 10),
-		ConfigRetentionBytes:       strconv.FormatInt(c.RetentionBytes, 10),
-		ConfigMaxMessageBytes:      strconv.Itoa(c.MaxMessageBytes),
-		ConfigCleanupPolicy:        c.CleanupPolicy,
-		ConfigFlushMessages:        strconv.FormatInt(c.FlushMessages, 10),
-		ConfigFlushMs:              strconv.FormatInt(c.FlushMs, 10),
-		ConfigMessageTimestampType: c.MessageTimestampType,
+		ConfigSegmentBytes:           strconv.FormatInt(c.SegmentBytes, 10),
+		ConfigSegmentMs:              strconv.FormatInt(c.SegmentMs, 10),
+		ConfigSegmentIndexBytes:      strconv.Itoa(c.SegmentIndexBytes),
+		ConfigIndexIntervalBytes:     strconv.Itoa(c.IndexIntervalBytes),
+		ConfigRetentionMs:            strconv.FormatInt(c.RetentionMs, 10),
+		ConfigRetentionBytes:         strconv.FormatInt(c.RetentionBytes, 10),
+		ConfigMaxMessageBytes:        strconv.Itoa(c.MaxMessageBytes),
+		ConfigCleanupPolicy:          c.CleanupPolicy,
+		ConfigFlushMessages:          strconv.FormatInt(c.FlushMessages, 10),
+		ConfigFlushMs:                strconv.FormatInt(c.FlushMs, 10),
+		ConfigMessageTimestampType:   c.MessageTimestampType,
+		ConfigProducerIDExpirationMs: strconv.FormatInt(c.ProducerIDExpirationMs, 10),
 	}
 }
 

@@ -31,6 +31,10 @@ const (
 	crashChildEnv = "TRIBUTARY_CRASH_CHILD" // the child's log dir; set only in the child
 	crashFlushEnv = "TRIBUTARY_CRASH_FLUSH" // "1": flush.messages=1
 	crashSeedEnv  = "TRIBUTARY_CRASH_SEED"  // the child's batch-size seed
+	crashPIDEnv   = "TRIBUTARY_CRASH_PID"   // "1": batches of one idempotent producer
+
+	// crashProducerID is the idempotent child's producer ID.
+	crashProducerID = 77
 
 	// crashChildLifetime bounds a child the parent failed to kill.
 	crashChildLifetime = 60 * time.Second
@@ -62,17 +66,19 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("child process of TestCrashKill9; runs only when re-executed by it")
 	}
 	seed, _ := strconv.ParseUint(os.Getenv(crashSeedEnv), 10, 64)
-	crashChild(dir, os.Getenv(crashFlushEnv) == "1", seed)
+	crashChild(dir, os.Getenv(crashFlushEnv) == "1", os.Getenv(crashPIDEnv) == "1", seed)
 }
 
-// crashChild appends to the log in dir until it is killed. Every line goes
-// out with one write(2), after the operation it reports has returned:
+// crashChild appends to the log in dir until it is killed. With idempotent,
+// every batch is producer crashProducerID's, its sequence continuing from
+// the state the log recovered. Every line goes out with one write(2), after
+// the operation it reports has returned:
 //
 //	start <logStartOffset> <nextOffset>   after Open (and its recovery)
 //	acked <baseOffset> <recordCount>      after Append returned, one per batch
 //	synced <nextOffset>                   after Sync returned
 //	error <message>                       then exit 2
-func crashChild(dir string, flush bool, seed uint64) {
+func crashChild(dir string, flush, idempotent bool, seed uint64) {
 	say := func(format string, args ...any) {
 		// A write to a closed pipe (the parent is gone) kills us with SIGPIPE.
 		if _, err := os.Stdout.WriteString(fmt.Sprintf(format, args...) + "\n"); err != nil {
@@ -88,6 +94,10 @@ func crashChild(dir string, flush bool, seed uint64) {
 		fail("open", err)
 	}
 	say("start %d %d", l.StartOffset(), l.NextOffset())
+	seq := int32(0)
+	if ps := l.Producers(); idempotent && len(ps) > 0 {
+		seq = ps[0].LastSequence + 1
+	}
 	rng := rand.New(rand.NewPCG(seed, 0x7269627574617279))
 	deadline := time.Now().Add(crashChildLifetime)
 	written := 0
@@ -97,6 +107,9 @@ func crashChild(dir string, flush bool, seed uint64) {
 			continue
 		}
 		buf := crashBatches(rng)
+		if idempotent {
+			seq = crashStampProducer(buf, seq)
+		}
 		if _, err := l.Append(buf); err != nil {
 			fail("append", err)
 		}
@@ -119,6 +132,20 @@ func crashChild(dir string, flush bool, seed uint64) {
 		}
 	}
 	fail("lifetime", errors.New("never killed"))
+}
+
+// crashStampProducer makes the batches of buf producer crashProducerID's,
+// sequenced from seq on, and returns the sequence after them.
+func crashStampProducer(buf []byte, seq int32) int32 {
+	for p := 0; p < len(buf); {
+		h, _ := recordbatch.ParseHeader(buf[p:])
+		b := buf[p : p+h.Size()]
+		setProducer(b, crashProducerID, 0, seq)
+		recordbatch.SetCRC(b)
+		seq += h.LastOffsetDelta + 1
+		p += h.Size()
+	}
+	return seq
 }
 
 // crashBatches returns one append's worth of batches: usually one small
@@ -156,14 +183,19 @@ type crashReport struct {
 
 // crashRunChild starts a child on dir, waits until it has opened the log,
 // lets it append for delay, SIGKILLs it and returns what it reported.
-func crashRunChild(t *testing.T, dir string, flush bool, seed uint64, delay time.Duration) crashReport {
+func crashRunChild(t *testing.T, dir string, flush, idempotent bool, seed uint64, delay time.Duration) crashReport {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=2m")
 	flushVal := "0"
 	if flush {
 		flushVal = "1"
 	}
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashFlushEnv+"="+flushVal, crashSeedEnv+"="+strconv.FormatUint(seed, 10))
+	pidVal := "0"
+	if idempotent {
+		pidVal = "1"
+	}
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashFlushEnv+"="+flushVal, crashPIDEnv+"="+pidVal,
+		crashSeedEnv+"="+strconv.FormatUint(seed, 10))
 	var stderr bytes.Buffer // written by exec's copier, read only after Wait
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -291,11 +323,15 @@ func TestCrashKill9(t *testing.T) {
 		if flush {
 			name = "flush.messages=1"
 		}
-		t.Run(name, func(t *testing.T) { crashCycles(t, flush) })
+		t.Run(name, func(t *testing.T) { crashCycles(t, flush, false) })
 	}
+	// One idempotent producer: after each crash its state must match the
+	// recovered log, so that its retries are recognised and its next batches
+	// (the next child's) accepted.
+	t.Run("idempotent", func(t *testing.T) { crashCycles(t, false, true) })
 }
 
-func crashCycles(t *testing.T, flush bool) {
+func crashCycles(t *testing.T, flush, idempotent bool) {
 	cycles := 5
 	if testing.Short() {
 		cycles = 2
@@ -310,7 +346,7 @@ func crashCycles(t *testing.T, flush bool) {
 	totalAcked := 0
 	for cycle := range cycles {
 		delay := time.Duration(20+rng.IntN(281)) * time.Millisecond
-		rep := crashRunChild(t, dir, flush, seed+uint64(cycle), delay)
+		rep := crashRunChild(t, dir, flush, idempotent, seed+uint64(cycle), delay)
 		if len(rep.errors) > 0 || !rep.signaled {
 			t.Fatalf("cycle %d: child failed (killed by SIGKILL: %v): %q\nstderr:\n%s", cycle, rep.signaled, rep.errors, rep.stderr)
 		}
@@ -342,6 +378,11 @@ func crashCycles(t *testing.T, flush bool) {
 
 		snap := filepath.Join(t.TempDir(), "copy")
 		rcvCopyDir(t, dir, snap)
+		if idempotent {
+			pidCopy := filepath.Join(t.TempDir(), "copy")
+			rcvCopyDir(t, dir, pidCopy)
+			crashVerifyProducer(t, pidCopy)
+		}
 		wantNext = crashVerify(t, snap, acked, ackedEnd, syncedEnd)
 	}
 	if totalAcked == 0 {
@@ -350,6 +391,49 @@ func crashCycles(t *testing.T, flush bool) {
 	// The last crash, recovered in place.
 	if next := crashVerify(t, dir, acked, ackedEnd, syncedEnd); next != wantNext {
 		t.Fatalf("recovering the dir gave log end %d, recovering its copy %d", next, wantNext)
+	}
+}
+
+// crashVerifyProducer opens the crashed log in dir and checks that the
+// recovered state of producer crashProducerID matches the log: its last
+// sequence is that of its last batch, and a retry of any of its last five
+// batches is answered as a duplicate at that batch's offset.
+func crashVerifyProducer(t *testing.T, dir string) {
+	t.Helper()
+	l := rcvOpen(t, dir, crashConfig(false))
+	defer l.Close()
+	var last []recordbatch.Header
+	rcvWalk(t, l, func(h recordbatch.Header, _ []byte) {
+		if h.ProducerID != crashProducerID {
+			t.Fatalf("batch at %d has producer id %d", h.BaseOffset, h.ProducerID)
+		}
+		if n := len(last); n > 0 && h.BaseSequence != last[n-1].BaseSequence+last[n-1].LastOffsetDelta+1 {
+			t.Fatalf("batch at %d has sequence %d after a batch ending at %d", h.BaseOffset, h.BaseSequence,
+				last[n-1].BaseSequence+last[n-1].LastOffsetDelta)
+		}
+		last = append(last, h)
+	})
+	ps := l.Producers()
+	if len(last) == 0 {
+		if len(ps) != 0 {
+			t.Fatalf("empty log with producers %+v", ps)
+		}
+		return
+	}
+	end := last[len(last)-1]
+	if len(ps) != 1 || ps[0].ProducerID != crashProducerID || ps[0].LastSequence != end.BaseSequence+end.LastOffsetDelta {
+		t.Fatalf("producers %+v, want producer %d at sequence %d", ps, crashProducerID, end.BaseSequence+end.LastOffsetDelta)
+	}
+	next := l.NextOffset()
+	for _, h := range last[max(0, len(last)-5):] {
+		retry := wideBatch(crashProducerID, 0, h.BaseSequence, h.LastOffsetDelta)
+		info, err := l.AppendBatches(retry)
+		if err != nil || !info.Duplicate || info.BaseOffset != h.BaseOffset {
+			t.Fatalf("retry of the batch at %d (sequence %d): %+v, %v", h.BaseOffset, h.BaseSequence, info, err)
+		}
+	}
+	if l.NextOffset() != next {
+		t.Fatalf("retries appended: log end %d → %d", next, l.NextOffset())
 	}
 }
 

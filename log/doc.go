@@ -15,11 +15,13 @@
 //	<data-dir>/
 //	  .lock                           flock: one process per data dir
 //	  meta/topics/<topic>.json        topic id, partition count, config overrides
+//	  meta/producer-ids               producer ID block reservation, see below
 //	  <topic>-<partition>/
 //	    00000000000000000000.log      see package segment
 //	    00000000000000000000.index
 //	    00000000000000000000.timeindex
 //	    recovery-checkpoint           see below
+//	    producer-snapshot             idempotent producers' state, see below
 //
 // # recovery-checkpoint
 //
@@ -40,6 +42,67 @@
 // which costs a full scan and forgets a DeleteRecords log start offset beyond
 // the first segment, but never loses a batch.
 //
+// # Idempotent producers
+//
+// Every batch with a producer ID (and not a control batch) is checked
+// against its producer's state under writeMu, atomically with the append,
+// as Kafka does for idempotent producers: a stale epoch is
+// ErrInvalidProducerEpoch, a sequence gap ErrOutOfOrderSequence, a first
+// sequence other than 0 from an unknown producer ErrUnknownProducerID, and a
+// batch equal to one of the producer's last 5 is a retry answered with the
+// original offsets without appending anything. Sequences are int32 and wrap
+// from math.MaxInt32 to 0. A producer's state is dropped
+// producer.id.expiration.ms after its last append (by ApplyRetention).
+//
+// # producer-snapshot
+//
+// The producer state as of a log end offset, written by Checkpoint and
+// Close when it changed, and at once after a Truncate; replaced atomically
+// like the checkpoint. All integers big-endian:
+//
+//	header, 20 bytes:
+//	 0       4         6          8                16
+//	+-------+---------+----------+----------------+-----------+
+//	| magic | version | reserved | offset         | producers |
+//	| "TRPS"| u16 = 1 | u16 = 0  | i64            | u32 = n   |
+//	+-------+---------+----------+----------------+-----------+
+//	then n producers, by increasing producer ID, each 20 bytes:
+//	 0               8        10        12
+//	+---------------+--------+---------+------------------+
+//	| producer ID   | epoch  | batches | last append      |
+//	| i64 >= 0      | i16    | u16 = b | i64 Unix ms      |
+//	+---------------+--------+---------+------------------+
+//	followed by its b (1..5) latest batches, oldest first, each 24 bytes:
+//	 0               8                  12              16
+//	+---------------+------------------+---------------+------------------+
+//	| base offset   | last offset delta| base sequence | max timestamp    |
+//	| i64           | i32              | i32           | i64              |
+//	+---------------+------------------+---------------+------------------+
+//	then a u32 CRC-32C of every byte before it.
+//
+// offset is the log end offset the state covers: every batch below it is
+// in the state, none at or past it. Open loads the snapshot if its offset
+// is at most the recovered log end, then applies the batch headers (not
+// the records) from that offset to the end; without a usable snapshot it
+// rebuilds from the log start. A snapshot past the log end (its tail was
+// lost or truncated) is replaced at Open, before appends could make it
+// look valid again. Compatibility: a reader of version N reads N and N-1;
+// an unreadable file costs a scan of the whole log's batch headers.
+//
+// # meta/producer-ids
+//
+// A 20-byte file, replaced atomically, reserving producer IDs in blocks of
+// 1000 before any of them is handed out:
+//
+//	 0      4         6          8                  16      20
+//	+-------+---------+----------+------------------+-------+
+//	| magic | version | reserved | next producer ID | crc32c|
+//	| "TRPI"| u16 =1  | u16 = 0  | i64              | u32   |
+//	+-------+---------+----------+------------------+-------+
+//
+// The CRC-32C covers bytes 0..16. Every ID below next may have been handed
+// out; a restart resumes at next. Compatibility as above.
+//
 // # Guarantees
 //
 //   - Offsets are contiguous and never reused: Append assigns them by
@@ -49,6 +112,10 @@
 //     concurrent appenders share one fsync (group commit).
 //   - Recovery truncates only a torn or corrupt tail and never drops a
 //     fully-written, valid batch that precedes it.
+//   - A retried batch of an idempotent producer is never appended twice,
+//     across restarts and kill -9 included: the producer state always
+//     describes exactly the batches below the log end.
+//   - Manager.AllocateProducerID never returns an ID twice for a data dir.
 //
 // # Concurrency and lock order
 //
@@ -56,7 +123,12 @@
 // change (Append, roll, Truncate, DeleteRecordsBefore, retention, Close);
 // segMu guards the segment list and is taken after writeMu; readers take only
 // segMu.RLock, long enough to find a segment and Acquire a reference. syncMu
-// serialises fsyncs and is never held while taking writeMu. Published
-// positions (nextOffset, startOffset) are atomics stored after the data they
-// cover.
+// serialises fsyncs and is never held while taking writeMu. ckptMu
+// serialises checkpoint and producer snapshot writes and is taken after
+// writeMu. pidMu guards the producer state with writeMu (changes hold both,
+// reads either) and is taken last; a change of producer state and the
+// nextOffset it goes with are published under one pidMu section, so the
+// snapshot reads a consistent pair. Published positions (nextOffset,
+// startOffset) are atomics stored after the data they cover. Order:
+// writeMu, segMu, ckptMu, pidMu; syncMu apart.
 package log

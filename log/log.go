@@ -47,6 +47,11 @@ type Log struct {
 	rollBaseTs int64
 	closed     bool
 
+	// pidMu guards producers together with writeMu: changes hold both
+	// (writeMu first), reads hold either. Taken after writeMu and ckptMu.
+	pidMu     sync.Mutex
+	producers producerTable
+
 	isClosed atomic.Bool // closed, readable without writeMu
 
 	segMu sync.RWMutex       // guards segs; taken after writeMu
@@ -63,9 +68,10 @@ type Log struct {
 
 	sticky atomic.Pointer[error] // set once by a failed fsync or rollback
 
-	ckptMu       sync.Mutex // serialises checkpoint writes; guards lastCkpt
+	ckptMu       sync.Mutex // serialises checkpoint and producer snapshot writes; guards lastCkpt and lastSnap
 	lastCkpt     checkpoint
 	lastCkptSet  bool
+	lastSnap     snapshotMark // the producer snapshot on disk
 	notifyMu     sync.Mutex
 	notifyCh     chan struct{} // closed on the next append; nil when nobody waits; guarded by notifyMu
 	waiting      atomic.Bool   // notifyCh != nil: lets appends skip notifyMu when nobody waits
@@ -201,55 +207,110 @@ func (l *Log) active() *segment.Segment {
 	return l.segs[len(l.segs)-1]
 }
 
-// Append validates every batch in batches (header, CRC-32C, max.message.bytes),
-// assigns offsets by rewriting each base offset in place, and appends them
-// with one write. It returns the base offset of the first batch. The caller's
-// buffer is modified (offsets, and timestamps under LogAppendTime) and may be
-// reused once Append returns.
+// Append validates every batch in batches (header, CRC-32C, max.message.bytes,
+// idempotent producers' sequences), assigns offsets by rewriting each base
+// offset in place, and appends them with one write. It returns the base
+// offset of the first batch, or for a retried batch of an idempotent
+// producer the base offset it was first appended at (AppendBatches tells
+// the two apart). The caller's buffer is modified (offsets, and timestamps
+// under LogAppendTime) and may be reused once Append returns.
 //
 // With flush.messages=1 Append returns after the batches are on stable
 // storage; appends running concurrently share one fsync.
 func (l *Log) Append(batches []byte) (int64, error) {
+	info, err := l.AppendBatches(batches)
+	return info.BaseOffset, err
+}
+
+// AppendBatches is Append reporting what it did. Batches with a producer ID
+// are checked against the producer's state atomically with the append, and
+// the append is refused whole if one of them fails: ErrInvalidProducerEpoch
+// for an epoch older than the producer's, ErrOutOfOrderSequence for a
+// sequence that does not follow its last one, ErrUnknownProducerID for a
+// sequence other than 0 from a producer without state. A single batch equal
+// (same epoch and sequence range) to one of the producer's last 5 batches
+// is a retry: nothing is appended and the result carries the original
+// offsets with Duplicate set.
+func (l *Log) AppendBatches(batches []byte) (AppendInfo, error) {
 	cfg := l.cfg.Load()
 	if len(batches) == 0 {
-		return 0, fmt.Errorf("%w: empty append", ErrCorruptBatch)
+		return AppendInfo{}, fmt.Errorf("%w: empty append", ErrCorruptBatch)
 	}
-	records, err := validate(batches, cfg.MaxMessageBytes)
+	records, withPID, err := validate(batches, cfg.MaxMessageBytes)
 	if err != nil {
-		return 0, err
+		return AppendInfo{}, err
 	}
 
 	l.writeMu.Lock()
 	if err := l.writable(); err != nil {
 		l.writeMu.Unlock()
-		return 0, err
+		return AppendInfo{}, err
+	}
+	if withPID {
+		orig, dup, err := l.checkProducers(batches)
+		if err != nil {
+			l.writeMu.Unlock()
+			return AppendInfo{}, err
+		}
+		if dup {
+			l.writeMu.Unlock()
+			return l.duplicate(orig, cfg)
+		}
 	}
 	base := l.nextOffset.Load()
-	next, firstMaxTs := assignOffsets(batches, base, cfg)
+	next, firstMaxTs, appendTime := assignOffsets(batches, base, cfg)
 	if err := l.maybeRoll(cfg, len(batches), next-1, firstMaxTs); err != nil {
 		l.writeMu.Unlock()
-		return 0, err
+		return AppendInfo{}, err
 	}
 	act := l.active()
 	wasEmpty := act.Size() == 0
 	if err := act.Append(batches); err != nil {
 		l.writeMu.Unlock()
-		return 0, l.appendErr(err)
+		return AppendInfo{}, l.appendErr(err)
 	}
 	if wasEmpty {
 		l.rollBaseTs = rollBase(firstMaxTs, cfg)
 	}
-	l.nextOffset.Store(next)
+	if withPID {
+		now := appendTime
+		if now == noTimestamp {
+			now = cfg.now().UnixMilli()
+		}
+		// Published with the end offset: see producerTable.
+		l.pidMu.Lock()
+		l.producers.applyAll(batches, now)
+		l.nextOffset.Store(next)
+		l.pidMu.Unlock()
+	} else {
+		l.nextOffset.Store(next)
+	}
 	pending := l.unflushed.Add(records)
 	l.writeMu.Unlock()
 	l.notify()
 
 	if pending >= cfg.FlushMessages {
 		if err := l.syncTo(next); err != nil {
-			return 0, err
+			return AppendInfo{}, err
 		}
 	}
-	return base, nil
+	return AppendInfo{BaseOffset: base, LastOffset: next - 1, LogAppendTime: appendTime}, nil
+}
+
+// duplicate answers a retried batch with the original's offsets. With
+// flush.messages=1 the original's append may still be waiting for its
+// fsync; the retry waits for it too.
+func (l *Log) duplicate(orig producerBatch, cfg *Config) (AppendInfo, error) {
+	if cfg.FlushMessages == 1 {
+		if err := l.syncTo(orig.lastOffset + 1); err != nil {
+			return AppendInfo{}, err
+		}
+	}
+	info := AppendInfo{BaseOffset: orig.baseOffset, LastOffset: orig.lastOffset, Duplicate: true, LogAppendTime: noTimestamp}
+	if cfg.MessageTimestampType == TimestampTypeLogAppend {
+		info.LogAppendTime = orig.maxTimestamp
+	}
+	return info, nil
 }
 
 func rollBase(firstMaxTs int64, cfg *Config) int64 {
@@ -271,41 +332,48 @@ func (l *Log) appendErr(err error) error {
 	return err
 }
 
-// validate checks every batch of an append and returns the record count.
-func validate(b []byte, maxMessageBytes int) (int64, error) {
-	var records int64
+// validate checks every batch of an append and returns the record count
+// and whether any batch is sequenced (carries a producer ID).
+func validate(b []byte, maxMessageBytes int) (records int64, withPID bool, err error) {
 	for p := 0; p < len(b); {
 		h, err := recordbatch.Validate(b[p:])
 		if err != nil {
-			return 0, fmt.Errorf("%w: batch %d bytes into the append: %w", ErrCorruptBatch, p, err)
+			return 0, false, fmt.Errorf("%w: batch %d bytes into the append: %w", ErrCorruptBatch, p, err)
 		}
 		if h.Size() > maxMessageBytes {
-			return 0, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrMessageTooLarge, h.Size(), maxMessageBytes)
+			return 0, false, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrMessageTooLarge, h.Size(), maxMessageBytes)
+		}
+		if sequenced(&h) {
+			if h.BaseSequence < 0 || h.ProducerEpoch < 0 {
+				return 0, false, fmt.Errorf("%w: batch %d bytes into the append: producer %d with epoch %d and base sequence %d",
+					ErrCorruptBatch, p, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+			}
+			withPID = true
 		}
 		records += int64(h.LastOffsetDelta) + 1
 		p += h.Size()
 	}
-	return records, nil
+	return records, withPID, nil
 }
 
 // assignOffsets rewrites base offsets from base on (and timestamps under
-// LogAppendTime) and returns the next offset and the first batch's max
-// timestamp.
-func assignOffsets(b []byte, base int64, cfg *Config) (next, firstMaxTs int64) {
+// LogAppendTime) and returns the next offset, the first batch's max
+// timestamp and the LogAppendTime stamped (-1 under CreateTime).
+func assignOffsets(b []byte, base int64, cfg *Config) (next, firstMaxTs, appendTime int64) {
 	next = base
 	firstMaxTs = -1
+	appendTime = noTimestamp
 	logAppend := cfg.MessageTimestampType == TimestampTypeLogAppend
-	var now int64
 	if logAppend {
-		now = cfg.now().UnixMilli()
+		appendTime = cfg.now().UnixMilli()
 	}
 	for p := 0; p < len(b); {
 		batch := b[p:]
 		h, _ := recordbatch.ParseHeader(batch) // validated
 		recordbatch.SetBaseOffset(batch, next)
 		if logAppend {
-			recordbatch.SetLogAppendTime(batch[:h.Size()], now)
-			h.MaxTimestamp = now
+			recordbatch.SetLogAppendTime(batch[:h.Size()], appendTime)
+			h.MaxTimestamp = appendTime
 		}
 		if p == 0 {
 			firstMaxTs = h.MaxTimestamp
@@ -313,7 +381,7 @@ func assignOffsets(b []byte, base int64, cfg *Config) (next, firstMaxTs int64) {
 		next += int64(h.LastOffsetDelta) + 1
 		p += h.Size()
 	}
-	return next, firstMaxTs
+	return next, firstMaxTs, appendTime
 }
 
 // maybeRoll starts a new segment when the active one is full by size, age,
@@ -574,8 +642,17 @@ func (l *Log) syncTo(target int64) error {
 }
 
 // Checkpoint writes the recovery checkpoint (flushed offset and log start
-// offset) if it changed. The Manager calls it periodically.
+// offset) and the producer snapshot, each if it changed. The Manager calls
+// it periodically.
 func (l *Log) Checkpoint() error {
+	if err := l.checkpointRecovery(); err != nil {
+		return err
+	}
+	return l.saveProducerSnapshot(false)
+}
+
+// checkpointRecovery writes the recovery checkpoint alone, if it changed.
+func (l *Log) checkpointRecovery() error {
 	if l.isClosed.Load() {
 		// Close wrote the clean checkpoint; overwriting it would cost a
 		// full recovery scan at the next open.
@@ -612,8 +689,8 @@ func (l *Log) unflushedSince() (time.Time, bool) {
 	return time.Unix(0, l.lastFlush.Load()), true
 }
 
-// Close flushes the log, trims the active segment's indexes, writes a clean
-// checkpoint and drops the log's references to its segments. Views held by
+// Close flushes the log, trims the active segment's indexes, writes the
+// producer snapshot and a clean checkpoint and drops the log's references to its segments. Views held by
 // readers stay valid until released.
 func (l *Log) Close() error {
 	l.writeMu.Lock()
@@ -632,6 +709,9 @@ func (l *Log) Close() error {
 	if sealErr != nil {
 		errs = append(errs, sealErr)
 	}
+	// A failed snapshot write leaves the previous one, still valid: it
+	// costs a longer scan at the next open, not a clean shutdown.
+	snapErr := l.saveProducerSnapshot(false)
 	if len(errs) == 0 {
 		// Seal trimmed the indexes: make that durable before calling it clean.
 		if err := l.active().Sync(); err != nil {
@@ -639,6 +719,9 @@ func (l *Log) Close() error {
 		} else if err := l.writeCheckpoint(true); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if snapErr != nil {
+		errs = append(errs, snapErr)
 	}
 	l.segMu.Lock()
 	for _, s := range l.segs {

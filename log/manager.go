@@ -79,9 +79,10 @@ type Options struct {
 	Logger                 *slog.Logger
 }
 
-// Manager owns a data dir: its lock, the topics' metadata, every partition's
-// log and the background retention, flush and checkpoint work. Close stops
-// all of it.
+// Manager owns a data dir: its lock, the topics' metadata, the producer ID
+// allocator, every partition's log and the background retention (which
+// expires idle producers too), flush and checkpoint work. Close stops all
+// of it.
 type Manager struct {
 	dir      string
 	opts     Options
@@ -94,6 +95,12 @@ type Manager struct {
 	adminMu sync.Mutex
 	mu      sync.RWMutex      // guards topics; held only to read or swap entries
 	topics  map[string]*Topic // each *Topic is an immutable snapshot
+
+	// pidMu guards the producer ID allocator: IDs in [nextPID, pidLimit)
+	// are reserved on disk and not handed out yet.
+	pidMu    sync.Mutex
+	nextPID  int64
+	pidLimit int64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -129,6 +136,11 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 	m := &Manager{dir: dir, opts: opts, defaults: defaults, lock: lk, logger: logger,
 		topics: map[string]*Topic{}, stop: make(chan struct{})}
 	if err := m.load(); err != nil {
+		m.closeLogs()
+		lk.unlock()
+		return nil, err
+	}
+	if err := m.loadProducerIDs(); err != nil {
 		m.closeLogs()
 		lk.unlock()
 		return nil, err

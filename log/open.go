@@ -21,7 +21,8 @@ const indexFormatVersion = index.FormatVersion
 // shutdown it recovers: every segment holding offsets at or past the
 // recovery checkpoint is CRC-scanned batch by batch, a torn or corrupt tail
 // is truncated, and damaged or missing indexes are rebuilt. Recovery time and
-// bytes scanned are logged.
+// bytes scanned are logged. Then the idempotent producers' state is loaded
+// from the producer snapshot and the batch headers after it.
 func Open(dir string, cfg Config) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -94,6 +95,10 @@ func Open(dir string, cfg Config) (*Log, error) {
 		}
 	}
 	if err := l.writeCheckpoint(false); err != nil {
+		l.closeSegments()
+		return nil, err
+	}
+	if err := l.loadProducers(); err != nil {
 		l.closeSegments()
 		return nil, err
 	}

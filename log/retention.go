@@ -13,9 +13,10 @@ import (
 // bytes it is about to cut.
 const drainTimeout = 30 * time.Second
 
-// ApplyRetention deletes whole sealed segments, oldest first, that are past
-// retention.ms (by their max timestamp; by file mtime when they carry no
-// timestamps) or that retention.bytes no longer needs. The active segment is
+// ApplyRetention drops the state of idempotent producers idle for
+// producer.id.expiration.ms, and deletes whole sealed segments, oldest
+// first, that are past retention.ms (by their max timestamp; by file mtime
+// when they carry no timestamps) or that retention.bytes no longer needs. The active segment is
 // never deleted. The log start offset moves to the first remaining segment
 // and is persisted. It returns the number of segments deleted.
 func (l *Log) ApplyRetention() (int, error) {
@@ -26,6 +27,7 @@ func (l *Log) ApplyRetention() (int, error) {
 	}
 	cfg := l.cfg.Load()
 	now := cfg.now().UnixMilli()
+	l.expireProducers(cfg)
 
 	l.segMu.RLock()
 	total := int64(0)
@@ -88,7 +90,7 @@ func (l *Log) deleteOldest(n int) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := l.Checkpoint(); err != nil {
+	if err := l.checkpointRecovery(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -115,7 +117,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 		return l.startOffset.Load(), nil
 	}
 	l.startOffset.Store(offset)
-	if err := l.Checkpoint(); err != nil {
+	if err := l.checkpointRecovery(); err != nil {
 		return 0, err
 	}
 	l.segMu.RLock()
@@ -210,10 +212,15 @@ func (l *Log) truncateFully(offset int64, cfg *Config) (int64, error) {
 	return l.afterTruncate()
 }
 
-// afterTruncate publishes the new end and clamps the flushed offset.
+// afterTruncate publishes the new end with the producer state that goes
+// with it, clamps the flushed offset and replaces the producer snapshot,
+// which may cover batches that are gone. Caller holds writeMu and segMu.
 func (l *Log) afterTruncate() (int64, error) {
 	next := l.active().NextOffset()
+	l.pidMu.Lock()
 	l.nextOffset.Store(next)
+	l.truncateProducers(next, l.cfg.Load())
+	l.pidMu.Unlock()
 	if l.flushedOffset.Load() > next {
 		l.flushedOffset.Store(next)
 	}
@@ -221,7 +228,12 @@ func (l *Log) afterTruncate() (int64, error) {
 		l.startOffset.Store(next)
 	}
 	l.rollBaseTs = l.cfg.Load().now().UnixMilli()
-	if err := l.Checkpoint(); err != nil {
+	if err := l.saveProducerSnapshot(true); err != nil {
+		// The old snapshot may describe the cut batches: nothing may be
+		// appended until a reopen rebuilds from the log.
+		return next, l.poison(err)
+	}
+	if err := l.checkpointRecovery(); err != nil {
 		return next, err
 	}
 	return next, nil

@@ -1,0 +1,313 @@
+package log
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/tributary-io/tributary/recordbatch"
+)
+
+// The producer snapshot: the producer table as of an offset, so that Open
+// scans only the batch headers after it. See the package comment for the
+// layout.
+const (
+	// ProducerSnapshotFile is the per-partition producer snapshot's name.
+	ProducerSnapshotFile = "producer-snapshot"
+
+	producerSnapshotMagic   = "TRPS"
+	producerSnapshotVersion = 1 // reader rule: read N and N-1
+	// producerSnapshotHeaderSize is magic, version, reserved, offset and
+	// producer count; producerSnapshotEntrySize is one producer without its
+	// batches, producerSnapshotBatchSize one of its batches.
+	producerSnapshotHeaderSize = 20
+	producerSnapshotEntrySize  = 20
+	producerSnapshotBatchSize  = 24
+	producerSnapshotCRCSize    = 4
+)
+
+var errBadProducerSnapshot = errors.New("log: unreadable producer snapshot")
+
+// snapshotMark identifies the producer snapshot on disk. Guarded by ckptMu.
+type snapshotMark struct {
+	written bool   // the file holds the table at offset and version below
+	offset  int64  // the log end offset it covers
+	version uint64 // producerTable.version it was taken at
+}
+
+// producerSnapshot is a decoded producer snapshot: the state of every
+// producer with a batch below offset.
+type producerSnapshot struct {
+	offset    int64
+	producers map[int64]*producerEntry
+}
+
+func encodeProducerSnapshot(offset int64, m map[int64]*producerEntry) []byte {
+	pids := make([]int64, 0, len(m))
+	size := producerSnapshotHeaderSize + producerSnapshotCRCSize
+	for pid, e := range m {
+		pids = append(pids, pid)
+		size += producerSnapshotEntrySize + e.n*producerSnapshotBatchSize
+	}
+	sort.Slice(pids, func(i, j int) bool { return pids[i] < pids[j] })
+	b := make([]byte, producerSnapshotHeaderSize, size)
+	copy(b[0:4], producerSnapshotMagic)
+	binary.BigEndian.PutUint16(b[4:6], producerSnapshotVersion)
+	binary.BigEndian.PutUint16(b[6:8], 0) // reserved
+	binary.BigEndian.PutUint64(b[8:16], uint64(offset))
+	binary.BigEndian.PutUint32(b[16:20], uint32(len(pids)))
+	for _, pid := range pids {
+		e := m[pid]
+		b = binary.BigEndian.AppendUint64(b, uint64(pid))
+		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
+		b = binary.BigEndian.AppendUint16(b, uint16(e.n))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.lastAppend))
+		for _, pb := range e.batches[:e.n] {
+			b = binary.BigEndian.AppendUint64(b, uint64(pb.baseOffset))
+			b = binary.BigEndian.AppendUint32(b, uint32(pb.lastOffset-pb.baseOffset))
+			b = binary.BigEndian.AppendUint32(b, uint32(pb.firstSeq))
+			b = binary.BigEndian.AppendUint64(b, uint64(pb.maxTimestamp))
+		}
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// decodeProducerSnapshot decodes and checks a producer snapshot. Anything
+// that could not have been written by encodeProducerSnapshot is an error,
+// so a decoded snapshot encodes back to the same bytes.
+func decodeProducerSnapshot(b []byte) (producerSnapshot, error) {
+	bad := func(format string, args ...any) (producerSnapshot, error) {
+		return producerSnapshot{}, fmt.Errorf("%w: %s", errBadProducerSnapshot, fmt.Sprintf(format, args...))
+	}
+	if len(b) < producerSnapshotHeaderSize+producerSnapshotCRCSize || string(b[0:4]) != producerSnapshotMagic {
+		return bad("bad size or magic")
+	}
+	if v := binary.BigEndian.Uint16(b[4:6]); v != producerSnapshotVersion {
+		return bad("version %d", v)
+	}
+	body := b[:len(b)-producerSnapshotCRCSize]
+	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[len(body):]) {
+		return bad("crc mismatch")
+	}
+	return parseProducerSnapshot(body)
+}
+
+// parseProducerSnapshot parses a CRC-checked snapshot body (without the CRC).
+func parseProducerSnapshot(b []byte) (producerSnapshot, error) {
+	bad := func(format string, args ...any) (producerSnapshot, error) {
+		return producerSnapshot{}, fmt.Errorf("%w: %s", errBadProducerSnapshot, fmt.Sprintf(format, args...))
+	}
+	if len(b) < producerSnapshotHeaderSize {
+		return bad("short header")
+	}
+	if r := binary.BigEndian.Uint16(b[6:8]); r != 0 {
+		return bad("reserved field is %d", r)
+	}
+	offset := int64(binary.BigEndian.Uint64(b[8:16]))
+	count := binary.BigEndian.Uint32(b[16:20])
+	if offset < 0 {
+		return bad("negative offset %d", offset)
+	}
+	// Bound the count by the bytes present before allocating for it.
+	if uint64(count)*(producerSnapshotEntrySize+producerSnapshotBatchSize) > uint64(len(b)-producerSnapshotHeaderSize) {
+		return bad("%d producers do not fit in %d bytes", count, len(b))
+	}
+	s := producerSnapshot{offset: offset, producers: make(map[int64]*producerEntry, count)}
+	prevPID := int64(-1)
+	p := producerSnapshotHeaderSize
+	for i := uint32(0); i < count; i++ {
+		if len(b)-p < producerSnapshotEntrySize {
+			return bad("producer %d is cut short", i)
+		}
+		pid := int64(binary.BigEndian.Uint64(b[p:]))
+		e := &producerEntry{
+			epoch:      int16(binary.BigEndian.Uint16(b[p+8:])),
+			n:          int(binary.BigEndian.Uint16(b[p+10:])),
+			lastAppend: int64(binary.BigEndian.Uint64(b[p+12:])),
+		}
+		p += producerSnapshotEntrySize
+		switch {
+		case pid <= prevPID:
+			return bad("producer id %d after %d", pid, prevPID)
+		case e.epoch < 0:
+			return bad("producer %d has epoch %d", pid, e.epoch)
+		case e.n < 1 || e.n > maxProducerBatches:
+			return bad("producer %d has %d batches", pid, e.n)
+		case len(b)-p < e.n*producerSnapshotBatchSize:
+			return bad("producer %d is cut short", pid)
+		}
+		prevLast := int64(-1)
+		for j := range e.batches[:e.n] {
+			base := int64(binary.BigEndian.Uint64(b[p:]))
+			delta := int32(binary.BigEndian.Uint32(b[p+8:]))
+			firstSeq := int32(binary.BigEndian.Uint32(b[p+12:]))
+			maxTs := int64(binary.BigEndian.Uint64(b[p+16:]))
+			p += producerSnapshotBatchSize
+			// base+delta < offset, written so that it cannot overflow.
+			if base <= prevLast || delta < 0 || firstSeq < 0 || base > offset-1-int64(delta) {
+				return bad("producer %d batch %d: base offset %d, last offset delta %d, sequence %d (snapshot at %d)",
+					pid, j, base, delta, firstSeq, offset)
+			}
+			e.batches[j] = producerBatch{
+				firstSeq: firstSeq, lastSeq: seqAdd(firstSeq, delta),
+				baseOffset: base, lastOffset: base + int64(delta), maxTimestamp: maxTs,
+			}
+			prevLast = base + int64(delta)
+		}
+		s.producers[pid] = e
+		prevPID = pid
+	}
+	if p != len(b) {
+		return bad("%d bytes after the last producer", len(b)-p)
+	}
+	return s, nil
+}
+
+// readProducerSnapshot reads the producer snapshot in dir. present says
+// whether there was a file; ok whether it could be decoded.
+func readProducerSnapshot(dir string) (s producerSnapshot, present, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, ProducerSnapshotFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return producerSnapshot{}, false, false, nil
+	}
+	if err != nil {
+		return producerSnapshot{}, true, false, fmt.Errorf("log: read producer snapshot: %w", err)
+	}
+	s, err = decodeProducerSnapshot(b)
+	if err != nil {
+		return producerSnapshot{}, true, false, nil
+	}
+	return s, true, true, nil
+}
+
+// saveProducerSnapshot writes the producer table and the log end offset
+// it covers, read together under pidMu, unless the file on disk already
+// holds them. With mustReplace it always writes, and if that fails it
+// removes the file: the file on disk may then describe batches the log no
+// longer has (after a truncation), and no snapshot, which costs a full scan
+// at the next Open, is always correct. Without mustReplace a failed write
+// leaves the previous snapshot, which is still valid, in place.
+func (l *Log) saveProducerSnapshot(mustReplace bool) error {
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
+	l.pidMu.Lock()
+	end := l.nextOffset.Load()
+	version := l.producers.version
+	if !mustReplace && l.lastSnap == (snapshotMark{written: true, offset: end, version: version}) {
+		l.pidMu.Unlock()
+		return nil
+	}
+	data := encodeProducerSnapshot(end, l.producers.m)
+	l.pidMu.Unlock()
+	path := filepath.Join(l.dir, ProducerSnapshotFile)
+	err := writeFileAtomic(path, data)
+	if err == nil {
+		l.lastSnap = snapshotMark{written: true, offset: end, version: version}
+		return nil
+	}
+	l.lastSnap = snapshotMark{}
+	if !mustReplace {
+		return err
+	}
+	if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		return fmt.Errorf("log: replace producer snapshot: %w (and removing it: %w)", err, rerr)
+	}
+	if serr := syncDir(l.dir); serr != nil {
+		return fmt.Errorf("log: replace producer snapshot: %w (and removing it: %w)", err, serr)
+	}
+	l.cfg.Load().logger().Warn("log: could not write the producer snapshot; removed the old one", "dir", l.dir, "err", err)
+	return nil
+}
+
+// loadProducers builds the producer table at Open: from the snapshot when
+// it is readable and does not reach past the log end, then from the batch
+// headers after it (or from the log start without one). A snapshot that
+// reaches past the log end (the tail it covered was lost or truncated) is
+// replaced at once, before appends could carry the log end past it again
+// and make it look valid. Caller is Open: nothing else runs yet.
+func (l *Log) loadProducers() error {
+	cfg := l.cfg.Load()
+	next := l.nextOffset.Load()
+	snap, present, ok, err := readProducerSnapshot(l.dir)
+	if err != nil {
+		return err
+	}
+	from := int64(0)
+	l.producers.m = map[int64]*producerEntry{}
+	usable := ok && snap.offset <= next
+	if usable {
+		l.producers.m, from = snap.producers, snap.offset
+	} else if present {
+		cfg.logger().Warn("log: ignoring the producer snapshot, rebuilding producer state from the log",
+			"dir", l.dir, "readable", ok, "snapshot_offset", snap.offset, "log_end_offset", next)
+	}
+	l.scanProducers(from, cfg)
+	if usable && from == next {
+		l.lastSnap = snapshotMark{written: true, offset: next, version: l.producers.version}
+	}
+	if present && !usable {
+		return l.saveProducerSnapshot(true)
+	}
+	return nil
+}
+
+// scanProducers applies the sequenced batches at or after offset from to
+// the producer table, reading only batch headers. A batch's append time
+// is not in the log: its max timestamp stands in for it (as Kafka does), or
+// now when it has none or it lies in the future. Caller holds writeMu and
+// pidMu (or is Open) and keeps the segment list still.
+func (l *Log) scanProducers(from int64, cfg *Config) {
+	now := cfg.now().UnixMilli()
+	for _, seg := range l.segs {
+		if seg.NextOffset() <= from {
+			continue
+		}
+		err := seg.Batches(max(from, seg.BaseOffset()), func(h *recordbatch.Header, _ int64, _ []byte) bool {
+			if h.BaseOffset >= from && sequenced(h) && h.BaseSequence >= 0 && h.ProducerEpoch >= 0 {
+				at := h.MaxTimestamp
+				if at < 0 || at > now {
+					at = now
+				}
+				l.producers.apply(h, at)
+			}
+			return true
+		})
+		if err != nil {
+			// Reads fail at the same place; the producers of the batches
+			// after it in this segment may be unknown or behind.
+			cfg.logger().Warn("log: producer state scan stopped early in a segment", "dir", l.dir,
+				"segment", seg.Path(), "err", err)
+		}
+	}
+}
+
+// truncateProducers brings the producer table in line with a log just
+// truncated to end. Producers with no batch at or past end are untouched;
+// if any had one, the table is rebuilt from the log, keeping those
+// untouched producers as they were (their batches may be gone to retention,
+// but their state is still right). Caller holds writeMu, segMu and pidMu.
+func (l *Log) truncateProducers(end int64, cfg *Config) {
+	touched := false
+	for _, e := range l.producers.m {
+		if e.last().lastOffset >= end {
+			touched = true
+			break
+		}
+	}
+	if !touched {
+		return
+	}
+	old := l.producers.m
+	l.producers.m = map[int64]*producerEntry{}
+	l.scanProducers(0, cfg)
+	for pid, e := range old {
+		if e.last().lastOffset < end {
+			l.producers.m[pid] = e
+		}
+	}
+	l.producers.version++
+}
