@@ -104,20 +104,19 @@ func produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartiti
 		sp.ErrorMessage = errorMessage(errors.New("server: transactions are not supported"))
 		return
 	}
-	base, err := l.Append(records)
+	info, err := l.AppendBatches(records)
 	if err != nil {
 		sp.ErrorCode = errorCode(err)
 		sp.ErrorMessage = errorMessage(err)
 		return
 	}
-	sp.BaseOffset = base
+	sp.BaseOffset = info.BaseOffset
+	sp.LogAppendTime = info.LogAppendTime
 	sp.LogStartOffset = l.StartOffset()
-	if l.Config().MessageTimestampType == tlog.TimestampTypeLogAppend {
-		// Append stamped the batch in place: its max timestamp is the
-		// broker time every record now carries.
-		if ah, err := recordbatch.ParseHeader(records); err == nil {
-			sp.LogAppendTime = ah.MaxTimestamp
-		}
+	if info.Duplicate {
+		// A retry of a batch already stored: answered with the original
+		// offsets, counted once.
+		return
 	}
 	tm.bytesIn.Add(float64(len(records)))
 	tm.recordsIn.Add(float64(h.RecordCount))

@@ -1,0 +1,46 @@
+package server
+
+// DescribeProducers, version 0.
+//
+// Lists the idempotent producers a partition keeps state for: producer id,
+// epoch, last sequence and last timestamp. With no transactions the
+// coordinator epoch and the current transaction start offset are -1.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(61, 0, 0, handleDescribeProducers) }
+
+func handleDescribeProducers(c *conn, h *reqHeader, req *kmsg.DescribeProducersRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewDescribeProducersResponseTopic()
+		st.Topic = rt.Topic
+		t, ok := c.s.topic(rt.Topic)
+		for _, p := range rt.Partitions {
+			sp := kmsg.NewDescribeProducersResponseTopicPartition()
+			sp.Partition = p
+			l := partitionLog(t, p)
+			if !ok || l == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else {
+				for _, ps := range l.Producers() {
+					ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
+					ap.ProducerID = ps.ProducerID
+					ap.ProducerEpoch = int32(ps.ProducerEpoch)
+					ap.LastSequence = ps.LastSequence
+					ap.LastTimestamp = ps.LastTimestamp
+					ap.CoordinatorEpoch = ps.CoordinatorEpoch
+					ap.CurrentTxnStartOffset = ps.CurrentTxnStartOffset
+					sp.ActiveProducers = append(sp.ActiveProducers, ap)
+				}
+			}
+			c.s.metrics.errorCode(h.key, sp.ErrorCode)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
