@@ -28,6 +28,7 @@ const (
 	ConfigFlushMessages        = "flush.messages"
 	ConfigFlushMs              = "flush.ms"
 	ConfigMessageTimestampType = "message.timestamp.type"
+	ConfigCompressionType      = "compression.type"
 	// ConfigProducerIDExpirationMs is a broker-level setting in Kafka; it
 	// is kept per log here so that tests and tools can shorten it.
 	ConfigProducerIDExpirationMs = "producer.id.expiration.ms"
@@ -47,7 +48,12 @@ const (
 	CleanupPolicyCompact          = "compact"
 	TimestampTypeCreateTime       = "CreateTime"
 	TimestampTypeLogAppend        = "LogAppendTime"
-	defaultIndexIntervalBytes     = segment.DefaultIndexIntervalBytes
+	// CompressionProducer keeps each batch as its producer compressed it;
+	// the other compression.type values make the broker re-encode batches
+	// that arrive with a different codec (the server does that, before
+	// Append: the log stores what it is given).
+	CompressionProducer       = "producer"
+	defaultIndexIntervalBytes = segment.DefaultIndexIntervalBytes
 )
 
 // ErrInvalidConfig is returned (wrapped) for an unknown name or a bad value.
@@ -69,6 +75,9 @@ type Config struct {
 	// ProducerIDExpirationMs (producer.id.expiration.ms): an idempotent
 	// producer's state is dropped this long after its last append.
 	ProducerIDExpirationMs int64
+	// CompressionType (compression.type): producer, uncompressed, gzip,
+	// snappy, lz4 or zstd.
+	CompressionType string
 
 	// Logger receives recovery and retention lines; nil means slog.Default().
 	Logger *slog.Logger
@@ -93,6 +102,7 @@ func DefaultConfig() Config {
 		FlushMs:                DefaultFlushMs,
 		MessageTimestampType:   TimestampTypeCreateTime,
 		ProducerIDExpirationMs: DefaultProducerIDExpirationMs,
+		CompressionType:        CompressionProducer,
 	}
 }
 
@@ -100,7 +110,7 @@ func DefaultConfig() Config {
 func ConfigNames() []string {
 	names := []string{ConfigSegmentBytes, ConfigSegmentMs, ConfigSegmentIndexBytes, ConfigIndexIntervalBytes,
 		ConfigRetentionMs, ConfigRetentionBytes, ConfigMaxMessageBytes, ConfigCleanupPolicy, ConfigFlushMessages,
-		ConfigFlushMs, ConfigMessageTimestampType, ConfigProducerIDExpirationMs}
+		ConfigFlushMs, ConfigMessageTimestampType, ConfigProducerIDExpirationMs, ConfigCompressionType}
 	sort.Strings(names)
 	return names
 }
@@ -162,6 +172,9 @@ func (c *Config) set(name, v string) error {
 	case ConfigMessageTimestampType:
 		c.MessageTimestampType = strings.TrimSpace(v)
 		return nil
+	case ConfigCompressionType:
+		c.CompressionType = strings.TrimSpace(v)
+		return nil
 	}
 	return fmt.Errorf("%w: unknown config %q", ErrInvalidConfig, name)
 }
@@ -205,6 +218,11 @@ func (c Config) Validate() error {
 	default:
 		return bad(ConfigMessageTimestampType, c.MessageTimestampType, "must be CreateTime or LogAppendTime")
 	}
+	switch c.CompressionType {
+	case CompressionProducer, "uncompressed", "gzip", "snappy", "lz4", "zstd":
+	default:
+		return bad(ConfigCompressionType, c.CompressionType, "must be one of producer, uncompressed, gzip, snappy, lz4, zstd")
+	}
 	return nil
 }
 
@@ -223,6 +241,7 @@ func (c Config) Map() map[string]string {
 		ConfigFlushMs:                strconv.FormatInt(c.FlushMs, 10),
 		ConfigMessageTimestampType:   c.MessageTimestampType,
 		ConfigProducerIDExpirationMs: strconv.FormatInt(c.ProducerIDExpirationMs, 10),
+		ConfigCompressionType:        c.CompressionType,
 	}
 }
 

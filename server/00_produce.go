@@ -23,12 +23,35 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/valyala/bytebufferpool"
 
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
 )
 
 func init() { register(0, 3, 13, handleProduce) }
+
+// maxRecompressBytes bounds the records of one batch decompressed for
+// compression.type re-encoding: socket.request.max.bytes's default.
+const maxRecompressBytes = DefaultSocketRequestMaxBytes
+
+// topicCodec is the codec a compression.type asks for; false for
+// "producer", which keeps whatever the producer sent.
+func topicCodec(compressionType string) (recordbatch.Codec, bool) {
+	switch compressionType {
+	case "uncompressed":
+		return recordbatch.CodecNone, true
+	case "gzip":
+		return recordbatch.CodecGzip, true
+	case "snappy":
+		return recordbatch.CodecSnappy, true
+	case "lz4":
+		return recordbatch.CodecLZ4, true
+	case "zstd":
+		return recordbatch.CodecZstd, true
+	}
+	return 0, false
+}
 
 func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 	s := c.s
@@ -97,12 +120,36 @@ func produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartiti
 		sp.ErrorCode = kerr.InvalidRecord.Code
 		sp.ErrorMessage = errorMessage(errors.New("server: produce requests must carry exactly one record batch per partition"))
 		return
-	case h.Transactional() || h.Control():
+	case h.Control():
+		// Control batches are the broker's own transaction markers.
+		sp.ErrorCode = kerr.InvalidRecord.Code
+		sp.ErrorMessage = errorMessage(errors.New("server: clients may not produce control batches"))
+		return
+	case h.Transactional():
 		// Transactions are not served (no coordinator is advertised), so
 		// no client can have begun one.
 		sp.ErrorCode = kerr.InvalidTxnState.Code
 		sp.ErrorMessage = errorMessage(errors.New("server: transactions are not supported"))
 		return
+	}
+	if want, ok := topicCodec(l.Config().CompressionType); ok && h.Codec() != want {
+		// compression.type differs from the producer's codec: store the
+		// batch re-encoded, as Kafka does. The decompressed size is
+		// bounded by socket.request.max.bytes, the most an uncompressed
+		// request could have carried.
+		buf := bytebufferpool.Get()
+		defer bytebufferpool.Put(buf)
+		out, err := recordbatch.Recompress(buf.B[:0], records, want, maxRecompressBytes)
+		if err != nil {
+			sp.ErrorCode = kerr.CorruptMessage.Code
+			if errors.Is(err, recordbatch.ErrTooLarge) {
+				sp.ErrorCode = kerr.MessageTooLarge.Code
+			}
+			sp.ErrorMessage = errorMessage(fmt.Errorf("server: produce: re-encoding for compression.type: %w", err))
+			return
+		}
+		buf.B = out
+		records = out
 	}
 	info, err := l.AppendBatches(records)
 	if err != nil {
@@ -119,5 +166,5 @@ func produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartiti
 		return
 	}
 	tm.bytesIn.Add(float64(len(records)))
-	tm.recordsIn.Add(float64(h.RecordCount))
+	tm.recordsIn.Add(float64(h.LastOffsetDelta) + 1)
 }

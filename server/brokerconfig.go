@@ -35,6 +35,7 @@ var BrokerTopicDefaults = map[string]string{
 	"log.flush.interval.ms":       tlog.ConfigFlushMs,
 	"log.message.timestamp.type":  tlog.ConfigMessageTimestampType,
 	"producer.id.expiration.ms":   tlog.ConfigProducerIDExpirationMs,
+	"compression.type":            tlog.ConfigCompressionType,
 }
 
 // BrokerSettings is everything a properties file can set: the server's own
