@@ -518,11 +518,11 @@ func (l *Log) segmentIndex(offset int64) int {
 	return lo - 1
 }
 
-// OffsetForTimestamp returns the base offset of the first batch, at or after
-// the log start offset, whose max timestamp is >= ts, with that timestamp.
-// It returns offset -1 when no batch qualifies (Kafka's ListOffsets answer).
-// The offset is a batch boundary: records of that batch before the first
-// one with timestamp >= ts are returned too, and clients skip them.
+// OffsetForTimestamp returns the offset and timestamp of the first record,
+// at or after the log start offset, whose timestamp is >= ts (Kafka's
+// ListOffsets answer), or -1, -1 when there is none. Compressed batches are
+// decompressed to find the record; one that cannot be is answered with its
+// base offset and max timestamp.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
 	start := l.startOffset.Load()
 	l.segMu.RLock()

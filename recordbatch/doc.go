@@ -2,10 +2,14 @@
 // RecordBatch (magic 2), the unit Tributary receives from producers, stores
 // verbatim in segment files and hands back to consumers.
 //
-// The package never decodes or decompresses the records themselves: the broker
+// The hot paths never decode or decompress the records themselves: the broker
 // only needs the header to assign offsets, index by offset and time, and check
-// integrity. Parsing is allocation-free on success, so it can sit on the
-// produce, fetch and recovery paths.
+// integrity. Header parsing is allocation-free on success, so it can sit on
+// the produce, fetch and recovery paths. Records are decoded only off the hot
+// path: Records (tools, tests), FirstRecordAtOrAfter (ListOffsets by
+// timestamp) and Recompress (a topic whose compression.type differs from the
+// producer's codec), with Decompress/Compress for gzip, snappy (xerial
+// framing or a bare block), lz4 (frame format) and zstd.
 //
 // # Byte layout
 //
@@ -64,7 +68,9 @@
 // # Errors
 //
 // Every error is an *Error whose Pos is the byte position of the start of the
-// offending batch in the caller's input, and which wraps exactly one of:
+// offending batch in the caller's input, and which wraps exactly one of
+// ErrTruncated, ErrCorrupt, or, from the codec functions, ErrTooLarge
+// (records decompress past the caller's limit) and ErrUnsupportedCodec:
 //
 //   - ErrTruncated: the bytes present look like the start of a valid batch, but
 //     the input ends before the header or before the end batchLength announces;

@@ -24,7 +24,7 @@ type Error struct {
 	Pos int
 	// Reason describes the problem, naming the field involved.
 	Reason string
-	// Err is ErrCorrupt or ErrTruncated.
+	// Err is ErrCorrupt, ErrTruncated, ErrTooLarge or ErrUnsupportedCodec.
 	Err error
 }
 
@@ -32,7 +32,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%v at byte %d: %s", e.Err, e.Pos, e.Reason)
 }
 
-// Unwrap returns ErrCorrupt or ErrTruncated.
+// Unwrap returns the sentinel in Err.
 func (e *Error) Unwrap() error { return e.Err }
 
 // corrupt and truncated build errors. They are only called on failure paths,

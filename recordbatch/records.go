@@ -1,21 +1,17 @@
 package recordbatch
 
-import (
-	"encoding/binary"
-	"errors"
-)
+import "sync"
 
-// ErrCompressed is returned by record-level functions on a compressed
-// batch: its records can only be read after decompression, which this
-// package does not do.
-var ErrCompressed = errors.New("recordbatch: records are compressed")
-
-// FirstRecordAtOrAfter walks the records of an uncompressed batch (which
-// must have passed ParseHeader) and returns the offset and timestamp of the
-// first record whose timestamp is >= ts, as Kafka's ListOffsets answers. It
-// reads only each record's length, timestampDelta and offsetDelta varints
-// (Kafka record v2, zigzag-encoded) and skips the rest. Under LogAppendTime
-// every record has the batch's MaxTimestamp. It does not allocate.
+// FirstRecordAtOrAfter walks the records of a batch (which must have passed
+// ParseHeader) and returns the offset and timestamp of the first record whose
+// timestamp is >= ts, as Kafka's ListOffsets answers: the record itself, not
+// its batch, so a consumer is not handed the records before it. Under
+// LogAppendTime every record has the batch's MaxTimestamp, so the first
+// record answers without reading any.
+//
+// A compressed batch is decompressed first, with DefaultDecompressLimit, into
+// a pooled buffer; an uncompressed one is walked in place without
+// allocating. Every record up to the answer is checked as Records checks it.
 func FirstRecordAtOrAfter(batch []byte, ts int64) (offset, timestamp int64, found bool, err error) {
 	h, err := ParseHeader(batch)
 	if err != nil {
@@ -24,31 +20,55 @@ func FirstRecordAtOrAfter(batch []byte, ts int64) (offset, timestamp int64, foun
 	if h.LogAppendTime() {
 		return h.BaseOffset, h.MaxTimestamp, h.MaxTimestamp >= ts && h.RecordCount > 0, nil
 	}
-	if h.Codec() != CodecNone {
-		return 0, 0, false, ErrCompressed
+	if h.RecordCount == 0 {
+		return 0, 0, false, nil // emptied by compaction: nothing to decompress
 	}
 	recs := batch[HeaderSize:h.Size()]
-	for i := int32(0); i < h.RecordCount; i++ {
-		length, n := binary.Varint(recs)
-		if n <= 0 || length < 0 || int64(len(recs)-n) < length {
-			return 0, 0, false, corrupt(0, "record %d: bad length", i)
+	if h.Codec() == CodecNone {
+		return firstAtOrAfter(&h, recs, ts)
+	}
+	buf := getScratch()
+	defer putScratch(buf)
+	if *buf, err = decompressAppend((*buf)[:0], h.Codec(), recs, DefaultDecompressLimit); err != nil {
+		return 0, 0, false, err
+	}
+	return firstAtOrAfter(&h, *buf, ts)
+}
+
+// firstAtOrAfter is FirstRecordAtOrAfter over a decompressed records section.
+func firstAtOrAfter(h *Header, recs []byte, ts int64) (offset, timestamp int64, found bool, err error) {
+	rd := recordReader{recs: recs, left: h.RecordCount, lastOffsetDelta: h.LastOffsetDelta}
+	var r rawRecord
+	for rd.left > 0 {
+		if err := rd.next(&r); err != nil {
+			return 0, 0, false, err
 		}
-		body := recs[n : n+int(length)]
-		recs = recs[n+int(length):]
-		if len(body) < 1 {
-			return 0, 0, false, corrupt(0, "record %d: empty body", i)
-		}
-		tsDelta, n1 := binary.Varint(body[1:]) // after the attributes byte
-		if n1 <= 0 {
-			return 0, 0, false, corrupt(0, "record %d: bad timestampDelta", i)
-		}
-		offDelta, n2 := binary.Varint(body[1+n1:])
-		if n2 <= 0 || offDelta < 0 || offDelta > int64(h.LastOffsetDelta) {
-			return 0, 0, false, corrupt(0, "record %d: bad offsetDelta", i)
-		}
-		if recTs := h.BaseTimestamp + tsDelta; recTs >= ts {
-			return h.BaseOffset + offDelta, recTs, true, nil
+		if recTs := h.BaseTimestamp + r.timestampDelta; recTs >= ts {
+			return h.BaseOffset + int64(r.offsetDelta), recTs, true, nil
 		}
 	}
-	return 0, 0, false, nil
+	return 0, 0, false, rd.finish()
+}
+
+// scratch buffers hold decompressed records that do not outlive a call
+// (FirstRecordAtOrAfter, Recompress between two codecs), so that repeated
+// calls reuse memory instead of allocating a batch's worth each time.
+var scratchPool sync.Pool // of *[]byte
+
+// maxPooledScratch keeps rare huge batches from pinning their buffers in the
+// pool between garbage collections.
+const maxPooledScratch = 8 << 20
+
+func getScratch() *[]byte {
+	if p, ok := scratchPool.Get().(*[]byte); ok {
+		return p
+	}
+	return new([]byte)
+}
+
+func putScratch(p *[]byte) {
+	if cap(*p) <= maxPooledScratch {
+		*p = (*p)[:0]
+		scratchPool.Put(p)
+	}
 }

@@ -92,8 +92,9 @@ func (s *Segment) ReadBefore(offset int64, maxBytes int, endOffset int64) (data 
 }
 
 // FindOffsetByTimestamp returns the offset and timestamp of the first record
-// at or after startOffset whose timestamp is >= ts (for a compressed batch:
-// its base offset and max timestamp). ok is false when no batch in the
+// at or after startOffset whose timestamp is >= ts (a compressed batch is
+// decompressed to find the record; if that fails, its base offset and max
+// timestamp answer). ok is false when no batch in the
 // segment qualifies. The caller holds a reference.
 func (s *Segment) FindOffsetByTimestamp(ts, startOffset int64) (offset, batchMaxTimestamp int64, ok bool, err error) {
 	from := max(startOffset, s.baseOffset)
