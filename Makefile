@@ -49,5 +49,14 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
+# End-to-end: Tributary and kfake, each in its own process, produce and
+# consume 1,000,000 x 100 B and 200,000 x 1 KiB records (see bench/).
+# BENCH_E2E_COUNT runs per sub-benchmark; TRIBUTARY_BENCH_CPUPROFILE=dir
+# writes each broker's CPU profile per workload.
+BENCH_E2E_COUNT ?= 3
+.PHONY: bench-e2e
+bench-e2e:
+	$(GO) test -run '^$$' -bench E2E -benchtime 1x -count $(BENCH_E2E_COUNT) -timeout 60m ./bench
+
 clean:
 	rm -rf bin
