@@ -29,7 +29,9 @@ import (
 	"github.com/tributary-io/tributary/recordbatch"
 )
 
-func init() { register(0, 3, 13, handleProduce) }
+const produceKey = 0
+
+func init() { register(produceKey, 3, 13, handleProduce) }
 
 // maxRecompressBytes bounds the records of one batch decompressed for
 // compression.type re-encoding: socket.request.max.bytes's default.
@@ -130,6 +132,18 @@ func produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartiti
 		// no client can have begun one.
 		sp.ErrorCode = kerr.InvalidTxnState.Code
 		sp.ErrorMessage = errorMessage(errors.New("server: transactions are not supported"))
+		return
+	}
+	if err := recordbatch.CheckProduced(records); err != nil {
+		// The header lies about its records: storing it would leave gaps
+		// or overlaps in the partition's offsets. Kafka: INVALID_RECORD,
+		// unless the bytes were damaged on the way (the CRC, checked by
+		// Append on the good path, says which).
+		sp.ErrorCode = kerr.InvalidRecord.Code
+		if _, verr := recordbatch.Validate(records); verr != nil {
+			sp.ErrorCode, err = kerr.CorruptMessage.Code, verr
+		}
+		sp.ErrorMessage = errorMessage(fmt.Errorf("server: produce: %w", err))
 		return
 	}
 	if want, ok := topicCodec(l.Config().CompressionType); ok && h.Codec() != want {

@@ -42,6 +42,11 @@ import (
 
 func init() { register(1, 4, 18, handleFetch) }
 
+// noRecords is what a partition without data carries: empty, not null.
+// Kafka always sends a length of 0 there, and librdkafka treats a null
+// record set as a protocol error and never sees the partition's end.
+var noRecords = []byte{}
+
 // fetchPart is one requested partition resolved to its log.
 type fetchPart struct {
 	l     *tlog.Log
@@ -90,6 +95,7 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 			sp := &st.Partitions[j]
 			*sp = kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
+			sp.RecordBatches = noRecords
 			fp := fetchPart{l: partitionLog(t, rp.Partition), tm: tm, rp: rp, sp: sp}
 			switch {
 			case !ok:
@@ -167,7 +173,7 @@ func (c *conn) fetchPass(parts []fetchPart, maxBytes int) (total int, anyReady b
 			continue
 		}
 		sp, l := p.sp, p.l
-		sp.RecordBatches = nil
+		sp.RecordBatches = noRecords
 		sp.HighWatermark = l.NextOffset()
 		sp.LastStableOffset = sp.HighWatermark // no transactions: everything is stable
 		sp.LogStartOffset = l.StartOffset()

@@ -11,6 +11,22 @@ const (
 	// request frame accepted. A larger size prefix closes the connection
 	// before anything is allocated.
 	DefaultSocketRequestMaxBytes = 100 << 20
+	// DefaultQueuedMaxRequestBytes is queued.max.request.bytes: request
+	// frames of all connections held in memory at once. A connection whose
+	// next frame does not fit waits (stops reading) until others finish.
+	// Kafka leaves this unbounded by default; a bound keeps the broker's
+	// memory flat under thousands of producers.
+	DefaultQueuedMaxRequestBytes = 256 << 20
+	// maxNonProduceRequestBytes caps frames of every API but Produce. Only
+	// Produce carries bulk data; other requests are small, and kmsg
+	// allocates each array's elements (tens of bytes) before reading them,
+	// so a lying array count costs up to ~32x its frame: the cap bounds
+	// what a malicious non-Produce frame can make the decoder allocate.
+	// Produce is exempt (it carries the records): a lying Produce frame can
+	// cost ~32x its size while kmsg decodes it, and queued.max.request.bytes
+	// bounds how many frames are held at once. Lower
+	// socket.request.max.bytes to tighten the bound further.
+	maxNonProduceRequestBytes = 2 << 20
 	// DefaultConnectionsMaxIdle is connections.max.idle.ms.
 	DefaultConnectionsMaxIdle = 10 * time.Minute
 	// DefaultNumPartitions is num.partitions, used by auto-created topics
@@ -42,6 +58,9 @@ type Config struct {
 	NumPartitions int
 	// SocketRequestMaxBytes is socket.request.max.bytes.
 	SocketRequestMaxBytes int
+	// QueuedMaxRequestBytes is queued.max.request.bytes; it is raised to
+	// SocketRequestMaxBytes if lower, so that any single request fits.
+	QueuedMaxRequestBytes int
 	// ConnectionsMaxIdle is connections.max.idle.ms.
 	ConnectionsMaxIdle time.Duration
 	// FetchMaxBytes is fetch.max.bytes.
@@ -57,6 +76,7 @@ func DefaultConfig() Config {
 		AutoCreateTopics:      true,
 		NumPartitions:         DefaultNumPartitions,
 		SocketRequestMaxBytes: DefaultSocketRequestMaxBytes,
+		QueuedMaxRequestBytes: DefaultQueuedMaxRequestBytes,
 		ConnectionsMaxIdle:    DefaultConnectionsMaxIdle,
 		FetchMaxBytes:         DefaultFetchMaxBytes,
 		ShutdownTimeout:       30 * time.Second,

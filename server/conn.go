@@ -34,8 +34,9 @@ type conn struct {
 	nc     net.Conn
 	remote string
 
-	sizeBuf [sizePrefix]byte
-	frame   *bytebufferpool.ByteBuffer // the request being handled
+	sizeBuf  [sizePrefix]byte
+	frame    *bytebufferpool.ByteBuffer // the request being handled
+	budgeted int64                      // bytes of the server's request budget held for frame
 	views   []tlog.Batches             // segment views the current response points into
 
 	out        chan *outFrame // responses in request order, to the writer
@@ -95,8 +96,7 @@ func (c *conn) serve() {
 			return
 		}
 		err := c.handleFrame()
-		bytebufferpool.Put(c.frame)
-		c.frame = nil
+		c.putFrame()
 		if err != nil {
 			c.logClose(err)
 			return
@@ -123,7 +123,8 @@ func (c *conn) logClose(err error) {
 }
 
 // readFrame reads one size-prefixed request into c.frame. The size is
-// checked before anything is allocated for it.
+// checked, and the server's request budget acquired for it, before anything
+// is allocated for it.
 func (c *conn) readFrame() error {
 	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnectionsMaxIdle))
 	if c.s.isClosing() {
@@ -136,15 +137,43 @@ func (c *conn) readFrame() error {
 	if size < minRequestHeader || int64(size) > int64(c.s.cfg.SocketRequestMaxBytes) {
 		return fmt.Errorf("server: request size %d outside [%d, socket.request.max.bytes=%d]", size, minRequestHeader, c.s.cfg.SocketRequestMaxBytes)
 	}
+	// The API key comes first: only Produce may use the full size.
+	var key [2]byte
+	if _, err := io.ReadFull(c.nc, key[:]); err != nil {
+		return c.readErr(err, false)
+	}
+	if k := int16(binary.BigEndian.Uint16(key[:])); k != produceKey && size > maxNonProduceRequestBytes {
+		return fmt.Errorf("server: %d-byte request for API key %d: only Produce may exceed %d bytes", size, k, maxNonProduceRequestBytes)
+	}
+	// Wait for room in queued.max.request.bytes; the read deadline does not
+	// apply while waiting, so a slow peer is not what times this out.
+	c.budgeted = min(int64(size), c.s.budgetBytes)
+	if err := c.s.requestBudget.Acquire(c.s.ctx, c.budgeted); err != nil {
+		c.budgeted = 0
+		return errShutdown
+	}
+	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnectionsMaxIdle))
 	c.frame = bytebufferpool.Get()
 	c.frame.B = grow(c.frame.B, int(size))
-	if _, err := io.ReadFull(c.nc, c.frame.B); err != nil {
-		bytebufferpool.Put(c.frame)
-		c.frame = nil
+	copy(c.frame.B, key[:])
+	if _, err := io.ReadFull(c.nc, c.frame.B[len(key):]); err != nil {
+		c.putFrame()
 		return c.readErr(err, false)
 	}
 	c.s.metrics.netIn.Add(float64(sizePrefix + int(size)))
 	return nil
+}
+
+// putFrame returns the frame buffer and its share of the request budget.
+func (c *conn) putFrame() {
+	if c.frame != nil {
+		bytebufferpool.Put(c.frame)
+		c.frame = nil
+	}
+	if c.budgeted > 0 {
+		c.s.requestBudget.Release(c.budgeted)
+		c.budgeted = 0
+	}
 }
 
 func (c *conn) readErr(err error, between bool) error {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	tlog "github.com/tributary-io/tributary/log"
 )
@@ -23,6 +26,13 @@ type Server struct {
 	metrics *metrics
 
 	closing chan struct{} // closed by Close: long polls answer, readers stop
+	ctx     context.Context // cancelled by Close, for waits on the request budget
+	cancel  context.CancelFunc
+
+	// requestBudget holds queued.max.request.bytes: a connection acquires
+	// its frame's size before reading it and releases it once handled.
+	requestBudget *semaphore.Weighted
+	budgetBytes   int64
 
 	mu        sync.Mutex // guards the fields below
 	listeners map[net.Listener]struct{}
@@ -53,6 +63,9 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.budgetBytes = int64(max(cfg.QueuedMaxRequestBytes, cfg.SocketRequestMaxBytes))
+	s.requestBudget = semaphore.NewWeighted(s.budgetBytes)
 	s.metrics = newMetrics(s)
 	if cfg.Advertise != "" {
 		host, port, err := splitHostPort(cfg.Advertise)
@@ -187,6 +200,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	close(s.closing)
+	s.cancel()
 	for ln := range s.listeners {
 		ln.Close()
 	}
