@@ -37,7 +37,7 @@ type conn struct {
 	sizeBuf  [sizePrefix]byte
 	frame    *bytebufferpool.ByteBuffer // the request being handled
 	budgeted int64                      // bytes of the server's request budget held for frame
-	views   []tlog.Batches             // segment views the current response points into
+	views    []tlog.Batches             // segment views the current response points into
 
 	out        chan *outFrame // responses in request order, to the writer
 	writerDone chan struct{}

@@ -25,7 +25,7 @@ type Server struct {
 	logger  *slog.Logger
 	metrics *metrics
 
-	closing chan struct{} // closed by Close: long polls answer, readers stop
+	closing chan struct{}   // closed by Close: long polls answer, readers stop
 	ctx     context.Context // cancelled by Close, for waits on the request budget
 	cancel  context.CancelFunc
 
