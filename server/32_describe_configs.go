@@ -1,0 +1,366 @@
+package server
+
+// DescribeConfigs, versions 0-4.
+//
+//	v1   IncludeSynonyms in the request; Source per config and synonyms in
+//	     the response (IsDefault is v0's field)
+//	v2   no wire change (throttle applied after the response, KIP-219)
+//	v3   IncludeDocumentation; config type and documentation (KIP-569)
+//	v4   flexible
+//
+// Topic resources list every topic config of package log: a topic's own
+// override (DYNAMIC_TOPIC_CONFIG), else the broker's default for it
+// (STATIC_BROKER_CONFIG when the broker's properties set it, DEFAULT_CONFIG
+// when it is Kafka's default). Synonyms list the same chain, highest
+// precedence first, under the topic name then Kafka's broker name.
+//
+// Broker resources ("0", or "" which Kafka uses for cluster-wide dynamic
+// defaults and which here also means this broker, since broker settings are
+// static) list the broker's settings by Kafka's server.properties names, all
+// read-only: this broker has no dynamic broker configs.
+
+import (
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	tlog "github.com/tributary-io/tributary/log"
+)
+
+func init() { register(32, 0, 4, handleDescribeConfigs) }
+
+func handleDescribeConfigs(c *conn, h *reqHeader, req *kmsg.DescribeConfigsRequest) (kmsg.Response, error) {
+	s := c.s
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	d := s.newConfigDescriber(req.Version >= 1 && req.IncludeSynonyms, req.Version >= 3 && req.IncludeDocumentation)
+	resp.Resources = make([]kmsg.DescribeConfigsResponseResource, len(req.Resources))
+	for i := range req.Resources {
+		rr := &req.Resources[i]
+		sr := &resp.Resources[i]
+		*sr = kmsg.NewDescribeConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			if err := tlog.ValidateTopicName(rr.ResourceName); err != nil {
+				sr.ErrorCode, sr.ErrorMessage = kerr.InvalidTopicException.Code, errorMessage(err)
+				break
+			}
+			t, ok := s.topic(rr.ResourceName)
+			if !ok {
+				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sr.ErrorMessage = adminMsg("Topic %q does not exist.", rr.ResourceName)
+				break
+			}
+			sr.Configs = d.topic(t, rr.ConfigNames)
+		case kmsg.ConfigResourceTypeBroker:
+			if code, msg := checkBrokerResource(rr.ResourceName); code != 0 {
+				sr.ErrorCode, sr.ErrorMessage = code, msg
+				break
+			}
+			sr.Configs = d.broker(rr.ConfigNames)
+		default:
+			sr.ErrorCode = kerr.InvalidRequest.Code
+			sr.ErrorMessage = adminMsg("Unsupported resource type %v (%d): this broker describes TOPIC and BROKER configs.", rr.ResourceType, int8(rr.ResourceType))
+		}
+		if sr.ErrorCode == 0 && !d.spend(sr.Configs) {
+			sr.Configs = nil
+			sr.ErrorCode = kerr.InvalidRequest.Code
+			if !d.refused {
+				// Only the first refusal says why, so the
+				// refusals cost no more than the request did.
+				sr.ErrorMessage, d.refused = msgTooManyConfigs, true
+			}
+		}
+		s.metrics.errorCode(h.key, sr.ErrorCode)
+	}
+	return resp, nil
+}
+
+// maxDescribedConfigBytes bounds the config descriptions one request may
+// ask for (DescribeConfigs, or CreateTopics v5+ which describes each new
+// topic). A resource of a few bytes asks for a dozen configs with synonyms
+// and documentation, so without a cap a request repeating one resource
+// would make the broker build a response hundreds of times its size. Kafka
+// has no such cap; at about 750 bytes per topic described with synonyms,
+// this one passes some 20,000 topics per request, and resources past it
+// are refused with INVALID_REQUEST (describe them in another request).
+const maxDescribedConfigBytes = 16 << 20
+
+var msgTooManyConfigs = adminMsg("Too many configs described in one request (over %d MiB): describe fewer resources per request.", maxDescribedConfigBytes>>20)
+
+// configDescriber describes configs for one request: the defaults are read
+// once, a topic asked for again shares its first answer, and the total is
+// held to maxDescribedConfigBytes.
+type configDescriber struct {
+	s              *Server
+	synonyms, docs bool
+	brokerDefaults map[string]string // topic config name -> the broker's default
+	kafkaDefaults  map[string]string // topic config name -> Kafka's default
+	topics         map[*tlog.Topic][]kmsg.DescribeConfigsResponseResourceConfig
+	brokerConfigs  []kmsg.DescribeConfigsResponseResourceConfig
+	budget         int  // bytes of descriptions left
+	refused        bool // a resource was refused for lack of budget
+}
+
+func (s *Server) newConfigDescriber(synonyms, docs bool) *configDescriber {
+	return &configDescriber{
+		s:              s,
+		synonyms:       synonyms,
+		docs:           docs,
+		brokerDefaults: s.mgr.Defaults().Map(),
+		kafkaDefaults:  tlog.DefaultConfig().Map(),
+		topics:         make(map[*tlog.Topic][]kmsg.DescribeConfigsResponseResourceConfig),
+		budget:         maxDescribedConfigBytes,
+	}
+}
+
+// spend takes the encoded size of cs from the budget, or reports that it
+// does not fit.
+func (d *configDescriber) spend(cs []kmsg.DescribeConfigsResponseResourceConfig) bool {
+	n := 0
+	for i := range cs {
+		c := &cs[i]
+		n += 16 + len(c.Name) // flags, source, type and length prefixes
+		if c.Value != nil {
+			n += len(*c.Value)
+		}
+		for _, sy := range c.ConfigSynonyms {
+			n += 8 + len(sy.Name) + len(*sy.Value)
+		}
+		if c.Documentation != nil {
+			n += len(*c.Documentation)
+		}
+	}
+	if n > d.budget {
+		return false
+	}
+	d.budget -= n
+	return true
+}
+
+// topic describes a topic's configs, all of them when names is nil.
+func (d *configDescriber) topic(t *tlog.Topic, names []string) []kmsg.DescribeConfigsResponseResourceConfig {
+	if names == nil {
+		if cs, ok := d.topics[t]; ok {
+			return cs
+		}
+	}
+	cs := d.topicConfigs(t.Overrides, configFilter(names))
+	if names == nil {
+		d.topics[t] = cs
+	}
+	return cs
+}
+
+// broker describes the broker's settings, all of them when names is nil.
+func (d *configDescriber) broker(names []string) []kmsg.DescribeConfigsResponseResourceConfig {
+	if names == nil && d.brokerConfigs != nil {
+		return d.brokerConfigs
+	}
+	cs := d.brokerSettings(configFilter(names))
+	if names == nil {
+		d.brokerConfigs = cs
+	}
+	return cs
+}
+
+// configFilter is the requested ConfigNames as a predicate; nil keeps all,
+// as a null list asks for every config (an empty list asks for none).
+func configFilter(names []string) func(string) bool {
+	if names == nil {
+		return nil
+	}
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return func(n string) bool { return set[n] }
+}
+
+// checkBrokerResource accepts the names Kafka accepts for a broker
+// resource on this broker: its id, or "" for the cluster's defaults.
+func checkBrokerResource(name string) (int16, *string) {
+	if name == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(name, 10, 32)
+	if err != nil {
+		return kerr.InvalidRequest.Code, adminMsg("Broker id must be an integer, but it is: %q.", name)
+	}
+	if id != NodeID {
+		return kerr.InvalidRequest.Code, adminMsg("Unexpected broker id, expected %d or empty string, but received %d.", NodeID, id)
+	}
+	return 0, nil
+}
+
+// topicConfigs describes every topic config of package log for a topic
+// with the given overrides, keeping those keep accepts (all if nil).
+func (d *configDescriber) topicConfigs(overrides map[string]string, keep func(string) bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	broker, kafka := d.brokerDefaults, d.kafkaDefaults
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for _, name := range tlog.ConfigNames() {
+		if keep != nil && !keep(name) {
+			continue
+		}
+		bname := brokerNameOf(name)
+		// Precedence chain, highest first: the topic's override, the
+		// broker's setting when it differs from Kafka's, Kafka's default.
+		var chain []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+		if v, ok := overrides[name]; ok {
+			chain = append(chain, synonym(name, v, kmsg.ConfigSourceDynamicTopicConfig))
+		}
+		if broker[name] != kafka[name] {
+			chain = append(chain, synonym(bname, broker[name], kmsg.ConfigSourceStaticBrokerConfig))
+		}
+		chain = append(chain, synonym(bname, kafka[name], kmsg.ConfigSourceDefaultConfig))
+		out = append(out, describedConfig(name, chain, false, d.synonyms, d.docs))
+	}
+	return out
+}
+
+// brokerSettings describes the broker's settings by Kafka's broker names,
+// keeping those keep accepts (all if nil).
+func (d *configDescriber) brokerSettings(keep func(string) bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	s := d.s
+	settings := BrokerSettings{Server: s.cfg, Topics: s.mgr.Defaults()}
+	values := settings.Map()
+	kafka := DefaultBrokerSettings()
+	defaults := kafka.Map()
+	// Identity settings Kafka reports too; none has a usable default.
+	id := strconv.Itoa(NodeID)
+	dir := s.mgr.Dir()
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	for name, v := range map[string]string{"node.id": id, "broker.id": id, "log.dirs": dir} {
+		values[name] = v
+		defaults[name] = kafkaBrokerIdentityDefaults[name]
+	}
+	names := make([]string, 0, len(values))
+	for n := range values {
+		if keep == nil || keep(n) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	out := make([]kmsg.DescribeConfigsResponseResourceConfig, 0, len(names))
+	for _, name := range names {
+		var chain []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+		if values[name] != defaults[name] {
+			chain = append(chain, synonym(name, values[name], kmsg.ConfigSourceStaticBrokerConfig))
+		}
+		chain = append(chain, synonym(name, defaults[name], kmsg.ConfigSourceDefaultConfig))
+		out = append(out, describedConfig(name, chain, true, d.synonyms, d.docs))
+	}
+	return out
+}
+
+// kafkaBrokerIdentityDefaults are Kafka's defaults of the identity
+// settings describeBrokerConfigs adds.
+var kafkaBrokerIdentityDefaults = map[string]string{"node.id": "-1", "broker.id": "-1", "log.dirs": "/tmp/kafka-logs"}
+
+func synonym(name, value string, src kmsg.ConfigSource) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	sy := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+	sy.Name, sy.Value, sy.Source = name, &value, src
+	return sy
+}
+
+// describedConfig is one config whose effective value is the head of its
+// precedence chain.
+func describedConfig(name string, chain []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym, readOnly, synonyms, docs bool) kmsg.DescribeConfigsResponseResourceConfig {
+	dc := kmsg.NewDescribeConfigsResponseResourceConfig()
+	dc.Name = name
+	dc.Value = chain[0].Value
+	dc.Source = chain[0].Source
+	dc.IsDefault = dc.Source == kmsg.ConfigSourceDefaultConfig
+	dc.ReadOnly = readOnly
+	if synonyms {
+		dc.ConfigSynonyms = chain
+	}
+	info := configInfoOf(name)
+	dc.ConfigType = info.typ
+	if docs {
+		doc := info.doc
+		dc.Documentation = &doc
+	}
+	return dc
+}
+
+// configInfo is what DescribeConfigs v3+ says about a setting.
+type configInfo struct {
+	typ kmsg.ConfigType
+	doc string
+}
+
+// topicConfigInfos describe the topic configs by their topic names; their
+// broker-level defaults share them.
+var topicConfigInfos = map[string]configInfo{
+	tlog.ConfigSegmentBytes:           {kmsg.ConfigTypeInt, "The size of a segment file: the log rolls to a new segment when the active one would grow past it."},
+	tlog.ConfigSegmentMs:              {kmsg.ConfigTypeLong, "The time after which the log rolls to a new segment even if the active one is not full, so retention can delete old data."},
+	tlog.ConfigSegmentIndexBytes:      {kmsg.ConfigTypeInt, "The size of the offset and time indexes of a segment."},
+	tlog.ConfigIndexIntervalBytes:     {kmsg.ConfigTypeInt, "How many bytes of batches the log appends between two entries of the sparse offset index."},
+	tlog.ConfigRetentionMs:            {kmsg.ConfigTypeLong, "The maximum time a segment is kept before it is deleted; -1 keeps data forever."},
+	tlog.ConfigRetentionBytes:         {kmsg.ConfigTypeLong, "The maximum size a partition's log grows to before its oldest segments are deleted; -1 is unlimited."},
+	tlog.ConfigMaxMessageBytes:        {kmsg.ConfigTypeInt, "The largest record batch the log accepts."},
+	tlog.ConfigCleanupPolicy:          {kmsg.ConfigTypeList, "The retention policy of old segments: delete (compaction is not supported)."},
+	tlog.ConfigFlushMessages:          {kmsg.ConfigTypeLong, "The number of records appended after which the log is fsynced; 1 fsyncs every append."},
+	tlog.ConfigFlushMs:                {kmsg.ConfigTypeLong, "The maximum time appended data stays in the page cache before the log is fsynced."},
+	tlog.ConfigMessageTimestampType:   {kmsg.ConfigTypeString, "Whether record timestamps are the producer's (CreateTime) or the broker's append time (LogAppendTime)."},
+	tlog.ConfigProducerIDExpirationMs: {kmsg.ConfigTypeInt, "How long an idempotent producer's state is kept after its last append."},
+	"compression.type":                {kmsg.ConfigTypeString, "The compression codec of stored batches; producer keeps the codec the producer used."},
+}
+
+// brokerConfigInfos describe the broker's own settings.
+var brokerConfigInfos = map[string]configInfo{
+	BrokerAutoCreateTopics:      {kmsg.ConfigTypeBoolean, "Whether Metadata and Produce requests for an unknown topic create it."},
+	BrokerNumPartitions:         {kmsg.ConfigTypeInt, "The number of partitions of auto-created topics and of CreateTopics requests that leave it to the broker."},
+	BrokerSocketRequestMaxBytes: {kmsg.ConfigTypeInt, "The largest request the broker reads; a larger one closes the connection."},
+	BrokerConnectionsMaxIdleMs:  {kmsg.ConfigTypeLong, "How long a connection may stay idle before the broker closes it."},
+	BrokerFetchMaxBytes:         {kmsg.ConfigTypeInt, "The broker's cap on the size of one fetch response."},
+	"node.id":                   {kmsg.ConfigTypeInt, "The broker's node id: 0, the only broker and controller."},
+	"broker.id":                 {kmsg.ConfigTypeInt, "The broker's id: the same as node.id."},
+	"log.dirs":                  {kmsg.ConfigTypeList, "The data directory holding every partition's log."},
+}
+
+// extraBrokerNames are Kafka's broker names of topic configs whose default
+// the broker's properties cannot set (so BrokerTopicDefaults lacks them).
+var extraBrokerNames = map[string]string{
+	tlog.ConfigSegmentIndexBytes: "log.index.size.max.bytes",
+}
+
+// brokerNameOf is the Kafka broker-level name of a topic config's default.
+func brokerNameOf(topicName string) string {
+	for b, t := range BrokerTopicDefaults {
+		if t == topicName {
+			return b
+		}
+	}
+	if b, ok := extraBrokerNames[topicName]; ok {
+		return b
+	}
+	return topicName
+}
+
+func configInfoOf(name string) configInfo {
+	if info, ok := topicConfigInfos[name]; ok {
+		return info
+	}
+	if t, ok := BrokerTopicDefaults[name]; ok {
+		if info, ok := topicConfigInfos[t]; ok {
+			return info
+		}
+	}
+	if info, ok := brokerConfigInfos[name]; ok {
+		return info
+	}
+	return configInfo{typ: kmsg.ConfigTypeString}
+}
+
+// listConfig reports the configs whose values are comma-separated lists,
+// the only ones IncrementalAlterConfigs may APPEND to or SUBTRACT from.
+func listConfig(name string) bool {
+	return configInfoOf(name).typ == kmsg.ConfigTypeList
+}

@@ -1,0 +1,89 @@
+package server
+
+// CreatePartitions, versions 0-3.
+//
+//	v1   no wire change (throttle applied after the response, KIP-219)
+//	v2   flexible
+//	v3   no wire change (THROTTLING_QUOTA_EXCEEDED, never sent here)
+//
+// Partitions can only be added: a count not above the current one is
+// INVALID_PARTITIONS. A manual assignment, when given, needs one replica
+// list per new partition, each naming node 0 alone (the replication factor
+// is 1). A topic named twice in one request is refused (INVALID_REQUEST,
+// answered once). Existing records keep their partitions; keyed producers
+// see their key-to-partition mapping change, as in Kafka.
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	tlog "github.com/tributary-io/tributary/log"
+)
+
+func init() { register(37, 0, 3, handleCreatePartitions) }
+
+func handleCreatePartitions(c *conn, h *reqHeader, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
+	s := c.s
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	count := make(map[string]int, len(req.Topics))
+	for i := range req.Topics {
+		count[req.Topics[i].Topic]++
+	}
+	answered := make(map[string]bool, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		if answered[rt.Topic] {
+			continue // a duplicate, answered once under its name as Kafka does
+		}
+		answered[rt.Topic] = true
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		if count[rt.Topic] > 1 {
+			st.ErrorCode, st.ErrorMessage = kerr.InvalidRequest.Code, msgDuplicateTopic
+		} else {
+			st.ErrorCode, st.ErrorMessage = s.createPartitions(rt, req.ValidateOnly)
+		}
+		s.metrics.errorCode(h.key, st.ErrorCode)
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+func (s *Server) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, validateOnly bool) (int16, *string) {
+	t, ok := s.topic(rt.Topic)
+	if !ok {
+		return kerr.UnknownTopicOrPartition.Code, adminMsg("Topic %q does not exist.", rt.Topic)
+	}
+	if kafkaInternalTopic(rt.Topic) {
+		return kerr.InvalidRequest.Code, adminMsg("Cannot change the partition count of internal topic %s.", rt.Topic)
+	}
+	cur := int32(len(t.Partitions))
+	switch {
+	case rt.Count == cur:
+		return kerr.InvalidPartitions.Code, adminMsg("Topic %q already has %d partition(s).", rt.Topic, cur)
+	case rt.Count < cur:
+		return kerr.InvalidPartitions.Code, adminMsg("Topic %q currently has %d partition(s); %d would not be an increase.", rt.Topic, cur, rt.Count)
+	case rt.Count > tlog.MaxPartitions:
+		return kerr.InvalidPartitions.Code, adminMsg("%d partitions requested; at most %d are allowed.", rt.Count, tlog.MaxPartitions)
+	}
+	if rt.Assignment != nil {
+		if added := rt.Count - cur; int32(len(rt.Assignment)) != added {
+			return kerr.InvalidReplicaAssignment.Code, adminMsg("Attempted to add %d additional partition(s), but %d assignment(s) were specified.", added, len(rt.Assignment))
+		}
+		for i, a := range rt.Assignment {
+			if code, msg := checkReplicas(a.Replicas); code != 0 {
+				return code, adminMsg("Partition %d: %s", cur+int32(i), *msg)
+			}
+		}
+	}
+	if validateOnly {
+		return 0, nil
+	}
+	if err := s.mgr.AddPartitions(rt.Topic, int(rt.Count)); err != nil {
+		return errorCode(err), errorMessage(fmt.Errorf("server: create partitions of topic %q: %w", rt.Topic, err))
+	}
+	s.logger.Info("server: added partitions", "topic", rt.Topic, "from", cur, "to", rt.Count)
+	return 0, nil
+}
