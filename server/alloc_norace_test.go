@@ -6,8 +6,6 @@
 package server
 
 import (
-	"encoding/binary"
-	"io"
 	"testing"
 	"time"
 
@@ -15,26 +13,6 @@ import (
 
 	"github.com/tributary-io/tributary/recordbatch"
 )
-
-// exchange writes a pre-encoded request frame and reads the response into
-// buf without decoding it, so the client side allocates nothing.
-func (c *rawConn) exchange(frame []byte, buf []byte) []byte {
-	if _, err := c.nc.Write(frame); err != nil {
-		c.t.Fatal(err)
-	}
-	var size [4]byte
-	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
-		c.t.Fatal(err)
-	}
-	n := int(binary.BigEndian.Uint32(size[:]))
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	if _, err := io.ReadFull(c.nc, buf[:n]); err != nil {
-		c.t.Fatal(err)
-	}
-	return buf[:n]
-}
 
 // TestNoPerRecordAllocations: the broker's allocations per Produce and per
 // Fetch request do not grow with the number of records in the batch.

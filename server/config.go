@@ -35,10 +35,6 @@ const (
 	// DefaultFetchMaxBytes is fetch.max.bytes: the broker's cap on one fetch
 	// response, whatever the request asks.
 	DefaultFetchMaxBytes = 55 << 20
-	// maxInflightResponses is how many encoded responses a connection may
-	// queue for its writer before the reader stops reading (Kafka clients
-	// keep at most five requests in flight per connection).
-	maxInflightResponses = 8
 	// NodeID is this broker's node id: the leader of every partition.
 	NodeID = 0
 )

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -26,9 +25,7 @@ const (
 	minRequestHeader = 10
 )
 
-// conn is one client connection. The reader goroutine (serve) owns the
-// fields above writer; the writer goroutine owns nothing but what it
-// receives on out.
+// conn is one client connection, owned by its one goroutine (serve).
 type conn struct {
 	s      *Server
 	nc     net.Conn
@@ -39,8 +36,8 @@ type conn struct {
 	budgeted int64                      // bytes of the server's request budget held for frame
 	views    []tlog.Batches             // segment views the current response points into
 
-	out        chan *outFrame // responses in request order, to the writer
-	writerDone chan struct{}
+	resp        outFrame // the response being sent, reused
+	writeFailed bool     // a write failed: later responses are dropped
 }
 
 // reqHeader is a request's header, decoded with kbin: kmsg has no type for
@@ -62,15 +59,11 @@ type outFrame struct {
 	bufs    net.Buffers
 }
 
-var outFramePool = sync.Pool{New: func() any { return new(outFrame) }}
-
 func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
-		s:          s,
-		nc:         nc,
-		remote:     nc.RemoteAddr().String(),
-		out:        make(chan *outFrame, maxInflightResponses),
-		writerDone: make(chan struct{}),
+		s:      s,
+		nc:     nc,
+		remote: nc.RemoteAddr().String(),
 	}
 }
 
@@ -80,16 +73,11 @@ func (c *conn) stopReading() {
 	c.nc.SetReadDeadline(time.Unix(1, 0))
 }
 
-// serve is the reader: it returns when the client goes away, on malformed
-// input, on idle timeout or at shutdown, after the writer has sent every
-// queued response.
+// serve reads, handles and answers requests one at a time, in order; it
+// returns when the client goes away, on malformed input, on idle timeout
+// or at shutdown, after the last response was sent.
 func (c *conn) serve() {
-	go c.writeLoop()
-	defer func() {
-		close(c.out)
-		<-c.writerDone
-		c.nc.Close()
-	}()
+	defer c.nc.Close()
 	for {
 		if err := c.readFrame(); err != nil {
 			c.logClose(err)
@@ -280,7 +268,7 @@ func (c *conn) releaseViews() {
 // queue encodes resp with its response header and size prefix and hands it
 // to the writer. Views in c.views travel with the frame.
 func (c *conn) queue(hdr reqHeader, resp kmsg.Response) {
-	f := outFramePool.Get().(*outFrame)
+	f := &c.resp
 	f.buf = bytebufferpool.Get()
 	b := append(f.buf.B[:0], 0, 0, 0, 0)
 	b = binary.BigEndian.AppendUint32(b, uint32(hdr.corrID))
@@ -300,37 +288,35 @@ func (c *conn) queue(hdr reqHeader, resp kmsg.Response) {
 	size := wire.Size(b, f.splices) - sizePrefix
 	binary.BigEndian.PutUint32(b, uint32(size))
 	f.buf.B = b
-	c.out <- f
+	c.send(f)
 }
 
-// writeLoop sends frames in order. After a write error it keeps draining
-// (releasing views) so the reader never blocks on a dead connection.
-func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	var failed bool
-	for f := range c.out {
-		if !failed {
-			f.bufs = wire.Buffers(f.buf.B, f.splices, f.bufs[:0])
-			w := f.bufs // WriteTo consumes the slice it is called on
-			n, err := w.WriteTo(c.nc)
-			c.s.metrics.netOut.Add(float64(n))
-			if err != nil {
-				failed = true
-				// Unblock the reader too: the client is gone.
-				c.nc.Close()
-			}
+// send writes one frame unless an earlier write failed, then releases its
+// views and buffers.
+func (c *conn) send(f *outFrame) {
+	if !c.writeFailed {
+		f.bufs = wire.Buffers(f.buf.B, f.splices, f.bufs[:0])
+		w := f.bufs // WriteTo consumes the slice it is called on
+		// A client that stops reading its answers is cut after the same
+		// idle time as one that stops sending.
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.ConnectionsMaxIdle))
+		n, err := w.WriteTo(c.nc)
+		c.s.metrics.netOut.Add(float64(n))
+		if err != nil {
+			c.writeFailed = true
+			// Unblock the reader too: the client is gone.
+			c.nc.Close()
 		}
-		for i := range f.views {
-			f.views[i].Release()
-		}
-		clear(f.views)
-		f.views = f.views[:0]
-		clear(f.splices)
-		f.splices = f.splices[:0]
-		clear(f.bufs)
-		f.bufs = f.bufs[:0]
-		bytebufferpool.Put(f.buf)
-		f.buf = nil
-		outFramePool.Put(f)
 	}
+	for i := range f.views {
+		f.views[i].Release()
+	}
+	clear(f.views)
+	f.views = f.views[:0]
+	clear(f.splices)
+	f.splices = f.splices[:0]
+	clear(f.bufs)
+	f.bufs = f.bufs[:0]
+	bytebufferpool.Put(f.buf)
+	f.buf = nil
 }

@@ -3,14 +3,16 @@
 //
 // # Connections
 //
-// Each connection has one reader goroutine and one writer goroutine. The
-// reader reads a size-prefixed frame (the prefix is checked against
-// socket.request.max.bytes before any allocation), decodes it with franz-go's
-// kmsg, handles it, and queues the encoded response; the writer sends queued
-// responses in request order with one writev each. Requests of one
-// connection are handled one at a time, in order, as Kafka does: clients
-// pipeline up to five requests, and the reader picks up the next one while
-// the writer is still sending the previous answer.
+// Each connection has one goroutine. It reads a size-prefixed frame (the
+// prefix is checked against socket.request.max.bytes, and the frame's size
+// taken from the broker-wide queued.max.request.bytes budget, before any
+// allocation), decodes it with franz-go's kmsg, handles it and writes the
+// response with one writev. Requests of one connection are handled one at a
+// time and answered in order, as Kafka does: clients pipeline up to five
+// requests, which wait in the socket buffer. A separate writer goroutine
+// would only overlap the next read with the last write, and costs a
+// goroutine hand-off per request: measured, answering inline halves the
+// broker's overhead on small request/response exchanges.
 //
 // Malformed input (a bad size, an unknown API key, an unsupported version
 // other than ApiVersions', a body kmsg cannot parse) closes that connection

@@ -64,6 +64,26 @@ func (c *rawConn) do(req kmsg.Request) kmsg.Response {
 	return resp
 }
 
+// exchange writes a pre-encoded request frame and reads the response into
+// buf without decoding it, so the client side allocates nothing.
+func (c *rawConn) exchange(frame []byte, buf []byte) []byte {
+	if _, err := c.nc.Write(frame); err != nil {
+		c.t.Fatal(err)
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+		c.t.Fatal(err)
+	}
+	n := int(binary.BigEndian.Uint32(size[:]))
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	if _, err := io.ReadFull(c.nc, buf[:n]); err != nil {
+		c.t.Fatal(err)
+	}
+	return buf[:n]
+}
+
 func fetchReq(version int16, topic string, id [16]byte, offset int64, partMax int32) *kmsg.FetchRequest {
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = version
