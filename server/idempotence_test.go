@@ -269,3 +269,39 @@ func TestIdempotentRetryThroughLostResponse(t *testing.T) {
 		}
 	}
 }
+
+// TestProducerStateSurvivesRestart: after a restart the broker still knows
+// each producer's last batches: a retry sent across the restart is answered
+// as a duplicate, the next sequence is accepted and a gap is refused.
+func TestProducerStateSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := startBrokerIn(t, dir)
+	if _, err := b.mgr.CreateTopic("state", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := b.raw()
+	pid, epoch := c.initProducerID()
+	var last []byte
+	for i := range 5 {
+		last = idempotentBatch(2, pid, epoch, int32(2*i))
+		if p := c.produce("state", last); p.ErrorCode != 0 {
+			t.Fatalf("batch %d: error %d", i, p.ErrorCode)
+		}
+	}
+	b.stop()
+
+	b = startBrokerIn(t, dir)
+	c = b.raw()
+	if p := c.produce("state", last); p.ErrorCode != 0 || p.BaseOffset != 8 {
+		t.Errorf("retry across the restart: error %d base %d, want the original offset 8", p.ErrorCode, p.BaseOffset)
+	}
+	if p := c.produce("state", idempotentBatch(1, pid, epoch, 12)); p.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
+		t.Errorf("gap after the restart: error %d, want OUT_OF_ORDER_SEQUENCE_NUMBER", p.ErrorCode)
+	}
+	if p := c.produce("state", idempotentBatch(1, pid, epoch, 10)); p.ErrorCode != 0 || p.BaseOffset != 10 {
+		t.Errorf("next sequence after the restart: error %d base %d", p.ErrorCode, p.BaseOffset)
+	}
+	if l, _ := b.mgr.Partition("state", 0); l.NextOffset() != 11 {
+		t.Errorf("log end %d, want 11", l.NextOffset())
+	}
+}
