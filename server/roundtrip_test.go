@@ -54,3 +54,34 @@ func TestProduceConsumeRoundtrip(t *testing.T) {
 		}
 	}
 }
+
+// TestAcksLevels: franz-go producing with acks=0, 1 and all stores every
+// record; acks=0 gets no responses and still loses nothing on a healthy
+// connection.
+func TestAcksLevels(t *testing.T) {
+	b := startBroker(t)
+	for _, tc := range []struct {
+		name string
+		opts []kgo.Opt
+	}{
+		{"acks=0", []kgo.Opt{kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite()}},
+		{"acks=1", []kgo.Opt{kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()}},
+		{"acks=all", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := "acks-" + tc.name[5:]
+			if _, err := b.mgr.CreateTopic(topic, 1, nil); err != nil {
+				t.Fatal(err)
+			}
+			prod := b.client(tc.opts...)
+			produceN(t, prod, topic, 500)
+			cons := b.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			recs := consumeN(t, cons, 500)
+			for i, r := range recs {
+				if r.Offset != int64(i) || string(r.Value) != fmt.Sprintf("v%d", i) {
+					t.Fatalf("record %d: offset %d value %q", i, r.Offset, r.Value)
+				}
+			}
+		})
+	}
+}
