@@ -353,17 +353,22 @@ func (m *Manager) AlterTopicConfig(name string, overrides map[string]string) err
 func (m *Manager) DeleteTopic(name string) error {
 	m.adminMu.Lock()
 	defer m.adminMu.Unlock()
-	m.mu.Lock()
+	m.mu.RLock()
 	t, ok := m.topics[name]
+	m.mu.RUnlock()
 	if !ok {
-		m.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 	}
-	delete(m.topics, name)
-	m.mu.Unlock()
+	// The topic leaves the map only once its metadata is gone: if the
+	// removal fails, it is still served now and still there after a
+	// restart, rather than vanishing until the next start. adminMu keeps
+	// other admin operations out in between.
 	if err := os.Remove(m.metaPath(t)); err != nil {
 		return fmt.Errorf("log: delete topic %q: %w", name, err)
 	}
+	m.mu.Lock()
+	delete(m.topics, name)
+	m.mu.Unlock()
 	if err := syncDir(filepath.Dir(m.metaPath(t))); err != nil {
 		return fmt.Errorf("log: delete topic %q: %w", name, err)
 	}
