@@ -76,19 +76,8 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 		rt := &req.Topics[i]
 		st := &resp.Topics[i]
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var t *tlog.Topic
-		var ok bool
-		unknown := kerr.UnknownTopicOrPartition.Code
-		if req.Version >= 13 {
-			t, ok = s.topicByID(rt.TopicID)
-			unknown = kerr.UnknownTopicID.Code
-		} else {
-			t, ok = s.topic(rt.Topic)
-		}
-		var tm *topicMetrics
-		if ok {
-			tm = s.metrics.topic(t.Name)
-		}
+		t, tm, unknown := s.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
+		ok := t != nil
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]

@@ -6,8 +6,6 @@ package server
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,29 +21,7 @@ import (
 // defaults, as log.* settings in server.properties give.
 func startBrokerWithTopicDefaults(t *testing.T, defaults tlog.Config, opts ...brokerOpt) *testBroker {
 	t.Helper()
-	dir := t.TempDir()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mgr, err := tlog.OpenManager(dir, tlog.Options{Logger: logger, Defaults: &defaults})
-	if err != nil {
-		t.Fatalf("open manager: %v", err)
-	}
-	cfg := DefaultConfig()
-	for _, o := range opts {
-		o(&cfg)
-	}
-	srv, err := New(mgr, cfg, logger)
-	if err != nil {
-		mgr.Close()
-		t.Fatalf("new server: %v", err)
-	}
-	addr, err := srv.Listen("127.0.0.1:0")
-	if err != nil {
-		mgr.Close()
-		t.Fatalf("listen: %v", err)
-	}
-	b := &testBroker{t: t, dir: dir, addr: addr.String(), mgr: mgr, srv: srv}
-	t.Cleanup(b.stop)
-	return b
+	return startBrokerWith(t, t.TempDir(), &defaults, opts...)
 }
 
 // describedTopic describes one topic's configs and indexes them by name.

@@ -32,11 +32,18 @@ func startBroker(t testing.TB, opts ...brokerOpt) *testBroker {
 
 func startBrokerIn(t testing.TB, dir string, opts ...brokerOpt) *testBroker {
 	t.Helper()
+	return startBrokerWith(t, dir, nil, opts...)
+}
+
+// startBrokerWith starts a broker over dir with the given topic defaults
+// (nil: Kafka's).
+func startBrokerWith(t testing.TB, dir string, defaults *tlog.Config, opts ...brokerOpt) *testBroker {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	mgr, err := tlog.OpenManager(dir, tlog.Options{Logger: logger})
+	mgr, err := tlog.OpenManager(dir, tlog.Options{Logger: logger, Defaults: defaults})
 	if err != nil {
 		t.Fatalf("open manager: %v", err)
 	}

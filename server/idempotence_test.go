@@ -28,18 +28,9 @@ func idempotentBatch(n int, pid int64, epoch int16, seq int32) []byte {
 	return b
 }
 
+// produceReq asks to append records to partition 0 of topic.
 func produceReq(version int16, topic string, records []byte) *kmsg.ProduceRequest {
-	req := kmsg.NewPtrProduceRequest()
-	req.Version = version
-	req.Acks = -1
-	req.TimeoutMillis = 5000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = append([]byte(nil), records...) // the broker rewrites in place
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	return req
+	return probeProduce(version, topic, records)
 }
 
 func (c *rawConn) produce(topic string, records []byte) kmsg.ProduceResponseTopicPartition {

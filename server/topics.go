@@ -40,6 +40,25 @@ func (s *Server) topicByID(id [16]byte) (*tlog.Topic, bool) {
 	return nil, false
 }
 
+// requestTopic resolves a topic named in a Produce or Fetch request, by ID
+// in the versions that use IDs. For an unknown topic it returns nil and
+// the error code that version uses for it.
+func (s *Server) requestTopic(byID bool, name string, id [16]byte) (*tlog.Topic, *topicMetrics, int16) {
+	var t *tlog.Topic
+	var ok bool
+	unknown := kerr.UnknownTopicOrPartition.Code
+	if byID {
+		t, ok = s.topicByID(id)
+		unknown = kerr.UnknownTopicID.Code
+	} else {
+		t, ok = s.topic(name)
+	}
+	if !ok {
+		return nil, nil, unknown
+	}
+	return t, s.metrics.topic(t.Name), 0
+}
+
 // autoCreate creates name with num.partitions partitions when
 // auto.create.topics.enable allows, as Kafka does for Metadata requests.
 func (s *Server) autoCreate(name string) (*tlog.Topic, error) {
