@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -23,6 +25,9 @@ const (
 	// minRequestHeader is apiKey(2) + apiVersion(2) + correlationId(4) +
 	// clientId length(2): anything shorter is not a request.
 	minRequestHeader = 10
+	// readChunk is the least a request body buffer grows by while its
+	// bytes arrive.
+	readChunk = 64 << 10
 )
 
 // conn is one client connection, owned by its one goroutine (serve).
@@ -78,6 +83,16 @@ func (c *conn) stopReading() {
 // or at shutdown, after the last response was sent.
 func (c *conn) serve() {
 	defer c.nc.Close()
+	defer func() {
+		// A bug in a handler must cost one connection, not the broker.
+		if r := recover(); r != nil {
+			c.s.metrics.badRequests.Inc()
+			c.s.logger.Error("server: panic handling a request; closing the connection",
+				"remote", c.remote, "panic", r, "stack", string(debug.Stack()))
+			c.releaseViews()
+			c.putFrame()
+		}
+	}()
 	for {
 		if err := c.readFrame(); err != nil {
 			c.logClose(err)
@@ -110,9 +125,14 @@ func (c *conn) logClose(err error) {
 	}
 }
 
-// readFrame reads one size-prefixed request into c.frame. The size is
-// checked, and the server's request budget acquired for it, before anything
-// is allocated for it.
+// readFrame reads one size-prefixed request into c.frame, then takes the
+// frame's size from the server's request budget (queued.max.request.bytes)
+// before it is decoded.
+//
+// The size is checked before anything is allocated, and the body is read in
+// chunks into a buffer that grows with what has arrived: a client that
+// announces 100 MiB and stalls holds only what it sent, not the budget, so
+// it cannot make other clients wait.
 func (c *conn) readFrame() error {
 	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnectionsMaxIdle))
 	if c.s.isClosing() {
@@ -133,23 +153,42 @@ func (c *conn) readFrame() error {
 	if k := int16(binary.BigEndian.Uint16(key[:])); k != produceKey && size > maxNonProduceRequestBytes {
 		return fmt.Errorf("server: %d-byte request for API key %d: only Produce may exceed %d bytes", size, k, maxNonProduceRequestBytes)
 	}
-	// Wait for room in queued.max.request.bytes; the read deadline does not
-	// apply while waiting, so a slow peer is not what times this out.
+	c.frame = bytebufferpool.Get()
+	b := append(c.frame.B[:0], key[:]...)
+	for len(b) < int(size) {
+		// Grow by what has arrived so far (at least a readChunk), never
+		// by what the size prefix promises.
+		n := min(int(size)-len(b), max(len(b), readChunk))
+		b = slices.Grow(b, n)
+		if _, err := io.ReadFull(c.nc, b[len(b):len(b)+n]); err != nil {
+			c.frame.B = b
+			c.putFrame()
+			return c.readErr(err, false)
+		}
+		b = b[:len(b)+n]
+	}
+	c.frame.B = b
+	c.s.metrics.netIn.Add(float64(sizePrefix + int(size)))
+	// Wait for room in queued.max.request.bytes before decoding: this is
+	// what bounds how many frames are decoded and handled at once (and
+	// the decoder's allocations with them).
 	c.budgeted = min(int64(size), c.s.budgetBytes)
 	if err := c.s.requestBudget.Acquire(c.s.ctx, c.budgeted); err != nil {
 		c.budgeted = 0
+		c.putFrame()
 		return errShutdown
 	}
-	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnectionsMaxIdle))
-	c.frame = bytebufferpool.Get()
-	c.frame.B = grow(c.frame.B, int(size))
-	copy(c.frame.B, key[:])
-	if _, err := io.ReadFull(c.nc, c.frame.B[len(key):]); err != nil {
-		c.putFrame()
-		return c.readErr(err, false)
-	}
-	c.s.metrics.netIn.Add(float64(sizePrefix + int(size)))
 	return nil
+}
+
+// releaseBudget gives back the frame's share of the request budget early,
+// once the request no longer needs its frame to be counted: a long poll
+// must not hold it for its whole wait.
+func (c *conn) releaseBudget() {
+	if c.budgeted > 0 {
+		c.s.requestBudget.Release(c.budgeted)
+		c.budgeted = 0
+	}
 }
 
 // putFrame returns the frame buffer and its share of the request budget.
@@ -158,10 +197,7 @@ func (c *conn) putFrame() {
 		bytebufferpool.Put(c.frame)
 		c.frame = nil
 	}
-	if c.budgeted > 0 {
-		c.s.requestBudget.Release(c.budgeted)
-		c.budgeted = 0
-	}
+	c.releaseBudget()
 }
 
 func (c *conn) readErr(err error, between bool) error {
@@ -179,14 +215,6 @@ func (c *conn) readErr(err error, between bool) error {
 		return fmt.Errorf("server: truncated request frame: %w", err)
 	}
 	return err
-}
-
-// grow returns b resized to n bytes, reusing its array when large enough.
-func grow(b []byte, n int) []byte {
-	if cap(b) >= n {
-		return b[:n]
-	}
-	return make([]byte, n)
 }
 
 // handleFrame decodes and handles c.frame and queues the response. An error
@@ -223,6 +251,12 @@ func (c *conn) handleFrame() error {
 	}
 	if err := req.ReadFrom(body); err != nil {
 		return fmt.Errorf("server: %s v%d: malformed request (client %q): %w", api.name, hdr.version, hdr.clientID, err)
+	}
+	if hdr.key != produceKey {
+		// Decoded: only Produce keeps using the frame's bytes in bulk
+		// (its records), so the others leave the budget to other clients
+		// while they wait (Fetch long polls) or write.
+		c.releaseBudget()
 	}
 	resp, err := api.handle(c, &hdr, req)
 	if err != nil {
