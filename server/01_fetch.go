@@ -53,14 +53,17 @@ type fetchPart struct {
 	tm    *topicMetrics
 	rp    *kmsg.FetchRequestTopicPartition
 	sp    *kmsg.FetchResponseTopicPartition
-	ready bool // has an error to report: answers without waiting
+	end   int64 // the log end offset the last pass reported
+	ready bool  // has an error to report: answers without waiting
 }
 
 func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, error) {
 	s := c.s
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID = 0
-	if req.SessionID != 0 {
+	// A session id, or an epoch other than 0 (start one) or -1 (none),
+	// refers to a session this broker never created.
+	if req.SessionID != 0 || req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		s.metrics.errorCode(h.key, resp.ErrorCode)
 		return resp, nil
@@ -94,36 +97,23 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 			default:
 				sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch)
 			}
-			fp.ready = sp.ErrorCode != 0
+			if fp.ready = sp.ErrorCode != 0; fp.ready {
+				markUnknownOffsets(sp)
+			}
 			parts = append(parts, fp)
 		}
 	}
 
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
-	var waitCases []reflect.SelectCase
 	for {
 		total, anyReady := c.fetchPass(parts, maxBytes)
 		if total >= int(req.MinBytes) || anyReady || !time.Now().Before(deadline) || s.isClosing() {
 			break
 		}
 		// Not enough yet: give the views back and wait for an append to
-		// any partition. Channels are taken before the ends are compared,
-		// so an append in between is never missed.
+		// any partition, then read again.
 		c.releaseViews()
-		waitCases = waitCases[:0]
-		moved := false
-		for i := range parts {
-			p := &parts[i]
-			if p.l == nil || p.ready {
-				continue
-			}
-			ch := p.l.AppendNotify()
-			if p.l.NextOffset() > p.rp.FetchOffset {
-				moved = true
-			}
-			waitCases = append(waitCases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
-		}
-		if !moved && !waitFor(s, waitCases, deadline) {
+		if !waitForAppend(s, parts, deadline) {
 			c.fetchPass(parts, maxBytes)
 			break
 		}
@@ -139,16 +129,57 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 	return resp, nil
 }
 
-// waitFor blocks until one of cases fires (true), or the deadline passes or
-// the broker shuts down (false).
-func waitFor(s *Server, cases []reflect.SelectCase, deadline time.Time) bool {
-	timer := time.NewTimer(time.Until(deadline))
+// maxWaitLogs bounds the channels one long poll selects on; a fetch of more
+// distinct partitions than this polls instead (reflect.Select allows at
+// most 65536 cases, and a request can name that many).
+const maxWaitLogs = 1024
+
+// pollInterval is how often such a fetch checks its partitions.
+const pollInterval = 10 * time.Millisecond
+
+// waitForAppend blocks until a partition of parts grows past the end the
+// last pass saw (true), or the deadline passes or the broker shuts down
+// (false). Each channel is taken before its log's end is compared, so an
+// append in between is never missed.
+func waitForAppend(s *Server, parts []fetchPart, deadline time.Time) bool {
+	seen := make(map[*tlog.Log]struct{}, min(len(parts), maxWaitLogs+1))
+	var cases []reflect.SelectCase
+	for i := range parts {
+		p := &parts[i]
+		if p.l == nil || p.ready {
+			continue
+		}
+		if _, dup := seen[p.l]; dup {
+			continue
+		}
+		seen[p.l] = struct{}{}
+		if len(seen) > maxWaitLogs {
+			cases = nil
+			break
+		}
+		ch := p.l.AppendNotify()
+		if p.l.NextOffset() > p.end {
+			return true
+		}
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+	}
+	wait := time.Until(deadline)
+	if cases == nil && len(seen) > maxWaitLogs {
+		wait = min(wait, pollInterval)
+	}
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	cases = append(cases,
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.closing)})
 	chosen, _, _ := reflect.Select(cases)
-	return chosen < len(cases)-2
+	switch {
+	case chosen < len(cases)-2:
+		return true
+	case chosen == len(cases)-2 && len(seen) > maxWaitLogs:
+		return time.Now().Before(deadline) // polling: look again
+	}
+	return false
 }
 
 // fetchPass reads every partition once, filling the response with views
@@ -163,16 +194,22 @@ func (c *conn) fetchPass(parts []fetchPart, maxBytes int) (total int, anyReady b
 		}
 		sp, l := p.sp, p.l
 		sp.RecordBatches = noRecords
-		sp.HighWatermark = l.NextOffset()
-		sp.LastStableOffset = sp.HighWatermark // no transactions: everything is stable
-		sp.LogStartOffset = l.StartOffset()
 		budget := min(int(p.rp.PartitionMaxBytes), maxBytes-total)
-		if budget <= 0 && total > 0 {
-			continue
+		var b tlog.Batches
+		var err error
+		if budget > 0 || total == 0 {
+			b, err = l.Read(p.rp.FetchOffset, max(budget, 1))
 		}
-		b, err := l.Read(p.rp.FetchOffset, max(budget, 1))
+		// Loaded after the read: every offset Read returned is below the
+		// end it saw, so the high watermark reported is never below the
+		// records sent with it.
+		p.end = l.NextOffset()
+		sp.HighWatermark = p.end
+		sp.LastStableOffset = p.end // no transactions: everything is stable
+		sp.LogStartOffset = l.StartOffset()
 		if err != nil {
 			sp.ErrorCode = errorCode(err)
+			markUnknownOffsets(sp)
 			p.ready = true
 			anyReady = true
 			continue
@@ -192,6 +229,12 @@ func (c *conn) fetchPass(parts []fetchPart, maxBytes int) (total int, anyReady b
 		total += len(b.Data)
 	}
 	return total, anyReady
+}
+
+// markUnknownOffsets sets the offsets of a partition answered with an
+// error to -1, as Kafka does: they describe nothing the client may use.
+func markUnknownOffsets(sp *kmsg.FetchResponseTopicPartition) {
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 }
 
 // countRecords sums the record counts of whole batches (headers only).
