@@ -74,12 +74,12 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			switch l := partitionLog(t, rp.Partition); {
-			case !acksOK:
-				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			case !ok:
 				sp.ErrorCode = unknown
 			case l == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case !acksOK:
+				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			default:
 				produceTo(l, rp.Records, sp, tm)
 			}

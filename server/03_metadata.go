@@ -49,7 +49,11 @@ func handleMetadata(c *conn, h *reqHeader, req *kmsg.MetadataRequest) (kmsg.Resp
 		case rt.Topic != nil:
 			mt.Topic = rt.Topic
 			t, ok = s.topic(*rt.Topic)
-			if !ok && autoCreate {
+			if !ok && tlog.ValidateTopicName(*rt.Topic) != nil {
+				mt.ErrorCode = kerr.InvalidTopicException.Code
+			} else if !ok && autoCreate && !kafkaInternalTopic(*rt.Topic) {
+				// Internal topics are created by the component that owns
+				// them (the group coordinator), with their own settings.
 				var err error
 				t, err = s.autoCreate(*rt.Topic)
 				ok = err == nil
@@ -82,7 +86,7 @@ func metadataTopic(t *tlog.Topic) kmsg.MetadataResponseTopic {
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
-	mt.IsInternal = len(name) > 2 && name[:2] == internalTopicPrefix
+	mt.IsInternal = kafkaInternalTopic(name)
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, len(t.Partitions))
 	for i := range t.Partitions {
 		p := kmsg.NewMetadataResponseTopicPartition()

@@ -25,7 +25,11 @@ func init() { register(22, 0, 5, handleInitProducerID) }
 func handleInitProducerID(c *conn, h *reqHeader, req *kmsg.InitProducerIDRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil && *req.TransactionalID != "" {
+	if req.TransactionalID != nil && *req.TransactionalID == "" {
+		// Kafka: an empty transactional id is a malformed request, not
+		// "no transactional id" (that is null).
+		resp.ErrorCode = kerr.InvalidRequest.Code
+	} else if req.TransactionalID != nil {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		c.s.logger.Warn("server: refusing a transactional producer: transactions are not supported",
 			"transactional.id", *req.TransactionalID, "client", h.clientID, "remote", c.remote)

@@ -13,9 +13,6 @@ import (
 // (CurrentLeaderEpoch) and OffsetForLeaderEpoch asks about it.
 const leaderEpoch = 0
 
-// internalTopicPrefix marks Kafka's internal topics (__consumer_offsets).
-const internalTopicPrefix = "__"
-
 func (s *Server) topic(name string) (*tlog.Topic, bool) {
 	return s.mgr.Topic(name)
 }
