@@ -12,8 +12,8 @@ const (
 	// before anything is allocated.
 	DefaultSocketRequestMaxBytes = 100 << 20
 	// DefaultQueuedMaxRequestBytes is queued.max.request.bytes: request
-	// frames of all connections held in memory at once. A connection whose
-	// next frame does not fit waits (stops reading) until others finish.
+	// frames of all connections being decoded and handled at once. A
+	// connection whose frame does not fit waits until others finish.
 	// Kafka leaves this unbounded by default; a bound keeps the broker's
 	// memory flat under thousands of producers.
 	DefaultQueuedMaxRequestBytes = 256 << 20

@@ -4,10 +4,11 @@
 // # Connections
 //
 // Each connection has one goroutine. It reads a size-prefixed frame (the
-// prefix is checked against socket.request.max.bytes, and the frame's size
-// taken from the broker-wide queued.max.request.bytes budget, before any
-// allocation), decodes it with franz-go's kmsg, handles it and writes the
-// response with one writev. Requests of one connection are handled one at a
+// prefix is checked against socket.request.max.bytes before any allocation,
+// and the body buffer grows only with the bytes that arrive), takes the
+// frame's size from the broker-wide queued.max.request.bytes budget,
+// decodes it with franz-go's kmsg, handles it and writes the response with
+// one writev. Requests of one connection are handled one at a
 // time and answered in order, as Kafka does: clients pipeline up to five
 // requests, which wait in the socket buffer. A separate writer goroutine
 // would only overlap the next read with the last write, and costs a
