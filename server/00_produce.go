@@ -34,8 +34,21 @@ const produceKey = 0
 func init() { register(produceKey, 3, 13, handleProduce) }
 
 // maxRecompressBytes bounds the records of one batch decompressed for
-// compression.type re-encoding: socket.request.max.bytes's default.
+// compression.type re-encoding: socket.request.max.bytes's default. With
+// one re-encoding at a time per core, at most GOMAXPROCS such buffers
+// exist, however many producers send compression bombs.
 const maxRecompressBytes = DefaultSocketRequestMaxBytes
+
+// recompressSlot waits for one of the server's re-encoding slots; ok is
+// false when the broker shuts down first.
+func (s *Server) recompressSlot() (release func(), ok bool) {
+	select {
+	case s.recompressSlots <- struct{}{}:
+		return func() { <-s.recompressSlots }, true
+	case <-s.closing:
+		return nil, false
+	}
+}
 
 // topicCodec is the codec a compression.type asks for; false for
 // "producer", which keeps whatever the producer sent.
@@ -81,7 +94,7 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 			case !acksOK:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			default:
-				produceTo(l, rp.Records, sp, tm)
+				s.produceTo(l, rp.Records, sp, tm)
 			}
 			if sp.ErrorCode != 0 {
 				failed++
@@ -99,7 +112,7 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 }
 
 // produceTo appends one partition's records and fills in its response.
-func produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartition, tm *topicMetrics) {
+func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartition, tm *topicMetrics) {
 	h, err := recordbatch.ParseHeader(records)
 	switch {
 	case err != nil:
@@ -140,6 +153,15 @@ func produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartiti
 		// batch re-encoded, as Kafka does. The decompressed size is
 		// bounded by socket.request.max.bytes, the most an uncompressed
 		// request could have carried.
+		// Re-encoding is CPU-bound and may hold up to maxRecompressBytes
+		// of decompressed records: a slot per core bounds both across
+		// connections.
+		release, ok := s.recompressSlot()
+		if !ok {
+			sp.ErrorCode = kerr.NotLeaderForPartition.Code // shutting down: retry elsewhere
+			return
+		}
+		defer release()
 		buf := bytebufferpool.Get()
 		defer bytebufferpool.Put(buf)
 		out, err := recordbatch.Recompress(buf.B[:0], records, want, maxRecompressBytes)

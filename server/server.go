@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -33,6 +34,10 @@ type Server struct {
 	// its frame's size before reading it and releases it once handled.
 	requestBudget *semaphore.Weighted
 	budgetBytes   int64
+
+	// recompressSlots holds one token per batch being re-encoded for
+	// compression.type, one slot per core.
+	recompressSlots chan struct{}
 
 	mu        sync.Mutex // guards the fields below
 	listeners map[net.Listener]struct{}
@@ -66,6 +71,7 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.budgetBytes = int64(max(cfg.QueuedMaxRequestBytes, cfg.SocketRequestMaxBytes))
 	s.requestBudget = semaphore.NewWeighted(s.budgetBytes)
+	s.recompressSlots = make(chan struct{}, max(runtime.GOMAXPROCS(0), 1))
 	s.metrics = newMetrics(s)
 	if cfg.Advertise != "" {
 		host, port, err := splitHostPort(cfg.Advertise)
