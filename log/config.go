@@ -83,6 +83,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for retention, segment.ms and LogAppendTime; nil means time.Now.
 	Now func() time.Time
+	// FlushObserver, if set, is told how long each fsync of the log took
+	// and whether it failed (for metrics); it must not block.
+	FlushObserver func(d time.Duration, err error)
 	// WrapFile injects faults into segment writes (tests only).
 	WrapFile func(path string, f *os.File) segment.File
 }

@@ -619,6 +619,7 @@ func (l *Log) syncTo(target int64) error {
 	}
 	l.segMu.RUnlock()
 	var err error
+	start := time.Now()
 	for _, s := range segs {
 		if err == nil {
 			err = s.Sync()
@@ -629,6 +630,9 @@ func (l *Log) syncTo(target int64) error {
 		if err = syncDir(l.dir); err != nil {
 			l.dirDirty.Store(true)
 		}
+	}
+	if obs := l.cfg.Load().FlushObserver; obs != nil {
+		obs(time.Since(start), err)
 	}
 	if err != nil {
 		// An fsync error may have dropped dirty pages: nothing after the

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -102,8 +103,23 @@ type Manager struct {
 	nextPID  int64
 	pidLimit int64
 
+	flushObserver atomic.Pointer[func(time.Duration, error)] // see SetFlushObserver
+
 	stop chan struct{}
 	wg   sync.WaitGroup
+}
+
+// SetFlushObserver makes every log of the Manager report each fsync's
+// duration and error to f (for metrics), including logs already open. f
+// must not block. Options.Defaults.FlushObserver, if set, takes precedence.
+func (m *Manager) SetFlushObserver(f func(d time.Duration, err error)) {
+	m.flushObserver.Store(&f)
+}
+
+func (m *Manager) observeFlush(d time.Duration, err error) {
+	if f := m.flushObserver.Load(); f != nil {
+		(*f)(d, err)
+	}
 }
 
 // OpenManager locks dir (creating it if needed), opens every topic's
@@ -133,8 +149,14 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 	if defaults.Logger == nil {
 		defaults.Logger = logger
 	}
-	m := &Manager{dir: dir, opts: opts, defaults: defaults, lock: lk, logger: logger,
+	m := &Manager{dir: dir, opts: opts, lock: lk, logger: logger,
 		topics: map[string]*Topic{}, stop: make(chan struct{})}
+	if defaults.FlushObserver == nil {
+		// Late-bound: the metrics that want fsync times are usually
+		// created after the data dir is open (SetFlushObserver).
+		defaults.FlushObserver = m.observeFlush
+	}
+	m.defaults = defaults
 	if err := m.load(); err != nil {
 		m.closeLogs()
 		lk.unlock()

@@ -22,6 +22,9 @@ type metrics struct {
 	bytesIn, recordsIn, bytesOut, recordsOut *prometheus.CounterVec // {topic}
 	topics                                   sync.Map               // topic name -> *topicMetrics
 
+	flushes     prometheus.Histogram
+	flushErrors prometheus.Counter
+
 	connections prometheus.Gauge
 	badRequests prometheus.Counter
 	netIn       prometheus.Counter
@@ -68,6 +71,15 @@ func newMetrics(s *Server) *metrics {
 		Name: "tributary_records_out_total",
 		Help: "Records sent to fetchers, by topic.",
 	}, []string{"topic"})
+	m.flushes = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "tributary_log_flush_duration_seconds",
+		Help:    "Time of each fsync of a partition's log (flush.messages, flush.ms, Sync), shared by the appends it covers.",
+		Buckets: latencyBuckets,
+	})
+	m.flushErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tributary_log_flush_errors_total",
+		Help: "Failed fsyncs; each leaves its partition read-only until the broker restarts and recovers it.",
+	})
 	m.connections = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "tributary_connections",
 		Help: "Open client connections.",
@@ -85,7 +97,7 @@ func newMetrics(s *Server) *metrics {
 		Help: "Response bytes written to clients, framing included.",
 	})
 	reg.MustRegister(reqs, lat, m.errors, m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut,
-		m.connections, m.badRequests, m.netIn, m.netOut,
+		m.flushes, m.flushErrors, m.connections, m.badRequests, m.netIn, m.netOut,
 		&partitionCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -94,6 +106,14 @@ func newMetrics(s *Server) *metrics {
 		m.latencies[a.key] = lat.WithLabelValues(a.name)
 	}
 	return m
+}
+
+// observeFlush is the log.Manager's flush observer.
+func (m *metrics) observeFlush(d time.Duration, err error) {
+	m.flushes.Observe(d.Seconds())
+	if err != nil {
+		m.flushErrors.Inc()
+	}
 }
 
 // Registry is the broker's metrics registry, for a /metrics handler.

@@ -73,6 +73,7 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 	s.requestBudget = semaphore.NewWeighted(s.budgetBytes)
 	s.recompressSlots = make(chan struct{}, max(runtime.GOMAXPROCS(0), 1))
 	s.metrics = newMetrics(s)
+	mgr.SetFlushObserver(s.metrics.observeFlush)
 	if cfg.Advertise != "" {
 		host, port, err := splitHostPort(cfg.Advertise)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 var (
@@ -52,9 +53,18 @@ func TestServeKafkaAndMetrics(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("events"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("events"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// flush.messages=1: every append is fsynced, which /metrics times.
+	create := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "events", 1, 1
+	ct.Configs = []kmsg.CreateTopicsRequestTopicConfig{{Name: "flush.messages", Value: kmsg.StringPtr("1")}}
+	create.Topics = append(create.Topics, ct)
+	if resp, err := create.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create topic: %v %+v", err, resp)
 	}
 	for i := range 100 {
 		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
@@ -73,6 +83,10 @@ func TestServeKafkaAndMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	// Each of the 100 sequential acks waited for its own fsync.
+	if m := regexp.MustCompile(`tributary_log_flush_duration_seconds_count (\d+)`).FindStringSubmatch(body); m == nil || len(m[1]) < 3 {
+		t.Errorf("/metrics: fsyncs under flush.messages=1: %v, want at least 100", m)
 	}
 	if got := httpGet(t, "http://"+metrics+"/healthz"); strings.TrimSpace(got) != "ok" {
 		t.Errorf("/healthz = %q", got)
