@@ -20,6 +20,9 @@ const (
 	// kills the child: a broker flushes and closes its data dir on the way
 	// out.
 	brokerStopTimeout = time.Minute
+	// brokerStopGrace is how long Stop waits for the child to exit on the
+	// end of its stdin before it sends SIGTERM.
+	brokerStopGrace = 10 * time.Second
 	// brokerCommandTimeout bounds the wait for the answer to one command.
 	brokerCommandTimeout = 30 * time.Second
 	// maxChildLine bounds one line of a child's stdout.
@@ -252,6 +255,15 @@ func (p *BrokerProc) command(cmd string) (string, error) {
 // child did not exit cleanly. Calling Stop again returns the same result.
 func (p *BrokerProc) Stop() error {
 	p.closeStdin()
+	// The end of stdin is the polite stop; give it a moment before the
+	// signal, so that SIGTERM never lands after the child has stopped
+	// catching signals on its way out (the default action would kill it).
+	grace := time.NewTimer(brokerStopGrace)
+	defer grace.Stop()
+	select {
+	case <-p.done:
+	case <-grace.C:
+	}
 	select {
 	case <-p.done:
 	default:
