@@ -29,6 +29,12 @@ const (
 	ConfigFlushMs              = "flush.ms"
 	ConfigMessageTimestampType = "message.timestamp.type"
 	ConfigCompressionType      = "compression.type"
+	// ConfigMinInsyncReplicas and ConfigUncleanLeaderElectionEnable only
+	// concern replication. A partition here has one replica, its leader,
+	// so they change nothing; they are accepted because Kafka's tools set
+	// them, and min.insync.replicas is held to the one value that can be met.
+	ConfigMinInsyncReplicas           = "min.insync.replicas"
+	ConfigUncleanLeaderElectionEnable = "unclean.leader.election.enable"
 	// ConfigProducerIDExpirationMs is a broker-level setting in Kafka; it
 	// is kept per log here so that tests and tools can shorten it.
 	ConfigProducerIDExpirationMs = "producer.id.expiration.ms"
@@ -56,6 +62,15 @@ const (
 	defaultIndexIntervalBytes = segment.DefaultIndexIntervalBytes
 )
 
+// Replication settings, Kafka's defaults.
+const (
+	DefaultMinInsyncReplicas     = 1
+	DefaultUncleanLeaderElection = false
+	// partitionReplicas is the replication factor of every partition: the
+	// broker is each partition's only replica, so no more can be in sync.
+	partitionReplicas = 1
+)
+
 // ErrInvalidConfig is returned (wrapped) for an unknown name or a bad value.
 var ErrInvalidConfig = errors.New("log: invalid config")
 
@@ -78,6 +93,15 @@ type Config struct {
 	// CompressionType (compression.type): producer, uncompressed, gzip,
 	// snappy, lz4 or zstd.
 	CompressionType string
+	// MinInsyncReplicas (min.insync.replicas): the replicas that must be
+	// in sync for an acks=all produce. With one replica only 1 can be met,
+	// and Validate refuses more: Kafka would fail every acks=all produce
+	// with NOT_ENOUGH_REPLICAS, so accepting it would mislead.
+	MinInsyncReplicas int
+	// UncleanLeaderElectionEnable (unclean.leader.election.enable): whether
+	// an out-of-sync replica may become leader. With one replica there is
+	// no other to elect; kept so Kafka's tools can set and read it.
+	UncleanLeaderElectionEnable bool
 
 	// Logger receives recovery and retention lines; nil means slog.Default().
 	Logger *slog.Logger
@@ -106,6 +130,10 @@ func DefaultConfig() Config {
 		MessageTimestampType:   TimestampTypeCreateTime,
 		ProducerIDExpirationMs: DefaultProducerIDExpirationMs,
 		CompressionType:        CompressionProducer,
+
+		// Replication only.
+		MinInsyncReplicas:           DefaultMinInsyncReplicas,
+		UncleanLeaderElectionEnable: DefaultUncleanLeaderElection,
 	}
 }
 
@@ -113,7 +141,8 @@ func DefaultConfig() Config {
 func ConfigNames() []string {
 	names := []string{ConfigSegmentBytes, ConfigSegmentMs, ConfigSegmentIndexBytes, ConfigIndexIntervalBytes,
 		ConfigRetentionMs, ConfigRetentionBytes, ConfigMaxMessageBytes, ConfigCleanupPolicy, ConfigFlushMessages,
-		ConfigFlushMs, ConfigMessageTimestampType, ConfigProducerIDExpirationMs, ConfigCompressionType}
+		ConfigFlushMs, ConfigMessageTimestampType, ConfigProducerIDExpirationMs, ConfigCompressionType,
+		ConfigMinInsyncReplicas, ConfigUncleanLeaderElectionEnable}
 	sort.Strings(names)
 	return names
 }
@@ -178,6 +207,19 @@ func (c *Config) set(name, v string) error {
 	case ConfigCompressionType:
 		c.CompressionType = strings.TrimSpace(v)
 		return nil
+	case ConfigMinInsyncReplicas:
+		return i32(&c.MinInsyncReplicas)
+	case ConfigUncleanLeaderElectionEnable:
+		// Kafka's booleans: true or false in any case, nothing else.
+		switch b := strings.TrimSpace(v); {
+		case strings.EqualFold(b, "true"):
+			c.UncleanLeaderElectionEnable = true
+		case strings.EqualFold(b, "false"):
+			c.UncleanLeaderElectionEnable = false
+		default:
+			return bad(errors.New("must be true or false"))
+		}
+		return nil
 	}
 	return fmt.Errorf("%w: unknown config %q", ErrInvalidConfig, name)
 }
@@ -208,6 +250,12 @@ func (c Config) Validate() error {
 		return bad(ConfigFlushMs, c.FlushMs, "must be >= 0")
 	case c.ProducerIDExpirationMs < 1:
 		return bad(ConfigProducerIDExpirationMs, c.ProducerIDExpirationMs, "must be >= 1")
+	case c.MinInsyncReplicas < 1:
+		return bad(ConfigMinInsyncReplicas, c.MinInsyncReplicas, "must be >= 1")
+	case c.MinInsyncReplicas > partitionReplicas:
+		return bad(ConfigMinInsyncReplicas, c.MinInsyncReplicas, fmt.Sprintf(
+			"a single broker has one replica of each partition, so at most %d can be in sync and "+
+				"every acks=all produce would fail with NOT_ENOUGH_REPLICAS; it must be %d", partitionReplicas, partitionReplicas))
 	}
 	switch c.CleanupPolicy {
 	case CleanupPolicyDelete:
@@ -245,6 +293,10 @@ func (c Config) Map() map[string]string {
 		ConfigMessageTimestampType:   c.MessageTimestampType,
 		ConfigProducerIDExpirationMs: strconv.FormatInt(c.ProducerIDExpirationMs, 10),
 		ConfigCompressionType:        c.CompressionType,
+
+		// Replication only.
+		ConfigMinInsyncReplicas:           strconv.Itoa(c.MinInsyncReplicas),
+		ConfigUncleanLeaderElectionEnable: strconv.FormatBool(c.UncleanLeaderElectionEnable),
 	}
 }
 

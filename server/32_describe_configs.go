@@ -311,6 +311,10 @@ var topicConfigInfos = map[string]configInfo{
 	tlog.ConfigMessageTimestampType:   {kmsg.ConfigTypeString, "Whether record timestamps are the producer's (CreateTime) or the broker's append time (LogAppendTime)."},
 	tlog.ConfigProducerIDExpirationMs: {kmsg.ConfigTypeInt, "How long an idempotent producer's state is kept after its last append."},
 	"compression.type":                {kmsg.ConfigTypeString, "The compression codec of stored batches; producer keeps the codec the producer used."},
+
+	// Replication only: each partition has one replica here.
+	tlog.ConfigMinInsyncReplicas:           {kmsg.ConfigTypeInt, "The replicas that must be in sync for an acks=all produce to succeed. Each partition has one replica on this single broker, so 1 is the only value accepted."},
+	tlog.ConfigUncleanLeaderElectionEnable: {kmsg.ConfigTypeBoolean, "Whether a replica that is not in sync may be elected leader, at the risk of data loss. Each partition has one replica on this single broker, so there is never another to elect; the setting has no effect."},
 }
 
 // brokerConfigInfos describe the broker's own settings.
@@ -320,6 +324,7 @@ var brokerConfigInfos = map[string]configInfo{
 	BrokerSocketRequestMaxBytes: {kmsg.ConfigTypeInt, "The largest request the broker reads; a larger one closes the connection."},
 	BrokerConnectionsMaxIdleMs:  {kmsg.ConfigTypeLong, "How long a connection may stay idle before the broker closes it."},
 	BrokerFetchMaxBytes:         {kmsg.ConfigTypeInt, "The broker's cap on the size of one fetch response."},
+	BrokerQueuedMaxRequestBytes: {kmsg.ConfigTypeInt, "Request bytes the broker decodes and handles at once across connections; a request that does not fit waits."},
 	"node.id":                   {kmsg.ConfigTypeInt, "The broker's node id: 0, the only broker and controller."},
 	"broker.id":                 {kmsg.ConfigTypeInt, "The broker's id: the same as node.id."},
 	"log.dirs":                  {kmsg.ConfigTypeList, "The data directory holding every partition's log."},

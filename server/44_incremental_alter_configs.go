@@ -11,7 +11,9 @@ package server
 // to the broker's default, and APPEND and SUBTRACT edit list configs
 // (cleanup.policy) starting from the current value, as Kafka does; on other
 // configs they are INVALID_CONFIG, Kafka's code. Every change of a resource
-// is validated together, and either all apply or none.
+// is validated together, and either all apply or none. AlterConfigs
+// (33_alter_configs.go) goes through the same path, alterTopicOverrides,
+// with a set that replaces the overrides instead of editing them.
 //
 // A resource given twice in one request is refused (INVALID_REQUEST,
 // answered once), as Kafka does.
@@ -22,6 +24,8 @@ package server
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -49,45 +53,119 @@ var msgDuplicateResource = adminMsg("Each resource must appear at most once in a
 func handleIncrementalAlterConfigs(c *conn, h *reqHeader, req *kmsg.IncrementalAlterConfigsRequest) (kmsg.Response, error) {
 	s := c.s
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	count := make(map[configResource]int, len(req.Resources))
-	for i := range req.Resources {
-		count[configResource{req.Resources[i].ResourceType, req.Resources[i].ResourceName}]++
+	key := func(i int) configResource {
+		return configResource{req.Resources[i].ResourceType, req.Resources[i].ResourceName}
 	}
-	answered := make(map[configResource]bool, len(req.Resources))
-	for i := range req.Resources {
+	eachConfigResource(len(req.Resources), key, func(i int, dup bool) {
 		rr := &req.Resources[i]
-		k := configResource{rr.ResourceType, rr.ResourceName}
-		if answered[k] {
-			continue // a duplicate, answered once as Kafka does
-		}
-		answered[k] = true
-		resp.Resources = append(resp.Resources, kmsg.NewIncrementalAlterConfigsResponseResource())
-		sr := &resp.Resources[len(resp.Resources)-1]
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		switch {
-		case count[k] > 1:
+		case dup:
 			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, msgDuplicateResource
 		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			sr.ErrorCode, sr.ErrorMessage = s.alterTopicConfigs(rr, req.ValidateOnly)
 		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
-			sr.ErrorCode, sr.ErrorMessage = checkBrokerResource(rr.ResourceName)
-			if sr.ErrorCode == 0 && len(rr.Configs) > 0 {
-				sr.ErrorCode = kerr.InvalidRequest.Code
-				sr.ErrorMessage = adminMsg("Cannot update broker configs dynamically: broker settings are static here; set %s in the broker's properties file (or --set) and restart it.", rr.Configs[0].Name)
+			var first *string
+			if len(rr.Configs) > 0 {
+				first = &rr.Configs[0].Name
 			}
+			sr.ErrorCode, sr.ErrorMessage = alterBrokerConfigs(rr.ResourceName, first)
 		default:
-			sr.ErrorCode = kerr.InvalidRequest.Code
-			sr.ErrorMessage = adminMsg("Unsupported resource type %v: only TOPIC configs can be altered.", rr.ResourceType)
+			sr.ErrorCode, sr.ErrorMessage = unsupportedAlterResource(rr.ResourceType)
 		}
 		s.metrics.errorCode(h.key, sr.ErrorCode)
-	}
+		resp.Resources = append(resp.Resources, sr)
+	})
 	return resp, nil
+}
+
+// eachConfigResource calls answer once for each distinct resource of a
+// request of n, in the order each first appears; dup says the resource
+// appears more than once, which Kafka refuses (answered once).
+func eachConfigResource(n int, key func(i int) configResource, answer func(i int, dup bool)) {
+	count := make(map[configResource]int, n)
+	for i := range n {
+		count[key(i)]++
+	}
+	answered := make(map[configResource]bool, n)
+	for i := range n {
+		k := key(i)
+		if answered[k] {
+			continue // a duplicate, answered once as Kafka does
+		}
+		answered[k] = true
+		answer(i, count[k] > 1)
+	}
+}
+
+// alterBrokerConfigs answers a change to a broker resource; first is the
+// first config it names, nil when it names none. Broker settings are
+// static, so a change is refused; an empty one changes nothing and passes.
+func alterBrokerConfigs(resource string, first *string) (int16, *string) {
+	if code, msg := checkBrokerResource(resource); code != 0 {
+		return code, msg
+	}
+	if first != nil {
+		return kerr.InvalidRequest.Code, adminMsg("Cannot update broker configs dynamically: broker settings are static here; set %s in the broker's properties file (or --set) and restart it.", *first)
+	}
+	return 0, nil
+}
+
+func unsupportedAlterResource(typ kmsg.ConfigResourceType) (int16, *string) {
+	return kerr.InvalidRequest.Code, adminMsg("Unsupported resource type %v: only TOPIC configs can be altered.", typ)
 }
 
 // alterTopicConfigs applies one topic resource's changes, or only checks
 // them when validateOnly.
 func (s *Server) alterTopicConfigs(rr *kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) (int16, *string) {
-	name := rr.ResourceName
+	return s.alterTopicOverrides(rr.ResourceName, validateOnly, func(overrides map[string]string) (int16, *string) {
+		var defaults map[string]string // read on the first APPEND or SUBTRACT
+		seen := make(map[string]bool, len(rr.Configs))
+		for _, rc := range rr.Configs {
+			if seen[rc.Name] {
+				return kerr.InvalidRequest.Code, adminMsg("Duplicate config name %s: each config may be altered once per resource.", rc.Name)
+			}
+			seen[rc.Name] = true
+			if rc.Op != kmsg.IncrementalAlterConfigOpDelete {
+				if !knownTopicConfig(rc.Name) {
+					return unknownTopicConfig(rc.Name)
+				}
+				if rc.Value == nil {
+					return kerr.InvalidRequest.Code, adminMsg("Null value not supported for %v of config %s.", rc.Op, rc.Name)
+				}
+			}
+			switch rc.Op {
+			case kmsg.IncrementalAlterConfigOpSet:
+				overrides[rc.Name] = *rc.Value
+			case kmsg.IncrementalAlterConfigOpDelete:
+				delete(overrides, rc.Name)
+			case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+				if !listConfig(rc.Name) {
+					return kerr.InvalidConfig.Code, adminMsg("Can't %v to config %s because its type is not LIST.", rc.Op, rc.Name)
+				}
+				cur, ok := overrides[rc.Name]
+				if !ok {
+					if defaults == nil {
+						defaults = s.mgr.Defaults().Map()
+					}
+					cur = defaults[rc.Name]
+				}
+				overrides[rc.Name] = editList(cur, *rc.Value, rc.Op == kmsg.IncrementalAlterConfigOpAppend)
+			default:
+				return kerr.InvalidRequest.Code, adminMsg("Unknown alter config operation %d for config %s.", int8(rc.Op), rc.Name)
+			}
+		}
+		return 0, nil
+	})
+}
+
+// alterTopicOverrides changes a topic's overrides with edit, which gets a
+// copy of the current ones to change in place. The result is validated as
+// a whole against the broker's defaults, so either every change applies or
+// none does, and with validateOnly nothing applies. Both alter APIs come
+// through here, so they refuse and persist alike.
+func (s *Server) alterTopicOverrides(name string, validateOnly bool, edit func(overrides map[string]string) (int16, *string)) (int16, *string) {
 	if err := tlog.ValidateTopicName(name); err != nil {
 		return kerr.InvalidTopicException.Code, errorMessage(err)
 	}
@@ -97,51 +175,15 @@ func (s *Server) alterTopicConfigs(rr *kmsg.IncrementalAlterConfigsRequestResour
 	if !ok {
 		return kerr.UnknownTopicOrPartition.Code, adminMsg("Topic %q does not exist.", name)
 	}
-	overrides := make(map[string]string, len(t.Overrides)+len(rr.Configs))
-	for k, v := range t.Overrides {
-		overrides[k] = v
-	}
-	known := make(map[string]bool)
-	for _, n := range tlog.ConfigNames() {
-		known[n] = true
-	}
-	defaults := s.mgr.Defaults().Map()
-	seen := make(map[string]bool, len(rr.Configs))
-	for _, rc := range rr.Configs {
-		if seen[rc.Name] {
-			return kerr.InvalidRequest.Code, adminMsg("Duplicate config name %s: each config may be altered once per resource.", rc.Name)
-		}
-		seen[rc.Name] = true
-		if rc.Op != kmsg.IncrementalAlterConfigOpDelete {
-			if !known[rc.Name] {
-				return kerr.InvalidConfig.Code, adminMsg("Unknown topic config name: %s.", rc.Name)
-			}
-			if rc.Value == nil {
-				return kerr.InvalidRequest.Code, adminMsg("Null value not supported for %v of config %s.", rc.Op, rc.Name)
-			}
-		}
-		switch rc.Op {
-		case kmsg.IncrementalAlterConfigOpSet:
-			overrides[rc.Name] = *rc.Value
-		case kmsg.IncrementalAlterConfigOpDelete:
-			delete(overrides, rc.Name)
-		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if !listConfig(rc.Name) {
-				return kerr.InvalidConfig.Code, adminMsg("Can't %v to config %s because its type is not LIST.", rc.Op, rc.Name)
-			}
-			cur, ok := overrides[rc.Name]
-			if !ok {
-				cur = defaults[rc.Name]
-			}
-			overrides[rc.Name] = editList(cur, *rc.Value, rc.Op == kmsg.IncrementalAlterConfigOpAppend)
-		default:
-			return kerr.InvalidRequest.Code, adminMsg("Unknown alter config operation %d for config %s.", int8(rc.Op), rc.Name)
-		}
+	overrides := make(map[string]string, len(t.Overrides))
+	maps.Copy(overrides, t.Overrides)
+	if code, msg := edit(overrides); code != 0 {
+		return code, msg
 	}
 	if _, err := s.mgr.Defaults().With(overrides); err != nil {
 		return errorCode(err), errorMessage(err)
 	}
-	if validateOnly || len(rr.Configs) == 0 {
+	if validateOnly || maps.Equal(overrides, t.Overrides) {
 		return 0, nil
 	}
 	if len(overrides) == 0 {
@@ -152,6 +194,15 @@ func (s *Server) alterTopicConfigs(rr *kmsg.IncrementalAlterConfigsRequestResour
 	}
 	s.logger.Info("server: altered topic configs", "topic", name, "overrides", overrides)
 	return 0, nil
+}
+
+// knownTopicConfig reports the topic config names this broker serves.
+func knownTopicConfig(name string) bool {
+	return slices.Contains(tlog.ConfigNames(), name)
+}
+
+func unknownTopicConfig(name string) (int16, *string) {
+	return kerr.InvalidConfig.Code, adminMsg("Unknown topic config name: %s.", name)
 }
 
 // editList appends the items of a comma-separated list to cur, skipping

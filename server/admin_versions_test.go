@@ -21,7 +21,7 @@ import (
 // adminAPIs are the keys and version ranges this file's APIs must
 // advertise.
 var adminAPIs = []struct{ key, min, max int16 }{
-	{19, 0, 7}, {20, 0, 6}, {21, 0, 2}, {23, 0, 4}, {32, 0, 4}, {35, 0, 5}, {37, 0, 3}, {44, 0, 1}, {60, 0, 2},
+	{19, 0, 7}, {20, 0, 6}, {21, 0, 2}, {23, 0, 4}, {32, 0, 4}, {33, 0, 2}, {35, 0, 5}, {37, 0, 3}, {44, 0, 1}, {60, 0, 2},
 }
 
 func TestAdminAPIsAdvertised(t *testing.T) {
@@ -445,6 +445,7 @@ func FuzzAdminRequests(f *testing.F) {
 		&kmsg.DescribeLogDirsRequest{Topics: []kmsg.DescribeLogDirsRequestTopic{{Topic: "fz", Partitions: []int32{0, 1}}}},
 		&kmsg.CreatePartitionsRequest{Topics: []kmsg.CreatePartitionsRequestTopic{{Topic: "fz", Count: 3, Assignment: []kmsg.CreatePartitionsRequestTopicAssignment{{Replicas: []int32{0}}}}}},
 		&kmsg.IncrementalAlterConfigsRequest{Resources: []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: 2, ResourceName: "fz", Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "cleanup.policy", Op: 2, Value: kmsg.StringPtr("delete")}}}}},
+		&kmsg.AlterConfigsRequest{Resources: []kmsg.AlterConfigsRequestResource{{ResourceType: 2, ResourceName: "fz", Configs: []kmsg.AlterConfigsRequestResourceConfig{{Name: "retention.ms", Value: kmsg.StringPtr("1000")}}}}},
 		&kmsg.DescribeClusterRequest{EndpointType: 1},
 	}
 	for _, req := range seeds {
@@ -479,6 +480,8 @@ func FuzzAdminRequests(f *testing.F) {
 		case *kmsg.CreatePartitionsRequest:
 			r.ValidateOnly = true
 		case *kmsg.IncrementalAlterConfigsRequest:
+			r.ValidateOnly = true
+		case *kmsg.AlterConfigsRequest:
 			r.ValidateOnly = true
 		}
 		resp, err := api.handle(c, &reqHeader{key: key, version: version}, req)

@@ -19,6 +19,7 @@ const (
 	BrokerSocketRequestMaxBytes = "socket.request.max.bytes"
 	BrokerConnectionsMaxIdleMs  = "connections.max.idle.ms"
 	BrokerFetchMaxBytes         = "fetch.max.bytes"
+	BrokerQueuedMaxRequestBytes = "queued.max.request.bytes"
 )
 
 // BrokerTopicDefaults maps Kafka's broker-level names of topic defaults
@@ -36,6 +37,10 @@ var BrokerTopicDefaults = map[string]string{
 	"log.message.timestamp.type":  tlog.ConfigMessageTimestampType,
 	"producer.id.expiration.ms":   tlog.ConfigProducerIDExpirationMs,
 	"compression.type":            tlog.ConfigCompressionType,
+	// Replication only; accepted so a server.properties written for Kafka
+	// loads (min.insync.replicas above 1 is refused: one replica here).
+	"min.insync.replicas":            tlog.ConfigMinInsyncReplicas,
+	"unclean.leader.election.enable": tlog.ConfigUncleanLeaderElectionEnable,
 }
 
 // BrokerSettings is everything a properties file can set: the server's own
@@ -71,6 +76,8 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.Server.SocketRequestMaxBytes, err = strconv.Atoi(value)
 	case BrokerFetchMaxBytes:
 		b.Server.FetchMaxBytes, err = strconv.Atoi(value)
+	case BrokerQueuedMaxRequestBytes:
+		b.Server.QueuedMaxRequestBytes, err = strconv.Atoi(value)
 	case BrokerConnectionsMaxIdleMs:
 		var ms int64
 		ms, err = strconv.ParseInt(value, 10, 64)
@@ -91,6 +98,7 @@ func (b *BrokerSettings) Map() map[string]string {
 		BrokerNumPartitions:         strconv.Itoa(b.Server.NumPartitions),
 		BrokerSocketRequestMaxBytes: strconv.Itoa(b.Server.SocketRequestMaxBytes),
 		BrokerFetchMaxBytes:         strconv.Itoa(b.Server.FetchMaxBytes),
+		BrokerQueuedMaxRequestBytes: strconv.Itoa(b.Server.QueuedMaxRequestBytes),
 		BrokerConnectionsMaxIdleMs:  strconv.FormatInt(b.Server.ConnectionsMaxIdle.Milliseconds(), 10),
 	}
 	topic := b.Topics.Map()

@@ -88,6 +88,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("server: socket.request.max.bytes must be at least 1024, got %d", c.SocketRequestMaxBytes)
 	case c.ConnectionsMaxIdle <= 0:
 		return fmt.Errorf("server: connections.max.idle.ms must be positive, got %v", c.ConnectionsMaxIdle)
+	case c.QueuedMaxRequestBytes < 0:
+		return fmt.Errorf("server: queued.max.request.bytes must not be negative, got %d", c.QueuedMaxRequestBytes)
 	case c.FetchMaxBytes < 1024:
 		return fmt.Errorf("server: fetch.max.bytes must be at least 1024, got %d", c.FetchMaxBytes)
 	}

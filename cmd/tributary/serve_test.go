@@ -140,7 +140,7 @@ func TestServeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--print-config: %v\n%s", err, out)
 	}
-	for _, want := range []string{"num.partitions=6\n", "log.retention.ms=3600000\n", "auto.create.topics.enable=false\n", "socket.request.max.bytes=104857600\n"} {
+	for _, want := range []string{"num.partitions=6\n", "log.retention.ms=3600000\n", "auto.create.topics.enable=false\n", "socket.request.max.bytes=104857600\n", "queued.max.request.bytes=268435456\n"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--print-config lacks %q:\n%s", want, out)
 		}
