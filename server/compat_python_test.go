@@ -144,7 +144,7 @@ type pyPartition struct {
 // pyClient is one Python client: its script and how it is found.
 type pyClient struct {
 	module, pkg string
-	script      string
+	script      string // in testdata/python, run after common.py
 	// nullHeaders: the client can produce a header with a null value.
 	// kafka-python 2.0.2 writes a None header value as empty (length 0,
 	// not -1), so it is not asked to.
@@ -152,8 +152,8 @@ type pyClient struct {
 }
 
 var (
-	confluentKafka = pyClient{"confluent_kafka", "python3-confluent-kafka", pyCommon + confluentScript, true}
-	kafkaPython    = pyClient{"kafka", "python3-kafka", pyCommon + kafkaPythonScript, false}
+	confluentKafka = pyClient{"confluent_kafka", "python3-confluent-kafka", "confluent_kafka_client.py", true}
+	kafkaPython    = pyClient{"kafka", "python3-kafka", "kafka_python_client.py", false}
 )
 
 // pyRunner runs one client's script against one broker.
@@ -163,12 +163,21 @@ type pyRunner struct {
 	addr   string
 }
 
-// newPyRunner skips unless the client is installed, and writes its script.
+// newPyRunner skips unless the client is installed, and writes its script:
+// testdata/python/common.py followed by the client's own.
 func newPyRunner(t *testing.T, c pyClient, b *testBroker) *pyRunner {
 	t.Helper()
 	requirePythonModule(t, c.module, c.pkg)
+	var script []byte
+	for _, name := range []string{"common.py", c.script} {
+		part, err := os.ReadFile(filepath.Join("testdata", "python", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		script = append(append(script, part...), '\n')
+	}
 	path := filepath.Join(t.TempDir(), c.module+"_compat.py")
-	if err := os.WriteFile(path, []byte(c.script), 0o644); err != nil {
+	if err := os.WriteFile(path, script, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return &pyRunner{client: c, path: path, addr: b.addr}
@@ -629,277 +638,3 @@ func TestPythonConfluentKafkaMetadata(t *testing.T) { pyMetadata(t, confluentKaf
 // TestPythonKafkaPythonMetadata: KafkaAdminClient.create_topics,
 // describe_cluster and describe_topics, all topics and one.
 func TestPythonKafkaPythonMetadata(t *testing.T) { pyMetadata(t, kafkaPython) }
-
-// pyCommon starts both scripts: the spec, the records, the output. The
-// records mirror compatKey, pyValue, pyHeaders and pyTS above.
-const pyCommon = `
-import json
-import sys
-import time
-
-spec = json.loads(sys.argv[1])
-TOPIC = spec.get("topic")
-DEADLINE = time.monotonic() + spec["deadline_s"]
-
-
-def left():
-    """Seconds left before the script gives up on the broker."""
-    rest = DEADLINE - time.monotonic()
-    if rest <= 0:
-        raise SystemExit("%s: deadline passed" % spec["op"])
-    return rest
-
-
-def emit(kind, **fields):
-    print(json.dumps(dict(kind=kind, **fields)), flush=True)
-
-
-def key(i):
-    return b"key-%03d" % i
-
-
-def value(i):
-    if i % 50 == 49:
-        return None
-    return (b"value-%03d:" % i) + b"tributary " * 20
-
-
-def headers(i, null_values):
-    hs = [("i", str(i).encode()), ("dup", b"a"), ("dup", b"b")]
-    if i % 2 == 0:
-        hs.append(("empty", b""))
-    if null_values and i % 3 == 0:
-        hs.append(("null", None))
-    return hs
-
-
-def ts(i):
-    return spec["base_ts"] + 10 * i
-
-
-def text(b):
-    return None if b is None else bytes(b).decode()
-
-
-def emit_record(offset, k, v, hs, timestamp, ts_type):
-    emit("record", offset=offset, key=text(k), value=text(v),
-         headers=[{"k": hk, "v": text(hv)} for hk, hv in (hs or [])],
-         ts=timestamp, ts_type=ts_type)
-`
-
-// confluentScript drives confluent-kafka-python. Its Consumer cannot be
-// created without a group.id (confluent-kafka 1.7), but with assign() and
-// auto commit off it never reaches a group coordinator: librdkafka's group
-// handle only waits, "no broker available for coordinator query".
-const confluentScript = `
-import confluent_kafka
-from confluent_kafka import (KafkaError, Producer, Consumer, TopicPartition,
-                             TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME)
-from confluent_kafka.admin import AdminClient, NewTopic
-
-BOOTSTRAP = {"bootstrap.servers": spec["bootstrap"], "client.id": "tributary-compat"}
-TS_TYPES = {TIMESTAMP_CREATE_TIME: "create", TIMESTAMP_LOG_APPEND_TIME: "log_append"}
-
-# confluent-kafka before 1.8.2 (Debian 12 ships 1.7.0) puts None into
-# Message.headers() without taking a reference to it (confluent-kafka-python
-# #1191), and the interpreter aborts at exit, "deallocating None". Give None
-# the reference each null header value lacks.
-if tuple(int(x) for x in confluent_kafka.version()[0].split(".")[:3]) < (1, 8, 2):
-    import ctypes
-    ctypes.pythonapi.Py_IncRef.argtypes = [ctypes.py_object]
-    ctypes.pythonapi.Py_IncRef.restype = None
-
-    def message_headers(m):
-        hs = m.headers()
-        for _, v in hs or []:
-            if v is None:
-                ctypes.pythonapi.Py_IncRef(None)
-        return hs
-else:
-    def message_headers(m):
-        return m.headers()
-
-
-def known(client):
-    """Fetches the topic's metadata before the client uses the topic.
-
-    librdkafka sends its first Metadata request as soon as it connects; a
-    topic it meets after that waits for the next topic scan, a second later.
-    """
-    client.list_topics(TOPIC, timeout=left())
-    return client
-
-
-def consumer():
-    return known(Consumer(dict(BOOTSTRAP, **{
-        "group.id": "tributary-compat-unused",
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "enable.partition.eof": True,
-        "auto.offset.reset": "error",
-        "fetch.wait.max.ms": 100,
-    })))
-
-
-def produce():
-    p = known(Producer(dict(BOOTSTRAP, **{
-        "acks": "all",
-        "enable.idempotence": True,
-        "compression.codec": spec["codec"],
-        "linger.ms": 50,
-        "message.timeout.ms": int(left() * 1000),
-        # Logs each produced batch with its codec to stderr.
-        "debug": "msg",
-    })))
-    failed = []
-
-    def delivered(err, msg):
-        if err is not None:
-            failed.append("%s: %s" % (msg.key(), err))
-            return
-        emit("delivered", offset=msg.offset(), key=text(msg.key()))
-
-    for i in range(spec["n"]):
-        p.produce(TOPIC, key=key(i), value=value(i), partition=0, timestamp=ts(i),
-                  headers=headers(i, True), on_delivery=delivered)
-    if p.flush(left()) != 0:
-        raise SystemExit("produce: records not delivered before the deadline")
-    if failed:
-        raise SystemExit("produce: %s" % failed)
-
-
-def consume():
-    c = consumer()
-    c.assign([TopicPartition(TOPIC, 0, spec.get("start", 0))])
-    while True:
-        m = c.poll(min(0.2, left()))
-        if m is None:
-            continue
-        err = m.error()
-        if err is not None:
-            if err.code() == KafkaError._PARTITION_EOF:
-                emit("eof", offset=m.offset())
-                break
-            raise SystemExit("consume: %s" % err)
-        ts_type, timestamp = m.timestamp()
-        emit_record(m.offset(), m.key(), m.value(), message_headers(m), timestamp, TS_TYPES.get(ts_type, str(ts_type)))
-    c.close()
-
-
-def times():
-    c = consumer()
-    for at in spec["timestamps"]:
-        tp = c.offsets_for_times([TopicPartition(TOPIC, 0, at)], timeout=left())[0]
-        if tp.error is not None:
-            raise SystemExit("offsets_for_times %d: %s" % (at, tp.error))
-        emit("time", at=at, offset=tp.offset)
-    c.close()
-
-
-def metadata():
-    a = AdminClient(BOOTSTRAP)
-    if spec.get("create"):
-        new = [NewTopic(t, num_partitions=n, replication_factor=1) for t, n in sorted(spec["create"].items())]
-        for t, f in a.create_topics(new, operation_timeout=10, request_timeout=left()).items():
-            f.result(timeout=left())
-            emit("created", topic=t)
-    md = a.list_topics(topic=TOPIC, timeout=left())
-    emit("metadata",
-         brokers=[{"id": b.id, "host": b.host, "port": b.port} for b in md.brokers.values()],
-         controller_id=md.controller_id,
-         topics=[{"topic": t.topic,
-                  "error": None if t.error is None else str(t.error),
-                  "partitions": [{"id": p.id, "leader": p.leader, "replicas": p.replicas, "isrs": p.isrs,
-                                  "error": None if p.error is None else str(p.error)}
-                                 for p in sorted(t.partitions.values(), key=lambda p: p.id)]}
-                 for t in md.topics.values()])
-
-
-{"produce": produce, "consume": consume, "times": times, "metadata": metadata}[spec["op"]]()
-`
-
-// kafkaPythonScript drives kafka-python. api_version is left to its
-// auto-detection; group_id=None keeps the consumer off group APIs.
-const kafkaPythonScript = `
-import kafka.codec
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
-
-COMMON = dict(bootstrap_servers=spec["bootstrap"], client_id="tributary-compat",
-              request_timeout_ms=15000, api_version_auto_timeout_ms=10000)
-TS_TYPES = {0: "create", 1: "log_append"}
-
-
-def consumer():
-    return KafkaConsumer(group_id=None, enable_auto_commit=False, auto_offset_reset="none",
-                         fetch_max_wait_ms=100, **COMMON)
-
-
-def produce():
-    p = KafkaProducer(acks="all", compression_type=None if spec["codec"] == "none" else spec["codec"],
-                      linger_ms=20, max_block_ms=10000, **COMMON)
-    emit("api_version", version=list(p.config["api_version"]))
-    futures = [p.send(TOPIC, key=key(i), value=value(i), headers=headers(i, False), partition=0,
-                      timestamp_ms=ts(i)) for i in range(spec["n"])]
-    p.flush(timeout=left())
-    for f in futures:
-        emit("delivered", offset=f.get(timeout=left()).offset)
-    p.close(timeout=5)
-
-
-def consume():
-    c = consumer()
-    tp = TopicPartition(TOPIC, 0)
-    c.assign([tp])
-    c.seek(tp, spec.get("start", 0))
-    end = c.end_offsets([tp])[tp]
-    while c.position(tp) < end:
-        for records in c.poll(timeout_ms=int(min(0.2, left()) * 1000)).values():
-            for m in records:
-                emit_record(m.offset, m.key, m.value, m.headers, m.timestamp,
-                            TS_TYPES.get(m.timestamp_type, str(m.timestamp_type)))
-    emit("eof", offset=c.position(tp))
-    c.close(autocommit=False)
-
-
-def times():
-    c = consumer()
-    tp = TopicPartition(TOPIC, 0)
-    for at in spec["timestamps"]:
-        found = c.offsets_for_times({tp: at})[tp]
-        if found is None:
-            emit("time", at=at, offset=-1, found_ts=-1)
-        else:
-            emit("time", at=at, offset=found.offset, found_ts=found.timestamp)
-    c.close(autocommit=False)
-
-
-def metadata():
-    a = KafkaAdminClient(**COMMON)
-    if spec.get("create"):
-        new = [NewTopic(t, n, 1) for t, n in sorted(spec["create"].items())]
-        for t, code, *_ in a.create_topics(new, timeout_ms=10000).topic_errors:
-            if code != 0:
-                raise SystemExit("create %s: error %d" % (t, code))
-            emit("created", topic=t)
-    cluster = a.describe_cluster()
-    topics = a.describe_topics([TOPIC] if TOPIC else None)
-    emit("metadata",
-         brokers=[{"id": b["node_id"], "host": b["host"], "port": b["port"]} for b in cluster["brokers"]],
-         controller_id=cluster["controller_id"],
-         topics=[{"topic": t["topic"],
-                  "error": None if t["error_code"] == 0 else str(t["error_code"]),
-                  "partitions": [{"id": p["partition"], "leader": p["leader"], "replicas": p["replicas"],
-                                  "isrs": p["isr"], "error": None if p["error_code"] == 0 else str(p["error_code"])}
-                                 for p in sorted(t["partitions"], key=lambda p: p["partition"])]}
-                 for t in topics])
-    a.close()
-
-
-def codecs():
-    emit("codecs", codecs={"gzip": kafka.codec.has_gzip(), "snappy": kafka.codec.has_snappy(),
-                           "lz4": kafka.codec.has_lz4(), "zstd": kafka.codec.has_zstd()})
-
-
-{"produce": produce, "consume": consume, "times": times, "metadata": metadata, "codecs": codecs}[spec["op"]]()
-`
