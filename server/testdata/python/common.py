@@ -1,5 +1,5 @@
 # The start of both client scripts: the spec, the records, the output. The
-# records mirror compatKey, pyValue, pyHeaders and pyTS above.
+# records mirror compatKey, pyValue, pyHeaders and pyTS in compat_python_test.go.
 import json
 import sys
 import time
