@@ -12,13 +12,31 @@
 // time and answered in order, as Kafka does: clients pipeline up to five
 // requests, which wait in the socket buffer. A separate writer goroutine
 // would only overlap the next read with the last write, and costs a
-// goroutine hand-off per request: measured, answering inline halves the
-// broker's overhead on small request/response exchanges.
+// goroutine hand-off per request: answering inline took a 1 KiB produce
+// round trip from 26 µs to 18 µs (loopback plus write(2): 14 µs).
 //
 // Malformed input (a bad size, an unknown API key, an unsupported version
 // other than ApiVersions', a body kmsg cannot parse) closes that connection
 // with a log line; nothing has been stored for it and other connections are
 // unaffected.
+//
+// # Limits
+//
+// What a client controls is bounded before it costs memory: the size prefix
+// by socket.request.max.bytes; frames of every API but Produce by 2 MiB
+// (kmsg allocates array elements for the count a request claims, ~32x the
+// frame at worst); frames being decoded and handled, across connections, by
+// queued.max.request.bytes; compression.type re-encoding by one batch per
+// core, each decompressed to at most 100 MiB; fetch responses by
+// fetch.max.bytes, sent from the page cache. A connection silent, or not
+// reading its answers, for connections.max.idle.ms is closed. A handler
+// that panics closes its connection, not the broker.
+//
+// # Not served
+//
+// Consumer groups, transactions and fetch sessions (declined with session
+// id 0, which clients accept) are not advertised by ApiVersions, so clients
+// do not try them.
 //
 // # Zero copy
 //
