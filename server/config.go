@@ -23,10 +23,17 @@ const (
 	// so a lying array count costs up to ~32x its frame: the cap bounds
 	// what a malicious non-Produce frame can make the decoder allocate.
 	// Produce is exempt (it carries the records): a lying Produce frame can
-	// cost ~32x its size while kmsg decodes it, and queued.max.request.bytes
-	// bounds how many frames are held at once. Lower
-	// socket.request.max.bytes to tighten the bound further.
+	// cost ~32x its size while kmsg decodes it; decodeAmplification makes
+	// such decodes share queued.max.request.bytes. Lower
+	// socket.request.max.bytes to tighten the bound for a single frame.
 	maxNonProduceRequestBytes = 2 << 20
+	// decodeAmplification is the most a frame is taken to cost while kmsg
+	// decodes it, as a multiple of its size (measured: ~32x for a
+	// Produce whose array counts lie). A frame holds that much of
+	// queued.max.request.bytes until decoded, so lying frames decode a
+	// few at a time; a frame whose weight exceeds the whole budget
+	// decodes alone.
+	decodeAmplification = 32
 	// DefaultConnectionsMaxIdle is connections.max.idle.ms.
 	DefaultConnectionsMaxIdle = 10 * time.Minute
 	// DefaultNumPartitions is num.partitions, used by auto-created topics

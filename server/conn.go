@@ -170,9 +170,11 @@ func (c *conn) readFrame() error {
 	c.frame.B = b
 	c.s.metrics.netIn.Add(float64(sizePrefix + int(size)))
 	// Wait for room in queued.max.request.bytes before decoding: this is
-	// what bounds how many frames are decoded and handled at once (and
-	// the decoder's allocations with them).
-	c.budgeted = min(int64(size), c.s.budgetBytes)
+	// what bounds how many frames are decoded and handled at once. While
+	// kmsg decodes, a frame may cost up to decodeAmplification times its
+	// size (array elements allocated for the counts it claims), so that
+	// is what it holds until decoded.
+	c.budgeted = min(int64(size)*decodeAmplification, c.s.budgetBytes)
 	if err := c.s.requestBudget.Acquire(c.s.ctx, c.budgeted); err != nil {
 		c.budgeted = 0
 		c.putFrame()
@@ -257,6 +259,10 @@ func (c *conn) handleFrame() error {
 		// (its records), so the others leave the budget to other clients
 		// while they wait (Fetch long polls) or write.
 		c.releaseBudget()
+	} else if keep := min(int64(len(c.frame.B)), c.budgeted); keep < c.budgeted {
+		// Produce keeps what its frame holds until appended.
+		c.s.requestBudget.Release(c.budgeted - keep)
+		c.budgeted = keep
 	}
 	resp, err := api.handle(c, &hdr, req)
 	if err != nil {
