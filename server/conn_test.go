@@ -4,12 +4,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
 )
 
@@ -116,5 +119,40 @@ func TestAutoCreateTopics(t *testing.T) {
 	off := startBroker(t, func(c *Config) { c.AutoCreateTopics = false })
 	if got := meta(off.raw(), true, "auto"); got[0].ErrorCode == 0 {
 		t.Errorf("auto.create.topics.enable=false but the topic was created")
+	}
+}
+
+// TestAdvertisedAddress: Metadata tells clients --advertise when set, and a
+// host name rather than 0.0.0.0 for a listener on every interface.
+func TestAdvertisedAddress(t *testing.T) {
+	meta := func(b *testBroker) kmsg.MetadataResponseBroker {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 12
+		return b.raw().do(req).(*kmsg.MetadataResponse).Brokers[0]
+	}
+	b := startBroker(t, func(c *Config) { c.Advertise = "kafka.example:19092" })
+	if got := meta(b); got.Host != "kafka.example" || got.Port != 19092 {
+		t.Errorf("advertised %s:%d, want kafka.example:19092", got.Host, got.Port)
+	}
+
+	mgr, err := tlog.OpenManager(t.TempDir(), tlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+	srv, err := New(mgr, DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	addr, err := srv.Listen("0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	_, port, _ := net.SplitHostPort(addr.String())
+	wild := &testBroker{t: t, addr: net.JoinHostPort("127.0.0.1", port)}
+	if got := meta(wild); got.Host != host || got.Host == "0.0.0.0" {
+		t.Errorf("listener on all interfaces advertised %q, want the host name %q", got.Host, host)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -134,6 +135,14 @@ func (s *Server) track(ln net.Listener) error {
 	s.listeners[ln] = struct{}{}
 	if s.advHost == "" {
 		if host, port, err := splitHostPort(ln.Addr().String()); err == nil {
+			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+				// Listening on every interface: 0.0.0.0 is no address a
+				// client can dial. Like Kafka, advertise the host name.
+				if name, herr := os.Hostname(); herr == nil && name != "" {
+					host = name
+				}
+				s.logger.Warn("server: listening on all interfaces; advertising the host name (set --advertise if clients cannot resolve it)", "advertise", net.JoinHostPort(host, strconv.Itoa(int(port))))
+			}
 			s.advHost, s.advPort = host, port
 		}
 	}
