@@ -25,7 +25,6 @@ package server
 // INVALID_REQUEST.
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -41,20 +40,13 @@ func handleAlterConfigs(c *conn, h *reqHeader, req *kmsg.AlterConfigsRequest) (k
 		rr := &req.Resources[i]
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		switch {
-		case dup:
-			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, msgDuplicateResource
-		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
-			sr.ErrorCode, sr.ErrorMessage = s.replaceTopicConfigs(rr, req.ValidateOnly)
-		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
-			var first *string
-			if len(rr.Configs) > 0 {
-				first = &rr.Configs[0].Name
-			}
-			sr.ErrorCode, sr.ErrorMessage = alterBrokerConfigs(rr.ResourceName, first)
-		default:
-			sr.ErrorCode, sr.ErrorMessage = unsupportedAlterResource(rr.ResourceType)
+		var first *string
+		if len(rr.Configs) > 0 {
+			first = &rr.Configs[0].Name
 		}
+		sr.ErrorCode, sr.ErrorMessage = alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
+			return s.replaceTopicConfigs(rr, req.ValidateOnly)
+		})
 		s.metrics.errorCode(h.key, sr.ErrorCode)
 		resp.Resources = append(resp.Resources, sr)
 	})

@@ -50,6 +50,22 @@ type configResource struct {
 
 var msgDuplicateResource = adminMsg("Each resource must appear at most once in a request.")
 
+// alterResource answers one resource of AlterConfigs or
+// IncrementalAlterConfigs: a repeat, a topic (alterTopic), the broker (its
+// settings are static; firstConfig names one in the refusal) or a type
+// that cannot be altered.
+func alterResource(typ kmsg.ConfigResourceType, name string, dup bool, firstConfig *string, alterTopic func() (int16, *string)) (int16, *string) {
+	switch {
+	case dup:
+		return kerr.InvalidRequest.Code, msgDuplicateResource
+	case typ == kmsg.ConfigResourceTypeTopic:
+		return alterTopic()
+	case typ == kmsg.ConfigResourceTypeBroker:
+		return alterBrokerConfigs(name, firstConfig)
+	}
+	return unsupportedAlterResource(typ)
+}
+
 func handleIncrementalAlterConfigs(c *conn, h *reqHeader, req *kmsg.IncrementalAlterConfigsRequest) (kmsg.Response, error) {
 	s := c.s
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
@@ -60,20 +76,13 @@ func handleIncrementalAlterConfigs(c *conn, h *reqHeader, req *kmsg.IncrementalA
 		rr := &req.Resources[i]
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		switch {
-		case dup:
-			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, msgDuplicateResource
-		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
-			sr.ErrorCode, sr.ErrorMessage = s.alterTopicConfigs(rr, req.ValidateOnly)
-		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
-			var first *string
-			if len(rr.Configs) > 0 {
-				first = &rr.Configs[0].Name
-			}
-			sr.ErrorCode, sr.ErrorMessage = alterBrokerConfigs(rr.ResourceName, first)
-		default:
-			sr.ErrorCode, sr.ErrorMessage = unsupportedAlterResource(rr.ResourceType)
+		var first *string
+		if len(rr.Configs) > 0 {
+			first = &rr.Configs[0].Name
 		}
+		sr.ErrorCode, sr.ErrorMessage = alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
+			return s.alterTopicConfigs(rr, req.ValidateOnly)
+		})
 		s.metrics.errorCode(h.key, sr.ErrorCode)
 		resp.Resources = append(resp.Resources, sr)
 	})
