@@ -1,0 +1,61 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestReadmeListsServedAPIs: the README's table of APIs and versions is
+// exactly what ApiVersions advertises, so the two cannot drift apart.
+func TestReadmeListsServedAPIs(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "## Kafka APIs served")
+	if !ok {
+		t.Fatal("README has no \"## Kafka APIs served\" section")
+	}
+	documented := map[string]string{}
+	for _, line := range strings.Split(table, "\n") {
+		if strings.HasPrefix(line, "## ") {
+			break
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || strings.TrimSpace(cells[1]) == "API" || strings.HasPrefix(strings.TrimSpace(cells[1]), "---") {
+			continue
+		}
+		names := strings.Split(cells[1], ",")
+		versions := strings.Split(cells[2], ",")
+		if len(names) != len(versions) {
+			t.Fatalf("README row %q: %d APIs but %d version ranges", line, len(names), len(versions))
+		}
+		for i, n := range names {
+			documented[strings.TrimSpace(n)] = strings.TrimSpace(versions[i])
+		}
+	}
+	served := map[string]string{}
+	for _, a := range registeredAPIs() {
+		r := fmt.Sprintf("%d–%d", a.min, a.max)
+		if a.min == a.max {
+			r = fmt.Sprint(a.min)
+		}
+		name := a.name
+		if name == "InitProducerID" {
+			name = "InitProducerId" // Kafka's spelling
+		}
+		served[name] = r
+	}
+	for name, r := range served {
+		if documented[name] != r {
+			t.Errorf("README says %s %q, the broker serves %q", name, documented[name], r)
+		}
+	}
+	for name := range documented {
+		if _, ok := served[name]; !ok {
+			t.Errorf("README lists %s, which the broker does not serve", name)
+		}
+	}
+}
