@@ -57,8 +57,10 @@
 // # producer-snapshot
 //
 // The producer state as of a log end offset, written by Checkpoint and
-// Close when it changed, and at once after a Truncate; replaced atomically
-// like the checkpoint. All integers big-endian:
+// Close when it changed, before segments are deleted (retention,
+// DeleteRecords: replay after a crash starts at the snapshot's offset, so
+// it must not precede batches that are gone), and at once after a
+// Truncate; replaced atomically like the checkpoint. All integers big-endian:
 //
 //	header, 20 bytes:
 //	 0       4         6          8                16

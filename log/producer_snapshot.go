@@ -286,28 +286,43 @@ func (l *Log) scanProducers(from int64, cfg *Config) {
 }
 
 // truncateProducers brings the producer table in line with a log just
-// truncated to end. Producers with no batch at or past end are untouched;
-// if any had one, the table is rebuilt from the log, keeping those
-// untouched producers as they were (their batches may be gone to retention,
-// but their state is still right). Caller holds writeMu, segMu and pidMu.
+// truncated to end. A producer keeps its cached batches below end: they
+// are its state at the cut, even when retention already deleted them from
+// the log (a rebuild from the log would forget such a producer). Only a
+// producer all of whose cached batches were cut (an epoch bump in the cut
+// region resets the cache) is rebuilt from the batches still in the log.
+// Caller holds writeMu, segMu and pidMu.
 func (l *Log) truncateProducers(end int64, cfg *Config) {
-	touched := false
-	for _, e := range l.producers.m {
-		if e.last().lastOffset >= end {
-			touched = true
-			break
-		}
-	}
-	if !touched {
-		return
-	}
 	old := l.producers.m
-	l.producers.m = map[int64]*producerEntry{}
-	l.scanProducers(0, cfg)
+	next := make(map[int64]*producerEntry, len(old))
+	var lost []int64
 	for pid, e := range old {
 		if e.last().lastOffset < end {
-			l.producers.m[pid] = e
+			next[pid] = e
+			continue
+		}
+		kept := *e
+		kept.n = 0
+		for _, b := range e.batches[:e.n] {
+			if b.lastOffset < end {
+				kept.push(b)
+			}
+		}
+		if kept.n > 0 {
+			next[pid] = &kept
+		} else {
+			lost = append(lost, pid)
 		}
 	}
+	if len(lost) > 0 {
+		l.producers.m = map[int64]*producerEntry{}
+		l.scanProducers(0, cfg)
+		for _, pid := range lost {
+			if e, ok := l.producers.m[pid]; ok {
+				next[pid] = e
+			}
+		}
+	}
+	l.producers.m = next
 	l.producers.version++
 }

@@ -74,6 +74,15 @@ func (l *Log) ApplyRetention() (int, error) {
 // log start offset up to the new first segment and persists it. Caller holds
 // writeMu.
 func (l *Log) deleteOldest(n int) error {
+	// The producer snapshot must cover the batches about to go: after a
+	// crash, Open replays batch headers from the snapshot's offset, and
+	// batches deleted past it would roll producers back (a retry still
+	// in their window would then be appended twice). Kafka snapshots at
+	// every roll for the same reason. A snapshot that cannot be written
+	// keeps the segments: retention can wait.
+	if err := l.saveProducerSnapshot(false); err != nil {
+		return fmt.Errorf("log: delete segments in %s: producer snapshot first: %w", l.dir, err)
+	}
 	l.segMu.Lock()
 	n = min(n, len(l.segs)-1)
 	gone := make([]*segment.Segment, n)
