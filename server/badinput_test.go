@@ -686,6 +686,7 @@ func TestBadInputAllocationBounded(t *testing.T) {
 			c.send(frame)
 			c.expectClosed()
 			runtime.ReadMemStats(&m1)
+			t.Logf("%s: %d MiB allocated for a %d MiB frame", tc.name, (m1.TotalAlloc-m0.TotalAlloc)>>20, len(frame)>>20)
 			if alloc := m1.TotalAlloc - m0.TotalAlloc; alloc > tc.maxAmplification*uint64(len(frame)) {
 				t.Errorf("a %d MiB frame made the process allocate %d MiB (over %dx)", len(frame)>>20, alloc>>20, tc.maxAmplification)
 			}
