@@ -41,8 +41,10 @@ type conn struct {
 	budgeted int64                      // bytes of the server's request budget held for frame
 	views    []tlog.Batches             // segment views the current response points into
 
-	resp        outFrame // the response being sent, reused
-	writeFailed bool     // a write failed: later responses are dropped
+	// Reused for every response: where the Fetch record bytes go in the
+	// encoded response, and the writev list.
+	splices []wire.Splice
+	bufs    net.Buffers
 }
 
 // reqHeader is a request's header, decoded with kbin: kmsg has no type for
@@ -52,16 +54,6 @@ type reqHeader struct {
 	version  int16
 	corrID   int32
 	clientID string
-}
-
-// outFrame is one encoded response: buf holds the size prefix, the response
-// header and every byte of the body except the record bytes of splices,
-// which point into segment mappings kept alive by views.
-type outFrame struct {
-	buf     *bytebufferpool.ByteBuffer
-	splices []wire.Splice
-	views   []tlog.Batches
-	bufs    net.Buffers
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -109,16 +101,17 @@ func (c *conn) serve() {
 
 // errIdle and errShutdown end a connection without anything being wrong.
 var (
-	errIdle     = errors.New("idle for connections.max.idle.ms")
-	errShutdown = errors.New("broker shutting down")
+	errIdle       = errors.New("idle for connections.max.idle.ms")
+	errShutdown   = errors.New("broker shutting down")
+	errClientGone = errors.New("client stopped reading its responses")
 )
 
 func (c *conn) logClose(err error) {
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errShutdown):
 		return
-	case errors.Is(err, errIdle):
-		c.s.logger.Debug("server: closing idle connection", "remote", c.remote)
+	case errors.Is(err, errIdle), errors.Is(err, errClientGone):
+		c.s.logger.Debug("server: closing connection", "remote", c.remote, "why", err)
 	default:
 		c.s.metrics.badRequests.Inc()
 		c.s.logger.Warn("server: closing connection", "remote", c.remote, "err", err)
@@ -183,13 +176,14 @@ func (c *conn) readFrame() error {
 	return nil
 }
 
-// releaseBudget gives back the frame's share of the request budget early,
-// once the request no longer needs its frame to be counted: a long poll
-// must not hold it for its whole wait.
-func (c *conn) releaseBudget() {
-	if c.budgeted > 0 {
-		c.s.requestBudget.Release(c.budgeted)
-		c.budgeted = 0
+// keepBudget gives back the frame's share of the request budget beyond n
+// bytes, as soon as the request needs no more: a decoded request no longer
+// weighs its decoding cost, and a long poll must not hold its frame's
+// share for its whole wait.
+func (c *conn) keepBudget(n int64) {
+	if c.budgeted > n {
+		c.s.requestBudget.Release(c.budgeted - n)
+		c.budgeted = n
 	}
 }
 
@@ -199,7 +193,7 @@ func (c *conn) putFrame() {
 		bytebufferpool.Put(c.frame)
 		c.frame = nil
 	}
-	c.releaseBudget()
+	c.keepBudget(0)
 }
 
 func (c *conn) readErr(err error, between bool) error {
@@ -236,14 +230,13 @@ func (c *conn) handleFrame() error {
 			// Kafka answers an ApiVersions it cannot parse with a v0
 			// response carrying UNSUPPORTED_VERSION and its ranges, so
 			// newer clients retry with a version it knows.
-			c.queue(hdr, unsupportedAPIVersions())
-			return nil
+			return c.respond(hdr, unsupportedAPIVersions())
 		}
 		return fmt.Errorf("server: %s version %d not supported (have %d-%d; client %q)", api.name, hdr.version, api.min, api.max, hdr.clientID)
 	}
 	req := kmsg.RequestForKey(hdr.key)
 	req.SetVersion(hdr.version)
-	if hdr.flexibleHeader(req) {
+	if req.IsFlexible() { // flexible requests carry tagged fields in their header
 		r := kbin.Reader{Src: body}
 		kmsg.SkipTags(&r)
 		if !r.Ok() {
@@ -254,34 +247,22 @@ func (c *conn) handleFrame() error {
 	if err := req.ReadFrom(body); err != nil {
 		return fmt.Errorf("server: %s v%d: malformed request (client %q): %w", api.name, hdr.version, hdr.clientID, err)
 	}
-	if hdr.key != produceKey {
-		// Decoded: only Produce keeps using the frame's bytes in bulk
-		// (its records), so the others leave the budget to other clients
-		// while they wait (Fetch long polls) or write.
-		c.releaseBudget()
-	} else if keep := min(int64(len(c.frame.B)), c.budgeted); keep < c.budgeted {
-		// Produce keeps what its frame holds until appended.
-		c.s.requestBudget.Release(c.budgeted - keep)
-		c.budgeted = keep
+	// Decoded: only Produce keeps using its frame (the records are
+	// appended from it), so only Produce keeps the frame's size counted.
+	keep := int64(0)
+	if hdr.key == produceKey {
+		keep = int64(len(c.frame.B))
 	}
+	c.keepBudget(keep)
 	resp, err := api.handle(c, &hdr, req)
-	if err != nil {
-		c.releaseViews()
-		return err
-	}
-	c.s.metrics.request(hdr.key, time.Since(start))
-	if resp != nil {
-		c.queue(hdr, resp)
+	if err == nil {
+		c.s.metrics.request(hdr.key, time.Since(start))
+		if resp != nil {
+			err = c.respond(hdr, resp)
+		}
 	}
 	c.releaseViews()
-	return nil
-}
-
-// flexibleHeader: flexible requests carry tagged fields in their header.
-// ApiVersions is the exception among flexible requests on the response side
-// only, so the request header follows the rule.
-func (h *reqHeader) flexibleHeader(req kmsg.Request) bool {
-	return req.IsFlexible()
+	return err
 }
 
 func parseHeader(b []byte) (reqHeader, []byte, error) {
@@ -296,21 +277,23 @@ func parseHeader(b []byte) (reqHeader, []byte, error) {
 	return h, r.Src, nil
 }
 
-// releaseViews gives back views a handler took that were not handed to the
-// writer (an error, or a response that did not need them).
+// releaseViews gives back the segment views the request took, once its
+// response is written (or was never sent).
 func (c *conn) releaseViews() {
 	for i := range c.views {
 		c.views[i].Release()
 	}
+	clear(c.views)
 	c.views = c.views[:0]
 }
 
-// queue encodes resp with its response header and size prefix and hands it
-// to the writer. Views in c.views travel with the frame.
-func (c *conn) queue(hdr reqHeader, resp kmsg.Response) {
-	f := &c.resp
-	f.buf = bytebufferpool.Get()
-	b := append(f.buf.B[:0], 0, 0, 0, 0)
+// respond encodes resp with its response header and size prefix and writes
+// it with one writev; Fetch record bytes go to the socket from the segment
+// views in c.views, uncopied. A failed write ends the connection.
+func (c *conn) respond(hdr reqHeader, resp kmsg.Response) error {
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
+	b := append(buf.B[:0], 0, 0, 0, 0)
 	b = binary.BigEndian.AppendUint32(b, uint32(hdr.corrID))
 	// Response header v1 (tagged fields) goes with flexible versions,
 	// except for ApiVersions whose response header is always v0 so that
@@ -318,45 +301,27 @@ func (c *conn) queue(hdr reqHeader, resp kmsg.Response) {
 	if resp.IsFlexible() && hdr.key != apiVersionsKey {
 		b = append(b, 0)
 	}
+	splices := c.splices[:0]
 	if fr, ok := resp.(*kmsg.FetchResponse); ok {
-		b, f.splices = wire.AppendFetchResponse(b, fr, f.splices[:0])
-		f.views = append(f.views[:0], c.views...)
-		c.views = c.views[:0]
+		b, splices = wire.AppendFetchResponse(b, fr, splices)
 	} else {
 		b = resp.AppendTo(b)
 	}
-	size := wire.Size(b, f.splices) - sizePrefix
-	binary.BigEndian.PutUint32(b, uint32(size))
-	f.buf.B = b
-	c.send(f)
-}
-
-// send writes one frame unless an earlier write failed, then releases its
-// views and buffers.
-func (c *conn) send(f *outFrame) {
-	if !c.writeFailed {
-		f.bufs = wire.Buffers(f.buf.B, f.splices, f.bufs[:0])
-		w := f.bufs // WriteTo consumes the slice it is called on
-		// A client that stops reading its answers is cut after the same
-		// idle time as one that stops sending.
-		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.ConnectionsMaxIdle))
-		n, err := w.WriteTo(c.nc)
-		c.s.metrics.netOut.Add(float64(n))
-		if err != nil {
-			c.writeFailed = true
-			// Unblock the reader too: the client is gone.
-			c.nc.Close()
-		}
+	binary.BigEndian.PutUint32(b, uint32(wire.Size(b, splices)-sizePrefix))
+	buf.B = b
+	c.bufs = wire.Buffers(b, splices, c.bufs[:0])
+	w := c.bufs // WriteTo consumes the slice it is called on
+	// A client that stops reading its answers is cut after the same idle
+	// time as one that stops sending.
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.ConnectionsMaxIdle))
+	n, err := w.WriteTo(c.nc)
+	c.s.metrics.netOut.Add(float64(n))
+	clear(splices)
+	c.splices = splices[:0]
+	clear(c.bufs)
+	c.bufs = c.bufs[:0]
+	if err != nil {
+		return fmt.Errorf("%w: %w", errClientGone, err)
 	}
-	for i := range f.views {
-		f.views[i].Release()
-	}
-	clear(f.views)
-	f.views = f.views[:0]
-	clear(f.splices)
-	f.splices = f.splices[:0]
-	clear(f.bufs)
-	f.bufs = f.bufs[:0]
-	bytebufferpool.Put(f.buf)
-	f.buf = nil
+	return nil
 }
