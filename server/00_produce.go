@@ -79,18 +79,16 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 		st := &resp.Topics[i]
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		t, tm, unknown := s.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
-		ok := t != nil
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := &st.Partitions[j]
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
-			switch l := partitionLog(t, rp.Partition); {
-			case !ok:
-				sp.ErrorCode = unknown
-			case l == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			l, code := partitionOf(t, unknown, rp.Partition)
+			switch {
+			case code != 0:
+				sp.ErrorCode = code
 			case !acksOK:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			default:

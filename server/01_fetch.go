@@ -80,7 +80,6 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 		st := &resp.Topics[i]
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		t, tm, unknown := s.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
-		ok := t != nil
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -88,13 +87,8 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 			*sp = kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.RecordBatches = noRecords
-			fp := fetchPart{l: partitionLog(t, rp.Partition), tm: tm, rp: rp, sp: sp}
-			switch {
-			case !ok:
-				sp.ErrorCode = unknown
-			case fp.l == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			default:
+			fp := fetchPart{tm: tm, rp: rp, sp: sp}
+			if fp.l, sp.ErrorCode = partitionOf(t, unknown, rp.Partition); sp.ErrorCode == 0 {
 				sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch)
 			}
 			if fp.ready = sp.ErrorCode != 0; fp.ready {

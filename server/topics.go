@@ -76,6 +76,20 @@ func (s *Server) autoCreate(name string) (*tlog.Topic, error) {
 	return t, err
 }
 
+// partitionOf returns partition p of t, or the code a client gets for it:
+// unknownTopic (the request version's code) when t is nil, and
+// UNKNOWN_TOPIC_OR_PARTITION for a partition t does not have.
+func partitionOf(t *tlog.Topic, unknownTopic int16, p int32) (*tlog.Log, int16) {
+	switch l := partitionLog(t, p); {
+	case t == nil:
+		return nil, unknownTopic
+	case l == nil:
+		return nil, kerr.UnknownTopicOrPartition.Code
+	default:
+		return l, 0
+	}
+}
+
 // partitionLog returns partition p of t, or nil when out of range.
 func partitionLog(t *tlog.Topic, p int32) *tlog.Log {
 	if t == nil || p < 0 || int(p) >= len(t.Partitions) {
