@@ -72,6 +72,23 @@ func runKcatStderr(t *testing.T, kcat string, stdin string, args ...string) (std
 // used: "Produce MessageSet with 50 message(s) (... , gzip)".
 var kcatProducedCodec = regexp.MustCompile(`Produce MessageSet with \d+ message\(s\) \([^)]*, (\w+)\)`)
 
+// librdkafkaCodecCases are the codecs librdkafka clients are asked for.
+// mustCompress: librdkafka releases before the fix of librdkafka#4956
+// (Debian 12 ships 2.0.2) use gzip, snappy and lz4 only with a broker that
+// serves Produce v0 (and, for lz4, FindCoordinator), which Kafka 4 and
+// Tributary do not; they send those batches uncompressed, and say so in
+// their debug log. zstd needs Produce v7 and Fetch v10.
+var librdkafkaCodecCases = []struct {
+	codec        string
+	mustCompress bool
+}{
+	{"none", true},
+	{"gzip", false},
+	{"snappy", false},
+	{"lz4", false},
+	{"zstd", true},
+}
+
 // kcatCodecs maps librdkafka's codec names to the batch attribute codec.
 var kcatCodecs = map[string]recordbatch.Codec{
 	"none":         recordbatch.CodecNone, // the -z argument
@@ -85,22 +102,7 @@ var kcatCodecs = map[string]recordbatch.Codec{
 func TestKcatCompat(t *testing.T) {
 	kcat := kcatPath(t)
 	b := startBroker(t)
-	cases := []struct {
-		codec string
-		// mustCompress: librdkafka releases before the fix of
-		// librdkafka#4956 (Debian 12 ships 2.0.2) use gzip, snappy and
-		// lz4 only with a broker that serves Produce v0 (and, for lz4,
-		// FindCoordinator), which Kafka 4 and Tributary do not; they send
-		// those batches uncompressed. zstd needs Produce v7 and Fetch v10.
-		mustCompress bool
-	}{
-		{"none", true},
-		{"gzip", false},
-		{"snappy", false},
-		{"lz4", false},
-		{"zstd", true},
-	}
-	for _, tc := range cases {
+	for _, tc := range librdkafkaCodecCases {
 		t.Run(tc.codec, func(t *testing.T) {
 			topic := "kcat-" + tc.codec
 			var in, want strings.Builder

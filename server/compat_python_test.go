@@ -344,21 +344,8 @@ var rdkafkaCodecFallback = regexp.MustCompile(`Broker does not support compressi
 func TestPythonConfluentKafkaCompat(t *testing.T) {
 	b := startBroker(t)
 	py := newPyRunner(t, confluentKafka, b)
-	// mustCompress as in TestKcatCompat: librdkafka 2.0.2 (Debian 12)
-	// compresses with gzip, snappy and lz4 only when the broker serves
-	// Produce v0, which Kafka 4 and Tributary do not (librdkafka#4956),
-	// and logs that it falls back to no compression.
-	cases := []struct {
-		codec        string
-		mustCompress bool
-	}{
-		{"none", true},
-		{"gzip", false},
-		{"snappy", false},
-		{"lz4", false},
-		{"zstd", true},
-	}
-	for _, tc := range cases {
+	for _, tc := range librdkafkaCodecCases { // confluent-kafka is librdkafka
+
 		t.Run(tc.codec, func(t *testing.T) {
 			topic := "py-confluent-" + tc.codec
 			if _, err := b.mgr.CreateTopic(topic, 1, nil); err != nil {
