@@ -38,6 +38,11 @@ const (
 	// ConfigProducerIDExpirationMs is a broker-level setting in Kafka; it
 	// is kept per log here so that tests and tools can shorten it.
 	ConfigProducerIDExpirationMs = "producer.id.expiration.ms"
+	// Log compaction (cleanup.policy=compact), see compact.go.
+	ConfigDeleteRetentionMs      = "delete.retention.ms"
+	ConfigMinCleanableDirtyRatio = "min.cleanable.dirty.ratio"
+	ConfigMinCompactionLagMs     = "min.compaction.lag.ms"
+	ConfigMaxCompactionLagMs     = "max.compaction.lag.ms"
 )
 
 const (
@@ -52,8 +57,21 @@ const (
 	minSegmentBytes               = 14                  // Kafka's lower bound: one log overhead + a little
 	CleanupPolicyDelete           = "delete"
 	CleanupPolicyCompact          = "compact"
-	TimestampTypeCreateTime       = "CreateTime"
-	TimestampTypeLogAppend        = "LogAppendTime"
+	// DefaultDeleteRetentionMs is how long a tombstone (a record with a
+	// null value) survives cleaning, so consumers reading the log from the
+	// start see the delete: 1 day.
+	DefaultDeleteRetentionMs = 24 * 60 * 60 * 1000
+	// DefaultMinCleanableDirtyRatio: a compacted log is cleaned once the
+	// bytes written since its last cleaning are half of its sealed bytes.
+	DefaultMinCleanableDirtyRatio = 0.5
+	// DefaultMinCompactionLagMs: records may be cleaned as soon as their
+	// segment is sealed.
+	DefaultMinCompactionLagMs = 0
+	// DefaultMaxCompactionLagMs (Kafka's Long.MAX_VALUE): only the dirty
+	// ratio decides when a log is cleaned.
+	DefaultMaxCompactionLagMs = math.MaxInt64
+	TimestampTypeCreateTime   = "CreateTime"
+	TimestampTypeLogAppend    = "LogAppendTime"
 	// CompressionProducer keeps each batch as its producer compressed it;
 	// the other compression.type values make the broker re-encode batches
 	// that arrive with a different codec (the server does that, before
@@ -76,14 +94,18 @@ var ErrInvalidConfig = errors.New("log: invalid config")
 
 // Config is one partition's log configuration, by Kafka's topic config names.
 type Config struct {
-	SegmentBytes         int64  // segment.bytes
-	SegmentMs            int64  // segment.ms
-	SegmentIndexBytes    int    // segment.index.bytes
-	IndexIntervalBytes   int    // index.interval.bytes
-	RetentionMs          int64  // retention.ms; -1 keeps forever
-	RetentionBytes       int64  // retention.bytes; -1 unlimited
-	MaxMessageBytes      int    // max.message.bytes: the largest batch accepted
-	CleanupPolicy        string // cleanup.policy: only "delete"; Validate refuses "compact" with ErrInvalidConfig
+	SegmentBytes       int64 // segment.bytes
+	SegmentMs          int64 // segment.ms
+	SegmentIndexBytes  int   // segment.index.bytes
+	IndexIntervalBytes int   // index.interval.bytes
+	RetentionMs        int64 // retention.ms; -1 keeps forever
+	RetentionBytes     int64 // retention.bytes; -1 unlimited
+	MaxMessageBytes    int   // max.message.bytes: the largest batch accepted
+	// CleanupPolicy (cleanup.policy): "delete" (retention deletes old
+	// segments), "compact" (the log cleaner keeps the latest record of each
+	// key, and retention deletes nothing), or both, comma-separated in
+	// either order.
+	CleanupPolicy        string
 	FlushMessages        int64  // flush.messages: fsync after this many records; 1 = every append
 	FlushMs              int64  // flush.ms: fsync when the oldest unflushed data is this old (run by Manager)
 	MessageTimestampType string // message.timestamp.type: CreateTime or LogAppendTime
@@ -102,6 +124,21 @@ type Config struct {
 	// an out-of-sync replica may become leader. With one replica there is
 	// no other to elect; kept so Kafka's tools can set and read it.
 	UncleanLeaderElectionEnable bool
+	// DeleteRetentionMs (delete.retention.ms): a tombstone is removed by
+	// the cleaner once its batch's max timestamp is this much older than
+	// the clock.
+	DeleteRetentionMs int64
+	// MinCleanableDirtyRatio (min.cleanable.dirty.ratio): the share of a
+	// compacted log's sealed bytes not yet cleaned at which the Manager
+	// cleans it.
+	MinCleanableDirtyRatio float64
+	// MinCompactionLagMs (min.compaction.lag.ms): a sealed segment whose
+	// max timestamp is younger than this is not cleaned yet.
+	MinCompactionLagMs int64
+	// MaxCompactionLagMs (max.compaction.lag.ms): a log whose oldest
+	// uncleaned record is older than this is cleaned whatever its dirty
+	// ratio.
+	MaxCompactionLagMs int64
 
 	// Logger receives recovery and retention lines; nil means slog.Default().
 	Logger *slog.Logger
@@ -134,6 +171,12 @@ func DefaultConfig() Config {
 		// Replication only.
 		MinInsyncReplicas:           DefaultMinInsyncReplicas,
 		UncleanLeaderElectionEnable: DefaultUncleanLeaderElection,
+
+		// Compaction.
+		DeleteRetentionMs:      DefaultDeleteRetentionMs,
+		MinCleanableDirtyRatio: DefaultMinCleanableDirtyRatio,
+		MinCompactionLagMs:     DefaultMinCompactionLagMs,
+		MaxCompactionLagMs:     DefaultMaxCompactionLagMs,
 	}
 }
 
@@ -142,7 +185,8 @@ func ConfigNames() []string {
 	names := []string{ConfigSegmentBytes, ConfigSegmentMs, ConfigSegmentIndexBytes, ConfigIndexIntervalBytes,
 		ConfigRetentionMs, ConfigRetentionBytes, ConfigMaxMessageBytes, ConfigCleanupPolicy, ConfigFlushMessages,
 		ConfigFlushMs, ConfigMessageTimestampType, ConfigProducerIDExpirationMs, ConfigCompressionType,
-		ConfigMinInsyncReplicas, ConfigUncleanLeaderElectionEnable}
+		ConfigMinInsyncReplicas, ConfigUncleanLeaderElectionEnable,
+		ConfigDeleteRetentionMs, ConfigMinCleanableDirtyRatio, ConfigMinCompactionLagMs, ConfigMaxCompactionLagMs}
 	sort.Strings(names)
 	return names
 }
@@ -199,7 +243,20 @@ func (c *Config) set(name, v string) error {
 	case ConfigProducerIDExpirationMs:
 		return i64(&c.ProducerIDExpirationMs)
 	case ConfigCleanupPolicy:
-		c.CleanupPolicy = strings.TrimSpace(v)
+		c.CleanupPolicy = normalizePolicy(v)
+		return nil
+	case ConfigDeleteRetentionMs:
+		return i64(&c.DeleteRetentionMs)
+	case ConfigMinCompactionLagMs:
+		return i64(&c.MinCompactionLagMs)
+	case ConfigMaxCompactionLagMs:
+		return i64(&c.MaxCompactionLagMs)
+	case ConfigMinCleanableDirtyRatio:
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return bad(err)
+		}
+		c.MinCleanableDirtyRatio = f
 		return nil
 	case ConfigMessageTimestampType:
 		c.MessageTimestampType = strings.TrimSpace(v)
@@ -258,11 +315,22 @@ func (c Config) Validate() error {
 				"every acks=all produce would fail with NOT_ENOUGH_REPLICAS; it must be %d", partitionReplicas, partitionReplicas))
 	}
 	switch c.CleanupPolicy {
-	case CleanupPolicyDelete:
-	case CleanupPolicyCompact, CleanupPolicyCompact + "," + CleanupPolicyDelete, CleanupPolicyDelete + "," + CleanupPolicyCompact:
-		return bad(ConfigCleanupPolicy, c.CleanupPolicy, "compaction is not supported yet")
+	case CleanupPolicyDelete, CleanupPolicyCompact, CleanupPolicyCompact + "," + CleanupPolicyDelete, CleanupPolicyDelete + "," + CleanupPolicyCompact:
 	default:
-		return bad(ConfigCleanupPolicy, c.CleanupPolicy, "must be delete or compact")
+		return bad(ConfigCleanupPolicy, c.CleanupPolicy, "must be delete, compact or both (compact,delete)")
+	}
+	switch {
+	case c.DeleteRetentionMs < 0:
+		return bad(ConfigDeleteRetentionMs, c.DeleteRetentionMs, "must be >= 0")
+	case !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1): // NaN too
+		return bad(ConfigMinCleanableDirtyRatio, c.MinCleanableDirtyRatio, "must be in [0, 1]")
+	case c.MinCompactionLagMs < 0:
+		return bad(ConfigMinCompactionLagMs, c.MinCompactionLagMs, "must be >= 0")
+	case c.MaxCompactionLagMs < 1:
+		return bad(ConfigMaxCompactionLagMs, c.MaxCompactionLagMs, "must be >= 1")
+	case c.MaxCompactionLagMs < c.MinCompactionLagMs:
+		return bad(ConfigMaxCompactionLagMs, c.MaxCompactionLagMs,
+			fmt.Sprintf("must be >= %s (%d)", ConfigMinCompactionLagMs, c.MinCompactionLagMs))
 	}
 	switch c.MessageTimestampType {
 	case TimestampTypeCreateTime, TimestampTypeLogAppend:
@@ -297,7 +365,46 @@ func (c Config) Map() map[string]string {
 		// Replication only.
 		ConfigMinInsyncReplicas:           strconv.Itoa(c.MinInsyncReplicas),
 		ConfigUncleanLeaderElectionEnable: strconv.FormatBool(c.UncleanLeaderElectionEnable),
+
+		// Compaction.
+		ConfigDeleteRetentionMs:      strconv.FormatInt(c.DeleteRetentionMs, 10),
+		ConfigMinCleanableDirtyRatio: strconv.FormatFloat(c.MinCleanableDirtyRatio, 'g', -1, 64),
+		ConfigMinCompactionLagMs:     strconv.FormatInt(c.MinCompactionLagMs, 10),
+		ConfigMaxCompactionLagMs:     strconv.FormatInt(c.MaxCompactionLagMs, 10),
 	}
+}
+
+// Compacted reports whether cleanup.policy includes compact: the log
+// cleaner keeps the latest record of each key, and records without a key
+// are refused.
+func (c Config) Compacted() bool { return c.hasPolicy(CleanupPolicyCompact) }
+
+// Deletes reports whether cleanup.policy includes delete: retention.ms and
+// retention.bytes delete old segments. With compact alone they do not.
+func (c Config) Deletes() bool { return c.hasPolicy(CleanupPolicyDelete) }
+
+func (c Config) hasPolicy(p string) bool {
+	// Without strings.Split: the append path asks, and must not allocate.
+	for rest := c.CleanupPolicy; ; {
+		item, more, found := strings.Cut(rest, ",")
+		if item == p {
+			return true
+		}
+		if !found {
+			return false
+		}
+		rest = more
+	}
+}
+
+// normalizePolicy drops the blanks around the items of a cleanup.policy
+// list ("compact, delete" is "compact,delete"), as Kafka's list parser does.
+func normalizePolicy(v string) string {
+	items := strings.Split(v, ",")
+	for i := range items {
+		items[i] = strings.TrimSpace(items[i])
+	}
+	return strings.Join(items, ",")
 }
 
 func (c *Config) logger() *slog.Logger {
@@ -314,7 +421,9 @@ func (c *Config) now() time.Time {
 	return time.Now()
 }
 
-func (c *Config) segmentConfig() segment.Config {
+// segmentConfig is the segments' config for a log whose cleaner has
+// compacted everything below compactedBefore.
+func (c *Config) segmentConfig(compactedBefore int64) segment.Config {
 	// Reserve address space for a whole segment (plus one maximal batch,
 	// which may overshoot segment.bytes) so the active segment is mapped
 	// once; address space is free, and pages are only touched when read.
@@ -324,6 +433,7 @@ func (c *Config) segmentConfig() segment.Config {
 		MaxIndexBytes:      c.indexBytes(),
 		InitialMapBytes:    initial,
 		WrapFile:           c.WrapFile,
+		CompactedBefore:    compactedBefore,
 	}
 }
 

@@ -22,6 +22,8 @@
 //	    00000000000000000000.timeindex
 //	    recovery-checkpoint           see below
 //	    producer-snapshot             idempotent producers' state, see below
+//	    cleaner-checkpoint            compacted logs only, see below
+//	    <base>.log.cleaned, .swap     a cleaner swap in progress, see below
 //
 // # recovery-checkpoint
 //
@@ -41,6 +43,62 @@
 // file it cannot read (other version, bad CRC, short) is treated as absent,
 // which costs a full scan and forgets a DeleteRecords log start offset beyond
 // the first segment, but never loses a batch.
+//
+// # Log compaction (cleanup.policy=compact)
+//
+// Compact (run by the Manager's cleaner every CleanerBackoff for each log
+// whose dirty ratio reaches min.cleanable.dirty.ratio, or whose oldest
+// uncleaned record is older than max.compaction.lag.ms) keeps the latest
+// record of each key, see compact.go. Keys are compared by the first 128
+// bits of their SHA-256. Kept records stay in their batches at their
+// offsets; emptied batches go, so a cleaned segment may start above its
+// base offset and have gaps between batches, and a segment may end below
+// the next one's base offset. Offsets are never reused: the active
+// segment, never cleaned, carries the log end. Read of an offset in a gap
+// returns the next batch after it, as Kafka does. Records without a key
+// are refused by Append on a compacted log (ErrMissingKey).
+//
+// A cleaned segment replaces one or more consecutive sealed segments (the
+// merge of those whose cleaned bytes fit in segment.bytes) under the first
+// one's base offset b:
+//
+//  1. <b>.log.cleaned, <b>.index.cleaned and <b>.timeindex.cleaned are
+//     written and fsynced (no lock held);
+//  2. under writeMu: renamed to <b>.*.swap, the .log last, then the
+//     directory fsynced: the commit point is the durable <b>.log.swap;
+//  3. the other replaced segments' files are unlinked;
+//  4. <b>.*.swap are renamed to their final names (replacing b's old
+//     files), the directory fsynced, the new segment opened and swapped
+//     into the segment list under segMu.
+//
+// Open undoes or completes an interrupted swap before loading segments:
+// .cleaned files are removed (the old segments are intact); a <b>.log.swap
+// replaces every segment whose base offset lies inside its offsets,
+// (b, its next offset), and b's own files, and its indexes are rebuilt.
+// Either way the log holds the old segments or the new one for each swap,
+// never both for an offset and never less than every key's latest record.
+// Readers holding views of a replaced segment keep them: its mapping keeps
+// the unlinked inode alive until the last Release.
+//
+// # cleaner-checkpoint
+//
+// A 20-byte file, replaced atomically like the recovery checkpoint:
+//
+//	 0      4         6          8                16      20
+//	+-------+---------+----------+----------------+-------+
+//	| magic | version | reserved | cleaned offset | crc32c|
+//	| "TRCL"| u16 =1  | u16 = 0  | i64            | u32   |
+//	+-------+---------+----------+----------------+-------+
+//
+// The CRC-32C covers bytes 0..16. The cleaned offset is the base offset of
+// the first segment the cleaner has not rewritten. It is written before a
+// pass changes any segment, so recovery accepts offset gaps below it (in
+// segment files and between segments) and treats any other gap as
+// corruption, as before. The dirty ratio is the share of sealed bytes in
+// segments at or past it. Absent: the log was never cleaned. Unreadable:
+// gaps are accepted everywhere while loading (never cut a cleaned log),
+// then it is rewritten with the active segment's base offset.
+// Compatibility: a reader of version N reads N and N-1.
 //
 // # Idempotent producers
 //
@@ -121,8 +179,11 @@
 //
 // # Concurrency and lock order
 //
-// One writer at a time and any number of readers. writeMu serialises every
-// change (Append, roll, Truncate, DeleteRecordsBefore, retention, Close);
+// One writer at a time and any number of readers. cleanMu serialises
+// compaction passes and is taken first; a pass reads segments through
+// references and takes writeMu only to swap a cleaned segment in. writeMu
+// serialises every change (Append, roll, Truncate, DeleteRecordsBefore,
+// retention, a cleaner swap, Close);
 // segMu guards the segment list and is taken after writeMu; readers take only
 // segMu.RLock, long enough to find a segment and Acquire a reference. syncMu
 // serialises fsyncs and is never held while taking writeMu. ckptMu
@@ -132,5 +193,6 @@
 // nextOffset it goes with are published under one pidMu section, so the
 // snapshot reads a consistent pair. Published positions (nextOffset,
 // startOffset) are atomics stored after the data they cover. Order:
-// writeMu, segMu, ckptMu, pidMu; syncMu apart.
+// cleanMu, writeMu, segMu, ckptMu, pidMu; syncMu apart. The cleaner
+// checkpoint is written under ckptMu.
 package log

@@ -27,6 +27,10 @@ var (
 	// ErrDiskFull: no space left for an append or a new segment
 	// (Kafka's KAFKA_STORAGE_ERROR). Nothing of the failed append remains.
 	ErrDiskFull = errors.New("log: no space left on device")
+	// ErrMissingKey: a record without a key was produced to a compacted
+	// topic, whose cleaner could never tell which of its values is the
+	// latest (Kafka's INVALID_RECORD). Nothing of the append is written.
+	ErrMissingKey = errors.New("log: compacted topic cannot accept message without key")
 	// ErrClosed: the log has been closed.
 	ErrClosed = errors.New("log: closed")
 	// ErrStorage: an earlier fsync or rollback failed and the log refuses
@@ -40,6 +44,15 @@ type Log struct {
 	dir string
 
 	cfg atomic.Pointer[Config] // replaced whole by SetConfig
+
+	// cleanMu serialises compaction passes (Compact); taken before writeMu,
+	// which a pass holds only to swap a cleaned segment in.
+	cleanMu sync.Mutex
+	// cleanedOffset is the cleaner checkpoint: the cleaner may have
+	// rewritten every segment below it, leaving offset gaps there.
+	cleanedOffset atomic.Int64
+	// swapHook, set by tests before any compaction, stops a swap at a step.
+	swapHook func(step string) error
 
 	writeMu sync.Mutex // serialises writers; guards the fields below it
 	// rollBaseTs is the timestamp segment.ms counts from for the active
@@ -202,6 +215,12 @@ func (l *Log) writable() error {
 	return l.stickyErr()
 }
 
+// segConfig is the config of the log's segments: recovery accepts offset
+// gaps below the cleaner checkpoint.
+func (l *Log) segConfig(cfg *Config) segment.Config {
+	return cfg.segmentConfig(l.cleanedOffset.Load())
+}
+
 // active returns the active segment. Caller holds writeMu.
 func (l *Log) active() *segment.Segment {
 	return l.segs[len(l.segs)-1]
@@ -236,7 +255,7 @@ func (l *Log) AppendBatches(batches []byte) (AppendInfo, error) {
 	if len(batches) == 0 {
 		return AppendInfo{}, fmt.Errorf("%w: empty append", ErrCorruptBatch)
 	}
-	records, withPID, err := validate(batches, cfg.MaxMessageBytes)
+	records, withPID, err := validate(batches, cfg.MaxMessageBytes, cfg.Compacted())
 	if err != nil {
 		return AppendInfo{}, err
 	}
@@ -333,8 +352,10 @@ func (l *Log) appendErr(err error) error {
 }
 
 // validate checks every batch of an append and returns the record count
-// and whether any batch is sequenced (carries a producer ID).
-func validate(b []byte, maxMessageBytes int) (records int64, withPID bool, err error) {
+// and whether any batch is sequenced (carries a producer ID). For a
+// compacted log it also decodes the records (decompressing them) to refuse
+// any without a key, as Kafka does; control batches are exempt.
+func validate(b []byte, maxMessageBytes int, compacted bool) (records int64, withPID bool, err error) {
 	for p := 0; p < len(b); {
 		h, err := recordbatch.Validate(b[p:])
 		if err != nil {
@@ -342,6 +363,15 @@ func validate(b []byte, maxMessageBytes int) (records int64, withPID bool, err e
 		}
 		if h.Size() > maxMessageBytes {
 			return 0, false, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrMessageTooLarge, h.Size(), maxMessageBytes)
+		}
+		if compacted && !h.Control() {
+			missing, err := recordbatch.HasNullKey(b[p:p+h.Size()], recordbatch.DefaultDecompressLimit)
+			if err != nil {
+				return 0, false, fmt.Errorf("%w: batch %d bytes into the append: %w", ErrCorruptBatch, p, err)
+			}
+			if missing {
+				return 0, false, fmt.Errorf("%w (batch at %d bytes into the append)", ErrMissingKey, p)
+			}
 		}
 		if sequenced(&h) {
 			if h.BaseSequence < 0 || h.ProducerEpoch < 0 {
@@ -408,7 +438,7 @@ func (l *Log) maybeRoll(cfg *Config, bytes int, lastOffset, maxTs int64) error {
 // active and nothing changes. Caller holds writeMu.
 func (l *Log) roll(cfg *Config) error {
 	next := l.nextOffset.Load()
-	seg, err := segment.Create(l.dir, next, cfg.segmentConfig())
+	seg, err := segment.Create(l.dir, next, l.segConfig(cfg))
 	if err != nil {
 		if errors.Is(err, segment.ErrDiskFull) {
 			return fmt.Errorf("%w: roll: %w", ErrDiskFull, err)
@@ -480,7 +510,13 @@ func (l *Log) Read(offset int64, maxBytes int) (Batches, error) {
 		}
 		return Batches{}, fmt.Errorf("%w: offset %d is below the first segment", ErrOffsetOutOfRange, offset)
 	}
-	for ; i < len(l.segs); i++ {
+	// A segment may hold no batch at or past offset: offset is in a gap the
+	// cleaner left at its end. The answer is then the next batch after it,
+	// in a later segment.
+	for range maxSegmentHops {
+		if i >= len(l.segs) {
+			break
+		}
 		seg := l.segs[i]
 		if !seg.Acquire() {
 			// Only a closed log lists segments it no longer owns.
@@ -498,9 +534,30 @@ func (l *Log) Read(offset int64, maxBytes int) (Batches, error) {
 		}
 		seg.Release()
 		l.segMu.RLock()
+		i = l.segmentAfter(seg)
 	}
 	l.segMu.RUnlock()
 	return Batches{}, nil
+}
+
+// maxSegmentHops bounds the segments one Read or OffsetForTimestamp walks
+// through (far more than a log has, even while the cleaner reshapes it).
+const maxSegmentHops = 1 << 20
+
+// segmentAfter returns the index of the segment to look at after seg, in
+// the current list, which may have changed since seg was taken from it
+// (retention, a cleaner swap): the one after seg if seg is still listed;
+// otherwise the one now covering seg's base offset (seg's replacement,
+// which must be looked at again), or the first one. Caller holds segMu.
+func (l *Log) segmentAfter(seg *segment.Segment) int {
+	i := l.segmentIndex(seg.BaseOffset())
+	switch {
+	case i < 0:
+		return 0
+	case l.segs[i] == seg:
+		return i + 1
+	}
+	return i
 }
 
 // segmentIndex returns the index of the segment that may hold offset: the
@@ -526,9 +583,10 @@ func (l *Log) segmentIndex(offset int64) int {
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
 	start := l.startOffset.Load()
 	l.segMu.RLock()
-	for i := 0; i < len(l.segs); i++ {
+	for i, hops := 0, 0; i < len(l.segs) && hops < maxSegmentHops; hops++ {
 		seg := l.segs[i]
 		if seg.NextOffset() <= start || seg.MaxTimestamp() < ts {
+			i++
 			continue
 		}
 		if !seg.Acquire() {
@@ -545,6 +603,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 			return off, bts, nil
 		}
 		l.segMu.RLock()
+		i = l.segmentAfter(seg)
 	}
 	l.segMu.RUnlock()
 	return -1, -1, nil

@@ -26,9 +26,10 @@ const (
 	// requests that would create millions of directories).
 	MaxPartitions = 10000
 
-	DefaultRetentionCheckInterval = 5 * time.Minute // log.retention.check.interval.ms
-	DefaultCheckpointInterval     = time.Minute     // log.flush.offset.checkpoint.interval.ms
-	DefaultFlushSchedulerInterval = time.Second     // how often flush.ms is checked
+	DefaultRetentionCheckInterval = 5 * time.Minute  // log.retention.check.interval.ms
+	DefaultCheckpointInterval     = time.Minute      // log.flush.offset.checkpoint.interval.ms
+	DefaultFlushSchedulerInterval = time.Second      // how often flush.ms is checked
+	DefaultCleanerBackoff         = 15 * time.Second // log.cleaner.backoff.ms: how often compacted logs are checked
 	defaultDeletedDirSuffix       = ".deleting"
 	topicMetaSuffix               = ".json"
 )
@@ -77,13 +78,17 @@ type Options struct {
 	RetentionCheckInterval time.Duration
 	CheckpointInterval     time.Duration
 	FlushSchedulerInterval time.Duration
-	Logger                 *slog.Logger
+	// CleanerBackoff (Kafka's log.cleaner.backoff.ms) is how often the
+	// log cleaner looks for compacted logs to clean; zero means
+	// DefaultCleanerBackoff.
+	CleanerBackoff time.Duration
+	Logger         *slog.Logger
 }
 
 // Manager owns a data dir: its lock, the topics' metadata, the producer ID
 // allocator, every partition's log and the background retention (which
-// expires idle producers too), flush and checkpoint work. Close stops all
-// of it.
+// expires idle producers too), flush and checkpoint work, and the log
+// cleaner of compacted topics. Close stops all of it.
 type Manager struct {
 	dir      string
 	opts     Options
@@ -167,8 +172,9 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 		lk.unlock()
 		return nil, err
 	}
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.run()
+	go m.runCleaner()
 	return m, nil
 }
 
@@ -483,6 +489,45 @@ func (m *Manager) run() {
 			}
 		case <-ft.C:
 			m.flushDue(time.Now())
+		}
+	}
+}
+
+// runCleaner is the log cleaner's loop, apart from run so that a long
+// compaction never delays flushes and checkpoints. Close stops it between
+// two batches of a pass.
+func (m *Manager) runCleaner() {
+	defer m.wg.Done()
+	t := time.NewTicker(orDefault(m.opts.CleanerBackoff, DefaultCleanerBackoff))
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.compactDue(m.stop)
+		}
+	}
+}
+
+// RunCompaction runs the log cleaner now over every partition that needs
+// it (Log.NeedsCompaction: cleanup.policy includes compact and the dirty
+// ratio or max.compaction.lag.ms says so), as the background loop does
+// every CleanerBackoff.
+func (m *Manager) RunCompaction() {
+	m.compactDue(nil)
+}
+
+func (m *Manager) compactDue(stop <-chan struct{}) {
+	for _, l := range m.logs() {
+		if stopped(stop) {
+			return
+		}
+		if !l.NeedsCompaction() {
+			continue
+		}
+		if _, err := l.compact(stop); err != nil && !errors.Is(err, ErrClosed) {
+			m.logger.Error("log: compaction failed", "dir", l.dir, "err", err)
 		}
 	}
 }

@@ -1,9 +1,13 @@
 package log
 
 import (
+	"encoding/binary"
 	"fmt"
+	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +42,20 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	cleaned, ckptPresent, ckptOK, err := readCleanerCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	if ckptPresent && !ckptOK {
+		// The cleaner may have left gaps anywhere: accept them in every
+		// segment rather than cut a cleaned log at its first gap. The
+		// checkpoint is rewritten below, once the log end is known.
+		cleaned = math.MaxInt64
+	}
+	l.cleanedOffset.Store(cleaned)
+	if err := completeSwaps(dir, cfg.logger()); err != nil {
+		return nil, err
+	}
 	bases, err := listSegments(dir)
 	if err != nil {
 		return nil, err
@@ -57,7 +75,7 @@ func Open(dir string, cfg Config) (*Log, error) {
 		if haveCkpt {
 			base = ckpt.logStartOffset
 		}
-		seg, err := segment.Create(dir, base, cfg.segmentConfig())
+		seg, err := segment.Create(dir, base, l.segConfig(&cfg))
 		if err != nil {
 			return nil, fmt.Errorf("log: open %s: %w", dir, err)
 		}
@@ -67,6 +85,14 @@ func Open(dir string, cfg Config) (*Log, error) {
 	act := l.active()
 	next := act.NextOffset()
 	l.nextOffset.Store(next)
+	if ckptPresent && !ckptOK {
+		cfg.logger().Warn("log: unreadable cleaner checkpoint; treating every sealed segment as cleaned", "dir", dir)
+		l.cleanedOffset.Store(act.BaseOffset())
+		if err := writeCleanerCheckpoint(dir, act.BaseOffset()); err != nil {
+			l.closeSegments()
+			return nil, err
+		}
+	}
 	startOff := l.segs[0].BaseOffset()
 	if haveCkpt && ckpt.logStartOffset > startOff {
 		startOff = min(ckpt.logStartOffset, next)
@@ -113,6 +139,108 @@ func Open(dir string, cfg Config) (*Log, error) {
 	return l, nil
 }
 
+// completeSwaps finishes or undoes the log cleaner swaps a crash
+// interrupted (see swapCleaned). Files <base>.*.cleaned were never
+// committed: they go. A <base>.log.swap was committed: every segment whose
+// base offset lies inside it, (base, its next offset), goes, then it takes
+// its final name; its indexes are removed and rebuilt by recovery. Index
+// .swap files without their .log.swap belong to an uncommitted swap.
+func completeSwaps(dir string, logger *slog.Logger) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("log: open %s: %w", dir, err)
+	}
+	var logs, swaps []int64
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasSuffix(name, segment.CleanedSuffix) {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return fmt.Errorf("log: open %s: remove uncommitted cleaned file: %w", dir, err)
+			}
+			continue
+		}
+		if base, suf, ok := segment.ParseFileName(name); ok && suf == segment.LogSuffix {
+			logs = append(logs, base)
+		}
+		if trimmed, ok := strings.CutSuffix(name, segment.SwapSuffix); ok {
+			if base, suf, ok := segment.ParseFileName(trimmed); ok && suf == segment.LogSuffix {
+				swaps = append(swaps, base)
+			}
+		}
+	}
+	for _, base := range swaps {
+		next, err := swapNextOffset(filepath.Join(dir, segment.FileName(base, segment.LogSuffix+segment.SwapSuffix)), base)
+		if err != nil {
+			return err
+		}
+		replaced := 0
+		for _, other := range logs {
+			if other > base && other < next {
+				if err := removeSegmentFiles(dir, other); err != nil {
+					return err
+				}
+				replaced++
+			}
+		}
+		if err := segment.RemoveFiles(dir, base, segment.IndexSuffix, segment.TimeIndexSuffix,
+			segment.IndexSuffix+segment.SwapSuffix, segment.TimeIndexSuffix+segment.SwapSuffix); err != nil {
+			return fmt.Errorf("log: open %s: %w", dir, err)
+		}
+		if err := segment.RenameFiles(dir, base, segment.SwapSuffix, ""); err != nil {
+			return fmt.Errorf("log: open %s: complete cleaner swap: %w", dir, err)
+		}
+		logger.Warn("log: completed a log cleaner swap interrupted by a crash", "dir", dir, "segment", base,
+			"next_offset", next, "segments_replaced", replaced+1)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if trimmed, ok := strings.CutSuffix(name, segment.SwapSuffix); ok {
+			if base, suf, ok := segment.ParseFileName(trimmed); ok && suf != segment.LogSuffix && !slices.Contains(swaps, base) {
+				os.Remove(filepath.Join(dir, name))
+			}
+		}
+	}
+	if len(swaps) > 0 {
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("log: open %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// swapNextOffset returns the offset after the last batch of a committed
+// swap file (fsynced before its commit, so whole), reading batch headers
+// only; base for an empty one.
+func swapNextOffset(path string, base int64) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("log: open cleaner swap: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("log: open cleaner swap: %w", err)
+	}
+	next := base
+	var hdr [recordbatch.HeaderSize]byte
+	for pos := int64(0); pos < fi.Size(); {
+		if _, err := f.ReadAt(hdr[:], pos); err != nil {
+			break // a short tail: recovery cuts it
+		}
+		// ParseHeader wants the whole batch; the fields needed are read here.
+		baseOffset := int64(binary.BigEndian.Uint64(hdr[recordbatch.BaseOffsetPos:]))
+		size := recordbatch.LogOverhead + int64(int32(binary.BigEndian.Uint32(hdr[recordbatch.BatchLengthPos:])))
+		lastDelta := int64(int32(binary.BigEndian.Uint32(hdr[recordbatch.LastOffsetDeltaPos:])))
+		if hdr[recordbatch.MagicPos] != recordbatch.Magic || size < recordbatch.HeaderSize || lastDelta < 0 ||
+			baseOffset < next || pos+size > fi.Size() {
+			break // recovery of the segment cuts the file here
+		}
+		next = baseOffset + lastDelta + 1
+		pos += size
+	}
+	return next, nil
+}
+
 // listSegments returns the base offsets of the .log files in dir, sorted,
 // and removes leftovers: temp files and indexes without a .log.
 func listSegments(dir string) ([]int64, error) {
@@ -148,11 +276,20 @@ func listSegments(dir string) ([]int64, error) {
 // that segment and every later segment are removed.
 func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *RecoveryInfo) error {
 	cfg := l.cfg.Load()
-	segCfg := cfg.segmentConfig()
+	segCfg := l.segConfig(cfg)
 	logger := cfg.logger()
+	compactedBefore := l.cleanedOffset.Load()
 	for i, base := range bases {
 		last := i == len(bases)-1
-		if n := len(l.segs); n > 0 && l.segs[n-1].NextOffset() != base && isEmptySegment(l.dir, base) {
+		// A segment may start past where the previous one ends where the
+		// cleaner removed the batches in between (and never after the log
+		// end, which the cleaner does not move).
+		gap := false
+		if n := len(l.segs); n > 0 {
+			prev := l.segs[n-1].NextOffset()
+			gap = base > prev && base <= compactedBefore
+		}
+		if n := len(l.segs); n > 0 && !gap && l.segs[n-1].NextOffset() != base && isEmptySegment(l.dir, base) {
 			// An empty file left by a roll that failed midway: it holds
 			// nothing, so only it goes.
 			logger.Warn("log: removing stray empty segment", "dir", l.dir, "segment", base)
@@ -161,7 +298,7 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 			}
 			continue
 		}
-		if n := len(l.segs); n > 0 && l.segs[n-1].NextOffset() != base {
+		if n := len(l.segs); n > 0 && !gap && l.segs[n-1].NextOffset() != base {
 			// A gap or an overlap: nothing from here on follows the log.
 			logger.Warn("log: segment does not follow the previous one; removing it and every later segment",
 				"dir", l.dir, "segment", base, "expected", l.segs[n-1].NextOffset())
@@ -197,9 +334,10 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 			logger.Warn("log: truncated torn or corrupt tail", "dir", l.dir, "segment", base,
 				"valid_bytes", seg.Size(), "truncated_bytes", st.TruncatedBytes, "next_offset", seg.NextOffset(), "cause", st.Cause)
 		}
-		if seg.Size() == 0 && len(l.segs) > 0 {
+		if seg.Size() == 0 && len(l.segs) > 0 && !gap {
 			// An empty segment after a full one (a crash right after a roll, or
 			// a tail cut to nothing): drop it; the previous one stays active.
+			// After a gap it stays: its base offset is where the log goes on.
 			seg.Delete()
 		} else {
 			l.segs = append(l.segs, seg)
@@ -258,7 +396,7 @@ func (l *Log) dropFrom(bases []int64, info *RecoveryInfo) error {
 func (l *Log) reopenActive() error {
 	old := l.active()
 	old.Close()
-	seg, err := segment.Open(l.dir, old.BaseOffset(), l.cfg.Load().segmentConfig(), true)
+	seg, err := segment.Open(l.dir, old.BaseOffset(), l.segConfig(l.cfg.Load()), true)
 	if err == nil {
 		if err = seg.Load(); err != nil {
 			// The trimmed indexes no longer check out: rebuild.

@@ -16,8 +16,9 @@ const drainTimeout = 30 * time.Second
 // ApplyRetention drops the state of idempotent producers idle for
 // producer.id.expiration.ms, and deletes whole sealed segments, oldest
 // first, that are past retention.ms (by their max timestamp; by file mtime
-// when they carry no timestamps) or that retention.bytes no longer needs. The active segment is
-// never deleted. The log start offset moves to the first remaining segment
+// when they carry no timestamps) or that retention.bytes no longer needs,
+// when cleanup.policy includes delete (compact alone keeps every segment:
+// the cleaner bounds the log instead). The active segment is never deleted. The log start offset moves to the first remaining segment
 // and is persisted. It returns the number of segments deleted.
 func (l *Log) ApplyRetention() (int, error) {
 	l.writeMu.Lock()
@@ -35,7 +36,7 @@ func (l *Log) ApplyRetention() (int, error) {
 		total += s.Size()
 	}
 	n := 0
-	for ; n < len(l.segs)-1; n++ {
+	for ; n < len(l.segs)-1 && cfg.Deletes(); n++ {
 		s := l.segs[n]
 		expired := false
 		if cfg.RetentionMs >= 0 {
@@ -131,7 +132,10 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	}
 	l.segMu.RLock()
 	n := 0
-	for n < len(l.segs)-1 && l.segs[n].NextOffset() <= offset {
+	// Whole segments below offset: the next one starts at or below it (not
+	// the segment's own NextOffset, which a cleaned segment ending in a
+	// gap keeps below where the next one starts).
+	for n < len(l.segs)-1 && l.segs[n+1].BaseOffset() <= offset {
 		n++
 	}
 	l.segMu.RUnlock()
@@ -211,7 +215,7 @@ func (l *Log) truncateFully(offset int64, cfg *Config) (int64, error) {
 		}
 	}
 	l.segs = nil
-	seg, err := segment.Create(l.dir, offset, cfg.segmentConfig())
+	seg, err := segment.Create(l.dir, offset, l.segConfig(cfg))
 	if err != nil {
 		return 0, l.poison(fmt.Errorf("log: truncate %s: %w", l.dir, err))
 	}
@@ -235,6 +239,13 @@ func (l *Log) afterTruncate() (int64, error) {
 	}
 	if l.startOffset.Load() > next {
 		l.startOffset.Store(next)
+	}
+	if l.cleanedOffset.Load() > next {
+		// Nothing past the end was cleaned any more; appends there must
+		// not be taken for cleaned data (gaps) by a recovery.
+		if err := l.storeCleanedOffset(next, false); err != nil {
+			return next, l.poison(err)
+		}
 	}
 	l.rollBaseTs = l.cfg.Load().now().UnixMilli()
 	if err := l.saveProducerSnapshot(true); err != nil {

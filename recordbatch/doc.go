@@ -7,9 +7,12 @@
 // integrity. Header parsing is allocation-free on success, so it can sit on
 // the produce, fetch and recovery paths. Records are decoded only off the hot
 // path: Records (tools, tests), FirstRecordAtOrAfter (ListOffsets by
-// timestamp) and Recompress (a topic whose compression.type differs from the
-// producer's codec), with Decompress/Compress for gzip, snappy (xerial
-// framing or a bare block), lz4 (frame format) and zstd.
+// timestamp), Recompress (a topic whose compression.type differs from the
+// producer's codec), Filter (the log cleaner, keeping a subset of a batch's
+// records under the same header) and HasNullKey (the produce check of a
+// compacted topic), with Decompress/Compress for gzip, snappy (xerial
+// framing or a bare block), lz4 (frame format) and zstd. Encode builds
+// batches of keyed records for tests and tools.
 //
 // # Byte layout
 //

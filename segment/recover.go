@@ -23,9 +23,17 @@ type RecoveryStats struct {
 	Cause          error // why the tail was cut, nil if nothing was
 }
 
+// follows reports whether a batch at base offset base may come where the
+// offset next was expected: exactly there, or further on (a gap) where the
+// log cleaner has been (below Config.CompactedBefore).
+func (s *Segment) follows(base, next int64) bool {
+	return base == next || base > next && base < s.cfg.CompactedBefore
+}
+
 // Recover scans the whole .log file batch by batch, checking each batch's
 // length, magic, CRC-32C and that its offsets follow the previous batch's
-// (starting at the segment's base offset). The first batch that fails is the
+// (starting at the segment's base offset; with gaps only below
+// Config.CompactedBefore). The first batch that fails is the
 // truncation point (a torn or corrupt tail): the file is cut there. Both
 // indexes are rebuilt from the valid prefix. The segment must be writable and
 // have no readers.
@@ -48,7 +56,7 @@ func (s *Segment) Recover() (RecoveryStats, error) {
 	p := 0
 	for p < len(v) {
 		h, err := recordbatch.Validate(v[p:])
-		if err == nil && h.BaseOffset != next {
+		if err == nil && !s.follows(h.BaseOffset, next) {
 			err = fmt.Errorf("%w: batch at byte %d has base offset %d, want %d", recordbatch.ErrCorrupt, p, h.BaseOffset, next)
 		}
 		if err == nil && !s.Fits(0, h.LastOffset()) {
@@ -113,7 +121,7 @@ func (s *Segment) Load() error {
 	}
 	for p < int64(len(v)) {
 		h, err := recordbatch.ParseHeader(v[p:])
-		if err == nil && h.BaseOffset != next {
+		if err == nil && !s.follows(h.BaseOffset, next) {
 			err = fmt.Errorf("%w: base offset %d, want %d", recordbatch.ErrCorrupt, h.BaseOffset, next)
 		}
 		if err != nil {

@@ -91,6 +91,12 @@ type Config struct {
 	InitialMapBytes int
 	// WrapFile, if set, wraps the .log file for writes (fault injection).
 	WrapFile func(path string, f *os.File) File
+	// CompactedBefore is the offset below which the log cleaner has
+	// rewritten the log: there a batch may start above where the previous
+	// one ended (or above the segment's base offset), since the cleaner
+	// drops batches left without records. Recover and Load treat any other
+	// gap as corruption. 0: nothing was compacted.
+	CompactedBefore int64
 }
 
 func (c *Config) withDefaults() Config {

@@ -305,12 +305,16 @@ var topicConfigInfos = map[string]configInfo{
 	tlog.ConfigRetentionMs:            {kmsg.ConfigTypeLong, "The maximum time a segment is kept before it is deleted; -1 keeps data forever."},
 	tlog.ConfigRetentionBytes:         {kmsg.ConfigTypeLong, "The maximum size a partition's log grows to before its oldest segments are deleted; -1 is unlimited."},
 	tlog.ConfigMaxMessageBytes:        {kmsg.ConfigTypeInt, "The largest record batch the log accepts."},
-	tlog.ConfigCleanupPolicy:          {kmsg.ConfigTypeList, "The retention policy of old segments: delete (compaction is not supported)."},
+	tlog.ConfigCleanupPolicy:          {kmsg.ConfigTypeList, "The retention policy of old segments: delete removes them by retention.ms and retention.bytes, compact keeps the latest record of each key (the log cleaner), or both."},
 	tlog.ConfigFlushMessages:          {kmsg.ConfigTypeLong, "The number of records appended after which the log is fsynced; 1 fsyncs every append."},
 	tlog.ConfigFlushMs:                {kmsg.ConfigTypeLong, "The maximum time appended data stays in the page cache before the log is fsynced."},
 	tlog.ConfigMessageTimestampType:   {kmsg.ConfigTypeString, "Whether record timestamps are the producer's (CreateTime) or the broker's append time (LogAppendTime)."},
 	tlog.ConfigProducerIDExpirationMs: {kmsg.ConfigTypeInt, "How long an idempotent producer's state is kept after its last append."},
 	"compression.type":                {kmsg.ConfigTypeString, "The compression codec of stored batches; producer keeps the codec the producer used."},
+	tlog.ConfigDeleteRetentionMs:      {kmsg.ConfigTypeLong, "How long a tombstone (a record with a null value) of a compacted topic is kept after it was written, so consumers reading from the start see the delete."},
+	tlog.ConfigMinCleanableDirtyRatio: {kmsg.ConfigTypeDouble, "The share of a compacted log's sealed bytes not yet cleaned at which the log cleaner cleans it."},
+	tlog.ConfigMinCompactionLagMs:     {kmsg.ConfigTypeLong, "The minimum time a record stays uncompacted after it was written."},
+	tlog.ConfigMaxCompactionLagMs:     {kmsg.ConfigTypeLong, "The maximum time a record stays uncompacted: past it the log is cleaned whatever its dirty ratio."},
 
 	// Replication only: each partition has one replica here.
 	tlog.ConfigMinInsyncReplicas:           {kmsg.ConfigTypeInt, "The replicas that must be in sync for an acks=all produce to succeed. Each partition has one replica on this single broker, so 1 is the only value accepted."},

@@ -151,7 +151,7 @@ func TestAdminTopicConfigsSurviveRestart(t *testing.T) {
 		{"unknown", []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "no.such", Value: kadm.StringPtr("1")}}, kerr.InvalidConfig, "no.such"},
 		{"append to a number", []kadm.AlterConfig{{Op: kadm.AppendConfig, Name: "retention.ms", Value: kadm.StringPtr("1")}}, kerr.InvalidConfig, "LIST"},
 		{"subtract from a number", []kadm.AlterConfig{{Op: kadm.SubtractConfig, Name: "retention.ms", Value: kadm.StringPtr("1")}}, kerr.InvalidConfig, "LIST"},
-		{"append compact", []kadm.AlterConfig{{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: kadm.StringPtr("compact")}}, kerr.InvalidConfig, "cleanup.policy"},
+		{"append an unknown policy", []kadm.AlterConfig{{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: kadm.StringPtr("shred")}}, kerr.InvalidConfig, "cleanup.policy"},
 		{"subtract everything", []kadm.AlterConfig{{Op: kadm.SubtractConfig, Name: "cleanup.policy", Value: kadm.StringPtr("delete")}}, kerr.InvalidConfig, "cleanup.policy"},
 		{"null value", []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms"}}, kerr.InvalidRequest, "retention.ms"},
 		{"twice", []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("1")}, {Op: kadm.DeleteConfig, Name: "retention.ms"}}, kerr.InvalidRequest, "retention.ms"},

@@ -159,7 +159,7 @@ func TestAlterConfigsEveryVersion(t *testing.T) {
 		}{
 			{"retention.ms=soon", "retention.ms"},
 			{"no.such=1", "no.such"},
-			{"cleanup.policy=compact", "cleanup.policy"},
+			{"cleanup.policy=shred", "cleanup.policy"},
 			{"min.insync.replicas=2", "one replica"},
 			{"unclean.leader.election.enable=yes", "unclean.leader.election.enable"},
 		} {

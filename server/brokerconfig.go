@@ -41,6 +41,11 @@ var BrokerTopicDefaults = map[string]string{
 	// loads (min.insync.replicas above 1 is refused: one replica here).
 	"min.insync.replicas":            tlog.ConfigMinInsyncReplicas,
 	"unclean.leader.election.enable": tlog.ConfigUncleanLeaderElectionEnable,
+	// Compaction defaults (Kafka's log.cleaner.* names).
+	"log.cleaner.delete.retention.ms":   tlog.ConfigDeleteRetentionMs,
+	"log.cleaner.min.cleanable.ratio":   tlog.ConfigMinCleanableDirtyRatio,
+	"log.cleaner.min.compaction.lag.ms": tlog.ConfigMinCompactionLagMs,
+	"log.cleaner.max.compaction.lag.ms": tlog.ConfigMaxCompactionLagMs,
 }
 
 // BrokerSettings is everything a properties file can set: the server's own

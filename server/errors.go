@@ -20,6 +20,8 @@ func errorCode(err error) int16 {
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, tlog.ErrMessageTooLarge):
 		return kerr.MessageTooLarge.Code
+	case errors.Is(err, tlog.ErrMissingKey):
+		return kerr.InvalidRecord.Code
 	case errors.Is(err, tlog.ErrDiskFull), errors.Is(err, tlog.ErrStorage):
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, tlog.ErrClosed):

@@ -1,0 +1,6 @@
+package log
+
+// SetSwapHook makes l call f at each step of a cleaner swap ("commit",
+// "delete old", "rename", "open"); an error from f stops the swap there,
+// leaving the files as a crash at that point would.
+func SetSwapHook(l *Log, f func(step string) error) { l.swapHook = f }
