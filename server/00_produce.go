@@ -79,6 +79,11 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 		st := &resp.Topics[i]
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		t, tm, unknown := s.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
+		if t != nil && kafkaInternalTopic(t.Name) {
+			// Only the broker writes its internal topics: a client's
+			// records there would corrupt the coordinator's state.
+			t, unknown = nil, kerr.InvalidTopicException.Code
+		}
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]

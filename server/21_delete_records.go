@@ -10,7 +10,8 @@ package server
 // offset on this single broker. An offset below the log start offset
 // changes nothing; one above the high watermark, or below -1, is
 // OFFSET_OUT_OF_RANGE. The response carries the new low watermark, and
-// segments wholly below it are deleted at once.
+// segments wholly below it are deleted at once. Internal topics
+// (__consumer_offsets) answer INVALID_TOPIC_EXCEPTION, as Kafka.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -43,6 +44,10 @@ func handleDeleteRecords(c *conn, h *reqHeader, req *kmsg.DeleteRecordsRequest) 
 			sp.LowWatermark = -1
 			if l := partitionLog(t, rp.Partition); l == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else if kafkaInternalTopic(t.Name) {
+				// As Kafka: the coordinator's records are not the
+				// client's to delete.
+				sp.ErrorCode = kerr.InvalidTopicException.Code
 			} else {
 				sp.LowWatermark, sp.ErrorCode = deleteRecords(l, rp.Offset)
 			}

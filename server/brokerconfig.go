@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,17 @@ const (
 	BrokerConnectionsMaxIdleMs  = "connections.max.idle.ms"
 	BrokerFetchMaxBytes         = "fetch.max.bytes"
 	BrokerQueuedMaxRequestBytes = "queued.max.request.bytes"
+
+	// The group coordinator's settings.
+	BrokerOffsetsTopicPartitions        = "offsets.topic.num.partitions"
+	BrokerOffsetsTopicSegmentBytes      = "offsets.topic.segment.bytes"
+	BrokerOffsetsRetentionMinutes       = "offsets.retention.minutes"
+	BrokerOffsetsRetentionCheckInterval = "offsets.retention.check.interval.ms"
+	BrokerGroupInitialRebalanceDelayMs  = "group.initial.rebalance.delay.ms"
+	BrokerGroupMinSessionTimeoutMs      = "group.min.session.timeout.ms"
+	BrokerGroupMaxSessionTimeoutMs      = "group.max.session.timeout.ms"
+	BrokerGroupMaxSize                  = "group.max.size"
+	BrokerOffsetMetadataMaxBytes        = "offset.metadata.max.bytes"
 )
 
 // BrokerTopicDefaults maps Kafka's broker-level names of topic defaults
@@ -37,15 +49,15 @@ var BrokerTopicDefaults = map[string]string{
 	"log.message.timestamp.type":  tlog.ConfigMessageTimestampType,
 	"producer.id.expiration.ms":   tlog.ConfigProducerIDExpirationMs,
 	"compression.type":            tlog.ConfigCompressionType,
-	// Replication only; accepted so a server.properties written for Kafka
-	// loads (min.insync.replicas above 1 is refused: one replica here).
-	"min.insync.replicas":            tlog.ConfigMinInsyncReplicas,
-	"unclean.leader.election.enable": tlog.ConfigUncleanLeaderElectionEnable,
 	// Compaction defaults (Kafka's log.cleaner.* names).
 	"log.cleaner.delete.retention.ms":   tlog.ConfigDeleteRetentionMs,
 	"log.cleaner.min.cleanable.ratio":   tlog.ConfigMinCleanableDirtyRatio,
 	"log.cleaner.min.compaction.lag.ms": tlog.ConfigMinCompactionLagMs,
 	"log.cleaner.max.compaction.lag.ms": tlog.ConfigMaxCompactionLagMs,
+	// Replication only; accepted so a server.properties written for Kafka
+	// loads (min.insync.replicas above 1 is refused: one replica here).
+	"min.insync.replicas":            tlog.ConfigMinInsyncReplicas,
+	"unclean.leader.election.enable": tlog.ConfigUncleanLeaderElectionEnable,
 }
 
 // BrokerSettings is everything a properties file can set: the server's own
@@ -84,9 +96,25 @@ func (b *BrokerSettings) Apply(name, value string) error {
 	case BrokerQueuedMaxRequestBytes:
 		b.Server.QueuedMaxRequestBytes, err = strconv.Atoi(value)
 	case BrokerConnectionsMaxIdleMs:
-		var ms int64
-		ms, err = strconv.ParseInt(value, 10, 64)
-		b.Server.ConnectionsMaxIdle = time.Duration(ms) * time.Millisecond
+		b.Server.ConnectionsMaxIdle, err = parseDuration(value, time.Millisecond)
+	case BrokerOffsetsTopicPartitions:
+		b.Server.Groups.OffsetsTopicPartitions, err = strconv.Atoi(value)
+	case BrokerOffsetsTopicSegmentBytes:
+		b.Server.Groups.OffsetsTopicSegmentBytes, err = strconv.ParseInt(value, 10, 64)
+	case BrokerOffsetsRetentionMinutes:
+		b.Server.Groups.OffsetsRetention, err = parseDuration(value, time.Minute)
+	case BrokerOffsetsRetentionCheckInterval:
+		b.Server.Groups.OffsetsRetentionCheckInterval, err = parseDuration(value, time.Millisecond)
+	case BrokerGroupInitialRebalanceDelayMs:
+		b.Server.Groups.InitialRebalanceDelay, err = parseDuration(value, time.Millisecond)
+	case BrokerGroupMinSessionTimeoutMs:
+		b.Server.Groups.MinSessionTimeout, err = parseDuration(value, time.Millisecond)
+	case BrokerGroupMaxSessionTimeoutMs:
+		b.Server.Groups.MaxSessionTimeout, err = parseDuration(value, time.Millisecond)
+	case BrokerGroupMaxSize:
+		b.Server.Groups.MaxGroupSize, err = strconv.Atoi(value)
+	case BrokerOffsetMetadataMaxBytes:
+		b.Server.Groups.OffsetMetadataMaxBytes, err = strconv.Atoi(value)
 	default:
 		return fmt.Errorf("server: unknown broker setting %q", name)
 	}
@@ -94,6 +122,18 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		return fmt.Errorf("server: %s=%q: %w", name, value, err)
 	}
 	return nil
+}
+
+// parseDuration reads an integer count of unit.
+func parseDuration(value string, unit time.Duration) (time.Duration, error) {
+	n, err := strconv.ParseInt(value, 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 || n > int64(math.MaxInt64/unit) {
+		return 0, fmt.Errorf("out of range")
+	}
+	return time.Duration(n) * unit, nil
 }
 
 // Map lists every setting by its broker name with its current value.
@@ -105,6 +145,16 @@ func (b *BrokerSettings) Map() map[string]string {
 		BrokerFetchMaxBytes:         strconv.Itoa(b.Server.FetchMaxBytes),
 		BrokerQueuedMaxRequestBytes: strconv.Itoa(b.Server.QueuedMaxRequestBytes),
 		BrokerConnectionsMaxIdleMs:  strconv.FormatInt(b.Server.ConnectionsMaxIdle.Milliseconds(), 10),
+
+		BrokerOffsetsTopicPartitions:        strconv.Itoa(b.Server.Groups.OffsetsTopicPartitions),
+		BrokerOffsetsTopicSegmentBytes:      strconv.FormatInt(b.Server.Groups.OffsetsTopicSegmentBytes, 10),
+		BrokerOffsetsRetentionMinutes:       strconv.FormatInt(int64(b.Server.Groups.OffsetsRetention/time.Minute), 10),
+		BrokerOffsetsRetentionCheckInterval: strconv.FormatInt(b.Server.Groups.OffsetsRetentionCheckInterval.Milliseconds(), 10),
+		BrokerGroupInitialRebalanceDelayMs:  strconv.FormatInt(b.Server.Groups.InitialRebalanceDelay.Milliseconds(), 10),
+		BrokerGroupMinSessionTimeoutMs:      strconv.FormatInt(b.Server.Groups.MinSessionTimeout.Milliseconds(), 10),
+		BrokerGroupMaxSessionTimeoutMs:      strconv.FormatInt(b.Server.Groups.MaxSessionTimeout.Milliseconds(), 10),
+		BrokerGroupMaxSize:                  strconv.Itoa(b.Server.Groups.MaxGroupSize),
+		BrokerOffsetMetadataMaxBytes:        strconv.Itoa(b.Server.Groups.OffsetMetadataMaxBytes),
 	}
 	topic := b.Topics.Map()
 	for broker, t := range BrokerTopicDefaults {

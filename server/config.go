@@ -3,6 +3,8 @@ package server
 import (
 	"fmt"
 	"time"
+
+	"github.com/tributary-io/tributary/consumergroup"
 )
 
 // Broker-level defaults, named and valued as Kafka's.
@@ -70,6 +72,8 @@ type Config struct {
 	FetchMaxBytes int
 	// ShutdownTimeout bounds how long Close waits for in-flight requests.
 	ShutdownTimeout time.Duration
+	// Groups configures the group coordinator (group.* and offsets.*).
+	Groups consumergroup.Config
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -83,6 +87,7 @@ func DefaultConfig() Config {
 		ConnectionsMaxIdle:    DefaultConnectionsMaxIdle,
 		FetchMaxBytes:         DefaultFetchMaxBytes,
 		ShutdownTimeout:       30 * time.Second,
+		Groups:                consumergroup.DefaultConfig(),
 	}
 }
 
@@ -100,5 +105,5 @@ func (c Config) Validate() error {
 	case c.FetchMaxBytes < 1024:
 		return fmt.Errorf("server: fetch.max.bytes must be at least 1024, got %d", c.FetchMaxBytes)
 	}
-	return nil
+	return c.Groups.Validate()
 }

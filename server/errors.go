@@ -11,9 +11,13 @@ import (
 // errorCode maps an error from the storage layer to the Kafka error code a
 // client understands. It is the one place where that mapping lives.
 func errorCode(err error) int16 {
-	switch {
-	case err == nil:
+	if err == nil {
 		return 0
+	}
+	if code, ok := groupErrorCode(err); ok {
+		return code
+	}
+	switch {
 	case errors.Is(err, tlog.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, tlog.ErrCorruptBatch):

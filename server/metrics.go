@@ -99,6 +99,7 @@ func newMetrics(s *Server) *metrics {
 	reg.MustRegister(reqs, lat, m.errors, m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut,
 		m.flushes, m.flushErrors, m.connections, m.badRequests, m.netIn, m.netOut,
 		&partitionCollector{s: s},
+		&groupCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, a := range registeredAPIs() {
@@ -191,5 +192,39 @@ func (p *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(partitionStartDesc, prometheus.GaugeValue, float64(l.StartOffset()), t.Name, part)
 			ch <- prometheus.MustNewConstMetric(partitionSegmentsDesc, prometheus.GaugeValue, float64(l.NumSegments()), t.Name, part)
 		}
+	}
+}
+
+// groupCollector reports each group's committed offsets and lag, read from
+// the coordinator at scrape time.
+type groupCollector struct{ s *Server }
+
+var (
+	groupLagDesc = prometheus.NewDesc("tributary_consumergroup_lag",
+		"Records between a group's committed offset and the partition's log end offset (high watermark).",
+		[]string{"group", "topic", "partition"}, nil)
+	groupCommittedDesc = prometheus.NewDesc("tributary_consumergroup_committed_offset",
+		"A group's last committed offset of a partition.", []string{"group", "topic", "partition"}, nil)
+	groupMembersDesc = prometheus.NewDesc("tributary_consumergroup_members",
+		"Members of a group.", []string{"group", "state"}, nil)
+)
+
+func (g *groupCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- groupLagDesc
+	ch <- groupCommittedDesc
+	ch <- groupMembersDesc
+}
+
+func (g *groupCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range g.s.groups.Lag() {
+		part := strconv.Itoa(int(l.Partition))
+		ch <- prometheus.MustNewConstMetric(groupCommittedDesc, prometheus.GaugeValue, float64(l.Committed), l.Group, l.Topic, part)
+		if l.LogEnd >= 0 {
+			ch <- prometheus.MustNewConstMetric(groupLagDesc, prometheus.GaugeValue, float64(l.Lag), l.Group, l.Topic, part)
+		}
+	}
+	groups, _ := g.s.groups.ListGroups()
+	for _, gl := range groups {
+		ch <- prometheus.MustNewConstMetric(groupMembersDesc, prometheus.GaugeValue, float64(gl.Members), gl.Group, gl.State.String())
 	}
 }

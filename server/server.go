@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/tributary-io/tributary/consumergroup"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -23,6 +24,7 @@ import (
 // side and leaves the Manager open.
 type Server struct {
 	mgr     *tlog.Manager
+	groups  *consumergroup.Coordinator // started by the first Listen or Serve, closed by Close
 	cfg     Config
 	logger  *slog.Logger
 	metrics *metrics
@@ -69,6 +71,15 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 	}
+	gcfg := cfg.Groups
+	if gcfg.Logger == nil {
+		gcfg.Logger = logger
+	}
+	groups, err := consumergroup.New(mgr, gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.groups = groups
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.budgetBytes = int64(max(cfg.QueuedMaxRequestBytes, cfg.SocketRequestMaxBytes))
 	s.requestBudget = semaphore.NewWeighted(s.budgetBytes)
@@ -133,6 +144,7 @@ func (s *Server) track(ln net.Listener) error {
 		return errors.New("server: closed")
 	}
 	s.listeners[ln] = struct{}{}
+	s.groups.Start() // replays __consumer_offsets; group requests wait for it
 	if s.advHost == "" {
 		if host, port, err := splitHostPort(ln.Addr().String()); err == nil {
 			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
@@ -232,7 +244,7 @@ func (s *Server) Close() error {
 	}()
 	select {
 	case <-done:
-		return nil
+		return s.groups.Close()
 	case <-time.After(s.cfg.ShutdownTimeout):
 	}
 	s.mu.Lock()
@@ -241,8 +253,12 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	<-done
+	s.groups.Close()
 	return fmt.Errorf("server: connections still busy after %v were cut", s.cfg.ShutdownTimeout)
 }
+
+// Groups is the broker's group coordinator.
+func (s *Server) Groups() *consumergroup.Coordinator { return s.groups }
 
 // advertised is the host and port clients are told to use.
 func (s *Server) advertised() (string, int32) {

@@ -1,0 +1,272 @@
+package consumergroup
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+	"unicode/utf16"
+
+	tlog "github.com/tributary-io/tributary/log"
+)
+
+// Coordinator is the group coordinator of one broker: it owns every group
+// and the internal topic __consumer_offsets of a log.Manager. New does no
+// I/O; Start replays the topic in the background; Close stops every group.
+type Coordinator struct {
+	mgr    *tlog.Manager
+	cfg    Config
+	logger *slog.Logger
+
+	loaded  chan struct{} // closed once Start's replay has finished
+	loadErr error         // set before loaded is closed
+	quit    chan struct{} // closed by Close
+	wg      sync.WaitGroup
+
+	startOnce sync.Once
+	closeOnce sync.Once
+
+	topicMu sync.Mutex // serialises creating __consumer_offsets
+
+	mu         sync.Mutex // guards the fields below
+	groups     map[string]*group
+	partitions int // partitions of __consumer_offsets; fixed once it exists
+	closed     bool
+}
+
+// New returns a coordinator over mgr's topics. It does no I/O until Start.
+func New(mgr *tlog.Manager, cfg Config) (*Coordinator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Coordinator{
+		mgr:        mgr,
+		cfg:        cfg,
+		logger:     cfg.logger(),
+		loaded:     make(chan struct{}),
+		quit:       make(chan struct{}),
+		groups:     make(map[string]*group),
+		partitions: cfg.OffsetsTopicPartitions,
+	}
+	return c, nil
+}
+
+// Start replays __consumer_offsets in the background (requests meanwhile
+// get ErrLoadInProgress) and then runs offset expiry until Close. Calls
+// after the first do nothing.
+func (c *Coordinator) Start() {
+	c.startOnce.Do(func() {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			start := time.Now()
+			err := c.load()
+			if err != nil {
+				c.logger.Error("consumergroup: loading __consumer_offsets failed; group requests will fail", "err", err)
+			} else {
+				c.mu.Lock()
+				n := len(c.groups)
+				c.mu.Unlock()
+				c.logger.Info("consumergroup: loaded groups", "groups", n, "took", time.Since(start))
+			}
+			c.loadErr = err
+			close(c.loaded)
+			if err == nil {
+				c.expireLoop()
+			}
+		}()
+	})
+}
+
+// WaitLoaded blocks until Start's replay finished and returns its error.
+func (c *Coordinator) WaitLoaded() error {
+	select {
+	case <-c.loaded:
+		return c.loadErr
+	case <-c.quit:
+		return ErrCoordinatorNotAvailable
+	}
+}
+
+// Close stops every group (waiting JoinGroup and SyncGroup calls are
+// answered with ErrCoordinatorNotAvailable) and waits for them.
+func (c *Coordinator) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		close(c.quit)
+	})
+	c.wg.Wait()
+	return nil
+}
+
+// ready reports whether requests can be served.
+func (c *Coordinator) ready() error {
+	select {
+	case <-c.quit:
+		return ErrCoordinatorNotAvailable
+	case <-c.loaded:
+		if c.loadErr != nil {
+			return fmt.Errorf("%w: %v", ErrCoordinatorNotAvailable, c.loadErr)
+		}
+		return nil
+	default:
+		return ErrLoadInProgress
+	}
+}
+
+// lookup returns the group, or nil when it does not exist; create makes
+// an Empty one.
+func (c *Coordinator) lookup(id string, create bool) (*group, error) {
+	if err := c.ready(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrCoordinatorNotAvailable
+	}
+	g := c.groups[id]
+	if g == nil && create {
+		g = c.newGroupLocked(id, nil)
+	}
+	return g, nil
+}
+
+// newGroupLocked makes a group, Empty or as loaded, and starts its loop.
+// Caller holds mu.
+func (c *Coordinator) newGroupLocked(id string, lg *loadedGroup) *group {
+	g := newGroup(c, id, c.partitionForLocked(id))
+	if lg != nil {
+		g.restore(lg) // before the loop starts: it owns g from then on
+	}
+	c.groups[id] = g
+	c.wg.Add(1)
+	go g.loop()
+	return g
+}
+
+// forget removes g from the map once it is Dead.
+func (c *Coordinator) forget(g *group) {
+	c.mu.Lock()
+	if c.groups[g.id] == g {
+		delete(c.groups, g.id)
+	}
+	c.mu.Unlock()
+}
+
+// allGroups returns a snapshot of the groups, sorted by id.
+func (c *Coordinator) allGroups() []*group {
+	c.mu.Lock()
+	gs := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		gs = append(gs, g)
+	}
+	c.mu.Unlock()
+	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
+	return gs
+}
+
+// PartitionFor returns the __consumer_offsets partition holding group's
+// records: Kafka's abs(group.hashCode()) % partitions.
+func (c *Coordinator) PartitionFor(group string) int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.partitionForLocked(group)
+}
+
+func (c *Coordinator) partitionForLocked(group string) int32 {
+	return int32(int(javaHashCode(group)&0x7fffffff) % c.partitions)
+}
+
+// javaHashCode is Java's String.hashCode over UTF-16 code units, so that a
+// group maps to the partition Kafka would give it.
+func javaHashCode(s string) int32 {
+	var h int32
+	for _, r := range s {
+		if r1, r2 := utf16.EncodeRune(r); r1 != '\uFFFD' {
+			h = 31*h + r1
+			h = 31*h + r2
+			continue
+		}
+		h = 31*h + r
+	}
+	return h
+}
+
+// EnsureOffsetsTopic creates __consumer_offsets if it does not exist yet
+// (Kafka creates it on the first FindCoordinator).
+func (c *Coordinator) EnsureOffsetsTopic() error {
+	if err := c.ready(); err != nil {
+		return err
+	}
+	_, err := c.offsetsTopic()
+	return err
+}
+
+// offsetsTopic returns __consumer_offsets, creating it when missing.
+func (c *Coordinator) offsetsTopic() (*tlog.Topic, error) {
+	if t, ok := c.mgr.Topic(OffsetsTopic); ok {
+		return t, nil
+	}
+	c.topicMu.Lock()
+	defer c.topicMu.Unlock()
+	if t, ok := c.mgr.Topic(OffsetsTopic); ok {
+		return t, nil
+	}
+	c.mu.Lock()
+	n := c.partitions
+	c.mu.Unlock()
+	t, err := c.mgr.CreateTopic(OffsetsTopic, n, map[string]string{
+		tlog.ConfigCleanupPolicy: tlog.CleanupPolicyCompact,
+		tlog.ConfigSegmentBytes:  fmt.Sprint(c.cfg.OffsetsTopicSegmentBytes),
+	})
+	if errors.Is(err, tlog.ErrTopicExists) {
+		if t, ok := c.mgr.Topic(OffsetsTopic); ok {
+			return t, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: create %s: %w", ErrCoordinatorNotAvailable, OffsetsTopic, err)
+	}
+	c.logger.Info("consumergroup: created the offsets topic", "topic", OffsetsTopic, "partitions", n)
+	return t, nil
+}
+
+// expireLoop drops offsets past offsets.retention.minutes every
+// offsets.retention.check.interval.ms until Close.
+func (c *Coordinator) expireLoop() {
+	t := time.NewTicker(c.cfg.OffsetsRetentionCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-t.C:
+			c.ExpireOffsets()
+		}
+	}
+}
+
+// ExpireOffsets runs one pass of offset expiry now (the background loop
+// runs it every offsets.retention.check.interval.ms).
+func (c *Coordinator) ExpireOffsets() {
+	now := c.cfg.now()
+	for _, g := range c.allGroups() {
+		_ = g.run(func() { g.expireOffsets(now) })
+	}
+}
+
+// newMemberID is Kafka's member id: the client id (or instance id) and a
+// random UUID.
+func newMemberID(prefix string) string {
+	var u [16]byte
+	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails (Go 1.24+)
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%s-%x-%x-%x-%x-%x", prefix, u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}

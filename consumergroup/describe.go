@@ -1,0 +1,89 @@
+package consumergroup
+
+// DescribeGroup returns a group's state and members (DescribeGroups);
+// ErrGroupNotFound when there is no such group.
+func (c *Coordinator) DescribeGroup(groupID string) (GroupDescription, error) {
+	g, err := c.lookup(groupID, false)
+	if err != nil {
+		return GroupDescription{Group: groupID}, err
+	}
+	if g == nil {
+		return GroupDescription{Group: groupID, State: Dead}, ErrGroupNotFound
+	}
+	var d GroupDescription
+	if err := g.run(func() { d = g.describe() }); err != nil {
+		return GroupDescription{Group: groupID, State: Dead}, ErrGroupNotFound
+	}
+	return d, nil
+}
+
+func (g *group) describe() GroupDescription {
+	d := GroupDescription{
+		Group:        g.id,
+		State:        g.state,
+		ProtocolType: g.protocolType,
+		Protocol:     g.protocol,
+		Generation:   g.generation,
+		Leader:       g.leader,
+	}
+	for _, m := range g.order {
+		md := MemberDescription{
+			MemberID:   m.id,
+			InstanceID: m.instanceID,
+			ClientID:   m.clientID,
+			ClientHost: m.clientHost,
+		}
+		// Kafka fills metadata and assignment only when the group is
+		// Stable: mid-rebalance they belong to no generation.
+		if g.state == Stable {
+			md.Metadata = m.metadataFor(g.protocol)
+			md.Assignment = m.assignment
+		}
+		d.Members = append(d.Members, md)
+	}
+	return d
+}
+
+// ListGroups lists every group, sorted by id.
+func (c *Coordinator) ListGroups() ([]GroupListing, error) {
+	if err := c.ready(); err != nil {
+		return nil, err
+	}
+	var out []GroupListing
+	for _, g := range c.allGroups() {
+		var l GroupListing
+		if g.run(func() {
+			l = GroupListing{Group: g.id, ProtocolType: g.protocolType, State: g.state, Members: len(g.order)}
+		}) == nil {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// Lag returns every committed offset of every group with its partition's
+// log end offset (high watermark), sorted by group, topic and partition.
+func (c *Coordinator) Lag() []PartitionLag {
+	if c.ready() != nil {
+		return nil
+	}
+	var out []PartitionLag
+	for _, g := range c.allGroups() {
+		_ = g.run(func() {
+			for _, tp := range g.sortedOffsets() {
+				out = append(out, PartitionLag{Group: g.id, TopicPartition: tp, Committed: g.offsets[tp].Offset})
+			}
+		})
+	}
+	for i := range out {
+		pl := &out[i]
+		l, ok := c.mgr.Partition(pl.Topic, pl.Partition)
+		if !ok {
+			pl.LogEnd, pl.Lag = -1, -1
+			continue
+		}
+		pl.LogEnd = l.NextOffset()
+		pl.Lag = max(pl.LogEnd-pl.Committed, 0)
+	}
+	return out
+}

@@ -1,0 +1,75 @@
+// Package consumergroup is the group coordinator: Kafka's classic consumer
+// group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and the
+// durable committed offsets that consumers use as their acknowledgements.
+//
+// # Guarantees
+//
+//   - A commit is acknowledged only after its records are appended to the
+//     internal topic __consumer_offsets (the same log format as every topic,
+//     so a commit is as durable as an acks=all produce).
+//   - At Start the coordinator replays __consumer_offsets: committed offsets
+//     and each group's last generation (members, assignments) survive a
+//     restart. Members of a reloaded group that do not heartbeat within their
+//     session timeout are removed, as after a Kafka coordinator failover.
+//   - A member whose session timeout passes without a heartbeat is removed
+//     and the group rebalances; the members left take over its partitions
+//     from the last committed offsets (at-least-once).
+//   - Commits from a member outside the current generation are refused
+//     (ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID), except "simple" commits with
+//     no member and generation -1 into an empty group, as Kafka allows.
+//
+// The coordinator is agnostic to assignors: the group leader (a client)
+// computes the assignment, so range, roundrobin, sticky and
+// cooperative-sticky all work unchanged.
+//
+// # State machine
+//
+// As Kafka's GroupCoordinator:
+//
+//	          join                  all known members rejoined       leader's SyncGroup
+//	Empty ─────────────▶ PreparingRebalance ───────────────▶ CompletingRebalance ─────────▶ Stable
+//	  ▲                    ▲   (or rebalance timeout; members      │                          │
+//	  │ last member        │    that did not rejoin are removed)   │ join/leave/expiry        │ join of a new or changed
+//	  │ leaves / expires   └───────────────────────────────────────┴──────────────────────────┘ member, leave, expiry
+//	  └── (a rebalance that ends with no members)
+//	Dead: deleted (DeleteGroups) or expired (offsets.retention.minutes); it is
+//	removed from the coordinator and its records tombstoned.
+//
+// A new group waits group.initial.rebalance.delay.ms (extended, up to the
+// rebalance timeout, while members keep arriving) before its first
+// generation, so that a fleet of consumers starting together does not
+// rebalance once per member.
+//
+// # Concurrency
+//
+// Each group is owned by one goroutine (group.loop): every operation on a
+// group is a closure run there, so the state machine has no locks. Timers
+// (rebalance, session expiry, initial delay) post closures to that loop and
+// check a sequence number so that a timer that fired late does nothing.
+// JoinGroup and SyncGroup answers that must wait for other members are
+// buffered channels the loop sends to once; the caller waits on them with
+// its context. Coordinator.mu guards only the map of groups; it is never
+// held while waiting on a group.
+//
+// # On disk: __consumer_offsets
+//
+// Kafka's own record format, so Kafka tools read it unchanged. Each record's
+// key and value are kmsg's encodings:
+//
+//	key   OffsetCommitKey    v1: group, topic, partition
+//	value OffsetCommitValue  v3: offset, leader epoch, metadata, commit time
+//	                         (v1 when the commit carried a retention time)
+//	key   GroupMetadataKey   v2: group
+//	value GroupMetadataValue v3: protocol type, generation, protocol, leader,
+//	                         state timestamp, members with subscription and
+//	                         assignment
+//
+// A null value is a tombstone: the offset was deleted or expired, or the
+// group was deleted. The topic has offsets.topic.num.partitions partitions
+// (Kafka's default 50) and a group's records all go to partition
+// abs(javaHashCode(group)) % partitions, the partition Kafka would pick. The
+// topic is compacted (cleanup.policy=compact): only the latest record per
+// key survives, so constant committing does not grow it. Compatibility: the
+// key and value versions above are Kafka's; readers accept every version kmsg
+// decodes and skip record types (key versions) they do not know.
+package consumergroup

@@ -1,0 +1,270 @@
+package consumergroup
+
+import (
+	"bytes"
+	"time"
+)
+
+// group is one consumer group. Everything below ops is owned by loop: it
+// is read and written only in closures run there.
+type group struct {
+	c         *Coordinator
+	id        string
+	partition int32 // of __consumer_offsets
+
+	ops  chan func()   // closures run by loop, in order
+	done chan struct{} // closed when loop returns
+
+	state        State
+	stateTime    int64 // unix ms (Config.Now) of the last state change
+	protocolType string
+	protocol     string // chosen for the current generation; "" when Empty
+	generation   int32
+	leader       string
+	members      map[string]*member
+	order        []*member              // members in join order: leader election and answers are deterministic
+	static       map[string]string      // group.instance.id -> member id
+	pending      map[string]*time.Timer // KIP-394 ids handed out, not joined yet; each expires after the session timeout
+
+	offsets map[TopicPartition]OffsetAndMetadata
+	// hasMetadata: a GroupMetadata record of this group may be in the
+	// log, so deleting the group must tombstone it.
+	hasMetadata bool
+
+	// seq numbers the current rebalance phase: a join or sync timer whose
+	// seq is stale does nothing.
+	seq           uint64
+	phaseTimer    *time.Timer
+	initialDelay  bool          // in group.initial.rebalance.delay.ms
+	delayLeft     time.Duration // rebalance timeout left for more initial delays
+	newMemberSeen bool          // a member joined during the current initial delay
+}
+
+// member is one member of a group, owned by its group's loop.
+type member struct {
+	id               string
+	instanceID       *string
+	clientID         string
+	clientHost       string
+	sessionTimeout   time.Duration
+	rebalanceTimeout time.Duration
+	protocolType     string
+	protocols        []Protocol
+	assignment       []byte
+
+	joinCh chan JoinResult // set while its JoinGroup waits for the rebalance
+	syncCh chan SyncResult // set while its SyncGroup waits for the leader
+
+	deadline time.Time // session expiry (monotonic clock)
+	timer    *time.Timer
+}
+
+func newGroup(c *Coordinator, id string, partition int32) *group {
+	return &group{
+		c:         c,
+		id:        id,
+		partition: partition,
+		ops:       make(chan func()),
+		done:      make(chan struct{}),
+		state:     Empty,
+		stateTime: c.cfg.now().UnixMilli(),
+		members:   make(map[string]*member),
+		static:    make(map[string]string),
+		pending:   make(map[string]*time.Timer),
+		offsets:   make(map[TopicPartition]OffsetAndMetadata),
+	}
+}
+
+// loop runs the group's closures until the group dies or the coordinator
+// closes.
+func (g *group) loop() {
+	defer g.c.wg.Done()
+	defer close(g.done)
+	for {
+		select {
+		case fn := <-g.ops:
+			fn()
+			if g.state == Dead {
+				g.c.forget(g)
+				g.shutdown()
+				return
+			}
+		case <-g.c.quit:
+			g.shutdown()
+			return
+		}
+	}
+}
+
+// shutdown answers every waiting member and stops the timers.
+func (g *group) shutdown() {
+	for _, m := range g.order {
+		g.answerJoin(m, JoinResult{Err: ErrCoordinatorNotAvailable, MemberID: m.id, Generation: -1})
+		g.answerSync(m, SyncResult{Err: ErrCoordinatorNotAvailable})
+		if m.timer != nil {
+			m.timer.Stop()
+		}
+	}
+	for _, t := range g.pending {
+		t.Stop()
+	}
+	g.stopPhaseTimer()
+}
+
+// run runs fn on the loop and waits for it; ErrCoordinatorNotAvailable
+// when the group has stopped (deleted or the coordinator closed): the
+// client retries and finds the group anew.
+func (g *group) run(fn func()) error {
+	done := make(chan struct{})
+	select {
+	case g.ops <- func() { fn(); close(done) }:
+		<-done
+		return nil
+	case <-g.done:
+		return ErrCoordinatorNotAvailable
+	}
+}
+
+// post runs fn on the loop later, from a timer; dropped if the group stopped.
+func (g *group) post(fn func()) {
+	select {
+	case g.ops <- fn:
+	case <-g.done:
+	}
+}
+
+// after runs fn on the loop after d, unless the rebalance phase changed.
+func (g *group) after(d time.Duration, fn func()) *time.Timer {
+	seq := g.seq
+	return time.AfterFunc(d, func() {
+		g.post(func() {
+			if g.seq == seq {
+				fn()
+			}
+		})
+	})
+}
+
+func (g *group) setState(s State) {
+	if g.state != s {
+		g.c.logger.Debug("consumergroup: state", "group", g.id, "from", g.state, "to", s, "generation", g.generation)
+	}
+	g.state = s
+	g.stateTime = g.c.cfg.now().UnixMilli()
+}
+
+func (g *group) stopPhaseTimer() {
+	if g.phaseTimer != nil {
+		g.phaseTimer.Stop()
+		g.phaseTimer = nil
+	}
+}
+
+func (g *group) answerJoin(m *member, r JoinResult) {
+	if m.joinCh != nil {
+		m.joinCh <- r // buffered, one answer per channel
+		m.joinCh = nil
+	}
+}
+
+func (g *group) answerSync(m *member, r SyncResult) {
+	if m.syncCh != nil {
+		m.syncCh <- r
+		m.syncCh = nil
+	}
+}
+
+// fenced reports a static member whose instance id is now held by another
+// member id.
+func (g *group) fenced(memberID string, instanceID *string) bool {
+	if instanceID == nil {
+		return false
+	}
+	id, ok := g.static[*instanceID]
+	return ok && id != memberID
+}
+
+// supports reports whether a member with these protocols may join: an
+// empty group takes any non-empty type and list; otherwise the type must
+// be the group's and one protocol must be supported by every member.
+func (g *group) supports(protocolType string, protocols []Protocol) bool {
+	if protocolType == "" || len(protocols) == 0 {
+		return false
+	}
+	if len(g.members) == 0 {
+		return true
+	}
+	if protocolType != g.protocolType {
+		return false
+	}
+	for _, p := range protocols {
+		if g.supportedByAll(p.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *group) supportedByAll(name string) bool {
+	for _, m := range g.order {
+		if m.metadataFor(name) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// selectProtocol is Kafka's vote: among protocols every member supports,
+// each member votes for the first in its own order; most votes wins, ties
+// to the leader's preference.
+func (g *group) selectProtocol() string {
+	votes := make(map[string]int)
+	for _, m := range g.order {
+		for _, p := range m.protocols {
+			if g.supportedByAll(p.Name) {
+				votes[p.Name]++
+				break
+			}
+		}
+	}
+	best, bestVotes := "", -1
+	lead := g.members[g.leader]
+	if lead == nil && len(g.order) > 0 {
+		lead = g.order[0]
+	}
+	if lead != nil {
+		for _, p := range lead.protocols {
+			if n, ok := votes[p.Name]; ok && n > bestVotes {
+				best, bestVotes = p.Name, n
+			}
+		}
+	}
+	return best
+}
+
+// metadataFor returns the member's metadata for protocol name; nil when
+// it does not support it (an empty non-nil slice when it does with none).
+func (m *member) metadataFor(name string) []byte {
+	for _, p := range m.protocols {
+		if p.Name == name {
+			if p.Metadata == nil {
+				return []byte{}
+			}
+			return p.Metadata
+		}
+	}
+	return nil
+}
+
+// matches reports whether protocols are exactly what the member joined with.
+func (m *member) matches(protocols []Protocol) bool {
+	if len(protocols) != len(m.protocols) {
+		return false
+	}
+	for i, p := range protocols {
+		if p.Name != m.protocols[i].Name || !bytes.Equal(p.Metadata, m.protocols[i].Metadata) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,614 @@
+package consumergroup
+
+import (
+	"bytes"
+	"context"
+	"time"
+)
+
+// Join handles a JoinGroup request. It returns once the member's answer is
+// known: at once for errors and for a member that only needs its id
+// (KIP-394), otherwise when the rebalance completes, which waits for the
+// other members up to the rebalance timeout. ctx ends the wait early (the
+// broker is stopping) with ErrCoordinatorNotAvailable.
+func (c *Coordinator) Join(ctx context.Context, r JoinRequest) JoinResult {
+	fail := func(err error) JoinResult { return JoinResult{Err: err, MemberID: r.MemberID, Generation: -1} }
+	if r.Group == "" {
+		return fail(ErrInvalidGroupID)
+	}
+	if r.SessionTimeout < c.cfg.MinSessionTimeout || r.SessionTimeout > c.cfg.MaxSessionTimeout {
+		return fail(ErrInvalidSessionTimeout)
+	}
+	if r.RebalanceTimeout <= 0 { // JoinGroup v0 has none: Kafka uses the session timeout
+		r.RebalanceTimeout = r.SessionTimeout
+	}
+	// A known member id names a member of an existing group; only a first
+	// join (or a static member's) may create the group.
+	g, err := c.lookup(r.Group, r.MemberID == "")
+	if err != nil {
+		return fail(err)
+	}
+	if g == nil {
+		return fail(ErrUnknownMemberID)
+	}
+	var ch chan JoinResult
+	var res JoinResult
+	if err := g.run(func() { ch, res = g.join(r) }); err != nil {
+		return fail(err)
+	}
+	if ch == nil {
+		return res
+	}
+	select {
+	case res = <-ch:
+		return res
+	case <-ctx.Done():
+		return fail(ErrCoordinatorNotAvailable)
+	}
+}
+
+// join is JoinGroup on the loop: an answer now, or a channel for later.
+func (g *group) join(r JoinRequest) (chan JoinResult, JoinResult) {
+	fail := func(err error) (chan JoinResult, JoinResult) {
+		return nil, JoinResult{Err: err, MemberID: r.MemberID, Generation: -1}
+	}
+	if !g.supports(r.ProtocolType, r.Protocols) {
+		return fail(ErrInconsistentProtocol)
+	}
+	if r.MemberID == "" {
+		if r.InstanceID != nil {
+			if old, ok := g.static[*r.InstanceID]; ok {
+				return g.replaceStatic(g.members[old], r)
+			}
+		}
+		if len(g.members)+len(g.pending) >= g.c.cfg.MaxGroupSize {
+			return fail(ErrGroupMaxSize)
+		}
+		if r.InstanceID != nil {
+			// Static members are known by their instance id: no
+			// MEMBER_ID_REQUIRED round.
+			return g.addMember(newMemberID(*r.InstanceID), r)
+		}
+		id := newMemberID(r.ClientID)
+		if r.RequireKnownMemberID {
+			g.addPending(id, r.SessionTimeout)
+			return nil, JoinResult{Err: ErrMemberIDRequired, MemberID: id, Generation: -1}
+		}
+		return g.addMember(id, r)
+	}
+	if t, ok := g.pending[r.MemberID]; ok {
+		t.Stop()
+		delete(g.pending, r.MemberID)
+		return g.addMember(r.MemberID, r)
+	}
+	if g.fenced(r.MemberID, r.InstanceID) {
+		return fail(ErrFencedInstanceID)
+	}
+	m := g.members[r.MemberID]
+	if m == nil {
+		return fail(ErrUnknownMemberID)
+	}
+	switch g.state {
+	case PreparingRebalance:
+		return g.updateMember(m, r, "member rejoined")
+	case CompletingRebalance:
+		if m.matches(r.Protocols) {
+			// A retried join (the first answer was lost): same answer.
+			return nil, g.joinResult(m)
+		}
+		return g.updateMember(m, r, "member changed its protocols")
+	case Stable:
+		if m.id == g.leader || !m.matches(r.Protocols) {
+			// The leader rejoins to make the group reassign (for
+			// example after metadata changes); so does a member whose
+			// subscription changed.
+			return g.updateMember(m, r, "member rejoined a stable group")
+		}
+		return nil, g.joinResult(m)
+	default:
+		return fail(ErrUnknownMemberID)
+	}
+}
+
+// addPending hands out a member id (KIP-394) that expires unless used
+// within the session timeout.
+func (g *group) addPending(id string, session time.Duration) {
+	g.pending[id] = time.AfterFunc(session, func() {
+		g.post(func() {
+			if _, ok := g.pending[id]; ok {
+				delete(g.pending, id)
+				g.tryCompleteJoin()
+			}
+		})
+	})
+}
+
+// addMember adds a member and starts (or joins) a rebalance.
+func (g *group) addMember(id string, r JoinRequest) (chan JoinResult, JoinResult) {
+	m := &member{id: id, joinCh: make(chan JoinResult, 1)}
+	m.update(r)
+	if len(g.members) == 0 {
+		g.protocolType = r.ProtocolType
+	}
+	g.members[id] = m
+	g.order = append(g.order, m)
+	if m.instanceID != nil {
+		g.static[*m.instanceID] = id
+	}
+	if g.leader == "" {
+		g.leader = id
+	}
+	if g.initialDelay {
+		g.newMemberSeen = true
+	}
+	g.c.logger.Info("consumergroup: member joined", "group", g.id, "member", id, "client", r.ClientID, "reason", r.Reason)
+	ch := m.joinCh
+	g.maybeRebalance("new member " + id + " joined")
+	return ch, JoinResult{}
+}
+
+// updateMember records a known member's (re)join and starts or joins a
+// rebalance.
+func (g *group) updateMember(m *member, r JoinRequest, reason string) (chan JoinResult, JoinResult) {
+	// A second join while one waits: the older request is superseded.
+	g.answerJoin(m, JoinResult{Err: ErrRebalanceInProgress, MemberID: m.id, Generation: -1})
+	m.update(r)
+	m.joinCh = make(chan JoinResult, 1)
+	ch := m.joinCh
+	g.maybeRebalance(reason)
+	return ch, JoinResult{}
+}
+
+// update takes the join's fields; the protocol metadata is copied, the
+// caller's buffers may be reused once Join returns.
+func (m *member) update(r JoinRequest) {
+	m.instanceID = r.InstanceID
+	m.clientID = r.ClientID
+	m.clientHost = r.ClientHost
+	m.sessionTimeout = r.SessionTimeout
+	m.rebalanceTimeout = r.RebalanceTimeout
+	m.protocolType = r.ProtocolType
+	m.protocols = make([]Protocol, len(r.Protocols))
+	for i, p := range r.Protocols {
+		m.protocols[i] = Protocol{Name: p.Name, Metadata: bytes.Clone(p.Metadata)}
+	}
+}
+
+// replaceStatic gives a static member's instance id a new member id (a
+// restarted instance) and fences the old one (KIP-345). A stable group
+// whose member kept its protocols does not rebalance: the instance gets
+// its old assignment back through SyncGroup.
+func (g *group) replaceStatic(old *member, r JoinRequest) (chan JoinResult, JoinResult) {
+	id := newMemberID(*r.InstanceID)
+	g.answerJoin(old, JoinResult{Err: ErrFencedInstanceID, MemberID: old.id, Generation: -1})
+	g.answerSync(old, SyncResult{Err: ErrFencedInstanceID})
+	delete(g.members, old.id)
+	oldID := old.id
+	old.id = id
+	g.members[id] = old
+	g.static[*r.InstanceID] = id
+	if g.leader == oldID {
+		g.leader = id
+	}
+	g.c.logger.Info("consumergroup: static member rejoined", "group", g.id, "instance", *r.InstanceID, "old", oldID, "member", id)
+	if g.state == Stable && old.matches(r.Protocols) {
+		old.update(r)
+		if err := g.storeMetadata(); err != nil {
+			// Kafka reverts the replacement when it cannot be stored.
+			delete(g.members, id)
+			old.id = oldID
+			g.members[oldID] = old
+			g.static[*r.InstanceID] = oldID
+			if g.leader == id {
+				g.leader = oldID
+			}
+			return nil, JoinResult{Err: err, Generation: -1}
+		}
+		g.heartbeat(old)
+		res := g.joinResult(old)
+		res.SkipAssignment = id == g.leader
+		return nil, res
+	}
+	return g.updateMember(old, r, "static member "+*r.InstanceID+" rejoined with new protocols")
+}
+
+// joinResult is the JoinGroup answer of the current generation for m.
+func (g *group) joinResult(m *member) JoinResult {
+	res := JoinResult{
+		Generation:   g.generation,
+		ProtocolType: g.protocolType,
+		Protocol:     g.protocol,
+		Leader:       g.leader,
+		MemberID:     m.id,
+	}
+	if m.id == g.leader {
+		res.Members = make([]MemberMetadata, 0, len(g.order))
+		for _, o := range g.order {
+			res.Members = append(res.Members, MemberMetadata{MemberID: o.id, InstanceID: o.instanceID, Metadata: o.metadataFor(g.protocol)})
+		}
+	}
+	return res
+}
+
+// maybeRebalance starts a rebalance unless one is already preparing, in
+// which case it checks whether everyone has now joined.
+func (g *group) maybeRebalance(reason string) {
+	switch g.state {
+	case Empty, Stable, CompletingRebalance:
+		g.prepareRebalance(reason)
+	case PreparingRebalance:
+		g.tryCompleteJoin()
+	}
+}
+
+// prepareRebalance moves the group to PreparingRebalance: members must
+// rejoin within the rebalance timeout. A new group first waits
+// group.initial.rebalance.delay.ms for more members.
+func (g *group) prepareRebalance(reason string) {
+	if g.state == CompletingRebalance {
+		// The leader's assignment for this generation will never come
+		// into force: tell the members waiting for it to rejoin.
+		for _, m := range g.order {
+			m.assignment = nil
+			g.answerSync(m, SyncResult{Err: ErrRebalanceInProgress})
+		}
+	}
+	g.stopPhaseTimer()
+	g.seq++
+	timeout := g.rebalanceTimeout()
+	delay := g.c.cfg.InitialRebalanceDelay
+	if g.state == Empty && delay > 0 {
+		g.initialDelay = true
+		g.newMemberSeen = false
+		delay = min(delay, timeout)
+		g.delayLeft = timeout - delay
+		g.phaseTimer = g.after(delay, g.initialDelayDone)
+	} else {
+		g.initialDelay = false
+		g.phaseTimer = g.after(timeout, g.completeJoin)
+	}
+	g.c.logger.Info("consumergroup: preparing to rebalance", "group", g.id, "generation", g.generation, "reason", reason)
+	g.setState(PreparingRebalance)
+	g.tryCompleteJoin()
+}
+
+// initialDelayDone ends one initial delay: another one (up to the
+// rebalance timeout) if members kept arriving, else the join completes.
+func (g *group) initialDelayDone() {
+	if g.newMemberSeen && g.delayLeft > 0 {
+		g.newMemberSeen = false
+		d := min(g.c.cfg.InitialRebalanceDelay, g.delayLeft)
+		g.delayLeft -= d
+		g.phaseTimer = g.after(d, g.initialDelayDone)
+		return
+	}
+	g.initialDelay = false
+	g.completeJoin()
+}
+
+// rebalanceTimeout is the longest rebalance timeout of the members.
+func (g *group) rebalanceTimeout() time.Duration {
+	var d time.Duration
+	for _, m := range g.order {
+		d = max(d, m.rebalanceTimeout)
+	}
+	return max(d, time.Millisecond)
+}
+
+// tryCompleteJoin completes the join phase early once every member has
+// rejoined and no handed-out member id is still expected.
+func (g *group) tryCompleteJoin() {
+	if g.state != PreparingRebalance || g.initialDelay || len(g.pending) > 0 {
+		return
+	}
+	for _, m := range g.order {
+		if m.joinCh == nil {
+			return
+		}
+	}
+	g.completeJoin()
+}
+
+// completeJoin ends the join phase: members that did not rejoin are
+// removed, the generation advances, the protocol is chosen, and every
+// member gets its JoinGroup answer (the leader with the member list).
+func (g *group) completeJoin() {
+	if g.state != PreparingRebalance {
+		return
+	}
+	g.stopPhaseTimer()
+	g.seq++
+	for _, m := range append([]*member(nil), g.order...) {
+		if m.joinCh == nil {
+			g.c.logger.Info("consumergroup: member removed: did not rejoin within the rebalance timeout", "group", g.id, "member", m.id)
+			g.removeMember(m)
+		}
+	}
+	g.generation++
+	if len(g.order) == 0 {
+		g.protocol = ""
+		g.leader = ""
+		g.setState(Empty)
+		if err := g.storeMetadata(); err != nil {
+			g.c.logger.Warn("consumergroup: storing empty group failed", "group", g.id, "err", err)
+		}
+		g.c.logger.Info("consumergroup: group is empty", "group", g.id, "generation", g.generation)
+		return
+	}
+	if g.members[g.leader] == nil {
+		g.leader = g.order[0].id
+	}
+	g.protocol = g.selectProtocol()
+	g.setState(CompletingRebalance)
+	for _, m := range g.order {
+		res := g.joinResult(m)
+		g.answerJoin(m, res)
+		g.heartbeat(m)
+	}
+	g.c.logger.Info("consumergroup: generation formed", "group", g.id, "generation", g.generation, "protocol", g.protocol, "members", len(g.order), "leader", g.leader)
+	// Members that never send SyncGroup would hold the group in
+	// CompletingRebalance: like Kafka, remove them after the rebalance
+	// timeout and rebalance again.
+	g.phaseTimer = g.after(g.rebalanceTimeout(), g.syncExpired)
+}
+
+// syncExpired removes the members that did not send SyncGroup in time.
+func (g *group) syncExpired() {
+	if g.state != CompletingRebalance {
+		return
+	}
+	for _, m := range append([]*member(nil), g.order...) {
+		if m.syncCh == nil {
+			g.c.logger.Info("consumergroup: member removed: no SyncGroup within the rebalance timeout", "group", g.id, "member", m.id)
+			g.removeMember(m)
+		}
+	}
+	g.prepareRebalance("members did not sync")
+}
+
+// removeMember drops m from the group; the caller decides on the rebalance.
+func (g *group) removeMember(m *member) {
+	g.answerJoin(m, JoinResult{Err: ErrUnknownMemberID, MemberID: m.id, Generation: -1})
+	g.answerSync(m, SyncResult{Err: ErrUnknownMemberID})
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+	delete(g.members, m.id)
+	for i, o := range g.order {
+		if o == m {
+			g.order = append(g.order[:i], g.order[i+1:]...)
+			break
+		}
+	}
+	if m.instanceID != nil && g.static[*m.instanceID] == m.id {
+		delete(g.static, *m.instanceID)
+	}
+	if g.leader == m.id {
+		g.leader = ""
+		// Prefer a member already waiting in the join phase.
+		for _, o := range g.order {
+			if o.joinCh != nil {
+				g.leader = o.id
+				break
+			}
+		}
+		if g.leader == "" && len(g.order) > 0 {
+			g.leader = g.order[0].id
+		}
+	}
+}
+
+// heartbeat restarts m's session timer.
+func (g *group) heartbeat(m *member) {
+	m.deadline = time.Now().Add(m.sessionTimeout)
+	if m.timer == nil {
+		m.timer = time.AfterFunc(m.sessionTimeout, func() { g.post(func() { g.sessionCheck(m) }) })
+		return
+	}
+	m.timer.Reset(m.sessionTimeout)
+}
+
+// sessionCheck removes m if its session timed out. A member waiting for
+// its JoinGroup or SyncGroup answer is alive: the broker holds its request.
+func (g *group) sessionCheck(m *member) {
+	if g.members[m.id] != m {
+		return
+	}
+	if left := time.Until(m.deadline); left > 0 {
+		m.timer.Reset(left)
+		return
+	}
+	if m.joinCh != nil || m.syncCh != nil {
+		g.heartbeat(m)
+		return
+	}
+	g.c.logger.Info("consumergroup: member removed: session timeout expired", "group", g.id, "member", m.id, "session_timeout", m.sessionTimeout)
+	g.removeMember(m)
+	g.maybeRebalance("member " + m.id + " session expired")
+}
+
+// Sync handles a SyncGroup request: the leader's assignment is stored and
+// handed to every member; followers wait for it.
+func (c *Coordinator) Sync(ctx context.Context, r SyncRequest) SyncResult {
+	g, err := c.lookup(r.Group, false)
+	if err != nil {
+		return SyncResult{Err: err}
+	}
+	if g == nil {
+		return SyncResult{Err: ErrUnknownMemberID}
+	}
+	var ch chan SyncResult
+	var res SyncResult
+	if err := g.run(func() { ch, res = g.sync(r) }); err != nil {
+		return SyncResult{Err: err}
+	}
+	if ch == nil {
+		return res
+	}
+	select {
+	case res = <-ch:
+		return res
+	case <-ctx.Done():
+		return SyncResult{Err: ErrCoordinatorNotAvailable}
+	}
+}
+
+func (g *group) sync(r SyncRequest) (chan SyncResult, SyncResult) {
+	fail := func(err error) (chan SyncResult, SyncResult) { return nil, SyncResult{Err: err} }
+	m := g.members[r.MemberID]
+	switch {
+	case g.fenced(r.MemberID, r.InstanceID):
+		return fail(ErrFencedInstanceID)
+	case m == nil:
+		return fail(ErrUnknownMemberID)
+	case r.Generation != g.generation:
+		return fail(ErrIllegalGeneration)
+	case r.ProtocolType != nil && *r.ProtocolType != g.protocolType,
+		r.Protocol != nil && *r.Protocol != g.protocol:
+		return fail(ErrInconsistentProtocol)
+	}
+	switch g.state {
+	case PreparingRebalance:
+		return fail(ErrRebalanceInProgress)
+	case Stable:
+		g.heartbeat(m)
+		return nil, g.syncResult(m)
+	case CompletingRebalance:
+	default:
+		return fail(ErrUnknownMemberID)
+	}
+	g.answerSync(m, SyncResult{Err: ErrRebalanceInProgress}) // a duplicate SyncGroup supersedes the first
+	m.syncCh = make(chan SyncResult, 1)
+	ch := m.syncCh
+	g.heartbeat(m)
+	if m.id != g.leader {
+		return ch, SyncResult{}
+	}
+	for _, o := range g.order {
+		// A member the leader left out gets an empty assignment. Copied:
+		// the caller's buffer may be reused once Sync returns.
+		o.assignment = bytes.Clone(r.Assignments[o.id])
+	}
+	if err := g.storeMetadata(); err != nil {
+		g.c.logger.Warn("consumergroup: storing the assignment failed; rebalancing", "group", g.id, "err", err)
+		for _, o := range g.order {
+			o.assignment = nil
+			g.answerSync(o, SyncResult{Err: err})
+		}
+		g.prepareRebalance("storing the assignment failed")
+		return ch, SyncResult{}
+	}
+	g.stopPhaseTimer()
+	g.seq++
+	g.setState(Stable)
+	for _, o := range g.order {
+		g.answerSync(o, g.syncResult(o))
+	}
+	return ch, SyncResult{}
+}
+
+func (g *group) syncResult(m *member) SyncResult {
+	a := m.assignment
+	if a == nil {
+		a = []byte{}
+	}
+	return SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: a}
+}
+
+// Heartbeat handles a Heartbeat request: it keeps the member's session
+// alive and tells it when the group is rebalancing.
+func (c *Coordinator) Heartbeat(r HeartbeatRequest) error {
+	g, err := c.lookup(r.Group, false)
+	if err != nil {
+		return err
+	}
+	if g == nil {
+		return ErrUnknownMemberID
+	}
+	var res error
+	if err := g.run(func() { res = g.heartbeatReq(r) }); err != nil {
+		return err
+	}
+	return res
+}
+
+func (g *group) heartbeatReq(r HeartbeatRequest) error {
+	if _, ok := g.pending[r.MemberID]; ok {
+		return nil
+	}
+	m := g.members[r.MemberID]
+	switch {
+	case g.fenced(r.MemberID, r.InstanceID):
+		return ErrFencedInstanceID
+	case m == nil:
+		return ErrUnknownMemberID
+	case r.Generation != g.generation:
+		return ErrIllegalGeneration
+	}
+	switch g.state {
+	case Stable, CompletingRebalance:
+		g.heartbeat(m)
+		return nil
+	case PreparingRebalance:
+		g.heartbeat(m)
+		return ErrRebalanceInProgress
+	}
+	return ErrUnknownMemberID
+}
+
+// Leave handles a LeaveGroup request; it returns one error per member
+// (nil for each that left).
+func (c *Coordinator) Leave(groupID string, leaving []LeaveMember) ([]error, error) {
+	g, err := c.lookup(groupID, false)
+	if err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(leaving))
+	if g == nil {
+		for i := range errs {
+			errs[i] = ErrUnknownMemberID
+		}
+		return errs, nil
+	}
+	if err := g.run(func() { g.leave(leaving, errs) }); err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+func (g *group) leave(leaving []LeaveMember, errs []error) {
+	removed := 0
+	for i, lm := range leaving {
+		id := lm.MemberID
+		if lm.InstanceID != nil {
+			cur, ok := g.static[*lm.InstanceID]
+			switch {
+			case !ok:
+				errs[i] = ErrUnknownMemberID
+				continue
+			case id != "" && id != cur:
+				errs[i] = ErrFencedInstanceID
+				continue
+			}
+			id = cur
+		}
+		if t, ok := g.pending[id]; ok {
+			t.Stop()
+			delete(g.pending, id)
+			continue
+		}
+		m := g.members[id]
+		if m == nil {
+			errs[i] = ErrUnknownMemberID
+			continue
+		}
+		g.c.logger.Info("consumergroup: member left", "group", g.id, "member", id, "reason", lm.Reason)
+		g.removeMember(m)
+		removed++
+	}
+	if removed > 0 {
+		g.maybeRebalance("members left")
+	} else {
+		g.tryCompleteJoin()
+	}
+}

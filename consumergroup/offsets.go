@@ -1,0 +1,291 @@
+package consumergroup
+
+import (
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Commit handles an OffsetCommit request. It returns one error per offset
+// (nil for each stored), or a single error for the whole request. Offsets
+// are appended to __consumer_offsets before Commit returns.
+func (c *Coordinator) Commit(r CommitRequest) ([]error, error) {
+	if r.Group == "" {
+		return nil, ErrInvalidGroupID
+	}
+	errs := make([]error, len(r.Offsets))
+	valid := 0
+	for i, o := range r.Offsets {
+		if _, ok := c.mgr.Partition(o.Topic, o.Partition); !ok {
+			errs[i] = ErrUnknownTopicOrPartition
+		} else if o.Metadata != nil && len(*o.Metadata) > c.cfg.OffsetMetadataMaxBytes {
+			errs[i] = ErrMetadataTooLarge
+		} else {
+			valid++
+		}
+	}
+	// A simple commit (no member, generation -1) may create its group;
+	// one naming a generation may not: that generation is gone.
+	g, err := c.lookup(r.Group, r.Generation < 0)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return nil, ErrIllegalGeneration
+	}
+	var res error
+	if err := g.run(func() { res = g.commit(r, errs, valid) }); err != nil {
+		return nil, err
+	}
+	return errs, res
+}
+
+func (g *group) commit(r CommitRequest, errs []error, valid int) error {
+	if g.fenced(r.MemberID, r.InstanceID) {
+		return ErrFencedInstanceID
+	}
+	if !(r.Generation < 0 && g.state == Empty) {
+		// A group member's commit: it must be of the current generation.
+		if g.state == CompletingRebalance {
+			return ErrRebalanceInProgress
+		}
+		m := g.members[r.MemberID]
+		if m == nil {
+			return ErrUnknownMemberID
+		}
+		if r.Generation != g.generation {
+			return ErrIllegalGeneration
+		}
+		g.heartbeat(m) // a commit proves the member alive, as in Kafka
+	}
+	if valid == 0 {
+		return nil
+	}
+	now := g.c.cfg.now().UnixMilli()
+	expire := int64(-1)
+	if r.Retention > 0 {
+		expire = now + r.Retention.Milliseconds()
+	}
+	recs := make([]record, 0, valid)
+	for i, o := range r.Offsets {
+		if errs[i] != nil {
+			continue
+		}
+		om := OffsetAndMetadata{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, CommitTime: now, ExpireTime: expire}
+		if o.Metadata != nil {
+			om.Metadata = *o.Metadata
+		}
+		recs = append(recs, offsetRecord(g.id, o.TopicPartition, &om))
+	}
+	if err := g.c.appendRecords(g.partition, recs); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return nil
+	}
+	for _, rec := range recs { // in request order: a partition named twice keeps the last
+		g.offsets[rec.tp] = *rec.om
+	}
+	return nil
+}
+
+// FetchOffsets returns the group's committed offsets: of the given
+// partitions, or all of them when tps is nil. A partition without a commit
+// is absent from the map; an unknown group has none.
+func (c *Coordinator) FetchOffsets(groupID string, tps []TopicPartition) (map[TopicPartition]OffsetAndMetadata, error) {
+	g, err := c.lookup(groupID, false)
+	if err != nil || g == nil {
+		return map[TopicPartition]OffsetAndMetadata{}, err
+	}
+	out := make(map[TopicPartition]OffsetAndMetadata)
+	err = g.run(func() {
+		if tps == nil {
+			for tp, om := range g.offsets {
+				out[tp] = om
+			}
+			return
+		}
+		for _, tp := range tps {
+			if om, ok := g.offsets[tp]; ok {
+				out[tp] = om
+			}
+		}
+	})
+	return out, err
+}
+
+// DeleteGroup deletes an empty group and its offsets (DeleteGroups).
+func (c *Coordinator) DeleteGroup(groupID string) error {
+	g, err := c.lookup(groupID, false)
+	if err != nil {
+		return err
+	}
+	if g == nil {
+		return ErrGroupNotFound
+	}
+	var res error
+	if err := g.run(func() { res = g.delete() }); err != nil {
+		return ErrGroupNotFound // it died meanwhile
+	}
+	return res
+}
+
+func (g *group) delete() error {
+	if g.state != Empty {
+		return ErrNonEmptyGroup
+	}
+	recs := make([]record, 0, len(g.offsets)+1)
+	for _, tp := range g.sortedOffsets() {
+		recs = append(recs, offsetRecord(g.id, tp, nil))
+	}
+	recs = append(recs, metadataTombstone(g.id))
+	if err := g.c.appendRecords(g.partition, recs); err != nil {
+		return err
+	}
+	g.c.logger.Info("consumergroup: group deleted", "group", g.id, "offsets", len(g.offsets))
+	g.offsets = nil
+	g.setState(Dead)
+	return nil
+}
+
+func (g *group) sortedOffsets() []TopicPartition {
+	tps := make([]TopicPartition, 0, len(g.offsets))
+	for tp := range g.offsets {
+		tps = append(tps, tp)
+	}
+	sort.Slice(tps, func(i, j int) bool {
+		if tps[i].Topic != tps[j].Topic {
+			return tps[i].Topic < tps[j].Topic
+		}
+		return tps[i].Partition < tps[j].Partition
+	})
+	return tps
+}
+
+// DeleteOffsets deletes committed offsets of a group (OffsetDelete). A
+// group with members keeps the offsets of topics its consumers subscribe
+// to (ErrGroupSubscribedToTopic for those); a non-consumer group with
+// members refuses with ErrNonEmptyGroup.
+func (c *Coordinator) DeleteOffsets(groupID string, tps []TopicPartition) ([]error, error) {
+	g, err := c.lookup(groupID, false)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return nil, ErrGroupNotFound
+	}
+	errs := make([]error, len(tps))
+	var res error
+	if err := g.run(func() { res = g.deleteOffsets(tps, errs) }); err != nil {
+		return nil, ErrGroupNotFound
+	}
+	return errs, res
+}
+
+func (g *group) deleteOffsets(tps []TopicPartition, errs []error) error {
+	var subscribed map[string]bool
+	if g.state != Empty {
+		if g.protocolType != "consumer" {
+			return ErrNonEmptyGroup
+		}
+		subscribed, _ = g.subscribedTopics()
+	}
+	var recs []record
+	for i, tp := range tps {
+		if subscribed[tp.Topic] {
+			errs[i] = ErrGroupSubscribedToTopic
+			continue
+		}
+		if _, ok := g.offsets[tp]; ok {
+			recs = append(recs, offsetRecord(g.id, tp, nil))
+		}
+	}
+	if len(recs) > 0 {
+		if err := g.c.appendRecords(g.partition, recs); err != nil {
+			return err
+		}
+	}
+	for _, r := range recs {
+		delete(g.offsets, r.tp)
+	}
+	return nil
+}
+
+// subscribedTopics decodes the consumer members' subscriptions for the
+// group's protocol; ok is false when one does not decode (then nothing is
+// known about what the group reads).
+func (g *group) subscribedTopics() (topics map[string]bool, ok bool) {
+	topics = make(map[string]bool)
+	for _, m := range g.order {
+		var md kmsg.ConsumerMemberMetadata
+		if err := md.ReadFrom(m.metadataFor(g.protocol)); err != nil {
+			return topics, false
+		}
+		for _, t := range md.Topics {
+			topics[t] = true
+		}
+	}
+	return topics, true
+}
+
+// expireOffsets drops offsets past their retention, as Kafka does since
+// KIP-211: a consumer group's offsets expire offsets.retention.minutes
+// after it became empty; offsets of a group without a protocol (simple
+// commits) each expire that long after their commit; a commit's explicit
+// expire time wins. An empty group with no offsets left is deleted.
+func (g *group) expireOffsets(now time.Time) {
+	nowMs := now.UnixMilli()
+	retention := g.c.cfg.OffsetsRetention.Milliseconds()
+	var subscribed map[string]bool
+	if g.state != Empty {
+		// A live group's offsets expire only for topics a stable consumer
+		// group no longer subscribes to; otherwise nothing can be judged.
+		var ok bool
+		if subscribed, ok = g.subscribedTopics(); !ok || g.state != Stable || g.protocolType != "consumer" {
+			return
+		}
+	}
+	var recs []record
+	for _, tp := range g.sortedOffsets() {
+		om := g.offsets[tp]
+		var expired bool
+		switch {
+		case om.ExpireTime >= 0:
+			expired = nowMs >= om.ExpireTime
+		case g.state == Empty && g.protocolType != "":
+			expired = nowMs >= g.stateTime+retention
+		case g.state == Empty || !subscribed[tp.Topic]:
+			expired = nowMs >= om.CommitTime+retention
+		}
+		if expired {
+			recs = append(recs, offsetRecord(g.id, tp, nil))
+		}
+	}
+	dead := g.state == Empty && len(recs) == len(g.offsets)
+	if dead && g.hasMetadata {
+		recs = append(recs, metadataTombstone(g.id))
+	}
+	if len(recs) == 0 && !dead {
+		return
+	}
+	if len(recs) > 0 {
+		if err := g.c.appendRecords(g.partition, recs); err != nil {
+			g.c.logger.Warn("consumergroup: expiring offsets failed", "group", g.id, "err", err)
+			return
+		}
+	}
+	for _, r := range recs {
+		if r.om == nil && r.tp.Topic != "" {
+			delete(g.offsets, r.tp)
+		}
+	}
+	if len(recs) > 0 {
+		g.c.logger.Info("consumergroup: offsets expired", "group", g.id, "count", len(recs))
+	}
+	if dead {
+		g.setState(Dead)
+	}
+}

@@ -1,0 +1,351 @@
+package consumergroup
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/recordbatch"
+)
+
+// Record key versions of __consumer_offsets, as Kafka writes them.
+const (
+	offsetKeyVersion   = 1 // OffsetCommitKey; 0 is read too
+	metadataKeyVersion = 2 // GroupMetadataKey
+	// offsetValueVersion is written unless the commit carries an expire
+	// time, which only v1 has.
+	offsetValueVersion        = 3
+	offsetValueVersionExpire  = 1
+	metadataValueVersion      = 3 // with instance ids and the state timestamp
+	maxBatchRecordsBytes      = 512 << 10
+	batchHeaderBytes          = 61 // RecordBatch v2 header, offset through record count
+	batchLengthFieldEnd       = 12 // baseOffset int64 + batchLength int32
+	loadReadBytes             = 1 << 20
+	loadDecompressLimit       = 64 << 20
+	unknownRecordTypesWarning = 10
+)
+
+// record is one key/value for __consumer_offsets; value nil is a tombstone.
+type record struct {
+	key, value []byte
+	tp         TopicPartition     // for offset records
+	om         *OffsetAndMetadata // the value of an offset record, nil for a tombstone
+}
+
+func offsetRecord(groupID string, tp TopicPartition, om *OffsetAndMetadata) record {
+	k := kmsg.OffsetCommitKey{Version: offsetKeyVersion, Group: groupID, Topic: tp.Topic, Partition: tp.Partition}
+	r := record{key: k.AppendTo(nil), tp: tp, om: om}
+	if om != nil {
+		v := kmsg.NewOffsetCommitValue()
+		v.Version = offsetValueVersion
+		if om.ExpireTime >= 0 {
+			v.Version = offsetValueVersionExpire
+			v.ExpireTimestamp = om.ExpireTime
+		}
+		v.Offset = om.Offset
+		v.LeaderEpoch = om.LeaderEpoch
+		v.Metadata = om.Metadata
+		v.CommitTimestamp = om.CommitTime
+		r.value = v.AppendTo(nil)
+	}
+	return r
+}
+
+func metadataKey(groupID string) []byte {
+	k := kmsg.GroupMetadataKey{Version: metadataKeyVersion, Group: groupID}
+	return k.AppendTo(nil)
+}
+
+func metadataTombstone(groupID string) record { return record{key: metadataKey(groupID)} }
+
+// storeMetadata appends the group's current generation: Kafka writes it
+// when a generation's assignment is set and when the group empties.
+func (g *group) storeMetadata() error {
+	v := kmsg.NewGroupMetadataValue()
+	v.Version = metadataValueVersion
+	v.ProtocolType = g.protocolType
+	v.Generation = g.generation
+	v.CurrentStateTimestamp = g.stateTime
+	if g.protocol != "" {
+		v.Protocol = kmsg.StringPtr(g.protocol)
+	}
+	if g.leader != "" {
+		v.Leader = kmsg.StringPtr(g.leader)
+	}
+	for _, m := range g.order {
+		v.Members = append(v.Members, kmsg.GroupMetadataValueMember{
+			MemberID:               m.id,
+			InstanceID:             m.instanceID,
+			ClientID:               m.clientID,
+			ClientHost:             m.clientHost,
+			RebalanceTimeoutMillis: int32(m.rebalanceTimeout.Milliseconds()),
+			SessionTimeoutMillis:   int32(m.sessionTimeout.Milliseconds()),
+			Subscription:           m.metadataFor(g.protocol),
+			Assignment:             m.assignment,
+		})
+	}
+	if err := g.c.appendRecords(g.partition, []record{{key: metadataKey(g.id), value: v.AppendTo(nil)}}); err != nil {
+		return err
+	}
+	g.hasMetadata = true
+	return nil
+}
+
+// appendRecords appends recs to the group's __consumer_offsets partition
+// in one append (several batches when large), so that a commit is stored
+// whole or not at all.
+func (c *Coordinator) appendRecords(partition int32, recs []record) error {
+	t, err := c.offsetsTopic()
+	if err != nil {
+		return err
+	}
+	if int(partition) >= len(t.Partitions) {
+		return fmt.Errorf("%w: %s has no partition %d", ErrCoordinatorNotAvailable, OffsetsTopic, partition)
+	}
+	buf := encodeBatches(nil, recs, c.cfg.now().UnixMilli())
+	if _, err := t.Partitions[partition].AppendBatches(buf); err != nil {
+		c.logger.Warn("consumergroup: append to the offsets topic failed", "partition", partition, "err", err)
+		if errors.Is(err, tlog.ErrMessageTooLarge) {
+			return fmt.Errorf("%w: %w", ErrCommitTooLarge, err)
+		}
+		return fmt.Errorf("%w: append to %s-%d: %w", ErrCoordinatorNotAvailable, OffsetsTopic, partition, err)
+	}
+	return nil
+}
+
+// encodeBatches appends recs to dst as uncompressed RecordBatch v2 batches
+// of at most about maxBatchRecordsBytes of records each, base offset 0 (the
+// log assigns offsets), no producer.
+func encodeBatches(dst []byte, recs []record, ts int64) []byte {
+	for len(recs) > 0 {
+		var body []byte
+		n := 0
+		for n < len(recs) && (n == 0 || len(body) < maxBatchRecordsBytes) {
+			body = appendRecord(body, int32(n), recs[n].key, recs[n].value)
+			n++
+		}
+		b := kmsg.RecordBatch{
+			Magic:           2,
+			LastOffsetDelta: int32(n - 1),
+			FirstTimestamp:  ts,
+			MaxTimestamp:    ts,
+			ProducerID:      -1,
+			ProducerEpoch:   -1,
+			FirstSequence:   -1,
+			NumRecords:      int32(n),
+			Records:         body,
+		}
+		start := len(dst)
+		dst = b.AppendTo(dst)
+		binary.BigEndian.PutUint32(dst[start+8:], uint32(len(dst)-start-batchLengthFieldEnd))
+		recordbatch.SetCRC(dst[start:])
+		recs = recs[n:]
+	}
+	return dst
+}
+
+// appendRecord appends one record in kmsg's encoding. Its length prefix is
+// the size of what follows it: the record is encoded with length 0 (one
+// byte), then the real length is put in its place.
+func appendRecord(dst []byte, offsetDelta int32, key, value []byte) []byte {
+	r := kmsg.Record{OffsetDelta: offsetDelta, Key: key, Value: value}
+	start := len(dst)
+	dst = r.AppendTo(dst)
+	body := len(dst) - start - 1
+	var lb [binary.MaxVarintLen32]byte
+	n := binary.PutVarint(lb[:], int64(body)) // zigzag, as Kafka's varints
+	dst = append(dst, lb[:n-1]...)
+	copy(dst[start+n:], dst[start+1:start+1+body])
+	copy(dst[start:], lb[:n])
+	return dst
+}
+
+// load replays __consumer_offsets into groups. Called once, by Start.
+func (c *Coordinator) load() error {
+	t, ok := c.mgr.Topic(OffsetsTopic)
+	if !ok {
+		return nil
+	}
+	c.mu.Lock()
+	c.partitions = len(t.Partitions)
+	c.mu.Unlock()
+	st := make(loadState)
+	var unknown int
+	for p, l := range t.Partitions {
+		if err := replay(l, func(key, value []byte) {
+			if err := st.apply(key, value); err != nil {
+				if unknown++; unknown <= unknownRecordTypesWarning {
+					c.logger.Warn("consumergroup: skipping a record of the offsets topic", "partition", p, "err", err)
+				}
+			}
+		}); err != nil {
+			return fmt.Errorf("consumergroup: replay %s-%d: %w", OffsetsTopic, p, err)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, lg := range st {
+		if lg.meta == nil && len(lg.offsets) == 0 {
+			continue
+		}
+		c.newGroupLocked(id, lg)
+	}
+	return nil
+}
+
+// loadedGroup is what replay found of one group.
+type loadedGroup struct {
+	offsets map[TopicPartition]OffsetAndMetadata
+	meta    *kmsg.GroupMetadataValue
+}
+
+type loadState map[string]*loadedGroup
+
+func (st loadState) get(id string) *loadedGroup {
+	lg := st[id]
+	if lg == nil {
+		lg = &loadedGroup{offsets: make(map[TopicPartition]OffsetAndMetadata)}
+		st[id] = lg
+	}
+	return lg
+}
+
+// apply replays one record; later records replace earlier ones.
+func (st loadState) apply(key, value []byte) error {
+	if len(key) < 2 {
+		return fmt.Errorf("key of %d bytes", len(key))
+	}
+	switch v := int16(binary.BigEndian.Uint16(key)); v {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if err := k.ReadFrom(key); err != nil {
+			return fmt.Errorf("offset commit key: %w", err)
+		}
+		lg := st.get(k.Group)
+		tp := TopicPartition{Topic: k.Topic, Partition: k.Partition}
+		if value == nil {
+			delete(lg.offsets, tp)
+			return nil
+		}
+		var val kmsg.OffsetCommitValue
+		if err := val.ReadFrom(value); err != nil {
+			return fmt.Errorf("offset commit value of group %q: %w", k.Group, err)
+		}
+		expire := int64(-1)
+		if val.Version == offsetValueVersionExpire && val.ExpireTimestamp >= 0 {
+			expire = val.ExpireTimestamp
+		}
+		lg.offsets[tp] = OffsetAndMetadata{Offset: val.Offset, LeaderEpoch: val.LeaderEpoch, Metadata: val.Metadata, CommitTime: val.CommitTimestamp, ExpireTime: expire}
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if err := k.ReadFrom(key); err != nil {
+			return fmt.Errorf("group metadata key: %w", err)
+		}
+		lg := st.get(k.Group)
+		if value == nil {
+			lg.meta = nil
+			lg.offsets = make(map[TopicPartition]OffsetAndMetadata) // a deleted group's offsets are tombstoned before it
+			return nil
+		}
+		val := new(kmsg.GroupMetadataValue)
+		if err := val.ReadFrom(value); err != nil {
+			return fmt.Errorf("group metadata value of group %q: %w", k.Group, err)
+		}
+		lg.meta = val
+	default:
+		return fmt.Errorf("unknown record key version %d", v)
+	}
+	return nil
+}
+
+// replay calls fn for every record of l, in offset order.
+func replay(l *tlog.Log, fn func(key, value []byte)) error {
+	off := l.StartOffset()
+	for off < l.NextOffset() {
+		b, err := l.Read(off, loadReadBytes)
+		if err != nil {
+			return err
+		}
+		if len(b.Data) == 0 {
+			b.Release()
+			return nil
+		}
+		data := b.Data
+		for len(data) > 0 {
+			h, err := recordbatch.ParseHeader(data)
+			if err != nil {
+				b.Release()
+				return err
+			}
+			batch := data[:h.Size()]
+			data = data[h.Size():]
+			off = h.NextOffset()
+			if h.Control() {
+				continue
+			}
+			if err := recordbatch.Records(batch, loadDecompressLimit, func(r recordbatch.Record) error {
+				fn(r.Key, r.Value)
+				return nil
+			}); err != nil {
+				b.Release()
+				return err
+			}
+		}
+		b.Release()
+	}
+	return nil
+}
+
+// restore sets a loaded group's state: Stable with its members when its
+// last generation had any (their sessions start now), else Empty.
+func (g *group) restore(lg *loadedGroup) {
+	g.offsets = lg.offsets
+	md := lg.meta
+	if md == nil {
+		return
+	}
+	g.hasMetadata = true
+	g.protocolType = md.ProtocolType
+	g.generation = md.Generation
+	if md.CurrentStateTimestamp > 0 {
+		g.stateTime = md.CurrentStateTimestamp
+	}
+	if len(md.Members) == 0 || md.Protocol == nil {
+		return
+	}
+	g.protocol = *md.Protocol
+	if md.Leader != nil {
+		g.leader = *md.Leader
+	}
+	for _, mm := range md.Members {
+		m := &member{
+			id:               mm.MemberID,
+			instanceID:       mm.InstanceID,
+			clientID:         mm.ClientID,
+			clientHost:       mm.ClientHost,
+			sessionTimeout:   msDuration(mm.SessionTimeoutMillis),
+			rebalanceTimeout: msDuration(mm.RebalanceTimeoutMillis),
+			protocolType:     md.ProtocolType,
+			protocols:        []Protocol{{Name: g.protocol, Metadata: mm.Subscription}},
+			assignment:       mm.Assignment,
+		}
+		g.members[m.id] = m
+		g.order = append(g.order, m)
+		if m.instanceID != nil {
+			g.static[*m.instanceID] = m.id
+		}
+	}
+	g.state = Stable
+	// Sessions start now: members that do not come back are removed
+	// after their session timeout and the group rebalances. The timers
+	// post to the loop, which runs them once it is started.
+	for _, m := range g.order {
+		g.heartbeat(m)
+	}
+}
+
+func msDuration(ms int32) time.Duration { return time.Duration(ms) * time.Millisecond }

@@ -1,0 +1,72 @@
+package server
+
+// FindCoordinator, versions 0-5.
+//
+//	v1     adds the key type (0 group, 1 transaction) and throttle
+//	v2     no wire change
+//	v3     flexible
+//	v4     several keys per request (KIP-699), answered per key
+//	v5     no wire change (KIP-890: TRANSACTION_ABORTABLE may be returned)
+//
+// This broker coordinates every group. The first group lookup creates
+// __consumer_offsets, as Kafka does. Transactions are not served: a
+// transactional key is answered TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as
+// InitProducerId answers a transactional id, so clients fail fast rather
+// than retry forever. v6 (share groups, KIP-932) is not advertised.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Coordinator key types.
+const (
+	coordinatorGroup       = 0
+	coordinatorTransaction = 1
+)
+
+func init() { register(10, 0, 5, handleFindCoordinator) }
+
+func handleFindCoordinator(c *conn, h *reqHeader, req *kmsg.FindCoordinatorRequest) (kmsg.Response, error) {
+	s := c.s
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	keys := req.CoordinatorKeys
+	if req.Version < 4 {
+		keys = []string{req.CoordinatorKey}
+	}
+	host, port := s.advertised()
+	resp.Coordinators = make([]kmsg.FindCoordinatorResponseCoordinator, len(keys))
+	for i, key := range keys {
+		co := &resp.Coordinators[i]
+		*co = kmsg.NewFindCoordinatorResponseCoordinator()
+		co.Key = key
+		co.ErrorCode, co.ErrorMessage = s.findCoordinator(req.CoordinatorType)
+		if co.ErrorCode == 0 {
+			co.NodeID, co.Host, co.Port = NodeID, host, port
+		} else {
+			co.NodeID, co.Port = -1, -1
+		}
+		s.metrics.errorCode(h.key, co.ErrorCode)
+	}
+	if req.Version < 4 {
+		co := resp.Coordinators[0]
+		resp.Coordinators = nil
+		resp.ErrorCode, resp.ErrorMessage = co.ErrorCode, co.ErrorMessage
+		resp.NodeID, resp.Host, resp.Port = co.NodeID, co.Host, co.Port
+	}
+	return resp, nil
+}
+
+func (s *Server) findCoordinator(keyType int8) (int16, *string) {
+	switch keyType {
+	case coordinatorGroup:
+		if err := s.groups.EnsureOffsetsTopic(); err != nil {
+			return errorCode(err), errorMessage(err)
+		}
+		return 0, nil
+	case coordinatorTransaction:
+		return kerr.TransactionalIDAuthorizationFailed.Code, adminMsg("Transactions are not supported by this broker.")
+	default:
+		return kerr.InvalidRequest.Code, adminMsg("Unknown coordinator key type %d.", keyType)
+	}
+}

@@ -1,0 +1,51 @@
+package server
+
+// ListGroups, versions 0-5.
+//
+//	v1     throttle
+//	v2     no wire change
+//	v3     flexible
+//	v4     filter by state, and each group's state (KIP-518)
+//	v5     filter by type, and each group's type (KIP-848): every group
+//	       here is "classic"
+//
+// Filters match case-insensitively, as Kafka's do.
+
+import (
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// classicGroupType is the type of every group this broker runs.
+const classicGroupType = "classic"
+
+func init() { register(16, 0, 5, handleListGroups) }
+
+func handleListGroups(c *conn, h *reqHeader, req *kmsg.ListGroupsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	groups, err := c.s.groups.ListGroups()
+	resp.ErrorCode = errorCode(err)
+	c.s.metrics.errorCode(h.key, resp.ErrorCode)
+	if req.Version >= 5 && len(req.TypesFilter) > 0 && !containsFold(req.TypesFilter, classicGroupType) {
+		return resp, nil
+	}
+	for _, g := range groups {
+		if req.Version >= 4 && len(req.StatesFilter) > 0 && !containsFold(req.StatesFilter, g.State.String()) {
+			continue
+		}
+		rg := kmsg.NewListGroupsResponseGroup()
+		rg.Group, rg.ProtocolType, rg.GroupState, rg.GroupType = g.Group, g.ProtocolType, g.State.String(), classicGroupType
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp, nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
