@@ -42,7 +42,7 @@ func BenchmarkCommit(b *testing.B) {
 			var recs []record
 			for p := 0; p < n; p++ {
 				om := OffsetAndMetadata{Offset: 1, LeaderEpoch: -1, ExpireTime: -1}
-				recs = append(recs, offsetRecord("g", TopicPartition{"t", int32(p)}, &om))
+				recs = append(recs, offsetRecord(new([]byte), "g", TopicPartition{"t", int32(p)}, &om))
 			}
 			batch := encodeBatches(nil, recs, time.Now().UnixMilli())
 			if _, err := recordbatch.Validate(batch); err != nil {

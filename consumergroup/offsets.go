@@ -68,15 +68,19 @@ func (g *group) commit(r CommitRequest, errs []error, valid int) error {
 		expire = now + r.Retention.Milliseconds()
 	}
 	recs := make([]record, 0, valid)
+	size := 0
+	for i, o := range r.Offsets {
+		if errs[i] == nil {
+			size += offsetRecordSize(g.id, o.TopicPartition, len(ptrString(o.Metadata)))
+		}
+	}
+	arena := make([]byte, 0, size)
 	for i, o := range r.Offsets {
 		if errs[i] != nil {
 			continue
 		}
-		om := OffsetAndMetadata{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, CommitTime: now, ExpireTime: expire}
-		if o.Metadata != nil {
-			om.Metadata = *o.Metadata
-		}
-		recs = append(recs, offsetRecord(g.id, o.TopicPartition, &om))
+		om := OffsetAndMetadata{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: ptrString(o.Metadata), CommitTime: now, ExpireTime: expire}
+		recs = append(recs, offsetRecord(&arena, g.id, o.TopicPartition, &om))
 	}
 	if err := g.c.appendRecords(g.partition, recs); err != nil {
 		for i := range errs {
@@ -87,7 +91,7 @@ func (g *group) commit(r CommitRequest, errs []error, valid int) error {
 		return nil
 	}
 	for _, rec := range recs { // in request order: a partition named twice keeps the last
-		g.offsets[rec.tp] = *rec.om
+		g.offsets[rec.tp] = rec.om
 	}
 	return nil
 }
@@ -139,7 +143,7 @@ func (g *group) delete() error {
 	}
 	recs := make([]record, 0, len(g.offsets)+1)
 	for _, tp := range g.sortedOffsets() {
-		recs = append(recs, offsetRecord(g.id, tp, nil))
+		recs = append(recs, offsetRecord(new([]byte), g.id, tp, nil))
 	}
 	recs = append(recs, metadataTombstone(g.id))
 	if err := g.c.appendRecords(g.partition, recs); err != nil {
@@ -200,7 +204,7 @@ func (g *group) deleteOffsets(tps []TopicPartition, errs []error) error {
 			continue
 		}
 		if _, ok := g.offsets[tp]; ok {
-			recs = append(recs, offsetRecord(g.id, tp, nil))
+			recs = append(recs, offsetRecord(new([]byte), g.id, tp, nil))
 		}
 	}
 	if len(recs) > 0 {
@@ -261,7 +265,7 @@ func (g *group) expireOffsets(now time.Time) {
 			expired = nowMs >= om.CommitTime+retention
 		}
 		if expired {
-			recs = append(recs, offsetRecord(g.id, tp, nil))
+			recs = append(recs, offsetRecord(new([]byte), g.id, tp, nil))
 		}
 	}
 	dead := g.state == Empty && len(recs) == len(g.offsets)
@@ -278,7 +282,7 @@ func (g *group) expireOffsets(now time.Time) {
 		}
 	}
 	for _, r := range recs {
-		if r.om == nil && r.tp.Topic != "" {
+		if r.tp.Topic != "" { // an offset's tombstone, not the group's
 			delete(g.offsets, r.tp)
 		}
 	}
@@ -288,4 +292,11 @@ func (g *group) expireOffsets(now time.Time) {
 	if dead {
 		g.setState(Dead)
 	}
+}
+
+func ptrString(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

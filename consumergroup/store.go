@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,6 +25,7 @@ const (
 	maxBatchRecordsBytes      = 512 << 10
 	batchHeaderBytes          = 61 // RecordBatch v2 header, offset through record count
 	batchLengthFieldEnd       = 12 // baseOffset int64 + batchLength int32
+	recordOverhead            = 16 // a record's varints and attributes, at most, for keys and values under 1 MiB
 	loadReadBytes             = 1 << 20
 	loadDecompressLimit       = 64 << 20
 	unknownRecordTypesWarning = 10
@@ -32,14 +34,27 @@ const (
 // record is one key/value for __consumer_offsets; value nil is a tombstone.
 type record struct {
 	key, value []byte
-	tp         TopicPartition     // for offset records
-	om         *OffsetAndMetadata // the value of an offset record, nil for a tombstone
+	tp         TopicPartition    // of an offset record
+	om         OffsetAndMetadata // the value of an offset record (not a tombstone)
 }
 
-func offsetRecord(groupID string, tp TopicPartition, om *OffsetAndMetadata) record {
+// offsetRecordSize bounds what offsetRecord appends to its arena.
+func offsetRecordSize(groupID string, tp TopicPartition, metadata int) int {
+	// key: version, two strings with int16 lengths, partition; value:
+	// version, offset, leader epoch, metadata, commit and expire times
+	return 2 + 2 + len(groupID) + 2 + len(tp.Topic) + 4 + 2 + 8 + 4 + 2 + metadata + 8 + 8
+}
+
+// offsetRecord encodes the commit of om (nil: a tombstone) into *arena,
+// which a commit sizes once for all its records (offsetRecordSize) so that
+// encoding allocates nothing per partition.
+func offsetRecord(arena *[]byte, groupID string, tp TopicPartition, om *OffsetAndMetadata) record {
 	k := kmsg.OffsetCommitKey{Version: offsetKeyVersion, Group: groupID, Topic: tp.Topic, Partition: tp.Partition}
-	r := record{key: k.AppendTo(nil), tp: tp, om: om}
+	start := len(*arena)
+	*arena = k.AppendTo(*arena)
+	r := record{key: (*arena)[start:len(*arena):len(*arena)], tp: tp}
 	if om != nil {
+		r.om = *om
 		v := kmsg.NewOffsetCommitValue()
 		v.Version = offsetValueVersion
 		if om.ExpireTime >= 0 {
@@ -50,7 +65,9 @@ func offsetRecord(groupID string, tp TopicPartition, om *OffsetAndMetadata) reco
 		v.LeaderEpoch = om.LeaderEpoch
 		v.Metadata = om.Metadata
 		v.CommitTimestamp = om.CommitTime
-		r.value = v.AppendTo(nil)
+		start = len(*arena)
+		*arena = v.AppendTo(*arena)
+		r.value = (*arena)[start:len(*arena):len(*arena)]
 	}
 	return r
 }
@@ -121,8 +138,14 @@ func (c *Coordinator) appendRecords(partition int32, recs []record) error {
 // of at most about maxBatchRecordsBytes of records each, base offset 0 (the
 // log assigns offsets), no producer.
 func encodeBatches(dst []byte, recs []record, ts int64) []byte {
+	size := 0
+	for _, r := range recs {
+		size += len(r.key) + len(r.value) + recordOverhead
+	}
+	dst = slices.Grow(dst, min(size, maxBatchRecordsBytes+recordOverhead)+batchHeaderBytes)
+	body := make([]byte, 0, min(size, 2*maxBatchRecordsBytes))
 	for len(recs) > 0 {
-		var body []byte
+		body = body[:0]
 		n := 0
 		for n < len(recs) && (n == 0 || len(body) < maxBatchRecordsBytes) {
 			body = appendRecord(body, int32(n), recs[n].key, recs[n].value)

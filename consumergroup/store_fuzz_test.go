@@ -11,7 +11,7 @@ import (
 // a panic, and what it applies encodes back to what it read.
 func FuzzApplyRecord(f *testing.F) {
 	om := OffsetAndMetadata{Offset: 42, LeaderEpoch: 3, Metadata: "m", CommitTime: 1700000000000, ExpireTime: -1}
-	r := offsetRecord("g", TopicPartition{"t", 1}, &om)
+	r := offsetRecord(new([]byte), "g", TopicPartition{"t", 1}, &om)
 	f.Add(r.key, r.value)
 	f.Add(r.key, []byte(nil))
 	v := kmsg.NewGroupMetadataValue()
@@ -28,7 +28,7 @@ func FuzzApplyRecord(f *testing.F) {
 		}
 		for id, lg := range st {
 			for tp, om := range lg.offsets {
-				back := offsetRecord(id, tp, &om)
+				back := offsetRecord(new([]byte), id, tp, &om)
 				st2 := make(loadState)
 				if err := st2.apply(back.key, back.value); err != nil {
 					t.Fatalf("re-encoded offset does not decode: %v", err)

@@ -45,6 +45,11 @@ func handleOffsetCommit(c *conn, h *reqHeader, req *kmsg.OffsetCommitRequest) (k
 	if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis > 0 {
 		r.Retention = time.Duration(min(req.RetentionTimeMillis, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond
 	}
+	n := 0
+	for _, t := range req.Topics {
+		n += len(t.Partitions)
+	}
+	r.Offsets = make([]consumergroup.CommitOffset, 0, n)
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			o := consumergroup.CommitOffset{
