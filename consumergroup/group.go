@@ -151,6 +151,12 @@ func (g *group) setState(s State) {
 	}
 	g.state = s
 	g.stateTime = g.c.cfg.now().UnixMilli()
+	if s == Dead {
+		// Out of the map before the operation that killed the group is
+		// answered, so the client's next request finds no group (or a
+		// new one), not this one stopping.
+		g.c.forget(g)
+	}
 }
 
 func (g *group) stopPhaseTimer() {

@@ -191,25 +191,32 @@ func (g *group) replaceStatic(old *member, r JoinRequest) (chan JoinResult, Join
 		g.leader = id
 	}
 	g.c.logger.Info("consumergroup: static member rejoined", "group", g.id, "instance", *r.InstanceID, "old", oldID, "member", id)
-	if g.state == Stable && old.matches(r.Protocols) {
+	if g.state == Stable {
+		// A restarted client's subscription bytes differ (its generation,
+		// owned partitions): like Kafka, rebalance only when the group's
+		// protocol would change, else keep the generation.
+		before := old.protocols
 		old.update(r)
-		if err := g.storeMetadata(); err != nil {
-			// Kafka reverts the replacement when it cannot be stored.
-			delete(g.members, id)
-			old.id = oldID
-			g.members[oldID] = old
-			g.static[*r.InstanceID] = oldID
-			if g.leader == id {
-				g.leader = oldID
+		if g.selectProtocol() == g.protocol {
+			if err := g.storeMetadata(); err != nil {
+				// Kafka reverts the replacement when it cannot be stored.
+				delete(g.members, id)
+				old.id = oldID
+				old.protocols = before
+				g.members[oldID] = old
+				g.static[*r.InstanceID] = oldID
+				if g.leader == id {
+					g.leader = oldID
+				}
+				return nil, JoinResult{Err: err, Generation: -1}
 			}
-			return nil, JoinResult{Err: err, Generation: -1}
+			g.heartbeat(old)
+			res := g.joinResult(old)
+			res.SkipAssignment = id == g.leader
+			return nil, res
 		}
-		g.heartbeat(old)
-		res := g.joinResult(old)
-		res.SkipAssignment = id == g.leader
-		return nil, res
 	}
-	return g.updateMember(old, r, "static member "+*r.InstanceID+" rejoined with new protocols")
+	return g.updateMember(old, r, "static member "+*r.InstanceID+" rejoined")
 }
 
 // joinResult is the JoinGroup answer of the current generation for m.
