@@ -194,10 +194,11 @@ type GroupDescription struct {
 	Group        string
 	State        State
 	ProtocolType string
-	Protocol     string
-	Generation   int32
-	Leader       string
-	Members      []MemberDescription
+	// Protocol is the generation's protocol; "" unless Stable, as Kafka.
+	Protocol   string
+	Generation int32
+	Leader     string
+	Members    []MemberDescription
 }
 
 // GroupListing is ListGroups' view of a group.

@@ -22,9 +22,13 @@ func (g *group) describe() GroupDescription {
 		Group:        g.id,
 		State:        g.state,
 		ProtocolType: g.protocolType,
-		Protocol:     g.protocol,
 		Generation:   g.generation,
 		Leader:       g.leader,
+	}
+	if g.state == Stable {
+		// As Kafka: mid-rebalance the old generation's protocol is no
+		// longer in force and the new one not yet, so none is named.
+		d.Protocol = g.protocol
 	}
 	for _, m := range g.order {
 		md := MemberDescription{

@@ -35,6 +35,10 @@
 //	Dead: deleted (DeleteGroups) or expired (offsets.retention.minutes); it is
 //	removed from the coordinator and its records tombstoned.
 //
+// A static member (KIP-345) that did not rejoin is not removed at the
+// rebalance timeout: it may be restarting, and keeps its place until its
+// session timeout, as in Kafka.
+//
 // A new group waits group.initial.rebalance.delay.ms (extended, up to the
 // rebalance timeout, while members keep arriving) before its first
 // generation, so that a fleet of consumers starting together does not

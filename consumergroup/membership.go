@@ -57,8 +57,8 @@ func (g *group) join(r JoinRequest) (chan JoinResult, JoinResult) {
 	}
 	if r.MemberID == "" {
 		if r.InstanceID != nil {
-			if old, ok := g.static[*r.InstanceID]; ok {
-				return g.replaceStatic(g.members[old], r)
+			if old := g.members[g.static[*r.InstanceID]]; old != nil {
+				return g.replaceStatic(old, r)
 			}
 		}
 		if len(g.members)+len(g.pending) >= g.c.cfg.MaxGroupSize {
@@ -85,7 +85,10 @@ func (g *group) join(r JoinRequest) (chan JoinResult, JoinResult) {
 		return fail(ErrFencedInstanceID)
 	}
 	m := g.members[r.MemberID]
-	if m == nil {
+	if m == nil || r.InstanceID != nil && g.static[*r.InstanceID] == "" {
+		// An unknown member, or a static one whose instance id the
+		// group does not know: the client resets its member id, as
+		// with Kafka.
 		return fail(ErrUnknownMemberID)
 	}
 	switch g.state {
@@ -125,7 +128,7 @@ func (g *group) addPending(id string, session time.Duration) {
 
 // addMember adds a member and starts (or joins) a rebalance.
 func (g *group) addMember(id string, r JoinRequest) (chan JoinResult, JoinResult) {
-	m := &member{id: id, joinCh: make(chan JoinResult, 1)}
+	m := &member{id: id, instanceID: r.InstanceID, joinCh: make(chan JoinResult, 1)}
 	m.update(r)
 	if len(g.members) == 0 {
 		g.protocolType = r.ProtocolType
@@ -160,9 +163,10 @@ func (g *group) updateMember(m *member, r JoinRequest, reason string) (chan Join
 }
 
 // update takes the join's fields; the protocol metadata is copied, the
-// caller's buffers may be reused once Join returns.
+// caller's buffers may be reused once Join returns. The instance id is not
+// among them: it is fixed when the member is added (as Kafka's), so that
+// the group's instance map and its members always agree.
 func (m *member) update(r JoinRequest) {
-	m.instanceID = r.InstanceID
 	m.clientID = r.ClientID
 	m.clientHost = r.ClientHost
 	m.sessionTimeout = r.SessionTimeout
@@ -326,10 +330,20 @@ func (g *group) completeJoin() {
 	g.stopPhaseTimer()
 	g.seq++
 	for _, m := range append([]*member(nil), g.order...) {
-		if m.joinCh == nil {
+		// A static member that did not rejoin stays (KIP-345): it may
+		// be restarting, and keeps its place and partitions until its
+		// session timeout removes it, as in Kafka.
+		if m.joinCh == nil && m.instanceID == nil {
 			g.c.logger.Info("consumergroup: member removed: did not rejoin within the rebalance timeout", "group", g.id, "member", m.id)
 			g.removeMember(m)
 		}
+	}
+	if len(g.order) > 0 && !g.electJoinedLeader() {
+		// Only absent static members are left: no one can lead the
+		// generation. Wait another rebalance timeout; their sessions
+		// end it sooner if they stay away.
+		g.phaseTimer = g.after(g.rebalanceTimeout(), g.completeJoin)
+		return
 	}
 	g.generation++
 	if len(g.order) == 0 {
@@ -342,14 +356,13 @@ func (g *group) completeJoin() {
 		g.c.logger.Info("consumergroup: group is empty", "group", g.id, "generation", g.generation)
 		return
 	}
-	if g.members[g.leader] == nil {
-		g.leader = g.order[0].id
-	}
 	g.protocol = g.selectProtocol()
 	g.setState(CompletingRebalance)
 	for _, m := range g.order {
-		res := g.joinResult(m)
-		g.answerJoin(m, res)
+		if m.joinCh == nil {
+			continue // an absent static member: its session keeps running
+		}
+		g.answerJoin(m, g.joinResult(m))
 		g.heartbeat(m)
 	}
 	g.c.logger.Info("consumergroup: generation formed", "group", g.id, "generation", g.generation, "protocol", g.protocol, "members", len(g.order), "leader", g.leader)
@@ -357,6 +370,22 @@ func (g *group) completeJoin() {
 	// CompletingRebalance: like Kafka, remove them after the rebalance
 	// timeout and rebalance again.
 	g.phaseTimer = g.after(g.rebalanceTimeout(), g.syncExpired)
+}
+
+// electJoinedLeader keeps the leader if it rejoined, else makes the first
+// member that did the leader; false when no member rejoined. The leader
+// must be waiting for its JoinGroup answer: it computes the assignment.
+func (g *group) electJoinedLeader() bool {
+	if m := g.members[g.leader]; m != nil && m.joinCh != nil {
+		return true
+	}
+	for _, m := range g.order {
+		if m.joinCh != nil {
+			g.leader = m.id
+			return true
+		}
+	}
+	return false
 }
 
 // syncExpired removes the members that did not send SyncGroup in time.

@@ -42,22 +42,28 @@ func (c *Coordinator) Commit(r CommitRequest) ([]error, error) {
 }
 
 func (g *group) commit(r CommitRequest, errs []error, valid int) error {
-	if g.fenced(r.MemberID, r.InstanceID) {
-		return ErrFencedInstanceID
-	}
-	if !(r.Generation < 0 && g.state == Empty) {
-		// A group member's commit: it must be of the current generation.
-		if g.state == CompletingRebalance {
+	if r.Generation >= 0 || r.MemberID != "" || r.InstanceID != nil {
+		// A group member's commit (naming a member or an instance makes
+		// it one, whatever the generation): as Kafka, the member and its
+		// generation are checked before the group's state, so a stale
+		// or removed member learns so (ILLEGAL_GENERATION,
+		// UNKNOWN_MEMBER_ID) rather than being told to rejoin.
+		m := g.members[r.MemberID]
+		switch {
+		case g.fenced(r.MemberID, r.InstanceID):
+			return ErrFencedInstanceID
+		case m == nil:
+			return ErrUnknownMemberID
+		case r.Generation != g.generation:
+			return ErrIllegalGeneration
+		case g.state == CompletingRebalance:
+			// The generation has no assignment yet.
 			return ErrRebalanceInProgress
 		}
-		m := g.members[r.MemberID]
-		if m == nil {
-			return ErrUnknownMemberID
-		}
-		if r.Generation != g.generation {
-			return ErrIllegalGeneration
-		}
 		g.heartbeat(m) // a commit proves the member alive, as in Kafka
+	} else if g.state != Empty {
+		// A simple commit: only members commit into a group that has them.
+		return ErrUnknownMemberID
 	}
 	if valid == 0 {
 		return nil
@@ -191,15 +197,18 @@ func (c *Coordinator) DeleteOffsets(groupID string, tps []TopicPartition) ([]err
 
 func (g *group) deleteOffsets(tps []TopicPartition, errs []error) error {
 	var subscribed map[string]bool
+	known := true
 	if g.state != Empty {
 		if g.protocolType != "consumer" {
 			return ErrNonEmptyGroup
 		}
-		subscribed, _ = g.subscribedTopics()
+		subscribed, known = g.subscribedTopics()
 	}
 	var recs []record
 	for i, tp := range tps {
-		if subscribed[tp.Topic] {
+		// A subscription that does not decode could name any topic:
+		// Kafka then counts every topic as subscribed.
+		if !known || subscribed[tp.Topic] {
 			errs[i] = ErrGroupSubscribedToTopic
 			continue
 		}
@@ -223,9 +232,20 @@ func (g *group) deleteOffsets(tps []TopicPartition, errs []error) error {
 // known about what the group reads).
 func (g *group) subscribedTopics() (topics map[string]bool, ok bool) {
 	topics = make(map[string]bool)
+	if g.protocol == "" {
+		// No generation formed since the group was empty: it reads
+		// nothing yet (Kafka's subscribed topics of an empty generation).
+		return topics, true
+	}
 	for _, m := range g.order {
+		metadata := m.metadataFor(g.protocol)
+		if metadata == nil {
+			// Joined since the generation formed, with protocols
+			// without the group's: not part of what the group reads.
+			continue
+		}
 		var md kmsg.ConsumerMemberMetadata
-		if err := md.ReadFrom(m.metadataFor(g.protocol)); err != nil {
+		if err := md.ReadFrom(metadata); err != nil {
 			return topics, false
 		}
 		for _, t := range md.Topics {
@@ -257,11 +277,14 @@ func (g *group) expireOffsets(now time.Time) {
 		om := g.offsets[tp]
 		var expired bool
 		switch {
+		case g.state != Empty && subscribed[tp.Topic]:
+			// The group consumes it: not even a commit's explicit
+			// expire time (OffsetCommit v2-v4) drops it, as in Kafka.
 		case om.ExpireTime >= 0:
 			expired = nowMs >= om.ExpireTime
 		case g.state == Empty && g.protocolType != "":
 			expired = nowMs >= g.stateTime+retention
-		case g.state == Empty || !subscribed[tp.Topic]:
+		default: // a simple group's, or a topic the live group left
 			expired = nowMs >= om.CommitTime+retention
 		}
 		if expired {

@@ -13,6 +13,9 @@ package server
 //	v9     member id and epoch (KIP-848; classic groups ignore them)
 //
 // A partition without a commit answers offset -1 and no error, as Kafka.
+// A group-level error (the coordinator loading or stopping) is answered
+// alone from v2, with no topics; before v2, which has no group-level
+// error, on every requested partition.
 // require_stable never finds anything pending: this broker has no
 // transactional offset commits. v10 (topic ids) is not advertised.
 
@@ -43,7 +46,11 @@ func handleOffsetFetch(c *conn, h *reqHeader, req *kmsg.OffsetFetchRequest) (kms
 				}
 			}
 			var code int16
-			for _, t := range s.fetchOffsets(g.Group, topics, &code) {
+			results := s.fetchOffsets(g.Group, topics, &code)
+			if code != 0 {
+				results = nil // as Kafka: the group's error alone
+			}
+			for _, t := range results {
 				gt := kmsg.NewOffsetFetchResponseGroupTopic()
 				gt.Topic = t.topic
 				for _, p := range t.partitions {
@@ -66,7 +73,11 @@ func handleOffsetFetch(c *conn, h *reqHeader, req *kmsg.OffsetFetchRequest) (kms
 		}
 	}
 	var code int16
-	for _, t := range s.fetchOffsets(req.Group, topics, &code) {
+	results := s.fetchOffsets(req.Group, topics, &code)
+	if code != 0 && req.Version >= 2 {
+		results = nil // as Kafka: the group's error alone
+	}
+	for _, t := range results {
 		rt := kmsg.NewOffsetFetchResponseTopic()
 		rt.Topic = t.topic
 		rt.Partitions = t.partitions
