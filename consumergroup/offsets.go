@@ -11,9 +11,8 @@ import (
 // (nil for each stored), or a single error for the whole request. Offsets
 // are appended to __consumer_offsets before Commit returns.
 func (c *Coordinator) Commit(r CommitRequest) ([]error, error) {
-	if r.Group == "" {
-		return nil, ErrInvalidGroupID
-	}
+	// The empty group id is valid here, as in Kafka: old clients commit
+	// under it.
 	errs := make([]error, len(r.Offsets))
 	valid := 0
 	for i, o := range r.Offsets {

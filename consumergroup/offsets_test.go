@@ -51,7 +51,6 @@ func TestCommitRules(t *testing.T) {
 		{"stale generation", commitOne("g", j.MemberID, j.Generation-1, "t", 0, 1), ErrIllegalGeneration},
 		{"unknown member", commitOne("g", "stranger", j.Generation, "t", 0, 1), ErrUnknownMemberID},
 		{"simple commit into a live group", commitOne("g", "", -1, "t", 0, 1), ErrUnknownMemberID},
-		{"empty group id", commitOne("", "", -1, "t", 0, 1), ErrInvalidGroupID},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := tc.c.Commit(tt.r); !errors.Is(err, tt.want) {

@@ -273,8 +273,17 @@ func TestGroupBadInput(t *testing.T) {
 			wantCode(t, "sync", c.do(syncReq("", "m", 1, nil)).(*kmsg.SyncGroupResponse).ErrorCode, kerr.InvalidGroupID)
 			wantCode(t, "heartbeat", c.do(heartbeatReq("", "m", 1)).(*kmsg.HeartbeatResponse).ErrorCode, kerr.InvalidGroupID)
 			wantCode(t, "leave", c.do(leaveReq("", "m")).(*kmsg.LeaveGroupResponse).ErrorCode, kerr.InvalidGroupID)
+			// Kafka keeps the empty group id valid for simple commits
+			// and fetches, for old clients.
 			r := c.do(commitReq(8, "", "", -1, "bad", 1, nil, 0)).(*kmsg.OffsetCommitResponse)
-			wantCode(t, "commit", r.Topics[0].Partitions[0].ErrorCode, kerr.InvalidGroupID)
+			wantCode(t, "commit", r.Topics[0].Partitions[0].ErrorCode, nil)
+			f := kmsg.NewPtrOffsetFetchRequest()
+			f.Version = 7
+			f.Group = ""
+			fr := c.do(f).(*kmsg.OffsetFetchResponse)
+			if fr.ErrorCode != 0 || len(fr.Topics) != 1 || fr.Topics[0].Partitions[0].Offset != 1 {
+				t.Fatalf("fetch of the empty group's commit: %+v", fr)
+			}
 		}},
 		{"session timeout out of range", func(t *testing.T, c *rawConn) {
 			for _, ms := range []int32{299, 30*60*1000 + 1, 0, -1} {
