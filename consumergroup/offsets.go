@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	tlog "github.com/tributary-io/tributary/log"
 )
 
 // Commit handles an OffsetCommit request. It returns one error per offset
@@ -15,8 +17,12 @@ func (c *Coordinator) Commit(r CommitRequest) ([]error, error) {
 	// under it.
 	errs := make([]error, len(r.Offsets))
 	valid := 0
+	var t *tlog.Topic // the last topic looked up: a commit lists a topic's partitions together
 	for i, o := range r.Offsets {
-		if _, ok := c.mgr.Partition(o.Topic, o.Partition); !ok {
+		if t == nil || t.Name != o.Topic {
+			t, _ = c.mgr.Topic(o.Topic)
+		}
+		if t == nil || o.Partition < 0 || int(o.Partition) >= len(t.Partitions) {
 			errs[i] = ErrUnknownTopicOrPartition
 		} else if o.Metadata != nil && len(*o.Metadata) > c.cfg.OffsetMetadataMaxBytes {
 			errs[i] = ErrMetadataTooLarge
