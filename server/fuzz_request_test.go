@@ -49,7 +49,7 @@ const (
 )
 
 func FuzzRequest(f *testing.F) {
-	b := startBroker(f, func(c *Config) {
+	b := startBroker(f, fuzzGroups, func(c *Config) {
 		c.AutoCreateTopics = false
 		c.SocketRequestMaxBytes = 1 << 20
 		c.ConnectionsMaxIdle = 5 * time.Second
@@ -126,7 +126,7 @@ func ensureFuzzTopic(t testing.TB, b *testBroker) {
 func resetFuzzTopics(t *testing.T, b *testBroker) {
 	t.Helper()
 	for _, tp := range b.mgr.Topics() {
-		if tp.Name == fuzzTopic {
+		if tp.Name == fuzzTopic || kafkaInternalTopic(tp.Name) {
 			continue
 		}
 		if err := b.mgr.DeleteTopic(tp.Name); err != nil {
@@ -222,7 +222,97 @@ func fuzzRequestSeeds() map[string][]byte {
 		req.Topics = append(req.Topics, rt)
 		add("listoffsets", req)
 	}
+	groupSeeds(add)
 	return seeds
+}
+
+// fuzzGroups makes group requests answer at once: no initial rebalance
+// delay, any session timeout, a small offsets topic.
+func fuzzGroups(c *Config) {
+	c.Groups.InitialRebalanceDelay = 0
+	c.Groups.MinSessionTimeout = time.Millisecond
+	c.Groups.OffsetsTopicPartitions = 2
+}
+
+// groupSeeds adds one valid request of each group API.
+func groupSeeds(add func(string, kmsg.Request)) {
+	const group = "fuzz-group"
+	for _, v := range []int16{0, 3, 4} {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.Version = v
+		req.CoordinatorKey = group
+		if v >= 4 {
+			req.CoordinatorKeys = []string{group, "other"}
+		}
+		add("findcoordinator", req)
+	}
+	meta := (&kmsg.ConsumerMemberMetadata{Version: 0, Topics: []string{fuzzTopic}}).AppendTo(nil)
+	for _, v := range []int16{0, 5, 9} {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version = v
+		req.Group = group
+		req.SessionTimeoutMillis = 100
+		req.RebalanceTimeoutMillis = 100
+		req.ProtocolType = "consumer"
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: meta}}
+		if v == 5 {
+			req.InstanceID = kmsg.StringPtr("instance")
+		}
+		add("joingroup", req)
+	}
+	for _, v := range []int16{0, 5} {
+		req := kmsg.NewPtrSyncGroupRequest()
+		req.Version = v
+		req.Group, req.MemberID, req.Generation = group, "m", 1
+		req.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{{MemberID: "m", MemberAssignment: []byte{0, 0}}}
+		add("syncgroup", req)
+	}
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Version, hb.Group, hb.MemberID, hb.Generation = 4, group, "m", 1
+	add("heartbeat", hb)
+	for _, v := range []int16{0, 5} {
+		req := kmsg.NewPtrLeaveGroupRequest()
+		req.Version = v
+		req.Group, req.MemberID = group, "m"
+		req.Members = []kmsg.LeaveGroupRequestMember{{MemberID: "m"}, {InstanceID: kmsg.StringPtr("instance")}}
+		add("leavegroup", req)
+	}
+	for _, v := range []int16{2, 8, 9} {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Version = v
+		req.Group, req.Generation = group, -1
+		req.RetentionTimeMillis = -1
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = fuzzTopic
+		for p := range int32(2) {
+			rp := kmsg.NewOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset, rp.Metadata = p, 1, kmsg.StringPtr("m")
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		add("offsetcommit", req)
+	}
+	for _, v := range []int16{1, 7, 8} {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version = v
+		req.Group = group
+		req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: fuzzTopic, Partitions: []int32{0, 1}}}
+		req.Groups = []kmsg.OffsetFetchRequestGroup{{Group: group}, {Group: "other", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: fuzzTopic, Partitions: []int32{0}}}}}
+		add("offsetfetch", req)
+	}
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Version, dg.Groups = 5, []string{group, "other"}
+	add("describegroups", dg)
+	lg := kmsg.NewPtrListGroupsRequest()
+	lg.Version, lg.StatesFilter, lg.TypesFilter = 5, []string{"Empty", "Stable"}, []string{"classic"}
+	add("listgroups", lg)
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Version, del.Groups = 2, []string{group}
+	add("deletegroups", del)
+	od := kmsg.NewPtrOffsetDeleteRequest()
+	od.Group = group
+	od.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: fuzzTopic, Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}
+	add("offsetdelete", od)
 }
 
 // fuzzCorpusFile is the "go test fuzz v1" encoding of one []byte input.
@@ -270,7 +360,7 @@ func TestFuzzRequestCorpus(t *testing.T) {
 	}
 
 	// Each seed is well-formed and answered (acks=0 produce excepted).
-	b := startBroker(t, func(c *Config) { c.AutoCreateTopics = false })
+	b := startBroker(t, fuzzGroups, func(c *Config) { c.AutoCreateTopics = false })
 	ensureFuzzTopic(t, b)
 	for name, frame := range seeds {
 		if fixed, _ := servedHeader(frame); !bytes.Equal(fixed, frame) {
