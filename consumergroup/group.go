@@ -54,6 +54,9 @@ type member struct {
 
 	joinCh chan JoinResult // set while its JoinGroup waits for the rebalance
 	syncCh chan SyncResult // set while its SyncGroup waits for the leader
+	// pendingSync: joined the current generation and has not sent
+	// SyncGroup yet (syncExpired removes it after the rebalance timeout).
+	pendingSync bool
 
 	deadline time.Time // session expiry (monotonic clock)
 	timer    *time.Timer

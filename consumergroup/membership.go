@@ -264,6 +264,9 @@ func (g *group) prepareRebalance(reason string) {
 			g.answerSync(m, SyncResult{Err: ErrRebalanceInProgress})
 		}
 	}
+	for _, m := range g.order {
+		m.pendingSync = false // the next generation's join decides again
+	}
 	g.stopPhaseTimer()
 	g.seq++
 	timeout := g.rebalanceTimeout()
@@ -363,6 +366,7 @@ func (g *group) completeJoin() {
 			continue // an absent static member: its session keeps running
 		}
 		g.answerJoin(m, g.joinResult(m))
+		m.pendingSync = true
 		g.heartbeat(m)
 	}
 	g.c.logger.Info("consumergroup: generation formed", "group", g.id, "generation", g.generation, "protocol", g.protocol, "members", len(g.order), "leader", g.leader)
@@ -388,18 +392,24 @@ func (g *group) electJoinedLeader() bool {
 	return false
 }
 
-// syncExpired removes the members that did not send SyncGroup in time.
+// syncExpired removes the members of the generation that did not send
+// SyncGroup within the rebalance timeout (waiting for the leader's, or
+// after the group became Stable without them) and rebalances.
 func (g *group) syncExpired() {
-	if g.state != CompletingRebalance {
+	if g.state != CompletingRebalance && g.state != Stable {
 		return
 	}
+	removed := false
 	for _, m := range append([]*member(nil), g.order...) {
-		if m.syncCh == nil {
+		if m.pendingSync {
 			g.c.logger.Info("consumergroup: member removed: no SyncGroup within the rebalance timeout", "group", g.id, "member", m.id)
 			g.removeMember(m)
+			removed = true
 		}
 	}
-	g.prepareRebalance("members did not sync")
+	if removed {
+		g.prepareRebalance("members did not sync")
+	}
 }
 
 // removeMember drops m from the group; the caller decides on the rebalance.
@@ -508,6 +518,10 @@ func (g *group) sync(r SyncRequest) (chan SyncResult, SyncResult) {
 		return fail(ErrRebalanceInProgress)
 	case Stable:
 		g.heartbeat(m)
+		if m.pendingSync {
+			m.pendingSync = false
+			g.stopSyncTimerIfAllSynced()
+		}
 		return nil, g.syncResult(m)
 	case CompletingRebalance:
 	default:
@@ -515,6 +529,7 @@ func (g *group) sync(r SyncRequest) (chan SyncResult, SyncResult) {
 	}
 	g.answerSync(m, SyncResult{Err: ErrRebalanceInProgress}) // a duplicate SyncGroup supersedes the first
 	m.syncCh = make(chan SyncResult, 1)
+	m.pendingSync = false
 	ch := m.syncCh
 	g.heartbeat(m)
 	if m.id != g.leader {
@@ -534,13 +549,25 @@ func (g *group) sync(r SyncRequest) (chan SyncResult, SyncResult) {
 		g.prepareRebalance("storing the assignment failed")
 		return ch, SyncResult{}
 	}
-	g.stopPhaseTimer()
-	g.seq++
 	g.setState(Stable)
 	for _, o := range g.order {
 		g.answerSync(o, g.syncResult(o))
 	}
+	g.stopSyncTimerIfAllSynced()
 	return ch, SyncResult{}
+}
+
+// stopSyncTimerIfAllSynced ends the sync phase's timer once every member
+// of the generation has sent SyncGroup; until then syncExpired stays due,
+// in Stable too, as Kafka's pending-sync members.
+func (g *group) stopSyncTimerIfAllSynced() {
+	for _, m := range g.order {
+		if m.pendingSync {
+			return
+		}
+	}
+	g.stopPhaseTimer()
+	g.seq++
 }
 
 func (g *group) syncResult(m *member) SyncResult {

@@ -304,3 +304,65 @@ func TestJavaHashCode(t *testing.T) {
 		}
 	}
 }
+
+// TestMemberThatNeverSyncsIsRemoved: a follower that gets its JoinGroup
+// answer but never sends SyncGroup is removed after the rebalance timeout,
+// also once the leader's sync made the group Stable (Kafka's pending-sync
+// members), and the group rebalances without it.
+func TestMemberThatNeverSyncsIsRemoved(t *testing.T) {
+	tc := startCoord(t, t.TempDir(), testConfig())
+	joins := tc.joinAll("g", 2, 300*time.Millisecond)
+	leader, follower := joins[0], joins[1]
+	if leader.MemberID != leader.Leader {
+		leader, follower = follower, leader
+	}
+	assign := map[string][]byte{leader.MemberID: []byte("a"), follower.MemberID: []byte("b")}
+	res := tc.c.Sync(ctx(t), SyncRequest{Group: "g", MemberID: leader.MemberID, Generation: leader.Generation, Assignments: assign})
+	if res.Err != nil || string(res.Assignment) != "a" {
+		t.Fatalf("leader sync: %+v", res)
+	}
+	if d, _ := tc.c.DescribeGroup("g"); d.State != Stable {
+		t.Fatalf("state %v after the leader's sync", d.State)
+	}
+	// Both keep their sessions alive; the follower never syncs.
+	deadline := time.Now().Add(5 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		tc.c.Heartbeat(HeartbeatRequest{Group: "g", MemberID: follower.MemberID, Generation: follower.Generation})
+		if err = tc.c.Heartbeat(HeartbeatRequest{Group: "g", MemberID: leader.MemberID, Generation: leader.Generation}); err != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !errors.Is(err, ErrRebalanceInProgress) {
+		t.Fatalf("leader's heartbeat: %v, want a rebalance once the follower is dropped", err)
+	}
+	next := tc.c.Join(ctx(t), joinReq("g", leader.MemberID, 300*time.Millisecond))
+	if next.Err != nil || len(next.Members) != 1 {
+		t.Fatalf("rejoin: %+v", next)
+	}
+}
+
+// TestLateSyncInStableKeepsMember: a follower whose SyncGroup arrives after
+// the group became Stable gets its assignment and stays.
+func TestLateSyncInStableKeepsMember(t *testing.T) {
+	tc := startCoord(t, t.TempDir(), testConfig())
+	joins := tc.joinAll("g", 2, 300*time.Millisecond)
+	leader, follower := joins[0], joins[1]
+	if leader.MemberID != leader.Leader {
+		leader, follower = follower, leader
+	}
+	assign := map[string][]byte{leader.MemberID: []byte("a"), follower.MemberID: []byte("b")}
+	tc.c.Sync(ctx(t), SyncRequest{Group: "g", MemberID: leader.MemberID, Generation: leader.Generation, Assignments: assign})
+	if res := tc.c.Sync(ctx(t), SyncRequest{Group: "g", MemberID: follower.MemberID, Generation: follower.Generation}); string(res.Assignment) != "b" {
+		t.Fatalf("late sync: %+v", res)
+	}
+	for i := 0; i < 25; i++ { // 500 ms: past the rebalance timeout
+		for _, m := range []JoinResult{leader, follower} {
+			if err := tc.c.Heartbeat(HeartbeatRequest{Group: "g", MemberID: m.MemberID, Generation: m.Generation}); err != nil {
+				t.Fatalf("heartbeat of %s: %v", m.MemberID, err)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
