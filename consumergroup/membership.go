@@ -31,19 +31,30 @@ func (c *Coordinator) Join(ctx context.Context, r JoinRequest) JoinResult {
 	if g == nil {
 		return fail(ErrUnknownMemberID)
 	}
-	var ch chan JoinResult
-	var res JoinResult
-	if err := g.run(func() { ch, res = g.join(r) }); err != nil {
+	res, err := await(ctx, g, func() (chan JoinResult, JoinResult) { return g.join(r) })
+	if err != nil {
 		return fail(err)
 	}
+	return res
+}
+
+// await runs op on g's loop; op answers at once or hands back the channel
+// its answer will come on (JoinGroup and SyncGroup wait for other
+// members), which await then waits on until ctx ends.
+func await[T any](ctx context.Context, g *group, op func() (chan T, T)) (T, error) {
+	var ch chan T
+	var res T
+	if err := g.run(func() { ch, res = op() }); err != nil {
+		return res, err
+	}
 	if ch == nil {
-		return res
+		return res, nil
 	}
 	select {
 	case res = <-ch:
-		return res
+		return res, nil
 	case <-ctx.Done():
-		return fail(ErrCoordinatorNotAvailable)
+		return res, ErrCoordinatorNotAvailable
 	}
 }
 
@@ -444,6 +455,22 @@ func (g *group) removeMember(m *member) {
 	}
 }
 
+// generationMember returns the member of the current generation that a
+// request names, checked in Kafka's order: a fenced static instance, an
+// unknown member, then a stale generation.
+func (g *group) generationMember(memberID string, instanceID *string, generation int32) (*member, error) {
+	m := g.members[memberID]
+	switch {
+	case g.fenced(memberID, instanceID):
+		return nil, ErrFencedInstanceID
+	case m == nil:
+		return nil, ErrUnknownMemberID
+	case generation != g.generation:
+		return nil, ErrIllegalGeneration
+	}
+	return m, nil
+}
+
 // heartbeat restarts m's session timer.
 func (g *group) heartbeat(m *member) {
 	m.deadline = time.Now().Add(m.sessionTimeout)
@@ -483,32 +510,19 @@ func (c *Coordinator) Sync(ctx context.Context, r SyncRequest) SyncResult {
 	if g == nil {
 		return SyncResult{Err: ErrUnknownMemberID}
 	}
-	var ch chan SyncResult
-	var res SyncResult
-	if err := g.run(func() { ch, res = g.sync(r) }); err != nil {
+	res, err := await(ctx, g, func() (chan SyncResult, SyncResult) { return g.sync(r) })
+	if err != nil {
 		return SyncResult{Err: err}
 	}
-	if ch == nil {
-		return res
-	}
-	select {
-	case res = <-ch:
-		return res
-	case <-ctx.Done():
-		return SyncResult{Err: ErrCoordinatorNotAvailable}
-	}
+	return res
 }
 
 func (g *group) sync(r SyncRequest) (chan SyncResult, SyncResult) {
 	fail := func(err error) (chan SyncResult, SyncResult) { return nil, SyncResult{Err: err} }
-	m := g.members[r.MemberID]
+	m, err := g.generationMember(r.MemberID, r.InstanceID, r.Generation)
 	switch {
-	case g.fenced(r.MemberID, r.InstanceID):
-		return fail(ErrFencedInstanceID)
-	case m == nil:
-		return fail(ErrUnknownMemberID)
-	case r.Generation != g.generation:
-		return fail(ErrIllegalGeneration)
+	case err != nil:
+		return fail(err)
 	case r.ProtocolType != nil && *r.ProtocolType != g.protocolType,
 		r.Protocol != nil && *r.Protocol != g.protocol:
 		return fail(ErrInconsistentProtocol)
@@ -599,14 +613,9 @@ func (g *group) heartbeatReq(r HeartbeatRequest) error {
 	if _, ok := g.pending[r.MemberID]; ok {
 		return nil
 	}
-	m := g.members[r.MemberID]
-	switch {
-	case g.fenced(r.MemberID, r.InstanceID):
-		return ErrFencedInstanceID
-	case m == nil:
-		return ErrUnknownMemberID
-	case r.Generation != g.generation:
-		return ErrIllegalGeneration
+	m, err := g.generationMember(r.MemberID, r.InstanceID, r.Generation)
+	if err != nil {
+		return err
 	}
 	switch g.state {
 	case Stable, CompletingRebalance:

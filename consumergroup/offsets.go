@@ -53,17 +53,12 @@ func (g *group) commit(r CommitRequest, errs []error, valid int) error {
 		// generation are checked before the group's state, so a stale
 		// or removed member learns so (ILLEGAL_GENERATION,
 		// UNKNOWN_MEMBER_ID) rather than being told to rejoin.
-		m := g.members[r.MemberID]
-		switch {
-		case g.fenced(r.MemberID, r.InstanceID):
-			return ErrFencedInstanceID
-		case m == nil:
-			return ErrUnknownMemberID
-		case r.Generation != g.generation:
-			return ErrIllegalGeneration
-		case g.state == CompletingRebalance:
-			// The generation has no assignment yet.
-			return ErrRebalanceInProgress
+		m, err := g.generationMember(r.MemberID, r.InstanceID, r.Generation)
+		if err != nil {
+			return err
+		}
+		if g.state == CompletingRebalance {
+			return ErrRebalanceInProgress // the generation has no assignment yet
 		}
 		g.heartbeat(m) // a commit proves the member alive, as in Kafka
 	} else if g.state != Empty {
