@@ -173,16 +173,7 @@ func Filter(dst, batch []byte, limit int, keep func(Record) bool) (out []byte, k
 		if err := rd.next(&raw); err != nil {
 			return dst, 0, 0, err
 		}
-		rec := Record{
-			Offset:    h.BaseOffset + int64(raw.offsetDelta),
-			Timestamp: h.BaseTimestamp + raw.timestampDelta,
-			Key:       raw.key,
-			Value:     raw.value,
-		}
-		if h.LogAppendTime() {
-			rec.Timestamp = h.MaxTimestamp
-		}
-		if keep(rec) {
+		if keep(raw.record(&h)) {
 			kept++
 			body = append(body, before[:len(before)-len(rd.recs)]...)
 		} else {

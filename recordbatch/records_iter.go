@@ -74,15 +74,7 @@ func Records(batch []byte, limit int, fn func(Record) error) error {
 		if err := rd.next(&raw); err != nil {
 			return err
 		}
-		rec := Record{
-			Offset:    h.BaseOffset + int64(raw.offsetDelta),
-			Timestamp: h.BaseTimestamp + raw.timestampDelta,
-			Key:       raw.key,
-			Value:     raw.value,
-		}
-		if h.LogAppendTime() {
-			rec.Timestamp = h.MaxTimestamp
-		}
+		rec := raw.record(&h)
 		if raw.headerCount > 0 {
 			rec.Headers = make([]RecordHeader, 0, raw.headerCount)
 			for hb := raw.headers; len(hb) > 0; {
@@ -105,6 +97,21 @@ type rawRecord struct {
 	key, value     []byte // nil when null
 	headerCount    int
 	headers        []byte // the encoded, already checked headers
+}
+
+// record is raw as Records hands it out, without its headers: offset
+// and timestamp made absolute by the batch header h.
+func (raw *rawRecord) record(h *Header) Record {
+	rec := Record{
+		Offset:    h.BaseOffset + int64(raw.offsetDelta),
+		Timestamp: h.BaseTimestamp + raw.timestampDelta,
+		Key:       raw.key,
+		Value:     raw.value,
+	}
+	if h.LogAppendTime() {
+		rec.Timestamp = h.MaxTimestamp
+	}
+	return rec
 }
 
 // recordReader walks a decompressed records section, checking each record.
