@@ -48,14 +48,7 @@ func BenchmarkOffsetCommit(b *testing.B) {
 			if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
 				b.Fatalf("commit: error %d", code)
 			}
-			c.nc.SetDeadline(time.Now().Add(10 * time.Minute))
-			buf := make([]byte, 4096)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				c.exchange(frame, buf)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+			benchExchanges(b, c, frame, "commits/s")
 		})
 		b.Run(fmt.Sprintf("partitions=%d/peer=kfake", n), func(b *testing.B) {
 			// franz-go's in-memory fake broker: a yardstick only.
@@ -74,14 +67,7 @@ func BenchmarkOffsetCommit(b *testing.B) {
 			if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
 				b.Fatalf("kfake commit: error %d", code)
 			}
-			c.nc.SetDeadline(time.Now().Add(10 * time.Minute))
-			buf := make([]byte, 4096)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				c.exchange(frame, buf)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+			benchExchanges(b, c, frame, "commits/s")
 		})
 		b.Run(fmt.Sprintf("partitions=%d/baseline=loopback", n), func(b *testing.B) {
 			benchLoopback(b, len(frame), 64, nil)
@@ -96,14 +82,7 @@ func BenchmarkOffsetCommit(b *testing.B) {
 			b.Fatal(err)
 		}
 		c := br.raw()
-		c.nc.SetDeadline(time.Now().Add(10 * time.Minute))
-		buf := make([]byte, 4096)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			c.exchange(frame, buf)
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+		benchExchanges(b, c, frame, "commits/s")
 	})
 }
 
@@ -199,4 +178,17 @@ func BenchmarkGroupRebalance(b *testing.B) {
 	if err != nil || d["rb"].State != "Stable" {
 		b.Fatalf("group after the runs: %+v %v", d["rb"], err)
 	}
+}
+
+// benchExchanges times b.N round trips of frame on c and reports them as
+// unit per second.
+func benchExchanges(b *testing.B, c *rawConn, frame []byte, unit string) {
+	c.nc.SetDeadline(time.Now().Add(10 * time.Minute))
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		c.exchange(frame, buf)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }

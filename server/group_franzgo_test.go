@@ -8,7 +8,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -82,19 +81,7 @@ func TestGroupFranzGoBalancers(t *testing.T) {
 			t.Logf("assignments: %s", describeAssignments(dg))
 
 			// Every record is consumed by the members together.
-			deadline := time.Now().Add(groupWait)
-			for {
-				mu.Lock()
-				n, first := missingRecords(end, seen)
-				mu.Unlock()
-				if n == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d of %d records never consumed, first %v", n, records, first)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			waitConsumed(t, &mu, end, seen)
 			mu.Lock()
 			total := len(seen)
 			mu.Unlock()

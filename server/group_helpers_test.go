@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,6 +257,26 @@ type partitionOffset struct {
 }
 
 // missingRecords counts the records of [0, end) of each partition not in
+
+// waitConsumed waits until every offset below end is in seen (guarded by
+// mu), failing the test after groupWait.
+func waitConsumed(t *testing.T, mu *sync.Mutex, end map[int32]int64, seen map[partitionOffset]int) {
+	t.Helper()
+	deadline := time.Now().Add(groupWait)
+	for {
+		mu.Lock()
+		n, first := missingRecords(end, seen)
+		mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records never consumed, first %v", n, first)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // seen and lists the first 10 of them.
 func missingRecords(end map[int32]int64, seen map[partitionOffset]int) (int, []partitionOffset) {
 	var miss []partitionOffset

@@ -72,19 +72,7 @@ func TestGroupKafkaGoShare(t *testing.T) {
 	t.Logf("protocol %s: %s", dg.Protocol, describeAssignments(dg))
 	produceKeyed(t, ctx, b.client(), topic, 0, 400)
 	end := groupEndOffsets(t, ctx, adm, topic)
-	deadline := time.Now().Add(groupWait)
-	for {
-		mu.Lock()
-		n, first := missingRecords(end, seen)
-		mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d records never consumed, first %v", n, first)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitConsumed(t, &mu, end, seen)
 	waitCommitted(t, ctx, adm, group, topic, end)
 	mu.Lock()
 	defer mu.Unlock()

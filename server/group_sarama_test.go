@@ -94,19 +94,7 @@ func TestGroupSaramaShare(t *testing.T) {
 	}
 	produceKeyed(t, ctx, b.client(), topic, 0, 400)
 	end := groupEndOffsets(t, ctx, adm, topic)
-	deadline := time.Now().Add(groupWait)
-	for {
-		mu.Lock()
-		n, first := missingRecords(end, seen)
-		mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d records never consumed, first %v", n, first)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitConsumed(t, &mu, end, seen)
 	mu.Lock()
 	for i := range 2 {
 		if len(owned[i]) != 2 {
