@@ -1,192 +1,83 @@
-// Command tributary is the Tributary broker binary.
+// Command tributary is the Tributary broker and its operator tools in one
+// binary.
 //
 //	tributary serve --data-dir ./data --listen 127.0.0.1:9092
 //
 // serve opens and recovers the data dir (taking its lock), serves Kafka
 // clients on --listen and Prometheus metrics on --metrics-listen, and on
 // SIGINT/SIGTERM stops accepting, finishes in-flight requests, flushes and
-// exits 0.
+// exits 0. The other commands are clients of a running broker (--brokers,
+// or TRIBUTARY_BROKERS) or read a data dir offline; each registers itself
+// on the root command from its own file.
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	tlog "github.com/tributary-io/tributary/log"
-	"github.com/tributary-io/tributary/server"
+	"github.com/spf13/cobra"
 )
 
-const usage = `usage: tributary <command> [flags]
+// Where the client commands find the broker.
+const (
+	defaultBrokers = "127.0.0.1:9092"
+	envBrokers     = "TRIBUTARY_BROKERS"
+)
 
-commands:
-  serve    run the broker: recover the data dir and serve Kafka clients
+// rootCmd is the tributary command; every subcommand adds itself to it in
+// an init function of its file.
+var rootCmd = &cobra.Command{
+	Use:   "tributary",
+	Short: "A Kafka-compatible log broker and its operator tools",
+	Long: `Tributary is a Kafka-compatible, segmented append-only log broker: one
+binary, no ZooKeeper, real Kafka clients work unmodified.`,
+	Example: `  tributary serve --data-dir ./data
+  tributary serve --print-config`,
+	SilenceUsage:  true, // an error prints one line, not the usage
+	SilenceErrors: true, // main prints it, prefixed
+}
 
-Run 'tributary <command> -h' for the flags of a command.
-`
+// brokers is the --brokers flag shared by the client commands.
+var brokers string
+
+func init() {
+	def := defaultBrokers
+	if env := os.Getenv(envBrokers); env != "" {
+		def = env
+	}
+	rootCmd.PersistentFlags().StringVar(&brokers, "brokers", def, "comma-separated host:port of brokers to bootstrap from (env "+envBrokers+")")
+	rootCmd.AddCommand(&cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Run the broker: recover the data dir and serve Kafka clients",
+		Example: `  tributary serve --data-dir ./data --listen 127.0.0.1:9092
+  tributary serve --config broker.properties --set num.partitions=3`,
+		// serve parses its own flags (Kafka's setting names, --set).
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return serve(args)
+		},
+	})
+}
+
+// usageError is a command line that names no valid command or flag: exit
+// status 2, as flag-parsing tools do, so scripts can tell it from a failure.
+type usageError struct{ error }
 
 func main() {
+	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
+		rootCmd.SetOut(os.Stderr)
+		rootCmd.Usage()
 		os.Exit(2)
 	}
-	var err error
-	switch os.Args[1] {
-	case "serve":
-		err = serve(os.Args[2:])
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "tributary: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
-	}
-	if err != nil {
+	if err := rootCmd.Execute(); err != nil {
 		fmt.Fprintf(os.Stderr, "tributary: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
-}
-
-func serve(args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `usage: tributary serve [flags]
-
-example:
-  tributary serve --data-dir ./data --listen 127.0.0.1:9092
-  tributary serve --config broker.properties --set num.partitions=3
-
-Broker settings use Kafka's server.properties names (see --print-config);
---set overrides --config, which overrides the defaults.
-
-flags:
-`)
-		fs.PrintDefaults()
-	}
-	dataDir := fs.String("data-dir", "./data", "data directory (one broker per directory)")
-	listen := fs.String("listen", "127.0.0.1:9092", "address for Kafka clients")
-	advertise := fs.String("advertise", "", "host:port clients are told to connect to (default: the listen address)")
-	metricsListen := fs.String("metrics-listen", "127.0.0.1:9644", "address serving /metrics (Prometheus) and /healthz; empty disables")
-	configFile := fs.String("config", "", "broker settings file (Java properties, Kafka's names)")
-	printConfig := fs.Bool("print-config", false, "print the effective broker settings and exit")
-	var sets []string
-	fs.Func("set", "one broker setting as name=value (repeatable)", func(v string) error {
-		sets = append(sets, v)
-		return nil
-	})
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
-	}
-	settings, err := brokerSettings(*configFile, sets)
-	if err != nil {
-		return err
-	}
-	settings.Server.Advertise = *advertise
-	if *printConfig {
-		fmt.Print(settings.Properties())
-		return nil
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	slog.SetDefault(logger)
-
-	// Catch signals before anything is open: a SIGTERM that arrives during
-	// startup (a long recovery) must still end in a clean Close.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	start := time.Now()
-	m, err := tlog.OpenManager(*dataDir, tlog.Options{Logger: logger, Defaults: &settings.Topics})
-	if err != nil {
-		return err
-	}
-	logger.Info("tributary: data dir open", "dir", *dataDir, "topics", len(m.Topics()), "took", time.Since(start))
-	err = run(ctx, logger, m, settings.Server, *listen, *metricsListen)
-	logger.Info("tributary: shutting down")
-	if cerr := m.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// brokerSettings reads the config file, then applies --set overrides.
-func brokerSettings(file string, sets []string) (server.BrokerSettings, error) {
-	settings := server.DefaultBrokerSettings()
-	if file != "" {
-		f, err := os.Open(file)
-		if err != nil {
-			return settings, fmt.Errorf("serve: config: %w", err)
-		}
-		err = settings.ReadProperties(f, file)
-		f.Close()
-		if err != nil {
-			return settings, err
-		}
-	}
-	for _, kv := range sets {
-		name, value, ok := strings.Cut(kv, "=")
-		if !ok {
-			return settings, fmt.Errorf("serve: --set %q: want name=value", kv)
-		}
-		if err := settings.Apply(strings.TrimSpace(name), value); err != nil {
-			return settings, err
-		}
-	}
-	return settings, settings.Validate()
-}
-
-// run serves Kafka clients and metrics until ctx ends, then stops accepting,
-// lets in-flight requests finish and returns.
-func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.Config, listen, metricsListen string) error {
-	srv, err := server.New(m, cfg, logger)
-	if err != nil {
-		return err
-	}
-	addr, err := srv.Listen(listen)
-	if err != nil {
-		return err
-	}
-	var httpSrv *http.Server
-	metricsAddr := "off"
-	if metricsListen != "" {
-		ln, err := net.Listen("tcp", metricsListen)
-		if err != nil {
-			srv.Close()
-			return fmt.Errorf("serve: metrics listener: %w", err)
-		}
-		metricsAddr = ln.Addr().String()
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(srv.Registry(), promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintln(w, "ok")
-		})
-		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go httpSrv.Serve(ln)
-	}
-	logger.Info("tributary: serving Kafka clients", "listen", addr.String(), "metrics", metricsAddr)
-	<-ctx.Done()
-	logger.Info("tributary: signal received, draining connections")
-	err = srv.Close()
-	if httpSrv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		httpSrv.Shutdown(sctx)
-		cancel()
-	}
-	return err
 }
