@@ -14,6 +14,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -27,57 +28,108 @@ const (
 )
 
 // rootCmd is the tributary command; every subcommand adds itself to it in
-// an init function of its file.
-var rootCmd = &cobra.Command{
-	Use:   "tributary",
-	Short: "A Kafka-compatible log broker and its operator tools",
-	Long: `Tributary is a Kafka-compatible, segmented append-only log broker: one
-binary, no ZooKeeper, real Kafka clients work unmodified.`,
-	Example: `  tributary serve --data-dir ./data
-  tributary serve --print-config`,
-	SilenceUsage:  true, // an error prints one line, not the usage
-	SilenceErrors: true, // main prints it, prefixed
-}
+// an init function of its file:
+//
+//	func init() { rootCmd.AddCommand(newTopicCmd()) }
+//
+// A subcommand keeps its flag variables inside its constructor (not in
+// package globals), so that tests can build a fresh tree with newRootCmd
+// and run it in-process as often as they like.
+var rootCmd = newRootCmd()
 
-// brokers is the --brokers flag shared by the client commands.
+// brokers is rootCmd's --brokers flag, shared by the client commands. A
+// command should read it with brokersFlag(cmd), which also works in a tree
+// built by newRootCmd for a test.
 var brokers string
 
-func init() {
+// newRootCmd builds the root command with its persistent flags and no
+// subcommands. --brokers is parsed into the package's brokers, or into
+// brokersVar if one is given: tests that run two trees at once pass their
+// own so as not to share (and race on) the package variable, and commands
+// read the flag with brokersFlag(cmd), which works either way.
+func newRootCmd(brokersVar ...*string) *cobra.Command {
+	target := &brokers
+	if len(brokersVar) > 0 && brokersVar[0] != nil {
+		target = brokersVar[0]
+	}
+	root := &cobra.Command{
+		Use:   "tributary",
+		Short: "A Kafka-compatible log broker and its operator tools",
+		Long: `Tributary is a Kafka-compatible, segmented append-only log broker: one
+binary, no ZooKeeper, real Kafka clients work unmodified.`,
+		Example: `  tributary serve --data-dir ./data
+  tributary topic create events --partitions 3
+  echo hello | tributary produce --topic events
+  tributary consume --topic events --offset earliest`,
+		SilenceUsage:  true, // an error prints one line, not the usage
+		SilenceErrors: true, // execute prints it, prefixed
+	}
 	def := defaultBrokers
 	if env := os.Getenv(envBrokers); env != "" {
 		def = env
 	}
-	rootCmd.PersistentFlags().StringVar(&brokers, "brokers", def, "comma-separated host:port of brokers to bootstrap from (env "+envBrokers+")")
-	rootCmd.AddCommand(&cobra.Command{
-		Use:   "serve [flags]",
-		Short: "Run the broker: recover the data dir and serve Kafka clients",
-		Example: `  tributary serve --data-dir ./data --listen 127.0.0.1:9092
-  tributary serve --config broker.properties --set num.partitions=3`,
-		// serve parses its own flags (Kafka's setting names, --set).
-		DisableFlagParsing: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return serve(args)
-		},
-	})
+	root.PersistentFlags().StringVar(target, "brokers", def, "comma-separated host:port of brokers to bootstrap from (env "+envBrokers+")")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	return root
+}
+
+// brokersFlag is the --brokers of the tree cmd belongs to.
+func brokersFlag(cmd *cobra.Command) string {
+	if f := cmd.Flag("brokers"); f != nil {
+		return f.Value.String()
+	}
+	return brokers
 }
 
 // usageError is a command line that names no valid command or flag: exit
 // status 2, as flag-parsing tools do, so scripts can tell it from a failure.
 type usageError struct{ error }
 
-func main() {
-	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	if len(os.Args) < 2 {
-		rootCmd.SetOut(os.Stderr)
-		rootCmd.Usage()
-		os.Exit(2)
+// execute runs root with args and returns the exit status: 0, 1 for a
+// failure, 2 for a usage error. A failure is one line on stderr.
+func execute(root *cobra.Command, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if len(args) == 0 {
+		root.SetOut(stderr)
+		root.Usage()
+		return 2
 	}
-	if err := rootCmd.Execute(); err != nil {
-		fmt.Fprintf(os.Stderr, "tributary: %v\n", err)
-		var ue usageError
-		if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
-			os.Exit(2)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintf(stderr, "tributary: %s\n", oneLine(err.Error()))
+		if isUsageError(err) {
+			return 2
 		}
-		os.Exit(1)
+		return 1
 	}
+	return 0
+}
+
+// isUsageError tells a bad command line from a failure: our usageError,
+// and cobra's own errors for unknown commands, missing required flags and
+// wrong argument counts.
+func isUsageError(err error) bool {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return true
+	}
+	msg := err.Error()
+	for _, prefix := range []string{"unknown command", "required flag", "requires at least", "accepts "} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// oneLine folds a multi-line error (cobra's unknown-command suggestions,
+// joined errors) onto one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func main() {
+	os.Exit(execute(rootCmd, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -115,7 +115,7 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 	out, err := exec.Command(bin, "serve", "-h").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "example:") {
+	if err != nil || !strings.Contains(string(out), "Examples:") || !strings.Contains(string(out), "tributary serve --data-dir") {
 		t.Errorf("serve -h: %v\n%s", err, out)
 	}
 }

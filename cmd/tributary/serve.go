@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,71 +13,102 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/server"
 )
 
-func serve(args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `usage: tributary serve [flags]
+func init() { rootCmd.AddCommand(newServeCmd()) }
 
-example:
-  tributary serve --data-dir ./data --listen 127.0.0.1:9092
-  tributary serve --config broker.properties --set num.partitions=3
+// serveOptions are serve's own flags; broker settings go to overrides.
+type serveOptions struct {
+	dataDir, listen, advertise, metricsListen, configFile string
+	printConfig                                           bool
+	overrides                                             overrides
+}
 
-Broker settings use Kafka's server.properties names (see --print-config);
---set overrides --config, which overrides the defaults.
+func newServeCmd() *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Run the broker: recover the data dir and serve Kafka clients",
+		Long: `Run the broker: open and recover the data dir (taking its lock), serve Kafka
+clients on --listen and Prometheus metrics on --metrics-listen; SIGINT or
+SIGTERM drains connections, flushes and exits 0.
 
-flags:
-`)
-		fs.PrintDefaults()
+Broker settings use Kafka's server.properties names. Each is read, lowest
+precedence first, from its default, the --config properties file, the
+environment variable TRIBUTARY_<NAME> (dots and dashes as underscores,
+upper case: TRIBUTARY_NUM_PARTITIONS), and the flag --<name> or
+--set <name>=<value>. --print-config shows the result; deploy/tributary.properties
+documents every setting.`,
+		Example: `  tributary serve --data-dir ./data --listen 127.0.0.1:9092
+  tributary serve --config deploy/tributary.properties --num.partitions 3
+  TRIBUTARY_LOG_RETENTION_MS=3600000 tributary serve --set log.flush.interval.messages=1
+  tributary serve --config broker.properties --print-config`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd)
+		},
 	}
-	dataDir := fs.String("data-dir", "./data", "data directory (one broker per directory)")
-	listen := fs.String("listen", "127.0.0.1:9092", "address for Kafka clients")
-	advertise := fs.String("advertise", "", "host:port clients are told to connect to (default: the listen address)")
-	metricsListen := fs.String("metrics-listen", "127.0.0.1:9644", "address serving /metrics (Prometheus) and /healthz; empty disables")
-	configFile := fs.String("config", "", "broker settings file (Java properties, Kafka's names)")
-	printConfig := fs.Bool("print-config", false, "print the effective broker settings and exit")
-	var sets []string
-	fs.Func("set", "one broker setting as name=value (repeatable)", func(v string) error {
-		sets = append(sets, v)
+	own := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	own.StringVar(&o.dataDir, "data-dir", envOr(envDataDir, "./data"), "data directory (one broker per directory) (env "+envDataDir+")")
+	own.StringVar(&o.listen, "listen", envOr(envListen, "127.0.0.1:9092"), "address for Kafka clients (env "+envListen+")")
+	own.StringVar(&o.advertise, "advertise", envOr(envAdvertise, ""), "host:port clients are told to connect to (default: the listen address) (env "+envAdvertise+")")
+	own.StringVar(&o.metricsListen, "metrics-listen", envOr(envMetricsListen, "127.0.0.1:9644"), "address serving /metrics (Prometheus) and /healthz; empty disables (env "+envMetricsListen+")")
+	own.StringVar(&o.configFile, "config", envOr(envConfig, ""), "broker settings file: Java properties with Kafka's names (env "+envConfig+")")
+	own.BoolVar(&o.printConfig, "print-config", false, "print the effective broker settings as a properties file and exit")
+	own.Var(setFlag{&o.overrides}, "set", "one broker setting as name=value (repeatable)")
+	own.BoolP("help", "h", false, "help for serve")
+	settings := settingFlags(&o.overrides)
+	cmd.Flags().AddFlagSet(own)
+	cmd.Flags().AddFlagSet(settings)
+	cmd.SetUsageFunc(func(c *cobra.Command) error {
+		w := c.OutOrStderr()
+		fmt.Fprintf(w, "Usage:\n  %s\n\nExamples:\n%s\n\nFlags:\n%s\nBroker settings (Kafka's names; env TRIBUTARY_<NAME>; also --set name=value):\n%s\nGlobal Flags:\n%s",
+			c.UseLine(), c.Example, own.FlagUsages(), settings.FlagUsages(), c.InheritedFlags().FlagUsages())
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+	return cmd
+}
+
+// envOr is the value of the environment variable key, or def.
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	return def
+}
+
+func (o *serveOptions) run(cmd *cobra.Command) error {
+	for _, k := range unknownEnv(os.Environ()) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "tributary: warning: ignoring %s: no such setting\n", k)
 	}
-	settings, err := brokerSettings(*configFile, sets)
+	settings, src, err := brokerSettings(o.configFile, os.LookupEnv, o.overrides.list)
 	if err != nil {
 		return err
 	}
-	settings.Server.Advertise = *advertise
-	if *printConfig {
-		fmt.Print(settings.Properties())
-		return nil
+	settings.Server.Advertise = o.advertise
+	if o.printConfig {
+		return o.printSettings(cmd, settings, src)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 	slog.SetDefault(logger)
 
 	// Catch signals before anything is open: a SIGTERM that arrives during
 	// startup (a long recovery) must still end in a clean Close.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	start := time.Now()
-	m, err := tlog.OpenManager(*dataDir, tlog.Options{Logger: logger, Defaults: &settings.Topics})
+	m, err := tlog.OpenManager(o.dataDir, tlog.Options{Logger: logger, Defaults: &settings.Topics})
 	if err != nil {
 		return err
 	}
-	logger.Info("tributary: data dir open", "dir", *dataDir, "topics", len(m.Topics()), "took", time.Since(start))
-	err = run(ctx, logger, m, settings.Server, *listen, *metricsListen)
+	logger.Info("tributary: data dir open", "dir", o.dataDir, "topics", len(m.Topics()), "took", time.Since(start))
+	err = run(ctx, logger, m, settings.Server, o.listen, o.metricsListen)
 	logger.Info("tributary: shutting down")
 	if cerr := m.Close(); err == nil {
 		err = cerr
@@ -87,30 +116,22 @@ flags:
 	return err
 }
 
-// brokerSettings reads the config file, then applies --set overrides.
-func brokerSettings(file string, sets []string) (server.BrokerSettings, error) {
-	settings := server.DefaultBrokerSettings()
-	if file != "" {
-		f, err := os.Open(file)
-		if err != nil {
-			return settings, fmt.Errorf("serve: config: %w", err)
+// printSettings writes the effective settings as a properties file that
+// --config reads back; a comment above each value not at its default says
+// where it came from.
+func (o *serveOptions) printSettings(cmd *cobra.Command, settings server.BrokerSettings, src settingSource) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# tributary broker settings (defaults < --config < env %s<NAME> < flags)\n", envPrefix)
+	fmt.Fprintf(&b, "# serve: --data-dir=%s --listen=%s --advertise=%s --metrics-listen=%s\n", o.dataDir, o.listen, o.advertise, o.metricsListen)
+	values := settings.Map()
+	for _, name := range settingNames() {
+		if from, ok := src[name]; ok {
+			fmt.Fprintf(&b, "# from %s\n", from)
 		}
-		err = settings.ReadProperties(f, file)
-		f.Close()
-		if err != nil {
-			return settings, err
-		}
+		fmt.Fprintf(&b, "%s=%s\n", name, values[name])
 	}
-	for _, kv := range sets {
-		name, value, ok := strings.Cut(kv, "=")
-		if !ok {
-			return settings, fmt.Errorf("serve: --set %q: want name=value", kv)
-		}
-		if err := settings.Apply(strings.TrimSpace(name), value); err != nil {
-			return settings, err
-		}
-	}
-	return settings, settings.Validate()
+	_, err := fmt.Fprint(cmd.OutOrStdout(), b.String())
+	return err
 }
 
 // run serves Kafka clients and metrics until ctx ends, then stops accepting,

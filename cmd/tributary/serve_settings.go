@@ -1,0 +1,227 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tributary-io/tributary/server"
+)
+
+// Broker configuration is a Java properties file with Kafka's
+// server.properties names (serve --config), chosen over YAML so that an
+// operator's existing server.properties lines carry over unchanged and the
+// names match what `tributary topic describe` and Kafka's docs show. Every
+// setting is also a flag of the same name (--num.partitions 3) and an
+// environment variable TRIBUTARY_<NAME> (TRIBUTARY_NUM_PARTITIONS=3).
+// Precedence, lowest first: defaults, --config file, environment, flags
+// (--<name> and --set name=value, the later one on the command line wins).
+
+// envPrefix starts every environment variable tributary reads.
+const envPrefix = "TRIBUTARY_"
+
+// Environment variables for serve's own flags (not broker settings).
+const (
+	envConfig        = envPrefix + "CONFIG"
+	envDataDir       = envPrefix + "DATA_DIR"
+	envListen        = envPrefix + "LISTEN"
+	envAdvertise     = envPrefix + "ADVERTISE"
+	envMetricsListen = envPrefix + "METRICS_LISTEN"
+)
+
+// settingDocs is the one-line description of every broker setting, shown
+// by `serve --help` and in deploy/tributary.properties. A test checks that
+// it covers exactly the settings server.BrokerSettings knows.
+var settingDocs = map[string]string{
+	"auto.create.topics.enable":           "create an unknown topic when a client produces to it or asks for its metadata",
+	"compression.type":                    "default codec of stored batches; producer keeps what the producer sent",
+	"connections.max.idle.ms":             "close a client connection idle for this long",
+	"fetch.max.bytes":                     "cap on the bytes of one fetch response, whatever the client asks",
+	"group.initial.rebalance.delay.ms":    "wait this long for more members before the first rebalance of an empty group",
+	"group.max.session.timeout.ms":        "largest session timeout a group member may ask for",
+	"group.max.size":                      "most members one consumer group may have",
+	"group.min.session.timeout.ms":        "smallest session timeout a group member may ask for",
+	"log.cleaner.delete.retention.ms":     "default delete.retention.ms: how long compaction keeps tombstones",
+	"log.cleaner.max.compaction.lag.ms":   "default max.compaction.lag.ms: longest a record may stay uncompacted",
+	"log.cleaner.min.cleanable.ratio":     "default min.cleanable.dirty.ratio: dirty share of a log that triggers compaction",
+	"log.cleaner.min.compaction.lag.ms":   "default min.compaction.lag.ms: shortest a record stays uncompacted",
+	"log.cleanup.policy":                  "default cleanup.policy: delete, compact, or compact,delete",
+	"log.flush.interval.messages":         "default flush.messages: fsync after this many records (1: every append)",
+	"log.flush.interval.ms":               "default flush.ms: fsync at least this often",
+	"log.index.interval.bytes":            "default index.interval.bytes: log bytes between two sparse index entries",
+	"log.message.timestamp.type":          "default message.timestamp.type: CreateTime or LogAppendTime",
+	"log.retention.bytes":                 "default retention.bytes: delete old segments past this partition size (-1: no limit)",
+	"log.retention.ms":                    "default retention.ms: delete segments older than this (-1: keep forever)",
+	"log.roll.ms":                         "default segment.ms: roll a new segment after this long",
+	"log.segment.bytes":                   "default segment.bytes: roll a new segment at this size",
+	"message.max.bytes":                   "default max.message.bytes: largest record batch a topic accepts",
+	"min.insync.replicas":                 "default min.insync.replicas; one replica here, so only 1 is accepted",
+	"num.partitions":                      "partitions of an auto-created topic or one created without a count",
+	"offset.metadata.max.bytes":           "longest metadata string a committed offset may carry",
+	"offsets.retention.check.interval.ms": "how often expired committed offsets are looked for",
+	"offsets.retention.minutes":           "keep an empty group's committed offsets this long",
+	"offsets.topic.num.partitions":        "partitions of __consumer_offsets (fixed once created)",
+	"offsets.topic.segment.bytes":         "segment.bytes of __consumer_offsets",
+	"producer.id.expiration.ms":           "default producer.id.expiration.ms: forget an idle idempotent producer after this long",
+	"queued.max.request.bytes":            "bytes of requests read but not yet answered, across connections (0: no limit)",
+	"socket.request.max.bytes":            "largest request a client may send",
+	"unclean.leader.election.enable":      "default unclean.leader.election.enable; accepted for compatibility, no effect",
+}
+
+// settingEnv is the environment variable of a broker setting:
+// num.partitions → TRIBUTARY_NUM_PARTITIONS.
+func settingEnv(name string) string {
+	return envPrefix + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(name))
+}
+
+// settingNames lists the broker settings, sorted.
+func settingNames() []string {
+	d := server.DefaultBrokerSettings()
+	m := d.Map()
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// override is one setting given on the command line, by --set name=value
+// or --name value.
+type override struct{ name, value string }
+
+// overrides collects the command line's settings in order, so that the
+// later of two wins as it does for any repeated flag.
+type overrides struct{ list []override }
+
+// settingFlag is the --<name> flag of one broker setting.
+type settingFlag struct {
+	o          *overrides
+	name, def  string
+	typ, value string
+}
+
+func (f *settingFlag) String() string {
+	if f.value != "" {
+		return f.value
+	}
+	return f.def
+}
+
+func (f *settingFlag) Set(v string) error {
+	f.value = v
+	f.o.list = append(f.o.list, override{f.name, v})
+	return nil
+}
+
+func (f *settingFlag) Type() string { return f.typ }
+
+// setFlag is --set name=value.
+type setFlag struct{ o *overrides }
+
+func (f setFlag) String() string { return "" }
+func (f setFlag) Type() string   { return "name=value" }
+
+func (f setFlag) Set(kv string) error {
+	name, value, ok := strings.Cut(kv, "=")
+	if !ok {
+		return fmt.Errorf("--set %q: want name=value", kv)
+	}
+	f.o.list = append(f.o.list, override{strings.TrimSpace(name), value})
+	return nil
+}
+
+// settingFlags returns a flag for every broker setting, feeding o.
+func settingFlags(o *overrides) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("settings", pflag.ContinueOnError)
+	def := server.DefaultBrokerSettings()
+	defaults := def.Map()
+	for _, name := range settingNames() {
+		v := defaults[name]
+		typ := "string"
+		if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+			typ = "int"
+		} else if _, err := strconv.ParseBool(v); err == nil {
+			typ = "true|false"
+		} else if _, err := strconv.ParseFloat(v, 64); err == nil {
+			typ = "float"
+		}
+		fs.Var(&settingFlag{o: o, name: name, def: v, typ: typ}, name, settingDocs[name]+" (env "+settingEnv(name)+")")
+	}
+	return fs
+}
+
+// lookupEnv is os.LookupEnv; tests replace it.
+type lookupEnv func(string) (string, bool)
+
+// settingSource says where a setting's value came from, for --print-config.
+type settingSource map[string]string
+
+// brokerSettings layers defaults, the config file, the environment and the
+// command line's overrides, in that order, and validates the result.
+func brokerSettings(file string, env lookupEnv, sets []override) (server.BrokerSettings, settingSource, error) {
+	settings := server.DefaultBrokerSettings()
+	src := settingSource{}
+	if file != "" {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return settings, src, fmt.Errorf("serve: config: %w", err)
+		}
+		content := string(raw)
+		before := settings.Map()
+		if err := settings.ReadProperties(strings.NewReader(content), file); err != nil {
+			return settings, src, err
+		}
+		for k, v := range settings.Map() {
+			if before[k] != v {
+				src[k] = "--config " + file
+			}
+		}
+		// A line that restates the default still came from the file.
+		for _, line := range strings.Split(content, "\n") {
+			line = strings.TrimSpace(line)
+			if i := strings.IndexAny(line, "=:"); i > 0 && line[0] != '#' && line[0] != '!' {
+				src[strings.TrimSpace(line[:i])] = "--config " + file
+			}
+		}
+	}
+	for _, name := range settingNames() {
+		key := settingEnv(name)
+		if v, ok := env(key); ok {
+			if err := settings.Apply(name, v); err != nil {
+				return settings, src, fmt.Errorf("serve: env %s: %w", key, err)
+			}
+			src[name] = "env " + key
+		}
+	}
+	for _, s := range sets {
+		if err := settings.Apply(s.name, s.value); err != nil {
+			return settings, src, err
+		}
+		src[s.name] = "flag"
+	}
+	return settings, src, settings.Validate()
+}
+
+// unknownEnv lists TRIBUTARY_* variables in environ that name no setting
+// or flag of serve: a typo there would otherwise fall back to a default
+// silently.
+func unknownEnv(environ []string) []string {
+	known := map[string]bool{envBrokers: true, envConfig: true, envDataDir: true, envListen: true, envAdvertise: true, envMetricsListen: true}
+	for _, name := range settingNames() {
+		known[settingEnv(name)] = true
+	}
+	var unknown []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, envPrefix) && !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	return unknown
+}
