@@ -14,6 +14,20 @@
 // acknowledged (kgo blocks Produce beyond that), so memory stays bounded
 // whatever the record count.
 //
+// A run can instead be bounded by a duration (ProduceConfig.Duration,
+// ConsumeConfig.Duration), and a producer held to a rate
+// (ProduceConfig.Rate, records/s over all its clients). [EndToEnd] produces
+// and consumes at once: the producer stamps each value with its send time
+// and the consumer measures every record's end-to-end latency.
+//
+// Latencies go into a [Histogram] (HdrHistogram: every record, three
+// significant digits, constant memory, exact max). Every run samples its
+// throughput once per sample interval into Result.Timeline, and writes a
+// progress line per interval to a writer if given one; the run starts and
+// stops that sampling goroutine itself. [WritePlot] draws a timeline and
+// latency distributions as a PNG; [Report] is a run's summary as JSON.
+// `tributary bench` is a command line over these.
+//
 // Record values are deterministic pseudo-random bytes (a seeded ChaCha8
 // stream), so runs are repeatable, nothing is all zeros and compression
 // cannot make the payload vanish. Bytes and MB/s count record values (and

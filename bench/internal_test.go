@@ -28,27 +28,6 @@ func TestParseProcStatCPU(t *testing.T) {
 	}
 }
 
-func TestLatencyRecorder(t *testing.T) {
-	l := newLatencyRecorder(3 * maxLatencySamples)
-	for i := range 3 * maxLatencySamples {
-		l.record(time.Duration(i+1) * time.Microsecond)
-	}
-	s := l.summary()
-	if s.Samples != maxLatencySamples {
-		t.Errorf("samples = %d, want %d", s.Samples, maxLatencySamples)
-	}
-	if s.Max != 3*maxLatencySamples*time.Microsecond {
-		t.Errorf("max = %v, want the exact maximum", s.Max)
-	}
-	// Every third value: the median is about 150 ms, p99 about 297 ms.
-	if s.P50 < 149*time.Millisecond || s.P50 > 151*time.Millisecond || s.P99 < 296*time.Millisecond || s.P99 > 298*time.Millisecond {
-		t.Errorf("p50 %v, p99 %v", s.P50, s.P99)
-	}
-	if (&latencyRecorder{}).summary() != (Latency{}) {
-		t.Error("an empty recorder should summarise to zero")
-	}
-}
-
 func TestValues(t *testing.T) {
 	run := &produceRun{cfg: ProduceConfig{RecordSize: 100}, values: randomBytes(DefaultSeed, valuePoolBytes)}
 	if !bytes.Equal(randomBytes(DefaultSeed, 64), run.values[:64]) {

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -26,6 +28,9 @@ const (
 	valuePoolBytes = 1 << 20
 	// slotChunk is how many records are allocated at once.
 	slotChunk = 1024
+	// stampBytes is the size of the send time that StampValues writes at
+	// the start of each value.
+	stampBytes = 8
 )
 
 // ProduceConfig describes one Produce run. Zero values take the defaults
@@ -40,10 +45,23 @@ type ProduceConfig struct {
 	// is not part of the Result. Zero leaves the topic to the broker
 	// (auto-creation or a topic that already exists).
 	Partitions int
-	// Records is how many records to produce; required.
+	// Records is how many records to produce. Zero means no count: the
+	// run is bounded by Duration alone, which must then be set.
 	Records int64
+	// Duration, when positive, stops the run from sending records once it
+	// has lasted this long (the records already sent are still awaited).
+	Duration time.Duration
+	// Rate, when positive, limits the run to this many records per second
+	// over all producers; zero or negative means as fast as possible.
+	Rate float64
 	// RecordSize is each record's value size in bytes; records have no key.
 	RecordSize int
+	// StampValues writes the time each record is produced into the first
+	// stampBytes bytes of its value (Unix nanoseconds, big-endian), so that
+	// a consumer can measure end-to-end latency (ConsumeConfig.Stamped).
+	// Each record then gets its own copy of its value. Needs RecordSize >=
+	// 8.
+	StampValues bool
 	// Acks is "all" (or "-1"; the default), "1" (leader) or "0" (none).
 	Acks string
 	// DisableIdempotence turns off kgo's idempotent producer, which is on
@@ -68,6 +86,13 @@ type ProduceConfig struct {
 	MaxBufferedRecords int
 	// Seed selects the value stream (default DefaultSeed).
 	Seed uint64
+	// Progress, when not nil, receives a progress line per SampleInterval
+	// (records/s, MB/s, in flight), each overwriting the last as on a
+	// terminal, and the line is erased when the run ends.
+	Progress io.Writer
+	// SampleInterval is the interval of Result.Timeline and of progress
+	// lines (default DefaultSampleInterval).
+	SampleInterval time.Duration
 	// ClientOpts are extra kgo options, applied after the ones above.
 	ClientOpts []kgo.Opt
 }
@@ -79,17 +104,19 @@ func (c *ProduceConfig) withDefaults() (ProduceConfig, error) {
 		return cfg, errors.New("bench: produce: no brokers")
 	case cfg.Topic == "":
 		return cfg, errors.New("bench: produce: no topic")
-	case cfg.Records <= 0:
-		return cfg, fmt.Errorf("bench: produce: records must be positive, got %d", cfg.Records)
+	case cfg.Records < 0 || cfg.Records == 0 && cfg.Duration <= 0:
+		return cfg, fmt.Errorf("bench: produce: records must be positive (or a duration set), got %d", cfg.Records)
 	case cfg.RecordSize < 0 || cfg.RecordSize > valuePoolBytes:
 		return cfg, fmt.Errorf("bench: produce: record size must be in [0, %d], got %d", valuePoolBytes, cfg.RecordSize)
-	case cfg.Partitions < 0 || cfg.Producers < 0 || cfg.MaxBufferedRecords < 0 || cfg.MaxInFlight < 0 || cfg.Linger < 0:
-		return cfg, errors.New("bench: produce: negative partitions, producers, max buffered records, max in flight or linger")
+	case cfg.StampValues && cfg.RecordSize < stampBytes:
+		return cfg, fmt.Errorf("bench: produce: stamped records need a record size of at least %d bytes, got %d", stampBytes, cfg.RecordSize)
+	case cfg.Partitions < 0 || cfg.Producers < 0 || cfg.MaxBufferedRecords < 0 || cfg.MaxInFlight < 0 || cfg.Linger < 0 || cfg.Duration < 0 || cfg.SampleInterval < 0:
+		return cfg, errors.New("bench: produce: negative partitions, producers, max buffered records, max in flight, linger, duration or sample interval")
 	case cfg.MaxInFlight > 0 && !cfg.DisableIdempotence:
 		return cfg, errors.New("bench: produce: MaxInFlight needs DisableIdempotence (an idempotent producer keeps 5 in flight)")
 	}
 	cfg.Producers = max(cfg.Producers, 1)
-	if int64(cfg.Producers) > cfg.Records {
+	if cfg.Records > 0 && int64(cfg.Producers) > cfg.Records {
 		cfg.Producers = int(cfg.Records)
 	}
 	if cfg.MaxBufferedRecords == 0 {
@@ -106,6 +133,9 @@ func (c *ProduceConfig) kgoOpts() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.DefaultProduceTopic(c.Topic),
+		// A missing topic is the broker's to create (auto.create.topics.enable
+		// and num.partitions), as Kafka's Java producer lets it.
+		kgo.AllowAutoTopicCreation(),
 		kgo.ProducerLinger(c.Linger),
 		kgo.MaxBufferedRecords(c.MaxBufferedRecords),
 	}
@@ -166,9 +196,10 @@ type slot struct {
 type produceRun struct {
 	cfg     ProduceConfig
 	values  []byte
-	lat     *latencyRecorder
-	acked   atomic.Int64
-	bytes   atomic.Int64
+	lat     *Histogram
+	c       counters
+	sent    atomic.Int64
+	start   time.Time // when the first record may be sent
 	failed  atomic.Bool
 	errOnce sync.Once
 	err     error // the first produce error; written once under errOnce
@@ -181,27 +212,31 @@ func (r *produceRun) fail(err error) {
 
 // promise is called by kgo, serially per client, once per record.
 func (r *produceRun) promise(rec *kgo.Record, err error) {
+	r.c.inFlight.Add(-1)
 	if err != nil {
 		r.fail(fmt.Errorf("bench: produce: %w", err))
 		return
 	}
 	if tc, ok := rec.Context.(*timedCtx); ok {
-		r.lat.record(time.Since(tc.start))
+		r.lat.Record(time.Since(tc.start))
 	}
-	r.acked.Add(1)
-	r.bytes.Add(int64(len(rec.Key) + len(rec.Value)))
+	// bytes before records, so that a reader that sees a record sees its
+	// bytes.
+	r.c.bytes.Add(int64(len(rec.Key) + len(rec.Value)))
+	r.c.records.Add(1)
 }
 
 // value returns record i's value: a window of the random pool that moves by
 // a prime stride, so consecutive records differ.
 func (r *produceRun) value(i int64) []byte {
 	size := r.cfg.RecordSize
-	span := int64(len(r.values) - size + 1)
-	off := (i * 7919) % span
-	return r.values[off : off+int64(size) : off+int64(size)]
+	span := uint64(len(r.values) - size + 1)
+	off := int((uint64(i) * 7919) % span) // wraps for huge i, stays in range
+	return r.values[off : off+size : off+size]
 }
 
-// Produce writes cfg.Records records of cfg.RecordSize bytes to cfg.Topic and
+// Produce writes cfg.Records records of cfg.RecordSize bytes to cfg.Topic (or
+// as many as it can send in cfg.Duration, at most cfg.Rate per second) and
 // waits until every one is acknowledged (or failed). It returns what was
 // acknowledged, and the first error if any record failed or ctx ended; the
 // Result is meaningful in both cases. With Acks "0" nothing is acknowledged
@@ -223,7 +258,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
 	run := &produceRun{
 		cfg:    cfg,
 		values: randomBytes(cfg.Seed, valuePoolBytes),
-		lat:    newLatencyRecorder(cfg.Records),
+		lat:    NewHistogram(),
 	}
 
 	clients := make([]*kgo.Client, cfg.Producers)
@@ -246,16 +281,28 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
 		idempotent atomic.Int32
 	)
 	start := time.Now()
-	per := cfg.Records / int64(cfg.Producers)
+	run.start = start
+	smp := startSampler(&run.c, start, cfg.SampleInterval, cfg.Progress, "")
+	var deadline time.Time
+	if cfg.Duration > 0 {
+		deadline = start.Add(cfg.Duration)
+	}
+	// Without a count, each producer's range is as large as the value
+	// stream's indexes allow; the deadline ends it.
+	records := cfg.Records
+	if records == 0 {
+		records = math.MaxInt64 / 2
+	}
+	per := records / int64(cfg.Producers)
 	for i, cl := range clients {
 		lo, hi := int64(i)*per, int64(i+1)*per
 		if i == len(clients)-1 {
-			hi = cfg.Records
+			hi = records
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := run.produceRange(ctx, cl, lo, hi); err != nil {
+			if err := run.produceRange(ctx, cl, lo, hi, deadline); err != nil {
 				run.fail(err)
 			}
 			if !cfg.DisableIdempotence {
@@ -266,14 +313,18 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
 		}()
 	}
 	wg.Wait()
+	elapsed := time.Since(start)
 
 	res := Result{
-		Records:    run.acked.Load(),
-		Bytes:      run.bytes.Load(),
-		Latency:    run.lat.summary(),
+		Records:    run.c.records.Load(),
+		Sent:       run.sent.Load(),
+		Bytes:      run.c.bytes.Load(),
+		Latency:    run.lat.Summary(),
+		Histogram:  run.lat,
+		Timeline:   smp.stop(elapsed),
 		Idempotent: int(idempotent.Load()) == len(clients),
 	}
-	res.finish(time.Since(start))
+	res.finish(elapsed)
 	if run.failed.Load() {
 		return res, run.err
 	}
@@ -281,11 +332,32 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
 }
 
 // produceRange produces records [lo, hi) through cl and waits for their
-// promises. It stops early when ctx ends or another record failed.
-func (r *produceRun) produceRange(ctx context.Context, cl *kgo.Client, lo, hi int64) error {
+// promises. It stops early when ctx ends, another record failed or the
+// deadline (if not zero) passed.
+func (r *produceRun) produceRange(ctx context.Context, cl *kgo.Client, lo, hi int64, deadline time.Time) error {
+	// With a rate limit, this producer's k-th record is due at
+	// start + k*gap: a producer that falls behind catches up in a burst,
+	// as Kafka's producer-perf-test throttle does, so the average holds.
+	var gap time.Duration
+	if r.cfg.Rate > 0 {
+		gap = time.Duration(float64(time.Second) * float64(r.cfg.Producers) / r.cfg.Rate)
+	}
 	var chunk []slot
 	for i := lo; i < hi; i++ {
 		if ctx.Err() != nil || r.failed.Load() {
+			break
+		}
+		if gap > 0 {
+			due := r.start.Add(time.Duration(i-lo) * gap)
+			if !deadline.IsZero() && due.After(deadline) {
+				break
+			}
+			if wait := time.Until(due); wait > 0 && !sleepCtx(ctx, wait) {
+				break
+			}
+		}
+		now := time.Now()
+		if !deadline.IsZero() && !now.Before(deadline) {
 			break
 		}
 		if len(chunk) == 0 {
@@ -293,15 +365,35 @@ func (r *produceRun) produceRange(ctx context.Context, cl *kgo.Client, lo, hi in
 		}
 		s := &chunk[0]
 		chunk = chunk[1:]
-		now := time.Now()
 		s.tc = timedCtx{Context: ctx, start: now}
 		s.rec = kgo.Record{Value: r.value(i), Timestamp: now, Context: &s.tc}
+		if r.cfg.StampValues {
+			v := make([]byte, len(s.rec.Value))
+			copy(v, s.rec.Value)
+			binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
+			s.rec.Value = v
+		}
+		r.sent.Add(1)
+		r.c.inFlight.Add(1)
 		cl.Produce(ctx, &s.rec, r.promise)
 	}
 	if err := cl.Flush(ctx); err != nil {
 		return fmt.Errorf("bench: produce: flush: %w", err)
 	}
 	return ctx.Err()
+}
+
+// sleepCtx sleeps for d, or less if ctx ends first; it reports whether it
+// slept the whole time.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // randomBytes is n bytes of the ChaCha8 stream of seed.

@@ -2,8 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"slices"
-	"sync"
 	"time"
 )
 
@@ -12,6 +10,9 @@ type Result struct {
 	// Records is how many records were acknowledged (Produce) or read
 	// (Consume).
 	Records int64
+	// Sent is how many records Produce handed to the client; on a run
+	// without errors it equals Records. Zero for Consume.
+	Sent int64
 	// Bytes is the sum of those records' key and value lengths.
 	Bytes int64
 	// Elapsed is the wall time of the run, from creating the client to the
@@ -20,8 +21,15 @@ type Result struct {
 	// RecordsPerSec and MBPerSec are Records and Bytes over Elapsed
 	// (MB = 10^6 bytes).
 	RecordsPerSec, MBPerSec float64
-	// Latency is per-record produce latency; zero for Consume.
+	// Latency is per-record produce latency, or end-to-end latency for a
+	// Consume of stamped records (ConsumeConfig.Stamped); zero otherwise.
 	Latency Latency
+	// Histogram holds the latencies Latency summarises; nil when there are
+	// none.
+	Histogram *Histogram
+	// Timeline is the run's throughput, one Sample per sample interval
+	// (the last one may be shorter).
+	Timeline []Sample
 	// Idempotent reports whether the broker gave the producer an ID
 	// (InitProducerID), i.e. whether the run was really idempotent. A broker
 	// without InitProducerID gets a non-idempotent producer from kgo, with
@@ -47,76 +55,22 @@ func (r *Result) finish(elapsed time.Duration) {
 	}
 }
 
-// Latency summarises per-record produce latencies: from the Produce call
-// (so including any wait for buffer space, as Kafka's producer-perf-test
-// counts it) to the promise that reports the broker's acknowledgement.
+// Latency summarises per-record latencies: for Produce, from the Produce
+// call (so including any wait for buffer space, as Kafka's
+// producer-perf-test counts it) to the promise that reports the broker's
+// acknowledgement; for an end-to-end run, from that Produce call to the
+// consumer receiving the record.
 //
-// P50 and P99 come from a sample of at most maxLatencySamples records taken
-// at an even stride over the run; Max is exact over every record.
+// Every record is counted, in an HDR histogram (see [Histogram]):
+// percentiles are exact to three significant digits, Max and Mean exactly.
 type Latency struct {
-	P50, P99, Max time.Duration
-	// Samples is how many latencies P50 and P99 were computed from.
+	P50, P95, P99, P999, Max time.Duration
+	// Mean is the average latency.
+	Mean time.Duration
+	// Samples is how many latencies were recorded (every record).
 	Samples int
 }
 
 func (l Latency) String() string {
-	return fmt.Sprintf("p50 %v p99 %v max %v", l.P50, l.P99, l.Max)
-}
-
-// maxLatencySamples bounds the memory of a latency recorder: 8 bytes each,
-// so 800 KB, and plenty for a p99.
-const maxLatencySamples = 100_000
-
-// latencyRecorder keeps every stride-th latency and the exact maximum. Its
-// methods are safe for concurrent use: kgo calls promises serially per
-// client, and several clients share one recorder.
-type latencyRecorder struct {
-	stride int64
-
-	mu      sync.Mutex // guards the fields below
-	n       int64      // latencies seen
-	samples []time.Duration
-	max     time.Duration
-}
-
-// newLatencyRecorder sizes the stride so that a run of records records keeps
-// at most maxLatencySamples samples.
-func newLatencyRecorder(records int64) *latencyRecorder {
-	stride := max(1, (records+maxLatencySamples-1)/maxLatencySamples)
-	return &latencyRecorder{
-		stride:  stride,
-		samples: make([]time.Duration, 0, min(records, maxLatencySamples)),
-	}
-}
-
-func (l *latencyRecorder) record(d time.Duration) {
-	l.mu.Lock()
-	if l.n%l.stride == 0 && len(l.samples) < cap(l.samples) {
-		l.samples = append(l.samples, d)
-	}
-	l.n++
-	l.max = max(l.max, d)
-	l.mu.Unlock()
-}
-
-// summary sorts the samples; call it once the recording is over.
-func (l *latencyRecorder) summary() Latency {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.samples) == 0 {
-		return Latency{}
-	}
-	slices.Sort(l.samples)
-	return Latency{
-		P50:     percentile(l.samples, 0.50),
-		P99:     percentile(l.samples, 0.99),
-		Max:     l.max,
-		Samples: len(l.samples),
-	}
-}
-
-// percentile is the nearest-rank percentile of sorted, which is not empty.
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	i := int(q*float64(len(sorted))+0.5) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
+	return fmt.Sprintf("p50 %v p95 %v p99 %v p99.9 %v max %v", l.P50, l.P95, l.P99, l.P999, l.Max)
 }
