@@ -1,0 +1,325 @@
+package log
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tributary-io/tributary/recordbatch"
+	"github.com/tributary-io/tributary/segment"
+)
+
+// Offline inspection of a data dir and its partitions, for tools (tributary
+// inspect --verify). Nothing here takes the data dir's lock, opens a file
+// for writing or removes leftovers as Open does, so it may run on a data dir
+// a broker holds. What Open would repair is reported instead: damage as a
+// Problem, harmless leftovers as a warning.
+
+// ErrMissing is wrapped by a Problem naming a file or directory the data
+// dir's metadata says should exist.
+var ErrMissing = errors.New("log: missing")
+
+// PartitionDir is one partition directory of a data dir.
+type PartitionDir struct {
+	Topic     string
+	Partition int
+	Dir       string
+	// Config is the topic's config: DefaultConfig with the topic's
+	// overrides. The broker's own defaults are not in the data dir.
+	Config Config
+}
+
+// DataDir is what a data dir's topic metadata lists.
+type DataDir struct {
+	Partitions []PartitionDir    // sorted by topic, then partition
+	Problems   []segment.Problem // unreadable metadata, missing partition dirs
+	Warnings   []segment.Problem // directories no topic claims
+}
+
+// ListPartitions reads the topic metadata of the data dir dataDir and lists
+// its partition directories. The error is for a dir that is not a data dir.
+func ListPartitions(dataDir string) (DataDir, error) {
+	var dd DataDir
+	metaPath := filepath.Join(dataDir, metaDir, topicsDir)
+	metas, err := os.ReadDir(metaPath)
+	if err != nil {
+		return dd, fmt.Errorf("log: %s is not a data dir: %w", dataDir, err)
+	}
+	claimed := map[string]bool{metaDir: true}
+	for _, e := range metas {
+		if !strings.HasSuffix(e.Name(), topicMetaSuffix) {
+			continue
+		}
+		path := filepath.Join(metaPath, e.Name())
+		tm, err := readTopicMeta(path)
+		if err != nil {
+			dd.Problems = append(dd.Problems, segment.Problem{Path: path, Position: -1, Offset: -1, Err: err})
+			continue
+		}
+		cfg, err := DefaultConfig().With(tm.Configs)
+		if err != nil {
+			dd.Warnings = append(dd.Warnings, segment.Problem{Path: path, Position: -1, Offset: -1, Err: err})
+			cfg = DefaultConfig()
+		}
+		for p := range tm.Partitions {
+			name := tm.Name + "-" + strconv.Itoa(p)
+			claimed[name] = true
+			dir := filepath.Join(dataDir, name)
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				dd.Problems = append(dd.Problems, segment.Problem{Path: dir, Position: -1, Offset: -1,
+					Err: fmt.Errorf("%w: partition %d of topic %s has no directory", ErrMissing, p, tm.Name)})
+				continue
+			}
+			dd.Partitions = append(dd.Partitions, PartitionDir{Topic: tm.Name, Partition: p, Dir: dir, Config: cfg})
+		}
+	}
+	ents, err := os.ReadDir(dataDir)
+	if err != nil {
+		return dd, fmt.Errorf("log: read data dir %s: %w", dataDir, err)
+	}
+	for _, e := range ents {
+		if e.IsDir() && !claimed[e.Name()] {
+			dd.Warnings = append(dd.Warnings, segment.Problem{Path: filepath.Join(dataDir, e.Name()), Position: -1, Offset: -1,
+				Err: errors.New("log: no topic claims this directory (a deleted topic's leftover?); not inspected")})
+		}
+	}
+	sort.Slice(dd.Partitions, func(i, j int) bool {
+		a, b := dd.Partitions[i], dd.Partitions[j]
+		return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
+	})
+	return dd, nil
+}
+
+func readTopicMeta(path string) (topicMeta, error) {
+	var tm topicMeta
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return tm, fmt.Errorf("log: read topic metadata: %w", err)
+	}
+	if err := json.Unmarshal(b, &tm); err != nil {
+		return tm, fmt.Errorf("log: topic metadata: %w", err)
+	}
+	if tm.Version != topicMetaVer {
+		return tm, fmt.Errorf("log: topic metadata: unsupported version %d", tm.Version)
+	}
+	if tm.Partitions < 0 || tm.Partitions > MaxPartitions {
+		return tm, fmt.Errorf("log: topic metadata: %d partitions", tm.Partitions)
+	}
+	return tm, nil
+}
+
+// VerifyOptions configures VerifyPartition.
+type VerifyOptions struct {
+	// IndexIntervalBytes is the index.interval.bytes the segments were
+	// written with (0: the default), see segment.VerifyOptions.
+	IndexIntervalBytes int
+	// Segment, when not nil, restricts the checks to the segment with
+	// this base offset (the partition's checkpoints still decide what it
+	// is allowed to contain).
+	Segment *int64
+	// Batch, if set, is called for every batch, see
+	// segment.VerifyOptions.Batch; segmentPath names its .log file.
+	Batch func(segmentPath string, h *recordbatch.Header, pos int64, batch []byte, problem error) error
+}
+
+// RecoveryCheckpoint is a decoded recovery-checkpoint file.
+type RecoveryCheckpoint struct {
+	CleanShutdown  bool
+	IndexFormat    uint32
+	RecoveryOffset int64 // log end offset known to be on stable storage
+	LogStartOffset int64
+}
+
+// ProducerSnapshot summarises a decoded producer-snapshot file.
+type ProducerSnapshot struct {
+	Offset    int64 // the log end offset it covers
+	Producers int
+}
+
+// PartitionReport is what VerifyPartition found in a partition directory.
+type PartitionReport struct {
+	Dir      string
+	Segments []segment.VerifyResult
+	// LogStartOffset and LogEndOffset are the offsets Open would start
+	// the log with (when every segment was verified).
+	LogStartOffset, LogEndOffset int64
+	Checkpoint                   *RecoveryCheckpoint // nil when absent or unreadable
+	CleanedOffset                int64               // from the cleaner checkpoint; -1: never compacted
+	ProducerSnapshot             *ProducerSnapshot   // nil when absent or unreadable
+	Problems                     []segment.Problem
+	// Warnings are what Open tidies up without loss: leftovers of an
+	// interrupted cleaner swap or roll, index files without a segment.
+	Warnings []segment.Problem
+}
+
+// Damaged reports whether any problem was found.
+func (r *PartitionReport) Damaged() bool { return len(r.Problems) > 0 }
+
+// VerifyPartition checks the partition directory dir offline: every
+// segment with segment.Verify (with the gaps its cleaner checkpoint
+// allows), that segments follow one another, and that the checkpoint
+// files are readable and agree with the log. The error is for a dir that
+// cannot be read at all, or one Batch returned.
+func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
+	r := PartitionReport{Dir: dir, CleanedOffset: -1}
+	problem := func(path string, err error) {
+		r.Problems = append(r.Problems, segment.Problem{Path: path, Position: -1, Offset: -1, Err: err})
+	}
+	warn := func(path string, err error) {
+		r.Warnings = append(r.Warnings, segment.Problem{Path: path, Position: -1, Offset: -1, Err: err})
+	}
+
+	ckptPath := filepath.Join(dir, CheckpointFile)
+	if b, err := os.ReadFile(ckptPath); err == nil {
+		if c, err := decodeCheckpoint(b); err != nil {
+			problem(ckptPath, err)
+		} else {
+			r.Checkpoint = &RecoveryCheckpoint{CleanShutdown: c.clean, IndexFormat: c.indexFormat,
+				RecoveryOffset: c.recoveryOffset, LogStartOffset: c.logStartOffset}
+		}
+	} else if errors.Is(err, os.ErrNotExist) {
+		warn(ckptPath, errors.New("log: no recovery checkpoint: the next open scans every segment"))
+	} else {
+		return r, fmt.Errorf("log: read checkpoint: %w", err)
+	}
+
+	compactedBefore := int64(0)
+	cleanerPath := filepath.Join(dir, CleanerCheckpointFile)
+	if b, err := os.ReadFile(cleanerPath); err == nil {
+		if off, err := decodeCleanerCheckpoint(b); err != nil {
+			problem(cleanerPath, err)
+			compactedBefore = math.MaxInt64 // as Open does: gaps may be anywhere
+		} else {
+			r.CleanedOffset, compactedBefore = off, off
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return r, fmt.Errorf("log: read cleaner checkpoint: %w", err)
+	}
+
+	snapPath := filepath.Join(dir, ProducerSnapshotFile)
+	if b, err := os.ReadFile(snapPath); err == nil {
+		if s, err := decodeProducerSnapshot(b); err != nil {
+			problem(snapPath, err)
+		} else {
+			r.ProducerSnapshot = &ProducerSnapshot{Offset: s.offset, Producers: len(s.producers)}
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return r, fmt.Errorf("log: read producer snapshot: %w", err)
+	}
+
+	bases, err := inspectSegmentFiles(dir, warn)
+	if err != nil {
+		return r, err
+	}
+	for i, base := range bases {
+		if opts.Segment != nil && base != *opts.Segment {
+			continue
+		}
+		so := segment.VerifyOptions{
+			CompactedBefore:    compactedBefore,
+			IndexIntervalBytes: opts.IndexIntervalBytes,
+			Active:             i == len(bases)-1,
+		}
+		if opts.Batch != nil {
+			path := filepath.Join(dir, segment.FileName(base, segment.LogSuffix))
+			so.Batch = func(h *recordbatch.Header, pos int64, batch []byte, problem error) error {
+				return opts.Batch(path, h, pos, batch, problem)
+			}
+		}
+		res, err := segment.Verify(dir, base, so)
+		if err != nil {
+			return r, err
+		}
+		r.Problems = append(r.Problems, res.Problems...)
+		r.Segments = append(r.Segments, res)
+	}
+	if opts.Segment != nil {
+		if len(r.Segments) == 0 {
+			return r, fmt.Errorf("log: no segment %s in %s", segment.FileName(*opts.Segment, segment.LogSuffix), dir)
+		}
+		return r, nil
+	}
+
+	// Segments must follow one another, as Open requires.
+	for i := 1; i < len(r.Segments); i++ {
+		prev, s := &r.Segments[i-1], &r.Segments[i]
+		switch {
+		case s.BaseOffset == prev.NextOffset:
+		case s.BaseOffset > prev.NextOffset && s.BaseOffset <= compactedBefore:
+			// a gap the cleaner left
+		case s.Size == 0:
+			warn(s.Path, fmt.Errorf("log: stray empty segment (the previous one ends at offset %d); the next open removes it", prev.NextOffset))
+		default:
+			what := "gap"
+			if s.BaseOffset < prev.NextOffset {
+				what = "overlap"
+			}
+			r.Problems = append(r.Problems, segment.Problem{Path: s.Path, Position: 0, Offset: s.BaseOffset,
+				Err: fmt.Errorf("%w: segment starts at offset %d, the previous one ends at %d (%s); the next open drops it and every later segment",
+					segment.ErrOffsetOrder, s.BaseOffset, prev.NextOffset, what)})
+		}
+	}
+
+	if n := len(r.Segments); n > 0 {
+		r.LogStartOffset, r.LogEndOffset = r.Segments[0].BaseOffset, r.Segments[n-1].NextOffset
+	} else if r.Checkpoint != nil {
+		r.LogStartOffset, r.LogEndOffset = r.Checkpoint.LogStartOffset, r.Checkpoint.LogStartOffset
+	}
+	if c := r.Checkpoint; c != nil {
+		if c.LogStartOffset > r.LogStartOffset {
+			r.LogStartOffset = min(c.LogStartOffset, r.LogEndOffset)
+		}
+		if c.RecoveryOffset > r.LogEndOffset {
+			problem(ckptPath, fmt.Errorf("%w: the log ends at offset %d, but offsets up to %d were flushed: batches are missing",
+				ErrMissing, r.LogEndOffset, c.RecoveryOffset))
+		}
+		if c.IndexFormat != indexFormatVersion {
+			warn(ckptPath, fmt.Errorf("log: index format %d, this version writes %d: the next open rebuilds the indexes", c.IndexFormat, indexFormatVersion))
+		}
+	}
+	if s := r.ProducerSnapshot; s != nil && s.Offset > r.LogEndOffset {
+		warn(snapPath, fmt.Errorf("log: producer snapshot covers offsets up to %d, past the log end %d; the next open rebuilds it", s.Offset, r.LogEndOffset))
+	}
+	return r, nil
+}
+
+// inspectSegmentFiles returns the base offsets of the .log files in dir,
+// sorted, and warns about the leftovers listSegments and completeSwaps
+// would remove or finish.
+func inspectSegmentFiles(dir string, warn func(string, error)) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("log: read %s: %w", dir, err)
+	}
+	logs := map[int64]bool{}
+	var bases []int64
+	for _, e := range ents {
+		if base, suf, ok := segment.ParseFileName(e.Name()); ok && suf == segment.LogSuffix {
+			logs[base] = true
+			bases = append(bases, base)
+		}
+	}
+	for _, e := range ents {
+		name, path := e.Name(), filepath.Join(dir, e.Name())
+		switch {
+		case strings.HasSuffix(name, segment.CleanedSuffix):
+			warn(path, errors.New("log: uncommitted cleaner output; the next open removes it"))
+		case strings.HasSuffix(name, segment.SwapSuffix):
+			warn(path, errors.New("log: committed cleaner swap not yet finished; the next open completes it"))
+		case strings.HasSuffix(name, ".tmp"):
+			warn(path, errors.New("log: temporary file of an interrupted write; the next open removes it"))
+		default:
+			if base, suf, ok := segment.ParseFileName(name); ok && suf != segment.LogSuffix && !logs[base] {
+				warn(path, errors.New("log: index without its .log; the next open removes it"))
+			}
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
+}
