@@ -40,6 +40,11 @@ type ConsumeConfig struct {
 	// Duration, when positive, ends the run after this long, without an
 	// error however many records it read.
 	Duration time.Duration
+	// IdleTimeout, when positive, ends a run counting Records once no
+	// record has arrived for this long, with an error naming how many
+	// were read: a topic holding fewer records than asked for ends the
+	// run instead of stalling it (kafka-consumer-perf-test's --timeout).
+	IdleTimeout time.Duration
 	// Stamped says the records' values start with the time they were
 	// produced (ProduceConfig.StampValues): the run then measures each
 	// record's end-to-end latency into Result.Latency.
@@ -73,8 +78,8 @@ func (cfg *ConsumeConfig) check() error {
 		return fmt.Errorf("bench: consume: records must be positive (or a duration set), got %d", cfg.Records)
 	case cfg.FetchMaxBytes < 0 || cfg.FetchMaxPartitionBytes < 0 || cfg.FetchMaxWait < 0:
 		return errors.New("bench: consume: negative fetch limit")
-	case cfg.Duration < 0 || cfg.SampleInterval < 0:
-		return errors.New("bench: consume: negative duration or sample interval")
+	case cfg.Duration < 0 || cfg.SampleInterval < 0 || cfg.IdleTimeout < 0:
+		return errors.New("bench: consume: negative duration, sample interval or idle timeout")
 	case cfg.Group != "" && cfg.StartOffsets != nil:
 		return errors.New("bench: consume: a group reads from its own offsets, not StartOffsets")
 	}
@@ -166,7 +171,11 @@ func consume(ctx context.Context, cfg ConsumeConfig, want *atomic.Int64) (Result
 	// Every poll returns records, which brings the loop closer to its
 	// count, or returns after at most pollWait, so the loop checks ctx,
 	// the deadline and the count at least that often.
+	lastRecord := start
 	for n := int64(0); n < want.Load(); {
+		if cfg.IdleTimeout > 0 && cfg.Records > 0 && time.Since(lastRecord) >= cfg.IdleTimeout {
+			return done(fmt.Errorf("bench: consume: %d of %d records: none arrived for %v", n, want.Load(), cfg.IdleTimeout))
+		}
 		wait := pollWait
 		if !deadline.IsZero() {
 			left := time.Until(deadline)
@@ -188,6 +197,9 @@ func consume(ctx context.Context, cfg ConsumeConfig, want *atomic.Int64) (Result
 			}
 		})
 		now := time.Now()
+		if fetches.NumRecords() > 0 {
+			lastRecord = now
+		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			if n >= want.Load() {
 				return

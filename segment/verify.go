@@ -415,9 +415,17 @@ func (vr *verifier) checkSpacing() {
 	if vr.noIndex || end < 0 || end-vr.lastEntryPos < interval {
 		return
 	}
+	// Without an entry past the first batch to show the spacing the
+	// segment was written with, a segment written before index.interval.bytes was lowered
+	// looks the same as a cut index: say so, so that the operator can
+	// tell the two apart.
+	hint := ""
+	if vr.implied == 0 {
+		hint = " (unless the segment was written with a larger index.interval.bytes)"
+	}
 	vr.problem(vr.path(IndexSuffix), int64(vr.res.IndexEntries)*index.OffsetEntrySize, -1,
-		fmt.Errorf("%w: entries missing: the index ends with position %d, but the log has a batch at position %d, more than the index interval of %d bytes further",
-			index.ErrCorrupt, vr.lastEntryPos, end, interval))
+		fmt.Errorf("%w: entries missing: the index ends with position %d, but the log has a batch at position %d, more than the index interval of %d bytes further%s",
+			index.ErrCorrupt, vr.lastEntryPos, end, interval, hint))
 }
 
 // finishIndexes reports the entries left unmatched after the last batch,

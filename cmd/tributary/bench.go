@@ -23,6 +23,10 @@ const (
 	// defaultBenchDuration bounds a run given neither --records nor
 	// --duration.
 	defaultBenchDuration = 10 * time.Second
+	// defaultConsumeTimeout is bench consume's --timeout, as
+	// kafka-consumer-perf-test's: a run counting records ends once none
+	// has arrived for this long.
+	defaultConsumeTimeout = 10 * time.Second
 	// defaultE2ERate is e2e's --throughput: end-to-end latency means
 	// something at a rate the broker keeps up with, not at saturation.
 	defaultE2ERate = 1000
@@ -51,6 +55,7 @@ type benchFlags struct {
 	compression string
 	linger      time.Duration
 	group       string
+	timeout     time.Duration
 	jsonOut     bool
 	plot        string
 	progress    string
@@ -138,12 +143,13 @@ func newBenchConsumeCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg := bench.ConsumeConfig{
-				Brokers:  brokerList(cmd),
-				Topic:    f.topic,
-				Group:    f.group,
-				Records:  f.records,
-				Duration: f.runDuration(),
-				Progress: f.progressWriter(cmd),
+				Brokers:     brokerList(cmd),
+				Topic:       f.topic,
+				Group:       f.group,
+				Records:     f.records,
+				Duration:    f.runDuration(),
+				IdleTimeout: f.timeout,
+				Progress:    f.progressWriter(cmd),
 			}
 			res, runErr := bench.Consume(ctx, cfg)
 			if res.Timeline == nil && runErr != nil {
@@ -159,6 +165,7 @@ func newBenchConsumeCmd() *cobra.Command {
 	}
 	f.common(cmd)
 	cmd.Flags().StringVar(&f.group, "group", "", "consume as this consumer group (default: no group, from the earliest offset)")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", defaultConsumeTimeout, "with --records, end the run (an error) once no record has arrived for this long")
 	return cmd
 }
 

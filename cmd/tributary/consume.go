@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -23,6 +25,10 @@ import (
 )
 
 func init() { rootCmd.AddCommand(newConsumeCmd()) }
+
+// consumePollWait bounds one poll, so that the loop notices this often
+// that every partition it reads has reached its end.
+const consumePollWait = time.Second
 
 // consumeOptions are the flags of `tributary consume`.
 type consumeOptions struct {
@@ -312,12 +318,56 @@ func (o *consumeOptions) run(cmd *cobra.Command) error {
 		return fmt.Errorf("consume: %w", err)
 	}
 	opts := []kgo.Opt{kgo.FetchMaxWait(time.Second)}
+	// pos and the group's assignment are shared with kgo's rebalance
+	// callbacks, which run on the client's own goroutines.
+	var mu sync.Mutex
+	// A group member stops at the end of the partitions the group gives
+	// it, as kcat -G -e does: the others belong to other members, and
+	// where it starts in its own is the group's committed offset at the
+	// time of the assignment, not the one plan saw (another member may
+	// commit in between, or give the partition up with a final commit).
+	var assigned map[int32]bool // nil until the first assignment
 	if o.group != "" {
 		reset := kgo.NewOffset().AtStart()
 		if o.offset == "latest" {
 			reset = kgo.NewOffset().AtEnd()
 		}
-		opts = append(opts, kgo.ConsumerGroup(o.group), kgo.ConsumeTopics(o.topic), kgo.ConsumeResetOffset(reset), kgo.AutoCommitMarks())
+		// Where a partition without a committed offset starts.
+		resetPos := maps.Clone(pos)
+		onAssigned := func(ctx context.Context, cl *kgo.Client, added map[string][]int32) {
+			var committed kadm.OffsetResponses
+			var err error
+			if len(added[o.topic]) > 0 {
+				actx, cancel := context.WithTimeout(ctx, adminTimeout)
+				committed, err = kadm.NewClient(cl).FetchOffsetsForTopics(actx, o.group, o.topic)
+				cancel()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if assigned == nil {
+				assigned = map[int32]bool{}
+			}
+			for _, p := range added[o.topic] {
+				assigned[p] = true
+				// If the lookup failed, pos keeps what plan found.
+				c, ok := committed.Lookup(o.topic, p)
+				switch {
+				case ok && c.Err == nil && c.At >= 0:
+					pos[p] = c.At
+				case err == nil:
+					pos[p] = resetPos[p]
+				}
+			}
+		}
+		onRevoked := func(_ context.Context, _ *kgo.Client, gone map[string][]int32) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range gone[o.topic] {
+				delete(assigned, p)
+			}
+		}
+		opts = append(opts, kgo.ConsumerGroup(o.group), kgo.ConsumeTopics(o.topic), kgo.ConsumeResetOffset(reset), kgo.AutoCommitMarks(),
+			kgo.OnPartitionsAssigned(onAssigned), kgo.OnPartitionsRevoked(onRevoked), kgo.OnPartitionsLost(onRevoked))
 	} else {
 		offsets := map[int32]kgo.Offset{}
 		for p, at := range pos {
@@ -332,8 +382,20 @@ func (o *consumeOptions) run(cmd *cobra.Command) error {
 	}
 	defer cl.Close()
 
-	done := func(p int32) bool { return !o.follow && pos[p] >= end[p] }
+	// done and allDone are called with mu held.
+	done := func(p int32) bool {
+		if o.follow {
+			return false
+		}
+		if o.group != "" && !assigned[p] {
+			return true // another member's (or nobody's yet)
+		}
+		return pos[p] >= end[p]
+	}
 	allDone := func() bool {
+		if o.group != "" && assigned == nil && !o.follow {
+			return false // not yet a member
+		}
 		for p := range pos {
 			if !done(p) {
 				return false
@@ -343,14 +405,25 @@ func (o *consumeOptions) run(cmd *cobra.Command) error {
 	}
 	out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
 	var n int64
-	for !allDone() && (o.max == 0 || n < o.max) {
-		fs := cl.PollFetches(ctx)
+	for {
+		mu.Lock()
+		stop := allDone() || (o.max > 0 && n >= o.max)
+		mu.Unlock()
+		if stop {
+			break
+		}
+		// A bounded poll: kgo returns nothing for a partition already at
+		// its end, so an unbounded one would never let the loop see that
+		// its partitions are done (or reassigned).
+		pctx, cancel := context.WithTimeout(ctx, consumePollWait)
+		fs := cl.PollFetches(pctx)
+		cancel()
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			break
 		}
 		var fetchErr error
 		fs.EachError(func(t string, p int32, err error) {
-			if fetchErr == nil && !errors.Is(err, context.Canceled) {
+			if fetchErr == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				fetchErr = fmt.Errorf("%s[%d]: %w", t, p, err)
 			}
 		})
@@ -358,6 +431,7 @@ func (o *consumeOptions) run(cmd *cobra.Command) error {
 			out.Flush()
 			return fmt.Errorf("consume: %w", fetchErr)
 		}
+		mu.Lock()
 		fs.EachRecord(func(r *kgo.Record) {
 			if done(r.Partition) || (o.max > 0 && n >= o.max) {
 				return
@@ -369,6 +443,7 @@ func (o *consumeOptions) run(cmd *cobra.Command) error {
 				cl.MarkCommitRecords(r)
 			}
 		})
+		mu.Unlock()
 		if err := out.Flush(); err != nil {
 			return fmt.Errorf("consume: %w", err)
 		}

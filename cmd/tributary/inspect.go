@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -386,8 +387,19 @@ func (in *inspector) batch(segPath string, h *recordbatch.Header, pos int64, bat
 		in.curSegment = segPath
 		fmt.Fprintf(in.w, "segment %s\n", segPath)
 		if !in.o.records {
-			in.table = &tableStream{w: in.w, header: []string{"POSITION", "BASE_OFFSET", "LAST_OFFSET", "RECORDS", "FIRST_TIMESTAMP",
-				"MAX_TIMESTAMP", "CODEC", "SIZE", "PRODUCER_ID", "PRODUCER_EPOCH", "BASE_SEQUENCE", "FLAGS"}}
+			// Each chunk of rows is lined up on its own, so every column
+			// is as wide as its widest possible value: a file position or
+			// batch size (uint32), an offset of this segment, a timestamp,
+			// the longest codec name.
+			offsetWidth := len(strconv.FormatInt(h.BaseOffset+math.MaxUint32, 10))
+			if base, _, ok := segment.ParseFileName(filepath.Base(segPath)); ok {
+				offsetWidth = len(strconv.FormatInt(base+math.MaxUint32, 10))
+			}
+			tsWidth := len(formatTimestamp(0))
+			in.table = &tableStream{w: in.w,
+				header: []string{"POSITION", "BASE_OFFSET", "LAST_OFFSET", "RECORDS", "FIRST_TIMESTAMP",
+					"MAX_TIMESTAMP", "CODEC", "SIZE", "PRODUCER_ID", "PRODUCER_EPOCH", "BASE_SEQUENCE", "FLAGS"},
+				minWidths: []int{maxUint32Width, offsetWidth, offsetWidth, 0, tsWidth, tsWidth, len("snappy"), maxUint32Width}}
 		}
 	}
 	if in.table != nil {
@@ -610,21 +622,43 @@ func formatBytes(b []byte) string {
 	return fmt.Sprintf("0x%x", b)
 }
 
+// maxUint32Width is the width of the largest file position or batch size.
+var maxUint32Width = len(strconv.FormatUint(math.MaxUint32, 10))
+
 // tableStream prints rows that line up as printTable does, holding at most
-// tableFlushRows rows at a time.
+// tableFlushRows rows at a time. The tabwriter sizes each chunk's columns
+// on its own, and only the first chunk has the header: every cell but the
+// last column's is padded to the width of its header and minWidths, so
+// that the chunks line up with the header and with one another.
 type tableStream struct {
-	w      io.Writer
-	header []string
-	tw     *tabwriter.Writer
-	rows   int
+	w         io.Writer
+	header    []string
+	minWidths []int // per column; missing or 0: the header's width
+	tw        *tabwriter.Writer
+	rows      int
+}
+
+func (t *tableStream) pad(cells []string) string {
+	padded := make([]string, len(cells))
+	for i, c := range cells {
+		width := utf8.RuneCountInString(t.header[i])
+		if i < len(t.minWidths) {
+			width = max(width, t.minWidths[i])
+		}
+		if n := utf8.RuneCountInString(c); n < width && i < len(cells)-1 {
+			c += strings.Repeat(" ", width-n)
+		}
+		padded[i] = c
+	}
+	return strings.Join(padded, "\t")
 }
 
 func (t *tableStream) row(cells ...string) {
 	if t.tw == nil {
 		t.tw = tabwriter.NewWriter(t.w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(t.tw, strings.Join(t.header, "\t"))
+		fmt.Fprintln(t.tw, t.pad(t.header))
 	}
-	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+	fmt.Fprintln(t.tw, t.pad(cells))
 	if t.rows++; t.rows%tableFlushRows == 0 {
 		t.tw.Flush()
 	}

@@ -371,6 +371,11 @@ func newTopicAlterCmd() *cobra.Command {
   tributary topic alter events --partitions 6`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, topics []string) error {
+			// A count below 1 would otherwise be skipped silently and the
+			// command exit 0 as if it had applied.
+			if partitions < 0 || cmd.Flags().Changed("partitions") && partitions == 0 {
+				return usageError{fmt.Errorf("topic alter: --partitions %d: want the new total, at least 1", partitions)}
+			}
 			if len(set) == 0 && len(del) == 0 && partitions == 0 {
 				return usageError{errors.New("topic alter: nothing to do: give --config, --delete-config or --partitions")}
 			}
