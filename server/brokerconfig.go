@@ -60,11 +60,57 @@ var BrokerTopicDefaults = map[string]string{
 	"unclean.leader.election.enable": tlog.ConfigUncleanLeaderElectionEnable,
 }
 
+// Kafka server.properties names that set something here other than one
+// setting one for one.
+const (
+	kafkaListeners           = "listeners"
+	kafkaAdvertisedListeners = "advertised.listeners"
+	kafkaLogDirs             = "log.dirs"
+	kafkaLogDir              = "log.dir"
+	kafkaRetentionMinutes    = "log.retention.minutes"
+	kafkaRetentionHours      = "log.retention.hours"
+	kafkaRollHours           = "log.roll.hours"
+)
+
+// kafkaOnlySettings are server.properties names that mean nothing to one
+// broker with no ZooKeeper, controller quorum, replicas or thread pools.
+// Kafka's own sample files carry them, so they are accepted and reported
+// in Ignored rather than refused.
+var kafkaOnlySettings = map[string]bool{
+	"broker.id": true, "node.id": true, "process.roles": true,
+	"controller.quorum.voters": true, "controller.quorum.bootstrap.servers": true,
+	"controller.listener.names": true, "inter.broker.listener.name": true,
+	"listener.security.protocol.map": true,
+	"zookeeper.connect":              true, "zookeeper.connection.timeout.ms": true,
+	"num.network.threads": true, "num.io.threads": true,
+	"socket.send.buffer.bytes": true, "socket.receive.buffer.bytes": true,
+	"num.recovery.threads.per.data.dir": true, "log.retention.check.interval.ms": true,
+	"default.replication.factor": true, "offsets.topic.replication.factor": true,
+	"transaction.state.log.replication.factor": true, "transaction.state.log.min.isr": true,
+	"share.coordinator.state.topic.replication.factor": true, "share.coordinator.state.topic.min.isr": true,
+	"metadata.log.dir": true,
+}
+
+// Kafka's precedence among the units of one duration: a value in ms beats
+// one in minutes, which beats one in hours, whatever their order in the file.
+const (
+	unitHours = iota + 1
+	unitMinutes
+	unitMs
+)
+
 // BrokerSettings is everything a properties file can set: the server's own
 // settings and the topic defaults of the data dir.
 type BrokerSettings struct {
 	Server Config
 	Topics tlog.Config
+	// Listen and DataDir come from Kafka's listeners and log.dirs; empty
+	// when not set (serve's flags decide then).
+	Listen, DataDir string
+	// Ignored lists the Kafka-only settings applied (kafkaOnlySettings).
+	Ignored []string
+
+	retentionUnit, rollUnit int // the unit that set retention.ms and segment.ms
 }
 
 // DefaultBrokerSettings are Kafka's defaults.
@@ -75,6 +121,15 @@ func DefaultBrokerSettings() BrokerSettings {
 // Apply sets one setting by its Kafka broker name.
 func (b *BrokerSettings) Apply(name, value string) error {
 	value = strings.TrimSpace(value)
+	if handled, err := b.applyKafka(name, value); handled {
+		return err
+	}
+	switch name {
+	case "log.retention.ms":
+		b.retentionUnit = unitMs
+	case "log.roll.ms":
+		b.rollUnit = unitMs
+	}
 	if topicName, ok := BrokerTopicDefaults[name]; ok {
 		c, err := b.Topics.With(map[string]string{topicName: value})
 		if err != nil {
@@ -122,6 +177,82 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		return fmt.Errorf("server: %s=%q: %w", name, value, err)
 	}
 	return nil
+}
+
+// applyKafka takes the server.properties names of a Kafka broker that are
+// not one of this broker's settings; handled is false for any other name.
+func (b *BrokerSettings) applyKafka(name, value string) (handled bool, err error) {
+	wrap := func(err error) (bool, error) {
+		if err != nil {
+			return true, fmt.Errorf("server: %s=%q: %w", name, value, err)
+		}
+		return true, nil
+	}
+	switch {
+	case kafkaOnlySettings[name]:
+		b.Ignored = append(b.Ignored, name)
+		return true, nil
+	case name == kafkaListeners:
+		b.Listen, err = plaintextListener(value)
+		return wrap(err)
+	case name == kafkaAdvertisedListeners:
+		b.Server.Advertise, err = plaintextListener(value)
+		return wrap(err)
+	case name == kafkaLogDirs, name == kafkaLogDir:
+		dirs := strings.Split(value, ",")
+		if len(dirs) != 1 || strings.TrimSpace(dirs[0]) == "" {
+			return wrap(fmt.Errorf("one data dir is served, got %d", len(dirs)))
+		}
+		b.DataDir = strings.TrimSpace(dirs[0])
+		return true, nil
+	case name == kafkaRetentionMinutes, name == kafkaRetentionHours:
+		unit, rank := time.Minute, unitMinutes
+		if name == kafkaRetentionHours {
+			unit, rank = time.Hour, unitHours
+		}
+		return wrap(b.setDurationIn(&b.retentionUnit, rank, tlog.ConfigRetentionMs, value, unit))
+	case name == kafkaRollHours:
+		return wrap(b.setDurationIn(&b.rollUnit, unitHours, tlog.ConfigSegmentMs, value, time.Hour))
+	}
+	return false, nil
+}
+
+// setDurationIn sets topic config cfg from a count of unit, unless a finer
+// unit (higher rank) already set it, as Kafka resolves log.retention.*.
+func (b *BrokerSettings) setDurationIn(set *int, rank int, cfg, value string, unit time.Duration) error {
+	if *set > rank {
+		return nil
+	}
+	n, err := strconv.ParseInt(value, 10, 64)
+	if err != nil {
+		return err
+	}
+	ms := int64(-1) // Kafka: a negative retention keeps forever
+	if n >= 0 {
+		if n > math.MaxInt64/int64(unit/time.Millisecond) {
+			return fmt.Errorf("out of range")
+		}
+		ms = n * int64(unit/time.Millisecond)
+	}
+	c, err := b.Topics.With(map[string]string{cfg: strconv.FormatInt(ms, 10)})
+	if err != nil {
+		return err
+	}
+	b.Topics, *set = c, rank
+	return nil
+}
+
+// plaintextListener picks the host:port of a Kafka listener list
+// ("PLAINTEXT://:9092,CONTROLLER://:9093"): the first PLAINTEXT one.
+// TLS and SASL are not served, and a KRaft CONTROLLER listener has no use.
+func plaintextListener(list string) (string, error) {
+	for _, l := range strings.Split(list, ",") {
+		name, addr, ok := strings.Cut(strings.TrimSpace(l), "://")
+		if ok && strings.EqualFold(name, "PLAINTEXT") {
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("no PLAINTEXT listener (TLS and SASL are not supported)")
 }
 
 // parseDuration reads an integer count of unit.

@@ -90,7 +90,26 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	settings.Server.Advertise = o.advertise
+	// A Kafka server.properties may name the data dir and listeners
+	// (log.dirs, listeners, advertised.listeners); serve's own flags and
+	// their environment variables win over it.
+	explicit := func(flag, env string) bool {
+		_, set := os.LookupEnv(env)
+		return set || cmd.Flags().Changed(flag)
+	}
+	if settings.DataDir != "" && !explicit("data-dir", envDataDir) {
+		o.dataDir = settings.DataDir
+	}
+	if settings.Listen != "" && !explicit("listen", envListen) {
+		o.listen = settings.Listen
+	}
+	if settings.Server.Advertise == "" || explicit("advertise", envAdvertise) {
+		settings.Server.Advertise = o.advertise
+	}
+	o.advertise = settings.Server.Advertise
+	if len(settings.Ignored) > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "tributary: note: ignoring Kafka settings that do not apply to a single broker: %s\n", strings.Join(settings.Ignored, ", "))
+	}
 	if o.printConfig {
 		return o.printSettings(cmd, settings, src)
 	}

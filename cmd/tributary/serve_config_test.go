@@ -254,3 +254,27 @@ func TestSampleConfig(t *testing.T) {
 		t.Errorf("serve --config %s --print-config differs from the defaults", sampleConfigPath)
 	}
 }
+
+// TestServeKafkaServerProperties: a server.properties written for Kafka
+// loads: its listeners and log.dirs become serve's defaults (serve's own
+// flags still win), and settings that mean nothing here are named once.
+func TestServeKafkaServerProperties(t *testing.T) {
+	props := filepath.Join(t.TempDir(), "server.properties")
+	writeFile(t, props, "node.id=1\nprocess.roles=broker,controller\nlisteners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://:9093\n"+
+		"advertised.listeners=PLAINTEXT://broker.example:19092\nlog.dirs=/var/lib/kafka\nlog.retention.hours=24\nnum.io.threads=8\n")
+	m, out := printConfig(t, "--config", props)
+	if !strings.Contains(out, "--data-dir=/var/lib/kafka --listen=127.0.0.1:19092 --advertise=broker.example:19092 ") {
+		t.Errorf("listeners and log.dirs not taken:\n%s", out)
+	}
+	if m["log.retention.ms"] != "86400000" {
+		t.Errorf("log.retention.hours=24 gave log.retention.ms=%s", m["log.retention.ms"])
+	}
+	_, out = printConfig(t, "--config", props, "--data-dir", "/srv/t", "--listen", "127.0.0.1:9")
+	if !strings.Contains(out, "--data-dir=/srv/t --listen=127.0.0.1:9 ") {
+		t.Errorf("serve's flags do not win over the file:\n%s", out)
+	}
+	r := runCLI(t, "", "serve", "--config", props, "--print-config")
+	if !strings.Contains(r.stderr, "ignoring Kafka settings") || !strings.Contains(r.stderr, "node.id") {
+		t.Errorf("ignored settings not named: %q", r.stderr)
+	}
+}

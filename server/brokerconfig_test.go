@@ -1,0 +1,104 @@
+package server
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	tlog "github.com/tributary-io/tributary/log"
+)
+
+// kafkaKRaftProperties is the shape of the server.properties Kafka ships
+// for a combined KRaft node: a file operators already have.
+const kafkaKRaftProperties = `
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@localhost:9093
+listeners=PLAINTEXT://:9092,CONTROLLER://:9093
+inter.broker.listener.name=PLAINTEXT
+advertised.listeners=PLAINTEXT://kafka-1.example:9092
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+log.dirs=/var/lib/kafka
+num.partitions=3
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+log.retention.hours=24
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+`
+
+func TestKafkaServerPropertiesLoad(t *testing.T) {
+	b := DefaultBrokerSettings()
+	if err := b.ReadProperties(strings.NewReader(kafkaKRaftProperties), "server.properties"); err != nil {
+		t.Fatalf("Kafka's server.properties: %v", err)
+	}
+	if b.Listen != ":9092" || b.Server.Advertise != "kafka-1.example:9092" || b.DataDir != "/var/lib/kafka" {
+		t.Fatalf("listen %q, advertise %q, data dir %q", b.Listen, b.Server.Advertise, b.DataDir)
+	}
+	if b.Server.NumPartitions != 3 || b.Topics.RetentionMs != 24*3600*1000 {
+		t.Fatalf("num.partitions %d, retention %d ms", b.Server.NumPartitions, b.Topics.RetentionMs)
+	}
+	for _, k := range []string{"node.id", "process.roles", "num.io.threads", "offsets.topic.replication.factor"} {
+		if !slices.Contains(b.Ignored, k) {
+			t.Errorf("%s not reported as ignored: %v", k, b.Ignored)
+		}
+	}
+	if err := b.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKafkaRetentionUnits(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		lines []string
+		want  int64
+	}{
+		{"hours", []string{"log.retention.hours=5"}, 5 * 3600e3},
+		{"minutes beat hours", []string{"log.retention.minutes=30", "log.retention.hours=5"}, 30 * 60e3},
+		{"minutes beat hours, either order", []string{"log.retention.hours=5", "log.retention.minutes=30"}, 30 * 60e3},
+		{"ms beat minutes", []string{"log.retention.minutes=30", "log.retention.ms=1000"}, 1000},
+		{"ms beat hours, either order", []string{"log.retention.ms=1000", "log.retention.hours=5"}, 1000},
+		{"negative keeps forever", []string{"log.retention.hours=-1"}, -1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := DefaultBrokerSettings()
+			if err := b.ReadProperties(strings.NewReader(strings.Join(tt.lines, "\n")), "f"); err != nil {
+				t.Fatal(err)
+			}
+			if b.Topics.RetentionMs != tt.want {
+				t.Fatalf("retention.ms %d, want %d", b.Topics.RetentionMs, tt.want)
+			}
+		})
+	}
+	b := DefaultBrokerSettings()
+	if err := b.ReadProperties(strings.NewReader("log.roll.hours=2"), "f"); err != nil || b.Topics.SegmentMs != 2*3600e3 {
+		t.Fatalf("log.roll.hours: %v, segment.ms %d", err, b.Topics.SegmentMs)
+	}
+	if b.Topics.RetentionMs != tlog.DefaultRetentionMs {
+		t.Fatalf("retention moved: %d", b.Topics.RetentionMs)
+	}
+}
+
+func TestKafkaPropertiesRefused(t *testing.T) {
+	for _, line := range []string{
+		"listeners=SSL://:9093",                // TLS is not served
+		"listeners=SASL_PLAINTEXT://:9093",     // nor SASL
+		"advertised.listeners=SSL://host:9093", // nor advertised
+		"log.dirs=/a,/b",                       // one data dir
+		"log.retention.hours=many",
+	} {
+		b := DefaultBrokerSettings()
+		if err := b.ReadProperties(strings.NewReader(line), "f"); err == nil {
+			t.Errorf("%s accepted", line)
+		}
+	}
+}
