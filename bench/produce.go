@@ -155,15 +155,17 @@ func (c *ProduceConfig) kgoOpts() ([]kgo.Opt, error) {
 			opts = append(opts, kgo.MaxProduceRequestsInflightPerBroker(c.MaxInFlight))
 		}
 	}
-	codec, err := compressionCodec(c.Compression)
+	codec, err := CompressionCodec(c.Compression)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	opts = append(opts, kgo.ProducerBatchCompression(codec))
 	return append(opts, c.ClientOpts...), nil
 }
 
-func compressionCodec(name string) (kgo.CompressionCodec, error) {
+// CompressionCodec maps a codec name as Kafka's tools spell it (none,
+// gzip, snappy, lz4, zstd; "" is none) to franz-go's codec.
+func CompressionCodec(name string) (kgo.CompressionCodec, error) {
 	switch name {
 	case "", "none":
 		return kgo.NoCompression(), nil
@@ -176,7 +178,7 @@ func compressionCodec(name string) (kgo.CompressionCodec, error) {
 	case "zstd":
 		return kgo.ZstdCompression(), nil
 	}
-	return kgo.CompressionCodec{}, fmt.Errorf("bench: unknown compression %q (want none, gzip, snappy, lz4 or zstd)", name)
+	return kgo.CompressionCodec{}, fmt.Errorf("unknown compression %q (want none, gzip, snappy, lz4 or zstd)", name)
 }
 
 // timedCtx is a record's context that also carries the time it was handed to

@@ -241,13 +241,9 @@ func swapNextOffset(path string, base int64) (int64, error) {
 	return next, nil
 }
 
-// listSegments returns the base offsets of the .log files in dir, sorted,
-// and removes leftovers: temp files and indexes without a .log.
-func listSegments(dir string) ([]int64, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("log: open %s: %w", dir, err)
-	}
+// segmentLogs returns the base offsets of the segment .log files among
+// ents, as a set and in directory order.
+func segmentLogs(ents []os.DirEntry) (map[int64]bool, []int64) {
 	logs := map[int64]bool{}
 	var bases []int64
 	for _, e := range ents {
@@ -256,6 +252,17 @@ func listSegments(dir string) ([]int64, error) {
 			bases = append(bases, base)
 		}
 	}
+	return logs, bases
+}
+
+// listSegments returns the base offsets of the .log files in dir, sorted,
+// and removes leftovers: temp files and indexes without a .log.
+func listSegments(dir string) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("log: open %s: %w", dir, err)
+	}
+	logs, bases := segmentLogs(ents)
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {

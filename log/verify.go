@@ -297,14 +297,7 @@ func inspectSegmentFiles(dir string, warn func(string, error)) ([]int64, error) 
 	if err != nil {
 		return nil, fmt.Errorf("log: read %s: %w", dir, err)
 	}
-	logs := map[int64]bool{}
-	var bases []int64
-	for _, e := range ents {
-		if base, suf, ok := segment.ParseFileName(e.Name()); ok && suf == segment.LogSuffix {
-			logs[base] = true
-			bases = append(bases, base)
-		}
-	}
+	logs, bases := segmentLogs(ents)
 	for _, e := range ents {
 		name, path := e.Name(), filepath.Join(dir, e.Name())
 		switch {

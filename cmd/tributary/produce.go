@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tributary-io/tributary/bench"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -58,23 +59,6 @@ stderr, and the exit status is 1 if any record failed.`,
 	return cmd
 }
 
-// compressionCodec maps --compression to franz-go's codec.
-func compressionCodec(name string) (kgo.CompressionCodec, error) {
-	switch name {
-	case "none", "":
-		return kgo.NoCompression(), nil
-	case "gzip":
-		return kgo.GzipCompression(), nil
-	case "snappy":
-		return kgo.SnappyCompression(), nil
-	case "lz4":
-		return kgo.Lz4Compression(), nil
-	case "zstd":
-		return kgo.ZstdCompression(), nil
-	}
-	return kgo.CompressionCodec{}, fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", name)
-}
-
 // acksOpts maps --acks to franz-go's options; acks other than all need the
 // idempotent producer off, as in Kafka's producer.
 func acksOpts(acks string) ([]kgo.Opt, error) {
@@ -114,9 +98,9 @@ func (s *produceStats) done(r *kgo.Record, err error) {
 }
 
 func (o *produceOptions) run(cmd *cobra.Command) error {
-	codec, err := compressionCodec(o.compression)
+	codec, err := bench.CompressionCodec(o.compression)
 	if err != nil {
-		return fmt.Errorf("produce: %w", err)
+		return fmt.Errorf("produce: --compression: %w", err)
 	}
 	opts, err := acksOpts(o.acks)
 	if err != nil {

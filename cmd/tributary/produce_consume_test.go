@@ -125,7 +125,7 @@ func TestProduceFileCompressionAcks(t *testing.T) {
 			t.Fatalf("--partition 3 without -K: record has key %q", *r.Key)
 		}
 	}
-	b.fails(t, 1, "--compression \"brotli\"", "produce", "-t", "many", "--compression", "brotli")
+	b.fails(t, 1, "--compression: unknown compression \"brotli\"", "produce", "-t", "many", "--compression", "brotli")
 	b.fails(t, 1, "--acks \"2\"", "produce", "-t", "many", "--acks", "2")
 	b.fails(t, 2, "required flag", "produce")
 }
