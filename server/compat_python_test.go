@@ -12,9 +12,9 @@ package server
 //
 // Each client runs a small script embedded below, one operation per run,
 // and prints what it saw as JSON lines for the test to check exactly. The
-// consumers assign partition 0 themselves and never use a consumer group:
-// no FindCoordinator, JoinGroup or OffsetCommit is sent. Skipped when a
-// package is missing; .ci/run installs them.
+// consumers here assign partition 0 themselves; librdkafka's group
+// consumers are tested in group_python_test.go. Skipped when a package is
+// missing; .ci/run installs them.
 
 import (
 	"bufio"
