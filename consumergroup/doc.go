@@ -39,6 +39,11 @@
 // rebalance timeout: it may be restarting, and keeps its place until its
 // session timeout, as in Kafka.
 //
+// Every member of a new generation must send SyncGroup within the
+// rebalance timeout, before or after the leader's (Kafka's pending-sync
+// members): one that does not is removed and the group rebalances, so no
+// partition stays assigned to a member that never took it.
+//
 // A new group waits group.initial.rebalance.delay.ms (extended, up to the
 // rebalance timeout, while members keep arriving) before its first
 // generation, so that a fleet of consumers starting together does not
