@@ -40,7 +40,9 @@ func startBrokerIn(t testing.TB, dir string, opts ...brokerOpt) *testBroker {
 func startBrokerWith(t testing.TB, dir string, defaults *tlog.Config, opts ...brokerOpt) *testBroker {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
+	// A fuzz target may not call f.Log from inside its fuzz function, where
+	// the broker logs from: fuzz brokers stay quiet even with -v.
+	if _, fuzz := t.(*testing.F); testing.Verbose() && !fuzz {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	mgr, err := tlog.OpenManager(dir, tlog.Options{Logger: logger, Defaults: defaults})
