@@ -100,6 +100,7 @@ func newMetrics(s *Server) *metrics {
 		m.flushes, m.flushErrors, m.connections, m.badRequests, m.netIn, m.netOut,
 		&partitionCollector{s: s},
 		&groupCollector{s: s},
+		&dataDirCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, a := range registeredAPIs() {
@@ -227,4 +228,30 @@ func (g *groupCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, gl := range groups {
 		ch <- prometheus.MustNewConstMetric(groupMembersDesc, prometheus.GaugeValue, float64(gl.Members), gl.Group, gl.State.String())
 	}
+}
+
+// dataDirCollector reports the space of the file system holding the data
+// dir, read with statfs at scrape time: a full disk is a clean error to the
+// producer (KAFKA_STORAGE_ERROR) and, here, a gauge at zero to alert on.
+type dataDirCollector struct{ s *Server }
+
+var (
+	dataDirTotalDesc = prometheus.NewDesc("tributary_data_dir_total_bytes",
+		"Size of the file system holding the data dir.", nil, nil)
+	dataDirUsableDesc = prometheus.NewDesc("tributary_data_dir_usable_bytes",
+		"Bytes of the data dir's file system that the broker can still write.", nil, nil)
+)
+
+func (d *dataDirCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- dataDirTotalDesc
+	ch <- dataDirUsableDesc
+}
+
+func (d *dataDirCollector) Collect(ch chan<- prometheus.Metric) {
+	total, usable, err := diskSpace(d.s.mgr.Dir())
+	if err != nil {
+		return // no statfs here, or the dir is gone: report nothing rather than a false zero
+	}
+	ch <- prometheus.MustNewConstMetric(dataDirTotalDesc, prometheus.GaugeValue, float64(total))
+	ch <- prometheus.MustNewConstMetric(dataDirUsableDesc, prometheus.GaugeValue, float64(usable))
 }
