@@ -29,17 +29,7 @@ func subscription(gen int32, owned []int32, topics ...string) []byte {
 func TestReviewStaticMemberNotRejoinedStays(t *testing.T) {
 	tc := startCoord(t, t.TempDir(), testConfig())
 	inst := "instance-1"
-	a := joinReq("g", "", 10*time.Second)
-	a.InstanceID = &inst
-	a.RebalanceTimeout = 300 * time.Millisecond
-	b := joinReq("g", "", 10*time.Second)
-	b.RebalanceTimeout = 300 * time.Millisecond
-	var ja, jb JoinResult
-	done := make(chan struct{}, 2)
-	go func() { ja = tc.c.Join(ctx(t), a); done <- struct{}{} }()
-	go func() { jb = tc.join(b); done <- struct{}{} }()
-	<-done
-	<-done
+	_, b, ja, jb := tc.joinStaticAndDynamic("g", inst, 300*time.Millisecond)
 	if ja.Err != nil || jb.Err != nil {
 		t.Fatal(ja.Err, jb.Err)
 	}
@@ -162,17 +152,7 @@ func TestReviewDescribeProtocolOnlyWhenStable(t *testing.T) {
 func TestReviewAbsentStaticMembersAloneWait(t *testing.T) {
 	tc := startCoord(t, t.TempDir(), testConfig())
 	inst := "instance-1"
-	a := joinReq("g", "", 10*time.Second)
-	a.InstanceID = &inst
-	a.RebalanceTimeout = 50 * time.Millisecond
-	b := joinReq("g", "", 10*time.Second)
-	b.RebalanceTimeout = 50 * time.Millisecond
-	var ja, jb JoinResult
-	done := make(chan struct{}, 2)
-	go func() { ja = tc.c.Join(ctx(t), a); done <- struct{}{} }()
-	go func() { jb = tc.join(b); done <- struct{}{} }()
-	<-done
-	<-done
+	a, _, ja, jb := tc.joinStaticAndDynamic("g", inst, 50*time.Millisecond)
 	tc.syncAll("g", []JoinResult{ja, jb})
 	// b leaves; a is restarting and does not rejoin in time.
 	if _, err := tc.c.Leave("g", []LeaveMember{{MemberID: jb.MemberID}}); err != nil {
@@ -235,4 +215,21 @@ func TestReviewKnownMemberWithUnknownInstanceID(t *testing.T) {
 	if res := tc.c.Join(ctx(t), r); !errors.Is(res.Err, ErrUnknownMemberID) {
 		t.Fatalf("join: %v, want unknown member id", res.Err)
 	}
+}
+
+// joinStaticAndDynamic joins a static member (instance inst) and a dynamic
+// one to group together, both with the given rebalance timeout, and
+// returns their requests and answers.
+func (tc *testCoord) joinStaticAndDynamic(group, inst string, rebalance time.Duration) (a, b JoinRequest, ja, jb JoinResult) {
+	a = joinReq(group, "", 10*time.Second)
+	a.InstanceID = &inst
+	a.RebalanceTimeout = rebalance
+	b = joinReq(group, "", 10*time.Second)
+	b.RebalanceTimeout = rebalance
+	done := make(chan struct{}, 2)
+	go func() { ja = tc.c.Join(ctx(tc.t), a); done <- struct{}{} }()
+	go func() { jb = tc.join(b); done <- struct{}{} }()
+	<-done
+	<-done
+	return a, b, ja, jb
 }
