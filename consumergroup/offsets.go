@@ -1,6 +1,8 @@
 package consumergroup
 
 import (
+	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -322,4 +324,50 @@ func ptrString(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// DeleteTopicOffsets drops every group's committed offsets for topics, as
+// Kafka does when a topic is deleted: a topic created again under the same
+// name then starts without commits, so its consumers do not resume at
+// offsets of the old one. Tombstones are appended before the offsets are
+// forgotten, so the removal survives a restart. Live groups lose them too
+// (their members fall back to their reset policy, as in Kafka).
+func (c *Coordinator) DeleteTopicOffsets(topics ...string) error {
+	if err := c.ready(); err != nil {
+		return err
+	}
+	deleted := make(map[string]bool, len(topics))
+	for _, t := range topics {
+		deleted[t] = true
+	}
+	var errs []error
+	for _, g := range c.allGroups() {
+		var err error
+		if g.run(func() { err = g.dropTopicOffsets(deleted) }) != nil {
+			continue // the group went away meanwhile
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("consumergroup: group %q: %w", g.id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (g *group) dropTopicOffsets(topics map[string]bool) error {
+	var recs []record
+	for tp := range g.offsets {
+		if topics[tp.Topic] {
+			recs = append(recs, offsetRecord(new([]byte), g.id, tp, nil))
+		}
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := g.c.appendRecords(g.partition, recs); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		delete(g.offsets, r.tp)
+	}
+	return nil
 }

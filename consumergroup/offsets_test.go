@@ -241,3 +241,44 @@ func TestOffsetsExpire(t *testing.T) {
 		t.Fatalf("expired groups came back after restart: %+v", gs)
 	}
 }
+
+// TestDeleteTopicOffsets: a deleted topic's commits leave every group, live
+// or empty, and stay gone after a restart; other topics' commits stay.
+func TestDeleteTopicOffsets(t *testing.T) {
+	tc := startCoord(t, t.TempDir(), testConfig())
+	tc.topic("gone", 2)
+	tc.topic("kept", 1)
+	for _, r := range []CommitRequest{
+		commitOne("simple", "", -1, "gone", 0, 5),
+		commitOne("simple", "", -1, "gone", 1, 6),
+		commitOne("simple", "", -1, "kept", 0, 7),
+	} {
+		if errs, err := tc.c.Commit(r); err != nil || errs[0] != nil {
+			t.Fatal(errs, err)
+		}
+	}
+	joins := tc.joinAll("live", 1, 10*time.Second)
+	tc.syncAll("live", joins)
+	if errs, err := tc.c.Commit(commitOne("live", joins[0].MemberID, joins[0].Generation, "gone", 0, 3)); err != nil || errs[0] != nil {
+		t.Fatal(errs, err)
+	}
+	if err := tc.mgr.DeleteTopic("gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.c.DeleteTopicOffsets("gone"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		got, err := tc.c.FetchOffsets("simple", nil)
+		if err != nil || len(got) != 1 || got[TopicPartition{"kept", 0}].Offset != 7 {
+			t.Fatalf("%s: simple group's offsets %v %v, want only kept/0=7", when, got, err)
+		}
+		if got, err := tc.c.FetchOffsets("live", nil); err != nil || len(got) != 0 {
+			t.Fatalf("%s: live group's offsets %v %v, want none", when, got, err)
+		}
+	}
+	check("after delete")
+	tc = tc.restart()
+	check("after restart")
+}

@@ -130,4 +130,9 @@ func (s *Server) deleteTopic(rt kmsg.DeleteTopicsRequestTopic, st *kmsg.DeleteTo
 	}
 	s.metrics.forgetTopic(name)
 	s.logger.Info("server: deleted topic", "topic", name)
+	// As in Kafka, the groups' commits for the topic go with it, so a
+	// topic created again under this name is not read from old offsets.
+	if err := s.groups.DeleteTopicOffsets(name); err != nil {
+		s.logger.Error("server: dropping the deleted topic's committed offsets", "topic", name, "err", err)
+	}
 }
