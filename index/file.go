@@ -139,6 +139,8 @@ func (x *file) openReadOnly() error {
 }
 
 func (x *file) openWritable(maxBytes int) error {
+	_, statErr := os.Stat(x.path)
+	existed := !errors.Is(statErr, os.ErrNotExist)
 	f, existing, err := x.openSized(os.O_RDWR | os.O_CREATE)
 	if err != nil {
 		return err
@@ -157,13 +159,28 @@ func (x *file) openWritable(maxBytes int) error {
 		if existing < size {
 			_ = f.Truncate(existing)
 		}
-		f.Close()
-		return x.err("preallocate", err)
+		if !existed || !errors.Is(err, ErrDiskFull) {
+			f.Close()
+			if !existed {
+				os.Remove(x.path)
+			}
+			return x.err("preallocate", err)
+		}
+		// Reopening an index trimmed by a clean close on a disk that has
+		// filled up since: it cannot grow back, so it opens at the size it
+		// has, full (its blocks all exist: no store can hit a hole). The
+		// segment then takes no index entries and rolls before its next
+		// append; refusing the open instead would keep the whole log, and
+		// every record in it, offline until space is freed.
+		capacity = int(existing) / x.entrySize
+		size = int64(capacity * x.entrySize)
 	}
-	mm, err := mmap.MapRegion(f, int(size), mmap.RDWR, 0, 0)
-	if err != nil {
-		f.Close()
-		return x.err("mmap", err)
+	var mm mmap.MMap
+	if size > 0 {
+		if mm, err = mmap.MapRegion(f, int(size), mmap.RDWR, 0, 0); err != nil {
+			f.Close()
+			return x.err("mmap", err)
+		}
 	}
 	x.f, x.mm, x.capacity = f, mm, capacity
 	x.entries.Store(existing / int64(x.entrySize))
