@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tributary-io/tributary/recordbatch"
@@ -420,6 +421,9 @@ func (l *Log) maybeRoll(cfg *Config, bytes int, lastOffset, maxTs int64) error {
 	act := l.active()
 	size := act.Size()
 	if size == 0 {
+		if act.IndexFull() {
+			return l.replaceEmptyActive(cfg)
+		}
 		return nil
 	}
 	ts := maxTs
@@ -455,6 +459,39 @@ func (l *Log) roll(cfg *Config) error {
 	l.shrinkSealed(cfg)
 	l.segMu.Unlock()
 	l.rollBaseTs = cfg.now().UnixMilli()
+	return nil
+}
+
+// replaceEmptyActive gives an empty active segment whose indexes have no
+// room (reopened on a full disk: see index) fresh, preallocated ones, by
+// creating the segment anew at the same base offset, before anything is
+// appended to it: a batch in it could then not be indexed, nor the segment
+// sealed with its closing time index entry. While the disk stays full the
+// append fails with ErrDiskFull, and is retried here by the next one.
+// Caller holds writeMu.
+func (l *Log) replaceEmptyActive(cfg *Config) error {
+	old := l.active()
+	// Create reuses the empty .log and replaces the index files.
+	seg, err := segment.Create(l.dir, old.BaseOffset(), l.segConfig(cfg))
+	if err != nil {
+		// When it fails it removes all three: put empty ones back, as
+		// old's files were, so that the log still opens from them (its
+		// only segment may be this one).
+		for _, suf := range []string{segment.LogSuffix, segment.IndexSuffix, segment.TimeIndexSuffix} {
+			if f, ferr := os.OpenFile(filepath.Join(l.dir, segment.FileName(old.BaseOffset(), suf)), os.O_RDWR|os.O_CREATE, 0o644); ferr == nil {
+				f.Close()
+			}
+		}
+		if errors.Is(err, segment.ErrDiskFull) {
+			return fmt.Errorf("%w: new indexes for empty segment: %w", ErrDiskFull, err)
+		}
+		return fmt.Errorf("log: new indexes for empty segment %s at offset %d: %w", l.dir, old.BaseOffset(), err)
+	}
+	l.dirDirty.Store(true)
+	l.segMu.Lock()
+	l.segs[len(l.segs)-1] = seg
+	l.segMu.Unlock()
+	old.Close()
 	return nil
 }
 
@@ -737,9 +774,43 @@ func (l *Log) writeCheckpoint(clean bool) error {
 		return nil
 	}
 	if err := writeCheckpoint(l.dir, c); err != nil {
-		return err
+		if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
+			return err
+		}
+		// No room for the temp file of an atomic replace. Open must
+		// still mark the log open (not clean) before taking writes, or
+		// a log whose disk filled up could never be opened again to be
+		// read: overwrite the file in place, in the block it has. A torn
+		// overwrite fails the checkpoint's CRC, which costs a full scan
+		// at the next open, never a wrong recovery point.
+		if ierr := overwriteCheckpoint(l.dir, c); ierr != nil {
+			return errors.Join(err, ierr)
+		}
 	}
 	l.lastCkpt, l.lastCkptSet = c, true
+	return nil
+}
+
+// overwriteCheckpoint rewrites an existing recovery checkpoint of the
+// same size in place and fsyncs it: no new block is needed (on a file
+// system that does not copy on write).
+func overwriteCheckpoint(dir string, c checkpoint) error {
+	path := filepath.Join(dir, CheckpointFile)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("log: overwrite %s: %w", path, err)
+	}
+	defer f.Close()
+	b := encodeCheckpoint(c)
+	if fi, err := f.Stat(); err != nil || fi.Size() != int64(len(b)) {
+		return fmt.Errorf("log: overwrite %s: not a %d-byte checkpoint (%v)", path, len(b), err)
+	}
+	if _, err := f.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("log: overwrite %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("log: overwrite %s: %w", path, err)
+	}
 	return nil
 }
 
