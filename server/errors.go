@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -26,7 +27,7 @@ func errorCode(err error) int16 {
 		return kerr.MessageTooLarge.Code
 	case errors.Is(err, tlog.ErrMissingKey):
 		return kerr.InvalidRecord.Code
-	case errors.Is(err, tlog.ErrDiskFull), errors.Is(err, tlog.ErrStorage):
+	case errors.Is(err, tlog.ErrDiskFull), errors.Is(err, tlog.ErrStorage), noSpace(err):
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, tlog.ErrClosed):
 		// The partition went away under the request (topic deleted or
@@ -57,4 +58,10 @@ func errorMessage(err error) *string {
 	}
 	s := err.Error()
 	return &s
+}
+
+// noSpace reports a full disk (or quota) met outside an append, which the
+// log reports as ErrDiskFull: topic metadata, a new partition's files.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
