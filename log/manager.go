@@ -288,6 +288,10 @@ func (m *Manager) CreateTopic(name string, partitions int, overrides map[string]
 		os.RemoveAll(dir) // a stale dir of an earlier topic of the same name
 		l, err := Open(dir, cfg)
 		if err != nil {
+			// The failed partition's own directory too (Open may have
+			// made it before running out of space), so nothing of the
+			// topic is left behind.
+			os.RemoveAll(dir)
 			for _, l := range t.Partitions {
 				l.removeAll()
 			}
@@ -335,6 +339,7 @@ func (m *Manager) AddPartitions(name string, total int) error {
 		os.RemoveAll(dir) // left by an earlier attempt that did not finish
 		l, err := Open(dir, cfg)
 		if err != nil {
+			os.RemoveAll(dir)
 			undo()
 			return err
 		}
