@@ -58,5 +58,17 @@ BENCH_E2E_COUNT ?= 3
 bench-e2e:
 	$(GO) test -run '^$$' -bench E2E -benchtime 1x -count $(BENCH_E2E_COUNT) -timeout 60m ./bench
 
+# Peers side by side: Tributary, NATS JetStream (file storage), Redis
+# Streams (AOF everysec) and kfake, the same workloads interleaved in one
+# run (see bench/peers). Needs nats-server and redis-server on PATH
+# (apt-get install -y nats-server redis-server); a missing one is skipped.
+# Rewrites the peers section of BENCHMARKS.md, bench/peers.png and the raw
+# measurements in bench/peers.json (re-render those without running again:
+# go run ./bench/cmd/peers -from bench/peers.json -out BENCHMARKS.md).
+BENCH_PEERS_REPS ?= 3
+.PHONY: bench-peers
+bench-peers:
+	$(GO) run ./bench/cmd/peers -reps $(BENCH_PEERS_REPS) -out BENCHMARKS.md -chart bench/peers.png -json bench/peers.json
+
 clean:
 	rm -rf bin

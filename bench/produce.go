@@ -231,10 +231,7 @@ func (r *produceRun) promise(rec *kgo.Record, err error) {
 // value returns record i's value: a window of the random pool that moves by
 // a prime stride, so consecutive records differ.
 func (r *produceRun) value(i int64) []byte {
-	size := r.cfg.RecordSize
-	span := uint64(len(r.values) - size + 1)
-	off := int((uint64(i) * 7919) % span) // wraps for huge i, stays in range
-	return r.values[off : off+size : off+size]
+	return valueAt(r.values, r.cfg.RecordSize, i)
 }
 
 // Produce writes cfg.Records records of cfg.RecordSize bytes to cfg.Topic (or
