@@ -72,7 +72,8 @@
 //
 // Every error is an *Error whose Pos is the byte position of the start of the
 // offending batch in the caller's input, and which wraps exactly one of
-// ErrTruncated, ErrCorrupt, or, from the codec functions, ErrTooLarge
+// ErrTruncated, ErrCorrupt, ErrInvalidRecords (ValidateProduced), or, from
+// the codec functions, ErrTooLarge
 // (records decompress past the caller's limit) and ErrUnsupportedCodec:
 //
 //   - ErrTruncated: the bytes present look like the start of a valid batch, but
@@ -80,8 +81,11 @@
 //     more bytes could make it valid (a torn write).
 //   - ErrCorrupt: the bytes can never form a valid batch (bad magic, impossible
 //     length or field, unknown codec, CRC mismatch).
+//   - ErrInvalidRecords: the CRC checks out but the records disagree with the
+//     header (count, framing, offset deltas): built wrong, not damaged.
 //
-// ParseHeader checks structure only; Validate adds the CRC. ValidateAll and Scan
+// ParseHeader checks structure only; Validate adds the CRC; ValidateProduced
+// adds, in the same pass, the record checks a producer's batch must pass. ValidateAll and Scan
 // walk a buffer of back-to-back batches, as found in a produce request or a
 // segment file; Scan returns the longest valid prefix, the truncation point for
 // crash recovery.

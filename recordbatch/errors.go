@@ -15,6 +15,10 @@ var (
 	// that batchLength announces, and the bytes present are a plausible
 	// beginning of a batch.
 	ErrTruncated = errors.New("recordbatch: truncated batch")
+	// ErrInvalidRecords means a batch whose CRC checks out holds records
+	// that disagree with its header (count, framing, offset deltas): the
+	// producer built it wrong (Kafka's INVALID_RECORD).
+	ErrInvalidRecords = errors.New("recordbatch: records do not match the batch header")
 )
 
 // Error says which batch is bad and why.
@@ -24,7 +28,8 @@ type Error struct {
 	Pos int
 	// Reason describes the problem, naming the field involved.
 	Reason string
-	// Err is ErrCorrupt, ErrTruncated, ErrTooLarge or ErrUnsupportedCodec.
+	// Err is ErrCorrupt, ErrTruncated, ErrInvalidRecords, ErrTooLarge or
+	// ErrUnsupportedCodec.
 	Err error
 }
 
@@ -43,4 +48,8 @@ func corrupt(pos int, format string, args ...any) error {
 
 func truncated(pos int, format string, args ...any) error {
 	return &Error{Pos: pos, Reason: fmt.Sprintf(format, args...), Err: ErrTruncated}
+}
+
+func invalidRecords(pos int, format string, args ...any) error {
+	return &Error{Pos: pos, Reason: fmt.Sprintf(format, args...), Err: ErrInvalidRecords}
 }

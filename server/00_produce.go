@@ -139,14 +139,13 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 		sp.ErrorMessage = errorMessage(errors.New("server: transactions are not supported"))
 		return
 	}
-	if err := recordbatch.CheckProduced(records); err != nil {
-		// The header lies about its records: storing it would leave gaps
-		// or overlaps in the partition's offsets. Kafka: INVALID_RECORD,
-		// unless the bytes were damaged on the way (the CRC, checked by
-		// Append on the good path, says which).
-		sp.ErrorCode = kerr.InvalidRecord.Code
-		if _, verr := recordbatch.Validate(records); verr != nil {
-			sp.ErrorCode, err = kerr.CorruptMessage.Code, verr
+	if _, err := recordbatch.ValidateProduced(records); err != nil {
+		// The header lies about its records (storing it would leave gaps
+		// or overlaps in the partition's offsets: Kafka's INVALID_RECORD),
+		// or the bytes were damaged on the way (CORRUPT_MESSAGE).
+		sp.ErrorCode = kerr.CorruptMessage.Code
+		if errors.Is(err, recordbatch.ErrInvalidRecords) {
+			sp.ErrorCode = kerr.InvalidRecord.Code
 		}
 		sp.ErrorMessage = errorMessage(fmt.Errorf("server: produce: %w", err))
 		return
