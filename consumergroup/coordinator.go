@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf16"
@@ -35,7 +36,29 @@ type Coordinator struct {
 	groups     map[string]*group
 	partitions int // partitions of __consumer_offsets; fixed once it exists
 	closed     bool
+	// pendingRing holds the expiry timers of the last MaxPendingMembers
+	// KIP-394 member ids handed out, over all groups; pendingNext is
+	// where the next goes, over the oldest. See notePending.
+	pendingRing []*time.Timer
+	pendingNext int
 }
+
+// MaxPendingMembers bounds the KIP-394 member ids (MEMBER_ID_REQUIRED)
+// handed out and not yet used, over all groups. Kafka keeps each one for
+// the member's session timeout (up to group.max.session.timeout.ms, 30
+// minutes) and counts them only against group.max.size, unlimited by
+// default: one connection sending JoinGroup in a loop (~30,000/s here),
+// with fresh group ids or not, would hold gigabytes. A real client uses
+// its id one round trip after getting it, so the oldest beyond this many
+// is dropped: a client that comes back with a dropped id gets
+// UNKNOWN_MEMBER_ID and joins again, as after any expiry. A group that
+// only existed for such ids goes with the last of them.
+const MaxPendingMembers = 10_000
+
+// maxMemberIDPrefix bounds the client id (or instance id) part of a
+// member id, which Kafka copies whole: with a 32 KiB client id, pending
+// ids would cost that much each.
+const maxMemberIDPrefix = 128
 
 // New returns a coordinator over mgr's topics. It does no I/O until Start.
 func New(mgr *tlog.Manager, cfg Config) (*Coordinator, error) {
@@ -261,9 +284,31 @@ func (c *Coordinator) ExpireOffsets() {
 	}
 }
 
-// newMemberID is Kafka's member id: the client id (or instance id) and a
-// random UUID.
+// notePending records the expiry timer of a member id just handed out
+// and drops the oldest id beyond MaxPendingMembers, in whichever group, by
+// firing its timer now: timers are safe to reset from any goroutine, and
+// the expiry runs on its group's loop and does nothing if the id was used
+// or already expired.
+func (c *Coordinator) notePending(timer *time.Timer) {
+	c.mu.Lock()
+	if c.pendingRing == nil {
+		c.pendingRing = make([]*time.Timer, MaxPendingMembers)
+	}
+	old := c.pendingRing[c.pendingNext]
+	c.pendingRing[c.pendingNext] = timer
+	c.pendingNext = (c.pendingNext + 1) % len(c.pendingRing)
+	c.mu.Unlock()
+	if old != nil {
+		old.Reset(0)
+	}
+}
+
+// newMemberID is Kafka's member id: the client id (or instance id), cut
+// to maxMemberIDPrefix bytes, and a random UUID.
 func newMemberID(prefix string) string {
+	if len(prefix) > maxMemberIDPrefix {
+		prefix = strings.ToValidUTF8(prefix[:maxMemberIDPrefix], "")
+	}
 	var u [16]byte
 	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails (Go 1.24+)
 	u[6] = u[6]&0x0f | 0x40

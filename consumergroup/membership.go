@@ -125,16 +125,31 @@ func (g *group) join(r JoinRequest) (chan JoinResult, JoinResult) {
 }
 
 // addPending hands out a member id (KIP-394) that expires unless used
-// within the session timeout.
+// within the session timeout, or earlier when MaxPendingMembers newer ids
+// were handed out (Coordinator.notePending).
 func (g *group) addPending(id string, session time.Duration) {
-	g.pending[id] = time.AfterFunc(session, func() {
+	t := time.AfterFunc(session, func() {
 		g.post(func() {
 			if _, ok := g.pending[id]; ok {
 				delete(g.pending, id)
 				g.tryCompleteJoin()
+				g.dieIfUnused()
 			}
 		})
 	})
+	g.pending[id] = t
+	g.c.notePending(t)
+}
+
+// dieIfUnused ends a group that holds nothing: Empty, with no members,
+// pending ids, offsets or record in __consumer_offsets. Such a group was
+// made by a JoinGroup whose member never came back; keeping it until the
+// next offsets.retention.check.interval.ms, as Kafka does, would let
+// JoinGroups with fresh group ids pile up groups.
+func (g *group) dieIfUnused() {
+	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && !g.hasMetadata {
+		g.setState(Dead)
+	}
 }
 
 // addMember adds a member and starts (or joins) a rebalance.

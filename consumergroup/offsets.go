@@ -68,6 +68,10 @@ func (g *group) commit(r CommitRequest, errs []error, valid int) error {
 		return ErrUnknownMemberID
 	}
 	if valid == 0 {
+		// Nothing to store: a simple commit must not leave behind an
+		// empty group it created (commits with fresh group ids would
+		// pile them up).
+		g.dieIfUnused()
 		return nil
 	}
 	now := g.c.cfg.now().UnixMilli()

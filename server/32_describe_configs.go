@@ -323,15 +323,18 @@ var topicConfigInfos = map[string]configInfo{
 
 // brokerConfigInfos describe the broker's own settings.
 var brokerConfigInfos = map[string]configInfo{
-	BrokerAutoCreateTopics:      {kmsg.ConfigTypeBoolean, "Whether Metadata and Produce requests for an unknown topic create it."},
-	BrokerNumPartitions:         {kmsg.ConfigTypeInt, "The number of partitions of auto-created topics and of CreateTopics requests that leave it to the broker."},
-	BrokerSocketRequestMaxBytes: {kmsg.ConfigTypeInt, "The largest request the broker reads; a larger one closes the connection."},
-	BrokerConnectionsMaxIdleMs:  {kmsg.ConfigTypeLong, "How long a connection may stay idle before the broker closes it."},
-	BrokerFetchMaxBytes:         {kmsg.ConfigTypeInt, "The broker's cap on the size of one fetch response."},
-	BrokerQueuedMaxRequestBytes: {kmsg.ConfigTypeInt, "Request bytes the broker decodes and handles at once across connections; a request that does not fit waits."},
-	"node.id":                   {kmsg.ConfigTypeInt, "The broker's node id: 0, the only broker and controller."},
-	"broker.id":                 {kmsg.ConfigTypeInt, "The broker's id: the same as node.id."},
-	"log.dirs":                  {kmsg.ConfigTypeList, "The data directory holding every partition's log."},
+	BrokerAutoCreateTopics:             {kmsg.ConfigTypeBoolean, "Whether Metadata and Produce requests for an unknown topic create it."},
+	BrokerNumPartitions:                {kmsg.ConfigTypeInt, "The number of partitions of auto-created topics and of CreateTopics requests that leave it to the broker."},
+	BrokerSocketRequestMaxBytes:        {kmsg.ConfigTypeInt, "The largest request the broker reads; a larger one closes the connection."},
+	BrokerConnectionsMaxIdleMs:         {kmsg.ConfigTypeLong, "How long a connection may stay idle before the broker closes it."},
+	BrokerFetchMaxBytes:                {kmsg.ConfigTypeInt, "The broker's cap on the size of one fetch response."},
+	BrokerQueuedMaxRequestBytes:        {kmsg.ConfigTypeInt, "Request bytes the broker decodes and handles at once across connections; a request that does not fit waits."},
+	BrokerMaxConnections:               {kmsg.ConfigTypeInt, "The most client connections served at once; past it new connections wait in the listen backlog until one closes."},
+	BrokerMaxConnectionsPerIP:          {kmsg.ConfigTypeInt, "The most connections from one IP address; a further one is closed as soon as it is accepted."},
+	BrokerMaxConnectionsPerIPOverrides: {kmsg.ConfigTypeString, "Per-address limits replacing max.connections.per.ip, as a comma-separated list of address:limit (IP addresses only)."},
+	"node.id":                          {kmsg.ConfigTypeInt, "The broker's node id: 0, the only broker and controller."},
+	"broker.id":                        {kmsg.ConfigTypeInt, "The broker's id: the same as node.id."},
+	"log.dirs":                         {kmsg.ConfigTypeList, "The data directory holding every partition's log."},
 }
 
 // extraBrokerNames are Kafka's broker names of topic configs whose default

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +22,10 @@ const (
 	BrokerConnectionsMaxIdleMs  = "connections.max.idle.ms"
 	BrokerFetchMaxBytes         = "fetch.max.bytes"
 	BrokerQueuedMaxRequestBytes = "queued.max.request.bytes"
+
+	BrokerMaxConnections               = "max.connections"
+	BrokerMaxConnectionsPerIP          = "max.connections.per.ip"
+	BrokerMaxConnectionsPerIPOverrides = "max.connections.per.ip.overrides"
 
 	// The group coordinator's settings.
 	BrokerOffsetsTopicPartitions        = "offsets.topic.num.partitions"
@@ -152,6 +157,12 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.Server.QueuedMaxRequestBytes, err = strconv.Atoi(value)
 	case BrokerConnectionsMaxIdleMs:
 		b.Server.ConnectionsMaxIdle, err = parseDuration(value, time.Millisecond)
+	case BrokerMaxConnections:
+		b.Server.MaxConnections, err = strconv.Atoi(value)
+	case BrokerMaxConnectionsPerIP:
+		b.Server.MaxConnectionsPerIP, err = strconv.Atoi(value)
+	case BrokerMaxConnectionsPerIPOverrides:
+		b.Server.MaxConnectionsPerIPOverrides, err = parseConnectionOverrides(value)
 	case BrokerOffsetsTopicPartitions:
 		b.Server.Groups.OffsetsTopicPartitions, err = strconv.Atoi(value)
 	case BrokerOffsetsTopicSegmentBytes:
@@ -255,6 +266,56 @@ func plaintextListener(list string) (string, error) {
 	return "", fmt.Errorf("no PLAINTEXT listener (TLS and SASL are not supported)")
 }
 
+// parseConnectionOverrides reads max.connections.per.ip.overrides in
+// Kafka's syntax, "address:limit" pairs separated by commas
+// ("10.0.0.1:200,::1:50"; the limit follows the last colon, so IPv6
+// addresses need no brackets). Kafka also takes host names, resolved once
+// when the broker starts; here an address must be an IP literal, so that
+// reading a setting never waits on DNS and the limit applies to the
+// address clients really come from.
+func parseConnectionOverrides(value string) (map[string]int, error) {
+	if strings.TrimSpace(value) == "" {
+		return nil, nil
+	}
+	m := make(map[string]int)
+	for _, entry := range strings.Split(value, ",") {
+		entry = strings.TrimSpace(entry)
+		i := strings.LastIndexByte(entry, ':')
+		if i < 0 {
+			return nil, fmt.Errorf("entry %q: want address:limit", entry)
+		}
+		host := strings.Trim(strings.TrimSpace(entry[:i]), "[]")
+		addr, err := netip.ParseAddr(host)
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: %q is not an IP address (host names are not resolved)", entry, host)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(entry[i+1:]))
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: %w", entry, err)
+		}
+		m[addr.Unmap().String()] = n
+	}
+	return m, nil
+}
+
+// formatConnectionOverrides writes overrides back in Kafka's syntax,
+// sorted by address.
+func formatConnectionOverrides(m map[string]int) string {
+	ips := make([]string, 0, len(m))
+	for ip := range m {
+		ips = append(ips, ip)
+	}
+	sort.Strings(ips)
+	var sb strings.Builder
+	for i, ip := range ips {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "%s:%d", ip, m[ip])
+	}
+	return sb.String()
+}
+
 // parseDuration reads an integer count of unit.
 func parseDuration(value string, unit time.Duration) (time.Duration, error) {
 	n, err := strconv.ParseInt(value, 10, 64)
@@ -276,6 +337,10 @@ func (b *BrokerSettings) Map() map[string]string {
 		BrokerFetchMaxBytes:         strconv.Itoa(b.Server.FetchMaxBytes),
 		BrokerQueuedMaxRequestBytes: strconv.Itoa(b.Server.QueuedMaxRequestBytes),
 		BrokerConnectionsMaxIdleMs:  strconv.FormatInt(b.Server.ConnectionsMaxIdle.Milliseconds(), 10),
+
+		BrokerMaxConnections:               strconv.Itoa(b.Server.MaxConnections),
+		BrokerMaxConnectionsPerIP:          strconv.Itoa(b.Server.MaxConnectionsPerIP),
+		BrokerMaxConnectionsPerIPOverrides: formatConnectionOverrides(b.Server.MaxConnectionsPerIPOverrides),
 
 		BrokerOffsetsTopicPartitions:        strconv.Itoa(b.Server.Groups.OffsetsTopicPartitions),
 		BrokerOffsetsTopicSegmentBytes:      strconv.FormatInt(b.Server.Groups.OffsetsTopicSegmentBytes, 10),

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/tributary-io/tributary/consumergroup"
@@ -44,6 +45,12 @@ const (
 	// DefaultFetchMaxBytes is fetch.max.bytes: the broker's cap on one fetch
 	// response, whatever the request asks.
 	DefaultFetchMaxBytes = 55 << 20
+	// DefaultMaxConnections is max.connections: client connections served
+	// at once across listeners. Kafka's default, no limit.
+	DefaultMaxConnections = math.MaxInt32
+	// DefaultMaxConnectionsPerIP is max.connections.per.ip: connections
+	// from one client address. Kafka's default, no limit.
+	DefaultMaxConnectionsPerIP = math.MaxInt32
 	// NodeID is this broker's node id: the leader of every partition.
 	NodeID = 0
 )
@@ -70,6 +77,21 @@ type Config struct {
 	ConnectionsMaxIdle time.Duration
 	// FetchMaxBytes is fetch.max.bytes.
 	FetchMaxBytes int
+	// MaxConnections is max.connections, Kafka's broker-wide limit: with
+	// that many connections open the broker accepts one more and waits
+	// for a slot before reading from it, so later clients wait in the
+	// listen backlog until a connection closes (nothing is refused).
+	MaxConnections int
+	// MaxConnectionsPerIP is max.connections.per.ip: a connection from an
+	// address that already has that many is closed as soon as accepted.
+	// 0 is allowed only with overrides: then only the overridden
+	// addresses may connect.
+	MaxConnectionsPerIP int
+	// MaxConnectionsPerIPOverrides is max.connections.per.ip.overrides:
+	// per-address limits replacing MaxConnectionsPerIP, keyed by the
+	// address in canonical form (netip.Addr.String of the unmapped
+	// address); BrokerSettings reads Kafka's "ip:n,ip:n" syntax.
+	MaxConnectionsPerIPOverrides map[string]int
 	// ShutdownTimeout bounds how long Close waits for in-flight requests.
 	ShutdownTimeout time.Duration
 	// Groups configures the group coordinator (group.* and offsets.*).
@@ -86,6 +108,8 @@ func DefaultConfig() Config {
 		QueuedMaxRequestBytes: DefaultQueuedMaxRequestBytes,
 		ConnectionsMaxIdle:    DefaultConnectionsMaxIdle,
 		FetchMaxBytes:         DefaultFetchMaxBytes,
+		MaxConnections:        DefaultMaxConnections,
+		MaxConnectionsPerIP:   DefaultMaxConnectionsPerIP,
 		ShutdownTimeout:       30 * time.Second,
 		Groups:                consumergroup.DefaultConfig(),
 	}
@@ -104,6 +128,28 @@ func (c Config) Validate() error {
 		return fmt.Errorf("server: queued.max.request.bytes must not be negative, got %d", c.QueuedMaxRequestBytes)
 	case c.FetchMaxBytes < 1024:
 		return fmt.Errorf("server: fetch.max.bytes must be at least 1024, got %d", c.FetchMaxBytes)
+	case c.MaxConnections < 1:
+		// Kafka takes 0, which makes a broker that never serves a
+		// client: refused as a mistake rather than obeyed.
+		return fmt.Errorf("server: max.connections must be at least 1, got %d", c.MaxConnections)
+	case c.MaxConnectionsPerIP < 0:
+		return fmt.Errorf("server: max.connections.per.ip must not be negative, got %d", c.MaxConnectionsPerIP)
+	case c.MaxConnectionsPerIP == 0 && len(c.MaxConnectionsPerIPOverrides) == 0:
+		// Kafka's rule: 0 only makes sense with addresses let through.
+		return fmt.Errorf("server: max.connections.per.ip can be 0 only if max.connections.per.ip.overrides is set")
+	}
+	for ip, n := range c.MaxConnectionsPerIPOverrides {
+		if n < 0 {
+			return fmt.Errorf("server: max.connections.per.ip.overrides: %s: limit must not be negative, got %d", ip, n)
+		}
 	}
 	return c.Groups.Validate()
+}
+
+// maxConnectionsFrom is the connection limit of client address ip.
+func (c *Config) maxConnectionsFrom(ip string) int {
+	if n, ok := c.MaxConnectionsPerIPOverrides[ip]; ok {
+		return n
+	}
+	return c.MaxConnectionsPerIP
 }

@@ -27,8 +27,15 @@ type metrics struct {
 
 	connections prometheus.Gauge
 	badRequests prometheus.Counter
-	netIn       prometheus.Counter
-	netOut      prometheus.Counter
+	// Connection limits: rejected {reason} counts connections closed at
+	// accept (max.connections.per.ip); acceptBlocked counts the times the
+	// acceptor had to wait for a max.connections slot, and
+	// acceptBlockedSeconds how long it waited in all.
+	rejected             *prometheus.CounterVec
+	acceptBlocked        prometheus.Counter
+	acceptBlockedSeconds prometheus.Counter
+	netIn                prometheus.Counter
+	netOut               prometheus.Counter
 }
 
 type topicMetrics struct {
@@ -88,6 +95,19 @@ func newMetrics(s *Server) *metrics {
 		Name: "tributary_connections_closed_on_error_total",
 		Help: "Connections closed because of malformed or refused input, or a network error.",
 	})
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tributary_connections_rejected_total",
+		Help: "Connections closed as soon as accepted, by reason: max_connections_per_ip (the address already had max.connections.per.ip).",
+	}, []string{"reason"})
+	m.rejected.WithLabelValues(rejectedPerIP) // a zero series from the start, for rate()
+	m.acceptBlocked = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tributary_connections_accept_blocked_total",
+		Help: "Times max.connections was reached and the acceptor waited for a connection to close before serving a new one (later ones wait in the listen backlog).",
+	})
+	m.acceptBlockedSeconds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tributary_connections_accept_blocked_seconds_total",
+		Help: "Time the acceptor spent waiting at max.connections (Kafka's acceptor blocked time).",
+	})
 	m.netIn = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "tributary_network_received_bytes_total",
 		Help: "Request bytes read from clients, framing included.",
@@ -98,6 +118,7 @@ func newMetrics(s *Server) *metrics {
 	})
 	reg.MustRegister(reqs, lat, m.errors, m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut,
 		m.flushes, m.flushErrors, m.connections, m.badRequests, m.netIn, m.netOut,
+		m.rejected, m.acceptBlocked, m.acceptBlockedSeconds,
 		&partitionCollector{s: s},
 		&groupCollector{s: s},
 		&dataDirCollector{s: s},

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,9 +44,18 @@ type Server struct {
 	// compression.type, one slot per core.
 	recompressSlots chan struct{}
 
+	// connSlots holds max.connections: a connection takes a slot once
+	// accepted and gives it back when it closes.
+	connSlots *semaphore.Weighted
+	// blockedLogged is the unix ns of the last "max.connections reached"
+	// warning, and rejectLogged of the last per-ip rejection logged: one
+	// line per interval, however many connections a flood brings.
+	blockedLogged, rejectLogged atomic.Int64
+
 	mu        sync.Mutex // guards the fields below
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	perIP     map[string]int // open connections by client address (connAddr)
 	advHost   string
 	advPort   int32
 	closed    bool
@@ -70,6 +81,7 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 		closing:   make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
+		perIP:     make(map[string]int),
 	}
 	gcfg := cfg.Groups
 	if gcfg.Logger == nil {
@@ -84,6 +96,7 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 	s.budgetBytes = int64(max(cfg.QueuedMaxRequestBytes, cfg.SocketRequestMaxBytes))
 	s.requestBudget = semaphore.NewWeighted(s.budgetBytes)
 	s.recompressSlots = make(chan struct{}, max(runtime.GOMAXPROCS(0), 1))
+	s.connSlots = semaphore.NewWeighted(int64(cfg.MaxConnections))
 	s.metrics = newMetrics(s)
 	mgr.SetFlushObserver(s.metrics.observeFlush)
 	if cfg.Advertise != "" {
@@ -185,11 +198,18 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 			return fmt.Errorf("server: accept: %w", err)
 		}
 		backoff = 0
+		ip, ok := s.admit(nc)
+		if !ok {
+			if s.isClosing() {
+				return nil
+			}
+			continue
+		}
 		c := newConn(s, nc)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			nc.Close()
+			s.release(nc, ip, true)
 			return nil
 		}
 		s.conns[c] = struct{}{}
@@ -202,9 +222,99 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
+			s.release(nil, ip, true)
 			s.metrics.connections.Dec()
 		}()
 	}
+}
+
+// Connection limits, as Kafka's acceptor applies them: a connection is
+// accepted, then waits for a max.connections slot, then is checked
+// against max.connections.per.ip. So at max.connections one accepted
+// connection per listener waits in the broker and later ones wait in the
+// kernel's listen backlog (their connect succeeds; their first request is
+// answered once a connection closes). A connection over its address's
+// limit is closed at once and counted.
+const (
+	// limitLogInterval spaces out the log lines of connection limits.
+	limitLogInterval = 10 * time.Second
+	// Reasons of tributary_connections_rejected_total.
+	rejectedPerIP = "max_connections_per_ip"
+)
+
+// admit takes a max.connections slot for nc (waiting for one) and counts
+// nc against the limit of its address, which it returns; false when nc
+// was closed instead, over its address's limit or because the broker is
+// closing.
+func (s *Server) admit(nc net.Conn) (ip string, ok bool) {
+	if !s.connSlots.TryAcquire(1) {
+		start := time.Now()
+		s.metrics.acceptBlocked.Inc()
+		s.logLimited(&s.blockedLogged, "server: max.connections reached; new connections wait until one closes",
+			"max.connections", s.cfg.MaxConnections)
+		err := s.connSlots.Acquire(s.ctx, 1)
+		s.metrics.acceptBlockedSeconds.Add(time.Since(start).Seconds())
+		if err != nil { // closing
+			nc.Close()
+			return "", false
+		}
+	}
+	ip = connAddr(nc)
+	limit := s.cfg.maxConnectionsFrom(ip)
+	s.mu.Lock()
+	if s.perIP[ip] >= limit {
+		s.mu.Unlock()
+		s.release(nc, ip, false)
+		s.metrics.rejected.WithLabelValues(rejectedPerIP).Inc()
+		s.logLimited(&s.rejectLogged, "server: connection refused: its address has max.connections.per.ip connections",
+			"remote", nc.RemoteAddr().String(), "limit", limit)
+		return "", false
+	}
+	s.perIP[ip]++
+	s.mu.Unlock()
+	return ip, true
+}
+
+// release closes nc (if not nil), forgets one connection from ip if it
+// was counted, and gives back its max.connections slot.
+func (s *Server) release(nc net.Conn, ip string, counted bool) {
+	if nc != nil {
+		nc.Close()
+	}
+	if counted {
+		s.mu.Lock()
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
+		s.mu.Unlock()
+	}
+	s.connSlots.Release(1)
+}
+
+// logLimited logs msg at warn level unless it was logged (by last) within
+// limitLogInterval.
+func (s *Server) logLimited(last *atomic.Int64, msg string, args ...any) {
+	now := time.Now().UnixNano()
+	if prev := last.Load(); now-prev < int64(limitLogInterval) || !last.CompareAndSwap(prev, now) {
+		return
+	}
+	s.logger.Warn(msg, args...)
+}
+
+// connAddr is the client address of nc that max.connections.per.ip counts
+// by: the IP in canonical form (IPv4-mapped IPv6 addresses as IPv4), or
+// for a listener that is not TCP the host part of the remote address.
+func connAddr(nc net.Conn) string {
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			return ip.Unmap().String()
+		}
+	}
+	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
+	if err != nil {
+		return nc.RemoteAddr().String()
+	}
+	return host
 }
 
 func (s *Server) isClosing() bool {

@@ -173,6 +173,7 @@ func sampleConfig() string {
 	serverSettings := []string{
 		server.BrokerAutoCreateTopics, server.BrokerNumPartitions, server.BrokerSocketRequestMaxBytes,
 		server.BrokerQueuedMaxRequestBytes, server.BrokerConnectionsMaxIdleMs, server.BrokerFetchMaxBytes,
+		server.BrokerMaxConnections, server.BrokerMaxConnectionsPerIP, server.BrokerMaxConnectionsPerIPOverrides,
 	}
 	var topicDefaults, groups []string
 	for _, n := range settingNames() {
