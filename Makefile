@@ -70,6 +70,14 @@ BENCH_PEERS_REPS ?= 3
 bench-peers:
 	$(GO) run ./bench/cmd/peers -reps $(BENCH_PEERS_REPS) -out BENCHMARKS.md -chart bench/peers.png -json bench/peers.json
 
+# Overload (~45 s): the built broker in its own process under 2,000 idle
+# connections, 50 producers flat out, a slow and a greedy consumer and
+# requests over its limits, with a latency probe; logs memory and p99
+# figures for BENCHMARKS.md ("Overload") and checks generous bounds.
+.PHONY: overload
+overload: build
+	TRIBUTARY_OVERLOAD_BIN=$(abspath $(BIN)) $(GO) test -tags overload -run '^TestOverload$$' -count 1 -v -timeout 10m ./bench
+
 # Crash loop (~1.5 min): the real binary killed with SIGKILL CHAOS_CYCLES
 # times under idempotent producers and a consumer group whose members are
 # killed too, restarted on the same data dir; proves nothing acknowledged
