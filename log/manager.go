@@ -242,6 +242,12 @@ func (m *Manager) Dir() string { return m.dir }
 // Defaults returns the broker-level default config.
 func (m *Manager) Defaults() Config { return m.defaults }
 
+// RetentionCheckInterval is how often retention runs
+// (log.retention.check.interval.ms).
+func (m *Manager) RetentionCheckInterval() time.Duration {
+	return orDefault(m.opts.RetentionCheckInterval, DefaultRetentionCheckInterval)
+}
+
 // ValidateTopicName applies Kafka's rules: 1..249 chars of [a-zA-Z0-9._-],
 // not "." or "..".
 func ValidateTopicName(name string) error {

@@ -225,7 +225,7 @@ func (d *configDescriber) topicConfigs(overrides map[string]string, keep func(st
 // keeping those keep accepts (all if nil).
 func (d *configDescriber) brokerSettings(keep func(string) bool) []kmsg.DescribeConfigsResponseResourceConfig {
 	s := d.s
-	settings := BrokerSettings{Server: s.cfg, Topics: s.mgr.Defaults()}
+	settings := BrokerSettings{Server: s.cfg, Topics: s.mgr.Defaults(), RetentionCheckInterval: s.mgr.RetentionCheckInterval()}
 	values := settings.Map()
 	kafka := DefaultBrokerSettings()
 	defaults := kafka.Map()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -32,11 +33,14 @@ const (
 	BrokerOffsetsTopicSegmentBytes      = "offsets.topic.segment.bytes"
 	BrokerOffsetsRetentionMinutes       = "offsets.retention.minutes"
 	BrokerOffsetsRetentionCheckInterval = "offsets.retention.check.interval.ms"
-	BrokerGroupInitialRebalanceDelayMs  = "group.initial.rebalance.delay.ms"
-	BrokerGroupMinSessionTimeoutMs      = "group.min.session.timeout.ms"
-	BrokerGroupMaxSessionTimeoutMs      = "group.max.session.timeout.ms"
-	BrokerGroupMaxSize                  = "group.max.size"
-	BrokerOffsetMetadataMaxBytes        = "offset.metadata.max.bytes"
+	// BrokerLogRetentionCheckInterval is how often retention (retention.ms,
+	// retention.bytes, DeleteRecords' log start) deletes segments.
+	BrokerLogRetentionCheckInterval    = "log.retention.check.interval.ms"
+	BrokerGroupInitialRebalanceDelayMs = "group.initial.rebalance.delay.ms"
+	BrokerGroupMinSessionTimeoutMs     = "group.min.session.timeout.ms"
+	BrokerGroupMaxSessionTimeoutMs     = "group.max.session.timeout.ms"
+	BrokerGroupMaxSize                 = "group.max.size"
+	BrokerOffsetMetadataMaxBytes       = "offset.metadata.max.bytes"
 )
 
 // BrokerTopicDefaults maps Kafka's broker-level names of topic defaults
@@ -89,8 +93,8 @@ var kafkaOnlySettings = map[string]bool{
 	"zookeeper.connect":              true, "zookeeper.connection.timeout.ms": true,
 	"num.network.threads": true, "num.io.threads": true,
 	"socket.send.buffer.bytes": true, "socket.receive.buffer.bytes": true,
-	"num.recovery.threads.per.data.dir": true, "log.retention.check.interval.ms": true,
-	"default.replication.factor": true, "offsets.topic.replication.factor": true,
+	"num.recovery.threads.per.data.dir": true,
+	"default.replication.factor":        true, "offsets.topic.replication.factor": true,
 	"transaction.state.log.replication.factor": true, "transaction.state.log.min.isr": true,
 	"share.coordinator.state.topic.replication.factor": true, "share.coordinator.state.topic.min.isr": true,
 	"metadata.log.dir": true,
@@ -112,6 +116,9 @@ type BrokerSettings struct {
 	// Listen and DataDir come from Kafka's listeners and log.dirs; empty
 	// when not set (serve's flags decide then).
 	Listen, DataDir string
+	// RetentionCheckInterval is log.retention.check.interval.ms, the data
+	// dir's (log.Options) rather than the server's.
+	RetentionCheckInterval time.Duration
 	// Ignored lists the Kafka-only settings applied (kafkaOnlySettings).
 	Ignored []string
 
@@ -120,7 +127,8 @@ type BrokerSettings struct {
 
 // DefaultBrokerSettings are Kafka's defaults.
 func DefaultBrokerSettings() BrokerSettings {
-	return BrokerSettings{Server: DefaultConfig(), Topics: tlog.DefaultConfig()}
+	return BrokerSettings{Server: DefaultConfig(), Topics: tlog.DefaultConfig(),
+		RetentionCheckInterval: tlog.DefaultRetentionCheckInterval}
 }
 
 // Apply sets one setting by its Kafka broker name.
@@ -171,6 +179,11 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.Server.Groups.OffsetsRetention, err = parseDuration(value, time.Minute)
 	case BrokerOffsetsRetentionCheckInterval:
 		b.Server.Groups.OffsetsRetentionCheckInterval, err = parseDuration(value, time.Millisecond)
+	case BrokerLogRetentionCheckInterval:
+		b.RetentionCheckInterval, err = parseDuration(value, time.Millisecond)
+		if err == nil && b.RetentionCheckInterval <= 0 {
+			err = errors.New("must be positive")
+		}
 	case BrokerGroupInitialRebalanceDelayMs:
 		b.Server.Groups.InitialRebalanceDelay, err = parseDuration(value, time.Millisecond)
 	case BrokerGroupMinSessionTimeoutMs:
@@ -346,6 +359,7 @@ func (b *BrokerSettings) Map() map[string]string {
 		BrokerOffsetsTopicSegmentBytes:      strconv.FormatInt(b.Server.Groups.OffsetsTopicSegmentBytes, 10),
 		BrokerOffsetsRetentionMinutes:       strconv.FormatInt(int64(b.Server.Groups.OffsetsRetention/time.Minute), 10),
 		BrokerOffsetsRetentionCheckInterval: strconv.FormatInt(b.Server.Groups.OffsetsRetentionCheckInterval.Milliseconds(), 10),
+		BrokerLogRetentionCheckInterval:     strconv.FormatInt(b.RetentionCheckInterval.Milliseconds(), 10),
 		BrokerGroupInitialRebalanceDelayMs:  strconv.FormatInt(b.Server.Groups.InitialRebalanceDelay.Milliseconds(), 10),
 		BrokerGroupMinSessionTimeoutMs:      strconv.FormatInt(b.Server.Groups.MinSessionTimeout.Milliseconds(), 10),
 		BrokerGroupMaxSessionTimeoutMs:      strconv.FormatInt(b.Server.Groups.MaxSessionTimeout.Milliseconds(), 10),

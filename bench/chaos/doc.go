@@ -39,12 +39,10 @@
 // tried, got acknowledged, got refused or got no answer for.
 // chaos-retention (2 partitions, segment.bytes 16 KiB, retention.bytes
 // 64 KiB) takes a third producer, rolls a segment every ~130 records, and
-// has its oldest segments deleted all the time: the broker's retention
-// check runs every five minutes (log.retention.check.interval.ms is not a
-// setting of the binary; the harness passes it if serve --help ever lists
-// it), so the harness plays retention with DeleteRecords, which moves the
-// log start offset and deletes the segments below it through the same
-// code. Each record's value names its producer and a sequence number
+// has its oldest segments deleted all the time, by both paths that delete
+// segments: the broker's own retention, checked every 100 ms
+// (log.retention.check.interval.ms), and the harness's DeleteRecords,
+// which moves the log start offset up between checks. Each record's value names its producer and a sequence number
 // never reused, so a record found twice, out of order or nowhere is told
 // apart from every other. Producers keep going across broker deaths: the
 // client retries for up to a minute; a record that still fails is not

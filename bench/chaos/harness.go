@@ -38,13 +38,12 @@ const (
 	retentionBytes        = 64 << 10
 	// retentionKeep is how many records of each RetentionTopic partition
 	// the harness's own deleter keeps: it moves the log start offset up
-	// with DeleteRecords, which deletes the segments below, because the
-	// broker's retention check runs every five minutes (Kafka's default
-	// log.retention.check.interval.ms, not a setting of its own here).
+	// with DeleteRecords, which deletes the segments below, between the
+	// broker's own retention checks.
 	retentionKeep  = 400
 	retentionEvery = 150 * time.Millisecond
-	// brokerRetentionCheck is log.retention.check.interval.ms, for a
-	// broker that has the setting.
+	// brokerRetentionCheck is log.retention.check.interval.ms (for a
+	// binary that has the setting: -chaos.bin may name an older one).
 	brokerRetentionCheck = 100 * time.Millisecond
 
 	// sessionTimeout is the members' session timeout: a killed member's
@@ -243,8 +242,8 @@ func (h *harness) run(ctx context.Context) error {
 		"--offsets.topic.num.partitions", "10",
 		"--auto.create.topics.enable", "false",
 	}
-	// If the broker ever learns log.retention.check.interval.ms, let its
-	// own retention delete segments under the kills too.
+	// The broker's own retention deletes segments under the kills too
+	// (unless -chaos.bin names a binary older than the setting).
 	if ok, err := BinaryHasSetting(ctx, cfg.Bin, "log.retention.check.interval.ms"); err != nil {
 		return err
 	} else if ok {

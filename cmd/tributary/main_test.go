@@ -29,9 +29,9 @@ type serving struct {
 	lines chan string
 }
 
-func startServe(t *testing.T, bin, data string) *serving {
+func startServe(t *testing.T, bin, data string, flags ...string) *serving {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, flags...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -122,7 +122,8 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 	defer stop()
 
 	start := time.Now()
-	m, err := tlog.OpenManager(o.dataDir, tlog.Options{Logger: logger, Defaults: &settings.Topics})
+	m, err := tlog.OpenManager(o.dataDir, tlog.Options{Logger: logger, Defaults: &settings.Topics,
+		RetentionCheckInterval: settings.RetentionCheckInterval})
 	if err != nil {
 		return err
 	}

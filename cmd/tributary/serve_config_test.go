@@ -174,6 +174,7 @@ func sampleConfig() string {
 		server.BrokerAutoCreateTopics, server.BrokerNumPartitions, server.BrokerSocketRequestMaxBytes,
 		server.BrokerQueuedMaxRequestBytes, server.BrokerConnectionsMaxIdleMs, server.BrokerFetchMaxBytes,
 		server.BrokerMaxConnections, server.BrokerMaxConnectionsPerIP, server.BrokerMaxConnectionsPerIPOverrides,
+		server.BrokerLogRetentionCheckInterval,
 	}
 	var topicDefaults, groups []string
 	for _, n := range settingNames() {

@@ -57,6 +57,7 @@ var settingDocs = map[string]string{
 	"log.retention.bytes":                 "default retention.bytes: delete old segments past this partition size (-1: no limit)",
 	"log.retention.ms":                    "default retention.ms: delete segments older than this (-1: keep forever)",
 	"log.roll.ms":                         "default segment.ms: roll a new segment after this long",
+	"log.retention.check.interval.ms":     "how often retention looks for segments to delete",
 	"log.segment.bytes":                   "default segment.bytes: roll a new segment at this size",
 	"max.connections":                     "client connections served at once; past it new ones wait in the listen backlog until one closes",
 	"max.connections.per.ip":              "connections from one IP address; a further one is closed as soon as it is accepted",

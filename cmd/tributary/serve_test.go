@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -156,4 +157,50 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestServeRetentionCheckInterval: log.retention.check.interval.ms reaches
+// the data dir, so retention.bytes deletes segments within a few checks
+// (the default, 5 minutes, would not within the test).
+func TestServeRetentionCheckInterval(t *testing.T) {
+	bin := buildBinary(t)
+	srv := startServe(t, bin, filepath.Join(t.TempDir(), "data"), "--log.retention.check.interval.ms", "100")
+	addr := listenRe.FindStringSubmatch(srv.waitForLine(t, "serving Kafka clients"))[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("short"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{
+		"segment.bytes": kmsg.StringPtr("1024"), "retention.bytes": kmsg.StringPtr("2048"),
+	}, "short")
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	for range 50 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: make([]byte, 200)}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	for {
+		starts, err := adm.ListStartOffsets(ctx, "short")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, _ := starts.Lookup("short", 0); o.Offset > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("retention deleted nothing in 30 s with a 100 ms check interval")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	srv.stop(t)
 }
