@@ -252,11 +252,24 @@ func (l *Log) Append(batches []byte) (int64, error) {
 // is a retry: nothing is appended and the result carries the original
 // offsets with Duplicate set.
 func (l *Log) AppendBatches(batches []byte) (AppendInfo, error) {
+	return l.appendBatches(batches, false)
+}
+
+// AppendProduced is AppendBatches for one batch that the caller has just
+// checked whole with recordbatch.ValidateProduced (header, CRC and
+// records), as the produce path must: the batch's bytes are then read for
+// the CRC once, not twice. Only the structure of the header is checked
+// again here, so anything else appended must go through AppendBatches.
+func (l *Log) AppendProduced(batch []byte) (AppendInfo, error) {
+	return l.appendBatches(batch, true)
+}
+
+func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 	cfg := l.cfg.Load()
 	if len(batches) == 0 {
 		return AppendInfo{}, fmt.Errorf("%w: empty append", ErrCorruptBatch)
 	}
-	records, withPID, err := validate(batches, cfg.MaxMessageBytes, cfg.Compacted())
+	records, withPID, err := validate(batches, cfg.MaxMessageBytes, cfg.Compacted(), checked)
 	if err != nil {
 		return AppendInfo{}, err
 	}
@@ -356,9 +369,13 @@ func (l *Log) appendErr(err error) error {
 // and whether any batch is sequenced (carries a producer ID). For a
 // compacted log it also decodes the records (decompressing them) to refuse
 // any without a key, as Kafka does; control batches are exempt.
-func validate(b []byte, maxMessageBytes int, compacted bool) (records int64, withPID bool, err error) {
+func validate(b []byte, maxMessageBytes int, compacted, checked bool) (records int64, withPID bool, err error) {
+	validateBatch := recordbatch.Validate
+	if checked {
+		validateBatch = recordbatch.ParseHeader // CRC checked by the caller
+	}
 	for p := 0; p < len(b); {
-		h, err := recordbatch.Validate(b[p:])
+		h, err := validateBatch(b[p:])
 		if err != nil {
 			return 0, false, fmt.Errorf("%w: batch %d bytes into the append: %w", ErrCorruptBatch, p, err)
 		}

@@ -150,6 +150,7 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 		sp.ErrorMessage = errorMessage(fmt.Errorf("server: produce: %w", err))
 		return
 	}
+	recompressed := false
 	if want, ok := topicCodec(l.Config().CompressionType); ok && h.Codec() != want {
 		// compression.type differs from the producer's codec: store the
 		// batch re-encoded, as Kafka does. The decompressed size is
@@ -176,9 +177,13 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 			return
 		}
 		buf.B = out
-		records = out
+		records, recompressed = out, true
 	}
-	info, err := l.AppendBatches(records)
+	appendTo := l.AppendProduced // checked whole above
+	if recompressed {
+		appendTo = l.AppendBatches // re-encoded here: the log checks it all
+	}
+	info, err := appendTo(records)
 	if err != nil {
 		sp.ErrorCode = errorCode(err)
 		sp.ErrorMessage = errorMessage(err)
