@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tributary-io/tributary/index"
 	"github.com/tributary-io/tributary/recordbatch"
 	"github.com/tributary-io/tributary/segment"
 )
@@ -154,7 +155,8 @@ type PartitionReport struct {
 	ProducerSnapshot             *ProducerSnapshot   // nil when absent or unreadable
 	Problems                     []segment.Problem
 	// Warnings are what Open tidies up without loss: leftovers of an
-	// interrupted cleaner swap or roll, index files without a segment.
+	// interrupted cleaner swap or roll (a segment left unsealed by an
+	// unclean shutdown: ErrUnsealed), index files without a segment.
 	Warnings []segment.Problem
 }
 
@@ -164,7 +166,9 @@ func (r *PartitionReport) Damaged() bool { return len(r.Problems) > 0 }
 // VerifyPartition checks the partition directory dir offline: every
 // segment with segment.Verify (with the gaps its cleaner checkpoint
 // allows), that segments follow one another, and that the checkpoint
-// files are readable and agree with the log. The error is for a dir that
+// files are readable and agree with the log. A segment whose seal an
+// unclean shutdown interrupted gets warnings, not problems, for what the
+// seal would have done (ErrUnsealed). The error is for a dir that
 // cannot be read at all, or one Batch returned.
 func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 	r := PartitionReport{Dir: dir, CleanedOffset: -1}
@@ -236,6 +240,13 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 		if err != nil {
 			return r, err
 		}
+		if c := r.Checkpoint; c != nil && !c.CleanShutdown && !so.Active && len(res.Problems) > 0 {
+			unsealed, err := splitUnsealed(dir, so, &res)
+			if err != nil {
+				return r, err
+			}
+			r.Warnings = append(r.Warnings, unsealed...)
+		}
 		r.Problems = append(r.Problems, res.Problems...)
 		r.Segments = append(r.Segments, res)
 	}
@@ -287,6 +298,103 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 		warn(snapPath, fmt.Errorf("log: producer snapshot covers offsets up to %d, past the log end %d; the next open rebuilds it", s.Offset, r.LogEndOffset))
 	}
 	return r, nil
+}
+
+// A broker killed while rolling, after the new segment's file was created
+// and before the old segment was sealed (or midway through sealing it),
+// leaves a segment that is no longer the last one yet still looks active:
+// its index files keep their preallocated zero-filled tails, and its time
+// index may lack the closing entry. Open repairs that without touching a
+// batch, whichever side of the recovery checkpoint the segment lies: past
+// it, Recover CRC-scans the segment and rebuilds its indexes; before it,
+// the sanity check of Load finds the tail's zero entries out of order and
+// falls back to Recover (a preallocated index has room for at least four
+// entries, so a tail always follows a real entry or holds two). When the
+// checkpoint says the log was
+// not closed cleanly, VerifyPartition reports exactly these leftovers as
+// warnings. After a clean shutdown every segment but the last was sealed,
+// so there they remain problems; so they do when the checkpoint is missing
+// or unreadable, which cannot tell a crash from damage.
+
+// ErrUnsealed is wrapped by the warnings about a segment an unclean
+// shutdown left unsealed, which the next open repairs.
+var ErrUnsealed = errors.New("log: not closed cleanly: segment left unsealed, the next open rebuilds its indexes")
+
+// indexTail reports whether the index file of the segment at base in dir
+// with suffix is longer than its used entries: preallocated, never trimmed.
+func indexTail(dir string, base int64, suffix string, entrySize, used int) bool {
+	fi, err := os.Stat(filepath.Join(dir, segment.FileName(base, suffix)))
+	return err == nil && fi.Size()/int64(entrySize) > int64(used)
+}
+
+// problemKey identifies a Problem across two Verify runs of a segment.
+type problemKey struct {
+	path             string
+	position, offset int64
+	msg              string
+}
+
+func keyOf(p *segment.Problem) problemKey {
+	return problemKey{p.Path, p.Position, p.Offset, p.Err.Error()}
+}
+
+// splitUnsealed takes the leftovers of an unfinished seal out of the
+// problems of the sealed segment res and returns them as warnings. It
+// verifies the segment again as the active segment it was until the broker
+// died (segment.VerifyOptions.Active): what that run reports too stays a
+// problem, and so does an index entry past the segment's last batch (a
+// Problem with an Offset), which no crash leaves since a batch is written
+// before its index entry. The rest are about an index file as a whole, and
+// are leftovers only in the numbers an unfinished seal leaves: one in a
+// .index with a zero-filled tail (the tail), two at most in a .timeindex
+// with one (the tail and the missing closing entry, which is written
+// before the trims). Anything else (an offset index lacking its last entry,
+// a closing entry missing from a trimmed time index) is damage, and then
+// nothing moves.
+func splitUnsealed(dir string, so segment.VerifyOptions, res *segment.VerifyResult) ([]segment.Problem, error) {
+	allowed := map[string]int{}
+	if indexTail(dir, res.BaseOffset, segment.IndexSuffix, index.OffsetEntrySize, res.IndexEntries) {
+		allowed[filepath.Join(dir, segment.FileName(res.BaseOffset, segment.IndexSuffix))] = 1
+	}
+	if indexTail(dir, res.BaseOffset, segment.TimeIndexSuffix, index.TimeEntrySize, res.TimeIndexEntries) {
+		allowed[filepath.Join(dir, segment.FileName(res.BaseOffset, segment.TimeIndexSuffix))] = 2
+	}
+	if len(allowed) == 0 {
+		return nil, nil
+	}
+	so.Active, so.Batch = true, nil
+	active, err := segment.Verify(dir, res.BaseOffset, so)
+	if err != nil {
+		return nil, err
+	}
+	both := map[problemKey]int{}
+	for i := range active.Problems {
+		both[keyOf(&active.Problems[i])]++
+	}
+	var problems, warnings []segment.Problem
+	for _, p := range res.Problems {
+		k := keyOf(&p)
+		switch {
+		case both[k] > 0:
+			both[k]--
+			problems = append(problems, p)
+		case p.Offset >= 0:
+			problems = append(problems, p)
+		default:
+			if allowed[p.Path]--; allowed[p.Path] < 0 {
+				return nil, nil
+			}
+			p.Err = fmt.Errorf("%w: %v", ErrUnsealed, p.Err)
+			warnings = append(warnings, p)
+		}
+	}
+	for _, n := range both {
+		if n > 0 {
+			return nil, nil // a problem the active run words differently
+		}
+	}
+	res.Problems = problems
+	return warnings, nil
 }
 
 // inspectSegmentFiles returns the base offsets of the .log files in dir,

@@ -81,7 +81,11 @@ checkpoint of a compacted log), that segments follow one another, the
 .index and .timeindex entries against the batches they name, that the
 checkpoints are readable and the log reaches the recovery checkpoint, and
 reports a torn tail. Every problem is printed with its file and position or
-offset; the exit status is 1 when there is any, 0 when the log is clean.
+offset; the exit status is 1 when there is any, 0 otherwise. What the
+broker's next start repairs without losing a batch is printed as a warning
+and does not count: after a crash, a segment whose roll was cut short
+(indexes untrimmed, no closing time index entry), or the leftovers of an
+interrupted log cleaner swap.
 Without --verify the problems met while listing are printed too, but do not
 change the exit status.
 

@@ -14,9 +14,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
+	"github.com/tributary-io/tributary/segment"
 )
 
 // inspectBaseTs is the first record timestamp of the test data: fixed, so
@@ -530,5 +532,59 @@ func TestInspectVerifyOneBatch(t *testing.T) {
 	r := inspectMust(t, filepath.Join(dir, "events-1"), "--verify")
 	if !strings.Contains(r.stdout, "1 segment(s), 1 batches, 1 records") {
 		t.Errorf("verify events-1:\n%s", r.stdout)
+	}
+}
+
+// TestInspectVerifyKilledMidRoll: a data dir as kill -9 leaves it in the
+// middle of a roll (the old segment not yet sealed) is not damaged: the
+// unsealed segment is printed as warnings and the exit status is 0.
+func TestInspectVerifyKilledMidRoll(t *testing.T) {
+	dir, crashed := filepath.Join(t.TempDir(), "data"), filepath.Join(t.TempDir(), "data")
+	armed, copied := false, false
+	var copyErr error
+	defaults := tlog.DefaultConfig()
+	defaults.Logger = slog.New(slog.DiscardHandler)
+	// The roll calls WrapFile when it opens the new segment's .log,
+	// before it seals the old segment: copy the data dir then.
+	defaults.WrapFile = func(_ string, f *os.File) segment.File {
+		if armed && !copied {
+			copied, copyErr = true, os.CopyFS(crashed, os.DirFS(dir))
+		}
+		return f
+	}
+	m, err := tlog.OpenManager(dir, tlog.Options{Defaults: &defaults, Logger: defaults.Logger,
+		CheckpointInterval: time.Hour, FlushSchedulerInterval: time.Hour, RetentionCheckInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	topic, err := m.CreateTopic("events", 1, map[string]string{"segment.bytes": "2048", "index.interval.bytes": "256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	armed = true
+	for i := 0; !copied; i++ {
+		b, err := recordbatch.Encode(nil, recordbatch.BatchOptions{}, inspectRecords(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := topic.Partitions[0].Append(b); err != nil {
+			t.Fatalf("append batch %d: %v", i, err)
+		}
+	}
+	if copyErr != nil {
+		t.Fatal(copyErr)
+	}
+
+	// At least both untrimmed index tails; the closing time index entry is
+	// missing too unless the last batch already had its own entry.
+	r := inspectMust(t, crashed, "--verify")
+	if !strings.Contains(r.stdout, "warnings:") || strings.Count(r.stdout, "segment left unsealed") < 2 ||
+		strings.Contains(r.stdout, "problems:") || !strings.Contains(r.stdout, "no damage found") {
+		t.Errorf("verify of a data dir killed mid-roll:\n%s", r.stdout)
+	}
+	r = inspectMust(t, crashed, "--verify", "-o", "json")
+	if !strings.Contains(r.stdout, `"damaged": false`) || strings.Count(r.stdout, "segment left unsealed") < 2 {
+		t.Errorf("json verify of a data dir killed mid-roll:\n%s", r.stdout)
 	}
 }
