@@ -60,23 +60,17 @@ bench-e2e:
 
 # Peers side by side: Tributary, NATS JetStream (file storage), Redis
 # Streams (AOF everysec) and kfake, the same workloads interleaved in one
-# run (see bench/peers). Needs nats-server and redis-server on PATH
+# run (see bench/peers; it runs as a test because kfake, the control, is a
+# test dependency). Needs nats-server and redis-server on PATH
 # (apt-get install -y nats-server redis-server); a missing one is skipped.
 # Rewrites the peers section of BENCHMARKS.md, bench/peers.png and the raw
-# measurements in bench/peers.json (re-render those without running again:
-# go run ./bench/cmd/peers -from bench/peers.json -out BENCHMARKS.md).
+# measurements in bench/peers.json (BENCH_PEERS_ARGS='-from bench/peers.json
+# -out BENCHMARKS.md' re-renders those without running again).
 BENCH_PEERS_REPS ?= 3
+BENCH_PEERS_ARGS ?= -reps $(BENCH_PEERS_REPS) -out BENCHMARKS.md -chart bench/peers.png -json bench/peers.json
 .PHONY: bench-peers
 bench-peers:
-	$(GO) run ./bench/cmd/peers -reps $(BENCH_PEERS_REPS) -out BENCHMARKS.md -chart bench/peers.png -json bench/peers.json
-
-# Overload (~45 s): the built broker in its own process under 2,000 idle
-# connections, 50 producers flat out, a slow and a greedy consumer and
-# requests over its limits, with a latency probe; logs memory and p99
-# figures for BENCHMARKS.md ("Overload") and checks generous bounds.
-.PHONY: overload
-overload: build
-	TRIBUTARY_OVERLOAD_BIN=$(abspath $(BIN)) $(GO) test -tags overload -run '^TestOverload$$' -count 1 -v -timeout 10m ./bench
+	$(GO) test -count=1 -timeout 3h -run '^TestPeers$$' -v ./bench/peers -args -peers "-root $(CURDIR) $(BENCH_PEERS_ARGS)"
 
 # Crash loop (~1.5 min): the real binary killed with SIGKILL CHAOS_CYCLES
 # times under idempotent producers and a consumer group whose members are

@@ -38,9 +38,7 @@ package bench_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"syscall"
 	"testing"
@@ -49,8 +47,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/tributary-io/tributary/bench"
-	tlog "github.com/tributary-io/tributary/log"
-	"github.com/tributary-io/tributary/server"
+	"github.com/tributary-io/tributary/bench/peers"
 )
 
 // Broker kinds a child process can run.
@@ -69,41 +66,24 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// serveBroker starts the broker a child process was asked for. kfake keeps
-// everything in memory (its default) and ignores the data dir.
+// serveBroker starts the broker a child process was asked for: Tributary
+// as the peer benchmark runs it, and kfake, which keeps everything in
+// memory (its default) and ignores the data dir.
 func serveBroker(cfg bench.ChildConfig) (string, func() error, error) {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	switch cfg.Kind {
-	case kindTributary:
-		mgr, err := tlog.OpenManager(cfg.DataDir, tlog.Options{Logger: logger})
-		if err != nil {
-			return "", nil, err
-		}
-		scfg := server.DefaultConfig()
-		scfg.NumPartitions = cfg.Partitions
-		srv, err := server.New(mgr, scfg, logger)
-		if err != nil {
-			return "", nil, errors.Join(err, mgr.Close())
-		}
-		addr, err := srv.Listen(cfg.Listen)
-		if err != nil {
-			return "", nil, errors.Join(err, srv.Close(), mgr.Close())
-		}
-		return addr.String(), func() error { return errors.Join(srv.Close(), mgr.Close()) }, nil
-	case kindKfake:
-		// kfake listens on 127.0.0.1 only; port 0 picks a free one.
-		c, err := kfake.NewCluster(
-			kfake.NumBrokers(1),
-			kfake.Ports(0),
-			kfake.AllowAutoTopicCreation(),
-			kfake.DefaultNumPartitions(cfg.Partitions),
-		)
-		if err != nil {
-			return "", nil, err
-		}
-		return c.ListenAddrs()[0], func() error { c.Close(); return nil }, nil
+	if cfg.Kind != kindKfake {
+		return peers.ServeBroker(cfg)
 	}
-	return "", nil, fmt.Errorf("unknown broker kind %q", cfg.Kind)
+	// kfake listens on 127.0.0.1 only; port 0 picks a free one.
+	c, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.Ports(0),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(cfg.Partitions),
+	)
+	if err != nil {
+		return "", nil, err
+	}
+	return c.ListenAddrs()[0], func() error { c.Close(); return nil }, nil
 }
 
 // e2ePartitions is the benchmark topic's partition count (see the top).

@@ -68,6 +68,7 @@
 // [Run] drives the grid; [Summarise] turns its runs into medians and
 // spreads; [WriteMarkdown] and [WriteChart] draw them; [RewriteSection]
 // puts the markdown between [BeginMarker] and [EndMarker] in a file so that
-// a rerun replaces it. bench/cmd/peers is the command line (make
-// bench-peers).
+// a rerun replaces it. [Command] is the command line; it runs from this
+// package's test binary (TestPeers, make bench-peers), where kfake, a test
+// dependency, is wired in (kfake_test.go).
 package peers

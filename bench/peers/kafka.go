@@ -42,9 +42,14 @@ func tributarySystem() System {
 
 func kfakeSystem() System {
 	return System{
-		Name:    KindKfake,
-		Label:   "kfake",
-		Missing: func() string { return "" },
+		Name:  KindKfake,
+		Label: "kfake",
+		Missing: func() string {
+			if serveKfake == nil {
+				return errKfakeTestOnly.Error()
+			}
+			return ""
+		},
 		Version: func() string { return "kfake " + moduleVersion("github.com/twmb/franz-go/pkg/kfake") + ", in memory" },
 		Start:   func(ctx context.Context, dir string) (Instance, error) { return startKafka(ctx, KindKfake, dir) },
 	}

@@ -1,7 +1,9 @@
 package peers
 
 import (
+	"flag"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/tributary-io/tributary/bench"
@@ -14,4 +16,17 @@ func TestMain(m *testing.M) {
 		os.Exit(bench.ServeChild(ServeBroker))
 	}
 	os.Exit(m.Run())
+}
+
+var peersArgs = flag.String("peers", "", "run the peer benchmark with these arguments (make bench-peers)")
+
+// TestPeers is the peer benchmark itself, run by make bench-peers with
+// -peers "ARGS" (see Command); without it, it skips.
+func TestPeers(t *testing.T) {
+	if *peersArgs == "" {
+		t.Skip("the peer benchmark runs with make bench-peers (-peers \"ARGS\")")
+	}
+	if code := Command(strings.Fields(*peersArgs), os.Stdout, os.Stderr); code != 0 {
+		t.Fatalf("peers: exit %d", code)
+	}
 }

@@ -199,13 +199,13 @@ func near(a, b float64) bool { return a-b < 1e-9*b+1e-12 && b-a < 1e-9*b+1e-12 }
 func TestWriteMarkdown(t *testing.T) {
 	s := Summarise(syntheticResults())
 	var b bytes.Buffer
-	if err := WriteMarkdown(&b, s, "bench/peers.png", "go run ./bench/cmd/peers -reps 2"); err != nil {
+	if err := WriteMarkdown(&b, s, "bench/peers.png", "make bench-peers BENCH_PEERS_ARGS='-reps 2'"); err != nil {
 		t.Fatal(err)
 	}
 	md := b.String()
 	for _, want := range []string{
 		BeginMarker + "\n## Peers side by side",
-		"`go run ./bench/cmd/peers -reps 2`",
+		"`make bench-peers BENCH_PEERS_ARGS='-reps 2'`",
 		"2 repetitions",
 		"2 × Test CPU, Linux 6, go1.26; load average 1 1 1 before, 2 2 2 after",
 		"**Skipped**: Other: not installed",

@@ -6,17 +6,20 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
 	"github.com/tributary-io/tributary/bench"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/server"
 )
 
+// serveKfake starts franz-go's in-memory kfake, the control. kfake is a
+// test dependency only (never imported by non-test code), so it is set by
+// kfake_test.go: the peer benchmark runs as a test (make bench-peers).
+var serveKfake func(cfg bench.ChildConfig) (string, func() error, error)
+
 // ServeBroker starts the broker a child process was asked for (cfg.Kind:
-// KindTributary or KindKfake); it is the bench.StartFunc that a program
-// using this package hands to bench.ServeChild when bench.ChildKind() is
-// set. Tributary runs with its defaults over cfg.DataDir; kfake keeps
+// KindTributary or KindKfake); it is the bench.StartFunc that the peers
+// test binary hands to bench.ServeChild when bench.ChildKind() is set.
+// Tributary runs with its defaults over cfg.DataDir; kfake keeps
 // everything in memory (its default) and ignores the data dir.
 func ServeBroker(cfg bench.ChildConfig) (string, func() error, error) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -38,17 +41,13 @@ func ServeBroker(cfg bench.ChildConfig) (string, func() error, error) {
 		}
 		return addr.String(), func() error { return errors.Join(srv.Close(), mgr.Close()) }, nil
 	case KindKfake:
-		// kfake listens on 127.0.0.1 only; port 0 picks a free one.
-		c, err := kfake.NewCluster(
-			kfake.NumBrokers(1),
-			kfake.Ports(0),
-			kfake.AllowAutoTopicCreation(),
-			kfake.DefaultNumPartitions(cfg.Partitions),
-		)
-		if err != nil {
-			return "", nil, err
+		if serveKfake == nil {
+			return "", nil, errKfakeTestOnly
 		}
-		return c.ListenAddrs()[0], func() error { c.Close(); return nil }, nil
+		return serveKfake(cfg)
 	}
 	return "", nil, fmt.Errorf("unknown broker kind %q", cfg.Kind)
 }
+
+// errKfakeTestOnly: this binary is not the peers test binary.
+var errKfakeTestOnly = errors.New("peers: kfake runs only in the peers test binary (make bench-peers)")
