@@ -34,6 +34,11 @@ var (
 	// is being removed, or __consumer_offsets cannot be written; retry
 	// (COORDINATOR_NOT_AVAILABLE).
 	ErrCoordinatorNotAvailable = errors.New("consumergroup: coordinator not available")
+	// ErrNotCoordinator: __consumer_offsets could not be written because
+	// the storage failed or is full; the client looks the coordinator up
+	// again and retries (NOT_COORDINATOR, Kafka's answer to a storage
+	// error on the offsets topic).
+	ErrNotCoordinator = errors.New("consumergroup: offsets topic storage failed")
 	// ErrLoadInProgress: __consumer_offsets is still being replayed
 	// (COORDINATOR_LOAD_IN_PROGRESS).
 	ErrLoadInProgress = errors.New("consumergroup: offsets are loading")

@@ -129,6 +129,9 @@ func (c *Coordinator) appendRecords(partition int32, recs []record) error {
 		if errors.Is(err, tlog.ErrMessageTooLarge) {
 			return fmt.Errorf("%w: %w", ErrCommitTooLarge, err)
 		}
+		if errors.Is(err, tlog.ErrDiskFull) || errors.Is(err, tlog.ErrStorage) {
+			return fmt.Errorf("%w: append to %s-%d: %w", ErrNotCoordinator, OffsetsTopic, partition, err)
+		}
 		return fmt.Errorf("%w: append to %s-%d: %w", ErrCoordinatorNotAvailable, OffsetsTopic, partition, err)
 	}
 	return nil

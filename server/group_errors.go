@@ -35,6 +35,7 @@ var groupErrors = []struct {
 	{consumergroup.ErrFencedInstanceID, kerr.FencedInstanceID.Code},
 	{consumergroup.ErrGroupMaxSize, kerr.GroupMaxSizeReached.Code},
 	{consumergroup.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable.Code},
+	{consumergroup.ErrNotCoordinator, kerr.NotCoordinator.Code},
 	{consumergroup.ErrLoadInProgress, kerr.CoordinatorLoadInProgress.Code},
 	{consumergroup.ErrGroupNotFound, kerr.GroupIDNotFound.Code},
 	{consumergroup.ErrNonEmptyGroup, kerr.NonEmptyGroup.Code},
