@@ -163,6 +163,7 @@ func (l *Log) compact(stop <-chan struct{}) (CompactStats, error) {
 	if err := l.advanceCleanedOffset(st.CleanedOffset); err != nil {
 		return st, err
 	}
+	l.cleanUnfinished.Store(true) // until this pass gets to the end
 	if err := l.saveProducerSnapshot(false); err != nil {
 		return st, fmt.Errorf("log: compact %s: producer snapshot first: %w", l.dir, err)
 	}
@@ -195,6 +196,9 @@ func (l *Log) compact(stop <-chan struct{}) (CompactStats, error) {
 		} else if err := c.finish(g); err != nil {
 			return st, err
 		}
+	}
+	if !stopped(stop) {
+		l.cleanUnfinished.Store(false)
 	}
 	st.Duration = time.Since(began)
 	cfg.logger().Info("log: compacted partition", "dir", l.dir, "segments_cleaned", st.SegmentsCleaned,
@@ -579,11 +583,15 @@ func (l *Log) dirtyRatio() (ratio float64, firstDirty *segment.Segment) {
 // NeedsCompaction reports whether the Manager's cleaner would clean the
 // log now: cleanup.policy includes compact and either the share of sealed
 // bytes written since the last cleaning reaches min.cleanable.dirty.ratio,
-// or the oldest of them is older than max.compaction.lag.ms.
+// or the oldest of them is older than max.compaction.lag.ms, or the last
+// pass did not finish.
 func (l *Log) NeedsCompaction() bool {
 	cfg := l.cfg.Load()
 	if !cfg.Compacted() || l.isClosed.Load() {
 		return false
+	}
+	if l.cleanUnfinished.Load() {
+		return true
 	}
 	ratio, first := l.dirtyRatio()
 	if first == nil {

@@ -894,3 +894,41 @@ func TestCompactKeepsReadersViews(t *testing.T) {
 		t.Fatalf("after compaction: %v", got)
 	}
 }
+
+// TestNeedsCompactionAfterFailedPass: a pass that fails after advancing the
+// cleaner checkpoint (here: its output file cannot be created, as on a full
+// disk) leaves the log needing compaction, and the next pass cleans it.
+func TestNeedsCompactionAfterFailedPass(t *testing.T) {
+	clock := newFakeClock(tsBase)
+	cfg := compactConfig(1<<20, clock)
+	dir := t.TempDir()
+	l := openLog(t, dir, cfg)
+	for round := range 3 {
+		for i := range 10 {
+			appendKeyed(t, l, recordbatch.CodecNone, nil, []rec{{ts: clock.Now().UnixMilli(), key: fmt.Appendf(nil, "k%d", i), value: fmt.Appendf(nil, "v%d", round)}})
+		}
+		l.Roll()
+	}
+	// A non-empty directory where the cleaner's output for the first
+	// segment goes: the Builder cannot remove or create it.
+	blocker := filepath.Join(dir, segment.FileName(0, segment.LogSuffix+segment.CleanedSuffix))
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Compact(); err == nil {
+		t.Fatal("compaction with its output blocked succeeded")
+	}
+	if !l.NeedsCompaction() {
+		t.Fatal("a failed pass left the log looking clean")
+	}
+	if err := os.RemoveAll(blocker); err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.Compact()
+	if err != nil || st.RecordsRemoved != 20 {
+		t.Fatalf("compaction after the fault: %+v %v, want 20 records removed", st, err)
+	}
+	if l.NeedsCompaction() {
+		t.Fatal("a finished pass left the log needing compaction")
+	}
+}

@@ -52,6 +52,12 @@ type Log struct {
 	// cleanedOffset is the cleaner checkpoint: the cleaner may have
 	// rewritten every segment below it, leaving offset gaps there.
 	cleanedOffset atomic.Int64
+	// cleanUnfinished: a compaction pass advanced cleanedOffset (which it
+	// must do before it rewrites anything) and then failed or stopped, so
+	// the range below it is not all clean: the next pass runs whatever
+	// the dirty ratio says (a pass that failed on a full disk would
+	// otherwise count as done just when space needs reclaiming).
+	cleanUnfinished atomic.Bool
 	// swapHook, set by tests before any compaction, stops a swap at a step.
 	swapHook func(step string) error
 
