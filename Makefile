@@ -72,6 +72,14 @@ BENCH_PEERS_ARGS ?= -reps $(BENCH_PEERS_REPS) -out BENCHMARKS.md -chart bench/pe
 bench-peers:
 	$(GO) test -count=1 -timeout 3h -run '^TestPeers$$' -v ./bench/peers -args -peers "-root $(CURDIR) $(BENCH_PEERS_ARGS)"
 
+# Overload (~45 s): the built broker in its own process under 2,000 idle
+# connections, 50 producers flat out, a slow and a greedy consumer and
+# requests over its limits, with a latency probe; logs memory and p99
+# figures for BENCHMARKS.md ("Overload") and checks generous bounds.
+.PHONY: overload
+overload: build
+	TRIBUTARY_OVERLOAD_BIN=$(abspath $(BIN)) $(GO) test -tags overload -run '^TestOverload$$' -count 1 -v -timeout 10m ./bench
+
 # Crash loop (~1.5 min): the real binary killed with SIGKILL CHAOS_CYCLES
 # times under idempotent producers and a consumer group whose members are
 # killed too, restarted on the same data dir; proves nothing acknowledged
