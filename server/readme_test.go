@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -59,3 +60,32 @@ func TestReadmeListsServedAPIs(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeMakeTargetsExist: every `make X` the README or BENCHMARKS.md
+// tells a reader to type is a target of the Makefile.
+func TestReadmeMakeTargetsExist(t *testing.T) {
+	makefile, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]bool{}
+	for _, line := range strings.Split(string(makefile), "\n") {
+		if name, _, ok := strings.Cut(line, ":"); ok && name != "" && !strings.ContainsAny(name, " \t#$=.") {
+			targets[name] = true
+		}
+	}
+	for _, doc := range []string{"../README.md", "../BENCHMARKS.md"} {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range makeTargetRe.FindAllStringSubmatch(string(text), -1) {
+			if !targets[m[1]] {
+				t.Errorf("%s says `make %s`, which the Makefile does not have", doc, m[1])
+			}
+		}
+	}
+}
+
+// makeTargetRe finds `make X` in backquotes or a shell line.
+var makeTargetRe = regexp.MustCompile("(?m)(?:`|^\\s*)make ([a-z][a-z0-9-]*)")
