@@ -20,6 +20,7 @@ func (c *Coordinator) Commit(r CommitRequest) ([]error, error) {
 	errs := make([]error, len(r.Offsets))
 	valid := 0
 	var t *tlog.Topic // the last topic looked up: a commit lists a topic's partitions together
+	topics := make(map[string]tlog.TopicID)
 	for i, o := range r.Offsets {
 		if t == nil || t.Name != o.Topic {
 			t, _ = c.mgr.Topic(o.Topic)
@@ -29,6 +30,7 @@ func (c *Coordinator) Commit(r CommitRequest) ([]error, error) {
 		} else if o.Metadata != nil && len(*o.Metadata) > c.cfg.OffsetMetadataMaxBytes {
 			errs[i] = ErrMetadataTooLarge
 		} else {
+			topics[o.Topic] = t.ID
 			valid++
 		}
 	}
@@ -42,13 +44,15 @@ func (c *Coordinator) Commit(r CommitRequest) ([]error, error) {
 		return nil, ErrIllegalGeneration
 	}
 	var res error
-	if err := g.run(func() { res = g.commit(r, errs, valid) }); err != nil {
+	if err := g.run(func() { res = g.commit(r, errs, valid, topics) }); err != nil {
 		return nil, err
 	}
 	return errs, res
 }
 
-func (g *group) commit(r CommitRequest, errs []error, valid int) error {
+// commit stores the offsets of r whose errs are nil; topics holds the ID
+// each of their topics had when Commit checked it.
+func (g *group) commit(r CommitRequest, errs []error, valid int, topics map[string]tlog.TopicID) error {
 	if r.Generation >= 0 || r.MemberID != "" || r.InstanceID != nil {
 		// A group member's commit (naming a member or an instance makes
 		// it one, whatever the generation): as Kafka, the member and its
@@ -66,6 +70,20 @@ func (g *group) commit(r CommitRequest, errs []error, valid int) error {
 	} else if g.state != Empty {
 		// A simple commit: only members commit into a group that has them.
 		return ErrUnknownMemberID
+	}
+	// Again on the group's loop, right before the append: a topic deleted
+	// (or deleted and created again) since Commit looked has had its
+	// offsets dropped from this group already, or will have them dropped
+	// after this (DeleteTopicOffsets runs on this loop too), so a commit
+	// for it must not be stored in between.
+	for i, o := range r.Offsets {
+		if errs[i] != nil {
+			continue
+		}
+		if t, ok := g.c.mgr.Topic(o.Topic); !ok || t.ID != topics[o.Topic] {
+			errs[i] = ErrUnknownTopicOrPartition
+			valid--
+		}
 	}
 	if valid == 0 {
 		// Nothing to store: a simple commit must not leave behind an
@@ -335,8 +353,15 @@ func ptrString(s *string) string {
 // name then starts without commits, so its consumers do not resume at
 // offsets of the old one. Tombstones are appended before the offsets are
 // forgotten, so the removal survives a restart. Live groups lose them too
-// (their members fall back to their reset policy, as in Kafka).
+// (their members fall back to their reset policy, as in Kafka). Called
+// while the offsets are still being replayed after a start, it waits for
+// the replay.
 func (c *Coordinator) DeleteTopicOffsets(topics ...string) error {
+	// Right after a start the offsets are still being replayed: wait, or
+	// the deleted topics' offsets would come back with the replay.
+	if err := c.WaitLoaded(); err != nil {
+		return err
+	}
 	if err := c.ready(); err != nil {
 		return err
 	}
