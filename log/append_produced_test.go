@@ -22,6 +22,9 @@ func TestAppendProduced(t *testing.T) {
 	if _, err := l.AppendProduced(b[:recordbatch.HeaderSize-1]); !errors.Is(err, log.ErrCorruptBatch) {
 		t.Fatalf("truncated header: %v, want ErrCorruptBatch", err)
 	}
+	if _, err := l.AppendProduced(append(recordbatch.Build(1, 10, 1), b...)); !errors.Is(err, log.ErrCorruptBatch) {
+		t.Fatalf("two batches: %v, want ErrCorruptBatch (only one is checked)", err)
+	}
 	damaged := recordbatch.Build(3, 10, 1)
 	damaged[len(damaged)-1] ^= 0xff
 	if _, err := l.AppendBatches(damaged); !errors.Is(err, log.ErrCorruptBatch) {

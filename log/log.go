@@ -267,6 +267,10 @@ func (l *Log) AppendBatches(batches []byte) (AppendInfo, error) {
 // the CRC once, not twice. Only the structure of the header is checked
 // again here, so anything else appended must go through AppendBatches.
 func (l *Log) AppendProduced(batch []byte) (AppendInfo, error) {
+	// One batch only: a second one would not have been checked.
+	if h, err := recordbatch.ParseHeader(batch); err == nil && h.Size() != len(batch) {
+		return AppendInfo{}, fmt.Errorf("%w: AppendProduced of %d bytes holding a %d-byte batch and more", ErrCorruptBatch, len(batch), h.Size())
+	}
 	return l.appendBatches(batch, true)
 }
 
