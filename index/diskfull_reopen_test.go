@@ -6,12 +6,9 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestDiskFullReopenTrimmed: a writable index trimmed by a clean close
@@ -21,18 +18,7 @@ import (
 // opening). A new index on the full disk still fails with ErrDiskFull,
 // and leaves no file behind.
 func TestDiskFullReopenTrimmed(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("disk-full test needs root to mount a small tmpfs")
-	}
-	dir := t.TempDir() // registered first, so removed after the unmount below
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("disk-full test needs a small tmpfs, and mount failed: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
+	dir := smallTmpfs(t)
 	// More than the one page a trimmed index keeps: reopening must grow it.
 	const maxBytes = 16 << 10
 	offPath := filepath.Join(dir, "00000000000000000000.index")

@@ -16,18 +16,7 @@ import (
 // must fail with ErrDiskFull rather than leave a sparse file that a later
 // store through the mapping would turn into SIGBUS.
 func TestDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("disk-full test needs root to mount a small tmpfs")
-	}
-	dir := t.TempDir() // registered first, so removed after the unmount below
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("disk-full test needs a small tmpfs, and mount failed: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
+	dir := smallTmpfs(t)
 
 	for _, tt := range []struct {
 		name string
@@ -74,4 +63,24 @@ func TestDiskFull(t *testing.T) {
 	if err := x.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// smallTmpfs mounts a 64 KiB tmpfs on a new temporary directory for the
+// test and returns it, or skips the test where it cannot (not root, no
+// mount).
+func smallTmpfs(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("disk-full test needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir() // registered first, so removed after the unmount below
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("disk-full test needs a small tmpfs, and mount failed: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
 }
