@@ -1,6 +1,8 @@
 package server
 
 import (
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -122,6 +124,7 @@ func newMetrics(s *Server) *metrics {
 		&partitionCollector{s: s},
 		&groupCollector{s: s},
 		&dataDirCollector{s: s},
+		buildInfo(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, a := range registeredAPIs() {
@@ -275,4 +278,34 @@ func (d *dataDirCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(dataDirTotalDesc, prometheus.GaugeValue, float64(total))
 	ch <- prometheus.MustNewConstMetric(dataDirUsableDesc, prometheus.GaugeValue, float64(usable))
+}
+
+// buildInfo is tributary_build_info, always 1, labelled with what was
+// built: the module version ("(devel)" for a local build), the VCS
+// revision (with "-dirty" for uncommitted changes) and the Go version, so
+// dashboards can tell which build each broker runs.
+func buildInfo() prometheus.Collector {
+	version, revision := "unknown", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		dirty := false
+		for _, kv := range bi.Settings {
+			switch kv.Key {
+			case "vcs.revision":
+				revision = kv.Value
+			case "vcs.modified":
+				dirty = kv.Value == "true"
+			}
+		}
+		if dirty && revision != "unknown" {
+			revision += "-dirty"
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "tributary_build_info",
+		Help:        "Always 1; labels name the build: module version, VCS revision, Go version.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()},
+	})
+	g.Set(1)
+	return g
 }
