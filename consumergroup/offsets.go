@@ -76,11 +76,13 @@ func (g *group) commit(r CommitRequest, errs []error, valid int, topics map[stri
 	// offsets dropped from this group already, or will have them dropped
 	// after this (DeleteTopicOffsets runs on this loop too), so a commit
 	// for it must not be stored in between.
+	still := make(map[string]bool, len(topics))
+	for name, id := range topics {
+		t, ok := g.c.mgr.Topic(name)
+		still[name] = ok && t.ID == id
+	}
 	for i, o := range r.Offsets {
-		if errs[i] != nil {
-			continue
-		}
-		if t, ok := g.c.mgr.Topic(o.Topic); !ok || t.ID != topics[o.Topic] {
+		if errs[i] == nil && !still[o.Topic] {
 			errs[i] = ErrUnknownTopicOrPartition
 			valid--
 		}
