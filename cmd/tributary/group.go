@@ -258,7 +258,7 @@ func parseTopicSpecs(in []string) ([]topicSpec, error) {
 	for _, s := range in {
 		name, parts, hasParts := strings.Cut(s, ":")
 		if strings.TrimSpace(name) == "" {
-			return nil, fmt.Errorf("--topic %q: want TOPIC or TOPIC:P,P...", s)
+			return nil, fmt.Errorf("--topic %q: want TOPIC or TOPIC:P[,P]", s)
 		}
 		spec := topicSpec{topic: name}
 		if hasParts {
