@@ -280,30 +280,60 @@ func (d *dataDirCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(dataDirUsableDesc, prometheus.GaugeValue, float64(usable))
 }
 
-// buildInfo is tributary_build_info, always 1, labelled with what was
-// built: the module version ("(devel)" for a local build), the VCS
-// revision (with "-dirty" for uncommitted changes) and the Go version, so
-// dashboards can tell which build each broker runs.
-func buildInfo() prometheus.Collector {
-	version, revision := "unknown", "unknown"
+// Version and Revision name the build. `make build` stamps them with
+//
+//	go build -ldflags "-X github.com/tributary-io/tributary/server.Version=v1.2.3 \
+//	    -X github.com/tributary-io/tributary/server.Revision=<commit>"
+//
+// (git describe and the commit); a plain `go build` leaves them empty and
+// BuildVersion falls back on what the Go toolchain recorded.
+var (
+	Version  string
+	Revision string
+)
+
+// BuildVersion is the version and revision of this binary: the stamped
+// Version and Revision, else the module version and the VCS revision Go
+// records in the binary (runtime/debug.BuildInfo, with "-dirty" for
+// uncommitted changes), else "(devel)" and "unknown".
+func BuildVersion() (version, revision string) {
+	version, revision = Version, Revision
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		version = bi.Main.Version
-		dirty := false
-		for _, kv := range bi.Settings {
-			switch kv.Key {
-			case "vcs.revision":
-				revision = kv.Value
-			case "vcs.modified":
-				dirty = kv.Value == "true"
+		if version == "" && bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		if revision == "" {
+			dirty := false
+			for _, kv := range bi.Settings {
+				switch kv.Key {
+				case "vcs.revision":
+					revision = kv.Value
+				case "vcs.modified":
+					dirty = kv.Value == "true"
+				}
+			}
+			if dirty && revision != "" {
+				revision += "-dirty"
 			}
 		}
-		if dirty && revision != "unknown" {
-			revision += "-dirty"
-		}
 	}
+	if version == "" {
+		version = "(devel)"
+	}
+	if revision == "" {
+		revision = "unknown"
+	}
+	return version, revision
+}
+
+// buildInfo is tributary_build_info, always 1, labelled with what was
+// built (BuildVersion) and the Go version, so dashboards can tell which
+// build each broker runs.
+func buildInfo() prometheus.Collector {
+	version, revision := BuildVersion()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "tributary_build_info",
-		Help:        "Always 1; labels name the build: module version, VCS revision, Go version.",
+		Help:        "Always 1; labels name the build: version and VCS revision (stamped by make build, else Go's build info), Go version.",
 		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()},
 	})
 	g.Set(1)
