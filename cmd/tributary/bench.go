@@ -110,6 +110,9 @@ func newBenchProduceCmd() *cobra.Command {
   tributary bench produce --duration 30s --throughput 50000 --producers 2 --acks 1 --compression zstd --plot out.png`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkBrokers(cmd); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg, err := f.produceConfig(cmd)
@@ -140,6 +143,9 @@ func newBenchConsumeCmd() *cobra.Command {
   tributary bench consume --group bench --duration 30s --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkBrokers(cmd); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg := bench.ConsumeConfig{
@@ -180,6 +186,9 @@ its end-to-end latency (produce call to consumer) is measured on one clock.`,
 		Example: `  tributary bench e2e --duration 20s --throughput 2000 --partitions 4 --plot e2e.png`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkBrokers(cmd); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			pcfg, err := f.produceConfig(cmd)
@@ -209,13 +218,20 @@ its end-to-end latency (produce call to consumer) is measured on one clock.`,
 
 // brokerList is cmd's --brokers as a list.
 func brokerList(cmd *cobra.Command) []string {
-	var out []string
-	for _, b := range strings.Split(brokersFlag(cmd), ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
+	seeds, _ := seedBrokers(cmd)
+	return seeds
+}
+
+// checkBrokers fails a bench run at once, naming the address, when none of
+// --brokers answers (the bench package's clients would retry for the
+// whole run).
+func checkBrokers(cmd *cobra.Command) error {
+	cl, err := newClient(cmd)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
-	return out
+	cl.Close()
+	return nil
 }
 
 // runDuration is --duration, or the default bound when neither it nor
@@ -229,7 +245,7 @@ func (f *benchFlags) runDuration() time.Duration {
 
 func (f *benchFlags) produceConfig(cmd *cobra.Command) (bench.ProduceConfig, error) {
 	if f.records < 0 || f.duration < 0 {
-		return bench.ProduceConfig{}, errors.New("bench: --records and --duration must not be negative")
+		return bench.ProduceConfig{}, usageError{errors.New("bench: --records and --duration must not be negative")}
 	}
 	acks := f.acks
 	return bench.ProduceConfig{

@@ -156,7 +156,7 @@ func TestBenchErrors(t *testing.T) {
 	}{
 		{1, "unknown acks", []string{"produce", "--records", "1", "--acks", "2"}},
 		{1, "at least 8 bytes", []string{"e2e", "--records", "1", "--record-size", "4"}},
-		{1, "must not be negative", []string{"produce", "--records", "-1"}},
+		{2, "must not be negative", []string{"produce", "--records", "-1"}},
 		{2, "unknown flag", []string{"produce", "--frobnicate"}},
 	} {
 		r := execBench(b.addr, tc.args...)

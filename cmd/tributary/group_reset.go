@@ -177,7 +177,7 @@ func parseResetDatetime(s string) (time.Time, error) {
 	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.Local); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("--to-datetime %q: want RFC 3339 (2006-01-02T15:04:05Z or with an offset: 2006-01-02T15:04:05+02:00)", s)
+	return time.Time{}, usageError{fmt.Errorf("--to-datetime %q: want RFC 3339 (2006-01-02T15:04:05Z or with an offset: 2006-01-02T15:04:05+02:00)", s)}
 }
 
 // plan checks that the group is inactive and works out the new offset of
