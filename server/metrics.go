@@ -62,7 +62,7 @@ func newMetrics(s *Server) *metrics {
 	}, []string{"api"})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tributary_request_errors_total",
-		Help: "Error codes returned, by Kafka API and error name (per partition where the API answers per partition).",
+		Help: "Error codes returned, by Kafka API and error name (per partition where the API answers per partition). MEMBER_ID_REQUIRED and REBALANCE_IN_PROGRESS are not counted: they are steps of every group join and rebalance, not failures.",
 	}, []string{"api", "error"})
 	m.bytesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tributary_bytes_in_total",
@@ -150,9 +150,22 @@ func (m *metrics) request(key int16, d time.Duration) {
 	m.latencies[key].Observe(d.Seconds())
 }
 
-// errorCode counts a non-zero error code returned by api.
+// protocolStep reports the error codes that are normal steps of the group
+// protocol rather than failures, so that an error rate or a dashboard's
+// error panel shows only what an operator should look at:
+// MEMBER_ID_REQUIRED answers every first JoinGroup of a KIP-394 client
+// (it then joins again with the id), and REBALANCE_IN_PROGRESS tells every
+// member's Heartbeat, SyncGroup or OffsetCommit that a rebalance started
+// (the member rejoins). Kafka's own ErrorsPerSec counts them, and
+// operators' alerts on it routinely exclude them.
+func protocolStep(code int16) bool {
+	return code == kerr.MemberIDRequired.Code || code == kerr.RebalanceInProgress.Code
+}
+
+// errorCode counts a non-zero error code returned by api, unless it is a
+// protocol step (protocolStep).
 func (m *metrics) errorCode(key int16, code int16) {
-	if code == 0 {
+	if code == 0 || protocolStep(code) {
 		return
 	}
 	name := strconv.Itoa(int(code))
