@@ -24,10 +24,14 @@ import (
 	"github.com/tributary-io/tributary/server"
 )
 
-// Where the client commands find the broker.
+// The ports of a broker, and where the client commands find it. The
+// README, the Makefile's run target and deploy/ use the same (a test
+// checks them).
 const (
-	defaultBrokers = "127.0.0.1:9092"
-	envBrokers     = "TRIBUTARY_BROKERS"
+	defaultListen        = "127.0.0.1:9092"
+	defaultMetricsListen = "127.0.0.1:9644"
+	defaultBrokers       = defaultListen
+	envBrokers           = "TRIBUTARY_BROKERS"
 )
 
 // rootCmd is the tributary command; every subcommand adds itself to it in

@@ -57,9 +57,9 @@ documents every setting.`,
 	}
 	own := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	own.StringVar(&o.dataDir, "data-dir", envOr(envDataDir, "./data"), "data directory (one broker per directory) (env "+envDataDir+")")
-	own.StringVar(&o.listen, "listen", envOr(envListen, "127.0.0.1:9092"), "address for Kafka clients (env "+envListen+")")
+	own.StringVar(&o.listen, "listen", envOr(envListen, defaultListen), "address for Kafka clients (env "+envListen+")")
 	own.StringVar(&o.advertise, "advertise", envOr(envAdvertise, ""), "host:port clients are told to connect to (default: the listen address) (env "+envAdvertise+")")
-	own.StringVar(&o.metricsListen, "metrics-listen", envOr(envMetricsListen, "127.0.0.1:9644"), "address serving /metrics (Prometheus) and /healthz; empty disables (env "+envMetricsListen+")")
+	own.StringVar(&o.metricsListen, "metrics-listen", envOr(envMetricsListen, defaultMetricsListen), "address serving /metrics (Prometheus) and /healthz; empty disables (env "+envMetricsListen+")")
 	own.StringVar(&o.configFile, "config", envOr(envConfig, ""), "broker settings file: Java properties with Kafka's names (env "+envConfig+")")
 	own.BoolVar(&o.printConfig, "print-config", false, "print the effective broker settings as a properties file and exit")
 	own.Var(setFlag{&o.overrides}, "set", "one broker setting as name=value (repeatable)")
