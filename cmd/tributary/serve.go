@@ -87,12 +87,16 @@ func envOr(key, def string) string {
 }
 
 func (o *serveOptions) run(cmd *cobra.Command) error {
-	if err := checkEnv(os.Environ()); err != nil {
-		return err
-	}
+	envErr := checkEnv(os.Environ())
 	settings, src, err := brokerSettings(o.configFile, os.LookupEnv, o.overrides.list)
-	if err != nil {
-		return err
+	if envErr != nil || err != nil {
+		var errs []error
+		for _, e := range []error{envErr, err} {
+			if e != nil {
+				errs = append(errs, e)
+			}
+		}
+		return oneError(errs)
 	}
 	// A Kafka server.properties may name the data dir and listeners
 	// (log.dirs, listeners, advertised.listeners); serve's own flags and

@@ -74,3 +74,24 @@ func TestServeKafkaPropertiesErrorsAllAtOnce(t *testing.T) {
 		checkOneLineError(t, r.stderr, want)
 	}
 }
+
+// TestServeSettingErrorsAllAtOnce: unknown or bad settings in the file,
+// the environment and the flags are reported together, in one run.
+func TestServeSettingErrorsAllAtOnce(t *testing.T) {
+	props := filepath.Join(t.TempDir(), "server.properties")
+	writeFile(t, props, "log.retention.hour=1\n")
+	t.Setenv("TRIBUTARY_NUM_PARTITONS", "3")
+	t.Setenv("TRIBUTARY_FETCH_MAX_BYTES", "lots")
+	r := runCLI(t, "", "serve", "--config", props, "--set", "group.max.sise=3", "--print-config")
+	if r.code != 1 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"TRIBUTARY_NUM_PARTITONS (did you mean TRIBUTARY_NUM_PARTITIONS?)",
+		`:1: server: unknown broker setting "log.retention.hour" (did you mean "log.retention.hours"?)`,
+		`serve: env TRIBUTARY_FETCH_MAX_BYTES: server: fetch.max.bytes="lots"`,
+		`unknown broker setting "group.max.sise" (did you mean "group.max.size"?)`,
+	} {
+		checkOneLineError(t, r.stderr, want)
+	}
+}

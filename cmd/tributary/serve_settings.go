@@ -169,10 +169,13 @@ type lookupEnv func(string) (string, bool)
 type settingSource map[string]string
 
 // brokerSettings layers defaults, the config file, the environment and the
-// command line's overrides, in that order, and validates the result.
+// command line's overrides, in that order, and validates the result. A
+// bad setting in one layer does not hide those of the others: the error
+// names them all.
 func brokerSettings(file string, env lookupEnv, sets []override) (server.BrokerSettings, settingSource, error) {
 	settings := server.DefaultBrokerSettings()
 	src := settingSource{}
+	var errs []error
 	if file != "" {
 		raw, err := os.ReadFile(file)
 		if err != nil {
@@ -181,7 +184,7 @@ func brokerSettings(file string, env lookupEnv, sets []override) (server.BrokerS
 		content := string(raw)
 		before := settings.Map()
 		if err := settings.ReadProperties(strings.NewReader(content), file); err != nil {
-			return settings, src, err
+			errs = append(errs, err)
 		}
 		for k, v := range settings.Map() {
 			if before[k] != v {
@@ -200,18 +203,34 @@ func brokerSettings(file string, env lookupEnv, sets []override) (server.BrokerS
 		key := settingEnv(name)
 		if v, ok := env(key); ok {
 			if err := settings.Apply(name, v); err != nil {
-				return settings, src, fmt.Errorf("serve: env %s: %w", key, err)
+				errs = append(errs, fmt.Errorf("serve: env %s: %w", key, err))
 			}
 			src[name] = "env " + key
 		}
 	}
 	for _, s := range sets {
 		if err := settings.Apply(s.name, s.value); err != nil {
-			return settings, src, err
+			errs = append(errs, err)
 		}
 		src[s.name] = "flag"
 	}
+	if len(errs) > 0 {
+		return settings, src, oneError(errs)
+	}
 	return settings, src, settings.Validate()
+}
+
+// oneError is errs as one error whose message lists them all, separated
+// by "; ".
+func oneError(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return fmt.Errorf("%s%w", strings.Join(msgs[:len(msgs)-1], "; ")+"; ", errs[len(errs)-1])
 }
 
 // toolEnvPrefixes are the TRIBUTARY_* variables of the repository's test
