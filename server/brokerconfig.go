@@ -112,9 +112,6 @@ func DefaultBrokerSettings() BrokerSettings {
 // Apply sets one setting by its Kafka broker name.
 func (b *BrokerSettings) Apply(name, value string) error {
 	value = strings.TrimSpace(value)
-	if handled, err := b.applyKafka(name, value); handled {
-		return err
-	}
 	switch name {
 	case "log.retention.ms":
 		b.retentionUnit = unitMs
@@ -177,6 +174,11 @@ func (b *BrokerSettings) Apply(name, value string) error {
 	case BrokerLogFormat:
 		b.LogFormat, err = oneOf(strings.ToLower(value), "text", "json")
 	default:
+		// Kafka's names that are not settings here (brokerconfig_kafka.go):
+		// looked up last, so a setting served here always wins.
+		if handled, err := b.applyKafka(name, value); handled {
+			return err
+		}
 		return b.unknownSetting(name)
 	}
 	if err != nil {

@@ -185,3 +185,23 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+// TestKafkaTablesLeaveServedSettingsAlone: no setting served here is also
+// listed as not applying or refused, so that a Kafka name implemented
+// later is taken out of those tables (Apply would serve it anyway).
+func TestKafkaTablesLeaveServedSettingsAlone(t *testing.T) {
+	b := DefaultBrokerSettings()
+	for name := range b.Map() {
+		if _, ok := kafkaNotApplyingReason(name); ok {
+			t.Errorf("%s is served, and listed as not applying", name)
+		}
+		if _, ok := kafkaConditional[name]; ok {
+			t.Errorf("%s is served, and listed as conditional", name)
+		}
+		for _, p := range kafkaRefusedPrefixes {
+			if strings.HasPrefix(name, p.prefix) {
+				t.Errorf("%s is served, and refused by the prefix %s", name, p.prefix)
+			}
+		}
+	}
+}
