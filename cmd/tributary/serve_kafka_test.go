@@ -7,10 +7,14 @@ import (
 )
 
 // TestServeLoadsStockKafkaServerProperties: the server.properties files
-// Kafka ships (3.x with ZooKeeper and with KRaft, 4.x, in testdata as
-// released) load unchanged: their listeners and log.dirs become serve's
+// Kafka ships load unchanged: their listeners and log.dirs become serve's
 // defaults, and the settings that do not apply are named in one note,
-// each once.
+// each once. testdata holds config/server.properties (ZooKeeper) and
+// config/kraft/server.properties of apache/kafka's tag 3.8.0 as released,
+// and 4.0.0's config/server.properties (the KRaft file, moved there when
+// ZooKeeper went): trunk's config/kraft/reconfig-server.properties with
+// 4.0's share-group lines, its settings checked line by line against a
+// copy of the released file.
 func TestServeLoadsStockKafkaServerProperties(t *testing.T) {
 	for _, tt := range []struct {
 		file, serve string
