@@ -4,7 +4,21 @@
 GO       ?= go
 BIN      ?= bin/tributary
 DATA     ?= ./data
-ADDR     ?= 127.0.0.1:9092
+# The ports of `make run`, and of the README: Kafka clients on ADDR,
+# /metrics and /healthz on METRICS_ADDR (empty: off).
+ADDR         ?= 127.0.0.1:9092
+METRICS_ADDR ?= 127.0.0.1:9644
+# What `tributary version`, the first log line of serve and
+# tributary_build_info name: git describe and the commit, stamped with
+# -ldflags. Without git (a source tarball, the Docker build) both are empty
+# and the binary falls back on Go's build info, then "(devel)"/"unknown";
+# pass VERSION=... REVISION=... to stamp them by hand.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+VERSION_PKG := github.com/tributary-io/tributary/server
+LDFLAGS  := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION)
+# The build command, also the Dockerfile's (it runs make build).
+BUILD_FLAGS := -trimpath -ldflags "$(LDFLAGS)"
 # Seconds per fuzz target in the smoke run that `make test` does.
 FUZZTIME ?= 3s
 # Per-target time for `make fuzz`.
@@ -16,10 +30,11 @@ BENCHTIME ?= 1s
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/tributary
+	$(GO) build $(BUILD_FLAGS) -o $(BIN) ./cmd/tributary
 
+# make run ADDR=127.0.0.1:19092 METRICS_ADDR=127.0.0.1:19644 DATA=/tmp/t
 run: build
-	./$(BIN) serve --data-dir $(DATA) --listen $(ADDR)
+	./$(BIN) serve --data-dir $(DATA) --listen $(ADDR) --metrics-listen "$(METRICS_ADDR)"
 
 # vet, gofmt, the race-enabled test suite, then a short fuzz of every target.
 test: lint

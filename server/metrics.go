@@ -62,7 +62,7 @@ func newMetrics(s *Server) *metrics {
 	}, []string{"api"})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tributary_request_errors_total",
-		Help: "Error codes returned, by Kafka API and error name (per partition where the API answers per partition).",
+		Help: "Error codes returned, by Kafka API and error name (per partition where the API answers per partition). MEMBER_ID_REQUIRED and REBALANCE_IN_PROGRESS are not counted: they are steps of every group join and rebalance, not failures.",
 	}, []string{"api", "error"})
 	m.bytesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tributary_bytes_in_total",
@@ -150,9 +150,22 @@ func (m *metrics) request(key int16, d time.Duration) {
 	m.latencies[key].Observe(d.Seconds())
 }
 
-// errorCode counts a non-zero error code returned by api.
+// protocolStep reports the error codes that are normal steps of the group
+// protocol rather than failures, so that an error rate or a dashboard's
+// error panel shows only what an operator should look at:
+// MEMBER_ID_REQUIRED answers every first JoinGroup of a KIP-394 client
+// (it then joins again with the id), and REBALANCE_IN_PROGRESS tells every
+// member's Heartbeat, SyncGroup or OffsetCommit that a rebalance started
+// (the member rejoins). Kafka's own ErrorsPerSec counts them, and
+// operators' alerts on it routinely exclude them.
+func protocolStep(code int16) bool {
+	return code == kerr.MemberIDRequired.Code || code == kerr.RebalanceInProgress.Code
+}
+
+// errorCode counts a non-zero error code returned by api, unless it is a
+// protocol step (protocolStep).
 func (m *metrics) errorCode(key int16, code int16) {
-	if code == 0 {
+	if code == 0 || protocolStep(code) {
 		return
 	}
 	name := strconv.Itoa(int(code))
@@ -280,30 +293,60 @@ func (d *dataDirCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(dataDirUsableDesc, prometheus.GaugeValue, float64(usable))
 }
 
-// buildInfo is tributary_build_info, always 1, labelled with what was
-// built: the module version ("(devel)" for a local build), the VCS
-// revision (with "-dirty" for uncommitted changes) and the Go version, so
-// dashboards can tell which build each broker runs.
-func buildInfo() prometheus.Collector {
-	version, revision := "unknown", "unknown"
+// Version and Revision name the build. `make build` stamps them with
+//
+//	go build -ldflags "-X github.com/tributary-io/tributary/server.Version=v1.2.3 \
+//	    -X github.com/tributary-io/tributary/server.Revision=<commit>"
+//
+// (git describe and the commit); a plain `go build` leaves them empty and
+// BuildVersion falls back on what the Go toolchain recorded.
+var (
+	Version  string
+	Revision string
+)
+
+// BuildVersion is the version and revision of this binary: the stamped
+// Version and Revision, else the module version and the VCS revision Go
+// records in the binary (runtime/debug.BuildInfo, with "-dirty" for
+// uncommitted changes), else "(devel)" and "unknown".
+func BuildVersion() (version, revision string) {
+	version, revision = Version, Revision
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		version = bi.Main.Version
-		dirty := false
-		for _, kv := range bi.Settings {
-			switch kv.Key {
-			case "vcs.revision":
-				revision = kv.Value
-			case "vcs.modified":
-				dirty = kv.Value == "true"
+		if version == "" && bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		if revision == "" {
+			dirty := false
+			for _, kv := range bi.Settings {
+				switch kv.Key {
+				case "vcs.revision":
+					revision = kv.Value
+				case "vcs.modified":
+					dirty = kv.Value == "true"
+				}
+			}
+			if dirty && revision != "" {
+				revision += "-dirty"
 			}
 		}
-		if dirty && revision != "unknown" {
-			revision += "-dirty"
-		}
 	}
+	if version == "" {
+		version = "(devel)"
+	}
+	if revision == "" {
+		revision = "unknown"
+	}
+	return version, revision
+}
+
+// buildInfo is tributary_build_info, always 1, labelled with what was
+// built (BuildVersion) and the Go version, so dashboards can tell which
+// build each broker runs.
+func buildInfo() prometheus.Collector {
+	version, revision := BuildVersion()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "tributary_build_info",
-		Help:        "Always 1; labels name the build: module version, VCS revision, Go version.",
+		Help:        "Always 1; labels name the build: version and VCS revision (stamped by make build, else Go's build info), Go version.",
 		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()},
 	})
 	g.Set(1)

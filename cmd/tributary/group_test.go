@@ -321,6 +321,9 @@ func TestGroupResetOffsets(t *testing.T) {
 	if strings.Contains(r.stderr, "dry run") {
 		t.Errorf("--execute says dry run: %q", r.stderr)
 	}
+	if r.stderr != "committed the NEW-OFFSET of 2 partitions for group readers: events 0,1; its consumers resume there\n" {
+		t.Errorf("--execute does not say what it committed: %q", r.stderr)
+	}
 	checkCommitted(t, adm, "readers", map[string]int64{"events/0": 0, "events/1": 0})
 
 	steps := []struct {

@@ -113,7 +113,7 @@ with --index-interval-bytes.`,
 	f.BoolVar(&o.verify, "verify", false, "check CRCs, offsets, indexes and checkpoints; exit 1 on any damage")
 	f.BoolVar(&o.records, "records", false, "decode and print every record (implies --batches)")
 	f.BoolVar(&o.batches, "batches", false, "list the batches of every partition of a data dir (always on for a partition dir or segment without --verify)")
-	f.StringVarP(&o.output, "output", "o", outputText, "output format: text or json")
+	f.StringVar(&o.output, "output", outputText, "output format: text or json")
 	f.IntVar(&o.indexInterval, "index-interval-bytes", 0, "index.interval.bytes the segments were written with (default: the topic's config)")
 	return cmd
 }

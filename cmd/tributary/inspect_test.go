@@ -335,7 +335,7 @@ func TestInspectVerifyClean(t *testing.T) {
 	for _, seg := range inspectSegments(t, filepath.Join(dir, "users-0")) {
 		inspectMust(t, seg, "--verify")
 	}
-	r = inspectMust(t, dir, "--verify", "-o", "json")
+	r = inspectMust(t, dir, "--verify", "--output", "json")
 	if !strings.Contains(r.stdout, `"damaged": false`) {
 		t.Fatalf("json verify:\n%s", r.stdout)
 	}
@@ -583,7 +583,7 @@ func TestInspectVerifyKilledMidRoll(t *testing.T) {
 		strings.Contains(r.stdout, "problems:") || !strings.Contains(r.stdout, "no damage found") {
 		t.Errorf("verify of a data dir killed mid-roll:\n%s", r.stdout)
 	}
-	r = inspectMust(t, crashed, "--verify", "-o", "json")
+	r = inspectMust(t, crashed, "--verify", "--output", "json")
 	if !strings.Contains(r.stdout, `"damaged": false`) || strings.Count(r.stdout, "segment left unsealed") < 2 {
 		t.Errorf("json verify of a data dir killed mid-roll:\n%s", r.stdout)
 	}
