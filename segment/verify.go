@@ -85,9 +85,13 @@ type VerifyResult struct {
 	// made of whole batches (the point a recovery would truncate to, if
 	// no batch in it had a CRC or offset problem).
 	Size, ValidBytes int64
-	Batches          int64
-	Records          int64 // the sum of the batches' record counts
-	MaxTimestamp     int64 // -1 when no batch has a timestamp
+	// IntactBytes and IntactNextOffset end the prefix that Recover keeps:
+	// whole, CRC-valid batches whose offsets follow one another. Past it
+	// the segment is damaged (IntactBytes < Size).
+	IntactBytes, IntactNextOffset int64
+	Batches                       int64
+	Records                       int64 // the sum of the batches' record counts
+	MaxTimestamp                  int64 // -1 when no batch has a timestamp
 	// IndexEntries and TimeIndexEntries count the entries in use, without
 	// a preallocated tail.
 	IndexEntries, TimeIndexEntries int
@@ -207,6 +211,8 @@ func (vr *verifier) run() error {
 	vr.runMaxTs, vr.prevStart, vr.lastStart, vr.prevLastStart = -1, -1, -1, -1
 	next := vr.base
 	p := int64(0)
+	intact := true
+	res.IntactNextOffset = vr.base
 	for p < int64(len(vr.log)) {
 		h, err := recordbatch.ParseHeader(vr.log[p:])
 		if err != nil {
@@ -238,6 +244,9 @@ func (vr *verifier) run() error {
 			err := fmt.Errorf("%w: last offset %d is too far past the segment's base offset for the index", ErrOffsetOrder, h.LastOffset())
 			batchErr = errors.Join(batchErr, err)
 			vr.problem(logPath, p, h.BaseOffset, err)
+		}
+		if intact = intact && batchErr == nil; intact {
+			res.IntactBytes, res.IntactNextOffset = p+int64(h.Size()), h.NextOffset()
 		}
 		if vr.opts.Batch != nil {
 			if err := vr.opts.Batch(&h, p, vr.log[p:p+int64(h.Size())], batchErr); err != nil {
