@@ -72,7 +72,9 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 	r := &recovery{l: l, segCfg: l.segConfig(cfg), logger: cfg.logger(),
 		compactedBefore: l.cleanedOffset.Load(), info: info, end: -1}
 	loaded := map[int64]bool{} // bases already written by an overlap repair
-	for i, base := range bases {
+	bases = slices.Clone(bases)
+	for i := 0; i < len(bases); i++ {
+		base := bases[i]
 		if loaded[base] {
 			continue
 		}
@@ -88,9 +90,19 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 			continue
 		}
 		fast := clean || !last && bases[i+1] <= recoverFrom
-		seg, cut, err := r.open(base, last, fast)
+		limit := int64(0) // no salvage in the last segment: a crash tears its tail
+		if !last {
+			limit = bases[i+1]
+		}
+		seg, cut, salvaged, err := r.open(base, fast, limit)
 		if err != nil {
 			return err
+		}
+		if salvaged >= 0 {
+			// The batches past the damage, now a segment of their own,
+			// come next.
+			bases = slices.Insert(bases, i+1, salvaged)
+			last = false
 		}
 		if r.end >= 0 && base < r.end && len(l.segs) > 0 {
 			if seg, err = r.trimOverlap(seg, last); err != nil {
@@ -126,14 +138,18 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 // open opens the segment at base: with fast, trusting its flushed bytes if
 // its indexes check out (segment.Load); otherwise, or when they do not,
 // CRC-scanning it and cutting it at its first bad batch (segment.Recover).
-// cut says why it was cut, "" when it was not.
-func (r *recovery) open(base int64, last, fast bool) (seg *segment.Segment, cut string, err error) {
+// cut says why it was cut, "" when it was not. With limit (the next
+// segment's base offset, 0 for the last segment), the valid batches past
+// the damage are salvaged into a segment of their own at the returned base
+// offset (-1: none), which the caller loads next.
+func (r *recovery) open(base int64, fast bool, limit int64) (seg *segment.Segment, cut string, salvaged int64, err error) {
 	l := r.l
+	salvaged = -1
 	if fast {
-		seg, err := segment.Open(l.dir, base, r.segCfg, last)
+		seg, err := segment.Open(l.dir, base, r.segCfg, limit == 0)
 		if err == nil {
 			if err = seg.Load(); err == nil {
-				return seg, "", nil
+				return seg, "", -1, nil
 			}
 			seg.Close()
 		}
@@ -141,22 +157,41 @@ func (r *recovery) open(base int64, last, fast bool) (seg *segment.Segment, cut 
 	}
 	seg, err = segment.Open(l.dir, base, r.segCfg, true)
 	if err != nil {
-		return nil, "", fmt.Errorf("log: open %s: %w", l.dir, err)
+		return nil, "", -1, fmt.Errorf("log: open %s: %w", l.dir, err)
 	}
-	st, err := seg.Recover()
+	opts := segment.RecoverOptions{Limit: limit}
+	if limit > 0 {
+		opts.Salvage = func(first int64, tail []byte) error {
+			return writeSegmentLog(l.dir, first, func(w io.Writer) error {
+				_, err := w.Write(tail)
+				return err
+			})
+		}
+	}
+	st, err := seg.RecoverWith(opts)
 	r.info.BytesScanned += st.BytesScanned
 	r.info.TruncatedBytes += st.TruncatedBytes
 	if err != nil {
 		seg.Close()
-		return nil, "", fmt.Errorf("log: recover %s: %w", l.dir, err)
+		return nil, "", -1, fmt.Errorf("log: recover %s: %w", l.dir, err)
 	}
 	if st.TruncatedBytes == 0 {
-		return seg, "", nil
+		return seg, "", -1, nil
 	}
 	r.logger.Warn("log: truncated torn or corrupt tail", "dir", l.dir, "segment", base,
 		"valid_bytes", seg.Size(), "truncated_bytes", st.TruncatedBytes, "next_offset", seg.NextOffset(), "cause", st.Cause)
-	return seg, fmt.Sprintf("segment %s cut at offset %d, byte %d (%d bytes removed): %v",
-		filepath.Base(seg.Path()), seg.NextOffset(), seg.Size(), st.TruncatedBytes, st.Cause), nil
+	cut = fmt.Sprintf("segment %s cut at offset %d, byte %d (%d bytes removed): %v",
+		filepath.Base(seg.Path()), seg.NextOffset(), seg.Size(), st.TruncatedBytes, st.Cause)
+	if st.ResumeOffset >= 0 {
+		l.dirDirty.Store(true)
+		r.info.TruncatedBytes -= st.TruncatedBytes - (st.ResumePosition - seg.Size())
+		r.logger.Warn("log: kept the valid batches past the damage as a segment of their own", "dir", l.dir, "segment", base,
+			"new_segment", st.ResumeOffset, "from_byte", st.ResumePosition, "dropped_bytes", st.ResumePosition-seg.Size())
+		cut = fmt.Sprintf("segment %s damaged between bytes %d and %d (offsets %d to %d): %v",
+			filepath.Base(seg.Path()), seg.Size(), st.ResumePosition, seg.NextOffset(), st.ResumeOffset, st.Cause)
+		salvaged = st.ResumeOffset
+	}
+	return seg, cut, salvaged, nil
 }
 
 // keep adds seg to the log, or removes it when it holds nothing worth
@@ -231,7 +266,16 @@ func (r *recovery) trimOverlap(seg *segment.Segment, last bool) (*segment.Segmen
 	}
 	r.logger.Warn("log: segment overlaps the previous one; keeping only its batches past the previous one's end",
 		"dir", l.dir, "segment", base, "log_end_offset", r.end, "new_segment", first, "dropped_bytes", pos)
-	if err := copySegmentTail(l.dir, seg.Path(), pos, first); err != nil {
+	err = writeSegmentLog(l.dir, first, func(w io.Writer) error {
+		in, err := os.Open(seg.Path())
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		_, err = io.Copy(w, io.NewSectionReader(in, pos, seg.Size()-pos))
+		return err
+	})
+	if err != nil {
 		seg.Close()
 		return nil, err
 	}
@@ -257,29 +301,20 @@ func (r *recovery) trimOverlap(seg *segment.Segment, last bool) (*segment.Segmen
 	return nseg, nil
 }
 
-// copySegmentTail writes the bytes of the .log file src from pos on as the
-// .log of a new segment at base first in dir, atomically (a temp file,
-// fsynced, renamed, the dir fsynced), without index files: recovery builds
-// them. A leftover at that name (the same copy, by an open that crashed
-// before removing src) is replaced.
-func copySegmentTail(dir, src string, pos, first int64) error {
+// writeSegmentLog writes the .log file of a new segment at base first in
+// dir with write, atomically (a temp file, fsynced, renamed, the dir
+// fsynced), without index files: recovery builds them. A leftover at that
+// name (the same bytes, by an open that crashed before it removed where
+// they came from) is replaced.
+func writeSegmentLog(dir string, first int64, write func(w io.Writer) error) error {
 	dst := filepath.Join(dir, segment.FileName(first, segment.LogSuffix))
 	tmp := dst + ".tmp"
 	err := func() error {
-		in, err := os.Open(src)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		fi, err := in.Stat()
-		if err != nil {
-			return err
-		}
 		out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(out, io.NewSectionReader(in, pos, fi.Size()-pos))
+		err = write(out)
 		if err == nil {
 			err = out.Sync()
 		}
@@ -299,7 +334,7 @@ func copySegmentTail(dir, src string, pos, first int64) error {
 	}()
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("log: open %s: rewrite overlapping segment as %s: %w", dir, filepath.Base(dst), err)
+		return fmt.Errorf("log: open %s: write segment %s: %w", dir, filepath.Base(dst), err)
 	}
 	return nil
 }

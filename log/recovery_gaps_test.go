@@ -188,12 +188,38 @@ func TestRecoveryKeepsSegmentsAfterDamage(t *testing.T) {
 		}},
 		{"flipped byte in segment 0 after kill -9", gapKill9, func(t *testing.T, f *gapFixture) want {
 			// Every batch was fsynced; one byte of the second batch's
-			// records changes. The batches of segment 0 from it on go.
+			// records changes. Only that batch goes: the ones after it
+			// in the segment are kept as a segment of their own.
 			in := f.segBatches(0)
 			victim := in[1]
 			at := f.posIn(0, victim) + recordbatch.HeaderSize + 5
 			patchFile(t, f.logPath(0), func(b []byte) []byte { b[at] ^= 0x40; return b })
-			return want{in[1:], []tlog.OffsetRange{{From: f.base(victim), To: f.bases[1]}}, f.end(), 0}
+			return want{in[1:2], []tlog.OffsetRange{{From: f.base(victim), To: f.base(in[2])}}, f.end(), 0}
+		}},
+		{"flipped base offset in a sealed segment", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// The base offset is not covered by the CRC: the batch
+			// whose base offset changed is valid but out of place; it
+			// goes, the batch after it vouches for where the log
+			// resumes.
+			in := f.segBatches(3)
+			victim := in[len(in)-3]
+			at := f.posIn(3, victim) + recordbatch.BaseOffsetPos + 7
+			patchFile(t, f.logPath(3), func(b []byte) []byte { b[at] ^= 0x02; return b })
+			return want{[]int{victim}, []tlog.OffsetRange{{From: f.base(victim), To: f.base(victim + 1)}}, f.end(), 0}
+		}},
+		{"garbage over two batches of a sealed segment", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// 40 bytes across the boundary of two batches: framing
+			// lost; the scan past it finds the third batch.
+			in := f.segBatches(4)
+			v := in[1]
+			at := f.posIn(4, v) + len(f.batches[v]) - 20
+			patchFile(t, f.logPath(4), func(b []byte) []byte {
+				for i := range 40 {
+					b[at+i] = byte(i*13 + 1)
+				}
+				return b
+			})
+			return want{[]int{v, v + 1}, []tlog.OffsetRange{{From: f.base(v), To: f.base(v + 2)}}, f.end(), 0}
 		}},
 		{"deleted middle segment", gapClean, func(t *testing.T, f *gapFixture) want {
 			if err := segment.RemoveFiles(f.dir, f.bases[3]); err != nil {
@@ -256,9 +282,10 @@ func TestRecoveryKeepsSegmentsAfterDamage(t *testing.T) {
 			return want{append(f.segBatches(1), in[2:]...), []tlog.OffsetRange{
 				{From: f.bases[1], To: f.bases[2]}, {From: f.base(in[2]), To: f.bases[6]}}, f.end(), 0}
 		}},
-		{"first segment unreadable", gapKill9, func(t *testing.T, f *gapFixture) want {
+		{"first batch unreadable", gapKill9, func(t *testing.T, f *gapFixture) want {
 			patchFile(t, f.logPath(0), func(b []byte) []byte { b[recordbatch.MagicPos] = 7; return b })
-			return want{f.segBatches(0), []tlog.OffsetRange{{From: 0, To: f.bases[1]}}, f.end(), f.bases[1]}
+			in := f.segBatches(0)
+			return want{in[:1], []tlog.OffsetRange{{From: 0, To: f.base(in[1])}}, f.end(), f.base(in[1])}
 		}},
 		{"overlapping segment", gapClean, func(t *testing.T, f *gapFixture) want {
 			// A segment named by a batch inside segment 3, holding
@@ -301,6 +328,15 @@ func TestRecoveryKeepsSegmentsAfterDamage(t *testing.T) {
 					kept = append(kept, b)
 				}
 			}
+			// inspect --verify tells beforehand what the open will lose.
+			var predicted []tlog.OffsetRange
+			for _, r := range verifyPartition(t, f.dir).Lost {
+				predicted = append(predicted, r.OffsetRange)
+			}
+			if !slices.Equal(predicted, w.lost) {
+				t.Errorf("VerifyPartition predicts lost %v, want %v", predicted, w.lost)
+			}
+
 			cfg := rcvConfig(2048)
 			l := rcvOpen(t, f.dir, cfg)
 			info := l.Recovery()

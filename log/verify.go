@@ -237,6 +237,9 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 			IndexIntervalBytes: opts.IndexIntervalBytes,
 			Active:             i == len(bases)-1,
 		}
+		if !so.Active {
+			so.NextSegment = bases[i+1]
+		}
 		if opts.Batch != nil {
 			path := filepath.Join(dir, segment.FileName(base, segment.LogSuffix))
 			so.Batch = func(h *recordbatch.Header, pos int64, batch []byte, problem error) error {
@@ -432,32 +435,46 @@ func (r *PartitionReport) findLost(dir string, compactedBefore int64) error {
 	end, damage := int64(-1), ""
 	for i := range r.Segments {
 		s := &r.Segments[i]
+		last := i == len(r.Segments)-1
 		if end >= 0 && s.BaseOffset < end {
 			r.Problems = append(r.Problems, segment.Problem{Path: s.Path, Position: 0, Offset: s.BaseOffset,
 				Err: fmt.Errorf("%w: segment starts at offset %d, the previous one ends at %d (overlap); the next open keeps only its batches from offset %d on",
 					segment.ErrOffsetOrder, s.BaseOffset, end, end)})
+			end = max(end, s.NextOffset)
 			continue
 		}
-		if s.Size == 0 && i < len(r.Segments)-1 {
+		if s.Size == 0 && !last {
 			r.Warnings = append(r.Warnings, segment.Problem{Path: s.Path, Position: -1, Offset: s.BaseOffset,
 				Err: errors.New("log: stray empty segment; the next open removes it")})
 			continue
 		}
-		if end >= 0 && s.BaseOffset > end {
-			cause := damage
-			if cause == "" && s.BaseOffset > compactedBefore {
-				cause = fmt.Sprintf("no segment holds these offsets (a segment file before %s is missing)", filepath.Base(s.Path))
+		for j, k := range s.Kept {
+			cut := j < len(s.Kept)-1 || k.To < s.Size
+			lastRun := last && j == len(s.Kept)-1
+			if k.To == k.From && !(lastRun && (end < 0 || k.Base > end)) {
+				// Nothing kept: the run goes.
+				if cut {
+					if end < 0 {
+						end = k.Base
+					}
+					if damage == "" {
+						damage = fmt.Sprintf("segment %s is damaged from byte %d (offset %d) on", filepath.Base(s.Path), k.To, k.Next)
+					}
+				}
+				continue
 			}
-			if cause != "" {
-				gaps = append(gaps, LostRange{OffsetRange{end, s.BaseOffset}, cause})
+			if end >= 0 && k.Base > end {
+				cause := damage
+				if cause == "" && k.Base > compactedBefore {
+					cause = fmt.Sprintf("no segment holds these offsets (a segment file before %s is missing)", filepath.Base(s.Path))
+				}
+				if cause != "" {
+					gaps = append(gaps, LostRange{OffsetRange{end, k.Base}, cause})
+				}
 			}
-		}
-		end, damage = s.NextOffset, ""
-		if s.IntactBytes < s.Size {
-			end = s.IntactNextOffset
-			damage = fmt.Sprintf("segment %s is damaged from byte %d (offset %d) on", filepath.Base(s.Path), s.IntactBytes, s.IntactNextOffset)
-			if s.IntactBytes == 0 && i == 0 {
-				end = s.BaseOffset
+			end, damage = k.Next, ""
+			if cut {
+				damage = fmt.Sprintf("segment %s is damaged from byte %d (offset %d) on", filepath.Base(s.Path), k.To, k.Next)
 			}
 		}
 	}

@@ -73,6 +73,10 @@ type VerifyOptions struct {
 	// CRC or offset problem found in it, if any. An error from Batch
 	// stops Verify and is returned.
 	Batch func(h *recordbatch.Header, pos int64, batch []byte, problem error) error
+	// NextSegment is the base offset of the segment after this one (0:
+	// none, it is the last): a recovery keeps the valid batches past
+	// damage below it, see VerifyResult.Kept.
+	NextSegment int64
 }
 
 // VerifyResult says what Verify found.
@@ -85,13 +89,15 @@ type VerifyResult struct {
 	// made of whole batches (the point a recovery would truncate to, if
 	// no batch in it had a CRC or offset problem).
 	Size, ValidBytes int64
-	// IntactBytes and IntactNextOffset end the prefix that Recover keeps:
-	// whole, CRC-valid batches whose offsets follow one another. Past it
-	// the segment is damaged (IntactBytes < Size).
-	IntactBytes, IntactNextOffset int64
-	Batches                       int64
-	Records                       int64 // the sum of the batches' record counts
-	MaxTimestamp                  int64 // -1 when no batch has a timestamp
+	// Kept is what a recovery keeps of the segment: its intact prefix
+	// (whole, CRC-valid batches whose offsets follow one another) and,
+	// before a next segment, each run of valid batches it resumes at
+	// past damage, as a segment of its own. One range, To == Size, when
+	// the segment is not damaged.
+	Kept         []KeptRange
+	Batches      int64
+	Records      int64 // the sum of the batches' record counts
+	MaxTimestamp int64 // -1 when no batch has a timestamp
 	// IndexEntries and TimeIndexEntries count the entries in use, without
 	// a preallocated tail.
 	IndexEntries, TimeIndexEntries int
@@ -211,8 +217,6 @@ func (vr *verifier) run() error {
 	vr.runMaxTs, vr.prevStart, vr.lastStart, vr.prevLastStart = -1, -1, -1, -1
 	next := vr.base
 	p := int64(0)
-	intact := true
-	res.IntactNextOffset = vr.base
 	for p < int64(len(vr.log)) {
 		h, err := recordbatch.ParseHeader(vr.log[p:])
 		if err != nil {
@@ -245,9 +249,6 @@ func (vr *verifier) run() error {
 			batchErr = errors.Join(batchErr, err)
 			vr.problem(logPath, p, h.BaseOffset, err)
 		}
-		if intact = intact && batchErr == nil; intact {
-			res.IntactBytes, res.IntactNextOffset = p+int64(h.Size()), h.NextOffset()
-		}
 		if vr.opts.Batch != nil {
 			if err := vr.opts.Batch(&h, p, vr.log[p:p+int64(h.Size())], batchErr); err != nil {
 				return err
@@ -265,6 +266,7 @@ func (vr *verifier) run() error {
 	}
 	res.ValidBytes = p
 	res.NextOffset = next
+	res.Kept = keptRanges(vr.log, vr.base, vr.opts.CompactedBefore, vr.opts.NextSegment)
 	vr.finishIndexes()
 	return nil
 }
