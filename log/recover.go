@@ -178,6 +178,15 @@ func (r *recovery) open(base int64, fast bool, limit int64) (seg *segment.Segmen
 	if st.TruncatedBytes == 0 {
 		return seg, "", -1, nil
 	}
+	if st.ResumeOffset == base {
+		// Damage before the first batch: the salvaged bytes took the
+		// segment's own name (seg is the unlinked old file). Open them.
+		seg.Close()
+		r.logger.Warn("log: dropped damaged bytes before a segment's first batch", "dir", l.dir, "segment", base,
+			"dropped_bytes", st.ResumePosition)
+		r.info.TruncatedBytes -= st.TruncatedBytes - st.ResumePosition
+		return r.open(base, false, limit)
+	}
 	r.logger.Warn("log: truncated torn or corrupt tail", "dir", l.dir, "segment", base,
 		"valid_bytes", seg.Size(), "truncated_bytes", st.TruncatedBytes, "next_offset", seg.NextOffset(), "cause", st.Cause)
 	cut = fmt.Sprintf("segment %s cut at offset %d, byte %d (%d bytes removed): %v",
