@@ -153,10 +153,10 @@ func FuzzRecoverSealed(f *testing.F) {
 	f.Fuzz(func(t *testing.T, nA uint8, pos16 uint16, kind uint8, damage []byte) {
 		// Segments A (sealed, damaged), B (sealed) and C (active).
 		type batch struct {
-			seg          int
-			base         int64
-			from, to     int // bytes in the segment's original file
-			data         []byte
+			seg      int
+			base     int64
+			from, to int // bytes in the segment's original file
+			data     []byte
 		}
 		counts := []int{3 + int(nA%8), 3, 2}
 		var batches []batch

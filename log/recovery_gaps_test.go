@@ -427,3 +427,59 @@ func gapCheck(t *testing.T, l *tlog.Log, kept [][]byte, lost []tlog.OffsetRange,
 		t.Fatalf("Read past the end: %v", err)
 	}
 }
+
+// TestRecoveryForgetsLostProducerBatches loses the tail of an idempotent
+// producer's batches (the last segment, flushed and cleanly closed, cut):
+// the producer snapshot, which covers them, is not trusted; the state is
+// rebuilt from the batches that survive, so a retry of the first lost
+// batch is appended again, after the lost offsets, rather than answered
+// with offsets that now hold nothing.
+func TestRecoveryForgetsLostProducerBatches(t *testing.T) {
+	const pid = 7
+	cfg := rcvConfig(2048)
+	dir := t.TempDir()
+	l := rcvOpen(t, dir, cfg)
+	var batches [][]byte
+	for seq := range int32(60) {
+		b := pidBatch(pb{pid: pid, seq: seq, n: 1})
+		if _, err := l.Append(b); err != nil {
+			t.Fatal(err)
+		}
+		batches = append(batches, b)
+	}
+	end := l.NextOffset()
+	rcvClose(t, l) // writes the producer snapshot at the log end
+
+	segs := rcvSegments(t, dir)
+	lastSeg := segs[len(segs)-1]
+	first := -1 // the first batch of the last segment
+	for i, b := range batches {
+		if h, _ := recordbatch.ParseHeader(b); h.BaseOffset == lastSeg {
+			first = i
+		}
+	}
+	if first < 0 || len(batches)-first < 4 {
+		t.Fatalf("last segment at %d starts no batch, or holds too few", lastSeg)
+	}
+	// Keep two batches of the last segment and a torn third.
+	keep := len(batches[first]) + len(batches[first+1])
+	if err := os.Truncate(rcvFile(dir, lastSeg, segment.LogSuffix), int64(keep+10)); err != nil {
+		t.Fatal(err)
+	}
+	lostSeq := int32(first + 2)
+	lostFrom, _ := recordbatch.ParseHeader(batches[lostSeq])
+
+	l = rcvOpen(t, dir, cfg)
+	defer l.Close()
+	if got, want := l.Recovery().Gaps, []tlog.OffsetRange{{From: lostFrom.BaseOffset, To: end}}; !slices.Equal(got, want) {
+		t.Fatalf("gaps %v, want %v", got, want)
+	}
+	ps := l.Producers()
+	if len(ps) != 1 || ps[0].ProducerID != pid || ps[0].LastSequence != lostSeq-1 {
+		t.Fatalf("producers after recovery: %+v, want %d with last sequence %d", ps, pid, lostSeq-1)
+	}
+	info, err := l.AppendBatches(pidBatch(pb{pid: pid, seq: lostSeq, n: 1}))
+	if err != nil || info.Duplicate || info.BaseOffset != end {
+		t.Fatalf("retry of the first lost batch: %+v, %v; want a new append at %d", info, err, end)
+	}
+}

@@ -58,8 +58,9 @@ func (s *Segment) follows(base, next int64) bool {
 // have no readers.
 //
 // A batch that was fully written and is valid is never dropped, unless a batch
-// before it is corrupt: offsets must stay contiguous, and nothing after the
-// first damaged byte can be trusted to belong to this log.
+// before it is corrupt: nothing after the first damaged byte can be trusted
+// to belong to this segment's chain of offsets. RecoverWith salvages what
+// comes after the damage of a sealed segment.
 func (s *Segment) Recover() (RecoveryStats, error) {
 	return s.RecoverWith(RecoverOptions{})
 }
