@@ -483,3 +483,81 @@ func TestRecoveryForgetsLostProducerBatches(t *testing.T) {
 		t.Fatalf("retry of the first lost batch: %+v, %v; want a new append at %d", info, err, end)
 	}
 }
+
+// TestRecoveryDamageInCleanedSegment damages a batch of a segment the
+// cleaner rewrote (gaps between its batches and before the next segment):
+// only that batch goes, the cleaner's gaps are not reported as lost, and
+// the batches after the damage are kept.
+func TestRecoveryDamageInCleanedSegment(t *testing.T) {
+	clock := newFakeClock(tsBase)
+	cfg := compactConfig(1<<20, clock)
+	dir := t.TempDir()
+	l := openLog(t, dir, cfg)
+	var all []rec
+	for seg := range 2 {
+		for i := range 10 {
+			off := seg*10 + i
+			key := fmt.Sprintf("gone-%d", i%2)
+			if off%2 == 0 || off == 15 {
+				key = fmt.Sprintf("kept-%d", off)
+			}
+			all = append(all, appendKeyed(t, l, recordbatch.CodecNone, nil, []rec{{ts: tsBase + int64(off)*100, key: []byte(key), value: []byte("v")}})...)
+		}
+		l.Roll()
+	}
+	last := appendKeyed(t, l, recordbatch.CodecNone, nil, []rec{{ts: tsBase + 5000, key: []byte("gone-0"), value: []byte("w")}, {ts: tsBase + 5000, key: []byte("gone-1"), value: []byte("w")}})
+	cfg.SegmentBytes = 200 // one cleaned segment each
+	l.SetConfig(cfg)
+	if _, err := l.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	rcvClose(t, l)
+	// Flip a record byte of the batch at offset 4 and make the open scan.
+	data, err := os.ReadFile(rcvFile(dir, 0, segment.LogSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next int64 // the offset after the batch before it
+	for p := 0; p < len(data); {
+		h, err := recordbatch.ParseHeader(data[p:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.BaseOffset == 4 {
+			data[p+h.Size()-3] ^= 0x20
+			break
+		}
+		next = h.NextOffset()
+		p += h.Size()
+	}
+	if next != 3 {
+		t.Fatalf("the batch before offset 4 ends at %d, want 3", next)
+	}
+	if err := os.WriteFile(rcvFile(dir, 0, segment.LogSuffix), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, tlog.CheckpointFile)); err != nil {
+		t.Fatal(err)
+	}
+
+	l = openLog(t, dir, cfg)
+	defer l.Close()
+	// The cut is where the batch before the damage ends, 3; the log
+	// resumes at the next batch, 6. Only 4 held a record, but nothing
+	// tells the cleaner's gaps from the damage in between.
+	want := []tlog.OffsetRange{{From: 3, To: 6}}
+	var lost []tlog.OffsetRange
+	for _, r := range l.Recovery().Lost {
+		lost = append(lost, r.OffsetRange)
+	}
+	if !slices.Equal(lost, want) || !slices.Equal(l.Recovery().Gaps, want) {
+		t.Fatalf("lost %v, gaps %v; want %v", lost, l.Recovery().Gaps, want)
+	}
+	var kept []rec
+	for _, r := range all {
+		if r.offset%2 == 0 && r.offset != 4 || r.offset == 15 {
+			kept = append(kept, r)
+		}
+	}
+	checkRecords(t, readRecords(t, l), append(kept, last...))
+}

@@ -86,7 +86,7 @@ func (s *Segment) RecoverWith(opts RecoverOptions) (RecoveryStats, error) {
 	})
 	st.Cause = cause
 	if p < len(v) && opts.Salvage != nil && opts.Limit > next {
-		if q, base, ok := resumePoint(v, p, next, opts.Limit); ok {
+		if q, base, ok := resumePoint(v, p, next, opts.Limit, s.cfg.CompactedBefore); ok {
 			if err := opts.Salvage(base, v[q:]); err != nil {
 				return st, &Error{Path: s.logPath, Op: "recover: salvage batches past the damage", Offset: base, Err: err}
 			}
@@ -160,7 +160,7 @@ func keptRanges(v []byte, base, compactedBefore, limit int64) []KeptRange {
 		if pos+p == len(v) || limit <= next {
 			return out
 		}
-		q, b, ok := resumePoint(v[pos:], p, next, limit)
+		q, b, ok := resumePoint(v[pos:], p, next, limit, compactedBefore)
 		if !ok {
 			return out
 		}
@@ -171,12 +171,13 @@ func keptRanges(v []byte, base, compactedBefore, limit int64) []KeptRange {
 // resumePoint looks in v past the damaged batch at byte cut, where the
 // offset next was expected, for the first position where the log resumes:
 // a whole, CRC-valid batch whose offsets lie in [next, limit), followed by
-// the end of v or by a valid batch that follows it. The batch at cut
+// the end of v or by a valid batch that follows it (with a gap only below
+// compactedBefore). The batch at cut
 // itself is never taken, as its base offset (which no CRC covers) may be
 // what is damaged; the second batch vouches for the first one's. Cheap
 // checks of the header come first, so a scan of garbage computes few
 // CRCs.
-func resumePoint(v []byte, cut int, next, limit int64) (pos int, base int64, ok bool) {
+func resumePoint(v []byte, cut int, next, limit, compactedBefore int64) (pos int, base int64, ok bool) {
 	candidate := func(q int) (recordbatch.Header, bool) {
 		b := v[q:]
 		if len(b) < recordbatch.HeaderSize || b[recordbatch.MagicPos] != recordbatch.Magic {
@@ -200,7 +201,7 @@ func resumePoint(v []byte, cut int, next, limit int64) (pos int, base int64, ok 
 		if r == len(v) {
 			return q, h.BaseOffset, true
 		}
-		if h2, ok := candidate(r); ok && h2.BaseOffset == h.NextOffset() {
+		if h2, ok := candidate(r); ok && (h2.BaseOffset == h.NextOffset() || h2.BaseOffset > h.NextOffset() && h2.BaseOffset < compactedBefore) {
 			return q, h.BaseOffset, true
 		}
 	}
