@@ -71,7 +71,8 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 	cfg := l.cfg.Load()
 	r := &recovery{l: l, segCfg: l.segConfig(cfg), logger: cfg.logger(),
 		compactedBefore: l.cleanedOffset.Load(), info: info, end: -1}
-	loaded := map[int64]bool{} // bases already written by an overlap repair
+	loaded := map[int64]bool{}  // bases already written by an overlap repair
+	salvage := map[int64]bool{} // bases written by a salvage: no indexes yet
 	bases = slices.Clone(bases)
 	for i := 0; i < len(bases); i++ {
 		base := bases[i]
@@ -89,7 +90,7 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 			l.dirDirty.Store(true)
 			continue
 		}
-		fast := clean || !last && bases[i+1] <= recoverFrom
+		fast := (clean || !last && bases[i+1] <= recoverFrom) && !salvage[base]
 		limit := int64(0) // no salvage in the last segment: a crash tears its tail
 		if !last {
 			limit = bases[i+1]
@@ -102,6 +103,7 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 			// The batches past the damage, now a segment of their own,
 			// come next.
 			bases = slices.Insert(bases, i+1, salvaged)
+			salvage[salvaged] = true
 			last = false
 		}
 		if r.end >= 0 && base < r.end && len(l.segs) > 0 {
