@@ -176,9 +176,10 @@
 //
 // offset is the log end offset the state covers: every batch below it is
 // in the state, none at or past it. Open loads the snapshot if its offset
-// is at most the recovered log end, then applies the batch headers (not
-// the records) from that offset to the end; without a usable snapshot it
-// rebuilds from the log start. A snapshot past the log end (its tail was
+// is at most the recovered log end and no range recovery just lost lies
+// below it, then applies the batch headers (not the records) from that
+// offset to the end; without a usable snapshot it rebuilds from the log
+// start. A snapshot past the log end (its tail was
 // lost or truncated) is replaced at Open, before appends could make it
 // look valid again. Compatibility: a reader of version N reads N and N-1;
 // an unreadable file costs a scan of the whole log's batch headers.

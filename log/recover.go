@@ -391,6 +391,10 @@ func (r *recovery) finish(recoveryOffset int64) error {
 		l.dirDirty.Store(true)
 	}
 
+	if len(r.gaps) == 0 {
+		// The usual case: no gap, so no file (one unlink, no read).
+		return writeLostOffsets(l.dir, nil)
+	}
 	known, readable, err := readLostOffsets(l.dir)
 	if err != nil {
 		return err
