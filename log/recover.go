@@ -189,6 +189,12 @@ func (r *recovery) open(base int64, fast bool, limit int64) (seg *segment.Segmen
 		r.info.TruncatedBytes -= st.TruncatedBytes - st.ResumePosition
 		return r.open(base, false, limit)
 	}
+	if err := seg.Sync(); err != nil {
+		// The cut made durable: a crash before it would only redo it,
+		// but the checkpoint written next calls this segment flushed.
+		seg.Close()
+		return nil, "", -1, fmt.Errorf("log: recover %s: %w", l.dir, err)
+	}
 	r.logger.Warn("log: truncated torn or corrupt tail", "dir", l.dir, "segment", base,
 		"valid_bytes", seg.Size(), "truncated_bytes", st.TruncatedBytes, "next_offset", seg.NextOffset(), "cause", st.Cause)
 	cut = fmt.Sprintf("segment %s cut at offset %d, byte %d (%d bytes removed): %v",
