@@ -170,13 +170,14 @@ func keptRanges(v []byte, base, compactedBefore, limit int64) []KeptRange {
 
 // resumePoint looks in v past the damaged batch at byte cut, where the
 // offset next was expected, for the first position where the log resumes:
-// a whole, CRC-valid batch whose offsets lie in [next, limit), followed by
-// the end of v or by a valid batch that follows it (with a gap only below
-// compactedBefore). The batch at cut
-// itself is never taken, as its base offset (which no CRC covers) may be
-// what is damaged; the second batch vouches for the first one's. Cheap
-// checks of the header come first, so a scan of garbage computes few
-// CRCs.
+// a whole, CRC-valid batch whose offsets lie in [next, limit) and whose
+// base offset (which no CRC covers) something vouches for: the end of v
+// after it, a valid batch after it that follows it (with a gap only below
+// compactedBefore), or the header of the batch before it, when the
+// damage left the framing from cut to it readable and that header says it
+// ends where this one starts. The batch at cut itself is never taken: its
+// base offset may be what is damaged. Cheap checks of the header come
+// first, so a scan of garbage computes few CRCs.
 func resumePoint(v []byte, cut int, next, limit, compactedBefore int64) (pos int, base int64, ok bool) {
 	candidate := func(q int) (recordbatch.Header, bool) {
 		b := v[q:]
@@ -192,13 +193,26 @@ func resumePoint(v []byte, cut int, next, limit, compactedBefore int64) (pos int
 		h, err := recordbatch.Validate(b)
 		return h, err == nil
 	}
+	// The framing from cut on, walked as far as headers parse, as the
+	// scan goes: framed is the next batch boundary at or past q (-1 when
+	// the framing is lost), framedNext the offset the header before it
+	// says comes next.
+	framed, framedNext := cut, int64(-1)
 	for q := cut + 1; q < len(v); q++ {
+		for framed >= 0 && framed < q {
+			h, err := recordbatch.ParseHeader(v[framed:])
+			if err != nil {
+				framed = -1
+				break
+			}
+			framed, framedNext = framed+h.Size(), h.NextOffset()
+		}
 		h, ok := candidate(q)
 		if !ok {
 			continue
 		}
 		r := q + h.Size()
-		if r == len(v) {
+		if r == len(v) || framed == q && framedNext == h.BaseOffset {
 			return q, h.BaseOffset, true
 		}
 		if h2, ok := candidate(r); ok && (h2.BaseOffset == h.NextOffset() || h2.BaseOffset > h.NextOffset() && h2.BaseOffset < compactedBefore) {
