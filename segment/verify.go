@@ -266,7 +266,15 @@ func (vr *verifier) run() error {
 	}
 	res.ValidBytes = p
 	res.NextOffset = next
-	res.Kept = keptRanges(vr.log, vr.base, vr.opts.CompactedBefore, vr.opts.NextSegment)
+	res.Kept = []KeptRange{{Base: vr.base, Next: next, From: 0, To: p, FirstBatch: res.FirstOffset}}
+	for _, pr := range res.Problems {
+		if pr.Path == logPath {
+			// Damaged: work out what a recovery keeps (a second scan,
+			// only of a damaged segment).
+			res.Kept = keptRanges(vr.log, vr.base, vr.opts.CompactedBefore, vr.opts.NextSegment)
+			break
+		}
+	}
 	vr.finishIndexes()
 	return nil
 }
