@@ -147,6 +147,9 @@ type Config struct {
 	// FlushObserver, if set, is told how long each fsync of the log took
 	// and whether it failed (for metrics); it must not block.
 	FlushObserver func(d time.Duration, err error)
+	// RecoveryObserver, if set, is told what each Open of a log
+	// recovered, Lost offset ranges included (for metrics).
+	RecoveryObserver func(dir string, info RecoveryInfo)
 	// WrapFile injects faults into segment writes (tests only).
 	WrapFile func(path string, f *os.File) segment.File
 }

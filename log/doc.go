@@ -23,6 +23,7 @@
 //	    recovery-checkpoint           see below
 //	    producer-snapshot             idempotent producers' state, see below
 //	    cleaner-checkpoint            compacted logs only, see below
+//	    lost-offsets                  offset gaps left by damage, see below
 //	    <base>.log.cleaned, .swap     a cleaner swap in progress, see below
 //
 // # recovery-checkpoint
@@ -43,6 +44,39 @@
 // file it cannot read (other version, bad CRC, short) is treated as absent,
 // which costs a full scan and forgets a DeleteRecords log start offset beyond
 // the first segment, but never loses a batch.
+//
+// # Damage and offset gaps
+//
+// Recovery repairs each segment on its own (recover.go): a segment is cut
+// at its first bad batch; in a sealed segment the valid batches after the
+// damage are kept as a segment of their own (named by their first base
+// offset); later segments whose batches verify are kept; a segment that
+// overlaps the one before keeps only its batches past that one's end. What
+// damage took away, and a missing segment file, is left as an offset gap
+// between segments, which Read skips as it skips the cleaner's gaps.
+// Offsets below the recovery checkpoint's offset were on stable storage
+// and are never given out again: when such a tail is lost the log goes on
+// in a new segment at the checkpoint's offset. Only the unflushed tail of
+// the last segment (torn by a crash) is cut and its offsets reused, as
+// Kafka does.
+//
+// # lost-offsets
+//
+// The gaps recovery reported, so that each is logged (at ERROR) and
+// counted once; absent when there are none. Replaced atomically like the
+// recovery checkpoint. All integers big-endian:
+//
+//	 0      4         6          8           12
+//	+-------+---------+----------+-----------+-------------------+-------+
+//	| magic | version | reserved | count = n | n ranges          | crc32c|
+//	| "TRLO"| u16 = 1 | u16 = 0  | u32       | from i64, to i64  | u32   |
+//	+-------+---------+----------+-----------+-------------------+-------+
+//
+// Each range is the offsets [from, to), sorted, not touching. The CRC-32C
+// covers every byte before it. Each open rewrites it with the gaps still
+// in the log (those below the log start go); at most 4096 ranges, the
+// lowest forgotten first. Compatibility: a reader of version N reads N and
+// N-1; an unreadable file counts as empty, which reports its gaps again.
 //
 // # Log compaction (cleanup.policy=compact)
 //
@@ -142,9 +176,10 @@
 //
 // offset is the log end offset the state covers: every batch below it is
 // in the state, none at or past it. Open loads the snapshot if its offset
-// is at most the recovered log end, then applies the batch headers (not
-// the records) from that offset to the end; without a usable snapshot it
-// rebuilds from the log start. A snapshot past the log end (its tail was
+// is at most the recovered log end and no range recovery just lost lies
+// below it, then applies the batch headers (not the records) from that
+// offset to the end; without a usable snapshot it rebuilds from the log
+// start. A snapshot past the log end (its tail was
 // lost or truncated) is replaced at Open, before appends could make it
 // look valid again. Compatibility: a reader of version N reads N and N-1;
 // an unreadable file costs a scan of the whole log's batch headers.
@@ -165,13 +200,16 @@
 //
 // # Guarantees
 //
-//   - Offsets are contiguous and never reused: Append assigns them by
-//     rewriting each batch's base offset in place (not covered by the CRC).
+//   - Offsets increase and are never reused: Append assigns them
+//     contiguously by rewriting each batch's base offset in place (not
+//     covered by the CRC); gaps come only from the cleaner and from damage.
 //   - An appended batch is readable at once and survives kill -9 (it is in the
 //     page cache). With flush.messages=1 Append returns only after fsync, and
 //     concurrent appenders share one fsync (group commit).
-//   - Recovery truncates only a torn or corrupt tail and never drops a
-//     fully-written, valid batch that precedes it.
+//   - Recovery drops only damaged bytes and the unflushed torn tail of the
+//     last segment: every fully written, valid batch of a sealed segment
+//     survives (past damage too), and so does every later segment whose
+//     batches verify. Offsets lost to damage stay a gap, reported once.
 //   - A retried batch of an idempotent producer is never appended twice,
 //     across restarts and kill -9 included: the producer state always
 //     describes exactly the batches below the log end.

@@ -105,6 +105,15 @@ type RecoveryInfo struct {
 	BytesScanned   int64
 	TruncatedBytes int64
 	Duration       time.Duration
+	// Lost are the offset ranges this Open found missing for the first
+	// time (damaged batches cut, a segment file gone): each is logged at
+	// ERROR once and left as a gap. LostOffsets is their total length.
+	Lost        []LostRange
+	LostOffsets int64
+	// Gaps are all the ranges recovery ever reported lost that are still
+	// gaps in the log (those of Lost included), as the lost-offsets
+	// file records them.
+	Gaps []OffsetRange
 }
 
 // Batches is the result of Read: whole record batches as one view of a

@@ -109,6 +109,7 @@ type Manager struct {
 	pidLimit int64
 
 	flushObserver atomic.Pointer[func(time.Duration, error)] // see SetFlushObserver
+	lostOffsets   atomic.Int64                               // see RecoveryLostOffsets
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -125,6 +126,15 @@ func (m *Manager) observeFlush(d time.Duration, err error) {
 	if f := m.flushObserver.Load(); f != nil {
 		(*f)(d, err)
 	}
+}
+
+// RecoveryLostOffsets is the number of offsets the recoveries of this
+// Manager's logs found lost to damage (see RecoveryInfo.Lost), each
+// counted once.
+func (m *Manager) RecoveryLostOffsets() int64 { return m.lostOffsets.Load() }
+
+func (m *Manager) observeRecovery(_ string, info RecoveryInfo) {
+	m.lostOffsets.Add(info.LostOffsets)
 }
 
 // OpenManager locks dir (creating it if needed), opens every topic's
@@ -160,6 +170,9 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 		// Late-bound: the metrics that want fsync times are usually
 		// created after the data dir is open (SetFlushObserver).
 		defaults.FlushObserver = m.observeFlush
+	}
+	if defaults.RecoveryObserver == nil {
+		defaults.RecoveryObserver = m.observeRecovery
 	}
 	m.defaults = defaults
 	if err := m.load(); err != nil {

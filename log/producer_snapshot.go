@@ -239,6 +239,10 @@ func (l *Log) loadProducers() error {
 	from := int64(0)
 	l.producers.m = map[int64]*producerEntry{}
 	usable := ok && snap.offset <= next
+	for _, lost := range l.recoveryInfo.Lost {
+		// The snapshot describes batches that recovery just lost.
+		usable = usable && snap.offset <= lost.From
+	}
 	if usable {
 		l.producers.m, from = snap.producers, snap.offset
 	} else if present {

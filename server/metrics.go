@@ -118,7 +118,13 @@ func newMetrics(s *Server) *metrics {
 		Name: "tributary_network_sent_bytes_total",
 		Help: "Response bytes written to clients, framing included.",
 	})
-	reg.MustRegister(reqs, lat, m.errors, m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut,
+	// Read at scrape time: the data dir's logs are opened (and recovered)
+	// before these metrics exist, and may be opened later too.
+	recoveryLost := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "tributary_log_recovery_lost_offsets_total",
+		Help: "Offsets that recovery found lost to damage (a cut damaged segment, a missing segment file) and left as gaps; each range is also logged at ERROR once.",
+	}, func() float64 { return float64(s.mgr.RecoveryLostOffsets()) })
+	reg.MustRegister(recoveryLost, reqs, lat, m.errors, m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut,
 		m.flushes, m.flushErrors, m.connections, m.badRequests, m.netIn, m.netOut,
 		m.rejected, m.acceptBlocked, m.acceptBlockedSeconds,
 		&partitionCollector{s: s},

@@ -466,11 +466,21 @@ func TestInspectVerifyDetectsDamage(t *testing.T) {
 			return []string{filepath.Base(seg), fmt.Sprintf("position %d", end), "torn tail"}
 		}},
 		{"missing segment", func(t *testing.T, part string) []string {
-			seg := inspectSegments(t, part)[1]
+			segs := inspectSegments(t, part)
+			seg := segs[1]
 			for _, suf := range []string{".log", ".index", ".timeindex"} {
 				os.Remove(strings.TrimSuffix(seg, ".log") + suf)
 			}
-			return []string{"previous one ends at"}
+			from, _, _ := segment.ParseFileName(filepath.Base(seg))
+			to, _, _ := segment.ParseFileName(filepath.Base(segs[2]))
+			return []string{fmt.Sprintf("offsets [%d, %d) (%d) are lost", from, to, to-from), "no segment holds these offsets"}
+		}},
+		{"damaged middle segment", func(t *testing.T, part string) []string {
+			segs := inspectSegments(t, part)
+			pos, h := inspectBatchAt(t, segs[1], 1)
+			inspectMutate(t, segs[1], func(b []byte) []byte { b[pos+h.Size()-5] ^= 0x40; return b })
+			// Only that batch: the next open keeps the ones after it.
+			return []string{filepath.Base(segs[1]), fmt.Sprintf("offsets [%d, %d) (%d) are lost", h.BaseOffset, h.NextOffset(), h.NextOffset()-h.BaseOffset), "is damaged from byte"}
 		}},
 		{"unreadable recovery checkpoint", func(t *testing.T, part string) []string {
 			ck := filepath.Join(part, tlog.CheckpointFile)
@@ -499,6 +509,43 @@ func TestInspectVerifyDetectsDamage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInspectVerifyReportsKnownGap: once a start has left a damaged
+// segment's range as a reported gap, verify names the range but finds no
+// damage.
+func TestInspectVerifyReportsKnownGap(t *testing.T) {
+	dir := inspectDataDir(t)
+	part := filepath.Join(dir, "events-0")
+	segs := inspectSegments(t, part)
+	for _, suf := range []string{".log", ".index", ".timeindex"} {
+		os.Remove(strings.TrimSuffix(segs[1], ".log") + suf)
+	}
+	from, _, _ := segment.ParseFileName(filepath.Base(segs[1]))
+	to, _, _ := segment.ParseFileName(filepath.Base(segs[2]))
+	m, err := tlog.OpenManager(dir, tlog.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.RecoveryLostOffsets(); got != to-from {
+		t.Errorf("RecoveryLostOffsets = %d, want %d", got, to-from)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := inspectMust(t, dir, "--verify")
+	want := fmt.Sprintf("events-0: offsets [%d, %d) (%d) were lost to damage and reported by an earlier start", from, to, to-from)
+	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "no damage found") {
+		t.Fatalf("verify after the repair does not say %q and no damage:\n%s", want, r.stdout)
+	}
+	r = inspectMust(t, part, "--verify", "--output", "json")
+	if !strings.Contains(r.stdout, fmt.Sprintf(`"known_lost_offsets": [
+        {
+          "from": %d,
+          "to": %d
+        }`, from, to)) {
+		t.Fatalf("json verify does not list the gap:\n%s", r.stdout)
 	}
 }
 
