@@ -19,7 +19,8 @@ package server
 // one decompressed as a stream, holding one of the server's decompression
 // slots, so that no batch a consumer cannot read is ever stored. acks=0
 // sends no response; as in Kafka, an acks=0 request that fails closes the
-// connection so the producer notices.
+// connection so the producer notices. A request naming one partition twice
+// is read as Kafka reads it: the last entry wins (lastEntryPerPartition).
 
 import (
 	"errors"
@@ -77,6 +78,9 @@ func topicCodec(compressionType string) (recordbatch.Codec, bool) {
 func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 	s := c.s
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	if hasDuplicatePartitions(req) {
+		req.Topics = lastEntryPerPartition(req)
+	}
 	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	failed := 0
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
@@ -118,6 +122,106 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 		return nil, nil
 	}
 	return resp, nil
+}
+
+// produceTarget is what names a partition in a produce request: a topic
+// by name (v3-v12) or by ID (v13), and its partition number.
+type produceTarget struct {
+	topic     string
+	topicID   [16]byte
+	partition int32
+}
+
+func targetOf(version int16, rt *kmsg.ProduceRequestTopic, partition int32) produceTarget {
+	if version >= 13 {
+		return produceTarget{topicID: rt.TopicID, partition: partition}
+	}
+	return produceTarget{topic: rt.Topic, partition: partition}
+}
+
+// smallProduceRequest is the number of partitions up to which duplicates
+// are looked for pairwise, without allocating.
+const smallProduceRequest = 32
+
+// hasDuplicatePartitions reports whether req names one partition more than
+// once, in one topic entry or in two entries for the same topic.
+func hasDuplicatePartitions(req *kmsg.ProduceRequest) bool {
+	n := 0
+	for i := range req.Topics {
+		n += len(req.Topics[i].Partitions)
+	}
+	if n <= 1 {
+		return false
+	}
+	if n <= smallProduceRequest {
+		var seen [smallProduceRequest]produceTarget
+		k := 0
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			for j := range rt.Partitions {
+				t := targetOf(req.Version, rt, rt.Partitions[j].Partition)
+				for _, s := range seen[:k] {
+					if s == t {
+						return true
+					}
+				}
+				seen[k] = t
+				k++
+			}
+		}
+		return false
+	}
+	seen := make(map[produceTarget]struct{}, n)
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		for j := range rt.Partitions {
+			t := targetOf(req.Version, rt, rt.Partitions[j].Partition)
+			if _, dup := seen[t]; dup {
+				return true
+			}
+			seen[t] = struct{}{}
+		}
+	}
+	return false
+}
+
+// lastEntryPerPartition is req's topics with each partition named once, as
+// Kafka reads a produce request: KafkaApis collects its partitions in a
+// map keyed by topic and partition, so when one is named twice the last
+// entry's records are the ones appended, the earlier ones are dropped
+// unread, and the response has one entry per partition and per topic.
+// Each partition keeps the place of its first entry.
+func lastEntryPerPartition(req *kmsg.ProduceRequest) []kmsg.ProduceRequestTopic {
+	type topicKey struct {
+		name string
+		id   [16]byte
+	}
+	topicAt := map[topicKey]int{}
+	partitionAt := map[produceTarget]int{}
+	var out []kmsg.ProduceRequestTopic
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		t0 := targetOf(req.Version, rt, 0)
+		tk := topicKey{t0.topic, t0.topicID}
+		ti, ok := topicAt[tk]
+		if !ok {
+			ti = len(out)
+			topicAt[tk] = ti
+			ot := kmsg.NewProduceRequestTopic()
+			ot.Topic, ot.TopicID = rt.Topic, rt.TopicID
+			out = append(out, ot)
+		}
+		for j := range rt.Partitions {
+			t := targetOf(req.Version, rt, rt.Partitions[j].Partition)
+			if pj, dup := partitionAt[t]; dup {
+				out[ti].Partitions[pj] = rt.Partitions[j]
+				continue
+			}
+			partitionAt[t] = len(out[ti].Partitions)
+			out[ti].Partitions = append(out[ti].Partitions, rt.Partitions[j])
+		}
+	}
+	return out
 }
 
 // produceTo appends one partition's records and fills in its response.

@@ -1,7 +1,8 @@
 package server
 
 // A compressed batch a consumer could not read is refused on produce, on
-// every topic, and never blocks the consumers of its partition.
+// every topic, and never blocks the consumers of its partition; a request
+// naming one partition twice is read as Kafka reads it.
 
 import (
 	"bytes"
@@ -211,6 +212,69 @@ func TestProduceAcceptsCompressedBatchesOfEveryClientCodec(t *testing.T) {
 			for i, r := range got[300:305] {
 				if r.Offset != int64(300+i) || string(r.Key) != fmt.Sprintf("key-%d", i) || string(r.Value) != "ours" {
 					t.Errorf("record %d: offset %d key %q value %q", 300+i, r.Offset, r.Key, r.Value)
+				}
+			}
+		})
+	}
+}
+
+// TestProduceSamePartitionTwiceKeepsTheLastEntry: a request naming one
+// partition twice, in one topic entry or in two entries for the topic, is
+// read as Kafka reads it: only the last entry's batch is appended, and the
+// response names the partition (and the topic) once.
+func TestProduceSamePartitionTwiceKeepsTheLastEntry(t *testing.T) {
+	b := startProbeBroker(t)
+	first := probeBatch(2, 11)  // 2 records of 11-byte values
+	second := probeBatch(3, 22) // 3 records of 22-byte values
+	cases := []struct {
+		name    string
+		version int16
+		request func() *kmsg.ProduceRequest
+	}{
+		{"one topic entry", 9, func() *kmsg.ProduceRequest {
+			req := probeProduce(9, probeTopic, first, probeBatch(1, 5))
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition, rp.Records = 0, second
+			req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+			return req
+		}},
+		{"two topic entries", 7, func() *kmsg.ProduceRequest {
+			req := probeProduce(7, probeTopic, first, probeBatch(1, 5))
+			again := probeProduce(7, probeTopic, second)
+			req.Topics = append(req.Topics, again.Topics[0])
+			return req
+		}},
+		{"two topic entries by id", 13, func() *kmsg.ProduceRequest {
+			tp, _ := b.mgr.Topic(probeTopic)
+			req := probeProduce(13, "", first, probeBatch(1, 5))
+			again := probeProduce(13, "", second)
+			req.Topics = append(req.Topics, again.Topics[0])
+			for i := range req.Topics {
+				req.Topics[i].TopicID = tp.ID
+			}
+			return req
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := probeEnds(t, b, probeTopic)
+			resp := dialProbe(t, b.addr).roundTrip(tc.request()).(*kmsg.ProduceResponse)
+			if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 2 {
+				t.Fatalf("response: %d topics (%+v), want one with partitions 0 and 1 once each", len(resp.Topics), resp.Topics)
+			}
+			for i, p := range resp.Topics[0].Partitions {
+				if p.Partition != int32(i) || p.ErrorCode != 0 || p.BaseOffset != before[i] {
+					t.Errorf("partition entry %d: partition %d error %v base offset %d, want partition %d at %d",
+						i, p.Partition, kerr.ErrorForCode(p.ErrorCode), p.BaseOffset, i, before[i])
+				}
+			}
+			// The second entry's 3 records, not the first's 2, nor both.
+			probeCheckEnds(t, b, probeTopic, []int64{before[0] + 3, before[1] + 1})
+			cons := b.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{probeTopic: {0: kgo.NewOffset().At(before[0])}}),
+				kgo.FetchMaxWait(100*time.Millisecond))
+			for _, r := range consumeN(t, cons, 3) {
+				if len(r.Value) != 22 {
+					t.Errorf("offset %d: %d-byte value, want the second entry's 22", r.Offset, len(r.Value))
 				}
 			}
 		})
