@@ -87,11 +87,24 @@ func streamZstdDecoder() *zstd.Decoder {
 func checkCompressedRecords(batch []byte, h *Header, limit int) error {
 	s := producedStreams.Get().(*producedStream)
 	defer s.release()
-	if err := s.reset(h.Codec(), batch[HeaderSize:], clampLimit(limit)); err != nil {
+	recs := batch[HeaderSize:]
+	if err := s.reset(h.Codec(), recs, clampLimit(limit)); err != nil {
 		return err
 	}
-	return s.walk(h)
+	err := s.walk(h)
+	if errors.Is(err, errZstdWindow) {
+		// A later frame declares a window too large to stream: start
+		// over, decoding it all at once.
+		if err = s.decodeWhole(CodecZstd, recs); err == nil {
+			err = s.walk(h)
+		}
+	}
+	return err
 }
+
+// errZstdWindow says a zstd frame after the first declares a window over
+// streamZstdMaxWindow. It never leaves the package.
+var errZstdWindow = errors.New("recordbatch: zstd window too large to stream")
 
 // reset points s at the compressed records src.
 func (s *producedStream) reset(c Codec, src []byte, limit int) error {
@@ -251,6 +264,8 @@ func (s *producedStream) fill(need int) error {
 		case err == io.EOF:
 			s.eof = true
 			return nil
+		case err != nil && s.codec == CodecZstd && (errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded)):
+			return errZstdWindow
 		case err != nil:
 			return s.decodeErr(err)
 		case n == 0:

@@ -162,6 +162,41 @@ func TestValidateProducedZstdLargeWindow(t *testing.T) {
 	if _, err := ValidateProduced(wrapRecords(CodecZstd, out.Bytes(), n, n-1), 1<<20); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("over a 1 MiB limit: %v, want ErrTooLarge", err)
 	}
+	// The same window in a second frame, after a small first one that
+	// streams: the check starts over and decodes it all at once.
+	first, err := Compress(CodecZstd, nil, rawRecords([]int32{0}, []byte("first frame")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var second bytes.Buffer
+	w, err = zstd.NewWriter(&second, zstd.WithWindowSize(16<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := rawRecordsFrom(1, n, bytes.Repeat([]byte("big window "), 10<<10))
+	if _, err := w.Write(rest); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	two := append(first, second.Bytes()...)
+	if _, err := ValidateProduced(wrapRecords(CodecZstd, two, n+1, n), DefaultDecompressLimit); err != nil {
+		t.Errorf("large window in the second frame: %v", err)
+	}
+	if _, err := ValidateProduced(wrapRecords(CodecZstd, two, n, n-1), DefaultDecompressLimit); !errors.Is(err, ErrInvalidRecords) {
+		t.Errorf("large window in the second frame, count below the records: %v, want ErrInvalidRecords", err)
+	}
+}
+
+// rawRecordsFrom is rawRecords for offset deltas from, from+1, ...,
+// from+n-1.
+func rawRecordsFrom(from int32, n int, value []byte) []byte {
+	d := deltas(n)
+	for i := range d {
+		d[i] += from
+	}
+	return rawRecords(d, value)
 }
 
 // compressedProduced is Build's batch of n records with values of size
