@@ -164,10 +164,7 @@ func (s *producedStream) decodeWhole(c Codec, src []byte) error {
 		s.whole = out[:0]
 	}
 	if err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return err
-		}
-		return invalidRecords(0, "%s", err.(*Error).Reason)
+		return s.decodeErr(err)
 	}
 	s.buf, s.r, s.w = out, 0, len(out)
 	s.src, s.eof, s.read = nil, true, len(out)
@@ -206,7 +203,7 @@ func (s *producedStream) walk(h *Header) error {
 			return invalidRecords(0, "%v records end after %d of %d records", s.codec, i, h.RecordCount)
 		case n == 0:
 			return invalidRecords(0, "%v records end inside record %d's length", s.codec, i)
-		case n < 0 || length < 0 || length > maxRecordsSize:
+		case n < 0 || length < 0 || length > maxRecordsSize-binary.MaxVarintLen32:
 			return invalidRecords(0, "record %d: %s", i, badRecordLength)
 		}
 		if err := s.fill(n + int(length)); err != nil {
