@@ -244,6 +244,19 @@ func TestProduceSamePartitionTwiceKeepsTheLastEntry(t *testing.T) {
 			req.Topics = append(req.Topics, again.Topics[0])
 			return req
 		}},
+		{"forty entries in one topic", 9, func() *kmsg.ProduceRequest {
+			// Past the pairwise look-up: duplicates found with a map.
+			req := probeProduce(9, probeTopic)
+			for i := range 40 {
+				rp := kmsg.NewProduceRequestTopicPartition()
+				rp.Partition, rp.Records = int32(i%2), first
+				if i >= 38 {
+					rp.Records = [][]byte{second, probeBatch(1, 5)}[i%2]
+				}
+				req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+			}
+			return req
+		}},
 		{"two topic entries by id", 13, func() *kmsg.ProduceRequest {
 			tp, _ := b.mgr.Topic(probeTopic)
 			req := probeProduce(13, "", first, probeBatch(1, 5))
