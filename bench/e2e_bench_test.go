@@ -96,7 +96,7 @@ type e2eWorkload struct {
 	records    int64
 	recordSize int
 	// compression is the producer's codec ("" is none); see
-	// e2e_compressed_bench_test.go.
+	// codecs_bench_test.go.
 	compression string
 }
 
