@@ -27,7 +27,9 @@
 // (kmsg allocates array elements for the count a request claims, ~32x the
 // frame at worst); frames being decoded and handled, across connections, by
 // queued.max.request.bytes, each frame weighing 32x its size while it is
-// decoded, so that lying frames cannot multiply their cost by numbers; compression.type re-encoding by one batch per
+// decoded, so that lying frames cannot multiply their cost by numbers;
+// decompressing produced batches (every compressed batch is read before it
+// is acknowledged, or re-encoded for compression.type) by one batch per
 // core, each decompressed to at most 100 MiB; fetch responses by
 // fetch.max.bytes, sent from the page cache. A connection silent, or not
 // reading its answers, for connections.max.idle.ms is closed. A handler

@@ -40,8 +40,9 @@ type Server struct {
 	requestBudget *semaphore.Weighted
 	budgetBytes   int64
 
-	// recompressSlots holds one token per batch being re-encoded for
-	// compression.type, one slot per core.
+	// recompressSlots holds one token per compressed batch being read
+	// (checked on produce, or re-encoded for compression.type), one slot
+	// per core.
 	recompressSlots chan struct{}
 
 	// connSlots holds max.connections: a connection takes a slot once
