@@ -1,4 +1,4 @@
-//go:build overload
+//go:build overload || scale
 
 package bench_test
 
@@ -88,15 +88,25 @@ var serveListening = regexp.MustCompile(`msg="tributary: serving Kafka clients" 
 // given extra flags. The child inherits this process's rlimits.
 func startServe(t *testing.T, bin, dataDir string, flags ...string) *serveProc {
 	t.Helper()
+	p, err := startServeWithin(bin, dataDir, serveStartTimeout, flags...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startServeWithin is startServe returning an error when the broker does
+// not serve within timeout (it is then killed).
+func startServeWithin(bin, dataDir string, timeout time.Duration, flags ...string) (*serveProc, error) {
 	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = os.Environ()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	p := &serveProc{cmd: cmd, done: make(chan struct{})}
 	addrs := make(chan [2]string, 1)
@@ -125,12 +135,12 @@ func startServe(t *testing.T, bin, dataDir string, flags ...string) *serveProc {
 	case a := <-addrs:
 		p.addr, p.metrics = a[0], a[1]
 	case <-p.done:
-		t.Fatalf("tributary serve exited before serving: %v\n%s", p.waitErr, p.logs())
-	case <-time.After(serveStartTimeout):
+		return nil, fmt.Errorf("tributary serve exited before serving: %v\n%s", p.waitErr, p.logs())
+	case <-time.After(timeout):
 		p.kill()
-		t.Fatalf("tributary serve did not serve within %v\n%s", serveStartTimeout, p.logs())
+		return nil, fmt.Errorf("tributary serve did not serve within %v\n%s", timeout, p.logs())
 	}
-	return p
+	return p, nil
 }
 
 func (p *serveProc) pid() int { return p.cmd.Process.Pid }
