@@ -70,6 +70,12 @@ const (
 	scaleStepTimeout = 10 * time.Minute
 	// scaleStartTimeout bounds a start until the broker serves.
 	scaleStartTimeout = 5 * time.Minute
+	// scaleMetadataTimeout bounds the wait, once it serves, for Metadata
+	// to list every partition.
+	scaleMetadataTimeout = 2 * time.Minute
+	// scaleStopTimeout is how long a stop may take before the broker is
+	// killed (and the stop counted as failed).
+	scaleStopTimeout = 5 * time.Minute
 	// scaleFDSlack is the bounded cache the fd goal allows on top of one
 	// descriptor per partition.
 	scaleFDSlack = 1000
@@ -167,8 +173,12 @@ func runScale(t *testing.T, bin, dir string, n int) *scaleResult {
 
 	// 1. Create, over the wire.
 	start := time.Now()
-	r.created = createTopics(ctx, t, b, dir, topics, r)
+	topics = createTopics(ctx, t, b, dir, topics, r)
 	r.create = time.Since(start)
+	for _, tp := range topics {
+		r.created += tp.partitions
+	}
+	t.Logf("%d partitions: created %d in %v", n, r.created, r.create)
 	if r.created < n {
 		r.fail("created %d of %d partitions", r.created, n)
 	}
@@ -180,6 +190,7 @@ func runScale(t *testing.T, bin, dir string, n int) *scaleResult {
 	start = time.Now()
 	r.produced = produceOne(ctx, t, b.addr, topics, r)
 	r.produce = time.Since(start)
+	t.Logf("%d partitions: produced to %d in %v", n, r.produced, r.produce)
 	if r.produced < r.created {
 		r.fail("produced to %d of %d partitions", r.produced, r.created)
 	}
@@ -203,11 +214,12 @@ func runScale(t *testing.T, bin, dir string, n int) *scaleResult {
 
 	// 4. Clean stop, then start again.
 	start = time.Now()
-	if err := b.stop(); err != nil {
+	if err := b.stopWithin(scaleStopTimeout); err != nil {
 		r.fail("stop: %v", err)
 	} else {
 		r.stop = time.Since(start)
 	}
+	t.Logf("%d partitions: stopped in %v", n, time.Since(start))
 	b = nil
 	b, r.cleanListen, r.cleanMetadata, r.cleanFetchAll = timeStart(ctx, t, bin, dir, topics, r.produced, "after a clean stop", r)
 	if b == nil {
@@ -222,7 +234,7 @@ func runScale(t *testing.T, bin, dir string, n int) *scaleResult {
 		return r
 	}
 	start = time.Now()
-	if err := b.stop(); err != nil {
+	if err := b.stopWithin(scaleStopTimeout); err != nil {
 		r.fail("stop after restart: %v", err)
 	} else {
 		r.stopAfterRestart = time.Since(start)
@@ -249,10 +261,10 @@ func scaleTopics(n, per int) []scaleTopic {
 }
 
 // createTopics creates topics with CreateTopics requests of
-// scaleCreateTopicsPerRequest topics each, and returns how many
-// partitions were acknowledged. It stops early when the file system
-// holding dir runs low on space or the broker dies.
-func createTopics(ctx context.Context, t *testing.T, b *serveProc, dir string, topics []scaleTopic, r *scaleResult) int {
+// scaleCreateTopicsPerRequest topics each, and returns those created. It
+// stops early when the file system holding dir runs low on space or the
+// broker dies.
+func createTopics(ctx context.Context, t *testing.T, b *serveProc, dir string, topics []scaleTopic, r *scaleResult) []scaleTopic {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.RequestTimeoutOverhead(scaleStepTimeout))
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +272,7 @@ func createTopics(ctx context.Context, t *testing.T, b *serveProc, dir string, t
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	adm.SetTimeoutMillis(int32(scaleStepTimeout / time.Millisecond))
-	created := 0
+	var created []scaleTopic
 	errs := map[string]int{}
 	for i := 0; i < len(topics); i += scaleCreateTopicsPerRequest {
 		if free, err := freeBytes(dir); err == nil && free < *scaleMinFreeGiB<<30 {
@@ -285,7 +297,7 @@ func createTopics(ctx context.Context, t *testing.T, b *serveProc, dir string, t
 				errs[err.Error()]++
 				continue
 			}
-			created += chunk[j].partitions
+			created = append(created, chunk[j])
 		}
 		select {
 		case <-b.done:
@@ -350,6 +362,7 @@ func timeStart(ctx context.Context, t *testing.T, bin, dir string, topics []scal
 		return nil, 0, 0, 0
 	}
 	listen = time.Since(start)
+	t.Logf("serving %s after %v", when, listen)
 	c, err := dialRaw(b.addr, "")
 	if err != nil {
 		r.fail("dial %s: %v", when, err)
@@ -366,7 +379,7 @@ func timeStart(ctx context.Context, t *testing.T, bin, dir string, topics []scal
 			r.fail("metadata %s: %v", when, err)
 			return b, listen, 0, 0
 		}
-		if n >= want || time.Since(start) > scaleStepTimeout {
+		if n >= want || time.Since(start) > listen+scaleMetadataTimeout {
 			if n < want {
 				r.fail("metadata %s: %d of %d partitions", when, n, want)
 			}
@@ -598,11 +611,13 @@ func scaleReport(rs []*scaleResult) string {
 		n := r.partitions
 		complete := r.created == n && r.produced == n
 		check := func(name string, ok bool, got, goal string) {
-			verdict := "PASS"
-			if !ok || !complete {
+			verdict, why := "PASS", ""
+			if !ok {
 				verdict = "MISS"
+			} else if !complete {
+				verdict, why = "MISS", fmt.Sprintf(", but only %d of %d partitions were created", r.created, n)
 			}
-			fmt.Fprintf(&sb, "- %d partitions: %s %s: %s (goal %s)\n", n, verdict, name, got, goal)
+			fmt.Fprintf(&sb, "- %d partitions: %s %s: %s (goal %s%s)\n", n, verdict, name, got, goal, why)
 		}
 		inTime := func(d, goal time.Duration) bool { return d > 0 && d < goal }
 		check("disk per empty partition", r.diskEmpty > 0 && r.diskEmpty <= goalDiskPerPartition, kib(r.diskEmpty), "≤ 64 KiB")
