@@ -153,7 +153,10 @@ func (p *serveProc) logs() string {
 
 // stop sends SIGTERM (serve drains, flushes and exits 0) and waits; past
 // serveStopTimeout it kills the child.
-func (p *serveProc) stop() error {
+func (p *serveProc) stop() error { return p.stopWithin(serveStopTimeout) }
+
+// stopWithin is stop with its own timeout.
+func (p *serveProc) stopWithin(timeout time.Duration) error {
 	select {
 	case <-p.done:
 		return p.waitErr
@@ -163,9 +166,9 @@ func (p *serveProc) stop() error {
 	select {
 	case <-p.done:
 		return p.waitErr
-	case <-time.After(serveStopTimeout):
+	case <-time.After(timeout):
 		p.kill()
-		return fmt.Errorf("tributary serve (pid %d) killed: still running %v after SIGTERM", p.pid(), serveStopTimeout)
+		return fmt.Errorf("tributary serve (pid %d) killed: still running %v after SIGTERM", p.pid(), timeout)
 	}
 }
 
