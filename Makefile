@@ -101,6 +101,20 @@ bench-peers:
 overload: build
 	TRIBUTARY_OVERLOAD_BIN=$(abspath $(BIN)) $(GO) test -tags overload -run '^TestOverload$$' -count 1 -v -timeout 10m ./bench
 
+# Scale: the built broker in its own process with a 20,000 file
+# descriptor limit, at each of SCALE_PARTITIONS partitions (1 record
+# each, a fresh data dir per count, deleted after): CreateTopics time,
+# allocated disk, open fds, memory maps and idle RSS per partition, stop
+# time, and start time after a clean stop and after kill -9 until every
+# partition serves a fetch; prints a table and PASS/MISS per goal of issue
+# 12 for BENCHMARKS.md ("Scale"). Creating stops when the data dir's file
+# system has less than SCALE_MIN_FREE_GIB free.
+SCALE_PARTITIONS ?= 1000,3000,10000,30000
+SCALE_MIN_FREE_GIB ?= 20
+.PHONY: bench-scale
+bench-scale: build
+	TRIBUTARY_SCALE_BIN=$(abspath $(BIN)) $(GO) test -tags scale -run '^TestScale$$' -count 1 -v -timeout 3h ./bench -args -scale.partitions=$(SCALE_PARTITIONS) -scale.min-free-gib=$(SCALE_MIN_FREE_GIB)
+
 # Crash loop (~1.5 min): the real binary killed with SIGKILL CHAOS_CYCLES
 # times under idempotent producers and a consumer group whose members are
 # killed too, restarted on the same data dir; proves nothing acknowledged

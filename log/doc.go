@@ -232,5 +232,6 @@
 // snapshot reads a consistent pair. Published positions (nextOffset,
 // startOffset) are atomics stored after the data they cover. Order:
 // cleanMu, writeMu, segMu, ckptMu, pidMu; syncMu apart. The cleaner
-// checkpoint is written under ckptMu.
+// checkpoint is written under ckptMu. The long-polling readers' watchMu
+// (watch.go) comes after all of them and nothing is taken under it.
 package log

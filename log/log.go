@@ -92,9 +92,7 @@ type Log struct {
 	lastCkpt     checkpoint
 	lastCkptSet  bool
 	lastSnap     snapshotMark // the producer snapshot on disk
-	notifyMu     sync.Mutex
-	notifyCh     chan struct{} // closed on the next append; nil when nobody waits; guarded by notifyMu
-	waiting      atomic.Bool   // notifyCh != nil: lets appends skip notifyMu when nobody waits
+	watchers     watchList    // long-polling readers, see watch.go
 	recoveryInfo RecoveryInfo
 }
 
@@ -178,35 +176,6 @@ func (l *Log) NumSegments() int {
 	l.segMu.RLock()
 	defer l.segMu.RUnlock()
 	return len(l.segs)
-}
-
-// AppendNotify returns a channel closed by the next successful append (or by
-// Close), for long-polling readers. It allocates only when somebody waits.
-// Take the channel first, then check NextOffset, then wait: an append that
-// lands in between has already closed the channel, so no wake-up is lost.
-func (l *Log) AppendNotify() <-chan struct{} {
-	l.notifyMu.Lock()
-	defer l.notifyMu.Unlock()
-	if l.notifyCh == nil {
-		l.notifyCh = make(chan struct{})
-		l.waiting.Store(true)
-	}
-	return l.notifyCh
-}
-
-// notify wakes the waiters. Called after nextOffset is stored; appends with
-// nobody waiting pay one atomic load, not a lock.
-func (l *Log) notify() {
-	if !l.waiting.Load() {
-		return
-	}
-	l.notifyMu.Lock()
-	if l.notifyCh != nil {
-		close(l.notifyCh)
-		l.notifyCh = nil
-		l.waiting.Store(false)
-	}
-	l.notifyMu.Unlock()
 }
 
 func (l *Log) stickyErr() error {
@@ -339,7 +308,7 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 	}
 	pending := l.unflushed.Add(records)
 	l.writeMu.Unlock()
-	l.notify()
+	l.appended(int64(len(batches)))
 
 	if pending >= cfg.FlushMessages {
 		if err := l.syncTo(next); err != nil {
@@ -870,7 +839,7 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.isClosed.Store(true)
-	defer l.notify()
+	defer l.wakeWatchers()
 	var errs []error
 	if err := l.syncTo(l.nextOffset.Load()); err != nil {
 		errs = append(errs, err)

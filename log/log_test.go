@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/tributary-io/tributary/recordbatch"
 	"github.com/tributary-io/tributary/segment"
@@ -147,30 +146,6 @@ func TestAppendRejectsBadInput(t *testing.T) {
 	}
 	if l.NextOffset() != 0 || l.Size() != 0 {
 		t.Fatalf("rejected appends wrote: next %d size %d", l.NextOffset(), l.Size())
-	}
-}
-
-func TestAppendNotify(t *testing.T) {
-	l, err := Open(t.TempDir(), DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ch := l.AppendNotify()
-	select {
-	case <-ch:
-		t.Fatal("notified before any append")
-	default:
-	}
-	errc := make(chan error, 1)
-	go func() { _, err := l.Append(recordbatch.Build(1, 10, 0)); errc <- err }()
-	select {
-	case <-ch:
-	case <-time.After(5 * time.Second):
-		t.Fatal("append did not notify")
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
 	}
 }
 
