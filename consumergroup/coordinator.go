@@ -30,6 +30,13 @@ type Coordinator struct {
 	startOnce sync.Once
 	closeOnce sync.Once
 
+	// life is read-held by operations that run on a parked group in
+	// place (group.run) and by loop starts; Close write-locks it to set
+	// stopping, so none is still running or starting when Close waits
+	// for the loops. Lock order: group.mu, then life, then mu.
+	life     sync.RWMutex
+	stopping bool
+
 	topicMu sync.Mutex // serialises creating __consumer_offsets
 
 	mu         sync.Mutex // guards the fields below
@@ -118,6 +125,9 @@ func (c *Coordinator) WaitLoaded() error {
 // answered with ErrCoordinatorNotAvailable) and waits for them.
 func (c *Coordinator) Close() error {
 	c.closeOnce.Do(func() {
+		c.life.Lock()
+		c.stopping = true
+		c.life.Unlock()
 		c.mu.Lock()
 		c.closed = true
 		c.mu.Unlock()
@@ -155,23 +165,40 @@ func (c *Coordinator) lookup(id string, create bool) (*group, error) {
 	}
 	g := c.groups[id]
 	if g == nil && create {
-		g = c.newGroupLocked(id, nil)
+		// A copy: the id may point into a request's buffer.
+		g = c.newGroupLocked(strings.Clone(id), nil)
 	}
 	return g, nil
 }
 
-// newGroupLocked makes a group, Empty or as loaded, and starts its loop.
-// Caller holds mu.
+// newGroupLocked makes a group, Empty (parked) or as loaded: a loaded
+// group with members starts its loop. Caller holds mu.
 func (c *Coordinator) newGroupLocked(id string, lg *loadedGroup) *group {
 	g := newGroup(c, id, c.partitionForLocked(id))
 	if lg != nil {
 		g.restore(lg) // before the loop starts: it owns g from then on
+		if !g.idle() {
+			// Not yet in the map: no one else can reach g. Start's
+			// goroutine, which loads, keeps c.wg above zero.
+			g.startLocked()
+		}
 	}
 	c.groups[id] = g
-	c.wg.Add(1)
-	go g.loop()
 	return g
 }
+
+// enter admits an operation on a parked group, or the start of a loop;
+// false once Close has begun. A true enter is paired with exit.
+func (c *Coordinator) enter() bool {
+	c.life.RLock()
+	if c.stopping {
+		c.life.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (c *Coordinator) exit() { c.life.RUnlock() }
 
 // forget removes g from the map once it is Dead.
 func (c *Coordinator) forget(g *group) {

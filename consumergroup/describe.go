@@ -74,8 +74,8 @@ func (c *Coordinator) Lag() []PartitionLag {
 	var out []PartitionLag
 	for _, g := range c.allGroups() {
 		_ = g.run(func() {
-			for _, tp := range g.sortedOffsets() {
-				out = append(out, PartitionLag{Group: g.id, TopicPartition: tp, Committed: g.offsets[tp].Offset})
+			for tp, om := range g.offsets.all() {
+				out = append(out, PartitionLag{Group: g.id, TopicPartition: tp, Committed: om.Offset})
 			}
 		})
 	}

@@ -137,8 +137,19 @@ func (g *group) addPending(id string, session time.Duration) {
 			}
 		})
 	})
+	g.makeMaps()
 	g.pending[id] = t
 	g.c.notePending(t)
+}
+
+// makeMaps makes the member maps, which a group without members (a parked
+// one) does without.
+func (g *group) makeMaps() {
+	if g.members == nil {
+		g.members = make(map[string]*member)
+		g.static = make(map[string]string)
+		g.pending = make(map[string]*time.Timer)
+	}
 }
 
 // dieIfUnused ends a group that holds nothing: Empty, with no members,
@@ -147,7 +158,7 @@ func (g *group) addPending(id string, session time.Duration) {
 // next offsets.retention.check.interval.ms, as Kafka does, would let
 // JoinGroups with fresh group ids pile up groups.
 func (g *group) dieIfUnused() {
-	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && !g.hasMetadata {
+	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && g.offsets.len() == 0 && !g.hasMetadata {
 		g.setState(Dead)
 	}
 }
@@ -159,6 +170,7 @@ func (g *group) addMember(id string, r JoinRequest) (chan JoinResult, JoinResult
 	if len(g.members) == 0 {
 		g.protocolType = r.ProtocolType
 	}
+	g.makeMaps()
 	g.members[id] = m
 	g.order = append(g.order, m)
 	if m.instanceID != nil {
