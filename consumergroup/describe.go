@@ -79,15 +79,6 @@ func (c *Coordinator) Lag() []PartitionLag {
 			}
 		})
 	}
-	for i := range out {
-		pl := &out[i]
-		l, ok := c.mgr.Partition(pl.Topic, pl.Partition)
-		if !ok {
-			pl.LogEnd, pl.Lag = -1, -1
-			continue
-		}
-		pl.LogEnd = l.NextOffset()
-		pl.Lag = max(pl.LogEnd-pl.Committed, 0)
-	}
+	c.fillLag(out)
 	return out
 }
