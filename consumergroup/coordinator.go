@@ -171,6 +171,14 @@ func (c *Coordinator) lookup(id string, create bool) (*group, error) {
 	return g, nil
 }
 
+// HasGroup reports whether a group exists: a request naming it does not
+// create it.
+func (c *Coordinator) HasGroup(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.groups[id] != nil
+}
+
 // newGroupLocked makes a group, Empty (parked) or as loaded: a loaded
 // group with members starts its loop. Caller holds mu.
 func (c *Coordinator) newGroupLocked(id string, lg *loadedGroup) *group {

@@ -40,6 +40,9 @@ type metrics struct {
 	acceptBlockedSeconds prometheus.Counter
 	netIn                prometheus.Counter
 	netOut               prometheus.Counter
+	// groupCreationsThrottled counts group creations past
+	// group.max.creation.rate.per.connection.
+	groupCreationsThrottled prometheus.Counter
 }
 
 type topicMetrics struct {
@@ -120,9 +123,13 @@ func newMetrics(s *Server) *metrics {
 		Name: "tributary_network_sent_bytes_total",
 		Help: "Response bytes written to clients, framing included.",
 	})
+	m.groupCreationsThrottled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tributary_consumergroup_creations_throttled_total",
+		Help: "Groups created past group.max.creation.rate.per.connection, each answered with a throttle time.",
+	})
 	reg.MustRegister(reqs, lat, m.errors, m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut,
 		m.flushes, m.flushErrors, m.connections, m.badRequests, m.netIn, m.netOut,
-		m.rejected, m.acceptBlocked, m.acceptBlockedSeconds,
+		m.rejected, m.acceptBlocked, m.acceptBlockedSeconds, m.groupCreationsThrottled,
 		&partitionCollector{s: s},
 		&groupCollector{s: s},
 		&dataDirCollector{s: s},
