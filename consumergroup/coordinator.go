@@ -219,13 +219,19 @@ func (c *Coordinator) forget(g *group) {
 
 // allGroups returns a snapshot of the groups, sorted by id.
 func (c *Coordinator) allGroups() []*group {
+	gs := c.groupsUnsorted()
+	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
+	return gs
+}
+
+// groupsUnsorted returns a snapshot of the groups, in no order.
+func (c *Coordinator) groupsUnsorted() []*group {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	gs := make([]*group, 0, len(c.groups))
 	for _, g := range c.groups {
 		gs = append(gs, g)
 	}
-	c.mu.Unlock()
-	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
 	return gs
 }
 

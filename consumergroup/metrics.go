@@ -2,6 +2,7 @@ package consumergroup
 
 import (
 	"cmp"
+	"container/heap"
 	"slices"
 )
 
@@ -45,7 +46,7 @@ func (c *Coordinator) Metrics() GroupMetrics {
 	if c.ready() != nil {
 		return m
 	}
-	groups := c.allGroups()
+	groups := c.groupsUnsorted() // sorting them all would cost more than the rest
 	sums := make([]groupSummary, 0, len(groups))
 	for _, g := range groups {
 		s := groupSummary{g: g}
@@ -59,30 +60,54 @@ func (c *Coordinator) Metrics() GroupMetrics {
 		m.States[s.listing.State]++
 		sums = append(sums, s)
 	}
-	// Groups without members, newest commit first (ties by id, so the
-	// set is stable between scrapes), fill what the cap leaves.
-	empty := make([]int, 0, len(sums)) // indexes into sums
+	// Groups without members, newest commit first, fill what the cap
+	// leaves; each costs its commits, at least one (its members series).
+	// At most cap of them can fit: they are picked with a heap of that
+	// size, not by sorting them all.
+	cap := c.cfg.MetricsMaxEmptyPartitions
+	newer := func(a, b int) bool { // ties by id, so that the set is stable between scrapes
+		if sums[a].lastCommit != sums[b].lastCommit {
+			return sums[a].lastCommit > sums[b].lastCommit
+		}
+		return sums[a].listing.Group < sums[b].listing.Group
+	}
 	listed := make([]bool, len(sums))
+	cand := &candidates{newer: newer}
 	for i := range sums {
-		if sums[i].listing.Members > 0 {
+		switch {
+		case sums[i].listing.Members > 0:
 			listed[i] = true
+		case cap == 0:
+		case cand.Len() < cap:
+			heap.Push(cand, i)
+		case newer(i, cand.idx[0]):
+			cand.idx[0] = i
+			heap.Fix(cand, 0)
+		}
+	}
+	slices.SortFunc(cand.idx, func(a, b int) int {
+		if newer(a, b) {
+			return -1
+		}
+		return 1
+	})
+	left := cap
+	for _, i := range cand.idx {
+		if cost := max(sums[i].commits, 1); cost <= left {
+			left -= cost
+			listed[i] = true
+		}
+	}
+	var show []int // indexes into sums, sorted by group id
+	for i := range sums {
+		if listed[i] {
+			show = append(show, i)
 		} else {
-			empty = append(empty, i)
-		}
-	}
-	slices.SortStableFunc(empty, func(a, b int) int { return cmp.Compare(sums[b].lastCommit, sums[a].lastCommit) })
-	left := c.cfg.MetricsMaxEmptyPartitions
-	for _, i := range empty {
-		if sums[i].commits <= left {
-			left -= sums[i].commits
-			listed[i] = true
-		}
-	}
-	for i := range sums {
-		if !listed[i] {
 			m.Unlisted++
-			continue
 		}
+	}
+	slices.SortFunc(show, func(a, b int) int { return cmp.Compare(sums[a].listing.Group, sums[b].listing.Group) })
+	for _, i := range show {
 		g := sums[i].g
 		m.Listed = append(m.Listed, sums[i].listing)
 		_ = g.run(func() {
@@ -107,4 +132,21 @@ func (c *Coordinator) fillLag(lags []PartitionLag) {
 		pl.LogEnd = l.NextOffset()
 		pl.Lag = max(pl.LogEnd-pl.Committed, 0)
 	}
+}
+
+// candidates is a min-heap of indexes into a scrape's groups, the oldest
+// commit at the root (container/heap).
+type candidates struct {
+	idx   []int
+	newer func(a, b int) bool
+}
+
+func (h *candidates) Len() int           { return len(h.idx) }
+func (h *candidates) Less(i, j int) bool { return h.newer(h.idx[j], h.idx[i]) }
+func (h *candidates) Swap(i, j int)      { h.idx[i], h.idx[j] = h.idx[j], h.idx[i] }
+func (h *candidates) Push(x any)         { h.idx = append(h.idx, x.(int)) }
+func (h *candidates) Pop() any {
+	x := h.idx[len(h.idx)-1]
+	h.idx = h.idx[:len(h.idx)-1]
+	return x
 }
