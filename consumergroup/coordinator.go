@@ -184,12 +184,16 @@ func (c *Coordinator) HasGroup(id string) bool {
 func (c *Coordinator) newGroupLocked(id string, lg *loadedGroup) *group {
 	g := newGroup(c, id, c.partitionForLocked(id))
 	if lg != nil {
+		// g is not in the map yet, so only the session timers restore
+		// starts can reach it, and they wait for g.mu, then find the
+		// loop (they never hold g.mu waiting for mu). Start's goroutine,
+		// which loads, keeps c.wg above zero for startLocked.
+		g.mu.Lock()
 		g.restore(lg) // before the loop starts: it owns g from then on
 		if !g.idle() {
-			// Not yet in the map: no one else can reach g. Start's
-			// goroutine, which loads, keeps c.wg above zero.
 			g.startLocked()
 		}
+		g.mu.Unlock()
 	}
 	c.groups[id] = g
 	return g

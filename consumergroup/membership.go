@@ -61,6 +61,10 @@ func await[T any](ctx context.Context, g *group, op func() (chan T, T)) (T, erro
 // join is JoinGroup on the loop: an answer now, or a channel for later.
 func (g *group) join(r JoinRequest) (chan JoinResult, JoinResult) {
 	fail := func(err error) (chan JoinResult, JoinResult) {
+		// A refused first join must not leave behind the empty group
+		// it created (refused joins with fresh group ids would pile
+		// them up).
+		g.dieIfUnused()
 		return nil, JoinResult{Err: err, MemberID: r.MemberID, Generation: -1}
 	}
 	if !g.supports(r.ProtocolType, r.Protocols) {

@@ -199,3 +199,20 @@ func TestNoOperationLostWhileGroupParks(t *testing.T) {
 		t.Fatalf("stored offset %+v %v, want the last acknowledged simple commit, %d", got, err, want)
 	}
 }
+
+// A first JoinGroup that is refused (no protocol in common here) leaves
+// no group behind: refused joins with fresh group ids cannot pile up
+// groups, parked or not.
+func TestRefusedJoinLeavesNoGroup(t *testing.T) {
+	tc := startCoord(t, t.TempDir(), testConfig())
+	for i := 0; i < 3; i++ {
+		r := joinReq("refused-"+string(rune('a'+i)), "", time.Minute)
+		r.Protocols = nil
+		if res := tc.c.Join(ctx(t), r); res.Err != ErrInconsistentProtocol {
+			t.Fatalf("join without protocols: %v", res.Err)
+		}
+	}
+	if gs, err := tc.c.ListGroups(); err != nil || len(gs) != 0 {
+		t.Fatalf("groups after refused joins: %+v %v", gs, err)
+	}
+}
