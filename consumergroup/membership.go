@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"time"
+	"unique"
 )
 
 // Join handles a JoinGroup request. It returns once the member's answer is
@@ -172,7 +173,7 @@ func (g *group) addMember(id string, r JoinRequest) (chan JoinResult, JoinResult
 	m := &member{id: id, instanceID: r.InstanceID, joinCh: make(chan JoinResult, 1)}
 	m.update(r)
 	if len(g.members) == 0 {
-		g.protocolType = r.ProtocolType
+		g.protocolType = unique.Make(r.ProtocolType).Value() // one copy for all groups: it outlives the members
 	}
 	g.makeMaps()
 	g.members[id] = m

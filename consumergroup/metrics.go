@@ -64,7 +64,7 @@ func (c *Coordinator) Metrics() GroupMetrics {
 	// leaves; each costs its commits, at least one (its members series).
 	// At most cap of them can fit: they are picked with a heap of that
 	// size, not by sorting them all.
-	cap := c.cfg.MetricsMaxEmptyPartitions
+	limit := c.cfg.MetricsMaxEmptyPartitions
 	newer := func(a, b int) bool { // ties by id, so that the set is stable between scrapes
 		if sums[a].lastCommit != sums[b].lastCommit {
 			return sums[a].lastCommit > sums[b].lastCommit
@@ -77,8 +77,8 @@ func (c *Coordinator) Metrics() GroupMetrics {
 		switch {
 		case sums[i].listing.Members > 0:
 			listed[i] = true
-		case cap == 0:
-		case cand.Len() < cap:
+		case limit == 0:
+		case cand.Len() < limit:
 			heap.Push(cand, i)
 		case newer(i, cand.idx[0]):
 			cand.idx[0] = i
@@ -91,7 +91,7 @@ func (c *Coordinator) Metrics() GroupMetrics {
 		}
 		return 1
 	})
-	left := cap
+	left := limit
 	for _, i := range cand.idx {
 		if cost := max(sums[i].commits, 1); cost <= left {
 			left -= cost

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unique"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -335,7 +336,7 @@ func (g *group) restore(lg *loadedGroup) {
 		return
 	}
 	g.hasMetadata = true
-	g.protocolType = md.ProtocolType
+	g.protocolType = unique.Make(md.ProtocolType).Value()
 	g.generation = md.Generation
 	if md.CurrentStateTimestamp > 0 {
 		g.stateTime = md.CurrentStateTimestamp
