@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // scaleGroups is how many groups the scale tests create: 100,000 (the
@@ -67,5 +68,26 @@ func TestIdleGroupsCostLittleMemory(t *testing.T) {
 	if g1-g0 > 100 {
 		t.Errorf("%d idle groups hold %d goroutines, want none", n, g1-g0)
 	}
-	runtime.KeepAlive(tc)
+
+	// All of it comes back from __consumer_offsets, parked, at the same
+	// cost.
+	start := time.Now()
+	tc = tc.restart()
+	took := time.Since(start)
+	heap2, stack2 := liveBytes()
+	gs, err := tc.c.ListGroups()
+	if err != nil || len(gs) != n+1 {
+		t.Fatalf("after restart: %d groups, %v; want %d", len(gs), err, n+1)
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		got, err := tc.c.FetchOffsets(fmt.Sprintf("scale-group-%07d", i), nil)
+		if om := got[TopicPartition{"t", int32(i % 4)}]; err != nil || len(got) != 1 || om.Offset != int64(i) {
+			t.Errorf("group %d after restart: %+v %v", i, got, err)
+		}
+	}
+	t.Logf("restart: %v to replay %d groups; %.0f B per group after the replay, goroutines %d",
+		took.Round(time.Millisecond), n+1, (float64(heap2)+float64(stack2)-float64(heap0)-float64(stack0))/float64(n), runtime.NumGoroutine())
+	if g := runtime.NumGoroutine(); g-g0 > 100 {
+		t.Errorf("%d replayed idle groups hold %d goroutines", n, g-g0)
+	}
 }
