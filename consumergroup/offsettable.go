@@ -138,15 +138,6 @@ func (t offsetTable) all() iter.Seq2[TopicPartition, OffsetAndMetadata] {
 	}
 }
 
-// partitions lists the commits' partitions in all's order.
-func (t offsetTable) partitions() []TopicPartition {
-	tps := make([]TopicPartition, 0, t.len())
-	for tp := range t.all() {
-		tps = append(tps, tp)
-	}
-	return tps
-}
-
 // lastCommit is the newest commit time of the table; 0 when empty.
 func (t offsetTable) lastCommit() int64 {
 	var last int64
