@@ -41,6 +41,25 @@ const (
 	BrokerGroupMaxSessionTimeoutMs     = "group.max.session.timeout.ms"
 	BrokerGroupMaxSize                 = "group.max.size"
 	BrokerOffsetMetadataMaxBytes       = "offset.metadata.max.bytes"
+	// BrokerGroupMaxCreationRatePerConnection is the groups one
+	// connection may create per second (a simple OffsetCommit or a first
+	// JoinGroup naming a group that does not exist yet). Past it, the
+	// group is still created, and the connection is throttled as Kafka's
+	// quotas throttle: the answer carries throttle_time_ms and the broker
+	// reads nothing more from the connection for that long (an older
+	// client, which does not throttle itself, gets its answer that much
+	// later). Not a Kafka setting: Kafka has no limit, and neither does
+	// the default (2147483647). With max.connections.per.ip it bounds
+	// the groups one address creates per second.
+	BrokerGroupMaxCreationRatePerConnection = "group.max.creation.rate.per.connection"
+	// BrokerGroupMetricsMaxEmptyPartitions bounds the per-partition series
+	// of groups without members in /metrics: tributary_consumergroup_lag
+	// and _committed_offset are exported for every group with members and
+	// for the most recently committed groups without, up to this many
+	// committed partitions in all; the rest are counted in
+	// tributary_consumergroups_unlisted. Not a Kafka setting (Kafka
+	// exports no lag).
+	BrokerGroupMetricsMaxEmptyPartitions = "group.metrics.max.empty.partitions"
 
 	// The broker's own log lines (not Kafka's names: Kafka configures
 	// log4j in a file of its own).
@@ -169,6 +188,10 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.Server.Groups.MaxGroupSize, err = strconv.Atoi(value)
 	case BrokerOffsetMetadataMaxBytes:
 		b.Server.Groups.OffsetMetadataMaxBytes, err = strconv.Atoi(value)
+	case BrokerGroupMaxCreationRatePerConnection:
+		b.Server.Groups.MaxCreationRatePerConnection, err = strconv.Atoi(value)
+	case BrokerGroupMetricsMaxEmptyPartitions:
+		b.Server.Groups.MetricsMaxEmptyPartitions, err = strconv.Atoi(value)
 	case BrokerLogLevel:
 		b.LogLevel, err = oneOf(strings.ToLower(value), "debug", "info", "warn", "error")
 	case BrokerLogFormat:
@@ -308,8 +331,11 @@ func (b *BrokerSettings) Map() map[string]string {
 		BrokerGroupMaxSessionTimeoutMs:      strconv.FormatInt(b.Server.Groups.MaxSessionTimeout.Milliseconds(), 10),
 		BrokerGroupMaxSize:                  strconv.Itoa(b.Server.Groups.MaxGroupSize),
 		BrokerOffsetMetadataMaxBytes:        strconv.Itoa(b.Server.Groups.OffsetMetadataMaxBytes),
-		BrokerLogLevel:                      b.LogLevel,
-		BrokerLogFormat:                     b.LogFormat,
+
+		BrokerGroupMaxCreationRatePerConnection: strconv.Itoa(b.Server.Groups.MaxCreationRatePerConnection),
+		BrokerGroupMetricsMaxEmptyPartitions:    strconv.Itoa(b.Server.Groups.MetricsMaxEmptyPartitions),
+		BrokerLogLevel:                          b.LogLevel,
+		BrokerLogFormat:                         b.LogFormat,
 	}
 	topic := b.Topics.Map()
 	for broker, t := range BrokerTopicDefaults {

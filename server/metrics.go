@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/tributary-io/tributary/consumergroup"
 )
 
 // metrics are the broker's Prometheus metrics, on a registry of its own so
@@ -38,6 +40,9 @@ type metrics struct {
 	acceptBlockedSeconds prometheus.Counter
 	netIn                prometheus.Counter
 	netOut               prometheus.Counter
+	// groupCreationsThrottled counts group creations past
+	// group.max.creation.rate.per.connection.
+	groupCreationsThrottled prometheus.Counter
 }
 
 type topicMetrics struct {
@@ -118,6 +123,10 @@ func newMetrics(s *Server) *metrics {
 		Name: "tributary_network_sent_bytes_total",
 		Help: "Response bytes written to clients, framing included.",
 	})
+	m.groupCreationsThrottled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tributary_consumergroup_creations_throttled_total",
+		Help: "Groups created past group.max.creation.rate.per.connection, each answered with a throttle time.",
+	})
 	// Read at scrape time: the data dir's logs are opened (and recovered)
 	// before these metrics exist, and may be opened later too.
 	recoveryLost := prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -126,7 +135,7 @@ func newMetrics(s *Server) *metrics {
 	}, func() float64 { return float64(s.mgr.RecoveryLostOffsets()) })
 	reg.MustRegister(recoveryLost, reqs, lat, m.errors, m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut,
 		m.flushes, m.flushErrors, m.connections, m.badRequests, m.netIn, m.netOut,
-		m.rejected, m.acceptBlocked, m.acceptBlockedSeconds,
+		m.rejected, m.acceptBlocked, m.acceptBlockedSeconds, m.groupCreationsThrottled,
 		&partitionCollector{s: s},
 		&groupCollector{s: s},
 		&dataDirCollector{s: s},
@@ -239,38 +248,54 @@ func (p *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// groupCollector reports each group's committed offsets and lag, read from
-// the coordinator at scrape time.
+// groupCollector reports the groups' committed offsets, lag and members,
+// read from the coordinator at scrape time. The per-group series are for a
+// bounded set of groups (consumergroup.Coordinator.Metrics: every group
+// with members, and the most recently committed groups without members
+// up to group.metrics.max.empty.partitions commits); every group is
+// counted by state, so a scrape stays small at 100,000 groups.
 type groupCollector struct{ s *Server }
 
 var (
 	groupLagDesc = prometheus.NewDesc("tributary_consumergroup_lag",
-		"Records between a group's committed offset and the partition's log end offset (high watermark).",
+		"Records between a group's committed offset and the partition's log end offset (high watermark); groups with members, and the most recently committed groups without up to group.metrics.max.empty.partitions commits.",
 		[]string{"group", "topic", "partition"}, nil)
 	groupCommittedDesc = prometheus.NewDesc("tributary_consumergroup_committed_offset",
-		"A group's last committed offset of a partition.", []string{"group", "topic", "partition"}, nil)
+		"A group's last committed offset of a partition; the groups of tributary_consumergroup_lag.", []string{"group", "topic", "partition"}, nil)
 	groupMembersDesc = prometheus.NewDesc("tributary_consumergroup_members",
-		"Members of a group.", []string{"group", "state"}, nil)
+		"Members of a group; the groups of tributary_consumergroup_lag.", []string{"group", "state"}, nil)
+	groupsDesc = prometheus.NewDesc("tributary_consumergroups",
+		"Consumer groups by state, all of them.", []string{"state"}, nil)
+	groupsUnlistedDesc = prometheus.NewDesc("tributary_consumergroups_unlisted",
+		"Groups without members left out of the per-group series (past group.metrics.max.empty.partitions).", nil, nil)
 )
 
 func (g *groupCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- groupLagDesc
 	ch <- groupCommittedDesc
 	ch <- groupMembersDesc
+	ch <- groupsDesc
+	ch <- groupsUnlistedDesc
 }
 
 func (g *groupCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, l := range g.s.groups.Lag() {
+	gm := g.s.groups.Metrics()
+	for _, l := range gm.Lag {
 		part := strconv.Itoa(int(l.Partition))
 		ch <- prometheus.MustNewConstMetric(groupCommittedDesc, prometheus.GaugeValue, float64(l.Committed), l.Group, l.Topic, part)
 		if l.LogEnd >= 0 {
 			ch <- prometheus.MustNewConstMetric(groupLagDesc, prometheus.GaugeValue, float64(l.Lag), l.Group, l.Topic, part)
 		}
 	}
-	groups, _ := g.s.groups.ListGroups()
-	for _, gl := range groups {
+	for _, gl := range gm.Listed {
 		ch <- prometheus.MustNewConstMetric(groupMembersDesc, prometheus.GaugeValue, float64(gl.Members), gl.Group, gl.State.String())
 	}
+	for st, n := range gm.States {
+		if s := consumergroup.State(st); s != consumergroup.Dead {
+			ch <- prometheus.MustNewConstMetric(groupsDesc, prometheus.GaugeValue, float64(n), s.String())
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(groupsUnlistedDesc, prometheus.GaugeValue, float64(gm.Unlisted))
 }
 
 // dataDirCollector reports the space of the file system holding the data

@@ -77,6 +77,10 @@ var settingDocs = map[string]string{
 	"queued.max.request.bytes":            "bytes of requests read but not yet answered, across connections (0: no limit)",
 	"socket.request.max.bytes":            "largest request a client may send",
 	"unclean.leader.election.enable":      "default unclean.leader.election.enable; accepted for compatibility, no effect",
+
+	// Bounds on what groups cost (not Kafka settings).
+	"group.max.creation.rate.per.connection": "groups one connection may create per second; past it the connection is throttled as Kafka's quotas throttle (throttle_time_ms)",
+	"group.metrics.max.empty.partitions":     "committed partitions of groups without members given their own series in /metrics, newest commits first (groups with members always are)",
 }
 
 // settingEnv is the environment variable of a broker setting:
