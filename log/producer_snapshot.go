@@ -4,11 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sort"
 
+	"github.com/tributary-io/tributary/internal/framedfile"
 	"github.com/tributary-io/tributary/recordbatch"
 )
 
@@ -19,16 +19,24 @@ const (
 	// ProducerSnapshotFile is the per-partition producer snapshot's name.
 	ProducerSnapshotFile = "producer-snapshot"
 
-	producerSnapshotMagic   = "TRPS"
-	producerSnapshotVersion = 1 // reader rule: read N and N-1
-	// producerSnapshotHeaderSize is magic, version, reserved, offset and
-	// producer count; producerSnapshotEntrySize is one producer without its
+	// producerSnapshotHeaderSize is the payload's offset and producer
+	// count (version 1, the legacy frame, put a reserved u16 = 0 before
+	// them); producerSnapshotEntrySize is one producer without its
 	// batches, producerSnapshotBatchSize one of its batches.
-	producerSnapshotHeaderSize = 20
+	producerSnapshotHeaderSize = 12
 	producerSnapshotEntrySize  = 20
 	producerSnapshotBatchSize  = 24
-	producerSnapshotCRCSize    = 4
+	// maxProducerSnapshotPayload bounds what Open reads: every producer
+	// of a partition at the cap with all its batches, and then some.
+	maxProducerSnapshotPayload = 1 << 30
 )
+
+// producerSnapshotFormat frames producer-snapshot. Reader rule: read N
+// and N-1.
+var producerSnapshotFormat = framedfile.Format{
+	Name: "producer snapshot", Magic: "TRPS", Version: 2, LegacyVersion: 1,
+	MaxPayload: maxProducerSnapshotPayload,
+}
 
 var errBadProducerSnapshot = errors.New("log: unreadable producer snapshot")
 
@@ -48,18 +56,15 @@ type producerSnapshot struct {
 
 func encodeProducerSnapshot(offset int64, m map[int64]*producerEntry) []byte {
 	pids := make([]int64, 0, len(m))
-	size := producerSnapshotHeaderSize + producerSnapshotCRCSize
+	size := producerSnapshotHeaderSize
 	for pid, e := range m {
 		pids = append(pids, pid)
 		size += producerSnapshotEntrySize + e.n*producerSnapshotBatchSize
 	}
 	sort.Slice(pids, func(i, j int) bool { return pids[i] < pids[j] })
-	b := make([]byte, producerSnapshotHeaderSize, size)
-	copy(b[0:4], producerSnapshotMagic)
-	binary.BigEndian.PutUint16(b[4:6], producerSnapshotVersion)
-	binary.BigEndian.PutUint16(b[6:8], 0) // reserved
-	binary.BigEndian.PutUint64(b[8:16], uint64(offset))
-	binary.BigEndian.PutUint32(b[16:20], uint32(len(pids)))
+	b := producerSnapshotFormat.Start(size)
+	b = binary.BigEndian.AppendUint64(b, uint64(offset))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(pids)))
 	for _, pid := range pids {
 		e := m[pid]
 		b = binary.BigEndian.AppendUint64(b, uint64(pid))
@@ -73,42 +78,34 @@ func encodeProducerSnapshot(offset int64, m map[int64]*producerEntry) []byte {
 			b = binary.BigEndian.AppendUint64(b, uint64(pb.maxTimestamp))
 		}
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return producerSnapshotFormat.Seal(b)
 }
 
-// decodeProducerSnapshot decodes and checks a producer snapshot. Anything
-// that could not have been written by encodeProducerSnapshot is an error,
-// so a decoded snapshot encodes back to the same bytes.
+// decodeProducerSnapshot decodes and checks a whole producer snapshot
+// file. Anything that could not have been written by
+// encodeProducerSnapshot (or by version 1's encoder) is an error.
 func decodeProducerSnapshot(b []byte) (producerSnapshot, error) {
-	bad := func(format string, args ...any) (producerSnapshot, error) {
-		return producerSnapshot{}, fmt.Errorf("%w: %s", errBadProducerSnapshot, fmt.Sprintf(format, args...))
+	p, v, err := producerSnapshotFormat.Decode(b)
+	if err != nil {
+		return producerSnapshot{}, fmt.Errorf("%w: %w", errBadProducerSnapshot, err)
 	}
-	if len(b) < producerSnapshotHeaderSize+producerSnapshotCRCSize || string(b[0:4]) != producerSnapshotMagic {
-		return bad("bad size or magic")
-	}
-	if v := binary.BigEndian.Uint16(b[4:6]); v != producerSnapshotVersion {
-		return bad("version %d", v)
-	}
-	body := b[:len(b)-producerSnapshotCRCSize]
-	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[len(body):]) {
-		return bad("crc mismatch")
-	}
-	return parseProducerSnapshot(body)
+	return parseProducerSnapshot(p, v)
 }
 
-// parseProducerSnapshot parses a CRC-checked snapshot body (without the CRC).
-func parseProducerSnapshot(b []byte) (producerSnapshot, error) {
+// parseProducerSnapshot parses a snapshot's payload of the given version.
+func parseProducerSnapshot(b []byte, version uint16) (producerSnapshot, error) {
 	bad := func(format string, args ...any) (producerSnapshot, error) {
 		return producerSnapshot{}, fmt.Errorf("%w: %s", errBadProducerSnapshot, fmt.Sprintf(format, args...))
+	}
+	b, err := stripLegacyReserved(b, version, producerSnapshotFormat.LegacyVersion)
+	if err != nil {
+		return bad("%v", err)
 	}
 	if len(b) < producerSnapshotHeaderSize {
 		return bad("short header")
 	}
-	if r := binary.BigEndian.Uint16(b[6:8]); r != 0 {
-		return bad("reserved field is %d", r)
-	}
-	offset := int64(binary.BigEndian.Uint64(b[8:16]))
-	count := binary.BigEndian.Uint32(b[16:20])
+	offset := int64(binary.BigEndian.Uint64(b[0:8]))
+	count := binary.BigEndian.Uint32(b[8:12])
 	if offset < 0 {
 		return bad("negative offset %d", offset)
 	}
@@ -170,14 +167,11 @@ func parseProducerSnapshot(b []byte) (producerSnapshot, error) {
 // readProducerSnapshot reads the producer snapshot in dir. present says
 // whether there was a file; ok whether it could be decoded.
 func readProducerSnapshot(dir string) (s producerSnapshot, present, ok bool, err error) {
-	b, err := os.ReadFile(filepath.Join(dir, ProducerSnapshotFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return producerSnapshot{}, false, false, nil
+	p, v, present, ok, err := readFramed(filepath.Join(dir, ProducerSnapshotFile), producerSnapshotFormat)
+	if !ok || err != nil {
+		return producerSnapshot{}, present, false, err
 	}
-	if err != nil {
-		return producerSnapshot{}, true, false, fmt.Errorf("log: read producer snapshot: %w", err)
-	}
-	s, err = decodeProducerSnapshot(b)
+	s, err = parseProducerSnapshot(p, v)
 	if err != nil {
 		return producerSnapshot{}, true, false, nil
 	}
@@ -204,7 +198,7 @@ func (l *Log) saveProducerSnapshot(mustReplace bool) error {
 	data := encodeProducerSnapshot(end, l.producers.m)
 	l.pidMu.Unlock()
 	path := filepath.Join(l.dir, ProducerSnapshotFile)
-	err := writeFileAtomic(path, data)
+	err := producerSnapshotFormat.WriteFrame(path, data)
 	if err == nil {
 		l.lastSnap = snapshotMark{written: true, offset: end, version: version}
 		return nil
