@@ -154,7 +154,15 @@
 // batch equal to one of the producer's last 5 is a retry answered with the
 // original offsets without appending anything. Sequences are int32 and wrap
 // from math.MaxInt32 to 0. A producer's state is dropped
-// producer.id.expiration.ms after its last append (by ApplyRetention).
+// producer.id.expiration.ms after its last append (by ApplyRetention), as
+// in Kafka. Unlike Kafka, a partition also keeps at most
+// max.producers.per.partition producers (default 10,000): a new producer
+// past it evicts the producer whose last append is the oldest (the table
+// keeps its producers in a list by last append, so this costs constant
+// time), which is then answered as an expired one. So a flood of
+// short-lived producers costs a partition at most ~1 MiB of heap and of
+// snapshot; one producer costs ~100 bytes with one batch cached, ~200 with
+// five (BenchmarkProducerState).
 //
 // # producer-snapshot
 //

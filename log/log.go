@@ -70,6 +70,8 @@ type Log struct {
 	// (writeMu first), reads hold either. Taken after writeMu and ckptMu.
 	pidMu     sync.Mutex
 	producers producerTable
+	// evictedLogged is producers.evicted as last logged. Guarded by writeMu.
+	evictedLogged int64
 
 	isClosed atomic.Bool // closed, readable without writeMu
 
@@ -299,6 +301,7 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 		}
 		// Published with the end offset: see producerTable.
 		l.pidMu.Lock()
+		l.producers.limit = cfg.MaxProducersPerPartition
 		l.producers.applyAll(batches, now)
 		l.nextOffset.Store(next)
 		l.pidMu.Unlock()
@@ -322,11 +325,11 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 // fsync; the retry waits for it too.
 func (l *Log) duplicate(orig producerBatch, cfg *Config) (AppendInfo, error) {
 	if cfg.FlushMessages == 1 {
-		if err := l.syncTo(orig.lastOffset + 1); err != nil {
+		if err := l.syncTo(orig.lastOffset() + 1); err != nil {
 			return AppendInfo{}, err
 		}
 	}
-	info := AppendInfo{BaseOffset: orig.baseOffset, LastOffset: orig.lastOffset, Duplicate: true, LogAppendTime: noTimestamp}
+	info := AppendInfo{BaseOffset: orig.baseOffset, LastOffset: orig.lastOffset(), Duplicate: true, LogAppendTime: noTimestamp}
 	if cfg.MessageTimestampType == TimestampTypeLogAppend {
 		info.LogAppendTime = orig.maxTimestamp
 	}

@@ -59,7 +59,7 @@ func encodeProducerSnapshot(offset int64, m map[int64]*producerEntry) []byte {
 	size := producerSnapshotHeaderSize
 	for pid, e := range m {
 		pids = append(pids, pid)
-		size += producerSnapshotEntrySize + e.n*producerSnapshotBatchSize
+		size += producerSnapshotEntrySize + int(e.n)*producerSnapshotBatchSize
 	}
 	sort.Slice(pids, func(i, j int) bool { return pids[i] < pids[j] })
 	b := producerSnapshotFormat.Start(size)
@@ -71,9 +71,10 @@ func encodeProducerSnapshot(offset int64, m map[int64]*producerEntry) []byte {
 		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.n))
 		b = binary.BigEndian.AppendUint64(b, uint64(e.lastAppend))
-		for _, pb := range e.batches[:e.n] {
+		for i := range int(e.n) {
+			pb := e.batch(i)
 			b = binary.BigEndian.AppendUint64(b, uint64(pb.baseOffset))
-			b = binary.BigEndian.AppendUint32(b, uint32(pb.lastOffset-pb.baseOffset))
+			b = binary.BigEndian.AppendUint32(b, uint32(pb.lastDelta))
 			b = binary.BigEndian.AppendUint32(b, uint32(pb.firstSeq))
 			b = binary.BigEndian.AppendUint64(b, uint64(pb.maxTimestamp))
 		}
@@ -123,22 +124,22 @@ func parseProducerSnapshot(b []byte, version uint16) (producerSnapshot, error) {
 		pid := int64(binary.BigEndian.Uint64(b[p:]))
 		e := &producerEntry{
 			epoch:      int16(binary.BigEndian.Uint16(b[p+8:])),
-			n:          int(binary.BigEndian.Uint16(b[p+10:])),
 			lastAppend: int64(binary.BigEndian.Uint64(b[p+12:])),
 		}
+		n := int(binary.BigEndian.Uint16(b[p+10:]))
 		p += producerSnapshotEntrySize
 		switch {
 		case pid <= prevPID:
 			return bad("producer id %d after %d", pid, prevPID)
 		case e.epoch < 0:
 			return bad("producer %d has epoch %d", pid, e.epoch)
-		case e.n < 1 || e.n > maxProducerBatches:
-			return bad("producer %d has %d batches", pid, e.n)
-		case len(b)-p < e.n*producerSnapshotBatchSize:
+		case n < 1 || n > maxProducerBatches:
+			return bad("producer %d has %d batches", pid, n)
+		case len(b)-p < n*producerSnapshotBatchSize:
 			return bad("producer %d is cut short", pid)
 		}
 		prevLast := int64(-1)
-		for j := range e.batches[:e.n] {
+		for j := range n {
 			base := int64(binary.BigEndian.Uint64(b[p:]))
 			delta := int32(binary.BigEndian.Uint32(b[p+8:]))
 			firstSeq := int32(binary.BigEndian.Uint32(b[p+12:]))
@@ -149,10 +150,7 @@ func parseProducerSnapshot(b []byte, version uint16) (producerSnapshot, error) {
 				return bad("producer %d batch %d: base offset %d, last offset delta %d, sequence %d (snapshot at %d)",
 					pid, j, base, delta, firstSeq, offset)
 			}
-			e.batches[j] = producerBatch{
-				firstSeq: firstSeq, lastSeq: seqAdd(firstSeq, delta),
-				baseOffset: base, lastOffset: base + int64(delta), maxTimestamp: maxTs,
-			}
+			e.push(producerBatch{baseOffset: base, maxTimestamp: maxTs, firstSeq: firstSeq, lastDelta: delta})
 			prevLast = base + int64(delta)
 		}
 		s.producers[pid] = e
@@ -231,19 +229,24 @@ func (l *Log) loadProducers() error {
 		return err
 	}
 	from := int64(0)
-	l.producers.m = map[int64]*producerEntry{}
+	l.producers.reset(map[int64]*producerEntry{})
 	usable := ok && snap.offset <= next
 	for _, lost := range l.recoveryInfo.Lost {
 		// The snapshot describes batches that recovery just lost.
 		usable = usable && snap.offset <= lost.From
 	}
 	if usable {
-		l.producers.m, from = snap.producers, snap.offset
+		l.producers.reset(snap.producers)
+		from = snap.offset
 	} else if present {
 		cfg.logger().Warn("log: ignoring the producer snapshot, rebuilding producer state from the log",
 			"dir", l.dir, "readable", ok, "snapshot_offset", snap.offset, "log_end_offset", next)
 	}
 	l.scanProducers(from, cfg)
+	if l.producers.limit > 0 {
+		// A snapshot written under a higher limit.
+		l.producers.evictTo(l.producers.limit)
+	}
 	if usable && from == next {
 		l.lastSnap = snapshotMark{written: true, offset: next, version: l.producers.version}
 	}
@@ -260,6 +263,7 @@ func (l *Log) loadProducers() error {
 // pidMu (or is Open) and keeps the segment list still.
 func (l *Log) scanProducers(from int64, cfg *Config) {
 	now := cfg.now().UnixMilli()
+	l.producers.limit = cfg.MaxProducersPerPartition
 	for _, seg := range l.segs {
 		if seg.NextOffset() <= from {
 			continue
@@ -295,25 +299,20 @@ func (l *Log) truncateProducers(end int64, cfg *Config) {
 	next := make(map[int64]*producerEntry, len(old))
 	var lost []int64
 	for pid, e := range old {
-		if e.last().lastOffset < end {
+		// The cached batches are in offset order: those kept are a prefix.
+		k := 0
+		for k < int(e.n) && e.batch(k).lastOffset() < end {
+			k++
+		}
+		if k > 0 {
+			e.n = uint8(k)
 			next[pid] = e
-			continue
-		}
-		kept := *e
-		kept.n = 0
-		for _, b := range e.batches[:e.n] {
-			if b.lastOffset < end {
-				kept.push(b)
-			}
-		}
-		if kept.n > 0 {
-			next[pid] = &kept
 		} else {
 			lost = append(lost, pid)
 		}
 	}
 	if len(lost) > 0 {
-		l.producers.m = map[int64]*producerEntry{}
+		l.producers.reset(map[int64]*producerEntry{})
 		l.scanProducers(0, cfg)
 		for _, pid := range lost {
 			if e, ok := l.producers.m[pid]; ok {
@@ -321,6 +320,6 @@ func (l *Log) truncateProducers(end int64, cfg *Config) {
 			}
 		}
 	}
-	l.producers.m = next
+	l.producers.reset(next)
 	l.producers.version++
 }

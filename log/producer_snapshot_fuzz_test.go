@@ -15,15 +15,17 @@ import (
 func sampleProducers() map[int64]*producerEntry {
 	full := &producerEntry{epoch: 3, lastAppend: 1_700_000_000_123}
 	for i := range maxProducerBatches {
-		full.push(producerBatch{firstSeq: int32(i * 10), lastSeq: int32(i*10 + 9),
-			baseOffset: int64(100 + i*10), lastOffset: int64(109 + i*10), maxTimestamp: int64(1_700_000_000_000 + i)})
+		full.push(producerBatch{firstSeq: int32(i * 10), lastDelta: 9,
+			baseOffset: int64(100 + i*10), maxTimestamp: int64(1_700_000_000_000 + i)})
 	}
 	wrap := &producerEntry{epoch: math.MaxInt16, lastAppend: -1}
-	wrap.push(producerBatch{firstSeq: math.MaxInt32 - 1, lastSeq: 0, baseOffset: 10, lastOffset: 12, maxTimestamp: -1})
+	wrap.push(producerBatch{firstSeq: math.MaxInt32 - 1, lastDelta: 2, baseOffset: 10, maxTimestamp: -1})
+	last := &producerEntry{epoch: 0}
+	last.push(producerBatch{baseOffset: 149})
 	return map[int64]*producerEntry{
 		7:                 full,
 		0:                 wrap,
-		math.MaxInt64 - 1: {epoch: 0, n: 1, batches: [maxProducerBatches]producerBatch{{baseOffset: 149, lastOffset: 149}}},
+		math.MaxInt64 - 1: last,
 	}
 }
 
@@ -117,9 +119,9 @@ func FuzzParseProducerSnapshot(f *testing.F) {
 			if pid < 0 || e.epoch < 0 || e.n < 1 || e.n > maxProducerBatches {
 				t.Fatalf("producer %d accepted with epoch %d, %d batches", pid, e.epoch, e.n)
 			}
-			for _, pb := range e.batches[:e.n] {
-				if pb.baseOffset < 0 || pb.lastOffset < pb.baseOffset || pb.lastOffset >= s.offset ||
-					pb.firstSeq < 0 || pb.lastSeq != seqAdd(pb.firstSeq, int32(pb.lastOffset-pb.baseOffset)) {
+			for i := range int(e.n) {
+				pb := e.batch(i)
+				if pb.baseOffset < 0 || pb.lastDelta < 0 || pb.lastOffset() >= s.offset || pb.firstSeq < 0 {
 					t.Fatalf("producer %d: inconsistent batch %+v in a snapshot at %d", pid, pb, s.offset)
 				}
 			}
