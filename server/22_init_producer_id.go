@@ -14,10 +14,24 @@ package server
 // from Manager.AllocateProducerID, which never hands out one twice, also
 // across restarts. A transactional id is refused: this broker has no
 // transaction coordinator, and says so rather than pretend.
+//
+// Every new producer id costs state in each partition it produces to, so
+// a client that creates producers in a loop (a new producer per message,
+// a crash loop) can be held to producer.id.quota.rate new ids a second,
+// as KIP-936 proposes for Kafka (there counted at Produce, per principal):
+// past its burst (the rate times producer.id.quota.window.size.seconds)
+// its InitProducerId is answered THROTTLING_QUOTA_EXCEEDED, a retriable
+// error, with the time until it may have one in throttle_time_ms, which
+// clients wait before retrying. Off by default, as Kafka's quotas are.
 
 import (
+	"sync"
+	"sync/atomic"
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/time/rate"
 )
 
 func init() { register(22, 0, 5, handleInitProducerID) }
@@ -33,6 +47,11 @@ func handleInitProducerID(c *conn, h *reqHeader, req *kmsg.InitProducerIDRequest
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		c.s.logger.Warn("server: refusing a transactional producer: transactions are not supported",
 			"transactional.id", *req.TransactionalID, "client", h.clientID, "remote", c.remote)
+	} else if wait := c.s.pidQuota.take(h.clientID, time.Now()); wait > 0 {
+		resp.ErrorCode = kerr.ThrottlingQuotaExceeded.Code
+		resp.ThrottleMillis = int32(min(wait.Milliseconds()+1, maxThrottleMillis))
+		c.s.logLimited(&c.s.pidQuota.logged, "server: throttling InitProducerId: a client asks for new producer ids faster than producer.id.quota.rate",
+			"client", h.clientID, "remote", c.remote, "producer.id.quota.rate", c.s.cfg.ProducerIDQuotaRate)
 	} else if id, err := c.s.mgr.AllocateProducerID(); err != nil {
 		resp.ErrorCode = errorCode(err)
 		c.s.logger.Error("server: allocating a producer id failed", "err", err)
@@ -41,4 +60,78 @@ func handleInitProducerID(c *conn, h *reqHeader, req *kmsg.InitProducerIDRequest
 	}
 	c.s.metrics.errorCode(h.key, resp.ErrorCode)
 	return resp, nil
+}
+
+const (
+	// maxThrottleMillis caps the throttle time answered (an int32 on the
+	// wire; a client waits at most this long before retrying).
+	maxThrottleMillis = 30_000
+	// maxQuotaClients bounds the client ids whose rate is tracked, so
+	// that a flood of client ids costs bounded memory; past it, clients
+	// not tracked share one bucket (overflowClient).
+	maxQuotaClients = 10_000
+	// overflowClient keys the shared bucket (a client id equal to it
+	// would share it, which only throttles that client more).
+	overflowClient = "\x00overflow"
+	// quotaPruneInterval spaces out the scans that forget clients whose
+	// bucket is full again (idle ones).
+	quotaPruneInterval = time.Second
+)
+
+// producerIDQuota holds each client to a rate of new producer ids with a
+// token bucket per client id (per principal, once connections carry one).
+// A nil *producerIDQuota is the quota turned off.
+type producerIDQuota struct {
+	limit rate.Limit
+	burst int
+
+	mu        sync.Mutex
+	clients   map[string]*rate.Limiter // guarded by mu
+	lastPrune time.Time                // guarded by mu
+
+	logged atomic.Int64 // unix ns of the last "throttling" log line
+}
+
+// newProducerIDQuota returns the quota of cfg, nil when it is off.
+func newProducerIDQuota(cfg Config) *producerIDQuota {
+	if cfg.ProducerIDQuotaRate <= 0 {
+		return nil
+	}
+	burst := max(1, int(cfg.ProducerIDQuotaRate*cfg.ProducerIDQuotaWindow.Seconds()))
+	return &producerIDQuota{limit: rate.Limit(cfg.ProducerIDQuotaRate), burst: burst,
+		clients: make(map[string]*rate.Limiter)}
+}
+
+// take takes one new producer id for client at now, or returns how long
+// until it may have one (nothing taken then).
+func (q *producerIDQuota) take(client string, now time.Time) time.Duration {
+	if q == nil {
+		return 0
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	lim := q.clients[client]
+	if lim == nil {
+		if len(q.clients) >= maxQuotaClients && now.Sub(q.lastPrune) >= quotaPruneInterval {
+			q.lastPrune = now
+			for k, l := range q.clients {
+				if l.TokensAt(now) >= float64(q.burst) {
+					delete(q.clients, k) // idle: a new bucket is the same
+				}
+			}
+		}
+		if len(q.clients) >= maxQuotaClients {
+			client = overflowClient
+		}
+		if lim = q.clients[client]; lim == nil {
+			lim = rate.NewLimiter(q.limit, q.burst)
+			q.clients[client] = lim
+		}
+	}
+	r := lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d
+	}
+	return 0
 }

@@ -77,6 +77,11 @@ var settingDocs = map[string]string{
 	"queued.max.request.bytes":            "bytes of requests read but not yet answered, across connections (0: no limit)",
 	"socket.request.max.bytes":            "largest request a client may send",
 	"unclean.leader.election.enable":      "default unclean.leader.election.enable; accepted for compatibility, no effect",
+
+	// Idempotent producer state.
+	"max.producers.per.partition":           "default max.producers.per.partition: idempotent producers a partition keeps state for; past it the longest idle is evicted (0: no limit)",
+	"producer.id.quota.rate":                "new producer ids (InitProducerId) one client id may get per second; past it THROTTLING_QUOTA_EXCEEDED with a throttle time (0: no limit)",
+	"producer.id.quota.window.size.seconds": "burst of producer.id.quota.rate: a client may take the rate times this many seconds of ids at once",
 }
 
 // settingEnv is the environment variable of a broker setting:

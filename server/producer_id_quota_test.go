@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func initProducerID(t *testing.T, cl *kgo.Client) *kmsg.InitProducerIDResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("InitProducerId: %v", err)
+	}
+	return resp
+}
+
+// TestInitProducerIDQuota: with producer.id.quota.rate set, a client id
+// past its burst of new producer ids is answered THROTTLING_QUOTA_EXCEEDED
+// with the time until its next id, others are not, and a real producer
+// under that client id still gets its records in once it has waited. Off
+// (the default), nothing is throttled.
+func TestInitProducerIDQuota(t *testing.T) {
+	t.Run("off by default", func(t *testing.T) {
+		b := startBroker(t)
+		cl := b.client(kgo.ClientID("flood"))
+		for i := range 50 {
+			if resp := initProducerID(t, cl); resp.ErrorCode != 0 || resp.ThrottleMillis != 0 {
+				t.Fatalf("request %d: %v, throttled %d ms", i, kerr.ErrorForCode(resp.ErrorCode), resp.ThrottleMillis)
+			}
+		}
+	})
+	t.Run("rate 1/s, burst 2", func(t *testing.T) {
+		b := startBroker(t, func(c *Config) {
+			c.ProducerIDQuotaRate = 1
+			c.ProducerIDQuotaWindow = 2 * time.Second
+		})
+		flood := b.client(kgo.ClientID("flood"))
+		seen := map[int64]bool{}
+		for i := range 2 {
+			resp := initProducerID(t, flood)
+			if resp.ErrorCode != 0 || resp.ThrottleMillis != 0 || seen[resp.ProducerID] {
+				t.Fatalf("request %d within the burst: %v, id %d, throttled %d ms",
+					i, kerr.ErrorForCode(resp.ErrorCode), resp.ProducerID, resp.ThrottleMillis)
+			}
+			seen[resp.ProducerID] = true
+		}
+		resp := initProducerID(t, flood)
+		if resp.ErrorCode != kerr.ThrottlingQuotaExceeded.Code || resp.ProducerID != -1 ||
+			resp.ThrottleMillis <= 0 || resp.ThrottleMillis > 1001 {
+			t.Fatalf("request past the burst: %v, id %d, throttle %d ms; want THROTTLING_QUOTA_EXCEEDED, -1, (0, 1001]",
+				kerr.ErrorForCode(resp.ErrorCode), resp.ProducerID, resp.ThrottleMillis)
+		}
+		if resp := initProducerID(t, b.client(kgo.ClientID("other"))); resp.ErrorCode != 0 {
+			t.Fatalf("another client id: %v", kerr.ErrorForCode(resp.ErrorCode))
+		}
+		// An idempotent producer of the throttled client id retries
+		// (the error is retriable) and gets its records in.
+		producer := b.client(kgo.ClientID("flood"), kgo.DefaultProduceTopic("events"), kgo.AllowAutoTopicCreation())
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		for i := range 3 {
+			if err := producer.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint(i))).FirstErr(); err != nil {
+				t.Fatalf("produce %d under a throttled client id: %v", i, err)
+			}
+		}
+	})
+}
+
+func TestProducerIDQuotaBuckets(t *testing.T) {
+	cfg := DefaultConfig()
+	if newProducerIDQuota(cfg) != nil {
+		t.Fatal("producer id quota on by default")
+	}
+	cfg.ProducerIDQuotaRate, cfg.ProducerIDQuotaWindow = 10, 3*time.Second // burst 30
+	q := newProducerIDQuota(cfg)
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 30 {
+		if d := q.take("a", now); d != 0 {
+			t.Fatalf("id %d of a burst of 30: wait %v", i, d)
+		}
+	}
+	if d := q.take("a", now); d <= 0 || d > 100*time.Millisecond {
+		t.Fatalf("id 31: wait %v, want (0, 100ms]", d)
+	}
+	if d := q.take("a", now.Add(100*time.Millisecond)); d != 0 {
+		t.Fatalf("after 100 ms at 10/s: wait %v, want none", d)
+	}
+	if d := q.take("b", now); d != 0 {
+		t.Fatalf("another client: wait %v", d)
+	}
+	// Past maxQuotaClients client ids, idle ones are forgotten and the
+	// rest share one bucket: memory stays bounded under a flood of ids.
+	for i := range 2 * maxQuotaClients {
+		q.take(fmt.Sprint("c", i), now)
+	}
+	if n := len(q.clients); n > maxQuotaClients+1 {
+		t.Fatalf("%d client buckets after a flood of client ids, want at most %d", n, maxQuotaClients+1)
+	}
+	later := now.Add(time.Minute)
+	q.take("new", later)
+	if n := len(q.clients); n > 3 {
+		t.Fatalf("%d client buckets a minute later, want the idle ones forgotten", n)
+	}
+}
