@@ -110,3 +110,77 @@ func TestProducerIDQuotaBuckets(t *testing.T) {
 		t.Fatalf("%d client buckets a minute later, want the idle ones forgotten", n)
 	}
 }
+
+// TestEvictedProducerRecovers: on a topic with max.producers.per.partition
+// of 2, a third producer evicts the longest idle one; that one's next
+// batch (a sequence other than 0) is UNKNOWN_PRODUCER_ID over the wire, a
+// franz-go producer in that state recovers by itself, and nothing is
+// stored twice.
+func TestEvictedProducerRecovers(t *testing.T) {
+	b := startBroker(t)
+	if _, err := b.mgr.CreateTopic("few", 1, map[string]string{"max.producers.per.partition": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	c := b.raw()
+	first, epoch := c.initProducerID()
+	if p := c.produce("few", idempotentBatch(2, first, epoch, 0)); p.ErrorCode != 0 {
+		t.Fatalf("first producer: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	for range 2 {
+		id, e := c.initProducerID()
+		if p := c.produce("few", idempotentBatch(1, id, e, 0)); p.ErrorCode != 0 {
+			t.Fatalf("producer %d: %v", id, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	if p := c.produce("few", idempotentBatch(1, first, epoch, 2)); p.ErrorCode != kerr.UnknownProducerID.Code {
+		t.Fatalf("evicted producer continuing: %v, want UNKNOWN_PRODUCER_ID", kerr.ErrorForCode(p.ErrorCode))
+	}
+
+	// Real clients: three idempotent producers taking turns on a
+	// partition that keeps two; each turn the one whose turn it is was
+	// evicted by the other two.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var producers []*kgo.Client
+	for i := range 3 {
+		producers = append(producers, b.client(kgo.DefaultProduceTopic("few"), kgo.ClientID(fmt.Sprint("p", i)),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			// A produce error waits for a metadata refresh, at most one
+			// per MetadataMinAge (5 s by default).
+			kgo.MetadataMinAge(50*time.Millisecond)))
+	}
+	const rounds = 4
+	for r := range rounds {
+		for i, p := range producers {
+			if err := p.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("%d-%d", r, i))).FirstErr(); err != nil {
+				t.Fatalf("round %d producer %d: %v", r, i, err)
+			}
+		}
+	}
+	consumer := b.client(kgo.ConsumeTopics("few"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	want := 2 + 2 + rounds*len(producers) // the raw batches' records, then the clients'
+	seen := map[string]int{}
+	got := 0
+	for got < want {
+		fs := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d records: %v", got, want, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			if r.Value != nil && len(r.Value) < 8 {
+				seen[string(r.Value)]++
+			}
+		})
+	}
+	for r := range rounds {
+		for i := range producers {
+			if v := fmt.Sprintf("%d-%d", r, i); seen[v] != 1 {
+				t.Errorf("record %s stored %d times, want once", v, seen[v])
+			}
+		}
+	}
+	if got != want {
+		t.Fatalf("%d records in the partition, want %d", got, want)
+	}
+}
