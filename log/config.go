@@ -59,9 +59,9 @@ const (
 	DefaultFlushMs                = math.MaxInt64
 	DefaultProducerIDExpirationMs = 24 * 60 * 60 * 1000 // 1 day
 	// DefaultMaxProducersPerPartition bounds a partition's producer state
-	// to about 1 to 2 MiB of heap (~100 bytes a producer with one cached
-	// batch, ~200 with five; BenchmarkProducerState) and of producer
-	// snapshot (44 and 140 bytes).
+	// to 1 to 2 MiB of heap (~100 bytes a producer with one cached batch,
+	// ~200 with five; BenchmarkProducerState) and well under 1 MiB of
+	// producer snapshot (~11 and ~44 bytes).
 	DefaultMaxProducersPerPartition = 10_000
 	minSegmentBytes                 = 14 // Kafka's lower bound: one log overhead + a little
 	CleanupPolicyDelete             = "delete"

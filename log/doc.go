@@ -160,9 +160,9 @@
 // past it evicts the producer whose last append is the oldest (the table
 // keeps its producers in a list by last append, so this costs constant
 // time), which is then answered as an expired one. So a flood of
-// short-lived producers costs a partition at most ~1 MiB of heap and of
-// snapshot; one producer costs ~100 bytes with one batch cached, ~200 with
-// five (BenchmarkProducerState).
+// short-lived producers costs a partition at most ~1 MiB of heap and
+// ~100 KiB of snapshot; one producer costs ~100 bytes of heap with one
+// batch cached, ~200 with five (BenchmarkProducerState).
 //
 // # producer-snapshot
 //
@@ -170,7 +170,11 @@
 // Close when it changed, before segments are deleted (retention,
 // DeleteRecords) or cleaned (compaction: replay after a crash starts at
 // the snapshot's offset, so it must not precede batches that are gone),
-// and at once after a Truncate. Magic "TRPS", the payload:
+// and at once after a Truncate. Magic "TRPS". The version-2 payload is a
+// fixed header, then varints (uvarint: unsigned LEB128 as
+// encoding/binary writes it; varint: zigzag-signed), each in its shortest
+// form (a longer one is refused, so a snapshot that decodes encodes back
+// to the same bytes):
 //
 //	header, 12 bytes:
 //	 0                8           12
@@ -178,18 +182,26 @@
 //	| offset         | producers |
 //	| i64            | u32 = n   |
 //	+----------------+-----------+
-//	then n producers, by increasing producer ID, each 20 bytes:
-//	 0               8        10        12
-//	+---------------+--------+---------+------------------+
-//	| producer ID   | epoch  | batches | last append      |
-//	| i64 >= 0      | i16    | u16 = b | i64 Unix ms      |
-//	+---------------+--------+---------+------------------+
-//	followed by its b (1..5) latest batches, oldest first, each 24 bytes:
-//	 0               8                  12              16
-//	+---------------+------------------+---------------+------------------+
-//	| base offset   | last offset delta| base sequence | max timestamp    |
-//	| i64           | i32              | i32           | i64              |
-//	+---------------+------------------+---------------+------------------+
+//	then n producers, by increasing producer ID, each:
+//	  producer ID        uvarint: the first's own; then the gap after
+//	                     the previous one (ID - previous - 1)
+//	  last append        varint Unix ms: the first's own; then the
+//	                     difference to the previous producer's
+//	  epoch              uvarint, 0..32767
+//	  batches b          1 byte, 1..5
+//	  then its b latest batches, oldest first, each:
+//	    base offset      uvarint: the first's distance below offset
+//	                     (offset - base); then the gap after the
+//	                     previous batch's last offset (base - last - 1)
+//	    last offset delta  uvarint, 0..2^31-1 (also its sequence span)
+//	    base sequence    uvarint, 0..2^31-1
+//	    max timestamp    varint: the difference to the last append
+//
+// Version 1 (still read) had fixed-width fields, a reserved u16 = 0 before
+// the header, and 20 bytes a producer (ID i64, epoch i16, batches u16,
+// last append i64) plus 24 a batch (base offset i64, last offset delta
+// i32, base sequence i32, max timestamp i64): 44 bytes for a producer with
+// one batch, about 11 in version 2 (BenchmarkProducerState).
 //
 // offset is the log end offset the state covers: every batch below it is
 // in the state, none at or past it. Open loads the snapshot if its offset

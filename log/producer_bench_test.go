@@ -9,14 +9,18 @@ import (
 )
 
 // fillProducers applies batches batches of 10 records for each of n
-// producers, as a partition's appends would, and returns the log end.
+// producers, as a partition's appends would: one append a millisecond,
+// each batch's max timestamp up to a second behind (client clocks), and
+// returns the log end.
 func fillProducers(t *producerTable, n, batches int) int64 {
-	h := recordbatch.Header{LastOffsetDelta: 9, MaxTimestamp: 1_700_000_000_000, ProducerEpoch: 0}
+	h := recordbatch.Header{LastOffsetDelta: 9, ProducerEpoch: 0}
 	off := int64(0)
 	for j := range batches {
 		for pid := range n {
+			now := 1_700_000_000_000 + off/10
 			h.ProducerID, h.BaseOffset, h.BaseSequence = int64(pid)*7+1_000_000, off, int32(j*10)
-			t.apply(&h, h.MaxTimestamp)
+			h.MaxTimestamp = now - int64(pid%1000)
+			t.apply(&h, now)
 			off += 10
 		}
 	}

@@ -1,12 +1,10 @@
 package log
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/tributary-io/tributary/internal/framedfile"
 	"github.com/tributary-io/tributary/recordbatch"
@@ -19,15 +17,8 @@ const (
 	// ProducerSnapshotFile is the per-partition producer snapshot's name.
 	ProducerSnapshotFile = "producer-snapshot"
 
-	// producerSnapshotHeaderSize is the payload's offset and producer
-	// count (version 1, the legacy frame, put a reserved u16 = 0 before
-	// them); producerSnapshotEntrySize is one producer without its
-	// batches, producerSnapshotBatchSize one of its batches.
-	producerSnapshotHeaderSize = 12
-	producerSnapshotEntrySize  = 20
-	producerSnapshotBatchSize  = 24
-	// maxProducerSnapshotPayload bounds what Open reads: every producer
-	// of a partition at the cap with all its batches, and then some.
+	// maxProducerSnapshotPayload bounds what Open reads: far more than
+	// any partition's producers at the limit, with all their batches.
 	maxProducerSnapshotPayload = 1 << 30
 )
 
@@ -52,114 +43,6 @@ type snapshotMark struct {
 type producerSnapshot struct {
 	offset    int64
 	producers map[int64]*producerEntry
-}
-
-func encodeProducerSnapshot(offset int64, m map[int64]*producerEntry) []byte {
-	pids := make([]int64, 0, len(m))
-	size := producerSnapshotHeaderSize
-	for pid, e := range m {
-		pids = append(pids, pid)
-		size += producerSnapshotEntrySize + int(e.n)*producerSnapshotBatchSize
-	}
-	sort.Slice(pids, func(i, j int) bool { return pids[i] < pids[j] })
-	b := producerSnapshotFormat.Start(size)
-	b = binary.BigEndian.AppendUint64(b, uint64(offset))
-	b = binary.BigEndian.AppendUint32(b, uint32(len(pids)))
-	for _, pid := range pids {
-		e := m[pid]
-		b = binary.BigEndian.AppendUint64(b, uint64(pid))
-		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
-		b = binary.BigEndian.AppendUint16(b, uint16(e.n))
-		b = binary.BigEndian.AppendUint64(b, uint64(e.lastAppend))
-		for i := range int(e.n) {
-			pb := e.batch(i)
-			b = binary.BigEndian.AppendUint64(b, uint64(pb.baseOffset))
-			b = binary.BigEndian.AppendUint32(b, uint32(pb.lastDelta))
-			b = binary.BigEndian.AppendUint32(b, uint32(pb.firstSeq))
-			b = binary.BigEndian.AppendUint64(b, uint64(pb.maxTimestamp))
-		}
-	}
-	return producerSnapshotFormat.Seal(b)
-}
-
-// decodeProducerSnapshot decodes and checks a whole producer snapshot
-// file. Anything that could not have been written by
-// encodeProducerSnapshot (or by version 1's encoder) is an error.
-func decodeProducerSnapshot(b []byte) (producerSnapshot, error) {
-	p, v, err := producerSnapshotFormat.Decode(b)
-	if err != nil {
-		return producerSnapshot{}, fmt.Errorf("%w: %w", errBadProducerSnapshot, err)
-	}
-	return parseProducerSnapshot(p, v)
-}
-
-// parseProducerSnapshot parses a snapshot's payload of the given version.
-func parseProducerSnapshot(b []byte, version uint16) (producerSnapshot, error) {
-	bad := func(format string, args ...any) (producerSnapshot, error) {
-		return producerSnapshot{}, fmt.Errorf("%w: %s", errBadProducerSnapshot, fmt.Sprintf(format, args...))
-	}
-	b, err := stripLegacyReserved(b, version, producerSnapshotFormat.LegacyVersion)
-	if err != nil {
-		return bad("%v", err)
-	}
-	if len(b) < producerSnapshotHeaderSize {
-		return bad("short header")
-	}
-	offset := int64(binary.BigEndian.Uint64(b[0:8]))
-	count := binary.BigEndian.Uint32(b[8:12])
-	if offset < 0 {
-		return bad("negative offset %d", offset)
-	}
-	// Bound the count by the bytes present before allocating for it.
-	if uint64(count)*(producerSnapshotEntrySize+producerSnapshotBatchSize) > uint64(len(b)-producerSnapshotHeaderSize) {
-		return bad("%d producers do not fit in %d bytes", count, len(b))
-	}
-	s := producerSnapshot{offset: offset, producers: make(map[int64]*producerEntry, count)}
-	prevPID := int64(-1)
-	p := producerSnapshotHeaderSize
-	for i := uint32(0); i < count; i++ {
-		if len(b)-p < producerSnapshotEntrySize {
-			return bad("producer %d is cut short", i)
-		}
-		pid := int64(binary.BigEndian.Uint64(b[p:]))
-		e := &producerEntry{
-			epoch:      int16(binary.BigEndian.Uint16(b[p+8:])),
-			lastAppend: int64(binary.BigEndian.Uint64(b[p+12:])),
-		}
-		n := int(binary.BigEndian.Uint16(b[p+10:]))
-		p += producerSnapshotEntrySize
-		switch {
-		case pid <= prevPID:
-			return bad("producer id %d after %d", pid, prevPID)
-		case e.epoch < 0:
-			return bad("producer %d has epoch %d", pid, e.epoch)
-		case n < 1 || n > maxProducerBatches:
-			return bad("producer %d has %d batches", pid, n)
-		case len(b)-p < n*producerSnapshotBatchSize:
-			return bad("producer %d is cut short", pid)
-		}
-		prevLast := int64(-1)
-		for j := range n {
-			base := int64(binary.BigEndian.Uint64(b[p:]))
-			delta := int32(binary.BigEndian.Uint32(b[p+8:]))
-			firstSeq := int32(binary.BigEndian.Uint32(b[p+12:]))
-			maxTs := int64(binary.BigEndian.Uint64(b[p+16:]))
-			p += producerSnapshotBatchSize
-			// base+delta < offset, written so that it cannot overflow.
-			if base <= prevLast || delta < 0 || firstSeq < 0 || base > offset-1-int64(delta) {
-				return bad("producer %d batch %d: base offset %d, last offset delta %d, sequence %d (snapshot at %d)",
-					pid, j, base, delta, firstSeq, offset)
-			}
-			e.push(producerBatch{baseOffset: base, maxTimestamp: maxTs, firstSeq: firstSeq, lastDelta: delta})
-			prevLast = base + int64(delta)
-		}
-		s.producers[pid] = e
-		prevPID = pid
-	}
-	if p != len(b) {
-		return bad("%d bytes after the last producer", len(b)-p)
-	}
-	return s, nil
 }
 
 // readProducerSnapshot reads the producer snapshot in dir. present says

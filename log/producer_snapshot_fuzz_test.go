@@ -64,14 +64,38 @@ func TestProducerSnapshotEncoding(t *testing.T) {
 			binary.BigEndian.PutUint32(c[framedfile.HeaderSize+8:], math.MaxUint32)
 			return fixCRC(c)
 		}(),
-		"producers out of order": func() []byte {
-			c := append([]byte(nil), b...)
-			binary.BigEndian.PutUint64(c[framedfile.HeaderSize+producerSnapshotHeaderSize:], 8) // the first (0) after 7's place
-			return fixCRC(c)
-		}(),
 	} {
 		if _, err := decodeProducerSnapshot(bad); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+	// Version 2 payloads written by hand: offset 10, then producers.
+	v2 := func(count uint32, producers ...byte) []byte {
+		p := producerSnapshotFormat.Start(0)
+		p = binary.BigEndian.AppendUint64(p, 10)
+		p = binary.BigEndian.AppendUint32(p, count)
+		return producerSnapshotFormat.Seal(append(p, producers...))
+	}
+	// One producer: id 5, last append 0, epoch 0, one batch at offset 9
+	// (1 before the snapshot's), delta 0, sequence 0, max timestamp 0.
+	one := []byte{5, 0, 0, 1, 1, 0, 0, 0}
+	if s, err := decodeProducerSnapshot(v2(1, one...)); err != nil || len(s.producers) != 1 || s.producers[5].first.baseOffset != 9 {
+		t.Fatalf("minimal version-2 snapshot: %+v %v", s, err)
+	}
+	for name, bad := range map[string][]byte{
+		"overlong varint":         v2(1, 0x85, 0x00, 0, 0, 1, 1, 0, 0, 0),
+		"no batches":              v2(1, 5, 0, 0, 0),
+		"six batches":             v2(1, 5, 0, 0, 6, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+		"epoch past MaxInt16":     v2(1, 5, 0, 0x80, 0x80, 0x02, 1, 1, 0, 0, 0),
+		"batch past the offset":   v2(1, 5, 0, 0, 1, 11, 0, 0, 0),
+		"batch at the offset":     v2(1, 5, 0, 0, 1, 0, 0, 0, 0),
+		"second batch past it":    v2(1, 5, 0, 0, 2, 3, 1, 0, 0, 1, 0, 0, 0),
+		"trailing byte":           v2(1, append(one, 0)...),
+		"fewer producers":         v2(2, one...),
+		"producer after MaxInt64": v2(2, append(append(binary.AppendUvarint(nil, math.MaxInt64), 0, 0, 1, 1, 0, 0, 0), one...)...),
+	} {
+		if _, err := decodeProducerSnapshot(bad); err == nil {
+			t.Errorf("version 2, %s: accepted", name)
 		}
 	}
 	empty := encodeProducerSnapshot(0, nil)
@@ -98,9 +122,31 @@ func snapshotPayload(offset int64, m map[int64]*producerEntry) []byte {
 	return b[framedfile.HeaderSize : len(b)-framedfile.TrailerSize]
 }
 
-// FuzzParseProducerSnapshot: any payload of a current-version producer
-// snapshot parses to an error or to a snapshot that is internally
-// consistent and encodes back to the same bytes; never a panic, never an
+// checkSnapshot fails t unless s is internally consistent.
+func checkSnapshot(t *testing.T, s producerSnapshot) {
+	t.Helper()
+	if s.offset < 0 {
+		t.Fatalf("negative offset %d accepted", s.offset)
+	}
+	for pid, e := range s.producers {
+		if pid < 0 || e.epoch < 0 || e.n < 1 || e.n > maxProducerBatches {
+			t.Fatalf("producer %d accepted with epoch %d, %d batches", pid, e.epoch, e.n)
+		}
+		prevLast := int64(-1)
+		for i := range int(e.n) {
+			pb := e.batch(i)
+			if pb.baseOffset <= prevLast || pb.lastDelta < 0 || pb.lastOffset() >= s.offset || pb.firstSeq < 0 {
+				t.Fatalf("producer %d: inconsistent batch %+v in a snapshot at %d", pid, pb, s.offset)
+			}
+			prevLast = pb.lastOffset()
+		}
+	}
+}
+
+// FuzzParseProducerSnapshot: any payload parses, as the current version,
+// to an error or to a snapshot that is internally consistent and encodes
+// back to the same bytes, and as version 1 (the fixed-width layout still
+// read) to an error or a consistent snapshot; never a panic, never an
 // allocation beyond the input. The framing around it (magic, version,
 // length, CRC) is fuzzed once, in package framedfile.
 func FuzzParseProducerSnapshot(f *testing.F) {
@@ -108,24 +154,14 @@ func FuzzParseProducerSnapshot(f *testing.F) {
 	f.Add(snapshotPayload(0, nil))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, in []byte) {
+		if s, err := parseProducerSnapshotV1(in); err == nil {
+			checkSnapshot(t, s)
+		}
 		s, err := parseProducerSnapshot(in, producerSnapshotFormat.Version)
 		if err != nil {
 			return
 		}
-		if s.offset < 0 {
-			t.Fatalf("negative offset %d accepted", s.offset)
-		}
-		for pid, e := range s.producers {
-			if pid < 0 || e.epoch < 0 || e.n < 1 || e.n > maxProducerBatches {
-				t.Fatalf("producer %d accepted with epoch %d, %d batches", pid, e.epoch, e.n)
-			}
-			for i := range int(e.n) {
-				pb := e.batch(i)
-				if pb.baseOffset < 0 || pb.lastDelta < 0 || pb.lastOffset() >= s.offset || pb.firstSeq < 0 {
-					t.Fatalf("producer %d: inconsistent batch %+v in a snapshot at %d", pid, pb, s.offset)
-				}
-			}
-		}
+		checkSnapshot(t, s)
 		if got := snapshotPayload(s.offset, s.producers); string(got) != string(in) {
 			t.Fatalf("parse/encode round trip differs:\n in %x\nout %x", in, got)
 		}
