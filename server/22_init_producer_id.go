@@ -22,7 +22,13 @@ package server
 // past its burst (the rate times producer.id.quota.window.size.seconds)
 // its InitProducerId is answered THROTTLING_QUOTA_EXCEEDED, a retriable
 // error, with the time until it may have one in throttle_time_ms, which
-// clients wait before retrying. Off by default, as Kafka's quotas are.
+// clients wait before retrying. That error code came with Kafka 2.7, as
+// did v4: an older client (v0-v3) would take it for a fatal error, so it
+// is throttled as Kafka throttles clients that predate an error code
+// (KIP-599): its request waits its turn in the broker (up to
+// maxThrottleHold; past that it is answered COORDINATOR_LOAD_IN_PROGRESS,
+// which every client retries) and is then served, with the wait in
+// throttle_time_ms. Off by default, as Kafka's quotas are.
 
 import (
 	"sync"
@@ -47,11 +53,8 @@ func handleInitProducerID(c *conn, h *reqHeader, req *kmsg.InitProducerIDRequest
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		c.s.logger.Warn("server: refusing a transactional producer: transactions are not supported",
 			"transactional.id", *req.TransactionalID, "client", h.clientID, "remote", c.remote)
-	} else if wait := c.s.pidQuota.take(h.clientID, time.Now()); wait > 0 {
-		resp.ErrorCode = kerr.ThrottlingQuotaExceeded.Code
-		resp.ThrottleMillis = int32(min(wait.Milliseconds()+1, maxThrottleMillis))
-		c.s.logLimited(&c.s.pidQuota.logged, "server: throttling InitProducerId: a client asks for new producer ids faster than producer.id.quota.rate",
-			"client", h.clientID, "remote", c.remote, "producer.id.quota.rate", c.s.cfg.ProducerIDQuotaRate)
+	} else if !c.s.throttleInitProducerID(c, h, req, resp) {
+		// Throttled: answered with the error and throttle time.
 	} else if id, err := c.s.mgr.AllocateProducerID(); err != nil {
 		resp.ErrorCode = errorCode(err)
 		c.s.logger.Error("server: allocating a producer id failed", "err", err)
@@ -62,7 +65,52 @@ func handleInitProducerID(c *conn, h *reqHeader, req *kmsg.InitProducerIDRequest
 	return resp, nil
 }
 
+// throttleInitProducerID applies producer.id.quota.rate to one request;
+// false when it is answered (throttled) and must not get an id.
+func (s *Server) throttleInitProducerID(c *conn, h *reqHeader, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) bool {
+	q := s.pidQuota
+	if q == nil {
+		return true
+	}
+	now := time.Now()
+	wait, cancel := q.reserve(h.clientID, now)
+	if wait <= 0 {
+		return true
+	}
+	s.logLimited(&q.logged, "server: throttling InitProducerId: a client asks for new producer ids faster than producer.id.quota.rate",
+		"client", h.clientID, "remote", c.remote, "producer.id.quota.rate", s.cfg.ProducerIDQuotaRate)
+	resp.ThrottleMillis = int32(min(wait.Milliseconds()+1, maxThrottleMillis))
+	switch {
+	case req.Version >= firstThrottlingErrorVersion:
+		cancel()
+		resp.ErrorCode = kerr.ThrottlingQuotaExceeded.Code
+		return false
+	case wait > maxThrottleHold:
+		cancel()
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		return false
+	}
+	// An old client: hold the request until its turn (or shutdown).
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.closing:
+		cancel()
+		resp.ErrorCode = kerr.NotCoordinator.Code // retriable: ask again elsewhere
+		return false
+	}
+}
+
 const (
+	// firstThrottlingErrorVersion is the first InitProducerId version of
+	// a client that knows THROTTLING_QUOTA_EXCEEDED (Kafka 2.7).
+	firstThrottlingErrorVersion = 4
+	// maxThrottleHold is the longest an old client's request is held
+	// for its turn: well within the 30 s request timeout of Kafka's
+	// clients, so that it is not retried while it waits.
+	maxThrottleHold = 10 * time.Second
 	// maxThrottleMillis caps the throttle time answered (an int32 on the
 	// wire; a client waits at most this long before retrying).
 	maxThrottleMillis = 30_000
@@ -102,12 +150,9 @@ func newProducerIDQuota(cfg Config) *producerIDQuota {
 		clients: make(map[string]*rate.Limiter)}
 }
 
-// take takes one new producer id for client at now, or returns how long
-// until it may have one (nothing taken then).
-func (q *producerIDQuota) take(client string, now time.Time) time.Duration {
-	if q == nil {
-		return 0
-	}
+// reserve reserves client's next producer id at now and returns how long
+// until it is due, and cancel, which gives the reservation back.
+func (q *producerIDQuota) reserve(client string, now time.Time) (wait time.Duration, cancel func()) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	lim := q.clients[client]
@@ -129,9 +174,5 @@ func (q *producerIDQuota) take(client string, now time.Time) time.Duration {
 		}
 	}
 	r := lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return d
-	}
-	return 0
+	return r.DelayFrom(now), func() { r.CancelAt(now) }
 }

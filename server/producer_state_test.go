@@ -74,6 +74,49 @@ func TestInitProducerIDQuota(t *testing.T) {
 	})
 }
 
+// TestInitProducerIDQuotaOldClients: a client older than the
+// THROTTLING_QUOTA_EXCEEDED error code (InitProducerId v0-v3) past its
+// burst is held until its turn and then served, with the wait in
+// throttle_time_ms; a turn too far away is COORDINATOR_LOAD_IN_PROGRESS,
+// which it retries; a v4+ client gets the error, its throttle capped.
+func TestInitProducerIDQuotaOldClients(t *testing.T) {
+	v := func(c *rawConn, version int16) *kmsg.InitProducerIDResponse {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.Version = version
+		return c.do(req).(*kmsg.InitProducerIDResponse)
+	}
+	t.Run("held until its turn", func(t *testing.T) {
+		b := startBroker(t, func(c *Config) { c.ProducerIDQuotaRate, c.ProducerIDQuotaWindow = 2, time.Second })
+		c := b.raw()
+		for i := range 3 {
+			resp := v(c, 3)
+			if resp.ErrorCode != 0 || resp.ProducerID < 0 {
+				t.Fatalf("v3 request %d: %v, id %d", i, kerr.ErrorForCode(resp.ErrorCode), resp.ProducerID)
+			}
+			if throttled := resp.ThrottleMillis > 0; throttled != (i == 2) || resp.ThrottleMillis > 501 {
+				t.Fatalf("v3 request %d: throttle %d ms, want 0 within the burst of 2 and (0, 501] past it", i, resp.ThrottleMillis)
+			}
+		}
+	})
+	t.Run("turn too far away", func(t *testing.T) {
+		b := startBroker(t, func(c *Config) { c.ProducerIDQuotaRate, c.ProducerIDQuotaWindow = 0.01, 100*time.Second })
+		c := b.raw()
+		if resp := v(c, 3); resp.ErrorCode != 0 {
+			t.Fatalf("first: %v", kerr.ErrorForCode(resp.ErrorCode))
+		}
+		for _, tt := range []struct {
+			version int16
+			want    int16
+		}{{0, kerr.CoordinatorLoadInProgress.Code}, {3, kerr.CoordinatorLoadInProgress.Code}, {4, kerr.ThrottlingQuotaExceeded.Code}, {5, kerr.ThrottlingQuotaExceeded.Code}} {
+			resp := v(c, tt.version)
+			if resp.ErrorCode != tt.want || resp.ProducerID != -1 || resp.ThrottleMillis != maxThrottleMillis {
+				t.Errorf("v%d past the burst: %v, id %d, throttle %d ms; want %v, -1, %d",
+					tt.version, kerr.ErrorForCode(resp.ErrorCode), resp.ProducerID, resp.ThrottleMillis, kerr.ErrorForCode(tt.want), maxThrottleMillis)
+			}
+		}
+	})
+}
+
 func TestProducerIDQuotaBuckets(t *testing.T) {
 	cfg := DefaultConfig()
 	if newProducerIDQuota(cfg) != nil {
@@ -81,31 +124,38 @@ func TestProducerIDQuotaBuckets(t *testing.T) {
 	}
 	cfg.ProducerIDQuotaRate, cfg.ProducerIDQuotaWindow = 10, 3*time.Second // burst 30
 	q := newProducerIDQuota(cfg)
+	take := func(client string, now time.Time) time.Duration { // what a throttled v4+ request does
+		wait, cancel := q.reserve(client, now)
+		if wait > 0 {
+			cancel()
+		}
+		return wait
+	}
 	now := time.Unix(1_700_000_000, 0)
 	for i := range 30 {
-		if d := q.take("a", now); d != 0 {
+		if d := take("a", now); d != 0 {
 			t.Fatalf("id %d of a burst of 30: wait %v", i, d)
 		}
 	}
-	if d := q.take("a", now); d <= 0 || d > 100*time.Millisecond {
+	if d := take("a", now); d <= 0 || d > 100*time.Millisecond {
 		t.Fatalf("id 31: wait %v, want (0, 100ms]", d)
 	}
-	if d := q.take("a", now.Add(100*time.Millisecond)); d != 0 {
+	if d := take("a", now.Add(100*time.Millisecond)); d != 0 {
 		t.Fatalf("after 100 ms at 10/s: wait %v, want none", d)
 	}
-	if d := q.take("b", now); d != 0 {
+	if d := take("b", now); d != 0 {
 		t.Fatalf("another client: wait %v", d)
 	}
 	// Past maxQuotaClients client ids, idle ones are forgotten and the
 	// rest share one bucket: memory stays bounded under a flood of ids.
 	for i := range 2 * maxQuotaClients {
-		q.take(fmt.Sprint("c", i), now)
+		take(fmt.Sprint("c", i), now)
 	}
 	if n := len(q.clients); n > maxQuotaClients+1 {
 		t.Fatalf("%d client buckets after a flood of client ids, want at most %d", n, maxQuotaClients+1)
 	}
 	later := now.Add(time.Minute)
-	q.take("new", later)
+	take("new", later)
 	if n := len(q.clients); n > 3 {
 		t.Fatalf("%d client buckets a minute later, want the idle ones forgotten", n)
 	}
