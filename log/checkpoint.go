@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"path/filepath"
 
@@ -28,10 +27,6 @@ var checkpointFormat = framedfile.Format{
 	Name: "recovery checkpoint", Magic: "TRCK", Version: 2, LegacyVersion: 1,
 	MaxPayload: checkpointPayloadSize,
 }
-
-// castagnoli is the CRC-32C table of the lost-offsets file, which this
-// branch's base wrote by hand.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // checkpoint is the decoded recovery-checkpoint file.
 type checkpoint struct {

@@ -30,16 +30,17 @@
 //
 // # Small files
 //
-// recovery-checkpoint, cleaner-checkpoint, producer-snapshot and
-// meta/producer-ids are framed by package internal/framedfile (magic,
+// recovery-checkpoint, lost-offsets, cleaner-checkpoint, producer-snapshot
+// and meta/producer-ids are framed by package internal/framedfile (magic,
 // version, length, CRC-32C over header and payload; see its doc for the
 // bytes) and replaced atomically (temp file, fsync, rename, fsync dir).
 // Each is at version 2; version 1 was the frame without the reserved and
 // length word, and is still read (the rule: read N and N-1, write N). Its
 // payloads below are those of version 2; a version-1 payload is the same
 // but for a reserved u16 = 0 first (none for the recovery checkpoint,
-// whose payload is unchanged). All integers are big-endian. A file that
-// does not decode is treated as said below for each, never as a value.
+// whose payload is unchanged; the producer snapshot's also changed its
+// fields, see there). All integers are big-endian. A file that does not
+// decode is treated as said below for each, never as a value.
 //
 // # recovery-checkpoint
 //
@@ -80,20 +81,12 @@
 // # lost-offsets
 //
 // The gaps recovery reported, so that each is logged (at ERROR) and
-// counted once; absent when there are none. Replaced atomically like the
-// recovery checkpoint. All integers big-endian:
-//
-//	 0      4         6          8           12
-//	+-------+---------+----------+-----------+-------------------+-------+
-//	| magic | version | reserved | count = n | n ranges          | crc32c|
-//	| "TRLO"| u16 = 1 | u16 = 0  | u32       | from i64, to i64  | u32   |
-//	+-------+---------+----------+-----------+-------------------+-------+
-//
-// Each range is the offsets [from, to), sorted, not touching. The CRC-32C
-// covers every byte before it. Each open rewrites it with the gaps still
-// in the log (those below the log start go); at most 4096 ranges, the
-// lowest forgotten first. Compatibility: a reader of version N reads N and
-// N-1; an unreadable file counts as empty, which reports its gaps again.
+// counted once; absent when there are none. A small file (see above),
+// magic "TRLO"; the payload is a u32 count n, then n ranges, each from i64
+// and to i64: the offsets [from, to), sorted, not touching. Each open
+// rewrites it with the gaps still in the log (those below the log start
+// go); at most 4096 ranges, the lowest forgotten first. An unreadable file
+// counts as empty, which reports its gaps again.
 //
 // # Log compaction (cleanup.policy=compact)
 //

@@ -31,9 +31,10 @@
 // over a data dir written by the previous release and downgraded again by
 // one release as long as the newer release has not yet rewritten the file.
 //
-// The four formats that predate this package (the recovery checkpoint,
-// the cleaner checkpoint, the producer snapshot and meta/producer-ids, all
-// at version 1) used a frame without the reserved/length word:
+// The formats that predate this package (package log's recovery
+// checkpoint, lost-offsets, cleaner checkpoint, producer snapshot and
+// meta/producer-ids, all at version 1) used a frame without the
+// reserved/length word:
 //
 //	 0       4         6                      len-4
 //	+-------+---------+------- ... ----------+--------+
