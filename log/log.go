@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/tributary-io/tributary/recordbatch"
@@ -71,6 +70,8 @@ type Log struct {
 	// (writeMu first), reads hold either. Taken after writeMu and ckptMu.
 	pidMu     sync.Mutex
 	producers producerTable
+	// evictedLogged is producers.evicted as last logged. Guarded by writeMu.
+	evictedLogged int64
 
 	isClosed atomic.Bool // closed, readable without writeMu
 
@@ -300,6 +301,7 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 		}
 		// Published with the end offset: see producerTable.
 		l.pidMu.Lock()
+		l.producers.limit = cfg.MaxProducersPerPartition
 		l.producers.applyAll(batches, now)
 		l.nextOffset.Store(next)
 		l.pidMu.Unlock()
@@ -323,11 +325,11 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 // fsync; the retry waits for it too.
 func (l *Log) duplicate(orig producerBatch, cfg *Config) (AppendInfo, error) {
 	if cfg.FlushMessages == 1 {
-		if err := l.syncTo(orig.lastOffset + 1); err != nil {
+		if err := l.syncTo(orig.lastOffset() + 1); err != nil {
 			return AppendInfo{}, err
 		}
 	}
-	info := AppendInfo{BaseOffset: orig.baseOffset, LastOffset: orig.lastOffset, Duplicate: true, LogAppendTime: noTimestamp}
+	info := AppendInfo{BaseOffset: orig.baseOffset, LastOffset: orig.lastOffset(), Duplicate: true, LogAppendTime: noTimestamp}
 	if cfg.MessageTimestampType == TimestampTypeLogAppend {
 		info.LogAppendTime = orig.maxTimestamp
 	}
@@ -779,43 +781,9 @@ func (l *Log) writeCheckpoint(clean bool) error {
 		return nil
 	}
 	if err := writeCheckpoint(l.dir, c); err != nil {
-		if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
-			return err
-		}
-		// No room for the temp file of an atomic replace. Open must
-		// still mark the log open (not clean) before taking writes, or
-		// a log whose disk filled up could never be opened again to be
-		// read: overwrite the file in place, in the block it has. A torn
-		// overwrite fails the checkpoint's CRC, which costs a full scan
-		// at the next open, never a wrong recovery point.
-		if ierr := overwriteCheckpoint(l.dir, c); ierr != nil {
-			return errors.Join(err, ierr)
-		}
+		return err
 	}
 	l.lastCkpt, l.lastCkptSet = c, true
-	return nil
-}
-
-// overwriteCheckpoint rewrites an existing recovery checkpoint of the
-// same size in place and fsyncs it: no new block is needed (on a file
-// system that does not copy on write).
-func overwriteCheckpoint(dir string, c checkpoint) error {
-	path := filepath.Join(dir, CheckpointFile)
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("log: overwrite %s: %w", path, err)
-	}
-	defer f.Close()
-	b := encodeCheckpoint(c)
-	if fi, err := f.Stat(); err != nil || fi.Size() != int64(len(b)) {
-		return fmt.Errorf("log: overwrite %s: not a %d-byte checkpoint (%v)", path, len(b), err)
-	}
-	if _, err := f.WriteAt(b, 0); err != nil {
-		return fmt.Errorf("log: overwrite %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("log: overwrite %s: %w", path, err)
-	}
 	return nil
 }
 

@@ -195,7 +195,7 @@ func TestReopenCleanAndUnclean(t *testing.T) {
 	l.Close()
 }
 
-func TestCheckpointEncoding(t *testing.T) {
+func TestCheckpointEncodingRefusesEveryFlippedByte(t *testing.T) {
 	c := checkpoint{clean: true, indexFormat: 1, recoveryOffset: 1 << 40, logStartOffset: 12345}
 	b := encodeCheckpoint(c)
 	got, err := decodeCheckpoint(b)

@@ -4,10 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/tributary-io/tributary/internal/framedfile"
 )
 
 const (
@@ -15,14 +16,19 @@ const (
 	// recovery found lost and already reported (see the package comment).
 	LostOffsetsFile = "lost-offsets"
 
-	lostOffsetsMagic   = "TRLO"
-	lostOffsetsVersion = 1  // reader rule: read N and N-1
-	lostOffsetsHeader  = 12 // magic, version, reserved, count
-	lostOffsetsEntry   = 16 // from, to
+	lostOffsetsHeader = 4  // the payload's count
+	lostOffsetsEntry  = 16 // from, to
 	// maxLostRanges bounds the file: past it the lowest ranges are
 	// forgotten (and reported again if a later open still finds them).
 	maxLostRanges = 4096
 )
+
+// lostOffsetsFormat frames lost-offsets. Reader rule: read N and N-1
+// (version 1 is the frame before package framedfile).
+var lostOffsetsFormat = framedfile.Format{
+	Name: "lost-offsets file", Magic: "TRLO", Version: 2, LegacyVersion: 1,
+	MaxPayload: legacyReserved + lostOffsetsHeader + lostOffsetsEntry*maxLostRanges,
+}
 
 var errBadLostOffsets = errors.New("log: unreadable lost-offsets file")
 
@@ -37,37 +43,39 @@ func (r OffsetRange) Len() int64 { return r.To - r.From }
 func (r OffsetRange) String() string { return fmt.Sprintf("[%d, %d)", r.From, r.To) }
 
 func encodeLostOffsets(ranges []OffsetRange) []byte {
-	b := make([]byte, lostOffsetsHeader+lostOffsetsEntry*len(ranges)+4)
-	copy(b[0:4], lostOffsetsMagic)
-	binary.BigEndian.PutUint16(b[4:6], lostOffsetsVersion)
-	binary.BigEndian.PutUint32(b[8:12], uint32(len(ranges)))
-	p := lostOffsetsHeader
+	b := lostOffsetsFormat.Start(lostOffsetsHeader + lostOffsetsEntry*len(ranges))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ranges)))
 	for _, r := range ranges {
-		binary.BigEndian.PutUint64(b[p:], uint64(r.From))
-		binary.BigEndian.PutUint64(b[p+8:], uint64(r.To))
-		p += lostOffsetsEntry
+		b = binary.BigEndian.AppendUint64(b, uint64(r.From))
+		b = binary.BigEndian.AppendUint64(b, uint64(r.To))
 	}
-	binary.BigEndian.PutUint32(b[p:], crc32.Checksum(b[:p], castagnoli))
-	return b
+	return lostOffsetsFormat.Seal(b)
 }
 
 func decodeLostOffsets(b []byte) ([]OffsetRange, error) {
-	if len(b) < lostOffsetsHeader+4 || string(b[0:4]) != lostOffsetsMagic {
-		return nil, fmt.Errorf("%w: bad size or magic", errBadLostOffsets)
+	p, v, err := lostOffsetsFormat.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadLostOffsets, err)
 	}
-	if v := binary.BigEndian.Uint16(b[4:6]); v != lostOffsetsVersion {
-		return nil, fmt.Errorf("%w: version %d", errBadLostOffsets, v)
+	return parseLostOffsets(p, v)
+}
+
+// parseLostOffsets parses a payload of the given version (one Decode
+// accepted): version 1's is version 2's after a reserved u16 = 0.
+func parseLostOffsets(b []byte, version uint16) ([]OffsetRange, error) {
+	b, err := stripLegacyReserved(b, version, lostOffsetsFormat.LegacyVersion)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadLostOffsets, err)
 	}
-	n := int64(binary.BigEndian.Uint32(b[8:12]))
-	if n > maxLostRanges || int64(len(b)) != lostOffsetsHeader+lostOffsetsEntry*n+4 {
+	if len(b) < lostOffsetsHeader {
+		return nil, fmt.Errorf("%w: %d-byte payload", errBadLostOffsets, len(b))
+	}
+	n := int64(binary.BigEndian.Uint32(b))
+	if n > maxLostRanges || int64(len(b)) != lostOffsetsHeader+lostOffsetsEntry*n {
 		return nil, fmt.Errorf("%w: %d ranges in %d bytes", errBadLostOffsets, n, len(b))
 	}
-	end := len(b) - 4
-	if crc32.Checksum(b[:end], castagnoli) != binary.BigEndian.Uint32(b[end:]) {
-		return nil, fmt.Errorf("%w: crc mismatch", errBadLostOffsets)
-	}
 	ranges := make([]OffsetRange, 0, n)
-	for p := lostOffsetsHeader; p < end; p += lostOffsetsEntry {
+	for p := lostOffsetsHeader; p < len(b); p += lostOffsetsEntry {
 		r := OffsetRange{From: int64(binary.BigEndian.Uint64(b[p:])), To: int64(binary.BigEndian.Uint64(b[p+8:]))}
 		if r.From < 0 || r.To <= r.From || len(ranges) > 0 && r.From <= ranges[len(ranges)-1].To {
 			return nil, fmt.Errorf("%w: range %v out of order", errBadLostOffsets, r)
@@ -81,14 +89,17 @@ func decodeLostOffsets(b []byte) ([]OffsetRange, error) {
 // is absent. An unreadable file counts as absent (ok false): its ranges
 // are reported once more, nothing else depends on it.
 func readLostOffsets(dir string) (ranges []OffsetRange, ok bool, err error) {
-	b, err := os.ReadFile(filepath.Join(dir, LostOffsetsFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, true, nil
-	}
+	p, v, present, ok, err := readFramed(filepath.Join(dir, LostOffsetsFile), lostOffsetsFormat)
 	if err != nil {
 		return nil, false, fmt.Errorf("log: read lost offsets: %w", err)
 	}
-	ranges, err = decodeLostOffsets(b)
+	if !present {
+		return nil, true, nil
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	ranges, err = parseLostOffsets(p, v)
 	if err != nil {
 		return nil, false, nil
 	}
@@ -108,7 +119,10 @@ func writeLostOffsets(dir string, ranges []OffsetRange) error {
 	if len(ranges) > maxLostRanges {
 		ranges = ranges[len(ranges)-maxLostRanges:]
 	}
-	return writeFileAtomic(path, encodeLostOffsets(ranges))
+	if err := lostOffsetsFormat.WriteFrame(path, encodeLostOffsets(ranges)); err != nil {
+		return fmt.Errorf("log: write lost offsets: %w", err)
+	}
+	return nil
 }
 
 // normalizeRanges sorts ranges and merges those that touch or overlap.

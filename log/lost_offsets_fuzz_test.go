@@ -1,20 +1,28 @@
 package log
 
 import (
+	"encoding/binary"
+	"hash/crc32"
 	"slices"
 	"testing"
+
+	"github.com/tributary-io/tributary/internal/framedfile"
 )
 
-// FuzzDecodeLostOffsets: any bytes in lost-offsets must decode to an error
-// or to sorted, non-touching, non-empty ranges of non-negative offsets that
-// encode back to the same bytes; never panic.
-func FuzzDecodeLostOffsets(f *testing.F) {
-	f.Add(encodeLostOffsets([]OffsetRange{{From: 3, To: 9}, {From: 20, To: 21}}))
-	f.Add(encodeLostOffsets(nil))
-	f.Add([]byte("TRLO"))
+// FuzzParseLostOffsets: any payload of a current-version lost-offsets
+// file parses to an error or to sorted, non-touching, non-empty ranges of
+// non-negative offsets that encode back to the same bytes; never panic.
+// The framing around it is fuzzed once, in package framedfile.
+func FuzzParseLostOffsets(f *testing.F) {
+	payload := func(ranges []OffsetRange) []byte {
+		b := encodeLostOffsets(ranges)
+		return b[framedfile.HeaderSize : len(b)-framedfile.TrailerSize]
+	}
+	f.Add(payload([]OffsetRange{{From: 3, To: 9}, {From: 20, To: 21}}))
+	f.Add(payload(nil))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ranges, err := decodeLostOffsets(b)
+		ranges, err := parseLostOffsets(b, lostOffsetsFormat.Version)
 		if err != nil {
 			return
 		}
@@ -26,10 +34,32 @@ func FuzzDecodeLostOffsets(f *testing.F) {
 				t.Fatalf("accepted range %v", r)
 			}
 		}
-		if got := encodeLostOffsets(ranges); string(got) != string(b) {
-			t.Fatalf("decode/encode round trip differs:\n in %x\nout %x", b, got)
+		if got := payload(ranges); string(got) != string(b) {
+			t.Fatalf("parse/encode round trip differs:\n in %x\nout %x", b, got)
 		}
 	})
+}
+
+// TestLostOffsetsVersion1: a file the version-1 encoder wrote (the frame
+// before package framedfile) is read, and refused with a reserved field
+// other than 0.
+func TestLostOffsetsVersion1(t *testing.T) {
+	ranges := []OffsetRange{{From: 3, To: 9}, {From: 20, To: 21}}
+	v1 := []byte("TRLO\x00\x01\x00\x00\x00\x00\x00\x02")
+	for _, r := range ranges {
+		v1 = binary.BigEndian.AppendUint64(v1, uint64(r.From))
+		v1 = binary.BigEndian.AppendUint64(v1, uint64(r.To))
+	}
+	castagnoli := crc32.MakeTable(crc32.Castagnoli)
+	v1 = binary.BigEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
+	if got, err := decodeLostOffsets(v1); err != nil || !slices.Equal(got, ranges) {
+		t.Fatalf("version 1: %v %v, want %v", got, err, ranges)
+	}
+	v1[7] = 1
+	binary.BigEndian.PutUint32(v1[len(v1)-4:], crc32.Checksum(v1[:len(v1)-4], castagnoli))
+	if _, err := decodeLostOffsets(v1); err == nil {
+		t.Fatal("version 1 with a reserved field of 1 accepted")
+	}
 }
 
 func TestSubtractRanges(t *testing.T) {

@@ -28,6 +28,12 @@ const (
 	BrokerMaxConnectionsPerIP          = "max.connections.per.ip"
 	BrokerMaxConnectionsPerIPOverrides = "max.connections.per.ip.overrides"
 
+	// KIP-936-style throttling of new producer ids, per client id: at
+	// most producer.id.quota.rate a second (0: off, the default), in
+	// bursts of the rate times producer.id.quota.window.size.seconds.
+	BrokerProducerIDQuotaRate       = "producer.id.quota.rate"
+	BrokerProducerIDQuotaWindowSize = "producer.id.quota.window.size.seconds"
+
 	// The group coordinator's settings.
 	BrokerOffsetsTopicPartitions        = "offsets.topic.num.partitions"
 	BrokerOffsetsTopicSegmentBytes      = "offsets.topic.segment.bytes"
@@ -81,6 +87,9 @@ var BrokerTopicDefaults = map[string]string{
 	"log.flush.interval.ms":       tlog.ConfigFlushMs,
 	"log.message.timestamp.type":  tlog.ConfigMessageTimestampType,
 	"producer.id.expiration.ms":   tlog.ConfigProducerIDExpirationMs,
+	// Not Kafka's: the most idempotent producers a partition keeps state
+	// for, the longest idle evicted first (see log.Config).
+	"max.producers.per.partition": tlog.ConfigMaxProducersPerPartition,
 	"compression.type":            tlog.ConfigCompressionType,
 	"log.index.size.max.bytes":    tlog.ConfigSegmentIndexBytes,
 	// Compaction defaults (Kafka's log.cleaner.* names).
@@ -165,6 +174,10 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.Server.MaxConnectionsPerIP, err = strconv.Atoi(value)
 	case BrokerMaxConnectionsPerIPOverrides:
 		b.Server.MaxConnectionsPerIPOverrides, err = parseConnectionOverrides(value)
+	case BrokerProducerIDQuotaRate:
+		b.Server.ProducerIDQuotaRate, err = strconv.ParseFloat(value, 64)
+	case BrokerProducerIDQuotaWindowSize:
+		b.Server.ProducerIDQuotaWindow, err = parseDuration(value, time.Second)
 	case BrokerOffsetsTopicPartitions:
 		b.Server.Groups.OffsetsTopicPartitions, err = strconv.Atoi(value)
 	case BrokerOffsetsTopicSegmentBytes:
@@ -320,6 +333,9 @@ func (b *BrokerSettings) Map() map[string]string {
 		BrokerMaxConnections:               strconv.Itoa(b.Server.MaxConnections),
 		BrokerMaxConnectionsPerIP:          strconv.Itoa(b.Server.MaxConnectionsPerIP),
 		BrokerMaxConnectionsPerIPOverrides: formatConnectionOverrides(b.Server.MaxConnectionsPerIPOverrides),
+
+		BrokerProducerIDQuotaRate:       strconv.FormatFloat(b.Server.ProducerIDQuotaRate, 'g', -1, 64),
+		BrokerProducerIDQuotaWindowSize: strconv.FormatInt(int64(b.Server.ProducerIDQuotaWindow/time.Second), 10),
 
 		BrokerOffsetsTopicPartitions:        strconv.Itoa(b.Server.Groups.OffsetsTopicPartitions),
 		BrokerOffsetsTopicSegmentBytes:      strconv.FormatInt(b.Server.Groups.OffsetsTopicSegmentBytes, 10),

@@ -224,3 +224,28 @@ func TestBenchPlotSamplesShortRuns(t *testing.T) {
 		t.Errorf("title of a long enough run: %q", title)
 	}
 }
+
+// TestBenchConsumeEndsWhenRecordsRunOut: bench consume --records N
+// on a topic holding fewer records ends once nothing more arrives (as
+// kafka-consumer-perf-test's --timeout), with an error naming the count,
+// instead of waiting forever.
+func TestBenchConsumeEndsWhenRecordsRunOut(t *testing.T) {
+	b := benchBroker(t)
+	b.must(t, "", "topic", "create", "few", "--partitions", "1")
+	b.must(t, "a\nb\nc\n", "produce", "-t", "few")
+	done := make(chan cliResult, 1)
+	go func() { done <- execBench(b.addr, "consume", "--topic", "few", "--records", "100", "--timeout", "2s") }()
+	var r cliResult
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("bench consume --records 100 on a topic of 3 records did not end")
+	}
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	checkOneLineError(t, r.stderr, "3 of 100 records")
+	if !strings.Contains(r.stdout, "3 records read") {
+		t.Errorf("summary does not count the 3 records read: %q", r.stdout)
+	}
+}

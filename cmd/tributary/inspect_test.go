@@ -635,3 +635,103 @@ func TestInspectVerifyKilledMidRoll(t *testing.T) {
 		t.Errorf("json verify of a data dir killed mid-roll:\n%s", r.stdout)
 	}
 }
+
+// TestInspectTableStaysAlignedAcrossChunks: a segment listing longer than
+// tableFlushRows is printed in chunks; every chunk must line up with the
+// one header, however wide its values are.
+func TestInspectTableStaysAlignedAcrossChunks(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	m, err := tlog.OpenManager(dir, tlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := m.CreateTopic("wide", 1, map[string]string{"retention.ms": "-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range tableFlushRows + 3 {
+		val := []byte("v")
+		if i >= tableFlushRows {
+			val = []byte(strings.Repeat("x", 20000)) // a SIZE of 5 digits
+		}
+		rec := []recordbatch.Record{{Timestamp: inspectBaseTs + int64(i), Value: val}}
+		bt, err := recordbatch.Encode(nil, recordbatch.BatchOptions{}, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := topic.Partitions[0].Append(bt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := inspectMust(t, filepath.Join(dir, "wide-0"))
+	lines := strings.Split(r.stdout, "\n")
+	var header string
+	var rows []string
+	for i, l := range lines {
+		if strings.HasPrefix(l, "POSITION") {
+			header = l
+			for _, row := range lines[i+1:] {
+				if row == "" {
+					break
+				}
+				rows = append(rows, row)
+			}
+			break
+		}
+	}
+	if len(rows) != tableFlushRows+3 {
+		t.Fatalf("%d batch rows, want %d", len(rows), tableFlushRows+3)
+	}
+	// Where each column starts in the header: a non-space after a space.
+	var starts []int
+	for i := 1; i < len(header); i++ {
+		if header[i] != ' ' && header[i-1] == ' ' {
+			starts = append(starts, i)
+		}
+	}
+	for n, row := range rows {
+		for _, s := range starts {
+			if s >= len(row) || row[s] == ' ' || row[s-1] != ' ' {
+				t.Fatalf("row %d does not line up with the header:\n%s\n%s", n, header, row)
+			}
+		}
+	}
+}
+
+// TestInspectVerifyHintsAtLargerIndexInterval: a segment written under a larger
+// index.interval.bytes than the one verified against (the topic's was
+// lowered with topic alter) has no entries to show its spacing; the
+// problem must say that it may be that, not only a cut index.
+func TestInspectVerifyHintsAtLargerIndexInterval(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	m, err := tlog.OpenManager(dir, tlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := m.CreateTopic("ix", 1, map[string]string{"retention.ms": "-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		rec := []recordbatch.Record{{Timestamp: inspectBaseTs + int64(i), Value: []byte(strings.Repeat("v", 60))}}
+		bt, err := recordbatch.Encode(nil, recordbatch.BatchOptions{}, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := topic.Partitions[0].Append(bt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(dir, "ix-0")
+	inspectMust(t, part, "--verify")
+	r := inspectFails(t, 1, []string{part, "--verify", "--index-interval-bytes", "128"}, "entries missing")
+	if !strings.Contains(r.stdout, "larger index.interval.bytes") {
+		t.Errorf("problem does not mention a larger index.interval.bytes:\n%s", r.stdout)
+	}
+}

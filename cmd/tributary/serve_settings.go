@@ -81,6 +81,11 @@ var settingDocs = map[string]string{
 	// Bounds on what groups cost (not Kafka settings).
 	"group.max.creation.rate.per.connection": "groups one connection may create per second; past it the connection is throttled as Kafka's quotas throttle (throttle_time_ms)",
 	"group.metrics.max.empty.partitions":     "committed partitions of groups without members given their own series in /metrics, newest commits first (groups with members always are)",
+
+	// Idempotent producer state.
+	"max.producers.per.partition":           "default max.producers.per.partition: idempotent producers a partition keeps state for; past it the longest idle is evicted (0: no limit)",
+	"producer.id.quota.rate":                "new producer ids (InitProducerId) one client id may get per second; past it THROTTLING_QUOTA_EXCEEDED with a throttle time (0: no limit)",
+	"producer.id.quota.window.size.seconds": "burst of producer.id.quota.rate: a client may take the rate times this many seconds of ids at once",
 }
 
 // settingEnv is the environment variable of a broker setting:

@@ -107,3 +107,11 @@ func TestBrokerDown(t *testing.T) {
 		t.Errorf("took %v", time.Since(start))
 	}
 }
+
+// TestTopicAlterRefusesNegativePartitions: a partition count that cannot be
+// applied is an error, not a silent no-op that exits 0.
+func TestTopicAlterRefusesNegativePartitions(t *testing.T) {
+	b := startCLIBroker(t)
+	b.must(t, "", "topic", "create", "events", "--partitions", "2")
+	b.fails(t, 2, "--partitions", "topic", "alter", "events", "--partitions", "-3")
+}

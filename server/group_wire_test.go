@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func reviewGroupBroker(t *testing.T) *testBroker {
+func rawGroupBroker(t *testing.T) *testBroker {
 	t.Helper()
 	b := startBroker(t, func(c *Config) {
 		c.Groups.InitialRebalanceDelay = 0
@@ -24,9 +24,9 @@ func reviewGroupBroker(t *testing.T) *testBroker {
 	return b
 }
 
-// reviewJoin joins group at JoinGroup v9 (the KIP-394 round included) and
+// rawJoin joins group at JoinGroup v9 (the KIP-394 round included) and
 // returns the answer: one member alone forms a generation at once.
-func reviewJoin(t *testing.T, c *rawConn, group string) *kmsg.JoinGroupResponse {
+func rawJoin(t *testing.T, c *rawConn, group string) *kmsg.JoinGroupResponse {
 	t.Helper()
 	req := kmsg.NewPtrJoinGroupRequest()
 	req.Version = 9
@@ -48,7 +48,7 @@ func reviewJoin(t *testing.T, c *rawConn, group string) *kmsg.JoinGroupResponse 
 	return resp
 }
 
-func reviewCommit(c *rawConn, version int16, group, member string, generation int32, offset int64, retentionMs int64) int16 {
+func rawCommit(c *rawConn, version int16, group, member string, generation int32, offset int64, retentionMs int64) int16 {
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Version = version
 	req.Group, req.MemberID, req.Generation = group, member, generation
@@ -60,16 +60,16 @@ func reviewCommit(c *rawConn, version int16, group, member string, generation in
 	return resp.Topics[0].Partitions[0].ErrorCode
 }
 
-// TestReviewGroupCommitStaleGenerationWhileCompleting: a commit of an old
+// TestGroupCommitOfStaleGenerationWhileCompletingIsIllegalGeneration: a commit of an old
 // generation while the group waits for the leader's SyncGroup is
 // ILLEGAL_GENERATION, as Kafka answers (the Java client then fails the
 // commit with CommitFailedException instead of retrying it after a
 // rejoin), and a commit naming a member that is not in the group is
 // UNKNOWN_MEMBER_ID.
-func TestReviewGroupCommitStaleGenerationWhileCompleting(t *testing.T) {
-	b := reviewGroupBroker(t)
+func TestGroupCommitOfStaleGenerationWhileCompletingIsIllegalGeneration(t *testing.T) {
+	b := rawGroupBroker(t)
 	c := b.raw()
-	j := reviewJoin(t, c, "g") // CompletingRebalance: no SyncGroup sent
+	j := rawJoin(t, c, "g") // CompletingRebalance: no SyncGroup sent
 	for _, tt := range []struct {
 		name   string
 		member string
@@ -80,19 +80,19 @@ func TestReviewGroupCommitStaleGenerationWhileCompleting(t *testing.T) {
 		{"unknown member", "stranger", j.Generation, kerr.UnknownMemberID.Code},
 		{"current generation", j.MemberID, j.Generation, kerr.RebalanceInProgress.Code},
 	} {
-		if got := reviewCommit(c, 8, "g", tt.member, tt.gen, 5, -1); got != tt.want {
+		if got := rawCommit(c, 8, "g", tt.member, tt.gen, 5, -1); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, kerr.ErrorForCode(got), kerr.ErrorForCode(tt.want))
 		}
 	}
 }
 
-// TestReviewGroupRetentionCommitOfLiveGroupSurvivesExpiry: an OffsetCommit
+// TestGroupRetentionCommitOfLiveGroupSurvivesExpiry: an OffsetCommit
 // v2 with a retention time into a Stable consumer group subscribed to the
 // topic; once the retention passes, offset expiry must not drop it.
-func TestReviewGroupRetentionCommitOfLiveGroupSurvivesExpiry(t *testing.T) {
-	b := reviewGroupBroker(t)
+func TestGroupRetentionCommitOfLiveGroupSurvivesExpiry(t *testing.T) {
+	b := rawGroupBroker(t)
 	c := b.raw()
-	j := reviewJoin(t, c, "g")
+	j := rawJoin(t, c, "g")
 	sync := kmsg.NewPtrSyncGroupRequest()
 	sync.Version = 5
 	sync.Group, sync.MemberID, sync.Generation = "g", j.MemberID, j.Generation
@@ -100,7 +100,7 @@ func TestReviewGroupRetentionCommitOfLiveGroupSurvivesExpiry(t *testing.T) {
 	if resp := c.do(sync).(*kmsg.SyncGroupResponse); resp.ErrorCode != 0 {
 		t.Fatalf("sync: %v", kerr.ErrorForCode(resp.ErrorCode))
 	}
-	if code := reviewCommit(c, 2, "g", j.MemberID, j.Generation, 7, 1); code != 0 {
+	if code := rawCommit(c, 2, "g", j.MemberID, j.Generation, 7, 1); code != 0 {
 		t.Fatalf("commit: %v", kerr.ErrorForCode(code))
 	}
 	time.Sleep(10 * time.Millisecond) // past the 1 ms retention
@@ -115,12 +115,12 @@ func TestReviewGroupRetentionCommitOfLiveGroupSurvivesExpiry(t *testing.T) {
 	}
 }
 
-// TestReviewGroupDescribeProtocolMidRebalance: DescribeGroups names no
+// TestGroupDescribeNamesNoProtocolMidRebalance: DescribeGroups names no
 // protocol while the group is rebalancing, as Kafka.
-func TestReviewGroupDescribeProtocolMidRebalance(t *testing.T) {
-	b := reviewGroupBroker(t)
+func TestGroupDescribeNamesNoProtocolMidRebalance(t *testing.T) {
+	b := rawGroupBroker(t)
 	c := b.raw()
-	reviewJoin(t, c, "g") // CompletingRebalance
+	rawJoin(t, c, "g") // CompletingRebalance
 	req := kmsg.NewPtrDescribeGroupsRequest()
 	req.Version = 5
 	req.Groups = []string{"g"}
@@ -130,12 +130,12 @@ func TestReviewGroupDescribeProtocolMidRebalance(t *testing.T) {
 	}
 }
 
-// TestReviewGroupStaticInstanceDroppedOnRejoinNoCrash: a static member
+// TestGroupStaticMemberRejoinsWithoutInstanceIDLeavesAndReturns: a static member
 // rejoins by member id without its group.instance.id (JoinGroup v5 with
 // a null instance id), leaves, and its instance id joins again. This
 // crashed the broker (nil member in the group's goroutine).
-func TestReviewGroupStaticInstanceDroppedOnRejoinNoCrash(t *testing.T) {
-	b := reviewGroupBroker(t)
+func TestGroupStaticMemberRejoinsWithoutInstanceIDLeavesAndReturns(t *testing.T) {
+	b := rawGroupBroker(t)
 	c := b.raw()
 	join := func(member string, instance *string, metadata string) *kmsg.JoinGroupResponse {
 		req := kmsg.NewPtrJoinGroupRequest()
@@ -165,11 +165,11 @@ func TestReviewGroupStaticInstanceDroppedOnRejoinNoCrash(t *testing.T) {
 	}
 }
 
-// TestReviewGroupOffsetFetchErrorAlone: from v2 a group-level error is
+// TestGroupOffsetFetchAnswersGroupErrorAlone: from v2 a group-level error is
 // answered with no topics, as Kafka (a client must not read the listed
 // offsets -1 as "no commit"); v0-v1 carry it on each partition.
-func TestReviewGroupOffsetFetchErrorAlone(t *testing.T) {
-	b := reviewGroupBroker(t)
+func TestGroupOffsetFetchAnswersGroupErrorAlone(t *testing.T) {
+	b := rawGroupBroker(t)
 	c := b.raw()
 	b.srv.Groups().Close() // every group request is now COORDINATOR_NOT_AVAILABLE
 	for _, v := range []int16{1, 5, 8} {
