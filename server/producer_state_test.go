@@ -234,3 +234,41 @@ func TestEvictedProducerRecovers(t *testing.T) {
 		t.Fatalf("%d records in the partition, want %d", got, want)
 	}
 }
+
+// TestProducerStateMetrics: tributary_log_producers and
+// tributary_log_producers_evicted_total sum the producer state of every
+// partition, one series each whatever the number of partitions.
+func TestProducerStateMetrics(t *testing.T) {
+	b := startBroker(t)
+	for topic, limit := range map[string]string{"few": "2", "many": "1000"} {
+		if _, err := b.mgr.CreateTopic(topic, 2, map[string]string{"max.producers.per.partition": limit}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := b.raw()
+	for i := range 3 {
+		id, e := c.initProducerID()
+		for _, topic := range []string{"few", "many"} {
+			if p := c.produce(topic, idempotentBatch(1, id, e, 0)); p.ErrorCode != 0 {
+				t.Fatalf("producer %d to %s: %v", i, topic, kerr.ErrorForCode(p.ErrorCode))
+			}
+		}
+	}
+	// few/0 keeps 2 of its 3 producers, many/0 all 3; the partitions 1
+	// have none.
+	mfs, err := b.srv.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			got[mf.GetName()] = append(got[mf.GetName()], m.GetGauge().GetValue()+m.GetCounter().GetValue())
+		}
+	}
+	for name, want := range map[string]float64{"tributary_log_producers": 5, "tributary_log_producers_evicted_total": 1} {
+		if v := got[name]; len(v) != 1 || v[0] != want {
+			t.Errorf("%s: %v, want one series of %v", name, v, want)
+		}
+	}
+}
