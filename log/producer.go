@@ -433,6 +433,14 @@ func (l *Log) ProducersEvicted() int64 {
 	return l.producers.evicted
 }
 
+// NumProducers is how many idempotent producers the partition tracks, for
+// a gauge read at scrape time without copying their state (Producers).
+func (l *Log) NumProducers() int {
+	l.pidMu.Lock()
+	defer l.pidMu.Unlock()
+	return len(l.producers.m)
+}
+
 // Producers returns the state of every idempotent producer the partition
 // tracks, by producer ID (Kafka's DescribeProducers).
 func (l *Log) Producers() []ProducerState {

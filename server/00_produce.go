@@ -108,6 +108,9 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			default:
 				s.produceTo(l, rp.Records, sp, tm)
+				if sp.ErrorCode != 0 && failureCarriesLogStart(sp.ErrorCode) {
+					sp.LogStartOffset = l.StartOffset()
+				}
 			}
 			if sp.ErrorCode != 0 {
 				failed++
@@ -313,6 +316,26 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 	}
 	tm.bytesIn.Add(float64(len(records)))
 	tm.recordsIn.Add(float64(h.LastOffsetDelta) + 1)
+}
+
+// failureCarriesLogStart reports whether a produce error answer carries
+// the partition's log start offset, as Kafka's ReplicaManager fills it in:
+// for every failure of the append itself (OUT_OF_ORDER_SEQUENCE_NUMBER,
+// UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH, INVALID_RECORD, ...), but
+// not for the request-level refusals it answers before or around the log
+// (unknown or internal topic, acks, damaged or too large batches, storage
+// errors, shutting down), which keep -1. A producer told
+// UNKNOWN_PRODUCER_ID compares it with its last acknowledged offset
+// (KIP-360): at or past it, retention took the producer's state, and the
+// producer may safely start a new sequence.
+func failureCarriesLogStart(code int16) bool {
+	switch code {
+	case kerr.UnknownTopicOrPartition.Code, kerr.InvalidTopicException.Code, kerr.InvalidRequiredAcks.Code,
+		kerr.NotLeaderForPartition.Code, kerr.MessageTooLarge.Code, kerr.RecordListTooLarge.Code,
+		kerr.CorruptMessage.Code, kerr.KafkaStorageError.Code:
+		return false
+	}
+	return true
 }
 
 // produceErrorCode is the Kafka error for a batch the produce checks

@@ -437,6 +437,21 @@ func TestDashboardMetricsExist(t *testing.T) {
 		}
 	}
 	t.Logf("dashboard uses %d metrics: %s", len(used), strings.Join(used, " "))
+	// Every metric the broker exports has a panel, or is left out here
+	// with the reason.
+	leftOut := map[string]string{
+		"tributary_build_info": "labels only (version, revision, Go version): read in Explore, not drawn",
+	}
+	for name := range known {
+		if strings.HasPrefix(name, "tributary_") && !slices.Contains(used, name) && leftOut[name] == "" {
+			t.Errorf("%s has no panel: add one to %s, or say in leftOut why not", name, dashboardPath)
+		}
+	}
+	for name := range leftOut {
+		if known[name] == nil || slices.Contains(used, name) {
+			t.Errorf("leftOut names %s, which the broker does not export or the dashboard draws", name)
+		}
+	}
 	// The panels the issue asks for are there.
 	for _, name := range []string{
 		"tributary_bytes_in_total", "tributary_bytes_out_total",

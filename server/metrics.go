@@ -214,8 +214,9 @@ func (m *metrics) forgetTopic(name string) {
 	}
 }
 
-// partitionCollector reports per-partition gauges read at scrape time, so
-// nothing is updated on the append path for them.
+// partitionCollector reports per-partition gauges, and the producer state
+// summed over partitions, read at scrape time, so nothing is updated on the
+// append path for them.
 type partitionCollector struct{ s *Server }
 
 var (
@@ -225,6 +226,13 @@ var (
 		"A partition's log end offset (the high watermark on this single broker).", []string{"topic", "partition"}, nil)
 	partitionStartDesc = prometheus.NewDesc("tributary_partition_log_start_offset",
 		"A partition's log start offset.", []string{"topic", "partition"}, nil)
+	// Producer state is summed over the partitions rather than labelled
+	// with them: an operator needs to see evictions happen and the state
+	// grow, not 10,000 series that are mostly 0.
+	producersDesc = prometheus.NewDesc("tributary_log_producers",
+		"Idempotent producers whose state the partitions track, summed over partitions (at most max.producers.per.partition each).", nil, nil)
+	producersEvictedDesc = prometheus.NewDesc("tributary_log_producers_evicted_total",
+		"Producers evicted, longest idle first, over max.producers.per.partition, summed over the partitions open since the broker started (a deleted topic takes its count with it); each eviction is logged at WARN.", nil, nil)
 	partitionSegmentsDesc = prometheus.NewDesc("tributary_partition_segments",
 		"Segments in a partition's log.", []string{"topic", "partition"}, nil)
 )
@@ -234,11 +242,16 @@ func (p *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- partitionEndDesc
 	ch <- partitionStartDesc
 	ch <- partitionSegmentsDesc
+	ch <- producersDesc
+	ch <- producersEvictedDesc
 }
 
 func (p *partitionCollector) Collect(ch chan<- prometheus.Metric) {
+	var producers, evicted int64
 	for _, t := range p.s.mgr.Topics() {
 		for i, l := range t.Partitions {
+			producers += int64(l.NumProducers())
+			evicted += l.ProducersEvicted()
 			part := strconv.Itoa(i)
 			ch <- prometheus.MustNewConstMetric(partitionSizeDesc, prometheus.GaugeValue, float64(l.Size()), t.Name, part)
 			ch <- prometheus.MustNewConstMetric(partitionEndDesc, prometheus.GaugeValue, float64(l.NextOffset()), t.Name, part)
@@ -246,6 +259,8 @@ func (p *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(partitionSegmentsDesc, prometheus.GaugeValue, float64(l.NumSegments()), t.Name, part)
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(producersDesc, prometheus.GaugeValue, float64(producers))
+	ch <- prometheus.MustNewConstMetric(producersEvictedDesc, prometheus.CounterValue, float64(evicted))
 }
 
 // groupCollector reports the groups' committed offsets, lag and members,

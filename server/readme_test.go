@@ -89,3 +89,30 @@ func TestReadmeMakeTargetsExist(t *testing.T) {
 
 // makeTargetRe finds `make X` in backquotes or a shell line.
 var makeTargetRe = regexp.MustCompile("(?m)(?:`|^\\s*)make ([a-z][a-z0-9-]*)")
+
+// TestReadmeListsBrokerSettings: every broker setting the broker serves is
+// named, in backquotes, in the README (a `a.{b,c}.d` form names a.b.d and
+// a.c.d), so a new setting cannot land undocumented.
+func TestReadmeListsBrokerSettings(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]bool{}
+	braces := regexp.MustCompile(`^([^{}]*)\{([^{}]*)\}(.*)$`)
+	for _, m := range regexp.MustCompile("`([a-z0-9.{},]+)`").FindAllStringSubmatch(string(readme), -1) {
+		if b := braces.FindStringSubmatch(m[1]); b != nil {
+			for _, alt := range strings.Split(b[2], ",") {
+				named[b[1]+alt+b[3]] = true
+			}
+			continue
+		}
+		named[m[1]] = true
+	}
+	d := DefaultBrokerSettings()
+	for name := range d.Map() {
+		if !named[name] {
+			t.Errorf("README does not name the broker setting %s", name)
+		}
+	}
+}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -186,18 +188,80 @@ func checkPNG(t *testing.T, path string, panels int) {
 	}
 }
 
+// stubBenchPlot replaces what bench produce runs with run (nil: the real
+// bench.Produce) and records, in *pd, the data each plot is drawn from,
+// until the test ends.
+func stubBenchPlot(t *testing.T, run func(context.Context, bench.ProduceConfig) (bench.Result, error), pd *bench.PlotData) {
+	t.Helper()
+	oldRun, oldWrite := benchProduce, writePlot
+	t.Cleanup(func() { benchProduce, writePlot = oldRun, oldWrite })
+	if run != nil {
+		benchProduce = run
+	}
+	writePlot = func(path string, d bench.PlotData) error {
+		*pd = d
+		return oldWrite(path, d)
+	}
+}
+
+// checkPlotTitle checks that a plot of a timeline too short to draw a
+// curve says so in its title, with the number of samples, and that a
+// plot of a long enough one does not.
+func checkPlotTitle(t *testing.T, pd bench.PlotData) {
+	t.Helper()
+	n := len(pd.Timeline)
+	short := fmt.Sprintf("run too short for a throughput curve: %d samples in ", n)
+	if n < plotFewSamples && !strings.Contains(pd.Title, short) {
+		t.Errorf("a plot of %d samples is titled %q, want it to say %q", n, pd.Title, short)
+	}
+	if n >= plotFewSamples && strings.Contains(pd.Title, "too short") {
+		t.Errorf("a plot of %d samples is titled %q", n, pd.Title)
+	}
+}
+
 // TestBenchPlotSamplesShortRuns: a plotted run bounded by --records, like
 // the README's example, is sampled every plotRecordsInterval rather than
 // once a second, so a run shorter than a second still draws a curve; a
-// run too short for one says so in the plot's title.
+// run too short for one says so in the plot's title. Nothing here depends
+// on how fast the run goes: the real run is checked through the interval
+// it was given and the title its samples got, whatever their number, and
+// the title's two cases through runs of a known timeline.
 func TestBenchPlotSamplesShortRuns(t *testing.T) {
 	b := benchBroker(t)
+	var cfg bench.ProduceConfig
+	var pd bench.PlotData
+	stubBenchPlot(t, func(ctx context.Context, c bench.ProduceConfig) (bench.Result, error) {
+		cfg = c
+		return bench.Produce(ctx, c)
+	}, &pd)
 	plot := filepath.Join(t.TempDir(), "produce.png")
 	rep, _ := benchJSON(t, b.addr, "produce", "--topic", "short", "--records", "20000", "--record-size", "100", "--plot", plot)
-	if len(rep.Timeline) == 0 || rep.Timeline[0].AtSeconds > 2*plotRecordsInterval.Seconds() {
-		t.Errorf("first sample at %v s, want one every %v", rep.Timeline, plotRecordsInterval)
+	if cfg.SampleInterval != plotRecordsInterval {
+		t.Errorf("a plotted --records run is sampled every %v, want %v", cfg.SampleInterval, plotRecordsInterval)
 	}
+	if len(pd.Timeline) == 0 || len(pd.Timeline) != len(rep.Timeline) {
+		t.Errorf("plotted %d samples, the report has %d", len(pd.Timeline), len(rep.Timeline))
+	}
+	checkPlotTitle(t, pd)
+	checkConsistent(t, rep, 100)
 	checkPNG(t, plot, 2)
+
+	// Runs of a known length, through the whole command.
+	for _, n := range []int{1, plotFewSamples - 1, plotFewSamples, plotSamples} {
+		timeline := make([]bench.Sample, n)
+		for i := range timeline {
+			timeline[i] = bench.Sample{At: time.Duration(i+1) * plotRecordsInterval, Interval: plotRecordsInterval, Records: 10, RecordsPerSec: 500}
+		}
+		pd = bench.PlotData{}
+		benchProduce = func(context.Context, bench.ProduceConfig) (bench.Result, error) {
+			return bench.Result{Records: int64(10 * n), Sent: int64(10 * n), Elapsed: timeline[n-1].At, Timeline: timeline}, nil
+		}
+		runBench(t, b.addr, "produce", "--topic", "short", "--records", "1000", "--plot", plot)
+		if len(pd.Timeline) != n {
+			t.Errorf("a run of %d samples plotted %d", n, len(pd.Timeline))
+		}
+		checkPlotTitle(t, pd)
+	}
 
 	f := &benchFlags{topic: "t", plot: "x.png"}
 	for _, tt := range []struct {
@@ -218,10 +282,6 @@ func TestBenchPlotSamplesShortRuns(t *testing.T) {
 	few := []bench.Sample{{At: 40 * time.Millisecond}}
 	if title := plotTitle("produce", f, few); !strings.Contains(title, "run too short for a throughput curve: 1 samples in 40ms") {
 		t.Errorf("title of a short run: %q", title)
-	}
-	many := make([]bench.Sample, plotFewSamples)
-	if title := plotTitle("produce", f, many); strings.Contains(title, "too short") {
-		t.Errorf("title of a long enough run: %q", title)
 	}
 }
 
