@@ -490,7 +490,7 @@ func (l *Log) roll(cfg *Config) error {
 }
 
 // replaceEmptyActive gives an empty active segment whose indexes have no
-// room (reopened on a full disk: see index) fresh, preallocated ones, by
+// room (reopened after segment.index.bytes shrank) fresh ones, by
 // creating the segment anew at the same base offset, before anything is
 // appended to it: a batch in it could then not be indexed, nor the segment
 // sealed with its closing time index entry. While the disk stays full the
@@ -801,7 +801,7 @@ func (l *Log) writeCheckpoint(clean bool) error {
 		return nil
 	}
 	if err := writeCheckpoint(l.dir, c); err != nil {
-		if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
+		if !isNoSpace(err) {
 			return err
 		}
 		// No room for the temp file of an atomic replace. Open must
@@ -881,6 +881,13 @@ func (l *Log) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if snapErr != nil && isNoSpace(snapErr) {
+		// On a full disk the snapshot's temp file has no room: the
+		// previous snapshot stays, valid, and the close is still clean.
+		l.cfg.Load().logger().Warn("log: no space for the producer snapshot at close; keeping the previous one",
+			"dir", l.dir, "err", snapErr)
+		snapErr = nil
+	}
 	if snapErr != nil {
 		errs = append(errs, snapErr)
 	}
@@ -911,4 +918,9 @@ func (l *Log) removeAll() error {
 		return fmt.Errorf("log: delete %s: %w", l.dir, err)
 	}
 	return syncDir(filepath.Dir(l.dir))
+}
+
+// isNoSpace reports a full disk or quota.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }

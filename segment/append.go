@@ -38,7 +38,8 @@ func (s *Segment) Append(data []byte) error {
 	// First pass: check the batches chain from next and fit the segment, before
 	// any byte is written.
 	last := next - 1
-	for p := 0; p < len(data); {
+	batches := 0
+	for p := 0; p < len(data); batches++ {
 		h, err := recordbatch.ParseHeader(data[p:])
 		if err != nil {
 			return &Error{Path: s.logPath, Op: "append", Offset: last + 1, Err: err}
@@ -55,6 +56,15 @@ func (s *Segment) Append(data []byte) error {
 	}
 	if !s.Fits(len(data), last) {
 		return &Error{Path: s.logPath, Op: "append", Offset: next, Err: ErrOffsetOverflow}
+	}
+	// Each batch adds at most one entry to each index: make sure they have
+	// the disk for them (and the time index for its closing entry) before
+	// anything is written, so that a full disk fails the append whole.
+	if err := s.offIdx.Reserve(batches); err != nil {
+		return wrapStorage(&Error{Path: s.logPath, Op: "append", Offset: next, Err: fmt.Errorf("grow offset index: %w", err)})
+	}
+	if err := s.timeIdx.Reserve(batches); err != nil {
+		return wrapStorage(&Error{Path: s.logPath, Op: "append", Offset: next, Err: fmt.Errorf("grow time index: %w", err)})
 	}
 
 	pos := s.size.Load()
@@ -92,12 +102,12 @@ func (s *Segment) stickyErr() error {
 // rollback cuts the file back to pos after a failed append.
 func (s *Segment) rollback(pos, offset int64, cause error) error {
 	if terr := s.wf.Truncate(pos); terr != nil {
-		err := wrapDiskFull(&Error{Path: s.logPath, Op: "append (rollback failed, segment poisoned)", Offset: offset,
+		err := wrapStorage(&Error{Path: s.logPath, Op: "append (rollback failed, segment poisoned)", Offset: offset,
 			Err: errors.Join(cause, terr)})
 		s.sticky.CompareAndSwap(nil, &err)
 		return s.stickyErr()
 	}
-	return wrapDiskFull(&Error{Path: s.logPath, Op: "append", Offset: offset, Err: cause})
+	return wrapStorage(&Error{Path: s.logPath, Op: "append", Offset: offset, Err: cause})
 }
 
 // indexBatch adds the sparse index entries due for the batch h at pos and
@@ -139,16 +149,32 @@ func (s *Segment) Seal() error {
 		return &Error{Path: s.logPath, Op: "seal", Offset: -1, Err: err}
 	}
 	s.sealed = true
+	s.sealedForSync.Store(true)
 	return nil
 }
 
-// Sync flushes the .log file and both indexes to stable storage.
+// Sync flushes the .log file and both indexes to stable storage. The first
+// Sync of a sealed segment that covers its every byte closes the .log's
+// file descriptor: a sealed segment is read through its mapping and never
+// written again, so later Syncs have nothing to flush.
 func (s *Segment) Sync() error {
 	if err := s.stickyErr(); err != nil {
 		return err
 	}
-	if err := s.wf.Sync(); err != nil {
-		return &Error{Path: s.logPath, Op: "fsync", Offset: -1, Err: err}
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	if s.wf != nil {
+		// Read before the fsync: if the segment was sealed at this size,
+		// the fsync covered all of it.
+		size := s.size.Load()
+		sealed := s.sealedForSync.Load()
+		if err := s.wf.Sync(); err != nil {
+			return &Error{Path: s.logPath, Op: "fsync", Offset: -1, Err: err}
+		}
+		if sealed && size == s.size.Load() {
+			s.file.Close()
+			s.file, s.wf = nil, nil
+		}
 	}
 	if err := s.offIdx.Sync(); err != nil {
 		return &Error{Path: s.logPath, Op: "fsync offset index", Offset: -1, Err: err}

@@ -70,4 +70,15 @@
 // are unmapped and closed when the count reaches zero, so a reader holding a
 // view of a segment that retention deletes keeps valid bytes (Delete unlinks
 // the files at once; the mapping keeps the inode alive).
+//
+// # File descriptors
+//
+// Only the active segment holds a file descriptor: its .log's, for pwrite.
+// Indexes hold none (see package index). A sealed segment closes its .log's
+// descriptor at the first Sync that flushed all of it (one opened read-only,
+// already flushed, at Open): it is read through its mapping only, and
+// ShrinkMapping opens the file again for the moment it maps it. So a broker
+// needs about one descriptor per partition, whatever its number of
+// segments. Running out of descriptors or mappings is reported as
+// ErrFileLimit or ErrMapLimit, a full disk as ErrDiskFull.
 package segment
