@@ -88,6 +88,13 @@ type Log struct {
 
 	sticky atomic.Pointer[error] // set once by a failed fsync or rollback
 
+	// managed: opened by a Manager, whose clean-shutdown marker says
+	// whether the last stop was clean (see scale.go). Set by open.
+	managed bool
+	// closeErr is why closeUnsynced found the log unfit for a clean
+	// checkpoint. Guarded by writeMu.
+	closeErr error
+
 	ckptMu       sync.Mutex // serialises checkpoint and producer snapshot writes; guards lastCkpt and lastSnap
 	lastCkpt     checkpoint
 	lastCkptSet  bool
@@ -364,9 +371,8 @@ func rollBase(firstMaxTs int64, cfg *Config) int64 {
 }
 
 func (l *Log) appendErr(err error) error {
-	if errors.Is(err, segment.ErrDiskFull) {
-		err = fmt.Errorf("%w: %w", ErrDiskFull, err)
-	}
+	// A full disk or an exhausted limit: a clean error, named in the log.
+	err = l.limitErr(err)
 	var se *segment.Error
 	if errors.As(err, &se) && se.Op != "append" {
 		// The rollback failed: the segment is poisoned, and so is the log.
@@ -471,10 +477,7 @@ func (l *Log) roll(cfg *Config) error {
 	next := l.nextOffset.Load()
 	seg, err := segment.Create(l.dir, next, l.segConfig(cfg))
 	if err != nil {
-		if errors.Is(err, segment.ErrDiskFull) {
-			return fmt.Errorf("%w: roll: %w", ErrDiskFull, err)
-		}
-		return fmt.Errorf("log: roll %s at offset %d: %w", l.dir, next, err)
+		return l.limitErr(fmt.Errorf("log: roll %s at offset %d: %w", l.dir, next, err))
 	}
 	if err := l.active().Seal(); err != nil {
 		seg.Delete()
@@ -798,6 +801,13 @@ func (l *Log) writeCheckpoint(clean bool) error {
 		logStartOffset: l.startOffset.Load(),
 	}
 	if l.lastCkptSet && c == l.lastCkpt {
+		return nil
+	}
+	if l.managed && !clean && l.lastCkptSet && c.recoveryOffset == l.lastCkpt.recoveryOffset &&
+		c.logStartOffset == l.lastCkpt.logStartOffset && c.indexFormat == l.lastCkpt.indexFormat {
+		// A Manager's log: only the clean flag differs, and it counts only
+		// with the data dir's clean-shutdown marker, which is gone while
+		// the log is open. (An untouched partition keeps a clean file.)
 		return nil
 	}
 	if err := writeCheckpoint(l.dir, c); err != nil {

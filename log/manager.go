@@ -82,7 +82,10 @@ type Options struct {
 	// log cleaner looks for compacted logs to clean; zero means
 	// DefaultCleanerBackoff.
 	CleanerBackoff time.Duration
-	Logger         *slog.Logger
+	// IOWorkers bounds how many partitions are opened, created or closed
+	// at once; zero means DefaultIOWorkers (or four per CPU, if more).
+	IOWorkers int
+	Logger    *slog.Logger
 }
 
 // Manager owns a data dir: its lock, the topics' metadata, the producer ID
@@ -162,13 +165,18 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 		defaults.FlushObserver = m.observeFlush
 	}
 	m.defaults = defaults
-	if err := m.load(); err != nil {
-		m.closeLogs()
+	clean, err := m.takeCleanShutdown()
+	if err != nil {
+		lk.unlock()
+		return nil, err
+	}
+	if err := m.load(clean); err != nil {
+		m.abandonLogs()
 		lk.unlock()
 		return nil, err
 	}
 	if err := m.loadProducerIDs(); err != nil {
-		m.closeLogs()
+		m.abandonLogs()
 		lk.unlock()
 		return nil, err
 	}
@@ -178,7 +186,7 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 	return m, nil
 }
 
-func (m *Manager) load() error {
+func (m *Manager) load(clean bool) error {
 	// Leftovers of topic deletions interrupted by a crash.
 	ents, err := os.ReadDir(m.dir)
 	if err != nil {
@@ -193,6 +201,11 @@ func (m *Manager) load() error {
 	if err != nil {
 		return fmt.Errorf("log: read topic metadata: %w", err)
 	}
+	// Every partition of every topic is opened by one pool of workers.
+	var topics []*Topic
+	var counts []int
+	var dirs []string
+	var cfgs []*Config
 	for _, e := range metas {
 		if !strings.HasSuffix(e.Name(), topicMetaSuffix) {
 			continue
@@ -219,17 +232,49 @@ func (m *Manager) load() error {
 		if err != nil {
 			return fmt.Errorf("log: topic %s: %w", tm.Name, err)
 		}
+		topics, counts = append(topics, t), append(counts, tm.Partitions)
 		for p := 0; p < tm.Partitions; p++ {
-			l, err := Open(m.partitionDir(tm.Name, p), cfg)
-			if err != nil {
-				m.topics[t.Name] = t // so closeLogs closes what opened
-				return err
-			}
-			t.Partitions = append(t.Partitions, l)
+			dirs, cfgs = append(dirs, m.partitionDir(tm.Name, p)), append(cfgs, &cfg)
 		}
+	}
+	logs, err := m.openLogs(dirs, cfgs, &managedOpen{dirClean: clean})
+	if err != nil {
+		return err
+	}
+	if !clean {
+		if err := m.markDurable(logs); err != nil {
+			for _, l := range logs {
+				l.Close()
+			}
+			return err
+		}
+	}
+	for i, t := range topics {
+		t.Partitions, logs = logs[:counts[i]:counts[i]], logs[counts[i]:]
 		m.topics[t.Name] = t
 	}
 	return nil
+}
+
+// createLogs creates the partitions [from, to) of topic, in parallel. On any
+// failure nothing of them is left: every partition's directory goes, that
+// of the one that failed too (Open may have made it before failing).
+func (m *Manager) createLogs(topic string, from, to int, cfg Config) ([]*Log, error) {
+	dirs := make([]string, 0, to-from)
+	cfgs := make([]*Config, 0, to-from)
+	for p := from; p < to; p++ {
+		dir := m.partitionDir(topic, p)
+		os.RemoveAll(dir) // a stale dir of an earlier topic of the same name, or attempt
+		dirs, cfgs = append(dirs, dir), append(cfgs, &cfg)
+	}
+	logs, err := m.openLogs(dirs, cfgs, &managedOpen{})
+	if err != nil {
+		for _, dir := range dirs {
+			os.RemoveAll(dir)
+		}
+		return nil, err
+	}
+	return logs, nil
 }
 
 func (m *Manager) partitionDir(topic string, p int) string {
@@ -287,25 +332,14 @@ func (m *Manager) CreateTopic(name string, partitions int, overrides map[string]
 		return nil, fmt.Errorf("log: topic id: %w", err)
 	}
 	if err := m.writeMeta(t, partitions); err != nil {
+		return nil, m.storageErr(err)
+	}
+	logs, err := m.createLogs(name, 0, partitions, cfg)
+	if err != nil {
+		os.Remove(m.metaPath(t))
 		return nil, err
 	}
-	for p := 0; p < partitions; p++ {
-		dir := m.partitionDir(name, p)
-		os.RemoveAll(dir) // a stale dir of an earlier topic of the same name
-		l, err := Open(dir, cfg)
-		if err != nil {
-			// The failed partition's own directory too (Open may have
-			// made it before running out of space), so nothing of the
-			// topic is left behind.
-			os.RemoveAll(dir)
-			for _, l := range t.Partitions {
-				l.removeAll()
-			}
-			os.Remove(m.metaPath(t))
-			return nil, err
-		}
-		t.Partitions = append(t.Partitions, l)
-	}
+	t.Partitions = logs
 	m.publish(t)
 	return t, nil
 }
@@ -334,28 +368,17 @@ func (m *Manager) AddPartitions(name string, total int) error {
 	if err != nil {
 		return err
 	}
-	var added []*Log
-	undo := func() {
-		for _, l := range added {
-			l.removeAll()
-		}
-	}
-	for p := len(t.Partitions); p < total; p++ {
-		dir := m.partitionDir(name, p)
-		os.RemoveAll(dir) // left by an earlier attempt that did not finish
-		l, err := Open(dir, cfg)
-		if err != nil {
-			os.RemoveAll(dir)
-			undo()
-			return err
-		}
-		added = append(added, l)
+	added, err := m.createLogs(name, len(t.Partitions), total, cfg)
+	if err != nil {
+		return err
 	}
 	nt := &Topic{Name: t.Name, ID: t.ID, Overrides: t.Overrides,
 		Partitions: append(append([]*Log(nil), t.Partitions...), added...)}
 	if err := m.writeMeta(nt, total); err != nil {
-		undo()
-		return err
+		for _, l := range added {
+			l.removeAll()
+		}
+		return m.storageErr(err)
 	}
 	m.publish(nt)
 	return nil
@@ -580,20 +603,20 @@ func (m *Manager) Close() error {
 	close(m.stop)
 	m.wg.Wait()
 	err := m.closeLogs()
+	if err != nil {
+		m.logger.Error("log: data dir not closed cleanly; the next start recovers every partition", "dir", m.dir, "err", err)
+	}
 	if uerr := m.lock.unlock(); err == nil && uerr != nil {
 		err = fmt.Errorf("log: unlock %s: %w", m.dir, uerr)
 	}
 	return err
 }
 
-func (m *Manager) closeLogs() error {
-	var errs []error
-	for _, l := range m.logs() {
-		if err := l.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+// abandonLogs closes every log after a failed OpenManager, without the
+// clean-shutdown marker: partitions not yet opened were not recovered.
+func (m *Manager) abandonLogs() {
+	logs := m.logs()
+	parallel(len(logs), m.ioWorkers(), func(i int) error { return logs[i].Close() })
 }
 
 func orDefault(d, def time.Duration) time.Duration {

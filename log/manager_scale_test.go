@@ -1,0 +1,122 @@
+package log_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/recordbatch"
+	"github.com/tributary-io/tributary/segment"
+)
+
+// crashCopyTree copies a live data dir, as a restart after kill -9 finds it.
+func crashCopyTree(t *testing.T, dir string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		copyFile(t, path, filepath.Join(dst, rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// TestManagerCleanShutdownMarker: a Manager's clean stop leaves the data
+// dir's clean-shutdown marker, and the next open trusts it (nothing
+// scanned) and removes it at once; after a crash there is no marker, and
+// every partition is recovered, also one untouched since the clean open
+// whose own checkpoint still says clean.
+func TestManagerCleanShutdownMarker(t *testing.T) {
+	dir := t.TempDir()
+	opts := quietOptions()
+	m, err := log.OpenManager(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := m.CreateTopic("events", 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := map[int][]storedBatch{}
+	for p := range 2 {
+		acked[p] = appendRecords(t, topic.Partitions[p], 3, 2, tsBase, 1)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(dir, log.CleanShutdownFile)
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("no clean shutdown marker after Close: %v", err)
+	}
+
+	m, err = log.OpenManager(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { m.Close() }()
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("marker still there while the Manager runs: %v", err)
+	}
+	topic, _ = m.Topic("events")
+	for p, l := range topic.Partitions {
+		if !l.Recovery().Clean {
+			t.Errorf("partition %d: open after a clean stop was not clean: %+v", p, l.Recovery())
+		}
+		checkContents(t, l, acked[p])
+	}
+	acked[0] = append(acked[0], appendOne(t, topic.Partitions[0], recordbatch.Build(1, 100, tsBase+10)))
+
+	// kill -9 now, with a torn batch at the end of partition 0.
+	crashed := crashCopyTree(t, dir)
+	os.Remove(filepath.Join(crashed, ".lock"))
+	torn := filepath.Join(crashed, "events-0", segment.FileName(0, segment.LogSuffix))
+	f, err := os.OpenFile(torn, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(recordbatch.Build(5, 100, tsBase)[:70])
+	f.Close()
+
+	c, err := log.OpenManager(crashed, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, _ := c.Topic("events")
+	for p, l := range ct.Partitions {
+		if l.Recovery().Clean {
+			t.Errorf("partition %d: open after a crash was clean: %+v", p, l.Recovery())
+		}
+		checkContents(t, l, acked[p])
+	}
+	if got := ct.Partitions[0].Recovery().TruncatedBytes; got != 70 {
+		t.Errorf("recovery cut %d bytes of the torn batch, want 70", got)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Recovered, stopped cleanly: clean again.
+	c, err = log.OpenManager(crashed, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, _ = c.Topic("events")
+	for p, l := range ct.Partitions {
+		if !l.Recovery().Clean {
+			t.Errorf("partition %d: open after recovery and a clean stop was not clean", p)
+		}
+		checkContents(t, l, acked[p])
+	}
+	c.Close()
+}
