@@ -66,8 +66,8 @@
 // A writable index (the active segment's) maps its maximum size (maxBytes
 // rounded down to a whole number of entries) as address space only, and
 // allocates the file as it fills: when an entry would pass the end of the
-// file, the file grows by a block (about a page first, each block double the
-// last, up to steps of 256 KiB, always a whole number of entries, never past
+// file, the file grows (first to the entries needed, then doubling, by
+// steps of at most 256 KiB, always a whole number of entries, never past
 // the maximum size) with fallocate,
 // which allocates real blocks, and the block is then written with zeros by
 // pwrite. An empty partition's index therefore takes no disk at all. The rule

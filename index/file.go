@@ -37,14 +37,12 @@ const (
 	// filePerm is the permission of newly created index files.
 	filePerm = 0o644
 
-	// minGrowBytes is the first block a writable index allocates, when its
-	// first entry is appended: one page.
-	minGrowBytes = 4 << 10
-
-	// maxGrowBytes bounds one growth step. Steps double from minGrowBytes
-	// (an index grows about 17 times up to the 10 MiB default), and each
-	// is also written with zeros (see grow), which costs about 10 us per
-	// 64 KiB under the segment's writer lock.
+	// maxGrowBytes bounds one growth step. The file first grows to what is
+	// needed, then doubles (an index grows about 30 times up to the 10 MiB
+	// default; a small segment's file stays at its entries, so closing it
+	// needs no trim), and each new block is also written with zeros (see
+	// allocate), which costs about 10 us per 64 KiB under the segment's
+	// writer lock.
 	maxGrowBytes = 256 << 10
 )
 
@@ -241,12 +239,12 @@ func (x *file) reserve(op string, n int) error {
 
 // grow extends the file to at least need bytes, with real blocks behind
 // every new byte, and maps it if it was not yet. It allocates ahead
-// (doubling, from minGrowBytes up to steps of maxGrowBytes) and falls back
-// to exactly need when the disk has no room for more. A failure leaves the
+// (doubling the file, by steps of at most maxGrowBytes) and falls back to
+// exactly need when the disk has no room for more. A failure leaves the
 // file as it was and wraps ErrDiskFull when the disk is full. Writer only.
 func (x *file) grow(op string, need int) error {
 	limit := x.capacity * x.entrySize
-	ahead := x.allocated + min(max(x.allocated, minGrowBytes), maxGrowBytes)
+	ahead := x.allocated + min(x.allocated, maxGrowBytes)
 	// Whole entries: a file of a writable index is always a whole number
 	// of them, as tools that check it read it (segment.Verify).
 	ahead = min(max(ahead/x.entrySize*x.entrySize, need), limit)

@@ -233,8 +233,8 @@ func TestReopenAfterTrim(t *testing.T) {
 				t.Fatalf("new index of %d bytes; want 0 until an entry is appended", got)
 			}
 			offsetFixture(t, x)
-			if got := fileSize(t, path); got != minGrowBytes {
-				t.Fatalf("index of 4 entries has %d bytes; want one %d-byte block", got, minGrowBytes)
+			if got := fileSize(t, path); got != 4*OffsetEntrySize {
+				t.Fatalf("index of 4 entries has %d bytes; want %d", got, 4*OffsetEntrySize)
 			}
 			if err := x.Sync(); err != nil {
 				t.Fatal(err)
@@ -351,11 +351,14 @@ func TestCrashedIndexRebuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		offsetFixture(t, x)
+		if err := x.Append(50, 5000); err != nil { // a 5th entry: the file doubles to 8
+			t.Fatal(err)
+		}
 		crash(t, &x.file)
 
 		y := openOffset(t, path, 64*OffsetEntrySize, true)
-		if y.Entries() != 64 {
-			t.Fatalf("crashed index reopened with %d entries; want the whole preallocated 64", y.Entries())
+		if y.Entries() != 8 {
+			t.Fatalf("crashed index reopened with %d entries; want the 8 its file holds, 3 of them zeros", y.Entries())
 		}
 		err = y.SanityCheck(1 << 20)
 		var ie *Error
@@ -385,6 +388,9 @@ func TestCrashedIndexRebuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		timeFixture(t, x)
+		if err := x.Append(5000, 20); err != nil { // a 5th entry: the file doubles to 8
+			t.Fatal(err)
+		}
 		crash(t, &x.file)
 
 		y := openTime(t, path, 64*TimeEntrySize, true)
@@ -581,8 +587,8 @@ func TestGrowWithoutFallocate(t *testing.T) {
 	x := openOffset(t, path, 200<<10, true)
 	offsetFixture(t, x)
 	// The zeros written instead allocate the block: no hole behind it.
-	if size, alloc := fileSize(t, path), allocatedSize(t, path); size != minGrowBytes || alloc < size {
-		t.Fatalf("size %d with %d bytes allocated; want %d, all allocated", size, alloc, minGrowBytes)
+	if size, alloc := fileSize(t, path), allocatedSize(t, path); size != 4*OffsetEntrySize || alloc < size {
+		t.Fatalf("size %d with %d bytes allocated; want %d, all allocated", size, alloc, 4*OffsetEntrySize)
 	}
 	if err := x.Close(); err != nil {
 		t.Fatal(err)
@@ -616,8 +622,9 @@ func allocatedSize(t *testing.T, path string) int64 {
 }
 
 // TestWritableIndexAllocatesAsItFills: a writable index takes no disk until
-// its first entry, then grows in blocks that double (every byte of the file
-// allocated, no hole a store could hit), never past its maximum size.
+// its first entry, then grows to what it needs and doubles from there, by
+// steps of at most 256 KiB (every byte of the file allocated, no hole a
+// store could hit), never past its maximum size.
 func TestWritableIndexAllocatesAsItFills(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "0.index")
 	const maxBytes = 1 << 20
@@ -642,7 +649,7 @@ func TestWritableIndexAllocatesAsItFills(t *testing.T) {
 	if size, alloc := fileSize(t, path), allocatedSize(t, path); size != maxBytes || alloc < size {
 		t.Fatalf("full index: %d bytes, %d allocated; want %d, all allocated", size, alloc, maxBytes)
 	}
-	for _, want := range []int64{4 << 10, 8 << 10, 16 << 10, 256 << 10, 512 << 10} {
+	for _, want := range []int64{8, 16, 4 << 10, 8 << 10, 256 << 10, 512 << 10} {
 		if !sizes[want] {
 			t.Errorf("the file never had %d bytes (sizes seen: %v)", want, sizes)
 		}
@@ -650,7 +657,7 @@ func TestWritableIndexAllocatesAsItFills(t *testing.T) {
 	if err := x.Append(maxBytes, maxBytes); !errors.Is(err, ErrIndexFull) {
 		t.Errorf("Append past the maximum size = %v; want ErrIndexFull", err)
 	}
-	if len(sizes) > 12 {
+	if len(sizes) > 20 {
 		t.Errorf("the file grew %d times; want blocks that double", len(sizes))
 	}
 }
@@ -700,8 +707,8 @@ func TestTrimLeavesReplacedFileAlone(t *testing.T) {
 	if err := old.Close(); err != nil {
 		t.Errorf("Close of the deleted index: %v", err)
 	}
-	if got := fileSize(t, path); got != minGrowBytes {
-		t.Fatalf("the new index has %d bytes after the old one closed; want %d", got, minGrowBytes)
+	if got := fileSize(t, path); got != 4*OffsetEntrySize {
+		t.Fatalf("the new index has %d bytes after the old one closed; want %d", got, 4*OffsetEntrySize)
 	}
 	if err := x.Append(50, 5000); err != nil {
 		t.Fatal(err)

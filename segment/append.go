@@ -38,8 +38,10 @@ func (s *Segment) Append(data []byte) error {
 	// First pass: check the batches chain from next and fit the segment, before
 	// any byte is written.
 	last := next - 1
-	batches := 0
-	for p := 0; p < len(data); batches++ {
+	// entries counts the index entries the batches will add (see
+	// indexBatch): at most one per batch in each index.
+	entries, since := 0, s.bytesSinceIndexEntry
+	for p := 0; p < len(data); {
 		h, err := recordbatch.ParseHeader(data[p:])
 		if err != nil {
 			return &Error{Path: s.logPath, Op: "append", Offset: last + 1, Err: err}
@@ -49,6 +51,10 @@ func (s *Segment) Append(data []byte) error {
 				Err: fmt.Errorf("batch base offset %d does not follow %d", h.BaseOffset, last)}
 		}
 		last = h.LastOffset()
+		if since >= s.cfg.IndexIntervalBytes {
+			entries, since = entries+1, 0
+		}
+		since += h.Size()
 		p += h.Size()
 	}
 	if len(data) == 0 {
@@ -57,13 +63,13 @@ func (s *Segment) Append(data []byte) error {
 	if !s.Fits(len(data), last) {
 		return &Error{Path: s.logPath, Op: "append", Offset: next, Err: ErrOffsetOverflow}
 	}
-	// Each batch adds at most one entry to each index: make sure they have
-	// the disk for them (and the time index for its closing entry) before
-	// anything is written, so that a full disk fails the append whole.
-	if err := s.offIdx.Reserve(batches); err != nil {
+	// Make sure the indexes have the disk for the entries (and the time
+	// index for its closing entry) before anything is written, so that a
+	// full disk fails the append whole.
+	if err := s.offIdx.Reserve(entries); err != nil {
 		return wrapStorage(&Error{Path: s.logPath, Op: "append", Offset: next, Err: fmt.Errorf("grow offset index: %w", err)})
 	}
-	if err := s.timeIdx.Reserve(batches); err != nil {
+	if err := s.timeIdx.Reserve(entries); err != nil {
 		return wrapStorage(&Error{Path: s.logPath, Op: "append", Offset: next, Err: fmt.Errorf("grow time index: %w", err)})
 	}
 
