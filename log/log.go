@@ -913,8 +913,9 @@ func (l *Log) Close() error {
 }
 
 // removeAll deletes the log's directory after closing it (topic deletion).
+// Nothing is flushed first: the files are about to go.
 func (l *Log) removeAll() error {
-	if err := l.Close(); err != nil {
+	if err := l.closeUnsynced(); err != nil {
 		l.cfg.Load().logger().Warn("log: close before delete", "dir", l.dir, "err", err)
 	}
 	// A short name of its own: the partition dir's name may be near NAME_MAX.

@@ -434,13 +434,9 @@ func (m *Manager) DeleteTopic(name string) error {
 	if err := syncDir(filepath.Dir(m.metaPath(t))); err != nil {
 		return fmt.Errorf("log: delete topic %q: %w", name, err)
 	}
-	var errs []error
-	for _, l := range t.Partitions {
-		if err := l.removeAll(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(parallel(len(t.Partitions), m.ioWorkers(), func(i int) error {
+		return t.Partitions[i].removeAll()
+	})...)
 }
 
 // Topic returns a topic by name.
@@ -516,15 +512,25 @@ func (m *Manager) run() {
 		case <-rt.C:
 			m.RunRetention()
 		case <-ct.C:
-			for _, l := range m.logs() {
-				if err := l.Checkpoint(); err != nil {
-					m.logger.Error("log: checkpoint failed", "dir", l.dir, "err", err)
-				}
-			}
+			m.checkpointAll()
 		case <-ft.C:
 			m.flushDue(time.Now())
 		}
 	}
+}
+
+// checkpointAll writes every log's checkpoint and producer snapshot that
+// changed, a pool of workers at a time: each changed file costs two
+// fsyncs, which one after another for ten thousand partitions would take
+// longer than the interval.
+func (m *Manager) checkpointAll() {
+	logs := m.logs()
+	parallel(len(logs), m.ioWorkers(), func(i int) error {
+		if err := logs[i].Checkpoint(); err != nil && !errors.Is(err, ErrClosed) {
+			m.logger.Error("log: checkpoint failed", "dir", logs[i].dir, "err", m.storageErr(err))
+		}
+		return nil
+	})
 }
 
 // runCleaner is the log cleaner's loop, apart from run so that a long
