@@ -60,6 +60,17 @@ func TestManagerCleanShutdownMarker(t *testing.T) {
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatalf("no clean shutdown marker after Close: %v", err)
 	}
+	// A small log without producers gets no snapshot file (its headers
+	// are read at the next open instead); every log gets its checkpoint.
+	for p := range 3 {
+		pd := filepath.Join(dir, "events-"+string(rune('0'+p)))
+		if _, err := os.Stat(filepath.Join(pd, log.ProducerSnapshotFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("partition %d: producer snapshot of a small log without producers: %v", p, err)
+		}
+		if _, err := os.Stat(filepath.Join(pd, log.CheckpointFile)); err != nil {
+			t.Errorf("partition %d: no checkpoint after a clean stop: %v", p, err)
+		}
+	}
 
 	m, err = log.OpenManager(dir, opts)
 	if err != nil {

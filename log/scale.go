@@ -21,6 +21,12 @@ const (
 	// anything is served. Only its presence means anything.
 	CleanShutdownFile = "clean-shutdown"
 
+	// smallLogBytes is the size below which a log without idempotent
+	// producers gets no producer snapshot at close: the next open reads
+	// its few batch headers instead, and ten thousand small partitions'
+	// close creates ten thousand fewer files.
+	smallLogBytes = 1 << 20
+
 	// DefaultIOWorkers is how many partitions a Manager opens or closes at
 	// once (Options.IOWorkers): the work is mostly system calls and waits
 	// on the disk, so more than the cores, but bounded.
@@ -268,7 +274,7 @@ func (l *Log) closeFinish() error {
 	end := l.nextOffset.Load()
 	version := l.producers.version
 	snap := snapshotMark{written: true, offset: end, version: version}
-	if l.lastSnap != snap {
+	if l.lastSnap != snap && !l.snapshotNeedless() {
 		data := encodeProducerSnapshot(end, l.producers.m)
 		if err := writeFileDeferred(filepath.Join(l.dir, ProducerSnapshotFile), data); err != nil {
 			// The previous snapshot stays, valid: a longer scan at the
@@ -294,4 +300,16 @@ func (l *Log) closeFinish() error {
 	}
 	l.lastCkpt, l.lastCkptSet = c, true
 	return nil
+}
+
+// snapshotNeedless reports a log whose producer snapshot is not worth a
+// file: no producers, no snapshot on disk (an old one would bring back
+// producers expired since), and a log small enough to rebuild the (empty)
+// table from its batch headers at the next open. Caller holds writeMu.
+func (l *Log) snapshotNeedless() bool {
+	if len(l.producers.m) > 0 || l.Size() >= smallLogBytes {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(l.dir, ProducerSnapshotFile))
+	return errors.Is(err, os.ErrNotExist)
 }
