@@ -85,6 +85,7 @@ type Log struct {
 	unflushed     atomic.Int64 // records appended since the last fsync
 	lastFlush     atomic.Int64 // unix nanos of the last fsync
 	dirDirty      atomic.Bool  // a segment file was created since the last dir fsync
+	sealedEnd     atomic.Int64 // end of the last segment rolled: the Manager flushes up to it (flushDue)
 
 	sticky atomic.Pointer[error] // set once by a failed fsync or rollback
 
@@ -488,6 +489,7 @@ func (l *Log) roll(cfg *Config) error {
 	l.segs = append(l.segs, seg)
 	l.shrinkSealed(cfg)
 	l.segMu.Unlock()
+	l.sealedEnd.Store(next)
 	l.rollBaseTs = cfg.now().UnixMilli()
 	return nil
 }

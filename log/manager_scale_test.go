@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
@@ -130,4 +131,49 @@ func TestManagerCleanShutdownMarker(t *testing.T) {
 		checkContents(t, l, acked[p])
 	}
 	c.Close()
+}
+
+// fdsUnder counts this process's file descriptors open on files in dir.
+func fdsUnder(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && filepath.Dir(target) == dir {
+			n++
+		}
+	}
+	return n
+}
+
+// TestManagerFlushesRolledSegments: with Kafka's default flush settings
+// (never), a rolled segment is still flushed soon after the roll, as Kafka
+// does: its file descriptor is released (a partition holds one, its active
+// segment's, however many segments it has) and the recovery point moves
+// past it.
+func TestManagerFlushesRolledSegments(t *testing.T) {
+	opts := quietOptions()
+	opts.FlushSchedulerInterval = 10 * time.Millisecond
+	m := openManager(t, t.TempDir(), opts)
+	topic, err := m.CreateTopic("events", 1, map[string]string{log.ConfigSegmentBytes: "16384"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := topic.Partitions[0]
+	acked := appendRecords(t, l, 200, 5, tsBase, 1)
+	if l.NumSegments() < 4 {
+		t.Fatalf("%d segments, want several", l.NumSegments())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fdsUnder(t, l.Dir()) > 1 || l.FlushedOffset() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d segments hold %d descriptors, flushed offset %d, 5 s after the rolls; want 1 and past the sealed segments",
+				l.NumSegments(), fdsUnder(t, l.Dir()), l.FlushedOffset())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkContents(t, l, acked)
 }
