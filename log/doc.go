@@ -68,6 +68,13 @@
 // after a crash could trust a stale clean flag). Where syncfs is missing
 // (not Linux) each log is closed and flushed with its own fsyncs.
 //
+// A partition holds one file descriptor, its active segment's: a sealed
+// segment closes its own once flushed, and the Manager flushes a rolled
+// segment within FlushSchedulerInterval of the roll, as Kafka does. At
+// most Options.MappedSegments sealed segments stay memory-mapped; the
+// least recently read are parked and mapped again when read (see package
+// segment).
+//
 // # Log compaction (cleanup.policy=compact)
 //
 // Compact (run by the Manager's cleaner every CleanerBackoff for each log

@@ -92,6 +92,9 @@ type Log struct {
 	// managed: opened by a Manager, whose clean-shutdown marker says
 	// whether the last stop was clean (see scale.go). Set by open.
 	managed bool
+	// segCache is the Manager's bound on mapped sealed segments (nil for
+	// a bare Open: nothing is parked). Set by open.
+	segCache *segment.Cache
 	// closeErr is why closeUnsynced found the log unfit for a clean
 	// checkpoint. Guarded by writeMu.
 	closeErr error
@@ -233,7 +236,9 @@ func (l *Log) writable() error {
 // segConfig is the config of the log's segments: recovery accepts offset
 // gaps below the cleaner checkpoint.
 func (l *Log) segConfig(cfg *Config) segment.Config {
-	return cfg.segmentConfig(l.cleanedOffset.Load())
+	sc := cfg.segmentConfig(l.cleanedOffset.Load())
+	sc.Cache = l.segCache
+	return sc
 }
 
 // active returns the active segment. Caller holds writeMu.
@@ -485,11 +490,16 @@ func (l *Log) roll(cfg *Config) error {
 		return fmt.Errorf("log: roll %s at offset %d: %w", l.dir, next, err)
 	}
 	l.dirDirty.Store(true)
+	sealed := l.active()
 	l.segMu.Lock()
 	l.segs = append(l.segs, seg)
 	l.shrinkSealed(cfg)
 	l.segMu.Unlock()
 	l.sealedEnd.Store(next)
+	if l.segCache != nil {
+		// Parked once flushed and unread, when the cache is full.
+		l.segCache.Add(sealed)
+	}
 	l.rollBaseTs = cfg.now().UnixMilli()
 	return nil
 }
@@ -587,10 +597,9 @@ func (l *Log) Read(offset int64, maxBytes int) (Batches, error) {
 			break
 		}
 		seg := l.segs[i]
-		if !seg.Acquire() {
-			// Only a closed log lists segments it no longer owns.
+		if err := seg.AcquireErr(); err != nil {
 			l.segMu.RUnlock()
-			return Batches{}, ErrClosed
+			return Batches{}, l.acquireErr(err)
 		}
 		l.segMu.RUnlock()
 		data, first, err := seg.ReadBefore(offset, maxBytes, end)
@@ -607,6 +616,16 @@ func (l *Log) Read(offset int64, maxBytes int) (Batches, error) {
 	}
 	l.segMu.RUnlock()
 	return Batches{}, nil
+}
+
+// acquireErr is the error of a reader whose segment.AcquireErr failed:
+// ErrClosed (only a closed log lists segments it no longer owns), or why a
+// parked segment could not be mapped again.
+func (l *Log) acquireErr(err error) error {
+	if errors.Is(err, segment.ErrClosed) {
+		return ErrClosed
+	}
+	return l.limitErr(fmt.Errorf("log: read %s: %w", l.dir, err))
 }
 
 // maxSegmentHops bounds the segments one Read or OffsetForTimestamp walks
@@ -658,9 +677,9 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 			i++
 			continue
 		}
-		if !seg.Acquire() {
+		if err := seg.AcquireErr(); err != nil {
 			l.segMu.RUnlock()
-			return -1, -1, ErrClosed
+			return -1, -1, l.acquireErr(err)
 		}
 		l.segMu.RUnlock()
 		off, bts, ok, err := seg.FindOffsetByTimestamp(ts, start)
@@ -693,9 +712,9 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64, err error) {
 		return -1, -1, nil
 	}
 	seg := l.segs[bestSeg]
-	if !seg.Acquire() {
+	if err := seg.AcquireErr(); err != nil {
 		l.segMu.RUnlock()
-		return -1, -1, ErrClosed
+		return -1, -1, l.acquireErr(err)
 	}
 	l.segMu.RUnlock()
 	defer seg.Release()
@@ -741,7 +760,7 @@ func (l *Log) syncTo(target int64) error {
 	for _, s := range l.segs {
 		// A segment that cannot be acquired was closed with the log (a
 		// flush racing Close or topic deletion): nothing left to flush.
-		if s.NextOffset() > flushed && s.Acquire() {
+		if s.NextOffset() > flushed && !s.Parked() && s.Acquire() {
 			segs = append(segs, s)
 		}
 	}

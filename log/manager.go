@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tributary-io/tributary/segment"
 )
 
 const (
@@ -85,7 +87,12 @@ type Options struct {
 	// IOWorkers bounds how many partitions are opened, created or closed
 	// at once; zero means DefaultIOWorkers (or four per CPU, if more).
 	IOWorkers int
-	Logger    *slog.Logger
+	// MappedSegments bounds how many sealed segments stay memory-mapped
+	// (three mappings each: the .log and both indexes); the least recently
+	// read are unmapped and mapped again when read. Zero means
+	// segment.DefaultCacheSegments.
+	MappedSegments int
+	Logger         *slog.Logger
 }
 
 // Manager owns a data dir: its lock, the topics' metadata, the producer ID
@@ -112,6 +119,8 @@ type Manager struct {
 	pidLimit int64
 
 	flushObserver atomic.Pointer[func(time.Duration, error)] // see SetFlushObserver
+
+	segCache *segment.Cache // bounds the mapped sealed segments of every log
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -158,7 +167,7 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 		defaults.Logger = logger
 	}
 	m := &Manager{dir: dir, opts: opts, lock: lk, logger: logger,
-		topics: map[string]*Topic{}, stop: make(chan struct{})}
+		topics: map[string]*Topic{}, stop: make(chan struct{}), segCache: segment.NewCache(opts.MappedSegments)}
 	if defaults.FlushObserver == nil {
 		// Late-bound: the metrics that want fsync times are usually
 		// created after the data dir is open (SetFlushObserver).
@@ -237,7 +246,7 @@ func (m *Manager) load(clean bool) error {
 			dirs, cfgs = append(dirs, m.partitionDir(tm.Name, p)), append(cfgs, &cfg)
 		}
 	}
-	logs, err := m.openLogs(dirs, cfgs, &managedOpen{dirClean: clean})
+	logs, err := m.openLogs(dirs, cfgs, &managedOpen{dirClean: clean, cache: m.segCache})
 	if err != nil {
 		return err
 	}
@@ -267,7 +276,7 @@ func (m *Manager) createLogs(topic string, from, to int, cfg Config) ([]*Log, er
 		os.RemoveAll(dir) // a stale dir of an earlier topic of the same name, or attempt
 		dirs, cfgs = append(dirs, dir), append(cfgs, &cfg)
 	}
-	logs, err := m.openLogs(dirs, cfgs, &managedOpen{})
+	logs, err := m.openLogs(dirs, cfgs, &managedOpen{cache: m.segCache})
 	if err != nil {
 		for _, dir := range dirs {
 			os.RemoveAll(dir)

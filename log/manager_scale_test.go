@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,4 +177,62 @@ func TestManagerFlushesRolledSegments(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	checkContents(t, l, acked)
+}
+
+// mappingsUnder counts this process's memory mappings of files in dir's
+// subdirectories.
+func mappingsUnder(t *testing.T, dir string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Skipf("no /proc/self/maps: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if i := strings.IndexByte(line, '/'); i >= 0 && strings.HasPrefix(line[i:], dir+"/") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestManagerBoundsMappedSegments: with MappedSegments=4, a data dir of
+// 3 partitions of 8 or so segments each keeps at most 4 sealed segments
+// mapped (plus each active segment), after a restart and while every
+// batch of every segment is read, in any order.
+func TestManagerBoundsMappedSegments(t *testing.T) {
+	dir := t.TempDir()
+	opts := quietOptions()
+	opts.MappedSegments = 4
+	opts.FlushSchedulerInterval = 10 * time.Millisecond
+	m, err := log.OpenManager(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := m.CreateTopic("events", 3, map[string]string{log.ConfigSegmentBytes: "16384"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := map[int][]storedBatch{}
+	for p, l := range topic.Partitions {
+		acked[p] = appendRecords(t, l, 200, 5, tsBase, 1)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = openManager(t, dir, opts)
+	topic, _ = m.Topic("events")
+	// Active segments: three mappings each (the .log and both indexes).
+	limit := 3*opts.MappedSegments + 3*len(topic.Partitions)
+	if n := mappingsUnder(t, dir); n > limit {
+		t.Errorf("after the restart: %d mappings, want at most %d", n, limit)
+	}
+	for round := range 2 {
+		for p := len(topic.Partitions) - 1; p >= 0; p-- {
+			checkContents(t, topic.Partitions[p], acked[p])
+			if n := mappingsUnder(t, dir); n > limit {
+				t.Errorf("round %d, partition %d read: %d mappings, want at most %d", round, p, n, limit)
+			}
+		}
+	}
 }

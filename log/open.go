@@ -45,6 +45,9 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 	}
 	l := &Log{dir: dir}
 	l.cfg.Store(&cfg)
+	if mo != nil {
+		l.segCache = mo.cache // before any segment is opened: they keep it
+	}
 	start := time.Now()
 
 	ckpt, haveCkpt, err := readCheckpoint(dir)
@@ -146,6 +149,11 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 	if err := l.loadProducers(); err != nil {
 		l.closeSegments()
 		return nil, err
+	}
+	if l.segCache != nil {
+		for _, s := range l.segs[:len(l.segs)-1] {
+			l.segCache.Add(s)
+		}
 	}
 	info.Segments = len(l.segs)
 	info.Duration = time.Since(start)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+
+	"github.com/tributary-io/tributary/segment"
 )
 
 // What a Manager does to open and stop thousands of partitions quickly: a
@@ -41,6 +43,8 @@ type managedOpen struct {
 	// untouched since the last clean stop keeps a clean checkpoint on disk
 	// while the broker runs).
 	dirClean bool
+	// cache bounds the Manager's mapped sealed segments.
+	cache *segment.Cache
 }
 
 // ioWorkers is the size of the Manager's pool.
@@ -111,6 +115,9 @@ func (m *Manager) markDurable(logs []*Log) error {
 	if err := syncFS(m.dir); err == nil {
 		for _, l := range logs {
 			l.flushedOffset.Store(l.nextOffset.Load())
+			for _, s := range l.segs[:len(l.segs)-1] {
+				s.Flushed() // recovered and sealed: durable now
+			}
 		}
 		return nil
 	} else if !errors.Is(err, errors.ErrUnsupported) {

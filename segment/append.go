@@ -182,6 +182,9 @@ func (s *Segment) Sync() error {
 			s.file, s.wf = nil, nil
 		}
 	}
+	if s.parked.Load() {
+		return nil // flushed before it could be parked
+	}
 	if err := s.offIdx.Sync(); err != nil {
 		return &Error{Path: s.logPath, Op: "fsync offset index", Offset: -1, Err: err}
 	}

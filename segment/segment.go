@@ -100,6 +100,9 @@ type Config struct {
 	InitialMapBytes int
 	// WrapFile, if set, wraps the .log file for writes (fault injection).
 	WrapFile func(path string, f *os.File) File
+	// Cache, if set, bounds how many sealed segments stay mapped: a parked
+	// segment that Acquire maps again is added to it (see Park).
+	Cache *Cache
 	// CompactedBefore is the offset below which the log cleaner has
 	// rewritten the log: there a batch may start above where the previous
 	// one ended (or above the segment's base offset), since the cleaner
@@ -139,6 +142,13 @@ type Segment struct {
 	wf     File     // writes go here (file itself unless wrapped); nil once released
 	// sealedForSync is set by Seal: the descriptor may go at the next Sync.
 	sealedForSync atomic.Bool
+	// parked: unmapped by Park (maps, data and both indexes nil) until the
+	// next Acquire maps it again. Changed under fileMu.
+	parked atomic.Bool
+	// used is set by Acquire, cleared by the Cache's clock hand.
+	used atomic.Bool
+	// inCache: the segment is in its Cache's ring. Guarded by Cache.mu.
+	inCache bool
 
 	offIdx  *index.OffsetIndex
 	timeIdx *index.TimeIndex
@@ -373,11 +383,11 @@ func (s *Segment) ShrinkMapping() error {
 	if !s.sealed {
 		return &Error{Path: s.logPath, Op: "shrink mapping", Offset: -1, Err: errors.New("segment is active")}
 	}
-	if !s.Oversized() {
-		return nil
-	}
 	s.fileMu.Lock()
 	defer s.fileMu.Unlock()
+	if s.parked.Load() || !s.oversized() {
+		return nil
+	}
 	size := int(s.size.Load())
 	old := s.maps
 	s.maps = nil
@@ -397,6 +407,14 @@ func (s *Segment) ShrinkMapping() error {
 // Oversized reports whether the segment maps more than its size (rounded
 // to pages), or more than once: what ShrinkMapping gives back. Writer only.
 func (s *Segment) Oversized() bool {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	return s.oversized()
+}
+
+// oversized is Oversized. Caller holds fileMu (or is the active segment's
+// writer).
+func (s *Segment) oversized() bool {
 	page := os.Getpagesize()
 	exact := (int(s.size.Load()) + page - 1) / page * page
 	cur := s.data.Load()
@@ -425,18 +443,37 @@ func (s *Segment) Sealed() bool { return s.sealed }
 // log rolls before appending to such a segment.
 func (s *Segment) IndexFull() bool { return s.offIdx.IsFull() || s.timeIdx.IsFull() }
 
-// Acquire takes a reference for a reader. It fails only once the segment has
-// been closed or deleted and its last reference released.
-func (s *Segment) Acquire() bool {
+// Acquire takes a reference for a reader. It fails once the segment has
+// been closed or deleted and its last reference released, or when a parked
+// segment cannot be mapped again (AcquireErr says why).
+func (s *Segment) Acquire() bool { return s.AcquireErr() == nil }
+
+// AcquireErr is Acquire reporting why it failed: ErrClosed, or the error
+// that mapping a parked segment again met (ErrFileLimit, ErrMapLimit, ...).
+func (s *Segment) AcquireErr() error {
 	for {
 		r := s.refs.Load()
+		if r < parkingRefs/2 {
+			// Park is unmapping it: wait for it, then map it again.
+			s.fileMu.Lock()
+			s.fileMu.Unlock()
+			continue
+		}
 		if r <= 0 {
-			return false
+			return &Error{Path: s.logPath, Op: "acquire", Offset: -1, Err: ErrClosed}
 		}
 		if s.refs.CompareAndSwap(r, r+1) {
-			return true
+			break
 		}
 	}
+	s.used.Store(true)
+	if s.parked.Load() {
+		if err := s.unpark(); err != nil {
+			s.Release()
+			return err
+		}
+	}
+	return nil
 }
 
 // Release drops a reference taken by Acquire (or the owner's, via Close).
@@ -471,6 +508,8 @@ func (s *Segment) Delete() error {
 }
 
 func (s *Segment) closeFiles() {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
 	if s.offIdx != nil {
 		s.offIdx.Close()
 	}
@@ -481,12 +520,10 @@ func (s *Segment) closeFiles() {
 		m.Unmap()
 	}
 	s.maps = nil
-	s.fileMu.Lock()
 	if s.file != nil {
 		s.file.Close()
 		s.file, s.wf = nil, nil
 	}
-	s.fileMu.Unlock()
 }
 
 // releaseFile closes the .log's descriptor of a sealed segment. Caller
