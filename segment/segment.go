@@ -466,7 +466,9 @@ func (s *Segment) AcquireErr() error {
 			break
 		}
 	}
-	s.used.Store(true)
+	if !s.used.Load() {
+		s.used.Store(true) // no store (and no cache-line bouncing) when set
+	}
 	if s.parked.Load() {
 		if err := s.unpark(); err != nil {
 			s.Release()
