@@ -4,22 +4,37 @@
 GO       ?= go
 BIN      ?= bin/tributary
 DATA     ?= ./data
-ADDR     ?= 127.0.0.1:9092
+# The ports of `make run`, and of the README: Kafka clients on ADDR,
+# /metrics and /healthz on METRICS_ADDR (empty: off).
+ADDR         ?= 127.0.0.1:9092
+METRICS_ADDR ?= 127.0.0.1:9644
+# What `tributary version`, the first log line of serve and
+# tributary_build_info name: git describe and the commit, stamped with
+# -ldflags. Without git (a source tarball, the Docker build) both are empty
+# and the binary falls back on Go's build info, then "(devel)"/"unknown";
+# pass VERSION=... REVISION=... to stamp them by hand.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+VERSION_PKG := github.com/tributary-io/tributary/server
+LDFLAGS  := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION)
+# The build command, also the Dockerfile's (it runs make build).
+BUILD_FLAGS := -trimpath -ldflags "$(LDFLAGS)"
 # Seconds per fuzz target in the smoke run that `make test` does.
 FUZZTIME ?= 3s
 # Per-target time for `make fuzz`.
 FUZZLONG ?= 60s
 BENCHTIME ?= 1s
 
-.PHONY: all build run test test-short lint vet fmt-check fuzz fuzz-smoke bench clean
+.PHONY: all build run test test-short lint vet staticcheck fmt-check fuzz fuzz-smoke bench clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/tributary
+	$(GO) build $(BUILD_FLAGS) -o $(BIN) ./cmd/tributary
 
+# make run ADDR=127.0.0.1:19092 METRICS_ADDR=127.0.0.1:19644 DATA=/tmp/t
 run: build
-	./$(BIN) serve --data-dir $(DATA) --listen $(ADDR)
+	./$(BIN) serve --data-dir $(DATA) --listen $(ADDR) --metrics-listen "$(METRICS_ADDR)"
 
 # vet, gofmt, the race-enabled test suite, then a short fuzz of every target.
 test: lint
@@ -29,10 +44,16 @@ test: lint
 test-short: lint
 	$(GO) test -short -count=1 ./...
 
-lint: fmt-check vet
+lint: fmt-check vet staticcheck
 
 vet:
 	$(GO) vet ./...
+
+# staticcheck, pinned, built from the Go module proxy on first use (the
+# build cache keeps it after that), so a fresh machine needs only Go.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -79,6 +100,20 @@ bench-peers:
 .PHONY: overload
 overload: build
 	TRIBUTARY_OVERLOAD_BIN=$(abspath $(BIN)) $(GO) test -tags overload -run '^TestOverload$$' -count 1 -v -timeout 10m ./bench
+
+# Scale: the built broker in its own process with a 20,000 file
+# descriptor limit, at each of SCALE_PARTITIONS partitions (1 record
+# each, a fresh data dir per count, deleted after): CreateTopics time,
+# allocated disk, open fds, memory maps and idle RSS per partition, stop
+# time, and start time after a clean stop and after kill -9 until every
+# partition serves a fetch; prints a table and PASS/MISS per goal of issue
+# 12 for BENCHMARKS.md ("Scale"). Creating stops when the data dir's file
+# system has less than SCALE_MIN_FREE_GIB free.
+SCALE_PARTITIONS ?= 1000,3000,10000,30000
+SCALE_MIN_FREE_GIB ?= 20
+.PHONY: bench-scale
+bench-scale: build
+	TRIBUTARY_SCALE_BIN=$(abspath $(BIN)) $(GO) test -tags scale -run '^TestScale$$' -count 1 -v -timeout 3h ./bench -args -scale.partitions=$(SCALE_PARTITIONS) -scale.min-free-gib=$(SCALE_MIN_FREE_GIB)
 
 # Crash loop (~1.5 min): the real binary killed with SIGKILL CHAOS_CYCLES
 # times under idempotent producers and a consumer group whose members are

@@ -95,13 +95,16 @@ type e2eWorkload struct {
 	consume    bool // read the records back (timed) after producing them (untimed)
 	records    int64
 	recordSize int
+	// compression is the producer's codec ("" is none); see
+	// codecs_bench_test.go.
+	compression string
 }
 
 var e2eWorkloads = []e2eWorkload{
-	{"produce-100B", false, 1_000_000, 100},
-	{"consume-100B", true, 1_000_000, 100},
-	{"produce-1KiB", false, 200_000, 1024},
-	{"consume-1KiB", true, 200_000, 1024},
+	{"produce-100B", false, 1_000_000, 100, ""},
+	{"consume-100B", true, 1_000_000, 100, ""},
+	{"produce-1KiB", false, 200_000, 1024, ""},
+	{"consume-1KiB", true, 200_000, 1024, ""},
 }
 
 // Brokers alternate within each workload so that a noisy stretch of the
@@ -148,12 +151,13 @@ func benchE2E(b *testing.B, kind string, w e2eWorkload) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		pcfg := bench.ProduceConfig{
-			Brokers:    []string{p.Addr},
-			Topic:      fmt.Sprintf("e2e-%s-%d", w.name, i),
-			Records:    w.records,
-			RecordSize: w.recordSize,
-			Acks:       "all",
-			Linger:     5 * time.Millisecond,
+			Brokers:     []string{p.Addr},
+			Topic:       fmt.Sprintf("e2e-%s-%d", w.name, i),
+			Records:     w.records,
+			RecordSize:  w.recordSize,
+			Compression: w.compression,
+			Acks:        "all",
+			Linger:      5 * time.Millisecond,
 		}
 		if err := bench.EnsureTopic(ctx, pcfg.Brokers, pcfg.Topic, e2ePartitions); err != nil {
 			b.Fatal(err)

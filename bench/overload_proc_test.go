@@ -1,21 +1,19 @@
-//go:build overload
+//go:build overload || scale
 
 package bench_test
 
-// The overload test's view of the broker: the real `tributary serve`
-// binary in a child process, its memory from /proc and from its own
-// /metrics, and a raw Kafka connection that the test controls byte by
-// byte (idle clients, the latency probe, the slow reader).
+// The overload and scale tests' view of the broker: the real `tributary
+// serve` binary in a child process, its memory from /proc, and a raw
+// Kafka connection that the test controls byte by byte. What only the
+// overload test uses is in overload_raw_test.go.
 
 import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,8 +37,6 @@ const envOverloadBin = "TRIBUTARY_OVERLOAD_BIN"
 const (
 	// serveStartTimeout bounds the wait for the child's listen line.
 	serveStartTimeout = 30 * time.Second
-	// serveStopTimeout is how long Stop waits after SIGTERM before SIGKILL.
-	serveStopTimeout = time.Minute
 	// rawIOTimeout bounds every raw write, and every read unless a caller
 	// sets its own deadline.
 	rawIOTimeout = 10 * time.Second
@@ -88,15 +84,25 @@ var serveListening = regexp.MustCompile(`msg="tributary: serving Kafka clients" 
 // given extra flags. The child inherits this process's rlimits.
 func startServe(t *testing.T, bin, dataDir string, flags ...string) *serveProc {
 	t.Helper()
+	p, err := startServeWithin(bin, dataDir, serveStartTimeout, flags...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startServeWithin is startServe returning an error when the broker does
+// not serve within timeout (it is then killed).
+func startServeWithin(bin, dataDir string, timeout time.Duration, flags ...string) (*serveProc, error) {
 	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = os.Environ()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	p := &serveProc{cmd: cmd, done: make(chan struct{})}
 	addrs := make(chan [2]string, 1)
@@ -125,12 +131,12 @@ func startServe(t *testing.T, bin, dataDir string, flags ...string) *serveProc {
 	case a := <-addrs:
 		p.addr, p.metrics = a[0], a[1]
 	case <-p.done:
-		t.Fatalf("tributary serve exited before serving: %v\n%s", p.waitErr, p.logs())
-	case <-time.After(serveStartTimeout):
+		return nil, fmt.Errorf("tributary serve exited before serving: %v\n%s", p.waitErr, p.logs())
+	case <-time.After(timeout):
 		p.kill()
-		t.Fatalf("tributary serve did not serve within %v\n%s", serveStartTimeout, p.logs())
+		return nil, fmt.Errorf("tributary serve did not serve within %v\n%s", timeout, p.logs())
 	}
-	return p
+	return p, nil
 }
 
 func (p *serveProc) pid() int { return p.cmd.Process.Pid }
@@ -141,9 +147,8 @@ func (p *serveProc) logs() string {
 	return strings.Join(p.tail, "\n")
 }
 
-// stop sends SIGTERM (serve drains, flushes and exits 0) and waits; past
-// serveStopTimeout it kills the child.
-func (p *serveProc) stop() error {
+// stopWithin is stop with its own timeout.
+func (p *serveProc) stopWithin(timeout time.Duration) error {
 	select {
 	case <-p.done:
 		return p.waitErr
@@ -153,9 +158,9 @@ func (p *serveProc) stop() error {
 	select {
 	case <-p.done:
 		return p.waitErr
-	case <-time.After(serveStopTimeout):
+	case <-time.After(timeout):
 		p.kill()
-		return fmt.Errorf("tributary serve (pid %d) killed: still running %v after SIGTERM", p.pid(), serveStopTimeout)
+		return fmt.Errorf("tributary serve (pid %d) killed: still running %v after SIGTERM", p.pid(), timeout)
 	}
 }
 
@@ -189,44 +194,6 @@ func readProcMemory(pid int) (procMemory, error) {
 		}
 	}
 	return m, nil
-}
-
-// scrapeMetrics reads the broker's /metrics into series text (name and
-// labels as exposed) -> value.
-func scrapeMetrics(ctx context.Context, addr string) (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, rawIOTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	m := map[string]float64{}
-	sc := bufio.NewScanner(io.LimitReader(resp.Body, 64<<20))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		m[line[:i]] = v
-	}
-	return m, sc.Err()
 }
 
 // rawConn is one Kafka connection driven by hand.
@@ -292,91 +259,4 @@ func (c *rawConn) roundTrip(req kmsg.Request) (kmsg.Response, error) {
 		return nil, fmt.Errorf("decode %s: %w", kmsg.NameForKey(req.Key()), err)
 	}
 	return resp, nil
-}
-
-// apiVersions checks that the connection is served.
-func (c *rawConn) apiVersions() error {
-	req := kmsg.NewPtrApiVersionsRequest()
-	req.Version = 3
-	req.ClientSoftwareName, req.ClientSoftwareVersion = "overload", "1"
-	resp, err := c.roundTrip(req)
-	if err != nil {
-		return err
-	}
-	if code := resp.(*kmsg.ApiVersionsResponse).ErrorCode; code != 0 {
-		return fmt.Errorf("ApiVersions: error code %d", code)
-	}
-	return nil
-}
-
-// expectClosed waits for the broker to close the connection unanswered.
-func (c *rawConn) expectClosed() error {
-	c.nc.SetReadDeadline(time.Now().Add(rawIOTimeout))
-	got, err := io.ReadAll(c.nc)
-	var ne net.Error
-	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("connection still open after %v", rawIOTimeout)
-	case len(got) > 0:
-		return fmt.Errorf("broker answered %d bytes instead of closing", len(got))
-	}
-	return nil
-}
-
-// produceReq is a Produce v9 (acks=all) of batch to topic's partition.
-func produceReq(topic string, partition int32, batch []byte) *kmsg.ProduceRequest {
-	req := kmsg.NewPtrProduceRequest()
-	req.Version = 9
-	req.Acks = -1
-	req.TimeoutMillis = 30_000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition = partition
-	rp.Records = batch
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	return req
-}
-
-// fetchReq is a Fetch v11 of topic's partitions from offset, asking for
-// maxBytes in all and per partition.
-func fetchReq(topic string, partitions int32, offset int64, maxBytes int32, maxWait time.Duration) *kmsg.FetchRequest {
-	req := kmsg.NewPtrFetchRequest()
-	req.Version = 11
-	req.ReplicaID = -1
-	req.MaxWaitMillis = int32(maxWait / time.Millisecond)
-	req.MinBytes = 1
-	req.MaxBytes = maxBytes
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
-	for p := range partitions {
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition = p
-		rp.FetchOffset = offset
-		rp.PartitionMaxBytes = maxBytes
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
-	return req
-}
-
-// raiseFileLimit lifts the soft RLIMIT_NOFILE to at least want (up to the
-// hard limit); the broker child inherits it.
-func raiseFileLimit(t *testing.T, want uint64) {
-	t.Helper()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	if lim.Cur >= want {
-		return
-	}
-	lim.Cur = min(want, lim.Max)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	if lim.Cur < want {
-		t.Skipf("RLIMIT_NOFILE hard limit %d is below the %d descriptors the test needs", lim.Max, want)
-	}
 }

@@ -103,6 +103,7 @@ func throughputPlot(d PlotData) *plot.Plot {
 	p.X.Label.Text = "time (s)"
 	p.Y.Label.Text = "records/s"
 	p.Y.Min = 0
+	p.Y.Tick.Marker = siTicks{}
 	p.Add(plotter.NewGrid())
 	if l, err := plotter.NewLine(xys[1:]); err == nil {
 		l.Color = curveColors[0]
@@ -171,4 +172,36 @@ func percentileLabel(k float64) string {
 	}
 	s := strconv.FormatFloat(100*(1-math.Pow(10, -k)), 'f', max(int(k)-2, 0), 64)
 	return strings.TrimSuffix(s, ".") + "%"
+}
+
+// siTicks are gonum's default ticks labelled with SI prefixes (1.2M, not
+// 1200000), so a throughput axis reads at a glance.
+type siTicks struct{}
+
+func (siTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = SILabel(ticks[i].Value)
+		}
+	}
+	return ticks
+}
+
+// SILabel writes v with an SI prefix and at most three significant
+// digits: 950, 1.2k, 45k, 1.25M, 3G.
+func SILabel(v float64) string {
+	// Round to three significant digits first, so that 999,999 is 1M,
+	// not 1000k.
+	v, _ = strconv.ParseFloat(strconv.FormatFloat(v, 'g', 3, 64), 64)
+	scale, suffix := 1.0, ""
+	switch a := math.Abs(v); {
+	case a >= 1e9:
+		scale, suffix = 1e9, "G"
+	case a >= 1e6:
+		scale, suffix = 1e6, "M"
+	case a >= 1e3:
+		scale, suffix = 1e3, "k"
+	}
+	return strconv.FormatFloat(v/scale, 'g', 3, 64) + suffix
 }

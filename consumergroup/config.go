@@ -28,6 +28,14 @@ const (
 	DefaultMaxGroupSize = math.MaxInt32
 	// DefaultOffsetMetadataMaxBytes is offset.metadata.max.bytes.
 	DefaultOffsetMetadataMaxBytes = 4096
+	// DefaultMetricsMaxEmptyPartitions is group.metrics.max.empty.partitions:
+	// about 2,000 series (committed offset and lag) of groups without
+	// members, ~200 KB of /metrics with short group ids.
+	DefaultMetricsMaxEmptyPartitions = 1000
+	// DefaultMaxCreationRatePerConnection is
+	// group.max.creation.rate.per.connection: unlimited, as Kafka, which
+	// has no such limit.
+	DefaultMaxCreationRatePerConnection = math.MaxInt32
 )
 
 // OffsetsTopic is the internal topic holding commits and group metadata.
@@ -44,6 +52,16 @@ type Config struct {
 	MaxSessionTimeout             time.Duration // group.max.session.timeout.ms
 	MaxGroupSize                  int           // group.max.size
 	OffsetMetadataMaxBytes        int           // offset.metadata.max.bytes
+	// MetricsMaxEmptyPartitions (group.metrics.max.empty.partitions)
+	// bounds the commits of groups without members that get their own
+	// series in Metrics; groups with members always do.
+	MetricsMaxEmptyPartitions int
+	// MaxCreationRatePerConnection (group.max.creation.rate.per.connection)
+	// is the groups one connection may create per second (a simple commit
+	// or a first JoinGroup naming a group that does not exist); the server
+	// throttles a connection past it, as Kafka's quotas do.
+	// DefaultMaxCreationRatePerConnection (math.MaxInt32) is unlimited.
+	MaxCreationRatePerConnection int
 
 	// Logger receives membership and load lines; nil means slog.Default().
 	Logger *slog.Logger
@@ -64,6 +82,8 @@ func DefaultConfig() Config {
 		MaxSessionTimeout:             DefaultMaxSessionTimeout,
 		MaxGroupSize:                  DefaultMaxGroupSize,
 		OffsetMetadataMaxBytes:        DefaultOffsetMetadataMaxBytes,
+		MetricsMaxEmptyPartitions:     DefaultMetricsMaxEmptyPartitions,
+		MaxCreationRatePerConnection:  DefaultMaxCreationRatePerConnection,
 	}
 }
 
@@ -86,6 +106,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consumergroup: group.max.size must be at least 1, got %d", c.MaxGroupSize)
 	case c.OffsetMetadataMaxBytes < 0:
 		return fmt.Errorf("consumergroup: offset.metadata.max.bytes must not be negative, got %d", c.OffsetMetadataMaxBytes)
+	case c.MetricsMaxEmptyPartitions < 0:
+		return fmt.Errorf("consumergroup: group.metrics.max.empty.partitions must not be negative, got %d", c.MetricsMaxEmptyPartitions)
+	case c.MaxCreationRatePerConnection < 1:
+		return fmt.Errorf("consumergroup: group.max.creation.rate.per.connection must be at least 1, got %d", c.MaxCreationRatePerConnection)
 	}
 	return nil
 }

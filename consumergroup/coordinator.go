@@ -30,6 +30,13 @@ type Coordinator struct {
 	startOnce sync.Once
 	closeOnce sync.Once
 
+	// life is read-held by operations that run on a parked group in
+	// place (group.run) and by loop starts; Close write-locks it to set
+	// stopping, so none is still running or starting when Close waits
+	// for the loops. Lock order: group.mu, then life, then mu.
+	life     sync.RWMutex
+	stopping bool
+
 	topicMu sync.Mutex // serialises creating __consumer_offsets
 
 	mu         sync.Mutex // guards the fields below
@@ -118,6 +125,9 @@ func (c *Coordinator) WaitLoaded() error {
 // answered with ErrCoordinatorNotAvailable) and waits for them.
 func (c *Coordinator) Close() error {
 	c.closeOnce.Do(func() {
+		c.life.Lock()
+		c.stopping = true
+		c.life.Unlock()
 		c.mu.Lock()
 		c.closed = true
 		c.mu.Unlock()
@@ -155,23 +165,52 @@ func (c *Coordinator) lookup(id string, create bool) (*group, error) {
 	}
 	g := c.groups[id]
 	if g == nil && create {
-		g = c.newGroupLocked(id, nil)
+		// A copy: the id may point into a request's buffer.
+		g = c.newGroupLocked(strings.Clone(id), nil)
 	}
 	return g, nil
 }
 
-// newGroupLocked makes a group, Empty or as loaded, and starts its loop.
-// Caller holds mu.
+// HasGroup reports whether a group exists: a request naming it does not
+// create it.
+func (c *Coordinator) HasGroup(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.groups[id] != nil
+}
+
+// newGroupLocked makes a group, Empty (parked) or as loaded: a loaded
+// group with members starts its loop. Caller holds mu.
 func (c *Coordinator) newGroupLocked(id string, lg *loadedGroup) *group {
 	g := newGroup(c, id, c.partitionForLocked(id))
 	if lg != nil {
+		// g is not in the map yet, so only the session timers restore
+		// starts can reach it, and they wait for g.mu, then find the
+		// loop (they never hold g.mu waiting for mu). Start's goroutine,
+		// which loads, keeps c.wg above zero for startLocked.
+		g.mu.Lock()
 		g.restore(lg) // before the loop starts: it owns g from then on
+		if !g.idle() {
+			g.startLocked()
+		}
+		g.mu.Unlock()
 	}
 	c.groups[id] = g
-	c.wg.Add(1)
-	go g.loop()
 	return g
 }
+
+// enter admits an operation on a parked group, or the start of a loop;
+// false once Close has begun. A true enter is paired with exit.
+func (c *Coordinator) enter() bool {
+	c.life.RLock()
+	if c.stopping {
+		c.life.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (c *Coordinator) exit() { c.life.RUnlock() }
 
 // forget removes g from the map once it is Dead.
 func (c *Coordinator) forget(g *group) {
@@ -184,13 +223,19 @@ func (c *Coordinator) forget(g *group) {
 
 // allGroups returns a snapshot of the groups, sorted by id.
 func (c *Coordinator) allGroups() []*group {
+	gs := c.groupsUnsorted()
+	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
+	return gs
+}
+
+// groupsUnsorted returns a snapshot of the groups, in no order.
+func (c *Coordinator) groupsUnsorted() []*group {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	gs := make([]*group, 0, len(c.groups))
 	for _, g := range c.groups {
 		gs = append(gs, g)
 	}
-	c.mu.Unlock()
-	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
 	return gs
 }
 

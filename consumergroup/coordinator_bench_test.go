@@ -84,3 +84,36 @@ func BenchmarkRebalance(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkSimpleCommit: a simple commit (generation -1, one partition)
+// that creates its group, as kcat and the offset tools do, against one to
+// a group that exists (the same append, no group made) in the same run.
+func BenchmarkSimpleCommit(b *testing.B) {
+	for _, fresh := range []bool{true, false} {
+		name := "existing-group"
+		if fresh {
+			name = "new-group"
+		}
+		b.Run(name, func(b *testing.B) {
+			tc := startCoord(b, b.TempDir(), testConfig())
+			tc.topic("t", 1)
+			r := CommitRequest{Group: "g", Generation: -1,
+				Offsets: []CommitOffset{{TopicPartition: TopicPartition{"t", 0}, LeaderEpoch: -1}}}
+			ids := make([]string, b.N)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("group-%09d", i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if fresh {
+					r.Group = ids[i]
+				}
+				r.Offsets[0].Offset = int64(i)
+				if errs, err := tc.c.Commit(r); err != nil || errs[0] != nil {
+					b.Fatal(errs, err)
+				}
+			}
+		})
+	}
+}

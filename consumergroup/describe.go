@@ -74,20 +74,11 @@ func (c *Coordinator) Lag() []PartitionLag {
 	var out []PartitionLag
 	for _, g := range c.allGroups() {
 		_ = g.run(func() {
-			for _, tp := range g.sortedOffsets() {
-				out = append(out, PartitionLag{Group: g.id, TopicPartition: tp, Committed: g.offsets[tp].Offset})
+			for tp, om := range g.offsets.all() {
+				out = append(out, PartitionLag{Group: g.id, TopicPartition: tp, Committed: om.Offset})
 			}
 		})
 	}
-	for i := range out {
-		pl := &out[i]
-		l, ok := c.mgr.Partition(pl.Topic, pl.Partition)
-		if !ok {
-			pl.LogEnd, pl.Lag = -1, -1
-			continue
-		}
-		pl.LogEnd = l.NextOffset()
-		pl.Lag = max(pl.LogEnd-pl.Committed, 0)
-	}
+	c.fillLag(out)
 	return out
 }

@@ -2,18 +2,31 @@ package consumergroup
 
 import (
 	"bytes"
+	"sync"
 	"time"
 )
 
-// group is one consumer group. Everything below ops is owned by loop: it
-// is read and written only in closures run there.
+// group is one consumer group. Its state (everything from state down) has
+// one owner at a time: the group's loop while it runs, else whoever holds
+// mu (see run). A group with members runs its loop; an idle one (Empty, no
+// members, no pending member ids, no timer due) parks: the loop returns and
+// the group is this struct with its committed offsets, until the next
+// operation runs on it, in place, or starts the loop again when it brings
+// members.
 type group struct {
 	c         *Coordinator
 	id        string
 	partition int32 // of __consumer_offsets
 
-	ops  chan func()   // closures run by loop, in order
-	done chan struct{} // closed when loop returns
+	// mu guards the fields up to state, and is the owner of the state
+	// while the loop is parked (ops == nil).
+	mu   sync.Mutex
+	ops  chan func()   // closures run by loop, in order; nil while parked
+	done chan struct{} // closed when the loop stops for good (Dead, Close)
+	// refs counts the closures handed ops and not yet received by the
+	// loop: the loop parks only when it is 0, so none is lost.
+	refs int
+	dead bool // the loop stopped for good: operations fail
 
 	state        State
 	stateTime    int64 // unix ms (Config.Now) of the last state change
@@ -21,12 +34,13 @@ type group struct {
 	protocol     string // chosen for the current generation; "" when Empty
 	generation   int32
 	leader       string
-	members      map[string]*member
-	order        []*member              // members in join order: leader election and answers are deterministic
-	static       map[string]string      // group.instance.id -> member id
-	pending      map[string]*time.Timer // KIP-394 ids handed out, not joined yet; each expires after the session timeout
+	// members, static and pending are nil while there are none.
+	members map[string]*member
+	order   []*member              // members in join order: leader election and answers are deterministic
+	static  map[string]string      // group.instance.id -> member id
+	pending map[string]*time.Timer // KIP-394 ids handed out, not joined yet; each expires after the session timeout
 
-	offsets map[TopicPartition]OffsetAndMetadata
+	offsets offsetTable
 	// hasMetadata: a GroupMetadata record of this group may be in the
 	// log, so deleting the group must tombstone it.
 	hasMetadata bool
@@ -62,41 +76,79 @@ type member struct {
 	timer    *time.Timer
 }
 
+// newGroup returns a parked group.
 func newGroup(c *Coordinator, id string, partition int32) *group {
 	return &group{
 		c:         c,
 		id:        id,
 		partition: partition,
-		ops:       make(chan func()),
-		done:      make(chan struct{}),
 		state:     Empty,
 		stateTime: c.cfg.now().UnixMilli(),
-		members:   make(map[string]*member),
-		static:    make(map[string]string),
-		pending:   make(map[string]*time.Timer),
-		offsets:   make(map[TopicPartition]OffsetAndMetadata),
 	}
 }
 
-// loop runs the group's closures until the group dies or the coordinator
-// closes.
-func (g *group) loop() {
+// idle reports whether the group may park: nothing in it needs the loop
+// (no member waits or expires, no phase timer is due). Called by the
+// state's owner.
+func (g *group) idle() bool {
+	return g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && g.phaseTimer == nil
+}
+
+// startLocked starts the loop of a parked group. Caller holds mu and has
+// entered the coordinator (Coordinator.enter), so Close waits for it.
+func (g *group) startLocked() {
+	g.ops = make(chan func())
+	g.done = make(chan struct{})
+	g.c.wg.Add(1)
+	go g.loop(g.ops, g.done)
+}
+
+// loop runs the group's closures until the group parks, dies, or the
+// coordinator closes.
+func (g *group) loop(ops chan func(), done chan struct{}) {
 	defer g.c.wg.Done()
-	defer close(g.done)
 	for {
 		select {
-		case fn := <-g.ops:
+		case fn := <-ops:
+			g.mu.Lock()
+			g.refs--
+			g.mu.Unlock()
 			fn()
 			if g.state == Dead {
-				g.c.forget(g)
-				g.shutdown()
+				g.stop(done)
+				return
+			}
+			if g.idle() && g.park() {
 				return
 			}
 		case <-g.c.quit:
-			g.shutdown()
+			g.stop(done)
 			return
 		}
 	}
+}
+
+// stop ends the loop for good: waiting members are answered, and the
+// operations still trying to reach the loop fail.
+func (g *group) stop(done chan struct{}) {
+	g.shutdown()
+	g.mu.Lock()
+	g.dead = true
+	g.mu.Unlock()
+	close(done)
+}
+
+// park stops an idle group's loop unless an operation is on its way to
+// it, and drops what an idle group does not need. True when parked.
+func (g *group) park() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refs > 0 {
+		return false
+	}
+	g.ops, g.done = nil, nil
+	g.members, g.static, g.pending, g.order = nil, nil, nil, nil
+	return true
 }
 
 // shutdown answers every waiting member and stops the timers.
@@ -114,25 +166,65 @@ func (g *group) shutdown() {
 	g.stopPhaseTimer()
 }
 
-// run runs fn on the loop and waits for it; ErrCoordinatorNotAvailable
-// when the group has stopped (deleted or the coordinator closed): the
-// client retries and finds the group anew.
+// run runs fn as the owner of the group's state and waits for it;
+// ErrCoordinatorNotAvailable when the group has stopped (deleted or the
+// coordinator closed): the client retries and finds the group anew.
+//
+// A running loop runs fn. A parked group runs fn here, under mu, which
+// keeps the loop from starting meanwhile: an idle group's commits, reads
+// and expiry cost no goroutine. If fn leaves the group needing its loop
+// (a member joined, a timer is due), the loop starts before mu is
+// released, and owns the state from then on.
 func (g *group) run(fn func()) error {
-	done := make(chan struct{})
-	select {
-	case g.ops <- func() { fn(); close(done) }:
-		<-done
+	g.mu.Lock()
+	if g.dead {
+		g.mu.Unlock()
+		return ErrCoordinatorNotAvailable
+	}
+	if g.ops == nil {
+		defer g.mu.Unlock()
+		if !g.c.enter() {
+			return ErrCoordinatorNotAvailable
+		}
+		defer g.c.exit()
+		fn()
+		switch {
+		case g.state == Dead:
+			g.shutdown()
+			g.dead = true
+		case !g.idle():
+			g.startLocked()
+		}
 		return nil
-	case <-g.done:
+	}
+	ops, done := g.ops, g.done
+	g.refs++
+	g.mu.Unlock()
+	finished := make(chan struct{})
+	select {
+	case ops <- func() { fn(); close(finished) }:
+		<-finished
+		return nil
+	case <-done:
 		return ErrCoordinatorNotAvailable
 	}
 }
 
-// post runs fn on the loop later, from a timer; dropped if the group stopped.
+// post runs fn as the owner of the group's state, from a timer, without
+// waiting for it on a running loop; dropped if the group stopped.
 func (g *group) post(fn func()) {
+	g.mu.Lock()
+	if g.ops == nil || g.dead {
+		g.mu.Unlock()
+		_ = g.run(fn) // parked: in place (a late timer of an idle group does nothing)
+		return
+	}
+	ops, done := g.ops, g.done
+	g.refs++
+	g.mu.Unlock()
 	select {
-	case g.ops <- fn:
-	case <-g.done:
+	case ops <- fn:
+	case <-done:
 	}
 }
 

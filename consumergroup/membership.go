@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"time"
+	"unique"
 )
 
 // Join handles a JoinGroup request. It returns once the member's answer is
@@ -61,6 +62,10 @@ func await[T any](ctx context.Context, g *group, op func() (chan T, T)) (T, erro
 // join is JoinGroup on the loop: an answer now, or a channel for later.
 func (g *group) join(r JoinRequest) (chan JoinResult, JoinResult) {
 	fail := func(err error) (chan JoinResult, JoinResult) {
+		// A refused first join must not leave behind the empty group
+		// it created (refused joins with fresh group ids would pile
+		// them up).
+		g.dieIfUnused()
 		return nil, JoinResult{Err: err, MemberID: r.MemberID, Generation: -1}
 	}
 	if !g.supports(r.ProtocolType, r.Protocols) {
@@ -137,8 +142,19 @@ func (g *group) addPending(id string, session time.Duration) {
 			}
 		})
 	})
+	g.makeMaps()
 	g.pending[id] = t
 	g.c.notePending(t)
+}
+
+// makeMaps makes the member maps, which a group without members (a parked
+// one) does without.
+func (g *group) makeMaps() {
+	if g.members == nil {
+		g.members = make(map[string]*member)
+		g.static = make(map[string]string)
+		g.pending = make(map[string]*time.Timer)
+	}
 }
 
 // dieIfUnused ends a group that holds nothing: Empty, with no members,
@@ -147,7 +163,7 @@ func (g *group) addPending(id string, session time.Duration) {
 // next offsets.retention.check.interval.ms, as Kafka does, would let
 // JoinGroups with fresh group ids pile up groups.
 func (g *group) dieIfUnused() {
-	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && !g.hasMetadata {
+	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && g.offsets.len() == 0 && !g.hasMetadata {
 		g.setState(Dead)
 	}
 }
@@ -157,8 +173,9 @@ func (g *group) addMember(id string, r JoinRequest) (chan JoinResult, JoinResult
 	m := &member{id: id, instanceID: r.InstanceID, joinCh: make(chan JoinResult, 1)}
 	m.update(r)
 	if len(g.members) == 0 {
-		g.protocolType = r.ProtocolType
+		g.protocolType = unique.Make(r.ProtocolType).Value() // one copy for all groups: it outlives the members
 	}
+	g.makeMaps()
 	g.members[id] = m
 	g.order = append(g.order, m)
 	if m.instanceID != nil {

@@ -3,7 +3,6 @@ package consumergroup
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -123,7 +122,7 @@ func (g *group) commit(r CommitRequest, errs []error, valid int, topics map[stri
 		return nil
 	}
 	for _, rec := range recs { // in request order: a partition named twice keeps the last
-		g.offsets[rec.tp] = rec.om
+		g.offsets.set(rec.tp, rec.om)
 	}
 	return nil
 }
@@ -139,13 +138,13 @@ func (c *Coordinator) FetchOffsets(groupID string, tps []TopicPartition) (map[To
 	out := make(map[TopicPartition]OffsetAndMetadata)
 	err = g.run(func() {
 		if tps == nil {
-			for tp, om := range g.offsets {
+			for tp, om := range g.offsets.all() {
 				out[tp] = om
 			}
 			return
 		}
 		for _, tp := range tps {
-			if om, ok := g.offsets[tp]; ok {
+			if om, ok := g.offsets.get(tp); ok {
 				out[tp] = om
 			}
 		}
@@ -173,32 +172,18 @@ func (g *group) delete() error {
 	if g.state != Empty {
 		return ErrNonEmptyGroup
 	}
-	recs := make([]record, 0, len(g.offsets)+1)
-	for _, tp := range g.sortedOffsets() {
+	recs := make([]record, 0, g.offsets.len()+1)
+	for tp := range g.offsets.all() {
 		recs = append(recs, offsetRecord(new([]byte), g.id, tp, nil))
 	}
 	recs = append(recs, metadataTombstone(g.id))
 	if err := g.c.appendRecords(g.partition, recs); err != nil {
 		return err
 	}
-	g.c.logger.Info("consumergroup: group deleted", "group", g.id, "offsets", len(g.offsets))
+	g.c.logger.Info("consumergroup: group deleted", "group", g.id, "offsets", g.offsets.len())
 	g.offsets = nil
 	g.setState(Dead)
 	return nil
-}
-
-func (g *group) sortedOffsets() []TopicPartition {
-	tps := make([]TopicPartition, 0, len(g.offsets))
-	for tp := range g.offsets {
-		tps = append(tps, tp)
-	}
-	sort.Slice(tps, func(i, j int) bool {
-		if tps[i].Topic != tps[j].Topic {
-			return tps[i].Topic < tps[j].Topic
-		}
-		return tps[i].Partition < tps[j].Partition
-	})
-	return tps
 }
 
 // DeleteOffsets deletes committed offsets of a group (OffsetDelete). A
@@ -238,7 +223,7 @@ func (g *group) deleteOffsets(tps []TopicPartition, errs []error) error {
 			errs[i] = ErrGroupSubscribedToTopic
 			continue
 		}
-		if _, ok := g.offsets[tp]; ok {
+		if _, ok := g.offsets.get(tp); ok {
 			recs = append(recs, offsetRecord(new([]byte), g.id, tp, nil))
 		}
 	}
@@ -248,7 +233,7 @@ func (g *group) deleteOffsets(tps []TopicPartition, errs []error) error {
 		}
 	}
 	for _, r := range recs {
-		delete(g.offsets, r.tp)
+		g.offsets.delete(r.tp)
 	}
 	return nil
 }
@@ -299,8 +284,7 @@ func (g *group) expireOffsets(now time.Time) {
 		}
 	}
 	var recs []record
-	for _, tp := range g.sortedOffsets() {
-		om := g.offsets[tp]
+	for tp, om := range g.offsets.all() {
 		var expired bool
 		switch {
 		case g.state != Empty && subscribed[tp.Topic]:
@@ -317,7 +301,7 @@ func (g *group) expireOffsets(now time.Time) {
 			recs = append(recs, offsetRecord(new([]byte), g.id, tp, nil))
 		}
 	}
-	dead := g.state == Empty && len(recs) == len(g.offsets)
+	dead := g.state == Empty && len(recs) == g.offsets.len()
 	if dead && g.hasMetadata {
 		recs = append(recs, metadataTombstone(g.id))
 	}
@@ -332,7 +316,7 @@ func (g *group) expireOffsets(now time.Time) {
 	}
 	for _, r := range recs {
 		if r.tp.Topic != "" { // an offset's tombstone, not the group's
-			delete(g.offsets, r.tp)
+			g.offsets.delete(r.tp)
 		}
 	}
 	if len(recs) > 0 {
@@ -386,7 +370,7 @@ func (c *Coordinator) DeleteTopicOffsets(topics ...string) error {
 
 func (g *group) dropTopicOffsets(topics map[string]bool) error {
 	var recs []record
-	for tp := range g.offsets {
+	for tp := range g.offsets.all() {
 		if topics[tp.Topic] {
 			recs = append(recs, offsetRecord(new([]byte), g.id, tp, nil))
 		}
@@ -398,7 +382,7 @@ func (g *group) dropTopicOffsets(topics map[string]bool) error {
 		return err
 	}
 	for _, r := range recs {
-		delete(g.offsets, r.tp)
+		g.offsets.delete(r.tp)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unique"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -215,7 +216,7 @@ func (c *Coordinator) load() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, lg := range st {
-		if lg.meta == nil && len(lg.offsets) == 0 {
+		if lg.meta == nil && lg.offsets.len() == 0 {
 			continue
 		}
 		c.newGroupLocked(id, lg)
@@ -225,7 +226,7 @@ func (c *Coordinator) load() error {
 
 // loadedGroup is what replay found of one group.
 type loadedGroup struct {
-	offsets map[TopicPartition]OffsetAndMetadata
+	offsets offsetTable
 	meta    *kmsg.GroupMetadataValue
 }
 
@@ -234,7 +235,7 @@ type loadState map[string]*loadedGroup
 func (st loadState) get(id string) *loadedGroup {
 	lg := st[id]
 	if lg == nil {
-		lg = &loadedGroup{offsets: make(map[TopicPartition]OffsetAndMetadata)}
+		lg = &loadedGroup{}
 		st[id] = lg
 	}
 	return lg
@@ -254,7 +255,7 @@ func (st loadState) apply(key, value []byte) error {
 		lg := st.get(k.Group)
 		tp := TopicPartition{Topic: k.Topic, Partition: k.Partition}
 		if value == nil {
-			delete(lg.offsets, tp)
+			lg.offsets.delete(tp)
 			return nil
 		}
 		var val kmsg.OffsetCommitValue
@@ -265,7 +266,7 @@ func (st loadState) apply(key, value []byte) error {
 		if val.Version == offsetValueVersionExpire && val.ExpireTimestamp >= 0 {
 			expire = val.ExpireTimestamp
 		}
-		lg.offsets[tp] = OffsetAndMetadata{Offset: val.Offset, LeaderEpoch: val.LeaderEpoch, Metadata: val.Metadata, CommitTime: val.CommitTimestamp, ExpireTime: expire}
+		lg.offsets.set(tp, OffsetAndMetadata{Offset: val.Offset, LeaderEpoch: val.LeaderEpoch, Metadata: val.Metadata, CommitTime: val.CommitTimestamp, ExpireTime: expire})
 	case 2:
 		var k kmsg.GroupMetadataKey
 		if err := k.ReadFrom(key); err != nil {
@@ -274,7 +275,7 @@ func (st loadState) apply(key, value []byte) error {
 		lg := st.get(k.Group)
 		if value == nil {
 			lg.meta = nil
-			lg.offsets = make(map[TopicPartition]OffsetAndMetadata) // a deleted group's offsets are tombstoned before it
+			lg.offsets = nil // a deleted group's offsets are tombstoned before it
 			return nil
 		}
 		val := new(kmsg.GroupMetadataValue)
@@ -335,7 +336,7 @@ func (g *group) restore(lg *loadedGroup) {
 		return
 	}
 	g.hasMetadata = true
-	g.protocolType = md.ProtocolType
+	g.protocolType = unique.Make(md.ProtocolType).Value()
 	g.generation = md.Generation
 	if md.CurrentStateTimestamp > 0 {
 		g.stateTime = md.CurrentStateTimestamp
@@ -347,6 +348,7 @@ func (g *group) restore(lg *loadedGroup) {
 	if md.Leader != nil {
 		g.leader = *md.Leader
 	}
+	g.makeMaps()
 	for _, mm := range md.Members {
 		m := &member{
 			id:               mm.MemberID,

@@ -27,13 +27,13 @@ func FuzzApplyRecord(f *testing.F) {
 			return
 		}
 		for id, lg := range st {
-			for tp, om := range lg.offsets {
+			for tp, om := range lg.offsets.all() {
 				back := offsetRecord(new([]byte), id, tp, &om)
 				st2 := make(loadState)
 				if err := st2.apply(back.key, back.value); err != nil {
 					t.Fatalf("re-encoded offset does not decode: %v", err)
 				}
-				if got := st2[id].offsets[tp]; got != om {
+				if got, _ := st2[id].offsets.get(tp); got != om {
 					t.Fatalf("round trip: %+v != %+v", got, om)
 				}
 			}

@@ -4,23 +4,29 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"os"
+	"io/fs"
 	"path/filepath"
+
+	"github.com/tributary-io/tributary/internal/framedfile"
 )
 
 const (
 	// CheckpointFile is the per-partition recovery checkpoint's name.
 	CheckpointFile = "recovery-checkpoint"
 
-	checkpointMagic   = "TRCK"
-	checkpointVersion = 1  // reader rule: read N and N-1
-	checkpointSize    = 32 // see the package comment
-	checkpointCRCPos  = 28
-	flagCleanShutdown = 1 << 0
+	// checkpointPayloadSize is flags, index format, recovery offset and
+	// log start offset; see the package comment. The payload is the same
+	// in version 1 (the legacy frame) and version 2.
+	checkpointPayloadSize = 22
+	flagCleanShutdown     = 1 << 0
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// checkpointFormat frames recovery-checkpoint. Reader rule: read N and N-1
+// (version 1 is the frame before package framedfile).
+var checkpointFormat = framedfile.Format{
+	Name: "recovery checkpoint", Magic: "TRCK", Version: 2, LegacyVersion: 1,
+	MaxPayload: checkpointPayloadSize,
+}
 
 // checkpoint is the decoded recovery-checkpoint file.
 type checkpoint struct {
@@ -31,38 +37,43 @@ type checkpoint struct {
 }
 
 func encodeCheckpoint(c checkpoint) []byte {
-	b := make([]byte, checkpointSize)
-	copy(b[0:4], checkpointMagic)
-	binary.BigEndian.PutUint16(b[4:6], checkpointVersion)
+	b := checkpointFormat.Start(checkpointPayloadSize)
 	var flags uint16
 	if c.clean {
 		flags |= flagCleanShutdown
 	}
-	binary.BigEndian.PutUint16(b[6:8], flags)
-	binary.BigEndian.PutUint32(b[8:12], c.indexFormat)
-	binary.BigEndian.PutUint64(b[12:20], uint64(c.recoveryOffset))
-	binary.BigEndian.PutUint64(b[20:28], uint64(c.logStartOffset))
-	binary.BigEndian.PutUint32(b[28:32], crc32.Checksum(b[:checkpointCRCPos], castagnoli))
-	return b
+	b = binary.BigEndian.AppendUint16(b, flags)
+	b = binary.BigEndian.AppendUint32(b, c.indexFormat)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.recoveryOffset))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.logStartOffset))
+	return checkpointFormat.Seal(b)
 }
 
 var errBadCheckpoint = errors.New("log: unreadable recovery checkpoint")
 
 func decodeCheckpoint(b []byte) (checkpoint, error) {
-	if len(b) != checkpointSize || string(b[0:4]) != checkpointMagic {
-		return checkpoint{}, fmt.Errorf("%w: bad size or magic", errBadCheckpoint)
+	p, _, err := checkpointFormat.Decode(b)
+	if err != nil {
+		return checkpoint{}, fmt.Errorf("%w: %w", errBadCheckpoint, err)
 	}
-	if v := binary.BigEndian.Uint16(b[4:6]); v != checkpointVersion {
-		return checkpoint{}, fmt.Errorf("%w: version %d", errBadCheckpoint, v)
+	return parseCheckpoint(p)
+}
+
+// parseCheckpoint decodes a checkpoint's payload, the same in versions 1
+// and 2.
+func parseCheckpoint(p []byte) (checkpoint, error) {
+	if len(p) != checkpointPayloadSize {
+		return checkpoint{}, fmt.Errorf("%w: %d-byte payload", errBadCheckpoint, len(p))
 	}
-	if crc32.Checksum(b[:checkpointCRCPos], castagnoli) != binary.BigEndian.Uint32(b[28:32]) {
-		return checkpoint{}, fmt.Errorf("%w: crc mismatch", errBadCheckpoint)
-	}
+	flags := binary.BigEndian.Uint16(p[0:2])
 	c := checkpoint{
-		clean:          binary.BigEndian.Uint16(b[6:8])&flagCleanShutdown != 0,
-		indexFormat:    binary.BigEndian.Uint32(b[8:12]),
-		recoveryOffset: int64(binary.BigEndian.Uint64(b[12:20])),
-		logStartOffset: int64(binary.BigEndian.Uint64(b[20:28])),
+		clean:          flags&flagCleanShutdown != 0,
+		indexFormat:    binary.BigEndian.Uint32(p[2:6]),
+		recoveryOffset: int64(binary.BigEndian.Uint64(p[6:14])),
+		logStartOffset: int64(binary.BigEndian.Uint64(p[14:22])),
+	}
+	if flags&^flagCleanShutdown != 0 {
+		return checkpoint{}, fmt.Errorf("%w: unknown flags %#x", errBadCheckpoint, flags)
 	}
 	if c.recoveryOffset < 0 || c.logStartOffset < 0 {
 		return checkpoint{}, fmt.Errorf("%w: negative offset", errBadCheckpoint)
@@ -73,59 +84,55 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 // readCheckpoint returns the checkpoint in dir; ok is false when it is
 // missing or unreadable (then recovery scans everything).
 func readCheckpoint(dir string) (c checkpoint, ok bool, err error) {
-	b, err := os.ReadFile(filepath.Join(dir, CheckpointFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return checkpoint{}, false, nil
+	p, _, _, ok, err := readFramed(filepath.Join(dir, CheckpointFile), checkpointFormat)
+	if !ok || err != nil {
+		return checkpoint{}, false, err
 	}
-	if err != nil {
-		return checkpoint{}, false, fmt.Errorf("log: read checkpoint: %w", err)
-	}
-	c, err = decodeCheckpoint(b)
-	if err != nil {
-		return checkpoint{}, false, nil
-	}
-	return c, true, nil
+	c, err = parseCheckpoint(p)
+	return c, err == nil, nil
 }
 
+// writeCheckpoint replaces the recovery checkpoint. With no room for the
+// temp file of an atomic replace it overwrites the file in place: Open
+// must still mark the log open (not clean) before taking writes, or a log
+// whose disk filled up could never be opened again to be read. A torn
+// overwrite fails the checkpoint's CRC, which costs a full scan at the
+// next open, never a wrong recovery point.
 func writeCheckpoint(dir string, c checkpoint) error {
-	return writeFileAtomic(filepath.Join(dir, CheckpointFile), encodeCheckpoint(c))
-}
-
-// writeFileAtomic replaces path with data: temp file, fsync, rename, fsync dir.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	err := checkpointFormat.WriteFrame(filepath.Join(dir, CheckpointFile), encodeCheckpoint(c),
+		framedfile.OverwriteWhenFull())
 	if err != nil {
-		return fmt.Errorf("log: write %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("log: write %s: %w", path, err)
+		return fmt.Errorf("log: write checkpoint: %w", err)
 	}
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
+// readFramed reads the framed file at path. present is false when there
+// is no file; ok is false when there is none or it is unreadable
+// (corrupt, or a version this release does not read), which is not an
+// error: every caller rebuilds what such a file held. The error is for
+// I/O.
+func readFramed(path string, format framedfile.Format) (payload []byte, version uint16, present, ok bool, err error) {
+	p, v, err := format.Read(path)
+	switch {
+	case err == nil:
+		return p, v, true, true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, 0, false, false, nil
+	case errors.Is(err, framedfile.ErrCorrupt), errors.Is(err, framedfile.ErrVersion):
+		return nil, v, true, false, nil
+	default:
+		return nil, 0, true, false, fmt.Errorf("log: %w", err)
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
+
+// writeFileAtomic replaces path with data: temp file, fsync, rename, fsync
+// dir (for files that are not framed, such as the topic metadata).
+func writeFileAtomic(path string, data []byte) error {
+	if err := framedfile.WriteAtomic(path, data); err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error { return framedfile.SyncDir(dir) }

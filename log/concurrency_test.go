@@ -205,11 +205,13 @@ func TestConcurrentAppendReadRetention(t *testing.T) {
 	}
 
 	wg.Add(1)
-	go func() { // tailing reader: from the end, woken by AppendNotify
+	go func() { // tailing reader: from the end, woken by a Waiter
 		defer wg.Done()
 		off := l.NextOffset()
+		var w log.Waiter
+		defer w.Stop()
 		for {
-			wake := l.AppendNotify()
+			from := l.AppendedBytes()
 			// Read can return a batch a moment before NextOffset covers it
 			// (TestReadNeverPassesLogEnd); reading only up to the end seen
 			// before the Read keeps the tail inside the log.
@@ -254,9 +256,12 @@ func TestConcurrentAppendReadRetention(t *testing.T) {
 			if end := finalEnd.Load(); end >= 0 && off == end {
 				return
 			}
+			w.Reset(1)
+			w.Watch(l, off, from, 1<<30)
+			wait := time.NewTimer(100 * time.Millisecond)
 			select {
-			case <-wake:
-			case <-time.After(100 * time.Millisecond):
+			case <-w.Ready():
+			case <-wait.C:
 				select {
 				case <-writerDone:
 					if finalEnd.Load() < 0 {
@@ -265,6 +270,8 @@ func TestConcurrentAppendReadRetention(t *testing.T) {
 				default:
 				}
 			}
+			wait.Stop()
+			w.Stop()
 		}
 	}()
 

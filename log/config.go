@@ -38,6 +38,10 @@ const (
 	// ConfigProducerIDExpirationMs is a broker-level setting in Kafka; it
 	// is kept per log here so that tests and tools can shorten it.
 	ConfigProducerIDExpirationMs = "producer.id.expiration.ms"
+	// ConfigMaxProducersPerPartition has no counterpart in Kafka, whose
+	// producer state is bounded by producer.id.expiration.ms alone; see
+	// Config.MaxProducersPerPartition.
+	ConfigMaxProducersPerPartition = "max.producers.per.partition"
 	// Log compaction (cleanup.policy=compact), see compact.go.
 	ConfigDeleteRetentionMs      = "delete.retention.ms"
 	ConfigMinCleanableDirtyRatio = "min.cleanable.dirty.ratio"
@@ -54,9 +58,14 @@ const (
 	DefaultFlushMessages          = math.MaxInt64           // leave flushing to the OS
 	DefaultFlushMs                = math.MaxInt64
 	DefaultProducerIDExpirationMs = 24 * 60 * 60 * 1000 // 1 day
-	minSegmentBytes               = 14                  // Kafka's lower bound: one log overhead + a little
-	CleanupPolicyDelete           = "delete"
-	CleanupPolicyCompact          = "compact"
+	// DefaultMaxProducersPerPartition bounds a partition's producer state
+	// to 1 to 2 MiB of heap (~100 bytes a producer with one cached batch,
+	// ~200 with five; BenchmarkProducerState) and well under 1 MiB of
+	// producer snapshot (~11 and ~44 bytes).
+	DefaultMaxProducersPerPartition = 10_000
+	minSegmentBytes                 = 14 // Kafka's lower bound: one log overhead + a little
+	CleanupPolicyDelete             = "delete"
+	CleanupPolicyCompact            = "compact"
 	// DefaultDeleteRetentionMs is how long a tombstone (a record with a
 	// null value) survives cleaning, so consumers reading the log from the
 	// start see the delete: 1 day.
@@ -112,6 +121,12 @@ type Config struct {
 	// ProducerIDExpirationMs (producer.id.expiration.ms): an idempotent
 	// producer's state is dropped this long after its last append.
 	ProducerIDExpirationMs int64
+	// MaxProducersPerPartition (max.producers.per.partition): the most
+	// idempotent producers whose state a partition keeps; a new producer
+	// past it evicts the longest idle ones (by last append), which are
+	// then answered as expired ones are (UNKNOWN_PRODUCER_ID unless they
+	// start again at sequence 0). 0: no limit, as Kafka.
+	MaxProducersPerPartition int
 	// CompressionType (compression.type): producer, uncompressed, gzip,
 	// snappy, lz4 or zstd.
 	CompressionType string
@@ -147,6 +162,9 @@ type Config struct {
 	// FlushObserver, if set, is told how long each fsync of the log took
 	// and whether it failed (for metrics); it must not block.
 	FlushObserver func(d time.Duration, err error)
+	// RecoveryObserver, if set, is told what each Open of a log
+	// recovered, Lost offset ranges included (for metrics).
+	RecoveryObserver func(dir string, info RecoveryInfo)
 	// WrapFile injects faults into segment writes (tests only).
 	WrapFile func(path string, f *os.File) segment.File
 }
@@ -168,6 +186,8 @@ func DefaultConfig() Config {
 		ProducerIDExpirationMs: DefaultProducerIDExpirationMs,
 		CompressionType:        CompressionProducer,
 
+		MaxProducersPerPartition: DefaultMaxProducersPerPartition,
+
 		// Replication only.
 		MinInsyncReplicas:           DefaultMinInsyncReplicas,
 		UncleanLeaderElectionEnable: DefaultUncleanLeaderElection,
@@ -185,7 +205,7 @@ func ConfigNames() []string {
 	names := []string{ConfigSegmentBytes, ConfigSegmentMs, ConfigSegmentIndexBytes, ConfigIndexIntervalBytes,
 		ConfigRetentionMs, ConfigRetentionBytes, ConfigMaxMessageBytes, ConfigCleanupPolicy, ConfigFlushMessages,
 		ConfigFlushMs, ConfigMessageTimestampType, ConfigProducerIDExpirationMs, ConfigCompressionType,
-		ConfigMinInsyncReplicas, ConfigUncleanLeaderElectionEnable,
+		ConfigMaxProducersPerPartition, ConfigMinInsyncReplicas, ConfigUncleanLeaderElectionEnable,
 		ConfigDeleteRetentionMs, ConfigMinCleanableDirtyRatio, ConfigMinCompactionLagMs, ConfigMaxCompactionLagMs}
 	sort.Strings(names)
 	return names
@@ -242,6 +262,8 @@ func (c *Config) set(name, v string) error {
 		return i64(&c.FlushMs)
 	case ConfigProducerIDExpirationMs:
 		return i64(&c.ProducerIDExpirationMs)
+	case ConfigMaxProducersPerPartition:
+		return i32(&c.MaxProducersPerPartition)
 	case ConfigCleanupPolicy:
 		c.CleanupPolicy = normalizePolicy(v)
 		return nil
@@ -307,6 +329,8 @@ func (c Config) Validate() error {
 		return bad(ConfigFlushMs, c.FlushMs, "must be >= 0")
 	case c.ProducerIDExpirationMs < 1:
 		return bad(ConfigProducerIDExpirationMs, c.ProducerIDExpirationMs, "must be >= 1")
+	case c.MaxProducersPerPartition < 0:
+		return bad(ConfigMaxProducersPerPartition, c.MaxProducersPerPartition, "must be >= 0 (0: no limit)")
 	case c.MinInsyncReplicas < 1:
 		return bad(ConfigMinInsyncReplicas, c.MinInsyncReplicas, "must be >= 1")
 	case c.MinInsyncReplicas > partitionReplicas:
@@ -361,6 +385,8 @@ func (c Config) Map() map[string]string {
 		ConfigMessageTimestampType:   c.MessageTimestampType,
 		ConfigProducerIDExpirationMs: strconv.FormatInt(c.ProducerIDExpirationMs, 10),
 		ConfigCompressionType:        c.CompressionType,
+
+		ConfigMaxProducersPerPartition: strconv.Itoa(c.MaxProducersPerPartition),
 
 		// Replication only.
 		ConfigMinInsyncReplicas:           strconv.Itoa(c.MinInsyncReplicas),

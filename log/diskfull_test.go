@@ -112,7 +112,7 @@ func TestDiskFullAppend(t *testing.T) {
 	var acked []storedBatch
 	var err error
 	var before map[string]int64
-	next := l.NextOffset()
+	var next int64
 	for i := 0; ; i++ {
 		if i == 1000 {
 			t.Fatal("4 MiB file system never filled up")

@@ -15,8 +15,10 @@
 //	<data-dir>/
 //	  .lock                           flock: one process per data dir
 //	  clean-shutdown                  empty; present only between a clean stop and the next start
-//	  meta/topics/<topic>.json        topic id, partition count, config overrides
+//	  meta/topics/<topic id>.json     name, topic id, partition count, config overrides
+//	                                  (named by id: a 249-character name would not fit NAME_MAX)
 //	  meta/producer-ids               producer ID block reservation, see below
+//	  <hex>.deleting/                 a partition being deleted; removed at open
 //	  <topic>-<partition>/
 //	    00000000000000000000.log      see package segment
 //	    00000000000000000000.index
@@ -24,26 +26,68 @@
 //	    recovery-checkpoint           see below
 //	    producer-snapshot             idempotent producers' state, see below
 //	    cleaner-checkpoint            compacted logs only, see below
+//	    lost-offsets                  offset gaps left by damage, see below
 //	    <base>.log.cleaned, .swap     a cleaner swap in progress, see below
+//
+// # Small files
+//
+// recovery-checkpoint, lost-offsets, cleaner-checkpoint, producer-snapshot
+// and meta/producer-ids are framed by package internal/framedfile (magic,
+// version, length, CRC-32C over header and payload; see its doc for the
+// bytes) and replaced atomically (temp file, fsync, rename, fsync dir).
+// Each is at version 2; version 1 was the frame without the reserved and
+// length word, and is still read (the rule: read N and N-1, write N). Its
+// payloads below are those of version 2; a version-1 payload is the same
+// but for a reserved u16 = 0 first (none for the recovery checkpoint,
+// whose payload is unchanged; the producer snapshot's also changed its
+// fields, see there). All integers are big-endian. A file that does not
+// decode is treated as said below for each, never as a value.
 //
 // # recovery-checkpoint
 //
-// A 32-byte file, replaced atomically (temp file, fsync, rename, fsync dir):
+// Magic "TRCK", a 22-byte payload:
 //
-//	 0      4        6        8          12                20               28      32
-//	+-------+--------+--------+----------+-----------------+----------------+-------+
-//	| magic | version| flags  | index    | recovery offset | log start      | crc32c|
-//	| "TRCK"| u16 =1 | u16    | format   | i64             | offset i64     | u32   |
-//	+-------+--------+--------+----------+-----------------+----------------+-------+
+//	 0        2          6                 14               22
+//	+--------+----------+-----------------+----------------+
+//	| flags  | index    | recovery offset | log start      |
+//	| u16    | format   | i64             | offset i64     |
+//	+--------+----------+-----------------+----------------+
 //
-// All integers big-endian. flags bit 0 = clean shutdown. The CRC-32C covers
-// bytes 0..28. The recovery offset is the log end offset known to be on stable
-// storage: recovery CRC-scans only the segments holding offsets at or past it.
-// After a clean shutdown (flag set, index format equal to index.FormatVersion)
-// nothing is scanned. Compatibility: a reader of version N reads N and N-1; a
-// file it cannot read (other version, bad CRC, short) is treated as absent,
-// which costs a full scan and forgets a DeleteRecords log start offset beyond
-// the first segment, but never loses a batch.
+// flags bit 0 = clean shutdown; other bits must be 0. The recovery offset
+// is the log end offset known to be on stable storage: recovery CRC-scans
+// only the segments holding offsets at or past it. After a clean shutdown
+// (flag set, index format equal to index.FormatVersion) nothing is
+// scanned. A file that cannot be read is treated as absent, which costs a
+// full scan and forgets a DeleteRecords log start offset beyond the first
+// segment, but never loses a batch. It is the one file overwritten in
+// place when the disk has no room for a temp file (framedfile's
+// OverwriteWhenFull): Open must mark the log open before taking writes,
+// also on a full disk.
+//
+// # Damage and offset gaps
+//
+// Recovery repairs each segment on its own (recover.go): a segment is cut
+// at its first bad batch; in a sealed segment the valid batches after the
+// damage are kept as a segment of their own (named by their first base
+// offset); later segments whose batches verify are kept; a segment that
+// overlaps the one before keeps only its batches past that one's end. What
+// damage took away, and a missing segment file, is left as an offset gap
+// between segments, which Read skips as it skips the cleaner's gaps.
+// Offsets below the recovery checkpoint's offset were on stable storage
+// and are never given out again: when such a tail is lost the log goes on
+// in a new segment at the checkpoint's offset. Only the unflushed tail of
+// the last segment (torn by a crash) is cut and its offsets reused, as
+// Kafka does.
+//
+// # lost-offsets
+//
+// The gaps recovery reported, so that each is logged (at ERROR) and
+// counted once; absent when there are none. A small file (see above),
+// magic "TRLO"; the payload is a u32 count n, then n ranges, each from i64
+// and to i64: the offsets [from, to), sorted, not touching. Each open
+// rewrites it with the gaps still in the log (those below the log start
+// go); at most 4096 ranges, the lowest forgotten first. An unreadable file
+// counts as empty, which reports its gaps again.
 //
 // # Clean shutdown of a data dir
 //
@@ -113,15 +157,9 @@
 //
 // # cleaner-checkpoint
 //
-// A 20-byte file, replaced atomically like the recovery checkpoint:
+// Magic "TRCL", an 8-byte payload: the cleaned offset, an i64 >= 0.
 //
-//	 0      4         6          8                16      20
-//	+-------+---------+----------+----------------+-------+
-//	| magic | version | reserved | cleaned offset | crc32c|
-//	| "TRCL"| u16 =1  | u16 = 0  | i64            | u32   |
-//	+-------+---------+----------+----------------+-------+
-//
-// The CRC-32C covers bytes 0..16. The cleaned offset is the base offset of
+// The cleaned offset is the base offset of
 // the first segment the cleaner has not rewritten. It is written before a
 // pass changes any segment, so recovery accepts offset gaps below it (in
 // segment files and between segments) and treats any other gap as
@@ -129,7 +167,6 @@
 // segments at or past it. Absent: the log was never cleaned. Unreadable:
 // gaps are accepted everywhere while loading (never cut a cleaned log),
 // then it is rewritten with the active segment's base offset.
-// Compatibility: a reader of version N reads N and N-1.
 //
 // # Idempotent producers
 //
@@ -141,68 +178,85 @@
 // batch equal to one of the producer's last 5 is a retry answered with the
 // original offsets without appending anything. Sequences are int32 and wrap
 // from math.MaxInt32 to 0. A producer's state is dropped
-// producer.id.expiration.ms after its last append (by ApplyRetention).
+// producer.id.expiration.ms after its last append (by ApplyRetention), as
+// in Kafka. Unlike Kafka, a partition also keeps at most
+// max.producers.per.partition producers (default 10,000): a new producer
+// past it evicts the producer whose last append is the oldest (the table
+// keeps its producers in a list by last append, so this costs constant
+// time), which is then answered as an expired one. So a flood of
+// short-lived producers costs a partition at most ~1 MiB of heap and
+// ~100 KiB of snapshot; one producer costs ~100 bytes of heap with one
+// batch cached, ~200 with five (BenchmarkProducerState).
 //
 // # producer-snapshot
 //
 // The producer state as of a log end offset, written by Checkpoint and
 // Close when it changed, before segments are deleted (retention,
-// DeleteRecords: replay after a crash starts at the snapshot's offset, so
-// it must not precede batches that are gone), and at once after a
-// Truncate; replaced atomically like the checkpoint. All integers big-endian:
+// DeleteRecords) or cleaned (compaction: replay after a crash starts at
+// the snapshot's offset, so it must not precede batches that are gone),
+// and at once after a Truncate. Magic "TRPS". The version-2 payload is a
+// fixed header, then varints (uvarint: unsigned LEB128 as
+// encoding/binary writes it; varint: zigzag-signed), each in its shortest
+// form (a longer one is refused, so a snapshot that decodes encodes back
+// to the same bytes):
 //
-//	header, 20 bytes:
-//	 0       4         6          8                16
-//	+-------+---------+----------+----------------+-----------+
-//	| magic | version | reserved | offset         | producers |
-//	| "TRPS"| u16 = 1 | u16 = 0  | i64            | u32 = n   |
-//	+-------+---------+----------+----------------+-----------+
-//	then n producers, by increasing producer ID, each 20 bytes:
-//	 0               8        10        12
-//	+---------------+--------+---------+------------------+
-//	| producer ID   | epoch  | batches | last append      |
-//	| i64 >= 0      | i16    | u16 = b | i64 Unix ms      |
-//	+---------------+--------+---------+------------------+
-//	followed by its b (1..5) latest batches, oldest first, each 24 bytes:
-//	 0               8                  12              16
-//	+---------------+------------------+---------------+------------------+
-//	| base offset   | last offset delta| base sequence | max timestamp    |
-//	| i64           | i32              | i32           | i64              |
-//	+---------------+------------------+---------------+------------------+
-//	then a u32 CRC-32C of every byte before it.
+//	header, 12 bytes:
+//	 0                8           12
+//	+----------------+-----------+
+//	| offset         | producers |
+//	| i64            | u32 = n   |
+//	+----------------+-----------+
+//	then n producers, by increasing producer ID, each:
+//	  producer ID        uvarint: the first's own; then the gap after
+//	                     the previous one (ID - previous - 1)
+//	  last append        varint Unix ms: the first's own; then the
+//	                     difference to the previous producer's
+//	  epoch              uvarint, 0..32767
+//	  batches b          1 byte, 1..5
+//	  then its b latest batches, oldest first, each:
+//	    base offset      uvarint: the first's distance below offset
+//	                     (offset - base); then the gap after the
+//	                     previous batch's last offset (base - last - 1)
+//	    last offset delta  uvarint, 0..2^31-1 (also its sequence span)
+//	    base sequence    uvarint, 0..2^31-1
+//	    max timestamp    varint: the difference to the last append
+//
+// Version 1 (still read) had fixed-width fields, a reserved u16 = 0 before
+// the header, and 20 bytes a producer (ID i64, epoch i16, batches u16,
+// last append i64) plus 24 a batch (base offset i64, last offset delta
+// i32, base sequence i32, max timestamp i64): 44 bytes for a producer with
+// one batch, about 11 in version 2 (BenchmarkProducerState).
 //
 // offset is the log end offset the state covers: every batch below it is
 // in the state, none at or past it. Open loads the snapshot if its offset
-// is at most the recovered log end, then applies the batch headers (not
-// the records) from that offset to the end; without a usable snapshot it
-// rebuilds from the log start. A snapshot past the log end (its tail was
+// is at most the recovered log end and no range recovery just lost lies
+// below it, then applies the batch headers (not the records) from that
+// offset to the end; without a usable snapshot it rebuilds from the log
+// start. A snapshot past the log end (its tail was
 // lost or truncated) is replaced at Open, before appends could make it
-// look valid again. Compatibility: a reader of version N reads N and N-1;
-// an unreadable file costs a scan of the whole log's batch headers.
+// look valid again. An unreadable file costs a scan of the whole log's
+// batch headers.
 //
 // # meta/producer-ids
 //
-// A 20-byte file, replaced atomically, reserving producer IDs in blocks of
-// 1000 before any of them is handed out:
-//
-//	 0      4         6          8                  16      20
-//	+-------+---------+----------+------------------+-------+
-//	| magic | version | reserved | next producer ID | crc32c|
-//	| "TRPI"| u16 =1  | u16 = 0  | i64              | u32   |
-//	+-------+---------+----------+------------------+-------+
-//
-// The CRC-32C covers bytes 0..16. Every ID below next may have been handed
-// out; a restart resumes at next. Compatibility as above.
+// Magic "TRPI", an 8-byte payload: the next producer ID, an i64 >= 0.
+// IDs are reserved in blocks of 1000, the file replaced before any ID of
+// a block is handed out: every ID below next may have been handed out,
+// and a restart resumes at next. An unreadable file makes allocation
+// resume at the current Unix time in microseconds (see producerid.go).
 //
 // # Guarantees
 //
-//   - Offsets are contiguous and never reused: Append assigns them by
-//     rewriting each batch's base offset in place (not covered by the CRC).
+//   - Offsets increase and are never reused: Append assigns them
+//     contiguously by rewriting each batch's base offset in place (not
+//     covered by the CRC); gaps come only from the cleaner and from damage.
 //   - An appended batch is readable at once and survives kill -9 (it is in the
 //     page cache). With flush.messages=1 Append returns only after fsync, and
 //     concurrent appenders share one fsync (group commit).
-//   - Recovery truncates only a torn or corrupt tail and never drops a
-//     fully-written, valid batch that precedes it.
+//   - Recovery drops only damaged bytes and the unflushed torn tail of the
+//     last segment: every fully written, valid batch of a sealed segment
+//     survives (past damage too), and so does every later segment whose
+//     batches verify. Offsets lost to damage stay a gap, reported once.
 //   - A retried batch of an idempotent producer is never appended twice,
 //     across restarts and kill -9 included: the producer state always
 //     describes exactly the batches below the log end.
@@ -225,5 +279,6 @@
 // snapshot reads a consistent pair. Published positions (nextOffset,
 // startOffset) are atomics stored after the data they cover. Order:
 // cleanMu, writeMu, segMu, ckptMu, pidMu; syncMu apart. The cleaner
-// checkpoint is written under ckptMu.
+// checkpoint is written under ckptMu. The long-polling readers' watchMu
+// (watch.go) comes after all of them and nothing is taken under it.
 package log

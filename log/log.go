@@ -71,6 +71,8 @@ type Log struct {
 	// (writeMu first), reads hold either. Taken after writeMu and ckptMu.
 	pidMu     sync.Mutex
 	producers producerTable
+	// evictedLogged is producers.evicted as last logged. Guarded by writeMu.
+	evictedLogged int64
 
 	isClosed atomic.Bool // closed, readable without writeMu
 
@@ -103,9 +105,7 @@ type Log struct {
 	lastCkpt     checkpoint
 	lastCkptSet  bool
 	lastSnap     snapshotMark // the producer snapshot on disk
-	notifyMu     sync.Mutex
-	notifyCh     chan struct{} // closed on the next append; nil when nobody waits; guarded by notifyMu
-	waiting      atomic.Bool   // notifyCh != nil: lets appends skip notifyMu when nobody waits
+	watchers     watchList    // long-polling readers, see watch.go
 	recoveryInfo RecoveryInfo
 }
 
@@ -116,6 +116,15 @@ type RecoveryInfo struct {
 	BytesScanned   int64
 	TruncatedBytes int64
 	Duration       time.Duration
+	// Lost are the offset ranges this Open found missing for the first
+	// time (damaged batches cut, a segment file gone): each is logged at
+	// ERROR once and left as a gap. LostOffsets is their total length.
+	Lost        []LostRange
+	LostOffsets int64
+	// Gaps are all the ranges recovery ever reported lost that are still
+	// gaps in the log (those of Lost included), as the lost-offsets
+	// file records them.
+	Gaps []OffsetRange
 }
 
 // Batches is the result of Read: whole record batches as one view of a
@@ -180,35 +189,6 @@ func (l *Log) NumSegments() int {
 	l.segMu.RLock()
 	defer l.segMu.RUnlock()
 	return len(l.segs)
-}
-
-// AppendNotify returns a channel closed by the next successful append (or by
-// Close), for long-polling readers. It allocates only when somebody waits.
-// Take the channel first, then check NextOffset, then wait: an append that
-// lands in between has already closed the channel, so no wake-up is lost.
-func (l *Log) AppendNotify() <-chan struct{} {
-	l.notifyMu.Lock()
-	defer l.notifyMu.Unlock()
-	if l.notifyCh == nil {
-		l.notifyCh = make(chan struct{})
-		l.waiting.Store(true)
-	}
-	return l.notifyCh
-}
-
-// notify wakes the waiters. Called after nextOffset is stored; appends with
-// nobody waiting pay one atomic load, not a lock.
-func (l *Log) notify() {
-	if !l.waiting.Load() {
-		return
-	}
-	l.notifyMu.Lock()
-	if l.notifyCh != nil {
-		close(l.notifyCh)
-		l.notifyCh = nil
-		l.waiting.Store(false)
-	}
-	l.notifyMu.Unlock()
 }
 
 func (l *Log) stickyErr() error {
@@ -335,6 +315,7 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 		}
 		// Published with the end offset: see producerTable.
 		l.pidMu.Lock()
+		l.producers.limit = cfg.MaxProducersPerPartition
 		l.producers.applyAll(batches, now)
 		l.nextOffset.Store(next)
 		l.pidMu.Unlock()
@@ -343,7 +324,7 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 	}
 	pending := l.unflushed.Add(records)
 	l.writeMu.Unlock()
-	l.notify()
+	l.appended(int64(len(batches)))
 
 	if pending >= cfg.FlushMessages {
 		if err := l.syncTo(next); err != nil {
@@ -358,11 +339,11 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 // fsync; the retry waits for it too.
 func (l *Log) duplicate(orig producerBatch, cfg *Config) (AppendInfo, error) {
 	if cfg.FlushMessages == 1 {
-		if err := l.syncTo(orig.lastOffset + 1); err != nil {
+		if err := l.syncTo(orig.lastOffset() + 1); err != nil {
 			return AppendInfo{}, err
 		}
 	}
-	info := AppendInfo{BaseOffset: orig.baseOffset, LastOffset: orig.lastOffset, Duplicate: true, LogAppendTime: noTimestamp}
+	info := AppendInfo{BaseOffset: orig.baseOffset, LastOffset: orig.lastOffset(), Duplicate: true, LogAppendTime: noTimestamp}
 	if cfg.MessageTimestampType == TimestampTypeLogAppend {
 		info.LogAppendTime = orig.maxTimestamp
 	}
@@ -832,43 +813,9 @@ func (l *Log) writeCheckpoint(clean bool) error {
 		return nil
 	}
 	if err := writeCheckpoint(l.dir, c); err != nil {
-		if !isNoSpace(err) {
-			return err
-		}
-		// No room for the temp file of an atomic replace. Open must
-		// still mark the log open (not clean) before taking writes, or
-		// a log whose disk filled up could never be opened again to be
-		// read: overwrite the file in place, in the block it has. A torn
-		// overwrite fails the checkpoint's CRC, which costs a full scan
-		// at the next open, never a wrong recovery point.
-		if ierr := overwriteCheckpoint(l.dir, c); ierr != nil {
-			return errors.Join(err, ierr)
-		}
+		return err
 	}
 	l.lastCkpt, l.lastCkptSet = c, true
-	return nil
-}
-
-// overwriteCheckpoint rewrites an existing recovery checkpoint of the
-// same size in place and fsyncs it: no new block is needed (on a file
-// system that does not copy on write).
-func overwriteCheckpoint(dir string, c checkpoint) error {
-	path := filepath.Join(dir, CheckpointFile)
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("log: overwrite %s: %w", path, err)
-	}
-	defer f.Close()
-	b := encodeCheckpoint(c)
-	if fi, err := f.Stat(); err != nil || fi.Size() != int64(len(b)) {
-		return fmt.Errorf("log: overwrite %s: not a %d-byte checkpoint (%v)", path, len(b), err)
-	}
-	if _, err := f.WriteAt(b, 0); err != nil {
-		return fmt.Errorf("log: overwrite %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("log: overwrite %s: %w", path, err)
-	}
 	return nil
 }
 
@@ -892,7 +839,7 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.isClosed.Store(true)
-	defer l.notify()
+	defer l.wakeWatchers()
 	var errs []error
 	if err := l.syncTo(l.nextOffset.Load()); err != nil {
 		errs = append(errs, err)

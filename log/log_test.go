@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/tributary-io/tributary/recordbatch"
 	"github.com/tributary-io/tributary/segment"
@@ -150,30 +149,6 @@ func TestAppendRejectsBadInput(t *testing.T) {
 	}
 }
 
-func TestAppendNotify(t *testing.T) {
-	l, err := Open(t.TempDir(), DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ch := l.AppendNotify()
-	select {
-	case <-ch:
-		t.Fatal("notified before any append")
-	default:
-	}
-	errc := make(chan error, 1)
-	go func() { _, err := l.Append(recordbatch.Build(1, 10, 0)); errc <- err }()
-	select {
-	case <-ch:
-	case <-time.After(5 * time.Second):
-		t.Fatal("append did not notify")
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestReopenCleanAndUnclean(t *testing.T) {
 	dir := t.TempDir()
 	cfg := smallConfig()
@@ -220,7 +195,7 @@ func TestReopenCleanAndUnclean(t *testing.T) {
 	l.Close()
 }
 
-func TestCheckpointEncoding(t *testing.T) {
+func TestCheckpointEncodingRefusesEveryFlippedByte(t *testing.T) {
 	c := checkpoint{clean: true, indexFormat: 1, recoveryOffset: 1 << 40, logStartOffset: 12345}
 	b := encodeCheckpoint(c)
 	got, err := decodeCheckpoint(b)

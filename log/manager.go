@@ -119,6 +119,7 @@ type Manager struct {
 	pidLimit int64
 
 	flushObserver atomic.Pointer[func(time.Duration, error)] // see SetFlushObserver
+	lostOffsets   atomic.Int64                               // see RecoveryLostOffsets
 
 	segCache *segment.Cache // bounds the mapped sealed segments of every log
 
@@ -137,6 +138,15 @@ func (m *Manager) observeFlush(d time.Duration, err error) {
 	if f := m.flushObserver.Load(); f != nil {
 		(*f)(d, err)
 	}
+}
+
+// RecoveryLostOffsets is the number of offsets the recoveries of this
+// Manager's logs found lost to damage (see RecoveryInfo.Lost), each
+// counted once.
+func (m *Manager) RecoveryLostOffsets() int64 { return m.lostOffsets.Load() }
+
+func (m *Manager) observeRecovery(_ string, info RecoveryInfo) {
+	m.lostOffsets.Add(info.LostOffsets)
 }
 
 // OpenManager locks dir (creating it if needed), opens every topic's
@@ -172,6 +182,9 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 		// Late-bound: the metrics that want fsync times are usually
 		// created after the data dir is open (SetFlushObserver).
 		defaults.FlushObserver = m.observeFlush
+	}
+	if defaults.RecoveryObserver == nil {
+		defaults.RecoveryObserver = m.observeRecovery
 	}
 	m.defaults = defaults
 	clean, err := m.takeCleanShutdown()
@@ -250,8 +263,16 @@ func (m *Manager) load(clean bool) error {
 	if err != nil {
 		return err
 	}
-	if !clean {
-		if err := m.markDurable(logs); err != nil {
+	// Every log recovered (all of them after a crash; after a clean stop,
+	// any whose files were damaged since) is made durable at once.
+	var recovered []*Log
+	for _, l := range logs {
+		if !l.recoveryInfo.Clean {
+			recovered = append(recovered, l)
+		}
+	}
+	if len(recovered) > 0 {
+		if err := m.markDurable(recovered); err != nil {
 			for _, l := range logs {
 				l.Close()
 			}

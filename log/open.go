@@ -24,7 +24,9 @@ const indexFormatVersion = index.FormatVersion
 // Open opens (creating if needed) the partition log in dir. After an unclean
 // shutdown it recovers: every segment holding offsets at or past the
 // recovery checkpoint is CRC-scanned batch by batch, a torn or corrupt tail
-// is truncated, and damaged or missing indexes are rebuilt. Recovery time and
+// is truncated, and damaged or missing indexes are rebuilt. Damage to a
+// segment costs only its damaged part, left as an offset gap (see
+// recover.go). Recovery time and
 // bytes scanned are logged. Then the idempotent producers' state is loaded
 // from the producer snapshot and the batch headers after it.
 func Open(dir string, cfg Config) (*Log, error) {
@@ -81,6 +83,9 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 	if err := l.loadSegments(bases, clean, recoverFrom, &info); err != nil {
 		l.closeSegments()
 		return nil, err
+	}
+	if info.TruncatedBytes > 0 || len(info.Lost) > 0 {
+		info.Clean = false // a clean shutdown, then damage
 	}
 	if len(l.segs) == 0 {
 		base := int64(0)
@@ -146,6 +151,7 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 		l.closeSegments()
 		return nil, err
 	}
+	l.recoveryInfo = info // loadProducers looks at what was lost
 	if err := l.loadProducers(); err != nil {
 		l.closeSegments()
 		return nil, err
@@ -158,10 +164,13 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 	info.Segments = len(l.segs)
 	info.Duration = time.Since(start)
 	l.recoveryInfo = info
-	if !clean && (haveCkpt || info.BytesScanned > 0) {
+	if !info.Clean && (haveCkpt || info.BytesScanned > 0) {
 		cfg.logger().Info("log: recovered partition", "dir", dir, "segments", info.Segments,
-			"bytes_scanned", info.BytesScanned, "truncated_bytes", info.TruncatedBytes,
+			"bytes_scanned", info.BytesScanned, "truncated_bytes", info.TruncatedBytes, "lost_offsets", info.LostOffsets,
 			"log_start_offset", startOff, "log_end_offset", next, "duration", info.Duration)
+	}
+	if obs := cfg.RecoveryObserver; obs != nil {
+		obs(dir, info)
 	}
 	return l, nil
 }
@@ -304,100 +313,6 @@ func listSegments(dir string) ([]int64, error) {
 	return bases, nil
 }
 
-// loadSegments opens every segment. Segments wholly below recoverFrom were
-// flushed before the checkpoint and are only sanity-checked; the rest are
-// CRC-scanned. The first corrupt point truncates the log there: the rest of
-// that segment and every later segment are removed.
-func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *RecoveryInfo) error {
-	cfg := l.cfg.Load()
-	segCfg := l.segConfig(cfg)
-	logger := cfg.logger()
-	compactedBefore := l.cleanedOffset.Load()
-	for i, base := range bases {
-		last := i == len(bases)-1
-		// A segment may start past where the previous one ends where the
-		// cleaner removed the batches in between (and never after the log
-		// end, which the cleaner does not move).
-		gap := false
-		if n := len(l.segs); n > 0 {
-			prev := l.segs[n-1].NextOffset()
-			gap = base > prev && base <= compactedBefore
-		}
-		if n := len(l.segs); n > 0 && !gap && l.segs[n-1].NextOffset() != base && isEmptySegment(l.dir, base) {
-			// An empty file left by a roll that failed midway: it holds
-			// nothing, so only it goes.
-			logger.Warn("log: removing stray empty segment", "dir", l.dir, "segment", base)
-			if err := removeSegmentFiles(l.dir, base); err != nil {
-				return err
-			}
-			continue
-		}
-		if n := len(l.segs); n > 0 && !gap && l.segs[n-1].NextOffset() != base {
-			// A gap or an overlap: nothing from here on follows the log.
-			logger.Warn("log: segment does not follow the previous one; removing it and every later segment",
-				"dir", l.dir, "segment", base, "expected", l.segs[n-1].NextOffset())
-			if err := l.dropFrom(bases[i:], info); err != nil {
-				return err
-			}
-			break
-		}
-		flushedBefore := !last && bases[i+1] <= recoverFrom
-		if clean || flushedBefore {
-			seg, err := segment.Open(l.dir, base, segCfg, last)
-			if err == nil {
-				if err = seg.Load(); err == nil {
-					l.segs = append(l.segs, seg)
-					continue
-				}
-				seg.Close()
-			}
-			logger.Warn("log: segment failed its checks, recovering it", "dir", l.dir, "segment", base, "err", err)
-		}
-		seg, err := segment.Open(l.dir, base, segCfg, true)
-		if err != nil {
-			return fmt.Errorf("log: open %s: %w", l.dir, err)
-		}
-		st, err := seg.Recover()
-		info.BytesScanned += st.BytesScanned
-		info.TruncatedBytes += st.TruncatedBytes
-		if err != nil {
-			seg.Close()
-			return fmt.Errorf("log: recover %s: %w", l.dir, err)
-		}
-		if st.TruncatedBytes > 0 {
-			logger.Warn("log: truncated torn or corrupt tail", "dir", l.dir, "segment", base,
-				"valid_bytes", seg.Size(), "truncated_bytes", st.TruncatedBytes, "next_offset", seg.NextOffset(), "cause", st.Cause)
-		}
-		if seg.Size() == 0 && len(l.segs) > 0 && !gap {
-			// An empty segment after a full one (a crash right after a roll, or
-			// a tail cut to nothing): drop it; the previous one stays active.
-			// After a gap it stays: its base offset is where the log goes on.
-			seg.Delete()
-		} else {
-			l.segs = append(l.segs, seg)
-		}
-		if st.TruncatedBytes > 0 && !last {
-			if err := l.dropFrom(bases[i+1:], info); err != nil {
-				return err
-			}
-			break
-		}
-	}
-	// Every segment but the last is sealed; the last one is writable.
-	for i, seg := range l.segs {
-		if i == len(l.segs)-1 {
-			if seg.Sealed() {
-				return l.reopenActive()
-			}
-			break
-		}
-		if err := seg.Seal(); err != nil {
-			return fmt.Errorf("log: open %s: %w", l.dir, err)
-		}
-	}
-	return nil
-}
-
 func isEmptySegment(dir string, base int64) bool {
 	fi, err := os.Stat(filepath.Join(dir, segment.FileName(base, segment.LogSuffix)))
 	return err == nil && fi.Size() == 0
@@ -407,20 +322,6 @@ func removeSegmentFiles(dir string, base int64) error {
 	if err := segment.RemoveFiles(dir, base); err != nil {
 		return fmt.Errorf("log: remove segment %d in %s: %w", base, dir, err)
 	}
-	return nil
-}
-
-// dropFrom deletes the segment files of bases (all after the truncation point).
-func (l *Log) dropFrom(bases []int64, info *RecoveryInfo) error {
-	for _, base := range bases {
-		if fi, err := os.Stat(filepath.Join(l.dir, segment.FileName(base, segment.LogSuffix))); err == nil {
-			info.TruncatedBytes += fi.Size()
-		}
-		if err := removeSegmentFiles(l.dir, base); err != nil {
-			return err
-		}
-	}
-	l.dirDirty.Store(true)
 	return nil
 }
 

@@ -1,10 +1,12 @@
 package log
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/tributary-io/tributary/recordbatch"
@@ -66,40 +68,68 @@ type ProducerState struct {
 	CurrentTxnStartOffset int64
 }
 
-// producerBatch is the metadata of one appended batch of a producer.
+// producerBatch is the metadata of one appended batch of a producer, 24
+// bytes: its last offset and last sequence are both lastDelta past its
+// first (a batch's records have consecutive offsets and sequences).
 type producerBatch struct {
-	firstSeq, lastSeq      int32
-	baseOffset, lastOffset int64
-	maxTimestamp           int64
+	baseOffset   int64
+	maxTimestamp int64
+	firstSeq     int32
+	lastDelta    int32 // the batch's last offset delta, >= 0
 }
 
-// producerEntry is one producer's state: its epoch and its latest batches.
+func (b *producerBatch) lastOffset() int64 { return b.baseOffset + int64(b.lastDelta) }
+func (b *producerBatch) lastSeq() int32    { return seqAdd(b.firstSeq, b.lastDelta) }
+
+// producerEntry is one producer's state: its epoch and its latest batches,
+// oldest first: the oldest inline, the others in more. A producer that
+// appended once (most of a flood of short-lived producers) costs this
+// 72-byte struct (an 80-byte allocation) alone; more is allocated at its
+// second batch and kept (an epoch bump reuses it).
 type producerEntry struct {
 	// lastAppend is when the producer last appended, in Unix ms by the
 	// broker's clock (Config.Now): expiration counts from it.
 	lastAppend int64
+	pid        int64 // its key in producerTable.m
 	epoch      int16
-	n          int // batches[:n] are in use, oldest first
-	batches    [maxProducerBatches]producerBatch
+	n          uint8 // batches in use, 0..maxProducerBatches
+	first      producerBatch
+	more       *[maxProducerBatches - 1]producerBatch
+	// prev and next link the table's producers from the least recently
+	// appending to the most (producerTable.lru).
+	prev, next *producerEntry
 }
 
-func (e *producerEntry) last() *producerBatch { return &e.batches[e.n-1] }
+// batch returns the i-th cached batch, oldest first; i < n.
+func (e *producerEntry) batch(i int) *producerBatch {
+	if i == 0 {
+		return &e.first
+	}
+	return &e.more[i-1]
+}
+
+func (e *producerEntry) last() *producerBatch { return e.batch(int(e.n) - 1) }
 
 // push records b as the latest batch, forgetting the oldest if full.
 func (e *producerEntry) push(b producerBatch) {
 	if e.n == maxProducerBatches {
-		copy(e.batches[:], e.batches[1:])
-		e.n--
+		e.first = e.more[0]
+		copy(e.more[:], e.more[1:])
+		e.more[len(e.more)-1] = b
+		return
 	}
-	e.batches[e.n] = b
+	if e.n > 0 && e.more == nil {
+		e.more = new([maxProducerBatches - 1]producerBatch)
+	}
+	*e.batch(int(e.n)) = b
 	e.n++
 }
 
 // find returns the cached batch with exactly this sequence range.
 func (e *producerEntry) find(firstSeq, lastSeq int32) (producerBatch, bool) {
-	for i := range e.batches[:e.n] {
-		if b := e.batches[i]; b.firstSeq == firstSeq && b.lastSeq == lastSeq {
-			return b, true
+	for i := range int(e.n) {
+		if b := e.batch(i); b.firstSeq == firstSeq && b.lastSeq() == lastSeq {
+			return *b, true
 		}
 	}
 	return producerBatch{}, false
@@ -110,8 +140,69 @@ func (e *producerEntry) find(firstSeq, lastSeq int32) (producerBatch, bool) {
 // section as the log end offset it goes with, so that a reader holding
 // pidMu sees a table that covers exactly the batches below NextOffset.
 type producerTable struct {
-	m       map[int64]*producerEntry
-	version uint64 // bumped by every change, so the snapshot writer skips unchanged tables
+	m map[int64]*producerEntry
+	// lru lists the producers of m from the least recently appending to
+	// the most: an append moves its producer to the back, and eviction
+	// takes from the front, both in constant time.
+	lru struct{ front, back *producerEntry }
+	// version is bumped by every change, so the snapshot writer skips
+	// unchanged tables.
+	version uint64
+	// limit is max.producers.per.partition as of the last append (0: no
+	// limit); a new producer past it evicts the longest idle one.
+	limit int
+	// evicted counts the producers evicted over limit since Open.
+	evicted int64
+}
+
+func (t *producerTable) unlink(e *producerEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		t.lru.front = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		t.lru.back = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (t *producerTable) pushBack(e *producerEntry) {
+	e.prev, e.next = t.lru.back, nil
+	if t.lru.back != nil {
+		t.lru.back.next = e
+	} else {
+		t.lru.front = e
+	}
+	t.lru.back = e
+}
+
+// remove drops producer e from the table.
+func (t *producerTable) remove(e *producerEntry) {
+	t.unlink(e)
+	delete(t.m, e.pid)
+}
+
+// reset makes m the table, ordered for eviction by last append (then
+// producer ID): after a load or a rebuild, which know only the times.
+func (t *producerTable) reset(m map[int64]*producerEntry) {
+	all := make([]*producerEntry, 0, len(m))
+	for pid, e := range m {
+		e.pid = pid
+		all = append(all, e)
+	}
+	slices.SortFunc(all, func(a, b *producerEntry) int {
+		if c := cmp.Compare(a.lastAppend, b.lastAppend); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.pid, b.pid)
+	})
+	t.m, t.lru.front, t.lru.back = m, nil, nil
+	for _, e := range all {
+		t.pushBack(e)
+	}
 }
 
 // seqAdd adds delta to a sequence number; Kafka's sequences wrap from
@@ -131,11 +222,10 @@ func sequenced(h *recordbatch.Header) bool {
 // batchMeta is the producerBatch of a header whose offsets are assigned.
 func batchMeta(h *recordbatch.Header) producerBatch {
 	return producerBatch{
-		firstSeq:     h.BaseSequence,
-		lastSeq:      seqAdd(h.BaseSequence, h.LastOffsetDelta),
 		baseOffset:   h.BaseOffset,
-		lastOffset:   h.LastOffset(),
 		maxTimestamp: h.MaxTimestamp,
+		firstSeq:     h.BaseSequence,
+		lastDelta:    h.LastOffsetDelta,
 	}
 }
 
@@ -155,7 +245,7 @@ func checkSequence(e *producerEntry, h *recordbatch.Header) (orig producerBatch,
 		if b, ok := e.find(firstSeq, lastSeq); ok {
 			return b, true, nil
 		}
-		if want := seqAdd(e.last().lastSeq, 1); firstSeq != want {
+		if want := seqAdd(e.last().lastSeq(), 1); firstSeq != want {
 			return producerBatch{}, false, fmt.Errorf("%w: producer %d epoch %d sent sequence %d, expected %d",
 				ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, firstSeq, want)
 		}
@@ -190,8 +280,7 @@ func (l *Log) checkProducers(b []byte) (orig producerBatch, dup bool, err error)
 			var err error
 			if prev, ok := lastBatchOf(b[:p], h.ProducerID); ok {
 				// The producer's state after an earlier batch of this append.
-				e := producerEntry{epoch: prev.ProducerEpoch, n: 1}
-				e.batches[0] = batchMeta(&prev)
+				e := producerEntry{epoch: prev.ProducerEpoch, n: 1, first: batchMeta(&prev)}
 				_, d, err = checkSequence(&e, &h)
 			} else {
 				o, d, err = checkSequence(l.producers.m[h.ProducerID], &h)
@@ -232,19 +321,29 @@ func lastBatchOf(b []byte, pid int64) (recordbatch.Header, bool) {
 // apply records an appended batch (offsets assigned) of a sequenced
 // producer. appendTime is the broker's time of the append, in Unix ms. A
 // batch at or below the producer's last recorded offset is one the table
-// already holds and is skipped, so replaying a log range is harmless.
-// Caller holds writeMu and pidMu. It allocates only for a new producer.
+// already holds and is skipped, so replaying a log range is harmless. A
+// new producer that would take the table past its limit first evicts the
+// longest idle producers. Caller holds writeMu and pidMu. It allocates
+// only for a new producer and at a producer's second batch.
 func (t *producerTable) apply(h *recordbatch.Header, appendTime int64) {
 	e := t.m[h.ProducerID]
 	switch {
 	case e == nil:
-		e = &producerEntry{epoch: h.ProducerEpoch}
+		if t.limit > 0 && len(t.m) >= t.limit {
+			t.evictTo(t.limit - 1)
+		}
+		e = &producerEntry{pid: h.ProducerID, epoch: h.ProducerEpoch}
 		t.m[h.ProducerID] = e
-	case e.n > 0 && h.BaseOffset <= e.last().lastOffset:
+		t.pushBack(e)
+	case e.n > 0 && h.BaseOffset <= e.last().lastOffset():
 		return
 	case h.ProducerEpoch != e.epoch:
 		// A new epoch forgets the old one's batches (sequences restart at 0).
 		e.epoch, e.n = h.ProducerEpoch, 0
+	}
+	if t.lru.back != e {
+		t.unlink(e)
+		t.pushBack(e)
 	}
 	e.push(batchMeta(h))
 	e.lastAppend = max(e.lastAppend, appendTime)
@@ -263,13 +362,31 @@ func (t *producerTable) applyAll(b []byte, appendTime int64) {
 	}
 }
 
+// evictTo drops the least recently appending producers until at most n
+// are left, and returns how many it dropped. Kafka has no such limit; a
+// producer evicted here is answered as one whose state expired:
+// UNKNOWN_PRODUCER_ID for a sequence other than 0, a fresh start at
+// sequence 0. Caller holds writeMu and pidMu.
+func (t *producerTable) evictTo(n int) int {
+	dropped := 0
+	for len(t.m) > max(n, 0) && t.lru.front != nil {
+		t.remove(t.lru.front)
+		dropped++
+	}
+	if dropped > 0 {
+		t.evicted += int64(dropped)
+		t.version++
+	}
+	return dropped
+}
+
 // expire drops the producers that have not appended for expirationMs.
 // Caller holds writeMu and pidMu.
 func (t *producerTable) expire(now, expirationMs int64) int {
 	n := 0
-	for pid, e := range t.m {
+	for _, e := range t.m {
 		if now-e.lastAppend >= expirationMs {
-			delete(t.m, pid)
+			t.remove(e)
 			n++
 		}
 	}
@@ -280,19 +397,40 @@ func (t *producerTable) expire(now, expirationMs int64) int {
 }
 
 // expireProducers drops the producer state of producers idle for longer
-// than producer.id.expiration.ms; ApplyRetention runs it. Caller holds
-// writeMu.
+// than producer.id.expiration.ms, and of the longest idle ones past
+// max.producers.per.partition (which may have been lowered since the last
+// append); ApplyRetention runs it. It logs the evictions appends made
+// since its last run. Caller holds writeMu.
 func (l *Log) expireProducers(cfg *Config) {
-	if len(l.producers.m) == 0 {
+	if len(l.producers.m) == 0 && l.producers.evicted == l.evictedLogged {
 		return
 	}
 	l.pidMu.Lock()
 	n := l.producers.expire(cfg.now().UnixMilli(), cfg.ProducerIDExpirationMs)
-	left := len(l.producers.m)
+	l.producers.limit = cfg.MaxProducersPerPartition
+	if l.producers.limit > 0 {
+		l.producers.evictTo(l.producers.limit)
+	}
+	left, evicted := len(l.producers.m), l.producers.evicted
 	l.pidMu.Unlock()
 	if n > 0 {
 		cfg.logger().Debug("log: expired idle producers", "dir", l.dir, "expired", n, "remaining", left)
 	}
+	if evicted != l.evictedLogged {
+		cfg.logger().Warn("log: evicted the longest idle producers over max.producers.per.partition; "+
+			"a producer evicted while still producing gets UNKNOWN_PRODUCER_ID and starts a new sequence",
+			"dir", l.dir, "evicted", evicted-l.evictedLogged, "remaining", left,
+			"max.producers.per.partition", cfg.MaxProducersPerPartition)
+		l.evictedLogged = evicted
+	}
+}
+
+// ProducersEvicted is how many producers this partition evicted over
+// max.producers.per.partition since it was opened.
+func (l *Log) ProducersEvicted() int64 {
+	l.pidMu.Lock()
+	defer l.pidMu.Unlock()
+	return l.producers.evicted
 }
 
 // Producers returns the state of every idempotent producer the partition
@@ -306,7 +444,7 @@ func (l *Log) Producers() []ProducerState {
 		out = append(out, ProducerState{
 			ProducerID:            pid,
 			ProducerEpoch:         e.epoch,
-			LastSequence:          last.lastSeq,
+			LastSequence:          last.lastSeq(),
 			LastTimestamp:         last.maxTimestamp,
 			CoordinatorEpoch:      -1,
 			CurrentTxnStartOffset: -1,

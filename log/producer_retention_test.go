@@ -7,8 +7,8 @@ import (
 	"github.com/tributary-io/tributary/log"
 )
 
-// Review tests for the idempotent producer state machine. Each one fails on
-// the code as reviewed; see the comment on each for the finding.
+// Idempotent producer state across segment deletion and truncation: the
+// state of a producer outlives the batches it was built from.
 
 // mustAppendPID appends one batch of p and fails unless it was appended
 // (not a duplicate).

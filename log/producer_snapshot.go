@@ -1,14 +1,12 @@
 package log
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
-	"sort"
 
+	"github.com/tributary-io/tributary/internal/framedfile"
 	"github.com/tributary-io/tributary/recordbatch"
 )
 
@@ -19,16 +17,17 @@ const (
 	// ProducerSnapshotFile is the per-partition producer snapshot's name.
 	ProducerSnapshotFile = "producer-snapshot"
 
-	producerSnapshotMagic   = "TRPS"
-	producerSnapshotVersion = 1 // reader rule: read N and N-1
-	// producerSnapshotHeaderSize is magic, version, reserved, offset and
-	// producer count; producerSnapshotEntrySize is one producer without its
-	// batches, producerSnapshotBatchSize one of its batches.
-	producerSnapshotHeaderSize = 20
-	producerSnapshotEntrySize  = 20
-	producerSnapshotBatchSize  = 24
-	producerSnapshotCRCSize    = 4
+	// maxProducerSnapshotPayload bounds what Open reads: far more than
+	// any partition's producers at the limit, with all their batches.
+	maxProducerSnapshotPayload = 1 << 30
 )
+
+// producerSnapshotFormat frames producer-snapshot. Reader rule: read N
+// and N-1.
+var producerSnapshotFormat = framedfile.Format{
+	Name: "producer snapshot", Magic: "TRPS", Version: 2, LegacyVersion: 1,
+	MaxPayload: maxProducerSnapshotPayload,
+}
 
 var errBadProducerSnapshot = errors.New("log: unreadable producer snapshot")
 
@@ -46,138 +45,14 @@ type producerSnapshot struct {
 	producers map[int64]*producerEntry
 }
 
-func encodeProducerSnapshot(offset int64, m map[int64]*producerEntry) []byte {
-	pids := make([]int64, 0, len(m))
-	size := producerSnapshotHeaderSize + producerSnapshotCRCSize
-	for pid, e := range m {
-		pids = append(pids, pid)
-		size += producerSnapshotEntrySize + e.n*producerSnapshotBatchSize
-	}
-	sort.Slice(pids, func(i, j int) bool { return pids[i] < pids[j] })
-	b := make([]byte, producerSnapshotHeaderSize, size)
-	copy(b[0:4], producerSnapshotMagic)
-	binary.BigEndian.PutUint16(b[4:6], producerSnapshotVersion)
-	binary.BigEndian.PutUint16(b[6:8], 0) // reserved
-	binary.BigEndian.PutUint64(b[8:16], uint64(offset))
-	binary.BigEndian.PutUint32(b[16:20], uint32(len(pids)))
-	for _, pid := range pids {
-		e := m[pid]
-		b = binary.BigEndian.AppendUint64(b, uint64(pid))
-		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
-		b = binary.BigEndian.AppendUint16(b, uint16(e.n))
-		b = binary.BigEndian.AppendUint64(b, uint64(e.lastAppend))
-		for _, pb := range e.batches[:e.n] {
-			b = binary.BigEndian.AppendUint64(b, uint64(pb.baseOffset))
-			b = binary.BigEndian.AppendUint32(b, uint32(pb.lastOffset-pb.baseOffset))
-			b = binary.BigEndian.AppendUint32(b, uint32(pb.firstSeq))
-			b = binary.BigEndian.AppendUint64(b, uint64(pb.maxTimestamp))
-		}
-	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-}
-
-// decodeProducerSnapshot decodes and checks a producer snapshot. Anything
-// that could not have been written by encodeProducerSnapshot is an error,
-// so a decoded snapshot encodes back to the same bytes.
-func decodeProducerSnapshot(b []byte) (producerSnapshot, error) {
-	bad := func(format string, args ...any) (producerSnapshot, error) {
-		return producerSnapshot{}, fmt.Errorf("%w: %s", errBadProducerSnapshot, fmt.Sprintf(format, args...))
-	}
-	if len(b) < producerSnapshotHeaderSize+producerSnapshotCRCSize || string(b[0:4]) != producerSnapshotMagic {
-		return bad("bad size or magic")
-	}
-	if v := binary.BigEndian.Uint16(b[4:6]); v != producerSnapshotVersion {
-		return bad("version %d", v)
-	}
-	body := b[:len(b)-producerSnapshotCRCSize]
-	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[len(body):]) {
-		return bad("crc mismatch")
-	}
-	return parseProducerSnapshot(body)
-}
-
-// parseProducerSnapshot parses a CRC-checked snapshot body (without the CRC).
-func parseProducerSnapshot(b []byte) (producerSnapshot, error) {
-	bad := func(format string, args ...any) (producerSnapshot, error) {
-		return producerSnapshot{}, fmt.Errorf("%w: %s", errBadProducerSnapshot, fmt.Sprintf(format, args...))
-	}
-	if len(b) < producerSnapshotHeaderSize {
-		return bad("short header")
-	}
-	if r := binary.BigEndian.Uint16(b[6:8]); r != 0 {
-		return bad("reserved field is %d", r)
-	}
-	offset := int64(binary.BigEndian.Uint64(b[8:16]))
-	count := binary.BigEndian.Uint32(b[16:20])
-	if offset < 0 {
-		return bad("negative offset %d", offset)
-	}
-	// Bound the count by the bytes present before allocating for it.
-	if uint64(count)*(producerSnapshotEntrySize+producerSnapshotBatchSize) > uint64(len(b)-producerSnapshotHeaderSize) {
-		return bad("%d producers do not fit in %d bytes", count, len(b))
-	}
-	s := producerSnapshot{offset: offset, producers: make(map[int64]*producerEntry, count)}
-	prevPID := int64(-1)
-	p := producerSnapshotHeaderSize
-	for i := uint32(0); i < count; i++ {
-		if len(b)-p < producerSnapshotEntrySize {
-			return bad("producer %d is cut short", i)
-		}
-		pid := int64(binary.BigEndian.Uint64(b[p:]))
-		e := &producerEntry{
-			epoch:      int16(binary.BigEndian.Uint16(b[p+8:])),
-			n:          int(binary.BigEndian.Uint16(b[p+10:])),
-			lastAppend: int64(binary.BigEndian.Uint64(b[p+12:])),
-		}
-		p += producerSnapshotEntrySize
-		switch {
-		case pid <= prevPID:
-			return bad("producer id %d after %d", pid, prevPID)
-		case e.epoch < 0:
-			return bad("producer %d has epoch %d", pid, e.epoch)
-		case e.n < 1 || e.n > maxProducerBatches:
-			return bad("producer %d has %d batches", pid, e.n)
-		case len(b)-p < e.n*producerSnapshotBatchSize:
-			return bad("producer %d is cut short", pid)
-		}
-		prevLast := int64(-1)
-		for j := range e.batches[:e.n] {
-			base := int64(binary.BigEndian.Uint64(b[p:]))
-			delta := int32(binary.BigEndian.Uint32(b[p+8:]))
-			firstSeq := int32(binary.BigEndian.Uint32(b[p+12:]))
-			maxTs := int64(binary.BigEndian.Uint64(b[p+16:]))
-			p += producerSnapshotBatchSize
-			// base+delta < offset, written so that it cannot overflow.
-			if base <= prevLast || delta < 0 || firstSeq < 0 || base > offset-1-int64(delta) {
-				return bad("producer %d batch %d: base offset %d, last offset delta %d, sequence %d (snapshot at %d)",
-					pid, j, base, delta, firstSeq, offset)
-			}
-			e.batches[j] = producerBatch{
-				firstSeq: firstSeq, lastSeq: seqAdd(firstSeq, delta),
-				baseOffset: base, lastOffset: base + int64(delta), maxTimestamp: maxTs,
-			}
-			prevLast = base + int64(delta)
-		}
-		s.producers[pid] = e
-		prevPID = pid
-	}
-	if p != len(b) {
-		return bad("%d bytes after the last producer", len(b)-p)
-	}
-	return s, nil
-}
-
 // readProducerSnapshot reads the producer snapshot in dir. present says
 // whether there was a file; ok whether it could be decoded.
 func readProducerSnapshot(dir string) (s producerSnapshot, present, ok bool, err error) {
-	b, err := os.ReadFile(filepath.Join(dir, ProducerSnapshotFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return producerSnapshot{}, false, false, nil
+	p, v, present, ok, err := readFramed(filepath.Join(dir, ProducerSnapshotFile), producerSnapshotFormat)
+	if !ok || err != nil {
+		return producerSnapshot{}, present, false, err
 	}
-	if err != nil {
-		return producerSnapshot{}, true, false, fmt.Errorf("log: read producer snapshot: %w", err)
-	}
-	s, err = decodeProducerSnapshot(b)
+	s, err = parseProducerSnapshot(p, v)
 	if err != nil {
 		return producerSnapshot{}, true, false, nil
 	}
@@ -204,7 +79,7 @@ func (l *Log) saveProducerSnapshot(mustReplace bool) error {
 	data := encodeProducerSnapshot(end, l.producers.m)
 	l.pidMu.Unlock()
 	path := filepath.Join(l.dir, ProducerSnapshotFile)
-	err := writeFileAtomic(path, data)
+	err := producerSnapshotFormat.WriteFrame(path, data)
 	if err == nil {
 		l.lastSnap = snapshotMark{written: true, offset: end, version: version}
 		return nil
@@ -237,15 +112,24 @@ func (l *Log) loadProducers() error {
 		return err
 	}
 	from := int64(0)
-	l.producers.m = map[int64]*producerEntry{}
+	l.producers.reset(map[int64]*producerEntry{})
 	usable := ok && snap.offset <= next
+	for _, lost := range l.recoveryInfo.Lost {
+		// The snapshot describes batches that recovery just lost.
+		usable = usable && snap.offset <= lost.From
+	}
 	if usable {
-		l.producers.m, from = snap.producers, snap.offset
+		l.producers.reset(snap.producers)
+		from = snap.offset
 	} else if present {
 		cfg.logger().Warn("log: ignoring the producer snapshot, rebuilding producer state from the log",
 			"dir", l.dir, "readable", ok, "snapshot_offset", snap.offset, "log_end_offset", next)
 	}
 	l.scanProducers(from, cfg)
+	if l.producers.limit > 0 {
+		// A snapshot written under a higher limit.
+		l.producers.evictTo(l.producers.limit)
+	}
 	if usable && from == next {
 		l.lastSnap = snapshotMark{written: true, offset: next, version: l.producers.version}
 	}
@@ -262,6 +146,7 @@ func (l *Log) loadProducers() error {
 // pidMu (or is Open) and keeps the segment list still.
 func (l *Log) scanProducers(from int64, cfg *Config) {
 	now := cfg.now().UnixMilli()
+	l.producers.limit = cfg.MaxProducersPerPartition
 	for _, seg := range l.segs {
 		if seg.NextOffset() <= from {
 			continue
@@ -297,25 +182,20 @@ func (l *Log) truncateProducers(end int64, cfg *Config) {
 	next := make(map[int64]*producerEntry, len(old))
 	var lost []int64
 	for pid, e := range old {
-		if e.last().lastOffset < end {
+		// The cached batches are in offset order: those kept are a prefix.
+		k := 0
+		for k < int(e.n) && e.batch(k).lastOffset() < end {
+			k++
+		}
+		if k > 0 {
+			e.n = uint8(k)
 			next[pid] = e
-			continue
-		}
-		kept := *e
-		kept.n = 0
-		for _, b := range e.batches[:e.n] {
-			if b.lastOffset < end {
-				kept.push(b)
-			}
-		}
-		if kept.n > 0 {
-			next[pid] = &kept
 		} else {
 			lost = append(lost, pid)
 		}
 	}
 	if len(lost) > 0 {
-		l.producers.m = map[int64]*producerEntry{}
+		l.producers.reset(map[int64]*producerEntry{})
 		l.scanProducers(0, cfg)
 		for _, pid := range lost {
 			if e, ok := l.producers.m[pid]; ok {
@@ -323,6 +203,6 @@ func (l *Log) truncateProducers(end int64, cfg *Config) {
 			}
 		}
 	}
-	l.producers.m = next
+	l.producers.reset(next)
 	l.producers.version++
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"reflect"
 	"testing"
+
+	"github.com/tributary-io/tributary/internal/framedfile"
 )
 
 // sampleProducers is a producer table with full and partial batch caches,
@@ -13,15 +15,17 @@ import (
 func sampleProducers() map[int64]*producerEntry {
 	full := &producerEntry{epoch: 3, lastAppend: 1_700_000_000_123}
 	for i := range maxProducerBatches {
-		full.push(producerBatch{firstSeq: int32(i * 10), lastSeq: int32(i*10 + 9),
-			baseOffset: int64(100 + i*10), lastOffset: int64(109 + i*10), maxTimestamp: int64(1_700_000_000_000 + i)})
+		full.push(producerBatch{firstSeq: int32(i * 10), lastDelta: 9,
+			baseOffset: int64(100 + i*10), maxTimestamp: int64(1_700_000_000_000 + i)})
 	}
 	wrap := &producerEntry{epoch: math.MaxInt16, lastAppend: -1}
-	wrap.push(producerBatch{firstSeq: math.MaxInt32 - 1, lastSeq: 0, baseOffset: 10, lastOffset: 12, maxTimestamp: -1})
+	wrap.push(producerBatch{firstSeq: math.MaxInt32 - 1, lastDelta: 2, baseOffset: 10, maxTimestamp: -1})
+	last := &producerEntry{epoch: 0}
+	last.push(producerBatch{baseOffset: 149})
 	return map[int64]*producerEntry{
 		7:                 full,
 		0:                 wrap,
-		math.MaxInt64 - 1: {epoch: 0, n: 1, batches: [maxProducerBatches]producerBatch{{baseOffset: 149, lastOffset: 149}}},
+		math.MaxInt64 - 1: last,
 	}
 }
 
@@ -50,24 +54,48 @@ func TestProducerSnapshotEncoding(t *testing.T) {
 	// Well-formed and CRC-valid, but impossible.
 	for name, bad := range map[string][]byte{
 		"batch at the snapshot offset": encodeProducerSnapshot(149, m),
-		"version 2": func() []byte {
+		"version 3": func() []byte {
 			c := append([]byte(nil), b...)
-			binary.BigEndian.PutUint16(c[4:], 2)
+			binary.BigEndian.PutUint16(c[4:], 3)
 			return fixCRC(c)
 		}(),
 		"huge producer count": func() []byte {
 			c := append([]byte(nil), b...)
-			binary.BigEndian.PutUint32(c[16:], math.MaxUint32)
-			return fixCRC(c)
-		}(),
-		"producers out of order": func() []byte {
-			c := append([]byte(nil), b...)
-			binary.BigEndian.PutUint64(c[producerSnapshotHeaderSize:], 8) // the first (0) after 7's place
+			binary.BigEndian.PutUint32(c[framedfile.HeaderSize+8:], math.MaxUint32)
 			return fixCRC(c)
 		}(),
 	} {
 		if _, err := decodeProducerSnapshot(bad); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+	// Version 2 payloads written by hand: offset 10, then producers.
+	v2 := func(count uint32, producers ...byte) []byte {
+		p := producerSnapshotFormat.Start(0)
+		p = binary.BigEndian.AppendUint64(p, 10)
+		p = binary.BigEndian.AppendUint32(p, count)
+		return producerSnapshotFormat.Seal(append(p, producers...))
+	}
+	// One producer: id 5, last append 0, epoch 0, one batch at offset 9
+	// (1 before the snapshot's), delta 0, sequence 0, max timestamp 0.
+	one := []byte{5, 0, 0, 1, 1, 0, 0, 0}
+	if s, err := decodeProducerSnapshot(v2(1, one...)); err != nil || len(s.producers) != 1 || s.producers[5].first.baseOffset != 9 {
+		t.Fatalf("minimal version-2 snapshot: %+v %v", s, err)
+	}
+	for name, bad := range map[string][]byte{
+		"overlong varint":         v2(1, 0x85, 0x00, 0, 0, 1, 1, 0, 0, 0),
+		"no batches":              v2(1, 5, 0, 0, 0),
+		"six batches":             v2(1, 5, 0, 0, 6, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+		"epoch past MaxInt16":     v2(1, 5, 0, 0x80, 0x80, 0x02, 1, 1, 0, 0, 0),
+		"batch past the offset":   v2(1, 5, 0, 0, 1, 11, 0, 0, 0),
+		"batch at the offset":     v2(1, 5, 0, 0, 1, 0, 0, 0, 0),
+		"second batch past it":    v2(1, 5, 0, 0, 2, 3, 1, 0, 0, 1, 0, 0, 0),
+		"trailing byte":           v2(1, append(one, 0)...),
+		"fewer producers":         v2(2, one...),
+		"producer after MaxInt64": v2(2, append(append(binary.AppendUvarint(nil, math.MaxInt64), 0, 0, 1, 1, 0, 0, 0), one...)...),
+	} {
+		if _, err := decodeProducerSnapshot(bad); err == nil {
+			t.Errorf("version 2, %s: accepted", name)
 		}
 	}
 	empty := encodeProducerSnapshot(0, nil)
@@ -76,51 +104,66 @@ func TestProducerSnapshotEncoding(t *testing.T) {
 	}
 }
 
-// fixCRC recomputes a snapshot's trailing CRC, so that fuzzing and tests
-// reach the structure checks behind it.
+// fixCRC recomputes a frame's trailing CRC, so that tests reach the
+// structure checks behind it.
 func fixCRC(b []byte) []byte {
-	if len(b) < producerSnapshotCRCSize {
+	if len(b) < framedfile.TrailerSize {
 		return b
 	}
 	c := append([]byte(nil), b...)
-	body := c[:len(c)-producerSnapshotCRCSize]
-	binary.BigEndian.PutUint32(c[len(body):], crc32.Checksum(body, castagnoli))
+	body := c[:len(c)-framedfile.TrailerSize]
+	binary.BigEndian.PutUint32(c[len(body):], crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
 	return c
 }
 
-// FuzzDecodeProducerSnapshot: any bytes in producer-snapshot must decode to
-// an error or to a snapshot that encodes back to the same bytes and is
-// internally consistent; never panic, never allocate beyond the input. Each
-// input is tried as is and with its CRC fixed, so the fuzzer reaches the
-// structure checks.
-func FuzzDecodeProducerSnapshot(f *testing.F) {
-	f.Add(encodeProducerSnapshot(150, sampleProducers()))
-	f.Add(encodeProducerSnapshot(0, nil))
-	f.Add([]byte("TRPS"))
+// snapshotPayload is the payload of an encoded snapshot.
+func snapshotPayload(offset int64, m map[int64]*producerEntry) []byte {
+	b := encodeProducerSnapshot(offset, m)
+	return b[framedfile.HeaderSize : len(b)-framedfile.TrailerSize]
+}
+
+// checkSnapshot fails t unless s is internally consistent.
+func checkSnapshot(t *testing.T, s producerSnapshot) {
+	t.Helper()
+	if s.offset < 0 {
+		t.Fatalf("negative offset %d accepted", s.offset)
+	}
+	for pid, e := range s.producers {
+		if pid < 0 || e.epoch < 0 || e.n < 1 || e.n > maxProducerBatches {
+			t.Fatalf("producer %d accepted with epoch %d, %d batches", pid, e.epoch, e.n)
+		}
+		prevLast := int64(-1)
+		for i := range int(e.n) {
+			pb := e.batch(i)
+			if pb.baseOffset <= prevLast || pb.lastDelta < 0 || pb.lastOffset() >= s.offset || pb.firstSeq < 0 {
+				t.Fatalf("producer %d: inconsistent batch %+v in a snapshot at %d", pid, pb, s.offset)
+			}
+			prevLast = pb.lastOffset()
+		}
+	}
+}
+
+// FuzzParseProducerSnapshot: any payload parses, as the current version,
+// to an error or to a snapshot that is internally consistent and encodes
+// back to the same bytes, and as version 1 (the fixed-width layout still
+// read) to an error or a consistent snapshot; never a panic, never an
+// allocation beyond the input. The framing around it (magic, version,
+// length, CRC) is fuzzed once, in package framedfile.
+func FuzzParseProducerSnapshot(f *testing.F) {
+	f.Add(snapshotPayload(150, sampleProducers()))
+	f.Add(snapshotPayload(0, nil))
 	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, in := range [][]byte{b, fixCRC(b)} {
-			s, err := decodeProducerSnapshot(in)
-			if err != nil {
-				continue
-			}
-			if s.offset < 0 {
-				t.Fatalf("negative offset %d accepted", s.offset)
-			}
-			for pid, e := range s.producers {
-				if pid < 0 || e.epoch < 0 || e.n < 1 || e.n > maxProducerBatches {
-					t.Fatalf("producer %d accepted with epoch %d, %d batches", pid, e.epoch, e.n)
-				}
-				for _, pb := range e.batches[:e.n] {
-					if pb.baseOffset < 0 || pb.lastOffset < pb.baseOffset || pb.lastOffset >= s.offset ||
-						pb.firstSeq < 0 || pb.lastSeq != seqAdd(pb.firstSeq, int32(pb.lastOffset-pb.baseOffset)) {
-						t.Fatalf("producer %d: inconsistent batch %+v in a snapshot at %d", pid, pb, s.offset)
-					}
-				}
-			}
-			if got := encodeProducerSnapshot(s.offset, s.producers); string(got) != string(in) {
-				t.Fatalf("decode/encode round trip differs:\n in %x\nout %x", in, got)
-			}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if s, err := parseProducerSnapshotV1(in); err == nil {
+			checkSnapshot(t, s)
+		}
+		s, err := parseProducerSnapshot(in, producerSnapshotFormat.Version)
+		if err != nil {
+			return
+		}
+		checkSnapshot(t, s)
+		if got := snapshotPayload(s.offset, s.producers); string(got) != string(in) {
+			t.Fatalf("parse/encode round trip differs:\n in %x\nout %x", in, got)
 		}
 	})
 }

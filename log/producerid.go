@@ -4,11 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
+	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tributary-io/tributary/internal/framedfile"
 )
 
 // Producer ID allocation (Kafka's InitProducerId without transactions).
@@ -17,15 +18,20 @@ import (
 // and crashes included: a restart continues after the last reserved block,
 // skipping what was left of it. See the package comment for the layout.
 const (
-	producerIDsFile    = "producer-ids"
-	producerIDsMagic   = "TRPI"
-	producerIDsVersion = 1 // reader rule: read N and N-1
-	producerIDsSize    = 20
-	producerIDsCRCPos  = 16
+	producerIDsFile = "producer-ids"
+	// producerIDsPayloadSize is the next producer ID, an i64. Version 1
+	// (the legacy frame) put a reserved u16 = 0 before it.
+	producerIDsPayloadSize = 8
 	// producerIDBlock is how many IDs one reservation (one atomic file
 	// replace, two fsyncs) covers.
 	producerIDBlock = 1000
 )
+
+// producerIDsFormat frames meta/producer-ids. Reader rule: read N and N-1.
+var producerIDsFormat = framedfile.Format{
+	Name: "producer id reservation", Magic: "TRPI", Version: 2, LegacyVersion: 1,
+	MaxPayload: legacyReserved + producerIDsPayloadSize,
+}
 
 // ErrProducerIDsExhausted: every producer ID has been handed out.
 var ErrProducerIDsExhausted = errors.New("log: producer ids exhausted")
@@ -33,28 +39,29 @@ var ErrProducerIDsExhausted = errors.New("log: producer ids exhausted")
 var errBadProducerIDs = errors.New("log: unreadable producer id reservation")
 
 func encodeProducerIDs(next int64) []byte {
-	b := make([]byte, producerIDsSize)
-	copy(b[0:4], producerIDsMagic)
-	binary.BigEndian.PutUint16(b[4:6], producerIDsVersion)
-	binary.BigEndian.PutUint16(b[6:8], 0) // reserved
-	binary.BigEndian.PutUint64(b[8:16], uint64(next))
-	binary.BigEndian.PutUint32(b[16:20], crc32.Checksum(b[:producerIDsCRCPos], castagnoli))
-	return b
+	b := producerIDsFormat.Start(producerIDsPayloadSize)
+	return producerIDsFormat.Seal(binary.BigEndian.AppendUint64(b, uint64(next)))
 }
 
 func decodeProducerIDs(b []byte) (int64, error) {
-	if len(b) != producerIDsSize || string(b[0:4]) != producerIDsMagic {
-		return 0, fmt.Errorf("%w: bad size or magic", errBadProducerIDs)
+	p, v, err := producerIDsFormat.Decode(b)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errBadProducerIDs, err)
 	}
-	if v := binary.BigEndian.Uint16(b[4:6]); v != producerIDsVersion {
-		return 0, fmt.Errorf("%w: version %d", errBadProducerIDs, v)
+	return parseProducerIDs(p, v)
+}
+
+func parseProducerIDs(p []byte, version uint16) (int64, error) {
+	p, err := stripLegacyReserved(p, version, producerIDsFormat.LegacyVersion)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errBadProducerIDs, err)
 	}
-	if crc32.Checksum(b[:producerIDsCRCPos], castagnoli) != binary.BigEndian.Uint32(b[16:20]) {
-		return 0, fmt.Errorf("%w: crc mismatch", errBadProducerIDs)
+	if len(p) != producerIDsPayloadSize {
+		return 0, fmt.Errorf("%w: %d-byte payload", errBadProducerIDs, len(p))
 	}
-	next := int64(binary.BigEndian.Uint64(b[8:16]))
-	if binary.BigEndian.Uint16(b[6:8]) != 0 || next < 0 {
-		return 0, fmt.Errorf("%w: bad fields", errBadProducerIDs)
+	next := int64(binary.BigEndian.Uint64(p))
+	if next < 0 {
+		return 0, fmt.Errorf("%w: negative next producer id", errBadProducerIDs)
 	}
 	return next, nil
 }
@@ -72,13 +79,16 @@ func (m *Manager) producerIDsPath() string {
 // started, at 0 or at an earlier such fallback.
 func (m *Manager) loadProducerIDs() error {
 	next := int64(0)
-	b, err := os.ReadFile(m.producerIDsPath())
+	p, v, err := producerIDsFormat.Read(m.producerIDsPath())
 	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("log: read %s: %w", m.producerIDsPath(), err)
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil && !errors.Is(err, framedfile.ErrCorrupt) && !errors.Is(err, framedfile.ErrVersion):
+		return fmt.Errorf("log: %w", err)
 	default:
-		if next, err = decodeProducerIDs(b); err != nil {
+		if err == nil {
+			next, err = parseProducerIDs(p, v)
+		}
+		if err != nil {
 			next = time.Now().UnixMicro()
 			m.logger.Error("log: producer id reservation unreadable; resuming from the clock",
 				"path", m.producerIDsPath(), "err", err, "next_producer_id", next)
@@ -111,7 +121,7 @@ func (m *Manager) AllocateProducerID() (int64, error) {
 			return 0, ErrProducerIDsExhausted
 		}
 		limit := m.pidLimit + producerIDBlock
-		if err := writeFileAtomic(m.producerIDsPath(), encodeProducerIDs(limit)); err != nil {
+		if err := producerIDsFormat.WriteFrame(m.producerIDsPath(), encodeProducerIDs(limit)); err != nil {
 			return 0, fmt.Errorf("log: reserve producer ids: %w", err)
 		}
 		m.pidLimit = limit

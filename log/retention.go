@@ -94,6 +94,7 @@ func (l *Log) deleteOldest(n int) error {
 		l.startOffset.Store(newStart)
 	}
 	l.segMu.Unlock()
+	l.wakeWatchers()
 	var errs []error
 	for _, s := range gone {
 		if err := s.Delete(); err != nil {
@@ -127,6 +128,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 		return l.startOffset.Load(), nil
 	}
 	l.startOffset.Store(offset)
+	l.wakeWatchers()
 	if err := l.checkpointRecovery(); err != nil {
 		return 0, err
 	}
@@ -240,6 +242,7 @@ func (l *Log) afterTruncate() (int64, error) {
 	if l.startOffset.Load() > next {
 		l.startOffset.Store(next)
 	}
+	l.wakeWatchers() // readers past the new end must hear it
 	if l.cleanedOffset.Load() > next {
 		// Nothing past the end was cleaned any more; appends there must
 		// not be taken for cleaned data (gaps) by a recovery.

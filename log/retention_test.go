@@ -543,9 +543,8 @@ func TestOffsetForTimestamp(t *testing.T) {
 	// Three segments; batch i has records at ts_i and ts_i+1 (its max), with
 	// one batch out of order and the log's largest timestamp in the middle.
 	ts := []int64{1000, 2000, 3000, 2500, 9000, 4000, 5000, 6000, 7000}
-	var all []storedBatch
 	for i, t0 := range ts {
-		all = append(all, appendOne(t, l, recordbatch.Build(2, 20, t0)))
+		appendOne(t, l, recordbatch.Build(2, 20, t0))
 		if i == 2 || i == 5 {
 			if err := l.Roll(); err != nil {
 				t.Fatal(err)

@@ -249,7 +249,7 @@ func (l *Log) closeUnsynced() error {
 	}
 	l.closed = true
 	l.isClosed.Store(true)
-	defer l.notify()
+	defer l.wakeWatchers()
 	err := l.stickyErr()
 	if serr := l.active().Seal(); err == nil {
 		err = serr
@@ -301,7 +301,8 @@ func (l *Log) closeFinish() error {
 		if !isNoSpace(err) {
 			return fmt.Errorf("log: close %s: %w", l.dir, err)
 		}
-		if err := overwriteCheckpoint(l.dir, c); err != nil {
+		// No room for a new file: writeCheckpoint overwrites it in place.
+		if err := writeCheckpoint(l.dir, c); err != nil {
 			return fmt.Errorf("log: close %s: %w", l.dir, err)
 		}
 	}

@@ -154,6 +154,13 @@ type PartitionReport struct {
 	CleanedOffset                int64               // from the cleaner checkpoint; -1: never compacted
 	ProducerSnapshot             *ProducerSnapshot   // nil when absent or unreadable
 	Problems                     []segment.Problem
+	// Lost are the offset ranges the next open will find lost and report
+	// (left as gaps): the damaged part of a segment, up to the next
+	// segment, and gaps between segments that no log cleaner left.
+	// KnownLost are the gaps an earlier recovery already reported (the
+	// lost-offsets file), which are no damage any more.
+	Lost      []LostRange
+	KnownLost []OffsetRange
 	// Warnings are what Open tidies up without loss: leftovers of an
 	// interrupted cleaner swap or roll (a segment left unsealed by an
 	// unclean shutdown: ErrUnsealed), index files without a segment.
@@ -241,6 +248,9 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 			IndexIntervalBytes: opts.IndexIntervalBytes,
 			Active:             i == len(bases)-1,
 		}
+		if !so.Active {
+			so.NextSegment = bases[i+1]
+		}
 		if opts.Batch != nil {
 			path := filepath.Join(dir, segment.FileName(base, segment.LogSuffix))
 			so.Batch = func(h *recordbatch.Header, pos int64, batch []byte, problem error) error {
@@ -268,24 +278,8 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 		return r, nil
 	}
 
-	// Segments must follow one another, as Open requires.
-	for i := 1; i < len(r.Segments); i++ {
-		prev, s := &r.Segments[i-1], &r.Segments[i]
-		switch {
-		case s.BaseOffset == prev.NextOffset:
-		case s.BaseOffset > prev.NextOffset && s.BaseOffset <= compactedBefore:
-			// a gap the cleaner left
-		case s.Size == 0:
-			warn(s.Path, fmt.Errorf("log: stray empty segment (the previous one ends at offset %d); the next open removes it", prev.NextOffset))
-		default:
-			what := "gap"
-			if s.BaseOffset < prev.NextOffset {
-				what = "overlap"
-			}
-			r.Problems = append(r.Problems, segment.Problem{Path: s.Path, Position: 0, Offset: s.BaseOffset,
-				Err: fmt.Errorf("%w: segment starts at offset %d, the previous one ends at %d (%s); the next open drops it and every later segment",
-					segment.ErrOffsetOrder, s.BaseOffset, prev.NextOffset, what)})
-		}
+	if err := r.findLost(dir, compactedBefore); err != nil {
+		return r, err
 	}
 
 	if n := len(r.Segments); n > 0 {
@@ -296,10 +290,6 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 	if c := r.Checkpoint; c != nil {
 		if c.LogStartOffset > r.LogStartOffset {
 			r.LogStartOffset = min(c.LogStartOffset, r.LogEndOffset)
-		}
-		if c.RecoveryOffset > r.LogEndOffset {
-			problem(ckptPath, fmt.Errorf("%w: the log ends at offset %d, but offsets up to %d were flushed: batches are missing",
-				ErrMissing, r.LogEndOffset, c.RecoveryOffset))
 		}
 		if c.IndexFormat != indexFormatVersion {
 			warn(ckptPath, fmt.Errorf("log: index format %d, this version writes %d: the next open rebuilds the indexes", c.IndexFormat, indexFormatVersion))
@@ -434,6 +424,91 @@ func inspectSegmentFiles(dir string, warn func(string, error)) ([]int64, error) 
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	return bases, nil
+}
+
+// findLost works out, from the verified segments, what the next open
+// keeps and what it leaves as gaps (see recover.go): each segment keeps
+// its intact prefix; a gap after it is lost if the segment was damaged or
+// the cleaner did not leave it; a damaged last segment loses, as a gap,
+// the flushed offsets past its intact prefix (up to the checkpoint's
+// recovery point). Ranges the lost-offsets file holds are known.
+func (r *PartitionReport) findLost(dir string, compactedBefore int64) error {
+	lostPath := filepath.Join(dir, LostOffsetsFile)
+	known, ok, err := readLostOffsets(dir)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		r.Problems = append(r.Problems, segment.Problem{Path: lostPath, Position: -1, Offset: -1,
+			Err: fmt.Errorf("%w: the next open reports its ranges again", errBadLostOffsets)})
+	}
+	var gaps []LostRange
+	end, damage := int64(-1), ""
+	for i := range r.Segments {
+		s := &r.Segments[i]
+		last := i == len(r.Segments)-1
+		if end >= 0 && s.BaseOffset < end {
+			r.Problems = append(r.Problems, segment.Problem{Path: s.Path, Position: 0, Offset: s.BaseOffset,
+				Err: fmt.Errorf("%w: segment starts at offset %d, the previous one ends at %d (overlap); the next open keeps only its batches from offset %d on",
+					segment.ErrOffsetOrder, s.BaseOffset, end, end)})
+			end = max(end, s.NextOffset)
+			continue
+		}
+		if s.Size == 0 && !last {
+			r.Warnings = append(r.Warnings, segment.Problem{Path: s.Path, Position: -1, Offset: s.BaseOffset,
+				Err: errors.New("log: stray empty segment; the next open removes it")})
+			continue
+		}
+		for j, k := range s.Kept {
+			cut := j < len(s.Kept)-1 || k.To < s.Size
+			lastRun := last && j == len(s.Kept)-1
+			if k.To == k.From && !(lastRun && (end < 0 || k.Base > end)) {
+				// Nothing kept: the run goes.
+				if cut {
+					if end < 0 {
+						end = k.Base
+					}
+					if damage == "" {
+						damage = fmt.Sprintf("segment %s is damaged from byte %d (offset %d) on", filepath.Base(s.Path), k.To, k.Next)
+					}
+				}
+				continue
+			}
+			if end >= 0 && k.Base > end {
+				cause := damage
+				if cause == "" && k.Base > compactedBefore {
+					cause = fmt.Sprintf("no segment holds these offsets (a segment file before %s is missing)", filepath.Base(s.Path))
+				}
+				if cause != "" {
+					gaps = append(gaps, LostRange{OffsetRange{end, k.Base}, cause})
+				}
+			}
+			end, damage = k.Next, ""
+			if cut {
+				damage = fmt.Sprintf("segment %s is damaged from byte %d (offset %d) on", filepath.Base(s.Path), k.To, k.Next)
+			}
+		}
+	}
+	if c := r.Checkpoint; c != nil && end >= 0 && c.RecoveryOffset > end {
+		cause := damage
+		if cause == "" {
+			cause = fmt.Sprintf("the log ends at offset %d but offsets up to %d were flushed", end, c.RecoveryOffset)
+		}
+		gaps = append(gaps, LostRange{OffsetRange{end, c.RecoveryOffset}, cause})
+	}
+	for _, g := range gaps {
+		for _, k := range known {
+			if k.From < g.To && k.To > g.From {
+				r.KnownLost = append(r.KnownLost, OffsetRange{max(k.From, g.From), min(k.To, g.To)})
+			}
+		}
+		for _, n := range subtractRanges(g.OffsetRange, known) {
+			r.Lost = append(r.Lost, LostRange{n, g.Cause})
+			r.Problems = append(r.Problems, segment.Problem{Path: dir, Position: -1, Offset: n.From,
+				Err: fmt.Errorf("%w: offsets %v (%d) are lost: %s; the next open leaves them as a gap and reports them", ErrMissing, n, n.Len(), g.Cause)})
+		}
+	}
+	return nil
 }
 
 func isDir(path string) bool {

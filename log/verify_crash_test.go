@@ -69,11 +69,11 @@ func setCheckpointClean(t *testing.T, dir string) {
 	t.Helper()
 	path := filepath.Join(dir, log.CheckpointFile)
 	b, err := os.ReadFile(path)
-	if err != nil || len(b) != 32 {
+	if err != nil || len(b) != 38 {
 		t.Fatalf("checkpoint: %d bytes, %v", len(b), err)
 	}
-	b[7] |= 1 // flags, bit 0: clean shutdown
-	binary.BigEndian.PutUint32(b[28:], crc32.Checksum(b[:28], crc32.MakeTable(crc32.Castagnoli)))
+	b[13] |= 1 // payload's flags (after the 12-byte frame header), bit 0: clean shutdown
+	binary.BigEndian.PutUint32(b[34:], crc32.Checksum(b[:34], crc32.MakeTable(crc32.Castagnoli)))
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}

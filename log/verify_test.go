@@ -53,7 +53,7 @@ func TestVerifyPartition(t *testing.T) {
 			if err := segment.RemoveFiles(dir, 8); err != nil {
 				t.Fatal(err)
 			}
-		}, "segment starts at offset 16, the previous one ends at 8", ""},
+		}, "offsets [8, 16) (8) are lost: no segment holds these offsets", ""},
 		{"last segments lost", func(t *testing.T, dir string) {
 			segment.RemoveFiles(dir, 16)
 			segment.RemoveFiles(dir, 24)
@@ -83,6 +83,9 @@ func TestVerifyPartition(t *testing.T) {
 			}
 			check("problems", r.Problems, tt.problem)
 			check("warnings", r.Warnings, tt.warning)
+			if tt.name == "segment lost from the middle" && (len(r.Lost) != 1 || r.Lost[0].OffsetRange != (log.OffsetRange{From: 8, To: 16})) {
+				t.Errorf("lost: %v, want [8, 16)", r.Lost)
+			}
 			if tt.name == "clean" && (len(r.Segments) != 4 || r.LogStartOffset != 0 || r.LogEndOffset != 24 ||
 				r.Checkpoint == nil || !r.Checkpoint.CleanShutdown || r.Checkpoint.RecoveryOffset != 24 || r.CleanedOffset != -1) {
 				t.Errorf("report: %+v", r)

@@ -15,10 +15,13 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// Compression of a batch's records section. The broker never calls this on
-// the produce or fetch path (what producers send is what is stored); it
-// serves tools, tests, timestamp lookups inside compressed batches and any
-// future down-conversion.
+// Compression of a batch's records section. The broker never re-encodes on
+// the produce or fetch path (what producers send is what is stored) unless
+// a topic's compression.type asks for it; the produce check of compressed
+// batches (produced_stream.go) decompresses with the streaming readers of
+// these codecs, and with Decompress where a codec cannot stream. This
+// serves that, tools, tests, timestamp lookups inside compressed batches
+// and any future down-conversion.
 //
 // Every codec here writes what all Kafka clients read, and reads what every
 // Kafka client writes:

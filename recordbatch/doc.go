@@ -2,17 +2,22 @@
 // RecordBatch (magic 2), the unit Tributary receives from producers, stores
 // verbatim in segment files and hands back to consumers.
 //
-// The hot paths never decode or decompress the records themselves: the broker
-// only needs the header to assign offsets, index by offset and time, and check
-// integrity. Header parsing is allocation-free on success, so it can sit on
-// the produce, fetch and recovery paths. Records are decoded only off the hot
-// path: Records (tools, tests), FirstRecordAtOrAfter (ListOffsets by
-// timestamp), Recompress (a topic whose compression.type differs from the
-// producer's codec), Filter (the log cleaner, keeping a subset of a batch's
-// records under the same header) and HasNullKey (the produce check of a
-// compacted topic), with Decompress/Compress for gzip, snappy (xerial
-// framing or a bare block), lz4 (frame format) and zstd. Encode builds
-// batches of keyed records for tests and tools.
+// The fetch and recovery paths never decode or decompress the records:
+// the broker only needs the header to assign offsets, index by offset and
+// time, and check integrity. Header parsing is allocation-free on success,
+// so it can sit on those paths. The produce path reads the records once,
+// because no batch a consumer cannot read may be acknowledged:
+// ValidateProduced walks an uncompressed batch in place and streams a
+// compressed one through a window with pooled decoders (produced_stream.go).
+// Records are otherwise decoded only off the hot path: Records (tools,
+// tests), FirstRecordAtOrAfter (ListOffsets by timestamp), Recompress (a
+// topic whose compression.type differs from the producer's codec), Filter
+// (the log cleaner, keeping a subset of a batch's records under the same
+// header) and HasNullKey (the produce check of a compacted topic), with
+// Decompress/Compress for gzip, snappy (xerial framing or a bare block),
+// lz4 (frame format) and zstd. Every one of them reads a record's fields
+// with the same rule (parseRecordBody). Encode builds batches of keyed
+// records for tests and tools.
 //
 // # Byte layout
 //
@@ -73,8 +78,8 @@
 // Every error is an *Error whose Pos is the byte position of the start of the
 // offending batch in the caller's input, and which wraps exactly one of
 // ErrTruncated, ErrCorrupt, ErrInvalidRecords (ValidateProduced), or, from
-// the codec functions, ErrTooLarge
-// (records decompress past the caller's limit) and ErrUnsupportedCodec:
+// the codec functions and ValidateProduced, ErrTooLarge (records decompress
+// past the caller's limit) and ErrUnsupportedCodec:
 //
 //   - ErrTruncated: the bytes present look like the start of a valid batch, but
 //     the input ends before the header or before the end batchLength announces;
@@ -82,10 +87,12 @@
 //   - ErrCorrupt: the bytes can never form a valid batch (bad magic, impossible
 //     length or field, unknown codec, CRC mismatch).
 //   - ErrInvalidRecords: the CRC checks out but the records disagree with the
-//     header (count, framing, offset deltas): built wrong, not damaged.
+//     header (count, framing, offset deltas), or, in a compressed batch, the
+//     codec stream does not decode: built wrong, not damaged.
 //
 // ParseHeader checks structure only; Validate adds the CRC; ValidateProduced
-// adds, in the same pass, the record checks a producer's batch must pass. ValidateAll and Scan
+// adds the record checks a producer's batch must pass, in the same pass for
+// an uncompressed batch, decompressing a compressed one. ValidateAll and Scan
 // walk a buffer of back-to-back batches, as found in a produce request or a
 // segment file; Scan returns the longest valid prefix, the truncation point for
 // crash recovery.

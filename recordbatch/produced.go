@@ -27,19 +27,31 @@ const (
 )
 
 // ValidateProduced is Validate (header and CRC) plus the checks a
-// producer's batch must pass so that its header cannot lie about its
-// records and leave gaps or overlaps in the partition's offsets: a positive
-// recordCount equal to lastOffsetDelta+1 and, for an uncompressed batch,
-// exactly that many records, framed by their lengths, with offset deltas 0,
-// 1, 2, ... and nothing after them (Kafka's INVALID_RECORD cases). Only
-// each record's length, timestampDelta and offsetDelta are read: keys,
-// values and headers are the producer's business. Compressed batches are
-// checked by header only: the produce path never decompresses.
+// producer's batch must pass so that no consumer is ever handed a batch it
+// cannot read, and its header cannot lie about its records and leave gaps
+// or overlaps in the partition's offsets: a positive recordCount equal to
+// lastOffsetDelta+1 and exactly that many records, framed by their
+// lengths, with offset deltas 0, 1, 2, ... and nothing after them (Kafka's
+// INVALID_RECORD cases). It is the one rule for a batch a producer sends;
+// anything that writes such batches to a log (the produce path, a replica
+// fetcher) checks them with it.
+//
+// An uncompressed batch is checked in place in one pass, reading only
+// each record's length, timestampDelta and offsetDelta (keys, values and
+// headers are framed by the length): it does not allocate, and limit does
+// not apply. A compressed batch is decompressed as a stream, a window at a
+// time, with pooled decoders, as Kafka's LogValidator does, and each
+// record is read whole (key, value and headers framed exactly by its
+// length); the codec stream must end with the last record and pass the
+// codec's own checksums. More than limit bytes of decompressed records is
+// ErrTooLarge. Once the pools are warm a compressed batch costs a few
+// allocations, none per record.
 //
 // A CRC mismatch is ErrCorrupt (the bytes were damaged) and wins over a
-// record problem, which is ErrInvalidRecords. b may hold more bytes after
-// the batch. It does not allocate.
-func ValidateProduced(b []byte) (Header, error) {
+// record problem, which is ErrInvalidRecords: for a compressed batch that
+// includes a stream its codec cannot decode, since the CRC shows the
+// producer built it so. b may hold more bytes after the batch.
+func ValidateProduced(b []byte, limit int) (Header, error) {
 	h, err := parseHeader(b, 0)
 	if err != nil {
 		return Header{}, err
@@ -51,6 +63,9 @@ func ValidateProduced(b []byte) (Header, error) {
 	if h.Codec() != CodecNone {
 		if crc := ComputeCRC(batch); crc != h.CRC {
 			return Header{}, crcMismatch(&h, crc)
+		}
+		if err := checkCompressedRecords(batch, &h, limit); err != nil {
+			return Header{}, err
 		}
 		return h, nil
 	}

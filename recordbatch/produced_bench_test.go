@@ -21,7 +21,7 @@ func BenchmarkValidateProduced(b *testing.B) {
 			b.SetBytes(int64(len(pool[0])))
 			b.ReportAllocs()
 			for i := range b.N {
-				if _, err := ValidateProduced(pool[i%len(pool)]); err != nil {
+				if _, err := ValidateProduced(pool[i%len(pool)], DefaultDecompressLimit); err != nil {
 					b.Fatal(err)
 				}
 			}

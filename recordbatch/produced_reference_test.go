@@ -3,13 +3,17 @@ package recordbatch
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 )
 
 // A differential test of ValidateProduced, whose two strategies (walk then
 // CRC, CRC ahead of the walk) are easy to get subtly wrong, against the
 // plain reference it replaced: Validate (header and CRC) and then a walk
-// of the records, as recordbatch did before ValidateProduced existed.
+// of the records, as recordbatch did before ValidateProduced existed. For
+// a compressed batch the reference decompresses the records whole
+// (Decompress) and reads them with Records' reader, where ValidateProduced
+// streams them through a window.
 
 func refCheckProduced(batch []byte) error {
 	h, err := ParseHeader(batch)
@@ -19,10 +23,24 @@ func refCheckProduced(batch []byte) error {
 	if h.RecordCount <= 0 || int64(h.RecordCount) != int64(h.LastOffsetDelta)+1 {
 		return corrupt(0, "recordCount %d does not match lastOffsetDelta %d", h.RecordCount, h.LastOffsetDelta)
 	}
-	if h.Codec() != CodecNone {
-		return nil
-	}
 	recs := batch[HeaderSize:h.Size()]
+	if h.Codec() != CodecNone {
+		out, err := Decompress(h.Codec(), recs, DefaultDecompressLimit)
+		if err != nil {
+			return err
+		}
+		rd := recordReader{recs: out, left: h.RecordCount, lastOffsetDelta: h.LastOffsetDelta}
+		var r rawRecord
+		for want := int32(0); rd.left > 0; want++ {
+			if err := rd.next(&r); err != nil {
+				return err
+			}
+			if r.offsetDelta != want {
+				return corrupt(0, "record %d has offsetDelta %d", want, r.offsetDelta)
+			}
+		}
+		return rd.finish()
+	}
 	for want := int32(0); want < h.RecordCount; want++ {
 		length, n := binary.Varint(recs)
 		if n <= 0 || length < 1 || length > int64(len(recs)-n) {
@@ -57,13 +75,15 @@ func refOutcome(b []byte) (string, Header) {
 		return "truncated", Header{}
 	case verr != nil:
 		return "corrupt", Header{}
+	case errors.Is(cerr, ErrTooLarge):
+		return "too large", Header{}
 	default:
 		return "invalid", Header{}
 	}
 }
 
 func newOutcome(b []byte) (string, Header) {
-	h, err := ValidateProduced(b)
+	h, err := ValidateProduced(b, DefaultDecompressLimit)
 	switch {
 	case err == nil:
 		return "ok", h
@@ -73,6 +93,8 @@ func newOutcome(b []byte) (string, Header) {
 		return "truncated", Header{}
 	case errors.Is(err, ErrCorrupt):
 		return "corrupt", Header{}
+	case errors.Is(err, ErrTooLarge):
+		return "too large", Header{}
 	}
 	return "other:" + err.Error(), Header{}
 }
@@ -211,6 +233,9 @@ func FuzzValidateProducedMatchesReference(f *testing.F) {
 	f.Add([]byte{3, 3, 10, 8, 3, 20, 2, 5, 3, 30, 0, 66, 7}, false)
 	f.Add(Build(10, 20, 1), true)
 	f.Add(Build(70, 1000, 1), true)
+	for _, c := range []Codec{CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
+		f.Add(compressedProduced(f, c, 5, 40), true)
+	}
 	f.Fuzz(func(t *testing.T, in []byte, raw bool) {
 		b := in
 		if !raw {
@@ -239,6 +264,27 @@ func TestValidateProducedMatchesReference(t *testing.T) {
 			}
 			refCompare(t, append(append([]byte(nil), good...), 1, 2, 3), "trailing")
 			refCompare(t, good[:len(good)-1], "short")
+		}
+	}
+}
+
+// TestValidateProducedCompressedMatchesReference: for every codec, the
+// streaming walk gives the verdict of decompressing whole and reading the
+// records, over damaged compressed bytes whose CRC was fixed up (so the
+// records, not the CRC, decide).
+func TestValidateProducedCompressedMatchesReference(t *testing.T) {
+	for _, c := range []Codec{CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
+		for _, n := range []int{1, 3, 200} {
+			good := compressedProduced(t, c, n, 300)
+			refCompare(t, good, c.String()+" built")
+			for p := HeaderSize; p < len(good); p += 1 + len(good)/61 {
+				for _, bit := range []byte{0x01, 0x40} {
+					bad := append([]byte(nil), good...)
+					bad[p] ^= bit
+					SetCRC(bad)
+					refCompare(t, bad, fmt.Sprintf("%v, %d records, byte %d ^ 0x%02x", c, n, p, bit))
+				}
+			}
 		}
 	}
 }

@@ -53,7 +53,7 @@ func TestValidateProduced(t *testing.T) {
 		{"large: offset delta gap", producedBatchOf([]int32{0, 1, 3, 4}, 4, 3, large), ErrInvalidRecords},
 		{"large: damaged and lying", flipByte(producedBatchOf([]int32{0, 1, 3, 4}, 4, 3, large), -3), ErrCorrupt},
 	} {
-		h, err := ValidateProduced(tc.batch)
+		h, err := ValidateProduced(tc.batch, DefaultDecompressLimit)
 		if tc.want == nil {
 			if err != nil {
 				t.Errorf("%s: %v", tc.name, err)
@@ -70,16 +70,16 @@ func TestValidateProduced(t *testing.T) {
 	// pass, is ErrCorrupt, whatever it does to the records' framing.
 	for _, good := range [][]byte{Build(200, 1000, 1), Build(5000, 20, 1)} {
 		for pos := AttributesPos; pos < len(good); pos += 997 {
-			if _, err := ValidateProduced(flipByte(good, pos)); !errors.Is(err, ErrCorrupt) {
+			if _, err := ValidateProduced(flipByte(good, pos), DefaultDecompressLimit); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("byte %d of %d flipped: %v, want ErrCorrupt", pos, len(good), err)
 			}
 		}
-		if _, err := ValidateProduced(flipByte(good, len(good)-1)); !errors.Is(err, ErrCorrupt) {
+		if _, err := ValidateProduced(flipByte(good, len(good)-1), DefaultDecompressLimit); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("last byte flipped: %v, want ErrCorrupt", err)
 		}
 	}
 	batch := Build(100, 20, 1)
-	if n := testing.AllocsPerRun(100, func() { ValidateProduced(batch) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { ValidateProduced(batch, DefaultDecompressLimit) }); n != 0 {
 		t.Errorf("ValidateProduced allocates %v times per batch", n)
 	}
 }
@@ -103,7 +103,7 @@ func FuzzValidateProduced(f *testing.F) {
 	f.Add(producedBatch([]int32{0, 1, 3}, 3, 2))
 	f.Add(producedBatch([]int32{0, 1, 2, 3}, 5, 4))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := ValidateProduced(b)
+		h, err := ValidateProduced(b, DefaultDecompressLimit)
 		if _, verr := Validate(b); verr != nil {
 			if err == nil || errors.Is(err, ErrInvalidRecords) {
 				t.Fatalf("Validate says %v, ValidateProduced %v", verr, err)

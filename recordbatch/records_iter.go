@@ -135,39 +135,63 @@ func (rd *recordReader) next(r *rawRecord) error {
 	rd.recs = rest[length:]
 	rd.left--
 	rd.read++
+	if p := parseRecordBody(body, r, rd.lastOffsetDelta); p != recordsOK {
+		return corrupt(0, "record %d: %s", i, p)
+	}
+	return nil
+}
+
+// Why parseRecordBody refuses a record.
+const (
+	noAttributes     recordProblem = "no attributes"
+	badOffsetDelta   recordProblem = "offsetDelta outside [0, lastOffsetDelta]"
+	badKeyLength     recordProblem = "bad key length"
+	badValueLength   recordProblem = "bad value length"
+	badHeaderCount   recordProblem = "bad header count"
+	badHeaderLength  recordProblem = "bad header length"
+	bytesAfterFields recordProblem = "bytes after the last field"
+)
+
+// parseRecordBody reads into r the fields of one record, body being the
+// bytes its length announces, and checks that they end exactly at its
+// end, as the Java client does. It is the one record rule: Records,
+// Recompress and the produce check of compressed batches all read records
+// through it.
+func parseRecordBody(body []byte, r *rawRecord, lastOffsetDelta int32) recordProblem {
 	if len(body) < 1 {
-		return corrupt(0, "record %d: no attributes", i)
+		return noAttributes
 	}
 	body = body[1:] // attributes: unused
 	var v int64
+	var ok bool
 	if r.timestampDelta, body, ok = varint(body, math.MaxInt64); !ok {
-		return corrupt(0, "record %d: bad timestampDelta", i)
+		return badTimestampDelta
 	}
-	if v, body, ok = varint(body, math.MaxInt32); !ok || v < 0 || v > int64(rd.lastOffsetDelta) {
-		return corrupt(0, "record %d: offsetDelta outside [0, lastOffsetDelta %d]", i, rd.lastOffsetDelta)
+	if v, body, ok = varint(body, math.MaxInt32); !ok || v < 0 || v > int64(lastOffsetDelta) {
+		return badOffsetDelta
 	}
 	r.offsetDelta = int32(v)
 	if r.key, body, ok = nullableBytes(body); !ok {
-		return corrupt(0, "record %d: bad key length", i)
+		return badKeyLength
 	}
 	if r.value, body, ok = nullableBytes(body); !ok {
-		return corrupt(0, "record %d: bad value length", i)
+		return badValueLength
 	}
 	// Each header takes at least two bytes, which bounds the count before
 	// anyone allocates for it.
 	if v, body, ok = varint(body, math.MaxInt32); !ok || v < 0 || v > int64(len(body)/2) {
-		return corrupt(0, "record %d: bad header count", i)
+		return badHeaderCount
 	}
 	r.headerCount, r.headers = int(v), body
-	for j := range r.headerCount {
+	for range r.headerCount {
 		if _, _, body, ok = nextHeader(body); !ok {
-			return corrupt(0, "record %d: header %d: bad length", i, j)
+			return badHeaderLength
 		}
 	}
 	if len(body) != 0 {
-		return corrupt(0, "record %d: %d bytes after the last field", i, len(body))
+		return bytesAfterFields
 	}
-	return nil
+	return recordsOK
 }
 
 // finish checks, after every record was read, that nothing follows them.

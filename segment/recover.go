@@ -1,8 +1,10 @@
 package segment
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/tributary-io/tributary/recordbatch"
 )
@@ -21,6 +23,23 @@ type RecoveryStats struct {
 	Batches        int
 	TruncatedBytes int64 // bytes cut from a torn or corrupt tail
 	Cause          error // why the tail was cut, nil if nothing was
+	// ResumePosition and ResumeOffset say where RecoverOptions.Salvage
+	// was given the batches found past the damage; -1 when it was not.
+	ResumePosition, ResumeOffset int64
+}
+
+// RecoverOptions makes RecoverWith salvage the valid batches past the
+// damage of a sealed segment.
+type RecoverOptions struct {
+	// Limit is the base offset of the next segment: batches salvaged
+	// must end below it. 0: salvage nothing.
+	Limit int64
+	// Salvage, when set, is given the bytes of the file from the first
+	// batch past the damage that resumes the log (see ResumePoint) to
+	// the end, and that batch's base offset, before the file is cut;
+	// the caller keeps them as a segment of their own. An error stops
+	// the recovery before anything is cut.
+	Salvage func(base int64, tail []byte) error
 }
 
 // follows reports whether a batch at base offset base may come where the
@@ -39,37 +58,40 @@ func (s *Segment) follows(base, next int64) bool {
 // have no readers.
 //
 // A batch that was fully written and is valid is never dropped, unless a batch
-// before it is corrupt: offsets must stay contiguous, and nothing after the
-// first damaged byte can be trusted to belong to this log.
+// before it is corrupt: nothing after the first damaged byte can be trusted
+// to belong to this segment's chain of offsets. RecoverWith salvages what
+// comes after the damage of a sealed segment.
 func (s *Segment) Recover() (RecoveryStats, error) {
+	return s.RecoverWith(RecoverOptions{})
+}
+
+// RecoverWith is Recover that, with opts.Salvage set, hands the valid
+// batches found past the damage to the caller before cutting the file
+// (see ResumePoint), so that one damaged batch does not cost the rest of a
+// sealed segment.
+func (s *Segment) RecoverWith(opts RecoverOptions) (RecoveryStats, error) {
 	if s.sealed {
 		return RecoveryStats{}, &Error{Path: s.logPath, Op: "recover", Offset: -1, Err: ErrReadOnly}
 	}
 	v := s.view()
-	st := RecoveryStats{BytesScanned: int64(len(v))}
+	st := RecoveryStats{BytesScanned: int64(len(v)), ResumePosition: -1, ResumeOffset: -1}
 	s.offIdx.Reset()
 	s.timeIdx.Reset()
 	s.bytesSinceIndexEntry = 0
 	s.indexMissing = false
 	maxTs, offMaxTs := int64(-1), int64(-1)
-	next := s.baseOffset
-	p := 0
-	for p < len(v) {
-		h, err := recordbatch.Validate(v[p:])
-		if err == nil && !s.follows(h.BaseOffset, next) {
-			err = fmt.Errorf("%w: batch at byte %d has base offset %d, want %d", recordbatch.ErrCorrupt, p, h.BaseOffset, next)
-		}
-		if err == nil && !s.Fits(0, h.LastOffset()) {
-			err = fmt.Errorf("%w: batch at byte %d: %w", recordbatch.ErrCorrupt, p, ErrOffsetOverflow)
-		}
-		if err != nil {
-			st.Cause = err
-			break
-		}
-		maxTs, offMaxTs = s.indexBatch(&h, int64(p), maxTs, offMaxTs)
-		next = h.NextOffset()
+	p, next, cause := intactPrefix(v, s.baseOffset, s.cfg.CompactedBefore, func(h *recordbatch.Header, pos int) {
+		maxTs, offMaxTs = s.indexBatch(h, int64(pos), maxTs, offMaxTs)
 		st.Batches++
-		p += h.Size()
+	})
+	st.Cause = cause
+	if p < len(v) && opts.Salvage != nil && opts.Limit > next {
+		if q, base, ok := resumePoint(v, p, next, opts.Limit, s.cfg.CompactedBefore); ok {
+			if err := opts.Salvage(base, v[q:]); err != nil {
+				return st, &Error{Path: s.logPath, Op: "recover: salvage batches past the damage", Offset: base, Err: err}
+			}
+			st.ResumePosition, st.ResumeOffset = int64(q), base
+		}
 	}
 	if p < len(v) {
 		st.TruncatedBytes = int64(len(v) - p)
@@ -82,6 +104,122 @@ func (s *Segment) Recover() (RecoveryStats, error) {
 	s.nextOffset.Store(next)
 	s.size.Store(int64(p))
 	return st, nil
+}
+
+// intactPrefix walks v, the bytes of a segment at base offset base, batch
+// by batch, checking each batch's length, magic, CRC-32C and that its
+// offsets follow the previous batch's (with gaps only below
+// compactedBefore) and fit the indexes, and calls fn (if set) for each one
+// that does. It returns the length of that prefix, the offset after it and
+// why it ends (nil at the end of v).
+func intactPrefix(v []byte, base, compactedBefore int64, fn func(h *recordbatch.Header, pos int)) (p int, next int64, cause error) {
+	next = base
+	for p < len(v) {
+		h, err := recordbatch.Validate(v[p:])
+		if err == nil && !(h.BaseOffset == next || h.BaseOffset > next && h.BaseOffset < compactedBefore) {
+			err = fmt.Errorf("%w: batch at byte %d has base offset %d, want %d", recordbatch.ErrCorrupt, p, h.BaseOffset, next)
+		}
+		if err == nil && h.LastOffset()-base > math.MaxUint32 {
+			err = fmt.Errorf("%w: batch at byte %d: %w", recordbatch.ErrCorrupt, p, ErrOffsetOverflow)
+		}
+		if err != nil {
+			return p, next, err
+		}
+		if fn != nil {
+			fn(&h, p)
+		}
+		next = h.NextOffset()
+		p += h.Size()
+	}
+	return p, next, nil
+}
+
+// KeptRange is a run of batches a recovery keeps of a segment.
+type KeptRange struct {
+	Base       int64 // the base offset of the segment it is kept as
+	Next       int64 // the offset after its last batch
+	From, To   int64 // its bytes in the .log file
+	FirstBatch int64 // base offset of its first batch, -1 when empty
+}
+
+// keptRanges is what recovery keeps of v, the bytes of the segment at
+// base: the intact prefix and, when limit (the next segment's base
+// offset) is set, each run resumed past damage (see RecoverWith). With no
+// damage it is one range, the whole of v.
+func keptRanges(v []byte, base, compactedBefore, limit int64) []KeptRange {
+	var out []KeptRange
+	pos := 0
+	for {
+		first := int64(-1)
+		p, next, _ := intactPrefix(v[pos:], base, compactedBefore, func(h *recordbatch.Header, q int) {
+			if first < 0 {
+				first = h.BaseOffset
+			}
+		})
+		out = append(out, KeptRange{Base: base, Next: next, From: int64(pos), To: int64(pos + p), FirstBatch: first})
+		if pos+p == len(v) || limit <= next {
+			return out
+		}
+		q, b, ok := resumePoint(v[pos:], p, next, limit, compactedBefore)
+		if !ok {
+			return out
+		}
+		pos, base = pos+q, b
+	}
+}
+
+// resumePoint looks in v past the damaged batch at byte cut, where the
+// offset next was expected, for the first position where the log resumes:
+// a whole, CRC-valid batch whose offsets lie in [next, limit) and whose
+// base offset (which no CRC covers) something vouches for: the end of v
+// after it, a valid batch after it that follows it (with a gap only below
+// compactedBefore), or the header of the batch before it, when the
+// damage left the framing from cut to it readable and that header says it
+// ends where this one starts. The batch at cut itself is never taken: its
+// base offset may be what is damaged. Cheap checks of the header come
+// first, so a scan of garbage computes few CRCs.
+func resumePoint(v []byte, cut int, next, limit, compactedBefore int64) (pos int, base int64, ok bool) {
+	candidate := func(q int) (recordbatch.Header, bool) {
+		b := v[q:]
+		if len(b) < recordbatch.HeaderSize || b[recordbatch.MagicPos] != recordbatch.Magic {
+			return recordbatch.Header{}, false
+		}
+		base := int64(binary.BigEndian.Uint64(b[recordbatch.BaseOffsetPos:]))
+		size := recordbatch.LogOverhead + int64(int32(binary.BigEndian.Uint32(b[recordbatch.BatchLengthPos:])))
+		delta := int64(int32(binary.BigEndian.Uint32(b[recordbatch.LastOffsetDeltaPos:])))
+		if base < next || delta < 0 || base+delta >= limit || size < recordbatch.HeaderSize || size > int64(len(b)) {
+			return recordbatch.Header{}, false
+		}
+		h, err := recordbatch.Validate(b)
+		return h, err == nil
+	}
+	// The framing from cut on, walked as far as headers parse, as the
+	// scan goes: framed is the next batch boundary at or past q (-1 when
+	// the framing is lost), framedNext the offset the header before it
+	// says comes next.
+	framed, framedNext := cut, int64(-1)
+	for q := cut + 1; q < len(v); q++ {
+		for framed >= 0 && framed < q {
+			h, err := recordbatch.ParseHeader(v[framed:])
+			if err != nil {
+				framed = -1
+				break
+			}
+			framed, framedNext = framed+h.Size(), h.NextOffset()
+		}
+		h, ok := candidate(q)
+		if !ok {
+			continue
+		}
+		r := q + h.Size()
+		if r == len(v) || framed == q && framedNext == h.BaseOffset {
+			return q, h.BaseOffset, true
+		}
+		if h2, ok := candidate(r); ok && (h2.BaseOffset == h.NextOffset() || h2.BaseOffset > h.NextOffset() && h2.BaseOffset < compactedBefore) {
+			return q, h.BaseOffset, true
+		}
+	}
+	return 0, 0, false
 }
 
 // Load prepares a segment that was flushed before the last recovery

@@ -644,3 +644,113 @@ func TestTruncateTo(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestRecoverWithSalvagesPastDamage damages one place of a sealed segment
+// and checks what RecoverWith keeps (the batches before the damage), what
+// it hands to Salvage (the bytes from the first batch after the damage
+// that the batch after it vouches for, and that batch's base offset), and
+// that Verify's Kept ranges say the same.
+func TestRecoverWithSalvagesPastDamage(t *testing.T) {
+	const n = 8
+	pos := func(batches [][]byte, i int) int {
+		p := 0
+		for _, b := range batches[:i] {
+			p += len(b)
+		}
+		return p
+	}
+	base := func(b []byte) int64 { h, _ := recordbatch.ParseHeader(b); return h.BaseOffset }
+	next := func(b []byte) int64 { h, _ := recordbatch.ParseHeader(b); return h.NextOffset() }
+	tests := []struct {
+		name string
+		// damage returns the damaged file, the number of batches kept
+		// before the damage and the index of the first salvaged batch
+		// (-1: none).
+		damage func(batches [][]byte, file []byte) ([]byte, int, int)
+	}{
+		{"crc", func(bs [][]byte, f []byte) ([]byte, int, int) {
+			f[pos(bs, 2)+recordbatch.HeaderSize+1] ^= 1
+			return f, 2, 3
+		}},
+		{"length", func(bs [][]byte, f []byte) ([]byte, int, int) {
+			f[pos(bs, 3)+recordbatch.BatchLengthPos+3] ^= 0x10
+			return f, 3, 4
+		}},
+		{"base offset (no CRC covers it)", func(bs [][]byte, f []byte) ([]byte, int, int) {
+			f[pos(bs, 1)+recordbatch.BaseOffsetPos+7] ^= 1
+			return f, 1, 2
+		}},
+		{"garbage inserted", func(bs [][]byte, f []byte) ([]byte, int, int) {
+			p := pos(bs, 5)
+			return append(append(bytes.Clone(f[:p]), bytes.Repeat([]byte{2}, 100)...), f[p:]...), 5, 5
+		}},
+		{"last batch damaged", func(bs [][]byte, f []byte) ([]byte, int, int) {
+			f[pos(bs, n-1)+recordbatch.HeaderSize] ^= 1
+			return f, n - 1, -1
+		}},
+		{"two batches damaged", func(bs [][]byte, f []byte) ([]byte, int, int) {
+			// 5 lies between two damaged batches: the header of 4,
+			// whose framing is intact, vouches for it.
+			f[pos(bs, 4)+recordbatch.HeaderSize] ^= 1
+			f[pos(bs, 6)+recordbatch.HeaderSize] ^= 1
+			return f, 4, 5
+		}},
+		{"two batches damaged, framing lost", func(bs [][]byte, f []byte) ([]byte, int, int) {
+			// Nothing vouches for 5 (its neighbours' lengths are
+			// damaged); 7 ends the file.
+			f[pos(bs, 4)+recordbatch.BatchLengthPos+3] ^= 0x10
+			f[pos(bs, 6)+recordbatch.BatchLengthPos+3] ^= 0x10
+			return f, 4, 7
+		}},
+		{"truncated", func(bs [][]byte, f []byte) ([]byte, int, int) {
+			return f[:pos(bs, 6)+10], 6, -1
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			batches := rtWrite(t, dir, n)
+			limit := next(batches[n-1]) // the next segment starts right after
+			file, kept, first := tt.damage(batches, rtReadFile(t, rtPath(dir, LogSuffix)))
+			rtWriteFile(t, rtPath(dir, LogSuffix), file)
+			res, err := Verify(dir, rtBase, VerifyOptions{NextSegment: limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			s, err := Open(dir, rtBase, rtConfig(), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var gotBase int64 = -1
+			var gotTail []byte
+			st, err := s.RecoverWith(RecoverOptions{Limit: limit, Salvage: func(b int64, tail []byte) error {
+				gotBase, gotTail = b, bytes.Clone(tail)
+				return nil
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rtCheckSegment(t, s, batches[:kept])
+			wantKept := []KeptRange{{Base: rtBase, Next: next(batches[kept-1]), From: 0, To: int64(pos(batches, kept)), FirstBatch: rtBase}}
+			if first < 0 {
+				if gotBase != -1 || st.ResumeOffset != -1 {
+					t.Fatalf("salvaged %d bytes at %d, want nothing", len(gotTail), gotBase)
+				}
+			} else {
+				from := len(file) - len(bytes.Join(batches[first:], nil))
+				if gotBase != base(batches[first]) || !bytes.Equal(gotTail, file[from:]) || st.ResumeOffset != gotBase ||
+					st.ResumePosition != int64(from) {
+					t.Fatalf("salvaged %d bytes at %d (stats %+v), want the %d bytes from batch %d on, at %d",
+						len(gotTail), gotBase, st, len(file)-from, first, base(batches[first]))
+				}
+				wantKept = append(wantKept, KeptRange{Base: gotBase, From: st.ResumePosition, FirstBatch: gotBase})
+			}
+			if len(res.Kept) < len(wantKept) || res.Kept[0] != wantKept[0] ||
+				len(wantKept) > 1 && (res.Kept[1].Base != wantKept[1].Base || res.Kept[1].From != wantKept[1].From) {
+				t.Fatalf("Verify keeps %+v, want it to start with %+v", res.Kept, wantKept)
+			}
+		})
+	}
+}

@@ -73,6 +73,10 @@ type VerifyOptions struct {
 	// CRC or offset problem found in it, if any. An error from Batch
 	// stops Verify and is returned.
 	Batch func(h *recordbatch.Header, pos int64, batch []byte, problem error) error
+	// NextSegment is the base offset of the segment after this one (0:
+	// none, it is the last): a recovery keeps the valid batches past
+	// damage below it, see VerifyResult.Kept.
+	NextSegment int64
 }
 
 // VerifyResult says what Verify found.
@@ -85,9 +89,15 @@ type VerifyResult struct {
 	// made of whole batches (the point a recovery would truncate to, if
 	// no batch in it had a CRC or offset problem).
 	Size, ValidBytes int64
-	Batches          int64
-	Records          int64 // the sum of the batches' record counts
-	MaxTimestamp     int64 // -1 when no batch has a timestamp
+	// Kept is what a recovery keeps of the segment: its intact prefix
+	// (whole, CRC-valid batches whose offsets follow one another) and,
+	// before a next segment, each run of valid batches it resumes at
+	// past damage, as a segment of its own. One range, To == Size, when
+	// the segment is not damaged.
+	Kept         []KeptRange
+	Batches      int64
+	Records      int64 // the sum of the batches' record counts
+	MaxTimestamp int64 // -1 when no batch has a timestamp
 	// IndexEntries and TimeIndexEntries count the entries in use, without
 	// a preallocated tail.
 	IndexEntries, TimeIndexEntries int
@@ -256,6 +266,15 @@ func (vr *verifier) run() error {
 	}
 	res.ValidBytes = p
 	res.NextOffset = next
+	res.Kept = []KeptRange{{Base: vr.base, Next: next, From: 0, To: p, FirstBatch: res.FirstOffset}}
+	for _, pr := range res.Problems {
+		if pr.Path == logPath {
+			// Damaged: work out what a recovery keeps (a second scan,
+			// only of a damaged segment).
+			res.Kept = keptRanges(vr.log, vr.base, vr.opts.CompactedBefore, vr.opts.NextSegment)
+			break
+		}
+	}
 	vr.finishIndexes()
 	return nil
 }

@@ -14,8 +14,13 @@ package server
 //
 // The record bytes are the slice kmsg cut out of the request frame: they are
 // validated, get their offsets written in place by log.Append and are copied
-// once, into the segment. acks=0 sends no response; as in Kafka, an acks=0
-// request that fails closes the connection so the producer notices.
+// once, into the segment. Every batch is read before it is acknowledged
+// (recordbatch.ValidateProduced): an uncompressed one in place, a compressed
+// one decompressed as a stream, holding one of the server's decompression
+// slots, so that no batch a consumer cannot read is ever stored. acks=0
+// sends no response; as in Kafka, an acks=0 request that fails closes the
+// connection so the producer notices. A request naming one partition twice
+// is read as Kafka reads it: the last entry wins (lastEntryPerPartition).
 
 import (
 	"errors"
@@ -33,13 +38,15 @@ const produceKey = 0
 
 func init() { register(produceKey, 3, 13, handleProduce) }
 
-// maxRecompressBytes bounds the records of one batch decompressed for
-// compression.type re-encoding: socket.request.max.bytes's default. With
-// one re-encoding at a time per core, at most GOMAXPROCS such buffers
-// exist, however many producers send compression bombs.
-const maxRecompressBytes = DefaultSocketRequestMaxBytes
+// maxDecompressedBytes bounds the records of one batch decompressed on
+// produce, to check them or to re-encode them for compression.type:
+// socket.request.max.bytes's default, the most an uncompressed request
+// could have carried. With one such batch at a time per core, at most
+// GOMAXPROCS decompressions run and hold memory at once, however many
+// producers send compression bombs.
+const maxDecompressedBytes = DefaultSocketRequestMaxBytes
 
-// recompressSlot waits for one of the server's re-encoding slots; ok is
+// recompressSlot waits for one of the server's decompression slots; ok is
 // false when the broker shuts down first.
 func (s *Server) recompressSlot() (release func(), ok bool) {
 	select {
@@ -71,6 +78,9 @@ func topicCodec(compressionType string) (recordbatch.Codec, bool) {
 func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 	s := c.s
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	if hasDuplicatePartitions(req) {
+		req.Topics = lastEntryPerPartition(req)
+	}
 	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	failed := 0
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
@@ -114,6 +124,106 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 	return resp, nil
 }
 
+// produceTarget is what names a partition in a produce request: a topic
+// by name (v3-v12) or by ID (v13), and its partition number.
+type produceTarget struct {
+	topic     string
+	topicID   [16]byte
+	partition int32
+}
+
+func targetOf(version int16, rt *kmsg.ProduceRequestTopic, partition int32) produceTarget {
+	if version >= 13 {
+		return produceTarget{topicID: rt.TopicID, partition: partition}
+	}
+	return produceTarget{topic: rt.Topic, partition: partition}
+}
+
+// smallProduceRequest is the number of partitions up to which duplicates
+// are looked for pairwise, without allocating.
+const smallProduceRequest = 32
+
+// hasDuplicatePartitions reports whether req names one partition more than
+// once, in one topic entry or in two entries for the same topic.
+func hasDuplicatePartitions(req *kmsg.ProduceRequest) bool {
+	n := 0
+	for i := range req.Topics {
+		n += len(req.Topics[i].Partitions)
+	}
+	if n <= 1 {
+		return false
+	}
+	if n <= smallProduceRequest {
+		var seen [smallProduceRequest]produceTarget
+		k := 0
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			for j := range rt.Partitions {
+				t := targetOf(req.Version, rt, rt.Partitions[j].Partition)
+				for _, s := range seen[:k] {
+					if s == t {
+						return true
+					}
+				}
+				seen[k] = t
+				k++
+			}
+		}
+		return false
+	}
+	seen := make(map[produceTarget]struct{}, n)
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		for j := range rt.Partitions {
+			t := targetOf(req.Version, rt, rt.Partitions[j].Partition)
+			if _, dup := seen[t]; dup {
+				return true
+			}
+			seen[t] = struct{}{}
+		}
+	}
+	return false
+}
+
+// lastEntryPerPartition is req's topics with each partition named once, as
+// Kafka reads a produce request: KafkaApis collects its partitions in a
+// map keyed by topic and partition, so when one is named twice the last
+// entry's records are the ones appended, the earlier ones are dropped
+// unread, and the response has one entry per partition and per topic.
+// Each partition keeps the place of its first entry.
+func lastEntryPerPartition(req *kmsg.ProduceRequest) []kmsg.ProduceRequestTopic {
+	type topicKey struct {
+		name string
+		id   [16]byte
+	}
+	topicAt := map[topicKey]int{}
+	partitionAt := map[produceTarget]int{}
+	var out []kmsg.ProduceRequestTopic
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		t0 := targetOf(req.Version, rt, 0)
+		tk := topicKey{t0.topic, t0.topicID}
+		ti, ok := topicAt[tk]
+		if !ok {
+			ti = len(out)
+			topicAt[tk] = ti
+			ot := kmsg.NewProduceRequestTopic()
+			ot.Topic, ot.TopicID = rt.Topic, rt.TopicID
+			out = append(out, ot)
+		}
+		for j := range rt.Partitions {
+			t := targetOf(req.Version, rt, rt.Partitions[j].Partition)
+			if pj, dup := partitionAt[t]; dup {
+				out[ti].Partitions[pj] = rt.Partitions[j]
+				continue
+			}
+			partitionAt[t] = len(out[ti].Partitions)
+			out[ti].Partitions = append(out[ti].Partitions, rt.Partitions[j])
+		}
+	}
+	return out
+}
+
 // produceTo appends one partition's records and fills in its response.
 func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartition, tm *topicMetrics) {
 	h, err := recordbatch.ParseHeader(records)
@@ -139,40 +249,44 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 		sp.ErrorMessage = errorMessage(errors.New("server: transactions are not supported"))
 		return
 	}
-	if _, err := recordbatch.ValidateProduced(records); err != nil {
-		// The header lies about its records (storing it would leave gaps
-		// or overlaps in the partition's offsets: Kafka's INVALID_RECORD),
-		// or the bytes were damaged on the way (CORRUPT_MESSAGE).
-		sp.ErrorCode = kerr.CorruptMessage.Code
-		if errors.Is(err, recordbatch.ErrInvalidRecords) {
-			sp.ErrorCode = kerr.InvalidRecord.Code
+	want, recompress := topicCodec(l.Config().CompressionType)
+	recompress = recompress && h.Codec() != want
+	var release func()
+	if h.Codec() != recordbatch.CodecNone || recompress {
+		// Decompressing is CPU-bound and may hold up to
+		// maxDecompressedBytes: a slot per core bounds both across
+		// connections. A re-encoded batch lives in a buffer until it is
+		// appended, so re-encoding holds its slot until then.
+		var ok bool
+		if release, ok = s.recompressSlot(); !ok {
+			sp.ErrorCode = kerr.NotLeaderForPartition.Code // shutting down: retry elsewhere
+			return
 		}
+	}
+	_, err = recordbatch.ValidateProduced(records, maxDecompressedBytes)
+	if release != nil && (!recompress || err != nil) {
+		release()
+	}
+	if err != nil {
+		// The header lies about its records, or the records of a
+		// compressed batch do not decode to what it announces (storing
+		// it would block every consumer at its offset, or leave gaps or
+		// overlaps in the partition's offsets: Kafka's INVALID_RECORD),
+		// or the bytes were damaged on the way (CORRUPT_MESSAGE).
+		sp.ErrorCode = produceErrorCode(err)
 		sp.ErrorMessage = errorMessage(fmt.Errorf("server: produce: %w", err))
 		return
 	}
 	recompressed := false
-	if want, ok := topicCodec(l.Config().CompressionType); ok && h.Codec() != want {
+	if recompress {
 		// compression.type differs from the producer's codec: store the
-		// batch re-encoded, as Kafka does. The decompressed size is
-		// bounded by socket.request.max.bytes, the most an uncompressed
-		// request could have carried.
-		// Re-encoding is CPU-bound and may hold up to maxRecompressBytes
-		// of decompressed records: a slot per core bounds both across
-		// connections.
-		release, ok := s.recompressSlot()
-		if !ok {
-			sp.ErrorCode = kerr.NotLeaderForPartition.Code // shutting down: retry elsewhere
-			return
-		}
+		// batch re-encoded, as Kafka does.
 		defer release()
 		buf := bytebufferpool.Get()
 		defer bytebufferpool.Put(buf)
-		out, err := recordbatch.Recompress(buf.B[:0], records, want, maxRecompressBytes)
+		out, err := recordbatch.Recompress(buf.B[:0], records, want, maxDecompressedBytes)
 		if err != nil {
-			sp.ErrorCode = kerr.CorruptMessage.Code
-			if errors.Is(err, recordbatch.ErrTooLarge) {
-				sp.ErrorCode = kerr.MessageTooLarge.Code
-			}
+			sp.ErrorCode = produceErrorCode(err)
 			sp.ErrorMessage = errorMessage(fmt.Errorf("server: produce: re-encoding for compression.type: %w", err))
 			return
 		}
@@ -199,4 +313,20 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 	}
 	tm.bytesIn.Add(float64(len(records)))
 	tm.recordsIn.Add(float64(h.LastOffsetDelta) + 1)
+}
+
+// produceErrorCode is the Kafka error for a batch the produce checks
+// refuse: MESSAGE_TOO_LARGE for records that decompress past
+// maxDecompressedBytes, INVALID_RECORD for records that disagree with
+// their header (not retriable: the producer built them so),
+// CORRUPT_MESSAGE for anything else, a CRC mismatch first of all
+// (retriable: damaged on the way).
+func produceErrorCode(err error) int16 {
+	switch {
+	case errors.Is(err, recordbatch.ErrTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, recordbatch.ErrInvalidRecords):
+		return kerr.InvalidRecord.Code
+	}
+	return kerr.CorruptMessage.Code
 }

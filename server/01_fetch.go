@@ -27,10 +27,17 @@ package server
 // batch larger than the limits still makes progress (KIP-74).
 //
 // Long poll: with less than MinBytes available the request waits up to
-// MaxWaitMillis, woken by appends to any partition it asked for.
+// MaxWaitMillis on a log.Waiter registered on every partition it reads,
+// which counts the bytes appended there from the fetch offset on (each
+// partition up to its PartitionMaxBytes, as Kafka's DelayedFetch does) and
+// wakes the request only once they make up MinBytes, or when a partition
+// changes in a way it must answer (deleted, truncated, log start offset
+// past the fetch offset) or the broker shuts down. A fetch whose response
+// is already as full as MaxBytes allows answers without waiting.
 
 import (
-	"reflect"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -53,7 +60,8 @@ type fetchPart struct {
 	tm    *topicMetrics
 	rp    *kmsg.FetchRequestTopicPartition
 	sp    *kmsg.FetchResponseTopicPartition
-	end   int64 // the log end offset the last pass reported
+	from  int64 // l.AppendedBytes() before the last pass read l
+	got   int   // bytes of l the last pass put in the response
 	ready bool  // has an error to report: answers without waiting
 }
 
@@ -99,15 +107,16 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 	}
 
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	minBytes := int(req.MinBytes)
 	for {
-		total, anyReady := c.fetchPass(parts, maxBytes)
-		if total >= int(req.MinBytes) || anyReady || !time.Now().Before(deadline) || s.isClosing() {
+		total, answer := c.fetchPass(parts, maxBytes)
+		if total >= minBytes || answer || !time.Now().Before(deadline) || s.isClosing() {
 			break
 		}
-		// Not enough yet: give the views back and wait for an append to
-		// any partition, then read again.
+		// Not enough yet: give the views back, wait until enough bytes
+		// were appended where the request reads, then read again.
 		c.releaseViews()
-		if !waitForAppend(s, parts, deadline) {
+		if !waitForBytes(s, parts, int64(minBytes-total), deadline) {
 			c.fetchPass(parts, maxBytes)
 			break
 		}
@@ -123,72 +132,74 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 	return resp, nil
 }
 
-// maxWaitLogs bounds the channels one long poll selects on; a fetch of more
-// distinct partitions than this polls instead (reflect.Select allows at
-// most 65536 cases, and a request can name that many).
-const maxWaitLogs = 1024
+// fetchWait is what one long poll waits with, pooled: a Waiter keeps the
+// registrations it grew to for the next long poll that takes it.
+type fetchWait struct {
+	w     tlog.Waiter
+	timer *time.Timer
+}
 
-// pollInterval is how often such a fetch checks its partitions.
-const pollInterval = 10 * time.Millisecond
+var fetchWaits = sync.Pool{New: func() any { return new(fetchWait) }}
 
-// waitForAppend blocks until a partition of parts grows past the end the
-// last pass saw (true), or the deadline passes or the broker shuts down
-// (false). Each channel is taken before its log's end is compared, so an
-// append in between is never missed.
-func waitForAppend(s *Server, parts []fetchPart, deadline time.Time) bool {
-	seen := make(map[*tlog.Log]struct{}, min(len(parts), maxWaitLogs+1))
-	var cases []reflect.SelectCase
+// longPollWakeups counts long polls woken to read again (tests check that
+// appends short of MinBytes wake nobody).
+var longPollWakeups atomic.Int64
+
+// waitForBytes registers the request on each partition it reads and
+// blocks until need bytes were appended there (true: read again), or the
+// deadline passes or the broker shuts down (false). Every registration is
+// removed before it returns.
+func waitForBytes(s *Server, parts []fetchPart, need int64, deadline time.Time) bool {
+	fw := fetchWaits.Get().(*fetchWait)
+	defer fetchWaits.Put(fw)
+	w := &fw.w
+	w.Reset(need)
+	defer w.Stop()
 	for i := range parts {
 		p := &parts[i]
 		if p.l == nil || p.ready {
 			continue
 		}
-		if _, dup := seen[p.l]; dup {
-			continue
-		}
-		seen[p.l] = struct{}{}
-		if len(seen) > maxWaitLogs {
-			cases = nil
-			break
-		}
-		ch := p.l.AppendNotify()
-		if p.l.NextOffset() > p.end {
-			return true
-		}
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+		room := max(int64(p.rp.PartitionMaxBytes)-int64(p.got), 0)
+		w.Watch(p.l, p.rp.FetchOffset, p.from, room)
 	}
 	wait := time.Until(deadline)
-	if cases == nil && len(seen) > maxWaitLogs {
-		wait = min(wait, pollInterval)
+	if fw.timer == nil {
+		fw.timer = time.NewTimer(wait)
+	} else {
+		fw.timer.Reset(wait)
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	cases = append(cases,
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.closing)})
-	chosen, _, _ := reflect.Select(cases)
-	switch {
-	case chosen < len(cases)-2:
+	defer fw.timer.Stop()
+	select {
+	case <-w.Ready():
+		longPollWakeups.Add(1)
 		return true
-	case chosen == len(cases)-2 && len(seen) > maxWaitLogs:
-		return time.Now().Before(deadline) // polling: look again
+	case <-fw.timer.C:
+	case <-s.closing:
 	}
 	return false
 }
 
 // fetchPass reads every partition once, filling the response with views
 // (kept in c.views until written). It returns the bytes gathered and
-// whether some partition has an error to report at once.
-func (c *conn) fetchPass(parts []fetchPart, maxBytes int) (total int, anyReady bool) {
+// whether the request must be answered now whatever MinBytes says: a
+// partition has an error to report, or the response is full (data was
+// left out for lack of room under maxBytes, which no wait can change).
+func (c *conn) fetchPass(parts []fetchPart, maxBytes int) (total int, answer bool) {
 	for i := range parts {
 		p := &parts[i]
 		if p.ready {
-			anyReady = true
+			answer = true
 			continue
 		}
 		sp, l := p.sp, p.l
 		sp.RecordBatches = noRecords
-		budget := min(int(p.rp.PartitionMaxBytes), maxBytes-total)
+		p.got = 0
+		room := maxBytes - total
+		roomBound := room < int(p.rp.PartitionMaxBytes) // the response's room, not the partition's limit, caps this read
+		budget := min(int(p.rp.PartitionMaxBytes), room)
+		// Before the read: an append it misses is counted by the wait.
+		p.from = l.AppendedBytes()
 		var b tlog.Batches
 		var err error
 		if budget > 0 || total == 0 {
@@ -197,32 +208,58 @@ func (c *conn) fetchPass(parts []fetchPart, maxBytes int) (total int, anyReady b
 		// Loaded after the read: every offset Read returned is below the
 		// end it saw, so the high watermark reported is never below the
 		// records sent with it.
-		p.end = l.NextOffset()
-		sp.HighWatermark = p.end
-		sp.LastStableOffset = p.end // no transactions: everything is stable
+		end := l.NextOffset()
+		sp.HighWatermark = end
+		sp.LastStableOffset = end // no transactions: everything is stable
 		sp.LogStartOffset = l.StartOffset()
+		if err == nil && len(b.Data) == 0 && l.Closed() {
+			err = tlog.ErrClosed // deleted under the request: wake-ups must end in an answer
+		}
 		if err != nil {
 			sp.ErrorCode = errorCode(err)
 			markUnknownOffsets(sp)
 			p.ready = true
-			anyReady = true
+			answer = true
 			continue
 		}
 		if len(b.Data) == 0 {
 			b.Release()
+			if roomBound && budget <= 0 && p.rp.FetchOffset < end {
+				answer = true // no room left for data that is there
+			}
 			continue
 		}
 		if total > 0 && len(b.Data) > budget {
 			// Only the first partition with data may exceed the limits
 			// (with its first batch); this one waits for the next fetch.
 			b.Release()
+			answer = answer || roomBound
 			continue
+		}
+		if roomBound && batchesEnd(b.Data) < end {
+			answer = true // the rest of this partition does not fit
 		}
 		c.views = append(c.views, b)
 		sp.RecordBatches = b.Data
-		total += len(b.Data)
+		p.got = len(b.Data)
+		total += p.got
 	}
-	return total, anyReady
+	return total, answer
+}
+
+// batchesEnd is the offset after the last of whole batches b (headers
+// only), or -1 if b holds none.
+func batchesEnd(b []byte) int64 {
+	end := int64(-1)
+	for len(b) >= recordbatch.HeaderSize {
+		h, err := recordbatch.ParseHeader(b)
+		if err != nil || h.Size() > len(b) {
+			break
+		}
+		end = h.NextOffset()
+		b = b[h.Size():]
+	}
+	return end
 }
 
 // markUnknownOffsets sets the offsets of a partition answered with an

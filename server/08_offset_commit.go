@@ -18,7 +18,8 @@ package server
 // A commit is appended to __consumer_offsets before it is answered. A
 // member's commit must name the group's current generation; a simple
 // commit (generation -1, no member) is taken only while the group is empty.
-// v10 (topic ids) is not advertised.
+// v10 (topic ids) is not advertised. A simple commit that creates its group
+// counts against group.max.creation.rate.per.connection (group_quota.go).
 
 import (
 	"math"
@@ -64,6 +65,10 @@ func handleOffsetCommit(c *conn, h *reqHeader, req *kmsg.OffsetCommitRequest) (k
 			r.Offsets = append(r.Offsets, o)
 		}
 	}
+	var throttle time.Duration
+	if r.Generation < 0 { // a simple commit creates its group
+		throttle = c.groupCreationThrottle(r.Group)
+	}
 	errs, err := s.groups.Commit(r)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	resp.Topics = make([]kmsg.OffsetCommitResponseTopic, len(req.Topics))
@@ -86,5 +91,6 @@ func handleOffsetCommit(c *conn, h *reqHeader, req *kmsg.OffsetCommitRequest) (k
 			s.metrics.errorCode(h.key, rp.ErrorCode)
 		}
 	}
+	c.throttle(resp, throttle)
 	return resp, nil
 }

@@ -14,7 +14,9 @@ package server
 //
 // The request waits in the coordinator until the rebalance completes (up
 // to the rebalance timeout); the connection answers nothing else meanwhile,
-// as Kafka, which reads one request per connection at a time.
+// as Kafka, which reads one request per connection at a time. A first join
+// that creates its group counts against
+// group.max.creation.rate.per.connection (group_quota.go).
 
 import (
 	"net"
@@ -50,6 +52,10 @@ func handleJoinGroup(c *conn, h *reqHeader, req *kmsg.JoinGroupRequest) (kmsg.Re
 	for i, p := range req.Protocols {
 		r.Protocols[i] = consumergroup.Protocol{Name: p.Name, Metadata: p.Metadata}
 	}
+	var throttle time.Duration
+	if r.MemberID == "" && r.Group != "" { // a first join creates its group
+		throttle = c.groupCreationThrottle(r.Group)
+	}
 	res := s.groups.Join(s.ctx, r)
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	resp.ErrorCode = errorCode(res.Err)
@@ -67,6 +73,7 @@ func handleJoinGroup(c *conn, h *reqHeader, req *kmsg.JoinGroupRequest) (kmsg.Re
 		resp.Members[i] = kmsg.JoinGroupResponseMember{MemberID: m.MemberID, InstanceID: m.InstanceID, ProtocolMetadata: m.Metadata}
 	}
 	s.metrics.errorCode(h.key, resp.ErrorCode)
+	c.throttle(resp, throttle)
 	return resp, nil
 }
 

@@ -316,6 +316,9 @@ var topicConfigInfos = map[string]configInfo{
 	tlog.ConfigMinCompactionLagMs:     {kmsg.ConfigTypeLong, "The minimum time a record stays uncompacted after it was written."},
 	tlog.ConfigMaxCompactionLagMs:     {kmsg.ConfigTypeLong, "The maximum time a record stays uncompacted: past it the log is cleaned whatever its dirty ratio."},
 
+	// Not Kafka's: Kafka bounds producer state by producer.id.expiration.ms alone.
+	tlog.ConfigMaxProducersPerPartition: {kmsg.ConfigTypeInt, "The most idempotent producers a partition keeps state for; a new one past it evicts the one whose last append is the oldest, which is then answered as an expired producer. 0 is no limit."},
+
 	// Replication only: each partition has one replica here.
 	tlog.ConfigMinInsyncReplicas:           {kmsg.ConfigTypeInt, "The replicas that must be in sync for an acks=all produce to succeed. Each partition has one replica on this single broker, so 1 is the only value accepted."},
 	tlog.ConfigUncleanLeaderElectionEnable: {kmsg.ConfigTypeBoolean, "Whether a replica that is not in sync may be elected leader, at the risk of data loss. Each partition has one replica on this single broker, so there is never another to elect; the setting has no effect."},

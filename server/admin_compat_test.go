@@ -50,6 +50,7 @@ func TestAdminSaramaClusterAdmin(t *testing.T) {
 				t.Fatalf("listed %+v", d)
 			}
 
+			//lint:ignore SA1019 sarama users call DescribeConfig; the compatibility test drives what they call
 			entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: "s"})
 			if err != nil {
 				t.Fatalf("describe: %v", err)
@@ -63,6 +64,7 @@ func TestAdminSaramaClusterAdmin(t *testing.T) {
 			if !found {
 				t.Fatalf("retention.ms not described as overridden: %+v", entries)
 			}
+			//lint:ignore SA1019 sarama users call DescribeConfig; the compatibility test drives what they call
 			if _, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.BrokerResource, Name: "0"}); err != nil {
 				t.Fatalf("describe broker: %v", err)
 			}

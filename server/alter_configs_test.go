@@ -256,6 +256,7 @@ func TestAlterConfigsSarama(t *testing.T) {
 
 			describe := func(adm sarama.ClusterAdmin) map[string]sarama.ConfigEntry {
 				t.Helper()
+				//lint:ignore SA1019 sarama users call DescribeConfig; the compatibility test drives what they call
 				entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: "s"})
 				if err != nil {
 					t.Fatalf("describe: %v", err)

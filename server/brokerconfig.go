@@ -28,6 +28,12 @@ const (
 	BrokerMaxConnectionsPerIP          = "max.connections.per.ip"
 	BrokerMaxConnectionsPerIPOverrides = "max.connections.per.ip.overrides"
 
+	// KIP-936-style throttling of new producer ids, per client id: at
+	// most producer.id.quota.rate a second (0: off, the default), in
+	// bursts of the rate times producer.id.quota.window.size.seconds.
+	BrokerProducerIDQuotaRate       = "producer.id.quota.rate"
+	BrokerProducerIDQuotaWindowSize = "producer.id.quota.window.size.seconds"
+
 	// The group coordinator's settings.
 	BrokerOffsetsTopicPartitions        = "offsets.topic.num.partitions"
 	BrokerOffsetsTopicSegmentBytes      = "offsets.topic.segment.bytes"
@@ -41,6 +47,30 @@ const (
 	BrokerGroupMaxSessionTimeoutMs     = "group.max.session.timeout.ms"
 	BrokerGroupMaxSize                 = "group.max.size"
 	BrokerOffsetMetadataMaxBytes       = "offset.metadata.max.bytes"
+	// BrokerGroupMaxCreationRatePerConnection is the groups one
+	// connection may create per second (a simple OffsetCommit or a first
+	// JoinGroup naming a group that does not exist yet). Past it, the
+	// group is still created, and the connection is throttled as Kafka's
+	// quotas throttle: the answer carries throttle_time_ms and the broker
+	// reads nothing more from the connection for that long (an older
+	// client, which does not throttle itself, gets its answer that much
+	// later). Not a Kafka setting: Kafka has no limit, and neither does
+	// the default (2147483647). With max.connections.per.ip it bounds
+	// the groups one address creates per second.
+	BrokerGroupMaxCreationRatePerConnection = "group.max.creation.rate.per.connection"
+	// BrokerGroupMetricsMaxEmptyPartitions bounds the per-partition series
+	// of groups without members in /metrics: tributary_consumergroup_lag
+	// and _committed_offset are exported for every group with members and
+	// for the most recently committed groups without, up to this many
+	// committed partitions in all; the rest are counted in
+	// tributary_consumergroups_unlisted. Not a Kafka setting (Kafka
+	// exports no lag).
+	BrokerGroupMetricsMaxEmptyPartitions = "group.metrics.max.empty.partitions"
+
+	// The broker's own log lines (not Kafka's names: Kafka configures
+	// log4j in a file of its own).
+	BrokerLogLevel  = "log.level"  // debug, info, warn or error
+	BrokerLogFormat = "log.format" // text (logfmt) or json, for log aggregators
 )
 
 // BrokerTopicDefaults maps Kafka's broker-level names of topic defaults
@@ -57,7 +87,11 @@ var BrokerTopicDefaults = map[string]string{
 	"log.flush.interval.ms":       tlog.ConfigFlushMs,
 	"log.message.timestamp.type":  tlog.ConfigMessageTimestampType,
 	"producer.id.expiration.ms":   tlog.ConfigProducerIDExpirationMs,
+	// Not Kafka's: the most idempotent producers a partition keeps state
+	// for, the longest idle evicted first (see log.Config).
+	"max.producers.per.partition": tlog.ConfigMaxProducersPerPartition,
 	"compression.type":            tlog.ConfigCompressionType,
+	"log.index.size.max.bytes":    tlog.ConfigSegmentIndexBytes,
 	// Compaction defaults (Kafka's log.cleaner.* names).
 	"log.cleaner.delete.retention.ms":   tlog.ConfigDeleteRetentionMs,
 	"log.cleaner.min.cleanable.ratio":   tlog.ConfigMinCleanableDirtyRatio,
@@ -67,37 +101,6 @@ var BrokerTopicDefaults = map[string]string{
 	// loads (min.insync.replicas above 1 is refused: one replica here).
 	"min.insync.replicas":            tlog.ConfigMinInsyncReplicas,
 	"unclean.leader.election.enable": tlog.ConfigUncleanLeaderElectionEnable,
-}
-
-// Kafka server.properties names that set something here other than one
-// setting one for one.
-const (
-	kafkaListeners           = "listeners"
-	kafkaAdvertisedListeners = "advertised.listeners"
-	kafkaLogDirs             = "log.dirs"
-	kafkaLogDir              = "log.dir"
-	kafkaRetentionMinutes    = "log.retention.minutes"
-	kafkaRetentionHours      = "log.retention.hours"
-	kafkaRollHours           = "log.roll.hours"
-)
-
-// kafkaOnlySettings are server.properties names that mean nothing to one
-// broker with no ZooKeeper, controller quorum, replicas or thread pools.
-// Kafka's own sample files carry them, so they are accepted and reported
-// in Ignored rather than refused.
-var kafkaOnlySettings = map[string]bool{
-	"broker.id": true, "node.id": true, "process.roles": true,
-	"controller.quorum.voters": true, "controller.quorum.bootstrap.servers": true,
-	"controller.listener.names": true, "inter.broker.listener.name": true,
-	"listener.security.protocol.map": true,
-	"zookeeper.connect":              true, "zookeeper.connection.timeout.ms": true,
-	"num.network.threads": true, "num.io.threads": true,
-	"socket.send.buffer.bytes": true, "socket.receive.buffer.bytes": true,
-	"num.recovery.threads.per.data.dir": true,
-	"default.replication.factor":        true, "offsets.topic.replication.factor": true,
-	"transaction.state.log.replication.factor": true, "transaction.state.log.min.isr": true,
-	"share.coordinator.state.topic.replication.factor": true, "share.coordinator.state.topic.min.isr": true,
-	"metadata.log.dir": true,
 }
 
 // Kafka's precedence among the units of one duration: a value in ms beats
@@ -119,7 +122,10 @@ type BrokerSettings struct {
 	// RetentionCheckInterval is log.retention.check.interval.ms, the data
 	// dir's (log.Options) rather than the server's.
 	RetentionCheckInterval time.Duration
-	// Ignored lists the Kafka-only settings applied (kafkaOnlySettings).
+	// LogLevel and LogFormat are log.level and log.format.
+	LogLevel, LogFormat string
+	// Ignored lists the Kafka settings accepted that do not apply here
+	// (brokerconfig_kafka.go); IgnoredNote says why.
 	Ignored []string
 
 	retentionUnit, rollUnit int // the unit that set retention.ms and segment.ms
@@ -128,15 +134,12 @@ type BrokerSettings struct {
 // DefaultBrokerSettings are Kafka's defaults.
 func DefaultBrokerSettings() BrokerSettings {
 	return BrokerSettings{Server: DefaultConfig(), Topics: tlog.DefaultConfig(),
-		RetentionCheckInterval: tlog.DefaultRetentionCheckInterval}
+		RetentionCheckInterval: tlog.DefaultRetentionCheckInterval, LogLevel: "info", LogFormat: "text"}
 }
 
 // Apply sets one setting by its Kafka broker name.
 func (b *BrokerSettings) Apply(name, value string) error {
 	value = strings.TrimSpace(value)
-	if handled, err := b.applyKafka(name, value); handled {
-		return err
-	}
 	switch name {
 	case "log.retention.ms":
 		b.retentionUnit = unitMs
@@ -171,6 +174,10 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.Server.MaxConnectionsPerIP, err = strconv.Atoi(value)
 	case BrokerMaxConnectionsPerIPOverrides:
 		b.Server.MaxConnectionsPerIPOverrides, err = parseConnectionOverrides(value)
+	case BrokerProducerIDQuotaRate:
+		b.Server.ProducerIDQuotaRate, err = strconv.ParseFloat(value, 64)
+	case BrokerProducerIDQuotaWindowSize:
+		b.Server.ProducerIDQuotaWindow, err = parseDuration(value, time.Second)
 	case BrokerOffsetsTopicPartitions:
 		b.Server.Groups.OffsetsTopicPartitions, err = strconv.Atoi(value)
 	case BrokerOffsetsTopicSegmentBytes:
@@ -194,51 +201,26 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.Server.Groups.MaxGroupSize, err = strconv.Atoi(value)
 	case BrokerOffsetMetadataMaxBytes:
 		b.Server.Groups.OffsetMetadataMaxBytes, err = strconv.Atoi(value)
+	case BrokerGroupMaxCreationRatePerConnection:
+		b.Server.Groups.MaxCreationRatePerConnection, err = strconv.Atoi(value)
+	case BrokerGroupMetricsMaxEmptyPartitions:
+		b.Server.Groups.MetricsMaxEmptyPartitions, err = strconv.Atoi(value)
+	case BrokerLogLevel:
+		b.LogLevel, err = oneOf(strings.ToLower(value), "debug", "info", "warn", "error")
+	case BrokerLogFormat:
+		b.LogFormat, err = oneOf(strings.ToLower(value), "text", "json")
 	default:
-		return fmt.Errorf("server: unknown broker setting %q", name)
+		// Kafka's names that are not settings here (brokerconfig_kafka.go):
+		// looked up last, so a setting served here always wins.
+		if handled, err := b.applyKafka(name, value); handled {
+			return err
+		}
+		return b.unknownSetting(name)
 	}
 	if err != nil {
 		return fmt.Errorf("server: %s=%q: %w", name, value, err)
 	}
 	return nil
-}
-
-// applyKafka takes the server.properties names of a Kafka broker that are
-// not one of this broker's settings; handled is false for any other name.
-func (b *BrokerSettings) applyKafka(name, value string) (handled bool, err error) {
-	wrap := func(err error) (bool, error) {
-		if err != nil {
-			return true, fmt.Errorf("server: %s=%q: %w", name, value, err)
-		}
-		return true, nil
-	}
-	switch {
-	case kafkaOnlySettings[name]:
-		b.Ignored = append(b.Ignored, name)
-		return true, nil
-	case name == kafkaListeners:
-		b.Listen, err = plaintextListener(value)
-		return wrap(err)
-	case name == kafkaAdvertisedListeners:
-		b.Server.Advertise, err = plaintextListener(value)
-		return wrap(err)
-	case name == kafkaLogDirs, name == kafkaLogDir:
-		dirs := strings.Split(value, ",")
-		if len(dirs) != 1 || strings.TrimSpace(dirs[0]) == "" {
-			return wrap(fmt.Errorf("one data dir is served, got %d", len(dirs)))
-		}
-		b.DataDir = strings.TrimSpace(dirs[0])
-		return true, nil
-	case name == kafkaRetentionMinutes, name == kafkaRetentionHours:
-		unit, rank := time.Minute, unitMinutes
-		if name == kafkaRetentionHours {
-			unit, rank = time.Hour, unitHours
-		}
-		return wrap(b.setDurationIn(&b.retentionUnit, rank, tlog.ConfigRetentionMs, value, unit))
-	case name == kafkaRollHours:
-		return wrap(b.setDurationIn(&b.rollUnit, unitHours, tlog.ConfigSegmentMs, value, time.Hour))
-	}
-	return false, nil
 }
 
 // setDurationIn sets topic config cfg from a count of unit, unless a finer
@@ -264,19 +246,6 @@ func (b *BrokerSettings) setDurationIn(set *int, rank int, cfg, value string, un
 	}
 	b.Topics, *set = c, rank
 	return nil
-}
-
-// plaintextListener picks the host:port of a Kafka listener list
-// ("PLAINTEXT://:9092,CONTROLLER://:9093"): the first PLAINTEXT one.
-// TLS and SASL are not served, and a KRaft CONTROLLER listener has no use.
-func plaintextListener(list string) (string, error) {
-	for _, l := range strings.Split(list, ",") {
-		name, addr, ok := strings.Cut(strings.TrimSpace(l), "://")
-		if ok && strings.EqualFold(name, "PLAINTEXT") {
-			return addr, nil
-		}
-	}
-	return "", fmt.Errorf("no PLAINTEXT listener (TLS and SASL are not supported)")
 }
 
 // parseConnectionOverrides reads max.connections.per.ip.overrides in
@@ -329,6 +298,16 @@ func formatConnectionOverrides(m map[string]int) string {
 	return sb.String()
 }
 
+// oneOf is v if it is one of allowed.
+func oneOf(v string, allowed ...string) (string, error) {
+	for _, a := range allowed {
+		if v == a {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("want one of %s", strings.Join(allowed, ", "))
+}
+
 // parseDuration reads an integer count of unit.
 func parseDuration(value string, unit time.Duration) (time.Duration, error) {
 	n, err := strconv.ParseInt(value, 10, 64)
@@ -355,6 +334,9 @@ func (b *BrokerSettings) Map() map[string]string {
 		BrokerMaxConnectionsPerIP:          strconv.Itoa(b.Server.MaxConnectionsPerIP),
 		BrokerMaxConnectionsPerIPOverrides: formatConnectionOverrides(b.Server.MaxConnectionsPerIPOverrides),
 
+		BrokerProducerIDQuotaRate:       strconv.FormatFloat(b.Server.ProducerIDQuotaRate, 'g', -1, 64),
+		BrokerProducerIDQuotaWindowSize: strconv.FormatInt(int64(b.Server.ProducerIDQuotaWindow/time.Second), 10),
+
 		BrokerOffsetsTopicPartitions:        strconv.Itoa(b.Server.Groups.OffsetsTopicPartitions),
 		BrokerOffsetsTopicSegmentBytes:      strconv.FormatInt(b.Server.Groups.OffsetsTopicSegmentBytes, 10),
 		BrokerOffsetsRetentionMinutes:       strconv.FormatInt(int64(b.Server.Groups.OffsetsRetention/time.Minute), 10),
@@ -365,6 +347,11 @@ func (b *BrokerSettings) Map() map[string]string {
 		BrokerGroupMaxSessionTimeoutMs:      strconv.FormatInt(b.Server.Groups.MaxSessionTimeout.Milliseconds(), 10),
 		BrokerGroupMaxSize:                  strconv.Itoa(b.Server.Groups.MaxGroupSize),
 		BrokerOffsetMetadataMaxBytes:        strconv.Itoa(b.Server.Groups.OffsetMetadataMaxBytes),
+
+		BrokerGroupMaxCreationRatePerConnection: strconv.Itoa(b.Server.Groups.MaxCreationRatePerConnection),
+		BrokerGroupMetricsMaxEmptyPartitions:    strconv.Itoa(b.Server.Groups.MetricsMaxEmptyPartitions),
+		BrokerLogLevel:                          b.LogLevel,
+		BrokerLogFormat:                         b.LogFormat,
 	}
 	topic := b.Topics.Map()
 	for broker, t := range BrokerTopicDefaults {
@@ -387,9 +374,11 @@ func (b *BrokerSettings) Validate() error {
 // ReadProperties applies a Java-style properties file (key=value or
 // key: value per line, # and ! comments) with Kafka's broker names.
 // Unknown names are an error, so a typo does not silently fall back to a
-// default.
+// default; every bad line of the file is reported at once, not only the
+// first.
 func (b *BrokerSettings) ReadProperties(r io.Reader, source string) error {
 	sc := bufio.NewScanner(r)
+	var errs []error
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' || line[0] == '!' {
@@ -397,16 +386,17 @@ func (b *BrokerSettings) ReadProperties(r io.Reader, source string) error {
 		}
 		i := strings.IndexAny(line, "=:")
 		if i < 0 {
-			return fmt.Errorf("server: %s:%d: want key=value, got %q", source, n, line)
+			errs = append(errs, fmt.Errorf("server: %s:%d: want key=value, got %q", source, n, line))
+			continue
 		}
 		if err := b.Apply(strings.TrimSpace(line[:i]), line[i+1:]); err != nil {
-			return fmt.Errorf("%s:%d: %w", source, n, err)
+			errs = append(errs, fmt.Errorf("%s:%d: %w", source, n, err))
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("server: read %s: %w", source, err)
+		errs = append(errs, fmt.Errorf("server: read %s: %w", source, err))
 	}
-	return nil
+	return joinLines(errs)
 }
 
 // Properties renders the settings as a properties file, sorted by name.

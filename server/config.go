@@ -51,6 +51,8 @@ const (
 	// DefaultMaxConnectionsPerIP is max.connections.per.ip: connections
 	// from one client address. Kafka's default, no limit.
 	DefaultMaxConnectionsPerIP = math.MaxInt32
+	// DefaultProducerIDQuotaWindow is producer.id.quota.window.size.seconds.
+	DefaultProducerIDQuotaWindow = time.Second
 	// NodeID is this broker's node id: the leader of every partition.
 	NodeID = 0
 )
@@ -92,6 +94,13 @@ type Config struct {
 	// address in canonical form (netip.Addr.String of the unmapped
 	// address); BrokerSettings reads Kafka's "ip:n,ip:n" syntax.
 	MaxConnectionsPerIPOverrides map[string]int
+	// ProducerIDQuotaRate is producer.id.quota.rate: the new producer ids
+	// (InitProducerId) one client id may have per second, KIP-936-style;
+	// 0, the default, is no limit. See 22_init_producer_id.go.
+	ProducerIDQuotaRate float64
+	// ProducerIDQuotaWindow is producer.id.quota.window.size.seconds: a
+	// client may take the rate times this window of ids at once.
+	ProducerIDQuotaWindow time.Duration
 	// ShutdownTimeout bounds how long Close waits for in-flight requests.
 	ShutdownTimeout time.Duration
 	// Groups configures the group coordinator (group.* and offsets.*).
@@ -110,6 +119,7 @@ func DefaultConfig() Config {
 		FetchMaxBytes:         DefaultFetchMaxBytes,
 		MaxConnections:        DefaultMaxConnections,
 		MaxConnectionsPerIP:   DefaultMaxConnectionsPerIP,
+		ProducerIDQuotaWindow: DefaultProducerIDQuotaWindow,
 		ShutdownTimeout:       30 * time.Second,
 		Groups:                consumergroup.DefaultConfig(),
 	}
@@ -132,6 +142,10 @@ func (c Config) Validate() error {
 		// Kafka takes 0, which makes a broker that never serves a
 		// client: refused as a mistake rather than obeyed.
 		return fmt.Errorf("server: max.connections must be at least 1, got %d", c.MaxConnections)
+	case c.ProducerIDQuotaRate < 0 || math.IsNaN(c.ProducerIDQuotaRate) || math.IsInf(c.ProducerIDQuotaRate, 0):
+		return fmt.Errorf("server: producer.id.quota.rate must be a number >= 0 (0: no limit), got %v", c.ProducerIDQuotaRate)
+	case c.ProducerIDQuotaWindow < time.Second:
+		return fmt.Errorf("server: producer.id.quota.window.size.seconds must be at least 1, got %v", c.ProducerIDQuotaWindow)
 	case c.MaxConnectionsPerIP < 0:
 		return fmt.Errorf("server: max.connections.per.ip must not be negative, got %d", c.MaxConnectionsPerIP)
 	case c.MaxConnectionsPerIP == 0 && len(c.MaxConnectionsPerIPOverrides) == 0:

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/valyala/bytebufferpool"
+	"golang.org/x/time/rate"
 
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/server/wire"
@@ -45,6 +46,12 @@ type conn struct {
 	// encoded response, and the writev list.
 	splices []wire.Splice
 	bufs    net.Buffers
+
+	// group.max.creation.rate.per.connection (group_quota.go): the
+	// connection's bucket, made on its first group creation, and the time
+	// before which it is not read (throttled, as Kafka mutes a channel).
+	groupCreations *rate.Limiter
+	mutedUntil     time.Time
 }
 
 // reqHeader is a request's header, decoded with kbin: kmsg has no type for
@@ -86,6 +93,9 @@ func (c *conn) serve() {
 		}
 	}()
 	for {
+		if !c.waitMuted() {
+			return
+		}
 		if err := c.readFrame(); err != nil {
 			c.logClose(err)
 			return

@@ -27,17 +27,39 @@
 // (kmsg allocates array elements for the count a request claims, ~32x the
 // frame at worst); frames being decoded and handled, across connections, by
 // queued.max.request.bytes, each frame weighing 32x its size while it is
-// decoded, so that lying frames cannot multiply their cost by numbers; compression.type re-encoding by one batch per
+// decoded, so that lying frames cannot multiply their cost by numbers;
+// decompressing produced batches (every compressed batch is read before it
+// is acknowledged, or re-encoded for compression.type) by one batch per
 // core, each decompressed to at most 100 MiB; fetch responses by
 // fetch.max.bytes, sent from the page cache. A connection silent, or not
 // reading its answers, for connections.max.idle.ms is closed. A handler
 // that panics closes its connection, not the broker.
 //
+// Connections are bounded as Kafka's acceptor bounds them: beyond
+// max.connections new ones wait (in the broker, then in the listen
+// backlog) until one closes; one over max.connections.per.ip for its
+// address is closed at once (server.go).
+//
+// # Consumer groups
+//
+// Kafka's classic group protocol (FindCoordinator, JoinGroup, SyncGroup,
+// Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups,
+// ListGroups, DeleteGroups, OffsetDelete) is served by package
+// consumergroup's coordinator, with this broker as the coordinator of
+// every group; committed offsets live in __consumer_offsets.
+//
+// # Idempotent producers
+//
+// InitProducerId hands out producer ids for idempotent producers; Produce
+// checks their sequences in package log. Transactions are not served: a
+// transactional id is refused, and the transaction APIs are not
+// advertised.
+//
 // # Not served
 //
-// Consumer groups, transactions and fetch sessions (declined with session
-// id 0, which clients accept) are not advertised by ApiVersions, so clients
-// do not try them.
+// Transactions and fetch sessions (declined with session id 0, which
+// clients accept) are not advertised by ApiVersions, so clients do not
+// try them.
 //
 // # Zero copy
 //

@@ -5,6 +5,7 @@ package server
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -99,4 +100,31 @@ func TestGroupLagMetrics(t *testing.T) {
 	cl.Close()
 	waitGroup(t, ctx, adm, group, "Empty", 0, nil)
 	check("tributary_consumergroup_members", g, map[string]float64{"state=Empty ": 0})
+}
+
+func TestGroupMetricsBoundGroupsWithoutMembers(t *testing.T) {
+	const topic = "gbound"
+	b := startGroupBroker(t, func(c *Config) { c.Groups.MetricsMaxEmptyPartitions = 1 })
+	ctx := testContext(t)
+	adm := b.admin()
+	createGroupTopic(t, ctx, adm, topic, 1)
+	cl := b.client()
+	simpleCommits(t, ctx, cl, topic, "old", 1)
+	time.Sleep(5 * time.Millisecond) // commit times are in ms
+	simpleCommits(t, ctx, cl, topic, "new", 1)
+
+	// Only the most recent simple group fits the cap of one partition.
+	if got := groupGauges(t, b, "tributary_consumergroup_committed_offset", nil); !mapsEqual(got, map[string]float64{"group=new-0000000 partition=0 topic=gbound ": 0}) {
+		t.Errorf("committed offset series: %v", got)
+	}
+	if got := groupGauges(t, b, "tributary_consumergroup_members", nil); !mapsEqual(got, map[string]float64{"group=new-0000000 state=Empty ": 0}) {
+		t.Errorf("members series: %v", got)
+	}
+	// Every group is counted.
+	if got := groupGauges(t, b, "tributary_consumergroups", map[string]string{"state": "Empty"}); !mapsEqual(got, map[string]float64{"": 2}) {
+		t.Errorf("tributary_consumergroups{state=Empty}: %v", got)
+	}
+	if got := groupGauges(t, b, "tributary_consumergroups_unlisted", nil); !mapsEqual(got, map[string]float64{"": 1}) {
+		t.Errorf("tributary_consumergroups_unlisted: %v", got)
+	}
 }

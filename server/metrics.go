@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/tributary-io/tributary/consumergroup"
 )
 
 // metrics are the broker's Prometheus metrics, on a registry of its own so
@@ -38,6 +40,9 @@ type metrics struct {
 	acceptBlockedSeconds prometheus.Counter
 	netIn                prometheus.Counter
 	netOut               prometheus.Counter
+	// groupCreationsThrottled counts group creations past
+	// group.max.creation.rate.per.connection.
+	groupCreationsThrottled prometheus.Counter
 }
 
 type topicMetrics struct {
@@ -62,7 +67,7 @@ func newMetrics(s *Server) *metrics {
 	}, []string{"api"})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tributary_request_errors_total",
-		Help: "Error codes returned, by Kafka API and error name (per partition where the API answers per partition).",
+		Help: "Error codes returned, by Kafka API and error name (per partition where the API answers per partition). MEMBER_ID_REQUIRED and REBALANCE_IN_PROGRESS are not counted: they are steps of every group join and rebalance, not failures.",
 	}, []string{"api", "error"})
 	m.bytesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tributary_bytes_in_total",
@@ -118,9 +123,19 @@ func newMetrics(s *Server) *metrics {
 		Name: "tributary_network_sent_bytes_total",
 		Help: "Response bytes written to clients, framing included.",
 	})
-	reg.MustRegister(reqs, lat, m.errors, m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut,
+	m.groupCreationsThrottled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tributary_consumergroup_creations_throttled_total",
+		Help: "Groups created past group.max.creation.rate.per.connection, each answered with a throttle time.",
+	})
+	// Read at scrape time: the data dir's logs are opened (and recovered)
+	// before these metrics exist, and may be opened later too.
+	recoveryLost := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "tributary_log_recovery_lost_offsets_total",
+		Help: "Offsets that recovery found lost to damage (a cut damaged segment, a missing segment file) and left as gaps; each range is also logged at ERROR once.",
+	}, func() float64 { return float64(s.mgr.RecoveryLostOffsets()) })
+	reg.MustRegister(recoveryLost, reqs, lat, m.errors, m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut,
 		m.flushes, m.flushErrors, m.connections, m.badRequests, m.netIn, m.netOut,
-		m.rejected, m.acceptBlocked, m.acceptBlockedSeconds,
+		m.rejected, m.acceptBlocked, m.acceptBlockedSeconds, m.groupCreationsThrottled,
 		&partitionCollector{s: s},
 		&groupCollector{s: s},
 		&dataDirCollector{s: s},
@@ -150,9 +165,22 @@ func (m *metrics) request(key int16, d time.Duration) {
 	m.latencies[key].Observe(d.Seconds())
 }
 
-// errorCode counts a non-zero error code returned by api.
+// protocolStep reports the error codes that are normal steps of the group
+// protocol rather than failures, so that an error rate or a dashboard's
+// error panel shows only what an operator should look at:
+// MEMBER_ID_REQUIRED answers every first JoinGroup of a KIP-394 client
+// (it then joins again with the id), and REBALANCE_IN_PROGRESS tells every
+// member's Heartbeat, SyncGroup or OffsetCommit that a rebalance started
+// (the member rejoins). Kafka's own ErrorsPerSec counts them, and
+// operators' alerts on it routinely exclude them.
+func protocolStep(code int16) bool {
+	return code == kerr.MemberIDRequired.Code || code == kerr.RebalanceInProgress.Code
+}
+
+// errorCode counts a non-zero error code returned by api, unless it is a
+// protocol step (protocolStep).
 func (m *metrics) errorCode(key int16, code int16) {
-	if code == 0 {
+	if code == 0 || protocolStep(code) {
 		return
 	}
 	name := strconv.Itoa(int(code))
@@ -220,38 +248,54 @@ func (p *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// groupCollector reports each group's committed offsets and lag, read from
-// the coordinator at scrape time.
+// groupCollector reports the groups' committed offsets, lag and members,
+// read from the coordinator at scrape time. The per-group series are for a
+// bounded set of groups (consumergroup.Coordinator.Metrics: every group
+// with members, and the most recently committed groups without members
+// up to group.metrics.max.empty.partitions commits); every group is
+// counted by state, so a scrape stays small at 100,000 groups.
 type groupCollector struct{ s *Server }
 
 var (
 	groupLagDesc = prometheus.NewDesc("tributary_consumergroup_lag",
-		"Records between a group's committed offset and the partition's log end offset (high watermark).",
+		"Records between a group's committed offset and the partition's log end offset (high watermark); groups with members, and the most recently committed groups without up to group.metrics.max.empty.partitions commits.",
 		[]string{"group", "topic", "partition"}, nil)
 	groupCommittedDesc = prometheus.NewDesc("tributary_consumergroup_committed_offset",
-		"A group's last committed offset of a partition.", []string{"group", "topic", "partition"}, nil)
+		"A group's last committed offset of a partition; the groups of tributary_consumergroup_lag.", []string{"group", "topic", "partition"}, nil)
 	groupMembersDesc = prometheus.NewDesc("tributary_consumergroup_members",
-		"Members of a group.", []string{"group", "state"}, nil)
+		"Members of a group; the groups of tributary_consumergroup_lag.", []string{"group", "state"}, nil)
+	groupsDesc = prometheus.NewDesc("tributary_consumergroups",
+		"Consumer groups by state, all of them.", []string{"state"}, nil)
+	groupsUnlistedDesc = prometheus.NewDesc("tributary_consumergroups_unlisted",
+		"Groups without members left out of the per-group series (past group.metrics.max.empty.partitions).", nil, nil)
 )
 
 func (g *groupCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- groupLagDesc
 	ch <- groupCommittedDesc
 	ch <- groupMembersDesc
+	ch <- groupsDesc
+	ch <- groupsUnlistedDesc
 }
 
 func (g *groupCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, l := range g.s.groups.Lag() {
+	gm := g.s.groups.Metrics()
+	for _, l := range gm.Lag {
 		part := strconv.Itoa(int(l.Partition))
 		ch <- prometheus.MustNewConstMetric(groupCommittedDesc, prometheus.GaugeValue, float64(l.Committed), l.Group, l.Topic, part)
 		if l.LogEnd >= 0 {
 			ch <- prometheus.MustNewConstMetric(groupLagDesc, prometheus.GaugeValue, float64(l.Lag), l.Group, l.Topic, part)
 		}
 	}
-	groups, _ := g.s.groups.ListGroups()
-	for _, gl := range groups {
+	for _, gl := range gm.Listed {
 		ch <- prometheus.MustNewConstMetric(groupMembersDesc, prometheus.GaugeValue, float64(gl.Members), gl.Group, gl.State.String())
 	}
+	for st, n := range gm.States {
+		if s := consumergroup.State(st); s != consumergroup.Dead {
+			ch <- prometheus.MustNewConstMetric(groupsDesc, prometheus.GaugeValue, float64(n), s.String())
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(groupsUnlistedDesc, prometheus.GaugeValue, float64(gm.Unlisted))
 }
 
 // dataDirCollector reports the space of the file system holding the data
@@ -280,30 +324,60 @@ func (d *dataDirCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(dataDirUsableDesc, prometheus.GaugeValue, float64(usable))
 }
 
-// buildInfo is tributary_build_info, always 1, labelled with what was
-// built: the module version ("(devel)" for a local build), the VCS
-// revision (with "-dirty" for uncommitted changes) and the Go version, so
-// dashboards can tell which build each broker runs.
-func buildInfo() prometheus.Collector {
-	version, revision := "unknown", "unknown"
+// Version and Revision name the build. `make build` stamps them with
+//
+//	go build -ldflags "-X github.com/tributary-io/tributary/server.Version=v1.2.3 \
+//	    -X github.com/tributary-io/tributary/server.Revision=<commit>"
+//
+// (git describe and the commit); a plain `go build` leaves them empty and
+// BuildVersion falls back on what the Go toolchain recorded.
+var (
+	Version  string
+	Revision string
+)
+
+// BuildVersion is the version and revision of this binary: the stamped
+// Version and Revision, else the module version and the VCS revision Go
+// records in the binary (runtime/debug.BuildInfo, with "-dirty" for
+// uncommitted changes), else "(devel)" and "unknown".
+func BuildVersion() (version, revision string) {
+	version, revision = Version, Revision
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		version = bi.Main.Version
-		dirty := false
-		for _, kv := range bi.Settings {
-			switch kv.Key {
-			case "vcs.revision":
-				revision = kv.Value
-			case "vcs.modified":
-				dirty = kv.Value == "true"
+		if version == "" && bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		if revision == "" {
+			dirty := false
+			for _, kv := range bi.Settings {
+				switch kv.Key {
+				case "vcs.revision":
+					revision = kv.Value
+				case "vcs.modified":
+					dirty = kv.Value == "true"
+				}
+			}
+			if dirty && revision != "" {
+				revision += "-dirty"
 			}
 		}
-		if dirty && revision != "unknown" {
-			revision += "-dirty"
-		}
 	}
+	if version == "" {
+		version = "(devel)"
+	}
+	if revision == "" {
+		revision = "unknown"
+	}
+	return version, revision
+}
+
+// buildInfo is tributary_build_info, always 1, labelled with what was
+// built (BuildVersion) and the Go version, so dashboards can tell which
+// build each broker runs.
+func buildInfo() prometheus.Collector {
+	version, revision := BuildVersion()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "tributary_build_info",
-		Help:        "Always 1; labels name the build: module version, VCS revision, Go version.",
+		Help:        "Always 1; labels name the build: version and VCS revision (stamped by make build, else Go's build info), Go version.",
 		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()},
 	})
 	g.Set(1)

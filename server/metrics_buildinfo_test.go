@@ -30,3 +30,18 @@ func TestBuildInfoMetric(t *testing.T) {
 	}
 	t.Fatal("no tributary_build_info")
 }
+
+// TestBuildVersionPrefersStampedValues: the values make build stamps win;
+// without them the version and revision still name something.
+func TestBuildVersionPrefersStampedValues(t *testing.T) {
+	oldV, oldR := Version, Revision
+	t.Cleanup(func() { Version, Revision = oldV, oldR })
+	Version, Revision = "", ""
+	if v, r := BuildVersion(); v == "" || r == "" {
+		t.Errorf("unstamped: version %q, revision %q", v, r)
+	}
+	Version, Revision = "v1.2.3-4-gabcdef0-dirty", "abcdef0123"
+	if v, r := BuildVersion(); v != Version || r != Revision {
+		t.Errorf("stamped: version %q, revision %q", v, r)
+	}
+}

@@ -40,8 +40,11 @@ type Server struct {
 	requestBudget *semaphore.Weighted
 	budgetBytes   int64
 
-	// recompressSlots holds one token per batch being re-encoded for
-	// compression.type, one slot per core.
+	// pidQuota is producer.id.quota.rate, nil when off.
+	pidQuota *producerIDQuota
+	// recompressSlots holds one token per compressed batch being read
+	// (checked on produce, or re-encoded for compression.type), one slot
+	// per core.
 	recompressSlots chan struct{}
 
 	// connSlots holds max.connections: a connection takes a slot once
@@ -97,6 +100,7 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 	s.requestBudget = semaphore.NewWeighted(s.budgetBytes)
 	s.recompressSlots = make(chan struct{}, max(runtime.GOMAXPROCS(0), 1))
 	s.connSlots = semaphore.NewWeighted(int64(cfg.MaxConnections))
+	s.pidQuota = newProducerIDQuota(cfg)
 	s.metrics = newMetrics(s)
 	mgr.SetFlushObserver(s.metrics.observeFlush)
 	if cfg.Advertise != "" {

@@ -124,16 +124,6 @@ func (p *serverProc) waitReady(ctx context.Context) error {
 // PID is the server's process ID.
 func (p *serverProc) PID() int { return p.cmd.Process.Pid }
 
-// alive reports whether the server has not exited.
-func (p *serverProc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
 // Stop sends the stop signal to the server's PID and waits for it to
 // exit, SIGKILL after processStopTimeout. It returns an error if the server had
 // to be killed or did not exit cleanly.

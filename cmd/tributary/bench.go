@@ -30,6 +30,17 @@ const (
 	// defaultE2ERate is e2e's --throughput: end-to-end latency means
 	// something at a rate the broker keeps up with, not at saturation.
 	defaultE2ERate = 1000
+	// A plotted run is sampled finely enough to draw a curve:
+	// plotSamples samples over --duration (within plotMinInterval and
+	// bench.DefaultSampleInterval), or every plotRecordsInterval when
+	// --records bounds the run and its length is not known; a fast run
+	// of the README's example takes well under a second.
+	plotSamples         = 100
+	plotMinInterval     = 10 * time.Millisecond
+	plotRecordsInterval = 20 * time.Millisecond
+	// plotFewSamples: a timeline shorter than this is said to be too
+	// short in the plot's title.
+	plotFewSamples = 5
 )
 
 // Values of the hidden --progress flag.
@@ -110,6 +121,9 @@ func newBenchProduceCmd() *cobra.Command {
   tributary bench produce --duration 30s --throughput 50000 --producers 2 --acks 1 --compression zstd --plot out.png`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkBrokers(cmd); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg, err := f.produceConfig(cmd)
@@ -119,7 +133,7 @@ func newBenchProduceCmd() *cobra.Command {
 			res, runErr := bench.Produce(ctx, cfg)
 			rep := bench.NewReport("produce", f.topic, res)
 			err = f.output(cmd, rep, bench.PlotData{
-				Title:     "tributary bench produce: " + f.describe(),
+				Title:     plotTitle("produce", &f, res.Timeline),
 				Timeline:  res.Timeline,
 				Latencies: []bench.PlotLatency{{Name: "produce (ack)", Histogram: res.Histogram}},
 			})
@@ -140,16 +154,20 @@ func newBenchConsumeCmd() *cobra.Command {
   tributary bench consume --group bench --duration 30s --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkBrokers(cmd); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg := bench.ConsumeConfig{
-				Brokers:     brokerList(cmd),
-				Topic:       f.topic,
-				Group:       f.group,
-				Records:     f.records,
-				Duration:    f.runDuration(),
-				IdleTimeout: f.timeout,
-				Progress:    f.progressWriter(cmd),
+				Brokers:        brokerList(cmd),
+				Topic:          f.topic,
+				Group:          f.group,
+				Records:        f.records,
+				Duration:       f.runDuration(),
+				IdleTimeout:    f.timeout,
+				Progress:       f.progressWriter(cmd),
+				SampleInterval: f.sampleInterval(),
 			}
 			res, runErr := bench.Consume(ctx, cfg)
 			if res.Timeline == nil && runErr != nil {
@@ -157,7 +175,7 @@ func newBenchConsumeCmd() *cobra.Command {
 			}
 			rep := bench.NewReport("consume", f.topic, res)
 			err := f.output(cmd, rep, bench.PlotData{
-				Title:    "tributary bench consume: " + f.describe(),
+				Title:    plotTitle("consume", &f, res.Timeline),
 				Timeline: res.Timeline,
 			})
 			return errors.Join(runErr, err)
@@ -180,6 +198,9 @@ its end-to-end latency (produce call to consumer) is measured on one clock.`,
 		Example: `  tributary bench e2e --duration 20s --throughput 2000 --partitions 4 --plot e2e.png`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkBrokers(cmd); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			pcfg, err := f.produceConfig(cmd)
@@ -192,7 +213,7 @@ its end-to-end latency (produce call to consumer) is measured on one clock.`,
 			}
 			rep := bench.NewEndToEndReport(f.topic, res)
 			err = f.output(cmd, rep, bench.PlotData{
-				Title:    "tributary bench e2e: " + f.describe(),
+				Title:    plotTitle("e2e", &f, res.Produce.Timeline),
 				Timeline: res.Produce.Timeline,
 				Latencies: []bench.PlotLatency{
 					{Name: "end-to-end", Histogram: res.Consume.Histogram},
@@ -209,13 +230,20 @@ its end-to-end latency (produce call to consumer) is measured on one clock.`,
 
 // brokerList is cmd's --brokers as a list.
 func brokerList(cmd *cobra.Command) []string {
-	var out []string
-	for _, b := range strings.Split(brokersFlag(cmd), ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
+	seeds, _ := seedBrokers(cmd)
+	return seeds
+}
+
+// checkBrokers fails a bench run at once, naming the address, when none of
+// --brokers answers (the bench package's clients would retry for the
+// whole run).
+func checkBrokers(cmd *cobra.Command) error {
+	cl, err := newClient(cmd)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
-	return out
+	cl.Close()
+	return nil
 }
 
 // runDuration is --duration, or the default bound when neither it nor
@@ -229,7 +257,7 @@ func (f *benchFlags) runDuration() time.Duration {
 
 func (f *benchFlags) produceConfig(cmd *cobra.Command) (bench.ProduceConfig, error) {
 	if f.records < 0 || f.duration < 0 {
-		return bench.ProduceConfig{}, errors.New("bench: --records and --duration must not be negative")
+		return bench.ProduceConfig{}, usageError{errors.New("bench: --records and --duration must not be negative")}
 	}
 	acks := f.acks
 	return bench.ProduceConfig{
@@ -246,6 +274,7 @@ func (f *benchFlags) produceConfig(cmd *cobra.Command) (bench.ProduceConfig, err
 		Compression:        f.compression,
 		Producers:          f.producers,
 		Progress:           f.progressWriter(cmd),
+		SampleInterval:     f.sampleInterval(),
 	}, nil
 }
 
@@ -266,6 +295,32 @@ func (f *benchFlags) progressWriter(cmd *cobra.Command) io.Writer {
 		return w
 	}
 	return nil
+}
+
+// sampleInterval is the run's bench SampleInterval: the default (a second)
+// without --plot, finer with it (see plotSamples).
+func (f *benchFlags) sampleInterval() time.Duration {
+	switch {
+	case f.plot == "":
+		return 0
+	case f.records == 0 || f.duration > 0:
+		return min(max(f.runDuration()/plotSamples, plotMinInterval), bench.DefaultSampleInterval)
+	}
+	return plotRecordsInterval
+}
+
+// plotTitle heads a plot: the command and its settings, and a warning
+// when the run was too short to draw much of a throughput curve.
+func plotTitle(what string, f *benchFlags, timeline []bench.Sample) string {
+	title := "tributary bench " + what + ": " + f.describe()
+	if len(timeline) < plotFewSamples {
+		var d time.Duration
+		if len(timeline) > 0 {
+			d = timeline[len(timeline)-1].At
+		}
+		title += fmt.Sprintf("\n(run too short for a throughput curve: %d samples in %v; give more --records or a --duration)", len(timeline), d.Round(time.Millisecond))
+	}
+	return title
 }
 
 // describe is the run's settings in a plot title.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tributary-io/tributary/bench"
 	"github.com/tributary-io/tributary/server"
@@ -156,7 +157,7 @@ func TestBenchErrors(t *testing.T) {
 	}{
 		{1, "unknown acks", []string{"produce", "--records", "1", "--acks", "2"}},
 		{1, "at least 8 bytes", []string{"e2e", "--records", "1", "--record-size", "4"}},
-		{1, "must not be negative", []string{"produce", "--records", "-1"}},
+		{2, "must not be negative", []string{"produce", "--records", "-1"}},
 		{2, "unknown flag", []string{"produce", "--frobnicate"}},
 	} {
 		r := execBench(b.addr, tc.args...)
@@ -182,5 +183,69 @@ func checkPNG(t *testing.T, path string, panels int) {
 	}
 	if bd := img.Bounds(); bd.Dx() < 500 || bd.Dy() < 250*panels {
 		t.Errorf("%s: %v", path, bd)
+	}
+}
+
+// TestBenchPlotSamplesShortRuns: a plotted run bounded by --records, like
+// the README's example, is sampled every plotRecordsInterval rather than
+// once a second, so a run shorter than a second still draws a curve; a
+// run too short for one says so in the plot's title.
+func TestBenchPlotSamplesShortRuns(t *testing.T) {
+	b := benchBroker(t)
+	plot := filepath.Join(t.TempDir(), "produce.png")
+	rep, _ := benchJSON(t, b.addr, "produce", "--topic", "short", "--records", "20000", "--record-size", "100", "--plot", plot)
+	if len(rep.Timeline) == 0 || rep.Timeline[0].AtSeconds > 2*plotRecordsInterval.Seconds() {
+		t.Errorf("first sample at %v s, want one every %v", rep.Timeline, plotRecordsInterval)
+	}
+	checkPNG(t, plot, 2)
+
+	f := &benchFlags{topic: "t", plot: "x.png"}
+	for _, tt := range []struct {
+		f    benchFlags
+		want time.Duration
+	}{
+		{benchFlags{}, 0},
+		{benchFlags{plot: "p", records: 1000}, plotRecordsInterval},
+		{benchFlags{plot: "p", duration: 30 * time.Second}, 300 * time.Millisecond},
+		{benchFlags{plot: "p", duration: time.Hour}, time.Second},
+		{benchFlags{plot: "p", duration: 100 * time.Millisecond}, plotMinInterval},
+		{benchFlags{plot: "p"}, defaultBenchDuration / plotSamples},
+	} {
+		if got := tt.f.sampleInterval(); got != tt.want {
+			t.Errorf("%+v: sample interval %v, want %v", tt.f, got, tt.want)
+		}
+	}
+	few := []bench.Sample{{At: 40 * time.Millisecond}}
+	if title := plotTitle("produce", f, few); !strings.Contains(title, "run too short for a throughput curve: 1 samples in 40ms") {
+		t.Errorf("title of a short run: %q", title)
+	}
+	many := make([]bench.Sample, plotFewSamples)
+	if title := plotTitle("produce", f, many); strings.Contains(title, "too short") {
+		t.Errorf("title of a long enough run: %q", title)
+	}
+}
+
+// TestBenchConsumeEndsWhenRecordsRunOut: bench consume --records N
+// on a topic holding fewer records ends once nothing more arrives (as
+// kafka-consumer-perf-test's --timeout), with an error naming the count,
+// instead of waiting forever.
+func TestBenchConsumeEndsWhenRecordsRunOut(t *testing.T) {
+	b := benchBroker(t)
+	b.must(t, "", "topic", "create", "few", "--partitions", "1")
+	b.must(t, "a\nb\nc\n", "produce", "-t", "few")
+	done := make(chan cliResult, 1)
+	go func() { done <- execBench(b.addr, "consume", "--topic", "few", "--records", "100", "--timeout", "2s") }()
+	var r cliResult
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("bench consume --records 100 on a topic of 3 records did not end")
+	}
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	checkOneLineError(t, r.stderr, "3 of 100 records")
+	if !strings.Contains(r.stdout, "3 records read") {
+		t.Errorf("summary does not count the 3 records read: %q", r.stdout)
 	}
 }

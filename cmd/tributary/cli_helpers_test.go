@@ -162,3 +162,19 @@ func golden(t *testing.T, name, got string) {
 		t.Errorf("%s differs (go test -update rewrites it)\ngot:\n%s\nwant:\n%s", path, got, want)
 	}
 }
+
+// runBounded runs a client command in-process and fails the test if it
+// has not returned within limit: the bugs these tests guard against are
+// commands that never end.
+func (b *cliBroker) runBounded(t *testing.T, limit time.Duration, args ...string) cliResult {
+	t.Helper()
+	done := make(chan cliResult, 1)
+	go func() { done <- b.run(t, "", args...) }()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(limit):
+		t.Fatalf("tributary %s did not end within %v", strings.Join(args, " "), limit)
+		return cliResult{}
+	}
+}

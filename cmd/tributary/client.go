@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -20,10 +21,13 @@ const (
 	adminTimeout = 30 * time.Second
 	// dialTimeout fails fast on an address nothing listens on.
 	dialTimeout = 5 * time.Second
+	// reachTimeout bounds the first contact with --brokers (reachBrokers):
+	// a dial, and an ApiVersions answer, from one of them.
+	reachTimeout = dialTimeout + 2*time.Second
 )
 
-// newClient connects a franz-go client to cmd's --brokers.
-func newClient(cmd *cobra.Command, opts ...kgo.Opt) (*kgo.Client, error) {
+// seedBrokers is cmd's --brokers as a list.
+func seedBrokers(cmd *cobra.Command) ([]string, error) {
 	var seeds []string
 	for _, b := range strings.Split(brokersFlag(cmd), ",") {
 		if b = strings.TrimSpace(b); b != "" {
@@ -31,18 +35,68 @@ func newClient(cmd *cobra.Command, opts ...kgo.Opt) (*kgo.Client, error) {
 		}
 	}
 	if len(seeds) == 0 {
-		return nil, fmt.Errorf("--brokers is empty")
+		return nil, usageError{errors.New("--brokers is empty")}
+	}
+	return seeds, nil
+}
+
+// newClient connects a franz-go client to cmd's --brokers and checks that
+// one of them answers (reachBrokers), so that every client command fails
+// within seconds, naming the address, when no broker is there: franz-go
+// itself retries a dead seed until the request's own deadline, which for a
+// producer is never.
+func newClient(cmd *cobra.Command, opts ...kgo.Opt) (*kgo.Client, error) {
+	seeds, err := seedBrokers(cmd)
+	if err != nil {
+		return nil, err
 	}
 	base := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DialTimeout(dialTimeout), kgo.ClientID("tributary-cli")}
-	return kgo.NewClient(append(base, opts...)...)
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := reachBrokers(cmd.Context(), cl, seeds); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
 }
+
+// reachBrokers asks the seed brokers for their API versions, one after the
+// other, until one answers within reachTimeout. Its error is one line
+// naming the addresses tried and why the last failed.
+func reachBrokers(ctx context.Context, cl *kgo.Client, seeds []string) error {
+	ctx, cancel := context.WithTimeout(ctx, reachTimeout)
+	defer cancel()
+	err := cl.Ping(ctx)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no answer within %v", reachTimeout)
+	}
+	return unreachableError{seeds: seeds, err: err}
+}
+
+// unreachableError is a command's failure to reach any of --brokers.
+type unreachableError struct {
+	seeds []string
+	err   error
+}
+
+func (e unreachableError) Error() string {
+	return fmt.Sprintf("cannot reach a broker at %s (--brokers or %s): %v", strings.Join(e.seeds, ","), envBrokers, e.err)
+}
+
+func (e unreachableError) Unwrap() error { return e.err }
 
 // withAdmin runs fn with an admin client over --brokers and a context
 // bounded by adminTimeout.
 func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, adm *kadm.Client) error) error {
 	cl, err := newClient(cmd)
 	if err != nil {
-		return err
+		// "topic list: cannot reach a broker at ...", as fn's own errors read
+		return fmt.Errorf("%s: %w", strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "), err)
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
@@ -67,7 +121,7 @@ func (o *outputFormat) Set(v string) error {
 
 func addOutputFlag(cmd *cobra.Command, o *outputFormat) {
 	*o = "text"
-	cmd.Flags().VarP(o, "output", "o", "output format: text (tables) or json")
+	cmd.Flags().Var(o, "output", "output format: text (tables) or json")
 }
 
 // writeJSON writes v indented, as the json output of a command.
@@ -83,7 +137,7 @@ func parseConfigs(flag string, kvs []string) (map[string]*string, error) {
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("--%s %q: want name=value", flag, kv)
+			return nil, usageError{fmt.Errorf("--%s %q: want name=value", flag, kv)}
 		}
 		m[strings.TrimSpace(k)] = &v
 	}

@@ -68,13 +68,16 @@ value is not UTF-8, all three are base64 and "encoding" is "base64".
 --group consumes as a member of a consumer group: partitions are assigned by
 the group, reading starts at the committed offsets (--offset earliest or
 latest where none is committed) and the offsets of printed records are
-committed.`,
+committed.
+
+Short flags mean what they mean to kcat: -b brokers, -t topic, -p
+partition, -o offset, -f format (--template), -c count (--max), -G group.`,
 		Example: `  tributary consume --topic events
-  tributary consume -t events --offset -10 --print-key --print-offset
-  tributary consume -t events --partition 2 --offset 1500 --max 10
+  tributary consume -t events -o -10 --print-key --print-offset
+  tributary consume -t events -p 2 -o 1500 -c 10
   tributary consume -t events --timestamp 2024-05-01T12:00:00Z --format json
-  tributary consume -t events --template 'p%p@%o %k=%s\n' --follow
-  tributary consume -t events --group audit --follow`,
+  tributary consume -t events -f 'p%p@%o %k=%s\n' --follow
+  tributary consume -b 127.0.0.1:9092 -t events -G audit --follow`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd)
@@ -85,17 +88,17 @@ committed.`,
 	f.Int32VarP(&o.partition, "partition", "p", -1, "only this partition (-1: all)")
 	f.StringVarP(&o.offset, "offset", "o", "earliest", "where to start in each partition: earliest, latest, N, or -N (N before the end)")
 	f.StringVar(&o.timestamp, "timestamp", "", "start at the first record at or after this time: Unix milliseconds or RFC 3339")
-	f.StringVarP(&o.group, "group", "g", "", "consume as a member of this consumer group, committing what is printed")
-	f.StringVarP(&o.format, "format", "F", "text", "output format: text or json")
-	f.StringVar(&o.template, "template", "", "text format of a record with kcat's tokens (%t %p %o %T %k %s %h %K %S); overrides --print-*")
+	f.StringVarP(&o.group, "group", "G", "", "consume as a member of this consumer group, committing what is printed")
+	f.StringVar(&o.format, "format", "text", "output format: text or json")
+	f.StringVarP(&o.template, "template", "f", "", "text format of a record with kcat's tokens (%t %p %o %T %k %s %h %K %S), as kcat -f; overrides --print-*")
 	f.StringVar(&o.separator, "separator", "\t", "separator between the --print-* fields and the value")
 	f.BoolVar(&o.printKey, "print-key", false, "print the key before the value")
 	f.BoolVar(&o.printOffset, "print-offset", false, "print the offset")
 	f.BoolVar(&o.printPartition, "print-partition", false, "print the partition")
 	f.BoolVar(&o.printTimestamp, "print-timestamp", false, "print the timestamp (Unix ms)")
 	f.BoolVar(&o.printHeaders, "print-headers", false, "print the headers as name=value,...")
-	f.Int64VarP(&o.max, "max", "n", 0, "stop after this many records (0: no limit)")
-	f.BoolVarP(&o.follow, "follow", "f", false, "keep waiting for new records instead of stopping at the end")
+	f.Int64VarP(&o.max, "max", "c", 0, "stop after this many records (0: no limit), as kcat -c")
+	f.BoolVar(&o.follow, "follow", false, "keep waiting for new records instead of stopping at the end (kcat without -e)")
 	cmd.MarkFlagRequired("topic")
 	return cmd
 }
@@ -109,7 +112,7 @@ func (o *consumeOptions) writer() (recordWriter, error) {
 		return writeRecordJSON, nil
 	case "text":
 	default:
-		return nil, fmt.Errorf("--format %q: want text or json", o.format)
+		return nil, usageError{fmt.Errorf("--format %q: want text or json", o.format)}
 	}
 	tmpl := o.template
 	if tmpl == "" {
@@ -196,7 +199,7 @@ func compileTemplate(tmpl string) (recordWriter, error) {
 				}
 			}
 		default:
-			return nil, fmt.Errorf("--template: unknown token %%%c (want one of %%t %%p %%o %%T %%k %%s %%h %%K %%S %%%%)", tmpl[i])
+			return nil, usageError{fmt.Errorf("--template: unknown token %%%c (want one of %%t %%p %%o %%T %%k %%s %%h %%K %%S %%%%)", tmpl[i])}
 		}
 		flush()
 		parts = append(parts, p)
@@ -267,7 +270,7 @@ func parseTimestamp(s string) (int64, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return 0, fmt.Errorf("--timestamp %q: want Unix milliseconds or RFC 3339 (2006-01-02T15:04:05Z)", s)
+		return 0, usageError{fmt.Errorf("--timestamp %q: want Unix milliseconds or RFC 3339 (2006-01-02T15:04:05Z)", s)}
 	}
 	return t.UnixMilli(), nil
 }
@@ -283,7 +286,7 @@ func startOffset(spec string, start, end int64) (int64, error) {
 	}
 	n, err := strconv.ParseInt(spec, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("--offset %q: want earliest, latest, N or -N", spec)
+		return 0, usageError{fmt.Errorf("--offset %q: want earliest, latest, N or -N", spec)}
 	}
 	if n < 0 {
 		n = end + n
@@ -296,17 +299,21 @@ func (o *consumeOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
+	// A bad --offset is a bad command line, found before any broker is asked.
+	if _, err := startOffset(o.offset, 0, 0); err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
 	var afterMilli int64 = -1
 	if o.timestamp != "" {
 		if cmd.Flags().Changed("offset") {
-			return fmt.Errorf("consume: --offset and --timestamp exclude each other")
+			return usageError{fmt.Errorf("consume: --offset and --timestamp exclude each other")}
 		}
 		if afterMilli, err = parseTimestamp(o.timestamp); err != nil {
 			return fmt.Errorf("consume: %w", err)
 		}
 	}
 	if o.group != "" && (o.partition >= 0 || o.timestamp != "" || (o.offset != "earliest" && o.offset != "latest")) {
-		return fmt.Errorf("consume: --group reads from the committed offsets: --partition, --timestamp and --offset N do not apply (--offset earliest or latest choose where a partition without one starts)")
+		return usageError{fmt.Errorf("consume: --group reads from the committed offsets: --partition, --timestamp and --offset N do not apply (--offset earliest or latest choose where a partition without one starts)")}
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

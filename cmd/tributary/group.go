@@ -117,7 +117,7 @@ func parseGroupStates(in []string) ([]string, error) {
 		s = strings.TrimSpace(s)
 		i := slicesIndexFold(groupStates, s)
 		if i < 0 {
-			return nil, fmt.Errorf("--state %q: want one of %s", s, strings.Join(groupStates, ", "))
+			return nil, usageError{fmt.Errorf("--state %q: want one of %s", s, strings.Join(groupStates, ", "))}
 		}
 		out = append(out, groupStates[i])
 	}
@@ -258,14 +258,14 @@ func parseTopicSpecs(in []string) ([]topicSpec, error) {
 	for _, s := range in {
 		name, parts, hasParts := strings.Cut(s, ":")
 		if strings.TrimSpace(name) == "" {
-			return nil, fmt.Errorf("--topic %q: want TOPIC or TOPIC:P,P...", s)
+			return nil, usageError{fmt.Errorf("--topic %q: want TOPIC or TOPIC:P[,P]", s)}
 		}
 		spec := topicSpec{topic: name}
 		if hasParts {
 			for _, p := range strings.Split(parts, ",") {
 				n, err := strconv.ParseInt(strings.TrimSpace(p), 10, 32)
 				if err != nil || n < 0 {
-					return nil, fmt.Errorf("--topic %q: partition %q: want a partition number", s, p)
+					return nil, usageError{fmt.Errorf("--topic %q: partition %q: want a partition number", s, p)}
 				}
 				spec.partitions = append(spec.partitions, int32(n))
 			}

@@ -162,9 +162,34 @@ func (o *resetOptions) run(cmd *cobra.Command, group string) error {
 		}
 		if !o.execute {
 			fmt.Fprintln(cmd.ErrOrStderr(), "dry run: nothing was committed; add --execute to commit these offsets")
+		} else {
+			fmt.Fprintln(cmd.ErrOrStderr(), committedSummary(plan))
 		}
 		return nil
 	})
+}
+
+// committedSummary says what --execute committed: "committed the
+// NEW-OFFSET of 3 partitions for group readers: events 0,1; logs 2; its
+// consumers resume there".
+func committedSummary(plan resetPlan) string {
+	var topics []string
+	parts := map[string][]string{}
+	for _, r := range plan.Offsets {
+		if _, ok := parts[r.Topic]; !ok {
+			topics = append(topics, r.Topic)
+		}
+		parts[r.Topic] = append(parts[r.Topic], strconv.Itoa(int(r.Partition)))
+	}
+	list := make([]string, len(topics))
+	for i, t := range topics {
+		list[i] = t + " " + strings.Join(parts[t], ",")
+	}
+	noun := "partitions"
+	if len(plan.Offsets) == 1 {
+		noun = "partition"
+	}
+	return fmt.Sprintf("committed the NEW-OFFSET of %d %s for group %s: %s; its consumers resume there", len(plan.Offsets), noun, plan.Group, strings.Join(list, "; "))
 }
 
 // parseResetDatetime reads --to-datetime: RFC 3339, or the zone-less
@@ -177,7 +202,7 @@ func parseResetDatetime(s string) (time.Time, error) {
 	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.Local); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("--to-datetime %q: want RFC 3339 (2006-01-02T15:04:05Z or with an offset: 2006-01-02T15:04:05+02:00)", s)
+	return time.Time{}, usageError{fmt.Errorf("--to-datetime %q: want RFC 3339 (2006-01-02T15:04:05Z or with an offset: 2006-01-02T15:04:05+02:00)", s)}
 }
 
 // plan checks that the group is inactive and works out the new offset of

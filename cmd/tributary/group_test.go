@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -321,6 +322,9 @@ func TestGroupResetOffsets(t *testing.T) {
 	if strings.Contains(r.stderr, "dry run") {
 		t.Errorf("--execute says dry run: %q", r.stderr)
 	}
+	if r.stderr != "committed the NEW-OFFSET of 2 partitions for group readers: events 0,1; its consumers resume there\n" {
+		t.Errorf("--execute does not say what it committed: %q", r.stderr)
+	}
 	checkCommitted(t, adm, "readers", map[string]int64{"events/0": 0, "events/1": 0})
 
 	steps := []struct {
@@ -444,4 +448,41 @@ func TestGroupHelp(t *testing.T) {
 		}
 	}
 	walk(newGroupCmd(), []string{"group"})
+}
+
+// TestConsumeGroupStopsAtEndWhileAnotherMemberHoldsPartitions: a group member without
+// --follow stops at the end of the partitions the group gave it, as kcat
+// -G -e does, even when another member holds the other partitions (or
+// the committed offsets moved after the command looked them up).
+func TestConsumeGroupStopsAtEndWhileAnotherMemberHoldsPartitions(t *testing.T) {
+	b := startCLIBroker(t, func(c *server.Config) { c.Groups.InitialRebalanceDelay = 0 })
+	b.must(t, "", "topic", "create", "jobs", "--partitions", "4")
+	b.must(t, "a\nb\nc\nd\ne\nf\ng\nh\n", "produce", "-t", "jobs")
+
+	// Another member of the group that has read everything but not yet
+	// committed (its autocommit is due later): the command sees no
+	// committed offsets, but the group hands it partitions whose offsets
+	// the other member commits when it gives them up.
+	other := b.client(t, kgo.ConsumerGroup("workers"), kgo.ConsumeTopics("jobs"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AutoCommitInterval(time.Hour))
+	ctx := testCtx(t)
+	for n := 0; n < 8; {
+		fs := other.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("the other member read nothing")
+		}
+		n += fs.NumRecords()
+	}
+	pollCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for pollCtx.Err() == nil {
+			other.PollFetches(pollCtx) // heartbeats; keeps its share
+		}
+	}()
+
+	r := b.runBounded(t, 20*time.Second, "consume", "-t", "jobs", "--group", "workers")
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("second member: exit %d, stdout %q (everything was committed), stderr %s", r.code, r.stdout, r.stderr)
+	}
 }

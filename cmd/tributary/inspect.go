@@ -77,7 +77,10 @@ included.
 
 --verify checks every batch's framing and CRC-32C and that its records
 decode, that offsets are contiguous (gaps are allowed only below the cleaner
-checkpoint of a compacted log), that segments follow one another, the
+checkpoint of a compacted log), that segments follow one another (a gap an
+earlier start reported as lost, in the lost-offsets file, is printed, not
+counted as damage; any other gap, and what a damaged segment loses up to
+the next segment, is printed with its exact offset range), the
 .index and .timeindex entries against the batches they name, that the
 checkpoints are readable and the log reaches the recovery checkpoint, and
 reports a torn tail. Every problem is printed with its file and position or
@@ -113,7 +116,7 @@ with --index-interval-bytes.`,
 	f.BoolVar(&o.verify, "verify", false, "check CRCs, offsets, indexes and checkpoints; exit 1 on any damage")
 	f.BoolVar(&o.records, "records", false, "decode and print every record (implies --batches)")
 	f.BoolVar(&o.batches, "batches", false, "list the batches of every partition of a data dir (always on for a partition dir or segment without --verify)")
-	f.StringVarP(&o.output, "output", "o", outputText, "output format: text or json")
+	f.StringVar(&o.output, "output", outputText, "output format: text or json")
 	f.IntVar(&o.indexInterval, "index-interval-bytes", 0, "index.interval.bytes the segments were written with (default: the topic's config)")
 	return cmd
 }
@@ -206,6 +209,19 @@ type (
 		CleanedOffset      int64           `json:"cleaned_offset"` // -1: never compacted
 		ProducerSnapshot   *snapshotJSON   `json:"producer_snapshot"`
 		SegmentList        []segmentJSON   `json:"segments"`
+		// LostOffsets are ranges the next start finds lost (left as
+		// gaps, reported); KnownLostOffsets are gaps an earlier start
+		// already reported.
+		LostOffsets      []lostJSON  `json:"lost_offsets"`
+		KnownLostOffsets []rangeJSON `json:"known_lost_offsets"`
+	}
+	rangeJSON struct {
+		From int64 `json:"from"` // first offset of the range
+		To   int64 `json:"to"`   // offset after the range
+	}
+	lostJSON struct {
+		rangeJSON
+		Cause string `json:"cause"`
 	}
 	segmentJSON struct {
 		File             string      `json:"file"`
@@ -475,6 +491,13 @@ func (in *inspector) partitionJSON(pd log.PartitionDir, r *log.PartitionReport) 
 	p := partitionJSON{
 		Topic: pd.Topic, Partition: pd.Partition, Dir: pd.Dir, Segments: len(r.Segments),
 		CleanedOffset: r.CleanedOffset, SegmentList: []segmentJSON{},
+		LostOffsets: []lostJSON{}, KnownLostOffsets: []rangeJSON{},
+	}
+	for _, l := range r.Lost {
+		p.LostOffsets = append(p.LostOffsets, lostJSON{rangeJSON{l.From, l.To}, l.Cause})
+	}
+	for _, k := range r.KnownLost {
+		p.KnownLostOffsets = append(p.KnownLostOffsets, rangeJSON{k.From, k.To})
 	}
 	if in.target.segment == nil {
 		p.LogStartOffset, p.LogEndOffset = &r.LogStartOffset, &r.LogEndOffset
@@ -539,6 +562,16 @@ func (in *inspector) printSummary(reports []log.PartitionReport, rep *inspectRep
 		}
 		if s := r.ProducerSnapshot; s != nil {
 			fmt.Fprintf(w, "producer snapshot: %d producers at offset %d\n", s.Producers, s.Offset)
+		}
+	}
+	for _, p := range rep.Partitions {
+		for _, l := range p.LostOffsets {
+			fmt.Fprintf(w, "\n%s-%d: offsets [%d, %d) (%d) are lost: %s; the next start leaves them as a gap and reports them\n",
+				p.Topic, p.Partition, l.From, l.To, l.To-l.From, l.Cause)
+		}
+		for _, k := range p.KnownLostOffsets {
+			fmt.Fprintf(w, "\n%s-%d: offsets [%d, %d) (%d) were lost to damage and reported by an earlier start; they are a gap in the log\n",
+				p.Topic, p.Partition, k.From, k.To, k.To-k.From)
 		}
 	}
 	if len(rep.Warnings) > 0 {

@@ -335,7 +335,7 @@ func TestInspectVerifyClean(t *testing.T) {
 	for _, seg := range inspectSegments(t, filepath.Join(dir, "users-0")) {
 		inspectMust(t, seg, "--verify")
 	}
-	r = inspectMust(t, dir, "--verify", "-o", "json")
+	r = inspectMust(t, dir, "--verify", "--output", "json")
 	if !strings.Contains(r.stdout, `"damaged": false`) {
 		t.Fatalf("json verify:\n%s", r.stdout)
 	}
@@ -466,11 +466,21 @@ func TestInspectVerifyDetectsDamage(t *testing.T) {
 			return []string{filepath.Base(seg), fmt.Sprintf("position %d", end), "torn tail"}
 		}},
 		{"missing segment", func(t *testing.T, part string) []string {
-			seg := inspectSegments(t, part)[1]
+			segs := inspectSegments(t, part)
+			seg := segs[1]
 			for _, suf := range []string{".log", ".index", ".timeindex"} {
 				os.Remove(strings.TrimSuffix(seg, ".log") + suf)
 			}
-			return []string{"previous one ends at"}
+			from, _, _ := segment.ParseFileName(filepath.Base(seg))
+			to, _, _ := segment.ParseFileName(filepath.Base(segs[2]))
+			return []string{fmt.Sprintf("offsets [%d, %d) (%d) are lost", from, to, to-from), "no segment holds these offsets"}
+		}},
+		{"damaged middle segment", func(t *testing.T, part string) []string {
+			segs := inspectSegments(t, part)
+			pos, h := inspectBatchAt(t, segs[1], 1)
+			inspectMutate(t, segs[1], func(b []byte) []byte { b[pos+h.Size()-5] ^= 0x40; return b })
+			// Only that batch: the next open keeps the ones after it.
+			return []string{filepath.Base(segs[1]), fmt.Sprintf("offsets [%d, %d) (%d) are lost", h.BaseOffset, h.NextOffset(), h.NextOffset()-h.BaseOffset), "is damaged from byte"}
 		}},
 		{"unreadable recovery checkpoint", func(t *testing.T, part string) []string {
 			ck := filepath.Join(part, tlog.CheckpointFile)
@@ -499,6 +509,43 @@ func TestInspectVerifyDetectsDamage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInspectVerifyReportsKnownGap: once a start has left a damaged
+// segment's range as a reported gap, verify names the range but finds no
+// damage.
+func TestInspectVerifyReportsKnownGap(t *testing.T) {
+	dir := inspectDataDir(t)
+	part := filepath.Join(dir, "events-0")
+	segs := inspectSegments(t, part)
+	for _, suf := range []string{".log", ".index", ".timeindex"} {
+		os.Remove(strings.TrimSuffix(segs[1], ".log") + suf)
+	}
+	from, _, _ := segment.ParseFileName(filepath.Base(segs[1]))
+	to, _, _ := segment.ParseFileName(filepath.Base(segs[2]))
+	m, err := tlog.OpenManager(dir, tlog.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.RecoveryLostOffsets(); got != to-from {
+		t.Errorf("RecoveryLostOffsets = %d, want %d", got, to-from)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := inspectMust(t, dir, "--verify")
+	want := fmt.Sprintf("events-0: offsets [%d, %d) (%d) were lost to damage and reported by an earlier start", from, to, to-from)
+	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "no damage found") {
+		t.Fatalf("verify after the repair does not say %q and no damage:\n%s", want, r.stdout)
+	}
+	r = inspectMust(t, part, "--verify", "--output", "json")
+	if !strings.Contains(r.stdout, fmt.Sprintf(`"known_lost_offsets": [
+        {
+          "from": %d,
+          "to": %d
+        }`, from, to)) {
+		t.Fatalf("json verify does not list the gap:\n%s", r.stdout)
 	}
 }
 
@@ -584,8 +631,108 @@ func TestInspectVerifyKilledMidRoll(t *testing.T) {
 		strings.Contains(r.stdout, "problems:") || !strings.Contains(r.stdout, "no damage found") {
 		t.Errorf("verify of a data dir killed mid-roll:\n%s", r.stdout)
 	}
-	r = inspectMust(t, crashed, "--verify", "-o", "json")
+	r = inspectMust(t, crashed, "--verify", "--output", "json")
 	if !strings.Contains(r.stdout, `"damaged": false`) || strings.Count(r.stdout, "segment left unsealed") < 1 {
 		t.Errorf("json verify of a data dir killed mid-roll:\n%s", r.stdout)
+	}
+}
+
+// TestInspectTableStaysAlignedAcrossChunks: a segment listing longer than
+// tableFlushRows is printed in chunks; every chunk must line up with the
+// one header, however wide its values are.
+func TestInspectTableStaysAlignedAcrossChunks(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	m, err := tlog.OpenManager(dir, tlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := m.CreateTopic("wide", 1, map[string]string{"retention.ms": "-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range tableFlushRows + 3 {
+		val := []byte("v")
+		if i >= tableFlushRows {
+			val = []byte(strings.Repeat("x", 20000)) // a SIZE of 5 digits
+		}
+		rec := []recordbatch.Record{{Timestamp: inspectBaseTs + int64(i), Value: val}}
+		bt, err := recordbatch.Encode(nil, recordbatch.BatchOptions{}, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := topic.Partitions[0].Append(bt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := inspectMust(t, filepath.Join(dir, "wide-0"))
+	lines := strings.Split(r.stdout, "\n")
+	var header string
+	var rows []string
+	for i, l := range lines {
+		if strings.HasPrefix(l, "POSITION") {
+			header = l
+			for _, row := range lines[i+1:] {
+				if row == "" {
+					break
+				}
+				rows = append(rows, row)
+			}
+			break
+		}
+	}
+	if len(rows) != tableFlushRows+3 {
+		t.Fatalf("%d batch rows, want %d", len(rows), tableFlushRows+3)
+	}
+	// Where each column starts in the header: a non-space after a space.
+	var starts []int
+	for i := 1; i < len(header); i++ {
+		if header[i] != ' ' && header[i-1] == ' ' {
+			starts = append(starts, i)
+		}
+	}
+	for n, row := range rows {
+		for _, s := range starts {
+			if s >= len(row) || row[s] == ' ' || row[s-1] != ' ' {
+				t.Fatalf("row %d does not line up with the header:\n%s\n%s", n, header, row)
+			}
+		}
+	}
+}
+
+// TestInspectVerifyHintsAtLargerIndexInterval: a segment written under a larger
+// index.interval.bytes than the one verified against (the topic's was
+// lowered with topic alter) has no entries to show its spacing; the
+// problem must say that it may be that, not only a cut index.
+func TestInspectVerifyHintsAtLargerIndexInterval(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	m, err := tlog.OpenManager(dir, tlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := m.CreateTopic("ix", 1, map[string]string{"retention.ms": "-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		rec := []recordbatch.Record{{Timestamp: inspectBaseTs + int64(i), Value: []byte(strings.Repeat("v", 60))}}
+		bt, err := recordbatch.Encode(nil, recordbatch.BatchOptions{}, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := topic.Partitions[0].Append(bt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(dir, "ix-0")
+	inspectMust(t, part, "--verify")
+	r := inspectFails(t, 1, []string{part, "--verify", "--index-interval-bytes", "128"}, "entries missing")
+	if !strings.Contains(r.stdout, "larger index.interval.bytes") {
+		t.Errorf("problem does not mention a larger index.interval.bytes:\n%s", r.stdout)
 	}
 }

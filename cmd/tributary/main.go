@@ -16,15 +16,22 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tributary-io/tributary/server"
 )
 
-// Where the client commands find the broker.
+// The ports of a broker, and where the client commands find it. The
+// README, the Makefile's run target and deploy/ use the same (a test
+// checks them).
 const (
-	defaultBrokers = "127.0.0.1:9092"
-	envBrokers     = "TRIBUTARY_BROKERS"
+	defaultListen        = "127.0.0.1:9092"
+	defaultMetricsListen = "127.0.0.1:9644"
+	defaultBrokers       = defaultListen
+	envBrokers           = "TRIBUTARY_BROKERS"
 )
 
 // rootCmd is the tributary command; every subcommand adds itself to it in
@@ -68,9 +75,28 @@ binary, no ZooKeeper, real Kafka clients work unmodified.`,
 	if env := os.Getenv(envBrokers); env != "" {
 		def = env
 	}
-	root.PersistentFlags().StringVar(target, "brokers", def, "comma-separated host:port of brokers to bootstrap from (env "+envBrokers+")")
+	root.PersistentFlags().StringVarP(target, "brokers", "b", def, "comma-separated host:port of brokers to bootstrap from (env "+envBrokers+")")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.Version = versionString()
+	root.SetVersionTemplate("tributary {{.Version}}\n")
+	root.AddCommand(&cobra.Command{
+		Use:     "version",
+		Short:   "Print the version, VCS revision and Go version of this binary",
+		Example: "  tributary version\n  tributary --version",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "tributary %s\n", versionString())
+			return err
+		},
+	})
 	return root
+}
+
+// versionString names this build: "v0.3.0-5-gabc1234 (revision abc1234…,
+// go1.26.0)", from what make build stamped or Go recorded (server.BuildVersion).
+func versionString() string {
+	version, revision := server.BuildVersion()
+	return fmt.Sprintf("%s (revision %s, %s)", version, revision, runtime.Version())
 }
 
 // brokersFlag is the --brokers of the tree cmd belongs to.
@@ -85,8 +111,13 @@ func brokersFlag(cmd *cobra.Command) string {
 // status 2, as flag-parsing tools do, so scripts can tell it from a failure.
 type usageError struct{ error }
 
+// errInterrupted ends a command that SIGINT or SIGTERM stopped, after it
+// printed what it had done: exit status 130, as a shell reports it.
+var errInterrupted = errors.New("interrupted")
+
 // execute runs root with args and returns the exit status: 0, 1 for a
-// failure, 2 for a usage error. A failure is one line on stderr.
+// failure, 2 for a usage error, 130 for an interrupt. A failure is one
+// line on stderr.
 func execute(root *cobra.Command, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -101,6 +132,9 @@ func execute(root *cobra.Command, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "tributary: %s\n", oneLine(err.Error()))
 		if isUsageError(err) {
 			return 2
+		}
+		if errors.Is(err, errInterrupted) {
+			return 130
 		}
 		return 1
 	}

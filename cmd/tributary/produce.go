@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,7 +51,7 @@ stderr, and the exit status is 1 if any record failed.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.topic, "topic", "t", "", "topic to produce to (required)")
-	f.StringVarP(&o.file, "file", "f", "", "read lines from this file instead of stdin")
+	f.StringVar(&o.file, "file", "", "read lines from this file instead of stdin")
 	f.StringVarP(&o.keySeparator, "key-separator", "K", "", "split each line at the first occurrence into key and value")
 	f.StringArrayVarP(&o.headers, "header", "H", nil, "header name=value on every record (repeatable)")
 	f.Int32VarP(&o.partition, "partition", "p", -1, "produce to this partition (-1: the default partitioner, by key)")
@@ -70,7 +72,7 @@ func acksOpts(acks string) ([]kgo.Opt, error) {
 	case "0":
 		return []kgo.Opt{kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite()}, nil
 	}
-	return nil, fmt.Errorf("--acks %q: want 0, 1 or all", acks)
+	return nil, usageError{fmt.Errorf("--acks %q: want 0, 1 or all", acks)}
 }
 
 // produceStats counts the outcome of the records, from the produce
@@ -80,12 +82,21 @@ type produceStats struct {
 	records  int64 // acknowledged
 	bytes    int64 // key and value bytes acknowledged
 	errors   int64
+	unsent   int64 // still buffered when an interrupt closed the client
 	firstErr error
 }
+
+// produceInterruptGrace is how long produce waits, after Ctrl-C, for the
+// records already sent to be acknowledged before it gives up on them.
+const produceInterruptGrace = 2 * time.Second
 
 func (s *produceStats) done(r *kgo.Record, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+		s.unsent++ // failed by the interrupt, not by the broker
+		return
+	}
 	if err != nil {
 		s.errors++
 		if s.firstErr == nil {
@@ -100,7 +111,7 @@ func (s *produceStats) done(r *kgo.Record, err error) {
 func (o *produceOptions) run(cmd *cobra.Command) error {
 	codec, err := bench.CompressionCodec(o.compression)
 	if err != nil {
-		return fmt.Errorf("produce: --compression: %w", err)
+		return usageError{fmt.Errorf("produce: --compression: %w", err)}
 	}
 	opts, err := acksOpts(o.acks)
 	if err != nil {
@@ -110,7 +121,7 @@ func (o *produceOptions) run(cmd *cobra.Command) error {
 	for _, h := range o.headers {
 		k, v, ok := strings.Cut(h, "=")
 		if !ok {
-			return fmt.Errorf("produce: --header %q: want name=value", h)
+			return usageError{fmt.Errorf("produce: --header %q: want name=value", h)}
 		}
 		headers = append(headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 	}
@@ -140,42 +151,74 @@ func (o *produceOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
-	defer cl.Close()
+	var closeOnce sync.Once
+	closeClient := func() { closeOnce.Do(cl.Close) }
+	defer closeClient()
 
-	ctx := cmd.Context()
+	// Ctrl-C (or SIGTERM) stops reading, gives what is in flight a moment
+	// to be acknowledged and still prints the summary.
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	stats := &produceStats{}
 	var sep []byte
 	if o.keySeparator != "" {
 		sep = []byte(o.keySeparator)
 	}
-	br := bufio.NewReaderSize(in, 64<<10)
-	var readErr error
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-			r := &kgo.Record{Value: line, Headers: headers, Partition: o.partition}
-			if sep != nil {
-				if k, v, ok := bytes.Cut(line, sep); ok {
-					r.Key, r.Value = k, v
+	// The reader runs on its own so that a signal ends the command even
+	// while it waits on a terminal or a pipe that never closes; it stops at
+	// the end of its input or at the first line after the signal.
+	readDone := make(chan error, 1)
+	go func() {
+		br := bufio.NewReaderSize(in, 64<<10)
+		for ctx.Err() == nil {
+			line, err := br.ReadBytes('\n')
+			if len(line) > 0 && ctx.Err() == nil {
+				line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+				r := &kgo.Record{Value: line, Headers: headers, Partition: o.partition}
+				if sep != nil {
+					if k, v, ok := bytes.Cut(line, sep); ok {
+						r.Key, r.Value = k, v
+					}
 				}
+				cl.Produce(ctx, r, stats.done)
 			}
-			cl.Produce(ctx, r, stats.done)
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				readErr = err
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				readDone <- err
+				return
 			}
-			break
 		}
+		readDone <- nil
+	}()
+	var readErr error
+	interrupted := false
+	select {
+	case readErr = <-readDone:
+		if err := cl.Flush(ctx); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("produce: flush: %w", err)
+		}
+		interrupted = ctx.Err() != nil
+	case <-ctx.Done():
+		interrupted = true
 	}
-	if err := cl.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("produce: flush: %w", err)
+	if interrupted {
+		fctx, cancel := context.WithTimeout(context.Background(), produceInterruptGrace)
+		cl.Flush(fctx)
+		cancel()
+		closeClient() // fails what is still buffered, so the counts are final
 	}
 	stats.mu.Lock()
 	defer stats.mu.Unlock()
-	fmt.Fprintf(cmd.ErrOrStderr(), "produce: %d records, %d bytes to %s, %d errors\n", stats.records, stats.bytes, o.topic, stats.errors)
+	summary := fmt.Sprintf("produce: %d records, %d bytes to %s, %d errors", stats.records, stats.bytes, o.topic, stats.errors)
+	if interrupted {
+		summary = fmt.Sprintf("produce: interrupted: %d records, %d bytes to %s, %d errors, %d not sent", stats.records, stats.bytes, o.topic, stats.errors, stats.unsent)
+	}
+	fmt.Fprintln(cmd.ErrOrStderr(), summary)
 	switch {
+	case interrupted:
+		return errInterrupted
 	case readErr != nil:
 		return fmt.Errorf("produce: read: %w", readErr)
 	case stats.errors > 0:

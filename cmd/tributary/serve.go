@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -55,12 +57,14 @@ documents every setting.`,
 	}
 	own := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	own.StringVar(&o.dataDir, "data-dir", envOr(envDataDir, "./data"), "data directory (one broker per directory) (env "+envDataDir+")")
-	own.StringVar(&o.listen, "listen", envOr(envListen, "127.0.0.1:9092"), "address for Kafka clients (env "+envListen+")")
+	own.StringVar(&o.listen, "listen", envOr(envListen, defaultListen), "address for Kafka clients (env "+envListen+")")
 	own.StringVar(&o.advertise, "advertise", envOr(envAdvertise, ""), "host:port clients are told to connect to (default: the listen address) (env "+envAdvertise+")")
-	own.StringVar(&o.metricsListen, "metrics-listen", envOr(envMetricsListen, "127.0.0.1:9644"), "address serving /metrics (Prometheus) and /healthz; empty disables (env "+envMetricsListen+")")
+	own.StringVar(&o.metricsListen, "metrics-listen", envOr(envMetricsListen, defaultMetricsListen), "address serving /metrics (Prometheus) and /healthz; empty disables (env "+envMetricsListen+")")
 	own.StringVar(&o.configFile, "config", envOr(envConfig, ""), "broker settings file: Java properties with Kafka's names (env "+envConfig+")")
 	own.BoolVar(&o.printConfig, "print-config", false, "print the effective broker settings as a properties file and exit")
 	own.Var(setFlag{&o.overrides}, "set", "one broker setting as name=value (repeatable)")
+	own.Var(&settingFlag{o: &o.overrides, name: server.BrokerLogLevel, def: "info", typ: "level"}, "log-level", "debug, info, warn or error: the setting log.level (env "+settingEnv(server.BrokerLogLevel)+")")
+	own.Var(&settingFlag{o: &o.overrides, name: server.BrokerLogFormat, def: "text", typ: "text|json"}, "log-format", "text or json: the setting log.format (env "+settingEnv(server.BrokerLogFormat)+")")
 	own.BoolP("help", "h", false, "help for serve")
 	settings := settingFlags(&o.overrides)
 	cmd.Flags().AddFlagSet(own)
@@ -83,12 +87,16 @@ func envOr(key, def string) string {
 }
 
 func (o *serveOptions) run(cmd *cobra.Command) error {
-	for _, k := range unknownEnv(os.Environ()) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "tributary: warning: ignoring %s: no such setting\n", k)
-	}
+	envErr := checkEnv(os.Environ())
 	settings, src, err := brokerSettings(o.configFile, os.LookupEnv, o.overrides.list)
-	if err != nil {
-		return err
+	if envErr != nil || err != nil {
+		var errs []error
+		for _, e := range []error{envErr, err} {
+			if e != nil {
+				errs = append(errs, e)
+			}
+		}
+		return oneError(errs)
 	}
 	// A Kafka server.properties may name the data dir and listeners
 	// (log.dirs, listeners, advertised.listeners); serve's own flags and
@@ -107,14 +115,19 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 		settings.Server.Advertise = o.advertise
 	}
 	o.advertise = settings.Server.Advertise
-	if len(settings.Ignored) > 0 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "tributary: note: ignoring Kafka settings that do not apply to a single broker: %s\n", strings.Join(settings.Ignored, ", "))
-	}
 	if o.printConfig {
+		if note := settings.IgnoredNote(); note != "" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "tributary: note: %s: %s\n", ignoredNoteTitle, note)
+		}
 		return o.printSettings(cmd, settings, src)
 	}
-	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+	logger := newLogger(cmd.ErrOrStderr(), settings.LogLevel, settings.LogFormat)
 	slog.SetDefault(logger)
+	version, revision := server.BuildVersion()
+	logger.Info("tributary: starting", "version", version, "revision", revision, "go", runtime.Version(), "pid", os.Getpid())
+	if note := settings.IgnoredNote(); note != "" {
+		logger.Info("tributary: "+ignoredNoteTitle, "settings", note)
+	}
 
 	// Catch signals before anything is open: a SIGTERM that arrives during
 	// startup (a long recovery) must still end in a clean Close.
@@ -134,6 +147,24 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 		err = cerr
 	}
 	return err
+}
+
+// ignoredNoteTitle heads the one line that names the Kafka settings
+// accepted that change nothing here, with why.
+const ignoredNoteTitle = "Kafka settings accepted that do not apply to this broker"
+
+// newLogger is the broker's logger on w: level is log.level, format
+// log.format (text is logfmt; json one object a line, for aggregators).
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo // the settings checked it already
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // printSettings writes the effective settings as a properties file that

@@ -53,6 +53,9 @@ var settingDocs = map[string]string{
 	"log.flush.interval.messages":         "default flush.messages: fsync after this many records (1: every append)",
 	"log.flush.interval.ms":               "default flush.ms: fsync at least this often",
 	"log.index.interval.bytes":            "default index.interval.bytes: log bytes between two sparse index entries",
+	"log.index.size.max.bytes":            "default segment.index.bytes: most bytes of each index file of a segment",
+	"log.level":                           "least severe level of the broker's log lines: debug, info, warn or error (also --log-level)",
+	"log.format":                          "format of the broker's log lines on stderr: text (logfmt) or json, for log aggregators (also --log-format)",
 	"log.message.timestamp.type":          "default message.timestamp.type: CreateTime or LogAppendTime",
 	"log.retention.bytes":                 "default retention.bytes: delete old segments past this partition size (-1: no limit)",
 	"log.retention.ms":                    "default retention.ms: delete segments older than this (-1: keep forever)",
@@ -74,6 +77,15 @@ var settingDocs = map[string]string{
 	"queued.max.request.bytes":            "bytes of requests read but not yet answered, across connections (0: no limit)",
 	"socket.request.max.bytes":            "largest request a client may send",
 	"unclean.leader.election.enable":      "default unclean.leader.election.enable; accepted for compatibility, no effect",
+
+	// Bounds on what groups cost (not Kafka settings).
+	"group.max.creation.rate.per.connection": "groups one connection may create per second; past it the connection is throttled as Kafka's quotas throttle (throttle_time_ms)",
+	"group.metrics.max.empty.partitions":     "committed partitions of groups without members given their own series in /metrics, newest commits first (groups with members always are)",
+
+	// Idempotent producer state.
+	"max.producers.per.partition":           "default max.producers.per.partition: idempotent producers a partition keeps state for; past it the longest idle is evicted (0: no limit)",
+	"producer.id.quota.rate":                "new producer ids (InitProducerId) one client id may get per second; past it THROTTLING_QUOTA_EXCEEDED with a throttle time (0: no limit)",
+	"producer.id.quota.window.size.seconds": "burst of producer.id.quota.rate: a client may take the rate times this many seconds of ids at once",
 }
 
 // settingEnv is the environment variable of a broker setting:
@@ -166,10 +178,13 @@ type lookupEnv func(string) (string, bool)
 type settingSource map[string]string
 
 // brokerSettings layers defaults, the config file, the environment and the
-// command line's overrides, in that order, and validates the result.
+// command line's overrides, in that order, and validates the result. A
+// bad setting in one layer does not hide those of the others: the error
+// names them all.
 func brokerSettings(file string, env lookupEnv, sets []override) (server.BrokerSettings, settingSource, error) {
 	settings := server.DefaultBrokerSettings()
 	src := settingSource{}
+	var errs []error
 	if file != "" {
 		raw, err := os.ReadFile(file)
 		if err != nil {
@@ -178,7 +193,7 @@ func brokerSettings(file string, env lookupEnv, sets []override) (server.BrokerS
 		content := string(raw)
 		before := settings.Map()
 		if err := settings.ReadProperties(strings.NewReader(content), file); err != nil {
-			return settings, src, err
+			errs = append(errs, err)
 		}
 		for k, v := range settings.Map() {
 			if before[k] != v {
@@ -197,35 +212,77 @@ func brokerSettings(file string, env lookupEnv, sets []override) (server.BrokerS
 		key := settingEnv(name)
 		if v, ok := env(key); ok {
 			if err := settings.Apply(name, v); err != nil {
-				return settings, src, fmt.Errorf("serve: env %s: %w", key, err)
+				errs = append(errs, fmt.Errorf("serve: env %s: %w", key, err))
 			}
 			src[name] = "env " + key
 		}
 	}
 	for _, s := range sets {
 		if err := settings.Apply(s.name, s.value); err != nil {
-			return settings, src, err
+			errs = append(errs, err)
 		}
 		src[s.name] = "flag"
+	}
+	if len(errs) > 0 {
+		return settings, src, oneError(errs)
 	}
 	return settings, src, settings.Validate()
 }
 
-// unknownEnv lists TRIBUTARY_* variables in environ that name no setting
-// or flag of serve: a typo there would otherwise fall back to a default
-// silently.
-func unknownEnv(environ []string) []string {
+// oneError is errs as one error whose message lists them all, separated
+// by "; ".
+func oneError(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return fmt.Errorf("%s%w", strings.Join(msgs[:len(msgs)-1], "; ")+"; ", errs[len(errs)-1])
+}
+
+// toolEnvPrefixes are the TRIBUTARY_* variables of the repository's test
+// and benchmark harnesses (bench, chaos, crash and overload tests), which
+// start brokers with them in the environment; serve leaves them alone.
+var toolEnvPrefixes = []string{envPrefix + "BENCH_", envPrefix + "TEST_", envPrefix + "CHAOS_", envPrefix + "CRASH_", envPrefix + "OVERLOAD_"}
+
+// checkEnv fails on TRIBUTARY_* variables in environ that name no setting
+// or flag of serve, as an unknown name in the --config file or a flag
+// does: a typo there would otherwise fall back to a default silently. The
+// error names each, with the closest known variable when one is close.
+func checkEnv(environ []string) error {
 	known := map[string]bool{envBrokers: true, envConfig: true, envDataDir: true, envListen: true, envAdvertise: true, envMetricsListen: true}
 	for _, name := range settingNames() {
 		known[settingEnv(name)] = true
 	}
+	names := make([]string, 0, len(known))
+	for k := range known {
+		names = append(names, k)
+	}
 	var unknown []string
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, envPrefix) && !known[k] {
-			unknown = append(unknown, k)
+		if !strings.HasPrefix(k, envPrefix) || known[k] || hasAnyPrefix(k, toolEnvPrefixes) {
+			continue
 		}
+		if s := server.Suggest(k, names); s != "" {
+			k += " (did you mean " + s + "?)"
+		}
+		unknown = append(unknown, k)
+	}
+	if len(unknown) == 0 {
+		return nil
 	}
 	sort.Strings(unknown)
-	return unknown
+	return fmt.Errorf("serve: unknown environment variable %s: no such setting", strings.Join(unknown, ", "))
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }

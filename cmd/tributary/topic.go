@@ -55,7 +55,7 @@ func newTopicCreateCmd() *cobra.Command {
 				return fmt.Errorf("topic create: --replication-factor %d: a tributary broker holds one replica, want 1 or -1", replication)
 			}
 			if partitions == 0 || partitions < -1 {
-				return fmt.Errorf("topic create: --partitions %d: want at least 1 (or -1 for the broker's num.partitions)", partitions)
+				return usageError{fmt.Errorf("topic create: --partitions %d: want at least 1 (or -1 for the broker's num.partitions)", partitions)}
 			}
 			cfg, err := parseConfigs("config", configs)
 			if err != nil {
@@ -112,9 +112,9 @@ func newTopicCreateCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.Int32VarP(&partitions, "partitions", "p", -1, "number of partitions (-1: the broker's num.partitions)")
+	f.Int32Var(&partitions, "partitions", -1, "number of partitions (-1: the broker's num.partitions)")
 	f.Int16VarP(&replication, "replication-factor", "r", -1, "replicas per partition: a tributary broker has one, so 1 or -1")
-	f.StringArrayVarP(&configs, "config", "c", nil, "topic config as name=value, Kafka's names (repeatable)")
+	f.StringArrayVar(&configs, "config", nil, "topic config as name=value, Kafka's names (repeatable)")
 	f.BoolVar(&ifNotExists, "if-not-exists", false, "succeed if the topic already exists")
 	addOutputFlag(cmd, &output)
 	return cmd
@@ -440,9 +440,9 @@ func newTopicAlterCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&set, "config", "c", nil, "set a topic config as name=value (repeatable)")
+	f.StringArrayVar(&set, "config", nil, "set a topic config as name=value (repeatable)")
 	f.StringArrayVarP(&del, "delete-config", "d", nil, "remove a topic config, back to the broker default (repeatable)")
-	f.IntVarP(&partitions, "partitions", "p", 0, "raise the partition count to this total (partitions are never removed)")
+	f.IntVar(&partitions, "partitions", 0, "raise the partition count to this total (partitions are never removed)")
 	return cmd
 }
 

@@ -26,7 +26,8 @@ func TestTopicCreateListDescribeAlterDelete(t *testing.T) {
 		t.Errorf("--if-not-exists: %q", r.stdout)
 	}
 	b.fails(t, 1, "--replication-factor 3", "topic", "create", "more", "--replication-factor", "3")
-	b.fails(t, 1, "want name=value", "topic", "create", "more", "--config", "retention.ms")
+	b.fails(t, 2, "want name=value", "topic", "create", "more", "--config", "retention.ms")
+	b.fails(t, 2, "--partitions 0: want at least 1", "topic", "create", "more", "--partitions", "0")
 	b.fails(t, 1, "INVALID_CONFIG", "topic", "create", "more", "--config", "retention.ms=soon")
 
 	r = b.must(t, "", "topic", "list")
@@ -105,4 +106,12 @@ func TestBrokerDown(t *testing.T) {
 	if time.Since(start) > 40*time.Second {
 		t.Errorf("took %v", time.Since(start))
 	}
+}
+
+// TestTopicAlterRefusesNegativePartitions: a partition count that cannot be
+// applied is an error, not a silent no-op that exits 0.
+func TestTopicAlterRefusesNegativePartitions(t *testing.T) {
+	b := startCLIBroker(t)
+	b.must(t, "", "topic", "create", "events", "--partitions", "2")
+	b.fails(t, 2, "--partitions", "topic", "alter", "events", "--partitions", "-3")
 }

@@ -1,0 +1,563 @@
+package log_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/recordbatch"
+	"github.com/tributary-io/tributary/segment"
+)
+
+// Recovery of damage that is not a torn tail: recovery repairs only what
+// is damaged, keeps every later segment whose batches verify, and leaves
+// what was lost as a reported offset gap.
+
+// readWithGaps reads the log from its start offset to its end and returns
+// every batch, validated (CRC included), and the gaps between them: the
+// ranges Read skipped, as it skips the cleaner's. Batches in one Read
+// result must be contiguous.
+func readWithGaps(t testing.TB, l *tlog.Log) (out []storedBatch, gaps []tlog.OffsetRange) {
+	t.Helper()
+	off, end := l.StartOffset(), l.NextOffset()
+	for off < end {
+		b, err := l.Read(off, 1<<20)
+		if err != nil {
+			t.Fatalf("read at %d (log [%d, %d)): %v", off, l.StartOffset(), end, err)
+		}
+		if len(b.Data) == 0 {
+			// Nothing at or past off: a gap up to the log end.
+			gaps = append(gaps, tlog.OffsetRange{From: off, To: end})
+			break
+		}
+		for p := 0; p < len(b.Data); {
+			h, err := recordbatch.Validate(b.Data[p:])
+			if err != nil {
+				b.Release()
+				t.Fatalf("read at %d: batch %d bytes into the result: %v", off, p, err)
+			}
+			if p == 0 && h.LastOffset() < off {
+				b.Release()
+				t.Fatalf("read at %d returned a batch ending at %d", off, h.LastOffset())
+			}
+			if p == 0 && h.BaseOffset > off {
+				gaps = append(gaps, tlog.OffsetRange{From: off, To: h.BaseOffset})
+			} else if p > 0 && h.BaseOffset != off {
+				b.Release()
+				t.Fatalf("read: batch at %d follows a batch ending before %d in one result", h.BaseOffset, off)
+			}
+			out = append(out, storedBatch{base: h.BaseOffset, data: bytes.Clone(b.Data[p : p+h.Size()])})
+			off = h.NextOffset()
+			p += h.Size()
+		}
+		b.Release()
+	}
+	return out, gaps
+}
+
+// gapFixture is a log of seven segments written with flush.messages=1, as
+// a damaged copy in dir, with the batches as stored and the segments'
+// base offsets.
+type gapFixture struct {
+	dir     string
+	batches [][]byte
+	bases   []int64
+}
+
+// segBatches returns the indexes in f.batches of segment i's batches.
+func (f *gapFixture) segBatches(i int) []int {
+	var out []int
+	for j, b := range f.batches {
+		h, _ := recordbatch.ParseHeader(b)
+		if h.BaseOffset >= f.bases[i] && (i+1 == len(f.bases) || h.BaseOffset < f.bases[i+1]) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+func (f *gapFixture) base(j int) int64 {
+	h, _ := recordbatch.ParseHeader(f.batches[j])
+	return h.BaseOffset
+}
+
+func (f *gapFixture) end() int64 {
+	h, _ := recordbatch.ParseHeader(f.batches[len(f.batches)-1])
+	return h.NextOffset()
+}
+
+// posIn returns the position of batch j in its segment's .log.
+func (f *gapFixture) posIn(seg, j int) int {
+	p := 0
+	for _, k := range f.segBatches(seg) {
+		if k == j {
+			return p
+		}
+		p += len(f.batches[k])
+	}
+	panic(fmt.Sprintf("batch %d not in segment %d", j, seg))
+}
+
+func (f *gapFixture) logPath(seg int) string {
+	return rcvFile(f.dir, f.bases[seg], segment.LogSuffix)
+}
+
+// How a gapFixture's copy is taken.
+const (
+	gapClean       = iota // after a clean Close
+	gapKill9              // while open: every batch fsynced, the checkpoint's recovery point still 0
+	gapKill9Synced        // while open, after a Sync: the recovery point is the log end
+)
+
+// newGapFixture writes the log and copies it as mode says, as kill -9 or a
+// clean shutdown leaves a log written with flush.messages=1.
+func newGapFixture(t *testing.T, mode int) *gapFixture {
+	t.Helper()
+	cfg := rcvConfig(2048)
+	cfg.FlushMessages = 1
+	src := t.TempDir()
+	l := rcvOpen(t, src, cfg)
+	f := &gapFixture{dir: filepath.Join(t.TempDir(), "log")}
+	f.batches = rcvAppend(t, l, 0, 70)
+	switch mode {
+	case gapClean:
+		rcvClose(t, l)
+		rcvCopyDir(t, src, f.dir)
+	case gapKill9Synced:
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		fallthrough
+	default:
+		rcvCopyDir(t, src, f.dir)
+		rcvClose(t, l)
+	}
+	f.bases = rcvSegments(t, f.dir)
+	if len(f.bases) != 7 {
+		t.Fatalf("fixture has segments %v, want 7", f.bases)
+	}
+	return f
+}
+
+func patchFile(t *testing.T, path string, fn func([]byte) []byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, fn(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRecoveryKeepsSegmentsAfterDamage(t *testing.T) {
+	type want struct {
+		gone []int // indexes in batches of the batches that must be gone
+		lost []tlog.OffsetRange
+		end  int64 // log end offset after recovery
+		// start is the log start offset after recovery: segments
+		// removed at the start move it, and their gap goes with them.
+		start int64
+	}
+	cases := []struct {
+		name string
+		mode int
+		// damage damages f.dir and says what recovery must make of it.
+		damage func(t *testing.T, f *gapFixture) want
+	}{
+		{"truncated middle .log after clean shutdown", gapClean, func(t *testing.T, f *gapFixture) want {
+			// Segment 2 of 7 loses its last 100 bytes: its batches
+			// from the one those bytes cut into go, nothing else.
+			in := f.segBatches(2)
+			size := f.posIn(2, in[len(in)-1]) + len(f.batches[in[len(in)-1]])
+			if err := os.Truncate(f.logPath(2), int64(size-100)); err != nil {
+				t.Fatal(err)
+			}
+			var gone []int
+			for _, j := range in {
+				if f.posIn(2, j)+len(f.batches[j]) > size-100 {
+					gone = append(gone, j)
+				}
+			}
+			return want{gone, []tlog.OffsetRange{{From: f.base(gone[0]), To: f.bases[3]}}, f.end(), 0}
+		}},
+		{"flipped byte in segment 0 after kill -9", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// Every batch was fsynced; one byte of the second batch's
+			// records changes. Only that batch goes: the ones after it
+			// in the segment are kept as a segment of their own.
+			in := f.segBatches(0)
+			victim := in[1]
+			at := f.posIn(0, victim) + recordbatch.HeaderSize + 5
+			patchFile(t, f.logPath(0), func(b []byte) []byte { b[at] ^= 0x40; return b })
+			return want{in[1:2], []tlog.OffsetRange{{From: f.base(victim), To: f.base(in[2])}}, f.end(), 0}
+		}},
+		{"flipped base offset in a sealed segment", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// The base offset is not covered by the CRC: the batch
+			// whose base offset changed is valid but out of place; it
+			// goes, the batch after it vouches for where the log
+			// resumes.
+			in := f.segBatches(3)
+			victim := in[len(in)-3]
+			at := f.posIn(3, victim) + recordbatch.BaseOffsetPos + 7
+			patchFile(t, f.logPath(3), func(b []byte) []byte { b[at] ^= 0x02; return b })
+			return want{[]int{victim}, []tlog.OffsetRange{{From: f.base(victim), To: f.base(victim + 1)}}, f.end(), 0}
+		}},
+		{"garbage over two batches of a sealed segment", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// 40 bytes across the boundary of two batches: framing
+			// lost; the scan past it finds the third batch.
+			in := f.segBatches(4)
+			v := in[1]
+			at := f.posIn(4, v) + len(f.batches[v]) - 20
+			patchFile(t, f.logPath(4), func(b []byte) []byte {
+				for i := range 40 {
+					b[at+i] = byte(i*13 + 1)
+				}
+				return b
+			})
+			return want{[]int{v, v + 1}, []tlog.OffsetRange{{From: f.base(v), To: f.base(v + 2)}}, f.end(), 0}
+		}},
+		{"deleted middle segment", gapClean, func(t *testing.T, f *gapFixture) want {
+			if err := segment.RemoveFiles(f.dir, f.bases[3]); err != nil {
+				t.Fatal(err)
+			}
+			return want{f.segBatches(3), []tlog.OffsetRange{{From: f.bases[3], To: f.bases[4]}}, f.end(), 0}
+		}},
+		{"deleted middle segment after kill -9", gapKill9, func(t *testing.T, f *gapFixture) want {
+			if err := os.Remove(f.logPath(4)); err != nil {
+				t.Fatal(err)
+			}
+			return want{f.segBatches(4), []tlog.OffsetRange{{From: f.bases[4], To: f.bases[5]}}, f.end(), 0}
+		}},
+		{"garbage appended to a sealed segment", gapKill9, func(t *testing.T, f *gapFixture) want {
+			patchFile(t, f.logPath(1), func(b []byte) []byte {
+				for i := range 300 {
+					b = append(b, byte(i*7+3))
+				}
+				return b
+			})
+			return want{nil, nil, f.end(), 0}
+		}},
+		{"torn last segment after kill -9", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// Past the recovery point the last segment's tail may be
+			// torn by a crash: it is cut, as Kafka does, and its
+			// offsets are given out again.
+			in := f.segBatches(6)
+			victim := in[len(in)/2]
+			if err := os.Truncate(f.logPath(6), int64(f.posIn(6, victim)+30)); err != nil {
+				t.Fatal(err)
+			}
+			return want{in[len(in)/2:], nil, f.base(victim), 0}
+		}},
+		{"damaged last segment after kill -9 past the checkpoint", gapKill9Synced, func(t *testing.T, f *gapFixture) want {
+			// The last segment was flushed before the checkpoint: what
+			// is cut from it was acknowledged and maybe consumed, so
+			// its offsets are not given out again.
+			in := f.segBatches(6)
+			victim := in[len(in)/2]
+			at := f.posIn(6, victim) + recordbatch.HeaderSize + 2
+			patchFile(t, f.logPath(6), func(b []byte) []byte { b[at] ^= 0x01; return b })
+			return want{in[len(in)/2:], []tlog.OffsetRange{{From: f.base(victim), To: f.end()}}, f.end(), 0}
+		}},
+		{"damaged last segment after clean shutdown", gapClean, func(t *testing.T, f *gapFixture) want {
+			in := f.segBatches(6)
+			victim := in[1]
+			if err := os.Truncate(f.logPath(6), int64(f.posIn(6, victim)+30)); err != nil {
+				t.Fatal(err)
+			}
+			return want{in[1:], []tlog.OffsetRange{{From: f.base(victim), To: f.end()}}, f.end(), 0}
+		}},
+		{"two damaged segments", gapClean, func(t *testing.T, f *gapFixture) want {
+			if err := os.Remove(f.logPath(1)); err != nil {
+				t.Fatal(err)
+			}
+			in := f.segBatches(5)
+			if err := os.Truncate(f.logPath(5), int64(f.posIn(5, in[2])+1)); err != nil {
+				t.Fatal(err)
+			}
+			return want{append(f.segBatches(1), in[2:]...), []tlog.OffsetRange{
+				{From: f.bases[1], To: f.bases[2]}, {From: f.base(in[2]), To: f.bases[6]}}, f.end(), 0}
+		}},
+		{"first batch unreadable", gapKill9, func(t *testing.T, f *gapFixture) want {
+			patchFile(t, f.logPath(0), func(b []byte) []byte { b[recordbatch.MagicPos] = 7; return b })
+			in := f.segBatches(0)
+			return want{in[:1], []tlog.OffsetRange{{From: 0, To: f.base(in[1])}}, f.end(), f.base(in[1])}
+		}},
+		{"overlapping segment", gapClean, func(t *testing.T, f *gapFixture) want {
+			// A segment named by a batch inside segment 3, holding
+			// segment 3's batches from there on and segment 4's, in
+			// place of segment 4 (files of a truncated log that came
+			// back): its batches below segment 4's base offset go,
+			// nothing is lost.
+			in := f.segBatches(3)
+			var data []byte
+			for _, j := range append(in[2:], f.segBatches(4)...) {
+				data = append(data, f.batches[j]...)
+			}
+			if err := segment.RemoveFiles(f.dir, f.bases[4]); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(rcvFile(f.dir, f.base(in[2]), segment.LogSuffix), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return want{nil, nil, f.end(), 0}
+		}},
+		{"segment wholly overlapped", gapKill9, func(t *testing.T, f *gapFixture) want {
+			in := f.segBatches(2)
+			var data []byte
+			for _, j := range in[1:] {
+				data = append(data, f.batches[j]...)
+			}
+			if err := os.WriteFile(rcvFile(f.dir, f.base(in[1]), segment.LogSuffix), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return want{nil, nil, f.end(), 0}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newGapFixture(t, c.mode)
+			w := c.damage(t, f)
+			var kept [][]byte
+			for j, b := range f.batches {
+				if !slices.Contains(w.gone, j) {
+					kept = append(kept, b)
+				}
+			}
+			// inspect --verify tells beforehand what the open will lose.
+			var predicted []tlog.OffsetRange
+			for _, r := range verifyPartition(t, f.dir).Lost {
+				predicted = append(predicted, r.OffsetRange)
+			}
+			if !slices.Equal(predicted, w.lost) {
+				t.Errorf("VerifyPartition predicts lost %v, want %v", predicted, w.lost)
+			}
+
+			cfg := rcvConfig(2048)
+			l := rcvOpen(t, f.dir, cfg)
+			info := l.Recovery()
+			var lost []tlog.OffsetRange
+			var total int64
+			for _, r := range info.Lost {
+				lost = append(lost, r.OffsetRange)
+				total += r.Len()
+				if r.Cause == "" {
+					t.Errorf("lost range %v without a cause", r.OffsetRange)
+				}
+			}
+			if !slices.Equal(lost, w.lost) || info.LostOffsets != total {
+				t.Errorf("recovery reported lost %v (%d offsets), want %v", lost, info.LostOffsets, w.lost)
+			}
+			var gaps []tlog.OffsetRange // the lost ranges left as gaps in the log
+			for _, r := range w.lost {
+				if r.From >= w.start {
+					gaps = append(gaps, r)
+				}
+			}
+			if !slices.Equal(info.Gaps, gaps) {
+				t.Errorf("recovery lists gaps %v, want %v", info.Gaps, gaps)
+			}
+			if l.StartOffset() != w.start {
+				t.Errorf("log start offset %d, want %d", l.StartOffset(), w.start)
+			}
+			gapCheck(t, l, kept, gaps, w.end)
+
+			// Appends continue after the last surviving offset.
+			more := rcvAppend(t, l, 500, 2)
+			if h, _ := recordbatch.ParseHeader(more[0]); h.BaseOffset != w.end {
+				t.Errorf("first append after recovery at %d, want %d", h.BaseOffset, w.end)
+			}
+			kept = append(kept, more...)
+			rcvClose(t, l)
+			rcvCheckIndexFiles(t, f.dir)
+			if r := verifyPartition(t, f.dir); r.Damaged() {
+				t.Errorf("repaired log does not verify: %v", r.Problems)
+			}
+
+			// A reopen finds the same log and reports nothing again.
+			l = rcvOpen(t, f.dir, cfg)
+			defer l.Close()
+			if info := l.Recovery(); !info.Clean || len(info.Lost) != 0 || !slices.Equal(info.Gaps, gaps) {
+				t.Errorf("reopen: %+v; want clean, nothing newly lost, gaps %v", info, gaps)
+			}
+			h, _ := recordbatch.ParseHeader(more[len(more)-1])
+			gapCheck(t, l, kept, gaps, h.NextOffset())
+		})
+	}
+}
+
+// gapCheck checks that l holds exactly the batches kept, byte for byte,
+// with gaps exactly at lost, that every offset of a gap reads the first
+// batch after it, and that the log ends at end.
+func gapCheck(t *testing.T, l *tlog.Log, kept [][]byte, lost []tlog.OffsetRange, end int64) {
+	t.Helper()
+	if l.NextOffset() != end {
+		t.Fatalf("log end %d, want %d", l.NextOffset(), end)
+	}
+	got, gaps := readWithGaps(t, l)
+	if len(got) != len(kept) {
+		t.Fatalf("%d batches survive, want %d", len(got), len(kept))
+	}
+	for i, b := range got {
+		if !bytes.Equal(b.data, kept[i]) {
+			t.Fatalf("batch %d at offset %d is not the one that was appended", i, b.base)
+		}
+	}
+	if !slices.Equal(gaps, lost) {
+		t.Fatalf("reading the log skips %v, want %v", gaps, lost)
+	}
+	for _, g := range lost {
+		for _, off := range []int64{g.From, (g.From + g.To) / 2, g.To - 1} {
+			b, err := l.Read(off, 1)
+			if err != nil {
+				t.Fatalf("Read(%d) in the gap %v: %v", off, g, err)
+			}
+			if g.To < l.NextOffset() && b.BaseOffset != g.To || g.To >= l.NextOffset() && len(b.Data) != 0 {
+				b.Release()
+				t.Fatalf("Read(%d) in the gap %v returned the batch at %d", off, g, b.BaseOffset)
+			}
+			b.Release()
+		}
+	}
+	if _, err := l.Read(end+1, 1); !errors.Is(err, tlog.ErrOffsetOutOfRange) {
+		t.Fatalf("Read past the end: %v", err)
+	}
+}
+
+// TestRecoveryForgetsLostProducerBatches loses the tail of an idempotent
+// producer's batches (the last segment, flushed and cleanly closed, cut):
+// the producer snapshot, which covers them, is not trusted; the state is
+// rebuilt from the batches that survive, so a retry of the first lost
+// batch is appended again, after the lost offsets, rather than answered
+// with offsets that now hold nothing.
+func TestRecoveryForgetsLostProducerBatches(t *testing.T) {
+	const pid = 7
+	cfg := rcvConfig(2048)
+	dir := t.TempDir()
+	l := rcvOpen(t, dir, cfg)
+	var batches [][]byte
+	for seq := range int32(60) {
+		b := pidBatch(pb{pid: pid, seq: seq, n: 1})
+		if _, err := l.Append(b); err != nil {
+			t.Fatal(err)
+		}
+		batches = append(batches, b)
+	}
+	end := l.NextOffset()
+	rcvClose(t, l) // writes the producer snapshot at the log end
+
+	segs := rcvSegments(t, dir)
+	lastSeg := segs[len(segs)-1]
+	first := -1 // the first batch of the last segment
+	for i, b := range batches {
+		if h, _ := recordbatch.ParseHeader(b); h.BaseOffset == lastSeg {
+			first = i
+		}
+	}
+	if first < 0 || len(batches)-first < 4 {
+		t.Fatalf("last segment at %d starts no batch, or holds too few", lastSeg)
+	}
+	// Keep two batches of the last segment and a torn third.
+	keep := len(batches[first]) + len(batches[first+1])
+	if err := os.Truncate(rcvFile(dir, lastSeg, segment.LogSuffix), int64(keep+10)); err != nil {
+		t.Fatal(err)
+	}
+	lostSeq := int32(first + 2)
+	lostFrom, _ := recordbatch.ParseHeader(batches[lostSeq])
+
+	l = rcvOpen(t, dir, cfg)
+	defer l.Close()
+	if got, want := l.Recovery().Gaps, []tlog.OffsetRange{{From: lostFrom.BaseOffset, To: end}}; !slices.Equal(got, want) {
+		t.Fatalf("gaps %v, want %v", got, want)
+	}
+	ps := l.Producers()
+	if len(ps) != 1 || ps[0].ProducerID != pid || ps[0].LastSequence != lostSeq-1 {
+		t.Fatalf("producers after recovery: %+v, want %d with last sequence %d", ps, pid, lostSeq-1)
+	}
+	info, err := l.AppendBatches(pidBatch(pb{pid: pid, seq: lostSeq, n: 1}))
+	if err != nil || info.Duplicate || info.BaseOffset != end {
+		t.Fatalf("retry of the first lost batch: %+v, %v; want a new append at %d", info, err, end)
+	}
+}
+
+// TestRecoveryDamageInCleanedSegment damages a batch of a segment the
+// cleaner rewrote (gaps between its batches and before the next segment):
+// only that batch goes, the cleaner's gaps are not reported as lost, and
+// the batches after the damage are kept.
+func TestRecoveryDamageInCleanedSegment(t *testing.T) {
+	clock := newFakeClock(tsBase)
+	cfg := compactConfig(1<<20, clock)
+	dir := t.TempDir()
+	l := openLog(t, dir, cfg)
+	var all []rec
+	for seg := range 2 {
+		for i := range 10 {
+			off := seg*10 + i
+			key := fmt.Sprintf("gone-%d", i%2)
+			if off%2 == 0 || off == 15 {
+				key = fmt.Sprintf("kept-%d", off)
+			}
+			all = append(all, appendKeyed(t, l, recordbatch.CodecNone, nil, []rec{{ts: tsBase + int64(off)*100, key: []byte(key), value: []byte("v")}})...)
+		}
+		l.Roll()
+	}
+	last := appendKeyed(t, l, recordbatch.CodecNone, nil, []rec{{ts: tsBase + 5000, key: []byte("gone-0"), value: []byte("w")}, {ts: tsBase + 5000, key: []byte("gone-1"), value: []byte("w")}})
+	cfg.SegmentBytes = 200 // one cleaned segment each
+	l.SetConfig(cfg)
+	if _, err := l.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	rcvClose(t, l)
+	// Flip a record byte of the batch at offset 4 and make the open scan.
+	data, err := os.ReadFile(rcvFile(dir, 0, segment.LogSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next int64 // the offset after the batch before it
+	for p := 0; p < len(data); {
+		h, err := recordbatch.ParseHeader(data[p:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.BaseOffset == 4 {
+			data[p+h.Size()-3] ^= 0x20
+			break
+		}
+		next = h.NextOffset()
+		p += h.Size()
+	}
+	if next != 3 {
+		t.Fatalf("the batch before offset 4 ends at %d, want 3", next)
+	}
+	if err := os.WriteFile(rcvFile(dir, 0, segment.LogSuffix), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, tlog.CheckpointFile)); err != nil {
+		t.Fatal(err)
+	}
+
+	l = openLog(t, dir, cfg)
+	defer l.Close()
+	// The cut is where the batch before the damage ends, 3; the log
+	// resumes at the next batch, 6. Only 4 held a record, but nothing
+	// tells the cleaner's gaps from the damage in between.
+	want := []tlog.OffsetRange{{From: 3, To: 6}}
+	var lost []tlog.OffsetRange
+	for _, r := range l.Recovery().Lost {
+		lost = append(lost, r.OffsetRange)
+	}
+	if !slices.Equal(lost, want) || !slices.Equal(l.Recovery().Gaps, want) {
+		t.Fatalf("lost %v, gaps %v; want %v", lost, l.Recovery().Gaps, want)
+	}
+	var kept []rec
+	for _, r := range all {
+		if r.offset%2 == 0 && r.offset != 4 || r.offset == 15 {
+			kept = append(kept, r)
+		}
+	}
+	checkRecords(t, readRecords(t, l), append(kept, last...))
+}
