@@ -12,11 +12,12 @@ import (
 )
 
 // TestDiskFullReopenTrimmed: a writable index trimmed by a clean close
-// reopens writable on a disk that has filled up since, at the size it has
-// and full, with its entries intact, instead of failing because it cannot
-// be preallocated again (which would keep the segment's whole log from
-// opening). A new index on the full disk still fails with ErrDiskFull,
-// and leaves no file behind.
+// reopens writable on a disk that has filled up since, with its entries
+// intact (opening allocates nothing, so it cannot fail for lack of space,
+// which would keep the segment's whole log from opening); appends then fail
+// with ErrDiskFull once they need a block the disk does not have. A new
+// index on the full disk opens empty and fails its first append the same
+// way.
 func TestDiskFullReopenTrimmed(t *testing.T) {
 	dir := smallTmpfs(t)
 	// More than the one page a trimmed index keeps: reopening must grow it.
@@ -69,14 +70,23 @@ func TestDiskFullReopenTrimmed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reopening a trimmed offset index on a full disk: %v", err)
 	}
-	if x.Entries() != 4 || !x.IsFull() || !x.Writable() {
-		t.Errorf("reopened on a full disk: %d entries, full %v, writable %v; want 4, true, true", x.Entries(), x.IsFull(), x.Writable())
+	if x.Entries() != 4 || x.IsFull() || !x.Writable() {
+		t.Errorf("reopened on a full disk: %d entries, full %v, writable %v; want 4, false, true", x.Entries(), x.IsFull(), x.Writable())
 	}
 	if rel, pos, ok := x.Lookup(25); !ok || rel != 20 || pos != 2000 {
 		t.Errorf("Lookup(25) = %d, %d, %v; want 20, 2000, true", rel, pos, ok)
 	}
-	if err := x.Append(50, 5000); !errors.Is(err, ErrIndexFull) {
-		t.Errorf("Append to the reopened index: %v, want ErrIndexFull", err)
+	// Appends fill what the file system already gave the file (tmpfs:
+	// its page), then fail cleanly.
+	var err2 error
+	for i := uint32(0); err2 == nil && i < maxBytes; i++ {
+		err2 = x.Append(50+i, 5000+i)
+	}
+	if !errors.Is(err2, ErrDiskFull) {
+		t.Errorf("Append to the reopened index: %v, want ErrDiskFull", err2)
+	}
+	if err := x.SanityCheck(1 << 20); err != nil {
+		t.Errorf("SanityCheck after the failed append: %v", err)
 	}
 	// A recovery rebuilds it in place, within its entries.
 	x.Reset()
@@ -92,8 +102,8 @@ func TestDiskFullReopenTrimmed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reopening a trimmed time index on a full disk: %v", err)
 	}
-	if ti.Entries() != len(timeFixtureEntries) || !ti.IsFull() {
-		t.Errorf("reopened time index: %d entries, full %v", ti.Entries(), ti.IsFull())
+	if ti.Entries() != len(timeFixtureEntries) {
+		t.Errorf("reopened time index: %d entries", ti.Entries())
 	}
 	// The closing entry of a segment sealed again is already there.
 	if err := ti.AppendFinal(4000, 12); err != nil {
@@ -107,14 +117,17 @@ func TestDiskFullReopenTrimmed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reopening an empty trimmed index on a full disk: %v", err)
 	}
-	if x.Entries() != 0 || !x.IsFull() {
-		t.Errorf("reopened empty index: %d entries, full %v", x.Entries(), x.IsFull())
+	if x.Entries() != 0 {
+		t.Errorf("reopened empty index: %d entries", x.Entries())
 	}
 	if _, _, ok := x.Lookup(105); ok {
 		t.Error("Lookup in an empty index found an entry")
 	}
-	if err := x.Append(1, 100); !errors.Is(err, ErrIndexFull) {
-		t.Errorf("Append to the reopened empty index: %v, want ErrIndexFull", err)
+	if err := x.Append(1, 100); !errors.Is(err, ErrDiskFull) {
+		t.Errorf("Append to the reopened empty index: %v, want ErrDiskFull", err)
+	}
+	if err := x.Reserve(1); !errors.Is(err, ErrDiskFull) {
+		t.Errorf("Reserve in the reopened empty index: %v, want ErrDiskFull", err)
 	}
 	if err := x.Sync(); err != nil {
 		t.Fatal(err)
@@ -122,17 +135,24 @@ func TestDiskFullReopenTrimmed(t *testing.T) {
 	if err := x.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for path, size := range map[string]int64{offPath: 4 * OffsetEntrySize, timePath: int64(len(timeFixtureEntries)) * TimeEntrySize, emptyPath: 0} {
+	for path, size := range map[string]int64{timePath: int64(len(timeFixtureEntries)) * TimeEntrySize, emptyPath: 0} {
 		if fi, err := os.Stat(path); err != nil || fi.Size() != size {
 			t.Errorf("%s after close: %v, %v; want %d bytes", path, fi.Size(), err, size)
 		}
 	}
 
 	newPath := filepath.Join(dir, "00000000000000000200.index")
-	if _, err := OpenOffsetIndex(newPath, 200, maxBytes, true); !errors.Is(err, ErrDiskFull) {
-		t.Fatalf("new index on a full disk: %v, want ErrDiskFull", err)
+	x, err = OpenOffsetIndex(newPath, 200, maxBytes, true)
+	if err != nil {
+		t.Fatalf("new index on a full disk: %v", err)
 	}
-	if _, err := os.Stat(newPath); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a failed new index left its file: %v", err)
+	if err := x.Append(1, 100); !errors.Is(err, ErrDiskFull) {
+		t.Errorf("Append to a new index on a full disk: %v, want ErrDiskFull", err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(newPath); err != nil || fi.Size() != 0 {
+		t.Errorf("a failed append left the new index with %d bytes (%v)", fi.Size(), err)
 	}
 }

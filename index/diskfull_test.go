@@ -12,56 +12,69 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestDiskFull opens a writable index on a 64 KiB tmpfs: preallocating 1 MiB
-// must fail with ErrDiskFull rather than leave a sparse file that a later
-// store through the mapping would turn into SIGBUS.
+// TestDiskFull fills a 64 KiB tmpfs with the entries of a 1 MiB writable
+// index: opening it allocates nothing, and the append that finds no room to
+// grow fails with ErrDiskFull, rather than storing through the mapping past
+// the end of the file (SIGBUS). Every entry appended before stays readable,
+// and Close trims the file to them.
 func TestDiskFull(t *testing.T) {
 	dir := smallTmpfs(t)
 
 	for _, tt := range []struct {
-		name string
-		open func(path string) error
+		name   string
+		size   int
+		append func(x any, i int) error
+		open   func(path string) (any, error)
 	}{
-		{"offset", func(path string) error {
-			x, err := OpenOffsetIndex(path, 0, 1<<20, true)
-			if err == nil {
-				x.Close()
-			}
-			return err
-		}},
-		{"time", func(path string) error {
-			x, err := OpenTimeIndex(path, 0, 1<<20, true)
-			if err == nil {
-				x.Close()
-			}
-			return err
-		}},
+		{"offset", OffsetEntrySize,
+			func(x any, i int) error { return x.(*OffsetIndex).Append(uint32(i), uint32(i)) },
+			func(path string) (any, error) { return OpenOffsetIndex(path, 0, 1<<20, true) }},
+		{"time", TimeEntrySize,
+			func(x any, i int) error { return x.(*TimeIndex).Append(int64(i), uint32(i)) },
+			func(path string) (any, error) { return OpenTimeIndex(path, 0, 1<<20, true) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, "00000000000000000000."+tt.name)
-			err := tt.open(path)
+			x, err := tt.open(path)
+			if err != nil {
+				t.Fatalf("open on a small disk: %v", err)
+			}
+			i := 0
+			for ; err == nil && i < 1<<20; i++ {
+				err = tt.append(x, i)
+			}
 			if !errors.Is(err, ErrDiskFull) {
-				t.Fatalf("open on a full disk = %v; want ErrDiskFull", err)
+				t.Fatalf("append #%d = %v; want ErrDiskFull", i-1, err)
 			}
 			var ie *Error
 			if !errors.As(err, &ie) || ie.Path != path {
 				t.Errorf("error %v does not carry the path %s", err, path)
 			}
-			t.Logf("error: %v", err)
-			if fi, err := os.Stat(path); err == nil && fi.Size() != 0 {
-				t.Errorf("failed open left a %d-byte file", fi.Size())
+			t.Logf("after %d entries: %v", i-1, err)
+			entries := i - 1
+			if fi, err := os.Stat(path); err != nil || fi.Size() < int64(entries*tt.size) {
+				t.Fatalf("file of %d bytes (%v) for %d entries", fi.Size(), err, entries)
 			}
+			switch x := x.(type) {
+			case *OffsetIndex:
+				if x.Entries() != entries || x.SanityCheck(1<<30) != nil {
+					t.Errorf("%d entries (want %d), SanityCheck %v", x.Entries(), entries, x.SanityCheck(1<<30))
+				}
+				err = x.Close()
+			case *TimeIndex:
+				if x.Entries() != entries || x.SanityCheck(1<<30) != nil {
+					t.Errorf("%d entries (want %d), SanityCheck %v", x.Entries(), entries, x.SanityCheck(1<<30))
+				}
+				err = x.Close()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Stat(path); err != nil || fi.Size() != int64(entries*tt.size) {
+				t.Errorf("closed file of %d bytes (%v); want %d", fi.Size(), err, entries*tt.size)
+			}
+			os.Remove(path)
 		})
-	}
-
-	// A small index still fits.
-	x, err := OpenOffsetIndex(filepath.Join(dir, "small.index"), 0, 4096, true)
-	if err != nil {
-		t.Fatalf("small index on the tmpfs: %v", err)
-	}
-	offsetFixture(t, x)
-	if err := x.Close(); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -56,13 +56,35 @@
 //
 // Every index is memory-mapped for the whole of its lifetime, at one size that
 // never changes (there is no remap, so readers never see the mapping move).
+// No file descriptor is kept: a mapping holds the file by itself, and the
+// few operations that change the file (grow, trim, fsync of its size) open
+// it by path for the moment they run, and do nothing if the path no longer
+// names the inode first opened (the segment was deleted, or a new one was
+// created at the same base offset). A broker with thousands of partitions
+// therefore spends no descriptors on indexes.
 //
-// A writable index (the active segment's) is preallocated to its maximum size
-// (maxBytes rounded down to a whole number of entries) with fallocate, so that
-// every block behind the mapping exists before anything is written through it:
-// storing into a shared mapping over a sparse hole on a full disk raises
-// SIGBUS, whereas a failed fallocate is an ordinary error (ErrDiskFull). Where
-// the file system does not support fallocate, zeros are written instead.
+// A writable index (the active segment's) maps its maximum size (maxBytes
+// rounded down to a whole number of entries) as address space only, and
+// allocates the file as it fills: when an entry would pass the end of the
+// file, the file grows (first to the entries needed, then doubling, by
+// steps of at most 256 KiB, always a whole number of entries, never past
+// the maximum size) with fallocate,
+// which allocates real blocks, and the block is then written with zeros by
+// pwrite. An empty partition's index therefore takes no disk at all. The rule
+// that keeps stores safe on a full disk:
+//
+//	nothing is ever stored through the mapping at or past the end of the
+//	allocated file (allocated: every byte below it has a real block).
+//
+// Storing into a shared mapping over a hole, or past the end of the file,
+// raises SIGBUS, whereas a failed fallocate is an ordinary error: ErrDiskFull,
+// and the file is cut back to its old size. Where the file system does not
+// support fallocate, the zeros alone allocate the blocks. A writer that must
+// not fail half-way calls Reserve before it commits to anything: the
+// segment reserves room for the entries an append may add (and the time
+// index's closing entry) before it writes the batch, so a full disk fails
+// the append cleanly and never leaves a batch without its entries, nor a
+// segment that cannot be sealed.
 //
 // Trim shrinks the file to exactly the entries in use and makes the index
 // read-only; the mapping is kept at its old size and now extends past the end
@@ -73,9 +95,15 @@
 //
 // A cleanly closed writable index is trimmed, so on reopen its entry count,
 // fileSize/entrySize, is exact. An index that was open for writing when the
-// broker crashed still has its full preallocated size with a zero-filled tail;
+// broker crashed may have a zero-filled tail up to the end of its last block;
 // reopening it counts those zeros as entries, SanityCheck then reports
 // ErrCorrupt, and the caller rebuilds it from the log with Reset and Append.
+// An index reopened writable on a disk that has filled up since keeps its
+// entries and fails its next Append (or Reserve) with ErrDiskFull.
+//
+// Running out of file descriptors or memory mappings while opening, growing
+// or mapping an index is reported as ErrFileLimit or ErrMapLimit, so that the
+// broker can say which limit to raise.
 //
 // # Concurrency
 //

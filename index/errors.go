@@ -14,9 +14,18 @@ var (
 	// already trimmed.
 	ErrReadOnly = errors.New("index: read-only")
 
-	// ErrDiskFull is returned when the file cannot be preallocated because
-	// the device has no space left.
+	// ErrDiskFull is returned when the file cannot grow to take an entry
+	// because the device (or the quota) has no space left.
 	ErrDiskFull = errors.New("index: no space left on device")
+
+	// ErrFileLimit is returned when the file cannot be opened because the
+	// process or the system is out of file descriptors (EMFILE, ENFILE).
+	ErrFileLimit = errors.New("index: too many open files")
+
+	// ErrMapLimit is returned when the file cannot be mapped because the
+	// process is out of memory mappings (vm.max_map_count) or address
+	// space (ENOMEM from mmap).
+	ErrMapLimit = errors.New("index: cannot map file")
 
 	// ErrCorrupt is returned by SanityCheck when the file does not hold a
 	// valid index, and by appends that would break the ordering invariants.

@@ -2,22 +2,24 @@ package index
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // crash abandons a writable index the way a killed broker does: the mapping
-// and the file go away without Trim, leaving the preallocated zero tail.
+// goes away without Trim, leaving the zero tail of the last block allocated.
 func crash(t *testing.T, f *file) {
 	t.Helper()
-	if err := f.mm.Unmap(); err != nil {
+	if err := unmap(f.mm); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.f, f.mm = nil, nil
+	f.mm = nil
+	f.closed.Store(true)
+	f.appendable.Store(false)
 }
 
 func openOffset(t *testing.T, path string, maxBytes int, writable bool) *OffsetIndex {
@@ -227,10 +229,13 @@ func TestReopenAfterTrim(t *testing.T) {
 		t.Run("offset/"+name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "0.index")
 			x := openOffset(t, path, 1<<20, true)
-			if got := fileSize(t, path); got != 1<<20 {
-				t.Fatalf("preallocated size = %d; want %d", got, 1<<20)
+			if got := fileSize(t, path); got != 0 {
+				t.Fatalf("new index of %d bytes; want 0 until an entry is appended", got)
 			}
 			offsetFixture(t, x)
+			if got := fileSize(t, path); got != 4*OffsetEntrySize {
+				t.Fatalf("index of 4 entries has %d bytes; want %d", got, 4*OffsetEntrySize)
+			}
 			if err := x.Sync(); err != nil {
 				t.Fatal(err)
 			}
@@ -346,11 +351,14 @@ func TestCrashedIndexRebuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		offsetFixture(t, x)
+		if err := x.Append(50, 5000); err != nil { // a 5th entry: the file doubles to 8
+			t.Fatal(err)
+		}
 		crash(t, &x.file)
 
 		y := openOffset(t, path, 64*OffsetEntrySize, true)
-		if y.Entries() != 64 {
-			t.Fatalf("crashed index reopened with %d entries; want the whole preallocated 64", y.Entries())
+		if y.Entries() != 8 {
+			t.Fatalf("crashed index reopened with %d entries; want the 8 its file holds, 3 of them zeros", y.Entries())
 		}
 		err = y.SanityCheck(1 << 20)
 		var ie *Error
@@ -380,6 +388,9 @@ func TestCrashedIndexRebuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		timeFixture(t, x)
+		if err := x.Append(5000, 20); err != nil { // a 5th entry: the file doubles to 8
+			t.Fatal(err)
+		}
 		crash(t, &x.file)
 
 		y := openTime(t, path, 64*TimeEntrySize, true)
@@ -512,8 +523,8 @@ func TestIndexFull(t *testing.T) {
 	for _, tt := range tests {
 		path := filepath.Join(t.TempDir(), "0.index")
 		x := openOffset(t, path, tt.maxBytes, true)
-		if got := fileSize(t, path); got != int64(tt.wantEntries*OffsetEntrySize) {
-			t.Errorf("maxBytes %d: file size %d; want %d", tt.maxBytes, got, tt.wantEntries*OffsetEntrySize)
+		if x.MaxEntries() != tt.wantEntries {
+			t.Errorf("maxBytes %d: MaxEntries() = %d; want %d", tt.maxBytes, x.MaxEntries(), tt.wantEntries)
 		}
 		for i := range tt.wantEntries {
 			if x.IsFull() {
@@ -522,6 +533,10 @@ func TestIndexFull(t *testing.T) {
 			if err := x.Append(uint32(i), uint32(i)); err != nil {
 				t.Fatalf("maxBytes %d: Append #%d: %v", tt.maxBytes, i, err)
 			}
+		}
+		// Growth stops at the maximum size, not at the next block.
+		if got := fileSize(t, path); got != int64(tt.wantEntries*OffsetEntrySize) {
+			t.Errorf("maxBytes %d: full file of %d bytes; want %d", tt.maxBytes, got, tt.wantEntries*OffsetEntrySize)
 		}
 		if !x.IsFull() {
 			t.Errorf("maxBytes %d: not IsFull() with %d entries", tt.maxBytes, tt.wantEntries)
@@ -563,7 +578,7 @@ func TestTimeIndexAppendFinalUsesReservedSlot(t *testing.T) {
 	}
 }
 
-func TestPreallocateWithoutFallocate(t *testing.T) {
+func TestGrowWithoutFallocate(t *testing.T) {
 	saved := fallocate
 	t.Cleanup(func() { fallocate = saved })
 	fallocate = func(int, int64, int64) error { return errors.ErrUnsupported }
@@ -571,16 +586,135 @@ func TestPreallocateWithoutFallocate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "0.index")
 	x := openOffset(t, path, 200<<10, true)
 	offsetFixture(t, x)
+	// The zeros written instead allocate the block: no hole behind it.
+	if size, alloc := fileSize(t, path), allocatedSize(t, path); size != 4*OffsetEntrySize || alloc < size {
+		t.Fatalf("size %d with %d bytes allocated; want %d, all allocated", size, alloc, 4*OffsetEntrySize)
+	}
 	if err := x.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Reopen: the zero fill must extend the file without touching entries.
 	y := openOffset(t, path, 200<<10, true)
-	if got := fileSize(t, path); got != 200<<10 {
-		t.Fatalf("size = %d; want %d", got, 200<<10)
-	}
 	if y.Entries() != 4 || y.SanityCheck(1<<20) != nil {
 		t.Fatalf("reopened with %d entries, SanityCheck %v", y.Entries(), y.SanityCheck(1<<20))
+	}
+	// Growing again from the trimmed size must not touch the entries.
+	for i := range uint32(1000) {
+		if err := y.Append(50+i, 5000+i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := y.SanityCheck(1 << 20); err != nil || y.Entries() != 1004 {
+		t.Fatalf("after growing: %d entries, SanityCheck %v", y.Entries(), err)
+	}
+	if k, p := y.Entry(3); k != 40 || p != 4000 {
+		t.Errorf("Entry(3) = %d, %d after growing; want 40, 4000", k, p)
+	}
+}
+
+// allocatedSize is the disk allocated to path (st_blocks * 512).
+func allocatedSize(t *testing.T, path string) int64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
+}
+
+// TestWritableIndexAllocatesAsItFills: a writable index takes no disk until
+// its first entry, then grows to what it needs and doubles from there, by
+// steps of at most 256 KiB (every byte of the file allocated, no hole a
+// store could hit), never past its maximum size.
+func TestWritableIndexAllocatesAsItFills(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "0.index")
+	const maxBytes = 1 << 20
+	x := openOffset(t, path, maxBytes, true)
+	if size, alloc := fileSize(t, path), allocatedSize(t, path); size != 0 || alloc != 0 {
+		t.Fatalf("empty index: %d bytes, %d allocated; want none", size, alloc)
+	}
+	if x.MaxEntries() != maxBytes/OffsetEntrySize {
+		t.Fatalf("MaxEntries() = %d; want %d", x.MaxEntries(), maxBytes/OffsetEntrySize)
+	}
+	sizes := map[int64]bool{}
+	for i := range uint32(maxBytes / OffsetEntrySize) {
+		if err := x.Append(i, i); err != nil {
+			t.Fatalf("Append %d: %v", i, err)
+		}
+		size := fileSize(t, path)
+		if size < int64(x.Entries())*OffsetEntrySize || size > maxBytes {
+			t.Fatalf("after %d entries the file has %d bytes", x.Entries(), size)
+		}
+		sizes[size] = true
+	}
+	if size, alloc := fileSize(t, path), allocatedSize(t, path); size != maxBytes || alloc < size {
+		t.Fatalf("full index: %d bytes, %d allocated; want %d, all allocated", size, alloc, maxBytes)
+	}
+	for _, want := range []int64{8, 16, 4 << 10, 8 << 10, 256 << 10, 512 << 10} {
+		if !sizes[want] {
+			t.Errorf("the file never had %d bytes (sizes seen: %v)", want, sizes)
+		}
+	}
+	if err := x.Append(maxBytes, maxBytes); !errors.Is(err, ErrIndexFull) {
+		t.Errorf("Append past the maximum size = %v; want ErrIndexFull", err)
+	}
+	if len(sizes) > 20 {
+		t.Errorf("the file grew %d times; want blocks that double", len(sizes))
+	}
+}
+
+// TestIndexHoldsNoFileDescriptor: open indexes, writable or not, keep no
+// file descriptor (the mapping holds the file).
+func TestIndexHoldsNoFileDescriptor(t *testing.T) {
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("no /proc/self/fd: %v", err)
+		}
+		return len(ents)
+	}
+	dir := t.TempDir()
+	before := fds()
+	for i := range 50 {
+		x := openOffset(t, filepath.Join(dir, fmt.Sprint(i, ".index")), 1<<20, true)
+		offsetFixture(t, x)
+		ti := openTime(t, filepath.Join(dir, fmt.Sprint(i, ".timeindex")), 1<<20, true)
+		timeFixture(t, ti)
+		if err := ti.Trim(); err != nil {
+			t.Fatal(err)
+		}
+		openTime(t, filepath.Join(dir, fmt.Sprint(i, ".timeindex")), 0, false)
+	}
+	if after := fds(); after > before {
+		t.Errorf("150 open indexes hold %d file descriptors; want none", after-before)
+	}
+}
+
+// TestTrimLeavesReplacedFileAlone: an index whose file was deleted and
+// replaced by a new one at the same path (a segment created again at the
+// same base offset) never trims or grows the new file.
+func TestTrimLeavesReplacedFileAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "0.index")
+	old := openOffset(t, path, 1<<20, true)
+	offsetFixture(t, old)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	x := openOffset(t, path, 1<<20, true)
+	offsetFixture(t, x)
+	if err := old.Sync(); err != nil {
+		t.Errorf("Sync of the deleted index: %v", err)
+	}
+	if err := old.Close(); err != nil {
+		t.Errorf("Close of the deleted index: %v", err)
+	}
+	if got := fileSize(t, path); got != 4*OffsetEntrySize {
+		t.Fatalf("the new index has %d bytes after the old one closed; want %d", got, 4*OffsetEntrySize)
+	}
+	if err := x.Append(50, 5000); err != nil {
+		t.Fatal(err)
+	}
+	if k, p, ok := x.LastEntry(); !ok || k != 50 || p != 5000 {
+		t.Errorf("LastEntry() = %d, %d, %v", k, p, ok)
 	}
 }
 

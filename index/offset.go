@@ -19,9 +19,9 @@ type OffsetIndex struct {
 }
 
 // OpenOffsetIndex opens or, if writable, creates the offset index at path for
-// the segment whose first offset is baseOffset. A writable index is
-// preallocated to maxBytes rounded down to a whole number of entries;
-// maxBytes is ignored for a read-only one.
+// the segment whose first offset is baseOffset. A writable index can hold
+// maxBytes rounded down to a whole number of entries, and allocates them on
+// disk as they are appended; maxBytes is ignored for a read-only one.
 func OpenOffsetIndex(path string, baseOffset int64, maxBytes int, writable bool) (*OffsetIndex, error) {
 	x := &OffsetIndex{}
 	if err := x.file.open(path, baseOffset, OffsetEntrySize, maxBytes, writable); err != nil {
@@ -37,7 +37,8 @@ func offsetEntry(b []byte, i int) (relOffset, position uint32) {
 
 // Append adds the entry relOffset → position. Both must be greater than the
 // last entry's, or the error wraps ErrCorrupt. It returns an error wrapping
-// ErrIndexFull when there is no free slot and ErrReadOnly after Trim or for a
+// ErrIndexFull when there is no free slot, ErrDiskFull when the file cannot
+// grow to take it (see Reserve) and ErrReadOnly after Trim or for a
 // read-only index. Writer only.
 func (x *OffsetIndex) Append(relOffset, position uint32) error {
 	if err := x.file.checkAppend("append"); err != nil {
@@ -54,11 +55,26 @@ func (x *OffsetIndex) Append(relOffset, position uint32) error {
 	if n >= x.file.capacity {
 		return x.file.err("append", ErrIndexFull)
 	}
-	e := x.file.slot(n)
+	e, err := x.file.slot("append", n)
+	if err != nil {
+		return err
+	}
 	binary.BigEndian.PutUint32(e[offsetKeyAt:], relOffset)
 	binary.BigEndian.PutUint32(e[offsetPositionAt:], position)
 	x.file.publish(n + 1)
 	return nil
+}
+
+// Reserve allocates disk for the next n entries (fewer if the index has
+// room for fewer), so that appending them cannot fail for lack of space: a
+// writer that must not fail half-way (a segment appending a batch it has
+// already written to its log) reserves first. It returns an error wrapping
+// ErrDiskFull when the disk has no room. Writer only.
+func (x *OffsetIndex) Reserve(n int) error {
+	if err := x.file.checkAppend("reserve"); err != nil {
+		return err
+	}
+	return x.file.reserve("reserve", n)
 }
 
 // Lookup returns the entry with the largest relative offset <= relOffset,

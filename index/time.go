@@ -23,9 +23,9 @@ type TimeIndex struct {
 }
 
 // OpenTimeIndex opens or, if writable, creates the time index at path for the
-// segment whose first offset is baseOffset. A writable index is preallocated
-// to maxBytes rounded down to a whole number of entries; maxBytes is ignored
-// for a read-only one.
+// segment whose first offset is baseOffset. A writable index can hold
+// maxBytes rounded down to a whole number of entries, and allocates them on
+// disk as they are appended; maxBytes is ignored for a read-only one.
 func OpenTimeIndex(path string, baseOffset int64, maxBytes int, writable bool) (*TimeIndex, error) {
 	x := &TimeIndex{}
 	if err := x.file.open(path, baseOffset, TimeEntrySize, maxBytes, writable); err != nil {
@@ -43,7 +43,8 @@ func timeEntry(b []byte, i int) (ts int64, relOffset uint32) {
 // timestamp, and otherwise does nothing and returns nil. relOffset must not be
 // below the last entry's, or the error wraps ErrCorrupt. It returns an error
 // wrapping ErrIndexFull when only the slot reserved for AppendFinal is left,
-// and ErrReadOnly after Trim or for a read-only index. Writer only.
+// ErrDiskFull when the file cannot grow to take it (see Reserve), and
+// ErrReadOnly after Trim or for a read-only index. Writer only.
 func (x *TimeIndex) Append(ts int64, relOffset uint32) error {
 	return x.append("append", ts, relOffset, reservedTimeSlots)
 }
@@ -72,11 +73,26 @@ func (x *TimeIndex) append(op string, ts int64, relOffset uint32, reserved int) 
 	if n >= x.file.capacity-reserved {
 		return x.file.err(op, ErrIndexFull)
 	}
-	e := x.file.slot(n)
+	e, err := x.file.slot(op, n)
+	if err != nil {
+		return err
+	}
 	binary.BigEndian.PutUint64(e[timeTimestampAt:], uint64(ts))
 	binary.BigEndian.PutUint32(e[timeKeyAt:], relOffset)
 	x.file.publish(n + 1)
 	return nil
+}
+
+// Reserve allocates disk for the next n entries plus the slot kept for
+// AppendFinal (fewer if the index has room for fewer), so that appending
+// them, and then sealing the segment, cannot fail for lack of space. It
+// returns an error wrapping ErrDiskFull when the disk has no room. Writer
+// only.
+func (x *TimeIndex) Reserve(n int) error {
+	if err := x.file.checkAppend("reserve"); err != nil {
+		return err
+	}
+	return x.file.reserve("reserve", n+reservedTimeSlots)
 }
 
 // Lookup returns the entry with the largest timestamp strictly less than ts;

@@ -463,12 +463,13 @@ func (c *Config) segmentConfig(compactedBefore int64) segment.Config {
 	}
 }
 
-// indexBytes is the size each index of a new segment is preallocated to:
+// indexBytes is the maximum size of each index of a new segment (what its
+// mapping reserves; the file is allocated as entries are added):
 // segment.index.bytes, but no more than a full segment can use. A segment
 // adds at most one entry per index.interval.bytes (plus the first and the
 // closing time entry), so with Kafka's defaults 3 MiB suffice where 10 MiB
-// would be allocated, and a roll's fallocate and trim do less work. Sized
-// for the larger (time) entry, and never below segment.index.bytes' minimum.
+// would be reserved. Sized for the larger (time) entry, and never below
+// segment.index.bytes' minimum.
 func (c *Config) indexBytes() int {
 	need := (c.SegmentBytes/int64(max(c.IndexIntervalBytes, 1)) + 3) * index.TimeEntrySize
 	page := int64(os.Getpagesize())

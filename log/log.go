@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tributary-io/tributary/recordbatch"
@@ -86,8 +87,19 @@ type Log struct {
 	unflushed     atomic.Int64 // records appended since the last fsync
 	lastFlush     atomic.Int64 // unix nanos of the last fsync
 	dirDirty      atomic.Bool  // a segment file was created since the last dir fsync
+	sealedEnd     atomic.Int64 // end of the last segment rolled: the Manager flushes up to it (flushDue)
 
 	sticky atomic.Pointer[error] // set once by a failed fsync or rollback
+
+	// managed: opened by a Manager, whose clean-shutdown marker says
+	// whether the last stop was clean (see scale.go). Set by open.
+	managed bool
+	// segCache is the Manager's bound on mapped sealed segments (nil for
+	// a bare Open: nothing is parked). Set by open.
+	segCache *segment.Cache
+	// closeErr is why closeUnsynced found the log unfit for a clean
+	// checkpoint. Guarded by writeMu.
+	closeErr error
 
 	ckptMu       sync.Mutex // serialises checkpoint and producer snapshot writes; guards lastCkpt and lastSnap
 	lastCkpt     checkpoint
@@ -204,7 +216,9 @@ func (l *Log) writable() error {
 // segConfig is the config of the log's segments: recovery accepts offset
 // gaps below the cleaner checkpoint.
 func (l *Log) segConfig(cfg *Config) segment.Config {
-	return cfg.segmentConfig(l.cleanedOffset.Load())
+	sc := cfg.segmentConfig(l.cleanedOffset.Load())
+	sc.Cache = l.segCache
+	return sc
 }
 
 // active returns the active segment. Caller holds writeMu.
@@ -344,9 +358,8 @@ func rollBase(firstMaxTs int64, cfg *Config) int64 {
 }
 
 func (l *Log) appendErr(err error) error {
-	if errors.Is(err, segment.ErrDiskFull) {
-		err = fmt.Errorf("%w: %w", ErrDiskFull, err)
-	}
+	// A full disk or an exhausted limit: a clean error, named in the log.
+	err = l.limitErr(err)
 	var se *segment.Error
 	if errors.As(err, &se) && se.Op != "append" {
 		// The rollback failed: the segment is poisoned, and so is the log.
@@ -451,26 +464,29 @@ func (l *Log) roll(cfg *Config) error {
 	next := l.nextOffset.Load()
 	seg, err := segment.Create(l.dir, next, l.segConfig(cfg))
 	if err != nil {
-		if errors.Is(err, segment.ErrDiskFull) {
-			return fmt.Errorf("%w: roll: %w", ErrDiskFull, err)
-		}
-		return fmt.Errorf("log: roll %s at offset %d: %w", l.dir, next, err)
+		return l.limitErr(fmt.Errorf("log: roll %s at offset %d: %w", l.dir, next, err))
 	}
 	if err := l.active().Seal(); err != nil {
 		seg.Delete()
 		return fmt.Errorf("log: roll %s at offset %d: %w", l.dir, next, err)
 	}
 	l.dirDirty.Store(true)
+	sealed := l.active()
 	l.segMu.Lock()
 	l.segs = append(l.segs, seg)
 	l.shrinkSealed(cfg)
 	l.segMu.Unlock()
+	l.sealedEnd.Store(next)
+	if l.segCache != nil {
+		// Parked once flushed and unread, when the cache is full.
+		l.segCache.Add(sealed)
+	}
 	l.rollBaseTs = cfg.now().UnixMilli()
 	return nil
 }
 
 // replaceEmptyActive gives an empty active segment whose indexes have no
-// room (reopened on a full disk: see index) fresh, preallocated ones, by
+// room (reopened after segment.index.bytes shrank) fresh ones, by
 // creating the segment anew at the same base offset, before anything is
 // appended to it: a batch in it could then not be indexed, nor the segment
 // sealed with its closing time index entry. While the disk stays full the
@@ -562,10 +578,9 @@ func (l *Log) Read(offset int64, maxBytes int) (Batches, error) {
 			break
 		}
 		seg := l.segs[i]
-		if !seg.Acquire() {
-			// Only a closed log lists segments it no longer owns.
+		if err := seg.AcquireErr(); err != nil {
 			l.segMu.RUnlock()
-			return Batches{}, ErrClosed
+			return Batches{}, l.acquireErr(err)
 		}
 		l.segMu.RUnlock()
 		data, first, err := seg.ReadBefore(offset, maxBytes, end)
@@ -582,6 +597,16 @@ func (l *Log) Read(offset int64, maxBytes int) (Batches, error) {
 	}
 	l.segMu.RUnlock()
 	return Batches{}, nil
+}
+
+// acquireErr is the error of a reader whose segment.AcquireErr failed:
+// ErrClosed (only a closed log lists segments it no longer owns), or why a
+// parked segment could not be mapped again.
+func (l *Log) acquireErr(err error) error {
+	if errors.Is(err, segment.ErrClosed) {
+		return ErrClosed
+	}
+	return l.limitErr(fmt.Errorf("log: read %s: %w", l.dir, err))
 }
 
 // maxSegmentHops bounds the segments one Read or OffsetForTimestamp walks
@@ -633,9 +658,9 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 			i++
 			continue
 		}
-		if !seg.Acquire() {
+		if err := seg.AcquireErr(); err != nil {
 			l.segMu.RUnlock()
-			return -1, -1, ErrClosed
+			return -1, -1, l.acquireErr(err)
 		}
 		l.segMu.RUnlock()
 		off, bts, ok, err := seg.FindOffsetByTimestamp(ts, start)
@@ -668,9 +693,9 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64, err error) {
 		return -1, -1, nil
 	}
 	seg := l.segs[bestSeg]
-	if !seg.Acquire() {
+	if err := seg.AcquireErr(); err != nil {
 		l.segMu.RUnlock()
-		return -1, -1, ErrClosed
+		return -1, -1, l.acquireErr(err)
 	}
 	l.segMu.RUnlock()
 	defer seg.Release()
@@ -716,7 +741,7 @@ func (l *Log) syncTo(target int64) error {
 	for _, s := range l.segs {
 		// A segment that cannot be acquired was closed with the log (a
 		// flush racing Close or topic deletion): nothing left to flush.
-		if s.NextOffset() > flushed && s.Acquire() {
+		if s.NextOffset() > flushed && !s.Parked() && s.Acquire() {
 			segs = append(segs, s)
 		}
 	}
@@ -780,6 +805,13 @@ func (l *Log) writeCheckpoint(clean bool) error {
 	if l.lastCkptSet && c == l.lastCkpt {
 		return nil
 	}
+	if l.managed && !clean && l.lastCkptSet && c.recoveryOffset == l.lastCkpt.recoveryOffset &&
+		c.logStartOffset == l.lastCkpt.logStartOffset && c.indexFormat == l.lastCkpt.indexFormat {
+		// A Manager's log: only the clean flag differs, and it counts only
+		// with the data dir's clean-shutdown marker, which is gone while
+		// the log is open. (An untouched partition keeps a clean file.)
+		return nil
+	}
 	if err := writeCheckpoint(l.dir, c); err != nil {
 		return err
 	}
@@ -827,6 +859,13 @@ func (l *Log) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if snapErr != nil && isNoSpace(snapErr) {
+		// On a full disk the snapshot's temp file has no room: the
+		// previous snapshot stays, valid, and the close is still clean.
+		l.cfg.Load().logger().Warn("log: no space for the producer snapshot at close; keeping the previous one",
+			"dir", l.dir, "err", snapErr)
+		snapErr = nil
+	}
 	if snapErr != nil {
 		errs = append(errs, snapErr)
 	}
@@ -842,8 +881,9 @@ func (l *Log) Close() error {
 }
 
 // removeAll deletes the log's directory after closing it (topic deletion).
+// Nothing is flushed first: the files are about to go.
 func (l *Log) removeAll() error {
-	if err := l.Close(); err != nil {
+	if err := l.closeUnsynced(); err != nil {
 		l.cfg.Load().logger().Warn("log: close before delete", "dir", l.dir, "err", err)
 	}
 	// A short name of its own: the partition dir's name may be near NAME_MAX.
@@ -857,4 +897,9 @@ func (l *Log) removeAll() error {
 		return fmt.Errorf("log: delete %s: %w", l.dir, err)
 	}
 	return syncDir(filepath.Dir(l.dir))
+}
+
+// isNoSpace reports a full disk or quota.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }

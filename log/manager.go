@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tributary-io/tributary/segment"
 )
 
 const (
@@ -82,6 +84,14 @@ type Options struct {
 	// log cleaner looks for compacted logs to clean; zero means
 	// DefaultCleanerBackoff.
 	CleanerBackoff time.Duration
+	// IOWorkers bounds how many partitions are opened, created or closed
+	// at once; zero means DefaultIOWorkers (or four per CPU, if more).
+	IOWorkers int
+	// MappedSegments bounds how many sealed segments stay memory-mapped
+	// (three mappings each: the .log and both indexes); the least recently
+	// read are unmapped and mapped again when read. Zero means
+	// segment.DefaultCacheSegments.
+	MappedSegments int
 	Logger         *slog.Logger
 }
 
@@ -110,6 +120,8 @@ type Manager struct {
 
 	flushObserver atomic.Pointer[func(time.Duration, error)] // see SetFlushObserver
 	lostOffsets   atomic.Int64                               // see RecoveryLostOffsets
+
+	segCache *segment.Cache // bounds the mapped sealed segments of every log
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -165,7 +177,7 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 		defaults.Logger = logger
 	}
 	m := &Manager{dir: dir, opts: opts, lock: lk, logger: logger,
-		topics: map[string]*Topic{}, stop: make(chan struct{})}
+		topics: map[string]*Topic{}, stop: make(chan struct{}), segCache: segment.NewCache(opts.MappedSegments)}
 	if defaults.FlushObserver == nil {
 		// Late-bound: the metrics that want fsync times are usually
 		// created after the data dir is open (SetFlushObserver).
@@ -175,13 +187,18 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 		defaults.RecoveryObserver = m.observeRecovery
 	}
 	m.defaults = defaults
-	if err := m.load(); err != nil {
-		m.closeLogs()
+	clean, err := m.takeCleanShutdown()
+	if err != nil {
+		lk.unlock()
+		return nil, err
+	}
+	if err := m.load(clean); err != nil {
+		m.abandonLogs()
 		lk.unlock()
 		return nil, err
 	}
 	if err := m.loadProducerIDs(); err != nil {
-		m.closeLogs()
+		m.abandonLogs()
 		lk.unlock()
 		return nil, err
 	}
@@ -191,7 +208,7 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 	return m, nil
 }
 
-func (m *Manager) load() error {
+func (m *Manager) load(clean bool) error {
 	// Leftovers of topic deletions interrupted by a crash.
 	ents, err := os.ReadDir(m.dir)
 	if err != nil {
@@ -206,6 +223,11 @@ func (m *Manager) load() error {
 	if err != nil {
 		return fmt.Errorf("log: read topic metadata: %w", err)
 	}
+	// Every partition of every topic is opened by one pool of workers.
+	var topics []*Topic
+	var counts []int
+	var dirs []string
+	var cfgs []*Config
 	for _, e := range metas {
 		if !strings.HasSuffix(e.Name(), topicMetaSuffix) {
 			continue
@@ -232,17 +254,57 @@ func (m *Manager) load() error {
 		if err != nil {
 			return fmt.Errorf("log: topic %s: %w", tm.Name, err)
 		}
+		topics, counts = append(topics, t), append(counts, tm.Partitions)
 		for p := 0; p < tm.Partitions; p++ {
-			l, err := Open(m.partitionDir(tm.Name, p), cfg)
-			if err != nil {
-				m.topics[t.Name] = t // so closeLogs closes what opened
-				return err
-			}
-			t.Partitions = append(t.Partitions, l)
+			dirs, cfgs = append(dirs, m.partitionDir(tm.Name, p)), append(cfgs, &cfg)
 		}
+	}
+	logs, err := m.openLogs(dirs, cfgs, &managedOpen{dirClean: clean, cache: m.segCache})
+	if err != nil {
+		return err
+	}
+	// Every log recovered (all of them after a crash; after a clean stop,
+	// any whose files were damaged since) is made durable at once.
+	var recovered []*Log
+	for _, l := range logs {
+		if !l.recoveryInfo.Clean {
+			recovered = append(recovered, l)
+		}
+	}
+	if len(recovered) > 0 {
+		if err := m.markDurable(recovered); err != nil {
+			for _, l := range logs {
+				l.Close()
+			}
+			return err
+		}
+	}
+	for i, t := range topics {
+		t.Partitions, logs = logs[:counts[i]:counts[i]], logs[counts[i]:]
 		m.topics[t.Name] = t
 	}
 	return nil
+}
+
+// createLogs creates the partitions [from, to) of topic, in parallel. On any
+// failure nothing of them is left: every partition's directory goes, that
+// of the one that failed too (Open may have made it before failing).
+func (m *Manager) createLogs(topic string, from, to int, cfg Config) ([]*Log, error) {
+	dirs := make([]string, 0, to-from)
+	cfgs := make([]*Config, 0, to-from)
+	for p := from; p < to; p++ {
+		dir := m.partitionDir(topic, p)
+		os.RemoveAll(dir) // a stale dir of an earlier topic of the same name, or attempt
+		dirs, cfgs = append(dirs, dir), append(cfgs, &cfg)
+	}
+	logs, err := m.openLogs(dirs, cfgs, &managedOpen{cache: m.segCache})
+	if err != nil {
+		for _, dir := range dirs {
+			os.RemoveAll(dir)
+		}
+		return nil, err
+	}
+	return logs, nil
 }
 
 func (m *Manager) partitionDir(topic string, p int) string {
@@ -300,25 +362,14 @@ func (m *Manager) CreateTopic(name string, partitions int, overrides map[string]
 		return nil, fmt.Errorf("log: topic id: %w", err)
 	}
 	if err := m.writeMeta(t, partitions); err != nil {
+		return nil, m.storageErr(err)
+	}
+	logs, err := m.createLogs(name, 0, partitions, cfg)
+	if err != nil {
+		os.Remove(m.metaPath(t))
 		return nil, err
 	}
-	for p := 0; p < partitions; p++ {
-		dir := m.partitionDir(name, p)
-		os.RemoveAll(dir) // a stale dir of an earlier topic of the same name
-		l, err := Open(dir, cfg)
-		if err != nil {
-			// The failed partition's own directory too (Open may have
-			// made it before running out of space), so nothing of the
-			// topic is left behind.
-			os.RemoveAll(dir)
-			for _, l := range t.Partitions {
-				l.removeAll()
-			}
-			os.Remove(m.metaPath(t))
-			return nil, err
-		}
-		t.Partitions = append(t.Partitions, l)
-	}
+	t.Partitions = logs
 	m.publish(t)
 	return t, nil
 }
@@ -347,28 +398,17 @@ func (m *Manager) AddPartitions(name string, total int) error {
 	if err != nil {
 		return err
 	}
-	var added []*Log
-	undo := func() {
-		for _, l := range added {
-			l.removeAll()
-		}
-	}
-	for p := len(t.Partitions); p < total; p++ {
-		dir := m.partitionDir(name, p)
-		os.RemoveAll(dir) // left by an earlier attempt that did not finish
-		l, err := Open(dir, cfg)
-		if err != nil {
-			os.RemoveAll(dir)
-			undo()
-			return err
-		}
-		added = append(added, l)
+	added, err := m.createLogs(name, len(t.Partitions), total, cfg)
+	if err != nil {
+		return err
 	}
 	nt := &Topic{Name: t.Name, ID: t.ID, Overrides: t.Overrides,
 		Partitions: append(append([]*Log(nil), t.Partitions...), added...)}
 	if err := m.writeMeta(nt, total); err != nil {
-		undo()
-		return err
+		for _, l := range added {
+			l.removeAll()
+		}
+		return m.storageErr(err)
 	}
 	m.publish(nt)
 	return nil
@@ -424,13 +464,9 @@ func (m *Manager) DeleteTopic(name string) error {
 	if err := syncDir(filepath.Dir(m.metaPath(t))); err != nil {
 		return fmt.Errorf("log: delete topic %q: %w", name, err)
 	}
-	var errs []error
-	for _, l := range t.Partitions {
-		if err := l.removeAll(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(parallel(len(t.Partitions), m.ioWorkers(), func(i int) error {
+		return t.Partitions[i].removeAll()
+	})...)
 }
 
 // Topic returns a topic by name.
@@ -506,15 +542,25 @@ func (m *Manager) run() {
 		case <-rt.C:
 			m.RunRetention()
 		case <-ct.C:
-			for _, l := range m.logs() {
-				if err := l.Checkpoint(); err != nil {
-					m.logger.Error("log: checkpoint failed", "dir", l.dir, "err", err)
-				}
-			}
+			m.checkpointAll()
 		case <-ft.C:
 			m.flushDue(time.Now())
 		}
 	}
+}
+
+// checkpointAll writes every log's checkpoint and producer snapshot that
+// changed, a pool of workers at a time: each changed file costs two
+// fsyncs, which one after another for ten thousand partitions would take
+// longer than the interval.
+func (m *Manager) checkpointAll() {
+	logs := m.logs()
+	parallel(len(logs), m.ioWorkers(), func(i int) error {
+		if err := logs[i].Checkpoint(); err != nil && !errors.Is(err, ErrClosed) {
+			m.logger.Error("log: checkpoint failed", "dir", logs[i].dir, "err", m.storageErr(err))
+		}
+		return nil
+	})
 }
 
 // runCleaner is the log cleaner's loop, apart from run so that a long
@@ -569,6 +615,14 @@ func (m *Manager) RunRetention() {
 // flush.ms.
 func (m *Manager) flushDue(now time.Time) {
 	for _, l := range m.logs() {
+		if sealed := l.sealedEnd.Load(); l.flushedOffset.Load() < sealed {
+			// A segment rolled since the last flush: flush it (and what
+			// follows), as Kafka does after a roll, so that it releases
+			// its file descriptor and the recovery point moves on.
+			if err := l.syncTo(sealed); err != nil && !errors.Is(err, ErrClosed) {
+				m.logger.Error("log: flush of a rolled segment failed", "dir", l.dir, "err", err)
+			}
+		}
 		cfg := l.cfg.Load()
 		if cfg.FlushMs == DefaultFlushMs {
 			continue
@@ -593,20 +647,20 @@ func (m *Manager) Close() error {
 	close(m.stop)
 	m.wg.Wait()
 	err := m.closeLogs()
+	if err != nil {
+		m.logger.Error("log: data dir not closed cleanly; the next start recovers every partition", "dir", m.dir, "err", err)
+	}
 	if uerr := m.lock.unlock(); err == nil && uerr != nil {
 		err = fmt.Errorf("log: unlock %s: %w", m.dir, uerr)
 	}
 	return err
 }
 
-func (m *Manager) closeLogs() error {
-	var errs []error
-	for _, l := range m.logs() {
-		if err := l.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+// abandonLogs closes every log after a failed OpenManager, without the
+// clean-shutdown marker: partitions not yet opened were not recovered.
+func (m *Manager) abandonLogs() {
+	logs := m.logs()
+	parallel(len(logs), m.ioWorkers(), func(i int) error { return logs[i].Close() })
 }
 
 func orDefault(d, def time.Duration) time.Duration {

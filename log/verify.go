@@ -224,6 +224,17 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 		return r, fmt.Errorf("log: read producer snapshot: %w", err)
 	}
 
+	// What says the broker died: an unclean checkpoint, or, in a
+	// Manager's data dir, the missing clean-shutdown marker (a partition
+	// untouched since a clean start keeps a clean checkpoint while the
+	// broker runs, and a new one has none yet).
+	unclean := r.Checkpoint != nil && !r.Checkpoint.CleanShutdown
+	if parent := filepath.Dir(dir); isDir(filepath.Join(parent, metaDir, topicsDir)) {
+		if _, err := os.Stat(filepath.Join(parent, CleanShutdownFile)); err != nil {
+			unclean = true
+		}
+	}
+
 	bases, err := inspectSegmentFiles(dir, warn)
 	if err != nil {
 		return r, err
@@ -250,7 +261,7 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 		if err != nil {
 			return r, err
 		}
-		if c := r.Checkpoint; c != nil && !c.CleanShutdown && !so.Active && len(res.Problems) > 0 {
+		if unclean && !so.Active && len(res.Problems) > 0 {
 			unsealed, err := splitUnsealed(dir, so, &res)
 			if err != nil {
 				return r, err
@@ -498,4 +509,9 @@ func (r *PartitionReport) findLost(dir string, compactedBefore int64) error {
 		}
 	}
 	return nil
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

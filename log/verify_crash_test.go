@@ -217,6 +217,13 @@ func TestVerifyPartitionKilledMidRollDamage(t *testing.T) {
 			patch(t, dir, segment.IndexSuffix, 0, func(b []byte) { b[7]++ }) // entry 0's position
 		}, segment.IndexSuffix, index.ErrCorrupt, "points inside a batch", false},
 		{"garbage in the offset index tail", func(t *testing.T, dir string, seg segment.VerifyResult) {
+			// An index grows ahead of its entries (doubling), so a crash
+			// leaves a zero-filled tail of some length: make it long
+			// enough to hold the garbage with zeros on both sides.
+			path := filepath.Join(dir, segment.FileName(0, segment.IndexSuffix))
+			if err := os.Truncate(path, int64(seg.IndexEntries+6)*index.OffsetEntrySize); err != nil {
+				t.Fatal(err)
+			}
 			patch(t, dir, segment.IndexSuffix, int64(seg.IndexEntries+3)*index.OffsetEntrySize, func(b []byte) { b[0], b[5] = 0x5a, 0xa5 })
 		}, segment.IndexSuffix, index.ErrCorrupt, "does not follow", false},
 		{"offset index entry past the log", func(t *testing.T, dir string, seg segment.VerifyResult) {

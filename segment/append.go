@@ -38,6 +38,9 @@ func (s *Segment) Append(data []byte) error {
 	// First pass: check the batches chain from next and fit the segment, before
 	// any byte is written.
 	last := next - 1
+	// entries counts the index entries the batches will add (see
+	// indexBatch): at most one per batch in each index.
+	entries, since := 0, s.bytesSinceIndexEntry
 	for p := 0; p < len(data); {
 		h, err := recordbatch.ParseHeader(data[p:])
 		if err != nil {
@@ -48,6 +51,10 @@ func (s *Segment) Append(data []byte) error {
 				Err: fmt.Errorf("batch base offset %d does not follow %d", h.BaseOffset, last)}
 		}
 		last = h.LastOffset()
+		if since >= s.cfg.IndexIntervalBytes {
+			entries, since = entries+1, 0
+		}
+		since += h.Size()
 		p += h.Size()
 	}
 	if len(data) == 0 {
@@ -55,6 +62,15 @@ func (s *Segment) Append(data []byte) error {
 	}
 	if !s.Fits(len(data), last) {
 		return &Error{Path: s.logPath, Op: "append", Offset: next, Err: ErrOffsetOverflow}
+	}
+	// Make sure the indexes have the disk for the entries (and the time
+	// index for its closing entry) before anything is written, so that a
+	// full disk fails the append whole.
+	if err := s.offIdx.Reserve(entries); err != nil {
+		return wrapStorage(&Error{Path: s.logPath, Op: "append", Offset: next, Err: fmt.Errorf("grow offset index: %w", err)})
+	}
+	if err := s.timeIdx.Reserve(entries); err != nil {
+		return wrapStorage(&Error{Path: s.logPath, Op: "append", Offset: next, Err: fmt.Errorf("grow time index: %w", err)})
 	}
 
 	pos := s.size.Load()
@@ -92,12 +108,12 @@ func (s *Segment) stickyErr() error {
 // rollback cuts the file back to pos after a failed append.
 func (s *Segment) rollback(pos, offset int64, cause error) error {
 	if terr := s.wf.Truncate(pos); terr != nil {
-		err := wrapDiskFull(&Error{Path: s.logPath, Op: "append (rollback failed, segment poisoned)", Offset: offset,
+		err := wrapStorage(&Error{Path: s.logPath, Op: "append (rollback failed, segment poisoned)", Offset: offset,
 			Err: errors.Join(cause, terr)})
 		s.sticky.CompareAndSwap(nil, &err)
 		return s.stickyErr()
 	}
-	return wrapDiskFull(&Error{Path: s.logPath, Op: "append", Offset: offset, Err: cause})
+	return wrapStorage(&Error{Path: s.logPath, Op: "append", Offset: offset, Err: cause})
 }
 
 // indexBatch adds the sparse index entries due for the batch h at pos and
@@ -139,16 +155,35 @@ func (s *Segment) Seal() error {
 		return &Error{Path: s.logPath, Op: "seal", Offset: -1, Err: err}
 	}
 	s.sealed = true
+	s.sealedForSync.Store(true)
 	return nil
 }
 
-// Sync flushes the .log file and both indexes to stable storage.
+// Sync flushes the .log file and both indexes to stable storage. The first
+// Sync of a sealed segment that covers its every byte closes the .log's
+// file descriptor: a sealed segment is read through its mapping and never
+// written again, so later Syncs have nothing to flush.
 func (s *Segment) Sync() error {
 	if err := s.stickyErr(); err != nil {
 		return err
 	}
-	if err := s.wf.Sync(); err != nil {
-		return &Error{Path: s.logPath, Op: "fsync", Offset: -1, Err: err}
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	if s.wf != nil {
+		// Read before the fsync: if the segment was sealed at this size,
+		// the fsync covered all of it.
+		size := s.size.Load()
+		sealed := s.sealedForSync.Load()
+		if err := s.wf.Sync(); err != nil {
+			return &Error{Path: s.logPath, Op: "fsync", Offset: -1, Err: err}
+		}
+		if sealed && size == s.size.Load() {
+			s.file.Close()
+			s.file, s.wf = nil, nil
+		}
+	}
+	if s.parked.Load() {
+		return nil // flushed before it could be parked
 	}
 	if err := s.offIdx.Sync(); err != nil {
 		return &Error{Path: s.logPath, Op: "fsync offset index", Offset: -1, Err: err}

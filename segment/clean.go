@@ -39,7 +39,8 @@ type Builder struct {
 
 // NewBuilder creates the temporary files of a cleaned segment at
 // baseOffset in dir, replacing leftovers of an earlier attempt. The
-// indexes are preallocated to cfg.MaxIndexBytes and trimmed by Finish.
+// indexes hold up to cfg.MaxIndexBytes, allocated as they fill, and are
+// trimmed by Finish.
 func NewBuilder(dir string, baseOffset int64, cfg Config) (*Builder, error) {
 	cfg = cfg.withDefaults()
 	if err := RemoveFiles(dir, baseOffset, CleanedSuffixes()...); err != nil {
@@ -48,7 +49,7 @@ func NewBuilder(dir string, baseOffset int64, cfg Config) (*Builder, error) {
 	logPath := filepath.Join(dir, FileName(baseOffset, LogSuffix+CleanedSuffix))
 	f, err := os.OpenFile(logPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return nil, wrapDiskFull(&Error{Path: logPath, Op: "create cleaned segment", Offset: -1, Err: err})
+		return nil, wrapStorage(&Error{Path: logPath, Op: "create cleaned segment", Offset: -1, Err: err})
 	}
 	s := &Segment{baseOffset: baseOffset, cfg: cfg, logPath: logPath, file: f, wf: f}
 	s.refs.Store(1)
@@ -59,7 +60,7 @@ func NewBuilder(dir string, baseOffset int64, cfg Config) (*Builder, error) {
 	}
 	if err != nil {
 		b.Abort()
-		return nil, wrapDiskFull(&Error{Path: logPath, Op: "create cleaned segment indexes", Offset: -1, Err: err})
+		return nil, wrapStorage(&Error{Path: logPath, Op: "create cleaned segment indexes", Offset: -1, Err: err})
 	}
 	return b, nil
 }
@@ -113,7 +114,7 @@ func (b *Builder) Append(batch []byte) error {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		return wrapDiskFull(&Error{Path: b.s.logPath, Op: "append cleaned", Offset: h.BaseOffset, Err: err})
+		return wrapStorage(&Error{Path: b.s.logPath, Op: "append cleaned", Offset: h.BaseOffset, Err: err})
 	}
 	b.maxTs, b.offMaxTs = b.s.indexBatch(&h, pos, b.maxTs, b.offMaxTs)
 	b.s.size.Store(pos + int64(len(batch)))
@@ -141,7 +142,7 @@ func (b *Builder) Finish() error {
 	s.closeFiles()
 	if err != nil {
 		RemoveFiles(b.dir, s.baseOffset, CleanedSuffixes()...)
-		return wrapDiskFull(err)
+		return wrapStorage(err)
 	}
 	return nil
 }
@@ -196,7 +197,7 @@ func (b *Builder) Rewind(m Mark) error {
 		return &Error{Path: b.s.logPath, Op: "rewind cleaned", Offset: -1, Err: ErrClosed}
 	}
 	if err := b.s.wf.Truncate(m.size); err != nil {
-		return wrapDiskFull(&Error{Path: b.s.logPath, Op: "rewind cleaned", Offset: m.last + 1, Err: err})
+		return wrapStorage(&Error{Path: b.s.logPath, Op: "rewind cleaned", Offset: m.last + 1, Err: err})
 	}
 	rel := uint32(m.last + 1 - b.s.baseOffset)
 	b.s.offIdx.TruncateTo(rel)

@@ -75,4 +75,27 @@
 // are unmapped and closed when the count reaches zero, so a reader holding a
 // view of a segment that retention deletes keeps valid bytes (Delete unlinks
 // the files at once; the mapping keeps the inode alive).
+//
+// # File descriptors
+//
+// Only the active segment holds a file descriptor: its .log's, for pwrite.
+// Indexes hold none (see package index). A sealed segment closes its .log's
+// descriptor at the first Sync that flushed all of it (one opened read-only,
+// already flushed, at Open): it is read through its mapping only, and
+// ShrinkMapping opens the file again for the moment it maps it. So a broker
+// needs about one descriptor per partition, whatever its number of
+// segments. Running out of descriptors or mappings is reported as
+// ErrFileLimit or ErrMapLimit, a full disk as ErrDiskFull.
+//
+// # Parked segments and the Cache
+//
+// Mappings are bounded too: a sealed, flushed segment that no reader holds
+// can be parked (Park): its .log's and both indexes' mappings go, and the
+// next Acquire maps them again (read-only, at the segment's exact size),
+// so that a broker with many partitions of many segments stays under
+// vm.max_map_count. A Cache of a given capacity parks the least recently
+// read segments (clock order) as others are mapped. Park only takes a
+// segment whose reference count is exactly its owner's, swapping it for a
+// large negative value while it unmaps (Acquire waits for it, then maps
+// the segment again), so a view a reader holds is never unmapped under it.
 package segment

@@ -128,9 +128,14 @@ func (s *Segment) FindOffsetByTimestamp(ts, startOffset int64) (offset, batchMax
 }
 
 // Batches calls fn for each published batch header from the batch containing
-// offset on, with its position, until fn returns false. The caller holds a
-// reference. It is the building block of tools and scans, not of the hot path.
+// offset on, with its position, until fn returns false. It takes a
+// reference of its own (a parked segment is mapped again). It is the
+// building block of tools and scans, not of the hot path.
 func (s *Segment) Batches(offset int64, fn func(h *recordbatch.Header, pos int64, batch []byte) bool) error {
+	if err := s.AcquireErr(); err != nil {
+		return err
+	}
+	defer s.Release()
 	v := s.view()
 	for p := s.positionFor(v, offset); int(p) < len(v); {
 		h, err := recordbatch.ParseHeader(v[p:])

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -42,8 +43,16 @@ const (
 
 var (
 	// ErrDiskFull is returned (wrapped) when the file system has no room for
-	// an append or for a new segment's preallocated indexes.
+	// an append or for the index entries it adds.
 	ErrDiskFull = errors.New("segment: no space left on device")
+	// ErrFileLimit is returned (wrapped) when a segment file cannot be
+	// opened because the process or the system has no file descriptor left
+	// (EMFILE, ENFILE).
+	ErrFileLimit = errors.New("segment: too many open files")
+	// ErrMapLimit is returned (wrapped) when a segment file cannot be mapped
+	// because the process has no memory mapping left (vm.max_map_count) or
+	// no address space (ENOMEM from mmap).
+	ErrMapLimit = errors.New("segment: cannot map file")
 	// ErrClosed is returned by operations on a closed segment.
 	ErrClosed = errors.New("segment: closed")
 	// ErrReadOnly is returned by Append on a sealed segment.
@@ -83,7 +92,7 @@ type File interface {
 type Config struct {
 	// IndexIntervalBytes is index.interval.bytes.
 	IndexIntervalBytes int
-	// MaxIndexBytes is segment.index.bytes: the preallocated size of each of
+	// MaxIndexBytes is segment.index.bytes: the maximum size of each of
 	// the active segment's index files.
 	MaxIndexBytes int
 	// InitialMapBytes is the address space first reserved for the mapping of
@@ -91,6 +100,9 @@ type Config struct {
 	InitialMapBytes int
 	// WrapFile, if set, wraps the .log file for writes (fault injection).
 	WrapFile func(path string, f *os.File) File
+	// Cache, if set, bounds how many sealed segments stay mapped: a parked
+	// segment that Acquire maps again is added to it (see Park).
+	Cache *Cache
 	// CompactedBefore is the offset below which the log cleaner has
 	// rewritten the log: there a batch may start above where the previous
 	// one ended (or above the segment's base offset), since the cleaner
@@ -120,9 +132,23 @@ type Segment struct {
 	cfg        Config
 	logPath    string
 
-	// Fixed after open.
-	file *os.File // the .log file, O_RDWR
-	wf   File     // writes go here (file itself unless wrapped)
+	// fileMu guards file and wf once the segment is sealed: the first Sync
+	// that finds the sealed segment's every byte flushed closes the
+	// descriptor (a mapping does not need it), so that sealed segments hold
+	// none. Writes of the active segment use them without the lock (its
+	// descriptor is never closed while it takes writes).
+	fileMu sync.Mutex
+	file   *os.File // the .log file, O_RDWR; nil once released
+	wf     File     // writes go here (file itself unless wrapped); nil once released
+	// sealedForSync is set by Seal: the descriptor may go at the next Sync.
+	sealedForSync atomic.Bool
+	// parked: unmapped by Park (maps, data and both indexes nil) until the
+	// next Acquire maps it again. Changed under fileMu.
+	parked atomic.Bool
+	// used is set by Acquire, cleared by the Cache's clock hand.
+	used atomic.Bool
+	// inCache: the segment is in its Cache's ring. Guarded by Cache.mu.
+	inCache bool
 
 	offIdx  *index.OffsetIndex
 	timeIdx *index.TimeIndex
@@ -206,7 +232,7 @@ func Create(dir string, baseOffset int64, cfg Config) (*Segment, error) {
 	logPath := filepath.Join(dir, FileName(baseOffset, LogSuffix))
 	f, err := os.OpenFile(logPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, &Error{Path: logPath, Op: "create", Offset: -1, Err: err}
+		return nil, wrapStorage(&Error{Path: logPath, Op: "create", Offset: -1, Err: err})
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -240,7 +266,7 @@ func Open(dir string, baseOffset int64, cfg Config, writable bool) (*Segment, er
 	logPath := filepath.Join(dir, FileName(baseOffset, LogSuffix))
 	f, err := os.OpenFile(logPath, os.O_RDWR, 0)
 	if err != nil {
-		return nil, &Error{Path: logPath, Op: "open", Offset: -1, Err: err}
+		return nil, wrapStorage(&Error{Path: logPath, Op: "open", Offset: -1, Err: err})
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -262,6 +288,12 @@ func Open(dir string, baseOffset int64, cfg Config, writable bool) (*Segment, er
 		return nil, err
 	}
 	s.indexMissing = missing && fi.Size() > 0
+	if !writable {
+		// Opened read-only for a log that trusts it as flushed: nothing to
+		// fsync, so the mapping alone keeps the file.
+		s.sealedForSync.Store(true)
+		s.releaseFile()
+	}
 	return s, nil
 }
 
@@ -284,18 +316,18 @@ func open(dir string, baseOffset int64, cfg Config, f *os.File, fileSize int64, 
 	}
 	if err := s.mapAtLeast(mapLen); err != nil {
 		s.closeFiles()
-		return nil, err
+		return nil, wrapStorage(err)
 	}
 	var err error
 	s.offIdx, err = index.OpenOffsetIndex(filepath.Join(dir, FileName(baseOffset, IndexSuffix)), baseOffset, cfg.MaxIndexBytes, writable)
 	if err != nil {
 		s.closeFiles()
-		return nil, wrapDiskFull(&Error{Path: logPath, Op: "open offset index", Offset: -1, Err: err})
+		return nil, wrapStorage(&Error{Path: logPath, Op: "open offset index", Offset: -1, Err: err})
 	}
 	s.timeIdx, err = index.OpenTimeIndex(filepath.Join(dir, FileName(baseOffset, TimeIndexSuffix)), baseOffset, cfg.MaxIndexBytes, writable)
 	if err != nil {
 		s.closeFiles()
-		return nil, wrapDiskFull(&Error{Path: logPath, Op: "open time index", Offset: -1, Err: err})
+		return nil, wrapStorage(&Error{Path: logPath, Op: "open time index", Offset: -1, Err: err})
 	}
 	return s, nil
 }
@@ -320,9 +352,19 @@ func (s *Segment) mapAtLeast(n int) error {
 	}
 	page := os.Getpagesize()
 	n = (n + page - 1) / page * page
-	m, err := mmap.MapRegion(s.file, n, mmap.RDONLY, 0, 0)
+	f := s.file
+	if f == nil {
+		// A sealed segment whose descriptor was released: the mapping
+		// needs one only while it is made.
+		var err error
+		if f, err = os.Open(s.logPath); err != nil {
+			return wrapStorage(&Error{Path: s.logPath, Op: "mmap", Offset: -1, Err: err})
+		}
+		defer f.Close()
+	}
+	m, err := mmap.MapRegion(f, n, mmap.RDONLY, 0, 0)
 	if err != nil {
-		return &Error{Path: s.logPath, Op: "mmap", Offset: -1, Err: err}
+		return wrapStorage(&Error{Path: s.logPath, Op: "mmap", Offset: -1, Err: err})
 	}
 	s.maps = append(s.maps, m)
 	b := []byte(m)
@@ -341,7 +383,9 @@ func (s *Segment) ShrinkMapping() error {
 	if !s.sealed {
 		return &Error{Path: s.logPath, Op: "shrink mapping", Offset: -1, Err: errors.New("segment is active")}
 	}
-	if !s.Oversized() {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	if s.parked.Load() || !s.oversized() {
 		return nil
 	}
 	size := int(s.size.Load())
@@ -363,6 +407,14 @@ func (s *Segment) ShrinkMapping() error {
 // Oversized reports whether the segment maps more than its size (rounded
 // to pages), or more than once: what ShrinkMapping gives back. Writer only.
 func (s *Segment) Oversized() bool {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	return s.oversized()
+}
+
+// oversized is Oversized. Caller holds fileMu (or is the active segment's
+// writer).
+func (s *Segment) oversized() bool {
 	page := os.Getpagesize()
 	exact := (int(s.size.Load()) + page - 1) / page * page
 	cur := s.data.Load()
@@ -391,18 +443,39 @@ func (s *Segment) Sealed() bool { return s.sealed }
 // log rolls before appending to such a segment.
 func (s *Segment) IndexFull() bool { return s.offIdx.IsFull() || s.timeIdx.IsFull() }
 
-// Acquire takes a reference for a reader. It fails only once the segment has
-// been closed or deleted and its last reference released.
-func (s *Segment) Acquire() bool {
+// Acquire takes a reference for a reader. It fails once the segment has
+// been closed or deleted and its last reference released, or when a parked
+// segment cannot be mapped again (AcquireErr says why).
+func (s *Segment) Acquire() bool { return s.AcquireErr() == nil }
+
+// AcquireErr is Acquire reporting why it failed: ErrClosed, or the error
+// that mapping a parked segment again met (ErrFileLimit, ErrMapLimit, ...).
+func (s *Segment) AcquireErr() error {
 	for {
 		r := s.refs.Load()
+		if r < parkingRefs/2 {
+			// Park is unmapping it: wait for it, then map it again.
+			s.fileMu.Lock()
+			s.fileMu.Unlock()
+			continue
+		}
 		if r <= 0 {
-			return false
+			return &Error{Path: s.logPath, Op: "acquire", Offset: -1, Err: ErrClosed}
 		}
 		if s.refs.CompareAndSwap(r, r+1) {
-			return true
+			break
 		}
 	}
+	if !s.used.Load() {
+		s.used.Store(true) // no store (and no cache-line bouncing) when set
+	}
+	if s.parked.Load() {
+		if err := s.unpark(); err != nil {
+			s.Release()
+			return err
+		}
+	}
+	return nil
 }
 
 // Release drops a reference taken by Acquire (or the owner's, via Close).
@@ -437,6 +510,8 @@ func (s *Segment) Delete() error {
 }
 
 func (s *Segment) closeFiles() {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
 	if s.offIdx != nil {
 		s.offIdx.Close()
 	}
@@ -447,24 +522,45 @@ func (s *Segment) closeFiles() {
 		m.Unmap()
 	}
 	s.maps = nil
-	s.file.Close()
+	if s.file != nil {
+		s.file.Close()
+		s.file, s.wf = nil, nil
+	}
 }
 
-// wrapDiskFull makes errors caused by ENOSPC/EDQUOT (or the index's own disk
-// full error) match ErrDiskFull.
-func wrapDiskFull(err error) error {
-	if err == nil {
-		return nil
+// releaseFile closes the .log's descriptor of a sealed segment. Caller
+// holds no lock.
+func (s *Segment) releaseFile() {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	if s.file != nil {
+		s.file.Close()
+		s.file, s.wf = nil, nil
 	}
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, index.ErrDiskFull) {
-		return &diskFullError{err}
+}
+
+// wrapStorage makes errors caused by a full disk (ENOSPC, EDQUOT, or the
+// index's ErrDiskFull) match ErrDiskFull, and those caused by running out of
+// file descriptors (EMFILE, ENFILE) or memory mappings (ENOMEM) match
+// ErrFileLimit or ErrMapLimit.
+func wrapStorage(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, index.ErrDiskFull):
+		return &storageError{err, ErrDiskFull}
+	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, index.ErrFileLimit):
+		return &storageError{err, ErrFileLimit}
+	case errors.Is(err, syscall.ENOMEM) || errors.Is(err, index.ErrMapLimit):
+		return &storageError{err, ErrMapLimit}
 	}
 	return err
 }
 
-type diskFullError struct{ err error }
+// storageError is err, also matching the sentinel kind.
+type storageError struct{ err, kind error }
 
-func (e *diskFullError) Error() string { return e.err.Error() }
-func (e *diskFullError) Unwrap() []error {
-	return []error{e.err, ErrDiskFull}
+func (e *storageError) Error() string { return e.err.Error() }
+func (e *storageError) Unwrap() []error {
+	return []error{e.err, e.kind}
 }

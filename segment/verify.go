@@ -339,8 +339,11 @@ func (vr *verifier) readIndexes() error {
 			}
 			used--
 		}
-		if used == 0 && n == 1 {
-			used = 1 // a trimmed file holding one real entry: timestamp 0 at the base offset
+		if used == 0 && n == 1 && !vr.opts.Active {
+			// A trimmed file holding one real entry: timestamp 0 at the
+			// base offset. (An active segment's may be the slot its
+			// closing entry has reserved, still zero.)
+			used = 1
 		}
 		vr.slack(timePath, used, n, index.TimeEntrySize)
 		for i := range used {

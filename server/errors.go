@@ -27,7 +27,10 @@ func errorCode(err error) int16 {
 		return kerr.MessageTooLarge.Code
 	case errors.Is(err, tlog.ErrMissingKey):
 		return kerr.InvalidRecord.Code
-	case errors.Is(err, tlog.ErrDiskFull), errors.Is(err, tlog.ErrStorage), noSpace(err):
+	case errors.Is(err, tlog.ErrDiskFull), errors.Is(err, tlog.ErrStorage), noSpace(err),
+		errors.Is(err, tlog.ErrFileLimit), errors.Is(err, tlog.ErrMapLimit), outOfFiles(err):
+		// Kafka's answer when a log dir fails. The log package has
+		// logged which limit was hit and what raises it.
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, tlog.ErrClosed):
 		// The partition went away under the request (topic deleted or
@@ -64,4 +67,10 @@ func errorMessage(err error) *string {
 // log reports as ErrDiskFull: topic metadata, a new partition's files.
 func noSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// outOfFiles reports running out of file descriptors met outside the log
+// package's own checks (topic metadata files).
+func outOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"syscall"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -22,6 +23,10 @@ func TestErrorCode(t *testing.T) {
 		{tlog.ErrMessageTooLarge, kerr.MessageTooLarge},
 		{tlog.ErrDiskFull, kerr.KafkaStorageError},
 		{tlog.ErrStorage, kerr.KafkaStorageError},
+		{tlog.ErrFileLimit, kerr.KafkaStorageError},
+		{tlog.ErrMapLimit, kerr.KafkaStorageError},
+		{syscall.EMFILE, kerr.KafkaStorageError},
+		{syscall.ENFILE, kerr.KafkaStorageError},
 		{tlog.ErrClosed, kerr.NotLeaderForPartition},
 		{tlog.ErrInvalidConfig, kerr.InvalidConfig},
 		{tlog.ErrTopicExists, kerr.TopicAlreadyExists},

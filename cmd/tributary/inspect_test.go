@@ -342,7 +342,7 @@ func TestInspectVerifyClean(t *testing.T) {
 }
 
 // TestInspectVerifyWhileOpen inspects a data dir a Manager holds (lock
-// taken, active segments' indexes preallocated) without disturbing it.
+// taken, active segments' indexes untrimmed) without disturbing it.
 func TestInspectVerifyWhileOpen(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	m, err := tlog.OpenManager(dir, tlog.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -623,15 +623,16 @@ func TestInspectVerifyKilledMidRoll(t *testing.T) {
 		t.Fatal(copyErr)
 	}
 
-	// At least both untrimmed index tails; the closing time index entry is
-	// missing too unless the last batch already had its own entry.
+	// At least one untrimmed index tail (an index grows ahead of its
+	// entries, but one may end exactly at them); the closing time index
+	// entry is missing too unless the last batch already had its own entry.
 	r := inspectMust(t, crashed, "--verify")
-	if !strings.Contains(r.stdout, "warnings:") || strings.Count(r.stdout, "segment left unsealed") < 2 ||
+	if !strings.Contains(r.stdout, "warnings:") || strings.Count(r.stdout, "segment left unsealed") < 1 ||
 		strings.Contains(r.stdout, "problems:") || !strings.Contains(r.stdout, "no damage found") {
 		t.Errorf("verify of a data dir killed mid-roll:\n%s", r.stdout)
 	}
 	r = inspectMust(t, crashed, "--verify", "--output", "json")
-	if !strings.Contains(r.stdout, `"damaged": false`) || strings.Count(r.stdout, "segment left unsealed") < 2 {
+	if !strings.Contains(r.stdout, `"damaged": false`) || strings.Count(r.stdout, "segment left unsealed") < 1 {
 		t.Errorf("json verify of a data dir killed mid-roll:\n%s", r.stdout)
 	}
 }

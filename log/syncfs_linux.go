@@ -1,0 +1,19 @@
+package log
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// syncFS flushes every dirty page and all metadata of the file system
+// holding dir, and waits for it (syncfs(2)): one barrier for thousands of
+// partitions' files instead of an fsync each.
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
+}
