@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 )
 
@@ -37,6 +38,11 @@ func handleDescribeGroups(c *conn, h *reqHeader, req *kmsg.DescribeGroupsRequest
 		rg := &resp.Groups[i]
 		*rg = kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group = id
+		if !c.authorize(h.key, auth.OpDescribe, auth.ResourceGroup, id) {
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			s.metrics.errorCode(h.key, rg.ErrorCode)
+			continue
+		}
 		d, err := s.groups.DescribeGroup(id)
 		switch {
 		case errors.Is(err, consumergroup.ErrGroupNotFound):
