@@ -1,0 +1,252 @@
+package server
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/auth"
+)
+
+// produceCode is the error of one Produce to orders sent as cl's
+// principal.
+func produceCode(t *testing.T, f *aclFixture, cl *kgo.Client) int16 {
+	t.Helper()
+	c := aclCases()[0]
+	if c.name != "Produce needs Write Topic" {
+		t.Fatal("the first ACL case is not Produce")
+	}
+	return c.code(node0(t, cl, c.req(f)))
+}
+
+// TestACLPatternsDecideOverARealSocket: literal, prefixed and wildcard
+// patterns, User:*, DENY over ALLOW, hosts and super users, each as the
+// broker applies them to a Produce.
+func TestACLPatternsDecideOverARealSocket(t *testing.T) {
+	f := newACLFixture(t)
+	bob := f.b.clientFrom(bobIP)
+	node0(t, bob, kmsg.NewPtrMetadataRequest())
+	anon := f.b.clientFrom("127.0.0.1")
+	node0(t, anon, kmsg.NewPtrMetadataRequest())
+	W, A, D := auth.OpWrite, auth.PermissionAllow, auth.PermissionDeny
+	T := auth.ResourceTopic
+	withHost := func(b auth.Binding, host string) auth.Binding { b.Host = host; return b }
+	tests := []struct {
+		name     string
+		bindings []auth.Binding
+		cl       *kgo.Client
+		want     int16
+	}{
+		{"literal", []auth.Binding{binding(T, auth.PatternLiteral, aclTopic, "User:alice", W, A)}, f.alice, 0},
+		{"literal for another principal", []auth.Binding{binding(T, auth.PatternLiteral, aclTopic, "User:alice", W, A)}, bob, topicDenied},
+		{"prefixed", []auth.Binding{binding(T, auth.PatternPrefixed, "ord", "User:alice", W, A)}, f.alice, 0},
+		{"prefixed that is not a prefix", []auth.Binding{binding(T, auth.PatternPrefixed, "orders-", "User:alice", W, A)}, f.alice, topicDenied},
+		{"wildcard resource", []auth.Binding{binding(T, auth.PatternLiteral, "*", "User:alice", W, A)}, f.alice, 0},
+		{"wildcard principal", []auth.Binding{binding(T, auth.PatternLiteral, aclTopic, "User:*", W, A)}, bob, 0},
+		{"wildcard principal covers anonymous", []auth.Binding{binding(T, auth.PatternLiteral, aclTopic, "User:*", W, A)}, anon, 0},
+		{"DENY over ALLOW", []auth.Binding{
+			binding(T, auth.PatternLiteral, "*", "User:alice", W, A),
+			binding(T, auth.PatternPrefixed, "ord", "User:alice", W, D)}, f.alice, topicDenied},
+		{"DENY of everyone over ALLOW of one", []auth.Binding{
+			binding(T, auth.PatternLiteral, aclTopic, "User:alice", W, A),
+			binding(T, auth.PatternLiteral, aclTopic, "User:*", auth.OpAll, D)}, f.alice, topicDenied},
+		{"host that matches", []auth.Binding{withHost(binding(T, auth.PatternLiteral, aclTopic, "User:alice", W, A), aliceIP)}, f.alice, 0},
+		{"host that does not match", []auth.Binding{withHost(binding(T, auth.PatternLiteral, aclTopic, "User:alice", W, A), bobIP)}, f.alice, topicDenied},
+		{"DENY from one host only", []auth.Binding{
+			binding(T, auth.PatternLiteral, aclTopic, "User:*", W, A),
+			withHost(binding(T, auth.PatternLiteral, aclTopic, "User:*", W, D), bobIP)}, f.alice, 0},
+		{"super user without ACLs", nil, f.admin, 0},
+		{"super user despite a DENY", []auth.Binding{binding(T, auth.PatternLiteral, "*", "User:*", auth.OpAll, D)}, f.admin, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			deleteAllACLs(t, f.admin)
+			createACLs(t, f.admin, tt.bindings...)
+			if got := produceCode(t, f, tt.cl); got != tt.want {
+				t.Fatalf("produce: error %d (%v), want %d", got, kerr.ErrorForCode(got), tt.want)
+			}
+		})
+	}
+}
+
+// TestACLListingsShowOnlyWhatThePrincipalMayDescribe: Metadata of all
+// topics and ListGroups leave out what the principal may not Describe.
+func TestACLListingsShowOnlyWhatThePrincipalMayDescribe(t *testing.T) {
+	f := newACLFixture(t)
+	createACLs(t, f.admin, allowAlice(auth.ResourceTopic, aclTopic, auth.OpRead), allowAlice(auth.ResourceGroup, aclGroup, auth.OpRead))
+	if c := offsetCommitCode(node0(t, f.admin, offsetCommit("other-group"))); c != 0 {
+		t.Fatal(c)
+	}
+	var topics []string
+	for _, mt := range node0(t, f.alice, kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse).Topics {
+		topics = append(topics, *mt.Topic)
+	}
+	if !slices.Equal(topics, []string{aclTopic}) {
+		t.Fatalf("alice's Metadata lists %v, want only %s", topics, aclTopic)
+	}
+	listGroups := func(cl *kgo.Client) []string {
+		var gs []string
+		for _, g := range node0(t, cl, kmsg.NewPtrListGroupsRequest()).(*kmsg.ListGroupsResponse).Groups {
+			gs = append(gs, g.Group)
+		}
+		slices.Sort(gs)
+		return gs
+	}
+	if gs := listGroups(f.alice); !slices.Equal(gs, []string{aclGroup}) {
+		t.Fatalf("alice lists groups %v, want only %s", gs, aclGroup)
+	}
+	createACLs(t, f.admin, allowAlice(auth.ResourceCluster, auth.ClusterName, auth.OpDescribe))
+	if gs := listGroups(f.alice); !slices.Equal(gs, []string{aclGroup, "other-group"}) {
+		t.Fatalf("with Describe Cluster alice lists groups %v, want all", gs)
+	}
+}
+
+// TestACLsPersistAcrossRestart: bindings created through CreateAcls are in
+// the data dir and apply after a restart.
+func TestACLsPersistAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := startACLBroker(t, dir)
+	admin := b.clientFrom(adminIP)
+	node0(t, admin, kmsg.NewPtrMetadataRequest())
+	want := []auth.Binding{
+		allowAlice(auth.ResourceTopic, aclTopic, auth.OpWrite),
+		binding(auth.ResourceGroup, auth.PatternPrefixed, "team-", "User:*", auth.OpRead, auth.PermissionDeny),
+	}
+	createACLs(t, admin, want...)
+	admin.Close()
+	b.stop()
+
+	b = startACLBroker(t, dir)
+	admin = b.clientFrom(adminIP)
+	node0(t, admin, kmsg.NewPtrMetadataRequest())
+	resp := describeAllACLs(t, admin)
+	var got []string
+	for _, r := range resp.Resources {
+		for _, a := range r.ACLs {
+			got = append(got, r.ResourceType.String()+"/"+r.ResourcePatternType.String()+"/"+r.ResourceName+"/"+a.Principal+"/"+a.Operation.String()+"/"+a.PermissionType.String())
+		}
+	}
+	wantS := []string{"TOPIC/LITERAL/orders/User:alice/WRITE/ALLOW", "GROUP/PREFIXED/team-/User:*/READ/DENY"}
+	slices.Sort(got)
+	slices.Sort(wantS)
+	if !slices.Equal(got, wantS) {
+		t.Fatalf("after restart DescribeAcls gives %v, want %v", got, wantS)
+	}
+	alice := b.clientFrom(aliceIP)
+	node0(t, alice, kmsg.NewPtrMetadataRequest())
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.Group, req.MemberID = "team-a", "m"
+	if c := node0(t, alice, req).(*kmsg.HeartbeatResponse).ErrorCode; c != groupDenied {
+		t.Fatalf("the reloaded DENY does not apply: error %d", c)
+	}
+}
+
+// TestACLAPIsAnswerSecurityDisabledWithoutAuthorizer: as Kafka, the ACL
+// APIs are served without an authorizer and say so; nothing else is
+// checked.
+func TestACLAPIsAnswerSecurityDisabledWithoutAuthorizer(t *testing.T) {
+	b := startBroker(t)
+	cl := b.client()
+	node0(t, cl, kmsg.NewPtrMetadataRequest())
+	disabled := kerr.SecurityDisabled.Code
+	if c := describeAllACLs(t, cl).ErrorCode; c != disabled {
+		t.Errorf("DescribeAcls: error %d, want SECURITY_DISABLED", c)
+	}
+	creq := kmsg.NewPtrCreateACLsRequest()
+	cr := kmsg.NewCreateACLsRequestCreation()
+	cr.ResourceType, cr.ResourceName, cr.ResourcePatternType = kmsg.ACLResourceTypeTopic, "t", kmsg.ACLResourcePatternTypeLiteral
+	cr.Principal, cr.Host, cr.Operation, cr.PermissionType = "User:a", "*", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
+	creq.Creations = []kmsg.CreateACLsRequestCreation{cr}
+	if c := node0(t, cl, creq).(*kmsg.CreateACLsResponse).Results[0].ErrorCode; c != disabled {
+		t.Errorf("CreateAcls: error %d, want SECURITY_DISABLED", c)
+	}
+	dreq := kmsg.NewPtrDeleteACLsRequest()
+	dreq.Filters = []kmsg.DeleteACLsRequestFilter{anyACLFilter()}
+	if c := node0(t, cl, dreq).(*kmsg.DeleteACLsResponse).Results[0].ErrorCode; c != disabled {
+		t.Errorf("DeleteAcls: error %d, want SECURITY_DISABLED", c)
+	}
+	// And kadm, which kafka-acls-style tools use, gets the error, not a
+	// closed connection.
+	res, err := kadm.NewClient(cl).DescribeACLs(testContext(t), kadm.NewACLs().AnyResource().Allow().AllowHosts().Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
+	if err == nil && len(res) > 0 {
+		err = res[0].Err
+	}
+	if !errors.Is(err, kerr.SecurityDisabled) {
+		t.Errorf("kadm DescribeACLs: %v, want SECURITY_DISABLED", err)
+	}
+}
+
+// TestSaramaListAclsWithoutAuthorizer: sarama-based tools (kafkactl) send
+// DescribeAcls whatever the broker; they get SECURITY_DISABLED and the
+// connection stays usable.
+func TestSaramaListAclsWithoutAuthorizer(t *testing.T) {
+	b := startBroker(t)
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = 5*time.Second, 10*time.Second, 10*time.Second
+	adm, err := sarama.NewClusterAdmin([]string{b.addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	_, err = adm.ListAcls(sarama.AclFilter{
+		ResourceType: sarama.AclResourceAny, ResourcePatternTypeFilter: sarama.AclPatternAny,
+		Operation: sarama.AclOperationAny, PermissionType: sarama.AclPermissionAny,
+	})
+	if !errors.Is(err, sarama.ErrSecurityDisabled) {
+		t.Fatalf("ListAcls: %v, want SECURITY_DISABLED", err)
+	}
+	if _, err := adm.ListTopics(); err != nil {
+		t.Fatalf("the connection is not usable after DescribeAcls: %v", err)
+	}
+}
+
+// TestAuthorizationDenialsAreCountedPerAPIAndResourceType: each refused
+// check is one tributary_authorization_denied_total.
+func TestAuthorizationDenialsAreCountedPerAPIAndResourceType(t *testing.T) {
+	f := newACLFixture(t)
+	for range 3 {
+		if c := produceCode(t, f, f.alice); c != topicDenied {
+			t.Fatalf("produce: %d", c)
+		}
+	}
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.Group, req.MemberID = aclGroup, "m"
+	node0(t, f.alice, req)
+	if n := deniedCounted(t, f.b, "Produce", "Topic"); n != 3 {
+		t.Errorf("Produce/Topic denials = %v, want 3", n)
+	}
+	if n := deniedCounted(t, f.b, "Heartbeat", "Group"); n != 1 {
+		t.Errorf("Heartbeat/Group denials = %v, want 1", n)
+	}
+}
+
+func deniedCounted(t *testing.T, b *testBroker, api, rt string) float64 {
+	t.Helper()
+	mfs, err := b.srv.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "tributary_authorization_denied_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			if labels["api"] == api && labels["resource_type"] == rt {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
