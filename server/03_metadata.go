@@ -41,6 +41,18 @@ func handleMetadata(c *conn, h *reqHeader, req *kmsg.MetadataRequest) (kmsg.Resp
 	resp.ClusterID = &s.cfg.ClusterID
 	resp.ControllerID = NodeID
 
+	if req.Version >= 8 && req.Version <= 10 && req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = c.clusterAuthorizedOperations()
+	}
+	if req.Version >= 8 && req.IncludeTopicAuthorizedOperations {
+		defer func() {
+			for i := range resp.Topics {
+				if mt := &resp.Topics[i]; mt.ErrorCode == 0 && mt.Topic != nil {
+					mt.AuthorizedOperations = c.authorizedOperations(auth.ResourceTopic, *mt.Topic)
+				}
+			}
+		}()
+	}
 	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if allTopics {
 		for _, t := range s.mgr.Topics() {

@@ -23,11 +23,6 @@ import (
 	"github.com/tributary-io/tributary/consumergroup"
 )
 
-// groupOperations is the authorized-operations bit set of a group: READ
-// (3), DELETE (6) and DESCRIBE (8), Kafka's ACL operation codes. There are
-// no ACLs here, so every client may do all three.
-const groupOperations = 1<<3 | 1<<6 | 1<<8
-
 func init() { register(15, 0, 6, handleDescribeGroups) }
 
 func handleDescribeGroups(c *conn, h *reqHeader, req *kmsg.DescribeGroupsRequest) (kmsg.Response, error) {
@@ -65,7 +60,7 @@ func handleDescribeGroups(c *conn, h *reqHeader, req *kmsg.DescribeGroupsRequest
 			}
 		}
 		if req.IncludeAuthorizedOperations {
-			rg.AuthorizedOperations = groupOperations
+			rg.AuthorizedOperations = c.authorizedOperations(auth.ResourceGroup, id)
 		}
 		s.metrics.errorCode(h.key, rg.ErrorCode)
 	}

@@ -129,6 +129,41 @@ func (c *conn) authorizedTopic(api int16, op auth.Operation, byID bool, name str
 	return t, tm, code
 }
 
+// supportedOperations are the operations Kafka defines on each resource
+// type (AclEntry.supportedOperations), for the authorized-operations bit
+// sets of KIP-430.
+var supportedOperations = map[auth.ResourceType][]auth.Operation{
+	auth.ResourceTopic: {auth.OpRead, auth.OpWrite, auth.OpCreate, auth.OpDescribe, auth.OpDelete,
+		auth.OpAlter, auth.OpDescribeConfigs, auth.OpAlterConfigs},
+	auth.ResourceGroup: {auth.OpRead, auth.OpDescribe, auth.OpDelete},
+	auth.ResourceCluster: {auth.OpCreate, auth.OpClusterAction, auth.OpDescribeConfigs, auth.OpAlterConfigs,
+		auth.OpIdempotentWrite, auth.OpAlter, auth.OpDescribe},
+	auth.ResourceTransactionalID: {auth.OpDescribe, auth.OpWrite},
+}
+
+// authorizedOperations is KIP-430's bit set (1 << Kafka's operation code)
+// of the operations the principal may do on a resource: all the type's
+// operations without an authorizer, as Kafka answers.
+func (c *conn) authorizedOperations(rt auth.ResourceType, name string) int32 {
+	var ops int32
+	for _, op := range supportedOperations[rt] {
+		if c.permits(op, rt, name) {
+			ops |= 1 << op
+		}
+	}
+	return ops
+}
+
+// clusterAuthorizedOperations is the cluster's bit set as Metadata and
+// DescribeCluster answer it: 0 to a principal that may not Describe the
+// cluster.
+func (c *conn) clusterAuthorizedOperations() int32 {
+	if !c.permits(auth.OpDescribe, auth.ResourceCluster, auth.ClusterName) {
+		return 0
+	}
+	return c.authorizedOperations(auth.ResourceCluster, auth.ClusterName)
+}
+
 // ACL API error answers.
 var (
 	// errSecurityDisabled answers the ACL APIs without an authorizer.

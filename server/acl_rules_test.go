@@ -250,3 +250,40 @@ func deniedCounted(t *testing.T, b *testBroker, api, rt string) float64 {
 	}
 	return 0
 }
+
+// TestAuthorizedOperationsAreThePrincipals: KIP-430's bit sets in
+// Metadata, DescribeGroups and DescribeCluster say what the ACLs allow the
+// asking principal, implied operations included.
+func TestAuthorizedOperationsAreThePrincipals(t *testing.T) {
+	f := newACLFixture(t)
+	createACLs(t, f.admin, allowAlice(auth.ResourceTopic, aclTopic, auth.OpRead), allowAlice(auth.ResourceGroup, aclGroup, auth.OpDescribe))
+	bit := func(ops ...auth.Operation) int32 {
+		var b int32
+		for _, op := range ops {
+			b |= 1 << op
+		}
+		return b
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.IncludeTopicAuthorizedOperations = true
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(aclTopic)
+	md.Topics = []kmsg.MetadataRequestTopic{mt}
+	if got, want := node0(t, f.alice, md).(*kmsg.MetadataResponse).Topics[0].AuthorizedOperations, bit(auth.OpRead, auth.OpDescribe); got != want {
+		t.Errorf("alice's topic operations %b, want %b (Read and the Describe it implies)", got, want)
+	}
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups, dg.IncludeAuthorizedOperations = []string{aclGroup}, true
+	if got, want := node0(t, f.alice, dg).(*kmsg.DescribeGroupsResponse).Groups[0].AuthorizedOperations, bit(auth.OpDescribe); got != want {
+		t.Errorf("alice's group operations %b, want %b", got, want)
+	}
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	dc.IncludeClusterAuthorizedOperations = true
+	if got := node0(t, f.alice, dc).(*kmsg.DescribeClusterResponse).ClusterAuthorizedOperations; got != 0 {
+		t.Errorf("alice's cluster operations %b, want none", got)
+	}
+	all := bit(auth.OpCreate, auth.OpClusterAction, auth.OpDescribeConfigs, auth.OpAlterConfigs, auth.OpIdempotentWrite, auth.OpAlter, auth.OpDescribe)
+	if got := node0(t, f.admin, dc).(*kmsg.DescribeClusterResponse).ClusterAuthorizedOperations; got != all {
+		t.Errorf("the super user's cluster operations %b, want %b", got, all)
+	}
+}
