@@ -285,3 +285,17 @@ func (f Filter) Matches(b Binding) bool {
 	}
 	return f.Permission == PermissionAny || f.Permission == b.Permission
 }
+
+// WildcardPrincipal, "User:*" in an ACL, matches every user.
+var WildcardPrincipal = Principal{Type: PrincipalTypeUser, Name: Wildcard}
+
+// ParsePrincipal reads "Type:Name" (Kafka's SecurityUtils.parseKafkaPrincipal):
+// the type is what comes before the first colon, the name all the rest,
+// and neither may be empty.
+func ParsePrincipal(s string) (Principal, error) {
+	typ, name, ok := strings.Cut(s, ":")
+	if !ok || typ == "" || name == "" {
+		return Principal{}, fmt.Errorf("%w: principal %q: want Type:Name, as User:alice", ErrInvalidACL, s)
+	}
+	return Principal{Type: typ, Name: name}, nil
+}
