@@ -267,3 +267,30 @@ func TestDecodeACLsRefusesInvalidPayloads(t *testing.T) {
 		}
 	}
 }
+
+func TestACLFileWriteFailureChangesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "meta")
+	path := filepath.Join(dir, "acls")
+	kept := allow(ResourceTopic, PatternLiteral, "t", "User:alice", "*", OpRead)
+	a := newTestAuthorizer(t, Config{Path: path}, kept)
+	// The meta dir becomes a file: the next write cannot happen.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errs := a.Create([]Binding{allow(ResourceTopic, PatternLiteral, "u", "User:bob", "*", OpRead)})
+	if errs[0] == nil {
+		t.Fatal("Create succeeded without writing the ACL file")
+	}
+	if a.Authorize(bob, "127.0.0.1", OpRead, ResourceTopic, "u") {
+		t.Fatal("an ACL that was not stored took effect")
+	}
+	if _, err := a.Delete([]Filter{{ResourceType: ResourceAny, PatternType: PatternAny, Operation: OpAny, Permission: PermissionAny}}); err == nil {
+		t.Fatal("Delete succeeded without writing the ACL file")
+	}
+	if !a.Authorize(alice, "127.0.0.1", OpRead, ResourceTopic, "t") {
+		t.Fatal("a Delete that was not stored took effect")
+	}
+}

@@ -287,3 +287,49 @@ func TestAuthorizedOperationsAreThePrincipals(t *testing.T) {
 		t.Errorf("the super user's cluster operations %b, want %b", got, all)
 	}
 }
+
+// TestACLAPIsRefuseInvalidBindingsAndFilters: INVALID_REQUEST with a
+// message for what Kafka refuses, per creation and per filter, the valid
+// ones in the same request still served.
+func TestACLAPIsRefuseInvalidBindingsAndFilters(t *testing.T) {
+	f := newACLFixture(t)
+	creq := kmsg.NewPtrCreateACLsRequest()
+	for _, b := range []auth.Binding{
+		allowAlice(auth.ResourceTopic, aclTopic, auth.OpRead),
+		allowAlice(auth.ResourceCluster, "not-the-cluster", auth.OpAlter),
+		binding(auth.ResourceTopic, auth.PatternLiteral, aclTopic, "alice", auth.OpRead, auth.PermissionAllow),
+		binding(auth.ResourceTopic, auth.PatternMatch, aclTopic, "User:alice", auth.OpRead, auth.PermissionAllow),
+		allowAlice(auth.ResourceTopic, "", auth.OpRead),
+	} {
+		c := kmsg.NewCreateACLsRequestCreation()
+		c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceType(b.ResourceType), b.ResourceName, kmsg.ACLResourcePatternType(b.PatternType)
+		c.Principal, c.Host = b.Principal, b.Host
+		c.Operation, c.PermissionType = kmsg.ACLOperation(b.Operation), kmsg.ACLPermissionType(b.Permission)
+		creq.Creations = append(creq.Creations, c)
+	}
+	for i, r := range node0(t, f.admin, creq).(*kmsg.CreateACLsResponse).Results {
+		switch {
+		case i == 0 && r.ErrorCode != 0:
+			t.Errorf("valid creation: error %d", r.ErrorCode)
+		case i > 0 && (r.ErrorCode != kerr.InvalidRequest.Code || r.ErrorMessage == nil):
+			t.Errorf("creation %d: error %d %v, want INVALID_REQUEST with a message", i, r.ErrorCode, r.ErrorMessage)
+		}
+	}
+	if n := len(describeAllACLs(t, f.admin).Resources); n != 1 {
+		t.Errorf("%d resources with ACLs, want 1", n)
+	}
+
+	dreq := kmsg.NewPtrDescribeACLsRequest() // resource type UNKNOWN
+	dreq.ResourcePatternType, dreq.Operation, dreq.PermissionType = kmsg.ACLResourcePatternTypeAny, kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	if c := node0(t, f.admin, dreq).(*kmsg.DescribeACLsResponse).ErrorCode; c != kerr.InvalidRequest.Code {
+		t.Errorf("DescribeAcls of an UNKNOWN resource type: error %d, want INVALID_REQUEST", c)
+	}
+	del := kmsg.NewPtrDeleteACLsRequest()
+	bad := anyACLFilter()
+	bad.Operation = 0 // UNKNOWN
+	del.Filters = []kmsg.DeleteACLsRequestFilter{bad, anyACLFilter()}
+	res := node0(t, f.admin, del).(*kmsg.DeleteACLsResponse).Results
+	if res[0].ErrorCode != kerr.InvalidRequest.Code || res[1].ErrorCode != 0 || len(res[1].MatchingACLs) != 1 {
+		t.Errorf("DeleteAcls: %+v", res)
+	}
+}
