@@ -333,3 +333,70 @@ func TestACLAPIsRefuseInvalidBindingsAndFilters(t *testing.T) {
 		t.Errorf("DeleteAcls: %+v", res)
 	}
 }
+
+// TestACLTopicsNamedByIDOrListedHideWhatIsNotDescribable: a topic named by
+// ID that the principal may not Describe answers TOPIC_AUTHORIZATION_FAILED
+// without its name (DeleteTopics, Metadata), and OffsetFetch of every
+// committed offset lists only the topics the principal may Describe.
+func TestACLTopicsNamedByIDOrListedHideWhatIsNotDescribable(t *testing.T) {
+	f := newACLFixture(t)
+	ctx := testContext(t)
+	if err := f.admin.ProduceSync(ctx, &kgo.Record{Topic: "orders-eu", Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	oc := offsetCommit(aclGroup)
+	oc.Topics[0].Topic = "orders-eu"
+	if c := offsetCommitCode(node0(t, f.admin, oc)); c != 0 {
+		t.Fatal(c)
+	}
+	createACLs(t, f.admin, allowAlice(auth.ResourceGroup, aclGroup, auth.OpRead), allowAlice(auth.ResourceTopic, aclTopic, auth.OpDelete))
+
+	dt := kmsg.NewPtrDeleteTopicsRequest()
+	rt := kmsg.NewDeleteTopicsRequestTopic()
+	rt.TopicID = f.topicID
+	dt.Topics = []kmsg.DeleteTopicsRequestTopic{rt}
+	dt.Version = 6
+	st := node0(t, f.alice, dt).(*kmsg.DeleteTopicsResponse).Topics[0]
+	if st.ErrorCode != 0 {
+		t.Fatalf("alice may Delete (so Describe) orders: error %d", st.ErrorCode)
+	}
+	// orders-eu: no Describe, so by ID its name stays hidden.
+	td, err := kadm.NewClient(f.admin).ListTopics(ctx, "orders-eu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.TopicID = td["orders-eu"].ID
+	dt.Topics = []kmsg.DeleteTopicsRequestTopic{rt}
+	st = node0(t, f.alice, dt).(*kmsg.DeleteTopicsResponse).Topics[0]
+	if st.ErrorCode != topicDenied || st.Topic != nil {
+		t.Fatalf("delete of an undescribable topic by ID: error %d, name %v; want TOPIC_AUTHORIZATION_FAILED and no name", st.ErrorCode, st.Topic)
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.TopicID = td["orders-eu"].ID
+	md.Topics = []kmsg.MetadataRequestTopic{mt}
+	md.Version = 12
+	if got := node0(t, f.alice, md).(*kmsg.MetadataResponse).Topics[0]; got.ErrorCode != topicDenied || got.Topic != nil {
+		t.Fatalf("Metadata by ID of an undescribable topic: error %d, name %v", got.ErrorCode, got.Topic)
+	}
+
+	// Every committed offset of g: orders-eu's is left out for alice.
+	of := kmsg.NewPtrOffsetFetchRequest()
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = aclGroup // Topics nil: every committed offset
+	of.Groups = []kmsg.OffsetFetchRequestGroup{rg}
+	var got []string
+	for _, t := range node0(t, f.alice, of).(*kmsg.OffsetFetchResponse).Groups[0].Topics {
+		got = append(got, t.Topic)
+	}
+	if len(got) != 0 { // orders was deleted above, and its commits with it
+		t.Fatalf("alice sees the offsets of %v, which she may not Describe", got)
+	}
+	var all []string
+	for _, t := range node0(t, f.admin, of).(*kmsg.OffsetFetchResponse).Groups[0].Topics {
+		all = append(all, t.Topic)
+	}
+	if !slices.Equal(all, []string{"orders-eu"}) {
+		t.Fatalf("the admin sees the offsets of %v, want orders-eu", all)
+	}
+}

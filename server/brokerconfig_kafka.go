@@ -53,7 +53,7 @@ const (
 	whyQuotas      = "client and replication quotas are not enforced"
 	whyCleaner     = "the cleaner runs for compacted topics on its own schedule and buffers"
 	whyLogTasks    = "the log's own checkpoints, flushes and deletions are not scheduled by these"
-	whyNoSecurity  = "no authorizer, SASL or delegation tokens are configured, so these have nothing to act on"
+	whyNoSecurity  = "no SASL or delegation tokens are configured, so these have nothing to act on"
 	whySessions    = "fetch sessions are declined with session id 0, so no session cache is kept"
 	whyOneDir      = "one data dir: no log dir to fail over or move partitions between"
 	whyUnstable    = "unreleased protocol versions are never offered"
