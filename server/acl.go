@@ -38,17 +38,6 @@ func (c *conn) authorizeCluster(api int16, op auth.Operation) bool {
 	return c.authorize(api, op, auth.ResourceCluster, auth.ClusterName)
 }
 
-// authorizeAny reports whether the principal may do op on some resource
-// of type rt (Kafka's authorizeByResourceType).
-func (c *conn) authorizeAny(api int16, op auth.Operation, rt auth.ResourceType) bool {
-	a := c.s.authz
-	if a == nil || a.AuthorizeAny(c.principal, c.host, op, rt) {
-		return true
-	}
-	c.s.metrics.denied(api, rt)
-	return false
-}
-
 // mayDescribe reports whether the principal may see a resource in a
 // listing (Metadata's topics, ListGroups' groups): Describe on it. A
 // resource left out of a listing is not counted as a denial, as Kafka
