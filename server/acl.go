@@ -22,15 +22,23 @@ import (
 var aclFile = filepath.Join("meta", "acls")
 
 // authorize reports whether the connection's principal may do op on the
-// resource, counting a denial against api. Always true without an
-// authorizer.
+// resource, counting a denial against api (and logging it at debug level,
+// as Kafka's authorizer log does at info: a client missing an ACL can deny
+// thousands of requests a second). Always true without an authorizer.
 func (c *conn) authorize(api int16, op auth.Operation, rt auth.ResourceType, name string) bool {
 	a := c.s.authz
 	if a == nil || a.Authorize(c.principal, c.host, op, rt, name) {
 		return true
 	}
-	c.s.metrics.denied(api, rt)
+	c.denied(api, op, rt, name)
 	return false
+}
+
+// denied counts and logs one refused check.
+func (c *conn) denied(api int16, op auth.Operation, rt auth.ResourceType, name string) {
+	c.s.metrics.denied(api, rt)
+	c.s.logger.Debug("server: authorization denied", "principal", c.principal.String(), "host", c.host,
+		"api", apis[api].name, "operation", op.String(), "resource", rt.String(), "name", name)
 }
 
 // authorizeCluster is authorize on the cluster resource.
@@ -74,7 +82,7 @@ func (c *conn) mayWriteIdempotently(api int16) bool {
 	if a.AuthorizeAny(c.principal, c.host, auth.OpWrite, auth.ResourceTopic) {
 		return true
 	}
-	c.s.metrics.denied(api, auth.ResourceCluster)
+	c.denied(api, auth.OpIdempotentWrite, auth.ResourceCluster, auth.ClusterName)
 	return false
 }
 
