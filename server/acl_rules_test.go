@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -398,5 +399,56 @@ func TestACLTopicsNamedByIDOrListedHideWhatIsNotDescribable(t *testing.T) {
 	}
 	if !slices.Equal(all, []string{"orders-eu"}) {
 		t.Fatalf("the admin sees the offsets of %v, want orders-eu", all)
+	}
+}
+
+// TestACLFranzGoProducerAndGroupConsumer: franz-go's ordinary idempotent
+// producer and group consumer work as alice with Kafka's usual grants
+// (Write on the topic; Read on the topic and the group), and get Kafka's
+// authorization errors without them.
+func TestACLFranzGoProducerAndGroupConsumer(t *testing.T) {
+	f := newACLFixture(t)
+	ctx := testContext(t)
+	rec := func() *kgo.Record { return &kgo.Record{Topic: aclTopic, Value: []byte("from alice")} }
+
+	prod := f.b.clientFrom(aliceIP)
+	if err := prod.ProduceSync(ctx, rec()).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) && !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("produce without ACLs: %v, want an authorization error", err)
+	}
+	createACLs(t, f.admin, allowAlice(auth.ResourceTopic, aclTopic, auth.OpWrite))
+	prod2 := f.b.clientFrom(aliceIP) // a fresh client: the first one's producer id request failed for good
+	if err := prod2.ProduceSync(ctx, rec()).FirstErr(); err != nil {
+		t.Fatalf("produce with Write on the topic (idempotent, so InitProducerId by Write on any topic): %v", err)
+	}
+
+	createACLs(t, f.admin, allowAlice(auth.ResourceTopic, aclTopic, auth.OpRead))
+	cons := f.b.clientFrom(aliceIP, kgo.ConsumerGroup("alice-readers"), kgo.ConsumeTopics(aclTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	fs := cons.PollFetches(pctx)
+	cancel()
+	var groupErr error
+	fs.EachError(func(_ string, _ int32, err error) { groupErr = err })
+	if !errors.Is(groupErr, kerr.GroupAuthorizationFailed) {
+		t.Fatalf("group consumer without Read on the group: %v, want GROUP_AUTHORIZATION_FAILED", groupErr)
+	}
+	cons.Close()
+
+	createACLs(t, f.admin, allowAlice(auth.ResourceGroup, "alice-readers", auth.OpRead))
+	cons = f.b.clientFrom(aliceIP, kgo.ConsumerGroup("alice-readers"), kgo.ConsumeTopics(aclTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := 0
+	for got < 2 && ctx.Err() == nil {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("group consumer with Read on the topic and the group: %v", err)
+		}
+		got += fs.NumRecords()
+	}
+	if got < 2 {
+		t.Fatalf("consumed %d records, want the admin's and alice's", got)
+	}
+	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit with Read on the group and the topic: %v", err)
 	}
 }
