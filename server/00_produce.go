@@ -21,6 +21,8 @@ package server
 // sends no response; as in Kafka, an acks=0 request that fails closes the
 // connection so the producer notices. A request naming one partition twice
 // is read as Kafka reads it: the last entry wins (lastEntryPerPartition).
+// With an authorizer, each topic needs Write (TOPIC_AUTHORIZATION_FAILED
+// on its partitions otherwise).
 
 import (
 	"errors"
@@ -30,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
 )
@@ -88,7 +91,7 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 		rt := &req.Topics[i]
 		st := &resp.Topics[i]
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		t, tm, unknown := s.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
+		t, tm, unknown := c.authorizedTopic(h.key, auth.OpWrite, req.Version >= 13, rt.Topic, rt.TopicID)
 		if t != nil && kafkaInternalTopic(t.Name) {
 			// Only the broker writes its internal topics: a client's
 			// records there would corrupt the coordinator's state.

@@ -34,6 +34,9 @@ package server
 // changes in a way it must answer (deleted, truncated, log start offset
 // past the fetch offset) or the broker shuts down. A fetch whose response
 // is already as full as MaxBytes allows answers without waiting.
+//
+// With an authorizer, each topic needs Read (TOPIC_AUTHORIZATION_FAILED
+// on its partitions otherwise); replica fetches do not exist here.
 
 import (
 	"sync"
@@ -43,6 +46,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
 )
@@ -87,7 +91,7 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 		rt := &req.Topics[i]
 		st := &resp.Topics[i]
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		t, tm, unknown := s.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
+		t, tm, unknown := c.authorizedTopic(h.key, auth.OpRead, req.Version >= 13, rt.Topic, rt.TopicID)
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]

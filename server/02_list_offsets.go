@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -45,6 +46,7 @@ func handleListOffsets(c *conn, h *reqHeader, req *kmsg.ListOffsetsRequest) (kms
 		st := &resp.Topics[i]
 		st.Topic = rt.Topic
 		t, ok := s.topic(rt.Topic)
+		allowed := c.authorize(h.key, auth.OpDescribe, auth.ResourceTopic, rt.Topic)
 		st.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -53,6 +55,8 @@ func handleListOffsets(c *conn, h *reqHeader, req *kmsg.ListOffsetsRequest) (kms
 			sp.Partition = rp.Partition
 			l := partitionLog(t, rp.Partition)
 			switch {
+			case !allowed:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case !ok || l == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:

@@ -15,11 +15,19 @@ package server
 //
 // This broker is node 0 and the leader, only replica and only ISR member of
 // every partition, at leader epoch 0.
+//
+// With an authorizer, a listing of all topics holds only those the
+// principal may Describe; a topic named in the request that it may not
+// Describe answers TOPIC_AUTHORIZATION_FAILED (exists or not, so as not
+// to disclose it), and one named by ID too (an ID is not a secret).
+// Auto-creation needs Create on the cluster or on the topic;
+// TOPIC_AUTHORIZATION_FAILED otherwise.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -33,10 +41,24 @@ func handleMetadata(c *conn, h *reqHeader, req *kmsg.MetadataRequest) (kmsg.Resp
 	resp.ClusterID = &s.cfg.ClusterID
 	resp.ControllerID = NodeID
 
+	if req.Version >= 8 && req.Version <= 10 && req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = c.clusterAuthorizedOperations()
+	}
+	if req.Version >= 8 && req.IncludeTopicAuthorizedOperations {
+		defer func() {
+			for i := range resp.Topics {
+				if mt := &resp.Topics[i]; mt.ErrorCode == 0 && mt.Topic != nil {
+					mt.AuthorizedOperations = c.authorizedOperations(auth.ResourceTopic, *mt.Topic)
+				}
+			}
+		}()
+	}
 	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if allTopics {
 		for _, t := range s.mgr.Topics() {
-			resp.Topics = append(resp.Topics, metadataTopic(t))
+			if c.mayDescribe(auth.ResourceTopic, t.Name) {
+				resp.Topics = append(resp.Topics, metadataTopic(t))
+			}
 		}
 		return resp, nil
 	}
@@ -49,8 +71,13 @@ func handleMetadata(c *conn, h *reqHeader, req *kmsg.MetadataRequest) (kmsg.Resp
 		case rt.Topic != nil:
 			mt.Topic = rt.Topic
 			t, ok = s.topic(*rt.Topic)
-			if !ok && tlog.ValidateTopicName(*rt.Topic) != nil {
+			if !c.authorize(h.key, auth.OpDescribe, auth.ResourceTopic, *rt.Topic) {
+				t, ok = nil, false
+				mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if !ok && tlog.ValidateTopicName(*rt.Topic) != nil {
 				mt.ErrorCode = kerr.InvalidTopicException.Code
+			} else if !ok && autoCreate && !kafkaInternalTopic(*rt.Topic) && !c.mayCreateTopic(h.key, *rt.Topic) {
+				mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			} else if !ok && autoCreate && !kafkaInternalTopic(*rt.Topic) {
 				// Internal topics are created by the component that owns
 				// them (the group coordinator), with their own settings.
@@ -68,6 +95,9 @@ func handleMetadata(c *conn, h *reqHeader, req *kmsg.MetadataRequest) (kmsg.Resp
 			t, ok = s.topicByID(rt.TopicID)
 			if !ok {
 				mt.ErrorCode = kerr.UnknownTopicID.Code
+			} else if !c.authorize(h.key, auth.OpDescribe, auth.ResourceTopic, t.Name) {
+				t, ok = nil, false
+				mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			}
 		default:
 			mt.ErrorCode = kerr.InvalidRequest.Code

@@ -18,12 +18,20 @@ package server
 // error, on every requested partition.
 // require_stable never finds anything pending: this broker has no
 // transactional offset commits. v10 (topic ids) is not advertised.
+//
+// With an authorizer (as Kafka checks it): the group needs Describe
+// (GROUP_AUTHORIZATION_FAILED), each named topic Describe
+// (TOPIC_AUTHORIZATION_FAILED on its partitions, offset -1), and a fetch
+// of every committed offset lists only the topics the principal may
+// Describe.
 
 import (
 	"sort"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 )
 
@@ -46,7 +54,7 @@ func handleOffsetFetch(c *conn, h *reqHeader, req *kmsg.OffsetFetchRequest) (kms
 				}
 			}
 			var code int16
-			results := s.fetchOffsets(g.Group, topics, &code)
+			results := c.fetchOffsets(h.key, g.Group, topics, &code)
 			if code != 0 {
 				results = nil // as Kafka: the group's error alone
 			}
@@ -73,7 +81,7 @@ func handleOffsetFetch(c *conn, h *reqHeader, req *kmsg.OffsetFetchRequest) (kms
 		}
 	}
 	var code int16
-	results := s.fetchOffsets(req.Group, topics, &code)
+	results := c.fetchOffsets(h.key, req.Group, topics, &code)
 	if code != 0 && req.Version >= 2 {
 		results = nil // as Kafka: the group's error alone
 	}
@@ -109,7 +117,8 @@ type offsetFetchResult struct {
 // fetchOffsets answers one group: the given topics' partitions, or every
 // committed offset when topics is nil. A group-level error goes to *code;
 // the requested partitions are still listed (offset -1).
-func (s *Server) fetchOffsets(group string, topics []offsetFetchTopic, code *int16) []offsetFetchResult {
+func (c *conn) fetchOffsets(api int16, group string, topics []offsetFetchTopic, code *int16) []offsetFetchResult {
+	s := c.s
 	var tps []consumergroup.TopicPartition
 	if topics != nil {
 		tps = []consumergroup.TopicPartition{}
@@ -119,8 +128,14 @@ func (s *Server) fetchOffsets(group string, topics []offsetFetchTopic, code *int
 			}
 		}
 	}
-	offsets, err := s.groups.FetchOffsets(group, tps)
-	*code = errorCode(err)
+	var offsets map[consumergroup.TopicPartition]consumergroup.OffsetAndMetadata
+	if c.authorize(api, auth.OpDescribe, auth.ResourceGroup, group) {
+		var err error
+		offsets, err = s.groups.FetchOffsets(group, tps)
+		*code = errorCode(err)
+	} else {
+		*code = kerr.GroupAuthorizationFailed.Code
+	}
 	part := func(tp consumergroup.TopicPartition) kmsg.OffsetFetchResponseTopicPartition {
 		p := kmsg.NewOffsetFetchResponseTopicPartition()
 		p.Partition, p.Offset, p.LeaderEpoch = tp.Partition, -1, -1
@@ -135,15 +150,22 @@ func (s *Server) fetchOffsets(group string, topics []offsetFetchTopic, code *int
 		for i, t := range topics {
 			out[i].topic = t.topic
 			out[i].partitions = make([]kmsg.OffsetFetchResponseTopicPartition, len(t.partitions))
+			denied := *code == 0 && !c.authorize(api, auth.OpDescribe, auth.ResourceTopic, t.topic)
 			for j, p := range t.partitions {
 				out[i].partitions[j] = part(consumergroup.TopicPartition{Topic: t.topic, Partition: p})
+				if denied { // as Kafka's UNAUTHORIZED_PARTITION: no offset shown
+					out[i].partitions[j] = part(consumergroup.TopicPartition{Partition: p})
+					out[i].partitions[j].ErrorCode = kerr.TopicAuthorizationFailed.Code
+				}
 			}
 		}
 		return out
 	}
 	all := make([]consumergroup.TopicPartition, 0, len(offsets))
 	for tp := range offsets {
-		all = append(all, tp)
+		if c.mayDescribe(auth.ResourceTopic, tp.Topic) {
+			all = append(all, tp)
+		}
 	}
 	sort.Slice(all, func(i, j int) bool {
 		if all[i].Topic != all[j].Topic {

@@ -17,6 +17,8 @@ package server
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/auth"
 )
 
 // Coordinator key types.
@@ -41,6 +43,12 @@ func handleFindCoordinator(c *conn, h *reqHeader, req *kmsg.FindCoordinatorReque
 		*co = kmsg.NewFindCoordinatorResponseCoordinator()
 		co.Key = key
 		co.ErrorCode, co.ErrorMessage = s.findCoordinator(req.CoordinatorType)
+		if co.ErrorCode == 0 && !c.mayFindCoordinator(h.key, req.CoordinatorType, key) {
+			co.ErrorCode, co.ErrorMessage = kerr.GroupAuthorizationFailed.Code, nil
+			if req.CoordinatorType == coordinatorTransaction {
+				co.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			}
+		}
 		if co.ErrorCode == 0 {
 			co.NodeID, co.Host, co.Port = NodeID, host, port
 		} else {
@@ -69,4 +77,13 @@ func (s *Server) findCoordinator(keyType int8) (int16, *string) {
 	default:
 		return kerr.InvalidRequest.Code, adminMsg("Unknown coordinator key type %d.", keyType)
 	}
+}
+
+// mayFindCoordinator is Kafka's check: Describe on the group, or on the
+// transactional id.
+func (c *conn) mayFindCoordinator(api int16, keyType int8, key string) bool {
+	if keyType == coordinatorTransaction {
+		return c.authorize(api, auth.OpDescribe, auth.ResourceTransactionalID, key)
+	}
+	return c.authorize(api, auth.OpDescribe, auth.ResourceGroup, key)
 }

@@ -22,8 +22,10 @@ import (
 	"net"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 )
 
@@ -51,6 +53,12 @@ func handleJoinGroup(c *conn, h *reqHeader, req *kmsg.JoinGroupRequest) (kmsg.Re
 	r.Protocols = make([]consumergroup.Protocol, len(req.Protocols))
 	for i, p := range req.Protocols {
 		r.Protocols[i] = consumergroup.Protocol{Name: p.Name, Metadata: p.Metadata}
+	}
+	if !c.authorize(h.key, auth.OpRead, auth.ResourceGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.MemberID, resp.Generation = kerr.GroupAuthorizationFailed.Code, req.MemberID, -1
+		s.metrics.errorCode(h.key, resp.ErrorCode)
+		return resp, nil
 	}
 	var throttle time.Duration
 	if r.MemberID == "" && r.Group != "" { // a first join creates its group

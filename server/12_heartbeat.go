@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 )
 
@@ -24,6 +25,11 @@ func handleHeartbeat(c *conn, h *reqHeader, req *kmsg.HeartbeatRequest) (kmsg.Re
 	if req.Group == "" {
 		// As Kafka: INVALID_GROUP_ID, not UNKNOWN_MEMBER_ID of no group.
 		resp.ErrorCode = kerr.InvalidGroupID.Code
+		c.s.metrics.errorCode(h.key, resp.ErrorCode)
+		return resp, nil
+	}
+	if !c.authorize(h.key, auth.OpRead, auth.ResourceGroup, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		c.s.metrics.errorCode(h.key, resp.ErrorCode)
 		return resp, nil
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 )
 
@@ -26,6 +27,11 @@ func handleLeaveGroup(c *conn, h *reqHeader, req *kmsg.LeaveGroupRequest) (kmsg.
 	if req.Group == "" {
 		// As Kafka: INVALID_GROUP_ID, not UNKNOWN_MEMBER_ID of no group.
 		resp.ErrorCode = kerr.InvalidGroupID.Code
+		c.s.metrics.errorCode(h.key, resp.ErrorCode)
+		return resp, nil
+	}
+	if !c.authorize(h.key, auth.OpRead, auth.ResourceGroup, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		c.s.metrics.errorCode(h.key, resp.ErrorCode)
 		return resp, nil
 	}

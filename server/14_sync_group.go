@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 )
 
@@ -30,6 +31,12 @@ func handleSyncGroup(c *conn, h *reqHeader, req *kmsg.SyncGroupRequest) (kmsg.Re
 		// As Kafka: INVALID_GROUP_ID, not UNKNOWN_MEMBER_ID of no group.
 		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 		resp.ErrorCode = kerr.InvalidGroupID.Code
+		s.metrics.errorCode(h.key, resp.ErrorCode)
+		return resp, nil
+	}
+	if !c.authorize(h.key, auth.OpRead, auth.ResourceGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		s.metrics.errorCode(h.key, resp.ErrorCode)
 		return resp, nil
 	}

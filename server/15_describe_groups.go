@@ -19,13 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 )
-
-// groupOperations is the authorized-operations bit set of a group: READ
-// (3), DELETE (6) and DESCRIBE (8), Kafka's ACL operation codes. There are
-// no ACLs here, so every client may do all three.
-const groupOperations = 1<<3 | 1<<6 | 1<<8
 
 func init() { register(15, 0, 6, handleDescribeGroups) }
 
@@ -37,6 +33,11 @@ func handleDescribeGroups(c *conn, h *reqHeader, req *kmsg.DescribeGroupsRequest
 		rg := &resp.Groups[i]
 		*rg = kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group = id
+		if !c.authorize(h.key, auth.OpDescribe, auth.ResourceGroup, id) {
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			s.metrics.errorCode(h.key, rg.ErrorCode)
+			continue
+		}
 		d, err := s.groups.DescribeGroup(id)
 		switch {
 		case errors.Is(err, consumergroup.ErrGroupNotFound):
@@ -59,7 +60,7 @@ func handleDescribeGroups(c *conn, h *reqHeader, req *kmsg.DescribeGroupsRequest
 			}
 		}
 		if req.IncludeAuthorizedOperations {
-			rg.AuthorizedOperations = groupOperations
+			rg.AuthorizedOperations = c.authorizedOperations(auth.ResourceGroup, id)
 		}
 		s.metrics.errorCode(h.key, rg.ErrorCode)
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/auth"
 )
 
 // classicGroupType is the type of every group this broker runs.
@@ -30,7 +32,13 @@ func handleListGroups(c *conn, h *reqHeader, req *kmsg.ListGroupsRequest) (kmsg.
 	if req.Version >= 5 && len(req.TypesFilter) > 0 && !containsFold(req.TypesFilter, classicGroupType) {
 		return resp, nil
 	}
+	// As Kafka: Describe on the cluster lists every group, else only
+	// those the principal may Describe.
+	all := c.s.authz == nil || c.s.authz.Authorize(c.principal, c.host, auth.OpDescribe, auth.ResourceCluster, auth.ClusterName)
 	for _, g := range groups {
+		if !all && !c.mayDescribe(auth.ResourceGroup, g.Group) {
+			continue
+		}
 		if req.Version >= 4 && len(req.StatesFilter) > 0 && !containsFold(req.StatesFilter, g.State.String()) {
 			continue
 		}

@@ -19,6 +19,11 @@ package server
 // topics are created by the broker, never through this API. A topic whose
 // name differs from an existing one's only by '.' versus '_' is refused, as
 // Kafka does, since their metric names would be the same.
+//
+// With an authorizer, each topic needs Create on the cluster or on itself
+// (TOPIC_AUTHORIZATION_FAILED otherwise), and the v5+ configs of a new
+// topic are returned only with DescribeConfigs on it (else its
+// ConfigErrorCode is TOPIC_AUTHORIZATION_FAILED), as Kafka does.
 
 import (
 	"fmt"
@@ -27,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -60,10 +66,16 @@ func handleCreateTopics(c *conn, h *reqHeader, req *kmsg.CreateTopicsRequest) (k
 		answered[rt.Topic] = true
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
-		if count[rt.Topic] > 1 {
+		switch {
+		case count[rt.Topic] > 1:
 			st.ErrorCode, st.ErrorMessage = kerr.InvalidRequest.Code, msgDuplicateTopic
-		} else {
+		case !c.mayCreateTopic(h.key, rt.Topic):
+			st.ErrorCode, st.ErrorMessage = kerr.TopicAuthorizationFailed.Code, kmsg.StringPtr("Authorization failed.")
+		default:
 			tc.create(rt, &st)
+			if req.Version >= 5 && st.ErrorCode == 0 && !c.permits(auth.OpDescribeConfigs, auth.ResourceTopic, rt.Topic) {
+				st.ConfigErrorCode, st.Configs = kerr.TopicAuthorizationFailed.Code, nil
+			}
 		}
 		s.metrics.errorCode(h.key, st.ErrorCode)
 		resp.Topics = append(resp.Topics, st)

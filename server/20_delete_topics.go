@@ -18,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/auth"
 )
 
 func init() { register(20, 0, 6, handleDeleteTopics) }
@@ -75,7 +77,7 @@ func handleDeleteTopics(c *conn, h *reqHeader, req *kmsg.DeleteTopicsRequest) (k
 		case dup[k]:
 			st.ErrorCode, st.ErrorMessage = kerr.InvalidRequest.Code, msgDuplicateTopic
 		default:
-			s.deleteTopic(rt, &st)
+			c.deleteTopic(h.key, rt, &st)
 		}
 		s.metrics.errorCode(h.key, st.ErrorCode)
 		resp.Topics = append(resp.Topics, st)
@@ -89,10 +91,18 @@ var (
 )
 
 // deleteTopic deletes one topic named by name or by ID and fills in st.
-func (s *Server) deleteTopic(rt kmsg.DeleteTopicsRequestTopic, st *kmsg.DeleteTopicsResponseTopic) {
+// With an authorizer it needs Delete on the topic, checked before the
+// name is looked up; a topic named by ID is looked up first, and if the
+// principal may not Describe it its name is not returned.
+func (c *conn) deleteTopic(api int16, rt kmsg.DeleteTopicsRequestTopic, st *kmsg.DeleteTopicsResponseTopic) {
+	s := c.s
 	var name string
 	if rt.Topic != nil {
 		name = *rt.Topic
+		if !c.authorize(api, auth.OpDelete, auth.ResourceTopic, name) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			return
+		}
 		t, ok := s.topic(name)
 		if !ok {
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -108,7 +118,16 @@ func (s *Server) deleteTopic(rt kmsg.DeleteTopicsRequestTopic, st *kmsg.DeleteTo
 			return
 		}
 		name = t.Name
+		if !c.permits(auth.OpDescribe, auth.ResourceTopic, name) {
+			c.authorize(api, auth.OpDescribe, auth.ResourceTopic, name) // counted
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			return
+		}
 		st.Topic = &name
+		if !c.authorize(api, auth.OpDelete, auth.ResourceTopic, name) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			return
+		}
 	}
 	if kafkaInternalTopic(name) {
 		st.ErrorCode = kerr.InvalidRequest.Code

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -35,6 +36,7 @@ func handleDeleteRecords(c *conn, h *reqHeader, req *kmsg.DeleteRecordsRequest) 
 		st := &resp.Topics[i]
 		st.Topic = rt.Topic
 		t, _ := s.topic(rt.Topic)
+		allowed := c.authorize(h.key, auth.OpDelete, auth.ResourceTopic, rt.Topic)
 		st.Partitions = make([]kmsg.DeleteRecordsResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -42,7 +44,9 @@ func handleDeleteRecords(c *conn, h *reqHeader, req *kmsg.DeleteRecordsRequest) 
 			*sp = kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
-			if l := partitionLog(t, rp.Partition); l == nil {
+			if !allowed {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if l := partitionLog(t, rp.Partition); l == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else if kafkaInternalTopic(t.Name) {
 				// As Kafka: the coordinator's records are not the

@@ -53,6 +53,8 @@ func handleInitProducerID(c *conn, h *reqHeader, req *kmsg.InitProducerIDRequest
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		c.s.logger.Warn("server: refusing a transactional producer: transactions are not supported",
 			"transactional.id", *req.TransactionalID, "client", h.clientID, "remote", c.remote)
+	} else if !c.mayWriteIdempotently(h.key) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 	} else if !c.s.throttleInitProducerID(c, h, req, resp) {
 		// Throttled: answered with the error and throttle time.
 	} else if id, err := c.s.mgr.AllocateProducerID(); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -39,11 +40,15 @@ func handleOffsetForLeaderEpoch(c *conn, h *reqHeader, req *kmsg.OffsetForLeader
 	s := c.s
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	resp.Topics = make([]kmsg.OffsetForLeaderEpochResponseTopic, len(req.Topics))
+	// As Kafka (KIP-320): ClusterAction on the cluster (a replica) reads
+	// every topic, a consumer needs Describe on each.
+	replica := c.permits(auth.OpClusterAction, auth.ResourceCluster, auth.ClusterName)
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := &resp.Topics[i]
 		st.Topic = rt.Topic
 		t, _ := s.topic(rt.Topic)
+		allowed := replica || c.authorize(h.key, auth.OpDescribe, auth.ResourceTopic, rt.Topic)
 		st.Partitions = make([]kmsg.OffsetForLeaderEpochResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -52,6 +57,8 @@ func handleOffsetForLeaderEpoch(c *conn, h *reqHeader, req *kmsg.OffsetForLeader
 			sp.Partition = rp.Partition
 			l := partitionLog(t, rp.Partition)
 			switch {
+			case !allowed:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case l == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:

@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -42,6 +43,11 @@ func handleDescribeConfigs(c *conn, h *reqHeader, req *kmsg.DescribeConfigsReque
 		sr := &resp.Resources[i]
 		*sr = kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if code := c.authorizeConfigs(h.key, auth.OpDescribeConfigs, rr.ResourceType, rr.ResourceName); code != 0 {
+			sr.ErrorCode = code
+			s.metrics.errorCode(h.key, sr.ErrorCode)
+			continue
+		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			if err := tlog.ValidateTopicName(rr.ResourceName); err != nil {

@@ -26,6 +26,8 @@ package server
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/auth"
 )
 
 func init() { register(33, 0, 2, handleAlterConfigs) }
@@ -44,9 +46,13 @@ func handleAlterConfigs(c *conn, h *reqHeader, req *kmsg.AlterConfigsRequest) (k
 		if len(rr.Configs) > 0 {
 			first = &rr.Configs[0].Name
 		}
-		sr.ErrorCode, sr.ErrorMessage = alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
-			return s.replaceTopicConfigs(rr, req.ValidateOnly)
-		})
+		if code := c.authorizeConfigs(h.key, auth.OpAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 && !dup {
+			sr.ErrorCode = code
+		} else {
+			sr.ErrorCode, sr.ErrorMessage = alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
+				return s.replaceTopicConfigs(rr, req.ValidateOnly)
+			})
+		}
 		s.metrics.errorCode(h.key, sr.ErrorCode)
 		resp.Resources = append(resp.Resources, sr)
 	})

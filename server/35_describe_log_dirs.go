@@ -18,8 +18,10 @@ package server
 import (
 	"path/filepath"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -28,6 +30,12 @@ func init() { register(35, 0, 5, handleDescribeLogDirs) }
 func handleDescribeLogDirs(c *conn, h *reqHeader, req *kmsg.DescribeLogDirsRequest) (kmsg.Response, error) {
 	s := c.s
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !c.authorizeCluster(h.key, auth.OpDescribe) {
+		// As Kafka: no dirs, and from v3 the error says why.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		s.metrics.errorCode(h.key, resp.ErrorCode)
+		return resp, nil
+	}
 	d := kmsg.NewDescribeLogDirsResponseDir() // total and usable bytes -1: unknown
 	d.Dir = s.mgr.Dir()
 	if abs, err := filepath.Abs(d.Dir); err == nil {

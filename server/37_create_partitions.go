@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -40,9 +41,12 @@ func handleCreatePartitions(c *conn, h *reqHeader, req *kmsg.CreatePartitionsReq
 		answered[rt.Topic] = true
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
-		if count[rt.Topic] > 1 {
+		switch {
+		case count[rt.Topic] > 1:
 			st.ErrorCode, st.ErrorMessage = kerr.InvalidRequest.Code, msgDuplicateTopic
-		} else {
+		case !c.authorize(h.key, auth.OpAlter, auth.ResourceTopic, rt.Topic):
+			st.ErrorCode, st.ErrorMessage = kerr.TopicAuthorizationFailed.Code, kmsg.StringPtr("The topic authorization is failed.")
+		default:
 			st.ErrorCode, st.ErrorMessage = s.createPartitions(rt, req.ValidateOnly)
 		}
 		s.metrics.errorCode(h.key, st.ErrorCode)

@@ -10,7 +10,10 @@ package server
 // offsets and metadata are tombstoned in __consumer_offsets.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/auth"
 )
 
 func init() { register(42, 0, 3, handleDeleteGroups) }
@@ -22,8 +25,13 @@ func handleDeleteGroups(c *conn, h *reqHeader, req *kmsg.DeleteGroupsRequest) (k
 		rg := &resp.Groups[i]
 		*rg = kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group = id
-		err := c.s.groups.DeleteGroup(id)
-		rg.ErrorCode = errorCode(err)
+		var err error
+		if !c.authorize(h.key, auth.OpDelete, auth.ResourceGroup, id) {
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		} else {
+			err = c.s.groups.DeleteGroup(id)
+			rg.ErrorCode = errorCode(err)
+		}
 		if req.Version >= 3 {
 			rg.ErrorMessage = errorMessage(err)
 		}

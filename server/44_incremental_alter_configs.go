@@ -32,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -80,9 +81,13 @@ func handleIncrementalAlterConfigs(c *conn, h *reqHeader, req *kmsg.IncrementalA
 		if len(rr.Configs) > 0 {
 			first = &rr.Configs[0].Name
 		}
-		sr.ErrorCode, sr.ErrorMessage = alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
-			return s.alterTopicConfigs(rr, req.ValidateOnly)
-		})
+		if code := c.authorizeConfigs(h.key, auth.OpAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 && !dup {
+			sr.ErrorCode = code
+		} else {
+			sr.ErrorCode, sr.ErrorMessage = alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
+				return s.alterTopicConfigs(rr, req.ValidateOnly)
+			})
+		}
 		s.metrics.errorCode(h.key, sr.ErrorCode)
 		resp.Resources = append(resp.Resources, sr)
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 )
 
@@ -20,6 +21,11 @@ func init() { register(47, 0, 0, handleOffsetDelete) }
 func handleOffsetDelete(c *conn, h *reqHeader, req *kmsg.OffsetDeleteRequest) (kmsg.Response, error) {
 	s := c.s
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	if !c.authorize(h.key, auth.OpDelete, auth.ResourceGroup, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		s.metrics.errorCode(h.key, resp.ErrorCode)
+		return resp, nil
+	}
 	var tps []consumergroup.TopicPartition
 	var where []*int16 // where each entry of tps answers
 	resp.Topics = make([]kmsg.OffsetDeleteResponseTopic, len(req.Topics))
@@ -29,10 +35,15 @@ func handleOffsetDelete(c *conn, h *reqHeader, req *kmsg.OffsetDeleteRequest) (k
 		rt.Topic = t.Topic
 		rt.Partitions = make([]kmsg.OffsetDeleteResponseTopicPartition, len(t.Partitions))
 		_, known := s.topic(t.Topic)
+		allowed := c.authorize(h.key, auth.OpRead, auth.ResourceTopic, t.Topic)
 		for j, p := range t.Partitions {
 			rp := &rt.Partitions[j]
 			*rp = kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition = p.Partition
+			if !allowed {
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				continue
+			}
 			if !known {
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue

@@ -11,8 +11,10 @@ package server
 // --bootstrap-controller sends) gets UNSUPPORTED_ENDPOINT_TYPE, the answer a
 // Kafka broker listener gives: this broker has no separate controller
 // listener, and its Kafka listener is the broker endpoint. The broker is
-// never fenced, so IncludeFencedBrokers changes nothing. Cluster authorized
-// operations are not computed (there are no ACLs), and left "not provided".
+// never fenced, so IncludeFencedBrokers changes nothing. As in Kafka,
+// anyone may describe the cluster; the cluster's authorized operations
+// (KIP-430), when asked for, are those the ACLs allow the principal (all of
+// them without an authorizer, 0 without Describe on the cluster).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,5 +43,8 @@ func handleDescribeCluster(c *conn, h *reqHeader, req *kmsg.DescribeClusterReque
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
 	resp.ClusterID = s.cfg.ClusterID
 	resp.ControllerID = NodeID
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = c.clusterAuthorizedOperations()
+	}
 	return resp, nil
 }

@@ -9,6 +9,8 @@ package server
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/auth"
 )
 
 func init() { register(61, 0, 0, handleDescribeProducers) }
@@ -19,11 +21,14 @@ func handleDescribeProducers(c *conn, h *reqHeader, req *kmsg.DescribeProducersR
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
 		t, ok := c.s.topic(rt.Topic)
+		allowed := c.authorize(h.key, auth.OpRead, auth.ResourceTopic, rt.Topic)
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = p
 			l := partitionLog(t, p)
-			if !ok || l == nil {
+			if !allowed {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if !ok || l == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else {
 				for _, ps := range l.Producers() {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -66,6 +67,11 @@ const (
 	// tributary_consumergroups_unlisted. Not a Kafka setting (Kafka
 	// exports no lag).
 	BrokerGroupMetricsMaxEmptyPartitions = "group.metrics.max.empty.partitions"
+
+	// Authorization (ACLs), Kafka's names.
+	BrokerAuthorizerClassName       = "authorizer.class.name"
+	BrokerSuperUsers                = "super.users"
+	BrokerAllowEveryoneIfNoACLFound = "allow.everyone.if.no.acl.found"
 
 	// The broker's own log lines (not Kafka's names: Kafka configures
 	// log4j in a file of its own).
@@ -205,6 +211,13 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.Server.Groups.MaxCreationRatePerConnection, err = strconv.Atoi(value)
 	case BrokerGroupMetricsMaxEmptyPartitions:
 		b.Server.Groups.MetricsMaxEmptyPartitions, err = strconv.Atoi(value)
+	case BrokerAuthorizerClassName:
+		err = auth.CheckAuthorizerClass(value)
+		b.Server.Authorizer = value
+	case BrokerSuperUsers:
+		b.Server.SuperUsers, err = auth.ParseSuperUsers(value)
+	case BrokerAllowEveryoneIfNoACLFound:
+		b.Server.AllowEveryoneIfNoACLFound, err = strconv.ParseBool(value)
 	case BrokerLogLevel:
 		b.LogLevel, err = oneOf(strings.ToLower(value), "debug", "info", "warn", "error")
 	case BrokerLogFormat:
@@ -351,6 +364,9 @@ func (b *BrokerSettings) Map() map[string]string {
 		BrokerGroupMaxCreationRatePerConnection: strconv.Itoa(b.Server.Groups.MaxCreationRatePerConnection),
 		BrokerGroupMetricsMaxEmptyPartitions:    strconv.Itoa(b.Server.Groups.MetricsMaxEmptyPartitions),
 		BrokerLogLevel:                          b.LogLevel,
+		BrokerAuthorizerClassName:               b.Server.Authorizer,
+		BrokerSuperUsers:                        strings.Join(b.Server.SuperUsers, ";"),
+		BrokerAllowEveryoneIfNoACLFound:         strconv.FormatBool(b.Server.AllowEveryoneIfNoACLFound),
 		BrokerLogFormat:                         b.LogFormat,
 	}
 	topic := b.Topics.Map()

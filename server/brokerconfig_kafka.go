@@ -29,7 +29,7 @@ import (
 //     kafkaConditional when the value is the harmless one): they are
 //     collected in Ignored and named once when the broker starts;
 //   - refused, saying what is missing (kafkaRefused, and kafkaConditional
-//     otherwise): TLS, SASL, authorizers, replication above one replica,
+//     otherwise): TLS, SASL, Java authorizer plugins, replication above one replica,
 //     tiered storage, Java plugins. Accepting them would let a broker
 //     start without the protection or the copies its operator asked for.
 //
@@ -53,7 +53,7 @@ const (
 	whyQuotas      = "client and replication quotas are not enforced"
 	whyCleaner     = "the cleaner runs for compacted topics on its own schedule and buffers"
 	whyLogTasks    = "the log's own checkpoints, flushes and deletions are not scheduled by these"
-	whyNoSecurity  = "no authorizer, SASL or delegation tokens are configured, so these have nothing to act on"
+	whyNoSecurity  = "no SASL or delegation tokens are configured, so these have nothing to act on"
 	whySessions    = "fetch sessions are declined with session id 0, so no session cache is kept"
 	whyOneDir      = "one data dir: no log dir to fail over or move partitions between"
 	whyUnstable    = "unreleased protocol versions are never offered"
@@ -152,7 +152,6 @@ var kafkaNotApplying = map[string]string{
 
 	// Security settings that do nothing without an authorizer, SASL or
 	// delegation tokens (which are refused when set).
-	"super.users": whyNoSecurity, "allow.everyone.if.no.acl.found": whyNoSecurity,
 	"connections.max.reauth.ms": whyNoSecurity, "connection.failed.authentication.delay.ms": whyNoSecurity,
 	"delegation.token.expiry.time.ms": whyNoSecurity, "delegation.token.max.lifetime.ms": whyNoSecurity,
 	"delegation.token.expiry.check.interval.ms": whyNoSecurity, "security.providers": whyNoSecurity,
@@ -203,8 +202,6 @@ var kafkaConditional = map[string]struct {
 		"replication is not served yet: __consumer_offsets has one replica on this broker (set 1, or leave it out)"},
 	"security.inter.broker.protocol": {equalFold("PLAINTEXT"), whyReplication,
 		"TLS and SASL between brokers are not served yet (only PLAINTEXT)"},
-	"authorizer.class.name": {empty, whyNoSecurity,
-		"authorization (ACLs) is not served yet: every client may do everything"},
 	"principal.builder.class": {empty, whyNoSecurity,
 		"principals are not served yet: there is no authentication to build them from"},
 	"delegation.token.secret.key": {empty, whyNoSecurity,

@@ -120,7 +120,8 @@ func TestKafkaSettingsRefusedSayWhatIsMissing(t *testing.T) {
 		{"listeners=PLAINTEXT://:9092,SSL://:9093", "TLS is not served yet"},
 		{"listeners=SASL_SSL://:9094", "SASL authentication is not served yet"},
 		{"listeners=INTERNAL://:9092", "only a listener named PLAINTEXT is served"},
-		{"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer", "authorization (ACLs) is not served yet"},
+		{"authorizer.class.name=com.example.CustomAuthorizer", "Java authorizer plugins cannot be loaded"},
+		{"super.users=admin", "want Type:Name"},
 		{"security.inter.broker.protocol=SSL", "only PLAINTEXT"},
 		{"default.replication.factor=3", "replication is not served yet"},
 		{"offsets.topic.replication.factor=3", "replication is not served yet"},
@@ -202,6 +203,28 @@ func TestKafkaTablesLeaveServedSettingsAlone(t *testing.T) {
 			if strings.HasPrefix(name, p.prefix) {
 				t.Errorf("%s is served, and refused by the prefix %s", name, p.prefix)
 			}
+		}
+	}
+}
+
+func TestKafkaAuthorizerSettingsAreServed(t *testing.T) {
+	for _, class := range []string{"org.apache.kafka.metadata.authorizer.StandardAuthorizer", "kafka.security.authorizer.AclAuthorizer"} {
+		b := DefaultBrokerSettings()
+		props := "authorizer.class.name=" + class + "\nsuper.users=User:admin; User:ops\nallow.everyone.if.no.acl.found=true\n"
+		if err := b.ReadProperties(strings.NewReader(props), "server.properties"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if b.Server.Authorizer != class || strings.Join(b.Server.SuperUsers, ";") != "User:admin;User:ops" || !b.Server.AllowEveryoneIfNoACLFound {
+			t.Fatalf("read %q, %q, %v", b.Server.Authorizer, b.Server.SuperUsers, b.Server.AllowEveryoneIfNoACLFound)
+		}
+		if len(b.Ignored) != 0 {
+			t.Fatalf("served settings noted as ignored: %v", b.Ignored)
+		}
+		if m := b.Map(); m[BrokerSuperUsers] != "User:admin;User:ops" || m[BrokerAuthorizerClassName] != class {
+			t.Fatalf("Map: %q %q", m[BrokerSuperUsers], m[BrokerAuthorizerClassName])
 		}
 	}
 }

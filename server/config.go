@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 )
 
@@ -105,6 +106,24 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Groups configures the group coordinator (group.* and offsets.*).
 	Groups consumergroup.Config
+
+	// Authorizer is authorizer.class.name: empty serves no ACLs (every
+	// request is allowed, and the ACL APIs answer SECURITY_DISABLED);
+	// Kafka's StandardAuthorizer or AclAuthorizer class name checks every
+	// request against the ACLs kept in the data dir (meta/acls).
+	Authorizer string
+	// SuperUsers is super.users: principals ("User:admin") that the
+	// authorizer allows everything.
+	SuperUsers []string
+	// AllowEveryoneIfNoACLFound is allow.everyone.if.no.acl.found: with
+	// an authorizer, a resource that has no ACL is open to everyone
+	// instead of to super users only.
+	AllowEveryoneIfNoACLFound bool
+
+	// principalByHost is set by tests only (export_test.go): the
+	// principal of connections from a client address, standing in for
+	// authentication until SASL and mutual TLS set principals.
+	principalByHost map[string]auth.Principal
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -151,6 +170,14 @@ func (c Config) Validate() error {
 	case c.MaxConnectionsPerIP == 0 && len(c.MaxConnectionsPerIPOverrides) == 0:
 		// Kafka's rule: 0 only makes sense with addresses let through.
 		return fmt.Errorf("server: max.connections.per.ip can be 0 only if max.connections.per.ip.overrides is set")
+	}
+	if err := auth.CheckAuthorizerClass(c.Authorizer); err != nil {
+		return fmt.Errorf("server: authorizer.class.name: %w", err)
+	}
+	for _, p := range c.SuperUsers {
+		if _, err := auth.ParsePrincipal(p); err != nil {
+			return fmt.Errorf("server: super.users: %w", err)
+		}
 	}
 	for ip, n := range c.MaxConnectionsPerIPOverrides {
 		if n < 0 {

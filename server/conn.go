@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 	"golang.org/x/time/rate"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/server/wire"
 )
@@ -36,6 +37,12 @@ type conn struct {
 	s      *Server
 	nc     net.Conn
 	remote string
+
+	// principal is who the connection acts as: User:ANONYMOUS until
+	// authentication says otherwise. host is the client's IP address in
+	// canonical form (connAddr), which host-based ACLs match.
+	principal auth.Principal
+	host      string
 
 	sizeBuf  [sizePrefix]byte
 	frame    *bytebufferpool.ByteBuffer // the request being handled
@@ -64,11 +71,17 @@ type reqHeader struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{
-		s:      s,
-		nc:     nc,
-		remote: nc.RemoteAddr().String(),
+	c := &conn{
+		s:         s,
+		nc:        nc,
+		remote:    nc.RemoteAddr().String(),
+		principal: auth.Anonymous,
+		host:      connAddr(nc),
 	}
+	if p, ok := s.cfg.principalByHost[c.host]; ok {
+		c.principal = p
+	}
+	return c
 }
 
 // stopReading makes a reader blocked on the next frame return; a request

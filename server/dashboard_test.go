@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-io/tributary/auth"
 )
 
 const (
@@ -371,10 +373,14 @@ func dashboardMetrics(t *testing.T, raw []byte, known map[string]*metricInfo) []
 
 // brokerWithTraffic is a broker whose metric vectors all have children:
 // produced and consumed records, an error code returned, and a group with
-// a committed offset behind the log end (so it has lag).
+// a committed offset behind the log end (so it has lag), and a request
+// the authorizer refused (it allows everything else: no ACL is found).
 func brokerWithTraffic(t *testing.T) *testBroker {
 	t.Helper()
-	b := startBroker(t)
+	b := startBroker(t, withAuthorizer(), func(c *Config) { c.AllowEveryoneIfNoACLFound = true })
+	if errs := b.srv.authz.Create([]auth.Binding{binding(auth.ResourceTopic, auth.PatternLiteral, "dash-denied", "User:*", auth.OpAll, auth.PermissionDeny)}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
 	ctx := testContext(t)
 	adm := b.admin()
 	const topic = "dash"
@@ -404,6 +410,8 @@ func brokerWithTraffic(t *testing.T) *testBroker {
 	}
 	// Metadata of a missing topic answers UNKNOWN_TOPIC_OR_PARTITION.
 	_, _ = adm.ListEndOffsets(ctx, "dash-no-such-topic")
+	// And of a denied topic TOPIC_AUTHORIZATION_FAILED.
+	_, _ = adm.ListEndOffsets(ctx, "dash-denied")
 	return b
 }
 

@@ -48,6 +48,16 @@
 // consumergroup's coordinator, with this broker as the coordinator of
 // every group; committed offsets live in __consumer_offsets.
 //
+// # Authorization
+//
+// Each connection carries its principal (User:ANONYMOUS until
+// authentication sets it) and its client address. With
+// authorizer.class.name, every handler checks what Kafka's KafkaApis
+// checks against package auth's Authorizer and answers with Kafka's
+// codes; acl.go has the shared checks and the ACL APIs (29-31) manage the
+// bindings, kept in meta/acls. Without it the authorizer is nil and each
+// check is one nil test: no lock or allocation is added to any request.
+//
 // # Idempotent producers
 //
 // InitProducerId hands out producer ids for idempotent producers; Produce

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -46,6 +47,8 @@ func errorCode(err error) int16 {
 		return kerr.InvalidTopicException.Code
 	case errors.Is(err, tlog.ErrInvalidPartitions):
 		return kerr.InvalidPartitions.Code
+	case errors.Is(err, auth.ErrInvalidACL):
+		return kerr.InvalidRequest.Code
 	}
 	if code, ok := producerErrorCode(err); ok {
 		return code

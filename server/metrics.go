@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 )
 
@@ -43,6 +44,9 @@ type metrics struct {
 	// groupCreationsThrottled counts group creations past
 	// group.max.creation.rate.per.connection.
 	groupCreationsThrottled prometheus.Counter
+	// authzDenied {api, resource_type} counts requests (or the parts of
+	// one, per topic or group) the authorizer refused.
+	authzDenied *prometheus.CounterVec
 }
 
 type topicMetrics struct {
@@ -127,6 +131,10 @@ func newMetrics(s *Server) *metrics {
 		Name: "tributary_consumergroup_creations_throttled_total",
 		Help: "Groups created past group.max.creation.rate.per.connection, each answered with a throttle time.",
 	})
+	m.authzDenied = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tributary_authorization_denied_total",
+		Help: "Authorization checks the ACLs refused, by Kafka API and resource type (Topic, Group, Cluster, TransactionalId); one per topic or group refused in a request.",
+	}, []string{"api", "resource_type"})
 	// Read at scrape time: the data dir's logs are opened (and recovered)
 	// before these metrics exist, and may be opened later too.
 	recoveryLost := prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -135,7 +143,7 @@ func newMetrics(s *Server) *metrics {
 	}, func() float64 { return float64(s.mgr.RecoveryLostOffsets()) })
 	reg.MustRegister(recoveryLost, reqs, lat, m.errors, m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut,
 		m.flushes, m.flushErrors, m.connections, m.badRequests, m.netIn, m.netOut,
-		m.rejected, m.acceptBlocked, m.acceptBlockedSeconds, m.groupCreationsThrottled,
+		m.rejected, m.acceptBlocked, m.acceptBlockedSeconds, m.groupCreationsThrottled, m.authzDenied,
 		&partitionCollector{s: s},
 		&groupCollector{s: s},
 		&dataDirCollector{s: s},
@@ -190,6 +198,11 @@ func (m *metrics) errorCode(key int16, code int16) {
 		}
 	}
 	m.errors.WithLabelValues(apis[key].name, name).Inc()
+}
+
+// denied counts one authorization denial.
+func (m *metrics) denied(key int16, rt auth.ResourceType) {
+	m.authzDenied.WithLabelValues(apis[key].name, rt.String()).Inc()
 }
 
 func (m *metrics) topic(name string) *topicMetrics {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 	tlog "github.com/tributary-io/tributary/log"
 )
@@ -65,6 +67,10 @@ type Server struct {
 
 	wg sync.WaitGroup // accept loops and connections
 
+	// authz checks every request against the ACLs; nil without
+	// authorizer.class.name, and then nothing is checked (acl.go).
+	authz *auth.Authorizer
+
 	createMu sync.Mutex // serialises auto-creation so racing requests create a topic once
 	topicIDs sync.Map   // [16]byte topic ID -> topic name, see topicByID
 }
@@ -85,6 +91,17 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[string]int),
+	}
+	if cfg.Authorizer != "" {
+		authz, err := auth.NewAuthorizer(auth.Config{
+			Path:                      filepath.Join(mgr.Dir(), aclFile),
+			SuperUsers:                cfg.SuperUsers,
+			AllowEveryoneIfNoACLFound: cfg.AllowEveryoneIfNoACLFound,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.authz = authz
 	}
 	gcfg := cfg.Groups
 	if gcfg.Logger == nil {

@@ -190,10 +190,11 @@ func sampleConfig() string {
 		server.BrokerLogRetentionCheckInterval,
 	}
 	logging := []string{server.BrokerLogLevel, server.BrokerLogFormat}
+	security := []string{server.BrokerAuthorizerClassName, server.BrokerSuperUsers, server.BrokerAllowEveryoneIfNoACLFound}
 	var topicDefaults, groups []string
 	for _, n := range settingNames() {
 		switch {
-		case contains(serverSettings, n), contains(logging, n):
+		case contains(serverSettings, n), contains(logging, n), contains(security, n):
 		case server.BrokerTopicDefaults[n] != "":
 			topicDefaults = append(topicDefaults, n)
 		default:
@@ -227,6 +228,7 @@ func sampleConfig() string {
 	section("Topic defaults", topicDefaults)
 	b.WriteString("\n# (Each topic default above is overridden per topic by the topic config it\n# names: tributary topic alter TOPIC --config retention.ms=3600000.)\n")
 	section("Consumer groups", groups)
+	section("Security", security)
 	section("Logging", logging)
 	return b.String()
 }

@@ -86,6 +86,11 @@ var settingDocs = map[string]string{
 	"max.producers.per.partition":           "default max.producers.per.partition: idempotent producers a partition keeps state for; past it the longest idle is evicted (0: no limit)",
 	"producer.id.quota.rate":                "new producer ids (InitProducerId) one client id may get per second; past it THROTTLING_QUOTA_EXCEEDED with a throttle time (0: no limit)",
 	"producer.id.quota.window.size.seconds": "burst of producer.id.quota.rate: a client may take the rate times this many seconds of ids at once",
+
+	// Authorization (ACLs).
+	"authorizer.class.name":          "ACLs: org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer) checks every request; empty allows everything",
+	"super.users":                    "principals allowed everything by the authorizer, semicolon-separated: User:admin;User:ops",
+	"allow.everyone.if.no.acl.found": "with an authorizer, a resource without any ACL is open to everyone (false: to super users only)",
 }
 
 // settingEnv is the environment variable of a broker setting:
