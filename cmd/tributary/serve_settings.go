@@ -248,9 +248,9 @@ func oneError(errs []error) error {
 }
 
 // toolEnvPrefixes are the TRIBUTARY_* variables of the repository's test
-// and benchmark harnesses (bench, chaos, crash and overload tests), which
+// and benchmark harnesses (bench, chaos, crash, overload and scale tests), which
 // start brokers with them in the environment; serve leaves them alone.
-var toolEnvPrefixes = []string{envPrefix + "BENCH_", envPrefix + "TEST_", envPrefix + "CHAOS_", envPrefix + "CRASH_", envPrefix + "OVERLOAD_"}
+var toolEnvPrefixes = []string{envPrefix + "BENCH_", envPrefix + "TEST_", envPrefix + "CHAOS_", envPrefix + "CRASH_", envPrefix + "OVERLOAD_", envPrefix + "SCALE_"}
 
 // checkEnv fails on TRIBUTARY_* variables in environ that name no setting
 // or flag of serve, as an unknown name in the --config file or a flag
