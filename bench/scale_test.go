@@ -479,7 +479,9 @@ func allocatedPerPartition(dir string, partitions int) (int64, error) {
 		if d.IsDir() && path != dir && filepath.Dir(path) == dir && (d.Name() == "meta" || strings.HasPrefix(d.Name(), "__")) {
 			return filepath.SkipDir // topic metadata and internal topics are not partitions of the run
 		}
-		if d.Type().IsRegular() {
+		// A partition's directory is counted too: its own blocks are disk
+		// a partition costs even with no file in it.
+		if d.Type().IsRegular() || (d.IsDir() && path != dir) {
 			info, err := d.Info()
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
