@@ -207,6 +207,21 @@ func TestRecoveryKeepsSegmentsAfterDamage(t *testing.T) {
 			patchFile(t, f.logPath(3), func(b []byte) []byte { b[at] ^= 0x02; return b })
 			return want{[]int{victim}, []tlog.OffsetRange{{From: f.base(victim), To: f.base(victim + 1)}}, f.end(), 0}
 		}},
+		{"damaged batch, then a damaged base offset in the last batch of a sealed segment", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// The second-to-last batch fails its CRC; the last one is
+			// CRC-valid but its base offset (which no CRC covers) now
+			// names the offset of the batch before it. Nothing vouches
+			// for that offset, and the next segment's base offset
+			// contradicts it: the batch must not be served there.
+			in := f.segBatches(2)
+			bad, last := in[len(in)-2], in[len(in)-1]
+			patchFile(t, f.logPath(2), func(b []byte) []byte {
+				b[f.posIn(2, bad)+recordbatch.HeaderSize+3] ^= 0x10
+				recordbatch.SetBaseOffset(b[f.posIn(2, last):], f.base(bad))
+				return b
+			})
+			return want{[]int{bad, last}, []tlog.OffsetRange{{From: f.base(bad), To: f.bases[3]}}, f.end(), 0}
+		}},
 		{"garbage over two batches of a sealed segment", gapKill9, func(t *testing.T, f *gapFixture) want {
 			// 40 bytes across the boundary of two batches: framing
 			// lost; the scan past it finds the third batch.
