@@ -150,6 +150,11 @@ func FuzzRecoverSealed(f *testing.F) {
 	f.Add(uint8(7), uint16(300), uint8(fuzzXor), []byte{0x40})
 	f.Add(uint8(4), uint16(250), uint8(fuzzTruncate), []byte{})
 	f.Add(uint8(6), uint16(70), uint8(fuzzXor), []byte{0, 0, 0, 0, 0, 0, 0, 1}) // a base offset
+	// The last byte of the second-to-last batch of three, and the last
+	// batch's base offset moved from 3 onto the offset of the damaged
+	// batch, 1: that offset is not the batch's, and the next segment,
+	// beginning at 6, says so.
+	f.Add(uint8(0), uint16(len(rcvBatch(0))+len(rcvBatch(1))-1), uint8(fuzzXor), []byte{0x10, 0, 0, 0, 0, 0, 0, 0, 3 ^ 1})
 	f.Fuzz(func(t *testing.T, nA uint8, pos16 uint16, kind uint8, damage []byte) {
 		// Segments A (sealed, damaged), B (sealed) and C (active).
 		type batch struct {
