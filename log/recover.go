@@ -150,7 +150,14 @@ func (r *recovery) open(base int64, fast bool, limit int64) (seg *segment.Segmen
 	if fast {
 		seg, err := segment.Open(l.dir, base, r.segCfg, limit == 0)
 		if err == nil {
-			if err = seg.Load(); err == nil {
+			if err = seg.Load(); err == nil && limit > 0 && seg.NextOffset() > limit {
+				// The next segment begins inside this one: files of an
+				// interrupted repair (the batches past damage salvaged,
+				// the damaged segment not cut yet) or of a truncated log
+				// that came back. Its headers are no proof: CRC-scan it.
+				err = fmt.Errorf("segment ends at offset %d, past the next segment's base offset %d", seg.NextOffset(), limit)
+			}
+			if err == nil {
 				return seg, "", -1, nil
 			}
 			seg.Close()

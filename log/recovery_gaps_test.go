@@ -405,6 +405,89 @@ func TestRecoveryKeepsSegmentsAfterDamage(t *testing.T) {
 	}
 }
 
+// TestRecoveryRestartsAfterCrashBetweenSalvageAndCut reproduces by hand
+// the files a crash leaves in the middle of a repair: the valid batches past
+// a damaged batch already written as a segment of their own, the damaged
+// segment not cut yet (or its cut not yet on disk). The recovery checkpoint
+// lies between the salvaged segment's base offset and the next segment's,
+// so the damaged segment is now followed by a segment below the recovery
+// point. The open must finish the repair as the interrupted one would have:
+// the damaged batch is not served, nothing else is lost, and the offsets
+// that were not lost are not reported lost.
+func TestRecoveryRestartsAfterCrashBetweenSalvageAndCut(t *testing.T) {
+	cfg := rcvConfig(2048)
+	cfg.FlushMessages = 1
+	// A first run learns where the segments fall (the batches are the
+	// same every run, so is where the log rolls).
+	probe := rcvOpen(t, t.TempDir(), cfg)
+	rcvAppend(t, probe, 0, 70)
+	f := &gapFixture{dir: filepath.Join(t.TempDir(), "log")}
+	f.bases = rcvSegments(t, probe.Dir())
+	rcvClose(t, probe)
+	if len(f.bases) != 7 {
+		t.Fatalf("probe has segments %v, want 7", f.bases)
+	}
+
+	// The real run checkpoints in the middle of segment 2, then is
+	// killed with every batch fsynced.
+	src := t.TempDir()
+	l := rcvOpen(t, src, cfg)
+	for i := 0; i < 70; i++ {
+		f.batches = append(f.batches, rcvAppend(t, l, i, 1)...)
+		if i > 0 && f.base(i-1) < f.bases[2]+6 && f.base(i) >= f.bases[2]+6 {
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rcvCopyDir(t, src, f.dir)
+	rcvClose(t, l)
+	if got := rcvSegments(t, f.dir); !slices.Equal(got, f.bases) {
+		t.Fatalf("segments %v, want %v", got, f.bases)
+	}
+
+	in := f.segBatches(2)
+	victim := in[1]
+	if f.base(victim+1) > f.bases[2]+6 {
+		t.Fatalf("fixture: the batch after the victim starts at %d, past the checkpoint at about %d", f.base(victim+1), f.bases[2]+6)
+	}
+	patchFile(t, f.logPath(2), func(b []byte) []byte { b[f.posIn(2, victim)+recordbatch.HeaderSize+5] ^= 0x40; return b })
+	// What the interrupted repair had written: the batches past the
+	// victim, as the segment named by the first of them.
+	var salvaged []byte
+	for _, j := range in[2:] {
+		salvaged = append(salvaged, f.batches[j]...)
+	}
+	if err := os.WriteFile(rcvFile(f.dir, f.base(victim+1), segment.LogSuffix), salvaged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var kept [][]byte
+	for j, b := range f.batches {
+		if j != victim {
+			kept = append(kept, b)
+		}
+	}
+	lost := []tlog.OffsetRange{{From: f.base(victim), To: f.base(victim + 1)}}
+	l = rcvOpen(t, f.dir, rcvConfig(2048))
+	var reported []tlog.OffsetRange
+	for _, r := range l.Recovery().Lost {
+		reported = append(reported, r.OffsetRange)
+	}
+	if !slices.Equal(reported, lost) {
+		t.Errorf("recovery reported lost %v, want %v", reported, lost)
+	}
+	gapCheck(t, l, kept, lost, f.end())
+	rcvClose(t, l)
+
+	l = rcvOpen(t, f.dir, rcvConfig(2048))
+	defer l.Close()
+	if info := l.Recovery(); !info.Clean || len(info.Lost) != 0 || !slices.Equal(info.Gaps, lost) {
+		t.Errorf("reopen: %+v; want clean, nothing newly lost, gaps %v", info, lost)
+	}
+	gapCheck(t, l, kept, lost, f.end())
+}
+
 // gapCheck checks that l holds exactly the batches kept, byte for byte,
 // with gaps exactly at lost, that every offset of a gap reads the first
 // batch after it, and that the log ends at end.
