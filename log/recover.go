@@ -67,7 +67,9 @@ type recovery struct {
 // loadSegments opens every segment, repairing what is damaged (see above):
 // segments wholly below recoverFrom (or every one, after a clean shutdown)
 // are only sanity-checked unless that fails; the rest are CRC-scanned.
-func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *RecoveryInfo) error {
+// logStart is the checkpoint's log start offset: where the log's offsets
+// begin when no segment is left at all.
+func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom, logStart int64, info *RecoveryInfo) error {
 	cfg := l.cfg.Load()
 	r := &recovery{l: l, segCfg: l.segConfig(cfg), logger: cfg.logger(),
 		compactedBefore: l.cleanedOffset.Load(), info: info, end: -1}
@@ -118,6 +120,12 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 		if err := r.keep(seg, last, cut); err != nil {
 			return err
 		}
+	}
+	if r.end < 0 && recoverFrom > logStart {
+		// No segment at all, but offsets from the log start up to the
+		// recovery point were flushed: they are lost, not given out
+		// again.
+		r.end, r.damage = logStart, "every segment file of the partition is missing"
 	}
 	if err := r.finish(recoverFrom); err != nil {
 		return err

@@ -242,6 +242,21 @@ func TestRecoveryKeepsSegmentsAfterDamage(t *testing.T) {
 			}
 			return want{f.segBatches(3), []tlog.OffsetRange{{From: f.bases[3], To: f.bases[4]}}, f.end(), 0}
 		}},
+		{"every segment file deleted after clean shutdown", gapClean, func(t *testing.T, f *gapFixture) want {
+			// Nothing is left, but the checkpoint says offsets up to
+			// the log end were flushed: they are lost, not given out
+			// again.
+			all := make([]int, len(f.batches))
+			for i, base := range f.bases {
+				if err := segment.RemoveFiles(f.dir, base); err != nil {
+					t.Fatal(err)
+				}
+				for _, j := range f.segBatches(i) {
+					all[j] = j
+				}
+			}
+			return want{all, []tlog.OffsetRange{{From: 0, To: f.end()}}, f.end(), f.end()}
+		}},
 		{"deleted middle segment after kill -9", gapKill9, func(t *testing.T, f *gapFixture) want {
 			if err := os.Remove(f.logPath(4)); err != nil {
 				t.Fatal(err)

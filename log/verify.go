@@ -489,6 +489,11 @@ func (r *PartitionReport) findLost(dir string, compactedBefore int64) error {
 			}
 		}
 	}
+	if c := r.Checkpoint; c != nil && end < 0 && c.RecoveryOffset > c.LogStartOffset {
+		// No segment at all: the flushed offsets from the log start on
+		// are lost (see loadSegments).
+		end, damage = c.LogStartOffset, "every segment file of the partition is missing"
+	}
 	if c := r.Checkpoint; c != nil && end >= 0 && c.RecoveryOffset > end {
 		cause := damage
 		if cause == "" {
