@@ -333,6 +333,18 @@ func (r *recovery) trimOverlap(seg *segment.Segment, last bool) (*segment.Segmen
 	return nseg, nil
 }
 
+// repairHook, set by tests, is called at each step of writeSegmentLog
+// ("written": the bytes are in the temp file, fsynced; "replace": about to
+// take the segment's name); an error stops it there, as a crash would.
+var repairHook func(step string) error
+
+func repairStep(step string) error {
+	if repairHook != nil {
+		return repairHook(step)
+	}
+	return nil
+}
+
 // writeSegmentLog writes the .log file of a new segment at base first in
 // dir with write, atomically (a temp file, fsynced, renamed, the dir
 // fsynced), without index files: recovery builds them. A leftover at that
@@ -356,7 +368,16 @@ func writeSegmentLog(dir string, first int64, write func(w io.Writer) error) err
 		if err != nil {
 			return err
 		}
-		if err := segment.RemoveFiles(dir, first); err != nil {
+		if err := repairStep("written"); err != nil {
+			return err
+		}
+		// Only the indexes go first: the rename replaces a .log at that
+		// name (the damaged segment itself, when its first batch
+		// resumes it) in one step, so a crash never leaves neither.
+		if err := segment.RemoveFiles(dir, first, segment.IndexSuffix, segment.TimeIndexSuffix); err != nil {
+			return err
+		}
+		if err := repairStep("replace"); err != nil {
 			return err
 		}
 		if err := os.Rename(tmp, dst); err != nil {

@@ -503,6 +503,39 @@ func TestRecoveryRestartsAfterCrashBetweenSalvageAndCut(t *testing.T) {
 	gapCheck(t, l, kept, lost, f.end())
 }
 
+// TestRecoveryRestartsAfterCrashWhileRenamingARepairedSegment stops an
+// open, as a crash would, at each step of writing a damaged segment's
+// batches back under its own name (garbage before its first batch), and
+// opens again: every batch is kept and nothing is reported lost.
+func TestRecoveryRestartsAfterCrashWhileRenamingARepairedSegment(t *testing.T) {
+	for _, step := range []string{"written", "replace"} {
+		t.Run(step, func(t *testing.T) {
+			f := newGapFixture(t, gapKill9)
+			patchFile(t, f.logPath(2), func(b []byte) []byte {
+				return append(bytes.Repeat([]byte{0xa5}, 50), b...)
+			})
+			crash := errors.New("crash")
+			tlog.SetRepairHook(func(s string) error {
+				if s == step {
+					return crash
+				}
+				return nil
+			})
+			_, err := tlog.Open(f.dir, rcvConfig(2048))
+			tlog.SetRepairHook(nil)
+			if !errors.Is(err, crash) {
+				t.Fatalf("open stopped at %q: %v, want the crash", step, err)
+			}
+			l := rcvOpen(t, f.dir, rcvConfig(2048))
+			defer l.Close()
+			if info := l.Recovery(); len(info.Lost) != 0 {
+				t.Errorf("recovery after the crash lost %v, want nothing", info.Lost)
+			}
+			gapCheck(t, l, f.batches, nil, f.end())
+		})
+	}
+}
+
 // gapCheck checks that l holds exactly the batches kept, byte for byte,
 // with gaps exactly at lost, that every offset of a gap reads the first
 // batch after it, and that the log ends at end.
