@@ -25,7 +25,8 @@ import (
 // on stable storage, maybe acknowledged and consumed), where a new segment
 // starts if the log's tail was lost. Only an unflushed tail of the last
 // segment (a crash in the middle of a write) is cut and its offsets given
-// out again, as Kafka does.
+// out again, as Kafka does; below the recovery point the last segment is
+// repaired as a sealed one.
 //
 // A segment whose base offset lies below the end of the one before it (an
 // overlap: files of a truncated log that came back, an operator's copy)
@@ -93,11 +94,17 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom, logStart int6
 			continue
 		}
 		fast := (clean || !last && bases[i+1] <= recoverFrom) && !salvage[base]
-		limit := int64(0) // no salvage in the last segment: a crash tears its tail
-		if !last {
+		// Batches past damage are salvaged below the next segment, and
+		// in the last segment below the recovery point: no crash tore
+		// what was flushed before it. Past it, a crash tears the tail.
+		limit := int64(0)
+		switch {
+		case !last:
 			limit = bases[i+1]
+		case recoverFrom > base:
+			limit = recoverFrom
 		}
-		seg, cut, salvaged, err := r.open(base, fast, limit)
+		seg, cut, salvaged, err := r.open(base, fast, last, limit)
 		if err != nil {
 			return err
 		}
@@ -149,16 +156,17 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom, logStart int6
 // its indexes check out (segment.Load); otherwise, or when they do not,
 // CRC-scanning it and cutting it at its first bad batch (segment.Recover).
 // cut says why it was cut, "" when it was not. With limit (the next
-// segment's base offset, 0 for the last segment), the valid batches past
-// the damage are salvaged into a segment of their own at the returned base
-// offset (-1: none), which the caller loads next.
-func (r *recovery) open(base int64, fast bool, limit int64) (seg *segment.Segment, cut string, salvaged int64, err error) {
+// segment's base offset; for the last segment the recovery point, or 0),
+// the valid batches past the damage and below limit are salvaged into a
+// segment of their own at the returned base offset (-1: none), which the
+// caller loads next.
+func (r *recovery) open(base int64, fast, last bool, limit int64) (seg *segment.Segment, cut string, salvaged int64, err error) {
 	l := r.l
 	salvaged = -1
 	if fast {
-		seg, err := segment.Open(l.dir, base, r.segCfg, limit == 0)
+		seg, err := segment.Open(l.dir, base, r.segCfg, last)
 		if err == nil {
-			if err = seg.Load(); err == nil && limit > 0 && seg.NextOffset() > limit {
+			if err = seg.Load(); err == nil && !last && seg.NextOffset() > limit {
 				// The next segment begins inside this one: files of an
 				// interrupted repair (the batches past damage salvaged,
 				// the damaged segment not cut yet) or of a truncated log
@@ -202,7 +210,7 @@ func (r *recovery) open(base int64, fast bool, limit int64) (seg *segment.Segmen
 		r.logger.Warn("log: dropped damaged bytes before a segment's first batch", "dir", l.dir, "segment", base,
 			"dropped_bytes", st.ResumePosition)
 		r.info.TruncatedBytes -= st.TruncatedBytes - st.ResumePosition
-		return r.open(base, false, limit)
+		return r.open(base, false, last, limit)
 	}
 	if err := seg.Sync(); err != nil {
 		// The cut made durable: a crash before it would only redo it,

@@ -284,14 +284,15 @@ func TestRecoveryKeepsSegmentsAfterDamage(t *testing.T) {
 			return want{in[len(in)/2:], nil, f.base(victim), 0}
 		}},
 		{"damaged last segment after kill -9 past the checkpoint", gapKill9Synced, func(t *testing.T, f *gapFixture) want {
-			// The last segment was flushed before the checkpoint: what
-			// is cut from it was acknowledged and maybe consumed, so
+			// The last segment was flushed before the checkpoint: no
+			// crash tore it, so as in a sealed segment only the
+			// damaged batch goes, the batches after it are kept, and
 			// its offsets are not given out again.
 			in := f.segBatches(6)
 			victim := in[len(in)/2]
 			at := f.posIn(6, victim) + recordbatch.HeaderSize + 2
 			patchFile(t, f.logPath(6), func(b []byte) []byte { b[at] ^= 0x01; return b })
-			return want{in[len(in)/2:], []tlog.OffsetRange{{From: f.base(victim), To: f.end()}}, f.end(), 0}
+			return want{[]int{victim}, []tlog.OffsetRange{{From: f.base(victim), To: f.base(victim + 1)}}, f.end(), 0}
 		}},
 		{"damaged last segment after clean shutdown", gapClean, func(t *testing.T, f *gapFixture) want {
 			in := f.segBatches(6)

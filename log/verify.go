@@ -250,6 +250,10 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 		}
 		if !so.Active {
 			so.NextSegment = bases[i+1]
+		} else if c := r.Checkpoint; c != nil && c.RecoveryOffset > base {
+			// As Open does: the last segment's batches past damage
+			// are kept below the recovery point.
+			so.NextSegment = c.RecoveryOffset
 		}
 		if opts.Batch != nil {
 			path := filepath.Join(dir, segment.FileName(base, segment.LogSuffix))
