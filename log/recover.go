@@ -52,6 +52,9 @@ type recovery struct {
 	logger          *slog.Logger
 	compactedBefore int64
 	info            *RecoveryInfo
+	// logStart is the checkpoint's log start offset: offsets below it
+	// were deleted (DeleteRecords), so damage there loses nothing.
+	logStart int64
 
 	// end is the offset after the last kept batch, -1 before the first
 	// kept segment (or the base offset of the first segment, when it was
@@ -73,7 +76,7 @@ type recovery struct {
 func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom, logStart int64, info *RecoveryInfo) error {
 	cfg := l.cfg.Load()
 	r := &recovery{l: l, segCfg: l.segConfig(cfg), logger: cfg.logger(),
-		compactedBefore: l.cleanedOffset.Load(), info: info, end: -1}
+		compactedBefore: l.cleanedOffset.Load(), info: info, end: -1, logStart: logStart}
 	loaded := map[int64]bool{}  // bases already written by an overlap repair
 	salvage := map[int64]bool{} // bases written by a salvage: no indexes yet
 	bases = slices.Clone(bases)
@@ -456,7 +459,9 @@ func (r *recovery) finish(recoveryOffset int64) error {
 			// base offset is where it now starts.
 			current = append(current, g.OffsetRange)
 		}
-		for _, n := range subtractRanges(g.OffsetRange, known) {
+		lostPart := g.OffsetRange
+		lostPart.From = min(max(lostPart.From, r.logStart), lostPart.To)
+		for _, n := range subtractRanges(lostPart, known) {
 			lost := LostRange{n, g.Cause}
 			r.info.Lost = append(r.info.Lost, lost)
 			r.info.LostOffsets += n.Len()

@@ -537,6 +537,77 @@ func TestRecoveryRestartsAfterCrashWhileRenamingARepairedSegment(t *testing.T) {
 	}
 }
 
+// TestRecoveryDoesNotReportDeletedRecordsLost damages batches a
+// DeleteRecords had already deleted (below the log start offset, in the
+// segment that holds it): nothing acknowledged and still readable was
+// lost, so nothing is reported lost; damage straddling the log start
+// offset reports only what lies past it.
+func TestRecoveryDoesNotReportDeletedRecordsLost(t *testing.T) {
+	for _, straddle := range []bool{false, true} {
+		t.Run(fmt.Sprintf("straddle=%v", straddle), func(t *testing.T) {
+			cfg := rcvConfig(2048)
+			cfg.FlushMessages = 1
+			src := t.TempDir()
+			l := rcvOpen(t, src, cfg)
+			f := &gapFixture{dir: filepath.Join(t.TempDir(), "log")}
+			f.batches = rcvAppend(t, l, 0, 70)
+			f.bases = rcvSegments(t, src)
+			in := f.segBatches(1)
+			start := f.base(in[3])
+			if _, err := l.DeleteRecordsBefore(start); err != nil {
+				t.Fatal(err)
+			}
+			rcvCopyDir(t, src, f.dir) // kill -9
+			rcvClose(t, l)
+			f.bases = rcvSegments(t, f.dir)
+			victim := in[1] // below the log start, not straddling it
+			if straddle {
+				victim = in[2] // damage from it through the log start
+			}
+			patchFile(t, f.logPath(0), func(b []byte) []byte {
+				at := f.posIn(0, victim) + recordbatch.HeaderSize + 5
+				if straddle {
+					// Garbage over the victim and the batch at the log start.
+					for i := range len(f.batches[victim]) + 20 {
+						b[f.posIn(0, victim)+i] = byte(i*13 + 1)
+					}
+					return b
+				}
+				b[at] ^= 0x40
+				return b
+			})
+			// Without its indexes the segment is CRC-scanned, although
+			// the checkpoint calls it flushed.
+			if err := segment.RemoveFiles(f.dir, f.bases[0], segment.IndexSuffix, segment.TimeIndexSuffix); err != nil {
+				t.Fatal(err)
+			}
+			var want []tlog.OffsetRange
+			if straddle {
+				want = []tlog.OffsetRange{{From: start, To: f.base(in[4])}}
+			}
+			var predicted []tlog.OffsetRange
+			for _, r := range verifyPartition(t, f.dir).Lost {
+				predicted = append(predicted, r.OffsetRange)
+			}
+			if !slices.Equal(predicted, want) {
+				t.Errorf("VerifyPartition predicts lost %v, want %v", predicted, want)
+			}
+			l = rcvOpen(t, f.dir, rcvConfig(2048))
+			defer l.Close()
+			var lost []tlog.OffsetRange
+			for _, r := range l.Recovery().Lost {
+				lost = append(lost, r.OffsetRange)
+			}
+			if !slices.Equal(lost, want) {
+				t.Errorf("recovery reported lost %v, want %v", lost, want)
+			}
+			if l.StartOffset() != start && !straddle {
+				t.Errorf("log start %d, want %d", l.StartOffset(), start)
+			}
+		})
+	}
+}
+
 // gapCheck checks that l holds exactly the batches kept, byte for byte,
 // with gaps exactly at lost, that every offset of a gap reads the first
 // batch after it, and that the log ends at end.

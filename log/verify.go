@@ -506,6 +506,13 @@ func (r *PartitionReport) findLost(dir string, compactedBefore int64) error {
 		gaps = append(gaps, LostRange{OffsetRange{end, c.RecoveryOffset}, cause})
 	}
 	for _, g := range gaps {
+		if c := r.Checkpoint; c != nil {
+			// Below the log start offset: deleted records, not lost.
+			g.From = min(max(g.From, c.LogStartOffset), g.To)
+		}
+		if g.From == g.To {
+			continue
+		}
 		for _, k := range known {
 			if k.From < g.To && k.To > g.From {
 				r.KnownLost = append(r.KnownLost, OffsetRange{max(k.From, g.From), min(k.To, g.To)})
