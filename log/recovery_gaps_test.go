@@ -537,6 +537,50 @@ func TestRecoveryRestartsAfterCrashWhileRenamingARepairedSegment(t *testing.T) {
 	}
 }
 
+// TestRecoveryRepairsLastSegmentBelowCheckpointAndCutsTornTail damages
+// the last segment twice after kill -9: a flipped byte in a batch below the
+// recovery checkpoint's offset, and a torn tail past it. The flushed
+// batches after the flipped byte are kept, its batch is a reported gap,
+// and the torn tail is cut and its offsets given out again, as Kafka does.
+func TestRecoveryRepairsLastSegmentBelowCheckpointAndCutsTornTail(t *testing.T) {
+	cfg := rcvConfig(1 << 20) // one segment
+	cfg.FlushMessages = 1
+	src := t.TempDir()
+	l := rcvOpen(t, src, cfg)
+	batches := rcvAppend(t, l, 0, 10)
+	if err := l.Sync(); err != nil { // the recovery point: after batch 9
+		t.Fatal(err)
+	}
+	batches = append(batches, rcvAppend(t, l, 10, 5)...)
+	dir := filepath.Join(t.TempDir(), "log")
+	rcvCopyDir(t, src, dir) // kill -9
+	rcvClose(t, l)
+	f := &gapFixture{dir: dir, batches: batches, bases: rcvSegments(t, dir)}
+	if len(f.bases) != 1 {
+		t.Fatalf("segments %v, want one", f.bases)
+	}
+	victim, torn := 4, 12
+	patchFile(t, f.logPath(0), func(b []byte) []byte {
+		b[f.posIn(0, victim)+recordbatch.HeaderSize+5] ^= 0x40
+		return b[:f.posIn(0, torn)+30]
+	})
+	l = rcvOpen(t, dir, rcvConfig(1<<20))
+	defer l.Close()
+	lost := []tlog.OffsetRange{{From: f.base(victim), To: f.base(victim + 1)}}
+	var reported []tlog.OffsetRange
+	for _, r := range l.Recovery().Lost {
+		reported = append(reported, r.OffsetRange)
+	}
+	if !slices.Equal(reported, lost) {
+		t.Errorf("recovery reported lost %v, want %v", reported, lost)
+	}
+	kept := slices.Concat(batches[:victim], batches[victim+1:torn])
+	gapCheck(t, l, kept, lost, f.base(torn))
+	if base, err := l.Append(rcvBatch(99)); err != nil || base != f.base(torn) {
+		t.Fatalf("append after recovery at %d, %v; want %d", base, err, f.base(torn))
+	}
+}
+
 // TestRecoveryDoesNotReportDeletedRecordsLost damages batches a
 // DeleteRecords had already deleted (below the log start offset, in the
 // segment that holds it): nothing acknowledged and still readable was
