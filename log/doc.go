@@ -67,9 +67,10 @@
 // # Damage and offset gaps
 //
 // Recovery repairs each segment on its own (recover.go): a segment is cut
-// at its first bad batch; in a sealed segment the valid batches after the
-// damage are kept as a segment of their own (named by their first base
-// offset); later segments whose batches verify are kept; a segment that
+// at its first bad batch; in a sealed segment, and below the recovery
+// checkpoint's offset in the last one, the valid batches after the damage
+// are kept as a segment of their own (named by their first base offset);
+// later segments whose batches verify are kept; a segment that
 // overlaps the one before keeps only its batches past that one's end. What
 // damage took away, and a missing segment file, is left as an offset gap
 // between segments, which Read skips as it skips the cleaner's gaps.

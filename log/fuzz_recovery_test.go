@@ -150,6 +150,11 @@ func FuzzRecoverSealed(f *testing.F) {
 	f.Add(uint8(7), uint16(300), uint8(fuzzXor), []byte{0x40})
 	f.Add(uint8(4), uint16(250), uint8(fuzzTruncate), []byte{})
 	f.Add(uint8(6), uint16(70), uint8(fuzzXor), []byte{0, 0, 0, 0, 0, 0, 0, 1}) // a base offset
+	// The last byte of the second-to-last batch of three, and the last
+	// batch's base offset moved from 3 onto the offset of the damaged
+	// batch, 1: that offset is not the batch's, and the next segment,
+	// beginning at 6, says so.
+	f.Add(uint8(0), uint16(len(rcvBatch(0))+len(rcvBatch(1))-1), uint8(fuzzXor), []byte{0x10, 0, 0, 0, 0, 0, 0, 0, 3 ^ 1})
 	f.Fuzz(func(t *testing.T, nA uint8, pos16 uint16, kind uint8, damage []byte) {
 		// Segments A (sealed, damaged), B (sealed) and C (active).
 		type batch struct {
@@ -253,6 +258,49 @@ func FuzzRecoverSealed(f *testing.F) {
 		}
 		if l.NextOffset() != next {
 			t.Fatalf("log end %d, want %d (the active segment is intact)", l.NextOffset(), next)
+		}
+
+		// A crash in the middle of that repair, right after the batches
+		// past the damage were written as a segment of their own and
+		// before the damaged segment was cut, leaves the damaged files
+		// and that segment, uncut: an open from there ends where the
+		// uninterrupted repair did.
+		for _, base := range rcvSegments(t, dir) {
+			if slices.Contains(bases, base) {
+				continue
+			}
+			kept, err := os.ReadFile(filepath.Join(dir, segment.FileName(base, segment.LogSuffix)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := bytes.Index(damaged, kept)
+			if len(kept) == 0 || q < 0 {
+				break // not salvaged from the damaged segment itself
+			}
+			crashed := t.TempDir()
+			for seg, data := range files {
+				if err := os.WriteFile(filepath.Join(crashed, segment.FileName(bases[seg], segment.LogSuffix)), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(crashed, segment.FileName(base, segment.LogSuffix)), damaged[q:], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			l2, err := tlog.Open(crashed, cfg)
+			if err != nil {
+				t.Fatalf("open after a crash in the repair: %v", err)
+			}
+			got2, gaps2 := readWithGaps(t, l2)
+			l2.Close()
+			if len(got2) != len(got) || !slices.Equal(gaps2, gaps) {
+				t.Fatalf("after a crash in the repair: %d batches and gaps %v, want %d and %v", len(got2), gaps2, len(got), gaps)
+			}
+			for i := range got {
+				if got2[i].base != got[i].base || !bytes.Equal(got2[i].data, got[i].data) {
+					t.Fatalf("after a crash in the repair: batch %d at %d, want the batch at %d", i, got2[i].base, got[i].base)
+				}
+			}
+			break // only the first salvage is from the damaged segment
 		}
 
 		extra := rcvBatch(7)

@@ -171,11 +171,12 @@ func keptRanges(v []byte, base, compactedBefore, limit int64) []KeptRange {
 // resumePoint looks in v past the damaged batch at byte cut, where the
 // offset next was expected, for the first position where the log resumes:
 // a whole, CRC-valid batch whose offsets lie in [next, limit) and whose
-// base offset (which no CRC covers) something vouches for: the end of v
-// after it, a valid batch after it that follows it (with a gap only below
-// compactedBefore), or the header of the batch before it, when the
-// damage left the framing from cut to it readable and that header says it
-// ends where this one starts. The batch at cut itself is never taken: its
+// base offset (which no CRC covers) something vouches for: when it is the
+// last batch of v, the next segment beginning where it ends (limit); a
+// valid batch after it that follows it (with a gap only below
+// compactedBefore, in either case); or the header of the batch before it,
+// when the damage left the framing from cut to it readable and that header
+// says it ends where this one starts. The batch at cut itself is never taken: its
 // base offset may be what is damaged. Cheap checks of the header come
 // first, so a scan of garbage computes few CRCs.
 func resumePoint(v []byte, cut int, next, limit, compactedBefore int64) (pos int, base int64, ok bool) {
@@ -211,11 +212,19 @@ func resumePoint(v []byte, cut int, next, limit, compactedBefore int64) (pos int
 		if !ok {
 			continue
 		}
+		follows := func(base int64) bool {
+			return base == h.NextOffset() || base > h.NextOffset() && base < compactedBefore
+		}
 		r := q + h.Size()
-		if r == len(v) || framed == q && framedNext == h.BaseOffset {
+		if framed == q && framedNext == h.BaseOffset {
 			return q, h.BaseOffset, true
 		}
-		if h2, ok := candidate(r); ok && (h2.BaseOffset == h.NextOffset() || h2.BaseOffset > h.NextOffset() && h2.BaseOffset < compactedBefore) {
+		if r == len(v) && follows(limit) {
+			// The last batch of the file: the next segment, which
+			// begins where it ends, vouches for its offsets.
+			return q, h.BaseOffset, true
+		}
+		if h2, ok := candidate(r); ok && follows(h2.BaseOffset) {
 			return q, h.BaseOffset, true
 		}
 	}

@@ -73,9 +73,9 @@ type VerifyOptions struct {
 	// CRC or offset problem found in it, if any. An error from Batch
 	// stops Verify and is returned.
 	Batch func(h *recordbatch.Header, pos int64, batch []byte, problem error) error
-	// NextSegment is the base offset of the segment after this one (0:
-	// none, it is the last): a recovery keeps the valid batches past
-	// damage below it, see VerifyResult.Kept.
+	// NextSegment is the base offset of the segment after this one; for
+	// the last one, the recovery point (0: none): a recovery keeps the
+	// valid batches past damage below it, see VerifyResult.Kept.
 	NextSegment int64
 }
 
