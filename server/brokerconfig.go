@@ -122,9 +122,17 @@ const (
 type BrokerSettings struct {
 	Server Config
 	Topics tlog.Config
-	// Listen and DataDir come from Kafka's listeners and log.dirs; empty
-	// when not set (serve's flags decide then).
-	Listen, DataDir string
+	// DataDir comes from Kafka's log.dirs; empty when not set (serve's
+	// flags decide then).
+	DataDir string
+	// Listeners, AdvertisedListeners and ListenerProtocolMap are Kafka's
+	// listeners, advertised.listeners and listener.security.protocol.map
+	// as written; ResolveListeners reads them together. Empty listeners:
+	// serve's --listen decides.
+	Listeners, AdvertisedListeners, ListenerProtocolMap string
+	// Security holds the served ssl.* and sasl.* settings by the names
+	// they were given, listener.name.<name>.<setting> included.
+	Security map[string]string
 	// RetentionCheckInterval is log.retention.check.interval.ms, the data
 	// dir's (log.Options) rather than the server's.
 	RetentionCheckInterval time.Duration
@@ -379,6 +387,9 @@ func (b *BrokerSettings) Map() map[string]string {
 // Validate checks both halves.
 func (b *BrokerSettings) Validate() error {
 	if err := b.Server.Validate(); err != nil {
+		return err
+	}
+	if _, err := b.ResolveListeners(); err != nil {
 		return err
 	}
 	if err := b.Topics.Validate(); err != nil {

@@ -42,6 +42,8 @@ func sampleValue(name string) string {
 	switch name {
 	case kafkaListeners, kafkaAdvertisedListeners:
 		return "PLAINTEXT://:9092"
+	case kafkaListenerProtocolMap:
+		return "PLAINTEXT:PLAINTEXT"
 	case kafkaLogDirs, kafkaLogDir:
 		return "/var/lib/kafka"
 	}
@@ -116,10 +118,10 @@ func TestKafkaSettingsRefusedSayWhatIsMissing(t *testing.T) {
 	for _, tt := range []struct{ line, want string }{
 		{"ssl.keystore.location=/etc/kafka/ks.jks", "TLS is not served yet"},
 		{"sasl.enabled.mechanisms=SCRAM-SHA-512", "SASL authentication is not served yet"},
-		{"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=x", "TLS and SASL listeners, which are not served yet"},
+		{"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=x", "this per-listener setting is not served"},
 		{"listeners=PLAINTEXT://:9092,SSL://:9093", "TLS is not served yet"},
 		{"listeners=SASL_SSL://:9094", "SASL authentication is not served yet"},
-		{"listeners=INTERNAL://:9092", "only a listener named PLAINTEXT is served"},
+		{"listeners=INTERNAL://:9092", "listener INTERNAL has no security protocol"},
 		{"authorizer.class.name=com.example.CustomAuthorizer", "Java authorizer plugins cannot be loaded"},
 		{"super.users=admin", "want Type:Name"},
 		{"security.inter.broker.protocol=SSL", "only PLAINTEXT"},

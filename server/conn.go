@@ -36,11 +36,15 @@ const (
 type conn struct {
 	s      *Server
 	nc     net.Conn
+	ln     *listener // the listener the client came in on
 	remote string
 
-	// principal is who the connection acts as: User:ANONYMOUS until
-	// authentication says otherwise. host is the client's IP address in
-	// canonical form (connAddr), which host-based ACLs match.
+	// principal is who the connection acts as: User:ANONYMOUS from
+	// accept until it authenticates (a TLS client certificate, SASL).
+	// Written and read only by the connection's goroutine; the
+	// authorizer checks every request against it. host is the client's
+	// IP address in canonical form (connAddr), which host-based ACLs
+	// match.
 	principal auth.Principal
 	host      string
 
@@ -70,10 +74,11 @@ type reqHeader struct {
 	clientID string
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, nc net.Conn, ln *listener) *conn {
 	c := &conn{
 		s:         s,
 		nc:        nc,
+		ln:        ln,
 		remote:    nc.RemoteAddr().String(),
 		principal: auth.Anonymous,
 		host:      connAddr(nc),

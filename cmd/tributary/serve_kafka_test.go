@@ -23,7 +23,7 @@ func TestServeLoadsStockKafkaServerProperties(t *testing.T) {
 		{"kafka-3.8.0-server.properties", "--data-dir=/tmp/kafka-logs --listen=127.0.0.1:9092 ",
 			[]string{"broker.id", "zookeeper.connect", "num.io.threads", "offsets.topic.replication.factor"}},
 		{"kafka-3.8.0-kraft-server.properties", "--data-dir=/tmp/kraft-combined-logs --listen=:9092 --advertise=localhost:9092 ",
-			[]string{"process.roles", "controller.quorum.voters", "listener.security.protocol.map", "transaction.state.log.min.isr"}},
+			[]string{"process.roles", "controller.quorum.voters", "inter.broker.listener.name", "transaction.state.log.min.isr"}},
 		{"kafka-4.0.0-server.properties", "--data-dir=/tmp/kraft-combined-logs --listen=:9092 --advertise=localhost:9092 ",
 			[]string{"controller.quorum.bootstrap.servers", "share.coordinator.state.topic.replication.factor", "num.network.threads"}},
 	} {
