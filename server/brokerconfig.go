@@ -411,6 +411,13 @@ func (b *BrokerSettings) ReadProperties(r io.Reader, source string) error {
 		if line == "" || line[0] == '#' || line[0] == '!' {
 			continue
 		}
+		// A line ending in an odd number of backslashes goes on on the
+		// next one, as in Java's properties (inline PEM values are
+		// written so): the next line's leading blanks are dropped.
+		for continues(line) && sc.Scan() {
+			n++
+			line = line[:len(line)-1] + strings.TrimLeft(sc.Text(), " \t")
+		}
 		i := strings.IndexAny(line, "=:")
 		if i < 0 {
 			errs = append(errs, fmt.Errorf("server: %s:%d: want key=value, got %q", source, n, line))
@@ -424,6 +431,16 @@ func (b *BrokerSettings) ReadProperties(r io.Reader, source string) error {
 		errs = append(errs, fmt.Errorf("server: read %s: %w", source, err))
 	}
 	return joinLines(errs)
+}
+
+// continues says whether a properties line goes on on the next: it ends
+// in an odd number of backslashes.
+func continues(line string) bool {
+	n := 0
+	for i := len(line) - 1; i >= 0 && line[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 1
 }
 
 // Properties renders the settings as a properties file, sorted by name.

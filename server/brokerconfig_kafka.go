@@ -176,7 +176,7 @@ var kafkaNotApplyingPrefixes = []struct{ prefix, why string }{
 
 // What is missing, for the settings refused whatever their value.
 const (
-	missingTLS  = "TLS is not served yet: there are no SSL listeners (serve PLAINTEXT, or terminate TLS in front of the broker)"
+	missingTLS  = "this TLS setting is not served: keystores and truststores are PEM files or inline PEM (ssl.keystore.location, ssl.truststore.location), with unencrypted keys"
 	missingSASL = "SASL authentication is not served yet: there are no SASL listeners and no credentials"
 )
 

@@ -18,7 +18,7 @@ const (
 // servedSecurity are the ssl.* and sasl.* settings served here, broker-wide
 // and per listener (listener.name.<name>.<setting>), with what each does.
 // Every other ssl.* and sasl.* name is refused with what is missing.
-var servedSecurity = map[string]string{}
+var servedSecurity = maps.Clone(auth.TLSSettingDocs)
 
 // applySecurity takes the listener settings and the served security
 // settings; handled is false for any other name.
@@ -56,6 +56,9 @@ func (b *BrokerSettings) applySecurity(name, value string) (handled bool, err er
 	if _, ok := servedSecurity[setting]; !ok {
 		return false, nil
 	}
+	if err := auth.CheckTLSSetting(setting, value); err != nil {
+		return wrap(err)
+	}
 	if b.Security == nil {
 		b.Security = map[string]string{}
 	}
@@ -87,12 +90,8 @@ func (b *BrokerSettings) ResolveListeners() ([]Listener, error) {
 
 // checkListener reports what l asks for that is not served.
 func checkListener(l Listener) error {
-	if l.Protocol != auth.Plaintext {
-		what := missingTLS
-		if l.Protocol.SASL() {
-			what = missingSASL
-		}
-		return fmt.Errorf("%w: listener %s (%s): %s", ErrListenerConfig, l.Name, l.Protocol, what)
+	if l.Protocol.SASL() {
+		return fmt.Errorf("%w: listener %s (%s): %s", ErrListenerConfig, l.Name, l.Protocol, missingSASL)
 	}
 	return nil
 }

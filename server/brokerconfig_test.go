@@ -94,9 +94,9 @@ func TestKafkaRetentionUnits(t *testing.T) {
 
 func TestKafkaPropertiesRefused(t *testing.T) {
 	for _, line := range []string{
-		"listeners=SSL://:9093",                // TLS is not served
+		"ssl.enabled.protocols=TLSv1",          // TLS below 1.2
 		"listeners=SASL_PLAINTEXT://:9093",     // nor SASL
-		"advertised.listeners=SSL://host:9093", // nor advertised
+		"advertised.listeners=SSL://host:9093", // not a listener
 		"log.dirs=/a,/b",                       // one data dir
 		"log.retention.hours=many",
 	} {

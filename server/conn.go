@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,6 +22,13 @@ import (
 	"github.com/tributary-io/tributary/server/wire"
 )
 
+// The first two bytes of a TLS client hello (a handshake record of TLS
+// 1.x), which read as a size prefix are far past any limit.
+const (
+	tlsHandshakeRecord = 0x16
+	tlsMajorVersion    = 0x03
+)
+
 // Request frame limits.
 const (
 	// sizePrefix is the int32 length in front of every request and response.
@@ -34,8 +43,12 @@ const (
 
 // conn is one client connection, owned by its one goroutine (serve).
 type conn struct {
-	s      *Server
-	nc     net.Conn
+	s  *Server
+	nc net.Conn // the accepted connection: deadlines and Close, from any goroutine
+	// rw is what requests are read from and responses written to: nc, or
+	// the TLS connection over it. Set before the first request, by the
+	// connection's goroutine only.
+	rw     net.Conn
 	ln     *listener // the listener the client came in on
 	remote string
 
@@ -47,6 +60,12 @@ type conn struct {
 	// match.
 	principal auth.Principal
 	host      string
+
+	// tlsOut gathers a response's buffers into TLS records on SSL and
+	// SASL_SSL listeners (TLS copies anyway; one record per buffer would
+	// cost a write each). nil on plaintext listeners, which write the
+	// segment views with writev, uncopied.
+	tlsOut *bufio.Writer
 
 	sizeBuf  [sizePrefix]byte
 	frame    *bytebufferpool.ByteBuffer // the request being handled
@@ -78,6 +97,7 @@ func newConn(s *Server, nc net.Conn, ln *listener) *conn {
 	c := &conn{
 		s:         s,
 		nc:        nc,
+		rw:        nc,
 		ln:        ln,
 		remote:    nc.RemoteAddr().String(),
 		principal: auth.Anonymous,
@@ -110,6 +130,14 @@ func (c *conn) serve() {
 			c.putFrame()
 		}
 	}()
+	if c.ln.tls != nil {
+		if err := c.handshakeTLS(); err != nil {
+			c.s.metrics.security.tlsHandshakeFailures.WithLabelValues(c.ln.name).Inc()
+			c.s.logger.Warn("server: TLS handshake failed; closing the connection",
+				"listener", c.ln.name, "remote", c.remote, "err", err)
+			return
+		}
+	}
 	for {
 		if !c.waitMuted() {
 			return
@@ -126,6 +154,36 @@ func (c *conn) serve() {
 		}
 	}
 }
+
+// tlsHandshakeTimeout bounds a TLS handshake, so that a client that
+// connects and says nothing holds its connection no longer than this.
+const tlsHandshakeTimeout = 10 * time.Second
+
+// handshakeTLS runs the server side of the TLS handshake and takes the
+// client certificate's principal, if the client presented one.
+func (c *conn) handshakeTLS() error {
+	tc := tls.Server(c.nc, c.ln.tlsConfig)
+	tc.SetDeadline(time.Now().Add(min(tlsHandshakeTimeout, c.s.cfg.ConnectionsMaxIdle)))
+	if err := tc.Handshake(); err != nil {
+		var rh tls.RecordHeaderError
+		if errors.As(err, &rh) {
+			return fmt.Errorf("server: not a TLS client (is it configured for PLAINTEXT instead of SSL?): %w", err)
+		}
+		return fmt.Errorf("server: %w", err)
+	}
+	tc.SetDeadline(time.Time{})
+	p, err := c.ln.tls.Principal(tc.ConnectionState())
+	if err != nil {
+		return fmt.Errorf("server: client certificate: %w", err)
+	}
+	c.rw, c.principal = tc, p
+	c.tlsOut = bufio.NewWriterSize(tc, tlsWriteBuffer)
+	return nil
+}
+
+// tlsWriteBuffer is the size of a TLS connection's response buffer: a
+// few of TLS's 16 KiB records per write.
+const tlsWriteBuffer = 64 << 10
 
 // errIdle and errShutdown end a connection without anything being wrong.
 var (
@@ -159,16 +217,19 @@ func (c *conn) readFrame() error {
 	if c.s.isClosing() {
 		return errShutdown
 	}
-	if _, err := io.ReadFull(c.nc, c.sizeBuf[:]); err != nil {
+	if _, err := io.ReadFull(c.rw, c.sizeBuf[:]); err != nil {
 		return c.readErr(err, true)
 	}
 	size := int32(binary.BigEndian.Uint32(c.sizeBuf[:]))
 	if size < minRequestHeader || int64(size) > int64(c.s.cfg.SocketRequestMaxBytes) {
+		if c.tlsOut == nil && c.sizeBuf[0] == tlsHandshakeRecord && c.sizeBuf[1] == tlsMajorVersion {
+			return fmt.Errorf("server: a TLS handshake on %s listener %s: the client is configured for SSL; this listener is not TLS", c.ln.protocol, c.ln.name)
+		}
 		return fmt.Errorf("server: request size %d outside [%d, socket.request.max.bytes=%d]", size, minRequestHeader, c.s.cfg.SocketRequestMaxBytes)
 	}
 	// The API key comes first: only Produce may use the full size.
 	var key [2]byte
-	if _, err := io.ReadFull(c.nc, key[:]); err != nil {
+	if _, err := io.ReadFull(c.rw, key[:]); err != nil {
 		return c.readErr(err, false)
 	}
 	if k := int16(binary.BigEndian.Uint16(key[:])); k != produceKey && size > maxNonProduceRequestBytes {
@@ -181,7 +242,7 @@ func (c *conn) readFrame() error {
 		// by what the size prefix promises.
 		n := min(int(size)-len(b), max(len(b), readChunk))
 		b = slices.Grow(b, n)
-		if _, err := io.ReadFull(c.nc, b[len(b):len(b)+n]); err != nil {
+		if _, err := io.ReadFull(c.rw, b[len(b):len(b)+n]); err != nil {
 			c.frame.B = b
 			c.putFrame()
 			return c.readErr(err, false)
@@ -342,7 +403,16 @@ func (c *conn) respond(hdr reqHeader, resp kmsg.Response) error {
 	// A client that stops reading its answers is cut after the same idle
 	// time as one that stops sending.
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.ConnectionsMaxIdle))
-	n, err := w.WriteTo(c.nc)
+	var n int64
+	var err error
+	if c.tlsOut == nil {
+		n, err = w.WriteTo(c.rw)
+	} else {
+		n, err = w.WriteTo(c.tlsOut)
+		if err == nil {
+			err = c.tlsOut.Flush()
+		}
+	}
 	c.s.metrics.netOut.Add(float64(n))
 	clear(splices)
 	c.splices = splices[:0]

@@ -1,11 +1,11 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -226,11 +226,26 @@ type listener struct {
 	// DescribeCluster tell a client of this listener.
 	advHost string
 	advPort int32
+	// tls is the TLS side of an SSL or SASL_SSL listener; nil on
+	// PLAINTEXT and SASL_PLAINTEXT ones.
+	tls *auth.ServerTLS
+	// tlsConfig is tls.Config(), made once.
+	tlsConfig *tls.Config
 }
 
 // newListener resolves the advertised address of l once bound to bound.
 func (s *Server) newListener(l Listener, bound net.Addr) (*listener, error) {
 	sl := &listener{name: l.Name, protocol: l.Protocol}
+	if l.Protocol.TLS() {
+		st, err := auth.NewServerTLS(l.Security)
+		if err != nil {
+			return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
+		}
+		st.OnReloadError = func(err error) {
+			s.logger.Error("server: TLS files changed but do not load; the previous certificates stay in use", "listener", l.Name, "err", err)
+		}
+		sl.tls, sl.tlsConfig = st, st.Config()
+	}
 	if l.Advertise != "" {
 		host, port, err := splitHostPort(l.Advertise)
 		if err != nil {
@@ -254,14 +269,4 @@ func (s *Server) newListener(l Listener, bound net.Addr) (*listener, error) {
 	}
 	sl.advHost, sl.advPort = host, port
 	return sl, nil
-}
-
-// listenerNames is the sorted names of ls, for messages.
-func listenerNames(ls []Listener) string {
-	names := make([]string, len(ls))
-	for i, l := range ls {
-		names[i] = l.Name
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
 }

@@ -147,8 +147,8 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 // ListenOn opens listener l and serves it in the background. It returns
 // the address it is bound to (useful with port 0).
 func (s *Server) ListenOn(l Listener) (net.Addr, error) {
-	if l.Protocol != auth.Plaintext {
-		return nil, fmt.Errorf("server: listener %s: %s is not served yet", l.Name, l.Protocol)
+	if err := checkListener(l); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", l.Addr)
 	if err != nil {

@@ -65,14 +65,14 @@ func TestServeLoadsStockKafkaServerProperties(t *testing.T) {
 // refused settings fails in one run naming every one of them.
 func TestServeKafkaPropertiesErrorsAllAtOnce(t *testing.T) {
 	props := filepath.Join(t.TempDir(), "server.properties")
-	writeFile(t, props, "num.partitons=3\nssl.keystore.location=/ks.jks\ndefault.replication.factor=3\nlog.retention.hours=168\n")
+	writeFile(t, props, "num.partitons=3\nssl.keystore.type=JKS\ndefault.replication.factor=3\nlog.retention.hours=168\n")
 	r := runCLI(t, "", "serve", "--config", props, "--print-config")
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1: %s", r.code, r.stderr)
 	}
 	for _, want := range []string{
 		props + `:1: server: unknown broker setting "num.partitons" (did you mean "num.partitions"?)`,
-		props + `:2: server: ssl.keystore.location="/ks.jks": TLS is not served yet`,
+		props + `:2: server: ssl.keystore.type="JKS": auth: TLS settings: ssl.keystore.type=JKS: only PEM is served`,
 		props + `:3: server: default.replication.factor="3": replication is not served yet`,
 	} {
 		checkOneLineError(t, r.stderr, want)
