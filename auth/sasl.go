@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -177,3 +178,19 @@ func (a *scramAuthenticator) Step(token []byte) ([]byte, error) {
 
 func (a *scramAuthenticator) Done() bool           { return a.done }
 func (a *scramAuthenticator) Principal() Principal { return User(a.conv.Username()) }
+
+// CheckSetting reports what is wrong with one served TLS or SASL setting's
+// value, as far as it can be told alone (files are read when a listener
+// starts).
+func CheckSetting(name, value string) error {
+	if name == SASLEnabledMechanisms {
+		_, err := ParseSASLMechanisms(value)
+		return err
+	}
+	return CheckTLSSetting(name, value)
+}
+
+// CredentialsPath is the credential store of the data dir dataDir.
+func CredentialsPath(dataDir string) string {
+	return filepath.Join(dataDir, "meta", CredentialsFile)
+}

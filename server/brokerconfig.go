@@ -18,12 +18,13 @@ import (
 
 // Broker settings by Kafka's server.properties names.
 const (
-	BrokerAutoCreateTopics      = "auto.create.topics.enable"
-	BrokerNumPartitions         = "num.partitions"
-	BrokerSocketRequestMaxBytes = "socket.request.max.bytes"
-	BrokerConnectionsMaxIdleMs  = "connections.max.idle.ms"
-	BrokerFetchMaxBytes         = "fetch.max.bytes"
-	BrokerQueuedMaxRequestBytes = "queued.max.request.bytes"
+	BrokerAutoCreateTopics       = "auto.create.topics.enable"
+	BrokerNumPartitions          = "num.partitions"
+	BrokerSocketRequestMaxBytes  = "socket.request.max.bytes"
+	BrokerConnectionsMaxIdleMs   = "connections.max.idle.ms"
+	BrokerConnectionsMaxReauthMs = "connections.max.reauth.ms"
+	BrokerFetchMaxBytes          = "fetch.max.bytes"
+	BrokerQueuedMaxRequestBytes  = "queued.max.request.bytes"
 
 	BrokerMaxConnections               = "max.connections"
 	BrokerMaxConnectionsPerIP          = "max.connections.per.ip"
@@ -182,6 +183,8 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.Server.QueuedMaxRequestBytes, err = strconv.Atoi(value)
 	case BrokerConnectionsMaxIdleMs:
 		b.Server.ConnectionsMaxIdle, err = parseDuration(value, time.Millisecond)
+	case BrokerConnectionsMaxReauthMs:
+		b.Server.ConnectionsMaxReauth, err = parseDuration(value, time.Millisecond)
 	case BrokerMaxConnections:
 		b.Server.MaxConnections, err = strconv.Atoi(value)
 	case BrokerMaxConnectionsPerIP:
@@ -344,12 +347,13 @@ func parseDuration(value string, unit time.Duration) (time.Duration, error) {
 // Map lists every setting by its broker name with its current value.
 func (b *BrokerSettings) Map() map[string]string {
 	m := map[string]string{
-		BrokerAutoCreateTopics:      strconv.FormatBool(b.Server.AutoCreateTopics),
-		BrokerNumPartitions:         strconv.Itoa(b.Server.NumPartitions),
-		BrokerSocketRequestMaxBytes: strconv.Itoa(b.Server.SocketRequestMaxBytes),
-		BrokerFetchMaxBytes:         strconv.Itoa(b.Server.FetchMaxBytes),
-		BrokerQueuedMaxRequestBytes: strconv.Itoa(b.Server.QueuedMaxRequestBytes),
-		BrokerConnectionsMaxIdleMs:  strconv.FormatInt(b.Server.ConnectionsMaxIdle.Milliseconds(), 10),
+		BrokerAutoCreateTopics:       strconv.FormatBool(b.Server.AutoCreateTopics),
+		BrokerNumPartitions:          strconv.Itoa(b.Server.NumPartitions),
+		BrokerSocketRequestMaxBytes:  strconv.Itoa(b.Server.SocketRequestMaxBytes),
+		BrokerFetchMaxBytes:          strconv.Itoa(b.Server.FetchMaxBytes),
+		BrokerQueuedMaxRequestBytes:  strconv.Itoa(b.Server.QueuedMaxRequestBytes),
+		BrokerConnectionsMaxIdleMs:   strconv.FormatInt(b.Server.ConnectionsMaxIdle.Milliseconds(), 10),
+		BrokerConnectionsMaxReauthMs: strconv.FormatInt(b.Server.ConnectionsMaxReauth.Milliseconds(), 10),
 
 		BrokerMaxConnections:               strconv.Itoa(b.Server.MaxConnections),
 		BrokerMaxConnectionsPerIP:          strconv.Itoa(b.Server.MaxConnectionsPerIP),

@@ -151,8 +151,8 @@ var kafkaNotApplying = map[string]string{
 
 	// Security settings that do nothing without an authorizer, SASL or
 	// delegation tokens (which are refused when set).
-	"connections.max.reauth.ms": whyNoSecurity, "connection.failed.authentication.delay.ms": whyNoSecurity,
-	"delegation.token.expiry.time.ms": whyNoSecurity, "delegation.token.max.lifetime.ms": whyNoSecurity,
+	"connection.failed.authentication.delay.ms": whyNoSecurity,
+	"delegation.token.expiry.time.ms":           whyNoSecurity, "delegation.token.max.lifetime.ms": whyNoSecurity,
 	"delegation.token.expiry.check.interval.ms": whyNoSecurity, "security.providers": whyNoSecurity,
 	"password.encoder.secret": whyNoSecurity, "password.encoder.old.secret": whyNoSecurity,
 	"password.encoder.cipher.algorithm": whyNoSecurity, "password.encoder.keyfactory.algorithm": whyNoSecurity,
@@ -177,7 +177,7 @@ var kafkaNotApplyingPrefixes = []struct{ prefix, why string }{
 // What is missing, for the settings refused whatever their value.
 const (
 	missingTLS  = "this TLS setting is not served: keystores and truststores are PEM files or inline PEM (ssl.keystore.location, ssl.truststore.location), with unencrypted keys"
-	missingSASL = "SASL authentication is not served yet: there are no SASL listeners and no credentials"
+	missingSASL = "this SASL setting is not served: SASL is set by sasl.enabled.mechanisms (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and users by tributary user or AlterUserScramCredentials (no JAAS, GSSAPI or OAUTHBEARER)"
 )
 
 // kafkaRefusedPrefixes are families refused whatever the value.

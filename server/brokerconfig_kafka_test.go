@@ -36,7 +36,7 @@ func kafkaReferenceNames(t *testing.T) []string {
 var securitySamples = map[string]string{
 	"ssl.keystore.type": "PEM", "ssl.truststore.type": "PEM", "ssl.client.auth": "none",
 	"ssl.enabled.protocols": "TLSv1.2,TLSv1.3", "ssl.protocol": "TLSv1.3", "ssl.cipher.suites": "",
-	"ssl.principal.mapping.rules": "DEFAULT",
+	"ssl.principal.mapping.rules": "DEFAULT", "sasl.enabled.mechanisms": "SCRAM-SHA-512",
 }
 
 // sampleValue is a value of name that a broker accepts if it accepts the
@@ -133,9 +133,9 @@ func TestKafkaSettingsRefusedSayWhatIsMissing(t *testing.T) {
 		{"ssl.keystore.type=JKS", "only PEM is served"},
 		{"ssl.key.password=secret", "this TLS setting is not served"},
 		{"listener.name.ssl.ssl.enabled.protocols=TLSv1.1", "insecure and not served"},
-		{"sasl.enabled.mechanisms=SCRAM-SHA-512", "SASL authentication is not served yet"},
+		{"sasl.enabled.mechanisms=GSSAPI", "GSSAPI is not served"},
+		{"sasl.jaas.config=x", "this SASL setting is not served"},
 		{"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=x", "this per-listener setting is not served"},
-		{"listeners=SASL_SSL://:9094", "SASL authentication is not served yet"},
 		{"listeners=INTERNAL://:9092", "listener INTERNAL has no security protocol"},
 		{"authorizer.class.name=com.example.CustomAuthorizer", "Java authorizer plugins cannot be loaded"},
 		{"super.users=admin", "want Type:Name"},

@@ -18,7 +18,11 @@ const (
 // servedSecurity are the ssl.* and sasl.* settings served here, broker-wide
 // and per listener (listener.name.<name>.<setting>), with what each does.
 // Every other ssl.* and sasl.* name is refused with what is missing.
-var servedSecurity = maps.Clone(auth.TLSSettingDocs)
+var servedSecurity = func() map[string]string {
+	m := maps.Clone(auth.TLSSettingDocs)
+	maps.Copy(m, auth.SASLSettingDocs)
+	return m
+}()
 
 // applySecurity takes the listener settings and the served security
 // settings; handled is false for any other name.
@@ -56,7 +60,7 @@ func (b *BrokerSettings) applySecurity(name, value string) (handled bool, err er
 	if _, ok := servedSecurity[setting]; !ok {
 		return false, nil
 	}
-	if err := auth.CheckTLSSetting(setting, value); err != nil {
+	if err := auth.CheckSetting(setting, value); err != nil {
 		return wrap(err)
 	}
 	if b.Security == nil {
@@ -91,7 +95,9 @@ func (b *BrokerSettings) ResolveListeners() ([]Listener, error) {
 // checkListener reports what l asks for that is not served.
 func checkListener(l Listener) error {
 	if l.Protocol.SASL() {
-		return fmt.Errorf("%w: listener %s (%s): %s", ErrListenerConfig, l.Name, l.Protocol, missingSASL)
+		if _, err := auth.ParseSASLMechanisms(l.Security[auth.SASLEnabledMechanisms]); err != nil {
+			return fmt.Errorf("%w: listener %s: %w", ErrListenerConfig, l.Name, err)
+		}
 	}
 	return nil
 }

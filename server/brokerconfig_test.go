@@ -94,10 +94,10 @@ func TestKafkaRetentionUnits(t *testing.T) {
 
 func TestKafkaPropertiesRefused(t *testing.T) {
 	for _, line := range []string{
-		"ssl.enabled.protocols=TLSv1",          // TLS below 1.2
-		"listeners=SASL_PLAINTEXT://:9093",     // nor SASL
-		"advertised.listeners=SSL://host:9093", // not a listener
-		"log.dirs=/a,/b",                       // one data dir
+		"ssl.enabled.protocols=TLSv1",                                 // TLS below 1.2
+		"listener.name.sasl_plaintext.sasl.enabled.mechanisms=GSSAPI", // not served
+		"advertised.listeners=SSL://host:9093",                        // not a listener
+		"log.dirs=/a,/b",                                              // one data dir
 		"log.retention.hours=many",
 	} {
 		b := DefaultBrokerSettings()

@@ -60,6 +60,12 @@ type conn struct {
 	// match.
 	principal auth.Principal
 	host      string
+	// sasl is the SASL exchange of a SASL_PLAINTEXT or SASL_SSL
+	// connection (sasl.go); nil on other listeners.
+	sasl *saslState
+	// closeAfter, when set by a handler, closes the connection once its
+	// response is sent (a failed authentication).
+	closeAfter error
 
 	// tlsOut gathers a response's buffers into TLS records on SSL and
 	// SASL_SSL listeners (TLS copies anyway; one record per buffer would
@@ -106,6 +112,9 @@ func newConn(s *Server, nc net.Conn, ln *listener) *conn {
 	if p, ok := s.cfg.principalByHost[c.host]; ok {
 		c.principal = p
 	}
+	if ln.protocol.SASL() {
+		c.sasl = &saslState{}
+	}
 	return c
 }
 
@@ -141,6 +150,13 @@ func (c *conn) serve() {
 	for {
 		if !c.waitMuted() {
 			return
+		}
+		if c.sasl != nil && c.sasl.rawTokens {
+			if err := c.serveRawToken(); err != nil {
+				c.logClose(err)
+				return
+			}
+			continue
 		}
 		if err := c.readFrame(); err != nil {
 			c.logClose(err)
@@ -194,7 +210,7 @@ var (
 
 func (c *conn) logClose(err error) {
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errShutdown):
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errShutdown), errors.Is(err, errAuthClosed):
 		return
 	case errors.Is(err, errIdle), errors.Is(err, errClientGone):
 		c.s.logger.Debug("server: closing connection", "remote", c.remote, "why", err)
@@ -232,7 +248,13 @@ func (c *conn) readFrame() error {
 	if _, err := io.ReadFull(c.rw, key[:]); err != nil {
 		return c.readErr(err, false)
 	}
-	if k := int16(binary.BigEndian.Uint16(key[:])); k != produceKey && size > maxNonProduceRequestBytes {
+	k := int16(binary.BigEndian.Uint16(key[:]))
+	if c.sasl != nil {
+		if err := c.saslGate(k, size); err != nil {
+			return err
+		}
+	}
+	if k != produceKey && size > maxNonProduceRequestBytes {
 		return fmt.Errorf("server: %d-byte request for API key %d: only Produce may exceed %d bytes", size, k, maxNonProduceRequestBytes)
 	}
 	c.frame = bytebufferpool.Get()
@@ -348,6 +370,9 @@ func (c *conn) handleFrame() error {
 		c.s.metrics.request(hdr.key, time.Since(start))
 		if resp != nil {
 			err = c.respond(hdr, resp)
+		}
+		if err == nil && c.closeAfter != nil {
+			err, c.closeAfter = c.closeAfter, nil
 		}
 	}
 	c.releaseViews()

@@ -231,6 +231,9 @@ type listener struct {
 	tls *auth.ServerTLS
 	// tlsConfig is tls.Config(), made once.
 	tlsConfig *tls.Config
+	// mechanisms are the SASL mechanisms of a SASL_PLAINTEXT or SASL_SSL
+	// listener (sasl.enabled.mechanisms); nil on the others.
+	mechanisms []string
 }
 
 // newListener resolves the advertised address of l once bound to bound.
@@ -245,6 +248,13 @@ func (s *Server) newListener(l Listener, bound net.Addr) (*listener, error) {
 			s.logger.Error("server: TLS files changed but do not load; the previous certificates stay in use", "listener", l.Name, "err", err)
 		}
 		sl.tls, sl.tlsConfig = st, st.Config()
+	}
+	if l.Protocol.SASL() {
+		ms, err := auth.ParseSASLMechanisms(l.Security[auth.SASLEnabledMechanisms])
+		if err != nil {
+			return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
+		}
+		sl.mechanisms = ms
 	}
 	if l.Advertise != "" {
 		host, port, err := splitHostPort(l.Advertise)

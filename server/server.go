@@ -67,6 +67,13 @@ type Server struct {
 	// authz checks every request against the ACLs; nil without
 	// authorizer.class.name, and then nothing is checked (acl.go).
 	authz *auth.Authorizer
+	// creds is the SCRAM credential store (meta/scram-credentials) that
+	// SASL listeners authenticate against and AlterUserScramCredentials
+	// changes.
+	creds *auth.CredentialStore
+	// scramMu serialises AlterUserScramCredentials, so that its checks
+	// (does the credential to delete exist) hold when it writes.
+	scramMu sync.Mutex
 
 	createMu sync.Mutex // serialises auto-creation so racing requests create a topic once
 	topicIDs sync.Map   // [16]byte topic ID -> topic name, see topicByID
@@ -109,6 +116,10 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.groups = groups
+	if s.creds, err = auth.OpenCredentialStore(auth.CredentialsPath(mgr.Dir())); err != nil {
+		groups.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.budgetBytes = int64(max(cfg.QueuedMaxRequestBytes, cfg.SocketRequestMaxBytes))
 	s.requestBudget = semaphore.NewWeighted(s.budgetBytes)
