@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"crypto/hmac"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -131,12 +132,26 @@ func (a *plainAuthenticator) Step(token []byte) ([]byte, error) {
 func (a *plainAuthenticator) Done() bool           { return a.done }
 func (a *plainAuthenticator) Principal() Principal { return User(a.user) }
 
-// scramAuthenticator is RFC 5802 SCRAM over xdg-go/scram's server
-// conversation: client-first, server-first, client-final, server-final.
+// scramAuthenticator is RFC 5802 SCRAM: client-first, server-first,
+// client-final, server-final. xdg-go/scram's server conversation reads the
+// client-first message (gs2 header, user name, nonce, extensions), looks
+// the credential up and writes the server-first message; the client-final
+// message is checked here, because Kafka accepts a client nonce that ends
+// with the server's (librdkafka, behind kcat and confluent-kafka, sends its
+// own nonce before the combined one) and xdg-go wants them equal. The
+// proof binds whatever nonce the client sent, so freshness still rests on
+// the server's part being there.
 type scramAuthenticator struct {
-	mech ScramMechanism
-	conv *scram.ServerConversation
-	done bool
+	mech  ScramMechanism
+	store *CredentialStore
+	conv  *scram.ServerConversation
+
+	// From the first exchange.
+	gs2Header, clientFirstBare, serverFirst, nonce string
+	cred                                           ScramCredential
+	step                                           int
+	done                                           bool
+	user                                           string
 }
 
 func newScramAuthenticator(m ScramMechanism, store *CredentialStore) *scramAuthenticator {
@@ -149,35 +164,110 @@ func newScramAuthenticator(m ScramMechanism, store *CredentialStore) *scramAuthe
 			StoredKey: c.StoredKey, ServerKey: c.ServerKey}, nil
 	}
 	srv, _ := m.hash().NewServer(lookup) // fails only for a nil lookup
-	return &scramAuthenticator{mech: m, conv: srv.NewConversation()}
+	return &scramAuthenticator{mech: m, store: store, conv: srv.NewConversation()}
+}
+
+func (a *scramAuthenticator) fail(format string, args ...any) error {
+	who := ""
+	if a.user != "" {
+		who = fmt.Sprintf(" for user %q", a.user)
+	}
+	return fmt.Errorf("%w: %s%s: %s", ErrAuthenticationFailed, a.mech, who, fmt.Sprintf(format, args...))
 }
 
 func (a *scramAuthenticator) Step(token []byte) ([]byte, error) {
-	if a.conv.Done() {
-		return nil, fmt.Errorf("%w: %s: the exchange is over", ErrAuthenticationFailed, a.mech)
+	a.step++
+	switch a.step {
+	case 1:
+		return a.first(string(token))
+	case 2:
+		return a.final(string(token))
 	}
-	out, err := a.conv.Step(string(token))
+	return nil, a.fail("the exchange is over")
+}
+
+// first answers the client-first message.
+func (a *scramAuthenticator) first(msg string) ([]byte, error) {
+	out, err := a.conv.Step(msg)
+	a.user = a.conv.Username()
 	if err != nil {
-		who := ""
-		if u := a.conv.Username(); u != "" {
-			who = fmt.Sprintf(" for user %q", u)
-		}
-		return nil, fmt.Errorf("%w: %s%s: %w", ErrAuthenticationFailed, a.mech, who, err)
+		return nil, a.fail("%v", err)
 	}
-	if z := a.conv.AuthzID(); z != "" && z != a.conv.Username() {
-		return nil, fmt.Errorf("%w: %s: authorization id %q differs from the user %q", ErrAuthenticationFailed, a.mech, z, a.conv.Username())
+	if z := a.conv.AuthzID(); z != "" && z != a.user {
+		return nil, a.fail("authorization id %q differs from the user", z)
 	}
-	if a.conv.Done() {
-		if !a.conv.Valid() {
-			return nil, fmt.Errorf("%w: %s: invalid credentials for user %q", ErrAuthenticationFailed, a.mech, a.conv.Username())
-		}
-		a.done = true
+	if strings.HasPrefix(msg, "p=") {
+		return nil, a.fail("channel binding is not served")
+	}
+	// gs2-header is "n,," or "y,," or with an authzid "n,a=...,": the
+	// bare message follows its second comma.
+	i := strings.IndexByte(msg, ',')
+	j := strings.IndexByte(msg[i+1:], ',')
+	a.gs2Header, a.clientFirstBare = msg[:i+j+2], msg[i+j+2:]
+	a.serverFirst = out
+	a.nonce, _ = scramAttr(out, 'r')
+	var ok bool
+	if a.cred, ok = a.store.Lookup(a.user, a.mech); !ok {
+		return nil, a.fail("invalid credentials")
 	}
 	return []byte(out), nil
 }
 
+// final checks the client-final message's channel binding, nonce and
+// proof, and answers with the server's signature.
+func (a *scramAuthenticator) final(msg string) ([]byte, error) {
+	p := strings.LastIndex(msg, ",p=")
+	if p < 0 {
+		return nil, a.fail("client-final message without a proof")
+	}
+	withoutProof, proofB64 := msg[:p], msg[p+len(",p="):]
+	attrs := strings.Split(withoutProof, ",")
+	if len(attrs) < 2 || !strings.HasPrefix(attrs[0], "c=") || !strings.HasPrefix(attrs[1], "r=") {
+		return nil, a.fail("client-final message does not start with c= and r=")
+	}
+	cbind, err := base64.StdEncoding.DecodeString(attrs[0][2:])
+	if err != nil || string(cbind) != a.gs2Header {
+		return nil, a.fail("channel binding does not match the gs2 header")
+	}
+	if nonce := attrs[1][2:]; a.nonce == "" || !strings.HasSuffix(nonce, a.nonce) {
+		return nil, a.fail("nonce received did not match nonce sent")
+	}
+	proof, err := base64.StdEncoding.DecodeString(proofB64)
+	h := a.mech.newHash()
+	if err != nil || len(proof) != h().Size() {
+		return nil, a.fail("malformed proof")
+	}
+	authMessage := []byte(a.clientFirstBare + "," + a.serverFirst + "," + withoutProof)
+	mac := func(key, msg []byte) []byte {
+		m := hmac.New(h, key)
+		m.Write(msg)
+		return m.Sum(nil)
+	}
+	clientKey := mac(a.cred.StoredKey, authMessage)
+	for i := range clientKey {
+		clientKey[i] ^= proof[i]
+	}
+	sum := h()
+	sum.Write(clientKey)
+	if !hmac.Equal(sum.Sum(nil), a.cred.StoredKey) {
+		return nil, a.fail("invalid credentials")
+	}
+	a.done = true
+	return []byte("v=" + base64.StdEncoding.EncodeToString(mac(a.cred.ServerKey, authMessage))), nil
+}
+
+// scramAttr is the value of attribute k ("r" in "r=...,s=...") of msg.
+func scramAttr(msg string, k byte) (string, bool) {
+	for _, a := range strings.Split(msg, ",") {
+		if len(a) >= 2 && a[0] == k && a[1] == '=' {
+			return a[2:], true
+		}
+	}
+	return "", false
+}
+
 func (a *scramAuthenticator) Done() bool           { return a.done }
-func (a *scramAuthenticator) Principal() Principal { return User(a.conv.Username()) }
+func (a *scramAuthenticator) Principal() Principal { return User(a.user) }
 
 // CheckSetting reports what is wrong with one served TLS or SASL setting's
 // value, as far as it can be told alone (files are read when a listener

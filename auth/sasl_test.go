@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -120,9 +123,41 @@ func TestScramRefusesWrongNonceAndReplay(t *testing.T) {
 	if _, err := c.Step([]byte(first)); err != nil {
 		t.Fatal(err)
 	}
-	wrong := strings.Replace(final, "r=", "r=X", 1)
-	if _, err := c.Step([]byte(wrong)); !errors.Is(err, ErrAuthenticationFailed) {
+	wrong := strings.Replace(final, ",p=", "X,p=", 1) // the server's part no longer ends it
+	if _, err := c.Step([]byte(wrong)); !errors.Is(err, ErrAuthenticationFailed) || !strings.Contains(err.Error(), "nonce") {
 		t.Fatalf("wrong nonce: %v", err)
+	}
+	// librdkafka's form, its own nonce before the combined one, with a
+	// proof over that: accepted, as Kafka accepts it.
+	d, _ := NewAuthenticator(MechanismScramSHA256, s)
+	cnonce := "rdkafka-client-nonce"
+	first = "n,,n=alice,r=" + cnonce
+	sf, err := d.Step([]byte(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snonce, _ := scramAttr(string(sf), 'r')
+	stored, _ := s.Lookup("alice", ScramSHA256)
+	salted := pbkdf2Salted(ScramSHA256, "alice-secret", stored.Salt, stored.Iterations)
+	woProof := "c=biws,r=" + cnonce + snonce
+	authMsg := first[3:] + "," + string(sf) + "," + woProof
+	mac := func(key []byte, msg string) []byte {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(msg))
+		return m.Sum(nil)
+	}
+	clientKey := mac(salted, "Client Key")
+	storedKey := sha256.Sum256(clientKey)
+	sig := mac(storedKey[:], authMsg)
+	for i := range sig {
+		sig[i] ^= clientKey[i]
+	}
+	sfinal, err := d.Step([]byte(woProof + ",p=" + base64.StdEncoding.EncodeToString(sig)))
+	if err != nil || !d.Done() {
+		t.Fatalf("librdkafka's client-final: %v", err)
+	}
+	if want := "v=" + base64.StdEncoding.EncodeToString(mac(mac(salted, "Server Key"), authMsg)); string(sfinal) != want {
+		t.Fatalf("server-final %q, want %q", sfinal, want)
 	}
 	// A step after the end.
 	if _, err := a.Step([]byte(final)); !errors.Is(err, ErrAuthenticationFailed) {
