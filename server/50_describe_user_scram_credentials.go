@@ -6,7 +6,8 @@ package server
 //
 // Each user's SCRAM mechanisms and iteration counts, never a salt or key.
 // A user without credentials is RESOURCE_NOT_FOUND; a user named twice is
-// DUPLICATE_RESOURCE, once, as in Kafka.
+// DUPLICATE_RESOURCE, once, as in Kafka. Needs Describe on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED otherwise).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -29,6 +30,12 @@ func handleDescribeUserScramCredentials(c *conn, h *reqHeader, req *kmsg.Describ
 			r.CredentialInfos = append(r.CredentialInfos, ci)
 		}
 		return r
+	}
+	if !c.authorizeCluster(h.key, auth.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		resp.ErrorMessage = adminMsg("Describe on the cluster is required to describe SCRAM credentials")
+		s.metrics.errorCode(h.key, resp.ErrorCode)
+		return resp, nil
 	}
 	if len(req.Users) == 0 {
 		for _, um := range s.creds.Users() {

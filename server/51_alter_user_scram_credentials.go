@@ -14,7 +14,8 @@ package server
 // UNACCEPTABLE_CREDENTIAL, deleting a credential that does not exist
 // RESOURCE_NOT_FOUND. A user with any error has none of its changes made;
 // the others' are written in one atomic replace of the file, answered
-// once it is durable.
+// once it is durable. Needs Alter on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED for every user otherwise).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -73,6 +74,15 @@ func handleAlterUserScramCredentials(c *conn, h *reqHeader, req *kmsg.AlterUserS
 		return u, u.code == 0
 	}
 
+	if !c.authorizeCluster(h.key, auth.OpAlter) {
+		for _, d := range req.Deletions {
+			fail(user(d.Name), kerr.ClusterAuthorizationFailed.Code, "Alter on the cluster is required to change SCRAM credentials")
+		}
+		for _, up := range req.Upsertions {
+			fail(user(up.Name), kerr.ClusterAuthorizationFailed.Code, "Alter on the cluster is required to change SCRAM credentials")
+		}
+		req.Deletions, req.Upsertions = nil, nil
+	}
 	s.scramMu.Lock()
 	defer s.scramMu.Unlock()
 	for _, d := range req.Deletions {

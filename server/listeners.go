@@ -248,6 +248,7 @@ func (s *Server) newListener(l Listener, bound net.Addr) (*listener, error) {
 			s.logger.Error("server: TLS files changed but do not load; the previous certificates stay in use", "listener", l.Name, "err", err)
 		}
 		sl.tls, sl.tlsConfig = st, st.Config()
+		s.metrics.security.tlsHandshakeFailures.WithLabelValues(l.Name) // a zero series from the start, for rate()
 	}
 	if l.Protocol.SASL() {
 		ms, err := auth.ParseSASLMechanisms(l.Security[auth.SASLEnabledMechanisms])
@@ -255,6 +256,10 @@ func (s *Server) newListener(l Listener, bound net.Addr) (*listener, error) {
 			return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
 		}
 		sl.mechanisms = ms
+		for _, m := range ms {
+			s.metrics.security.authentications.WithLabelValues(l.Name, m, authSucceeded)
+			s.metrics.security.authentications.WithLabelValues(l.Name, m, authFailed)
+		}
 	}
 	if l.Advertise != "" {
 		host, port, err := splitHostPort(l.Advertise)

@@ -131,3 +131,43 @@ func TestScramCredentialsKafkaRules(t *testing.T) {
 		t.Fatalf("describe: %+v", dresp.Results)
 	}
 }
+
+// TestSASLPrincipalsAreAuthorized: with an authorizer, a connection that
+// authenticated over SASL acts as its user: the super user admin may
+// change SCRAM credentials and alice, without Alter on the cluster, gets
+// CLUSTER_AUTHORIZATION_FAILED; an unauthenticated PLAINTEXT client is
+// User:ANONYMOUS and is refused too.
+func TestSASLPrincipalsAreAuthorized(t *testing.T) {
+	b, _ := saslBroker(t, withAuthorizer("User:admin"))
+	addUser(t, b.srv, "admin", "admin-secret")
+	ctx := testContext(t)
+	as := func(user, pw string) *kadm.Client {
+		return kadm.NewClient(b.clientOn("SASL_PLAINTEXT", kgo.SASL(scram.Auth{User: user, Pass: pw}.AsSha256Mechanism())))
+	}
+	// A fresh slice per call: kadm fills in the salt of the one it gets.
+	up := func() []kadm.UpsertSCRAM {
+		return []kadm.UpsertSCRAM{{User: "carol", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "carol-secret"}}
+	}
+	refused := func(res kadm.AlteredUserSCRAMs, err error) bool {
+		// kadm reports a cluster authorization failure as the call's error.
+		return errors.Is(err, kerr.ClusterAuthorizationFailed) || (err == nil && errors.Is(res["carol"].Err, kerr.ClusterAuthorizationFailed))
+	}
+	if res, err := as("alice", "alice-secret").AlterUserSCRAMs(ctx, nil, up()); !refused(res, err) {
+		t.Fatalf("alice alters credentials: %v %+v", err, res)
+	}
+	if _, err := as("alice", "alice-secret").DescribeUserSCRAMs(ctx); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice describes credentials: %v", err)
+	}
+	if res, err := kadm.NewClient(b.clientOn("PLAINTEXT")).AlterUserSCRAMs(ctx, nil, up()); !refused(res, err) {
+		t.Fatalf("ANONYMOUS alters credentials: %v %+v", err, res)
+	}
+	if _, ok := b.srv.creds.Lookup("carol", 1); ok {
+		t.Fatal("a refused alter stored carol")
+	}
+	if res, err := as("admin", "admin-secret").AlterUserSCRAMs(ctx, nil, up()); err != nil || res.Error() != nil {
+		t.Fatalf("admin alters credentials: %v %v", err, res.Error())
+	}
+	if d, err := as("admin", "admin-secret").DescribeUserSCRAMs(ctx); err != nil || len(d) != 3 {
+		t.Fatalf("admin describes: %v %+v", err, d)
+	}
+}
