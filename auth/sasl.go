@@ -21,7 +21,13 @@ const (
 
 // SASLSettingDocs says what each served SASL setting does.
 var SASLSettingDocs = map[string]string{
-	SASLEnabledMechanisms: "SASL mechanisms offered: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (default: the two SCRAM ones)",
+	SASLEnabledMechanisms: "SASL mechanisms offered: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (default: the two SCRAM ones)",
+	OAuthJWKSURL:          "OAUTHBEARER: the JWKS that signs tokens (https://, http:// or file://), fetched at start and when a token names an unknown key",
+	OAuthExpectedAudience: "OAUTHBEARER: audiences of which a token's aud must name one (empty: not checked)",
+	OAuthExpectedIssuer:   "OAUTHBEARER: the iss a token must have (empty: not checked)",
+	OAuthSubClaimName:     "OAUTHBEARER: the claim that names the principal (default sub)",
+	OAuthClockSkewSeconds: "OAUTHBEARER: leeway on exp and nbf, in seconds (default 30)",
+	OAuthInsecureUnsigned: "OAUTHBEARER, development only: accept unsigned tokens (alg none), as Kafka's unsecured validator does",
 }
 
 // DefaultSASLMechanisms are offered when sasl.enabled.mechanisms is not
@@ -39,11 +45,11 @@ func ParseSASLMechanisms(v string) ([]string, error) {
 	for _, m := range splitList(v) {
 		m = strings.ToUpper(m)
 		switch m {
-		case MechanismPlain, MechanismScramSHA256, MechanismScramSHA512:
-		case "GSSAPI", "OAUTHBEARER":
-			return nil, fmt.Errorf("%w: %s: %s is not served (served: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", ErrUnknownMechanism, SASLEnabledMechanisms, m)
+		case MechanismPlain, MechanismScramSHA256, MechanismScramSHA512, MechanismOAuthBearer:
+		case "GSSAPI":
+			return nil, fmt.Errorf("%w: %s: %s is not served (served: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)", ErrUnknownMechanism, SASLEnabledMechanisms, m)
 		default:
-			return nil, fmt.Errorf("%w: %s: %q (served: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", ErrUnknownMechanism, SASLEnabledMechanisms, m)
+			return nil, fmt.Errorf("%w: %s: %q (served: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)", ErrUnknownMechanism, SASLEnabledMechanisms, m)
 		}
 		if !slices.Contains(out, m) {
 			out = append(out, m)
@@ -273,9 +279,12 @@ func (a *scramAuthenticator) Principal() Principal { return User(a.user) }
 // value, as far as it can be told alone (files are read when a listener
 // starts).
 func CheckSetting(name, value string) error {
-	if name == SASLEnabledMechanisms {
+	switch name {
+	case SASLEnabledMechanisms:
 		_, err := ParseSASLMechanisms(value)
 		return err
+	case OAuthInsecureUnsigned, OAuthClockSkewSeconds, OAuthJWKSURL:
+		return checkOAuthSetting(name, strings.TrimSpace(value))
 	}
 	return CheckTLSSetting(name, value)
 }

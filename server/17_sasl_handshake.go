@@ -45,9 +45,14 @@ func handleSaslHandshake(c *conn, h *reqHeader, req *kmsg.SASLHandshakeRequest) 
 		c.closeAfter = errAuthClosed
 		return resp, nil
 	}
-	authn, err := auth.NewAuthenticator(req.Mechanism, c.s.creds)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+	var authn auth.Authenticator
+	if req.Mechanism == auth.MechanismOAuthBearer {
+		authn = auth.NewOAuthBearerAuthenticator(c.ln.oauth)
+	} else {
+		var err error
+		if authn, err = auth.NewAuthenticator(req.Mechanism, c.s.creds); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
 	}
 	st.reauth = st.stage == saslDone
 	st.stage, st.mechanism, st.authn, st.rawTokens = saslAuthenticate, req.Mechanism, authn, req.Version == 0

@@ -37,6 +37,8 @@ var securitySamples = map[string]string{
 	"ssl.keystore.type": "PEM", "ssl.truststore.type": "PEM", "ssl.client.auth": "none",
 	"ssl.enabled.protocols": "TLSv1.2,TLSv1.3", "ssl.protocol": "TLSv1.3", "ssl.cipher.suites": "",
 	"ssl.principal.mapping.rules": "DEFAULT", "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+	"sasl.oauthbearer.jwks.endpoint.url": "https://idp.example/jwks", "sasl.oauthbearer.clock.skew.seconds": "30",
+	"sasl.oauthbearer.insecure.unsigned.tokens.enable": "false",
 }
 
 // sampleValue is a value of name that a broker accepts if it accepts the

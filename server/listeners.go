@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -234,6 +235,8 @@ type listener struct {
 	// mechanisms are the SASL mechanisms of a SASL_PLAINTEXT or SASL_SSL
 	// listener (sasl.enabled.mechanisms); nil on the others.
 	mechanisms []string
+	// oauth checks the tokens of OAUTHBEARER, when it is enabled.
+	oauth *auth.OAuthBearerValidator
 }
 
 // newListener resolves the advertised address of l once bound to bound.
@@ -256,6 +259,11 @@ func (s *Server) newListener(l Listener, bound net.Addr) (*listener, error) {
 			return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
 		}
 		sl.mechanisms = ms
+		if slices.Contains(ms, auth.MechanismOAuthBearer) {
+			if sl.oauth, err = auth.NewOAuthBearerValidator(l.Security); err != nil {
+				return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
+			}
+		}
 		for _, m := range ms {
 			s.metrics.security.authentications.WithLabelValues(l.Name, m, authSucceeded)
 			s.metrics.security.authentications.WithLabelValues(l.Name, m, authFailed)

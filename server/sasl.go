@@ -93,17 +93,26 @@ func (c *conn) saslGate(key int16, size int32) error {
 // logged once, and the error is what the client is told.
 func (c *conn) saslStep(token []byte) (out []byte, lifetime time.Duration, err error) {
 	st := c.sasl
-	out, err = st.authn.Step(token)
-	if err == nil && st.authn.Done() {
-		p := st.authn.Principal()
+	authn := st.authn
+	out, err = authn.Step(token)
+	if err == nil && authn.Done() {
+		p := authn.Principal()
 		if st.reauth && p != c.principal {
 			err = fmt.Errorf("%w: re-authentication as %s on a connection of %s: a connection keeps its principal", auth.ErrAuthenticationFailed, p, c.principal)
 		} else {
 			c.principal = p
 			st.stage, st.authn, st.reauth, st.rawTokens = saslDone, nil, false, false
 			st.expiry = time.Time{}
+			now := time.Now()
 			if d := c.s.cfg.ConnectionsMaxReauth; d > 0 {
-				st.expiry, lifetime = time.Now().Add(d), d
+				st.expiry, lifetime = now.Add(d), d
+			}
+			// A session does not outlive its credential (an OAUTHBEARER
+			// token's exp), as in Kafka.
+			if e, ok := authn.(interface{ SessionExpiry() time.Time }); ok && !e.SessionExpiry().IsZero() {
+				if st.expiry.IsZero() || e.SessionExpiry().Before(st.expiry) {
+					st.expiry, lifetime = e.SessionExpiry(), max(e.SessionExpiry().Sub(now), time.Millisecond)
+				}
 			}
 			c.s.metrics.security.authentications.WithLabelValues(c.ln.name, st.mechanism, authSucceeded).Inc()
 			c.s.logger.Debug("server: SASL authentication succeeded", "listener", c.ln.name, "remote", c.remote, "mechanism", st.mechanism, "principal", p.String())
