@@ -71,10 +71,9 @@ type OAuthBearerValidator struct {
 	allowUnsigned bool
 	client        *http.Client
 
-	mu        sync.Mutex // guards keys and fetched
-	keys      jose.JSONWebKeySet
-	fetched   time.Time
-	fetchErrs int
+	mu      sync.Mutex // guards keys and fetched
+	keys    jose.JSONWebKeySet
+	fetched time.Time
 }
 
 // NewOAuthBearerValidator reads the OAUTHBEARER settings of a listener and

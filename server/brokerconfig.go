@@ -242,7 +242,7 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		return b.unknownSetting(name)
 	}
 	if err != nil {
-		return fmt.Errorf("server: %s=%q: %w", name, value, err)
+		return fmt.Errorf("server: %s=%s: %w", name, shownValue(name, value), err)
 	}
 	return nil
 }

@@ -261,7 +261,7 @@ func kafkaNotApplyingReason(name string) (string, bool) {
 func (b *BrokerSettings) applyKafka(name, value string) (handled bool, err error) {
 	wrap := func(err error) (bool, error) {
 		if err != nil {
-			return true, fmt.Errorf("server: %s=%q: %w", name, value, err)
+			return true, fmt.Errorf("server: %s=%s: %w", name, shownValue(name, value), err)
 		}
 		return true, nil
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 
 	"github.com/tributary-io/tributary/auth"
@@ -29,7 +30,7 @@ var servedSecurity = func() map[string]string {
 func (b *BrokerSettings) applySecurity(name, value string) (handled bool, err error) {
 	wrap := func(err error) (bool, error) {
 		if err != nil {
-			return true, fmt.Errorf("server: %s=%q: %w", name, value, err)
+			return true, fmt.Errorf("server: %s=%s: %w", name, shownValue(name, value), err)
 		}
 		return true, nil
 	}
@@ -100,4 +101,20 @@ func checkListener(l Listener) error {
 		}
 	}
 	return nil
+}
+
+// secretSettingParts mark the names of settings whose values are secrets
+// (passwords, private keys, JAAS configurations that hold passwords):
+// errors and notes never show those values.
+var secretSettingParts = []string{"password", "jaas.config", "keystore.key", "secret"}
+
+// shownValue is value as an error may show it: quoted, or [hidden] for a
+// secret setting.
+func shownValue(name, value string) string {
+	for _, p := range secretSettingParts {
+		if strings.Contains(name, p) {
+			return "[hidden]"
+		}
+	}
+	return strconv.Quote(value)
 }

@@ -144,3 +144,24 @@ func TestConnectionsStartAnonymous(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingErrorsHideSecrets: a refused or bad secret setting is named
+// in the error, its value never.
+func TestSettingErrorsHideSecrets(t *testing.T) {
+	for _, line := range []string{
+		"ssl.key.password=hunter2",
+		"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"hunter2\";",
+		"sasl.jaas.config=x password=hunter2",
+		"delegation.token.secret.key=hunter2",
+		"password.encoder.secret=hunter2",
+	} {
+		b := DefaultBrokerSettings()
+		err := b.ReadProperties(strings.NewReader(line), "f")
+		if err == nil {
+			continue // accepted as not applying: nothing shown
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows the secret: %v", line, err)
+		}
+	}
+}
