@@ -39,10 +39,10 @@ type RecoverOptions struct {
 	// are then salvaged wherever their offsets go (there is no next
 	// segment to bound them), Limit is the recovery point (0: none),
 	// which only vouches for a last batch ending there, and a torn tail
-	// (see ResumePoint) is cut without looking inside it.
+	// (see salvageScope.torn) is cut without looking inside it.
 	Last bool
 	// Salvage, when set, is given the bytes of the file from the first
-	// batch past the damage that resumes the log (see ResumePoint) to
+	// batch past the damage that resumes the log (see resumePoint) to
 	// the end, and that batch's base offset, before the file is cut;
 	// the caller keeps them as a segment of their own. An error stops
 	// the recovery before anything is cut.
@@ -72,15 +72,15 @@ func (s *Segment) follows(base, next int64) bool {
 // A batch that was fully written and is valid is never dropped, unless a batch
 // before it is corrupt: nothing after the first damaged byte can be trusted
 // to belong to this segment's chain of offsets. RecoverWith salvages what
-// comes after the damage of a sealed segment.
+// comes after the damage.
 func (s *Segment) Recover() (RecoveryStats, error) {
 	return s.RecoverWith(RecoverOptions{})
 }
 
 // RecoverWith is Recover that, with opts.Salvage set, hands the valid
 // batches found past the damage to the caller before cutting the file
-// (see ResumePoint), so that one damaged batch does not cost the rest of a
-// sealed segment.
+// (see resumePoint), so that one damaged batch does not cost the rest of
+// the segment; only a torn tail of the last segment is cut whole.
 func (s *Segment) RecoverWith(opts RecoverOptions) (RecoveryStats, error) {
 	if s.sealed {
 		return RecoveryStats{}, &Error{Path: s.logPath, Op: "recover", Offset: -1, Err: ErrReadOnly}
