@@ -86,7 +86,8 @@
 // the end of the file (a write a crash cut short; nothing inside it is
 // looked at, its records may hold anything, batches included), or damage
 // after which no batch is found. Damage followed by valid batches is not
-// a torn tail.
+// a torn tail, and nothing below the recovery point is: it was on stable
+// storage before the crash.
 //
 // Past damage the log resumes (segment.RecoverOptions, one rule for
 // every segment) at a whole, CRC-valid batch whose base offset, which no
@@ -108,8 +109,8 @@
 // What is not kept: a last batch of the last segment past the recovery
 // point that only its damaged predecessor's header could vouch for (the
 // damage hit that header's length, base offset or offset delta); and a
-// batch whose length field was damaged so that it runs past the end of
-// the file, which reads as a torn tail. Both cost acknowledged batches
+// batch past the recovery point whose length field was damaged so that
+// it runs past the end of the file, which reads as a torn tail. Both cost acknowledged batches
 // after a one-byte fault in a few bytes of one header.
 //
 // We do not record the flushed offset on each group-commit fsync (for

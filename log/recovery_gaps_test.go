@@ -348,6 +348,27 @@ func TestRecoveryKeepsSegmentsAfterDamage(t *testing.T) {
 			patchFile(t, f.logPath(6), func(b []byte) []byte { clear(b[from:to]); return b })
 			return want{[]int{victim}, []tlog.OffsetRange{{From: f.base(victim), To: f.base(last)}}, f.end(), 0}
 		}},
+		{"length past the end of the file mid active segment, checkpoint stale", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// A batch that follows the log and claims to run past the
+			// end of the file reads as a torn tail: it is cut with
+			// everything after it, and those offsets are given out
+			// again (see "What is not kept" in the package comment).
+			in := f.segBatches(6)
+			victim := in[1]
+			at := f.posIn(6, victim) + recordbatch.BatchLengthPos
+			patchFile(t, f.logPath(6), func(b []byte) []byte { copy(b[at:], []byte{0x7f, 0xff, 0, 0}); return b })
+			return want{in[1:], nil, f.base(victim), 0}
+		}},
+		{"length past the end of the file mid active segment, below the checkpoint", gapKill9Synced, func(t *testing.T, f *gapFixture) want {
+			// The same damage below the recovery point: those bytes
+			// were on stable storage, no crash tore them, so it is
+			// not a torn tail and the batches after it stay.
+			in := f.segBatches(6)
+			victim := in[1]
+			at := f.posIn(6, victim) + recordbatch.BatchLengthPos
+			patchFile(t, f.logPath(6), func(b []byte) []byte { copy(b[at:], []byte{0x7f, 0xff, 0, 0}); return b })
+			return want{[]int{victim}, []tlog.OffsetRange{{From: f.base(victim), To: f.base(victim + 1)}}, f.end(), 0}
+		}},
 		{"damaged last segment after kill -9 past the checkpoint", gapKill9Synced, func(t *testing.T, f *gapFixture) want {
 			// The last segment was flushed before the checkpoint: no
 			// crash tore it, so as in a sealed segment only the

@@ -217,9 +217,10 @@ func (sc salvageScope) follows(base, next int64) bool {
 // than a batch length, or a batch that follows the log and whose length
 // runs past the end of the file (a write cut short by a crash). Nothing
 // inside it is looked at: its bytes are record data, which may hold
-// anything, batches included.
+// anything, batches included. Below the recovery point (sc.vouch) nothing
+// was torn: those batches were on stable storage before the crash.
 func (sc salvageScope) torn(v []byte, p int, next int64) bool {
-	if !sc.last {
+	if !sc.last || next < sc.vouch {
 		return false
 	}
 	b := v[p:]
