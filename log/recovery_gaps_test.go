@@ -141,6 +141,9 @@ func newGapFixture(t *testing.T, mode int) *gapFixture {
 	if len(f.bases) != 7 {
 		t.Fatalf("fixture has segments %v, want 7", f.bases)
 	}
+	if n := len(f.segBatches(6)); n < 5 {
+		t.Fatalf("the active segment holds %d batches, the cases damaging it want at least 5", n)
+	}
 	return f
 }
 
