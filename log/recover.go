@@ -23,10 +23,11 @@ import (
 // after it). Offsets are never reused: the log end stays past every kept
 // batch, and past the recovery checkpoint's offset (everything below it was
 // on stable storage, maybe acknowledged and consumed), where a new segment
-// starts if the log's tail was lost. Only an unflushed tail of the last
-// segment (a crash in the middle of a write) is cut and its offsets given
-// out again, as Kafka does; below the recovery point the last segment is
-// repaired as a sealed one.
+// starts if the log's tail was lost. Only the torn tail of the last
+// segment (damage that runs to the end of the file: a write a crash cut
+// short) is cut and its offsets given out again, as Kafka does; damage
+// followed by valid batches is repaired there as in a sealed segment,
+// whichever side of the recovery point it lies (segment.RecoverOptions).
 //
 // A segment whose base offset lies below the end of the one before it (an
 // overlap: files of a truncated log that came back, an operator's copy)
@@ -98,8 +99,9 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom, logStart int6
 		}
 		fast := (clean || !last && bases[i+1] <= recoverFrom) && !salvage[base]
 		// Batches past damage are salvaged below the next segment, and
-		// in the last segment below the recovery point: no crash tore
-		// what was flushed before it. Past it, a crash tears the tail.
+		// in the last segment wherever they go: only its torn tail is
+		// cut (see segment.RecoverOptions). The recovery point vouches
+		// for a last batch of the last segment that ends there.
 		limit := int64(0)
 		switch {
 		case !last:
@@ -158,11 +160,11 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom, logStart int6
 // open opens the segment at base: with fast, trusting its flushed bytes if
 // its indexes check out (segment.Load); otherwise, or when they do not,
 // CRC-scanning it and cutting it at its first bad batch (segment.Recover).
-// cut says why it was cut, "" when it was not. With limit (the next
-// segment's base offset; for the last segment the recovery point, or 0),
-// the valid batches past the damage and below limit are salvaged into a
-// segment of their own at the returned base offset (-1: none), which the
-// caller loads next.
+// cut says why it was cut, "" when it was not. The valid batches past
+// the damage (below limit, the next segment's base offset; in the last
+// segment up to its torn tail, limit being the recovery point or 0) are
+// salvaged into a segment of their own at the returned base offset (-1:
+// none), which the caller loads next.
 func (r *recovery) open(base int64, fast, last bool, limit int64) (seg *segment.Segment, cut string, salvaged int64, err error) {
 	l := r.l
 	salvaged = -1
@@ -187,8 +189,8 @@ func (r *recovery) open(base int64, fast, last bool, limit int64) (seg *segment.
 	if err != nil {
 		return nil, "", -1, fmt.Errorf("log: open %s: %w", l.dir, err)
 	}
-	opts := segment.RecoverOptions{Limit: limit}
-	if limit > 0 {
+	opts := segment.RecoverOptions{Limit: limit, Last: last}
+	if limit > 0 || last {
 		opts.Salvage = func(first int64, tail []byte) error {
 			return writeSegmentLog(l.dir, first, func(w io.Writer) error {
 				_, err := w.Write(tail)

@@ -141,6 +141,9 @@ func newGapFixture(t *testing.T, mode int) *gapFixture {
 	if len(f.bases) != 7 {
 		t.Fatalf("fixture has segments %v, want 7", f.bases)
 	}
+	if n := len(f.segBatches(6)); n < 5 {
+		t.Fatalf("the active segment holds %d batches, the cases damaging it want at least 5", n)
+	}
 	return f
 }
 
@@ -282,6 +285,92 @@ func TestRecoveryKeepsSegmentsAfterDamage(t *testing.T) {
 				t.Fatal(err)
 			}
 			return want{in[len(in)/2:], nil, f.base(victim), 0}
+		}},
+		{"flipped byte mid active segment after kill -9, checkpoint stale", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// Every batch was fsynced and acknowledged, but the
+			// recovery point is still 0. One byte of a batch's
+			// records changes: damage followed by valid batches is
+			// not a torn tail. Only that batch goes; every later one
+			// stays and no offset is given out again.
+			in := f.segBatches(6)
+			victim := in[len(in)/2]
+			at := f.posIn(6, victim) + recordbatch.HeaderSize + 2
+			patchFile(t, f.logPath(6), func(b []byte) []byte { b[at] ^= 0x01; return b })
+			return want{[]int{victim}, []tlog.OffsetRange{{From: f.base(victim), To: f.base(victim + 1)}}, f.end(), 0}
+		}},
+		{"damaged length mid active segment after kill -9", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// The framing is lost at the damaged batch: the scan
+			// finds the next batch, which the one after it vouches
+			// for.
+			in := f.segBatches(6)
+			victim := in[1]
+			at := f.posIn(6, victim) + recordbatch.BatchLengthPos
+			patchFile(t, f.logPath(6), func(b []byte) []byte { copy(b[at:], []byte{0, 0, 0, 1}); return b })
+			return want{[]int{victim}, []tlog.OffsetRange{{From: f.base(victim), To: f.base(victim + 1)}}, f.end(), 0}
+		}},
+		{"flipped byte mid active segment, then a torn tail", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// The batches between the damage and the torn tail stay;
+			// the torn last batch is cut and its offsets, which no
+			// batch holds, are given out again.
+			in := f.segBatches(6)
+			victim, torn := in[1], in[len(in)-1]
+			patchFile(t, f.logPath(6), func(b []byte) []byte {
+				b[f.posIn(6, victim)+recordbatch.HeaderSize+5] ^= 0x40
+				return b[:f.posIn(6, torn)+40]
+			})
+			return want{[]int{victim, torn}, []tlog.OffsetRange{{From: f.base(victim), To: f.base(victim + 1)}}, f.base(torn), 0}
+		}},
+		{"hole of zeros mid active segment after power loss", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// Pages that never reached the disk read as zeros, the
+			// pages after them did: the valid batches after the hole
+			// are intact and vouch for each other's offsets; the
+			// hole is lost, its offsets not given out again.
+			in := f.segBatches(6)
+			victim := in[1]
+			from := f.posIn(6, victim) + 10
+			to := f.posIn(6, victim+1) + 20
+			patchFile(t, f.logPath(6), func(b []byte) []byte { clear(b[from:to]); return b })
+			return want{[]int{victim, victim + 1}, []tlog.OffsetRange{{From: f.base(victim), To: f.base(victim + 2)}}, f.end(), 0}
+		}},
+		{"hole of zeros before the last batch of the active segment", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// Nothing vouches for the last batch's base offset (no
+			// batch after it, no intact header before it, the
+			// recovery point below it): it is cut as a torn tail.
+			in := f.segBatches(6)
+			victim, last := in[len(in)-2], in[len(in)-1]
+			from, to := f.posIn(6, victim), f.posIn(6, last)
+			patchFile(t, f.logPath(6), func(b []byte) []byte { clear(b[from:to]); return b })
+			return want{[]int{victim, last}, nil, f.base(victim), 0}
+		}},
+		{"hole of zeros before the last batch of the active segment, flushed", gapKill9Synced, func(t *testing.T, f *gapFixture) want {
+			// The same hole below the recovery point: the recovery
+			// point, where the last batch ends, vouches for it.
+			in := f.segBatches(6)
+			victim, last := in[len(in)-2], in[len(in)-1]
+			from, to := f.posIn(6, victim), f.posIn(6, last)
+			patchFile(t, f.logPath(6), func(b []byte) []byte { clear(b[from:to]); return b })
+			return want{[]int{victim}, []tlog.OffsetRange{{From: f.base(victim), To: f.base(last)}}, f.end(), 0}
+		}},
+		{"length past the end of the file mid active segment, checkpoint stale", gapKill9, func(t *testing.T, f *gapFixture) want {
+			// A batch that follows the log and claims to run past the
+			// end of the file reads as a torn tail: it is cut with
+			// everything after it, and those offsets are given out
+			// again (see "What is not kept" in the package comment).
+			in := f.segBatches(6)
+			victim := in[1]
+			at := f.posIn(6, victim) + recordbatch.BatchLengthPos
+			patchFile(t, f.logPath(6), func(b []byte) []byte { copy(b[at:], []byte{0x7f, 0xff, 0, 0}); return b })
+			return want{in[1:], nil, f.base(victim), 0}
+		}},
+		{"length past the end of the file mid active segment, below the checkpoint", gapKill9Synced, func(t *testing.T, f *gapFixture) want {
+			// The same damage below the recovery point: those bytes
+			// were on stable storage, no crash tore them, so it is
+			// not a torn tail and the batches after it stay.
+			in := f.segBatches(6)
+			victim := in[1]
+			at := f.posIn(6, victim) + recordbatch.BatchLengthPos
+			patchFile(t, f.logPath(6), func(b []byte) []byte { copy(b[at:], []byte{0x7f, 0xff, 0, 0}); return b })
+			return want{[]int{victim}, []tlog.OffsetRange{{From: f.base(victim), To: f.base(victim + 1)}}, f.end(), 0}
 		}},
 		{"damaged last segment after kill -9 past the checkpoint", gapKill9Synced, func(t *testing.T, f *gapFixture) want {
 			// The last segment was flushed before the checkpoint: no
@@ -822,4 +911,96 @@ func TestRecoveryDamageInCleanedSegment(t *testing.T) {
 		}
 	}
 	checkRecords(t, readRecords(t, l), append(kept, last...))
+}
+
+// TestRecoveryDoesNotServeBatchesStoredInRecords writes, with
+// flush.messages=1, a batch whose one record's value is itself a chain of
+// two well-formed, CRC-valid batches at offsets far past the log's, and
+// damages the log around it after kill -9 (the recovery point still 0).
+// Recovery must never serve those stored batches as the log's: not when the
+// outer batch's framing is intact (nothing inside it is looked at), not
+// when its length is damaged (the scan lands inside it, but the real
+// batches after it contradict the stored ones' offsets), and not when the
+// outer batch is a torn tail cut right after them (a torn tail is cut, not
+// searched).
+func TestRecoveryDoesNotServeBatchesStoredInRecords(t *testing.T) {
+	stored := make([]byte, 0, 512)
+	for i, base := range []int64{1_000_000, 1_000_003} {
+		b := recordbatch.Build(3, 20, 50_000+int64(i))
+		recordbatch.SetBaseOffset(b, base)
+		stored = append(stored, b...)
+	}
+	outer, err := recordbatch.Encode(nil, recordbatch.BatchOptions{}, []recordbatch.Record{{Timestamp: 40_000, Value: stored}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	valueAt := bytes.Index(outer, stored) // where the stored batches lie in the outer one
+	if valueAt < 0 {
+		t.Fatal("the stored batches are not in the outer batch verbatim")
+	}
+	cases := []struct {
+		name  string
+		after int // batches appended after the outer one
+		// damage changes the .log (outer: the outer batch's position)
+		// and says whether the outer batch is lost (reported) or cut
+		// as a torn tail (its offsets given out again).
+		damage func(b []byte, outer int) ([]byte, bool)
+	}{
+		{"records damaged, framing intact", 4, func(b []byte, at int) ([]byte, bool) {
+			b[at+recordbatch.HeaderSize+1] ^= 0x08
+			return b, true
+		}},
+		{"length damaged", 4, func(b []byte, at int) ([]byte, bool) {
+			copy(b[at+recordbatch.BatchLengthPos:], []byte{0, 0, 0, 1})
+			return b, true
+		}},
+		{"torn right after the stored batches", 0, func(b []byte, at int) ([]byte, bool) {
+			return b[:at+valueAt+len(stored)], false
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := rcvConfig(1 << 20) // one segment
+			cfg.FlushMessages = 1
+			src := t.TempDir()
+			l := rcvOpen(t, src, cfg)
+			before := rcvAppend(t, l, 0, 5)
+			ob := bytes.Clone(outer)
+			outerBase, err := l.Append(ob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after := rcvAppend(t, l, 6, c.after)
+			dir := filepath.Join(t.TempDir(), "log")
+			rcvCopyDir(t, src, dir) // kill -9
+			rcvClose(t, l)
+			bases := rcvSegments(t, dir)
+			path := rcvFile(dir, bases[0], segment.LogSuffix)
+			at := len(bytes.Join(before, nil))
+			var lostOuter bool
+			patchFile(t, path, func(b []byte) []byte {
+				b, lostOuter = c.damage(b, at)
+				return b
+			})
+			var lost []tlog.OffsetRange
+			end := outerBase
+			if lostOuter {
+				lost = []tlog.OffsetRange{{From: outerBase, To: outerBase + 1}}
+				h, _ := recordbatch.ParseHeader(after[len(after)-1])
+				end = h.NextOffset()
+			}
+			if got := lostRanges(verifyPartition(t, dir).Lost); !slices.Equal(got, lost) {
+				t.Errorf("VerifyPartition predicts lost %v, want %v", got, lost)
+			}
+			l = rcvOpen(t, dir, rcvConfig(1<<20))
+			defer l.Close()
+			if got := lostRanges(l.Recovery().Lost); !slices.Equal(got, lost) {
+				t.Errorf("recovery reported lost %v, want %v", got, lost)
+			}
+			gapCheck(t, l, slices.Concat(before, after), lost, end)
+			if base, err := l.Append(rcvBatch(99)); err != nil || base != end {
+				t.Fatalf("append after recovery at %d, %v; want %d", base, err, end)
+			}
+		})
+	}
 }

@@ -251,8 +251,8 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 		if !so.Active {
 			so.NextSegment = bases[i+1]
 		} else if c := r.Checkpoint; c != nil && c.RecoveryOffset > base {
-			// As Open does: the last segment's batches past damage
-			// are kept below the recovery point.
+			// As Open does: the recovery point vouches for the last
+			// segment's last batch when it ends there.
 			so.NextSegment = c.RecoveryOffset
 		}
 		if opts.Batch != nil {
