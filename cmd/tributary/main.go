@@ -76,6 +76,7 @@ binary, no ZooKeeper, real Kafka clients work unmodified.`,
 		def = env
 	}
 	root.PersistentFlags().StringVarP(target, "brokers", "b", def, "comma-separated host:port of brokers to bootstrap from (env "+envBrokers+")")
+	addSecurityFlags(root)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.Version = versionString()
 	root.SetVersionTemplate("tributary {{.Version}}\n")
