@@ -373,3 +373,55 @@ func TestParseJAAS(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintConfigShowsSecuritySettingsMasked: serve --print-config lists
+// the listeners and the ssl.* and sasl.* settings, per listener ones too,
+// with keys and passwords shown as [hidden]; the file loads back.
+func TestPrintConfigShowsSecuritySettingsMasked(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "broker.properties")
+	conf := `listeners=SASL_SSL://127.0.0.1:9094,INTERNAL://127.0.0.1:9095
+listener.security.protocol.map=SASL_SSL:SASL_SSL,INTERNAL:SSL
+ssl.keystore.type=PEM
+ssl.keystore.key=-----BEGIN PRIVATE KEY-----\
+  TOPSECRETKEY\
+  -----END PRIVATE KEY-----
+ssl.keystore.certificate.chain=-----BEGIN CERTIFICATE-----\
+  Y2VydA==\
+  -----END CERTIFICATE-----
+listener.name.internal.ssl.keystore.key=ALSOSECRET
+listener.name.internal.ssl.client.auth=required
+sasl.enabled.mechanisms=SCRAM-SHA-512
+`
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, out := printConfig(t, "--config", path, "--data-dir", dir)
+	for k, want := range map[string]string{
+		"listeners":                               "SASL_SSL://127.0.0.1:9094,INTERNAL://127.0.0.1:9095",
+		"listener.security.protocol.map":          "SASL_SSL:SASL_SSL,INTERNAL:SSL",
+		"ssl.keystore.key":                        "[hidden]",
+		"listener.name.internal.ssl.keystore.key": "[hidden]",
+		"listener.name.internal.ssl.client.auth":  "required",
+		"sasl.enabled.mechanisms":                 "SCRAM-SHA-512",
+		"ssl.keystore.certificate.chain":          "-----BEGIN CERTIFICATE-----Y2VydA==-----END CERTIFICATE-----",
+	} {
+		if m[k] != want {
+			t.Errorf("%s=%q, want %q", k, m[k], want)
+		}
+	}
+	if strings.Contains(out, "SECRET") {
+		t.Fatalf("a secret is shown:\n%s", out)
+	}
+}
+
+// TestServeLeavesClientVariablesAlone: serve's typo check does not refuse
+// the client commands' variables, which an operator's shell may hold.
+func TestServeLeavesClientVariablesAlone(t *testing.T) {
+	t.Setenv(envCommandConfig, "")
+	t.Setenv(clientEnvPrefix+"SECURITY_PROTOCOL", "SASL_SSL")
+	t.Setenv(clientEnvPrefix+"SASL_PASSWORD", "x")
+	if r := runCLI(t, "", "serve", "--print-config", "--data-dir", t.TempDir()); r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}
