@@ -212,7 +212,7 @@ its end-to-end latency (produce call to consumer) is measured on one clock.`,
 			if err != nil {
 				return err
 			}
-			res, runErr := bench.EndToEnd(ctx, pcfg, bench.ConsumeConfig{}, 0)
+			res, runErr := bench.EndToEnd(ctx, pcfg, bench.ConsumeConfig{ClientOpts: pcfg.ClientOpts}, 0)
 			if res.Produce.Timeline == nil && runErr != nil {
 				return runErr // nothing ran
 			}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tributary-io/tributary/auth"
+	"github.com/tributary-io/tributary/auth/authtest"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/server"
 )
@@ -98,9 +99,9 @@ func (p *testPKI) issue(t *testing.T, name, cn string, dnsNames []string, ips ..
 // whose certificate names another host; ACLs are on, with User:admin and
 // User:alice (the client certificate's CN, mapped) as super users.
 type secureCLIBroker struct {
-	pki                    *testPKI
-	saslSSL, mtls, badName string
-	dataDir                string
+	pki                           *testPKI
+	saslSSL, mtls, badName, oauth string
+	dataDir                       string
 }
 
 func startSecureCLIBroker(t *testing.T) *secureCLIBroker {
@@ -144,10 +145,12 @@ func startSecureCLIBroker(t *testing.T) *secureCLIBroker {
 		}
 		return addr.String()
 	}
-	b.saslSSL = listen("SASL_SSL", auth.SASLSSL, map[string]string{"ssl.keystore.location": keystore, "sasl.enabled.mechanisms": "SCRAM-SHA-512"})
+	b.saslSSL = listen("SASL_SSL", auth.SASLSSL, map[string]string{"ssl.keystore.location": keystore, "sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN"})
 	b.mtls = listen("MTLS", auth.SSL, map[string]string{"ssl.keystore.location": keystore, "ssl.truststore.location": b.pki.caFile,
 		"ssl.client.auth": "required", "ssl.principal.mapping.rules": "RULE:^CN=([^,]+)$/$1/,DEFAULT"})
 	b.badName = listen("OTHER", auth.SSL, map[string]string{"ssl.keystore.location": otherName})
+	b.oauth = listen("OAUTH", auth.SASLPlaintext, map[string]string{"sasl.enabled.mechanisms": "OAUTHBEARER",
+		"sasl.oauthbearer.insecure.unsigned.tokens.enable": "true"})
 	return b
 }
 
@@ -211,6 +214,20 @@ func TestCLIOverSASLSSLWithSCRAM(t *testing.T) {
 		t.Fatalf("user list: %s", r.stdout)
 	}
 
+	// bench produces and consumes with the same settings.
+	for _, args := range [][]string{
+		{"bench", "produce", "--topic", "bench", "--records", "200", "--partitions", "1", "--json"},
+		{"bench", "consume", "--topic", "bench", "--records", "200", "--json"},
+		{"bench", "e2e", "--topic", "bench-e2e", "--records", "100", "--throughput", "1000", "--partitions", "2", "--json"},
+	} {
+		root := newTestRoot()
+		root.AddCommand(newBenchCmd())
+		var out, errb strings.Builder
+		if code := execute(root, append(cc, args...), strings.NewReader(""), &out, &errb); code != 0 {
+			t.Fatalf("%v: exit %d: %s%s", args, code, out.String(), errb.String())
+		}
+	}
+
 	// bob, with his ACL, reads the topic; through the environment alone.
 	t.Setenv(envCommandConfig, "")
 	for k, v := range map[string]string{
@@ -235,6 +252,37 @@ func TestCLIOverSASLSSLWithSCRAM(t *testing.T) {
 		t.Fatalf("typo: exit %d: %s", r.code, r.stderr)
 	}
 	checkOneLineError(t, r.stderr, clientEnvPrefix+"SASL_PASWORD")
+}
+
+// TestCLIWithPLAINAndOAUTHBEARER: the Java client's PlainLoginModule over
+// SASL_SSL, and an OAUTHBEARER token inline or from a file.
+func TestCLIWithPLAINAndOAUTHBEARER(t *testing.T) {
+	b := startSecureCLIBroker(t)
+	plainProps := b.properties(t, "plain.properties", "security.protocol=SASL_SSL", "sasl.mechanism=PLAIN",
+		`sasl.jaas.config=`+jaasPlainModule+` required username="admin" password="admin-secret";`,
+		"ssl.truststore.location="+b.pki.caFile)
+	cliOK(t, "", "--brokers", b.saslSSL, "--command-config", plainProps, "topic", "create", "plain")
+
+	token := authtest.UnsignedToken(t, map[string]any{"sub": "admin", "exp": time.Now().Add(time.Hour).Unix()})
+	inline := b.properties(t, "oauth.properties", "security.protocol=SASL_PLAINTEXT", "sasl.mechanism=OAUTHBEARER",
+		"sasl.oauthbearer.token="+token)
+	if r := cliOK(t, "", "--brokers", b.oauth, "--command-config", inline, "topic", "list"); !strings.Contains(r.stdout, "plain") {
+		t.Fatalf("topic list: %s", r.stdout)
+	}
+	tokenFile := b.pki.write(t, "token.jwt", []byte(token+"\n"))
+	fromFile := b.properties(t, "oauth-file.properties", "security.protocol=SASL_PLAINTEXT", "sasl.mechanism=OAUTHBEARER",
+		"sasl.oauthbearer.token.file="+tokenFile)
+	cliOK(t, "", "--brokers", b.oauth, "--command-config", fromFile, "topic", "list")
+	expired := authtest.UnsignedToken(t, map[string]any{"sub": "admin", "exp": time.Now().Add(-time.Hour).Unix()})
+	t.Setenv(clientEnvPrefix+"SASL_OAUTHBEARER_TOKEN", expired) // the environment wins over the file
+	r := runCLI(t, "", "--brokers", b.oauth, "--command-config", inline, "topic", "list")
+	if r.code != 1 {
+		t.Fatalf("expired token: exit %d: %s", r.code, r.stderr)
+	}
+	checkOneLineError(t, r.stderr, "authentication failed with the OAUTHBEARER token")
+	if strings.Contains(r.stderr, expired) {
+		t.Fatalf("the token is in the error: %s", r.stderr)
+	}
 }
 
 // TestCLIOverMutualTLS: a client certificate from ssl.keystore.location
