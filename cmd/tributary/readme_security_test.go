@@ -54,7 +54,7 @@ func TestReadmeSecuritySetupRuns(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	section = strings.ReplaceAll(section, "127.0.0.1:9094", addr)
+	section = strings.ReplaceAll(section, readmeSecuredListen, addr)
 
 	dir, bin := t.TempDir(), t.TempDir()
 	build := exec.Command("go", "build", "-o", filepath.Join(bin, "tributary"), ".")
