@@ -27,14 +27,13 @@ import (
 // each of which TRIBUTARY_CLIENT_<NAME> overrides (security.protocol →
 // TRIBUTARY_CLIENT_SECURITY_PROTOCOL).
 const (
-	envCommandConfig   = envPrefix + "COMMAND_CONFIG"
-	clientEnvPrefix    = envPrefix + "CLIENT_"
-	flagCommandConfig  = "command-config"
-	secretPlaceholder  = "[hidden]"
-	jaasScramModule    = "org.apache.kafka.common.security.scram.ScramLoginModule"
-	jaasPlainModule    = "org.apache.kafka.common.security.plain.PlainLoginModule"
-	jaasOAuthModule    = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
-	defaultHostnameAlg = "https"
+	envCommandConfig  = envPrefix + "COMMAND_CONFIG"
+	clientEnvPrefix   = envPrefix + "CLIENT_"
+	flagCommandConfig = "command-config"
+	secretPlaceholder = "[hidden]"
+	jaasScramModule   = "org.apache.kafka.common.security.scram.ScramLoginModule"
+	jaasPlainModule   = "org.apache.kafka.common.security.plain.PlainLoginModule"
+	jaasOAuthModule   = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
 )
 
 // clientProperties are the client properties a command applies, with what
@@ -95,22 +94,19 @@ var ignoredClientProperties = strings.Fields(`
 
 // clientSecurity is what a client command needs to reach a secured broker.
 type clientSecurity struct {
-	protocol          string // PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
-	mechanism         string
-	username          string
-	password          string // never in an error or log line
-	token             string // OAUTHBEARER, never in an error either
-	trustPEM          []byte
-	certPEM, keyPEM   []byte
-	skipHostname      bool
-	skipVerification  bool
-	haveJAAS          bool
-	jaasModule        string
-	truststoreType    string
-	keystoreType      string
-	props             map[string]string
-	sources           map[string]string // property → where it was set, for errors
-	oauthTokenFromCfg bool
+	protocol         string // PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+	mechanism        string
+	username         string
+	password         string // never in an error or log line
+	token            string // OAUTHBEARER, never in an error either
+	trustPEM         []byte
+	certPEM, keyPEM  []byte
+	skipHostname     bool
+	skipVerification bool
+	haveJAAS         bool
+	jaasModule       string
+	props            map[string]string
+	sources          map[string]string // property → where it was set, for errors
 }
 
 // addSecurityFlags adds --command-config to root, for every command.

@@ -299,6 +299,20 @@ func TestCLIOverMutualTLS(t *testing.T) {
 	if r := cliOK(t, "", "--brokers", b.mtls, "--command-config", rdkafka, "topic", "list"); !strings.Contains(r.stdout, "m") {
 		t.Fatalf("topic list: %s", r.stdout)
 	}
+	// The same inline, as Kafka's PEM settings take it over continued lines.
+	inline := func(file string) string {
+		raw, err := os.ReadFile(filepath.Join(b.pki.dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.ReplaceAll(strings.TrimSpace(string(raw)), "\n", " \\\n  ")
+	}
+	inlineProps := b.properties(t, "mtls-inline.properties", "security.protocol=SSL",
+		"ssl.truststore.certificates="+inline("ca.pem"),
+		"ssl.keystore.certificate.chain="+inline("alice.crt"),
+		"ssl.keystore.key="+inline("alice.key"))
+	cliOK(t, "", "--brokers", b.mtls, "--command-config", inlineProps, "topic", "list")
+
 	noCert := b.properties(t, "nocert.properties", "security.protocol=SSL", "ssl.truststore.location="+b.pki.caFile)
 	r := runCLI(t, "", "--brokers", b.mtls, "--command-config", noCert, "topic", "list")
 	if r.code != 1 {
