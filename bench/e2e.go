@@ -53,12 +53,12 @@ func EndToEnd(ctx context.Context, pcfg ProduceConfig, ccfg ConsumeConfig, drain
 		drain = DefaultDrainTimeout
 	}
 	if cfg.Partitions > 0 {
-		if err := EnsureTopic(ctx, cfg.Brokers, cfg.Topic, cfg.Partitions); err != nil {
+		if err := EnsureTopic(ctx, cfg.Brokers, cfg.Topic, cfg.Partitions, cfg.ClientOpts...); err != nil {
 			return EndToEndResult{}, err
 		}
 		pcfg.Partitions = 0 // done
 	}
-	offsets, err := endOffsets(ctx, cfg.Brokers, cfg.Topic)
+	offsets, err := endOffsets(ctx, cfg.Brokers, cfg.Topic, cfg.ClientOpts...)
 	if err != nil {
 		return EndToEndResult{}, err
 	}
@@ -110,8 +110,8 @@ func EndToEnd(ctx context.Context, pcfg ProduceConfig, ccfg ConsumeConfig, drain
 // endOffsets waits until topic exists with a leader for every partition
 // (asking the broker to auto-create it) and returns each partition's end
 // offset.
-func endOffsets(ctx context.Context, brokers []string, topic string) (map[int32]int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func endOffsets(ctx context.Context, brokers []string, topic string, opts ...kgo.Opt) (map[int32]int64, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("bench: topic %s: client: %w", topic, err)
 	}

@@ -250,7 +250,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
 		return Result{}, err
 	}
 	if cfg.Partitions > 0 {
-		if err := EnsureTopic(ctx, cfg.Brokers, cfg.Topic, cfg.Partitions); err != nil {
+		if err := EnsureTopic(ctx, cfg.Brokers, cfg.Topic, cfg.Partitions, cfg.ClientOpts...); err != nil {
 			return Result{}, err
 		}
 	}

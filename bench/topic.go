@@ -25,12 +25,13 @@ const (
 // that already exists is fine. A broker that does not serve CreateTopics
 // gets a Metadata request that allows auto-creation instead, so the
 // broker's num.partitions decides the count; any count other than
-// partitions is an error.
-func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions int) error {
+// partitions is an error. opts are extra kgo options for its client (the
+// security settings of a secured broker).
+func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions int, opts ...kgo.Opt) error {
 	if partitions < 1 {
 		return fmt.Errorf("bench: topic %s: partitions must be positive, got %d", topic, partitions)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("bench: topic %s: client: %w", topic, err)
 	}

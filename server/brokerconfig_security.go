@@ -108,13 +108,23 @@ func checkListener(l Listener) error {
 // errors and notes never show those values.
 var secretSettingParts = []string{"password", "jaas.config", "keystore.key", "secret"}
 
+// IsSecretSetting says whether the value of setting name is a secret
+// (a password, a private key, a JAAS configuration) that errors, notes and
+// --print-config never show.
+func IsSecretSetting(name string) bool {
+	for _, p := range secretSettingParts {
+		if strings.Contains(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // shownValue is value as an error may show it: quoted, or [hidden] for a
 // secret setting.
 func shownValue(name, value string) string {
-	for _, p := range secretSettingParts {
-		if strings.Contains(name, p) {
-			return "[hidden]"
-		}
+	if IsSecretSetting(name) {
+		return "[hidden]"
 	}
 	return strconv.Quote(value)
 }

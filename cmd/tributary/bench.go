@@ -159,7 +159,12 @@ func newBenchConsumeCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			sec, err := clientSecurityOpts(cmd, os.Environ())
+			if err != nil {
+				return err
+			}
 			cfg := bench.ConsumeConfig{
+				ClientOpts:     sec,
 				Brokers:        brokerList(cmd),
 				Topic:          f.topic,
 				Group:          f.group,
@@ -174,7 +179,7 @@ func newBenchConsumeCmd() *cobra.Command {
 				return runErr // nothing ran
 			}
 			rep := bench.NewReport("consume", f.topic, res)
-			err := f.output(cmd, rep, bench.PlotData{
+			err = f.output(cmd, rep, bench.PlotData{
 				Title:    plotTitle("consume", &f, res.Timeline),
 				Timeline: res.Timeline,
 			})
@@ -207,7 +212,7 @@ its end-to-end latency (produce call to consumer) is measured on one clock.`,
 			if err != nil {
 				return err
 			}
-			res, runErr := bench.EndToEnd(ctx, pcfg, bench.ConsumeConfig{}, 0)
+			res, runErr := bench.EndToEnd(ctx, pcfg, bench.ConsumeConfig{ClientOpts: pcfg.ClientOpts}, 0)
 			if res.Produce.Timeline == nil && runErr != nil {
 				return runErr // nothing ran
 			}
@@ -259,8 +264,13 @@ func (f *benchFlags) produceConfig(cmd *cobra.Command) (bench.ProduceConfig, err
 	if f.records < 0 || f.duration < 0 {
 		return bench.ProduceConfig{}, usageError{errors.New("bench: --records and --duration must not be negative")}
 	}
+	sec, err := clientSecurityOpts(cmd, os.Environ())
+	if err != nil {
+		return bench.ProduceConfig{}, err
+	}
 	acks := f.acks
 	return bench.ProduceConfig{
+		ClientOpts:         sec,
 		Brokers:            brokerList(cmd),
 		Topic:              f.topic,
 		Partitions:         f.partitions,

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -50,16 +52,34 @@ func newClient(cmd *cobra.Command, opts ...kgo.Opt) (*kgo.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DialTimeout(dialTimeout), kgo.ClientID("tributary-cli")}
+	base, sec, err := clientBaseOpts(cmd, seeds)
+	if err != nil {
+		return nil, err
+	}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, err
 	}
 	if err := reachBrokers(cmd.Context(), cl, seeds); err != nil {
 		cl.Close()
+		if errors.Is(err, kerr.SaslAuthenticationFailed) {
+			return nil, sec.authFailed(seeds, errors.Unwrap(err))
+		}
 		return nil, err
 	}
 	return cl, nil
+}
+
+// clientBaseOpts are the options every client command's clients share:
+// the seeds, the dial timeout, the client id and the security settings
+// (--command-config and TRIBUTARY_CLIENT_*, clientSecurityOpts).
+func clientBaseOpts(cmd *cobra.Command, seeds []string) ([]kgo.Opt, *clientSecurity, error) {
+	secOpts, sec, err := clientSecurityOf(cmd, os.Environ())
+	if err != nil {
+		return nil, nil, err
+	}
+	base := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DialTimeout(dialTimeout), kgo.ClientID("tributary-cli")}
+	return append(base, secOpts...), sec, nil
 }
 
 // reachBrokers asks the seed brokers for their API versions, one after the

@@ -57,7 +57,7 @@ func TestShortFlagsMeanOneThing(t *testing.T) {
 
 // docCommandRe finds a tributary command line in the README or in a
 // command's examples, up to a comment or the end of the line.
-var docCommandRe = regexp.MustCompile(`(?m)(?:^|\| |\s)(?:bin/)?tributary ((?:topic|produce|consume|group|bench|inspect|serve|version)[^#\n]*)`)
+var docCommandRe = regexp.MustCompile(`(?m)(?:^|\| |\s)(?:bin/)?tributary ((?:topic|produce|consume|group|acl|user|bench|inspect|serve|version)[^#\n]*)`)
 
 // shellWords splits a command line as a shell would for the simple quoting
 // the docs use ('...' and "...").
@@ -120,7 +120,7 @@ func TestDocumentedCommandLinesParse(t *testing.T) {
 				continue // a synopsis, not a command line
 			}
 			root := newRootCmd(new(string))
-			root.AddCommand(newServeCmd(), newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newBenchCmd(), newInspectCmd())
+			root.AddCommand(newServeCmd(), newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newBenchCmd(), newInspectCmd(), newACLCmd(), newUserCmd())
 			c, rest, err := root.Find(args)
 			if err != nil || c == root {
 				t.Errorf("%s: %q names no command: %v", src, line, err)

@@ -7,8 +7,9 @@
 // clients on --listen and Prometheus metrics on --metrics-listen, and on
 // SIGINT/SIGTERM stops accepting, finishes in-flight requests, flushes and
 // exits 0. The other commands are clients of a running broker (--brokers,
-// or TRIBUTARY_BROKERS) or read a data dir offline; each registers itself
-// on the root command from its own file.
+// or TRIBUTARY_BROKERS; a secured one with the Kafka client properties of
+// --command-config, client_security.go) or read a data dir offline; each
+// registers itself on the root command from its own file.
 package main
 
 import (
@@ -76,6 +77,7 @@ binary, no ZooKeeper, real Kafka clients work unmodified.`,
 		def = env
 	}
 	root.PersistentFlags().StringVarP(target, "brokers", "b", def, "comma-separated host:port of brokers to bootstrap from (env "+envBrokers+")")
+	addSecurityFlags(root)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.Version = versionString()
 	root.SetVersionTemplate("tributary {{.Version}}\n")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -207,8 +208,45 @@ func (o *serveOptions) printSettings(cmd *cobra.Command, settings server.BrokerS
 		}
 		fmt.Fprintf(&b, "%s=%s\n", name, values[name])
 	}
+	printSecuritySettings(&b, settings, src)
 	_, err := fmt.Fprint(cmd.OutOrStdout(), b.String())
 	return err
+}
+
+// printSecuritySettings writes the listener settings and the ssl.* and
+// sasl.* settings as given (per listener ones included), sorted, with the
+// value of each secret one (keys, passwords) shown as [hidden].
+func printSecuritySettings(b *strings.Builder, settings server.BrokerSettings, src settingSource) {
+	sec := map[string]string{
+		"listeners":                      settings.Listeners,
+		"advertised.listeners":           settings.AdvertisedListeners,
+		"listener.security.protocol.map": settings.ListenerProtocolMap,
+	}
+	for k, v := range settings.Security {
+		sec[k] = v
+	}
+	names := make([]string, 0, len(sec))
+	for k, v := range sec {
+		if v != "" {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	sort.Strings(names)
+	b.WriteString("# listeners and security (secret values are not shown)\n")
+	for _, name := range names {
+		if from, ok := src[name]; ok {
+			fmt.Fprintf(b, "# from %s\n", from)
+		}
+		v := sec[name]
+		if server.IsSecretSetting(name) {
+			v = secretPlaceholder
+		}
+		// An inline PEM value goes on over lines, as --config reads it.
+		fmt.Fprintf(b, "%s=%s\n", name, strings.ReplaceAll(v, "\n", "\\\n"))
+	}
 }
 
 // run serves Kafka clients and metrics until ctx ends, then stops accepting,

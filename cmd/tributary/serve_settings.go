@@ -250,15 +250,16 @@ func oneError(errs []error) error {
 
 // toolEnvPrefixes are the TRIBUTARY_* variables of the repository's test
 // and benchmark harnesses (bench, chaos, crash, overload and scale tests), which
-// start brokers with them in the environment; serve leaves them alone.
-var toolEnvPrefixes = []string{envPrefix + "BENCH_", envPrefix + "TEST_", envPrefix + "CHAOS_", envPrefix + "CRASH_", envPrefix + "OVERLOAD_", envPrefix + "SCALE_"}
+// start brokers with them in the environment, and the client commands'
+// security settings (TRIBUTARY_CLIENT_*); serve leaves them alone.
+var toolEnvPrefixes = []string{clientEnvPrefix, envPrefix + "BENCH_", envPrefix + "TEST_", envPrefix + "CHAOS_", envPrefix + "CRASH_", envPrefix + "OVERLOAD_", envPrefix + "SCALE_"}
 
 // checkEnv fails on TRIBUTARY_* variables in environ that name no setting
 // or flag of serve, as an unknown name in the --config file or a flag
 // does: a typo there would otherwise fall back to a default silently. The
 // error names each, with the closest known variable when one is close.
 func checkEnv(environ []string) error {
-	known := map[string]bool{envBrokers: true, envConfig: true, envDataDir: true, envListen: true, envAdvertise: true, envMetricsListen: true}
+	known := map[string]bool{envBrokers: true, envCommandConfig: true, envConfig: true, envDataDir: true, envListen: true, envAdvertise: true, envMetricsListen: true}
 	for _, name := range settingNames() {
 		known[settingEnv(name)] = true
 	}
