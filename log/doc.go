@@ -56,8 +56,9 @@
 // flags bit 0 = clean shutdown; other bits must be 0. The recovery offset
 // is the log end offset known to be on stable storage: recovery CRC-scans
 // only the segments holding offsets at or past it. After a clean shutdown
-// (flag set, index format equal to index.FormatVersion) nothing is
-// scanned. A file that cannot be read is treated as absent, which costs a
+// (flag set, index format equal to index.FormatVersion; for a Manager's
+// partition: the data dir's clean-shutdown marker, and the index format if
+// the file is there) nothing is scanned. A file that cannot be read is treated as absent, which costs a
 // full scan and forgets a DeleteRecords log start offset beyond the first
 // segment, but never loses a batch. It is the one file overwritten in
 // place when the disk has no room for a temp file (framedfile's
@@ -96,15 +97,19 @@
 // syncfs(2) barriers on the data dir's file system, so that ten thousand
 // partitions stop and start in seconds. Close: every log stops taking
 // writes and seals its active segment, without fsync; one syncfs makes
-// every byte durable; each log writes its producer snapshot and clean
-// checkpoint (recovery offset = log end) by temp file and rename, without
-// fsync; a second syncfs; then the empty file clean-shutdown is written and
-// fsynced with the directory. OpenManager removes it durably before it
-// serves anything. A partition's clean flag is trusted only when the marker
-// was there: while the broker runs, a partition untouched since the clean
-// start keeps its clean checkpoint (rewriting ten thousand of them at every
-// start would cost two fsyncs each; the file is rewritten once its offsets
-// change). Without the marker (a crash, or a close that failed anywhere)
+// every byte durable; each log writes its producer snapshot and, only if
+// its log start offset (or the index format) is not what its checkpoint
+// file already says (no file: its first segment's base), its clean
+// checkpoint (recovery offset = log end), without fsync; a second syncfs;
+// then the empty file clean-shutdown is written and fsynced with the
+// directory. OpenManager removes it durably before it serves anything.
+// With the marker there every partition is clean, whatever its own
+// checkpoint's clean flag and recovery offset say (they may be stale: a
+// clean stop does not rewrite them, since creating a checkpoint file in
+// each of ten thousand new partitions was most of a stop's time, and
+// while the broker runs a partition untouched since the clean start
+// keeps its checkpoint; it is rewritten once its offsets change). Without
+// the marker (a crash, or a close that failed anywhere)
 // every partition recovers from its recovery offset; the recovered logs are
 // then made durable by one syncfs, not an fsync each, and their recovery
 // offsets advance at the next checkpoint. A partition directory of a

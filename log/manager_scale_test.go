@@ -55,6 +55,11 @@ func TestManagerCleanShutdownMarker(t *testing.T) {
 	for p := range 2 {
 		acked[p] = appendRecords(t, topic.Partitions[p], 3, 2, tsBase, 1)
 	}
+	// Partition 1's log start moves past its first batch.
+	if _, err := topic.Partitions[1].DeleteRecordsBefore(2); err != nil {
+		t.Fatal(err)
+	}
+	acked[1] = acked[1][1:]
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,14 +68,20 @@ func TestManagerCleanShutdownMarker(t *testing.T) {
 		t.Fatalf("no clean shutdown marker after Close: %v", err)
 	}
 	// A small log without producers gets no snapshot file (its headers
-	// are read at the next open instead); every log gets its checkpoint.
+	// are read at the next open instead). Only a log whose start offset
+	// is not its first segment's base needs a checkpoint file after a
+	// clean stop: the marker says every partition is clean to its end.
 	for p := range 3 {
 		pd := filepath.Join(dir, "events-"+string(rune('0'+p)))
 		if _, err := os.Stat(filepath.Join(pd, log.ProducerSnapshotFile)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("partition %d: producer snapshot of a small log without producers: %v", p, err)
 		}
-		if _, err := os.Stat(filepath.Join(pd, log.CheckpointFile)); err != nil {
-			t.Errorf("partition %d: no checkpoint after a clean stop: %v", p, err)
+		_, err := os.Stat(filepath.Join(pd, log.CheckpointFile))
+		if p == 1 && err != nil {
+			t.Errorf("partition %d: no checkpoint after a clean stop with a moved log start: %v", p, err)
+		}
+		if p != 1 && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("partition %d: a clean stop wrote a checkpoint the next open does not need: %v", p, err)
 		}
 	}
 
@@ -88,6 +99,9 @@ func TestManagerCleanShutdownMarker(t *testing.T) {
 			t.Errorf("partition %d: open after a clean stop was not clean: %+v", p, l.Recovery())
 		}
 		checkContents(t, l, acked[p])
+	}
+	if got := topic.Partitions[1].StartOffset(); got != 2 {
+		t.Errorf("partition 1: log start offset %d after a clean stop, want 2", got)
 	}
 	acked[0] = append(acked[0], appendOne(t, topic.Partitions[0], recordbatch.Build(1, 100, tsBase+10)))
 

@@ -74,7 +74,10 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	clean := haveCkpt && ckpt.clean && ckpt.indexFormat == indexFormatVersion && (mo == nil || mo.dirClean)
+	clean := haveCkpt && ckpt.clean && ckpt.indexFormat == indexFormatVersion
+	if mo != nil {
+		clean = mo.clean(ckpt, haveCkpt)
+	}
 	recoverFrom := int64(0) // segments holding offsets >= recoverFrom are scanned
 	if haveCkpt {
 		recoverFrom = ckpt.recoveryOffset

@@ -1,12 +1,15 @@
 package log
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/tributary-io/tributary/segment"
 )
@@ -33,6 +36,10 @@ const (
 	// once (Options.IOWorkers): the work is mostly system calls and waits
 	// on the disk, so more than the cores, but bounded.
 	DefaultIOWorkers = 16
+
+	// slowCloseLog is how long a Manager's close of its partitions may
+	// take before it logs how long each step took at INFO, not DEBUG.
+	slowCloseLog = time.Second
 )
 
 // managedOpen is how a Manager opens its partitions, as opposed to a bare
@@ -45,6 +52,18 @@ type managedOpen struct {
 	dirClean bool
 	// cache bounds the Manager's mapped sealed segments.
 	cache *segment.Cache
+}
+
+// clean reports whether a partition opened by the Manager is clean, given
+// its recovery checkpoint: exactly when the data dir's marker was there
+// (every partition was sealed and made durable to its end by the last
+// stop) and the checkpoint, if any, names the current index format. The
+// checkpoint's own clean flag and recovery offset do not count: a clean
+// stop does not rewrite a checkpoint whose log start offset did not move
+// (Log.cleanCheckpointNeedless), and a partition created since the last
+// start may have none.
+func (mo *managedOpen) clean(ckpt checkpoint, haveCkpt bool) bool {
+	return mo.dirClean && (!haveCkpt || ckpt.indexFormat == indexFormatVersion)
 }
 
 // ioWorkers is the size of the Manager's pool.
@@ -162,21 +181,34 @@ func (m *Manager) closeLogs() error {
 		}
 		return err
 	}
+	t0 := time.Now() // each step's time is logged: a slow stop says why
 	errs := parallel(len(logs), workers, func(i int) error { return logs[i].closeUnsynced() })
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	t1 := time.Now()
 	if err := syncFS(m.dir); err != nil {
 		return fmt.Errorf("log: syncfs %s at close: %w", m.dir, err)
 	}
+	t2 := time.Now()
 	errs = parallel(len(logs), workers, func(i int) error { return logs[i].closeFinish() })
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	t3 := time.Now()
 	if err := syncFS(m.dir); err != nil {
 		return fmt.Errorf("log: syncfs %s at close: %w", m.dir, err)
 	}
-	return m.writeCleanShutdown()
+	t4 := time.Now()
+	err := m.writeCleanShutdown()
+	took := time.Since(t0)
+	level := slog.LevelDebug
+	if took >= slowCloseLog {
+		level = slog.LevelInfo
+	}
+	m.logger.Log(context.Background(), level, "log: partitions closed", "partitions", len(logs), "took", took,
+		"seal", t1.Sub(t0), "syncfs", t2.Sub(t1), "checkpoints", t3.Sub(t2), "syncfs2", t4.Sub(t3))
+	return err
 }
 
 // writeCleanShutdown writes the marker durably.
@@ -294,7 +326,7 @@ func (l *Log) closeFinish() error {
 	}
 	c := checkpoint{clean: true, indexFormat: indexFormatVersion,
 		recoveryOffset: l.flushedOffset.Load(), logStartOffset: l.startOffset.Load()}
-	if l.lastCkptSet && c == l.lastCkpt {
+	if l.lastCkptSet && c == l.lastCkpt || l.cleanCheckpointNeedless(c) {
 		return nil
 	}
 	if err := writeFileDeferred(filepath.Join(l.dir, CheckpointFile), encodeCheckpoint(c)); err != nil {
@@ -308,6 +340,24 @@ func (l *Log) closeFinish() error {
 	}
 	l.lastCkpt, l.lastCkptSet = c, true
 	return nil
+}
+
+// cleanCheckpointNeedless reports a Manager's log whose clean checkpoint
+// c need not be written at close: after a clean stop the data dir's
+// marker, not the file, says the log is clean, and the recovery offset is
+// the log end (see managedOpen.clean), so the file only has to hold what
+// the next open cannot learn from the segments: the log start offset and
+// the index format. Creating a checkpoint file in each of ten thousand
+// new partitions was most of a stop's time. Caller holds ckptMu.
+func (l *Log) cleanCheckpointNeedless(c checkpoint) bool {
+	if !l.managed {
+		return false
+	}
+	if l.lastCkptSet { // the file is there, with lastCkpt
+		return l.lastCkpt.logStartOffset == c.logStartOffset && l.lastCkpt.indexFormat == c.indexFormat
+	}
+	// No file: the next open starts the log at its first segment.
+	return c.logStartOffset == l.segs[0].BaseOffset()
 }
 
 // snapshotNeedless reports a log whose producer snapshot is not worth a
