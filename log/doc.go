@@ -117,9 +117,17 @@
 // after a crash could trust a stale clean flag). Where syncfs is missing
 // (not Linux) each log is closed and flushed with its own fsyncs.
 //
-// A partition holds one file descriptor, its active segment's: a sealed
-// segment closes its own once flushed, and the Manager flushes a rolled
-// segment within FlushSchedulerInterval of the roll, as Kafka does. At
+// A partition holds at most one file descriptor, its active segment's: a
+// sealed segment closes its own once flushed, and the Manager flushes a
+// rolled segment within FlushSchedulerInterval of the roll, as Kafka does.
+// At most Options.OpenFiles active segments (by default half of
+// RLIMIT_NOFILE) hold theirs: admitting one more makes the least recently
+// written partition not being written give its descriptor up (a clock,
+// files.go), so partitions alone never exhaust the file limit. Its next
+// append opens the file again (a write to a partition in the set costs
+// nothing more); an append not yet flushed stays in the page cache and its
+// fsync (flush.ms, flush.messages, close) goes through a descriptor opened
+// by path, on the same inode (see package segment). At
 // most Options.MappedSegments sealed segments stay memory-mapped; the
 // least recently read are parked and mapped again when read (see package
 // segment).

@@ -52,6 +52,8 @@ type managedOpen struct {
 	dirClean bool
 	// cache bounds the Manager's mapped sealed segments.
 	cache *segment.Cache
+	// files bounds the Manager's open active segments.
+	files *fileCache
 }
 
 // clean reports whether a partition opened by the Manager is clean, given
@@ -286,6 +288,7 @@ func (l *Log) closeUnsynced() error {
 	if serr := l.active().Seal(); err == nil {
 		err = serr
 	}
+	l.files.remove(l)
 	l.segMu.Lock()
 	for _, s := range l.segs {
 		s.Close()

@@ -22,9 +22,12 @@ var ErrReplaced = errors.New("segment: file was replaced on disk")
 // ReleaseIdle closes the .log's descriptor of an active segment; the next
 // Append (or TruncateTo) opens it again, by path. Unflushed bytes are not
 // lost: Sync flushes them by path. The caller serialises it with the
-// segment's writer. It reports whether a descriptor was closed.
+// segment's writer. It reports whether a descriptor was closed; it never
+// waits for a Sync in progress (and then closes nothing).
 func (s *Segment) ReleaseIdle() bool {
-	s.fileMu.Lock()
+	if !s.fileMu.TryLock() {
+		return false
+	}
 	defer s.fileMu.Unlock()
 	if s.file == nil || s.sealed || s.closed.Load() {
 		return false
