@@ -2,6 +2,7 @@ package log_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -248,5 +249,57 @@ func TestManagerBoundsMappedSegments(t *testing.T) {
 				t.Errorf("round %d, partition %d read: %d mappings, want at most %d", round, p, n, limit)
 			}
 		}
+	}
+}
+
+// TestCompactedSegmentsJoinTheMappedSegmentCache: the segments the log
+// cleaner swaps in are bounded by MappedSegments as any other sealed
+// segment, not mapped for good.
+func TestCompactedSegmentsJoinTheMappedSegmentCache(t *testing.T) {
+	dir := t.TempDir()
+	opts := quietOptions()
+	opts.MappedSegments = 1
+	opts.CleanerBackoff = 1 << 40
+	opts.FlushSchedulerInterval = 10 * time.Millisecond
+	m := openManager(t, dir, opts)
+	topic, err := m.CreateTopic("keyed", 3, map[string]string{
+		"cleanup.policy": "compact", "segment.bytes": "4096", "segment.index.bytes": "4096",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range topic.Partitions {
+		for i := range 800 {
+			// Each key twice: the cleaner removes the first half and
+			// swaps cleaned segments in for every sealed one.
+			appendKeyed(t, l, recordbatch.CodecNone, nil, []rec{{ts: tsBase + int64(i),
+				key: fmt.Appendf(nil, "key-%d", i%400), value: fmt.Appendf(nil, "value-%d", i)}})
+		}
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range topic.Partitions {
+		st, err := l.Compact()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.SegmentsCleaned == 0 || st.RecordsRemoved == 0 {
+			t.Fatalf("nothing cleaned: %+v", st)
+		}
+		if l.NumSegments() < 4 {
+			t.Fatalf("%d segments after cleaning: too few to tell", l.NumSegments())
+		}
+	}
+	// Every record of every partition read (the cache parks as segments
+	// are mapped again); active segments: three mappings each.
+	limit := 3*opts.MappedSegments + 3*len(topic.Partitions)
+	for _, l := range topic.Partitions {
+		if got := len(readRecords(t, l)); got < 400 {
+			t.Fatalf("%d records after cleaning 400 keys, want at least 400", got)
+		}
+	}
+	if n := mappingsUnder(t, dir); n > limit {
+		t.Errorf("after cleaning and reading: %d mappings, want at most %d", n, limit)
 	}
 }
