@@ -97,7 +97,9 @@
 // syncfs(2) barriers on the data dir's file system, so that ten thousand
 // partitions stop and start in seconds. Close: every log stops taking
 // writes and seals its active segment, without fsync; one syncfs makes
-// every byte durable; each log writes its producer snapshot and, only if
+// every byte durable; each log writes its producer snapshot (not for a
+// log under 1 MiB without a snapshot file whose producers' batches are all
+// still in it: the next open rebuilds them from the batch headers) and, only if
 // its log start offset (or the index format) is not what its checkpoint
 // file already says (no file: its first segment's base), its clean
 // checkpoint (recovery offset = log end), without fsync; a second syncfs;

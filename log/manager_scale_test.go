@@ -1,11 +1,13 @@
 package log_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -301,5 +303,64 @@ func TestCompactedSegmentsJoinTheMappedSegmentCache(t *testing.T) {
 	}
 	if n := mappingsUnder(t, dir); n > limit {
 		t.Errorf("after cleaning and reading: %d mappings, want at most %d", n, limit)
+	}
+}
+
+// TestCleanStopOfSmallIdempotentLogsWritesNoProducerSnapshot: a small log
+// whose idempotent producer's batches are all still in it gets no producer
+// snapshot file at a clean stop (the next open rebuilds the producer from
+// the batch headers, and a retry of its last batch is still a duplicate);
+// one whose log start moved past some of them gets its snapshot.
+func TestCleanStopOfSmallIdempotentLogsWritesNoProducerSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	opts := quietOptions()
+	m, err := log.OpenManager(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := m.CreateTopic("idem", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last []byte // partition 0's last batch, for the retry
+	for p, l := range topic.Partitions {
+		seq := int32(0)
+		for i := range 3 {
+			b, err := recordbatch.Encode(nil, recordbatch.BatchOptions{Idempotent: true, ProducerID: 7, BaseSequence: seq},
+				[]recordbatch.Record{{Timestamp: tsBase + int64(i), Value: []byte("v")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p == 0 {
+				last = bytes.Clone(b)
+			}
+			if _, err := l.AppendBatches(b); err != nil {
+				t.Fatal(err)
+			}
+			seq++
+		}
+	}
+	if _, err := topic.Partitions[1].DeleteRecordsBefore(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range []bool{false, true} {
+		_, err := os.Stat(filepath.Join(dir, "idem-"+strconv.Itoa(p), log.ProducerSnapshotFile))
+		if got := err == nil; got != want {
+			t.Errorf("partition %d: producer snapshot written %v, want %v (%v)", p, got, want, err)
+		}
+	}
+	m = openManager(t, dir, opts)
+	topic, _ = m.Topic("idem")
+	for p, l := range topic.Partitions {
+		if !l.Recovery().Clean {
+			t.Errorf("partition %d: open after a clean stop was not clean", p)
+		}
+	}
+	info, err := topic.Partitions[0].AppendBatches(last)
+	if err != nil || !info.Duplicate || info.BaseOffset != 2 {
+		t.Fatalf("retry of the last batch after the restart: %+v, %v; want a duplicate at offset 2", info, err)
 	}
 }

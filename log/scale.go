@@ -26,8 +26,9 @@ const (
 	// anything is served. Only its presence means anything.
 	CleanShutdownFile = "clean-shutdown"
 
-	// smallLogBytes is the size below which a log without idempotent
-	// producers gets no producer snapshot at close: the next open reads
+	// smallLogBytes is the size below which a log gets no producer
+	// snapshot at close (unless it has producers and lost batches to
+	// retention or cleaning, see snapshotNeedless): the next open reads
 	// its few batch headers instead, and ten thousand small partitions'
 	// close creates ten thousand fewer files.
 	smallLogBytes = 1 << 20
@@ -364,11 +365,18 @@ func (l *Log) cleanCheckpointNeedless(c checkpoint) bool {
 }
 
 // snapshotNeedless reports a log whose producer snapshot is not worth a
-// file: no producers, no snapshot on disk (an old one would bring back
-// producers expired since), and a log small enough to rebuild the (empty)
-// table from its batch headers at the next open. Caller holds writeMu.
+// file: a log small enough to rebuild the table from its batch headers at
+// the next open, no snapshot on disk (an old one would bring back
+// producers expired since), and no producers, or producers whose every
+// batch is still in the log (nothing deleted or cleaned from it), so that
+// the rebuild finds them all, as it does after a crash. Ten thousand
+// partitions written by idempotent producers (franz-go's default) would
+// otherwise create ten thousand files at a stop. Caller holds writeMu.
 func (l *Log) snapshotNeedless() bool {
-	if len(l.producers.m) > 0 || l.Size() >= smallLogBytes {
+	if l.Size() >= smallLogBytes {
+		return false
+	}
+	if len(l.producers.m) > 0 && (l.startOffset.Load() != 0 || l.segs[0].BaseOffset() != 0 || l.cfg.Load().Compacted()) {
 		return false
 	}
 	_, err := os.Stat(filepath.Join(l.dir, ProducerSnapshotFile))
