@@ -57,8 +57,8 @@
 // is the log end offset known to be on stable storage: recovery CRC-scans
 // only the segments holding offsets at or past it. After a clean shutdown
 // (flag set, index format equal to index.FormatVersion; for a Manager's
-// partition: the data dir's clean-shutdown marker, and the index format if
-// the file is there) nothing is scanned. A file that cannot be read is treated as absent, which costs a
+// partition the data dir's clean-shutdown marker too, or the marker alone
+// when a clean stop left no file) nothing is scanned. A file that cannot be read is treated as absent, which costs a
 // full scan and forgets a DeleteRecords log start offset beyond the first
 // segment, but never loses a batch. It is the one file overwritten in
 // place when the disk has no room for a temp file (framedfile's
@@ -99,19 +99,18 @@
 // writes and seals its active segment, without fsync; one syncfs makes
 // every byte durable; each log writes its producer snapshot (not for a
 // log under 1 MiB without a snapshot file whose producers' batches are all
-// still in it: the next open rebuilds them from the batch headers) and, only if
-// its log start offset (or the index format) is not what its checkpoint
-// file already says (no file: its first segment's base), its clean
-// checkpoint (recovery offset = log end), without fsync; a second syncfs;
-// then the empty file clean-shutdown is written and fsynced with the
-// directory. OpenManager removes it durably before it serves anything.
-// With the marker there every partition is clean, whatever its own
-// checkpoint's clean flag and recovery offset say (they may be stale: a
-// clean stop does not rewrite them, since creating a checkpoint file in
-// each of ten thousand new partitions was most of a stop's time, and
-// while the broker runs a partition untouched since the clean start
-// keeps its checkpoint; it is rewritten once its offsets change). Without
-// the marker (a crash, or a close that failed anywhere)
+// still in it: the next open rebuilds them from the batch headers) and its
+// clean checkpoint (recovery offset = log end), in place, without fsync,
+// unless it has no checkpoint file and its log starts at its first
+// segment (creating a file in each of ten thousand new partitions was
+// most of a stop's time); a second syncfs; then the empty file
+// clean-shutdown is written and fsynced with the directory. OpenManager
+// removes it durably before it serves anything. With the marker there
+// every partition is clean, with or without a checkpoint file, whatever
+// the file's clean flag says (while the broker runs, a partition
+// untouched since the clean start keeps its clean checkpoint: rewriting
+// ten thousand of them at every start would cost two fsyncs each; the
+// file is rewritten once its offsets change). Without the marker (a crash, or a close that failed anywhere)
 // every partition recovers from its recovery offset; the recovered logs are
 // then made durable by one syncfs, not an fsync each, and their recovery
 // offsets advance at the next checkpoint. A partition directory of a

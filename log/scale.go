@@ -58,15 +58,14 @@ type managedOpen struct {
 }
 
 // clean reports whether a partition opened by the Manager is clean, given
-// its recovery checkpoint: exactly when the data dir's marker was there
-// (every partition was sealed and made durable to its end by the last
-// stop) and the checkpoint, if any, names the current index format. The
-// checkpoint's own clean flag and recovery offset do not count: a clean
-// stop does not rewrite a checkpoint whose log start offset did not move
-// (Log.cleanCheckpointNeedless), and a partition created since the last
-// start may have none.
+// its recovery checkpoint: the data dir's marker was there (every
+// partition was sealed and made durable to its end by the last stop) and
+// its checkpoint, if it has one, says clean with the current index
+// format. A clean stop creates no checkpoint file for a partition whose
+// log starts at its first segment (Log.cleanCheckpointNeedless): without
+// one the marker alone counts.
 func (mo *managedOpen) clean(ckpt checkpoint, haveCkpt bool) bool {
-	return mo.dirClean && (!haveCkpt || ckpt.indexFormat == indexFormatVersion)
+	return mo.dirClean && (!haveCkpt || ckpt.clean && ckpt.indexFormat == indexFormatVersion)
 }
 
 // ioWorkers is the size of the Manager's pool.
@@ -347,21 +346,16 @@ func (l *Log) closeFinish() error {
 }
 
 // cleanCheckpointNeedless reports a Manager's log whose clean checkpoint
-// c need not be written at close: after a clean stop the data dir's
-// marker, not the file, says the log is clean, and the recovery offset is
-// the log end (see managedOpen.clean), so the file only has to hold what
-// the next open cannot learn from the segments: the log start offset and
-// the index format. Creating a checkpoint file in each of ten thousand
-// new partitions was most of a stop's time. Caller holds ckptMu.
+// c need not be written at close: one with no checkpoint file whose log
+// starts at its first segment. After a clean stop the data dir's marker,
+// not the file, says the log is clean, and the recovery offset is then
+// the log end (see managedOpen.clean); the next open learns the log start
+// from the segments. Creating a checkpoint file in each of ten thousand
+// new partitions was most of a stop's time. A file already there is
+// rewritten in place (writeFileDeferred), so it never says anything stale
+// after a clean stop. Caller holds ckptMu.
 func (l *Log) cleanCheckpointNeedless(c checkpoint) bool {
-	if !l.managed {
-		return false
-	}
-	if l.lastCkptSet { // the file is there, with lastCkpt
-		return l.lastCkpt.logStartOffset == c.logStartOffset && l.lastCkpt.indexFormat == c.indexFormat
-	}
-	// No file: the next open starts the log at its first segment.
-	return c.logStartOffset == l.segs[0].BaseOffset()
+	return l.managed && !l.lastCkptSet && c.logStartOffset == l.segs[0].BaseOffset()
 }
 
 // snapshotNeedless reports a log whose producer snapshot is not worth a
