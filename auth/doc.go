@@ -56,4 +56,10 @@
 // one Create would accept, in canonical form: a file that does not decode
 // is an error that stops the broker, never an empty (open or closed) ACL
 // set.
+//
+// # Connections
+//
+// The security protocols of Kafka's listeners (PLAINTEXT, SSL,
+// SASL_PLAINTEXT, SASL_SSL) are SecurityProtocol. Until a connection
+// authenticates it acts as User:ANONYMOUS, as in Kafka.
 package auth

@@ -68,18 +68,63 @@
 // # Damage and offset gaps
 //
 // Recovery repairs each segment on its own (recover.go): a segment is cut
-// at its first bad batch; in a sealed segment the valid batches after the
-// damage are kept as a segment of their own (named by their first base
-// offset); later segments whose batches verify are kept; a segment that
-// overlaps the one before keeps only its batches past that one's end. What
-// damage took away, and a missing segment file, is left as an offset gap
-// between segments, which Read skips as it skips the cleaner's gaps.
-// Offsets below the recovery checkpoint's offset were on stable storage
-// and are never given out again: when such a tail is lost the log goes on
-// in a new segment at the checkpoint's offset. Only the unflushed tail of
-// the last segment (torn by a crash) is cut and its offsets reused, as
-// Kafka does.
+// at its first bad batch, and the valid batches after the damage are kept
+// as a segment of their own (named by their first base offset); later
+// segments whose batches verify are kept; a segment that overlaps the one
+// before keeps only its batches past that one's end. What damage took
+// away, and a missing segment file, is left as an offset gap between
+// segments, which Read skips as it skips the cleaner's gaps. Offsets
+// below the recovery checkpoint's offset were on stable storage and are
+// never given out again: when such a tail is lost the log goes on in a
+// new segment at the checkpoint's offset.
 //
+// The last segment is repaired by the same rule as a sealed one, on
+// either side of the recovery checkpoint: the checkpoint is written only
+// now and then, so after kill -9 it lags the batches flush.messages=1
+// fsynced and acknowledged. Only its torn tail is cut and its offsets
+// given out again, as Kafka does: damage that runs to the end of the
+// file, that is a batch that follows the log but whose length runs past
+// the end of the file (a write a crash cut short; nothing inside it is
+// looked at, its records may hold anything, batches included), or damage
+// after which no batch is found. Damage followed by valid batches is not
+// a torn tail, and nothing below the recovery point is: it was on stable
+// storage before the crash.
+//
+// Past damage the log resumes (segment.RecoverOptions, one rule for
+// every segment) at a whole, CRC-valid batch whose base offset, which no
+// CRC covers, something vouches for: a valid batch right after it that
+// follows it, the intact header of the batch before it, or, for a last
+// batch, the next segment's base offset (in the last segment: the
+// recovery point) beginning where it ends. The scan follows the damaged
+// batches' framing first, so nothing inside a batch whose length is
+// intact is taken; and the chain from the resumed batch must hold to the
+// end of the file, every batch found past a later break going on from
+// where it got, so that a batch stored in the records of a batch whose
+// length was damaged, found by the byte-by-byte scan, is not taken when
+// the log's real batches after it contradict its offsets. After power
+// loss without flush.messages, pages that never reached the disk read as
+// zeros (or old bytes) in the middle of the file: the valid batches after
+// such a hole are intact and are kept when vouched for; their offsets
+// were given out, so the hole is a gap, not reused.
+//
+// What is not kept: a last batch of the last segment past the recovery
+// point that only its damaged predecessor's header could vouch for (the
+// damage hit that header's length, base offset or offset delta); and a
+// batch past the recovery point whose length field was damaged so that
+// it runs past the end of the file, which reads as a torn tail. Both cost acknowledged batches
+// after a one-byte fault in a few bytes of one header.
+//
+// We do not record the flushed offset on each group-commit fsync (for
+// example by advancing the recovery checkpoint without fsyncing it),
+// although after kill -9 it would vouch for that last batch and tell a
+// flushed tail from a torn one exactly. A write per fsync on the produce
+// path (a rename and directory entry for the framed checkpoint, or a
+// second file to keep consistent with it) buys that only for the narrow
+// case above, only after a process crash (after power loss an unsynced
+// record may be stale, so the rule above must stand on its own anyway),
+// and ties recovery to the append path's timing; the checkpoint stays
+// periodic and recovery relies on what the bytes themselves prove.
+
 // # lost-offsets
 //
 // The gaps recovery reported, so that each is logged (at ERROR) and
@@ -267,10 +312,12 @@
 //   - An appended batch is readable at once and survives kill -9 (it is in the
 //     page cache). With flush.messages=1 Append returns only after fsync, and
 //     concurrent appenders share one fsync (group commit).
-//   - Recovery drops only damaged bytes and the unflushed torn tail of the
-//     last segment: every fully written, valid batch of a sealed segment
-//     survives (past damage too), and so does every later segment whose
-//     batches verify. Offsets lost to damage stay a gap, reported once.
+//   - Recovery drops only damaged bytes and the torn tail of the last
+//     segment: every fully written, valid batch whose offset something
+//     vouches for survives, past damage too and in the last segment too,
+//     and so does every later segment whose batches verify. Offsets lost
+//     to damage stay a gap, reported once; an offset a surviving batch
+//     holds is never given out again.
 //   - A retried batch of an idempotent producer is never appended twice,
 //     across restarts and kill -9 included: the producer state always
 //     describes exactly the batches below the log end.

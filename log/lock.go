@@ -50,3 +50,14 @@ func (l *dirLock) unlock() error {
 	// Closing the descriptor releases the flock.
 	return l.f.Close()
 }
+
+// LockDir takes the lock of data dir dir for a tool that changes it while
+// no broker runs (tributary user create --data-dir): ErrLocked while a
+// broker holds it. unlock releases it.
+func LockDir(dir string) (unlock func() error, err error) {
+	l, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return l.unlock, nil
+}

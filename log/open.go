@@ -79,12 +79,12 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 	if mo != nil {
 		clean = mo.clean(ckpt, haveCkpt)
 	}
-	recoverFrom := int64(0) // segments holding offsets >= recoverFrom are scanned
+	recoverFrom, logStart := int64(0), int64(0) // segments holding offsets >= recoverFrom are scanned
 	if haveCkpt {
-		recoverFrom = ckpt.recoveryOffset
+		recoverFrom, logStart = ckpt.recoveryOffset, ckpt.logStartOffset
 	}
 	info := RecoveryInfo{Clean: clean}
-	if err := l.loadSegments(bases, clean, recoverFrom, &info); err != nil {
+	if err := l.loadSegments(bases, clean, recoverFrom, logStart, &info); err != nil {
 		l.closeSegments()
 		return nil, err
 	}

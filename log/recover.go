@@ -23,9 +23,11 @@ import (
 // after it). Offsets are never reused: the log end stays past every kept
 // batch, and past the recovery checkpoint's offset (everything below it was
 // on stable storage, maybe acknowledged and consumed), where a new segment
-// starts if the log's tail was lost. Only an unflushed tail of the last
-// segment (a crash in the middle of a write) is cut and its offsets given
-// out again, as Kafka does.
+// starts if the log's tail was lost. Only the torn tail of the last
+// segment (damage that runs to the end of the file: a write a crash cut
+// short) is cut and its offsets given out again, as Kafka does; damage
+// followed by valid batches is repaired there as in a sealed segment,
+// whichever side of the recovery point it lies (segment.RecoverOptions).
 //
 // A segment whose base offset lies below the end of the one before it (an
 // overlap: files of a truncated log that came back, an operator's copy)
@@ -51,6 +53,9 @@ type recovery struct {
 	logger          *slog.Logger
 	compactedBefore int64
 	info            *RecoveryInfo
+	// logStart is the checkpoint's log start offset: offsets below it
+	// were deleted (DeleteRecords), so damage there loses nothing.
+	logStart int64
 
 	// end is the offset after the last kept batch, -1 before the first
 	// kept segment (or the base offset of the first segment, when it was
@@ -67,10 +72,12 @@ type recovery struct {
 // loadSegments opens every segment, repairing what is damaged (see above):
 // segments wholly below recoverFrom (or every one, after a clean shutdown)
 // are only sanity-checked unless that fails; the rest are CRC-scanned.
-func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *RecoveryInfo) error {
+// logStart is the checkpoint's log start offset: where the log's offsets
+// begin when no segment is left at all.
+func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom, logStart int64, info *RecoveryInfo) error {
 	cfg := l.cfg.Load()
 	r := &recovery{l: l, segCfg: l.segConfig(cfg), logger: cfg.logger(),
-		compactedBefore: l.cleanedOffset.Load(), info: info, end: -1}
+		compactedBefore: l.cleanedOffset.Load(), info: info, end: -1, logStart: logStart}
 	loaded := map[int64]bool{}  // bases already written by an overlap repair
 	salvage := map[int64]bool{} // bases written by a salvage: no indexes yet
 	bases = slices.Clone(bases)
@@ -91,11 +98,18 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 			continue
 		}
 		fast := (clean || !last && bases[i+1] <= recoverFrom) && !salvage[base]
-		limit := int64(0) // no salvage in the last segment: a crash tears its tail
-		if !last {
+		// Batches past damage are salvaged below the next segment, and
+		// in the last segment wherever they go: only its torn tail is
+		// cut (see segment.RecoverOptions). The recovery point vouches
+		// for a last batch of the last segment that ends there.
+		limit := int64(0)
+		switch {
+		case !last:
 			limit = bases[i+1]
+		case recoverFrom > base:
+			limit = recoverFrom
 		}
-		seg, cut, salvaged, err := r.open(base, fast, limit)
+		seg, cut, salvaged, err := r.open(base, fast, last, limit)
 		if err != nil {
 			return err
 		}
@@ -119,6 +133,12 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 			return err
 		}
 	}
+	if r.end < 0 && recoverFrom > logStart {
+		// No segment at all, but offsets from the log start up to the
+		// recovery point were flushed: they are lost, not given out
+		// again.
+		r.end, r.damage = logStart, "every segment file of the partition is missing"
+	}
 	if err := r.finish(recoverFrom); err != nil {
 		return err
 	}
@@ -140,17 +160,25 @@ func (l *Log) loadSegments(bases []int64, clean bool, recoverFrom int64, info *R
 // open opens the segment at base: with fast, trusting its flushed bytes if
 // its indexes check out (segment.Load); otherwise, or when they do not,
 // CRC-scanning it and cutting it at its first bad batch (segment.Recover).
-// cut says why it was cut, "" when it was not. With limit (the next
-// segment's base offset, 0 for the last segment), the valid batches past
-// the damage are salvaged into a segment of their own at the returned base
-// offset (-1: none), which the caller loads next.
-func (r *recovery) open(base int64, fast bool, limit int64) (seg *segment.Segment, cut string, salvaged int64, err error) {
+// cut says why it was cut, "" when it was not. The valid batches past
+// the damage (below limit, the next segment's base offset; in the last
+// segment up to its torn tail, limit being the recovery point or 0) are
+// salvaged into a segment of their own at the returned base offset (-1:
+// none), which the caller loads next.
+func (r *recovery) open(base int64, fast, last bool, limit int64) (seg *segment.Segment, cut string, salvaged int64, err error) {
 	l := r.l
 	salvaged = -1
 	if fast {
-		seg, err := segment.Open(l.dir, base, r.segCfg, limit == 0)
+		seg, err := segment.Open(l.dir, base, r.segCfg, last)
 		if err == nil {
-			if err = seg.Load(); err == nil {
+			if err = seg.Load(); err == nil && !last && seg.NextOffset() > limit {
+				// The next segment begins inside this one: files of an
+				// interrupted repair (the batches past damage salvaged,
+				// the damaged segment not cut yet) or of a truncated log
+				// that came back. Its headers are no proof: CRC-scan it.
+				err = fmt.Errorf("segment ends at offset %d, past the next segment's base offset %d", seg.NextOffset(), limit)
+			}
+			if err == nil {
 				return seg, "", -1, nil
 			}
 			seg.Close()
@@ -161,8 +189,8 @@ func (r *recovery) open(base int64, fast bool, limit int64) (seg *segment.Segmen
 	if err != nil {
 		return nil, "", -1, fmt.Errorf("log: open %s: %w", l.dir, err)
 	}
-	opts := segment.RecoverOptions{Limit: limit}
-	if limit > 0 {
+	opts := segment.RecoverOptions{Limit: limit, Last: last}
+	if limit > 0 || last {
 		opts.Salvage = func(first int64, tail []byte) error {
 			return writeSegmentLog(l.dir, first, func(w io.Writer) error {
 				_, err := w.Write(tail)
@@ -187,7 +215,7 @@ func (r *recovery) open(base int64, fast bool, limit int64) (seg *segment.Segmen
 		r.logger.Warn("log: dropped damaged bytes before a segment's first batch", "dir", l.dir, "segment", base,
 			"dropped_bytes", st.ResumePosition)
 		r.info.TruncatedBytes -= st.TruncatedBytes - st.ResumePosition
-		return r.open(base, false, limit)
+		return r.open(base, false, last, limit)
 	}
 	if err := seg.Sync(); err != nil {
 		// The cut made durable: a crash before it would only redo it,
@@ -318,6 +346,18 @@ func (r *recovery) trimOverlap(seg *segment.Segment, last bool) (*segment.Segmen
 	return nseg, nil
 }
 
+// repairHook, set by tests, is called at each step of writeSegmentLog
+// ("written": the bytes are in the temp file, fsynced; "replace": about to
+// take the segment's name); an error stops it there, as a crash would.
+var repairHook func(step string) error
+
+func repairStep(step string) error {
+	if repairHook != nil {
+		return repairHook(step)
+	}
+	return nil
+}
+
 // writeSegmentLog writes the .log file of a new segment at base first in
 // dir with write, atomically (a temp file, fsynced, renamed, the dir
 // fsynced), without index files: recovery builds them. A leftover at that
@@ -341,7 +381,16 @@ func writeSegmentLog(dir string, first int64, write func(w io.Writer) error) err
 		if err != nil {
 			return err
 		}
-		if err := segment.RemoveFiles(dir, first); err != nil {
+		if err := repairStep("written"); err != nil {
+			return err
+		}
+		// Only the indexes go first: the rename replaces a .log at that
+		// name (the damaged segment itself, when its first batch
+		// resumes it) in one step, so a crash never leaves neither.
+		if err := segment.RemoveFiles(dir, first, segment.IndexSuffix, segment.TimeIndexSuffix); err != nil {
+			return err
+		}
+		if err := repairStep("replace"); err != nil {
 			return err
 		}
 		if err := os.Rename(tmp, dst); err != nil {
@@ -412,7 +461,9 @@ func (r *recovery) finish(recoveryOffset int64) error {
 			// base offset is where it now starts.
 			current = append(current, g.OffsetRange)
 		}
-		for _, n := range subtractRanges(g.OffsetRange, known) {
+		lostPart := g.OffsetRange
+		lostPart.From = min(max(lostPart.From, r.logStart), lostPart.To)
+		for _, n := range subtractRanges(lostPart, known) {
 			lost := LostRange{n, g.Cause}
 			r.info.Lost = append(r.info.Lost, lost)
 			r.info.LostOffsets += n.Len()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 
@@ -428,7 +429,10 @@ func TestRecoverTornTailEveryByte(t *testing.T) {
 // TestRecoverFlippedByte flips each byte of the last two batches of the
 // active segment in turn. Every byte but the partition leader epoch is
 // checked by the batch's structure, base offset chain or CRC-32C, so the log
-// is cut at the damaged batch; a flipped epoch leaves a valid batch.
+// is cut at the damaged batch; a flipped epoch leaves a valid batch. A
+// damaged second-to-last batch is not a torn tail when its header still
+// frames it and says the last batch comes next: the last batch is kept,
+// past a gap where the damaged one was.
 func TestRecoverFlippedByte(t *testing.T) {
 	snap, batches, activeBase := rcvTornFixture(t)
 	activeLog := rcvFile(snap, activeBase, segment.LogSuffix)
@@ -465,6 +469,28 @@ func TestRecoverFlippedByte(t *testing.T) {
 			b[inBatch] ^= 0xff
 			want = append(append(want, b), batches[victim+1:]...)
 			truncated = 0
+		} else if h, err := recordbatch.ParseHeader(damaged[at-inBatch:]); victim == n-2 && err == nil &&
+			h.Size() == len(batches[victim]) && h.NextOffset() == rcvBatchBase(batches[n-1]) {
+			// The damaged batch's header vouches for the last one: it
+			// is kept, the damaged batch's offsets are a reported gap.
+			ok := t.Run(fmt.Sprintf("batch=%d/byte=%d", victim, inBatch), func(t *testing.T) {
+				l := rcvOpen(t, work, rcvConfig(2048))
+				defer l.Close()
+				gap := []tlog.OffsetRange{{From: rcvBatchBase(batches[n-2]), To: rcvBatchBase(batches[n-1])}}
+				var lost []tlog.OffsetRange
+				for _, r := range l.Recovery().Lost {
+					lost = append(lost, r.OffsetRange)
+				}
+				if info := l.Recovery(); info.TruncatedBytes != int64(len(batches[n-2])) || !slices.Equal(lost, gap) {
+					t.Fatalf("recovery info %+v, want %d bytes truncated and %v lost", info, len(batches[n-2]), gap)
+				}
+				last, _ := recordbatch.ParseHeader(batches[n-1])
+				gapCheck(t, l, append(want, batches[n-1]), gap, last.NextOffset())
+			})
+			if !ok {
+				t.Fatalf("flipped byte %d of batch %d (byte %d of the active segment)", inBatch, victim, at)
+			}
+			continue
 		}
 		ok := t.Run(fmt.Sprintf("batch=%d/byte=%d", victim, inBatch), func(t *testing.T) {
 			rcvRecoverAndCheck(t, work, want, truncated, nil)
@@ -473,6 +499,12 @@ func TestRecoverFlippedByte(t *testing.T) {
 			t.Fatalf("flipped byte %d of batch %d (byte %d of the active segment)", inBatch, victim, at)
 		}
 	}
+}
+
+// rcvBatchBase is the base offset of a stored batch.
+func rcvBatchBase(b []byte) int64 {
+	h, _ := recordbatch.ParseHeader(b)
+	return h.BaseOffset
 }
 
 // rcvIndexFixture writes a log with timestamps into several segments and

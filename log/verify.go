@@ -260,6 +260,10 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 		}
 		if !so.Active {
 			so.NextSegment = bases[i+1]
+		} else if c := r.Checkpoint; c != nil && c.RecoveryOffset > base {
+			// As Open does: the recovery point vouches for the last
+			// segment's last batch when it ends there.
+			so.NextSegment = c.RecoveryOffset
 		}
 		if opts.Batch != nil {
 			path := filepath.Join(dir, segment.FileName(base, segment.LogSuffix))
@@ -499,6 +503,11 @@ func (r *PartitionReport) findLost(dir string, compactedBefore int64) error {
 			}
 		}
 	}
+	if c := r.Checkpoint; c != nil && end < 0 && c.RecoveryOffset > c.LogStartOffset {
+		// No segment at all: the flushed offsets from the log start on
+		// are lost (see loadSegments).
+		end, damage = c.LogStartOffset, "every segment file of the partition is missing"
+	}
 	if c := r.Checkpoint; c != nil && end >= 0 && c.RecoveryOffset > end {
 		cause := damage
 		if cause == "" {
@@ -507,6 +516,13 @@ func (r *PartitionReport) findLost(dir string, compactedBefore int64) error {
 		gaps = append(gaps, LostRange{OffsetRange{end, c.RecoveryOffset}, cause})
 	}
 	for _, g := range gaps {
+		if c := r.Checkpoint; c != nil {
+			// Below the log start offset: deleted records, not lost.
+			g.From = min(max(g.From, c.LogStartOffset), g.To)
+		}
+		if g.From == g.To {
+			continue
+		}
 		for _, k := range known {
 			if k.From < g.To && k.To > g.From {
 				r.KnownLost = append(r.KnownLost, OffsetRange{max(k.From, g.From), min(k.To, g.To)})

@@ -27,11 +27,12 @@
 // Load accept such gaps only below Config.CompactedBefore and treat any
 // other gap as corruption. The cleaner writes such a segment with a Builder
 // under temporary .cleaned names (see clean.go), which the log renames.
-// Recovery (recover.go) cuts a segment at its first batch that fails; for
-// a sealed segment RecoverWith first hands the caller the valid batches
-// found past the damage, which package log keeps as a segment of their own
-// at their own base offset, leaving the damaged offsets as a gap between
-// segments.
+// Recovery (recover.go) cuts a segment at its first batch that fails;
+// RecoverWith first hands the caller the valid batches found past the
+// damage (salvageScope: vouched for, their chain holding to the end of the
+// file; in the last segment not inside a torn tail), which package log
+// keeps as a segment of their own at their own base offset, leaving the
+// damaged offsets as a gap between segments.
 // The format version is recordbatch magic 2; a segment with any other magic is
 // corrupt from that batch on.
 //

@@ -29,17 +29,29 @@ type RecoveryStats struct {
 }
 
 // RecoverOptions makes RecoverWith salvage the valid batches past the
-// damage of a sealed segment.
+// damage of a segment.
 type RecoverOptions struct {
 	// Limit is the base offset of the next segment: batches salvaged
-	// must end below it. 0: salvage nothing.
+	// must end below it, and a salvaged last batch ending exactly there
+	// is vouched for by it. 0: salvage nothing (unless Last).
 	Limit int64
+	// Last says the segment is the log's last one. Batches past damage
+	// are then salvaged wherever their offsets go (there is no next
+	// segment to bound them), Limit is the recovery point (0: none),
+	// which only vouches for a last batch ending there, and a torn tail
+	// (see salvageScope.torn) is cut without looking inside it.
+	Last bool
 	// Salvage, when set, is given the bytes of the file from the first
-	// batch past the damage that resumes the log (see ResumePoint) to
+	// batch past the damage that resumes the log (see resumePoint) to
 	// the end, and that batch's base offset, before the file is cut;
 	// the caller keeps them as a segment of their own. An error stops
 	// the recovery before anything is cut.
 	Salvage func(base int64, tail []byte) error
+}
+
+// scope is what a salvage of one segment may keep past damage.
+func (o RecoverOptions) scope(compactedBefore int64) salvageScope {
+	return newSalvageScope(o.Limit, o.Last, compactedBefore)
 }
 
 // follows reports whether a batch at base offset base may come where the
@@ -60,15 +72,15 @@ func (s *Segment) follows(base, next int64) bool {
 // A batch that was fully written and is valid is never dropped, unless a batch
 // before it is corrupt: nothing after the first damaged byte can be trusted
 // to belong to this segment's chain of offsets. RecoverWith salvages what
-// comes after the damage of a sealed segment.
+// comes after the damage.
 func (s *Segment) Recover() (RecoveryStats, error) {
 	return s.RecoverWith(RecoverOptions{})
 }
 
 // RecoverWith is Recover that, with opts.Salvage set, hands the valid
 // batches found past the damage to the caller before cutting the file
-// (see ResumePoint), so that one damaged batch does not cost the rest of a
-// sealed segment.
+// (see resumePoint), so that one damaged batch does not cost the rest of
+// the segment; only a torn tail of the last segment is cut whole.
 func (s *Segment) RecoverWith(opts RecoverOptions) (RecoveryStats, error) {
 	if s.sealed {
 		return RecoveryStats{}, &Error{Path: s.logPath, Op: "recover", Offset: -1, Err: ErrReadOnly}
@@ -85,8 +97,8 @@ func (s *Segment) RecoverWith(opts RecoverOptions) (RecoveryStats, error) {
 		st.Batches++
 	})
 	st.Cause = cause
-	if p < len(v) && opts.Salvage != nil && opts.Limit > next {
-		if q, base, ok := resumePoint(v, p, next, opts.Limit, s.cfg.CompactedBefore); ok {
+	if sc := opts.scope(s.cfg.CompactedBefore); p < len(v) && opts.Salvage != nil && sc.upper > next {
+		if q, base, ok := sc.resumePoint(v, p, next); ok {
 			if err := opts.Salvage(base, v[q:]); err != nil {
 				return st, &Error{Path: s.logPath, Op: "recover: salvage batches past the damage", Offset: base, Err: err}
 			}
@@ -146,10 +158,11 @@ type KeptRange struct {
 }
 
 // keptRanges is what recovery keeps of v, the bytes of the segment at
-// base: the intact prefix and, when limit (the next segment's base
-// offset) is set, each run resumed past damage (see RecoverWith). With no
-// damage it is one range, the whole of v.
-func keptRanges(v []byte, base, compactedBefore, limit int64) []KeptRange {
+// base: the intact prefix and each run resumed past damage (see
+// RecoverWith; limit and last as in RecoverOptions). With no damage it
+// is one range, the whole of v.
+func keptRanges(v []byte, base, compactedBefore, limit int64, last bool) []KeptRange {
+	sc := newSalvageScope(limit, last, compactedBefore)
 	var out []KeptRange
 	pos := 0
 	for {
@@ -160,10 +173,10 @@ func keptRanges(v []byte, base, compactedBefore, limit int64) []KeptRange {
 			}
 		})
 		out = append(out, KeptRange{Base: base, Next: next, From: int64(pos), To: int64(pos + p), FirstBatch: first})
-		if pos+p == len(v) || limit <= next {
+		if pos+p == len(v) || sc.upper <= next {
 			return out
 		}
-		q, b, ok := resumePoint(v[pos:], p, next, limit, compactedBefore)
+		q, b, ok := sc.resumePoint(v[pos:], p, next)
 		if !ok {
 			return out
 		}
@@ -171,58 +184,169 @@ func keptRanges(v []byte, base, compactedBefore, limit int64) []KeptRange {
 	}
 }
 
-// resumePoint looks in v past the damaged batch at byte cut, where the
-// offset next was expected, for the first position where the log resumes:
-// a whole, CRC-valid batch whose offsets lie in [next, limit) and whose
-// base offset (which no CRC covers) something vouches for: the end of v
-// after it, a valid batch after it that follows it (with a gap only below
-// compactedBefore), or the header of the batch before it, when the
-// damage left the framing from cut to it readable and that header says it
-// ends where this one starts. The batch at cut itself is never taken: its
-// base offset may be what is damaged. Cheap checks of the header come
-// first, so a scan of garbage computes few CRCs.
-func resumePoint(v []byte, cut int, next, limit, compactedBefore int64) (pos int, base int64, ok bool) {
-	candidate := func(q int) (recordbatch.Header, bool) {
-		b := v[q:]
-		if len(b) < recordbatch.HeaderSize || b[recordbatch.MagicPos] != recordbatch.Magic {
-			return recordbatch.Header{}, false
-		}
-		base := int64(binary.BigEndian.Uint64(b[recordbatch.BaseOffsetPos:]))
-		size := recordbatch.LogOverhead + int64(int32(binary.BigEndian.Uint32(b[recordbatch.BatchLengthPos:])))
-		delta := int64(int32(binary.BigEndian.Uint32(b[recordbatch.LastOffsetDeltaPos:])))
-		if base < next || delta < 0 || base+delta >= limit || size < recordbatch.HeaderSize || size > int64(len(b)) {
-			return recordbatch.Header{}, false
-		}
-		h, err := recordbatch.Validate(b)
-		return h, err == nil
+// lastSegmentLimit bounds the offsets of batches salvaged in the log's
+// last segment, which no next segment bounds: far enough that no real
+// log reaches it, near enough that base+lastOffsetDelta cannot overflow.
+const lastSegmentLimit = math.MaxInt64 / 2
+
+// salvageScope is the one rule by which a recovery keeps batches past
+// damage, in a sealed segment and in the last one alike (RecoverWith
+// does it, Verify predicts it with keptRanges).
+type salvageScope struct {
+	upper int64 // salvaged batches end below it
+	// vouch, when > 0, is an offset known to follow the segment's last
+	// batch (the next segment's base offset, or the recovery point).
+	vouch int64
+	// last: the log's last segment, whose tail a crash may have torn.
+	last            bool
+	compactedBefore int64
+}
+
+func newSalvageScope(limit int64, last bool, compactedBefore int64) salvageScope {
+	if last {
+		return salvageScope{upper: lastSegmentLimit, vouch: limit, last: true, compactedBefore: compactedBefore}
 	}
-	// The framing from cut on, walked as far as headers parse, as the
-	// scan goes: framed is the next batch boundary at or past q (-1 when
-	// the framing is lost), framedNext the offset the header before it
-	// says comes next.
-	framed, framedNext := cut, int64(-1)
-	for q := cut + 1; q < len(v); q++ {
-		for framed >= 0 && framed < q {
-			h, err := recordbatch.ParseHeader(v[framed:])
-			if err != nil {
-				framed = -1
-				break
-			}
-			framed, framedNext = framed+h.Size(), h.NextOffset()
-		}
-		h, ok := candidate(q)
+	return salvageScope{upper: limit, vouch: limit, compactedBefore: compactedBefore}
+}
+
+// follows reports whether a batch at base offset base may come where the
+// offset next was expected (with a gap only below compactedBefore).
+func (sc salvageScope) follows(base, next int64) bool {
+	return base == next || base > next && base < sc.compactedBefore
+}
+
+// torn reports whether the bytes of v from p, where a batch at offset
+// next was expected, are the torn tail of the last segment: fewer bytes
+// than a batch length, or a batch that follows the log and whose length
+// runs past the end of the file (a write cut short by a crash). Nothing
+// inside it is looked at: its bytes are record data, which may hold
+// anything, batches included. Below the recovery point (sc.vouch) nothing
+// was torn: those batches were on stable storage before the crash.
+func (sc salvageScope) torn(v []byte, p int, next int64) bool {
+	if !sc.last || next < sc.vouch {
+		return false
+	}
+	b := v[p:]
+	if len(b) < recordbatch.LogOverhead {
+		return true
+	}
+	n := int64(int32(binary.BigEndian.Uint32(b[recordbatch.BatchLengthPos:])))
+	base := int64(binary.BigEndian.Uint64(b[recordbatch.BaseOffsetPos:]))
+	return n >= recordbatch.MinBatchLength && recordbatch.LogOverhead+n > int64(len(b)) && sc.follows(base, next)
+}
+
+// candidate returns the batch at byte q of v when it is whole, CRC-valid
+// and its offsets lie in [lower, sc.upper). Cheap checks of the header
+// come first, so a scan of garbage computes few CRCs.
+func (sc salvageScope) candidate(v []byte, q int, lower int64) (recordbatch.Header, bool) {
+	b := v[q:]
+	if len(b) < recordbatch.HeaderSize || b[recordbatch.MagicPos] != recordbatch.Magic {
+		return recordbatch.Header{}, false
+	}
+	base := int64(binary.BigEndian.Uint64(b[recordbatch.BaseOffsetPos:]))
+	size := recordbatch.LogOverhead + int64(int32(binary.BigEndian.Uint32(b[recordbatch.BatchLengthPos:])))
+	delta := int64(int32(binary.BigEndian.Uint32(b[recordbatch.LastOffsetDeltaPos:])))
+	if base < lower || base >= sc.upper || delta < 0 || base+delta >= sc.upper ||
+		size < recordbatch.HeaderSize || size > int64(len(b)) {
+		return recordbatch.Header{}, false
+	}
+	h, err := recordbatch.Validate(b)
+	return h, err == nil
+}
+
+// scan looks in v past the damaged batch at byte cut for the first batch
+// h, at q, with offsets from lower on, whose base offset (which no CRC
+// covers) something vouches for, and that accept (if set) takes. A batch
+// is vouched for by a valid batch right after it that follows it; as the
+// last batch of v, by sc.vouch beginning where it ends; or by the header
+// of the batch before it saying the log goes on there. The scan first
+// follows the framing of the damaged batches as far as their headers
+// parse, so that nothing inside a batch whose length was intact is looked
+// at, then tries every byte. The batch at cut itself is never taken: its
+// base offset may be what is damaged.
+func (sc salvageScope) scan(v []byte, cut int, lower int64, accept func(q int, h *recordbatch.Header) bool) (int, recordbatch.Header, bool) {
+	try := func(q int, framedNext int64) (recordbatch.Header, bool) {
+		h, ok := sc.candidate(v, q, lower)
 		if !ok {
-			continue
+			return h, false
 		}
 		r := q + h.Size()
-		if r == len(v) || framed == q && framedNext == h.BaseOffset {
-			return q, h.BaseOffset, true
+		vouched := h.BaseOffset == framedNext || r == len(v) && sc.vouch > 0 && sc.follows(sc.vouch, h.NextOffset())
+		if !vouched {
+			h2, ok := sc.candidate(v, r, lower)
+			vouched = ok && sc.follows(h2.BaseOffset, h.NextOffset())
 		}
-		if h2, ok := candidate(r); ok && (h2.BaseOffset == h.NextOffset() || h2.BaseOffset > h.NextOffset() && h2.BaseOffset < compactedBefore) {
-			return q, h.BaseOffset, true
+		return h, vouched && (accept == nil || accept(q, &h))
+	}
+	for f := cut; f < len(v); {
+		fh, err := recordbatch.ParseHeader(v[f:])
+		if err != nil {
+			break
+		}
+		f += fh.Size()
+		if h, ok := try(f, fh.NextOffset()); ok {
+			return f, h, true
 		}
 	}
-	return 0, 0, false
+	for q := cut + 1; q < len(v); q++ {
+		if h, ok := try(q, -1); ok {
+			return q, h, true
+		}
+	}
+	return 0, recordbatch.Header{}, false
+}
+
+// resumePoint looks in v past the damaged batch at byte cut, where the
+// offset next was expected, for the first position where the log
+// resumes: a batch found by scan whose chain holds to the end of the
+// file (see chainHolds). In the last segment a torn tail at cut is cut,
+// not searched.
+func (sc salvageScope) resumePoint(v []byte, cut int, next int64) (pos int, base int64, ok bool) {
+	if sc.torn(v, cut, next) {
+		return 0, 0, false
+	}
+	q, h, ok := sc.scan(v, cut, next, func(q int, h *recordbatch.Header) bool {
+		return sc.chainHolds(v, q, h.BaseOffset)
+	})
+	return q, h.BaseOffset, ok
+}
+
+// chainHolds reports whether the log can go on from the batch at byte q
+// (base offset base) to the end of v: through its chain of valid batches
+// whose offsets follow one another and, past each break, through the
+// next batch scan finds, which must not go back below where the chain
+// got. A break with nothing found past it (damage to the end of the
+// file, or a torn tail) ends it well. What this rules out is a batch
+// that is not part of the log: one stored inside a damaged batch's
+// record data, found only because that batch's length was damaged too,
+// whose offsets run past the real batches after the damage. Such a
+// batch still passes when its offsets lie below the next real ones (it
+// then stands in the lost range); that takes a damaged length field and
+// a client that stored well-formed batches, with valid CRCs, in its
+// records.
+func (sc salvageScope) chainHolds(v []byte, q int, base int64) bool {
+	next := base
+	for {
+		for q < len(v) {
+			h, err := recordbatch.Validate(v[q:])
+			if err != nil || !sc.follows(h.BaseOffset, next) || h.LastOffset() >= sc.upper || h.LastOffset()-base > math.MaxUint32 {
+				break
+			}
+			next = h.NextOffset()
+			q += h.Size()
+		}
+		if q == len(v) || sc.torn(v, q, next) {
+			return true
+		}
+		q2, h, ok := sc.scan(v, q, 0, nil)
+		if !ok {
+			return true
+		}
+		if h.BaseOffset < next {
+			return false
+		}
+		q, base, next = q2, h.BaseOffset, h.BaseOffset
+	}
 }
 
 // Load prepares a segment that was flushed before the last recovery

@@ -469,6 +469,7 @@ func (s *Segment) AcquireErr() error {
 		if r < parkingRefs/2 {
 			// Park is unmapping it: wait for it, then map it again.
 			s.fileMu.Lock()
+			//lint:ignore SA2001 the empty section waits for Park, which holds fileMu while it unmaps
 			s.fileMu.Unlock()
 			continue
 		}

@@ -73,9 +73,11 @@ type VerifyOptions struct {
 	// CRC or offset problem found in it, if any. An error from Batch
 	// stops Verify and is returned.
 	Batch func(h *recordbatch.Header, pos int64, batch []byte, problem error) error
-	// NextSegment is the base offset of the segment after this one (0:
-	// none, it is the last): a recovery keeps the valid batches past
-	// damage below it, see VerifyResult.Kept.
+	// NextSegment is the base offset of the segment after this one; for
+	// the last one (Active), the recovery point (0: none). A recovery
+	// keeps the valid batches past damage below the next segment, and in
+	// the last segment wherever they go, cutting only a torn tail (see
+	// RecoverOptions and VerifyResult.Kept).
 	NextSegment int64
 }
 
@@ -90,9 +92,9 @@ type VerifyResult struct {
 	// no batch in it had a CRC or offset problem).
 	Size, ValidBytes int64
 	// Kept is what a recovery keeps of the segment: its intact prefix
-	// (whole, CRC-valid batches whose offsets follow one another) and,
-	// before a next segment, each run of valid batches it resumes at
-	// past damage, as a segment of its own. One range, To == Size, when
+	// (whole, CRC-valid batches whose offsets follow one another) and
+	// each run of valid batches it resumes at past damage, as a segment
+	// of its own. One range, To == Size, when
 	// the segment is not damaged.
 	Kept         []KeptRange
 	Batches      int64
@@ -271,7 +273,7 @@ func (vr *verifier) run() error {
 		if pr.Path == logPath {
 			// Damaged: work out what a recovery keeps (a second scan,
 			// only of a damaged segment).
-			res.Kept = keptRanges(vr.log, vr.base, vr.opts.CompactedBefore, vr.opts.NextSegment)
+			res.Kept = keptRanges(vr.log, vr.base, vr.opts.CompactedBefore, vr.opts.NextSegment, vr.opts.Active)
 			break
 		}
 	}

@@ -36,7 +36,7 @@ func init() { register(3, 0, 13, handleMetadata) }
 func handleMetadata(c *conn, h *reqHeader, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 	s := c.s
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	host, port := s.advertised()
+	host, port := c.ln.advHost, c.ln.advPort
 	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: NodeID, Host: host, Port: port}}
 	resp.ClusterID = &s.cfg.ClusterID
 	resp.ControllerID = NodeID

@@ -36,7 +36,7 @@ func handleFindCoordinator(c *conn, h *reqHeader, req *kmsg.FindCoordinatorReque
 	if req.Version < 4 {
 		keys = []string{req.CoordinatorKey}
 	}
-	host, port := s.advertised()
+	host, port := c.ln.advHost, c.ln.advPort
 	resp.Coordinators = make([]kmsg.FindCoordinatorResponseCoordinator, len(keys))
 	for i, key := range keys {
 		co := &resp.Coordinators[i]

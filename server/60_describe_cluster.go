@@ -37,7 +37,7 @@ func handleDescribeCluster(c *conn, h *reqHeader, req *kmsg.DescribeClusterReque
 		s.metrics.errorCode(h.key, resp.ErrorCode)
 		return resp, nil
 	}
-	host, port := s.advertised()
+	host, port := c.ln.advHost, c.ln.advPort
 	b := kmsg.NewDescribeClusterResponseBroker()
 	b.NodeID, b.Host, b.Port = NodeID, host, port
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}

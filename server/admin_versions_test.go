@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -459,7 +460,7 @@ func FuzzAdminRequests(f *testing.F) {
 			}
 		}
 	}
-	c := &conn{s: b.srv}
+	c := &conn{s: b.srv, ln: &listener{name: DefaultListenerName, advHost: "127.0.0.1", advPort: 9092}, principal: auth.Anonymous}
 	f.Fuzz(func(t *testing.T, key, version int16, body []byte) {
 		api := lookupAPI(key)
 		known := false

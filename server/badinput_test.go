@@ -349,9 +349,9 @@ func TestBadInputClosesConnection(t *testing.T) {
 			c.send(probeFrame(probeHeader(-1, 0, 1, false)))
 		}},
 		{"api key kmsg knows but broker does not serve", func(c *probeConn) {
-			// SaslHandshake (17): no SASL here.
-			req := kmsg.NewPtrSASLHandshakeRequest()
-			req.Mechanism = "PLAIN"
+			// EndTxn (26): transactions are not served.
+			req := kmsg.NewPtrEndTxnRequest()
+			req.TransactionalID = "t"
 			c.send(probeRequest(req, 1))
 		}},
 		{"produce v99", func(c *probeConn) {

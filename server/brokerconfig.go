@@ -18,12 +18,13 @@ import (
 
 // Broker settings by Kafka's server.properties names.
 const (
-	BrokerAutoCreateTopics      = "auto.create.topics.enable"
-	BrokerNumPartitions         = "num.partitions"
-	BrokerSocketRequestMaxBytes = "socket.request.max.bytes"
-	BrokerConnectionsMaxIdleMs  = "connections.max.idle.ms"
-	BrokerFetchMaxBytes         = "fetch.max.bytes"
-	BrokerQueuedMaxRequestBytes = "queued.max.request.bytes"
+	BrokerAutoCreateTopics       = "auto.create.topics.enable"
+	BrokerNumPartitions          = "num.partitions"
+	BrokerSocketRequestMaxBytes  = "socket.request.max.bytes"
+	BrokerConnectionsMaxIdleMs   = "connections.max.idle.ms"
+	BrokerConnectionsMaxReauthMs = "connections.max.reauth.ms"
+	BrokerFetchMaxBytes          = "fetch.max.bytes"
+	BrokerQueuedMaxRequestBytes  = "queued.max.request.bytes"
 
 	BrokerMaxConnections               = "max.connections"
 	BrokerMaxConnectionsPerIP          = "max.connections.per.ip"
@@ -122,9 +123,17 @@ const (
 type BrokerSettings struct {
 	Server Config
 	Topics tlog.Config
-	// Listen and DataDir come from Kafka's listeners and log.dirs; empty
-	// when not set (serve's flags decide then).
-	Listen, DataDir string
+	// DataDir comes from Kafka's log.dirs; empty when not set (serve's
+	// flags decide then).
+	DataDir string
+	// Listeners, AdvertisedListeners and ListenerProtocolMap are Kafka's
+	// listeners, advertised.listeners and listener.security.protocol.map
+	// as written; ResolveListeners reads them together. Empty listeners:
+	// serve's --listen decides.
+	Listeners, AdvertisedListeners, ListenerProtocolMap string
+	// Security holds the served ssl.* and sasl.* settings by the names
+	// they were given, listener.name.<name>.<setting> included.
+	Security map[string]string
 	// RetentionCheckInterval is log.retention.check.interval.ms, the data
 	// dir's (log.Options) rather than the server's.
 	RetentionCheckInterval time.Duration
@@ -174,6 +183,8 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.Server.QueuedMaxRequestBytes, err = strconv.Atoi(value)
 	case BrokerConnectionsMaxIdleMs:
 		b.Server.ConnectionsMaxIdle, err = parseDuration(value, time.Millisecond)
+	case BrokerConnectionsMaxReauthMs:
+		b.Server.ConnectionsMaxReauth, err = parseDuration(value, time.Millisecond)
 	case BrokerMaxConnections:
 		b.Server.MaxConnections, err = strconv.Atoi(value)
 	case BrokerMaxConnectionsPerIP:
@@ -231,7 +242,7 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		return b.unknownSetting(name)
 	}
 	if err != nil {
-		return fmt.Errorf("server: %s=%q: %w", name, value, err)
+		return fmt.Errorf("server: %s=%s: %w", name, shownValue(name, value), err)
 	}
 	return nil
 }
@@ -336,12 +347,13 @@ func parseDuration(value string, unit time.Duration) (time.Duration, error) {
 // Map lists every setting by its broker name with its current value.
 func (b *BrokerSettings) Map() map[string]string {
 	m := map[string]string{
-		BrokerAutoCreateTopics:      strconv.FormatBool(b.Server.AutoCreateTopics),
-		BrokerNumPartitions:         strconv.Itoa(b.Server.NumPartitions),
-		BrokerSocketRequestMaxBytes: strconv.Itoa(b.Server.SocketRequestMaxBytes),
-		BrokerFetchMaxBytes:         strconv.Itoa(b.Server.FetchMaxBytes),
-		BrokerQueuedMaxRequestBytes: strconv.Itoa(b.Server.QueuedMaxRequestBytes),
-		BrokerConnectionsMaxIdleMs:  strconv.FormatInt(b.Server.ConnectionsMaxIdle.Milliseconds(), 10),
+		BrokerAutoCreateTopics:       strconv.FormatBool(b.Server.AutoCreateTopics),
+		BrokerNumPartitions:          strconv.Itoa(b.Server.NumPartitions),
+		BrokerSocketRequestMaxBytes:  strconv.Itoa(b.Server.SocketRequestMaxBytes),
+		BrokerFetchMaxBytes:          strconv.Itoa(b.Server.FetchMaxBytes),
+		BrokerQueuedMaxRequestBytes:  strconv.Itoa(b.Server.QueuedMaxRequestBytes),
+		BrokerConnectionsMaxIdleMs:   strconv.FormatInt(b.Server.ConnectionsMaxIdle.Milliseconds(), 10),
+		BrokerConnectionsMaxReauthMs: strconv.FormatInt(b.Server.ConnectionsMaxReauth.Milliseconds(), 10),
 
 		BrokerMaxConnections:               strconv.Itoa(b.Server.MaxConnections),
 		BrokerMaxConnectionsPerIP:          strconv.Itoa(b.Server.MaxConnectionsPerIP),
@@ -381,6 +393,9 @@ func (b *BrokerSettings) Validate() error {
 	if err := b.Server.Validate(); err != nil {
 		return err
 	}
+	if _, err := b.ResolveListeners(); err != nil {
+		return err
+	}
 	if err := b.Topics.Validate(); err != nil {
 		return fmt.Errorf("server: topic defaults: %w", err)
 	}
@@ -400,6 +415,13 @@ func (b *BrokerSettings) ReadProperties(r io.Reader, source string) error {
 		if line == "" || line[0] == '#' || line[0] == '!' {
 			continue
 		}
+		// A line ending in an odd number of backslashes goes on on the
+		// next one, as in Java's properties (inline PEM values are
+		// written so): the next line's leading blanks are dropped.
+		for continues(line) && sc.Scan() {
+			n++
+			line = line[:len(line)-1] + strings.TrimLeft(sc.Text(), " \t")
+		}
 		i := strings.IndexAny(line, "=:")
 		if i < 0 {
 			errs = append(errs, fmt.Errorf("server: %s:%d: want key=value, got %q", source, n, line))
@@ -413,6 +435,16 @@ func (b *BrokerSettings) ReadProperties(r io.Reader, source string) error {
 		errs = append(errs, fmt.Errorf("server: read %s: %w", source, err))
 	}
 	return joinLines(errs)
+}
+
+// continues says whether a properties line goes on on the next: it ends
+// in an odd number of backslashes.
+func continues(line string) bool {
+	n := 0
+	for i := len(line) - 1; i >= 0 && line[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 1
 }
 
 // Properties renders the settings as a properties file, sorted by name.

@@ -80,7 +80,6 @@ var kafkaNotApplying = map[string]string{
 	"controller.socket.timeout.ms": whyKRaft, "early.start.listeners": whyKRaft,
 	"broker.rack": whyCluster, "controlled.shutdown.enable": whyCluster,
 	"controlled.shutdown.max.retries": whyCluster, "controlled.shutdown.retry.backoff.ms": whyCluster,
-	"listener.security.protocol.map": "read with listeners: only PLAINTEXT listeners are served",
 
 	// Replication.
 	"auto.leader.rebalance.enable": whyReplication, "leader.imbalance.check.interval.seconds": whyReplication,
@@ -152,8 +151,8 @@ var kafkaNotApplying = map[string]string{
 
 	// Security settings that do nothing without an authorizer, SASL or
 	// delegation tokens (which are refused when set).
-	"connections.max.reauth.ms": whyNoSecurity, "connection.failed.authentication.delay.ms": whyNoSecurity,
-	"delegation.token.expiry.time.ms": whyNoSecurity, "delegation.token.max.lifetime.ms": whyNoSecurity,
+	"connection.failed.authentication.delay.ms": whyNoSecurity,
+	"delegation.token.expiry.time.ms":           whyNoSecurity, "delegation.token.max.lifetime.ms": whyNoSecurity,
 	"delegation.token.expiry.check.interval.ms": whyNoSecurity, "security.providers": whyNoSecurity,
 	"password.encoder.secret": whyNoSecurity, "password.encoder.old.secret": whyNoSecurity,
 	"password.encoder.cipher.algorithm": whyNoSecurity, "password.encoder.keyfactory.algorithm": whyNoSecurity,
@@ -177,15 +176,15 @@ var kafkaNotApplyingPrefixes = []struct{ prefix, why string }{
 
 // What is missing, for the settings refused whatever their value.
 const (
-	missingTLS  = "TLS is not served yet: there are no SSL listeners (serve PLAINTEXT, or terminate TLS in front of the broker)"
-	missingSASL = "SASL authentication is not served yet: there are no SASL listeners and no credentials"
+	missingTLS  = "this TLS setting is not served: keystores and truststores are PEM files or inline PEM (ssl.keystore.location, ssl.truststore.location), with unencrypted keys"
+	missingSASL = "this SASL setting is not served: SASL is set by sasl.enabled.mechanisms (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and users by tributary user or AlterUserScramCredentials (no JAAS, GSSAPI or OAUTHBEARER)"
 )
 
 // kafkaRefusedPrefixes are families refused whatever the value.
 var kafkaRefusedPrefixes = []struct{ prefix, missing string }{
 	{"ssl.", missingTLS},
 	{"sasl.", missingSASL},
-	{"listener.name.", "per-listener settings are for TLS and SASL listeners, which are not served yet"},
+	{"listener.name.", "this per-listener setting is not served (served: the listener's ssl.* and sasl.* settings that are served broker-wide)"},
 }
 
 // kafkaConditional are the settings accepted, as not applying, only with
@@ -262,9 +261,12 @@ func kafkaNotApplyingReason(name string) (string, bool) {
 func (b *BrokerSettings) applyKafka(name, value string) (handled bool, err error) {
 	wrap := func(err error) (bool, error) {
 		if err != nil {
-			return true, fmt.Errorf("server: %s=%q: %w", name, value, err)
+			return true, fmt.Errorf("server: %s=%s: %w", name, shownValue(name, value), err)
 		}
 		return true, nil
+	}
+	if handled, err := b.applySecurity(name, value); handled {
+		return true, err
 	}
 	if c, ok := kafkaConditional[name]; ok {
 		if !c.ok(value) {
@@ -287,12 +289,6 @@ func (b *BrokerSettings) applyKafka(name, value string) (handled bool, err error
 		return true, nil
 	}
 	switch name {
-	case kafkaListeners:
-		b.Listen, err = plaintextListener(value)
-		return wrap(err)
-	case kafkaAdvertisedListeners:
-		b.Server.Advertise, err = plaintextListener(value)
-		return wrap(err)
 	case kafkaLogDirs, kafkaLogDir:
 		dirs := strings.Split(value, ",")
 		if len(dirs) != 1 || strings.TrimSpace(dirs[0]) == "" {
@@ -348,43 +344,6 @@ func (b *BrokerSettings) IgnoredNote() string {
 	return strings.Join(groups, "; ")
 }
 
-// plaintextListener picks the host:port of a Kafka listener list
-// ("PLAINTEXT://:9092,CONTROLLER://:9093"): the PLAINTEXT one. A
-// CONTROLLER listener is the KRaft quorum's and is left out; any other
-// (SSL, SASL_SSL, SASL_PLAINTEXT, or a name mapped to them) is refused,
-// since a client configured for it could not connect.
-func plaintextListener(list string) (string, error) {
-	var addr string
-	for _, l := range strings.Split(list, ",") {
-		l = strings.TrimSpace(l)
-		if l == "" {
-			continue
-		}
-		name, a, ok := strings.Cut(l, "://")
-		if !ok {
-			return "", fmt.Errorf("listener %q: want NAME://host:port", l)
-		}
-		switch strings.ToUpper(name) {
-		case "PLAINTEXT":
-			if addr != "" {
-				return "", errors.New("one PLAINTEXT listener is served, got more")
-			}
-			addr = a
-		case "CONTROLLER":
-		case "SSL":
-			return "", fmt.Errorf("listener %s: %s", l, missingTLS)
-		case "SASL_PLAINTEXT", "SASL_SSL":
-			return "", fmt.Errorf("listener %s: %s", l, missingSASL)
-		default:
-			return "", fmt.Errorf("listener %s: only a listener named PLAINTEXT is served (and CONTROLLER, ignored); TLS and SASL listeners are not served yet", l)
-		}
-	}
-	if addr == "" {
-		return "", errors.New("no PLAINTEXT listener (TLS and SASL listeners are not served yet)")
-	}
-	return addr, nil
-}
-
 // unknownSetting is the error for a name that is neither a setting here
 // nor one of Kafka's, with the closest known name if one is close.
 func (b *BrokerSettings) unknownSetting(name string) error {
@@ -401,12 +360,15 @@ func (b *BrokerSettings) knownNames() []string {
 	for n := range b.Map() {
 		names = append(names, n)
 	}
-	names = append(names, kafkaListeners, kafkaAdvertisedListeners, kafkaLogDirs, kafkaLogDir,
+	names = append(names, kafkaListeners, kafkaAdvertisedListeners, kafkaListenerProtocolMap, kafkaLogDirs, kafkaLogDir,
 		kafkaRetentionMinutes, kafkaRetentionHours, kafkaRollHours)
 	for n := range kafkaNotApplying {
 		names = append(names, n)
 	}
 	for n := range kafkaConditional {
+		names = append(names, n)
+	}
+	for n := range servedSecurity {
 		names = append(names, n)
 	}
 	return names

@@ -40,8 +40,12 @@ func TestKafkaServerPropertiesLoad(t *testing.T) {
 	if err := b.ReadProperties(strings.NewReader(kafkaKRaftProperties), "server.properties"); err != nil {
 		t.Fatalf("Kafka's server.properties: %v", err)
 	}
-	if b.Listen != ":9092" || b.Server.Advertise != "kafka-1.example:9092" || b.DataDir != "/var/lib/kafka" {
-		t.Fatalf("listen %q, advertise %q, data dir %q", b.Listen, b.Server.Advertise, b.DataDir)
+	ls, err := b.ResolveListeners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 1 || ls[0].Addr != ":9092" || ls[0].Advertise != "kafka-1.example:9092" || b.DataDir != "/var/lib/kafka" {
+		t.Fatalf("listeners %+v, data dir %q", ls, b.DataDir)
 	}
 	if b.Server.NumPartitions != 3 || b.Topics.RetentionMs != 24*3600*1000 {
 		t.Fatalf("num.partitions %d, retention %d ms", b.Server.NumPartitions, b.Topics.RetentionMs)
@@ -90,14 +94,18 @@ func TestKafkaRetentionUnits(t *testing.T) {
 
 func TestKafkaPropertiesRefused(t *testing.T) {
 	for _, line := range []string{
-		"listeners=SSL://:9093",                // TLS is not served
-		"listeners=SASL_PLAINTEXT://:9093",     // nor SASL
-		"advertised.listeners=SSL://host:9093", // nor advertised
-		"log.dirs=/a,/b",                       // one data dir
+		"ssl.enabled.protocols=TLSv1",                                 // TLS below 1.2
+		"listener.name.sasl_plaintext.sasl.enabled.mechanisms=GSSAPI", // not served
+		"advertised.listeners=SSL://host:9093",                        // not a listener
+		"log.dirs=/a,/b",                                              // one data dir
 		"log.retention.hours=many",
 	} {
 		b := DefaultBrokerSettings()
-		if err := b.ReadProperties(strings.NewReader(line), "f"); err == nil {
+		err := b.ReadProperties(strings.NewReader(line), "f")
+		if err == nil {
+			err = b.Validate()
+		}
+		if err == nil {
 			t.Errorf("%s accepted", line)
 		}
 	}

@@ -78,6 +78,11 @@ type Config struct {
 	QueuedMaxRequestBytes int
 	// ConnectionsMaxIdle is connections.max.idle.ms.
 	ConnectionsMaxIdle time.Duration
+	// ConnectionsMaxReauth is connections.max.reauth.ms (KIP-368): the
+	// lifetime of a SASL session, told to clients in SaslAuthenticate v1+;
+	// a connection that sends anything but a re-authentication after it
+	// is closed. 0: sessions do not expire.
+	ConnectionsMaxReauth time.Duration
 	// FetchMaxBytes is fetch.max.bytes.
 	FetchMaxBytes int
 	// MaxConnections is max.connections, Kafka's broker-wide limit: with

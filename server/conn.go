@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,6 +22,13 @@ import (
 	"github.com/tributary-io/tributary/server/wire"
 )
 
+// The first two bytes of a TLS client hello (a handshake record of TLS
+// 1.x), which read as a size prefix are far past any limit.
+const (
+	tlsHandshakeRecord = 0x16
+	tlsMajorVersion    = 0x03
+)
+
 // Request frame limits.
 const (
 	// sizePrefix is the int32 length in front of every request and response.
@@ -34,15 +43,35 @@ const (
 
 // conn is one client connection, owned by its one goroutine (serve).
 type conn struct {
-	s      *Server
-	nc     net.Conn
+	s  *Server
+	nc net.Conn // the accepted connection: deadlines and Close, from any goroutine
+	// rw is what requests are read from and responses written to: nc, or
+	// the TLS connection over it. Set before the first request, by the
+	// connection's goroutine only.
+	rw     net.Conn
+	ln     *listener // the listener the client came in on
 	remote string
 
-	// principal is who the connection acts as: User:ANONYMOUS until
-	// authentication says otherwise. host is the client's IP address in
-	// canonical form (connAddr), which host-based ACLs match.
+	// principal is who the connection acts as: User:ANONYMOUS from
+	// accept until it authenticates (a TLS client certificate, SASL).
+	// Written and read only by the connection's goroutine; the
+	// authorizer checks every request against it. host is the client's
+	// IP address in canonical form (connAddr), which host-based ACLs
+	// match.
 	principal auth.Principal
 	host      string
+	// sasl is the SASL exchange of a SASL_PLAINTEXT or SASL_SSL
+	// connection (sasl.go); nil on other listeners.
+	sasl *saslState
+	// closeAfter, when set by a handler, closes the connection once its
+	// response is sent (a failed authentication).
+	closeAfter error
+
+	// tlsOut gathers a response's buffers into TLS records on SSL and
+	// SASL_SSL listeners (TLS copies anyway; one record per buffer would
+	// cost a write each). nil on plaintext listeners, which write the
+	// segment views with writev, uncopied.
+	tlsOut *bufio.Writer
 
 	sizeBuf  [sizePrefix]byte
 	frame    *bytebufferpool.ByteBuffer // the request being handled
@@ -70,16 +99,21 @@ type reqHeader struct {
 	clientID string
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, nc net.Conn, ln *listener) *conn {
 	c := &conn{
 		s:         s,
 		nc:        nc,
+		rw:        nc,
+		ln:        ln,
 		remote:    nc.RemoteAddr().String(),
 		principal: auth.Anonymous,
 		host:      connAddr(nc),
 	}
 	if p, ok := s.cfg.principalByHost[c.host]; ok {
 		c.principal = p
+	}
+	if ln.protocol.SASL() {
+		c.sasl = &saslState{}
 	}
 	return c
 }
@@ -105,9 +139,24 @@ func (c *conn) serve() {
 			c.putFrame()
 		}
 	}()
+	if c.ln.tls != nil {
+		if err := c.handshakeTLS(); err != nil {
+			c.s.metrics.security.tlsHandshakeFailures.WithLabelValues(c.ln.name).Inc()
+			c.s.logger.Warn("server: TLS handshake failed; closing the connection",
+				"listener", c.ln.name, "remote", c.remote, "err", err)
+			return
+		}
+	}
 	for {
 		if !c.waitMuted() {
 			return
+		}
+		if c.sasl != nil && c.sasl.rawTokens {
+			if err := c.serveRawToken(); err != nil {
+				c.logClose(err)
+				return
+			}
+			continue
 		}
 		if err := c.readFrame(); err != nil {
 			c.logClose(err)
@@ -122,6 +171,36 @@ func (c *conn) serve() {
 	}
 }
 
+// tlsHandshakeTimeout bounds a TLS handshake, so that a client that
+// connects and says nothing holds its connection no longer than this.
+const tlsHandshakeTimeout = 10 * time.Second
+
+// handshakeTLS runs the server side of the TLS handshake and takes the
+// client certificate's principal, if the client presented one.
+func (c *conn) handshakeTLS() error {
+	tc := tls.Server(c.nc, c.ln.tlsConfig)
+	tc.SetDeadline(time.Now().Add(min(tlsHandshakeTimeout, c.s.cfg.ConnectionsMaxIdle)))
+	if err := tc.Handshake(); err != nil {
+		var rh tls.RecordHeaderError
+		if errors.As(err, &rh) {
+			return fmt.Errorf("server: not a TLS client (is it configured for PLAINTEXT instead of SSL?): %w", err)
+		}
+		return fmt.Errorf("server: %w", err)
+	}
+	tc.SetDeadline(time.Time{})
+	p, err := c.ln.tls.Principal(tc.ConnectionState())
+	if err != nil {
+		return fmt.Errorf("server: client certificate: %w", err)
+	}
+	c.rw, c.principal = tc, p
+	c.tlsOut = bufio.NewWriterSize(tc, tlsWriteBuffer)
+	return nil
+}
+
+// tlsWriteBuffer is the size of a TLS connection's response buffer: a
+// few of TLS's 16 KiB records per write.
+const tlsWriteBuffer = 64 << 10
+
 // errIdle and errShutdown end a connection without anything being wrong.
 var (
 	errIdle       = errors.New("idle for connections.max.idle.ms")
@@ -131,7 +210,7 @@ var (
 
 func (c *conn) logClose(err error) {
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errShutdown):
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errShutdown), errors.Is(err, errAuthClosed):
 		return
 	case errors.Is(err, errIdle), errors.Is(err, errClientGone):
 		c.s.logger.Debug("server: closing connection", "remote", c.remote, "why", err)
@@ -154,19 +233,28 @@ func (c *conn) readFrame() error {
 	if c.s.isClosing() {
 		return errShutdown
 	}
-	if _, err := io.ReadFull(c.nc, c.sizeBuf[:]); err != nil {
+	if _, err := io.ReadFull(c.rw, c.sizeBuf[:]); err != nil {
 		return c.readErr(err, true)
 	}
 	size := int32(binary.BigEndian.Uint32(c.sizeBuf[:]))
 	if size < minRequestHeader || int64(size) > int64(c.s.cfg.SocketRequestMaxBytes) {
+		if c.tlsOut == nil && c.sizeBuf[0] == tlsHandshakeRecord && c.sizeBuf[1] == tlsMajorVersion {
+			return fmt.Errorf("server: a TLS handshake on %s listener %s: the client is configured for SSL; this listener is not TLS", c.ln.protocol, c.ln.name)
+		}
 		return fmt.Errorf("server: request size %d outside [%d, socket.request.max.bytes=%d]", size, minRequestHeader, c.s.cfg.SocketRequestMaxBytes)
 	}
 	// The API key comes first: only Produce may use the full size.
 	var key [2]byte
-	if _, err := io.ReadFull(c.nc, key[:]); err != nil {
+	if _, err := io.ReadFull(c.rw, key[:]); err != nil {
 		return c.readErr(err, false)
 	}
-	if k := int16(binary.BigEndian.Uint16(key[:])); k != produceKey && size > maxNonProduceRequestBytes {
+	k := int16(binary.BigEndian.Uint16(key[:]))
+	if c.sasl != nil {
+		if err := c.saslGate(k, size); err != nil {
+			return err
+		}
+	}
+	if k != produceKey && size > maxNonProduceRequestBytes {
 		return fmt.Errorf("server: %d-byte request for API key %d: only Produce may exceed %d bytes", size, k, maxNonProduceRequestBytes)
 	}
 	c.frame = bytebufferpool.Get()
@@ -176,7 +264,7 @@ func (c *conn) readFrame() error {
 		// by what the size prefix promises.
 		n := min(int(size)-len(b), max(len(b), readChunk))
 		b = slices.Grow(b, n)
-		if _, err := io.ReadFull(c.nc, b[len(b):len(b)+n]); err != nil {
+		if _, err := io.ReadFull(c.rw, b[len(b):len(b)+n]); err != nil {
 			c.frame.B = b
 			c.putFrame()
 			return c.readErr(err, false)
@@ -283,6 +371,9 @@ func (c *conn) handleFrame() error {
 		if resp != nil {
 			err = c.respond(hdr, resp)
 		}
+		if err == nil && c.closeAfter != nil {
+			err, c.closeAfter = c.closeAfter, nil
+		}
 	}
 	c.releaseViews()
 	return err
@@ -337,7 +428,16 @@ func (c *conn) respond(hdr reqHeader, resp kmsg.Response) error {
 	// A client that stops reading its answers is cut after the same idle
 	// time as one that stops sending.
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.ConnectionsMaxIdle))
-	n, err := w.WriteTo(c.nc)
+	var n int64
+	var err error
+	if c.tlsOut == nil {
+		n, err = w.WriteTo(c.rw)
+	} else {
+		n, err = w.WriteTo(c.tlsOut)
+		if err == nil {
+			err = c.tlsOut.Flush()
+		}
+	}
 	c.s.metrics.netOut.Add(float64(n))
 	clear(splices)
 	c.splices = splices[:0]

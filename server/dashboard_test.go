@@ -19,8 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/auth"
+	"github.com/tributary-io/tributary/auth/authtest"
 )
 
 const (
@@ -412,6 +414,17 @@ func brokerWithTraffic(t *testing.T) *testBroker {
 	_, _ = adm.ListEndOffsets(ctx, "dash-no-such-topic")
 	// And of a denied topic TOPIC_AUTHORIZATION_FAILED.
 	_, _ = adm.ListEndOffsets(ctx, "dash-denied")
+	// A SASL_SSL listener, and a plaintext client that fails its TLS
+	// handshake.
+	ca := authtest.NewCA(t, "dashboard CA")
+	addr, err := b.srv.ListenOn(Listener{Name: "SASL_SSL", Protocol: auth.SASLSSL, Addr: "127.0.0.1:0",
+		Security: map[string]string{"ssl.keystore.location": ca.Server("server").File}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := dialProbe(t, addr.String())
+	p.send(probeRequest(kmsg.NewPtrApiVersionsRequest(), 1))
+	p.expectClosed()
 	return b
 }
 

@@ -48,6 +48,21 @@
 // consumergroup's coordinator, with this broker as the coordinator of
 // every group; committed offsets live in __consumer_offsets.
 //
+// # Listeners, TLS and SASL
+//
+// A broker serves one or more of Kafka's named listeners (listeners.go):
+// each accepted connection knows its listener, which decides the address
+// Metadata, FindCoordinator and DescribeCluster tell it. On SSL and
+// SASL_SSL listeners the connection's goroutine runs the TLS handshake
+// (package auth's ServerTLS, which reloads changed certificate files)
+// before the first request, and a client certificate sets the principal.
+// On SASL_PLAINTEXT and SASL_SSL listeners the connection is held to
+// ApiVersions, SaslHandshake and SaslAuthenticate, in frames of at most
+// 512 KiB, until it authenticates (sasl.go, 17_sasl_handshake.go,
+// 36_sasl_authenticate.go); a session older than connections.max.reauth.ms
+// is closed unless it re-authenticates. PLAINTEXT connections test one
+// nil pointer per request for all of this.
+//
 // # Authorization
 //
 // Each connection carries its principal (User:ANONYMOUS until
@@ -77,7 +92,9 @@
 // log.Append, which rewrites base offsets in place: no per-record allocation
 // and no copy besides the one into the segment. Fetch answers with views of
 // the segment mappings: the response framing is encoded by package wire and
-// the record bytes go to the socket straight from the page cache.
+// the record bytes go to the socket straight from the page cache, on
+// plaintext listeners. TLS connections copy each response into a 64 KiB
+// buffer that crypto/tls seals into records.
 //
 // # Files
 //

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -190,7 +191,14 @@ func ownsAll(dg kadm.DescribedGroup, topic string, parts int32, lo, hi int) bool
 // topic (kadm FetchOffsets); partitions without a commit are absent.
 func committedOffsets(t testing.TB, ctx context.Context, adm *kadm.Client, group, topic string) map[int32]int64 {
 	t.Helper()
+	// Right after a start the coordinator may still be replaying
+	// __consumer_offsets: COORDINATOR_LOAD_IN_PROGRESS is retriable, and a
+	// client retries it, as Kafka's admin client does.
 	os, err := adm.FetchOffsets(ctx, group)
+	for errors.Is(err, kerr.CoordinatorLoadInProgress) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+		os, err = adm.FetchOffsets(ctx, group)
+	}
 	if err != nil {
 		t.Fatalf("fetch offsets of %s: %v", group, err)
 	}

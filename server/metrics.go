@@ -47,6 +47,9 @@ type metrics struct {
 	// authzDenied {api, resource_type} counts requests (or the parts of
 	// one, per topic or group) the authorizer refused.
 	authzDenied *prometheus.CounterVec
+	// security: TLS handshake failures and SASL authentications
+	// (metrics_security.go).
+	security *securityMetrics
 }
 
 type topicMetrics struct {
@@ -141,6 +144,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "tributary_log_recovery_lost_offsets_total",
 		Help: "Offsets that recovery found lost to damage (a cut damaged segment, a missing segment file) and left as gaps; each range is also logged at ERROR once.",
 	}, func() float64 { return float64(s.mgr.RecoveryLostOffsets()) })
+	m.security = newSecurityMetrics(reg)
 	reg.MustRegister(recoveryLost, reqs, lat, m.errors, m.bytesIn, m.recordsIn, m.bytesOut, m.recordsOut,
 		m.flushes, m.flushErrors, m.connections, m.badRequests, m.netIn, m.netOut,
 		m.rejected, m.acceptBlocked, m.acceptBlockedSeconds, m.groupCreationsThrottled, m.authzDenied,

@@ -2,6 +2,7 @@ package server
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,8 +28,11 @@ func TestRequestErrorsLeaveOutProtocolSteps(t *testing.T) {
 		c2.do(joinReq(9, "g-steps", first.MemberID))
 	}()
 	hbCode := func() int16 { return c.do(heartbeatReq("g-steps", m, gen)).(*kmsg.HeartbeatResponse).ErrorCode }
+	// The second join reaches the group when its goroutine runs: heartbeat
+	// until it has (bounded, so a broken rebalance fails the test).
 	code := hbCode()
-	for i := 0; code == 0 && i < 100; i++ {
+	for deadline := time.Now().Add(10 * time.Second); code == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
 		code = hbCode()
 	}
 	wantCode(t, "heartbeat during the rebalance", code, kerr.RebalanceInProgress)

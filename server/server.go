@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -58,11 +57,9 @@ type Server struct {
 	blockedLogged, rejectLogged atomic.Int64
 
 	mu        sync.Mutex // guards the fields below
-	listeners map[net.Listener]struct{}
+	listeners map[net.Listener]*listener
 	conns     map[*conn]struct{}
 	perIP     map[string]int // open connections by client address (connAddr)
-	advHost   string
-	advPort   int32
 	closed    bool
 
 	wg sync.WaitGroup // accept loops and connections
@@ -70,6 +67,13 @@ type Server struct {
 	// authz checks every request against the ACLs; nil without
 	// authorizer.class.name, and then nothing is checked (acl.go).
 	authz *auth.Authorizer
+	// creds is the SCRAM credential store (meta/scram-credentials) that
+	// SASL listeners authenticate against and AlterUserScramCredentials
+	// changes.
+	creds *auth.CredentialStore
+	// scramMu serialises AlterUserScramCredentials, so that its checks
+	// (does the credential to delete exist) hold when it writes.
+	scramMu sync.Mutex
 
 	createMu sync.Mutex // serialises auto-creation so racing requests create a topic once
 	topicIDs sync.Map   // [16]byte topic ID -> topic name, see topicByID
@@ -88,7 +92,7 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 		cfg:       cfg,
 		logger:    logger,
 		closing:   make(chan struct{}),
-		listeners: make(map[net.Listener]struct{}),
+		listeners: make(map[net.Listener]*listener),
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[string]int),
 	}
@@ -112,6 +116,10 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.groups = groups
+	if s.creds, err = auth.OpenCredentialStore(auth.CredentialsPath(mgr.Dir())); err != nil {
+		groups.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.budgetBytes = int64(max(cfg.QueuedMaxRequestBytes, cfg.SocketRequestMaxBytes))
 	s.requestBudget = semaphore.NewWeighted(s.budgetBytes)
@@ -121,11 +129,9 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 	s.metrics = newMetrics(s)
 	mgr.SetFlushObserver(s.metrics.observeFlush)
 	if cfg.Advertise != "" {
-		host, port, err := splitHostPort(cfg.Advertise)
-		if err != nil {
+		if _, _, err := splitHostPort(cfg.Advertise); err != nil {
 			return nil, fmt.Errorf("server: advertise address: %w", err)
 		}
-		s.advHost, s.advPort = host, port
 	}
 	return s, nil
 }
@@ -142,60 +148,68 @@ func splitHostPort(addr string) (string, int32, error) {
 	return host, int32(port), nil
 }
 
-// Listen opens a TCP listener on addr and serves it in the background.
-// It returns the listener's address (useful with port 0).
+// Listen opens one PLAINTEXT listener on addr, advertised as
+// Config.Advertise, and serves it in the background: the listener of
+// --listen. It returns the listener's address (useful with port 0).
 func (s *Server) Listen(addr string) (net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("server: listen %s: %w", addr, err)
+	return s.ListenOn(Listener{Name: DefaultListenerName, Protocol: auth.Plaintext, Addr: addr, Advertise: s.cfg.Advertise})
+}
+
+// ListenOn opens listener l and serves it in the background. It returns
+// the address it is bound to (useful with port 0).
+func (s *Server) ListenOn(l Listener) (net.Addr, error) {
+	if err := checkListener(l); err != nil {
+		return nil, err
 	}
-	if err := s.track(ln); err != nil {
+	ln, err := net.Listen("tcp", l.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen %s (%s): %w", l.Addr, l.Name, err)
+	}
+	sl, err := s.newListener(l, ln.Addr())
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := s.track(ln, sl); err != nil {
 		return nil, err
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.acceptLoop(ln)
+		s.acceptLoop(ln, sl)
 	}()
 	return ln.Addr(), nil
 }
 
-// Serve accepts connections on ln until Close. It returns nil after Close.
+// Serve accepts connections on ln, as a PLAINTEXT listener advertised as
+// Config.Advertise, until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	if err := s.track(ln); err != nil {
+	sl, err := s.newListener(Listener{Name: DefaultListenerName, Protocol: auth.Plaintext, Advertise: s.cfg.Advertise}, ln.Addr())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := s.track(ln, sl); err != nil {
 		return err
 	}
 	s.wg.Add(1)
 	defer s.wg.Done()
-	return s.acceptLoop(ln)
+	return s.acceptLoop(ln, sl)
 }
 
-func (s *Server) track(ln net.Listener) error {
+func (s *Server) track(ln net.Listener, sl *listener) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		ln.Close()
 		return errors.New("server: closed")
 	}
-	s.listeners[ln] = struct{}{}
+	s.listeners[ln] = sl
 	s.groups.Start() // replays __consumer_offsets; group requests wait for it
-	if s.advHost == "" {
-		if host, port, err := splitHostPort(ln.Addr().String()); err == nil {
-			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-				// Listening on every interface: 0.0.0.0 is no address a
-				// client can dial. Like Kafka, advertise the host name.
-				if name, herr := os.Hostname(); herr == nil && name != "" {
-					host = name
-				}
-				s.logger.Warn("server: listening on all interfaces; advertising the host name (set --advertise if clients cannot resolve it)", "advertise", net.JoinHostPort(host, strconv.Itoa(int(port))))
-			}
-			s.advHost, s.advPort = host, port
-		}
-	}
 	return nil
 }
 
-func (s *Server) acceptLoop(ln net.Listener) error {
+func (s *Server) acceptLoop(ln net.Listener, sl *listener) error {
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -226,7 +240,7 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 			}
 			continue
 		}
-		c := newConn(s, nc)
+		c := newConn(s, nc, sl)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -390,10 +404,3 @@ func (s *Server) Close() error {
 
 // Groups is the broker's group coordinator.
 func (s *Server) Groups() *consumergroup.Coordinator { return s.groups }
-
-// advertised is the host and port clients are told to use.
-func (s *Server) advertised() (string, int32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.advHost, s.advPort
-}

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/server"
 )
@@ -108,18 +109,16 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 	if settings.DataDir != "" && !explicit("data-dir", envDataDir) {
 		o.dataDir = settings.DataDir
 	}
-	if settings.Listen != "" && !explicit("listen", envListen) {
-		o.listen = settings.Listen
+	listeners, err := o.listeners(settings, explicit("listen", envListen), explicit("advertise", envAdvertise))
+	if err != nil {
+		return err
 	}
-	if settings.Server.Advertise == "" || explicit("advertise", envAdvertise) {
-		settings.Server.Advertise = o.advertise
-	}
-	o.advertise = settings.Server.Advertise
+	settings.Server.Advertise = o.advertise
 	if o.printConfig {
 		if note := settings.IgnoredNote(); note != "" {
 			fmt.Fprintf(cmd.ErrOrStderr(), "tributary: note: %s: %s\n", ignoredNoteTitle, note)
 		}
-		return o.printSettings(cmd, settings, src)
+		return o.printSettings(cmd, settings, src, listeners)
 	}
 	logger := newLogger(cmd.ErrOrStderr(), settings.LogLevel, settings.LogFormat)
 	slog.SetDefault(logger)
@@ -141,7 +140,7 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	logger.Info("tributary: data dir open", "dir", o.dataDir, "topics", len(m.Topics()), "took", time.Since(start))
-	err = run(ctx, logger, m, settings.Server, o.listen, o.metricsListen)
+	err = run(ctx, logger, m, settings.Server, listeners, o.metricsListen)
 	start = time.Now()
 	logger.Info("tributary: shutting down, closing the data dir")
 	if cerr := m.Close(); err == nil {
@@ -149,6 +148,30 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 	}
 	logger.Info("tributary: data dir closed", "took", time.Since(start))
 	return err
+}
+
+// listeners are the listeners to serve: the one PLAINTEXT listener of
+// --listen and --advertise when --listen is given (flag or environment)
+// or the settings name no listeners, else the settings' listeners (Kafka's
+// listeners and advertised.listeners), where an explicit --advertise
+// replaces the advertised address of a single listener. o.listen and
+// o.advertise are set to the first listener's, for --print-config.
+func (o *serveOptions) listeners(settings server.BrokerSettings, listenSet, advertiseSet bool) ([]server.Listener, error) {
+	ls, err := settings.ResolveListeners()
+	if err != nil {
+		return nil, err
+	}
+	if listenSet || ls == nil {
+		return []server.Listener{{Name: server.DefaultListenerName, Protocol: auth.Plaintext, Addr: o.listen, Advertise: o.advertise}}, nil
+	}
+	if advertiseSet {
+		if len(ls) != 1 {
+			return nil, fmt.Errorf("serve: --advertise is one address, and listeners names %d listeners: set advertised.listeners instead", len(ls))
+		}
+		ls[0].Advertise = o.advertise
+	}
+	o.listen, o.advertise = ls[0].Addr, ls[0].Advertise
+	return ls, nil
 }
 
 // ignoredNoteTitle heads the one line that names the Kafka settings
@@ -172,10 +195,13 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 // printSettings writes the effective settings as a properties file that
 // --config reads back; a comment above each value not at its default says
 // where it came from.
-func (o *serveOptions) printSettings(cmd *cobra.Command, settings server.BrokerSettings, src settingSource) error {
+func (o *serveOptions) printSettings(cmd *cobra.Command, settings server.BrokerSettings, src settingSource, listeners []server.Listener) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# tributary broker settings (defaults < --config < env %s<NAME> < flags)\n", envPrefix)
 	fmt.Fprintf(&b, "# serve: --data-dir=%s --listen=%s --advertise=%s --metrics-listen=%s\n", o.dataDir, o.listen, o.advertise, o.metricsListen)
+	if len(listeners) > 1 || listeners[0].Name != server.DefaultListenerName || listeners[0].Protocol != auth.Plaintext {
+		fmt.Fprintf(&b, "# listeners=%s\n", server.FormatListeners(listeners))
+	}
 	values := settings.Map()
 	for _, name := range settingNames() {
 		if from, ok := src[name]; ok {
@@ -189,14 +215,23 @@ func (o *serveOptions) printSettings(cmd *cobra.Command, settings server.BrokerS
 
 // run serves Kafka clients and metrics until ctx ends, then stops accepting,
 // lets in-flight requests finish and returns.
-func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.Config, listen, metricsListen string) error {
+func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.Config, listeners []server.Listener, metricsListen string) error {
 	srv, err := server.New(m, cfg, logger)
 	if err != nil {
 		return err
 	}
-	addr, err := srv.Listen(listen)
-	if err != nil {
-		return err
+	var first string
+	var addrs []string
+	for _, l := range listeners {
+		addr, err := srv.ListenOn(l)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		if first == "" {
+			first = addr.String()
+		}
+		addrs = append(addrs, l.Name+"://"+addr.String())
 	}
 	var httpSrv *http.Server
 	metricsAddr := "off"
@@ -215,7 +250,7 @@ func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.C
 		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go httpSrv.Serve(ln)
 	}
-	logger.Info("tributary: serving Kafka clients", "listen", addr.String(), "metrics", metricsAddr)
+	logger.Info("tributary: serving Kafka clients", "listen", first, "metrics", metricsAddr, "listeners", strings.Join(addrs, ","))
 	<-ctx.Done()
 	logger.Info("tributary: signal received, draining connections")
 	start := time.Now()

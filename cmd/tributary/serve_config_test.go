@@ -297,3 +297,25 @@ func TestServeKafkaServerProperties(t *testing.T) {
 		t.Errorf("ignored settings not named: %q", r.stderr)
 	}
 }
+
+// TestServeSeveralListeners: Kafka's listeners with custom names load as
+// listeners of their own; --advertise, one address, is refused with more
+// than one listener, and --listen still means one PLAINTEXT listener.
+func TestServeSeveralListeners(t *testing.T) {
+	props := filepath.Join(t.TempDir(), "server.properties")
+	writeFile(t, props, "listeners=INTERNAL://127.0.0.1:19092,EXTERNAL://127.0.0.1:19093\n"+
+		"listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT\n"+
+		"advertised.listeners=EXTERNAL://kafka.example:19093\n")
+	_, out := printConfig(t, "--config", props)
+	if !strings.Contains(out, "# listeners=INTERNAL://127.0.0.1:19092,EXTERNAL://127.0.0.1:19093\n") {
+		t.Errorf("listeners not shown:\n%s", out)
+	}
+	r := runCLI(t, "", "serve", "--config", props, "--advertise", "h:1", "--print-config")
+	if r.code != 1 || !strings.Contains(r.stderr, "set advertised.listeners instead") {
+		t.Errorf("--advertise with two listeners: exit %d: %s", r.code, r.stderr)
+	}
+	_, out = printConfig(t, "--config", props, "--listen", "127.0.0.1:9")
+	if !strings.Contains(out, "--listen=127.0.0.1:9 ") || strings.Contains(out, "# listeners=") {
+		t.Errorf("--listen does not replace the listeners:\n%s", out)
+	}
+}

@@ -40,6 +40,7 @@ var settingDocs = map[string]string{
 	"auto.create.topics.enable":           "create an unknown topic when a client produces to it or asks for its metadata",
 	"compression.type":                    "default codec of stored batches; producer keeps what the producer sent",
 	"connections.max.idle.ms":             "close a client connection idle for this long",
+	"connections.max.reauth.ms":           "lifetime of a SASL session (KIP-368): told to clients, which re-authenticate before it ends; a connection that does not is closed (0: no limit)",
 	"fetch.max.bytes":                     "cap on the bytes of one fetch response, whatever the client asks",
 	"group.initial.rebalance.delay.ms":    "wait this long for more members before the first rebalance of an empty group",
 	"group.max.session.timeout.ms":        "largest session timeout a group member may ask for",
