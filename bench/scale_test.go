@@ -220,6 +220,7 @@ func runScale(t *testing.T, bin, dir string, n int) *scaleResult {
 		r.stop = time.Since(start)
 	}
 	t.Logf("%d partitions: stopped in %v", n, time.Since(start))
+	logStopLines(t, b)
 	b = nil
 	b, r.cleanListen, r.cleanMetadata, r.cleanFetchAll = timeStart(ctx, t, bin, dir, topics, r.produced, "after a clean stop", r)
 	if b == nil {
@@ -642,4 +643,14 @@ func kib(b int64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.1f KiB", float64(b)/1024)
+}
+
+// logStopLines logs the broker's own account of its stop (which part
+// took how long), from its log tail.
+func logStopLines(t *testing.T, b *serveProc) {
+	for _, line := range strings.Split(b.logs(), "\n") {
+		if strings.Contains(line, "took=") && !strings.Contains(line, "data dir open") {
+			t.Logf("broker: %s", line)
+		}
+	}
 }

@@ -555,6 +555,10 @@ func (l *Log) swapCleaned(base int64, members []*segment.Segment) error {
 	for _, s := range members {
 		s.Close()
 	}
+	if l.segCache != nil {
+		// Bounded as any sealed segment (opened read-only: flushed).
+		l.segCache.Add(ns)
+	}
 	return nil
 }
 

@@ -56,8 +56,9 @@
 // flags bit 0 = clean shutdown; other bits must be 0. The recovery offset
 // is the log end offset known to be on stable storage: recovery CRC-scans
 // only the segments holding offsets at or past it. After a clean shutdown
-// (flag set, index format equal to index.FormatVersion) nothing is
-// scanned. A file that cannot be read is treated as absent, which costs a
+// (flag set, index format equal to index.FormatVersion; for a Manager's
+// partition the data dir's clean-shutdown marker too, or the marker alone
+// when a clean stop left no file) nothing is scanned. A file that cannot be read is treated as absent, which costs a
 // full scan and forgets a DeleteRecords log start offset beyond the first
 // segment, but never loses a batch. It is the one file overwritten in
 // place when the disk has no room for a temp file (framedfile's
@@ -141,15 +142,20 @@
 // syncfs(2) barriers on the data dir's file system, so that ten thousand
 // partitions stop and start in seconds. Close: every log stops taking
 // writes and seals its active segment, without fsync; one syncfs makes
-// every byte durable; each log writes its producer snapshot and clean
-// checkpoint (recovery offset = log end) by temp file and rename, without
-// fsync; a second syncfs; then the empty file clean-shutdown is written and
-// fsynced with the directory. OpenManager removes it durably before it
-// serves anything. A partition's clean flag is trusted only when the marker
-// was there: while the broker runs, a partition untouched since the clean
-// start keeps its clean checkpoint (rewriting ten thousand of them at every
-// start would cost two fsyncs each; the file is rewritten once its offsets
-// change). Without the marker (a crash, or a close that failed anywhere)
+// every byte durable; each log writes its producer snapshot (not for a
+// log under 1 MiB without a snapshot file whose producers' batches are all
+// still in it: the next open rebuilds them from the batch headers) and its
+// clean checkpoint (recovery offset = log end), in place, without fsync,
+// unless it has no checkpoint file and its log starts at its first
+// segment (creating a file in each of ten thousand new partitions was
+// most of a stop's time); a second syncfs; then the empty file
+// clean-shutdown is written and fsynced with the directory. OpenManager
+// removes it durably before it serves anything. With the marker there
+// every partition is clean, with or without a checkpoint file, whatever
+// the file's clean flag says (while the broker runs, a partition
+// untouched since the clean start keeps its clean checkpoint: rewriting
+// ten thousand of them at every start would cost two fsyncs each; the
+// file is rewritten once its offsets change). Without the marker (a crash, or a close that failed anywhere)
 // every partition recovers from its recovery offset; the recovered logs are
 // then made durable by one syncfs, not an fsync each, and their recovery
 // offsets advance at the next checkpoint. A partition directory of a
@@ -157,9 +163,17 @@
 // after a crash could trust a stale clean flag). Where syncfs is missing
 // (not Linux) each log is closed and flushed with its own fsyncs.
 //
-// A partition holds one file descriptor, its active segment's: a sealed
-// segment closes its own once flushed, and the Manager flushes a rolled
-// segment within FlushSchedulerInterval of the roll, as Kafka does. At
+// A partition holds at most one file descriptor, its active segment's: a
+// sealed segment closes its own once flushed, and the Manager flushes a
+// rolled segment within FlushSchedulerInterval of the roll, as Kafka does.
+// At most Options.OpenFiles active segments (by default half of
+// RLIMIT_NOFILE) hold theirs: admitting one more makes the least recently
+// written partition not being written give its descriptor up (a clock,
+// files.go), so partitions alone never exhaust the file limit. Its next
+// append opens the file again (a write to a partition in the set costs
+// nothing more); an append not yet flushed stays in the page cache and its
+// fsync (flush.ms, flush.messages, close) goes through a descriptor opened
+// by path, on the same inode (see package segment). At
 // most Options.MappedSegments sealed segments stay memory-mapped; the
 // least recently read are parked and mapped again when read (see package
 // segment).

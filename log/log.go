@@ -97,6 +97,15 @@ type Log struct {
 	// segCache is the Manager's bound on mapped sealed segments (nil for
 	// a bare Open: nothing is parked). Set by open.
 	segCache *segment.Cache
+	// files is the Manager's bound on open active segments (nil: none).
+	// Set by open. fileHeld says the log is in it (the active segment
+	// holds its descriptor, or its next write opens it): guarded by
+	// writeMu. fileSlot is its place there, guarded by files.mu; fileUsed
+	// is the clock's reference bit, set by every append.
+	files    *fileCache
+	fileHeld bool
+	fileSlot int
+	fileUsed atomic.Bool
 	// closeErr is why closeUnsynced found the log unfit for a clean
 	// checkpoint. Guarded by writeMu.
 	closeErr error
@@ -298,6 +307,13 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 	if err := l.maybeRoll(cfg, len(batches), next-1, firstMaxTs); err != nil {
 		l.writeMu.Unlock()
 		return AppendInfo{}, err
+	}
+	if l.files != nil {
+		if !l.fileHeld {
+			l.files.admit(l) // its descriptor was taken: the append reopens it
+		} else if !l.fileUsed.Load() {
+			l.fileUsed.Store(true)
+		}
 	}
 	act := l.active()
 	wasEmpty := act.Size() == 0
@@ -869,6 +885,7 @@ func (l *Log) Close() error {
 	if snapErr != nil {
 		errs = append(errs, snapErr)
 	}
+	l.files.remove(l)
 	l.segMu.Lock()
 	for _, s := range l.segs {
 		s.Close()

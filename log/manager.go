@@ -92,7 +92,14 @@ type Options struct {
 	// read are unmapped and mapped again when read. Zero means
 	// segment.DefaultCacheSegments.
 	MappedSegments int
-	Logger         *slog.Logger
+	// OpenFiles bounds how many partitions' active segments hold their
+	// .log's file descriptor (sealed segments hold none): those of the
+	// least recently written partitions are closed, and opened again at
+	// their next write, so that partitions alone never exhaust the file
+	// limit. Zero means half the process's RLIMIT_NOFILE (see
+	// DefaultOpenFilesShare); negative means no bound.
+	OpenFiles int
+	Logger    *slog.Logger
 }
 
 // Manager owns a data dir: its lock, the topics' metadata, the producer ID
@@ -122,6 +129,7 @@ type Manager struct {
 	lostOffsets   atomic.Int64                               // see RecoveryLostOffsets
 
 	segCache *segment.Cache // bounds the mapped sealed segments of every log
+	files    *fileCache     // bounds the open active segments of every log (nil: no bound)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -178,6 +186,11 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 	}
 	m := &Manager{dir: dir, opts: opts, lock: lk, logger: logger,
 		topics: map[string]*Topic{}, stop: make(chan struct{}), segCache: segment.NewCache(opts.MappedSegments)}
+	openFiles := opts.OpenFiles
+	if openFiles == 0 {
+		openFiles = defaultOpenFiles()
+	}
+	m.files = newFileCache(openFiles)
 	if defaults.FlushObserver == nil {
 		// Late-bound: the metrics that want fsync times are usually
 		// created after the data dir is open (SetFlushObserver).
@@ -259,7 +272,7 @@ func (m *Manager) load(clean bool) error {
 			dirs, cfgs = append(dirs, m.partitionDir(tm.Name, p)), append(cfgs, &cfg)
 		}
 	}
-	logs, err := m.openLogs(dirs, cfgs, &managedOpen{dirClean: clean, cache: m.segCache})
+	logs, err := m.openLogs(dirs, cfgs, &managedOpen{dirClean: clean, cache: m.segCache, files: m.files})
 	if err != nil {
 		return err
 	}
@@ -297,7 +310,7 @@ func (m *Manager) createLogs(topic string, from, to int, cfg Config) ([]*Log, er
 		os.RemoveAll(dir) // a stale dir of an earlier topic of the same name, or attempt
 		dirs, cfgs = append(dirs, dir), append(cfgs, &cfg)
 	}
-	logs, err := m.openLogs(dirs, cfgs, &managedOpen{cache: m.segCache})
+	logs, err := m.openLogs(dirs, cfgs, &managedOpen{cache: m.segCache, files: m.files})
 	if err != nil {
 		for _, dir := range dirs {
 			os.RemoveAll(dir)

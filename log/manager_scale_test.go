@@ -1,10 +1,13 @@
 package log_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +58,11 @@ func TestManagerCleanShutdownMarker(t *testing.T) {
 	for p := range 2 {
 		acked[p] = appendRecords(t, topic.Partitions[p], 3, 2, tsBase, 1)
 	}
+	// Partition 1's log start moves past its first batch.
+	if _, err := topic.Partitions[1].DeleteRecordsBefore(2); err != nil {
+		t.Fatal(err)
+	}
+	acked[1] = acked[1][1:]
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,14 +71,20 @@ func TestManagerCleanShutdownMarker(t *testing.T) {
 		t.Fatalf("no clean shutdown marker after Close: %v", err)
 	}
 	// A small log without producers gets no snapshot file (its headers
-	// are read at the next open instead); every log gets its checkpoint.
+	// are read at the next open instead). Only a log whose start offset
+	// is not its first segment's base needs a checkpoint file after a
+	// clean stop: the marker says every partition is clean to its end.
 	for p := range 3 {
 		pd := filepath.Join(dir, "events-"+string(rune('0'+p)))
 		if _, err := os.Stat(filepath.Join(pd, log.ProducerSnapshotFile)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("partition %d: producer snapshot of a small log without producers: %v", p, err)
 		}
-		if _, err := os.Stat(filepath.Join(pd, log.CheckpointFile)); err != nil {
-			t.Errorf("partition %d: no checkpoint after a clean stop: %v", p, err)
+		_, err := os.Stat(filepath.Join(pd, log.CheckpointFile))
+		if p == 1 && err != nil {
+			t.Errorf("partition %d: no checkpoint after a clean stop with a moved log start: %v", p, err)
+		}
+		if p != 1 && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("partition %d: a clean stop wrote a checkpoint the next open does not need: %v", p, err)
 		}
 	}
 
@@ -88,6 +102,9 @@ func TestManagerCleanShutdownMarker(t *testing.T) {
 			t.Errorf("partition %d: open after a clean stop was not clean: %+v", p, l.Recovery())
 		}
 		checkContents(t, l, acked[p])
+	}
+	if got := topic.Partitions[1].StartOffset(); got != 2 {
+		t.Errorf("partition 1: log start offset %d after a clean stop, want 2", got)
 	}
 	acked[0] = append(acked[0], appendOne(t, topic.Partitions[0], recordbatch.Build(1, 100, tsBase+10)))
 
@@ -234,5 +251,116 @@ func TestManagerBoundsMappedSegments(t *testing.T) {
 				t.Errorf("round %d, partition %d read: %d mappings, want at most %d", round, p, n, limit)
 			}
 		}
+	}
+}
+
+// TestCompactedSegmentsJoinTheMappedSegmentCache: the segments the log
+// cleaner swaps in are bounded by MappedSegments as any other sealed
+// segment, not mapped for good.
+func TestCompactedSegmentsJoinTheMappedSegmentCache(t *testing.T) {
+	dir := t.TempDir()
+	opts := quietOptions()
+	opts.MappedSegments = 1
+	opts.CleanerBackoff = 1 << 40
+	opts.FlushSchedulerInterval = 10 * time.Millisecond
+	m := openManager(t, dir, opts)
+	topic, err := m.CreateTopic("keyed", 3, map[string]string{
+		"cleanup.policy": "compact", "segment.bytes": "4096", "segment.index.bytes": "4096",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range topic.Partitions {
+		for i := range 800 {
+			// Each key twice: the cleaner removes the first half and
+			// swaps cleaned segments in for every sealed one.
+			appendKeyed(t, l, recordbatch.CodecNone, nil, []rec{{ts: tsBase + int64(i),
+				key: fmt.Appendf(nil, "key-%d", i%400), value: fmt.Appendf(nil, "value-%d", i)}})
+		}
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range topic.Partitions {
+		st, err := l.Compact()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.SegmentsCleaned == 0 || st.RecordsRemoved == 0 {
+			t.Fatalf("nothing cleaned: %+v", st)
+		}
+		if l.NumSegments() < 4 {
+			t.Fatalf("%d segments after cleaning: too few to tell", l.NumSegments())
+		}
+	}
+	// Every record of every partition read (the cache parks as segments
+	// are mapped again); active segments: three mappings each.
+	limit := 3*opts.MappedSegments + 3*len(topic.Partitions)
+	for _, l := range topic.Partitions {
+		if got := len(readRecords(t, l)); got < 400 {
+			t.Fatalf("%d records after cleaning 400 keys, want at least 400", got)
+		}
+	}
+	if n := mappingsUnder(t, dir); n > limit {
+		t.Errorf("after cleaning and reading: %d mappings, want at most %d", n, limit)
+	}
+}
+
+// TestCleanStopOfSmallIdempotentLogsWritesNoProducerSnapshot: a small log
+// whose idempotent producer's batches are all still in it gets no producer
+// snapshot file at a clean stop (the next open rebuilds the producer from
+// the batch headers, and a retry of its last batch is still a duplicate);
+// one whose log start moved past some of them gets its snapshot.
+func TestCleanStopOfSmallIdempotentLogsWritesNoProducerSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	opts := quietOptions()
+	m, err := log.OpenManager(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := m.CreateTopic("idem", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last []byte // partition 0's last batch, for the retry
+	for p, l := range topic.Partitions {
+		seq := int32(0)
+		for i := range 3 {
+			b, err := recordbatch.Encode(nil, recordbatch.BatchOptions{Idempotent: true, ProducerID: 7, BaseSequence: seq},
+				[]recordbatch.Record{{Timestamp: tsBase + int64(i), Value: []byte("v")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p == 0 {
+				last = bytes.Clone(b)
+			}
+			if _, err := l.AppendBatches(b); err != nil {
+				t.Fatal(err)
+			}
+			seq++
+		}
+	}
+	if _, err := topic.Partitions[1].DeleteRecordsBefore(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range []bool{false, true} {
+		_, err := os.Stat(filepath.Join(dir, "idem-"+strconv.Itoa(p), log.ProducerSnapshotFile))
+		if got := err == nil; got != want {
+			t.Errorf("partition %d: producer snapshot written %v, want %v (%v)", p, got, want, err)
+		}
+	}
+	m = openManager(t, dir, opts)
+	topic, _ = m.Topic("idem")
+	for p, l := range topic.Partitions {
+		if !l.Recovery().Clean {
+			t.Errorf("partition %d: open after a clean stop was not clean", p)
+		}
+	}
+	info, err := topic.Partitions[0].AppendBatches(last)
+	if err != nil || !info.Duplicate || info.BaseOffset != 2 {
+		t.Fatalf("retry of the last batch after the restart: %+v, %v; want a duplicate at offset 2", info, err)
 	}
 }

@@ -49,6 +49,7 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 	l.cfg.Store(&cfg)
 	if mo != nil {
 		l.segCache = mo.cache // before any segment is opened: they keep it
+		l.files = mo.files
 	}
 	start := time.Now()
 
@@ -74,7 +75,10 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	clean := haveCkpt && ckpt.clean && ckpt.indexFormat == indexFormatVersion && (mo == nil || mo.dirClean)
+	clean := haveCkpt && ckpt.clean && ckpt.indexFormat == indexFormatVersion
+	if mo != nil {
+		clean = mo.clean(ckpt, haveCkpt)
+	}
 	recoverFrom, logStart := int64(0), int64(0) // segments holding offsets >= recoverFrom are scanned
 	if haveCkpt {
 		recoverFrom, logStart = ckpt.recoveryOffset, ckpt.logStartOffset
@@ -160,6 +164,11 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 		for _, s := range l.segs[:len(l.segs)-1] {
 			l.segCache.Add(s)
 		}
+	}
+	if l.files != nil {
+		l.writeMu.Lock()
+		l.files.admit(l) // its active segment holds its descriptor
+		l.writeMu.Unlock()
 	}
 	info.Segments = len(l.segs)
 	info.Duration = time.Since(start)

@@ -1,12 +1,15 @@
 package log
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/tributary-io/tributary/segment"
 )
@@ -23,8 +26,9 @@ const (
 	// anything is served. Only its presence means anything.
 	CleanShutdownFile = "clean-shutdown"
 
-	// smallLogBytes is the size below which a log without idempotent
-	// producers gets no producer snapshot at close: the next open reads
+	// smallLogBytes is the size below which a log gets no producer
+	// snapshot at close (unless it has producers and lost batches to
+	// retention or cleaning, see snapshotNeedless): the next open reads
 	// its few batch headers instead, and ten thousand small partitions'
 	// close creates ten thousand fewer files.
 	smallLogBytes = 1 << 20
@@ -33,6 +37,10 @@ const (
 	// once (Options.IOWorkers): the work is mostly system calls and waits
 	// on the disk, so more than the cores, but bounded.
 	DefaultIOWorkers = 16
+
+	// slowCloseLog is how long a Manager's close of its partitions may
+	// take before it logs how long each step took at INFO, not DEBUG.
+	slowCloseLog = time.Second
 )
 
 // managedOpen is how a Manager opens its partitions, as opposed to a bare
@@ -45,6 +53,19 @@ type managedOpen struct {
 	dirClean bool
 	// cache bounds the Manager's mapped sealed segments.
 	cache *segment.Cache
+	// files bounds the Manager's open active segments.
+	files *fileCache
+}
+
+// clean reports whether a partition opened by the Manager is clean, given
+// its recovery checkpoint: the data dir's marker was there (every
+// partition was sealed and made durable to its end by the last stop) and
+// its checkpoint, if it has one, says clean with the current index
+// format. A clean stop creates no checkpoint file for a partition whose
+// log starts at its first segment (Log.cleanCheckpointNeedless): without
+// one the marker alone counts.
+func (mo *managedOpen) clean(ckpt checkpoint, haveCkpt bool) bool {
+	return mo.dirClean && (!haveCkpt || ckpt.clean && ckpt.indexFormat == indexFormatVersion)
 }
 
 // ioWorkers is the size of the Manager's pool.
@@ -162,21 +183,34 @@ func (m *Manager) closeLogs() error {
 		}
 		return err
 	}
+	t0 := time.Now() // each step's time is logged: a slow stop says why
 	errs := parallel(len(logs), workers, func(i int) error { return logs[i].closeUnsynced() })
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	t1 := time.Now()
 	if err := syncFS(m.dir); err != nil {
 		return fmt.Errorf("log: syncfs %s at close: %w", m.dir, err)
 	}
+	t2 := time.Now()
 	errs = parallel(len(logs), workers, func(i int) error { return logs[i].closeFinish() })
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	t3 := time.Now()
 	if err := syncFS(m.dir); err != nil {
 		return fmt.Errorf("log: syncfs %s at close: %w", m.dir, err)
 	}
-	return m.writeCleanShutdown()
+	t4 := time.Now()
+	err := m.writeCleanShutdown()
+	took := time.Since(t0)
+	level := slog.LevelDebug
+	if took >= slowCloseLog {
+		level = slog.LevelInfo
+	}
+	m.logger.Log(context.Background(), level, "log: partitions closed", "partitions", len(logs), "took", took,
+		"seal", t1.Sub(t0), "syncfs", t2.Sub(t1), "checkpoints", t3.Sub(t2), "syncfs2", t4.Sub(t3))
+	return err
 }
 
 // writeCleanShutdown writes the marker durably.
@@ -254,6 +288,7 @@ func (l *Log) closeUnsynced() error {
 	if serr := l.active().Seal(); err == nil {
 		err = serr
 	}
+	l.files.remove(l)
 	l.segMu.Lock()
 	for _, s := range l.segs {
 		s.Close()
@@ -294,7 +329,7 @@ func (l *Log) closeFinish() error {
 	}
 	c := checkpoint{clean: true, indexFormat: indexFormatVersion,
 		recoveryOffset: l.flushedOffset.Load(), logStartOffset: l.startOffset.Load()}
-	if l.lastCkptSet && c == l.lastCkpt {
+	if l.lastCkptSet && c == l.lastCkpt || l.cleanCheckpointNeedless(c) {
 		return nil
 	}
 	if err := writeFileDeferred(filepath.Join(l.dir, CheckpointFile), encodeCheckpoint(c)); err != nil {
@@ -310,12 +345,32 @@ func (l *Log) closeFinish() error {
 	return nil
 }
 
+// cleanCheckpointNeedless reports a Manager's log whose clean checkpoint
+// c need not be written at close: one with no checkpoint file whose log
+// starts at its first segment. After a clean stop the data dir's marker,
+// not the file, says the log is clean, and the recovery offset is then
+// the log end (see managedOpen.clean); the next open learns the log start
+// from the segments. Creating a checkpoint file in each of ten thousand
+// new partitions was most of a stop's time. A file already there is
+// rewritten in place (writeFileDeferred), so it never says anything stale
+// after a clean stop. Caller holds ckptMu.
+func (l *Log) cleanCheckpointNeedless(c checkpoint) bool {
+	return l.managed && !l.lastCkptSet && c.logStartOffset == l.segs[0].BaseOffset()
+}
+
 // snapshotNeedless reports a log whose producer snapshot is not worth a
-// file: no producers, no snapshot on disk (an old one would bring back
-// producers expired since), and a log small enough to rebuild the (empty)
-// table from its batch headers at the next open. Caller holds writeMu.
+// file: a log small enough to rebuild the table from its batch headers at
+// the next open, no snapshot on disk (an old one would bring back
+// producers expired since), and no producers, or producers whose every
+// batch is still in the log (nothing deleted or cleaned from it), so that
+// the rebuild finds them all, as it does after a crash. Ten thousand
+// partitions written by idempotent producers (franz-go's default) would
+// otherwise create ten thousand files at a stop. Caller holds writeMu.
 func (l *Log) snapshotNeedless() bool {
-	if len(l.producers.m) > 0 || l.Size() >= smallLogBytes {
+	if l.Size() >= smallLogBytes {
+		return false
+	}
+	if len(l.producers.m) > 0 && (l.startOffset.Load() != 0 || l.segs[0].BaseOffset() != 0 || l.cfg.Load().Compacted()) {
 		return false
 	}
 	_, err := os.Stat(filepath.Join(l.dir, ProducerSnapshotFile))

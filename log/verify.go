@@ -186,6 +186,16 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 		r.Warnings = append(r.Warnings, segment.Problem{Path: path, Position: -1, Offset: -1, Err: err})
 	}
 
+	// A partition of a Manager's data dir: its clean-shutdown marker, not
+	// the partition's checkpoint, says whether the last stop was clean,
+	// and a clean stop writes no checkpoint the next open does not need.
+	managed, markerThere := false, false
+	if parent := filepath.Dir(dir); isDir(filepath.Join(parent, metaDir, topicsDir)) {
+		managed = true
+		_, err := os.Stat(filepath.Join(parent, CleanShutdownFile))
+		markerThere = err == nil
+	}
+
 	ckptPath := filepath.Join(dir, CheckpointFile)
 	if b, err := os.ReadFile(ckptPath); err == nil {
 		if c, err := decodeCheckpoint(b); err != nil {
@@ -195,7 +205,9 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 				RecoveryOffset: c.recoveryOffset, LogStartOffset: c.logStartOffset}
 		}
 	} else if errors.Is(err, os.ErrNotExist) {
-		warn(ckptPath, errors.New("log: no recovery checkpoint: the next open scans every segment"))
+		if !markerThere {
+			warn(ckptPath, errors.New("log: no recovery checkpoint: the next open scans every segment"))
+		}
 	} else {
 		return r, fmt.Errorf("log: read checkpoint: %w", err)
 	}
@@ -229,10 +241,8 @@ func VerifyPartition(dir string, opts VerifyOptions) (PartitionReport, error) {
 	// untouched since a clean start keeps a clean checkpoint while the
 	// broker runs, and a new one has none yet).
 	unclean := r.Checkpoint != nil && !r.Checkpoint.CleanShutdown
-	if parent := filepath.Dir(dir); isDir(filepath.Join(parent, metaDir, topicsDir)) {
-		if _, err := os.Stat(filepath.Join(parent, CleanShutdownFile)); err != nil {
-			unclean = true
-		}
+	if managed && !markerThere {
+		unclean = true
 	}
 
 	bases, err := inspectSegmentFiles(dir, warn)

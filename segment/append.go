@@ -73,6 +73,11 @@ func (s *Segment) Append(data []byte) error {
 		return wrapStorage(&Error{Path: s.logPath, Op: "append", Offset: next, Err: fmt.Errorf("grow time index: %w", err)})
 	}
 
+	if s.wf == nil { // released by ReleaseIdle: the one reopen it costs
+		if err := s.reopenFile("append"); err != nil {
+			return err
+		}
+	}
 	pos := s.size.Load()
 	n, err := s.wf.WriteAt(data, pos)
 	if err == nil && n < len(data) {
@@ -169,10 +174,10 @@ func (s *Segment) Sync() error {
 	}
 	s.fileMu.Lock()
 	defer s.fileMu.Unlock()
+	// Read before the fsync: if the segment was sealed at this size, the
+	// fsync covered all of it.
+	size := s.size.Load()
 	if s.wf != nil {
-		// Read before the fsync: if the segment was sealed at this size,
-		// the fsync covered all of it.
-		size := s.size.Load()
 		sealed := s.sealedForSync.Load()
 		if err := s.wf.Sync(); err != nil {
 			return &Error{Path: s.logPath, Op: "fsync", Offset: -1, Err: err}
@@ -180,6 +185,13 @@ func (s *Segment) Sync() error {
 		if sealed && size == s.size.Load() {
 			s.file.Close()
 			s.file, s.wf = nil, nil
+		}
+	} else if size > s.synced.Load() {
+		// Written, then its descriptor released (ReleaseIdle): the bytes
+		// are in the page cache of the inode, which any descriptor of it
+		// flushes.
+		if err := s.syncByPath(); err != nil {
+			return err
 		}
 	}
 	if s.parked.Load() {
@@ -190,6 +202,9 @@ func (s *Segment) Sync() error {
 	}
 	if err := s.timeIdx.Sync(); err != nil {
 		return &Error{Path: s.logPath, Op: "fsync time index", Offset: -1, Err: err}
+	}
+	if size > s.synced.Load() {
+		s.synced.Store(size)
 	}
 	return nil
 }

@@ -85,7 +85,13 @@
 // already flushed, at Open): it is read through its mapping only, and
 // ShrinkMapping opens the file again for the moment it maps it. So a broker
 // needs about one descriptor per partition, whatever its number of
-// segments. Running out of descriptors or mappings is reported as
+// segments. An active segment not being written can give up its
+// descriptor too (ReleaseIdle, which package log's bounded set of open
+// files calls): the next write opens it again, and a Sync flushes the
+// bytes written before by a descriptor opened for the moment; both check
+// that the path still names the segment's inode (dev and inode number
+// taken at open), or fail with ErrReplaced. A sealed segment is parked
+// only once synced. Running out of descriptors or mappings is reported as
 // ErrFileLimit or ErrMapLimit, a full disk as ErrDiskFull.
 //
 // # Parked segments and the Cache

@@ -92,7 +92,7 @@ func (c *Cache) Add(s *Segment) {
 func (s *Segment) Park() bool {
 	s.fileMu.Lock()
 	defer s.fileMu.Unlock()
-	if !s.sealedForSync.Load() || s.file != nil || s.parked.Load() {
+	if !s.sealedForSync.Load() || s.file != nil || s.parked.Load() || s.synced.Load() < s.size.Load() {
 		return false
 	}
 	if !s.refs.CompareAndSwap(1, 1+parkingRefs) {
@@ -180,6 +180,7 @@ func (s *Segment) mapParked() error {
 // nothing to an active segment.
 func (s *Segment) Flushed() {
 	if s.sealedForSync.Load() {
+		s.synced.Store(s.size.Load())
 		s.releaseFile()
 	}
 }

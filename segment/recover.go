@@ -107,6 +107,9 @@ func (s *Segment) RecoverWith(opts RecoverOptions) (RecoveryStats, error) {
 	}
 	if p < len(v) {
 		st.TruncatedBytes = int64(len(v) - p)
+		if err := s.reopenFile("recover"); err != nil {
+			return st, err
+		}
 		if err := s.wf.Truncate(int64(p)); err != nil {
 			return st, &Error{Path: s.logPath, Op: "recover: truncate torn tail", Offset: next, Err: err}
 		}
@@ -464,6 +467,9 @@ func (s *Segment) TruncateTo(offset int64) error {
 	}
 	if cut < 0 {
 		return nil
+	}
+	if err := s.reopenFile("truncate"); err != nil {
+		return err
 	}
 	if err := s.wf.Truncate(cut); err != nil {
 		return &Error{Path: s.logPath, Op: "truncate", Offset: offset, Err: err}

@@ -142,6 +142,14 @@ type Segment struct {
 	wf     File     // writes go here (file itself unless wrapped); nil once released
 	// sealedForSync is set by Seal: the descriptor may go at the next Sync.
 	sealedForSync atomic.Bool
+	// dev and ino name the .log's inode, found at open: a descriptor
+	// opened again by path (ReleaseIdle, then a write or a Sync) must be
+	// on the same file.
+	dev, ino uint64
+	// synced is the size the last Sync (or Flushed) made durable; a
+	// segment whose descriptor is released with more than this still has
+	// bytes for a Sync to flush by path.
+	synced atomic.Int64
 	// parked: unmapped by Park (maps, data and both indexes nil) until the
 	// next Acquire maps it again. Changed under fileMu.
 	parked atomic.Bool
@@ -248,7 +256,7 @@ func Create(dir string, baseOffset int64, cfg Config) (*Segment, error) {
 		f.Close()
 		return nil, err
 	}
-	s, err := open(dir, baseOffset, cfg, f, 0, true)
+	s, err := open(dir, baseOffset, cfg, f, fi, true)
 	if err != nil {
 		// Leave no empty segment behind: a later roll may put the log end
 		// past this offset, and a stray file here would then overlap it.
@@ -283,7 +291,7 @@ func Open(dir string, baseOffset int64, cfg Config, writable bool) (*Segment, er
 			missing = true
 		}
 	}
-	s, err := open(dir, baseOffset, cfg, f, fi.Size(), writable)
+	s, err := open(dir, baseOffset, cfg, f, fi, writable)
 	if err != nil {
 		return nil, err
 	}
@@ -292,15 +300,20 @@ func Open(dir string, baseOffset int64, cfg Config, writable bool) (*Segment, er
 		// Opened read-only for a log that trusts it as flushed: nothing to
 		// fsync, so the mapping alone keeps the file.
 		s.sealedForSync.Store(true)
+		s.synced.Store(fi.Size())
 		s.releaseFile()
 	}
 	return s, nil
 }
 
-func open(dir string, baseOffset int64, cfg Config, f *os.File, fileSize int64, writable bool) (*Segment, error) {
+func open(dir string, baseOffset int64, cfg Config, f *os.File, fi os.FileInfo, writable bool) (*Segment, error) {
 	cfg = cfg.withDefaults()
 	logPath := f.Name()
+	fileSize := fi.Size()
 	s := &Segment{baseOffset: baseOffset, cfg: cfg, logPath: logPath, file: f, wf: f, sealed: !writable}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.dev, s.ino = uint64(st.Dev), uint64(st.Ino)
+	}
 	if cfg.WrapFile != nil {
 		s.wf = cfg.WrapFile(logPath, f)
 	}

@@ -142,10 +142,12 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 	}
 	logger.Info("tributary: data dir open", "dir", o.dataDir, "topics", len(m.Topics()), "took", time.Since(start))
 	err = run(ctx, logger, m, settings.Server, listeners, o.metricsListen)
-	logger.Info("tributary: shutting down")
+	start = time.Now()
+	logger.Info("tributary: shutting down, closing the data dir")
 	if cerr := m.Close(); err == nil {
 		err = cerr
 	}
+	logger.Info("tributary: data dir closed", "took", time.Since(start))
 	return err
 }
 
@@ -289,11 +291,13 @@ func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.C
 	logger.Info("tributary: serving Kafka clients", "listen", first, "metrics", metricsAddr, "listeners", strings.Join(addrs, ","))
 	<-ctx.Done()
 	logger.Info("tributary: signal received, draining connections")
+	start := time.Now()
 	err = srv.Close()
 	if httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		httpSrv.Shutdown(sctx)
 		cancel()
 	}
+	logger.Info("tributary: connections drained", "took", time.Since(start))
 	return err
 }
