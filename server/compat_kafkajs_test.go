@@ -138,7 +138,8 @@ func TestKafkajsSASL(t *testing.T) {
 		t.Skip("kafkajs runs Node.js: skipped with -short")
 	}
 	dir := kafkajsDir(t)
-	b, ca := saslBroker(t)
+	// One member per group: no reason to wait for others to join.
+	b, ca := saslBroker(t, func(c *Config) { c.Groups.InitialRebalanceDelay = 0 })
 	adm := kadm.NewClient(b.client())
 	for _, listener := range []string{"SASL_PLAINTEXT", "SASL_SSL"} {
 		for _, mech := range []struct{ kafka, kafkajs string }{
