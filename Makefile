@@ -79,6 +79,18 @@ BENCH_E2E_COUNT ?= 3
 bench-e2e:
 	$(GO) test -run '^$$' -bench E2E -benchtime 1x -count $(BENCH_E2E_COUNT) -timeout 60m ./bench
 
+# Security cost (~1 min): the built broker in its own process with a
+# PLAINTEXT and a SASL_SSL (SCRAM-SHA-256) listener, 200,000 x 1 KiB
+# records produced and consumed over each in turn, MB/s and broker
+# cpu-s/GB per listener and their ratios, then the time from dial to the
+# first authenticated answer (p50, p99) over each (see
+# bench/security_bench_test.go; BENCHMARKS.md "Security: TLS and SASL
+# cost"). TRIBUTARY_SECURITY_PERF=dir records each timed run with perf.
+BENCH_SECURITY_COUNT ?= 3
+.PHONY: bench-security
+bench-security: build
+	TRIBUTARY_SECURITY_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'SecurityCost|SASLSSLHandshake' -benchtime 1x -count $(BENCH_SECURITY_COUNT) -timeout 30m ./bench
+
 # Peers side by side: Tributary, NATS JetStream (file storage), Redis
 # Streams (AOF everysec) and kfake, the same workloads interleaved in one
 # run (see bench/peers; it runs as a test because kfake, the control, is a
