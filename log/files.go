@@ -118,10 +118,3 @@ func (c *fileCache) removeAt(i int) {
 	c.ring[last] = nil
 	c.ring = c.ring[:last]
 }
-
-// held is how many logs the clock counts as holding a descriptor.
-func (c *fileCache) held() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.ring)
-}
