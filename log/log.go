@@ -850,11 +850,9 @@ func (l *Log) unflushedSince() (time.Time, bool) {
 func (l *Log) Close() error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	if l.closed {
+	if !l.markClosed() {
 		return nil
 	}
-	l.closed = true
-	l.isClosed.Store(true)
 	defer l.wakeWatchers()
 	var errs []error
 	if err := l.syncTo(l.nextOffset.Load()); err != nil {
@@ -919,4 +917,16 @@ func (l *Log) removeAll() error {
 // isNoSpace reports a full disk or quota.
 func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// markClosed marks the log closed, under writeMu, and reports whether this
+// call did it (false: it was closed already). Readers see isClosed at once;
+// the caller wakes the watchers once it has sealed what it closes.
+func (l *Log) markClosed() bool {
+	if l.closed {
+		return false
+	}
+	l.closed = true
+	l.isClosed.Store(true)
+	return true
 }

@@ -278,11 +278,9 @@ func writeFileDeferred(path string, data []byte) error {
 func (l *Log) closeUnsynced() error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	if l.closed {
+	if !l.markClosed() {
 		return nil
 	}
-	l.closed = true
-	l.isClosed.Store(true)
 	defer l.wakeWatchers()
 	err := l.stickyErr()
 	if serr := l.active().Seal(); err == nil {

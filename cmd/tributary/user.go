@@ -190,14 +190,7 @@ func newUserCreateCmd() *cobra.Command {
 					for _, m := range mechs {
 						ups = append(ups, kadm.UpsertSCRAM{User: name, Mechanism: kadm.ScramMechanism(m), Iterations: int32(iterations), Password: password})
 					}
-					res, err := adm.AlterUserSCRAMs(ctx, nil, ups)
-					if err != nil {
-						return err
-					}
-					if r := res[name]; r.Err != nil {
-						return kafkaErr(r.Err, r.ErrMessage)
-					}
-					return nil
+					return alterSCRAMs(ctx, adm, name, nil, ups)
 				})
 			}
 			if err != nil {
@@ -327,14 +320,7 @@ func newUserDeleteCmd() *cobra.Command {
 					for _, m := range mechs {
 						dels = append(dels, kadm.DeleteSCRAM{User: name, Mechanism: kadm.ScramMechanism(m)})
 					}
-					res, err := adm.AlterUserSCRAMs(ctx, dels, nil)
-					if err != nil {
-						return err
-					}
-					if r := res[name]; r.Err != nil {
-						return kafkaErr(r.Err, r.ErrMessage)
-					}
-					return nil
+					return alterSCRAMs(ctx, adm, name, dels, nil)
 				})
 			}
 			if err != nil {
@@ -350,4 +336,17 @@ func newUserDeleteCmd() *cobra.Command {
 	target.addFlags(cmd)
 	cmd.Flags().StringSliceVar(&mechanisms, "mechanism", nil, "delete only SCRAM-SHA-256 and/or SCRAM-SHA-512 (default: every one the user has)")
 	return cmd
+}
+
+// alterSCRAMs applies dels and ups for user name over AlterUserScramCredentials
+// and returns the user's error, if the broker answered one.
+func alterSCRAMs(ctx context.Context, adm *kadm.Client, name string, dels []kadm.DeleteSCRAM, ups []kadm.UpsertSCRAM) error {
+	res, err := adm.AlterUserSCRAMs(ctx, dels, ups)
+	if err != nil {
+		return err
+	}
+	if r := res[name]; r.Err != nil {
+		return kafkaErr(r.Err, r.ErrMessage)
+	}
+	return nil
 }
