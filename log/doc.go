@@ -112,7 +112,12 @@
 // damage hit that header's length, base offset or offset delta); and a
 // batch past the recovery point whose length field was damaged so that
 // it runs past the end of the file, which reads as a torn tail. Both cost acknowledged batches
-// after a one-byte fault in a few bytes of one header.
+// after a one-byte fault in a few bytes of one header. Likewise, in any
+// segment, a length field damaged so that its batch now ends exactly
+// where a later batch begins makes the batches in between part of the
+// damaged one: the scan follows a damaged batch's framing before it tries
+// every byte, so that a batch stored inside a record is never taken for a
+// real one, and here the framing still leads somewhere valid.
 //
 // We do not record the flushed offset on each group-commit fsync (for
 // example by advancing the recovery checkpoint without fsyncing it),

@@ -239,6 +239,31 @@ func FuzzRecoverSealed(f *testing.F) {
 			damaged = bytes.Clone(a[:pos])
 			hi = len(a)
 		}
+		// Recovery follows a damaged batch's framing before it scans byte
+		// by byte (so that a batch stored inside a record is never taken
+		// for a real one): when the damage rewrote a length field so that
+		// the damaged batch now ends exactly where a later batch of the
+		// segment begins (or at the end of the file), the batches it now
+		// covers are part of the damaged batch, not untouched ones.
+		if k := kind % fuzzKinds; k == fuzzOverwrite || k == fuzzXor {
+			for _, b := range batches {
+				lenAt := b.from + recordbatch.BatchLengthPos
+				if b.seg != 0 || lenAt+4 <= lo || lenAt >= hi || lenAt+4 > len(damaged) {
+					continue
+				}
+				end := lenAt + 4 + int(int32(binary.BigEndian.Uint32(damaged[lenAt:])))
+				if end <= b.to || end > len(damaged) {
+					continue
+				}
+				onBoundary := end == len(damaged)
+				for _, c := range batches {
+					onBoundary = onBoundary || (c.seg == 0 && c.from == end)
+				}
+				if onBoundary {
+					hi = max(hi, end)
+				}
+			}
+		}
 		files[0] = damaged
 		dir := t.TempDir()
 		for seg, data := range files {
