@@ -191,54 +191,9 @@ func FuzzRecoverSealed(f *testing.F) {
 	f.Add(uint8(0), uint16(len(rcvBatch(0))+len(rcvBatch(1))-1), uint8(fuzzXor), []byte{0x10, 0, 0, 0, 0, 0, 0, 0, 3 ^ 1})
 	f.Fuzz(func(t *testing.T, nA uint8, pos16 uint16, kind uint8, damage []byte) {
 		// Segments A (sealed, damaged), B (sealed) and C (active).
-		type batch struct {
-			seg      int
-			base     int64
-			from, to int // bytes in the segment's original file
-			data     []byte
-		}
-		counts := []int{3 + int(nA%8), 3, 2}
-		var batches []batch
-		files := make([][]byte, 3)
-		bases := make([]int64, 3)
-		next := int64(0)
-		for seg, n := range counts {
-			bases[seg] = next
-			for range n {
-				b := rcvBatch(len(batches))
-				recordbatch.SetBaseOffset(b, next)
-				h, _ := recordbatch.ParseHeader(b)
-				batches = append(batches, batch{seg: seg, base: next, from: len(files[seg]), to: len(files[seg]) + len(b), data: b})
-				files[seg] = append(files[seg], b...)
-				next = h.NextOffset()
-			}
-		}
-		a := files[0]
-		pos := int(pos16) % (len(a) + 1)
-		var damaged []byte
-		lo, hi := pos, pos // the original bytes the damage touches: [lo, hi)
-		switch kind % fuzzKinds {
-		case fuzzOverwrite, fuzzXor:
-			damaged = bytes.Clone(a)
-			n := min(len(damage), len(a)-pos)
-			for i := range n {
-				if kind%fuzzKinds == fuzzXor {
-					damaged[pos+i] ^= damage[i]
-				} else {
-					damaged[pos+i] = damage[i]
-				}
-			}
-			hi = pos + n
-		case fuzzInsert:
-			damaged = append(append(bytes.Clone(a[:pos]), damage...), a[pos:]...)
-			if len(damage) > 0 {
-				hi = pos + 1 // a batch straddling pos is split
-				lo = pos - 1
-			}
-		case fuzzTruncate:
-			damaged = bytes.Clone(a[:pos])
-			hi = len(a)
-		}
+		batches, files, bases, next := fuzzSegments(3+int(nA%8), 3, 2)
+		pos := int(pos16) % (len(files[0]) + 1)
+		damaged, lo, hi := fuzzDamage(files[0], pos, kind, damage)
 		// Recovery follows a damaged batch's framing before it scans byte
 		// by byte (so that a batch stored inside a record is never taken
 		// for a real one): when the damage rewrote a length field so that
@@ -406,54 +361,9 @@ func FuzzRecoverActive(f *testing.F) {
 	f.Add(uint8(6), uint16(80), uint8(fuzzOverwrite), make([]byte, 200))          // a hole of zeros
 	f.Add(uint8(2), uint16(8), uint8(fuzzOverwrite), []byte{0x7f, 0xff, 0xff, 0}) // a length past the end
 	f.Fuzz(func(t *testing.T, nC uint8, pos16 uint16, kind uint8, damage []byte) {
-		type batch struct {
-			seg      int
-			base     int64
-			from, to int // bytes in the segment's original file
-			data     []byte
-		}
-		counts := []int{3, 3, 3 + int(nC%8)}
-		var batches []batch
-		files := make([][]byte, 3)
-		bases := make([]int64, 3)
-		next := int64(0)
-		for seg, n := range counts {
-			bases[seg] = next
-			for range n {
-				b := rcvBatch(len(batches))
-				recordbatch.SetBaseOffset(b, next)
-				h, _ := recordbatch.ParseHeader(b)
-				batches = append(batches, batch{seg: seg, base: next, from: len(files[seg]), to: len(files[seg]) + len(b), data: b})
-				files[seg] = append(files[seg], b...)
-				next = h.NextOffset()
-			}
-		}
-		c := files[2]
-		pos := int(pos16) % (len(c) + 1)
-		var damaged []byte
-		lo, hi := pos, pos // the original bytes the damage touches: [lo, hi)
-		switch kind % fuzzKinds {
-		case fuzzOverwrite, fuzzXor:
-			damaged = bytes.Clone(c)
-			n := min(len(damage), len(c)-pos)
-			for i := range n {
-				if kind%fuzzKinds == fuzzXor {
-					damaged[pos+i] ^= damage[i]
-				} else {
-					damaged[pos+i] = damage[i]
-				}
-			}
-			hi = pos + n
-		case fuzzInsert:
-			damaged = append(append(bytes.Clone(c[:pos]), damage...), c[pos:]...)
-			if len(damage) > 0 {
-				hi = pos + 1
-				lo = pos - 1
-			}
-		case fuzzTruncate:
-			damaged = bytes.Clone(c[:pos])
-			hi = len(c)
-		}
+		batches, files, bases, next := fuzzSegments(3, 3, 3+int(nC%8))
+		pos := int(pos16) % (len(files[2]) + 1)
+		damaged, lo, hi := fuzzDamage(files[2], pos, kind, damage)
 		files[2] = damaged
 		// The cut: the end of the batches of C that still chain.
 		cut, cutNext := 0, bases[2]
@@ -474,7 +384,7 @@ func FuzzRecoverActive(f *testing.F) {
 			}
 		}
 		// Untouched batches of C after the damage.
-		var after []batch
+		var after []fuzzBatch
 		for _, b := range batches {
 			if b.seg == 2 && b.from >= hi && !(kind%fuzzKinds == fuzzInsert && b.to <= lo) {
 				after = append(after, b)
@@ -591,4 +501,64 @@ func FuzzRecoverActive(f *testing.F) {
 			t.Fatalf("reopen: %d batches and gaps %v, want %d and %v", len(again), gaps2, len(got)+1, gaps)
 		}
 	})
+}
+
+// fuzzBatch is a batch the recovery fuzzers wrote: its segment, base
+// offset and bytes [from, to) in the segment's original file.
+type fuzzBatch struct {
+	seg      int
+	base     int64
+	from, to int
+	data     []byte
+}
+
+// fuzzSegments builds three segments of counts[i] batches each, offsets
+// following on, and returns the batches, each segment's file bytes, each
+// segment's base offset and the offset after the last batch.
+func fuzzSegments(counts ...int) ([]fuzzBatch, [][]byte, []int64, int64) {
+	var batches []fuzzBatch
+	files := make([][]byte, len(counts))
+	bases := make([]int64, len(counts))
+	next := int64(0)
+	for seg, n := range counts {
+		bases[seg] = next
+		for range n {
+			b := rcvBatch(len(batches))
+			recordbatch.SetBaseOffset(b, next)
+			h, _ := recordbatch.ParseHeader(b)
+			batches = append(batches, fuzzBatch{seg: seg, base: next, from: len(files[seg]), to: len(files[seg]) + len(b), data: b})
+			files[seg] = append(files[seg], b...)
+			next = h.NextOffset()
+		}
+	}
+	return batches, files, bases, next
+}
+
+// fuzzDamage damages a copy of data at pos in one of the fuzzKinds ways
+// and returns it with [lo, hi), the original bytes the damage touches (an
+// insertion splits the batch straddling pos).
+func fuzzDamage(data []byte, pos int, kind uint8, damage []byte) (damaged []byte, lo, hi int) {
+	lo, hi = pos, pos
+	switch kind % fuzzKinds {
+	case fuzzOverwrite, fuzzXor:
+		damaged = bytes.Clone(data)
+		n := min(len(damage), len(data)-pos)
+		for i := range n {
+			if kind%fuzzKinds == fuzzXor {
+				damaged[pos+i] ^= damage[i]
+			} else {
+				damaged[pos+i] = damage[i]
+			}
+		}
+		hi = pos + n
+	case fuzzInsert:
+		damaged = append(append(bytes.Clone(data[:pos]), damage...), data[pos:]...)
+		if len(damage) > 0 {
+			hi, lo = pos+1, pos-1
+		}
+	case fuzzTruncate:
+		damaged = bytes.Clone(data[:pos])
+		hi = len(data)
+	}
+	return damaged, lo, hi
 }
