@@ -408,33 +408,53 @@ func (b *BrokerSettings) Validate() error {
 // default; every bad line of the file is reported at once, not only the
 // first.
 func (b *BrokerSettings) ReadProperties(r io.Reader, source string) error {
-	sc := bufio.NewScanner(r)
 	var errs []error
+	err := ScanPropertyLines(r, func(pl PropertyLine) {
+		i := strings.IndexAny(pl.Text, "=:")
+		if i < 0 {
+			errs = append(errs, fmt.Errorf("server: %s:%d: want key=value, got %q", source, pl.Last, pl.Text))
+			return
+		}
+		if err := b.Apply(strings.TrimSpace(pl.Text[:i]), pl.Text[i+1:]); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %w", source, pl.Last, err))
+		}
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("server: read %s: %w", source, err))
+	}
+	return joinLines(errs)
+}
+
+// PropertyLine is one logical line of a Java-style properties file: its
+// text, trimmed, with continuation lines joined, and the file lines it
+// spans.
+type PropertyLine struct {
+	Text        string
+	First, Last int
+}
+
+// ScanPropertyLines calls fn for each logical line of a Java-style
+// properties file, skipping blank lines and # and ! comments. A line
+// ending in an odd number of backslashes goes on on the next one, whose
+// leading blanks are dropped (inline PEM values are written so). Lines
+// up to 1 MiB are read. How a line splits into key and value is the
+// caller's: the broker's and the clients' files differ there.
+func ScanPropertyLines(r io.Reader, fn func(PropertyLine)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' || line[0] == '!' {
 			continue
 		}
-		// A line ending in an odd number of backslashes goes on on the
-		// next one, as in Java's properties (inline PEM values are
-		// written so): the next line's leading blanks are dropped.
+		first := n
 		for continues(line) && sc.Scan() {
 			n++
 			line = line[:len(line)-1] + strings.TrimLeft(sc.Text(), " \t")
 		}
-		i := strings.IndexAny(line, "=:")
-		if i < 0 {
-			errs = append(errs, fmt.Errorf("server: %s:%d: want key=value, got %q", source, n, line))
-			continue
-		}
-		if err := b.Apply(strings.TrimSpace(line[:i]), line[i+1:]); err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d: %w", source, n, err))
-		}
+		fn(PropertyLine{Text: line, First: first, Last: n})
 	}
-	if err := sc.Err(); err != nil {
-		errs = append(errs, fmt.Errorf("server: read %s: %w", source, err))
-	}
-	return joinLines(errs)
+	return sc.Err()
 }
 
 // continues says whether a properties line goes on on the next: it ends

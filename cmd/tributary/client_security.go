@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -192,23 +191,13 @@ func readClientProperties(r io.Reader, source string, props, sources map[string]
 	for _, n := range ignoredClientProperties {
 		ignored[n] = true
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var errs []error
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == '!' {
-			continue
-		}
-		at := n
-		for continues(line) && sc.Scan() {
-			n++
-			line = line[:len(line)-1] + strings.TrimLeft(sc.Text(), " \t")
-		}
+	err := server.ScanPropertyLines(r, func(pl server.PropertyLine) {
+		line, at := pl.Text, pl.First
 		i := strings.IndexAny(line, "=: \t")
 		if i < 0 {
 			errs = append(errs, fmt.Errorf("%s:%d: want key=value", source, at))
-			continue
+			return
 		}
 		k := strings.TrimSpace(line[:i])
 		v := strings.TrimSpace(line[i+1:])
@@ -227,21 +216,11 @@ func readClientProperties(r io.Reader, source string, props, sources map[string]
 			}
 			errs = append(errs, errors.New(msg))
 		}
-	}
-	if err := sc.Err(); err != nil {
+	})
+	if err != nil {
 		errs = append(errs, fmt.Errorf("read %s: %w", source, err))
 	}
 	return errors.Join(errs...)
-}
-
-// continues says whether a properties line goes on on the next: it ends
-// in an odd number of backslashes.
-func continues(line string) bool {
-	n := 0
-	for i := len(line) - 1; i >= 0 && line[i] == '\\'; i-- {
-		n++
-	}
-	return n%2 == 1
 }
 
 func knownClientProperties() []string {
