@@ -16,7 +16,24 @@ while IFS=: read -r file _ line; do
 	pkg="./$(dirname "${file#./}")"
 	found=$((found + 1))
 	echo "fuzz $pkg $name ($fuzztime)"
-	"$go" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"
+	# Go's fuzzer can end a run with a bare "context deadline exceeded"
+	# when -fuzztime expires while a worker is busy with a slow input; no
+	# failing input is written then, nothing was found, and the target is
+	# run once more. A real failure always writes its input to testdata.
+	for try in 1 2; do
+		out="$(mktemp)"
+		if "$go" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tee "$out"; then
+			rm -f "$out"
+			break
+		fi
+		if [ "$try" -eq 1 ] && grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written' "$out"; then
+			echo "fuzz.sh: $name stopped at its deadline without a failing input; running it again"
+			rm -f "$out"
+			continue
+		fi
+		rm -f "$out"
+		exit 1
+	done
 done < <(grep -rn --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' . | sort)
 if [ "$found" -eq 0 ]; then
 	echo "fuzz.sh: no fuzz targets found" >&2
