@@ -1,0 +1,137 @@
+package cluster
+
+import (
+	"errors"
+	"slices"
+)
+
+// NoLeader is PartitionState.Leader of a partition that has no leader: its
+// ISR is all gone and unclean leader election is off, so it is offline
+// until an ISR member returns.
+const NoLeader int32 = -1
+
+// Sentinel errors callers branch on.
+var (
+	// ErrConflict is a compare-and-swap that lost: the key changed since
+	// the version the caller read. Re-read and decide again.
+	ErrConflict = errors.New("cluster: metadata changed concurrently")
+	// ErrTopicExists is CreateTopic of a name that is taken.
+	ErrTopicExists = errors.New("cluster: topic already exists")
+	// ErrUnknownTopic is an operation on a topic the metadata does not hold.
+	ErrUnknownTopic = errors.New("cluster: unknown topic")
+	// ErrNotEnoughBrokers is a placement that asks for more replicas than
+	// there are live (unfenced) brokers: INVALID_REPLICATION_FACTOR.
+	ErrNotEnoughBrokers = errors.New("cluster: replication factor larger than the live broker count")
+	// ErrFenced is a write by a broker whose registration lapsed or a
+	// leader whose epoch is stale.
+	ErrFenced = errors.New("cluster: fenced")
+)
+
+// Endpoint is one advertised listener of a broker, as Metadata and
+// DescribeCluster publish it.
+type Endpoint struct {
+	Listener         string `json:"listener"`          // listener name, e.g. PLAINTEXT, SASL_SSL, INTERNAL
+	SecurityProtocol string `json:"security_protocol"` // PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+	Host             string `json:"host"`
+	Port             int32  `json:"port"`
+}
+
+// Broker is a registered broker. A broker is live while its registration
+// key exists (it is bound to an etcd lease the broker keeps alive); a
+// broker whose lease lapsed is fenced: it is absent from Snapshot.Brokers,
+// leaves every ISR and cannot be elected.
+type Broker struct {
+	NodeID    int32      `json:"node_id"`
+	Rack      string     `json:"rack,omitempty"`
+	Endpoints []Endpoint `json:"endpoints"`
+	// Epoch is the broker epoch (KIP-380): it grows with every
+	// registration, so requests from a previous incarnation are told apart.
+	Epoch int64 `json:"epoch"`
+}
+
+// Endpoint returns b's endpoint on listener, if it has one.
+func (b Broker) Endpoint(listener string) (Endpoint, bool) {
+	for _, e := range b.Endpoints {
+		if e.Listener == listener {
+			return e, true
+		}
+	}
+	return Endpoint{}, false
+}
+
+// Topic is a topic's cluster-wide identity and configuration. Its
+// partitions' states are separate keys, each changed on its own.
+type Topic struct {
+	Name       string            `json:"name"`
+	ID         [16]byte          `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"` // topic-level overrides, Kafka's names
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// PartitionState is one partition's replica assignment and leadership, the
+// unit every leadership and ISR change swaps atomically.
+type PartitionState struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Replicas  []int32 `json:"replicas"` // assignment, preferred leader first
+	ISR       []int32 `json:"isr"`      // in-sync replicas, a subset of Replicas
+	Leader    int32   `json:"leader"`   // NoLeader when offline
+	// LeaderEpoch grows on every leader change (and only then): the
+	// fencing token clients and followers send back.
+	LeaderEpoch int32 `json:"leader_epoch"`
+	// PartitionEpoch grows on every change of this state (Kafka's
+	// partition epoch): leader, ISR or replicas.
+	PartitionEpoch int32 `json:"partition_epoch"`
+	// Version is the store's version of the key this state was read
+	// from (etcd's ModRevision): the compare-and-swap token. Not stored.
+	Version int64 `json:"-"`
+}
+
+// TP returns the partition's name.
+func (p PartitionState) TP() TopicPartition {
+	return TopicPartition{Topic: p.Topic, Partition: p.Partition}
+}
+
+// InISR reports whether node is an in-sync replica.
+func (p PartitionState) InISR(node int32) bool { return slices.Contains(p.ISR, node) }
+
+// IsReplica reports whether node is assigned a replica.
+func (p PartitionState) IsReplica(node int32) bool { return slices.Contains(p.Replicas, node) }
+
+// Clone returns a copy that shares no slices with p.
+func (p PartitionState) Clone() PartitionState {
+	p.Replicas = slices.Clone(p.Replicas)
+	p.ISR = slices.Clone(p.ISR)
+	return p
+}
+
+// Snapshot is an immutable copy of the cluster metadata at one store
+// revision. Every broker answers Metadata, DescribeCluster and
+// FindCoordinator from its latest Snapshot. Never modify one: build a new
+// one.
+type Snapshot struct {
+	Revision   int64                             // store revision it reflects
+	ClusterID  string                            // the cluster's ID
+	Controller int32                             // active controller's node ID, -1 if none
+	Brokers    map[int32]Broker                  // live (registered, unfenced) brokers
+	Topics     map[string]Topic                  // by name
+	Partitions map[TopicPartition]PartitionState // every partition of every topic
+}
+
+// Live reports whether node is a live, unfenced broker.
+func (s *Snapshot) Live(node int32) bool {
+	_, ok := s.Brokers[node]
+	return ok
+}
+
+// Partition returns the state of topic's partition p.
+func (s *Snapshot) Partition(topic string, p int32) (PartitionState, bool) {
+	st, ok := s.Partitions[TopicPartition{Topic: topic, Partition: p}]
+	return st, ok
+}
