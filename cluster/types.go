@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"slices"
 )
@@ -134,4 +135,31 @@ func (s *Snapshot) Live(node int32) bool {
 func (s *Snapshot) Partition(topic string, p int32) (PartitionState, bool) {
 	st, ok := s.Partitions[TopicPartition{Topic: topic, Partition: p}]
 	return st, ok
+}
+
+// PartitionUpdate is one compare-and-swap of a partition's state: it
+// applies only if the stored key is still at Old.Version.
+type PartitionUpdate struct {
+	Old PartitionState // as read; its Version is the CAS token
+	New PartitionState
+}
+
+// Store is the cluster metadata as the controller, the brokers and the
+// replication code use it. The etcd implementation is the real one; tests
+// of pure decision logic may use an in-memory one.
+type Store interface {
+	// Snapshot returns the latest watched copy of the metadata. It never
+	// blocks and never returns nil once the store is open.
+	Snapshot() *Snapshot
+	// Changed returns a channel that is closed at the next change after
+	// the call (the next Snapshot with a higher Revision).
+	Changed() <-chan struct{}
+	// CreateTopic stores t and its partitions' initial states in one
+	// transaction; ErrTopicExists if the name is taken.
+	CreateTopic(ctx context.Context, t Topic, parts []PartitionState) error
+	// DeleteTopic removes t and its partitions; ErrUnknownTopic if absent.
+	DeleteTopic(ctx context.Context, name string) error
+	// UpdatePartitions applies every update in one transaction, or none of
+	// them and ErrConflict if any partition's version moved.
+	UpdatePartitions(ctx context.Context, updates []PartitionUpdate) error
 }
