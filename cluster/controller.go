@@ -112,10 +112,10 @@ func NewController(cfg ControllerConfig) *Controller {
 // first reconciles every partition (a new controller finishes what its
 // predecessor left half done), then follows the store's changes.
 func (c *Controller) Run(ctx context.Context) error {
-	c.log.Info("controller active")
-	defer c.log.Info("controller inactive")
 	changed := c.store.Changed()
 	s := c.store.Snapshot()
+	c.log.Info("controller active", "revision", s.Revision)
+	defer c.log.Info("controller inactive")
 	s = c.commit(ctx, s, Reconcile(s, c.policy), "controller start")
 	for {
 		select {

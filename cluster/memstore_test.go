@@ -24,6 +24,9 @@ type memStore struct {
 	violations  []string
 	writes      int // partition writes applied
 	conflicts   int // UpdatePartitions refused with ErrConflict
+	// hook, if set, runs at the start of every UpdatePartitions with mu
+	// held: a test's way to land a concurrent write just before one.
+	hook func()
 }
 
 var (
@@ -150,6 +153,9 @@ func (m *memStore) UpdatePartitions(ctx context.Context, updates []PartitionUpda
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.hook != nil {
+		m.hook()
+	}
 	seen := map[TopicPartition]bool{}
 	for _, u := range updates {
 		tp := u.Old.TP()
