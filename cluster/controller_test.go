@@ -52,13 +52,7 @@ func run(t *testing.T, c testController) {
 			t.Error("Run did not return after its context ended")
 		}
 	})
-	deadline := time.Now().Add(waitLimit)
-	for !slices.ContainsFunc(c.logs.records(t), func(r map[string]any) bool { return r["msg"] == "controller active" }) {
-		if time.Now().After(deadline) {
-			t.Fatal("controller never became active")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitLog(t, c, "controller active")
 }
 
 // waitFor waits until cond holds for the store's snapshot and returns it.
@@ -306,6 +300,67 @@ func TestControllerDecidesAgainAfterLosingACompareAndSwap(t *testing.T) {
 	sameStates(t, []PartitionState{p}, []PartitionState{want})
 	if _, _, conflicts := m.stats(); conflicts == 0 {
 		t.Fatal("the injected write did not make the controller's CAS fail")
+	}
+	noViolations(t, m)
+}
+
+func TestControllerUndoesAnISRExpansionDecidedBeforeAFencing(t *testing.T) {
+	m := clusterOf(3)
+	m.put(Topic{Name: "t", Partitions: 1},
+		PartitionState{Topic: "t", Partition: 0, Replicas: ids(1, 2, 3), ISR: ids(1, 2), Leader: 1})
+	c := newTestController(m, 2, Policy{})
+	run(t, c)
+	stale := m.Snapshot() // leader 1's view: broker 3 live
+	m.fence(3)
+	waitLog(t, c, "broker fenced")
+	// The fencing touched no partition, so the expansion's CAS succeeds.
+	u, _, err := AlterISR(stale, ISRChange{Topic: "t", Leader: 1, NewISR: ids(1, 2, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.UpdatePartitions(context.Background(), []PartitionUpdate{u}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, m, "broker 3 out of the ISR again", func(s *Snapshot) bool {
+		p, _ := s.Partition("t", 0)
+		return slices.Equal(p.ISR, ids(1, 2))
+	})
+	noViolations(t, m)
+}
+
+// waitLog waits until c has logged msg.
+func waitLog(t *testing.T, c testController, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !slices.ContainsFunc(c.logs.records(t), func(r map[string]any) bool { return r["msg"] == msg }) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never logged %q", msg)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestControllerSplitsLargeFailoversIntoBoundedTransactions(t *testing.T) {
+	m := clusterOf(3)
+	c := newTestController(m, 2, Policy{})
+	if _, err := c.CreateTopic(context.Background(), "t", 3*MaxUpdatesPerTxn+5, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	m.fence(1)
+	waitFor(t, m, "broker 1 out of every ISR", func(s *Snapshot) bool {
+		for _, p := range s.Partitions {
+			if p.InISR(1) || p.Leader == 1 {
+				return false
+			}
+		}
+		return true
+	})
+	m.mu.Lock()
+	largest := m.largestTxn
+	m.mu.Unlock()
+	if largest > MaxUpdatesPerTxn {
+		t.Fatalf("a transaction of %d updates, limit %d", largest, MaxUpdatesPerTxn)
 	}
 	noViolations(t, m)
 }

@@ -24,6 +24,7 @@ type memStore struct {
 	violations  []string
 	writes      int // partition writes applied
 	conflicts   int // UpdatePartitions refused with ErrConflict
+	largestTxn  int // most updates in one UpdatePartitions
 	// hook, if set, runs at the start of every UpdatePartitions with mu
 	// held: a test's way to land a concurrent write just before one.
 	hook func()
@@ -172,6 +173,7 @@ func (m *memStore) UpdatePartitions(ctx context.Context, updates []PartitionUpda
 	if len(updates) == 0 {
 		return nil
 	}
+	m.largestTxn = max(m.largestTxn, len(updates))
 	s := m.next()
 	for _, u := range updates {
 		m.check(&u.Old, u.New)

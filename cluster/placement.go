@@ -71,13 +71,11 @@ func PlaceAddedPartitions(brokers []Broker, existing []PartitionState, count int
 	// Kafka starts at the first broker whose ID is at least partition 0's
 	// leader; in rack order, at that leader's position if it is live.
 	start := 0
-	if rf > 0 {
-		leader := first.Replicas[0]
-		if i := slices.IndexFunc(order, func(p placed) bool { return p.node == leader }); i >= 0 {
-			start = i
-		} else if i := slices.IndexFunc(order, func(p placed) bool { return p.node >= leader }); i >= 0 && !racked(brokers) {
-			start = i
-		}
+	leader := first.Replicas[0] // rf >= 1: checked
+	if i := slices.IndexFunc(order, func(p placed) bool { return p.node == leader }); i >= 0 {
+		start = i
+	} else if i := slices.IndexFunc(order, func(p placed) bool { return p.node >= leader }); i >= 0 && !racked(brokers) {
+		start = i
 	}
 	return assign(order, int32(len(existing)), count, rf, start, start)
 }
