@@ -250,17 +250,18 @@ func (c *Controller) logUpdates(updates []PartitionUpdate, why string) {
 }
 
 // retry runs decide against the latest snapshot and writes what it
-// returns, deciding again after each conflict, until the write succeeds or
-// decide fails or ctx ends.
+// returns, deciding again from a newer snapshot after each conflict (a
+// lost write, or decide's own ErrConflict: the request is ahead of the
+// snapshot), until the write succeeds or decide fails otherwise or ctx
+// ends.
 func (c *Controller) retry(ctx context.Context, why string, decide func(s *Snapshot) ([]PartitionUpdate, error)) error {
 	for {
 		changed := c.store.Changed()
 		s := c.store.Snapshot()
 		updates, err := decide(s)
-		if err != nil {
-			return err
+		if err == nil {
+			err = c.apply(ctx, updates, why)
 		}
-		err = c.apply(ctx, updates, why)
 		if !errors.Is(err, ErrConflict) {
 			return err
 		}
@@ -405,7 +406,8 @@ func (c *Controller) ControlledShutdown(ctx context.Context, node int32) (remain
 // writes it, returning the partition's new state (the current one when it
 // needed no change). A write that loses a race is decided again against
 // the newer state, where the leader's stale epochs get ErrFenced or
-// ErrInvalidUpdateVersion.
+// ErrInvalidUpdateVersion; a request ahead of this broker's snapshot waits
+// for the snapshot to catch up, so ctx should carry a deadline.
 func (c *Controller) AlterISR(ctx context.Context, req ISRChange) (PartitionState, error) {
 	var state PartitionState
 	err := c.retry(ctx, "ISR change", func(s *Snapshot) ([]PartitionUpdate, error) {

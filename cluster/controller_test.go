@@ -563,6 +563,31 @@ func TestAlterISRAcceptsOnlyTheFirstOfTwoRequestsAtOneEpoch(t *testing.T) {
 	noViolations(t, m)
 }
 
+func TestAlterISRAheadOfTheSnapshotWaitsForItToCatchUp(t *testing.T) {
+	m := clusterOf(3)
+	c := newTestController(m, 1, Policy{})
+	m.put(Topic{Name: "t", Partitions: 1}, PartitionState{Topic: "t", Replicas: ids(1, 2, 3), ISR: ids(1, 2, 3), Leader: 1})
+	// The leader has seen partition epoch 1; this broker's snapshot has not.
+	req := ISRChange{Topic: "t", Leader: 1, PartitionEpoch: 1, NewISR: ids(1, 2)}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.AlterISR(short, req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("request ahead of a snapshot that never catches up: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.AlterISR(context.Background(), req)
+		done <- err
+	}()
+	m.put(Topic{Name: "t", Partitions: 1}, PartitionState{Topic: "t", Replicas: ids(1, 2, 3), ISR: ids(1, 2, 3), Leader: 1, PartitionEpoch: 1})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := m.Snapshot().Partition("t", 0); !slices.Equal(p.ISR, ids(1, 2)) || p.PartitionEpoch != 2 {
+		t.Fatalf("after catching up: %+v", p)
+	}
+}
+
 // lockedBuffer is a log sink several goroutines write.
 type lockedBuffer struct {
 	mu sync.Mutex

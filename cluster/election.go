@@ -23,11 +23,12 @@ var (
 	// epoch that is no longer current: INVALID_UPDATE_VERSION. The leader
 	// re-reads the partition and decides again.
 	ErrInvalidUpdateVersion = errors.New("cluster: partition epoch is not current")
-	// ErrInvalidISR is an ISR change whose new ISR is not a set of the
-	// partition's replicas holding its leader: INVALID_REQUEST.
-	ErrInvalidISR = errors.New("cluster: invalid ISR")
-	// ErrIneligibleReplica is an ISR expansion with a broker that is not
-	// live: INELIGIBLE_REPLICA.
+	// ErrInvalidRequest is an ISR change from a broker that does not lead
+	// the partition, or whose new ISR is not a set of the partition's
+	// replicas holding its leader: INVALID_REQUEST.
+	ErrInvalidRequest = errors.New("cluster: invalid request")
+	// ErrIneligibleReplica is an ISR change naming a broker that is not
+	// registered, or not at the epoch given for it: INELIGIBLE_REPLICA.
 	ErrIneligibleReplica = errors.New("cluster: replica not eligible to join the ISR")
 )
 
@@ -282,47 +283,74 @@ type ISRChange struct {
 	LeaderEpoch    int32
 	PartitionEpoch int32
 	NewISR         []int32
+	// NewISREpochs, if set, holds the broker epoch of each NewISR member
+	// as the leader saw it in its fetches (KIP-903), so a replica that
+	// restarted since cannot join on its previous incarnation's
+	// progress; 0 or -1 skips the check for that member.
+	NewISREpochs []int64
 }
 
 // AlterISR validates an ISR change as Kafka's controller validates
 // AlterPartition and returns the update the caller applies as a
-// compare-and-swap. It is refused with ErrFenced if the requester is not
-// live at BrokerEpoch, or does not lead the partition at LeaderEpoch (a
-// stale leader); ErrInvalidUpdateVersion if PartitionEpoch is not current;
-// ErrInvalidISR if the new ISR repeats a broker, names one that is not a
-// replica, or leaves the leader out; ErrIneligibleReplica if it adds a
-// broker that is not live. changed is false when the ISR is already
-// NewISR (nothing to write).
+// compare-and-swap:
+//   - ErrConflict if the request is ahead of s (its epochs are newer: s
+//     lags the store; re-read and decide again);
+//   - ErrFenced if the requester is not registered at BrokerEpoch, or
+//     its LeaderEpoch is older than the partition's (a replaced leader):
+//     FENCED_LEADER_EPOCH;
+//   - ErrInvalidRequest if the requester does not lead the partition, or
+//     the new ISR repeats a broker, names one that is not a replica, or
+//     leaves the leader out: INVALID_REQUEST;
+//   - ErrInvalidUpdateVersion if PartitionEpoch is older than the
+//     partition's;
+//   - ErrIneligibleReplica if a member of the new ISR is not registered
+//     (or not at its NewISREpochs epoch).
+//
+// changed is false when the ISR already is NewISR (nothing to write).
 func AlterISR(s *Snapshot, req ISRChange) (u PartitionUpdate, changed bool, err error) {
 	tp := TopicPartition{Topic: req.Topic, Partition: req.Partition}
 	p, ok := s.Partitions[tp]
 	if !ok {
 		return u, false, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, req.Topic, req.Partition)
 	}
+	name := fmt.Sprintf("ISR change of %s-%d by %d", req.Topic, req.Partition, req.Leader)
 	b, live := s.Brokers[req.Leader]
 	switch {
+	case req.LeaderEpoch > p.LeaderEpoch || req.PartitionEpoch > p.PartitionEpoch:
+		return u, false, fmt.Errorf("%w: %s at epochs %d/%d, ahead of metadata revision %d at %d/%d",
+			ErrConflict, name, req.LeaderEpoch, req.PartitionEpoch, s.Revision, p.LeaderEpoch, p.PartitionEpoch)
 	case !live:
-		return u, false, fmt.Errorf("%w: broker %d is not registered (ISR change of %s-%d)", ErrFenced, req.Leader, req.Topic, req.Partition)
+		return u, false, fmt.Errorf("%w: %s: the broker is not registered", ErrFenced, name)
 	case req.BrokerEpoch != 0 && req.BrokerEpoch != b.Epoch:
-		return u, false, fmt.Errorf("%w: broker %d's epoch %d is not its registration's %d (ISR change of %s-%d)", ErrFenced, req.Leader, req.BrokerEpoch, b.Epoch, req.Topic, req.Partition)
-	case req.LeaderEpoch != p.LeaderEpoch || req.Leader != p.Leader:
-		return u, false, fmt.Errorf("%w: %s-%d is led by %d at epoch %d, not by %d at epoch %d", ErrFenced, req.Topic, req.Partition, p.Leader, p.LeaderEpoch, req.Leader, req.LeaderEpoch)
-	case req.PartitionEpoch != p.PartitionEpoch:
-		return u, false, fmt.Errorf("%w: %s-%d is at partition epoch %d, the request at %d", ErrInvalidUpdateVersion, req.Topic, req.Partition, p.PartitionEpoch, req.PartitionEpoch)
+		return u, false, fmt.Errorf("%w: %s: broker epoch %d, registered at %d", ErrFenced, name, req.BrokerEpoch, b.Epoch)
+	case req.LeaderEpoch < p.LeaderEpoch:
+		return u, false, fmt.Errorf("%w: %s at leader epoch %d, partition at %d (leader %d)", ErrFenced, name, req.LeaderEpoch, p.LeaderEpoch, p.Leader)
+	case req.Leader != p.Leader:
+		return u, false, fmt.Errorf("%w: %s: the leader is %d", ErrInvalidRequest, name, p.Leader)
+	case req.PartitionEpoch < p.PartitionEpoch:
+		return u, false, fmt.Errorf("%w: %s at partition epoch %d, partition at %d", ErrInvalidUpdateVersion, name, req.PartitionEpoch, p.PartitionEpoch)
+	case req.NewISREpochs != nil && len(req.NewISREpochs) != len(req.NewISR):
+		return u, false, fmt.Errorf("%w: %s: %d epochs for %d ISR members", ErrInvalidRequest, name, len(req.NewISREpochs), len(req.NewISR))
 	}
 	for i, n := range req.NewISR {
 		if slices.Contains(req.NewISR[:i], n) {
-			return u, false, fmt.Errorf("%w: %s-%d: broker %d twice in %v", ErrInvalidISR, req.Topic, req.Partition, n, req.NewISR)
+			return u, false, fmt.Errorf("%w: %s: broker %d twice in ISR %v", ErrInvalidRequest, name, n, req.NewISR)
 		}
 		if !p.IsReplica(n) {
-			return u, false, fmt.Errorf("%w: %s-%d: broker %d is not a replica (replicas %v)", ErrInvalidISR, req.Topic, req.Partition, n, p.Replicas)
-		}
-		if !p.InISR(n) && !s.Live(n) {
-			return u, false, fmt.Errorf("%w: %s-%d: broker %d is not live", ErrIneligibleReplica, req.Topic, req.Partition, n)
+			return u, false, fmt.Errorf("%w: %s: broker %d is not a replica (replicas %v)", ErrInvalidRequest, name, n, p.Replicas)
 		}
 	}
 	if !slices.Contains(req.NewISR, p.Leader) {
-		return u, false, fmt.Errorf("%w: %s-%d: new ISR %v leaves out the leader %d", ErrInvalidISR, req.Topic, req.Partition, req.NewISR, p.Leader)
+		return u, false, fmt.Errorf("%w: %s: new ISR %v leaves out the leader", ErrInvalidRequest, name, req.NewISR)
+	}
+	for i, n := range req.NewISR {
+		rb, ok := s.Brokers[n]
+		if !ok {
+			return u, false, fmt.Errorf("%w: %s: broker %d is not registered", ErrIneligibleReplica, name, n)
+		}
+		if req.NewISREpochs != nil && req.NewISREpochs[i] > 0 && req.NewISREpochs[i] != rb.Epoch {
+			return u, false, fmt.Errorf("%w: %s: broker %d at epoch %d, registered at %d", ErrIneligibleReplica, name, n, req.NewISREpochs[i], rb.Epoch)
+		}
 	}
 	next := p.Clone()
 	next.ISR = slices.Clone(req.NewISR)

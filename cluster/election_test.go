@@ -314,8 +314,8 @@ func TestElectPreferredMovesLeadershipOnlyToALiveInSyncPreferredReplica(t *testi
 }
 
 func TestAlterISRFollowsAlterPartitionRules(t *testing.T) {
-	// Partition 0: replicas 1,2,3,4; leader 1; ISR 1,2,4; broker 4 not live.
-	s := snap(ids(1, 2, 3), nil, part(0, ids(1, 2, 3, 4), ids(1, 2, 4), 1))
+	// Partition 0: replicas 1,2,3,4; leader 1; ISR 1,2; broker 4 not live.
+	s := snap(ids(1, 2, 3), nil, part(0, ids(1, 2, 3, 4), ids(1, 2), 1))
 	ok := ISRChange{Topic: "t", Partition: 0, Leader: 1, BrokerEpoch: 11, LeaderEpoch: startLE, PartitionEpoch: startPE}
 	with := func(f func(*ISRChange)) ISRChange { r := ok; f(&r); return r }
 	for _, tc := range []struct {
@@ -325,21 +325,26 @@ func TestAlterISRFollowsAlterPartitionRules(t *testing.T) {
 		err     error
 		noWrite bool
 	}{
-		{name: "shrink", req: with(func(r *ISRChange) { r.NewISR = ids(1, 2) }), want: ids(1, 2)},
-		{name: "shrink keeps a member that is not live", req: with(func(r *ISRChange) { r.NewISR = ids(1, 4) }), want: ids(1, 4)},
-		{name: "expand with a live replica", req: with(func(r *ISRChange) { r.NewISR = ids(1, 2, 4, 3) }), want: ids(1, 2, 4, 3)},
-		{name: "unchanged ISR writes nothing", req: with(func(r *ISRChange) { r.NewISR = ids(1, 2, 4) }), want: ids(1, 2, 4), noWrite: true},
+		{name: "shrink", req: with(func(r *ISRChange) { r.NewISR = ids(1) }), want: ids(1)},
+		{name: "a member that is not registered is ineligible", req: with(func(r *ISRChange) { r.NewISR = ids(1, 2, 4) }), err: ErrIneligibleReplica},
+		{name: "member epochs that match", req: with(func(r *ISRChange) { r.NewISR = ids(1, 3); r.NewISREpochs = []int64{11, 13} }), want: ids(1, 3)},
+		{name: "member epoch -1 skips the check", req: with(func(r *ISRChange) { r.NewISR = ids(1, 3); r.NewISREpochs = []int64{-1, -1} }), want: ids(1, 3)},
+		{name: "a member at an old broker epoch is ineligible", req: with(func(r *ISRChange) { r.NewISR = ids(1, 3); r.NewISREpochs = []int64{11, 12} }), err: ErrIneligibleReplica},
+		{name: "member epochs not one per member", req: with(func(r *ISRChange) { r.NewISR = ids(1, 3); r.NewISREpochs = []int64{11} }), err: ErrInvalidRequest},
+		{name: "expand with a live replica", req: with(func(r *ISRChange) { r.NewISR = ids(1, 2, 3) }), want: ids(1, 2, 3)},
+		{name: "unchanged ISR writes nothing", req: with(func(r *ISRChange) { r.NewISR = ids(1, 2) }), want: ids(1, 2), noWrite: true},
 		{name: "BrokerEpoch 0 skips the registration check", req: with(func(r *ISRChange) { r.BrokerEpoch = 0; r.NewISR = ids(1) }), want: ids(1)},
 		{name: "stale leader epoch is fenced", req: with(func(r *ISRChange) { r.LeaderEpoch--; r.NewISR = ids(1) }), err: ErrFenced},
-		{name: "newer leader epoch is fenced too", req: with(func(r *ISRChange) { r.LeaderEpoch++; r.NewISR = ids(1) }), err: ErrFenced},
-		{name: "a broker that is not the leader is fenced", req: with(func(r *ISRChange) { r.Leader = 2; r.BrokerEpoch = 12; r.NewISR = ids(2) }), err: ErrFenced},
+		{name: "newer leader epoch: the snapshot lags, decide again", req: with(func(r *ISRChange) { r.LeaderEpoch++; r.NewISR = ids(1) }), err: ErrConflict},
+		{name: "newer partition epoch: the snapshot lags, decide again", req: with(func(r *ISRChange) { r.PartitionEpoch++; r.NewISR = ids(1) }), err: ErrConflict},
+		{name: "a broker that is not the leader at the current epoch", req: with(func(r *ISRChange) { r.Leader = 2; r.BrokerEpoch = 12; r.NewISR = ids(2) }), err: ErrInvalidRequest},
 		{name: "a fenced broker is fenced", req: with(func(r *ISRChange) { r.Leader = 4; r.BrokerEpoch = 0; r.NewISR = ids(4) }), err: ErrFenced},
 		{name: "stale broker epoch is fenced", req: with(func(r *ISRChange) { r.BrokerEpoch = 3; r.NewISR = ids(1) }), err: ErrFenced},
 		{name: "stale partition epoch", req: with(func(r *ISRChange) { r.PartitionEpoch--; r.NewISR = ids(1) }), err: ErrInvalidUpdateVersion},
-		{name: "ISR without the leader", req: with(func(r *ISRChange) { r.NewISR = ids(2) }), err: ErrInvalidISR},
-		{name: "empty ISR", req: with(func(r *ISRChange) { r.NewISR = nil }), err: ErrInvalidISR},
-		{name: "ISR with a non-replica", req: with(func(r *ISRChange) { r.NewISR = ids(1, 5) }), err: ErrInvalidISR},
-		{name: "ISR with a duplicate", req: with(func(r *ISRChange) { r.NewISR = ids(1, 2, 1) }), err: ErrInvalidISR},
+		{name: "ISR without the leader", req: with(func(r *ISRChange) { r.NewISR = ids(2) }), err: ErrInvalidRequest},
+		{name: "empty ISR", req: with(func(r *ISRChange) { r.NewISR = nil }), err: ErrInvalidRequest},
+		{name: "ISR with a non-replica", req: with(func(r *ISRChange) { r.NewISR = ids(1, 5) }), err: ErrInvalidRequest},
+		{name: "ISR with a duplicate", req: with(func(r *ISRChange) { r.NewISR = ids(1, 2, 1) }), err: ErrInvalidRequest},
 		{name: "unknown partition", req: with(func(r *ISRChange) { r.Partition = 7; r.NewISR = ids(1) }), err: ErrUnknownPartition},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
