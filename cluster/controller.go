@@ -26,6 +26,9 @@
 //
 // Every committed leadership or ISR change is logged through slog at Info
 // with the topic, partition, old and new leader, epochs and ISR, and why.
+//
+// (These notes are not the package comment, which is doc.go's.)
+
 package cluster
 
 import (
@@ -47,7 +50,7 @@ import (
 // and a put.
 const MaxUpdatesPerTxn = 64
 
-// retryBackoff bounds the wait after a store error that is not a conflict
+// retryBackoffMin and retryBackoffMax bound the wait after a store error that is not a conflict
 // (the store unreachable, say) before the controller tries again.
 const (
 	retryBackoffMin = 50 * time.Millisecond
@@ -128,7 +131,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		if next.Revision == s.Revision {
 			continue
 		}
-		s = c.commit(ctx, next, c.onChange(s, next), "broker change")
+		s = c.commit(ctx, next, c.onChange(s, next), "metadata change")
 	}
 }
 

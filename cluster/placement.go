@@ -50,18 +50,19 @@ func PlaceReplicas(brokers []Broker, partitions int32, rf int, rng *rand.Rand) (
 // PlaceAddedPartitions assigns replicas for count partitions added to a
 // topic whose partitions are existing (in any order; at least one), as
 // Kafka's partition addition does: the same replication factor as
-// partition 0, partition IDs continuing after the existing ones and the
+// partition 0, partition IDs continuing after the highest existing one, and the
 // round-robin continuing from where partition 0's leader sits in the broker
 // order, so the topic's leaders stay spread.
 func PlaceAddedPartitions(brokers []Broker, existing []PartitionState, count int32) ([][]int32, error) {
 	if len(existing) == 0 {
 		return nil, fmt.Errorf("%w: the topic has no partitions to add to", ErrInvalidPartitions)
 	}
-	first := existing[0]
+	first, next := existing[0], existing[0].Partition+1
 	for _, p := range existing[1:] {
 		if p.Partition < first.Partition {
 			first = p
 		}
+		next = max(next, p.Partition+1)
 	}
 	rf := len(first.Replicas)
 	if err := checkPlacement(brokers, count, rf); err != nil {
@@ -77,7 +78,7 @@ func PlaceAddedPartitions(brokers []Broker, existing []PartitionState, count int
 	} else if i := slices.IndexFunc(order, func(p placed) bool { return p.node >= leader }); i >= 0 && !racked(brokers) {
 		start = i
 	}
-	return assign(order, int32(len(existing)), count, rf, start, start)
+	return assign(order, next, count, rf, start, start)
 }
 
 func checkPlacement(brokers []Broker, partitions int32, rf int) error {
