@@ -33,6 +33,10 @@ type LeaderConfig struct {
 	// hands the new state back through UpdateState. Nil: the ISR never
 	// changes from here.
 	ProposeISR func(ctx context.Context, newISR []int32) error
+	// CaughtUp, if set, is called (under the leader's lock: it must not
+	// block nor call back) when a replica outside the ISR fetched far
+	// enough to join it, so that the owner calls MaybeChangeISR soon.
+	CaughtUp func()
 }
 
 // followerState is what the leader knows of one follower (Kafka's
@@ -251,6 +255,23 @@ func (ld *Leader) CheckProduce() error {
 	return nil
 }
 
+// SetMinISR changes min.insync.replicas (a topic config change). An ISR
+// now below it fails the waiting acks=all produces.
+func (ld *Leader) SetMinISR(n int) {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	ld.cfg.MinISR = max(n, 1)
+	if ld.stopped {
+		return
+	}
+	if len(ld.state.ISR) < ld.cfg.MinISR {
+		ld.waiters.failAll(fmt.Errorf("replica: %s-%d: ISR %v below min.insync.replicas %d: %w",
+			ld.tp.Topic, ld.tp.Partition, ld.state.ISR, ld.cfg.MinISR, ErrNotEnoughReplicasAfterAppend))
+		return
+	}
+	ld.maybeAdvanceHW()
+}
+
 // Appended tells the leader its log grew (any produce, whatever its
 // acks): with an ISR of the leader alone, that alone moves the high
 // watermark.
@@ -364,6 +385,10 @@ func (ld *Leader) HandleFollowerFetch(follower int32, fetchOffset int64, lastFet
 	f.lastFetch = now
 	ld.maybeAdvanceHW()
 	out.HighWatermark = ld.log.HighWatermark()
+	if ld.cfg.CaughtUp != nil && ld.pending == nil && !ld.state.InISR(follower) &&
+		f.leo >= out.HighWatermark && f.leo >= ld.epochStart {
+		ld.cfg.CaughtUp()
+	}
 	return out, nil
 }
 
