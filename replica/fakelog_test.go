@@ -21,6 +21,7 @@ type fakeLog struct {
 	replicated  bool
 	epochs      []epochEntry // by epoch and start offset, both increasing
 	stamp       int32        // epoch stamped on leader appends
+	truncations int          // Truncate calls that cut something
 }
 
 type epochEntry struct {
@@ -189,6 +190,7 @@ func (f *fakeLog) Truncate(offset int64) (int64, error) {
 	if offset >= f.next {
 		return f.next, nil
 	}
+	f.truncations++
 	if offset <= f.start {
 		f.resetAt(offset)
 		return f.next, nil
@@ -284,3 +286,24 @@ var (
 	_ Log           = (*fakeLog)(nil)
 	_ FullTruncater = (*fakeLog)(nil)
 )
+
+// history builds a log whose batches have the given epochs, n records
+// each, as a leader of each epoch in turn would have written them.
+func history(epochs []int32, n int) *fakeLog {
+	l := newFakeLog()
+	for _, e := range epochs {
+		if e != l.LeaderEpoch() {
+			if err := l.BecomeLeader(e); err != nil {
+				panic(err)
+			}
+		}
+		l.appendLeader(n)
+	}
+	return l
+}
+
+func (f *fakeLog) truncateCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.truncations
+}

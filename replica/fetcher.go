@@ -450,14 +450,16 @@ func checkBatches(b []byte, fetchOffset int64, leaderEpoch int32) (int, error) {
 
 // truncateDiverged cuts the follower's log where the leader says its
 // history diverges (KIP-320): the leader's epochs up to the follower's
-// last fetched one end at div.EndOffset with epoch div.Epoch. Every
+// last fetched one end at div.EndOffset with epoch div.Epoch (which may
+// be at or past fetchOffset when div.Epoch is older than the follower's
+// last epoch: KIP-279's case of epochs the leader never had). Every
 // follower record from min(div.EndOffset, where the follower's own epochs
 // up to div.Epoch end) on is of an epoch the leader does not hold there,
 // so it goes; the next fetch carries the follower's new last epoch and
 // the leader checks again, until they agree. Caller holds p.mu.
 func truncateDiverged(p *followed, fetchOffset int64, div DivergingEpoch) (bool, error) {
 	leo := p.log.NextOffset()
-	if div.EndOffset >= fetchOffset || div.EndOffset < 0 {
+	if div.EndOffset < 0 {
 		return false, fmt.Errorf("%w: %s-%d: diverging epoch %d ends at %d, fetch was at %d",
 			ErrCorruptFetch, p.tp.Topic, p.tp.Partition, div.Epoch, div.EndOffset, fetchOffset)
 	}
