@@ -422,7 +422,8 @@ func (f *Fetcher) handlePartition(ctx context.Context, s sent, rp *kmsg.FetchRes
 
 // checkBatches checks the records of a fetch answer before they reach the
 // log: whole batches with good CRCs, the first at fetchOffset, offsets
-// increasing, no epoch newer than the leader's. A last batch cut short by
+// increasing (with gaps, as compaction leaves them), no epoch newer than
+// the leader's. A last batch cut short by
 // the size limit is left out (Kafka leaders may send one); anything else
 // wrong refuses the whole answer. It returns how many bytes to append.
 func checkBatches(b []byte, fetchOffset int64, leaderEpoch int32) (int, error) {
@@ -436,7 +437,10 @@ func checkBatches(b []byte, fetchOffset int64, leaderEpoch int32) (int, error) {
 			}
 			return 0, fmt.Errorf("%w: batch at byte %d: %w", ErrCorruptFetch, pos, err)
 		}
-		if (pos == 0 && h.BaseOffset != fetchOffset) || h.BaseOffset < next {
+		// Later batches may start past the end of the one before: the
+		// cleaner leaves such gaps in a compacted log. Offsets must not
+		// wrap around.
+		if (pos == 0 && h.BaseOffset != fetchOffset) || h.BaseOffset < next || h.LastOffset() < h.BaseOffset {
 			return 0, fmt.Errorf("%w: batch at byte %d has base offset %d, want %d", ErrCorruptFetch, pos, h.BaseOffset, next)
 		}
 		if h.PartitionLeaderEpoch > leaderEpoch {
