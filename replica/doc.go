@@ -39,7 +39,11 @@
 // checked (framing, CRC, offsets following the log) before
 // Log.AppendAsFollower; a response that does not check out is refused
 // whole. The follower's high watermark is the leader's, capped at its own
-// log end.
+// log end. OFFSET_OUT_OF_RANGE is resolved with ListOffsets to the leader:
+// a leader end below the follower's (only after an unclean election)
+// truncates to it; a leader start past the follower's end restarts the log
+// there, which needs the FullTruncater method beyond issue 14's Log
+// contract.
 //
 // # Locking
 //

@@ -295,7 +295,10 @@ func TestManagerHandsPartitionBetweenRoles(t *testing.T) {
 	if _, ok := m.Following(st.TP()); ok {
 		t.Fatal("still following after becoming leader")
 	}
-	if n := len(m.fetchers); n != 0 {
+	m.mu.Lock()
+	n := len(m.fetchers)
+	m.mu.Unlock()
+	if n != 0 {
 		t.Fatalf("%d fetchers left with nothing to fetch", n)
 	}
 	if e := fl.LeaderEpoch(); e != 2 {
