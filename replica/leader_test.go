@@ -45,15 +45,6 @@ func (p *proposals) propose(_ context.Context, isr []int32) error {
 	return p.err
 }
 
-func (p *proposals) last() []int32 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.isrs) == 0 {
-		return nil
-	}
-	return p.isrs[len(p.isrs)-1]
-}
-
 func pstate(epoch int32, replicas, isr []int32) cluster.PartitionState {
 	return cluster.PartitionState{Topic: "t", Partition: 0, Replicas: replicas, ISR: isr, Leader: 1, LeaderEpoch: epoch, PartitionEpoch: epoch}
 }

@@ -321,3 +321,49 @@ func TestManagerHandsPartitionBetweenRoles(t *testing.T) {
 	m.Close()
 	eventually(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+func TestConcurrentAcksAllProducesAllCommit(t *testing.T) {
+	node := newLeaderNode((&kmsg.FetchRequest{}).MaxVersion())
+	ll, fl := newFakeLog(), newFakeLog()
+	st := leaderState(1)
+	ld := startLeader(t, node, ll, st, 2)
+	m := newFollowerManager(t, 2)
+	if err := m.BecomeFollower(fl, st, node); err != nil {
+		t.Fatal(err)
+	}
+	const producers, perProducer = 4, 50
+	errs := make(chan error, producers*perProducer)
+	var wg sync.WaitGroup
+	for range producers {
+		wg.Go(func() {
+			for range perProducer {
+				if err := ld.CheckProduce(); err != nil {
+					errs <- err
+					return
+				}
+				last := ll.appendLeader(1)
+				ld.Appended()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := ld.WaitCommitted(ctx, last)
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if fl.NextOffset() <= last {
+					errs <- fmt.Errorf("offset %d acknowledged before the follower had it (follower end %d)", last, fl.NextOffset())
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if hw := ll.HighWatermark(); hw != producers*perProducer {
+		t.Fatalf("leader hw %d, want %d", hw, producers*perProducer)
+	}
+	eventually(t, "follower to hold every batch", sameLogs(ll, fl))
+}
