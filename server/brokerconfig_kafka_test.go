@@ -118,6 +118,11 @@ func TestKafkaSettingsTheNewcomerHit(t *testing.T) {
 	if err := b.ReadProperties(strings.NewReader(strings.Join(names, "\n")), "server.properties"); err != nil {
 		t.Fatal(err)
 	}
+	// Whether the cluster settings apply is known once the whole file is
+	// read: Validate names them for a single broker.
+	if err := b.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	note := b.IgnoredNote()
 	for _, kv := range names {
 		name, _, _ := strings.Cut(kv, "=")
@@ -141,10 +146,9 @@ func TestKafkaSettingsRefusedSayWhatIsMissing(t *testing.T) {
 		{"listeners=INTERNAL://:9092", "listener INTERNAL has no security protocol"},
 		{"authorizer.class.name=com.example.CustomAuthorizer", "Java authorizer plugins cannot be loaded"},
 		{"super.users=admin", "want Type:Name"},
-		{"security.inter.broker.protocol=SSL", "only PLAINTEXT"},
-		{"default.replication.factor=3", "replication is not served yet"},
-		{"offsets.topic.replication.factor=3", "replication is not served yet"},
-		{"min.insync.replicas=2", "min.insync.replicas"},
+		{"security.inter.broker.protocol=SSL", "TLS and SASL between brokers need a cluster"},
+		{"default.replication.factor=3", "default.replication.factor=3 needs a cluster"},
+		{"min.insync.replicas=2", "min.insync.replicas=2 needs a cluster"},
 		{"delete.topic.enable=false", "topic deletion cannot be turned off"},
 		{"log.cleaner.enable=false", "cleaner cannot be turned off"},
 		{"remote.log.storage.system.enable=true", "tiered storage is not served yet"},
