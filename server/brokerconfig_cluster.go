@@ -587,6 +587,9 @@ func (b *BrokerSettings) validateCluster() error {
 		return bad("%s=%s is the controller listener's address", BrokerControllerClientListener, c.ControllerClientListen)
 	}
 	for _, v := range c.Voters {
+		if v.ID == c.NodeID && c.ControllerClientListen != "" {
+			continue // its own client listener is named
+		}
 		if int(v.Port)+ControllerClientPortOffset > 65535 {
 			return bad("voter %s: its etcd client port (%d + %d) is past 65535", v, v.Port, ControllerClientPortOffset)
 		}
