@@ -33,8 +33,10 @@ type serveOptions struct {
 	overrides                                             overrides
 }
 
-func newServeCmd() *cobra.Command {
-	o := &serveOptions{}
+func newServeCmd() *cobra.Command { return newServeCmdFor(&serveOptions{}) }
+
+// newServeCmdFor is serve parsing its flags into o.
+func newServeCmdFor(o *serveOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
 		Short: "Run the broker: recover the data dir and serve Kafka clients",
