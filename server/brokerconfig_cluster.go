@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/tributary-io/tributary/auth"
 )
 
@@ -65,8 +67,13 @@ const (
 
 // Kafka's defaults of the cluster settings.
 const (
-	DefaultDefaultReplicationFactor      = 1
-	DefaultMinInsyncReplicas             = 1
+	DefaultDefaultReplicationFactor = 1
+	DefaultMinInsyncReplicas        = 1
+	// DefaultOffsetsTopicReplicationFactor is Kafka's 3. As in Kafka
+	// since 0.11 (KIP-115, KAFKA-3959), __consumer_offsets is not created
+	// with fewer replicas: until that many brokers are live, its creation
+	// is refused and FindCoordinator answers COORDINATOR_NOT_AVAILABLE. A
+	// single broker keeps its one replica whatever this says.
 	DefaultOffsetsTopicReplicationFactor = 3
 	DefaultReplicaLagTimeMax             = 30 * time.Second
 	DefaultBrokerSessionTimeout          = 9 * time.Second
@@ -742,4 +749,27 @@ func clientListenRule(c *ClusterConfig) string {
 		return BrokerControllerClientListener
 	}
 	return fmt.Sprintf("the controller port + %d", ControllerClientPortOffset)
+}
+
+// clusterConfigInfos are what DescribeConfigs says of the cluster
+// settings: Kafka's types, and what each does here.
+var clusterConfigInfos = map[string]configInfo{
+	BrokerProcessRoles:                  {kmsg.ConfigTypeList, "The node's roles: broker, or broker,controller for a voter of the metadata quorum."},
+	BrokerControllerQuorumVoters:        {kmsg.ConfigTypeList, "The voters of the metadata quorum (embedded etcd members) as id@host:port; empty on a single broker."},
+	BrokerControllerListener:            {kmsg.ConfigTypeString, "The address this voter's etcd peer traffic listens on."},
+	BrokerControllerClientListener:      {kmsg.ConfigTypeString, "The address this voter's etcd serves the brokers on; empty: the controller port + 1."},
+	BrokerMetadataStore:                 {kmsg.ConfigTypeString, "An external etcd holding the cluster's metadata, etcd://host:port,...; empty: embedded voters or a single broker."},
+	BrokerDefaultReplicationFactor:      {kmsg.ConfigTypeInt, "The replication factor of topics created without one."},
+	BrokerOffsetsTopicReplicationFactor: {kmsg.ConfigTypeShort, "The replication factor of __consumer_offsets; it is not created until this many brokers are live."},
+	BrokerReplicaLagTimeMaxMs:           {kmsg.ConfigTypeLong, "A follower that has not caught up for this long leaves the ISR."},
+	BrokerRack:                          {kmsg.ConfigTypeString, "The broker's rack; replicas are spread across racks."},
+	BrokerSessionTimeoutMs:              {kmsg.ConfigTypeInt, "A broker whose lease lapses this long is fenced."},
+	BrokerHeartbeatIntervalMs:           {kmsg.ConfigTypeInt, "How often a broker renews its lease."},
+	BrokerInterBrokerListenerName:       {kmsg.ConfigTypeString, "The listener brokers dial each other on."},
+	BrokerSecurityInterBrokerProtocol:   {kmsg.ConfigTypeString, "The security protocol brokers dial each other with."},
+	BrokerReplicaFetchMaxBytes:          {kmsg.ConfigTypeInt, "The bytes per partition a follower asks for in one fetch."},
+	BrokerReplicaFetchWaitMaxMs:         {kmsg.ConfigTypeInt, "The longest a follower's fetch waits at the leader."},
+	BrokerReplicaFetchMinBytes:          {kmsg.ConfigTypeInt, "The bytes a follower's fetch waits for at the leader."},
+	BrokerNumReplicaFetchers:            {kmsg.ConfigTypeInt, "Fetcher connections a follower keeps to each leader broker."},
+	BrokerAutoLeaderRebalanceEnable:     {kmsg.ConfigTypeBoolean, "Whether leadership moves back to preferred replicas (accepted; not served yet)."},
 }

@@ -330,3 +330,20 @@ func TestCheckClusterAddresses(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterSettingsDescribed: DescribeConfigs has a type and a
+// description for every cluster setting, and a single broker describes
+// them at their defaults.
+func TestClusterSettingsDescribed(t *testing.T) {
+	b := DefaultBrokerSettings()
+	m := map[string]string{}
+	b.clusterMap(m)
+	for name := range m {
+		if info := configInfoOf(name); info.doc == "" {
+			t.Errorf("%s: no DescribeConfigs description", name)
+		}
+	}
+	if configInfoOf(BrokerNumReplicaFetchers).typ.String() != "INT" || configInfoOf(BrokerControllerQuorumVoters).typ.String() != "LIST" {
+		t.Errorf("types: %v %v", configInfoOf(BrokerNumReplicaFetchers).typ, configInfoOf(BrokerControllerQuorumVoters).typ)
+	}
+}

@@ -109,9 +109,9 @@ func TestKafkaBrokerConfigReference(t *testing.T) {
 // that used to stop the broker, one per run, all load in one file and are
 // named once, with why, in the note.
 func TestKafkaSettingsTheNewcomerHit(t *testing.T) {
-	names := []string{"delete.topic.enable=true", "auto.leader.rebalance.enable=true", "log.message.format.version=2.8",
+	names := []string{"delete.topic.enable=true", "auto.leader.rebalance.enable=false", "log.message.format.version=2.8",
 		"inter.broker.protocol.version=3.7", "log.cleaner.enable=true", "log.cleaner.threads=2",
-		"num.replica.fetchers=4", "replica.fetch.max.bytes=1048576", "transaction.state.log.num.partitions=50",
+		"num.replica.fetchers=4", "replica.fetch.max.bytes=2097152", "transaction.state.log.num.partitions=50",
 		"broker.rack=eu-west-1a", "log.preallocate=false", "offsets.commit.timeout.ms=5000",
 		"metric.reporters=", "num.io.threads=8", "num.network.threads=3"}
 	b := DefaultBrokerSettings()
@@ -119,7 +119,8 @@ func TestKafkaSettingsTheNewcomerHit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Whether the cluster settings apply is known once the whole file is
-	// read: Validate names them for a single broker.
+	// read: Validate names them for a single broker (those not at their
+	// defaults: a file --print-config wrote restates every default).
 	if err := b.Validate(); err != nil {
 		t.Fatal(err)
 	}
