@@ -77,7 +77,7 @@ documents every setting.`,
 		{"controller-quorum-voters", server.BrokerControllerQuorumVoters, "id@host:port,...", ""},
 	} {
 		own.Var(&settingFlag{o: &o.overrides, name: f.setting, def: f.def, typ: f.typ}, f.flag,
-			"the setting "+f.setting+": "+settingDocs[f.setting]+" (env "+settingEnv(f.setting)+")")
+			"the setting "+f.setting+": "+strings.Replace(settingDocs[f.setting], " (also --"+f.flag+")", "", 1)+" (env "+settingEnv(f.setting)+")")
 	}
 	own.BoolP("help", "h", false, "help for serve")
 	settings := settingFlags(&o.overrides)
@@ -140,17 +140,21 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 		}
 		return o.printSettings(cmd, settings, src, listeners, interBroker)
 	}
-	if settings.Cluster.Enabled() {
-		// Issue 14's wiring starts the cluster here; until then a
-		// cluster's settings must not start a single broker instead.
-		return fmt.Errorf("serve: node %d: %w", settings.Cluster.NodeID, server.ErrClusterNotWired)
-	}
 	logger := newLogger(cmd.ErrOrStderr(), settings.LogLevel, settings.LogFormat)
 	slog.SetDefault(logger)
 	version, revision := server.BuildVersion()
 	logger.Info("tributary: starting", "version", version, "revision", revision, "go", runtime.Version(), "pid", os.Getpid())
 	if note := settings.IgnoredNote(); note != "" {
 		logger.Info("tributary: "+ignoredNoteTitle, "settings", note)
+	}
+	for _, w := range settings.ClusterWarnings() {
+		logger.Warn("tributary: " + w)
+	}
+	if settings.Cluster.Enabled() {
+		// Issue 14's wiring starts the cluster here (settings.Cluster,
+		// interBroker); until then a cluster's settings must not start a
+		// single broker instead, nor touch the data dir.
+		return fmt.Errorf("serve: node %d: %w", settings.Cluster.NodeID, server.ErrClusterNotWired)
 	}
 
 	// Catch signals before anything is open: a SIGTERM that arrives during
