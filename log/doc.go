@@ -220,6 +220,20 @@
 // Readers holding views of a replaced segment keep them: its mapping keeps
 // the unlinked inode alive until the last Release.
 //
+// # Validation
+//
+// A batch's validity is one rule, ValidateBatches (validate.go), by
+// writer: a client's produce (WriterProducer: one batch, no control or
+// transactional batch, CRC, records read whole and matching the header,
+// max.message.bytes, keys in a compacted log, producer fields), the
+// broker's own batches (WriterBroker, what AppendBatches checks: CRC,
+// max.message.bytes, keys, producer fields), and a follower's append of
+// its leader's batches (WriterLeader: CRC and records read whole, offset
+// gaps of cleaned batches allowed; the leader applied the size and key
+// rules). The produce path runs it before AppendProduced, holding one of
+// the server's decompression slots; AppendProduced then checks only the
+// header again.
+//
 // # Truncation
 //
 // Truncate (replication's cut of a diverged tail) never waits for
@@ -373,7 +387,8 @@
 // retention, a cleaner swap, Close);
 // segMu guards the segment list and is taken after writeMu; readers take only
 // segMu.RLock, long enough to find a segment and Acquire a reference. syncMu
-// serialises fsyncs and is never held while taking writeMu. ckptMu
+// serialises fsyncs and is never held while taking writeMu; Truncate and
+// Close take it after writeMu, before the others. ckptMu
 // serialises checkpoint and producer snapshot writes and is taken after
 // writeMu. pidMu guards the producer state with writeMu (changes hold both,
 // reads either) and is taken last; a change of producer state and the
