@@ -277,3 +277,69 @@ func TestTruncateConcurrentWithAppendsAndReads(t *testing.T) {
 	want := readAll(t, l)
 	reopenAll(t, l, cfg, func(t *testing.T, l *log.Log) { checkContents(t, l, want) })
 }
+
+// TestTruncateHeldViewSurvivesParking: under a Manager, which parks the
+// least recently read sealed segments, the view of a sealed segment that
+// a truncation replaced stays mapped while more segments are parked.
+func TestTruncateHeldViewSurvivesParking(t *testing.T) {
+	cfg := quietConfig()
+	opts := log.Options{Defaults: &cfg, MappedSegments: 1}
+	m, err := log.OpenManager(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tp, err := m.CreateTopic("t", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := tp.Partitions[0]
+	all := buildSegments(t, l, 3, 4, 1000)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	view, err := l.Read(25, 1<<20) // sealed segment 20
+	if err != nil || len(view.Data) == 0 {
+		t.Fatalf("read: %d bytes, %v", len(view.Data), err)
+	}
+	defer view.Release()
+	held := bytes.Clone(view.Data)
+	if end, err := l.Truncate(30); err != nil || end != 30 {
+		t.Fatalf("Truncate(30) = %d, %v", end, err)
+	}
+	kept := keptBatches(all, 30)
+	for i := range 4 { // rolls: the cache parks every sealed segment it may
+		kept = append(kept, appendRecords(t, l, 4, 5, tsBase+int64(5000+i*100), 10)...)
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Roll(); err != nil {
+			t.Fatal(err)
+		}
+		checkContents(t, l, kept)
+	}
+	if !bytes.Equal(view.Data, held) { // faults if it was unmapped
+		t.Fatal("the held view changed")
+	}
+}
+
+// TestOpenDropsUnreadableTruncateIntent: an intent whose offset cannot be
+// read is dropped, and the log kept as it is (every batch it held).
+func TestOpenDropsUnreadableTruncateIntent(t *testing.T) {
+	cfg := quietConfig()
+	dir := t.TempDir()
+	l := openLog(t, dir, cfg)
+	all := buildSegments(t, l, 2, 4, 1000)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, log.TruncateIntentFile)
+	if err := os.WriteFile(path, []byte("TRTI garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := openLog(t, dir, cfg)
+	checkContents(t, r, all)
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("unreadable truncate intent kept: %v", err)
+	}
+}
