@@ -1,0 +1,9 @@
+//go:build !linux
+
+package clustertest
+
+import "syscall"
+
+// childProcAttr: without Linux's parent-death signal, t.Cleanup alone
+// stops the brokers.
+func childProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
