@@ -14,8 +14,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// waitEvery is the pause between two looks at the cluster's metadata.
-const waitEvery = 50 * time.Millisecond
+const (
+	// waitEvery is the pause between two looks at the cluster's metadata.
+	waitEvery = 50 * time.Millisecond
+	// askTimeout bounds one request to one node: a paused node takes the
+	// connection (the kernel does) and never answers.
+	askTimeout = 5 * time.Second
+)
 
 // Client returns a franz-go client seeded with every node, closed by
 // t.Cleanup; opts are applied after the harness's.
@@ -64,6 +69,8 @@ func (n *Node) ask(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
 	if len(seeds) != 1 {
 		return nil, fmt.Errorf("clustertest: node %d: %d seed brokers", n.ID, len(seeds))
 	}
+	ctx, cancel := context.WithTimeout(ctx, askTimeout)
+	defer cancel()
 	return seeds[0].Request(ctx, req)
 }
 
