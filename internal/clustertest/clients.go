@@ -310,3 +310,32 @@ func (c *Cluster) EndOffsets(ctx context.Context, topic string) (map[int32]int64
 	})
 	return out, errors.Join(errs...)
 }
+
+// WaitGroupCommitted waits until group has committed ends[p] (a log end
+// offset) for every partition p of topic: its members polled everything.
+// Unlike Consumer.WaitCaughtUp it holds whichever member did the polling,
+// one replaced mid-run included.
+func (c *Cluster) WaitGroupCommitted(ctx context.Context, group, topic string, ends map[int32]int64) error {
+	for {
+		behind := ""
+		offs, err := c.Admin().FetchOffsets(ctx, group)
+		if err != nil {
+			behind = err.Error()
+		} else {
+			for p, e := range ends {
+				o, ok := offs.Lookup(topic, p)
+				if e > 0 && (!ok || o.Err != nil || o.At < e) {
+					behind += fmt.Sprintf(" p%d at %d of %d", p, o.At, e)
+				}
+			}
+		}
+		if behind == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("clustertest: group %s behind:%s: %w", group, behind, ctx.Err())
+		case <-time.After(waitEvery):
+		}
+	}
+}

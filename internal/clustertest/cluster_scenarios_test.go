@@ -30,6 +30,7 @@ import (
 const (
 	scenarioTopic = "ct-rf3"
 	scenarioParts = 3
+	scenarioGroup = "ct-rf3-group"
 	// sessionTimeout is broker.session.timeout.ms: a broker whose lease
 	// lapses this long is fenced.
 	sessionTimeout = 3 * time.Second
@@ -107,7 +108,7 @@ func startScenario(t *testing.T) *scenario {
 
 func (s *scenario) startGroupMember() *Consumer {
 	s.t.Helper()
-	m, err := StartConsumer(s.ctx, ConsumerConfig{ID: s.nextID, Seeds: s.c.Seeds(), Topic: scenarioTopic, Group: "ct-rf3-group",
+	m, err := StartConsumer(s.ctx, ConsumerConfig{ID: s.nextID, Seeds: s.c.Seeds(), Topic: scenarioTopic, Group: scenarioGroup,
 		CommitEvery: 200 * time.Millisecond, Duration: scenarioTimeout}, s.h)
 	if err != nil {
 		s.t.Fatal(err)
@@ -197,12 +198,14 @@ func (s *scenario) finish() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	for _, cons := range []*Consumer{s.group, s.direct} {
-		if err := cons.WaitCaughtUp(s.ctx, ends); err != nil {
-			s.t.Fatal(err)
-		}
-		cons.Stop()
+	if err := s.direct.WaitCaughtUp(s.ctx, ends); err != nil {
+		s.t.Fatal(err)
 	}
+	if err := s.c.WaitGroupCommitted(s.ctx, scenarioGroup, scenarioTopic, ends); err != nil {
+		s.t.Fatal(err)
+	}
+	s.direct.Stop()
+	s.group.Stop()
 	if err := s.c.TermAll(); err != nil {
 		s.t.Fatal(err)
 	}

@@ -188,6 +188,14 @@ func TestSingleBrokerKilledMidLoadLosesNoAcknowledgedRecord(t *testing.T) {
 	if err := c.Restart(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
+	// A new group member takes over mid-load: it must resume from the
+	// group's commits, neither skipping nor rewinding below them.
+	group.Stop()
+	group, err = StartConsumer(ctx, ConsumerConfig{ID: 103, Seeds: c.Seeds(), Topic: topic, Group: "ct-group",
+		CommitEvery: 200 * time.Millisecond, Duration: 40 * time.Second}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range prods {
 		t.Log(p.Wait())
 	}
@@ -199,11 +207,17 @@ func TestSingleBrokerKilledMidLoadLosesNoAcknowledgedRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, cons := range []*Consumer{group, direct} {
-		if err := cons.WaitCaughtUp(ctx, ends); err != nil {
-			t.Fatal(err)
-		}
-		cons.Stop()
+	if err := direct.WaitCaughtUp(ctx, ends); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitGroupCommitted(ctx, "ct-group", topic, ends); err != nil {
+		t.Fatal(err)
+	}
+	direct.Stop()
+	group.Stop()
+	// The group really was exercised: assigned, polled and committed.
+	if h.Count(EvAssign) <= parts || h.Count(EvCommitAck) == 0 {
+		t.Fatalf("group member: %d assignments (direct consumer: %d), %d commits acknowledged", h.Count(EvAssign)-parts, parts, h.Count(EvCommitAck))
 	}
 	if err := c.TermAll(); err != nil {
 		t.Fatal(err)
