@@ -72,6 +72,8 @@ type Cluster struct {
 	dir   string // the work dir: data dirs and logs
 	Nodes []*Node
 
+	voters string // --controller-quorum-voters; empty for a single broker
+
 	adminOnce sync.Once
 	admin     *kadm.Client
 }
@@ -101,6 +103,32 @@ type Node struct {
 // t.Cleanup, by PID; a failed test prints each node's log tail and keeps
 // the work dir.
 func Start(t testing.TB, cfg Config) *Cluster {
+	t.Helper()
+	c := newCluster(t, cfg)
+	// A quorum's voters wait for each other: start every process first,
+	// then wait for each.
+	for _, n := range c.Nodes {
+		if err := n.spawn(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.StartTimeout)
+	defer cancel()
+	for _, n := range c.Nodes {
+		if err := n.waitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.WaitBrokers(ctx, len(c.Nodes)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("clustertest: %d node(s) up in %s: %s", len(c.Nodes), c.dir, strings.Join(c.Seeds(), ","))
+	return c
+}
+
+// newCluster lays out the cluster cfg describes (addresses, ports, data
+// dirs, flags) without starting anything, and registers its cleanup.
+func newCluster(t testing.TB, cfg Config) *Cluster {
 	t.Helper()
 	if cfg.Nodes <= 0 {
 		cfg.Nodes = 1
@@ -155,26 +183,8 @@ func Start(t testing.TB, cfg Config) *Cluster {
 		c.Nodes = append(c.Nodes, n)
 	}
 	if cfg.Quorum {
-		c.cfg.Args = append([]string{"--controller-quorum-voters", strings.Join(voters, ",")}, c.cfg.Args...)
+		c.voters = strings.Join(voters, ",")
 	}
-	// A quorum's voters wait for each other: start every process first,
-	// then wait for each.
-	for _, n := range c.Nodes {
-		if err := n.spawn(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
-	defer cancel()
-	for _, n := range c.Nodes {
-		if err := n.waitReady(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.WaitBrokers(ctx, cfg.Nodes); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("clustertest: %d node(s) up in %s: %s", cfg.Nodes, dir, strings.Join(c.Seeds(), ","))
 	return c
 }
 
@@ -306,7 +316,8 @@ func (n *Node) args() []string {
 	c := n.c
 	a := []string{"serve", "--data-dir", n.DataDir, "--listen", n.Addr, "--metrics-listen", n.MetricsAddr}
 	if c.cfg.Quorum {
-		a = append(a, "--node-id", strconv.Itoa(n.ID), "--controller-listen", n.ControllerAddr)
+		a = append(a, "--node-id", strconv.Itoa(n.ID), "--controller-listen", n.ControllerAddr,
+			"--controller-quorum-voters", c.voters)
 	}
 	a = append(a, c.cfg.Args...)
 	if c.cfg.NodeArgs != nil {

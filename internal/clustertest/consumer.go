@@ -42,6 +42,9 @@ type ConsumerConfig struct {
 	// Duration stops the consumer after this long; it must be positive:
 	// a consumer always stops by itself.
 	Duration time.Duration
+	// Count stops the consumer once it polled this many records, repeats
+	// included (0: no bound but Duration).
+	Count int64
 	// Opts are extra client options, applied last.
 	Opts []kgo.Opt
 }
@@ -140,7 +143,7 @@ func (c *Consumer) run(ctx context.Context) {
 	defer close(c.done)
 	deadline := time.Now().Add(c.cfg.Duration)
 	lastCommit := time.Now()
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	for time.Now().Before(deadline) && ctx.Err() == nil && (c.cfg.Count <= 0 || c.polled.Load() < c.cfg.Count) {
 		select {
 		case <-c.stop:
 			deadline = time.Time{}

@@ -64,6 +64,28 @@ func TestHarnessOperationsActOnTheBrokerProcess(t *testing.T) {
 		}
 		pids = append(pids, n.PID())
 
+		// Load bounded by count stops by itself.
+		h := NewHistory()
+		p, err := StartProducer(ctx, ProducerConfig{ID: 1, Seeds: c.Seeds(), Topic: "ops", Partitions: 2, Count: 50, Duration: 20 * time.Second}, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cons, err := StartConsumer(ctx, ConsumerConfig{ID: 2, Seeds: c.Seeds(), Topic: "ops", Partitions: 2, Count: 50, Duration: 20 * time.Second}, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := p.Wait(); st.Sent != 50 || st.Acked != 50 {
+			t.Fatalf("producer with Count 50: %s", st)
+		}
+		select {
+		case <-cons.Done():
+		case <-ctx.Done():
+			t.Fatal("consumer with Count 50 did not stop by itself")
+		}
+		if cons.Polled() != 50 || h.Count(EvPoll) != 50 || h.Count(EvSend) != 50 || h.Count(EvAck) != 50 {
+			t.Fatalf("polled %d, history: %d polls, %d sends, %d acks", cons.Polled(), h.Count(EvPoll), h.Count(EvSend), h.Count(EvAck))
+		}
+
 		if err := c.Stop(1); err != nil {
 			t.Fatal(err)
 		}
