@@ -433,8 +433,17 @@ func (n *Node) Running() bool {
 // Paused reports whether the node is stopped with SIGSTOP.
 func (n *Node) Paused() bool {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.paused && n.done != nil
+	paused, done := n.paused, n.done
+	n.mu.Unlock()
+	if !paused || done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return false // killed while paused
+	default:
+		return true
+	}
 }
 
 // Incarnations is how many times the node was started.
@@ -503,7 +512,9 @@ func (n *Node) Term() error {
 	return nil
 }
 
-// Stop freezes the node with SIGSTOP.
+// Stop freezes the node with SIGSTOP and waits until the kernel has
+// stopped it (the signal is delivered asynchronously: a request could
+// otherwise still be answered right after Stop returns).
 func (n *Node) Stop() error {
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
@@ -511,15 +522,16 @@ func (n *Node) Stop() error {
 	if done == nil && err == nil {
 		return fmt.Errorf("clustertest: node %d is not running", n.ID)
 	}
-	if err == nil {
-		n.mu.Lock()
-		n.paused = true
-		n.mu.Unlock()
+	if err != nil {
+		return err
 	}
-	return err
+	n.mu.Lock()
+	n.paused = true
+	n.mu.Unlock()
+	return n.waitState(done, true)
 }
 
-// Cont resumes the node after Stop, with SIGCONT.
+// Cont resumes the node after Stop, with SIGCONT, and waits until it runs.
 func (n *Node) Cont() error {
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
@@ -527,12 +539,38 @@ func (n *Node) Cont() error {
 	if done == nil && err == nil {
 		return fmt.Errorf("clustertest: node %d is not running", n.ID)
 	}
-	if err == nil {
-		n.mu.Lock()
-		n.paused = false
-		n.mu.Unlock()
+	if err != nil {
+		return err
 	}
-	return err
+	n.mu.Lock()
+	n.paused = false
+	n.mu.Unlock()
+	return n.waitState(done, false)
+}
+
+// stateTimeout bounds the wait for a SIGSTOP or SIGCONT to take effect.
+const stateTimeout = 5 * time.Second
+
+// waitState waits until the process is stopped (or no longer stopped),
+// as /proc tells; where it cannot tell, it returns at once.
+func (n *Node) waitState(done <-chan struct{}, stopped bool) error {
+	pid := n.PID()
+	deadline := time.Now().Add(stateTimeout)
+	for {
+		st := processState(pid)
+		if st == 0 || (st == 'T') == stopped {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("clustertest: node %d (pid %d) exited", n.ID, pid)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("clustertest: node %d (pid %d) in state %c %v after the signal", n.ID, pid, st, stateTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Restart starts the node again on its data dir and addresses and waits

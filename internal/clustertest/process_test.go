@@ -130,8 +130,22 @@ func TestHarnessOperationsActOnTheBrokerProcess(t *testing.T) {
 		if _, err := c.Partitions(ctx, "ops"); err == nil {
 			t.Fatal("topic still there after WipeAndRestart")
 		}
-		if got := n.Incarnations(); got != 3 {
-			t.Fatalf("%d incarnations, want 3", got)
+		// kill -9 of a paused broker: neither paused nor running after.
+		if err := c.Stop(1); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Kill9(1); err != nil {
+			t.Fatal(err)
+		}
+		if n.Paused() || n.Running() {
+			t.Fatalf("after kill -9 of a paused broker: paused %v, running %v", n.Paused(), n.Running())
+		}
+		if err := c.Restart(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, n.PID())
+		if got := n.Incarnations(); got != 4 {
+			t.Fatalf("%d incarnations, want 4", got)
 		}
 		if err := c.Kill9(7); !errors.Is(err, errNoNode) {
 			t.Fatalf("Kill9 of node 7 of 1: %v, want errNoNode", err)
