@@ -1,0 +1,90 @@
+package clustertest
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+)
+
+const (
+	// minPort is the lowest port picked: above the well-known and most
+	// registered service ports.
+	minPort = 20000
+	// portTries bounds the attempts to find a free set of ports on one
+	// address.
+	portTries = 200
+)
+
+// nodePorts are the ports one node listens on, all on its own address.
+type nodePorts struct {
+	kafka, metrics, controller int // controller+1 is etcd's client port
+}
+
+// pickPorts finds ports on host that nothing listens on now: the Kafka,
+// metrics and controller ports, and the controller port + 1 (the embedded
+// etcd's client port, derived). They are picked below the kernel's
+// ephemeral range, which it never hands out by itself, so that no
+// outgoing connection or :0 listener takes one while its broker is down
+// between a kill and a restart.
+func pickPorts(rng *rand.Rand, host string) (nodePorts, error) {
+	hi := ephemeralLow()
+	if hi <= minPort+100 {
+		hi = 32768 // not Linux: the common default
+	}
+	free := func(port int) bool {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return false
+		}
+		ln.Close()
+		return true
+	}
+	var got []int
+	for range portTries {
+		p := minPort + rng.IntN(hi-minPort-1)
+		switch {
+		case len(got) < 2:
+			if free(p) && !contains(got, p) {
+				got = append(got, p)
+			}
+		default:
+			if free(p) && free(p+1) && !contains(got, p) && !contains(got, p+1) {
+				return nodePorts{kafka: got[0], metrics: got[1], controller: p}, nil
+			}
+		}
+	}
+	return nodePorts{}, fmt.Errorf("clustertest: no free ports on %s after %d tries", host, portTries)
+}
+
+func contains(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range, or 0.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// errNoNode is returned for a node number outside the cluster.
+var errNoNode = errors.New("clustertest: no such node")
