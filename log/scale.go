@@ -327,6 +327,7 @@ func (l *Log) closeFinish() error {
 	}
 	c := checkpoint{clean: true, indexFormat: indexFormatVersion,
 		recoveryOffset: l.flushedOffset.Load(), logStartOffset: l.startOffset.Load()}
+	l.recordHighWatermark(&c)
 	if l.lastCkptSet && c == l.lastCkpt || l.cleanCheckpointNeedless(c) {
 		return nil
 	}
