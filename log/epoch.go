@@ -109,11 +109,11 @@ func truncateEpochsFromStart(entries []EpochEntry, start int64) ([]EpochEntry, b
 	for i+1 < len(entries) && entries[i+1].StartOffset <= start {
 		i++
 	}
-	if len(entries) == 0 || entries[i].StartOffset >= start {
+	if len(entries) == 0 || i == 0 && entries[0].StartOffset >= start {
 		return entries, false
 	}
 	entries = append(entries[:0], entries[i:]...)
-	entries[0].StartOffset = start
+	entries[0].StartOffset = max(entries[0].StartOffset, start)
 	return entries, true
 }
 
