@@ -41,13 +41,18 @@ type hwState struct {
 	hw atomic.Int64
 
 	// hwMu guards pending and orders changes of hw. Taken after writeMu
-	// (appends push under it) and before watchMu.
+	// and segMu (Truncate holds both) and before watchMu.
 	hwMu sync.Mutex
 	// pending are the appends of a replicated log above the high
 	// watermark, oldest first: each one's end offset and its bytes, which
 	// long-polling readers are credited with once the high watermark
 	// reaches its end.
 	pending []pendingAppend
+	// unknownTo: the records below it and above the high watermark were
+	// there when replication was switched on, their bytes not counted
+	// for anyone; each rise of the high watermark below it credits
+	// unknownBytes (a bound). Guarded by hwMu.
+	unknownTo, unknownBytes int64
 }
 
 // pendingAppend is an append not yet below the high watermark.
@@ -79,6 +84,7 @@ func (l *Log) Replicated() bool { return l.hws.replicated.Load() }
 func (l *Log) SetReplicated(on bool) {
 	l.writeMu.Lock() // no append in flight: each one is pending or not
 	defer l.writeMu.Unlock()
+	size := l.Size() // segMu before hwMu, as under Truncate
 	hs := &l.hws
 	hs.hwMu.Lock()
 	if on == hs.replicated.Load() {
@@ -90,13 +96,27 @@ func (l *Log) SetReplicated(on bool) {
 		if !hs.recorded.Load() {
 			hs.hw.Store(l.nextOffset.Load())
 		}
-		hs.hw.Store(min(max(hs.hw.Load(), l.startOffset.Load()), l.nextOffset.Load()))
+		next := l.nextOffset.Load()
+		hs.hw.Store(min(max(hs.hw.Load(), l.startOffset.Load()), next))
 		hs.recorded.Store(true)
+		if hs.hw.Load() < next {
+			// Records above the high watermark that readers were told of
+			// while unreplicated (or never: it was recorded before a
+			// restart): each rise of the high watermark among them must
+			// wake the readers waiting there. Their bytes are not known
+			// without reading the log; the log's size is a bound, and a
+			// waiter woken early only reads once more.
+			hs.unknownTo, hs.unknownBytes = next, max(size, 1)
+		}
 	} else {
 		for _, p := range hs.pending {
 			credit += p.bytes
 		}
 		hs.pending = hs.pending[:0]
+		if hs.hw.Load() < hs.unknownTo {
+			credit += hs.unknownBytes
+		}
+		hs.unknownTo = 0
 		hs.recorded.Store(false)
 	}
 	hs.replicated.Store(on)
@@ -123,8 +143,11 @@ func (l *Log) SetHighWatermark(off int64) (advanced bool) {
 		hs.hwMu.Unlock()
 		return false
 	}
-	hs.hw.Store(off)
 	var credit int64
+	if hs.hw.Load() < hs.unknownTo {
+		credit = hs.unknownBytes
+	}
+	hs.hw.Store(off)
 	n := 0
 	for ; n < len(hs.pending) && hs.pending[n].end <= off; n++ {
 		credit += hs.pending[n].bytes
@@ -162,6 +185,7 @@ func (l *Log) truncateHighWatermark(next int64) {
 		n--
 	}
 	hs.pending = hs.pending[:n]
+	hs.unknownTo = min(hs.unknownTo, next)
 	hs.hwMu.Unlock()
 }
 

@@ -176,3 +176,41 @@ func TestHighWatermarkPersisted(t *testing.T) {
 		})
 	}
 }
+
+func TestWaitersWakeOnHighWatermarkAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := quietConfig()
+	l := openLog(t, dir, cfg)
+	l.SetReplicated(true)
+	leaderAppend(t, l, 3)
+	l.SetHighWatermark(2)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2 := openLog(t, dir, cfg)
+	l2.SetReplicated(true)
+	if hw := l2.HighWatermark(); hw != 2 {
+		t.Fatalf("high watermark after restart %d, want 2", hw)
+	}
+	// A consumer at the high watermark waits for records appended before
+	// the restart: they were never committed, so never counted for it.
+	var w log.Waiter
+	w.Reset(1)
+	w.Watch(l2, 2, l2.AppendedBytes(), 1<<20)
+	defer w.Stop()
+	if w.Woken() {
+		t.Fatal("woken before anything was committed")
+	}
+	l2.SetHighWatermark(4)
+	if !w.Woken() {
+		t.Fatal("not woken when the high watermark passed records from before the restart")
+	}
+	var w2 log.Waiter // and again for the next rise among them
+	w2.Reset(1)
+	w2.Watch(l2, 4, l2.AppendedBytes(), 1<<20)
+	defer w2.Stop()
+	l2.SetHighWatermark(6)
+	if !w2.Woken() {
+		t.Fatal("not woken by the second rise of the high watermark")
+	}
+}
