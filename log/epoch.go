@@ -386,6 +386,7 @@ func (l *Log) loadEpochs(clean bool, recoverFrom int64) error {
 		scanFrom = recoverFrom
 	}
 	changed := !ok && present
+	wasEmpty := len(entries) == 0
 	if scanFrom >= 0 {
 		for _, seg := range l.segs {
 			if seg.NextOffset() <= scanFrom {
@@ -404,6 +405,13 @@ func (l *Log) loadEpochs(clean bool, recoverFrom int64) error {
 					"segment", seg.Path(), "err", err)
 			}
 		}
+	}
+	if wasEmpty && len(entries) > 0 {
+		// The log's data below the scan (unstamped, or of no epoch the
+		// cache knew) belongs to the first epoch found, as BecomeLeader
+		// has it on an empty cache: a single broker's crashed log comes
+		// back as epoch 0 from its log start, and writes no file.
+		entries[0].StartOffset = min(entries[0].StartOffset, l.startOffset.Load())
 	}
 	next := l.nextOffset.Load()
 	n := len(entries)

@@ -263,3 +263,23 @@ func TestSingleBrokerEpochZeroWritesNoFile(t *testing.T) {
 		t.Fatalf("EndOffsetForEpoch(0) = (%d, %d), want (0, %d)", e, end, l2.NextOffset())
 	}
 }
+
+func TestSingleBrokerCrashWritesNoEpochFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := quietConfig()
+	l := openLog(t, dir, cfg)
+	if err := l.BecomeLeader(0); err != nil {
+		t.Fatal(err)
+	}
+	leaderAppend(t, l, 3)
+	if err := l.Sync(); err != nil { // the recovery point: 6
+		t.Fatal(err)
+	}
+	leaderAppend(t, l, 2) // stamped 0, past the recovery point: scanned
+	crashed := crashCopy(t, dir)
+	l2 := openLog(t, crashed, cfg)
+	wantEpochs(t, l2, log.EpochEntry{Epoch: 0, StartOffset: 0})
+	if _, err := os.Stat(filepath.Join(crashed, log.LeaderEpochCheckpointFile)); !os.IsNotExist(err) {
+		t.Fatalf("recovery of a single broker's log wrote leader-epoch-checkpoint: %v", err)
+	}
+}
