@@ -63,15 +63,15 @@ type EpochEntry struct {
 
 // epochCache is a Log's leader epoch cache.
 type epochCache struct {
-	// mu guards entries, onDisk and dirty; taken after writeMu (changes
-	// hold both, except EndOffsetForEpoch's reads).
+	// mu guards entries and onDisk; taken after writeMu (changes hold
+	// both, except EndOffsetForEpoch's reads).
 	mu      sync.Mutex
 	entries []EpochEntry
 	// onDisk: the file exists (read at Open or written since).
 	onDisk bool
 	// dirty: the file is behind entries (a write failed); Checkpoint
-	// retries.
-	dirty bool
+	// retries. Stored under mu; loaded without it.
+	dirty atomic.Bool
 
 	latest atomic.Int32 // the last entry's epoch, -1 with none
 	// stamp is the epoch that appends stamp in each batch (BecomeLeader),
@@ -284,7 +284,7 @@ func (l *Log) replaceEpochs(entries []EpochEntry) error {
 		ec.onDisk = true
 	}
 	ec.setEntries(entries)
-	ec.dirty = false
+	ec.dirty.Store(false)
 	return nil
 }
 
@@ -337,7 +337,7 @@ func (l *Log) cutEpochs(end int64, must bool) error {
 		l.cfg.Load().logger().Warn("log: could not trim the leader epoch checkpoint; retrying at the next checkpoint",
 			"dir", l.dir, "err", err)
 		ec.setEntries(entries)
-		ec.dirty = true
+		ec.dirty.Store(true)
 		return nil
 	}
 	return err
@@ -345,12 +345,15 @@ func (l *Log) cutEpochs(end int64, must bool) error {
 
 // saveEpochsIfDirty retries a failed write of the checkpoint file.
 func (l *Log) saveEpochsIfDirty() error {
+	if !l.epochs.dirty.Load() {
+		return nil // the usual case: no lock taken
+	}
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	ec := &l.epochs
 	ec.mu.Lock()
 	defer ec.mu.Unlock()
-	if !ec.dirty || l.closed {
+	if !ec.dirty.Load() || l.closed {
 		return nil
 	}
 	return l.replaceEpochs(slices.Clone(ec.entries))
