@@ -18,14 +18,19 @@ const (
 	// log start offset; see the package comment. The payload is the same
 	// in version 1 (the legacy frame) and version 2.
 	checkpointPayloadSize = 22
-	flagCleanShutdown     = 1 << 0
+	// checkpointHWPayloadSize is that followed by the high watermark of
+	// a replicated log, flagged by flagHighWatermark (version 2 too: see
+	// the package comment for why this is not a version of its own).
+	checkpointHWPayloadSize = checkpointPayloadSize + 8
+	flagCleanShutdown       = 1 << 0
+	flagHighWatermark       = 1 << 1
 )
 
 // checkpointFormat frames recovery-checkpoint. Reader rule: read N and N-1
 // (version 1 is the frame before package framedfile).
 var checkpointFormat = framedfile.Format{
 	Name: "recovery checkpoint", Magic: "TRCK", Version: 2, LegacyVersion: 1,
-	MaxPayload: checkpointPayloadSize,
+	MaxPayload: checkpointHWPayloadSize,
 }
 
 // checkpoint is the decoded recovery-checkpoint file.
@@ -34,18 +39,28 @@ type checkpoint struct {
 	indexFormat    uint32
 	recoveryOffset int64
 	logStartOffset int64
+	// highWatermark is a replicated log's high watermark, if hasHW (the
+	// 22-byte payload without flagHighWatermark has none).
+	highWatermark int64
+	hasHW         bool
 }
 
 func encodeCheckpoint(c checkpoint) []byte {
-	b := checkpointFormat.Start(checkpointPayloadSize)
+	b := checkpointFormat.Start(checkpointHWPayloadSize)
 	var flags uint16
 	if c.clean {
 		flags |= flagCleanShutdown
+	}
+	if c.hasHW {
+		flags |= flagHighWatermark
 	}
 	b = binary.BigEndian.AppendUint16(b, flags)
 	b = binary.BigEndian.AppendUint32(b, c.indexFormat)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.recoveryOffset))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.logStartOffset))
+	if c.hasHW {
+		b = binary.BigEndian.AppendUint64(b, uint64(c.highWatermark))
+	}
 	return checkpointFormat.Seal(b)
 }
 
@@ -62,18 +77,31 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 // parseCheckpoint decodes a checkpoint's payload, the same in versions 1
 // and 2.
 func parseCheckpoint(p []byte) (checkpoint, error) {
-	if len(p) != checkpointPayloadSize {
+	if len(p) < 2 {
 		return checkpoint{}, fmt.Errorf("%w: %d-byte payload", errBadCheckpoint, len(p))
 	}
 	flags := binary.BigEndian.Uint16(p[0:2])
+	if flags&^(flagCleanShutdown|flagHighWatermark) != 0 {
+		return checkpoint{}, fmt.Errorf("%w: unknown flags %#x", errBadCheckpoint, flags)
+	}
+	size := checkpointPayloadSize
+	if flags&flagHighWatermark != 0 {
+		size = checkpointHWPayloadSize
+	}
+	if len(p) != size {
+		return checkpoint{}, fmt.Errorf("%w: %d-byte payload with flags %#x", errBadCheckpoint, len(p), flags)
+	}
 	c := checkpoint{
 		clean:          flags&flagCleanShutdown != 0,
 		indexFormat:    binary.BigEndian.Uint32(p[2:6]),
 		recoveryOffset: int64(binary.BigEndian.Uint64(p[6:14])),
 		logStartOffset: int64(binary.BigEndian.Uint64(p[14:22])),
 	}
-	if flags&^flagCleanShutdown != 0 {
-		return checkpoint{}, fmt.Errorf("%w: unknown flags %#x", errBadCheckpoint, flags)
+	if flags&flagHighWatermark != 0 {
+		c.highWatermark, c.hasHW = int64(binary.BigEndian.Uint64(p[22:30])), true
+		if c.highWatermark < 0 {
+			return checkpoint{}, fmt.Errorf("%w: negative high watermark", errBadCheckpoint)
+		}
 	}
 	if c.recoveryOffset < 0 || c.logStartOffset < 0 {
 		return checkpoint{}, fmt.Errorf("%w: negative offset", errBadCheckpoint)

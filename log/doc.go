@@ -24,6 +24,7 @@
 //	    00000000000000000000.index
 //	    00000000000000000000.timeindex
 //	    recovery-checkpoint           see below
+//	    leader-epoch-checkpoint       leader epoch cache, see below
 //	    producer-snapshot             idempotent producers' state, see below
 //	    cleaner-checkpoint            compacted logs only, see below
 //	    lost-offsets                  offset gaps left by damage, see below
@@ -32,8 +33,8 @@
 //
 // # Small files
 //
-// recovery-checkpoint, lost-offsets, cleaner-checkpoint, producer-snapshot
-// and meta/producer-ids are framed by package internal/framedfile (magic,
+// recovery-checkpoint, lost-offsets, cleaner-checkpoint, producer-snapshot,
+// leader-epoch-checkpoint and meta/producer-ids are framed by package internal/framedfile (magic,
 // version, length, CRC-32C over header and payload; see its doc for the
 // bytes) and replaced atomically (temp file, fsync, rename, fsync dir).
 // Each is at version 2; version 1 was the frame without the reserved and
@@ -46,15 +47,29 @@
 //
 // # recovery-checkpoint
 //
-// Magic "TRCK", a 22-byte payload:
+// Magic "TRCK", a 22-byte payload, or 30 bytes with a high watermark:
 //
-//	 0        2          6                 14               22
-//	+--------+----------+-----------------+----------------+
-//	| flags  | index    | recovery offset | log start      |
-//	| u16    | format   | i64             | offset i64     |
-//	+--------+----------+-----------------+----------------+
+//	 0        2          6                 14               22              30
+//	+--------+----------+-----------------+----------------+---------------+
+//	| flags  | index    | recovery offset | log start      | high          |
+//	| u16    | format   | i64             | offset i64     | watermark i64 |
+//	+--------+----------+-----------------+----------------+---------------+
+//	                                                         only with bit 1
 //
-// flags bit 0 = clean shutdown; other bits must be 0. The recovery offset
+// flags bit 0 = clean shutdown; bit 1 = a high watermark follows; other
+// bits must be 0. The high watermark is recorded for a replicated log
+// (SetReplicated, see hw.go) and for a log opened with one recorded,
+// until SetReplicated(false): an unreplicated log's file is what it always
+// was, byte for byte, and is rewritten no more often. At Open it is
+// clamped to the recovered [log start, log end] (a tail lost to a crash
+// takes the high watermark down with it: HW <= LEO), and SetReplicated(true)
+// starts from it; a file without one starts a replicated log's high
+// watermark at the log end (data written by an unreplicated broker was
+// all committed). The high watermark is an optional field of version 2,
+// not a version 3: framedfile reads N and N-1, and a version 3 would stop
+// reading version-1 files (the legacy frame); a release that predates
+// the field refuses bit 1 (unknown flag), so it treats the file as
+// unreadable and scans, never misreads it. The recovery offset
 // is the log end offset known to be on stable storage: recovery CRC-scans
 // only the segments holding offsets at or past it. After a clean shutdown
 // (flag set, index format equal to index.FormatVersion; for a Manager's
@@ -65,6 +80,27 @@
 // place when the disk has no room for a temp file (framedfile's
 // OverwriteWhenFull): Open must mark the log open before taking writes,
 // also on a full disk.
+//
+// # leader-epoch-checkpoint
+//
+// The leader epoch cache (epoch.go): for each leader epoch the log holds
+// data of, the offset where it begins, as Kafka's file of that name.
+// Magic "TRLE", version 1; the payload is a u32 count n (at most 65536),
+// then n entries, each epoch i32 and start offset i64, both >= 0 and
+// strictly increasing. Rewritten at each change: BecomeLeader with a new
+// epoch, an append (leader or follower) whose batch carries a newer
+// PartitionLeaderEpoch, truncation (entries at or past the new end go,
+// and a failed write poisons the log as the producer snapshot's does),
+// and a move of the log start (retention, DeleteRecords: entries below it
+// go but the one covering it, moved up to it; a failed write is retried
+// by Checkpoint, and Open trims the same way). At Open the batches that
+// recovery scans (those past the recovery offset, after an unclean stop)
+// teach it their PartitionLeaderEpoch, and entries past the recovered log
+// end go. Absent: empty (a data dir from before epochs were kept; a
+// single broker's Manager then makes each partition lead at epoch 0 from
+// its log start, and a cache of just that is never written, so a single
+// broker creates no such file). Unreadable: rebuilt from every batch
+// header of the log.
 //
 // # Damage and offset gaps
 //
@@ -396,6 +432,9 @@
 // snapshot reads a consistent pair. Published positions (nextOffset,
 // startOffset) are atomics stored after the data they cover. Order:
 // cleanMu, writeMu, segMu, ckptMu, pidMu; syncMu apart. The cleaner
-// checkpoint is written under ckptMu. The long-polling readers' watchMu
-// (watch.go) comes after all of them and nothing is taken under it.
+// checkpoint is written under ckptMu. The epoch cache's epochs.mu is
+// taken after writeMu (its changes hold both, and the file is written
+// under both); hwMu (hw.go) after writeMu and epochs.mu. The long-polling
+// readers' watchMu (watch.go) comes after all of them and nothing is
+// taken under it.
 package log

@@ -31,6 +31,7 @@ const (
 func openFilesBatch(t, p, i int) storedBatch {
 	b := recordbatch.Build(1, 100, tsBase+int64(t*1_000_000+p*10+i))
 	recordbatch.SetBaseOffset(b, int64(i))
+	recordbatch.SetPartitionLeaderEpoch(b, 0) // a single broker's Manager leads at epoch 0
 	return storedBatch{base: int64(i), data: b}
 }
 

@@ -115,6 +115,8 @@ type Log struct {
 	lastCkptSet  bool
 	lastSnap     snapshotMark // the producer snapshot on disk
 	watchers     watchList    // long-polling readers, see watch.go
+	hws          hwState      // the high watermark, see hw.go
+	epochs       epochCache   // the leader epoch cache, see epoch.go
 	recoveryInfo RecoveryInfo
 }
 
@@ -306,8 +308,16 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 			return l.duplicate(orig, cfg)
 		}
 	}
+	epoch := l.epochs.stamp.Load()
+	if epoch >= 0 && epoch != l.epochs.latest.Load() {
+		// The first append of this leader's epoch since truncation cut it.
+		if err := l.leaderEpochAt(epoch); err != nil {
+			l.writeMu.Unlock()
+			return AppendInfo{}, err
+		}
+	}
 	base := l.nextOffset.Load()
-	next, firstMaxTs, appendTime := assignOffsets(batches, base, cfg)
+	next, firstMaxTs, appendTime := assignOffsets(batches, base, epoch, cfg)
 	if err := l.maybeRoll(cfg, len(batches), next-1, firstMaxTs); err != nil {
 		l.writeMu.Unlock()
 		return AppendInfo{}, err
@@ -343,8 +353,14 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 		l.nextOffset.Store(next)
 	}
 	pending := l.unflushed.Add(records)
+	replicated := l.hws.replicated.Load()
+	if replicated {
+		l.appendedReplicated(next, int64(len(batches))) // readers hear of it with the high watermark
+	}
 	l.writeMu.Unlock()
-	l.appended(int64(len(batches)))
+	if !replicated {
+		l.appended(int64(len(batches)))
+	}
 
 	if pending >= cfg.FlushMessages {
 		if err := l.syncTo(next); err != nil {
@@ -389,9 +405,10 @@ func (l *Log) appendErr(err error) error {
 }
 
 // assignOffsets rewrites base offsets from base on (and timestamps under
-// LogAppendTime) and returns the next offset, the first batch's max
-// timestamp and the LogAppendTime stamped (-1 under CreateTime).
-func assignOffsets(b []byte, base int64, cfg *Config) (next, firstMaxTs, appendTime int64) {
+// LogAppendTime, and the partition leader epoch unless epoch < 0) and
+// returns the next offset, the first batch's max timestamp and the
+// LogAppendTime stamped (-1 under CreateTime).
+func assignOffsets(b []byte, base int64, epoch int32, cfg *Config) (next, firstMaxTs, appendTime int64) {
 	next = base
 	firstMaxTs = -1
 	appendTime = noTimestamp
@@ -403,6 +420,9 @@ func assignOffsets(b []byte, base int64, cfg *Config) (next, firstMaxTs, appendT
 		batch := b[p:]
 		h, _ := recordbatch.ParseHeader(batch) // validated
 		recordbatch.SetBaseOffset(batch, next)
+		if epoch >= 0 {
+			recordbatch.SetPartitionLeaderEpoch(batch, epoch)
+		}
 		if logAppend {
 			recordbatch.SetLogAppendTime(batch[:h.Size()], appendTime)
 			h.MaxTimestamp = appendTime
@@ -536,10 +556,16 @@ func (l *Log) Read(offset int64, maxBytes int) (Batches, error) {
 	// One load of the end: batches appended after it are left out, so the
 	// reader never sees data past the log end offset it could observe.
 	end := l.nextOffset.Load()
-	if offset < l.startOffset.Load() || offset > end {
-		return Batches{}, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, l.startOffset.Load(), end)
+	return l.readBefore(offset, maxBytes, end, end)
+}
+
+// readBefore is Read of the batches before end, for an offset checked
+// against next, the log end offset loaded once by the caller (end <= next).
+func (l *Log) readBefore(offset int64, maxBytes int, end, next int64) (Batches, error) {
+	if offset < l.startOffset.Load() || offset > next {
+		return Batches{}, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, l.startOffset.Load(), next)
 	}
-	if offset == end {
+	if offset >= end {
 		return Batches{}, nil
 	}
 	l.segMu.RLock()
@@ -761,6 +787,9 @@ func (l *Log) Checkpoint() error {
 	if err := l.checkpointRecovery(); err != nil {
 		return err
 	}
+	if err := l.saveEpochsIfDirty(); err != nil {
+		return err
+	}
 	return l.saveProducerSnapshot(false)
 }
 
@@ -783,11 +812,13 @@ func (l *Log) writeCheckpoint(clean bool) error {
 		recoveryOffset: l.flushedOffset.Load(),
 		logStartOffset: l.startOffset.Load(),
 	}
+	l.recordHighWatermark(&c)
 	if l.lastCkptSet && c == l.lastCkpt {
 		return nil
 	}
 	if l.managed && !clean && l.lastCkptSet && c.recoveryOffset == l.lastCkpt.recoveryOffset &&
-		c.logStartOffset == l.lastCkpt.logStartOffset && c.indexFormat == l.lastCkpt.indexFormat {
+		c.logStartOffset == l.lastCkpt.logStartOffset && c.indexFormat == l.lastCkpt.indexFormat &&
+		c.highWatermark == l.lastCkpt.highWatermark && c.hasHW == l.lastCkpt.hasHW {
 		// A Manager's log: only the clean flag differs, and it counts only
 		// with the data dir's clean-shutdown marker, which is gone while
 		// the log is open. (An untouched partition keeps a clean file.)

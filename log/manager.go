@@ -99,7 +99,13 @@ type Options struct {
 	// limit. Zero means half the process's RLIMIT_NOFILE (see
 	// DefaultOpenFilesShare); negative means no bound.
 	OpenFiles int
-	Logger    *slog.Logger
+	// ReplicatedLeadership: the partitions' leadership is the replication
+	// layer's, which calls BecomeLeader (or follows) for each. Without it
+	// (a single broker) every partition the Manager opens or creates
+	// leads at once, at epoch 0 (or the latest its epoch cache knows), as
+	// a single broker always has.
+	ReplicatedLeadership bool
+	Logger               *slog.Logger
 }
 
 // Manager owns a data dir: its lock, the topics' metadata, the producer ID

@@ -131,6 +131,9 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 		startOff = min(ckpt.logStartOffset, next)
 	}
 	l.startOffset.Store(startOff)
+	if haveCkpt {
+		l.loadHighWatermark(ckpt) // at most the recovered end
+	}
 	l.rollBaseTs = cfg.now().UnixMilli()
 	act.Batches(act.BaseOffset(), func(h *recordbatch.Header, _ int64, _ []byte) bool {
 		if h.MaxTimestamp >= 0 {
@@ -164,6 +167,10 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 			l.lastCkpt, l.lastCkptSet = ckpt, true
 		}
 	} else if err := l.writeCheckpoint(false); err != nil {
+		l.closeSegments()
+		return nil, err
+	}
+	if err := l.loadEpochs(info.Clean, recoverFrom); err != nil {
 		l.closeSegments()
 		return nil, err
 	}

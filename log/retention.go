@@ -90,6 +90,7 @@ func (l *Log) deleteOldest(n int) error {
 	}
 	l.segMu.Unlock()
 	l.wakeWatchers()
+	l.cutEpochs(-1, false) // retried by Checkpoint
 	var errs []error
 	for _, s := range gone {
 		if err := s.Delete(); err != nil {
@@ -124,6 +125,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	}
 	l.startOffset.Store(offset)
 	l.wakeWatchers()
+	l.cutEpochs(-1, false) // retried by Checkpoint
 	if err := l.checkpointRecovery(); err != nil {
 		return 0, err
 	}
@@ -154,6 +156,11 @@ func (l *Log) afterTruncate() (int64, error) {
 	l.nextOffset.Store(next)
 	l.truncateProducers(next, l.cfg.Load())
 	l.pidMu.Unlock()
+	l.truncateHighWatermark(next)
+	if err := l.cutEpochs(next, true); err != nil {
+		// The file would name epochs of data that is gone.
+		return next, l.poison(err)
+	}
 	if l.flushedOffset.Load() > next {
 		l.flushedOffset.Store(next)
 	}

@@ -106,6 +106,9 @@ func (m *Manager) openLogs(dirs []string, cfgs []*Config, mo *managedOpen) ([]*L
 	errs := parallel(len(dirs), m.ioWorkers(), func(i int) error {
 		l, err := open(dirs[i], *cfgs[i], mo)
 		logs[i] = l
+		if err == nil && !m.opts.ReplicatedLeadership {
+			err = l.BecomeLeader(max(l.LeaderEpoch(), 0)) // a single broker (see Options)
+		}
 		return err
 	})
 	if err := firstErr(errs); err != nil {
@@ -327,6 +330,7 @@ func (l *Log) closeFinish() error {
 	}
 	c := checkpoint{clean: true, indexFormat: indexFormatVersion,
 		recoveryOffset: l.flushedOffset.Load(), logStartOffset: l.startOffset.Load()}
+	l.recordHighWatermark(&c)
 	if l.lastCkptSet && c == l.lastCkpt || l.cleanCheckpointNeedless(c) {
 		return nil
 	}

@@ -16,6 +16,11 @@ import (
 // deleted), or its offset no longer between the log start offset and the
 // log end (DeleteRecords, retention, truncation).
 //
+// On a replicated log (hw.go) "appended" means made readable to
+// consumers: an append's bytes are counted once the high watermark
+// reaches its end (SetHighWatermark), not when they are written, so a
+// consumer's long poll wakes when records are committed.
+//
 // Bytes are counted against appendedBytes, a counter of the bytes appended
 // since the log was opened, so that no append is counted twice or lost
 // between a reader's last read and its registration: the reader loads
@@ -177,7 +182,8 @@ func (w *Waiter) Stop() {
 }
 
 // AppendedBytes is the number of bytes appended to the log since it was
-// opened: a reader loads it before a read and passes it to Waiter.Watch.
+// opened (on a replicated log, those below the high watermark): a reader
+// loads it before a read and passes it to Waiter.Watch.
 func (l *Log) AppendedBytes() int64 { return l.watchers.appended.Load() }
 
 // Waiting is the number of Waiter registrations on the log: long-polling

@@ -101,7 +101,7 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 			sp.RecordBatches = noRecords
 			fp := fetchPart{tm: tm, rp: rp, sp: sp}
 			if fp.l, sp.ErrorCode = partitionOf(t, unknown, rp.Partition); sp.ErrorCode == 0 {
-				sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch)
+				sp.ErrorCode = checkLeaderEpoch(fp.l, rp.CurrentLeaderEpoch)
 			}
 			if fp.ready = sp.ErrorCode != 0; fp.ready {
 				markUnknownOffsets(sp)
@@ -207,12 +207,15 @@ func (c *conn) fetchPass(parts []fetchPart, maxBytes int) (total int, answer boo
 		var b tlog.Batches
 		var err error
 		if budget > 0 || total == 0 {
-			b, err = l.Read(p.rp.FetchOffset, max(budget, 1))
+			// A consumer reads committed records only: up to the high
+			// watermark (the log end on an unreplicated log).
+			b, err = l.ReadTo(p.rp.FetchOffset, max(budget, 1), l.HighWatermark())
 		}
-		// Loaded after the read: every offset Read returned is below the
-		// end it saw, so the high watermark reported is never below the
-		// records sent with it.
-		end := l.NextOffset()
+		// Loaded after the read: every offset ReadTo returned is below
+		// the high watermark it was given, which never goes down but by
+		// truncation, so the one reported is never below the records
+		// sent with it.
+		end := l.HighWatermark()
 		sp.HighWatermark = end
 		sp.LastStableOffset = end // no transactions: everything is stable
 		sp.LogStartOffset = l.StartOffset()

@@ -60,7 +60,7 @@ func handleListOffsets(c *conn, h *reqHeader, req *kmsg.ListOffsetsRequest) (kms
 			case !ok || l == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				if sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch); sp.ErrorCode == 0 {
+				if sp.ErrorCode = checkLeaderEpoch(l, rp.CurrentLeaderEpoch); sp.ErrorCode == 0 {
 					listOffset(l, rp.Timestamp, sp)
 				}
 			}
@@ -71,12 +71,12 @@ func handleListOffsets(c *conn, h *reqHeader, req *kmsg.ListOffsetsRequest) (kms
 }
 
 func listOffset(l *tlog.Log, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
-	sp.LeaderEpoch = leaderEpoch
+	sp.LeaderEpoch = l.LeaderEpoch()
 	sp.Timestamp = -1
 	var err error
 	switch ts {
 	case listLatest:
-		sp.Offset = l.NextOffset()
+		sp.Offset = l.HighWatermark() // what a consumer may read: the log end unless replicated
 	case listEarliest, listEarliestLocal:
 		sp.Offset = l.StartOffset()
 	case listMaxTimestamp:

@@ -122,7 +122,7 @@ func metadataTopic(t *tlog.Topic) kmsg.MetadataResponseTopic {
 		p := kmsg.NewMetadataResponseTopicPartition()
 		p.Partition = int32(i)
 		p.Leader = NodeID
-		p.LeaderEpoch = leaderEpoch
+		p.LeaderEpoch = t.Partitions[i].LeaderEpoch()
 		p.Replicas = []int32{NodeID}
 		p.ISR = []int32{NodeID}
 		p.OfflineReplicas = []int32{}

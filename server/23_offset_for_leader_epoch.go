@@ -8,17 +8,21 @@ package server
 //	v3   ReplicaID in the request (KIP-392)
 //	v4   flexible
 //
-// Every partition has had one leader epoch, leaderEpoch (0), since offset
-// 0, so Kafka's epoch-cache lookup reduces to:
+// The answer is the partition's epoch cache's (log.EndOffsetForEpoch, as
+// Kafka's LeaderEpochFileCache answers): the largest epoch <= the one
+// requested and the start offset of the epoch after it (the log end
+// offset for the latest); -1, -1 for an epoch newer than the latest or
+// -1; an epoch older than every one known gets itself and the start of
+// the earliest. On a single broker every partition leads at epoch 0 from
+// its log start (its Manager makes it so), so that is:
 //
 //	requested == 0         end offset = log end offset, epoch 0
 //	requested > 0 or == -1 unknown: epoch -1, end offset -1
 //	requested < -1         epoch requested, end offset = log start offset
-//	                       (the start of the earliest epoch, as Kafka answers
-//	                       an epoch older than any it knows)
 //
-// A CurrentLeaderEpoch other than -1 (not known) or 0 is fenced
-// (FENCED_LEADER_EPOCH below, UNKNOWN_LEADER_EPOCH above). ReplicaID says
+// A CurrentLeaderEpoch other than -1 (not known) or the partition's
+// leader epoch is fenced (FENCED_LEADER_EPOCH below, UNKNOWN_LEADER_EPOCH
+// above). ReplicaID says
 // who asks: consumers send -1, older clients' default is -2 (debug), and a
 // follower its broker id. With no authorizer and every partition led here,
 // all of them get the leader's answer, as Kafka gives without an authorizer.
@@ -28,11 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/auth"
-	tlog "github.com/tributary-io/tributary/log"
 )
-
-// undefinedEpoch is Kafka's UNDEFINED_EPOCH, in requests and responses.
-const undefinedEpoch = -1
 
 func init() { register(23, 0, 4, handleOffsetForLeaderEpoch) }
 
@@ -62,25 +62,12 @@ func handleOffsetForLeaderEpoch(c *conn, h *reqHeader, req *kmsg.OffsetForLeader
 			case l == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				if sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch); sp.ErrorCode == 0 {
-					sp.LeaderEpoch, sp.EndOffset = endOffsetForEpoch(l, rp.LeaderEpoch)
+				if sp.ErrorCode = checkLeaderEpoch(l, rp.CurrentLeaderEpoch); sp.ErrorCode == 0 {
+					sp.LeaderEpoch, sp.EndOffset = l.EndOffsetForEpoch(rp.LeaderEpoch)
 				}
 			}
 			s.metrics.errorCode(h.key, sp.ErrorCode)
 		}
 	}
 	return resp, nil
-}
-
-// endOffsetForEpoch is the largest epoch <= requested and the end offset of
-// that epoch, with one epoch (leaderEpoch) covering the whole log.
-func endOffsetForEpoch(l *tlog.Log, requested int32) (int32, int64) {
-	switch {
-	case requested == leaderEpoch:
-		return leaderEpoch, l.NextOffset()
-	case requested > leaderEpoch || requested == undefinedEpoch:
-		return undefinedEpoch, -1
-	default:
-		return requested, l.StartOffset()
-	}
 }

@@ -8,11 +8,6 @@ import (
 	tlog "github.com/tributary-io/tributary/log"
 )
 
-// leaderEpoch is the leader epoch of every partition: one broker that has
-// always led. Clients send it back in Fetch and ListOffsets
-// (CurrentLeaderEpoch) and OffsetForLeaderEpoch asks about it.
-const leaderEpoch = 0
-
 func (s *Server) topic(name string) (*tlog.Topic, bool) {
 	return s.mgr.Topic(name)
 }
@@ -98,12 +93,16 @@ func partitionLog(t *tlog.Topic, p int32) *tlog.Log {
 	return t.Partitions[p]
 }
 
-// checkLeaderEpoch validates a client's CurrentLeaderEpoch (-1: not known).
-func checkLeaderEpoch(epoch int32) int16 {
+// checkLeaderEpoch validates a client's CurrentLeaderEpoch (-1: not known)
+// against the partition's leader epoch (l.LeaderEpoch(): 0 on a single
+// broker, whose Manager makes every partition lead at epoch 0): an older
+// one is fenced, a newer one not known here yet.
+func checkLeaderEpoch(l *tlog.Log, epoch int32) int16 {
+	current := l.LeaderEpoch()
 	switch {
-	case epoch < 0 || epoch == leaderEpoch:
+	case epoch < 0 || epoch == current:
 		return 0
-	case epoch > leaderEpoch:
+	case epoch > current:
 		return kerr.UnknownLeaderEpoch.Code
 	default:
 		return kerr.FencedLeaderEpoch.Code

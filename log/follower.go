@@ -1,0 +1,125 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tributary-io/tributary/recordbatch"
+)
+
+// ErrUnexpectedAppendOffset: a follower's append does not begin at the
+// log end offset, or its batches' offsets do not increase (Kafka's
+// UnexpectedAppendOffsetException): the follower must truncate or fetch
+// from its log end.
+var ErrUnexpectedAppendOffset = errors.New("log: follower append does not continue the log")
+
+// AppendAsFollower is a follower's append of batches fetched from its
+// leader: each keeps the leader's base offset, PartitionLeaderEpoch and
+// timestamps, so the follower's log is a copy of the leader's. The first
+// batch must start at NextOffset() and each later one where the one
+// before ends (ErrUnexpectedAppendOffset otherwise: recovery takes an
+// offset gap outside the cleaned part of a log for damage, so the gaps of
+// a compacted leader's log cannot be copied yet); batches are
+// validated as any append is (CRC, structure, max.message.bytes). The
+// epoch cache learns each epoch newer than its latest at its batch's base
+// offset, and the idempotent producers' state is updated as on the leader
+// (without checking sequences: the leader did), so that this log dedups a
+// producer's retries once it leads. Nothing is appended on an error.
+func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
+	cfg := l.cfg.Load()
+	if len(batches) == 0 {
+		return AppendInfo{}, fmt.Errorf("%w: empty append", ErrCorruptBatch)
+	}
+	records, withPID, err := validate(batches, cfg.MaxMessageBytes, cfg.Compacted(), false)
+	if err != nil {
+		return AppendInfo{}, err
+	}
+
+	l.writeMu.Lock()
+	if err := l.writable(); err != nil {
+		l.writeMu.Unlock()
+		return AppendInfo{}, err
+	}
+	base := l.nextOffset.Load()
+	next, firstMaxTs, lastMaxTs, err := followerOffsets(batches, base)
+	if err != nil {
+		l.writeMu.Unlock()
+		return AppendInfo{}, fmt.Errorf("%w (log %s)", err, l.dir)
+	}
+	if err := l.learnEpochs(batches); err != nil {
+		l.writeMu.Unlock()
+		return AppendInfo{}, err
+	}
+	if err := l.maybeRoll(cfg, len(batches), next-1, firstMaxTs); err != nil {
+		l.writeMu.Unlock()
+		return AppendInfo{}, err
+	}
+	if l.files != nil {
+		if !l.fileHeld {
+			l.files.admit(l)
+		} else if !l.fileUsed.Load() {
+			l.fileUsed.Store(true)
+		}
+	}
+	act := l.active()
+	wasEmpty := act.Size() == 0
+	if err := act.Append(batches); err != nil {
+		l.writeMu.Unlock()
+		return AppendInfo{}, l.appendErr(err)
+	}
+	if wasEmpty {
+		l.rollBaseTs = rollBase(firstMaxTs, cfg)
+	}
+	if withPID {
+		now := lastMaxTs
+		if t := cfg.now().UnixMilli(); now < 0 || now > t {
+			now = t
+		}
+		// Published with the end offset: see producerTable.
+		l.pidMu.Lock()
+		l.producers.limit = cfg.MaxProducersPerPartition
+		l.producers.applyAll(batches, now)
+		l.nextOffset.Store(next)
+		l.pidMu.Unlock()
+	} else {
+		l.nextOffset.Store(next)
+	}
+	pending := l.unflushed.Add(records)
+	replicated := l.hws.replicated.Load()
+	if replicated {
+		l.appendedReplicated(next, int64(len(batches)))
+	}
+	l.writeMu.Unlock()
+	if !replicated {
+		l.appended(int64(len(batches)))
+	}
+	if pending >= cfg.FlushMessages {
+		if err := l.syncTo(next); err != nil {
+			return AppendInfo{}, err
+		}
+	}
+	return AppendInfo{BaseOffset: base, LastOffset: next - 1, LogAppendTime: noTimestamp}, nil
+}
+
+// followerOffsets checks that validated batches continue a log ending at
+// base, and returns the offset after them and the first and largest max
+// timestamps.
+func followerOffsets(b []byte, base int64) (next, firstMaxTs, maxTs int64, err error) {
+	next, firstMaxTs, maxTs = base, -1, -1
+	for p := 0; p < len(b); {
+		h, _ := recordbatch.ParseHeader(b[p:]) // validated
+		switch {
+		case p == 0 && h.BaseOffset != base:
+			return 0, 0, 0, fmt.Errorf("%w: first batch at offset %d, log end offset is %d", ErrUnexpectedAppendOffset, h.BaseOffset, base)
+		case h.BaseOffset != next:
+			return 0, 0, 0, fmt.Errorf("%w: batch at offset %d after one ending at %d", ErrUnexpectedAppendOffset, h.BaseOffset, next)
+		}
+		if p == 0 {
+			firstMaxTs = h.MaxTimestamp
+		}
+		maxTs = max(maxTs, h.MaxTimestamp)
+		next = h.NextOffset()
+		p += h.Size()
+	}
+	return next, firstMaxTs, maxTs, nil
+}
