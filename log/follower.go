@@ -20,7 +20,8 @@ var ErrUnexpectedAppendOffset = errors.New("log: follower append does not contin
 // before ends (ErrUnexpectedAppendOffset otherwise: recovery takes an
 // offset gap outside the cleaned part of a log for damage, so the gaps of
 // a compacted leader's log cannot be copied yet); batches are
-// validated as any append is (CRC, structure, max.message.bytes). The
+// validated by ValidateBatches as WriterLeader (CRC, structure, records
+// decompressed; no size or key rule, as Kafka's follower). The
 // epoch cache learns each epoch newer than its latest at its batch's base
 // offset, and the idempotent producers' state is updated as on the leader
 // (without checking sequences: the leader did), so that this log dedups a
@@ -30,10 +31,11 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	if len(batches) == 0 {
 		return AppendInfo{}, fmt.Errorf("%w: empty append", ErrCorruptBatch)
 	}
-	records, withPID, err := validate(batches, cfg.MaxMessageBytes, cfg.Compacted(), false)
+	v, err := validateBatches(batches, cfg, WriterLeader, recordbatch.DefaultDecompressLimit, false)
 	if err != nil {
 		return AppendInfo{}, err
 	}
+	records, withPID := v.Records, v.WithPID
 
 	l.writeMu.Lock()
 	if err := l.writable(); err != nil {

@@ -1,8 +1,6 @@
 package replica
 
-// TODO(issue 14 merge): enable once package log has the contract's
-// methods (HighWatermark, SetReplicated, SetHighWatermark, LeaderEpoch,
-// BecomeLeader, EndOffsetForEpoch, AppendAsFollower), so that the real
-// *log.Log is checked to satisfy Log at compile time:
-//
-//	var _ Log = (*log.Log)(nil)
+import tlog "github.com/tributary-io/tributary/log"
+
+// The real partition log satisfies the interface the engine drives.
+var _ Log = (*tlog.Log)(nil)
