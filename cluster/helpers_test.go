@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -60,9 +61,19 @@ func newTestQuorum(t testing.TB, n int) *testQuorum {
 		q.dirs = append(q.dirs, t.TempDir())
 	}
 	t.Cleanup(func() {
-		for i := range q.members {
-			q.stop(i)
+		// The test is over: no member needs an orderly leadership
+		// handover, so stop them all at once.
+		var wg sync.WaitGroup
+		for _, m := range q.members {
+			if m != nil {
+				wg.Go(func() {
+					m.stopping.Store(true)
+					m.etcd.Server.HardStop()
+					m.Close()
+				})
+			}
 		}
+		wg.Wait()
 	})
 	return q
 }
