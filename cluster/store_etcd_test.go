@@ -142,3 +142,53 @@ func TestWritesThatLoseReturnSentinels(t *testing.T) {
 		t.Fatal("a rejected CreateTopic left topic z")
 	}
 }
+
+func TestWatchResyncsAfterCompaction(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	writer := openTestStore(t, q.endpoints(), testTTL)
+	ctx := ctxT(t)
+
+	// A store whose snapshot is at revision r and whose watch has not
+	// started: as if it had been disconnected since r.
+	behind := &EtcdStore{client: writer.Client(), prefix: writer.prefix, clusterID: writer.clusterID,
+		log: testLogger(t), changed: make(chan struct{}), done: make(chan struct{})}
+	snap, err := behind.load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind.snap.Store(snap)
+
+	topic, parts := testTopic("missed", 2, 1)
+	if err := writer.CreateTopic(ctx, topic, parts); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := writer.Register(ctx, testBroker(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	if _, err := reg.Campaign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rev := writer.Snapshot().Revision
+	if _, err := writer.Client().Compact(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+
+	wctx, cancel := context.WithCancel(context.Background())
+	behind.cancel = cancel
+	go behind.watch(wctx, snap.Revision) // compacted: must reload
+	defer behind.Close()
+	got := waitFor(t, behind, 5*time.Second, "the missed writes", func(s *Snapshot) bool {
+		return len(s.Partitions) == 2 && s.Live(3) && s.Controller == 3
+	})
+	if got.Revision < rev {
+		t.Fatalf("resynced at revision %d, below the compaction at %d", got.Revision, rev)
+	}
+	// And it keeps watching from there.
+	if err := writer.DeleteTopic(ctx, "missed"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, behind, 5*time.Second, "the delete after the resync", func(s *Snapshot) bool { return len(s.Topics) == 0 })
+}
