@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -81,9 +82,24 @@ func (r *Registration) guard(ctx context.Context) {
 			if !ok {
 				return // ctx ended
 			}
-			if err := wr.Err(); err != nil {
-				// Compacted or cancelled: read the key instead.
-				wch = r.store.client.Watch(ctx, r.key)
+			if wr.Err() != nil {
+				// Compacted or cancelled: what the watch may have missed
+				// is read, then watched on from there.
+				rev, held, err := r.store.holds(ctx, r.key, func(kv *mvccpb.KeyValue) bool { return kv.Lease == int64(r.session.Lease()) })
+				if err != nil {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(resyncBackoff):
+					}
+					wch = r.store.client.Watch(ctx, r.key, clientv3.WithRev(r.broker.Epoch+1))
+					continue
+				}
+				if !held {
+					r.end(fmt.Errorf("cluster: broker %d epoch %d: registration removed or taken over: %w", r.broker.NodeID, r.broker.Epoch, ErrFenced))
+					return
+				}
+				wch = r.store.client.Watch(ctx, r.key, clientv3.WithRev(rev+1))
 				continue
 			}
 			for _, ev := range wr.Events {
@@ -199,7 +215,20 @@ func (l *Leadership) guard(ctx context.Context) {
 				return
 			}
 			if wr.Err() != nil {
-				wch = l.reg.store.client.Watch(ctx, key)
+				rev, held, err := l.reg.store.holds(ctx, key, func(kv *mvccpb.KeyValue) bool { return kv.CreateRevision == l.rev })
+				if err != nil {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(resyncBackoff):
+					}
+					wch = l.reg.store.client.Watch(ctx, key, clientv3.WithRev(l.rev+1))
+					continue
+				}
+				if !held {
+					return
+				}
+				wch = l.reg.store.client.Watch(ctx, key, clientv3.WithRev(rev+1))
 				continue
 			}
 			for _, ev := range wr.Events {
@@ -235,4 +264,14 @@ func (l *Leadership) Resign(ctx context.Context) error {
 		return fmt.Errorf("cluster: broker %d resign controller: %w", l.reg.broker.NodeID, err)
 	}
 	return nil
+}
+
+// holds reads key and reports whether it exists and satisfies ok, with
+// the revision of the read.
+func (s *EtcdStore) holds(ctx context.Context, key string, ok func(*mvccpb.KeyValue) bool) (rev int64, held bool, err error) {
+	resp, err := s.client.Get(ctx, key)
+	if err != nil {
+		return 0, false, err
+	}
+	return resp.Header.Revision, len(resp.Kvs) == 1 && ok(resp.Kvs[0]), nil
 }
