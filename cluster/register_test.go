@@ -120,10 +120,12 @@ func TestControllerFailsOverWhenItsMemberStops(t *testing.T) {
 	}
 	defer reg2.Close()
 	won := make(chan *Leadership, 1)
+	campaignErr := make(chan error, 1)
 	go func() {
 		l, err := reg2.Campaign(ctx)
 		if err != nil {
-			t.Error(err)
+			campaignErr <- err
+			return
 		}
 		won <- l
 	}()
@@ -138,11 +140,10 @@ func TestControllerFailsOverWhenItsMemberStops(t *testing.T) {
 	var lead2 *Leadership
 	select {
 	case lead2 = <-won:
+	case err := <-campaignErr:
+		t.Fatal(err)
 	case <-time.After(lapseWait):
 		t.Fatal("broker 2 never became controller")
-	}
-	if lead2 == nil {
-		t.FailNow()
 	}
 	t.Logf("controller moved %v after its member stopped (TTL %v)", time.Since(start), testTTL)
 	select {

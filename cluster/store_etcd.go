@@ -476,6 +476,8 @@ type fencedStore struct {
 	fence []clientv3.Cmp
 }
 
+var _ Store = fencedStore{}
+
 func (f fencedStore) CreateTopic(ctx context.Context, t Topic, parts []PartitionState) error {
 	return f.createTopic(ctx, f.fence, t, parts)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -191,4 +192,47 @@ func TestWatchResyncsAfterCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, behind, 5*time.Second, "the delete after the resync", func(s *Snapshot) bool { return len(s.Topics) == 0 })
+}
+
+func TestClustersSharingOneEtcdStayApart(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	ctx := ctxT(t)
+	// An external etcd named by metadata.store, shared by two clusters
+	// and, under another root, by another tenant.
+	u, err := ParseStoreURL("etcd://" + q.endpoints()[0] + "/tenant-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(c EtcdStoreConfig) *EtcdStore {
+		s, err := OpenEtcdStore(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a := open(u.StoreConfig("a"))
+	b := open(u.StoreConfig("b"))
+	other := open(EtcdStoreConfig{ClusterID: "a", Endpoints: u.Endpoints}) // default root
+	topic, parts := testTopic("same-name", 1, 1)
+	if err := a.CreateTopic(ctx, topic, parts); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateTopic(ctx, topic, parts); err != nil {
+		t.Fatalf("cluster b could not create a name cluster a holds: %v", err)
+	}
+	if err := b.DeleteTopic(ctx, "same-name"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.Snapshot().Topics["same-name"]; !ok {
+		t.Fatal("deleting cluster b's topic removed cluster a's")
+	}
+	if len(other.Snapshot().Topics) != 0 {
+		t.Fatal("a store under the default root sees the tenant's topics")
+	}
+	resp, err := a.Client().Get(ctx, "/tenant-a/a/topics/same-name")
+	if err != nil || len(resp.Kvs) != 1 || !strings.Contains(string(resp.Kvs[0].Value), `"v":1`) {
+		t.Fatalf("key /tenant-a/a/topics/same-name: %v, %v; want one value with its format version", resp, err)
+	}
 }

@@ -76,3 +76,9 @@ func ParseStoreURL(s string) (StoreURL, error) {
 	}
 	return u, nil
 }
+
+// StoreConfig returns the EtcdStoreConfig that connects to u for the
+// cluster clusterID; the caller adds TLS, credentials and timeouts.
+func (u StoreURL) StoreConfig(clusterID string) EtcdStoreConfig {
+	return EtcdStoreConfig{ClusterID: clusterID, Root: u.Root, Endpoints: u.Endpoints}
+}
