@@ -23,6 +23,11 @@
 //	                    "existing" (rejoin from the WAL) otherwise
 //	TLS                 https peer and/or client URLs when given TLSFiles
 //
+// With peer TLS and ClientCertAuth, etcd also checks each peer's
+// certificate against the address the peer connects from. Voters on one
+// host (127.0.0.2-4, as `make cluster` runs them) dial each other from
+// 127.0.0.1, so their certificate must name 127.0.0.1 as well.
+//
 // On disk, under the broker's data dir:
 //
 //	<data-dir>/

@@ -47,6 +47,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // testQuorum is n embedded members on 127.0.0.2, .3, ... in one process.
 type testQuorum struct {
 	t       testing.TB
+	tls     *TLSFiles // peer and client TLS of every member, if set
 	voters  []Voter
 	dirs    []string
 	members []*Embedded // nil while stopped
@@ -87,6 +88,8 @@ func (q *testQuorum) config(i int) EmbedConfig {
 		StartTimeout:     20 * time.Second,
 		Logger:           testLogger(q.t),
 		UnsafeNoFsync:    true,
+		PeerTLS:          q.tls,
+		ClientTLS:        q.tls,
 	}
 }
 

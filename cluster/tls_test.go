@@ -18,7 +18,9 @@ import (
 )
 
 // writeTestPKI writes a CA and one certificate signed by it, valid for
-// server and client use on 127.0.0.2-4, and returns their files.
+// server and client use on 127.0.0.2-4, and returns their files. It names
+// 127.0.0.1 too: etcd checks a peer's client certificate against the
+// address the peer connects from, and loopback dials leave from 127.0.0.1.
 func writeTestPKI(t *testing.T) TLSFiles {
 	t.Helper()
 	dir := t.TempDir()
@@ -44,7 +46,7 @@ func writeTestPKI(t *testing.T) TLSFiles {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.2"), net.ParseIP("127.0.0.3"), net.ParseIP("127.0.0.4")},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("127.0.0.2"), net.ParseIP("127.0.0.3"), net.ParseIP("127.0.0.4")},
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
@@ -105,5 +107,34 @@ func TestEmbeddedMemberServesOnlyTLS(t *testing.T) {
 	if s2, err := OpenEtcdStore(short, EtcdStoreConfig{ClusterID: "tls", Endpoints: m.ClientURLs(), TLS: noCert}); err == nil {
 		s2.Close()
 		t.Fatal("a client without a certificate read the metadata")
+	}
+}
+
+func TestQuorumOverTLS(t *testing.T) {
+	pki := writeTestPKI(t)
+	q := newTestQuorum(t, 3)
+	q.tls = &pki
+	q.startAll()
+	tlsCfg, err := q.members[0].ClientTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var stores []*EtcdStore
+	for _, m := range q.members {
+		s, err := OpenEtcdStore(ctx, EtcdStoreConfig{ClusterID: "tls", Endpoints: m.ClientURLs(), TLS: tlsCfg, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	topic, parts := testTopic("secured", 3, 1, 2, 3)
+	if err := stores[2].CreateTopic(ctx, topic, parts); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stores {
+		waitFor(t, s, 5*time.Second, "the topic on every member", func(s *Snapshot) bool { return len(s.Partitions) == 3 })
 	}
 }
