@@ -64,12 +64,17 @@
 //
 // # Watching
 //
+// A broker's store dials every voter's client URL (VoterClientEndpoints),
+// not only its own member's, so the client moves to a member that still
+// has a quorum when its own is cut off.
+//
 // EtcdStore loads the whole prefix with one Get and watches it from the
 // next revision, publishing a new immutable Snapshot per watch response
 // (copying only the maps it touches) and closing the Changed channel. A
 // watch that fails — compacted past its revision, or cancelled because its
 // member lost the raft leader — is replaced by a reload at the current
-// revision and a watch from there. Writes return once the store's own
+// revision and a watch from there, retried with a doubling pause (200 ms
+// to 5 s) while no quorum answers. Writes return once the store's own
 // Snapshot shows them (or ctx ends), so a writer reads its writes.
 //
 // # Writes

@@ -27,6 +27,10 @@ const (
 	// resyncBackoff is the pause between failed reloads of the metadata
 	// (no quorum reachable), so a partitioned broker does not spin.
 	resyncBackoff = 200 * time.Millisecond
+	// maxResyncBackoff caps the doubling pause between failed reloads.
+	maxResyncBackoff = 5 * time.Second
+	// reloadTimeout bounds one reload attempt.
+	reloadTimeout = 5 * time.Second
 )
 
 // EtcdStoreConfig configures an EtcdStore.
@@ -231,21 +235,23 @@ func (s *EtcdStore) watch(ctx context.Context, rev int64) {
 			rev = wr.Header.Revision
 		}
 		wcancel()
-		for {
+		for backoff := resyncBackoff; ; backoff = min(2*backoff, maxResyncBackoff) {
 			if ctx.Err() != nil {
 				return
 			}
-			snap, err := s.load(ctx)
+			lctx, lcancel := context.WithTimeout(ctx, reloadTimeout)
+			snap, err := s.load(lctx)
+			lcancel()
 			if err == nil {
 				s.publish(snap)
 				rev = snap.Revision
 				break
 			}
-			s.log.Warn("cluster: metadata reload failed", "err", err)
+			s.log.Warn("cluster: metadata reload failed", "retry_in", backoff, "err", err)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(resyncBackoff):
+			case <-time.After(backoff):
 			}
 		}
 	}
