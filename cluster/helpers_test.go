@@ -141,9 +141,9 @@ func openTestStore(t testing.TB, eps []string, ttl time.Duration) *EtcdStore {
 	return s
 }
 
-// waitFor waits until cond holds for s's snapshot, re-checking on every
+// waitSnapshot waits until cond holds for s's snapshot, re-checking on every
 // change, and fails the test after timeout.
-func waitFor(t testing.TB, s Store, timeout time.Duration, what string, cond func(*Snapshot) bool) *Snapshot {
+func waitSnapshot(t testing.TB, s Store, timeout time.Duration, what string, cond func(*Snapshot) bool) *Snapshot {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()

@@ -19,7 +19,7 @@ func TestLapsedLeaseFencesBrokerOnEveryMember(t *testing.T) {
 	}
 	defer reg.Close()
 	for _, s := range stores {
-		snap := waitFor(t, s, 5*time.Second, "broker 7 registered", func(s *Snapshot) bool { return s.Live(7) })
+		snap := waitSnapshot(t, s, 5*time.Second, "broker 7 registered", func(s *Snapshot) bool { return s.Live(7) })
 		if b := snap.Brokers[7]; b.Epoch != reg.Epoch() || b.Rack != "r1" || len(b.Endpoints) != 1 || b.Endpoints[0].Port != 9092 {
 			t.Fatalf("registered broker = %+v, want epoch %d", b, reg.Epoch())
 		}
@@ -42,7 +42,7 @@ func TestLapsedLeaseFencesBrokerOnEveryMember(t *testing.T) {
 		t.Fatalf("Err after the lapse = %v, want ErrFenced", reg.Err())
 	}
 	for i, s := range stores {
-		waitFor(t, s, lapseWait, "broker 7 gone", func(s *Snapshot) bool { return !s.Live(7) })
+		waitSnapshot(t, s, lapseWait, "broker 7 gone", func(s *Snapshot) bool { return !s.Live(7) })
 		t.Logf("member %d: broker gone %v after its renewals stopped (TTL %v)", i, time.Since(start), testTTL)
 	}
 	p, _ := stores[0].Snapshot().Partition("t", 0)
@@ -95,7 +95,7 @@ func TestReregistrationTakesOverAndGrowsEpoch(t *testing.T) {
 	if second.Err() != nil {
 		t.Fatalf("Err after Close = %v", second.Err())
 	}
-	waitFor(t, s, 5*time.Second, "broker 1 deregistered", func(s *Snapshot) bool { return !s.Live(1) })
+	waitSnapshot(t, s, 5*time.Second, "broker 1 deregistered", func(s *Snapshot) bool { return !s.Live(1) })
 }
 
 func TestControllerFailsOverWhenItsMemberStops(t *testing.T) {
@@ -112,7 +112,7 @@ func TestControllerFailsOverWhenItsMemberStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range stores {
-		waitFor(t, s, 5*time.Second, "controller 1", func(s *Snapshot) bool { return s.Controller == 1 })
+		waitSnapshot(t, s, 5*time.Second, "controller 1", func(s *Snapshot) bool { return s.Controller == 1 })
 	}
 	reg2, err := stores[1].Register(ctx, testBroker(2))
 	if err != nil {
@@ -152,7 +152,7 @@ func TestControllerFailsOverWhenItsMemberStops(t *testing.T) {
 		t.Fatal("the old controller never learnt it lost")
 	}
 	for _, s := range stores[1:] {
-		waitFor(t, s, 5*time.Second, "controller 2", func(s *Snapshot) bool { return s.Controller == 2 && !s.Live(1) })
+		waitSnapshot(t, s, 5*time.Second, "controller 2", func(s *Snapshot) bool { return s.Controller == 2 && !s.Live(1) })
 	}
 	// The new controller's fenced writes work; the old one's cannot.
 	topic, parts := testTopic("after", 1, 2)
@@ -170,7 +170,7 @@ func TestControllerFailsOverWhenItsMemberStops(t *testing.T) {
 	if err := lead2.Store().DeleteTopic(ctx, "after"); !errors.Is(err, ErrFenced) {
 		t.Fatalf("write after resigning: %v, want ErrFenced", err)
 	}
-	waitFor(t, stores[1], 5*time.Second, "no controller", func(s *Snapshot) bool { return s.Controller == -1 })
+	waitSnapshot(t, stores[1], 5*time.Second, "no controller", func(s *Snapshot) bool { return s.Controller == -1 })
 }
 
 func TestQuorumStaysWritableWithOneMemberDown(t *testing.T) {
@@ -181,7 +181,7 @@ func TestQuorumStaysWritableWithOneMemberDown(t *testing.T) {
 	if err := stores[0].CreateTopic(ctx, topic, parts); err != nil {
 		t.Fatalf("write with two of three members: %v", err)
 	}
-	waitFor(t, stores[1], 5*time.Second, "topic on the other live member", func(s *Snapshot) bool { return len(s.Partitions) == 3 })
+	waitSnapshot(t, stores[1], 5*time.Second, "topic on the other live member", func(s *Snapshot) bool { return len(s.Partitions) == 3 })
 	p, _ := stores[1].Snapshot().Partition("survives", 0)
 	next := p.Clone()
 	next.Leader, next.LeaderEpoch = 2, 1

@@ -47,7 +47,7 @@ func TestSnapshotsConvergeOnEveryMember(t *testing.T) {
 		t.Fatal("CreateTopic returned before the writer's snapshot showed the topic")
 	}
 	for i, s := range stores {
-		snap := waitFor(t, s, 5*time.Second, "topic events with 4 partitions", func(s *Snapshot) bool {
+		snap := waitSnapshot(t, s, 5*time.Second, "topic events with 4 partitions", func(s *Snapshot) bool {
 			return s.Topics["events"].ID == topic.ID && len(s.Partitions) == 4
 		})
 		if p, _ := snap.Partition("events", 2); !slices.Equal(p.ISR, []int32{1, 2, 3}) || p.Leader != 1 || p.Version == 0 {
@@ -66,7 +66,7 @@ func TestSnapshotsConvergeOnEveryMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, s := range stores {
-		snap := waitFor(t, s, 5*time.Second, "events-2 led by 2 at epoch 1", func(s *Snapshot) bool {
+		snap := waitSnapshot(t, s, 5*time.Second, "events-2 led by 2 at epoch 1", func(s *Snapshot) bool {
 			p, _ := s.Partition("events", 2)
 			return p.Leader == 2 && p.LeaderEpoch == 1
 		})
@@ -83,7 +83,7 @@ func TestSnapshotsConvergeOnEveryMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range stores {
-		waitFor(t, s, 5*time.Second, "events deleted with its partitions", func(s *Snapshot) bool {
+		waitSnapshot(t, s, 5*time.Second, "events deleted with its partitions", func(s *Snapshot) bool {
 			return len(s.Topics) == 0 && len(s.Partitions) == 0
 		})
 	}
@@ -181,7 +181,7 @@ func TestWatchResyncsAfterCompaction(t *testing.T) {
 	behind.cancel = cancel
 	go behind.watch(wctx, snap.Revision) // compacted: must reload
 	defer behind.Close()
-	got := waitFor(t, behind, 5*time.Second, "the missed writes", func(s *Snapshot) bool {
+	got := waitSnapshot(t, behind, 5*time.Second, "the missed writes", func(s *Snapshot) bool {
 		return len(s.Partitions) == 2 && s.Live(3) && s.Controller == 3
 	})
 	if got.Revision < rev {
@@ -191,7 +191,7 @@ func TestWatchResyncsAfterCompaction(t *testing.T) {
 	if err := writer.DeleteTopic(ctx, "missed"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, behind, 5*time.Second, "the delete after the resync", func(s *Snapshot) bool { return len(s.Topics) == 0 })
+	waitSnapshot(t, behind, 5*time.Second, "the delete after the resync", func(s *Snapshot) bool { return len(s.Topics) == 0 })
 }
 
 func TestClustersSharingOneEtcdStayApart(t *testing.T) {

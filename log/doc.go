@@ -28,6 +28,7 @@
 //	    cleaner-checkpoint            compacted logs only, see below
 //	    lost-offsets                  offset gaps left by damage, see below
 //	    <base>.log.cleaned, .swap     a cleaner swap in progress, see below
+//	    truncate-intent               a truncation in progress, see below
 //
 // # Small files
 //
@@ -219,6 +220,55 @@
 // Readers holding views of a replaced segment keep them: its mapping keeps
 // the unlinked inode alive until the last Release.
 //
+// # Validation
+//
+// A batch's validity is one rule, ValidateBatches (validate.go), by
+// writer: a client's produce (WriterProducer: one batch, no control or
+// transactional batch, CRC, records read whole and matching the header,
+// max.message.bytes, keys in a compacted log, producer fields), the
+// broker's own batches (WriterBroker, what AppendBatches checks: CRC,
+// max.message.bytes, keys, producer fields), and a follower's append of
+// its leader's batches (WriterLeader: CRC and records read whole, offset
+// gaps of cleaned batches allowed; the leader applied the size and key
+// rules). The produce path runs it before AppendProduced, holding one of
+// the server's decompression slots; AppendProduced then checks only the
+// header again.
+//
+// # Truncation
+//
+// Truncate (replication's cut of a diverged tail) never waits for
+// readers, and readers never see bytes change under a view. Under
+// writeMu (and syncMu, so no fsync holds a reference meanwhile) it:
+//
+//  1. writes truncate-intent: magic "TRTI", version 1, an 8-byte
+//     payload, the offset truncated to (i64 >= 0), framed and replaced
+//     atomically as the small files above;
+//  2. drops the segments wholly at or past the offset from the list
+//     (under segMu) and deletes them, last first: views of them keep
+//     their unlinked files;
+//  3. cuts the segment that keeps batches below it, which becomes the
+//     active one: in place (ftruncate; a sealed one opened writable
+//     again) when only the log holds it, checked under segMu, under
+//     which readers take their references; otherwise by a copy of its
+//     kept batches to <base>.log.tmp, fsynced, its index files removed
+//     and the copy renamed over <base>.log, then opened with rebuilt
+//     indexes and swapped in under segMu: the views keep the old inode,
+//     unchanged, through their mapping until released;
+//  4. fsyncs the active segment and the directory, publishes the new end
+//     and producer state, writes the producer snapshot and the recovery
+//     checkpoint (afterTruncate);
+//  5. removes truncate-intent and fsyncs the directory.
+//
+// A failure anywhere after step 1 poisons the log (ErrStorage). Open
+// finds a truncate-intent left by a crash (or a poisoned log) and, after
+// loading the segments (recovering from no later than its offset, so
+// that a checkpoint vouching for cut offsets does not make them a gap),
+// runs the truncation again: whatever step the crash stopped at, the log
+// holds the truncated state, every kept batch included. A crash before
+// step 1 leaves the old log. An unreadable intent is dropped with a
+// warning: the log then holds a prefix of the old one that contains
+// every kept batch.
+//
 // # cleaner-checkpoint
 //
 // Magic "TRCL", an 8-byte payload: the cleaned offset, an i64 >= 0.
@@ -337,7 +387,8 @@
 // retention, a cleaner swap, Close);
 // segMu guards the segment list and is taken after writeMu; readers take only
 // segMu.RLock, long enough to find a segment and Acquire a reference. syncMu
-// serialises fsyncs and is never held while taking writeMu. ckptMu
+// serialises fsyncs and is never held while taking writeMu; Truncate and
+// Close take it after writeMu, before the others. ckptMu
 // serialises checkpoint and producer snapshot writes and is taken after
 // writeMu. pidMu guards the producer state with writeMu (changes hold both,
 // reads either) and is taken last; a change of producer state and the

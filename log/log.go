@@ -263,11 +263,13 @@ func (l *Log) AppendBatches(batches []byte) (AppendInfo, error) {
 	return l.appendBatches(batches, false)
 }
 
-// AppendProduced is AppendBatches for one batch that the caller has just
-// checked whole with recordbatch.ValidateProduced (header, CRC and
-// records), as the produce path must: the batch's bytes are then read for
-// the CRC once, not twice. Only the structure of the header is checked
-// again here, so anything else appended must go through AppendBatches.
+// AppendProduced is AppendBatches for one batch of a client's produce
+// request that the caller has just checked whole with
+// ValidateBatches(batch, WriterProducer, ...), as the produce path must:
+// the batch's bytes are then read for the CRC and records once, not
+// twice. Only its header is checked again here (the rules of
+// WriterProducer but the CRC, records and keys), so anything else
+// appended must go through AppendBatches.
 func (l *Log) AppendProduced(batch []byte) (AppendInfo, error) {
 	// One batch only: a second one would not have been checked.
 	if h, err := recordbatch.ParseHeader(batch); err == nil && h.Size() != len(batch) {
@@ -278,13 +280,15 @@ func (l *Log) AppendProduced(batch []byte) (AppendInfo, error) {
 
 func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 	cfg := l.cfg.Load()
-	if len(batches) == 0 {
-		return AppendInfo{}, fmt.Errorf("%w: empty append", ErrCorruptBatch)
+	w := WriterBroker
+	if checked {
+		w = WriterProducer
 	}
-	records, withPID, err := validate(batches, cfg.MaxMessageBytes, cfg.Compacted(), checked)
+	v, err := validateBatches(batches, cfg, w, recordbatch.DefaultDecompressLimit, checked)
 	if err != nil {
 		return AppendInfo{}, err
 	}
+	records, withPID := v.Records, v.WithPID
 
 	l.writeMu.Lock()
 	if err := l.writable(); err != nil {
@@ -382,45 +386,6 @@ func (l *Log) appendErr(err error) error {
 		return l.poison(err)
 	}
 	return err
-}
-
-// validate checks every batch of an append and returns the record count
-// and whether any batch is sequenced (carries a producer ID). For a
-// compacted log it also decodes the records (decompressing them) to refuse
-// any without a key, as Kafka does; control batches are exempt.
-func validate(b []byte, maxMessageBytes int, compacted, checked bool) (records int64, withPID bool, err error) {
-	validateBatch := recordbatch.Validate
-	if checked {
-		validateBatch = recordbatch.ParseHeader // CRC checked by the caller
-	}
-	for p := 0; p < len(b); {
-		h, err := validateBatch(b[p:])
-		if err != nil {
-			return 0, false, fmt.Errorf("%w: batch %d bytes into the append: %w", ErrCorruptBatch, p, err)
-		}
-		if h.Size() > maxMessageBytes {
-			return 0, false, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrMessageTooLarge, h.Size(), maxMessageBytes)
-		}
-		if compacted && !h.Control() {
-			missing, err := recordbatch.HasNullKey(b[p:p+h.Size()], recordbatch.DefaultDecompressLimit)
-			if err != nil {
-				return 0, false, fmt.Errorf("%w: batch %d bytes into the append: %w", ErrCorruptBatch, p, err)
-			}
-			if missing {
-				return 0, false, fmt.Errorf("%w (batch at %d bytes into the append)", ErrMissingKey, p)
-			}
-		}
-		if sequenced(&h) {
-			if h.BaseSequence < 0 || h.ProducerEpoch < 0 {
-				return 0, false, fmt.Errorf("%w: batch %d bytes into the append: producer %d with epoch %d and base sequence %d",
-					ErrCorruptBatch, p, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
-			}
-			withPID = true
-		}
-		records += int64(h.LastOffsetDelta) + 1
-		p += h.Size()
-	}
-	return records, withPID, nil
 }
 
 // assignOffsets rewrites base offsets from base on (and timestamps under

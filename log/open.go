@@ -83,6 +83,18 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 	if haveCkpt {
 		recoverFrom, logStart = ckpt.recoveryOffset, ckpt.logStartOffset
 	}
+	intent, intentPresent, intentOK, err := readTruncateIntent(dir)
+	if err != nil {
+		return nil, err
+	}
+	if intentPresent {
+		// A truncation was interrupted: the checkpoint may still vouch
+		// for offsets it cut (which must not be taken for lost ones).
+		clean = false
+		if intentOK {
+			recoverFrom = min(recoverFrom, intent)
+		}
+	}
 	info := RecoveryInfo{Clean: clean}
 	if err := l.loadSegments(bases, clean, recoverFrom, logStart, &info); err != nil {
 		l.closeSegments()
@@ -159,6 +171,12 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 	if err := l.loadProducers(); err != nil {
 		l.closeSegments()
 		return nil, err
+	}
+	if intentPresent {
+		if err := l.completeTruncate(intent, intentOK); err != nil {
+			l.closeSegments()
+			return nil, err
+		}
 	}
 	if l.segCache != nil {
 		for _, s := range l.segs[:len(l.segs)-1] {

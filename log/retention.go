@@ -4,14 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/tributary-io/tributary/segment"
 )
-
-// drainTimeout bounds how long Truncate waits for readers to release views of
-// bytes it is about to cut.
-const drainTimeout = 30 * time.Second
 
 // ApplyRetention drops the state of idempotent producers idle for
 // producer.id.expiration.ms, and deletes whole sealed segments, oldest
@@ -149,87 +144,10 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	return offset, nil
 }
 
-// Truncate removes every batch whose last offset is >= offset, so that the
-// log ends at the batch boundary at or below offset (replication's
-// truncation of a diverged tail). It waits for readers to release views of
-// the bytes it cuts (up to 30 s), holding the segment list meanwhile, so a
-// caller must not hold a view of this log while calling Truncate, nor Read
-// it from another goroutine while holding one. Truncating at or below the
-// log start offset empties the log and restarts it at offset. It returns the
-// new log end offset.
-func (l *Log) Truncate(offset int64) (int64, error) {
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	if err := l.writable(); err != nil {
-		return 0, err
-	}
-	if offset < 0 {
-		return 0, fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
-	}
-	if offset >= l.nextOffset.Load() {
-		return l.nextOffset.Load(), nil
-	}
-	cfg := l.cfg.Load()
-	l.segMu.Lock()
-	defer l.segMu.Unlock()
-
-	keep := l.segmentIndex(offset) // segments after keep are removed whole
-	if offset <= l.startOffset.Load() || keep < 0 || offset <= l.segs[0].BaseOffset() {
-		return l.truncateFully(offset, cfg)
-	}
-	if l.segs[keep].BaseOffset() == offset {
-		keep--
-	}
-	for _, s := range l.segs[keep+1:] {
-		if err := s.Delete(); err != nil {
-			return 0, fmt.Errorf("log: truncate %s: %w", l.dir, err)
-		}
-	}
-	l.segs = l.segs[:keep+1]
-	act := l.active()
-	if act.Sealed() {
-		// A sealed segment becomes active again: a new writable instance of
-		// its files replaces it once its readers are gone.
-		act.Close()
-		if err := waitRefs(act, 0); err != nil { // until its last view is released
-			return 0, fmt.Errorf("log: truncate %s: %w", l.dir, err)
-		}
-		if err := l.reopenActive(); err != nil {
-			return 0, err
-		}
-		act = l.active()
-	} else if err := waitRefs(act, 1); err != nil {
-		return 0, fmt.Errorf("log: truncate %s: %w", l.dir, err)
-	}
-	if err := act.TruncateTo(offset); err != nil {
-		return 0, l.poison(fmt.Errorf("log: truncate %s: %w", l.dir, err))
-	}
-	l.dirDirty.Store(true)
-	return l.afterTruncate()
-}
-
-// truncateFully deletes every segment and starts an empty log at offset.
-// Caller holds writeMu and segMu.
-func (l *Log) truncateFully(offset int64, cfg *Config) (int64, error) {
-	for _, s := range l.segs {
-		if err := s.Delete(); err != nil {
-			return 0, fmt.Errorf("log: truncate %s: %w", l.dir, err)
-		}
-	}
-	l.segs = nil
-	seg, err := segment.Create(l.dir, offset, l.segConfig(cfg))
-	if err != nil {
-		return 0, l.poison(fmt.Errorf("log: truncate %s: %w", l.dir, err))
-	}
-	l.segs = []*segment.Segment{seg}
-	l.startOffset.Store(offset)
-	l.dirDirty.Store(true)
-	return l.afterTruncate()
-}
-
 // afterTruncate publishes the new end with the producer state that goes
 // with it, clamps the flushed offset and replaces the producer snapshot,
-// which may cover batches that are gone. Caller holds writeMu and segMu.
+// which may cover batches that are gone. Caller holds writeMu (not segMu:
+// it writes files, and readers must not wait for them).
 func (l *Log) afterTruncate() (int64, error) {
 	next := l.active().NextOffset()
 	l.pidMu.Lock()
@@ -260,16 +178,4 @@ func (l *Log) afterTruncate() (int64, error) {
 		return next, err
 	}
 	return next, nil
-}
-
-// waitRefs waits until s has at most n references.
-func waitRefs(s *segment.Segment, n int64) error {
-	deadline := time.Now().Add(drainTimeout)
-	for s.Refs() > n {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("readers still hold %d views of %s after %v", s.Refs()-n, s.Path(), drainTimeout)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-	return nil
 }

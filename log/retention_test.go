@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
@@ -315,38 +314,6 @@ func TestTruncateIntoSealedSegment(t *testing.T) {
 		}
 		checkContents(t, l, all)
 	})
-}
-
-func TestTruncateWaitsForReaders(t *testing.T) {
-	l := openLog(t, t.TempDir(), quietConfig())
-	appendRecords(t, l, 10, 5, tsBase, 10)
-	view, err := l.Read(40, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := bytes.Clone(view.Data)
-	done := make(chan error, 1)
-	go func() { _, err := l.Truncate(20); done <- err }()
-	select {
-	case err := <-done:
-		t.Fatalf("Truncate returned (%v) while a reader held a view of the cut bytes", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	if !bytes.Equal(view.Data, held) {
-		t.Fatal("held view changed during Truncate")
-	}
-	view.Release()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Truncate did not finish after the reader released")
-	}
-	if l.NextOffset() != 20 {
-		t.Fatalf("end %d, want 20", l.NextOffset())
-	}
 }
 
 func TestTruncateToZeroAndBelowStart(t *testing.T) {

@@ -98,19 +98,39 @@ func (s *Segment) Park() bool {
 	if !s.refs.CompareAndSwap(1, 1+parkingRefs) {
 		return false
 	}
-	for _, m := range s.maps {
-		m.Unmap()
+	if s.closed.Load() {
+		// The one reference is a reader's, not the owner's: a segment
+		// deleted, or replaced by the cleaner or a truncation, whose view
+		// must stay mapped. (Close sets closed before it releases, so a
+		// count of 1 that is the owner's own shows closed false here.)
+		if s.refs.Add(-parkingRefs) == 0 {
+			// The reader released meanwhile and its Release could not
+			// see the zero: free the mappings here.
+			s.unmapLocked()
+		}
+		return false
 	}
-	s.maps = nil
-	s.data.Store(nil)
-	s.offIdx.Close()
-	s.timeIdx.Close()
-	s.offIdx, s.timeIdx = nil, nil
+	s.unmapLocked()
 	s.parked.Store(true)
 	// The owner may have released its reference meanwhile (Close): then
 	// nothing is left to free, all of it was just unmapped.
 	s.refs.Add(-parkingRefs)
 	return true
+}
+
+// unmapLocked drops the segment's mappings and closes its indexes.
+// Caller holds fileMu and the only reference, or none.
+func (s *Segment) unmapLocked() {
+	for _, m := range s.maps {
+		m.Unmap()
+	}
+	s.maps = nil
+	s.data.Store(nil)
+	if s.offIdx != nil {
+		s.offIdx.Close()
+		s.timeIdx.Close()
+	}
+	s.offIdx, s.timeIdx = nil, nil
 }
 
 // Parked reports whether the segment is parked (unmapped until the next

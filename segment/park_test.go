@@ -127,3 +127,38 @@ func TestCacheBoundsMappedSegments(t *testing.T) {
 		t.Errorf("%d mappings of 10 sealed segments with a cache of 3, want at most 9", n)
 	}
 }
+
+// TestParkKeepsAReplacedSegmentsView: once the owner has closed or
+// deleted a segment (retention, a cleaner swap, a truncation), the one
+// reference left is a reader's: Park must not unmap its view.
+func TestParkKeepsAReplacedSegmentsView(t *testing.T) {
+	for _, del := range []bool{false, true} {
+		dir := t.TempDir()
+		s, want := sealedSegment(t, dir, 0, nil)
+		if err := s.AcquireErr(); err != nil {
+			t.Fatal(err)
+		}
+		data, _, err := s.Read(0, 1<<20)
+		if err != nil || len(data) == 0 {
+			t.Fatalf("read: %d bytes, %v", len(data), err)
+		}
+		if del {
+			err = s.Delete()
+		} else {
+			err = s.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Park() {
+			t.Fatalf("Park unmapped a segment a reader holds after its owner let go (delete %v)", del)
+		}
+		if string(data[:len(want[0])]) != string(want[0]) { // faults if unmapped
+			t.Fatal("the reader's view changed")
+		}
+		s.Release()
+		if n := mappingsOf(t, dir); n != 0 {
+			t.Errorf("%d mappings left after the last release (delete %v)", n, del)
+		}
+	}
+}

@@ -15,7 +15,7 @@ package server
 // The record bytes are the slice kmsg cut out of the request frame: they are
 // validated, get their offsets written in place by log.Append and are copied
 // once, into the segment. Every batch is read before it is acknowledged
-// (recordbatch.ValidateProduced): an uncompressed one in place, a compressed
+// (log.ValidateBatches): an uncompressed one in place, a compressed
 // one decompressed as a stream, holding one of the server's decompression
 // slots, so that no batch a consumer cannot read is ever stored. acks=0
 // sends no response; as in Kafka, an acks=0 request that fails closes the
@@ -232,27 +232,13 @@ func lastEntryPerPartition(req *kmsg.ProduceRequest) []kmsg.ProduceRequestTopic 
 
 // produceTo appends one partition's records and fills in its response.
 func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartition, tm *topicMetrics) {
+	// The header alone decides whether the check decompresses (and
+	// whether compression.type re-encodes); ValidateBatches checks it
+	// again with the rest.
 	h, err := recordbatch.ParseHeader(records)
-	switch {
-	case err != nil:
+	if err != nil {
 		sp.ErrorCode = kerr.CorruptMessage.Code
 		sp.ErrorMessage = errorMessage(fmt.Errorf("server: produce: %w", err))
-		return
-	case h.Size() != len(records):
-		// Kafka: produce v3+ carries exactly one batch per partition.
-		sp.ErrorCode = kerr.InvalidRecord.Code
-		sp.ErrorMessage = errorMessage(errors.New("server: produce requests must carry exactly one record batch per partition"))
-		return
-	case h.Control():
-		// Control batches are the broker's own transaction markers.
-		sp.ErrorCode = kerr.InvalidRecord.Code
-		sp.ErrorMessage = errorMessage(errors.New("server: clients may not produce control batches"))
-		return
-	case h.Transactional():
-		// Transactions are not served (no coordinator is advertised), so
-		// no client can have begun one.
-		sp.ErrorCode = kerr.InvalidTxnState.Code
-		sp.ErrorMessage = errorMessage(errors.New("server: transactions are not supported"))
 		return
 	}
 	want, recompress := topicCodec(l.Config().CompressionType)
@@ -269,17 +255,16 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 			return
 		}
 	}
-	_, err = recordbatch.ValidateProduced(records, maxDecompressedBytes)
+	// The log's one rule for a producer's batch (exactly one batch, not a
+	// control or transactional one, CRC, records read whole,
+	// max.message.bytes, keys of a compacted topic, producer fields): no
+	// batch a consumer cannot read is ever stored.
+	_, err = l.ValidateBatches(records, tlog.WriterProducer, maxDecompressedBytes)
 	if release != nil && (!recompress || err != nil) {
 		release()
 	}
 	if err != nil {
-		// The header lies about its records, or the records of a
-		// compressed batch do not decode to what it announces (storing
-		// it would block every consumer at its offset, or leave gaps or
-		// overlaps in the partition's offsets: Kafka's INVALID_RECORD),
-		// or the bytes were damaged on the way (CORRUPT_MESSAGE).
-		sp.ErrorCode = produceErrorCode(err)
+		sp.ErrorCode = errorCode(err)
 		sp.ErrorMessage = errorMessage(fmt.Errorf("server: produce: %w", err))
 		return
 	}
@@ -341,12 +326,11 @@ func failureCarriesLogStart(code int16) bool {
 	return true
 }
 
-// produceErrorCode is the Kafka error for a batch the produce checks
-// refuse: MESSAGE_TOO_LARGE for records that decompress past
-// maxDecompressedBytes, INVALID_RECORD for records that disagree with
-// their header (not retriable: the producer built them so),
-// CORRUPT_MESSAGE for anything else, a CRC mismatch first of all
-// (retriable: damaged on the way).
+// produceErrorCode is the Kafka error for a batch, valid to the log, that
+// cannot be re-encoded for compression.type: MESSAGE_TOO_LARGE for records
+// that decompress past maxDecompressedBytes, INVALID_RECORD for records
+// that disagree with their header (not retriable: the producer built them
+// so), CORRUPT_MESSAGE for anything else.
 func produceErrorCode(err error) int16 {
 	switch {
 	case errors.Is(err, recordbatch.ErrTooLarge):

@@ -231,7 +231,9 @@ func (d *configDescriber) topicConfigs(overrides map[string]string, keep func(st
 // keeping those keep accepts (all if nil).
 func (d *configDescriber) brokerSettings(keep func(string) bool) []kmsg.DescribeConfigsResponseResourceConfig {
 	s := d.s
-	settings := BrokerSettings{Server: s.cfg, Topics: s.mgr.Defaults(), RetentionCheckInterval: s.mgr.RetentionCheckInterval()}
+	// A single broker's cluster settings are the defaults (the cluster's
+	// wiring passes its own).
+	settings := BrokerSettings{Server: s.cfg, Topics: s.mgr.Defaults(), Cluster: DefaultClusterConfig(), RetentionCheckInterval: s.mgr.RetentionCheckInterval()}
 	values := settings.Map()
 	kafka := DefaultBrokerSettings()
 	defaults := kafka.Map()
@@ -375,6 +377,9 @@ func configInfoOf(name string) configInfo {
 		}
 	}
 	if info, ok := brokerConfigInfos[name]; ok {
+		return info
+	}
+	if info, ok := clusterConfigInfos[name]; ok {
 		return info
 	}
 	return configInfo{typ: kmsg.ConfigTypeString}

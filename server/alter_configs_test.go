@@ -441,8 +441,16 @@ func TestReplicationBrokerSettings(t *testing.T) {
 	if err := bs.Apply("min.insync.replicas", "1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := bs.Apply("min.insync.replicas", "2"); err == nil || !strings.Contains(err.Error(), "one replica") {
+	// Above 1 it is a cluster's setting: a single broker refuses it once
+	// the whole configuration is read.
+	if err := bs.Apply("min.insync.replicas", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.Validate(); err == nil || !strings.Contains(err.Error(), "min.insync.replicas=2 needs a cluster: a single broker has one replica") {
 		t.Fatalf("min.insync.replicas=2: %v", err)
+	}
+	if err := bs.Apply("min.insync.replicas", "1"); err != nil {
+		t.Fatal(err)
 	}
 	if m := bs.Map(); m["unclean.leader.election.enable"] != "true" || m["min.insync.replicas"] != "1" {
 		t.Fatalf("settings %v", m)

@@ -104,8 +104,9 @@ var BrokerTopicDefaults = map[string]string{
 	"log.cleaner.min.cleanable.ratio":   tlog.ConfigMinCleanableDirtyRatio,
 	"log.cleaner.min.compaction.lag.ms": tlog.ConfigMinCompactionLagMs,
 	"log.cleaner.max.compaction.lag.ms": tlog.ConfigMaxCompactionLagMs,
-	// Replication only; accepted so a server.properties written for Kafka
-	// loads (min.insync.replicas above 1 is refused: one replica here).
+	// Replication (brokerconfig_cluster.go); min.insync.replicas is
+	// applied as a cluster setting first, and held in Topics only while
+	// it is 1, which is all log.Config accepts until it replicates.
 	"min.insync.replicas":            tlog.ConfigMinInsyncReplicas,
 	"unclean.leader.election.enable": tlog.ConfigUncleanLeaderElectionEnable,
 }
@@ -139,16 +140,24 @@ type BrokerSettings struct {
 	RetentionCheckInterval time.Duration
 	// LogLevel and LogFormat are log.level and log.format.
 	LogLevel, LogFormat string
+	// Cluster holds the settings that start a cluster
+	// (brokerconfig_cluster.go); Cluster.Enabled is false for the single
+	// broker of the defaults.
+	Cluster ClusterConfig
 	// Ignored lists the Kafka settings accepted that do not apply here
 	// (brokerconfig_kafka.go); IgnoredNote says why.
 	Ignored []string
+
+	// clusterGiven are the cluster settings given, by name: a single
+	// broker refuses some and names the others in its start-up note.
+	clusterGiven map[string]bool
 
 	retentionUnit, rollUnit int // the unit that set retention.ms and segment.ms
 }
 
 // DefaultBrokerSettings are Kafka's defaults.
 func DefaultBrokerSettings() BrokerSettings {
-	return BrokerSettings{Server: DefaultConfig(), Topics: tlog.DefaultConfig(),
+	return BrokerSettings{Server: DefaultConfig(), Topics: tlog.DefaultConfig(), Cluster: DefaultClusterConfig(),
 		RetentionCheckInterval: tlog.DefaultRetentionCheckInterval, LogLevel: "info", LogFormat: "text"}
 }
 
@@ -160,6 +169,10 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.retentionUnit = unitMs
 	case "log.roll.ms":
 		b.rollUnit = unitMs
+	}
+	// Before the topic defaults: min.insync.replicas is both.
+	if handled, err := b.applyCluster(name, value); handled {
+		return err
 	}
 	if topicName, ok := BrokerTopicDefaults[name]; ok {
 		c, err := b.Topics.With(map[string]string{topicName: value})
@@ -385,10 +398,13 @@ func (b *BrokerSettings) Map() map[string]string {
 	for broker, t := range BrokerTopicDefaults {
 		m[broker] = topic[t]
 	}
+	b.clusterMap(m)
 	return m
 }
 
-// Validate checks both halves.
+// Validate checks the server's settings, the topic defaults and the
+// cluster's settings; it may add to Ignored and resolve
+// Cluster.ControllerListen from listeners.
 func (b *BrokerSettings) Validate() error {
 	if err := b.Server.Validate(); err != nil {
 		return err
@@ -399,7 +415,7 @@ func (b *BrokerSettings) Validate() error {
 	if err := b.Topics.Validate(); err != nil {
 		return fmt.Errorf("server: topic defaults: %w", err)
 	}
-	return nil
+	return b.validateCluster()
 }
 
 // ReadProperties applies a Java-style properties file (key=value or

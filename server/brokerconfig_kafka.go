@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -71,26 +70,27 @@ const (
 // value, with why they change nothing here.
 var kafkaNotApplying = map[string]string{
 	// Cluster membership, KRaft and ZooKeeper.
-	"broker.id": whyKRaft, "node.id": whyKRaft, "process.roles": whyKRaft,
+	// node.id, process.roles, controller.quorum.voters, the broker.*
+	// liveness settings, broker.rack and the replica.* settings are
+	// served (brokerconfig_cluster.go).
+	"broker.id":                   whyKRaft,
 	"broker.id.generation.enable": whyKRaft, "reserved.broker.max.id": whyKRaft,
 	"controller.listener.names": whyKRaft, "control.plane.listener.name": whyKRaft,
-	"broker.heartbeat.interval.ms": whyKRaft, "broker.session.timeout.ms": whyKRaft,
 	"initial.broker.registration.timeout.ms": whyKRaft, "server.max.startup.time.ms": whyKRaft,
 	"eligible.leader.replicas.enable": whyKRaft, "sasl.mechanism.controller.protocol": whyKRaft,
 	"controller.socket.timeout.ms": whyKRaft, "early.start.listeners": whyKRaft,
-	"broker.rack": whyCluster, "controlled.shutdown.enable": whyCluster,
+	"controlled.shutdown.enable":      whyCluster,
 	"controlled.shutdown.max.retries": whyCluster, "controlled.shutdown.retry.backoff.ms": whyCluster,
 
 	// Replication.
-	"auto.leader.rebalance.enable": whyReplication, "leader.imbalance.check.interval.seconds": whyReplication,
-	"leader.imbalance.per.broker.percentage": whyReplication, "num.replica.fetchers": whyReplication,
-	"replica.fetch.backoff.ms": whyReplication, "replica.fetch.max.bytes": whyReplication,
-	"replica.fetch.min.bytes": whyReplication, "replica.fetch.response.max.bytes": whyReplication,
-	"replica.fetch.wait.max.ms": whyReplication, "replica.high.watermark.checkpoint.interval.ms": whyReplication,
-	"replica.lag.time.max.ms": whyReplication, "replica.socket.receive.buffer.bytes": whyReplication,
-	"replica.socket.timeout.ms": whyReplication, "unclean.leader.election.interval.ms": whyReplication,
-	"inter.broker.listener.name": whyReplication, "follower.replication.throttled.rate": whyReplication,
-	"leader.replication.throttled.rate": whyReplication, "replication.quota.window.num": whyReplication,
+	"leader.imbalance.check.interval.seconds": whyReplication,
+	"leader.imbalance.per.broker.percentage":  whyReplication,
+	"replica.fetch.backoff.ms":                whyReplication, "replica.fetch.response.max.bytes": whyReplication,
+	"replica.high.watermark.checkpoint.interval.ms": whyReplication,
+	"replica.socket.receive.buffer.bytes":           whyReplication,
+	"replica.socket.timeout.ms":                     whyReplication, "unclean.leader.election.interval.ms": whyReplication,
+	"follower.replication.throttled.rate": whyReplication,
+	"leader.replication.throttled.rate":   whyReplication, "replication.quota.window.num": whyReplication,
 	"replication.quota.window.size.seconds": whyReplication, "num.replica.alter.log.dirs.threads": whyOneDir,
 	"alter.log.dirs.replication.quota.window.num": whyOneDir, "alter.log.dirs.replication.quota.window.size.seconds": whyOneDir,
 	"replica.alter.log.dirs.io.max.bytes.per.second": whyOneDir, "log.dir.failure.timeout.ms": whyOneDir,
@@ -195,12 +195,6 @@ var kafkaConditional = map[string]struct {
 	ok           func(value string) bool
 	why, missing string
 }{
-	"default.replication.factor": {atMostOne, whyReplication,
-		"replication is not served yet: every partition has one replica on this broker (set 1, or leave it out)"},
-	"offsets.topic.replication.factor": {atMostOne, whyReplication,
-		"replication is not served yet: __consumer_offsets has one replica on this broker (set 1, or leave it out)"},
-	"security.inter.broker.protocol": {equalFold("PLAINTEXT"), whyReplication,
-		"TLS and SASL between brokers are not served yet (only PLAINTEXT)"},
 	"principal.builder.class": {empty, whyNoSecurity,
 		"principals are not served yet: there is no authentication to build them from"},
 	"delegation.token.secret.key": {empty, whyNoSecurity,
@@ -217,11 +211,6 @@ var kafkaConditional = map[string]struct {
 		"the cleaner cannot be turned off here: compacted topics are always compacted"},
 	"remote.log.storage.system.enable": {equalFold("false"), whyTiered,
 		"tiered storage is not served yet: every segment stays in the data dir"},
-}
-
-func atMostOne(v string) bool {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	return err == nil && n <= 1
 }
 
 func empty(v string) bool { return strings.TrimSpace(v) == "" }
@@ -245,6 +234,9 @@ const (
 // kafkaNotApplyingReason is why name does not apply here, and whether it
 // is one of those names.
 func kafkaNotApplyingReason(name string) (string, bool) {
+	if name == BrokerControllerQuorumVoters || name == BrokerMetadataStore {
+		return "", false // served, in families that are not
+	}
 	if why, ok := kafkaNotApplying[name]; ok {
 		return why, true
 	}
@@ -329,6 +321,9 @@ func (b *BrokerSettings) IgnoredNote() string {
 		why, ok := kafkaNotApplyingReason(n)
 		if c, cond := kafkaConditional[n]; cond {
 			why, ok = c.why, true
+		}
+		if clusterOnly[n] {
+			why, ok = whySingleBroker, true
 		}
 		if !ok {
 			why = "does not apply"

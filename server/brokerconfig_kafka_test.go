@@ -109,13 +109,19 @@ func TestKafkaBrokerConfigReference(t *testing.T) {
 // that used to stop the broker, one per run, all load in one file and are
 // named once, with why, in the note.
 func TestKafkaSettingsTheNewcomerHit(t *testing.T) {
-	names := []string{"delete.topic.enable=true", "auto.leader.rebalance.enable=true", "log.message.format.version=2.8",
+	names := []string{"delete.topic.enable=true", "auto.leader.rebalance.enable=false", "log.message.format.version=2.8",
 		"inter.broker.protocol.version=3.7", "log.cleaner.enable=true", "log.cleaner.threads=2",
-		"num.replica.fetchers=4", "replica.fetch.max.bytes=1048576", "transaction.state.log.num.partitions=50",
+		"num.replica.fetchers=4", "replica.fetch.max.bytes=2097152", "transaction.state.log.num.partitions=50",
 		"broker.rack=eu-west-1a", "log.preallocate=false", "offsets.commit.timeout.ms=5000",
 		"metric.reporters=", "num.io.threads=8", "num.network.threads=3"}
 	b := DefaultBrokerSettings()
 	if err := b.ReadProperties(strings.NewReader(strings.Join(names, "\n")), "server.properties"); err != nil {
+		t.Fatal(err)
+	}
+	// Whether the cluster settings apply is known once the whole file is
+	// read: Validate names them for a single broker (those not at their
+	// defaults: a file --print-config wrote restates every default).
+	if err := b.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	note := b.IgnoredNote()
@@ -141,10 +147,9 @@ func TestKafkaSettingsRefusedSayWhatIsMissing(t *testing.T) {
 		{"listeners=INTERNAL://:9092", "listener INTERNAL has no security protocol"},
 		{"authorizer.class.name=com.example.CustomAuthorizer", "Java authorizer plugins cannot be loaded"},
 		{"super.users=admin", "want Type:Name"},
-		{"security.inter.broker.protocol=SSL", "only PLAINTEXT"},
-		{"default.replication.factor=3", "replication is not served yet"},
-		{"offsets.topic.replication.factor=3", "replication is not served yet"},
-		{"min.insync.replicas=2", "min.insync.replicas"},
+		{"security.inter.broker.protocol=SSL", "TLS and SASL between brokers need a cluster"},
+		{"default.replication.factor=3", "default.replication.factor=3 needs a cluster"},
+		{"min.insync.replicas=2", "min.insync.replicas=2 needs a cluster"},
 		{"delete.topic.enable=false", "topic deletion cannot be turned off"},
 		{"log.cleaner.enable=false", "cleaner cannot be turned off"},
 		{"remote.log.storage.system.enable=true", "tiered storage is not served yet"},

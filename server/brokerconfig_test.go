@@ -50,13 +50,20 @@ func TestKafkaServerPropertiesLoad(t *testing.T) {
 	if b.Server.NumPartitions != 3 || b.Topics.RetentionMs != 24*3600*1000 {
 		t.Fatalf("num.partitions %d, retention %d ms", b.Server.NumPartitions, b.Topics.RetentionMs)
 	}
-	for _, k := range []string{"node.id", "process.roles", "num.io.threads", "offsets.topic.replication.factor"} {
+	for _, k := range []string{"controller.listener.names", "num.io.threads", "transaction.state.log.min.isr"} {
 		if !slices.Contains(b.Ignored, k) {
 			t.Errorf("%s not reported as ignored: %v", k, b.Ignored)
 		}
 	}
 	if err := b.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	// Kafka's combined KRaft node is a cluster of one voter: node 1,
+	// its controller listener the CONTROLLER entry of listeners.
+	c := b.Cluster
+	if !c.Enabled() || c.NodeID != 1 || FormatVoters(c.Voters) != "1@localhost:9093" || c.ControllerListen != ":9093" ||
+		c.OffsetsTopicReplicationFactor != 1 || c.InterBrokerListenerName != "PLAINTEXT" {
+		t.Fatalf("cluster settings %+v", c)
 	}
 }
 

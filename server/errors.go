@@ -26,8 +26,10 @@ func errorCode(err error) int16 {
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, tlog.ErrMessageTooLarge):
 		return kerr.MessageTooLarge.Code
-	case errors.Is(err, tlog.ErrMissingKey):
+	case errors.Is(err, tlog.ErrMissingKey), errors.Is(err, tlog.ErrInvalidRecord):
 		return kerr.InvalidRecord.Code
+	case errors.Is(err, tlog.ErrTransactional):
+		return kerr.InvalidTxnState.Code
 	case errors.Is(err, tlog.ErrDiskFull), errors.Is(err, tlog.ErrStorage), noSpace(err),
 		errors.Is(err, tlog.ErrFileLimit), errors.Is(err, tlog.ErrMapLimit), outOfFiles(err):
 		// Kafka's answer when a log dir fails. The log package has

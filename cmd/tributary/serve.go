@@ -33,8 +33,10 @@ type serveOptions struct {
 	overrides                                             overrides
 }
 
-func newServeCmd() *cobra.Command {
-	o := &serveOptions{}
+func newServeCmd() *cobra.Command { return newServeCmdFor(&serveOptions{}) }
+
+// newServeCmdFor is serve parsing its flags into o.
+func newServeCmdFor(o *serveOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
 		Short: "Run the broker: recover the data dir and serve Kafka clients",
@@ -67,6 +69,16 @@ documents every setting.`,
 	own.Var(setFlag{&o.overrides}, "set", "one broker setting as name=value (repeatable)")
 	own.Var(&settingFlag{o: &o.overrides, name: server.BrokerLogLevel, def: "info", typ: "level"}, "log-level", "debug, info, warn or error: the setting log.level (env "+settingEnv(server.BrokerLogLevel)+")")
 	own.Var(&settingFlag{o: &o.overrides, name: server.BrokerLogFormat, def: "text", typ: "text|json"}, "log-format", "text or json: the setting log.format (env "+settingEnv(server.BrokerLogFormat)+")")
+	// The cluster's flags that operators and tests type, by the names of
+	// Kafka's kafka-server-start examples: each sets its broker setting.
+	for _, f := range []struct{ flag, setting, typ, def string }{
+		{"node-id", server.BrokerNodeID, "int", "-1"},
+		{"controller-listen", server.BrokerControllerListener, "host:port", ""},
+		{"controller-quorum-voters", server.BrokerControllerQuorumVoters, "id@host:port,...", ""},
+	} {
+		own.Var(&settingFlag{o: &o.overrides, name: f.setting, def: f.def, typ: f.typ}, f.flag,
+			"the setting "+f.setting+": "+strings.Replace(settingDocs[f.setting], " (also --"+f.flag+")", "", 1)+" (env "+settingEnv(f.setting)+")")
+	}
 	own.BoolP("help", "h", false, "help for serve")
 	settings := settingFlags(&o.overrides)
 	cmd.Flags().AddFlagSet(own)
@@ -115,11 +127,18 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	settings.Server.Advertise = o.advertise
+	interBroker, err := settings.Cluster.CheckClusterAddresses(listeners, o.metricsListen)
+	if err != nil {
+		return err
+	}
 	if o.printConfig {
 		if note := settings.IgnoredNote(); note != "" {
 			fmt.Fprintf(cmd.ErrOrStderr(), "tributary: note: %s: %s\n", ignoredNoteTitle, note)
 		}
-		return o.printSettings(cmd, settings, src, listeners)
+		for _, w := range settings.ClusterWarnings() {
+			fmt.Fprintf(cmd.ErrOrStderr(), "tributary: warning: %s\n", w)
+		}
+		return o.printSettings(cmd, settings, src, listeners, interBroker)
 	}
 	logger := newLogger(cmd.ErrOrStderr(), settings.LogLevel, settings.LogFormat)
 	slog.SetDefault(logger)
@@ -127,6 +146,15 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 	logger.Info("tributary: starting", "version", version, "revision", revision, "go", runtime.Version(), "pid", os.Getpid())
 	if note := settings.IgnoredNote(); note != "" {
 		logger.Info("tributary: "+ignoredNoteTitle, "settings", note)
+	}
+	for _, w := range settings.ClusterWarnings() {
+		logger.Warn("tributary: " + w)
+	}
+	if settings.Cluster.Enabled() {
+		// Issue 14's wiring starts the cluster here (settings.Cluster,
+		// interBroker); until then a cluster's settings must not start a
+		// single broker instead, nor touch the data dir.
+		return fmt.Errorf("serve: node %d: %w", settings.Cluster.NodeID, server.ErrClusterNotWired)
 	}
 
 	// Catch signals before anything is open: a SIGTERM that arrives during
@@ -196,10 +224,11 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 // printSettings writes the effective settings as a properties file that
 // --config reads back; a comment above each value not at its default says
 // where it came from.
-func (o *serveOptions) printSettings(cmd *cobra.Command, settings server.BrokerSettings, src settingSource, listeners []server.Listener) error {
+func (o *serveOptions) printSettings(cmd *cobra.Command, settings server.BrokerSettings, src settingSource, listeners []server.Listener, interBroker string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# tributary broker settings (defaults < --config < env %s<NAME> < flags)\n", envPrefix)
 	fmt.Fprintf(&b, "# serve: --data-dir=%s --listen=%s --advertise=%s --metrics-listen=%s\n", o.dataDir, o.listen, o.advertise, o.metricsListen)
+	printCluster(&b, settings.Cluster, interBroker)
 	if len(listeners) > 1 || listeners[0].Name != server.DefaultListenerName || listeners[0].Protocol != auth.Plaintext {
 		fmt.Fprintf(&b, "# listeners=%s\n", server.FormatListeners(listeners))
 	}
@@ -213,6 +242,24 @@ func (o *serveOptions) printSettings(cmd *cobra.Command, settings server.BrokerS
 	printSecuritySettings(&b, settings, src)
 	_, err := fmt.Fprint(cmd.OutOrStdout(), b.String())
 	return err
+}
+
+// printCluster writes, as comments, what the cluster settings resolve
+// to: the mode, this node's role and the addresses derived from them.
+func printCluster(b *strings.Builder, c server.ClusterConfig, interBroker string) {
+	switch {
+	case !c.Enabled():
+		b.WriteString("# cluster: off (a single broker: no controller.quorum.voters or metadata.store)\n")
+		return
+	case len(c.MetadataStore) > 0:
+		fmt.Fprintf(b, "# cluster: node %d, a broker of the external metadata store %s\n", c.NodeID, strings.Join(c.StoreEndpoints(), ","))
+	case c.IsVoter():
+		fmt.Fprintf(b, "# cluster: node %d, a voter of %d: etcd peers on %s, etcd clients on %s\n", c.NodeID, len(c.Voters), c.ControllerListen, c.ClientListen())
+	default:
+		fmt.Fprintf(b, "# cluster: node %d, a broker (not a voter) of a quorum of %d\n", c.NodeID, len(c.Voters))
+	}
+	fmt.Fprintf(b, "# cluster: metadata store endpoints %s; inter-broker listener %s (not wired yet: serve refuses to start)\n",
+		strings.Join(c.StoreEndpoints(), ","), interBroker)
 }
 
 // printSecuritySettings writes the listener settings and the ssl.* and

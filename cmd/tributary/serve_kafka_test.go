@@ -23,7 +23,7 @@ func TestServeLoadsStockKafkaServerProperties(t *testing.T) {
 		{"kafka-3.8.0-server.properties", "--data-dir=/tmp/kafka-logs --listen=127.0.0.1:9092 ",
 			[]string{"broker.id", "zookeeper.connect", "num.io.threads", "offsets.topic.replication.factor"}},
 		{"kafka-3.8.0-kraft-server.properties", "--data-dir=/tmp/kraft-combined-logs --listen=:9092 --advertise=localhost:9092 ",
-			[]string{"process.roles", "controller.quorum.voters", "inter.broker.listener.name", "transaction.state.log.min.isr"}},
+			[]string{"controller.listener.names", "num.io.threads", "transaction.state.log.min.isr"}},
 		{"kafka-4.0.0-server.properties", "--data-dir=/tmp/kraft-combined-logs --listen=:9092 --advertise=localhost:9092 ",
 			[]string{"controller.quorum.bootstrap.servers", "share.coordinator.state.topic.replication.factor", "num.network.threads"}},
 	} {
@@ -65,7 +65,7 @@ func TestServeLoadsStockKafkaServerProperties(t *testing.T) {
 // refused settings fails in one run naming every one of them.
 func TestServeKafkaPropertiesErrorsAllAtOnce(t *testing.T) {
 	props := filepath.Join(t.TempDir(), "server.properties")
-	writeFile(t, props, "num.partitons=3\nssl.keystore.type=JKS\ndefault.replication.factor=3\nlog.retention.hours=168\n")
+	writeFile(t, props, "num.partitons=3\nssl.keystore.type=JKS\ncontroller.quorum.voters=1@h:9093,1@g:9093\nlog.retention.hours=168\n")
 	r := runCLI(t, "", "serve", "--config", props, "--print-config")
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1: %s", r.code, r.stderr)
@@ -73,7 +73,7 @@ func TestServeKafkaPropertiesErrorsAllAtOnce(t *testing.T) {
 	for _, want := range []string{
 		props + `:1: server: unknown broker setting "num.partitons" (did you mean "num.partitions"?)`,
 		props + `:2: server: ssl.keystore.type="JKS": auth: TLS settings: ssl.keystore.type=JKS: only PEM is served`,
-		props + `:3: server: default.replication.factor="3": replication is not served yet`,
+		props + `:3: server: controller.quorum.voters="1@h:9093,1@g:9093": node id 1 is named twice`,
 	} {
 		checkOneLineError(t, r.stderr, want)
 	}

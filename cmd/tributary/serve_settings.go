@@ -67,7 +67,7 @@ var settingDocs = map[string]string{
 	"max.connections.per.ip":              "connections from one IP address; a further one is closed as soon as it is accepted",
 	"max.connections.per.ip.overrides":    "per-address limits replacing max.connections.per.ip: ip:limit,ip:limit (IP literals, no host names)",
 	"message.max.bytes":                   "default max.message.bytes: largest record batch a topic accepts",
-	"min.insync.replicas":                 "default min.insync.replicas; one replica here, so only 1 is accepted",
+	"min.insync.replicas":                 "default min.insync.replicas: replicas in the ISR an acks=all produce needs, else NOT_ENOUGH_REPLICAS; a single broker accepts only 1 (cluster; not wired yet)",
 	"num.partitions":                      "partitions of an auto-created topic or one created without a count",
 	"offset.metadata.max.bytes":           "longest metadata string a committed offset may carry",
 	"offsets.retention.check.interval.ms": "how often expired committed offsets are looked for",
@@ -77,7 +77,7 @@ var settingDocs = map[string]string{
 	"producer.id.expiration.ms":           "default producer.id.expiration.ms: forget an idle idempotent producer after this long",
 	"queued.max.request.bytes":            "bytes of requests read but not yet answered, across connections (0: no limit)",
 	"socket.request.max.bytes":            "largest request a client may send",
-	"unclean.leader.election.enable":      "default unclean.leader.election.enable; accepted for compatibility, no effect",
+	"unclean.leader.election.enable":      "default unclean.leader.election.enable: whether a replica outside the ISR may become leader, losing acknowledged records (cluster; not wired yet)",
 
 	// Bounds on what groups cost (not Kafka settings).
 	"group.max.creation.rate.per.connection": "groups one connection may create per second; past it the connection is throttled as Kafka's quotas throttle (throttle_time_ms)",
@@ -87,6 +87,29 @@ var settingDocs = map[string]string{
 	"max.producers.per.partition":           "default max.producers.per.partition: idempotent producers a partition keeps state for; past it the longest idle is evicted (0: no limit)",
 	"producer.id.quota.rate":                "new producer ids (InitProducerId) one client id may get per second; past it THROTTLING_QUOTA_EXCEEDED with a throttle time (0: no limit)",
 	"producer.id.quota.window.size.seconds": "burst of producer.id.quota.rate: a client may take the rate times this many seconds of ids at once",
+
+	// Starting a cluster (issue 14): without controller.quorum.voters or
+	// metadata.store the broker is a single broker and these change
+	// nothing. Cluster mode is not wired into serve yet.
+	"node.id":                          "this node's id in the cluster, its id in controller.quorum.voters if it is a voter; -1: unset (also --node-id)",
+	"process.roles":                    "Kafka's roles: broker, or broker,controller for a voter; empty: a voter when node.id is in controller.quorum.voters",
+	"controller.quorum.voters":         "the metadata quorum's voters (embedded etcd members) at their controller addresses: 1@host:port,2@host:port,3@host:port; empty: a single broker (also --controller-quorum-voters)",
+	"controller.listener":              "where this voter's etcd peer traffic listens, matching its voter entry (an empty or 0.0.0.0 host binds every interface); empty: listeners' CONTROLLER entry (also --controller-listen)",
+	"controller.client.listener":       "where this voter's etcd serves the brokers; empty: the controller listener's host at its port + 1 (9093 -> 9094), which is where every broker dials each voter",
+	"metadata.store":                   "an external etcd instead of embedded voters: etcd://host:port,host:port (exclusive with controller.quorum.voters)",
+	"default.replication.factor":       "replicas of an auto-created topic or one created without a replication factor (more than 1 needs a cluster)",
+	"offsets.topic.replication.factor": "replicas of __consumer_offsets; as in Kafka its creation waits (COORDINATOR_NOT_AVAILABLE) until this many brokers are live; a single broker keeps one",
+	"replica.lag.time.max.ms":          "a follower that has not caught up with the leader for this long leaves the ISR",
+	"broker.rack":                      "this broker's rack: replicas of a partition are spread across racks",
+	"broker.session.timeout.ms":        "a broker whose lease (heartbeats) lapses for this long is fenced: it leaves every ISR and cannot lead",
+	"broker.heartbeat.interval.ms":     "how often a broker renews its lease; below broker.session.timeout.ms",
+	"inter.broker.listener.name":       "the listener brokers dial each other on (exclusive with security.inter.broker.protocol); empty: the first listener",
+	"security.inter.broker.protocol":   "the protocol brokers dial each other with, naming the listener of that name (exclusive with inter.broker.listener.name)",
+	"replica.fetch.max.bytes":          "bytes a follower asks for per partition in one replica fetch",
+	"replica.fetch.wait.max.ms":        "longest a follower's fetch waits at the leader for replica.fetch.min.bytes; at most replica.lag.time.max.ms",
+	"replica.fetch.min.bytes":          "bytes a follower's fetch waits for at the leader",
+	"num.replica.fetchers":             "fetcher connections a follower keeps to each leader broker",
+	"auto.leader.rebalance.enable":     "move leadership back to each partition's preferred replica when it is in the ISR; accepted, not served yet",
 
 	// Authorization (ACLs).
 	"authorizer.class.name":          "ACLs: org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer) checks every request; empty allows everything",
@@ -232,7 +255,8 @@ func brokerSettings(file string, env lookupEnv, sets []override) (server.BrokerS
 	if len(errs) > 0 {
 		return settings, src, oneError(errs)
 	}
-	return settings, src, settings.Validate()
+	err := settings.Validate() // before settings is returned: it may resolve and note settings
+	return settings, src, err
 }
 
 // oneError is errs as one error whose message lists them all, separated

@@ -1,0 +1,457 @@
+// The controller: leadership and ISR decisions for the whole cluster.
+//
+// Every decision is a pure function of a Snapshot (placement.go,
+// election.go) and every write is a compare-and-swap of partition states
+// through the Store, so any broker may make one and none can overwrite a
+// change it has not seen: a write against a stale version fails with
+// ErrConflict, and the writer re-reads the snapshot and decides again. Two
+// kinds of writer exist:
+//
+//   - the active controller (one broker at a time, elected through the
+//     store by the caller, which starts Controller.Run while it holds the
+//     office and cancels it when it loses it) reacts to brokers leaving and
+//     joining: Run reconciles every partition once when it starts, then on
+//     each change of the store compares the live brokers with the previous
+//     snapshot's and applies BrokersFenced and BrokerRegistered, plus
+//     Reconcile on partitions written since (a write that raced with a
+//     fencing, made against an older view of the brokers);
+//   - any broker, for requests it serves: CreateTopic, AddPartitions,
+//     ElectPreferredLeaders, ControlledShutdown of itself, and AlterISR for
+//     the partitions it leads.
+//
+// Epochs: PartitionEpoch grows by one on every change of a partition's
+// state, LeaderEpoch on every change of its leader (going offline too), so
+// a leader that was replaced, or paused past its lease, is fenced by the
+// epoch it still holds.
+//
+// Every committed leadership or ISR change is logged through slog at Info
+// with the topic, partition, old and new leader, epochs and ISR, and why.
+//
+// (These notes are not the package comment, which is doc.go's.)
+
+package cluster
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+)
+
+// MaxUpdatesPerTxn is how many partition updates the controller puts in
+// one Store.UpdatePartitions: etcd refuses a transaction of more than
+// --max-txn-ops operations (128 by default), and each update is a compare
+// and a put.
+const MaxUpdatesPerTxn = 64
+
+// retryBackoffMin and retryBackoffMax bound the wait after a store error that is not a conflict
+// (the store unreachable, say) before the controller tries again.
+const (
+	retryBackoffMin = 50 * time.Millisecond
+	retryBackoffMax = 2 * time.Second
+)
+
+// PartitionAdder is the store operation AddPartitions needs and Store does
+// not have: new partitions' states and the topic's larger partition count,
+// in one transaction. The etcd store implements it.
+type PartitionAdder interface {
+	// AddPartitions stores parts as partitions of topic numbered from its
+	// current Topic.Partitions on, and raises Topic.Partitions to
+	// include them: ErrUnknownTopic if topic is absent, ErrConflict if
+	// its partition count is no longer parts[0].Partition.
+	AddPartitions(ctx context.Context, topic string, parts []PartitionState) error
+}
+
+// ControllerConfig configures a Controller.
+type ControllerConfig struct {
+	NodeID int32 // this broker
+	Store  Store
+	Policy Policy
+	Logger *slog.Logger // nil: slog.Default()
+	// Seed seeds placement's random start; 0 draws one. Tests set it to
+	// get the same placement every run.
+	Seed uint64
+}
+
+// Controller decides leadership and ISR changes and writes them to the
+// store. Its methods are safe for concurrent use; Run runs only on the
+// active controller.
+type Controller struct {
+	node   int32
+	store  Store
+	policy Policy
+	log    *slog.Logger
+
+	mu  sync.Mutex // guards rng
+	rng *rand.Rand
+}
+
+// NewController returns a Controller of cfg.NodeID over cfg.Store.
+func NewController(cfg ControllerConfig) *Controller {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	return &Controller{
+		node:   cfg.NodeID,
+		store:  cfg.Store,
+		policy: cfg.Policy,
+		log:    log.With("component", "controller", "node", cfg.NodeID),
+		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+	}
+}
+
+// Run acts as the active controller until ctx ends, then returns nil. It
+// first reconciles every partition (a new controller finishes what its
+// predecessor left half done), then follows the store's changes.
+func (c *Controller) Run(ctx context.Context) error {
+	changed := c.store.Changed()
+	s := c.store.Snapshot()
+	c.log.Info("controller active", "revision", s.Revision)
+	defer c.log.Info("controller inactive")
+	s = c.commit(ctx, s, Reconcile(s, c.policy), "controller start")
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+		changed = c.store.Changed()
+		next := c.store.Snapshot()
+		if next.Revision == s.Revision {
+			continue
+		}
+		s = c.commit(ctx, next, c.onChange(s, next), "metadata change")
+	}
+}
+
+// onChange decides what cur needs after prev: the partitions of brokers
+// that left or joined, and any written since prev (a leader's ISR change
+// may have raced with a fencing it had not seen yet). A broker that
+// re-registered (a new broker epoch) in between is handled as Kafka
+// handles a new incarnation: its old one is fenced first, leaving every
+// ISR (its log may have lost an unflushed tail), then it joins again.
+func (c *Controller) onChange(prev, cur *Snapshot) []PartitionUpdate {
+	var gone, joined, restarted []int32
+	for n := range prev.Brokers {
+		if !cur.Live(n) {
+			gone = append(gone, n)
+		}
+	}
+	for n, b := range cur.Brokers {
+		old, ok := prev.Brokers[n]
+		if !ok || old.Epoch != b.Epoch {
+			joined = append(joined, n)
+		}
+		if ok && old.Epoch != b.Epoch {
+			restarted = append(restarted, n)
+		}
+	}
+	slices.Sort(gone)
+	slices.Sort(joined)
+	for _, n := range gone {
+		c.log.Info("broker fenced", "broker", n)
+	}
+	for _, n := range joined {
+		c.log.Info("broker registered", "broker", n, "broker_epoch", cur.Brokers[n].Epoch)
+	}
+	touched := map[int32]bool{}
+	for _, n := range slices.Concat(gone, joined) {
+		touched[n] = true
+	}
+	fence := elector{s: cur, policy: c.policy, gone: map[int32]bool{}}
+	for _, n := range restarted {
+		fence.gone[n] = true
+	}
+	join := elector{s: cur, policy: c.policy}
+	return decide(cur, func(p PartitionState) bool {
+		return p.Version > prev.Revision || touched[p.Leader] ||
+			slices.ContainsFunc(p.ISR, func(n int32) bool { return touched[n] }) ||
+			(p.Leader == NoLeader && slices.ContainsFunc(p.Replicas, func(n int32) bool { return touched[n] }))
+	}, func(p PartitionState) (PartitionState, bool) {
+		fenced, ok1 := fence.reconcile(p)
+		next, ok2 := join.reconcile(fenced)
+		return next, ok1 || ok2
+	})
+}
+
+// commit writes updates decided against s, in transactions of at most
+// MaxUpdatesPerTxn. On a conflict it waits for a newer snapshot and
+// reconciles all of it again; on another error it backs off and does the
+// same. It returns the snapshot it last decided from, or early when ctx
+// ends.
+func (c *Controller) commit(ctx context.Context, s *Snapshot, updates []PartitionUpdate, why string) *Snapshot {
+	backoff := retryBackoffMin
+	for {
+		changed := c.store.Changed()
+		err := c.apply(ctx, updates, why)
+		if err == nil || ctx.Err() != nil {
+			return s
+		}
+		if errors.Is(err, ErrConflict) {
+			if c.waitNewer(ctx, s, changed) != nil {
+				return s
+			}
+		} else {
+			c.log.Warn("controller write failed, retrying", "err", err, "backoff", backoff)
+			select {
+			case <-ctx.Done():
+				return s
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, retryBackoffMax)
+		}
+		s = c.store.Snapshot()
+		updates = Reconcile(s, c.policy)
+		why = "controller retry"
+	}
+}
+
+// apply writes updates in chunks, logging each chunk once it is stored.
+func (c *Controller) apply(ctx context.Context, updates []PartitionUpdate, why string) error {
+	for chunk := range slices.Chunk(updates, MaxUpdatesPerTxn) {
+		if err := c.store.UpdatePartitions(ctx, chunk); err != nil {
+			return fmt.Errorf("cluster: %s: %w", why, err)
+		}
+		c.logUpdates(chunk, why)
+	}
+	return nil
+}
+
+// logUpdates logs each committed change of leader or ISR.
+func (c *Controller) logUpdates(updates []PartitionUpdate, why string) {
+	for _, u := range updates {
+		msg := "partition ISR changed"
+		if u.Old.Leader != u.New.Leader {
+			msg = "partition leader changed"
+			if u.New.Leader == NoLeader {
+				msg = "partition offline"
+			}
+		}
+		c.log.Info(msg,
+			"reason", why,
+			"topic", u.New.Topic,
+			"partition", u.New.Partition,
+			"old_leader", u.Old.Leader,
+			"leader", u.New.Leader,
+			"leader_epoch", u.New.LeaderEpoch,
+			"partition_epoch", u.New.PartitionEpoch,
+			"old_isr", u.Old.ISR,
+			"isr", u.New.ISR,
+		)
+	}
+}
+
+// retry runs decide against the latest snapshot and writes what it
+// returns, deciding again from a newer snapshot after each conflict (a
+// lost write, or decide's own ErrConflict: the request is ahead of the
+// snapshot), until the write succeeds or decide fails otherwise or ctx
+// ends.
+func (c *Controller) retry(ctx context.Context, why string, decide func(s *Snapshot) ([]PartitionUpdate, error)) error {
+	for {
+		changed := c.store.Changed()
+		s := c.store.Snapshot()
+		updates, err := decide(s)
+		if err == nil {
+			err = c.apply(ctx, updates, why)
+		}
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if err := c.waitNewer(ctx, s, changed); err != nil {
+			return fmt.Errorf("cluster: %s: %w", why, err)
+		}
+	}
+}
+
+// waitNewer returns once the store's snapshot is newer than s (changed was
+// taken before s was read), or ctx's error: after a conflict, deciding
+// again from the same snapshot would only conflict again.
+func (c *Controller) waitNewer(ctx context.Context, s *Snapshot, changed <-chan struct{}) error {
+	if c.store.Snapshot().Revision != s.Revision {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-changed:
+		return nil
+	}
+}
+
+// CreateTopic places a new topic's replicas over the live brokers and
+// stores it with each partition led by its first replica, every replica in
+// sync, epochs 0. A replication factor above the live broker count is
+// ErrNotEnoughBrokers; a taken name ErrTopicExists.
+func (c *Controller) CreateTopic(ctx context.Context, name string, partitions int32, rf int, configs map[string]string) (Topic, error) {
+	s := c.store.Snapshot()
+	if _, ok := s.Topics[name]; ok {
+		return Topic{}, fmt.Errorf("%w: %s", ErrTopicExists, name)
+	}
+	c.mu.Lock()
+	assignment, err := PlaceReplicas(liveBrokers(s), partitions, rf, c.rng)
+	c.mu.Unlock()
+	if err != nil {
+		return Topic{}, fmt.Errorf("cluster: create topic %s: %w", name, err)
+	}
+	t := Topic{Name: name, Partitions: partitions, Configs: maps.Clone(configs)}
+	if _, err := crand.Read(t.ID[:]); err != nil {
+		return Topic{}, fmt.Errorf("cluster: create topic %s: topic ID: %w", name, err)
+	}
+	parts := initialStates(name, 0, assignment)
+	if err := c.store.CreateTopic(ctx, t, parts); err != nil {
+		return Topic{}, fmt.Errorf("cluster: create topic %s: %w", name, err)
+	}
+	for _, p := range parts {
+		c.log.Info("partition created", "topic", name, "partition", p.Partition,
+			"replicas", p.Replicas, "leader", p.Leader, "leader_epoch", p.LeaderEpoch, "isr", p.ISR)
+	}
+	return t, nil
+}
+
+// AddPartitions grows topic to total partitions, placing the new ones as
+// Kafka does (PlaceAddedPartitions). The store must implement
+// PartitionAdder. total not above the current count is
+// ErrInvalidPartitions.
+func (c *Controller) AddPartitions(ctx context.Context, topic string, total int32) error {
+	adder, ok := c.store.(PartitionAdder)
+	if !ok {
+		return fmt.Errorf("cluster: add partitions to %s: the metadata store cannot add partitions", topic)
+	}
+	for {
+		changed := c.store.Changed()
+		s := c.store.Snapshot()
+		t, ok := s.Topics[topic]
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrUnknownTopic, topic)
+		}
+		if total <= t.Partitions {
+			return fmt.Errorf("%w: %s has %d partitions, asked for %d", ErrInvalidPartitions, topic, t.Partitions, total)
+		}
+		var existing []PartitionState
+		for i := range t.Partitions {
+			if p, ok := s.Partition(topic, i); ok {
+				existing = append(existing, p)
+			}
+		}
+		c.mu.Lock()
+		assignment, err := PlaceAddedPartitions(liveBrokers(s), existing, total-t.Partitions)
+		c.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("cluster: add partitions to %s: %w", topic, err)
+		}
+		parts := initialStates(topic, t.Partitions, assignment)
+		err = adder.AddPartitions(ctx, topic, parts)
+		if err == nil {
+			for _, p := range parts {
+				c.log.Info("partition created", "topic", topic, "partition", p.Partition,
+					"replicas", p.Replicas, "leader", p.Leader, "leader_epoch", p.LeaderEpoch, "isr", p.ISR)
+			}
+			return nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return fmt.Errorf("cluster: add partitions to %s: %w", topic, err)
+		}
+		if err := c.waitNewer(ctx, s, changed); err != nil {
+			return fmt.Errorf("cluster: add partitions to %s: %w", topic, err)
+		}
+	}
+}
+
+// ElectPreferredLeaders moves the leadership of partitions (all when nil)
+// to their preferred replicas where those are live and in sync. The map
+// holds, per named partition that was not moved, why:
+// ErrElectionNotNeeded, ErrPreferredLeaderNotAvailable or
+// ErrUnknownPartition. The error is the store's.
+func (c *Controller) ElectPreferredLeaders(ctx context.Context, partitions []TopicPartition) (map[TopicPartition]error, error) {
+	var errs map[TopicPartition]error
+	err := c.retry(ctx, "preferred leader election", func(s *Snapshot) ([]PartitionUpdate, error) {
+		var updates []PartitionUpdate
+		updates, errs = ElectPreferred(s, partitions)
+		return updates, nil
+	})
+	return errs, err
+}
+
+// ControlledShutdown moves leadership away from node before it stops, and
+// node out of every ISR that keeps another live member (see the function
+// ControlledShutdown). It returns how many partitions node still leads
+// because no other ISR member is live: they go offline when it stops.
+func (c *Controller) ControlledShutdown(ctx context.Context, node int32) (remaining int, err error) {
+	err = c.retry(ctx, fmt.Sprintf("controlled shutdown of %d", node), func(s *Snapshot) ([]PartitionUpdate, error) {
+		updates := ControlledShutdown(s, node)
+		remaining = 0
+		moved := map[TopicPartition]bool{}
+		for _, u := range updates {
+			moved[u.New.TP()] = u.New.Leader != node
+		}
+		for tp, p := range s.Partitions {
+			if p.Leader == node && !moved[tp] {
+				remaining++
+			}
+		}
+		return updates, nil
+	})
+	return remaining, err
+}
+
+// AlterISR validates a leader's ISR change (the function AlterISR) and
+// writes it, returning the partition's new state (the current one when it
+// needed no change). A write that loses a race is decided again against
+// the newer state, where the leader's stale epochs get ErrFenced or
+// ErrInvalidUpdateVersion; a request ahead of this broker's snapshot waits
+// for the snapshot to catch up, so ctx should carry a deadline.
+func (c *Controller) AlterISR(ctx context.Context, req ISRChange) (PartitionState, error) {
+	var state PartitionState
+	err := c.retry(ctx, "ISR change", func(s *Snapshot) ([]PartitionUpdate, error) {
+		u, changed, err := AlterISR(s, req)
+		if err != nil {
+			return nil, err
+		}
+		state = u.New
+		if !changed {
+			return nil, nil
+		}
+		return []PartitionUpdate{u}, nil
+	})
+	if err != nil {
+		return PartitionState{}, err
+	}
+	return state, nil
+}
+
+// liveBrokers is s's live brokers, in node ID order.
+func liveBrokers(s *Snapshot) []Broker {
+	ids := slices.Sorted(maps.Keys(s.Brokers))
+	out := make([]Broker, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, s.Brokers[id])
+	}
+	return out
+}
+
+// initialStates is the first state of new partitions numbered from first:
+// every replica in sync, the first leading, epochs 0.
+func initialStates(topic string, first int32, assignment [][]int32) []PartitionState {
+	parts := make([]PartitionState, len(assignment))
+	for i, replicas := range assignment {
+		parts[i] = PartitionState{
+			Topic:     topic,
+			Partition: first + int32(i),
+			Replicas:  replicas,
+			ISR:       slices.Clone(replicas),
+			Leader:    replicas[0],
+		}
+	}
+	return parts
+}

@@ -1,0 +1,799 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitLimit bounds every wait for the controller to converge; it is a
+// hang guard, not a timing assertion.
+const waitLimit = 20 * time.Second
+
+// testController is a Controller whose logs a test can read.
+type testController struct {
+	*Controller
+	logs *lockedBuffer
+}
+
+func newTestController(m *memStore, node int32, policy Policy) testController {
+	logs := &lockedBuffer{}
+	c := NewController(ControllerConfig{NodeID: node, Store: m, Policy: policy,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Seed: 1})
+	return testController{c, logs}
+}
+
+// run runs c as the active controller until the test ends, and returns
+// once it has read its first snapshot (so later changes reach it as
+// changes). At the end it checks Run returned nil once its context was
+// cancelled.
+func run(t *testing.T, c testController) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(waitLimit):
+			t.Error("Run did not return after its context ended")
+		}
+	})
+	waitLog(t, c, "controller active")
+}
+
+// waitFor waits until cond holds for the store's snapshot and returns it.
+func waitFor(t *testing.T, m *memStore, what string, cond func(*Snapshot) bool) *Snapshot {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		ch := m.Changed()
+		s := m.Snapshot()
+		if cond(s) {
+			return s
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("never %s; last snapshot:\n%s", what, dump(s))
+		}
+	}
+}
+
+func dump(s *Snapshot) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "revision %d, brokers %v\n", s.Revision, slices.Sorted(func(yield func(int32) bool) {
+		for n := range s.Brokers {
+			if !yield(n) {
+				return
+			}
+		}
+	}))
+	var tps []TopicPartition
+	for tp := range s.Partitions {
+		tps = append(tps, tp)
+	}
+	slices.SortFunc(tps, func(a, b TopicPartition) int {
+		if a.Topic != b.Topic {
+			return map[bool]int{true: -1, false: 1}[a.Topic < b.Topic]
+		}
+		return int(a.Partition - b.Partition)
+	})
+	for _, tp := range tps {
+		p := s.Partitions[tp]
+		fmt.Fprintf(&b, "  %s-%d replicas %v isr %v leader %d epochs %d/%d\n", p.Topic, p.Partition, p.Replicas, p.ISR, p.Leader, p.LeaderEpoch, p.PartitionEpoch)
+	}
+	return b.String()
+}
+
+// settled is a snapshot the controller has nothing left to do in.
+func settled(policy Policy) func(*Snapshot) bool {
+	return func(s *Snapshot) bool { return len(Reconcile(s, policy)) == 0 }
+}
+
+func noViolations(t *testing.T, m *memStore) {
+	t.Helper()
+	if v, _, _ := m.stats(); len(v) > 0 {
+		t.Fatalf("invariants broken by writes:\n%v", v)
+	}
+}
+
+// cluster3 is a store with brokers 1..n registered.
+func clusterOf(n int) *memStore {
+	m := newMemStore()
+	for i := int32(1); i <= int32(n); i++ {
+		m.register(i, "")
+	}
+	return m
+}
+
+func TestControllerReconcilesEverythingOnStart(t *testing.T) {
+	m := clusterOf(3)
+	// What a controller that died mid-way could leave: broker 4 gone but
+	// still leading and in ISRs, an offline partition whose ISR member is
+	// back.
+	m.put(Topic{Name: "t", Partitions: 3},
+		PartitionState{Topic: "t", Partition: 0, Replicas: ids(4, 1, 2), ISR: ids(4, 1, 2), Leader: 4, LeaderEpoch: 3, PartitionEpoch: 9},
+		PartitionState{Topic: "t", Partition: 1, Replicas: ids(1, 4, 2), ISR: ids(1, 4), Leader: 1, LeaderEpoch: 2, PartitionEpoch: 4},
+		PartitionState{Topic: "t", Partition: 2, Replicas: ids(4, 3, 1), ISR: ids(3), Leader: NoLeader, LeaderEpoch: 7, PartitionEpoch: 8},
+	)
+	run(t, newTestController(m, 1, Policy{}))
+	s := waitFor(t, m, "reconciled", settled(Policy{}))
+	for _, want := range []PartitionState{
+		{Topic: "t", Partition: 0, Replicas: ids(4, 1, 2), ISR: ids(1, 2), Leader: 1, LeaderEpoch: 4, PartitionEpoch: 10},
+		{Topic: "t", Partition: 1, Replicas: ids(1, 4, 2), ISR: ids(1), Leader: 1, LeaderEpoch: 2, PartitionEpoch: 5},
+		{Topic: "t", Partition: 2, Replicas: ids(4, 3, 1), ISR: ids(3), Leader: 3, LeaderEpoch: 8, PartitionEpoch: 9},
+	} {
+		got, _ := s.Partition("t", want.Partition)
+		want.Version = got.Version
+		sameStates(t, []PartitionState{got}, []PartitionState{want})
+	}
+	noViolations(t, m)
+}
+
+func TestControllerFailsOverFencedLeadersAndKeepsISRLessPartitionsOffline(t *testing.T) {
+	m := clusterOf(3)
+	c := newTestController(m, 1, Policy{})
+	if _, err := c.CreateTopic(context.Background(), "t", 6, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	before := m.Snapshot()
+
+	m.fence(1)
+	s := waitFor(t, m, "broker 1 out of every ISR", func(s *Snapshot) bool {
+		for _, p := range s.Partitions {
+			if p.Leader == 1 || p.InISR(1) {
+				return false
+			}
+		}
+		return true
+	})
+	for tp, p := range s.Partitions {
+		old := before.Partitions[tp]
+		wantLE := old.LeaderEpoch
+		if old.Leader == 1 {
+			wantLE++
+			if want := old.Replicas[slices.IndexFunc(old.Replicas, func(n int32) bool { return n != 1 })]; p.Leader != want {
+				t.Errorf("%v: leader %d, want %d (first other replica)", tp, p.Leader, want)
+			}
+		} else if p.Leader != old.Leader {
+			t.Errorf("%v: leader moved %d -> %d though it was live", tp, old.Leader, p.Leader)
+		}
+		if p.LeaderEpoch != wantLE || p.PartitionEpoch != old.PartitionEpoch+1 {
+			t.Errorf("%v: epochs %d/%d, from %d/%d", tp, p.LeaderEpoch, p.PartitionEpoch, old.LeaderEpoch, old.PartitionEpoch)
+		}
+	}
+
+	m.fence(2)
+	waitFor(t, m, "broker 2 out of every ISR", func(s *Snapshot) bool {
+		for _, p := range s.Partitions {
+			if p.InISR(2) {
+				return false
+			}
+		}
+		return true
+	})
+	m.fence(3)
+	waitFor(t, m, "every partition offline with broker 3 its ISR", func(s *Snapshot) bool {
+		for _, p := range s.Partitions {
+			if p.Leader != NoLeader || !slices.Equal(p.ISR, ids(3)) {
+				return false
+			}
+		}
+		return true
+	})
+
+	// A replica outside the ISR returning changes nothing (unclean off);
+	// the last ISR member returning leads every partition again.
+	m.register(2, "")
+	m.register(3, "")
+	s = waitFor(t, m, "broker 3 leading everything", func(s *Snapshot) bool {
+		for _, p := range s.Partitions {
+			if p.Leader != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	for tp, p := range s.Partitions {
+		if !slices.Equal(p.ISR, ids(3)) {
+			t.Errorf("%v: ISR %v, want [3] (only the leader expands it)", tp, p.ISR)
+		}
+	}
+	noViolations(t, m)
+}
+
+func TestControllerElectsOutsideTheISRWithUncleanElection(t *testing.T) {
+	m := clusterOf(2)
+	c := newTestController(m, 1, Policy{})
+	if _, err := c.CreateTopic(context.Background(), "t", 2, 2, map[string]string{UncleanLeaderElectionConfig: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	m.fence(2)
+	m.fence(1)
+	waitFor(t, m, "offline", func(s *Snapshot) bool {
+		for _, p := range s.Partitions {
+			if p.Leader != NoLeader {
+				return false
+			}
+		}
+		return true
+	})
+	m.register(2, "") // broker 1 (the last ISR member) stays away
+	waitFor(t, m, "broker 2 leading alone", func(s *Snapshot) bool {
+		for _, p := range s.Partitions {
+			if p.Leader != 2 || !slices.Equal(p.ISR, ids(2)) {
+				return false
+			}
+		}
+		return true
+	})
+	noViolations(t, m)
+}
+
+func TestControllerFencesAReRegisteredBrokersOldIncarnation(t *testing.T) {
+	m := clusterOf(3)
+	c := newTestController(m, 1, Policy{})
+	if _, err := c.CreateTopic(context.Background(), "t", 3, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	waitFor(t, m, "settled", settled(Policy{}))
+	m.register(2, "") // broker 2 restarted: same ID, new broker epoch
+	s := waitFor(t, m, "broker 2 out of every ISR", func(s *Snapshot) bool {
+		for _, p := range s.Partitions {
+			if p.InISR(2) {
+				return false
+			}
+		}
+		return true
+	})
+	for tp, p := range s.Partitions {
+		if p.Leader == 2 || p.Leader == NoLeader {
+			t.Errorf("%v: leader %d after broker 2 restarted", tp, p.Leader)
+		}
+	}
+	noViolations(t, m)
+}
+
+func TestControllerDecidesAgainAfterLosingACompareAndSwap(t *testing.T) {
+	m := clusterOf(3)
+	m.put(Topic{Name: "t", Partitions: 1},
+		PartitionState{Topic: "t", Partition: 0, Replicas: ids(1, 2, 3), ISR: ids(1, 2, 3), Leader: 1})
+	// Between the controller's decision (fence 1: leader 2) and its write,
+	// leader 1's ISR shrink to [1,3] lands: the decision must be redone,
+	// electing 3.
+	var once sync.Once
+	m.hook = func() {
+		once.Do(func() {
+			s := m.snap
+			p := s.Partitions[TopicPartition{"t", 0}]
+			next := p.Clone()
+			next.ISR = ids(1, 3)
+			next.PartitionEpoch++
+			s2 := m.next()
+			next.Version = s2.Revision
+			s2.Partitions[p.TP()] = next
+			m.publish(s2)
+		})
+	}
+	m.fence(1)
+	run(t, newTestController(m, 2, Policy{}))
+	s := waitFor(t, m, "settled", settled(Policy{}))
+	p, _ := s.Partition("t", 0)
+	want := PartitionState{Topic: "t", Partition: 0, Replicas: ids(1, 2, 3), ISR: ids(3), Leader: 3, LeaderEpoch: 1, PartitionEpoch: 2}
+	sameStates(t, []PartitionState{p}, []PartitionState{want})
+	if _, _, conflicts := m.stats(); conflicts == 0 {
+		t.Fatal("the injected write did not make the controller's CAS fail")
+	}
+	noViolations(t, m)
+}
+
+func TestControllerUndoesAnISRExpansionDecidedBeforeAFencing(t *testing.T) {
+	m := clusterOf(3)
+	m.put(Topic{Name: "t", Partitions: 1},
+		PartitionState{Topic: "t", Partition: 0, Replicas: ids(1, 2, 3), ISR: ids(1, 2), Leader: 1})
+	c := newTestController(m, 2, Policy{})
+	run(t, c)
+	stale := m.Snapshot() // leader 1's view: broker 3 live
+	m.fence(3)
+	waitLog(t, c, "broker fenced")
+	// The fencing touched no partition, so the expansion's CAS succeeds.
+	u, _, err := AlterISR(stale, ISRChange{Topic: "t", Leader: 1, NewISR: ids(1, 2, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.UpdatePartitions(context.Background(), []PartitionUpdate{u}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, m, "broker 3 out of the ISR again", func(s *Snapshot) bool {
+		p, _ := s.Partition("t", 0)
+		return slices.Equal(p.ISR, ids(1, 2))
+	})
+	noViolations(t, m)
+}
+
+// waitLog waits until c has logged msg.
+func waitLog(t *testing.T, c testController, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !slices.ContainsFunc(c.logs.records(t), func(r map[string]any) bool { return r["msg"] == msg }) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never logged %q", msg)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestControllerSplitsLargeFailoversIntoBoundedTransactions(t *testing.T) {
+	m := clusterOf(3)
+	c := newTestController(m, 2, Policy{})
+	if _, err := c.CreateTopic(context.Background(), "t", 3*MaxUpdatesPerTxn+5, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	m.fence(1)
+	waitFor(t, m, "broker 1 out of every ISR", func(s *Snapshot) bool {
+		for _, p := range s.Partitions {
+			if p.InISR(1) || p.Leader == 1 {
+				return false
+			}
+		}
+		return true
+	})
+	m.mu.Lock()
+	largest := m.largestTxn
+	m.mu.Unlock()
+	if largest > MaxUpdatesPerTxn {
+		t.Fatalf("a transaction of %d updates, limit %d", largest, MaxUpdatesPerTxn)
+	}
+	noViolations(t, m)
+}
+
+func TestCreateTopicPlacesOverLiveBrokersOnly(t *testing.T) {
+	m := clusterOf(4)
+	m.fence(4)
+	c := newTestController(m, 1, Policy{})
+	ctx := context.Background()
+	topic, err := c.CreateTopic(ctx, "t", 6, 3, map[string]string{"retention.ms": "1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topic.ID == ([16]byte{}) || topic.Partitions != 6 || topic.Configs["retention.ms"] != "1000" {
+		t.Fatalf("topic %+v", topic)
+	}
+	s := m.Snapshot()
+	if s.Topics["t"].ID != topic.ID {
+		t.Fatal("stored topic differs from the returned one")
+	}
+	leaders := map[int32]int{}
+	for i := range int32(6) {
+		p, ok := s.Partition("t", i)
+		if !ok {
+			t.Fatalf("partition %d missing", i)
+		}
+		if len(p.Replicas) != 3 || p.IsReplica(4) || !slices.Equal(p.ISR, p.Replicas) || p.Leader != p.Replicas[0] ||
+			p.LeaderEpoch != 0 || p.PartitionEpoch != 0 {
+			t.Fatalf("partition %d: %+v", i, p)
+		}
+		leaders[p.Leader]++
+	}
+	if leaders[1] != 2 || leaders[2] != 2 || leaders[3] != 2 {
+		t.Fatalf("leaders per broker %v", leaders)
+	}
+	if _, err := c.CreateTopic(ctx, "t", 1, 1, nil); !errors.Is(err, ErrTopicExists) {
+		t.Fatalf("taken name: %v", err)
+	}
+	if _, err := c.CreateTopic(ctx, "u", 1, 4, nil); !errors.Is(err, ErrNotEnoughBrokers) {
+		t.Fatalf("RF 4 with 3 live brokers: %v", err)
+	}
+	if _, ok := m.Snapshot().Topics["u"]; ok {
+		t.Fatal("a refused topic was stored")
+	}
+}
+
+func TestAddPartitionsGrowsATopic(t *testing.T) {
+	m := clusterOf(3)
+	c := newTestController(m, 1, Policy{})
+	ctx := context.Background()
+	if _, err := c.CreateTopic(ctx, "t", 3, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddPartitions(ctx, "t", 6); err != nil {
+		t.Fatal(err)
+	}
+	s := m.Snapshot()
+	if s.Topics["t"].Partitions != 6 {
+		t.Fatalf("topic has %d partitions", s.Topics["t"].Partitions)
+	}
+	leaders := map[int32]int{}
+	for i := range int32(6) {
+		p, ok := s.Partition("t", i)
+		if !ok || len(p.Replicas) != 2 || p.Leader != p.Replicas[0] {
+			t.Fatalf("partition %d: %+v", i, p)
+		}
+		leaders[p.Leader]++
+	}
+	if leaders[1] != 2 || leaders[2] != 2 || leaders[3] != 2 {
+		t.Fatalf("leaders per broker %v", leaders)
+	}
+	if err := c.AddPartitions(ctx, "t", 6); !errors.Is(err, ErrInvalidPartitions) {
+		t.Fatalf("no growth: %v", err)
+	}
+	if err := c.AddPartitions(ctx, "nope", 6); !errors.Is(err, ErrUnknownTopic) {
+		t.Fatalf("unknown topic: %v", err)
+	}
+}
+
+func TestControlledShutdownLeavesTheBrokerLeadingOnlyWhatNoOneElseCan(t *testing.T) {
+	m := clusterOf(3)
+	c := newTestController(m, 1, Policy{})
+	ctx := context.Background()
+	if _, err := c.CreateTopic(ctx, "t", 6, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	m.put(Topic{Name: "solo", Partitions: 1}, PartitionState{Topic: "solo", Replicas: ids(2), ISR: ids(2), Leader: 2})
+	run(t, c)
+	remaining, err := c.ControlledShutdown(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if remaining != 1 {
+		t.Fatalf("remaining %d, want 1 (solo-0)", remaining)
+	}
+	s := m.Snapshot()
+	for tp, p := range s.Partitions {
+		if tp.Topic == "solo" {
+			if p.Leader != 2 {
+				t.Fatalf("solo-0 lost its only possible leader: %+v", p)
+			}
+			continue
+		}
+		if p.Leader == 2 || p.InISR(2) {
+			t.Fatalf("%v still has broker 2: %+v", tp, p)
+		}
+	}
+	// The active controller must not hand anything back while 2 is
+	// still registered.
+	if u := Reconcile(s, Policy{}); len(u) != 0 {
+		t.Fatalf("the controller would undo the shutdown: %+v", u)
+	}
+	// Once it stops, its last partition goes offline.
+	m.fence(2)
+	waitFor(t, m, "solo-0 offline", func(s *Snapshot) bool {
+		p, _ := s.Partition("solo", 0)
+		return p.Leader == NoLeader && slices.Equal(p.ISR, ids(2))
+	})
+	noViolations(t, m)
+}
+
+func TestElectPreferredLeadersRestoresLeadershipAfterFailover(t *testing.T) {
+	m := clusterOf(3)
+	c := newTestController(m, 1, Policy{})
+	ctx := context.Background()
+	if _, err := c.CreateTopic(ctx, "t", 6, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	m.fence(1)
+	waitFor(t, m, "broker 1 leading nothing", func(s *Snapshot) bool {
+		for _, p := range s.Partitions {
+			if p.Leader == 1 {
+				return false
+			}
+		}
+		return true
+	})
+	m.register(1, "")
+	// Broker 1 is not preferred back while out of sync.
+	errs, err := c.ElectPreferredLeaders(ctx, []TopicPartition{{"t", 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := m.Snapshot().Partition("t", 0); p.Replicas[0] == 1 && !errors.Is(errs[TopicPartition{"t", 0}], ErrPreferredLeaderNotAvailable) {
+		t.Fatalf("out-of-sync preferred leader: %v", errs)
+	}
+	// Each leader takes broker 1 back into its ISR.
+	for _, p := range m.Snapshot().Partitions {
+		if p.InISR(1) {
+			continue
+		}
+		req := ISRChange{Topic: p.Topic, Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
+			PartitionEpoch: p.PartitionEpoch, NewISR: append(slices.Clone(p.ISR), 1)}
+		if _, err := c.AlterISR(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs, err = c.ElectPreferredLeaders(ctx, nil)
+	if err != nil || len(errs) != 0 {
+		t.Fatalf("elect all: %v %v", errs, err)
+	}
+	for tp, p := range m.Snapshot().Partitions {
+		if p.Leader != p.Replicas[0] {
+			t.Fatalf("%v: leader %d, preferred %d", tp, p.Leader, p.Replicas[0])
+		}
+	}
+	errs, _ = c.ElectPreferredLeaders(ctx, []TopicPartition{{"t", 0}})
+	if !errors.Is(errs[TopicPartition{"t", 0}], ErrElectionNotNeeded) {
+		t.Fatalf("second election: %v", errs)
+	}
+	noViolations(t, m)
+}
+
+func TestAlterISRAcceptsOnlyTheFirstOfTwoRequestsAtOneEpoch(t *testing.T) {
+	m := clusterOf(3)
+	c := newTestController(m, 1, Policy{})
+	ctx := context.Background()
+	m.put(Topic{Name: "t", Partitions: 1}, PartitionState{Topic: "t", Replicas: ids(1, 2, 3), ISR: ids(1, 2, 3), Leader: 1})
+	req := ISRChange{Topic: "t", Leader: 1, NewISR: ids(1, 2)}
+	got, err := c.AlterISR(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.ISR, ids(1, 2)) || got.PartitionEpoch != 1 || got.LeaderEpoch != 0 {
+		t.Fatalf("after shrink: %+v", got)
+	}
+	req.NewISR = ids(1)
+	if _, err := c.AlterISR(ctx, req); !errors.Is(err, ErrInvalidUpdateVersion) {
+		t.Fatalf("stale partition epoch: %v", err)
+	}
+	// A leader replaced meanwhile is fenced by its epoch.
+	m.fence(1)
+	run(t, c)
+	waitFor(t, m, "new leader", func(s *Snapshot) bool { p, _ := s.Partition("t", 0); return p.Leader == 2 })
+	m.register(1, "")
+	if _, err := c.AlterISR(ctx, ISRChange{Topic: "t", Leader: 1, PartitionEpoch: 1, NewISR: ids(1)}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("old leader: %v", err)
+	}
+	noViolations(t, m)
+}
+
+func TestAlterISRAheadOfTheSnapshotWaitsForItToCatchUp(t *testing.T) {
+	m := clusterOf(3)
+	c := newTestController(m, 1, Policy{})
+	m.put(Topic{Name: "t", Partitions: 1}, PartitionState{Topic: "t", Replicas: ids(1, 2, 3), ISR: ids(1, 2, 3), Leader: 1})
+	// The leader has seen partition epoch 1; this broker's snapshot has not.
+	req := ISRChange{Topic: "t", Leader: 1, PartitionEpoch: 1, NewISR: ids(1, 2)}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.AlterISR(short, req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("request ahead of a snapshot that never catches up: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.AlterISR(context.Background(), req)
+		done <- err
+	}()
+	m.put(Topic{Name: "t", Partitions: 1}, PartitionState{Topic: "t", Replicas: ids(1, 2, 3), ISR: ids(1, 2, 3), Leader: 1, PartitionEpoch: 1})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := m.Snapshot().Partition("t", 0); !slices.Equal(p.ISR, ids(1, 2)) || p.PartitionEpoch != 2 {
+		t.Fatalf("after catching up: %+v", p)
+	}
+}
+
+// lockedBuffer is a log sink several goroutines write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) records(t *testing.T) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
+	for sc.Scan() {
+		var r map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestControllerLogsEveryLeadershipAndISRChange(t *testing.T) {
+	m := clusterOf(3)
+	c := newTestController(m, 1, Policy{})
+	m.put(Topic{Name: "t", Partitions: 2},
+		PartitionState{Topic: "t", Partition: 0, Replicas: ids(3, 1), ISR: ids(3, 1), Leader: 3, LeaderEpoch: 4, PartitionEpoch: 6},
+		PartitionState{Topic: "t", Partition: 1, Replicas: ids(1, 3), ISR: ids(1, 3), Leader: 1, LeaderEpoch: 2, PartitionEpoch: 2},
+	)
+	run(t, c)
+	m.fence(3)
+	waitFor(t, m, "settled", func(s *Snapshot) bool {
+		p, _ := s.Partition("t", 1)
+		return settled(Policy{})(s) && !p.InISR(3)
+	})
+	want := map[string]map[string]any{
+		"partition leader changed": {"topic": "t", "partition": 0.0, "old_leader": 3.0, "leader": 1.0, "leader_epoch": 5.0,
+			"partition_epoch": 7.0, "old_isr": []any{3.0, 1.0}, "isr": []any{1.0}, "node": 1.0},
+		"partition ISR changed": {"topic": "t", "partition": 1.0, "old_leader": 1.0, "leader": 1.0, "leader_epoch": 2.0,
+			"partition_epoch": 3.0, "old_isr": []any{1.0, 3.0}, "isr": []any{1.0}},
+		"broker fenced": {"broker": 3.0},
+	}
+	// The store shows a change before its writer logs it: wait for the
+	// records too.
+	deadline := time.Now().Add(waitLimit)
+	for {
+		found := map[string]bool{}
+		var mismatch []string
+		for _, r := range c.logs.records(t) {
+			msg, _ := r["msg"].(string)
+			w, ok := want[msg]
+			if !ok {
+				continue
+			}
+			found[msg] = true
+			for k, v := range w {
+				if fmt.Sprint(r[k]) != fmt.Sprint(v) {
+					mismatch = append(mismatch, fmt.Sprintf("%q: %s=%v, want %v (record %v)", msg, k, r[k], v, r))
+				}
+			}
+		}
+		if len(mismatch) > 0 {
+			t.Fatal(mismatch)
+		}
+		if len(found) == len(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log records found %v of %v", found, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestControllerConvergesUnderConcurrentConflictingWriters runs two
+// controllers at once (an old one not yet stopped and its successor),
+// leaders shrinking and expanding ISRs (some from a stale view of the
+// brokers), preferred elections and controlled shutdowns, while brokers
+// are fenced and come back. Every write must keep the partition
+// invariants, and once the brokers are all back the metadata must settle
+// with every partition led.
+func TestControllerConvergesUnderConcurrentConflictingWriters(t *testing.T) {
+	const brokers = 5
+	m := clusterOf(brokers)
+	c1 := newTestController(m, 1, Policy{})
+	c2 := newTestController(m, 2, Policy{})
+	ctx := context.Background()
+	for i, name := range []string{"a", "b"} {
+		if _, err := c1.CreateTopic(ctx, name, 12, 3-i, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, c1)
+	run(t, c2)
+
+	expected := func(err error) bool {
+		return err == nil || errors.Is(err, ErrConflict) || errors.Is(err, ErrFenced) ||
+			errors.Is(err, ErrInvalidUpdateVersion) || errors.Is(err, ErrIneligibleReplica)
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	fail := func(err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+	}
+	// Leaders changing their ISRs.
+	for w := range 3 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 99))
+			for range 300 {
+				s := m.Snapshot()
+				var led []PartitionState
+				for _, p := range s.Partitions {
+					if p.Leader != NoLeader {
+						led = append(led, p)
+					}
+				}
+				if len(led) == 0 {
+					continue
+				}
+				p := led[rng.IntN(len(led))]
+				isr := []int32{p.Leader}
+				for _, r := range p.Replicas {
+					if r != p.Leader && rng.IntN(2) == 0 {
+						isr = append(isr, r)
+					}
+				}
+				req := ISRChange{Topic: p.Topic, Partition: p.Partition, Leader: p.Leader, BrokerEpoch: s.Brokers[p.Leader].Epoch,
+					LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, NewISR: isr}
+				if rng.IntN(2) == 0 {
+					if _, err := c1.AlterISR(ctx, req); !expected(err) {
+						fail(fmt.Errorf("AlterISR: %w", err))
+					}
+					continue
+				}
+				// Decided on s, written after the brokers may have
+				// changed: the CAS is all that guards it.
+				for range rng.IntN(20) {
+					m.Snapshot()
+				}
+				u, changed, err := AlterISR(s, req)
+				if err == nil && changed {
+					err = m.UpdatePartitions(ctx, []PartitionUpdate{u})
+				}
+				if !expected(err) {
+					fail(fmt.Errorf("stale AlterISR: %w", err))
+				}
+			}
+		})
+	}
+	// Preferred elections and controlled shutdowns from other brokers.
+	wg.Go(func() {
+		rng := rand.New(rand.NewPCG(7, 7))
+		for range 100 {
+			var err error
+			if rng.IntN(2) == 0 {
+				_, err = c2.ElectPreferredLeaders(ctx, nil)
+			} else {
+				_, err = c2.ControlledShutdown(ctx, int32(1+rng.IntN(brokers)))
+			}
+			if err != nil {
+				fail(err)
+			}
+		}
+	})
+	// Brokers fenced and coming back.
+	wg.Go(func() {
+		rng := rand.New(rand.NewPCG(3, 3))
+		for range 200 {
+			n := int32(1 + rng.IntN(brokers))
+			if m.Snapshot().Live(n) {
+				m.fence(n)
+			} else {
+				m.register(n, "")
+			}
+		}
+	})
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	for n := int32(1); n <= brokers; n++ {
+		if !m.Snapshot().Live(n) {
+			m.register(n, "")
+		}
+	}
+	waitFor(t, m, "every partition led by an in-sync live broker", func(s *Snapshot) bool {
+		if !settled(Policy{})(s) {
+			return false
+		}
+		for _, p := range s.Partitions {
+			if p.Leader == NoLeader || !s.Live(p.Leader) || slices.ContainsFunc(p.ISR, func(n int32) bool { return !s.Live(n) }) {
+				return false
+			}
+		}
+		return true
+	})
+	noViolations(t, m)
+	_, writes, conflicts := m.stats()
+	t.Logf("%d partition writes, %d lost compare-and-swaps", writes, conflicts)
+}

@@ -1,0 +1,111 @@
+package cluster
+
+// The names of the metrics Kafka operators alert on in a cluster (issue
+// 14 item 8), fixed here, below every package that exports them (the
+// controller, replica, server), so that each registers the same name with
+// the same labels and the dashboard and alerts can be written against
+// them. Each is Kafka's metric of the same meaning, under the tributary_
+// prefix, as a Prometheus name: counters end in _total, gauges do not.
+// Nothing registers them yet; a single broker never will (its /metrics
+// stays as it is).
+
+// Metric is one metric's name, kind, labels and help text.
+type Metric struct {
+	Name   string
+	Kind   MetricKind
+	Labels []string
+	Help   string
+}
+
+// MetricKind is a Prometheus metric type.
+type MetricKind string
+
+// The kinds used here.
+const (
+	Gauge   MetricKind = "gauge"
+	Counter MetricKind = "counter"
+)
+
+// Metric names.
+const (
+	// MetricUnderReplicatedPartitions: partitions this broker leads whose
+	// ISR is smaller than their replica set (Kafka's
+	// UnderReplicatedPartitions). Alert when above 0 for long.
+	MetricUnderReplicatedPartitions = "tributary_cluster_under_replicated_partitions"
+	// MetricUnderMinISRPartitions: partitions this broker leads whose ISR
+	// is below min.insync.replicas, so acks=all produces fail with
+	// NOT_ENOUGH_REPLICAS (Kafka's UnderMinIsrPartitionCount).
+	MetricUnderMinISRPartitions = "tributary_cluster_under_min_isr_partitions"
+	// MetricAtMinISRPartitions: partitions this broker leads whose ISR is
+	// exactly min.insync.replicas: one more loss stops acks=all writes
+	// (Kafka's AtMinIsrPartitionCount).
+	MetricAtMinISRPartitions = "tributary_cluster_at_min_isr_partitions"
+	// MetricOfflinePartitions: partitions without a leader, as the
+	// active controller sees them; 0 on every other broker (Kafka's
+	// OfflinePartitionsCount).
+	MetricOfflinePartitions = "tributary_cluster_offline_partitions"
+	// MetricActiveController: 1 on the broker that is the active
+	// controller, 0 elsewhere; summed over the cluster it must be 1
+	// (Kafka's ActiveControllerCount).
+	MetricActiveController = "tributary_cluster_active_controller"
+	// MetricLeaderPartitions: partitions this broker leads (Kafka's
+	// LeaderCount); with MetricPartitions, the leader balance per broker.
+	MetricLeaderPartitions = "tributary_cluster_leader_partitions"
+	// MetricPartitions: partition replicas on this broker (Kafka's
+	// PartitionCount).
+	MetricPartitions = "tributary_cluster_partitions"
+	// MetricBrokers: registered brokers by state, active or fenced, as
+	// the active controller sees them (Kafka's ActiveBrokerCount and
+	// FencedBrokerCount).
+	MetricBrokers = "tributary_cluster_brokers"
+	// MetricISRShrinks and MetricISRExpands: ISR changes this broker made
+	// as a leader (Kafka's IsrShrinksPerSec and IsrExpandsPerSec, as
+	// counters).
+	MetricISRShrinks = "tributary_cluster_isr_shrinks_total"
+	MetricISRExpands = "tributary_cluster_isr_expands_total"
+	// MetricLeaderElections: leaders the active controller elected, by
+	// kind, clean (from the ISR) or unclean (Kafka's
+	// LeaderElectionRateAndTimeMs and UncleanLeaderElectionsPerSec).
+	MetricLeaderElections = "tributary_cluster_leader_elections_total"
+	// MetricReplicaMaxLag: the largest lag, in records, of this broker's
+	// follower replicas behind their leaders (Kafka's replica fetcher
+	// MaxLag). Per partition lag is not exported: 30,000 partitions would
+	// be 30,000 series.
+	MetricReplicaMaxLag = "tributary_replica_max_lag_records"
+	// MetricReplicaFetchRequests and MetricReplicaFetchErrors: replica
+	// fetches this broker sent as a follower, and those that failed, by
+	// error (Kafka's FetcherStats and fetch failure rate).
+	MetricReplicaFetchRequests = "tributary_replica_fetch_requests_total"
+	MetricReplicaFetchErrors   = "tributary_replica_fetch_errors_total"
+)
+
+// Label names and values.
+const (
+	LabelState = "state" // MetricBrokers: StateActive or StateFenced
+	LabelKind  = "kind"  // MetricLeaderElections: KindClean or KindUnclean
+	LabelError = "error" // MetricReplicaFetchErrors: Kafka's error name, or "network"
+
+	StateActive = "active"
+	StateFenced = "fenced"
+	KindClean   = "clean"
+	KindUnclean = "unclean"
+)
+
+// Metrics lists every cluster metric: what the dashboard row and the
+// alerts may use.
+var Metrics = []Metric{
+	{MetricUnderReplicatedPartitions, Gauge, nil, "Partitions this broker leads whose ISR is smaller than their replica set."},
+	{MetricUnderMinISRPartitions, Gauge, nil, "Partitions this broker leads whose ISR is below min.insync.replicas (acks=all produces fail)."},
+	{MetricAtMinISRPartitions, Gauge, nil, "Partitions this broker leads whose ISR is exactly min.insync.replicas."},
+	{MetricOfflinePartitions, Gauge, nil, "Partitions without a leader, as the active controller sees them (0 on other brokers)."},
+	{MetricActiveController, Gauge, nil, "1 on the active controller, 0 on every other broker."},
+	{MetricLeaderPartitions, Gauge, nil, "Partitions this broker leads."},
+	{MetricPartitions, Gauge, nil, "Partition replicas on this broker."},
+	{MetricBrokers, Gauge, []string{LabelState}, "Registered brokers by state (active, fenced), as the active controller sees them."},
+	{MetricISRShrinks, Counter, nil, "ISR shrinks this broker made as a leader."},
+	{MetricISRExpands, Counter, nil, "ISR expansions this broker made as a leader."},
+	{MetricLeaderElections, Counter, []string{LabelKind}, "Leaders elected by the active controller, clean (from the ISR) or unclean."},
+	{MetricReplicaMaxLag, Gauge, nil, "Largest lag in records of this broker's follower replicas behind their leaders."},
+	{MetricReplicaFetchRequests, Counter, nil, "Replica fetches this broker sent as a follower."},
+	{MetricReplicaFetchErrors, Counter, []string{LabelError}, "Replica fetches this broker sent as a follower that failed, by error."},
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/tributary-io/tributary/server"
+)
+
+// clusterNode1 is issue 14's command line for node 1 of three on
+// 127.0.0.2-4, as the README and make cluster give it.
+var clusterNode1 = []string{"--node-id", "1", "--data-dir", "d1", "--listen", "127.0.0.2:9092", "--metrics-listen", "127.0.0.2:9644",
+	"--controller-listen", "127.0.0.2:9093", "--controller-quorum-voters", "1@127.0.0.2:9093,2@127.0.0.3:9093,3@127.0.0.4:9093"}
+
+func noEnv(string) (string, bool) { return "", false }
+
+// TestServeClusterFlagsParse: the cluster's command line parses into the
+// settings the cluster's wiring reads.
+func TestServeClusterFlagsParse(t *testing.T) {
+	o := &serveOptions{}
+	cmd := newServeCmdFor(o)
+	if err := cmd.ParseFlags(clusterNode1); err != nil {
+		t.Fatal(err)
+	}
+	settings, _, err := brokerSettings("", noEnv, o.overrides.list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := server.DefaultClusterConfig()
+	want.NodeID = 1
+	want.ControllerListen = "127.0.0.2:9093"
+	want.Voters = []server.Voter{{ID: 1, Host: "127.0.0.2", Port: 9093}, {ID: 2, Host: "127.0.0.3", Port: 9093}, {ID: 3, Host: "127.0.0.4", Port: 9093}}
+	if !reflect.DeepEqual(settings.Cluster, want) {
+		t.Fatalf("parsed %+v\nwant   %+v", settings.Cluster, want)
+	}
+	if o.dataDir != "d1" || o.listen != "127.0.0.2:9092" || o.metricsListen != "127.0.0.2:9644" {
+		t.Errorf("serve's own flags: %+v", o)
+	}
+	c := settings.Cluster
+	if !c.Enabled() || !c.IsVoter() || c.ClientListen() != "127.0.0.2:9094" ||
+		strings.Join(c.StoreEndpoints(), ",") != "127.0.0.2:9094,127.0.0.3:9094,127.0.0.4:9094" {
+		t.Errorf("derived: voter %v, client %s, endpoints %v", c.IsVoter(), c.ClientListen(), c.StoreEndpoints())
+	}
+}
+
+// TestServeClusterPrintConfig: --print-config shows the cluster settings
+// as given and what they resolve to, and reads back; the environment
+// sets them as TRIBUTARY_*.
+func TestServeClusterPrintConfig(t *testing.T) {
+	m, out := printConfig(t, append(slicesClone(clusterNode1), "--broker.rack", "r1", "--set", "min.insync.replicas=2", "--default.replication.factor", "3")...)
+	for name, want := range map[string]string{
+		"node.id": "1", "controller.listener": "127.0.0.2:9093", "controller.quorum.voters": "1@127.0.0.2:9093,2@127.0.0.3:9093,3@127.0.0.4:9093",
+		"broker.rack": "r1", "min.insync.replicas": "2", "default.replication.factor": "3", "offsets.topic.replication.factor": "3",
+		"replica.lag.time.max.ms": "30000", "broker.session.timeout.ms": "9000", "metadata.store": "",
+	} {
+		if m[name] != want {
+			t.Errorf("%s=%q, want %q", name, m[name], want)
+		}
+	}
+	for _, want := range []string{
+		"# cluster: node 1, a voter of 3: etcd peers on 127.0.0.2:9093, etcd clients on 127.0.0.2:9094\n",
+		"# cluster: metadata store endpoints 127.0.0.2:9094,127.0.0.3:9094,127.0.0.4:9094; inter-broker listener PLAINTEXT",
+		"# from flag\nnode.id=1\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--print-config lacks %q:\n%s", want, out)
+		}
+	}
+	// What it printed starts the same node again.
+	props := filepath.Join(t.TempDir(), "node1.properties")
+	writeFile(t, props, out)
+	m2, _ := printConfig(t, "--config", props, "--listen", "127.0.0.2:9092", "--metrics-listen", "127.0.0.2:9644")
+	if !reflect.DeepEqual(m, m2) {
+		t.Errorf("--print-config does not read back")
+	}
+
+	_, out = printConfig(t)
+	if !strings.Contains(out, "# cluster: off (a single broker") {
+		t.Errorf("single broker not shown:\n%s", out)
+	}
+
+	t.Setenv("TRIBUTARY_NODE_ID", "2")
+	t.Setenv("TRIBUTARY_CONTROLLER_LISTENER", "127.0.0.3:9093")
+	t.Setenv("TRIBUTARY_CONTROLLER_QUORUM_VOTERS", "1@127.0.0.2:9093,2@127.0.0.3:9093,3@127.0.0.4:9093")
+	m, out = printConfig(t, "--listen", "127.0.0.3:9092", "--metrics-listen", "127.0.0.3:9644")
+	if m["node.id"] != "2" || !strings.Contains(out, "# from env TRIBUTARY_NODE_ID\n") || !strings.Contains(out, "node 2, a voter of 3") {
+		t.Errorf("environment not taken:\n%s", out)
+	}
+
+}
+
+func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+// TestServeClusterNotWired: a cluster's command line fails at once with
+// a clear error, before the data dir is touched; without voters serve is
+// the single broker it was.
+func TestServeClusterNotWired(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "d1")
+	args := slicesClone(clusterNode1)
+	args[3] = dir
+	r := runCLI(t, "", append([]string{"serve"}, args...)...)
+	if r.code != 1 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	checkOneLineError(t, r.stderr, "serve: node 1: cluster mode is not wired yet")
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the data dir was touched: %v", err)
+	}
+	r = runCLI(t, "", "serve", "--data-dir", dir, "--node-id", "5", "--metadata.store", "etcd://127.0.0.9:2379")
+	checkOneLineError(t, r.stderr, "serve: node 5: cluster mode is not wired yet")
+}
+
+// TestServeClusterErrors: each bad combination of the cluster's flags
+// fails with an error saying what is wrong, in one line.
+func TestServeClusterErrors(t *testing.T) {
+	voters := "1@127.0.0.2:9093,2@127.0.0.3:9093,3@127.0.0.4:9093"
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--controller-listen", "127.0.0.2:9093", "--controller-quorum-voters", voters},
+			"a cluster node needs node.id (--node-id)"},
+		{[]string{"--node-id", "4", "--controller-listen", "127.0.0.5:9093", "--controller-quorum-voters", voters},
+			"node.id=4 is not in controller.quorum.voters"},
+		{[]string{"--node-id", "1", "--controller-listen", "127.0.0.2:9193", "--controller-quorum-voters", voters},
+			"controller.listener=127.0.0.2:9193 does not match this node's voter entry 1@127.0.0.2:9093"},
+		{[]string{"--node-id", "1", "--controller-listen", "127.0.0.2:9093", "--controller-quorum-voters", "1@127.0.0.2:9093,1@127.0.0.3:9093"},
+			"node id 1 is named twice"},
+		{[]string{"--node-id", "1", "--controller-listen", "127.0.0.2:9093", "--controller-quorum-voters", "1@127.0.0.2:9093,2@127.0.0.2:9093"},
+			"voters 1 and 2 both have the address 127.0.0.2:9093"},
+		{[]string{"--node-id", "1", "--controller-listen", "127.0.0.2:9093", "--controller-quorum-voters", "1@127.0.0.2:90930"},
+			`bad port "90930"`},
+		{[]string{"--node-id", "1", "--controller-quorum-voters", voters, "--metadata.store", "etcd://127.0.0.9:2379"},
+			"controller.quorum.voters and metadata.store are exclusive"},
+		{[]string{"--node-id", "1", "--controller-listen", "127.0.0.2:9092", "--controller-quorum-voters", "1@127.0.0.2:9092", "--listen", "127.0.0.2:9092"},
+			"controller.listener=127.0.0.2:9092 takes the address of listener PLAINTEXT"},
+		{[]string{"--node-id", "4", "--controller-quorum-voters", voters, "--inter.broker.listener.name", "PLAINTEXT", "--security.inter.broker.protocol", "PLAINTEXT"},
+			"only one of inter.broker.listener.name and security.inter.broker.protocol may be set"},
+		{[]string{"--node-id", "4", "--controller-quorum-voters", voters, "--inter.broker.listener.name", "INTERNAL"},
+			"the inter-broker listener INTERNAL is not among the listeners (PLAINTEXT)"},
+		{[]string{"--controller-listen", "127.0.0.2:9093"}, "controller.listener is set without controller.quorum.voters"},
+		{[]string{"--default.replication.factor", "3"}, "default.replication.factor=3 needs a cluster"},
+	} {
+		r := runCLI(t, "", append([]string{"serve", "--print-config", "--metrics-listen", ""}, tt.args...)...)
+		if r.code != 1 {
+			t.Errorf("%v: exit %d, want 1: %s", tt.args, r.code, r.stdout)
+			continue
+		}
+		checkOneLineError(t, r.stderr, tt.want)
+	}
+}
+
+// TestServeClusterWarns: min.insync.replicas above
+// default.replication.factor is allowed, with a warning, as Kafka allows
+// it (its acks=all produces fail with NOT_ENOUGH_REPLICAS).
+func TestServeClusterWarns(t *testing.T) {
+	r := runCLI(t, "", append([]string{"serve", "--print-config", "--min.insync.replicas", "2"}, clusterNode1...)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "tributary: warning: min.insync.replicas=2 is above default.replication.factor=1") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}

@@ -1,0 +1,55 @@
+// Package replica is the replication engine: the leader side of the
+// partitions this broker leads and the follower fetchers of the partitions
+// it follows, as Kafka's replication protocol specifies (KIP-101, KIP-279,
+// KIP-320, KIP-966's strict min ISR). The server owns one Manager and
+// calls it from Produce (acks=all), from Fetch (fetches with a replica ID)
+// and on every metadata change.
+//
+// # Leader side
+//
+// A Leader tracks, per follower, the log end offset its last fetch
+// reported and when it was last caught up: a fetch at or past the
+// leader's log end at that moment counts as caught up now, and one at or
+// past the leader's log end at the follower's previous fetch counts as
+// caught up as of that previous fetch. The high watermark is the lowest
+// log end offset over the ISR (with any proposed and not yet committed
+// members), and does not move while the committed ISR is smaller than
+// min.insync.replicas. A follower that has not been caught up for
+// replica.lag.time.max.ms leaves the ISR; a replica whose log end reaches
+// the high watermark (and the start of this leader's epoch) joins it.
+// Both are proposals to the caller, who makes them a compare-and-swap of
+// the partition's state in the cluster metadata and hands the committed
+// state back; one proposal is in flight at a time.
+//
+// acks=all produces register a waiter ordered by offset; an advance of the
+// high watermark completes the prefix it passes. No goroutine is spent per
+// waiter besides the caller's own.
+//
+// A follower's fetch carries the epoch of its last fetched batch; if the
+// leader's log ends that epoch before the fetch offset, the answer is a
+// DivergingEpoch and no records, and the follower truncates.
+//
+// # Follower side
+//
+// One fetcher goroutine per leader broker fetches every partition this
+// broker follows from it, with Fetch v12 or later (LastFetchedEpoch and
+// DivergingEpoch): truncation on a new leader epoch is driven by the
+// DivergingEpoch answers alone, never by the high watermark, so no
+// OffsetForLeaderEpoch round is needed before fetching. Records are
+// checked (framing, CRC, offsets following the log) before
+// Log.AppendAsFollower; a response that does not check out is refused
+// whole. The follower's high watermark is the leader's, capped at its own
+// log end. OFFSET_OUT_OF_RANGE is resolved with ListOffsets to the leader:
+// a leader end below the follower's (only after an unclean election)
+// truncates to it; a leader start past the follower's end restarts the log
+// there, which needs the FullTruncater method beyond issue 14's Log
+// contract.
+//
+// # Locking
+//
+// Leader.mu guards a Leader's state; the Log's own locks are taken under
+// it (the Log never calls back). A fetcher's mu guards its partition set;
+// each followed partition's mu is held while its response is applied to
+// the log, so that once Stop returns the fetcher no longer touches that
+// log. Order: fetcher.mu before a partition's mu; Manager.mu before both.
+package replica

@@ -1,0 +1,568 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/recordbatch"
+)
+
+// Defaults of the follower's fetch settings, Kafka's names and values.
+const (
+	DefaultFetchMaxWait          = 500 * time.Millisecond // replica.fetch.wait.max.ms
+	DefaultFetchMinBytes         = 1                      // replica.fetch.min.bytes
+	DefaultFetchMaxBytes         = 10 << 20               // replica.fetch.response.max.bytes
+	DefaultFetchPartitionMaxByte = 1 << 20                // replica.fetch.max.bytes
+	DefaultFetchBackoff          = time.Second            // replica.fetch.backoff.ms
+	// minFetchVersion is the oldest Fetch version a leader must answer:
+	// v12 brought LastFetchedEpoch and DivergingEpoch, on which the
+	// follower's truncation relies.
+	minFetchVersion = 12
+	// firstBackoff is the first wait after a failed request; it doubles
+	// up to FetcherConfig.Backoff.
+	firstBackoff = 50 * time.Millisecond
+	// listOffsetsTimeout bounds the ListOffsets rounds of an out-of-range
+	// recovery.
+	listOffsetsTimeout = 10 * time.Second
+)
+
+// Requester sends one request to one broker (the leader a fetcher fetches
+// from) and returns its response. KgoRequester is the real one.
+type Requester interface {
+	Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+}
+
+// FetcherConfig configures the follower fetchers.
+type FetcherConfig struct {
+	Self        int32 // this broker's node ID: the fetch's replica ID
+	BrokerEpoch int64 // this broker's registration epoch (ReplicaState, v15+)
+	// MaxWait, MinBytes, MaxBytes and PartitionMaxBytes are the Fetch
+	// request's long-poll and size bounds; zero means Kafka's default.
+	MaxWait           time.Duration
+	MinBytes          int32
+	MaxBytes          int32
+	PartitionMaxBytes int32
+	// Backoff is the longest wait after an error, of the whole fetcher
+	// (a failed request) or of one partition (an error answer); zero
+	// means the default.
+	Backoff time.Duration
+	Logger  *slog.Logger // nil: slog.Default()
+}
+
+func (c *FetcherConfig) setDefaults() {
+	if c.MaxWait <= 0 {
+		c.MaxWait = DefaultFetchMaxWait
+	}
+	if c.MinBytes <= 0 {
+		c.MinBytes = DefaultFetchMinBytes
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultFetchMaxBytes
+	}
+	if c.PartitionMaxBytes <= 0 {
+		c.PartitionMaxBytes = DefaultFetchPartitionMaxByte
+	}
+	if c.Backoff <= 0 {
+		c.Backoff = DefaultFetchBackoff
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// followed is one partition a fetcher fetches.
+type followed struct {
+	tp      cluster.TopicPartition
+	topicID [16]byte
+	log     Log
+	epoch   int32 // the leader epoch followed: the fetch's CurrentLeaderEpoch
+
+	// mu is held while a response is applied to log; stopped is set
+	// under it, so once stop returns nothing more touches log.
+	mu      sync.Mutex
+	stopped bool
+}
+
+func (p *followed) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+}
+
+// Fetcher is the one goroutine that fetches, from one leader broker, every
+// partition this broker follows there.
+type Fetcher struct {
+	leader int32
+	req    Requester
+	cfg    FetcherConfig
+
+	mu      sync.Mutex // guards parts and retryAt
+	parts   map[cluster.TopicPartition]*followed
+	retryAt map[*followed]time.Time // partitions resting after an error
+	closed  bool
+
+	wake   chan struct{} // cap 1: the partition set changed
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewFetcher starts the fetcher of leader, which req reaches. Close stops
+// it.
+func NewFetcher(leader int32, req Requester, cfg FetcherConfig) *Fetcher {
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &Fetcher{
+		leader:  leader,
+		req:     req,
+		cfg:     cfg,
+		parts:   make(map[cluster.TopicPartition]*followed),
+		retryAt: make(map[*followed]time.Time),
+		wake:    make(chan struct{}, 1),
+		cancel:  cancel,
+		done:    make(chan struct{}),
+	}
+	go f.run(ctx)
+	return f
+}
+
+// Leader is the broker this fetcher fetches from.
+func (f *Fetcher) Leader() int32 { return f.leader }
+
+// Add makes the fetcher fetch state's partition into l, following the
+// leader at state.LeaderEpoch; topicID is the topic's ID (Fetch v13+
+// names topics by ID). Adding a partition again with a new epoch or log
+// replaces it, and clears any error rest: a metadata change is what a
+// partition fenced by the leader waits for.
+func (f *Fetcher) Add(l Log, state cluster.PartitionState, topicID [16]byte) error {
+	p := &followed{tp: state.TP(), topicID: topicID, log: l, epoch: state.LeaderEpoch}
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return fmt.Errorf("replica: follow %s-%d: %w", p.tp.Topic, p.tp.Partition, ErrClosed)
+	}
+	old := f.parts[p.tp]
+	if old != nil && old.log == l && old.epoch == state.LeaderEpoch && old.topicID == topicID {
+		delete(f.retryAt, old)
+		f.mu.Unlock()
+		f.kick()
+		return nil
+	}
+	f.parts[p.tp] = p
+	if old != nil {
+		delete(f.retryAt, old)
+	}
+	f.mu.Unlock()
+	if old != nil {
+		old.stop()
+	}
+	f.kick()
+	return nil
+}
+
+// Remove stops fetching tp. Once it returns, the fetcher no longer touches
+// the partition's log. It reports whether tp was fetched here.
+func (f *Fetcher) Remove(tp cluster.TopicPartition) bool {
+	f.mu.Lock()
+	p := f.parts[tp]
+	delete(f.parts, tp)
+	if p != nil {
+		delete(f.retryAt, p)
+	}
+	f.mu.Unlock()
+	if p != nil {
+		p.stop()
+	}
+	return p != nil
+}
+
+// Len is the number of partitions fetched here.
+func (f *Fetcher) Len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.parts)
+}
+
+// Close stops the fetcher's goroutine, waits for it, and stops every
+// partition.
+func (f *Fetcher) Close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.cancel()
+	<-f.done
+	f.mu.Lock()
+	parts := f.parts
+	f.parts = map[cluster.TopicPartition]*followed{}
+	f.mu.Unlock()
+	for _, p := range parts {
+		p.stop()
+	}
+}
+
+func (f *Fetcher) kick() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sleep waits d, or less if the partition set changes; false if ctx ended.
+func (f *Fetcher) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-f.wake:
+		return true
+	case <-t.C:
+		return true
+	}
+}
+
+// sent is one partition of a request in flight.
+type sent struct {
+	p           *followed
+	fetchOffset int64
+}
+
+func (f *Fetcher) run(ctx context.Context) {
+	defer close(f.done)
+	backoff := time.Duration(0)
+	for {
+		req, inFlight, idle := f.buildRequest(time.Now())
+		if len(inFlight) == 0 {
+			if !f.sleep(ctx, idle) {
+				return
+			}
+			continue
+		}
+		start := time.Now()
+		resp, err := f.fetch(ctx, req)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			backoff = min(max(2*backoff, firstBackoff), f.cfg.Backoff)
+			f.cfg.Logger.Warn("replica fetch failed", "leader", f.leader, "partitions", len(inFlight), "err", err, "retry_in", backoff)
+			if !f.sleep(ctx, backoff) {
+				return
+			}
+			continue
+		}
+		backoff = 0
+		progress := f.handleResponse(ctx, resp, inFlight)
+		// A leader answers a fetch with nothing new only after MaxWait;
+		// one that answers at once must not make this loop spin.
+		if !progress {
+			if rest := f.cfg.MaxWait - time.Since(start); rest > 0 && !f.sleep(ctx, rest) {
+				return
+			}
+		}
+	}
+}
+
+// fetch sends req and checks the response is a Fetch of a version that
+// can carry DivergingEpoch.
+func (f *Fetcher) fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
+	r, err := f.req.Request(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("replica: fetch from broker %d: %w", f.leader, err)
+	}
+	resp, ok := r.(*kmsg.FetchResponse)
+	if !ok {
+		return nil, fmt.Errorf("replica: fetch from broker %d: response is %T", f.leader, r)
+	}
+	if resp.Version < minFetchVersion {
+		return nil, fmt.Errorf("replica: fetch from broker %d: answered at Fetch v%d, replication needs v%d+", f.leader, resp.Version, minFetchVersion)
+	}
+	if resp.ErrorCode != 0 {
+		return nil, fmt.Errorf("replica: fetch from broker %d: %w", f.leader, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	return resp, nil
+}
+
+// buildRequest builds a full (sessionless) fetch of every partition not
+// resting after an error. With none, idle is how long until one is due.
+func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.TopicPartition]sent, time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	idle := time.Minute
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = f.cfg.Self
+	req.ReplicaState.ID = f.cfg.Self
+	req.ReplicaState.Epoch = f.cfg.BrokerEpoch
+	req.MaxWaitMillis = int32(f.cfg.MaxWait / time.Millisecond)
+	req.MinBytes = f.cfg.MinBytes
+	req.MaxBytes = f.cfg.MaxBytes
+	req.SessionID = 0
+	req.SessionEpoch = -1 // full fetch, no session
+	inFlight := make(map[cluster.TopicPartition]sent, len(f.parts))
+	topics := make(map[string]int, 4)
+	for tp, p := range f.parts {
+		if at, ok := f.retryAt[p]; ok {
+			if at.After(now) {
+				idle = min(idle, at.Sub(now))
+				continue
+			}
+			delete(f.retryAt, p)
+		}
+		i, ok := topics[tp.Topic]
+		if !ok {
+			i = len(req.Topics)
+			topics[tp.Topic] = i
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic, t.TopicID = tp.Topic, p.topicID
+			req.Topics = append(req.Topics, t)
+		}
+		off := p.log.NextOffset()
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = tp.Partition
+		rp.CurrentLeaderEpoch = p.epoch
+		rp.FetchOffset = off
+		rp.LastFetchedEpoch = p.log.LeaderEpoch()
+		rp.LogStartOffset = p.log.StartOffset()
+		rp.PartitionMaxBytes = f.cfg.PartitionMaxBytes
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		inFlight[tp] = sent{p: p, fetchOffset: off}
+	}
+	return req, inFlight, idle
+}
+
+// handleResponse applies every partition of resp that is still fetched
+// as sent. It reports whether any log moved.
+func (f *Fetcher) handleResponse(ctx context.Context, resp *kmsg.FetchResponse, inFlight map[cluster.TopicPartition]sent) bool {
+	names := make(map[[16]byte]string, len(inFlight))
+	for tp, s := range inFlight {
+		names[s.p.topicID] = tp.Topic
+	}
+	progress := false
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		topic := rt.Topic
+		if resp.Version >= 13 {
+			topic = names[rt.TopicID]
+		}
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			s, ok := inFlight[cluster.TopicPartition{Topic: topic, Partition: rp.Partition}]
+			if !ok {
+				continue // not asked, or asked twice: ignore
+			}
+			delete(inFlight, s.p.tp)
+			moved, err := f.handlePartition(ctx, s, rp)
+			progress = progress || moved
+			if err != nil {
+				f.rest(s.p, err)
+			}
+		}
+	}
+	return progress
+}
+
+// rest pauses p for the backoff after err.
+func (f *Fetcher) rest(p *followed, err error) {
+	f.cfg.Logger.Warn("replica fetch partition error", "leader", f.leader, "topic", p.tp.Topic, "partition", p.tp.Partition, "epoch", p.epoch, "err", err)
+	f.mu.Lock()
+	if f.parts[p.tp] == p {
+		f.retryAt[p] = time.Now().Add(f.cfg.Backoff)
+	}
+	f.mu.Unlock()
+}
+
+// handlePartition applies one partition's answer to its log.
+func (f *Fetcher) handlePartition(ctx context.Context, s sent, rp *kmsg.FetchResponseTopicPartition) (bool, error) {
+	p := s.p
+	if rp.ErrorCode != 0 {
+		err := kerr.ErrorForCode(rp.ErrorCode)
+		if errors.Is(err, kerr.OffsetOutOfRange) {
+			return f.handleOutOfRange(ctx, s)
+		}
+		// NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH
+		// and the like: rest until the metadata changes (Add) or the
+		// backoff ends.
+		return false, fmt.Errorf("replica: fetch %s-%d at %d from broker %d: %w", p.tp.Topic, p.tp.Partition, s.fetchOffset, f.leader, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped || p.log.NextOffset() != s.fetchOffset {
+		return false, nil // stopped or replaced meanwhile: the answer is stale
+	}
+	if rp.DivergingEpoch.Epoch >= 0 || rp.DivergingEpoch.EndOffset >= 0 {
+		return truncateDiverged(p, s.fetchOffset, DivergingEpoch{Epoch: rp.DivergingEpoch.Epoch, EndOffset: rp.DivergingEpoch.EndOffset})
+	}
+	moved := false
+	if len(rp.RecordBatches) > 0 {
+		n, err := checkBatches(rp.RecordBatches, s.fetchOffset, p.epoch)
+		if err != nil {
+			return false, fmt.Errorf("replica: fetch %s-%d at %d from broker %d: %w", p.tp.Topic, p.tp.Partition, s.fetchOffset, f.leader, err)
+		}
+		if n > 0 {
+			if _, err := p.log.AppendAsFollower(rp.RecordBatches[:n]); err != nil {
+				return false, fmt.Errorf("replica: append %s-%d at %d from broker %d: %w", p.tp.Topic, p.tp.Partition, s.fetchOffset, f.leader, err)
+			}
+			moved = true
+		}
+	}
+	if rp.HighWatermark >= 0 {
+		if p.log.SetHighWatermark(min(rp.HighWatermark, p.log.NextOffset())) {
+			moved = true
+		}
+	}
+	return moved, nil
+}
+
+// checkBatches checks the records of a fetch answer before they reach the
+// log: whole batches with good CRCs, the first at fetchOffset, offsets
+// increasing (with gaps, as compaction leaves them), no epoch newer than
+// the leader's. A last batch cut short by
+// the size limit is left out (Kafka leaders may send one); anything else
+// wrong refuses the whole answer. It returns how many bytes to append.
+func checkBatches(b []byte, fetchOffset int64, leaderEpoch int32) (int, error) {
+	next := fetchOffset
+	pos := 0
+	for pos < len(b) {
+		h, err := recordbatch.Validate(b[pos:])
+		if err != nil {
+			if errors.Is(err, recordbatch.ErrTruncated) && pos > 0 {
+				break
+			}
+			return 0, fmt.Errorf("%w: batch at byte %d: %w", ErrCorruptFetch, pos, err)
+		}
+		// Later batches may start past the end of the one before: the
+		// cleaner leaves such gaps in a compacted log. Offsets must not
+		// wrap around.
+		if (pos == 0 && h.BaseOffset != fetchOffset) || h.BaseOffset < next || h.LastOffset() < h.BaseOffset {
+			return 0, fmt.Errorf("%w: batch at byte %d has base offset %d, want %d", ErrCorruptFetch, pos, h.BaseOffset, next)
+		}
+		if h.PartitionLeaderEpoch > leaderEpoch {
+			return 0, fmt.Errorf("%w: batch at offset %d has leader epoch %d, leader is at %d", ErrCorruptFetch, h.BaseOffset, h.PartitionLeaderEpoch, leaderEpoch)
+		}
+		next = h.NextOffset()
+		pos += h.Size()
+	}
+	return pos, nil
+}
+
+// truncateDiverged cuts the follower's log where the leader says its
+// history diverges (KIP-320): the leader's epochs up to the follower's
+// last fetched one end at div.EndOffset with epoch div.Epoch (which may
+// be at or past fetchOffset when div.Epoch is older than the follower's
+// last epoch: KIP-279's case of epochs the leader never had). Every
+// follower record from min(div.EndOffset, where the follower's own epochs
+// up to div.Epoch end) on is of an epoch the leader does not hold there,
+// so it goes; the next fetch carries the follower's new last epoch and
+// the leader checks again, until they agree. Caller holds p.mu.
+func truncateDiverged(p *followed, fetchOffset int64, div DivergingEpoch) (bool, error) {
+	leo := p.log.NextOffset()
+	if div.EndOffset < 0 {
+		return false, fmt.Errorf("%w: %s-%d: diverging epoch %d ends at %d, fetch was at %d",
+			ErrCorruptFetch, p.tp.Topic, p.tp.Partition, div.Epoch, div.EndOffset, fetchOffset)
+	}
+	ownEpoch, ownEnd := p.log.EndOffsetForEpoch(div.Epoch)
+	target := min(div.EndOffset, ownEnd)
+	if ownEpoch < 0 {
+		// No epoch of this log is as old as the leader's: none of its
+		// records can match the leader's.
+		target = p.log.StartOffset()
+	}
+	if target >= leo {
+		return false, fmt.Errorf("%w: %s-%d: diverging epoch %d at %d cuts nothing from a log ending at %d",
+			ErrCorruptFetch, p.tp.Topic, p.tp.Partition, div.Epoch, div.EndOffset, leo)
+	}
+	if _, err := p.log.Truncate(target); err != nil {
+		return false, fmt.Errorf("replica: truncate %s-%d to %d (diverging epoch %d ends at %d): %w",
+			p.tp.Topic, p.tp.Partition, target, div.Epoch, div.EndOffset, err)
+	}
+	return true, nil
+}
+
+// handleOutOfRange recovers from OFFSET_OUT_OF_RANGE as Kafka's follower
+// does: it asks the leader for its log end and start; a leader end below
+// this log's end (only after an unclean election) truncates to it; a
+// leader start past this log's end restarts the log empty there.
+func (f *Fetcher) handleOutOfRange(ctx context.Context, s sent) (bool, error) {
+	p := s.p
+	ctx, cancel := context.WithTimeout(ctx, listOffsetsTimeout)
+	defer cancel()
+	leaderEnd, err := f.listOffset(ctx, p, -1)
+	if err != nil {
+		return false, err
+	}
+	leaderStart, err := f.listOffset(ctx, p, -2)
+	if err != nil {
+		return false, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped || p.log.NextOffset() != s.fetchOffset {
+		return false, nil
+	}
+	leo := p.log.NextOffset()
+	switch {
+	case leaderEnd < leo:
+		f.cfg.Logger.Warn("replica truncating to a leader end below its own (unclean leader election?)",
+			"topic", p.tp.Topic, "partition", p.tp.Partition, "leader", f.leader, "leader_end", leaderEnd, "log_end", leo)
+		if _, err := p.log.Truncate(leaderEnd); err != nil {
+			return false, fmt.Errorf("replica: truncate %s-%d to leader end %d: %w", p.tp.Topic, p.tp.Partition, leaderEnd, err)
+		}
+		return true, nil
+	case leaderStart > leo:
+		ft, ok := p.log.(FullTruncater)
+		if !ok {
+			return false, fmt.Errorf("replica: %s-%d ends at %d, leader starts at %d: %w", p.tp.Topic, p.tp.Partition, leo, leaderStart, ErrBehindLeaderStart)
+		}
+		if err := ft.TruncateFullyAndStartAt(leaderStart); err != nil {
+			return false, fmt.Errorf("replica: restart %s-%d at leader start %d: %w", p.tp.Topic, p.tp.Partition, leaderStart, err)
+		}
+		return true, nil
+	}
+	return false, fmt.Errorf("replica: fetch %s-%d at %d from broker %d: out of range of leader's [%d, %d]",
+		p.tp.Topic, p.tp.Partition, s.fetchOffset, f.leader, leaderStart, leaderEnd)
+}
+
+// listOffset asks the leader, as a replica, for its log end (ts -1) or
+// start (ts -2) offset of p.
+func (f *Fetcher) listOffset(ctx context.Context, p *followed, ts int64) (int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = f.cfg.Self
+	t := kmsg.NewListOffsetsRequestTopic()
+	t.Topic = p.tp.Topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition = p.tp.Partition
+	rp.CurrentLeaderEpoch = p.epoch
+	rp.Timestamp = ts
+	t.Partitions = append(t.Partitions, rp)
+	req.Topics = append(req.Topics, t)
+	r, err := f.req.Request(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("replica: list offsets of %s-%d from broker %d: %w", p.tp.Topic, p.tp.Partition, f.leader, err)
+	}
+	resp, ok := r.(*kmsg.ListOffsetsResponse)
+	if !ok {
+		return 0, fmt.Errorf("replica: list offsets of %s-%d from broker %d: response is %T", p.tp.Topic, p.tp.Partition, f.leader, r)
+	}
+	for _, rt := range resp.Topics {
+		if rt.Topic != p.tp.Topic {
+			continue
+		}
+		for _, rp := range rt.Partitions {
+			if rp.Partition != p.tp.Partition {
+				continue
+			}
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				return 0, fmt.Errorf("replica: list offsets of %s-%d from broker %d: %w", p.tp.Topic, p.tp.Partition, f.leader, err)
+			}
+			return rp.Offset, nil
+		}
+	}
+	return 0, fmt.Errorf("replica: list offsets of %s-%d from broker %d: partition missing from the answer", p.tp.Topic, p.tp.Partition, f.leader)
+}

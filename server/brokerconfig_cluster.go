@@ -1,0 +1,775 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/auth"
+)
+
+// The settings that start a cluster (issue 14), by Kafka's names where
+// Kafka has one. Without controller.quorum.voters and metadata.store the
+// broker is the single broker it always was: these are parsed, shown by
+// --print-config and otherwise change nothing (the ones that would ask a
+// single broker for more than one replica are refused).
+const (
+	// BrokerNodeID is node.id: this node's id in the cluster, the id of
+	// its controller.quorum.voters entry when it is a voter. Kafka's
+	// default -1 means unset; a cluster needs it.
+	BrokerNodeID = "node.id"
+	// BrokerProcessRoles is process.roles: "broker" or "broker,controller"
+	// (a controller-only node is not served: every node is a broker). Empty:
+	// a node is a voter when its node.id is in controller.quorum.voters.
+	BrokerProcessRoles = "process.roles"
+	// BrokerControllerQuorumVoters is controller.quorum.voters:
+	// id@host:port,... the voters of the metadata quorum (the embedded
+	// etcd members) at their controller (etcd peer) addresses.
+	BrokerControllerQuorumVoters = "controller.quorum.voters"
+	// BrokerControllerListener is the address this voter's etcd peer
+	// traffic listens on (--controller-listen). Not a Kafka name: Kafka
+	// names it in listeners as CONTROLLER://host:port, which is read too
+	// when this is empty.
+	BrokerControllerListener = "controller.listener"
+	// BrokerControllerClientListener is the address this voter's etcd
+	// serves its clients (the brokers) on. Empty: the controller
+	// listener's host at its port + ControllerClientPortOffset. Not a
+	// Kafka name (KRaft has no separate client port).
+	BrokerControllerClientListener = "controller.client.listener"
+	// BrokerMetadataStore is metadata.store: an external etcd,
+	// etcd://host:port,host:port, instead of voters embedded in the
+	// brokers. Not a Kafka name.
+	BrokerMetadataStore = "metadata.store"
+
+	BrokerDefaultReplicationFactor      = "default.replication.factor"
+	BrokerMinInsyncReplicas             = "min.insync.replicas"
+	BrokerOffsetsTopicReplicationFactor = "offsets.topic.replication.factor"
+	BrokerReplicaLagTimeMaxMs           = "replica.lag.time.max.ms"
+	BrokerUncleanLeaderElectionEnable   = "unclean.leader.election.enable"
+	BrokerRack                          = "broker.rack"
+	BrokerSessionTimeoutMs              = "broker.session.timeout.ms"
+	BrokerHeartbeatIntervalMs           = "broker.heartbeat.interval.ms"
+	BrokerInterBrokerListenerName       = "inter.broker.listener.name"
+	BrokerSecurityInterBrokerProtocol   = "security.inter.broker.protocol"
+	BrokerReplicaFetchMaxBytes          = "replica.fetch.max.bytes"
+	BrokerReplicaFetchWaitMaxMs         = "replica.fetch.wait.max.ms"
+	BrokerReplicaFetchMinBytes          = "replica.fetch.min.bytes"
+	BrokerNumReplicaFetchers            = "num.replica.fetchers"
+	BrokerAutoLeaderRebalanceEnable     = "auto.leader.rebalance.enable"
+)
+
+// Kafka's defaults of the cluster settings.
+const (
+	DefaultDefaultReplicationFactor = 1
+	DefaultMinInsyncReplicas        = 1
+	// DefaultOffsetsTopicReplicationFactor is Kafka's 3. As in Kafka
+	// since 0.11 (KIP-115, KAFKA-3959), __consumer_offsets is not created
+	// with fewer replicas: until that many brokers are live, its creation
+	// is refused and FindCoordinator answers COORDINATOR_NOT_AVAILABLE. A
+	// single broker keeps its one replica whatever this says.
+	DefaultOffsetsTopicReplicationFactor = 3
+	DefaultReplicaLagTimeMax             = 30 * time.Second
+	DefaultBrokerSessionTimeout          = 9 * time.Second
+	DefaultBrokerHeartbeatInterval       = 2 * time.Second
+	DefaultReplicaFetchMaxBytes          = 1 << 20
+	DefaultReplicaFetchWaitMax           = 500 * time.Millisecond
+	DefaultReplicaFetchMinBytes          = 1
+	DefaultNumReplicaFetchers            = 1
+	DefaultAutoLeaderRebalanceEnable     = true
+	// ControllerClientPortOffset derives a voter's etcd client port from
+	// its controller (peer) port: 9093 serves peers, 9094 the brokers.
+	// Every broker dials each voter's host at its voter port plus this,
+	// so a voter that overrides controller.client.listener must keep to
+	// it (or its brokers name the store with metadata.store).
+	ControllerClientPortOffset = 1
+	// unsetNodeID is node.id's default, Kafka's -1.
+	unsetNodeID = -1
+)
+
+// ErrClusterConfig is wrapped by every error in the cluster settings.
+var ErrClusterConfig = errors.New("server: cluster settings")
+
+// ErrClusterNotWired is what serve returns for a cluster's settings until
+// the cluster is started from serve (issue 14's wiring removes it).
+var ErrClusterNotWired = errors.New("cluster mode is not wired yet: serve runs a single broker only (leave out controller.quorum.voters and metadata.store)")
+
+// Voter is one entry of controller.quorum.voters: id@host:port.
+type Voter struct {
+	ID   int32
+	Host string
+	Port uint16
+}
+
+// Addr is the voter's host:port.
+func (v Voter) Addr() string { return net.JoinHostPort(v.Host, strconv.Itoa(int(v.Port))) }
+
+func (v Voter) String() string { return strconv.Itoa(int(v.ID)) + "@" + v.Addr() }
+
+// ClusterConfig is what starts a cluster, parsed and checked: the plain
+// values the cluster's wiring in serve reads. The zero value is not
+// usable; DefaultClusterConfig has Kafka's defaults.
+type ClusterConfig struct {
+	// NodeID is node.id; -1 when not set.
+	NodeID int32
+	// ProcessRoles is process.roles as given ("" when not set).
+	ProcessRoles string
+	// Voters is controller.quorum.voters, in the order given.
+	Voters []Voter
+	// ControllerListen is the address this voter's etcd peer traffic
+	// listens on (controller.listener, or listeners' CONTROLLER entry);
+	// empty for a node that is not a voter.
+	ControllerListen string
+	// ControllerClientListen is controller.client.listener as given;
+	// ClientListen is the address it resolves to.
+	ControllerClientListen string
+	// MetadataStore are the endpoints (host:port) of metadata.store's
+	// external etcd; nil when the voters are embedded.
+	MetadataStore []string
+
+	DefaultReplicationFactor      int
+	MinInsyncReplicas             int
+	OffsetsTopicReplicationFactor int
+	ReplicaLagTimeMax             time.Duration
+	Rack                          string
+	SessionTimeout                time.Duration
+	HeartbeatInterval             time.Duration
+	// InterBrokerListenerName and InterBrokerProtocol are Kafka's two
+	// ways of naming the listener brokers dial each other on; at most
+	// one is set (InterBrokerListener resolves them).
+	InterBrokerListenerName string
+	InterBrokerProtocol     string
+	ReplicaFetchMaxBytes    int
+	ReplicaFetchWaitMax     time.Duration
+	ReplicaFetchMinBytes    int
+	NumReplicaFetchers      int
+	// AutoLeaderRebalanceEnable is accepted and shown; preferred-leader
+	// rebalancing follows it once elections are served.
+	AutoLeaderRebalanceEnable bool
+}
+
+// DefaultClusterConfig has Kafka's defaults: no cluster.
+func DefaultClusterConfig() ClusterConfig {
+	return ClusterConfig{
+		NodeID:                        unsetNodeID,
+		DefaultReplicationFactor:      DefaultDefaultReplicationFactor,
+		MinInsyncReplicas:             DefaultMinInsyncReplicas,
+		OffsetsTopicReplicationFactor: DefaultOffsetsTopicReplicationFactor,
+		ReplicaLagTimeMax:             DefaultReplicaLagTimeMax,
+		SessionTimeout:                DefaultBrokerSessionTimeout,
+		HeartbeatInterval:             DefaultBrokerHeartbeatInterval,
+		ReplicaFetchMaxBytes:          DefaultReplicaFetchMaxBytes,
+		ReplicaFetchWaitMax:           DefaultReplicaFetchWaitMax,
+		ReplicaFetchMinBytes:          DefaultReplicaFetchMinBytes,
+		NumReplicaFetchers:            DefaultNumReplicaFetchers,
+		AutoLeaderRebalanceEnable:     DefaultAutoLeaderRebalanceEnable,
+	}
+}
+
+// Enabled says whether the settings ask for a cluster: voters or an
+// external metadata store are named. Otherwise serve is one broker.
+func (c *ClusterConfig) Enabled() bool { return len(c.Voters) > 0 || len(c.MetadataStore) > 0 }
+
+// IsVoter says whether this node runs an embedded etcd member: it has a
+// controller listener (Validate checks that it is in the voters then).
+func (c *ClusterConfig) IsVoter() bool { return c.ControllerListen != "" }
+
+// Voter is this node's entry in the voters, if it is one.
+func (c *ClusterConfig) Voter() (Voter, bool) {
+	for _, v := range c.Voters {
+		if v.ID == c.NodeID {
+			return v, true
+		}
+	}
+	return Voter{}, false
+}
+
+// ClientListen is the address this voter's etcd serves the brokers on:
+// controller.client.listener, or the controller listener's host at its
+// port + ControllerClientPortOffset. Empty for a node that is no voter.
+func (c *ClusterConfig) ClientListen() string {
+	if c.ControllerClientListen != "" {
+		return c.ControllerClientListen
+	}
+	if c.ControllerListen == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(c.ControllerListen)
+	if err != nil {
+		return ""
+	}
+	p, _ := strconv.Atoi(port)
+	return net.JoinHostPort(host, strconv.Itoa(p+ControllerClientPortOffset))
+}
+
+// StoreEndpoints are the etcd client endpoints (host:port) a broker dials:
+// metadata.store's, or each voter's host at its port +
+// ControllerClientPortOffset (this voter's own controller.client.listener
+// if it set one).
+func (c *ClusterConfig) StoreEndpoints() []string {
+	if len(c.MetadataStore) > 0 {
+		return slices.Clone(c.MetadataStore)
+	}
+	out := make([]string, 0, len(c.Voters))
+	for _, v := range c.Voters {
+		if v.ID == c.NodeID && c.ControllerClientListen != "" {
+			out = append(out, advertisable(c.ControllerClientListen, v.Host))
+			continue
+		}
+		out = append(out, net.JoinHostPort(v.Host, strconv.Itoa(int(v.Port)+ControllerClientPortOffset)))
+	}
+	return out
+}
+
+// advertisable is addr with an empty or unspecified host replaced by host.
+func advertisable(addr, host string) string {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if h == "" || isUnspecified(h) {
+		h = host
+	}
+	return net.JoinHostPort(h, p)
+}
+
+func isUnspecified(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsUnspecified()
+}
+
+// ParseVoters reads controller.quorum.voters: id@host:port entries,
+// comma-separated, with unique ids and unique addresses; a port must be
+// one other nodes can dial (1-65535). Empty is no voters.
+func ParseVoters(value string) ([]Voter, error) {
+	if strings.TrimSpace(value) == "" {
+		return nil, nil
+	}
+	var out []Voter
+	ids := map[int32]bool{}
+	addrs := map[string]int32{}
+	for _, entry := range strings.Split(value, ",") {
+		entry = strings.TrimSpace(entry)
+		idText, addr, ok := strings.Cut(entry, "@")
+		if !ok {
+			return nil, fmt.Errorf("entry %q: want id@host:port", entry)
+		}
+		id, err := strconv.ParseInt(strings.TrimSpace(idText), 10, 32)
+		if err != nil || id < 0 {
+			return nil, fmt.Errorf("entry %q: the id %q is not a node id (an integer >= 0)", entry, idText)
+		}
+		host, port, err := dialAddr(addr)
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: %w", entry, err)
+		}
+		if host == "" || isUnspecified(host) {
+			return nil, fmt.Errorf("entry %q: a voter's host is dialled by the other nodes, so it cannot be empty or unspecified", entry)
+		}
+		v := Voter{ID: int32(id), Host: host, Port: port}
+		if ids[v.ID] {
+			return nil, fmt.Errorf("node id %d is named twice", v.ID)
+		}
+		ids[v.ID] = true
+		if other, dup := addrs[v.Addr()]; dup {
+			return nil, fmt.Errorf("voters %d and %d both have the address %s", other, v.ID, v.Addr())
+		}
+		addrs[v.Addr()] = v.ID
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// FormatVoters writes voters back as controller.quorum.voters.
+func FormatVoters(voters []Voter) string {
+	s := make([]string, len(voters))
+	for i, v := range voters {
+		s[i] = v.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// metadataStoreScheme starts metadata.store.
+const metadataStoreScheme = "etcd://"
+
+// ParseMetadataStore reads metadata.store: etcd://host:port,host:port
+// (the scheme once, before the first endpoint). Empty is none.
+func ParseMetadataStore(value string) ([]string, error) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return nil, nil
+	}
+	rest, ok := strings.CutPrefix(value, metadataStoreScheme)
+	if !ok {
+		return nil, fmt.Errorf("want %shost:port,host:port (an external etcd cluster's client endpoints)", metadataStoreScheme)
+	}
+	var out []string
+	for _, ep := range strings.Split(rest, ",") {
+		ep = strings.TrimPrefix(strings.TrimSpace(ep), metadataStoreScheme)
+		host, port, err := dialAddr(ep)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %q: %w", ep, err)
+		}
+		if host == "" || isUnspecified(host) {
+			return nil, fmt.Errorf("endpoint %q: the host cannot be empty or unspecified", ep)
+		}
+		addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
+		if slices.Contains(out, addr) {
+			return nil, fmt.Errorf("endpoint %s is named twice", addr)
+		}
+		out = append(out, addr)
+	}
+	return out, nil
+}
+
+// formatMetadataStore writes endpoints back as metadata.store.
+func formatMetadataStore(eps []string) string {
+	if len(eps) == 0 {
+		return ""
+	}
+	return metadataStoreScheme + strings.Join(eps, ",")
+}
+
+// dialAddr reads a host:port that other nodes dial or that a node binds
+// for them (IPv6 hosts in brackets), so with a port in 1-65535.
+func dialAddr(addr string) (string, uint16, error) {
+	host, port, err := net.SplitHostPort(strings.TrimSpace(addr))
+	if err != nil {
+		return "", 0, fmt.Errorf("want host:port: %w", err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return "", 0, fmt.Errorf("bad port %q: want 1-65535", port)
+	}
+	return host, uint16(p), nil
+}
+
+// clusterOnly are the settings that matter only in a cluster: given to a
+// single broker they are accepted and named in the start-up note (why
+// below), unless their value asks for more than one replica
+// (checkSingleBroker).
+var clusterOnly = map[string]bool{
+	BrokerNodeID: true, BrokerProcessRoles: true, BrokerControllerListener: true, BrokerControllerClientListener: true,
+	BrokerDefaultReplicationFactor: true, BrokerOffsetsTopicReplicationFactor: true, BrokerReplicaLagTimeMaxMs: true,
+	BrokerRack: true, BrokerSessionTimeoutMs: true, BrokerHeartbeatIntervalMs: true,
+	BrokerInterBrokerListenerName: true, BrokerSecurityInterBrokerProtocol: true,
+	BrokerReplicaFetchMaxBytes: true, BrokerReplicaFetchWaitMaxMs: true, BrokerReplicaFetchMinBytes: true,
+	BrokerNumReplicaFetchers: true, BrokerAutoLeaderRebalanceEnable: true,
+}
+
+// whySingleBroker is the start-up note's reason for clusterOnly settings
+// given to a single broker.
+const whySingleBroker = "one broker: no controller.quorum.voters or metadata.store, so no cluster to join"
+
+// applyCluster takes the cluster settings; handled is false for any other
+// name.
+func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err error) {
+	c := &b.Cluster
+	switch name {
+	case BrokerNodeID:
+		var n int64
+		n, err = strconv.ParseInt(value, 10, 32)
+		if err == nil && n < unsetNodeID {
+			err = errors.New("must be >= 0 (or -1: unset)")
+		}
+		c.NodeID = int32(n)
+	case BrokerProcessRoles:
+		err = checkProcessRoles(value)
+		c.ProcessRoles = value
+	case BrokerControllerQuorumVoters:
+		c.Voters, err = ParseVoters(value)
+	case BrokerControllerListener:
+		if value != "" {
+			_, _, err = dialAddr(value)
+		}
+		c.ControllerListen = value
+	case BrokerControllerClientListener:
+		if value != "" {
+			_, _, err = dialAddr(value)
+		}
+		c.ControllerClientListen = value
+	case BrokerMetadataStore:
+		c.MetadataStore, err = ParseMetadataStore(value)
+	case BrokerDefaultReplicationFactor:
+		c.DefaultReplicationFactor, err = atLeast(value, 1)
+	case BrokerMinInsyncReplicas:
+		// The topic default lives in b.Topics too, which holds only what
+		// one replica meets until replication lands in log.Config; the
+		// cluster's default is kept here (see Map and Validate).
+		c.MinInsyncReplicas, err = atLeast(value, 1)
+		if err == nil && c.MinInsyncReplicas == 1 {
+			b.Topics.MinInsyncReplicas = 1
+		}
+	case BrokerOffsetsTopicReplicationFactor:
+		c.OffsetsTopicReplicationFactor, err = atLeast(value, 1)
+	case BrokerReplicaLagTimeMaxMs:
+		c.ReplicaLagTimeMax, err = positiveMs(value)
+	case BrokerRack:
+		c.Rack = value
+	case BrokerSessionTimeoutMs:
+		c.SessionTimeout, err = positiveMs(value)
+	case BrokerHeartbeatIntervalMs:
+		c.HeartbeatInterval, err = positiveMs(value)
+	case BrokerInterBrokerListenerName:
+		c.InterBrokerListenerName = strings.ToUpper(value)
+	case BrokerSecurityInterBrokerProtocol:
+		if value != "" {
+			_, err = auth.ParseSecurityProtocol(value)
+		}
+		c.InterBrokerProtocol = strings.ToUpper(value)
+	case BrokerReplicaFetchMaxBytes:
+		c.ReplicaFetchMaxBytes, err = atLeast(value, 0)
+	case BrokerReplicaFetchWaitMaxMs:
+		c.ReplicaFetchWaitMax, err = parseDuration(value, time.Millisecond)
+	case BrokerReplicaFetchMinBytes:
+		c.ReplicaFetchMinBytes, err = atLeast(value, 0)
+	case BrokerNumReplicaFetchers:
+		c.NumReplicaFetchers, err = atLeast(value, 1)
+	case BrokerAutoLeaderRebalanceEnable:
+		c.AutoLeaderRebalanceEnable, err = strconv.ParseBool(value)
+	default:
+		return false, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("server: %s=%s: %w", name, shownValue(name, value), err)
+	}
+	if b.clusterGiven == nil {
+		b.clusterGiven = map[string]bool{}
+	}
+	b.clusterGiven[name] = true
+	return true, nil
+}
+
+// checkProcessRoles accepts Kafka's process.roles that this broker
+// serves: broker, or broker and controller.
+func checkProcessRoles(value string) error {
+	if strings.TrimSpace(value) == "" {
+		return nil
+	}
+	var broker bool
+	for _, r := range strings.Split(value, ",") {
+		switch strings.ToLower(strings.TrimSpace(r)) {
+		case "broker":
+			broker = true
+		case "controller":
+		default:
+			return fmt.Errorf("unknown role %q: want broker or broker,controller", strings.TrimSpace(r))
+		}
+	}
+	if !broker {
+		return errors.New("a controller-only node is not served: every node is a broker (broker,controller)")
+	}
+	return nil
+}
+
+func (c *ClusterConfig) rolesNameController() bool {
+	return strings.Contains(strings.ToLower(c.ProcessRoles), "controller")
+}
+
+func atLeast(value string, least int) (int, error) {
+	n, err := strconv.ParseInt(value, 10, 32)
+	if err != nil {
+		return 0, err
+	}
+	if n < int64(least) {
+		return 0, fmt.Errorf("must be >= %d", least)
+	}
+	return int(n), nil
+}
+
+func positiveMs(value string) (time.Duration, error) {
+	d, err := parseDuration(value, time.Millisecond)
+	if err == nil && d <= 0 {
+		err = errors.New("must be >= 1")
+	}
+	return d, err
+}
+
+// clusterMap lists the cluster settings with their values.
+func (b *BrokerSettings) clusterMap(m map[string]string) {
+	c := &b.Cluster
+	m[BrokerNodeID] = strconv.Itoa(int(c.NodeID))
+	m[BrokerProcessRoles] = c.ProcessRoles
+	m[BrokerControllerQuorumVoters] = FormatVoters(c.Voters)
+	m[BrokerControllerListener] = c.ControllerListen
+	m[BrokerControllerClientListener] = c.ControllerClientListen
+	m[BrokerMetadataStore] = formatMetadataStore(c.MetadataStore)
+	m[BrokerDefaultReplicationFactor] = strconv.Itoa(c.DefaultReplicationFactor)
+	m[BrokerMinInsyncReplicas] = strconv.Itoa(c.MinInsyncReplicas)
+	m[BrokerOffsetsTopicReplicationFactor] = strconv.Itoa(c.OffsetsTopicReplicationFactor)
+	m[BrokerReplicaLagTimeMaxMs] = strconv.FormatInt(c.ReplicaLagTimeMax.Milliseconds(), 10)
+	m[BrokerRack] = c.Rack
+	m[BrokerSessionTimeoutMs] = strconv.FormatInt(c.SessionTimeout.Milliseconds(), 10)
+	m[BrokerHeartbeatIntervalMs] = strconv.FormatInt(c.HeartbeatInterval.Milliseconds(), 10)
+	m[BrokerInterBrokerListenerName] = c.InterBrokerListenerName
+	m[BrokerSecurityInterBrokerProtocol] = c.InterBrokerProtocol
+	m[BrokerReplicaFetchMaxBytes] = strconv.Itoa(c.ReplicaFetchMaxBytes)
+	m[BrokerReplicaFetchWaitMaxMs] = strconv.FormatInt(c.ReplicaFetchWaitMax.Milliseconds(), 10)
+	m[BrokerReplicaFetchMinBytes] = strconv.Itoa(c.ReplicaFetchMinBytes)
+	m[BrokerNumReplicaFetchers] = strconv.Itoa(c.NumReplicaFetchers)
+	m[BrokerAutoLeaderRebalanceEnable] = strconv.FormatBool(c.AutoLeaderRebalanceEnable)
+}
+
+// validateCluster checks the cluster settings together, once the whole
+// configuration is read: the mode (single broker, embedded voters, an
+// external store), this node's place in the quorum, and the bounds Kafka
+// puts between settings. It resolves the controller listener from
+// listeners' CONTROLLER entry when controller.listener is not set.
+func (b *BrokerSettings) validateCluster() error {
+	c := &b.Cluster
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrClusterConfig}, args...)...)
+	}
+	if c.InterBrokerListenerName != "" && c.InterBrokerProtocol != "" {
+		return bad("only one of %s and %s may be set (as in Kafka): the listener name says the protocol", BrokerInterBrokerListenerName, BrokerSecurityInterBrokerProtocol)
+	}
+	if c.ReplicaFetchWaitMax > c.ReplicaLagTimeMax {
+		return bad("%s=%d must be <= %s=%d, or followers waiting on the leader drop out of the ISR (as Kafka requires)",
+			BrokerReplicaFetchWaitMaxMs, c.ReplicaFetchWaitMax.Milliseconds(), BrokerReplicaLagTimeMaxMs, c.ReplicaLagTimeMax.Milliseconds())
+	}
+	if c.HeartbeatInterval >= c.SessionTimeout {
+		return bad("%s=%d must be below %s=%d, or a live broker's lease lapses between two heartbeats",
+			BrokerHeartbeatIntervalMs, c.HeartbeatInterval.Milliseconds(), BrokerSessionTimeoutMs, c.SessionTimeout.Milliseconds())
+	}
+	if !c.Enabled() {
+		return b.checkSingleBroker()
+	}
+	if len(c.Voters) > 0 && len(c.MetadataStore) > 0 {
+		return bad("%s and %s are exclusive: voters embed the metadata store (etcd) in the brokers, %s names an external one",
+			BrokerControllerQuorumVoters, BrokerMetadataStore, BrokerMetadataStore)
+	}
+	if c.NodeID < 0 {
+		return bad("a cluster node needs %s (--node-id): its id among the brokers%s", BrokerNodeID, voterHint(c.Voters))
+	}
+	if c.ControllerListen == "" {
+		if addr, ok := b.controllerListenerEntry(); ok {
+			c.ControllerListen = addr
+		}
+	}
+	if len(c.MetadataStore) > 0 {
+		if c.ControllerListen != "" || c.ControllerClientListen != "" || c.rolesNameController() {
+			return bad("with %s (an external etcd) no etcd is embedded here: leave out %s, %s, a CONTROLLER listener and the controller role",
+				BrokerMetadataStore, BrokerControllerListener, BrokerControllerClientListener)
+		}
+		return nil
+	}
+	self, inVoters := c.Voter()
+	voter := c.ControllerListen != "" || c.rolesNameController() || (c.ProcessRoles == "" && inVoters)
+	if !voter {
+		if inVoters {
+			return bad("%s=%d is in %s (%s) but process.roles=%s: a broker-only node must not be a voter (as in Kafka)",
+				BrokerNodeID, c.NodeID, BrokerControllerQuorumVoters, self, c.ProcessRoles)
+		}
+		if c.ControllerClientListen != "" {
+			return bad("%s is a voter's: this node is not one", BrokerControllerClientListener)
+		}
+		return nil
+	}
+	if !inVoters {
+		return bad("%s=%d is not in %s (%s): a node with a controller listener is a voter and must be one of them",
+			BrokerNodeID, c.NodeID, BrokerControllerQuorumVoters, FormatVoters(c.Voters))
+	}
+	if c.ControllerListen == "" {
+		return bad("node %d is a voter (%s): set %s (--controller-listen %s) to where its etcd peer traffic listens",
+			c.NodeID, self, BrokerControllerListener, self.Addr())
+	}
+	host, port, err := dialAddr(c.ControllerListen)
+	if err != nil {
+		return bad("%s=%s: %v", BrokerControllerListener, c.ControllerListen, err)
+	}
+	if port != self.Port || (host != self.Host && host != "" && !isUnspecified(host)) {
+		return bad("%s=%s does not match this node's voter entry %s: the other voters dial that address",
+			BrokerControllerListener, c.ControllerListen, self)
+	}
+	if int(port)+ControllerClientPortOffset > 65535 && c.ControllerClientListen == "" {
+		return bad("%s=%s: the etcd client port is derived as %d + %d, past 65535: set %s",
+			BrokerControllerListener, c.ControllerListen, port, ControllerClientPortOffset, BrokerControllerClientListener)
+	}
+	if sameAddr(c.ClientListen(), c.ControllerListen) {
+		return bad("%s=%s is the controller listener's address", BrokerControllerClientListener, c.ControllerClientListen)
+	}
+	for _, v := range c.Voters {
+		if v.ID == c.NodeID && c.ControllerClientListen != "" {
+			continue // its own client listener is named
+		}
+		if int(v.Port)+ControllerClientPortOffset > 65535 {
+			return bad("voter %s: its etcd client port (%d + %d) is past 65535", v, v.Port, ControllerClientPortOffset)
+		}
+	}
+	return nil
+}
+
+// voterHint names the voters' ids for an error about node.id.
+func voterHint(voters []Voter) string {
+	if len(voters) == 0 {
+		return ""
+	}
+	ids := make([]string, len(voters))
+	for i, v := range voters {
+		ids[i] = strconv.Itoa(int(v.ID))
+	}
+	return " (a voter's is its id in controller.quorum.voters: " + strings.Join(ids, ", ") + ")"
+}
+
+// controllerListenerEntry is the address of a CONTROLLER entry in Kafka's
+// listeners, KRaft's way of naming the controller listener.
+func (b *BrokerSettings) controllerListenerEntry() (string, bool) {
+	entries, err := parseListenerList(kafkaListeners, b.Listeners)
+	if err != nil {
+		return "", false
+	}
+	for _, e := range entries {
+		if e.name == controllerListenerName {
+			return e.addr, true
+		}
+	}
+	return "", false
+}
+
+// checkSingleBroker refuses, for a single broker, the cluster settings
+// given with a value that asks for more than one replica of a topic, and
+// names the others in the start-up note. offsets.topic.replication.factor
+// is not refused: its default is Kafka's 3, and a single broker keeps
+// one replica of __consumer_offsets whatever it says, as it always has.
+func (b *BrokerSettings) checkSingleBroker() error {
+	c := &b.Cluster
+	needs := func(name string, v any) error {
+		return fmt.Errorf("%w: %s=%v needs a cluster: a single broker has one replica of each partition "+
+			"(set controller.quorum.voters or metadata.store, or leave it out)", ErrClusterConfig, name, v)
+	}
+	switch {
+	case b.clusterGiven[BrokerDefaultReplicationFactor] && c.DefaultReplicationFactor > 1:
+		return needs(BrokerDefaultReplicationFactor, c.DefaultReplicationFactor)
+	case c.MinInsyncReplicas > 1:
+		return needs(BrokerMinInsyncReplicas, c.MinInsyncReplicas)
+	case c.InterBrokerProtocol != "" && c.InterBrokerProtocol != auth.Plaintext.String():
+		return fmt.Errorf("%w: %s=%s: TLS and SASL between brokers need a cluster (set controller.quorum.voters)", ErrClusterConfig, BrokerSecurityInterBrokerProtocol, c.InterBrokerProtocol)
+	case c.ControllerListen != "" || c.ControllerClientListen != "":
+		return fmt.Errorf("%w: %s is set without %s: a controller listener serves a quorum's voters", ErrClusterConfig, BrokerControllerListener, BrokerControllerQuorumVoters)
+	}
+	// The others are named in the note when they ask for something:
+	// a file --print-config wrote restates their defaults.
+	defaults := DefaultBrokerSettings()
+	was, is := map[string]string{}, map[string]string{}
+	defaults.clusterMap(was)
+	b.clusterMap(is)
+	for name := range b.clusterGiven {
+		if clusterOnly[name] && is[name] != was[name] {
+			b.ignore(name, whySingleBroker)
+		}
+	}
+	return nil
+}
+
+// sameAddr says whether two host:port name one address.
+func sameAddr(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	return err1 == nil && err2 == nil && pa == pb && (ha == hb || ha == "" || hb == "" || isUnspecified(ha) || isUnspecified(hb))
+}
+
+// ClusterWarnings are the cluster settings that are allowed but probably
+// not meant, one sentence each: min.insync.replicas above
+// default.replication.factor makes every acks=all produce to a topic
+// created with the default fail with NOT_ENOUGH_REPLICAS (Kafka accepts
+// it too, and fails those produces).
+func (b *BrokerSettings) ClusterWarnings() []string {
+	c := &b.Cluster
+	var w []string
+	if c.Enabled() && c.MinInsyncReplicas > c.DefaultReplicationFactor {
+		w = append(w, fmt.Sprintf("%s=%d is above %s=%d: acks=all produces to topics created with the default replication factor will fail with NOT_ENOUGH_REPLICAS",
+			BrokerMinInsyncReplicas, c.MinInsyncReplicas, BrokerDefaultReplicationFactor, c.DefaultReplicationFactor))
+	}
+	if c.Enabled() && len(c.Voters) > 0 && len(c.Voters)%2 == 0 {
+		w = append(w, fmt.Sprintf("%s names %d voters: an even count tolerates no more failures than one fewer (a majority of %d is needed)",
+			BrokerControllerQuorumVoters, len(c.Voters), len(c.Voters)/2+1))
+	}
+	return w
+}
+
+// CheckClusterAddresses checks the cluster's addresses against the
+// broker's own, once serve knows them: the controller and etcd client
+// listeners must not take a Kafka listener's or the metrics port, and the
+// inter-broker listener (inter.broker.listener.name, or the listener
+// named after security.inter.broker.protocol, or else the first) must be
+// one of the listeners. It returns the inter-broker listener's name.
+func (c *ClusterConfig) CheckClusterAddresses(listeners []Listener, metricsListen string) (string, error) {
+	if !c.Enabled() {
+		return "", nil
+	}
+	bad := func(format string, args ...any) (string, error) {
+		return "", fmt.Errorf("%w: "+format, append([]any{ErrClusterConfig}, args...)...)
+	}
+	own := map[string]string{}
+	for _, l := range listeners {
+		own["listener "+l.Name] = l.Addr
+	}
+	if metricsListen != "" {
+		own["--metrics-listen"] = metricsListen
+	}
+	if c.IsVoter() {
+		for what, addr := range own {
+			if sameAddr(addr, c.ControllerListen) {
+				return bad("%s=%s takes the address of %s (%s)", BrokerControllerListener, c.ControllerListen, what, addr)
+			}
+			if sameAddr(addr, c.ClientListen()) {
+				return bad("the etcd client address %s (%s) takes the address of %s: set %s", c.ClientListen(), clientListenRule(c), what, BrokerControllerClientListener)
+			}
+		}
+	}
+	name := c.InterBrokerListenerName
+	if name == "" && c.InterBrokerProtocol != "" {
+		name = c.InterBrokerProtocol // Kafka: the listener named after the protocol
+	}
+	if name == "" {
+		if len(listeners) == 0 {
+			return "", nil
+		}
+		return listeners[0].Name, nil
+	}
+	for _, l := range listeners {
+		if l.Name == name {
+			return name, nil
+		}
+	}
+	names := make([]string, len(listeners))
+	for i, l := range listeners {
+		names[i] = l.Name
+	}
+	return bad("the inter-broker listener %s is not among the listeners (%s)", name, strings.Join(names, ", "))
+}
+
+func clientListenRule(c *ClusterConfig) string {
+	if c.ControllerClientListen != "" {
+		return BrokerControllerClientListener
+	}
+	return fmt.Sprintf("the controller port + %d", ControllerClientPortOffset)
+}
+
+// clusterConfigInfos are what DescribeConfigs says of the cluster
+// settings: Kafka's types, and what each does here.
+var clusterConfigInfos = map[string]configInfo{
+	BrokerProcessRoles:                  {kmsg.ConfigTypeList, "The node's roles: broker, or broker,controller for a voter of the metadata quorum."},
+	BrokerControllerQuorumVoters:        {kmsg.ConfigTypeList, "The voters of the metadata quorum (embedded etcd members) as id@host:port; empty on a single broker."},
+	BrokerControllerListener:            {kmsg.ConfigTypeString, "The address this voter's etcd peer traffic listens on."},
+	BrokerControllerClientListener:      {kmsg.ConfigTypeString, "The address this voter's etcd serves the brokers on; empty: the controller port + 1."},
+	BrokerMetadataStore:                 {kmsg.ConfigTypeString, "An external etcd holding the cluster's metadata, etcd://host:port,...; empty: embedded voters or a single broker."},
+	BrokerDefaultReplicationFactor:      {kmsg.ConfigTypeInt, "The replication factor of topics created without one."},
+	BrokerOffsetsTopicReplicationFactor: {kmsg.ConfigTypeShort, "The replication factor of __consumer_offsets; it is not created until this many brokers are live."},
+	BrokerReplicaLagTimeMaxMs:           {kmsg.ConfigTypeLong, "A follower that has not caught up for this long leaves the ISR."},
+	BrokerRack:                          {kmsg.ConfigTypeString, "The broker's rack; replicas are spread across racks."},
+	BrokerSessionTimeoutMs:              {kmsg.ConfigTypeInt, "A broker whose lease lapses this long is fenced."},
+	BrokerHeartbeatIntervalMs:           {kmsg.ConfigTypeInt, "How often a broker renews its lease."},
+	BrokerInterBrokerListenerName:       {kmsg.ConfigTypeString, "The listener brokers dial each other on."},
+	BrokerSecurityInterBrokerProtocol:   {kmsg.ConfigTypeString, "The security protocol brokers dial each other with."},
+	BrokerReplicaFetchMaxBytes:          {kmsg.ConfigTypeInt, "The bytes per partition a follower asks for in one fetch."},
+	BrokerReplicaFetchWaitMaxMs:         {kmsg.ConfigTypeInt, "The longest a follower's fetch waits at the leader."},
+	BrokerReplicaFetchMinBytes:          {kmsg.ConfigTypeInt, "The bytes a follower's fetch waits for at the leader."},
+	BrokerNumReplicaFetchers:            {kmsg.ConfigTypeInt, "Fetcher connections a follower keeps to each leader broker."},
+	BrokerAutoLeaderRebalanceEnable:     {kmsg.ConfigTypeBoolean, "Whether leadership moves back to preferred replicas (accepted; not served yet)."},
+}
