@@ -396,6 +396,56 @@ func (s *EtcdStore) createTopic(ctx context.Context, fence []clientv3.Cmp, t Top
 	return nil
 }
 
+// AddPartitions implements PartitionAdder: one transaction that puts the
+// new partitions' states and the topic with its larger partition count,
+// if the topic key has not changed since it was read.
+func (s *EtcdStore) AddPartitions(ctx context.Context, topic string, parts []PartitionState) error {
+	return s.addPartitions(ctx, nil, topic, parts)
+}
+
+func (s *EtcdStore) addPartitions(ctx context.Context, fence []clientv3.Cmp, topic string, parts []PartitionState) error {
+	if err := checkTopicName(topic); err != nil {
+		return err
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("cluster: add partitions to %q: none given", topic)
+	}
+	key := s.prefix + topicKey(topic)
+	resp, err := s.client.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("cluster: add partitions to %q: %w", topic, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return fmt.Errorf("cluster: add partitions to %q: %w", topic, ErrUnknownTopic)
+	}
+	t, err := decodeTopic(topicKey(topic), resp.Kvs[0].Value)
+	if err != nil {
+		return err
+	}
+	if parts[0].Partition != t.Partitions {
+		return fmt.Errorf("cluster: add partitions to %q: numbered from %d, the topic has %d: %w", topic, parts[0].Partition, t.Partitions, ErrConflict)
+	}
+	ops := make([]clientv3.Op, 0, len(parts)+1)
+	for i, p := range parts {
+		if p.Topic != topic || p.Partition != t.Partitions+int32(i) {
+			return fmt.Errorf("cluster: add partitions to %q: state %s-%d is not partition %d", topic, p.Topic, p.Partition, t.Partitions+int32(i))
+		}
+		ops = append(ops, clientv3.OpPut(s.prefix+partitionKey(topic, p.Partition), encodePartition(p)))
+	}
+	t.Partitions += int32(len(parts))
+	ops = append(ops, clientv3.OpPut(key, encodeTopic(t)))
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)}
+	ok, rev, err := s.txn(ctx, fence, cmps, ops)
+	if err != nil {
+		return fmt.Errorf("cluster: add partitions to %q: %w", topic, err)
+	}
+	if !ok {
+		return fmt.Errorf("cluster: add partitions to %q: %w", topic, ErrConflict)
+	}
+	s.settle(ctx, rev)
+	return nil
+}
+
 func (s *EtcdStore) deleteTopic(ctx context.Context, fence []clientv3.Cmp, name string) error {
 	if err := checkTopicName(name); err != nil {
 		return err
@@ -482,10 +532,18 @@ type fencedStore struct {
 	fence []clientv3.Cmp
 }
 
-var _ Store = fencedStore{}
+var (
+	_ Store          = fencedStore{}
+	_ PartitionAdder = fencedStore{}
+	_ PartitionAdder = (*EtcdStore)(nil)
+)
 
 func (f fencedStore) CreateTopic(ctx context.Context, t Topic, parts []PartitionState) error {
 	return f.createTopic(ctx, f.fence, t, parts)
+}
+
+func (f fencedStore) AddPartitions(ctx context.Context, topic string, parts []PartitionState) error {
+	return f.addPartitions(ctx, f.fence, topic, parts)
 }
 
 func (f fencedStore) DeleteTopic(ctx context.Context, name string) error {

@@ -236,3 +236,84 @@ func TestClustersSharingOneEtcdStayApart(t *testing.T) {
 		t.Fatalf("key /tenant-a/a/topics/same-name: %v, %v; want one value with its format version", resp, err)
 	}
 }
+
+func TestAddPartitionsGrowsTopicInOneTransaction(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	s := openTestStore(t, q.endpoints(), testTTL)
+	ctx := ctxT(t)
+	topic, parts := testTopic("grow", 2, 1)
+	if err := s.CreateTopic(ctx, topic, parts); err != nil {
+		t.Fatal(err)
+	}
+	_, more := testTopic("grow", 5, 1)
+	if err := s.AddPartitions(ctx, "grow", more[2:]); err != nil {
+		t.Fatal(err)
+	}
+	snap := s.Snapshot()
+	if got := snap.Topics["grow"]; got.Partitions != 5 || got.ID != topic.ID || got.Configs["retention.ms"] != "1000" {
+		t.Fatalf("topic after adding = %+v", got)
+	}
+	if _, ok := snap.Partition("grow", 4); !ok || len(snap.Partitions) != 5 {
+		t.Fatalf("%d partitions after adding, want 5", len(snap.Partitions))
+	}
+	// A second adder that read the old count loses.
+	if err := s.AddPartitions(ctx, "grow", more[2:]); !errors.Is(err, ErrConflict) {
+		t.Fatalf("adding from a stale count: %v, want ErrConflict", err)
+	}
+	if err := s.AddPartitions(ctx, "absent", more[2:]); !errors.Is(err, ErrUnknownTopic) {
+		t.Fatalf("adding to an unknown topic: %v, want ErrUnknownTopic", err)
+	}
+	_, gap := testTopic("grow", 8, 1)
+	if err := s.AddPartitions(ctx, "grow", []PartitionState{gap[5], gap[7]}); err == nil || errors.Is(err, ErrConflict) {
+		t.Fatalf("adding partitions with a gap: %v, want a validation error", err)
+	}
+}
+
+func TestControllerRunsOnTheEtcdStore(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	s := openTestStore(t, q.endpoints(), testTTL)
+	ctx := ctxT(t)
+	var regs []*Registration
+	for id := int32(1); id <= 3; id++ {
+		r, err := s.Register(ctx, testBroker(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		regs = append(regs, r)
+	}
+	lead, err := regs[0].Campaign(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewController(ControllerConfig{NodeID: 1, Store: lead.Store(), Logger: testLogger(t), Seed: 1})
+	if _, err := c.CreateTopic(ctx, "placed", 6, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddPartitions(ctx, "placed", 8); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	defer func() {
+		stop()
+		<-done
+	}()
+	// Broker 2's lease lapses: the controller moves its leaderships away
+	// and takes it out of every ISR, through the fenced store.
+	regs[1].session.Orphan()
+	waitSnapshot(t, s, lapseWait, "broker 2 out of every ISR and leadership", func(s *Snapshot) bool {
+		if s.Live(2) || len(s.Partitions) != 8 {
+			return false
+		}
+		for _, p := range s.Partitions {
+			if p.InISR(2) || p.Leader == 2 || p.Leader == NoLeader {
+				return false
+			}
+		}
+		return true
+	})
+}
