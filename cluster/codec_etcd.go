@@ -1,0 +1,204 @@
+package cluster
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// FormatVersion is the version every value this code writes carries in
+// its "v" field. Compatibility rule: a reader reads versions 1 through
+// FormatVersion; fields are only ever added within a version (older
+// readers ignore them), and a change an older reader would misread bumps
+// the version. A value of a higher version than the reader knows is not
+// guessed at: the key is left out of the Snapshot and logged as an error,
+// so a cluster is upgraded (every broker reads N) before anything writes N.
+const FormatVersion = 1
+
+// Key kinds under a cluster's prefix, /<root>/<cluster-id>/.
+const (
+	keyBrokers    = "brokers/"    // brokers/<node-id>: Broker, bound to the broker's lease
+	keyTopics     = "topics/"     // topics/<name>: Topic
+	keyPartitions = "partitions/" // partitions/<topic>/<partition>: PartitionState
+	keyController = "controller"  // controller/<lease-id hex>: election candidates
+)
+
+type endpointV1 struct {
+	Listener         string `json:"listener"`
+	SecurityProtocol string `json:"security_protocol"`
+	Host             string `json:"host"`
+	Port             int32  `json:"port"`
+}
+
+type brokerV1 struct {
+	V         int          `json:"v"`
+	NodeID    int32        `json:"node_id"`
+	Rack      string       `json:"rack,omitempty"`
+	Endpoints []endpointV1 `json:"endpoints"`
+}
+
+type topicV1 struct {
+	V          int               `json:"v"`
+	Name       string            `json:"name"`
+	ID         string            `json:"id"` // 32 hex digits
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+type partitionV1 struct {
+	V              int     `json:"v"`
+	Topic          string  `json:"topic"`
+	Partition      int32   `json:"partition"`
+	Replicas       []int32 `json:"replicas"`
+	ISR            []int32 `json:"isr"`
+	Leader         int32   `json:"leader"`
+	LeaderEpoch    int32   `json:"leader_epoch"`
+	PartitionEpoch int32   `json:"partition_epoch"`
+}
+
+type controllerV1 struct {
+	V      int   `json:"v"`
+	NodeID int32 `json:"node_id"`
+}
+
+func encodeBroker(b Broker) string {
+	v := brokerV1{V: FormatVersion, NodeID: b.NodeID, Rack: b.Rack, Endpoints: []endpointV1{}}
+	for _, e := range b.Endpoints {
+		v.Endpoints = append(v.Endpoints, endpointV1(e))
+	}
+	return mustJSON(v)
+}
+
+func encodeTopic(t Topic) string {
+	return mustJSON(topicV1{V: FormatVersion, Name: t.Name, ID: hex.EncodeToString(t.ID[:]), Partitions: t.Partitions, Configs: t.Configs})
+}
+
+func encodePartition(p PartitionState) string {
+	return mustJSON(partitionV1{
+		V: FormatVersion, Topic: p.Topic, Partition: p.Partition,
+		Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR),
+		Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+	})
+}
+
+func encodeController(node int32) string {
+	return mustJSON(controllerV1{V: FormatVersion, NodeID: node})
+}
+
+func nonNil(s []int32) []int32 {
+	if s == nil {
+		return []int32{}
+	}
+	return s
+}
+
+// mustJSON marshals values built from plain fields, which cannot fail.
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("cluster: marshal " + err.Error())
+	}
+	return string(b)
+}
+
+// decodeValue unmarshals a value after checking its format version.
+func decodeValue(key string, val []byte, v any) error {
+	var head struct {
+		V int `json:"v"`
+	}
+	if err := json.Unmarshal(val, &head); err != nil {
+		return fmt.Errorf("cluster: key %s: %w", key, err)
+	}
+	if head.V < 1 || head.V > FormatVersion {
+		return fmt.Errorf("cluster: key %s: format version %d, this broker reads 1 to %d", key, head.V, FormatVersion)
+	}
+	if err := json.Unmarshal(val, v); err != nil {
+		return fmt.Errorf("cluster: key %s: %w", key, err)
+	}
+	return nil
+}
+
+func decodeBroker(key string, val []byte, epoch int64) (Broker, error) {
+	var v brokerV1
+	if err := decodeValue(key, val, &v); err != nil {
+		return Broker{}, err
+	}
+	if strconv.FormatInt(int64(v.NodeID), 10) != strings.TrimPrefix(key, keyBrokers) {
+		return Broker{}, fmt.Errorf("cluster: key %s holds node %d", key, v.NodeID)
+	}
+	b := Broker{NodeID: v.NodeID, Rack: v.Rack, Epoch: epoch}
+	for _, e := range v.Endpoints {
+		b.Endpoints = append(b.Endpoints, Endpoint(e))
+	}
+	return b, nil
+}
+
+func decodeTopic(key string, val []byte) (Topic, error) {
+	var v topicV1
+	if err := decodeValue(key, val, &v); err != nil {
+		return Topic{}, err
+	}
+	if v.Name != strings.TrimPrefix(key, keyTopics) {
+		return Topic{}, fmt.Errorf("cluster: key %s holds topic %q", key, v.Name)
+	}
+	t := Topic{Name: v.Name, Partitions: v.Partitions, Configs: v.Configs}
+	id, err := hex.DecodeString(v.ID)
+	if err != nil || len(id) != len(t.ID) {
+		return Topic{}, fmt.Errorf("cluster: key %s: topic id %q is not 32 hex digits", key, v.ID)
+	}
+	copy(t.ID[:], id)
+	return t, nil
+}
+
+func decodePartition(key string, val []byte, version int64) (PartitionState, error) {
+	var v partitionV1
+	if err := decodeValue(key, val, &v); err != nil {
+		return PartitionState{}, err
+	}
+	if partitionKey(v.Topic, v.Partition) != key {
+		return PartitionState{}, fmt.Errorf("cluster: key %s holds partition %s-%d", key, v.Topic, v.Partition)
+	}
+	return PartitionState{
+		Topic: v.Topic, Partition: v.Partition, Replicas: v.Replicas, ISR: v.ISR,
+		Leader: v.Leader, LeaderEpoch: v.LeaderEpoch, PartitionEpoch: v.PartitionEpoch,
+		Version: version,
+	}, nil
+}
+
+func decodeController(key string, val []byte) (int32, error) {
+	var v controllerV1
+	if err := decodeValue(key, val, &v); err != nil {
+		return 0, err
+	}
+	return v.NodeID, nil
+}
+
+// Keys relative to the cluster prefix.
+func brokerKey(node int32) string { return keyBrokers + strconv.FormatInt(int64(node), 10) }
+func topicKey(name string) string { return keyTopics + name }
+func partitionsPrefix(topic string) string {
+	return keyPartitions + topic + "/"
+}
+func partitionKey(topic string, p int32) string {
+	return partitionsPrefix(topic) + strconv.FormatInt(int64(p), 10)
+}
+
+// maxTopicNameLen is Kafka's limit on a topic name's length.
+const maxTopicNameLen = 249
+
+// checkTopicName rejects names that are not Kafka topic names (legal
+// characters [a-zA-Z0-9._-]); they could not be keys under our layout.
+func checkTopicName(name string) error {
+	if name == "" || name == "." || name == ".." || len(name) > maxTopicNameLen {
+		return fmt.Errorf("cluster: invalid topic name %q", name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("cluster: invalid topic name %q: only [a-zA-Z0-9._-] allowed", name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,298 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+const (
+	// MetadataDir is the directory under a broker's data dir that holds
+	// cluster metadata; the embedded etcd member lives in its EtcdDir.
+	MetadataDir = "metadata"
+	// EtcdDir is the embedded member's etcd data dir under MetadataDir.
+	EtcdDir = "etcd"
+	// ClientPortOffset derives an embedded member's client port from its
+	// controller (peer) port: clients dial controller port + 1 unless the
+	// member is given its own client address. Brokers that are not voters
+	// find the quorum's client URLs by the same rule.
+	ClientPortOffset = 1
+	// DefaultEmbedStartTimeout bounds how long StartEmbedded waits for the
+	// member to join a quorum and serve. A member of a new multi-voter
+	// cluster waits here until a majority of voters has started.
+	DefaultEmbedStartTimeout = 60 * time.Second
+	// DefaultClusterToken is etcd's initial-cluster-token for a new
+	// quorum: members only form a cluster with members of the same token.
+	DefaultClusterToken = "tributary"
+	// EmbedMaxTxnOps is the embedded member's limit on operations per
+	// transaction (etcd's --max-txn-ops, default 128): CreateTopic writes
+	// one key per partition plus the topic in one transaction, so this
+	// bounds a new topic's partition count.
+	EmbedMaxTxnOps = 10000
+	// EmbedMaxRequestBytes is the embedded member's request size limit
+	// (etcd's --max-request-bytes, default 1.5 MiB); etcd warns above 10 MiB.
+	EmbedMaxRequestBytes = 10 << 20
+	// embedCompactionRetention keeps one hour of revisions (periodic
+	// compaction); a watcher that falls further behind resyncs by Get.
+	embedCompactionRetention = "1h"
+)
+
+// TLSFiles are the PEM files of one side (peer or client) of an embedded
+// member. etcd's server takes files, not a *tls.Config, so that it can
+// reload certificates; Embedded.ClientTLS builds the matching client side.
+type TLSFiles struct {
+	CertFile      string // server certificate (also the client certificate when ClientCertAuth)
+	KeyFile       string
+	TrustedCAFile string // CA that signs peers'/clients' certificates
+	// ClientCertAuth requires the other side to present a certificate
+	// signed by TrustedCAFile (mutual TLS).
+	ClientCertAuth bool
+}
+
+// EmbedConfig configures one voter's embedded etcd member.
+type EmbedConfig struct {
+	NodeID  int32  // node.id: the member's name is its decimal node ID
+	DataDir string // the broker's data dir; etcd keeps <DataDir>/metadata/etcd
+	// ControllerListen is host:port the member binds for etcd peer
+	// (raft) traffic: --controller-listen. Other voters reach it at the
+	// address controller.quorum.voters gives for NodeID.
+	ControllerListen string
+	// ClientListen is host:port the member binds for etcd clients. Empty:
+	// ControllerListen's host and port + ClientPortOffset.
+	ClientListen string
+	Voters       []Voter // controller.quorum.voters; must contain NodeID
+	ClusterToken string  // empty: DefaultClusterToken
+	PeerTLS      *TLSFiles
+	ClientTLS    *TLSFiles
+	StartTimeout time.Duration // empty: DefaultEmbedStartTimeout
+	Logger       *slog.Logger  // etcd's warnings and errors; nil discards them
+	// UnsafeNoFsync skips etcd's fsyncs: tests only, a crash loses metadata.
+	UnsafeNoFsync bool
+}
+
+// Embedded is a running embedded etcd member.
+type Embedded struct {
+	etcd       *embed.Etcd
+	clientURLs []string
+	clientTLS  *TLSFiles
+	stopping   *atomic.Bool // quiets etcd's shutdown noise
+	closeOnce  sync.Once
+}
+
+// EtcdDataDir returns the embedded member's etcd data dir under a broker
+// data dir.
+func EtcdDataDir(dataDir string) string { return filepath.Join(dataDir, MetadataDir, EtcdDir) }
+
+// DeriveClientAddr returns the etcd client address derived from a
+// controller address: same host, port + ClientPortOffset.
+func DeriveClientAddr(controllerAddr string) (string, error) {
+	host, port, err := splitHostPort(controllerAddr)
+	if err != nil {
+		return "", fmt.Errorf("cluster: controller address: %w", err)
+	}
+	if port+ClientPortOffset > 65535 {
+		return "", fmt.Errorf("cluster: controller address %q: client port %d is out of range; give the client address explicitly", controllerAddr, port+ClientPortOffset)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port+ClientPortOffset)), nil
+}
+
+// VoterClientEndpoints returns the etcd client endpoints (host:port) of
+// the voters by the ClientPortOffset rule: what a broker that is not a
+// voter dials.
+func VoterClientEndpoints(voters []Voter) ([]string, error) {
+	eps := make([]string, 0, len(voters))
+	for _, v := range voters {
+		ep, err := DeriveClientAddr(v.Addr())
+		if err != nil {
+			return nil, err
+		}
+		eps = append(eps, ep)
+	}
+	return eps, nil
+}
+
+// StartEmbedded starts the member and waits until it serves clients, at
+// most StartTimeout (or until ctx ends). The member starts a new cluster
+// from Voters when its etcd data dir holds no write-ahead log, and
+// rejoins its existing cluster from the log otherwise.
+func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
+	stopping := new(atomic.Bool)
+	cfg, clientURL, err := c.etcdConfig(stopping)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: etcd data dir: %w", err)
+	}
+	timeout := c.StartTimeout
+	if timeout <= 0 {
+		timeout = DefaultEmbedStartTimeout
+	}
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: start etcd member %d (peer %s, client %s): %w", c.NodeID, c.ControllerListen, clientURL, err)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		stopping.Store(true)
+		closeUnready(e)
+		return nil, fmt.Errorf("cluster: etcd member %d: %w", c.NodeID, err)
+	case <-t.C:
+		stopping.Store(true)
+		closeUnready(e)
+		return nil, fmt.Errorf("cluster: etcd member %d not ready after %v: is a majority of controller.quorum.voters (%d of %d) started and reachable on their controller addresses?",
+			c.NodeID, timeout, len(c.Voters)/2+1, len(c.Voters))
+	case <-ctx.Done():
+		stopping.Store(true)
+		closeUnready(e)
+		return nil, fmt.Errorf("cluster: etcd member %d not ready: %w", c.NodeID, ctx.Err())
+	}
+	return &Embedded{etcd: e, clientURLs: []string{clientURL}, clientTLS: c.ClientTLS, stopping: stopping}, nil
+}
+
+// closeUnready stops a member that never became ready. embed.Etcd.Close
+// alone waits for client servers that only start once the member is
+// ready, so the server is stopped first, which releases them.
+func closeUnready(e *embed.Etcd) {
+	e.Server.HardStop()
+	e.Close()
+}
+
+func (c EmbedConfig) etcdConfig(stopping *atomic.Bool) (*embed.Config, string, error) {
+	if c.DataDir == "" {
+		return nil, "", errors.New("cluster: embedded etcd needs a data dir")
+	}
+	var self *Voter
+	for i := range c.Voters {
+		if c.Voters[i].NodeID == c.NodeID {
+			self = &c.Voters[i]
+		}
+	}
+	if self == nil {
+		return nil, "", fmt.Errorf("cluster: node %d is not in controller.quorum.voters, so it runs no etcd member", c.NodeID)
+	}
+	if _, _, err := splitHostPort(c.ControllerListen); err != nil {
+		return nil, "", fmt.Errorf("cluster: controller listen: %w", err)
+	}
+	clientListen := c.ClientListen
+	if clientListen == "" {
+		var err error
+		if clientListen, err = DeriveClientAddr(c.ControllerListen); err != nil {
+			return nil, "", err
+		}
+	} else if _, _, err := splitHostPort(clientListen); err != nil {
+		return nil, "", fmt.Errorf("cluster: client listen: %w", err)
+	}
+	_, clientPort, _ := splitHostPort(clientListen)
+	peerScheme, clientScheme := "http", "http"
+	if c.PeerTLS != nil {
+		peerScheme = "https"
+	}
+	if c.ClientTLS != nil {
+		clientScheme = "https"
+	}
+
+	cfg := embed.NewConfig()
+	cfg.Name = memberName(c.NodeID)
+	cfg.Dir = EtcdDataDir(c.DataDir)
+	cfg.ListenPeerUrls = []url.URL{{Scheme: peerScheme, Host: c.ControllerListen}}
+	cfg.AdvertisePeerUrls = []url.URL{{Scheme: peerScheme, Host: self.Addr()}}
+	cfg.ListenClientUrls = []url.URL{{Scheme: clientScheme, Host: clientListen}}
+	advClient := url.URL{Scheme: clientScheme, Host: net.JoinHostPort(self.Host, strconv.Itoa(clientPort))}
+	cfg.AdvertiseClientUrls = []url.URL{advClient}
+	initial := ""
+	for i, v := range c.Voters {
+		if i > 0 {
+			initial += ","
+		}
+		initial += memberName(v.NodeID) + "=" + (&url.URL{Scheme: peerScheme, Host: v.Addr()}).String()
+	}
+	cfg.InitialCluster = initial
+	cfg.InitialClusterToken = c.ClusterToken
+	if cfg.InitialClusterToken == "" {
+		cfg.InitialClusterToken = DefaultClusterToken
+	}
+	cfg.ClusterState = embed.ClusterStateFlagNew
+	if hasWAL(cfg.Dir) {
+		cfg.ClusterState = embed.ClusterStateFlagExisting
+	}
+	if c.PeerTLS != nil {
+		cfg.PeerTLSInfo = c.PeerTLS.info()
+	}
+	if c.ClientTLS != nil {
+		cfg.ClientTLSInfo = c.ClientTLS.info()
+	}
+	cfg.MaxTxnOps = EmbedMaxTxnOps
+	cfg.MaxRequestBytes = EmbedMaxRequestBytes
+	cfg.AutoCompactionMode = embed.CompactorModePeriodic
+	cfg.AutoCompactionRetention = embedCompactionRetention
+	cfg.EnableGRPCGateway = false
+	cfg.UnsafeNoFsync = c.UnsafeNoFsync
+	cfg.Logger = "zap"
+	cfg.LogLevel = "warn"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(c.Logger, stopping))
+	return cfg, advClient.String(), nil
+}
+
+func memberName(id int32) string { return strconv.FormatInt(int64(id), 10) }
+
+// hasWAL reports whether an etcd data dir holds a member's write-ahead
+// log, i.e. the member was part of a cluster before.
+func hasWAL(dir string) bool {
+	ents, err := os.ReadDir(filepath.Join(dir, "member", "wal"))
+	return err == nil && len(ents) > 0
+}
+
+func (f *TLSFiles) info() transport.TLSInfo {
+	return transport.TLSInfo{
+		CertFile:       f.CertFile,
+		KeyFile:        f.KeyFile,
+		TrustedCAFile:  f.TrustedCAFile,
+		ClientCertAuth: f.ClientCertAuth,
+	}
+}
+
+// ClientURLs returns the URLs clients of this member dial.
+func (m *Embedded) ClientURLs() []string { return m.clientURLs }
+
+// ClientTLS returns the client-side TLS config for this member's client
+// URLs (nil when they are plaintext): it trusts TrustedCAFile and, with
+// ClientCertAuth, presents CertFile.
+func (m *Embedded) ClientTLS() (*tls.Config, error) {
+	if m.clientTLS == nil {
+		return nil, nil
+	}
+	info := transport.TLSInfo{TrustedCAFile: m.clientTLS.TrustedCAFile}
+	if m.clientTLS.ClientCertAuth {
+		info.CertFile, info.KeyFile = m.clientTLS.CertFile, m.clientTLS.KeyFile
+	}
+	cfg, err := info.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: etcd client TLS: %w", err)
+	}
+	return cfg, nil
+}
+
+// Close stops the member and waits for it. Safe to call more than once.
+func (m *Embedded) Close() {
+	m.closeOnce.Do(func() {
+		m.stopping.Store(true)
+		m.etcd.Close()
+	})
+}

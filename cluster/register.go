@@ -1,0 +1,277 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// Registration is a live broker registration: the broker's key bound to
+// a lease (an etcd session) that is kept alive in the background. The
+// same lease holds the broker's controller candidacy, so one lapse ends
+// both. A broker that sees Fenced closed must stop acting as a partition
+// leader and as controller, then register again (a new broker epoch).
+type Registration struct {
+	store   *EtcdStore
+	session *concurrency.Session
+	broker  Broker // Epoch set
+	key     string // absolute broker key
+
+	fenced    chan struct{} // closed when the registration ends
+	closeOnce sync.Once
+	errMu     sync.Mutex
+	err       error // why it ended, guarded by errMu; nil after Close
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// Register registers b under a new lease of the store's session timeout
+// and returns it with its broker epoch: the etcd revision of the
+// registration write, so it grows with every registration. A previous
+// registration of the same node ID (a broker restarted after kill -9
+// whose lease has not lapsed yet) is taken over: its lease is revoked, so
+// the old incarnation's registration and candidacy end at once and it
+// sees itself fenced if it is still running.
+func (s *EtcdStore) Register(ctx context.Context, b Broker) (*Registration, error) {
+	if b.NodeID < 0 {
+		return nil, fmt.Errorf("cluster: register broker: node id %d is negative", b.NodeID)
+	}
+	sess, err := concurrency.NewSession(s.client, concurrency.WithTTL(int(s.ttl)))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: register broker %d: lease: %w", b.NodeID, err)
+	}
+	key := s.prefix + brokerKey(b.NodeID)
+	resp, err := s.client.Txn(ctx).Then(clientv3.OpGet(key), clientv3.OpPut(key, encodeBroker(b), clientv3.WithLease(sess.Lease()))).Commit()
+	if err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("cluster: register broker %d: %w", b.NodeID, err)
+	}
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 && kvs[0].Lease != 0 {
+		// The lease may be gone already; either way the old one is over.
+		_, _ = s.client.Revoke(ctx, clientv3.LeaseID(kvs[0].Lease))
+	}
+	b.Epoch = resp.Header.Revision
+	wctx, stop := context.WithCancel(context.Background())
+	r := &Registration{store: s, session: sess, broker: b, key: key, fenced: make(chan struct{}), stop: stop}
+	r.wg.Add(1)
+	go r.guard(wctx)
+	s.settle(ctx, b.Epoch)
+	return r, nil
+}
+
+// guard ends the registration when its lease stops being renewed (the
+// lease lapsed, etcd was unreachable for the TTL, the lease was revoked)
+// or its key is deleted or rewritten by another incarnation.
+func (r *Registration) guard(ctx context.Context) {
+	defer r.wg.Done()
+	wch := r.store.client.Watch(ctx, r.key, clientv3.WithRev(r.broker.Epoch+1))
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.session.Done():
+			r.end(fmt.Errorf("cluster: broker %d epoch %d: lease %x no longer renewed: %w", r.broker.NodeID, r.broker.Epoch, r.session.Lease(), ErrFenced))
+			return
+		case wr, ok := <-wch:
+			if !ok {
+				return // ctx ended
+			}
+			if wr.Err() != nil {
+				// Compacted or cancelled: what the watch may have missed
+				// is read, then watched on from there.
+				rev, held, err := r.store.holds(ctx, r.key, func(kv *mvccpb.KeyValue) bool { return kv.Lease == int64(r.session.Lease()) })
+				if err != nil {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(resyncBackoff):
+					}
+					wch = r.store.client.Watch(ctx, r.key, clientv3.WithRev(r.broker.Epoch+1))
+					continue
+				}
+				if !held {
+					r.end(fmt.Errorf("cluster: broker %d epoch %d: registration removed or taken over: %w", r.broker.NodeID, r.broker.Epoch, ErrFenced))
+					return
+				}
+				wch = r.store.client.Watch(ctx, r.key, clientv3.WithRev(rev+1))
+				continue
+			}
+			for _, ev := range wr.Events {
+				if ev.Type == mvccpb.DELETE || ev.Kv.Lease != int64(r.session.Lease()) {
+					r.end(fmt.Errorf("cluster: broker %d epoch %d: registration removed or taken over: %w", r.broker.NodeID, r.broker.Epoch, ErrFenced))
+					return
+				}
+			}
+		}
+	}
+}
+
+// end records why the registration ended (the first reason wins) and
+// closes Fenced.
+func (r *Registration) end(err error) {
+	r.closeOnce.Do(func() {
+		r.errMu.Lock()
+		r.err = err
+		r.errMu.Unlock()
+		close(r.fenced)
+		if err != nil {
+			r.store.log.Warn("cluster: broker fenced", "node", r.broker.NodeID, "epoch", r.broker.Epoch, "err", err)
+		}
+	})
+}
+
+// Broker returns the registered broker, with its epoch.
+func (r *Registration) Broker() Broker { return r.broker }
+
+// Epoch returns the broker epoch of this registration.
+func (r *Registration) Epoch() int64 { return r.broker.Epoch }
+
+// Fenced is closed when the registration ends: fenced (Err wraps
+// ErrFenced) or closed (Err is nil).
+func (r *Registration) Fenced() <-chan struct{} { return r.fenced }
+
+// Err says why Fenced was closed; nil while registered or after Close.
+func (r *Registration) Err() error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
+}
+
+// Store returns the store with writes fenced by this registration: each
+// applies only while the broker's key still holds this registration's
+// lease, and fails with ErrFenced otherwise (a leader's ISR change).
+func (r *Registration) Store() Store {
+	return fencedStore{EtcdStore: r.store, fence: []clientv3.Cmp{
+		clientv3.Compare(clientv3.LeaseValue(r.key), "=", r.session.Lease()),
+	}}
+}
+
+// Close deregisters: the lease is revoked, so the broker leaves
+// Snapshot.Brokers at once and any controllership ends.
+func (r *Registration) Close() error {
+	r.end(nil)
+	r.stop()
+	var err error
+	if errors.Is(r.Err(), ErrFenced) {
+		r.session.Orphan() // its lease is gone or another's now
+	} else {
+		err = r.session.Close()
+	}
+	r.wg.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("cluster: deregister broker %d: %w", r.broker.NodeID, err)
+	}
+	return nil
+}
+
+// Leadership is this broker's term as the active controller.
+type Leadership struct {
+	reg      *Registration
+	election *concurrency.Election
+	key      string // the election key won (absolute), and its
+	rev      int64  // create revision: the term's identity
+	lost     chan struct{}
+	once     sync.Once
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// Campaign blocks until this broker is the active controller (or ctx
+// ends, withdrawing the candidacy) and returns its term. The term ends,
+// closing Lost, when it resigns, its registration lapses or closes, or its
+// election key is deleted.
+func (r *Registration) Campaign(ctx context.Context) (*Leadership, error) {
+	e := concurrency.NewElection(r.session, r.store.prefix+keyController)
+	if err := e.Campaign(ctx, encodeController(r.broker.NodeID)); err != nil {
+		return nil, fmt.Errorf("cluster: broker %d campaign for controller: %w", r.broker.NodeID, err)
+	}
+	wctx, stop := context.WithCancel(context.Background())
+	l := &Leadership{reg: r, election: e, key: e.Key(), rev: e.Rev(), lost: make(chan struct{}), stop: stop}
+	l.wg.Add(1)
+	go l.guard(wctx)
+	r.store.settle(ctx, e.Rev())
+	return l, nil
+}
+
+func (l *Leadership) guard(ctx context.Context) {
+	defer l.wg.Done()
+	defer l.end()
+	key := l.key
+	wch := l.reg.store.client.Watch(ctx, key, clientv3.WithRev(l.rev+1))
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.reg.fenced:
+			return
+		case wr, ok := <-wch:
+			if !ok {
+				return
+			}
+			if wr.Err() != nil {
+				rev, held, err := l.reg.store.holds(ctx, key, func(kv *mvccpb.KeyValue) bool { return kv.CreateRevision == l.rev })
+				if err != nil {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(resyncBackoff):
+					}
+					wch = l.reg.store.client.Watch(ctx, key, clientv3.WithRev(l.rev+1))
+					continue
+				}
+				if !held {
+					return
+				}
+				wch = l.reg.store.client.Watch(ctx, key, clientv3.WithRev(rev+1))
+				continue
+			}
+			for _, ev := range wr.Events {
+				if ev.Type == mvccpb.DELETE {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (l *Leadership) end() { l.once.Do(func() { close(l.lost) }) }
+
+// Lost is closed when this term as controller is over.
+func (l *Leadership) Lost() <-chan struct{} { return l.lost }
+
+// Store returns the store with writes fenced by this term: each applies
+// only while this broker is still the controller that won this election,
+// and fails with ErrFenced otherwise (a deposed controller's decision).
+func (l *Leadership) Store() Store {
+	return fencedStore{EtcdStore: l.reg.store, fence: []clientv3.Cmp{
+		clientv3.Compare(clientv3.CreateRevision(l.key), "=", l.rev),
+	}}
+}
+
+// Resign ends the term: another candidate may win at once.
+func (l *Leadership) Resign(ctx context.Context) error {
+	err := l.election.Resign(ctx)
+	l.stop()
+	l.wg.Wait()
+	l.end()
+	if err != nil {
+		return fmt.Errorf("cluster: broker %d resign controller: %w", l.reg.broker.NodeID, err)
+	}
+	return nil
+}
+
+// holds reads key and reports whether it exists and satisfies ok, with
+// the revision of the read.
+func (s *EtcdStore) holds(ctx context.Context, key string, ok func(*mvccpb.KeyValue) bool) (rev int64, held bool, err error) {
+	resp, err := s.client.Get(ctx, key)
+	if err != nil {
+		return 0, false, err
+	}
+	return resp.Header.Revision, len(resp.Kvs) == 1 && ok(resp.Kvs[0]), nil
+}

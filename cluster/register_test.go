@@ -1,0 +1,191 @@
+package cluster
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func testBroker(id int32) Broker {
+	return Broker{NodeID: id, Rack: "r1", Endpoints: []Endpoint{{Listener: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Host: "127.0.0.9", Port: 9092}}}
+}
+
+func TestLapsedLeaseFencesBrokerOnEveryMember(t *testing.T) {
+	_, stores := quorumStores(t)
+	ctx := ctxT(t)
+	reg, err := stores[0].Register(ctx, testBroker(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	for _, s := range stores {
+		snap := waitSnapshot(t, s, 5*time.Second, "broker 7 registered", func(s *Snapshot) bool { return s.Live(7) })
+		if b := snap.Brokers[7]; b.Epoch != reg.Epoch() || b.Rack != "r1" || len(b.Endpoints) != 1 || b.Endpoints[0].Port != 9092 {
+			t.Fatalf("registered broker = %+v, want epoch %d", b, reg.Epoch())
+		}
+	}
+	// A broker-fenced write works while registered.
+	topic, parts := testTopic("t", 1, 7)
+	if err := reg.Store().CreateTopic(ctx, topic, parts); err != nil {
+		t.Fatal(err)
+	}
+
+	// The broker stops renewing (a pause, a partition): no revoke.
+	reg.session.Orphan()
+	start := time.Now()
+	select {
+	case <-reg.Fenced():
+	case <-time.After(lapseWait):
+		t.Fatal("the broker never learnt it was fenced")
+	}
+	if !errors.Is(reg.Err(), ErrFenced) {
+		t.Fatalf("Err after the lapse = %v, want ErrFenced", reg.Err())
+	}
+	for i, s := range stores {
+		waitSnapshot(t, s, lapseWait, "broker 7 gone", func(s *Snapshot) bool { return !s.Live(7) })
+		t.Logf("member %d: broker gone %v after its renewals stopped (TTL %v)", i, time.Since(start), testTTL)
+	}
+	p, _ := stores[0].Snapshot().Partition("t", 0)
+	next := p.Clone()
+	next.ISR = nil
+	if err := reg.Store().UpdatePartitions(ctx, []PartitionUpdate{{Old: p, New: next}}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("write by a fenced broker: %v, want ErrFenced", err)
+	}
+}
+
+func TestReregistrationTakesOverAndGrowsEpoch(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	s := openTestStore(t, q.endpoints(), testTTL)
+	ctx := ctxT(t)
+	first, err := s.Register(ctx, testBroker(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	// A restarted incarnation registers before the first's lease lapsed.
+	second, err := s.Register(ctx, testBroker(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if second.Epoch() <= first.Epoch() {
+		t.Fatalf("epochs %d then %d: must grow", first.Epoch(), second.Epoch())
+	}
+	select {
+	case <-first.Fenced():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the old incarnation was not fenced by the new registration")
+	}
+	if !errors.Is(first.Err(), ErrFenced) {
+		t.Fatalf("old incarnation Err = %v", first.Err())
+	}
+	if b := s.Snapshot().Brokers[1]; b.Epoch != second.Epoch() {
+		t.Fatalf("snapshot epoch %d, want the new registration's %d", b.Epoch, second.Epoch())
+	}
+	select {
+	case <-second.Fenced():
+		t.Fatalf("the new registration ended: %v", second.Err())
+	default:
+	}
+	// Close deregisters at once, and is not a fencing.
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if second.Err() != nil {
+		t.Fatalf("Err after Close = %v", second.Err())
+	}
+	waitSnapshot(t, s, 5*time.Second, "broker 1 deregistered", func(s *Snapshot) bool { return !s.Live(1) })
+}
+
+func TestControllerFailsOverWhenItsMemberStops(t *testing.T) {
+	q, stores := quorumStores(t)
+	ctx := ctxT(t)
+	// Broker 1 reaches etcd only through member 0, broker 2 through member 1.
+	reg1, err := stores[0].Register(ctx, testBroker(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg1.Close()
+	lead1, err := reg1.Campaign(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stores {
+		waitSnapshot(t, s, 5*time.Second, "controller 1", func(s *Snapshot) bool { return s.Controller == 1 })
+	}
+	reg2, err := stores[1].Register(ctx, testBroker(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg2.Close()
+	won := make(chan *Leadership, 1)
+	campaignErr := make(chan error, 1)
+	go func() {
+		l, err := reg2.Campaign(ctx)
+		if err != nil {
+			campaignErr <- err
+			return
+		}
+		won <- l
+	}()
+	select {
+	case <-won:
+		t.Fatal("broker 2 won while broker 1 is controller")
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	q.stop(0) // broker 1's only member: its session cannot be renewed
+	start := time.Now()
+	var lead2 *Leadership
+	select {
+	case lead2 = <-won:
+	case err := <-campaignErr:
+		t.Fatal(err)
+	case <-time.After(lapseWait):
+		t.Fatal("broker 2 never became controller")
+	}
+	t.Logf("controller moved %v after its member stopped (TTL %v)", time.Since(start), testTTL)
+	select {
+	case <-lead1.Lost():
+	case <-time.After(lapseWait):
+		t.Fatal("the old controller never learnt it lost")
+	}
+	for _, s := range stores[1:] {
+		waitSnapshot(t, s, 5*time.Second, "controller 2", func(s *Snapshot) bool { return s.Controller == 2 && !s.Live(1) })
+	}
+	// The new controller's fenced writes work; the old one's cannot.
+	topic, parts := testTopic("after", 1, 2)
+	if err := lead2.Store().CreateTopic(ctx, topic, parts); err != nil {
+		t.Fatal(err)
+	}
+	if err := lead2.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lead2.Lost():
+	default:
+		t.Fatal("Lost not closed after Resign")
+	}
+	if err := lead2.Store().DeleteTopic(ctx, "after"); !errors.Is(err, ErrFenced) {
+		t.Fatalf("write after resigning: %v, want ErrFenced", err)
+	}
+	waitSnapshot(t, stores[1], 5*time.Second, "no controller", func(s *Snapshot) bool { return s.Controller == -1 })
+}
+
+func TestQuorumStaysWritableWithOneMemberDown(t *testing.T) {
+	q, stores := quorumStores(t)
+	ctx := ctxT(t)
+	q.stop(2)
+	topic, parts := testTopic("survives", 3, 1, 2)
+	if err := stores[0].CreateTopic(ctx, topic, parts); err != nil {
+		t.Fatalf("write with two of three members: %v", err)
+	}
+	waitSnapshot(t, stores[1], 5*time.Second, "topic on the other live member", func(s *Snapshot) bool { return len(s.Partitions) == 3 })
+	p, _ := stores[1].Snapshot().Partition("survives", 0)
+	next := p.Clone()
+	next.Leader, next.LeaderEpoch = 2, 1
+	if err := stores[1].UpdatePartitions(ctx, []PartitionUpdate{{Old: p, New: next}}); err != nil {
+		t.Fatal(err)
+	}
+}
