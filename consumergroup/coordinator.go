@@ -57,6 +57,10 @@ type Coordinator struct {
 	// __consumer_offsets partition handed by LoadPartition or
 	// UnloadPartition (ownership.go); nil on a single broker.
 	parts map[int32]*offsetsPartition
+
+	// loadHook, set by tests only before Start, runs before
+	// LoadPartition's replay, on its goroutine.
+	loadHook func(p int32)
 	// pendingRing holds the expiry timers of the last MaxPendingMembers
 	// KIP-394 member ids handed out, over all groups; pendingNext is
 	// where the next goes, over the oldest. See notePending.

@@ -123,6 +123,9 @@ func (c *Coordinator) LoadPartition(p int32, leaderEpoch int32) {
 func (c *Coordinator) loadPartition(p int32, ps *offsetsPartition) {
 	defer c.wg.Done()
 	defer close(ps.loaded)
+	if c.loadHook != nil {
+		c.loadHook(p)
+	}
 	start := time.Now()
 	st := make(loadState)
 	var err error
