@@ -107,11 +107,14 @@ func (g *group) storeMetadata() error {
 			Assignment:             m.assignment,
 		})
 	}
-	if err := g.c.appendRecords(g.partition, []record{{key: metadataKey(g.id), value: v.AppendTo(nil)}}); err != nil {
-		return err
+	err := g.c.appendRecords(g.partition, []record{{key: metadataKey(g.id), value: v.AppendTo(nil)}})
+	if err == nil || g.c.cfg.WaitAppended != nil {
+		// A write whose replication failed may be in the log all the
+		// same (and committed later): deleting the group must tombstone
+		// it too.
+		g.hasMetadata = true
 	}
-	g.hasMetadata = true
-	return nil
+	return err
 }
 
 // appendRecords appends recs to the group's __consumer_offsets partition
