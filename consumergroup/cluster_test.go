@@ -578,3 +578,53 @@ func TestClusterCommitChecksTopicsWithTheHook(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterCommitAnsweredOnceTheHighWatermarkPassesIt(t *testing.T) {
+	// The hook as a leader's: wait for the replicated partition's high
+	// watermark to pass the append, which the "followers" (the test)
+	// move.
+	var l *tlog.Log
+	cfg := testConfig()
+	cfg.OffsetsCommitTimeout = 20 * time.Second
+	cfg.WaitAppended = func(ctx context.Context, _ int32, last int64) error {
+		for l.HighWatermark() <= last {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+		return nil
+	}
+	tc := startClusterCoord(t, cfg, nil)
+	tc.topic("t", 1)
+	l = tc.offsetsLog("g")
+	l.SetReplicated(true)
+	tc.load("g", 1)
+	done := make(chan error, 1)
+	go func() { done <- tc.commitOne("g", 77) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.NextOffset() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("commit not appended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("commit answered (%v) before its high watermark passed it", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	l.SetHighWatermark(l.NextOffset())
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("commit not answered once its high watermark passed it")
+	}
+	if got, err := tc.committed("g"); err != nil || got != 77 {
+		t.Fatalf("OffsetFetch: %d, %v; want 77", got, err)
+	}
+}
