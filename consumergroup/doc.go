@@ -10,8 +10,10 @@
 //     once the partition's in-sync replicas hold them (see below).
 //   - At Start the coordinator replays __consumer_offsets: committed offsets
 //     and each group's last generation (members, assignments) survive a
-//     restart. Members of a reloaded group that do not heartbeat within their
-//     session timeout are removed, as after a Kafka coordinator failover.
+//     restart (in a cluster, LoadPartition replays the partitions this
+//     broker comes to lead: they survive a failover). Members of a
+//     reloaded group that do not heartbeat within their session timeout
+//     are removed, as after a Kafka coordinator failover.
 //   - A member whose session timeout passes without a heartbeat is removed
 //     and the group rebalances; the members left take over its partitions
 //     from the last committed offsets (at-least-once).
