@@ -628,3 +628,26 @@ func TestClusterCommitAnsweredOnceTheHighWatermarkPassesIt(t *testing.T) {
 		t.Fatalf("OffsetFetch: %d, %v; want 77", got, err)
 	}
 }
+
+func TestClusterReloadedGroupKeepsItsGeneration(t *testing.T) {
+	tc := startClusterCoord(t, testConfig(), nil)
+	tc.topic("t", 1)
+	tc.load("g", 1)
+	joins := tc.joinAll("g", 2, time.Minute)
+	assigned := tc.syncAll("g", joins)
+	tc.unload("g", 1)
+	tc.load("g", 2) // the leadership came back, as after a failover
+	for _, j := range joins {
+		if err := tc.c.Heartbeat(HeartbeatRequest{Group: "g", MemberID: j.MemberID, Generation: j.Generation}); err != nil {
+			t.Fatalf("heartbeat of %s after reload: %v", j.MemberID, err)
+		}
+		res := tc.c.Sync(ctx(t), SyncRequest{Group: "g", MemberID: j.MemberID, Generation: j.Generation})
+		if res.Err != nil || string(res.Assignment) != assigned[j.MemberID] {
+			t.Fatalf("sync of %s after reload: %q, %v; want %q", j.MemberID, res.Assignment, res.Err, assigned[j.MemberID])
+		}
+	}
+	d, err := tc.c.DescribeGroup("g")
+	if err != nil || d.State != Stable || len(d.Members) != 2 || d.Generation != joins[0].Generation {
+		t.Fatalf("describe after reload: %+v, %v", d, err)
+	}
+}
