@@ -38,7 +38,7 @@ var securitySamples = map[string]string{
 	"ssl.enabled.protocols": "TLSv1.2,TLSv1.3", "ssl.protocol": "TLSv1.3", "ssl.cipher.suites": "",
 	"ssl.principal.mapping.rules": "DEFAULT", "sasl.enabled.mechanisms": "SCRAM-SHA-512",
 	"sasl.oauthbearer.jwks.endpoint.url": "https://idp.example/jwks", "sasl.oauthbearer.clock.skew.seconds": "30",
-	"sasl.oauthbearer.insecure.unsigned.tokens.enable": "false",
+	"sasl.oauthbearer.insecure.unsigned.tokens.enable": "false", "sasl.oauthbearer.jwks.endpoint.refresh.ms": "3600000",
 }
 
 // sampleValue is a value of name that a broker accepts if it accepts the
