@@ -87,15 +87,15 @@ func NewManager(cfg Config) *Manager {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
-		cfg:        cfg,
-		fetchStats: cfg.Fetch.Stats,
-		leaders:    make(map[cluster.TopicPartition]*Leader),
-		following:  make(map[cluster.TopicPartition]int32),
-		fetchers:   make(map[int32]*Fetcher),
-		kick:       make(chan struct{}, 1),
-		cancel:     cancel,
-		done:       make(chan struct{}),
+		cfg:       cfg,
+		leaders:   make(map[cluster.TopicPartition]*Leader),
+		following: make(map[cluster.TopicPartition]int32),
+		fetchers:  make(map[int32]*Fetcher),
+		kick:      make(chan struct{}, 1),
+		cancel:    cancel,
+		done:      make(chan struct{}),
 	}
+	m.fetchStats = cfg.Fetch.Stats
 	go m.checkISRs(ctx)
 	return m
 }

@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-
-	"github.com/tributary-io/tributary/cluster"
 )
 
 // FetchErrorNetwork is the FetchStats error name of a replica fetch that
@@ -145,15 +143,4 @@ func (f *Fetcher) MaxLag() int64 {
 		}
 	}
 	return lag
-}
-
-// partitionLag is one followed partition's lag, for tests.
-func (f *Fetcher) partitionLag(tp cluster.TopicPartition) (int64, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p, ok := f.parts[tp]
-	if !ok || p.leaderHW.Load() < 0 {
-		return 0, false
-	}
-	return max(0, p.leaderHW.Load()-p.log.NextOffset()), true
 }
