@@ -144,3 +144,12 @@ func (f *Fetcher) MaxLag() int64 {
 	}
 	return lag
 }
+
+// ISRStanding is the size of the committed ISR and replica set of the
+// partition ld leads, and its min.insync.replicas, for the under- and
+// at-min-ISR counts.
+func (ld *Leader) ISRStanding() (isr, replicas, minISR int) {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	return len(ld.state.ISR), len(ld.state.Replicas), ld.cfg.MinISR
+}
