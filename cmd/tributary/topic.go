@@ -196,12 +196,18 @@ type topicConfig struct {
 }
 
 type partitionDescription struct {
-	Partition      int32 `json:"partition"`
-	Leader         int32 `json:"leader"`
-	LeaderEpoch    int32 `json:"leader_epoch"`
-	LogStartOffset int64 `json:"log_start_offset"`
-	EndOffset      int64 `json:"end_offset"`
-	SizeBytes      int64 `json:"size_bytes"`
+	Partition   int32 `json:"partition"`
+	Leader      int32 `json:"leader"` // -1: offline
+	LeaderEpoch int32 `json:"leader_epoch"`
+	// Replicas, ISR and OfflineReplicas are Metadata's: the assignment
+	// (preferred leader first), the in-sync replicas, and the replicas
+	// on brokers that are down.
+	Replicas        []int32 `json:"replicas"`
+	ISR             []int32 `json:"isr"`
+	OfflineReplicas []int32 `json:"offline_replicas"`
+	LogStartOffset  int64   `json:"log_start_offset"`
+	EndOffset       int64   `json:"end_offset"`
+	SizeBytes       int64   `json:"size_bytes"`
 }
 
 func newTopicDescribeCmd() *cobra.Command {
@@ -211,10 +217,12 @@ func newTopicDescribeCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "describe [TOPIC...]",
-		Short: "Show a topic's ID, configs and per partition its leader, offsets and size",
+		Short: "Show a topic's ID, configs and per partition its leader, replicas, ISR, offsets and size",
 		Long: `Show a topic's ID, the configs set on it (--all-configs: every config with
-its source), and for each partition its leader, log start offset, end offset
-(the high watermark) and size on disk. Without a topic, every topic.`,
+its source), and for each partition its leader and leader epoch, its
+replicas (preferred leader first), in-sync replicas and offline replicas,
+log start offset, end offset (the high watermark) and size on disk. A
+partition without a leader shows LEADER none. Without a topic, every topic.`,
 		Example: `  tributary topic describe events
   tributary topic describe events --all-configs
   tributary topic describe --output json`,
@@ -304,7 +312,9 @@ func describeTopics(ctx context.Context, adm *kadm.Client, topics []string, allC
 			return nil, fmt.Errorf("%s: configs: %w", name, kafkaErr(rc.Err, rc.ErrMessage))
 		}
 		for _, p := range d.Partitions.Sorted() {
-			pd := partitionDescription{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, LogStartOffset: -1, EndOffset: -1, SizeBytes: -1}
+			pd := partitionDescription{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
+				Replicas: nodeIDs(p.Replicas), ISR: nodeIDs(p.ISR), OfflineReplicas: nodeIDs(p.OfflineReplicas),
+				LogStartOffset: -1, EndOffset: -1, SizeBytes: -1}
 			if o, ok := starts.Lookup(name, p.Partition); ok && o.Err == nil {
 				pd.LogStartOffset = o.Offset
 			}
@@ -350,11 +360,38 @@ func printTopicDescription(w io.Writer, d topicDescription) error {
 	rows := make([][]string, 0, len(d.Partitions))
 	for _, p := range d.Partitions {
 		rows = append(rows, []string{
-			strconv.Itoa(int(p.Partition)), strconv.Itoa(int(p.Leader)), strconv.Itoa(int(p.LeaderEpoch)),
+			strconv.Itoa(int(p.Partition)), leaderCell(p.Leader), strconv.Itoa(int(p.LeaderEpoch)),
+			nodeList(p.Replicas), nodeList(p.ISR), nodeList(p.OfflineReplicas),
 			strconv.FormatInt(p.LogStartOffset, 10), strconv.FormatInt(p.EndOffset, 10), strconv.FormatInt(p.SizeBytes, 10),
 		})
 	}
-	return printTable(w, []string{"PARTITION", "LEADER", "EPOCH", "LOG-START-OFFSET", "END-OFFSET", "SIZE"}, rows)
+	return printTable(w, []string{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE", "LOG-START-OFFSET", "END-OFFSET", "SIZE"}, rows)
+}
+
+// nodeIDs copies a list of node ids, in Metadata's order (for replicas,
+// the preferred leader first), never nil: JSON [] rather than null.
+func nodeIDs(ids []int32) []int32 {
+	return append([]int32{}, ids...)
+}
+
+// nodeList prints node ids as Kafka's tools do, "1,2,3"; "-" for none.
+func nodeList(ids []int32) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(s, ",")
+}
+
+// leaderCell prints a partition's leader, "none" when it is offline.
+func leaderCell(id int32) string {
+	if id < 0 {
+		return "none"
+	}
+	return strconv.Itoa(int(id))
 }
 
 func newTopicAlterCmd() *cobra.Command {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,12 @@ func TestTopicCreateListDescribeAlterDelete(t *testing.T) {
 	d := described[0]
 	if len(d.Partitions) != 5 || d.Partitions[0].EndOffset != 3 || d.Partitions[0].SizeBytes <= 0 || d.Partitions[4].EndOffset != 0 {
 		t.Errorf("after alter: partitions %+v", d.Partitions)
+	}
+	// A single broker is node 0: every partition's one replica, in sync.
+	for _, p := range d.Partitions {
+		if p.Leader != 0 || !slices.Equal(p.Replicas, []int32{0}) || !slices.Equal(p.ISR, []int32{0}) || p.OfflineReplicas == nil || len(p.OfflineReplicas) != 0 {
+			t.Errorf("partition %d: leader %d replicas %v isr %v offline %v, want 0 [0] [0] []", p.Partition, p.Leader, p.Replicas, p.ISR, p.OfflineReplicas)
+		}
 	}
 	configs := map[string]string{}
 	for _, c := range d.Configs {
