@@ -13,7 +13,8 @@ package server
 // the partition __cluster_metadata-0. Here the quorum is etcd's (embedded
 // in the voters, or external), and the node wiring hands the server a
 // function that reads its members and their raft status
-// (setQuorumDescriber); the answer maps raft onto Kafka's fields: the
+// (setQuorumDescriber, with cluster.DescribeQuorum); the answer maps raft
+// onto Kafka's fields: the
 // raft leader is the partition's leader, the raft term its leader epoch,
 // the raft commit index its high watermark, and each member's raft index
 // its log end offset. Any broker answers (Kafka's brokers forward it to
@@ -30,12 +31,14 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/auth"
+	"github.com/tributary-io/tributary/cluster"
 )
 
 // Kafka's metadata partition, the one DescribeQuorum describes.
@@ -49,33 +52,9 @@ const (
 	describeQuorumTimeout = 5 * time.Second
 )
 
-// QuorumStatus is the metadata quorum as DescribeQuorum reports it.
-type QuorumStatus struct {
-	LeaderID      int32 // the raft leader's node id, -1 if none is known
-	LeaderEpoch   int32 // the raft term
-	HighWatermark int64 // the raft commit index
-	Voters        []QuorumReplica
-	Observers     []QuorumReplica // members that do not vote (etcd learners)
-}
-
-// QuorumReplica is one member of the quorum.
-type QuorumReplica struct {
-	ID int32 // node id
-	// LogEndOffset is the member's raft index, -1 if unknown (the member
-	// did not answer).
-	LogEndOffset int64
-	// LastFetchTimestamp and LastCaughtUpTimestamp are Unix milliseconds,
-	// -1 if unknown (Kafka's -1 for the leader itself too).
-	LastFetchTimestamp    int64
-	LastCaughtUpTimestamp int64
-	// Host and Port are the member's controller (peer) address, for a v2
-	// answer's nodes; empty if unknown.
-	Host string
-	Port uint16
-}
-
-// quorumDescriber reads the metadata quorum's status.
-type quorumDescriber func(ctx context.Context) (QuorumStatus, error)
+// quorumDescriber reads the metadata quorum's status; the node wiring
+// makes it cluster.DescribeQuorum on its etcd client.
+type quorumDescriber func(ctx context.Context) (cluster.QuorumStatus, error)
 
 // setQuorumDescriber makes DescribeQuorum answer from f (nil: no quorum,
 // a single broker).
@@ -155,7 +134,7 @@ func handleDescribeQuorum(c *conn, h *reqHeader, req *kmsg.DescribeQuorumRequest
 	t.Partitions = append(t.Partitions, p)
 	resp.Topics = append(resp.Topics, t)
 	if req.Version >= 2 {
-		for _, v := range append(append([]QuorumReplica(nil), st.Voters...), st.Observers...) {
+		for _, v := range append(slices.Clone(st.Voters), st.Observers...) {
 			if v.Host == "" {
 				continue
 			}
@@ -170,7 +149,7 @@ func handleDescribeQuorum(c *conn, h *reqHeader, req *kmsg.DescribeQuorumRequest
 	return resp, nil
 }
 
-func quorumReplicaStates(rs []QuorumReplica) []kmsg.DescribeQuorumResponseTopicPartitionReplicaState {
+func quorumReplicaStates(rs []cluster.QuorumMember) []kmsg.DescribeQuorumResponseTopicPartitionReplicaState {
 	out := make([]kmsg.DescribeQuorumResponseTopicPartitionReplicaState, 0, len(rs))
 	for _, r := range rs {
 		st := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()

@@ -8,19 +8,21 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/cluster"
 )
 
 // fakeQuorum is a three-voter quorum led by node 2 at term 5, with a
 // learner, node 4, that has not answered.
-func fakeQuorum(context.Context) (QuorumStatus, error) {
-	return QuorumStatus{
+func fakeQuorum(context.Context) (cluster.QuorumStatus, error) {
+	return cluster.QuorumStatus{
 		LeaderID: 2, LeaderEpoch: 5, HighWatermark: 120,
-		Voters: []QuorumReplica{
+		Voters: []cluster.QuorumMember{
 			{ID: 1, LogEndOffset: 118, LastFetchTimestamp: 1700000000100, LastCaughtUpTimestamp: 1700000000000, Host: "127.0.0.2", Port: 9093},
 			{ID: 2, LogEndOffset: 121, LastFetchTimestamp: -1, LastCaughtUpTimestamp: -1, Host: "127.0.0.3", Port: 9093},
 			{ID: 3, LogEndOffset: 120, LastFetchTimestamp: 1700000000200, LastCaughtUpTimestamp: 1700000000200, Host: "127.0.0.4", Port: 9093},
 		},
-		Observers: []QuorumReplica{{ID: 4, LogEndOffset: -1, LastFetchTimestamp: -1, LastCaughtUpTimestamp: -1}},
+		Observers: []cluster.QuorumMember{{ID: 4, LogEndOffset: -1, LastFetchTimestamp: -1, LastCaughtUpTimestamp: -1}},
 	}, nil
 }
 
@@ -121,8 +123,8 @@ func TestDescribeQuorumErrors(t *testing.T) {
 		}
 	}
 
-	b.srv.setQuorumDescriber(func(context.Context) (QuorumStatus, error) {
-		return QuorumStatus{}, errors.New("etcdserver: no leader")
+	b.srv.setQuorumDescriber(func(context.Context) (cluster.QuorumStatus, error) {
+		return cluster.QuorumStatus{}, errors.New("etcdserver: no leader")
 	})
 	resp = conn.roundTrip(describeQuorumRequest(2, quorumTopic, quorumPartition)).(*kmsg.DescribeQuorumResponse)
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
@@ -132,8 +134,8 @@ func TestDescribeQuorumErrors(t *testing.T) {
 	if p.ErrorCode != kerr.UnknownServerError.Code || p.LeaderID != -1 || p.ErrorMessage == nil || !strings.Contains(*p.ErrorMessage, "no leader") {
 		t.Errorf("failing quorum: partition %+v", p)
 	}
-	b.srv.setQuorumDescriber(func(ctx context.Context) (QuorumStatus, error) {
-		return QuorumStatus{}, context.DeadlineExceeded
+	b.srv.setQuorumDescriber(func(ctx context.Context) (cluster.QuorumStatus, error) {
+		return cluster.QuorumStatus{}, context.DeadlineExceeded
 	})
 	resp = conn.roundTrip(describeQuorumRequest(1, quorumTopic, quorumPartition)).(*kmsg.DescribeQuorumResponse)
 	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != kerr.RequestTimedOut.Code {
