@@ -51,8 +51,10 @@ func newTopicCreateCmd() *cobra.Command {
   tributary topic create events --if-not-exists`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, topics []string) error {
-			if replication != 1 && replication != -1 {
-				return fmt.Errorf("topic create: --replication-factor %d: a tributary broker holds one replica, want 1 or -1", replication)
+			// The broker judges the replication factor: a single broker
+			// holds one replica, a cluster as many as it has brokers.
+			if replication == 0 || replication < -1 {
+				return usageError{fmt.Errorf("topic create: --replication-factor %d: want at least 1 (or -1 for the broker's default.replication.factor)", replication)}
 			}
 			if partitions == 0 || partitions < -1 {
 				return usageError{fmt.Errorf("topic create: --partitions %d: want at least 1 (or -1 for the broker's num.partitions)", partitions)}
@@ -82,6 +84,11 @@ func newTopicCreateCmd() *cobra.Command {
 					case ifNotExists && errors.Is(r.Err, kerr.TopicAlreadyExists):
 						c.Status = "exists"
 						c.Partitions = 0
+					case errors.Is(r.Err, kerr.InvalidReplicationFactor):
+						if firstErr == nil {
+							firstErr = fmt.Errorf("topic create %s: --replication-factor %d: %w", t, replication, kafkaErr(r.Err, r.ErrMessage))
+						}
+						continue
 					case r.Err != nil:
 						if firstErr == nil {
 							firstErr = fmt.Errorf("topic create %s: %w", t, kafkaErr(r.Err, r.ErrMessage))
@@ -113,7 +120,7 @@ func newTopicCreateCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.Int32Var(&partitions, "partitions", -1, "number of partitions (-1: the broker's num.partitions)")
-	f.Int16VarP(&replication, "replication-factor", "r", -1, "replicas per partition: a tributary broker has one, so 1 or -1")
+	f.Int16VarP(&replication, "replication-factor", "r", -1, "replicas per partition (-1: the broker's default.replication.factor); a single broker holds one, a cluster at most its broker count")
 	f.StringArrayVar(&configs, "config", nil, "topic config as name=value, Kafka's names (repeatable)")
 	f.BoolVar(&ifNotExists, "if-not-exists", false, "succeed if the topic already exists")
 	addOutputFlag(cmd, &output)

@@ -26,7 +26,9 @@ func TestTopicCreateListDescribeAlterDelete(t *testing.T) {
 	if !strings.Contains(r.stdout, "exists") {
 		t.Errorf("--if-not-exists: %q", r.stdout)
 	}
-	b.fails(t, 1, "--replication-factor 3", "topic", "create", "more", "--replication-factor", "3")
+	// A single broker holds one replica: the broker refuses more.
+	b.fails(t, 1, "--replication-factor 3: INVALID_REPLICATION_FACTOR", "topic", "create", "more", "--replication-factor", "3")
+	b.fails(t, 2, "--replication-factor 0: want at least 1", "topic", "create", "more", "--replication-factor", "0")
 	b.fails(t, 2, "want name=value", "topic", "create", "more", "--config", "retention.ms")
 	b.fails(t, 2, "--partitions 0: want at least 1", "topic", "create", "more", "--partitions", "0")
 	b.fails(t, 1, "INVALID_CONFIG", "topic", "create", "more", "--config", "retention.ms=soon")
