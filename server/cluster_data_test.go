@@ -463,3 +463,73 @@ func TestClusterNewLeaderAnswersOffsetNotAvailableUntilCaughtUp(t *testing.T) {
 		t.Fatalf("ListOffsets once caught up: error %d, offset %d, epoch %d; want 5 at epoch 2", p.ErrorCode, p.Offset, p.LeaderEpoch)
 	}
 }
+
+// A follower's fetch long-polling at the leader's log end is woken by
+// the next append, which the high watermark does not cover yet; a
+// consumer's long poll is woken only once the follower's next fetch
+// commits it. The follower here is a raw connection with replica ID 2.
+func TestClusterLongPollsWakeFollowersOnAppendsAndConsumersOnCommit(t *testing.T) {
+	const topic = "lp"
+	n1 := startClusterNode(t, 1, replicaTestConfig(), clusterHooks{})
+	l1 := n1.createTopic(topic)
+	st := partitionState(topic, 1, 1, 1, 2)
+	n1.lead(st, 1)
+
+	replicaFetch := func(offset int64) *kmsg.FetchRequest {
+		req := consumerFetch(12, topic, offset, 1)
+		req.ReplicaID = 2
+		req.MaxWaitMillis, req.MinBytes = 20000, 1
+		req.Topics[0].Partitions[0].LastFetchedEpoch = l1.LeaderEpoch()
+		return req
+	}
+	follower, consumer, producer := n1.b.raw(), n1.b.raw(), n1.b.raw()
+	fch := follower.startFetch(replicaFetch(0))
+	waitFor(t, "the follower's long poll", func() bool { return l1.Waiting() == 1 })
+
+	creq := consumerFetch(12, topic, 0, -1)
+	creq.MaxWaitMillis, creq.MinBytes = 20000, 1
+	cch := consumer.startFetch(creq)
+	waitFor(t, "the consumer's long poll", func() bool { return l1.Waiting() == 2 })
+
+	req := probeProduce(9, topic, probeBatch(2, 10))
+	req.Acks = 1
+	if code := producer.do(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("produce: error %d", code)
+	}
+	// Both long polls wait up to 20 s: an answer within half of that
+	// is a wake-up, not the end of the wait.
+	var fr fetchResult
+	select {
+	case fr = <-fch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the follower's long poll was not woken by an append")
+	}
+	if fr.err != nil {
+		t.Fatal(fr.err)
+	}
+	if p := fr.resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || countRecords(p.RecordBatches) != 2 || p.HighWatermark != 0 {
+		t.Fatalf("follower's fetch: error %d, %d records, high watermark %d; want 2 records above high watermark 0",
+			p.ErrorCode, countRecords(p.RecordBatches), p.HighWatermark)
+	}
+	if answered(cch) {
+		t.Fatal("a consumer's long poll answered before the records were committed")
+	}
+	// The follower's next fetch reports it holds them: committed.
+	second := replicaFetch(2)
+	second.MaxWaitMillis = 0
+	fr2 := follower.do(second).(*kmsg.FetchResponse)
+	if p := fr2.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.HighWatermark != 2 {
+		t.Fatalf("follower's second fetch: error %d, high watermark %d, want 2", p.ErrorCode, p.HighWatermark)
+	}
+	select {
+	case fr = <-cch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the consumer's long poll was not woken by the high watermark")
+	}
+	if fr.err != nil {
+		t.Fatal(fr.err)
+	}
+	if p := fr.resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || countRecords(p.RecordBatches) != 2 {
+		t.Fatalf("consumer's fetch: error %d, %d records, want 2", p.ErrorCode, countRecords(p.RecordBatches))
+	}
+}
