@@ -17,6 +17,13 @@ package server
 // request wait together. A fetch with a replica ID is a follower's: it is
 // answered from the log end, and its position is handed to the partition's
 // replica.Leader, which moves the ISR standing and the high watermark.
+//
+// Known window: a produce that found this broker leader may append after
+// leadership moved away (between the lookup and the append; Kafka closes
+// it with the partition's leader-ISR lock, which replica.Leader does not
+// expose). Its batch carries the old leader epoch, its wait answers
+// NOT_LEADER_OR_FOLLOWER, and the broker's next fetch as a follower finds
+// the divergence (KIP-320) and truncates it away.
 
 import (
 	"context"
