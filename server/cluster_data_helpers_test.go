@@ -264,3 +264,17 @@ func listOffsets(topic string, ts int64, replicaID int32) *kmsg.ListOffsetsReque
 	req.Topics = append(req.Topics, rt)
 	return req
 }
+
+// deleteRecords asks to delete partition 0 of topic below offset.
+func deleteRecordsReq(topic string, offset int64) *kmsg.DeleteRecordsRequest {
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	req.Version = 2
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	rp.Offset = offset
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 5000
+	return req
+}

@@ -198,6 +198,18 @@ func TestClusterConsumersReadOnlyBelowTheHighWatermark(t *testing.T) {
 		t.Fatalf("replica's latest offset: error %d, offset %d; want the log end 3", p.ErrorCode, p.Offset)
 	}
 
+	// DeleteRecords reaches up to the high watermark, not the log end.
+	for _, tc := range []struct {
+		offset, low int64
+		code        int16
+	}{{3, -1, kerr.OffsetOutOfRange.Code}, {-1, 0, 0}} {
+		dr := n1.request(ctx, deleteRecordsReq(topic, tc.offset)).(*kmsg.DeleteRecordsResponse)
+		if p := dr.Topics[0].Partitions[0]; p.ErrorCode != tc.code || p.LowWatermark != tc.low {
+			t.Fatalf("DeleteRecords %d above the high watermark: error %d, low watermark %d; want %d and %d",
+				tc.offset, p.ErrorCode, p.LowWatermark, tc.code, tc.low)
+		}
+	}
+
 	n2.follow(st, n1)
 	waitFor(t, "the high watermark to reach the log end", func() bool { return l1.HighWatermark() == 3 })
 	fr = n1.request(ctx, consumerFetch(12, topic, 0, 1)).(*kmsg.FetchResponse)
@@ -321,15 +333,7 @@ func TestClusterNonLeaderAnswersNotLeaderOrFollower(t *testing.T) {
 		t.Fatalf("a replica's OffsetForLeaderEpoch at a follower: error %d, want an answer", code)
 	}
 
-	dr := kmsg.NewPtrDeleteRecordsRequest()
-	dr.Version = 2
-	drt := kmsg.NewDeleteRecordsRequestTopic()
-	drt.Topic = topic
-	drp := kmsg.NewDeleteRecordsRequestTopicPartition()
-	drp.Offset = -1
-	drt.Partitions = append(drt.Partitions, drp)
-	dr.Topics = append(dr.Topics, drt)
-	if code := n2.request(ctx, dr).(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0].ErrorCode; code != notLeader {
+	if code := n2.request(ctx, deleteRecordsReq(topic, -1)).(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0].ErrorCode; code != notLeader {
 		t.Fatalf("DeleteRecords at a follower: error %d", code)
 	}
 }
