@@ -94,6 +94,8 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	l.writeMu.Unlock()
 	if !replicated {
 		l.appended(int64(len(batches)))
+	} else {
+		l.appendedEnd(int64(len(batches)))
 	}
 	if pending >= cfg.FlushMessages {
 		if err := l.syncTo(next); err != nil {

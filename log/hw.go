@@ -124,6 +124,7 @@ func (l *Log) SetReplicated(on bool) {
 	if credit > 0 {
 		l.appended(credit)
 	}
+	l.wakeEndWatchers()
 }
 
 // SetHighWatermark moves the high watermark of a replicated log up to off,

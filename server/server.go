@@ -20,6 +20,7 @@ import (
 	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/replica"
 )
 
 // Server is one Tributary broker speaking the Kafka protocol over the topics
@@ -74,6 +75,13 @@ type Server struct {
 	// scramMu serialises AlterUserScramCredentials, so that its checks
 	// (does the credential to delete exist) hold when it writes.
 	scramMu sync.Mutex
+
+	// replicas replicates the partitions of a broker in a cluster, and
+	// hooks say where the leaders of the others are (replication.go);
+	// nil and empty on a single broker. Set by attachReplicas before
+	// serving.
+	replicas *replica.Manager
+	hooks    clusterHooks
 
 	createMu sync.Mutex // serialises auto-creation so racing requests create a topic once
 	topicIDs sync.Map   // [16]byte topic ID -> topic name, see topicByID
