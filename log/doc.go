@@ -276,9 +276,11 @@
 // readers, and readers never see bytes change under a view. Under
 // writeMu (and syncMu, so no fsync holds a reference meanwhile) it:
 //
-//  1. writes truncate-intent: magic "TRTI", version 1, an 8-byte
-//     payload, the offset truncated to (i64 >= 0), framed and replaced
-//     atomically as the small files above;
+//  1. writes truncate-intent: magic "TRTI", version 2, a 9-byte
+//     payload, the offset truncated to (i64 >= 0) and the mode (u8: 0
+//     Truncate, 1 TruncateFullyAndStartAt), framed and replaced
+//     atomically as the small files above (version 1, still read, was
+//     the offset alone, mode 0);
 //  2. drops the segments wholly at or past the offset from the list
 //     (under segMu) and deletes them, last first: views of them keep
 //     their unlinked files;
@@ -301,7 +303,16 @@
 // that a checkpoint vouching for cut offsets does not make them a gap),
 // runs the truncation again: whatever step the crash stopped at, the log
 // holds the truncated state, every kept batch included. A crash before
-// step 1 leaves the old log. An unreadable intent is dropped with a
+// step 1 leaves the old log.
+//
+// TruncateFullyAndStartAt (a follower whose log ends below its leader's
+// log start) takes the same steps with mode 1: step 2 deletes every
+// segment and creates an empty one at the offset, which may lie past
+// the old end; step 4 also empties the producer state and the leader
+// epoch cache and sets the high watermark to the offset. Open, finding a
+// mode-1 intent, deletes the segment files unread (nothing in them is
+// kept, so nothing is recovered or reported lost) and starts the log at
+// the intent's offset before completing it. An unreadable intent is dropped with a
 // warning: the log then holds a prefix of the old one that contains
 // every kept batch.
 //

@@ -148,18 +148,39 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 
 // afterTruncate publishes the new end with the producer state that goes
 // with it, clamps the flushed offset and replaces the producer snapshot,
-// which may cover batches that are gone. Caller holds writeMu (not segMu:
-// it writes files, and readers must not wait for them).
-func (l *Log) afterTruncate() (int64, error) {
+// which may cover batches that are gone. full: every segment was deleted
+// and the log restarted empty at its end (TruncateFullyAndStartAt), so
+// the producer state and the epoch cache are emptied and the high
+// watermark set to the end, wherever they were. Caller holds writeMu (not
+// segMu: it writes files, and readers must not wait for them).
+func (l *Log) afterTruncate(full bool) (int64, error) {
 	next := l.active().NextOffset()
 	l.pidMu.Lock()
 	l.nextOffset.Store(next)
-	l.truncateProducers(next, l.cfg.Load())
+	if full {
+		l.producers.reset(map[int64]*producerEntry{})
+		l.producers.version++
+	} else {
+		l.truncateProducers(next, l.cfg.Load())
+	}
 	l.pidMu.Unlock()
-	l.truncateHighWatermark(next)
-	if err := l.cutEpochs(next, true); err != nil {
-		// The file would name epochs of data that is gone.
-		return next, l.poison(err)
+	if full {
+		l.resetHighWatermark(next)
+		l.epochs.mu.Lock()
+		err := l.replaceEpochs(nil)
+		l.epochs.mu.Unlock()
+		if err != nil {
+			return next, l.poison(err)
+		}
+		// The empty log and the directory were fsynced: everything
+		// below its end is on stable storage (there is nothing).
+		l.flushedOffset.Store(next)
+	} else {
+		l.truncateHighWatermark(next)
+		if err := l.cutEpochs(next, true); err != nil {
+			// The file would name epochs of data that is gone.
+			return next, l.poison(err)
+		}
 	}
 	if l.flushedOffset.Load() > next {
 		l.flushedOffset.Store(next)
