@@ -109,16 +109,20 @@ func (l *Log) deleteOldest(n int) error {
 // DeleteRecordsBefore moves the log start offset up to offset (Kafka's
 // DeleteRecords), persists it before returning, and deletes the sealed
 // segments that now lie wholly below it. It returns the new log start offset
-// (the low watermark). Reads below it get ErrOffsetOutOfRange.
+// (the low watermark). Reads below it get ErrOffsetOutOfRange. The log
+// start offset only moves up (an offset at or below it changes nothing)
+// and never past the high watermark (ErrOffsetOutOfRange: records not
+// yet committed cannot be deleted, as in Kafka; in an unreplicated log
+// the high watermark is the log end).
 func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	if err := l.writable(); err != nil {
 		return 0, err
 	}
-	if offset < 0 || offset > l.nextOffset.Load() {
-		return 0, fmt.Errorf("%w: delete records before %d, log has [%d, %d]", ErrOffsetOutOfRange,
-			offset, l.startOffset.Load(), l.nextOffset.Load())
+	if hw := l.HighWatermark(); offset < 0 || offset > hw {
+		return 0, fmt.Errorf("%w: delete records before %d, log has [%d, %d], high watermark %d", ErrOffsetOutOfRange,
+			offset, l.startOffset.Load(), l.nextOffset.Load(), hw)
 	}
 	if offset <= l.startOffset.Load() {
 		return l.startOffset.Load(), nil
@@ -144,6 +148,18 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 		}
 	}
 	return offset, nil
+}
+
+// MaybeIncrementLogStartOffset raises the log start offset to offset
+// when it is higher (Kafka's maybeIncrementLogStartOffset): a follower
+// follows its leader's log start offset (the LogStartOffset of a Fetch
+// response), moved up by the leader's retention or DeleteRecords. It is
+// DeleteRecordsBefore, one rule for both: only up, never past the high
+// watermark (ErrOffsetOutOfRange), persisted, the epoch cache trimmed
+// and the segments wholly below it deleted.
+func (l *Log) MaybeIncrementLogStartOffset(offset int64) error {
+	_, err := l.DeleteRecordsBefore(offset)
+	return err
 }
 
 // afterTruncate publishes the new end with the producer state that goes
