@@ -406,6 +406,9 @@ func (f *Fetcher) handlePartition(ctx context.Context, s sent, rp *kmsg.FetchRes
 		if err != nil {
 			return false, fmt.Errorf("replica: fetch %s-%d at %d from broker %d: %w", p.tp.Topic, p.tp.Partition, s.fetchOffset, f.leader, err)
 		}
+		if err := startAtFirstBatch(p.log, rp.RecordBatches[:n]); err != nil {
+			return false, fmt.Errorf("replica: %s-%d at %d from broker %d: %w", p.tp.Topic, p.tp.Partition, s.fetchOffset, f.leader, err)
+		}
 		if _, err := p.log.AppendAsFollower(rp.RecordBatches[:n]); err != nil {
 			if refusedRecords(err) {
 				err = fmt.Errorf("%w: %w", ErrCorruptFetch, err)
@@ -457,6 +460,24 @@ func fetchedBatches(b []byte, leaderEpoch int32) (int, error) {
 		pos += h.Size()
 	}
 	return pos, nil
+}
+
+// startAtFirstBatch handles an empty log that starts inside the first
+// fetched batch: a follower restarted at its leader's log start, which
+// DeleteRecords may have put inside a batch, is answered with that batch
+// whole. As Kafka's follower does, the log restarts at the batch's base
+// offset, so that the batch can be appended; the leader's log start is
+// then followed up again after the append.
+func startAtFirstBatch(l Log, batches []byte) error {
+	leo := l.NextOffset()
+	if leo != l.StartOffset() {
+		return nil
+	}
+	h, err := recordbatch.ParseHeader(batches)
+	if err != nil || h.BaseOffset >= leo || h.LastOffset() < leo || h.BaseOffset < 0 {
+		return nil // the log judges it
+	}
+	return l.TruncateFullyAndStartAt(h.BaseOffset)
 }
 
 // refusedRecords reports an error of AppendAsFollower that is about the
