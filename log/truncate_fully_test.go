@@ -2,11 +2,13 @@ package log_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/tributary-io/tributary/internal/framedfile"
 	"github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
 )
@@ -176,4 +178,50 @@ func TestTruncateFullyAndStartAtRefusesNegativeOffset(t *testing.T) {
 		t.Fatalf("TruncateFullyAndStartAt(-1): %v, want ErrOffsetOutOfRange", err)
 	}
 	checkContents(t, l, all)
+}
+
+// TestOpenCompletesTruncateIntentOfEitherVersion: Open reads a
+// truncate-intent of version 1 (the offset alone: a Truncate) and of
+// version 2 (offset and mode), completes what it records, and drops one
+// with an unknown mode, keeping the log as it is.
+func TestOpenCompletesTruncateIntentOfEitherVersion(t *testing.T) {
+	payload := func(mode ...byte) []byte {
+		return append(binary.BigEndian.AppendUint64(nil, 30), mode...)
+	}
+	tests := []struct {
+		name      string
+		version   uint16
+		payload   []byte
+		wantStart int64
+		wantEnd   int64
+	}{
+		{"version 1: truncate", 1, payload(), 0, 30},
+		{"version 2: truncate", 2, payload(0), 0, 30},
+		{"version 2: truncate fully", 2, payload(1), 30, 30},
+		{"version 2: unknown mode is dropped", 2, payload(7), 0, 60},
+		{"version 1 with a mode is dropped", 1, payload(1), 0, 60},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := quietConfig()
+			dir := t.TempDir()
+			l := openLog(t, dir, cfg)
+			all := buildSegments(t, l, 3, 4, 1000)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			f := framedfile.Format{Name: "truncate intent", Magic: "TRTI", Version: tt.version}
+			if err := os.WriteFile(filepath.Join(dir, log.TruncateIntentFile), f.Encode(tt.payload), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := openLog(t, dir, cfg)
+			if r.StartOffset() != tt.wantStart || r.NextOffset() != tt.wantEnd {
+				t.Fatalf("log [%d, %d), want [%d, %d)", r.StartOffset(), r.NextOffset(), tt.wantStart, tt.wantEnd)
+			}
+			checkContents(t, r, keptBatches(all, tt.wantEnd))
+			if _, err := os.Stat(filepath.Join(dir, log.TruncateIntentFile)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("truncate intent left: %v", err)
+			}
+		})
+	}
 }
