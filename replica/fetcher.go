@@ -406,10 +406,7 @@ func (f *Fetcher) handlePartition(ctx context.Context, s sent, rp *kmsg.FetchRes
 		if err != nil {
 			return false, fmt.Errorf("replica: fetch %s-%d at %d from broker %d: %w", p.tp.Topic, p.tp.Partition, s.fetchOffset, f.leader, err)
 		}
-		if err := startAtFirstBatch(p.log, rp.RecordBatches[:n]); err != nil {
-			return false, fmt.Errorf("replica: %s-%d at %d from broker %d: %w", p.tp.Topic, p.tp.Partition, s.fetchOffset, f.leader, err)
-		}
-		if _, err := p.log.AppendAsFollower(rp.RecordBatches[:n]); err != nil {
+		if err := appendFetched(p.log, rp.RecordBatches[:n]); err != nil {
 			if refusedRecords(err) {
 				err = fmt.Errorf("%w: %w", ErrCorruptFetch, err)
 			}
@@ -462,22 +459,28 @@ func fetchedBatches(b []byte, leaderEpoch int32) (int, error) {
 	return pos, nil
 }
 
-// startAtFirstBatch handles an empty log that starts inside the first
-// fetched batch: a follower restarted at its leader's log start, which
-// DeleteRecords may have put inside a batch, is answered with that batch
-// whole. As Kafka's follower does, the log restarts at the batch's base
-// offset, so that the batch can be appended; the leader's log start is
-// then followed up again after the append.
-func startAtFirstBatch(l Log, batches []byte) error {
+// appendFetched appends batches to l as a follower. As Kafka's follower
+// does, an empty log that starts inside the first batch (a follower
+// restarted at its leader's log start, which DeleteRecords may have put
+// inside a batch, is answered with that batch whole), which the log
+// refuses as not continuing it, restarts at the batch's base offset and
+// takes it then; the leader's log start is followed up again after the
+// append.
+func appendFetched(l Log, batches []byte) error {
+	_, err := l.AppendAsFollower(batches)
+	if err == nil || !errors.Is(err, log.ErrUnexpectedAppendOffset) {
+		return err
+	}
 	leo := l.NextOffset()
-	if leo != l.StartOffset() {
-		return nil
+	h, herr := recordbatch.ParseHeader(batches) // the log validated it
+	if herr != nil || leo != l.StartOffset() || h.BaseOffset >= leo || h.LastOffset() < leo {
+		return err
 	}
-	h, err := recordbatch.ParseHeader(batches)
-	if err != nil || h.BaseOffset >= leo || h.LastOffset() < leo || h.BaseOffset < 0 {
-		return nil // the log judges it
+	if terr := l.TruncateFullyAndStartAt(h.BaseOffset); terr != nil {
+		return fmt.Errorf("restart at the first fetched batch's base offset %d: %w", h.BaseOffset, terr)
 	}
-	return l.TruncateFullyAndStartAt(h.BaseOffset)
+	_, err = l.AppendAsFollower(batches)
+	return err
 }
 
 // refusedRecords reports an error of AppendAsFollower that is about the
