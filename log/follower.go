@@ -76,11 +76,12 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	}
 	act := l.active()
 	wasEmpty := act.Size() == 0
-	appendFn := act.Append
 	if gap {
-		appendFn = act.AppendWithGaps // the cleaned offset, written above, covers them
+		err = act.AppendWithGaps(batches) // the cleaned offset, written above, covers them
+	} else {
+		err = act.Append(batches)
 	}
-	if err := appendFn(batches); err != nil {
+	if err != nil {
 		l.writeMu.Unlock()
 		return AppendInfo{}, l.appendErr(err)
 	}
