@@ -190,6 +190,18 @@ func (l *Log) truncateHighWatermark(next int64) {
 	hs.hwMu.Unlock()
 }
 
+// resetHighWatermark sets the high watermark to next, up or down, and
+// drops the pending appends: the log restarted empty at next
+// (TruncateFullyAndStartAt). Caller holds writeMu.
+func (l *Log) resetHighWatermark(next int64) {
+	hs := &l.hws
+	hs.hwMu.Lock()
+	hs.hw.Store(next)
+	hs.pending = hs.pending[:0]
+	hs.unknownTo, hs.unknownBytes = 0, 0
+	hs.hwMu.Unlock()
+}
+
 // recordHighWatermark puts the high watermark in the recovery checkpoint
 // c, if it is recorded (an unreplicated log's checkpoint stays as it
 // always was).
