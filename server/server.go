@@ -311,8 +311,10 @@ func (s *Server) admit(nc net.Conn) (ip string, ok bool) {
 	s.mu.Lock()
 	if s.perIP[ip] >= limit {
 		s.mu.Unlock()
-		s.release(nc, ip, false)
+		// Counted before the close a client can observe, so a scrape
+		// after the refusal always shows it.
 		s.metrics.rejected.WithLabelValues(rejectedPerIP).Inc()
+		s.release(nc, ip, false)
 		s.logLimited(&s.rejectLogged, "server: connection refused: its address has max.connections.per.ip connections",
 			"remote", nc.RemoteAddr().String(), "limit", limit)
 		return "", false
