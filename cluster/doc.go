@@ -88,9 +88,10 @@
 //
 // AllocateProducerIDBlock (KIP-730's producer ID blocks, producerids.go)
 // is a compare-and-swap on producer-ids ({"v":1,"next":N}; absent means
-// 0): if its ModRevision is the one read, put N+size and return [N,
-// N+size-1]; else the Else branch's read of the new value starts the next
-// round, after a short random pause, at most 32 rounds. So blocks never
+// 0): read it, then if its ModRevision is still the one read, put
+// N+size and return [N, N+size-1]; else pause (full-jitter exponential
+// backoff, 1 ms doubling up to 50 ms) and read again, at most 100 rounds
+// or until ctx ends. So blocks never
 // overlap, each starts above every block handed out before it, and a
 // broker that dies holding a block only leaves a gap. The key is not part
 // of the Snapshot; an unreadable value is an error, never a restart at 0.

@@ -27,13 +27,18 @@ const (
 	// timeout (30 s), so InitProducerId answers rather than time out.
 	ProducerIDBlockTimeout = 5 * time.Second
 	// maxProducerIDAttempts bounds the compare-and-swap rounds of one
-	// allocation. Each lost round is another broker's won one, so only a
-	// broker that loses this many in a row gives up.
-	maxProducerIDAttempts = 32
-	// producerIDRetryPause is the most a lost round waits, times the
-	// round's number, before the next (a random fraction of it, so
-	// brokers that collided do not collide again in step).
-	producerIDRetryPause = 2 * time.Millisecond
+	// allocation (and so does its ctx). Each lost round is another
+	// allocation's won one, so only a broker that loses this many in a
+	// row gives up: brokers take a block once per 1000 new producers,
+	// and even nine allocators in a loop on three members (the test)
+	// stay well below it.
+	maxProducerIDAttempts = 100
+	// A lost round waits a random pause below producerIDRetryPause,
+	// doubled every round up to maxProducerIDRetryPause, before the next,
+	// so that brokers that collided spread out instead of colliding
+	// again in step (full jitter exponential backoff).
+	producerIDRetryPause    = time.Millisecond
+	maxProducerIDRetryPause = 50 * time.Millisecond
 )
 
 // ErrProducerIDsExhausted is an allocation past the largest producer ID
@@ -63,27 +68,24 @@ func (s *EtcdStore) AllocateProducerIDBlock(ctx context.Context, size int64) (fi
 		return 0, 0, fmt.Errorf("cluster: allocate a producer id block of %d ids: size must be positive", size)
 	}
 	key := s.prefix + keyProducerIDs
-	resp, err := s.client.Get(ctx, key)
-	if err != nil {
-		return 0, 0, fmt.Errorf("cluster: allocate a producer id block: read %s: %w", keyProducerIDs, err)
-	}
-	kvs := resp.Kvs
 	for attempt := 1; ; attempt++ {
+		// Read afresh every round: a value read before the pause would
+		// be stale after it whenever another broker won meanwhile.
+		resp, err := s.client.Get(ctx, key)
+		if err != nil {
+			return 0, 0, fmt.Errorf("cluster: allocate a producer id block: read %s: %w", keyProducerIDs, err)
+		}
 		next, cmp := int64(0), clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
-		if len(kvs) > 0 {
-			if next, err = decodeProducerIDs(keyProducerIDs, kvs[0].Value); err != nil {
+		if len(resp.Kvs) > 0 {
+			if next, err = decodeProducerIDs(keyProducerIDs, resp.Kvs[0].Value); err != nil {
 				return 0, 0, err
 			}
-			cmp = clientv3.Compare(clientv3.ModRevision(key), "=", kvs[0].ModRevision)
+			cmp = clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)
 		}
 		if next > math.MaxInt64-size {
 			return 0, 0, fmt.Errorf("cluster: allocate %d producer ids from %d: %w", size, next, ErrProducerIDsExhausted)
 		}
-		// One round trip a round: the Else branch reads what another
-		// broker wrote, for the next round.
-		tr, err := s.client.Txn(ctx).If(cmp).
-			Then(clientv3.OpPut(key, encodeProducerIDs(next+size))).
-			Else(clientv3.OpGet(key)).Commit()
+		tr, err := s.client.Txn(ctx).If(cmp).Then(clientv3.OpPut(key, encodeProducerIDs(next+size))).Commit()
 		if err != nil {
 			return 0, 0, fmt.Errorf("cluster: allocate a producer id block: %w", err)
 		}
@@ -93,8 +95,7 @@ func (s *EtcdStore) AllocateProducerIDBlock(ctx context.Context, size int64) (fi
 		if attempt == maxProducerIDAttempts {
 			return 0, 0, fmt.Errorf("cluster: allocate a producer id block: lost %d compare-and-swaps in a row: %w", attempt, ErrConflict)
 		}
-		kvs = tr.Responses[0].GetResponseRange().Kvs
-		pause := time.Duration(rand.Int64N(int64(attempt) * int64(producerIDRetryPause)))
+		pause := time.Duration(rand.Int64N(int64(min(producerIDRetryPause<<min(attempt, 16), maxProducerIDRetryPause))))
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
