@@ -55,6 +55,7 @@
 //	topics/<name>                   a topic
 //	partitions/<topic>/<partition>  a partition's state
 //	controller/<lease-id hex>       controller candidates (concurrency.Election)
+//	producer-ids                    the next producer ID no broker has a block of
 //
 // Values are JSON objects with a format version "v" (FormatVersion; its
 // comment states the compatibility rule). A partition state's Version,
@@ -84,6 +85,16 @@
 // partitions prefix in one transaction. UpdatePartitions is one
 // transaction that compares each key's ModRevision with Old.Version and
 // puts every New state, or changes nothing and returns ErrConflict.
+//
+// AllocateProducerIDBlock (KIP-730's producer ID blocks, producerids.go)
+// is a compare-and-swap on producer-ids ({"v":1,"next":N}; absent means
+// 0): read it, then if its ModRevision is still the one read, put
+// N+size and return [N, N+size-1]; else pause (full-jitter exponential
+// backoff, 1 ms doubling up to 50 ms) and read again, at most 100 rounds
+// or until ctx ends. So blocks never
+// overlap, each starts above every block handed out before it, and a
+// broker that dies holding a block only leaves a gap. The key is not part
+// of the Snapshot; an unreadable value is an error, never a restart at 0.
 //
 // # Brokers, fencing and the controller
 //
