@@ -153,6 +153,20 @@ func TestClusterBrokersShareCredentialsAndACLs(t *testing.T) {
 	if err != nil || !errors.Is(res["carol"].Err, kerr.ResourceNotFound) {
 		t.Fatalf("delete carol again through b: %v %v, want RESOURCE_NOT_FOUND", err, res["carol"].Err)
 	}
+	// The store decides, not the broker's view: a deletion that reaches
+	// the store for a credential it does not hold changes nothing, and
+	// the user's upsertion in the same group is not made either.
+	dave, err := auth.NewScramCredential(auth.ScramSHA256, "dave-secret", auth.NewSalt(), auth.MinScramIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := a.srv.creds.ApplyEach([][]auth.CredentialChange{{
+		{User: "dave", Mechanism: auth.ScramSHA256, Credential: dave},
+		{User: "dave", Mechanism: auth.ScramSHA512, Delete: true},
+	}})
+	if !errors.Is(errs[0], auth.ErrCredentialNotFound) {
+		t.Fatalf("ApplyEach: %v, want ErrCredentialNotFound", errs[0])
+	}
 	described, err := admA.DescribeUserSCRAMs(ctx)
 	if err != nil {
 		t.Fatal(err)
