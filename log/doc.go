@@ -425,6 +425,14 @@
 // and a restart resumes at next. An unreadable file makes allocation
 // resume at the current Unix time in microseconds (see producerid.go).
 //
+// A broker of a cluster (Options.ProducerIDBlocks) neither reads nor
+// writes the file: its IDs come from blocks the cluster hands out
+// (KIP-730), fetched the first time one is needed and again, in the
+// background, once a tenth of the current block is left
+// (producerid_blocks.go). IDs a data dir alone vouched for could be
+// handed out again by another broker, and a producer given one would
+// have its first batch taken for a retry of the other's.
+//
 // # Guarantees
 //
 //   - Offsets increase and are never reused: Append assigns them
@@ -443,7 +451,10 @@
 //   - A retried batch of an idempotent producer is never appended twice,
 //     across restarts and kill -9 included: the producer state always
 //     describes exactly the batches below the log end.
-//   - Manager.AllocateProducerID never returns an ID twice for a data dir.
+//   - Manager.AllocateProducerID never returns an ID twice for a data dir;
+//     with Options.ProducerIDBlocks, never one another Manager got from
+//     the same blocks' source (as long as the source never hands out a
+//     block twice).
 //
 // # Concurrency and lock order
 //

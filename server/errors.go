@@ -22,6 +22,12 @@ func errorCode(err error) int16 {
 		return code
 	}
 	switch {
+	case errors.Is(err, tlog.ErrProducerIDBlockUnavailable):
+		// InitProducerId while the cluster's producer ID blocks are out
+		// of reach. Kafka's answer, retried by every client version
+		// (REQUEST_TIMED_OUT would be fatal to older ones), whatever
+		// the failed fetch wraps (a deadline, a lost quorum): so first.
+		return kerr.CoordinatorLoadInProgress.Code
 	case errors.Is(err, tlog.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, tlog.ErrCorruptBatch):

@@ -38,6 +38,8 @@ func TestErrorCode(t *testing.T) {
 		{tlog.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 		{tlog.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 		{tlog.ErrUnknownProducerID, kerr.UnknownProducerID},
+		{tlog.ErrProducerIDBlockUnavailable, kerr.CoordinatorLoadInProgress},
+		{fmt.Errorf("%w: %w", tlog.ErrProducerIDBlockUnavailable, context.DeadlineExceeded), kerr.CoordinatorLoadInProgress},
 		{replica.ErrNotLeaderOrFollower, kerr.NotLeaderForPartition},
 		{replica.ErrClosed, kerr.NotLeaderForPartition},
 		{replica.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
