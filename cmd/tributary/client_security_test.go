@@ -406,36 +406,6 @@ func TestCommandConfigErrors(t *testing.T) {
 	}
 }
 
-// TestParseJAAS pins the Java client's sasl.jaas.config syntax.
-func TestParseJAAS(t *testing.T) {
-	for _, tc := range []struct {
-		in         string
-		module     string
-		user, pass string
-		wantErr    bool
-	}{
-		{in: jaasScramModule + ` required username="alice" password="p w";`, module: jaasScramModule, user: "alice", pass: "p w"},
-		{in: jaasPlainModule + ` required username=alice password="a\"b\\c=;d";`, module: jaasPlainModule, user: "alice", pass: `a"b\c=;d`},
-		{in: "  " + jaasScramModule + "\trequired\n username = \"u\"\n password=\"\" ; ", module: jaasScramModule, user: "u", pass: ""},
-		{in: jaasOAuthModule + ` required;`, module: jaasOAuthModule},
-		{in: jaasScramModule + ` required username="a";` + jaasPlainModule + ` required;`, wantErr: true},
-		{in: jaasScramModule + ` username="a";`, wantErr: true},
-		{in: jaasScramModule + ` required username;`, wantErr: true},
-		{in: ``, wantErr: true},
-	} {
-		module, opts, err := parseJAAS(tc.in)
-		if tc.wantErr {
-			if err == nil {
-				t.Errorf("%q: no error", tc.in)
-			}
-			continue
-		}
-		if err != nil || module != tc.module || opts["username"] != tc.user || opts["password"] != tc.pass {
-			t.Errorf("%q: %s %q, %v", tc.in, module, opts, err)
-		}
-	}
-}
-
 // TestPrintConfigShowsSecuritySettingsMasked: serve --print-config lists
 // the listeners and the ssl.* and sasl.* settings, per listener ones too,
 // with keys and passwords shown as [hidden]; the file loads back.
@@ -520,8 +490,8 @@ func TestCommandConfigReadsJavaPropertiesEscapes(t *testing.T) {
 		t.Errorf("sasl.jaas.config from %q, want cc.properties:4", sources["sasl.jaas.config"])
 	}
 	// The JAAS layer then reads its own quoting: \\ is one backslash.
-	_, opts, err := parseJAAS(props["sasl.jaas.config"])
+	_, opts, err := auth.ParseJAAS(props["sasl.jaas.config"])
 	if err != nil || opts["password"] != "a\\b\tc" {
-		t.Fatalf("parseJAAS: %v, %v", opts["username"], err)
+		t.Fatalf("auth.ParseJAAS: %v, %v", opts["username"], err)
 	}
 }
