@@ -424,19 +424,21 @@ ssl.keystore.certificate.chain=-----BEGIN CERTIFICATE-----\
 listener.name.internal.ssl.keystore.key=ALSOSECRET
 listener.name.internal.ssl.client.auth=required
 sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="JAASSECRET";
 `
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	m, out := printConfig(t, "--config", path, "--data-dir", dir)
 	for k, want := range map[string]string{
-		"listeners":                               "SASL_SSL://127.0.0.1:9094,INTERNAL://127.0.0.1:9095",
-		"listener.security.protocol.map":          "SASL_SSL:SASL_SSL,INTERNAL:SSL",
-		"ssl.keystore.key":                        "[hidden]",
-		"listener.name.internal.ssl.keystore.key": "[hidden]",
-		"listener.name.internal.ssl.client.auth":  "required",
-		"sasl.enabled.mechanisms":                 "SCRAM-SHA-512",
-		"ssl.keystore.certificate.chain":          "-----BEGIN CERTIFICATE-----Y2VydA==-----END CERTIFICATE-----",
+		"listeners":                                             "SASL_SSL://127.0.0.1:9094,INTERNAL://127.0.0.1:9095",
+		"listener.security.protocol.map":                        "SASL_SSL:SASL_SSL,INTERNAL:SSL",
+		"ssl.keystore.key":                                      "[hidden]",
+		"listener.name.internal.ssl.keystore.key":               "[hidden]",
+		"listener.name.internal.ssl.client.auth":                "required",
+		"sasl.enabled.mechanisms":                               "SCRAM-SHA-512",
+		"ssl.keystore.certificate.chain":                        "-----BEGIN CERTIFICATE-----Y2VydA==-----END CERTIFICATE-----",
+		"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": "[hidden]",
 	} {
 		if m[k] != want {
 			t.Errorf("%s=%q, want %q", k, m[k], want)
