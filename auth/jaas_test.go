@@ -57,3 +57,44 @@ func TestParseJAASErrorsNeverShowValues(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseJAAS: any text is parsed or refused, never a panic; what is
+// parsed names a served login module, and its options written back in
+// the canonical form (every value quoted and escaped) parse to the same
+// options.
+func FuzzParseJAAS(f *testing.F) {
+	for _, s := range []string{
+		auth.JAASScramModule + ` required username="alice" password="p w";`,
+		auth.JAASPlainModule + ` required username=alice password="a\"b\\c=;d";`,
+		auth.JAASOAuthModule + ` required unsecuredLoginStringClaim_sub="broker";`,
+		`"`, `;`, `=`, ``, auth.JAASScramModule + ` required a="\`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		module, opts, err := auth.ParseJAAS(in)
+		if err != nil {
+			return
+		}
+		switch module {
+		case auth.JAASScramModule, auth.JAASPlainModule, auth.JAASOAuthModule:
+		default:
+			t.Fatalf("accepted login module %q", module)
+		}
+		var b strings.Builder
+		b.WriteString(module + " required")
+		for k, v := range opts {
+			b.WriteString(" " + k + `="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`)
+		}
+		b.WriteString(";")
+		module2, opts2, err := auth.ParseJAAS(b.String())
+		if err != nil || module2 != module || len(opts2) != len(opts) {
+			t.Fatalf("%q written back as %q: %v, %q", in, b.String(), err, opts2)
+		}
+		for k, v := range opts {
+			if opts2[k] != v {
+				t.Fatalf("%q written back as %q: %s=%q, want %q", in, b.String(), k, opts2[k], v)
+			}
+		}
+	})
+}
