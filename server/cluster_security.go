@@ -324,7 +324,7 @@ func (b *BrokerSettings) controllerTLS() (map[string]string, error) {
 		return bad("set %s%s to the PEM file of the CA that signs every member's and broker's certificate (etcd requires client certificates)", prefix, auth.SSLTruststoreLocation)
 	}
 	if ca, err := auth.ClientAuthOf(s); err != nil || (s[auth.SSLClientAuth] != "" && ca != auth.ClientAuthRequired) {
-		return bad("%s%s must be required (or left out): whoever reaches an etcd port without a certificate could rewrite the cluster's metadata, users and ACLs", prefix, auth.SSLClientAuth)
+		return bad("%s%s (or the broker-wide %s it inherits) must be required or left out: whoever reaches an etcd port without a certificate could rewrite the cluster's metadata, users and ACLs", prefix, auth.SSLClientAuth, auth.SSLClientAuth)
 	}
 	return s, nil
 }
