@@ -58,11 +58,17 @@ const (
 	BrokerHeartbeatIntervalMs           = "broker.heartbeat.interval.ms"
 	BrokerInterBrokerListenerName       = "inter.broker.listener.name"
 	BrokerSecurityInterBrokerProtocol   = "security.inter.broker.protocol"
-	BrokerReplicaFetchMaxBytes          = "replica.fetch.max.bytes"
-	BrokerReplicaFetchWaitMaxMs         = "replica.fetch.wait.max.ms"
-	BrokerReplicaFetchMinBytes          = "replica.fetch.min.bytes"
-	BrokerNumReplicaFetchers            = "num.replica.fetchers"
-	BrokerAutoLeaderRebalanceEnable     = "auto.leader.rebalance.enable"
+	// BrokerSASLMechanismInterBrokerProtocol is Kafka's
+	// sasl.mechanism.inter.broker.protocol: the mechanism a broker logs in
+	// with on another broker's SASL inter-broker listener. Kafka's default
+	// GSSAPI is not served, so a SASL inter-broker listener needs it set
+	// (cluster_security.go).
+	BrokerSASLMechanismInterBrokerProtocol = "sasl.mechanism.inter.broker.protocol"
+	BrokerReplicaFetchMaxBytes             = "replica.fetch.max.bytes"
+	BrokerReplicaFetchWaitMaxMs            = "replica.fetch.wait.max.ms"
+	BrokerReplicaFetchMinBytes             = "replica.fetch.min.bytes"
+	BrokerNumReplicaFetchers               = "num.replica.fetchers"
+	BrokerAutoLeaderRebalanceEnable        = "auto.leader.rebalance.enable"
 )
 
 // Kafka's defaults of the cluster settings.
@@ -145,10 +151,13 @@ type ClusterConfig struct {
 	// one is set (InterBrokerListener resolves them).
 	InterBrokerListenerName string
 	InterBrokerProtocol     string
-	ReplicaFetchMaxBytes    int
-	ReplicaFetchWaitMax     time.Duration
-	ReplicaFetchMinBytes    int
-	NumReplicaFetchers      int
+	// InterBrokerSASLMechanism is sasl.mechanism.inter.broker.protocol,
+	// upper case; "" when not set.
+	InterBrokerSASLMechanism string
+	ReplicaFetchMaxBytes     int
+	ReplicaFetchWaitMax      time.Duration
+	ReplicaFetchMinBytes     int
+	NumReplicaFetchers       int
 	// AutoLeaderRebalanceEnable is accepted and shown; preferred-leader
 	// rebalancing follows it once elections are served.
 	AutoLeaderRebalanceEnable bool
@@ -357,7 +366,7 @@ var clusterOnly = map[string]bool{
 	BrokerNodeID: true, BrokerProcessRoles: true, BrokerControllerListener: true, BrokerControllerClientListener: true,
 	BrokerDefaultReplicationFactor: true, BrokerOffsetsTopicReplicationFactor: true, BrokerReplicaLagTimeMaxMs: true,
 	BrokerRack: true, BrokerSessionTimeoutMs: true, BrokerHeartbeatIntervalMs: true,
-	BrokerInterBrokerListenerName: true, BrokerSecurityInterBrokerProtocol: true,
+	BrokerInterBrokerListenerName: true, BrokerSecurityInterBrokerProtocol: true, BrokerSASLMechanismInterBrokerProtocol: true,
 	BrokerReplicaFetchMaxBytes: true, BrokerReplicaFetchWaitMaxMs: true, BrokerReplicaFetchMinBytes: true,
 	BrokerNumReplicaFetchers: true, BrokerAutoLeaderRebalanceEnable: true,
 }
@@ -422,6 +431,9 @@ func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err err
 			_, err = auth.ParseSecurityProtocol(value)
 		}
 		c.InterBrokerProtocol = strings.ToUpper(value)
+	case BrokerSASLMechanismInterBrokerProtocol:
+		err = checkInterBrokerMechanism(value)
+		c.InterBrokerSASLMechanism = strings.ToUpper(value)
 	case BrokerReplicaFetchMaxBytes:
 		c.ReplicaFetchMaxBytes, err = atLeast(value, 0)
 	case BrokerReplicaFetchWaitMaxMs:
@@ -508,6 +520,7 @@ func (b *BrokerSettings) clusterMap(m map[string]string) {
 	m[BrokerHeartbeatIntervalMs] = strconv.FormatInt(c.HeartbeatInterval.Milliseconds(), 10)
 	m[BrokerInterBrokerListenerName] = c.InterBrokerListenerName
 	m[BrokerSecurityInterBrokerProtocol] = c.InterBrokerProtocol
+	m[BrokerSASLMechanismInterBrokerProtocol] = c.InterBrokerSASLMechanism
 	m[BrokerReplicaFetchMaxBytes] = strconv.Itoa(c.ReplicaFetchMaxBytes)
 	m[BrokerReplicaFetchWaitMaxMs] = strconv.FormatInt(c.ReplicaFetchWaitMax.Milliseconds(), 10)
 	m[BrokerReplicaFetchMinBytes] = strconv.Itoa(c.ReplicaFetchMinBytes)
@@ -722,26 +735,17 @@ func (c *ClusterConfig) CheckClusterAddresses(listeners []Listener, metricsListe
 			}
 		}
 	}
-	name := c.InterBrokerListenerName
-	if name == "" && c.InterBrokerProtocol != "" {
-		name = c.InterBrokerProtocol // Kafka: the listener named after the protocol
+	if len(listeners) == 0 {
+		return "", nil
 	}
-	if name == "" {
-		if len(listeners) == 0 {
-			return "", nil
-		}
-		return listeners[0].Name, nil
+	l, err := c.interBrokerListener(listeners)
+	if err != nil {
+		return "", err
 	}
-	for _, l := range listeners {
-		if l.Name == name {
-			return name, nil
-		}
+	if _, err := c.interBrokerPlan(l); err != nil {
+		return "", err
 	}
-	names := make([]string, len(listeners))
-	for i, l := range listeners {
-		names[i] = l.Name
-	}
-	return bad("the inter-broker listener %s is not among the listeners (%s)", name, strings.Join(names, ", "))
+	return l.Name, nil
 }
 
 func clientListenRule(c *ClusterConfig) string {
@@ -754,22 +758,23 @@ func clientListenRule(c *ClusterConfig) string {
 // clusterConfigInfos are what DescribeConfigs says of the cluster
 // settings: Kafka's types, and what each does here.
 var clusterConfigInfos = map[string]configInfo{
-	BrokerProcessRoles:                  {kmsg.ConfigTypeList, "The node's roles: broker, or broker,controller for a voter of the metadata quorum."},
-	BrokerControllerQuorumVoters:        {kmsg.ConfigTypeList, "The voters of the metadata quorum (embedded etcd members) as id@host:port; empty on a single broker."},
-	BrokerControllerListener:            {kmsg.ConfigTypeString, "The address this voter's etcd peer traffic listens on."},
-	BrokerControllerClientListener:      {kmsg.ConfigTypeString, "The address this voter's etcd serves the brokers on; empty: the controller port + 1."},
-	BrokerMetadataStore:                 {kmsg.ConfigTypeString, "An external etcd holding the cluster's metadata, etcd://host:port,...; empty: embedded voters or a single broker."},
-	BrokerDefaultReplicationFactor:      {kmsg.ConfigTypeInt, "The replication factor of topics created without one."},
-	BrokerOffsetsTopicReplicationFactor: {kmsg.ConfigTypeShort, "The replication factor of __consumer_offsets; it is not created until this many brokers are live."},
-	BrokerReplicaLagTimeMaxMs:           {kmsg.ConfigTypeLong, "A follower that has not caught up for this long leaves the ISR."},
-	BrokerRack:                          {kmsg.ConfigTypeString, "The broker's rack; replicas are spread across racks."},
-	BrokerSessionTimeoutMs:              {kmsg.ConfigTypeInt, "A broker whose lease lapses this long is fenced."},
-	BrokerHeartbeatIntervalMs:           {kmsg.ConfigTypeInt, "How often a broker renews its lease."},
-	BrokerInterBrokerListenerName:       {kmsg.ConfigTypeString, "The listener brokers dial each other on."},
-	BrokerSecurityInterBrokerProtocol:   {kmsg.ConfigTypeString, "The security protocol brokers dial each other with."},
-	BrokerReplicaFetchMaxBytes:          {kmsg.ConfigTypeInt, "The bytes per partition a follower asks for in one fetch."},
-	BrokerReplicaFetchWaitMaxMs:         {kmsg.ConfigTypeInt, "The longest a follower's fetch waits at the leader."},
-	BrokerReplicaFetchMinBytes:          {kmsg.ConfigTypeInt, "The bytes a follower's fetch waits for at the leader."},
-	BrokerNumReplicaFetchers:            {kmsg.ConfigTypeInt, "Fetcher connections a follower keeps to each leader broker."},
-	BrokerAutoLeaderRebalanceEnable:     {kmsg.ConfigTypeBoolean, "Whether leadership moves back to preferred replicas (accepted; not served yet)."},
+	BrokerProcessRoles:                     {kmsg.ConfigTypeList, "The node's roles: broker, or broker,controller for a voter of the metadata quorum."},
+	BrokerControllerQuorumVoters:           {kmsg.ConfigTypeList, "The voters of the metadata quorum (embedded etcd members) as id@host:port; empty on a single broker."},
+	BrokerControllerListener:               {kmsg.ConfigTypeString, "The address this voter's etcd peer traffic listens on."},
+	BrokerControllerClientListener:         {kmsg.ConfigTypeString, "The address this voter's etcd serves the brokers on; empty: the controller port + 1."},
+	BrokerMetadataStore:                    {kmsg.ConfigTypeString, "An external etcd holding the cluster's metadata, etcd://host:port,...; empty: embedded voters or a single broker."},
+	BrokerDefaultReplicationFactor:         {kmsg.ConfigTypeInt, "The replication factor of topics created without one."},
+	BrokerOffsetsTopicReplicationFactor:    {kmsg.ConfigTypeShort, "The replication factor of __consumer_offsets; it is not created until this many brokers are live."},
+	BrokerReplicaLagTimeMaxMs:              {kmsg.ConfigTypeLong, "A follower that has not caught up for this long leaves the ISR."},
+	BrokerRack:                             {kmsg.ConfigTypeString, "The broker's rack; replicas are spread across racks."},
+	BrokerSessionTimeoutMs:                 {kmsg.ConfigTypeInt, "A broker whose lease lapses this long is fenced."},
+	BrokerHeartbeatIntervalMs:              {kmsg.ConfigTypeInt, "How often a broker renews its lease."},
+	BrokerInterBrokerListenerName:          {kmsg.ConfigTypeString, "The listener brokers dial each other on."},
+	BrokerSecurityInterBrokerProtocol:      {kmsg.ConfigTypeString, "The security protocol brokers dial each other with."},
+	BrokerSASLMechanismInterBrokerProtocol: {kmsg.ConfigTypeString, "The SASL mechanism brokers log in to each other with; no default (Kafka's GSSAPI is not served)."},
+	BrokerReplicaFetchMaxBytes:             {kmsg.ConfigTypeInt, "The bytes per partition a follower asks for in one fetch."},
+	BrokerReplicaFetchWaitMaxMs:            {kmsg.ConfigTypeInt, "The longest a follower's fetch waits at the leader."},
+	BrokerReplicaFetchMinBytes:             {kmsg.ConfigTypeInt, "The bytes a follower's fetch waits for at the leader."},
+	BrokerNumReplicaFetchers:               {kmsg.ConfigTypeInt, "Fetcher connections a follower keeps to each leader broker."},
+	BrokerAutoLeaderRebalanceEnable:        {kmsg.ConfigTypeBoolean, "Whether leadership moves back to preferred replicas (accepted; not served yet)."},
 }
