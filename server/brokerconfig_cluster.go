@@ -96,10 +96,6 @@ const (
 // ErrClusterConfig is wrapped by every error in the cluster settings.
 var ErrClusterConfig = errors.New("server: cluster settings")
 
-// ErrClusterNotWired is what serve returns for a cluster's settings until
-// the cluster is started from serve (issue 14's wiring removes it).
-var ErrClusterNotWired = errors.New("cluster mode is not wired yet: serve runs a single broker only (leave out controller.quorum.voters and metadata.store)")
-
 // Voter is one entry of controller.quorum.voters: id@host:port.
 type Voter struct {
 	ID   int32

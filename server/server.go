@@ -20,6 +20,7 @@ import (
 	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/replica"
 )
 
 // Server is one Tributary broker speaking the Kafka protocol over the topics
@@ -74,6 +75,12 @@ type Server struct {
 	// scramMu serialises AlterUserScramCredentials, so that its checks
 	// (does the credential to delete exist) hold when it writes.
 	scramMu sync.Mutex
+
+	// replicas replicates the partitions of a broker in a cluster; nil
+	// on a single broker. node is the cluster side (cluster_node.go),
+	// nil on a single broker. Both are set by StartCluster.
+	replicas *replica.Manager
+	node     *clusterNode
 
 	createMu sync.Mutex // serialises auto-creation so racing requests create a topic once
 	topicIDs sync.Map   // [16]byte topic ID -> topic name, see topicByID
@@ -372,6 +379,14 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.mu.Unlock()
+	if s.node != nil {
+		// Leadership moves away while the listeners still answer, so
+		// clients find the new leaders through this broker too.
+		s.node.controlledShutdown()
+		defer s.node.close()
+	}
+	s.mu.Lock()
 	close(s.closing)
 	s.cancel()
 	for ln := range s.listeners {

@@ -150,11 +150,17 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 	for _, w := range settings.ClusterWarnings() {
 		logger.Warn("tributary: " + w)
 	}
+	// A cluster node (controller.quorum.voters or metadata.store): the
+	// replication layer leads the partitions, and the node joins its
+	// cluster once the listeners are open. Without them, nil: the single
+	// broker it always was.
+	var clusterOpts *server.ClusterOptions
 	if settings.Cluster.Enabled() {
-		// Issue 14's wiring starts the cluster here (settings.Cluster,
-		// interBroker); until then a cluster's settings must not start a
-		// single broker instead, nor touch the data dir.
-		return fmt.Errorf("serve: node %d: %w", settings.Cluster.NodeID, server.ErrClusterNotWired)
+		clusterOpts = &server.ClusterOptions{
+			Config:                settings.Cluster,
+			InterBroker:           interBroker,
+			UncleanLeaderElection: settings.Topics.UncleanLeaderElectionEnable,
+		}
 	}
 
 	// Catch signals before anything is open: a SIGTERM that arrives during
@@ -164,12 +170,12 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 
 	start := time.Now()
 	m, err := tlog.OpenManager(o.dataDir, tlog.Options{Logger: logger, Defaults: &settings.Topics,
-		RetentionCheckInterval: settings.RetentionCheckInterval})
+		RetentionCheckInterval: settings.RetentionCheckInterval, ReplicatedLeadership: clusterOpts != nil})
 	if err != nil {
 		return err
 	}
 	logger.Info("tributary: data dir open", "dir", o.dataDir, "topics", len(m.Topics()), "took", time.Since(start))
-	err = run(ctx, logger, m, settings.Server, listeners, o.metricsListen)
+	err = run(ctx, logger, m, settings.Server, listeners, o.metricsListen, clusterOpts)
 	start = time.Now()
 	logger.Info("tributary: shutting down, closing the data dir")
 	if cerr := m.Close(); err == nil {
@@ -258,7 +264,7 @@ func printCluster(b *strings.Builder, c server.ClusterConfig, interBroker string
 	default:
 		fmt.Fprintf(b, "# cluster: node %d, a broker (not a voter) of a quorum of %d\n", c.NodeID, len(c.Voters))
 	}
-	fmt.Fprintf(b, "# cluster: metadata store endpoints %s; inter-broker listener %s (not wired yet: serve refuses to start)\n",
+	fmt.Fprintf(b, "# cluster: metadata store endpoints %s; inter-broker listener %s\n",
 		strings.Join(c.StoreEndpoints(), ","), interBroker)
 }
 
@@ -300,10 +306,16 @@ func printSecuritySettings(b *strings.Builder, settings server.BrokerSettings, s
 
 // run serves Kafka clients and metrics until ctx ends, then stops accepting,
 // lets in-flight requests finish and returns.
-func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.Config, listeners []server.Listener, metricsListen string) error {
+func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.Config, listeners []server.Listener, metricsListen string, clusterOpts *server.ClusterOptions) error {
 	srv, err := server.New(m, cfg, logger)
 	if err != nil {
 		return err
+	}
+	if clusterOpts != nil {
+		if err := srv.PrepareCluster(*clusterOpts); err != nil {
+			srv.Close()
+			return err
+		}
 	}
 	var first string
 	var addrs []string
@@ -317,6 +329,16 @@ func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.C
 			first = addr.String()
 		}
 		addrs = append(addrs, l.Name+"://"+addr.String())
+	}
+	if clusterOpts != nil {
+		start := time.Now()
+		logger.Info("tributary: joining the cluster", "node", clusterOpts.Config.NodeID, "voter", clusterOpts.Config.IsVoter(),
+			"metadata_store", strings.Join(clusterOpts.Config.StoreEndpoints(), ","))
+		if err := srv.StartCluster(ctx); err != nil {
+			srv.Close()
+			return err
+		}
+		logger.Info("tributary: joined the cluster", "cluster_id", srv.ClusterID(), "took", time.Since(start))
 	}
 	var httpSrv *http.Server
 	metricsAddr := "off"
