@@ -1,0 +1,393 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	tlog "github.com/tributary-io/tributary/log"
+)
+
+// clusterTestNode is one broker of an in-process cluster: its own data dir
+// and loopback address (127.0.0.2, .3, .4), an embedded etcd voter.
+type clusterTestNode struct {
+	t    *testing.T
+	id   int32
+	host string
+	dir  string
+	ctrl string // controller (etcd peer) address; its port + 1 serves etcd clients
+	addr string // Kafka listener
+	mgr  *tlog.Manager
+	srv  *Server
+}
+
+type testCluster struct {
+	t      *testing.T
+	voters []Voter
+	nodes  []*clusterTestNode
+}
+
+// freeControllerAddr is a free port on host whose next port is free too.
+func freeControllerAddr(t *testing.T, host string) string {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		next, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port+1)))
+		ln.Close()
+		if err == nil {
+			next.Close()
+			return net.JoinHostPort(host, strconv.Itoa(port))
+		}
+	}
+	t.Fatal("no two consecutive free ports")
+	return ""
+}
+
+// startTestCluster starts three voters at once (a quorum forms only once
+// a majority runs) and waits until each sees all three brokers.
+func startTestCluster(t *testing.T) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t}
+	for i := range 3 {
+		host := fmt.Sprintf("127.0.0.%d", i+2)
+		n := &clusterTestNode{t: t, id: int32(i + 1), host: host, dir: t.TempDir(), ctrl: freeControllerAddr(t, host)}
+		h, p, _ := net.SplitHostPort(n.ctrl)
+		port, _ := strconv.Atoi(p)
+		tc.voters = append(tc.voters, Voter{ID: n.id, Host: h, Port: uint16(port)})
+		tc.nodes = append(tc.nodes, n)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(tc.nodes))
+	for i, n := range tc.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = tc.start(n)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", tc.nodes[i].id, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, n := range tc.nodes {
+			n.stop(false)
+		}
+	})
+	for _, n := range tc.nodes {
+		tc.waitFor(n, "3 brokers and a controller", func(m *kmsg.MetadataResponse) bool {
+			return len(m.Brokers) == 3 && m.ControllerID >= 1
+		})
+	}
+	return tc
+}
+
+// start opens n's data dir and joins it to the cluster.
+func (tc *testCluster) start(n *clusterTestNode) error {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(testWriter{n.t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test_node", n.id)
+	}
+	mgr, err := tlog.OpenManager(n.dir, tlog.Options{Logger: logger, ReplicatedLeadership: true})
+	if err != nil {
+		return err
+	}
+	srv, err := New(mgr, DefaultConfig(), logger)
+	if err != nil {
+		mgr.Close()
+		return err
+	}
+	cc := DefaultClusterConfig()
+	cc.NodeID = n.id
+	cc.Voters = tc.voters
+	cc.ControllerListen = n.ctrl
+	cc.SessionTimeout = 3 * time.Second
+	cc.HeartbeatInterval = time.Second
+	cc.ReplicaFetchWaitMax = 100 * time.Millisecond
+	if err := srv.PrepareCluster(ClusterOptions{Config: cc, UnsafeNoFsync: true, StartTimeout: 30 * time.Second}); err != nil {
+		srv.Close()
+		mgr.Close()
+		return err
+	}
+	addr, err := srv.Listen(net.JoinHostPort(n.host, "0"))
+	if err != nil {
+		srv.Close()
+		mgr.Close()
+		return err
+	}
+	if err := srv.StartCluster(context.Background()); err != nil {
+		srv.Close()
+		mgr.Close()
+		return err
+	}
+	n.addr, n.mgr, n.srv = addr.String(), mgr, srv
+	return nil
+}
+
+// stop closes n: abrupt skips the controlled shutdown, as a killed
+// broker's would be skipped (its registration still ends at once).
+func (n *clusterTestNode) stop(abrupt bool) {
+	if n.srv == nil {
+		return
+	}
+	if abrupt {
+		n.srv.node.abrupt.Store(true)
+	}
+	n.srv.Close()
+	if err := n.mgr.Close(); err != nil {
+		n.t.Errorf("node %d: manager close: %v", n.id, err)
+	}
+	n.srv, n.mgr = nil, nil
+}
+
+// metadata asks n itself (not any broker) for the metadata of every topic.
+func (n *clusterTestNode) metadata(ctx context.Context) (*kmsg.MetadataResponse, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.addr))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = nil
+	resp, err := req.RequestWith(ctx, cl.SeedBrokers()[0])
+	return resp, err
+}
+
+// waitFor polls n's Metadata until ok holds, for at most 15 s.
+func (tc *testCluster) waitFor(n *clusterTestNode, what string, ok func(*kmsg.MetadataResponse) bool) *kmsg.MetadataResponse {
+	tc.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last *kmsg.MetadataResponse
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		m, err := n.metadata(ctx)
+		cancel()
+		if err == nil && ok(m) {
+			return m
+		}
+		last, lastErr = m, err
+		time.Sleep(100 * time.Millisecond)
+	}
+	tc.t.Fatalf("node %d: no %s within 15 s; last metadata %s, err %v", n.id, what, describeMetadata(last), lastErr)
+	return nil
+}
+
+func (tc *testCluster) node(id int32) *clusterTestNode { return tc.nodes[id-1] }
+
+// describeMetadata is a Metadata answer's brokers and partitions, for
+// comparing answers and for failures.
+func describeMetadata(m *kmsg.MetadataResponse) string {
+	if m == nil {
+		return "<none>"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "cluster %v controller %d brokers", deref(m.ClusterID), m.ControllerID)
+	for _, br := range m.Brokers {
+		fmt.Fprintf(&b, " %d@%s:%d", br.NodeID, br.Host, br.Port)
+	}
+	topics := slices.Clone(m.Topics)
+	slices.SortFunc(topics, func(a, b kmsg.MetadataResponseTopic) int { return strings.Compare(deref(a.Topic), deref(b.Topic)) })
+	for _, t := range topics {
+		fmt.Fprintf(&b, "; %s %x:", deref(t.Topic), t.TopicID)
+		for _, p := range t.Partitions {
+			fmt.Fprintf(&b, " p%d leader %d epoch %d replicas %v isr %v offline %v err %d",
+				p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR, p.OfflineReplicas, p.ErrorCode)
+		}
+	}
+	return b.String()
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+func topicOf(m *kmsg.MetadataResponse, name string) (kmsg.MetadataResponseTopic, bool) {
+	for _, t := range m.Topics {
+		if deref(t.Topic) == name {
+			return t, true
+		}
+	}
+	return kmsg.MetadataResponseTopic{}, false
+}
+
+func sameSet(a, b []int32) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// TestClusterThreeNodesInProcess: three brokers in one process, each its
+// own data dir, address and embedded etcd voter. A topic created with
+// RF=3 through one broker is placed with leaders spread, every broker
+// answers the same Metadata (ISR = replicas, epoch 0) and holds the
+// topic's log under the cluster's topic ID; a controlled shutdown moves
+// a broker's leaderships away before it stops; the broker restarts into
+// the same cluster; a broker closed without controlled shutdown has its
+// partitions led by another ISR member at a higher epoch within seconds.
+func TestClusterThreeNodesInProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three etcd members")
+	}
+	tc := startTestCluster(t)
+	ctx := testContext(t)
+
+	// Create through node 2, with RF=3.
+	adm := kadm.NewClient(mustClient(t, tc.node(2).addr))
+	resp, err := adm.CreateTopic(ctx, 3, 3, nil, "rf3")
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	// RF above the live broker count.
+	if resp, err := adm.CreateTopic(ctx, 1, 4, nil, "rf4"); !errors.Is(err, kerr.InvalidReplicationFactor) || !errors.Is(resp.Err, kerr.InvalidReplicationFactor) {
+		t.Errorf("RF 4 on three brokers: %v %v, want INVALID_REPLICATION_FACTOR", err, resp.Err)
+	}
+
+	settled := func(m *kmsg.MetadataResponse) bool {
+		tp, ok := topicOf(m, "rf3")
+		if !ok || len(tp.Partitions) != 3 {
+			return false
+		}
+		for _, p := range tp.Partitions {
+			if p.Leader < 1 || len(p.Replicas) != 3 {
+				return false
+			}
+		}
+		return len(m.Brokers) == 3
+	}
+	var answers []string
+	var first *kmsg.MetadataResponse
+	for _, n := range tc.nodes {
+		m := tc.waitFor(n, "rf3 with three replicas", settled)
+		answers = append(answers, describeMetadata(m))
+		if first == nil {
+			first = m
+		}
+	}
+	for i := 1; i < len(answers); i++ {
+		if answers[i] != answers[0] {
+			t.Errorf("node %d's metadata differs from node 1's:\n%s\n%s", i+1, answers[i], answers[0])
+		}
+	}
+	tp, _ := topicOf(first, "rf3")
+	leaders := map[int32]bool{}
+	for _, p := range tp.Partitions {
+		leaders[p.Leader] = true
+		if !sameSet(p.ISR, p.Replicas) || p.LeaderEpoch != 0 || len(p.OfflineReplicas) != 0 {
+			t.Errorf("partition %d: %+v, want ISR = replicas, epoch 0, none offline", p.Partition, p)
+		}
+	}
+	if len(leaders) != 3 {
+		t.Errorf("leaders %v, want the three partitions led by three brokers", leaders)
+	}
+	if deref(first.ClusterID) == "" || deref(first.ClusterID) == DefaultConfig().ClusterID {
+		t.Errorf("cluster id %q, want the cluster's own", deref(first.ClusterID))
+	}
+	for _, n := range tc.nodes {
+		lt, ok := n.mgr.Topic("rf3")
+		if !ok || [16]byte(lt.ID) != tp.TopicID || len(lt.Partitions) != 3 {
+			t.Errorf("node %d: local topic %+v %v, want id %x with 3 partitions", n.id, lt, ok, tp.TopicID)
+		}
+		b, err := os.ReadFile(filepath.Join(n.dir, "meta", clusterIDFile))
+		if err != nil || strings.TrimSpace(string(b)) != deref(first.ClusterID) {
+			t.Errorf("node %d: meta/cluster-id %q %v, want %q", n.id, b, err, deref(first.ClusterID))
+		}
+	}
+
+	// Controlled shutdown of the leader of partition 0: once Close returns,
+	// the others already show the partition led elsewhere.
+	p0 := tp.Partitions[0]
+	victim := tc.node(p0.Leader)
+	victim.stop(false)
+	var other *clusterTestNode
+	for _, n := range tc.nodes {
+		if n != victim {
+			other = n
+			break
+		}
+	}
+	ctx2, cancel := context.WithTimeout(ctx, 5*time.Second)
+	m, err := other.metadata(ctx2)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := topicOf(m, "rf3")
+	for _, p := range after.Partitions {
+		if p.Leader == victim.id {
+			t.Errorf("after the controlled shutdown of %d, partition %d is still led by it: %s", victim.id, p.Partition, describeMetadata(m))
+		}
+	}
+	if p := after.Partitions[0]; p.LeaderEpoch <= p0.LeaderEpoch || !slices.Contains(p0.ISR, p.Leader) {
+		t.Errorf("partition 0 after the controlled shutdown: leader %d epoch %d, want an ISR member of %v above epoch %d", p.Leader, p.LeaderEpoch, p0.ISR, p0.LeaderEpoch)
+	}
+
+	// The broker comes back into the same cluster from its data dir.
+	if err := tc.start(victim); err != nil {
+		t.Fatalf("restart node %d: %v", victim.id, err)
+	}
+	m = tc.waitFor(victim, "three brokers again", func(m *kmsg.MetadataResponse) bool {
+		return len(m.Brokers) == 3 && deref(m.ClusterID) == deref(first.ClusterID)
+	})
+
+	// Kill (close without controlled shutdown) the leader of partition 1.
+	cur, _ := topicOf(m, "rf3")
+	p1 := cur.Partitions[1]
+	killed := tc.node(p1.Leader)
+	killed.stop(true)
+	var survivor *clusterTestNode
+	for _, n := range tc.nodes {
+		if n != killed && n.srv != nil {
+			survivor = n
+			break
+		}
+	}
+	m = tc.waitFor(survivor, "partition 1 led by another ISR member", func(m *kmsg.MetadataResponse) bool {
+		tp, ok := topicOf(m, "rf3")
+		if !ok {
+			return false
+		}
+		p := tp.Partitions[1]
+		return p.Leader >= 1 && p.Leader != killed.id && p.LeaderEpoch > p1.LeaderEpoch && slices.Contains(p1.ISR, p.Leader)
+	})
+	final, _ := topicOf(m, "rf3")
+	if p := final.Partitions[1]; slices.Contains(p.ISR, killed.id) || !slices.Contains(p.OfflineReplicas, killed.id) {
+		t.Errorf("partition 1 after node %d died: ISR %v offline %v, want it out of the ISR and offline", killed.id, p.ISR, p.OfflineReplicas)
+	}
+}
+
+func mustClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
