@@ -98,7 +98,7 @@ bench-e2e:
 BENCH_SECURITY_COUNT ?= 3
 .PHONY: bench-security
 bench-security: build
-	TRIBUTARY_SECURITY_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'SecurityCost|SASLSSLHandshake|AESGCMSealFloor' -benchtime 1x -count $(BENCH_SECURITY_COUNT) -timeout 30m ./bench
+	TRIBUTARY_SECURITY_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'SecurityCost|SASLSSLHandshake|AESGCMSealFloor|TLSWriteFloor|TLSHandshake' -benchtime 1x -count $(BENCH_SECURITY_COUNT) -timeout 30m ./bench
 
 # Peers side by side: Tributary, NATS JetStream (file storage), Redis
 # Streams (AOF everysec) and kfake, the same workloads interleaved in one

@@ -25,6 +25,7 @@ const MechanismOAuthBearer = "OAUTHBEARER"
 // Kafka's OAUTHBEARER broker settings served here (also per listener).
 const (
 	OAuthJWKSURL          = "sasl.oauthbearer.jwks.endpoint.url"
+	OAuthJWKSRefreshMs    = "sasl.oauthbearer.jwks.endpoint.refresh.ms"
 	OAuthExpectedAudience = "sasl.oauthbearer.expected.audience"
 	OAuthExpectedIssuer   = "sasl.oauthbearer.expected.issuer"
 	OAuthSubClaimName     = "sasl.oauthbearer.sub.claim.name"
@@ -39,8 +40,14 @@ const (
 const (
 	defaultSubClaim  = "sub"
 	defaultClockSkew = 30 * time.Second
+	// defaultJWKSRefresh is sasl.oauthbearer.jwks.endpoint.refresh.ms's
+	// default (Kafka's): how old the keys may grow before they are
+	// fetched again.
+	defaultJWKSRefresh = time.Hour
 	// jwksRefetchInterval is the least time between two fetches of the
-	// JWKS for a token whose key id it does not know (a rotated key).
+	// JWKS (or the refresh period, if shorter): a flood of tokens naming
+	// an unknown key id, or an endpoint that is down, costs at most one
+	// fetch per interval.
 	jwksRefetchInterval = 10 * time.Second
 	// jwksMaxBytes bounds a JWKS document.
 	jwksMaxBytes = 1 << 20
@@ -70,18 +77,26 @@ type OAuthBearerValidator struct {
 	skew          time.Duration
 	allowUnsigned bool
 	client        *http.Client
+	// refresh is sasl.oauthbearer.jwks.endpoint.refresh.ms.
+	refresh time.Duration
 
-	mu      sync.Mutex // guards keys and fetched
+	mu      sync.Mutex // guards keys, fetched and tried
 	keys    jose.JSONWebKeySet
-	fetched time.Time
+	fetched time.Time // when keys were fetched
+	tried   time.Time // when the last fetch, good or not, began
 }
 
 // NewOAuthBearerValidator reads the OAUTHBEARER settings of a listener and
-// fetches its JWKS once.
+// fetches its JWKS once. The keys are fetched again, with no goroutine of
+// their own, by the first validation that finds them older than
+// sasl.oauthbearer.jwks.endpoint.refresh.ms or a token naming a key id
+// they lack (a rotated key), at most once per jwksRefetchInterval; a
+// failed fetch keeps the keys there were.
 func NewOAuthBearerValidator(settings map[string]string) (*OAuthBearerValidator, error) {
 	get := func(k string) string { return strings.TrimSpace(settings[k]) }
 	v := &OAuthBearerValidator{jwksURL: get(OAuthJWKSURL), issuer: get(OAuthExpectedIssuer),
-		subClaim: defaultSubClaim, skew: defaultClockSkew, client: &http.Client{Timeout: jwksFetchTimeout}}
+		subClaim: defaultSubClaim, skew: defaultClockSkew, client: &http.Client{Timeout: jwksFetchTimeout},
+		refresh: defaultJWKSRefresh}
 	if err := checkOAuthSetting(OAuthInsecureUnsigned, get(OAuthInsecureUnsigned)); err != nil {
 		return nil, err
 	}
@@ -96,6 +111,13 @@ func NewOAuthBearerValidator(settings map[string]string) (*OAuthBearerValidator,
 		n, _ := strconv.Atoi(s)
 		v.skew = time.Duration(n) * time.Second
 	}
+	if s := get(OAuthJWKSRefreshMs); s != "" {
+		if err := checkOAuthSetting(OAuthJWKSRefreshMs, s); err != nil {
+			return nil, err
+		}
+		n, _ := strconv.ParseInt(s, 10, 64)
+		v.refresh = time.Duration(n) * time.Millisecond
+	}
 	v.audience = splitList(get(OAuthExpectedAudience))
 	if v.jwksURL == "" {
 		if !v.allowUnsigned {
@@ -106,11 +128,17 @@ func NewOAuthBearerValidator(settings map[string]string) (*OAuthBearerValidator,
 	if err := checkOAuthSetting(OAuthJWKSURL, v.jwksURL); err != nil {
 		return nil, err
 	}
-	if err := v.fetch(time.Now()); err != nil {
+	now := time.Now()
+	v.tried = now
+	if err := v.fetch(now); err != nil {
 		return nil, err
 	}
 	return v, nil
 }
+
+// maxJWKSRefresh bounds sasl.oauthbearer.jwks.endpoint.refresh.ms so that
+// it fits a time.Duration.
+const maxJWKSRefresh = 100 * 365 * 24 * time.Hour
 
 func checkOAuthSetting(name, value string) error {
 	switch name {
@@ -121,6 +149,10 @@ func checkOAuthSetting(name, value string) error {
 	case OAuthClockSkewSeconds:
 		if n, err := strconv.Atoi(value); value != "" && (err != nil || n < 0) {
 			return fmt.Errorf("auth: %s=%q: want seconds, 0 or more", name, value)
+		}
+	case OAuthJWKSRefreshMs:
+		if n, err := strconv.ParseInt(value, 10, 64); value != "" && (err != nil || n <= 0 || n > int64(maxJWKSRefresh/time.Millisecond)) {
+			return fmt.Errorf("auth: %s=%q: want milliseconds, more than 0", name, value)
 		}
 	case OAuthJWKSURL:
 		u, err := url.Parse(value)
@@ -163,18 +195,30 @@ func (v *OAuthBearerValidator) fetch(now time.Time) error {
 	return nil
 }
 
-// keysFor are the JWKS keys of kid (all of them for no kid), fetching the
-// JWKS again, at most once per jwksRefetchInterval, when kid is unknown.
+// keysFor are the JWKS keys of kid (all of them for no kid). It fetches
+// the JWKS again first when the keys are older than the refresh period or
+// lack kid, unless a fetch began less than jwksRefetchInterval (or the
+// refresh period, if shorter) ago; one caller fetches, the others go on
+// with the keys there are.
 func (v *OAuthBearerValidator) keysFor(kid string, now time.Time) []jose.JSONWebKey {
-	v.mu.Lock()
-	keys := v.keys.Keys
-	if kid != "" {
-		keys = v.keys.Key(kid)
+	lookup := func() []jose.JSONWebKey {
+		if kid != "" {
+			return v.keys.Key(kid)
+		}
+		return v.keys.Keys
 	}
-	stale := len(keys) == 0 && now.Sub(v.fetched) >= jwksRefetchInterval
+	v.mu.Lock()
+	keys := lookup()
+	want := len(keys) == 0 || now.Sub(v.fetched) >= v.refresh
+	fetch := want && now.Sub(v.tried) >= min(jwksRefetchInterval, v.refresh)
+	if fetch {
+		v.tried = now
+	}
 	v.mu.Unlock()
-	if stale && v.fetch(now) == nil {
-		return v.keysFor(kid, now.Add(-jwksRefetchInterval)) // no second fetch
+	if fetch && v.fetch(now) == nil {
+		v.mu.Lock()
+		keys = lookup()
+		v.mu.Unlock()
 	}
 	return keys
 }

@@ -22,7 +22,8 @@ const (
 // SASLSettingDocs says what each served SASL setting does.
 var SASLSettingDocs = map[string]string{
 	SASLEnabledMechanisms: "SASL mechanisms offered: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (default: the two SCRAM ones)",
-	OAuthJWKSURL:          "OAUTHBEARER: the JWKS that signs tokens (https://, http:// or file://), fetched at start and when a token names an unknown key",
+	OAuthJWKSURL:          "OAUTHBEARER: the JWKS that signs tokens (https://, http:// or file://), fetched at start, when a token names an unknown key and after sasl.oauthbearer.jwks.endpoint.refresh.ms",
+	OAuthJWKSRefreshMs:    "OAUTHBEARER: how old the JWKS keys may grow before they are fetched again, in ms (default 3600000); a fetch is tried at most every 10 s",
 	OAuthExpectedAudience: "OAUTHBEARER: audiences of which a token's aud must name one (empty: not checked)",
 	OAuthExpectedIssuer:   "OAUTHBEARER: the iss a token must have (empty: not checked)",
 	OAuthSubClaimName:     "OAUTHBEARER: the claim that names the principal (default sub)",
@@ -283,7 +284,7 @@ func CheckSetting(name, value string) error {
 	case SASLEnabledMechanisms:
 		_, err := ParseSASLMechanisms(value)
 		return err
-	case OAuthInsecureUnsigned, OAuthClockSkewSeconds, OAuthJWKSURL:
+	case OAuthInsecureUnsigned, OAuthClockSkewSeconds, OAuthJWKSURL, OAuthJWKSRefreshMs:
 		return checkOAuthSetting(name, strings.TrimSpace(value))
 	}
 	return CheckTLSSetting(name, value)

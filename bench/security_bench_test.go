@@ -7,7 +7,7 @@ package bench_test
 //
 //	make bench-security
 //	TRIBUTARY_SECURITY_BIN=bin/tributary go test -run '^$' \
-//	    -bench 'SecurityCost|SASLSSLHandshake|AESGCMSealFloor' -benchtime 1x -count 3 ./bench
+//	    -bench 'SecurityCost|SASLSSLHandshake|AESGCMSealFloor|TLSWriteFloor|TLSHandshake' -benchtime 1x -count 3 ./bench
 //
 // Without TRIBUTARY_SECURITY_BIN the benchmark builds ./cmd/tributary
 // first. The user is created offline on the stopped broker's data dir with
@@ -40,6 +40,13 @@ package bench_test
 // suite Go's TLS 1.3 negotiates here) on one core. Its cpu-s/GB added to
 // PLAINTEXT consume's is the least a TLS consume can cost without kernel
 // TLS; the rest of the gap is crypto/tls's copy into its record buffer.
+//
+// BenchmarkTLSWriteFloor: the write path alone, PLAINTEXT's writev against
+// crypto/tls's records over the same loopback socket, and crypto/tls's
+// record layer without the kernel (see the function).
+//
+// BenchmarkTLSHandshake: Go's TLS 1.3 handshake alone, per key share and
+// resumed, to tell the handshake's parts.
 
 import (
 	"bufio"
@@ -53,14 +60,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"golang.org/x/sys/unix"
 
 	"github.com/tributary-io/tributary/auth/authtest"
 	"github.com/tributary-io/tributary/bench"
@@ -452,4 +462,243 @@ func BenchmarkAESGCMSealFloor(b *testing.B) {
 		}
 	}
 	b.ReportMetric(time.Since(start).Seconds()/(float64(b.N)*record*records)*1e9, "cpu-s/GB")
+}
+
+// BenchmarkTLSWriteFloor splits SASL_SSL consume's extra cost into its
+// layers, in the broker's own way of writing (1 MiB segment views; on
+// TLS, whole 16 KiB records through tls.Conn.Write), 64 MiB an op, with
+// the CPU clock of the writing goroutine's locked thread (its system
+// calls, and the loopback delivery the kernel runs in them, included):
+//
+//   - layer=crypto-tls: crypto/tls's record layer alone (AES-128-GCM
+//     sealing, its copy of the plaintext into the record buffer, the
+//     record headers), the transport dropping the records;
+//   - layer=loopback-writev: a PLAINTEXT response's path, writev of the
+//     views to a loopback TCP socket that a reader drains;
+//   - layer=loopback-tls: the same socket and reader, through crypto/tls,
+//     one write(2) per record.
+//
+// loopback-tls over loopback-writev is the cost ratio of the write path
+// alone, without the broker's other work per fetch.
+func BenchmarkTLSWriteFloor(b *testing.B) {
+	const (
+		view  = 1 << 20
+		views = 64 // 64 MiB an op
+	)
+	ca := authtest.NewCA(b, "bench CA")
+	leaf := ca.Server("broker")
+	serverCfg := &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12}
+	buf := make([]byte, view)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	for _, layer := range []string{"crypto-tls", "loopback-writev", "loopback-tls"} {
+		b.Run("layer="+layer, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			// The reader: a TLS client that decrypts (as a consumer does,
+			// on the other core) or a plain one that drains.
+			readerDone := make(chan error, 1)
+			go func() {
+				nc, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					readerDone <- err
+					return
+				}
+				defer nc.Close()
+				var r io.Reader = nc
+				if layer != "loopback-writev" {
+					tc := tls.Client(nc, ca.ClientConfig(nil))
+					if err := tc.Handshake(); err != nil {
+						readerDone <- err
+						return
+					}
+					r = tc
+				}
+				_, err = io.Copy(io.Discard, r)
+				readerDone <- err
+			}()
+			nc, err := ln.Accept()
+			if err != nil {
+				b.Fatal(err)
+			}
+			dc := &droppingConn{Conn: nc}
+			var w io.Writer = nc
+			if layer != "loopback-writev" {
+				tc := tls.Server(dc, serverCfg)
+				if err := tc.Handshake(); err != nil {
+					b.Fatal(err)
+				}
+				if s := tc.ConnectionState().CipherSuite; s != tls.TLS_AES_128_GCM_SHA256 {
+					b.Fatalf("cipher suite %s, want TLS_AES_128_GCM_SHA256 as the broker gets", tls.CipherSuiteName(s))
+				}
+				w = tc
+				dc.drop.Store(layer == "crypto-tls")
+			}
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.SetBytes(view * views)
+			b.ReportAllocs()
+			cpu0 := threadCPU(b)
+			for b.Loop() {
+				if layer == "loopback-writev" {
+					bufs := make(net.Buffers, 0, views)
+					for range views {
+						bufs = append(bufs, buf)
+					}
+					if _, err := bufs.WriteTo(nc); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				for range views {
+					if _, err := w.Write(buf); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			cpu := threadCPU(b) - cpu0
+			b.ReportMetric(cpu.Seconds()/(float64(b.N)*view*views)*1e9, "cpu-s/GB")
+			nc.Close()
+			<-readerDone
+		})
+	}
+}
+
+// droppingConn passes the TLS handshake through and, once drop is set,
+// drops what is written: crypto/tls's own work without the kernel's.
+type droppingConn struct {
+	net.Conn
+	drop atomic.Bool
+}
+
+func (c *droppingConn) Write(p []byte) (int, error) {
+	if c.drop.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// threadCPU is the CPU clock of the calling goroutine's (locked) thread.
+func threadCPU(b *testing.B) time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ts.Nano())
+}
+
+// BenchmarkTLSHandshake times Go's TLS 1.3 handshake alone, client and
+// server in this process over loopback TCP, with the broker's ECDSA P-256
+// certificate: per key share the client offers (Go's default offers
+// X25519MLKEM768 and X25519, and a Go server picks the first), and a
+// resumed session (a client with a ClientSessionCache presenting the
+// ticket the server issued), to tell what the handshake part of
+// BenchmarkSASLSSLHandshake could gain from either. Metrics per
+// handshake: the wall time, and the process's CPU (both sides' work; the
+// server's share is not separable in one process), which a loaded machine
+// disturbs less; handshakesPerOp of them an op, so that make
+// bench-security's -benchtime 1x measures enough.
+func BenchmarkTLSHandshake(b *testing.B) {
+	const handshakesPerOp = 200
+	ca := authtest.NewCA(b, "bench CA")
+	leaf := ca.Server("broker")
+	serverCfg := &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				tc := tls.Server(nc, serverCfg)
+				if tc.Handshake() == nil {
+					// Answer one byte so that the client's read
+					// also takes the session ticket.
+					var one [1]byte
+					if _, err := io.ReadFull(tc, one[:]); err == nil {
+						tc.Write(one[:])
+					}
+				}
+			}()
+		}
+	}()
+	for _, tc := range []struct {
+		name   string
+		curves []tls.CurveID
+		resume bool
+	}{
+		{"keyshare=default", nil, false},
+		{"keyshare=X25519", []tls.CurveID{tls.X25519}, false},
+		{"keyshare=P256", []tls.CurveID{tls.CurveP256}, false},
+		{"keyshare=default/resumed", nil, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := ca.ClientConfig(nil)
+			cfg.CurvePreferences = tc.curves
+			if tc.resume {
+				cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+			}
+			var curve tls.CurveID
+			resumed := 0
+			connect := func() {
+				nc, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer nc.Close()
+				c := tls.Client(nc, cfg)
+				if err := c.Handshake(); err != nil {
+					b.Fatal(err)
+				}
+				var one [1]byte
+				if _, err := c.Write(one[:]); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, one[:]); err != nil {
+					b.Fatal(err)
+				}
+				st := c.ConnectionState()
+				curve = st.CurveID
+				if st.DidResume {
+					resumed++
+				}
+			}
+			if tc.resume {
+				connect() // takes the first ticket
+				resumed = 0
+			}
+			b.ReportAllocs()
+			start := time.Now()
+			cpu0, err := bench.ProcessCPUClock(os.Getpid())
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				for range handshakesPerOp {
+					connect()
+				}
+			}
+			cpu1, err := bench.ProcessCPUClock(os.Getpid())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if tc.resume && resumed != b.N*handshakesPerOp {
+				b.Fatalf("%d of %d handshakes resumed", resumed, b.N*handshakesPerOp)
+			}
+			n := float64(b.N * handshakesPerOp)
+			b.ReportMetric(ms(time.Since(start))/n, "ms/handshake")
+			b.ReportMetric(ms(cpu1-cpu0)/n, "cpu-ms/handshake")
+			b.Logf("key exchange %s", curve)
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package consumergroup
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -36,6 +37,11 @@ const (
 	// group.max.creation.rate.per.connection: unlimited, as Kafka, which
 	// has no such limit.
 	DefaultMaxCreationRatePerConnection = math.MaxInt32
+	// DefaultOffsetsCommitTimeout is offsets.commit.timeout.ms: how long a
+	// write to __consumer_offsets waits for its partition's in-sync
+	// replicas (Config.WaitAppended) before it is answered
+	// COORDINATOR_NOT_AVAILABLE.
+	DefaultOffsetsCommitTimeout = 5 * time.Second
 )
 
 // OffsetsTopic is the internal topic holding commits and group metadata.
@@ -62,6 +68,40 @@ type Config struct {
 	// throttles a connection past it, as Kafka's quotas do.
 	// DefaultMaxCreationRatePerConnection (math.MaxInt32) is unlimited.
 	MaxCreationRatePerConnection int
+	OffsetsCommitTimeout         time.Duration // offsets.commit.timeout.ms
+
+	// Cluster makes the coordinator one of a cluster's: it coordinates
+	// only the groups of the __consumer_offsets partitions the caller
+	// hands it with LoadPartition (the partitions this broker leads) until
+	// UnloadPartition, and Start replays nothing. Off (a single broker):
+	// it owns every partition and Start replays them all.
+	Cluster bool
+	// WaitAppended, when set, is called after every append to
+	// __consumer_offsets with the partition and the append's last offset,
+	// and the write (a commit, a group's assignment) is answered, and
+	// takes effect in memory, only once it returns nil: in a cluster, the
+	// server waits there for the partition's in-sync replicas (the high
+	// watermark past lastOffset). ctx ends at offsets.commit.timeout.ms,
+	// when the partition is unloaded, or at Close. An error that wraps
+	// ErrNotCoordinatorForGroup (the broker no longer leads the
+	// partition) is answered NOT_COORDINATOR; any other error (too few
+	// in-sync replicas, the timeout) COORDINATOR_NOT_AVAILABLE, as
+	// Kafka's group coordinator maps its append errors. Nil: a write is
+	// answered once appended to the local log.
+	WaitAppended func(ctx context.Context, partition int32, lastOffset int64) error
+	// CreateOffsetsTopic, when set, creates __consumer_offsets with this
+	// many partitions (through the cluster's metadata, replicated with
+	// offsets.topic.replication.factor) instead of in the local Manager.
+	// It must return nil when the topic exists already; its error should
+	// wrap ErrNotEnoughLiveBrokers when fewer brokers are live than the
+	// replication factor (KIP-115). Any error is answered
+	// COORDINATOR_NOT_AVAILABLE. Nil: the topic is created locally.
+	CreateOffsetsTopic func(partitions int) error
+	// LookupTopic, when set, tells whether a topic exists, with its ID and
+	// partition count, for the checks of a commit: in a cluster the
+	// server answers from its metadata, as this broker may hold no
+	// replica of a topic its groups commit. Nil: the local Manager's.
+	LookupTopic func(name string) (id [16]byte, partitions int, ok bool)
 
 	// Logger receives membership and load lines; nil means slog.Default().
 	Logger *slog.Logger
@@ -84,6 +124,7 @@ func DefaultConfig() Config {
 		OffsetMetadataMaxBytes:        DefaultOffsetMetadataMaxBytes,
 		MetricsMaxEmptyPartitions:     DefaultMetricsMaxEmptyPartitions,
 		MaxCreationRatePerConnection:  DefaultMaxCreationRatePerConnection,
+		OffsetsCommitTimeout:          DefaultOffsetsCommitTimeout,
 	}
 }
 
@@ -110,6 +151,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consumergroup: group.metrics.max.empty.partitions must not be negative, got %d", c.MetricsMaxEmptyPartitions)
 	case c.MaxCreationRatePerConnection < 1:
 		return fmt.Errorf("consumergroup: group.max.creation.rate.per.connection must be at least 1, got %d", c.MaxCreationRatePerConnection)
+	case c.WaitAppended != nil && c.OffsetsCommitTimeout <= 0:
+		return fmt.Errorf("consumergroup: offsets.commit.timeout.ms must be positive, got %v", c.OffsetsCommitTimeout)
 	}
 	return nil
 }

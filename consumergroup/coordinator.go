@@ -1,6 +1,7 @@
 package consumergroup
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 
@@ -26,6 +28,11 @@ type Coordinator struct {
 	loadErr error         // set before loaded is closed
 	quit    chan struct{} // closed by Close
 	wg      sync.WaitGroup
+	// ctx is cancelled by Close, first: writes waiting for their
+	// replicas (Config.WaitAppended) give up. Partitions' contexts
+	// derive from it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -38,11 +45,22 @@ type Coordinator struct {
 	stopping bool
 
 	topicMu sync.Mutex // serialises creating __consumer_offsets
+	// topicCreated: Config.CreateOffsetsTopic succeeded once; later
+	// FindCoordinators do not call it again.
+	topicCreated atomic.Bool
 
 	mu         sync.Mutex // guards the fields below
 	groups     map[string]*group
 	partitions int // partitions of __consumer_offsets; fixed once it exists
 	closed     bool
+	// parts is, in a cluster (Config.Cluster), the ownership of each
+	// __consumer_offsets partition handed by LoadPartition or
+	// UnloadPartition (ownership.go); nil on a single broker.
+	parts map[int32]*offsetsPartition
+
+	// loadHook, set by tests only before Start, runs before
+	// LoadPartition's replay, on its goroutine.
+	loadHook func(p int32)
 	// pendingRing holds the expiry timers of the last MaxPendingMembers
 	// KIP-394 member ids handed out, over all groups; pendingNext is
 	// where the next goes, over the oldest. See notePending.
@@ -72,7 +90,10 @@ func New(mgr *tlog.Manager, cfg Config) (*Coordinator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	c := &Coordinator{
+		ctx:        ctx,
+		cancel:     cancel,
 		mgr:        mgr,
 		cfg:        cfg,
 		logger:     cfg.logger(),
@@ -81,15 +102,27 @@ func New(mgr *tlog.Manager, cfg Config) (*Coordinator, error) {
 		groups:     make(map[string]*group),
 		partitions: cfg.OffsetsTopicPartitions,
 	}
+	if cfg.Cluster {
+		c.parts = make(map[int32]*offsetsPartition)
+	}
 	return c, nil
 }
 
 // Start replays __consumer_offsets in the background (requests meanwhile
 // get ErrLoadInProgress) and then runs offset expiry until Close. Calls
-// after the first do nothing.
+// after the first do nothing. In a cluster (Config.Cluster) it replays
+// nothing: LoadPartition does, partition by partition.
 func (c *Coordinator) Start() {
 	c.startOnce.Do(func() {
 		c.wg.Add(1)
+		if c.cfg.Cluster {
+			close(c.loaded)
+			go func() {
+				defer c.wg.Done()
+				c.expireLoop()
+			}()
+			return
+		}
 		go func() {
 			defer c.wg.Done()
 			start := time.Now()
@@ -125,6 +158,9 @@ func (c *Coordinator) WaitLoaded() error {
 // answered with ErrCoordinatorNotAvailable) and waits for them.
 func (c *Coordinator) Close() error {
 	c.closeOnce.Do(func() {
+		// First, so that an operation waiting for its write's replicas
+		// ends and lets Close take life.
+		c.cancel()
 		c.life.Lock()
 		c.stopping = true
 		c.life.Unlock()
@@ -162,6 +198,9 @@ func (c *Coordinator) lookup(id string, create bool) (*group, error) {
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, ErrCoordinatorNotAvailable
+	}
+	if err := c.ownerErrLocked(id); err != nil {
+		return nil, err
 	}
 	g := c.groups[id]
 	if g == nil && create {
@@ -267,13 +306,63 @@ func javaHashCode(s string) int32 {
 }
 
 // EnsureOffsetsTopic creates __consumer_offsets if it does not exist yet
-// (Kafka creates it on the first FindCoordinator).
+// (Kafka creates it on the first FindCoordinator): through
+// Config.CreateOffsetsTopic when set, else in the local Manager.
 func (c *Coordinator) EnsureOffsetsTopic() error {
 	if err := c.ready(); err != nil {
 		return err
 	}
+	if c.cfg.CreateOffsetsTopic != nil {
+		return c.createOffsetsTopic()
+	}
 	_, err := c.offsetsTopic()
 	return err
+}
+
+// createOffsetsTopic creates __consumer_offsets with
+// Config.CreateOffsetsTopic, until it succeeds once.
+func (c *Coordinator) createOffsetsTopic() error {
+	if c.topicCreated.Load() {
+		return nil
+	}
+	c.topicMu.Lock()
+	defer c.topicMu.Unlock()
+	if c.topicCreated.Load() {
+		return nil
+	}
+	c.mu.Lock()
+	n := c.partitions
+	c.mu.Unlock()
+	if err := c.cfg.CreateOffsetsTopic(n); err != nil {
+		// KIP-115: with fewer live brokers than its replication factor
+		// the topic is not created, and FindCoordinator answers
+		// COORDINATOR_NOT_AVAILABLE until there are enough.
+		return fmt.Errorf("%w: create %s: %w", ErrCoordinatorNotAvailable, OffsetsTopic, err)
+	}
+	c.topicCreated.Store(true)
+	return nil
+}
+
+// offsetsLog returns the local log of __consumer_offsets partition p. In
+// a cluster, or when the topic is created elsewhere
+// (Config.CreateOffsetsTopic), it is never created here: the partition's
+// replica is.
+func (c *Coordinator) offsetsLog(p int32) (*tlog.Log, error) {
+	if c.cfg.Cluster || c.cfg.CreateOffsetsTopic != nil {
+		l, ok := c.mgr.Partition(OffsetsTopic, p)
+		if !ok {
+			return nil, fmt.Errorf("%w: no local replica of %s-%d", ErrCoordinatorNotAvailable, OffsetsTopic, p)
+		}
+		return l, nil
+	}
+	t, err := c.offsetsTopic()
+	if err != nil {
+		return nil, err
+	}
+	if int(p) >= len(t.Partitions) {
+		return nil, fmt.Errorf("%w: %s has no partition %d", ErrCoordinatorNotAvailable, OffsetsTopic, p)
+	}
+	return t.Partitions[p], nil
 }
 
 // offsetsTopic returns __consumer_offsets, creating it when missing.

@@ -12,7 +12,7 @@ func (c *Coordinator) DescribeGroup(groupID string) (GroupDescription, error) {
 	}
 	var d GroupDescription
 	if err := g.run(func() { d = g.describe() }); err != nil {
-		return GroupDescription{Group: groupID, State: Dead}, ErrGroupNotFound
+		return GroupDescription{Group: groupID, State: Dead}, goneErr(err)
 	}
 	return d, nil
 }
@@ -52,6 +52,14 @@ func (g *group) describe() GroupDescription {
 func (c *Coordinator) ListGroups() ([]GroupListing, error) {
 	if err := c.ready(); err != nil {
 		return nil, err
+	}
+	c.mu.Lock()
+	loading := c.loadingLocked()
+	c.mu.Unlock()
+	if loading {
+		// As Kafka: a list missing a loading partition's groups would
+		// look complete.
+		return nil, ErrLoadInProgress
 	}
 	var out []GroupListing
 	for _, g := range c.allGroups() {

@@ -6,11 +6,14 @@
 //
 //   - A commit is acknowledged only after its records are appended to the
 //     internal topic __consumer_offsets (the same log format as every topic,
-//     so a commit is as durable as an acks=all produce).
+//     so a commit is as durable as an acks=all produce); in a cluster, only
+//     once the partition's in-sync replicas hold them (see below).
 //   - At Start the coordinator replays __consumer_offsets: committed offsets
 //     and each group's last generation (members, assignments) survive a
-//     restart. Members of a reloaded group that do not heartbeat within their
-//     session timeout are removed, as after a Kafka coordinator failover.
+//     restart (in a cluster, LoadPartition replays the partitions this
+//     broker comes to lead: they survive a failover). Members of a
+//     reloaded group that do not heartbeat within their session timeout
+//     are removed, as after a Kafka coordinator failover.
 //   - A member whose session timeout passes without a heartbeat is removed
 //     and the group rebalances; the members left take over its partitions
 //     from the last committed offsets (at-least-once).
@@ -73,8 +76,48 @@
 //
 // Locks: group.mu, then Coordinator.life (read-held by operations run in
 // place and by loop starts, so that Close, which write-locks it, waits for
-// them), then Coordinator.mu, which guards only the map of groups and is
-// never held while waiting on a group.
+// them), then Coordinator.mu, which guards only the map of groups and the
+// partitions' ownership and is never held while waiting on a group. An
+// append read-holds its partition's offsetsPartition.appendMu (taken
+// after group.mu and life, never with Coordinator.mu).
+//
+// # In a cluster
+//
+// With Config.Cluster the coordinator of a group is the leader of its
+// __consumer_offsets partition, as in Kafka, and the caller (the broker's
+// reconciler of the cluster metadata) tells it which partitions it leads:
+//
+//	          LoadPartition(p, epoch)          replay done
+//	Unowned ─────────────────────────▶ Loading ─────────────▶ Loaded
+//	   ▲  NOT_COORDINATOR                COORDINATOR_LOAD_      │  served
+//	   │                                 IN_PROGRESS            │
+//	   └──────────────── UnloadPartition(p, epoch) ─────────────┘
+//
+// (a replay that fails leaves the partition Failed: COORDINATOR_NOT_AVAILABLE
+// until the next LoadPartition). Each call carries the partition's leader
+// epoch; one older than the last seen for the partition is stale and
+// ignored, so a late notification never undoes a newer one. Unloading
+// cancels the partition's context (a replay stops, writes waiting for their
+// replicas give up), waits for the appends under way, stops each of its
+// groups (members waiting in JoinGroup or SyncGroup are answered
+// NOT_COORDINATOR, loops are waited for) and forgets them; nothing is
+// written, the new leader replays the log.
+//
+// Every write to __consumer_offsets (a commit, a generation's assignment,
+// tombstones) is appended to the local replica and then waits, with
+// Config.WaitAppended, for the partition's high watermark to pass it (at
+// most offsets.commit.timeout.ms). The group's state changes only after
+// that: a commit whose replication failed is answered with Kafka's mapping
+// of the append error (leadership moved: NOT_COORDINATOR; too few in-sync
+// replicas, timeout: COORDINATOR_NOT_AVAILABLE) and OffsetFetch keeps
+// showing the offset committed before it, as Kafka's pending offset
+// commits. The write waits on the group's loop (or, parked, under
+// group.mu): a group's operations stay in order, at the cost of one
+// replication round trip per write of that group; other groups are not
+// held. The topic is created through the cluster
+// (Config.CreateOffsetsTopic), never in the local Manager: with fewer live
+// brokers than offsets.topic.replication.factor FindCoordinator answers
+// COORDINATOR_NOT_AVAILABLE (KIP-115).
 //
 // # On disk: __consumer_offsets
 //

@@ -39,7 +39,18 @@ var (
 	// again and retries (NOT_COORDINATOR, Kafka's answer to a storage
 	// error on the offsets topic).
 	ErrNotCoordinator = errors.New("consumergroup: offsets topic storage failed")
-	// ErrLoadInProgress: __consumer_offsets is still being replayed
+	// ErrNotCoordinatorForGroup: in a cluster, this broker does not own
+	// (no longer, or not yet) the __consumer_offsets partition of the
+	// group; the client looks the coordinator up again (NOT_COORDINATOR).
+	ErrNotCoordinatorForGroup = errors.New("consumergroup: not the coordinator of the group")
+	// ErrNotEnoughLiveBrokers: __consumer_offsets cannot be created yet,
+	// fewer brokers are live than offsets.topic.replication.factor
+	// (COORDINATOR_NOT_AVAILABLE, KIP-115). Config.CreateOffsetsTopic
+	// wraps it; the coordinator's error wraps it and
+	// ErrCoordinatorNotAvailable.
+	ErrNotEnoughLiveBrokers = errors.New("consumergroup: fewer live brokers than offsets.topic.replication.factor")
+	// ErrLoadInProgress: __consumer_offsets (in a cluster: the group's
+	// partition of it) is still being replayed
 	// (COORDINATOR_LOAD_IN_PROGRESS).
 	ErrLoadInProgress = errors.New("consumergroup: offsets are loading")
 	// ErrGroupNotFound: no such group (GROUP_ID_NOT_FOUND).

@@ -27,6 +27,12 @@ type group struct {
 	// loop: the loop parks only when it is 0, so none is lost.
 	refs int
 	dead bool // the loop stopped for good: operations fail
+	// stopErr is what operations get once dead: ErrNotCoordinatorForGroup
+	// after the group's partition was unloaded; nil means
+	// ErrCoordinatorNotAvailable (deleted, or the coordinator closed).
+	stopErr error
+	// unloaded is set on the loop by unload: the loop stops after it.
+	unloaded bool
 
 	state        State
 	stateTime    int64 // unix ms (Config.Now) of the last state change
@@ -114,7 +120,7 @@ func (g *group) loop(ops chan func(), done chan struct{}) {
 			g.refs--
 			g.mu.Unlock()
 			fn()
-			if g.state == Dead {
+			if g.state == Dead || g.unloaded {
 				g.stop(done)
 				return
 			}
@@ -131,11 +137,56 @@ func (g *group) loop(ops chan func(), done chan struct{}) {
 // stop ends the loop for good: waiting members are answered, and the
 // operations still trying to reach the loop fail.
 func (g *group) stop(done chan struct{}) {
-	g.shutdown()
+	err := error(ErrCoordinatorNotAvailable)
+	if g.unloaded {
+		err = ErrNotCoordinatorForGroup
+	}
+	g.shutdown(err)
 	g.mu.Lock()
 	g.dead = true
+	if g.unloaded {
+		g.stopErr = err
+	}
 	g.mu.Unlock()
 	close(done)
+}
+
+// unload stops the group because its __consumer_offsets partition was
+// unloaded (its leadership moved): waiting members and every later
+// operation get ErrNotCoordinatorForGroup, its loop is stopped and waited
+// for, and nothing is written. The caller has taken the group out of the
+// coordinator's map and cancelled the partition's context first, so an
+// operation waiting for its write's replicas (Config.WaitAppended) ends
+// and lets the loop, or mu, go.
+func (g *group) unload() {
+	g.mu.Lock()
+	if g.dead {
+		g.mu.Unlock()
+		return
+	}
+	if g.ops == nil {
+		// Parked: no member, timer or pending id to answer.
+		g.dead = true
+		g.stopErr = ErrNotCoordinatorForGroup
+		g.mu.Unlock()
+		return
+	}
+	ops, done := g.ops, g.done
+	g.refs++
+	g.mu.Unlock()
+	select {
+	case ops <- func() { g.unloaded = true }:
+	case <-done:
+	}
+	<-done
+}
+
+// deadErr is what an operation on a dead group gets. Caller holds mu.
+func (g *group) deadErr() error {
+	if g.stopErr != nil {
+		return g.stopErr
+	}
+	return ErrCoordinatorNotAvailable
 }
 
 // park stops an idle group's loop unless an operation is on its way to
@@ -151,11 +202,11 @@ func (g *group) park() bool {
 	return true
 }
 
-// shutdown answers every waiting member and stops the timers.
-func (g *group) shutdown() {
+// shutdown answers every waiting member with err and stops the timers.
+func (g *group) shutdown(err error) {
 	for _, m := range g.order {
-		g.answerJoin(m, JoinResult{Err: ErrCoordinatorNotAvailable, MemberID: m.id, Generation: -1})
-		g.answerSync(m, SyncResult{Err: ErrCoordinatorNotAvailable})
+		g.answerJoin(m, JoinResult{Err: err, MemberID: m.id, Generation: -1})
+		g.answerSync(m, SyncResult{Err: err})
 		if m.timer != nil {
 			m.timer.Stop()
 		}
@@ -178,8 +229,9 @@ func (g *group) shutdown() {
 func (g *group) run(fn func()) error {
 	g.mu.Lock()
 	if g.dead {
+		err := g.deadErr()
 		g.mu.Unlock()
-		return ErrCoordinatorNotAvailable
+		return err
 	}
 	if g.ops == nil {
 		defer g.mu.Unlock()
@@ -190,7 +242,7 @@ func (g *group) run(fn func()) error {
 		fn()
 		switch {
 		case g.state == Dead:
-			g.shutdown()
+			g.shutdown(ErrCoordinatorNotAvailable)
 			g.dead = true
 		case !g.idle():
 			g.startLocked()
@@ -206,7 +258,9 @@ func (g *group) run(fn func()) error {
 		<-finished
 		return nil
 	case <-done:
-		return ErrCoordinatorNotAvailable
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.deadErr()
 	}
 }
 

@@ -18,18 +18,19 @@ func (c *Coordinator) Commit(r CommitRequest) ([]error, error) {
 	// under it.
 	errs := make([]error, len(r.Offsets))
 	valid := 0
-	var t *tlog.Topic // the last topic looked up: a commit lists a topic's partitions together
+	// The last topic looked up: a commit lists a topic's partitions together.
+	var t topicInfo
 	topics := make(map[string]tlog.TopicID)
 	for i, o := range r.Offsets {
-		if t == nil || t.Name != o.Topic {
-			t, _ = c.mgr.Topic(o.Topic)
+		if !t.ok || t.name != o.Topic {
+			t = c.topic(o.Topic)
 		}
-		if t == nil || o.Partition < 0 || int(o.Partition) >= len(t.Partitions) {
+		if !t.ok || o.Partition < 0 || int(o.Partition) >= t.partitions {
 			errs[i] = ErrUnknownTopicOrPartition
 		} else if o.Metadata != nil && len(*o.Metadata) > c.cfg.OffsetMetadataMaxBytes {
 			errs[i] = ErrMetadataTooLarge
 		} else {
-			topics[o.Topic] = t.ID
+			topics[o.Topic] = t.id
 			valid++
 		}
 	}
@@ -47,6 +48,28 @@ func (c *Coordinator) Commit(r CommitRequest) ([]error, error) {
 		return nil, err
 	}
 	return errs, res
+}
+
+// topicInfo is what a commit checks of a topic.
+type topicInfo struct {
+	name       string
+	id         tlog.TopicID
+	partitions int
+	ok         bool // the topic exists
+}
+
+// topic looks a topic up: with Config.LookupTopic when set (a cluster's
+// metadata), else in the local Manager.
+func (c *Coordinator) topic(name string) topicInfo {
+	if c.cfg.LookupTopic != nil {
+		id, n, ok := c.cfg.LookupTopic(name)
+		return topicInfo{name: name, id: id, partitions: n, ok: ok}
+	}
+	t, ok := c.mgr.Topic(name)
+	if !ok {
+		return topicInfo{name: name}
+	}
+	return topicInfo{name: name, id: t.ID, partitions: len(t.Partitions), ok: true}
 }
 
 // commit stores the offsets of r whose errs are nil; topics holds the ID
@@ -77,8 +100,8 @@ func (g *group) commit(r CommitRequest, errs []error, valid int, topics map[stri
 	// for it must not be stored in between.
 	still := make(map[string]bool, len(topics))
 	for name, id := range topics {
-		t, ok := g.c.mgr.Topic(name)
-		still[name] = ok && t.ID == id
+		t := g.c.topic(name)
+		still[name] = t.ok && t.id == id
 	}
 	for i, o := range r.Offsets {
 		if errs[i] == nil && !still[o.Topic] {
@@ -163,7 +186,7 @@ func (c *Coordinator) DeleteGroup(groupID string) error {
 	}
 	var res error
 	if err := g.run(func() { res = g.delete() }); err != nil {
-		return ErrGroupNotFound // it died meanwhile
+		return goneErr(err) // it died meanwhile
 	}
 	return res
 }
@@ -201,7 +224,7 @@ func (c *Coordinator) DeleteOffsets(groupID string, tps []TopicPartition) ([]err
 	errs := make([]error, len(tps))
 	var res error
 	if err := g.run(func() { res = g.deleteOffsets(tps, errs) }); err != nil {
-		return nil, ErrGroupNotFound
+		return nil, goneErr(err)
 	}
 	return errs, res
 }
@@ -325,6 +348,17 @@ func (g *group) expireOffsets(now time.Time) {
 	if dead {
 		g.setState(Dead)
 	}
+}
+
+// goneErr is the answer to an operation on a group that stopped before it
+// ran: not found, as it was deleted meanwhile, unless its partition was
+// unloaded (ErrNotCoordinatorForGroup: the client finds the new
+// coordinator).
+func goneErr(err error) error {
+	if errors.Is(err, ErrNotCoordinatorForGroup) {
+		return err
+	}
+	return ErrGroupNotFound
 }
 
 func ptrString(s *string) string {

@@ -1,6 +1,7 @@
 package consumergroup
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -106,36 +107,81 @@ func (g *group) storeMetadata() error {
 			Assignment:             m.assignment,
 		})
 	}
-	if err := g.c.appendRecords(g.partition, []record{{key: metadataKey(g.id), value: v.AppendTo(nil)}}); err != nil {
-		return err
+	err := g.c.appendRecords(g.partition, []record{{key: metadataKey(g.id), value: v.AppendTo(nil)}})
+	if err == nil || g.c.cfg.WaitAppended != nil {
+		// A write whose replication failed may be in the log all the
+		// same (and committed later): deleting the group must tombstone
+		// it too.
+		g.hasMetadata = true
 	}
-	g.hasMetadata = true
-	return nil
+	return err
 }
 
 // appendRecords appends recs to the group's __consumer_offsets partition
 // in one append (several batches when large), so that a commit is stored
-// whole or not at all.
+// whole or not at all. With Config.WaitAppended it returns once the hook
+// says the append is committed (replicated), so that the caller changes
+// its state, and answers, only then: a write whose replication failed
+// is answered with the error and leaves the state as it was, as Kafka's
+// pending offset commits do.
 func (c *Coordinator) appendRecords(partition int32, recs []record) error {
-	t, err := c.offsetsTopic()
+	ps, err := c.appendOwner(partition)
 	if err != nil {
 		return err
 	}
-	if int(partition) >= len(t.Partitions) {
-		return fmt.Errorf("%w: %s has no partition %d", ErrCoordinatorNotAvailable, OffsetsTopic, partition)
+	info, err := c.appendLocal(partition, recs)
+	if ps != nil {
+		ps.appendMu.RUnlock()
+	}
+	if err != nil || c.cfg.WaitAppended == nil {
+		return err
+	}
+	return c.waitAppended(ps, partition, info.LastOffset)
+}
+
+// waitAppended waits, with Config.WaitAppended, for the append to
+// partition that ended at lastOffset to be committed, and maps its
+// failure as Kafka's group coordinator maps its append errors: the
+// leadership moved (or the partition was unloaded meanwhile):
+// NOT_COORDINATOR; anything else (NOT_ENOUGH_REPLICAS, the
+// offsets.commit.timeout.ms timeout): COORDINATOR_NOT_AVAILABLE.
+func (c *Coordinator) waitAppended(ps *offsetsPartition, partition int32, lastOffset int64) error {
+	parent := c.ctx
+	if ps != nil {
+		parent = ps.ctx
+	}
+	ctx, cancel := context.WithTimeout(parent, c.cfg.OffsetsCommitTimeout)
+	defer cancel()
+	err := c.cfg.WaitAppended(ctx, partition, lastOffset)
+	if err == nil {
+		return nil
+	}
+	c.logger.Warn("consumergroup: a write to the offsets topic was not replicated", "partition", partition, "offset", lastOffset, "err", err)
+	if errors.Is(err, ErrNotCoordinatorForGroup) || ps != nil && ps.ctx.Err() != nil {
+		return fmt.Errorf("%w: %s-%d offset %d not replicated: %w", ErrNotCoordinatorForGroup, OffsetsTopic, partition, lastOffset, err)
+	}
+	return fmt.Errorf("%w: %s-%d offset %d not replicated: %w", ErrCoordinatorNotAvailable, OffsetsTopic, partition, lastOffset, err)
+}
+
+// appendLocal appends recs to the local log of partition.
+func (c *Coordinator) appendLocal(partition int32, recs []record) (tlog.AppendInfo, error) {
+	l, err := c.offsetsLog(partition)
+	if err != nil {
+		return tlog.AppendInfo{}, err
 	}
 	buf := encodeBatches(nil, recs, c.cfg.now().UnixMilli())
-	if _, err := t.Partitions[partition].AppendBatches(buf); err != nil {
+	info, err := l.AppendBatches(buf)
+	if err != nil {
 		c.logger.Warn("consumergroup: append to the offsets topic failed", "partition", partition, "err", err)
 		if errors.Is(err, tlog.ErrMessageTooLarge) {
-			return fmt.Errorf("%w: %w", ErrCommitTooLarge, err)
+			return info, fmt.Errorf("%w: %w", ErrCommitTooLarge, err)
 		}
 		if errors.Is(err, tlog.ErrDiskFull) || errors.Is(err, tlog.ErrStorage) {
-			return fmt.Errorf("%w: append to %s-%d: %w", ErrNotCoordinator, OffsetsTopic, partition, err)
+			return info, fmt.Errorf("%w: append to %s-%d: %w", ErrNotCoordinator, OffsetsTopic, partition, err)
 		}
-		return fmt.Errorf("%w: append to %s-%d: %w", ErrCoordinatorNotAvailable, OffsetsTopic, partition, err)
+		return info, fmt.Errorf("%w: append to %s-%d: %w", ErrCoordinatorNotAvailable, OffsetsTopic, partition, err)
 	}
-	return nil
+	return info, nil
 }
 
 // encodeBatches appends recs to dst as uncompressed RecordBatch v2 batches
@@ -203,14 +249,8 @@ func (c *Coordinator) load() error {
 	st := make(loadState)
 	var unknown int
 	for p, l := range t.Partitions {
-		if err := replay(l, func(key, value []byte) {
-			if err := st.apply(key, value); err != nil {
-				if unknown++; unknown <= unknownRecordTypesWarning {
-					c.logger.Warn("consumergroup: skipping a record of the offsets topic", "partition", p, "err", err)
-				}
-			}
-		}); err != nil {
-			return fmt.Errorf("consumergroup: replay %s-%d: %w", OffsetsTopic, p, err)
+		if err := c.replayInto(int32(p), l, nil, st, &unknown); err != nil {
+			return err
 		}
 	}
 	c.mu.Lock()
@@ -220,6 +260,23 @@ func (c *Coordinator) load() error {
 			continue
 		}
 		c.newGroupLocked(id, lg)
+	}
+	return nil
+}
+
+// replayInto replays partition p's log l into st, until stop is closed
+// (nil: never); unknown counts the records skipped, over calls, so that
+// only the first few are logged.
+func (c *Coordinator) replayInto(p int32, l *tlog.Log, stop <-chan struct{}, st loadState, unknown *int) error {
+	err := replay(l, stop, func(key, value []byte) {
+		if err := st.apply(key, value); err != nil {
+			if *unknown++; *unknown <= unknownRecordTypesWarning {
+				c.logger.Warn("consumergroup: skipping a record of the offsets topic", "partition", p, "err", err)
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("consumergroup: replay %s-%d: %w", OffsetsTopic, p, err)
 	}
 	return nil
 }
@@ -289,10 +346,19 @@ func (st loadState) apply(key, value []byte) error {
 	return nil
 }
 
-// replay calls fn for every record of l, in offset order.
-func replay(l *tlog.Log, fn func(key, value []byte)) error {
+// errReplayStopped ends a replay whose stop channel closed.
+var errReplayStopped = errors.New("consumergroup: replay stopped")
+
+// replay calls fn for every record of l, in offset order, until stop is
+// closed (nil: never).
+func replay(l *tlog.Log, stop <-chan struct{}, fn func(key, value []byte)) error {
 	off := l.StartOffset()
 	for off < l.NextOffset() {
+		select {
+		case <-stop:
+			return errReplayStopped
+		default:
+		}
 		b, err := l.Read(off, loadReadBytes)
 		if err != nil {
 			return err

@@ -418,20 +418,22 @@ func (b *BrokerSettings) Validate() error {
 	return b.validateCluster()
 }
 
-// ReadProperties applies a Java-style properties file (key=value or
-// key: value per line, # and ! comments) with Kafka's broker names.
+// ReadProperties applies a Java-style properties file (key=value, key:
+// value or key value per line, # and ! comments, backslash escapes and
+// continued lines as java.util.Properties.load reads them) with Kafka's
+// broker names.
 // Unknown names are an error, so a typo does not silently fall back to a
 // default; every bad line of the file is reported at once, not only the
 // first.
 func (b *BrokerSettings) ReadProperties(r io.Reader, source string) error {
 	var errs []error
 	err := ScanPropertyLines(r, func(pl PropertyLine) {
-		i := strings.IndexAny(pl.Text, "=:")
-		if i < 0 {
-			errs = append(errs, fmt.Errorf("server: %s:%d: want key=value, got %q", source, pl.Last, pl.Text))
+		k, v, err := SplitProperty(pl.Text)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %w", source, pl.Last, err))
 			return
 		}
-		if err := b.Apply(strings.TrimSpace(pl.Text[:i]), pl.Text[i+1:]); err != nil {
+		if err := b.Apply(k, v); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: %w", source, pl.Last, err))
 		}
 	})

@@ -184,7 +184,7 @@ const (
 var kafkaRefusedPrefixes = []struct{ prefix, missing string }{
 	{"ssl.", missingTLS},
 	{"sasl.", missingSASL},
-	{"listener.name.", "this per-listener setting is not served (served: the listener's ssl.* and sasl.* settings that are served broker-wide)"},
+	{"listener.name.", "this per-listener setting is not served (served: the listener's ssl.* and sasl.* settings that are served broker-wide, and connections.max.reauth.ms, also per mechanism)"},
 }
 
 // kafkaConditional are the settings accepted, as not applying, only with

@@ -57,6 +57,16 @@ func (b *BrokerSettings) applySecurity(name, value string) (handled bool, err er
 	setting := name
 	if _, s, ok := cutListenerOverride(name); ok {
 		setting = s
+		if _, ok := reauthMechanism(s); ok {
+			if err := checkReauthSetting(s, value); err != nil {
+				return wrap(err)
+			}
+			if b.Security == nil {
+				b.Security = map[string]string{}
+			}
+			b.Security[name] = value
+			return true, nil
+		}
 	}
 	if _, ok := servedSecurity[setting]; !ok {
 		return false, nil

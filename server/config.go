@@ -81,7 +81,9 @@ type Config struct {
 	// ConnectionsMaxReauth is connections.max.reauth.ms (KIP-368): the
 	// lifetime of a SASL session, told to clients in SaslAuthenticate v1+;
 	// a connection that sends anything but a re-authentication after it
-	// is closed. 0: sessions do not expire.
+	// is closed. 0: sessions do not expire. A listener's
+	// listener.name.<name>[.<mechanism>].connections.max.reauth.ms
+	// overrides it (listenerReauth).
 	ConnectionsMaxReauth time.Duration
 	// FetchMaxBytes is fetch.max.bytes.
 	FetchMaxBytes int

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -67,11 +66,10 @@ type conn struct {
 	// response is sent (a failed authentication).
 	closeAfter error
 
-	// tlsOut gathers a response's buffers into TLS records on SSL and
-	// SASL_SSL listeners (TLS copies anyway; one record per buffer would
-	// cost a write each). nil on plaintext listeners, which write the
-	// segment views with writev, uncopied.
-	tlsOut *bufio.Writer
+	// tlsOut gathers a response's buffers into full TLS records on SSL
+	// and SASL_SSL listeners (tls_records.go). nil on plaintext
+	// listeners, which write the segment views with writev, uncopied.
+	tlsOut *tlsRecords
 
 	sizeBuf  [sizePrefix]byte
 	frame    *bytebufferpool.ByteBuffer // the request being handled
@@ -193,13 +191,9 @@ func (c *conn) handshakeTLS() error {
 		return fmt.Errorf("server: client certificate: %w", err)
 	}
 	c.rw, c.principal = tc, p
-	c.tlsOut = bufio.NewWriterSize(tc, tlsWriteBuffer)
+	c.tlsOut = newTLSRecords(tc)
 	return nil
 }
-
-// tlsWriteBuffer is the size of a TLS connection's response buffer: a
-// few of TLS's 16 KiB records per write.
-const tlsWriteBuffer = 64 << 10
 
 // errIdle and errShutdown end a connection without anything being wrong.
 var (

@@ -34,6 +34,11 @@ var groupErrors = []struct {
 	{consumergroup.ErrRebalanceInProgress, kerr.RebalanceInProgress.Code},
 	{consumergroup.ErrFencedInstanceID, kerr.FencedInstanceID.Code},
 	{consumergroup.ErrGroupMaxSize, kerr.GroupMaxSizeReached.Code},
+	// In a cluster: before ErrCoordinatorNotAvailable, so that a write
+	// whose replication failed because the leadership moved is answered
+	// NOT_COORDINATOR whatever else its error wraps.
+	{consumergroup.ErrNotCoordinatorForGroup, kerr.NotCoordinator.Code},
+	{consumergroup.ErrNotEnoughLiveBrokers, kerr.CoordinatorNotAvailable.Code},
 	{consumergroup.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable.Code},
 	{consumergroup.ErrNotCoordinator, kerr.NotCoordinator.Code},
 	{consumergroup.ErrLoadInProgress, kerr.CoordinatorLoadInProgress.Code},

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tributary-io/tributary/auth"
 )
@@ -237,6 +238,9 @@ type listener struct {
 	mechanisms []string
 	// oauth checks the tokens of OAUTHBEARER, when it is enabled.
 	oauth *auth.OAuthBearerValidator
+	// reauth is each mechanism's session lifetime on this listener
+	// (listenerReauth); 0 for none.
+	reauth map[string]time.Duration
 }
 
 // newListener resolves the advertised address of l once bound to bound.
@@ -259,6 +263,9 @@ func (s *Server) newListener(l Listener, bound net.Addr) (*listener, error) {
 			return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
 		}
 		sl.mechanisms = ms
+		if sl.reauth, err = listenerReauth(l.Security, ms, s.cfg.ConnectionsMaxReauth); err != nil {
+			return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
+		}
 		if slices.Contains(ms, auth.MechanismOAuthBearer) {
 			if sl.oauth, err = auth.NewOAuthBearerValidator(l.Security); err != nil {
 				return nil, fmt.Errorf("server: listener %s: %w", l.Name, err)
@@ -292,4 +299,73 @@ func (s *Server) newListener(l Listener, bound net.Addr) (*listener, error) {
 	}
 	sl.advHost, sl.advPort = host, port
 	return sl, nil
+}
+
+// reauthSetting is connections.max.reauth.ms (KIP-368) as a listener's
+// setting: listener.name.<name>.connections.max.reauth.ms, or for one
+// SASL mechanism of the listener
+// listener.name.<name>.<mechanism>.connections.max.reauth.ms (the
+// mechanism in lower case, as Kafka writes it: scram-sha-256).
+const reauthSetting = BrokerConnectionsMaxReauthMs
+
+// reauthMechanism says whether setting, a listener's setting with the
+// listener.name.<name>. prefix removed, is connections.max.reauth.ms, and
+// for which mechanism ("" for all of the listener's).
+func reauthMechanism(setting string) (mechanism string, ok bool) {
+	if setting == reauthSetting {
+		return "", true
+	}
+	m, ok := strings.CutSuffix(setting, "."+reauthSetting)
+	if !ok || m == "" || strings.Contains(m, ".") {
+		return "", false
+	}
+	return strings.ToUpper(m), true
+}
+
+// checkReauthSetting checks a listener's connections.max.reauth.ms: a
+// mechanism served here, a count of milliseconds, 0 or more.
+func checkReauthSetting(setting, value string) error {
+	m, _ := reauthMechanism(setting)
+	if m != "" {
+		if _, err := auth.ParseSASLMechanisms(m); err != nil {
+			return fmt.Errorf("%w: mechanism %s is not served (served: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)", auth.ErrUnknownMechanism, m)
+		}
+	}
+	if _, err := parseDuration(strings.TrimSpace(value), time.Millisecond); err != nil {
+		return fmt.Errorf("want milliseconds, 0 or more: %w", err)
+	}
+	return nil
+}
+
+// listenerReauth resolves the session lifetime of each of a listener's
+// SASL mechanisms as Kafka does: the listener's
+// <mechanism>.connections.max.reauth.ms, else its
+// connections.max.reauth.ms, else the broker's (def).
+func listenerReauth(security map[string]string, mechanisms []string, def time.Duration) (map[string]time.Duration, error) {
+	for k, v := range security {
+		if _, ok := reauthMechanism(k); ok {
+			if err := checkReauthSetting(k, v); err != nil {
+				return nil, fmt.Errorf("%s=%s: %w", k, v, err)
+			}
+		}
+	}
+	lifetime := func(setting string) (time.Duration, bool) {
+		v, ok := security[setting]
+		if !ok {
+			return 0, false
+		}
+		d, _ := parseDuration(strings.TrimSpace(v), time.Millisecond)
+		return d, true
+	}
+	if d, ok := lifetime(reauthSetting); ok {
+		def = d
+	}
+	out := make(map[string]time.Duration, len(mechanisms))
+	for _, m := range mechanisms {
+		out[m] = def
+		if d, ok := lifetime(strings.ToLower(m) + "." + reauthSetting); ok {
+			out[m] = d
+		}
+	}
+	return out, nil
 }

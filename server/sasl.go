@@ -104,7 +104,7 @@ func (c *conn) saslStep(token []byte) (out []byte, lifetime time.Duration, err e
 			st.stage, st.authn, st.reauth, st.rawTokens = saslDone, nil, false, false
 			st.expiry = time.Time{}
 			now := time.Now()
-			if d := c.s.cfg.ConnectionsMaxReauth; d > 0 {
+			if d := c.ln.reauth[st.mechanism]; d > 0 {
 				st.expiry, lifetime = now.Add(d), d
 			}
 			// A session does not outlive its credential (an OAUTHBEARER

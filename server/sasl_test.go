@@ -292,6 +292,105 @@ func TestSASLHandshakeOnPlaintext(t *testing.T) {
 	expectEOF(t, rc.nc)
 }
 
+// TestSASLReauthenticationPerListener: connections.max.reauth.ms is
+// resolved per listener and mechanism as Kafka does:
+// listener.name.<l>.<mechanism>.connections.max.reauth.ms over
+// listener.name.<l>.connections.max.reauth.ms over the broker's; the
+// resolved lifetime is told in SaslAuthenticate and enforced.
+func TestSASLReauthenticationPerListener(t *testing.T) {
+	settings := map[string]string{
+		"sasl.enabled.mechanisms":                                 "PLAIN,SCRAM-SHA-256",
+		"listener.name.a.connections.max.reauth.ms":               "60000",
+		"listener.name.a.plain.connections.max.reauth.ms":         "700",
+		"listener.name.b.scram-sha-256.connections.max.reauth.ms": "0",
+	}
+	// The properties file accepts the same names, and refuses a
+	// mechanism not served or a lifetime that is not milliseconds.
+	bs := DefaultBrokerSettings()
+	for k, v := range settings {
+		if err := bs.Apply(k, v); err != nil {
+			t.Fatalf("Apply(%s=%s): %v", k, v, err)
+		}
+	}
+	for _, bad := range [][2]string{
+		{"listener.name.a.gssapi.connections.max.reauth.ms", "1000"},
+		{"listener.name.a.connections.max.reauth.ms", "-1"},
+		{"listener.name.a.plain.connections.max.reauth.ms", "soon"},
+	} {
+		if err := bs.Apply(bad[0], bad[1]); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("Apply(%s=%s) = %v, want an error naming the setting", bad[0], bad[1], err)
+		}
+	}
+
+	const brokerWide = 30 * time.Second
+	b := startSecureBroker(t, "A://127.0.0.1:0,B://127.0.0.1:0", "A:SASL_PLAINTEXT,B:SASL_PLAINTEXT", settings,
+		func(c *Config) { c.ConnectionsMaxReauth = brokerWide })
+	addUser(t, b.srv, "alice", "alice-secret")
+	dial := func(listener string) *rawConn {
+		nc, err := net.DialTimeout("tcp", b.addrs[listener], 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		return &rawConn{t: t, nc: nc}
+	}
+	// authenticate returns the session lifetime the broker told.
+	authenticate := func(rc *rawConn, mechanism string) int64 {
+		t.Helper()
+		if r := rc.do(handshakeReq(1, mechanism)).(*kmsg.SASLHandshakeResponse); r.ErrorCode != 0 {
+			t.Fatalf("%s handshake: %d", mechanism, r.ErrorCode)
+		}
+		if mechanism == "PLAIN" {
+			r := rc.do(authReq(1, []byte("\x00alice\x00alice-secret"))).(*kmsg.SASLAuthenticateResponse)
+			if r.ErrorCode != 0 {
+				t.Fatalf("PLAIN: %d", r.ErrorCode)
+			}
+			return r.SessionLifetimeMillis
+		}
+		cl, _ := xscram.SHA256.NewClientUnprepped("alice", "alice-secret", "")
+		conv := cl.NewConversation()
+		msg, _ := conv.Step("")
+		for {
+			r := rc.do(authReq(1, []byte(msg))).(*kmsg.SASLAuthenticateResponse)
+			if r.ErrorCode != 0 {
+				t.Fatalf("%s: %d", mechanism, r.ErrorCode)
+			}
+			var err error
+			if msg, err = conv.Step(string(r.SASLAuthBytes)); err != nil {
+				t.Fatalf("%s: %v", mechanism, err)
+			}
+			if conv.Done() {
+				return r.SessionLifetimeMillis
+			}
+		}
+	}
+	for _, tc := range []struct {
+		listener, mechanism string
+		want                time.Duration
+	}{
+		{"A", "PLAIN", 700 * time.Millisecond},   // the mechanism's own
+		{"A", "SCRAM-SHA-256", 60 * time.Second}, // the listener's
+		{"B", "PLAIN", brokerWide},               // the broker's
+		{"B", "SCRAM-SHA-256", 0},                // the mechanism's own: none
+	} {
+		if got := authenticate(dial(tc.listener), tc.mechanism); got != tc.want.Milliseconds() {
+			t.Errorf("%s %s: session lifetime %d ms, want %d", tc.listener, tc.mechanism, got, tc.want.Milliseconds())
+		}
+	}
+
+	// A's PLAIN sessions end after 700 ms: a request after that closes
+	// the connection, while a SCRAM session on the same listener goes on.
+	plainConn, scramConn := dial("A"), dial("A")
+	authenticate(plainConn, "PLAIN")
+	authenticate(scramConn, "SCRAM-SHA-256")
+	time.Sleep(800 * time.Millisecond)
+	m := kmsg.NewPtrMetadataRequest()
+	m.Version = 9
+	scramConn.do(m)
+	plainConn.nc.Write(kmsg.NewRequestFormatter().AppendRequest(nil, m, 50))
+	expectEOF(t, plainConn.nc)
+}
+
 // TestSASLReauthentication: with connections.max.reauth.ms the session
 // lifetime is told in SaslAuthenticate v1+, a connection that goes on past
 // it without re-authenticating is closed, and franz-go, which

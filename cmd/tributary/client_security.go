@@ -183,7 +183,8 @@ func clientEnv(name string) string {
 }
 
 // readClientProperties reads a Java properties file (key=value, key:value
-// or key value; # and ! comments; a line ending in \ goes on) into props.
+// or key value; # and ! comments; a line ending in \ goes on; backslash
+// escapes as java.util.Properties.load reads them) into props.
 // An unknown property is an error naming it (and its line); a Kafka
 // client property that does not apply here is ignored.
 func readClientProperties(r io.Reader, source string, props, sources map[string]string) error {
@@ -193,16 +194,11 @@ func readClientProperties(r io.Reader, source string, props, sources map[string]
 	}
 	var errs []error
 	err := server.ScanPropertyLines(r, func(pl server.PropertyLine) {
-		line, at := pl.Text, pl.First
-		i := strings.IndexAny(line, "=: \t")
-		if i < 0 {
-			errs = append(errs, fmt.Errorf("%s:%d: want key=value", source, at))
+		at := pl.First
+		k, v, err := server.SplitProperty(pl.Text)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %w", source, at, err))
 			return
-		}
-		k := strings.TrimSpace(line[:i])
-		v := strings.TrimSpace(line[i+1:])
-		if line[i] == ' ' || line[i] == '\t' { // "key = value", "key value"
-			v = strings.TrimSpace(strings.TrimLeft(v, "=:"))
 		}
 		switch _, ok := clientProperties[k]; {
 		case ok:

@@ -487,3 +487,41 @@ func TestServeLeavesClientVariablesAlone(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TestCommandConfigReadsJavaPropertiesEscapes: --command-config reads a
+// file as java.util.Properties.load does, as Kafka's own tools read it:
+// backslash escapes (\\, \:, \=, \t, \n, \uXXXX), continued lines, and
+// "key value" lines; a JAAS value's own quoting comes after that.
+func TestCommandConfigReadsJavaPropertiesEscapes(t *testing.T) {
+	file := "security.protocol SASL_SSL\n" +
+		"sasl.mechanism\\u003dSCRAM-SHA-256\n" +
+		"ssl.truststore.location=C\\:\\\\pki\\\\ca\\ \\u00e9.pem\n" +
+		"sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \\\n" +
+		"    username=\"alice\" password=\"a\\\\\\\\b\\tc\";\n"
+	props, sources := map[string]string{}, map[string]string{}
+	err := readClientProperties(strings.NewReader(file), "cc.properties", props, sources)
+	// An escaped separator belongs to the key, as in Java: line 2 is the
+	// key "sasl.mechanism=SCRAM-SHA-256" with no value, which is no
+	// client property.
+	if err == nil || !strings.Contains(err.Error(), "cc.properties:2: ") {
+		t.Fatalf("escaped = in a key: %v", err)
+	}
+	want := map[string]string{
+		"security.protocol":       "SASL_SSL",
+		"ssl.truststore.location": `C:\pki\ca é.pem`,
+		"sasl.jaas.config":        `org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="a\\b` + "\t" + `c";`,
+	}
+	for k, v := range want {
+		if props[k] != v {
+			t.Errorf("%s = %q, want %q", k, props[k], v)
+		}
+	}
+	if sources["sasl.jaas.config"] != "cc.properties:4" {
+		t.Errorf("sasl.jaas.config from %q, want cc.properties:4", sources["sasl.jaas.config"])
+	}
+	// The JAAS layer then reads its own quoting: \\ is one backslash.
+	_, opts, err := parseJAAS(props["sasl.jaas.config"])
+	if err != nil || opts["password"] != "a\\b\tc" {
+		t.Fatalf("parseJAAS: %v, %v", opts["username"], err)
+	}
+}
