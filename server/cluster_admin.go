@@ -213,38 +213,20 @@ func (c *conn) clusterDescribe(resp *kmsg.DescribeClusterResponse) {
 // __consumer_offsets partition, which is created in the cluster on the
 // first lookup (offsets.topic.replication.factor replicas; until that
 // many brokers are live COORDINATOR_NOT_AVAILABLE, as Kafka since
-// KIP-115).
-//
-// TODO(groups-cluster): the coordinator loads and unloads the groups of
-// the partitions this broker gains and loses (LoadPartition and
-// UnloadPartition from the reconciler) and answers NOT_COORDINATOR on
-// the others; until that lands every broker's coordinator serves the
-// groups it is asked about from its local log.
+// KIP-115; see cluster_groups.go).
 func (c *conn) groupCoordinator(group string) (node int32, host string, port int32, code int16, msg *string) {
 	s, n := c.s, c.s.node
 	snap := n.snapshot()
+	if !n.started.Load() {
+		return -1, "", -1, kerr.CoordinatorNotAvailable.Code, adminMsg("The broker has not joined its cluster yet.")
+	}
+	if err := s.groups.EnsureOffsetsTopic(); err != nil {
+		return -1, "", -1, errorCode(err), errorMessage(err)
+	}
+	snap = n.snapshot()
 	t, ok := snap.Topics[consumergroup.OffsetsTopic]
 	if !ok {
-		if !n.started.Load() {
-			return -1, "", -1, kerr.CoordinatorNotAvailable.Code, adminMsg("The broker has not joined its cluster yet.")
-		}
-		rf := n.cfg.OffsetsTopicReplicationFactor
-		if live := len(snap.Brokers); live < rf {
-			return -1, "", -1, kerr.CoordinatorNotAvailable.Code,
-				adminMsg("%d broker(s) live; offsets.topic.replication.factor=%d needs that many for %s.", live, rf, consumergroup.OffsetsTopic)
-		}
-		var err error
-		t, err = n.createTopic(consumergroup.OffsetsTopic, int32(s.cfg.Groups.OffsetsTopicPartitions), rf, map[string]string{
-			tlog.ConfigCleanupPolicy: tlog.CleanupPolicyCompact,
-			tlog.ConfigSegmentBytes:  fmt.Sprint(s.cfg.Groups.OffsetsTopicSegmentBytes),
-		})
-		if err != nil && !errors.Is(err, cluster.ErrTopicExists) {
-			return -1, "", -1, kerr.CoordinatorNotAvailable.Code, errorMessage(err)
-		}
-		snap = n.snapshot()
-		if t, ok = snap.Topics[consumergroup.OffsetsTopic]; !ok {
-			return -1, "", -1, kerr.CoordinatorNotAvailable.Code, nil
-		}
+		return -1, "", -1, kerr.CoordinatorNotAvailable.Code, nil
 	}
 	p := s.groups.PartitionFor(group)
 	st, ok := snap.Partition(t.Name, p)

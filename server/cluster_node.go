@@ -53,6 +53,7 @@ import (
 
 	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/consumergroup"
 	"github.com/tributary-io/tributary/replica"
 )
 
@@ -138,13 +139,13 @@ func (s *Server) ClusterID() string {
 	return s.cfg.ClusterID
 }
 
-// PrepareCluster makes s a node of the cluster o.Config names, to be
-// joined by StartCluster. Call it before the first ListenOn: the data
-// path and Metadata take the cluster's paths from the first request on
-// (until StartCluster has joined, Metadata shows no brokers and
-// partitions are led by nobody). The log.Manager must have been opened
-// with Options.ReplicatedLeadership.
-func (s *Server) PrepareCluster(o ClusterOptions) error {
+// prepareCluster makes s a node of the cluster o.Config names (New, for
+// Config.Cluster), to be joined by StartCluster: the data path and
+// Metadata take the cluster's paths from the first request on (until
+// StartCluster has joined, Metadata shows no brokers and partitions are
+// led by nobody), and gcfg, the group coordinator's configuration, gets
+// the cluster's hooks.
+func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) error {
 	c := o.Config
 	if !c.Enabled() {
 		return fmt.Errorf("server: cluster: %w: no controller.quorum.voters or metadata.store", ErrClusterConfig)
@@ -177,10 +178,14 @@ func (s *Server) PrepareCluster(o ClusterOptions) error {
 	// clusterHooks{leaderHint: n.leaderHint, brokerEndpoint: n.brokerEndpoint}).
 	s.replicas = n.replicas
 	s.node = n
+	gcfg.Cluster = true
+	gcfg.WaitAppended = n.waitOffsetsAppended
+	gcfg.CreateOffsetsTopic = n.createOffsetsTopic
+	gcfg.LookupTopic = n.lookupTopic
 	return nil
 }
 
-// StartCluster joins the cluster PrepareCluster named: it starts the
+// StartCluster joins the cluster Config.Cluster named: it starts the
 // embedded etcd member of a voter, agrees on the cluster ID, opens the
 // metadata store, registers the broker with every listener's advertised
 // endpoint and starts the controller campaign and the reconciler. Call it
@@ -189,7 +194,7 @@ func (s *Server) PrepareCluster(o ClusterOptions) error {
 func (s *Server) StartCluster(ctx context.Context) (err error) {
 	n := s.node
 	if n == nil {
-		return errors.New("server: start cluster: PrepareCluster was not called")
+		return errors.New("server: start cluster: Config.Cluster is not set")
 	}
 	c := n.cfg
 	defer func() {

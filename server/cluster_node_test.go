@@ -114,11 +114,6 @@ func (tc *testCluster) start(n *clusterTestNode) error {
 	if err != nil {
 		return err
 	}
-	srv, err := New(mgr, DefaultConfig(), logger)
-	if err != nil {
-		mgr.Close()
-		return err
-	}
 	cc := DefaultClusterConfig()
 	cc.NodeID = n.id
 	cc.Voters = tc.voters
@@ -126,8 +121,10 @@ func (tc *testCluster) start(n *clusterTestNode) error {
 	cc.SessionTimeout = 3 * time.Second
 	cc.HeartbeatInterval = time.Second
 	cc.ReplicaFetchWaitMax = 100 * time.Millisecond
-	if err := srv.PrepareCluster(ClusterOptions{Config: cc, UnsafeNoFsync: true, StartTimeout: 30 * time.Second}); err != nil {
-		srv.Close()
+	cfg := DefaultConfig()
+	cfg.Cluster = &ClusterOptions{Config: cc, UnsafeNoFsync: true, StartTimeout: 30 * time.Second}
+	srv, err := New(mgr, cfg, logger)
+	if err != nil {
 		mgr.Close()
 		return err
 	}
@@ -247,7 +244,9 @@ func sameSet(a, b []int32) bool {
 // own data dir, address and embedded etcd voter. A topic created with
 // RF=3 through one broker is placed with leaders spread, every broker
 // answers the same Metadata (ISR = replicas, epoch 0) and holds the
-// topic's log under the cluster's topic ID; a controlled shutdown moves
+// topic's log under the cluster's topic ID; every broker names the leader
+// of a group's __consumer_offsets partition its coordinator (the topic
+// created in the cluster with RF 3); a controlled shutdown moves
 // a broker's leaderships away before it stops; the broker restarts into
 // the same cluster; a broker closed without controlled shutdown has its
 // partitions led by another ISR member at a higher epoch within seconds.
@@ -317,6 +316,25 @@ func TestClusterThreeNodesInProcess(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(n.dir, "meta", clusterIDFile))
 		if err != nil || strings.TrimSpace(string(b)) != deref(first.ClusterID) {
 			t.Errorf("node %d: meta/cluster-id %q %v, want %q", n.id, b, err, deref(first.ClusterID))
+		}
+	}
+
+	// FindCoordinator: every broker names the leader of the group's
+	// __consumer_offsets partition, created on the first lookup.
+	const group = "g1"
+	var coordinators []int32
+	for _, n := range tc.nodes {
+		coordinators = append(coordinators, findCoordinator(t, ctx, n, group))
+	}
+	om := tc.waitFor(tc.node(1), "__consumer_offsets led", func(m *kmsg.MetadataResponse) bool {
+		ot, ok := topicOf(m, "__consumer_offsets")
+		return ok && len(ot.Partitions) > 0 && ot.Partitions[0].Leader >= 1
+	})
+	ot, _ := topicOf(om, "__consumer_offsets")
+	want := ot.Partitions[tc.node(1).srv.groups.PartitionFor(group)].Leader
+	for i, c := range coordinators {
+		if c != want || !ot.IsInternal || len(ot.Partitions[0].Replicas) != 3 {
+			t.Errorf("node %d: coordinator of %s is %d, want %d, the leader of its partition of %s", i+1, group, c, want, describeMetadata(om))
 		}
 	}
 
@@ -390,4 +408,32 @@ func mustClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// findCoordinator asks n itself for group's coordinator, retrying while
+// the offsets topic is being created.
+func findCoordinator(t *testing.T, ctx context.Context, n *clusterTestNode, group string) int32 {
+	t.Helper()
+	cl := mustClient(t, n.addr)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKey = group
+		req.CoordinatorKeys = []string{group}
+		resp, err := req.RequestWith(ctx, cl.SeedBrokers()[0])
+		if err == nil {
+			code, node := resp.ErrorCode, resp.NodeID
+			if len(resp.Coordinators) > 0 {
+				code, node = resp.Coordinators[0].ErrorCode, resp.Coordinators[0].NodeID
+			}
+			if code == 0 {
+				return node
+			}
+			err = kerr.ErrorForCode(code)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d: find coordinator of %s: %v", n.id, group, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/consumergroup"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/replica"
 )
@@ -43,13 +44,20 @@ import (
 // tried again without a new snapshot.
 const reconcileRetry = 500 * time.Millisecond
 
+// applied is the state of a partition the reconciler last applied.
+type applied struct {
+	version int64 // store version
+	epoch   int32 // leader epoch
+	leader  bool  // this broker leads it
+}
+
 type reconciler struct {
 	n    *clusterNode
 	log  *slog.Logger
 	kick chan struct{} // cap 1
 
 	mu         sync.Mutex                       // guards applied and requesters
-	applied    map[cluster.TopicPartition]int64 // partition → store version applied
+	applied    map[cluster.TopicPartition]applied // partition → the state applied
 	requesters map[int32]*replica.KgoRequester
 }
 
@@ -58,7 +66,7 @@ func newReconciler(n *clusterNode) *reconciler {
 		n:          n,
 		log:        n.log.With("component", "reconciler"),
 		kick:       make(chan struct{}, 1),
-		applied:    make(map[cluster.TopicPartition]int64),
+		applied:    make(map[cluster.TopicPartition]applied),
 		requesters: make(map[int32]*replica.KgoRequester),
 	}
 }
@@ -103,13 +111,10 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 	self := r.n.self
 	for tp, p := range s.Partitions {
 		if !p.IsReplica(self) {
-			if _, had := r.applied[tp]; had {
-				r.n.replicas.Stop(tp)
-				delete(r.applied, tp)
-			}
+			r.stop(tp)
 			continue
 		}
-		if v, had := r.applied[tp]; had && v == p.Version {
+		if a, had := r.applied[tp]; had && a.version == p.Version {
 			continue
 		}
 		l, found := mgr.Partition(tp.Topic, tp.Partition)
@@ -128,8 +133,7 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 			if !live {
 				// The leader is fenced: the controller elects another;
 				// stop following the old one meanwhile.
-				r.n.replicas.Stop(tp)
-				delete(r.applied, tp)
+				r.stop(tp)
 				continue
 			}
 			err = r.n.replicas.BecomeFollower(l, p, req)
@@ -140,12 +144,12 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 			ok = false
 			continue
 		}
-		r.applied[tp] = p.Version
+		r.applied[tp] = applied{version: p.Version, epoch: p.LeaderEpoch, leader: p.Leader == self}
+		r.groupsFollow(tp, p.LeaderEpoch, p.Leader == self)
 	}
 	for tp := range r.applied {
 		if _, still := s.Partitions[tp]; !still {
-			r.n.replicas.Stop(tp)
-			delete(r.applied, tp)
+			r.stop(tp)
 		}
 	}
 	return ok
@@ -207,8 +211,7 @@ func (r *reconciler) topics(s *cluster.Snapshot) bool {
 func (r *reconciler) stopTopic(topic string) {
 	for tp := range r.applied {
 		if tp.Topic == topic {
-			r.n.replicas.Stop(tp)
-			delete(r.applied, tp)
+			r.stop(tp)
 		}
 	}
 }
@@ -218,9 +221,33 @@ func (r *reconciler) stopAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for tp := range r.applied {
-		r.n.replicas.Stop(tp)
+		r.stop(tp)
 	}
-	clear(r.applied)
+}
+
+// stop ends this broker's part in tp, if it had one. Caller holds r.mu.
+func (r *reconciler) stop(tp cluster.TopicPartition) {
+	a, had := r.applied[tp]
+	if !had {
+		return
+	}
+	r.n.replicas.Stop(tp)
+	delete(r.applied, tp)
+	r.groupsFollow(tp, a.epoch, false)
+}
+
+// groupsFollow hands the group coordinator the __consumer_offsets
+// partitions this broker comes to lead, and takes back the others, with
+// their leader epochs.
+func (r *reconciler) groupsFollow(tp cluster.TopicPartition, epoch int32, lead bool) {
+	if tp.Topic != consumergroup.OffsetsTopic {
+		return
+	}
+	if lead {
+		r.n.s.groups.LoadPartition(tp.Partition, epoch)
+	} else {
+		r.n.s.groups.UnloadPartition(tp.Partition, epoch)
+	}
 }
 
 // minISR is min.insync.replicas of topic: its config, else the broker's.

@@ -87,7 +87,7 @@ type Server struct {
 }
 
 // New returns a Server over mgr. It does no I/O until Serve.
-func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
+func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -117,6 +117,16 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 	gcfg := cfg.Groups
 	if gcfg.Logger == nil {
 		gcfg.Logger = logger
+	}
+	if cfg.Cluster != nil {
+		if err := s.prepareCluster(*cfg.Cluster, &gcfg); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				s.node.close()
+			}
+		}()
 	}
 	groups, err := consumergroup.New(mgr, gcfg)
 	if err != nil {

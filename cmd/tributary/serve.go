@@ -307,15 +307,10 @@ func printSecuritySettings(b *strings.Builder, settings server.BrokerSettings, s
 // run serves Kafka clients and metrics until ctx ends, then stops accepting,
 // lets in-flight requests finish and returns.
 func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.Config, listeners []server.Listener, metricsListen string, clusterOpts *server.ClusterOptions) error {
+	cfg.Cluster = clusterOpts
 	srv, err := server.New(m, cfg, logger)
 	if err != nil {
 		return err
-	}
-	if clusterOpts != nil {
-		if err := srv.PrepareCluster(*clusterOpts); err != nil {
-			srv.Close()
-			return err
-		}
 	}
 	var first string
 	var addrs []string
