@@ -56,7 +56,7 @@ type reconciler struct {
 	log  *slog.Logger
 	kick chan struct{} // cap 1
 
-	mu         sync.Mutex                       // guards applied and requesters
+	mu         sync.Mutex                         // guards applied and requesters
 	applied    map[cluster.TopicPartition]applied // partition → the state applied
 	requesters map[int32]*replica.KgoRequester
 }
