@@ -141,7 +141,7 @@ func (tc *topicCreator) create(rt *kmsg.CreateTopicsRequestTopic, st *kmsg.Creat
 		fail(code, msg)
 		return
 	}
-	if _, err := s.mgr.Defaults().With(localConfigs(overrides)); err != nil {
+	if err := s.checkTopicConfigs(overrides); err != nil {
 		fail(errorCode(err), errorMessage(err))
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -342,4 +343,86 @@ func (s *Server) addPartitions(topic string, total int32) error {
 		return s.node.addPartitions(topic, total)
 	}
 	return s.mgr.AddPartitions(topic, int(total))
+}
+
+// alterRefused carries an edit's refusal out of a store transaction.
+type alterRefused struct {
+	code int16
+	msg  *string
+}
+
+func (e *alterRefused) Error() string { return "server: alter configs refused" }
+
+// errValidatedOnly ends a validate-only alteration before it writes.
+var errValidatedOnly = errors.New("server: validated only")
+
+// alterTopicConfigs changes a topic's configs in the cluster's metadata
+// (a compare-and-swap of the topic, edit applied to the configs it holds)
+// and waits until the local log has them; every broker's reconciler
+// applies them to its log.
+func (n *clusterNode) alterTopicConfigs(name string, validateOnly bool, edit func(map[string]string) (int16, *string)) (int16, *string) {
+	if !n.started.Load() {
+		return clusterErrorCode(errClusterNotReady), errorMessage(errClusterNotReady)
+	}
+	if _, ok := n.snapshot().Topics[name]; !ok {
+		return kerr.UnknownTopicOrPartition.Code, adminMsg("Topic %q does not exist.", name)
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, createWaitTimeout)
+	defer cancel()
+	var result map[string]string
+	err := n.store.AlterTopicConfigs(ctx, name, func(cur map[string]string) (map[string]string, error) {
+		if cur == nil {
+			cur = map[string]string{}
+		}
+		if code, msg := edit(cur); code != 0 {
+			return nil, &alterRefused{code, msg}
+		}
+		if err := n.checkTopicConfigs(cur); err != nil {
+			return nil, &alterRefused{errorCode(err), errorMessage(err)}
+		}
+		if validateOnly {
+			return nil, errValidatedOnly
+		}
+		result = cur
+		return cur, nil
+	})
+	var refused *alterRefused
+	switch {
+	case errors.As(err, &refused):
+		return refused.code, refused.msg
+	case errors.Is(err, errValidatedOnly):
+		return 0, nil
+	case err != nil:
+		return clusterErrorCode(err), errorMessage(fmt.Errorf("server: alter configs of topic %q: %w", name, err))
+	}
+	n.log.Info("server: altered topic configs", "topic", name, "configs", result)
+	want := localConfigs(result)
+	if err := n.waitLocal(ctx, func() bool {
+		lt, ok := n.s.mgr.Topic(name)
+		return ok && maps.Equal(lt.Overrides, want)
+	}); err != nil {
+		return clusterErrorCode(err), errorMessage(err)
+	}
+	return 0, nil
+}
+
+// checkTopicConfigs validates a topic's config overrides: package log's
+// rules, and in a cluster min.insync.replicas (which the log does not
+// take, see localConfigs) as a positive integer.
+func (s *Server) checkTopicConfigs(overrides map[string]string) error {
+	if s.node != nil {
+		return s.node.checkTopicConfigs(overrides)
+	}
+	_, err := s.mgr.Defaults().With(overrides)
+	return err
+}
+
+func (n *clusterNode) checkTopicConfigs(overrides map[string]string) error {
+	if v, ok := overrides[tlog.ConfigMinInsyncReplicas]; ok {
+		if m, err := strconv.Atoi(v); err != nil || m < 1 {
+			return fmt.Errorf("%w: %s=%q must be an integer >= 1", tlog.ErrInvalidConfig, tlog.ConfigMinInsyncReplicas, v)
+		}
+	}
+	_, err := n.s.mgr.Defaults().With(localConfigs(overrides))
+	return err
 }

@@ -244,7 +244,8 @@ func sameSet(a, b []int32) bool {
 // own data dir, address and embedded etcd voter. A topic created with
 // RF=3 through one broker is placed with leaders spread, every broker
 // answers the same Metadata (ISR = replicas, epoch 0) and holds the
-// topic's log under the cluster's topic ID; every broker names the leader
+// topic's log under the cluster's topic ID; topic configs altered through
+// one broker reach every broker's log; every broker names the leader
 // of a group's __consumer_offsets partition its coordinator (the topic
 // created in the cluster with RF 3); a controlled shutdown moves
 // a broker's leaderships away before it stops; the broker restarts into
@@ -309,13 +310,48 @@ func TestClusterThreeNodesInProcess(t *testing.T) {
 		t.Errorf("cluster id %q, want the cluster's own", deref(first.ClusterID))
 	}
 	for _, n := range tc.nodes {
-		lt, ok := n.mgr.Topic("rf3")
+		// The reconciler creates the log once the snapshot shows the topic.
+		var lt *tlog.Topic
+		var ok bool
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if lt, ok = n.mgr.Topic("rf3"); ok {
+				break
+			}
+		}
 		if !ok || [16]byte(lt.ID) != tp.TopicID || len(lt.Partitions) != 3 {
 			t.Errorf("node %d: local topic %+v %v, want id %x with 3 partitions", n.id, lt, ok, tp.TopicID)
 		}
 		b, err := os.ReadFile(filepath.Join(n.dir, "meta", clusterIDFile))
 		if err != nil || strings.TrimSpace(string(b)) != deref(first.ClusterID) {
 			t.Errorf("node %d: meta/cluster-id %q %v, want %q", n.id, b, err, deref(first.ClusterID))
+		}
+	}
+
+	// Topic configs altered through node 3 land in the metadata: every
+	// broker's log takes them (min.insync.replicas stays in the metadata,
+	// for the replication layer).
+	alt, err := kadm.NewClient(mustClient(t, tc.node(3).addr)).AlterTopicConfigs(ctx, []kadm.AlterConfig{
+		{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("123456")},
+		{Op: kadm.SetConfig, Name: "min.insync.replicas", Value: kadm.StringPtr("2")},
+	}, "rf3")
+	if err == nil {
+		_, err = alt.On("rf3", nil)
+	}
+	if err != nil {
+		t.Fatalf("alter configs: %v", err)
+	}
+	for _, n := range tc.nodes {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			lt, _ := n.mgr.Topic("rf3")
+			cfgs := n.srv.node.snapshot().Topics["rf3"].Configs
+			if lt != nil && lt.Overrides["retention.ms"] == "123456" && cfgs["min.insync.replicas"] == "2" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d: local overrides %v, metadata configs %v after the alteration", n.id, lt.Overrides, cfgs)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 
