@@ -249,7 +249,8 @@ func sameSet(a, b []int32) bool {
 // of a group's __consumer_offsets partition its coordinator (the topic
 // created in the cluster with RF 3); a controlled shutdown moves
 // a broker's leaderships away before it stops; the broker restarts into
-// the same cluster; a broker closed without controlled shutdown has its
+// the same cluster and a preferred election refuses a replica out of
+// the ISR; a broker closed without controlled shutdown has its
 // partitions led by another ISR member at a higher epoch within seconds.
 func TestClusterThreeNodesInProcess(t *testing.T) {
 	if testing.Short() {
@@ -409,6 +410,23 @@ func TestClusterThreeNodesInProcess(t *testing.T) {
 	m = tc.waitFor(victim, "three brokers again", func(m *kmsg.MetadataResponse) bool {
 		return len(m.Brokers) == 3 && deref(m.ClusterID) == deref(first.ClusterID)
 	})
+
+	// Preferred leader election: partition 0's preferred replica came
+	// back but is not in sync yet (PREFERRED_LEADER_NOT_AVAILABLE); the
+	// others are led by theirs (ELECTION_NOT_NEEDED).
+	el, err := kadm.NewClient(mustClient(t, tc.node(victim.id).addr)).ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"rf3": {0: {}, 1: {}, 2: {}}})
+	if err != nil {
+		t.Fatalf("elect leaders: %v", err)
+	}
+	for p := range int32(3) {
+		want := kerr.ElectionNotNeeded
+		if p == 0 {
+			want = kerr.PreferredLeaderNotAvailable
+		}
+		if got := el["rf3"][p].Err; !errors.Is(got, want) {
+			t.Errorf("preferred election of partition %d: %v, want %v", p, got, want)
+		}
+	}
 
 	// Kill (close without controlled shutdown) the leader of partition 1.
 	cur, _ := topicOf(m, "rf3")
