@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/cluster"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -251,7 +252,8 @@ func sameSet(a, b []int32) bool {
 // a broker's leaderships away before it stops; the broker restarts into
 // the same cluster and a preferred election refuses a replica out of
 // the ISR; a broker closed without controlled shutdown has its
-// partitions led by another ISR member at a higher epoch within seconds.
+// partitions led by another ISR member at a higher epoch within seconds;
+// a fenced broker registers again under a new epoch.
 func TestClusterThreeNodesInProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three etcd members")
@@ -451,6 +453,44 @@ func TestClusterThreeNodesInProcess(t *testing.T) {
 	final, _ := topicOf(m, "rf3")
 	if p := final.Partitions[1]; slices.Contains(p.ISR, killed.id) || !slices.Contains(p.OfflineReplicas, killed.id) {
 		t.Errorf("partition 1 after node %d died: ISR %v offline %v, want it out of the ISR and offline", killed.id, p.ISR, p.OfflineReplicas)
+	}
+
+	// A broker whose registration lapses is fenced: it steps down from
+	// every partition and registers again under a new broker epoch.
+	var fenced *clusterTestNode
+	for _, n := range tc.nodes {
+		if n.srv != nil && n != survivor {
+			fenced = n
+		}
+	}
+	tc.fenceAndWait(ctx, fenced, survivor)
+}
+
+// fenceAndWait deletes n's registration key, as a lapsed lease would,
+// and waits until n has registered again under a higher broker epoch
+// and every broker shows it live.
+func (tc *testCluster) fenceAndWait(ctx context.Context, n *clusterTestNode, others ...*clusterTestNode) {
+	tc.t.Helper()
+	node := n.srv.node
+	before := node.currentReg().Epoch()
+	key := cluster.DefaultKeyRoot + "/" + node.clusterID + "/brokers/" + strconv.Itoa(int(n.id))
+	if _, err := node.client.Delete(ctx, key); err != nil {
+		tc.t.Fatalf("delete %s: %v", key, err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if r := node.currentReg(); r != nil && r.Epoch() > before && node.registered.Load() {
+			break
+		}
+		if time.Now().After(deadline) {
+			tc.t.Fatalf("node %d did not register again after its fencing (epoch %d)", n.id, before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, o := range append(others, n) {
+		tc.waitFor(o, fmt.Sprintf("node %d live again", n.id), func(m *kmsg.MetadataResponse) bool {
+			return slices.ContainsFunc(m.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == n.id })
+		})
 	}
 }
 
