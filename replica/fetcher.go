@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -55,6 +56,9 @@ type FetcherConfig struct {
 	// means the default.
 	Backoff time.Duration
 	Logger  *slog.Logger // nil: slog.Default()
+	// Stats, if set, counts the fetches sent and those that failed; the
+	// Manager shares one among its fetchers.
+	Stats *FetchStats
 }
 
 func (c *FetcherConfig) setDefaults() {
@@ -84,6 +88,9 @@ type followed struct {
 	topicID [16]byte
 	log     Log
 	epoch   int32 // the leader epoch followed: the fetch's CurrentLeaderEpoch
+	// leaderHW is the leader's high watermark in the last answer, -1
+	// before one: the partition's lag is it minus the log end.
+	leaderHW atomic.Int64
 
 	// mu is held while a response is applied to log; stopped is set
 	// under it, so once stop returns nothing more touches log.
@@ -143,6 +150,7 @@ func (f *Fetcher) Leader() int32 { return f.leader }
 // partition fenced by the leader waits for.
 func (f *Fetcher) Add(l Log, state cluster.PartitionState, topicID [16]byte) error {
 	p := &followed{tp: state.TP(), topicID: topicID, log: l, epoch: state.LeaderEpoch}
+	p.leaderHW.Store(-1)
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
@@ -246,11 +254,13 @@ func (f *Fetcher) run(ctx context.Context) {
 			continue
 		}
 		start := time.Now()
+		f.cfg.Stats.request()
 		resp, err := f.fetch(ctx, req)
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
+			f.cfg.Stats.fetchError(err, FetchErrorNetwork)
 			backoff = min(max(2*backoff, firstBackoff), f.cfg.Backoff)
 			f.cfg.Logger.Warn("replica fetch failed", "leader", f.leader, "partitions", len(inFlight), "err", err, "retry_in", backoff)
 			if !f.sleep(ctx, backoff) {
@@ -370,6 +380,7 @@ func (f *Fetcher) handleResponse(ctx context.Context, resp *kmsg.FetchResponse, 
 
 // rest pauses p for the backoff after err.
 func (f *Fetcher) rest(p *followed, err error) {
+	f.cfg.Stats.fetchError(err, kerr.UnknownServerError.Message)
 	f.cfg.Logger.Warn("replica fetch partition error", "leader", f.leader, "topic", p.tp.Topic, "partition", p.tp.Partition, "epoch", p.epoch, "err", err)
 	f.mu.Lock()
 	if f.parts[p.tp] == p {
@@ -413,6 +424,7 @@ func (f *Fetcher) handlePartition(ctx context.Context, s sent, rp *kmsg.FetchRes
 		}
 	}
 	if rp.HighWatermark >= 0 {
+		p.leaderHW.Store(rp.HighWatermark)
 		if p.log.SetHighWatermark(min(rp.HighWatermark, p.log.NextOffset())) {
 			moved = true
 		}

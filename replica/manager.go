@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tributary-io/tributary/cluster"
@@ -53,6 +54,11 @@ type Manager struct {
 	fetchers  map[int32]*Fetcher               // by leader broker
 	closed    bool
 
+	// isrShrinks and isrExpands count committed ISR changes (Stats);
+	// fetchStats the replica fetches of every fetcher started here.
+	isrShrinks, isrExpands atomic.Int64
+	fetchStats             *FetchStats
+
 	kick   chan struct{} // cap 1: a follower may join an ISR
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -76,6 +82,9 @@ func NewManager(cfg Config) *Manager {
 	if cfg.Fetch.Logger == nil {
 		cfg.Fetch.Logger = cfg.Logger
 	}
+	if cfg.Fetch.Stats == nil {
+		cfg.Fetch.Stats = new(FetchStats)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
 		cfg:       cfg,
@@ -86,6 +95,7 @@ func NewManager(cfg Config) *Manager {
 		cancel:    cancel,
 		done:      make(chan struct{}),
 	}
+	m.fetchStats = cfg.Fetch.Stats
 	go m.checkISRs(ctx)
 	return m
 }
@@ -278,6 +288,7 @@ func (m *Manager) checkISRs(ctx context.Context) {
 		}
 		m.mu.Unlock()
 		for _, ld := range leaders {
+			old := ld.State().ISR
 			pctx, cancel := context.WithTimeout(ctx, isrProposalTimeout)
 			isr, err := ld.MaybeChangeISR(pctx)
 			cancel()
@@ -292,6 +303,7 @@ func (m *Manager) checkISRs(ctx context.Context) {
 				m.cfg.Logger.Warn("replica ISR change failed", "topic", tp.Topic, "partition", tp.Partition, "isr", isr, "err", err)
 				continue
 			}
+			m.countISRChange(old, isr)
 			m.cfg.Logger.Info("replica ISR change proposed", "topic", tp.Topic, "partition", tp.Partition,
 				"epoch", ld.Epoch(), "isr", slices.Clone(isr))
 		}

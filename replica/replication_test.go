@@ -267,10 +267,16 @@ func TestManagerShrinksAndExpandsISR(t *testing.T) {
 	}
 	eventually(t, "ISR to grow back", func() bool { return slices.Equal(isr(), []int32{1, 2}) })
 	mu.Lock()
-	defer mu.Unlock()
-	if len(history) != 2 {
-		t.Fatalf("ISR changes %v, want exactly a shrink and an expand", history)
+	changes := slices.Clone(history)
+	mu.Unlock()
+	if len(changes) != 2 {
+		t.Fatalf("ISR changes %v, want exactly a shrink and an expand", changes)
 	}
+	// Counted once the proposal returns, just after it committed.
+	eventually(t, "one shrink and one expansion counted", func() bool {
+		s := lm.Stats()
+		return s.ISRShrinks == 1 && s.ISRExpands == 1 && s.Leaders == 1
+	})
 }
 
 func TestManagerHandsPartitionBetweenRoles(t *testing.T) {

@@ -425,6 +425,12 @@ func brokerWithTraffic(t *testing.T) *testBroker {
 	p := dialProbe(t, addr.String())
 	p.send(probeRequest(kmsg.NewPtrApiVersionsRequest(), 1))
 	p.expectClosed()
+	// The cluster metrics, as a cluster node's wiring attaches them (a
+	// single broker has none): node 1, the controller, over a metadata
+	// snapshot and a real replica.Manager leading two partitions.
+	if err := b.srv.attachClusterMetrics(fakeClusterSnapshot, 1, clusterReplicaManager(t, b)); err != nil {
+		t.Fatal(err)
+	}
 	return b
 }
 
@@ -480,6 +486,11 @@ func TestDashboardMetricsExist(t *testing.T) {
 		"tributary_requests_total", "tributary_request_duration_seconds", "tributary_request_errors_total",
 		"tributary_partition_size_bytes", "tributary_consumergroup_lag",
 		"tributary_log_flush_duration_seconds", "tributary_log_flush_errors_total",
+		// The Cluster row: what Kafka operators alert on (issue 14).
+		"tributary_cluster_under_replicated_partitions", "tributary_cluster_offline_partitions",
+		"tributary_cluster_active_controller", "tributary_cluster_leader_partitions",
+		"tributary_cluster_isr_shrinks_total", "tributary_cluster_isr_expands_total",
+		"tributary_replica_max_lag_records",
 	} {
 		if !slices.Contains(used, name) {
 			t.Errorf("dashboard has no panel over %s", name)

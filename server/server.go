@@ -84,6 +84,10 @@ type Server struct {
 
 	createMu sync.Mutex // serialises auto-creation so racing requests create a topic once
 	topicIDs sync.Map   // [16]byte topic ID -> topic name, see topicByID
+
+	// quorum answers DescribeQuorum in a cluster; nil on a single broker
+	// (55_describe_quorum.go).
+	quorum atomic.Pointer[quorumDescriber]
 }
 
 // New returns a Server over mgr. It does no I/O until Serve.

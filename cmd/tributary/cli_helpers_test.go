@@ -71,7 +71,7 @@ type cliResult struct {
 // one run to the next.
 func newTestRoot() *cobra.Command {
 	root := newRootCmd(new(string))
-	root.AddCommand(newServeCmd(), newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newACLCmd(), newUserCmd())
+	root.AddCommand(newServeCmd(), newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newACLCmd(), newUserCmd(), newClusterCmd())
 	return root
 }
 

@@ -51,8 +51,10 @@ func newTopicCreateCmd() *cobra.Command {
   tributary topic create events --if-not-exists`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, topics []string) error {
-			if replication != 1 && replication != -1 {
-				return fmt.Errorf("topic create: --replication-factor %d: a tributary broker holds one replica, want 1 or -1", replication)
+			// The broker judges the replication factor: a single broker
+			// holds one replica, a cluster as many as it has brokers.
+			if replication == 0 || replication < -1 {
+				return usageError{fmt.Errorf("topic create: --replication-factor %d: want at least 1 (or -1 for the broker's default.replication.factor)", replication)}
 			}
 			if partitions == 0 || partitions < -1 {
 				return usageError{fmt.Errorf("topic create: --partitions %d: want at least 1 (or -1 for the broker's num.partitions)", partitions)}
@@ -82,6 +84,11 @@ func newTopicCreateCmd() *cobra.Command {
 					case ifNotExists && errors.Is(r.Err, kerr.TopicAlreadyExists):
 						c.Status = "exists"
 						c.Partitions = 0
+					case errors.Is(r.Err, kerr.InvalidReplicationFactor):
+						if firstErr == nil {
+							firstErr = fmt.Errorf("topic create %s: --replication-factor %d: %w", t, replication, kafkaErr(r.Err, r.ErrMessage))
+						}
+						continue
 					case r.Err != nil:
 						if firstErr == nil {
 							firstErr = fmt.Errorf("topic create %s: %w", t, kafkaErr(r.Err, r.ErrMessage))
@@ -113,7 +120,7 @@ func newTopicCreateCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.Int32Var(&partitions, "partitions", -1, "number of partitions (-1: the broker's num.partitions)")
-	f.Int16VarP(&replication, "replication-factor", "r", -1, "replicas per partition: a tributary broker has one, so 1 or -1")
+	f.Int16VarP(&replication, "replication-factor", "r", -1, "replicas per partition (-1: the broker's default.replication.factor); a single broker holds one, a cluster at most its broker count")
 	f.StringArrayVar(&configs, "config", nil, "topic config as name=value, Kafka's names (repeatable)")
 	f.BoolVar(&ifNotExists, "if-not-exists", false, "succeed if the topic already exists")
 	addOutputFlag(cmd, &output)
@@ -196,12 +203,18 @@ type topicConfig struct {
 }
 
 type partitionDescription struct {
-	Partition      int32 `json:"partition"`
-	Leader         int32 `json:"leader"`
-	LeaderEpoch    int32 `json:"leader_epoch"`
-	LogStartOffset int64 `json:"log_start_offset"`
-	EndOffset      int64 `json:"end_offset"`
-	SizeBytes      int64 `json:"size_bytes"`
+	Partition   int32 `json:"partition"`
+	Leader      int32 `json:"leader"` // -1: offline
+	LeaderEpoch int32 `json:"leader_epoch"`
+	// Replicas, ISR and OfflineReplicas are Metadata's: the assignment
+	// (preferred leader first), the in-sync replicas, and the replicas
+	// on brokers that are down.
+	Replicas        []int32 `json:"replicas"`
+	ISR             []int32 `json:"isr"`
+	OfflineReplicas []int32 `json:"offline_replicas"`
+	LogStartOffset  int64   `json:"log_start_offset"`
+	EndOffset       int64   `json:"end_offset"`
+	SizeBytes       int64   `json:"size_bytes"`
 }
 
 func newTopicDescribeCmd() *cobra.Command {
@@ -211,10 +224,12 @@ func newTopicDescribeCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "describe [TOPIC...]",
-		Short: "Show a topic's ID, configs and per partition its leader, offsets and size",
+		Short: "Show a topic's ID, configs and per partition its leader, replicas, ISR, offsets and size",
 		Long: `Show a topic's ID, the configs set on it (--all-configs: every config with
-its source), and for each partition its leader, log start offset, end offset
-(the high watermark) and size on disk. Without a topic, every topic.`,
+its source), and for each partition its leader and leader epoch, its
+replicas (preferred leader first), in-sync replicas and offline replicas,
+log start offset, end offset (the high watermark) and size on disk. A
+partition without a leader shows LEADER none. Without a topic, every topic.`,
 		Example: `  tributary topic describe events
   tributary topic describe events --all-configs
   tributary topic describe --output json`,
@@ -304,7 +319,9 @@ func describeTopics(ctx context.Context, adm *kadm.Client, topics []string, allC
 			return nil, fmt.Errorf("%s: configs: %w", name, kafkaErr(rc.Err, rc.ErrMessage))
 		}
 		for _, p := range d.Partitions.Sorted() {
-			pd := partitionDescription{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, LogStartOffset: -1, EndOffset: -1, SizeBytes: -1}
+			pd := partitionDescription{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
+				Replicas: nodeIDs(p.Replicas), ISR: nodeIDs(p.ISR), OfflineReplicas: nodeIDs(p.OfflineReplicas),
+				LogStartOffset: -1, EndOffset: -1, SizeBytes: -1}
 			if o, ok := starts.Lookup(name, p.Partition); ok && o.Err == nil {
 				pd.LogStartOffset = o.Offset
 			}
@@ -350,11 +367,38 @@ func printTopicDescription(w io.Writer, d topicDescription) error {
 	rows := make([][]string, 0, len(d.Partitions))
 	for _, p := range d.Partitions {
 		rows = append(rows, []string{
-			strconv.Itoa(int(p.Partition)), strconv.Itoa(int(p.Leader)), strconv.Itoa(int(p.LeaderEpoch)),
+			strconv.Itoa(int(p.Partition)), leaderCell(p.Leader), strconv.Itoa(int(p.LeaderEpoch)),
+			nodeList(p.Replicas), nodeList(p.ISR), nodeList(p.OfflineReplicas),
 			strconv.FormatInt(p.LogStartOffset, 10), strconv.FormatInt(p.EndOffset, 10), strconv.FormatInt(p.SizeBytes, 10),
 		})
 	}
-	return printTable(w, []string{"PARTITION", "LEADER", "EPOCH", "LOG-START-OFFSET", "END-OFFSET", "SIZE"}, rows)
+	return printTable(w, []string{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE", "LOG-START-OFFSET", "END-OFFSET", "SIZE"}, rows)
+}
+
+// nodeIDs copies a list of node ids, in Metadata's order (for replicas,
+// the preferred leader first), never nil: JSON [] rather than null.
+func nodeIDs(ids []int32) []int32 {
+	return append([]int32{}, ids...)
+}
+
+// nodeList prints node ids as Kafka's tools do, "1,2,3"; "-" for none.
+func nodeList(ids []int32) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(s, ",")
+}
+
+// leaderCell prints a partition's leader, "none" when it is offline.
+func leaderCell(id int32) string {
+	if id < 0 {
+		return "none"
+	}
+	return strconv.Itoa(int(id))
 }
 
 func newTopicAlterCmd() *cobra.Command {

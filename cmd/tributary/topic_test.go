@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,9 @@ func TestTopicCreateListDescribeAlterDelete(t *testing.T) {
 	if !strings.Contains(r.stdout, "exists") {
 		t.Errorf("--if-not-exists: %q", r.stdout)
 	}
-	b.fails(t, 1, "--replication-factor 3", "topic", "create", "more", "--replication-factor", "3")
+	// A single broker holds one replica: the broker refuses more.
+	b.fails(t, 1, "--replication-factor 3: INVALID_REPLICATION_FACTOR", "topic", "create", "more", "--replication-factor", "3")
+	b.fails(t, 2, "--replication-factor 0: want at least 1", "topic", "create", "more", "--replication-factor", "0")
 	b.fails(t, 2, "want name=value", "topic", "create", "more", "--config", "retention.ms")
 	b.fails(t, 2, "--partitions 0: want at least 1", "topic", "create", "more", "--partitions", "0")
 	b.fails(t, 1, "INVALID_CONFIG", "topic", "create", "more", "--config", "retention.ms=soon")
@@ -67,6 +70,12 @@ func TestTopicCreateListDescribeAlterDelete(t *testing.T) {
 	d := described[0]
 	if len(d.Partitions) != 5 || d.Partitions[0].EndOffset != 3 || d.Partitions[0].SizeBytes <= 0 || d.Partitions[4].EndOffset != 0 {
 		t.Errorf("after alter: partitions %+v", d.Partitions)
+	}
+	// A single broker is node 0: every partition's one replica, in sync.
+	for _, p := range d.Partitions {
+		if p.Leader != 0 || !slices.Equal(p.Replicas, []int32{0}) || !slices.Equal(p.ISR, []int32{0}) || p.OfflineReplicas == nil || len(p.OfflineReplicas) != 0 {
+			t.Errorf("partition %d: leader %d replicas %v isr %v offline %v, want 0 [0] [0] []", p.Partition, p.Leader, p.Replicas, p.ISR, p.OfflineReplicas)
+		}
 	}
 	configs := map[string]string{}
 	for _, c := range d.Configs {

@@ -1,0 +1,177 @@
+package server
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/replica"
+)
+
+// The cluster metrics Kafka operators alert on (issue 14 item 8), under the
+// names, labels and help text fixed in cluster/metrics.go. A cluster node
+// registers them with attachClusterMetrics; a single broker never does, so
+// its /metrics is unchanged. Every value is read at scrape time from the
+// node's metadata snapshot and replica.Manager: nothing is updated on the
+// produce or fetch path for them.
+//
+// No series is per partition or per topic: a broker with 30,000
+// partitions scrapes the same dozen series as one with three. The only
+// labels are a broker state (active, fenced) and a Kafka error name, both
+// bounded sets.
+//
+// tributary_cluster_leader_elections_total is not reported here: it is
+// the active controller's count (cluster.Controller), not the broker's.
+
+// clusterCollector reports the cluster metrics of one node.
+type clusterCollector struct {
+	// snapshot returns the node's latest metadata (nil before the first:
+	// the snapshot's series are then left out of that scrape).
+	snapshot func() *cluster.Snapshot
+	self     int32            // this node's id
+	rm       *replica.Manager // nil: the replication series are left out
+	descs    map[string]*prometheus.Desc
+}
+
+// attachClusterMetrics registers the cluster metrics on s's registry:
+// those read from the metadata when snapshot is not nil, those of
+// replication when rm is not nil. With both nil it registers nothing, as
+// a single broker. It fails if they are already registered.
+func (s *Server) attachClusterMetrics(snapshot func() *cluster.Snapshot, self int32, rm *replica.Manager) error {
+	if snapshot == nil && rm == nil {
+		return nil
+	}
+	c := newClusterCollector(snapshot, self, rm)
+	if err := s.metrics.reg.Register(c); err != nil {
+		return fmt.Errorf("server: register cluster metrics: %w", err)
+	}
+	return nil
+}
+
+func newClusterCollector(snapshot func() *cluster.Snapshot, self int32, rm *replica.Manager) *clusterCollector {
+	c := &clusterCollector{snapshot: snapshot, self: self, rm: rm, descs: map[string]*prometheus.Desc{}}
+	for _, m := range cluster.Metrics {
+		if m.Name == cluster.MetricLeaderElections {
+			continue // the controller's
+		}
+		c.descs[m.Name] = prometheus.NewDesc(m.Name, m.Help, m.Labels, nil)
+	}
+	return c
+}
+
+func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(name string, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(name string, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, v, labels...)
+	}
+	if c.snapshot != nil {
+		if snap := c.snapshot(); snap != nil {
+			st := clusterStandingOf(snap, c.self)
+			gauge(cluster.MetricUnderReplicatedPartitions, float64(st.underReplicated))
+			gauge(cluster.MetricLeaderPartitions, float64(st.leaders))
+			gauge(cluster.MetricPartitions, float64(st.replicas))
+			controller := snap.Controller == c.self
+			gauge(cluster.MetricActiveController, b2f(controller))
+			// Kafka's OfflinePartitionsCount and broker counts are the
+			// active controller's; every other broker reports 0 offline
+			// and no broker counts, so that a sum over the cluster is
+			// the controller's view.
+			if controller {
+				gauge(cluster.MetricOfflinePartitions, float64(st.offline))
+				gauge(cluster.MetricBrokers, float64(len(snap.Brokers)), cluster.StateActive)
+				gauge(cluster.MetricBrokers, float64(st.fenced), cluster.StateFenced)
+			} else {
+				gauge(cluster.MetricOfflinePartitions, 0)
+			}
+		}
+	}
+	if c.rm != nil {
+		var underMin, atMin int
+		for _, ld := range c.rm.Leaders() {
+			isr, _, minISR := ld.ISRStanding()
+			switch {
+			case isr < minISR:
+				underMin++
+			case isr == minISR:
+				atMin++
+			}
+		}
+		gauge(cluster.MetricUnderMinISRPartitions, float64(underMin))
+		gauge(cluster.MetricAtMinISRPartitions, float64(atMin))
+		st := c.rm.Stats()
+		counter(cluster.MetricISRShrinks, float64(st.ISRShrinks))
+		counter(cluster.MetricISRExpands, float64(st.ISRExpands))
+		gauge(cluster.MetricReplicaMaxLag, float64(st.MaxLag))
+		fs := c.rm.FetchStats()
+		counter(cluster.MetricReplicaFetchRequests, float64(fs.Requests()))
+		errs := fs.Errors()
+		// A zero "network" series from the start, for rate() and alerts.
+		if _, ok := errs[replica.FetchErrorNetwork]; !ok {
+			errs[replica.FetchErrorNetwork] = 0
+		}
+		names := make([]string, 0, len(errs))
+		for name := range errs {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			counter(cluster.MetricReplicaFetchErrors, float64(errs[name]), name)
+		}
+	}
+}
+
+// clusterStanding is what one node's metrics read from a snapshot.
+type clusterStanding struct {
+	leaders         int // partitions self leads
+	replicas        int // partition replicas assigned to self
+	underReplicated int // led by self, ISR smaller than the replicas
+	offline         int // without a leader
+	fenced          int // brokers assigned a replica and not live
+}
+
+func clusterStandingOf(snap *cluster.Snapshot, self int32) clusterStanding {
+	var st clusterStanding
+	assigned := map[int32]bool{}
+	for _, p := range snap.Partitions {
+		if p.Leader == cluster.NoLeader {
+			st.offline++
+		}
+		if p.Leader == self {
+			st.leaders++
+			if len(p.ISR) < len(p.Replicas) {
+				st.underReplicated++
+			}
+		}
+		for _, r := range p.Replicas {
+			if r == self {
+				st.replicas++
+			}
+			assigned[r] = true
+		}
+	}
+	// A fenced broker's registration is gone from the snapshot; it is
+	// still named in the assignments it holds replicas in.
+	for id := range assigned {
+		if !snap.Live(id) {
+			st.fenced++
+		}
+	}
+	return st
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
