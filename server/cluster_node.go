@@ -251,6 +251,19 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	n.replicas.SetBrokerEpoch(reg.Epoch())
 	n.setReg(reg)
 	n.started.Store(true)
+	// cluster-ops' DescribeQuorum and metrics read the quorum and the
+	// snapshot from here on.
+	s.setQuorumDescriber(func(ctx context.Context) (cluster.QuorumStatus, error) {
+		return cluster.DescribeQuorum(ctx, n.client)
+	})
+	if err := s.attachClusterMetrics(func() *cluster.Snapshot {
+		if !n.started.Load() {
+			return nil
+		}
+		return n.store.Snapshot()
+	}, n.self, n.replicas); err != nil {
+		return err
+	}
 	n.wg.Add(2)
 	go n.lifecycle(policy)
 	go n.rec.run(n.ctx)
@@ -618,6 +631,7 @@ func (n *clusterNode) closeAll() {
 		}
 		n.setReg(nil)
 	}
+	n.s.setQuorumDescriber(nil)
 	if n.store != nil {
 		n.store.Close()
 	}

@@ -261,6 +261,18 @@ func TestClusterThreeNodesInProcess(t *testing.T) {
 	tc := startTestCluster(t)
 	ctx := testContext(t)
 
+	// DescribeQuorum reads the etcd quorum through the node's client.
+	dq := kmsg.NewPtrDescribeQuorumRequest()
+	dt := kmsg.NewDescribeQuorumRequestTopic()
+	dt.Topic = "__cluster_metadata"
+	dt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
+	dq.Topics = append(dq.Topics, dt)
+	dqr, err := dq.RequestWith(ctx, mustClient(t, tc.node(1).addr))
+	if err != nil || dqr.ErrorCode != 0 || len(dqr.Topics) != 1 || len(dqr.Topics[0].Partitions) != 1 ||
+		len(dqr.Topics[0].Partitions[0].CurrentVoters) != 3 {
+		t.Errorf("describe quorum: %+v, %v; want three voters", dqr, err)
+	}
+
 	// Create through node 2, with RF=3.
 	adm := kadm.NewClient(mustClient(t, tc.node(2).addr))
 	resp, err := adm.CreateTopic(ctx, 3, 3, nil, "rf3")
