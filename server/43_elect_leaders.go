@@ -124,7 +124,7 @@ func handleElectLeaders(c *conn, h *reqHeader, req *kmsg.ElectLeadersRequest) (k
 
 // electPreferred runs a preferred leader election of partitions (all when
 // nil) and returns, per partition not moved, why.
-func (n *clusterNode) electPreferred(timeout time.Duration, partitions []cluster.TopicPartition) (map[cluster.TopicPartition]error, error) {
+func (n *brokerNode) electPreferred(timeout time.Duration, partitions []cluster.TopicPartition) (map[cluster.TopicPartition]error, error) {
 	if !n.started.Load() {
 		return nil, errClusterNotReady
 	}

@@ -143,7 +143,7 @@ func (c *conn) clusterMetadata(h *reqHeader, req *kmsg.MetadataRequest, resp *km
 
 // metadataBrokers are the live brokers with an endpoint on listener, by
 // node ID.
-func (n *clusterNode) metadataBrokers(snap *cluster.Snapshot, listener string) []kmsg.MetadataResponseBroker {
+func (n *brokerNode) metadataBrokers(snap *cluster.Snapshot, listener string) []kmsg.MetadataResponseBroker {
 	out := make([]kmsg.MetadataResponseBroker, 0, len(snap.Brokers))
 	for _, id := range slices.Sorted(maps.Keys(snap.Brokers)) {
 		b := snap.Brokers[id]
@@ -248,7 +248,7 @@ func (c *conn) groupCoordinator(group string) (node int32, host string, port int
 // createTopic creates a topic in the cluster, placed by the controller
 // logic over the live brokers, and waits until this broker's snapshot
 // and local logs hold it.
-func (n *clusterNode) createTopic(name string, partitions int32, rf int, configs map[string]string) (cluster.Topic, error) {
+func (n *brokerNode) createTopic(name string, partitions int32, rf int, configs map[string]string) (cluster.Topic, error) {
 	if !n.started.Load() {
 		return cluster.Topic{}, errClusterNotReady
 	}
@@ -268,7 +268,7 @@ func (n *clusterNode) createTopic(name string, partitions int32, rf int, configs
 // autoCreate creates a topic a client asked for (Metadata, Produce) with
 // num.partitions and default.replication.factor; a topic created
 // meanwhile by another broker is returned as it is.
-func (n *clusterNode) autoCreate(name string) (cluster.Topic, error) {
+func (n *brokerNode) autoCreate(name string) (cluster.Topic, error) {
 	t, err := n.createTopic(name, int32(n.s.cfg.NumPartitions), n.cfg.DefaultReplicationFactor, nil)
 	if errors.Is(err, cluster.ErrTopicExists) {
 		if t, ok := n.snapshot().Topics[name]; ok {
@@ -280,7 +280,7 @@ func (n *clusterNode) autoCreate(name string) (cluster.Topic, error) {
 
 // addPartitions grows topic to total partitions in the cluster and waits
 // until the local log has them.
-func (n *clusterNode) addPartitions(topic string, total int32) error {
+func (n *brokerNode) addPartitions(topic string, total int32) error {
 	if !n.started.Load() {
 		return errClusterNotReady
 	}
@@ -297,7 +297,7 @@ func (n *clusterNode) addPartitions(topic string, total int32) error {
 
 // deleteTopic deletes topic from the cluster and waits until its local
 // log is gone.
-func (n *clusterNode) deleteTopic(topic string) error {
+func (n *brokerNode) deleteTopic(topic string) error {
 	if !n.started.Load() {
 		return errClusterNotReady
 	}
@@ -313,7 +313,7 @@ func (n *clusterNode) deleteTopic(topic string) error {
 }
 
 // waitLocal waits until done holds (the reconciler applied a change).
-func (n *clusterNode) waitLocal(ctx context.Context, done func() bool) error {
+func (n *brokerNode) waitLocal(ctx context.Context, done func() bool) error {
 	for !done() {
 		select {
 		case <-ctx.Done():
@@ -325,7 +325,7 @@ func (n *clusterNode) waitLocal(ctx context.Context, done func() bool) error {
 }
 
 // liveBrokers is how many brokers the snapshot holds.
-func (n *clusterNode) liveBrokers() int { return len(n.snapshot().Brokers) }
+func (n *brokerNode) liveBrokers() int { return len(n.snapshot().Brokers) }
 
 // deleteTopic deletes a topic: from the cluster's metadata in a cluster
 // (every broker's reconciler then drops its log), else from the Manager.
@@ -360,7 +360,7 @@ var errValidatedOnly = errors.New("server: validated only")
 // (a compare-and-swap of the topic, edit applied to the configs it holds)
 // and waits until the local log has them; every broker's reconciler
 // applies them to its log.
-func (n *clusterNode) alterTopicConfigs(name string, validateOnly bool, edit func(map[string]string) (int16, *string)) (int16, *string) {
+func (n *brokerNode) alterTopicConfigs(name string, validateOnly bool, edit func(map[string]string) (int16, *string)) (int16, *string) {
 	if !n.started.Load() {
 		return clusterErrorCode(errClusterNotReady), errorMessage(errClusterNotReady)
 	}
@@ -417,7 +417,7 @@ func (s *Server) checkTopicConfigs(overrides map[string]string) error {
 	return err
 }
 
-func (n *clusterNode) checkTopicConfigs(overrides map[string]string) error {
+func (n *brokerNode) checkTopicConfigs(overrides map[string]string) error {
 	if v, ok := overrides[tlog.ConfigMinInsyncReplicas]; ok {
 		if m, err := strconv.Atoi(v); err != nil || m < 1 {
 			return fmt.Errorf("%w: %s=%q must be an integer >= 1", tlog.ErrInvalidConfig, tlog.ConfigMinInsyncReplicas, v)

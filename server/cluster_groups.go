@@ -20,7 +20,7 @@ import (
 
 // waitOffsetsAppended waits until the high watermark of __consumer_offsets
 // partition p passes lastOffset (consumergroup.Config.WaitAppended).
-func (n *clusterNode) waitOffsetsAppended(ctx context.Context, p int32, lastOffset int64) error {
+func (n *brokerNode) waitOffsetsAppended(ctx context.Context, p int32, lastOffset int64) error {
 	ld, ok := n.replicas.Leader(cluster.TopicPartition{Topic: consumergroup.OffsetsTopic, Partition: p})
 	if !ok {
 		return fmt.Errorf("server: %s-%d is not led here: %w", consumergroup.OffsetsTopic, p, consumergroup.ErrNotCoordinatorForGroup)
@@ -36,7 +36,7 @@ func (n *clusterNode) waitOffsetsAppended(ctx context.Context, p int32, lastOffs
 // createOffsetsTopic creates __consumer_offsets in the cluster with
 // offsets.topic.replication.factor replicas, refused (KIP-115) while fewer
 // brokers are live (consumergroup.Config.CreateOffsetsTopic).
-func (n *clusterNode) createOffsetsTopic(partitions int) error {
+func (n *brokerNode) createOffsetsTopic(partitions int) error {
 	if _, ok := n.snapshot().Topics[consumergroup.OffsetsTopic]; ok {
 		return nil
 	}
@@ -56,7 +56,7 @@ func (n *clusterNode) createOffsetsTopic(partitions int) error {
 
 // lookupTopic is a topic's ID and partition count from the metadata
 // (consumergroup.Config.LookupTopic).
-func (n *clusterNode) lookupTopic(name string) (id [16]byte, partitions int, ok bool) {
+func (n *brokerNode) lookupTopic(name string) (id [16]byte, partitions int, ok bool) {
 	t, ok := n.snapshot().Topics[name]
 	return t.ID, int(t.Partitions), ok
 }

@@ -96,8 +96,8 @@ type ClusterOptions struct {
 	UnsafeNoFsync bool
 }
 
-// clusterNode is the cluster side of a Server; nil on a single broker.
-type clusterNode struct {
+// brokerNode is the cluster side of a Server; nil on a single broker.
+type brokerNode struct {
 	s           *Server
 	cfg         ClusterConfig
 	opts        ClusterOptions
@@ -156,7 +156,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 	if s.node != nil {
 		return errors.New("server: cluster: already prepared")
 	}
-	n := &clusterNode{s: s, cfg: c, opts: o, self: c.NodeID, interBroker: o.InterBroker,
+	n := &brokerNode{s: s, cfg: c, opts: o, self: c.NodeID, interBroker: o.InterBroker,
 		log: s.logger.With("node", c.NodeID)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.replicas = replica.NewManager(replica.Config{
@@ -175,7 +175,9 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 	})
 	n.rec = newReconciler(n)
 	// TODO(cluster-data merge): s.attachReplicas(n.replicas,
-	// clusterHooks{leaderHint: n.leaderHint, brokerEndpoint: n.brokerEndpoint}).
+	// clusterHooks{leaderHint: n.leaderHint, brokerEndpoint: n.brokerEndpoint})
+	// in place of the assignment (tried with cluster-data merged: the
+	// three-process scenario of a healthy cluster passes).
 	s.replicas = n.replicas
 	s.node = n
 	gcfg.Cluster = true
@@ -274,7 +276,7 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 
 // endpoints are the advertised endpoints of every listener s serves,
 // by listener name.
-func (n *clusterNode) endpoints() ([]cluster.Endpoint, error) {
+func (n *brokerNode) endpoints() ([]cluster.Endpoint, error) {
 	s := n.s
 	s.mu.Lock()
 	var eps []cluster.Endpoint
@@ -289,7 +291,7 @@ func (n *clusterNode) endpoints() ([]cluster.Endpoint, error) {
 	return eps, nil
 }
 
-func (n *clusterNode) embedConfig() cluster.EmbedConfig {
+func (n *brokerNode) embedConfig() cluster.EmbedConfig {
 	voters := make([]cluster.Voter, len(n.cfg.Voters))
 	for i, v := range n.cfg.Voters {
 		voters[i] = cluster.Voter{NodeID: v.ID, Host: v.Host, Port: int(v.Port)}
@@ -311,7 +313,7 @@ func (n *clusterNode) embedConfig() cluster.EmbedConfig {
 // against the data dir's record, which it writes on a first start. A
 // data dir that holds topics but no record is a single broker's: it is
 // refused, since the reconciler would drop its topics.
-func (n *clusterNode) joinClusterID(ctx context.Context) (string, error) {
+func (n *brokerNode) joinClusterID(ctx context.Context) (string, error) {
 	path := filepath.Join(n.s.mgr.Dir(), "meta", clusterIDFile)
 	local := ""
 	switch b, err := os.ReadFile(path); {
@@ -402,14 +404,14 @@ func writeFileSynced(path string, b []byte) error {
 	return d.Sync()
 }
 
-func (n *clusterNode) setReg(r *cluster.Registration) {
+func (n *brokerNode) setReg(r *cluster.Registration) {
 	n.regMu.Lock()
 	n.reg = r
 	n.regMu.Unlock()
 	n.registered.Store(r != nil)
 }
 
-func (n *clusterNode) currentReg() *cluster.Registration {
+func (n *brokerNode) currentReg() *cluster.Registration {
 	n.regMu.Lock()
 	defer n.regMu.Unlock()
 	return n.reg
@@ -417,7 +419,7 @@ func (n *clusterNode) currentReg() *cluster.Registration {
 
 // lifecycle runs the controller campaign of the current registration and
 // re-registers after a fencing, until the node closes.
-func (n *clusterNode) lifecycle(policy cluster.Policy) {
+func (n *brokerNode) lifecycle(policy cluster.Policy) {
 	defer n.wg.Done()
 	for {
 		reg := n.currentReg()
@@ -464,7 +466,7 @@ func (n *clusterNode) lifecycle(policy cluster.Policy) {
 
 // campaign campaigns for controller under reg and acts as controller
 // while elected, until ctx ends.
-func (n *clusterNode) campaign(ctx context.Context, reg *cluster.Registration, policy cluster.Policy) {
+func (n *brokerNode) campaign(ctx context.Context, reg *cluster.Registration, policy cluster.Policy) {
 	for ctx.Err() == nil {
 		l, err := reg.Campaign(ctx)
 		if err != nil {
@@ -509,7 +511,7 @@ func (n *clusterNode) campaign(ctx context.Context, reg *cluster.Registration, p
 // alterISR is the replica.Manager's ISR proposal: a compare-and-swap
 // through the registration's fenced store, so a fenced broker's
 // proposal fails.
-func (n *clusterNode) alterISR(ctx context.Context, old cluster.PartitionState, newISR []int32) error {
+func (n *brokerNode) alterISR(ctx context.Context, old cluster.PartitionState, newISR []int32) error {
 	reg := n.currentReg()
 	if reg == nil {
 		return fmt.Errorf("server: ISR change of %s-%d: %w", old.Topic, old.Partition, cluster.ErrFenced)
@@ -525,7 +527,7 @@ func (n *clusterNode) alterISR(ctx context.Context, old cluster.PartitionState, 
 }
 
 // snapshot is the latest metadata; an empty one before the store opens.
-func (n *clusterNode) snapshot() *cluster.Snapshot {
+func (n *brokerNode) snapshot() *cluster.Snapshot {
 	if n == nil || !n.started.Load() {
 		return &cluster.Snapshot{Controller: -1}
 	}
@@ -534,7 +536,7 @@ func (n *clusterNode) snapshot() *cluster.Snapshot {
 
 // leaderHint is the data path's view of a partition's leader (cluster-data's
 // clusterHooks.leaderHint).
-func (n *clusterNode) leaderHint(topic string, partition int32) (leader, epoch int32, ok bool) {
+func (n *brokerNode) leaderHint(topic string, partition int32) (leader, epoch int32, ok bool) {
 	p, ok := n.snapshot().Partition(topic, partition)
 	if !ok || p.Leader == cluster.NoLeader {
 		return -1, -1, false
@@ -544,7 +546,7 @@ func (n *clusterNode) leaderHint(topic string, partition int32) (leader, epoch i
 
 // brokerEndpoint is where clients of listener reach broker id
 // (cluster-data's clusterHooks.brokerEndpoint).
-func (n *clusterNode) brokerEndpoint(listener string, id int32) (host string, port int32, rack *string, ok bool) {
+func (n *brokerNode) brokerEndpoint(listener string, id int32) (host string, port int32, rack *string, ok bool) {
 	b, ok := n.snapshot().Brokers[id]
 	if !ok {
 		return "", 0, nil, false
@@ -563,7 +565,7 @@ func (n *clusterNode) brokerEndpoint(listener string, id int32) (host string, po
 // controlledShutdown asks the cluster to move this node's leaderships to
 // other ISR members, and waits (bounded) until the snapshot shows it
 // leading nothing another live ISR member could lead.
-func (n *clusterNode) controlledShutdown() {
+func (n *brokerNode) controlledShutdown() {
 	if n.abrupt.Load() || !n.started.Load() {
 		return
 	}
@@ -591,7 +593,7 @@ func (n *clusterNode) controlledShutdown() {
 
 // movableLeaderships counts the partitions this node leads whose ISR
 // holds another live broker.
-func (n *clusterNode) movableLeaderships(s *cluster.Snapshot) int {
+func (n *brokerNode) movableLeaderships(s *cluster.Snapshot) int {
 	count := 0
 	for _, p := range s.Partitions {
 		if p.Leader != n.self {
@@ -609,11 +611,11 @@ func (n *clusterNode) movableLeaderships(s *cluster.Snapshot) int {
 
 // close stops the node's parts in order: controller and campaign,
 // reconciler, replicas, registration, store, member.
-func (n *clusterNode) close() {
+func (n *brokerNode) close() {
 	n.closeOnce.Do(n.closeAll)
 }
 
-func (n *clusterNode) closeAll() {
+func (n *brokerNode) closeAll() {
 	n.cancel()
 	n.wg.Wait()
 	if n.rec != nil {

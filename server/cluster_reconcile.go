@@ -52,7 +52,7 @@ type applied struct {
 }
 
 type reconciler struct {
-	n    *clusterNode
+	n    *brokerNode
 	log  *slog.Logger
 	kick chan struct{} // cap 1
 
@@ -61,7 +61,7 @@ type reconciler struct {
 	requesters map[int32]*replica.KgoRequester
 }
 
-func newReconciler(n *clusterNode) *reconciler {
+func newReconciler(n *brokerNode) *reconciler {
 	return &reconciler{
 		n:          n,
 		log:        n.log.With("component", "reconciler"),

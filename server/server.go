@@ -80,7 +80,7 @@ type Server struct {
 	// on a single broker. node is the cluster side (cluster_node.go),
 	// nil on a single broker. Both are set by StartCluster.
 	replicas *replica.Manager
-	node     *clusterNode
+	node     *brokerNode
 
 	createMu sync.Mutex // serialises auto-creation so racing requests create a topic once
 	topicIDs sync.Map   // [16]byte topic ID -> topic name, see topicByID
