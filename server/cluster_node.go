@@ -107,6 +107,7 @@ type brokerNode struct {
 
 	member    *cluster.Embedded
 	client    *clientv3.Client
+	root      string // the metadata's etcd key root
 	store     *cluster.EtcdStore
 	clusterID string
 	admin     *cluster.Controller // any broker's requests (CreateTopic, ...)
@@ -226,10 +227,19 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 			return fmt.Errorf("server: start cluster: %w", err)
 		}
 	}
-	eps := make([]string, 0, len(c.StoreEndpoints()))
-	for _, ep := range c.StoreEndpoints() {
-		eps = append(eps, "http://"+ep)
+	eps, root := c.MetadataStoreURL.Endpoints, c.MetadataStoreURL.Root
+	switch {
+	case c.MetadataStoreURL.TLS:
+		// TODO(issue 14): the client certificate and trust of an
+		// etcds:// store, and its credentials, as settings.
+		return fmt.Errorf("server: start cluster: %w: metadata.store %s: TLS to an external etcd is not wired yet", ErrClusterConfig, c.MetadataStoreURL)
+	case len(eps) == 0:
+		root = cluster.DefaultKeyRoot
+		for _, ep := range c.StoreEndpoints() {
+			eps = append(eps, "http://"+ep)
+		}
 	}
+	n.root = root
 	n.client, err = clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: cluster.DefaultDialTimeout, Logger: zap.NewNop()})
 	if err != nil {
 		return fmt.Errorf("server: start cluster: etcd client for %v: %w", eps, err)
@@ -238,7 +248,7 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		return err
 	}
 	n.store, err = cluster.OpenEtcdStore(ctx, cluster.EtcdStoreConfig{
-		ClusterID: n.clusterID, Client: n.client, SessionTimeout: c.SessionTimeout, Logger: n.log,
+		ClusterID: n.clusterID, Root: n.root, Client: n.client, SessionTimeout: c.SessionTimeout, Logger: n.log,
 	})
 	if err != nil {
 		return fmt.Errorf("server: start cluster: %w", err)
@@ -334,7 +344,7 @@ func (n *brokerNode) joinClusterID(ctx context.Context) (string, error) {
 		}
 		proposed = base64.RawURLEncoding.EncodeToString(b[:])
 	}
-	key := cluster.DefaultKeyRoot + "/" + clusterIDKey
+	key := strings.TrimSuffix(n.root, "/") + "/" + clusterIDKey
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var stored string

@@ -34,6 +34,10 @@ type clusterTestNode struct {
 	dir  string
 	ctrl string // controller (etcd peer) address; its port + 1 serves etcd clients
 	addr string // Kafka listener
+	// store, when set, is the node's metadata.store (an external etcd:
+	// here a voter's client address); else a node without ctrl joins by
+	// naming the voters.
+	store string
 	mgr  *tlog.Manager
 	srv  *Server
 }
@@ -117,8 +121,16 @@ func (tc *testCluster) start(n *clusterTestNode) error {
 	}
 	cc := DefaultClusterConfig()
 	cc.NodeID = n.id
-	cc.Voters = tc.voters
-	cc.ControllerListen = n.ctrl
+	if n.store != "" {
+		u, err := ParseMetadataStore(n.store)
+		if err != nil {
+			return err
+		}
+		cc.MetadataStoreURL, cc.MetadataStore = u, u.HostPorts()
+	} else {
+		cc.Voters = tc.voters
+		cc.ControllerListen = n.ctrl
+	}
 	cc.SessionTimeout = 3 * time.Second
 	cc.HeartbeatInterval = time.Second
 	cc.ReplicaFetchWaitMax = 100 * time.Millisecond
@@ -541,5 +553,45 @@ func findCoordinator(t *testing.T, ctx context.Context, n *clusterTestNode, grou
 			t.Fatalf("node %d: find coordinator of %s: %v", n.id, group, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestClusterBrokersJoinByVotersOrExternalStore: a broker that is not a
+// voter joins by naming the voters, and one given metadata.store (here
+// the voter's etcd client address, as an external etcd) joins the same
+// cluster: every broker sees all three.
+func TestClusterBrokersJoinByVotersOrExternalStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an etcd member")
+	}
+	voter := &clusterTestNode{t: t, id: 1, host: "127.0.0.2", dir: t.TempDir()}
+	voter.ctrl = freeControllerAddr(t, voter.host)
+	h, p, _ := net.SplitHostPort(voter.ctrl)
+	port, _ := strconv.Atoi(p)
+	tc := &testCluster{t: t, voters: []Voter{{ID: 1, Host: h, Port: uint16(port)}}}
+	byVoters := &clusterTestNode{t: t, id: 2, host: "127.0.0.3", dir: t.TempDir()}
+	external := &clusterTestNode{t: t, id: 3, host: "127.0.0.4", dir: t.TempDir(),
+		store: "etcd://" + net.JoinHostPort(h, strconv.Itoa(port+1))}
+	tc.nodes = []*clusterTestNode{voter, byVoters, external}
+	t.Cleanup(func() {
+		for i := len(tc.nodes) - 1; i >= 0; i-- {
+			tc.nodes[i].stop(false)
+		}
+	})
+	for _, n := range tc.nodes {
+		if err := tc.start(n); err != nil {
+			t.Fatalf("node %d: %v", n.id, err)
+		}
+	}
+	var ids []string
+	for _, n := range tc.nodes {
+		m := tc.waitFor(n, "three brokers", func(m *kmsg.MetadataResponse) bool { return len(m.Brokers) == 3 })
+		ids = append(ids, deref(m.ClusterID))
+	}
+	if ids[0] != ids[1] || ids[1] != ids[2] {
+		t.Errorf("cluster ids %v, want one", ids)
+	}
+	if byVoters.srv.node.member != nil || external.srv.node.member != nil {
+		t.Error("a broker that is not a voter runs an etcd member")
 	}
 }
