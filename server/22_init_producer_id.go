@@ -12,7 +12,8 @@ package server
 // hands out a fresh producer id at epoch 0 every time, also when the client
 // sends its old id to bump the epoch, and so does this broker. Ids come
 // from Manager.AllocateProducerID, which never hands out one twice, also
-// across restarts. A transactional id is refused: this broker has no
+// across restarts; in a cluster from blocks claimed in the metadata store,
+// so that no two brokers hand out one id (cluster_pids.go). A transactional id is refused: this broker has no
 // transaction coordinator, and says so rather than pretend.
 //
 // Every new producer id costs state in each partition it produces to, so
@@ -57,8 +58,8 @@ func handleInitProducerID(c *conn, h *reqHeader, req *kmsg.InitProducerIDRequest
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 	} else if !c.s.throttleInitProducerID(c, h, req, resp) {
 		// Throttled: answered with the error and throttle time.
-	} else if id, err := c.s.mgr.AllocateProducerID(); err != nil {
-		resp.ErrorCode = errorCode(err)
+	} else if id, err := c.s.allocateProducerID(); err != nil {
+		resp.ErrorCode = clusterErrorCode(err) // a cluster's store unreachable: retriable
 		c.s.logger.Error("server: allocating a producer id failed", "err", err)
 	} else {
 		resp.ProducerID, resp.ProducerEpoch = id, 0

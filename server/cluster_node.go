@@ -126,6 +126,10 @@ type brokerNode struct {
 	// started is set once StartCluster has set every field above:
 	// handlers touch store and admin only after it.
 	started atomic.Bool
+	// pidMu guards the block of producer IDs being handed out
+	// (cluster_pids.go): [pidNext, pidLimit).
+	pidMu             sync.Mutex
+	pidNext, pidLimit int64
 	// abrupt skips the controlled shutdown (tests: a killed broker).
 	abrupt    atomic.Bool
 	closeOnce sync.Once

@@ -254,7 +254,8 @@ func sameSet(a, b []int32) bool {
 }
 
 // TestClusterThreeNodesInProcess: three brokers in one process, each its
-// own data dir, address and embedded etcd voter. A topic created with
+// own data dir, address and embedded etcd voter, hand out distinct
+// producer ids. A topic created with
 // RF=3 through one broker is placed with leaders spread, every broker
 // answers the same Metadata (ISR = replicas, epoch 0) and holds the
 // topic's log under the cluster's topic ID; topic configs altered through
@@ -283,6 +284,24 @@ func TestClusterThreeNodesInProcess(t *testing.T) {
 	if err != nil || dqr.ErrorCode != 0 || len(dqr.Topics) != 1 || len(dqr.Topics[0].Partitions) != 1 ||
 		len(dqr.Topics[0].Partitions[0].CurrentVoters) != 3 {
 		t.Errorf("describe quorum: %+v, %v; want three voters", dqr, err)
+	}
+
+	// Producer ids are unique across brokers: an idempotent producer's
+	// id names its sequence stream on every partition leader.
+	pids := map[int64]int32{}
+	for _, n := range tc.nodes {
+		for range 2 {
+			ip := kmsg.NewPtrInitProducerIDRequest()
+			ip.TransactionTimeoutMillis = 60000
+			r, err := ip.RequestWith(ctx, mustClient(t, n.addr).SeedBrokers()[0])
+			if err != nil || r.ErrorCode != 0 {
+				t.Fatalf("node %d: init producer id: %v %v", n.id, err, kerr.ErrorForCode(r.ErrorCode))
+			}
+			if other, dup := pids[r.ProducerID]; dup {
+				t.Errorf("producer id %d handed out by nodes %d and %d", r.ProducerID, other, n.id)
+			}
+			pids[r.ProducerID] = n.id
+		}
 	}
 
 	// Create through node 2, with RF=3.
