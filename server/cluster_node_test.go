@@ -38,8 +38,8 @@ type clusterTestNode struct {
 	// here a voter's client address); else a node without ctrl joins by
 	// naming the voters.
 	store string
-	mgr  *tlog.Manager
-	srv  *Server
+	mgr   *tlog.Manager
+	srv   *Server
 }
 
 type testCluster struct {
