@@ -244,7 +244,19 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		}
 	}
 	n.root = root
-	n.client, err = clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: cluster.DefaultDialTimeout, Logger: zap.NewNop()})
+	// Keepalive pings find a member that stopped answering without
+	// closing its sockets (a paused process), so that watches and lease
+	// keep-alives move to another member instead of hanging on it. An
+	// external etcd accepts pings every 5 s by default; the embedded
+	// members every second.
+	keepAlive := 5 * time.Second
+	if len(c.Voters) > 0 {
+		keepAlive = 2 * cluster.EmbedGRPCKeepAliveMinTime
+	}
+	n.client, err = clientv3.New(clientv3.Config{
+		Endpoints: eps, DialTimeout: cluster.DefaultDialTimeout, Logger: zap.NewNop(),
+		DialKeepAliveTime: keepAlive, DialKeepAliveTimeout: 2 * time.Second, PermitWithoutStream: true,
+	})
 	if err != nil {
 		return fmt.Errorf("server: start cluster: etcd client for %v: %w", eps, err)
 	}
