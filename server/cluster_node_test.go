@@ -205,6 +205,16 @@ func (tc *testCluster) waitFor(n *clusterTestNode, what string, ok func(*kmsg.Me
 	return nil
 }
 
+// waitLocal polls n's log.Manager until ok holds, for at most 10 s.
+func (tc *testCluster) waitLocal(n *clusterTestNode, what string, ok func(*tlog.Manager) bool) {
+	tc.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(n.mgr); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tc.t.Fatalf("node %d: no %s in its logs within 10 s", n.id, what)
+		}
+	}
+}
+
 func (tc *testCluster) node(id int32) *clusterTestNode { return tc.nodes[id-1] }
 
 // describeMetadata is a Metadata answer's brokers and partitions, for
@@ -259,7 +269,8 @@ func sameSet(a, b []int32) bool {
 // RF=3 through one broker is placed with leaders spread, every broker
 // answers the same Metadata (ISR = replicas, epoch 0) and holds the
 // topic's log under the cluster's topic ID; topic configs altered through
-// one broker reach every broker's log; every broker names the leader
+// one broker reach every broker's log, and so do topics grown and
+// deleted through any broker; every broker names the leader
 // of a group's __consumer_offsets partition its coordinator (the topic
 // created in the cluster with RF 3); a controlled shutdown moves
 // a broker's leaderships away before it stops; the broker restarts into
@@ -371,6 +382,34 @@ func TestClusterThreeNodesInProcess(t *testing.T) {
 		if err != nil || strings.TrimSpace(string(b)) != deref(first.ClusterID) {
 			t.Errorf("node %d: meta/cluster-id %q %v, want %q", n.id, b, err, deref(first.ClusterID))
 		}
+	}
+
+	// A topic grown through node 1 and one deleted through node 3: every
+	// broker's logs follow.
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "gone"); err != nil {
+		t.Fatalf("create gone: %v", err)
+	}
+	if r, err := kadm.NewClient(mustClient(t, tc.node(1).addr)).CreatePartitions(ctx, 2, "gone"); err != nil || r["gone"].Err != nil {
+		t.Fatalf("create partitions: %v %v", err, r["gone"].Err)
+	}
+	for _, n := range tc.nodes {
+		tc.waitLocal(n, "gone with 3 partitions", func(m *tlog.Manager) bool {
+			lt, ok := m.Topic("gone")
+			return ok && len(lt.Partitions) == 3
+		})
+	}
+	if r, err := kadm.NewClient(mustClient(t, tc.node(3).addr)).DeleteTopics(ctx, "gone"); err != nil || r["gone"].Err != nil {
+		t.Fatalf("delete topic: %v %v", err, r["gone"].Err)
+	}
+	for _, n := range tc.nodes {
+		tc.waitLocal(n, "gone deleted", func(m *tlog.Manager) bool {
+			_, ok := m.Topic("gone")
+			return !ok
+		})
+		tc.waitFor(n, "gone out of the metadata", func(m *kmsg.MetadataResponse) bool {
+			_, ok := topicOf(m, "gone")
+			return !ok
+		})
 	}
 
 	// Topic configs altered through node 3 land in the metadata: every
