@@ -426,3 +426,25 @@ func (n *brokerNode) checkTopicConfigs(overrides map[string]string) error {
 	_, err := n.s.mgr.Defaults().With(localConfigs(overrides))
 	return err
 }
+
+// topicOverrides are a topic's config overrides as DescribeConfigs shows
+// them: in a cluster the metadata's (min.insync.replicas included, which
+// the local log does not take), else the log's.
+func (s *Server) topicOverrides(t *tlog.Topic) map[string]string {
+	if s.node != nil {
+		if ct, ok := s.node.snapshot().Topics[t.Name]; ok && tlog.TopicID(ct.ID) == t.ID {
+			return ct.Configs
+		}
+	}
+	return t.Overrides
+}
+
+// topicDefaults are the broker's topic config defaults by Kafka name: in
+// a cluster min.insync.replicas is the cluster setting's.
+func (s *Server) topicDefaults() map[string]string {
+	m := s.mgr.Defaults().Map()
+	if s.node != nil {
+		m[tlog.ConfigMinInsyncReplicas] = strconv.Itoa(max(s.node.cfg.MinInsyncReplicas, 1))
+	}
+	return m
+}

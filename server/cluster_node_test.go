@@ -440,6 +440,22 @@ func TestClusterThreeNodesInProcess(t *testing.T) {
 		}
 	}
 
+	dc, err := kadm.NewClient(mustClient(t, tc.node(1).addr)).DescribeTopicConfigs(ctx, "rf3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := dc.On("rf3", nil); err != nil {
+		t.Fatal(err)
+	} else {
+		got := map[string]string{}
+		for _, c := range rc.Configs {
+			got[c.Key] = c.MaybeValue()
+		}
+		if got["min.insync.replicas"] != "2" || got["retention.ms"] != "123456" {
+			t.Errorf("described configs min.insync.replicas=%q retention.ms=%q, want 2 and 123456", got["min.insync.replicas"], got["retention.ms"])
+		}
+	}
+
 	// FindCoordinator: every broker names the leader of the group's
 	// __consumer_offsets partition, created on the first lookup.
 	const group = "g1"
