@@ -252,7 +252,7 @@ func ParseVoters(value string) ([]Voter, error) {
 	}
 	vs, err := cluster.ParseVoters(value)
 	if err != nil {
-		return nil, err
+		return nil, withoutSettingName(err, "cluster: "+BrokerControllerQuorumVoters+": ", "cluster: "+BrokerControllerQuorumVoters+" ")
 	}
 	out := make([]Voter, len(vs))
 	for i, v := range vs {
@@ -278,7 +278,23 @@ func ParseMetadataStore(value string) (cluster.StoreURL, error) {
 	if value == "" {
 		return cluster.StoreURL{}, nil
 	}
-	return cluster.ParseStoreURL(value)
+	u, err := cluster.ParseStoreURL(value)
+	if err != nil {
+		return cluster.StoreURL{}, withoutSettingName(err, fmt.Sprintf("cluster: %s %q: ", BrokerMetadataStore, value), "cluster: "+BrokerMetadataStore+": ")
+	}
+	return u, nil
+}
+
+// withoutSettingName is cluster's error about a setting without the
+// prefix naming it: the broker's settings name it already.
+func withoutSettingName(err error, prefixes ...string) error {
+	msg := err.Error()
+	for _, p := range prefixes {
+		if rest, ok := strings.CutPrefix(msg, p); ok {
+			return errors.New(rest)
+		}
+	}
+	return err
 }
 
 // dialAddr reads a host:port that other nodes dial or that a node binds
