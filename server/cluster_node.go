@@ -36,6 +36,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -51,7 +52,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
-	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/consumergroup"
 	"github.com/tributary-io/tributary/replica"
@@ -103,7 +103,10 @@ type brokerNode struct {
 	opts        ClusterOptions
 	self        int32
 	interBroker string
-	log         *slog.Logger
+	// interTLS is the replica fetchers' TLS on an SSL inter-broker
+	// listener; nil on PLAINTEXT.
+	interTLS *tls.Config
+	log      *slog.Logger
 
 	member    *cluster.Embedded
 	client    *clientv3.Client
@@ -216,15 +219,19 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	if n.interBroker == "" {
 		n.interBroker = endpoints[0].Listener
 	}
-	ib := slices.IndexFunc(endpoints, func(e cluster.Endpoint) bool { return e.Listener == n.interBroker })
-	if ib < 0 {
+	sl := n.listener(n.interBroker)
+	switch {
+	case sl == nil:
 		return fmt.Errorf("server: start cluster: %w: the inter-broker listener %s is not served", ErrClusterConfig, n.interBroker)
-	}
-	if p := endpoints[ib].SecurityProtocol; p != auth.Plaintext.String() {
-		// TODO(issue 14): a kgo client with the inter-broker listener's
-		// TLS and SASL (ssl.truststore/keystore, the inter-broker
-		// credentials) for the replica fetchers.
-		return fmt.Errorf("server: start cluster: %w: the inter-broker listener %s is %s; only PLAINTEXT is wired yet", ErrClusterConfig, n.interBroker, p)
+	case sl.protocol.SASL():
+		// TODO(issue 14): the inter-broker SASL credentials (Kafka's
+		// listener.name.<name>.<mechanism>.sasl.jaas.config) for the
+		// replica fetchers' clients.
+		return fmt.Errorf("server: start cluster: %w: the inter-broker listener %s is %s; SASL between brokers is not wired yet (PLAINTEXT or SSL)", ErrClusterConfig, n.interBroker, sl.protocol)
+	case sl.protocol.TLS():
+		// The fetchers dial the other brokers with this listener's
+		// certificate and truststore.
+		n.interTLS = sl.tls.ClientConfig()
 	}
 	if c.IsVoter() {
 		if n.member, err = cluster.StartEmbedded(ctx, n.embedConfig()); err != nil {
@@ -297,6 +304,18 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	go n.rec.run(n.ctx)
 	n.log.Info("server: joined the cluster", "cluster_id", n.clusterID, "broker_epoch", reg.Epoch(),
 		"voter", c.IsVoter(), "inter_broker_listener", n.interBroker)
+	return nil
+}
+
+// listener is s's listener named name, nil if none.
+func (n *brokerNode) listener(name string) *listener {
+	n.s.mu.Lock()
+	defer n.s.mu.Unlock()
+	for _, sl := range n.s.listeners {
+		if sl.name == name {
+			return sl
+		}
+	}
 	return nil
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
+	"github.com/tributary-io/tributary/auth/authtest"
 	"github.com/tributary-io/tributary/cluster"
 	tlog "github.com/tributary-io/tributary/log"
 )
@@ -38,8 +40,12 @@ type clusterTestNode struct {
 	// here a voter's client address); else a node without ctrl joins by
 	// naming the voters.
 	store string
-	mgr   *tlog.Manager
-	srv   *Server
+	// listener, when set, is the node's one listener (its Addr's port
+	// 0); else PLAINTEXT on host. opts are what a client of it needs.
+	listener *Listener
+	opts     []kgo.Opt
+	mgr      *tlog.Manager
+	srv      *Server
 }
 
 type testCluster struct {
@@ -141,7 +147,11 @@ func (tc *testCluster) start(n *clusterTestNode) error {
 		mgr.Close()
 		return err
 	}
-	addr, err := srv.Listen(net.JoinHostPort(n.host, "0"))
+	l := Listener{Name: DefaultListenerName, Protocol: auth.Plaintext, Addr: net.JoinHostPort(n.host, "0")}
+	if n.listener != nil {
+		l = *n.listener
+	}
+	addr, err := srv.ListenOn(l)
 	if err != nil {
 		srv.Close()
 		mgr.Close()
@@ -174,7 +184,7 @@ func (n *clusterTestNode) stop(abrupt bool) {
 
 // metadata asks n itself (not any broker) for the metadata of every topic.
 func (n *clusterTestNode) metadata(ctx context.Context) (*kmsg.MetadataResponse, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.addr))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.addr)}, n.opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -667,5 +677,64 @@ func TestClusterBrokersJoinByVotersOrExternalStore(t *testing.T) {
 	}
 	if byVoters.srv.node.member != nil || external.srv.node.member != nil {
 		t.Error("a broker that is not a voter runs an etcd member")
+	}
+}
+
+// TestClusterInterBrokerTLS: brokers whose only listener is SSL replicate
+// over it: each follower's fetcher dials its leaders with the listener's
+// certificate and truststore, and its fetches go through.
+func TestClusterInterBrokerTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three etcd members")
+	}
+	ca := authtest.NewCA(t, "cluster CA")
+	leaf := ca.Server("broker") // names 127.0.0.1: the three nodes share it
+	sec := map[string]string{"ssl.keystore.type": "PEM", "ssl.keystore.location": leaf.File,
+		"ssl.truststore.type": "PEM", "ssl.truststore.location": ca.CertFile}
+	tc := &testCluster{t: t}
+	for i := range 3 {
+		n := &clusterTestNode{t: t, id: int32(i + 1), host: "127.0.0.1", dir: t.TempDir(), ctrl: freeControllerAddr(t, "127.0.0.1"),
+			listener: &Listener{Name: "SSL", Protocol: auth.SSL, Addr: "127.0.0.1:0", Security: sec},
+			opts:     []kgo.Opt{kgo.DialTLSConfig(ca.ClientConfig(nil))}}
+		_, p, _ := net.SplitHostPort(n.ctrl)
+		port, _ := strconv.Atoi(p)
+		tc.voters = append(tc.voters, Voter{ID: n.id, Host: "127.0.0.1", Port: uint16(port)})
+		tc.nodes = append(tc.nodes, n)
+	}
+	t.Cleanup(func() {
+		for _, n := range tc.nodes {
+			n.stop(false)
+		}
+	})
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, n := range tc.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = tc.start(n)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+	}
+	ctx := testContext(t)
+	adm := kadm.NewClient(mustClient(t, tc.node(1).addr, tc.node(1).opts...))
+	if _, err := adm.CreateTopic(ctx, 3, 3, nil, "secure"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tc.nodes {
+		stats := n.srv.replicas.FetchStats()
+		for deadline := time.Now().Add(15 * time.Second); stats.Requests() < 3; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d: %d replica fetches, errors %v", n.id, stats.Requests(), stats.Errors())
+			}
+		}
+		if errs := stats.Errors(); errs["network"] != 0 {
+			t.Errorf("node %d: replica fetch errors %v over TLS", n.id, errs)
+		}
 	}
 }

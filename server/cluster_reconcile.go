@@ -275,10 +275,14 @@ func (r *reconciler) requester(s *cluster.Snapshot, leader int32) (*replica.KgoR
 		r.log.Warn("server: leader has no inter-broker endpoint", "leader", leader, "listener", r.n.interBroker)
 		return nil, false
 	}
-	req, err := replica.NewKgoRequester(leader,
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))),
-		kgo.ClientID("tributary-replica-"+strconv.Itoa(int(r.n.self))),
-	)
+		kgo.ClientID("tributary-replica-" + strconv.Itoa(int(r.n.self))),
+	}
+	if r.n.interTLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(r.n.interTLS.Clone()))
+	}
+	req, err := replica.NewKgoRequester(leader, opts...)
 	if err != nil {
 		r.log.Warn("server: replica client", "leader", leader, "err", err)
 		return nil, false
