@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/auth"
+	"github.com/tributary-io/tributary/cluster"
 )
 
 // The settings that start a cluster (issue 14), by Kafka's names where
@@ -102,10 +103,6 @@ const (
 // ErrClusterConfig is wrapped by every error in the cluster settings.
 var ErrClusterConfig = errors.New("server: cluster settings")
 
-// ErrClusterNotWired is what serve returns for a cluster's settings until
-// the cluster is started from serve (issue 14's wiring removes it).
-var ErrClusterNotWired = errors.New("cluster mode is not wired yet: serve runs a single broker only (leave out controller.quorum.voters and metadata.store)")
-
 // Voter is one entry of controller.quorum.voters: id@host:port.
 type Voter struct {
 	ID   int32
@@ -136,8 +133,10 @@ type ClusterConfig struct {
 	// ClientListen is the address it resolves to.
 	ControllerClientListen string
 	// MetadataStore are the endpoints (host:port) of metadata.store's
-	// external etcd; nil when the voters are embedded.
-	MetadataStore []string
+	// external etcd; nil when the voters are embedded. MetadataStoreURL
+	// is the whole setting (TLS, key root).
+	MetadataStore    []string
+	MetadataStoreURL cluster.StoreURL
 
 	DefaultReplicationFactor      int
 	MinInsyncReplicas             int
@@ -253,43 +252,20 @@ func isUnspecified(host string) bool {
 	return err == nil && ip.IsUnspecified()
 }
 
-// ParseVoters reads controller.quorum.voters: id@host:port entries,
-// comma-separated, with unique ids and unique addresses; a port must be
-// one other nodes can dial (1-65535). Empty is no voters.
+// ParseVoters reads controller.quorum.voters by cluster.ParseVoters, the
+// one rule for it: id@host:port entries, comma-separated, with unique ids
+// and unique addresses other nodes can dial. Empty is no voters.
 func ParseVoters(value string) ([]Voter, error) {
 	if strings.TrimSpace(value) == "" {
 		return nil, nil
 	}
-	var out []Voter
-	ids := map[int32]bool{}
-	addrs := map[string]int32{}
-	for _, entry := range strings.Split(value, ",") {
-		entry = strings.TrimSpace(entry)
-		idText, addr, ok := strings.Cut(entry, "@")
-		if !ok {
-			return nil, fmt.Errorf("entry %q: want id@host:port", entry)
-		}
-		id, err := strconv.ParseInt(strings.TrimSpace(idText), 10, 32)
-		if err != nil || id < 0 {
-			return nil, fmt.Errorf("entry %q: the id %q is not a node id (an integer >= 0)", entry, idText)
-		}
-		host, port, err := dialAddr(addr)
-		if err != nil {
-			return nil, fmt.Errorf("entry %q: %w", entry, err)
-		}
-		if host == "" || isUnspecified(host) {
-			return nil, fmt.Errorf("entry %q: a voter's host is dialled by the other nodes, so it cannot be empty or unspecified", entry)
-		}
-		v := Voter{ID: int32(id), Host: host, Port: port}
-		if ids[v.ID] {
-			return nil, fmt.Errorf("node id %d is named twice", v.ID)
-		}
-		ids[v.ID] = true
-		if other, dup := addrs[v.Addr()]; dup {
-			return nil, fmt.Errorf("voters %d and %d both have the address %s", other, v.ID, v.Addr())
-		}
-		addrs[v.Addr()] = v.ID
-		out = append(out, v)
+	vs, err := cluster.ParseVoters(value)
+	if err != nil {
+		return nil, withoutSettingName(err, "cluster: "+BrokerControllerQuorumVoters+": ", "cluster: "+BrokerControllerQuorumVoters+" ")
+	}
+	out := make([]Voter, len(vs))
+	for i, v := range vs {
+		out[i] = Voter{ID: v.NodeID, Host: v.Host, Port: uint16(v.Port)}
 	}
 	return out, nil
 }
@@ -303,45 +279,31 @@ func FormatVoters(voters []Voter) string {
 	return strings.Join(s, ",")
 }
 
-// metadataStoreScheme starts metadata.store.
-const metadataStoreScheme = "etcd://"
-
-// ParseMetadataStore reads metadata.store: etcd://host:port,host:port
-// (the scheme once, before the first endpoint). Empty is none.
-func ParseMetadataStore(value string) ([]string, error) {
+// ParseMetadataStore reads metadata.store by cluster.ParseStoreURL, the
+// one rule for it: etcd://host:port,host:port[/root] (etcds:// for TLS).
+// Empty is none.
+func ParseMetadataStore(value string) (cluster.StoreURL, error) {
 	value = strings.TrimSpace(value)
 	if value == "" {
-		return nil, nil
+		return cluster.StoreURL{}, nil
 	}
-	rest, ok := strings.CutPrefix(value, metadataStoreScheme)
-	if !ok {
-		return nil, fmt.Errorf("want %shost:port,host:port (an external etcd cluster's client endpoints)", metadataStoreScheme)
+	u, err := cluster.ParseStoreURL(value)
+	if err != nil {
+		return cluster.StoreURL{}, withoutSettingName(err, fmt.Sprintf("cluster: %s %q: ", BrokerMetadataStore, value), "cluster: "+BrokerMetadataStore+": ")
 	}
-	var out []string
-	for _, ep := range strings.Split(rest, ",") {
-		ep = strings.TrimPrefix(strings.TrimSpace(ep), metadataStoreScheme)
-		host, port, err := dialAddr(ep)
-		if err != nil {
-			return nil, fmt.Errorf("endpoint %q: %w", ep, err)
-		}
-		if host == "" || isUnspecified(host) {
-			return nil, fmt.Errorf("endpoint %q: the host cannot be empty or unspecified", ep)
-		}
-		addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
-		if slices.Contains(out, addr) {
-			return nil, fmt.Errorf("endpoint %s is named twice", addr)
-		}
-		out = append(out, addr)
-	}
-	return out, nil
+	return u, nil
 }
 
-// formatMetadataStore writes endpoints back as metadata.store.
-func formatMetadataStore(eps []string) string {
-	if len(eps) == 0 {
-		return ""
+// withoutSettingName is cluster's error about a setting without the
+// prefix naming it: the broker's settings name it already.
+func withoutSettingName(err error, prefixes ...string) error {
+	msg := err.Error()
+	for _, p := range prefixes {
+		if rest, ok := strings.CutPrefix(msg, p); ok {
+			return errors.New(rest)
+		}
 	}
-	return metadataStoreScheme + strings.Join(eps, ",")
+	return err
 }
 
 // dialAddr reads a host:port that other nodes dial or that a node binds
@@ -403,7 +365,11 @@ func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err err
 		}
 		c.ControllerClientListen = value
 	case BrokerMetadataStore:
-		c.MetadataStore, err = ParseMetadataStore(value)
+		c.MetadataStoreURL, err = ParseMetadataStore(value)
+		c.MetadataStore = c.MetadataStoreURL.HostPorts()
+		if len(c.MetadataStore) == 0 {
+			c.MetadataStore = nil
+		}
 	case BrokerDefaultReplicationFactor:
 		c.DefaultReplicationFactor, err = atLeast(value, 1)
 	case BrokerMinInsyncReplicas:
@@ -510,7 +476,7 @@ func (b *BrokerSettings) clusterMap(m map[string]string) {
 	m[BrokerControllerQuorumVoters] = FormatVoters(c.Voters)
 	m[BrokerControllerListener] = c.ControllerListen
 	m[BrokerControllerClientListener] = c.ControllerClientListen
-	m[BrokerMetadataStore] = formatMetadataStore(c.MetadataStore)
+	m[BrokerMetadataStore] = c.MetadataStoreURL.String()
 	m[BrokerDefaultReplicationFactor] = strconv.Itoa(c.DefaultReplicationFactor)
 	m[BrokerMinInsyncReplicas] = strconv.Itoa(c.MinInsyncReplicas)
 	m[BrokerOffsetsTopicReplicationFactor] = strconv.Itoa(c.OffsetsTopicReplicationFactor)

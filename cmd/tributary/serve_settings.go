@@ -67,7 +67,7 @@ var settingDocs = map[string]string{
 	"max.connections.per.ip":              "connections from one IP address; a further one is closed as soon as it is accepted",
 	"max.connections.per.ip.overrides":    "per-address limits replacing max.connections.per.ip: ip:limit,ip:limit (IP literals, no host names)",
 	"message.max.bytes":                   "default max.message.bytes: largest record batch a topic accepts",
-	"min.insync.replicas":                 "default min.insync.replicas: replicas in the ISR an acks=all produce needs, else NOT_ENOUGH_REPLICAS; a single broker accepts only 1 (cluster; not wired yet)",
+	"min.insync.replicas":                 "default min.insync.replicas: replicas in the ISR an acks=all produce needs, else NOT_ENOUGH_REPLICAS; a single broker accepts only 1 (cluster)",
 	"num.partitions":                      "partitions of an auto-created topic or one created without a count",
 	"offset.metadata.max.bytes":           "longest metadata string a committed offset may carry",
 	"offsets.retention.check.interval.ms": "how often expired committed offsets are looked for",
@@ -77,7 +77,7 @@ var settingDocs = map[string]string{
 	"producer.id.expiration.ms":           "default producer.id.expiration.ms: forget an idle idempotent producer after this long",
 	"queued.max.request.bytes":            "bytes of requests read but not yet answered, across connections (0: no limit)",
 	"socket.request.max.bytes":            "largest request a client may send",
-	"unclean.leader.election.enable":      "default unclean.leader.election.enable: whether a replica outside the ISR may become leader, losing acknowledged records (cluster; not wired yet)",
+	"unclean.leader.election.enable":      "default unclean.leader.election.enable: whether a replica outside the ISR may become leader, losing acknowledged records (cluster)",
 
 	// Bounds on what groups cost (not Kafka settings).
 	"group.max.creation.rate.per.connection": "groups one connection may create per second; past it the connection is throttled as Kafka's quotas throttle (throttle_time_ms)",
@@ -90,7 +90,7 @@ var settingDocs = map[string]string{
 
 	// Starting a cluster (issue 14): without controller.quorum.voters or
 	// metadata.store the broker is a single broker and these change
-	// nothing. Cluster mode is not wired into serve yet.
+	// nothing.
 	"node.id":                              "this node's id in the cluster, its id in controller.quorum.voters if it is a voter; -1: unset (also --node-id)",
 	"process.roles":                        "Kafka's roles: broker, or broker,controller for a voter; empty: a voter when node.id is in controller.quorum.voters",
 	"controller.quorum.voters":             "the metadata quorum's voters (embedded etcd members) at their controller addresses: 1@host:port,2@host:port,3@host:port; empty: a single broker (also --controller-quorum-voters)",
