@@ -19,8 +19,10 @@ package bench_test
 // Each sub-benchmark is one workload; -benchtime Nx is N iterations of it
 // (b.Loop: setup once). Every iteration runs the workload on both
 // deployments, each on a fresh topic of 4 partitions (the e2e benchmark's
-// count), in an order that flips at every iteration across the whole run,
-// so that a noisy stretch of this shared machine lands on both:
+// count; warmed up untimed with one acks=all record a partition, see
+// createTopic), in an order that flips at every iteration across the
+// whole run, so that a noisy stretch of this shared machine lands on
+// both:
 //
 //	produce-100B  1,000,000 x 100 B, acks=all, idempotent, linger 5 ms
 //	consume-100B  those records read back from the start (one client, no group)
@@ -182,18 +184,54 @@ func (d *deployment) cpu(b *testing.B) time.Duration {
 	return sum
 }
 
-// createTopic creates topic with the deployment's replication and waits
-// until every partition has a leader and, in the cluster, a whole ISR.
-func (d *deployment) createTopic(ctx context.Context, topic string) error {
+// createTopic creates topic with the deployment's replication, waits
+// until every partition has a leader and, in the cluster, a whole ISR,
+// and then writes one empty record to each partition with acks=all (the
+// warm-up: offset 0 of every partition), which returns once every
+// replica fetches the partition. It returns how long the warm-up took.
+//
+// The ISR is whole in the metadata from the topic's creation on, before
+// the followers fetch: a follower whose first fetch reaches the leader
+// before the leader opened the partition gets UNKNOWN_TOPIC_ID and waits
+// replica.fetch.backoff.ms (1 s) before it fetches again, and acks=all
+// waits with it. The warm-up keeps that one-off wait of a new partition
+// out of the timed runs (BENCHMARKS.md, "Cluster: replication cost").
+func (d *deployment) createTopic(ctx context.Context, topic string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, clusterSetupTimeout)
 	defer cancel()
 	if err := d.c.CreateTopic(ctx, topic, clusterPartitions, d.rf, d.configs); err != nil {
-		return err
+		return 0, err
 	}
 	if d.waitISR > 1 {
-		return d.c.WaitISR(ctx, topic, d.waitISR)
+		if err := d.c.WaitISR(ctx, topic, d.waitISR); err != nil {
+			return 0, err
+		}
 	}
-	return nil
+	cl, err := kgo.NewClient(kgo.SeedBrokers(d.seeds()...), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	recs := make([]*kgo.Record, clusterPartitions)
+	for p := range recs {
+		recs[p] = &kgo.Record{Partition: int32(p)}
+	}
+	start := time.Now()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return 0, fmt.Errorf("warm-up of %s on %s: %w", topic, d.name, err)
+	}
+	return time.Since(start), nil
+}
+
+// afterWarmUp is where the records of a run start in every partition of
+// a topic made by createTopic.
+func afterWarmUp() map[int32]int64 {
+	m := make(map[int32]int64, clusterPartitions)
+	for p := range clusterPartitions {
+		m[int32(p)] = 1
+	}
+	return m
 }
 
 func (d *deployment) deleteTopic(ctx context.Context, topic string) error {
@@ -221,8 +259,8 @@ func (d *deployment) checkCommitted(ctx context.Context, topic string, records i
 	for _, e := range ends {
 		sum += e
 	}
-	if sum != records {
-		return fmt.Errorf("%d records acknowledged with acks=all, but the high watermarks of %s add up to %d (%v)", records, topic, sum, ends)
+	if want := records + clusterPartitions; sum != want { // the warm-up's one a partition
+		return fmt.Errorf("%d records (and %d warm-up ones) acknowledged with acks=all, but the high watermarks of %s add up to %d (%v)", records, clusterPartitions, topic, sum, ends)
 	}
 	return nil
 }
@@ -349,6 +387,10 @@ func (cb *clusterBench) throughput(ctx context.Context, b *testing.B, name strin
 				continue
 			}
 			key := fmt.Sprintf("%d/%s", size, d.name)
+			var (
+				warm time.Duration
+				err  error
+			)
 			pcfg := bench.ProduceConfig{
 				Brokers:    d.seeds(),
 				Topic:      fmt.Sprintf("cluster-%s-%s-%d", name, d.name, it),
@@ -361,7 +403,7 @@ func (cb *clusterBench) throughput(ctx context.Context, b *testing.B, name strin
 				if q := cb.filled[key]; len(q) > 0 {
 					pcfg.Topic, cb.filled[key] = q[0], q[1:]
 				} else {
-					if err := d.createTopic(ctx, pcfg.Topic); err != nil {
+					if _, err := d.createTopic(ctx, pcfg.Topic); err != nil {
 						b.Fatal(err)
 					}
 					res, err := bench.Produce(ctx, pcfg)
@@ -369,18 +411,15 @@ func (cb *clusterBench) throughput(ctx context.Context, b *testing.B, name strin
 						b.Fatalf("filling %s on %s: %d records, %v", pcfg.Topic, d.name, res.Records, err)
 					}
 				}
-			} else if err := d.createTopic(ctx, pcfg.Topic); err != nil {
+			} else if warm, err = d.createTopic(ctx, pcfg.Topic); err != nil {
 				b.Fatal(err)
 			}
 			stopPerf := d.perf(b, fmt.Sprintf("%s-%d", name, it))
 			cpu0 := d.cpu(b)
-			var (
-				res bench.Result
-				err error
-			)
+			var res bench.Result
 			if consume {
 				res, err = bench.Consume(ctx, bench.ConsumeConfig{Brokers: d.seeds(), Topic: pcfg.Topic, Records: records,
-					IdleTimeout: consumeIdle})
+					StartOffsets: afterWarmUp(), IdleTimeout: consumeIdle})
 			} else {
 				res, err = bench.Produce(ctx, pcfg)
 			}
@@ -415,8 +454,12 @@ func (cb *clusterBench) throughput(ctx context.Context, b *testing.B, name strin
 			s.mbPerSec = append(s.mbPerSec, res.MBPerSec)
 			s.cpuPerGB = append(s.cpuPerGB, cpuPerGB)
 			perIt[d.name] = res.RecordsPerSec
-			b.Logf("%s iteration %d %s: %.0f records/s, %.1f MB/s, broker cpu %.3f s/GB, %v",
-				name, it, d.name, res.RecordsPerSec, res.MBPerSec, cpuPerGB, res.Elapsed.Round(time.Millisecond))
+			warmText := ""
+			if !consume {
+				warmText = fmt.Sprintf(" (the topic's warm-up took %v)", warm.Round(time.Millisecond))
+			}
+			b.Logf("%s iteration %d %s: %.0f records/s, %.1f MB/s, broker cpu %.3f s/GB, %v%s",
+				name, it, d.name, res.RecordsPerSec, res.MBPerSec, cpuPerGB, res.Elapsed.Round(time.Millisecond), warmText)
 		}
 		if perIt[depRF3] > 0 && perIt[depSingle] > 0 {
 			ratios = append(ratios, perIt[depRF3]/perIt[depSingle])
@@ -451,7 +494,8 @@ func (cb *clusterBench) latency(ctx context.Context, b *testing.B) {
 				continue
 			}
 			topic := fmt.Sprintf("cluster-e2e-%s-%d", d.name, it)
-			if err := d.createTopic(ctx, topic); err != nil {
+			warm, err := d.createTopic(ctx, topic)
+			if err != nil {
 				b.Fatal(err)
 			}
 			stopPerf := d.perf(b, fmt.Sprintf("e2e-latency-%d", it))
@@ -480,9 +524,12 @@ func (cb *clusterBench) latency(ctx context.Context, b *testing.B) {
 			s.p999 = append(s.p999, ms(l.P999))
 			s.maxLat = append(s.maxLat, ms(l.Max))
 			s.recsPerSec = append(s.recsPerSec, out.Produce.RecordsPerSec)
-			b.Logf("e2e-latency iteration %d %s: %d records received of %d acknowledged, %.0f records/s, p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms, brokers %.0f%% of a core",
+			pl := out.Produce.Latency
+			b.Logf("e2e-latency iteration %d %s: %d records received of %d acknowledged, %.0f records/s, p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms, brokers %.0f%% of a core; acknowledgement p50 %.3f ms, p99 %.3f ms, max %.3f ms; received per second %s",
 				it, d.name, out.Consume.Records, out.Produce.Records, out.Produce.RecordsPerSec,
-				ms(l.P50), ms(l.P99), ms(l.P999), ms(l.Max), 100*cpu.Seconds()/out.Produce.Elapsed.Seconds())
+				ms(l.P50), ms(l.P99), ms(l.P999), ms(l.Max), 100*cpu.Seconds()/out.Produce.Elapsed.Seconds(),
+				ms(pl.P50), ms(pl.P99), ms(pl.Max), timeline(out.Consume.Timeline))
+			b.Logf("e2e-latency iteration %d %s: the topic's warm-up (one acks=all record a partition) took %v", it, d.name, warm.Round(time.Millisecond))
 		}
 	}
 	for _, dn := range []string{depSingle, depRF3} {
@@ -559,6 +606,7 @@ func (fc *failoverClient) run(ctx context.Context, rate float64, stop <-chan str
 // failoverRun is what one kill measured.
 type failoverRun struct {
 	killed     int           // node id
+	controller bool          // the killed node was the active controller
 	kill       time.Duration // SIGKILL to reaped
 	moved      time.Duration // SIGKILL to Metadata naming another leader; 0: not seen
 	windows    []time.Duration
@@ -579,7 +627,7 @@ func (cb *clusterBench) failover(ctx context.Context, b *testing.B, d *deploymen
 	for b.Loop() {
 		it++
 		topic := fmt.Sprintf("cluster-failover-%d", it)
-		if err := d.createTopic(ctx, topic); err != nil {
+		if _, err := d.createTopic(ctx, topic); err != nil {
 			b.Fatal(err)
 		}
 		target := int32((it - 1) % clusterPartitions)
@@ -605,8 +653,12 @@ func (cb *clusterBench) failover(ctx context.Context, b *testing.B, d *deploymen
 		} else {
 			moved = append(moved, movedMs)
 		}
-		b.Logf("failover iteration %d: kill -9 of node %d (leader of partition %d; reaped in %v); new leader in Metadata after %s; window: %s",
-			it, run.killed, target, run.kill.Round(time.Microsecond), movedText, strings.Join(parts, "; "))
+		role := "not the active controller"
+		if run.controller {
+			role = "the active controller"
+		}
+		b.Logf("failover iteration %d: kill -9 of node %d (leader of partition %d, %s; reaped in %v); new leader in Metadata after %s; window: %s",
+			it, run.killed, target, role, run.kill.Round(time.Microsecond), movedText, strings.Join(parts, "; "))
 
 		// The node comes back and the ISR is whole before anything else.
 		rctx, cancel := context.WithTimeout(ctx, clusterSetupTimeout)
@@ -710,6 +762,9 @@ func failoverOnce(ctx context.Context, c *clustertest.Cluster, topic string, tar
 	}
 
 	run := failoverRun{killed: victim}
+	if ctl, err := c.Controller(ctx); err == nil {
+		run.controller = ctl == victim
+	}
 	t0 := time.Now()
 	if err := c.Kill9(victim); err != nil {
 		return failoverRun{}, err
@@ -879,6 +934,15 @@ func loadAvg() string {
 }
 
 func strPtr(s string) *string { return &s }
+
+// timeline is the records of each sample of tl, comma-separated.
+func timeline(tl []bench.Sample) string {
+	parts := make([]string, len(tl))
+	for i, smp := range tl {
+		parts[i] = strconv.FormatInt(smp.Records, 10)
+	}
+	return strings.Join(parts, ",")
+}
 
 // median of xs (not empty); the mean of the middle two for an even count.
 func median(xs []float64) float64 {
