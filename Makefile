@@ -100,7 +100,7 @@ BENCH_SECURITY_COUNT ?= 3
 bench-security: build
 	TRIBUTARY_SECURITY_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'SecurityCost|SASLSSLHandshake|AESGCMSealFloor|TLSWriteFloor|TLSHandshake' -benchtime 1x -count $(BENCH_SECURITY_COUNT) -timeout 30m ./bench
 
-# Replication cost (~5 min at 3 iterations): the built broker as one
+# Replication cost (~2 min at 3 iterations): the built broker as one
 # process (RF=1) and as a three-node cluster on 127.0.0.2-4 (RF=3,
 # min.insync.replicas=2), both acks=all, in the same run: produce and
 # consume 1,000,000 x 100 B and 200,000 x 1 KiB, end-to-end latency at
