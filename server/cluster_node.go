@@ -129,6 +129,9 @@ type brokerNode struct {
 	// started is set once StartCluster has set every field above:
 	// handlers touch store and admin only after it.
 	started atomic.Bool
+	// stopAuth ends cluster_auth.go's ACL watch; nil until StartCluster
+	// switched the credentials and ACLs to the cluster's store.
+	stopAuth func()
 	// abrupt skips the controlled shutdown (tests: a killed broker).
 	abrupt    atomic.Bool
 	closeOnce sync.Once
@@ -265,6 +268,11 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		ClusterID: n.clusterID, Root: n.root, Client: n.client, SessionTimeout: c.SessionTimeout, Logger: n.log,
 	})
 	if err != nil {
+		return fmt.Errorf("server: start cluster: %w", err)
+	}
+	// Users and ACLs are the cluster's from here on, before the broker
+	// registers and clients are sent to it.
+	if n.stopAuth, err = s.useClusterAuth(ctx, n.store); err != nil {
 		return fmt.Errorf("server: start cluster: %w", err)
 	}
 	policy := cluster.Policy{UncleanLeaderElection: n.opts.UncleanLeaderElection}
@@ -672,6 +680,9 @@ func (n *brokerNode) closeAll() {
 		n.setReg(nil)
 	}
 	n.s.setQuorumDescriber(nil)
+	if n.stopAuth != nil {
+		n.stopAuth()
+	}
 	if n.store != nil {
 		n.store.Close()
 	}
