@@ -109,6 +109,20 @@ BENCH_SECURITY_COUNT ?= 3
 bench-security: build
 	TRIBUTARY_SECURITY_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'SecurityCost|SASLSSLHandshake|AESGCMSealFloor|TLSWriteFloor|TLSHandshake' -benchtime 1x -count $(BENCH_SECURITY_COUNT) -timeout 30m ./bench
 
+# Replication cost (~2 min at 3 iterations): the built broker as one
+# process (RF=1) and as a three-node cluster on 127.0.0.2-4 (RF=3,
+# min.insync.replicas=2), both acks=all, in the same run: produce and
+# consume 1,000,000 x 100 B and 200,000 x 1 KiB, end-to-end latency at
+# 10,000 records/s for 10 s, and the unavailability window of a partition
+# whose leader is killed with kill -9 under 1,000 records/s (see
+# bench/cluster_bench_test.go; BENCHMARKS.md "Cluster: replication cost").
+# A binary without cluster mode runs the single broker's half only.
+# TRIBUTARY_BENCH_CLUSTER_PERF=dir records the brokers with perf.
+BENCH_CLUSTER_ITERS ?= 3
+.PHONY: bench-cluster
+bench-cluster: build
+	TRIBUTARY_BENCH_CLUSTER_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench '^BenchmarkCluster$$' -v -benchtime $(BENCH_CLUSTER_ITERS)x -count 1 -timeout 40m ./bench
+
 # Peers side by side: Tributary, NATS JetStream (file storage), Redis
 # Streams (AOF everysec) and kfake, the same workloads interleaved in one
 # run (see bench/peers; it runs as a test because kfake, the control, is a
