@@ -99,10 +99,12 @@ stop_brokers() {
 finish() {
 	trap - EXIT INT TERM
 	stop_brokers
-	rm -rf "$work/franz-go" "$work/data"
-	if [ "$rc" -eq 0 ] && [ "${KGO_SUITE_KEEP:-0}" != 1 ]; then
+	if [ "${KGO_SUITE_KEEP:-0}" = 1 ]; then
+		echo "kgo-suite: franz-go copy, data and logs in $work"
+	elif [ "$rc" -eq 0 ]; then
 		rm -rf "$work"
 	else
+		rm -rf "$work/franz-go" "$work/data"
 		echo "kgo-suite: logs in $work"
 	fi
 	exit "$rc"
