@@ -80,7 +80,9 @@ stop_brokers() {
 	for pid in "${broker_pids[@]}"; do
 		kill -TERM "$pid" 2>/dev/null
 	done
-	local deadline=$((SECONDS + 30)) alive
+	# A cluster node's controlled shutdown moves its leaderships away and
+	# drains its connections first (about 10 s here), so allow a minute.
+	local deadline=$((SECONDS + 60)) alive
 	while :; do
 		alive=()
 		for pid in $cluster_pid "${broker_pids[@]}"; do
@@ -88,7 +90,7 @@ stop_brokers() {
 		done
 		[ ${#alive[@]} -eq 0 ] && break
 		if [ $SECONDS -ge $deadline ]; then
-			echo "kgo-suite: ${alive[*]} still running 30 s after SIGTERM; SIGKILL" >&2
+			echo "kgo-suite: ${alive[*]} still running 60 s after SIGTERM; SIGKILL" >&2
 			kill -KILL "${alive[@]}" 2>/dev/null
 			break
 		fi
