@@ -71,6 +71,7 @@ cp -R "$src" "$work/franz-go" && chmod -R u+w "$work/franz-go" || exit 2
 # The broker processes: started below, stopped by PID on any exit.
 broker_pids=()
 cluster_pid=
+test_pid=
 rc=2
 stop_brokers() {
 	if [ -n "$cluster_pid" ]; then
@@ -100,6 +101,12 @@ stop_brokers() {
 }
 finish() {
 	trap - EXIT INT TERM
+	if [ -n "$test_pid" ] && kill -0 "$test_pid" 2>/dev/null; then
+		echo "kgo-suite: stopping go test (process group $test_pid)" >&2
+		kill -TERM -- "-$test_pid" 2>/dev/null
+		sleep 2
+		kill -KILL -- "-$test_pid" 2>/dev/null
+	fi
 	stop_brokers
 	if [ "${KGO_SUITE_KEEP:-0}" = 1 ]; then
 		echo "kgo-suite: franz-go copy, data and logs in $work"
@@ -212,10 +219,21 @@ fi
 echo "kgo-suite: franz-go $version, go test -run '$RUN' -skip '$SKIP' -timeout $TIMEOUT ./pkg/kgo/..." \
 	"(KGO_TEST_RF=$KGO_TEST_RF KGO_TEST_RECORDS=$KGO_TEST_RECORDS)"
 start=$SECONDS
-# One line per top-level test as it ends; the whole output in go-test.log.
-(cd "$work/franz-go" && GOWORK=off "$GO" test -count=1 -timeout "$TIMEOUT" -run "$RUN" -skip "$SKIP" -v ./pkg/kgo/...) \
-	2>&1 | tee "$work/go-test.log" | grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)|(ok|FAIL)[[:space:]]|panic:)'
-rc=${PIPESTATUS[0]}
+# go test in a process group of its own (setsid), waited for in the
+# background so that a signal to this script stops it, its test binaries
+# and then the brokers at once. One line per top-level test as it ends;
+# the whole output in go-test.log.
+: >"$work/go-test.log"
+(cd "$work/franz-go" && exec setsid env GOWORK=off "$GO" test -count=1 -timeout "$TIMEOUT" \
+	-run "$RUN" -skip "$SKIP" -v ./pkg/kgo/...) >"$work/go-test.log" 2>&1 &
+test_pid=$!
+tail -n +1 -f --pid="$test_pid" "$work/go-test.log" |
+	grep --line-buffered -E '^(--- (PASS|FAIL|SKIP)|(ok|FAIL)[[:space:]]|panic:)' &
+show_pid=$!
+wait "$test_pid"
+rc=$?
+test_pid=
+wait "$show_pid"
 took=$((SECONDS - start))
 
 pass=$(grep -c '^--- PASS' "$work/go-test.log")
