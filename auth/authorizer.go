@@ -63,20 +63,42 @@ type Config struct {
 	AllowEveryoneIfNoACLFound bool
 }
 
+// ACLBackend keeps ACL bindings somewhere other than the Authorizer's
+// file: a cluster's metadata store, shared and watched by every broker.
+// The Authorizer keeps its lookup index in memory either way and rebuilds
+// it from ACLs only when ACLVersion moves (Refresh), never per request.
+type ACLBackend interface {
+	// ACLVersion changes whenever the stored bindings do.
+	ACLVersion() int64
+	// ACLs returns every stored binding, each valid and canonical as
+	// Binding.Validate returns it, and the version they are at.
+	ACLs() (bindings []Binding, version int64)
+	// CreateACLs stores bindings (valid, canonical); one already stored
+	// is left as it is. On return they are in ACLs.
+	CreateACLs(bindings []Binding) error
+	// DeleteACLs removes every stored binding match selects, deciding
+	// against the stored state, and returns those it removed. On return
+	// they are gone from ACLs.
+	DeleteACLs(match func(Binding) bool) ([]Binding, error)
+}
+
 // Authorizer decides requests against ACL bindings as Kafka's
-// StandardAuthorizer does, and keeps the bindings durably in its file.
+// StandardAuthorizer does, and keeps the bindings durably in its file or
+// in an ACLBackend.
 //
 // Reads (Authorize) take no lock and allocate nothing: they load the
 // current snapshot, an immutable lookup table, with one atomic load.
-// Changes (Create, Delete) are serialised by mu, write the whole file and
-// then publish a new snapshot, so a change is durable before any
-// connection sees it, and every connection sees it on its next request.
+// Changes (Create, Delete) are serialised by mu, write the whole file (or
+// the backend) and then publish a new snapshot, so a change is durable
+// before any connection sees it, and every connection sees it on its next
+// request. With a backend, changes made elsewhere arrive by Refresh.
 type Authorizer struct {
 	cfg   Config
 	super map[Principal]struct{}
 
-	mu   sync.Mutex // serialises Create and Delete
-	snap atomic.Pointer[snapshot]
+	mu      sync.Mutex // serialises Create, Delete, Refresh and UseBackend
+	backend ACLBackend // guarded by mu; nil: the file of cfg.Path
+	snap    atomic.Pointer[snapshot]
 }
 
 // entry is a binding reduced to what a decision reads.
@@ -94,6 +116,7 @@ type entry struct {
 // matched against prefixes by one map look-up per length in use rather
 // than per character.
 type snapshot struct {
+	version    int64     // the backend's ACLVersion it was built from
 	bindings   []Binding // sorted (sortBindings), as stored
 	literal    [numResourceTypes]map[string][]entry
 	prefixed   [numResourceTypes]map[string][]entry
@@ -353,6 +376,26 @@ func (a *Authorizer) Create(bindings []Binding) []error {
 			next = append(next, nb)
 		}
 	}
+	if a.backend != nil {
+		// The backend decides what is already stored (another broker may
+		// have created or deleted a binding since this one's snapshot).
+		nbs := make([]Binding, 0, len(valid))
+		for _, i := range valid {
+			nb, _ := bindings[i].Validate()
+			nbs = append(nbs, nb)
+		}
+		if len(nbs) == 0 {
+			return errs
+		}
+		err := a.backend.CreateACLs(nbs)
+		a.refreshLocked()
+		if err != nil {
+			for _, i := range valid {
+				errs[i] = err
+			}
+		}
+		return errs
+	}
 	if len(next) == len(cur) {
 		return errs
 	}
@@ -372,6 +415,9 @@ func (a *Authorizer) Create(bindings []Binding) []error {
 func (a *Authorizer) Delete(filters []Filter) ([][]Binding, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.backend != nil {
+		return a.deleteFromBackend(filters)
+	}
 	cur := a.snap.Load().bindings
 	out := make([][]Binding, len(filters))
 	gone := make([]bool, len(cur))
@@ -400,6 +446,74 @@ func (a *Authorizer) Delete(filters []Filter) ([][]Binding, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// deleteFromBackend is Delete with a backend, which selects against the
+// stored bindings; what it removed is listed under every filter that
+// selects it. Called with mu held.
+func (a *Authorizer) deleteFromBackend(filters []Filter) ([][]Binding, error) {
+	out := make([][]Binding, len(filters))
+	if len(filters) == 0 {
+		return out, nil
+	}
+	removed, err := a.backend.DeleteACLs(func(b Binding) bool {
+		for _, f := range filters {
+			if f.Matches(b) {
+				return true
+			}
+		}
+		return false
+	})
+	a.refreshLocked()
+	if err != nil {
+		return nil, err
+	}
+	sortBindings(removed)
+	for i, f := range filters {
+		for _, b := range removed {
+			if f.Matches(b) {
+				out[i] = append(out[i], b)
+			}
+		}
+	}
+	return out, nil
+}
+
+// UseBackend makes b the store of the bindings from now on, in place of
+// the file, and publishes b's bindings. Safe while connections are
+// authorized: each sees either the old or the new bindings.
+func (a *Authorizer) UseBackend(b ACLBackend) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.backend = b
+	bs, v := b.ACLs()
+	a.publishBackend(bs, v)
+}
+
+// Refresh rebuilds the lookup index from the backend if its bindings
+// changed since the index was built; without a backend, or with no
+// change, it does nothing. The owner of a backend calls it when the
+// backend reports a change (a watch), never per request.
+func (a *Authorizer) Refresh() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.refreshLocked()
+}
+
+func (a *Authorizer) refreshLocked() {
+	if a.backend == nil || a.backend.ACLVersion() == a.snap.Load().version {
+		return
+	}
+	bs, v := a.backend.ACLs()
+	a.publishBackend(bs, v)
+}
+
+func (a *Authorizer) publishBackend(bs []Binding, version int64) {
+	bs = slices.Clone(bs)
+	sortBindings(bs)
+	s := newSnapshot(bs)
+	s.version = version
+	a.snap.Store(s)
 }
 
 // publish makes bindings durable, then current. Called with mu held.

@@ -20,18 +20,31 @@ func benchAuthorizer(tb testing.TB, n int) *Authorizer {
 	return newTestAuthorizer(tb, Config{}, bs...)
 }
 
+// BenchmarkAuthorize: the file-backed authorizer, and one whose bindings
+// come from a backend (as a cluster's store supplies them); both answer
+// from the same in-memory index.
 func BenchmarkAuthorize(b *testing.B) {
+	p := Principal{Type: "User", Name: "u7"}
 	for _, n := range []int{10, 1000, 100000} {
-		a := benchAuthorizer(b, n)
-		p := Principal{Type: "User", Name: "u7"}
-		b.Run(fmt.Sprintf("acls=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if !a.Authorize(p, "127.0.0.1", OpWrite, ResourceTopic, "topic-7") {
-					b.Fatal("denied")
+		for _, store := range []string{"file", "backend"} {
+			a := benchAuthorizer(b, n)
+			if store == "backend" {
+				backed, err := NewAuthorizer(Config{})
+				if err != nil {
+					b.Fatal(err)
 				}
+				backed.UseBackend(&memACLs{bindings: a.snap.Load().bindings, version: 1})
+				a = backed
 			}
-		})
+			b.Run(fmt.Sprintf("acls=%d/store=%s", n, store), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if !a.Authorize(p, "127.0.0.1", OpWrite, ResourceTopic, "topic-7") {
+						b.Fatal("denied")
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -57,6 +57,22 @@
 // is an error that stops the broker, never an empty (open or closed) ACL
 // set.
 //
+// # Backends
+//
+// The credential store and the authorizer keep their data in the data
+// dir's files by default (meta/scram-credentials, meta/acls: a single
+// broker). Each also takes a backend, a small interface declared here
+// (CredentialBackend, ACLBackend), so that a cluster keeps them in its
+// metadata store instead; the server adapts the cluster's store to them
+// (auth imports no cluster code). CredentialStore.SetBackend and
+// Authorizer.UseBackend switch while connections are served. With an ACL
+// backend the authorizer still answers from its in-memory index: its
+// owner calls Refresh when the backend reports a change, and Refresh
+// rebuilds the index only when ACLVersion moved. Create and Delete go to
+// the backend, which decides against the stored bindings (a binding
+// stored by another broker is not created twice; Delete returns what the
+// backend removed), then refresh.
+//
 // # Connections
 //
 // The security protocols of Kafka's listeners (PLAINTEXT, SSL,

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/xdg-go/scram"
 
@@ -157,9 +158,38 @@ var credentialsFormat = framedfile.Format{Name: "SCRAM credential store", Magic:
 // ErrCredentialNotFound: no credential for that user and mechanism.
 var ErrCredentialNotFound = errors.New("auth: no such SCRAM credential")
 
-// CredentialStore holds the SCRAM credentials of every user, in memory and
-// in one framed file replaced atomically on every change.
+// CredentialBackend is where a CredentialStore keeps credentials: the
+// data dir's file (the default, a single broker) or a cluster's metadata
+// store, which every broker shares and watches.
+type CredentialBackend interface {
+	// Lookup is user's credential for m, as last seen.
+	Lookup(user string, m ScramMechanism) (ScramCredential, bool)
+	// Credentials returns every user's credentials; the caller does not
+	// modify them.
+	Credentials() map[string]map[ScramMechanism]ScramCredential
+	// Apply makes changes, validated by the caller, atomically: all of
+	// them or none. A deletion of a credential the backend does not hold
+	// fails it with an error matching ErrCredentialNotFound.
+	Apply(changes []CredentialChange) error
+}
+
+// CredentialStore holds the SCRAM credentials of every user, in a
+// CredentialBackend: by default its file (meta/scram-credentials, one
+// framed file replaced atomically on every change), in a cluster the
+// metadata store. The backend can be switched while connections use the
+// store (SetBackend).
 type CredentialStore struct {
+	backend atomic.Pointer[backendRef]
+	// applyMu serialises ApplyEach, so its existence checks hold when it
+	// writes a file backend.
+	applyMu sync.Mutex
+}
+
+type backendRef struct{ CredentialBackend }
+
+// fileCredentials is the file backend: the credentials in memory and in
+// one framed file replaced atomically on every change.
+type fileCredentials struct {
 	path string
 
 	mu    sync.RWMutex // guards users; held across a change's file write
@@ -170,29 +200,53 @@ type CredentialStore struct {
 // data dir); a missing file is an empty store, created by the first
 // change.
 func OpenCredentialStore(path string) (*CredentialStore, error) {
-	s := &CredentialStore{path: path, users: map[string]map[ScramMechanism]ScramCredential{}}
+	f := &fileCredentials{path: path, users: map[string]map[ScramMechanism]ScramCredential{}}
 	payload, _, err := credentialsFormat.Read(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return s, nil
 	case err != nil:
 		return nil, fmt.Errorf("auth: credential store: %w", err)
+	default:
+		if f.users, err = decodeCredentials(payload); err != nil {
+			return nil, fmt.Errorf("auth: credential store %s: %w", path, err)
+		}
 	}
-	if s.users, err = decodeCredentials(payload); err != nil {
-		return nil, fmt.Errorf("auth: credential store %s: %w", path, err)
-	}
-	return s, nil
+	return NewCredentialStore(f), nil
 }
 
-// Path is the store's file.
-func (s *CredentialStore) Path() string { return s.path }
+// NewCredentialStore is a store over b.
+func NewCredentialStore(b CredentialBackend) *CredentialStore {
+	s := &CredentialStore{}
+	s.SetBackend(b)
+	return s
+}
+
+// SetBackend makes b the store's backend: every later Lookup, change and
+// listing goes to b. Safe while connections authenticate.
+func (s *CredentialStore) SetBackend(b CredentialBackend) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.backend.Store(&backendRef{b})
+}
+
+func (s *CredentialStore) b() CredentialBackend { return s.backend.Load().CredentialBackend }
+
+// Path is the store's file; "" when its backend is not the file.
+func (s *CredentialStore) Path() string {
+	if f, ok := s.b().(*fileCredentials); ok {
+		return f.path
+	}
+	return ""
+}
 
 // Lookup is user's credential for m.
 func (s *CredentialStore) Lookup(user string, m ScramMechanism) (ScramCredential, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	c, ok := s.users[user][m]
-	return c, ok
+	return s.b().Lookup(user, m)
+}
+
+// Credentials returns every user's credentials (read only).
+func (s *CredentialStore) Credentials() map[string]map[ScramMechanism]ScramCredential {
+	return s.b().Credentials()
 }
 
 // UserMechanisms lists each user's mechanisms and iteration counts.
@@ -210,10 +264,8 @@ type MechanismInfo struct {
 // Describe is user's mechanisms; ok is false for a user without
 // credentials.
 func (s *CredentialStore) Describe(user string) (UserMechanisms, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ms, ok := s.users[user]
-	if !ok {
+	ms, ok := s.b().Credentials()[user]
+	if !ok || len(ms) == 0 {
 		return UserMechanisms{}, false
 	}
 	return describe(user, ms), true
@@ -221,11 +273,12 @@ func (s *CredentialStore) Describe(user string) (UserMechanisms, bool) {
 
 // Users lists every user with credentials, sorted, with mechanisms.
 func (s *CredentialStore) Users() []UserMechanisms {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]UserMechanisms, 0, len(s.users))
-	for u, ms := range s.users {
-		out = append(out, describe(u, ms))
+	users := s.b().Credentials()
+	out := make([]UserMechanisms, 0, len(users))
+	for u, ms := range users {
+		if len(ms) > 0 {
+			out = append(out, describe(u, ms))
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].User < out[j].User })
 	return out
@@ -248,15 +301,87 @@ type CredentialChange struct {
 	Credential ScramCredential
 }
 
-// Apply makes changes, which the caller has validated, in one atomic
-// replace of the file: all of them or, if the file cannot be written,
-// none. A deletion of a credential that does not exist is an error
-// matching ErrCredentialNotFound, and nothing is changed.
+// Apply makes changes, which the caller has validated, atomically: all of
+// them or, if they cannot be stored, none. A deletion of a credential
+// that does not exist is an error matching ErrCredentialNotFound, and
+// nothing is changed.
 func (s *CredentialStore) Apply(changes []CredentialChange) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := make(map[string]map[ScramMechanism]ScramCredential, len(s.users)+len(changes))
-	for u, ms := range s.users {
+	return s.b().Apply(changes)
+}
+
+// ApplyEach makes each group of changes (one user's, as Kafka's
+// AlterUserScramCredentials applies them) all-or-nothing on its own and
+// returns each group's error: ErrCredentialNotFound for a group that
+// deletes a credential that does not exist, or the backend's error. The
+// file backend writes every other group in one atomic replace of its
+// file; other backends (a cluster's store) get one atomic change per
+// group, whose existence checks they make against the stored state.
+func (s *CredentialStore) ApplyEach(groups [][]CredentialChange) []error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	errs := make([]error, len(groups))
+	b := s.b()
+	if _, ok := b.(*fileCredentials); !ok {
+		for i, g := range groups {
+			if len(g) > 0 {
+				errs[i] = b.Apply(g)
+			}
+		}
+		return errs
+	}
+	var all []CredentialChange
+	var in []int
+	for i, g := range groups {
+		if err := missingDeletion(b, g); err != nil {
+			errs[i] = err
+			continue
+		}
+		all = append(all, g...)
+		in = append(in, i)
+	}
+	if len(all) == 0 {
+		return errs
+	}
+	if err := b.Apply(all); err != nil {
+		for _, i := range in {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// missingDeletion is ErrCredentialNotFound if changes delete a credential
+// b does not hold.
+func missingDeletion(b CredentialBackend, changes []CredentialChange) error {
+	for _, ch := range changes {
+		if _, ok := b.Lookup(ch.User, ch.Mechanism); ch.Delete && !ok {
+			return fmt.Errorf("%w: %s for user %q", ErrCredentialNotFound, ch.Mechanism, ch.User)
+		}
+	}
+	return nil
+}
+
+func (f *fileCredentials) Lookup(user string, m ScramMechanism) (ScramCredential, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	c, ok := f.users[user][m]
+	return c, ok
+}
+
+// Credentials implements CredentialBackend: the map is replaced, never
+// modified, by Apply.
+func (f *fileCredentials) Credentials() map[string]map[ScramMechanism]ScramCredential {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.users
+}
+
+// Apply writes the changed credentials in one atomic replace of the file.
+func (f *fileCredentials) Apply(changes []CredentialChange) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	next := make(map[string]map[ScramMechanism]ScramCredential, len(f.users)+len(changes))
+	for u, ms := range f.users {
 		next[u] = make(map[ScramMechanism]ScramCredential, len(ms))
 		for m, c := range ms {
 			next[u][m] = c
@@ -278,13 +403,13 @@ func (s *CredentialStore) Apply(changes []CredentialChange) error {
 		}
 		next[ch.User][ch.Mechanism] = ch.Credential
 	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 		return fmt.Errorf("auth: credential store: %w", err)
 	}
-	if err := credentialsFormat.Write(s.path, encodeCredentials(next)); err != nil {
+	if err := credentialsFormat.Write(f.path, encodeCredentials(next)); err != nil {
 		return fmt.Errorf("auth: credential store: %w", err)
 	}
-	s.users = next
+	f.users = next
 	return nil
 }
 

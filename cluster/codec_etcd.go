@@ -23,6 +23,9 @@ const (
 	keyTopics     = "topics/"     // topics/<name>: Topic
 	keyPartitions = "partitions/" // partitions/<topic>/<partition>: PartitionState
 	keyController = "controller"  // controller/<lease-id hex>: election candidates
+	// keyProducerIDs is the next producer ID no broker has taken a block
+	// of (producerids.go); not part of the Snapshot.
+	keyProducerIDs = "producer-ids"
 )
 
 type endpointV1 struct {
@@ -63,6 +66,12 @@ type controllerV1 struct {
 	NodeID int32 `json:"node_id"`
 }
 
+type producerIDsV1 struct {
+	V int `json:"v"`
+	// Next is required: a value without it must not restart the IDs at 0.
+	Next *int64 `json:"next"`
+}
+
 func encodeBroker(b Broker) string {
 	v := brokerV1{V: FormatVersion, NodeID: b.NodeID, Rack: b.Rack, Endpoints: []endpointV1{}}
 	for _, e := range b.Endpoints {
@@ -85,6 +94,10 @@ func encodePartition(p PartitionState) string {
 
 func encodeController(node int32) string {
 	return mustJSON(controllerV1{V: FormatVersion, NodeID: node})
+}
+
+func encodeProducerIDs(next int64) string {
+	return mustJSON(producerIDsV1{V: FormatVersion, Next: &next})
 }
 
 func nonNil(s []int32) []int32 {
@@ -173,6 +186,20 @@ func decodeController(key string, val []byte) (int32, error) {
 		return 0, err
 	}
 	return v.NodeID, nil
+}
+
+func decodeProducerIDs(key string, val []byte) (int64, error) {
+	var v producerIDsV1
+	if err := decodeValue(key, val, &v); err != nil {
+		return 0, err
+	}
+	switch {
+	case v.Next == nil:
+		return 0, fmt.Errorf("cluster: key %s: no next producer id", key)
+	case *v.Next < 0:
+		return 0, fmt.Errorf("cluster: key %s: negative next producer id %d", key, *v.Next)
+	}
+	return *v.Next, nil
 }
 
 // Keys relative to the cluster prefix.

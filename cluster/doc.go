@@ -55,6 +55,15 @@
 //	topics/<name>                   a topic
 //	partitions/<topic>/<partition>  a partition's state
 //	controller/<lease-id hex>       controller candidates (concurrency.Election)
+//	producer-ids                    the next producer ID no broker has a block of
+//	users/<mechanism>/<name>        a user's SCRAM credential for SCRAM-SHA-256
+//	                                or SCRAM-SHA-512: salt, iterations, StoredKey,
+//	                                ServerKey (never a password)
+//	acls/<id>                       one ACL binding; id is 32 hex digits of the
+//	                                SHA-256 of its fields (ACL.ID), so an identical
+//	                                binding has one key
+//	auth-imported/credentials       markers: a data dir's credentials (or ACLs)
+//	auth-imported/acls              were imported once; never again
 //
 // Values are JSON objects with a format version "v" (FormatVersion; its
 // comment states the compatibility rule). A partition state's Version,
@@ -84,6 +93,29 @@
 // partitions prefix in one transaction. UpdatePartitions is one
 // transaction that compares each key's ModRevision with Old.Version and
 // puts every New state, or changes nothing and returns ErrConflict.
+//
+// AllocateProducerIDBlock (KIP-730's producer ID blocks, producerids.go)
+// is a compare-and-swap on producer-ids ({"v":1,"next":N}; absent means
+// 0): read it, then if its ModRevision is still the one read, put
+// N+size and return [N, N+size-1]; else pause (full-jitter exponential
+// backoff, 1 ms doubling up to 50 ms) and read again, at most 100 rounds
+// or until ctx ends. So blocks never
+// overlap, each starts above every block handed out before it, and a
+// broker that dies holding a block only leaves a gap. The key is not part
+// of the Snapshot; an unreadable value is an error, never a restart at 0.
+//
+// AlterCredentials is one transaction per call (the server calls it per
+// user, Kafka's unit): it compares that every credential it deletes
+// exists and applies every change, or changes nothing and returns
+// ErrCredentialNotFound. CreateACLs puts each binding only if its key is
+// absent (nested transactions, at most 64 per transaction), so creating a
+// stored binding is a no-op. DeleteACLs reads acls/ at one revision,
+// selects with the caller's filter and deletes the selection only if no
+// key under acls/ was put since (a compare over the prefix), reporting
+// the previous values it deleted; else it reads again. ImportCredentials
+// and ImportACLs write a data dir's file into a cluster that holds no
+// user (binding) and has no import marker, with the marker, in one
+// transaction.
 //
 // # Brokers, fencing and the controller
 //

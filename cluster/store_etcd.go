@@ -206,6 +206,10 @@ func (s *EtcdStore) load(ctx context.Context) (*Snapshot, error) {
 		Brokers:    map[int32]Broker{},
 		Topics:     map[string]Topic{},
 		Partitions: map[TopicPartition]PartitionState{},
+		// Credentials and ACLs: auth_etcd.go.
+		Credentials: map[CredentialKey]ScramCredential{},
+		ACLs:        map[string]ACL{},
+		ACLRevision: resp.Header.Revision,
 	}
 	s.candidates = map[string]candidate{}
 	for _, kv := range resp.Kvs {
@@ -262,7 +266,7 @@ func (s *EtcdStore) watch(ctx context.Context, rev int64) {
 func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snapshot {
 	snap := *old
 	snap.Revision = rev
-	var brokers, topics, parts bool
+	var brokers, topics, parts, creds, acls bool
 	for _, ev := range evs {
 		key := strings.TrimPrefix(string(ev.Kv.Key), s.prefix)
 		switch {
@@ -272,12 +276,21 @@ func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snap
 			snap.Topics, topics = maps.Clone(old.Topics), true
 		case strings.HasPrefix(key, keyPartitions) && !parts:
 			snap.Partitions, parts = maps.Clone(old.Partitions), true
+		case strings.HasPrefix(key, keyUsers) && !creds:
+			snap.Credentials, creds = maps.Clone(old.Credentials), true
+		case strings.HasPrefix(key, keyACLs) && !acls:
+			snap.ACLs, acls = maps.Clone(old.ACLs), true
 		}
 		if ev.Type == mvccpb.DELETE {
-			s.applyDelete(&snap, key)
+			if !applyAuthDelete(&snap, key) {
+				s.applyDelete(&snap, key)
+			}
 		} else {
 			s.applyPut(&snap, ev.Kv)
 		}
+	}
+	if acls {
+		snap.ACLRevision = rev
 	}
 	snap.Controller = s.controller()
 	return &snap
@@ -285,6 +298,12 @@ func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snap
 
 func (s *EtcdStore) applyPut(snap *Snapshot, kv *mvccpb.KeyValue) {
 	key := strings.TrimPrefix(string(kv.Key), s.prefix)
+	if ok, err := s.applyAuthPut(snap, key, kv); ok {
+		if err != nil {
+			s.log.Error("cluster: metadata key left out of the snapshot", "err", err)
+		}
+		return
+	}
 	var err error
 	switch {
 	case strings.HasPrefix(key, keyBrokers):

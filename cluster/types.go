@@ -123,6 +123,13 @@ type Snapshot struct {
 	Brokers    map[int32]Broker                  // live (registered, unfenced) brokers
 	Topics     map[string]Topic                  // by name
 	Partitions map[TopicPartition]PartitionState // every partition of every topic
+	// Credentials are the SCRAM credentials of the cluster's users and
+	// ACLs its ACL bindings by ID (auth_etcd.go). ACLRevision is the
+	// store revision of the last change to ACLs (or of the load), so a
+	// watcher rebuilds its ACL index only when the bindings changed.
+	Credentials map[CredentialKey]ScramCredential
+	ACLs        map[string]ACL
+	ACLRevision int64
 }
 
 // Live reports whether node is a live, unfenced broker.

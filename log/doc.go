@@ -266,7 +266,8 @@
 // max.message.bytes, keys, producer fields), and a follower's append of
 // its leader's batches (WriterLeader: CRC and records read whole, offset
 // gaps of cleaned batches allowed; the leader applied the size and key
-// rules). The produce path runs it before AppendProduced, holding one of
+// rules). A follower's append then checks the batches' offsets: at or
+// past the log end, increasing, gaps allowed (see cleaner-checkpoint). The produce path runs it before AppendProduced, holding one of
 // the server's decompression slots; AppendProduced then checks only the
 // header again.
 //
@@ -276,9 +277,11 @@
 // readers, and readers never see bytes change under a view. Under
 // writeMu (and syncMu, so no fsync holds a reference meanwhile) it:
 //
-//  1. writes truncate-intent: magic "TRTI", version 1, an 8-byte
-//     payload, the offset truncated to (i64 >= 0), framed and replaced
-//     atomically as the small files above;
+//  1. writes truncate-intent: magic "TRTI", version 2, a 9-byte
+//     payload, the offset truncated to (i64 >= 0) and the mode (u8: 0
+//     Truncate, 1 TruncateFullyAndStartAt), framed and replaced
+//     atomically as the small files above (version 1, still read, was
+//     the offset alone, mode 0);
 //  2. drops the segments wholly at or past the offset from the list
 //     (under segMu) and deletes them, last first: views of them keep
 //     their unlinked files;
@@ -301,7 +304,16 @@
 // that a checkpoint vouching for cut offsets does not make them a gap),
 // runs the truncation again: whatever step the crash stopped at, the log
 // holds the truncated state, every kept batch included. A crash before
-// step 1 leaves the old log. An unreadable intent is dropped with a
+// step 1 leaves the old log.
+//
+// TruncateFullyAndStartAt (a follower whose log ends below its leader's
+// log start) takes the same steps with mode 1: step 2 deletes every
+// segment and creates an empty one at the offset, which may lie past
+// the old end; step 4 also empties the producer state and the leader
+// epoch cache and sets the high watermark to the offset. Open, finding a
+// mode-1 intent, deletes the segment files unread (nothing in them is
+// kept, so nothing is recovered or reported lost) and starts the log at
+// the intent's offset before completing it. An unreadable intent is dropped with a
 // warning: the log then holds a prefix of the old one that contains
 // every kept batch.
 //
@@ -309,14 +321,32 @@
 //
 // Magic "TRCL", an 8-byte payload: the cleaned offset, an i64 >= 0.
 //
-// The cleaned offset is the base offset of
-// the first segment the cleaner has not rewritten. It is written before a
-// pass changes any segment, so recovery accepts offset gaps below it (in
+// The cleaned offset is the offset below which the log may hold the
+// offset gaps of a cleaned log: recovery accepts gaps below it (in
 // segment files and between segments) and treats any other gap as
-// corruption, as before. The dirty ratio is the share of sealed bytes in
-// segments at or past it. Absent: the log was never cleaned. Unreadable:
-// gaps are accepted everywhere while loading (never cut a cleaned log),
-// then it is rewritten with the active segment's base offset.
+// corruption. Two writers move it, only up, each before the gaps it
+// covers are written:
+//
+//   - the cleaner, to the base offset of the first segment it has not
+//     rewritten, before a pass changes any segment;
+//   - a follower copying a compacted leader's log (AppendAsFollower),
+//     whose batches keep the leader's offsets and so the gaps the
+//     leader's cleaner left: an append with a gap (a batch starting past
+//     where the log or the batch before it ends) first moves it to the
+//     append's end, so that every batch after a gap starts below it.
+//     Appends without a gap (every append of an uncompacted topic) never
+//     touch it. An append that fails after the mark moved leaves it
+//     above the log end, which only means a gap there would be taken for
+//     a cleaned one.
+//
+// Truncation moves it down to the new log end (nothing past the end is
+// cleaned any more). The dirty ratio is the share of sealed bytes in
+// segments at or past it: on a follower, segments it copied with gaps
+// count as cleaned (the leader cleaned them), so its own cleaner waits
+// for later data. Absent: the log was never cleaned nor copied with
+// gaps. Unreadable: gaps are accepted everywhere while loading (never cut
+// a cleaned log), then it is rewritten with the active segment's base
+// offset.
 //
 // # Idempotent producers
 //
@@ -395,11 +425,20 @@
 // and a restart resumes at next. An unreadable file makes allocation
 // resume at the current Unix time in microseconds (see producerid.go).
 //
+// A broker of a cluster (Options.ProducerIDBlocks) neither reads nor
+// writes the file: its IDs come from blocks the cluster hands out
+// (KIP-730), fetched the first time one is needed and again, in the
+// background, once a tenth of the current block is left
+// (producerid_blocks.go). IDs a data dir alone vouched for could be
+// handed out again by another broker, and a producer given one would
+// have its first batch taken for a retry of the other's.
+//
 // # Guarantees
 //
 //   - Offsets increase and are never reused: Append assigns them
 //     contiguously by rewriting each batch's base offset in place (not
-//     covered by the CRC); gaps come only from the cleaner and from damage.
+//     covered by the CRC); gaps come only from the cleaner (a follower's
+//     copy of a cleaned leader's log included) and from damage.
 //   - An appended batch is readable at once and survives kill -9 (it is in the
 //     page cache). With flush.messages=1 Append returns only after fsync, and
 //     concurrent appenders share one fsync (group commit).
@@ -412,7 +451,10 @@
 //   - A retried batch of an idempotent producer is never appended twice,
 //     across restarts and kill -9 included: the producer state always
 //     describes exactly the batches below the log end.
-//   - Manager.AllocateProducerID never returns an ID twice for a data dir.
+//   - Manager.AllocateProducerID never returns an ID twice for a data dir;
+//     with Options.ProducerIDBlocks, never one another Manager got from
+//     the same blocks' source (as long as the source never hands out a
+//     block twice).
 //
 // # Concurrency and lock order
 //

@@ -16,12 +16,15 @@ var ErrUnexpectedAppendOffset = errors.New("log: follower append does not contin
 // AppendAsFollower is a follower's append of batches fetched from its
 // leader: each keeps the leader's base offset, PartitionLeaderEpoch and
 // timestamps, so the follower's log is a copy of the leader's. The first
-// batch must start at NextOffset() and each later one where the one
-// before ends (ErrUnexpectedAppendOffset otherwise: recovery takes an
-// offset gap outside the cleaned part of a log for damage, so the gaps of
-// a compacted leader's log cannot be copied yet); batches are
-// validated by ValidateBatches as WriterLeader (CRC, structure, records
-// decompressed; no size or key rule, as Kafka's follower). The
+// batch must start at or past NextOffset() and each later one at or past
+// where the one before ends (ErrUnexpectedAppendOffset otherwise): a
+// compacted leader's log has offset gaps where its cleaner removed
+// batches, and they are copied as they are. Before a batch that follows
+// a gap is written, the cleaned offset (the cleaner checkpoint) is moved
+// up to the end of the append, durably, so that recovery takes the gap
+// for a cleaned one, not for damage (see the package comment). Batches
+// are validated by ValidateBatches as WriterLeader (CRC, structure,
+// records decompressed; no size or key rule, as Kafka's follower). The
 // epoch cache learns each epoch newer than its latest at its batch's base
 // offset, and the idempotent producers' state is updated as on the leader
 // (without checking sequences: the leader did), so that this log dedups a
@@ -43,10 +46,18 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 		return AppendInfo{}, err
 	}
 	base := l.nextOffset.Load()
-	next, firstMaxTs, lastMaxTs, err := followerOffsets(batches, base)
+	next, gap, firstMaxTs, lastMaxTs, err := followerOffsets(batches, base)
 	if err != nil {
 		l.writeMu.Unlock()
 		return AppendInfo{}, fmt.Errorf("%w (log %s)", err, l.dir)
+	}
+	if gap && l.cleanedOffset.Load() < next {
+		// The batch after each gap starts below next: recovery accepts
+		// it once the mark is durable, so the mark goes first.
+		if err := l.storeCleanedOffset(next, true); err != nil {
+			l.writeMu.Unlock()
+			return AppendInfo{}, l.limitErr(fmt.Errorf("log: follower append to %s: cleaned offset for its gaps: %w", l.dir, err))
+		}
 	}
 	if err := l.learnEpochs(batches); err != nil {
 		l.writeMu.Unlock()
@@ -65,7 +76,12 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	}
 	act := l.active()
 	wasEmpty := act.Size() == 0
-	if err := act.Append(batches); err != nil {
+	if gap {
+		err = act.AppendWithGaps(batches) // the cleaned offset, written above, covers them
+	} else {
+		err = act.Append(batches)
+	}
+	if err != nil {
 		l.writeMu.Unlock()
 		return AppendInfo{}, l.appendErr(err)
 	}
@@ -94,28 +110,35 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	l.writeMu.Unlock()
 	if !replicated {
 		l.appended(int64(len(batches)))
+	} else {
+		l.appendedEnd(int64(len(batches)))
 	}
 	if pending >= cfg.FlushMessages {
 		if err := l.syncTo(next); err != nil {
 			return AppendInfo{}, err
 		}
 	}
-	return AppendInfo{BaseOffset: base, LastOffset: next - 1, LogAppendTime: noTimestamp}, nil
+	first, _ := recordbatch.ParseHeader(batches) // validated
+	return AppendInfo{BaseOffset: first.BaseOffset, LastOffset: next - 1, LogAppendTime: noTimestamp}, nil
 }
 
 // followerOffsets checks that validated batches continue a log ending at
-// base, and returns the offset after them and the first and largest max
-// timestamps.
-func followerOffsets(b []byte, base int64) (next, firstMaxTs, maxTs int64, err error) {
+// base, with offset gaps or without, and returns the offset after them,
+// whether a batch starts past where the log or the batch before ends (a
+// gap), and the first and largest max timestamps.
+func followerOffsets(b []byte, base int64) (next int64, gap bool, firstMaxTs, maxTs int64, err error) {
 	next, firstMaxTs, maxTs = base, -1, -1
 	for p := 0; p < len(b); {
 		h, _ := recordbatch.ParseHeader(b[p:]) // validated
 		switch {
-		case p == 0 && h.BaseOffset != base:
-			return 0, 0, 0, fmt.Errorf("%w: first batch at offset %d, log end offset is %d", ErrUnexpectedAppendOffset, h.BaseOffset, base)
-		case h.BaseOffset != next:
-			return 0, 0, 0, fmt.Errorf("%w: batch at offset %d after one ending at %d", ErrUnexpectedAppendOffset, h.BaseOffset, next)
+		case p == 0 && h.BaseOffset < base:
+			return 0, false, 0, 0, fmt.Errorf("%w: first batch at offset %d, below the log end offset %d", ErrUnexpectedAppendOffset, h.BaseOffset, base)
+		case h.BaseOffset < next:
+			return 0, false, 0, 0, fmt.Errorf("%w: batch at offset %d overlaps one ending at %d", ErrUnexpectedAppendOffset, h.BaseOffset, next)
+		case h.NextOffset() <= h.BaseOffset:
+			return 0, false, 0, 0, fmt.Errorf("%w: batch at offset %d with %d offsets wraps past the largest offset", ErrUnexpectedAppendOffset, h.BaseOffset, int64(h.LastOffsetDelta)+1)
 		}
+		gap = gap || h.BaseOffset > next
 		if p == 0 {
 			firstMaxTs = h.MaxTimestamp
 		}
@@ -123,5 +146,5 @@ func followerOffsets(b []byte, base int64) (next, firstMaxTs, maxTs int64, err e
 		next = h.NextOffset()
 		p += h.Size()
 	}
-	return next, firstMaxTs, maxTs, nil
+	return next, gap, firstMaxTs, maxTs, nil
 }

@@ -3,6 +3,7 @@ package log_test
 import (
 	"bytes"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/tributary-io/tributary/log"
@@ -58,10 +59,10 @@ func TestAppendAsFollowerRefusesWhatDoesNotContinueTheLog(t *testing.T) {
 		batches []byte
 		want    error
 	}{
-		{"first batch past the log end", leaderBatch(3, 1, 1), log.ErrUnexpectedAppendOffset},
 		{"first batch below the log end", leaderBatch(1, 1, 1), log.ErrUnexpectedAppendOffset},
 		{"second batch overlaps the first", append(leaderBatch(2, 1, 2), leaderBatch(3, 1, 1)...), log.ErrUnexpectedAppendOffset},
-		{"gap between batches", append(leaderBatch(2, 1, 2), leaderBatch(5, 1, 1)...), log.ErrUnexpectedAppendOffset},
+		{"a gap, then a batch overlapping", bytes.Join([][]byte{leaderBatch(4, 1, 2), leaderBatch(5, 1, 1)}, nil), log.ErrUnexpectedAppendOffset},
+		{"offsets wrap past the largest", leaderBatch(math.MaxInt64-1, 1, 3), log.ErrUnexpectedAppendOffset},
 		{"bad CRC", corrupt, log.ErrCorruptBatch},
 		{"empty", nil, log.ErrCorruptBatch},
 		{"torn batch", leaderBatch(2, 1, 2)[:40], log.ErrCorruptBatch},

@@ -124,6 +124,7 @@ func (l *Log) SetReplicated(on bool) {
 	if credit > 0 {
 		l.appended(credit)
 	}
+	l.wakeEndWatchers()
 }
 
 // SetHighWatermark moves the high watermark of a replicated log up to off,
@@ -186,6 +187,18 @@ func (l *Log) truncateHighWatermark(next int64) {
 	}
 	hs.pending = hs.pending[:n]
 	hs.unknownTo = min(hs.unknownTo, next)
+	hs.hwMu.Unlock()
+}
+
+// resetHighWatermark sets the high watermark to next, up or down, and
+// drops the pending appends: the log restarted empty at next
+// (TruncateFullyAndStartAt). Caller holds writeMu.
+func (l *Log) resetHighWatermark(next int64) {
+	hs := &l.hws
+	hs.hwMu.Lock()
+	hs.hw.Store(next)
+	hs.pending = hs.pending[:0]
+	hs.unknownTo, hs.unknownBytes = 0, 0
 	hs.hwMu.Unlock()
 }
 

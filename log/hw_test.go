@@ -214,3 +214,66 @@ func TestWaitersWakeOnHighWatermarkAfterRestart(t *testing.T) {
 		t.Fatal("not woken by the second rise of the high watermark")
 	}
 }
+
+func TestEndWaitersWakeOnAppendsOfAReplicatedLog(t *testing.T) {
+	l := openLog(t, t.TempDir(), quietConfig())
+	l.SetReplicated(true)
+	leaderAppend(t, l, 1)
+
+	// A follower's fetch at the log end waits for the next append, which
+	// the high watermark does not cover.
+	var end, consumer log.Waiter
+	end.Reset(1)
+	end.WatchEnd(l, l.NextOffset(), l.EndAppendedBytes(), 1<<20)
+	defer end.Stop()
+	consumer.Reset(1)
+	consumer.Watch(l, 0, l.AppendedBytes(), 1<<20)
+	defer consumer.Stop()
+	leaderAppend(t, l, 1)
+	if !end.Woken() {
+		t.Fatal("a log-end waiter did not wake on an append to a replicated log")
+	}
+	if consumer.Woken() {
+		t.Fatal("a consumer waiter woke on an append the high watermark does not cover")
+	}
+	end.Stop()
+
+	// Bytes appended between the read and the registration count at once.
+	var late log.Waiter
+	late.Reset(1)
+	from := l.EndAppendedBytes()
+	leaderAppend(t, l, 1)
+	late.WatchEnd(l, l.NextOffset(), from, 1<<20)
+	defer late.Stop()
+	if !late.Woken() {
+		t.Fatal("a log-end waiter missed an append made after its read")
+	}
+	late.Stop()
+
+	// A rise of the high watermark alone does not wake it.
+	var idle log.Waiter
+	idle.Reset(1)
+	idle.WatchEnd(l, l.NextOffset(), l.EndAppendedBytes(), 1<<20)
+	defer idle.Stop()
+	l.SetHighWatermark(l.NextOffset())
+	if idle.Woken() {
+		t.Fatal("a log-end waiter woke on a high watermark change")
+	}
+	// Switching replication off wakes it: its counter stops counting.
+	l.SetReplicated(false)
+	if !idle.Woken() {
+		t.Fatal("a log-end waiter was not woken when the log left replicated mode")
+	}
+}
+
+func TestEndWaiterOfAnUnreplicatedLogIsAWaiter(t *testing.T) {
+	l := openLog(t, t.TempDir(), quietConfig())
+	var w log.Waiter
+	w.Reset(1)
+	w.WatchEnd(l, 0, l.EndAppendedBytes(), 1<<20)
+	defer w.Stop()
+	leaderAppend(t, l, 1)
+	if !w.Woken() {
+		t.Fatal("a log-end waiter on an unreplicated log did not wake on an append")
+	}
+}

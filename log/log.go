@@ -360,6 +360,8 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 	l.writeMu.Unlock()
 	if !replicated {
 		l.appended(int64(len(batches)))
+	} else {
+		l.appendedEnd(int64(len(batches)))
 	}
 
 	if pending >= cfg.FlushMessages {

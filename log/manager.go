@@ -105,7 +105,15 @@ type Options struct {
 	// leads at once, at epoch 0 (or the latest its epoch cache knows), as
 	// a single broker always has.
 	ReplicatedLeadership bool
-	Logger               *slog.Logger
+	// ProducerIDBlocks, if set, is where AllocateProducerID takes its
+	// producer IDs from: blocks [first, last] that no other broker of the
+	// cluster is given (cluster.EtcdStore.ProducerIDBlocks), instead of
+	// meta/producer-ids, which counts for this data dir alone. It is
+	// called from a goroutine of the Manager, one call at a time, and
+	// must return within a bounded time (Close waits for a call under
+	// way). Nil: meta/producer-ids, as a single broker needs.
+	ProducerIDBlocks func() (first, last int64, err error)
+	Logger           *slog.Logger
 }
 
 // Manager owns a data dir: its lock, the topics' metadata, the producer ID
@@ -126,10 +134,12 @@ type Manager struct {
 	topics  map[string]*Topic // each *Topic is an immutable snapshot
 
 	// pidMu guards the producer ID allocator: IDs in [nextPID, pidLimit)
-	// are reserved on disk and not handed out yet.
+	// are reserved (on disk, or in a block of Options.ProducerIDBlocks)
+	// and not handed out yet. The block fields are in producerid.go.
 	pidMu    sync.Mutex
 	nextPID  int64
 	pidLimit int64
+	pidBlockState
 
 	flushObserver atomic.Pointer[func(time.Duration, error)] // see SetFlushObserver
 	lostOffsets   atomic.Int64                               // see RecoveryLostOffsets
@@ -216,10 +226,14 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 		lk.unlock()
 		return nil, err
 	}
-	if err := m.loadProducerIDs(); err != nil {
-		m.abandonLogs()
-		lk.unlock()
-		return nil, err
+	if opts.ProducerIDBlocks == nil {
+		// A cluster's producer IDs come from its blocks, fetched when
+		// the first is needed: nothing to load.
+		if err := m.loadProducerIDs(); err != nil {
+			m.abandonLogs()
+			lk.unlock()
+			return nil, err
+		}
 	}
 	m.wg.Add(2)
 	go m.run()
@@ -665,6 +679,7 @@ func (m *Manager) Close() error {
 	}
 	close(m.stop)
 	m.wg.Wait()
+	m.waitProducerIDFetch()
 	err := m.closeLogs()
 	if err != nil {
 		m.logger.Error("log: data dir not closed cleanly; the next start recovers every partition", "dir", m.dir, "err", err)

@@ -83,7 +83,7 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 	if haveCkpt {
 		recoverFrom, logStart = ckpt.recoveryOffset, ckpt.logStartOffset
 	}
-	intent, intentPresent, intentOK, err := readTruncateIntent(dir)
+	intent, intentMode, intentPresent, intentOK, err := readTruncateIntent(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +93,14 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 		clean = false
 		if intentOK {
 			recoverFrom = min(recoverFrom, intent)
+		}
+		if intentOK && intentMode == truncateFully {
+			// Nothing of the old log is kept: its segments go unread, and
+			// the log starts (empty) where the truncation restarts it.
+			if err := removeSegmentsForFullTruncate(dir, bases); err != nil {
+				return nil, err
+			}
+			bases, recoverFrom, logStart = nil, intent, intent
 		}
 	}
 	info := RecoveryInfo{Clean: clean}
@@ -104,10 +112,7 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 		info.Clean = false // a clean shutdown, then damage
 	}
 	if len(l.segs) == 0 {
-		base := int64(0)
-		if haveCkpt {
-			base = ckpt.logStartOffset
-		}
+		base := logStart // the checkpoint's, or an interrupted full truncation's
 		seg, err := segment.Create(dir, base, l.segConfig(&cfg))
 		if err != nil {
 			return nil, fmt.Errorf("log: open %s: %w", dir, err)
@@ -180,7 +185,7 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 		return nil, err
 	}
 	if intentPresent {
-		if err := l.completeTruncate(intent, intentOK); err != nil {
+		if err := l.completeTruncate(intent, intentMode, intentOK); err != nil {
 			l.closeSegments()
 			return nil, err
 		}

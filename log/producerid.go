@@ -36,6 +36,12 @@ var producerIDsFormat = framedfile.Format{
 // ErrProducerIDsExhausted: every producer ID has been handed out.
 var ErrProducerIDsExhausted = errors.New("log: producer ids exhausted")
 
+// ErrProducerIDBlockUnavailable: the Manager has no producer ID left and
+// Options.ProducerIDBlocks gave it no new block (the cluster's metadata
+// quorum is unreachable, or answered a block that overlaps one it gave
+// before). Retriable: the next call fetches again.
+var ErrProducerIDBlockUnavailable = errors.New("log: no producer id block available")
+
 var errBadProducerIDs = errors.New("log: unreadable producer id reservation")
 
 func encodeProducerIDs(next int64) []byte {
@@ -108,9 +114,14 @@ func (m *Manager) loadProducerIDs() error {
 // AllocateProducerID returns a producer ID never returned before by this
 // data dir, for Kafka's InitProducerId. Safe for concurrent use; one call
 // in producerIDBlock writes and fsyncs meta/producer-ids before returning.
+// With Options.ProducerIDBlocks, the ID is one no broker of the cluster
+// was given before (see allocateFromBlocks).
 func (m *Manager) AllocateProducerID() (int64, error) {
 	m.pidMu.Lock()
 	defer m.pidMu.Unlock()
+	if m.opts.ProducerIDBlocks != nil {
+		return m.allocateFromBlocks()
+	}
 	select {
 	case <-m.stop:
 		return 0, ErrClosed

@@ -109,16 +109,20 @@ func (l *Log) deleteOldest(n int) error {
 // DeleteRecordsBefore moves the log start offset up to offset (Kafka's
 // DeleteRecords), persists it before returning, and deletes the sealed
 // segments that now lie wholly below it. It returns the new log start offset
-// (the low watermark). Reads below it get ErrOffsetOutOfRange.
+// (the low watermark). Reads below it get ErrOffsetOutOfRange. The log
+// start offset only moves up (an offset at or below it changes nothing)
+// and never past the high watermark (ErrOffsetOutOfRange: records not
+// yet committed cannot be deleted, as in Kafka; in an unreplicated log
+// the high watermark is the log end).
 func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	if err := l.writable(); err != nil {
 		return 0, err
 	}
-	if offset < 0 || offset > l.nextOffset.Load() {
-		return 0, fmt.Errorf("%w: delete records before %d, log has [%d, %d]", ErrOffsetOutOfRange,
-			offset, l.startOffset.Load(), l.nextOffset.Load())
+	if hw := l.HighWatermark(); offset < 0 || offset > hw {
+		return 0, fmt.Errorf("%w: delete records before %d, log has [%d, %d], high watermark %d", ErrOffsetOutOfRange,
+			offset, l.startOffset.Load(), l.nextOffset.Load(), hw)
 	}
 	if offset <= l.startOffset.Load() {
 		return l.startOffset.Load(), nil
@@ -146,20 +150,53 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	return offset, nil
 }
 
+// MaybeIncrementLogStartOffset raises the log start offset to offset
+// when it is higher (Kafka's maybeIncrementLogStartOffset): a follower
+// follows its leader's log start offset (the LogStartOffset of a Fetch
+// response), moved up by the leader's retention or DeleteRecords. It is
+// DeleteRecordsBefore, one rule for both: only up, never past the high
+// watermark (ErrOffsetOutOfRange), persisted, the epoch cache trimmed
+// and the segments wholly below it deleted.
+func (l *Log) MaybeIncrementLogStartOffset(offset int64) error {
+	_, err := l.DeleteRecordsBefore(offset)
+	return err
+}
+
 // afterTruncate publishes the new end with the producer state that goes
 // with it, clamps the flushed offset and replaces the producer snapshot,
-// which may cover batches that are gone. Caller holds writeMu (not segMu:
-// it writes files, and readers must not wait for them).
-func (l *Log) afterTruncate() (int64, error) {
+// which may cover batches that are gone. full: every segment was deleted
+// and the log restarted empty at its end (TruncateFullyAndStartAt), so
+// the producer state and the epoch cache are emptied and the high
+// watermark set to the end, wherever they were. Caller holds writeMu (not
+// segMu: it writes files, and readers must not wait for them).
+func (l *Log) afterTruncate(full bool) (int64, error) {
 	next := l.active().NextOffset()
 	l.pidMu.Lock()
 	l.nextOffset.Store(next)
-	l.truncateProducers(next, l.cfg.Load())
+	if full {
+		l.producers.reset(map[int64]*producerEntry{})
+		l.producers.version++
+	} else {
+		l.truncateProducers(next, l.cfg.Load())
+	}
 	l.pidMu.Unlock()
-	l.truncateHighWatermark(next)
-	if err := l.cutEpochs(next, true); err != nil {
-		// The file would name epochs of data that is gone.
-		return next, l.poison(err)
+	if full {
+		l.resetHighWatermark(next)
+		l.epochs.mu.Lock()
+		err := l.replaceEpochs(nil)
+		l.epochs.mu.Unlock()
+		if err != nil {
+			return next, l.poison(err)
+		}
+		// The empty log and the directory were fsynced: everything
+		// below its end is on stable storage (there is nothing).
+		l.flushedOffset.Store(next)
+	} else {
+		l.truncateHighWatermark(next)
+		if err := l.cutEpochs(next, true); err != nil {
+			// The file would name epochs of data that is gone.
+			return next, l.poison(err)
+		}
 	}
 	if l.flushedOffset.Load() > next {
 		l.flushedOffset.Store(next)

@@ -21,19 +21,35 @@ const (
 	// in progress: present only while Truncate changes files.
 	TruncateIntentFile = "truncate-intent"
 
-	// truncateIntentPayloadSize is the offset truncated to, an i64.
-	truncateIntentPayloadSize = 8
+	// truncateIntentPayloadSize is version 2's payload: the offset
+	// truncated to, an i64, then the mode, a u8 (truncateTo or
+	// truncateFully).
+	truncateIntentPayloadSize = 9
+	// truncateIntentV1PayloadSize is version 1's: the offset alone (the
+	// mode is truncateTo).
+	truncateIntentV1PayloadSize = 8
 
 	// copyBufferSize is the write buffer of a kept prefix's copy.
 	copyBufferSize = 1 << 20
 )
 
 // truncateIntentFormat frames truncate-intent. Reader rule: read N and
-// N-1 (version 1 is the first).
+// N-1 (version 1: the offset alone; version 2 added the mode).
 var truncateIntentFormat = framedfile.Format{
-	Name: "truncate intent", Magic: "TRTI", Version: 1,
+	Name: "truncate intent", Magic: "TRTI", Version: 2,
 	MaxPayload: truncateIntentPayloadSize,
 }
+
+// truncateMode is what a truncation does, as truncate-intent records it.
+type truncateMode uint8
+
+const (
+	// truncateTo: Truncate, the cut of a tail.
+	truncateTo truncateMode = 0
+	// truncateFully: TruncateFullyAndStartAt, every segment deleted and
+	// the log restarted empty at the offset.
+	truncateFully truncateMode = 1
+)
 
 // Truncate removes every batch whose last offset is >= offset, so that the
 // log ends at the batch boundary at or below offset (replication's
@@ -60,30 +76,68 @@ func (l *Log) Truncate(offset int64) (int64, error) {
 	if offset >= l.nextOffset.Load() {
 		return l.nextOffset.Load(), nil
 	}
-	next, err := l.truncate(offset)
+	next, err := l.truncate(offset, truncateTo)
 	if err != nil {
 		return next, l.poison(fmt.Errorf("log: truncate %s to %d: %w", l.dir, offset, err))
 	}
 	return next, nil
 }
 
-// truncate records the intent, cuts the segments, publishes the new end and
-// its producer state, makes it all durable and drops the intent. Open calls
-// it too, to complete an interrupted truncation. Caller holds writeMu; any
-// error leaves the intent in place (the caller poisons the log).
-func (l *Log) truncate(offset int64) (int64, error) {
+// TruncateFullyAndStartAt deletes every segment and restarts the log
+// empty at offset, which may lie past its end (Kafka's
+// truncateFullyAndStartAt): what a follower does when its leader's log
+// start offset moved past the follower's log end while it was away. The
+// log start offset, the log end offset and the high watermark are offset
+// afterwards; the leader epoch cache is emptied (the next follower
+// append teaches it the leader's epochs again) and so is the idempotent
+// producers' state. Readers keep their views of the deleted segments.
+//
+// It is crash safe as Truncate is, through the same truncate-intent
+// (recording the mode): Open completes an interrupted one, and a failure
+// part way poisons the log (ErrStorage).
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	if offset < 0 {
+		return fmt.Errorf("%w: restart at %d", ErrOffsetOutOfRange, offset)
+	}
+	if _, err := l.truncate(offset, truncateFully); err != nil {
+		return l.poison(fmt.Errorf("log: truncate %s fully and start at %d: %w", l.dir, offset, err))
+	}
+	return nil
+}
+
+// truncate records the intent, cuts the segments (all of them with
+// truncateFully), publishes the new end and its producer state, makes it
+// all durable and drops the intent. Open calls it too, to complete an
+// interrupted truncation. Caller holds writeMu; any error leaves the
+// intent in place (the caller poisons the log).
+func (l *Log) truncate(offset int64, mode truncateMode) (int64, error) {
 	// No fsync in flight: it would hold references to the segments (taken
 	// for views here) and could store a flushed offset past the new end.
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
-	if err := writeTruncateIntent(l.dir, offset); err != nil {
+	if err := writeTruncateIntent(l.dir, offset, mode); err != nil {
 		return 0, err
 	}
 	if err := l.hookErr("truncate: intent"); err != nil {
 		return 0, err
 	}
-	if offset < l.nextOffset.Load() {
-		if err := l.cutTo(offset, l.cfg.Load()); err != nil {
+	full := mode == truncateFully
+	if full || offset < l.nextOffset.Load() {
+		var err error
+		if full {
+			err = l.truncateFully(offset, l.cfg.Load())
+			if err == nil && l.files != nil && !l.fileHeld {
+				l.files.admit(l) // the new active segment may hold a descriptor
+			}
+		} else {
+			err = l.cutTo(offset, l.cfg.Load())
+		}
+		if err != nil {
 			return 0, err
 		}
 		if err := l.hookErr("truncate: cut"); err != nil {
@@ -98,7 +152,7 @@ func (l *Log) truncate(offset int64) (int64, error) {
 		}
 		l.dirDirty.Store(false)
 	}
-	next, err := l.afterTruncate()
+	next, err := l.afterTruncate(full)
 	if err != nil {
 		return next, err
 	}
@@ -290,38 +344,58 @@ func (l *Log) truncateFully(offset int64, cfg *Config) error {
 	return errors.Join(errs...)
 }
 
-func writeTruncateIntent(dir string, offset int64) error {
+func writeTruncateIntent(dir string, offset int64, mode truncateMode) error {
 	b := truncateIntentFormat.Start(truncateIntentPayloadSize)
-	frame := truncateIntentFormat.Seal(binary.BigEndian.AppendUint64(b, uint64(offset)))
+	b = binary.BigEndian.AppendUint64(b, uint64(offset))
+	frame := truncateIntentFormat.Seal(append(b, byte(mode)))
 	if err := truncateIntentFormat.WriteFrame(filepath.Join(dir, TruncateIntentFile), frame); err != nil {
 		return fmt.Errorf("write truncate intent: %w", err)
 	}
 	return nil
 }
 
-// readTruncateIntent returns the offset of an interrupted truncation in
-// dir. present is false when there is none; ok is false when the file
-// cannot be read (the log then holds a prefix of what it held, at least
-// every batch the truncation kept: Open keeps it as it is).
-func readTruncateIntent(dir string) (offset int64, present, ok bool, err error) {
-	p, _, present, ok, err := readFramed(filepath.Join(dir, TruncateIntentFile), truncateIntentFormat)
+// readTruncateIntent returns the offset and mode of an interrupted
+// truncation in dir. present is false when there is none; ok is false
+// when the file cannot be read (the log then holds a prefix of what it
+// held, at least every batch the truncation kept: Open keeps it as it
+// is).
+func readTruncateIntent(dir string) (offset int64, mode truncateMode, present, ok bool, err error) {
+	p, v, present, ok, err := readFramed(filepath.Join(dir, TruncateIntentFile), truncateIntentFormat)
 	if !ok || err != nil {
-		return 0, present, false, err
+		return 0, 0, present, false, err
 	}
-	if len(p) != truncateIntentPayloadSize {
-		return 0, true, false, nil
+	switch {
+	case v == 1 && len(p) == truncateIntentV1PayloadSize:
+		mode = truncateTo
+	case v == 2 && len(p) == truncateIntentPayloadSize && truncateMode(p[8]) <= truncateFully:
+		mode = truncateMode(p[8])
+	default:
+		return 0, 0, true, false, nil
 	}
 	off := int64(binary.BigEndian.Uint64(p))
 	if off < 0 {
-		return 0, true, false, nil
+		return 0, 0, true, false, nil
 	}
-	return off, true, true, nil
+	return off, mode, true, true, nil
+}
+
+// removeSegmentsForFullTruncate deletes the segment files of bases, at
+// Open, before a full truncation the intent says was interrupted: the
+// log restarts empty at the intent's offset, so nothing in them is to be
+// recovered (and their offsets are not lost, but given up).
+func removeSegmentsForFullTruncate(dir string, bases []int64) error {
+	for i := len(bases) - 1; i >= 0; i-- {
+		if err := removeSegmentFiles(dir, bases[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // completeTruncate finishes a truncation a crash interrupted, at Open: the
 // log then holds the truncated state, whatever step the crash stopped at.
 // An unreadable intent is dropped, and the log kept as it is.
-func (l *Log) completeTruncate(offset int64, ok bool) error {
+func (l *Log) completeTruncate(offset int64, mode truncateMode, ok bool) error {
 	cfg := l.cfg.Load()
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
@@ -334,11 +408,11 @@ func (l *Log) completeTruncate(offset int64, ok bool) error {
 		return syncDir(l.dir)
 	}
 	from := l.nextOffset.Load()
-	next, err := l.truncate(offset)
+	next, err := l.truncate(offset, mode)
 	if err != nil {
 		return fmt.Errorf("log: open %s: complete truncation to %d: %w", l.dir, offset, err)
 	}
 	cfg.logger().Warn("log: completed a truncation interrupted by a crash", "dir", l.dir,
-		"offset", offset, "log_end_offset_before", from, "log_end_offset", next)
+		"offset", offset, "full", mode == truncateFully, "log_end_offset_before", from, "log_end_offset", next)
 	return nil
 }

@@ -21,6 +21,14 @@ import (
 // reaches its end (SetHighWatermark), not when they are written, so a
 // consumer's long poll wakes when records are committed.
 //
+// A follower's fetch reads up to the log end, not the high watermark, so
+// it waits with WatchEnd: such a registration on a replicated log counts
+// the bytes appended to the log end (a counter of their own, ended), which
+// is what the follower will read, and nothing that the high watermark
+// makes readable. On an unreplicated log the two are the same and WatchEnd
+// is Watch. A switch of the log between the two modes wakes every WatchEnd
+// registration, whose counter no longer counts.
+//
 // Bytes are counted against appendedBytes, a counter of the bytes appended
 // since the log was opened, so that no append is counted twice or lost
 // between a reader's last read and its registration: the reader loads
@@ -38,6 +46,11 @@ import (
 type watchList struct {
 	appended atomic.Int64 // bytes appended since open; added before waiting is loaded
 	waiting  atomic.Int32 // len(regs): lets appends skip watchMu when nobody waits
+	// ended counts the bytes appended to the log end while replicated,
+	// and endWaiting the registrations of WatchEnd counting them (a
+	// subset of regs): see WatchEnd.
+	ended      atomic.Int64
+	endWaiting atomic.Int32
 
 	mu   sync.Mutex
 	regs []*watch // guarded by mu; each watch's idx is its position
@@ -50,7 +63,8 @@ type watch struct {
 	idx int // position in l.watchers.regs; guarded by its log's watchers.mu
 
 	offset int64 // the offset the reader reads from
-	from   int64 // l.watchers.appended when registered: appends from here are counted
+	from   int64 // l.watchers.appended (ended if end) when registered: appends from here are counted
+	end    bool  // counts appends to the log end of a replicated log (WatchEnd)
 	room   int64 // bytes this log may still add to the count (the partition's max bytes left)
 }
 
@@ -123,13 +137,26 @@ func (w *Waiter) count(n int64) {
 // l). Bytes appended since from are counted at once. A log that is closed,
 // or whose range no longer holds offset, wakes the wait at once.
 func (w *Waiter) Watch(l *Log, offset, from, maxBytes int64) {
+	w.watch(l, offset, from, maxBytes, false)
+}
+
+// WatchEnd is Watch for a reader that reads up to the log end (a
+// follower's fetch on a leader) rather than up to the high watermark:
+// on a replicated log it counts the bytes appended, whether committed or
+// not, from from, which the reader loaded with EndAppendedBytes before
+// its last read. On an unreplicated log it is Watch.
+func (w *Waiter) WatchEnd(l *Log, offset, from, maxBytes int64) {
+	w.watch(l, offset, from, maxBytes, l.hws.replicated.Load())
+}
+
+func (w *Waiter) watch(l *Log, offset, from, maxBytes int64, end bool) {
 	var r *watch
 	if n := len(w.free); n > 0 {
 		r, w.free = w.free[n-1], w.free[:n-1]
 	} else {
 		r = new(watch)
 	}
-	*r = watch{w: w, l: l, offset: offset, room: max(maxBytes, 0)}
+	*r = watch{w: w, l: l, offset: offset, room: max(maxBytes, 0), end: end}
 	w.regs = append(w.regs, r)
 
 	wl := &l.watchers
@@ -138,7 +165,12 @@ func (w *Waiter) Watch(l *Log, offset, from, maxBytes int64) {
 	// waiting before appended: an append that adds to appended after the
 	// load below sees waiting > 0 and finds r in the list (see appended).
 	wl.waiting.Add(1)
-	r.from = wl.appended.Load()
+	if end {
+		wl.endWaiting.Add(1)
+		r.from = wl.ended.Load()
+	} else {
+		r.from = wl.appended.Load()
+	}
 	r.idx = len(wl.regs)
 	wl.regs = append(wl.regs, r)
 	if l.isClosed.Load() || !l.holds(offset) {
@@ -173,6 +205,9 @@ func (w *Waiter) Stop() {
 		wl.regs[last] = nil
 		wl.regs = wl.regs[:last]
 		wl.waiting.Add(-1)
+		if r.end {
+			wl.endWaiting.Add(-1)
+		}
 		wl.mu.Unlock()
 		*r = watch{}
 		w.free = append(w.free, r)
@@ -185,6 +220,16 @@ func (w *Waiter) Stop() {
 // opened (on a replicated log, those below the high watermark): a reader
 // loads it before a read and passes it to Waiter.Watch.
 func (l *Log) AppendedBytes() int64 { return l.watchers.appended.Load() }
+
+// EndAppendedBytes is AppendedBytes for a reader that waits with
+// WatchEnd: on a replicated log, the bytes appended to its log end since
+// it was opened (while replicated), committed or not.
+func (l *Log) EndAppendedBytes() int64 {
+	if l.hws.replicated.Load() {
+		return l.watchers.ended.Load()
+	}
+	return l.watchers.appended.Load()
+}
 
 // Waiting is the number of Waiter registrations on the log: long-polling
 // readers waiting for its appends.
@@ -213,8 +258,42 @@ func (l *Log) appended(n int64) {
 	wl.mu.Lock()
 	for _, r := range wl.regs {
 		// Registered after this append started: Watch counted it.
-		if start >= r.from {
+		if !r.end && start >= r.from {
 			r.credit(n)
+		}
+	}
+	wl.mu.Unlock()
+}
+
+// appendedEnd counts n bytes just appended to the log end of a
+// replicated log for the WatchEnd registrations. Caller does not hold
+// writeMu. With nobody waiting so it costs two atomics and no lock.
+func (l *Log) appendedEnd(n int64) {
+	wl := &l.watchers
+	start := wl.ended.Add(n) - n
+	if wl.endWaiting.Load() == 0 {
+		return
+	}
+	wl.mu.Lock()
+	for _, r := range wl.regs {
+		if r.end && start >= r.from {
+			r.credit(n)
+		}
+	}
+	wl.mu.Unlock()
+}
+
+// wakeEndWatchers wakes every WatchEnd registration: the log switched
+// between replicated and not, and their counter no longer counts.
+func (l *Log) wakeEndWatchers() {
+	wl := &l.watchers
+	if wl.endWaiting.Load() == 0 {
+		return
+	}
+	wl.mu.Lock()
+	for _, r := range wl.regs {
+		if r.end {
+			r.w.wake()
 		}
 	}
 	wl.mu.Unlock()

@@ -35,15 +35,19 @@
 // broker follows from it, with Fetch v12 or later (LastFetchedEpoch and
 // DivergingEpoch): truncation on a new leader epoch is driven by the
 // DivergingEpoch answers alone, never by the high watermark, so no
-// OffsetForLeaderEpoch round is needed before fetching. Records are
-// checked (framing, CRC, offsets following the log) before
-// Log.AppendAsFollower; a response that does not check out is refused
-// whole. The follower's high watermark is the leader's, capped at its own
-// log end. OFFSET_OUT_OF_RANGE is resolved with ListOffsets to the leader:
-// a leader end below the follower's (only after an unclean election)
-// truncates to it; a leader start past the follower's end restarts the log
-// there, which needs the FullTruncater method beyond issue 14's Log
-// contract.
+// OffsetForLeaderEpoch round is needed before fetching. The fetcher
+// keeps only the fetch protocol's rules on records (a last batch cut at
+// the size limit is left for the next fetch; an epoch newer than the
+// leader's is refused); the batches themselves are validated by the log,
+// in Log.AppendAsFollower (log.ValidateBatches, the one rule every writer
+// goes through), and a response it refuses is refused whole
+// (ErrCorruptFetch). A compacted leader's offset gaps are copied as they
+// are. The follower's high watermark is the leader's, capped at its own
+// log end, and its log start offset follows the leader's up
+// (MaybeIncrementLogStartOffset). OFFSET_OUT_OF_RANGE is resolved with
+// ListOffsets to the leader: a leader end below the follower's (only
+// after an unclean election) truncates to it; a leader start past the
+// follower's end restarts the log there (TruncateFullyAndStartAt).
 //
 // # Locking
 //

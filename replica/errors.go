@@ -28,9 +28,6 @@ var (
 	// CRC, bad framing, offsets that do not follow the log); nothing of
 	// them was appended.
 	ErrCorruptFetch = errors.New("replica: corrupt records in fetch response")
-	// ErrBehindLeaderStart: the leader's log starts past this follower's
-	// end and the log cannot restart there (see FullTruncater).
-	ErrBehindLeaderStart = errors.New("replica: log end is below the leader's log start offset")
 	// ErrClosed: the Manager or fetcher is closed.
 	ErrClosed = errors.New("replica: closed")
 )

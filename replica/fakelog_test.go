@@ -147,13 +147,13 @@ func (f *fakeLog) AppendAsFollower(b []byte) (log.AppendInfo, error) {
 		start int64
 	}
 	var newEpochs []learned
+	if _, err := leaderRule.ValidateBatches(b, log.WriterLeader, recordbatch.DefaultDecompressLimit); err != nil {
+		return info, err
+	}
 	for pos := 0; pos < len(b); {
-		h, err := recordbatch.Validate(b[pos:])
-		if err != nil {
-			return info, fmt.Errorf("%w: %w", log.ErrCorruptBatch, err)
-		}
-		if (len(parts) == 0 && h.BaseOffset != want) || h.BaseOffset < want {
-			return info, fmt.Errorf("%w: batch at %d, log end %d", log.ErrCorruptBatch, h.BaseOffset, want)
+		h := hdr(b[pos:]) // validated
+		if h.BaseOffset < want || h.NextOffset() <= h.BaseOffset {
+			return info, fmt.Errorf("%w: batch at %d, log end %d", log.ErrUnexpectedAppendOffset, h.BaseOffset, want)
 		}
 		if h.PartitionLeaderEpoch < epoch {
 			return info, fmt.Errorf("%w: epoch %d after %d", log.ErrCorruptBatch, h.PartitionLeaderEpoch, epoch)
@@ -234,6 +234,31 @@ func (f *fakeLog) TruncateFullyAndStartAt(offset int64) error {
 	return nil
 }
 
+// MaybeIncrementLogStartOffset moves the start up, never past the high
+// watermark, dropping the batches wholly below it (the real log drops
+// whole segments).
+func (f *fakeLog) MaybeIncrementLogStartOffset(offset int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	hw := f.next
+	if f.replicated {
+		hw = f.hw
+	}
+	if offset < 0 || offset > hw {
+		return fmt.Errorf("%w: log start %d past the high watermark %d", log.ErrOffsetOutOfRange, offset, hw)
+	}
+	if offset <= f.start {
+		return nil
+	}
+	f.start = offset
+	n := 0
+	for n < len(f.batches) && hdr(f.batches[n]).NextOffset() <= offset {
+		n++
+	}
+	f.batches = f.batches[n:]
+	return nil
+}
+
 func (f *fakeLog) Read(offset int64, maxBytes int) (log.Batches, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -282,10 +307,7 @@ func (f *fakeLog) content() []string {
 	return out
 }
 
-var (
-	_ Log           = (*fakeLog)(nil)
-	_ FullTruncater = (*fakeLog)(nil)
-)
+var _ Log = (*fakeLog)(nil)
 
 // history builds a log whose batches have the given epochs, n records
 // each, as a leader of each epoch in turn would have written them.

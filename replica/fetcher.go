@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
 )
 
@@ -412,16 +413,17 @@ func (f *Fetcher) handlePartition(ctx context.Context, s sent, rp *kmsg.FetchRes
 	}
 	moved := false
 	if len(rp.RecordBatches) > 0 {
-		n, err := checkBatches(rp.RecordBatches, s.fetchOffset, p.epoch)
+		n, err := fetchedBatches(rp.RecordBatches, p.epoch)
 		if err != nil {
 			return false, fmt.Errorf("replica: fetch %s-%d at %d from broker %d: %w", p.tp.Topic, p.tp.Partition, s.fetchOffset, f.leader, err)
 		}
-		if n > 0 {
-			if _, err := p.log.AppendAsFollower(rp.RecordBatches[:n]); err != nil {
-				return false, fmt.Errorf("replica: append %s-%d at %d from broker %d: %w", p.tp.Topic, p.tp.Partition, s.fetchOffset, f.leader, err)
+		if err := appendFetched(p.log, rp.RecordBatches[:n]); err != nil {
+			if refusedRecords(err) {
+				err = fmt.Errorf("%w: %w", ErrCorruptFetch, err)
 			}
-			moved = true
+			return false, fmt.Errorf("replica: append %s-%d at %d from broker %d: %w", p.tp.Topic, p.tp.Partition, s.fetchOffset, f.leader, err)
 		}
+		moved = true
 	}
 	if rp.HighWatermark >= 0 {
 		p.leaderHW.Store(rp.HighWatermark)
@@ -429,39 +431,80 @@ func (f *Fetcher) handlePartition(ctx context.Context, s sent, rp *kmsg.FetchRes
 			moved = true
 		}
 	}
+	// The leader's log start offset, moved up by its retention or
+	// DeleteRecords (Kafka's follower does the same after each fetch).
+	if rp.LogStartOffset > p.log.StartOffset() {
+		if err := p.log.MaybeIncrementLogStartOffset(rp.LogStartOffset); err != nil {
+			return moved, fmt.Errorf("replica: %s-%d: follow the leader's log start offset %d from broker %d: %w",
+				p.tp.Topic, p.tp.Partition, rp.LogStartOffset, f.leader, err)
+		}
+		moved = true
+	}
 	return moved, nil
 }
 
-// checkBatches checks the records of a fetch answer before they reach the
-// log: whole batches with good CRCs, the first at fetchOffset, offsets
-// increasing (with gaps, as compaction leaves them), no epoch newer than
-// the leader's. A last batch cut short by
-// the size limit is left out (Kafka leaders may send one); anything else
-// wrong refuses the whole answer. It returns how many bytes to append.
-func checkBatches(b []byte, fetchOffset int64, leaderEpoch int32) (int, error) {
-	next := fetchOffset
+// fetchedBatches is what the fetch protocol decides about a fetch
+// answer's records before they reach the log, whose AppendAsFollower
+// validates the batches themselves (log.ValidateBatches as a leader's
+// batches: framing, CRC, records) and their offsets: a last batch the
+// leader cut at the size limit (Kafka leaders may send one) is left out,
+// to be fetched again whole, and a batch stamped with an epoch newer
+// than the leader's we follow is refused (ErrCorruptFetch). It returns
+// how many bytes to append. Bytes that do not frame as a batch (other
+// than that cut last one) are handed on as they are: the log refuses
+// them.
+func fetchedBatches(b []byte, leaderEpoch int32) (int, error) {
 	pos := 0
 	for pos < len(b) {
-		h, err := recordbatch.Validate(b[pos:])
+		h, err := recordbatch.ParseHeader(b[pos:])
 		if err != nil {
 			if errors.Is(err, recordbatch.ErrTruncated) && pos > 0 {
-				break
+				return pos, nil
 			}
-			return 0, fmt.Errorf("%w: batch at byte %d: %w", ErrCorruptFetch, pos, err)
-		}
-		// Later batches may start past the end of the one before: the
-		// cleaner leaves such gaps in a compacted log. Offsets must not
-		// wrap around.
-		if (pos == 0 && h.BaseOffset != fetchOffset) || h.BaseOffset < next || h.LastOffset() < h.BaseOffset {
-			return 0, fmt.Errorf("%w: batch at byte %d has base offset %d, want %d", ErrCorruptFetch, pos, h.BaseOffset, next)
+			return len(b), nil
 		}
 		if h.PartitionLeaderEpoch > leaderEpoch {
 			return 0, fmt.Errorf("%w: batch at offset %d has leader epoch %d, leader is at %d", ErrCorruptFetch, h.BaseOffset, h.PartitionLeaderEpoch, leaderEpoch)
 		}
-		next = h.NextOffset()
 		pos += h.Size()
 	}
 	return pos, nil
+}
+
+// appendFetched appends batches to l as a follower. As Kafka's follower
+// does, an empty log that starts inside the first batch (a follower
+// restarted at its leader's log start, which DeleteRecords may have put
+// inside a batch, is answered with that batch whole), which the log
+// refuses as not continuing it, restarts at the batch's base offset and
+// takes it then; the leader's log start is followed up again after the
+// append.
+func appendFetched(l Log, batches []byte) error {
+	_, err := l.AppendAsFollower(batches)
+	if err == nil || !errors.Is(err, log.ErrUnexpectedAppendOffset) {
+		return err
+	}
+	leo := l.NextOffset()
+	h, herr := recordbatch.ParseHeader(batches) // the log validated it
+	if herr != nil || leo != l.StartOffset() || h.BaseOffset >= leo || h.LastOffset() < leo {
+		return err
+	}
+	if terr := l.TruncateFullyAndStartAt(h.BaseOffset); terr != nil {
+		return fmt.Errorf("restart at the first fetched batch's base offset %d: %w", h.BaseOffset, terr)
+	}
+	_, err = l.AppendAsFollower(batches)
+	return err
+}
+
+// refusedRecords reports an error of AppendAsFollower that is about the
+// records it was given (they do not check out, or do not continue the
+// log), not about the log.
+func refusedRecords(err error) bool {
+	for _, e := range []error{log.ErrCorruptBatch, log.ErrInvalidRecord, log.ErrMessageTooLarge, log.ErrUnexpectedAppendOffset} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // truncateDiverged cuts the follower's log where the leader says its
@@ -528,11 +571,9 @@ func (f *Fetcher) handleOutOfRange(ctx context.Context, s sent) (bool, error) {
 		}
 		return true, nil
 	case leaderStart > leo:
-		ft, ok := p.log.(FullTruncater)
-		if !ok {
-			return false, fmt.Errorf("replica: %s-%d ends at %d, leader starts at %d: %w", p.tp.Topic, p.tp.Partition, leo, leaderStart, ErrBehindLeaderStart)
-		}
-		if err := ft.TruncateFullyAndStartAt(leaderStart); err != nil {
+		f.cfg.Logger.Info("replica restarting its log at the leader's log start offset, past its own end",
+			"topic", p.tp.Topic, "partition", p.tp.Partition, "leader", f.leader, "leader_start", leaderStart, "log_end", leo)
+		if err := p.log.TruncateFullyAndStartAt(leaderStart); err != nil {
 			return false, fmt.Errorf("replica: restart %s-%d at leader start %d: %w", p.tp.Topic, p.tp.Partition, leaderStart, err)
 		}
 		return true, nil

@@ -3,51 +3,100 @@ package replica
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/log"
 )
+
+// followerKinds are the logs the fetcher tests run against: the in-memory
+// fake and the real partition log, both holding epochs 0 and 1 at
+// offsets 0-5, replicated with the high watermark at 3.
+var followerKinds = []struct {
+	name string
+	open func(t *testing.T) Log
+}{
+	{"fake", func(t *testing.T) Log {
+		_, l, _ := fuzzFollower()
+		return l
+	}},
+	{"real", func(t *testing.T) Log {
+		l := openRealLog(t, t.TempDir(), realConfig())
+		l.SetReplicated(true)
+		for i, e := range []int32{0, 0, 1} {
+			if _, err := l.AppendAsFollower(leaderBatches(int64(2*i), e, 2)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.SetHighWatermark(3)
+		return l
+	}},
+}
+
+// fetcherFor is a fetcher of t-0 into l at fuzzEpoch, without its
+// goroutine, and the partition as a fetch at l's end sent it.
+func fetcherFor(l Log) (*Fetcher, sent) {
+	cfg := FetcherConfig{Logger: quiet}
+	cfg.setDefaults()
+	f := &Fetcher{leader: 1, req: noRequester{}, cfg: cfg, parts: map[cluster.TopicPartition]*followed{}, retryAt: map[*followed]time.Time{}, wake: make(chan struct{}, 1)}
+	p := &followed{tp: cluster.TopicPartition{Topic: "t", Partition: 0}, topicID: topicID("t"), log: l, epoch: fuzzEpoch}
+	f.parts[p.tp] = p
+	return f, sent{p: p, fetchOffset: l.NextOffset()}
+}
 
 func TestFollowerAppliesOnlyRecordsThatCheckOut(t *testing.T) {
 	good := leaderBatches(6, fuzzEpoch, 2, 3)
 	bad := slices.Clone(good)
 	bad[len(bad)-1] ^= 0xff
 	tests := []struct {
-		name    string
-		records []byte
-		hw      int64
-		wantEnd int64 // log end after
-		wantHW  int64
-		wantErr error
+		name      string
+		records   []byte
+		hw        int64
+		logStart  int64 // the leader's, in the answer
+		wantEnd   int64 // log end after
+		wantHW    int64
+		wantStart int64
+		wantErr   error
 	}{
-		{"whole batches are appended", good, 11, 11, 11, nil},
-		{"hw is capped at the log end", good[:len(good)-7], 11, 8, 8, nil},
-		{"a cut last batch is left for the next fetch", good[:len(good)-7], 7, 8, 7, nil},
-		{"a bad CRC refuses everything", bad, 11, 6, 3, ErrCorruptFetch},
-		{"a batch not at the log end is refused", leaderBatches(4, fuzzEpoch, 2), 11, 6, 3, ErrCorruptFetch},
-		{"a gap left by compaction is appended", append(leaderBatches(6, fuzzEpoch, 2), leaderBatches(10, fuzzEpoch, 1)...), 11, 11, 11, nil},
-		{"overlapping batches are refused", append(leaderBatches(6, fuzzEpoch, 2), leaderBatches(7, fuzzEpoch, 1)...), 11, 6, 3, ErrCorruptFetch},
-		{"an epoch past the leader's is refused", leaderBatches(6, fuzzEpoch+1, 2), 11, 6, 3, ErrCorruptFetch},
-		{"a cut first batch is refused", good[:20], 11, 6, 3, ErrCorruptFetch},
+		{"whole batches are appended", good, 11, 0, 11, 11, 0, nil},
+		{"hw is capped at the log end", good[:len(good)-7], 11, 0, 8, 8, 0, nil},
+		{"a cut last batch is left for the next fetch", good[:len(good)-7], 7, 0, 8, 7, 0, nil},
+		{"a bad CRC refuses everything", bad, 11, 0, 6, 3, 0, ErrCorruptFetch},
+		{"a bad batch after good ones refuses everything", append(leaderBatches(6, fuzzEpoch, 1), bad...), 11, 0, 6, 3, 0, ErrCorruptFetch},
+		{"a batch below the log end is refused", leaderBatches(4, fuzzEpoch, 2), 11, 0, 6, 3, 0, ErrCorruptFetch},
+		{"a gap left by compaction is appended", append(leaderBatches(6, fuzzEpoch, 2), leaderBatches(10, fuzzEpoch, 1)...), 11, 0, 11, 11, 0, nil},
+		{"a compacted leader's first batch past the log end is appended", leaderBatches(9, fuzzEpoch, 2), 11, 0, 11, 11, 0, nil},
+		{"overlapping batches are refused", append(leaderBatches(6, fuzzEpoch, 2), leaderBatches(7, fuzzEpoch, 1)...), 11, 0, 6, 3, 0, ErrCorruptFetch},
+		{"offsets that wrap are refused", leaderBatches(math.MaxInt64-1, fuzzEpoch, 3), 11, 0, 6, 3, 0, ErrCorruptFetch},
+		{"an epoch past the leader's is refused", leaderBatches(6, fuzzEpoch+1, 2), 11, 0, 6, 3, 0, ErrCorruptFetch},
+		{"a cut first batch is refused", good[:20], 11, 0, 6, 3, 0, ErrCorruptFetch},
+		{"the leader's log start is followed", good, 11, 7, 11, 11, 7, nil},
+		{"a leader's log start below ours changes nothing", nil, 3, 0, 6, 3, 0, nil},
+		{"a log start past the high watermark is refused", nil, 3, 5, 6, 3, 0, log.ErrOffsetOutOfRange},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fe, l, s := fuzzFollower()
-			rp := kmsg.NewFetchResponseTopicPartition()
-			rp.HighWatermark = tt.hw
-			rp.RecordBatches = tt.records
-			_, err := fe.handlePartition(context.Background(), s, &rp)
-			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
-				t.Fatalf("err %v, want %v", err, tt.wantErr)
-			}
-			if l.bad != nil {
-				t.Fatalf("log handed bad batches: %v", l.bad)
-			}
-			if end, hw := l.NextOffset(), l.HighWatermark(); end != tt.wantEnd || hw != tt.wantHW {
-				t.Fatalf("log end %d hw %d, want %d and %d", end, hw, tt.wantEnd, tt.wantHW)
-			}
-		})
+	for _, kind := range followerKinds {
+		for _, tt := range tests {
+			t.Run(kind.name+"/"+tt.name, func(t *testing.T) {
+				l := kind.open(t)
+				fe, s := fetcherFor(l)
+				rp := kmsg.NewFetchResponseTopicPartition()
+				rp.HighWatermark = tt.hw
+				rp.LogStartOffset = tt.logStart
+				rp.RecordBatches = tt.records
+				_, err := fe.handlePartition(context.Background(), s, &rp)
+				if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+					t.Fatalf("err %v, want %v", err, tt.wantErr)
+				}
+				if end, hw, start := l.NextOffset(), l.HighWatermark(), l.StartOffset(); end != tt.wantEnd || hw != tt.wantHW || start != tt.wantStart {
+					t.Fatalf("log [%d, %d) hw %d, want [%d, %d) hw %d", start, end, hw, tt.wantStart, tt.wantEnd, tt.wantHW)
+				}
+			})
+		}
 	}
 }
 

@@ -1,24 +1,52 @@
-package replica
+package replica_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/replica"
+	"github.com/tributary-io/tributary/server"
 )
 
-func TestKgoRequesterReachesBrokerByID(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(2), kfake.Ports(0, 0), kfake.SeedTopics(1, "t"))
+// startBroker runs a real Tributary broker on a random loopback port over
+// a temp data dir, closed with the test, and returns its address.
+func startBroker(t *testing.T) string {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mgr, err := tlog.OpenManager(t.TempDir(), tlog.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	srv, err := server.New(mgr, server.DefaultConfig(), logger)
+	if err != nil {
+		mgr.Close()
+		t.Fatal(err)
+	}
+	addr, err := srv.Listen("127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		mgr.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Close()
+		mgr.Close()
+	})
+	return addr.String()
+}
+
+func TestKgoRequesterReachesBrokerByID(t *testing.T) {
+	addr := startBroker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("t"))
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,15 +54,15 @@ func TestKgoRequesterReachesBrokerByID(t *testing.T) {
 	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	leader := int32(-1)
-	if m, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, prod); err != nil {
+	m, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, prod)
+	if err != nil {
 		t.Fatal(err)
-	} else {
-		leader = m.Topics[0].Partitions[0].Leader
 	}
+	leader := m.Topics[0].Partitions[0].Leader
 
-	// Seeded with one broker's address only, it finds the leader by ID.
-	r, err := NewKgoRequester(leader, kgo.SeedBrokers(c.ListenAddrs()[0]))
+	// Seeded with an address only, it finds the broker by the node ID
+	// the broker's metadata gives it.
+	r, err := replica.NewKgoRequester(leader, kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +81,16 @@ func TestKgoRequesterReachesBrokerByID(t *testing.T) {
 	lo := resp.(*kmsg.ListOffsetsResponse)
 	if got := lo.Topics[0].Partitions[0]; got.ErrorCode != 0 || got.Offset != 1 {
 		t.Fatalf("leader %d answered error %d offset %d, want offset 1", leader, got.ErrorCode, got.Offset)
+	}
+
+	// A node the cluster does not have fails cleanly.
+	other, err := replica.NewKgoRequester(leader+7, kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Request(ctx, req); err == nil {
+		t.Fatalf("request to unknown node %d succeeded", leader+7)
 	}
 
 	// A closed client's requester fails cleanly.

@@ -131,6 +131,10 @@ func NewLeader(l Log, state cluster.PartitionState, cfg LeaderConfig) (*Leader, 
 		followers:  make(map[int32]*followerState),
 	}
 	ld.resetFollowers(cfg.Now())
+	// A leader whose ISR is itself alone commits what it holds at once,
+	// not at its first append: until then ListOffsets would answer
+	// OFFSET_NOT_AVAILABLE and consumers would see nothing.
+	ld.maybeAdvanceHW()
 	return ld, nil
 }
 

@@ -148,6 +148,21 @@ func TestSingleReplicaISRCommitsOnAppend(t *testing.T) {
 	}
 }
 
+func TestSoleReplicaLeaderCommitsWhatItHoldsAtOnce(t *testing.T) {
+	l := newFakeLog()
+	l.SetReplicated(true)
+	l.appendLeader(3) // records from before this leadership, not yet committed
+	if hw := l.HighWatermark(); hw == 3 {
+		t.Fatalf("fake log committed before leadership: hw %d", hw)
+	}
+	if _, err := NewLeader(l, pstate(1, []int32{1, 2}, []int32{1}), LeaderConfig{Self: 1, MinISR: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if hw := l.HighWatermark(); hw != 3 {
+		t.Fatalf("hw %d after becoming sole in-sync leader, want 3", hw)
+	}
+}
+
 func TestISRShrinksWhenFollowerLags(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -23,27 +23,31 @@ type Log interface {
 	// (NextOffset() for the latest); (-1, -1) if unknown.
 	EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64)
 	// AppendAsFollower appends batches with the leader's offsets and
-	// epochs; the first must start at NextOffset().
+	// epochs: the first at or past NextOffset(), offsets increasing, with
+	// the gaps of a compacted leader's log. It validates them
+	// (log.ValidateBatches as WriterLeader); records that do not check
+	// out or do not continue the log are refused whole with an error
+	// wrapping log.ErrCorruptBatch, log.ErrInvalidRecord,
+	// log.ErrMessageTooLarge or log.ErrUnexpectedAppendOffset.
 	AppendAsFollower(batches []byte) (log.AppendInfo, error)
 	// Truncate removes every batch whose last offset is >= offset (and
 	// cuts the epoch cache there); at or below StartOffset() it empties
 	// the log and restarts it at offset. It returns the new end.
 	Truncate(offset int64) (int64, error)
+	// TruncateFullyAndStartAt empties the log and restarts it at offset,
+	// which may lie past its end (Kafka's truncateFullyAndStartAt): a
+	// follower whose log ends below the leader's log start offset.
+	// Start, end and high watermark become offset; the epoch cache and
+	// the producer state are emptied.
+	TruncateFullyAndStartAt(offset int64) error
+	// MaybeIncrementLogStartOffset moves the log start offset up to
+	// offset (never down, never past the high watermark), as a follower
+	// follows its leader's.
+	MaybeIncrementLogStartOffset(offset int64) error
 	// Read returns whole batches from the one containing offset.
 	Read(offset int64, maxBytes int) (log.Batches, error)
 	// NextOffset is the log end offset.
 	NextOffset() int64
 	// StartOffset is the log start offset.
 	StartOffset() int64
-}
-
-// FullTruncater is implemented by a log that can drop all its data and
-// restart empty at an offset past its end (Kafka's truncateFullyAndStartAt).
-// A follower needs it when the leader's log start offset moved past the
-// follower's log end (retention on the leader while the follower was
-// away); Log.Truncate cannot do it, since it does nothing at or past the
-// end. A log without it leaves such a partition stalled with
-// ErrBehindLeaderStart.
-type FullTruncater interface {
-	TruncateFullyAndStartAt(offset int64) error
 }

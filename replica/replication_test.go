@@ -54,7 +54,7 @@ func leaderState(epoch int32, isr ...int32) cluster.PartitionState {
 	return cluster.PartitionState{Topic: "t", Partition: 0, Replicas: []int32{1, 2}, ISR: isr, Leader: 1, LeaderEpoch: epoch, PartitionEpoch: epoch}
 }
 
-func startLeader(t *testing.T, node *leaderNode, l *fakeLog, st cluster.PartitionState, minISR int) *Leader {
+func startLeader(t *testing.T, node *leaderNode, l Log, st cluster.PartitionState, minISR int) *Leader {
 	t.Helper()
 	ld, err := NewLeader(l, st, LeaderConfig{Self: 1, MinISR: minISR})
 	if err != nil {

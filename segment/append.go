@@ -25,6 +25,20 @@ func (s *Segment) Fits(bytes int, lastOffset int64) bool {
 // returned; if that rollback fails the segment is poisoned and every later
 // Append returns the same error.
 func (s *Segment) Append(data []byte) error {
+	return s.append(data, false)
+}
+
+// AppendWithGaps is Append of batches whose base offsets may start past
+// where the segment, or the batch before, ends: a copy of a compacted
+// log (a follower's). Offsets must still increase. Recovery accepts such
+// a gap only below Config.CompactedBefore, so the caller must have
+// recorded (durably) an offset past every gap's batch where the next Open
+// will find it before calling.
+func (s *Segment) AppendWithGaps(data []byte) error {
+	return s.append(data, true)
+}
+
+func (s *Segment) append(data []byte, gaps bool) error {
 	if err := s.stickyErr(); err != nil {
 		return err
 	}
@@ -46,7 +60,7 @@ func (s *Segment) Append(data []byte) error {
 		if err != nil {
 			return &Error{Path: s.logPath, Op: "append", Offset: last + 1, Err: err}
 		}
-		if h.BaseOffset != last+1 {
+		if h.BaseOffset != last+1 && !(gaps && h.BaseOffset > last) {
 			return &Error{Path: s.logPath, Op: "append", Offset: last + 1,
 				Err: fmt.Errorf("batch base offset %d does not follow %d", h.BaseOffset, last)}
 		}

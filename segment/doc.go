@@ -22,8 +22,9 @@
 // Batches are contiguous in offset: batch i+1's base offset is batch i's last
 // offset + 1, and the first batch's base offset is the segment's base offset.
 // The one exception is a segment the log cleaner rewrote (package log's
-// compaction): its batches only increase, with gaps where emptied batches
-// were dropped, and may start above the segment's base offset. Recover and
+// compaction), or one a follower wrote with AppendWithGaps from a cleaned
+// leader's batches: its batches only increase, with gaps where emptied
+// batches were dropped, and may start above the segment's base offset. Recover and
 // Load accept such gaps only below Config.CompactedBefore and treat any
 // other gap as corruption. The cleaner writes such a segment with a Builder
 // under temporary .cleaned names (see clean.go), which the log renames.

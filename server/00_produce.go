@@ -35,6 +35,7 @@ import (
 	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
+	"github.com/tributary-io/tributary/replica"
 )
 
 const produceKey = 0
@@ -86,6 +87,7 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 	}
 	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	failed := 0
+	var waits []commitWait // acks=all partitions of a broker in a cluster
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -107,17 +109,41 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 			switch {
 			case code != 0:
 				sp.ErrorCode = code
+				if s.replicas != nil && code == kerr.UnknownTopicOrPartition.Code && req.Version < 13 {
+					// No replica here of a partition the cluster has.
+					c.notLeaderProduce(resp, rt.Topic, sp)
+				}
 			case !acksOK:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			default:
-				s.produceTo(l, rp.Records, sp, tm)
+				var ld *replica.Leader
+				if s.replicas != nil {
+					if ld = c.produceLeader(resp, req.Acks, t.Name, sp); ld == nil {
+						break
+					}
+				}
+				last := s.produceTo(l, rp.Records, sp, tm)
 				if sp.ErrorCode != 0 && failureCarriesLogStart(sp.ErrorCode) {
 					sp.LogStartOffset = l.StartOffset()
+				}
+				if ld != nil && sp.ErrorCode == 0 {
+					ld.Appended() // with an ISR of the leader alone, this commits
+					if req.Acks == -1 {
+						waits = append(waits, commitWait{ld: ld, last: last, sp: sp})
+					}
 				}
 			}
 			if sp.ErrorCode != 0 {
 				failed++
 				s.metrics.errorCode(h.key, sp.ErrorCode)
+			}
+		}
+	}
+	if len(waits) > 0 {
+		s.waitCommitted(waits, req.TimeoutMillis)
+		for i := range waits {
+			if code := waits[i].sp.ErrorCode; code != 0 {
+				s.metrics.errorCode(h.key, code)
 			}
 		}
 	}
@@ -231,7 +257,9 @@ func lastEntryPerPartition(req *kmsg.ProduceRequest) []kmsg.ProduceRequestTopic 
 }
 
 // produceTo appends one partition's records and fills in its response.
-func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartition, tm *topicMetrics) {
+// It returns the last offset of the records (of the original batch, for a
+// retried one), meaningful when sp has no error.
+func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartition, tm *topicMetrics) (lastOffset int64) {
 	// The header alone decides whether the check decompresses (and
 	// whether compression.type re-encodes); ValidateBatches checks it
 	// again with the rest.
@@ -239,7 +267,7 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 	if err != nil {
 		sp.ErrorCode = kerr.CorruptMessage.Code
 		sp.ErrorMessage = errorMessage(fmt.Errorf("server: produce: %w", err))
-		return
+		return -1
 	}
 	want, recompress := topicCodec(l.Config().CompressionType)
 	recompress = recompress && h.Codec() != want
@@ -252,7 +280,7 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 		var ok bool
 		if release, ok = s.recompressSlot(); !ok {
 			sp.ErrorCode = kerr.NotLeaderForPartition.Code // shutting down: retry elsewhere
-			return
+			return -1
 		}
 	}
 	// The log's one rule for a producer's batch (exactly one batch, not a
@@ -266,7 +294,7 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 	if err != nil {
 		sp.ErrorCode = errorCode(err)
 		sp.ErrorMessage = errorMessage(fmt.Errorf("server: produce: %w", err))
-		return
+		return -1
 	}
 	recompressed := false
 	if recompress {
@@ -279,7 +307,7 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 		if err != nil {
 			sp.ErrorCode = produceErrorCode(err)
 			sp.ErrorMessage = errorMessage(fmt.Errorf("server: produce: re-encoding for compression.type: %w", err))
-			return
+			return -1
 		}
 		buf.B = out
 		records, recompressed = out, true
@@ -292,7 +320,7 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 	if err != nil {
 		sp.ErrorCode = errorCode(err)
 		sp.ErrorMessage = errorMessage(err)
-		return
+		return -1
 	}
 	sp.BaseOffset = info.BaseOffset
 	sp.LogAppendTime = info.LogAppendTime
@@ -300,10 +328,11 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 	if info.Duplicate {
 		// A retry of a batch already stored: answered with the original
 		// offsets, counted once.
-		return
+		return info.LastOffset
 	}
 	tm.bytesIn.Add(float64(len(records)))
 	tm.recordsIn.Add(float64(h.LastOffsetDelta) + 1)
+	return info.LastOffset
 }
 
 // failureCarriesLogStart reports whether a produce error answer carries

@@ -36,7 +36,16 @@ package server
 // is already as full as MaxBytes allows answers without waiting.
 //
 // With an authorizer, each topic needs Read (TOPIC_AUTHORIZATION_FAILED
-// on its partitions otherwise); replica fetches do not exist here.
+// on its partitions otherwise).
+//
+// In a cluster (replication.go) only the leader answers a partition
+// (NOT_LEADER_OR_FOLLOWER with the CurrentLeader hint elsewhere). A fetch
+// with a replica ID (ReplicaState's from v15) is a follower's: it needs
+// ClusterAction, its position goes to the partition's replica.Leader,
+// which may answer DivergingEpoch instead of records, and it reads up to
+// the log end and long-polls on appends there, where a consumer reads up
+// to the high watermark and long-polls on its rise. On a single broker a
+// replica ID is ignored.
 
 import (
 	"sync"
@@ -67,6 +76,9 @@ type fetchPart struct {
 	from  int64 // l.AppendedBytes() before the last pass read l
 	got   int   // bytes of l the last pass put in the response
 	ready bool  // has an error to report: answers without waiting
+	// replica: a follower's fetch, which reads up to the log end (not the
+	// high watermark) and waits for appends to it.
+	replica bool
 }
 
 func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, error) {
@@ -85,13 +97,30 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 		maxBytes = s.cfg.FetchMaxBytes
 	}
 
+	follower := int32(-1) // the broker of a replica fetch; -1 for a consumer
+	if s.replicas != nil {
+		if follower = replicaID(req); follower >= 0 && !c.permits(auth.OpClusterAction, auth.ResourceCluster, auth.ClusterName) {
+			resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+			s.metrics.errorCode(h.key, resp.ErrorCode)
+			return resp, nil
+		}
+	}
+
 	var parts []fetchPart
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := &resp.Topics[i]
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		t, tm, unknown := c.authorizedTopic(h.key, auth.OpRead, req.Version >= 13, rt.Topic, rt.TopicID)
+		var t *tlog.Topic
+		var tm *topicMetrics
+		var unknown int16
+		if follower >= 0 {
+			// A replica reads every topic with ClusterAction, as Kafka.
+			t, tm, unknown = s.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
+		} else {
+			t, tm, unknown = c.authorizedTopic(h.key, auth.OpRead, req.Version >= 13, rt.Topic, rt.TopicID)
+		}
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -101,9 +130,17 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 			sp.RecordBatches = noRecords
 			fp := fetchPart{tm: tm, rp: rp, sp: sp}
 			if fp.l, sp.ErrorCode = partitionOf(t, unknown, rp.Partition); sp.ErrorCode == 0 {
-				sp.ErrorCode = checkLeaderEpoch(fp.l, rp.CurrentLeaderEpoch)
+				if s.replicas == nil {
+					sp.ErrorCode = checkLeaderEpoch(fp.l, rp.CurrentLeaderEpoch)
+				} else {
+					c.clusterFetchPart(resp, t.Name, &fp, follower)
+				}
+			} else if s.replicas != nil && sp.ErrorCode == kerr.UnknownTopicOrPartition.Code && req.Version < 13 {
+				// No replica here of a partition the cluster may have.
+				c.notLeaderFetch(resp, rt.Topic, sp)
 			}
-			if fp.ready = sp.ErrorCode != 0; fp.ready {
+			if sp.ErrorCode != 0 {
+				fp.ready = true
 				markUnknownOffsets(sp)
 			}
 			parts = append(parts, fp)
@@ -165,6 +202,10 @@ func waitForBytes(s *Server, parts []fetchPart, need int64, deadline time.Time) 
 			continue
 		}
 		room := max(int64(p.rp.PartitionMaxBytes)-int64(p.got), 0)
+		if p.replica {
+			w.WatchEnd(p.l, p.rp.FetchOffset, p.from, room)
+			continue
+		}
 		w.Watch(p.l, p.rp.FetchOffset, p.from, room)
 	}
 	wait := time.Until(deadline)
@@ -202,22 +243,34 @@ func (c *conn) fetchPass(parts []fetchPart, maxBytes int) (total int, answer boo
 		room := maxBytes - total
 		roomBound := room < int(p.rp.PartitionMaxBytes) // the response's room, not the partition's limit, caps this read
 		budget := min(int(p.rp.PartitionMaxBytes), room)
-		// Before the read: an append it misses is counted by the wait.
-		p.from = l.AppendedBytes()
 		var b tlog.Batches
 		var err error
-		if budget > 0 || total == 0 {
-			// A consumer reads committed records only: up to the high
-			// watermark (the log end on an unreplicated log).
-			b, err = l.ReadTo(p.rp.FetchOffset, max(budget, 1), l.HighWatermark())
+		var end int64 // where this read may reach
+		if !p.replica {
+			// Before the read: an append it misses is counted by the wait.
+			p.from = l.AppendedBytes()
+			if budget > 0 || total == 0 {
+				// A consumer reads committed records only: up to the high
+				// watermark (the log end on an unreplicated log).
+				b, err = l.ReadTo(p.rp.FetchOffset, max(budget, 1), l.HighWatermark())
+			}
+			// Loaded after the read: every offset ReadTo returned is below
+			// the high watermark it was given, which never goes down but by
+			// truncation, so the one reported is never below the records
+			// sent with it.
+			end = l.HighWatermark()
+		} else {
+			// A follower reads up to the log end, and is told the
+			// leader's high watermark.
+			p.from = l.EndAppendedBytes()
+			if budget > 0 || total == 0 {
+				b, err = l.Read(p.rp.FetchOffset, max(budget, 1))
+			}
+			end = l.NextOffset()
 		}
-		// Loaded after the read: every offset ReadTo returned is below
-		// the high watermark it was given, which never goes down but by
-		// truncation, so the one reported is never below the records
-		// sent with it.
-		end := l.HighWatermark()
-		sp.HighWatermark = end
-		sp.LastStableOffset = end // no transactions: everything is stable
+		hw := l.HighWatermark()
+		sp.HighWatermark = hw
+		sp.LastStableOffset = hw // no transactions: everything is stable
 		sp.LogStartOffset = l.StartOffset()
 		if err == nil && len(b.Data) == 0 && l.Closed() {
 			err = tlog.ErrClosed // deleted under the request: wake-ups must end in an answer

@@ -16,6 +16,14 @@ package server
 // both isolation levels get the same answer. With no tiered storage the
 // earliest local offset is the log start offset, and the tiered queries
 // find nothing (-1).
+//
+// In a cluster only the partition's leader answers
+// (NOT_LEADER_OR_FOLLOWER elsewhere). A new leader whose high watermark
+// is still below the start of its leader epoch answers
+// OFFSET_NOT_AVAILABLE to consumers until it catches up (KIP-207), as
+// the latest committed offset is not known yet. A replica (ReplicaID >= 0,
+// a follower resolving OFFSET_OUT_OF_RANGE) is answered the leader's log
+// end for LATEST, not the high watermark.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -59,6 +67,8 @@ func handleListOffsets(c *conn, h *reqHeader, req *kmsg.ListOffsetsRequest) (kms
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case !ok || l == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case s.replicas != nil:
+				s.clusterListOffset(l, rt.Topic, req.ReplicaID, rp, sp)
 			default:
 				if sp.ErrorCode = checkLeaderEpoch(l, rp.CurrentLeaderEpoch); sp.ErrorCode == 0 {
 					listOffset(l, rp.Timestamp, sp)
@@ -94,4 +104,31 @@ func listOffset(l *tlog.Log, ts int64, sp *kmsg.ListOffsetsResponseTopicPartitio
 		sp.ErrorCode = errorCode(err)
 		sp.Offset, sp.Timestamp = -1, -1
 	}
+}
+
+// clusterListOffset answers one partition of ListOffsets in a cluster.
+func (s *Server) clusterListOffset(l *tlog.Log, topic string, replicaID int32, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) {
+	if _, ok := s.partitionLeader(topic, rp.Partition); !ok {
+		sp.ErrorCode = kerr.NotLeaderForPartition.Code
+		return
+	}
+	if sp.ErrorCode = checkLeaderEpoch(l, rp.CurrentLeaderEpoch); sp.ErrorCode != 0 {
+		return
+	}
+	if replicaID >= 0 {
+		sp.LeaderEpoch, sp.Timestamp = l.LeaderEpoch(), -1
+		switch rp.Timestamp {
+		case listLatest:
+			sp.Offset = l.NextOffset()
+			return
+		case listEarliest, listEarliestLocal:
+			sp.Offset = l.StartOffset()
+			return
+		}
+	} else if epochStartAhead(l) && rp.Timestamp != listLatestTiered && rp.Timestamp != listEarliestPendingUpload {
+		sp.ErrorCode = kerr.OffsetNotAvailable.Code
+		sp.Offset = -1
+		return
+	}
+	listOffset(l, rp.Timestamp, sp)
 }

@@ -7,11 +7,17 @@ package server
 //
 // DeleteRecords moves a partition's log start offset (its low watermark) up
 // to the requested offset; -1 means the high watermark, which is the log end
-// offset on this single broker. An offset below the log start offset
+// offset on a single broker. An offset below the log start offset
 // changes nothing; one above the high watermark, or below -1, is
 // OFFSET_OUT_OF_RANGE. The response carries the new low watermark, and
 // segments wholly below it are deleted at once. Internal topics
 // (__consumer_offsets) answer INVALID_TOPIC_EXCEPTION, as Kafka.
+//
+// In a cluster only the leader deletes (NOT_LEADER_OR_FOLLOWER elsewhere),
+// up to its high watermark. Kafka answers once every follower's log start
+// has passed the new low watermark; Tributary answers once the leader's
+// has, without waiting for the followers (whose fetches carry the
+// leader's log start offset).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -52,6 +58,8 @@ func handleDeleteRecords(c *conn, h *reqHeader, req *kmsg.DeleteRecordsRequest) 
 				// As Kafka: the coordinator's records are not the
 				// client's to delete.
 				sp.ErrorCode = kerr.InvalidTopicException.Code
+			} else if s.replicas != nil && !s.leads(t.Name, rp.Partition) {
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			} else {
 				sp.LowWatermark, sp.ErrorCode = deleteRecords(l, rp.Offset)
 			}
@@ -64,10 +72,11 @@ func handleDeleteRecords(c *conn, h *reqHeader, req *kmsg.DeleteRecordsRequest) 
 // deleteRecords deletes the records of l below offset and returns the new
 // low watermark, or -1 and an error code.
 func deleteRecords(l *tlog.Log, offset int64) (int64, int16) {
+	hw := l.HighWatermark() // the log end offset unless replicated
 	if offset == deleteToHighWatermark {
-		offset = l.NextOffset()
+		offset = hw
 	}
-	if offset < 0 {
+	if offset < 0 || offset > hw {
 		return -1, kerr.OffsetOutOfRange.Code
 	}
 	low, err := l.DeleteRecordsBefore(offset)

@@ -12,7 +12,10 @@ package server
 // hands out a fresh producer id at epoch 0 every time, also when the client
 // sends its old id to bump the epoch, and so does this broker. Ids come
 // from Manager.AllocateProducerID, which never hands out one twice, also
-// across restarts. A transactional id is refused: this broker has no
+// across restarts; in a cluster it takes them from blocks no other broker
+// is given, and answers COORDINATOR_LOAD_IN_PROGRESS (as Kafka does, a
+// retriable error for every client version) while it cannot get one.
+// A transactional id is refused: this broker has no
 // transaction coordinator, and says so rather than pretend.
 //
 // Every new producer id costs state in each partition it produces to, so

@@ -26,6 +26,9 @@ package server
 // who asks: consumers send -1, older clients' default is -2 (debug), and a
 // follower its broker id. With no authorizer and every partition led here,
 // all of them get the leader's answer, as Kafka gives without an authorizer.
+// In a cluster a consumer's request (ReplicaID < 0) for a partition this
+// broker does not lead is NOT_LEADER_OR_FOLLOWER; a replica's is answered
+// from the local log's epochs wherever it is held.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -61,6 +64,10 @@ func handleOffsetForLeaderEpoch(c *conn, h *reqHeader, req *kmsg.OffsetForLeader
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case l == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case s.replicas != nil && req.ReplicaID < 0 && !s.leads(rt.Topic, rp.Partition):
+				// In a cluster a consumer asks the leader; a replica may
+				// ask any broker holding the partition.
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
 				if sp.ErrorCode = checkLeaderEpoch(l, rp.CurrentLeaderEpoch); sp.ErrorCode == 0 {
 					sp.LeaderEpoch, sp.EndOffset = l.EndOffsetForEpoch(rp.LeaderEpoch)

@@ -9,8 +9,10 @@ package server
 //
 // Needs Alter on the cluster. Each creation is answered on its own:
 // INVALID_REQUEST for a binding Kafka would refuse, SECURITY_DISABLED
-// without an authorizer. The bindings are in the ACL file before the
-// answer and take effect on every connection at once.
+// without an authorizer. The bindings are in the ACL file (in a cluster,
+// the metadata store: cluster_auth.go) before the answer and take effect
+// on every connection at once; on a cluster's other brokers once their
+// watch delivers them.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"

@@ -10,7 +10,9 @@ package server
 // Needs Alter on the cluster. Each filter is answered with the bindings it
 // removed (a binding matched by two filters is listed under both);
 // INVALID_REQUEST for a filter with an unknown field, SECURITY_DISABLED
-// without an authorizer. The removal is in the ACL file before the answer.
+// without an authorizer. The removal is in the ACL file (in a cluster,
+// the metadata store, which decides what the filters select) before the
+// answer.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"

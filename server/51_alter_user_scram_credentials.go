@@ -13,11 +13,15 @@ package server
 // iterations outside 4096-16384, an empty name, salt or salted password
 // UNACCEPTABLE_CREDENTIAL, deleting a credential that does not exist
 // RESOURCE_NOT_FOUND. A user with any error has none of its changes made;
-// the others' are written in one atomic replace of the file, answered
-// once it is durable. Needs Alter on the cluster
+// on a single broker the others' are written in one atomic replace of the
+// file, answered once it is durable; in a cluster each user's changes are
+// one etcd transaction, which decides RESOURCE_NOT_FOUND against the
+// stored credentials (cluster_auth.go). Needs Alter on the cluster
 // (CLUSTER_AUTHORIZATION_FAILED for every user otherwise).
 
 import (
+	"errors"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -117,18 +121,23 @@ func handleAlterUserScramCredentials(c *conn, h *reqHeader, req *kmsg.AlterUserS
 				Credential: auth.CredentialFromSaltedPassword(m, up.Salt, up.SaltedPassword, int(up.Iterations))})
 		}
 	}
-	var changes []auth.CredentialChange
+	var groups [][]auth.CredentialChange
+	var applied []string // applied[i]: the user of groups[i]
 	for _, name := range order {
-		if u := users[name]; u.code == 0 {
-			changes = append(changes, u.changes...)
+		if u := users[name]; u.code == 0 && len(u.changes) > 0 {
+			groups = append(groups, u.changes)
+			applied = append(applied, name)
 		}
 	}
-	if len(changes) > 0 {
-		if err := s.creds.Apply(changes); err != nil {
-			s.logger.Error("server: the SCRAM credential store could not be written; nothing was changed", "err", err)
-			for _, name := range order {
-				fail(users[name], kerr.KafkaStorageError.Code, "The credential store could not be written; nothing was changed")
-			}
+	for i, err := range s.creds.ApplyEach(groups) {
+		switch u := users[applied[i]]; {
+		case err == nil:
+		case errors.Is(err, auth.ErrCredentialNotFound):
+			// Deleted meanwhile through another broker of the cluster.
+			fail(u, kerr.ResourceNotFound.Code, "Attempt to delete a user credential that does not exist")
+		default:
+			s.logger.Error("server: the SCRAM credential store could not be written; the user's changes were not made", "user", applied[i], "err", err)
+			fail(u, kerr.KafkaStorageError.Code, "The credential store could not be written; nothing was changed")
 		}
 	}
 	for _, name := range order {

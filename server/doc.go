@@ -48,6 +48,15 @@
 // consumergroup's coordinator, with this broker as the coordinator of
 // every group; committed offsets live in __consumer_offsets.
 //
+// # Data path in a cluster
+//
+// With a replica.Manager attached (replication.go) the data path serves
+// only the partitions this broker leads: NOT_LEADER_OR_FOLLOWER with
+// KIP-951's leader hint elsewhere, acks=all answered once the ISR holds
+// the records, followers' fetches answered from the log end with
+// DivergingEpoch when their history diverged, consumers' fetches and
+// ListOffsets up to the high watermark. Without one, nothing of it runs.
+//
 // # Listeners, TLS and SASL
 //
 // A broker serves one or more of Kafka's named listeners (listeners.go):

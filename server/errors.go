@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"syscall"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/replica"
 )
 
 // errorCode maps an error from the storage layer to the Kafka error code a
@@ -20,6 +22,12 @@ func errorCode(err error) int16 {
 		return code
 	}
 	switch {
+	case errors.Is(err, tlog.ErrProducerIDBlockUnavailable):
+		// InitProducerId while the cluster's producer ID blocks are out
+		// of reach. Kafka's answer, retried by every client version
+		// (REQUEST_TIMED_OUT would be fatal to older ones), whatever
+		// the failed fetch wraps (a deadline, a lost quorum): so first.
+		return kerr.CoordinatorLoadInProgress.Code
 	case errors.Is(err, tlog.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, tlog.ErrCorruptBatch):
@@ -52,6 +60,9 @@ func errorCode(err error) int16 {
 	case errors.Is(err, auth.ErrInvalidACL):
 		return kerr.InvalidRequest.Code
 	}
+	if code, ok := replicaErrorCode(err); ok {
+		return code
+	}
 	if code, ok := producerErrorCode(err); ok {
 		return code
 	}
@@ -78,4 +89,32 @@ func noSpace(err error) bool {
 // package's own checks (topic metadata files).
 func outOfFiles(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// replicaErrorCode maps the replication engine's errors (package replica)
+// to the codes Kafka answers them with.
+func replicaErrorCode(err error) (int16, bool) {
+	switch {
+	case errors.Is(err, replica.ErrNotLeaderOrFollower), errors.Is(err, replica.ErrClosed):
+		// Leadership moved (or the broker is stopping): the client
+		// refreshes its metadata and retries at the new leader.
+		return kerr.NotLeaderForPartition.Code, true
+	case errors.Is(err, replica.ErrFencedLeaderEpoch):
+		return kerr.FencedLeaderEpoch.Code, true
+	case errors.Is(err, replica.ErrUnknownLeaderEpoch):
+		return kerr.UnknownLeaderEpoch.Code, true
+	case errors.Is(err, replica.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas.Code, true
+	case errors.Is(err, replica.ErrNotEnoughReplicasAfterAppend):
+		return kerr.NotEnoughReplicasAfterAppend.Code, true
+	case errors.Is(err, replica.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code, true
+	case errors.Is(err, context.DeadlineExceeded):
+		// An acks=all produce not committed within the request's timeout.
+		return kerr.RequestTimedOut.Code, true
+	case errors.Is(err, context.Canceled):
+		// The broker shut down under a waiting request.
+		return kerr.NotLeaderForPartition.Code, true
+	}
+	return 0, false
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"syscall"
@@ -9,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/replica"
 )
 
 // TestErrorCode: every storage error a handler can meet reaches the client
@@ -36,6 +38,16 @@ func TestErrorCode(t *testing.T) {
 		{tlog.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 		{tlog.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 		{tlog.ErrUnknownProducerID, kerr.UnknownProducerID},
+		{tlog.ErrProducerIDBlockUnavailable, kerr.CoordinatorLoadInProgress},
+		{fmt.Errorf("%w: %w", tlog.ErrProducerIDBlockUnavailable, context.DeadlineExceeded), kerr.CoordinatorLoadInProgress},
+		{replica.ErrNotLeaderOrFollower, kerr.NotLeaderForPartition},
+		{replica.ErrClosed, kerr.NotLeaderForPartition},
+		{replica.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
+		{replica.ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch},
+		{replica.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
+		{replica.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
+		{replica.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+		{context.DeadlineExceeded, kerr.RequestTimedOut},
 		{errors.New("something else"), kerr.UnknownServerError},
 	} {
 		wrapped := fmt.Errorf("log: append in some/dir: %w", tc.err)

@@ -20,6 +20,7 @@ import (
 	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/consumergroup"
 	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/replica"
 )
 
 // Server is one Tributary broker speaking the Kafka protocol over the topics
@@ -74,6 +75,13 @@ type Server struct {
 	// scramMu serialises AlterUserScramCredentials, so that its checks
 	// (does the credential to delete exist) hold when it writes.
 	scramMu sync.Mutex
+
+	// replicas replicates the partitions of a broker in a cluster, and
+	// hooks say where the leaders of the others are (replication.go);
+	// nil and empty on a single broker. Set by attachReplicas before
+	// serving.
+	replicas *replica.Manager
+	hooks    clusterHooks
 
 	createMu sync.Mutex // serialises auto-creation so racing requests create a topic once
 	topicIDs sync.Map   // [16]byte topic ID -> topic name, see topicByID
@@ -303,8 +311,10 @@ func (s *Server) admit(nc net.Conn) (ip string, ok bool) {
 	s.mu.Lock()
 	if s.perIP[ip] >= limit {
 		s.mu.Unlock()
-		s.release(nc, ip, false)
+		// Counted before the close a client can observe, so a scrape
+		// after the refusal always shows it.
 		s.metrics.rejected.WithLabelValues(rejectedPerIP).Inc()
+		s.release(nc, ip, false)
 		s.logLimited(&s.rejectLogged, "server: connection refused: its address has max.connections.per.ip connections",
 			"remote", nc.RemoteAddr().String(), "limit", limit)
 		return "", false

@@ -1,0 +1,256 @@
+package server
+
+// The data path of a broker in a cluster: what Produce, Fetch,
+// ListOffsets, OffsetForLeaderEpoch and DeleteRecords do once a
+// replica.Manager is attached (attachReplicas). On a single broker none
+// is, s.replicas is nil, and every handler takes exactly its old path:
+// each cluster branch sits behind that one nil check.
+//
+// In a cluster a partition is served by its leader only: the handlers ask
+// the Manager whether this broker leads it, and answer
+// NOT_LEADER_OR_FOLLOWER otherwise, with the leader the metadata names
+// (KIP-951's CurrentLeader hint, and the leader's endpoint in the
+// response's node endpoints) when the node wiring knows it. Produce with
+// acks=all checks the ISR against min.insync.replicas before appending
+// and waits for the high watermark to pass its records after every
+// partition of the request is appended, so that the partitions of one
+// request wait together. A fetch with a replica ID is a follower's: it is
+// answered from the log end, and its position is handed to the partition's
+// replica.Leader, which moves the ISR standing and the high watermark.
+//
+// Known window: a produce that found this broker leader may append after
+// leadership moved away (between the lookup and the append; Kafka closes
+// it with the partition's leader-ISR lock, which replica.Leader does not
+// expose). Its batch carries the old leader epoch, its wait answers
+// NOT_LEADER_OR_FOLLOWER, and the broker's next fetch as a follower finds
+// the divergence (KIP-320) and truncates it away.
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/cluster"
+	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/replica"
+)
+
+// clusterHooks is what the node wiring tells the data path besides the
+// Manager: where the leaders of partitions this broker does not lead are.
+// Either may be nil (no hint is given).
+type clusterHooks struct {
+	// leaderHint is the leader and leader epoch of a partition as the
+	// cluster metadata has them; ok is false when they are not known.
+	leaderHint func(topic string, partition int32) (leader, epoch int32, ok bool)
+	// brokerEndpoint is where clients of listener reach broker id.
+	brokerEndpoint func(listener string, id int32) (host string, port int32, rack *string, ok bool)
+}
+
+// attachReplicas makes s a broker of a cluster whose partitions m
+// replicates. It must be called before s serves its first request (the
+// handlers read these fields without a lock) and at most once; the
+// caller owns m and closes it after s.
+func (s *Server) attachReplicas(m *replica.Manager, hooks clusterHooks) {
+	s.replicas = m
+	s.hooks = hooks
+}
+
+// partitionLeader returns the replica.Leader of topic's partition p if
+// this broker leads it. Caller has checked s.replicas != nil.
+func (s *Server) partitionLeader(topic string, p int32) (*replica.Leader, bool) {
+	return s.replicas.Leader(cluster.TopicPartition{Topic: topic, Partition: p})
+}
+
+// leads reports whether this broker leads topic's partition p. Caller has
+// checked s.replicas != nil.
+func (s *Server) leads(topic string, p int32) bool {
+	_, ok := s.partitionLeader(topic, p)
+	return ok
+}
+
+// leaderHint is the leader and epoch of topic's partition p as the
+// metadata has them, or (-1, -1) when not known.
+func (s *Server) leaderHint(topic string, p int32) (leader, epoch int32, ok bool) {
+	if s.hooks.leaderHint == nil {
+		return -1, -1, false
+	}
+	leader, epoch, ok = s.hooks.leaderHint(topic, p)
+	if !ok {
+		return -1, -1, false
+	}
+	return leader, epoch, true
+}
+
+// produceLeader returns the Leader of topic's partition sp.Partition for
+// a produce with acks, or nil with sp's error filled in: this broker does
+// not lead it (NOT_LEADER_OR_FOLLOWER with the leader's hint), or, for
+// acks=all, its ISR is below min.insync.replicas (NOT_ENOUGH_REPLICAS,
+// and nothing is appended).
+func (c *conn) produceLeader(resp *kmsg.ProduceResponse, acks int16, topic string, sp *kmsg.ProduceResponseTopicPartition) *replica.Leader {
+	ld, ok := c.s.partitionLeader(topic, sp.Partition)
+	if !ok {
+		c.notLeaderProduce(resp, topic, sp)
+		return nil
+	}
+	if acks == -1 {
+		if err := ld.CheckProduce(); err != nil {
+			sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+			if sp.ErrorCode == kerr.NotLeaderForPartition.Code {
+				c.hintProduce(resp, topic, sp)
+			}
+			return nil
+		}
+	}
+	return ld
+}
+
+// notLeaderProduce answers a produce to a partition this broker does not
+// lead.
+func (c *conn) notLeaderProduce(resp *kmsg.ProduceResponse, topic string, sp *kmsg.ProduceResponseTopicPartition) {
+	sp.ErrorCode = kerr.NotLeaderForPartition.Code
+	c.hintProduce(resp, topic, sp)
+}
+
+// hintProduce fills a NOT_LEADER_OR_FOLLOWER produce answer's
+// CurrentLeader (v10+, KIP-951) and adds the leader's endpoint to the
+// response's brokers once.
+func (c *conn) hintProduce(resp *kmsg.ProduceResponse, topic string, sp *kmsg.ProduceResponseTopicPartition) {
+	leader, epoch, ok := c.s.leaderHint(topic, sp.Partition)
+	if !ok || resp.Version < 10 {
+		return
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
+	for i := range resp.Brokers {
+		if resp.Brokers[i].NodeID == leader {
+			return
+		}
+	}
+	if host, port, rack, ok := c.brokerEndpoint(leader); ok {
+		b := kmsg.NewProduceResponseBroker()
+		b.NodeID, b.Host, b.Port, b.Rack = leader, host, port, rack
+		resp.Brokers = append(resp.Brokers, b)
+	}
+}
+
+// clusterFetchPart resolves one partition of a fetch in a cluster: a
+// consumer's (follower < 0) is served by the leader only, with its
+// CurrentLeaderEpoch checked; a follower's goes to the partition's
+// Leader, which checks the epoch, may find the follower's history
+// diverged (answered now, with no records) and otherwise marks p a
+// replica read. Errors are left in p.sp.ErrorCode.
+func (c *conn) clusterFetchPart(resp *kmsg.FetchResponse, topic string, p *fetchPart, follower int32) {
+	sp, rp := p.sp, p.rp
+	ld, ok := c.s.partitionLeader(topic, rp.Partition)
+	if !ok {
+		c.notLeaderFetch(resp, topic, sp)
+		return
+	}
+	if follower < 0 {
+		sp.ErrorCode = checkLeaderEpoch(p.l, rp.CurrentLeaderEpoch)
+		return
+	}
+	ff, err := ld.HandleFollowerFetch(follower, rp.FetchOffset, rp.LastFetchedEpoch, rp.CurrentLeaderEpoch)
+	if err != nil {
+		sp.ErrorCode = errorCode(err)
+		if sp.ErrorCode == kerr.NotLeaderForPartition.Code {
+			c.hintFetch(resp, topic, sp)
+		}
+		return
+	}
+	if ff.Diverging {
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = ff.HighWatermark, ff.HighWatermark, ff.LogStartOffset
+		sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = ff.DivergingEpoch.Epoch, ff.DivergingEpoch.EndOffset
+		p.ready = true
+		return
+	}
+	p.replica = true
+}
+
+// notLeaderFetch answers a fetch of a partition this broker does not
+// lead.
+func (c *conn) notLeaderFetch(resp *kmsg.FetchResponse, topic string, sp *kmsg.FetchResponseTopicPartition) {
+	sp.ErrorCode = kerr.NotLeaderForPartition.Code
+	c.hintFetch(resp, topic, sp)
+}
+
+// hintFetch is hintProduce for Fetch (v12+ carries CurrentLeader, v16+
+// the node endpoints).
+func (c *conn) hintFetch(resp *kmsg.FetchResponse, topic string, sp *kmsg.FetchResponseTopicPartition) {
+	leader, epoch, ok := c.s.leaderHint(topic, sp.Partition)
+	if !ok || resp.Version < 12 {
+		return
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
+	if resp.Version < 16 {
+		return
+	}
+	for i := range resp.Brokers {
+		if resp.Brokers[i].NodeID == leader {
+			return
+		}
+	}
+	if host, port, rack, ok := c.brokerEndpoint(leader); ok {
+		b := kmsg.NewFetchResponseBroker()
+		b.NodeID, b.Host, b.Port, b.Rack = leader, host, port, rack
+		resp.Brokers = append(resp.Brokers, b)
+	}
+}
+
+func (c *conn) brokerEndpoint(id int32) (string, int32, *string, bool) {
+	if c.s.hooks.brokerEndpoint == nil {
+		return "", 0, nil, false
+	}
+	return c.s.hooks.brokerEndpoint(c.ln.name, id)
+}
+
+// commitWait is one acks=all partition of a produce request waiting for
+// its records to be committed.
+type commitWait struct {
+	ld   *replica.Leader
+	last int64 // the last offset appended
+	sp   *kmsg.ProduceResponseTopicPartition
+}
+
+// waitCommitted waits for every acks=all partition of a request, all at
+// once: each waits on its own leader, and the request's time is the
+// longest of them, not their sum (every append is done before the first
+// wait). A partition whose wait fails gets the error's code and no
+// offset. timeoutMillis is the request's timeout.
+func (s *Server) waitCommitted(waits []commitWait, timeoutMillis int32) {
+	ctx, cancel := context.WithTimeout(s.ctx, time.Duration(max(timeoutMillis, 0))*time.Millisecond)
+	defer cancel()
+	for i := range waits {
+		w := &waits[i]
+		if err := w.ld.WaitCommitted(ctx, w.last); err != nil {
+			w.sp.ErrorCode = errorCode(err)
+			w.sp.ErrorMessage = errorMessage(err)
+			w.sp.BaseOffset, w.sp.LogAppendTime = -1, -1
+		}
+	}
+}
+
+// replicaID is the broker ID a fetch comes from: ReplicaState's from v15,
+// ReplicaID's before; -1 (a consumer) or below when not a replica.
+func replicaID(req *kmsg.FetchRequest) int32 {
+	if req.Version >= 15 {
+		return req.ReplicaState.ID
+	}
+	return req.ReplicaID
+}
+
+// epochStartAhead reports whether l's leader has not yet committed up to
+// the start of its current leader epoch: a new leader whose high
+// watermark still lags the end of the previous epoch cannot say what the
+// latest committed offset is, and answers ListOffsets with
+// OFFSET_NOT_AVAILABLE until it catches up (KIP-207, KIP-320).
+func epochStartAhead(l *tlog.Log) bool {
+	epoch := l.LeaderEpoch()
+	if epoch <= 0 {
+		return false
+	}
+	// The end of the epochs before the current one is where it starts.
+	_, start := l.EndOffsetForEpoch(epoch - 1)
+	return start >= 0 && l.HighWatermark() < start
+}
