@@ -39,8 +39,8 @@ run: build
 # Three brokers on 127.0.0.2-4 for development (scripts/cluster.sh): node N
 # serves Kafka clients on 127.0.0.(N+1):9092, its controller (etcd peers)
 # on :9093 and etcd clients on :9094 (derived), metrics on :9644, data in
-# CLUSTER_DATA/N. Prints the PIDs; Ctrl-C stops all three. Cluster mode is
-# not wired into serve yet: until it is, each node exits at once saying so.
+# CLUSTER_DATA/N. Prints the PIDs; Ctrl-C stops all three (each moves its
+# leaderships away first).
 CLUSTER_DATA ?= ./data-cluster
 cluster: build
 	CLUSTER_DATA=$(CLUSTER_DATA) ./scripts/cluster.sh ./$(BIN)

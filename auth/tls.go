@@ -214,10 +214,9 @@ func cipherSuites(names []string) ([]uint16, error) {
 
 // load reads the keystore and truststore as the settings name them.
 func (t *ServerTLS) load() (*tls.Config, []fileStamp, error) {
-	get := func(k string) string { return strings.TrimSpace(t.settings[k]) }
 	var stamps []fileStamp
 	read := func(setting string) ([]byte, error) {
-		path := get(setting)
+		path := strings.TrimSpace(t.settings[setting])
 		st, err := os.Stat(path)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrTLSConfig, setting, err)
@@ -229,49 +228,75 @@ func (t *ServerTLS) load() (*tls.Config, []fileStamp, error) {
 		stamps = append(stamps, fileStamp{path: path, size: st.Size(), mtime: st.ModTime()})
 		return b, nil
 	}
-	var certPEM, keyPEM []byte
-	switch loc, chain, key := get(SSLKeystoreLocation), t.settings[SSLKeystoreCertificateChain], t.settings[SSLKeystoreKey]; {
-	case loc != "" && (strings.TrimSpace(chain) != "" || strings.TrimSpace(key) != ""):
-		return nil, nil, fmt.Errorf("%w: set %s or %s with %s, not both", ErrTLSConfig, SSLKeystoreLocation, SSLKeystoreCertificateChain, SSLKeystoreKey)
-	case loc != "":
-		b, err := read(SSLKeystoreLocation)
-		if err != nil {
-			return nil, nil, err
-		}
-		certPEM, keyPEM = b, b
-	case strings.TrimSpace(chain) != "" && strings.TrimSpace(key) != "":
-		certPEM, keyPEM = NormalizePEM(chain), NormalizePEM(key)
-	default:
-		return nil, nil, fmt.Errorf("%w: no certificate: set %s, or %s and %s", ErrTLSConfig, SSLKeystoreLocation, SSLKeystoreCertificateChain, SSLKeystoreKey)
-	}
-	if bytes.Contains(keyPEM, []byte("ENCRYPTED")) {
-		return nil, nil, fmt.Errorf("%w: the private key is encrypted: ssl.key.password is not served, store the key unencrypted (openssl pkcs8 -nocrypt) with file permissions guarding it", ErrTLSConfig)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	cert, err := keystore(t.settings, read)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: keystore: %w", ErrTLSConfig, err)
+		return nil, nil, err
 	}
 	cfg := t.base.Clone()
 	cfg.Certificates = []tls.Certificate{cert}
-	var caPEM []byte
-	switch loc, inline := get(SSLTruststoreLocation), t.settings[SSLTruststoreCertificates]; {
-	case loc != "":
-		if caPEM, err = read(SSLTruststoreLocation); err != nil {
-			return nil, nil, err
-		}
-	case strings.TrimSpace(inline) != "":
-		caPEM = NormalizePEM(inline)
+	pool, err := truststore(t.settings, read)
+	if err != nil {
+		return nil, nil, err
 	}
-	if caPEM != nil {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(caPEM) {
-			return nil, nil, fmt.Errorf("%w: truststore: no PEM certificate in it", ErrTLSConfig)
-		}
+	if pool != nil {
 		cfg.ClientCAs = pool
 	} else if cfg.ClientAuth != tls.NoClientCert {
 		return nil, nil, fmt.Errorf("%w: ssl.client.auth asks for client certificates: set %s to the CAs they chain to", ErrTLSConfig, SSLTruststoreLocation)
 	}
 	return cfg, stamps, nil
+}
+
+// keystore is the certificate and key the settings name: the PEM file of
+// ssl.keystore.location, or the inline ssl.keystore.certificate.chain
+// and ssl.keystore.key. read reads a setting's file.
+func keystore(settings map[string]string, read func(setting string) ([]byte, error)) (tls.Certificate, error) {
+	var certPEM, keyPEM []byte
+	switch loc, chain, key := strings.TrimSpace(settings[SSLKeystoreLocation]), settings[SSLKeystoreCertificateChain], settings[SSLKeystoreKey]; {
+	case loc != "" && (strings.TrimSpace(chain) != "" || strings.TrimSpace(key) != ""):
+		return tls.Certificate{}, fmt.Errorf("%w: set %s or %s with %s, not both", ErrTLSConfig, SSLKeystoreLocation, SSLKeystoreCertificateChain, SSLKeystoreKey)
+	case loc != "":
+		b, err := read(SSLKeystoreLocation)
+		if err != nil {
+			return tls.Certificate{}, err
+		}
+		certPEM, keyPEM = b, b
+	case strings.TrimSpace(chain) != "" && strings.TrimSpace(key) != "":
+		certPEM, keyPEM = NormalizePEM(chain), NormalizePEM(key)
+	default:
+		return tls.Certificate{}, fmt.Errorf("%w: no certificate: set %s, or %s and %s", ErrTLSConfig, SSLKeystoreLocation, SSLKeystoreCertificateChain, SSLKeystoreKey)
+	}
+	if bytes.Contains(keyPEM, []byte("ENCRYPTED")) {
+		return tls.Certificate{}, fmt.Errorf("%w: the private key is encrypted: ssl.key.password is not served, store the key unencrypted (openssl pkcs8 -nocrypt) with file permissions guarding it", ErrTLSConfig)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("%w: keystore: %w", ErrTLSConfig, err)
+	}
+	return cert, nil
+}
+
+// truststore is the pool of CA certificates the settings name
+// (ssl.truststore.location, or inline ssl.truststore.certificates); nil
+// when they name none.
+func truststore(settings map[string]string, read func(setting string) ([]byte, error)) (*x509.CertPool, error) {
+	var caPEM []byte
+	switch loc, inline := strings.TrimSpace(settings[SSLTruststoreLocation]), settings[SSLTruststoreCertificates]; {
+	case loc != "":
+		b, err := read(SSLTruststoreLocation)
+		if err != nil {
+			return nil, err
+		}
+		caPEM = b
+	case strings.TrimSpace(inline) != "":
+		caPEM = NormalizePEM(inline)
+	default:
+		return nil, nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("%w: truststore: no PEM certificate in it", ErrTLSConfig)
+	}
+	return pool, nil
 }
 
 // Config is the tls.Config of the listener: its GetConfigForClient serves

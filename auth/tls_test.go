@@ -215,3 +215,49 @@ func TestServerTLSVersionsAndSuites(t *testing.T) {
 		t.Errorf("a TLS 1.3-only client connected to a TLSv1.2 listener")
 	}
 }
+
+// TestClientTLSOfListenerSettings: the client side of a listener's
+// settings (a broker dialing another broker's listener) trusts the
+// truststore, checks the host name, and presents the keystore's
+// certificate when asked to, so a listener that requires client
+// certificates lets it in.
+func TestClientTLSOfListenerSettings(t *testing.T) {
+	ca := authtest.NewCA(t, "test CA")
+	other := authtest.NewCA(t, "other CA")
+	peer := ca.Peer("broker", pkix.Name{CommonName: "broker"})
+	listener := map[string]string{"ssl.keystore.location": peer.File, "ssl.truststore.location": ca.CertFile, "ssl.client.auth": "required"}
+	srv, err := auth.NewServerTLS(listener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name     string
+		settings map[string]string
+		withCert bool
+		server   string
+		ok       bool
+	}{
+		{"trusted, with the certificate", listener, true, "127.0.0.1", true},
+		{"without the certificate the listener requires", listener, false, "127.0.0.1", false},
+		{"a host name the certificate does not name", listener, true, "broker.example", false},
+		{"another CA", map[string]string{"ssl.keystore.location": peer.File, "ssl.truststore.location": other.CertFile}, true, "127.0.0.1", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := auth.NewClientTLS(tt.settings, tt.withCert)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.ServerName = tt.server
+			_, serr, cerr := handshake(t, srv, cfg)
+			if ok := serr == nil && cerr == nil; ok != tt.ok {
+				t.Fatalf("handshake: server %v, client %v; want ok=%v", serr, cerr, tt.ok)
+			}
+		})
+	}
+	if _, err := auth.NewClientTLS(map[string]string{"ssl.truststore.location": ca.CertFile}, true); !errors.Is(err, auth.ErrTLSConfig) {
+		t.Fatalf("a certificate asked for without a keystore: %v", err)
+	}
+	if _, err := auth.NewClientTLS(map[string]string{"ssl.enabled.protocols": "TLSv1"}, false); !errors.Is(err, auth.ErrTLSConfig) {
+		t.Fatalf("TLSv1: %v", err)
+	}
+}

@@ -30,12 +30,13 @@ func TestParseVotersRejectsBadInputClearly(t *testing.T) {
 		{"-1@127.0.0.2:9093", "node id"},
 		{"99999999999@127.0.0.2:9093", "node id"},
 		{"1@127.0.0.2", "want host:port"},
-		{"1@:9093", "host is empty"},
+		{"1@:9093", "cannot be empty or unspecified"},
+		{"1@0.0.0.0:9093", "cannot be empty or unspecified"},
 		{"1@127.0.0.2:0", "port"},
 		{"1@127.0.0.2:70000", "port"},
 		{"1@127.0.0.2:http", "port"},
-		{"1@127.0.0.2:9093,1@127.0.0.3:9093", "node id 1 listed twice"},
-		{"1@127.0.0.2:9093,2@127.0.0.2:9093", "listed twice"},
+		{"1@127.0.0.2:9093,1@127.0.0.3:9093", "node id 1 is named twice"},
+		{"1@127.0.0.2:9093,2@127.0.0.2:9093", "voters 1 and 2 both have the address 127.0.0.2:9093"},
 		{"1@127.0.0.2:9093,", "want id@host:port"},
 	} {
 		_, err := ParseVoters(tc.in)
@@ -68,6 +69,8 @@ func TestParseStoreURL(t *testing.T) {
 		{"etcd://user:secret@h1:2379", "credentials"},
 		{"https://user:secret@h1:2379", "credentials"},
 		{"etcd://h1:2379/a//b", "empty path element"},
+		{"etcd://h1:2379,h1:2379", "named twice"},
+		{"etcd://0.0.0.0:2379", "cannot be empty or unspecified"},
 	} {
 		_, err := ParseStoreURL(tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -75,6 +78,18 @@ func TestParseStoreURL(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "secret") {
 			t.Errorf("ParseStoreURL(%q) error %q shows the password", tc.in, err)
+		}
+	}
+}
+
+func TestStoreURLStringReadsBack(t *testing.T) {
+	for _, in := range []string{"etcd://h1:2379", "etcds://h1:2379,[::1]:2379/kafka/prod", "etcd://h1:2379,h2:2379"} {
+		u, err := ParseStoreURL(in)
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := u.String(); got != in {
+			t.Errorf("ParseStoreURL(%q).String() = %q", in, got)
 		}
 	}
 }

@@ -45,6 +45,14 @@ const (
 	// EmbedMaxRequestBytes is the embedded member's request size limit
 	// (etcd's --max-request-bytes, default 1.5 MiB); etcd warns above 10 MiB.
 	EmbedMaxRequestBytes = 10 << 20
+	// EmbedGRPCKeepAliveMinTime is the shortest keepalive ping interval
+	// the embedded member accepts from a client (etcd's
+	// --grpc-keepalive-min-time, 5 s by default): brokers ping every
+	// second or two, so that a connection to a member that stopped
+	// answering (a paused process: its sockets stay open) is dropped in
+	// seconds and the client's watches and lease keep-alives move to
+	// another member.
+	EmbedGRPCKeepAliveMinTime = time.Second
 	// embedCompactionRetention keeps one hour of revisions (periodic
 	// compaction); a watcher that falls further behind resyncs by Get.
 	embedCompactionRetention = "1h"
@@ -239,6 +247,7 @@ func (c EmbedConfig) etcdConfig(stopping *atomic.Bool) (*embed.Config, string, e
 		cfg.ClientTLSInfo = c.ClientTLS.info()
 	}
 	cfg.MaxTxnOps = EmbedMaxTxnOps
+	cfg.GRPCKeepAliveMinTime = EmbedGRPCKeepAliveMinTime
 	cfg.MaxRequestBytes = EmbedMaxRequestBytes
 	cfg.AutoCompactionMode = embed.CompactorModePeriodic
 	cfg.AutoCompactionRetention = embedCompactionRetention

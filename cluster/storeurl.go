@@ -49,7 +49,7 @@ func ParseStoreURL(s string) (StoreURL, error) {
 	case "etcds":
 		u.TLS = true
 	default:
-		return bad("scheme %q is not etcd or etcds", scheme)
+		return bad("scheme %q: want etcd://host:port[,host:port...][/root] or etcds://...", scheme)
 	}
 	hosts, root, _ := strings.Cut(rest, "/")
 	u.Root = DefaultKeyRoot
@@ -67,14 +67,45 @@ func ParseStoreURL(s string) (StoreURL, error) {
 	if u.TLS {
 		httpScheme = "https"
 	}
+	seen := map[string]bool{}
 	for _, h := range strings.Split(hosts, ",") {
-		host, port, err := splitHostPort(strings.TrimSpace(h))
+		host, port, err := dialHostPort(h)
 		if err != nil {
 			return bad("%v", err)
 		}
-		u.Endpoints = append(u.Endpoints, httpScheme+"://"+net.JoinHostPort(host, strconv.Itoa(port)))
+		ep := net.JoinHostPort(host, strconv.Itoa(port))
+		if seen[ep] {
+			return bad("endpoint %s is named twice", ep)
+		}
+		seen[ep] = true
+		u.Endpoints = append(u.Endpoints, httpScheme+"://"+ep)
 	}
 	return u, nil
+}
+
+// HostPorts returns the endpoints as host:port, without their scheme.
+func (u StoreURL) HostPorts() []string {
+	out := make([]string, len(u.Endpoints))
+	for i, ep := range u.Endpoints {
+		_, out[i], _ = strings.Cut(ep, "://")
+	}
+	return out
+}
+
+// String writes u back as a metadata.store setting.
+func (u StoreURL) String() string {
+	if len(u.Endpoints) == 0 {
+		return ""
+	}
+	s := "etcd://"
+	if u.TLS {
+		s = "etcds://"
+	}
+	s += strings.Join(u.HostPorts(), ",")
+	if u.Root != "" && u.Root != DefaultKeyRoot {
+		s += u.Root
+	}
+	return s
 }
 
 // StoreConfig returns the EtcdStoreConfig that connects to u for the

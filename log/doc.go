@@ -98,8 +98,10 @@
 // teach it their PartitionLeaderEpoch, and entries past the recovered log
 // end go. Absent: empty (a data dir from before epochs were kept; a
 // single broker's Manager then makes each partition lead at epoch 0 from
-// its log start, and a cache of just that is never written, so a single
-// broker creates no such file). Unreadable: rebuilt from every batch
+// its log start, and a cache of just that is not written on an
+// unreplicated log, so a single broker creates no such file; a
+// replicated log writes it, since a replica must know its epochs after a
+// restart). Unreadable: rebuilt from every batch
 // header of the log.
 //
 // # Damage and offset gaps

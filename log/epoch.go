@@ -276,7 +276,11 @@ func (l *Log) learnEpochs(batches []byte) error {
 // holds writeMu and epochs.mu.
 func (l *Log) replaceEpochs(entries []EpochEntry) error {
 	ec := &l.epochs
-	if ec.onDisk || !trivialEpochs(entries, l.startOffset.Load()) {
+	// A replicated log writes even the trivial cache: what a missing file
+	// rebuilds is a single broker's epoch 0, not the epochs a replica had,
+	// and a replica that restarts without its last epoch fetches without
+	// it, so its leader cannot see that its tail diverged.
+	if ec.onDisk || l.hws.replicated.Load() || !trivialEpochs(entries, l.startOffset.Load()) {
 		err := epochCkptFormat.WriteFrame(filepath.Join(l.dir, LeaderEpochCheckpointFile), encodeEpochCheckpoint(entries))
 		if err != nil {
 			return l.limitErr(fmt.Errorf("log: write leader epoch checkpoint of %s: %w", l.dir, err))
@@ -341,6 +345,24 @@ func (l *Log) cutEpochs(end int64, must bool) error {
 		return nil
 	}
 	return err
+}
+
+// persistEpochs writes the cache of a log that has just become
+// replicated when only its trivial form (epoch 0 from the log start) was
+// kept in memory (see replaceEpochs). A failed write is retried by
+// Checkpoint. Caller holds writeMu.
+func (l *Log) persistEpochs() {
+	ec := &l.epochs
+	ec.mu.Lock()
+	defer ec.mu.Unlock()
+	if ec.onDisk || len(ec.entries) == 0 {
+		return
+	}
+	if err := l.replaceEpochs(slices.Clone(ec.entries)); err != nil {
+		l.cfg.Load().logger().Warn("log: could not write the leader epoch checkpoint; retrying at the next checkpoint",
+			"dir", l.dir, "err", err)
+		ec.dirty.Store(true)
+	}
 }
 
 // saveEpochsIfDirty retries a failed write of the checkpoint file.

@@ -283,3 +283,50 @@ func TestSingleBrokerCrashWritesNoEpochFile(t *testing.T) {
 		t.Fatalf("recovery of a single broker's log wrote leader-epoch-checkpoint: %v", err)
 	}
 }
+
+// A replica that restarts must still know the epochs its log holds, also
+// when that is epoch 0 alone: fetching without its last epoch, its leader
+// could not tell that its tail diverged, and kept it (two records at one
+// offset across replicas).
+func TestReplicatedLogKeepsEpochZeroAcrossRestarts(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		write func(t *testing.T, l *log.Log)
+	}{
+		{"leader", func(t *testing.T, l *log.Log) {
+			l.SetReplicated(true)
+			if err := l.BecomeLeader(0); err != nil {
+				t.Fatal(err)
+			}
+			leaderAppend(t, l, 2)
+		}},
+		{"leader at epoch 0 before it was replicated", func(t *testing.T, l *log.Log) {
+			if err := l.BecomeLeader(0); err != nil {
+				t.Fatal(err)
+			}
+			leaderAppend(t, l, 2)
+			l.SetReplicated(true)
+		}},
+		{"follower", func(t *testing.T, l *log.Log) {
+			l.SetReplicated(true)
+			if _, err := l.AppendAsFollower(leaderBatch(0, 0, 3)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := quietConfig()
+			l := openLog(t, dir, cfg)
+			tt.write(t, l)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l2 := openLog(t, dir, cfg)
+			if e := l2.LeaderEpoch(); e != 0 {
+				t.Fatalf("LeaderEpoch after restart = %d, want 0", e)
+			}
+			wantEpochs(t, l2, log.EpochEntry{Epoch: 0, StartOffset: 0})
+		})
+	}
+}

@@ -121,6 +121,9 @@ func (l *Log) SetReplicated(on bool) {
 	}
 	hs.replicated.Store(on)
 	hs.hwMu.Unlock()
+	if on {
+		l.persistEpochs()
+	}
 	if credit > 0 {
 		l.appended(credit)
 	}

@@ -375,6 +375,24 @@ func ValidateTopicName(name string) error {
 // fsynced before the partitions are created. The slow part (files, fsyncs)
 // runs without blocking lookups of other topics.
 func (m *Manager) CreateTopic(name string, partitions int, overrides map[string]string) (*Topic, error) {
+	var id TopicID
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("log: topic id: %w", err)
+	}
+	return m.createTopic(name, id, partitions, overrides)
+}
+
+// CreateTopicWithID is CreateTopic with the topic ID given: a cluster's
+// topic has one ID on every broker, the one its metadata holds. The zero
+// ID is refused.
+func (m *Manager) CreateTopicWithID(name string, id TopicID, partitions int, overrides map[string]string) (*Topic, error) {
+	if id == (TopicID{}) {
+		return nil, fmt.Errorf("%w: topic %q: the zero topic id", ErrInvalidTopic, name)
+	}
+	return m.createTopic(name, id, partitions, overrides)
+}
+
+func (m *Manager) createTopic(name string, id TopicID, partitions int, overrides map[string]string) (*Topic, error) {
 	if err := ValidateTopicName(name); err != nil {
 		return nil, err
 	}
@@ -390,10 +408,7 @@ func (m *Manager) CreateTopic(name string, partitions int, overrides map[string]
 	if _, ok := m.Topic(name); ok {
 		return nil, fmt.Errorf("%w: %q", ErrTopicExists, name)
 	}
-	t := &Topic{Name: name, Overrides: copyMap(overrides)}
-	if _, err := rand.Read(t.ID[:]); err != nil {
-		return nil, fmt.Errorf("log: topic id: %w", err)
-	}
+	t := &Topic{Name: name, ID: id, Overrides: copyMap(overrides)}
 	if err := m.writeMeta(t, partitions); err != nil {
 		return nil, m.storageErr(err)
 	}

@@ -150,6 +150,16 @@ func (f *Fetcher) Leader() int32 { return f.leader }
 // replaces it, and clears any error rest: a metadata change is what a
 // partition fenced by the leader waits for.
 func (f *Fetcher) Add(l Log, state cluster.PartitionState, topicID [16]byte) error {
+	if l.LeaderEpoch() < 0 && l.NextOffset() > l.HighWatermark() {
+		// A log with records but no epochs cannot name its last fetched
+		// epoch, so its leader cannot find where it diverges: cut it to
+		// its high watermark first, as Kafka's followers did before
+		// KIP-101 (what is above it was never committed here).
+		if _, err := l.Truncate(l.HighWatermark()); err != nil {
+			return fmt.Errorf("replica: follow %s-%d: truncate a log without epochs to its high watermark: %w",
+				state.Topic, state.Partition, err)
+		}
+	}
 	p := &followed{tp: state.TP(), topicID: topicID, log: l, epoch: state.LeaderEpoch}
 	p.leaderHW.Store(-1)
 	f.mu.Lock()

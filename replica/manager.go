@@ -309,3 +309,14 @@ func (m *Manager) checkISRs(ctx context.Context) {
 		}
 	}
 }
+
+// SetBrokerEpoch sets the broker epoch fetchers started from now on send
+// (a broker registered again after it was fenced). Fetchers already
+// running keep theirs: the caller stops every partition on a fencing, so
+// none outlives the old registration.
+func (m *Manager) SetBrokerEpoch(epoch int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cfg.BrokerEpoch = epoch
+	m.cfg.Fetch.BrokerEpoch = epoch
+}

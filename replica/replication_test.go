@@ -177,6 +177,32 @@ func TestFollowerRestartResumesWithoutTruncating(t *testing.T) {
 	}
 }
 
+// A follower whose log holds records but no epochs (it cannot say what it
+// last fetched) starts from its high watermark, not from a tail its leader
+// could not check.
+func TestFollowerWithoutEpochsStartsFromItsHighWatermark(t *testing.T) {
+	node := newLeaderNode((&kmsg.FetchRequest{}).MaxVersion())
+	ll, fl := newFakeLog(), newFakeLog()
+	st := leaderState(1)
+	startLeader(t, node, ll, st, 1)
+	for range 3 {
+		ll.appendLeader(2) // the leader's end is past the follower's
+	}
+	fl.SetReplicated(true)
+	fl.stamp = st.LeaderEpoch // the leader's batch, its epoch forgotten
+	fl.appendLeader(2)        // committed here
+	fl.SetHighWatermark(2)
+	fl.appendLeader(3) // not committed, and not the leader's
+	m := newFollowerManager(t, 2)
+	if err := m.BecomeFollower(fl, st, node); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "catch-up", sameLogs(ll, fl))
+	if n := fl.truncateCount(); n != 1 {
+		t.Fatalf("%d truncations, want the one to the high watermark", n)
+	}
+}
+
 func TestFollowerBelowLeaderStartRestartsThere(t *testing.T) {
 	node := newLeaderNode((&kmsg.FetchRequest{}).MaxVersion())
 	ll, fl := newFakeLog(), history([]int32{0}, 3)

@@ -36,6 +36,9 @@ func init() { register(3, 0, 13, handleMetadata) }
 func handleMetadata(c *conn, h *reqHeader, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 	s := c.s
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	if s.node != nil {
+		return c.clusterMetadata(h, req, resp)
+	}
 	host, port := c.ln.advHost, c.ln.advPort
 	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: NodeID, Host: host, Port: port}}
 	resp.ClusterID = &s.cfg.ClusterID

@@ -42,16 +42,21 @@ func handleFindCoordinator(c *conn, h *reqHeader, req *kmsg.FindCoordinatorReque
 		co := &resp.Coordinators[i]
 		*co = kmsg.NewFindCoordinatorResponseCoordinator()
 		co.Key = key
-		co.ErrorCode, co.ErrorMessage = s.findCoordinator(req.CoordinatorType)
+		clustered := s.node != nil && req.CoordinatorType == coordinatorGroup
+		if clustered {
+			co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = c.groupCoordinator(key)
+		} else {
+			co.ErrorCode, co.ErrorMessage = s.findCoordinator(req.CoordinatorType)
+		}
 		if co.ErrorCode == 0 && !c.mayFindCoordinator(h.key, req.CoordinatorType, key) {
 			co.ErrorCode, co.ErrorMessage = kerr.GroupAuthorizationFailed.Code, nil
 			if req.CoordinatorType == coordinatorTransaction {
 				co.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 			}
 		}
-		if co.ErrorCode == 0 {
+		if co.ErrorCode == 0 && !clustered {
 			co.NodeID, co.Host, co.Port = NodeID, host, port
-		} else {
+		} else if co.ErrorCode != 0 {
 			co.NodeID, co.Port = -1, -1
 		}
 		s.metrics.errorCode(h.key, co.ErrorCode)

@@ -109,7 +109,7 @@ func (tc *topicCreator) create(rt *kmsg.CreateTopicsRequestTopic, st *kmsg.Creat
 		fail(kerr.InvalidRequest.Code, adminMsg("Creation of internal topic %s is prohibited: the broker creates it.", name))
 		return
 	}
-	if _, ok := s.topic(name); ok {
+	if _, ok := s.topic(name); ok || (s.node != nil && s.node.snapshot().Topics[name].Name != "") {
 		fail(kerr.TopicAlreadyExists.Code, adminMsg("Topic %q already exists.", name))
 		return
 	}
@@ -117,22 +117,43 @@ func (tc *topicCreator) create(rt *kmsg.CreateTopicsRequestTopic, st *kmsg.Creat
 		fail(kerr.InvalidTopicException.Code, adminMsg("Topic %q collides with existing topic %q: '.' and '_' are interchangeable in metric names.", name, other))
 		return
 	}
+	if s.node != nil && len(rt.ReplicaAssignment) > 0 {
+		fail(kerr.InvalidReplicaAssignment.Code, adminMsg("Manual replica assignments are not supported in a cluster yet: give a replication factor."))
+		return
+	}
 	partitions, code, msg := s.createPartitionCount(rt)
 	if code != 0 {
 		fail(code, msg)
 		return
+	}
+	rf := replicationFactor
+	if s.node != nil {
+		if rf = int(rt.ReplicationFactor); rf == useDefault {
+			rf = s.node.cfg.DefaultReplicationFactor
+		}
+		if live := s.node.liveBrokers(); rf > live {
+			fail(kerr.InvalidReplicationFactor.Code, adminMsg("Replication factor: %d larger than available brokers: %d.", rf, live))
+			return
+		}
 	}
 	overrides, code, msg := createTopicConfigs(rt.Configs)
 	if code != 0 {
 		fail(code, msg)
 		return
 	}
-	if _, err := s.mgr.Defaults().With(overrides); err != nil {
+	if err := s.checkTopicConfigs(overrides); err != nil {
 		fail(errorCode(err), errorMessage(err))
 		return
 	}
 	var id [16]byte
-	if !validateOnly {
+	if !validateOnly && s.node != nil {
+		t, err := s.node.createTopic(name, int32(partitions), rf, overrides)
+		if err != nil {
+			fail(clusterErrorCode(err), errorMessage(fmt.Errorf("server: create topic %q: %w", name, err)))
+			return
+		}
+		id = t.ID
+	} else if !validateOnly {
 		t, err := s.mgr.CreateTopic(name, partitions, overrides)
 		if err != nil {
 			fail(errorCode(err), errorMessage(fmt.Errorf("server: create topic %q: %w", name, err)))
@@ -146,7 +167,7 @@ func (tc *topicCreator) create(rt *kmsg.CreateTopicsRequestTopic, st *kmsg.Creat
 	}
 	st.TopicID = id
 	st.NumPartitions = int32(partitions)
-	st.ReplicationFactor = replicationFactor
+	st.ReplicationFactor = int16(rf)
 	if d == nil {
 		return
 	}
@@ -191,7 +212,7 @@ func (s *Server) createPartitionCount(rt *kmsg.CreateTopicsRequestTopic) (int, i
 	switch rf := rt.ReplicationFactor; {
 	case rf == 0 || rf < useDefault:
 		return 0, kerr.InvalidReplicationFactor.Code, adminMsg("Replication factor must be larger than 0, or -1 to use the default value.")
-	case rf > replicationFactor:
+	case rf > replicationFactor && s.node == nil:
 		return 0, kerr.InvalidReplicationFactor.Code, adminMsg("Unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only 1 broker is registered.", rf, rf)
 	}
 	n := int(rt.NumPartitions)

@@ -134,8 +134,8 @@ func (c *conn) deleteTopic(api int16, rt kmsg.DeleteTopicsRequestTopic, st *kmsg
 		st.ErrorMessage = adminMsg("Topic %s is a Kafka internal topic and cannot be deleted.", name)
 		return
 	}
-	if err := s.mgr.DeleteTopic(name); err != nil {
-		st.ErrorCode = errorCode(err)
+	if err := s.deleteTopic(name); err != nil {
+		st.ErrorCode = clusterErrorCode(err)
 		st.ErrorMessage = errorMessage(fmt.Errorf("server: delete topic %q: %w", name, err))
 		if st.ErrorCode != kerr.UnknownTopicOrPartition.Code {
 			s.logger.Error("server: delete topic failed", "topic", name, "err", err)

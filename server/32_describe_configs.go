@@ -116,7 +116,7 @@ func (s *Server) newConfigDescriber(synonyms, docs bool) *configDescriber {
 		s:              s,
 		synonyms:       synonyms,
 		docs:           docs,
-		brokerDefaults: s.mgr.Defaults().Map(),
+		brokerDefaults: s.topicDefaults(),
 		kafkaDefaults:  tlog.DefaultConfig().Map(),
 		topics:         make(map[*tlog.Topic][]kmsg.DescribeConfigsResponseResourceConfig),
 		budget:         maxDescribedConfigBytes,
@@ -154,7 +154,7 @@ func (d *configDescriber) topic(t *tlog.Topic, names []string) []kmsg.DescribeCo
 			return cs
 		}
 	}
-	cs := d.topicConfigs(t.Overrides, configFilter(names))
+	cs := d.topicConfigs(d.s.topicOverrides(t), configFilter(names))
 	if names == nil {
 		d.topics[t] = cs
 	}

@@ -72,6 +72,9 @@ func (s *Server) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, validat
 	case rt.Count > tlog.MaxPartitions:
 		return kerr.InvalidPartitions.Code, adminMsg("%d partitions requested; at most %d are allowed.", rt.Count, tlog.MaxPartitions)
 	}
+	if rt.Assignment != nil && s.node != nil {
+		return kerr.InvalidReplicaAssignment.Code, adminMsg("Manual replica assignments are not supported in a cluster yet: leave the assignment to the broker.")
+	}
 	if rt.Assignment != nil {
 		if added := rt.Count - cur; int32(len(rt.Assignment)) != added {
 			return kerr.InvalidReplicaAssignment.Code, adminMsg("Attempted to add %d additional partition(s), but %d assignment(s) were specified.", added, len(rt.Assignment))
@@ -85,8 +88,8 @@ func (s *Server) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, validat
 	if validateOnly {
 		return 0, nil
 	}
-	if err := s.mgr.AddPartitions(rt.Topic, int(rt.Count)); err != nil {
-		return errorCode(err), errorMessage(fmt.Errorf("server: create partitions of topic %q: %w", rt.Topic, err))
+	if err := s.addPartitions(rt.Topic, rt.Count); err != nil {
+		return clusterErrorCode(err), errorMessage(fmt.Errorf("server: create partitions of topic %q: %w", rt.Topic, err))
 	}
 	s.logger.Info("server: added partitions", "topic", rt.Topic, "from", cur, "to", rt.Count)
 	return 0, nil

@@ -183,6 +183,9 @@ func (s *Server) alterTopicOverrides(name string, validateOnly bool, edit func(o
 	if err := tlog.ValidateTopicName(name); err != nil {
 		return kerr.InvalidTopicException.Code, errorMessage(err)
 	}
+	if s.node != nil {
+		return s.node.alterTopicConfigs(name, validateOnly, edit)
+	}
 	topicConfigMu.Lock()
 	defer topicConfigMu.Unlock()
 	t, ok := s.topic(name)

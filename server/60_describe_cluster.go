@@ -37,12 +37,16 @@ func handleDescribeCluster(c *conn, h *reqHeader, req *kmsg.DescribeClusterReque
 		s.metrics.errorCode(h.key, resp.ErrorCode)
 		return resp, nil
 	}
-	host, port := c.ln.advHost, c.ln.advPort
-	b := kmsg.NewDescribeClusterResponseBroker()
-	b.NodeID, b.Host, b.Port = NodeID, host, port
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
-	resp.ClusterID = s.cfg.ClusterID
-	resp.ControllerID = NodeID
+	if s.node != nil {
+		c.clusterDescribe(resp)
+	} else {
+		host, port := c.ln.advHost, c.ln.advPort
+		b := kmsg.NewDescribeClusterResponseBroker()
+		b.NodeID, b.Host, b.Port = NodeID, host, port
+		resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
+		resp.ClusterID = s.cfg.ClusterID
+		resp.ControllerID = NodeID
+	}
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = c.clusterAuthorizedOperations()
 	}

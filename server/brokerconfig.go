@@ -415,7 +415,10 @@ func (b *BrokerSettings) Validate() error {
 	if err := b.Topics.Validate(); err != nil {
 		return fmt.Errorf("server: topic defaults: %w", err)
 	}
-	return b.validateCluster()
+	if err := b.validateCluster(); err != nil {
+		return err
+	}
+	return b.validateClusterSecurity()
 }
 
 // ReadProperties applies a Java-style properties file (key=value, key:

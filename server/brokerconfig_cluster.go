@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/auth"
+	"github.com/tributary-io/tributary/cluster"
 )
 
 // The settings that start a cluster (issue 14), by Kafka's names where
@@ -58,11 +59,17 @@ const (
 	BrokerHeartbeatIntervalMs           = "broker.heartbeat.interval.ms"
 	BrokerInterBrokerListenerName       = "inter.broker.listener.name"
 	BrokerSecurityInterBrokerProtocol   = "security.inter.broker.protocol"
-	BrokerReplicaFetchMaxBytes          = "replica.fetch.max.bytes"
-	BrokerReplicaFetchWaitMaxMs         = "replica.fetch.wait.max.ms"
-	BrokerReplicaFetchMinBytes          = "replica.fetch.min.bytes"
-	BrokerNumReplicaFetchers            = "num.replica.fetchers"
-	BrokerAutoLeaderRebalanceEnable     = "auto.leader.rebalance.enable"
+	// BrokerSASLMechanismInterBrokerProtocol is Kafka's
+	// sasl.mechanism.inter.broker.protocol: the mechanism a broker logs in
+	// with on another broker's SASL inter-broker listener. Kafka's default
+	// GSSAPI is not served, so a SASL inter-broker listener needs it set
+	// (cluster_security.go).
+	BrokerSASLMechanismInterBrokerProtocol = "sasl.mechanism.inter.broker.protocol"
+	BrokerReplicaFetchMaxBytes             = "replica.fetch.max.bytes"
+	BrokerReplicaFetchWaitMaxMs            = "replica.fetch.wait.max.ms"
+	BrokerReplicaFetchMinBytes             = "replica.fetch.min.bytes"
+	BrokerNumReplicaFetchers               = "num.replica.fetchers"
+	BrokerAutoLeaderRebalanceEnable        = "auto.leader.rebalance.enable"
 )
 
 // Kafka's defaults of the cluster settings.
@@ -96,10 +103,6 @@ const (
 // ErrClusterConfig is wrapped by every error in the cluster settings.
 var ErrClusterConfig = errors.New("server: cluster settings")
 
-// ErrClusterNotWired is what serve returns for a cluster's settings until
-// the cluster is started from serve (issue 14's wiring removes it).
-var ErrClusterNotWired = errors.New("cluster mode is not wired yet: serve runs a single broker only (leave out controller.quorum.voters and metadata.store)")
-
 // Voter is one entry of controller.quorum.voters: id@host:port.
 type Voter struct {
 	ID   int32
@@ -130,8 +133,10 @@ type ClusterConfig struct {
 	// ClientListen is the address it resolves to.
 	ControllerClientListen string
 	// MetadataStore are the endpoints (host:port) of metadata.store's
-	// external etcd; nil when the voters are embedded.
-	MetadataStore []string
+	// external etcd; nil when the voters are embedded. MetadataStoreURL
+	// is the whole setting (TLS, key root).
+	MetadataStore    []string
+	MetadataStoreURL cluster.StoreURL
 
 	DefaultReplicationFactor      int
 	MinInsyncReplicas             int
@@ -145,10 +150,13 @@ type ClusterConfig struct {
 	// one is set (InterBrokerListener resolves them).
 	InterBrokerListenerName string
 	InterBrokerProtocol     string
-	ReplicaFetchMaxBytes    int
-	ReplicaFetchWaitMax     time.Duration
-	ReplicaFetchMinBytes    int
-	NumReplicaFetchers      int
+	// InterBrokerSASLMechanism is sasl.mechanism.inter.broker.protocol,
+	// upper case; "" when not set.
+	InterBrokerSASLMechanism string
+	ReplicaFetchMaxBytes     int
+	ReplicaFetchWaitMax      time.Duration
+	ReplicaFetchMinBytes     int
+	NumReplicaFetchers       int
 	// AutoLeaderRebalanceEnable is accepted and shown; preferred-leader
 	// rebalancing follows it once elections are served.
 	AutoLeaderRebalanceEnable bool
@@ -244,43 +252,20 @@ func isUnspecified(host string) bool {
 	return err == nil && ip.IsUnspecified()
 }
 
-// ParseVoters reads controller.quorum.voters: id@host:port entries,
-// comma-separated, with unique ids and unique addresses; a port must be
-// one other nodes can dial (1-65535). Empty is no voters.
+// ParseVoters reads controller.quorum.voters by cluster.ParseVoters, the
+// one rule for it: id@host:port entries, comma-separated, with unique ids
+// and unique addresses other nodes can dial. Empty is no voters.
 func ParseVoters(value string) ([]Voter, error) {
 	if strings.TrimSpace(value) == "" {
 		return nil, nil
 	}
-	var out []Voter
-	ids := map[int32]bool{}
-	addrs := map[string]int32{}
-	for _, entry := range strings.Split(value, ",") {
-		entry = strings.TrimSpace(entry)
-		idText, addr, ok := strings.Cut(entry, "@")
-		if !ok {
-			return nil, fmt.Errorf("entry %q: want id@host:port", entry)
-		}
-		id, err := strconv.ParseInt(strings.TrimSpace(idText), 10, 32)
-		if err != nil || id < 0 {
-			return nil, fmt.Errorf("entry %q: the id %q is not a node id (an integer >= 0)", entry, idText)
-		}
-		host, port, err := dialAddr(addr)
-		if err != nil {
-			return nil, fmt.Errorf("entry %q: %w", entry, err)
-		}
-		if host == "" || isUnspecified(host) {
-			return nil, fmt.Errorf("entry %q: a voter's host is dialled by the other nodes, so it cannot be empty or unspecified", entry)
-		}
-		v := Voter{ID: int32(id), Host: host, Port: port}
-		if ids[v.ID] {
-			return nil, fmt.Errorf("node id %d is named twice", v.ID)
-		}
-		ids[v.ID] = true
-		if other, dup := addrs[v.Addr()]; dup {
-			return nil, fmt.Errorf("voters %d and %d both have the address %s", other, v.ID, v.Addr())
-		}
-		addrs[v.Addr()] = v.ID
-		out = append(out, v)
+	vs, err := cluster.ParseVoters(value)
+	if err != nil {
+		return nil, withoutSettingName(err, "cluster: "+BrokerControllerQuorumVoters+": ", "cluster: "+BrokerControllerQuorumVoters+" ")
+	}
+	out := make([]Voter, len(vs))
+	for i, v := range vs {
+		out[i] = Voter{ID: v.NodeID, Host: v.Host, Port: uint16(v.Port)}
 	}
 	return out, nil
 }
@@ -294,45 +279,31 @@ func FormatVoters(voters []Voter) string {
 	return strings.Join(s, ",")
 }
 
-// metadataStoreScheme starts metadata.store.
-const metadataStoreScheme = "etcd://"
-
-// ParseMetadataStore reads metadata.store: etcd://host:port,host:port
-// (the scheme once, before the first endpoint). Empty is none.
-func ParseMetadataStore(value string) ([]string, error) {
+// ParseMetadataStore reads metadata.store by cluster.ParseStoreURL, the
+// one rule for it: etcd://host:port,host:port[/root] (etcds:// for TLS).
+// Empty is none.
+func ParseMetadataStore(value string) (cluster.StoreURL, error) {
 	value = strings.TrimSpace(value)
 	if value == "" {
-		return nil, nil
+		return cluster.StoreURL{}, nil
 	}
-	rest, ok := strings.CutPrefix(value, metadataStoreScheme)
-	if !ok {
-		return nil, fmt.Errorf("want %shost:port,host:port (an external etcd cluster's client endpoints)", metadataStoreScheme)
+	u, err := cluster.ParseStoreURL(value)
+	if err != nil {
+		return cluster.StoreURL{}, withoutSettingName(err, fmt.Sprintf("cluster: %s %q: ", BrokerMetadataStore, value), "cluster: "+BrokerMetadataStore+": ")
 	}
-	var out []string
-	for _, ep := range strings.Split(rest, ",") {
-		ep = strings.TrimPrefix(strings.TrimSpace(ep), metadataStoreScheme)
-		host, port, err := dialAddr(ep)
-		if err != nil {
-			return nil, fmt.Errorf("endpoint %q: %w", ep, err)
-		}
-		if host == "" || isUnspecified(host) {
-			return nil, fmt.Errorf("endpoint %q: the host cannot be empty or unspecified", ep)
-		}
-		addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
-		if slices.Contains(out, addr) {
-			return nil, fmt.Errorf("endpoint %s is named twice", addr)
-		}
-		out = append(out, addr)
-	}
-	return out, nil
+	return u, nil
 }
 
-// formatMetadataStore writes endpoints back as metadata.store.
-func formatMetadataStore(eps []string) string {
-	if len(eps) == 0 {
-		return ""
+// withoutSettingName is cluster's error about a setting without the
+// prefix naming it: the broker's settings name it already.
+func withoutSettingName(err error, prefixes ...string) error {
+	msg := err.Error()
+	for _, p := range prefixes {
+		if rest, ok := strings.CutPrefix(msg, p); ok {
+			return errors.New(rest)
+		}
 	}
-	return metadataStoreScheme + strings.Join(eps, ",")
+	return err
 }
 
 // dialAddr reads a host:port that other nodes dial or that a node binds
@@ -357,7 +328,7 @@ var clusterOnly = map[string]bool{
 	BrokerNodeID: true, BrokerProcessRoles: true, BrokerControllerListener: true, BrokerControllerClientListener: true,
 	BrokerDefaultReplicationFactor: true, BrokerOffsetsTopicReplicationFactor: true, BrokerReplicaLagTimeMaxMs: true,
 	BrokerRack: true, BrokerSessionTimeoutMs: true, BrokerHeartbeatIntervalMs: true,
-	BrokerInterBrokerListenerName: true, BrokerSecurityInterBrokerProtocol: true,
+	BrokerInterBrokerListenerName: true, BrokerSecurityInterBrokerProtocol: true, BrokerSASLMechanismInterBrokerProtocol: true,
 	BrokerReplicaFetchMaxBytes: true, BrokerReplicaFetchWaitMaxMs: true, BrokerReplicaFetchMinBytes: true,
 	BrokerNumReplicaFetchers: true, BrokerAutoLeaderRebalanceEnable: true,
 }
@@ -394,7 +365,11 @@ func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err err
 		}
 		c.ControllerClientListen = value
 	case BrokerMetadataStore:
-		c.MetadataStore, err = ParseMetadataStore(value)
+		c.MetadataStoreURL, err = ParseMetadataStore(value)
+		c.MetadataStore = c.MetadataStoreURL.HostPorts()
+		if len(c.MetadataStore) == 0 {
+			c.MetadataStore = nil
+		}
 	case BrokerDefaultReplicationFactor:
 		c.DefaultReplicationFactor, err = atLeast(value, 1)
 	case BrokerMinInsyncReplicas:
@@ -422,6 +397,9 @@ func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err err
 			_, err = auth.ParseSecurityProtocol(value)
 		}
 		c.InterBrokerProtocol = strings.ToUpper(value)
+	case BrokerSASLMechanismInterBrokerProtocol:
+		err = checkInterBrokerMechanism(value)
+		c.InterBrokerSASLMechanism = strings.ToUpper(value)
 	case BrokerReplicaFetchMaxBytes:
 		c.ReplicaFetchMaxBytes, err = atLeast(value, 0)
 	case BrokerReplicaFetchWaitMaxMs:
@@ -498,7 +476,7 @@ func (b *BrokerSettings) clusterMap(m map[string]string) {
 	m[BrokerControllerQuorumVoters] = FormatVoters(c.Voters)
 	m[BrokerControllerListener] = c.ControllerListen
 	m[BrokerControllerClientListener] = c.ControllerClientListen
-	m[BrokerMetadataStore] = formatMetadataStore(c.MetadataStore)
+	m[BrokerMetadataStore] = c.MetadataStoreURL.String()
 	m[BrokerDefaultReplicationFactor] = strconv.Itoa(c.DefaultReplicationFactor)
 	m[BrokerMinInsyncReplicas] = strconv.Itoa(c.MinInsyncReplicas)
 	m[BrokerOffsetsTopicReplicationFactor] = strconv.Itoa(c.OffsetsTopicReplicationFactor)
@@ -508,6 +486,7 @@ func (b *BrokerSettings) clusterMap(m map[string]string) {
 	m[BrokerHeartbeatIntervalMs] = strconv.FormatInt(c.HeartbeatInterval.Milliseconds(), 10)
 	m[BrokerInterBrokerListenerName] = c.InterBrokerListenerName
 	m[BrokerSecurityInterBrokerProtocol] = c.InterBrokerProtocol
+	m[BrokerSASLMechanismInterBrokerProtocol] = c.InterBrokerSASLMechanism
 	m[BrokerReplicaFetchMaxBytes] = strconv.Itoa(c.ReplicaFetchMaxBytes)
 	m[BrokerReplicaFetchWaitMaxMs] = strconv.FormatInt(c.ReplicaFetchWaitMax.Milliseconds(), 10)
 	m[BrokerReplicaFetchMinBytes] = strconv.Itoa(c.ReplicaFetchMinBytes)
@@ -722,26 +701,17 @@ func (c *ClusterConfig) CheckClusterAddresses(listeners []Listener, metricsListe
 			}
 		}
 	}
-	name := c.InterBrokerListenerName
-	if name == "" && c.InterBrokerProtocol != "" {
-		name = c.InterBrokerProtocol // Kafka: the listener named after the protocol
+	if len(listeners) == 0 {
+		return "", nil
 	}
-	if name == "" {
-		if len(listeners) == 0 {
-			return "", nil
-		}
-		return listeners[0].Name, nil
+	l, err := c.interBrokerListener(listeners)
+	if err != nil {
+		return "", err
 	}
-	for _, l := range listeners {
-		if l.Name == name {
-			return name, nil
-		}
+	if _, err := c.interBrokerPlan(l); err != nil {
+		return "", err
 	}
-	names := make([]string, len(listeners))
-	for i, l := range listeners {
-		names[i] = l.Name
-	}
-	return bad("the inter-broker listener %s is not among the listeners (%s)", name, strings.Join(names, ", "))
+	return l.Name, nil
 }
 
 func clientListenRule(c *ClusterConfig) string {
@@ -754,22 +724,23 @@ func clientListenRule(c *ClusterConfig) string {
 // clusterConfigInfos are what DescribeConfigs says of the cluster
 // settings: Kafka's types, and what each does here.
 var clusterConfigInfos = map[string]configInfo{
-	BrokerProcessRoles:                  {kmsg.ConfigTypeList, "The node's roles: broker, or broker,controller for a voter of the metadata quorum."},
-	BrokerControllerQuorumVoters:        {kmsg.ConfigTypeList, "The voters of the metadata quorum (embedded etcd members) as id@host:port; empty on a single broker."},
-	BrokerControllerListener:            {kmsg.ConfigTypeString, "The address this voter's etcd peer traffic listens on."},
-	BrokerControllerClientListener:      {kmsg.ConfigTypeString, "The address this voter's etcd serves the brokers on; empty: the controller port + 1."},
-	BrokerMetadataStore:                 {kmsg.ConfigTypeString, "An external etcd holding the cluster's metadata, etcd://host:port,...; empty: embedded voters or a single broker."},
-	BrokerDefaultReplicationFactor:      {kmsg.ConfigTypeInt, "The replication factor of topics created without one."},
-	BrokerOffsetsTopicReplicationFactor: {kmsg.ConfigTypeShort, "The replication factor of __consumer_offsets; it is not created until this many brokers are live."},
-	BrokerReplicaLagTimeMaxMs:           {kmsg.ConfigTypeLong, "A follower that has not caught up for this long leaves the ISR."},
-	BrokerRack:                          {kmsg.ConfigTypeString, "The broker's rack; replicas are spread across racks."},
-	BrokerSessionTimeoutMs:              {kmsg.ConfigTypeInt, "A broker whose lease lapses this long is fenced."},
-	BrokerHeartbeatIntervalMs:           {kmsg.ConfigTypeInt, "How often a broker renews its lease."},
-	BrokerInterBrokerListenerName:       {kmsg.ConfigTypeString, "The listener brokers dial each other on."},
-	BrokerSecurityInterBrokerProtocol:   {kmsg.ConfigTypeString, "The security protocol brokers dial each other with."},
-	BrokerReplicaFetchMaxBytes:          {kmsg.ConfigTypeInt, "The bytes per partition a follower asks for in one fetch."},
-	BrokerReplicaFetchWaitMaxMs:         {kmsg.ConfigTypeInt, "The longest a follower's fetch waits at the leader."},
-	BrokerReplicaFetchMinBytes:          {kmsg.ConfigTypeInt, "The bytes a follower's fetch waits for at the leader."},
-	BrokerNumReplicaFetchers:            {kmsg.ConfigTypeInt, "Fetcher connections a follower keeps to each leader broker."},
-	BrokerAutoLeaderRebalanceEnable:     {kmsg.ConfigTypeBoolean, "Whether leadership moves back to preferred replicas (accepted; not served yet)."},
+	BrokerProcessRoles:                     {kmsg.ConfigTypeList, "The node's roles: broker, or broker,controller for a voter of the metadata quorum."},
+	BrokerControllerQuorumVoters:           {kmsg.ConfigTypeList, "The voters of the metadata quorum (embedded etcd members) as id@host:port; empty on a single broker."},
+	BrokerControllerListener:               {kmsg.ConfigTypeString, "The address this voter's etcd peer traffic listens on."},
+	BrokerControllerClientListener:         {kmsg.ConfigTypeString, "The address this voter's etcd serves the brokers on; empty: the controller port + 1."},
+	BrokerMetadataStore:                    {kmsg.ConfigTypeString, "An external etcd holding the cluster's metadata, etcd://host:port,...; empty: embedded voters or a single broker."},
+	BrokerDefaultReplicationFactor:         {kmsg.ConfigTypeInt, "The replication factor of topics created without one."},
+	BrokerOffsetsTopicReplicationFactor:    {kmsg.ConfigTypeShort, "The replication factor of __consumer_offsets; it is not created until this many brokers are live."},
+	BrokerReplicaLagTimeMaxMs:              {kmsg.ConfigTypeLong, "A follower that has not caught up for this long leaves the ISR."},
+	BrokerRack:                             {kmsg.ConfigTypeString, "The broker's rack; replicas are spread across racks."},
+	BrokerSessionTimeoutMs:                 {kmsg.ConfigTypeInt, "A broker whose lease lapses this long is fenced."},
+	BrokerHeartbeatIntervalMs:              {kmsg.ConfigTypeInt, "How often a broker renews its lease."},
+	BrokerInterBrokerListenerName:          {kmsg.ConfigTypeString, "The listener brokers dial each other on."},
+	BrokerSecurityInterBrokerProtocol:      {kmsg.ConfigTypeString, "The security protocol brokers dial each other with."},
+	BrokerSASLMechanismInterBrokerProtocol: {kmsg.ConfigTypeString, "The SASL mechanism brokers log in to each other with; no default (Kafka's GSSAPI is not served)."},
+	BrokerReplicaFetchMaxBytes:             {kmsg.ConfigTypeInt, "The bytes per partition a follower asks for in one fetch."},
+	BrokerReplicaFetchWaitMaxMs:            {kmsg.ConfigTypeInt, "The longest a follower's fetch waits at the leader."},
+	BrokerReplicaFetchMinBytes:             {kmsg.ConfigTypeInt, "The bytes a follower's fetch waits for at the leader."},
+	BrokerNumReplicaFetchers:               {kmsg.ConfigTypeInt, "Fetcher connections a follower keeps to each leader broker."},
+	BrokerAutoLeaderRebalanceEnable:        {kmsg.ConfigTypeBoolean, "Whether leadership moves back to preferred replicas (accepted; not served yet)."},
 }

@@ -287,7 +287,8 @@ func TestClusterWarnings(t *testing.T) {
 // listener is one of the listeners.
 func TestCheckClusterAddresses(t *testing.T) {
 	plain := []Listener{{Name: "PLAINTEXT", Protocol: auth.Plaintext, Addr: "127.0.0.2:9092"}}
-	two := []Listener{{Name: "INTERNAL", Protocol: auth.Plaintext, Addr: "127.0.0.2:9092"}, {Name: "SASL_SSL", Protocol: auth.SASLSSL, Addr: "127.0.0.2:9095"}}
+	two := []Listener{{Name: "INTERNAL", Protocol: auth.Plaintext, Addr: "127.0.0.2:9092"}, {Name: "SASL_SSL", Protocol: auth.SASLSSL, Addr: "127.0.0.2:9095",
+		Security: map[string]string{"scram-sha-512.sasl.jaas.config": auth.JAASScramModule + ` required username="broker" password="pw";`}}}
 	voter := []string{"node.id=1", "controller.quorum.voters=" + threeVoters, "controller.listener=127.0.0.2:9093"}
 	for _, tt := range []struct {
 		name      string
@@ -306,11 +307,13 @@ func TestCheckClusterAddresses(t *testing.T) {
 		{"derived client port on a listener", voter, []Listener{{Name: "PLAINTEXT", Addr: "127.0.0.2:9094"}}, "",
 			"the etcd client address 127.0.0.2:9094 (the controller port + 1) takes the address of listener PLAINTEXT: set controller.client.listener", true},
 		{"named listener", append(slices.Clone(voter), "inter.broker.listener.name=internal"), two, "", "INTERNAL", false},
-		{"listener of the protocol", append(slices.Clone(voter), "security.inter.broker.protocol=SASL_SSL"), two, "", "SASL_SSL", false},
+		{"listener of the protocol", append(slices.Clone(voter), "security.inter.broker.protocol=SASL_SSL", "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512"), two, "", "SASL_SSL", false},
+		{"SASL listener without a mechanism", append(slices.Clone(voter), "security.inter.broker.protocol=SASL_SSL"), two, "",
+			"inter-broker listener SASL_SSL (SASL_SSL): set sasl.mechanism.inter.broker.protocol", true},
 		{"missing listener", append(slices.Clone(voter), "inter.broker.listener.name=REPLICATION"), two, "",
 			"the inter-broker listener REPLICATION is not among the listeners (INTERNAL, SASL_SSL)", true},
 		{"missing listener of the protocol", append(slices.Clone(voter), "security.inter.broker.protocol=SSL"), two, "",
-			"the inter-broker listener SSL is not among the listeners", true},
+			"security.inter.broker.protocol=SSL names the listener SSL, which is not among the listeners (INTERNAL, SASL_SSL)", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b, err := clusterSettings(t, tt.lines...)

@@ -177,14 +177,14 @@ var kafkaNotApplyingPrefixes = []struct{ prefix, why string }{
 // What is missing, for the settings refused whatever their value.
 const (
 	missingTLS  = "this TLS setting is not served: keystores and truststores are PEM files or inline PEM (ssl.keystore.location, ssl.truststore.location), with unencrypted keys"
-	missingSASL = "this SASL setting is not served: SASL is set by sasl.enabled.mechanisms (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and users by tributary user or AlterUserScramCredentials (no JAAS, GSSAPI or OAUTHBEARER)"
+	missingSASL = "this SASL setting is not served: SASL is set by sasl.enabled.mechanisms (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER) and users by tributary user or AlterUserScramCredentials (no GSSAPI; a JAAS line only as the inter-broker login, listener.name.<listener>.<mechanism>.sasl.jaas.config)"
 )
 
 // kafkaRefusedPrefixes are families refused whatever the value.
 var kafkaRefusedPrefixes = []struct{ prefix, missing string }{
 	{"ssl.", missingTLS},
 	{"sasl.", missingSASL},
-	{"listener.name.", "this per-listener setting is not served (served: the listener's ssl.* and sasl.* settings that are served broker-wide, and connections.max.reauth.ms, also per mechanism)"},
+	{"listener.name.", "this per-listener setting is not served (served: the listener's ssl.* and sasl.* settings that are served broker-wide, connections.max.reauth.ms, also per mechanism, and <mechanism>.sasl.jaas.config, the inter-broker login)"},
 }
 
 // kafkaConditional are the settings accepted, as not applying, only with

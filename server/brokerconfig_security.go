@@ -67,6 +67,21 @@ func (b *BrokerSettings) applySecurity(name, value string) (handled bool, err er
 			b.Security[name] = value
 			return true, nil
 		}
+		if m, ok := jaasMechanism(s); ok {
+			// The listener's login as a client of that mechanism: the
+			// inter-broker user's (cluster_security.go).
+			if _, err := auth.ParseSASLMechanisms(m); err != nil {
+				return wrap(err)
+			}
+			if _, err := parseLoginJAAS(m, value); err != nil {
+				return wrap(err)
+			}
+			if b.Security == nil {
+				b.Security = map[string]string{}
+			}
+			b.Security[name] = value
+			return true, nil
+		}
 	}
 	if _, ok := servedSecurity[setting]; !ok {
 		return false, nil

@@ -113,6 +113,11 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Groups configures the group coordinator (group.* and offsets.*).
 	Groups consumergroup.Config
+	// Cluster makes the broker a node of a cluster (cluster_node.go),
+	// joined by StartCluster once its listeners are open; the
+	// log.Manager must be opened with Options.ReplicatedLeadership. Nil:
+	// a single broker.
+	Cluster *ClusterOptions
 
 	// Authorizer is authorizer.class.name: empty serves no ACLs (every
 	// request is allowed, and the ACL APIs answer SECURITY_DISABLED);

@@ -78,10 +78,12 @@ type Server struct {
 
 	// replicas replicates the partitions of a broker in a cluster, and
 	// hooks say where the leaders of the others are (replication.go);
-	// nil and empty on a single broker. Set by attachReplicas before
-	// serving.
+	// nil and empty on a single broker. node is the cluster side
+	// (cluster_node.go), nil on a single broker. All are set by
+	// StartCluster (attachReplicas) before serving.
 	replicas *replica.Manager
 	hooks    clusterHooks
+	node     *brokerNode
 
 	createMu sync.Mutex // serialises auto-creation so racing requests create a topic once
 	topicIDs sync.Map   // [16]byte topic ID -> topic name, see topicByID
@@ -92,7 +94,7 @@ type Server struct {
 }
 
 // New returns a Server over mgr. It does no I/O until Serve.
-func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
+func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -122,6 +124,16 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (*Server, error) {
 	gcfg := cfg.Groups
 	if gcfg.Logger == nil {
 		gcfg.Logger = logger
+	}
+	if cfg.Cluster != nil {
+		if err := s.prepareCluster(*cfg.Cluster, &gcfg); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				s.node.close()
+			}
+		}()
 	}
 	groups, err := consumergroup.New(mgr, gcfg)
 	if err != nil {
@@ -386,6 +398,14 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.mu.Unlock()
+	if s.node != nil {
+		// Leadership moves away while the listeners still answer, so
+		// clients find the new leaders through this broker too.
+		s.node.controlledShutdown()
+		defer s.node.close()
+	}
+	s.mu.Lock()
 	close(s.closing)
 	s.cancel()
 	for ln := range s.listeners {

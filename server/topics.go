@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -54,6 +55,15 @@ func (s *Server) requestTopic(byID bool, name string, id [16]byte) (*tlog.Topic,
 // autoCreate creates name with num.partitions partitions when
 // auto.create.topics.enable allows, as Kafka does for Metadata requests.
 func (s *Server) autoCreate(name string) (*tlog.Topic, error) {
+	if s.node != nil {
+		if _, err := s.node.autoCreate(name); err != nil {
+			return nil, err
+		}
+		if t, ok := s.mgr.Topic(name); ok {
+			return t, nil
+		}
+		return nil, fmt.Errorf("server: auto-create %q: %w", name, errClusterNotReady)
+	}
 	s.createMu.Lock()
 	defer s.createMu.Unlock()
 	if t, ok := s.mgr.Topic(name); ok {

@@ -87,15 +87,23 @@ type Leaf struct {
 // Server issues a server certificate for 127.0.0.1, ::1 and localhost;
 // name is the file's base name.
 func (ca *CA) Server(name string) *Leaf {
-	return ca.issue(name, pkix.Name{CommonName: "localhost"}, x509.ExtKeyUsageServerAuth)
+	return ca.issue(name, pkix.Name{CommonName: "localhost"}, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, nil)
+}
+
+// Peer issues a certificate for both sides of a connection between
+// brokers (or etcd members): a server certificate as Server's, valid on
+// extra addresses too (127.0.0.2-4 of a local cluster), that is also a
+// client certificate with subject.
+func (ca *CA) Peer(name string, subject pkix.Name, extra ...net.IP) *Leaf {
+	return ca.issue(name, subject, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, extra)
 }
 
 // Client issues a client certificate with subject.
 func (ca *CA) Client(name string, subject pkix.Name) *Leaf {
-	return ca.issue(name, subject, x509.ExtKeyUsageClientAuth)
+	return ca.issue(name, subject, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil)
 }
 
-func (ca *CA) issue(name string, subject pkix.Name, usage x509.ExtKeyUsage) *Leaf {
+func (ca *CA) issue(name string, subject pkix.Name, usage []x509.ExtKeyUsage, extra []net.IP) *Leaf {
 	ca.t.Helper()
 	key := newKey(ca.t)
 	ca.serial++
@@ -105,11 +113,11 @@ func (ca *CA) issue(name string, subject pkix.Name, usage x509.ExtKeyUsage) *Lea
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		ExtKeyUsage:  usage,
 	}
-	if usage == x509.ExtKeyUsageServerAuth {
+	if usage[0] == x509.ExtKeyUsageServerAuth {
 		tmpl.DNSNames = []string{"localhost"}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+		tmpl.IPAddresses = append([]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, extra...)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {

@@ -406,36 +406,6 @@ func TestCommandConfigErrors(t *testing.T) {
 	}
 }
 
-// TestParseJAAS pins the Java client's sasl.jaas.config syntax.
-func TestParseJAAS(t *testing.T) {
-	for _, tc := range []struct {
-		in         string
-		module     string
-		user, pass string
-		wantErr    bool
-	}{
-		{in: jaasScramModule + ` required username="alice" password="p w";`, module: jaasScramModule, user: "alice", pass: "p w"},
-		{in: jaasPlainModule + ` required username=alice password="a\"b\\c=;d";`, module: jaasPlainModule, user: "alice", pass: `a"b\c=;d`},
-		{in: "  " + jaasScramModule + "\trequired\n username = \"u\"\n password=\"\" ; ", module: jaasScramModule, user: "u", pass: ""},
-		{in: jaasOAuthModule + ` required;`, module: jaasOAuthModule},
-		{in: jaasScramModule + ` required username="a";` + jaasPlainModule + ` required;`, wantErr: true},
-		{in: jaasScramModule + ` username="a";`, wantErr: true},
-		{in: jaasScramModule + ` required username;`, wantErr: true},
-		{in: ``, wantErr: true},
-	} {
-		module, opts, err := parseJAAS(tc.in)
-		if tc.wantErr {
-			if err == nil {
-				t.Errorf("%q: no error", tc.in)
-			}
-			continue
-		}
-		if err != nil || module != tc.module || opts["username"] != tc.user || opts["password"] != tc.pass {
-			t.Errorf("%q: %s %q, %v", tc.in, module, opts, err)
-		}
-	}
-}
-
 // TestPrintConfigShowsSecuritySettingsMasked: serve --print-config lists
 // the listeners and the ssl.* and sasl.* settings, per listener ones too,
 // with keys and passwords shown as [hidden]; the file loads back.
@@ -454,19 +424,21 @@ ssl.keystore.certificate.chain=-----BEGIN CERTIFICATE-----\
 listener.name.internal.ssl.keystore.key=ALSOSECRET
 listener.name.internal.ssl.client.auth=required
 sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="JAASSECRET";
 `
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	m, out := printConfig(t, "--config", path, "--data-dir", dir)
 	for k, want := range map[string]string{
-		"listeners":                               "SASL_SSL://127.0.0.1:9094,INTERNAL://127.0.0.1:9095",
-		"listener.security.protocol.map":          "SASL_SSL:SASL_SSL,INTERNAL:SSL",
-		"ssl.keystore.key":                        "[hidden]",
-		"listener.name.internal.ssl.keystore.key": "[hidden]",
-		"listener.name.internal.ssl.client.auth":  "required",
-		"sasl.enabled.mechanisms":                 "SCRAM-SHA-512",
-		"ssl.keystore.certificate.chain":          "-----BEGIN CERTIFICATE-----Y2VydA==-----END CERTIFICATE-----",
+		"listeners":                                             "SASL_SSL://127.0.0.1:9094,INTERNAL://127.0.0.1:9095",
+		"listener.security.protocol.map":                        "SASL_SSL:SASL_SSL,INTERNAL:SSL",
+		"ssl.keystore.key":                                      "[hidden]",
+		"listener.name.internal.ssl.keystore.key":               "[hidden]",
+		"listener.name.internal.ssl.client.auth":                "required",
+		"sasl.enabled.mechanisms":                               "SCRAM-SHA-512",
+		"ssl.keystore.certificate.chain":                        "-----BEGIN CERTIFICATE-----Y2VydA==-----END CERTIFICATE-----",
+		"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": "[hidden]",
 	} {
 		if m[k] != want {
 			t.Errorf("%s=%q, want %q", k, m[k], want)
@@ -520,8 +492,8 @@ func TestCommandConfigReadsJavaPropertiesEscapes(t *testing.T) {
 		t.Errorf("sasl.jaas.config from %q, want cc.properties:4", sources["sasl.jaas.config"])
 	}
 	// The JAAS layer then reads its own quoting: \\ is one backslash.
-	_, opts, err := parseJAAS(props["sasl.jaas.config"])
+	_, opts, err := auth.ParseJAAS(props["sasl.jaas.config"])
 	if err != nil || opts["password"] != "a\\b\tc" {
-		t.Fatalf("parseJAAS: %v, %v", opts["username"], err)
+		t.Fatalf("auth.ParseJAAS: %v, %v", opts["username"], err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -150,11 +151,27 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 	for _, w := range settings.ClusterWarnings() {
 		logger.Warn("tributary: " + w)
 	}
+	// A cluster node (controller.quorum.voters or metadata.store): the
+	// replication layer leads the partitions, and the node joins its
+	// cluster once the listeners are open. Without them, nil: the single
+	// broker it always was.
+	var clusterOpts *server.ClusterOptions
+	// srvRef is the server once built: a cluster node's Manager takes its
+	// producer ID blocks through it (the first InitProducerId comes after).
+	var srvRef atomic.Pointer[server.Server]
+	var pidBlocks func() (int64, int64, error)
 	if settings.Cluster.Enabled() {
-		// Issue 14's wiring starts the cluster here (settings.Cluster,
-		// interBroker); until then a cluster's settings must not start a
-		// single broker instead, nor touch the data dir.
-		return fmt.Errorf("serve: node %d: %w", settings.Cluster.NodeID, server.ErrClusterNotWired)
+		sec, err := settings.ClusterSecurity(listeners)
+		if err != nil {
+			return err
+		}
+		clusterOpts = &server.ClusterOptions{
+			Config:                settings.Cluster,
+			InterBroker:           interBroker,
+			UncleanLeaderElection: settings.Topics.UncleanLeaderElectionEnable,
+			Security:              sec,
+		}
+		pidBlocks = func() (int64, int64, error) { return srvRef.Load().ProducerIDBlock() }
 	}
 
 	// Catch signals before anything is open: a SIGTERM that arrives during
@@ -164,12 +181,13 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 
 	start := time.Now()
 	m, err := tlog.OpenManager(o.dataDir, tlog.Options{Logger: logger, Defaults: &settings.Topics,
-		RetentionCheckInterval: settings.RetentionCheckInterval})
+		RetentionCheckInterval: settings.RetentionCheckInterval, ReplicatedLeadership: clusterOpts != nil,
+		ProducerIDBlocks: pidBlocks})
 	if err != nil {
 		return err
 	}
 	logger.Info("tributary: data dir open", "dir", o.dataDir, "topics", len(m.Topics()), "took", time.Since(start))
-	err = run(ctx, logger, m, settings.Server, listeners, o.metricsListen)
+	err = run(ctx, logger, m, settings.Server, listeners, o.metricsListen, clusterOpts, &srvRef)
 	start = time.Now()
 	logger.Info("tributary: shutting down, closing the data dir")
 	if cerr := m.Close(); err == nil {
@@ -258,7 +276,7 @@ func printCluster(b *strings.Builder, c server.ClusterConfig, interBroker string
 	default:
 		fmt.Fprintf(b, "# cluster: node %d, a broker (not a voter) of a quorum of %d\n", c.NodeID, len(c.Voters))
 	}
-	fmt.Fprintf(b, "# cluster: metadata store endpoints %s; inter-broker listener %s (not wired yet: serve refuses to start)\n",
+	fmt.Fprintf(b, "# cluster: metadata store endpoints %s; inter-broker listener %s\n",
 		strings.Join(c.StoreEndpoints(), ","), interBroker)
 }
 
@@ -300,11 +318,13 @@ func printSecuritySettings(b *strings.Builder, settings server.BrokerSettings, s
 
 // run serves Kafka clients and metrics until ctx ends, then stops accepting,
 // lets in-flight requests finish and returns.
-func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.Config, listeners []server.Listener, metricsListen string) error {
+func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.Config, listeners []server.Listener, metricsListen string, clusterOpts *server.ClusterOptions, srvRef *atomic.Pointer[server.Server]) error {
+	cfg.Cluster = clusterOpts
 	srv, err := server.New(m, cfg, logger)
 	if err != nil {
 		return err
 	}
+	srvRef.Store(srv)
 	var first string
 	var addrs []string
 	for _, l := range listeners {
@@ -317,6 +337,16 @@ func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.C
 			first = addr.String()
 		}
 		addrs = append(addrs, l.Name+"://"+addr.String())
+	}
+	if clusterOpts != nil {
+		start := time.Now()
+		logger.Info("tributary: joining the cluster", "node", clusterOpts.Config.NodeID, "voter", clusterOpts.Config.IsVoter(),
+			"metadata_store", strings.Join(clusterOpts.Config.StoreEndpoints(), ","))
+		if err := srv.StartCluster(ctx); err != nil {
+			srv.Close()
+			return err
+		}
+		logger.Info("tributary: joined the cluster", "cluster_id", srv.ClusterID(), "took", time.Since(start))
 	}
 	var httpSrv *http.Server
 	metricsAddr := "off"

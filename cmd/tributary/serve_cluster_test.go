@@ -1,13 +1,14 @@
 package main
 
 import (
-	"errors"
-	"os"
+	"net"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
+	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/server"
 )
 
@@ -95,23 +96,58 @@ func TestServeClusterPrintConfig(t *testing.T) {
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
 
-// TestServeClusterNotWired: a cluster's command line fails at once with
-// a clear error, before the data dir is touched; without voters serve is
-// the single broker it was.
-func TestServeClusterNotWired(t *testing.T) {
+// TestServeClusterRefusesASingleBrokersDataDir: a data dir holding a
+// single broker's topics (no meta/cluster-id) does not join a cluster,
+// whose reconciler would drop those topics: serve fails in one line and
+// the topic is still there.
+func TestServeClusterRefusesASingleBrokersDataDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "d1")
-	args := slicesClone(clusterNode1)
-	args[3] = dir
-	r := runCLI(t, "", append([]string{"serve"}, args...)...)
+	m, err := tlog.OpenManager(dir, tlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CreateTopic("kept", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctrl := freeLoopbackAddr(t)
+	r := runCLI(t, "", "serve", "--data-dir", dir, "--node-id", "1", "--listen", "127.0.0.1:0", "--metrics-listen", "",
+		"--controller-listen", ctrl, "--controller-quorum-voters", "1@"+ctrl)
 	if r.code != 1 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	checkOneLineError(t, r.stderr, "serve: node 1: cluster mode is not wired yet")
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the data dir was touched: %v", err)
+	checkOneLineError(t, r.stderr, "the data dir belongs to another cluster")
+	m, err = tlog.OpenManager(dir, tlog.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	r = runCLI(t, "", "serve", "--data-dir", dir, "--node-id", "5", "--metadata.store", "etcd://127.0.0.9:2379")
-	checkOneLineError(t, r.stderr, "serve: node 5: cluster mode is not wired yet")
+	defer m.Close()
+	if _, ok := m.Topic("kept"); !ok {
+		t.Error("the single broker's topic is gone")
+	}
+}
+
+// freeLoopbackAddr is a 127.0.0.1 port free now whose next port is free
+// too (an embedded etcd member's client port is its controller port + 1).
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().(*net.TCPAddr)
+		next, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(addr.Port+1)))
+		ln.Close()
+		if err == nil {
+			next.Close()
+			return addr.String()
+		}
+	}
+	t.Fatal("no two consecutive free ports")
+	return ""
 }
 
 // TestServeClusterErrors: each bad combination of the cluster's flags

@@ -1,0 +1,134 @@
+package server
+
+// ElectLeaders, versions 0-2.
+//
+//	v1   ElectionType (0 preferred, 1 unclean) and a top-level error code
+//	v2   flexible
+//
+// Needs Alter on the cluster (CLUSTER_AUTHORIZATION_FAILED otherwise), as
+// Kafka. Null topics mean every partition. On a single broker every
+// partition is led by its only, preferred, replica: ELECTION_NOT_NEEDED.
+// In a cluster a preferred election moves each named partition's
+// leadership to its first replica when that replica is live and in sync
+// (cluster.Controller.ElectPreferredLeaders, a compare-and-swap through
+// the metadata store); PREFERRED_LEADER_NOT_AVAILABLE when it is not,
+// ELECTION_NOT_NEEDED when it leads already. Unclean elections on request
+// are not served: INVALID_REQUEST (unclean.leader.election.enable lets
+// the controller elect outside the ISR when a partition goes offline).
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/auth"
+	"github.com/tributary-io/tributary/cluster"
+)
+
+// electionPreferred is ElectLeaders' ElectionType of a preferred
+// election (1 is unclean).
+const electionPreferred = 0
+
+func init() { register(43, 0, 2, handleElectLeaders) }
+
+func handleElectLeaders(c *conn, h *reqHeader, req *kmsg.ElectLeadersRequest) (kmsg.Response, error) {
+	s := c.s
+	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
+	fail := func(code int16) (kmsg.Response, error) {
+		resp.ErrorCode = code
+		for _, rt := range req.Topics {
+			t := kmsg.NewElectLeadersResponseTopic()
+			t.Topic = rt.Topic
+			for _, p := range rt.Partitions {
+				rp := kmsg.NewElectLeadersResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, code
+				t.Partitions = append(t.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, t)
+		}
+		s.metrics.errorCode(h.key, code)
+		return resp, nil
+	}
+	if !c.authorize(h.key, auth.OpAlter, auth.ResourceCluster, auth.ClusterName) {
+		return fail(kerr.ClusterAuthorizationFailed.Code)
+	}
+	if req.Version >= 1 && req.ElectionType != electionPreferred {
+		return fail(kerr.InvalidRequest.Code) // unclean (or unknown) elections on request
+	}
+	var named []cluster.TopicPartition
+	for _, rt := range req.Topics {
+		for _, p := range rt.Partitions {
+			named = append(named, cluster.TopicPartition{Topic: rt.Topic, Partition: p})
+		}
+	}
+	var outcome map[cluster.TopicPartition]error
+	if s.node != nil {
+		if req.Topics != nil && len(named) == 0 {
+			return resp, nil
+		}
+		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+		if timeout <= 0 || timeout > createWaitTimeout {
+			timeout = createWaitTimeout
+		}
+		var err error
+		outcome, err = s.node.electPreferred(timeout, named)
+		if err != nil {
+			return fail(clusterErrorCode(err))
+		}
+	}
+	if req.Topics == nil {
+		// Every partition: the answer names those whose preferred
+		// replica could not take over.
+		for tp, err := range outcome {
+			if !errors.Is(err, cluster.ErrElectionNotNeeded) {
+				named = append(named, tp)
+			}
+		}
+		slices.SortFunc(named, func(a, b cluster.TopicPartition) int {
+			return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+		})
+	}
+	byTopic := map[string]int{}
+	for _, tp := range named {
+		i, ok := byTopic[tp.Topic]
+		if !ok {
+			i = len(resp.Topics)
+			byTopic[tp.Topic] = i
+			t := kmsg.NewElectLeadersResponseTopic()
+			t.Topic = tp.Topic
+			resp.Topics = append(resp.Topics, t)
+		}
+		rp := kmsg.NewElectLeadersResponseTopicPartition()
+		rp.Partition = tp.Partition
+		if s.node == nil {
+			t, _ := s.topic(tp.Topic)
+			if _, code := partitionOf(t, kerr.UnknownTopicOrPartition.Code, tp.Partition); code != 0 {
+				rp.ErrorCode = code
+			} else {
+				rp.ErrorCode = kerr.ElectionNotNeeded.Code
+			}
+		} else if err := outcome[tp]; err != nil {
+			rp.ErrorCode, rp.ErrorMessage = clusterErrorCode(err), errorMessage(err)
+		}
+		s.metrics.errorCode(h.key, rp.ErrorCode)
+		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
+	}
+	return resp, nil
+}
+
+// electPreferred runs a preferred leader election of partitions (all when
+// nil) and returns, per partition not moved, why.
+func (n *brokerNode) electPreferred(timeout time.Duration, partitions []cluster.TopicPartition) (map[cluster.TopicPartition]error, error) {
+	if !n.started.Load() {
+		return nil, errClusterNotReady
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, timeout)
+	defer cancel()
+	return n.admin.ElectPreferredLeaders(ctx, partitions)
+}

@@ -1,0 +1,708 @@
+package server
+
+// A broker of a cluster (issue 14): the node's life beside the Kafka
+// listeners. On a single broker (no controller.quorum.voters, no
+// metadata.store) none of this runs: s.node is nil, no etcd starts, no
+// port opens and no goroutine runs here.
+//
+// Start (StartCluster, once the listeners are bound, since a broker
+// registers their advertised addresses):
+//
+//  1. a voter starts its embedded etcd member (peer on
+//     controller.listener, clients on its port + 1);
+//  2. the node dials the voters' client endpoints (or metadata.store's),
+//     agrees on the cluster ID: the first node of a cluster stores one
+//     under <root>/cluster-id (create-if-absent), every node checks it
+//     against <data-dir>/meta/cluster-id, written on its first start,
+//     so a data dir never joins another cluster;
+//  3. it opens the watched store under that cluster ID and registers the
+//     broker (every listener's advertised endpoint, broker.rack) under a
+//     lease;
+//  4. it campaigns for controller and runs cluster.Controller while it
+//     holds the office (a lost term campaigns again), and the reconciler
+//     (cluster_reconcile.go) makes the local logs and the replica.Manager
+//     follow every snapshot.
+//
+// When the registration is fenced (its lease lapsed: paused, cut off),
+// the node stops leading and following every partition at once, drops
+// any controllership, and registers again under a new broker epoch; the
+// reconciler then takes the partitions up again from the metadata.
+//
+// Close (Server.Close): a controlled shutdown first (leadership moves to
+// other ISR members, bounded by controlledShutdownTimeout), then the
+// listeners close, then controller, reconciler, replicas, registration,
+// store and member stop, in that order.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/consumergroup"
+	"github.com/tributary-io/tributary/replica"
+)
+
+const (
+	// clusterIDFile is the data dir's record of the cluster it belongs
+	// to, under meta/.
+	clusterIDFile = "cluster-id"
+	// clusterIDKey is the etcd key, under the key root, holding the
+	// cluster's ID; written once by the first node.
+	clusterIDKey = "cluster-id"
+	// controlledShutdownTimeout bounds how long Close waits for this
+	// node's leaderships to move before it stops anyway.
+	controlledShutdownTimeout = 10 * time.Second
+	// clusterRetryBackoff is the pause between failed registrations or
+	// campaigns.
+	clusterRetryBackoff = 500 * time.Millisecond
+	// createWaitTimeout bounds how long a topic creation waits for this
+	// node's snapshot and logs to show the new topic.
+	createWaitTimeout = 10 * time.Second
+)
+
+// ErrClusterIDMismatch is a data dir that belongs to another cluster than
+// the one its metadata store holds.
+var ErrClusterIDMismatch = errors.New("server: the data dir belongs to another cluster")
+
+// ClusterOptions is what StartCluster needs besides the settings.
+type ClusterOptions struct {
+	// Config is the node's cluster settings, validated.
+	Config ClusterConfig
+	// InterBroker is the listener other brokers dial this one on
+	// (ClusterConfig.CheckClusterAddresses' answer); empty: the first.
+	InterBroker string
+	// UncleanLeaderElection is unclean.leader.election.enable's broker
+	// default.
+	UncleanLeaderElection bool
+	// StartTimeout bounds the embedded member's start; 0: etcd's default
+	// wait for a quorum (cluster.DefaultEmbedStartTimeout).
+	StartTimeout time.Duration
+	// UnsafeNoFsync skips etcd's fsyncs: tests only.
+	UnsafeNoFsync bool
+	// Security is the node's own traffic's security: the inter-broker
+	// clients' TLS and SASL, etcd's peer and client TLS
+	// (BrokerSettings.ClusterSecurity); zero: plaintext.
+	Security ClusterSecurity
+}
+
+// brokerNode is the cluster side of a Server; nil on a single broker.
+type brokerNode struct {
+	s           *Server
+	cfg         ClusterConfig
+	opts        ClusterOptions
+	self        int32
+	interBroker string
+	log         *slog.Logger
+
+	member    *cluster.Embedded
+	client    *clientv3.Client
+	root      string // the metadata's etcd key root
+	store     *cluster.EtcdStore
+	clusterID string
+	admin     *cluster.Controller // any broker's requests (CreateTopic, ...)
+	replicas  *replica.Manager
+	rec       *reconciler
+
+	regMu sync.Mutex
+	reg   *cluster.Registration // current; nil while re-registering
+	// registered is whether reg is live: the reconciler takes partitions
+	// up only then.
+	registered atomic.Bool
+
+	ctx    context.Context // cancelled by close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// started is set once StartCluster has set every field above:
+	// handlers touch store and admin only after it.
+	started atomic.Bool
+	// stopAuth ends cluster_auth.go's ACL watch; nil until StartCluster
+	// switched the credentials and ACLs to the cluster's store.
+	stopAuth func()
+	// abrupt skips the controlled shutdown (tests: a killed broker).
+	abrupt    atomic.Bool
+	closeOnce sync.Once
+}
+
+// ClusterID is the cluster's ID once StartCluster joined it, else the
+// configured one (a single broker's).
+func (s *Server) ClusterID() string {
+	if n := s.node; n != nil && n.started.Load() {
+		return n.clusterID
+	}
+	return s.cfg.ClusterID
+}
+
+// prepareCluster makes s a node of the cluster o.Config names (New, for
+// Config.Cluster), to be joined by StartCluster: the data path and
+// Metadata take the cluster's paths from the first request on (until
+// StartCluster has joined, Metadata shows no brokers and partitions are
+// led by nobody), and gcfg, the group coordinator's configuration, gets
+// the cluster's hooks.
+func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) error {
+	c := o.Config
+	if !c.Enabled() {
+		return fmt.Errorf("server: cluster: %w: no controller.quorum.voters or metadata.store", ErrClusterConfig)
+	}
+	if c.NodeID < 0 {
+		return fmt.Errorf("server: cluster: %w: node.id is not set", ErrClusterConfig)
+	}
+	if s.node != nil {
+		return errors.New("server: cluster: already prepared")
+	}
+	n := &brokerNode{s: s, cfg: c, opts: o, self: c.NodeID, interBroker: o.InterBroker,
+		log: s.logger.With("node", c.NodeID)}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.replicas = replica.NewManager(replica.Config{
+		Self:       n.self,
+		LagTimeMax: c.ReplicaLagTimeMax,
+		AlterISR:   n.alterISR,
+		TopicID: func(topic string) [16]byte {
+			return n.snapshot().Topics[topic].ID
+		},
+		Fetch: replica.FetcherConfig{
+			MaxWait:           c.ReplicaFetchWaitMax,
+			MinBytes:          int32(c.ReplicaFetchMinBytes),
+			PartitionMaxBytes: int32(min(c.ReplicaFetchMaxBytes, 1<<30)),
+		},
+		Logger: n.log,
+	})
+	n.rec = newReconciler(n)
+	s.attachReplicas(n.replicas, clusterHooks{leaderHint: n.leaderHint, brokerEndpoint: n.brokerEndpoint})
+	s.node = n
+	gcfg.Cluster = true
+	gcfg.WaitAppended = n.waitOffsetsAppended
+	gcfg.CreateOffsetsTopic = n.createOffsetsTopic
+	gcfg.LookupTopic = n.lookupTopic
+	return nil
+}
+
+// StartCluster joins the cluster Config.Cluster named: it starts the
+// embedded etcd member of a voter, agrees on the cluster ID, opens the
+// metadata store, registers the broker with every listener's advertised
+// endpoint and starts the controller campaign and the reconciler. Call it
+// once every listener is open. On error the node is closed: close the
+// Server.
+func (s *Server) StartCluster(ctx context.Context) (err error) {
+	n := s.node
+	if n == nil {
+		return errors.New("server: start cluster: Config.Cluster is not set")
+	}
+	c := n.cfg
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	endpoints, err := n.endpoints()
+	if err != nil {
+		return err
+	}
+	if n.interBroker == "" {
+		n.interBroker = endpoints[0].Listener
+	}
+	sl := n.listener(n.interBroker)
+	switch {
+	case sl == nil:
+		return fmt.Errorf("server: start cluster: %w: the inter-broker listener %s is not served", ErrClusterConfig, n.interBroker)
+	case (sl.protocol.SASL() || sl.protocol.TLS()) && len(n.opts.Security.InterBroker) == 0:
+		// The fetchers dial the other brokers with the options
+		// BrokerSettings.ClusterSecurity built from this listener's
+		// ssl.* and sasl.mechanism.inter.broker.protocol settings.
+		return fmt.Errorf("server: start cluster: %w: the inter-broker listener %s is %s but ClusterOptions.Security has no inter-broker client settings", ErrClusterConfig, n.interBroker, sl.protocol)
+	}
+	if c.IsVoter() {
+		if n.member, err = cluster.StartEmbedded(ctx, n.embedConfig()); err != nil {
+			return fmt.Errorf("server: start cluster: %w", err)
+		}
+	}
+	eps, root := c.MetadataStoreURL.Endpoints, c.MetadataStoreURL.Root
+	switch {
+	case c.MetadataStoreURL.TLS && n.opts.Security.Metadata.Client == nil:
+		return fmt.Errorf("server: start cluster: %w: metadata.store %s is TLS: map CONTROLLER:SSL with listener.name.controller.ssl.keystore.location and ssl.truststore.location", ErrClusterConfig, c.MetadataStoreURL)
+	case len(eps) == 0:
+		root = cluster.DefaultKeyRoot
+		scheme := "http://"
+		if n.opts.Security.Metadata.Client != nil {
+			scheme = "https://"
+		}
+		for _, ep := range c.StoreEndpoints() {
+			eps = append(eps, scheme+ep)
+		}
+	}
+	n.root = root
+	// Keepalive pings find a member that stopped answering without
+	// closing its sockets (a paused process), so that watches and lease
+	// keep-alives move to another member instead of hanging on it. An
+	// external etcd accepts pings every 5 s by default; the embedded
+	// members every second.
+	keepAlive := 5 * time.Second
+	if len(c.Voters) > 0 {
+		keepAlive = 2 * cluster.EmbedGRPCKeepAliveMinTime
+	}
+	n.client, err = clientv3.New(clientv3.Config{
+		Endpoints: eps, DialTimeout: cluster.DefaultDialTimeout, Logger: zap.NewNop(),
+		DialKeepAliveTime: keepAlive, DialKeepAliveTimeout: 2 * time.Second, PermitWithoutStream: true,
+		TLS: n.opts.Security.Metadata.Client,
+	})
+	if err != nil {
+		return fmt.Errorf("server: start cluster: etcd client for %v: %w", eps, err)
+	}
+	if n.clusterID, err = n.joinClusterID(ctx); err != nil {
+		return err
+	}
+	n.store, err = cluster.OpenEtcdStore(ctx, cluster.EtcdStoreConfig{
+		ClusterID: n.clusterID, Root: n.root, Client: n.client, SessionTimeout: c.SessionTimeout, Logger: n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("server: start cluster: %w", err)
+	}
+	// Users and ACLs are the cluster's from here on, before the broker
+	// registers and clients are sent to it.
+	if n.stopAuth, err = s.useClusterAuth(ctx, n.store); err != nil {
+		return fmt.Errorf("server: start cluster: %w", err)
+	}
+	policy := cluster.Policy{UncleanLeaderElection: n.opts.UncleanLeaderElection}
+	n.admin = cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: n.store, Policy: policy, Logger: n.log})
+	broker := cluster.Broker{NodeID: n.self, Rack: c.Rack, Endpoints: endpoints}
+	reg, err := n.store.Register(ctx, broker)
+	if err != nil {
+		return fmt.Errorf("server: start cluster: %w", err)
+	}
+	n.replicas.SetBrokerEpoch(reg.Epoch())
+	n.setReg(reg)
+	n.started.Store(true)
+	// cluster-ops' DescribeQuorum and metrics read the quorum and the
+	// snapshot from here on.
+	s.setQuorumDescriber(func(ctx context.Context) (cluster.QuorumStatus, error) {
+		return cluster.DescribeQuorum(ctx, n.client)
+	})
+	if err := s.attachClusterMetrics(func() *cluster.Snapshot {
+		if !n.started.Load() {
+			return nil
+		}
+		return n.store.Snapshot()
+	}, n.self, n.replicas); err != nil {
+		return err
+	}
+	n.wg.Add(2)
+	go n.lifecycle(policy)
+	go n.rec.run(n.ctx)
+	n.log.Info("server: joined the cluster", "cluster_id", n.clusterID, "broker_epoch", reg.Epoch(),
+		"voter", c.IsVoter(), "inter_broker_listener", n.interBroker)
+	return nil
+}
+
+// listener is s's listener named name, nil if none.
+func (n *brokerNode) listener(name string) *listener {
+	n.s.mu.Lock()
+	defer n.s.mu.Unlock()
+	for _, sl := range n.s.listeners {
+		if sl.name == name {
+			return sl
+		}
+	}
+	return nil
+}
+
+// endpoints are the advertised endpoints of every listener s serves,
+// by listener name.
+func (n *brokerNode) endpoints() ([]cluster.Endpoint, error) {
+	s := n.s
+	s.mu.Lock()
+	var eps []cluster.Endpoint
+	for _, sl := range s.listeners {
+		eps = append(eps, cluster.Endpoint{Listener: sl.name, SecurityProtocol: sl.protocol.String(), Host: sl.advHost, Port: sl.advPort})
+	}
+	s.mu.Unlock()
+	if len(eps) == 0 {
+		return nil, errors.New("server: start cluster: no listener is open: call ListenOn first")
+	}
+	slices.SortFunc(eps, func(a, b cluster.Endpoint) int { return strings.Compare(a.Listener, b.Listener) })
+	return eps, nil
+}
+
+func (n *brokerNode) embedConfig() cluster.EmbedConfig {
+	voters := make([]cluster.Voter, len(n.cfg.Voters))
+	for i, v := range n.cfg.Voters {
+		voters[i] = cluster.Voter{NodeID: v.ID, Host: v.Host, Port: int(v.Port)}
+	}
+	return cluster.EmbedConfig{
+		NodeID:           n.self,
+		DataDir:          n.s.mgr.Dir(),
+		ControllerListen: n.cfg.ControllerListen,
+		ClientListen:     n.cfg.ControllerClientListen,
+		Voters:           voters,
+		StartTimeout:     n.opts.StartTimeout,
+		Logger:           n.log,
+		UnsafeNoFsync:    n.opts.UnsafeNoFsync,
+		PeerTLS:          n.opts.Security.Metadata.Peer,
+		ClientTLS:        n.opts.Security.Metadata.Serve,
+	}
+}
+
+// joinClusterID returns the cluster's ID: the one in etcd, stored there
+// now by the first node (a new random one, or this data dir's), checked
+// against the data dir's record, which it writes on a first start. A
+// data dir that holds topics but no record is a single broker's: it is
+// refused, since the reconciler would drop its topics.
+func (n *brokerNode) joinClusterID(ctx context.Context) (string, error) {
+	path := filepath.Join(n.s.mgr.Dir(), "meta", clusterIDFile)
+	local := ""
+	switch b, err := os.ReadFile(path); {
+	case err == nil:
+		local = strings.TrimSpace(string(b))
+	case !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("server: cluster id: %w", err)
+	}
+	if local == "" && len(n.s.mgr.Topics()) > 0 {
+		return "", fmt.Errorf("server: %w: %s holds topics of a single broker (no %s): a cluster node starts on an empty data dir or its own",
+			ErrClusterIDMismatch, n.s.mgr.Dir(), filepath.Join("meta", clusterIDFile))
+	}
+	proposed := local
+	if proposed == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("server: cluster id: %w", err)
+		}
+		proposed = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	key := strings.TrimSuffix(n.root, "/") + "/" + clusterIDKey
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var stored string
+	for {
+		resp, err := n.client.Txn(cctx).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			Then(clientv3.OpPut(key, proposed)).
+			Else(clientv3.OpGet(key)).Commit()
+		if err == nil {
+			stored = proposed
+			if !resp.Succeeded {
+				if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+					stored = string(kvs[0].Value)
+				}
+			}
+			break
+		}
+		if cctx.Err() != nil {
+			return "", fmt.Errorf("server: cluster id from the metadata store: %w", err)
+		}
+		select {
+		case <-cctx.Done():
+		case <-time.After(clusterRetryBackoff):
+		}
+	}
+	if local != "" && local != stored {
+		return "", fmt.Errorf("server: %w: %s is of cluster %s, the metadata store's is %s", ErrClusterIDMismatch, n.s.mgr.Dir(), local, stored)
+	}
+	if local == "" {
+		if err := writeFileSynced(path, []byte(stored+"\n")); err != nil {
+			return "", fmt.Errorf("server: cluster id: %w", err)
+		}
+	}
+	return stored, nil
+}
+
+// writeFileSynced writes path through a synced temporary file and a
+// rename, then syncs the directory.
+func writeFileSynced(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (n *brokerNode) setReg(r *cluster.Registration) {
+	n.regMu.Lock()
+	n.reg = r
+	n.regMu.Unlock()
+	n.registered.Store(r != nil)
+}
+
+func (n *brokerNode) currentReg() *cluster.Registration {
+	n.regMu.Lock()
+	defer n.regMu.Unlock()
+	return n.reg
+}
+
+// lifecycle runs the controller campaign of the current registration and
+// re-registers after a fencing, until the node closes.
+func (n *brokerNode) lifecycle(policy cluster.Policy) {
+	defer n.wg.Done()
+	for {
+		reg := n.currentReg()
+		lctx, lcancel := context.WithCancel(n.ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n.campaign(lctx, reg, policy)
+		}()
+		select {
+		case <-n.ctx.Done():
+			lcancel()
+			<-done
+			return
+		case <-reg.Fenced():
+		}
+		lcancel()
+		<-done
+		n.log.Warn("server: broker fenced: stepping down from every partition and registering again", "epoch", reg.Epoch(), "err", reg.Err())
+		n.registered.Store(false)
+		n.rec.stopAll()
+		reg.Close()
+		n.setReg(nil)
+		for {
+			rctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+			r, err := n.store.Register(rctx, reg.Broker())
+			cancel()
+			if err == nil {
+				n.replicas.SetBrokerEpoch(r.Epoch())
+				n.setReg(r)
+				n.log.Info("server: registered again", "broker_epoch", r.Epoch())
+				n.rec.wake()
+				break
+			}
+			n.log.Warn("server: registering again failed", "err", err)
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-time.After(clusterRetryBackoff):
+			}
+		}
+	}
+}
+
+// campaign campaigns for controller under reg and acts as controller
+// while elected, until ctx ends.
+func (n *brokerNode) campaign(ctx context.Context, reg *cluster.Registration, policy cluster.Policy) {
+	for ctx.Err() == nil {
+		l, err := reg.Campaign(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			n.log.Warn("server: controller campaign failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-reg.Fenced():
+				return
+			case <-time.After(clusterRetryBackoff):
+			}
+			continue
+		}
+		ctrl := cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: l.Store(), Policy: policy, Logger: n.log})
+		cctx, cancel := context.WithCancel(ctx)
+		ran := make(chan struct{})
+		go func() {
+			defer close(ran)
+			if err := ctrl.Run(cctx); err != nil && cctx.Err() == nil {
+				n.log.Warn("server: controller stopped", "err", err)
+			}
+		}()
+		select {
+		case <-l.Lost():
+			n.log.Warn("server: controller term lost")
+		case <-ctx.Done():
+		}
+		cancel()
+		<-ran
+		if ctx.Err() != nil {
+			rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = l.Resign(rctx)
+			rcancel()
+			return
+		}
+	}
+}
+
+// alterISR is the replica.Manager's ISR proposal: a compare-and-swap
+// through the registration's fenced store, so a fenced broker's
+// proposal fails.
+func (n *brokerNode) alterISR(ctx context.Context, old cluster.PartitionState, newISR []int32) error {
+	reg := n.currentReg()
+	if reg == nil {
+		return fmt.Errorf("server: ISR change of %s-%d: %w", old.Topic, old.Partition, cluster.ErrFenced)
+	}
+	ctrl := cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: reg.Store(), Logger: n.log})
+	_, err := ctrl.AlterISR(ctx, cluster.ISRChange{
+		Topic: old.Topic, Partition: old.Partition,
+		Leader: n.self, BrokerEpoch: reg.Epoch(),
+		LeaderEpoch: old.LeaderEpoch, PartitionEpoch: old.PartitionEpoch,
+		NewISR: newISR,
+	})
+	return err
+}
+
+// snapshot is the latest metadata; an empty one before the store opens.
+func (n *brokerNode) snapshot() *cluster.Snapshot {
+	if n == nil || !n.started.Load() {
+		return &cluster.Snapshot{Controller: -1}
+	}
+	return n.store.Snapshot()
+}
+
+// leaderHint is the data path's view of a partition's leader (cluster-data's
+// clusterHooks.leaderHint).
+func (n *brokerNode) leaderHint(topic string, partition int32) (leader, epoch int32, ok bool) {
+	p, ok := n.snapshot().Partition(topic, partition)
+	if !ok || p.Leader == cluster.NoLeader {
+		return -1, -1, false
+	}
+	return p.Leader, p.LeaderEpoch, true
+}
+
+// brokerEndpoint is where clients of listener reach broker id
+// (cluster-data's clusterHooks.brokerEndpoint).
+func (n *brokerNode) brokerEndpoint(listener string, id int32) (host string, port int32, rack *string, ok bool) {
+	b, ok := n.snapshot().Brokers[id]
+	if !ok {
+		return "", 0, nil, false
+	}
+	e, ok := b.Endpoint(listener)
+	if !ok {
+		return "", 0, nil, false
+	}
+	if b.Rack != "" {
+		r := b.Rack
+		rack = &r
+	}
+	return e.Host, e.Port, rack, true
+}
+
+// controlledShutdown asks the cluster to move this node's leaderships to
+// other ISR members, and waits (bounded) until the snapshot shows it
+// leading nothing another live ISR member could lead.
+func (n *brokerNode) controlledShutdown() {
+	if n.abrupt.Load() || !n.started.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	for {
+		changed := n.store.Changed()
+		remaining, err := n.admin.ControlledShutdown(ctx, n.self)
+		if err != nil {
+			n.log.Warn("server: controlled shutdown", "err", err)
+		} else if movable := n.movableLeaderships(n.store.Snapshot()); movable == 0 {
+			n.log.Info("server: controlled shutdown: leadership moved", "offline_after_stop", remaining, "took", time.Since(start))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			n.log.Warn("server: controlled shutdown timed out; stopping anyway", "still_leading", n.movableLeaderships(n.store.Snapshot()))
+			return
+		case <-changed:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// movableLeaderships counts the partitions this node leads whose ISR
+// holds another live broker.
+func (n *brokerNode) movableLeaderships(s *cluster.Snapshot) int {
+	count := 0
+	for _, p := range s.Partitions {
+		if p.Leader != n.self {
+			continue
+		}
+		for _, r := range p.ISR {
+			if r != n.self && s.Live(r) {
+				count++
+				break
+			}
+		}
+	}
+	return count
+}
+
+// close stops the node's parts in order: controller and campaign,
+// reconciler, replicas, registration, store, member.
+func (n *brokerNode) close() {
+	n.closeOnce.Do(n.closeAll)
+}
+
+func (n *brokerNode) closeAll() {
+	n.cancel()
+	n.wg.Wait()
+	if n.rec != nil {
+		n.rec.close()
+	}
+	if n.replicas != nil {
+		n.replicas.Close()
+	}
+	if n.rec != nil {
+		n.rec.closeRequesters()
+	}
+	if reg := n.currentReg(); reg != nil {
+		if err := reg.Close(); err != nil {
+			n.log.Warn("server: deregister", "err", err)
+		}
+		n.setReg(nil)
+	}
+	n.s.setQuorumDescriber(nil)
+	if n.stopAuth != nil {
+		n.stopAuth()
+	}
+	if n.store != nil {
+		n.store.Close()
+	}
+	if n.client != nil {
+		n.client.Close()
+	}
+	if n.member != nil {
+		n.member.Close()
+	}
+}
+
+// ProducerIDBlock is a cluster node's source of producer IDs for its
+// Manager (log.Options.ProducerIDBlocks): a block of the cluster-wide
+// counter (cluster.EtcdStore.AllocateProducerIDBlock), so no two brokers
+// hand out one ID. Before the node has joined its cluster it fails, and
+// InitProducerId answers COORDINATOR_LOAD_IN_PROGRESS, which clients
+// retry. s may be nil (not built yet) or a single broker: the same.
+func (s *Server) ProducerIDBlock() (first, last int64, err error) {
+	if s == nil || s.node == nil || !s.node.started.Load() {
+		return 0, 0, errClusterNotReady
+	}
+	return s.node.store.ProducerIDBlocks(cluster.DefaultProducerIDBlockSize)()
+}

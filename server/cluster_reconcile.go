@@ -1,0 +1,320 @@
+package server
+
+// The reconciler makes this broker's logs and replication follow the
+// cluster metadata. On every new snapshot (store.Changed) it:
+//
+//   - creates the local log of every topic the metadata holds, with the
+//     metadata's topic ID and configs (log.Manager.CreateTopicWithID),
+//     adds partitions the topic grew by, applies config changes, and
+//     replaces a local topic whose ID differs (the name was deleted and
+//     created again while this broker was away);
+//   - deletes the local log of a topic the metadata no longer holds;
+//   - for each partition this broker is a replica of, whose state moved
+//     since it was last applied: leads it (replica.Manager.BecomeLeader,
+//     min.insync.replicas from the topic's config or the broker's) or
+//     follows its leader over the inter-broker listener
+//     (BecomeFollower, one kgo client per leader broker, kept);
+//   - stops the partitions no longer assigned here.
+//
+// Applying is idempotent: a partition whose state (its store version) is
+// the one last applied is left alone, and a failed step is retried on
+// the next change or after reconcileRetry. It runs on its own goroutine,
+// never on the store's watch. min.insync.replicas is kept out of the
+// local log's configs: package log still checks it against one replica,
+// and the replica.Manager enforces it.
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/consumergroup"
+	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/replica"
+)
+
+// reconcileRetry is how soon a reconciliation that could not finish is
+// tried again without a new snapshot.
+const reconcileRetry = 500 * time.Millisecond
+
+// applied is the state of a partition the reconciler last applied.
+type applied struct {
+	version int64 // store version
+	epoch   int32 // leader epoch
+	leader  bool  // this broker leads it
+}
+
+type reconciler struct {
+	n    *brokerNode
+	log  *slog.Logger
+	kick chan struct{} // cap 1
+
+	mu         sync.Mutex                         // guards applied and requesters
+	applied    map[cluster.TopicPartition]applied // partition → the state applied
+	requesters map[int32]*replica.KgoRequester
+}
+
+func newReconciler(n *brokerNode) *reconciler {
+	return &reconciler{
+		n:          n,
+		log:        n.log.With("component", "reconciler"),
+		kick:       make(chan struct{}, 1),
+		applied:    make(map[cluster.TopicPartition]applied),
+		requesters: make(map[int32]*replica.KgoRequester),
+	}
+}
+
+func (r *reconciler) run(ctx context.Context) {
+	defer r.n.wg.Done()
+	var retry <-chan time.Time
+	for {
+		changed := r.n.store.Changed()
+		if !r.apply(r.n.store.Snapshot()) {
+			retry = time.After(reconcileRetry)
+		} else {
+			retry = nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-r.kick:
+		case <-retry:
+		}
+	}
+}
+
+// kick asks for a reconciliation now (after a re-registration).
+func (r *reconciler) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// apply reconciles with s; false if something is left to retry.
+func (r *reconciler) apply(s *cluster.Snapshot) bool {
+	if !r.n.registered.Load() {
+		return true // fenced: nothing is led or followed until registered again
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ok := r.topics(s)
+	mgr := r.n.s.mgr
+	self := r.n.self
+	for tp, p := range s.Partitions {
+		if !p.IsReplica(self) {
+			r.stop(tp)
+			continue
+		}
+		if a, had := r.applied[tp]; had && a.version == p.Version {
+			continue
+		}
+		l, found := mgr.Partition(tp.Topic, tp.Partition)
+		if !found {
+			ok = false
+			continue
+		}
+		var err error
+		switch {
+		case p.Leader == self:
+			_, err = r.n.replicas.BecomeLeader(l, p, r.minISR(s, tp.Topic))
+		case p.Leader == cluster.NoLeader:
+			err = r.n.replicas.BecomeFollower(l, p, nil)
+		default:
+			req, live := r.requester(s, p.Leader)
+			if !live {
+				// The leader is fenced: the controller elects another;
+				// stop following the old one meanwhile.
+				r.stop(tp)
+				continue
+			}
+			err = r.n.replicas.BecomeFollower(l, p, req)
+		}
+		if err != nil {
+			r.log.Warn("server: partition role change failed", "topic", tp.Topic, "partition", tp.Partition,
+				"leader", p.Leader, "leader_epoch", p.LeaderEpoch, "err", err)
+			ok = false
+			continue
+		}
+		r.applied[tp] = applied{version: p.Version, epoch: p.LeaderEpoch, leader: p.Leader == self}
+		r.groupsFollow(tp, p.LeaderEpoch, p.Leader == self)
+	}
+	for tp := range r.applied {
+		if _, still := s.Partitions[tp]; !still {
+			r.stop(tp)
+		}
+	}
+	return ok
+}
+
+// topics makes the local topics those of s. Caller holds r.mu.
+func (r *reconciler) topics(s *cluster.Snapshot) bool {
+	mgr := r.n.s.mgr
+	ok := true
+	for name, t := range s.Topics {
+		overrides := localConfigs(t.Configs)
+		lt, found := mgr.Topic(name)
+		if found && lt.ID != tlog.TopicID(t.ID) {
+			r.log.Info("server: replacing a local topic of an earlier incarnation", "topic", name)
+			r.stopTopic(name)
+			if err := mgr.DeleteTopic(name); err != nil {
+				r.log.Warn("server: delete stale local topic", "topic", name, "err", err)
+				ok = false
+				continue
+			}
+			found = false
+		}
+		if !found {
+			if _, err := mgr.CreateTopicWithID(name, tlog.TopicID(t.ID), int(t.Partitions), overrides); err != nil {
+				r.log.Warn("server: create local topic", "topic", name, "err", err)
+				ok = false
+			}
+			continue
+		}
+		if len(lt.Partitions) < int(t.Partitions) {
+			if err := mgr.AddPartitions(name, int(t.Partitions)); err != nil {
+				r.log.Warn("server: add local partitions", "topic", name, "partitions", t.Partitions, "err", err)
+				ok = false
+			}
+		}
+		if !maps.Equal(lt.Overrides, overrides) {
+			if err := mgr.AlterTopicConfig(name, overrides); err != nil {
+				r.log.Warn("server: apply topic configs", "topic", name, "err", err)
+			}
+		}
+	}
+	for _, lt := range mgr.Topics() {
+		if _, keep := s.Topics[lt.Name]; keep || kafkaInternalTopic(lt.Name) {
+			continue
+		}
+		r.stopTopic(lt.Name)
+		if err := mgr.DeleteTopic(lt.Name); err != nil {
+			r.log.Warn("server: delete local topic", "topic", lt.Name, "err", err)
+			ok = false
+			continue
+		}
+		r.log.Info("server: deleted the local log of a deleted topic", "topic", lt.Name)
+	}
+	return ok
+}
+
+// stopTopic ends replication of every partition of topic. Caller holds
+// r.mu.
+func (r *reconciler) stopTopic(topic string) {
+	for tp := range r.applied {
+		if tp.Topic == topic {
+			r.stop(tp)
+		}
+	}
+}
+
+// stopAll ends this broker's part in every partition (it was fenced).
+func (r *reconciler) stopAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for tp := range r.applied {
+		r.stop(tp)
+	}
+}
+
+// stop ends this broker's part in tp, if it had one. Caller holds r.mu.
+func (r *reconciler) stop(tp cluster.TopicPartition) {
+	a, had := r.applied[tp]
+	if !had {
+		return
+	}
+	r.n.replicas.Stop(tp)
+	delete(r.applied, tp)
+	r.groupsFollow(tp, a.epoch, false)
+}
+
+// groupsFollow hands the group coordinator the __consumer_offsets
+// partitions this broker comes to lead, and takes back the others, with
+// their leader epochs.
+func (r *reconciler) groupsFollow(tp cluster.TopicPartition, epoch int32, lead bool) {
+	if tp.Topic != consumergroup.OffsetsTopic {
+		return
+	}
+	if lead {
+		r.n.s.groups.LoadPartition(tp.Partition, epoch)
+	} else {
+		r.n.s.groups.UnloadPartition(tp.Partition, epoch)
+	}
+}
+
+// minISR is min.insync.replicas of topic: its config, else the broker's.
+func (r *reconciler) minISR(s *cluster.Snapshot, topic string) int {
+	if v, ok := s.Topics[topic].Configs[tlog.ConfigMinInsyncReplicas]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 1 {
+			return n
+		}
+	}
+	return max(r.n.cfg.MinInsyncReplicas, 1)
+}
+
+// requester is the fetchers' client for broker leader over the
+// inter-broker listener, made once per broker. Caller holds r.mu.
+func (r *reconciler) requester(s *cluster.Snapshot, leader int32) (*replica.KgoRequester, bool) {
+	b, live := s.Brokers[leader]
+	if !live {
+		return nil, false
+	}
+	if req, ok := r.requesters[leader]; ok {
+		return req, true
+	}
+	e, ok := b.Endpoint(r.n.interBroker)
+	if !ok {
+		r.log.Warn("server: leader has no inter-broker endpoint", "leader", leader, "listener", r.n.interBroker)
+		return nil, false
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))),
+		kgo.ClientID("tributary-replica-" + strconv.Itoa(int(r.n.self))),
+	}
+	opts = append(opts, r.n.opts.Security.InterBroker...)
+	req, err := replica.NewKgoRequester(leader, opts...)
+	if err != nil {
+		r.log.Warn("server: replica client", "leader", leader, "err", err)
+		return nil, false
+	}
+	r.requesters[leader] = req
+	return req, true
+}
+
+// close is called once run has returned.
+func (r *reconciler) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.applied)
+}
+
+// closeRequesters closes the fetchers' clients, once the replica.Manager
+// (which uses them) is closed.
+func (r *reconciler) closeRequesters() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, req := range r.requesters {
+		req.Close()
+		delete(r.requesters, id)
+	}
+}
+
+// localConfigs are a cluster topic's configs as its local log takes them:
+// without min.insync.replicas, which the replica.Manager enforces (package
+// log still checks it against a single replica).
+func localConfigs(configs map[string]string) map[string]string {
+	if _, ok := configs[tlog.ConfigMinInsyncReplicas]; !ok {
+		return configs
+	}
+	out := maps.Clone(configs)
+	delete(out, tlog.ConfigMinInsyncReplicas)
+	return out
+}
