@@ -25,7 +25,7 @@ FUZZTIME ?= 3s
 FUZZLONG ?= 60s
 BENCHTIME ?= 1s
 
-.PHONY: all build run cluster test test-short lint vet staticcheck fmt-check fuzz fuzz-smoke bench clean
+.PHONY: test-cluster all build run cluster test test-short lint vet staticcheck fmt-check fuzz fuzz-smoke bench clean
 
 all: build
 
@@ -45,10 +45,19 @@ CLUSTER_DATA ?= ./data-cluster
 cluster: build
 	CLUSTER_DATA=$(CLUSTER_DATA) ./scripts/cluster.sh ./$(BIN)
 
-# vet, gofmt, the race-enabled test suite, then a short fuzz of every target.
+# vet, gofmt, the race-enabled test suite, the three-process cluster
+# scenarios, then a short fuzz of every target.
 test: lint
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory test-cluster
 	$(MAKE) --no-print-directory fuzz-smoke
+
+# Issue 14's scenarios on three real broker processes (127.0.0.2-4) under
+# acks=all load, each checked for lost, duplicated or divergent records:
+# kill -9 of every leader, SIGTERM of every broker, kill -9 of the
+# controller, a follower out of the ISR and back, a paused leader fenced.
+test-cluster:
+	$(GO) test -count=1 -tags cluster -run '^TestCluster' -timeout 10m ./internal/clustertest/
 
 test-short: lint
 	$(GO) test -short -count=1 ./...
