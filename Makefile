@@ -169,5 +169,18 @@ CHAOS_CYCLES ?= 20
 chaos:
 	$(GO) test -count=1 -run '^TestCrashLoop$$' -v -timeout 30m ./bench/chaos -args -chaos.cycles=$(CHAOS_CYCLES)
 
+# franz-go's own kgo integration suite (go test ./pkg/kgo/... of the
+# franz-go version in go.mod, copied out of the module cache) against the
+# built broker on free loopback ports with a temp data dir, ~1-2 min on
+# two cores; not part of make test. One broker with KGO_TEST_RF=1 by
+# default; KGO_SUITE_CLUSTER=1 starts three nodes on 127.0.0.2-4 through
+# scripts/cluster.sh and runs it with KGO_TEST_RF=3. TestTxnEtl is skipped
+# (no transactions). KGO_SUITE_TIMEOUT (10m), KGO_SUITE_RUN, KGO_SUITE_SKIP,
+# KGO_TEST_RECORDS (500000): see scripts/kgo-suite.sh and README
+# "Client compatibility: franz-go's kgo suite".
+.PHONY: kgo-suite
+kgo-suite: build
+	./scripts/kgo-suite.sh ./$(BIN)
+
 clean:
 	rm -rf bin

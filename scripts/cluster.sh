@@ -7,12 +7,23 @@
 # others are stopped too. All of 127.0.0.0/8 is loopback on Linux; on
 # macOS add the aliases first (sudo ifconfig lo0 alias 127.0.0.2 up, ...).
 #
-#   scripts/cluster.sh [bin/tributary]     (make cluster builds it first)
+#   scripts/cluster.sh [bin/tributary [serve flags for every node...]]
+#                                          (make cluster builds it first)
+#
+# CLUSTER_KAFKA_PORT, CLUSTER_CONTROLLER_PORT (etcd clients on the next
+# port) and CLUSTER_METRICS_PORT move the ports off 9092, 9093 and 9644,
+# so that a test run (scripts/kgo-suite.sh) does not meet a development
+# cluster.
 set -u
 
 BIN=${1:-bin/tributary}
+shift $(($# > 0 ? 1 : 0))
+EXTRA=("$@")
 DATA=${CLUSTER_DATA:-./data-cluster}
-VOTERS=1@127.0.0.2:9093,2@127.0.0.3:9093,3@127.0.0.4:9093
+KAFKA_PORT=${CLUSTER_KAFKA_PORT:-9092}
+CONTROLLER_PORT=${CLUSTER_CONTROLLER_PORT:-9093}
+METRICS_PORT=${CLUSTER_METRICS_PORT:-9644}
+VOTERS=1@127.0.0.2:$CONTROLLER_PORT,2@127.0.0.3:$CONTROLLER_PORT,3@127.0.0.4:$CONTROLLER_PORT
 
 pids=()
 stop() {
@@ -32,10 +43,10 @@ trap 'stop; exit 143' TERM
 for n in 1 2 3; do
 	host=127.0.0.$((n + 1))
 	mkdir -p "$DATA/$n"
-	"$BIN" serve --node-id "$n" --data-dir "$DATA/$n" --listen "$host:9092" --metrics-listen "$host:9644" \
-		--controller-listen "$host:9093" --controller-quorum-voters "$VOTERS" &
+	"$BIN" serve --node-id "$n" --data-dir "$DATA/$n" --listen "$host:$KAFKA_PORT" --metrics-listen "$host:$METRICS_PORT" \
+		--controller-listen "$host:$CONTROLLER_PORT" --controller-quorum-voters "$VOTERS" "${EXTRA[@]}" &
 	pids+=($!)
-	echo "cluster: node $n on $host:9092 (controller $host:9093, metrics $host:9644, data $DATA/$n): pid $!"
+	echo "cluster: node $n on $host:$KAFKA_PORT (controller $host:$CONTROLLER_PORT, metrics $host:$METRICS_PORT, data $DATA/$n): pid $!"
 done
 echo "cluster: stop with Ctrl-C, or: kill ${pids[*]}"
 

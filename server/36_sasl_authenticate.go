@@ -10,13 +10,17 @@ package server
 //
 // Served after a v1 SaslHandshake on a SASL listener. A failed step is
 // answered with SASL_AUTHENTICATION_FAILED and the connection is closed
-// after the response; the failure is counted and logged once, without any
+// after the response; its message is fixed, except after an OAUTHBEARER
+// error challenge ({"status":"invalid_token"}), which it repeats as
+// Kafka's does; the failure is counted and logged once, without any
 // secret. Out of place (no handshake, another listener) it gets
 // ILLEGAL_SASL_STATE and the connection is closed.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/auth"
 )
 
 func init() { register(saslAuthenticateKey, 0, 2, handleSaslAuthenticate) }
@@ -37,10 +41,20 @@ func handleSaslAuthenticate(c *conn, h *reqHeader, req *kmsg.SASLAuthenticateReq
 	if err != nil {
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		msg := saslFailedMessage(mechanism)
+		if st.oauthError != "" {
+			msg = st.oauthError
+		}
 		resp.ErrorMessage = &msg
 		c.s.metrics.errorCode(h.key, resp.ErrorCode)
 		c.closeAfter = errAuthClosed
 		return resp, nil
+	}
+	// An OAUTHBEARER server answers a token only with an error (RFC 7628
+	// section 3.2.2); the client acknowledges it with 0x01 and, as in
+	// Kafka, the failure that follows carries it as its message.
+	st.oauthError = ""
+	if mechanism == auth.MechanismOAuthBearer && len(out) > 0 {
+		st.oauthError = string(out)
 	}
 	resp.SASLAuthBytes = out
 	resp.SessionLifetimeMillis = lifetime.Milliseconds()

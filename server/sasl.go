@@ -48,6 +48,10 @@ type saslState struct {
 	// expiry is when the session ends (connections.max.reauth.ms); zero
 	// when it does not.
 	expiry time.Time
+	// oauthError is the error an OAUTHBEARER exchange sent as its last
+	// challenge, which the failure after the client's 0x01 repeats;
+	// empty otherwise.
+	oauthError string
 }
 
 const (
