@@ -217,14 +217,13 @@ func (c *conn) clusterDescribe(resp *kmsg.DescribeClusterResponse) {
 // KIP-115; see cluster_groups.go).
 func (c *conn) groupCoordinator(group string) (node int32, host string, port int32, code int16, msg *string) {
 	s, n := c.s, c.s.node
-	snap := n.snapshot()
 	if !n.started.Load() {
 		return -1, "", -1, kerr.CoordinatorNotAvailable.Code, adminMsg("The broker has not joined its cluster yet.")
 	}
 	if err := s.groups.EnsureOffsetsTopic(); err != nil {
 		return -1, "", -1, errorCode(err), errorMessage(err)
 	}
-	snap = n.snapshot()
+	snap := n.snapshot()
 	t, ok := snap.Topics[consumergroup.OffsetsTopic]
 	if !ok {
 		return -1, "", -1, kerr.CoordinatorNotAvailable.Code, nil
