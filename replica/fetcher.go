@@ -31,6 +31,11 @@ const (
 	// firstBackoff is the first wait after a failed request; it doubles
 	// up to FetcherConfig.Backoff.
 	firstBackoff = 50 * time.Millisecond
+	// firstNotReadyRetry is the first wait before fetching again a
+	// partition its leader does not know yet (a topic just created, which
+	// the leader's broker has not opened); it doubles up to
+	// FetcherConfig.Backoff.
+	firstNotReadyRetry = 10 * time.Millisecond
 	// listOffsetsTimeout bounds the ListOffsets rounds of an out-of-range
 	// recovery.
 	listOffsetsTimeout = 10 * time.Second
@@ -92,6 +97,10 @@ type followed struct {
 	// leaderHW is the leader's high watermark in the last answer, -1
 	// before one: the partition's lag is it minus the log end.
 	leaderHW atomic.Int64
+	// notReadyRetry is the last wait after the leader answered that it
+	// does not know the partition yet, 0 once a fetch of it succeeds.
+	// Only the fetcher's goroutine touches it.
+	notReadyRetry time.Duration
 
 	// mu is held while a response is applied to log; stopped is set
 	// under it, so once stop returns nothing more touches log.
@@ -258,6 +267,7 @@ func (f *Fetcher) run(ctx context.Context) {
 	backoff := time.Duration(0)
 	for {
 		req, inFlight, idle := f.buildRequest(time.Now())
+		wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 		if len(inFlight) == 0 {
 			if !f.sleep(ctx, idle) {
 				return
@@ -280,11 +290,14 @@ func (f *Fetcher) run(ctx context.Context) {
 			continue
 		}
 		backoff = 0
-		progress := f.handleResponse(ctx, resp, inFlight)
-		// A leader answers a fetch with nothing new only after MaxWait;
-		// one that answers at once must not make this loop spin.
-		if !progress {
-			if rest := f.cfg.MaxWait - time.Since(start); rest > 0 && !f.sleep(ctx, rest) {
+		progress, rested := f.handleResponse(ctx, resp, inFlight)
+		// A leader answers a fetch with nothing new only after its max
+		// wait; one that answers at once must not make this loop spin. An
+		// answer that rested a partition needs no wait: that partition
+		// is left out of the next request until its retry is due, so
+		// the rests bound the loop.
+		if !progress && !rested {
+			if rest := wait - time.Since(start); rest > 0 && !f.sleep(ctx, rest) {
 				return
 			}
 		}
@@ -312,7 +325,9 @@ func (f *Fetcher) fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.Fetc
 }
 
 // buildRequest builds a full (sessionless) fetch of every partition not
-// resting after an error. With none, idle is how long until one is due.
+// resting after an error. With none, idle is how long until one is due;
+// with some, the request's max wait ends when the first resting one is
+// due, so a short retry is not held up by the others' long poll.
 func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.TopicPartition]sent, time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -328,10 +343,12 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 	req.SessionEpoch = -1 // full fetch, no session
 	inFlight := make(map[cluster.TopicPartition]sent, len(f.parts))
 	topics := make(map[string]int, 4)
+	resting := false
 	for tp, p := range f.parts {
 		if at, ok := f.retryAt[p]; ok {
 			if at.After(now) {
 				idle = min(idle, at.Sub(now))
+				resting = true
 				continue
 			}
 			delete(f.retryAt, p)
@@ -355,17 +372,21 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 		inFlight[tp] = sent{p: p, fetchOffset: off}
 	}
+	if resting && idle < f.cfg.MaxWait {
+		// Whole milliseconds, rounded up: the retry is due when it ends.
+		req.MaxWaitMillis = int32((idle + time.Millisecond - 1) / time.Millisecond)
+	}
 	return req, inFlight, idle
 }
 
 // handleResponse applies every partition of resp that is still fetched
-// as sent. It reports whether any log moved.
-func (f *Fetcher) handleResponse(ctx context.Context, resp *kmsg.FetchResponse, inFlight map[cluster.TopicPartition]sent) bool {
+// as sent. It reports whether any log moved, and whether any partition
+// was rested after an error.
+func (f *Fetcher) handleResponse(ctx context.Context, resp *kmsg.FetchResponse, inFlight map[cluster.TopicPartition]sent) (progress, rested bool) {
 	names := make(map[[16]byte]string, len(inFlight))
 	for tp, s := range inFlight {
 		names[s.p.topicID] = tp.Topic
 	}
-	progress := false
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
 		topic := rt.Topic
@@ -383,19 +404,42 @@ func (f *Fetcher) handleResponse(ctx context.Context, resp *kmsg.FetchResponse, 
 			progress = progress || moved
 			if err != nil {
 				f.rest(s.p, err)
+				rested = true
+			} else {
+				s.p.notReadyRetry = 0
 			}
 		}
 	}
-	return progress
+	return progress, rested
 }
 
-// rest pauses p for the backoff after err.
+// leaderNotReady reports an error answer by which the leader says it does
+// not know the partition (yet): each broker opens a new topic's
+// partitions when it sees the topic in the metadata, so a follower's
+// first fetch can reach the leader's broker before it has.
+func leaderNotReady(err error) bool {
+	return errors.Is(err, kerr.UnknownTopicID) || errors.Is(err, kerr.UnknownTopicOrPartition) ||
+		errors.Is(err, kerr.NotLeaderForPartition)
+}
+
+// rest pauses p after err: for the backoff, or, while the leader does not
+// know p yet, for a short wait that doubles from firstNotReadyRetry up to
+// the backoff (a fetch of p that succeeds starts it over).
 func (f *Fetcher) rest(p *followed, err error) {
 	f.cfg.Stats.fetchError(err, kerr.UnknownServerError.Message)
-	f.cfg.Logger.Warn("replica fetch partition error", "leader", f.leader, "topic", p.tp.Topic, "partition", p.tp.Partition, "epoch", p.epoch, "err", err)
+	wait := f.cfg.Backoff
+	if leaderNotReady(err) {
+		p.notReadyRetry = min(max(2*p.notReadyRetry, firstNotReadyRetry), f.cfg.Backoff)
+		wait = p.notReadyRetry
+	}
+	level := slog.LevelWarn
+	if wait < f.cfg.Backoff {
+		level = slog.LevelDebug // expected for a moment after a topic is created
+	}
+	f.cfg.Logger.Log(context.Background(), level, "replica fetch partition error", "leader", f.leader, "topic", p.tp.Topic, "partition", p.tp.Partition, "epoch", p.epoch, "err", err, "retry_in", wait)
 	f.mu.Lock()
 	if f.parts[p.tp] == p {
-		f.retryAt[p] = time.Now().Add(f.cfg.Backoff)
+		f.retryAt[p] = time.Now().Add(wait)
 	}
 	f.mu.Unlock()
 }

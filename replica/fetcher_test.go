@@ -3,11 +3,13 @@ package replica
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/cluster"
@@ -111,5 +113,101 @@ func TestFollowerRefusesDivergenceThatCutsNothing(t *testing.T) {
 	}
 	if l.NextOffset() != 6 || l.truncateCount() != 0 {
 		t.Fatalf("log end %d after %d truncations, want 6 and none", l.NextOffset(), l.truncateCount())
+	}
+}
+
+// TestFollowerRetryAfterLeaderNotReadyDoublesToBackoffAndStartsOverOnSuccess:
+// while the leader does not know the partition, each rest is twice the
+// last from firstNotReadyRetry up to the backoff; other errors rest the
+// whole backoff; a fetch of the partition that succeeds starts it over.
+func TestFollowerRetryAfterLeaderNotReadyDoublesToBackoffAndStartsOverOnSuccess(t *testing.T) {
+	fe, _, s := fuzzFollower()
+	fe.cfg.Backoff = 100 * time.Millisecond
+	p := s.p
+	restFor := func(err error) time.Duration {
+		t.Helper()
+		before := time.Now()
+		fe.rest(p, err)
+		after := time.Now()
+		at, ok := fe.retryAt[p]
+		if !ok {
+			t.Fatalf("%v did not rest the partition", err)
+		}
+		// The rest began between before and after.
+		if lo, hi := at.Sub(after), at.Sub(before); p.notReadyRetry != 0 && (p.notReadyRetry < lo || p.notReadyRetry > hi) {
+			t.Fatalf("rest of %v in [%v, %v], want %v", err, lo, hi, p.notReadyRetry)
+		}
+		return at.Sub(before)
+	}
+	notReady := fmt.Errorf("replica: fetch t-0: %w", kerr.UnknownTopicID)
+	for i, want := range []time.Duration{10, 20, 40, 80, 100, 100} {
+		want *= time.Millisecond
+		restFor(notReady)
+		if p.notReadyRetry != want {
+			t.Fatalf("rest %d: %v, want %v", i, p.notReadyRetry, want)
+		}
+	}
+	p.notReadyRetry = 0
+	if d := restFor(fmt.Errorf("replica: fetch t-0: %w", kerr.FencedLeaderEpoch)); d < fe.cfg.Backoff {
+		t.Fatalf("FENCED_LEADER_EPOCH rests %v, want the backoff %v", d, fe.cfg.Backoff)
+	}
+	if p.notReadyRetry != 0 {
+		t.Fatalf("FENCED_LEADER_EPOCH set the short retry to %v", p.notReadyRetry)
+	}
+
+	restFor(notReady)
+	restFor(notReady)
+	resp := kmsg.NewPtrFetchResponse()
+	resp.Version = 12
+	rt := kmsg.NewFetchResponseTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewFetchResponseTopicPartition()
+	rp.HighWatermark = 6
+	rt.Partitions = append(rt.Partitions, rp)
+	resp.Topics = append(resp.Topics, rt)
+	if progress, rested := fe.handleResponse(context.Background(), resp, map[cluster.TopicPartition]sent{p.tp: s}); !progress || rested {
+		t.Fatalf("a good answer: progress %v, rested %v; want progress only", progress, rested)
+	}
+	if p.notReadyRetry != 0 {
+		t.Fatalf("short retry %v after a good fetch, want it started over", p.notReadyRetry)
+	}
+	if restFor(notReady); p.notReadyRetry != firstNotReadyRetry {
+		t.Fatalf("first rest after a good fetch: %v, want %v", p.notReadyRetry, firstNotReadyRetry)
+	}
+}
+
+// TestFetchLongPollEndsWhenARestingPartitionIsDue: a fetch sent while a
+// partition rests waits at the leader no longer than until that
+// partition's retry is due, so the others' long poll does not hold up a
+// short retry; with none resting it waits MaxWait.
+func TestFetchLongPollEndsWhenARestingPartitionIsDue(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name     string
+		restFor  time.Duration // 0: nothing rests
+		wantWait int32         // ms
+	}{
+		{"nothing rests", 0, 500},
+		{"a short retry is due first", 15 * time.Millisecond, 15},
+		{"a part of a millisecond rounds up", 1500 * time.Microsecond, 2},
+		{"a rest past the max wait", time.Hour, 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fe, _, s := fuzzFollower()
+			fe.cfg.MaxWait = 500 * time.Millisecond
+			if tt.restFor > 0 {
+				other := &followed{tp: cluster.TopicPartition{Topic: "t", Partition: 1}, topicID: topicID("t"), log: newFakeLog(), epoch: fuzzEpoch}
+				fe.parts[other.tp] = other
+				fe.retryAt[other] = now.Add(tt.restFor)
+			}
+			req, inFlight, _ := fe.buildRequest(now)
+			if _, ok := inFlight[s.p.tp]; !ok || len(inFlight) != 1 {
+				t.Fatalf("in flight %v, want only %v", inFlight, s.p.tp)
+			}
+			if req.MaxWaitMillis != tt.wantWait {
+				t.Fatalf("max wait %d ms, want %d", req.MaxWaitMillis, tt.wantWait)
+			}
+		})
 	}
 }

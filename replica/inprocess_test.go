@@ -23,6 +23,7 @@ type leaderNode struct {
 	leaders map[cluster.TopicPartition]*Leader
 	ids     map[[16]byte]string
 	fetches int
+	notLed  int16 // the error for a partition not led here; 0: NOT_LEADER_OR_FOLLOWER
 }
 
 func newLeaderNode(version int16) *leaderNode {
@@ -46,6 +47,14 @@ func (n *leaderNode) leader(tp cluster.TopicPartition) *Leader {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.leaders[tp]
+}
+
+// answerNotLed makes the node answer code for a partition it does not lead,
+// as a broker that has not opened a new topic's partition yet does.
+func (n *leaderNode) answerNotLed(code int16) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.notLed = code
 }
 
 func (n *leaderNode) fetchCount() int {
@@ -115,7 +124,11 @@ func errCode(err error) int16 {
 func (n *leaderNode) fetch(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 	n.mu.Lock()
 	n.fetches++
+	notLed := n.notLed
 	n.mu.Unlock()
+	if notLed == 0 {
+		notLed = kerr.NotLeaderForPartition.Code
+	}
 	replica := req.ReplicaID
 	if req.Version >= 15 {
 		replica = req.ReplicaState.ID
@@ -135,7 +148,7 @@ func (n *leaderNode) fetch(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 			rp.Partition = p.Partition
 			ld := n.leader(cluster.TopicPartition{Topic: topic, Partition: p.Partition})
 			if ld == nil {
-				rp.ErrorCode = kerr.NotLeaderForPartition.Code
+				rp.ErrorCode = notLed
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}

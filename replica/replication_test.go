@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/cluster"
@@ -244,6 +245,34 @@ func TestFencedFollowerWaitsForNewEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "follower at the new epoch to catch up", sameLogs(ll, fl))
+}
+
+// TestFollowerRetriesSoonWhileLeaderDoesNotKnowPartitionYet: a follower's
+// first fetches of a topic just created can reach the leader's broker
+// before it has opened the partition. The follower fetches it again after
+// a short wait, not after the whole backoff (an hour here: it could not
+// catch up in this test without the short retry).
+func TestFollowerRetriesSoonWhileLeaderDoesNotKnowPartitionYet(t *testing.T) {
+	for _, code := range []int16{kerr.UnknownTopicID.Code, kerr.UnknownTopicOrPartition.Code, kerr.NotLeaderForPartition.Code} {
+		t.Run(kerr.ErrorForCode(code).(*kerr.Error).Message, func(t *testing.T) {
+			node := newLeaderNode((&kmsg.FetchRequest{}).MaxVersion())
+			node.answerNotLed(code)
+			ll, fl := newFakeLog(), newFakeLog()
+			m := NewManager(Config{Self: 2, TopicID: topicID, Logger: quiet, Fetch: FetcherConfig{MaxWait: 5 * time.Millisecond, Backoff: time.Hour}})
+			t.Cleanup(m.Close)
+			st := leaderState(1)
+			if err := m.BecomeFollower(fl, st, node); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "a second fetch the leader refuses", func() bool { return node.fetchCount() >= 2 })
+			if fl.NextOffset() != 0 {
+				t.Fatal("the follower appended before the leader knew the partition")
+			}
+			startLeader(t, node, ll, st, 1)
+			ll.appendLeader(3)
+			eventually(t, "follower to catch up once the leader knows the partition", sameLogs(ll, fl))
+		})
+	}
 }
 
 func TestManagerShrinksAndExpandsISR(t *testing.T) {
