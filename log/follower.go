@@ -88,35 +88,8 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	if wasEmpty {
 		l.rollBaseTs = rollBase(firstMaxTs, cfg)
 	}
-	if withPID {
-		now := lastMaxTs
-		if t := cfg.now().UnixMilli(); now < 0 || now > t {
-			now = t
-		}
-		// Published with the end offset: see producerTable.
-		l.pidMu.Lock()
-		l.producers.limit = cfg.MaxProducersPerPartition
-		l.producers.applyAll(batches, now)
-		l.nextOffset.Store(next)
-		l.pidMu.Unlock()
-	} else {
-		l.nextOffset.Store(next)
-	}
-	pending := l.unflushed.Add(records)
-	replicated := l.hws.replicated.Load()
-	if replicated {
-		l.appendedReplicated(next, int64(len(batches)))
-	}
-	l.writeMu.Unlock()
-	if !replicated {
-		l.appended(int64(len(batches)))
-	} else {
-		l.appendedEnd(int64(len(batches)))
-	}
-	if pending >= cfg.FlushMessages {
-		if err := l.syncTo(next); err != nil {
-			return AppendInfo{}, err
-		}
+	if err := l.publishAppend(batches, next, records, withPID, lastMaxTs, cfg); err != nil {
+		return AppendInfo{}, err
 	}
 	first, _ := recordbatch.ParseHeader(batches) // validated
 	return AppendInfo{BaseOffset: first.BaseOffset, LastOffset: next - 1, LogAppendTime: noTimestamp}, nil

@@ -338,10 +338,25 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 	if wasEmpty {
 		l.rollBaseTs = rollBase(firstMaxTs, cfg)
 	}
+	// appendTime is noTimestamp (-1) unless LogAppendTime: publishAppend
+	// then reads the clock for the producers' state.
+	if err := l.publishAppend(batches, next, records, withPID, appendTime, cfg); err != nil {
+		return AppendInfo{}, err
+	}
+	return AppendInfo{BaseOffset: base, LastOffset: next - 1, LogAppendTime: appendTime}, nil
+}
+
+// publishAppend makes an append that is in the segment visible: the
+// producers' state and the end offset together, then the readers and
+// waiters (with the high watermark on a replicated log), then the fsync
+// flush.messages asks for. The one place every append path (leader and
+// follower) publishes through. now is the producers' last-seen time, or
+// -1 (or a time in the future) for the clock's. Caller holds writeMu,
+// which it releases.
+func (l *Log) publishAppend(batches []byte, next, records int64, withPID bool, now int64, cfg *Config) error {
 	if withPID {
-		now := appendTime
-		if now == noTimestamp {
-			now = cfg.now().UnixMilli()
+		if t := cfg.now().UnixMilli(); now < 0 || now > t {
+			now = t
 		}
 		// Published with the end offset: see producerTable.
 		l.pidMu.Lock()
@@ -363,13 +378,10 @@ func (l *Log) appendBatches(batches []byte, checked bool) (AppendInfo, error) {
 	} else {
 		l.appendedEnd(int64(len(batches)))
 	}
-
 	if pending >= cfg.FlushMessages {
-		if err := l.syncTo(next); err != nil {
-			return AppendInfo{}, err
-		}
+		return l.syncTo(next)
 	}
-	return AppendInfo{BaseOffset: base, LastOffset: next - 1, LogAppendTime: appendTime}, nil
+	return nil
 }
 
 // duplicate answers a retried batch with the original's offsets. With
