@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/auth"
@@ -114,6 +116,11 @@ func TestListenersAnswerWithTheirOwnAddress(t *testing.T) {
 		fc.Version = 4
 		fc.CoordinatorKeys = []string{"g"}
 		co := b.raw().do(fc).(*kmsg.FindCoordinatorResponse).Coordinators[0]
+		// Right after start the groups may still be loading: asked again.
+		for deadline := time.Now().Add(10 * time.Second); co.ErrorCode == kerr.CoordinatorLoadInProgress.Code && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+			co = b.raw().do(fc).(*kmsg.FindCoordinatorResponse).Coordinators[0]
+		}
 		dc := kmsg.NewPtrDescribeClusterRequest()
 		dc.Version = 1
 		db := b.raw().do(dc).(*kmsg.DescribeClusterResponse).Brokers[0]
