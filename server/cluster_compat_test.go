@@ -1,0 +1,260 @@
+package server
+
+// Clients other than franz-go on a three-node cluster (issue 14, item 6):
+// each produces with acks=all and its ordinary retry settings into an RF=3
+// topic with min.insync.replicas=2, the partition's leader is stopped
+// abruptly in the middle, the same client keeps producing, and then reads
+// the partition from the start: every acknowledged record is there exactly
+// once, in order, at its acknowledged offset.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	kafka "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	// clusterCompatRecords is how many records each client gets
+	// acknowledged before and again after the leader is stopped.
+	clusterCompatRecords = 100
+	// clusterCompatAttempts bounds the produce calls of one test.
+	clusterCompatAttempts = 4 * clusterCompatRecords
+	// clusterCompatTimeout bounds producing and consuming, each.
+	clusterCompatTimeout = 60 * time.Second
+)
+
+func clusterCompatValue(i int) string { return fmt.Sprintf("record-%05d", i) }
+
+// clusterCompatSetup starts a three-node cluster and creates topic with one
+// partition, RF=3 and min.insync.replicas=2, waits until every node shows
+// all three replicas in sync, and returns the cluster, every node's
+// address and the partition's leader.
+func clusterCompatSetup(t *testing.T, topic string) (*testCluster, []string, int32) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a three-node cluster (three etcd members); skipped under -short")
+	}
+	tc := startTestCluster(t)
+	ctx := testContext(t)
+	adm := kadm.NewClient(mustClient(t, tc.node(1).addr))
+	resp, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create %s: %v %v", topic, err, resp.Err)
+	}
+	var leader int32
+	for _, n := range tc.nodes {
+		m := tc.waitFor(n, topic+" with three replicas in sync", func(m *kmsg.MetadataResponse) bool {
+			tp, ok := topicOf(m, topic)
+			return ok && len(tp.Partitions) == 1 && tp.Partitions[0].Leader >= 1 && len(tp.Partitions[0].ISR) == 3
+		})
+		tp, _ := topicOf(m, topic)
+		leader = tp.Partitions[0].Leader
+	}
+	var seeds []string
+	for _, n := range tc.nodes {
+		seeds = append(seeds, n.addr)
+	}
+	return tc, seeds, leader
+}
+
+// clusterCompatAck is one acknowledged record: its index and offset.
+type clusterCompatAck struct {
+	i      int
+	offset int64
+}
+
+// produceAcrossFailover calls produce for records 0, 1, ... until
+// clusterCompatRecords are acknowledged, stops the leader abruptly, and
+// goes on until as many more are acknowledged: the same client throughout.
+// Failed produces are left unacknowledged (the client gave up on them
+// after its own retries). It returns the acknowledged records in order.
+func produceAcrossFailover(t *testing.T, tc *testCluster, leader int32, produce func(i int) (int64, error)) []clusterCompatAck {
+	t.Helper()
+	var acks []clusterCompatAck
+	var failed []error
+	deadline := time.Now().Add(clusterCompatTimeout)
+	killed := false
+	afterKill := 0
+	for i := 0; i < clusterCompatAttempts && time.Now().Before(deadline); i++ {
+		if !killed && len(acks) == clusterCompatRecords {
+			tc.node(leader).stop(true)
+			killed = true
+		}
+		off, err := produce(i)
+		if err != nil {
+			failed = append(failed, fmt.Errorf("record %d: %w", i, err))
+			continue
+		}
+		acks = append(acks, clusterCompatAck{i, off})
+		if killed {
+			afterKill++
+			if afterKill == clusterCompatRecords {
+				break
+			}
+		}
+	}
+	if !killed || afterKill < clusterCompatRecords {
+		t.Fatalf("%d records acknowledged, %d after node %d was stopped (want %d each); failures: %v",
+			len(acks), afterKill, leader, clusterCompatRecords, errors.Join(failed...))
+	}
+	if len(failed) > 0 {
+		t.Logf("%d produces failed around the failover (not acknowledged): first %v", len(failed), failed[0])
+	}
+	return acks
+}
+
+// checkAcksConsumed fails unless every acknowledged record is in got (the
+// partition read from its start, value by offset order) exactly once, at
+// its acknowledged offset, in the order it was acknowledged.
+func checkAcksConsumed(t *testing.T, acks []clusterCompatAck, offsets []int64, values []string) {
+	t.Helper()
+	at := map[string][]int64{}
+	for k, v := range values {
+		at[v] = append(at[v], offsets[k])
+	}
+	for k := 1; k < len(offsets); k++ {
+		if offsets[k] <= offsets[k-1] {
+			t.Fatalf("offsets out of order: %d after %d", offsets[k], offsets[k-1])
+		}
+	}
+	for _, a := range acks {
+		v := clusterCompatValue(a.i)
+		if got := at[v]; len(got) != 1 || got[0] != a.offset {
+			t.Errorf("record %d (acknowledged at %d) read at offsets %v, want exactly once at %d", a.i, a.offset, got, a.offset)
+		}
+	}
+}
+
+// lastAckOffset is the offset a consumer must reach.
+func lastAckOffset(acks []clusterCompatAck) int64 { return acks[len(acks)-1].offset }
+
+// TestClusterCompatSaramaFollowsLeaderFailover: sarama's idempotent
+// SyncProducer (acks=all, its default retries) rides through the abrupt
+// stop of the partition's leader, and its PartitionConsumer reads every
+// acknowledged record once, in order, from the new leader.
+func TestClusterCompatSaramaFollowsLeaderFailover(t *testing.T) {
+	const topic = "sarama-failover"
+	tc, seeds, leader := clusterCompatSetup(t, topic)
+
+	cfg := sarama.NewConfig()
+	cfg.ClientID = "tributary-cluster-compat"
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1 // the idempotent producer requires it
+	cfg.Consumer.Return.Errors = true
+
+	prod, err := sarama.NewSyncProducer(seeds, cfg)
+	if err != nil {
+		t.Fatalf("sync producer: %v", err)
+	}
+	defer prod.Close()
+	acks := produceAcrossFailover(t, tc, leader, func(i int) (int64, error) {
+		_, off, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(clusterCompatValue(i))})
+		return off, err
+	})
+
+	cons, err := sarama.NewConsumer(seeds, cfg)
+	if err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	defer cons.Close()
+	pc, err := cons.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatalf("consume partition: %v", err)
+	}
+	defer pc.Close()
+	var offsets []int64
+	var values []string
+	timeout := time.After(clusterCompatTimeout)
+	for len(offsets) == 0 || offsets[len(offsets)-1] < lastAckOffset(acks) {
+		select {
+		case m := <-pc.Messages():
+			offsets = append(offsets, m.Offset)
+			values = append(values, string(m.Value))
+		case err := <-pc.Errors():
+			t.Fatalf("consume after %d messages: %v", len(offsets), err)
+		case <-timeout:
+			t.Fatalf("consumed %d messages, up to offset %v, before the timeout; want up to %d", len(offsets), offsets[max(len(offsets)-1, 0):], lastAckOffset(acks))
+		}
+	}
+	checkAcksConsumed(t, acks, offsets, values)
+}
+
+// TestClusterCompatKafkaGoFollowsLeaderFailover: kafka-go's Writer
+// (RequireAll, its default MaxAttempts) rides through the abrupt stop of
+// the partition's leader, and its Reader reads every acknowledged record
+// once, in order, from the new leader.
+func TestClusterCompatKafkaGoFollowsLeaderFailover(t *testing.T) {
+	const topic = "kafka-go-failover"
+	tc, seeds, leader := clusterCompatSetup(t, topic)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*clusterCompatTimeout)
+	defer cancel()
+
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	// The Writer hands acknowledged messages, with their offsets, to
+	// Completion before WriteMessages returns.
+	var acked []kafka.Message
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(seeds...),
+		Topic:        topic,
+		Balancer:     kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 }),
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    1,
+		BatchTimeout: time.Millisecond,
+		Transport:    transport,
+		Completion: func(msgs []kafka.Message, err error) {
+			if err == nil {
+				acked = append(acked, msgs...)
+			}
+		},
+	}
+	defer w.Close()
+	acks := produceAcrossFailover(t, tc, leader, func(i int) (int64, error) {
+		acked = acked[:0]
+		if err := w.WriteMessages(ctx, kafka.Message{Value: []byte(clusterCompatValue(i))}); err != nil {
+			return 0, err
+		}
+		if len(acked) != 1 || string(acked[0].Value) != clusterCompatValue(i) {
+			return 0, fmt.Errorf("completion saw %d messages", len(acked))
+		}
+		return acked[0].Offset, nil
+	})
+
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   seeds,
+		Topic:     topic,
+		Partition: 0,
+		MinBytes:  1,
+		MaxBytes:  10 << 20,
+		MaxWait:   100 * time.Millisecond,
+	})
+	defer r.Close()
+	if err := r.SetOffset(kafka.FirstOffset); err != nil {
+		t.Fatalf("set offset: %v", err)
+	}
+	var offsets []int64
+	var values []string
+	for len(offsets) == 0 || offsets[len(offsets)-1] < lastAckOffset(acks) {
+		if len(offsets) > 2*clusterCompatAttempts {
+			t.Fatalf("read %d messages without reaching offset %d", len(offsets), lastAckOffset(acks))
+		}
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read after %d messages: %v", len(offsets), err)
+		}
+		offsets = append(offsets, m.Offset)
+		values = append(values, string(m.Value))
+	}
+	checkAcksConsumed(t, acks, offsets, values)
+}
