@@ -8,15 +8,19 @@ package server
 // once, in order, at its acknowledged offset.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	kafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -257,4 +261,89 @@ func TestClusterCompatKafkaGoFollowsLeaderFailover(t *testing.T) {
 		values = append(values, string(m.Value))
 	}
 	checkAcksConsumed(t, acks, offsets, values)
+}
+
+// TestClusterCompatKcatFollowsLeaderFailover: one kcat (librdkafka)
+// producer, idempotent with acks=all and librdkafka's default retries and
+// timeouts, is fed half its records, the partition's leader is stopped
+// abruptly once they are in, and the same process is fed the rest; it
+// delivers all of them, and kcat reads every one once, in order.
+func TestClusterCompatKcatFollowsLeaderFailover(t *testing.T) {
+	kcat := kcatPath(t)
+	const topic = "kcat-failover"
+	tc, seeds, leader := clusterCompatSetup(t, topic)
+	brokers := strings.Join(seeds, ",")
+	ctx, cancel := context.WithTimeout(context.Background(), clusterCompatTimeout)
+	defer cancel()
+
+	cmd := exec.CommandContext(ctx, kcat, "-P", "-b", brokers, "-t", topic, "-p", "0",
+		"-X", "acks=all", "-X", "enable.idempotence=true")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start kcat: %v", err)
+	}
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := fmt.Fprintln(stdin, clusterCompatValue(i)); err != nil {
+				t.Fatalf("write record %d to kcat: %v (stderr %s)", i, err, stderr.String())
+			}
+		}
+	}
+	write(0, clusterCompatRecords)
+	// Stop the leader once half of those are in (kcat reports no
+	// per-record acknowledgement, the end offset does; kcat reads its
+	// input in blocks, so the tail of what was written may wait for more).
+	adm := kadm.NewClient(mustClient(t, seeds[0], kgo.SeedBrokers(seeds...)))
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			if o, ok := ends.Lookup(topic, 0); ok && o.Err == nil && o.Offset >= clusterCompatRecords/2 {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("first %d records not in before the timeout: %v (kcat stderr %s)", clusterCompatRecords/2, err, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tc.node(leader).stop(true)
+	write(clusterCompatRecords, 2*clusterCompatRecords)
+	stdin.Close()
+	if err := cmd.Wait(); err != nil || strings.Contains(stderr.String(), "Delivery failed") {
+		t.Fatalf("kcat producer: %v (context: %v)\nstderr:\n%s", err, ctx.Err(), stderr.String())
+	}
+	if stderr.Len() > 0 {
+		t.Logf("kcat producer stderr:\n%s", stderr.String())
+	}
+
+	got := runKcatWithin(t, kcat, clusterCompatTimeout, "-C", "-q", "-b", brokers, "-t", topic, "-p", "0",
+		"-o", "beginning", "-e", "-f", `%s\n`)
+	var want strings.Builder
+	for i := range 2 * clusterCompatRecords {
+		fmt.Fprintln(&want, clusterCompatValue(i))
+	}
+	if got != want.String() {
+		t.Fatalf("kcat consumed:\n%s\nwant every record once, in order:\n%s", head(got), head(want.String()))
+	}
+}
+
+// runKcatWithin runs kcat with args for at most d and returns its output.
+func runKcatWithin(t *testing.T, kcat string, d time.Duration, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kcat, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.WaitDelay = time.Second
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kcat %s: %v (context: %v)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, ctx.Err(), head(out.String()), errOut.String())
+	}
+	return out.String()
 }
