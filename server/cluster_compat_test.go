@@ -8,11 +8,15 @@ package server
 // once, in order, at its acknowledged offset.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +123,7 @@ func produceAcrossFailover(t *testing.T, tc *testCluster, leader int32, produce 
 // its acknowledged offset, in the order it was acknowledged.
 func checkAcksConsumed(t *testing.T, acks []clusterCompatAck, offsets []int64, values []string) {
 	t.Helper()
+	t.Logf("%d records acknowledged, %d read back", len(acks), len(offsets))
 	at := map[string][]int64{}
 	for k, v := range values {
 		at[v] = append(at[v], offsets[k])
@@ -346,4 +351,100 @@ func runKcatWithin(t *testing.T, kcat string, d time.Duration, args ...string) s
 		t.Fatalf("kcat %s: %v (context: %v)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, ctx.Err(), head(out.String()), errOut.String())
 	}
 	return out.String()
+}
+
+// TestClusterCompatKafkajsFollowsLeaderFailover: kafkajs's idempotent
+// producer (acks=all, its default retries), in one Node.js process,
+// rides through the abrupt stop of the partition's leader between two
+// halves of its sends, and its consumer reads every acknowledged record
+// once, in order, at its acknowledged offset.
+func TestClusterCompatKafkajsFollowsLeaderFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster and Node.js; skipped under -short")
+	}
+	dir := kafkajsDir(t)
+	copyFile(t, filepath.Join("testdata", "kafkajs", "failover.js"), filepath.Join(dir, "failover.js"))
+	const topic, group = "kafkajs-failover", "kafkajs-failover-group"
+	tc, seeds, leader := clusterCompatSetup(t, topic)
+	// The offsets topic exists, with all three replicas, before a broker
+	// goes away.
+	findCoordinator(t, testContext(t), tc.node(1), group)
+
+	arg, err := json.Marshal(map[string]any{"brokers": seeds, "topic": topic, "group": group,
+		"records": clusterCompatRecords, "deadline_ms": (2 * clusterCompatTimeout).Milliseconds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*clusterCompatTimeout+10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "failover.js"), string(arg))
+	cmd.Dir = dir
+	cmd.WaitDelay = time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	var acks []clusterCompatAck
+	var offsets []int64
+	var values []string
+	var fails []string
+	done := false
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && !done {
+		f := strings.SplitN(sc.Text(), " ", 3)
+		switch {
+		case f[0] == "ack" && len(f) == 3:
+			i, err1 := strconv.Atoi(f[1])
+			off, err2 := strconv.ParseInt(f[2], 10, 64)
+			if err1 != nil || err2 != nil {
+				t.Fatalf("kafkajs line %q", sc.Text())
+			}
+			acks = append(acks, clusterCompatAck{i, off})
+		case f[0] == "fail":
+			fails = append(fails, sc.Text())
+		case f[0] == "half":
+			if len(acks) == 0 {
+				t.Fatalf("kafkajs: nothing acknowledged before the failover: %v\nstderr:\n%s", fails, stderr.String())
+			}
+			tc.node(leader).stop(true)
+			if _, err := fmt.Fprintln(stdin, "go"); err != nil {
+				t.Fatal(err)
+			}
+		case f[0] == "rec" && len(f) == 3:
+			off, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatalf("kafkajs line %q", sc.Text())
+			}
+			offsets = append(offsets, off)
+			values = append(values, f[2])
+		case f[0] == "done":
+			done = true
+		}
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil || !done {
+		t.Fatalf("kafkajs: %v, done %v (context: %v)\nstderr:\n%s", err, done, ctx.Err(), stderr.String())
+	}
+	if len(fails) > 0 {
+		t.Logf("%d kafkajs sends failed around the failover (not acknowledged): first %s", len(fails), fails[0])
+	}
+	afterKill := 0
+	for _, a := range acks {
+		if a.i >= clusterCompatRecords {
+			afterKill++
+		}
+	}
+	if afterKill == 0 {
+		t.Fatalf("kafkajs: no send acknowledged after node %d was stopped: %v", leader, fails)
+	}
+	checkAcksConsumed(t, acks, offsets, values)
 }
