@@ -18,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/internal/clustertest"
 )
 
 const (
@@ -63,7 +65,7 @@ func BinaryHasSetting(ctx context.Context, bin, name string) (bool, error) {
 // connection or :0 listener while the broker is down. Without that range
 // (not Linux) it falls back to a port the kernel picks.
 func FreeAddr(rng *rand.Rand) (string, error) {
-	low := ephemeralLow()
+	low := clustertest.EphemeralPortLow()
 	for range freeAddrTries {
 		if low <= minPort+1 {
 			break
@@ -89,23 +91,6 @@ const (
 	// freeAddrTries bounds FreeAddr's attempts below the ephemeral range.
 	freeAddrTries = 50
 )
-
-// ephemeralLow is the first port of the kernel's ephemeral range, or 0.
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 0
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 0
-	}
-	return n
-}
 
 // openLine is the start of the log line the broker writes once its data
 // dir is open and recovered, with the time that took as took=<duration>.

@@ -31,7 +31,7 @@ type nodePorts struct {
 // outgoing connection or :0 listener takes one while its broker is down
 // between a kill and a restart.
 func pickPorts(rng *rand.Rand, host string) (nodePorts, error) {
-	hi := ephemeralLow()
+	hi := EphemeralPortLow()
 	if hi <= minPort+100 {
 		hi = 32768 // not Linux: the common default
 	}
@@ -69,8 +69,10 @@ func contains(s []int, v int) bool {
 	return false
 }
 
-// ephemeralLow is the first port of the kernel's ephemeral range, or 0.
-func ephemeralLow() int {
+// EphemeralPortLow is the first port of the kernel's ephemeral range, or
+// 0: harnesses pick their fixed ports below it, where no outgoing
+// connection takes them meanwhile.
+func EphemeralPortLow() int {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
 		return 0
