@@ -52,6 +52,9 @@ type testCluster struct {
 	t      *testing.T
 	voters []Voter
 	nodes  []*clusterTestNode
+	// tune, if set, changes every node's cluster settings after the
+	// tests' defaults.
+	tune func(*ClusterConfig)
 }
 
 // freeControllerAddr is a free port on host whose next port is free too.
@@ -78,7 +81,14 @@ func freeControllerAddr(t *testing.T, host string) string {
 // a majority runs) and waits until each sees all three brokers.
 func startTestCluster(t *testing.T) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t}
+	return startTunedTestCluster(t, nil)
+}
+
+// startTunedTestCluster is startTestCluster with tune applied to every
+// node's cluster settings.
+func startTunedTestCluster(t *testing.T, tune func(*ClusterConfig)) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, tune: tune}
 	for i := range 3 {
 		host := fmt.Sprintf("127.0.0.%d", i+2)
 		n := &clusterTestNode{t: t, id: int32(i + 1), host: host, dir: t.TempDir(), ctrl: freeControllerAddr(t, host)}
@@ -142,6 +152,9 @@ func (tc *testCluster) start(n *clusterTestNode) error {
 	cc.SessionTimeout = 3 * time.Second
 	cc.HeartbeatInterval = time.Second
 	cc.ReplicaFetchWaitMax = 100 * time.Millisecond
+	if tc.tune != nil {
+		tc.tune(&cc)
+	}
 	cfg := DefaultConfig()
 	cfg.Cluster = &ClusterOptions{Config: cc, UnsafeNoFsync: true, StartTimeout: 30 * time.Second,
 		Security: ClusterSecurity{InterBroker: n.opts}}
