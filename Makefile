@@ -117,7 +117,8 @@ bench-security: build
 # whose leader is killed with kill -9 under 1,000 records/s (see
 # bench/cluster_bench_test.go; BENCHMARKS.md "Cluster: replication cost").
 # A binary without cluster mode runs the single broker's half only.
-# TRIBUTARY_BENCH_CLUSTER_PERF=dir records the brokers with perf.
+# TRIBUTARY_BENCH_CLUSTER_PERF=dir records the brokers with perf;
+# TRIBUTARY_BENCH_CLUSTER_WORKLOADS=failover runs only the named workloads.
 BENCH_CLUSTER_ITERS ?= 3
 .PHONY: bench-cluster
 bench-cluster: build

@@ -60,9 +60,17 @@ package bench_test
 //
 // The cluster runs with broker.session.timeout.ms=2000 and
 // broker.heartbeat.interval.ms=500 (-cluster.session-timeout changes the
-// first): a killed broker is fenced, and its partitions get new leaders,
-// once its lease lapses, so the window cannot be shorter than that; at
-// Kafka's default (9 s) it would be longer than the goal by construction.
+// first) and fast fencing on (broker.fast.fencing.enable, the default): a
+// broker killed with kill -9 is fenced, and its partitions get new
+// leaders, as soon as a voter sees its connection close and its
+// inter-broker port refuse, not when its lease lapses (the lease remains
+// the rule for a paused or cut-off broker). Each failover iteration logs
+// whether the killed node led etcd's raft (DescribeQuorum just before the
+// kill): then the fencing waits for etcd to elect another leader.
+//
+// TRIBUTARY_BENCH_CLUSTER_WORKLOADS=failover,e2e-latency (names as in
+// the list above) runs only those workloads; the single broker is not
+// started when only failover runs.
 //
 // TRIBUTARY_BENCH_CLUSTER_PERF=dir records the brokers of each timed
 // produce, consume and e2e run with `perf record -g` into
@@ -101,7 +109,25 @@ const (
 	envClusterBin = "TRIBUTARY_BENCH_CLUSTER_BIN"
 	// envClusterPerf names a directory for perf recordings (see the top).
 	envClusterPerf = "TRIBUTARY_BENCH_CLUSTER_PERF"
+	// envClusterWorkloads, comma-separated workload names, runs only
+	// those (see the top); empty: all.
+	envClusterWorkloads = "TRIBUTARY_BENCH_CLUSTER_WORKLOADS"
 )
+
+// clusterWorkloadWanted says whether the workload named runs, by
+// envClusterWorkloads.
+func clusterWorkloadWanted(name string) bool {
+	v := strings.TrimSpace(os.Getenv(envClusterWorkloads))
+	if v == "" {
+		return true
+	}
+	for _, w := range strings.Split(v, ",") {
+		if strings.TrimSpace(w) == name {
+			return true
+		}
+	}
+	return false
+}
 
 var clusterSessionTimeout = flag.Duration("cluster.session-timeout", 2*time.Second,
 	"BenchmarkCluster: the cluster's broker.session.timeout.ms")
@@ -323,8 +349,13 @@ func BenchmarkCluster(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterBenchTimeout)
 	defer cancel()
 
-	single := &deployment{name: depSingle, rf: 1, waitISR: 1,
-		c: clustertest.Start(b, clustertest.Config{Nodes: 1, Bin: bin})}
+	single := &deployment{name: depSingle, rf: 1, waitISR: 1}
+	for _, w := range []string{"produce-100B", "consume-100B", "produce-1KiB", "consume-1KiB", "e2e-latency"} {
+		if clusterWorkloadWanted(w) {
+			single.c = clustertest.Start(b, clustertest.Config{Nodes: 1, Bin: bin})
+			break
+		}
+	}
 	rf3 := &deployment{name: depRF3, rf: clusterRF, waitISR: clusterRF,
 		configs: map[string]*string{"min.insync.replicas": strPtr(strconv.Itoa(clusterMinISR))}}
 	if ok, why := clusterAvailable(b, bin); ok {
@@ -351,15 +382,23 @@ func BenchmarkCluster(b *testing.B) {
 		{"produce-1KiB", false, 200_000, 1024},
 		{"consume-1KiB", true, 200_000, 1024},
 	} {
+		if !clusterWorkloadWanted(w.name) {
+			continue
+		}
 		b.Run("workload="+w.name, func(b *testing.B) {
 			defer logLoad(b)()
 			cb.throughput(ctx, b, w.name, w.consume, w.records, w.size)
 		})
 	}
-	b.Run("workload=e2e-latency", func(b *testing.B) {
-		defer logLoad(b)()
-		cb.latency(ctx, b)
-	})
+	if clusterWorkloadWanted("e2e-latency") {
+		b.Run("workload=e2e-latency", func(b *testing.B) {
+			defer logLoad(b)()
+			cb.latency(ctx, b)
+		})
+	}
+	if !clusterWorkloadWanted("failover") {
+		return
+	}
 	b.Run("workload=failover", func(b *testing.B) {
 		if rf3.c == nil {
 			b.Skip(rf3.skip)
@@ -611,6 +650,7 @@ func (fc *failoverClient) run(ctx context.Context, rate float64, stop <-chan str
 type failoverRun struct {
 	killed     int           // node id
 	controller bool          // the killed node was the active controller
+	raftLeader int           // the node leading etcd's raft just before the kill; 0: unknown
 	kill       time.Duration // SIGKILL to reaped
 	moved      time.Duration // SIGKILL to Metadata naming another leader; 0: not seen
 	windows    []time.Duration
@@ -625,7 +665,10 @@ func (cb *clusterBench) failover(ctx context.Context, b *testing.B, d *deploymen
 	var (
 		windows = map[string][]float64{}
 		moved   []float64
-		names   []string
+		// movedRaft and movedOther split moved by whether the killed
+		// node led etcd's raft.
+		movedRaft, movedOther []float64
+		names                 []string
 	)
 	it := 0
 	for b.Loop() {
@@ -656,13 +699,25 @@ func (cb *clusterBench) failover(ctx context.Context, b *testing.B, d *deploymen
 			movedText = "not seen"
 		} else {
 			moved = append(moved, movedMs)
+			if run.raftLeader == run.killed {
+				movedRaft = append(movedRaft, movedMs)
+			} else {
+				movedOther = append(movedOther, movedMs)
+			}
 		}
 		role := "not the active controller"
 		if run.controller {
 			role = "the active controller"
 		}
-		b.Logf("failover iteration %d: kill -9 of node %d (leader of partition %d, %s; reaped in %v); new leader in Metadata after %s; window: %s",
-			it, run.killed, target, role, run.kill.Round(time.Microsecond), movedText, strings.Join(parts, "; "))
+		raft := fmt.Sprintf("etcd raft led by node %d", run.raftLeader)
+		switch run.raftLeader {
+		case 0:
+			raft = "etcd raft leader unknown"
+		case run.killed:
+			raft = "the etcd raft leader"
+		}
+		b.Logf("failover iteration %d: kill -9 of node %d (leader of partition %d, %s, %s; reaped in %v); new leader in Metadata after %s; window: %s",
+			it, run.killed, target, role, raft, run.kill.Round(time.Microsecond), movedText, strings.Join(parts, "; "))
 
 		// The node comes back and the ISR is whole before anything else.
 		rctx, cancel := context.WithTimeout(ctx, clusterSetupTimeout)
@@ -692,6 +747,14 @@ func (cb *clusterBench) failover(ctx context.Context, b *testing.B, d *deploymen
 	if len(moved) > 0 {
 		b.ReportMetric(slices.Max(moved), "leader-moved-max-ms")
 		b.Logf("failover: new leader in Metadata after %s ms (broker.session.timeout.ms %d)", spread(moved, "%.0f"), clusterSessionTimeout.Milliseconds())
+	}
+	for _, m := range []struct {
+		what string
+		v    []float64
+	}{{"the etcd raft leader", movedRaft}, {"another node", movedOther}} {
+		if len(m.v) > 0 {
+			b.Logf("failover: kills of %s (%d): new leader in Metadata after %s ms, max %.0f", m.what, len(m.v), spread(m.v, "%.0f"), slices.Max(m.v))
+		}
 	}
 }
 
@@ -768,6 +831,9 @@ func failoverOnce(ctx context.Context, c *clustertest.Cluster, topic string, tar
 	run := failoverRun{killed: victim}
 	if ctl, err := c.Controller(ctx); err == nil {
 		run.controller = ctl == victim
+	}
+	if rl, err := c.QuorumLeader(ctx); err == nil {
+		run.raftLeader = rl
 	}
 	t0 := time.Now()
 	if err := c.Kill9(victim); err != nil {
