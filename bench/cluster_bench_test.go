@@ -33,7 +33,7 @@ package bench_test
 //	              record's time from the Produce call to its receipt
 //	failover      (cluster only) two producers at 500 records/s each,
 //	              acks=all, idempotent, linger 0, round robin over the
-//	              partitions; after 3 s, kill -9 of the leader of one
+//	              partitions; after 3 s (-cluster.failover-before), kill -9 of the leader of one
 //	              partition (a different one each iteration); the
 //	              unavailability window is the time from the SIGKILL to
 //	              the first acknowledgement, on that partition, of a
@@ -129,6 +129,13 @@ func clusterWorkloadWanted(name string) bool {
 	return false
 }
 
+// failoverBefore is the steady load before the kill. kgo asks for
+// metadata after an error no sooner than MetadataMinAge (5 s by default)
+// after its previous ask, its first at the start of the load: a kill
+// before that waits the rest of it, one after it does not.
+var failoverBefore = flag.Duration("cluster.failover-before", 3*time.Second,
+	"BenchmarkCluster: the steady load before each failover kill")
+
 var clusterSessionTimeout = flag.Duration("cluster.session-timeout", 2*time.Second,
 	"BenchmarkCluster: the cluster's broker.session.timeout.ms")
 
@@ -160,8 +167,6 @@ const (
 	// failoverRate is the whole load, split evenly between the clients.
 	failoverRate       = 1_000
 	failoverRecordSize = 100
-	// failoverBefore is the steady load before the kill.
-	failoverBefore = 3 * time.Second
 	// failoverWaitMax bounds the wait for the first acknowledgement after
 	// the kill: a window this long is reported as a failure to recover.
 	failoverWaitMax = 30 * time.Second
@@ -790,7 +795,7 @@ func failoverOnce(ctx context.Context, c *clustertest.Cluster, topic string, tar
 			partitions: clusterPartitions})
 	}
 
-	pctx, cancelLoad := context.WithTimeout(ctx, failoverBefore+failoverWaitMax+failoverTail+failoverFlush)
+	pctx, cancelLoad := context.WithTimeout(ctx, *failoverBefore+failoverWaitMax+failoverTail+failoverFlush)
 	defer cancelLoad()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -811,12 +816,12 @@ func failoverOnce(ctx context.Context, c *clustertest.Cluster, topic string, tar
 	}
 	defer stopLoad()
 
-	if !sleepFor(ctx, failoverBefore) {
+	if !sleepFor(ctx, *failoverBefore) {
 		return failoverRun{}, ctx.Err()
 	}
 	for _, fc := range clients {
 		if fc.acked.Load() == 0 {
-			return failoverRun{}, fmt.Errorf("client %s: nothing acknowledged in %v of steady load (first error: %v)", fc.name, failoverBefore, loadErr(fc))
+			return failoverRun{}, fmt.Errorf("client %s: nothing acknowledged in %v of steady load (first error: %v)", fc.name, *failoverBefore, loadErr(fc))
 		}
 	}
 	leaders, err := c.Leaders(ctx, topic)

@@ -24,6 +24,12 @@ package cluster
 // the broker as for a lapsed lease, and since the controller election
 // rides the same lease, a dead controller's term ends with it.
 //
+// Between a watch connection's end and the verdict (a dial that
+// connects, or the registration ended) the broker is suspected
+// (Suspected, Changed): a Metadata answer can wait for the verdict
+// instead of naming a leader that is most likely dead, since a client
+// asks for metadata at the same instant the brokers see the death.
+//
 // When the dead process also led etcd's Raft, no write succeeds until
 // etcd elects another leader (about an election timeout, 1 s by
 // default): the revoke is retried until it succeeds, the registration is
@@ -63,11 +69,13 @@ const (
 	watchStableFor  = time.Second
 	watchMinBackoff = 50 * time.Millisecond
 	watchMaxBackoff = 5 * time.Second
-	// fenceAttemptTimeout bounds one read-and-revoke; fenceRetryPause is
-	// the pause between attempts; fenceRetryFor bounds them all, past the
-	// session timeout (by then the lease has lapsed on its own).
-	fenceAttemptTimeout = time.Second
-	fenceRetryPause     = 100 * time.Millisecond
+	// fenceAttemptTimeout bounds one read-and-revoke (short: while etcd
+	// elects a leader an attempt hangs until it ends, and the next one
+	// should start soon after the election); fenceRetryPause is the pause
+	// between attempts; fenceRetryFor bounds them all (a lease TTL of
+	// the 2 s minimum has lapsed on its own by then).
+	fenceAttemptTimeout = 500 * time.Millisecond
+	fenceRetryPause     = 50 * time.Millisecond
 	fenceRetryFor       = 5 * time.Second
 	// fastFenceRate and fastFenceBurst bound how often one broker ends
 	// registrations: a burst of fastFenceBurst, then one per
@@ -83,8 +91,14 @@ const (
 // registration's controller candidacy. ended is false, with no error,
 // when the key is gone, holds a later registration, or its lease is
 // already revoked: nothing of another incarnation is ever touched.
+//
+// The read is serializable (the local member's copy, no round to the
+// raft leader): a stale copy can only name a lease that is revoked
+// already (a newer registration of the node revoked it when it took the
+// key over), and revoking it again fails with nothing changed, since a
+// lease ID is never reused.
 func (s *EtcdStore) EndRegistration(ctx context.Context, node int32, epoch int64) (ended bool, err error) {
-	resp, err := s.client.Get(ctx, s.prefix+brokerKey(node))
+	resp, err := s.client.Get(ctx, s.prefix+brokerKey(node), clientv3.WithSerializable())
 	if err != nil {
 		return false, fmt.Errorf("cluster: end registration of broker %d epoch %d: %w", node, epoch, err)
 	}
@@ -128,6 +142,13 @@ type FastFencer struct {
 	limiter *rate.Limiter
 	fences  atomic.Uint64
 
+	mu       sync.Mutex
+	suspects map[peer]bool // guarded by mu
+	changed  chan struct{} // guarded by mu: closed and replaced when suspects or lastFence change
+	// lastFence is when this fencer last ended a registration (or gave
+	// up on one), guarded by mu.
+	lastFence time.Time
+
 	// ctx ends at Close. A fence runs under it, not under its peer's
 	// watch: the snapshot may show the registration gone (and stop the
 	// watch) before the revoke's answer arrives.
@@ -145,7 +166,8 @@ type peer struct {
 
 // StartFastFencer starts watching the registrations of cfg.Store.
 func StartFastFencer(cfg FastFenceConfig) *FastFencer {
-	f := &FastFencer{cfg: cfg, log: cfg.Logger, limiter: rate.NewLimiter(rate.Every(fastFenceRate), fastFenceBurst)}
+	f := &FastFencer{cfg: cfg, log: cfg.Logger, limiter: rate.NewLimiter(rate.Every(fastFenceRate), fastFenceBurst),
+		suspects: map[peer]bool{}, changed: make(chan struct{})}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -161,6 +183,56 @@ func StartFastFencer(cfg FastFenceConfig) *FastFencer {
 
 // Fences is how many registrations this fencer ended.
 func (f *FastFencer) Fences() uint64 { return f.fences.Load() }
+
+// Suspected reports whether node's watch connection ended and no verdict
+// is in yet: neither a dial that connected nor the end of its
+// registration.
+func (f *FastFencer) Suspected(node int32) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for p := range f.suspects {
+		if p.node == node {
+			return true
+		}
+	}
+	return false
+}
+
+// Busy reports whether a broker is suspected, or a registration was
+// ended (or given up on) within the last within: while it is not, no
+// Metadata answer needs to wait for this fencer.
+func (f *FastFencer) Busy(within time.Duration) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.suspects) > 0 || (!f.lastFence.IsZero() && time.Since(f.lastFence) < within)
+}
+
+// Changed returns a channel closed at the next change of the suspected
+// brokers or of the last fencing.
+func (f *FastFencer) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
+}
+
+// setSuspect records p as suspected or not, and the time of a fencing.
+func (f *FastFencer) setSuspect(p peer, suspected, fenced bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.suspects[p] == suspected && !fenced {
+		return
+	}
+	if suspected {
+		f.suspects[p] = true
+	} else {
+		delete(f.suspects, p)
+	}
+	if fenced {
+		f.lastFence = time.Now()
+	}
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
 
 // Close stops every watch, closing their connections, and waits for them.
 func (f *FastFencer) Close() {
@@ -217,6 +289,7 @@ func (f *FastFencer) run(ctx context.Context) {
 // timeout, no route) is retried after a pause: only the lease ends those.
 func (f *FastFencer) watch(ctx context.Context, p peer) {
 	defer f.wg.Done()
+	defer f.setSuspect(p, false, false)
 	var (
 		backoff  time.Duration
 		refusals int
@@ -241,17 +314,23 @@ func (f *FastFencer) watch(ctx context.Context, p peer) {
 				refusals++
 				if refusals >= confirmRefusals {
 					f.fence(f.ctx, p, fmt.Sprintf("watch connection ended (%s), then %d dials in a row refused (%v)", lastEnd, refusals, err))
+					f.setSuspect(p, false, true)
 					return
 				}
 				backoff = confirmRefusalPause
 				continue
 			}
+			// Not a refusal (a timeout, no route): nothing this can
+			// decide; the lease will.
+			f.setSuspect(p, false, false)
 			refusals = 0
 			backoff = nextBackoff(backoff)
 			continue
 		}
+		f.setSuspect(p, false, false)
 		refusals = 0
 		lastEnd = waitClosed(ctx, conn)
+		f.setSuspect(p, true, false)
 		if ctx.Err() != nil {
 			return
 		}

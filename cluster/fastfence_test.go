@@ -154,6 +154,10 @@ func TestFastFenceEndsTheRegistrationOfADeadProcessAndItsControllerTerm(t *testi
 		t.Fatal("the controller term outlived its registration")
 	}
 	waitFences(t, f, 1)
+	// The verdict is in: no longer suspected, but a fencing was recent.
+	if f.Suspected(2) || !f.Busy(time.Minute) {
+		t.Fatalf("after the fencing: suspected %v, busy %v; want false, true", f.Suspected(2), f.Busy(time.Minute))
+	}
 }
 
 func TestFastFenceLeavesAPausedOrIdleClosingBrokerRegistered(t *testing.T) {
@@ -195,6 +199,11 @@ func TestFastFenceLeavesAPausedOrIdleClosingBrokerRegistered(t *testing.T) {
 			}
 			if !s.Snapshot().Live(2) || f.Fences() != 0 {
 				t.Fatalf("live %v, fences %d: want registered and none", s.Snapshot().Live(2), f.Fences())
+			}
+			// A broker whose connection stays open is never in doubt,
+			// so no Metadata answer waits for it.
+			if !tc.closeNew && (f.Suspected(2) || f.Busy(time.Minute)) {
+				t.Fatalf("suspected %v, busy %v: want neither", f.Suspected(2), f.Busy(time.Minute))
 			}
 		})
 	}

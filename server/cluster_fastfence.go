@@ -18,9 +18,11 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/cluster"
 )
@@ -89,4 +91,79 @@ func interBrokerDialer(opts []kgo.Opt) (func(ctx context.Context, addr string) (
 		d := &tls.Dialer{Config: c}
 		return d.DialContext(ctx, "tcp", addr)
 	}, nil
+}
+
+// metadataHoldMax bounds how long a Metadata answer waits for the verdict
+// on a suspected leader (awaitFencing): a fencing takes ~100 ms, or about
+// an etcd election (1-2 s) when the dead broker also led etcd's raft.
+const metadataHoldMax = 2 * time.Second
+
+// awaitFencing holds a Metadata answer while a partition it would show
+// (of a topic wanted says yes to; every topic when wanted is nil) is led
+// by a broker this node suspects dead (its watch connection just ended)
+// or by one already fenced whose partitions the controller has not moved
+// yet, until that is settled or metadataHoldMax passes. A client asks
+// for metadata the instant its connection to a dead leader fails, the
+// same instant this node sees it: answered at once, it would be sent
+// back to the dead leader and (kgo, with its default MetadataMinAge of
+// 5 s) ask again only seconds later. Without a suspect nothing waits and
+// nothing is scanned.
+func (n *brokerNode) awaitFencing(wanted func(topic string) bool) {
+	f := n.fencer
+	if f == nil || !n.started.Load() || !f.Busy(metadataHoldMax) {
+		return
+	}
+	timer := time.NewTimer(metadataHoldMax)
+	defer timer.Stop()
+	for {
+		fch, sch := f.Changed(), n.store.Changed()
+		if !n.leaderInDoubt(n.store.Snapshot(), wanted) {
+			return
+		}
+		select {
+		case <-fch:
+		case <-sch:
+		case <-timer.C:
+			return
+		case <-n.s.closing:
+			return
+		}
+	}
+}
+
+// leaderInDoubt reports whether a partition of snap that wanted says yes
+// to is led by a suspected broker or by one no longer registered.
+func (n *brokerNode) leaderInDoubt(snap *cluster.Snapshot, wanted func(string) bool) bool {
+	doubt := map[int32]bool{}
+	for _, p := range snap.Partitions {
+		if p.Leader == cluster.NoLeader || (wanted != nil && !wanted(p.Topic)) {
+			continue
+		}
+		d, seen := doubt[p.Leader]
+		if !seen {
+			d = !snap.Live(p.Leader) || n.fencer.Suspected(p.Leader)
+			doubt[p.Leader] = d
+		}
+		if d {
+			return true
+		}
+	}
+	return false
+}
+
+// metadataWants is the topics a Metadata request asks for by name, as a
+// filter for awaitFencing; nil (every topic) for all topics or any asked
+// by ID.
+func metadataWants(req *kmsg.MetadataRequest) func(string) bool {
+	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
+		return nil
+	}
+	names := make(map[string]bool, len(req.Topics))
+	for _, rt := range req.Topics {
+		if rt.Topic == nil {
+			return nil
+		}
+		names[*rt.Topic] = true
+	}
+	return func(topic string) bool { return names[topic] }
 }
