@@ -25,7 +25,8 @@ package cluster
 // rides the same lease, a dead controller's term ends with it.
 //
 // Between a watch connection's end and the verdict (a dial that
-// connects, or the registration ended) the broker is suspected
+// connects, or the registration ended and gone from this node's
+// snapshot) the broker is suspected
 // (Suspected, Changed): a Metadata answer can wait for the verdict
 // instead of naming a leader that is most likely dead, since a client
 // asks for metadata at the same instant the brokers see the death.
@@ -143,8 +144,9 @@ type FastFencer struct {
 	fences  atomic.Uint64
 
 	mu       sync.Mutex
-	suspects map[peer]bool // guarded by mu
-	changed  chan struct{} // guarded by mu: closed and replaced when suspects or lastFence change
+	suspects map[peer]bool     // guarded by mu
+	conns    map[peer]net.Conn // guarded by mu: each watch's open connection
+	changed  chan struct{}     // guarded by mu: closed and replaced when suspects or lastFence change
 	// lastFence is when this fencer last ended a registration (or gave
 	// up on one), guarded by mu.
 	lastFence time.Time
@@ -167,7 +169,7 @@ type peer struct {
 // StartFastFencer starts watching the registrations of cfg.Store.
 func StartFastFencer(cfg FastFenceConfig) *FastFencer {
 	f := &FastFencer{cfg: cfg, log: cfg.Logger, limiter: rate.NewLimiter(rate.Every(fastFenceRate), fastFenceBurst),
-		suspects: map[peer]bool{}, changed: make(chan struct{})}
+		suspects: map[peer]bool{}, conns: map[peer]net.Conn{}, changed: make(chan struct{})}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -184,9 +186,9 @@ func StartFastFencer(cfg FastFenceConfig) *FastFencer {
 // Fences is how many registrations this fencer ended.
 func (f *FastFencer) Fences() uint64 { return f.fences.Load() }
 
-// Suspected reports whether node's watch connection ended and no verdict
-// is in yet: neither a dial that connected nor the end of its
-// registration.
+// Suspected reports whether node's watch connection ended (or its end is
+// waiting in the socket, not read yet) and no verdict is in yet: neither
+// a dial that connected nor the end of its registration.
 func (f *FastFencer) Suspected(node int32) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -195,16 +197,42 @@ func (f *FastFencer) Suspected(node int32) bool {
 			return true
 		}
 	}
+	for p, c := range f.conns {
+		if p.node == node && connEnded(c) {
+			return true
+		}
+	}
 	return false
 }
 
-// Busy reports whether a broker is suspected, or a registration was
-// ended (or given up on) within the last within: while it is not, no
-// Metadata answer needs to wait for this fencer.
+// Busy reports whether a broker is suspected (a watch connection's end
+// waiting in its socket included), or a registration was ended (or
+// given up on) within the last within: while it is not, no Metadata
+// answer needs to wait for this fencer. It costs a non-blocking peek at
+// each watch connection.
 func (f *FastFencer) Busy(within time.Duration) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.suspects) > 0 || (!f.lastFence.IsZero() && time.Since(f.lastFence) < within)
+	if len(f.suspects) > 0 || (!f.lastFence.IsZero() && time.Since(f.lastFence) < within) {
+		return true
+	}
+	for _, c := range f.conns {
+		if connEnded(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// setConn records p's open watch connection (nil: none).
+func (f *FastFencer) setConn(p peer, c net.Conn) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c == nil {
+		delete(f.conns, p)
+	} else {
+		f.conns[p] = c
+	}
 }
 
 // Changed returns a channel closed at the next change of the suspected
@@ -313,7 +341,13 @@ func (f *FastFencer) watch(ctx context.Context, p peer) {
 			if errors.Is(err, syscall.ECONNREFUSED) {
 				refusals++
 				if refusals >= confirmRefusals {
-					f.fence(f.ctx, p, fmt.Sprintf("watch connection ended (%s), then %d dials in a row refused (%v)", lastEnd, refusals, err))
+					if f.fence(f.ctx, p, fmt.Sprintf("watch connection ended (%s), then %d dials in a row refused (%v)", lastEnd, refusals, err)) {
+						// Still in doubt until this node's own snapshot
+						// drops the registration (run stops this watch):
+						// until then its Metadata would name the dead
+						// broker.
+						<-ctx.Done()
+					}
 					f.setSuspect(p, false, true)
 					return
 				}
@@ -329,7 +363,9 @@ func (f *FastFencer) watch(ctx context.Context, p peer) {
 		}
 		f.setSuspect(p, false, false)
 		refusals = 0
+		f.setConn(p, conn)
 		lastEnd = waitClosed(ctx, conn)
+		f.setConn(p, nil)
 		f.setSuspect(p, true, false)
 		if ctx.Err() != nil {
 			return
@@ -362,11 +398,11 @@ func waitClosed(ctx context.Context, conn net.Conn) string {
 }
 
 // fence ends p's registration, retrying while etcd cannot answer (no
-// Raft leader yet), until it is ended or gone, fenceRetryFor passes or
-// ctx ends.
-func (f *FastFencer) fence(ctx context.Context, p peer, evidence string) {
+// Raft leader yet), until it is ended or gone (true), fenceRetryFor
+// passes or ctx ends (false).
+func (f *FastFencer) fence(ctx context.Context, p peer, evidence string) bool {
 	if err := f.limiter.Wait(ctx); err != nil {
-		return
+		return false
 	}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
@@ -379,19 +415,19 @@ func (f *FastFencer) fence(ctx context.Context, p peer, evidence string) {
 			f.log.Warn("cluster: fast fence: broker process gone, registration ended",
 				"fenced_node", p.node, "fenced_epoch", p.epoch, "addr", p.addr, "evidence", evidence,
 				"attempts", attempt, "took", time.Since(start))
-			return
+			return true
 		case err == nil:
 			f.log.Debug("cluster: fast fence: registration already gone", "fenced_node", p.node, "fenced_epoch", p.epoch)
-			return
+			return true
 		case ctx.Err() != nil:
-			return
+			return false
 		case time.Since(start) >= fenceRetryFor:
 			f.log.Warn("cluster: fast fence: could not end the registration; its lease will lapse",
 				"fenced_node", p.node, "fenced_epoch", p.epoch, "evidence", evidence, "attempts", attempt, "err", err)
-			return
+			return false
 		}
 		if !sleep(ctx, fenceRetryPause) {
-			return
+			return false
 		}
 	}
 }

@@ -154,7 +154,11 @@ func TestFastFenceEndsTheRegistrationOfADeadProcessAndItsControllerTerm(t *testi
 		t.Fatal("the controller term outlived its registration")
 	}
 	waitFences(t, f, 1)
-	// The verdict is in: no longer suspected, but a fencing was recent.
+	// The verdict is in once the snapshot dropped the registration: no
+	// longer suspected, but a fencing was recent.
+	for deadline := time.Now().Add(fastFenceWait); f.Suspected(2) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if f.Suspected(2) || !f.Busy(time.Minute) {
 		t.Fatalf("after the fencing: suspected %v, busy %v; want false, true", f.Suspected(2), f.Busy(time.Minute))
 	}
@@ -280,4 +284,44 @@ func TestFastFenceFollowsARestartedBroker(t *testing.T) {
 	second.kill()
 	waitSnapshot(t, s, fastFenceWait, "broker 2 fenced again", func(s *Snapshot) bool { return !s.Live(2) })
 	waitFences(t, f, 2)
+}
+
+// connEnded peeks without waiting, even while the watch goroutine is
+// blocked reading the same connection, and sees the peer's close.
+func TestConnEndedSeesThePeersCloseWithoutReading(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		var b [1]byte
+		_, err := c.Read(b[:]) // the watch's blocked read
+		read <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if connEnded(c) {
+		t.Fatal("an open connection reported ended")
+	}
+	c.SetReadDeadline(time.Now()) // end the blocked read: the peek must not have needed it
+	<-read
+	c.SetReadDeadline(time.Time{})
+	peer.Close()
+	deadline := time.Now().Add(fastFenceWait)
+	for !connEnded(c) {
+		if time.Now().After(deadline) {
+			t.Fatal("the peer's close never seen")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -95,8 +95,9 @@ func interBrokerDialer(opts []kgo.Opt) (func(ctx context.Context, addr string) (
 
 // metadataHoldMax bounds how long a Metadata answer waits for the verdict
 // on a suspected leader (awaitFencing): a fencing takes ~100 ms, or about
-// an etcd election (1-2 s) when the dead broker also led etcd's raft.
-const metadataHoldMax = 2 * time.Second
+// an etcd election (1-2 s) when the dead broker also led etcd's raft;
+// past the 3 s goal the answer is no better for waiting.
+const metadataHoldMax = 3 * time.Second
 
 // awaitFencing holds a Metadata answer while a partition it would show
 // (of a topic wanted says yes to; every topic when wanted is nil) is led
