@@ -58,15 +58,16 @@ package bench_test
 // per deployment (goal: p99 under 5 ms); the failover windows, median and
 // max (goal: under 3 s).
 //
-// The cluster runs with broker.session.timeout.ms=2000 and
+// The cluster runs with Kafka's broker.session.timeout.ms=9000 and
 // broker.heartbeat.interval.ms=500 (-cluster.session-timeout changes the
-// first) and fast fencing on (broker.fast.fencing.enable, the default): a
-// broker killed with kill -9 is fenced, and its partitions get new
-// leaders, as soon as a voter sees its connection close and its
-// inter-broker port refuse, not when its lease lapses (the lease remains
-// the rule for a paused or cut-off broker). Each failover iteration logs
-// whether the killed node led etcd's raft (DescribeQuorum just before the
-// kill): then the fencing waits for etcd to elect another leader.
+// first; the runs before fast fencing used 2000) and fast fencing on
+// (broker.fast.fencing.enable, the default): a broker killed with kill -9
+// is fenced, and its partitions get new leaders, as soon as a voter sees
+// its connection close and its inter-broker port refuse, not when its
+// lease lapses (the lease remains the rule for a paused or cut-off
+// broker). Each failover iteration logs whether the killed node led
+// etcd's raft (DescribeQuorum just before the kill): then the fencing
+// waits for etcd to elect another leader.
 //
 // TRIBUTARY_BENCH_CLUSTER_WORKLOADS=failover,e2e-latency (names as in
 // the list above) runs only those workloads; the single broker is not
@@ -136,7 +137,7 @@ func clusterWorkloadWanted(name string) bool {
 var failoverBefore = flag.Duration("cluster.failover-before", 3*time.Second,
 	"BenchmarkCluster: the steady load before each failover kill")
 
-var clusterSessionTimeout = flag.Duration("cluster.session-timeout", 2*time.Second,
+var clusterSessionTimeout = flag.Duration("cluster.session-timeout", 9*time.Second,
 	"BenchmarkCluster: the cluster's broker.session.timeout.ms")
 
 // The deployments and the workloads' parameters.

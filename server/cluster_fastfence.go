@@ -8,6 +8,11 @@ package server
 // broker.session.timeout.ms. Only voters watch, so a cluster of many
 // brokers holds voters × brokers idle connections, not brokers².
 //
+// Metadata answers wait (awaitFencing, at most metadataHoldMax) while a
+// partition they show is led by a broker whose watch connection just
+// ended, until the verdict is in: a client asks for metadata the instant
+// its own connection to the dead leader fails.
+//
 // A broker binds every listener (ListenOn) before StartCluster registers
 // it, and closes them only after its controlled shutdown, so its start
 // and its stop never look like a death; a node whose own registration is
