@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -264,4 +265,190 @@ func TestClusterSaramaCreatesTopicWithReplicaAssignment(t *testing.T) {
 	}
 }
 
-var _ = kadm.ElectLiveReplica
+// metadataPartition is topic's partition p in m.
+func metadataPartition(m *kmsg.MetadataResponse, topic string, p int32) (kmsg.MetadataResponseTopicPartition, bool) {
+	tp, ok := topicOf(m, topic)
+	if !ok {
+		return kmsg.MetadataResponseTopicPartition{}, false
+	}
+	for _, pp := range tp.Partitions {
+		if pp.Partition == p {
+			return pp, true
+		}
+	}
+	return kmsg.MetadataResponseTopicPartition{}, false
+}
+
+// readPartition reads partition 0 of topic from its start to end (the
+// high watermark) through seeds, and returns the values.
+func readPartition(t *testing.T, ctx context.Context, seeds []string, topic string, end int64) []string {
+	t.Helper()
+	cl := mustClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	var values []string
+	for next := int64(0); next < end; {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records of %s: %v", len(values), end, topic, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset != next {
+				t.Errorf("%s: record at offset %d, want %d", topic, r.Offset, next)
+			}
+			values = append(values, string(r.Value))
+			next = r.Offset + 1
+		})
+	}
+	return values
+}
+
+// TestClusterUncleanElectionOnRequestLosesOnlyWhatTheDeadISRHeld: Kafka's
+// documented trade-off, end to end. Partition 0 of "unclean" has replicas
+// 4 (leader) and 3; broker 3 stops, so records acknowledged afterwards
+// (acks=all, the ISR being 4 alone) exist only on 4; then 4 stops. With
+// unclean.leader.election.enable off, 3 coming back does not lead (the
+// partition stays offline); ElectLeaders UNCLEAN makes it the leader at
+// a new epoch with the ISR {3}: the records only 4 acknowledged are not
+// there, the records both held are, the partition takes and serves new
+// records at the offsets after them, the election is counted, and 4,
+// restarted, truncates its divergent tail and follows. A partition with
+// a live leader answers ELECTION_NOT_NEEDED, one with no live replica
+// ELIGIBLE_LEADERS_NOT_AVAILABLE. (Broker 4 is a fourth, non-voting
+// broker, so the etcd quorum of 1-3 survives every stop.)
+func TestClusterUncleanElectionOnRequestLosesOnlyWhatTheDeadISRHeld(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three etcd members")
+	}
+	tc := startTestCluster(t)
+	n4 := &clusterTestNode{t: t, id: 4, host: "127.0.0.5", dir: t.TempDir()}
+	tc.nodes = append(tc.nodes, n4)
+	if err := tc.start(n4); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n4.stop(false) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n1, n3 := tc.node(1), tc.node(3)
+	tc.waitFor(n1, "four brokers", func(m *kmsg.MetadataResponse) bool { return len(m.Brokers) == 4 })
+	cl := mustClient(t, n1.addr)
+	for topic, replicas := range map[string][]int32{"unclean": {4, 3}, "unclean-gone": {4}, "unclean-live": {1, 2}} {
+		resp, err := createTopicsAssigned(topic, -1, -1, false, assigned{0, replicas}).RequestWith(ctx, cl)
+		if err != nil || resp.Topics[0].ErrorCode != 0 {
+			t.Fatalf("create %s: %v %v", topic, err, kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+		}
+	}
+	tc.waitFor(n1, "unclean in sync on 4 and 3", func(m *kmsg.MetadataResponse) bool {
+		p, ok := metadataPartition(m, "unclean", 0)
+		return ok && p.Leader == 4 && sameSet(p.ISR, []int32{4, 3})
+	})
+	seeds := []string{n1.addr, tc.node(2).addr}
+	prod := mustClient(t, n1.addr, kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("unclean"),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce := func(prefix string, from int64) {
+		t.Helper()
+		for i := range int64(10) {
+			r := &kgo.Record{Value: []byte(fmt.Sprintf("%s-%d", prefix, i))}
+			if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatalf("produce %s-%d: %v", prefix, i, err)
+			}
+			if r.Offset != from+i {
+				t.Fatalf("%s-%d acknowledged at offset %d, want %d", prefix, i, r.Offset, from+i)
+			}
+		}
+	}
+	produce("both", 0) // held by 4 and 3
+
+	n3.stop(true)
+	tc.waitFor(n1, "3 out of unclean's ISR", func(m *kmsg.MetadataResponse) bool {
+		p, ok := metadataPartition(m, "unclean", 0)
+		return ok && p.Leader == 4 && slices.Equal(p.ISR, []int32{4})
+	})
+	produce("only4", 10) // acknowledged by the ISR {4} alone
+
+	n4.stop(true)
+	before := tc.waitFor(n1, "unclean offline", func(m *kmsg.MetadataResponse) bool {
+		p, ok := metadataPartition(m, "unclean", 0)
+		return ok && p.Leader == -1
+	})
+	if err := tc.start(n3); err != nil {
+		t.Fatalf("restart 3: %v", err)
+	}
+	tc.waitFor(n1, "3 live again", func(m *kmsg.MetadataResponse) bool {
+		return slices.ContainsFunc(m.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == 3 })
+	})
+	// unclean.leader.election.enable is off: 3 is not in the ISR, the
+	// partition stays offline however long it waits.
+	time.Sleep(time.Second)
+	m, err := n1.metadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := metadataPartition(before, "unclean", 0)
+	if p, _ := metadataPartition(m, "unclean", 0); p.Leader != -1 {
+		t.Fatalf("partition elected %d without an unclean election: %s", p.Leader, describeMetadata(m))
+	}
+
+	adm := kadm.NewClient(cl)
+	res, err := adm.ElectLeaders(ctx, kadm.ElectLiveReplica, kadm.TopicsSet{"unclean": {0: {}}, "unclean-gone": {0: {}}, "unclean-live": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, want := range map[string]*kerr.Error{"unclean": nil, "unclean-gone": kerr.EligibleLeadersNotAvailable, "unclean-live": kerr.ElectionNotNeeded} {
+		var code int16
+		if ke := (*kerr.Error)(nil); errors.As(res[topic][0].Err, &ke) {
+			code = ke.Code
+		} else if res[topic][0].Err != nil {
+			t.Fatalf("%s: %v", topic, res[topic][0].Err)
+		}
+		if code != codeOf(want) {
+			t.Errorf("unclean election of %s: %v, want %v", topic, res[topic][0].Err, want)
+		}
+	}
+	m = tc.waitFor(n1, "3 leading unclean alone", func(m *kmsg.MetadataResponse) bool {
+		p, ok := metadataPartition(m, "unclean", 0)
+		return ok && p.Leader == 3 && slices.Equal(p.ISR, []int32{3})
+	})
+	if p, _ := metadataPartition(m, "unclean", 0); p.LeaderEpoch <= old.LeaderEpoch {
+		t.Errorf("leader epoch %d after the unclean election, %d before", p.LeaderEpoch, old.LeaderEpoch)
+	}
+	// Counted by the broker whose controller wrote it (kadm sends
+	// ElectLeaders to the active controller): once in the cluster.
+	var unclean int64
+	for _, n := range tc.nodes {
+		if n.srv != nil {
+			_, u := n.srv.node.elections.Counts()
+			unclean += u
+		}
+	}
+	if unclean != 1 {
+		t.Errorf("the cluster counted %d unclean elections, want 1", unclean)
+	}
+
+	// The records only 4 held are gone; the partition serves on from 10.
+	want := make([]string, 0, 20)
+	for i := range 10 {
+		want = append(want, fmt.Sprintf("both-%d", i))
+	}
+	if got := readPartition(t, ctx, seeds, "unclean", 10); !slices.Equal(got, want) {
+		t.Fatalf("after the unclean election read %v, want %v", got, want)
+	}
+	produce("after", 10)
+	for i := range 10 {
+		want = append(want, fmt.Sprintf("after-%d", i))
+	}
+	if got := readPartition(t, ctx, seeds, "unclean", 20); !slices.Equal(got, want) {
+		t.Fatalf("read %v, want %v", got, want)
+	}
+
+	// 4 comes back, truncates the tail only it held, and follows 3.
+	if err := tc.start(n4); err != nil {
+		t.Fatalf("restart 4: %v", err)
+	}
+	tc.waitFor(n1, "4 back in unclean's ISR", func(m *kmsg.MetadataResponse) bool {
+		p, ok := metadataPartition(m, "unclean", 0)
+		return ok && p.Leader == 3 && sameSet(p.ISR, []int32{3, 4})
+	})
+	l3, _ := n3.mgr.Partition("unclean", 0)
+	l4, _ := n4.mgr.Partition("unclean", 0)
+	waitSameLog(t, l3, l4)
+}
