@@ -26,6 +26,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -133,14 +134,22 @@ func handleElectLeaders(c *conn, h *reqHeader, req *kmsg.ElectLeadersRequest) (k
 
 // electLeaders runs a preferred, or unclean, leader election of
 // partitions (all when nil) and returns, per partition not moved, why.
+// Its writes are compare-and-swaps of each partition's state at a new
+// leader epoch made through this broker's registration, as its ISR
+// changes are: a broker fenced meanwhile writes nothing (ErrFenced).
 func (n *brokerNode) electLeaders(timeout time.Duration, partitions []cluster.TopicPartition, unclean bool) (map[cluster.TopicPartition]error, error) {
 	if !n.started.Load() {
 		return nil, errClusterNotReady
 	}
+	reg := n.currentReg()
+	if reg == nil {
+		return nil, fmt.Errorf("server: leader election: the broker is re-registering: %w", errClusterNotReady)
+	}
+	ctrl := cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: reg.Store(), Logger: n.log, Elections: &n.elections})
 	ctx, cancel := context.WithTimeout(n.ctx, timeout)
 	defer cancel()
 	if unclean {
-		return n.admin.ElectUncleanLeaders(ctx, partitions)
+		return ctrl.ElectUncleanLeaders(ctx, partitions)
 	}
-	return n.admin.ElectPreferredLeaders(ctx, partitions)
+	return ctrl.ElectPreferredLeaders(ctx, partitions)
 }

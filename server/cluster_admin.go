@@ -51,7 +51,9 @@ func clusterErrorCode(err error) int16 {
 		return kerr.ElectionNotNeeded.Code
 	case errors.Is(err, cluster.ErrPreferredLeaderNotAvailable):
 		return kerr.PreferredLeaderNotAvailable.Code
-	case errors.Is(err, errClusterNotReady), errors.Is(err, cluster.ErrConflict):
+	case errors.Is(err, errClusterNotReady), errors.Is(err, cluster.ErrConflict), errors.Is(err, cluster.ErrFenced):
+		// ErrFenced: this broker's registration lapsed under an admin
+		// write (it registers again): the client retries.
 		return kerr.RequestTimedOut.Code
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return kerr.RequestTimedOut.Code
