@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/cluster"
 )
 
 // assigned is one entry of a manual replica assignment as sent.
@@ -450,4 +452,26 @@ func TestClusterUncleanElectionOnRequestLosesOnlyWhatTheDeadISRHeld(t *testing.T
 	l3, _ := n3.mgr.Partition("unclean", 0)
 	l4, _ := n4.mgr.Partition("unclean", 0)
 	waitSameLog(t, l3, l4)
+}
+
+// TestClusterErrorCodesOfAdminRefusals: the cluster package's refusals of
+// assignments and elections reach clients with Kafka's codes, wrapped as
+// the handlers wrap them.
+func TestClusterErrorCodesOfAdminRefusals(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want *kerr.Error
+	}{
+		{cluster.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
+		{cluster.ErrEligibleLeadersNotAvailable, kerr.EligibleLeadersNotAvailable},
+		{cluster.ErrElectionNotNeeded, kerr.ElectionNotNeeded},
+		{cluster.ErrPreferredLeaderNotAvailable, kerr.PreferredLeaderNotAvailable},
+		{cluster.ErrFenced, kerr.RequestTimedOut},
+		{cluster.ErrInvalidPartitions, kerr.InvalidPartitions},
+	} {
+		err := fmt.Errorf("server: create topic %q: %w", "t", fmt.Errorf("cluster: create topic t: %w", c.err))
+		if got := clusterErrorCode(err); got != c.want.Code {
+			t.Errorf("%v: %v, want %v", c.err, kerr.ErrorForCode(got), c.want)
+		}
+	}
 }
