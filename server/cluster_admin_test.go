@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,9 +238,10 @@ func TestClusterManualReplicaAssignments(t *testing.T) {
 }
 
 // TestClusterSaramaCreatesTopicWithReplicaAssignment: sarama's
-// ClusterAdmin (kafka-topics --replica-assignment's request) creates a
-// topic placed as given, and its refusal of an unregistered broker
-// reaches the caller as Kafka's.
+// ClusterAdmin (kafka-topics --replica-assignment's request) creates and
+// grows a topic placed as given, and the refusals of an assignment of the
+// wrong replica count or naming an unregistered broker reach the caller
+// as Kafka's.
 func TestClusterSaramaCreatesTopicWithReplicaAssignment(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three etcd members")
@@ -260,6 +262,16 @@ func TestClusterSaramaCreatesTopicWithReplicaAssignment(t *testing.T) {
 		got := replicasOf(m, "sarama-assigned")
 		return len(got) == 2 && slices.Equal(got[0], want[0]) && slices.Equal(got[1], want[1])
 	})
+	if err := adm.CreatePartitions("sarama-assigned", 3, [][]int32{{2, 3, 1}}, false); err != nil {
+		t.Fatalf("create partitions: %v", err)
+	}
+	tc.waitFor(tc.node(1), "sarama-assigned grown as assigned", func(m *kmsg.MetadataResponse) bool {
+		got := replicasOf(m, "sarama-assigned")
+		return len(got) == 3 && slices.Equal(got[2], []int32{2, 3, 1})
+	})
+	if err := adm.CreatePartitions("sarama-assigned", 4, [][]int32{{2, 3}}, false); err == nil || !strings.Contains(err.Error(), sarama.ErrInvalidReplicaAssignment.Error()) {
+		t.Fatalf("an assignment of 2 replicas to a topic of 3: %v, want INVALID_REPLICA_ASSIGNMENT", err)
+	}
 	err = adm.CreateTopic("sarama-refused", &sarama.TopicDetail{NumPartitions: -1, ReplicationFactor: -1, ReplicaAssignment: map[int32][]int32{0: {1, 4}}}, false)
 	var te *sarama.TopicError
 	if !errors.As(err, &te) || te.Err != sarama.ErrInvalidReplicaAssignment {
