@@ -192,6 +192,21 @@ func (c *Coordinator) ready() error {
 	}
 }
 
+// serves returns the error a request for group gets because of this
+// coordinator's state (stopping, loading, not its coordinator), nil when
+// it is served: lookup's checks, without the lookup.
+func (c *Coordinator) serves(group string) error {
+	if err := c.ready(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrCoordinatorNotAvailable
+	}
+	return c.ownerErrLocked(group)
+}
+
 // lookup returns the group, or nil when it does not exist; create makes
 // an Empty one.
 func (c *Coordinator) lookup(id string, create bool) (*group, error) {

@@ -18,6 +18,11 @@ func (c *Coordinator) Join(ctx context.Context, r JoinRequest) JoinResult {
 	if r.Group == "" {
 		return fail(ErrInvalidGroupID)
 	}
+	// As Kafka: the coordinator's state (not coordinator, loading) is
+	// answered before the request's own faults.
+	if err := c.serves(r.Group); err != nil {
+		return fail(err)
+	}
 	if r.SessionTimeout < c.cfg.MinSessionTimeout || r.SessionTimeout > c.cfg.MaxSessionTimeout {
 		return fail(ErrInvalidSessionTimeout)
 	}

@@ -65,6 +65,8 @@ func checkGroupRequestsWhileLoading(t *testing.T, c *rawConn, group string) {
 	for _, v := range []int16{0, 9} {
 		wantCode(t, fmt.Sprintf("JoinGroup v%d", v), c.do(validJoin(v, group)).(*kmsg.JoinGroupResponse).ErrorCode, load)
 	}
+	// The load is answered before the request's own faults, as Kafka.
+	wantCode(t, "JoinGroup with a session below the minimum", c.do(joinReq(9, group, "")).(*kmsg.JoinGroupResponse).ErrorCode, load)
 	wantCode(t, "SyncGroup", c.do(syncReq(group, "m", 1, nil)).(*kmsg.SyncGroupResponse).ErrorCode, load)
 	for _, v := range []int16{0, 4} {
 		hb := heartbeatReq(group, "m", 1)
