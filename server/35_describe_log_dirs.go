@@ -89,7 +89,9 @@ func logDirTopic(t *tlog.Topic, partitions []int32) kmsg.DescribeLogDirsResponse
 	}
 	if partitions == nil {
 		for i, l := range t.Partitions {
-			add(int32(i), l)
+			if l != nil { // a replica this broker hosts
+				add(int32(i), l)
+			}
 		}
 		return dt
 	}
