@@ -108,7 +108,8 @@ func (tc *testCluster) waitHostsAssigned(n *clusterTestNode, topic string) []int
 // only its replicas in DescribeLogDirs and in its partition metrics, and
 // still answers Metadata for every partition; a partition reassigned away
 // from a broker is stopped and deleted there, and created and caught up
-// on the broker it moved to.
+// on the broker it moved to; a restarted broker reopens exactly its
+// replicas.
 func TestClusterBrokersHostOnlyTheirReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three etcd members and four brokers")
@@ -228,8 +229,17 @@ func TestClusterBrokersHostOnlyTheirReplicas(t *testing.T) {
 	if leaderLog.NextOffset() == 0 {
 		t.Errorf("%s-%d holds no record: the reassignment copied nothing", topic, p)
 	}
-	// The old follower now answers as a non-replica.
-	checkNotHosted(ctx, t, tc.node(follower), topic, p, st)
+	// The old follower now answers as a non-replica, after a restart too
+	// (its data dir reopens exactly its replicas).
+	old := tc.node(follower)
+	checkNotHosted(ctx, t, old, topic, p, st)
+	old.stop(false)
+	if err := tc.start(old); err != nil {
+		t.Fatalf("restart node %d: %v", old.id, err)
+	}
+	tc.waitHostsAssigned(old, topic)
+	tc.waitFor(old, "4 brokers after the restart", func(m *kmsg.MetadataResponse) bool { return len(m.Brokers) == 4 })
+	checkNotHosted(ctx, t, old, topic, p, st)
 }
 
 // checkNotHosted checks what broker n, which hosts no replica of topic's
