@@ -1,6 +1,7 @@
 // Package log owns one partition's log — an ordered list of segments with
 // roll, retention, flush, recovery and truncation — and the Manager of a data
-// directory holding every partition of every topic.
+// directory holding the partitions of its topics that it hosts (every one on a
+// single broker; a broker of a cluster hosts its replicas only).
 //
 // It is usable embedded, without the server:
 //
