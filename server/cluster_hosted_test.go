@@ -73,8 +73,7 @@ func partitionDirsOf(t *testing.T, dir, topic string) []int32 {
 
 // waitHostsAssigned waits until node n knows topic with all its
 // partitions and hosts, in its Manager and its data dir, exactly the
-// partitions the cluster assigns to it (which must be some but not all,
-// unless all is set).
+// partitions the cluster assigns to it, and returns them.
 func (tc *testCluster) waitHostsAssigned(n *clusterTestNode, topic string) []int32 {
 	tc.t.Helper()
 	var want, hosted, dirs []int32
@@ -105,7 +104,8 @@ func (tc *testCluster) waitHostsAssigned(n *clusterTestNode, topic string) []int
 // and read every record; a broker that is no replica of a partition
 // answers NOT_LEADER_OR_FOLLOWER to Produce, Fetch, ListOffsets,
 // OffsetForLeaderEpoch, DeleteRecords and DescribeProducers for it, lists
-// only its replicas in DescribeLogDirs and in its partition metrics, and
+// only its replicas in DescribeLogDirs (no topic it hosts none of) and in
+// its partition metrics, and
 // still answers Metadata for every partition; a partition reassigned away
 // from a broker is stopped and deleted there, and created and caught up
 // on the broker it moved to; a restarted broker reopens exactly its
@@ -123,6 +123,10 @@ func TestClusterBrokersHostOnlyTheirReplicas(t *testing.T) {
 	if resp, err := adm.CreateTopic(ctx, partitions, 2, nil, topic); err != nil || resp.Err != nil {
 		t.Fatalf("create topic: %v %v", err, resp.Err)
 	}
+	// A topic on one broker: the other three know it and host nothing.
+	if resp, err := adm.CreateTopic(ctx, 1, 1, nil, "single"); err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
 	for _, n := range tc.nodes {
 		tc.waitFor(n, "every partition led with two replicas", func(m *kmsg.MetadataResponse) bool {
 			tp, ok := topicOf(m, topic)
@@ -137,13 +141,17 @@ func TestClusterBrokersHostOnlyTheirReplicas(t *testing.T) {
 			return true
 		})
 	}
-	total := 0
+	total, single := 0, 0
 	for _, n := range tc.nodes {
+		single += len(tc.waitHostsAssigned(n, "single"))
 		hosted := tc.waitHostsAssigned(n, topic)
 		if len(hosted) == 0 || len(hosted) == partitions {
 			t.Errorf("node %d hosts %v of %d partitions: RF=2 on four brokers places some, not all, on each", n.id, hosted, partitions)
 		}
 		total += len(hosted)
+	}
+	if single != 1 {
+		t.Errorf("the one partition of topic single (RF=1) is hosted %d times", single)
 	}
 	if total != 2*partitions {
 		t.Errorf("%d replicas hosted across the brokers, want %d", total, 2*partitions)
@@ -217,7 +225,16 @@ func TestClusterBrokersHostOnlyTheirReplicas(t *testing.T) {
 		t.Fatalf("reassign %s-%d: %v", topic, p, err)
 	}
 	for _, id := range []int32{follower, outsider.id} {
-		tc.waitHostsAssigned(tc.node(id), topic)
+		n := tc.node(id)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if cur, _ := n.srv.node.snapshot().Partition(topic, p); slices.Equal(cur.Replicas, moved.Replicas) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d's metadata does not show the reassignment of %s-%d", id, topic, p)
+			}
+		}
+		tc.waitHostsAssigned(n, topic)
 	}
 	leaderLog, _ := tc.node(st.Leader).mgr.Partition(topic, p)
 	newLog, _ := outsider.mgr.Partition(topic, p)
@@ -352,6 +369,9 @@ func checkNotHosted(ctx context.Context, t *testing.T, n *clusterTestNode, topic
 	}
 	described := []int32{}
 	for _, dt := range resp.Dirs[0].Topics {
+		if len(dt.Partitions) == 0 {
+			t.Errorf("node %d: DescribeLogDirs lists topic %s with no replica here", n.id, dt.Topic)
+		}
 		if dt.Topic == topic {
 			for _, dp := range dt.Partitions {
 				described = append(described, dp.Partition)
