@@ -249,6 +249,9 @@ func (c *Coordinator) load() error {
 	st := make(loadState)
 	var unknown int
 	for p, l := range t.Partitions {
+		if l == nil {
+			continue // not hosted here (a single broker hosts every one)
+		}
 		if err := c.replayInto(int32(p), l, nil, st, &unknown); err != nil {
 			return err
 		}

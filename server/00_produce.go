@@ -109,9 +109,10 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 			switch {
 			case code != 0:
 				sp.ErrorCode = code
-				if s.replicas != nil && code == kerr.UnknownTopicOrPartition.Code && req.Version < 13 {
+				if s.replicas != nil && (code == kerr.NotLeaderForPartition.Code ||
+					code == kerr.UnknownTopicOrPartition.Code && req.Version < 13) {
 					// No replica here of a partition the cluster has.
-					c.notLeaderProduce(resp, rt.Topic, sp)
+					c.notLeaderProduce(resp, topicName(t, rt.Topic), sp)
 				}
 			case !acksOK:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code

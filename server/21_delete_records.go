@@ -52,8 +52,8 @@ func handleDeleteRecords(c *conn, h *reqHeader, req *kmsg.DeleteRecordsRequest) 
 			sp.LowWatermark = -1
 			if !allowed {
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			} else if l := partitionLog(t, rp.Partition); l == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else if l, code := partitionOf(t, kerr.UnknownTopicOrPartition.Code, rp.Partition); code != 0 {
+				sp.ErrorCode = code
 			} else if kafkaInternalTopic(t.Name) {
 				// As Kafka: the coordinator's records are not the
 				// client's to delete.
