@@ -186,6 +186,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 	s.node = n
 	gcfg.Cluster = true
 	gcfg.WaitAppended = n.waitOffsetsAppended
+	gcfg.AppendAsLeader = n.appendOffsets
 	gcfg.CreateOffsetsTopic = n.createOffsetsTopic
 	gcfg.LookupTopic = n.lookupTopic
 	return nil
