@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/cluster"
@@ -157,4 +159,77 @@ func TestClusterStepDownAnswersWaitingRequestsAtOnce(t *testing.T) {
 		t.Fatalf("DeleteRecords waiting at the step-down: error %d, low watermark %d; want NOT_LEADER_OR_FOLLOWER and -1",
 			p.ErrorCode, p.LowWatermark)
 	}
+}
+
+// Three brokers on one etcd quorum: DeleteRecords through a client is
+// answered with a low watermark that every replica's local log starts at;
+// a follower whose broker stopped (and so left the live brokers) does not
+// hold it up, as Kafka counts live replicas only.
+func TestClusterDeleteRecordsLowWatermarkIsEveryReplicasLogStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three etcd members")
+	}
+	const topic = "drc"
+	tc := startTestCluster(t)
+	ctx := testContext(t)
+	adm := kadm.NewClient(mustClient(t, tc.node(1).addr))
+	if r, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil || r.Err != nil {
+		t.Fatalf("create topic: %v %v", err, r.Err)
+	}
+	m := tc.waitFor(tc.node(1), topic+" led with three in-sync replicas", func(m *kmsg.MetadataResponse) bool {
+		tp, ok := topicOf(m, topic)
+		return ok && len(tp.Partitions) == 1 && tp.Partitions[0].Leader >= 1 && len(tp.Partitions[0].ISR) == 3
+	})
+	tp, _ := topicOf(m, topic)
+	leader := tp.Partitions[0].Leader
+	for _, n := range tc.nodes {
+		tc.waitLocal(n, topic, func(m *tlog.Manager) bool { _, ok := m.Partition(topic, 0); return ok })
+	}
+	produceN(t, mustClient(t, tc.node(1).addr, kgo.RequiredAcks(kgo.AllISRAcks())), topic, 30)
+
+	del := func(offset int64) kadm.DeleteRecordsResponse {
+		t.Helper()
+		var os kadm.Offsets
+		os.Add(kadm.Offset{Topic: topic, Partition: 0, At: offset})
+		rs, err := adm.DeleteRecords(ctx, os)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, ok := rs.Lookup(topic, 0)
+		if !ok {
+			t.Fatalf("no answer for %s-0", topic)
+		}
+		return r
+	}
+	checkStarts := func(want int64, nodes ...*clusterTestNode) {
+		t.Helper()
+		for _, n := range nodes {
+			l, _ := n.mgr.Partition(topic, 0)
+			if got := l.StartOffset(); got != want {
+				t.Fatalf("node %d's log starts at %d once DeleteRecords answered low watermark %d", n.id, got, want)
+			}
+		}
+	}
+	if r := del(10); r.Err != nil || r.LowWatermark != 10 {
+		t.Fatalf("DeleteRecords 10: low watermark %d, %v; want 10", r.LowWatermark, r.Err)
+	}
+	checkStarts(10, tc.nodes...)
+
+	// A follower's broker stops: it leaves the live brokers at once, and
+	// no longer counts.
+	var stopped *clusterTestNode
+	var live []*clusterTestNode
+	for _, n := range tc.nodes {
+		if n.id != leader && n.id != 1 && stopped == nil {
+			stopped = n
+			continue
+		}
+		live = append(live, n)
+	}
+	stopped.stop(true)
+	tc.waitFor(tc.node(leader), "two live brokers", func(m *kmsg.MetadataResponse) bool { return len(m.Brokers) == 2 })
+	if r := del(20); r.Err != nil || r.LowWatermark != 20 {
+		t.Fatalf("DeleteRecords 20 with follower %d stopped: low watermark %d, %v; want 20", stopped.id, r.LowWatermark, r.Err)
+	}
+	checkStarts(20, live...)
 }
