@@ -73,5 +73,8 @@
 // exclusively by Stop and UpdateState. A fetcher's mu guards its partition set;
 // each followed partition's mu is held while its response is applied to
 // the log, so that once Stop returns the fetcher no longer touches that
-// log. Order: fetcher.mu before a partition's mu; Manager.mu before both.
+// log. Order: fetcher.mu before a partition's mu; Manager.mu before both,
+// and before Leader.appendMu (a role change stops the Leader, waiting for
+// its appends in flight, under Manager.mu, so that no fetcher appends to
+// the log before they are done).
 package replica
