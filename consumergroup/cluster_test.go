@@ -299,6 +299,9 @@ func TestClusterUnloadAnswersWaitingSyncNotCoordinator(t *testing.T) {
 	}
 }
 
+// TestClusterLoadingPartitionAnswersLoadInProgress: while a partition
+// loads its groups answer ErrLoadInProgress, except a heartbeat, answered
+// blindly, and FindCoordinator's check, which names this broker already.
 func TestClusterLoadingPartitionAnswersLoadInProgress(t *testing.T) {
 	noGoroutineLeak(t)
 	release := make(chan struct{})
@@ -317,6 +320,13 @@ func TestClusterLoadingPartitionAnswersLoadInProgress(t *testing.T) {
 	}
 	if _, err := tc.c.ListGroups(); !errors.Is(err, ErrLoadInProgress) {
 		t.Fatalf("list groups while loading: %v, want ErrLoadInProgress", err)
+	}
+	// As Kafka: a heartbeat is answered blindly while the group loads.
+	if err := tc.c.Heartbeat(HeartbeatRequest{Group: "g", MemberID: "m", Generation: 1}); err != nil {
+		t.Fatalf("heartbeat while loading: %v, want nil", err)
+	}
+	if err := tc.c.EnsureOffsetsTopic(); err != nil {
+		t.Fatalf("FindCoordinator's check while loading: %v, want nil", err)
 	}
 	close(release)
 	tc.load("g", 1)

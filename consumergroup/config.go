@@ -115,6 +115,12 @@ type Config struct {
 	// replica of a topic its groups commit. Nil: the local Manager's.
 	LookupTopic func(name string) (id [16]byte, partitions int, ok bool)
 
+	// LoadHook, when set, runs on the load's goroutine before a replay:
+	// of partition p by LoadPartition (Config.Cluster), or of the whole
+	// topic by Start (p = -1, a single broker). Tests hold a load open
+	// with it to see what clients get meanwhile. Nil: nothing.
+	LoadHook func(partition int32)
+
 	// Logger receives membership and load lines; nil means slog.Default().
 	Logger *slog.Logger
 	// Now stamps commits and state changes (offset expiry); nil means

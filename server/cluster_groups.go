@@ -61,7 +61,7 @@ func (n *brokerNode) createOffsetsTopic(partitions int) error {
 	if live := n.liveBrokers(); live < rf {
 		return fmt.Errorf("server: %d broker(s) live, offsets.topic.replication.factor=%d: %w", live, rf, consumergroup.ErrNotEnoughLiveBrokers)
 	}
-	_, err := n.createTopic(consumergroup.OffsetsTopic, int32(partitions), rf, map[string]string{
+	_, err := n.createTopic(consumergroup.OffsetsTopic, int32(partitions), rf, nil, map[string]string{
 		tlog.ConfigCleanupPolicy: tlog.CleanupPolicyCompact,
 		tlog.ConfigSegmentBytes:  fmt.Sprint(n.s.cfg.Groups.OffsetsTopicSegmentBytes),
 	})

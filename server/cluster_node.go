@@ -117,6 +117,10 @@ type brokerNode struct {
 	replicas  *replica.Manager
 	rec       *reconciler
 
+	// elections counts the leaders admin and this node's active
+	// controller elected (tributary_cluster_leader_elections_total).
+	elections cluster.ElectionStats
+
 	regMu sync.Mutex
 	reg   *cluster.Registration // current; nil while re-registering
 	// registered is whether reg is live: the reconciler takes partitions
@@ -278,7 +282,7 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		return fmt.Errorf("server: start cluster: %w", err)
 	}
 	policy := cluster.Policy{UncleanLeaderElection: n.opts.UncleanLeaderElection}
-	n.admin = cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: n.store, Policy: policy, Logger: n.log})
+	n.admin = cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: n.store, Policy: policy, Logger: n.log, Elections: &n.elections})
 	broker := cluster.Broker{NodeID: n.self, Rack: c.Rack, Endpoints: endpoints}
 	reg, err := n.store.Register(ctx, broker)
 	if err != nil {
@@ -298,6 +302,9 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		}
 		return n.store.Snapshot()
 	}, n.self, n.replicas); err != nil {
+		return err
+	}
+	if err := s.attachElectionMetrics(&n.elections); err != nil {
 		return err
 	}
 	n.wg.Add(2)
@@ -531,7 +538,7 @@ func (n *brokerNode) campaign(ctx context.Context, reg *cluster.Registration, po
 			}
 			continue
 		}
-		ctrl := cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: l.Store(), Policy: policy, Logger: n.log})
+		ctrl := cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: l.Store(), Policy: policy, Logger: n.log, Elections: &n.elections})
 		cctx, cancel := context.WithCancel(ctx)
 		ran := make(chan struct{})
 		go func() {

@@ -52,6 +52,8 @@ type testCluster struct {
 	t      *testing.T
 	voters []Voter
 	nodes  []*clusterTestNode
+	// configure, when set, adjusts each node's Config before it starts.
+	configure func(*clusterTestNode, *Config)
 }
 
 // freeControllerAddr is a free port on host whose next port is free too.
@@ -78,7 +80,14 @@ func freeControllerAddr(t *testing.T, host string) string {
 // a majority runs) and waits until each sees all three brokers.
 func startTestCluster(t *testing.T) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t}
+	return startTestClusterWith(t, nil)
+}
+
+// startTestClusterWith is startTestCluster with each node's Config
+// adjusted by configure (nil: none), at every start.
+func startTestClusterWith(t *testing.T, configure func(*clusterTestNode, *Config)) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, configure: configure}
 	for i := range 3 {
 		host := fmt.Sprintf("127.0.0.%d", i+2)
 		n := &clusterTestNode{t: t, id: int32(i + 1), host: host, dir: t.TempDir(), ctrl: freeControllerAddr(t, host)}
@@ -145,6 +154,9 @@ func (tc *testCluster) start(n *clusterTestNode) error {
 	cfg := DefaultConfig()
 	cfg.Cluster = &ClusterOptions{Config: cc, UnsafeNoFsync: true, StartTimeout: 30 * time.Second,
 		Security: ClusterSecurity{InterBroker: n.opts}}
+	if tc.configure != nil {
+		tc.configure(n, &cfg)
+	}
 	srv, err = New(mgr, cfg, logger)
 	if err != nil {
 		mgr.Close()
