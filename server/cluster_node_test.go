@@ -553,7 +553,13 @@ func TestClusterThreeNodesInProcess(t *testing.T) {
 		}
 	}
 
-	// Kill (close without controlled shutdown) the leader of partition 1.
+	// Kill (close without controlled shutdown) the leader of partition 1,
+	// once the restarted broker is back in its ISR: the metadata read just
+	// after the restart may still have it out, and the new leader may be it.
+	m = tc.waitFor(tc.node(victim.id), "partition 1's ISR whole again", func(m *kmsg.MetadataResponse) bool {
+		tp, ok := topicOf(m, "rf3")
+		return ok && len(tp.Partitions) > 1 && sameSet(tp.Partitions[1].ISR, tp.Partitions[1].Replicas)
+	})
 	cur, _ := topicOf(m, "rf3")
 	p1 := cur.Partitions[1]
 	killed := tc.node(p1.Leader)
