@@ -40,7 +40,8 @@
 // the size limit is left for the next fetch; an epoch newer than the
 // leader's is refused); the batches themselves are validated by the log,
 // in Log.AppendAsFollower (log.ValidateBatches, the one rule every writer
-// goes through), and a response it refuses is refused whole
+// goes through: each batch's header and CRC-32C, the records being the
+// ones the leader read), and a response it refuses is refused whole
 // (ErrCorruptFetch). A compacted leader's offset gaps are copied as they
 // are. The follower's high watermark is the leader's, capped at its own
 // log end, and its log start offset follows the leader's up

@@ -500,7 +500,7 @@ func (f *Fetcher) handlePartition(ctx context.Context, s sent, rp *kmsg.FetchRes
 // fetchedBatches is what the fetch protocol decides about a fetch
 // answer's records before they reach the log, whose AppendAsFollower
 // validates the batches themselves (log.ValidateBatches as a leader's
-// batches: framing, CRC, records) and their offsets: a last batch the
+// batches: framing and CRC) and their offsets: a last batch the
 // leader cut at the size limit (Kafka leaders may send one) is left out,
 // to be fetched again whole, and a batch stamped with an epoch newer
 // than the leader's we follow is refused (ErrCorruptFetch). It returns
