@@ -51,6 +51,9 @@ const (
 	// after which a Conn logs in again on a new connection, before the
 	// leader closes the old one.
 	reauthShare = 0.9
+	// maxSessionLifetime caps a session lifetime a leader announces: a
+	// larger one never matters, and converting it could overflow.
+	maxSessionLifetime = 365 * 24 * time.Hour
 )
 
 // ErrConnClosed: a request to a Conn that was closed.
@@ -492,6 +495,7 @@ func (c *Conn) login(ctx context.Context, addr string) error {
 		}
 	}
 	if lifetime > 0 {
+		lifetime = min(lifetime, maxSessionLifetime.Milliseconds())
 		c.reauthAt = start.Add(time.Duration(float64(lifetime)*reauthShare) * time.Millisecond)
 	}
 	return nil

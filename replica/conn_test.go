@@ -24,7 +24,7 @@ import (
 )
 
 // startBrokerWithLogs is startBroker that also returns the broker's logs.
-func startBrokerWithLogs(t *testing.T) (string, *tlog.Manager) {
+func startBrokerWithLogs(t testing.TB) (string, *tlog.Manager) {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	mgr, err := tlog.OpenManager(t.TempDir(), tlog.Options{Logger: logger})

@@ -42,9 +42,18 @@ const (
 )
 
 // Requester sends one request to one broker (the leader a fetcher fetches
-// from) and returns its response. KgoRequester is the real one.
+// from) and returns its response. Conn is the real one (KgoRequester
+// another).
 type Requester interface {
 	Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+}
+
+// fetchRequester is a Requester that answers a Fetch into memory of its
+// own, valid until its next Fetch (Conn): the fetcher applies an answer
+// whole before it sends the next fetch, so nothing it appended is still
+// read from that memory when the memory is reused.
+type fetchRequester interface {
+	Fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error)
 }
 
 // FetcherConfig configures the follower fetchers.
@@ -307,13 +316,20 @@ func (f *Fetcher) run(ctx context.Context) {
 // fetch sends req and checks the response is a Fetch of a version that
 // can carry DivergingEpoch.
 func (f *Fetcher) fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
-	r, err := f.req.Request(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("replica: fetch from broker %d: %w", f.leader, err)
-	}
-	resp, ok := r.(*kmsg.FetchResponse)
-	if !ok {
-		return nil, fmt.Errorf("replica: fetch from broker %d: response is %T", f.leader, r)
+	var resp *kmsg.FetchResponse
+	if fr, ok := f.req.(fetchRequester); ok {
+		var err error
+		if resp, err = fr.Fetch(ctx, req); err != nil {
+			return nil, fmt.Errorf("replica: fetch from broker %d: %w", f.leader, err)
+		}
+	} else {
+		r, err := f.req.Request(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("replica: fetch from broker %d: %w", f.leader, err)
+		}
+		if resp, ok = r.(*kmsg.FetchResponse); !ok {
+			return nil, fmt.Errorf("replica: fetch from broker %d: response is %T", f.leader, r)
+		}
 	}
 	if resp.Version < minFetchVersion {
 		return nil, fmt.Errorf("replica: fetch from broker %d: answered at Fetch v%d, replication needs v%d+", f.leader, resp.Version, minFetchVersion)
