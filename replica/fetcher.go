@@ -138,6 +138,16 @@ type Fetcher struct {
 	wake   chan struct{} // cap 1: the partition set changed
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// Reused from fetch to fetch, so that a steady stream of fetches
+	// allocates little; only the goroutine of run touches them (lazily
+	// made). fetchReq is a fetch request (its topics' and partitions'
+	// room kept); inFlight is what it asks; topicIdx, its topics by name;
+	// names, the answer's topic names by ID.
+	fetchReq *kmsg.FetchRequest
+	inFlight map[cluster.TopicPartition]sent
+	topicIdx map[string]int
+	names    map[[16]byte]string
 }
 
 // NewFetcher starts the fetcher of leader, which req reaches. Close stops
@@ -348,7 +358,14 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	idle := time.Minute
-	req := kmsg.NewPtrFetchRequest()
+	if f.fetchReq == nil {
+		f.fetchReq = kmsg.NewPtrFetchRequest()
+		f.inFlight = make(map[cluster.TopicPartition]sent, len(f.parts))
+		f.topicIdx = make(map[string]int, 4)
+	}
+	req := f.fetchReq
+	topics := req.Topics[:0]
+	*req = kmsg.NewFetchRequest()
 	req.ReplicaID = f.cfg.Self
 	req.ReplicaState.ID = f.cfg.Self
 	req.ReplicaState.Epoch = f.cfg.BrokerEpoch
@@ -357,8 +374,9 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 	req.MaxBytes = f.cfg.MaxBytes
 	req.SessionID = 0
 	req.SessionEpoch = -1 // full fetch, no session
-	inFlight := make(map[cluster.TopicPartition]sent, len(f.parts))
-	topics := make(map[string]int, 4)
+	inFlight := f.inFlight
+	clear(inFlight)
+	clear(f.topicIdx)
 	resting := false
 	for tp, p := range f.parts {
 		if at, ok := f.retryAt[p]; ok {
@@ -369,13 +387,17 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 			}
 			delete(f.retryAt, p)
 		}
-		i, ok := topics[tp.Topic]
+		i, ok := f.topicIdx[tp.Topic]
 		if !ok {
-			i = len(req.Topics)
-			topics[tp.Topic] = i
+			i = len(topics)
+			f.topicIdx[tp.Topic] = i
+			var room []kmsg.FetchRequestTopicPartition
+			if i < cap(topics) {
+				room = topics[:i+1][i].Partitions[:0] // the last request's, reused
+			}
 			t := kmsg.NewFetchRequestTopic()
-			t.Topic, t.TopicID = tp.Topic, p.topicID
-			req.Topics = append(req.Topics, t)
+			t.Topic, t.TopicID, t.Partitions = tp.Topic, p.topicID, room
+			topics = append(topics, t)
 		}
 		off := p.log.NextOffset()
 		rp := kmsg.NewFetchRequestTopicPartition()
@@ -385,9 +407,10 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 		rp.LastFetchedEpoch = p.log.LeaderEpoch()
 		rp.LogStartOffset = p.log.StartOffset()
 		rp.PartitionMaxBytes = f.cfg.PartitionMaxBytes
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		topics[i].Partitions = append(topics[i].Partitions, rp)
 		inFlight[tp] = sent{p: p, fetchOffset: off}
 	}
+	req.Topics = topics
 	if resting && idle < f.cfg.MaxWait {
 		// Whole milliseconds, rounded up: the retry is due when it ends.
 		req.MaxWaitMillis = int32((idle + time.Millisecond - 1) / time.Millisecond)
@@ -399,7 +422,11 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 // as sent. It reports whether any log moved, and whether any partition
 // was rested after an error.
 func (f *Fetcher) handleResponse(ctx context.Context, resp *kmsg.FetchResponse, inFlight map[cluster.TopicPartition]sent) (progress, rested bool) {
-	names := make(map[[16]byte]string, len(inFlight))
+	if f.names == nil {
+		f.names = make(map[[16]byte]string, len(inFlight))
+	}
+	names := f.names
+	clear(names)
 	for tp, s := range inFlight {
 		names[s.p.topicID] = tp.Topic
 	}
