@@ -2,8 +2,14 @@ package replica_test
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,6 +156,112 @@ func BenchmarkFollowerCatchUp(b *testing.B) {
 				}
 				f.Close()
 				follower.Close()
+			}
+		})
+	}
+}
+
+// cannedLeader answers every request on its connections with a response
+// encoded once by kmsg (ApiVersions with api, anything else with fetch),
+// only the correlation ID patched in: a leader that costs the follower
+// nothing, so that a benchmark counts the follower's work alone.
+func cannedLeader(b *testing.B, api, fetch kmsg.Response) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	frame := func(r kmsg.Response, flexibleHeader bool) []byte {
+		out := []byte{0, 0, 0, 0, 0, 0, 0, 0} // size, correlation ID
+		if flexibleHeader {
+			out = append(out, 0) // no header tags
+		}
+		out = r.AppendTo(out)
+		binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+		return out
+	}
+	apiFrame, fetchFrame := frame(api, false), frame(fetch, fetch.IsFlexible())
+	var wg sync.WaitGroup
+	b.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer nc.Close()
+				var hdr [12]byte // size, key, version, correlation ID
+				body := make([]byte, 0, 1<<16)
+				for {
+					if _, err := io.ReadFull(nc, hdr[:]); err != nil {
+						return
+					}
+					size := int(binary.BigEndian.Uint32(hdr[:4]))
+					body = slices.Grow(body[:0], size-8)[:size-8]
+					if _, err := io.ReadFull(nc, body); err != nil {
+						return
+					}
+					out := fetchFrame
+					if binary.BigEndian.Uint16(hdr[4:]) == 18 {
+						out = apiFrame
+					}
+					copy(out[4:8], hdr[8:12])
+					if _, err := nc.Write(out); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// BenchmarkConnFetch is the follower's side of one replica fetch through a
+// Conn (write the request, read and decode the answer) from a leader
+// whose answer costs nothing: its allocations are the Conn's and kmsg's
+// per fetch, whatever the answer's size.
+func BenchmarkConnFetch(b *testing.B) {
+	for _, size := range []int{16 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("response=%dKiB", size>>10), func(b *testing.B) {
+			api := kmsg.NewPtrApiVersionsResponse()
+			api.Version = 3
+			for _, k := range []int16{1, 3, 18} {
+				ak := kmsg.NewApiVersionsResponseApiKey()
+				ak.ApiKey, ak.MaxVersion = k, kmsg.NewPtrFetchRequest().MaxVersion()
+				if k == 18 {
+					ak.MaxVersion = 3
+				}
+				api.ApiKeys = append(api.ApiKeys, ak)
+			}
+			req := fetchOf("t", [16]byte{1}, 0, 0)
+			fetch := kmsg.NewPtrFetchResponse()
+			fetch.Version = req.MaxVersion()
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic, rt.TopicID = "t", [16]byte{1}
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.HighWatermark, rp.LastStableOffset = 1000, 1000
+			rp.RecordBatches = recordbatch.BuildSized(size, 1_700_000_000_000)
+			rt.Partitions = append(rt.Partitions, rp)
+			fetch.Topics = append(fetch.Topics, rt)
+			c := replica.NewConn(1, replica.ConnConfig{Addr: cannedLeader(b, api, fetch)})
+			defer c.Close()
+			ctx, cancel := context.WithCancel(context.Background()) // as the fetcher's: cancellable
+			defer cancel()
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := c.Fetch(ctx, req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(resp.Topics[0].Partitions[0].RecordBatches) != size {
+					b.Fatal("short answer")
+				}
 			}
 		})
 	}
