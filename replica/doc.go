@@ -50,6 +50,16 @@
 // after an unclean election) truncates to it; a leader start past the
 // follower's end restarts the log there (TruncateFullyAndStartAt).
 //
+// A fetcher reaches its leader through a Conn: one TCP connection to the
+// leader's inter-broker listener (its TLS and SASL), requests encoded and
+// answers decoded by kmsg at the versions ApiVersions agreed, one at a
+// time in the fetcher's goroutine (no goroutine hops per fetch). A fetch
+// answer is read into one buffer per connection, reused by the next
+// fetch (kept up to 32 MiB: about replica.fetch.response.max.bytes per
+// leader followed), and its record bytes are views of that buffer until
+// the fetcher, which appends them first (the log copies them into its
+// segment), sends the next fetch.
+//
 // # Locking
 //
 // Leader.mu guards a Leader's state; the Log's own locks are taken under
