@@ -266,3 +266,71 @@ func BenchmarkConnFetch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReplicationLatency is the time from a leader's append of one
+// small batch to its follower's append of it: the follower's fetch, long
+// polling at a real broker in this process, is woken, answered and
+// applied, and its next fetch is sent; through replica.Conn (the
+// fetcher's goroutine reads and writes the socket itself) and, as the
+// baseline of the same run, KgoRequester (franz-go's connection
+// goroutines in between).
+func BenchmarkReplicationLatency(b *testing.B) {
+	addr, mgr := startBrokerWithLogs(b)
+	tp, err := mgr.CreateTopic("t", 1, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	leader, _ := mgr.Partition("t", 0)
+	batch := recordbatch.Build(1, 100, 1_700_000_000_000)
+	state := cluster.PartitionState{Topic: "t", Partition: 0, Leader: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
+	for _, via := range []string{"conn", "kgo"} {
+		b.Run("via="+via, func(b *testing.B) {
+			var req replica.Requester
+			if via == "conn" {
+				c := replica.NewConn(1, replica.ConnConfig{Addr: addr})
+				defer c.Close()
+				req = c
+			} else {
+				k, err := replica.NewKgoRequester(0, kgo.SeedBrokers(addr))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer k.Close()
+				req = k
+			}
+			cfg := tlog.DefaultConfig()
+			cfg.Logger = slog.New(slog.DiscardHandler)
+			follower, err := tlog.Open(b.TempDir(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer follower.Close()
+			// The follower starts where the leader is (earlier runs
+			// appended there).
+			if err := follower.TruncateFullyAndStartAt(leader.NextOffset()); err != nil {
+				b.Fatal(err)
+			}
+			f := replica.NewFetcher(1, req, replica.FetcherConfig{Self: 2, Logger: slog.New(slog.DiscardHandler)})
+			defer f.Close()
+			if err := f.Add(follower, state, tp.ID); err != nil {
+				b.Fatal(err)
+			}
+			var w tlog.Waiter
+			b.ReportAllocs()
+			for b.Loop() {
+				next := follower.NextOffset()
+				w.Reset(1)
+				w.Watch(follower, next, follower.AppendedBytes(), 1<<20)
+				if _, err := leader.Append(batch); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-w.Ready():
+				case <-time.After(10 * time.Second):
+					b.Fatalf("the follower did not take offset %d", next)
+				}
+				w.Stop()
+			}
+		})
+	}
+}
