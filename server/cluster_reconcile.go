@@ -13,7 +13,7 @@ package server
 //     since it was last applied: leads it (replica.Manager.BecomeLeader,
 //     min.insync.replicas from the topic's config or the broker's) or
 //     follows its leader over the inter-broker listener
-//     (BecomeFollower, one kgo client per leader broker, kept);
+//     (BecomeFollower, one replica.Conn per leader broker, kept);
 //   - stops the partitions no longer assigned here.
 //
 // Applying is idempotent: a partition whose state (its store version) is
