@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	tlog "github.com/tributary-io/tributary/log"
 )
 
 // Kafka's broker defaults for the group coordinator.
@@ -89,6 +91,16 @@ type Config struct {
 	// Kafka's group coordinator maps its append errors. Nil: a write is
 	// answered once appended to the local log.
 	WaitAppended func(ctx context.Context, partition int32, lastOffset int64) error
+	// AppendAsLeader, when set, makes every append to __consumer_offsets
+	// partition: it calls appendFn(batches) (the local log's append) only
+	// while this broker leads the partition, under the partition
+	// leader's lock, as a produce appends, so that nothing is written
+	// once leadership moved, even before UnloadPartition (in a cluster,
+	// replica.Leader.Append). An error wrapping
+	// ErrNotCoordinatorForGroup is answered NOT_COORDINATOR, any other
+	// of its own (too few in-sync replicas) COORDINATOR_NOT_AVAILABLE.
+	// Nil: the coordinator appends to the local log itself.
+	AppendAsLeader func(partition int32, appendFn func([]byte) (tlog.AppendInfo, error), batches []byte) (tlog.AppendInfo, error)
 	// CreateOffsetsTopic, when set, creates __consumer_offsets with this
 	// many partitions (through the cluster's metadata, replicated with
 	// offsets.topic.replication.factor) instead of in the local Manager.

@@ -359,10 +359,11 @@ func (c *Coordinator) offsetsLog(p int32) (*tlog.Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	if int(p) >= len(t.Partitions) {
-		return nil, fmt.Errorf("%w: %s has no partition %d", ErrCoordinatorNotAvailable, OffsetsTopic, p)
+	l := t.PartitionLog(p)
+	if l == nil {
+		return nil, fmt.Errorf("%w: %s has no partition %d here", ErrCoordinatorNotAvailable, OffsetsTopic, p)
 	}
-	return t.Partitions[p], nil
+	return l, nil
 }
 
 // offsetsTopic returns __consumer_offsets, creating it when missing.

@@ -173,6 +173,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 		TopicID: func(topic string) [16]byte {
 			return n.snapshot().Topics[topic].ID
 		},
+		Alive: n.brokerAlive,
 		Fetch: replica.FetcherConfig{
 			MaxWait:           c.ReplicaFetchWaitMax,
 			MinBytes:          int32(c.ReplicaFetchMinBytes),
@@ -185,6 +186,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 	s.node = n
 	gcfg.Cluster = true
 	gcfg.WaitAppended = n.waitOffsetsAppended
+	gcfg.AppendAsLeader = n.appendOffsets
 	gcfg.CreateOffsetsTopic = n.createOffsetsTopic
 	gcfg.LookupTopic = n.lookupTopic
 	return nil
@@ -588,6 +590,13 @@ func (n *brokerNode) leaderHint(topic string, partition int32) (leader, epoch in
 		return -1, -1, false
 	}
 	return p.Leader, p.LeaderEpoch, true
+}
+
+// brokerAlive reports whether broker id is registered and not fenced
+// (replica.Config.Alive: only live followers hold a DeleteRecords up).
+func (n *brokerNode) brokerAlive(id int32) bool {
+	_, ok := n.snapshot().Brokers[id]
+	return ok
 }
 
 // brokerEndpoint is where clients of listener reach broker id

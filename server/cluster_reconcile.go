@@ -3,11 +3,17 @@ package server
 // The reconciler makes this broker's logs and replication follow the
 // cluster metadata. On every new snapshot (store.Changed) it:
 //
-//   - creates the local log of every topic the metadata holds, with the
-//     metadata's topic ID and configs (log.Manager.CreateTopicWithID),
-//     adds partitions the topic grew by, applies config changes, and
-//     replaces a local topic whose ID differs (the name was deleted and
-//     created again while this broker was away);
+//   - knows every topic the metadata holds locally, with the metadata's
+//     topic ID, configs and partition count, and creates a local log only
+//     for the partitions this broker is a replica of
+//     (log.Manager.CreateTopicHosting, HostPartitions, see
+//     cluster_hosted.go), as the topic grows or replicas are assigned
+//     here; applies config changes, and replaces a local topic whose ID
+//     differs (the name was deleted and created again while this broker
+//     was away);
+//   - deletes the local log of a partition no longer assigned here, once
+//     its replication has stopped and the snapshots have said so for
+//     replicaRemoveGrace (cluster_hosted.go);
 //   - deletes the local log of a topic the metadata no longer holds;
 //   - for each partition this broker is a replica of, whose state moved
 //     since it was last applied: leads it (replica.Manager.BecomeLeader,
@@ -55,9 +61,12 @@ type reconciler struct {
 	log  *slog.Logger
 	kick chan struct{} // cap 1
 
-	mu         sync.Mutex                         // guards applied and requesters
+	mu         sync.Mutex                         // guards applied, requesters and unassigned
 	applied    map[cluster.TopicPartition]applied // partition → the state applied
 	requesters map[int32]*replica.Conn
+	// unassigned: hosted partitions the snapshots no longer assign here,
+	// since when (see removeUnassigned).
+	unassigned map[cluster.TopicPartition]time.Time
 }
 
 func newReconciler(n *brokerNode) *reconciler {
@@ -67,6 +76,7 @@ func newReconciler(n *brokerNode) *reconciler {
 		kick:       make(chan struct{}, 1),
 		applied:    make(map[cluster.TopicPartition]applied),
 		requesters: make(map[int32]*replica.Conn),
+		unassigned: make(map[cluster.TopicPartition]time.Time),
 	}
 }
 
@@ -171,18 +181,22 @@ func (r *reconciler) topics(s *cluster.Snapshot) bool {
 			}
 			found = false
 		}
+		hosted := hostedHere(s, t, r.n.self)
 		if !found {
-			if _, err := mgr.CreateTopicWithID(name, tlog.TopicID(t.ID), int(t.Partitions), overrides); err != nil {
+			if _, err := mgr.CreateTopicHosting(name, tlog.TopicID(t.ID), int(t.Partitions), hosted, overrides); err != nil {
 				r.log.Warn("server: create local topic", "topic", name, "err", err)
 				ok = false
 			}
 			continue
 		}
-		if len(lt.Partitions) < int(t.Partitions) {
-			if err := mgr.AddPartitions(name, int(t.Partitions)); err != nil {
-				r.log.Warn("server: add local partitions", "topic", name, "partitions", t.Partitions, "err", err)
+		if len(lt.Partitions) < int(t.Partitions) || !hostsAll(lt, hosted) {
+			if err := mgr.HostPartitions(name, int(t.Partitions), hosted); err != nil {
+				r.log.Warn("server: create local replicas", "topic", name, "partitions", t.Partitions, "hosted", hosted, "err", err)
 				ok = false
 			}
+		}
+		if !r.removeUnassigned(s, t, lt) {
+			ok = false
 		}
 		if !maps.Equal(lt.Overrides, overrides) {
 			if err := mgr.AlterTopicConfig(name, overrides); err != nil {
@@ -211,6 +225,11 @@ func (r *reconciler) stopTopic(topic string) {
 	for tp := range r.applied {
 		if tp.Topic == topic {
 			r.stop(tp)
+		}
+	}
+	for tp := range r.unassigned {
+		if tp.Topic == topic {
+			delete(r.unassigned, tp)
 		}
 	}
 }
@@ -309,6 +328,7 @@ func (r *reconciler) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	clear(r.applied)
+	clear(r.unassigned)
 }
 
 // closeRequesters closes the fetchers' clients, once the replica.Manager
