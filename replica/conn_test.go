@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -367,4 +368,46 @@ func readAll(t *testing.T, l *tlog.Log) []byte {
 		b.Release()
 	}
 	return out
+}
+
+// TestFetcherOverConnLeavesNoGoroutine: a fetcher long polling through a
+// Conn, once closed with its Conn, leaves no goroutine behind, neither
+// here nor at the leader (whose side of the connection ends once the long
+// poll it was serving does: the broker does not watch a connection
+// while it waits).
+func TestFetcherOverConnLeavesNoGoroutine(t *testing.T) {
+	addr, mgr := startBrokerWithLogs(t)
+	tp, err := mgr.CreateTopic("t", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tlog.DefaultConfig()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	follower, err := tlog.Open(t.TempDir(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer follower.Close()
+	before := runtime.NumGoroutine()
+	c := replica.NewConn(1, replica.ConnConfig{Addr: addr})
+	f := replica.NewFetcher(1, c, replica.FetcherConfig{Self: 2, MaxWait: 3 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	state := cluster.PartitionState{Topic: "t", Partition: 0, Leader: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
+	if err := f.Add(follower, state, tp.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the fetch long polls at the leader
+	start := time.Now()
+	f.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("closing a fetcher whose fetch long polls took %v", d)
+	}
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
 }
