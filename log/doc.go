@@ -269,9 +269,10 @@
 // max.message.bytes, keys in a compacted log, producer fields), the
 // broker's own batches (WriterBroker, what AppendBatches checks: CRC,
 // max.message.bytes, keys, producer fields), and a follower's append of
-// its leader's batches (WriterLeader: CRC and records read whole, offset
-// gaps of cleaned batches allowed; the leader applied the size and key
-// rules). A follower's append then checks the batches' offsets: at or
+// its leader's batches (WriterLeader: header and CRC only, offset gaps of
+// cleaned batches allowed; the leader read the records and applied the
+// size and key rules, and the CRC shows the bytes are the ones it
+// read). A follower's append then checks the batches' offsets: at or
 // past the log end, increasing, gaps allowed (see cleaner-checkpoint). The produce path runs it before AppendProduced, holding one of
 // the server's decompression slots; AppendProduced then checks only the
 // header again.

@@ -55,7 +55,8 @@
 // the size limit is left for the next fetch; an epoch newer than the
 // leader's is refused); the batches themselves are validated by the log,
 // in Log.AppendAsFollower (log.ValidateBatches, the one rule every writer
-// goes through), and a response it refuses is refused whole
+// goes through: each batch's header and CRC-32C, the records being the
+// ones the leader read), and a response it refuses is refused whole
 // (ErrCorruptFetch). A compacted leader's offset gaps are copied as they
 // are. The follower's high watermark is the leader's, capped at its own
 // log end, and its log start offset follows the leader's up
@@ -63,6 +64,16 @@
 // ListOffsets to the leader: a leader end below the follower's (only
 // after an unclean election) truncates to it; a leader start past the
 // follower's end restarts the log there (TruncateFullyAndStartAt).
+//
+// A fetcher reaches its leader through a Conn: one TCP connection to the
+// leader's inter-broker listener (its TLS and SASL), requests encoded and
+// answers decoded by kmsg at the versions ApiVersions agreed, one at a
+// time in the fetcher's goroutine (no goroutine hops per fetch). A fetch
+// answer is read into one buffer per connection, reused by the next
+// fetch (kept up to 32 MiB: about replica.fetch.response.max.bytes per
+// leader followed), and its record bytes are views of that buffer until
+// the fetcher, which appends them first (the log copies them into its
+// segment), sends the next fetch.
 //
 // # Locking
 //

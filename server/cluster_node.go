@@ -224,8 +224,8 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	switch {
 	case sl == nil:
 		return fmt.Errorf("server: start cluster: %w: the inter-broker listener %s is not served", ErrClusterConfig, n.interBroker)
-	case (sl.protocol.SASL() || sl.protocol.TLS()) && len(n.opts.Security.InterBroker) == 0:
-		// The fetchers dial the other brokers with the options
+	case (sl.protocol.SASL() || sl.protocol.TLS()) && n.opts.Security.InterBrokerConn.TLS == nil && n.opts.Security.InterBrokerConn.SASL == nil:
+		// The fetchers dial the other brokers with the security
 		// BrokerSettings.ClusterSecurity built from this listener's
 		// ssl.* and sasl.mechanism.inter.broker.protocol settings.
 		return fmt.Errorf("server: start cluster: %w: the inter-broker listener %s is %s but ClusterOptions.Security has no inter-broker client settings", ErrClusterConfig, n.interBroker, sl.protocol)

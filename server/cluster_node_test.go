@@ -44,8 +44,11 @@ type clusterTestNode struct {
 	// 0); else PLAINTEXT on host. opts are what a client of it needs.
 	listener *Listener
 	opts     []kgo.Opt
-	mgr      *tlog.Manager
-	srv      *Server
+	// interBroker is how the node's fetchers dial the others' listener
+	// (the security opts gives a client).
+	interBroker InterBrokerClient
+	mgr         *tlog.Manager
+	srv         *Server
 }
 
 type testCluster struct {
@@ -153,7 +156,7 @@ func (tc *testCluster) start(n *clusterTestNode) error {
 	cc.ReplicaFetchWaitMax = 100 * time.Millisecond
 	cfg := DefaultConfig()
 	cfg.Cluster = &ClusterOptions{Config: cc, UnsafeNoFsync: true, StartTimeout: 30 * time.Second,
-		Security: ClusterSecurity{InterBroker: n.opts}}
+		Security: ClusterSecurity{InterBroker: n.opts, InterBrokerConn: n.interBroker}}
 	if tc.configure != nil {
 		tc.configure(n, &cfg)
 	}
@@ -715,8 +718,9 @@ func TestClusterInterBrokerTLS(t *testing.T) {
 	tc := &testCluster{t: t}
 	for i := range 3 {
 		n := &clusterTestNode{t: t, id: int32(i + 1), host: "127.0.0.1", dir: t.TempDir(), ctrl: freeControllerAddr(t, "127.0.0.1"),
-			listener: &Listener{Name: "SSL", Protocol: auth.SSL, Addr: "127.0.0.1:0", Security: sec},
-			opts:     []kgo.Opt{kgo.DialTLSConfig(ca.ClientConfig(nil))}}
+			listener:    &Listener{Name: "SSL", Protocol: auth.SSL, Addr: "127.0.0.1:0", Security: sec},
+			opts:        []kgo.Opt{kgo.DialTLSConfig(ca.ClientConfig(nil))},
+			interBroker: InterBrokerClient{TLS: ca.ClientConfig(nil)}}
 		_, p, _ := net.SplitHostPort(n.ctrl)
 		port, _ := strconv.Atoi(p)
 		tc.voters = append(tc.voters, Voter{ID: n.id, Host: "127.0.0.1", Port: uint16(port)})

@@ -19,7 +19,7 @@ package server
 //     since it was last applied: leads it (replica.Manager.BecomeLeader,
 //     min.insync.replicas from the topic's config or the broker's) or
 //     follows its leader over the inter-broker listener
-//     (BecomeFollower, one kgo client per leader broker, kept);
+//     (BecomeFollower, one replica.Conn per leader broker, kept);
 //   - stops the partitions no longer assigned here.
 //
 // Applying is idempotent: a partition whose state (its store version) is
@@ -31,14 +31,13 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/consumergroup"
@@ -64,7 +63,7 @@ type reconciler struct {
 
 	mu         sync.Mutex                         // guards applied, requesters and unassigned
 	applied    map[cluster.TopicPartition]applied // partition → the state applied
-	requesters map[int32]*replica.KgoRequester
+	requesters map[int32]*replica.Conn
 	// unassigned: hosted partitions the snapshots no longer assign here,
 	// since when (see removeUnassigned).
 	unassigned map[cluster.TopicPartition]time.Time
@@ -76,7 +75,7 @@ func newReconciler(n *brokerNode) *reconciler {
 		log:        n.log.With("component", "reconciler"),
 		kick:       make(chan struct{}, 1),
 		applied:    make(map[cluster.TopicPartition]applied),
-		requesters: make(map[int32]*replica.KgoRequester),
+		requesters: make(map[int32]*replica.Conn),
 		unassigned: make(map[cluster.TopicPartition]time.Time),
 	}
 }
@@ -279,33 +278,49 @@ func (r *reconciler) minISR(s *cluster.Snapshot, topic string) int {
 	return max(r.n.cfg.MinInsyncReplicas, 1)
 }
 
-// requester is the fetchers' client for broker leader over the
-// inter-broker listener, made once per broker. Caller holds r.mu.
-func (r *reconciler) requester(s *cluster.Snapshot, leader int32) (*replica.KgoRequester, bool) {
-	b, live := s.Brokers[leader]
-	if !live {
+// requester is the fetchers' connection to broker leader's inter-broker
+// listener, made once per broker; it dials the address the metadata has
+// at each (re)connection. Caller holds r.mu.
+func (r *reconciler) requester(s *cluster.Snapshot, leader int32) (*replica.Conn, bool) {
+	if _, live := s.Brokers[leader]; !live {
 		return nil, false
 	}
 	if req, ok := r.requesters[leader]; ok {
 		return req, true
 	}
-	e, ok := b.Endpoint(r.n.interBroker)
-	if !ok {
+	if _, ok := r.interBrokerAddr(s, leader); !ok {
 		r.log.Warn("server: leader has no inter-broker endpoint", "leader", leader, "listener", r.n.interBroker)
 		return nil, false
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))),
-		kgo.ClientID("tributary-replica-" + strconv.Itoa(int(r.n.self))),
-	}
-	opts = append(opts, r.n.opts.Security.InterBroker...)
-	req, err := replica.NewKgoRequester(leader, opts...)
-	if err != nil {
-		r.log.Warn("server: replica client", "leader", leader, "err", err)
-		return nil, false
-	}
+	sec := r.n.opts.Security.InterBrokerConn
+	req := replica.NewConn(leader, replica.ConnConfig{
+		Resolve: func() (string, error) {
+			addr, ok := r.interBrokerAddr(r.n.snapshot(), leader)
+			if !ok {
+				return "", fmt.Errorf("server: broker %d has no live %s endpoint in the metadata", leader, r.n.interBroker)
+			}
+			return addr, nil
+		},
+		TLS:      sec.TLS,
+		SASL:     sec.SASL,
+		ClientID: "tributary-replica-" + strconv.Itoa(int(r.n.self)),
+	})
 	r.requesters[leader] = req
 	return req, true
+}
+
+// interBrokerAddr is where broker id serves the inter-broker listener,
+// as s has it.
+func (r *reconciler) interBrokerAddr(s *cluster.Snapshot, id int32) (string, bool) {
+	b, live := s.Brokers[id]
+	if !live {
+		return "", false
+	}
+	e, ok := b.Endpoint(r.n.interBroker)
+	if !ok {
+		return "", false
+	}
+	return net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port))), true
 }
 
 // close is called once run has returned.
