@@ -117,12 +117,14 @@ bench-security: build
 # whose leader is killed with kill -9 under 1,000 records/s (see
 # bench/cluster_bench_test.go; BENCHMARKS.md "Cluster: replication cost").
 # A binary without cluster mode runs the single broker's half only.
-# TRIBUTARY_BENCH_CLUSTER_PERF=dir records the brokers with perf;
-# TRIBUTARY_BENCH_CLUSTER_WORKLOADS=failover runs only the named workloads.
+# TRIBUTARY_BENCH_CLUSTER_PERF=dir records the brokers with perf.
+# BENCH_CLUSTER_WORKLOADS picks workloads by name, a regexp (e.g.
+# 'produce-1KiB|e2e-latency'); the default runs them all.
 BENCH_CLUSTER_ITERS ?= 3
+BENCH_CLUSTER_WORKLOADS ?= .*
 .PHONY: bench-cluster
 bench-cluster: build
-	TRIBUTARY_BENCH_CLUSTER_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench '^BenchmarkCluster$$' -v -benchtime $(BENCH_CLUSTER_ITERS)x -count 1 -timeout 40m ./bench
+	TRIBUTARY_BENCH_CLUSTER_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench '^BenchmarkCluster$$/^workload=($(BENCH_CLUSTER_WORKLOADS))$$' -v -benchtime $(BENCH_CLUSTER_ITERS)x -count 1 -timeout 40m ./bench
 
 # Peers side by side: Tributary, NATS JetStream (file storage), Redis
 # Streams (AOF everysec) and kfake, the same workloads interleaved in one

@@ -33,8 +33,9 @@ package bench_test
 //	              record's time from the Produce call to its receipt
 //	failover      (cluster only) two producers at 500 records/s each,
 //	              acks=all, idempotent, linger 0, round robin over the
-//	              partitions; after 3 s (-cluster.failover-before), kill -9 of the leader of one
-//	              partition (a different one each iteration); the
+//	              partitions; after 3 s (-cluster.failover-before),
+//	              kill -9 of the leader of one partition (a different
+//	              one each iteration); the
 //	              unavailability window is the time from the SIGKILL to
 //	              the first acknowledgement, on that partition, of a
 //	              record handed to the client after the killed process
@@ -68,10 +69,6 @@ package bench_test
 // broker). Each failover iteration logs whether the killed node led
 // etcd's raft (DescribeQuorum just before the kill): then the fencing
 // waits for etcd to elect another leader.
-//
-// TRIBUTARY_BENCH_CLUSTER_WORKLOADS=failover,e2e-latency (names as in
-// the list above) runs only those workloads; the single broker is not
-// started when only failover runs.
 //
 // TRIBUTARY_BENCH_CLUSTER_PERF=dir records the brokers of each timed
 // produce, consume and e2e run with `perf record -g` into
@@ -110,30 +107,13 @@ const (
 	envClusterBin = "TRIBUTARY_BENCH_CLUSTER_BIN"
 	// envClusterPerf names a directory for perf recordings (see the top).
 	envClusterPerf = "TRIBUTARY_BENCH_CLUSTER_PERF"
-	// envClusterWorkloads, comma-separated workload names, runs only
-	// those (see the top); empty: all.
-	envClusterWorkloads = "TRIBUTARY_BENCH_CLUSTER_WORKLOADS"
 )
 
-// clusterWorkloadWanted says whether the workload named runs, by
-// envClusterWorkloads.
-func clusterWorkloadWanted(name string) bool {
-	v := strings.TrimSpace(os.Getenv(envClusterWorkloads))
-	if v == "" {
-		return true
-	}
-	for _, w := range strings.Split(v, ",") {
-		if strings.TrimSpace(w) == name {
-			return true
-		}
-	}
-	return false
-}
-
-// failoverBefore is the steady load before the kill. kgo asks for
-// metadata after an error no sooner than MetadataMinAge (5 s by default)
-// after its previous ask, its first at the start of the load: a kill
-// before that waits the rest of it, one after it does not.
+// failoverBefore is the steady load before the kill. kgo, with its
+// defaults, asks for metadata after an error no sooner than
+// MetadataMinAge (5 s) after its previous ask, and a young client asked
+// recently (at its start, and again about 5 s later): a kill 3 s in
+// waits out the rest of those 5 s whatever the brokers do.
 var failoverBefore = flag.Duration("cluster.failover-before", 3*time.Second,
 	"BenchmarkCluster: the steady load before each failover kill")
 
@@ -355,13 +335,8 @@ func BenchmarkCluster(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterBenchTimeout)
 	defer cancel()
 
-	single := &deployment{name: depSingle, rf: 1, waitISR: 1}
-	for _, w := range []string{"produce-100B", "consume-100B", "produce-1KiB", "consume-1KiB", "e2e-latency"} {
-		if clusterWorkloadWanted(w) {
-			single.c = clustertest.Start(b, clustertest.Config{Nodes: 1, Bin: bin})
-			break
-		}
-	}
+	single := &deployment{name: depSingle, rf: 1, waitISR: 1,
+		c: clustertest.Start(b, clustertest.Config{Nodes: 1, Bin: bin})}
 	rf3 := &deployment{name: depRF3, rf: clusterRF, waitISR: clusterRF,
 		configs: map[string]*string{"min.insync.replicas": strPtr(strconv.Itoa(clusterMinISR))}}
 	if ok, why := clusterAvailable(b, bin); ok {
@@ -388,23 +363,15 @@ func BenchmarkCluster(b *testing.B) {
 		{"produce-1KiB", false, 200_000, 1024},
 		{"consume-1KiB", true, 200_000, 1024},
 	} {
-		if !clusterWorkloadWanted(w.name) {
-			continue
-		}
 		b.Run("workload="+w.name, func(b *testing.B) {
 			defer logLoad(b)()
 			cb.throughput(ctx, b, w.name, w.consume, w.records, w.size)
 		})
 	}
-	if clusterWorkloadWanted("e2e-latency") {
-		b.Run("workload=e2e-latency", func(b *testing.B) {
-			defer logLoad(b)()
-			cb.latency(ctx, b)
-		})
-	}
-	if !clusterWorkloadWanted("failover") {
-		return
-	}
+	b.Run("workload=e2e-latency", func(b *testing.B) {
+		defer logLoad(b)()
+		cb.latency(ctx, b)
+	})
 	b.Run("workload=failover", func(b *testing.B) {
 		if rf3.c == nil {
 			b.Skip(rf3.skip)

@@ -32,6 +32,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"errors"
@@ -41,6 +42,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,6 +79,22 @@ type ControllerConfig struct {
 	// Seed seeds placement's random start; 0 draws one. Tests set it to
 	// get the same placement every run.
 	Seed uint64
+	// Elections, when set, counts the leaders this Controller's writes
+	// elected; the Controllers of one broker share one.
+	Elections *ElectionStats
+}
+
+// ElectionStats counts committed leader elections, clean (the new leader
+// was in the ISR) and unclean (it was not: Kafka's
+// UncleanLeaderElectionsPerSec), for MetricLeaderElections. Safe for
+// concurrent use; the zero value is ready.
+type ElectionStats struct {
+	clean, unclean atomic.Int64
+}
+
+// Counts returns the elections counted so far.
+func (e *ElectionStats) Counts() (clean, unclean int64) {
+	return e.clean.Load(), e.unclean.Load()
 }
 
 // Controller decides leadership and ISR changes and writes them to the
@@ -87,6 +105,7 @@ type Controller struct {
 	store  Store
 	policy Policy
 	log    *slog.Logger
+	stats  *ElectionStats // nil: not counted
 
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
@@ -106,6 +125,7 @@ func NewController(cfg ControllerConfig) *Controller {
 		node:   cfg.NodeID,
 		store:  cfg.Store,
 		policy: cfg.Policy,
+		stats:  cfg.Elections,
 		log:    log.With("component", "controller", "node", cfg.NodeID),
 		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}
@@ -228,7 +248,9 @@ func (c *Controller) apply(ctx context.Context, updates []PartitionUpdate, why s
 	return nil
 }
 
-// logUpdates logs each committed change of leader or ISR.
+// logUpdates logs each committed change of leader or ISR, and counts the
+// elections. An unclean election is logged at Warn with what it loses:
+// an operator must be able to find every one.
 func (c *Controller) logUpdates(updates []PartitionUpdate, why string) {
 	for _, u := range updates {
 		msg := "partition ISR changed"
@@ -238,7 +260,7 @@ func (c *Controller) logUpdates(updates []PartitionUpdate, why string) {
 				msg = "partition offline"
 			}
 		}
-		c.log.Info(msg,
+		args := []any{
 			"reason", why,
 			"topic", u.New.Topic,
 			"partition", u.New.Partition,
@@ -248,7 +270,19 @@ func (c *Controller) logUpdates(updates []PartitionUpdate, why string) {
 			"partition_epoch", u.New.PartitionEpoch,
 			"old_isr", u.Old.ISR,
 			"isr", u.New.ISR,
-		)
+		}
+		if u.Unclean() {
+			c.log.Warn("UNCLEAN leader election: the new leader was not in sync; records only the old ISR held are lost", args...)
+		} else {
+			c.log.Info(msg, args...)
+		}
+		if c.stats != nil && u.Elects() {
+			if u.Unclean() {
+				c.stats.unclean.Add(1)
+			} else {
+				c.stats.clean.Add(1)
+			}
+		}
 	}
 }
 
@@ -304,7 +338,32 @@ func (c *Controller) CreateTopic(ctx context.Context, name string, partitions in
 	if err != nil {
 		return Topic{}, fmt.Errorf("cluster: create topic %s: %w", name, err)
 	}
-	t := Topic{Name: name, Partitions: partitions, Configs: maps.Clone(configs)}
+	return c.createTopic(ctx, name, assignment, configs)
+}
+
+// CreateTopicAssigned stores a new topic whose replicas are assignment
+// (one list per partition, numbered from 0, the preferred leader first),
+// as Kafka's CreateTopics with a manual assignment: CheckAssignment
+// against the live brokers (ErrInvalidReplicaAssignment), then each
+// partition led by its first replica, every replica in sync, epochs 0. A
+// taken name is ErrTopicExists.
+func (c *Controller) CreateTopicAssigned(ctx context.Context, name string, assignment [][]int32, configs map[string]string) (Topic, error) {
+	s := c.store.Snapshot()
+	if _, ok := s.Topics[name]; ok {
+		return Topic{}, fmt.Errorf("%w: %s", ErrTopicExists, name)
+	}
+	if len(assignment) == 0 {
+		return Topic{}, fmt.Errorf("cluster: create topic %s: %w: no partitions", name, ErrInvalidReplicaAssignment)
+	}
+	if err := CheckAssignment(assignment, 0, 0, s.Live); err != nil {
+		return Topic{}, fmt.Errorf("cluster: create topic %s: %w", name, err)
+	}
+	return c.createTopic(ctx, name, cloneAssignment(assignment), configs)
+}
+
+// createTopic stores topic name with the replicas of assignment.
+func (c *Controller) createTopic(ctx context.Context, name string, assignment [][]int32, configs map[string]string) (Topic, error) {
+	t := Topic{Name: name, Partitions: int32(len(assignment)), Configs: maps.Clone(configs)}
 	if _, err := crand.Read(t.ID[:]); err != nil {
 		return Topic{}, fmt.Errorf("cluster: create topic %s: topic ID: %w", name, err)
 	}
@@ -319,11 +378,31 @@ func (c *Controller) CreateTopic(ctx context.Context, name string, partitions in
 	return t, nil
 }
 
+// cloneAssignment copies a caller's assignment, so the stored states
+// share nothing with it.
+func cloneAssignment(a [][]int32) [][]int32 {
+	out := make([][]int32, len(a))
+	for i, r := range a {
+		out[i] = slices.Clone(r)
+	}
+	return out
+}
+
 // AddPartitions grows topic to total partitions, placing the new ones as
 // Kafka does (PlaceAddedPartitions). The store must implement
 // PartitionAdder. total not above the current count is
 // ErrInvalidPartitions.
 func (c *Controller) AddPartitions(ctx context.Context, topic string, total int32) error {
+	return c.AddPartitionsAssigned(ctx, topic, total, nil)
+}
+
+// AddPartitionsAssigned is AddPartitions with the new partitions' replicas
+// given (one list per new partition, in partition order, the preferred
+// leader first) when assignment is not nil, as Kafka's CreatePartitions
+// with a manual assignment: one list per added partition, each passing
+// CheckAssignment with the replication factor of the topic's lowest
+// partition, else ErrInvalidReplicaAssignment.
+func (c *Controller) AddPartitionsAssigned(ctx context.Context, topic string, total int32, assignment [][]int32) error {
 	adder, ok := c.store.(PartitionAdder)
 	if !ok {
 		return fmt.Errorf("cluster: add partitions to %s: the metadata store cannot add partitions", topic)
@@ -344,13 +423,11 @@ func (c *Controller) AddPartitions(ctx context.Context, topic string, total int3
 				existing = append(existing, p)
 			}
 		}
-		c.mu.Lock()
-		assignment, err := PlaceAddedPartitions(liveBrokers(s), existing, total-t.Partitions)
-		c.mu.Unlock()
+		placed, err := c.placeAdded(s, existing, t.Partitions, total, assignment)
 		if err != nil {
 			return fmt.Errorf("cluster: add partitions to %s: %w", topic, err)
 		}
-		parts := initialStates(topic, t.Partitions, assignment)
+		parts := initialStates(topic, t.Partitions, placed)
 		err = adder.AddPartitions(ctx, topic, parts)
 		if err == nil {
 			for _, p := range parts {
@@ -368,6 +445,27 @@ func (c *Controller) AddPartitions(ctx context.Context, topic string, total int3
 	}
 }
 
+// placeAdded is the replicas of partitions cur..total-1 of a topic whose
+// partitions are existing: assignment checked, or placed when nil.
+func (c *Controller) placeAdded(s *Snapshot, existing []PartitionState, cur, total int32, assignment [][]int32) ([][]int32, error) {
+	if assignment == nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return PlaceAddedPartitions(liveBrokers(s), existing, total-cur)
+	}
+	if int32(len(assignment)) != total-cur {
+		return nil, fmt.Errorf("%w: %d partition(s) to add, %d assignment(s) given", ErrInvalidReplicaAssignment, total-cur, len(assignment))
+	}
+	if len(existing) == 0 {
+		return nil, fmt.Errorf("%w: the topic has no partitions to add to", ErrInvalidPartitions)
+	}
+	first := slices.MinFunc(existing, func(a, b PartitionState) int { return cmp.Compare(a.Partition, b.Partition) })
+	if err := CheckAssignment(assignment, cur, len(first.Replicas), s.Live); err != nil {
+		return nil, err
+	}
+	return cloneAssignment(assignment), nil
+}
+
 // ElectPreferredLeaders moves the leadership of partitions (all when nil)
 // to their preferred replicas where those are live and in sync. The map
 // holds, per named partition that was not moved, why:
@@ -378,6 +476,24 @@ func (c *Controller) ElectPreferredLeaders(ctx context.Context, partitions []Top
 	err := c.retry(ctx, "preferred leader election", func(s *Snapshot) ([]PartitionUpdate, error) {
 		var updates []PartitionUpdate
 		updates, errs = ElectPreferred(s, partitions)
+		return updates, nil
+	})
+	return errs, err
+}
+
+// ElectUncleanLeaders runs an unclean leader election (ElectUnclean) of
+// partitions (all when nil): each partition without a live leader takes
+// one from its ISR, or else its first live replica alone, as a
+// compare-and-swap of its state at a new leader epoch, so a leader it
+// replaced is fenced as by any other election. The map holds, per named
+// partition not moved, why: ErrElectionNotNeeded,
+// ErrEligibleLeadersNotAvailable or ErrUnknownPartition. The error is the
+// store's.
+func (c *Controller) ElectUncleanLeaders(ctx context.Context, partitions []TopicPartition) (map[TopicPartition]error, error) {
+	var errs map[TopicPartition]error
+	err := c.retry(ctx, "unclean leader election", func(s *Snapshot) ([]PartitionUpdate, error) {
+		var updates []PartitionUpdate
+		updates, errs = ElectUnclean(s, partitions)
 		return updates, nil
 	})
 	return errs, err

@@ -440,6 +440,131 @@ func TestAddPartitionsGrowsATopic(t *testing.T) {
 	}
 }
 
+func TestManualAssignmentsAreStoredAsGivenAndCheckedAgainstLiveBrokers(t *testing.T) {
+	m := clusterOf(3)
+	m.fence(3)
+	c := newTestController(m, 1, Policy{})
+	ctx := context.Background()
+	if _, err := c.CreateTopicAssigned(ctx, "t", [][]int32{{2, 1}, {1, 2}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := m.Snapshot()
+	if s.Topics["t"].Partitions != 2 {
+		t.Fatalf("topic has %d partitions", s.Topics["t"].Partitions)
+	}
+	for i, want := range [][]int32{{2, 1}, {1, 2}} {
+		p, _ := s.Partition("t", int32(i))
+		if !slices.Equal(p.Replicas, want) || !slices.Equal(p.ISR, want) || p.Leader != want[0] || p.LeaderEpoch != 0 {
+			t.Fatalf("partition %d: %+v, want replicas %v led by the first", i, p, want)
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		assignment [][]int32
+	}{
+		{"fenced broker", [][]int32{{1, 3}}},
+		{"unknown broker", [][]int32{{7}}},
+		{"uneven", [][]int32{{1, 2}, {1}}},
+		{"none", nil},
+	} {
+		if _, err := c.CreateTopicAssigned(ctx, "u", tc.assignment, nil); !errors.Is(err, ErrInvalidReplicaAssignment) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	if _, ok := m.Snapshot().Topics["u"]; ok {
+		t.Fatal("a refused topic was stored")
+	}
+	if _, err := c.CreateTopicAssigned(ctx, "t", [][]int32{{1}}, nil); !errors.Is(err, ErrTopicExists) {
+		t.Fatalf("taken name: %v", err)
+	}
+
+	if err := c.AddPartitionsAssigned(ctx, "t", 4, [][]int32{{1, 2}, {2, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := m.Snapshot().Partition("t", 3); !slices.Equal(p.Replicas, ids(2, 1)) || p.Leader != 2 {
+		t.Fatalf("added partition 3: %+v", p)
+	}
+	for _, tc := range []struct {
+		name       string
+		total      int32
+		assignment [][]int32
+	}{
+		{"fewer lists than partitions", 6, [][]int32{{1, 2}}},
+		{"more lists than partitions", 5, [][]int32{{1, 2}, {2, 1}}},
+		{"not the topic's replication factor", 5, [][]int32{{1}}},
+		{"fenced broker", 5, [][]int32{{3, 1}}},
+		{"broker twice", 5, [][]int32{{1, 1}}},
+	} {
+		if err := c.AddPartitionsAssigned(ctx, "t", tc.total, tc.assignment); !errors.Is(err, ErrInvalidReplicaAssignment) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	if n := m.Snapshot().Topics["t"].Partitions; n != 4 {
+		t.Fatalf("refused additions left %d partitions", n)
+	}
+	noViolations(t, m)
+}
+
+// TestElectUncleanLeadersOnRequestBumpsTheEpochAndIsCounted: an offline
+// partition takes a live replica outside its ISR as sole leader at a
+// higher leader epoch (the fencing token), written as a compare-and-swap
+// and logged at Warn and counted; a partition with a live leader is
+// ELECTION_NOT_NEEDED, one without a live replica
+// ELIGIBLE_LEADERS_NOT_AVAILABLE.
+func TestElectUncleanLeadersOnRequestBumpsTheEpochAndIsCounted(t *testing.T) {
+	m := clusterOf(3)
+	logs := &lockedBuffer{}
+	var stats ElectionStats
+	c := testController{NewController(ControllerConfig{NodeID: 1, Store: m, Policy: Policy{},
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Seed: 1, Elections: &stats}), logs}
+	ctx := context.Background()
+	if _, err := c.CreateTopicAssigned(ctx, "t", [][]int32{{1, 2}, {2, 3}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	// Broker 2 falls out of partition 0's ISR, then its leader 1 dies:
+	// the ISR is gone and unclean election is off, so it stays offline.
+	p0, _ := m.Snapshot().Partition("t", 0)
+	if _, err := c.AlterISR(ctx, ISRChange{Topic: "t", Partition: 0, Leader: 1, LeaderEpoch: p0.LeaderEpoch,
+		PartitionEpoch: p0.PartitionEpoch, NewISR: ids(1)}); err != nil {
+		t.Fatal(err)
+	}
+	m.fence(1)
+	before := waitFor(t, m, "partition 0 offline", func(s *Snapshot) bool {
+		p, _ := s.Partition("t", 0)
+		return p.Leader == NoLeader
+	})
+	old, _ := before.Partition("t", 0)
+	tp0, tp1 := TopicPartition{"t", 0}, TopicPartition{"t", 1}
+	errs, err := c.ElectUncleanLeaders(ctx, []TopicPartition{tp0, tp1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != 1 || !errors.Is(errs[tp1], ErrElectionNotNeeded) {
+		t.Fatalf("errors %v, want only partition 1's ELECTION_NOT_NEEDED", errs)
+	}
+	p, _ := m.Snapshot().Partition("t", 0)
+	if p.Leader != 2 || !slices.Equal(p.ISR, ids(2)) || p.LeaderEpoch != old.LeaderEpoch+1 {
+		t.Fatalf("after the unclean election: %+v (before %+v)", p, old)
+	}
+	if _, unclean := stats.Counts(); unclean != 1 {
+		t.Fatalf("unclean elections counted %d, want 1", unclean)
+	}
+	waitLog(t, c, "UNCLEAN leader election: the new leader was not in sync; records only the old ISR held are lost")
+	// With no assigned replica live, no leader can be elected.
+	m.fence(3)
+	m.fence(2)
+	waitFor(t, m, "partition 0 offline again", func(s *Snapshot) bool {
+		p, _ := s.Partition("t", 0)
+		return p.Leader == NoLeader
+	})
+	errs, err = c.ElectUncleanLeaders(ctx, []TopicPartition{tp0})
+	if err != nil || !errors.Is(errs[tp0], ErrEligibleLeadersNotAvailable) {
+		t.Fatalf("no live replica: %v %v", errs, err)
+	}
+	noViolations(t, m)
+}
+
 func TestControlledShutdownLeavesTheBrokerLeadingOnlyWhatNoOneElseCan(t *testing.T) {
 	m := clusterOf(3)
 	c := newTestController(m, 1, Policy{})

@@ -16,6 +16,10 @@ var (
 	// preferred replica is not live or not in sync:
 	// PREFERRED_LEADER_NOT_AVAILABLE.
 	ErrPreferredLeaderNotAvailable = errors.New("cluster: preferred leader not available")
+	// ErrEligibleLeadersNotAvailable is an unclean leader election of a
+	// partition none of whose assigned replicas is live:
+	// ELIGIBLE_LEADERS_NOT_AVAILABLE.
+	ErrEligibleLeadersNotAvailable = errors.New("cluster: no eligible leader available")
 	// ErrUnknownPartition is an operation on a partition the metadata
 	// does not hold: UNKNOWN_TOPIC_OR_PARTITION.
 	ErrUnknownPartition = errors.New("cluster: unknown partition")
@@ -65,6 +69,9 @@ type elector struct {
 	s      *Snapshot
 	policy Policy
 	gone   map[int32]bool // live in s but leaving: shutting down, or fenced ahead of the snapshot
+	// unclean allows elections outside the ISR whatever the policy says:
+	// an unclean election asked for by an operator (ElectLeaders).
+	unclean bool
 }
 
 func (e elector) live(node int32) bool { return e.s.Live(node) && !e.gone[node] }
@@ -98,7 +105,7 @@ func (e elector) reconcile(p PartitionState) (next PartitionState, changed bool)
 				break
 			}
 		}
-		if next.Leader == NoLeader && e.policy.unclean(e.s, p.Topic) {
+		if next.Leader == NoLeader && (e.unclean || e.policy.unclean(e.s, p.Topic)) {
 			for _, r := range p.Replicas {
 				if e.live(r) {
 					next.Leader = r
@@ -223,8 +230,7 @@ func ControlledShutdown(s *Snapshot, node int32) []PartitionUpdate {
 // ErrElectionNotNeeded or ErrPreferredLeaderNotAvailable (only for the
 // partitions named; a nil list reports none).
 func ElectPreferred(s *Snapshot, partitions []TopicPartition) ([]PartitionUpdate, map[TopicPartition]error) {
-	errs := map[TopicPartition]error{}
-	elect := func(p PartitionState) (PartitionState, error) {
+	return electEach(s, partitions, func(p PartitionState) (PartitionState, error) {
 		if len(p.Replicas) == 0 {
 			return p, fmt.Errorf("%w: %s-%d has no replicas", ErrPreferredLeaderNotAvailable, p.Topic, p.Partition)
 		}
@@ -239,15 +245,47 @@ func ElectPreferred(s *Snapshot, partitions []TopicPartition) ([]PartitionUpdate
 		next.Leader = pref
 		next, _ = bump(p, next)
 		return next, nil
-	}
-	var out []PartitionUpdate
+	})
+}
+
+// ElectUnclean returns the unclean leader elections of partitions (every
+// partition of s when nil), Kafka's ElectLeaders with ElectionType
+// UNCLEAN (KIP-460): a partition whose leader is gone takes a leader by
+// the rule every other election follows (reconcile), with unclean
+// election allowed whatever unclean.leader.election.enable says: its
+// first live ISR member in assignment order if it has one, else its first
+// live replica, alone in the ISR at a new leader epoch. What only the lost
+// ISR held is gone from the partition (PartitionUpdate.Unclean tells such
+// elections apart). Partitions that cannot or need not change get an
+// error each, as ElectPreferred's: ErrUnknownPartition,
+// ErrElectionNotNeeded (it has a live leader) or
+// ErrEligibleLeadersNotAvailable (no assigned replica is live).
+func ElectUnclean(s *Snapshot, partitions []TopicPartition) ([]PartitionUpdate, map[TopicPartition]error) {
+	e := elector{s: s, unclean: true}
+	return electEach(s, partitions, func(p PartitionState) (PartitionState, error) {
+		if p.Leader != NoLeader && e.live(p.Leader) {
+			return p, fmt.Errorf("%w: %s-%d is led by live broker %d", ErrElectionNotNeeded, p.Topic, p.Partition, p.Leader)
+		}
+		next, _ := e.reconcile(p)
+		if next.Leader == NoLeader {
+			return p, fmt.Errorf("%w: %s-%d: none of replicas %v is live", ErrEligibleLeadersNotAvailable, p.Topic, p.Partition, p.Replicas)
+		}
+		return next, nil
+	})
+}
+
+// electEach runs elect over partitions (every partition of s when nil)
+// and returns the updates of those it elected a leader for, and the
+// errors of those named that it did not (a nil list reports none).
+func electEach(s *Snapshot, partitions []TopicPartition, elect func(PartitionState) (PartitionState, error)) ([]PartitionUpdate, map[TopicPartition]error) {
+	errs := map[TopicPartition]error{}
 	if partitions == nil {
-		out = decide(s, nil, func(p PartitionState) (PartitionState, bool) {
+		return decide(s, nil, func(p PartitionState) (PartitionState, bool) {
 			next, err := elect(p)
 			return next, err == nil
-		})
-		return out, errs
+		}), errs
 	}
+	var out []PartitionUpdate
 	seen := map[TopicPartition]bool{}
 	for _, tp := range partitions {
 		if seen[tp] {

@@ -313,6 +313,45 @@ func TestElectPreferredMovesLeadershipOnlyToALiveInSyncPreferredReplica(t *testi
 	}
 }
 
+func TestElectUncleanElectsALiveReplicaOnlyWhereTheLeaderIsGone(t *testing.T) {
+	tp := func(p int32) TopicPartition { return TopicPartition{"t", p} }
+	// Broker 1 is gone; 2 and 3 live, 4 never was.
+	s := snap(ids(2, 3), uncleanOff,
+		part(0, ids(1, 2, 3), ids(1), NoLeader),    // ISR gone: 2 leads alone
+		part(1, ids(1, 3, 2), ids(1), 1),           // leader still listed, not live: 3 leads alone
+		part(2, ids(1, 2, 3), ids(1, 3), NoLeader), // a live ISR member: a clean election of 3
+		part(3, ids(2, 3), ids(2, 3), 2),           // a live leader
+		part(4, ids(1, 4), ids(1), NoLeader),       // no assigned replica live
+	)
+	updates, errs := ElectUnclean(s, []TopicPartition{tp(0), tp(1), tp(2), tp(3), tp(4), tp(9)})
+	want := []PartitionState{
+		after(0, ids(1, 2, 3), ids(2), 2, startLE+1, startPE+1),
+		after(1, ids(1, 3, 2), ids(3), 3, startLE+1, startPE+1),
+		after(2, ids(1, 2, 3), ids(3), 3, startLE+1, startPE+1),
+	}
+	sameStates(t, newStates(t, updates), want)
+	for i, u := range updates {
+		if wantUnclean := i < 2; u.Unclean() != wantUnclean {
+			t.Errorf("%v: Unclean() = %v, want %v", u.New.TP(), u.Unclean(), wantUnclean)
+		}
+	}
+	for tpp, want := range map[TopicPartition]error{
+		tp(3): ErrElectionNotNeeded, tp(4): ErrEligibleLeadersNotAvailable, tp(9): ErrUnknownPartition,
+	} {
+		if !errors.Is(errs[tpp], want) {
+			t.Errorf("%v: %v, want %v", tpp, errs[tpp], want)
+		}
+	}
+	if len(errs) != 3 {
+		t.Errorf("errors %v", errs)
+	}
+	all, errs := ElectUnclean(s, nil)
+	sameStates(t, newStates(t, all), want)
+	if len(errs) != 0 {
+		t.Errorf("all partitions: errors %v", errs)
+	}
+}
+
 func TestAlterISRFollowsAlterPartitionRules(t *testing.T) {
 	// Partition 0: replicas 1,2,3,4; leader 1; ISR 1,2; broker 4 not live.
 	s := snap(ids(1, 2, 3), nil, part(0, ids(1, 2, 3, 4), ids(1, 2), 1))

@@ -63,7 +63,8 @@ const (
 	// counters).
 	MetricISRShrinks = "tributary_cluster_isr_shrinks_total"
 	MetricISRExpands = "tributary_cluster_isr_expands_total"
-	// MetricLeaderElections: leaders the active controller elected, by
+	// MetricLeaderElections: leaders this broker's controllers elected
+	// (as the active controller, or for an ElectLeaders it served), by
 	// kind, clean (from the ISR) or unclean (Kafka's
 	// LeaderElectionRateAndTimeMs and UncleanLeaderElectionsPerSec).
 	MetricLeaderElections = "tributary_cluster_leader_elections_total"
@@ -109,7 +110,7 @@ var Metrics = []Metric{
 	{MetricBrokers, Gauge, []string{LabelState}, "Registered brokers by state (active, fenced), as the active controller sees them."},
 	{MetricISRShrinks, Counter, nil, "ISR shrinks this broker made as a leader."},
 	{MetricISRExpands, Counter, nil, "ISR expansions this broker made as a leader."},
-	{MetricLeaderElections, Counter, []string{LabelKind}, "Leaders elected by the active controller, clean (from the ISR) or unclean."},
+	{MetricLeaderElections, Counter, []string{LabelKind}, "Leaders this broker's controllers elected, clean (from the ISR) or unclean (outside it, losing what only the ISR held)."},
 	{MetricReplicaMaxLag, Gauge, nil, "Largest lag in records of this broker's follower replicas behind their leaders."},
 	{MetricReplicaFetchRequests, Counter, nil, "Replica fetches this broker sent as a follower."},
 	{MetricReplicaFetchErrors, Counter, []string{LabelError}, "Replica fetches this broker sent as a follower that failed, by error."},

@@ -15,7 +15,46 @@ var (
 	// ErrInvalidPartitions is a partition count below 1, or one that does
 	// not grow a topic: INVALID_PARTITIONS.
 	ErrInvalidPartitions = errors.New("cluster: invalid partition count")
+	// ErrInvalidReplicaAssignment is a manual replica assignment Kafka's
+	// controller refuses: INVALID_REPLICA_ASSIGNMENT.
+	ErrInvalidReplicaAssignment = errors.New("cluster: invalid replica assignment")
 )
+
+// CheckAssignment validates a manual replica assignment (CreateTopics'
+// ReplicaAssignment, CreatePartitions' Assignment) as Kafka's controller
+// does, partition by partition: a replica list is not empty, names only
+// registered brokers (registered reports which; a fenced broker is not),
+// none twice, and holds rf replicas; rf < 1 takes the first list's length,
+// so that every partition of a new topic has the same count. first is the
+// ID of assignment[0]'s partition, for the messages. Every refusal wraps
+// ErrInvalidReplicaAssignment. The first replica of each list is the
+// partition's preferred leader.
+func CheckAssignment(assignment [][]int32, first int32, rf int, registered func(int32) bool) error {
+	for i, replicas := range assignment {
+		p := first + int32(i)
+		if len(replicas) == 0 {
+			return fmt.Errorf("%w: partition %d has an empty replica list", ErrInvalidReplicaAssignment, p)
+		}
+		// In ID order, so the broker named is the lowest at fault,
+		// whatever order the list has.
+		sorted := slices.Sorted(slices.Values(replicas))
+		for j, b := range sorted {
+			if !registered(b) {
+				return fmt.Errorf("%w: partition %d names broker %d, which is not registered", ErrInvalidReplicaAssignment, p, b)
+			}
+			if j > 0 && sorted[j-1] == b {
+				return fmt.Errorf("%w: partition %d names broker %d more than once", ErrInvalidReplicaAssignment, p, b)
+			}
+		}
+		if rf < 1 {
+			rf = len(replicas)
+		}
+		if len(replicas) != rf {
+			return fmt.Errorf("%w: partition %d has %d replica(s), the other partitions %d", ErrInvalidReplicaAssignment, p, len(replicas), rf)
+		}
+	}
+	return nil
+}
 
 // PlaceReplicas assigns replicas for a new topic's partitions, numbered from
 // 0, as Kafka assigns a new topic's replicas: brokers in node ID order (or,

@@ -235,3 +235,34 @@ func TestAddedPartitionsContinueTheTopicsSpread(t *testing.T) {
 		t.Fatalf("RF 3 on 2 brokers: %v", err)
 	}
 }
+
+func TestCheckAssignmentRefusesWhatKafkasControllerRefuses(t *testing.T) {
+	registered := func(n int32) bool { return n >= 1 && n <= 3 }
+	for _, tc := range []struct {
+		name       string
+		assignment [][]int32
+		rf         int
+		ok         bool
+	}{
+		{"one partition", [][]int32{{2, 1, 3}}, 0, true},
+		{"preferred leaders vary", [][]int32{{1, 2}, {3, 1}, {2, 3}}, 0, true},
+		{"rf of the topic", [][]int32{{3}, {1}}, 1, true},
+		{"empty list", [][]int32{{1}, {}}, 0, false},
+		{"unregistered broker", [][]int32{{1, 4}}, 0, false},
+		{"negative broker", [][]int32{{-1}}, 0, false},
+		{"broker twice", [][]int32{{2, 1, 2}}, 0, false},
+		{"fewer replicas than the first partition", [][]int32{{1, 2}, {3}}, 0, false},
+		{"more replicas than the first partition", [][]int32{{1}, {2, 3}}, 0, false},
+		{"not the topic's rf", [][]int32{{1, 2}}, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckAssignment(tc.assignment, 5, tc.rf, registered)
+			if tc.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrInvalidReplicaAssignment) {
+				t.Fatalf("got %v, want ErrInvalidReplicaAssignment", err)
+			}
+		})
+	}
+}

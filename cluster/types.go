@@ -151,6 +151,18 @@ type PartitionUpdate struct {
 	New PartitionState
 }
 
+// Elects reports whether u gives the partition a new leader (not going
+// offline).
+func (u PartitionUpdate) Elects() bool {
+	return u.New.Leader != NoLeader && u.New.Leader != u.Old.Leader
+}
+
+// Unclean reports whether u elects a leader that was not in the ISR: an
+// unclean election, which loses whatever only the old ISR held.
+func (u PartitionUpdate) Unclean() bool {
+	return u.Elects() && !u.Old.InISR(u.New.Leader)
+}
+
 // Store is the cluster metadata as the controller, the brokers and the
 // replication code use it. The etcd implementation is the real one; tests
 // of pure decision logic may use an in-memory one.

@@ -299,6 +299,9 @@ func TestClusterUnloadAnswersWaitingSyncNotCoordinator(t *testing.T) {
 	}
 }
 
+// TestClusterLoadingPartitionAnswersLoadInProgress: while a partition
+// loads its groups answer ErrLoadInProgress, except a heartbeat, answered
+// blindly, and FindCoordinator's check, which names this broker already.
 func TestClusterLoadingPartitionAnswersLoadInProgress(t *testing.T) {
 	noGoroutineLeak(t)
 	release := make(chan struct{})
@@ -317,6 +320,13 @@ func TestClusterLoadingPartitionAnswersLoadInProgress(t *testing.T) {
 	}
 	if _, err := tc.c.ListGroups(); !errors.Is(err, ErrLoadInProgress) {
 		t.Fatalf("list groups while loading: %v, want ErrLoadInProgress", err)
+	}
+	// As Kafka: a heartbeat is answered blindly while the group loads.
+	if err := tc.c.Heartbeat(HeartbeatRequest{Group: "g", MemberID: "m", Generation: 1}); err != nil {
+		t.Fatalf("heartbeat while loading: %v, want nil", err)
+	}
+	if err := tc.c.EnsureOffsetsTopic(); err != nil {
+		t.Fatalf("FindCoordinator's check while loading: %v, want nil", err)
 	}
 	close(release)
 	tc.load("g", 1)
@@ -649,5 +659,59 @@ func TestClusterReloadedGroupKeepsItsGeneration(t *testing.T) {
 	d, err := tc.c.DescribeGroup("g")
 	if err != nil || d.State != Stable || len(d.Members) != 2 || d.Generation != joins[0].Generation {
 		t.Fatalf("describe after reload: %+v, %v", d, err)
+	}
+}
+
+// Every write to __consumer_offsets goes through Config.AppendAsLeader
+// when set: a refusal because leadership moved (before the partition is
+// unloaded) appends nothing and is answered NOT_COORDINATOR, one for too
+// few in-sync replicas COORDINATOR_NOT_AVAILABLE, and the commit takes
+// no effect.
+func TestClusterAppendAsLeaderRefusalAppendsNothing(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		refuse error
+		want   error
+	}{
+		{"leadership moved", fmt.Errorf("server: not led here: %w", ErrNotCoordinatorForGroup), ErrNotCoordinatorForGroup},
+		{"not enough replicas", errors.New("replica: ISR below min.insync.replicas"), ErrCoordinatorNotAvailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var refuse atomic.Bool
+			var calls atomic.Int32
+			cfg := testConfig()
+			cfg.AppendAsLeader = func(p int32, appendFn func([]byte) (tlog.AppendInfo, error), b []byte) (tlog.AppendInfo, error) {
+				calls.Add(1)
+				if refuse.Load() {
+					return tlog.AppendInfo{}, tt.refuse
+				}
+				return appendFn(b)
+			}
+			tc := startClusterCoord(t, cfg, nil)
+			tc.topic("t", 1)
+			tc.load("g", 1)
+			if err := tc.commitOne("g", 10); err != nil {
+				t.Fatal(err)
+			}
+			if calls.Load() == 0 {
+				t.Fatal("the commit did not go through AppendAsLeader")
+			}
+			l := tc.offsetsLog("g")
+			end := l.NextOffset()
+			refuse.Store(true)
+			err := tc.commitOne("g", 11)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("commit refused by AppendAsLeader: %v, want %v", err, tt.want)
+			}
+			if tt.want == ErrCoordinatorNotAvailable && errors.Is(err, ErrNotCoordinatorForGroup) {
+				t.Fatalf("commit refused for too few replicas: %v, also NOT_COORDINATOR", err)
+			}
+			if got := l.NextOffset(); got != end {
+				t.Fatalf("a refused commit moved the offsets log end from %d to %d", end, got)
+			}
+			if got, err := tc.committed("g"); err != nil || got != 10 {
+				t.Fatalf("OffsetFetch after a refused commit: %d, %v; want 10", got, err)
+			}
+		})
 	}
 }

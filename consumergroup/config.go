@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	tlog "github.com/tributary-io/tributary/log"
 )
 
 // Kafka's broker defaults for the group coordinator.
@@ -89,6 +91,16 @@ type Config struct {
 	// Kafka's group coordinator maps its append errors. Nil: a write is
 	// answered once appended to the local log.
 	WaitAppended func(ctx context.Context, partition int32, lastOffset int64) error
+	// AppendAsLeader, when set, makes every append to __consumer_offsets
+	// partition: it calls appendFn(batches) (the local log's append) only
+	// while this broker leads the partition, under the partition
+	// leader's lock, as a produce appends, so that nothing is written
+	// once leadership moved, even before UnloadPartition (in a cluster,
+	// replica.Leader.Append). An error wrapping
+	// ErrNotCoordinatorForGroup is answered NOT_COORDINATOR, any other
+	// of its own (too few in-sync replicas) COORDINATOR_NOT_AVAILABLE.
+	// Nil: the coordinator appends to the local log itself.
+	AppendAsLeader func(partition int32, appendFn func([]byte) (tlog.AppendInfo, error), batches []byte) (tlog.AppendInfo, error)
 	// CreateOffsetsTopic, when set, creates __consumer_offsets with this
 	// many partitions (through the cluster's metadata, replicated with
 	// offsets.topic.replication.factor) instead of in the local Manager.
@@ -102,6 +114,12 @@ type Config struct {
 	// server answers from its metadata, as this broker may hold no
 	// replica of a topic its groups commit. Nil: the local Manager's.
 	LookupTopic func(name string) (id [16]byte, partitions int, ok bool)
+
+	// LoadHook, when set, runs on the load's goroutine before a replay:
+	// of partition p by LoadPartition (Config.Cluster), or of the whole
+	// topic by Start (p = -1, a single broker). Tests hold a load open
+	// with it to see what clients get meanwhile. Nil: nothing.
+	LoadHook func(partition int32)
 
 	// Logger receives membership and load lines; nil means slog.Default().
 	Logger *slog.Logger

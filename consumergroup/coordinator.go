@@ -58,8 +58,8 @@ type Coordinator struct {
 	// UnloadPartition (ownership.go); nil on a single broker.
 	parts map[int32]*offsetsPartition
 
-	// loadHook, set by tests only before Start, runs before
-	// LoadPartition's replay, on its goroutine.
+	// loadHook (Config.LoadHook; this package's tests may set it before
+	// Start) runs before a replay, on its goroutine.
 	loadHook func(p int32)
 	// pendingRing holds the expiry timers of the last MaxPendingMembers
 	// KIP-394 member ids handed out, over all groups; pendingNext is
@@ -101,6 +101,7 @@ func New(mgr *tlog.Manager, cfg Config) (*Coordinator, error) {
 		quit:       make(chan struct{}),
 		groups:     make(map[string]*group),
 		partitions: cfg.OffsetsTopicPartitions,
+		loadHook:   cfg.LoadHook,
 	}
 	if cfg.Cluster {
 		c.parts = make(map[int32]*offsetsPartition)
@@ -125,6 +126,9 @@ func (c *Coordinator) Start() {
 		}
 		go func() {
 			defer c.wg.Done()
+			if c.loadHook != nil {
+				c.loadHook(-1)
+			}
 			start := time.Now()
 			err := c.load()
 			if err != nil {
@@ -186,6 +190,21 @@ func (c *Coordinator) ready() error {
 	default:
 		return ErrLoadInProgress
 	}
+}
+
+// serves returns the error a request for group gets because of this
+// coordinator's state (stopping, loading, not its coordinator), nil when
+// it is served: lookup's checks, without the lookup.
+func (c *Coordinator) serves(group string) error {
+	if err := c.ready(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrCoordinatorNotAvailable
+	}
+	return c.ownerErrLocked(group)
 }
 
 // lookup returns the group, or nil when it does not exist; create makes
@@ -307,9 +326,12 @@ func javaHashCode(s string) int32 {
 
 // EnsureOffsetsTopic creates __consumer_offsets if it does not exist yet
 // (Kafka creates it on the first FindCoordinator): through
-// Config.CreateOffsetsTopic when set, else in the local Manager.
+// Config.CreateOffsetsTopic when set, else in the local Manager. While
+// Start's replay runs it answers, as Kafka's FindCoordinator names its
+// broker as soon as it leads the partition: the group requests that
+// follow answer ErrLoadInProgress until the replay is done.
 func (c *Coordinator) EnsureOffsetsTopic() error {
-	if err := c.ready(); err != nil {
+	if err := c.ready(); err != nil && !errors.Is(err, ErrLoadInProgress) {
 		return err
 	}
 	if c.cfg.CreateOffsetsTopic != nil {
@@ -359,10 +381,11 @@ func (c *Coordinator) offsetsLog(p int32) (*tlog.Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	if int(p) >= len(t.Partitions) {
-		return nil, fmt.Errorf("%w: %s has no partition %d", ErrCoordinatorNotAvailable, OffsetsTopic, p)
+	l := t.PartitionLog(p)
+	if l == nil {
+		return nil, fmt.Errorf("%w: %s has no partition %d here", ErrCoordinatorNotAvailable, OffsetsTopic, p)
 	}
-	return t.Partitions[p], nil
+	return l, nil
 }
 
 // offsetsTopic returns __consumer_offsets, creating it when missing.

@@ -94,7 +94,10 @@
 //	   └──────────────── UnloadPartition(p, epoch) ─────────────┘
 //
 // (a replay that fails leaves the partition Failed: COORDINATOR_NOT_AVAILABLE
-// until the next LoadPartition). Each call carries the partition's leader
+// until the next LoadPartition). While Loading, FindCoordinator already
+// names this broker (EnsureOffsetsTopic answers) and a heartbeat is
+// answered blindly, as Kafka's coordinator does; a single broker's replay
+// at Start is the same for every group. Each call carries the partition's leader
 // epoch; one older than the last seen for the partition is stale and
 // ignored, so a late notification never undoes a newer one. Unloading
 // cancels the partition's context (a replay stops, writes waiting for their

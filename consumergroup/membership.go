@@ -3,6 +3,7 @@ package consumergroup
 import (
 	"bytes"
 	"context"
+	"errors"
 	"time"
 	"unique"
 )
@@ -16,6 +17,11 @@ func (c *Coordinator) Join(ctx context.Context, r JoinRequest) JoinResult {
 	fail := func(err error) JoinResult { return JoinResult{Err: err, MemberID: r.MemberID, Generation: -1} }
 	if r.Group == "" {
 		return fail(ErrInvalidGroupID)
+	}
+	// As Kafka: the coordinator's state (not coordinator, loading) is
+	// answered before the request's own faults.
+	if err := c.serves(r.Group); err != nil {
+		return fail(err)
 	}
 	if r.SessionTimeout < c.cfg.MinSessionTimeout || r.SessionTimeout > c.cfg.MaxSessionTimeout {
 		return fail(ErrInvalidSessionTimeout)
@@ -625,9 +631,17 @@ func (g *group) syncResult(m *member) SyncResult {
 }
 
 // Heartbeat handles a Heartbeat request: it keeps the member's session
-// alive and tells it when the group is rebalancing.
+// alive and tells it when the group is rebalancing. While the group's
+// partition loads it answers nil, as Kafka does.
 func (c *Coordinator) Heartbeat(r HeartbeatRequest) error {
 	g, err := c.lookup(r.Group, false)
+	if errors.Is(err, ErrLoadInProgress) {
+		// As Kafka's group coordinator: a heartbeat while the group's
+		// partition loads is answered blindly, so a member that moved
+		// here with its coordinator keeps its session instead of
+		// rejoining; the load restores the member and its session.
+		return nil
+	}
 	if err != nil {
 		return err
 	}

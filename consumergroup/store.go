@@ -170,9 +170,17 @@ func (c *Coordinator) appendLocal(partition int32, recs []record) (tlog.AppendIn
 		return tlog.AppendInfo{}, err
 	}
 	buf := encodeBatches(nil, recs, c.cfg.now().UnixMilli())
-	info, err := l.AppendBatches(buf)
+	var info tlog.AppendInfo
+	if c.cfg.AppendAsLeader != nil {
+		info, err = c.cfg.AppendAsLeader(partition, l.AppendBatches, buf)
+	} else {
+		info, err = l.AppendBatches(buf)
+	}
 	if err != nil {
 		c.logger.Warn("consumergroup: append to the offsets topic failed", "partition", partition, "err", err)
+		if errors.Is(err, ErrNotCoordinatorForGroup) {
+			return info, fmt.Errorf("consumergroup: append to %s-%d: %w", OffsetsTopic, partition, err)
+		}
 		if errors.Is(err, tlog.ErrMessageTooLarge) {
 			return info, fmt.Errorf("%w: %w", ErrCommitTooLarge, err)
 		}
@@ -249,6 +257,9 @@ func (c *Coordinator) load() error {
 	st := make(loadState)
 	var unknown int
 	for p, l := range t.Partitions {
+		if l == nil {
+			continue // not hosted here (a single broker hosts every one)
+		}
 		if err := c.replayInto(int32(p), l, nil, st, &unknown); err != nil {
 			return err
 		}

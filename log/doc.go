@@ -1,6 +1,7 @@
 // Package log owns one partition's log — an ordered list of segments with
 // roll, retention, flush, recovery and truncation — and the Manager of a data
-// directory holding every partition of every topic.
+// directory holding the partitions of its topics that it hosts (every one on a
+// single broker; a broker of a cluster hosts its replicas only).
 //
 // It is usable embedded, without the server:
 //
@@ -15,11 +16,13 @@
 //	<data-dir>/
 //	  .lock                           flock: one process per data dir
 //	  clean-shutdown                  empty; present only between a clean stop and the next start
-//	  meta/topics/<topic id>.json     name, topic id, partition count, config overrides
-//	                                  (named by id: a 249-character name would not fit NAME_MAX)
+//	  meta/topics/<topic id>.json     name, topic id, partition count, hosted partitions,
+//	                                  config overrides (named by id: a 249-character name
+//	                                  would not fit NAME_MAX; format in topicmeta.go)
 //	  meta/producer-ids               producer ID block reservation, see below
 //	  <hex>.deleting/                 a partition being deleted; removed at open
-//	  <topic>-<partition>/
+//	  <topic>-<partition>/            one per hosted partition: every partition on a single
+//	                                  broker, a cluster broker's replicas only (hosted.go)
 //	    00000000000000000000.log      see package segment
 //	    00000000000000000000.index
 //	    00000000000000000000.timeindex
@@ -266,9 +269,10 @@
 // max.message.bytes, keys in a compacted log, producer fields), the
 // broker's own batches (WriterBroker, what AppendBatches checks: CRC,
 // max.message.bytes, keys, producer fields), and a follower's append of
-// its leader's batches (WriterLeader: CRC and records read whole, offset
-// gaps of cleaned batches allowed; the leader applied the size and key
-// rules). A follower's append then checks the batches' offsets: at or
+// its leader's batches (WriterLeader: header and CRC only, offset gaps of
+// cleaned batches allowed; the leader read the records and applied the
+// size and key rules, and the CRC shows the bytes are the ones it
+// read). A follower's append then checks the batches' offsets: at or
 // past the log end, increasing, gaps allowed (see cleaner-checkpoint). The produce path runs it before AppendProduced, holding one of
 // the server's decompression slots; AppendProduced then checks only the
 // header again.
@@ -457,6 +461,10 @@
 //     with Options.ProducerIDBlocks, never one another Manager got from
 //     the same blocks' source (as long as the source never hands out a
 //     block twice).
+//   - A Manager opens exactly the partitions its topics' metadata lists
+//     as hosted: a partition whose removal (RemovePartitions) or creation
+//     a crash interrupted is deleted at the next open, never served with
+//     half its files (hosted.go).
 //
 // # Concurrency and lock order
 //

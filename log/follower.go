@@ -23,9 +23,9 @@ var ErrUnexpectedAppendOffset = errors.New("log: follower append does not contin
 // a gap is written, the cleaned offset (the cleaner checkpoint) is moved
 // up to the end of the append, durably, so that recovery takes the gap
 // for a cleaned one, not for damage (see the package comment). Batches
-// are validated by ValidateBatches as WriterLeader (CRC, structure,
-// records decompressed; no size or key rule, as Kafka's follower). The
-// epoch cache learns each epoch newer than its latest at its batch's base
+// are validated by ValidateBatches as WriterLeader (structure and CRC;
+// records not decompressed nor read, no size or key rule, as Kafka's
+// follower: the leader read them). The epoch cache learns each epoch newer than its latest at its batch's base
 // offset, and the idempotent producers' state is updated as on the leader
 // (without checking sequences: the leader did), so that this log dedups a
 // producer's retries once it leads. Nothing is appended on an error.

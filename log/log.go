@@ -1,8 +1,6 @@
 package log
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -911,17 +909,7 @@ func (l *Log) removeAll() error {
 	if err := l.closeUnsynced(); err != nil {
 		l.cfg.Load().logger().Warn("log: close before delete", "dir", l.dir, "err", err)
 	}
-	// A short name of its own: the partition dir's name may be near NAME_MAX.
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	gone := filepath.Join(filepath.Dir(l.dir), hex.EncodeToString(rnd[:])+defaultDeletedDirSuffix)
-	if err := os.Rename(l.dir, gone); err != nil {
-		return fmt.Errorf("log: delete %s: %w", l.dir, err)
-	}
-	if err := os.RemoveAll(gone); err != nil {
-		return fmt.Errorf("log: delete %s: %w", l.dir, err)
-	}
-	return syncDir(filepath.Dir(l.dir))
+	return removeDir(l.dir)
 }
 
 // isNoSpace reports a full disk or quota.

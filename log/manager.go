@@ -3,7 +3,6 @@ package log
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +21,6 @@ import (
 const (
 	metaDir         = "meta"
 	topicsDir       = "topics"
-	topicMetaVer    = 1 // reader rule: read N and N-1
 	maxTopicNameLen = 249
 	// MaxPartitions bounds a topic's partition count (a sanity limit against
 	// requests that would create millions of directories).
@@ -53,21 +51,39 @@ type TopicID [16]byte
 func (id TopicID) String() string { return hex.EncodeToString(id[:]) }
 
 // Topic is a topic's metadata and its partition logs: an immutable
-// snapshot. Changes (AddPartitions, AlterTopicConfig) publish a new Topic;
-// callers holding an old one keep a consistent, if stale, view.
+// snapshot. Changes (AddPartitions, AlterTopicConfig, HostPartitions,
+// RemovePartitions) publish a new Topic; callers holding an old one keep a
+// consistent, if stale, view.
 type Topic struct {
-	Name       string
-	ID         TopicID
-	Overrides  map[string]string // topic-level configs by Kafka name
+	Name      string
+	ID        TopicID
+	Overrides map[string]string // topic-level configs by Kafka name
+	// Partitions has one entry per partition of the topic (its length is
+	// the partition count): partition p's log, or nil where this data dir
+	// hosts no replica of p (a broker of a cluster hosts only the
+	// partitions assigned to it, see CreateTopicHosting). A single
+	// broker's topics have every log.
 	Partitions []*Log
 }
 
-type topicMeta struct {
-	Version    int               `json:"version"`
-	Name       string            `json:"name"`
-	ID         string            `json:"id"`
-	Partitions int               `json:"partitions"`
-	Configs    map[string]string `json:"configs,omitempty"`
+// PartitionLog returns partition p's log: nil when the topic has no
+// partition p or this data dir hosts no replica of it.
+func (t *Topic) PartitionLog(p int32) *Log {
+	if p < 0 || int(p) >= len(t.Partitions) {
+		return nil
+	}
+	return t.Partitions[p]
+}
+
+// Hosted returns the partitions this data dir holds a log of, ascending.
+func (t *Topic) Hosted() []int32 {
+	out := make([]int32, 0, len(t.Partitions))
+	for p, l := range t.Partitions {
+		if l != nil {
+			out = append(out, int32(p))
+		}
+	}
+	return out
 }
 
 // Options configures a Manager.
@@ -256,42 +272,38 @@ func (m *Manager) load(clean bool) error {
 	if err != nil {
 		return fmt.Errorf("log: read topic metadata: %w", err)
 	}
-	// Every partition of every topic is opened by one pool of workers.
+	// Every hosted partition of every topic is opened by one pool of
+	// workers.
 	var topics []*Topic
-	var counts []int
+	var hosted [][]int32
 	var dirs []string
 	var cfgs []*Config
+	sparse := map[string]*topicMeta{} // topics listing their hosted partitions
 	for _, e := range metas {
 		if !strings.HasSuffix(e.Name(), topicMetaSuffix) {
 			continue
 		}
-		path := filepath.Join(m.dir, metaDir, topicsDir, e.Name())
-		b, err := os.ReadFile(path)
+		tm, err := readTopicMeta(filepath.Join(m.dir, metaDir, topicsDir, e.Name()))
 		if err != nil {
-			return fmt.Errorf("log: read topic metadata %s: %w", path, err)
+			return err
 		}
-		var tm topicMeta
-		if err := json.Unmarshal(b, &tm); err != nil {
-			return fmt.Errorf("log: topic metadata %s: %w", path, err)
-		}
-		if tm.Version != topicMetaVer {
-			return fmt.Errorf("log: topic metadata %s: unsupported version %d", path, tm.Version)
-		}
-		id, err := hex.DecodeString(tm.ID)
-		if err != nil || len(id) != 16 {
-			return fmt.Errorf("log: topic metadata %s: bad topic id %q", path, tm.ID)
-		}
-		t := &Topic{Name: tm.Name, Overrides: tm.Configs}
+		id, _ := hex.DecodeString(tm.ID) // checked by readTopicMeta
+		t := &Topic{Name: tm.Name, Overrides: tm.Configs, Partitions: make([]*Log, tm.Partitions)}
 		copy(t.ID[:], id)
 		cfg, err := m.defaults.With(tm.Configs)
 		if err != nil {
 			return fmt.Errorf("log: topic %s: %w", tm.Name, err)
 		}
-		topics, counts = append(topics, t), append(counts, tm.Partitions)
-		for p := 0; p < tm.Partitions; p++ {
-			dirs, cfgs = append(dirs, m.partitionDir(tm.Name, p)), append(cfgs, &cfg)
+		ps := tm.hostedPartitions()
+		topics, hosted = append(topics, t), append(hosted, ps)
+		for _, p := range ps {
+			dirs, cfgs = append(dirs, m.partitionDir(tm.Name, int(p))), append(cfgs, &cfg)
+		}
+		if tm.sparse() {
+			sparse[tm.Name] = &tm
 		}
 	}
+	m.removeUnhosted(ents, sparse)
 	logs, err := m.openLogs(dirs, cfgs, &managedOpen{dirClean: clean, cache: m.segCache, files: m.files})
 	if err != nil {
 		return err
@@ -313,20 +325,22 @@ func (m *Manager) load(clean bool) error {
 		}
 	}
 	for i, t := range topics {
-		t.Partitions, logs = logs[:counts[i]:counts[i]], logs[counts[i]:]
+		for _, p := range hosted[i] {
+			t.Partitions[p], logs = logs[0], logs[1:]
+		}
 		m.topics[t.Name] = t
 	}
 	return nil
 }
 
-// createLogs creates the partitions [from, to) of topic, in parallel. On any
+// createLogs creates the given partitions of topic, in parallel. On any
 // failure nothing of them is left: every partition's directory goes, that
 // of the one that failed too (Open may have made it before failing).
-func (m *Manager) createLogs(topic string, from, to int, cfg Config) ([]*Log, error) {
-	dirs := make([]string, 0, to-from)
-	cfgs := make([]*Config, 0, to-from)
-	for p := from; p < to; p++ {
-		dir := m.partitionDir(topic, p)
+func (m *Manager) createLogs(topic string, partitions []int32, cfg Config) ([]*Log, error) {
+	dirs := make([]string, 0, len(partitions))
+	cfgs := make([]*Config, 0, len(partitions))
+	for _, p := range partitions {
+		dir := m.partitionDir(topic, int(p))
 		os.RemoveAll(dir) // a stale dir of an earlier topic of the same name, or attempt
 		dirs, cfgs = append(dirs, dir), append(cfgs, &cfg)
 	}
@@ -379,7 +393,7 @@ func (m *Manager) CreateTopic(name string, partitions int, overrides map[string]
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, fmt.Errorf("log: topic id: %w", err)
 	}
-	return m.createTopic(name, id, partitions, overrides)
+	return m.createTopic(name, id, partitions, nil, overrides)
 }
 
 // CreateTopicWithID is CreateTopic with the topic ID given: a cluster's
@@ -389,10 +403,28 @@ func (m *Manager) CreateTopicWithID(name string, id TopicID, partitions int, ove
 	if id == (TopicID{}) {
 		return nil, fmt.Errorf("%w: topic %q: the zero topic id", ErrInvalidTopic, name)
 	}
-	return m.createTopic(name, id, partitions, overrides)
+	return m.createTopic(name, id, partitions, nil, overrides)
 }
 
-func (m *Manager) createTopic(name string, id TopicID, partitions int, overrides map[string]string) (*Topic, error) {
+// CreateTopicHosting is CreateTopicWithID for a broker of a cluster, which
+// hosts a replica of only some of the topic's partitions: the topic is
+// known with all its partitions, and only those in hosted (any order;
+// empty: none) get a log. HostPartitions and RemovePartitions change the
+// hosted set later.
+func (m *Manager) CreateTopicHosting(name string, id TopicID, partitions int, hosted []int32, overrides map[string]string) (*Topic, error) {
+	if id == (TopicID{}) {
+		return nil, fmt.Errorf("%w: topic %q: the zero topic id", ErrInvalidTopic, name)
+	}
+	ps, err := sortedPartitions(name, partitions, hosted)
+	if err != nil {
+		return nil, err
+	}
+	return m.createTopic(name, id, partitions, ps, overrides)
+}
+
+// createTopic creates a topic whose partitions hosted (ascending; nil:
+// every one) have a log.
+func (m *Manager) createTopic(name string, id TopicID, partitions int, hosted []int32, overrides map[string]string) (*Topic, error) {
 	if err := ValidateTopicName(name); err != nil {
 		return nil, err
 	}
@@ -409,15 +441,26 @@ func (m *Manager) createTopic(name string, id TopicID, partitions int, overrides
 		return nil, fmt.Errorf("%w: %q", ErrTopicExists, name)
 	}
 	t := &Topic{Name: name, ID: id, Overrides: copyMap(overrides)}
-	if err := m.writeMeta(t, partitions); err != nil {
+	if err := m.writeMeta(t, partitions, hosted); err != nil {
 		return nil, m.storageErr(err)
 	}
-	logs, err := m.createLogs(name, 0, partitions, cfg)
+	create := hosted
+	if create == nil {
+		create = allPartitions(partitions)
+	}
+	logs, err := m.createLogs(name, create, cfg)
 	if err != nil {
 		os.Remove(m.metaPath(t))
 		return nil, err
 	}
-	t.Partitions = logs
+	if hosted == nil {
+		t.Partitions = logs // dense: one allocation, as before
+	} else {
+		t.Partitions = make([]*Log, partitions)
+		for i, p := range create {
+			t.Partitions[p] = logs[i]
+		}
+	}
 	m.publish(t)
 	return t, nil
 }
@@ -429,9 +472,11 @@ func (m *Manager) publish(t *Topic) {
 	m.mu.Unlock()
 }
 
-// AddPartitions grows a topic to total partitions (Kafka's CreatePartitions).
-// The new partitions exist before the metadata counts them, so a crash
-// midway leaves at most unused directories, never a topic missing a log.
+// AddPartitions grows a topic to total partitions (Kafka's CreatePartitions),
+// each new one with a log (a single broker's; a broker of a cluster hosts
+// only its replicas, see HostPartitions). The new partitions exist before
+// the metadata counts them, so a crash midway leaves at most unused
+// directories, never a topic missing a log.
 func (m *Manager) AddPartitions(name string, total int) error {
 	m.adminMu.Lock()
 	defer m.adminMu.Unlock()
@@ -446,13 +491,17 @@ func (m *Manager) AddPartitions(name string, total int) error {
 	if err != nil {
 		return err
 	}
-	added, err := m.createLogs(name, len(t.Partitions), total, cfg)
+	var news []int32
+	for p := len(t.Partitions); p < total; p++ {
+		news = append(news, int32(p))
+	}
+	added, err := m.createLogs(name, news, cfg)
 	if err != nil {
 		return err
 	}
 	nt := &Topic{Name: t.Name, ID: t.ID, Overrides: t.Overrides,
 		Partitions: append(append([]*Log(nil), t.Partitions...), added...)}
-	if err := m.writeMeta(nt, total); err != nil {
+	if err := m.writeTopicMeta(nt); err != nil {
 		for _, l := range added {
 			l.removeAll()
 		}
@@ -476,10 +525,13 @@ func (m *Manager) AlterTopicConfig(name string, overrides map[string]string) err
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 	}
 	nt := &Topic{Name: t.Name, ID: t.ID, Overrides: copyMap(overrides), Partitions: t.Partitions}
-	if err := m.writeMeta(nt, len(nt.Partitions)); err != nil {
+	if err := m.writeTopicMeta(nt); err != nil {
 		return err
 	}
 	for _, l := range nt.Partitions {
+		if l == nil {
+			continue
+		}
 		c := cfg
 		c.WrapFile = l.Config().WrapFile
 		l.SetConfig(c)
@@ -512,9 +564,7 @@ func (m *Manager) DeleteTopic(name string) error {
 	if err := syncDir(filepath.Dir(m.metaPath(t))); err != nil {
 		return fmt.Errorf("log: delete topic %q: %w", name, err)
 	}
-	return errors.Join(parallel(len(t.Partitions), m.ioWorkers(), func(i int) error {
-		return t.Partitions[i].removeAll()
-	})...)
+	return m.removeLogs(t.Partitions)
 }
 
 // Topic returns a topic by name.
@@ -542,10 +592,11 @@ func (m *Manager) Partition(topic string, partition int32) (*Log, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	t, ok := m.topics[topic]
-	if !ok || partition < 0 || int(partition) >= len(t.Partitions) {
+	if !ok {
 		return nil, false
 	}
-	return t.Partitions[partition], true
+	l := t.PartitionLog(partition)
+	return l, l != nil
 }
 
 // metaPath names a topic's metadata file by topic id, not by name: a
@@ -554,21 +605,16 @@ func (m *Manager) metaPath(t *Topic) string {
 	return filepath.Join(m.dir, metaDir, topicsDir, t.ID.String()+topicMetaSuffix)
 }
 
-func (m *Manager) writeMeta(t *Topic, partitions int) error {
-	b, err := json.MarshalIndent(topicMeta{Version: topicMetaVer, Name: t.Name, ID: t.ID.String(),
-		Partitions: partitions, Configs: t.Overrides}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("log: topic metadata %q: %w", t.Name, err)
-	}
-	return writeFileAtomic(m.metaPath(t), b)
-}
-
 func (m *Manager) logs() []*Log {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var out []*Log
 	for _, t := range m.topics {
-		out = append(out, t.Partitions...)
+		for _, l := range t.Partitions {
+			if l != nil {
+				out = append(out, l)
+			}
+		}
 	}
 	return out
 }

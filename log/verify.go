@@ -1,7 +1,6 @@
 package log
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -53,6 +52,7 @@ func ListPartitions(dataDir string) (DataDir, error) {
 		return dd, fmt.Errorf("log: %s is not a data dir: %w", dataDir, err)
 	}
 	claimed := map[string]bool{metaDir: true}
+	sparse := map[string]bool{} // topics whose metadata lists the hosted partitions
 	for _, e := range metas {
 		if !strings.HasSuffix(e.Name(), topicMetaSuffix) {
 			continue
@@ -68,7 +68,11 @@ func ListPartitions(dataDir string) (DataDir, error) {
 			dd.Warnings = append(dd.Warnings, segment.Problem{Path: path, Position: -1, Offset: -1, Err: err})
 			cfg = DefaultConfig()
 		}
-		for p := range tm.Partitions {
+		if tm.sparse() {
+			sparse[tm.Name] = true
+		}
+		for _, hp := range tm.hostedPartitions() {
+			p := int(hp)
 			name := tm.Name + "-" + strconv.Itoa(p)
 			claimed[name] = true
 			dir := filepath.Join(dataDir, name)
@@ -85,34 +89,22 @@ func ListPartitions(dataDir string) (DataDir, error) {
 		return dd, fmt.Errorf("log: read data dir %s: %w", dataDir, err)
 	}
 	for _, e := range ents {
-		if e.IsDir() && !claimed[e.Name()] {
-			dd.Warnings = append(dd.Warnings, segment.Problem{Path: filepath.Join(dataDir, e.Name()), Position: -1, Offset: -1,
-				Err: errors.New("log: no topic claims this directory (a deleted topic's leftover?); not inspected")})
+		if !e.IsDir() || claimed[e.Name()] {
+			continue
 		}
+		if topic, _, ok := partitionDirName(e.Name()); ok && sparse[topic] {
+			dd.Warnings = append(dd.Warnings, segment.Problem{Path: filepath.Join(dataDir, e.Name()), Position: -1, Offset: -1,
+				Err: errors.New("log: a partition its topic's metadata does not host (a removal a crash interrupted); deleted at the next start, not inspected")})
+			continue
+		}
+		dd.Warnings = append(dd.Warnings, segment.Problem{Path: filepath.Join(dataDir, e.Name()), Position: -1, Offset: -1,
+			Err: errors.New("log: no topic claims this directory (a deleted topic's leftover?); not inspected")})
 	}
 	sort.Slice(dd.Partitions, func(i, j int) bool {
 		a, b := dd.Partitions[i], dd.Partitions[j]
 		return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
 	})
 	return dd, nil
-}
-
-func readTopicMeta(path string) (topicMeta, error) {
-	var tm topicMeta
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return tm, fmt.Errorf("log: read topic metadata: %w", err)
-	}
-	if err := json.Unmarshal(b, &tm); err != nil {
-		return tm, fmt.Errorf("log: topic metadata: %w", err)
-	}
-	if tm.Version != topicMetaVer {
-		return tm, fmt.Errorf("log: topic metadata: unsupported version %d", tm.Version)
-	}
-	if tm.Partitions < 0 || tm.Partitions > MaxPartitions {
-		return tm, fmt.Errorf("log: topic metadata: %d partitions", tm.Partitions)
-	}
-	return tm, nil
 }
 
 // VerifyOptions configures VerifyPartition.

@@ -21,9 +21,24 @@
 // the partition's state in the cluster metadata and hands the committed
 // state back; one proposal is in flight at a time.
 //
+// A produce appends through the Leader (Append), which checks that it
+// still leads, and for acks=all min.insync.replicas, under its append
+// lock held shared, and writes to the log under that same hold; a
+// step-down (Stop) and a new leader epoch or ISR (UpdateState) take the
+// lock exclusively, as Kafka's leaderIsrUpdateLock. So nothing is appended
+// as leader once Stop returns, and a batch carries the epoch it was
+// checked at.
+//
 // acks=all produces register a waiter ordered by offset; an advance of the
-// high watermark completes the prefix it passes. No goroutine is spent per
+// high watermark completes the prefix it passes; a step-down fails them
+// all with ErrNotLeaderOrFollower at once. No goroutine is spent per
 // waiter besides the caller's own.
+//
+// The low watermark is the lowest log start offset over the leader and
+// its live followers, each as its last fetch reported it (the follower
+// moves its own up to the leader's, which fetch answers carry). A
+// DeleteRecords waits for it to reach the offset asked for
+// (WaitLowWatermark), as Kafka's DelayedDeleteRecords.
 //
 // A follower's fetch carries the epoch of its last fetched batch; if the
 // leader's log ends that epoch before the fetch offset, the answer is a
@@ -40,7 +55,8 @@
 // the size limit is left for the next fetch; an epoch newer than the
 // leader's is refused); the batches themselves are validated by the log,
 // in Log.AppendAsFollower (log.ValidateBatches, the one rule every writer
-// goes through), and a response it refuses is refused whole
+// goes through: each batch's header and CRC-32C, the records being the
+// ones the leader read), and a response it refuses is refused whole
 // (ErrCorruptFetch). A compacted leader's offset gaps are copied as they
 // are. The follower's high watermark is the leader's, capped at its own
 // log end, and its log start offset follows the leader's up
@@ -49,11 +65,27 @@
 // after an unclean election) truncates to it; a leader start past the
 // follower's end restarts the log there (TruncateFullyAndStartAt).
 //
+// A fetcher reaches its leader through a Conn: one TCP connection to the
+// leader's inter-broker listener (its TLS and SASL), requests encoded and
+// answers decoded by kmsg at the versions ApiVersions agreed, one at a
+// time in the fetcher's goroutine (no goroutine hops per fetch). A fetch
+// answer is read into one buffer per connection, reused by the next
+// fetch (kept up to 32 MiB: about replica.fetch.response.max.bytes per
+// leader followed), and its record bytes are views of that buffer until
+// the fetcher, which appends them first (the log copies them into its
+// segment), sends the next fetch.
+//
 // # Locking
 //
 // Leader.mu guards a Leader's state; the Log's own locks are taken under
-// it (the Log never calls back). A fetcher's mu guards its partition set;
+// it (the Log never calls back). Leader.appendMu is taken before mu: held
+// shared across an append's leadership check and its write to the Log
+// (Append's appendFn, which must not call back into the Leader),
+// exclusively by Stop and UpdateState. A fetcher's mu guards its partition set;
 // each followed partition's mu is held while its response is applied to
 // the log, so that once Stop returns the fetcher no longer touches that
-// log. Order: fetcher.mu before a partition's mu; Manager.mu before both.
+// log. Order: fetcher.mu before a partition's mu; Manager.mu before both,
+// and before Leader.appendMu (a role change stops the Leader, waiting for
+// its appends in flight, under Manager.mu, so that no fetcher appends to
+// the log before they are done).
 package replica

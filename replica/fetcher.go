@@ -42,9 +42,18 @@ const (
 )
 
 // Requester sends one request to one broker (the leader a fetcher fetches
-// from) and returns its response. KgoRequester is the real one.
+// from) and returns its response. Conn is the real one (KgoRequester
+// another).
 type Requester interface {
 	Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+}
+
+// fetchRequester is a Requester that answers a Fetch into memory of its
+// own, valid until its next Fetch (Conn): the fetcher applies an answer
+// whole before it sends the next fetch, so nothing it appended is still
+// read from that memory when the memory is reused.
+type fetchRequester interface {
+	Fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error)
 }
 
 // FetcherConfig configures the follower fetchers.
@@ -129,6 +138,16 @@ type Fetcher struct {
 	wake   chan struct{} // cap 1: the partition set changed
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// Reused from fetch to fetch, so that a steady stream of fetches
+	// allocates little; only the goroutine of run touches them (lazily
+	// made). fetchReq is a fetch request (its topics' and partitions'
+	// room kept); inFlight is what it asks; topicIdx, its topics by name;
+	// names, the answer's topic names by ID.
+	fetchReq *kmsg.FetchRequest
+	inFlight map[cluster.TopicPartition]sent
+	topicIdx map[string]int
+	names    map[[16]byte]string
 }
 
 // NewFetcher starts the fetcher of leader, which req reaches. Close stops
@@ -307,13 +326,20 @@ func (f *Fetcher) run(ctx context.Context) {
 // fetch sends req and checks the response is a Fetch of a version that
 // can carry DivergingEpoch.
 func (f *Fetcher) fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
-	r, err := f.req.Request(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("replica: fetch from broker %d: %w", f.leader, err)
-	}
-	resp, ok := r.(*kmsg.FetchResponse)
-	if !ok {
-		return nil, fmt.Errorf("replica: fetch from broker %d: response is %T", f.leader, r)
+	var resp *kmsg.FetchResponse
+	if fr, ok := f.req.(fetchRequester); ok {
+		var err error
+		if resp, err = fr.Fetch(ctx, req); err != nil {
+			return nil, fmt.Errorf("replica: fetch from broker %d: %w", f.leader, err)
+		}
+	} else {
+		r, err := f.req.Request(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("replica: fetch from broker %d: %w", f.leader, err)
+		}
+		if resp, ok = r.(*kmsg.FetchResponse); !ok {
+			return nil, fmt.Errorf("replica: fetch from broker %d: response is %T", f.leader, r)
+		}
 	}
 	if resp.Version < minFetchVersion {
 		return nil, fmt.Errorf("replica: fetch from broker %d: answered at Fetch v%d, replication needs v%d+", f.leader, resp.Version, minFetchVersion)
@@ -332,7 +358,14 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	idle := time.Minute
-	req := kmsg.NewPtrFetchRequest()
+	if f.fetchReq == nil {
+		f.fetchReq = kmsg.NewPtrFetchRequest()
+		f.inFlight = make(map[cluster.TopicPartition]sent, len(f.parts))
+		f.topicIdx = make(map[string]int, 4)
+	}
+	req := f.fetchReq
+	topics := req.Topics[:0]
+	*req = kmsg.NewFetchRequest()
 	req.ReplicaID = f.cfg.Self
 	req.ReplicaState.ID = f.cfg.Self
 	req.ReplicaState.Epoch = f.cfg.BrokerEpoch
@@ -341,8 +374,9 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 	req.MaxBytes = f.cfg.MaxBytes
 	req.SessionID = 0
 	req.SessionEpoch = -1 // full fetch, no session
-	inFlight := make(map[cluster.TopicPartition]sent, len(f.parts))
-	topics := make(map[string]int, 4)
+	inFlight := f.inFlight
+	clear(inFlight)
+	clear(f.topicIdx)
 	resting := false
 	for tp, p := range f.parts {
 		if at, ok := f.retryAt[p]; ok {
@@ -353,13 +387,17 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 			}
 			delete(f.retryAt, p)
 		}
-		i, ok := topics[tp.Topic]
+		i, ok := f.topicIdx[tp.Topic]
 		if !ok {
-			i = len(req.Topics)
-			topics[tp.Topic] = i
+			i = len(topics)
+			f.topicIdx[tp.Topic] = i
+			var room []kmsg.FetchRequestTopicPartition
+			if i < cap(topics) {
+				room = topics[:i+1][i].Partitions[:0] // the last request's, reused
+			}
 			t := kmsg.NewFetchRequestTopic()
-			t.Topic, t.TopicID = tp.Topic, p.topicID
-			req.Topics = append(req.Topics, t)
+			t.Topic, t.TopicID, t.Partitions = tp.Topic, p.topicID, room
+			topics = append(topics, t)
 		}
 		off := p.log.NextOffset()
 		rp := kmsg.NewFetchRequestTopicPartition()
@@ -369,9 +407,10 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 		rp.LastFetchedEpoch = p.log.LeaderEpoch()
 		rp.LogStartOffset = p.log.StartOffset()
 		rp.PartitionMaxBytes = f.cfg.PartitionMaxBytes
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		topics[i].Partitions = append(topics[i].Partitions, rp)
 		inFlight[tp] = sent{p: p, fetchOffset: off}
 	}
+	req.Topics = topics
 	if resting && idle < f.cfg.MaxWait {
 		// Whole milliseconds, rounded up: the retry is due when it ends.
 		req.MaxWaitMillis = int32((idle + time.Millisecond - 1) / time.Millisecond)
@@ -383,7 +422,11 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 // as sent. It reports whether any log moved, and whether any partition
 // was rested after an error.
 func (f *Fetcher) handleResponse(ctx context.Context, resp *kmsg.FetchResponse, inFlight map[cluster.TopicPartition]sent) (progress, rested bool) {
-	names := make(map[[16]byte]string, len(inFlight))
+	if f.names == nil {
+		f.names = make(map[[16]byte]string, len(inFlight))
+	}
+	names := f.names
+	clear(names)
 	for tp, s := range inFlight {
 		names[s.p.topicID] = tp.Topic
 	}
@@ -500,7 +543,7 @@ func (f *Fetcher) handlePartition(ctx context.Context, s sent, rp *kmsg.FetchRes
 // fetchedBatches is what the fetch protocol decides about a fetch
 // answer's records before they reach the log, whose AppendAsFollower
 // validates the batches themselves (log.ValidateBatches as a leader's
-// batches: framing, CRC, records) and their offsets: a last batch the
+// batches: framing and CRC) and their offsets: a last batch the
 // leader cut at the size limit (Kafka leaders may send one) is left out,
 // to be fetched again whole, and a batch stamped with an epoch newer
 // than the leader's we follow is refused (ErrCorruptFetch). It returns

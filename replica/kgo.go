@@ -12,7 +12,9 @@ import (
 // client, which brings the inter-broker listener's TLS and SASL (passed in
 // as kgo options) and version negotiation: requests go out at the highest
 // version both sides support, and the fetcher fills every field any
-// version it accepts (v12+) needs.
+// version it accepts (v12+) needs. Brokers fetch through Conn, which reads
+// fetch answers into reused memory; KgoRequester serves tests and tools,
+// and is the baseline of Conn's benchmarks.
 type KgoRequester struct {
 	cl   *kgo.Client
 	node int32

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/log"
 )
 
 // DefaultReplicaLagTimeMax is replica.lag.time.max.ms's default: a
@@ -37,6 +38,12 @@ type LeaderConfig struct {
 	// block nor call back) when a replica outside the ISR fetched far
 	// enough to join it, so that the owner calls MaybeChangeISR soon.
 	CaughtUp func()
+	// Alive reports whether broker id is live (registered and not
+	// fenced): the low watermark counts the log start offsets of live
+	// followers only, as Kafka's does, so that a dead replica does not
+	// hold DeleteRecords up forever. Called under the leader's lock: it
+	// must not block nor call back. Nil: every replica counts.
+	Alive func(id int32) bool
 }
 
 // followerState is what the leader knows of one follower (Kafka's
@@ -44,6 +51,9 @@ type LeaderConfig struct {
 // last caught up.
 type followerState struct {
 	leo int64 // log end offset from its last fetch; -1 until it fetches
+	// logStart is the log start offset its last fetch carried; -1 until
+	// it fetches (the low watermark waits for it).
+	logStart int64
 	// lastCaughtUp is the last time the follower had every record the
 	// leader had: a fetch at or past the leader's log end of that
 	// moment, or at or past the leader's end at its previous fetch
@@ -85,7 +95,16 @@ type Leader struct {
 	self int32
 	cfg  LeaderConfig
 
-	mu sync.Mutex // guards every field below
+	// appendMu is Kafka's leaderIsrUpdateLock: an append as leader
+	// (Append) holds it shared from its leadership check to the end of
+	// its write to the log; a step-down (Stop) and a change of the
+	// partition's state (UpdateState: a new epoch, an ISR change) hold
+	// it exclusively. So once Stop returns no append of this leadership
+	// is in flight and none starts, and an append is stamped with the
+	// epoch it was checked at. Taken before mu.
+	appendMu sync.RWMutex
+
+	mu sync.Mutex // guards every field below; stopped and state are also only written under appendMu
 	// state is the partition's state as committed in the metadata.
 	state cluster.PartitionState
 	// pending is an ISR proposed and not yet seen committed, nil if none:
@@ -97,6 +116,9 @@ type Leader struct {
 	epochStart int64
 	followers  map[int32]*followerState
 	waiters    waitHeap
+	// lowWaiters are the DeleteRecords waiting for the low watermark,
+	// checked as followers report their log start offsets.
+	lowWaiters []*lowWaiter
 	stopped    bool
 }
 
@@ -148,7 +170,7 @@ func (ld *Leader) resetFollowers(now time.Time) {
 		if id == ld.self {
 			continue
 		}
-		f := &followerState{leo: -1, lastFetch: now, lastFetchLeaderLEO: leo}
+		f := &followerState{leo: -1, logStart: -1, lastFetch: now, lastFetchLeaderLEO: leo}
 		if ld.state.InISR(id) {
 			f.lastCaughtUp = now
 		}
@@ -178,11 +200,14 @@ func (ld *Leader) Epoch() int32 {
 // (an ISR change it proposed or another writer made, a new leader epoch
 // with this broker still leader). Older states are ignored. An ISR below
 // min.insync.replicas fails the waiting acks=all produces with
-// ErrNotEnoughReplicasAfterAppend.
+// ErrNotEnoughReplicasAfterAppend. It waits for the appends in flight: a
+// new epoch is opened in the log between appends, never under one.
 func (ld *Leader) UpdateState(state cluster.PartitionState) error {
 	if state.TP() != ld.tp {
 		return fmt.Errorf("replica: update %s-%d with the state of %s-%d", ld.tp.Topic, ld.tp.Partition, state.Topic, state.Partition)
 	}
+	ld.appendMu.Lock()
+	defer ld.appendMu.Unlock()
 	ld.mu.Lock()
 	defer ld.mu.Unlock()
 	if ld.stopped {
@@ -213,7 +238,7 @@ func (ld *Leader) UpdateState(state cluster.PartitionState) error {
 		leo := ld.log.NextOffset()
 		for _, id := range state.Replicas {
 			if _, ok := ld.followers[id]; !ok && id != ld.self {
-				ld.followers[id] = &followerState{leo: -1, lastFetch: now, lastFetchLeaderLEO: leo}
+				ld.followers[id] = &followerState{leo: -1, logStart: -1, lastFetch: now, lastFetchLeaderLEO: leo}
 			}
 		}
 		for id := range ld.followers {
@@ -221,6 +246,8 @@ func (ld *Leader) UpdateState(state cluster.PartitionState) error {
 				delete(ld.followers, id)
 			}
 		}
+		// A replica moved away no longer holds the low watermark back.
+		ld.completeLowWaiters()
 	}
 	if len(ld.state.ISR) < ld.cfg.MinISR {
 		ld.waiters.failAll(fmt.Errorf("replica: %s-%d: ISR %v below min.insync.replicas %d: %w",
@@ -231,16 +258,55 @@ func (ld *Leader) UpdateState(state cluster.PartitionState) error {
 	return nil
 }
 
-// Stop ends this broker's leadership of the partition: waiting produces
-// fail with ErrNotLeaderOrFollower and every later call answers it.
+// Stop ends this broker's leadership of the partition. It waits for the
+// appends in flight (Append) to finish, so that once it returns nothing
+// is appended as this leader any more; then every acks=all produce and
+// DeleteRecords waiting fails at once with ErrNotLeaderOrFollower, as
+// every later call does.
 func (ld *Leader) Stop() {
+	ld.appendMu.Lock()
+	defer ld.appendMu.Unlock()
 	ld.mu.Lock()
 	defer ld.mu.Unlock()
 	if ld.stopped {
 		return
 	}
 	ld.stopped = true
-	ld.waiters.failAll(fmt.Errorf("replica: %s-%d: leadership moved: %w", ld.tp.Topic, ld.tp.Partition, ErrNotLeaderOrFollower))
+	err := fmt.Errorf("replica: %s-%d: leadership moved: %w", ld.tp.Topic, ld.tp.Partition, ErrNotLeaderOrFollower)
+	ld.waiters.failAll(err)
+	ld.failLowWaiters(err)
+}
+
+// Append appends batches to the partition's log as its leader with
+// appendFn (the log's AppendProduced or AppendBatches), and moves the
+// high watermark as Appended does. The leadership check and the append
+// happen under the leader's append lock held shared (Kafka's
+// appendRecordsToLeader under leaderIsrUpdateLock): it answers
+// ErrNotLeaderOrFollower without appending once Stop has begun, and, for
+// acksAll, ErrNotEnoughReplicas without appending while the committed ISR
+// is smaller than min.insync.replicas; a Stop or a new leader epoch waits
+// for an append that passed the check, whose batches are stamped with
+// the epoch it was checked at. appendFn's error is returned as it is.
+func (ld *Leader) Append(appendFn func([]byte) (log.AppendInfo, error), batches []byte, acksAll bool) (log.AppendInfo, error) {
+	ld.appendMu.RLock()
+	defer ld.appendMu.RUnlock()
+	// stopped is written under appendMu too: the shared hold reads it.
+	if ld.stopped {
+		return log.AppendInfo{}, fmt.Errorf("replica: produce to %s-%d: %w", ld.tp.Topic, ld.tp.Partition, ErrNotLeaderOrFollower)
+	}
+	if acksAll {
+		if err := ld.CheckProduce(); err != nil {
+			return log.AppendInfo{}, err
+		}
+	}
+	info, err := appendFn(batches)
+	if err != nil {
+		return info, err
+	}
+	ld.mu.Lock()
+	ld.maybeAdvanceHW()
+	ld.mu.Unlock()
+	return info, nil
 }
 
 // CheckProduce is the check before an acks=all append: ErrNotEnoughReplicas
@@ -336,9 +402,11 @@ func (ld *Leader) WaitCommitted(ctx context.Context, offset int64) error {
 // log is before fetchOffset), and otherwise records that the follower's
 // log ends at fetchOffset, which may move its ISR standing and the high
 // watermark. Without divergence the server then reads records with
-// Log.Read from fetchOffset. lastFetchedEpoch and currentLeaderEpoch are
-// -1 when the request does not carry them.
-func (ld *Leader) HandleFollowerFetch(follower int32, fetchOffset int64, lastFetchedEpoch, currentLeaderEpoch int32) (FollowerFetch, error) {
+// Log.Read from fetchOffset. logStartOffset is the follower's log start
+// offset as its fetch carries it, which the low watermark counts (-1:
+// not carried). lastFetchedEpoch and currentLeaderEpoch are -1 when the
+// request does not carry them.
+func (ld *Leader) HandleFollowerFetch(follower int32, fetchOffset, logStartOffset int64, lastFetchedEpoch, currentLeaderEpoch int32) (FollowerFetch, error) {
 	ld.mu.Lock()
 	defer ld.mu.Unlock()
 	if ld.stopped {
@@ -387,6 +455,12 @@ func (ld *Leader) HandleFollowerFetch(follower int32, fetchOffset int64, lastFet
 	f.leo = fetchOffset
 	f.lastFetchLeaderLEO = leo
 	f.lastFetch = now
+	if logStartOffset != f.logStart {
+		f.logStart = logStartOffset
+		if len(ld.lowWaiters) > 0 {
+			ld.completeLowWaiters()
+		}
+	}
 	ld.maybeAdvanceHW()
 	out.HighWatermark = ld.log.HighWatermark()
 	if ld.cfg.CaughtUp != nil && ld.pending == nil && !ld.state.InISR(follower) &&

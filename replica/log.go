@@ -25,7 +25,7 @@ type Log interface {
 	// AppendAsFollower appends batches with the leader's offsets and
 	// epochs: the first at or past NextOffset(), offsets increasing, with
 	// the gaps of a compacted leader's log. It validates them
-	// (log.ValidateBatches as WriterLeader); records that do not check
+	// (log.ValidateBatches as WriterLeader: header and CRC); records that do not check
 	// out or do not continue the log are refused whole with an error
 	// wrapping log.ErrCorruptBatch, log.ErrInvalidRecord,
 	// log.ErrMessageTooLarge or log.ErrUnexpectedAppendOffset.

@@ -33,6 +33,10 @@ type Config struct {
 	// TopicID returns a topic's ID, which Fetch v13+ names topics by.
 	// Nil: zero IDs, which only a leader answering v12 resolves.
 	TopicID func(topic string) [16]byte
+	// Alive reports whether a broker is live (registered, not fenced):
+	// only live followers hold a partition's low watermark back
+	// (LeaderConfig.Alive). It must not block. Nil: every replica counts.
+	Alive func(id int32) bool
 	// Fetch configures the follower fetchers; Self and BrokerEpoch are
 	// taken from above.
 	Fetch  FetcherConfig
@@ -131,6 +135,7 @@ func (m *Manager) BecomeLeader(l Log, state cluster.PartitionState, minISR int) 
 		LagTimeMax: m.cfg.LagTimeMax,
 		Now:        m.cfg.Now,
 		CaughtUp:   m.kickISR,
+		Alive:      m.cfg.Alive,
 	}
 	if m.cfg.AlterISR != nil {
 		cfg.ProposeISR = func(ctx context.Context, newISR []int32) error {

@@ -109,26 +109,29 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 			switch {
 			case code != 0:
 				sp.ErrorCode = code
-				if s.replicas != nil && code == kerr.UnknownTopicOrPartition.Code && req.Version < 13 {
+				if s.replicas != nil && (code == kerr.NotLeaderForPartition.Code ||
+					code == kerr.UnknownTopicOrPartition.Code && req.Version < 13) {
 					// No replica here of a partition the cluster has.
-					c.notLeaderProduce(resp, rt.Topic, sp)
+					c.notLeaderProduce(resp, topicName(t, rt.Topic), sp)
 				}
 			case !acksOK:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			default:
 				var ld *replica.Leader
 				if s.replicas != nil {
-					if ld = c.produceLeader(resp, req.Acks, t.Name, sp); ld == nil {
+					if ld = c.produceLeader(resp, t.Name, sp); ld == nil {
 						break
 					}
 				}
-				last := s.produceTo(l, rp.Records, sp, tm)
+				last := s.produceTo(l, ld, req.Acks == -1, rp.Records, sp, tm)
 				if sp.ErrorCode != 0 && failureCarriesLogStart(sp.ErrorCode) {
 					sp.LogStartOffset = l.StartOffset()
 				}
-				if ld != nil && sp.ErrorCode == 0 {
-					ld.Appended() // with an ISR of the leader alone, this commits
-					if req.Acks == -1 {
+				if ld != nil {
+					switch {
+					case sp.ErrorCode == kerr.NotLeaderForPartition.Code:
+						c.hintProduce(resp, t.Name, sp) // leadership moved before the append
+					case sp.ErrorCode == 0 && req.Acks == -1:
 						waits = append(waits, commitWait{ld: ld, last: last, sp: sp})
 					}
 				}
@@ -258,8 +261,11 @@ func lastEntryPerPartition(req *kmsg.ProduceRequest) []kmsg.ProduceRequestTopic 
 
 // produceTo appends one partition's records and fills in its response.
 // It returns the last offset of the records (of the original batch, for a
-// retried one), meaningful when sp has no error.
-func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponseTopicPartition, tm *topicMetrics) (lastOffset int64) {
+// retried one), meaningful when sp has no error. In a cluster ld is the
+// partition's leader, which appends them (Leader.Append: leadership and,
+// for acksAll, min.insync.replicas checked under its append lock, then
+// the high watermark moved); nil on a single broker.
+func (s *Server) produceTo(l *tlog.Log, ld *replica.Leader, acksAll bool, records []byte, sp *kmsg.ProduceResponseTopicPartition, tm *topicMetrics) (lastOffset int64) {
 	// The header alone decides whether the check decompresses (and
 	// whether compression.type re-encodes); ValidateBatches checks it
 	// again with the rest.
@@ -316,7 +322,12 @@ func (s *Server) produceTo(l *tlog.Log, records []byte, sp *kmsg.ProduceResponse
 	if recompressed {
 		appendTo = l.AppendBatches // re-encoded here: the log checks it all
 	}
-	info, err := appendTo(records)
+	var info tlog.AppendInfo
+	if ld != nil {
+		info, err = ld.Append(appendTo, records, acksAll)
+	} else {
+		info, err = appendTo(records)
+	}
 	if err != nil {
 		sp.ErrorCode = errorCode(err)
 		sp.ErrorMessage = errorMessage(err)

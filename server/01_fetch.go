@@ -135,9 +135,10 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 				} else {
 					c.clusterFetchPart(resp, t.Name, &fp, follower)
 				}
-			} else if s.replicas != nil && sp.ErrorCode == kerr.UnknownTopicOrPartition.Code && req.Version < 13 {
+			} else if s.replicas != nil && (sp.ErrorCode == kerr.NotLeaderForPartition.Code ||
+				sp.ErrorCode == kerr.UnknownTopicOrPartition.Code && req.Version < 13) {
 				// No replica here of a partition the cluster may have.
-				c.notLeaderFetch(resp, rt.Topic, sp)
+				c.notLeaderFetch(resp, topicName(t, rt.Topic), sp)
 			}
 			if sp.ErrorCode != 0 {
 				fp.ready = true

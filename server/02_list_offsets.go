@@ -53,7 +53,7 @@ func handleListOffsets(c *conn, h *reqHeader, req *kmsg.ListOffsetsRequest) (kms
 		rt := &req.Topics[i]
 		st := &resp.Topics[i]
 		st.Topic = rt.Topic
-		t, ok := s.topic(rt.Topic)
+		t, _ := s.topic(rt.Topic)
 		allowed := c.authorize(h.key, auth.OpDescribe, auth.ResourceTopic, rt.Topic)
 		st.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
@@ -61,12 +61,12 @@ func handleListOffsets(c *conn, h *reqHeader, req *kmsg.ListOffsetsRequest) (kms
 			sp := &st.Partitions[j]
 			*sp = kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			l := partitionLog(t, rp.Partition)
+			l, code := partitionOf(t, kerr.UnknownTopicOrPartition.Code, rp.Partition)
 			switch {
 			case !allowed:
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			case !ok || l == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case code != 0:
+				sp.ErrorCode = code
 			case s.replicas != nil:
 				s.clusterListOffset(l, rt.Topic, req.ReplicaID, rp, sp)
 			default:

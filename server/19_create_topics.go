@@ -14,11 +14,14 @@ package server
 //
 // With one broker the only replication factor is 1 (-1 picks it), and a
 // manual replica assignment is honoured when it places every partition on
-// node 0 alone. A name given twice in one request is refused
-// (INVALID_REQUEST, answered once), as Kafka does. Kafka's own internal
-// topics are created by the broker, never through this API. A topic whose
-// name differs from an existing one's only by '.' versus '_' is refused, as
-// Kafka does, since their metric names would be the same.
+// node 0 alone. In a cluster a manual assignment may name any live
+// broker, its first replica the partition's preferred leader, checked as
+// Kafka's controller checks it (createPartitionCount). A name given twice
+// in one request is refused (INVALID_REQUEST, answered once), as Kafka
+// does. Kafka's own internal topics are created by the broker, never
+// through this API. A topic whose name differs from an existing one's only
+// by '.' versus '_' is refused, as Kafka does, since their metric names
+// would be the same.
 //
 // With an authorizer, each topic needs Create on the cluster or on itself
 // (TOPIC_AUTHORIZATION_FAILED otherwise), and the v5+ configs of a new
@@ -33,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/auth"
+	"github.com/tributary-io/tributary/cluster"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -117,17 +121,15 @@ func (tc *topicCreator) create(rt *kmsg.CreateTopicsRequestTopic, st *kmsg.Creat
 		fail(kerr.InvalidTopicException.Code, adminMsg("Topic %q collides with existing topic %q: '.' and '_' are interchangeable in metric names.", name, other))
 		return
 	}
-	if s.node != nil && len(rt.ReplicaAssignment) > 0 {
-		fail(kerr.InvalidReplicaAssignment.Code, adminMsg("Manual replica assignments are not supported in a cluster yet: give a replication factor."))
-		return
-	}
-	partitions, code, msg := s.createPartitionCount(rt)
+	partitions, assignment, code, msg := s.createPartitionCount(rt)
 	if code != 0 {
 		fail(code, msg)
 		return
 	}
 	rf := replicationFactor
-	if s.node != nil {
+	if assignment != nil {
+		rf = len(assignment[0]) // CheckAssignment: every list is as long
+	} else if s.node != nil {
 		if rf = int(rt.ReplicationFactor); rf == useDefault {
 			rf = s.node.cfg.DefaultReplicationFactor
 		}
@@ -147,7 +149,7 @@ func (tc *topicCreator) create(rt *kmsg.CreateTopicsRequestTopic, st *kmsg.Creat
 	}
 	var id [16]byte
 	if !validateOnly && s.node != nil {
-		t, err := s.node.createTopic(name, int32(partitions), rf, overrides)
+		t, err := s.node.createTopic(name, int32(partitions), rf, assignment, overrides)
 		if err != nil {
 			fail(clusterErrorCode(err), errorMessage(fmt.Errorf("server: create topic %q: %w", name, err)))
 			return
@@ -187,61 +189,70 @@ func (tc *topicCreator) create(rt *kmsg.CreateTopicsRequestTopic, st *kmsg.Creat
 }
 
 // createPartitionCount checks the requested partitions, replication factor
-// and manual assignment and returns the number of partitions to create.
-func (s *Server) createPartitionCount(rt *kmsg.CreateTopicsRequestTopic) (int, int16, *string) {
+// and manual assignment and returns the number of partitions to create
+// and, with a manual assignment, each partition's replicas in partition
+// order. An assignment is checked as Kafka's controller checks it:
+// NumPartitions and ReplicationFactor must be -1 beside it
+// (INVALID_REQUEST), each partition listed once and the partitions 0..n-1
+// (INVALID_REPLICA_ASSIGNMENT), and the replica lists as
+// cluster.CheckAssignment says, against the live brokers of a cluster or
+// this broker alone.
+func (s *Server) createPartitionCount(rt *kmsg.CreateTopicsRequestTopic) (int, [][]int32, int16, *string) {
 	if len(rt.ReplicaAssignment) > 0 {
-		if rt.NumPartitions != useDefault || rt.ReplicationFactor != useDefault {
-			return 0, kerr.InvalidRequest.Code, adminMsg("Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
+		if rt.ReplicationFactor != useDefault {
+			return 0, nil, kerr.InvalidRequest.Code, adminMsg("A manual replica assignment was given with replication factor %d; it must be -1.", rt.ReplicationFactor)
+		}
+		if rt.NumPartitions != useDefault {
+			return 0, nil, kerr.InvalidRequest.Code, adminMsg("A manual replica assignment was given with %d partitions; the count must be -1.", rt.NumPartitions)
 		}
 		n := len(rt.ReplicaAssignment)
 		if n > tlog.MaxPartitions {
-			return 0, kerr.InvalidPartitions.Code, adminMsg("%d partitions requested; at most %d are allowed.", n, tlog.MaxPartitions)
+			return 0, nil, kerr.InvalidPartitions.Code, adminMsg("%d partitions requested; at most %d are allowed.", n, tlog.MaxPartitions)
 		}
-		seen := make([]bool, n)
+		assignment := make([][]int32, n)
 		for _, a := range rt.ReplicaAssignment {
-			if a.Partition < 0 || int(a.Partition) >= n || seen[a.Partition] {
-				return 0, kerr.InvalidReplicaAssignment.Code, adminMsg("Partitions of a manual assignment must be a consecutive 0-based sequence; got partition %d among %d.", a.Partition, n)
+			if a.Partition < 0 || int(a.Partition) >= n {
+				return 0, nil, kerr.InvalidReplicaAssignment.Code, adminMsg("Partitions of a manual assignment must be a consecutive 0-based sequence; got partition %d among %d.", a.Partition, n)
 			}
-			seen[a.Partition] = true
-			if code, msg := checkReplicas(a.Replicas); code != 0 {
-				return 0, code, adminMsg("Partition %d: %s", a.Partition, *msg)
+			if assignment[a.Partition] != nil {
+				return 0, nil, kerr.InvalidReplicaAssignment.Code, adminMsg("Partition %d is assigned more than once.", a.Partition)
+			}
+			assignment[a.Partition] = a.Replicas
+			if a.Replicas == nil {
+				assignment[a.Partition] = []int32{} // listed, with no replica
 			}
 		}
-		return n, 0, nil
+		if err := cluster.CheckAssignment(assignment, 0, 0, s.brokerRegistered); err != nil {
+			return 0, nil, kerr.InvalidReplicaAssignment.Code, errorMessage(err)
+		}
+		return n, assignment, 0, nil
 	}
 	switch rf := rt.ReplicationFactor; {
 	case rf == 0 || rf < useDefault:
-		return 0, kerr.InvalidReplicationFactor.Code, adminMsg("Replication factor must be larger than 0, or -1 to use the default value.")
+		return 0, nil, kerr.InvalidReplicationFactor.Code, adminMsg("Replication factor must be larger than 0, or -1 to use the default value.")
 	case rf > replicationFactor && s.node == nil:
-		return 0, kerr.InvalidReplicationFactor.Code, adminMsg("Unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only 1 broker is registered.", rf, rf)
+		return 0, nil, kerr.InvalidReplicationFactor.Code, adminMsg("Unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only 1 broker is registered.", rf, rf)
 	}
 	n := int(rt.NumPartitions)
 	switch {
 	case n == useDefault:
 		n = s.cfg.NumPartitions
 	case n <= 0:
-		return 0, kerr.InvalidPartitions.Code, adminMsg("Number of partitions was set to an invalid non-positive value.")
+		return 0, nil, kerr.InvalidPartitions.Code, adminMsg("Number of partitions was set to an invalid non-positive value.")
 	case n > tlog.MaxPartitions:
-		return 0, kerr.InvalidPartitions.Code, adminMsg("%d partitions requested; at most %d are allowed.", n, tlog.MaxPartitions)
+		return 0, nil, kerr.InvalidPartitions.Code, adminMsg("%d partitions requested; at most %d are allowed.", n, tlog.MaxPartitions)
 	}
-	return n, 0, nil
+	return n, nil, 0, nil
 }
 
-// checkReplicas accepts a manual replica list only if it is this broker
-// alone: the replication factor is 1 and there is no other broker.
-func checkReplicas(replicas []int32) (int16, *string) {
-	if len(replicas) == 0 {
-		return kerr.InvalidReplicaAssignment.Code, adminMsg("the replica list is empty.")
+// brokerRegistered reports whether a manual assignment may name broker
+// id: in a cluster a live (registered, unfenced) broker, on a single
+// broker only itself.
+func (s *Server) brokerRegistered(id int32) bool {
+	if s.node != nil {
+		return s.node.snapshot().Live(id)
 	}
-	for _, r := range replicas {
-		if r != NodeID {
-			return kerr.InvalidReplicaAssignment.Code, adminMsg("the assignment includes broker %d, but no such broker is registered (this cluster is broker %d alone).", r, NodeID)
-		}
-	}
-	if len(replicas) > replicationFactor {
-		return kerr.InvalidReplicaAssignment.Code, adminMsg("broker %d is listed %d times; a replica list names each broker once.", NodeID, len(replicas))
-	}
-	return 0, nil
+	return id == NodeID
 }
 
 // createTopicConfigs turns the requested configs into overrides. Their

@@ -58,12 +58,12 @@ func handleOffsetForLeaderEpoch(c *conn, h *reqHeader, req *kmsg.OffsetForLeader
 			sp := &st.Partitions[j]
 			*sp = kmsg.NewOffsetForLeaderEpochResponseTopicPartition() // epoch and offset -1
 			sp.Partition = rp.Partition
-			l := partitionLog(t, rp.Partition)
+			l, code := partitionOf(t, kerr.UnknownTopicOrPartition.Code, rp.Partition)
 			switch {
 			case !allowed:
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			case l == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case code != 0:
+				sp.ErrorCode = code
 			case s.replicas != nil && req.ReplicaID < 0 && !s.leads(rt.Topic, rp.Partition):
 				// In a cluster a consumer asks the leader; a replica may
 				// ask any broker holding the partition.

@@ -50,7 +50,10 @@ func handleDescribeLogDirs(c *conn, h *reqHeader, req *kmsg.DescribeLogDirsReque
 	}
 	if req.Topics == nil {
 		for _, t := range s.mgr.Topics() {
-			d.Topics = append(d.Topics, logDirTopic(t, nil))
+			// A cluster broker knows topics it hosts no replica of.
+			if dt := logDirTopic(t, nil); len(dt.Partitions) > 0 {
+				d.Topics = append(d.Topics, dt)
+			}
 		}
 	} else {
 		// Merge repeated topics, keeping the order topics were first asked.
@@ -89,7 +92,9 @@ func logDirTopic(t *tlog.Topic, partitions []int32) kmsg.DescribeLogDirsResponse
 	}
 	if partitions == nil {
 		for i, l := range t.Partitions {
-			add(int32(i), l)
+			if l != nil { // a replica this broker hosts
+				add(int32(i), l)
+			}
 		}
 		return dt
 	}

@@ -8,8 +8,10 @@ package server
 //
 // Partitions can only be added: a count not above the current one is
 // INVALID_PARTITIONS. A manual assignment, when given, needs one replica
-// list per new partition, each naming node 0 alone (the replication factor
-// is 1). A topic named twice in one request is refused (INVALID_REQUEST,
+// list per new partition, each as long as the topic's first partition's,
+// naming registered brokers once each (INVALID_REPLICA_ASSIGNMENT
+// otherwise, as Kafka's controller): on a single broker node 0 alone, in
+// a cluster any live broker, the first replica the preferred leader. A topic named twice in one request is refused (INVALID_REQUEST,
 // answered once). Existing records keep their partitions; keyed producers
 // see their key-to-partition mapping change, as in Kafka.
 
@@ -20,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/auth"
+	"github.com/tributary-io/tributary/cluster"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -72,25 +75,37 @@ func (s *Server) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, validat
 	case rt.Count > tlog.MaxPartitions:
 		return kerr.InvalidPartitions.Code, adminMsg("%d partitions requested; at most %d are allowed.", rt.Count, tlog.MaxPartitions)
 	}
-	if rt.Assignment != nil && s.node != nil {
-		return kerr.InvalidReplicaAssignment.Code, adminMsg("Manual replica assignments are not supported in a cluster yet: leave the assignment to the broker.")
-	}
+	var assignment [][]int32
 	if rt.Assignment != nil {
 		if added := rt.Count - cur; int32(len(rt.Assignment)) != added {
 			return kerr.InvalidReplicaAssignment.Code, adminMsg("Attempted to add %d additional partition(s), but %d assignment(s) were specified.", added, len(rt.Assignment))
 		}
+		assignment = make([][]int32, len(rt.Assignment))
 		for i, a := range rt.Assignment {
-			if code, msg := checkReplicas(a.Replicas); code != 0 {
-				return code, adminMsg("Partition %d: %s", cur+int32(i), *msg)
-			}
+			assignment[i] = a.Replicas
+		}
+		if err := cluster.CheckAssignment(assignment, cur, s.replicationFactorOf(rt.Topic), s.brokerRegistered); err != nil {
+			return kerr.InvalidReplicaAssignment.Code, errorMessage(err)
 		}
 	}
 	if validateOnly {
 		return 0, nil
 	}
-	if err := s.addPartitions(rt.Topic, rt.Count); err != nil {
+	if err := s.addPartitions(rt.Topic, rt.Count, assignment); err != nil {
 		return clusterErrorCode(err), errorMessage(fmt.Errorf("server: create partitions of topic %q: %w", rt.Topic, err))
 	}
 	s.logger.Info("server: added partitions", "topic", rt.Topic, "from", cur, "to", rt.Count)
 	return 0, nil
+}
+
+// replicationFactorOf is the replica count of topic's lowest partition,
+// which added partitions must match: in a cluster the metadata's (0, left
+// to the controller's own check, if this broker's copy lacks it), on a
+// single broker 1.
+func (s *Server) replicationFactorOf(topic string) int {
+	if s.node != nil {
+		p, _ := s.node.snapshot().Partition(topic, 0)
+		return len(p.Replicas)
+	}
+	return replicationFactor
 }

@@ -12,14 +12,21 @@ package server
 // leadership to its first replica when that replica is live and in sync
 // (cluster.Controller.ElectPreferredLeaders, a compare-and-swap through
 // the metadata store); PREFERRED_LEADER_NOT_AVAILABLE when it is not,
-// ELECTION_NOT_NEEDED when it leads already. Unclean elections on request
-// are not served: INVALID_REQUEST (unclean.leader.election.enable lets
-// the controller elect outside the ISR when a partition goes offline).
+// ELECTION_NOT_NEEDED when it leads already. An unclean election (KIP-460)
+// gives each named partition without a live leader one: a live ISR
+// member if there is one, else its first live replica alone in the ISR,
+// losing what only the lost ISR held (cluster.Controller.
+// ElectUncleanLeaders, a compare-and-swap at a new leader epoch, logged at
+// Warn and counted in tributary_cluster_leader_elections_total
+// {kind="unclean"}); ELECTION_NOT_NEEDED where the leader is live (always
+// on a single broker), ELIGIBLE_LEADERS_NOT_AVAILABLE where no replica
+// is. Another election type is INVALID_REQUEST.
 
 import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -31,9 +38,11 @@ import (
 	"github.com/tributary-io/tributary/cluster"
 )
 
-// electionPreferred is ElectLeaders' ElectionType of a preferred
-// election (1 is unclean).
-const electionPreferred = 0
+// ElectLeaders' ElectionType values.
+const (
+	electionPreferred = 0
+	electionUnclean   = 1
+)
 
 func init() { register(43, 0, 2, handleElectLeaders) }
 
@@ -58,8 +67,9 @@ func handleElectLeaders(c *conn, h *reqHeader, req *kmsg.ElectLeadersRequest) (k
 	if !c.authorize(h.key, auth.OpAlter, auth.ResourceCluster, auth.ClusterName) {
 		return fail(kerr.ClusterAuthorizationFailed.Code)
 	}
-	if req.Version >= 1 && req.ElectionType != electionPreferred {
-		return fail(kerr.InvalidRequest.Code) // unclean (or unknown) elections on request
+	unclean := req.Version >= 1 && req.ElectionType == electionUnclean
+	if req.Version >= 1 && req.ElectionType != electionPreferred && !unclean {
+		return fail(kerr.InvalidRequest.Code) // an unknown election type
 	}
 	var named []cluster.TopicPartition
 	for _, rt := range req.Topics {
@@ -77,7 +87,7 @@ func handleElectLeaders(c *conn, h *reqHeader, req *kmsg.ElectLeadersRequest) (k
 			timeout = createWaitTimeout
 		}
 		var err error
-		outcome, err = s.node.electPreferred(timeout, named)
+		outcome, err = s.node.electLeaders(timeout, named, unclean)
 		if err != nil {
 			return fail(clusterErrorCode(err))
 		}
@@ -122,13 +132,24 @@ func handleElectLeaders(c *conn, h *reqHeader, req *kmsg.ElectLeadersRequest) (k
 	return resp, nil
 }
 
-// electPreferred runs a preferred leader election of partitions (all when
-// nil) and returns, per partition not moved, why.
-func (n *brokerNode) electPreferred(timeout time.Duration, partitions []cluster.TopicPartition) (map[cluster.TopicPartition]error, error) {
+// electLeaders runs a preferred, or unclean, leader election of
+// partitions (all when nil) and returns, per partition not moved, why.
+// Its writes are compare-and-swaps of each partition's state at a new
+// leader epoch made through this broker's registration, as its ISR
+// changes are: a broker fenced meanwhile writes nothing (ErrFenced).
+func (n *brokerNode) electLeaders(timeout time.Duration, partitions []cluster.TopicPartition, unclean bool) (map[cluster.TopicPartition]error, error) {
 	if !n.started.Load() {
 		return nil, errClusterNotReady
 	}
+	reg := n.currentReg()
+	if reg == nil {
+		return nil, fmt.Errorf("server: leader election: the broker is re-registering: %w", errClusterNotReady)
+	}
+	ctrl := cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: reg.Store(), Logger: n.log, Elections: &n.elections})
 	ctx, cancel := context.WithTimeout(n.ctx, timeout)
 	defer cancel()
-	return n.admin.ElectPreferredLeaders(ctx, partitions)
+	if unclean {
+		return ctrl.ElectUncleanLeaders(ctx, partitions)
+	}
+	return ctrl.ElectPreferredLeaders(ctx, partitions)
 }

@@ -20,16 +20,16 @@ func handleDescribeProducers(c *conn, h *reqHeader, req *kmsg.DescribeProducersR
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
-		t, ok := c.s.topic(rt.Topic)
+		t, _ := c.s.topic(rt.Topic)
 		allowed := c.authorize(h.key, auth.OpRead, auth.ResourceTopic, rt.Topic)
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = p
-			l := partitionLog(t, p)
+			l, code := partitionOf(t, kerr.UnknownTopicOrPartition.Code, p)
 			if !allowed {
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			} else if !ok || l == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else if code != 0 {
+				sp.ErrorCode = code
 			} else {
 				for _, ps := range l.Producers() {
 					ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()

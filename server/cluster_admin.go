@@ -43,11 +43,17 @@ func clusterErrorCode(err error) int16 {
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, cluster.ErrInvalidPartitions):
 		return kerr.InvalidPartitions.Code
+	case errors.Is(err, cluster.ErrInvalidReplicaAssignment):
+		return kerr.InvalidReplicaAssignment.Code
+	case errors.Is(err, cluster.ErrEligibleLeadersNotAvailable):
+		return kerr.EligibleLeadersNotAvailable.Code
 	case errors.Is(err, cluster.ErrElectionNotNeeded):
 		return kerr.ElectionNotNeeded.Code
 	case errors.Is(err, cluster.ErrPreferredLeaderNotAvailable):
 		return kerr.PreferredLeaderNotAvailable.Code
-	case errors.Is(err, errClusterNotReady), errors.Is(err, cluster.ErrConflict):
+	case errors.Is(err, errClusterNotReady), errors.Is(err, cluster.ErrConflict), errors.Is(err, cluster.ErrFenced):
+		// ErrFenced: this broker's registration lapsed under an admin
+		// write (it registers again): the client retries.
 		return kerr.RequestTimedOut.Code
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return kerr.RequestTimedOut.Code
@@ -246,19 +252,26 @@ func (c *conn) groupCoordinator(group string) (node int32, host string, port int
 }
 
 // createTopic creates a topic in the cluster, placed by the controller
-// logic over the live brokers, and waits until this broker's snapshot
-// and local logs hold it.
-func (n *brokerNode) createTopic(name string, partitions int32, rf int, configs map[string]string) (cluster.Topic, error) {
+// logic over the live brokers, or with the replicas of assignment when it
+// is not nil, and waits until this broker's snapshot and local logs hold
+// it.
+func (n *brokerNode) createTopic(name string, partitions int32, rf int, assignment [][]int32, configs map[string]string) (cluster.Topic, error) {
 	if !n.started.Load() {
 		return cluster.Topic{}, errClusterNotReady
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, createWaitTimeout)
 	defer cancel()
-	t, err := n.admin.CreateTopic(ctx, name, partitions, rf, configs)
+	var t cluster.Topic
+	var err error
+	if assignment != nil {
+		t, err = n.admin.CreateTopicAssigned(ctx, name, assignment, configs)
+	} else {
+		t, err = n.admin.CreateTopic(ctx, name, partitions, rf, configs)
+	}
 	if err != nil {
 		return cluster.Topic{}, err
 	}
-	n.log.Info("server: created topic", "topic", name, "partitions", partitions, "replication_factor", rf, "configs", configs)
+	n.log.Info("server: created topic", "topic", name, "partitions", partitions, "replication_factor", rf, "assignment", assignment, "configs", configs)
 	return t, n.waitLocal(ctx, func() bool {
 		lt, ok := n.s.mgr.Topic(name)
 		return ok && lt.ID == tlog.TopicID(t.ID) && len(lt.Partitions) == int(partitions)
@@ -269,7 +282,7 @@ func (n *brokerNode) createTopic(name string, partitions int32, rf int, configs 
 // num.partitions and default.replication.factor; a topic created
 // meanwhile by another broker is returned as it is.
 func (n *brokerNode) autoCreate(name string) (cluster.Topic, error) {
-	t, err := n.createTopic(name, int32(n.s.cfg.NumPartitions), n.cfg.DefaultReplicationFactor, nil)
+	t, err := n.createTopic(name, int32(n.s.cfg.NumPartitions), n.cfg.DefaultReplicationFactor, nil, nil)
 	if errors.Is(err, cluster.ErrTopicExists) {
 		if t, ok := n.snapshot().Topics[name]; ok {
 			return t, nil
@@ -278,15 +291,16 @@ func (n *brokerNode) autoCreate(name string) (cluster.Topic, error) {
 	return t, err
 }
 
-// addPartitions grows topic to total partitions in the cluster and waits
-// until the local log has them.
-func (n *brokerNode) addPartitions(topic string, total int32) error {
+// addPartitions grows topic to total partitions in the cluster, placed
+// by the controller logic or with the replicas of assignment when it is
+// not nil, and waits until the local log has them.
+func (n *brokerNode) addPartitions(topic string, total int32, assignment [][]int32) error {
 	if !n.started.Load() {
 		return errClusterNotReady
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, createWaitTimeout)
 	defer cancel()
-	if err := n.admin.AddPartitions(ctx, topic, total); err != nil {
+	if err := n.admin.AddPartitionsAssigned(ctx, topic, total, assignment); err != nil {
 		return err
 	}
 	return n.waitLocal(ctx, func() bool {
@@ -337,10 +351,11 @@ func (s *Server) deleteTopic(name string) error {
 }
 
 // addPartitions grows a topic to total partitions, in the cluster's
-// metadata in a cluster.
-func (s *Server) addPartitions(topic string, total int32) error {
+// metadata in a cluster, where assignment (when not nil) holds the new
+// partitions' replicas; a single broker's only replica is itself.
+func (s *Server) addPartitions(topic string, total int32, assignment [][]int32) error {
 	if s.node != nil {
-		return s.node.addPartitions(topic, total)
+		return s.node.addPartitions(topic, total, assignment)
 	}
 	return s.mgr.AddPartitions(topic, int(total))
 }

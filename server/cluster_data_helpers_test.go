@@ -23,7 +23,7 @@ import (
 // Roles are handed out by the test (lead, follow), as the node wiring
 // does from the metadata.
 type clusterNode struct {
-	t  *testing.T
+	t  testing.TB
 	id int32
 	b  *testBroker
 	rm *replica.Manager
@@ -50,7 +50,7 @@ func replicaTestConfig() replica.Config {
 // startClusterNode starts node id with rcfg (Self and Logger set here)
 // and hooks; it is closed at the end of the test (the Manager, then its
 // requesters, then the server and the data dir).
-func startClusterNode(t *testing.T, id int32, rcfg replica.Config, hooks clusterHooks) *clusterNode {
+func startClusterNode(t testing.TB, id int32, rcfg replica.Config, hooks clusterHooks) *clusterNode {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -157,7 +157,7 @@ func (n *clusterNode) follow(st cluster.PartitionState, leader *clusterNode) {
 
 // advertisedNodeID is the node ID the broker at addr names itself with in
 // Metadata, which a kgo Requester finds it by.
-func advertisedNodeID(t *testing.T, addr string) int32 {
+func advertisedNodeID(t testing.TB, addr string) int32 {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {

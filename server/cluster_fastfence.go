@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/cluster"
@@ -38,12 +37,9 @@ import (
 func (n *brokerNode) startFastFencer() error {
 	watches := n.cfg.FastFencing && (n.cfg.IsVoter() || len(n.cfg.Voters) == 0)
 	if watches {
-		dial, err := interBrokerDialer(n.opts.Security.InterBroker)
-		if err != nil {
-			return fmt.Errorf("server: start cluster: fast fencing: %w", err)
-		}
 		n.fencer = cluster.StartFastFencer(cluster.FastFenceConfig{
-			Store: n.store, Self: n.self, Listener: n.interBroker, Dial: dial, Logger: n.log,
+			Store: n.store, Self: n.self, Listener: n.interBroker, Logger: n.log,
+			Dial: interBrokerDialer(n.opts.Security.InterBrokerConn.TLS),
 		})
 	}
 	help := ""
@@ -66,25 +62,16 @@ func (n *brokerNode) startFastFencer() error {
 }
 
 // interBrokerDialer dials another broker's inter-broker listener as the
-// replica fetchers do: plain TCP, or TLS with the inter-broker client's
-// configuration (opts, ClusterSecurity.InterBroker) so the listener sees a
-// good handshake, not a failed one every time. Nothing is sent after it:
-// a SASL listener holds the connection unauthenticated until
+// follower fetchers do: plain TCP, or TLS with the inter-broker client's
+// configuration (ClusterSecurity.InterBrokerConn.TLS) so the listener
+// sees a good handshake, not a failed one every time. Nothing is sent
+// after it: a SASL listener holds the connection unauthenticated until
 // connections.max.idle.ms. A refused connect is returned as net returns
 // it (wrapping ECONNREFUSED).
-func interBrokerDialer(opts []kgo.Opt) (func(ctx context.Context, addr string) (net.Conn, error), error) {
-	var tc *tls.Config
-	if len(opts) > 0 {
-		cl, err := kgo.NewClient(opts...)
-		if err != nil {
-			return nil, fmt.Errorf("inter-broker client settings: %w", err)
-		}
-		tc, _ = cl.OptValue(kgo.DialTLSConfig).(*tls.Config)
-		cl.Close()
-	}
+func interBrokerDialer(tc *tls.Config) func(ctx context.Context, addr string) (net.Conn, error) {
 	if tc == nil {
 		d := &net.Dialer{}
-		return func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, nil
+		return func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
 	}
 	return func(ctx context.Context, addr string) (net.Conn, error) {
 		c := tc.Clone()
@@ -95,7 +82,7 @@ func interBrokerDialer(opts []kgo.Opt) (func(ctx context.Context, addr string) (
 		}
 		d := &tls.Dialer{Config: c}
 		return d.DialContext(ctx, "tcp", addr)
-	}, nil
+	}
 }
 
 // metadataHoldMax bounds how long a Metadata answer waits for the verdict

@@ -28,9 +28,9 @@ func TestKilledLeaderIsReplacedAheadOfItsLease(t *testing.T) {
 		fast bool
 	}{{"fast fencing", true}, {"lease only", false}} {
 		t.Run(c.name, func(t *testing.T) {
-			tc := startTunedTestCluster(t, func(cc *ClusterConfig) {
-				cc.SessionTimeout = fastFenceSessionTimeout
-				cc.FastFencing = c.fast
+			tc := startTestClusterWith(t, func(_ *clusterTestNode, cfg *Config) {
+				cfg.Cluster.Config.SessionTimeout = fastFenceSessionTimeout
+				cfg.Cluster.Config.FastFencing = c.fast
 			})
 			// Runs before the cluster's own cleanup: the last node's
 			// deregistration, without a quorum, would wait out the long

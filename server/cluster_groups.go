@@ -25,12 +25,29 @@ func (n *brokerNode) waitOffsetsAppended(ctx context.Context, p int32, lastOffse
 	if !ok {
 		return fmt.Errorf("server: %s-%d is not led here: %w", consumergroup.OffsetsTopic, p, consumergroup.ErrNotCoordinatorForGroup)
 	}
-	ld.Appended()
 	err := ld.WaitCommitted(ctx, lastOffset)
 	if errors.Is(err, replica.ErrNotLeaderOrFollower) {
 		return fmt.Errorf("server: %w: %w", consumergroup.ErrNotCoordinatorForGroup, err)
 	}
 	return err
+}
+
+// appendOffsets appends to __consumer_offsets partition p as its leader,
+// under the leader's append lock (consumergroup.Config.AppendAsLeader):
+// nothing is written once this broker no longer leads it, even before
+// the reconciler unloads the partition's groups. Like Kafka's
+// coordinator, whose writes go out with acks=all, it refuses to append
+// while the ISR is below min.insync.replicas.
+func (n *brokerNode) appendOffsets(p int32, appendFn func([]byte) (tlog.AppendInfo, error), batches []byte) (tlog.AppendInfo, error) {
+	ld, ok := n.replicas.Leader(cluster.TopicPartition{Topic: consumergroup.OffsetsTopic, Partition: p})
+	if !ok {
+		return tlog.AppendInfo{}, fmt.Errorf("server: %s-%d is not led here: %w", consumergroup.OffsetsTopic, p, consumergroup.ErrNotCoordinatorForGroup)
+	}
+	info, err := ld.Append(appendFn, batches, true)
+	if errors.Is(err, replica.ErrNotLeaderOrFollower) {
+		return info, fmt.Errorf("server: %w: %w", consumergroup.ErrNotCoordinatorForGroup, err)
+	}
+	return info, err
 }
 
 // createOffsetsTopic creates __consumer_offsets in the cluster with
@@ -44,7 +61,7 @@ func (n *brokerNode) createOffsetsTopic(partitions int) error {
 	if live := n.liveBrokers(); live < rf {
 		return fmt.Errorf("server: %d broker(s) live, offsets.topic.replication.factor=%d: %w", live, rf, consumergroup.ErrNotEnoughLiveBrokers)
 	}
-	_, err := n.createTopic(consumergroup.OffsetsTopic, int32(partitions), rf, map[string]string{
+	_, err := n.createTopic(consumergroup.OffsetsTopic, int32(partitions), rf, nil, map[string]string{
 		tlog.ConfigCleanupPolicy: tlog.CleanupPolicyCompact,
 		tlog.ConfigSegmentBytes:  fmt.Sprint(n.s.cfg.Groups.OffsetsTopicSegmentBytes),
 	})

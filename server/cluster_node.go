@@ -118,6 +118,10 @@ type brokerNode struct {
 	rec       *reconciler
 	fencer    *cluster.FastFencer // nil unless this node watches (cluster_fastfence.go)
 
+	// elections counts the leaders admin and this node's active
+	// controller elected (tributary_cluster_leader_elections_total).
+	elections cluster.ElectionStats
+
 	regMu sync.Mutex
 	reg   *cluster.Registration // current; nil while re-registering
 	// registered is whether reg is live: the reconciler takes partitions
@@ -177,6 +181,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 		TopicID: func(topic string) [16]byte {
 			return n.snapshot().Topics[topic].ID
 		},
+		Alive: n.brokerAlive,
 		Fetch: replica.FetcherConfig{
 			MaxWait:           c.ReplicaFetchWaitMax,
 			MinBytes:          int32(c.ReplicaFetchMinBytes),
@@ -189,6 +194,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 	s.node = n
 	gcfg.Cluster = true
 	gcfg.WaitAppended = n.waitOffsetsAppended
+	gcfg.AppendAsLeader = n.appendOffsets
 	gcfg.CreateOffsetsTopic = n.createOffsetsTopic
 	gcfg.LookupTopic = n.lookupTopic
 	return nil
@@ -222,8 +228,8 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	switch {
 	case sl == nil:
 		return fmt.Errorf("server: start cluster: %w: the inter-broker listener %s is not served", ErrClusterConfig, n.interBroker)
-	case (sl.protocol.SASL() || sl.protocol.TLS()) && len(n.opts.Security.InterBroker) == 0:
-		// The fetchers dial the other brokers with the options
+	case (sl.protocol.SASL() || sl.protocol.TLS()) && n.opts.Security.InterBrokerConn.TLS == nil && n.opts.Security.InterBrokerConn.SASL == nil:
+		// The fetchers dial the other brokers with the security
 		// BrokerSettings.ClusterSecurity built from this listener's
 		// ssl.* and sasl.mechanism.inter.broker.protocol settings.
 		return fmt.Errorf("server: start cluster: %w: the inter-broker listener %s is %s but ClusterOptions.Security has no inter-broker client settings", ErrClusterConfig, n.interBroker, sl.protocol)
@@ -280,7 +286,7 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		return fmt.Errorf("server: start cluster: %w", err)
 	}
 	policy := cluster.Policy{UncleanLeaderElection: n.opts.UncleanLeaderElection}
-	n.admin = cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: n.store, Policy: policy, Logger: n.log})
+	n.admin = cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: n.store, Policy: policy, Logger: n.log, Elections: &n.elections})
 	broker := cluster.Broker{NodeID: n.self, Rack: c.Rack, Endpoints: endpoints}
 	reg, err := n.store.Register(ctx, broker)
 	if err != nil {
@@ -303,6 +309,9 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		}
 		return n.store.Snapshot()
 	}, n.self, n.replicas); err != nil {
+		return err
+	}
+	if err := s.attachElectionMetrics(&n.elections); err != nil {
 		return err
 	}
 	n.wg.Add(2)
@@ -546,7 +555,7 @@ func (n *brokerNode) campaign(ctx context.Context, reg *cluster.Registration, po
 			}
 			continue
 		}
-		ctrl := cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: l.Store(), Policy: policy, Logger: n.log})
+		ctrl := cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: l.Store(), Policy: policy, Logger: n.log, Elections: &n.elections})
 		cctx, cancel := context.WithCancel(ctx)
 		ran := make(chan struct{})
 		go func() {
@@ -605,6 +614,13 @@ func (n *brokerNode) leaderHint(topic string, partition int32) (leader, epoch in
 		return -1, -1, false
 	}
 	return p.Leader, p.LeaderEpoch, true
+}
+
+// brokerAlive reports whether broker id is registered and not fenced
+// (replica.Config.Alive: only live followers hold a DeleteRecords up).
+func (n *brokerNode) brokerAlive(id int32) bool {
+	_, ok := n.snapshot().Brokers[id]
+	return ok
 }
 
 // brokerEndpoint is where clients of listener reach broker id

@@ -44,17 +44,19 @@ type clusterTestNode struct {
 	// 0); else PLAINTEXT on host. opts are what a client of it needs.
 	listener *Listener
 	opts     []kgo.Opt
-	mgr      *tlog.Manager
-	srv      *Server
+	// interBroker is how the node's fetchers dial the others' listener
+	// (the security opts gives a client).
+	interBroker InterBrokerClient
+	mgr         *tlog.Manager
+	srv         *Server
 }
 
 type testCluster struct {
 	t      *testing.T
 	voters []Voter
 	nodes  []*clusterTestNode
-	// tune, if set, changes every node's cluster settings after the
-	// tests' defaults.
-	tune func(*ClusterConfig)
+	// configure, when set, adjusts each node's Config before it starts.
+	configure func(*clusterTestNode, *Config)
 }
 
 // freeControllerAddr is a free port on host whose next port is free too.
@@ -81,14 +83,14 @@ func freeControllerAddr(t *testing.T, host string) string {
 // a majority runs) and waits until each sees all three brokers.
 func startTestCluster(t *testing.T) *testCluster {
 	t.Helper()
-	return startTunedTestCluster(t, nil)
+	return startTestClusterWith(t, nil)
 }
 
-// startTunedTestCluster is startTestCluster with tune applied to every
-// node's cluster settings.
-func startTunedTestCluster(t *testing.T, tune func(*ClusterConfig)) *testCluster {
+// startTestClusterWith is startTestCluster with each node's Config
+// adjusted by configure (nil: none), at every start.
+func startTestClusterWith(t *testing.T, configure func(*clusterTestNode, *Config)) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, tune: tune}
+	tc := &testCluster{t: t, configure: configure}
 	for i := range 3 {
 		host := fmt.Sprintf("127.0.0.%d", i+2)
 		n := &clusterTestNode{t: t, id: int32(i + 1), host: host, dir: t.TempDir(), ctrl: freeControllerAddr(t, host)}
@@ -152,12 +154,12 @@ func (tc *testCluster) start(n *clusterTestNode) error {
 	cc.SessionTimeout = 3 * time.Second
 	cc.HeartbeatInterval = time.Second
 	cc.ReplicaFetchWaitMax = 100 * time.Millisecond
-	if tc.tune != nil {
-		tc.tune(&cc)
-	}
 	cfg := DefaultConfig()
 	cfg.Cluster = &ClusterOptions{Config: cc, UnsafeNoFsync: true, StartTimeout: 30 * time.Second,
-		Security: ClusterSecurity{InterBroker: n.opts}}
+		Security: ClusterSecurity{InterBroker: n.opts, InterBrokerConn: n.interBroker}}
+	if tc.configure != nil {
+		tc.configure(n, &cfg)
+	}
 	srv, err = New(mgr, cfg, logger)
 	if err != nil {
 		mgr.Close()
@@ -554,7 +556,13 @@ func TestClusterThreeNodesInProcess(t *testing.T) {
 		}
 	}
 
-	// Kill (close without controlled shutdown) the leader of partition 1.
+	// Kill (close without controlled shutdown) the leader of partition 1,
+	// once the restarted broker is back in its ISR: the metadata read just
+	// after the restart may still have it out, and the new leader may be it.
+	m = tc.waitFor(tc.node(victim.id), "partition 1's ISR whole again", func(m *kmsg.MetadataResponse) bool {
+		tp, ok := topicOf(m, "rf3")
+		return ok && len(tp.Partitions) > 1 && sameSet(tp.Partitions[1].ISR, tp.Partitions[1].Replicas)
+	})
 	cur, _ := topicOf(m, "rf3")
 	p1 := cur.Partitions[1]
 	killed := tc.node(p1.Leader)
@@ -710,8 +718,9 @@ func TestClusterInterBrokerTLS(t *testing.T) {
 	tc := &testCluster{t: t}
 	for i := range 3 {
 		n := &clusterTestNode{t: t, id: int32(i + 1), host: "127.0.0.1", dir: t.TempDir(), ctrl: freeControllerAddr(t, "127.0.0.1"),
-			listener: &Listener{Name: "SSL", Protocol: auth.SSL, Addr: "127.0.0.1:0", Security: sec},
-			opts:     []kgo.Opt{kgo.DialTLSConfig(ca.ClientConfig(nil))}}
+			listener:    &Listener{Name: "SSL", Protocol: auth.SSL, Addr: "127.0.0.1:0", Security: sec},
+			opts:        []kgo.Opt{kgo.DialTLSConfig(ca.ClientConfig(nil))},
+			interBroker: InterBrokerClient{TLS: ca.ClientConfig(nil)}}
 		_, p, _ := net.SplitHostPort(n.ctrl)
 		port, _ := strconv.Atoi(p)
 		tc.voters = append(tc.voters, Voter{ID: n.id, Host: "127.0.0.1", Port: uint16(port)})

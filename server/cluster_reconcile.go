@@ -3,17 +3,23 @@ package server
 // The reconciler makes this broker's logs and replication follow the
 // cluster metadata. On every new snapshot (store.Changed) it:
 //
-//   - creates the local log of every topic the metadata holds, with the
-//     metadata's topic ID and configs (log.Manager.CreateTopicWithID),
-//     adds partitions the topic grew by, applies config changes, and
-//     replaces a local topic whose ID differs (the name was deleted and
-//     created again while this broker was away);
+//   - knows every topic the metadata holds locally, with the metadata's
+//     topic ID, configs and partition count, and creates a local log only
+//     for the partitions this broker is a replica of
+//     (log.Manager.CreateTopicHosting, HostPartitions, see
+//     cluster_hosted.go), as the topic grows or replicas are assigned
+//     here; applies config changes, and replaces a local topic whose ID
+//     differs (the name was deleted and created again while this broker
+//     was away);
+//   - deletes the local log of a partition no longer assigned here, once
+//     its replication has stopped and the snapshots have said so for
+//     replicaRemoveGrace (cluster_hosted.go);
 //   - deletes the local log of a topic the metadata no longer holds;
 //   - for each partition this broker is a replica of, whose state moved
 //     since it was last applied: leads it (replica.Manager.BecomeLeader,
 //     min.insync.replicas from the topic's config or the broker's) or
 //     follows its leader over the inter-broker listener
-//     (BecomeFollower, one kgo client per leader broker, kept);
+//     (BecomeFollower, one replica.Conn per leader broker, kept);
 //   - stops the partitions no longer assigned here.
 //
 // Applying is idempotent: a partition whose state (its store version) is
@@ -25,14 +31,13 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/consumergroup"
@@ -56,9 +61,12 @@ type reconciler struct {
 	log  *slog.Logger
 	kick chan struct{} // cap 1
 
-	mu         sync.Mutex                         // guards applied and requesters
+	mu         sync.Mutex                         // guards applied, requesters and unassigned
 	applied    map[cluster.TopicPartition]applied // partition → the state applied
-	requesters map[int32]*replica.KgoRequester
+	requesters map[int32]*replica.Conn
+	// unassigned: hosted partitions the snapshots no longer assign here,
+	// since when (see removeUnassigned).
+	unassigned map[cluster.TopicPartition]time.Time
 }
 
 func newReconciler(n *brokerNode) *reconciler {
@@ -67,7 +75,8 @@ func newReconciler(n *brokerNode) *reconciler {
 		log:        n.log.With("component", "reconciler"),
 		kick:       make(chan struct{}, 1),
 		applied:    make(map[cluster.TopicPartition]applied),
-		requesters: make(map[int32]*replica.KgoRequester),
+		requesters: make(map[int32]*replica.Conn),
+		unassigned: make(map[cluster.TopicPartition]time.Time),
 	}
 }
 
@@ -172,18 +181,22 @@ func (r *reconciler) topics(s *cluster.Snapshot) bool {
 			}
 			found = false
 		}
+		hosted := hostedHere(s, t, r.n.self)
 		if !found {
-			if _, err := mgr.CreateTopicWithID(name, tlog.TopicID(t.ID), int(t.Partitions), overrides); err != nil {
+			if _, err := mgr.CreateTopicHosting(name, tlog.TopicID(t.ID), int(t.Partitions), hosted, overrides); err != nil {
 				r.log.Warn("server: create local topic", "topic", name, "err", err)
 				ok = false
 			}
 			continue
 		}
-		if len(lt.Partitions) < int(t.Partitions) {
-			if err := mgr.AddPartitions(name, int(t.Partitions)); err != nil {
-				r.log.Warn("server: add local partitions", "topic", name, "partitions", t.Partitions, "err", err)
+		if len(lt.Partitions) < int(t.Partitions) || !hostsAll(lt, hosted) {
+			if err := mgr.HostPartitions(name, int(t.Partitions), hosted); err != nil {
+				r.log.Warn("server: create local replicas", "topic", name, "partitions", t.Partitions, "hosted", hosted, "err", err)
 				ok = false
 			}
+		}
+		if !r.removeUnassigned(s, t, lt) {
+			ok = false
 		}
 		if !maps.Equal(lt.Overrides, overrides) {
 			if err := mgr.AlterTopicConfig(name, overrides); err != nil {
@@ -212,6 +225,11 @@ func (r *reconciler) stopTopic(topic string) {
 	for tp := range r.applied {
 		if tp.Topic == topic {
 			r.stop(tp)
+		}
+	}
+	for tp := range r.unassigned {
+		if tp.Topic == topic {
+			delete(r.unassigned, tp)
 		}
 	}
 }
@@ -260,33 +278,49 @@ func (r *reconciler) minISR(s *cluster.Snapshot, topic string) int {
 	return max(r.n.cfg.MinInsyncReplicas, 1)
 }
 
-// requester is the fetchers' client for broker leader over the
-// inter-broker listener, made once per broker. Caller holds r.mu.
-func (r *reconciler) requester(s *cluster.Snapshot, leader int32) (*replica.KgoRequester, bool) {
-	b, live := s.Brokers[leader]
-	if !live {
+// requester is the fetchers' connection to broker leader's inter-broker
+// listener, made once per broker; it dials the address the metadata has
+// at each (re)connection. Caller holds r.mu.
+func (r *reconciler) requester(s *cluster.Snapshot, leader int32) (*replica.Conn, bool) {
+	if _, live := s.Brokers[leader]; !live {
 		return nil, false
 	}
 	if req, ok := r.requesters[leader]; ok {
 		return req, true
 	}
-	e, ok := b.Endpoint(r.n.interBroker)
-	if !ok {
+	if _, ok := r.interBrokerAddr(s, leader); !ok {
 		r.log.Warn("server: leader has no inter-broker endpoint", "leader", leader, "listener", r.n.interBroker)
 		return nil, false
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))),
-		kgo.ClientID("tributary-replica-" + strconv.Itoa(int(r.n.self))),
-	}
-	opts = append(opts, r.n.opts.Security.InterBroker...)
-	req, err := replica.NewKgoRequester(leader, opts...)
-	if err != nil {
-		r.log.Warn("server: replica client", "leader", leader, "err", err)
-		return nil, false
-	}
+	sec := r.n.opts.Security.InterBrokerConn
+	req := replica.NewConn(leader, replica.ConnConfig{
+		Resolve: func() (string, error) {
+			addr, ok := r.interBrokerAddr(r.n.snapshot(), leader)
+			if !ok {
+				return "", fmt.Errorf("server: broker %d has no live %s endpoint in the metadata", leader, r.n.interBroker)
+			}
+			return addr, nil
+		},
+		TLS:      sec.TLS,
+		SASL:     sec.SASL,
+		ClientID: "tributary-replica-" + strconv.Itoa(int(r.n.self)),
+	})
 	r.requesters[leader] = req
 	return req, true
+}
+
+// interBrokerAddr is where broker id serves the inter-broker listener,
+// as s has it.
+func (r *reconciler) interBrokerAddr(s *cluster.Snapshot, id int32) (string, bool) {
+	b, live := s.Brokers[id]
+	if !live {
+		return "", false
+	}
+	e, ok := b.Endpoint(r.n.interBroker)
+	if !ok {
+		return "", false
+	}
+	return net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port))), true
 }
 
 // close is called once run has returned.
@@ -294,6 +328,7 @@ func (r *reconciler) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	clear(r.applied)
+	clear(r.unassigned)
 }
 
 // closeRequesters closes the fetchers' clients, once the replica.Manager

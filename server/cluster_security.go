@@ -229,31 +229,57 @@ func (c *ClusterConfig) interBrokerPlan(l Listener) (interBrokerPlan, error) {
 	return p, nil
 }
 
-// interBrokerClientOpts are the kgo options of every client this broker
-// opens to another broker (the follower fetchers): the inter-broker
-// listener's TLS and SASL, as the package comment above says. Plaintext:
-// none. It reads the listener's keystore and truststore files.
-func interBrokerClientOpts(c *ClusterConfig, listeners []Listener) ([]kgo.Opt, error) {
+// InterBrokerClient is the security of a connection this broker opens
+// to another broker's inter-broker listener: the listener's TLS and SASL,
+// as the package comment above says. Zero: plaintext.
+type InterBrokerClient struct {
+	TLS  *tls.Config    // nil: plaintext
+	SASL sasl.Mechanism // nil: no SASL
+}
+
+// KgoOpts are the same security as franz-go client options.
+func (c InterBrokerClient) KgoOpts() []kgo.Opt {
+	var opts []kgo.Opt
+	if c.TLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(c.TLS))
+	}
+	if c.SASL != nil {
+		opts = append(opts, kgo.SASL(c.SASL))
+	}
+	return opts
+}
+
+// interBrokerClient is the security of every connection this broker opens
+// to another broker (the follower fetchers'). It reads the listener's
+// keystore and truststore files.
+func interBrokerClient(c *ClusterConfig, listeners []Listener) (InterBrokerClient, error) {
 	l, err := c.interBrokerListener(listeners)
 	if err != nil {
-		return nil, err
+		return InterBrokerClient{}, err
 	}
 	p, err := c.interBrokerPlan(l)
 	if err != nil {
-		return nil, err
+		return InterBrokerClient{}, err
 	}
-	var opts []kgo.Opt
+	var out InterBrokerClient
 	if l.Protocol.TLS() {
-		cfg, err := auth.NewClientTLS(l.Security, p.presentCert)
-		if err != nil {
-			return nil, fmt.Errorf("server: inter-broker listener %s: %w", l.Name, err)
+		if out.TLS, err = auth.NewClientTLS(l.Security, p.presentCert); err != nil {
+			return InterBrokerClient{}, fmt.Errorf("server: inter-broker listener %s: %w", l.Name, err)
 		}
-		opts = append(opts, kgo.DialTLSConfig(cfg))
 	}
 	if p.mechanism != "" {
-		opts = append(opts, kgo.SASL(p.saslMechanism()))
+		out.SASL = p.saslMechanism()
 	}
-	return opts, nil
+	return out, nil
+}
+
+// interBrokerClientOpts is interBrokerClient as kgo options.
+func interBrokerClientOpts(c *ClusterConfig, listeners []Listener) ([]kgo.Opt, error) {
+	ib, err := interBrokerClient(c, listeners)
+	if err != nil {
+		return nil, err
+	}
+	return ib.KgoOpts(), nil
 }
 
 func (p interBrokerPlan) saslMechanism() sasl.Mechanism {
@@ -354,9 +380,12 @@ func (b *BrokerSettings) MetadataTLS() (MetadataTLS, error) {
 // ClusterSecurity is what a cluster node's wiring needs to secure the
 // traffic it opens.
 type ClusterSecurity struct {
-	// InterBroker are the kgo options of every client to another broker
-	// (append them to the follower fetchers' options).
+	// InterBroker are the kgo options of every franz-go client to another
+	// broker: InterBrokerConn's security.
 	InterBroker []kgo.Opt
+	// InterBrokerConn is the security of the follower fetchers'
+	// connections (replica.Conn) to other brokers.
+	InterBrokerConn InterBrokerClient
 	// Metadata is the etcd traffic's TLS.
 	Metadata MetadataTLS
 }
@@ -370,9 +399,10 @@ func (b *BrokerSettings) ClusterSecurity(listeners []Listener) (ClusterSecurity,
 	}
 	var out ClusterSecurity
 	var err error
-	if out.InterBroker, err = interBrokerClientOpts(&b.Cluster, listeners); err != nil {
+	if out.InterBrokerConn, err = interBrokerClient(&b.Cluster, listeners); err != nil {
 		return ClusterSecurity{}, err
 	}
+	out.InterBroker = out.InterBrokerConn.KgoOpts()
 	if out.Metadata, err = b.MetadataTLS(); err != nil {
 		return ClusterSecurity{}, err
 	}

@@ -108,6 +108,21 @@ func replicaFetch(t *testing.T, cl *kgo.Client) (int16, error) {
 	return resp.(*kmsg.FetchResponse).ErrorCode, nil
 }
 
+// replicaConnFetch is replicaFetch through a replica.Conn.
+func replicaConnFetch(t *testing.T, c *replica.Conn) (int16, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.ReplicaState.ID, req.ReplicaState.Epoch = 2, 2, 1
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 0, 0, 1<<20
+	resp, err := c.Fetch(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	return resp.ErrorCode, nil
+}
+
 // TestInterBrokerClientLogsInWithTheListenersSecurity: two brokers of a
 // secured cluster (SASL_SSL with client certificates, a CA made here).
 // Broker B's client, built only from its settings, reaches broker A over
@@ -154,6 +169,12 @@ func TestInterBrokerClientLogsInWithTheListenersSecurity(t *testing.T) {
 	}
 	if code, err := replicaFetch(t, fromB); err != nil || code != 0 {
 		t.Fatalf("replica fetch of the inter-broker user with ClusterAction: code %d, %v", code, err)
+	}
+	// The fetchers' own connection, with the same security, too.
+	conn := replica.NewConn(1, replica.ConnConfig{Addr: a.addrs["SASL_SSL"], TLS: sec.InterBrokerConn.TLS, SASL: sec.InterBrokerConn.SASL})
+	defer conn.Close()
+	if code, err := replicaConnFetch(t, conn); err != nil || code != 0 {
+		t.Fatalf("replica fetch through replica.Conn: code %d, %v", code, err)
 	}
 
 	// The principal is the JAAS line's user: another one is refused.

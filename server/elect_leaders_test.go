@@ -6,10 +6,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestElectLeadersOnOneBrokerIsNeverNeeded: a single broker leads every
-// partition as its only, preferred, replica.
+// partition as its only, preferred, replica, so neither a preferred nor an
+// unclean election is needed; an unknown election type is refused.
 func TestElectLeadersOnOneBrokerIsNeverNeeded(t *testing.T) {
 	b := startBroker(t)
 	ctx := testContext(t)
@@ -35,12 +37,25 @@ func TestElectLeadersOnOneBrokerIsNeverNeeded(t *testing.T) {
 			t.Errorf("%s-%d: %v, want %v", c.topic, c.p, got, c.want)
 		}
 	}
-	// Unclean elections on request are refused, at the top or per partition.
-	res, err = adm.ElectLeaders(ctx, kadm.ElectLiveReplica, kadm.TopicsSet{"t": {0: {}}})
-	if err == nil {
-		err = res["t"][0].Err
+	// Its only replica is live: an unclean election is not needed either.
+	res, err = adm.ElectLeaders(ctx, kadm.ElectLiveReplica, kadm.TopicsSet{"t": {0: {}}, "missing": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !errors.Is(err, kerr.InvalidRequest) {
-		t.Errorf("unclean election: %v, want INVALID_REQUEST", err)
+	if got := res["t"][0].Err; !errors.Is(got, kerr.ElectionNotNeeded) {
+		t.Errorf("unclean election: %v, want ELECTION_NOT_NEEDED", got)
+	}
+	if got := res["missing"][0].Err; !errors.Is(got, kerr.UnknownTopicOrPartition) {
+		t.Errorf("unclean election of a missing topic: %v", got)
+	}
+	req := kmsg.NewPtrElectLeadersRequest()
+	req.ElectionType = 2
+	req.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: "t", Partitions: []int32{0}}}
+	resp, err := req.RequestWith(ctx, b.client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kerr.ErrorForCode(resp.ErrorCode); !errors.Is(got, kerr.InvalidRequest) {
+		t.Errorf("election type 2: %v, want INVALID_REQUEST", got)
 	}
 }

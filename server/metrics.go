@@ -267,6 +267,9 @@ func (p *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	var producers, evicted int64
 	for _, t := range p.s.mgr.Topics() {
 		for i, l := range t.Partitions {
+			if l == nil {
+				continue // a partition this broker hosts no replica of
+			}
 			producers += int64(l.NumProducers())
 			evicted += l.ProducersEvicted()
 			part := strconv.Itoa(i)

@@ -22,8 +22,10 @@ import (
 // labels are a broker state (active, fenced) and a Kafka error name, both
 // bounded sets.
 //
-// tributary_cluster_leader_elections_total is not reported here: it is
-// the active controller's count (cluster.Controller), not the broker's.
+// tributary_cluster_leader_elections_total is reported by its own
+// collector (attachElectionMetrics): the elections this node's
+// controllers wrote, as the active controller or for an ElectLeaders it
+// served, so that its sum over the cluster counts every election once.
 
 // clusterCollector reports the cluster metrics of one node.
 type clusterCollector struct {
@@ -48,6 +50,35 @@ func (s *Server) attachClusterMetrics(snapshot func() *cluster.Snapshot, self in
 		return fmt.Errorf("server: register cluster metrics: %w", err)
 	}
 	return nil
+}
+
+// attachElectionMetrics registers tributary_cluster_leader_elections_total
+// {kind="clean"|"unclean"}, read from stats at scrape time.
+func (s *Server) attachElectionMetrics(stats *cluster.ElectionStats) error {
+	c := &electionCollector{stats: stats}
+	for _, m := range cluster.Metrics {
+		if m.Name == cluster.MetricLeaderElections {
+			c.desc = prometheus.NewDesc(m.Name, m.Help, m.Labels, nil)
+		}
+	}
+	if err := s.metrics.reg.Register(c); err != nil {
+		return fmt.Errorf("server: register election metrics: %w", err)
+	}
+	return nil
+}
+
+// electionCollector reports one node's ElectionStats.
+type electionCollector struct {
+	stats *cluster.ElectionStats
+	desc  *prometheus.Desc
+}
+
+func (c *electionCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *electionCollector) Collect(ch chan<- prometheus.Metric) {
+	clean, unclean := c.stats.Counts()
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(clean), cluster.KindClean)
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(unclean), cluster.KindUnclean)
 }
 
 func newClusterCollector(snapshot func() *cluster.Snapshot, self int32, rm *replica.Manager) *clusterCollector {

@@ -18,12 +18,12 @@ package server
 // answered from the log end, and its position is handed to the partition's
 // replica.Leader, which moves the ISR standing and the high watermark.
 //
-// Known window: a produce that found this broker leader may append after
-// leadership moved away (between the lookup and the append; Kafka closes
-// it with the partition's leader-ISR lock, which replica.Leader does not
-// expose). Its batch carries the old leader epoch, its wait answers
-// NOT_LEADER_OR_FOLLOWER, and the broker's next fetch as a follower finds
-// the divergence (KIP-320) and truncates it away.
+// A produce appends through the partition's replica.Leader (Append),
+// which checks leadership, and min.insync.replicas for acks=all, under
+// its append lock (Kafka's leader-ISR lock): a produce that found this
+// broker leader but reaches the log after leadership moved away is
+// answered NOT_LEADER_OR_FOLLOWER and appends nothing, and acks=all
+// produces waiting when it moves are answered so at once.
 
 import (
 	"context"
@@ -83,25 +83,16 @@ func (s *Server) leaderHint(topic string, p int32) (leader, epoch int32, ok bool
 	return leader, epoch, true
 }
 
-// produceLeader returns the Leader of topic's partition sp.Partition for
-// a produce with acks, or nil with sp's error filled in: this broker does
-// not lead it (NOT_LEADER_OR_FOLLOWER with the leader's hint), or, for
-// acks=all, its ISR is below min.insync.replicas (NOT_ENOUGH_REPLICAS,
-// and nothing is appended).
-func (c *conn) produceLeader(resp *kmsg.ProduceResponse, acks int16, topic string, sp *kmsg.ProduceResponseTopicPartition) *replica.Leader {
+// produceLeader returns the Leader of topic's partition sp.Partition, or
+// nil with sp's error filled in when this broker does not lead it
+// (NOT_LEADER_OR_FOLLOWER with the leader's hint). The leader checks its
+// leadership again, and for acks=all min.insync.replicas, when it
+// appends (Leader.Append).
+func (c *conn) produceLeader(resp *kmsg.ProduceResponse, topic string, sp *kmsg.ProduceResponseTopicPartition) *replica.Leader {
 	ld, ok := c.s.partitionLeader(topic, sp.Partition)
 	if !ok {
 		c.notLeaderProduce(resp, topic, sp)
 		return nil
-	}
-	if acks == -1 {
-		if err := ld.CheckProduce(); err != nil {
-			sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
-			if sp.ErrorCode == kerr.NotLeaderForPartition.Code {
-				c.hintProduce(resp, topic, sp)
-			}
-			return nil
-		}
 	}
 	return ld
 }
@@ -151,7 +142,7 @@ func (c *conn) clusterFetchPart(resp *kmsg.FetchResponse, topic string, p *fetch
 		sp.ErrorCode = checkLeaderEpoch(p.l, rp.CurrentLeaderEpoch)
 		return
 	}
-	ff, err := ld.HandleFollowerFetch(follower, rp.FetchOffset, rp.LastFetchedEpoch, rp.CurrentLeaderEpoch)
+	ff, err := ld.HandleFollowerFetch(follower, rp.FetchOffset, rp.LogStartOffset, rp.LastFetchedEpoch, rp.CurrentLeaderEpoch)
 	if err != nil {
 		sp.ErrorCode = errorCode(err)
 		if sp.ErrorCode == kerr.NotLeaderForPartition.Code {

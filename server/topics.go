@@ -82,25 +82,40 @@ func (s *Server) autoCreate(name string) (*tlog.Topic, error) {
 }
 
 // partitionOf returns partition p of t, or the code a client gets for it:
-// unknownTopic (the request version's code) when t is nil, and
-// UNKNOWN_TOPIC_OR_PARTITION for a partition t does not have.
+// unknownTopic (the request version's code) when t is nil,
+// UNKNOWN_TOPIC_OR_PARTITION for a partition t does not have, and
+// NOT_LEADER_OR_FOLLOWER for one of t's partitions this broker hosts no
+// replica of (a cluster broker's topics are sparse): Kafka's answer for a
+// partition its metadata knows and its ReplicaManager does not host.
 func partitionOf(t *tlog.Topic, unknownTopic int16, p int32) (*tlog.Log, int16) {
-	switch l := partitionLog(t, p); {
+	switch {
 	case t == nil:
 		return nil, unknownTopic
-	case l == nil:
+	case p < 0 || int(p) >= len(t.Partitions):
 		return nil, kerr.UnknownTopicOrPartition.Code
+	case t.Partitions[p] == nil:
+		return nil, kerr.NotLeaderForPartition.Code
 	default:
-		return l, 0
+		return t.Partitions[p], 0
 	}
 }
 
-// partitionLog returns partition p of t, or nil when out of range.
+// topicName is t's name, or named when t is nil (a request names topics
+// by ID from Produce v13 and Fetch v13).
+func topicName(t *tlog.Topic, named string) string {
+	if t != nil {
+		return t.Name
+	}
+	return named
+}
+
+// partitionLog returns partition p of t, or nil when out of range or not
+// hosted here.
 func partitionLog(t *tlog.Topic, p int32) *tlog.Log {
-	if t == nil || p < 0 || int(p) >= len(t.Partitions) {
+	if t == nil {
 		return nil
 	}
-	return t.Partitions[p]
+	return t.PartitionLog(p)
 }
 
 // checkLeaderEpoch validates a client's CurrentLeaderEpoch (-1: not known)
