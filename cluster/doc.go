@@ -134,6 +134,16 @@
 // the term ends (resigned, lease lapsed, key deleted). Snapshot.Controller
 // names the candidate whose key is oldest, the election's own rule.
 //
+// Fast fencing (fastfence.go) ends a registration ahead of its lease
+// when its process is known to be gone: a FastFencer keeps an idle
+// connection to every other registered broker's inter-broker listener,
+// and when one ends and two dials in a row are refused, EndRegistration
+// revokes the lease of exactly the registration watched (its key's
+// ModRevision must still be that broker epoch), which deletes the key and
+// the controller candidacy with it. A paused process, a partition or a
+// host that is down never refuses a connection, so the lease stays their
+// rule.
+//
 // Registration.Store and Leadership.Store return views of the store whose
 // writes are fenced: each transaction first checks that the broker's key
 // still holds its lease, or that the controller's election key is still

@@ -78,6 +78,11 @@ const (
 	// error (Kafka's FetcherStats and fetch failure rate).
 	MetricReplicaFetchRequests = "tributary_replica_fetch_requests_total"
 	MetricReplicaFetchErrors   = "tributary_replica_fetch_errors_total"
+	// MetricFastFences: registrations of other brokers this broker ended
+	// because their process was gone (a watch connection ended and the
+	// registered inter-broker address refused connections), ahead of
+	// their lease (fastfence.go). No Kafka equivalent. Each is logged.
+	MetricFastFences = "tributary_cluster_fast_fences_total"
 )
 
 // Label names and values.
@@ -109,4 +114,5 @@ var Metrics = []Metric{
 	{MetricReplicaMaxLag, Gauge, nil, "Largest lag in records of this broker's follower replicas behind their leaders."},
 	{MetricReplicaFetchRequests, Counter, nil, "Replica fetches this broker sent as a follower."},
 	{MetricReplicaFetchErrors, Counter, []string{LabelError}, "Replica fetches this broker sent as a follower that failed, by error."},
+	{MetricFastFences, Counter, nil, "Registrations of other brokers this broker ended because their process was gone, ahead of their lease."},
 }

@@ -170,6 +170,17 @@ func (r *Registration) Close() error {
 	return nil
 }
 
+// Abandon stops renewing the registration without revoking it, as a
+// killed process does: the broker stays registered until its lease lapses
+// or another broker ends the registration (EndRegistration). For tests
+// and crash simulations; a broker that stops calls Close.
+func (r *Registration) Abandon() {
+	r.end(nil)
+	r.stop()
+	r.session.Orphan()
+	r.wg.Wait()
+}
+
 // Leadership is this broker's term as the active controller.
 type Leadership struct {
 	reg      *Registration

@@ -57,8 +57,13 @@ const (
 	BrokerRack                          = "broker.rack"
 	BrokerSessionTimeoutMs              = "broker.session.timeout.ms"
 	BrokerHeartbeatIntervalMs           = "broker.heartbeat.interval.ms"
-	BrokerInterBrokerListenerName       = "inter.broker.listener.name"
-	BrokerSecurityInterBrokerProtocol   = "security.inter.broker.protocol"
+	// BrokerFastFencingEnable is broker.fast.fencing.enable: a broker
+	// whose process is gone (its connections ended and its inter-broker
+	// address refuses connections) is fenced at once instead of when its
+	// lease lapses (cluster/fastfence.go). Not a Kafka name.
+	BrokerFastFencingEnable           = "broker.fast.fencing.enable"
+	BrokerInterBrokerListenerName     = "inter.broker.listener.name"
+	BrokerSecurityInterBrokerProtocol = "security.inter.broker.protocol"
 	// BrokerSASLMechanismInterBrokerProtocol is Kafka's
 	// sasl.mechanism.inter.broker.protocol: the mechanism a broker logs in
 	// with on another broker's SASL inter-broker listener. Kafka's default
@@ -85,6 +90,7 @@ const (
 	DefaultReplicaLagTimeMax             = 30 * time.Second
 	DefaultBrokerSessionTimeout          = 9 * time.Second
 	DefaultBrokerHeartbeatInterval       = 2 * time.Second
+	DefaultBrokerFastFencingEnable       = true
 	DefaultReplicaFetchMaxBytes          = 1 << 20
 	DefaultReplicaFetchWaitMax           = 500 * time.Millisecond
 	DefaultReplicaFetchMinBytes          = 1
@@ -145,6 +151,8 @@ type ClusterConfig struct {
 	Rack                          string
 	SessionTimeout                time.Duration
 	HeartbeatInterval             time.Duration
+	// FastFencing is broker.fast.fencing.enable.
+	FastFencing bool
 	// InterBrokerListenerName and InterBrokerProtocol are Kafka's two
 	// ways of naming the listener brokers dial each other on; at most
 	// one is set (InterBrokerListener resolves them).
@@ -172,6 +180,7 @@ func DefaultClusterConfig() ClusterConfig {
 		ReplicaLagTimeMax:             DefaultReplicaLagTimeMax,
 		SessionTimeout:                DefaultBrokerSessionTimeout,
 		HeartbeatInterval:             DefaultBrokerHeartbeatInterval,
+		FastFencing:                   DefaultBrokerFastFencingEnable,
 		ReplicaFetchMaxBytes:          DefaultReplicaFetchMaxBytes,
 		ReplicaFetchWaitMax:           DefaultReplicaFetchWaitMax,
 		ReplicaFetchMinBytes:          DefaultReplicaFetchMinBytes,
@@ -327,7 +336,7 @@ func dialAddr(addr string) (string, uint16, error) {
 var clusterOnly = map[string]bool{
 	BrokerNodeID: true, BrokerProcessRoles: true, BrokerControllerListener: true, BrokerControllerClientListener: true,
 	BrokerDefaultReplicationFactor: true, BrokerOffsetsTopicReplicationFactor: true, BrokerReplicaLagTimeMaxMs: true,
-	BrokerRack: true, BrokerSessionTimeoutMs: true, BrokerHeartbeatIntervalMs: true,
+	BrokerRack: true, BrokerSessionTimeoutMs: true, BrokerHeartbeatIntervalMs: true, BrokerFastFencingEnable: true,
 	BrokerInterBrokerListenerName: true, BrokerSecurityInterBrokerProtocol: true, BrokerSASLMechanismInterBrokerProtocol: true,
 	BrokerReplicaFetchMaxBytes: true, BrokerReplicaFetchWaitMaxMs: true, BrokerReplicaFetchMinBytes: true,
 	BrokerNumReplicaFetchers: true, BrokerAutoLeaderRebalanceEnable: true,
@@ -390,6 +399,8 @@ func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err err
 		c.SessionTimeout, err = positiveMs(value)
 	case BrokerHeartbeatIntervalMs:
 		c.HeartbeatInterval, err = positiveMs(value)
+	case BrokerFastFencingEnable:
+		c.FastFencing, err = strconv.ParseBool(value)
 	case BrokerInterBrokerListenerName:
 		c.InterBrokerListenerName = strings.ToUpper(value)
 	case BrokerSecurityInterBrokerProtocol:
@@ -484,6 +495,7 @@ func (b *BrokerSettings) clusterMap(m map[string]string) {
 	m[BrokerRack] = c.Rack
 	m[BrokerSessionTimeoutMs] = strconv.FormatInt(c.SessionTimeout.Milliseconds(), 10)
 	m[BrokerHeartbeatIntervalMs] = strconv.FormatInt(c.HeartbeatInterval.Milliseconds(), 10)
+	m[BrokerFastFencingEnable] = strconv.FormatBool(c.FastFencing)
 	m[BrokerInterBrokerListenerName] = c.InterBrokerListenerName
 	m[BrokerSecurityInterBrokerProtocol] = c.InterBrokerProtocol
 	m[BrokerSASLMechanismInterBrokerProtocol] = c.InterBrokerSASLMechanism
@@ -735,6 +747,7 @@ var clusterConfigInfos = map[string]configInfo{
 	BrokerRack:                             {kmsg.ConfigTypeString, "The broker's rack; replicas are spread across racks."},
 	BrokerSessionTimeoutMs:                 {kmsg.ConfigTypeInt, "A broker whose lease lapses this long is fenced."},
 	BrokerHeartbeatIntervalMs:              {kmsg.ConfigTypeInt, "How often a broker renews its lease."},
+	BrokerFastFencingEnable:                {kmsg.ConfigTypeBoolean, "Whether a broker whose process is gone (its inter-broker address refuses connections) is fenced at once, not when its lease lapses."},
 	BrokerInterBrokerListenerName:          {kmsg.ConfigTypeString, "The listener brokers dial each other on."},
 	BrokerSecurityInterBrokerProtocol:      {kmsg.ConfigTypeString, "The security protocol brokers dial each other with."},
 	BrokerSASLMechanismInterBrokerProtocol: {kmsg.ConfigTypeString, "The SASL mechanism brokers log in to each other with; no default (Kafka's GSSAPI is not served)."},

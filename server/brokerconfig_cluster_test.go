@@ -40,7 +40,7 @@ func TestClusterSettingsDefaults(t *testing.T) {
 		"node.id": "-1", "controller.quorum.voters": "", "controller.listener": "", "metadata.store": "",
 		"default.replication.factor": "1", "min.insync.replicas": "1", "offsets.topic.replication.factor": "3",
 		"replica.lag.time.max.ms": "30000", "unclean.leader.election.enable": "false", "broker.rack": "",
-		"broker.session.timeout.ms": "9000", "broker.heartbeat.interval.ms": "2000",
+		"broker.session.timeout.ms": "9000", "broker.heartbeat.interval.ms": "2000", "broker.fast.fencing.enable": "true",
 		"inter.broker.listener.name": "", "security.inter.broker.protocol": "",
 		"replica.fetch.max.bytes": "1048576", "replica.fetch.wait.max.ms": "500", "replica.fetch.min.bytes": "1",
 		"num.replica.fetchers": "1", "auto.leader.rebalance.enable": "true",
@@ -123,6 +123,8 @@ func TestClusterSettingsParse(t *testing.T) {
 		{"num.replica.fetchers=0", "must be >= 1", nil},
 		{"num.replica.fetchers=4", "", func(c ClusterConfig) bool { return c.NumReplicaFetchers == 4 }},
 		{"auto.leader.rebalance.enable=false", "", func(c ClusterConfig) bool { return !c.AutoLeaderRebalanceEnable }},
+		{"broker.fast.fencing.enable=false", "", func(c ClusterConfig) bool { return !c.FastFencing }},
+		{"broker.fast.fencing.enable=maybe", "broker.fast.fencing.enable", nil},
 		{"auto.leader.rebalance.enable=sometimes", "auto.leader.rebalance.enable", nil},
 	} {
 		b := DefaultBrokerSettings()

@@ -66,6 +66,7 @@ func clusterErrorCode(err error) int16 {
 // partition's leader, epoch, replicas, ISR and offline replicas.
 func (c *conn) clusterMetadata(h *reqHeader, req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse) (kmsg.Response, error) {
 	s, n := c.s, c.s.node
+	n.awaitFencing(metadataWants(req))
 	snap := n.snapshot()
 	resp.Brokers = n.metadataBrokers(snap, c.ln.name)
 	id := s.ClusterID()

@@ -116,6 +116,7 @@ type brokerNode struct {
 	admin     *cluster.Controller // any broker's requests (CreateTopic, ...)
 	replicas  *replica.Manager
 	rec       *reconciler
+	fencer    *cluster.FastFencer // nil unless this node watches (cluster_fastfence.go)
 
 	// elections counts the leaders admin and this node's active
 	// controller elected (tributary_cluster_leader_elections_total).
@@ -137,7 +138,10 @@ type brokerNode struct {
 	// switched the credentials and ACLs to the cluster's store.
 	stopAuth func()
 	// abrupt skips the controlled shutdown (tests: a killed broker).
-	abrupt    atomic.Bool
+	abrupt atomic.Bool
+	// crash also leaves the registration to lapse, unrevoked (tests: a
+	// killed process's lease outlives it).
+	crash     atomic.Bool
 	closeOnce sync.Once
 }
 
@@ -291,6 +295,9 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	n.replicas.SetBrokerEpoch(reg.Epoch())
 	n.setReg(reg)
 	n.started.Store(true)
+	if err := n.startFastFencer(); err != nil {
+		return err
+	}
 	// cluster-ops' DescribeQuorum and metrics read the quorum and the
 	// snapshot from here on.
 	s.setQuorumDescriber(func(ctx context.Context) (cluster.QuorumStatus, error) {
@@ -493,6 +500,16 @@ func (n *brokerNode) lifecycle(policy cluster.Policy) {
 		}
 		lcancel()
 		<-done
+		select {
+		case <-n.s.closing:
+			// Its listeners are closed: another broker may have ended
+			// the registration (fast fencing) before close does.
+			n.log.Info("server: registration ended while closing", "epoch", reg.Epoch(), "err", reg.Err())
+			n.registered.Store(false)
+			n.rec.stopAll()
+			return
+		default:
+		}
 		n.log.Warn("server: broker fenced: stepping down from every partition and registering again", "epoch", reg.Epoch(), "err", reg.Err())
 		n.registered.Store(false)
 		n.rec.stopAll()
@@ -680,6 +697,9 @@ func (n *brokerNode) close() {
 func (n *brokerNode) closeAll() {
 	n.cancel()
 	n.wg.Wait()
+	if n.fencer != nil {
+		n.fencer.Close()
+	}
 	if n.rec != nil {
 		n.rec.close()
 	}
@@ -689,7 +709,10 @@ func (n *brokerNode) closeAll() {
 	if n.rec != nil {
 		n.rec.closeRequesters()
 	}
-	if reg := n.currentReg(); reg != nil {
+	if reg := n.currentReg(); reg != nil && n.crash.Load() {
+		reg.Abandon()
+		n.setReg(nil)
+	} else if reg != nil {
 		if err := reg.Close(); err != nil {
 			n.log.Warn("server: deregister", "err", err)
 		}

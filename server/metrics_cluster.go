@@ -84,8 +84,8 @@ func (c *electionCollector) Collect(ch chan<- prometheus.Metric) {
 func newClusterCollector(snapshot func() *cluster.Snapshot, self int32, rm *replica.Manager) *clusterCollector {
 	c := &clusterCollector{snapshot: snapshot, self: self, rm: rm, descs: map[string]*prometheus.Desc{}}
 	for _, m := range cluster.Metrics {
-		if m.Name == cluster.MetricLeaderElections {
-			continue // the controller's
+		if m.Name == cluster.MetricLeaderElections || m.Name == cluster.MetricFastFences {
+			continue // the controller's; the fencer's (cluster_fastfence.go)
 		}
 		c.descs[m.Name] = prometheus.NewDesc(m.Name, m.Help, m.Labels, nil)
 	}

@@ -103,6 +103,7 @@ var settingDocs = map[string]string{
 	"broker.rack":                          "this broker's rack: replicas of a partition are spread across racks",
 	"broker.session.timeout.ms":            "a broker whose lease (heartbeats) lapses for this long is fenced: it leaves every ISR and cannot lead",
 	"broker.heartbeat.interval.ms":         "how often a broker renews its lease; below broker.session.timeout.ms",
+	"broker.fast.fencing.enable":           "fence a broker whose process is gone (its connections closed and its inter-broker address refuses connections) at once instead of when its lease lapses; a paused, cut-off or powered-off broker still waits for broker.session.timeout.ms",
 	"inter.broker.listener.name":           "the listener brokers dial each other on (exclusive with security.inter.broker.protocol); empty: the first listener",
 	"security.inter.broker.protocol":       "the protocol brokers dial each other with, naming the listener of that name (exclusive with inter.broker.listener.name)",
 	"sasl.mechanism.inter.broker.protocol": "the SASL mechanism a broker logs in to another broker's SASL inter-broker listener with, as the user of listener.name.<listener>.<mechanism>.sasl.jaas.config; no default (Kafka's GSSAPI is not served)",

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/cluster"
+)
+
+// fastFenceSessionTimeout is a lease far longer than any wait of these
+// tests: a leader replaced within them was fenced ahead of its lease.
+const fastFenceSessionTimeout = 60 * time.Second
+
+// TestKilledLeaderIsReplacedAheadOfItsLease: the leader's broker dies
+// (listeners and etcd member closed, no controlled shutdown, its lease
+// left to lapse as a killed process leaves it): with fast fencing a
+// survivor's Metadata names another ISR member as leader, the dead broker
+// out of the ISR, long before the lease could lapse, and one survivor
+// counts the fencing; without it the dead broker stays leader.
+func TestKilledLeaderIsReplacedAheadOfItsLease(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		fast bool
+	}{{"fast fencing", true}, {"lease only", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			tc := startTestClusterWith(t, func(_ *clusterTestNode, cfg *Config) {
+				cfg.Cluster.Config.SessionTimeout = fastFenceSessionTimeout
+				cfg.Cluster.Config.FastFencing = c.fast
+			})
+			// Runs before the cluster's own cleanup: the last node's
+			// deregistration, without a quorum, would wait out the long
+			// lease; the test is over, so leave the leases to etcd.
+			t.Cleanup(func() {
+				for _, n := range tc.nodes {
+					if n.srv != nil {
+						n.srv.node.crash.Store(true)
+					}
+				}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			adm := kadm.NewClient(mustClient(t, tc.node(1).addr))
+			if _, err := adm.CreateTopic(ctx, 1, 3, nil, "ff"); err != nil {
+				t.Fatal(err)
+			}
+			m := tc.waitFor(tc.node(1), "ff led with a whole ISR", func(m *kmsg.MetadataResponse) bool {
+				tp, ok := topicOf(m, "ff")
+				return ok && len(tp.Partitions) == 1 && tp.Partitions[0].Leader >= 1 && len(tp.Partitions[0].ISR) == 3
+			})
+			tp, _ := topicOf(m, "ff")
+			before := tp.Partitions[0]
+			killed := tc.node(before.Leader)
+			var survivors []*clusterTestNode
+			for _, n := range tc.nodes {
+				if n != killed {
+					survivors = append(survivors, n)
+				}
+			}
+
+			// The stop runs while the survivors are asked: its listeners
+			// close first, then it waits for its connections to end.
+			killed.srv.node.crash.Store(true)
+			start := time.Now()
+			stopped := make(chan struct{})
+			go func() {
+				defer close(stopped)
+				killed.stop(true)
+			}()
+			defer func() { <-stopped }()
+
+			if !c.fast {
+				<-stopped
+				time.Sleep(3 * time.Second)
+				ctx2, cancel := context.WithTimeout(ctx, 5*time.Second)
+				m, err := survivors[0].metadata(ctx2)
+				cancel()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tp, _ := topicOf(m, "ff"); tp.Partitions[0].Leader != killed.id {
+					t.Fatalf("without fast fencing the dead leader was replaced before its lease lapsed: %s", describeMetadata(m))
+				}
+				// End it as the fencer would, so the cluster stops cleanly.
+				node := survivors[0].srv.node
+				if ended, err := node.store.EndRegistration(ctx, killed.id, node.snapshot().Brokers[killed.id].Epoch); err != nil || !ended {
+					t.Fatalf("end the dead broker's registration: %v, %v", ended, err)
+				}
+			}
+			for _, n := range survivors {
+				m := tc.waitFor(n, "ff led by another ISR member", func(m *kmsg.MetadataResponse) bool {
+					tp, ok := topicOf(m, "ff")
+					if !ok {
+						return false
+					}
+					p := tp.Partitions[0]
+					return p.Leader >= 1 && p.Leader != killed.id && p.LeaderEpoch > before.LeaderEpoch &&
+						slices.Contains(before.ISR, p.Leader) && !slices.Contains(p.ISR, killed.id)
+				})
+				tp, _ := topicOf(m, "ff")
+				p := tp.Partitions[0]
+				t.Logf("node %d: leader %d epoch %d ISR %v offline %v, %v after node %d (leader at epoch %d) began to stop",
+					n.id, p.Leader, p.LeaderEpoch, p.ISR, p.OfflineReplicas, time.Since(start), killed.id, before.LeaderEpoch)
+				if len(p.ISR) != 2 || !slices.Contains(p.OfflineReplicas, killed.id) {
+					t.Errorf("node %d: ISR %v offline %v, want the two survivors in sync and %d offline", n.id, p.ISR, p.OfflineReplicas, killed.id)
+				}
+			}
+			var want float64
+			if c.fast {
+				want = 1
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				var fences float64
+				for _, n := range survivors {
+					fences += gatheredCluster(t, n.srv.Registry())[cluster.MetricFastFences]
+				}
+				if fences == want {
+					break
+				}
+				if fences > want || time.Now().After(deadline) {
+					t.Fatalf("%s summed over the survivors = %v, want %v", cluster.MetricFastFences, fences, want)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
