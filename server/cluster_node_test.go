@@ -535,7 +535,7 @@ func TestClusterThreeNodesInProcess(t *testing.T) {
 	if err := tc.start(victim); err != nil {
 		t.Fatalf("restart node %d: %v", victim.id, err)
 	}
-	m = tc.waitFor(victim, "three brokers again", func(m *kmsg.MetadataResponse) bool {
+	tc.waitFor(victim, "three brokers again", func(m *kmsg.MetadataResponse) bool {
 		return len(m.Brokers) == 3 && deref(m.ClusterID) == deref(first.ClusterID)
 	})
 
