@@ -151,7 +151,10 @@ func waitState(t testing.TB, c *Coordinator, group string, want State) {
 
 func TestSessionExpiryRebalances(t *testing.T) {
 	tc := startCoord(t, t.TempDir(), testConfig())
-	slow := joinReq("g", "", 150*time.Millisecond)
+	// The slow member's session must outlast the steps between its join
+	// and its SyncGroup (no heartbeat covers them) on a busy machine; at
+	// 150 ms it sometimes ended first and the sync met a rebalance.
+	slow := joinReq("g", "", time.Second)
 	fast := joinReq("g", "", 10*time.Second)
 	var js [2]JoinResult
 	done := make(chan struct{})
