@@ -89,7 +89,19 @@ func TestMemberIDRequiredThenExpires(t *testing.T) {
 	if !errors.Is(res.Err, ErrMemberIDRequired) || res.MemberID == "" {
 		t.Fatalf("first join: %+v", res)
 	}
-	time.Sleep(200 * time.Millisecond) // the handed-out id expires unused
+	// The handed-out id expires unused, and with it the group it made
+	// (waited for: a fixed sleep can lose the race on a busy machine).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d, err := tc.c.DescribeGroup("g")
+		if errors.Is(err, ErrGroupNotFound) && d.State == Dead {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the handed-out id never expired: group %+v, %v", d, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	r.MemberID = res.MemberID
 	if res := tc.c.Join(ctx(t), r); !errors.Is(res.Err, ErrUnknownMemberID) {
 		t.Fatalf("join with an expired pending id: %v", res.Err)
