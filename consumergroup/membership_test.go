@@ -2,6 +2,7 @@ package consumergroup
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -88,7 +89,19 @@ func TestMemberIDRequiredThenExpires(t *testing.T) {
 	if !errors.Is(res.Err, ErrMemberIDRequired) || res.MemberID == "" {
 		t.Fatalf("first join: %+v", res)
 	}
-	time.Sleep(200 * time.Millisecond) // the handed-out id expires unused
+	// The handed-out id expires unused, and with it the group it made
+	// (waited for: a fixed sleep can lose the race on a busy machine).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d, err := tc.c.DescribeGroup("g")
+		if errors.Is(err, ErrGroupNotFound) && d.State == Dead {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the handed-out id never expired: group %+v, %v", d, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	r.MemberID = res.MemberID
 	if res := tc.c.Join(ctx(t), r); !errors.Is(res.Err, ErrUnknownMemberID) {
 		t.Fatalf("join with an expired pending id: %v", res.Err)
@@ -150,7 +163,10 @@ func waitState(t testing.TB, c *Coordinator, group string, want State) {
 
 func TestSessionExpiryRebalances(t *testing.T) {
 	tc := startCoord(t, t.TempDir(), testConfig())
-	slow := joinReq("g", "", 150*time.Millisecond)
+	// The slow member's session must outlast the steps between its join
+	// and its SyncGroup (no heartbeat covers them) on a busy machine; at
+	// 150 ms it sometimes ended first and the sync met a rebalance.
+	slow := joinReq("g", "", time.Second)
 	fast := joinReq("g", "", 10*time.Second)
 	var js [2]JoinResult
 	done := make(chan struct{})
@@ -179,33 +195,67 @@ func TestSessionExpiryRebalances(t *testing.T) {
 }
 
 func TestRebalanceTimeoutRemovesMembersThatDoNotRejoin(t *testing.T) {
+	const (
+		// session is long: only the rebalance timeout may remove a
+		// member, and a busy machine's pauses between the steps of the
+		// setup (join, then sync) expire nothing.
+		session = 10 * time.Second
+		// rebalance is the timeout under test.
+		rebalance = 300 * time.Millisecond
+	)
 	tc := startCoord(t, t.TempDir(), testConfig())
-	joins := tc.joinAll("g", 2, 300*time.Millisecond)
+	joins := tc.joinAll("g", 2, session)
 	tc.syncAll("g", joins)
 	if joins[0].MemberID != joins[0].Leader {
 		joins[0], joins[1] = joins[1], joins[0]
 	}
-	// The leader rejoins (as it does to reassign); member 1 keeps
-	// heartbeating but never rejoins: the rebalance timeout removes it.
+	leader, follower := joins[0].MemberID, joins[1].MemberID
+	// Both rejoin: the follower with the short rebalance timeout, the
+	// leader still with the long one, which bounds this generation's
+	// SyncGroup phase (the group's timeout is its members' longest).
+	short := joinReq("g", follower, session)
+	short.RebalanceTimeout = rebalance
+	rejoined := make(chan JoinResult, 1)
+	go func() { rejoined <- tc.c.Join(ctx(t), short) }()
+	lj := tc.c.Join(ctx(t), joinReq("g", leader, session))
+	fj := <-rejoined
+	if lj.Err != nil || fj.Err != nil || lj.Leader != leader || lj.Generation != fj.Generation {
+		t.Fatalf("rejoin with the short rebalance timeout: leader %+v, follower %+v", lj, fj)
+	}
+	tc.syncAll("g", []JoinResult{lj, fj})
+
+	// The leader rejoins (as it does to reassign), now with the short
+	// rebalance timeout too; the follower keeps heartbeating but never
+	// rejoins: the rebalance timeout removes it.
+	c := tc.c
 	stop := make(chan struct{})
-	defer close(stop)
+	var heartbeats sync.WaitGroup
+	heartbeats.Add(1)
+	defer func() { close(stop); heartbeats.Wait() }()
 	go func() {
+		defer heartbeats.Done()
 		for {
 			select {
 			case <-stop:
 				return
 			case <-time.After(30 * time.Millisecond):
-				tc.c.Heartbeat(HeartbeatRequest{Group: "g", MemberID: joins[1].MemberID, Generation: joins[1].Generation})
+				c.Heartbeat(HeartbeatRequest{Group: "g", MemberID: follower, Generation: fj.Generation})
 			}
 		}
 	}()
+	again := joinReq("g", leader, session)
+	again.RebalanceTimeout = rebalance
 	start := time.Now()
-	res := tc.c.Join(ctx(t), joinReq("g", joins[0].MemberID, 300*time.Millisecond))
-	if res.Err != nil || len(res.Members) != 1 || res.Members[0].MemberID != joins[0].MemberID {
+	res := c.Join(ctx(t), again)
+	if res.Err != nil || len(res.Members) != 1 || res.Members[0].MemberID != leader {
 		t.Fatalf("rejoin: %+v", res)
 	}
-	if took := time.Since(start); took < 250*time.Millisecond {
+	if took := time.Since(start); took < rebalance-50*time.Millisecond {
 		t.Fatalf("join completed after %v, before the rebalance timeout", took)
+	}
+	err := c.Heartbeat(HeartbeatRequest{Group: "g", MemberID: follower, Generation: fj.Generation})
+	if !errors.Is(err, ErrUnknownMemberID) {
+		t.Fatalf("heartbeat of the member that did not rejoin: %v, want unknown member id", err)
 	}
 }
 

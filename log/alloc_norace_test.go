@@ -55,14 +55,15 @@ func TestAppendReadZeroAlloc(t *testing.T) {
 	}
 
 	appendBytes(allocWarmBytes)
+	waitQuiet(t) // the counts below are the whole process's
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	appendBytes(allocFillBytes - allocWarmBytes)
 	runtime.ReadMemStats(&after)
 	appends := (allocFillBytes - allocWarmBytes) / len(batch)
 	if n := after.Mallocs - before.Mallocs; n != 0 {
-		t.Errorf("%d appends of 16 KiB (log %d → %d MiB): %d mallocs, %d bytes in total, want 0",
-			appends, allocWarmBytes>>20, allocFillBytes>>20, n, after.TotalAlloc-before.TotalAlloc)
+		t.Errorf("%d appends of 16 KiB (log %d → %d MiB): %d mallocs, %d bytes in total, want 0 (%s)",
+			appends, allocWarmBytes>>20, allocFillBytes>>20, n, after.TotalAlloc-before.TotalAlloc, goroutinesNow())
 	}
 	if l.Size() < allocFillBytes-int64(len(batch)) {
 		t.Fatalf("log holds %d bytes, want about %d", l.Size(), allocFillBytes)
@@ -83,7 +84,7 @@ func TestAppendReadZeroAlloc(t *testing.T) {
 			t.Fatal(err)
 		}
 	}); n != 0 {
-		t.Errorf("Append of a 16 KiB batch: %v allocs, want 0", n)
+		t.Errorf("Append of a 16 KiB batch: %v allocs, want 0 (%s)", n, goroutinesNow())
 	}
 
 	mid := l.NextOffset() / 2
@@ -98,7 +99,7 @@ func TestAppendReadZeroAlloc(t *testing.T) {
 			}
 			bs.Release()
 		}); n != 0 {
-			t.Errorf("Read(%d, 1 MiB) + Release: %v allocs, want 0", offset, n)
+			t.Errorf("Read(%d, 1 MiB) + Release: %v allocs, want 0 (%s)", offset, n, goroutinesNow())
 		}
 	}
 }
@@ -135,6 +136,7 @@ func TestIdempotentAppendZeroAlloc(t *testing.T) {
 	if _, err := l.Append(batch); err != nil {
 		t.Fatal(err)
 	}
+	waitQuiet(t) // the counts below are the whole process's
 	if n := testing.AllocsPerRun(100, func() {
 		seq += records
 		stamp(7, 3, seq)

@@ -212,7 +212,9 @@
 //
 // A partition holds at most one file descriptor, its active segment's: a
 // sealed segment closes its own once flushed, and the Manager flushes a
-// rolled segment within FlushSchedulerInterval of the roll, as Kafka does.
+// rolled segment within FlushSchedulerInterval of the roll, as Kafka does
+// (one whose data a flush covered while it was active too: that flush
+// could not close its descriptor).
 // At most Options.OpenFiles active segments (by default half of
 // RLIMIT_NOFILE) hold theirs: admitting one more makes the least recently
 // written partition not being written give its descriptor up (a clock,

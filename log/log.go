@@ -86,6 +86,13 @@ type Log struct {
 	lastFlush     atomic.Int64 // unix nanos of the last fsync
 	dirDirty      atomic.Bool  // a segment file was created since the last dir fsync
 	sealedEnd     atomic.Int64 // end of the last segment rolled: the Manager flushes up to it (flushDue)
+	// sealedSynced is sealedEnd as a flush found it: every segment below
+	// it was fsynced once sealed, which closes its descriptor and lets it
+	// be parked. It trails flushedOffset when a flush covered a segment
+	// while it was active and the segment was rolled without a write
+	// since (its data durable, its descriptor still open). Written under
+	// syncMu.
+	sealedSynced atomic.Int64
 
 	sticky atomic.Pointer[error] // set once by a failed fsync or rollback
 
@@ -746,12 +753,18 @@ func (l *Log) syncTo(target int64) error {
 	if err := l.stickyErr(); err != nil {
 		return err
 	}
-	if l.flushedOffset.Load() >= target {
+	// Read before the segments are: every segment ending at or below it
+	// is sealed by then, so its Sync below closes its descriptor.
+	sealedAt := l.sealedEnd.Load()
+	if l.flushedOffset.Load() >= target && l.sealedSynced.Load() >= sealedAt {
 		return nil
 	}
 	pending := l.unflushed.Load()
 	end := l.nextOffset.Load()
 	flushed := l.flushedOffset.Load()
+	// A segment flushed while active and rolled since holds no unflushed
+	// data but must be synced once sealed (see sealedSynced).
+	from := min(flushed, l.sealedSynced.Load())
 
 	// Hold references to every segment with unflushed data.
 	var buf [4]*segment.Segment
@@ -760,7 +773,7 @@ func (l *Log) syncTo(target int64) error {
 	for _, s := range l.segs {
 		// A segment that cannot be acquired was closed with the log (a
 		// flush racing Close or topic deletion): nothing left to flush.
-		if s.NextOffset() > flushed && !s.Parked() && s.Acquire() {
+		if s.NextOffset() > from && !s.Parked() && s.Acquire() {
 			segs = append(segs, s)
 		}
 	}
@@ -787,6 +800,7 @@ func (l *Log) syncTo(target int64) error {
 		return l.poison(fmt.Errorf("log: fsync %s: %w", l.dir, err))
 	}
 	l.flushedOffset.Store(end)
+	l.sealedSynced.Store(max(l.sealedSynced.Load(), min(sealedAt, end)))
 	l.unflushed.Add(-pending)
 	l.lastFlush.Store(time.Now().UnixNano())
 	return nil

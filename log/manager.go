@@ -709,10 +709,12 @@ func (m *Manager) RunRetention() {
 // flush.ms.
 func (m *Manager) flushDue(now time.Time) {
 	for _, l := range m.logs() {
-		if sealed := l.sealedEnd.Load(); l.flushedOffset.Load() < sealed {
+		if sealed := l.sealedEnd.Load(); l.flushedOffset.Load() < sealed || l.sealedSynced.Load() < sealed {
 			// A segment rolled since the last flush: flush it (and what
 			// follows), as Kafka does after a roll, so that it releases
-			// its file descriptor and the recovery point moves on.
+			// its file descriptor and the recovery point moves on. One
+			// flushed while still active is synced again once sealed,
+			// or it would keep its descriptor and its mappings for good.
 			if err := l.syncTo(sealed); err != nil && !errors.Is(err, ErrClosed) {
 				m.logger.Error("log: flush of a rolled segment failed", "dir", l.dir, "err", err)
 			}

@@ -201,6 +201,14 @@ func (l *Log) afterTruncate(full bool) (int64, error) {
 	if l.flushedOffset.Load() > next {
 		l.flushedOffset.Store(next)
 	}
+	if l.sealedEnd.Load() > next {
+		// The segments rolled past the new end are gone; those rolled
+		// from here on need their sealed sync (see sealedSynced).
+		l.sealedEnd.Store(next)
+	}
+	if l.sealedSynced.Load() > next {
+		l.sealedSynced.Store(next)
+	}
 	if l.startOffset.Load() > next {
 		l.startOffset.Store(next)
 	}
