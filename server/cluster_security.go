@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -46,7 +47,12 @@ import (
 // listener.security.protocol.map, says whether the etcd traffic (the
 // voters' peer port and the client port every broker dials) is TLS:
 // CONTROLLER:SSL with listener.name.controller.ssl.keystore.location and
-// ssl.truststore.location (files: etcd reloads them itself). Both sides
+// ssl.truststore.location (files: etcd reads the keystore again at each
+// handshake, and so does the etcd client of every node, so a rotated
+// certificate is served and presented at the next connection; etcd loads
+// the truststore's CAs once, so a new CA takes effect at a restart, which
+// a rotation covers by adding it to the truststore, restarting the
+// nodes one at a time, and only then issuing certificates from it). Both sides
 // always require a certificate signed by the truststore: whoever reaches
 // an etcd port unauthenticated could rewrite the cluster's metadata, its
 // users and its ACLs. The keystore's certificate is the member's server
@@ -233,15 +239,31 @@ func (c *ClusterConfig) interBrokerPlan(l Listener) (interBrokerPlan, error) {
 // to another broker's inter-broker listener: the listener's TLS and SASL,
 // as the package comment above says. Zero: plaintext.
 type InterBrokerClient struct {
-	TLS  *tls.Config    // nil: plaintext
+	// TLS gives the TLS configuration of each new connection (nil:
+	// plaintext): auth.ClientTLS.Config, which follows the keystore and
+	// truststore files, so a rotated certificate or CA is used from the
+	// next handshake on, without a restart and without closing
+	// established connections.
+	TLS  func() *tls.Config
 	SASL sasl.Mechanism // nil: no SASL
 }
 
-// KgoOpts are the same security as franz-go client options.
+// interBrokerDialTimeout bounds the TCP connect and TLS handshake of a
+// franz-go client's connection to another broker (kgo's own default).
+const interBrokerDialTimeout = 10 * time.Second
+
+// KgoOpts are the same security as franz-go client options. TLS is
+// dialed by kgo.Dialer rather than kgo.DialTLSConfig so that each
+// connection takes the configuration as the files hold it then.
 func (c InterBrokerClient) KgoOpts() []kgo.Opt {
 	var opts []kgo.Opt
 	if c.TLS != nil {
-		opts = append(opts, kgo.DialTLSConfig(c.TLS))
+		dial := interBrokerDialer(c.TLS)
+		opts = append(opts, kgo.Dialer(func(ctx context.Context, _, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, interBrokerDialTimeout)
+			defer cancel()
+			return dial(ctx, addr)
+		}))
 	}
 	if c.SASL != nil {
 		opts = append(opts, kgo.SASL(c.SASL))
@@ -263,9 +285,11 @@ func interBrokerClient(c *ClusterConfig, listeners []Listener) (InterBrokerClien
 	}
 	var out InterBrokerClient
 	if l.Protocol.TLS() {
-		if out.TLS, err = auth.NewClientTLS(l.Security, p.presentCert); err != nil {
+		ct, err := auth.LoadClientTLS(l.Security, p.presentCert)
+		if err != nil {
 			return InterBrokerClient{}, fmt.Errorf("server: inter-broker listener %s: %w", l.Name, err)
 		}
+		out.TLS = ct.Config
 	}
 	if p.mechanism != "" {
 		out.SASL = p.saslMechanism()
@@ -369,10 +393,17 @@ func (b *BrokerSettings) MetadataTLS() (MetadataTLS, error) {
 		TrustedCAFile:  strings.TrimSpace(s[auth.SSLTruststoreLocation]),
 		ClientCertAuth: true,
 	}
-	client, err := auth.NewClientTLS(s, true)
+	ct, err := auth.LoadClientTLS(s, true)
 	if err != nil {
 		return MetadataTLS{}, fmt.Errorf("server: controller listener: %w", err)
 	}
+	// The etcd client's gRPC transport keeps one tls.Config for its life:
+	// the certificate it presents is asked of ct at each handshake (a
+	// rotated keystore is presented at the next connection), the CAs it
+	// trusts stay those it was opened with, as the etcd members' own do.
+	client := ct.Config().Clone()
+	client.Certificates = nil
+	client.GetClientCertificate = ct.ClientCertificate
 	peer, serve := *files, *files
 	return MetadataTLS{Peer: &peer, Serve: &serve, Client: client}, nil
 }
