@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -289,12 +290,21 @@ func interBrokerClient(c *ClusterConfig, listeners []Listener) (InterBrokerClien
 		if err != nil {
 			return InterBrokerClient{}, fmt.Errorf("server: inter-broker listener %s: %w", l.Name, err)
 		}
+		ct.OnReloadError = logClientTLSReloadError("inter-broker listener " + l.Name)
 		out.TLS = ct.Config
 	}
 	if p.mechanism != "" {
 		out.SASL = p.saslMechanism()
 	}
 	return out, nil
+}
+
+// logClientTLSReloadError logs, with the process's logger at the time
+// (serve's), that the client TLS files of what changed but do not load.
+func logClientTLSReloadError(what string) func(error) {
+	return func(err error) {
+		slog.Default().Error("server: client TLS files changed but do not load; the previous certificates stay in use", "of", what, "err", err)
+	}
 }
 
 // interBrokerClientOpts is interBrokerClient as kgo options.
@@ -397,6 +407,7 @@ func (b *BrokerSettings) MetadataTLS() (MetadataTLS, error) {
 	if err != nil {
 		return MetadataTLS{}, fmt.Errorf("server: controller listener: %w", err)
 	}
+	ct.OnReloadError = logClientTLSReloadError("controller listener")
 	// The etcd client's gRPC transport keeps one tls.Config for its life:
 	// the certificate it presents is asked of ct at each handshake (a
 	// rotated keystore is presented at the next connection), the CAs it
