@@ -129,13 +129,15 @@ func TestInterBrokerTLSFollowsRotatedFiles(t *testing.T) {
 	}
 }
 
-// TestMetadataTLSFollowsRotatedKeystore: an embedded etcd member and an
-// etcd client with the CONTROLLER listener's TLS read its keystore file;
-// the keystore is replaced by a certificate of a second CA that the
-// truststore already holds (etcd loads its CAs once). A new connection
-// then gets the member's new certificate, the client presents the new
-// one, and the store works over it.
-func TestMetadataTLSFollowsRotatedKeystore(t *testing.T) {
+// TestMetadataTLSFollowsRotatedFiles: an embedded etcd member and an
+// etcd client with the CONTROLLER listener's TLS read its keystore and
+// truststore files. The member starts trusting CAs A and B (etcd loads
+// its CAs once); the keystore is then replaced by a certificate of CA B
+// and the truststore by CA B alone. A new connection gets the member's
+// new certificate, the client presents its new one and trusts B only,
+// the store works over ClientReload's connections, and a client that
+// trusts only CA A is refused the member.
+func TestMetadataTLSFollowsRotatedFiles(t *testing.T) {
 	dir := t.TempDir()
 	ks, ts := filepath.Join(dir, "keystore.pem"), filepath.Join(dir, "truststore.pem")
 	caA, caB := authtest.NewCA(t, "CA A"), authtest.NewCA(t, "CA B")
@@ -177,7 +179,7 @@ func TestMetadataTLSFollowsRotatedKeystore(t *testing.T) {
 	}
 	t.Cleanup(m.Close)
 	write := func() error {
-		st, err := cluster.OpenEtcdStore(ctx, cluster.EtcdStoreConfig{ClusterID: "tls", Endpoints: m.ClientURLs(), TLS: mt.Client})
+		st, err := cluster.OpenEtcdStore(ctx, cluster.EtcdStoreConfig{ClusterID: "tls", Endpoints: m.ClientURLs(), ReloadTLS: mt.ClientReload})
 		if err != nil {
 			return err
 		}
@@ -200,6 +202,7 @@ func TestMetadataTLSFollowsRotatedKeystore(t *testing.T) {
 	}
 
 	rotateFile(t, ks, leafB.File)
+	rotateFile(t, ts, caB.CertFile)
 	served := func(port int) ([]byte, error) {
 		cfg := caB.ClientConfig(leafB)
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+strconv.Itoa(port), cfg)
@@ -222,7 +225,19 @@ func TestMetadataTLSFollowsRotatedKeystore(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	for !mt.ClientReload().RootCAs.Equal(caB.Pool) {
+		if time.Now().After(deadline) {
+			t.Fatal("the etcd client still trusts the old truststore")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err := write(); err != nil {
 		t.Fatalf("a write over a new connection after rotation: %v", err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+	defer cancelShort()
+	if st, err := cluster.OpenEtcdStore(short, cluster.EtcdStoreConfig{ClusterID: "tls", Endpoints: m.ClientURLs(), TLS: caA.ClientConfig(leafA)}); err == nil {
+		st.Close()
+		t.Fatal("a client trusting only the old CA reached the member after rotation")
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"google.golang.org/grpc"
 
 	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/cluster"
@@ -49,11 +50,12 @@ import (
 // voters' peer port and the client port every broker dials) is TLS:
 // CONTROLLER:SSL with listener.name.controller.ssl.keystore.location and
 // ssl.truststore.location (files: etcd reads the keystore again at each
-// handshake, and so does the etcd client of every node, so a rotated
-// certificate is served and presented at the next connection; etcd loads
-// the truststore's CAs once, so a new CA takes effect at a restart, which
-// a rotation covers by adding it to the truststore, restarting the
-// nodes one at a time, and only then issuing certificates from it). Both sides
+// handshake, so a rotated certificate is served at the next connection;
+// every node's etcd client follows both files as the inter-broker client
+// does; but etcd loads the truststore's CAs once, so a new CA takes
+// effect on a voter at its restart, which a rotation covers by adding it
+// to the truststore, restarting the nodes one at a time, and only then
+// issuing certificates from it). Both sides
 // always require a certificate signed by the truststore: whoever reaches
 // an etcd port unauthenticated could rewrite the cluster's metadata, its
 // users and its ACLs. The keystore's certificate is the member's server
@@ -356,6 +358,21 @@ type MetadataTLS struct {
 	// https:// then, or an etcds:// metadata.store. It presents the
 	// keystore's certificate.
 	Client *tls.Config
+	// ClientReload gives Client's configuration as the keystore and
+	// truststore files hold it at each new connection
+	// (cluster.EtcdTLSDialOption), so the etcd client follows a rotated
+	// certificate or CA (of an external etcd: etcds://) without a
+	// restart. Nil when Client is.
+	ClientReload func() *tls.Config
+}
+
+// metadataDialOptions are the etcd client's dial options of m: its TLS
+// taken at every new connection from ClientReload.
+func metadataDialOptions(m MetadataTLS) []grpc.DialOption {
+	if m.ClientReload == nil {
+		return nil
+	}
+	return []grpc.DialOption{cluster.EtcdTLSDialOption(m.ClientReload)}
 }
 
 // controllerTLS is the CONTROLLER listener's security settings when its
@@ -408,15 +425,14 @@ func (b *BrokerSettings) MetadataTLS() (MetadataTLS, error) {
 		return MetadataTLS{}, fmt.Errorf("server: controller listener: %w", err)
 	}
 	ct.OnReloadError = logClientTLSReloadError("controller listener")
-	// The etcd client's gRPC transport keeps one tls.Config for its life:
-	// the certificate it presents is asked of ct at each handshake (a
-	// rotated keystore is presented at the next connection), the CAs it
-	// trusts stay those it was opened with, as the etcd members' own do.
+	// A client given only Client (one tls.Config for its life) still
+	// presents the keystore as it is at each handshake; ClientReload
+	// follows the truststore too.
 	client := ct.Config().Clone()
 	client.Certificates = nil
 	client.GetClientCertificate = ct.ClientCertificate
 	peer, serve := *files, *files
-	return MetadataTLS{Peer: &peer, Serve: &serve, Client: client}, nil
+	return MetadataTLS{Peer: &peer, Serve: &serve, Client: client, ClientReload: ct.Config}, nil
 }
 
 // ClusterSecurity is what a cluster node's wiring needs to secure the
