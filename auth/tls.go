@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -215,19 +214,7 @@ func cipherSuites(names []string) ([]uint16, error) {
 // load reads the keystore and truststore as the settings name them.
 func (t *ServerTLS) load() (*tls.Config, []fileStamp, error) {
 	var stamps []fileStamp
-	read := func(setting string) ([]byte, error) {
-		path := strings.TrimSpace(t.settings[setting])
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrTLSConfig, setting, err)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrTLSConfig, setting, err)
-		}
-		stamps = append(stamps, fileStamp{path: path, size: st.Size(), mtime: st.ModTime()})
-		return b, nil
-	}
+	read := stampedReader(t.settings, &stamps)
 	cert, err := keystore(t.settings, read)
 	if err != nil {
 		return nil, nil, err
@@ -318,15 +305,7 @@ func (t *ServerTLS) config(now time.Time) *tls.Config {
 		return t.current
 	}
 	t.lastCheck = now
-	changed := false
-	for _, s := range t.stamps {
-		st, err := os.Stat(s.path)
-		if err != nil || st.Size() != s.size || !st.ModTime().Equal(s.mtime) {
-			changed = true
-			break
-		}
-	}
-	if !changed {
+	if !stampsChanged(t.stamps) {
 		return t.current
 	}
 	cfg, stamps, err := t.load()

@@ -60,7 +60,10 @@ const (
 
 // TLSFiles are the PEM files of one side (peer or client) of an embedded
 // member. etcd's server takes files, not a *tls.Config, so that it can
-// reload certificates; Embedded.ClientTLS builds the matching client side.
+// reload certificates: it reads CertFile and KeyFile again at every
+// handshake (a rotated certificate is served and presented at the next
+// connection) but TrustedCAFile only at start (transport.TLSInfo of
+// etcd v3.7). Embedded.ClientTLS builds the matching client side.
 type TLSFiles struct {
 	CertFile      string // server certificate (also the client certificate when ClientCertAuth)
 	KeyFile       string

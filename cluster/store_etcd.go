@@ -16,6 +16,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 )
 
 const (
@@ -40,9 +41,13 @@ type EtcdStoreConfig struct {
 	// Client is an etcd client the caller owns and closes after the
 	// store. When nil, the store dials Endpoints with TLS and credentials
 	// and closes that client itself.
-	Client      *clientv3.Client
-	Endpoints   []string // e.g. Embedded.ClientURLs() or StoreURL.Endpoints
-	TLS         *tls.Config
+	Client    *clientv3.Client
+	Endpoints []string // e.g. Embedded.ClientURLs() or StoreURL.Endpoints
+	TLS       *tls.Config
+	// ReloadTLS, if set, gives the TLS of each new connection instead
+	// (EtcdTLSDialOption): rotated certificate files take effect without
+	// reopening the store.
+	ReloadTLS   func() *tls.Config
 	Username    string
 	Password    string
 	DialTimeout time.Duration // empty: DefaultDialTimeout
@@ -117,9 +122,16 @@ func OpenEtcdStore(ctx context.Context, c EtcdStoreConfig) (*EtcdStore, error) {
 		if dial <= 0 {
 			dial = DefaultDialTimeout
 		}
+		tc := c.TLS
+		var dopts []grpc.DialOption
+		if c.ReloadTLS != nil {
+			tc = c.ReloadTLS()
+			dopts = append(dopts, EtcdTLSDialOption(c.ReloadTLS))
+		}
 		cl, err := clientv3.New(clientv3.Config{
 			Endpoints:   c.Endpoints,
-			TLS:         c.TLS,
+			TLS:         tc,
+			DialOptions: dopts,
 			Username:    c.Username,
 			Password:    c.Password,
 			DialTimeout: dial,

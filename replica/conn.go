@@ -65,9 +65,11 @@ type ConnConfig struct {
 	// instead at every dial (a broker that restarted elsewhere).
 	Addr    string
 	Resolve func() (string, error)
-	// TLS is the inter-broker listener's client TLS; nil: plaintext. An
-	// empty ServerName is the address's host, as a Kafka client does.
-	TLS *tls.Config
+	// TLS gives the inter-broker listener's client TLS, asked at every
+	// dial so that rotated certificate files take effect at the next
+	// connection (auth.ClientTLS.Config); nil: plaintext. An empty
+	// ServerName is the address's host, as a Kafka client does.
+	TLS func() *tls.Config
 	// SASL is the inter-broker login (franz-go's PLAIN, SCRAM or
 	// OAUTHBEARER mechanism); nil: none.
 	SASL     sasl.Mechanism
@@ -363,7 +365,7 @@ func (c *Conn) dial(ctx context.Context) error {
 		return err
 	}
 	if c.cfg.TLS != nil {
-		cfg := c.cfg.TLS.Clone()
+		cfg := c.cfg.TLS().Clone()
 		if cfg.ServerName == "" {
 			host, _, err := net.SplitHostPort(addr)
 			if err != nil {

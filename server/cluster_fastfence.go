@@ -63,18 +63,19 @@ func (n *brokerNode) startFastFencer() error {
 
 // interBrokerDialer dials another broker's inter-broker listener as the
 // follower fetchers do: plain TCP, or TLS with the inter-broker client's
-// configuration (ClusterSecurity.InterBrokerConn.TLS) so the listener
+// configuration (ClusterSecurity.InterBrokerConn.TLS, as it is at each
+// dial: rotated certificate files take effect) so the listener
 // sees a good handshake, not a failed one every time. Nothing is sent
 // after it: a SASL listener holds the connection unauthenticated until
 // connections.max.idle.ms. A refused connect is returned as net returns
 // it (wrapping ECONNREFUSED).
-func interBrokerDialer(tc *tls.Config) func(ctx context.Context, addr string) (net.Conn, error) {
+func interBrokerDialer(tc func() *tls.Config) func(ctx context.Context, addr string) (net.Conn, error) {
 	if tc == nil {
 		d := &net.Dialer{}
 		return func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
 	}
 	return func(ctx context.Context, addr string) (net.Conn, error) {
-		c := tc.Clone()
+		c := tc().Clone()
 		if c.ServerName == "" {
 			if host, _, err := net.SplitHostPort(addr); err == nil {
 				c.ServerName = host

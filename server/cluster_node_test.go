@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -720,7 +721,7 @@ func TestClusterInterBrokerTLS(t *testing.T) {
 		n := &clusterTestNode{t: t, id: int32(i + 1), host: "127.0.0.1", dir: t.TempDir(), ctrl: freeControllerAddr(t, "127.0.0.1"),
 			listener:    &Listener{Name: "SSL", Protocol: auth.SSL, Addr: "127.0.0.1:0", Security: sec},
 			opts:        []kgo.Opt{kgo.DialTLSConfig(ca.ClientConfig(nil))},
-			interBroker: InterBrokerClient{TLS: ca.ClientConfig(nil)}}
+			interBroker: InterBrokerClient{TLS: func() *tls.Config { return ca.ClientConfig(nil) }}}
 		_, p, _ := net.SplitHostPort(n.ctrl)
 		port, _ := strconv.Atoi(p)
 		tc.voters = append(tc.voters, Voter{ID: n.id, Host: "127.0.0.1", Port: uint16(port)})

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"google.golang.org/grpc"
 
 	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/cluster"
@@ -46,7 +49,13 @@ import (
 // listener.security.protocol.map, says whether the etcd traffic (the
 // voters' peer port and the client port every broker dials) is TLS:
 // CONTROLLER:SSL with listener.name.controller.ssl.keystore.location and
-// ssl.truststore.location (files: etcd reloads them itself). Both sides
+// ssl.truststore.location (files: etcd reads the keystore again at each
+// handshake, so a rotated certificate is served at the next connection;
+// every node's etcd client follows both files as the inter-broker client
+// does; but etcd loads the truststore's CAs once, so a new CA takes
+// effect on a voter at its restart, which a rotation covers by adding it
+// to the truststore, restarting the nodes one at a time, and only then
+// issuing certificates from it). Both sides
 // always require a certificate signed by the truststore: whoever reaches
 // an etcd port unauthenticated could rewrite the cluster's metadata, its
 // users and its ACLs. The keystore's certificate is the member's server
@@ -233,15 +242,31 @@ func (c *ClusterConfig) interBrokerPlan(l Listener) (interBrokerPlan, error) {
 // to another broker's inter-broker listener: the listener's TLS and SASL,
 // as the package comment above says. Zero: plaintext.
 type InterBrokerClient struct {
-	TLS  *tls.Config    // nil: plaintext
+	// TLS gives the TLS configuration of each new connection (nil:
+	// plaintext): auth.ClientTLS.Config, which follows the keystore and
+	// truststore files, so a rotated certificate or CA is used from the
+	// next handshake on, without a restart and without closing
+	// established connections.
+	TLS  func() *tls.Config
 	SASL sasl.Mechanism // nil: no SASL
 }
 
-// KgoOpts are the same security as franz-go client options.
+// interBrokerDialTimeout bounds the TCP connect and TLS handshake of a
+// franz-go client's connection to another broker (kgo's own default).
+const interBrokerDialTimeout = 10 * time.Second
+
+// KgoOpts are the same security as franz-go client options. TLS is
+// dialed by kgo.Dialer rather than kgo.DialTLSConfig so that each
+// connection takes the configuration as the files hold it then.
 func (c InterBrokerClient) KgoOpts() []kgo.Opt {
 	var opts []kgo.Opt
 	if c.TLS != nil {
-		opts = append(opts, kgo.DialTLSConfig(c.TLS))
+		dial := interBrokerDialer(c.TLS)
+		opts = append(opts, kgo.Dialer(func(ctx context.Context, _, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, interBrokerDialTimeout)
+			defer cancel()
+			return dial(ctx, addr)
+		}))
 	}
 	if c.SASL != nil {
 		opts = append(opts, kgo.SASL(c.SASL))
@@ -263,14 +288,25 @@ func interBrokerClient(c *ClusterConfig, listeners []Listener) (InterBrokerClien
 	}
 	var out InterBrokerClient
 	if l.Protocol.TLS() {
-		if out.TLS, err = auth.NewClientTLS(l.Security, p.presentCert); err != nil {
+		ct, err := auth.LoadClientTLS(l.Security, p.presentCert)
+		if err != nil {
 			return InterBrokerClient{}, fmt.Errorf("server: inter-broker listener %s: %w", l.Name, err)
 		}
+		ct.OnReloadError = logClientTLSReloadError("inter-broker listener " + l.Name)
+		out.TLS = ct.Config
 	}
 	if p.mechanism != "" {
 		out.SASL = p.saslMechanism()
 	}
 	return out, nil
+}
+
+// logClientTLSReloadError logs, with the process's logger at the time
+// (serve's), that the client TLS files of what changed but do not load.
+func logClientTLSReloadError(what string) func(error) {
+	return func(err error) {
+		slog.Default().Error("server: client TLS files changed but do not load; the previous certificates stay in use", "of", what, "err", err)
+	}
 }
 
 // interBrokerClientOpts is interBrokerClient as kgo options.
@@ -322,6 +358,21 @@ type MetadataTLS struct {
 	// https:// then, or an etcds:// metadata.store. It presents the
 	// keystore's certificate.
 	Client *tls.Config
+	// ClientReload gives Client's configuration as the keystore and
+	// truststore files hold it at each new connection
+	// (cluster.EtcdTLSDialOption), so the etcd client follows a rotated
+	// certificate or CA (of an external etcd: etcds://) without a
+	// restart. Nil when Client is.
+	ClientReload func() *tls.Config
+}
+
+// metadataDialOptions are the etcd client's dial options of m: its TLS
+// taken at every new connection from ClientReload.
+func metadataDialOptions(m MetadataTLS) []grpc.DialOption {
+	if m.ClientReload == nil {
+		return nil
+	}
+	return []grpc.DialOption{cluster.EtcdTLSDialOption(m.ClientReload)}
 }
 
 // controllerTLS is the CONTROLLER listener's security settings when its
@@ -369,12 +420,19 @@ func (b *BrokerSettings) MetadataTLS() (MetadataTLS, error) {
 		TrustedCAFile:  strings.TrimSpace(s[auth.SSLTruststoreLocation]),
 		ClientCertAuth: true,
 	}
-	client, err := auth.NewClientTLS(s, true)
+	ct, err := auth.LoadClientTLS(s, true)
 	if err != nil {
 		return MetadataTLS{}, fmt.Errorf("server: controller listener: %w", err)
 	}
+	ct.OnReloadError = logClientTLSReloadError("controller listener")
+	// A client given only Client (one tls.Config for its life) still
+	// presents the keystore as it is at each handshake; ClientReload
+	// follows the truststore too.
+	client := ct.Config().Clone()
+	client.Certificates = nil
+	client.GetClientCertificate = ct.ClientCertificate
 	peer, serve := *files, *files
-	return MetadataTLS{Peer: &peer, Serve: &serve, Client: client}, nil
+	return MetadataTLS{Peer: &peer, Serve: &serve, Client: client, ClientReload: ct.Config}, nil
 }
 
 // ClusterSecurity is what a cluster node's wiring needs to secure the

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ func TestReplicaConnLogsInOnEverySASLListener(t *testing.T) {
 		for name, mech := range mechanisms("alice", "alice-secret") {
 			cfg := replica.ConnConfig{Addr: b.addrs[listener], SASL: mech}
 			if listener == "SASL_SSL" {
-				cfg.TLS = ca.ClientConfig(nil)
+				cfg.TLS = func() *tls.Config { return ca.ClientConfig(nil) }
 			}
 			c := replica.NewConn(1, cfg)
 			resp, err := c.Request(ctx, kmsg.NewPtrMetadataRequest())
@@ -39,7 +40,7 @@ func TestReplicaConnLogsInOnEverySASLListener(t *testing.T) {
 		for name, mech := range mechanisms("alice", "not-the-secret") {
 			cfg := replica.ConnConfig{Addr: b.addrs[listener], SASL: mech}
 			if listener == "SASL_SSL" {
-				cfg.TLS = ca.ClientConfig(nil)
+				cfg.TLS = func() *tls.Config { return ca.ClientConfig(nil) }
 			}
 			c := replica.NewConn(1, cfg)
 			_, err := c.Request(ctx, kmsg.NewPtrMetadataRequest())
