@@ -130,10 +130,15 @@ type Fetcher struct {
 	req    Requester
 	cfg    FetcherConfig
 
-	mu      sync.Mutex // guards parts and retryAt
+	mu      sync.Mutex // guards parts, retryAt and cancelFetch
 	parts   map[cluster.TopicPartition]*followed
 	retryAt map[*followed]time.Time // partitions resting after an error
 	closed  bool
+	// cancelFetch ends the fetch in flight, nil when none is: Add of a
+	// partition not fetched yet calls it, so the new partition is not
+	// left waiting out the others' long poll (a follower of a topic
+	// just created would hold acks=all produces up to MaxWait).
+	cancelFetch context.CancelFunc
 
 	wake   chan struct{} // cap 1: the partition set changed
 	cancel context.CancelFunc
@@ -205,6 +210,9 @@ func (f *Fetcher) Add(l Log, state cluster.PartitionState, topicID [16]byte) err
 	f.parts[p.tp] = p
 	if old != nil {
 		delete(f.retryAt, old)
+	} else if f.cancelFetch != nil {
+		f.cancelFetch()
+		f.cancelFetch = nil
 	}
 	f.mu.Unlock()
 	if old != nil {
@@ -295,9 +303,23 @@ func (f *Fetcher) run(ctx context.Context) {
 		}
 		start := time.Now()
 		f.cfg.Stats.request()
-		resp, err := f.fetch(ctx, req)
+		fetchCtx, cancel := context.WithCancel(ctx)
+		f.mu.Lock()
+		f.cancelFetch = cancel
+		f.mu.Unlock()
+		resp, err := f.fetch(fetchCtx, req)
+		f.mu.Lock()
+		f.cancelFetch = nil
+		f.mu.Unlock()
+		cancel()
 		if ctx.Err() != nil {
 			return
+		}
+		if err != nil && errors.Is(err, context.Canceled) {
+			// Ended by Add of a new partition: fetch again at once, with
+			// it. Nothing of the answer was applied; the connection is
+			// dialed again.
+			continue
 		}
 		if err != nil {
 			f.cfg.Stats.fetchError(err, FetchErrorNetwork)

@@ -211,3 +211,67 @@ func TestFetchLongPollEndsWhenARestingPartitionIsDue(t *testing.T) {
 		})
 	}
 }
+
+// blockingLeader is a Requester whose fetches are answered only when
+// their context ends: a leader long-polling for ever. Each fetch sends
+// the partitions it asks for on asked first.
+type blockingLeader struct {
+	asked chan []int32
+}
+
+func (b blockingLeader) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	fr, ok := req.(*kmsg.FetchRequest)
+	if !ok {
+		return nil, fmt.Errorf("unexpected %T", req)
+	}
+	var parts []int32
+	for _, t := range fr.Topics {
+		for _, p := range t.Partitions {
+			parts = append(parts, p.Partition)
+		}
+	}
+	slices.Sort(parts)
+	b.asked <- parts
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestAddOfANewPartitionEndsTheFetchInFlight: a partition added while
+// the fetcher's request long-polls the leader is fetched at once, in a
+// new request, not after the others' MaxWait (a topic just created would
+// hold acks=all produces that long), and the ended request is not
+// counted as a failed fetch.
+func TestAddOfANewPartitionEndsTheFetchInFlight(t *testing.T) {
+	leader := blockingLeader{asked: make(chan []int32, 16)}
+	stats := new(FetchStats)
+	f := NewFetcher(1, leader, FetcherConfig{Self: 2, MaxWait: time.Hour, Logger: quiet, Stats: stats})
+	defer f.Close()
+	next := func() []int32 {
+		t.Helper()
+		select {
+		case parts := <-leader.asked:
+			return parts
+		case <-time.After(30 * time.Second):
+			t.Fatal("no fetch sent within 30 s")
+			return nil
+		}
+	}
+	add := func(p int32) {
+		t.Helper()
+		st := cluster.PartitionState{Topic: "t", Partition: p, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 1}
+		if err := f.Add(newFakeLog(), st, topicID("t")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(0)
+	if got := next(); !slices.Equal(got, []int32{0}) {
+		t.Fatalf("first fetch asks %v, want [0]", got)
+	}
+	add(1)
+	if got := next(); !slices.Equal(got, []int32{0, 1}) {
+		t.Fatalf("fetch after the add asks %v, want [0 1]", got)
+	}
+	if errs := stats.Errors(); len(errs) != 0 {
+		t.Fatalf("fetch errors %v, want none: an ended long poll is no failure", errs)
+	}
+}

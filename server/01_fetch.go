@@ -45,7 +45,12 @@ package server
 // which may answer DivergingEpoch instead of records, and it reads up to
 // the log end and long-polls on appends there, where a consumer reads up
 // to the high watermark and long-polls on its rise. On a single broker a
-// replica ID is ignored.
+// replica ID is ignored. A partition the metadata says this broker leads
+// but whose leader state its reconciler has not opened yet (a topic just
+// created: the followers' first fetches race the leader's reconciler) is
+// held, within the request's MaxWait, until it is open, and answered
+// then (awaitLeading), rather than with UNKNOWN_TOPIC_ID or
+// NOT_LEADER_OR_FOLLOWER that would make a follower back off.
 
 import (
 	"sync"
@@ -106,7 +111,45 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 		}
 	}
 
-	var parts []fetchPart
+	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	parts, notOpen := c.fetchParts(h, req, resp, follower)
+	if notOpen && c.awaitLeading(req, follower, deadline) {
+		// Partitions opened meanwhile: resolve the request again.
+		resp.Brokers = nil // the leader hints are given again
+		parts, _ = c.fetchParts(h, req, resp, follower)
+	}
+	minBytes := int(req.MinBytes)
+	for {
+		total, answer := c.fetchPass(parts, maxBytes)
+		if total >= minBytes || answer || !time.Now().Before(deadline) || s.isClosing() {
+			break
+		}
+		// Not enough yet: give the views back, wait until enough bytes
+		// were appended where the request reads, then read again.
+		c.releaseViews()
+		if !waitForBytes(s, parts, int64(minBytes-total), deadline) {
+			c.fetchPass(parts, maxBytes)
+			break
+		}
+	}
+	for i := range parts {
+		p := &parts[i]
+		s.metrics.errorCode(h.key, p.sp.ErrorCode)
+		if n := len(p.sp.RecordBatches); n > 0 && p.tm != nil {
+			p.tm.bytesOut.Add(float64(n))
+			p.tm.recordsOut.Add(float64(countRecords(p.sp.RecordBatches)))
+		}
+	}
+	return resp, nil
+}
+
+// fetchParts resolves every partition req asks for to its log, filling
+// resp's topics and the errors of the partitions it cannot read (they
+// answer without waiting). notOpen reports, in a cluster, a partition
+// answered as not known or not led here, which may be one this broker is
+// about to lead (awaitLeading).
+func (c *conn) fetchParts(h *reqHeader, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, follower int32) (parts []fetchPart, notOpen bool) {
+	s := c.s
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -142,36 +185,13 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 			}
 			if sp.ErrorCode != 0 {
 				fp.ready = true
+				notOpen = notOpen || s.replicas != nil && notOpenCode(sp.ErrorCode)
 				markUnknownOffsets(sp)
 			}
 			parts = append(parts, fp)
 		}
 	}
-
-	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
-	minBytes := int(req.MinBytes)
-	for {
-		total, answer := c.fetchPass(parts, maxBytes)
-		if total >= minBytes || answer || !time.Now().Before(deadline) || s.isClosing() {
-			break
-		}
-		// Not enough yet: give the views back, wait until enough bytes
-		// were appended where the request reads, then read again.
-		c.releaseViews()
-		if !waitForBytes(s, parts, int64(minBytes-total), deadline) {
-			c.fetchPass(parts, maxBytes)
-			break
-		}
-	}
-	for i := range parts {
-		p := &parts[i]
-		s.metrics.errorCode(h.key, p.sp.ErrorCode)
-		if n := len(p.sp.RecordBatches); n > 0 && p.tm != nil {
-			p.tm.bytesOut.Add(float64(n))
-			p.tm.recordsOut.Add(float64(countRecords(p.sp.RecordBatches)))
-		}
-	}
-	return resp, nil
+	return parts, notOpen
 }
 
 // fetchWait is what one long poll waits with, pooled: a Waiter keeps the

@@ -190,7 +190,8 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 		Logger: n.log,
 	})
 	n.rec = newReconciler(n)
-	s.attachReplicas(n.replicas, clusterHooks{leaderHint: n.leaderHint, brokerEndpoint: n.brokerEndpoint})
+	s.attachReplicas(n.replicas, clusterHooks{leaderHint: n.leaderHint, brokerEndpoint: n.brokerEndpoint,
+		leadingSoon: n.leadingSoon, reconciled: n.rec.reconciled})
 	s.node = n
 	gcfg.Cluster = true
 	gcfg.WaitAppended = n.waitOffsetsAppended

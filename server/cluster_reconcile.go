@@ -67,6 +67,12 @@ type reconciler struct {
 	// unassigned: hosted partitions the snapshots no longer assign here,
 	// since when (see removeUnassigned).
 	unassigned map[cluster.TopicPartition]time.Time
+
+	// doneMu guards done: closed, and replaced, each time apply returns,
+	// for fetches held until a partition this broker is to lead is
+	// open (reconciled, awaitLeading).
+	doneMu sync.Mutex
+	done   chan struct{}
 }
 
 func newReconciler(n *brokerNode) *reconciler {
@@ -77,7 +83,55 @@ func newReconciler(n *brokerNode) *reconciler {
 		applied:    make(map[cluster.TopicPartition]applied),
 		requesters: make(map[int32]*replica.Conn),
 		unassigned: make(map[cluster.TopicPartition]time.Time),
+		done:       make(chan struct{}),
 	}
+}
+
+// reconciled returns a channel closed once an apply (the one running, or
+// the next) returns.
+func (r *reconciler) reconciled() <-chan struct{} {
+	r.doneMu.Lock()
+	defer r.doneMu.Unlock()
+	return r.done
+}
+
+// applyDone wakes the waiters of reconciled.
+func (r *reconciler) applyDone() {
+	r.doneMu.Lock()
+	close(r.done)
+	r.done = make(chan struct{})
+	r.doneMu.Unlock()
+}
+
+// leadingSoon reports whether the latest metadata names this registered
+// broker leader of the partition (of the topic named, or with id when
+// byID) while it has no replica.Leader of it yet: the reconciler is about
+// to open it (clusterHooks.leadingSoon).
+func (n *brokerNode) leadingSoon(topic string, id [16]byte, byID bool, partition int32) (string, bool) {
+	if !n.registered.Load() {
+		return "", false // fenced: nothing is led until registered again
+	}
+	s := n.snapshot()
+	if byID {
+		topic = ""
+		for name, t := range s.Topics {
+			if t.ID == id {
+				topic = name
+				break
+			}
+		}
+	}
+	t, known := s.Topics[topic]
+	if !known || partition < 0 || partition >= t.Partitions {
+		return "", false
+	}
+	if st, ok := s.Partition(topic, partition); !ok || st.Leader != n.self {
+		return "", false
+	}
+	if _, open := n.replicas.Leader(cluster.TopicPartition{Topic: topic, Partition: partition}); open {
+		return "", false
+	}
+	return topic, true
 }
 
 func (r *reconciler) run(ctx context.Context) {
@@ -90,6 +144,7 @@ func (r *reconciler) run(ctx context.Context) {
 		} else {
 			retry = nil
 		}
+		r.applyDone()
 		select {
 		case <-ctx.Done():
 			return

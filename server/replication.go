@@ -32,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/cluster"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/replica"
@@ -46,6 +47,13 @@ type clusterHooks struct {
 	leaderHint func(topic string, partition int32) (leader, epoch int32, ok bool)
 	// brokerEndpoint is where clients of listener reach broker id.
 	brokerEndpoint func(listener string, id int32) (host string, port int32, rack *string, ok bool)
+	// leadingSoon reports whether the metadata names this (registered)
+	// broker leader of a partition it has no replica.Leader of yet: the
+	// topic named by topic, or by id when byID (and then its name), and
+	// partition. reconciled is closed once the reconciler next finishes
+	// applying the metadata. Both or neither are set (awaitLeading).
+	leadingSoon func(topic string, id [16]byte, byID bool, partition int32) (name string, ok bool)
+	reconciled  func() <-chan struct{}
 }
 
 // attachReplicas makes s a broker of a cluster whose partitions m
@@ -157,6 +165,76 @@ func (c *conn) clusterFetchPart(resp *kmsg.FetchResponse, topic string, p *fetch
 		return
 	}
 	p.replica = true
+}
+
+// notOpenCode reports a fetch answer by which a partition may be one
+// this broker is about to lead: its topic or its leader state is not
+// open here (yet).
+func notOpenCode(code int16) bool {
+	return code == kerr.UnknownTopicID.Code || code == kerr.UnknownTopicOrPartition.Code ||
+		code == kerr.NotLeaderForPartition.Code
+}
+
+// awaitLeading holds a fetch that asks for a partition the metadata says
+// this broker leads but whose leader state the reconciler has not opened
+// yet (a topic just created, which the followers' fetchers may reach
+// before this broker's reconciler has applied it), until no such
+// partition is left, the deadline (the fetch's MaxWait) passes or the
+// broker shuts down. It reports whether it waited, so the caller resolves
+// the request again. A partition another broker leads, or of a topic
+// the metadata does not have, is never held: its answer stays the
+// immediate NOT_LEADER_OR_FOLLOWER or UNKNOWN_TOPIC_ID. A consumer's
+// fetch is held only for topics it may read.
+func (c *conn) awaitLeading(req *kmsg.FetchRequest, follower int32, deadline time.Time) bool {
+	hooks := c.s.hooks
+	if hooks.leadingSoon == nil || hooks.reconciled == nil {
+		return false
+	}
+	var timer *time.Timer
+	waited := false
+	for {
+		// Taken before the check: an apply that ends after it closes it.
+		applied := hooks.reconciled()
+		if !c.anyLeadingSoon(req, follower) {
+			return waited
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return waited
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		select {
+		case <-applied:
+			waited = true
+		case <-timer.C:
+			return true
+		case <-c.s.closing:
+			return waited
+		}
+	}
+}
+
+// anyLeadingSoon reports whether req asks for a partition awaitLeading
+// holds it for.
+func (c *conn) anyLeadingSoon(req *kmsg.FetchRequest, follower int32) bool {
+	byID := req.Version >= 13
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		for j := range rt.Partitions {
+			name, ok := c.s.hooks.leadingSoon(rt.Topic, rt.TopicID, byID, rt.Partitions[j].Partition)
+			if !ok {
+				continue
+			}
+			if follower < 0 && c.s.authz != nil && !c.s.authz.Authorize(c.principal, c.host, auth.OpRead, auth.ResourceTopic, name) {
+				break // answered TOPIC_AUTHORIZATION_FAILED: nothing to wait for
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // notLeaderFetch answers a fetch of a partition this broker does not

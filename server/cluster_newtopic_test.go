@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestClusterNewTopicIsWritableWithoutFollowerRests pins that a topic is
+// writable with acks=all as soon as CreateTopics answers: a follower whose
+// first fetch reaches the leader before the leader's broker has opened
+// the partition is held in the long poll until it has, not answered
+// UNKNOWN_TOPIC_ID / NOT_LEADER_OR_FOLLOWER and rested.
+func TestClusterNewTopicIsWritableWithoutFollowerRests(t *testing.T) {
+	tc := startTestCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(mustClient(t, tc.node(1).addr))
+	cl := mustClient(t, tc.node(1).addr, kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	notReady := func() int64 {
+		var n int64
+		for _, node := range tc.nodes {
+			errs := node.srv.replicas.FetchStats().Errors()
+			for _, e := range []*kerr.Error{kerr.UnknownTopicID, kerr.UnknownTopicOrPartition, kerr.NotLeaderForPartition} {
+				n += errs[e.Message]
+			}
+		}
+		return n
+	}
+	before := notReady()
+	const topics, partitions = 4, 3
+	for i := range topics {
+		topic := fmt.Sprintf("fresh-%d", i)
+		resp, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
+		if err != nil || resp.Err != nil {
+			t.Fatalf("create %s: %v %v", topic, err, resp.Err)
+		}
+		for p := range int32(partitions) {
+			r := &kgo.Record{Topic: topic, Partition: p, Value: []byte("first")}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatalf("acks=all produce to new topic %s-%d: %v", topic, p, err)
+			}
+			if r.Offset != 0 {
+				t.Fatalf("%s-%d: first record at offset %d, want 0", topic, p, r.Offset)
+			}
+		}
+	}
+	if n := notReady() - before; n != 0 {
+		t.Fatalf("followers rested partitions of new topics %d times on leader-not-ready answers, want 0", n)
+	}
+}
+
+// TestClusterFetchNotLedOrUnknownIsAnsweredAtOnce pins what the hold of
+// TestClusterNewTopicIsWritableWithoutFollowerRests must leave alone: a
+// fetch with a long MaxWait of a partition another broker leads is
+// answered NOT_LEADER_OR_FOLLOWER, and of a topic ID the cluster does not
+// have UNKNOWN_TOPIC_ID, without waiting out the MaxWait.
+func TestClusterFetchNotLedOrUnknownIsAnsweredAtOnce(t *testing.T) {
+	tc := startTestCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n1 := tc.node(1)
+	adm := kadm.NewClient(mustClient(t, n1.addr))
+	if resp, err := adm.CreateTopic(ctx, 3, 3, nil, "led"); err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	var id [16]byte
+	other := int32(-1)
+	tc.waitFor(n1, "a partition of led that another broker leads", func(m *kmsg.MetadataResponse) bool {
+		for _, mt := range m.Topics {
+			if deref(mt.Topic) != "led" {
+				continue
+			}
+			id = mt.TopicID
+			for _, mp := range mt.Partitions {
+				if mp.Leader >= 0 && mp.Leader != n1.id {
+					other = mp.Partition
+					return true
+				}
+			}
+		}
+		return false
+	})
+	cl := mustClient(t, n1.addr)
+	tests := []struct {
+		name string
+		id   [16]byte
+		want *kerr.Error
+	}{
+		{"led by another broker", id, kerr.NotLeaderForPartition},
+		{"unknown topic ID", [16]byte{0xde, 0xad}, kerr.UnknownTopicID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := kmsg.NewPtrFetchRequest()
+			req.ReplicaID = -1
+			req.MaxWaitMillis = int32(time.Hour / time.Millisecond)
+			req.MinBytes = 1
+			req.MaxBytes = 1 << 20
+			req.SessionEpoch = -1
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic, rt.TopicID = "led", tt.id
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.CurrentLeaderEpoch, rp.PartitionMaxBytes = other, -1, 1<<20
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+			defer rcancel()
+			resp, err := req.RequestWith(rctx, cl.SeedBrokers()[0])
+			if err != nil {
+				t.Fatalf("fetch (max wait 1 h): %v", err)
+			}
+			if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+				t.Fatalf("answer %+v, want one partition", resp.Topics)
+			}
+			if got := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); got != tt.want {
+				t.Fatalf("error %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
