@@ -203,11 +203,12 @@ func (d *deployment) cpu(b *testing.B) time.Duration {
 // replica fetches the partition. It returns how long the warm-up took.
 //
 // The ISR is whole in the metadata from the topic's creation on, before
-// the followers fetch: a follower whose first fetch reaches the leader
-// before the leader opened the partition gets UNKNOWN_TOPIC_ID and waits
-// replica.fetch.backoff.ms (1 s) before it fetches again, and acks=all
-// waits with it. The warm-up keeps that one-off wait of a new partition
-// out of the timed runs (BENCHMARKS.md, "Cluster: replication cost").
+// the followers fetch: the first acks=all record of a partition waits
+// for its followers' first fetch (the leader holds a fetch of a partition
+// it is about to lead until it opens it, and a fetcher given a new
+// partition fetches again at once). The warm-up keeps that one-off wait
+// of a new partition (measured: 17-21 ms) out of the timed runs
+// (BENCHMARKS.md, "Cluster: replication cost").
 func (d *deployment) createTopic(ctx context.Context, topic string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, clusterSetupTimeout)
 	defer cancel()
