@@ -63,5 +63,16 @@
 // # Lock
 //
 // Proxy.mu guards the fault state, the set of links and each link's
-// target connection; it is never held across I/O. It is the only lock.
+// target connection; it is never held across I/O. Net.mu guards the set
+// of proxies and is never held while a proxy's method runs. No code
+// holds both.
+//
+// # Tests
+//
+// The proxy's tests run over loopback echo and raw targets;
+// broker_test.go puts a real in-process broker behind a proxy and shows
+// an idempotent acks=all produce held by Drop and completed by Heal
+// (skipped with -short):
+//
+//	go test -race -count=1 ./internal/faultproxy
 package faultproxy
