@@ -1,6 +1,7 @@
 package faultproxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,9 @@ const (
 	// DefaultDialTimeout bounds the dial of the target once a new
 	// connection may be forwarded.
 	DefaultDialTimeout = 5 * time.Second
+	// acceptBackoff is the pause after a failed accept that did not
+	// come from Close.
+	acceptBackoff = 10 * time.Millisecond
 )
 
 // ErrClosed is returned by the operations of a closed Proxy or Net.
@@ -217,11 +221,18 @@ func (p *Proxy) accept() {
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return // Close owns the listener
 			}
-			return // closed: Close owns the listener
+			// Out of file descriptors, say: the listener still stands,
+			// so wait a little and accept again rather than stop
+			// forwarding for the rest of the run.
+			select {
+			case <-time.After(acceptBackoff):
+				continue
+			case <-p.ctx.Done():
+				return
+			}
 		}
 		l := &link{p: p, client: c, stop: make(chan struct{})}
 		p.mu.Lock()
@@ -292,13 +303,16 @@ func (l *link) pump(dir Direction, src, dst net.Conn) {
 
 func (l *link) read(src net.Conn, q chan<- chunk) {
 	defer l.p.wg.Done()
+	// One buffer per reader; each chunk gets a copy of what was read, so
+	// what a held direction keeps is the bytes it read, not chunkSize per
+	// chunk.
+	buf := make([]byte, chunkSize)
 	for {
-		buf := make([]byte, chunkSize)
 		n, err := src.Read(buf)
 		var c chunk
 		switch {
 		case n > 0:
-			c = chunk{at: time.Now(), b: buf[:n]}
+			c = chunk{at: time.Now(), b: bytes.Clone(buf[:n])}
 		case err != nil:
 			c = chunk{at: time.Now(), end: true, reset: !errors.Is(err, io.EOF)}
 		default:
