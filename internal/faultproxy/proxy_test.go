@@ -384,3 +384,41 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestProxyDropHoldsTheEndOfStreamBehindTheData(t *testing.T) {
+	tg := newTarget(t, false)
+	p := newProxy(t, tg.addr())
+	client := dial(t, p.Addr())
+	server := tg.next(t)
+	p.Drop()
+	write(t, client, []byte("tail"))
+	client.(*net.TCPConn).CloseWrite()
+	quiet(t, server)
+	p.Heal()
+	server.SetReadDeadline(time.Now().Add(patience))
+	got, err := io.ReadAll(server)
+	if err != nil || string(got) != "tail" {
+		t.Errorf("after Heal the target read %q, %v; want the bytes then a FIN", got, err)
+	}
+}
+
+func TestProxyDropBlocksTheSenderAndLosesNothing(t *testing.T) {
+	tg := newTarget(t, false)
+	p := newProxy(t, tg.addr())
+	client := dial(t, p.Addr())
+	server := tg.next(t)
+	p.Drop()
+	// Far more than the proxy's queue and any loopback socket buffers:
+	// the sender must block, as behind a dead network.
+	payload := make([]byte, 64<<20)
+	rand.NewChaCha8([32]byte{7}).Read(payload)
+	client.SetWriteDeadline(time.Now().Add(time.Second))
+	n, err := client.Write(payload)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a write of %d bytes under Drop returned %d, %v; want it blocked", len(payload), n, err)
+	}
+	p.Heal()
+	if got := readN(t, server, n); !bytes.Equal(got, payload[:n]) {
+		t.Errorf("the %d bytes held by Drop came out changed", n)
+	}
+}
