@@ -1,0 +1,78 @@
+// Package faultproxy is a TCP proxy that injects network faults between
+// two endpoints, for tests and the chaos harness; no production code
+// imports it and it needs no root: it listens on a loopback address and
+// forwards every accepted connection to one target address.
+//
+// # Faults
+//
+// A Proxy's faults apply at once to the connections it already forwards
+// and to those it accepts later:
+//
+//   - Delay(d): every chunk read from one side is written to the other
+//     no earlier than d after it was read; order is kept (one writer per
+//     direction). A new connection is dialled to the target d after it
+//     was accepted, as a SYN would be.
+//   - Drop: a network partition. Nothing is forwarded in either
+//     direction, and nothing is thrown away either: a real partition
+//     loses packets, but TCP retransmits them, so what an application
+//     sees is a peer that stops answering and, once the network heals,
+//     the same stream carrying on without loss or reordering. The proxy
+//     does exactly that: it holds what it has read (at most chunkQueue
+//     chunks of chunkSize bytes per direction and connection), stops
+//     reading when that is full, and the kernel's socket buffers and TCP
+//     windows fill behind it, so the sender's writes block. A connection
+//     accepted during a Drop is held the same way: the kernel completes
+//     the handshake with the proxy (it cannot be avoided without root),
+//     but the target is not dialled and nothing is forwarded until
+//     Heal, as with a SYN that gets no answer until the network is back.
+//     A FIN or a reset is held too: it travels in order behind the data.
+//     Closing a socket, which a partition never does, is Reset's job.
+//   - CutOneWay(dir): one direction is held as under Drop, the other
+//     flows. A new connection is not dialled while either direction is
+//     cut, since a TCP handshake needs both.
+//   - Freeze: every link paused, as when the peer's process is stopped
+//     (SIGSTOP): nothing is forwarded, everything is held and resumes in
+//     order at Heal. Seen from the network it is the same state as Drop
+//     (a stopped process and an unreachable one look alike to TCP until
+//     a timeout); it is a separate fault so that a schedule says which
+//     one it injects and Heal lifts both.
+//   - Heal: lifts Drop, Freeze, every cut and the delay.
+//   - Reset: closes every forwarded connection now, both ends, with a
+//     TCP reset (SO_LINGER 0), as a crashed peer's kernel would; the
+//     proxy keeps accepting new connections.
+//
+// # Net
+//
+// A Net owns one Proxy per ordered pair of nodes (from, to): node from is
+// configured with Proxy(from, to).Addr() as to's address, so every
+// connection node from opens to node to goes through that proxy and is
+// attributed to the pair. Partition(a, b) drops the proxies of every pair
+// across the two sets, in both orders; CutOneWay(from, to) stops the
+// bytes that go from one node to the other over the connections either of
+// them opened (the Up direction of (from, to) and the Down direction of
+// (to, from)). Clients are a node like any other (for example "client").
+//
+// # Lifetimes and bounds
+//
+// A Proxy runs one accept goroutine and, per forwarded connection, one
+// goroutine while it waits to dial and then four (a reader and a writer
+// per direction). Close stops the listener, closes every connection and
+// waits for all of them. The memory a connection holds is bounded by
+// 2 × chunkQueue × chunkSize; the rest waits in the kernel.
+//
+// # Lock
+//
+// Proxy.mu guards the fault state, the set of links and each link's
+// target connection; it is never held across I/O. Net.mu guards the set
+// of proxies and is never held while a proxy's method runs. No code
+// holds both.
+//
+// # Tests
+//
+// The proxy's tests run over loopback echo and raw targets;
+// broker_test.go puts a real in-process broker behind a proxy and shows
+// an idempotent acks=all produce held by Drop and completed by Heal
+// (skipped with -short):
+//
+//	go test -race -count=1 ./internal/faultproxy
+package faultproxy
