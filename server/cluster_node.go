@@ -69,6 +69,12 @@ const (
 	// clusterRetryBackoff is the pause between failed registrations or
 	// campaigns.
 	clusterRetryBackoff = 500 * time.Millisecond
+	// closeCampaignGrace bounds how long close waits for the campaign to
+	// end before it closes the etcd client under it: etcd's
+	// Election.Campaign, when its context ends while it waits, resigns
+	// on the client's own context, and without a quorum (the other
+	// voters already gone) that resign never returns otherwise.
+	closeCampaignGrace = 3 * time.Second
 	// createWaitTimeout bounds how long a topic creation waits for this
 	// node's snapshot and logs to show the new topic.
 	createWaitTimeout = 10 * time.Second
@@ -697,7 +703,22 @@ func (n *brokerNode) close() {
 
 func (n *brokerNode) closeAll() {
 	n.cancel()
-	n.wg.Wait()
+	waited := make(chan struct{})
+	go func() {
+		n.wg.Wait()
+		close(waited)
+	}()
+	clientClosed := false
+	select {
+	case <-waited:
+	case <-time.After(closeCampaignGrace):
+		n.log.Warn("server: the controller campaign did not end on close; closing the metadata client under it", "waited", closeCampaignGrace)
+		if n.client != nil {
+			n.client.Close()
+			clientClosed = true
+		}
+		<-waited
+	}
 	if n.fencer != nil {
 		n.fencer.Close()
 	}
@@ -726,7 +747,7 @@ func (n *brokerNode) closeAll() {
 	if n.store != nil {
 		n.store.Close()
 	}
-	if n.client != nil {
+	if n.client != nil && !clientClosed {
 		n.client.Close()
 	}
 	if n.member != nil {
