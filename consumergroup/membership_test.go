@@ -212,13 +212,16 @@ func TestRebalanceTimeoutRemovesMembersThatDoNotRejoin(t *testing.T) {
 	leader, follower := joins[0].MemberID, joins[1].MemberID
 	// Both rejoin: the follower with the short rebalance timeout, the
 	// leader still with the long one, which bounds this generation's
-	// SyncGroup phase (the group's timeout is its members' longest).
+	// SyncGroup phase (the group's timeout is its members' longest). The
+	// leader first: a follower rejoining a Stable group with unchanged
+	// metadata is only handed the current generation back, as in Kafka.
+	ljc := make(chan JoinResult, 1)
+	go func() { ljc <- tc.c.Join(ctx(t), joinReq("g", leader, session)) }()
+	waitState(t, tc.c, "g", PreparingRebalance)
 	short := joinReq("g", follower, session)
 	short.RebalanceTimeout = rebalance
-	rejoined := make(chan JoinResult, 1)
-	go func() { rejoined <- tc.c.Join(ctx(t), short) }()
-	lj := tc.c.Join(ctx(t), joinReq("g", leader, session))
-	fj := <-rejoined
+	fj := tc.c.Join(ctx(t), short)
+	lj := <-ljc
 	if lj.Err != nil || fj.Err != nil || lj.Leader != leader || lj.Generation != fj.Generation {
 		t.Fatalf("rejoin with the short rebalance timeout: leader %+v, follower %+v", lj, fj)
 	}
