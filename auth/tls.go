@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -76,10 +75,7 @@ type ServerTLS struct {
 	// not be loaded; the previous certificates stay in use.
 	OnReloadError func(error)
 
-	mu        sync.Mutex // guards the fields below
-	current   *tls.Config
-	stamps    []fileStamp // of the files current was loaded from
-	lastCheck time.Time
+	files tlsFiles
 }
 
 type fileStamp struct {
@@ -168,11 +164,9 @@ func NewServerTLS(settings map[string]string) (*ServerTLS, error) {
 		return nil, err
 	}
 	t := &ServerTLS{settings: settings, mapper: mapper, base: base}
-	cfg, stamps, err := t.load()
-	if err != nil {
+	if err := t.files.open(t.load); err != nil {
 		return nil, err
 	}
-	t.current, t.stamps, t.lastCheck = cfg, stamps, time.Now()
 	return t, nil
 }
 
@@ -299,38 +293,12 @@ func (t *ServerTLS) Config() *tls.Config {
 
 // config is the current configuration, reloaded first if a file changed.
 func (t *ServerTLS) config(now time.Time) *tls.Config {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.stamps) == 0 || now.Sub(t.lastCheck) < TLSReloadCheckInterval {
-		return t.current
-	}
-	t.lastCheck = now
-	if !stampsChanged(t.stamps) {
-		return t.current
-	}
-	cfg, stamps, err := t.load()
-	if err != nil {
-		if t.OnReloadError != nil {
-			t.OnReloadError(err)
-		}
-		return t.current
-	}
-	t.current, t.stamps = cfg, stamps
-	return cfg
+	return t.files.config(now, t.OnReloadError)
 }
 
 // Reload loads the files again now, whatever their stamps say; the
 // previous certificates stay if they do not load.
-func (t *ServerTLS) Reload() error {
-	cfg, stamps, err := t.load()
-	if err != nil {
-		return err
-	}
-	t.mu.Lock()
-	t.current, t.stamps, t.lastCheck = cfg, stamps, time.Now()
-	t.mu.Unlock()
-	return nil
-}
+func (t *ServerTLS) Reload() error { return t.files.reload() }
 
 // Principal is who the client of a completed handshake is: User:<name>
 // with the name that ssl.principal.mapping.rules make of its certificate's

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -33,10 +32,7 @@ type ClientTLS struct {
 	// not be loaded; the previous certificates stay in use.
 	OnReloadError func(error)
 
-	mu        sync.Mutex // guards the fields below
-	current   *tls.Config
-	stamps    []fileStamp // of the files current was loaded from
-	lastCheck time.Time
+	files tlsFiles
 }
 
 // LoadClientTLS reads the settings and loads the files they name.
@@ -48,11 +44,9 @@ func LoadClientTLS(settings map[string]string, presentCert bool) (*ClientTLS, er
 		}
 	}
 	t := &ClientTLS{settings: settings, presentCert: presentCert, base: base}
-	cfg, stamps, err := t.load()
-	if err != nil {
+	if err := t.files.open(t.load); err != nil {
 		return nil, err
 	}
-	t.current, t.stamps, t.lastCheck = cfg, stamps, time.Now()
 	return t, nil
 }
 
@@ -63,7 +57,7 @@ func NewClientTLS(settings map[string]string, presentCert bool) (*tls.Config, er
 	if err != nil {
 		return nil, err
 	}
-	return t.current, nil
+	return t.files.loaded(), nil
 }
 
 // load reads the truststore and, with presentCert, the keystore.
@@ -94,38 +88,12 @@ func (t *ClientTLS) Config() *tls.Config {
 }
 
 func (t *ClientTLS) config(now time.Time) *tls.Config {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.stamps) == 0 || now.Sub(t.lastCheck) < TLSReloadCheckInterval {
-		return t.current
-	}
-	t.lastCheck = now
-	if !stampsChanged(t.stamps) {
-		return t.current
-	}
-	cfg, stamps, err := t.load()
-	if err != nil {
-		if t.OnReloadError != nil {
-			t.OnReloadError(err)
-		}
-		return t.current
-	}
-	t.current, t.stamps = cfg, stamps
-	return cfg
+	return t.files.config(now, t.OnReloadError)
 }
 
 // Reload loads the files again now, whatever their stamps say; the
 // previous certificates stay if they do not load.
-func (t *ClientTLS) Reload() error {
-	cfg, stamps, err := t.load()
-	if err != nil {
-		return err
-	}
-	t.mu.Lock()
-	t.current, t.stamps, t.lastCheck = cfg, stamps, time.Now()
-	t.mu.Unlock()
-	return nil
-}
+func (t *ClientTLS) Reload() error { return t.files.reload() }
 
 // ClientCertificate is the keystore's certificate as the files hold it
 // now, for a tls.Config whose RootCAs cannot change once handed out (a
