@@ -83,14 +83,7 @@ func (m *Manager) HostPartitions(name string, total int, partitions []int32) err
 	for i, p := range ps {
 		nt.Partitions[p] = added[i]
 	}
-	if err := m.writeTopicMeta(nt); err != nil {
-		for _, l := range added {
-			l.removeAll()
-		}
-		return m.storageErr(err)
-	}
-	m.publish(nt)
-	return nil
+	return m.publishGrown(nt, added)
 }
 
 // RemovePartitions deletes the logs of partitions of topic name: this

@@ -501,14 +501,7 @@ func (m *Manager) AddPartitions(name string, total int) error {
 	}
 	nt := &Topic{Name: t.Name, ID: t.ID, Overrides: t.Overrides,
 		Partitions: append(append([]*Log(nil), t.Partitions...), added...)}
-	if err := m.writeTopicMeta(nt); err != nil {
-		for _, l := range added {
-			l.removeAll()
-		}
-		return m.storageErr(err)
-	}
-	m.publish(nt)
-	return nil
+	return m.publishGrown(nt, added)
 }
 
 // AlterTopicConfig replaces a topic's overrides and applies them to every
@@ -776,4 +769,18 @@ func copyMap(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// publishGrown records nt, a topic grown by the new logs added, in its
+// metadata file and publishes it; if the file cannot be written the new
+// logs are deleted, so no partition exists that the metadata lacks.
+func (m *Manager) publishGrown(nt *Topic, added []*Log) error {
+	if err := m.writeTopicMeta(nt); err != nil {
+		for _, l := range added {
+			l.removeAll()
+		}
+		return m.storageErr(err)
+	}
+	m.publish(nt)
+	return nil
 }
