@@ -41,7 +41,20 @@ func groupBrokerOpts(c *Config) {
 // startGroupBroker is startBroker with groupBrokerOpts then opts.
 func startGroupBroker(t testing.TB, opts ...brokerOpt) *testBroker {
 	t.Helper()
-	return startBroker(t, append([]brokerOpt{groupBrokerOpts}, opts...)...)
+	b := startBroker(t, append([]brokerOpt{groupBrokerOpts}, opts...)...)
+	b.waitGroupsLoaded()
+	return b
+}
+
+// waitGroupsLoaded waits for the coordinator's background replay of
+// __consumer_offsets, during which it answers COORDINATOR_LOAD_IN_PROGRESS:
+// real clients retry through that, the raw-protocol tests expect their
+// first JoinGroup to reach a loaded coordinator.
+func (b *testBroker) waitGroupsLoaded() {
+	b.t.Helper()
+	if err := b.srv.groups.WaitLoaded(); err != nil {
+		b.t.Fatalf("loading groups: %v", err)
+	}
 }
 
 // groupClientOpts are franz-go group options with the tests' timings.

@@ -90,6 +90,7 @@ func TestGroupRestoredMemberExpires(t *testing.T) {
 	createGroupTopic(t, ctx, b.admin(), topic, 2)
 	produceToPartitions(t, ctx, manualPartitionClient(b), topic, 2, 10)
 
+	b.waitGroupsLoaded()
 	c := rawGroupConn(t, b)
 	assignment := kmsg.NewConsumerMemberAssignment()
 	assignment.Topics = []kmsg.ConsumerMemberAssignmentTopic{{Topic: topic, Partitions: []int32{0, 1}}}

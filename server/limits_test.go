@@ -320,6 +320,7 @@ func limitMetric(t testing.TB, b *testBroker, name, reason string) float64 {
 // UNKNOWN_MEMBER_ID as if expired.
 func TestJoinGroupPendingIDsBounded(t *testing.T) {
 	b := startBroker(t, func(c *Config) { c.Groups.InitialRebalanceDelay = 0 })
+	b.waitGroupsLoaded()
 	c := dialProbe(t, b.addr)
 	const (
 		spam    = consumergroup.MaxPendingMembers + 2000
