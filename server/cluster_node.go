@@ -241,6 +241,17 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		// ssl.* and sasl.mechanism.inter.broker.protocol settings.
 		return fmt.Errorf("server: start cluster: %w: the inter-broker listener %s is %s but ClusterOptions.Security has no inter-broker client settings", ErrClusterConfig, n.interBroker, sl.protocol)
 	}
+	if c.InterBrokerSourceBind {
+		// Every connection to another node comes from here on
+		// (cluster_sourcebind.go): set before the first is dialed.
+		local, err := sourceBindAddr(n.interBroker, sl.advHost)
+		if err != nil {
+			return fmt.Errorf("server: start cluster: %w", err)
+		}
+		n.opts.Security.InterBrokerConn.LocalAddr = local
+		// InterBroker is InterBrokerConn as kgo options: made again.
+		n.opts.Security.InterBroker = n.opts.Security.InterBrokerConn.KgoOpts()
+	}
 	if c.IsVoter() {
 		if n.member, err = cluster.StartEmbedded(ctx, n.embedConfig()); err != nil {
 			return fmt.Errorf("server: start cluster: %w", err)
@@ -273,7 +284,7 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	n.client, err = clientv3.New(clientv3.Config{
 		Endpoints: eps, DialTimeout: cluster.DefaultDialTimeout, Logger: zap.NewNop(),
 		DialKeepAliveTime: keepAlive, DialKeepAliveTimeout: 2 * time.Second, PermitWithoutStream: true,
-		TLS: n.opts.Security.Metadata.Client, DialOptions: metadataDialOptions(n.opts.Security.Metadata),
+		TLS: n.opts.Security.Metadata.Client, DialOptions: metadataDialOptions(n.opts.Security.Metadata, n.opts.Security.InterBrokerConn.LocalAddr),
 	})
 	if err != nil {
 		return fmt.Errorf("server: start cluster: etcd client for %v: %w", eps, err)
@@ -374,6 +385,7 @@ func (n *brokerNode) embedConfig() cluster.EmbedConfig {
 		UnsafeNoFsync:    n.opts.UnsafeNoFsync,
 		PeerTLS:          n.opts.Security.Metadata.Peer,
 		ClientTLS:        n.opts.Security.Metadata.Serve,
+		BindPeerSource:   n.cfg.InterBrokerSourceBind,
 	}
 }
 
