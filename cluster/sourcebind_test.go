@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"testing"
@@ -144,5 +145,85 @@ func TestEtcdSourceDialOption(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the client never dialed")
+	}
+}
+
+// nonLoopbackIPv4 is an IPv4 address of this machine that is neither
+// loopback nor link-local, or "" when it has none.
+func nonLoopbackIPv4(t *testing.T) string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	return ""
+}
+
+// TestEmbeddedPeerTrafficFromVoterEntryHost: a member with
+// BindPeerSource whose voter entry is a non-loopback IP of this machine
+// dials the other voters from that IP, even towards a loopback address
+// (where the kernel would pick 127.0.0.1); without it, from the kernel's
+// choice. The other voter is a listener that records who dials it: the
+// member never forms a quorum, and is stopped once it has dialed.
+func TestEmbeddedPeerTrafficFromVoterEntryHost(t *testing.T) {
+	ip := nonLoopbackIPv4(t)
+	if ip == "" {
+		t.Skip("this machine has no non-loopback IPv4 address: etcd binds no peer source on loopback")
+	}
+	for _, bind := range []bool{true, false} {
+		t.Run(fmt.Sprintf("bind=%v", bind), func(t *testing.T) {
+			peer, err := net.Listen("tcp", "127.0.0.3:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			from := make(chan string, 16)
+			go func() {
+				for {
+					c, err := peer.Accept()
+					if err != nil {
+						return
+					}
+					select {
+					case from <- c.RemoteAddr().(*net.TCPAddr).IP.String():
+					default:
+					}
+					c.Close()
+				}
+			}()
+			self := Voter{NodeID: 1, Host: ip, Port: freePortPair(t, ip)}
+			other := Voter{NodeID: 2, Host: "127.0.0.3", Port: peer.Addr().(*net.TCPAddr).Port}
+			c := EmbedConfig{NodeID: 1, DataDir: t.TempDir(), ControllerListen: self.Addr(), Voters: []Voter{self, other},
+				StartTimeout: 20 * time.Second, Logger: testLogger(t), UnsafeNoFsync: true, BindPeerSource: bind}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				m, err := StartEmbedded(ctx, c)
+				if m != nil {
+					m.Close()
+				}
+				done <- err
+			}()
+			defer func() { cancel(); <-done }()
+			want := "127.0.0.1"
+			if bind {
+				want = ip
+			}
+			select {
+			case got := <-from:
+				if got != want {
+					t.Fatalf("the member dialed its peer from %s, want %s", got, want)
+				}
+			case err := <-done:
+				done <- err
+				t.Fatalf("the member stopped before dialing its peer: %v", err)
+			case <-time.After(15 * time.Second):
+				t.Fatal("the member never dialed its peer")
+			}
+		})
 	}
 }

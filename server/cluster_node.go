@@ -9,7 +9,8 @@ package server
 // registers their advertised addresses):
 //
 //  1. a voter starts its embedded etcd member (peer on
-//     controller.listener, clients on its port + 1);
+//     controller.listener, clients on its port + 1; dialed at its
+//     controller.quorum.voters entry and that port + 1);
 //  2. the node dials the voters' client endpoints (or metadata.store's),
 //     agrees on the cluster ID: the first node of a cluster stores one
 //     under <root>/cluster-id (create-if-absent), every node checks it

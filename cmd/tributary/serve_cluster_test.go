@@ -48,6 +48,27 @@ func TestServeClusterFlagsParse(t *testing.T) {
 	}
 }
 
+// TestServeClusterVoterBehindProxy: a voter may bind its controller
+// listener at another address than its voter entry, which the others
+// dial (a proxy in front), and dial every other node from its
+// advertised inter-broker IP; --print-config says both.
+func TestServeClusterVoterBehindProxy(t *testing.T) {
+	m, out := printConfig(t, "--node-id", "1", "--listen", "127.0.0.2:19092", "--advertise", "127.0.0.2:9092", "--metrics-listen", "127.0.0.2:9644",
+		"--controller-listen", "127.0.0.2:19093", "--controller-quorum-voters", "1@127.0.0.2:9093,2@127.0.0.3:9093,3@127.0.0.4:9093",
+		"--inter.broker.source.bind.enable", "true")
+	if m["controller.listener"] != "127.0.0.2:19093" || m["inter.broker.source.bind.enable"] != "true" {
+		t.Errorf("settings: %v", m)
+	}
+	for _, want := range []string{
+		"# cluster: node 1, a voter of 3: etcd peers on 127.0.0.2:19093, etcd clients on 127.0.0.2:19094; dialed at its voter entry 127.0.0.2:9093\n",
+		"# cluster: metadata store endpoints 127.0.0.2:9094,127.0.0.3:9094,127.0.0.4:9094; inter-broker listener PLAINTEXT",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--print-config lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestServeClusterPrintConfig: --print-config shows the cluster settings
 // as given and what they resolve to, and reads back; the environment
 // sets them as TRIBUTARY_*.
