@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -316,5 +317,65 @@ func TestSourceBindRefusesAnAddressNotOfThisMachine(t *testing.T) {
 				ln.Close()
 			}
 		})
+	}
+}
+
+// TestInterBrokerDialsFromLocalAddr: the fast fencer's dialer, plain and
+// TLS, and a franz-go client made from InterBrokerClient.KgoOpts dial
+// from InterBrokerClient.LocalAddr when it is set (StartCluster sets it
+// with inter.broker.source.bind.enable), and from the kernel's choice
+// (127.0.0.1 towards loopback) when it is not.
+func TestInterBrokerDialsFromLocalAddr(t *testing.T) {
+	tlsConf := func() *tls.Config { return &tls.Config{InsecureSkipVerify: true} }
+	dialers := map[string]func(ib InterBrokerClient, addr string){
+		"fencer": func(ib InterBrokerClient, addr string) {
+			if c, err := interBrokerDialer(ib.TLS, ib.LocalAddr)(testContext(t), addr); err == nil {
+				c.Close()
+			}
+		},
+		"kgo": func(ib InterBrokerClient, addr string) {
+			cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.RequestRetries(0)}, ib.KgoOpts()...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(testContext(t), 2*time.Second)
+			defer cancel()
+			_ = cl.Ping(ctx)
+		},
+	}
+	for name, dial := range dialers {
+		for _, withTLS := range []bool{false, true} {
+			for _, local := range []*net.TCPAddr{{IP: net.ParseIP("127.0.0.5")}, nil} {
+				ln, err := net.Listen("tcp", "127.0.0.3:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				from := make(chan string, 1)
+				go func() {
+					c, err := ln.Accept()
+					if err != nil {
+						from <- "nowhere: " + err.Error()
+						return
+					}
+					from <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+					c.Close()
+				}()
+				ib := InterBrokerClient{LocalAddr: local}
+				if withTLS {
+					ib.TLS = tlsConf
+				}
+				dial(ib, ln.Addr().String())
+				got := <-from
+				ln.Close()
+				want := "127.0.0.1"
+				if local != nil {
+					want = local.IP.String()
+				}
+				if got != want {
+					t.Errorf("%s, TLS %v, LocalAddr %v: dialed from %s, want %s", name, withTLS, local, got, want)
+				}
+			}
+		}
 	}
 }
