@@ -254,6 +254,12 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		n.opts.Security.InterBroker = n.opts.Security.InterBrokerConn.KgoOpts()
 	}
 	if c.IsVoter() {
+		if v, ok := c.Voter(); ok && !sameAddr(v.Addr(), c.ControllerListen) {
+			// Allowed (a proxy or NAT in front), and the first thing to
+			// check when the quorum does not form.
+			n.log.Info("server: the other voters dial this member at its voter entry, not where it listens: it must be forwarded there",
+				"voter_entry", v.Addr(), "controller_listener", c.ControllerListen, "client_listener", c.ClientListen())
+		}
 		if n.member, err = cluster.StartEmbedded(ctx, n.embedConfig()); err != nil {
 			return fmt.Errorf("server: start cluster: %w", err)
 		}
