@@ -356,9 +356,10 @@ func (r *reconciler) requester(s *cluster.Snapshot, leader int32) (*replica.Conn
 			}
 			return addr, nil
 		},
-		TLS:      sec.TLS,
-		SASL:     sec.SASL,
-		ClientID: "tributary-replica-" + strconv.Itoa(int(r.n.self)),
+		TLS:       sec.TLS,
+		SASL:      sec.SASL,
+		LocalAddr: sec.LocalAddr,
+		ClientID:  "tributary-replica-" + strconv.Itoa(int(r.n.self)),
 	})
 	r.requesters[leader] = req
 	return req, true

@@ -272,7 +272,12 @@ func printCluster(b *strings.Builder, c server.ClusterConfig, interBroker string
 	case len(c.MetadataStore) > 0:
 		fmt.Fprintf(b, "# cluster: node %d, a broker of the external metadata store %s\n", c.NodeID, strings.Join(c.StoreEndpoints(), ","))
 	case c.IsVoter():
-		fmt.Fprintf(b, "# cluster: node %d, a voter of %d: etcd peers on %s, etcd clients on %s\n", c.NodeID, len(c.Voters), c.ControllerListen, c.ClientListen())
+		fmt.Fprintf(b, "# cluster: node %d, a voter of %d: etcd peers on %s, etcd clients on %s", c.NodeID, len(c.Voters), c.ControllerListen, c.ClientListen())
+		if v, ok := c.Voter(); ok && v.Addr() != c.ControllerListen {
+			// Bound at one address, dialed at another (a proxy or NAT).
+			fmt.Fprintf(b, "; dialed at its voter entry %s", v.Addr())
+		}
+		b.WriteString("\n")
 	default:
 		fmt.Fprintf(b, "# cluster: node %d, a broker (not a voter) of a quorum of %d\n", c.NodeID, len(c.Voters))
 	}
