@@ -486,7 +486,7 @@ func TestHelmChartRendersTheManifests(t *testing.T) {
 	if !reflect.DeepEqual(chart, plain) {
 		a, _ := yaml.Marshal(chart.statefulSets)
 		b, _ := yaml.Marshal(plain.statefulSets)
-		t.Errorf("the chart's default rendering differs from %s (regenerate it: see its header)\nchart StatefulSet:\n%s\nplain StatefulSet:\n%s", k8sManifestPath, a, b)
+		t.Errorf("the chart's default rendering differs from %s (change both together)\nchart StatefulSet:\n%s\nplain StatefulSet:\n%s", k8sManifestPath, a, b)
 	}
 
 	five, err := helmTemplate(t, "--set", "replicas=5")
