@@ -3,13 +3,18 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/server"
 )
 
 // probe is one GET of a probe endpoint: status and body (status 0 when
@@ -115,4 +120,61 @@ func TestServeReadyzWaitsForTheQuorum(t *testing.T) {
 	// SIGTERM with the quorum whole: a clean exit. The other two are
 	// killed by the cleanup.
 	first.stop(t)
+}
+
+// TestProbesBeforeAndAfterTheServer: in process (so -race sees it), the
+// probes answer before the server exists (alive, not ready, with the
+// stage; /metrics 503) and follow it once it serves and once it closes.
+func TestProbesBeforeAndAfterTheServer(t *testing.T) {
+	var ref atomic.Pointer[server.Server]
+	p, err := startProbes("127.0.0.1:0", &ref, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	base := "http://" + p.addr
+	p.setStage("recovering the data dir")
+	for path, want := range map[string]struct {
+		code int
+		body string
+	}{
+		"/healthz": {http.StatusOK, "ok\n"},
+		"/readyz":  {http.StatusServiceUnavailable, "[-]listeners recovering the data dir\nnot ready\n"},
+		"/metrics": {http.StatusServiceUnavailable, "tributary: starting: recovering the data dir\n"},
+	} {
+		if code, body := probe(base + path); code != want.code || body != want.body {
+			t.Errorf("GET %s before the server: %d %q, want %d %q", path, code, body, want.code, want.body)
+		}
+	}
+	m, err := tlog.OpenManager(t.TempDir(), tlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	srv, err := server.New(m, server.DefaultConfig(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref.Store(srv)
+	if code, body := probe(base + "/readyz"); code != http.StatusServiceUnavailable || body != "[-]listeners no listener open yet\nnot ready\n" {
+		t.Errorf("/readyz before Listen: %d %q", code, body)
+	}
+	if _, err := srv.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := probe(base + "/readyz"); code != http.StatusOK || body != "[+]listeners 1 serving\nready\n" {
+		t.Errorf("/readyz serving: %d %q", code, body)
+	}
+	if code, body := probe(base + "/metrics"); code != http.StatusOK || !strings.Contains(body, "tributary_build_info") {
+		t.Errorf("/metrics serving: %d %.200q", code, body)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := probe(base + "/readyz"); code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "[-]listeners closing") {
+		t.Errorf("/readyz closed: %d %q", code, body)
+	}
+	if code, _ := probe(base + "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz while closing: %d", code)
+	}
 }
