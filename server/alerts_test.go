@@ -165,6 +165,10 @@ func TestAlertRulesPromtool(t *testing.T) {
 	if out, err := exec.Command(promtool, "check", "rules", alertsPath).CombinedOutput(); err != nil {
 		t.Errorf("promtool check rules %s: %v\n%s", alertsPath, err, out)
 	}
+	// The Prometheus config loads them.
+	if out, err := exec.Command(promtool, "check", "config", prometheusPath).CombinedOutput(); err != nil || !strings.Contains(string(out), "alerts.yml") {
+		t.Errorf("promtool check config %s: %v\n%s", prometheusPath, err, out)
+	}
 	raw, err := os.ReadFile(alertsPath)
 	if err != nil {
 		t.Fatal(err)
