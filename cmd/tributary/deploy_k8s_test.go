@@ -364,8 +364,24 @@ func TestKubernetesManifestsValidate(t *testing.T) {
 	for _, p := range checkK8s(objs) {
 		t.Errorf("%s: %s", k8sManifestPath, p)
 	}
-	if len(objs.statefulSets) == 1 {
-		checkPodConfig(t, objs.statefulSets[0], k8sReplicas)
+	if len(objs.statefulSets) != 1 {
+		return
+	}
+	sts := objs.statefulSets[0]
+	checkPodConfig(t, sts, k8sReplicas)
+	// And the built binary, with nothing but the pod's environment (as
+	// in the container: no config file, no flags but the image's serve).
+	bin := buildBinary(t)
+	for i := range k8sReplicas {
+		cmd := exec.Command(bin, append(sts.Spec.Template.Spec.Containers[0].Args, "--print-config")...)
+		cmd.Env = nil
+		for k, v := range podEnv(t, sts, i) {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		if want := fmt.Sprintf("# cluster: node %d, a voter of %d", i, k8sReplicas); err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("tributary serve --print-config in pod %s-%d: %v, want %q:\n%s", sts.Name, i, err, want, out)
+		}
 	}
 }
 
