@@ -519,3 +519,48 @@ func TestHelmChartRendersTheManifests(t *testing.T) {
 		t.Errorf("replicas=2 rendered: %v", err)
 	}
 }
+
+// TestHelmChartOptionalValues: the chart's optional values (an image of a
+// registry with a pull secret, a StorageClass, required anti-affinity,
+// node selector, tolerations, pod annotations, more broker settings)
+// render objects that decode strictly, pass the checks and carry them;
+// serve accepts the settings they add.
+func TestHelmChartOptionalValues(t *testing.T) {
+	rendered, err := helmTemplate(t, "-f", "testdata/helm-values-all.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := decodeK8s(rendered)
+	if err != nil {
+		t.Fatalf("rendered chart: %v\n%s", err, rendered)
+	}
+	for _, p := range checkK8s(objs) {
+		t.Errorf("rendered chart: %s", p)
+	}
+	sts := objs.statefulSets[0]
+	pod := sts.Spec.Template.Spec
+	pvc := sts.Spec.VolumeClaimTemplates[0].Spec
+	storage := pvc.Resources.Requests[corev1.ResourceStorage]
+	for what, ok := range map[string]bool{
+		"image":              pod.Containers[0].Image == "registry.example.com/tributary:v1.2.3",
+		"imagePullSecrets":   len(pod.ImagePullSecrets) == 1 && pod.ImagePullSecrets[0].Name == "regcred",
+		"storageClassName":   pvc.StorageClassName != nil && *pvc.StorageClassName == "fast-ssd",
+		"storage":            storage.String() == "100Gi",
+		"required affinity":  pod.Affinity != nil && pod.Affinity.PodAntiAffinity != nil && len(pod.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) == 1,
+		"nodeSelector":       pod.NodeSelector["disktype"] == "ssd",
+		"tolerations":        len(pod.Tolerations) == 1 && pod.Tolerations[0].Key == "dedicated",
+		"pod annotations":    sts.Spec.Template.Annotations["prometheus.io/scrape"] == "true",
+		"selector unchanged": reflect.DeepEqual(sts.Spec.Selector.MatchLabels, map[string]string{"app.kubernetes.io/name": "tributary", "app.kubernetes.io/instance": "tributary"}),
+	} {
+		if !ok {
+			t.Errorf("%s not rendered as the values say", what)
+		}
+	}
+	for k, v := range podEnv(t, sts, 1) {
+		t.Setenv(k, v)
+	}
+	m, _ := printConfig(t)
+	if m["log.retention.ms"] != "3600000" || m["broker.rack"] != "rack-a" || m["min.insync.replicas"] != "2" {
+		t.Errorf("serve in the pod: log.retention.ms=%s broker.rack=%s min.insync.replicas=%s", m["log.retention.ms"], m["broker.rack"], m["min.insync.replicas"])
+	}
+}
