@@ -288,11 +288,11 @@ func ReassignmentCount(s *Snapshot) int {
 // reassignments of the partitions in targets, in one compare-and-swap
 // per chunk of partitions, deciding again after a lost race. The map
 // holds, per partition refused, why (Reassign's and CancelReassignment's
-// errors); the error is the store's.
-func (c *Controller) AlterReassignments(ctx context.Context, targets map[TopicPartition][]int32, allowRFChange bool) (map[TopicPartition]error, error) {
-	var errs map[TopicPartition]error
-	err := c.retry(ctx, "partition reassignment", func(s *Snapshot) ([]PartitionUpdate, error) {
+// errors); written, the states it stored; the error is the store's.
+func (c *Controller) AlterReassignments(ctx context.Context, targets map[TopicPartition][]int32, allowRFChange bool) (errs map[TopicPartition]error, written []PartitionState, err error) {
+	err = c.retry(ctx, "partition reassignment", func(s *Snapshot) ([]PartitionUpdate, error) {
 		errs = map[TopicPartition]error{}
+		written = written[:0]
 		var updates []PartitionUpdate
 		for tp, target := range targets {
 			var u PartitionUpdate
@@ -310,10 +310,11 @@ func (c *Controller) AlterReassignments(ctx context.Context, targets map[TopicPa
 			}
 			if changed {
 				updates = append(updates, u)
+				written = append(written, u.New)
 			}
 		}
 		sortUpdates(updates)
 		return updates, nil
 	})
-	return errs, err
+	return errs, written, err
 }

@@ -148,7 +148,7 @@ func TestControllerCompletesAReassignmentOnceTheNewReplicasAreInSync(t *testing.
 	admin := newTestController(m, 2, Policy{})
 	ctx := context.Background()
 	tp := TopicPartition{"t", 0}
-	errs, err := admin.AlterReassignments(ctx, map[TopicPartition][]int32{tp: ids(2, 3, 4)}, true)
+	errs, _, err := admin.AlterReassignments(ctx, map[TopicPartition][]int32{tp: ids(2, 3, 4)}, true)
 	if err != nil || len(errs) != 0 {
 		t.Fatalf("start: %v %v", errs, err)
 	}
@@ -189,7 +189,7 @@ func TestControllerCompletesAReassignmentOnceTheNewReplicasAreInSync(t *testing.
 	if ReassignmentCount(done) != 0 {
 		t.Fatal("still counted as reassigning")
 	}
-	errs, err = admin.AlterReassignments(ctx, map[TopicPartition][]int32{tp: nil, {"t", 3}: ids(1)}, true)
+	errs, _, err = admin.AlterReassignments(ctx, map[TopicPartition][]int32{tp: nil, {"t", 3}: ids(1)}, true)
 	if err != nil || !errors.Is(errs[tp], ErrNoReassignmentInProgress) || !errors.Is(errs[TopicPartition{"t", 3}], ErrUnknownPartition) {
 		t.Fatalf("cancel of nothing: %v %v", errs, err)
 	}
