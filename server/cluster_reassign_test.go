@@ -176,7 +176,7 @@ func TestClusterReassignmentMovesAPartitionWhileServing(t *testing.T) {
 	cons := mustClient(t, tc.node(3).addr, seeds, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxWait(100*time.Millisecond))
 
-	var mu sync.Mutex
+	var mu sync.Mutex // guards acked and seen
 	acked := map[string]bool{}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -207,7 +207,9 @@ func TestClusterReassignmentMovesAPartitionWhileServing(t *testing.T) {
 		defer close(consumed)
 		for consCtx.Err() == nil {
 			fs := cons.PollFetches(consCtx)
+			mu.Lock()
 			fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++ })
+			mu.Unlock()
 		}
 	}()
 	waitAcked := func(n int) {
