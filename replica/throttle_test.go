@@ -1,8 +1,13 @@
 package replica
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/cluster"
 )
 
 // TestThrottleLetsThroughTheRateAndGoesIntoDebt pins the bucket's
@@ -40,5 +45,55 @@ func TestThrottleLetsThroughTheRateAndGoesIntoDebt(t *testing.T) {
 	}
 	if got := th.Bytes(); got != 3000+1<<20 {
 		t.Fatalf("counted %d bytes", got)
+	}
+}
+
+// TestAThrottledPartitionIsLeftOutOfFetchesWhileItsThrottleIsInDebt: the
+// fetcher asks for a throttled partition only while the follower
+// throttle allows, leaves it out (resting no longer than the throttle's
+// delay) while the throttle is in debt, never leaves out a partition
+// that is not throttled, and takes the bytes of a throttled partition's
+// answer from the throttle.
+func TestAThrottledPartitionIsLeftOutOfFetchesWhileItsThrottleIsInDebt(t *testing.T) {
+	now := time.Now()
+	fe, _, s := fuzzFollower()
+	fe.cfg.MaxWait = 500 * time.Millisecond
+	other := &followed{tp: cluster.TopicPartition{Topic: "t", Partition: 1}, topicID: topicID("t"), log: newFakeLog(), epoch: fuzzEpoch}
+	fe.parts[other.tp] = other
+	th := NewThrottle(1000)
+	fe.cfg.Throttle = th
+	fe.cfg.Throttled = func(tp cluster.TopicPartition) bool { return tp == s.p.tp }
+
+	_, inFlight, _ := fe.buildRequest(now)
+	if len(inFlight) != 2 || !inFlight[s.p.tp].throttled || inFlight[other.tp].throttled {
+		t.Fatalf("with the throttle's bucket full: in flight %v", inFlight)
+	}
+	th.Record(3000)
+	req, inFlight, _ := fe.buildRequest(now)
+	if _, ok := inFlight[s.p.tp]; ok || len(inFlight) != 1 {
+		t.Fatalf("in debt: in flight %v, want only the unthrottled partition", inFlight)
+	}
+	if wait := time.Duration(req.MaxWaitMillis) * time.Millisecond; wait <= 0 || wait > th.Delay()+time.Millisecond {
+		t.Fatalf("max wait %v while the throttled partition is due in %v", wait, th.Delay())
+	}
+	th.SetRate(0)
+	if _, inFlight, _ := fe.buildRequest(now); len(inFlight) != 2 {
+		t.Fatalf("throttle lifted: in flight %v", inFlight)
+	}
+
+	// An answer's bytes for the throttled partition are counted.
+	resp := kmsg.NewPtrFetchResponse()
+	resp.Version = 13
+	rt := kmsg.NewFetchResponseTopic()
+	rt.TopicID = topicID("t")
+	rp := kmsg.NewFetchResponseTopicPartition()
+	rp.Partition, rp.HighWatermark = 0, -1
+	rp.RecordBatches = leaderBatches(s.p.log.NextOffset(), fuzzEpoch, 2)
+	rt.Partitions = []kmsg.FetchResponseTopicPartition{rp}
+	resp.Topics = []kmsg.FetchResponseTopic{rt}
+	before := th.Bytes()
+	fe.handleResponse(context.Background(), resp, map[cluster.TopicPartition]sent{s.p.tp: {p: s.p, fetchOffset: s.p.log.NextOffset(), throttled: true}})
+	if got := th.Bytes() - before; got != int64(len(rp.RecordBatches)) {
+		t.Fatalf("counted %d bytes of a %d-byte answer", got, len(rp.RecordBatches))
 	}
 }
