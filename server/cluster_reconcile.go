@@ -181,6 +181,7 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 	if !r.n.registered.Load() {
 		return true // fenced: nothing is led or followed until registered again
 	}
+	r.n.throttles.update(s)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ok := r.topics(s)
