@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tributary-io/tributary/internal/syncjournal"
 )
 
 const (
@@ -406,10 +408,11 @@ func (x *file) sync() error {
 		if err := unix.Msync(b[start:], unix.MS_SYNC); err != nil {
 			return x.err("sync", fmt.Errorf("msync: %w", err))
 		}
+		syncjournal.Msynced(x.path, x.ino, len(b))
 	}
 	x.synced = len(b)
 	if x.sizeDirty.Swap(false) {
-		err := x.withFile(unix.O_RDONLY, func(fd int) error { return unix.Fsync(fd) })
+		err := x.withFile(unix.O_RDONLY, func(fd int) error { return syncjournal.Fsync(fd, x.path) })
 		if err != nil && !gone(err) {
 			x.sizeDirty.Store(true)
 			return x.err("sync", err)

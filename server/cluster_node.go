@@ -53,6 +53,7 @@ import (
 
 	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/consumergroup"
+	"github.com/tributary-io/tributary/internal/syncjournal"
 	"github.com/tributary-io/tributary/replica"
 )
 
@@ -455,7 +456,7 @@ func writeFileSynced(path string, b []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncjournal.Sync(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -470,7 +471,7 @@ func writeFileSynced(path string, b []byte) error {
 		return err
 	}
 	defer d.Close()
-	return d.Sync()
+	return syncjournal.Sync(d)
 }
 
 func (n *brokerNode) setReg(r *cluster.Registration) {
