@@ -26,9 +26,10 @@
 //     Size, are durable. Size is read before the fsync starts: bytes
 //     appended while it runs may or may not be durable, so they are
 //     counted as lost.
-//   - M: an msync of a mapped file's first Size bytes (an index's
-//     entries). Those bytes are durable; the file's size is durable at
-//     least up to Size.
+//   - M: a sync of a mapped file (an index) whose first Size bytes (its
+//     entries) are durable, followed by zeros up to its durable size; the
+//     file's size is durable at least up to Size. The last F or M of a
+//     file says what is durable of it.
 //   - D: an fsync of a directory: its entries (name to inode), read
 //     before the fsync, are durable. A syncfs is journaled as an F for
 //     every regular file and a D for every directory under the root.
