@@ -591,7 +591,7 @@ func (n *brokerNode) campaign(ctx context.Context, reg *cluster.Registration, po
 // alterISR is the replica.Manager's ISR proposal: a compare-and-swap
 // through the registration's fenced store, so a fenced broker's
 // proposal fails.
-func (n *brokerNode) alterISR(ctx context.Context, old cluster.PartitionState, newISR []int32) error {
+func (n *brokerNode) alterISR(ctx context.Context, old cluster.PartitionState, newISR []int32, newISREpochs []int64) error {
 	reg := n.currentReg()
 	if reg == nil {
 		return fmt.Errorf("server: ISR change of %s-%d: %w", old.Topic, old.Partition, cluster.ErrFenced)
@@ -601,7 +601,7 @@ func (n *brokerNode) alterISR(ctx context.Context, old cluster.PartitionState, n
 		Topic: old.Topic, Partition: old.Partition,
 		Leader: n.self, BrokerEpoch: reg.Epoch(),
 		LeaderEpoch: old.LeaderEpoch, PartitionEpoch: old.PartitionEpoch,
-		NewISR: newISR,
+		NewISR: newISR, NewISREpochs: newISREpochs,
 	})
 	return err
 }
