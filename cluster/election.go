@@ -76,20 +76,18 @@ type elector struct {
 
 func (e elector) live(node int32) bool { return e.s.Live(node) && !e.gone[node] }
 
-// rejoined reports whether node registered after p was last written (its
-// broker epoch is the etcd revision of its registration, p.Version that of
-// p's last write): its place in p's ISR is then its previous
-// incarnation's, and its log may have lost what that incarnation held (an
-// unflushed tail, in a power loss). A controller that sees a broker
-// re-register fences the old incarnation first (onChange); this catches
-// the re-registrations no controller saw happen: a restart that took over
-// its own lapsed-in-waiting registration while the controller moved (the
+// rejoined reports whether node registered after p was last written
+// (PartitionState.WrittenBefore): its place in p's ISR is then its
+// previous incarnation's, and its log may have lost what that incarnation
+// held (an unflushed tail, in a power loss). A controller that sees a
+// broker re-register fences the old incarnation first (onChange); this
+// catches the re-registrations no controller saw happen: a restart that
+// took over its own registration while the controller moved (the
 // restarted broker was the controller), as a new controller's first
-// snapshot shows it. A partition not stored yet (Version 0) has nothing
-// to compare.
+// snapshot shows it.
 func (e elector) rejoined(p PartitionState, node int32) bool {
 	b, ok := e.s.Brokers[node]
-	return ok && p.Version > 0 && b.Epoch > p.Version
+	return ok && p.WrittenBefore(b.Epoch)
 }
 
 // reconcile is the one rule for a partition whose brokers came or went:
@@ -132,7 +130,17 @@ func (e elector) reconcile(p PartitionState) (next PartitionState, changed bool)
 			}
 		}
 	}
-	return bump(p, next)
+	next, changed = bump(p, next)
+	if next.Leader != NoLeader && next.Leader == p.Leader && e.rejoined(p, next.Leader) {
+		// The last ISR member kept, restarted: it leads again, under a
+		// new leader epoch, so that no replica takes the history it
+		// has now (maybe shorter) for the one it had at the old epoch,
+		// and so that p is written after its registration (it leads
+		// only a partition written since, see WrittenBefore).
+		next.LeaderEpoch, next.PartitionEpoch = p.LeaderEpoch+1, p.PartitionEpoch+1
+		changed = true
+	}
+	return next, changed
 }
 
 // bump stamps next's epochs from p: the partition epoch grows on any

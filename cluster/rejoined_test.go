@@ -8,7 +8,8 @@ import "testing"
 // incarnation, whose unflushed tail a power loss may have taken. A new
 // controller's first Reconcile (the restarted broker was the controller,
 // so no controller saw it go) must take it out of the ISR and away from
-// the leadership, unless it is the last member left.
+// the leadership; the last member left leads again, under a new leader
+// epoch, so that its partition is written after its registration.
 func TestReconcileFencesAReplicaThatRegisteredAfterItsISRWasWritten(t *testing.T) {
 	const restartedEpoch = 500 // after every part's Version (100+p)
 	for _, tc := range []struct {
@@ -31,8 +32,14 @@ func TestReconcileFencesAReplicaThatRegisteredAfterItsISRWasWritten(t *testing.T
 			p:    part(0, ids(1, 2, 3), ids(1, 3), 1),
 		},
 		{
-			name: "restarted last ISR member stays, as Kafka keeps it",
+			name: "restarted last ISR member leads again under a new leader epoch",
 			p:    part(0, ids(2, 1, 3), ids(2), 2),
+			want: []PartitionState{after(0, ids(2, 1, 3), ids(2), 2, startLE+1, startPE+1)},
+		},
+		{
+			name: "restarted last ISR member of an offline partition is elected",
+			p:    part(0, ids(2, 1, 3), ids(2), NoLeader),
+			want: []PartitionState{after(0, ids(2, 1, 3), ids(2), 2, startLE+1, startPE+1)},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
