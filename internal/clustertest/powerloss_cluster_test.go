@@ -101,3 +101,33 @@ func powerLossOfALeader(t *testing.T, args []string) {
 	s.replaceGroupMember()
 	s.finish()
 }
+
+// TestClusterPowerLossOfEveryNodeWithFlushMessagesLosesNothing is the
+// case Kafka's defaults do not cover: every replica of a partition loses
+// its page cache at once (one rack, one PDU). With
+// log.flush.interval.messages=1 (flush.messages=1: an fsync before each
+// acknowledgement) nothing acknowledged is lost.
+func TestClusterPowerLossOfEveryNodeWithFlushMessagesLosesNothing(t *testing.T) {
+	s := startScenarioConfig(t, Config{PowerLoss: true, Args: []string{"--log.flush.interval.messages", "1"}})
+	s.progress("load before the power loss", 500)
+	for _, n := range s.c.Nodes {
+		res, err := n.PowerLossTorn(s.rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("power loss of node %d (seed %d): %s", n.ID, s.seed, res)
+	}
+	// The voters wait for each other: every node starts at once.
+	errs := make(chan error, len(s.c.Nodes))
+	for _, n := range s.c.Nodes {
+		go func() { errs <- n.Restart(s.ctx) }()
+	}
+	for range s.c.Nodes {
+		if err := <-errs; err != nil {
+			t.Fatalf("a node does not recover from the power loss: %v", err)
+		}
+	}
+	s.progress("after the power loss of every node", 500)
+	s.replaceGroupMember()
+	s.finish()
+}
