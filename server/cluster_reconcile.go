@@ -19,7 +19,10 @@ package server
 //     since it was last applied: leads it (replica.Manager.BecomeLeader,
 //     min.insync.replicas from the topic's config or the broker's) or
 //     follows its leader over the inter-broker listener
-//     (BecomeFollower, one replica.Conn per leader broker, kept);
+//     (BecomeFollower, one replica.Conn per leader broker, kept); a
+//     leadership written before this broker registered is its previous
+//     incarnation's and is not taken up (cluster.PartitionState.
+//     WrittenBefore): the controller writes the partition again;
 //   - stops the partitions no longer assigned here.
 //
 // Applying is idempotent: a partition whose state (its store version) is
@@ -140,6 +143,8 @@ func (n *brokerNode) leadingSoon(topic string, id [16]byte, byID bool, partition
 	}
 	if st, ok := s.Partition(topic, partition); !ok || st.Leader != n.self {
 		return "", false
+	} else if reg := n.currentReg(); reg == nil || st.WrittenBefore(reg.Epoch()) {
+		return "", false // not led until the controller writes it again (reconciler.apply)
 	}
 	if _, open := n.replicas.Leader(cluster.TopicPartition{Topic: topic, Partition: partition}); open {
 		return "", false
@@ -185,7 +190,8 @@ func (r *reconciler) wake() {
 
 // apply reconciles with s; false if something is left to retry.
 func (r *reconciler) apply(s *cluster.Snapshot) bool {
-	if !r.n.registered.Load() {
+	reg := r.n.currentReg()
+	if !r.n.registered.Load() || reg == nil {
 		return true // fenced: nothing is led or followed until registered again
 	}
 	r.n.throttles.update(s)
@@ -209,6 +215,14 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 		}
 		var err error
 		switch {
+		case p.Leader == self && p.WrittenBefore(reg.Epoch()):
+			// Led by this broker's previous incarnation, whose log
+			// may have been longer (an unflushed tail lost): leading
+			// it at that leader epoch would tell the followers to
+			// truncate to this log. The controller moves it, or
+			// elects this broker again under a new epoch.
+			r.stop(tp)
+			continue
 		case p.Leader == self:
 			_, err = r.n.replicas.BecomeLeader(l, p, r.minISR(s, tp.Topic))
 		case p.Leader == cluster.NoLeader:
