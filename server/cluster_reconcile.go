@@ -152,6 +152,36 @@ func (n *brokerNode) leadingSoon(topic string, id [16]byte, byID bool, partition
 	return topic, true
 }
 
+// topicPending reports whether a topic this broker's log manager does
+// not have is one it may soon have: the latest metadata lists it (by
+// name, or by id when byID), or this broker has not yet applied the
+// metadata of its current registration (it is starting, or back from a
+// crash or a power loss that took the topic's files). A client is then
+// answered NOT_LEADER_OR_FOLLOWER, which it retries after refreshing its
+// metadata, as Kafka answers for a partition its metadata knows and its
+// ReplicaManager does not host, rather than UNKNOWN_TOPIC_OR_PARTITION,
+// which clients give up on after a few retries.
+func (n *brokerNode) topicPending(byID bool, name string, id [16]byte) bool {
+	if !n.started.Load() {
+		return true
+	}
+	reg := n.currentReg()
+	if reg == nil || !n.registered.Load() || n.rec.caughtUp.Load() < reg.Epoch() {
+		return true
+	}
+	s := n.store.Snapshot()
+	if !byID {
+		_, ok := s.Topics[name]
+		return ok
+	}
+	for _, t := range s.Topics {
+		if t.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *reconciler) run(ctx context.Context) {
 	defer r.n.wg.Done()
 	var retry <-chan time.Time
