@@ -31,7 +31,13 @@ type target struct {
 
 func newTarget(t *testing.T, echo bool) *target {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return newTargetOn(t, "127.0.0.1", echo)
+}
+
+// newTargetOn is newTarget listening on host.
+func newTargetOn(t *testing.T, host string, echo bool) *target {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,5 +426,45 @@ func TestProxyDropBlocksTheSenderAndLosesNothing(t *testing.T) {
 	p.Heal()
 	if got := readN(t, server, n); !bytes.Equal(got, payload[:n]) {
 		t.Errorf("the %d bytes held by Drop came out changed", n)
+	}
+}
+
+func TestProxyFaultsForSomeSourcesTouchOnlyTheirConnections(t *testing.T) {
+	tg := newTargetOn(t, "127.0.0.2", true)
+	p, err := NewClassified("127.0.0.2:0", tg.addr(), ByHost(testHosts, clientSource))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	fromA, fromB := dialFrom(t, "a", p.Addr()), dialFrom(t, "b", p.Addr())
+	for _, c := range []net.Conn{fromA, fromB} {
+		write(t, c, []byte("0"))
+		readN(t, c, 1)
+	}
+
+	p.For(Only("a")).Drop()
+	p.For(AllBut("a")).Delay(time.Hour)
+	p.For(AllBut("a")).Delay(0) // removes the delay it set, and only that
+	write(t, fromA, []byte("1"))
+	write(t, fromB, []byte("1"))
+	if got := readN(t, fromB, 1); string(got) != "1" {
+		t.Errorf("b's connection got %q while a's is dropped", got)
+	}
+	quiet(t, fromA)
+
+	// A second fault on a's connections holds them until the one Heal.
+	p.For(Only("a", "c")).CutOneWay(Down)
+	p.For(Only("b")).Reset()
+	fromB.SetReadDeadline(time.Now().Add(patience))
+	var b [1]byte
+	if _, err := fromB.Read(b[:]); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("b's connection was not closed by its Reset: %v", err)
+	}
+	if got := p.ConnsFrom(); got["a"] != 1 || got["b"] != 0 {
+		t.Errorf("connections by source after b's Reset: %v", got)
+	}
+	p.Heal()
+	if got := readN(t, fromA, 1); string(got) != "1" {
+		t.Errorf("after Heal a's connection got %q", got)
 	}
 }
