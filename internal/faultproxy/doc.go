@@ -44,8 +44,11 @@
 // # Sources
 //
 // A proxy made with NewClassified names the source of every connection
-// it accepts, once, from its remote address (a Classifier; ByHost maps
-// IPs to names). A fault set through For(Sources) holds only the
+// it accepts, once, from its addresses (a Classifier): ByHost maps the
+// remote IP to a name; where the IP tells nothing (a process that dials
+// from the kernel's default source), SocketOwner finds, on Linux, which
+// of a set of processes holds the dialling end, from /proc/net/tcp and
+// /proc/<pid>/fd. A fault set through For(Sources) holds only the
 // connections of the sources it selects: Only(names...), AllBut(names...)
 // or AllSources(), which the Proxy's own methods use. Faults add up: a
 // connection is held while any fault that selects it holds it, and waits
@@ -62,9 +65,9 @@
 // node dials, so a proxy per (from, to) pair cannot be named in them.
 // Instead node N runs on an address of its own (127.0.0.(N+1)), dials
 // every other node from it, and is told each listener's proxy address;
-// a proxy tells which node a connection comes from by its remote IP,
-// and anything else (127.0.0.1, the kernel's default source on
-// loopback) is a client.
+// a proxy tells which node a connection comes from by its remote IP
+// (or, for what a node dials from the default source 127.0.0.1 anyway,
+// by the process that holds it), and anything else is a client.
 //
 // A fault between from and to holds the connections from opened to any
 // listener of to, on to's proxies:

@@ -79,7 +79,7 @@ func TestByHostNamesTheSourceByItsIP(t *testing.T) {
 		{&net.UDPAddr{IP: net.ParseIP("127.0.0.3"), Port: 1}, "b"}, // read from its string
 		{&net.UnixAddr{Name: "/tmp/x", Net: "unix"}, clientSource},
 	} {
-		if got := classify(tc.addr); got != tc.want {
+		if got := classify(tc.addr, nil); got != tc.want {
 			t.Errorf("%v: %q, want %q", tc.addr, got, tc.want)
 		}
 	}

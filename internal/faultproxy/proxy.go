@@ -341,7 +341,7 @@ func (p *Proxy) source(c net.Conn) string {
 	if p.classify == nil {
 		return ""
 	}
-	return p.classify(c.RemoteAddr())
+	return p.classify(c.RemoteAddr(), c.LocalAddr())
 }
 
 // link is one accepted connection and, once dialled, its target.

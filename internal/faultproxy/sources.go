@@ -7,17 +7,19 @@ import (
 	"strings"
 )
 
-// Classifier names the source of a connection from its remote address:
-// the node it comes from, say. It must be cheap and safe for concurrent
-// use; a proxy calls it once per accepted connection.
-type Classifier func(remote net.Addr) string
+// Classifier names the source of a connection from its addresses as the
+// proxy accepted it: remote is the dialler's, local the proxy's. It is
+// the node the connection comes from, say. It must be safe for concurrent
+// use; a proxy calls it once per accepted connection, before it
+// forwards anything.
+type Classifier func(remote, local net.Addr) string
 
 // ByHost is a Classifier that names a connection by the IP it comes
 // from: hosts maps an IP (as net.IP.String writes it: "127.0.0.2") to a
 // source name; any other IP is named other.
 func ByHost(hosts map[string]string, other string) Classifier {
 	hosts = maps.Clone(hosts) // the caller's later changes must not race the proxies
-	return func(remote net.Addr) string {
+	return func(remote, _ net.Addr) string {
 		var ip net.IP
 		switch a := remote.(type) {
 		case *net.TCPAddr:
