@@ -40,6 +40,13 @@
 //   - Reset: closes every forwarded connection now, both ends, with a
 //     TCP reset (SO_LINGER 0), as a crashed peer's kernel would; the
 //     proxy keeps accepting new connections.
+//   - Refuse, Reopen: not a network fault but the target's death seen
+//     through the proxy. A proxy always completes the handshake, so a
+//     dial of a dead process's address would not be refused as it is
+//     without the proxy; Refuse closes the listener (new connections get
+//     ECONNREFUSED, whatever their source and the faults) until Reopen
+//     listens again on the same address. A harness calls them when the
+//     target's process exits and before it starts again.
 //
 // # Sources
 //

@@ -58,11 +58,12 @@ func (d Direction) String() string {
 // remote address, when it accepts it. Its methods are safe for
 // concurrent use.
 type Proxy struct {
-	ln       net.Listener
+	addr     string // the address it listens on, fixed by New
 	target   string
 	classify Classifier // read-only after New; nil names every source ""
 
 	mu      sync.Mutex
+	ln      net.Listener       // guarded by mu; nil while refusing (Refuse) and once closed
 	rules   map[string]*rule   // guarded by mu: the faults, by the key of the Sources they apply to
 	changed chan struct{}      // guarded by mu: closed and replaced at every fault change
 	links   map[*link]bool     // guarded by mu: every connection accepted and not yet ended
@@ -102,6 +103,7 @@ func NewClassified(listen, target string, classify Classifier) (*Proxy, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
+		addr:     ln.Addr().String(),
 		ln:       ln,
 		target:   target,
 		classify: classify,
@@ -113,13 +115,13 @@ func NewClassified(listen, target string, classify Classifier) (*Proxy, error) {
 		stopAll:  cancel,
 	}
 	p.wg.Add(1)
-	go p.accept()
+	go p.accept(ln)
 	return p, nil
 }
 
 // Addr is the address the proxy listens on: give it to the side that
 // should reach the target through the proxy.
-func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+func (p *Proxy) Addr() string { return p.addr }
 
 // Target is the address the proxy forwards to.
 func (p *Proxy) Target() string { return p.target }
@@ -230,6 +232,53 @@ func (p *Proxy) ConnsFrom() map[string]int {
 	return m
 }
 
+// Refuse closes the proxy's listener until Reopen: a new connection is
+// refused (ECONNREFUSED), as at the address of a process that is gone,
+// whatever its source and the faults; the connections forwarded or held
+// are left alone. A harness calls it when the target's process dies, so
+// that its peers tell a dead process from a partition as they would
+// without the proxy (Tributary's fast fencing does: a refused dial).
+func (p *Proxy) Refuse() {
+	p.mu.Lock()
+	ln := p.ln
+	p.ln = nil
+	p.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+}
+
+// Reopen listens again, on the same address, after Refuse; it does
+// nothing while the proxy listens.
+func (p *Proxy) Reopen() error {
+	p.mu.Lock()
+	open, closed := p.ln != nil, p.closed
+	p.mu.Unlock()
+	switch {
+	case closed:
+		return ErrClosed
+	case open:
+		return nil
+	}
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return fmt.Errorf("faultproxy: listen again on %s for %s: %w", p.addr, p.target, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.ln != nil {
+		ln.Close() // Close, or another Reopen, came first
+		if p.closed {
+			return ErrClosed
+		}
+		return nil
+	}
+	p.ln = ln
+	p.wg.Add(1)
+	go p.accept(ln)
+	return nil
+}
+
 // Close stops the listener, resets every connection and returns once
 // every goroutine of the proxy has ended. Later calls return ErrClosed.
 func (p *Proxy) Close() error {
@@ -239,13 +288,18 @@ func (p *Proxy) Close() error {
 		return ErrClosed
 	}
 	p.closed = true
+	ln := p.ln
+	p.ln = nil
 	p.mu.Unlock()
-	err := p.ln.Close()
+	var err error
+	if ln != nil {
+		err = ln.Close()
+	}
 	p.stopAll()
 	p.Reset()
 	p.wg.Wait()
 	if err != nil {
-		return fmt.Errorf("faultproxy: close listener %s: %w", p.Addr(), err)
+		return fmt.Errorf("faultproxy: close listener %s: %w", p.addr, err)
 	}
 	return nil
 }
@@ -304,13 +358,15 @@ func (p *Proxy) await(src string, at time.Time, stop <-chan struct{}, dirs ...Di
 	}
 }
 
-func (p *Proxy) accept() {
+// accept forwards the connections ln accepts until ln is closed (by
+// Close or Refuse).
+func (p *Proxy) accept(ln net.Listener) {
 	defer p.wg.Done()
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
-				return // Close owns the listener
+				return // Close or Refuse owns the listener
 			}
 			// Out of file descriptors, say: the listener still stands,
 			// so wait a little and accept again rather than stop
@@ -322,7 +378,7 @@ func (p *Proxy) accept() {
 				return
 			}
 		}
-		l := &link{p: p, client: c, src: p.source(c), stop: make(chan struct{})}
+		l := &link{p: p, client: c, stop: make(chan struct{})}
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
@@ -361,7 +417,13 @@ type link struct {
 func (l *link) serve(accepted time.Time) {
 	p := l.p
 	defer p.wg.Done()
-	if !p.await(l.src, accepted, l.stop, Up, Down) {
+	// Named here, not in the accept loop: a Classifier may take a while
+	// (SocketOwner reads /proc) and must not hold up other accepts.
+	src := p.source(l.client)
+	p.mu.Lock()
+	l.src = src
+	p.mu.Unlock()
+	if !p.await(src, accepted, l.stop, Up, Down) {
 		return
 	}
 	server, err := p.dialer.DialContext(p.ctx, "tcp", p.target)

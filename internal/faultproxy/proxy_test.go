@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -466,5 +467,42 @@ func TestProxyFaultsForSomeSourcesTouchOnlyTheirConnections(t *testing.T) {
 	p.Heal()
 	if got := readN(t, fromA, 1); string(got) != "1" {
 		t.Errorf("after Heal a's connection got %q", got)
+	}
+}
+
+func TestProxyRefuseRefusesNewConnectionsUntilReopen(t *testing.T) {
+	tg := newTarget(t, true)
+	p := newProxy(t, tg.addr())
+	old := dial(t, p.Addr())
+	p.Refuse()
+	p.Refuse() // twice is once
+	if c, err := net.DialTimeout("tcp", p.Addr(), patience); !errors.Is(err, syscall.ECONNREFUSED) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("a dial while refusing: %v, want ECONNREFUSED", err)
+	}
+	// What it forwards already goes on.
+	write(t, old, []byte("still"))
+	if got := readN(t, old, 5); string(got) != "still" {
+		t.Errorf("a forwarded connection while refusing gave %q", got)
+	}
+	if err := p.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reopen(); err != nil {
+		t.Errorf("Reopen of a listening proxy: %v", err)
+	}
+	c := dial(t, p.Addr())
+	write(t, c, []byte("again"))
+	if got := readN(t, c, 5); string(got) != "again" {
+		t.Errorf("after Reopen got %q", got)
+	}
+	p.Refuse()
+	if err := p.Close(); err != nil {
+		t.Errorf("Close while refusing: %v", err)
+	}
+	if err := p.Reopen(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Reopen after Close: %v, want ErrClosed", err)
 	}
 }
