@@ -69,13 +69,18 @@ type scenario struct {
 	nextID int // the next consumer's number
 }
 
-func startScenario(t *testing.T) *scenario {
+func startScenario(t *testing.T) *scenario { return startScenarioWith(t, Config{}) }
+
+// startScenarioWith is startScenario on a cluster cfg describes beside
+// the scenarios' nodes, seed and settings (Faults, say).
+func startScenarioWith(t *testing.T, cfg Config) *scenario {
 	t.Helper()
 	skipShort(t)
 	seed, rng := Seed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
 	t.Cleanup(cancel)
-	c := Start(t, Config{Nodes: 3, Rand: rng, Args: clusterArgs})
+	cfg.Nodes, cfg.Rand, cfg.Args = 3, rng, slices.Concat(clusterArgs, cfg.Args)
+	c := Start(t, cfg)
 	if ctl, err := c.Controller(ctx); err != nil || ctl == 0 {
 		t.Fatalf("no active controller after start: %d, %v", ctl, err)
 	}

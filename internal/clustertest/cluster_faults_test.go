@@ -1,0 +1,266 @@
+//go:build cluster
+
+package clustertest
+
+// Network faults on the three-node scenarios (issue 15 item 3): every
+// connection between the nodes, and the clients', goes through the fault
+// proxies (Config.Faults, net.go). Each scenario injects one fault under
+// the scenarios' load, checks what the cluster must do meanwhile, heals,
+// and ends as every scenario does: the whole ISR back, the consumers
+// caught up, every node stopped and every replica read by the checker,
+// which must find nothing.
+//
+//	go test -count=1 -tags cluster -run TestClusterFaults -v ./internal/clustertest/
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// faultFor is how long a fault is held: past broker.session.timeout.ms
+// and replica.lag.time.max.ms, so that the cluster acts on it.
+const faultFor = sessionTimeout + 3*time.Second
+
+// leaderSeenBy is the leader of partition p of the scenario topic as
+// node id's own metadata names it (broker ids are node ids); 0 for none.
+func (s *scenario) leaderSeenBy(id int, p int32) int {
+	n, err := s.c.Node(id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp, err := n.metadata(s.ctx, scenarioTopic)
+	if err != nil {
+		return 0
+	}
+	for _, t := range resp.Topics {
+		for _, tp := range t.Partitions {
+			if tp.Partition == p && tp.ErrorCode == 0 && tp.Leader > 0 {
+				return int(tp.Leader)
+			}
+		}
+	}
+	return 0
+}
+
+// waitLeaderSeenBy waits until node id's metadata names a leader of
+// partition p that ok accepts, and returns it.
+func (s *scenario) waitLeaderSeenBy(id int, p int32, what string, ok func(leader int) bool) int {
+	s.t.Helper()
+	for {
+		if l := s.leaderSeenBy(id, p); l != 0 && ok(l) {
+			return l
+		}
+		select {
+		case <-s.ctx.Done():
+			s.t.Fatalf("partition %d: node %d never saw %s (it names %d)", p, id, what, s.leaderSeenBy(id, p))
+		case <-time.After(waitEvery):
+		}
+	}
+}
+
+// controllerSeenBy is the active controller node id's DescribeCluster
+// names; 0 for none.
+func (s *scenario) controllerSeenBy(id int) int {
+	n, err := s.c.Node(id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp, err := n.ask(s.ctx, kmsg.NewPtrDescribeClusterRequest())
+	if err != nil {
+		return 0
+	}
+	if dc := resp.(*kmsg.DescribeClusterResponse); dc.ErrorCode == 0 && dc.ControllerID > 0 {
+		return int(dc.ControllerID)
+	}
+	return 0
+}
+
+// other is a node that is none of not.
+func (s *scenario) other(not ...int) int {
+	for _, n := range s.c.Nodes {
+		if !slices.Contains(not, n.ID) {
+			return n.ID
+		}
+	}
+	s.t.Fatalf("no node but %v", not)
+	return 0
+}
+
+// pinnedProducer is a load producer of partition 0 alone whose every
+// connection goes to node id's Kafka proxy, as a client that only ever
+// reaches that node: what id acknowledges, and only that, is
+// acknowledged to it. Its records are in the scenario's history like the
+// others'; it is running once id has acknowledged some.
+func (s *scenario) pinnedProducer(clientID, id int) *Producer {
+	s.t.Helper()
+	n, err := s.c.Node(id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var d net.Dialer
+	p, err := StartProducer(s.ctx, ProducerConfig{ID: clientID, Seeds: []string{n.Addr}, Topic: scenarioTopic, Partitions: 1,
+		Rate: 100, Duration: loadFor, DeliveryTimeout: 5 * time.Second,
+		Opts: []kgo.Opt{kgo.Dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, n.Addr)
+		})}}, s.h)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := p.WaitAcked(s.ctx, 50); err != nil {
+		s.t.Fatalf("producer pinned to node %d: %v (%s)", id, err, p.Stats())
+	}
+	return p
+}
+
+// logSources logs, for every proxy, how many connections it holds by
+// source: which node (or client) the proxies named.
+func (s *scenario) logSources() {
+	for _, n := range s.c.Nodes {
+		for _, l := range []string{ListenerKafka, ListenerEtcdPeer, ListenerEtcdClient} {
+			s.t.Logf("proxy %s/%s: connections by source %v", NodeName(n.ID), l, s.c.Net().Proxy(NodeName(n.ID), l).ConnsFrom())
+		}
+	}
+}
+
+// heldAcks checks that p is acknowledged nothing more for hold, once
+// what was in flight when the fault began has been answered (grace).
+func (s *scenario) heldAcks(p *Producer, what string, grace, hold time.Duration) {
+	s.t.Helper()
+	time.Sleep(grace)
+	before := p.Acked()
+	time.Sleep(hold)
+	if after := p.Acked(); after != before {
+		s.t.Errorf("%s: %d records acknowledged to a client of the cut-off node (want none)", what, after-before)
+	}
+}
+
+// TestClusterFaultsIsolatedLeaderIsReplacedAndRejoins isolates the
+// leader of a partition from the other nodes (brokers and etcd) while
+// clients still reach it: the case that lost acknowledged writes in
+// Kafka 0.8 (Jepsen, 2013). It must stop acknowledging acks=all writes
+// (min.insync.replicas=2: its followers cannot fetch and it cannot
+// shrink the ISR without the metadata quorum), be fenced, and another
+// replica must lead; once healed it follows and truncates whatever it
+// appended that the new leader does not have.
+func TestClusterFaultsIsolatedLeaderIsReplacedAndRejoins(t *testing.T) {
+	s := startScenarioWith(t, Config{Faults: true})
+	const p = 0 // the pinned producer's
+	old := s.leaderOf(p, 0)
+	pinned := s.pinnedProducer(3, old)
+	s.logSources()
+
+	if err := s.c.Isolate(old); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("partition %d: leader %d isolated from the other nodes", p, old)
+	witness := s.other(old)
+	now := s.waitLeaderSeenBy(witness, p, "a leader other than the isolated one", func(l int) bool { return l != old })
+	t.Logf("partition %d: node %d leads, as node %d sees it", p, now, witness)
+	s.heldAcks(pinned, fmt.Sprintf("node %d isolated", old), time.Second, 2*time.Second)
+	s.progress(fmt.Sprintf("with node %d isolated", old), 300)
+	t.Log(pinned.Stop())
+
+	if err := s.c.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	// The old leader follows: its own metadata names the new leader, and
+	// it is back in the ISR.
+	s.waitLeaderSeenBy(old, p, "the leader elected while it was isolated", func(l int) bool { return l != old })
+	if err := s.c.WaitISR(s.ctx, scenarioTopic, 3); err != nil {
+		t.Fatalf("node %d never rejoined the ISR: %v", old, err)
+	}
+	s.progress(fmt.Sprintf("after node %d rejoined", old), 300)
+	s.replaceGroupMember()
+	s.finish()
+}
+
+// TestClusterFaultsLeaderThatCannotSpeakIsReplaced cuts one way every
+// byte the leader of a partition sends to the other nodes: it still
+// hears them (fetch requests, etcd traffic) but its answers, its
+// heartbeats and its lease renewals never arrive. It must be fenced and
+// replaced as if isolated, and acknowledge nothing meanwhile.
+func TestClusterFaultsLeaderThatCannotSpeakIsReplaced(t *testing.T) {
+	s := startScenarioWith(t, Config{Faults: true})
+	const p = 0 // the pinned producer's
+	old := s.leaderOf(p, 0)
+	pinned := s.pinnedProducer(3, old)
+	s.logSources()
+
+	for _, n := range s.c.Nodes {
+		if n.ID != old {
+			if err := s.c.CutOneWay(old, n.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("partition %d: leader %d's bytes to the other nodes cut", p, old)
+	witness := s.other(old)
+	now := s.waitLeaderSeenBy(witness, p, "a leader other than the muted one", func(l int) bool { return l != old })
+	t.Logf("partition %d: node %d leads, as node %d sees it", p, now, witness)
+	s.heldAcks(pinned, fmt.Sprintf("node %d muted", old), time.Second, 2*time.Second)
+	s.progress(fmt.Sprintf("with node %d muted", old), 300)
+	t.Log(pinned.Stop())
+
+	if err := s.c.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	s.waitLeaderSeenBy(old, p, "the leader elected while it was muted", func(l int) bool { return l != old })
+	if err := s.c.WaitISR(s.ctx, scenarioTopic, 3); err != nil {
+		t.Fatalf("node %d never rejoined the ISR: %v", old, err)
+	}
+	s.progress(fmt.Sprintf("after node %d was heard again", old), 300)
+	s.replaceGroupMember()
+	s.finish()
+}
+
+// TestClusterFaultsFrozenControllerLinksMoveTheController freezes every
+// connection of the active controller, the clients' included (the
+// network view of a SIGSTOP, while the process and its timers run on):
+// another node must take over as controller and the partitions it led
+// must move; healed, it rejoins as a broker among the others.
+func TestClusterFaultsFrozenControllerLinksMoveTheController(t *testing.T) {
+	s := startScenarioWith(t, Config{Faults: true})
+	old, err := s.c.Controller(s.ctx)
+	if err != nil || old == 0 {
+		t.Fatalf("controller %d, %v", old, err)
+	}
+	if err := s.c.Freeze(old); err != nil {
+		t.Fatal(err)
+	}
+	frozenAt := time.Now()
+	witness := s.other(old)
+	for {
+		if ctl := s.controllerSeenBy(witness); ctl != 0 && ctl != old {
+			t.Logf("controller %d frozen, node %d controls as node %d sees it, after %v", old, ctl, witness, time.Since(frozenAt).Round(time.Millisecond))
+			break
+		}
+		select {
+		case <-s.ctx.Done():
+			t.Fatalf("node %d still names %d controller with its links frozen", witness, s.controllerSeenBy(witness))
+		case <-time.After(waitEvery):
+		}
+	}
+	for p := range int32(scenarioParts) {
+		s.waitLeaderSeenBy(witness, p, "a leader other than the frozen controller", func(l int) bool { return l != old })
+	}
+	s.progress(fmt.Sprintf("with controller %d frozen", old), 300)
+	if d := faultFor - time.Since(frozenAt); d > 0 {
+		time.Sleep(d)
+	}
+	if err := s.c.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.c.WaitISR(s.ctx, scenarioTopic, 3); err != nil {
+		t.Fatalf("node %d never rejoined the ISR: %v", old, err)
+	}
+	s.progress(fmt.Sprintf("after controller %d's links thawed", old), 300)
+	s.replaceGroupMember()
+	s.finish()
+}
