@@ -36,7 +36,8 @@
 //     (a stopped process and an unreachable one look alike to TCP until
 //     a timeout); it is a separate fault so that a schedule says which
 //     one it injects and Heal lifts both.
-//   - Heal: lifts Drop, Freeze, every cut and the delay.
+//   - Heal: lifts Drop, Freeze, every cut and every delay, of every
+//     source.
 //   - Reset: closes every forwarded connection now, both ends, with a
 //     TCP reset (SO_LINGER 0), as a crashed peer's kernel would; the
 //     proxy keeps accepting new connections.
@@ -97,7 +98,8 @@
 //
 // # Lifetimes and bounds
 //
-// A Proxy runs one accept goroutine and, per forwarded connection, one
+// A Proxy runs one accept goroutine while it listens (Refuse ends it,
+// Reopen starts another) and, per forwarded connection, one
 // goroutine while it waits to dial and then four (a reader and a writer
 // per direction). Close stops the listener, closes every connection and
 // waits for all of them. The memory a connection holds is bounded by
@@ -105,8 +107,9 @@
 //
 // # Lock
 //
-// Proxy.mu guards the fault rules, the set of links and each link's
-// target connection; it is never held across I/O. Net.mu guards the set
+// Proxy.mu guards the fault rules, the listener, the set of links and
+// each link's source and target connection; it is never held across
+// I/O. Net.mu guards the set
 // of proxies and is never held while a proxy's method runs. No code
 // holds both.
 //
