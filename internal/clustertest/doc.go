@@ -60,8 +60,10 @@
 // # Running
 //
 // The real-process tests are skipped with -short. The three-node
-// scenarios of issue 14 (cluster_scenarios_test.go) need the cluster
-// wiring and are behind the build tag cluster:
+// scenarios of issue 14 (cluster_scenarios_test.go) and the network
+// faults of issue 15 on them (cluster_faults_test.go: an isolated
+// leader, a leader cut one way, the controller's links frozen) need the
+// cluster wiring and are behind the build tag cluster:
 //
 //	go test -count=1 ./internal/clustertest/...
 //	go test -count=1 -tags cluster -run TestCluster -v ./internal/clustertest/...
