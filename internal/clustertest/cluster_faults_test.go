@@ -20,8 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/internal/faultproxy"
 )
 
 // faultFor is how long a fault is held: past broker.session.timeout.ms
@@ -261,6 +264,83 @@ func TestClusterFaultsFrozenControllerLinksMoveTheController(t *testing.T) {
 		t.Fatalf("node %d never rejoined the ISR: %v", old, err)
 	}
 	s.progress(fmt.Sprintf("after controller %d's links thawed", old), 300)
+	s.replaceGroupMember()
+	s.finish()
+}
+
+// cutKafka holds, until Heal, the Kafka connections between node id and
+// every other node (replica fetches, both ways) and leaves everything
+// else, etcd included, alone: the leader still reaches the metadata
+// quorum, so it can shrink the ISR to itself.
+func (s *scenario) cutKafka(id int) {
+	net := s.c.Net()
+	for _, n := range s.c.Nodes {
+		if n.ID == id {
+			continue
+		}
+		net.Proxy(NodeName(id), ListenerKafka).For(faultproxy.Only(NodeName(n.ID))).Drop()
+		net.Proxy(NodeName(n.ID), ListenerKafka).For(faultproxy.Only(NodeName(id))).Drop()
+	}
+}
+
+// TestClusterFaultsISRShrunkToTheLeaderThenIsolatedLosesNothing is the
+// case Jepsen found losing acknowledged writes in Kafka 0.8 (2013): with
+// min.insync.replicas=1 (Kafka's default), the ISR of a partition shrinks
+// to its leader, which goes on acknowledging acks=all writes alone; then
+// the leader is isolated. No other replica may lead (they lack those
+// writes, and unclean.leader.election.enable is false), so the partition
+// is offline until the leader returns, and nothing is lost.
+func TestClusterFaultsISRShrunkToTheLeaderThenIsolatedLosesNothing(t *testing.T) {
+	s := startScenarioWith(t, Config{Faults: true})
+	one := "1"
+	alter, err := s.c.Admin().AlterTopicConfigs(s.ctx, []kadm.AlterConfig{{Name: "min.insync.replicas", Value: &one}}, scenarioTopic)
+	if err == nil {
+		err = alter[0].Err
+	}
+	if err != nil {
+		t.Fatalf("min.insync.replicas=1 on %s: %v", scenarioTopic, err)
+	}
+	const p = 0 // the pinned producer's
+	old := s.leaderOf(p, 0)
+	oldBroker := int32(old)
+	witness := s.other(old)
+	pinned := s.pinnedProducer(3, old)
+
+	s.cutKafka(old)
+	if err := s.c.WaitPartitions(s.ctx, scenarioTopic, func(d kadm.PartitionDetail) bool {
+		return d.Partition != p || slices.Equal(d.ISR, []int32{oldBroker})
+	}); err != nil {
+		t.Fatalf("partition %d's ISR never shrank to its leader %d: %v", p, old, err)
+	}
+	// Acknowledged by the leader alone, with the ISR of one it is allowed.
+	if err := pinned.WaitAcked(s.ctx, pinned.Acked()+50); err != nil {
+		t.Fatalf("with the ISR shrunk to node %d: %v", old, err)
+	}
+	t.Logf("partition %d: ISR shrunk to its leader %d, which acknowledged %d records", p, old, pinned.Acked())
+
+	if err := s.c.Isolate(old); err != nil {
+		t.Fatal(err)
+	}
+	isolatedAt := time.Now()
+	// Its lease lapses and it is fenced; no other replica may take the
+	// partition meanwhile.
+	for time.Since(isolatedAt) < faultFor {
+		if l := s.leaderSeenBy(witness, p); l != 0 && l != old {
+			t.Fatalf("partition %d: node %d leads, out of the ISR, while the only ISR member %d is isolated (unclean election)", p, l, old)
+		}
+		time.Sleep(waitEvery)
+	}
+	t.Log(pinned.Stop())
+	if err := s.c.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if l := s.waitLeaderSeenBy(witness, p, "a leader once healed", func(int) bool { return true }); l != old {
+		t.Errorf("partition %d: node %d leads once healed, want the only ISR member %d", p, l, old)
+	}
+	if err := s.c.WaitISR(s.ctx, scenarioTopic, 3); err != nil {
+		t.Fatalf("the ISR never grew back: %v", err)
+	}
+	s.progress(fmt.Sprintf("after node %d rejoined", old), 300)
 	s.replaceGroupMember()
 	s.finish()
 }

@@ -62,7 +62,8 @@
 // The real-process tests are skipped with -short. The three-node
 // scenarios of issue 14 (cluster_scenarios_test.go) and the network
 // faults of issue 15 on them (cluster_faults_test.go: an isolated
-// leader, a leader cut one way, the controller's links frozen) need the
+// leader, a leader cut one way, the controller's links frozen, the ISR
+// shrunk to the leader and then the leader isolated) need the
 // cluster wiring and are behind the build tag cluster:
 //
 //	go test -count=1 ./internal/clustertest/...
