@@ -122,9 +122,37 @@ func (s *scenario) pinnedProducer(clientID, id int) *Producer {
 	return p
 }
 
-// logSources logs, for every proxy, how many connections it holds by
-// source: which node (or client) the proxies named.
-func (s *scenario) logSources() {
+// checkSources logs, for every proxy, its connections by source, and
+// checks that every node names itself to the others: the etcd proxies
+// hold no client's connection (the brokers' etcd clients dial from their
+// own address, the members' peer traffic is named by its process) and
+// every node's proxies hold connections from both other nodes.
+func (s *scenario) checkSources() {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var bad []string
+		for _, n := range s.c.Nodes {
+			for _, l := range []string{ListenerKafka, ListenerEtcdPeer, ListenerEtcdClient} {
+				got := s.c.Net().Proxy(NodeName(n.ID), l).ConnsFrom()
+				if l != ListenerKafka && got[ClientSource] > 0 {
+					bad = append(bad, fmt.Sprintf("%s/%s: %v", NodeName(n.ID), l, got))
+				}
+				for _, o := range s.c.Nodes {
+					if o.ID != n.ID && got[NodeName(o.ID)] == 0 {
+						bad = append(bad, fmt.Sprintf("%s/%s: %v: none from %s", NodeName(n.ID), l, got, NodeName(o.ID)))
+					}
+				}
+			}
+		}
+		if len(bad) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("connections not named by the node they come from: %v", bad)
+		}
+		time.Sleep(waitEvery)
+	}
 	for _, n := range s.c.Nodes {
 		for _, l := range []string{ListenerKafka, ListenerEtcdPeer, ListenerEtcdClient} {
 			s.t.Logf("proxy %s/%s: connections by source %v", NodeName(n.ID), l, s.c.Net().Proxy(NodeName(n.ID), l).ConnsFrom())
@@ -157,7 +185,7 @@ func TestClusterFaultsIsolatedLeaderIsReplacedAndRejoins(t *testing.T) {
 	const p = 0 // the pinned producer's
 	old := s.leaderOf(p, 0)
 	pinned := s.pinnedProducer(3, old)
-	s.logSources()
+	s.checkSources()
 
 	if err := s.c.Isolate(old); err != nil {
 		t.Fatal(err)
@@ -194,7 +222,7 @@ func TestClusterFaultsLeaderThatCannotSpeakIsReplaced(t *testing.T) {
 	const p = 0 // the pinned producer's
 	old := s.leaderOf(p, 0)
 	pinned := s.pinnedProducer(3, old)
-	s.logSources()
+	s.checkSources()
 
 	for _, n := range s.c.Nodes {
 		if n.ID != old {
