@@ -30,13 +30,13 @@ type target struct {
 	wg       sync.WaitGroup
 }
 
-func newTarget(t *testing.T, echo bool) *target {
+func newTarget(t testing.TB, echo bool) *target {
 	t.Helper()
 	return newTargetOn(t, "127.0.0.1", echo)
 }
 
 // newTargetOn is newTarget listening on host.
-func newTargetOn(t *testing.T, host string, echo bool) *target {
+func newTargetOn(t testing.TB, host string, echo bool) *target {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
