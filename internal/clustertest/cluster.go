@@ -52,6 +52,10 @@ type Config struct {
 	// Nodes > 1; with one node and no Quorum the broker is today's single
 	// broker, with no new port.
 	Quorum bool
+	// Faults puts a fault proxy in front of every listener of every node
+	// (net.go): the Cluster's Partition, Isolate, Freeze, CutOneWay,
+	// Delay and Heal, and Net, then inject network faults.
+	Faults bool
 	// Bin is the tributary binary (default Binary(t)).
 	Bin string
 	// Args are extra serve flags for every node (broker settings:
@@ -63,10 +67,6 @@ type Config struct {
 	// StartTimeout and TermTimeout default to DefaultStartTimeout and
 	// DefaultTermTimeout.
 	StartTimeout, TermTimeout time.Duration
-	// Faults puts a fault proxy in front of every listener of every node
-	// (net.go): the Cluster's Partition, Isolate, Freeze, CutOneWay,
-	// Delay and Heal, and Net, then inject network faults.
-	Faults bool
 }
 
 // Cluster is N `tributary serve` child processes. Its methods are safe for

@@ -181,7 +181,7 @@ func (s *scenario) heldAcks(p *Producer, what string, grace, hold time.Duration)
 // replica must lead; once healed it follows and truncates whatever it
 // appended that the new leader does not have.
 func TestClusterFaultsIsolatedLeaderIsReplacedAndRejoins(t *testing.T) {
-	s := startScenarioWith(t, Config{Faults: true})
+	s := startScenarioConfig(t, Config{Faults: true})
 	const p = 0 // the pinned producer's
 	old := s.leaderOf(p, 0)
 	pinned := s.pinnedProducer(3, old)
@@ -218,7 +218,7 @@ func TestClusterFaultsIsolatedLeaderIsReplacedAndRejoins(t *testing.T) {
 // heartbeats and its lease renewals never arrive. It must be fenced and
 // replaced as if isolated, and acknowledge nothing meanwhile.
 func TestClusterFaultsLeaderThatCannotSpeakIsReplaced(t *testing.T) {
-	s := startScenarioWith(t, Config{Faults: true})
+	s := startScenarioConfig(t, Config{Faults: true})
 	const p = 0 // the pinned producer's
 	old := s.leaderOf(p, 0)
 	pinned := s.pinnedProducer(3, old)
@@ -257,7 +257,7 @@ func TestClusterFaultsLeaderThatCannotSpeakIsReplaced(t *testing.T) {
 // another node must take over as controller and the partitions it led
 // must move; healed, it rejoins as a broker among the others.
 func TestClusterFaultsFrozenControllerLinksMoveTheController(t *testing.T) {
-	s := startScenarioWith(t, Config{Faults: true})
+	s := startScenarioConfig(t, Config{Faults: true})
 	old, err := s.c.Controller(s.ctx)
 	if err != nil || old == 0 {
 		t.Fatalf("controller %d, %v", old, err)
@@ -319,7 +319,7 @@ func (s *scenario) cutKafka(id int) {
 // writes, and unclean.leader.election.enable is false), so the partition
 // is offline until the leader returns, and nothing is lost.
 func TestClusterFaultsISRShrunkToTheLeaderThenIsolatedLosesNothing(t *testing.T) {
-	s := startScenarioWith(t, Config{Faults: true})
+	s := startScenarioConfig(t, Config{Faults: true})
 	one := "1"
 	alter, err := s.c.Admin().AlterTopicConfigs(s.ctx, []kadm.AlterConfig{{Name: "min.insync.replicas", Value: &one}}, scenarioTopic)
 	if err == nil {

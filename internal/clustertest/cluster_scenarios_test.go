@@ -69,17 +69,20 @@ type scenario struct {
 	nextID int // the next consumer's number
 }
 
-func startScenario(t *testing.T) *scenario { return startScenarioWith(t, Config{}) }
+func startScenario(t *testing.T) *scenario {
+	t.Helper()
+	return startScenarioConfig(t, Config{})
+}
 
-// startScenarioWith is startScenario on a cluster cfg describes beside
-// the scenarios' nodes, seed and settings (Faults, say).
-func startScenarioWith(t *testing.T, cfg Config) *scenario {
+// startScenarioConfig is startScenario with cfg's other settings
+// (PowerLoss); Nodes, Rand and Args are the scenario's.
+func startScenarioConfig(t *testing.T, cfg Config) *scenario {
 	t.Helper()
 	skipShort(t)
 	seed, rng := Seed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
 	t.Cleanup(cancel)
-	cfg.Nodes, cfg.Rand, cfg.Args = 3, rng, slices.Concat(clusterArgs, cfg.Args)
+	cfg.Nodes, cfg.Rand, cfg.Args = 3, rng, clusterArgs
 	c := Start(t, cfg)
 	if ctl, err := c.Controller(ctx); err != nil || ctl == 0 {
 		t.Fatalf("no active controller after start: %d, %v", ctl, err)

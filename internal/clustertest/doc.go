@@ -14,17 +14,6 @@
 //     --controller-quorum-voters. Kill9, Term, Stop/Cont (SIGSTOP and
 //     SIGCONT), Restart (same data dir and ports) and WipeAndRestart act
 //     on one node by PID; t.Cleanup kills whatever still runs, by PID.
-//   - Network faults (net.go): with Config.Faults every listener of every
-//     node (Kafka, etcd peer, etcd client) has a faultproxy in front of
-//     it on the node's own address, which the others and the clients
-//     dial; each node binds its listeners behind them and dials from its
-//     own address (--inter.broker.source.bind.enable), so each proxy
-//     knows which node, or client, every connection comes from.
-//     Partition, Isolate (from the other nodes; clients still reach
-//     it), Freeze, CutOneWay, Delay and Heal act on nodes by id, Net on
-//     anything else. The harness's probes go around the proxies; a
-//     node's proxies refuse connections while its process is down and
-//     stay on the same addresses across restarts.
 //   - Producer and Consumer (producer.go, consumer.go): franz-go clients
 //     that record every send, acknowledgement, failure, assignment, poll
 //     and commit in a History, each bounded in time (and count) and
@@ -36,6 +25,17 @@
 //   - Check (check.go): the history against every replica, linear in
 //     both; a Result with a count and the first few examples of each
 //     Kind of broken guarantee.
+//   - Network faults (net.go): with Config.Faults every listener of every
+//     node (Kafka, etcd peer, etcd client) has a faultproxy in front of
+//     it on the node's own address, which the others and the clients
+//     dial; each node binds its listeners behind them and dials from its
+//     own address (--inter.broker.source.bind.enable), so each proxy
+//     knows which node, or client, every connection comes from.
+//     Partition, Isolate (from the other nodes; clients still reach
+//     it), Freeze, CutOneWay, Delay and Heal act on nodes by id, Net on
+//     anything else. The harness's probes go around the proxies; a
+//     node's proxies refuse connections while its process is down and
+//     stay on the same addresses across restarts.
 //
 // # Values
 //
