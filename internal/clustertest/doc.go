@@ -22,9 +22,6 @@
 //     read straight from its data dir with log.VerifyPartition, which
 //     opens nothing for writing and repairs nothing (log.Open would
 //     truncate a torn tail and rewrite checkpoints).
-//   - Check (check.go): the history against every replica, linear in
-//     both; a Result with a count and the first few examples of each
-//     Kind of broken guarantee.
 //   - Network faults (net.go): with Config.Faults every listener of every
 //     node (Kafka, etcd peer, etcd client) has a faultproxy in front of
 //     it on the node's own address, which the others and the clients
@@ -36,6 +33,9 @@
 //     anything else. The harness's probes go around the proxies; a
 //     node's proxies refuse connections while its process is down and
 //     stay on the same addresses across restarts.
+//   - Check (check.go): the history against every replica, linear in
+//     both; a Result with a count and the first few examples of each
+//     Kind of broken guarantee.
 //
 // # Values
 //
