@@ -61,7 +61,8 @@
 // or AllSources(), which the Proxy's own methods use. Faults add up: a
 // connection is held while any fault that selects it holds it, and waits
 // for the longest delay among them; Delay through the same Sources
-// replaces the earlier one. Heal lifts every fault of the proxy.
+// replaces the earlier one. Faults.Heal lifts what was set through the
+// same Sources only; the Proxy's Heal lifts every fault of the proxy.
 //
 // # Net
 //

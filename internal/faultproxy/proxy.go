@@ -158,7 +158,7 @@ func (p *Proxy) Reset() { p.For(AllSources()).Reset() }
 func (p *Proxy) For(s Sources) Faults { return Faults{p: p, from: s} }
 
 // Faults sets faults on the connections of a proxy that come from some
-// sources (Proxy.For); each fault lasts until the proxy's Heal. A
+// sources (Proxy.For); each fault lasts until its Heal or the proxy's. A
 // connection under several faults is held while any of them holds it
 // and waits for the longest of their delays.
 type Faults struct {
@@ -181,6 +181,17 @@ func (f Faults) Freeze() { f.set(func(r *rule) { r.freeze = true }) }
 
 // CutOneWay holds direction dir of these connections until Heal.
 func (f Faults) CutOneWay(dir Direction) { f.set(func(r *rule) { r.cut[dir] = true }) }
+
+// Heal lifts the faults set through the same Sources (an equal
+// selection), and only those: a fault set through other Sources, or on
+// the whole proxy, stays until its own Heal or the proxy's.
+func (f Faults) Heal() {
+	p := f.p
+	p.mu.Lock()
+	delete(p.rules, f.from.key())
+	p.wakeLocked()
+	p.mu.Unlock()
+}
 
 // Reset closes these connections now, both ends, with a TCP reset.
 func (f Faults) Reset() {

@@ -453,8 +453,14 @@ func TestProxyFaultsForSomeSourcesTouchOnlyTheirConnections(t *testing.T) {
 	}
 	quiet(t, fromA)
 
-	// A second fault on a's connections holds them until the one Heal.
+	// Healing other Sources leaves a's Drop; a second fault on a's
+	// connections holds them once the first is healed through its own
+	// Sources, until the proxy's Heal.
+	p.For(AllBut("a")).Heal()
+	quiet(t, fromA)
 	p.For(Only("a", "c")).CutOneWay(Down)
+	p.For(Only("a")).Heal()
+	quiet(t, fromA)
 	p.For(Only("b")).Reset()
 	fromB.SetReadDeadline(time.Now().Add(patience))
 	var b [1]byte
