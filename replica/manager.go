@@ -27,9 +27,10 @@ type Config struct {
 	// AlterISR makes an ISR proposal a compare-and-swap of old, the
 	// partition's state as its leader knows it, to the same state with
 	// ISR newISR (and the partition epoch bumped). On success the caller
-	// hands the committed state back through BecomeLeader. Nil: ISRs
-	// never change.
-	AlterISR func(ctx context.Context, old cluster.PartitionState, newISR []int32) error
+	// hands the committed state back through BecomeLeader. newISREpochs
+	// are the joining members' broker epochs (LeaderConfig.ProposeISR),
+	// for cluster.ISRChange.NewISREpochs. Nil: ISRs never change.
+	AlterISR func(ctx context.Context, old cluster.PartitionState, newISR []int32, newISREpochs []int64) error
 	// TopicID returns a topic's ID, which Fetch v13+ names topics by.
 	// Nil: zero IDs, which only a leader answering v12 resolves.
 	TopicID func(topic string) [16]byte
@@ -38,10 +39,15 @@ type Config struct {
 	// (LeaderConfig.Alive). It must not block. Nil: every replica counts.
 	Alive func(id int32) bool
 	// Fetch configures the follower fetchers; Self and BrokerEpoch are
-	// taken from above.
-	Fetch  FetcherConfig
-	Now    func() time.Time // nil: time.Now
-	Logger *slog.Logger     // nil: slog.Default()
+	// taken from above. Fetch.Throttle is the follower throttle
+	// Throttles reports.
+	Fetch FetcherConfig
+	// LeaderThrottle is leader.replication.throttled.rate, which the
+	// server applies to what it sends throttled followers; the Manager
+	// only reports it (Throttles). Nil: none.
+	LeaderThrottle *Throttle
+	Now            func() time.Time // nil: time.Now
+	Logger         *slog.Logger     // nil: slog.Default()
 }
 
 // Manager is a broker's replication engine: the Leader of every partition
@@ -138,8 +144,8 @@ func (m *Manager) BecomeLeader(l Log, state cluster.PartitionState, minISR int) 
 		Alive:      m.cfg.Alive,
 	}
 	if m.cfg.AlterISR != nil {
-		cfg.ProposeISR = func(ctx context.Context, newISR []int32) error {
-			return m.cfg.AlterISR(ctx, ld.State(), newISR)
+		cfg.ProposeISR = func(ctx context.Context, newISR []int32, epochs []int64) error {
+			return m.cfg.AlterISR(ctx, ld.State(), newISR, epochs)
 		}
 	}
 	ld, err := NewLeader(l, state, cfg)

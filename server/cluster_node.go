@@ -54,6 +54,7 @@ import (
 
 	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/consumergroup"
+	"github.com/tributary-io/tributary/internal/syncjournal"
 	"github.com/tributary-io/tributary/replica"
 )
 
@@ -123,7 +124,8 @@ type brokerNode struct {
 	admin     *cluster.Controller // any broker's requests (CreateTopic, ...)
 	replicas  *replica.Manager
 	rec       *reconciler
-	fencer    *cluster.FastFencer // nil unless this node watches (cluster_fastfence.go)
+	fencer    *cluster.FastFencer   // nil unless this node watches (cluster_fastfence.go)
+	throttles *replicationThrottles // cluster_throttle.go
 
 	// elections counts the leaders admin and this node's active
 	// controller elected (tributary_cluster_leader_elections_total).
@@ -181,6 +183,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 	n := &brokerNode{s: s, cfg: c, opts: o, self: c.NodeID, interBroker: o.InterBroker,
 		log: s.logger.With("node", c.NodeID)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.throttles = newReplicationThrottles(n.self, c)
 	n.replicas = replica.NewManager(replica.Config{
 		Self:       n.self,
 		LagTimeMax: c.ReplicaLagTimeMax,
@@ -193,12 +196,15 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 			MaxWait:           c.ReplicaFetchWaitMax,
 			MinBytes:          int32(c.ReplicaFetchMinBytes),
 			PartitionMaxBytes: int32(min(c.ReplicaFetchMaxBytes, 1<<30)),
+			Throttle:          n.throttles.follower,
+			Throttled:         n.throttles.followerThrottled,
 		},
-		Logger: n.log,
+		LeaderThrottle: n.throttles.leader,
+		Logger:         n.log,
 	})
 	n.rec = newReconciler(n)
 	s.attachReplicas(n.replicas, clusterHooks{leaderHint: n.leaderHint, brokerEndpoint: n.brokerEndpoint,
-		leadingSoon: n.leadingSoon, reconciled: n.rec.reconciled})
+		leadingSoon: n.leadingSoon, reconciled: n.rec.reconciled, leaderThrottle: n.throttles.leaderThrottle})
 	s.node = n
 	gcfg.Cluster = true
 	gcfg.WaitAppended = n.waitOffsetsAppended
@@ -310,7 +316,7 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	if n.stopAuth, err = s.useClusterAuth(ctx, n.store); err != nil {
 		return fmt.Errorf("server: start cluster: %w", err)
 	}
-	policy := cluster.Policy{UncleanLeaderElection: n.opts.UncleanLeaderElection}
+	policy := cluster.Policy{UncleanLeaderElection: n.opts.UncleanLeaderElection, MinInsyncReplicas: c.MinInsyncReplicas}
 	n.admin = cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: n.store, Policy: policy, Logger: n.log, Elections: &n.elections})
 	broker := cluster.Broker{NodeID: n.self, Rack: c.Rack, Endpoints: endpoints}
 	reg, err := n.store.Register(ctx, broker)
@@ -474,7 +480,7 @@ func writeFileSynced(path string, b []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncjournal.Sync(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -489,7 +495,7 @@ func writeFileSynced(path string, b []byte) error {
 		return err
 	}
 	defer d.Close()
-	return d.Sync()
+	return syncjournal.Sync(d)
 }
 
 func (n *brokerNode) setReg(r *cluster.Registration) {
@@ -609,7 +615,7 @@ func (n *brokerNode) campaign(ctx context.Context, reg *cluster.Registration, po
 // alterISR is the replica.Manager's ISR proposal: a compare-and-swap
 // through the registration's fenced store, so a fenced broker's
 // proposal fails.
-func (n *brokerNode) alterISR(ctx context.Context, old cluster.PartitionState, newISR []int32) error {
+func (n *brokerNode) alterISR(ctx context.Context, old cluster.PartitionState, newISR []int32, newISREpochs []int64) error {
 	reg := n.currentReg()
 	if reg == nil {
 		return fmt.Errorf("server: ISR change of %s-%d: %w", old.Topic, old.Partition, cluster.ErrFenced)
@@ -619,7 +625,7 @@ func (n *brokerNode) alterISR(ctx context.Context, old cluster.PartitionState, n
 		Topic: old.Topic, Partition: old.Partition,
 		Leader: n.self, BrokerEpoch: reg.Epoch(),
 		LeaderEpoch: old.LeaderEpoch, PartitionEpoch: old.PartitionEpoch,
-		NewISR: newISR,
+		NewISR: newISR, NewISREpochs: newISREpochs,
 	})
 	return err
 }
