@@ -27,9 +27,23 @@ import (
 	"github.com/tributary-io/tributary/internal/faultproxy"
 )
 
+// faultSessionTimeout is broker.session.timeout.ms in these scenarios:
+// Kafka's 9 s, not the 3 s of the process scenarios. Cutting off the node
+// whose etcd member leads the quorum stalls every broker's lease
+// keep-alives until etcd elects another leader and the clients move to
+// it (a keepalive ping every 2 s, 2 s to answer); with 3 s every
+// broker's lease lapses then, every broker registers again as a new
+// incarnation, and a partition whose last ISR member is the cut-off node
+// stays offline until it is back (the previous incarnations' progress no
+// longer counts).
+const faultSessionTimeout = 9 * time.Second
+
+// faultArgs are the scenarios' settings on top of clusterArgs.
+var faultArgs = []string{"--broker.session.timeout.ms", fmt.Sprint(faultSessionTimeout.Milliseconds())}
+
 // faultFor is how long a fault is held: past broker.session.timeout.ms
 // and replica.lag.time.max.ms, so that the cluster acts on it.
-const faultFor = sessionTimeout + 3*time.Second
+const faultFor = faultSessionTimeout + 3*time.Second
 
 // leaderSeenBy is the leader of partition p of the scenario topic as
 // node id's own metadata names it (broker ids are node ids); 0 for none.
@@ -180,8 +194,8 @@ const faultProgressWait = 15 * time.Second
 // not fail the test. With one node cut off the two others should go on
 // (min.insync.replicas=2), and usually do, but not always yet: a broker
 // whose etcd client was connected to the cut-off node's member can lose
-// its lease too (broker.session.timeout.ms here is below the client's
-// keepalive detection), and once it registers again the leader proposes
+// its lease too (with a short broker.session.timeout.ms, below the
+// client's keepalive detection), and once it registers again the leader proposes
 // it together with the cut-off replica, whose last fetch still reads as
 // caught up; the controller refuses that ISR (the cut-off broker is not
 // registered) and the leader proposes the same one again, so the ISR
@@ -210,7 +224,7 @@ func (s *scenario) progressDuringFault(what string, n int64) {
 // replica must lead; once healed it follows and truncates whatever it
 // appended that the new leader does not have.
 func TestClusterFaultsIsolatedLeaderIsReplacedAndRejoins(t *testing.T) {
-	s := startScenarioConfig(t, Config{Faults: true})
+	s := startScenarioConfig(t, Config{Faults: true, Args: faultArgs})
 	const p = 0 // the pinned producer's
 	old := s.leaderOf(p, 0)
 	pinned := s.pinnedProducer(3, old)
@@ -247,7 +261,7 @@ func TestClusterFaultsIsolatedLeaderIsReplacedAndRejoins(t *testing.T) {
 // heartbeats and its lease renewals never arrive. It must be fenced and
 // replaced as if isolated, and acknowledge nothing meanwhile.
 func TestClusterFaultsLeaderThatCannotSpeakIsReplaced(t *testing.T) {
-	s := startScenarioConfig(t, Config{Faults: true})
+	s := startScenarioConfig(t, Config{Faults: true, Args: faultArgs})
 	const p = 0 // the pinned producer's
 	old := s.leaderOf(p, 0)
 	pinned := s.pinnedProducer(3, old)
@@ -286,7 +300,7 @@ func TestClusterFaultsLeaderThatCannotSpeakIsReplaced(t *testing.T) {
 // another node must take over as controller and the partitions it led
 // must move; healed, it rejoins as a broker among the others.
 func TestClusterFaultsFrozenControllerLinksMoveTheController(t *testing.T) {
-	s := startScenarioConfig(t, Config{Faults: true})
+	s := startScenarioConfig(t, Config{Faults: true, Args: faultArgs})
 	old, err := s.c.Controller(s.ctx)
 	if err != nil || old == 0 {
 		t.Fatalf("controller %d, %v", old, err)
@@ -348,7 +362,7 @@ func (s *scenario) cutKafka(id int) {
 // writes, and unclean.leader.election.enable is false), so the partition
 // is offline until the leader returns, and nothing is lost.
 func TestClusterFaultsISRShrunkToTheLeaderThenIsolatedLosesNothing(t *testing.T) {
-	s := startScenarioConfig(t, Config{Faults: true})
+	s := startScenarioConfig(t, Config{Faults: true, Args: faultArgs})
 	one := "1"
 	alter, err := s.c.Admin().AlterTopicConfigs(s.ctx, []kadm.AlterConfig{{Name: "min.insync.replicas", Value: &one}}, scenarioTopic)
 	if err == nil {
