@@ -38,7 +38,11 @@
 //     it), Freeze, CutOneWay, Delay and Heal act on nodes by id, Net on
 //     anything else. The harness's probes go around the proxies; a
 //     node's proxies refuse connections while its process is down and
-//     stay on the same addresses across restarts.
+//     stay on the same addresses across restarts. The three-node
+//     scenarios under network faults (cluster_faults_test.go, tag
+//     cluster: an isolated leader, a leader cut one way, the
+//     controller's links frozen, the ISR shrunk to the leader and then
+//     the leader isolated) run with the issue 14 ones.
 //   - Check (check.go): the history against every replica, linear in
 //     both; a Result with a count and the first few examples of each
 //     Kind of broken guarantee.
@@ -67,11 +71,8 @@
 // # Running
 //
 // The real-process tests are skipped with -short. The three-node
-// scenarios of issue 14 (cluster_scenarios_test.go) and the network
-// faults of issue 15 on them (cluster_faults_test.go: an isolated
-// leader, a leader cut one way, the controller's links frozen, the ISR
-// shrunk to the leader and then the leader isolated) need the
-// cluster wiring and are behind the build tag cluster:
+// scenarios of issue 14 (cluster_scenarios_test.go) need the cluster
+// wiring and are behind the build tag cluster:
 //
 //	go test -count=1 ./internal/clustertest/...
 //	go test -count=1 -tags cluster -run TestCluster -v ./internal/clustertest/...
