@@ -20,6 +20,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/internal/faultproxy"
 )
 
 // Cluster defaults.
@@ -50,6 +52,10 @@ type Config struct {
 	// Nodes > 1; with one node and no Quorum the broker is today's single
 	// broker, with no new port.
 	Quorum bool
+	// Faults puts a fault proxy in front of every listener of every node
+	// (net.go): the Cluster's Partition, Isolate, Freeze, CutOneWay,
+	// Delay and Heal, and Net, then inject network faults.
+	Faults bool
 	// Bin is the tributary binary (default Binary(t)).
 	Bin string
 	// Args are extra serve flags for every node (broker settings:
@@ -78,6 +84,8 @@ type Cluster struct {
 
 	voters string // --controller-quorum-voters; empty for a single broker
 
+	net *faultproxy.Net // the proxies with Faults (net.go); nil without
+
 	adminOnce sync.Once
 	admin     *kadm.Client
 }
@@ -90,7 +98,8 @@ type Node struct {
 	Addr, MetricsAddr, ControllerAddr string
 	DataDir, LogPath                  string
 
-	c *Cluster
+	c    *Cluster
+	bind *nodeBind // the addresses bound behind the proxies with Faults; nil without
 
 	opMu sync.Mutex // serialises the node's operations
 
@@ -190,6 +199,11 @@ func newCluster(t testing.TB, cfg Config) *Cluster {
 	}
 	if cfg.Quorum {
 		c.voters = strings.Join(voters, ",")
+	}
+	if cfg.Faults {
+		if err := c.startNet(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return c
 }
@@ -292,6 +306,7 @@ func (c *Cluster) ReadReplicas(topics ...string) ([]Replica, error) {
 // tail and keeps the work dir.
 func (c *Cluster) cleanup() {
 	c.KillAll()
+	c.closeNet()
 	if c.t.Failed() {
 		for _, n := range c.Nodes {
 			c.t.Logf("clustertest: node %d (%s) log tail, %s:\n%s", n.ID, n.Addr, n.LogPath, tail(n.LogPath, logTailLines))
@@ -320,11 +335,12 @@ func tail(path string, n int) string {
 // args are node n's serve flags.
 func (n *Node) args() []string {
 	c := n.c
-	a := []string{"serve", "--data-dir", n.DataDir, "--listen", n.Addr, "--metrics-listen", n.MetricsAddr}
+	a := []string{"serve", "--data-dir", n.DataDir, "--listen", n.listenAddr(), "--metrics-listen", n.MetricsAddr}
 	if c.cfg.Quorum {
-		a = append(a, "--node-id", strconv.Itoa(n.ID), "--controller-listen", n.ControllerAddr,
+		a = append(a, "--node-id", strconv.Itoa(n.ID), "--controller-listen", n.controllerListen(),
 			"--controller-quorum-voters", c.voters)
 	}
+	a = append(a, n.bindArgs()...)
 	a = append(a, c.cfg.Args...)
 	if c.cfg.NodeArgs != nil {
 		a = append(a, c.cfg.NodeArgs(n.ID)...)
@@ -352,6 +368,10 @@ func (n *Node) spawn() error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = n.powerLossEnv()
 	cmd.SysProcAttr = childProcAttr()
+	if err := n.netUp(); err != nil {
+		logf.Close()
+		return err
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("clustertest: start node %d: %w", n.ID, err)
@@ -363,6 +383,7 @@ func (n *Node) spawn() error {
 	go func() {
 		err := cmd.Wait()
 		logf.Close()
+		n.netDown()
 		n.mu.Lock()
 		n.werr = err
 		n.mu.Unlock()
@@ -376,8 +397,8 @@ func (n *Node) waitReady(ctx context.Context) error {
 	n.mu.Lock()
 	cmd, done := n.cmd, n.done
 	n.mu.Unlock()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr), kgo.DialTimeout(probeTimeout), kgo.RequestRetries(0),
-		kgo.RetryBackoffFn(func(int) time.Duration { return probeEvery }))
+	cl, err := kgo.NewClient(append(n.direct(), kgo.DialTimeout(probeTimeout), kgo.RequestRetries(0),
+		kgo.RetryBackoffFn(func(int) time.Duration { return probeEvery }))...)
 	if err != nil {
 		return fmt.Errorf("clustertest: probe client: %w", err)
 	}

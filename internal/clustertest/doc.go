@@ -28,6 +28,21 @@
 //     read straight from its data dir with log.VerifyPartition, which
 //     opens nothing for writing and repairs nothing (log.Open would
 //     truncate a torn tail and rewrite checkpoints).
+//   - Network faults (net.go): with Config.Faults every listener of every
+//     node (Kafka, etcd peer, etcd client) has a faultproxy in front of
+//     it on the node's own address, which the others and the clients
+//     dial; each node binds its listeners behind them and dials from its
+//     own address (--inter.broker.source.bind.enable), so each proxy
+//     knows which node, or client, every connection comes from.
+//     Partition, Isolate (from the other nodes; clients still reach
+//     it), Freeze, CutOneWay, Delay and Heal act on nodes by id, Net on
+//     anything else. The harness's probes go around the proxies; a
+//     node's proxies refuse connections while its process is down and
+//     stay on the same addresses across restarts. The three-node
+//     scenarios under network faults (cluster_faults_test.go, tag
+//     cluster: an isolated leader, a leader cut one way, the
+//     controller's links frozen, the ISR shrunk to the leader and then
+//     the leader isolated) run with the issue 14 ones.
 //   - Check (check.go): the history against every replica, linear in
 //     both; a Result with a count and the first few examples of each
 //     Kind of broken guarantee.
