@@ -75,6 +75,11 @@ const (
 	BrokerReplicaFetchMinBytes             = "replica.fetch.min.bytes"
 	BrokerNumReplicaFetchers               = "num.replica.fetchers"
 	BrokerAutoLeaderRebalanceEnable        = "auto.leader.rebalance.enable"
+	// BrokerLeaderImbalanceCheckIntervalSeconds and
+	// BrokerLeaderImbalancePerBrokerPercentage drive the leader balancing
+	// auto.leader.rebalance.enable turns on (cluster/leader_balance.go).
+	BrokerLeaderImbalanceCheckIntervalSeconds = "leader.imbalance.check.interval.seconds"
+	BrokerLeaderImbalancePerBrokerPercentage  = "leader.imbalance.per.broker.percentage"
 )
 
 // Kafka's defaults of the cluster settings.
@@ -96,6 +101,10 @@ const (
 	DefaultReplicaFetchMinBytes          = 1
 	DefaultNumReplicaFetchers            = 1
 	DefaultAutoLeaderRebalanceEnable     = true
+	// DefaultLeaderImbalanceCheckInterval and
+	// DefaultLeaderImbalancePerBrokerPercentage are Kafka's 300 s and 10.
+	DefaultLeaderImbalanceCheckInterval       = cluster.DefaultLeaderImbalanceCheckInterval
+	DefaultLeaderImbalancePerBrokerPercentage = cluster.DefaultLeaderImbalancePerBrokerPercentage
 	// ControllerClientPortOffset derives a voter's etcd client port from
 	// its controller (peer) port: 9093 serves peers, 9094 the brokers.
 	// Every broker dials each voter's host at its voter port plus this,
@@ -165,9 +174,13 @@ type ClusterConfig struct {
 	ReplicaFetchWaitMax      time.Duration
 	ReplicaFetchMinBytes     int
 	NumReplicaFetchers       int
-	// AutoLeaderRebalanceEnable is accepted and shown; preferred-leader
-	// rebalancing follows it once elections are served.
-	AutoLeaderRebalanceEnable bool
+	// AutoLeaderRebalanceEnable turns on the active controller's leader
+	// balancing: every LeaderImbalanceCheckInterval, preferred leader
+	// elections for each broker whose share of preferred partitions it
+	// does not lead is above LeaderImbalancePerBrokerPercentage.
+	AutoLeaderRebalanceEnable          bool
+	LeaderImbalanceCheckInterval       time.Duration
+	LeaderImbalancePerBrokerPercentage int
 }
 
 // DefaultClusterConfig has Kafka's defaults: no cluster.
@@ -186,6 +199,10 @@ func DefaultClusterConfig() ClusterConfig {
 		ReplicaFetchMinBytes:          DefaultReplicaFetchMinBytes,
 		NumReplicaFetchers:            DefaultNumReplicaFetchers,
 		AutoLeaderRebalanceEnable:     DefaultAutoLeaderRebalanceEnable,
+
+		// Leader balancing.
+		LeaderImbalanceCheckInterval:       DefaultLeaderImbalanceCheckInterval,
+		LeaderImbalancePerBrokerPercentage: DefaultLeaderImbalancePerBrokerPercentage,
 	}
 }
 
@@ -340,6 +357,7 @@ var clusterOnly = map[string]bool{
 	BrokerInterBrokerListenerName: true, BrokerSecurityInterBrokerProtocol: true, BrokerSASLMechanismInterBrokerProtocol: true,
 	BrokerReplicaFetchMaxBytes: true, BrokerReplicaFetchWaitMaxMs: true, BrokerReplicaFetchMinBytes: true,
 	BrokerNumReplicaFetchers: true, BrokerAutoLeaderRebalanceEnable: true,
+	BrokerLeaderImbalanceCheckIntervalSeconds: true, BrokerLeaderImbalancePerBrokerPercentage: true,
 }
 
 // whySingleBroker is the start-up note's reason for clusterOnly settings
@@ -421,6 +439,15 @@ func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err err
 		c.NumReplicaFetchers, err = atLeast(value, 1)
 	case BrokerAutoLeaderRebalanceEnable:
 		c.AutoLeaderRebalanceEnable, err = strconv.ParseBool(value)
+	case BrokerLeaderImbalanceCheckIntervalSeconds:
+		var secs int
+		secs, err = atLeast(value, 1)
+		c.LeaderImbalanceCheckInterval = time.Duration(secs) * time.Second
+	case BrokerLeaderImbalancePerBrokerPercentage:
+		c.LeaderImbalancePerBrokerPercentage, err = atLeast(value, 0)
+		if err == nil && c.LeaderImbalancePerBrokerPercentage > 100 {
+			err = errors.New("must be <= 100")
+		}
 	default:
 		return false, nil
 	}
@@ -504,6 +531,8 @@ func (b *BrokerSettings) clusterMap(m map[string]string) {
 	m[BrokerReplicaFetchMinBytes] = strconv.Itoa(c.ReplicaFetchMinBytes)
 	m[BrokerNumReplicaFetchers] = strconv.Itoa(c.NumReplicaFetchers)
 	m[BrokerAutoLeaderRebalanceEnable] = strconv.FormatBool(c.AutoLeaderRebalanceEnable)
+	m[BrokerLeaderImbalanceCheckIntervalSeconds] = strconv.FormatInt(int64(c.LeaderImbalanceCheckInterval/time.Second), 10)
+	m[BrokerLeaderImbalancePerBrokerPercentage] = strconv.Itoa(c.LeaderImbalancePerBrokerPercentage)
 }
 
 // validateCluster checks the cluster settings together, once the whole
@@ -755,5 +784,9 @@ var clusterConfigInfos = map[string]configInfo{
 	BrokerReplicaFetchWaitMaxMs:            {kmsg.ConfigTypeInt, "The longest a follower's fetch waits at the leader."},
 	BrokerReplicaFetchMinBytes:             {kmsg.ConfigTypeInt, "The bytes a follower's fetch waits for at the leader."},
 	BrokerNumReplicaFetchers:               {kmsg.ConfigTypeInt, "Fetcher connections a follower keeps to each leader broker."},
-	BrokerAutoLeaderRebalanceEnable:        {kmsg.ConfigTypeBoolean, "Whether leadership moves back to preferred replicas (accepted; not served yet)."},
+	BrokerAutoLeaderRebalanceEnable:        {kmsg.ConfigTypeBoolean, "Whether the controller moves leadership back to preferred replicas that are in sync."},
+
+	// Leader balancing.
+	BrokerLeaderImbalanceCheckIntervalSeconds: {kmsg.ConfigTypeLong, "How often the controller checks the leader balance."},
+	BrokerLeaderImbalancePerBrokerPercentage:  {kmsg.ConfigTypeInt, "The share of a broker's preferred partitions it may not lead before the controller elects it back."},
 }
