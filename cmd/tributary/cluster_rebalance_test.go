@@ -37,6 +37,7 @@ type cliCluster struct {
 	t      *testing.T
 	voters []server.Voter
 	ctrl   map[int32]string
+	mu     sync.Mutex // guards nodes while the voters start at once
 	nodes  map[int32]*cliClusterNode
 }
 
@@ -79,22 +80,18 @@ func startCLICluster(t *testing.T) *cliCluster {
 		}
 	})
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	errs := map[int32]error{}
-	for id := int32(1); id <= 3; id++ {
+	errs := make([]error, 3)
+	for i := range errs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := c.start(id)
-			mu.Lock()
-			errs[id] = err
-			mu.Unlock()
+			errs[i] = c.start(int32(i + 1))
 		}()
 	}
 	wg.Wait()
-	for id, err := range errs {
+	for i, err := range errs {
 		if err != nil {
-			t.Fatalf("node %d: %v", id, err)
+			t.Fatalf("node %d: %v", i+1, err)
 		}
 	}
 	c.waitBrokers(3)
@@ -133,7 +130,9 @@ func (c *cliCluster) start(id int32) error {
 		mgr.Close()
 		return err
 	}
+	c.mu.Lock()
 	c.nodes[id] = &cliClusterNode{id: id, addr: addr.String(), srv: srv, mgr: mgr}
+	c.mu.Unlock()
 	return nil
 }
 
