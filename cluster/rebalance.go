@@ -145,6 +145,7 @@ func Assignments(parts []PartitionState) map[TopicPartition][]int32 {
 
 // planPart is one partition as the planner changes it.
 type planPart struct {
+	idx    int // its place in planner.parts
 	tp     TopicPartition
 	old    []int32
 	cur    []int32
@@ -164,6 +165,10 @@ type planner struct {
 	replicas  map[int32]int
 	preferred map[int32]int
 	topicOn   map[string]map[int32]int
+	// on is, per broker of ids, the partitions with a replica on it, in
+	// parts order: a broker's candidates without a scan of every
+	// partition.
+	on map[int32][]*planPart
 }
 
 func newPlanner(brokers []Broker, parts []PartitionState) (*planner, error) {
@@ -171,7 +176,7 @@ func newPlanner(brokers []Broker, parts []PartitionState) (*planner, error) {
 		return nil, fmt.Errorf("%w: no brokers to place replicas on", ErrNotEnoughBrokers)
 	}
 	pl := &planner{rack: map[int32]string{}, aware: racked(brokers),
-		replicas: map[int32]int{}, preferred: map[int32]int{}, topicOn: map[string]map[int32]int{}}
+		replicas: map[int32]int{}, preferred: map[int32]int{}, topicOn: map[string]map[int32]int{}, on: map[int32][]*planPart{}}
 	racks := map[string]bool{}
 	for _, b := range brokers {
 		if _, dup := pl.rack[b.NodeID]; dup {
@@ -196,13 +201,15 @@ func newPlanner(brokers []Broker, parts []PartitionState) (*planner, error) {
 				return nil, fmt.Errorf("%w: %s-%d names broker %d twice", ErrInvalidReplicaAssignment, p.Topic, p.Partition, b)
 			}
 		}
-		pp := &planPart{tp: p.TP(), old: slices.Clone(p.Replicas), cur: slices.Clone(p.Replicas), leader: p.Leader}
-		pl.parts = append(pl.parts, pp)
-		for i, b := range pp.cur {
-			pl.count(pp, b, i == 0, 1)
-		}
+		pl.parts = append(pl.parts, &planPart{tp: p.TP(), old: slices.Clone(p.Replicas), cur: slices.Clone(p.Replicas), leader: p.Leader})
 	}
 	slices.SortFunc(pl.parts, func(a, b *planPart) int { return compareTP(a.tp, b.tp) })
+	for i, pp := range pl.parts {
+		pp.idx = i
+		for j, b := range pp.cur {
+			pl.count(pp, b, j == 0, 1)
+		}
+	}
 	return pl, nil
 }
 
@@ -227,6 +234,14 @@ func (pl *planner) count(p *planPart, b int32, preferred bool, d int) {
 		pl.topicOn[p.tp.Topic] = on
 	}
 	on[b] += d
+	list := pl.on[b]
+	i, found := slices.BinarySearchFunc(list, p.idx, func(q *planPart, idx int) int { return cmp.Compare(q.idx, idx) })
+	switch {
+	case d > 0 && !found:
+		pl.on[b] = slices.Insert(list, i, p)
+	case d < 0 && found:
+		pl.on[b] = slices.Delete(list, i, i+1)
+	}
 }
 
 // move replaces p's replica on from with to, in its place.
@@ -344,12 +359,16 @@ func (pl *planner) bestMove(src, dst int32) *planPart {
 	var best *planPart
 	var bestSpread int
 	var bestLeads bool
-	for _, p := range pl.parts {
-		if !slices.Contains(p.cur, src) || slices.Contains(p.cur, dst) || !pl.rackOK(p, src, dst) {
+	// on[src] is in topic order: a topic's spread is read once.
+	topic, spread := "", 0
+	for _, p := range pl.on[src] {
+		if slices.Contains(p.cur, dst) || !pl.rackOK(p, src, dst) {
 			continue
 		}
-		on := pl.topicOn[p.tp.Topic]
-		spread := on[src] - on[dst]
+		if p.tp.Topic != topic {
+			on := pl.topicOn[p.tp.Topic]
+			topic, spread = p.tp.Topic, on[src]-on[dst]
+		}
 		leads := p.leader == src || p.cur[0] == src
 		if best == nil || spread > bestSpread || spread == bestSpread && bestLeads && !leads {
 			best, bestSpread, bestLeads = p, spread, leads
@@ -399,7 +418,7 @@ func (pl *planner) preferencePath(src int32) []step {
 	for len(queue) > 0 {
 		x := queue[0]
 		queue = queue[1:]
-		for _, p := range pl.parts {
+		for _, p := range pl.on[x] {
 			if p.cur[0] != x {
 				continue
 			}
