@@ -358,10 +358,16 @@ func executePlan(ctx context.Context, w io.Writer, cl *kgo.Client, p cluster.Pla
 		req.Assign(r.Topic, r.Partition, slices.Clone(r.Target))
 	}
 	actx, cancel := context.WithTimeout(ctx, adminTimeout)
+	err := checkReassignServed(actx, cl)
+	cancel()
+	if err != nil {
+		return err
+	}
+	actx, cancel = context.WithTimeout(ctx, adminTimeout)
 	ongoing, err := adm.ListPartitionReassignments(actx, set)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("list partition reassignments: %w", reassignUnsupported(err))
+		return fmt.Errorf("list partition reassignments: %w", err)
 	}
 	if busy := ongoing.Sorted(); len(busy) > 0 {
 		// Kafka's tool refuses the same: a plan made while partitions
@@ -373,7 +379,7 @@ func executePlan(ctx context.Context, w io.Writer, cl *kgo.Client, p cluster.Pla
 	resp, err := adm.AlterPartitionAssignments(actx, req)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("alter partition reassignments: %w", reassignUnsupported(err))
+		return fmt.Errorf("alter partition reassignments: %w", err)
 	}
 	var failed []string
 	for _, r := range resp.Sorted() {
@@ -469,13 +475,28 @@ func electPlannedLeaders(ctx context.Context, w io.Writer, adm *kadm.Client, p c
 	return nil
 }
 
-// reassignUnsupported says plainly that the cluster does not serve the
-// reassignment APIs, when that is what err is.
-func reassignUnsupported(err error) error {
-	if errors.Is(err, kerr.UnsupportedVersion) {
-		return fmt.Errorf("%w: the brokers do not serve partition reassignment (KIP-455)", err)
+// errReassignNotServed is a cluster whose brokers do not serve the
+// reassignment APIs: --execute cannot apply a plan there.
+var errReassignNotServed = errors.New("the brokers do not serve AlterPartitionReassignments and ListPartitionReassignments (KIP-455): the plan cannot be applied")
+
+// checkReassignServed asks a broker's ApiVersions whether it serves the
+// reassignment APIs, so that --execute fails before it changes anything
+// rather than halfway.
+func checkReassignServed(ctx context.Context, cl *kgo.Client) error {
+	resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("api versions: %w", err)
 	}
-	return err
+	served := 0
+	for _, k := range resp.ApiKeys {
+		if k.ApiKey == kmsg.AlterPartitionAssignments.Int16() || k.ApiKey == kmsg.ListPartitionReassignments.Int16() {
+			served++
+		}
+	}
+	if served < 2 {
+		return errReassignNotServed
+	}
+	return nil
 }
 
 // checkDecommissioned reports whether node still holds a replica, and
