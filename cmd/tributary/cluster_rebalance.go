@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -238,20 +239,46 @@ func readAssignment(ctx context.Context, cl *kgo.Client, topics []string) ([]clu
 		brokers = append(brokers, cluster.Broker{NodeID: b.NodeID, Rack: deref(b.Rack)})
 	}
 	slices.SortFunc(brokers, func(a, b cluster.Broker) int { return int(a.NodeID) - int(b.NodeID) })
-	md, err := kadm.NewClient(cl).Metadata(ctx, topics...)
+	// Metadata straight from a broker: kadm's is cached for kgo's
+	// MetadataMinAge, and a plan or a check made just after partitions
+	// moved must see where they are now.
+	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = false
+	if len(topics) > 0 {
+		for _, t := range topics {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(t)
+			req.Topics = append(req.Topics, rt)
+		}
+	} else {
+		req.Topics = nil // every topic
+	}
+	md, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return nil, nil, fmt.Errorf("metadata: %w", err)
 	}
 	var parts []cluster.PartitionState
-	for _, t := range md.Topics.Sorted() {
-		if t.Err != nil {
-			return nil, nil, fmt.Errorf("metadata of %s: %w", t.Topic, t.Err)
+	for _, t := range md.Topics {
+		name := deref(t.Topic)
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return nil, nil, fmt.Errorf("metadata of %s: %w", name, err)
 		}
-		for _, p := range t.Partitions.Sorted() {
-			parts = append(parts, cluster.PartitionState{Topic: p.Topic, Partition: p.Partition, Leader: p.Leader,
+		for _, p := range t.Partitions {
+			// An offline partition or replica is still planned: it
+			// has an assignment.
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil && !errors.Is(err, kerr.LeaderNotAvailable) && !errors.Is(err, kerr.ReplicaNotAvailable) {
+				return nil, nil, fmt.Errorf("metadata of %s-%d: %w", name, p.Partition, err)
+			}
+			parts = append(parts, cluster.PartitionState{Topic: name, Partition: p.Partition, Leader: p.Leader,
 				Replicas: nodeIDs(p.Replicas), ISR: nodeIDs(p.ISR)})
 		}
 	}
+	slices.SortFunc(parts, func(a, b cluster.PartitionState) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return int(a.Partition) - int(b.Partition)
+	})
 	return brokers, parts, nil
 }
 
@@ -499,16 +526,25 @@ func checkReassignServed(ctx context.Context, cl *kgo.Client) error {
 	return nil
 }
 
-// checkDecommissioned reports whether node still holds a replica, and
-// what to do next.
+// checkDecommissioned waits (until ctx ends) for the metadata to show
+// node holding no replica, and says what to do next. Each broker's
+// metadata follows the store on its own, so the one answering may lag
+// the reassignments' end by a moment.
 func checkDecommissioned(w io.Writer, ctx context.Context, cl *kgo.Client, node int32) error {
-	_, parts, err := readAssignment(ctx, cl, nil)
-	if err != nil {
-		return fmt.Errorf("decommission %d: %w", node, err)
-	}
-	for _, p := range parts {
-		if p.IsReplica(node) {
+	for {
+		_, parts, err := readAssignment(ctx, cl, nil)
+		if err != nil {
+			return fmt.Errorf("decommission %d: %w", node, err)
+		}
+		i := slices.IndexFunc(parts, func(p cluster.PartitionState) bool { return p.IsReplica(node) })
+		if i < 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			p := parts[i]
 			return fmt.Errorf("decommission %d: %s-%d still has a replica on it (replicas %s): run the command again", node, p.Topic, p.Partition, nodeList(p.Replicas))
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	fmt.Fprintf(w, "broker %d holds no replica: stop it now (SIGTERM: a controlled shutdown); if it is a voter of controller.quorum.voters, change the quorum's membership as the README says\n", node)

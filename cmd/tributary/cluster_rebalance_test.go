@@ -186,22 +186,22 @@ func (c *cliCluster) must(t *testing.T, args ...string) cliResult {
 	return r
 }
 
-// assignmentOf is every partition's replicas, as Metadata gives them.
-func assignmentOf(t *testing.T, adm *kadm.Client) map[cluster.TopicPartition][]int32 {
+// assignmentOf is every partition's replicas, as Metadata gives them
+// (uncached: readAssignment's).
+func (c *cliCluster) assignmentOf(t *testing.T) map[cluster.TopicPartition][]int32 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	m, err := adm.Metadata(ctx)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.nodes[1].addr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[cluster.TopicPartition][]int32{}
-	for _, td := range m.Topics {
-		for _, p := range td.Partitions {
-			out[cluster.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p.Replicas
-		}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, parts, err := readAssignment(ctx, cl, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return cluster.Assignments(parts)
 }
 
 // TestClusterRebalanceAndDecommissionPlanOnALiveCluster: three brokers
@@ -224,7 +224,7 @@ func TestClusterRebalanceAndDecommissionPlanOnALiveCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.join(4)
-	before := assignmentOf(t, adm)
+	before := c.assignmentOf(t)
 
 	r := c.must(t, "cluster", "rebalance", "--topic", "events", "--output", "json")
 	var rep rebalanceReport
@@ -259,7 +259,7 @@ func TestClusterRebalanceAndDecommissionPlanOnALiveCluster(t *testing.T) {
 			t.Errorf("text output lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	if after := assignmentOf(t, adm); fmt.Sprint(after) != fmt.Sprint(before) {
+	if after := c.assignmentOf(t); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("a plan without --execute changed the assignment: %v, was %v", after, before)
 	}
 
