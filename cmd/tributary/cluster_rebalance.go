@@ -178,6 +178,9 @@ func runReassignPlan(cmd *cobra.Command, f reassignFlags, what string,
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
 	brokers, parts, err := readAssignment(ctx, cl, topics)
+	if err == nil {
+		err = refuseWhileReassigning(ctx, cl, parts)
+	}
 	cancel()
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -548,6 +551,42 @@ func checkDecommissioned(w io.Writer, ctx context.Context, cl *kgo.Client, node 
 		}
 	}
 	fmt.Fprintf(w, "broker %d holds no replica: stop it now (SIGTERM: a controlled shutdown); if it is a voter of controller.quorum.voters, change the quorum's membership as the README says\n", node)
+	return nil
+}
+
+// refuseWhileReassigning fails if one of parts is being reassigned: its
+// Metadata replicas are the union of the old and new ones then, and a
+// plan made from them would be wrong. A cluster that does not serve
+// ListPartitionReassignments has no reassignment to wait for.
+func refuseWhileReassigning(ctx context.Context, cl *kgo.Client, parts []cluster.PartitionState) error {
+	if errors.Is(checkReassignServed(ctx, cl), errReassignNotServed) {
+		return nil
+	}
+	req := kmsg.NewPtrListPartitionReassignmentsRequest()
+	req.Topics = nil // every reassignment in progress
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("list partition reassignments: %w", err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return fmt.Errorf("list partition reassignments: %w", kafkaErr(err, deref(resp.ErrorMessage)))
+	}
+	planned := map[cluster.TopicPartition]bool{}
+	for _, p := range parts {
+		planned[p.TP()] = true
+	}
+	var busy []string
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if planned[cluster.TopicPartition{Topic: t.Topic, Partition: p.Partition}] {
+				busy = append(busy, fmt.Sprintf("%s-%d", t.Topic, p.Partition))
+			}
+		}
+	}
+	if len(busy) > 0 {
+		slices.Sort(busy)
+		return fmt.Errorf("%d partition(s) are being reassigned (%s first): plan once they are done, or cancel them", len(busy), busy[0])
+	}
 	return nil
 }
 
