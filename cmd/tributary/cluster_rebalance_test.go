@@ -39,6 +39,9 @@ type cliCluster struct {
 	ctrl   map[int32]string
 	mu     sync.Mutex // guards nodes while the voters start at once
 	nodes  map[int32]*cliClusterNode
+	// configure, when set, adjusts a node's cluster settings before it
+	// starts.
+	configure func(id int32, cc *server.ClusterConfig)
 }
 
 // freePortPairOn is a free port on host whose next port is free too (a
@@ -63,10 +66,14 @@ func freePortPairOn(t *testing.T, host string) int {
 }
 
 // startCLICluster starts the three voters at once and waits until each
-// is in the cluster; everything stops at the end of the test.
-func startCLICluster(t *testing.T) *cliCluster {
+// is in the cluster; everything stops at the end of the test. configure,
+// if given, adjusts each node's settings, joined ones too.
+func startCLICluster(t *testing.T, configure ...func(id int32, cc *server.ClusterConfig)) *cliCluster {
 	t.Helper()
 	c := &cliCluster{t: t, ctrl: map[int32]string{}, nodes: map[int32]*cliClusterNode{}}
+	if len(configure) > 0 {
+		c.configure = configure[0]
+	}
 	for id := int32(1); id <= 3; id++ {
 		host := fmt.Sprintf("127.0.0.%d", id+1)
 		port := freePortPairOn(t, host)
@@ -114,6 +121,9 @@ func (c *cliCluster) start(id int32) error {
 	cc.SessionTimeout = 3 * time.Second
 	cc.HeartbeatInterval = time.Second
 	cc.ReplicaFetchWaitMax = 100 * time.Millisecond
+	if c.configure != nil {
+		c.configure(id, &cc)
+	}
 	cfg := server.DefaultConfig()
 	cfg.Cluster = &server.ClusterOptions{Config: cc, UnsafeNoFsync: true, StartTimeout: 30 * time.Second}
 	if srv, err = server.New(mgr, cfg, logger); err != nil {
