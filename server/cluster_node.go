@@ -9,7 +9,8 @@ package server
 // registers their advertised addresses):
 //
 //  1. a voter starts its embedded etcd member (peer on
-//     controller.listener, clients on its port + 1);
+//     controller.listener, clients on its port + 1; dialed at its
+//     controller.quorum.voters entry and that port + 1);
 //  2. the node dials the voters' client endpoints (or metadata.store's),
 //     agrees on the cluster ID: the first node of a cluster stores one
 //     under <root>/cluster-id (create-if-absent), every node checks it
@@ -122,7 +123,8 @@ type brokerNode struct {
 	admin     *cluster.Controller // any broker's requests (CreateTopic, ...)
 	replicas  *replica.Manager
 	rec       *reconciler
-	fencer    *cluster.FastFencer // nil unless this node watches (cluster_fastfence.go)
+	fencer    *cluster.FastFencer   // nil unless this node watches (cluster_fastfence.go)
+	throttles *replicationThrottles // cluster_throttle.go
 
 	// elections counts the leaders admin and this node's active
 	// controller elected (tributary_cluster_leader_elections_total).
@@ -180,6 +182,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 	n := &brokerNode{s: s, cfg: c, opts: o, self: c.NodeID, interBroker: o.InterBroker,
 		log: s.logger.With("node", c.NodeID)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.throttles = newReplicationThrottles(n.self, c)
 	n.replicas = replica.NewManager(replica.Config{
 		Self:       n.self,
 		LagTimeMax: c.ReplicaLagTimeMax,
@@ -192,12 +195,15 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 			MaxWait:           c.ReplicaFetchWaitMax,
 			MinBytes:          int32(c.ReplicaFetchMinBytes),
 			PartitionMaxBytes: int32(min(c.ReplicaFetchMaxBytes, 1<<30)),
+			Throttle:          n.throttles.follower,
+			Throttled:         n.throttles.followerThrottled,
 		},
-		Logger: n.log,
+		LeaderThrottle: n.throttles.leader,
+		Logger:         n.log,
 	})
 	n.rec = newReconciler(n)
 	s.attachReplicas(n.replicas, clusterHooks{leaderHint: n.leaderHint, brokerEndpoint: n.brokerEndpoint,
-		leadingSoon: n.leadingSoon, reconciled: n.rec.reconciled})
+		leadingSoon: n.leadingSoon, reconciled: n.rec.reconciled, leaderThrottle: n.throttles.leaderThrottle})
 	s.node = n
 	gcfg.Cluster = true
 	gcfg.WaitAppended = n.waitOffsetsAppended
@@ -241,7 +247,24 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		// ssl.* and sasl.mechanism.inter.broker.protocol settings.
 		return fmt.Errorf("server: start cluster: %w: the inter-broker listener %s is %s but ClusterOptions.Security has no inter-broker client settings", ErrClusterConfig, n.interBroker, sl.protocol)
 	}
+	if c.InterBrokerSourceBind {
+		// Every connection to another node comes from here on
+		// (cluster_sourcebind.go): set before the first is dialed.
+		local, err := sourceBindAddr(n.interBroker, sl.advHost)
+		if err != nil {
+			return fmt.Errorf("server: start cluster: %w", err)
+		}
+		n.opts.Security.InterBrokerConn.LocalAddr = local
+		// InterBroker is InterBrokerConn as kgo options: made again.
+		n.opts.Security.InterBroker = n.opts.Security.InterBrokerConn.KgoOpts()
+	}
 	if c.IsVoter() {
+		if v, ok := c.Voter(); ok && !sameAddr(v.Addr(), c.ControllerListen) {
+			// Allowed (a proxy or NAT in front), and the first thing to
+			// check when the quorum does not form.
+			n.log.Info("server: the other voters dial this member at its voter entry, not where it listens: it must be forwarded there",
+				"voter_entry", v.Addr(), "controller_listener", c.ControllerListen, "client_listener", c.ClientListen())
+		}
 		if n.member, err = cluster.StartEmbedded(ctx, n.embedConfig()); err != nil {
 			return fmt.Errorf("server: start cluster: %w", err)
 		}
@@ -273,7 +296,7 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	n.client, err = clientv3.New(clientv3.Config{
 		Endpoints: eps, DialTimeout: cluster.DefaultDialTimeout, Logger: zap.NewNop(),
 		DialKeepAliveTime: keepAlive, DialKeepAliveTimeout: 2 * time.Second, PermitWithoutStream: true,
-		TLS: n.opts.Security.Metadata.Client, DialOptions: metadataDialOptions(n.opts.Security.Metadata),
+		TLS: n.opts.Security.Metadata.Client, DialOptions: metadataDialOptions(n.opts.Security.Metadata, n.opts.Security.InterBrokerConn.LocalAddr),
 	})
 	if err != nil {
 		return fmt.Errorf("server: start cluster: etcd client for %v: %w", eps, err)
@@ -292,7 +315,7 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	if n.stopAuth, err = s.useClusterAuth(ctx, n.store); err != nil {
 		return fmt.Errorf("server: start cluster: %w", err)
 	}
-	policy := cluster.Policy{UncleanLeaderElection: n.opts.UncleanLeaderElection}
+	policy := cluster.Policy{UncleanLeaderElection: n.opts.UncleanLeaderElection, MinInsyncReplicas: c.MinInsyncReplicas}
 	n.admin = cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: n.store, Policy: policy, Logger: n.log, Elections: &n.elections})
 	broker := cluster.Broker{NodeID: n.self, Rack: c.Rack, Endpoints: endpoints}
 	reg, err := n.store.Register(ctx, broker)
@@ -374,6 +397,7 @@ func (n *brokerNode) embedConfig() cluster.EmbedConfig {
 		UnsafeNoFsync:    n.opts.UnsafeNoFsync,
 		PeerTLS:          n.opts.Security.Metadata.Peer,
 		ClientTLS:        n.opts.Security.Metadata.Serve,
+		BindPeerSource:   n.cfg.InterBrokerSourceBind,
 	}
 }
 

@@ -110,6 +110,7 @@ func TestClusterMetricsReportLeadershipISRAndControllerView(t *testing.T) {
 			cluster.MetricPartitions:                               3,
 			cluster.MetricActiveController:                         1,
 			cluster.MetricOfflinePartitions:                        1,
+			cluster.MetricReassigningPartitions:                    0,
 			cluster.MetricBrokers + `{state="active"}`:             2,
 			cluster.MetricBrokers + `{state="fenced"}`:             1,
 			cluster.MetricPreferredReplicaImbalance:                1, // b-0: offline
@@ -131,6 +132,7 @@ func TestClusterMetricsReportLeadershipISRAndControllerView(t *testing.T) {
 			cluster.MetricActiveController:                         0,
 			cluster.MetricOfflinePartitions:                        0,
 			cluster.MetricPreferredReplicaImbalance:                0,
+			cluster.MetricReassigningPartitions:                    0,
 			cluster.MetricUnderMinISRPartitions:                    1,
 			cluster.MetricAtMinISRPartitions:                       1,
 			cluster.MetricISRShrinks:                               0,

@@ -54,6 +54,9 @@ type clusterHooks struct {
 	// applying the metadata. Both or neither are set (awaitLeading).
 	leadingSoon func(topic string, id [16]byte, byID bool, partition int32) (name string, ok bool)
 	reconciled  func() <-chan struct{}
+	// leaderThrottle is the throttle of what this leader sends follower
+	// of a partition (cluster_throttle.go), nil when it sends freely.
+	leaderThrottle func(topic string, partition, follower int32) *replica.Throttle
 }
 
 // attachReplicas makes s a broker of a cluster whose partitions m
@@ -165,6 +168,9 @@ func (c *conn) clusterFetchPart(resp *kmsg.FetchResponse, topic string, p *fetch
 		return
 	}
 	p.replica = true
+	if c.s.hooks.leaderThrottle != nil {
+		p.throttle = c.s.hooks.leaderThrottle(topic, rp.Partition, follower)
+	}
 }
 
 // notOpenCode reports a fetch answer by which a partition may be one

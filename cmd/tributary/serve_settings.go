@@ -94,8 +94,8 @@ var settingDocs = map[string]string{
 	"node.id":                              "this node's id in the cluster, its id in controller.quorum.voters if it is a voter; -1: unset (also --node-id)",
 	"process.roles":                        "Kafka's roles: broker, or broker,controller for a voter; empty: a voter when node.id is in controller.quorum.voters",
 	"controller.quorum.voters":             "the metadata quorum's voters (embedded etcd members) at their controller addresses: 1@host:port,2@host:port,3@host:port; empty: a single broker (also --controller-quorum-voters)",
-	"controller.listener":                  "where this voter's etcd peer traffic listens, matching its voter entry (an empty or 0.0.0.0 host binds every interface); empty: listeners' CONTROLLER entry (also --controller-listen)",
-	"controller.client.listener":           "where this voter's etcd serves the brokers; empty: the controller listener's host at its port + 1 (9093 -> 9094), which is where every broker dials each voter",
+	"controller.listener":                  "where this voter's etcd peer traffic listens (an empty or 0.0.0.0 host binds every interface); its controller.quorum.voters entry is what the others dial, and may differ (a proxy, NAT or port mapping in front: as in Kafka, the voters list is dialed, the listener bound); empty: listeners' CONTROLLER entry (also --controller-listen)",
+	"controller.client.listener":           "where this voter's etcd serves the brokers; empty: the controller listener's host at its port + 1 (9093 -> 9094); every broker dials each voter at its voter entry's port + 1",
 	"metadata.store":                       "an external etcd instead of embedded voters: etcd://host:port,host:port (exclusive with controller.quorum.voters)",
 	"default.replication.factor":           "replicas of an auto-created topic or one created without a replication factor (more than 1 needs a cluster)",
 	"offsets.topic.replication.factor":     "replicas of __consumer_offsets; as in Kafka its creation waits (COORDINATOR_NOT_AVAILABLE) until this many brokers are live; a single broker keeps one",
@@ -104,6 +104,7 @@ var settingDocs = map[string]string{
 	"broker.session.timeout.ms":            "a broker whose lease (heartbeats) lapses for this long is fenced: it leaves every ISR and cannot lead",
 	"broker.heartbeat.interval.ms":         "how often a broker renews its lease; below broker.session.timeout.ms",
 	"broker.fast.fencing.enable":           "fence a broker whose process is gone (its connections closed and its inter-broker address refuses connections) at once instead of when its lease lapses; a paused, cut-off or powered-off broker still waits for broker.session.timeout.ms",
+	"inter.broker.source.bind.enable":      "dial every connection to another broker or to etcd (replica fetches, fencing probes, the etcd client, etcd's peer traffic) from the host of this broker's advertised inter-broker listener, which must then be an IP of this machine, so a proxy or firewall in front of each node knows which node dials it; etcd binds its peer traffic only to a non-loopback IP",
 	"inter.broker.listener.name":           "the listener brokers dial each other on (exclusive with security.inter.broker.protocol); empty: the first listener",
 	"security.inter.broker.protocol":       "the protocol brokers dial each other with, naming the listener of that name (exclusive with inter.broker.listener.name)",
 	"sasl.mechanism.inter.broker.protocol": "the SASL mechanism a broker logs in to another broker's SASL inter-broker listener with, as the user of listener.name.<listener>.<mechanism>.sasl.jaas.config; no default (Kafka's GSSAPI is not served)",
@@ -112,6 +113,10 @@ var settingDocs = map[string]string{
 	"replica.fetch.min.bytes":              "bytes a follower's fetch waits for at the leader",
 	"num.replica.fetchers":                 "fetcher connections a follower keeps to each leader broker",
 	"auto.leader.rebalance.enable":         "the active controller moves leadership back to preferred replicas (first in the assignment) that are live and in the ISR, per leader.imbalance.* (cluster)",
+
+	// Replication throttles (KIP-73), for partition reassignments.
+	"leader.replication.throttled.rate":   "bytes/s a leader sends to out-of-sync followers of the replicas a topic's leader.replication.throttled.replicas lists (default: no limit); changeable per broker at run time",
+	"follower.replication.throttled.rate": "bytes/s this broker's out-of-sync replicas that a topic's follower.replication.throttled.replicas lists fetch (default: no limit); changeable per broker at run time",
 
 	// Leader balancing (auto.leader.rebalance.enable).
 	"leader.imbalance.check.interval.seconds": "how often the active controller checks the leader balance",
