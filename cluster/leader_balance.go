@@ -94,9 +94,10 @@ func PreferredReplicaImbalance(s *Snapshot) int {
 // ImbalancedLeaders returns, in topic and partition order, the partitions
 // Kafka's leader balancing elects: for each live broker whose share of
 // preferred partitions it does not lead is above percent, those of them
-// whose preferred replica (that broker) is in the ISR. A broker at or
-// below percent is left as it is, so a percent of 0 restores every
-// partition that can be, and 100 none.
+// whose preferred replica (that broker) is in the ISR, and that are not
+// being reassigned (the reassignment decides their leader; Kafka skips
+// them too). A broker at or below percent is left as it is, so a percent
+// of 0 restores every partition that can be, and 100 none.
 func ImbalancedLeaders(s *Snapshot, percent int) []TopicPartition {
 	over := map[int32]bool{}
 	for _, l := range LeaderImbalances(s) {
@@ -110,7 +111,7 @@ func ImbalancedLeaders(s *Snapshot, percent int) []TopicPartition {
 			continue
 		}
 		pref := p.Replicas[0]
-		if over[pref] && p.Leader != pref && p.InISR(pref) {
+		if over[pref] && p.Leader != pref && p.InISR(pref) && !p.Reassigning() {
 			out = append(out, tp)
 		}
 	}

@@ -26,6 +26,14 @@ func lpart(replicas []int32, isr []int32, leader int32) PartitionState {
 	return PartitionState{Replicas: replicas, ISR: isr, Leader: leader}
 }
 
+// reassigning is p with a reassignment to its replicas reversed in
+// progress.
+func reassigning(p PartitionState) PartitionState {
+	p.TargetReplicas = slices.Clone(p.Replicas)
+	slices.Reverse(p.TargetReplicas)
+	return p
+}
+
 func TestImbalancedLeadersElectsOnlyBrokersAboveThePercentage(t *testing.T) {
 	r123, r231, r312 := []int32{1, 2, 3}, []int32{2, 3, 1}, []int32{3, 1, 2}
 	all := []int32{1, 2, 3}
@@ -57,6 +65,7 @@ func TestImbalancedLeadersElectsOnlyBrokersAboveThePercentage(t *testing.T) {
 		{"preferred replica out of the ISR", all, []PartitionState{lpart(r123, []int32{2, 3}, 2), lpart(r123, all, 2)}, 0, []int32{1}},
 		{"preferred replica not live", []int32{2, 3}, []PartitionState{lpart(r123, all, 2)}, 0, nil},
 		{"offline partition whose preferred replica is in the ISR", all, []PartitionState{lpart(r123, []int32{1}, NoLeader)}, 0, []int32{0}},
+		{"partition being reassigned", all, []PartitionState{reassigning(lpart(r123, all, 2)), lpart(r123, all, 2)}, 0, []int32{1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := ImbalancedLeaders(snapshotOf(tc.live, tc.parts...), tc.percent)
