@@ -81,10 +81,16 @@ func startCLICluster(t *testing.T, configure ...func(id int32, cc *server.Cluste
 		c.ctrl[id] = net.JoinHostPort(host, strconv.Itoa(port))
 	}
 	t.Cleanup(func() {
+		// All at once: one by one, the last voters each wait out their
+		// controlled shutdown with the quorum already gone.
+		var wg sync.WaitGroup
 		for _, n := range c.nodes {
-			n.srv.Close()
-			n.mgr.Close()
+			wg.Go(func() {
+				n.srv.Close()
+				n.mgr.Close()
+			})
 		}
+		wg.Wait()
 	})
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
