@@ -105,10 +105,17 @@ func TestClusterLeaderBalancingReturnsLeadershipToPreferredReplicas(t *testing.T
 			if p := bt.Partitions[prefers]; p.LeaderEpoch <= before+1 {
 				t.Errorf("partition %d at leader epoch %d, want above %d (moved away, then back)", prefers, p.LeaderEpoch, before+1)
 			}
-			g := gatheredCluster(t, controller.srv.Registry())
-			if got := g[`tributary_cluster_leader_elections_total{kind="clean"}`]; got < electionsBefore+1 {
-				t.Errorf("clean elections on the controller %v, want more than %v", got, electionsBefore)
+			// The election is counted just after the store shows it.
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				got := gatheredCluster(t, controller.srv.Registry())[`tributary_cluster_leader_elections_total{kind="clean"}`]
+				if got >= electionsBefore+1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("clean elections on the controller %v, want more than %v", got, electionsBefore)
+				}
 			}
+			g := gatheredCluster(t, controller.srv.Registry())
 			if got := g[cluster.MetricPreferredReplicaImbalance]; got != 0 {
 				t.Errorf("%s = %v, want 0", cluster.MetricPreferredReplicaImbalance, got)
 			}
