@@ -19,7 +19,10 @@ package server
 //     since it was last applied: leads it (replica.Manager.BecomeLeader,
 //     min.insync.replicas from the topic's config or the broker's) or
 //     follows its leader over the inter-broker listener
-//     (BecomeFollower, one replica.Conn per leader broker, kept);
+//     (BecomeFollower, one replica.Conn per leader broker, kept); a
+//     leadership written before this broker registered is its previous
+//     incarnation's and is not taken up (cluster.PartitionState.
+//     WrittenBefore): the controller writes the partition again;
 //   - stops the partitions no longer assigned here.
 //
 // Applying is idempotent: a partition whose state (its store version) is
@@ -112,8 +115,12 @@ func (r *reconciler) applyDone() {
 // leadingSoon reports whether the latest metadata names this registered
 // broker leader of the partition (of the topic named, or with id when
 // byID) while it has no replica.Leader of it yet: the reconciler is about
-// to open it (clusterHooks.leadingSoon).
-func (n *brokerNode) leadingSoon(topic string, id [16]byte, byID bool, partition int32) (string, bool) {
+// to open it (clusterHooks.leadingSoon). For a follower's fetch
+// (replica), a topic or partition the latest metadata does not have yet
+// counts as well: the follower opened its replica from a newer metadata
+// than this broker's watch has delivered, and this broker is then about
+// to learn that it leads it (or that it does not, which ends the hold).
+func (n *brokerNode) leadingSoon(topic string, id [16]byte, byID bool, partition int32, replica bool) (string, bool) {
 	if !n.registered.Load() {
 		return "", false // fenced: nothing is led until registered again
 	}
@@ -128,16 +135,51 @@ func (n *brokerNode) leadingSoon(topic string, id [16]byte, byID bool, partition
 		}
 	}
 	t, known := s.Topics[topic]
-	if !known || partition < 0 || partition >= t.Partitions {
+	if partition < 0 {
 		return "", false
+	}
+	if !known || partition >= t.Partitions {
+		return topic, replica
 	}
 	if st, ok := s.Partition(topic, partition); !ok || st.Leader != n.self {
 		return "", false
+	} else if reg := n.currentReg(); reg == nil || st.WrittenBefore(reg.Epoch()) {
+		return "", false // not led until the controller writes it again (reconciler.apply)
 	}
 	if _, open := n.replicas.Leader(cluster.TopicPartition{Topic: topic, Partition: partition}); open {
 		return "", false
 	}
 	return topic, true
+}
+
+// topicPending reports whether a topic this broker's log manager does
+// not have is one it may soon have: the latest metadata lists it (by
+// name, or by id when byID), or this broker has not yet applied the
+// metadata of its current registration (it is starting, or back from a
+// crash or a power loss that took the topic's files). A client is then
+// answered NOT_LEADER_OR_FOLLOWER, which it retries after refreshing its
+// metadata, as Kafka answers for a partition its metadata knows and its
+// ReplicaManager does not host, rather than UNKNOWN_TOPIC_OR_PARTITION,
+// which clients give up on after a few retries.
+func (n *brokerNode) topicPending(byID bool, name string, id [16]byte) bool {
+	if !n.started.Load() {
+		return true
+	}
+	reg := n.currentReg()
+	if reg == nil || !n.registered.Load() || n.rec.caughtUp.Load() < reg.Epoch() {
+		return true
+	}
+	s := n.store.Snapshot()
+	if !byID {
+		_, ok := s.Topics[name]
+		return ok
+	}
+	for _, t := range s.Topics {
+		if t.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *reconciler) run(ctx context.Context) {
@@ -178,7 +220,8 @@ func (r *reconciler) wake() {
 
 // apply reconciles with s; false if something is left to retry.
 func (r *reconciler) apply(s *cluster.Snapshot) bool {
-	if !r.n.registered.Load() {
+	reg := r.n.currentReg()
+	if !r.n.registered.Load() || reg == nil {
 		return true // fenced: nothing is led or followed until registered again
 	}
 	r.n.throttles.update(s)
@@ -202,6 +245,14 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 		}
 		var err error
 		switch {
+		case p.Leader == self && p.WrittenBefore(reg.Epoch()):
+			// Led by this broker's previous incarnation, whose log
+			// may have been longer (an unflushed tail lost): leading
+			// it at that leader epoch would tell the followers to
+			// truncate to this log. The controller moves it, or
+			// elects this broker again under a new epoch.
+			r.stop(tp)
+			continue
 		case p.Leader == self:
 			_, err = r.n.replicas.BecomeLeader(l, p, r.minISR(s, tp.Topic))
 		case p.Leader == cluster.NoLeader:

@@ -466,9 +466,6 @@ func TestDashboardMetricsExist(t *testing.T) {
 	// with the reason.
 	leftOut := map[string]string{
 		"tributary_build_info": "labels only (version, revision, Go version): read in Explore, not drawn",
-		// Drawn by the cluster row's reassignment panels (issue 15 item 8).
-		"tributary_cluster_reassigning_partitions":    "reassignment progress: the cluster row's panel comes with issue 15 item 8",
-		"tributary_replication_throttled_bytes_total": "reassignment throttles: the cluster row's panel comes with issue 15 item 8",
 	}
 	for name := range known {
 		if strings.HasPrefix(name, "tributary_") && !slices.Contains(used, name) && leftOut[name] == "" {

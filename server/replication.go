@@ -50,9 +50,10 @@ type clusterHooks struct {
 	// leadingSoon reports whether the metadata names this (registered)
 	// broker leader of a partition it has no replica.Leader of yet: the
 	// topic named by topic, or by id when byID (and then its name), and
-	// partition. reconciled is closed once the reconciler next finishes
+	// partition; for a follower's fetch (replica) also a topic or
+	// partition the metadata does not have yet. reconciled is closed once the reconciler next finishes
 	// applying the metadata. Both or neither are set (awaitLeading).
-	leadingSoon func(topic string, id [16]byte, byID bool, partition int32) (name string, ok bool)
+	leadingSoon func(topic string, id [16]byte, byID bool, partition int32, replica bool) (name string, ok bool)
 	reconciled  func() <-chan struct{}
 	// leaderThrottle is the throttle of what this leader sends follower
 	// of a partition (cluster_throttle.go), nil when it sends freely.
@@ -141,8 +142,9 @@ func (c *conn) hintProduce(resp *kmsg.ProduceResponse, topic string, sp *kmsg.Pr
 // CurrentLeaderEpoch checked; a follower's goes to the partition's
 // Leader, which checks the epoch, may find the follower's history
 // diverged (answered now, with no records) and otherwise marks p a
-// replica read. Errors are left in p.sp.ErrorCode.
-func (c *conn) clusterFetchPart(resp *kmsg.FetchResponse, topic string, p *fetchPart, follower int32) {
+// replica read. brokerEpoch is the follower's (replicaEpoch). Errors are
+// left in p.sp.ErrorCode.
+func (c *conn) clusterFetchPart(resp *kmsg.FetchResponse, topic string, p *fetchPart, follower int32, brokerEpoch int64) {
 	sp, rp := p.sp, p.rp
 	ld, ok := c.s.partitionLeader(topic, rp.Partition)
 	if !ok {
@@ -153,7 +155,7 @@ func (c *conn) clusterFetchPart(resp *kmsg.FetchResponse, topic string, p *fetch
 		sp.ErrorCode = checkLeaderEpoch(p.l, rp.CurrentLeaderEpoch)
 		return
 	}
-	ff, err := ld.HandleFollowerFetch(follower, rp.FetchOffset, rp.LogStartOffset, rp.LastFetchedEpoch, rp.CurrentLeaderEpoch)
+	ff, err := ld.HandleFollowerFetch(follower, brokerEpoch, rp.FetchOffset, rp.LogStartOffset, rp.LastFetchedEpoch, rp.CurrentLeaderEpoch)
 	if err != nil {
 		sp.ErrorCode = errorCode(err)
 		if sp.ErrorCode == kerr.NotLeaderForPartition.Code {
@@ -187,10 +189,12 @@ func notOpenCode(code int16) bool {
 // before this broker's reconciler has applied it), until no such
 // partition is left, the deadline (the fetch's MaxWait) passes or the
 // broker shuts down. It reports whether it waited, so the caller resolves
-// the request again. A partition another broker leads, or of a topic
-// the metadata does not have, is never held: its answer stays the
-// immediate NOT_LEADER_OR_FOLLOWER or UNKNOWN_TOPIC_ID. A consumer's
-// fetch is held only for topics it may read.
+// the request again. A partition another broker leads is never held:
+// its answer stays the immediate NOT_LEADER_OR_FOLLOWER; nor is a
+// consumer's fetch of a topic the metadata does not have (the immediate
+// UNKNOWN_TOPIC_ID), while a follower's is, since the follower opened the
+// partition from newer metadata than this broker has applied. A
+// consumer's fetch is held only for topics it may read.
 func (c *conn) awaitLeading(req *kmsg.FetchRequest, follower int32, deadline time.Time) bool {
 	hooks := c.s.hooks
 	if hooks.leadingSoon == nil || hooks.reconciled == nil {
@@ -230,7 +234,7 @@ func (c *conn) anyLeadingSoon(req *kmsg.FetchRequest, follower int32) bool {
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		for j := range rt.Partitions {
-			name, ok := c.s.hooks.leadingSoon(rt.Topic, rt.TopicID, byID, rt.Partitions[j].Partition)
+			name, ok := c.s.hooks.leadingSoon(rt.Topic, rt.TopicID, byID, rt.Partitions[j].Partition, follower >= 0)
 			if !ok {
 				continue
 			}
@@ -313,6 +317,15 @@ func replicaID(req *kmsg.FetchRequest) int32 {
 		return req.ReplicaState.ID
 	}
 	return req.ReplicaID
+}
+
+// replicaEpoch is the broker epoch a replica fetch comes under:
+// ReplicaState's from v15, -1 before (not carried).
+func replicaEpoch(req *kmsg.FetchRequest) int64 {
+	if req.Version >= 15 {
+		return req.ReplicaState.Epoch
+	}
+	return -1
 }
 
 // epochStartAhead reports whether l's leader has not yet committed up to

@@ -61,6 +61,10 @@ type Config struct {
 	// StartTimeout and TermTimeout default to DefaultStartTimeout and
 	// DefaultTermTimeout.
 	StartTimeout, TermTimeout time.Duration
+	// PowerLoss makes every node journal its fsyncs, so that PowerLoss
+	// can drop what a node had not made durable (powerloss.go). Bin then
+	// defaults to PowerLossBinary(t).
+	PowerLoss bool
 }
 
 // Cluster is N `tributary serve` child processes. Its methods are safe for
@@ -149,7 +153,9 @@ func newCluster(t testing.TB, cfg Config) *Cluster {
 		_, cfg.Rand = Seed(t)
 	}
 	bin := cfg.Bin
-	if bin == "" {
+	if bin == "" && cfg.PowerLoss {
+		bin = PowerLossBinary(t)
+	} else if bin == "" {
 		bin = Binary(t)
 	}
 	dir, err := os.MkdirTemp("", "clustertest-")
@@ -344,6 +350,7 @@ func (n *Node) spawn() error {
 	fmt.Fprintf(logf, "=== clustertest: node %d incarnation %d at %s: %s %s\n", n.ID, inc, time.Now().Format(time.RFC3339Nano), n.c.bin, strings.Join(args, " "))
 	cmd := exec.Command(n.c.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = n.powerLossEnv()
 	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()

@@ -14,6 +14,12 @@
 //     --controller-quorum-voters. Kill9, Term, Stop/Cont (SIGSTOP and
 //     SIGCONT), Restart (same data dir and ports) and WipeAndRestart act
 //     on one node by PID; t.Cleanup kills whatever still runs, by PID.
+//   - PowerLoss (powerloss.go): kill -9, then every write the node had
+//     not fsynced is dropped (files cut to their last fsync, names put
+//     back to their directory's last fsync, optionally a torn page), as a
+//     power loss would; it needs Config.PowerLoss, which runs the binary
+//     built with -tags powerloss (PowerLossBinary) that journals its
+//     syncs (internal/syncjournal).
 //   - Producer and Consumer (producer.go, consumer.go): franz-go clients
 //     that record every send, acknowledgement, failure, assignment, poll
 //     and commit in a History, each bounded in time (and count) and
@@ -43,7 +49,8 @@
 //
 // Binary returns $TRIBUTARY_BIN, or cmd/tributary built once per test
 // binary without the race detector (the broker under test is the one
-// operators run). A package whose tests use it calls Main from TestMain
+// operators run); PowerLossBinary, $TRIBUTARY_POWERLOSS_BIN or the same
+// built once with -tags powerloss. A package whose tests use it calls Main from TestMain
 // so that the built binary's temp dir is removed.
 //
 // # Running
