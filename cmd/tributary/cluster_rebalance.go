@@ -213,7 +213,7 @@ func runReassignPlan(cmd *cobra.Command, f reassignFlags, what string,
 	defer stop()
 	if err := executePlan(sctx, progress, cl, p, f.timeout); err != nil {
 		if sctx.Err() != nil && cmd.Context().Err() == nil {
-			fmt.Fprintln(progress, "interrupted: the reassignments already submitted carry on; follow them with tributary cluster rebalance, or cancel them with kafka-reassign-partitions --cancel")
+			fmt.Fprintln(progress, "interrupted: the reassignments already submitted carry on; follow them with ListPartitionReassignments (kafka-reassign-partitions --verify) or cancel them (--cancel)")
 			return errInterrupted
 		}
 		return fmt.Errorf("%s: %w", what, err)
