@@ -83,6 +83,12 @@ const (
 	// registered inter-broker address refused connections), ahead of
 	// their lease (fastfence.go). No Kafka equivalent. Each is logged.
 	MetricFastFences = "tributary_cluster_fast_fences_total"
+	// MetricPreferredReplicaImbalance: partitions not led by their
+	// preferred replica (the first of their assignment), offline ones
+	// included, as the active controller sees them; 0 on every other
+	// broker (Kafka's PreferredReplicaImbalanceCount). Leader balancing
+	// (auto.leader.rebalance.enable) brings it back down.
+	MetricPreferredReplicaImbalance = "tributary_cluster_preferred_replica_imbalance"
 	// MetricReassigningPartitions: partitions being reassigned (KIP-455),
 	// as the active controller sees them; 0 on every other broker
 	// (Kafka's ReassigningPartitions).
@@ -130,6 +136,7 @@ var Metrics = []Metric{
 	{MetricReplicaFetchRequests, Counter, nil, "Replica fetches this broker sent as a follower."},
 	{MetricReplicaFetchErrors, Counter, []string{LabelError}, "Replica fetches this broker sent as a follower that failed, by error."},
 	{MetricFastFences, Counter, nil, "Registrations of other brokers this broker ended because their process was gone, ahead of their lease."},
+	{MetricPreferredReplicaImbalance, Gauge, nil, "Partitions not led by their preferred replica, as the active controller sees them (0 on other brokers)."},
 	{MetricReassigningPartitions, Gauge, nil, "Partitions being reassigned, as the active controller sees them (0 on other brokers)."},
 	{MetricReplicationThrottledBytes, Counter, []string{LabelDirection}, "Bytes of throttled replication traffic this broker moved, as a leader or as a follower."},
 }

@@ -87,6 +87,11 @@ const (
 	BrokerReplicaFetchMinBytes             = "replica.fetch.min.bytes"
 	BrokerNumReplicaFetchers               = "num.replica.fetchers"
 	BrokerAutoLeaderRebalanceEnable        = "auto.leader.rebalance.enable"
+	// BrokerLeaderImbalanceCheckIntervalSeconds and
+	// BrokerLeaderImbalancePerBrokerPercentage drive the leader balancing
+	// auto.leader.rebalance.enable turns on (cluster/leader_balance.go).
+	BrokerLeaderImbalanceCheckIntervalSeconds = "leader.imbalance.check.interval.seconds"
+	BrokerLeaderImbalancePerBrokerPercentage  = "leader.imbalance.per.broker.percentage"
 	// The replication throttle rates (cluster_throttle.go), bytes per
 	// second; also changed at run time through this broker's config
 	// resource.
@@ -114,6 +119,10 @@ const (
 	DefaultReplicaFetchMinBytes          = 1
 	DefaultNumReplicaFetchers            = 1
 	DefaultAutoLeaderRebalanceEnable     = true
+	// DefaultLeaderImbalanceCheckInterval and
+	// DefaultLeaderImbalancePerBrokerPercentage are Kafka's 300 s and 10.
+	DefaultLeaderImbalanceCheckInterval       = cluster.DefaultLeaderImbalanceCheckInterval
+	DefaultLeaderImbalancePerBrokerPercentage = cluster.DefaultLeaderImbalancePerBrokerPercentage
 	// DefaultReplicationThrottledRate is Kafka's default of both throttle
 	// rates, Long.MAX_VALUE: no limit.
 	DefaultReplicationThrottledRate = math.MaxInt64
@@ -193,9 +202,13 @@ type ClusterConfig struct {
 	ReplicaFetchWaitMax      time.Duration
 	ReplicaFetchMinBytes     int
 	NumReplicaFetchers       int
-	// AutoLeaderRebalanceEnable is accepted and shown; preferred-leader
-	// rebalancing follows it once elections are served.
-	AutoLeaderRebalanceEnable bool
+	// AutoLeaderRebalanceEnable turns on the active controller's leader
+	// balancing: every LeaderImbalanceCheckInterval, preferred leader
+	// elections for each broker whose share of preferred partitions it
+	// does not lead is above LeaderImbalancePerBrokerPercentage.
+	AutoLeaderRebalanceEnable          bool
+	LeaderImbalanceCheckInterval       time.Duration
+	LeaderImbalancePerBrokerPercentage int
 	// LeaderReplicationThrottledRate and FollowerReplicationThrottledRate
 	// are the replication throttles' bytes per second at start
 	// (DefaultReplicationThrottledRate: no limit).
@@ -221,8 +234,11 @@ func DefaultClusterConfig() ClusterConfig {
 		NumReplicaFetchers:            DefaultNumReplicaFetchers,
 		AutoLeaderRebalanceEnable:     DefaultAutoLeaderRebalanceEnable,
 
-		LeaderReplicationThrottledRate:   DefaultReplicationThrottledRate,
-		FollowerReplicationThrottledRate: DefaultReplicationThrottledRate,
+		// Leader balancing.
+		LeaderImbalanceCheckInterval:       DefaultLeaderImbalanceCheckInterval,
+		LeaderImbalancePerBrokerPercentage: DefaultLeaderImbalancePerBrokerPercentage,
+		LeaderReplicationThrottledRate:     DefaultReplicationThrottledRate,
+		FollowerReplicationThrottledRate:   DefaultReplicationThrottledRate,
 	}
 }
 
@@ -378,6 +394,7 @@ var clusterOnly = map[string]bool{
 	BrokerInterBrokerListenerName:     true, BrokerSecurityInterBrokerProtocol: true, BrokerSASLMechanismInterBrokerProtocol: true,
 	BrokerReplicaFetchMaxBytes: true, BrokerReplicaFetchWaitMaxMs: true, BrokerReplicaFetchMinBytes: true,
 	BrokerNumReplicaFetchers: true, BrokerAutoLeaderRebalanceEnable: true,
+	BrokerLeaderImbalanceCheckIntervalSeconds: true, BrokerLeaderImbalancePerBrokerPercentage: true,
 	BrokerLeaderReplicationThrottledRate: true, BrokerFollowerReplicationThrottledRate: true,
 }
 
@@ -462,6 +479,15 @@ func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err err
 		c.NumReplicaFetchers, err = atLeast(value, 1)
 	case BrokerAutoLeaderRebalanceEnable:
 		c.AutoLeaderRebalanceEnable, err = strconv.ParseBool(value)
+	case BrokerLeaderImbalanceCheckIntervalSeconds:
+		var secs int
+		secs, err = atLeast(value, 1)
+		c.LeaderImbalanceCheckInterval = time.Duration(secs) * time.Second
+	case BrokerLeaderImbalancePerBrokerPercentage:
+		c.LeaderImbalancePerBrokerPercentage, err = atLeast(value, 0)
+		if err == nil && c.LeaderImbalancePerBrokerPercentage > 100 {
+			err = errors.New("must be <= 100")
+		}
 	case BrokerLeaderReplicationThrottledRate:
 		c.LeaderReplicationThrottledRate, err = bytesPerSecond(value)
 	case BrokerFollowerReplicationThrottledRate:
@@ -562,6 +588,8 @@ func (b *BrokerSettings) clusterMap(m map[string]string) {
 	m[BrokerReplicaFetchMinBytes] = strconv.Itoa(c.ReplicaFetchMinBytes)
 	m[BrokerNumReplicaFetchers] = strconv.Itoa(c.NumReplicaFetchers)
 	m[BrokerAutoLeaderRebalanceEnable] = strconv.FormatBool(c.AutoLeaderRebalanceEnable)
+	m[BrokerLeaderImbalanceCheckIntervalSeconds] = strconv.FormatInt(int64(c.LeaderImbalanceCheckInterval/time.Second), 10)
+	m[BrokerLeaderImbalancePerBrokerPercentage] = strconv.Itoa(c.LeaderImbalancePerBrokerPercentage)
 	m[BrokerLeaderReplicationThrottledRate] = strconv.FormatInt(c.LeaderReplicationThrottledRate, 10)
 	m[BrokerFollowerReplicationThrottledRate] = strconv.FormatInt(c.FollowerReplicationThrottledRate, 10)
 }
@@ -828,7 +856,11 @@ var clusterConfigInfos = map[string]configInfo{
 	BrokerReplicaFetchWaitMaxMs:            {kmsg.ConfigTypeInt, "The longest a follower's fetch waits at the leader."},
 	BrokerReplicaFetchMinBytes:             {kmsg.ConfigTypeInt, "The bytes a follower's fetch waits for at the leader."},
 	BrokerNumReplicaFetchers:               {kmsg.ConfigTypeInt, "Fetcher connections a follower keeps to each leader broker."},
-	BrokerLeaderReplicationThrottledRate:   {kmsg.ConfigTypeLong, "Bytes per second a leader sends to out-of-sync followers of the replicas listed in leader.replication.throttled.replicas; changeable per broker at run time."},
-	BrokerFollowerReplicationThrottledRate: {kmsg.ConfigTypeLong, "Bytes per second this broker's out-of-sync replicas listed in follower.replication.throttled.replicas fetch; changeable per broker at run time."},
-	BrokerAutoLeaderRebalanceEnable:        {kmsg.ConfigTypeBoolean, "Whether leadership moves back to preferred replicas (accepted; not served yet)."},
+	BrokerAutoLeaderRebalanceEnable:        {kmsg.ConfigTypeBoolean, "Whether the controller moves leadership back to preferred replicas that are in sync."},
+
+	// Leader balancing.
+	BrokerLeaderImbalanceCheckIntervalSeconds: {kmsg.ConfigTypeLong, "How often the controller checks the leader balance."},
+	BrokerLeaderImbalancePerBrokerPercentage:  {kmsg.ConfigTypeInt, "The share of a broker's preferred partitions it may not lead before the controller elects it back."},
+	BrokerLeaderReplicationThrottledRate:      {kmsg.ConfigTypeLong, "Bytes per second a leader sends to out-of-sync followers of the replicas listed in leader.replication.throttled.replicas; changeable per broker at run time."},
+	BrokerFollowerReplicationThrottledRate:    {kmsg.ConfigTypeLong, "Bytes per second this broker's out-of-sync replicas listed in follower.replication.throttled.replicas fetch; changeable per broker at run time."},
 }

@@ -44,6 +44,7 @@ func TestClusterSettingsDefaults(t *testing.T) {
 		"inter.broker.listener.name": "", "security.inter.broker.protocol": "",
 		"replica.fetch.max.bytes": "1048576", "replica.fetch.wait.max.ms": "500", "replica.fetch.min.bytes": "1",
 		"num.replica.fetchers": "1", "auto.leader.rebalance.enable": "true",
+		"leader.imbalance.check.interval.seconds": "300", "leader.imbalance.per.broker.percentage": "10",
 	} {
 		if got, ok := m[name]; !ok || got != want {
 			t.Errorf("%s = %q (listed %v), want Kafka's default %q", name, got, ok, want)
@@ -128,6 +129,11 @@ func TestClusterSettingsParse(t *testing.T) {
 		{"inter.broker.source.bind.enable=true", "", func(c ClusterConfig) bool { return c.InterBrokerSourceBind }},
 		{"inter.broker.source.bind.enable=yes", "inter.broker.source.bind.enable", nil},
 		{"auto.leader.rebalance.enable=sometimes", "auto.leader.rebalance.enable", nil},
+		{"leader.imbalance.check.interval.seconds=5", "", func(c ClusterConfig) bool { return c.LeaderImbalanceCheckInterval == 5*time.Second }},
+		{"leader.imbalance.check.interval.seconds=0", "must be >= 1", nil},
+		{"leader.imbalance.per.broker.percentage=0", "", func(c ClusterConfig) bool { return c.LeaderImbalancePerBrokerPercentage == 0 }},
+		{"leader.imbalance.per.broker.percentage=-1", "must be >= 0", nil},
+		{"leader.imbalance.per.broker.percentage=101", "must be <= 100", nil},
 	} {
 		b := DefaultBrokerSettings()
 		err := b.ReadProperties(strings.NewReader(tt.line), "test")

@@ -83,9 +83,7 @@ var kafkaNotApplying = map[string]string{
 	"controlled.shutdown.max.retries": whyCluster, "controlled.shutdown.retry.backoff.ms": whyCluster,
 
 	// Replication.
-	"leader.imbalance.check.interval.seconds": whyReplication,
-	"leader.imbalance.per.broker.percentage":  whyReplication,
-	"replica.fetch.backoff.ms":                whyReplication, "replica.fetch.response.max.bytes": whyReplication,
+	"replica.fetch.backoff.ms": whyReplication, "replica.fetch.response.max.bytes": whyReplication,
 	"replica.high.watermark.checkpoint.interval.ms": whyReplication,
 	"replica.socket.receive.buffer.bytes":           whyReplication,
 	"replica.socket.timeout.ms":                     whyReplication, "unclean.leader.election.interval.ms": whyReplication,

@@ -596,6 +596,7 @@ func (n *brokerNode) campaign(ctx context.Context, reg *cluster.Registration, po
 				n.log.Warn("server: controller stopped", "err", err)
 			}
 		}()
+		balanced := n.startLeaderBalance(cctx, ctrl)
 		select {
 		case <-l.Lost():
 			n.log.Warn("server: controller term lost")
@@ -603,6 +604,7 @@ func (n *brokerNode) campaign(ctx context.Context, reg *cluster.Registration, po
 		}
 		cancel()
 		<-ran
+		balanced()
 		if ctx.Err() != nil {
 			rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = l.Resign(rctx)

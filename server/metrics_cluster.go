@@ -122,8 +122,10 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(cluster.MetricOfflinePartitions, float64(st.offline))
 				gauge(cluster.MetricBrokers, float64(len(snap.Brokers)), cluster.StateActive)
 				gauge(cluster.MetricBrokers, float64(st.fenced), cluster.StateFenced)
+				gauge(cluster.MetricPreferredReplicaImbalance, float64(cluster.PreferredReplicaImbalance(snap)))
 			} else {
 				gauge(cluster.MetricOfflinePartitions, 0)
+				gauge(cluster.MetricPreferredReplicaImbalance, 0)
 				gauge(cluster.MetricReassigningPartitions, 0)
 			}
 		}

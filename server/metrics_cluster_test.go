@@ -113,6 +113,7 @@ func TestClusterMetricsReportLeadershipISRAndControllerView(t *testing.T) {
 			cluster.MetricReassigningPartitions:                    0,
 			cluster.MetricBrokers + `{state="active"}`:             2,
 			cluster.MetricBrokers + `{state="fenced"}`:             1,
+			cluster.MetricPreferredReplicaImbalance:                1, // b-0: offline
 			cluster.MetricUnderMinISRPartitions:                    1,
 			cluster.MetricAtMinISRPartitions:                       1,
 			cluster.MetricISRShrinks:                               0,
@@ -130,6 +131,7 @@ func TestClusterMetricsReportLeadershipISRAndControllerView(t *testing.T) {
 			cluster.MetricPartitions:                               3,
 			cluster.MetricActiveController:                         0,
 			cluster.MetricOfflinePartitions:                        0,
+			cluster.MetricPreferredReplicaImbalance:                0,
 			cluster.MetricReassigningPartitions:                    0,
 			cluster.MetricUnderMinISRPartitions:                    1,
 			cluster.MetricAtMinISRPartitions:                       1,

@@ -34,11 +34,13 @@ func newClusterCmd() *cobra.Command {
 		Use:   "cluster",
 		Short: "Show the cluster: brokers, controller, metadata quorum, partitions at risk",
 		Example: `  tributary cluster status
-  tributary cluster status --output json`,
+  tributary cluster status --output json
+  tributary cluster rebalance --execute
+  tributary cluster decommission 4 --execute`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newClusterStatusCmd())
+	cmd.AddCommand(newClusterStatusCmd(), newClusterRebalanceCmd(), newClusterDecommissionCmd())
 	return cmd
 }
 

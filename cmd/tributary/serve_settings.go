@@ -112,7 +112,15 @@ var settingDocs = map[string]string{
 	"replica.fetch.wait.max.ms":            "longest a follower's fetch waits at the leader for replica.fetch.min.bytes; at most replica.lag.time.max.ms",
 	"replica.fetch.min.bytes":              "bytes a follower's fetch waits for at the leader",
 	"num.replica.fetchers":                 "fetcher connections a follower keeps to each leader broker",
-	"auto.leader.rebalance.enable":         "move leadership back to each partition's preferred replica when it is in the ISR; accepted, not served yet",
+	"auto.leader.rebalance.enable":         "the active controller moves leadership back to preferred replicas (first in the assignment) that are live and in the ISR, per leader.imbalance.* (cluster)",
+
+	// Replication throttles (KIP-73), for partition reassignments.
+	"leader.replication.throttled.rate":   "bytes/s a leader sends to out-of-sync followers of the replicas a topic's leader.replication.throttled.replicas lists (default: no limit); changeable per broker at run time",
+	"follower.replication.throttled.rate": "bytes/s this broker's out-of-sync replicas that a topic's follower.replication.throttled.replicas lists fetch (default: no limit); changeable per broker at run time",
+
+	// Leader balancing (auto.leader.rebalance.enable).
+	"leader.imbalance.check.interval.seconds": "how often the active controller checks the leader balance",
+	"leader.imbalance.per.broker.percentage":  "share of a broker's preferred partitions (0-100) it may not lead before the controller elects it their leader again",
 
 	// Authorization (ACLs).
 	"authorizer.class.name":          "ACLs: org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer) checks every request; empty allows everything",
