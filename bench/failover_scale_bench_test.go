@@ -12,7 +12,7 @@ package bench_test
 //
 // Skipped without TRIBUTARY_BENCH_CLUSTER_BIN, as BenchmarkCluster is.
 // Each partition count gets a fresh cluster, its partitions in topics of
-// -failover.topic-partitions (100) created ten topics a CreateTopics,
+// -failover.topic-partitions (100) created one topic a CreateTopics,
 // every ISR whole before the first kill, and a background load of
 // -failover.load acks=all records/s (kgo defaults, idempotent, round
 // robin over every partition; 0 for none) for the whole run. Under it,
@@ -96,8 +96,7 @@ var (
 
 // Settings of BenchmarkFailover.
 const (
-	foTopicsPerCreate = 10
-	foRecordSize      = 100
+	foRecordSize = 100
 	// foWait bounds each measurement after a kill; one not reached by
 	// then is reported as missed (and counted at this value).
 	foWait = 60 * time.Second
@@ -227,24 +226,21 @@ func startFailoverScale(b *testing.B, bin string, count int, rng *rand.Rand) *fo
 	start := time.Now()
 	adm := c.Admin()
 	configs := map[string]*string{"min.insync.replicas": strPtr(strconv.Itoa(clusterMinISR))}
-	for chunk := range slices.Chunk(fs.topics, foTopicsPerCreate) {
-		for _, t := range chunk {
-			// The last topic takes what is left.
-			n := min(per, count-per*slices.Index(fs.topics, t))
-			for {
-				resp, err := adm.CreateTopic(ctx, int32(n), clusterRF, configs, t)
-				if err == nil {
-					err = resp.Err
-				}
-				if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
-					break
-				}
-				if !kerr.IsRetriable(err) && !errors.Is(err, kerr.InvalidReplicationFactor) {
-					b.Fatalf("create %s: %v", t, err)
-				}
-				if !sleepFor(ctx, foPoll) {
-					b.Fatalf("create %s: %v", t, ctx.Err())
-				}
+	for i, t := range fs.topics {
+		n := min(per, count-per*i) // the last topic takes what is left
+		for {
+			resp, err := adm.CreateTopic(ctx, int32(n), clusterRF, configs, t)
+			if err == nil {
+				err = resp.Err
+			}
+			if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
+				break
+			}
+			if !kerr.IsRetriable(err) && !errors.Is(err, kerr.InvalidReplicationFactor) {
+				b.Fatalf("create %s: %v", t, err)
+			}
+			if !sleepFor(ctx, foPoll) {
+				b.Fatalf("create %s: %v", t, ctx.Err())
 			}
 		}
 	}
