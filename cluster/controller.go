@@ -251,6 +251,7 @@ func (c *Controller) commit(ctx context.Context, s *Snapshot, updates []Partitio
 // an error the chunks not yet started are not written; the first error
 // is returned.
 func (c *Controller) apply(ctx context.Context, updates []PartitionUpdate, why string) error {
+	updates = electionsFirst(updates)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(txnsInFlight)
 	for chunk := range slices.Chunk(updates, MaxUpdatesPerTxn) {
@@ -266,6 +267,23 @@ func (c *Controller) apply(ctx context.Context, updates []PartitionUpdate, why s
 		})
 	}
 	return g.Wait()
+}
+
+// electionsFirst returns updates with the changes of leader first, the
+// rest (ISR changes) after, each in their order. A fenced broker of
+// 10,000 partitions, in every ISR, needs 3,333 elections and 6,667 ISR
+// shrinks written in transactions of MaxUpdatesPerTxn; clients wait only
+// for the elections, which then do not wait behind the shrinks.
+func electionsFirst(updates []PartitionUpdate) []PartitionUpdate {
+	out := make([]PartitionUpdate, 0, len(updates))
+	for _, moves := range []bool{true, false} {
+		for _, u := range updates {
+			if (u.New.Leader != u.Old.Leader) == moves {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
 }
 
 // logUpdates logs each committed change of leader or ISR, and counts the

@@ -416,6 +416,36 @@ func TestControllerWritesAFailoverTransactionsConcurrently(t *testing.T) {
 	noViolations(t, m)
 }
 
+// TestControllerWritesElectionsBeforeISRChanges: a fenced broker in
+// every ISR gives some partitions a new leader and only shrinks the
+// others' ISRs; the controller writes the elections first, so that in
+// transactions of MaxUpdatesPerTxn the partitions clients wait for do not
+// wait behind the shrinks.
+func TestControllerWritesElectionsBeforeISRChanges(t *testing.T) {
+	var parts []PartitionState
+	for p := range int32(30) {
+		parts = append(parts, part(p, ids(1, 2, 3), ids(1, 2, 3), 1+p%3))
+	}
+	updates := electionsFirst(Reconcile(snap(ids(2, 3), nil, parts...), Policy{}))
+	if len(updates) != 30 {
+		t.Fatalf("%d updates, want one for each of 30 partitions", len(updates))
+	}
+	elections, shrinks := 0, 0
+	for i, u := range updates {
+		if u.New.Leader != u.Old.Leader {
+			if shrinks > 0 {
+				t.Fatalf("update %d elects %s-%d after %d ISR-only changes", i, u.New.Topic, u.New.Partition, shrinks)
+			}
+			elections++
+			continue
+		}
+		shrinks++
+	}
+	if elections != 10 {
+		t.Fatalf("%d elections, want 10 (the partitions broker 1 led)", elections)
+	}
+}
+
 func TestCreateTopicPlacesOverLiveBrokersOnly(t *testing.T) {
 	m := clusterOf(4)
 	m.fence(4)
