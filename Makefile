@@ -126,7 +126,7 @@ BENCH_CLUSTER_WORKLOADS ?= .*
 bench-cluster: build
 	TRIBUTARY_BENCH_CLUSTER_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench '^BenchmarkCluster$$/^workload=($(BENCH_CLUSTER_WORKLOADS))$$' -v -benchtime $(BENCH_CLUSTER_ITERS)x -count 1 -timeout 40m ./bench
 
-# Failover at scale (issue 15 item 9; ~1 min a kill at 10,000 partitions,
+# Failover at scale (issue 15 item 9; ~3 min a kill at 10,000 partitions,
 # most of it the restarted node's rejoin): for each count in
 # FAILOVER_PARTITIONS a fresh three-node cluster (RF=3,
 # min.insync.replicas=2, topics of 100 partitions) under FAILOVER_LOAD
