@@ -126,6 +126,26 @@ BENCH_CLUSTER_WORKLOADS ?= .*
 bench-cluster: build
 	TRIBUTARY_BENCH_CLUSTER_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench '^BenchmarkCluster$$/^workload=($(BENCH_CLUSTER_WORKLOADS))$$' -v -benchtime $(BENCH_CLUSTER_ITERS)x -count 1 -timeout 40m ./bench
 
+# Failover at scale (issue 15 item 9; ~3 min a kill at 10,000 partitions,
+# most of it the restarted node's rejoin): for each count in
+# FAILOVER_PARTITIONS a fresh three-node cluster (RF=3,
+# min.insync.replicas=2, topics of 100 partitions) under FAILOVER_LOAD
+# acks=all records/s, then FAILOVER_ITERS kill -9s of a partition's leader
+# (drawn with the seed: CLUSTERTEST_SEED reruns it) and FAILOVER_ITERS of
+# the active controller, each followed by a restart and a whole ISR. A
+# table per count: p50/p99/max of the time until Metadata names a new
+# leader, the first acks=all produce succeeds (by hand and through kgo),
+# every partition has moved, a new controller is named and a CreateTopics
+# succeeds (see bench/failover_scale_bench_test.go). FAILOVER_KILLS picks
+# the kinds ('leader', 'controller').
+FAILOVER_ITERS ?= 5
+FAILOVER_PARTITIONS ?= 1000,10000
+FAILOVER_LOAD ?= 1000
+FAILOVER_KILLS ?= leader|controller
+.PHONY: bench-failover
+bench-failover: build
+	TRIBUTARY_BENCH_CLUSTER_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench '^BenchmarkFailover$$/^partitions=/^kill=($(FAILOVER_KILLS))$$' -v -benchtime $(FAILOVER_ITERS)x -count 1 -timeout 4h ./bench -args -failover.partitions=$(FAILOVER_PARTITIONS) -failover.load=$(FAILOVER_LOAD)
+
 # Peers side by side: Tributary, NATS JetStream (file storage), Redis
 # Streams (AOF everysec) and kfake, the same workloads interleaved in one
 # run (see bench/peers; it runs as a test because kfake, the control, is a

@@ -44,6 +44,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // MaxUpdatesPerTxn is how many partition updates the controller puts in
@@ -51,6 +53,13 @@ import (
 // --max-txn-ops operations (128 by default), and each update is a compare
 // and a put.
 const MaxUpdatesPerTxn = 64
+
+// txnsInFlight is how many of those transactions the controller has in
+// flight at once. Each returns once the store's snapshot shows it; one
+// at a time, the 3,333 elections after one of three brokers of 10,000
+// partitions was fenced took 53 transactions and 7.5 s
+// (BenchmarkFailover), the last partitions waiting for all the others.
+const txnsInFlight = 8
 
 // retryBackoffMin and retryBackoffMax bound the wait after a store error that is not a conflict
 // (the store unreachable, say) before the controller tries again.
@@ -237,15 +246,44 @@ func (c *Controller) commit(ctx context.Context, s *Snapshot, updates []Partitio
 	}
 }
 
-// apply writes updates in chunks, logging each chunk once it is stored.
+// apply writes updates in chunks, up to txnsInFlight at once (they
+// touch different partitions), logging each chunk once it is stored. On
+// an error the chunks not yet started are not written; the first error
+// is returned.
 func (c *Controller) apply(ctx context.Context, updates []PartitionUpdate, why string) error {
+	updates = electionsFirst(updates)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(txnsInFlight)
 	for chunk := range slices.Chunk(updates, MaxUpdatesPerTxn) {
-		if err := c.store.UpdatePartitions(ctx, chunk); err != nil {
-			return fmt.Errorf("cluster: %s: %w", why, err)
+		if gctx.Err() != nil {
+			break
 		}
-		c.logUpdates(chunk, why)
+		g.Go(func() error {
+			if err := c.store.UpdatePartitions(gctx, chunk); err != nil {
+				return fmt.Errorf("cluster: %s: %w", why, err)
+			}
+			c.logUpdates(chunk, why)
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
+}
+
+// electionsFirst returns updates with the changes of leader first, the
+// rest (ISR changes) after, each in their order. A fenced broker of
+// 10,000 partitions, in every ISR, needs 3,333 elections and 6,667 ISR
+// shrinks written in transactions of MaxUpdatesPerTxn; clients wait only
+// for the elections, which then do not wait behind the shrinks.
+func electionsFirst(updates []PartitionUpdate) []PartitionUpdate {
+	out := make([]PartitionUpdate, 0, len(updates))
+	for _, moves := range []bool{true, false} {
+		for _, u := range updates {
+			if (u.New.Leader != u.Old.Leader) == moves {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
 }
 
 // logUpdates logs each committed change of leader or ISR, and counts the

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -363,6 +364,86 @@ func TestControllerSplitsLargeFailoversIntoBoundedTransactions(t *testing.T) {
 		t.Fatalf("a transaction of %d updates, limit %d", largest, MaxUpdatesPerTxn)
 	}
 	noViolations(t, m)
+}
+
+// slowStore is a memStore whose partition writes each take delay before
+// they apply, and which records how many were in flight at most.
+type slowStore struct {
+	*memStore
+	delay          time.Duration
+	inFlight, most atomic.Int32
+}
+
+func (s *slowStore) UpdatePartitions(ctx context.Context, updates []PartitionUpdate) error {
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for {
+		most := s.most.Load()
+		if n <= most || s.most.CompareAndSwap(most, n) {
+			break
+		}
+	}
+	time.Sleep(s.delay)
+	return s.memStore.UpdatePartitions(ctx, updates)
+}
+
+// TestControllerWritesAFailoverTransactionsConcurrently: the elections
+// after a fencing go out in several transactions at once, not each
+// waiting for the one before (with 10,000 partitions the last ones waited
+// seconds for the others), and every one is stored.
+func TestControllerWritesAFailoverTransactionsConcurrently(t *testing.T) {
+	m := clusterOf(3)
+	ss := &slowStore{memStore: m, delay: 20 * time.Millisecond}
+	logs := &lockedBuffer{}
+	c := testController{NewController(ControllerConfig{NodeID: 2, Store: ss,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Seed: 1}), logs}
+	if _, err := c.CreateTopic(context.Background(), "t", 4*MaxUpdatesPerTxn, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	m.fence(1)
+	waitFor(t, m, "broker 1 out of every ISR", func(s *Snapshot) bool {
+		for _, p := range s.Partitions {
+			if p.InISR(1) || p.Leader == 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if most := ss.most.Load(); most < 2 {
+		t.Fatalf("at most %d transaction in flight, want several", most)
+	}
+	noViolations(t, m)
+}
+
+// TestControllerWritesElectionsBeforeISRChanges: a fenced broker in
+// every ISR gives some partitions a new leader and only shrinks the
+// others' ISRs; the controller writes the elections first, so that in
+// transactions of MaxUpdatesPerTxn the partitions clients wait for do not
+// wait behind the shrinks.
+func TestControllerWritesElectionsBeforeISRChanges(t *testing.T) {
+	var parts []PartitionState
+	for p := range int32(30) {
+		parts = append(parts, part(p, ids(1, 2, 3), ids(1, 2, 3), 1+p%3))
+	}
+	updates := electionsFirst(Reconcile(snap(ids(2, 3), nil, parts...), Policy{}))
+	if len(updates) != 30 {
+		t.Fatalf("%d updates, want one for each of 30 partitions", len(updates))
+	}
+	elections, shrinks := 0, 0
+	for i, u := range updates {
+		if u.New.Leader != u.Old.Leader {
+			if shrinks > 0 {
+				t.Fatalf("update %d elects %s-%d after %d ISR-only changes", i, u.New.Topic, u.New.Partition, shrinks)
+			}
+			elections++
+			continue
+		}
+		shrinks++
+	}
+	if elections != 10 {
+		t.Fatalf("%d elections, want 10 (the partitions broker 1 led)", elections)
+	}
 }
 
 func TestCreateTopicPlacesOverLiveBrokersOnly(t *testing.T) {

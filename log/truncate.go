@@ -55,8 +55,10 @@ const (
 // Truncate removes every batch whose last offset is >= offset, so that the
 // log ends at the batch boundary at or below offset (replication's
 // truncation of a diverged tail). Truncating at or below the log start
-// offset empties the log and restarts it at offset. It returns the new log
-// end offset.
+// offset empties the log and restarts it at offset; at or past the log end
+// it removes no batch, only the leader epochs that begin at the log end
+// (BecomeLeader's of an epoch in which nothing was appended). It returns
+// the new log end offset.
 //
 // It never waits for readers: a segment no reader holds a view of is cut
 // in place; one that is held is replaced by a copy of its kept batches,
@@ -74,8 +76,16 @@ func (l *Log) Truncate(offset int64) (int64, error) {
 	if offset < 0 {
 		return 0, fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
 	}
-	if offset >= l.nextOffset.Load() {
-		return l.nextOffset.Load(), nil
+	if next := l.nextOffset.Load(); offset >= next {
+		// No batch goes, but an epoch this replica began as leader and
+		// appended nothing in (it starts at the log end) goes, as in
+		// Kafka's truncateTo: its leader successor never saw it, and a
+		// follower that kept it would send it as its last fetched epoch
+		// and be told of the same divergence for ever.
+		if err := l.cutEpochs(next, true); err != nil {
+			return next, err
+		}
+		return next, nil
 	}
 	next, err := l.truncate(offset, truncateTo)
 	if err != nil {

@@ -343,3 +343,56 @@ func TestOpenDropsUnreadableTruncateIntent(t *testing.T) {
 		t.Fatalf("unreadable truncate intent kept: %v", err)
 	}
 }
+
+// TestTruncateAtTheEndDropsAnEpochBegunThere: a replica that became
+// leader of an epoch and appended nothing in it, then follows a leader
+// that never had that epoch, is told to truncate at its log end (Kafka's
+// truncateTo case): no batch goes, but the epoch does, durably, so that
+// its next fetch names the last epoch it holds records of. An epoch with
+// records below the cut stays.
+func TestTruncateAtTheEndDropsAnEpochBegunThere(t *testing.T) {
+	tests := []struct {
+		name        string
+		appendInTwo bool  // append a batch after BecomeLeader(2)
+		cut         int64 // at or past the log end
+		want        []log.EpochEntry
+	}{
+		{"an epoch begun at the end goes", false, 4, []log.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 1, StartOffset: 2}}},
+		{"past the end too", false, 9, []log.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 1, StartOffset: 2}}},
+		{"an epoch with records stays", true, 6, []log.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 1, StartOffset: 2}, {Epoch: 2, StartOffset: 4}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := quietConfig()
+			l := openLog(t, t.TempDir(), cfg)
+			l.SetReplicated(true)
+			for _, e := range []int32{0, 1} {
+				if err := l.BecomeLeader(e); err != nil {
+					t.Fatal(err)
+				}
+				appendRecords(t, l, 1, 2, tsBase, 10)
+			}
+			if err := l.BecomeLeader(2); err != nil { // at 4
+				t.Fatal(err)
+			}
+			if tt.appendInTwo {
+				appendRecords(t, l, 1, 2, tsBase, 10)
+			}
+			end := l.NextOffset()
+			if got, err := l.Truncate(tt.cut); err != nil || got != end {
+				t.Fatalf("Truncate(%d) = %d, %v; want %d, nil", tt.cut, got, err, end)
+			}
+			check := func(t *testing.T, l *log.Log) {
+				t.Helper()
+				if got := l.LeaderEpochEntries(); !slices.Equal(got, tt.want) {
+					t.Fatalf("epochs %v, want %v", got, tt.want)
+				}
+				if l.NextOffset() != end {
+					t.Fatalf("log end %d, want %d", l.NextOffset(), end)
+				}
+			}
+			check(t, l)
+			reopenAll(t, l, cfg, check)
+		})
+	}
+}

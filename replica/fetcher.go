@@ -671,13 +671,22 @@ func truncateDiverged(p *followed, fetchOffset int64, div DivergingEpoch) (bool,
 		// records can match the leader's.
 		target = p.log.StartOffset()
 	}
-	if target >= leo {
+	// At the log end only epochs this replica began as leader and
+	// appended nothing in can go (Kafka's truncateTo): its successor never
+	// saw them. With none, the answer would move nothing and the follower
+	// would ask again for ever.
+	atEnd := target == leo && p.log.LeaderEpoch() > div.Epoch
+	if target >= leo && !atEnd {
 		return false, fmt.Errorf("%w: %s-%d: diverging epoch %d at %d cuts nothing from a log ending at %d",
 			ErrCorruptFetch, p.tp.Topic, p.tp.Partition, div.Epoch, div.EndOffset, leo)
 	}
 	if _, err := p.log.Truncate(target); err != nil {
 		return false, fmt.Errorf("replica: truncate %s-%d to %d (diverging epoch %d ends at %d): %w",
 			p.tp.Topic, p.tp.Partition, target, div.Epoch, div.EndOffset, err)
+	}
+	if atEnd && p.log.LeaderEpoch() > div.Epoch {
+		return false, fmt.Errorf("%w: %s-%d: diverging epoch %d at %d: the epochs after it begin at the log end %d and truncating there kept them",
+			ErrCorruptFetch, p.tp.Topic, p.tp.Partition, div.Epoch, div.EndOffset, leo)
 	}
 	return true, nil
 }

@@ -116,6 +116,34 @@ func TestFollowerRefusesDivergenceThatCutsNothing(t *testing.T) {
 	}
 }
 
+// TestFollowerDropsAnEpochItLedWithoutAppending: a replica elected
+// leader of epoch 2 at its log end (6), killed before it appended, comes
+// back as a follower of epoch 3's leader, which never had epoch 2. It
+// answers that epoch 1 ends at 6: nothing is cut, but epoch 2 goes, so
+// the next fetch names epoch 1 and matches; before, the follower called
+// the answer corrupt and was told the same for ever, out of the ISR.
+func TestFollowerDropsAnEpochItLedWithoutAppending(t *testing.T) {
+	for _, kind := range followerKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			l := kind.open(t)
+			if err := l.BecomeLeader(2); err != nil {
+				t.Fatal(err)
+			}
+			fe, s := fetcherFor(l)
+			s.p.epoch = 3
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.HighWatermark = 6
+			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = 1, 6
+			if _, err := fe.handlePartition(context.Background(), s, &rp); err != nil {
+				t.Fatalf("err %v, want none", err)
+			}
+			if l.NextOffset() != 6 || l.LeaderEpoch() != 1 {
+				t.Fatalf("log end %d, last epoch %d; want 6 and 1", l.NextOffset(), l.LeaderEpoch())
+			}
+		})
+	}
+}
+
 // TestFollowerRetryAfterLeaderNotReadyDoublesToBackoffAndStartsOverOnSuccess:
 // while the leader does not know the partition, each rest is twice the
 // last from firstNotReadyRetry up to the backoff; other errors rest the

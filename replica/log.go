@@ -32,7 +32,9 @@ type Log interface {
 	AppendAsFollower(batches []byte) (log.AppendInfo, error)
 	// Truncate removes every batch whose last offset is >= offset (and
 	// cuts the epoch cache there); at or below StartOffset() it empties
-	// the log and restarts it at offset. It returns the new end.
+	// the log and restarts it at offset; at or past NextOffset() it
+	// removes only the epochs that begin at NextOffset() (begun as
+	// leader, nothing appended). It returns the new end.
 	Truncate(offset int64) (int64, error)
 	// TruncateFullyAndStartAt empties the log and restarts it at offset,
 	// which may lie past its end (Kafka's truncateFullyAndStartAt): a

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -332,6 +333,44 @@ func TestManagerShrinksAndExpandsISR(t *testing.T) {
 		s := lm.Stats()
 		return s.ISRShrinks == 1 && s.ISRExpands == 1 && s.Leaders == 1
 	})
+}
+
+// TestManagerProposesISRChangesOfManyPartitionsAtOnce: a check with many
+// partitions to change has several proposals in flight, not one after
+// the other (a broker rejoining 10,000 ISRs took minutes one at a time).
+func TestManagerProposesISRChangesOfManyPartitionsAtOnce(t *testing.T) {
+	const partitions = 16
+	c := newClock()
+	var inFlight, most, proposed atomic.Int32
+	lm := NewManager(Config{
+		Self: 1, LagTimeMax: 10 * time.Second, Logger: quiet, ISRCheckInterval: 2 * time.Millisecond, Now: c.Now,
+		AlterISR: func(context.Context, cluster.PartitionState, []int32) error {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			time.Sleep(20 * time.Millisecond)
+			proposed.Add(1)
+			return nil
+		},
+	})
+	t.Cleanup(lm.Close)
+	for p := range int32(partitions) {
+		l := newFakeLog()
+		st := leaderState(1)
+		st.Partition = p
+		ld, err := lm.BecomeLeader(l, st, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.appendLeader(2)
+		ld.Appended()
+	}
+	c.advance(11 * time.Second) // no follower ever fetched: every ISR shrinks
+	eventually(t, "every partition's shrink proposed", func() bool { return proposed.Load() >= partitions })
+	if m := most.Load(); m < 2 {
+		t.Fatalf("at most %d proposal in flight, want several", m)
+	}
 }
 
 func TestManagerHandsPartitionBetweenRoles(t *testing.T) {
