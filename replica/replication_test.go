@@ -344,7 +344,7 @@ func TestManagerProposesISRChangesOfManyPartitionsAtOnce(t *testing.T) {
 	var inFlight, most, proposed atomic.Int32
 	lm := NewManager(Config{
 		Self: 1, LagTimeMax: 10 * time.Second, Logger: quiet, ISRCheckInterval: 2 * time.Millisecond, Now: c.Now,
-		AlterISR: func(context.Context, cluster.PartitionState, []int32) error {
+		AlterISR: func(context.Context, cluster.PartitionState, []int32, []int64) error {
 			n := inFlight.Add(1)
 			defer inFlight.Add(-1)
 			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
