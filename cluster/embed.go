@@ -161,8 +161,10 @@ func VoterClientEndpoints(voters []Voter) ([]string, error) {
 
 // StartEmbedded starts the member and waits until it serves clients, at
 // most StartTimeout (or until ctx ends). The member starts a new cluster
-// from Voters when its etcd data dir holds no write-ahead log, and
-// rejoins its existing cluster from the log otherwise.
+// from Voters when its etcd data dir holds no write-ahead log (or, with
+// JoinExisting, joins the running quorum and waits to be promoted from
+// learner to voter), and rejoins its existing cluster from the log
+// otherwise.
 func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 	stopping := new(atomic.Bool)
 	cfg, clientURL, err := c.etcdConfig(stopping)
