@@ -216,9 +216,10 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 		closeUnready(e)
 		return nil, fmt.Errorf("cluster: etcd member %d not ready: %w", c.NodeID, ctx.Err())
 	}
-	if joining {
+	if e.Server.IsLearner() {
 		// A learner answers almost no client request: the broker on it
-		// starts once the member votes.
+		// starts once the member votes. Joining, or restarted from its
+		// log before it was promoted.
 		if err := waitPromoted(ctx, e, t.C); err != nil {
 			stopping.Store(true)
 			e.Close()
