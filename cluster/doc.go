@@ -25,10 +25,19 @@
 //	peer source         with EmbedConfig.BindPeerSource, the voter entry's
 //	                    host (etcd's SetMemberLocalAddr), unless it is
 //	                    loopback or not an IP (PeerSourceBindable)
-//	initial cluster     every voter, token DefaultClusterToken
+//	initial cluster     every voter, token DefaultClusterToken; with
+//	                    EmbedConfig.JoinExisting and no WAL, the running
+//	                    quorum's started members (read from the other
+//	                    voters) and this one (JoinInitialCluster)
 //	cluster state       "new" when the member's data dir holds no WAL,
-//	                    "existing" (rejoin from the WAL) otherwise
+//	                    "existing" (rejoin from the WAL) otherwise, and
+//	                    "existing" when joining
 //	TLS                 https peer and/or client URLs when given TLSFiles
+//
+// A voter joins a running quorum as etcd's runtime reconfiguration has
+// it (membership.go): AddVoter adds it as a learner, the member starts
+// with JoinExisting, and PromoteVoter makes it a voter once it has caught
+// up; StartEmbedded returns only then. RemoveVoter is member remove.
 //
 // With peer TLS and ClientCertAuth, etcd also checks each peer's
 // certificate against the address the peer connects from. Voters on one

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/features"
+	"go.uber.org/zap"
 )
 
 const (
@@ -107,6 +109,13 @@ type EmbedConfig struct {
 	// entry is 127.x.x.x or a host name dials its peers from the
 	// kernel's choice of address still (StartEmbedded logs so).
 	BindPeerSource bool
+	// JoinExisting (controller.quorum.initial.state=existing) starts a
+	// member whose etcd data dir holds no write-ahead log as a new member
+	// of the running quorum, which must have been told of it (AddVoter):
+	// its initial cluster is the quorum's membership, read from the other
+	// voters' client addresses, and it serves only once promoted from
+	// learner to voter. A member with a log rejoins from it either way.
+	JoinExisting bool
 }
 
 // Embedded is a running embedded etcd member.
@@ -152,8 +161,10 @@ func VoterClientEndpoints(voters []Voter) ([]string, error) {
 
 // StartEmbedded starts the member and waits until it serves clients, at
 // most StartTimeout (or until ctx ends). The member starts a new cluster
-// from Voters when its etcd data dir holds no write-ahead log, and
-// rejoins its existing cluster from the log otherwise.
+// from Voters when its etcd data dir holds no write-ahead log (or, with
+// JoinExisting, joins the running quorum and waits to be promoted from
+// learner to voter), and rejoins its existing cluster from the log
+// otherwise.
 func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 	stopping := new(atomic.Bool)
 	cfg, clientURL, err := c.etcdConfig(stopping)
@@ -173,12 +184,22 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 				"voter_host", host, "node", c.NodeID)
 		}
 	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	joining := c.JoinExisting && !hasWAL(cfg.Dir)
+	if joining {
+		jctx, cancel := context.WithTimeout(ctx, timeout)
+		initial, err := c.existingCluster(jctx, cfg.AdvertisePeerUrls[0].String())
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		cfg.InitialCluster, cfg.ClusterState = initial, embed.ClusterStateFlagExisting
+	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: start etcd member %d (peer %s, client %s): %w", c.NodeID, c.ControllerListen, clientURL, err)
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
@@ -195,7 +216,77 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 		closeUnready(e)
 		return nil, fmt.Errorf("cluster: etcd member %d not ready: %w", c.NodeID, ctx.Err())
 	}
+	if e.Server.IsLearner() {
+		// A learner answers almost no client request: the broker on it
+		// starts once the member votes. Joining, or restarted from its
+		// log before it was promoted.
+		if err := waitPromoted(ctx, e, t.C); err != nil {
+			stopping.Store(true)
+			e.Close()
+			return nil, fmt.Errorf("cluster: etcd member %d joined the quorum as a learner: %w", c.NodeID, err)
+		}
+	}
 	return &Embedded{etcd: e, clientURLs: []string{clientURL}, clientTLS: c.ClientTLS, stopping: stopping}, nil
+}
+
+// waitPromoted waits until e is a voter: AddVoter's caller promotes it
+// once it has caught up.
+func waitPromoted(ctx context.Context, e *embed.Etcd, timeout <-chan time.Time) error {
+	tick := time.NewTicker(promotePoll)
+	defer tick.Stop()
+	for e.Server.IsLearner() {
+		select {
+		case <-tick.C:
+		case err := <-e.Err():
+			return err
+		case <-timeout:
+			return errors.New("not promoted to voter before the start timeout: is `tributary cluster add-voter` (or etcdctl member promote) running?")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// existingCluster is the initial cluster of a member joining the running
+// quorum at peerURL, from the membership the other voters report.
+func (c EmbedConfig) existingCluster(ctx context.Context, peerURL string) (string, error) {
+	var others []Voter
+	for _, v := range c.Voters {
+		if v.NodeID != c.NodeID {
+			others = append(others, v)
+		}
+	}
+	if len(others) == 0 {
+		return "", fmt.Errorf("cluster: node %d joins an existing quorum (controller.quorum.initial.state=%s) but controller.quorum.voters names no other voter to reach it through", c.NodeID, InitialStateExisting)
+	}
+	eps, err := VoterClientEndpoints(others)
+	if err != nil {
+		return "", err
+	}
+	var tlsCfg *tls.Config
+	if c.ClientTLS != nil {
+		if tlsCfg, err = (&Embedded{clientTLS: c.ClientTLS}).ClientTLS(); err != nil {
+			return "", err
+		}
+		for i := range eps {
+			eps[i] = "https://" + eps[i]
+		}
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: DefaultDialTimeout, TLS: tlsCfg, Logger: zap.NewNop()})
+	if err != nil {
+		return "", fmt.Errorf("cluster: node %d joins an existing quorum: etcd client for %v: %w", c.NodeID, eps, err)
+	}
+	defer cli.Close()
+	list, err := cli.MemberList(ctx)
+	if err != nil {
+		return "", fmt.Errorf("cluster: node %d joins an existing quorum: member list from %v: %w", c.NodeID, eps, err)
+	}
+	initial, err := JoinInitialCluster(list.Members, c.NodeID, peerURL, c.Voters)
+	if err != nil {
+		return "", fmt.Errorf("cluster: node %d cannot join the quorum: %w", c.NodeID, err)
+	}
+	return initial, nil
 }
 
 // closeUnready stops a member that never became ready. embed.Etcd.Close

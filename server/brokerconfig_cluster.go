@@ -48,6 +48,16 @@ const (
 	// listener's host at its port + ControllerClientPortOffset. Not a
 	// Kafka name (KRaft has no separate client port).
 	BrokerControllerClientListener = "controller.client.listener"
+	// BrokerControllerQuorumInitialState is
+	// controller.quorum.initial.state, etcd's --initial-cluster-state:
+	// how a voter whose etcd data dir is empty starts. "new" (the
+	// default) forms a new quorum with the other voters; "existing" joins
+	// the running quorum as the member `tributary cluster add-voter`
+	// added (Kafka formats such a controller with kafka-storage format
+	// --no-initial-controllers and adds it with kafka-metadata-quorum
+	// add-controller, KIP-853). A voter with an etcd log rejoins from it
+	// either way. Not a Kafka name.
+	BrokerControllerQuorumInitialState = "controller.quorum.initial.state"
 	// BrokerMetadataStore is metadata.store: an external etcd,
 	// etcd://host:port,host:port, instead of voters embedded in the
 	// brokers. Not a Kafka name.
@@ -170,6 +180,9 @@ type ClusterConfig struct {
 	// ControllerClientListen is controller.client.listener as given;
 	// ClientListen is the address it resolves to.
 	ControllerClientListen string
+	// InitialState is controller.quorum.initial.state: cluster.InitialStateNew
+	// or cluster.InitialStateExisting.
+	InitialState string
 	// MetadataStore are the endpoints (host:port) of metadata.store's
 	// external etcd; nil when the voters are embedded. MetadataStoreURL
 	// is the whole setting (TLS, key root).
@@ -220,6 +233,7 @@ type ClusterConfig struct {
 func DefaultClusterConfig() ClusterConfig {
 	return ClusterConfig{
 		NodeID:                        unsetNodeID,
+		InitialState:                  cluster.InitialStateNew,
 		DefaultReplicationFactor:      DefaultDefaultReplicationFactor,
 		MinInsyncReplicas:             DefaultMinInsyncReplicas,
 		OffsetsTopicReplicationFactor: DefaultOffsetsTopicReplicationFactor,
@@ -388,7 +402,8 @@ func dialAddr(addr string) (string, uint16, error) {
 // (checkSingleBroker).
 var clusterOnly = map[string]bool{
 	BrokerNodeID: true, BrokerProcessRoles: true, BrokerControllerListener: true, BrokerControllerClientListener: true,
-	BrokerDefaultReplicationFactor: true, BrokerOffsetsTopicReplicationFactor: true, BrokerReplicaLagTimeMaxMs: true,
+	BrokerControllerQuorumInitialState: true,
+	BrokerDefaultReplicationFactor:     true, BrokerOffsetsTopicReplicationFactor: true, BrokerReplicaLagTimeMaxMs: true,
 	BrokerRack: true, BrokerSessionTimeoutMs: true, BrokerHeartbeatIntervalMs: true, BrokerFastFencingEnable: true,
 	BrokerInterBrokerSourceBindEnable: true,
 	BrokerInterBrokerListenerName:     true, BrokerSecurityInterBrokerProtocol: true, BrokerSASLMechanismInterBrokerProtocol: true,
@@ -429,6 +444,11 @@ func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err err
 			_, _, err = dialAddr(value)
 		}
 		c.ControllerClientListen = value
+	case BrokerControllerQuorumInitialState:
+		if value != cluster.InitialStateNew && value != cluster.InitialStateExisting {
+			err = fmt.Errorf("want %s or %s", cluster.InitialStateNew, cluster.InitialStateExisting)
+		}
+		c.InitialState = value
 	case BrokerMetadataStore:
 		c.MetadataStoreURL, err = ParseMetadataStore(value)
 		c.MetadataStore = c.MetadataStoreURL.HostPorts()
@@ -570,6 +590,7 @@ func (b *BrokerSettings) clusterMap(m map[string]string) {
 	m[BrokerControllerQuorumVoters] = FormatVoters(c.Voters)
 	m[BrokerControllerListener] = c.ControllerListen
 	m[BrokerControllerClientListener] = c.ControllerClientListen
+	m[BrokerControllerQuorumInitialState] = c.InitialState
 	m[BrokerMetadataStore] = c.MetadataStoreURL.String()
 	m[BrokerDefaultReplicationFactor] = strconv.Itoa(c.DefaultReplicationFactor)
 	m[BrokerMinInsyncReplicas] = strconv.Itoa(c.MinInsyncReplicas)
@@ -635,6 +656,9 @@ func (b *BrokerSettings) validateCluster() error {
 			return bad("with %s (an external etcd) no etcd is embedded here: leave out %s, %s, a CONTROLLER listener and the controller role",
 				BrokerMetadataStore, BrokerControllerListener, BrokerControllerClientListener)
 		}
+		if c.InitialState == cluster.InitialStateExisting {
+			return bad("%s=%s is an embedded voter's: with %s no etcd is embedded here", BrokerControllerQuorumInitialState, c.InitialState, BrokerMetadataStore)
+		}
 		return nil
 	}
 	self, inVoters := c.Voter()
@@ -646,6 +670,9 @@ func (b *BrokerSettings) validateCluster() error {
 		}
 		if c.ControllerClientListen != "" {
 			return bad("%s is a voter's: this node is not one", BrokerControllerClientListener)
+		}
+		if c.InitialState == cluster.InitialStateExisting {
+			return bad("%s=%s is a voter's: this node is not one", BrokerControllerQuorumInitialState, c.InitialState)
 		}
 		return nil
 	}
@@ -840,6 +867,7 @@ var clusterConfigInfos = map[string]configInfo{
 	BrokerControllerQuorumVoters:           {kmsg.ConfigTypeList, "The voters of the metadata quorum (embedded etcd members) as id@host:port; empty on a single broker."},
 	BrokerControllerListener:               {kmsg.ConfigTypeString, "The address this voter's etcd peer traffic listens on; the other voters dial its controller.quorum.voters entry."},
 	BrokerControllerClientListener:         {kmsg.ConfigTypeString, "The address this voter's etcd serves the brokers on; empty: the controller port + 1."},
+	BrokerControllerQuorumInitialState:     {kmsg.ConfigTypeString, "How a voter with an empty etcd data dir starts: new forms a new quorum, existing joins the running one as the member cluster add-voter added."},
 	BrokerMetadataStore:                    {kmsg.ConfigTypeString, "An external etcd holding the cluster's metadata, etcd://host:port,...; empty: embedded voters or a single broker."},
 	BrokerDefaultReplicationFactor:         {kmsg.ConfigTypeInt, "The replication factor of topics created without one."},
 	BrokerOffsetsTopicReplicationFactor:    {kmsg.ConfigTypeShort, "The replication factor of __consumer_offsets; it is not created until this many brokers are live."},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tributary-io/tributary/auth"
+	"github.com/tributary-io/tributary/cluster"
 )
 
 // threeVoters is the quorum of the README's and make cluster's nodes.
@@ -93,6 +94,9 @@ func TestClusterSettingsParse(t *testing.T) {
 		{"controller.listener=127.0.0.2:0", `bad port "0"`, nil},
 		{"controller.client.listener=:2379", "", func(c ClusterConfig) bool { return c.ControllerClientListen == ":2379" }},
 		{"controller.client.listener=:99999", `bad port "99999"`, nil},
+		{"controller.quorum.initial.state=existing", "", func(c ClusterConfig) bool { return c.InitialState == cluster.InitialStateExisting }},
+		{"controller.quorum.initial.state=new", "", func(c ClusterConfig) bool { return c.InitialState == cluster.InitialStateNew }},
+		{"controller.quorum.initial.state=join", "want new or existing", nil},
 		{"metadata.store=etcd://e1:2379,e2:2379", "", func(c ClusterConfig) bool {
 			return slices.Equal(c.MetadataStore, []string{"e1:2379", "e2:2379"})
 		}},
@@ -205,6 +209,12 @@ func TestClusterSettingsCombinations(t *testing.T) {
 		}},
 		{"client listener on the controller's address", []string{"node.id=1", voters, "controller.listener=127.0.0.2:9093", "controller.client.listener=127.0.0.2:9093"},
 			"controller.client.listener=127.0.0.2:9093 is the controller listener's address", nil},
+		{"voter joining the running quorum", []string{"node.id=1", voters, "controller.listener=127.0.0.2:9093", "controller.quorum.initial.state=existing"}, "", func(c ClusterConfig) bool {
+			return c.IsVoter() && c.InitialState == cluster.InitialStateExisting
+		}},
+		{"a non-voter joining the quorum", []string{"node.id=4", voters, "controller.quorum.initial.state=existing"}, "controller.quorum.initial.state=existing is a voter's", nil},
+		{"joining the quorum of an external store", []string{"node.id=4", "metadata.store=etcd://e1:2379", "controller.quorum.initial.state=existing"},
+			"controller.quorum.initial.state=existing is an embedded voter's", nil},
 		{"client listener of a non-voter", []string{"node.id=4", voters, "controller.client.listener=:2379"}, "controller.client.listener is a voter's", nil},
 		{"derived client port past 65535", []string{"node.id=1", "controller.quorum.voters=1@h:65535", "controller.listener=h:65535"}, "past 65535", nil},
 		{"derived client port past 65535, overridden", []string{"node.id=1", "controller.quorum.voters=1@h:65535", "controller.listener=h:65535",

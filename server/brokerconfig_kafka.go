@@ -231,7 +231,7 @@ const (
 // kafkaNotApplyingReason is why name does not apply here, and whether it
 // is one of those names.
 func kafkaNotApplyingReason(name string) (string, bool) {
-	if name == BrokerControllerQuorumVoters || name == BrokerMetadataStore {
+	if name == BrokerControllerQuorumVoters || name == BrokerControllerQuorumInitialState || name == BrokerMetadataStore {
 		return "", false // served, in families that are not
 	}
 	if why, ok := kafkaNotApplying[name]; ok {

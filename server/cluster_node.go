@@ -399,6 +399,7 @@ func (n *brokerNode) embedConfig() cluster.EmbedConfig {
 		PeerTLS:          n.opts.Security.Metadata.Peer,
 		ClientTLS:        n.opts.Security.Metadata.Serve,
 		BindPeerSource:   n.cfg.InterBrokerSourceBind,
+		JoinExisting:     n.cfg.InitialState == cluster.InitialStateExisting,
 	}
 }
 

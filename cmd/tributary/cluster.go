@@ -36,11 +36,14 @@ func newClusterCmd() *cobra.Command {
 		Example: `  tributary cluster status
   tributary cluster status --output json
   tributary cluster rebalance --execute
-  tributary cluster decommission 4 --execute`,
+  tributary cluster decommission 4 --execute
+  tributary cluster add-voter --node-id 4 --controller 127.0.0.5:9093
+  tributary cluster remove-voter 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newClusterStatusCmd(), newClusterRebalanceCmd(), newClusterDecommissionCmd())
+	cmd.AddCommand(newClusterStatusCmd(), newClusterRebalanceCmd(), newClusterDecommissionCmd(),
+		newClusterAddVoterCmd(), newClusterRemoveVoterCmd())
 	return cmd
 }
 
