@@ -40,6 +40,9 @@ type brokerV1 struct {
 	NodeID    int32        `json:"node_id"`
 	Rack      string       `json:"rack,omitempty"`
 	Endpoints []endpointV1 `json:"endpoints"`
+	// Incarnation is Broker.Incarnation when this registration is not
+	// the process's first; absent (0), it is this key's create revision.
+	Incarnation int64 `json:"incarnation,omitempty"`
 }
 
 type topicV1 struct {
@@ -78,7 +81,7 @@ type producerIDsV1 struct {
 }
 
 func encodeBroker(b Broker) string {
-	v := brokerV1{V: FormatVersion, NodeID: b.NodeID, Rack: b.Rack, Endpoints: []endpointV1{}}
+	v := brokerV1{V: FormatVersion, NodeID: b.NodeID, Rack: b.Rack, Endpoints: []endpointV1{}, Incarnation: b.Incarnation}
 	for _, e := range b.Endpoints {
 		v.Endpoints = append(v.Endpoints, endpointV1(e))
 	}
@@ -147,7 +150,10 @@ func decodeBroker(key string, val []byte, epoch int64) (Broker, error) {
 	if strconv.FormatInt(int64(v.NodeID), 10) != strings.TrimPrefix(key, keyBrokers) {
 		return Broker{}, fmt.Errorf("cluster: key %s holds node %d", key, v.NodeID)
 	}
-	b := Broker{NodeID: v.NodeID, Rack: v.Rack, Epoch: epoch}
+	b := Broker{NodeID: v.NodeID, Rack: v.Rack, Epoch: epoch, Incarnation: v.Incarnation}
+	if b.Incarnation <= 0 || b.Incarnation > epoch {
+		b.Incarnation = epoch
+	}
 	for _, e := range v.Endpoints {
 		b.Endpoints = append(b.Endpoints, Endpoint(e))
 	}

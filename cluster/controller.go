@@ -182,7 +182,9 @@ func (c *Controller) onChange(prev, cur *Snapshot) []PartitionUpdate {
 		if !ok || old.Epoch != b.Epoch {
 			joined = append(joined, n)
 		}
-		if ok && old.Epoch != b.Epoch {
+		if ok && old.IncarnationEpoch() != b.IncarnationEpoch() {
+			// A new process: not a lease renewed by the same one,
+			// whose log is whole.
 			restarted = append(restarted, n)
 		}
 	}

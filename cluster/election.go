@@ -91,7 +91,7 @@ func (e elector) live(node int32) bool { return e.s.Live(node) && !e.gone[node] 
 // snapshot shows it.
 func (e elector) rejoined(p PartitionState, node int32) bool {
 	b, ok := e.s.Brokers[node]
-	return ok && p.WrittenBefore(b.Epoch)
+	return ok && p.WrittenBefore(b.IncarnationEpoch())
 }
 
 // reconcile is the one rule for a partition whose brokers came or went:

@@ -57,6 +57,9 @@ func (s *EtcdStore) Register(ctx context.Context, b Broker) (*Registration, erro
 		_, _ = s.client.Revoke(ctx, clientv3.LeaseID(kvs[0].Lease))
 	}
 	b.Epoch = resp.Header.Revision
+	if b.Incarnation == 0 {
+		b.Incarnation = b.Epoch // the process's first registration
+	}
 	wctx, stop := context.WithCancel(context.Background())
 	r := &Registration{store: s, session: sess, broker: b, key: key, fenced: make(chan struct{}), stop: stop}
 	r.wg.Add(1)

@@ -58,3 +58,32 @@ func TestReconcileKeepsAReplicaRegisteredBeforeItsISRWasWritten(t *testing.T) {
 		t.Fatalf("a broker registered before the partition's last write was fenced: %+v", got)
 	}
 }
+
+// TestReconcileKeepsAReplicaWhoseLeaseLapsedInOneProcess: a broker that
+// registered again after its lease lapsed, without restarting, has a new
+// broker epoch but the same incarnation, and its log lost nothing: it
+// keeps its ISR place and its leadership. (When every broker's etcd
+// client sat on a paused voter, all of them re-registered at once, and
+// taking each out left partitions offline behind the paused node.) A new
+// process registers a new incarnation and is fenced as above.
+func TestReconcileKeepsAReplicaWhoseLeaseLapsedInOneProcess(t *testing.T) {
+	p := part(0, ids(2, 1, 3), ids(2, 1, 3), 2)
+	for _, tc := range []struct {
+		name        string
+		incarnation int64
+		fenced      bool
+	}{
+		{"same process, registered again", p.Version - 1, false},
+		{"new process", p.Version + 400, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := snap(ids(1, 2, 3), nil, p)
+			s.Brokers[2] = Broker{NodeID: 2, Epoch: p.Version + 400, Incarnation: tc.incarnation}
+			got := Reconcile(s, Policy{})
+			if fenced := len(got) != 0; fenced != tc.fenced {
+				t.Fatalf("broker 2 (incarnation %d, epoch %d, partition written at %d) fenced = %v, want %v: %+v",
+					tc.incarnation, p.Version+400, p.Version, fenced, tc.fenced, got)
+			}
+		})
+	}
+}

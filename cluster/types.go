@@ -48,6 +48,23 @@ type Broker struct {
 	// Epoch is the broker epoch (KIP-380): it grows with every
 	// registration, so requests from a previous incarnation are told apart.
 	Epoch int64 `json:"epoch"`
+	// Incarnation is the broker epoch of the first registration of the
+	// broker's process: a registration after a lapsed lease keeps it
+	// (the process, and every record it holds, is the same), a restart
+	// starts a new one. Kafka's broker epoch changes only on a restart,
+	// which is what KIP-966's rule for a broker back from an unclean
+	// shutdown needs (PartitionState.WrittenBefore); ours changes on every
+	// lease, so that rule reads Incarnation.
+	Incarnation int64 `json:"incarnation"`
+}
+
+// IncarnationEpoch is b.Incarnation, or b.Epoch when it is not set (a
+// registration is then its process's first).
+func (b Broker) IncarnationEpoch() int64 {
+	if b.Incarnation > 0 {
+		return b.Incarnation
+	}
+	return b.Epoch
 }
 
 // Endpoint returns b's endpoint on listener, if it has one.

@@ -143,7 +143,7 @@ func (n *brokerNode) leadingSoon(topic string, id [16]byte, byID bool, partition
 	}
 	if st, ok := s.Partition(topic, partition); !ok || st.Leader != n.self {
 		return "", false
-	} else if reg := n.currentReg(); reg == nil || st.WrittenBefore(reg.Epoch()) {
+	} else if reg := n.currentReg(); reg == nil || st.WrittenBefore(reg.Broker().IncarnationEpoch()) {
 		return "", false // not led until the controller writes it again (reconciler.apply)
 	}
 	if _, open := n.replicas.Leader(cluster.TopicPartition{Topic: topic, Partition: partition}); open {
@@ -245,7 +245,7 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 		}
 		var err error
 		switch {
-		case p.Leader == self && p.WrittenBefore(reg.Epoch()):
+		case p.Leader == self && p.WrittenBefore(reg.Broker().IncarnationEpoch()):
 			// Led by this broker's previous incarnation, whose log
 			// may have been longer (an unflushed tail lost): leading
 			// it at that leader epoch would tell the followers to
