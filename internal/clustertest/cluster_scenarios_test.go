@@ -80,6 +80,10 @@ func startScenario(t *testing.T) *scenario {
 func startScenarioConfig(t *testing.T, cfg Config) *scenario {
 	t.Helper()
 	skipShort(t)
+	// Each scenario has its own processes, ports and data dirs: they run
+	// side by side (go test -parallel), which keeps make test-cluster
+	// within its time.
+	t.Parallel()
 	seed, rng := Seed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
 	t.Cleanup(cancel)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 const (
@@ -35,13 +36,24 @@ func pickPorts(rng *rand.Rand, host string) (nodePorts, error) {
 	if hi <= minPort+100 {
 		hi = 32768 // not Linux: the common default
 	}
+	reserved.Lock()
+	defer reserved.Unlock()
 	free := func(port int) bool {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		if reserved.ports[addr] {
+			return false
+		}
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return false
 		}
 		ln.Close()
 		return true
+	}
+	reserve := func(ports ...int) {
+		for _, p := range ports {
+			reserved.ports[net.JoinHostPort(host, strconv.Itoa(p))] = true
+		}
 	}
 	var got []int
 	for range portTries {
@@ -53,12 +65,23 @@ func pickPorts(rng *rand.Rand, host string) (nodePorts, error) {
 			}
 		default:
 			if free(p) && free(p+1) && !contains(got, p) && !contains(got, p+1) {
+				reserve(got[0], got[1], p, p+1)
 				return nodePorts{kafka: got[0], metrics: got[1], controller: p}, nil
 			}
 		}
 	}
 	return nodePorts{}, fmt.Errorf("clustertest: no free ports on %s after %d tries", host, portTries)
 }
+
+// reserved is every address pickPorts handed out in this process: the
+// clusters of parallel tests share 127.0.0.2… and may draw the same ports
+// from the same seed, and a port is free to bind while its broker is down
+// between a kill and a restart. Addresses are never given back (there are
+// thousands per host).
+var reserved = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: make(map[string]bool)}
 
 func contains(s []int, v int) bool {
 	for _, x := range s {
