@@ -1,0 +1,173 @@
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// The process faults a Schedule draws from, by name.
+const (
+	// FaultKill9: kill -9 of the step's node; healed by a restart on its
+	// data dir.
+	FaultKill9 = "kill9"
+	// FaultKill9Controller: kill -9 of the active controller; healed by a
+	// restart.
+	FaultKill9Controller = "kill9-controller"
+	// FaultPause: SIGSTOP of the step's node; healed by SIGCONT. Held past
+	// broker.session.timeout.ms, the node is fenced meanwhile.
+	FaultPause = "pause"
+	// FaultPauseController: SIGSTOP of the active controller; healed by
+	// SIGCONT: it must not act on what it knew before the pause.
+	FaultPauseController = "pause-controller"
+	// FaultTerm: SIGTERM of the step's node (a controlled shutdown, which
+	// must exit 0); healed by a restart.
+	FaultTerm = "term"
+	// FaultWipe: kill -9 of the step's node, then a restart on an empty
+	// data dir: a broker that comes back with nothing. Injected only into
+	// a settled cluster (NeedsHealthy).
+	FaultWipe = "wipe"
+)
+
+// ProcessFaults are the process faults: every kind above, or only those
+// named.
+func ProcessFaults(names ...string) ([]Nemesis, error) {
+	all := []Nemesis{
+		processNemesis{name: FaultKill9, inject: injectKill9},
+		processNemesis{name: FaultKill9Controller, controller: true, inject: injectKill9},
+		processNemesis{name: FaultPause, inject: injectPause},
+		processNemesis{name: FaultPauseController, controller: true, inject: injectPause},
+		processNemesis{name: FaultTerm, inject: injectTerm},
+		processNemesis{name: FaultWipe, healthy: true, inject: injectWipe},
+	}
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []Nemesis
+	for _, name := range names {
+		i := -1
+		for j, k := range all {
+			if k.Name() == name {
+				i = j
+			}
+		}
+		if i < 0 {
+			return nil, fmt.Errorf("clustertest: no process fault %q", name)
+		}
+		out = append(out, all[i])
+	}
+	return out, nil
+}
+
+// processNemesis is a fault of one node's process.
+type processNemesis struct {
+	name string
+	// controller: the node hit is the active controller, not the step's
+	// node (which is the fallback when none is known).
+	controller bool
+	healthy    bool
+	inject     func(ctx context.Context, n *Node) (heal func(context.Context) error, err error)
+}
+
+func (k processNemesis) Name() string       { return k.name }
+func (k processNemesis) NeedsHealthy() bool { return k.healthy }
+
+func (k processNemesis) Inject(ctx context.Context, c *Cluster, st Step) (Fault, error) {
+	id := st.Node
+	if k.controller {
+		if ctl, err := c.Controller(ctx); err == nil && ctl != 0 {
+			id = ctl
+		} else {
+			return nil, fmt.Errorf("%w: no active controller known (%v)", ErrSkipped, err)
+		}
+	}
+	n, err := c.Node(id)
+	if err != nil {
+		return nil, err
+	}
+	if !n.Running() || n.Paused() {
+		return nil, fmt.Errorf("%w: node %d is down or paused", ErrSkipped, id)
+	}
+	heal, err := k.inject(ctx, n)
+	if heal == nil {
+		return nil, err
+	}
+	return &processFault{nodes: []int{id}, heal: heal}, err
+}
+
+// processFault heals once: a restart or SIGCONT that succeeded is not
+// repeated.
+type processFault struct {
+	nodes []int
+	heal  func(context.Context) error
+
+	mu     sync.Mutex
+	healed bool // guarded by mu
+}
+
+func (f *processFault) Nodes() []int { return f.nodes }
+
+func (f *processFault) Heal(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.healed {
+		return nil
+	}
+	if err := f.heal(ctx); err != nil {
+		return err
+	}
+	f.healed = true
+	return nil
+}
+
+// restartIfDown restarts n unless it runs (an earlier heal, or the final
+// revival, brought it back).
+func restartIfDown(n *Node) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if n.Running() {
+			return nil
+		}
+		return n.Restart(ctx)
+	}
+}
+
+func injectKill9(_ context.Context, n *Node) (func(context.Context) error, error) {
+	if err := n.Kill9(); err != nil {
+		return nil, err
+	}
+	return restartIfDown(n), nil
+}
+
+func injectPause(_ context.Context, n *Node) (func(context.Context) error, error) {
+	if err := n.Stop(); err != nil {
+		return nil, err
+	}
+	return func(context.Context) error {
+		if !n.Paused() {
+			return nil
+		}
+		return n.Cont()
+	}, nil
+}
+
+// injectTerm returns the heal even when the shutdown was not clean (the
+// node is down either way) and the error, which the schedule reports.
+func injectTerm(_ context.Context, n *Node) (func(context.Context) error, error) {
+	err := n.Term()
+	if n.Running() {
+		return nil, err
+	}
+	return restartIfDown(n), err
+}
+
+func injectWipe(_ context.Context, n *Node) (func(context.Context) error, error) {
+	if err := n.Kill9(); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		if n.Running() {
+			return nil
+		}
+		return n.WipeAndRestart(ctx)
+	}, nil
+}
