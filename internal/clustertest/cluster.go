@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -364,7 +365,8 @@ func (n *Node) spawn() error {
 	return nil
 }
 
-// waitReady waits until the node answers ApiVersions and Metadata.
+// waitReady waits until the node answers ApiVersions and Metadata and, in
+// a quorum, lists itself as a registered broker.
 func (n *Node) waitReady(ctx context.Context) error {
 	n.mu.Lock()
 	cmd, done := n.cmd, n.done
@@ -380,7 +382,14 @@ func (n *Node) waitReady(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		_, err := kmsg.NewPtrApiVersionsRequest().RequestWith(pctx, cl)
 		if err == nil {
-			_, err = kmsg.NewPtrMetadataRequest().RequestWith(pctx, cl)
+			var md *kmsg.MetadataResponse
+			md, err = kmsg.NewPtrMetadataRequest().RequestWith(pctx, cl)
+			if err == nil && n.c.cfg.Quorum && !slices.ContainsFunc(md.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == int32(n.ID) }) {
+				// A node answers on its listener before it has joined the
+				// cluster (as a lone broker 0), and may still fail to
+				// join: it is up once it is registered.
+				err = fmt.Errorf("clustertest: node %d not registered yet", n.ID)
+			}
 		}
 		cancel()
 		if err == nil {
