@@ -3,7 +3,11 @@ package clustertest
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
+
+	"github.com/tributary-io/tributary/cluster"
 )
 
 // The process faults a Schedule draws from, by name.
@@ -23,9 +27,12 @@ const (
 	// FaultTerm: SIGTERM of the step's node (a controlled shutdown, which
 	// must exit 0); healed by a restart.
 	FaultTerm = "term"
-	// FaultWipe: kill -9 of the step's node, then a restart on an empty
-	// data dir: a broker that comes back with nothing. Injected only into
-	// a settled cluster (NeedsHealthy).
+	// FaultWipe: kill -9 of the step's node, then a restart on a data dir
+	// emptied of everything but its metadata quorum member's files
+	// (cluster.MetadataDir): a broker whose log disk came back empty.
+	// (A voter that lost its etcd member too cannot rejoin without an etcd
+	// membership change: "member ... has already been bootstrapped".)
+	// Injected only into a settled cluster (NeedsHealthy).
 	FaultWipe = "wipe"
 )
 
@@ -168,6 +175,31 @@ func injectWipe(_ context.Context, n *Node) (func(context.Context) error, error)
 		if n.Running() {
 			return nil
 		}
-		return n.WipeAndRestart(ctx)
+		return n.WipeLogsAndRestart(ctx)
 	}, nil
+}
+
+// WipeLogsAndRestart empties the node's data dir but for its metadata quorum
+// member (cluster.MetadataDir, the embedded etcd's data) and starts it
+// again: the broker comes back with no partition, no cluster ID file and
+// no checkpoint, and the quorum with its member. It must not be running.
+func (n *Node) WipeLogsAndRestart(ctx context.Context) error {
+	n.opMu.Lock()
+	defer n.opMu.Unlock()
+	if n.Running() {
+		return fmt.Errorf("clustertest: node %d runs (pid %d): stop it before wiping its data dir", n.ID, n.PID())
+	}
+	ents, err := os.ReadDir(n.DataDir)
+	if err != nil {
+		return fmt.Errorf("clustertest: wipe node %d: %w", n.ID, err)
+	}
+	for _, e := range ents {
+		if e.Name() == cluster.MetadataDir {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(n.DataDir, e.Name())); err != nil {
+			return fmt.Errorf("clustertest: wipe node %d: %w", n.ID, err)
+		}
+	}
+	return n.restart(ctx)
 }
