@@ -145,6 +145,13 @@ func (pc *PlanConfig) defaults() error {
 	return nil
 }
 
+// planStream is the PCG stream of PlanRand: not Seed's, whose draws
+// (ports) depend on what is free when the run starts.
+const planStream = 0x6e656d65736973
+
+// PlanRand is the random source a seed's plan is drawn from.
+func PlanRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, planStream)) }
+
 // NewPlan draws the steps of a schedule from rng: gaps, kinds, nodes and
 // each step's Rand, in that order, step after step, so the same seed and
 // configuration give the same plan whatever happens when it runs.
@@ -180,8 +187,10 @@ func NewPlan(rng *rand.Rand, pc PlanConfig) ([]Step, error) {
 
 // ScheduleConfig is a run of faults.
 type ScheduleConfig struct {
-	// Seed is printed first in the timeline; Rand draws the plan (both
-	// from Seed(t)).
+	// Seed is printed first in the timeline and, without Rand, draws the
+	// plan (PlanRand). A Rand given must not be shared with anything
+	// whose draws depend on the run (ports picked, retries), or the same
+	// seed gives another plan.
 	Seed uint64
 	Rand *rand.Rand
 	// Kinds are the enabled faults (see ProcessFaults).
@@ -218,7 +227,7 @@ type Schedule struct {
 // only for a schedule whose kinds and settle need no cluster).
 func NewSchedule(c *Cluster, cfg ScheduleConfig) (*Schedule, error) {
 	if cfg.Rand == nil {
-		return nil, errors.New("clustertest: a schedule needs a seeded Rand")
+		cfg.Rand = PlanRand(cfg.Seed)
 	}
 	if cfg.SettleTimeout <= 0 {
 		cfg.SettleTimeout = DefaultSettleTimeout
