@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/tributary-io/tributary/cluster"
 )
@@ -47,30 +46,14 @@ func ProcessFaults(names ...string) ([]Nemesis, error) {
 		processNemesis{name: FaultTerm, inject: injectTerm},
 		processNemesis{name: FaultWipe, healthy: true, inject: injectWipe},
 	}
-	if len(names) == 0 {
-		return all, nil
-	}
-	var out []Nemesis
-	for _, name := range names {
-		i := -1
-		for j, k := range all {
-			if k.Name() == name {
-				i = j
-			}
-		}
-		if i < 0 {
-			return nil, fmt.Errorf("clustertest: no process fault %q", name)
-		}
-		out = append(out, all[i])
-	}
-	return out, nil
+	return pick(all, names)
 }
 
 // processNemesis is a fault of one node's process.
 type processNemesis struct {
 	name string
 	// controller: the node hit is the active controller, not the step's
-	// node (which is the fallback when none is known).
+	// node (the step is skipped when none is known).
 	controller bool
 	healthy    bool
 	inject     func(ctx context.Context, n *Node) (heal func(context.Context) error, err error)
@@ -80,13 +63,9 @@ func (k processNemesis) Name() string       { return k.name }
 func (k processNemesis) NeedsHealthy() bool { return k.healthy }
 
 func (k processNemesis) Inject(ctx context.Context, c *Cluster, st Step) (Fault, error) {
-	id := st.Node
-	if k.controller {
-		if ctl, err := c.Controller(ctx); err == nil && ctl != 0 {
-			id = ctl
-		} else {
-			return nil, fmt.Errorf("%w: no active controller known (%v)", ErrSkipped, err)
-		}
+	id, err := target(ctx, c, st, k.controller)
+	if err != nil {
+		return nil, err
 	}
 	n, err := c.Node(id)
 	if err != nil {
@@ -99,32 +78,7 @@ func (k processNemesis) Inject(ctx context.Context, c *Cluster, st Step) (Fault,
 	if heal == nil {
 		return nil, err
 	}
-	return &processFault{nodes: []int{id}, heal: heal}, err
-}
-
-// processFault heals once: a restart or SIGCONT that succeeded is not
-// repeated.
-type processFault struct {
-	nodes []int
-	heal  func(context.Context) error
-
-	mu     sync.Mutex
-	healed bool // guarded by mu
-}
-
-func (f *processFault) Nodes() []int { return f.nodes }
-
-func (f *processFault) Heal(ctx context.Context) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.healed {
-		return nil
-	}
-	if err := f.heal(ctx); err != nil {
-		return err
-	}
-	f.healed = true
-	return nil
+	return &onceFault{nodes: []int{id}, heal: heal}, err
 }
 
 // restartIfDown restarts n unless it runs (an earlier heal, or the final

@@ -327,3 +327,87 @@ func TestScheduleCancelledMidFaultStillHealsIt(t *testing.T) {
 		t.Fatalf("events %v, want %v", *events, want)
 	}
 }
+
+// fakeNet records the faults asked of it.
+type fakeNet struct {
+	calls []string
+	fail  error // every fault fails
+}
+
+func (n *fakeNet) record(format string, args ...any) error {
+	n.calls = append(n.calls, fmt.Sprintf(format, args...))
+	return n.fail
+}
+func (n *fakeNet) Isolate(node int) error       { return n.record("isolate %d", node) }
+func (n *fakeNet) CutOneWay(from, to int) error { return n.record("cut %d->%d", from, to) }
+func (n *fakeNet) Freeze(node int) error        { return n.record("freeze %d", node) }
+func (n *fakeNet) Heal() error                  { n.calls = append(n.calls, "heal"); return nil }
+
+func TestNetFaultsCutWhatTheStepNamesAndHealOnce(t *testing.T) {
+	st := Step{N: 1, Node: 2, Peer: 3}
+	for _, tc := range []struct {
+		kind  string
+		call  string
+		nodes []int
+	}{
+		{FaultIsolate, "isolate 2", []int{2}},
+		{FaultCutOneWay, "cut 2->3", []int{2, 3}},
+		{FaultFreeze, "freeze 2", []int{2}},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			n := &fakeNet{}
+			kinds, err := NetFaults(n, tc.kind)
+			if err != nil || len(kinds) != 1 || kinds[0].Name() != tc.kind {
+				t.Fatalf("kinds %v, %v", kinds, err)
+			}
+			f, err := kinds[0].Inject(context.Background(), nil, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(f.Nodes(), tc.nodes) {
+				t.Fatalf("nodes %v, want %v", f.Nodes(), tc.nodes)
+			}
+			for range 2 {
+				if err := f.Heal(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if want := []string{tc.call, "heal"}; !slices.Equal(n.calls, want) {
+				t.Fatalf("calls %v, want %v", n.calls, want)
+			}
+			// A fault that fails to take is undone and not returned.
+			n.calls, n.fail = nil, errors.New("no such node")
+			if f, err := kinds[0].Inject(context.Background(), nil, st); f != nil || !errors.Is(err, n.fail) {
+				t.Fatalf("failed injection: %v, %v", f, err)
+			}
+			if want := []string{tc.call, "heal"}; !slices.Equal(n.calls, want) {
+				t.Fatalf("calls after a failed injection %v, want %v", n.calls, want)
+			}
+		})
+	}
+	if _, err := NetFaults(&fakeNet{}, "no-such-fault"); err == nil {
+		t.Fatal("an unknown network fault was accepted")
+	}
+	one := Step{N: 1, Node: 1}
+	kinds, _ := NetFaults(&fakeNet{}, FaultCutOneWay)
+	if f, err := kinds[0].Inject(context.Background(), nil, one); f != nil || !errors.Is(err, ErrSkipped) {
+		t.Fatalf("a one-way cut in a one-node cluster: %v, %v", f, err)
+	}
+}
+
+type fakePower struct{ lost []int }
+
+func (p *fakePower) PowerLoss(node int) error { p.lost = append(p.lost, node); return nil }
+
+func TestPowerLossHitsOnlyARunningNodeOfASettledCluster(t *testing.T) {
+	p := &fakePower{}
+	k := PowerLossFault(p)
+	if nh, ok := k.(NeedsHealthy); !ok || !nh.NeedsHealthy() || k.Name() != FaultPowerLoss {
+		t.Fatalf("%s: a power loss must wait for a settled cluster", k.Name())
+	}
+	_, rng := Seed(t)
+	c := newCluster(t, Config{Nodes: 3, Rand: rng, Bin: "tributary"}) // nothing started
+	if f, err := k.Inject(context.Background(), c, Step{N: 1, Node: 2, Peer: 1}); f != nil || !errors.Is(err, ErrSkipped) || len(p.lost) != 0 {
+		t.Fatalf("power loss of a node that does not run: %v, %v, %v", f, err, p.lost)
+	}
+}
