@@ -11,13 +11,20 @@
 // voters runs no member, opens no port and starts no goroutine here.
 //
 //	name                the decimal node.id
-//	peer (raft) URL     --controller-listen host:port; the others dial the
-//	                    address controller.quorum.voters gives for the node
-//	client URL          same host, controller port + ClientPortOffset (1),
-//	                    e.g. 127.0.0.2:9093 → 127.0.0.2:9094; overridable
-//	                    per member (EmbedConfig.ClientListen), but brokers
-//	                    that are not voters derive the quorum's client URLs
-//	                    by this rule (VoterClientEndpoints)
+//	peer (raft) URL     binds --controller-listen host:port; the others dial
+//	                    (advertised) the address controller.quorum.voters
+//	                    gives for the node, which may differ (a proxy or
+//	                    NAT in front)
+//	client URL          binds the same host, controller port +
+//	                    ClientPortOffset (1), e.g. 127.0.0.2:9093 →
+//	                    127.0.0.2:9094; overridable per member
+//	                    (EmbedConfig.ClientListen); advertised at the voter
+//	                    entry's host and port + 1, since brokers derive the
+//	                    quorum's client URLs by this rule
+//	                    (VoterClientEndpoints)
+//	peer source         with EmbedConfig.BindPeerSource, the voter entry's
+//	                    host (etcd's SetMemberLocalAddr), unless it is
+//	                    loopback or not an IP (PeerSourceBindable)
 //	initial cluster     every voter, token DefaultClusterToken
 //	cluster state       "new" when the member's data dir holds no WAL,
 //	                    "existing" (rejoin from the WAL) otherwise
@@ -26,7 +33,8 @@
 // With peer TLS and ClientCertAuth, etcd also checks each peer's
 // certificate against the address the peer connects from. Voters on one
 // host (127.0.0.2-4, as `make cluster` runs them) dial each other from
-// 127.0.0.1, so their certificate must name 127.0.0.1 as well.
+// 127.0.0.1, even with BindPeerSource, so their certificate must name
+// 127.0.0.1 as well.
 //
 // On disk, under the broker's data dir:
 //

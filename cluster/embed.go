@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/features"
 )
 
 const (
@@ -78,11 +80,17 @@ type EmbedConfig struct {
 	NodeID  int32  // node.id: the member's name is its decimal node ID
 	DataDir string // the broker's data dir; etcd keeps <DataDir>/metadata/etcd
 	// ControllerListen is host:port the member binds for etcd peer
-	// (raft) traffic: --controller-listen. Other voters reach it at the
-	// address controller.quorum.voters gives for NodeID.
+	// (raft) traffic: --controller-listen (etcd's listen-peer-urls).
+	// Other voters reach it at the address controller.quorum.voters
+	// gives for NodeID (advertise-peer-urls), which may differ: a proxy,
+	// NAT or port mapping in between.
 	ControllerListen string
-	// ClientListen is host:port the member binds for etcd clients. Empty:
-	// ControllerListen's host and port + ClientPortOffset.
+	// ClientListen is host:port the member binds for etcd clients
+	// (listen-client-urls). Empty: ControllerListen's host and port +
+	// ClientPortOffset. Clients are told (advertise-client-urls) the
+	// voter entry's host at the voter entry's port + ClientPortOffset,
+	// where every broker dials it, unless ControllerListen has the voter
+	// entry's port: then ClientListen's port, as it is bound.
 	ClientListen string
 	Voters       []Voter // controller.quorum.voters; must contain NodeID
 	ClusterToken string  // empty: DefaultClusterToken
@@ -92,6 +100,13 @@ type EmbedConfig struct {
 	Logger       *slog.Logger  // etcd's warnings and errors; nil discards them
 	// UnsafeNoFsync skips etcd's fsyncs: tests only, a crash loses metadata.
 	UnsafeNoFsync bool
+	// BindPeerSource makes the member dial the other voters from its
+	// voter entry's host (inter.broker.source.bind.enable), by etcd's
+	// SetMemberLocalAddr feature gate. etcd (v3.7) applies it only to an
+	// IP literal that is neither loopback nor unspecified: a voter whose
+	// entry is 127.x.x.x or a host name dials its peers from the
+	// kernel's choice of address still (StartEmbedded logs so).
+	BindPeerSource bool
 }
 
 // Embedded is a running embedded etcd member.
@@ -152,6 +167,12 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 	if timeout <= 0 {
 		timeout = DefaultEmbedStartTimeout
 	}
+	if c.BindPeerSource && c.Logger != nil {
+		if host := cfg.AdvertisePeerUrls[0].Hostname(); !PeerSourceBindable(host) {
+			c.Logger.Warn("cluster: etcd binds the source of its peer connections only to a voter host that is an IP literal, not loopback and not unspecified: this member dials the other voters from the kernel's choice of address",
+				"voter_host", host, "node", c.NodeID)
+		}
+	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: start etcd member %d (peer %s, client %s): %w", c.NodeID, c.ControllerListen, clientURL, err)
@@ -211,6 +232,12 @@ func (c EmbedConfig) etcdConfig(stopping *atomic.Bool) (*embed.Config, string, e
 		return nil, "", fmt.Errorf("cluster: client listen: %w", err)
 	}
 	_, clientPort, _ := splitHostPort(clientListen)
+	_, listenPort, _ := splitHostPort(c.ControllerListen)
+	if advPort := self.Port + ClientPortOffset; listenPort != self.Port && advPort <= 65535 {
+		// Bound at one port, dialed at another: brokers dial the voter
+		// entry's port + ClientPortOffset (VoterClientEndpoints).
+		clientPort = advPort
+	}
 	peerScheme, clientScheme := "http", "http"
 	if c.PeerTLS != nil {
 		peerScheme = "https"
@@ -259,7 +286,25 @@ func (c EmbedConfig) etcdConfig(stopping *atomic.Bool) (*embed.Config, string, e
 	cfg.Logger = "zap"
 	cfg.LogLevel = "warn"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(c.Logger, stopping))
+	if c.BindPeerSource {
+		fg, ok := cfg.ServerFeatureGate.(interface{ SetFromMap(map[string]bool) error })
+		if !ok {
+			return nil, "", errors.New("cluster: etcd's server feature gates cannot be set: no peer source binding")
+		}
+		if err := fg.SetFromMap(map[string]bool{string(features.SetMemberLocalAddr): true}); err != nil {
+			return nil, "", fmt.Errorf("cluster: etcd feature gate %s: %w", features.SetMemberLocalAddr, err)
+		}
+	}
 	return cfg, advClient.String(), nil
+}
+
+// PeerSourceBindable says whether etcd's SetMemberLocalAddr binds the
+// source of a member's peer connections to host, its advertised peer
+// host: only an IP literal that is neither loopback nor unspecified
+// (embed.Config.InferLocalAddr of etcd v3.7).
+func PeerSourceBindable(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return err == nil && !ip.IsLoopback() && !ip.IsUnspecified()
 }
 
 func memberName(id int32) string { return strconv.FormatInt(int64(id), 10) }

@@ -74,6 +74,11 @@ type ConnConfig struct {
 	// OAUTHBEARER mechanism); nil: none.
 	SASL     sasl.Mechanism
 	ClientID string
+	// LocalAddr is the address each connection is dialed from (its port
+	// 0: any free port); nil: the kernel's choice. A broker with
+	// inter.broker.source.bind.enable dials from its advertised
+	// inter-broker IP, so the leader's side sees which node fetches.
+	LocalAddr *net.TCPAddr
 	// DialTimeout, IOTimeout and MaxResponseBytes are the bounds above;
 	// zero: their defaults.
 	DialTimeout      time.Duration
@@ -359,7 +364,10 @@ func (c *Conn) dial(ctx context.Context) error {
 			return err
 		}
 	}
-	var d net.Dialer
+	d := net.Dialer{}
+	if c.cfg.LocalAddr != nil {
+		d.LocalAddr = c.cfg.LocalAddr
+	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err

@@ -411,3 +411,40 @@ func TestFetcherOverConnLeavesNoGoroutine(t *testing.T) {
 		t.Fatalf("%d goroutines, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestConnDialsFromItsLocalAddr: a Conn given LocalAddr dials the leader
+// from that address (inter.broker.source.bind.enable), not from the
+// kernel's choice, which towards a loopback leader is 127.0.0.1.
+func TestConnDialsFromItsLocalAddr(t *testing.T) {
+	for _, tt := range []struct {
+		local *net.TCPAddr
+		want  string
+	}{
+		{&net.TCPAddr{IP: net.ParseIP("127.0.0.5")}, "127.0.0.5"},
+		{nil, "127.0.0.1"},
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.3:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := make(chan string, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				from <- "nowhere: " + err.Error()
+				return
+			}
+			from <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+			c.Close()
+		}()
+		c := replica.NewConn(1, replica.ConnConfig{Addr: ln.Addr().String(), LocalAddr: tt.local, DialTimeout: time.Second, IOTimeout: time.Second})
+		if _, err := c.Request(testCtx(t), kmsg.NewPtrMetadataRequest()); err == nil {
+			t.Error("a request answered by a closed connection succeeded")
+		}
+		c.Close()
+		ln.Close()
+		if got := <-from; got != tt.want {
+			t.Errorf("LocalAddr %v: dialed from %s, want %s", tt.local, got, tt.want)
+		}
+	}
+}

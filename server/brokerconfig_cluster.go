@@ -37,7 +37,10 @@ const (
 	// BrokerControllerListener is the address this voter's etcd peer
 	// traffic listens on (--controller-listen). Not a Kafka name: Kafka
 	// names it in listeners as CONTROLLER://host:port, which is read too
-	// when this is empty.
+	// when this is empty. As in Kafka it is what is bound, and the node's
+	// controller.quorum.voters entry is what the others dial (etcd's
+	// listen-peer-urls and advertise-peer-urls): the two differ when a
+	// proxy, NAT or port mapping stands in front of the member.
 	BrokerControllerListener = "controller.listener"
 	// BrokerControllerClientListener is the address this voter's etcd
 	// serves its clients (the brokers) on. Empty: the controller
@@ -61,7 +64,15 @@ const (
 	// whose process is gone (its connections ended and its inter-broker
 	// address refuses connections) is fenced at once instead of when its
 	// lease lapses (cluster/fastfence.go). Not a Kafka name.
-	BrokerFastFencingEnable           = "broker.fast.fencing.enable"
+	BrokerFastFencingEnable = "broker.fast.fencing.enable"
+	// BrokerInterBrokerSourceBindEnable is inter.broker.source.bind.enable:
+	// every connection this broker opens to another broker or to etcd
+	// binds its local address to the host of this broker's advertised
+	// inter-broker listener, so that whatever sits in front of the other
+	// node (a fault proxy, a firewall rule, a per-node allow list) sees
+	// which node dials it by its source IP; the embedded etcd member's
+	// peer traffic too, by etcd's SetMemberLocalAddr. Not a Kafka name.
+	BrokerInterBrokerSourceBindEnable = "inter.broker.source.bind.enable"
 	BrokerInterBrokerListenerName     = "inter.broker.listener.name"
 	BrokerSecurityInterBrokerProtocol = "security.inter.broker.protocol"
 	// BrokerSASLMechanismInterBrokerProtocol is Kafka's
@@ -91,6 +102,7 @@ const (
 	DefaultBrokerSessionTimeout          = 9 * time.Second
 	DefaultBrokerHeartbeatInterval       = 2 * time.Second
 	DefaultBrokerFastFencingEnable       = true
+	DefaultInterBrokerSourceBindEnable   = false
 	DefaultReplicaFetchMaxBytes          = 1 << 20
 	DefaultReplicaFetchWaitMax           = 500 * time.Millisecond
 	DefaultReplicaFetchMinBytes          = 1
@@ -98,9 +110,11 @@ const (
 	DefaultAutoLeaderRebalanceEnable     = true
 	// ControllerClientPortOffset derives a voter's etcd client port from
 	// its controller (peer) port: 9093 serves peers, 9094 the brokers.
-	// Every broker dials each voter's host at its voter port plus this,
-	// so a voter that overrides controller.client.listener must keep to
-	// it (or its brokers name the store with metadata.store).
+	// Every broker dials each voter's host at its voter entry's port plus
+	// this (etcd's advertise-client-urls), and the member binds its
+	// controller.listener's port plus this (listen-client-urls), so a
+	// voter that overrides controller.client.listener must keep to it (or
+	// its brokers name the store with metadata.store).
 	ControllerClientPortOffset = 1
 	// unsetNodeID is node.id's default, Kafka's -1.
 	unsetNodeID = -1
@@ -153,6 +167,11 @@ type ClusterConfig struct {
 	HeartbeatInterval             time.Duration
 	// FastFencing is broker.fast.fencing.enable.
 	FastFencing bool
+	// InterBrokerSourceBind is inter.broker.source.bind.enable: the
+	// connections this node opens to other brokers and to etcd bind the
+	// advertised inter-broker host, which must be an IP literal of this
+	// machine (SourceBindIP).
+	InterBrokerSourceBind bool
 	// InterBrokerListenerName and InterBrokerProtocol are Kafka's two
 	// ways of naming the listener brokers dial each other on; at most
 	// one is set (InterBrokerListener resolves them).
@@ -181,6 +200,7 @@ func DefaultClusterConfig() ClusterConfig {
 		SessionTimeout:                DefaultBrokerSessionTimeout,
 		HeartbeatInterval:             DefaultBrokerHeartbeatInterval,
 		FastFencing:                   DefaultBrokerFastFencingEnable,
+		InterBrokerSourceBind:         DefaultInterBrokerSourceBindEnable,
 		ReplicaFetchMaxBytes:          DefaultReplicaFetchMaxBytes,
 		ReplicaFetchWaitMax:           DefaultReplicaFetchWaitMax,
 		ReplicaFetchMinBytes:          DefaultReplicaFetchMinBytes,
@@ -337,7 +357,8 @@ var clusterOnly = map[string]bool{
 	BrokerNodeID: true, BrokerProcessRoles: true, BrokerControllerListener: true, BrokerControllerClientListener: true,
 	BrokerDefaultReplicationFactor: true, BrokerOffsetsTopicReplicationFactor: true, BrokerReplicaLagTimeMaxMs: true,
 	BrokerRack: true, BrokerSessionTimeoutMs: true, BrokerHeartbeatIntervalMs: true, BrokerFastFencingEnable: true,
-	BrokerInterBrokerListenerName: true, BrokerSecurityInterBrokerProtocol: true, BrokerSASLMechanismInterBrokerProtocol: true,
+	BrokerInterBrokerSourceBindEnable: true,
+	BrokerInterBrokerListenerName:     true, BrokerSecurityInterBrokerProtocol: true, BrokerSASLMechanismInterBrokerProtocol: true,
 	BrokerReplicaFetchMaxBytes: true, BrokerReplicaFetchWaitMaxMs: true, BrokerReplicaFetchMinBytes: true,
 	BrokerNumReplicaFetchers: true, BrokerAutoLeaderRebalanceEnable: true,
 }
@@ -401,6 +422,8 @@ func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err err
 		c.HeartbeatInterval, err = positiveMs(value)
 	case BrokerFastFencingEnable:
 		c.FastFencing, err = strconv.ParseBool(value)
+	case BrokerInterBrokerSourceBindEnable:
+		c.InterBrokerSourceBind, err = strconv.ParseBool(value)
 	case BrokerInterBrokerListenerName:
 		c.InterBrokerListenerName = strings.ToUpper(value)
 	case BrokerSecurityInterBrokerProtocol:
@@ -496,6 +519,7 @@ func (b *BrokerSettings) clusterMap(m map[string]string) {
 	m[BrokerSessionTimeoutMs] = strconv.FormatInt(c.SessionTimeout.Milliseconds(), 10)
 	m[BrokerHeartbeatIntervalMs] = strconv.FormatInt(c.HeartbeatInterval.Milliseconds(), 10)
 	m[BrokerFastFencingEnable] = strconv.FormatBool(c.FastFencing)
+	m[BrokerInterBrokerSourceBindEnable] = strconv.FormatBool(c.InterBrokerSourceBind)
 	m[BrokerInterBrokerListenerName] = c.InterBrokerListenerName
 	m[BrokerSecurityInterBrokerProtocol] = c.InterBrokerProtocol
 	m[BrokerSASLMechanismInterBrokerProtocol] = c.InterBrokerSASLMechanism
@@ -569,13 +593,14 @@ func (b *BrokerSettings) validateCluster() error {
 		return bad("node %d is a voter (%s): set %s (--controller-listen %s) to where its etcd peer traffic listens",
 			c.NodeID, self, BrokerControllerListener, self.Addr())
 	}
-	host, port, err := dialAddr(c.ControllerListen)
+	// The listener may differ from the voter entry (Kafka's rule: the
+	// voters list is what is dialed, the listener what is bound), for a
+	// proxy, NAT or port mapping in front of the member; nothing here can
+	// check that the entry reaches the listener, and a member the others
+	// cannot reach says so when it does not start.
+	_, port, err := dialAddr(c.ControllerListen)
 	if err != nil {
 		return bad("%s=%s: %v", BrokerControllerListener, c.ControllerListen, err)
-	}
-	if port != self.Port || (host != self.Host && host != "" && !isUnspecified(host)) {
-		return bad("%s=%s does not match this node's voter entry %s: the other voters dial that address",
-			BrokerControllerListener, c.ControllerListen, self)
 	}
 	if int(port)+ControllerClientPortOffset > 65535 && c.ControllerClientListen == "" {
 		return bad("%s=%s: the etcd client port is derived as %d + %d, past 65535: set %s",
@@ -688,7 +713,9 @@ func (b *BrokerSettings) ClusterWarnings() []string {
 // listeners must not take a Kafka listener's or the metrics port, and the
 // inter-broker listener (inter.broker.listener.name, or the listener
 // named after security.inter.broker.protocol, or else the first) must be
-// one of the listeners. It returns the inter-broker listener's name.
+// one of the listeners, advertised at an IP address with
+// inter.broker.source.bind.enable. It returns the inter-broker
+// listener's name.
 func (c *ClusterConfig) CheckClusterAddresses(listeners []Listener, metricsListen string) (string, error) {
 	if !c.Enabled() {
 		return "", nil
@@ -723,6 +750,15 @@ func (c *ClusterConfig) CheckClusterAddresses(listeners []Listener, metricsListe
 	if _, err := c.interBrokerPlan(l); err != nil {
 		return "", err
 	}
+	if c.InterBrokerSourceBind {
+		host, ok := listenerAdvertisedHost(l)
+		if !ok {
+			host = ""
+		}
+		if _, err := sourceBindIP(l.Name, host); err != nil {
+			return "", err
+		}
+	}
 	return l.Name, nil
 }
 
@@ -738,7 +774,7 @@ func clientListenRule(c *ClusterConfig) string {
 var clusterConfigInfos = map[string]configInfo{
 	BrokerProcessRoles:                     {kmsg.ConfigTypeList, "The node's roles: broker, or broker,controller for a voter of the metadata quorum."},
 	BrokerControllerQuorumVoters:           {kmsg.ConfigTypeList, "The voters of the metadata quorum (embedded etcd members) as id@host:port; empty on a single broker."},
-	BrokerControllerListener:               {kmsg.ConfigTypeString, "The address this voter's etcd peer traffic listens on."},
+	BrokerControllerListener:               {kmsg.ConfigTypeString, "The address this voter's etcd peer traffic listens on; the other voters dial its controller.quorum.voters entry."},
 	BrokerControllerClientListener:         {kmsg.ConfigTypeString, "The address this voter's etcd serves the brokers on; empty: the controller port + 1."},
 	BrokerMetadataStore:                    {kmsg.ConfigTypeString, "An external etcd holding the cluster's metadata, etcd://host:port,...; empty: embedded voters or a single broker."},
 	BrokerDefaultReplicationFactor:         {kmsg.ConfigTypeInt, "The replication factor of topics created without one."},
@@ -748,6 +784,7 @@ var clusterConfigInfos = map[string]configInfo{
 	BrokerSessionTimeoutMs:                 {kmsg.ConfigTypeInt, "A broker whose lease lapses this long is fenced."},
 	BrokerHeartbeatIntervalMs:              {kmsg.ConfigTypeInt, "How often a broker renews its lease."},
 	BrokerFastFencingEnable:                {kmsg.ConfigTypeBoolean, "Whether a broker whose process is gone (its inter-broker address refuses connections) is fenced at once, not when its lease lapses."},
+	BrokerInterBrokerSourceBindEnable:      {kmsg.ConfigTypeBoolean, "Whether the connections this broker opens to other brokers and to etcd come from the host of its advertised inter-broker listener (an IP of this machine) rather than the kernel's choice."},
 	BrokerInterBrokerListenerName:          {kmsg.ConfigTypeString, "The listener brokers dial each other on."},
 	BrokerSecurityInterBrokerProtocol:      {kmsg.ConfigTypeString, "The security protocol brokers dial each other with."},
 	BrokerSASLMechanismInterBrokerProtocol: {kmsg.ConfigTypeString, "The SASL mechanism brokers log in to each other with; no default (Kafka's GSSAPI is not served)."},

@@ -125,6 +125,8 @@ func TestClusterSettingsParse(t *testing.T) {
 		{"auto.leader.rebalance.enable=false", "", func(c ClusterConfig) bool { return !c.AutoLeaderRebalanceEnable }},
 		{"broker.fast.fencing.enable=false", "", func(c ClusterConfig) bool { return !c.FastFencing }},
 		{"broker.fast.fencing.enable=maybe", "broker.fast.fencing.enable", nil},
+		{"inter.broker.source.bind.enable=true", "", func(c ClusterConfig) bool { return c.InterBrokerSourceBind }},
+		{"inter.broker.source.bind.enable=yes", "inter.broker.source.bind.enable", nil},
 		{"auto.leader.rebalance.enable=sometimes", "auto.leader.rebalance.enable", nil},
 	} {
 		b := DefaultBrokerSettings()
@@ -186,9 +188,15 @@ func TestClusterSettingsCombinations(t *testing.T) {
 		{"no node.id with a store", []string{"metadata.store=etcd://e:2379"}, "a cluster node needs node.id", nil},
 		{"node.id not among the voters", []string{"node.id=4", voters, "controller.listener=127.0.0.5:9093"},
 			"node.id=4 is not in controller.quorum.voters (" + threeVoters + "): a node with a controller listener is a voter", nil},
-		{"controller listener on another host", []string{"node.id=1", voters, "controller.listener=127.0.0.3:9093"},
-			"controller.listener=127.0.0.3:9093 does not match this node's voter entry 1@127.0.0.2:9093", nil},
-		{"controller listener on another port", []string{"node.id=1", voters, "controller.listener=127.0.0.2:9193"}, "does not match this node's voter entry", nil},
+		// The voter entry is dialed, the listener bound (a proxy or NAT
+		// in front): the brokers still dial each voter entry's port + 1.
+		{"controller listener behind its voter entry", []string{"node.id=1", voters, "controller.listener=127.0.0.3:9193"}, "", func(c ClusterConfig) bool {
+			return c.IsVoter() && c.ControllerListen == "127.0.0.3:9193" && c.ClientListen() == "127.0.0.3:9194" &&
+				slices.Equal(c.StoreEndpoints(), []string{"127.0.0.2:9094", "127.0.0.3:9094", "127.0.0.4:9094"})
+		}},
+		{"controller listener on another port", []string{"node.id=1", voters, "controller.listener=127.0.0.2:9193"}, "", func(c ClusterConfig) bool {
+			return c.ClientListen() == "127.0.0.2:9194" && c.StoreEndpoints()[0] == "127.0.0.2:9094"
+		}},
 		{"client listener on the controller's address", []string{"node.id=1", voters, "controller.listener=127.0.0.2:9093", "controller.client.listener=127.0.0.2:9093"},
 			"controller.client.listener=127.0.0.2:9093 is the controller listener's address", nil},
 		{"client listener of a non-voter", []string{"node.id=4", voters, "controller.client.listener=:2379"}, "controller.client.listener is a voter's", nil},
@@ -285,13 +293,15 @@ func TestClusterWarnings(t *testing.T) {
 }
 
 // TestCheckClusterAddresses: the controller's and etcd's addresses keep
-// clear of the Kafka listeners and the metrics port, and the inter-broker
-// listener is one of the listeners.
+// clear of the Kafka listeners and the metrics port, the inter-broker
+// listener is one of the listeners, and with
+// inter.broker.source.bind.enable it is advertised at an IP address.
 func TestCheckClusterAddresses(t *testing.T) {
 	plain := []Listener{{Name: "PLAINTEXT", Protocol: auth.Plaintext, Addr: "127.0.0.2:9092"}}
 	two := []Listener{{Name: "INTERNAL", Protocol: auth.Plaintext, Addr: "127.0.0.2:9092"}, {Name: "SASL_SSL", Protocol: auth.SASLSSL, Addr: "127.0.0.2:9095",
 		Security: map[string]string{"scram-sha-512.sasl.jaas.config": auth.JAASScramModule + ` required username="broker" password="pw";`}}}
 	voter := []string{"node.id=1", "controller.quorum.voters=" + threeVoters, "controller.listener=127.0.0.2:9093"}
+	const bindOn = "inter.broker.source.bind.enable=true"
 	for _, tt := range []struct {
 		name      string
 		lines     []string
@@ -316,6 +326,18 @@ func TestCheckClusterAddresses(t *testing.T) {
 			"the inter-broker listener REPLICATION is not among the listeners (INTERNAL, SASL_SSL)", true},
 		{"missing listener of the protocol", append(slices.Clone(voter), "security.inter.broker.protocol=SSL"), two, "",
 			"security.inter.broker.protocol=SSL names the listener SSL, which is not among the listeners (INTERNAL, SASL_SSL)", true},
+		{"source bind to an advertised IP", append(slices.Clone(voter), bindOn), []Listener{{Name: "PLAINTEXT", Addr: "0.0.0.0:9092", Advertise: "10.1.2.3:19092"}}, "",
+			"PLAINTEXT", false},
+		{"source bind to a bound IP", append(slices.Clone(voter), bindOn), plain, "", "PLAINTEXT", false},
+		{"source bind to an IPv6 address", append(slices.Clone(voter), bindOn), []Listener{{Name: "PLAINTEXT", Addr: "[fd00::2]:9092"}}, "", "PLAINTEXT", false},
+		{"source bind to a host name", append(slices.Clone(voter), bindOn), []Listener{{Name: "PLAINTEXT", Addr: ":9092", Advertise: "broker1.example.com:9092"}}, "",
+			"inter.broker.source.bind.enable=true binds the connections this broker opens to other brokers and to etcd to the host of its advertised inter-broker listener PLAINTEXT (broker1.example.com), which must then be an IP address of this machine", true},
+		{"source bind to the advertised host name of every interface", append(slices.Clone(voter), bindOn), []Listener{{Name: "PLAINTEXT", Addr: "0.0.0.0:9092"}}, "",
+			"inter-broker listener PLAINTEXT (the host name, its address being empty or unspecified)", true},
+		{"source bind to the named listener's host", append(slices.Clone(voter), bindOn, "inter.broker.listener.name=REPLICATION"),
+			[]Listener{{Name: "PLAINTEXT", Addr: "127.0.0.2:9092"}, {Name: "REPLICATION", Addr: "127.0.0.2:9095", Advertise: "replication.local:9095"}}, "",
+			"listener REPLICATION (replication.local)", true},
+		{"host name without source bind", voter, []Listener{{Name: "PLAINTEXT", Addr: ":9092", Advertise: "broker1.example.com:9092"}}, "", "PLAINTEXT", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b, err := clusterSettings(t, tt.lines...)

@@ -39,7 +39,7 @@ func (n *brokerNode) startFastFencer() error {
 	if watches {
 		n.fencer = cluster.StartFastFencer(cluster.FastFenceConfig{
 			Store: n.store, Self: n.self, Listener: n.interBroker, Logger: n.log,
-			Dial: interBrokerDialer(n.opts.Security.InterBrokerConn.TLS),
+			Dial: interBrokerDialer(n.opts.Security.InterBrokerConn.TLS, n.opts.Security.InterBrokerConn.LocalAddr),
 		})
 	}
 	help := ""
@@ -68,10 +68,14 @@ func (n *brokerNode) startFastFencer() error {
 // sees a good handshake, not a failed one every time. Nothing is sent
 // after it: a SASL listener holds the connection unauthenticated until
 // connections.max.idle.ms. A refused connect is returned as net returns
-// it (wrapping ECONNREFUSED).
-func interBrokerDialer(tc func() *tls.Config) func(ctx context.Context, addr string) (net.Conn, error) {
+// it (wrapping ECONNREFUSED). A non-nil local is the source address of
+// every connection (inter.broker.source.bind.enable).
+func interBrokerDialer(tc func() *tls.Config, local *net.TCPAddr) func(ctx context.Context, addr string) (net.Conn, error) {
+	d := &net.Dialer{}
+	if local != nil {
+		d.LocalAddr = local
+	}
 	if tc == nil {
-		d := &net.Dialer{}
 		return func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
 	}
 	return func(ctx context.Context, addr string) (net.Conn, error) {
@@ -81,8 +85,8 @@ func interBrokerDialer(tc func() *tls.Config) func(ctx context.Context, addr str
 				c.ServerName = host
 			}
 		}
-		d := &tls.Dialer{Config: c}
-		return d.DialContext(ctx, "tcp", addr)
+		td := &tls.Dialer{NetDialer: d, Config: c}
+		return td.DialContext(ctx, "tcp", addr)
 	}
 }
 

@@ -9,7 +9,8 @@ package server
 // registers their advertised addresses):
 //
 //  1. a voter starts its embedded etcd member (peer on
-//     controller.listener, clients on its port + 1);
+//     controller.listener, clients on its port + 1; dialed at its
+//     controller.quorum.voters entry and that port + 1);
 //  2. the node dials the voters' client endpoints (or metadata.store's),
 //     agrees on the cluster ID: the first node of a cluster stores one
 //     under <root>/cluster-id (create-if-absent), every node checks it
@@ -241,7 +242,24 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		// ssl.* and sasl.mechanism.inter.broker.protocol settings.
 		return fmt.Errorf("server: start cluster: %w: the inter-broker listener %s is %s but ClusterOptions.Security has no inter-broker client settings", ErrClusterConfig, n.interBroker, sl.protocol)
 	}
+	if c.InterBrokerSourceBind {
+		// Every connection to another node comes from here on
+		// (cluster_sourcebind.go): set before the first is dialed.
+		local, err := sourceBindAddr(n.interBroker, sl.advHost)
+		if err != nil {
+			return fmt.Errorf("server: start cluster: %w", err)
+		}
+		n.opts.Security.InterBrokerConn.LocalAddr = local
+		// InterBroker is InterBrokerConn as kgo options: made again.
+		n.opts.Security.InterBroker = n.opts.Security.InterBrokerConn.KgoOpts()
+	}
 	if c.IsVoter() {
+		if v, ok := c.Voter(); ok && !sameAddr(v.Addr(), c.ControllerListen) {
+			// Allowed (a proxy or NAT in front), and the first thing to
+			// check when the quorum does not form.
+			n.log.Info("server: the other voters dial this member at its voter entry, not where it listens: it must be forwarded there",
+				"voter_entry", v.Addr(), "controller_listener", c.ControllerListen, "client_listener", c.ClientListen())
+		}
 		if n.member, err = cluster.StartEmbedded(ctx, n.embedConfig()); err != nil {
 			return fmt.Errorf("server: start cluster: %w", err)
 		}
@@ -273,7 +291,7 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	n.client, err = clientv3.New(clientv3.Config{
 		Endpoints: eps, DialTimeout: cluster.DefaultDialTimeout, Logger: zap.NewNop(),
 		DialKeepAliveTime: keepAlive, DialKeepAliveTimeout: 2 * time.Second, PermitWithoutStream: true,
-		TLS: n.opts.Security.Metadata.Client, DialOptions: metadataDialOptions(n.opts.Security.Metadata),
+		TLS: n.opts.Security.Metadata.Client, DialOptions: metadataDialOptions(n.opts.Security.Metadata, n.opts.Security.InterBrokerConn.LocalAddr),
 	})
 	if err != nil {
 		return fmt.Errorf("server: start cluster: etcd client for %v: %w", eps, err)
@@ -374,6 +392,7 @@ func (n *brokerNode) embedConfig() cluster.EmbedConfig {
 		UnsafeNoFsync:    n.opts.UnsafeNoFsync,
 		PeerTLS:          n.opts.Security.Metadata.Peer,
 		ClientTLS:        n.opts.Security.Metadata.Serve,
+		BindPeerSource:   n.cfg.InterBrokerSourceBind,
 	}
 }
 

@@ -37,6 +37,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tributary-io/tributary/cluster"
@@ -67,6 +68,11 @@ type reconciler struct {
 	// unassigned: hosted partitions the snapshots no longer assign here,
 	// since when (see removeUnassigned).
 	unassigned map[cluster.TopicPartition]time.Time
+
+	// caughtUp is the revision of the last snapshot applied whole while
+	// registered: readiness (readiness.go) compares it with the broker
+	// epoch.
+	caughtUp atomic.Int64
 
 	// doneMu guards done: closed, and replaced, each time apply returns,
 	// for fetches held until a partition this broker is to lead is
@@ -139,10 +145,17 @@ func (r *reconciler) run(ctx context.Context) {
 	var retry <-chan time.Time
 	for {
 		changed := r.n.store.Changed()
-		if !r.apply(r.n.store.Snapshot()) {
+		// Registered before apply: an apply while fenced does nothing
+		// and must not count as caught up.
+		registered := r.n.registered.Load()
+		snap := r.n.store.Snapshot()
+		if !r.apply(snap) {
 			retry = time.After(reconcileRetry)
 		} else {
 			retry = nil
+			if registered {
+				r.caughtUp.Store(snap.Revision)
+			}
 		}
 		r.applyDone()
 		select {
@@ -356,9 +369,10 @@ func (r *reconciler) requester(s *cluster.Snapshot, leader int32) (*replica.Conn
 			}
 			return addr, nil
 		},
-		TLS:      sec.TLS,
-		SASL:     sec.SASL,
-		ClientID: "tributary-replica-" + strconv.Itoa(int(r.n.self)),
+		TLS:       sec.TLS,
+		SASL:      sec.SASL,
+		LocalAddr: sec.LocalAddr,
+		ClientID:  "tributary-replica-" + strconv.Itoa(int(r.n.self)),
 	})
 	r.requesters[leader] = req
 	return req, true

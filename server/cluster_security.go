@@ -249,19 +249,24 @@ type InterBrokerClient struct {
 	// established connections.
 	TLS  func() *tls.Config
 	SASL sasl.Mechanism // nil: no SASL
+	// LocalAddr is the address every connection is dialed from (port 0):
+	// the advertised inter-broker IP with inter.broker.source.bind.enable
+	// (StartCluster sets it); nil: the kernel's choice.
+	LocalAddr *net.TCPAddr
 }
 
 // interBrokerDialTimeout bounds the TCP connect and TLS handshake of a
 // franz-go client's connection to another broker (kgo's own default).
 const interBrokerDialTimeout = 10 * time.Second
 
-// KgoOpts are the same security as franz-go client options. TLS is
-// dialed by kgo.Dialer rather than kgo.DialTLSConfig so that each
-// connection takes the configuration as the files hold it then.
+// KgoOpts are the same security as franz-go client options, and the
+// same source address. TLS is dialed by kgo.Dialer rather than
+// kgo.DialTLSConfig so that each connection takes the configuration as
+// the files hold it then.
 func (c InterBrokerClient) KgoOpts() []kgo.Opt {
 	var opts []kgo.Opt
-	if c.TLS != nil {
-		dial := interBrokerDialer(c.TLS)
+	if c.TLS != nil || c.LocalAddr != nil {
+		dial := interBrokerDialer(c.TLS, c.LocalAddr)
 		opts = append(opts, kgo.Dialer(func(ctx context.Context, _, addr string) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(ctx, interBrokerDialTimeout)
 			defer cancel()
@@ -367,12 +372,17 @@ type MetadataTLS struct {
 }
 
 // metadataDialOptions are the etcd client's dial options of m: its TLS
-// taken at every new connection from ClientReload.
-func metadataDialOptions(m MetadataTLS) []grpc.DialOption {
-	if m.ClientReload == nil {
-		return nil
+// taken at every new connection from ClientReload, and its connections
+// dialed from local unless it is nil (inter.broker.source.bind.enable).
+func metadataDialOptions(m MetadataTLS, local *net.TCPAddr) []grpc.DialOption {
+	var opts []grpc.DialOption
+	if m.ClientReload != nil {
+		opts = append(opts, cluster.EtcdTLSDialOption(m.ClientReload))
 	}
-	return []grpc.DialOption{cluster.EtcdTLSDialOption(m.ClientReload)}
+	if local != nil {
+		opts = append(opts, cluster.EtcdSourceDialOption(local))
+	}
+	return opts
 }
 
 // controllerTLS is the CONTROLLER listener's security settings when its

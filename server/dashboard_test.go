@@ -442,11 +442,9 @@ func TestDashboardMetricsExist(t *testing.T) {
 	if !json.Valid(raw) {
 		t.Fatalf("%s is not valid JSON", dashboardPath)
 	}
-	b := brokerWithTraffic(t)
-	known, err := registeredMetrics(b.srv.Registry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A single broker's and a cluster node's (alerts_test.go): some
+	// are only a running cluster's (elections, fast fences).
+	known := singleAndClusterMetrics(t)
 	problems, err := checkDashboard(raw, known)
 	if err != nil {
 		t.Fatal(err)
@@ -491,6 +489,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 		"tributary_cluster_active_controller", "tributary_cluster_leader_partitions",
 		"tributary_cluster_isr_shrinks_total", "tributary_cluster_isr_expands_total",
 		"tributary_replica_max_lag_records",
+		"tributary_cluster_leader_elections_total", "tributary_cluster_fast_fences_total",
 	} {
 		if !slices.Contains(used, name) {
 			t.Errorf("dashboard has no panel over %s", name)

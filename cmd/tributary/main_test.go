@@ -86,7 +86,8 @@ func TestServeHoldsTheDataDir(t *testing.T) {
 	first := startServe(t, bin, data)
 	first.waitFor(t, "data dir open")
 
-	second := exec.Command(bin, "serve", "--data-dir", data)
+	// Ports of its own: the data dir's lock is what must stop it.
+	second := exec.Command(bin, "serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0")
 	var errOut bytes.Buffer
 	second.Stderr = &errOut
 	err := second.Run()

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -16,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -64,7 +61,7 @@ documents every setting.`,
 	own.StringVar(&o.dataDir, "data-dir", envOr(envDataDir, "./data"), "data directory (one broker per directory) (env "+envDataDir+")")
 	own.StringVar(&o.listen, "listen", envOr(envListen, defaultListen), "address for Kafka clients (env "+envListen+")")
 	own.StringVar(&o.advertise, "advertise", envOr(envAdvertise, ""), "host:port clients are told to connect to (default: the listen address) (env "+envAdvertise+")")
-	own.StringVar(&o.metricsListen, "metrics-listen", envOr(envMetricsListen, defaultMetricsListen), "address serving /metrics (Prometheus) and /healthz; empty disables (env "+envMetricsListen+")")
+	own.StringVar(&o.metricsListen, "metrics-listen", envOr(envMetricsListen, defaultMetricsListen), "address serving /metrics (Prometheus), /healthz (liveness) and /readyz (readiness); empty disables (env "+envMetricsListen+")")
 	own.StringVar(&o.configFile, "config", envOr(envConfig, ""), "broker settings file: Java properties with Kafka's names (env "+envConfig+")")
 	own.BoolVar(&o.printConfig, "print-config", false, "print the effective broker settings as a properties file and exit")
 	own.Var(setFlag{&o.overrides}, "set", "one broker setting as name=value (repeatable)")
@@ -179,6 +176,19 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// The probes answer from before the data dir opens (probes.go):
+	// alive, and not ready yet, through recovery and the cluster's start.
+	var probe *probes
+	metricsAddr := "off"
+	if o.metricsListen != "" {
+		if probe, err = startProbes(o.metricsListen, &srvRef, logger); err != nil {
+			return err
+		}
+		defer probe.close()
+		metricsAddr = probe.addr
+	}
+	probe.setStage("recovering the data dir")
+
 	start := time.Now()
 	m, err := tlog.OpenManager(o.dataDir, tlog.Options{Logger: logger, Defaults: &settings.Topics,
 		RetentionCheckInterval: settings.RetentionCheckInterval, ReplicatedLeadership: clusterOpts != nil,
@@ -187,7 +197,8 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	logger.Info("tributary: data dir open", "dir", o.dataDir, "topics", len(m.Topics()), "took", time.Since(start))
-	err = run(ctx, logger, m, settings.Server, listeners, o.metricsListen, clusterOpts, &srvRef)
+	probe.setStage("starting the broker")
+	err = run(ctx, logger, m, settings.Server, listeners, metricsAddr, clusterOpts, &srvRef)
 	start = time.Now()
 	logger.Info("tributary: shutting down, closing the data dir")
 	if cerr := m.Close(); err == nil {
@@ -272,7 +283,12 @@ func printCluster(b *strings.Builder, c server.ClusterConfig, interBroker string
 	case len(c.MetadataStore) > 0:
 		fmt.Fprintf(b, "# cluster: node %d, a broker of the external metadata store %s\n", c.NodeID, strings.Join(c.StoreEndpoints(), ","))
 	case c.IsVoter():
-		fmt.Fprintf(b, "# cluster: node %d, a voter of %d: etcd peers on %s, etcd clients on %s\n", c.NodeID, len(c.Voters), c.ControllerListen, c.ClientListen())
+		fmt.Fprintf(b, "# cluster: node %d, a voter of %d: etcd peers on %s, etcd clients on %s", c.NodeID, len(c.Voters), c.ControllerListen, c.ClientListen())
+		if v, ok := c.Voter(); ok && v.Addr() != c.ControllerListen {
+			// Bound at one address, dialed at another (a proxy or NAT).
+			fmt.Fprintf(b, "; dialed at its voter entry %s", v.Addr())
+		}
+		b.WriteString("\n")
 	default:
 		fmt.Fprintf(b, "# cluster: node %d, a broker (not a voter) of a quorum of %d\n", c.NodeID, len(c.Voters))
 	}
@@ -316,9 +332,10 @@ func printSecuritySettings(b *strings.Builder, settings server.BrokerSettings, s
 	}
 }
 
-// run serves Kafka clients and metrics until ctx ends, then stops accepting,
-// lets in-flight requests finish and returns.
-func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.Config, listeners []server.Listener, metricsListen string, clusterOpts *server.ClusterOptions, srvRef *atomic.Pointer[server.Server]) error {
+// run serves Kafka clients until ctx ends, then stops accepting, lets
+// in-flight requests finish and returns. metricsAddr is where the probes
+// listen (probes.go), for the log line.
+func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.Config, listeners []server.Listener, metricsAddr string, clusterOpts *server.ClusterOptions, srvRef *atomic.Pointer[server.Server]) error {
 	cfg.Cluster = clusterOpts
 	srv, err := server.New(m, cfg, logger)
 	if err != nil {
@@ -348,33 +365,11 @@ func run(ctx context.Context, logger *slog.Logger, m *tlog.Manager, cfg server.C
 		}
 		logger.Info("tributary: joined the cluster", "cluster_id", srv.ClusterID(), "took", time.Since(start))
 	}
-	var httpSrv *http.Server
-	metricsAddr := "off"
-	if metricsListen != "" {
-		ln, err := net.Listen("tcp", metricsListen)
-		if err != nil {
-			srv.Close()
-			return fmt.Errorf("serve: metrics listener: %w", err)
-		}
-		metricsAddr = ln.Addr().String()
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(srv.Registry(), promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintln(w, "ok")
-		})
-		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go httpSrv.Serve(ln)
-	}
 	logger.Info("tributary: serving Kafka clients", "listen", first, "metrics", metricsAddr, "listeners", strings.Join(addrs, ","))
 	<-ctx.Done()
 	logger.Info("tributary: signal received, draining connections")
 	start := time.Now()
 	err = srv.Close()
-	if httpSrv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		httpSrv.Shutdown(sctx)
-		cancel()
-	}
 	logger.Info("tributary: connections drained", "took", time.Since(start))
 	return err
 }
