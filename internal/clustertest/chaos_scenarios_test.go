@@ -327,3 +327,57 @@ func TestClusterBrokerBackWithAnEmptyLogRefetchesAndDoesNotLead(t *testing.T) {
 	// partition, to the same end as the others.
 	s.finish()
 }
+
+// EnvKnownBugs, when set, runs the scenarios that pin a known bug (they
+// fail until it is fixed) instead of skipping them.
+const EnvKnownBugs = "CLUSTERTEST_KNOWN_BUGS"
+
+func TestClusterRollingRestartOfAnIdlePartitionKeepsItsISR(t *testing.T) {
+	skipShort(t)
+	if os.Getenv(EnvKnownBugs) == "" {
+		t.Skipf("known bug (set %s=1 to run): a follower whose epoch cache ends with an epoch the new leader never saw "+
+			"(it led the partition without appending) is told \"diverging epoch E at LEO\", which cuts nothing "+
+			"(replica.truncateDiverged: \"cuts nothing from a log ending at\"), and refetches the same forever, out of the ISR", EnvKnownBugs)
+	}
+	_, rng := Seed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := Start(t, Config{Nodes: 3, Rand: rng, Args: clusterArgs})
+	const topic = "ct-idle"
+	if err := c.CreateTopic(ctx, topic, 1, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitISR(ctx, topic, 3); err != nil {
+		t.Fatal(err)
+	}
+	p, err := StartProducer(ctx, ProducerConfig{ID: 1, Seeds: c.Seeds(), Topic: topic, Partitions: 1, Count: 10,
+		Duration: 30 * time.Second}, NewHistory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Wait(); st.Acked != 10 {
+		t.Fatalf("%s", st)
+	}
+	// No record is written from here on: each new leader starts an epoch
+	// it appends nothing in. The second restarted leader holds the
+	// first's epoch, which the leader after it never learnt.
+	for round := 1; round <= 3; round++ {
+		leaders, err := c.Leaders(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := leaders[0]
+		if err := c.Term(old); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Restart(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		err = c.WaitISR(wctx, topic, 3)
+		wcancel()
+		if err != nil {
+			t.Fatalf("round %d: node %d, its leader until a controlled shutdown, never rejoined the ISR of the idle partition: %v", round, old, err)
+		}
+	}
+}
