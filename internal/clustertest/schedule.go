@@ -201,6 +201,10 @@ type ScheduleConfig struct {
 	// SettleTimeout bounds the final wait for a settled cluster
 	// (default DefaultSettleTimeout).
 	SettleTimeout time.Duration
+	// Topics are those whose ISRs must be whole for the run's end to
+	// find the cluster settled (nil: every topic, the internal ones
+	// included). A NeedsHealthy fault waits for every topic regardless.
+	Topics []string
 	// Logf logs every injection and heal as it happens (t.Logf); nil:
 	// the timeline is only kept.
 	Logf func(format string, args ...any)
@@ -330,7 +334,7 @@ func (s *Schedule) Run(ctx context.Context) error {
 	if err := s.HealAll(hctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := s.settle(hctx); err != nil {
+	if err := s.settle(hctx, s.cfg.Topics); err != nil {
 		s.logf("not settled: %v", err)
 		errs = append(errs, err)
 	} else {
@@ -346,7 +350,7 @@ func (s *Schedule) inject(ctx context.Context, st Step) (Fault, error) {
 	k := s.kinds[st.Kind]
 	if nh, ok := k.(NeedsHealthy); ok && nh.NeedsHealthy() {
 		wctx, cancel := context.WithTimeout(ctx, healthyWait)
-		err := s.settle(wctx)
+		err := s.settle(wctx, nil)
 		cancel()
 		if err != nil {
 			s.logf("skip %s: the cluster did not settle first: %v", st, err)
@@ -407,14 +411,16 @@ func (s *Schedule) HealAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (s *Schedule) settle(ctx context.Context) error {
+// settle waits for the cluster to settle, as far as topics go (nil:
+// every topic).
+func (s *Schedule) settle(ctx context.Context, topics []string) error {
 	if s.cfg.settled != nil {
 		return s.cfg.settled(ctx)
 	}
 	if s.c == nil {
 		return nil
 	}
-	return s.c.WaitSettled(ctx)
+	return s.c.WaitSettled(ctx, topics...)
 }
 
 // sleepUntil waits until t or ctx's end; false if ctx ended.
@@ -453,14 +459,14 @@ func (c *Cluster) ReviveAll(ctx context.Context) error {
 }
 
 // WaitSettled waits until every live node lists every node as a broker
-// and every partition of every topic (the internal ones included) has a
-// leader and all its replicas in its ISR.
-func (c *Cluster) WaitSettled(ctx context.Context) error {
+// and every partition of topics (none named: of every topic, the internal
+// ones included) has a leader and all its replicas in its ISR.
+func (c *Cluster) WaitSettled(ctx context.Context, topics ...string) error {
 	if err := c.WaitBrokers(ctx, len(c.Nodes)); err != nil {
 		return err
 	}
 	for {
-		last := c.unsettled(ctx)
+		last := c.Unsettled(ctx, topics...)
 		if last == "" {
 			return nil
 		}
@@ -472,15 +478,16 @@ func (c *Cluster) WaitSettled(ctx context.Context) error {
 	}
 }
 
-// unsettled names a partition whose ISR is not whole, or why it could
-// not tell; "" when every partition is whole, as every live node sees it.
-func (c *Cluster) unsettled(ctx context.Context) string {
+// Unsettled names a partition of topics (none named: of any topic) whose
+// ISR is not whole, or why it could not tell; "" when every partition is
+// whole, as every live node sees it.
+func (c *Cluster) Unsettled(ctx context.Context, topics ...string) string {
 	live := c.live()
 	if len(live) != len(c.Nodes) {
 		return fmt.Sprintf("%d of %d nodes live", len(live), len(c.Nodes))
 	}
 	for _, n := range live {
-		resp, err := n.metadata(ctx)
+		resp, err := n.metadata(ctx, topics...)
 		if err != nil {
 			return err.Error()
 		}
