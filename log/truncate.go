@@ -54,8 +54,10 @@ const (
 // Truncate removes every batch whose last offset is >= offset, so that the
 // log ends at the batch boundary at or below offset (replication's
 // truncation of a diverged tail). Truncating at or below the log start
-// offset empties the log and restarts it at offset. It returns the new log
-// end offset.
+// offset empties the log and restarts it at offset; truncating at or past
+// the log end cuts no record but drops the leader epochs that start at the
+// end (begun without an append). It returns the new log end offset. Only
+// a follower truncates: a leader's own epoch may be one of those.
 //
 // It never waits for readers: a segment no reader holds a view of is cut
 // in place; one that is held is replaced by a copy of its kept batches,
@@ -73,8 +75,15 @@ func (l *Log) Truncate(offset int64) (int64, error) {
 	if offset < 0 {
 		return 0, fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
 	}
-	if offset >= l.nextOffset.Load() {
-		return l.nextOffset.Load(), nil
+	if next := l.nextOffset.Load(); offset >= next {
+		// No record to cut, but the epochs that start at the end go
+		// (as Kafka's truncateTo always truncates its epoch cache): one
+		// this log began as leader without appending anything, before
+		// another broker led, is not an epoch the new leader holds, and
+		// a follower naming it as its last fetched epoch would be told
+		// it diverges at its own end for ever. A failed checkpoint write
+		// is retried by Checkpoint.
+		return next, l.cutEpochs(next, false)
 	}
 	next, err := l.truncate(offset, truncateTo)
 	if err != nil {
