@@ -649,6 +649,23 @@ func truncateDiverged(p *followed, fetchOffset int64, div DivergingEpoch) (bool,
 		target = p.log.StartOffset()
 	}
 	if target >= leo {
+		// No record of this log is past the leader's, but its last
+		// epoch may start at its end, begun when this broker led without
+		// appending anything: the leader never had it, so a fetch naming
+		// it is told it diverges here again and again. Truncating at the
+		// end drops it (log.Truncate), and the next fetch names the
+		// epoch before it. Any other answer that cuts nothing is wrong.
+		if last := p.log.LeaderEpoch(); last > div.Epoch {
+			if _, start := p.log.EndOffsetForEpoch(last - 1); start == leo {
+				if _, err := p.log.Truncate(leo); err != nil {
+					return false, fmt.Errorf("replica: drop %s-%d's empty epoch %d at its end %d (diverging epoch %d): %w",
+						p.tp.Topic, p.tp.Partition, last, leo, div.Epoch, err)
+				}
+				if p.log.LeaderEpoch() != last {
+					return true, nil
+				}
+			}
+		}
 		return false, fmt.Errorf("%w: %s-%d: diverging epoch %d at %d cuts nothing from a log ending at %d",
 			ErrCorruptFetch, p.tp.Topic, p.tp.Partition, div.Epoch, div.EndOffset, leo)
 	}

@@ -116,6 +116,33 @@ func TestFollowerRefusesDivergenceThatCutsNothing(t *testing.T) {
 	}
 }
 
+// TestFollowerDropsAnEmptyEpochItLedInThatItsLeaderNeverHad: this
+// broker led epoch 2 from its log end without appending anything, then
+// another broker that never saw epoch 2 led epoch 3. Asked from epoch 2,
+// the leader answers that its epochs up to 2 end with epoch 1 at this
+// log's end, which cuts no record: the follower drops its empty epoch 2
+// and asks again from epoch 1, instead of being told the same for ever.
+func TestFollowerDropsAnEmptyEpochItLedInThatItsLeaderNeverHad(t *testing.T) {
+	l := followerKinds[1].open(t) // the real log: epochs 0@0, 1@4, end 6
+	if err := l.BecomeLeader(2); err != nil {
+		t.Fatal(err)
+	}
+	fe, s := fetcherFor(l)
+	rp := kmsg.NewFetchResponseTopicPartition()
+	rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = 1, 6
+	moved, err := fe.handlePartition(context.Background(), s, &rp)
+	if err != nil || !moved {
+		t.Fatalf("moved %v, err %v: want the empty epoch dropped and a new fetch", moved, err)
+	}
+	if e, end := l.LeaderEpoch(), l.NextOffset(); e != 1 || end != 6 {
+		t.Fatalf("last epoch %d, log end %d: want epoch 1 and every record kept (6)", e, end)
+	}
+	// With nothing left to drop, the same answer is refused.
+	if _, err := fe.handlePartition(context.Background(), sent{p: s.p, fetchOffset: 6}, &rp); !errors.Is(err, ErrCorruptFetch) {
+		t.Fatalf("err %v, want ErrCorruptFetch once no empty epoch is left", err)
+	}
+}
+
 // TestFollowerRetryAfterLeaderNotReadyDoublesToBackoffAndStartsOverOnSuccess:
 // while the leader does not know the partition, each rest is twice the
 // last from firstNotReadyRetry up to the backoff; other errors rest the
