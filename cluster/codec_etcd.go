@@ -59,6 +59,11 @@ type partitionV1 struct {
 	Leader         int32   `json:"leader"`
 	LeaderEpoch    int32   `json:"leader_epoch"`
 	PartitionEpoch int32   `json:"partition_epoch"`
+	// A reassignment in progress (added within version 1: a reader
+	// that ignores them sees the union of old and new replicas).
+	TargetReplicas   []int32 `json:"target_replicas,omitempty"`
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
 }
 
 type controllerV1 struct {
@@ -89,6 +94,7 @@ func encodePartition(p PartitionState) string {
 		V: FormatVersion, Topic: p.Topic, Partition: p.Partition,
 		Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR),
 		Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+		TargetReplicas: p.TargetReplicas, AddingReplicas: p.AddingReplicas, RemovingReplicas: p.RemovingReplicas,
 	})
 }
 
@@ -176,6 +182,7 @@ func decodePartition(key string, val []byte, version int64) (PartitionState, err
 	return PartitionState{
 		Topic: v.Topic, Partition: v.Partition, Replicas: v.Replicas, ISR: v.ISR,
 		Leader: v.Leader, LeaderEpoch: v.LeaderEpoch, PartitionEpoch: v.PartitionEpoch,
+		TargetReplicas: v.TargetReplicas, AddingReplicas: v.AddingReplicas, RemovingReplicas: v.RemovingReplicas,
 		Version: version,
 	}, nil
 }

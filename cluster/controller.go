@@ -271,6 +271,13 @@ func (c *Controller) logUpdates(updates []PartitionUpdate, why string) {
 			"old_isr", u.Old.ISR,
 			"isr", u.New.ISR,
 		}
+		if !slices.Equal(u.Old.Replicas, u.New.Replicas) || !sameReassignment(u.Old, u.New) {
+			if msg == "partition ISR changed" {
+				msg = "partition replicas changed"
+			}
+			args = append(args, "old_replicas", u.Old.Replicas, "replicas", u.New.Replicas,
+				"adding", u.New.AddingReplicas, "removing", u.New.RemovingReplicas)
+		}
 		if u.Unclean() {
 			c.log.Warn("UNCLEAN leader election: the new leader was not in sync; records only the old ISR held are lost", args...)
 		} else {

@@ -61,7 +61,9 @@
 //
 //	brokers/<node-id>               a live broker; bound to its lease
 //	topics/<name>                   a topic
-//	partitions/<topic>/<partition>  a partition's state
+//	partitions/<topic>/<partition>  a partition's state: replicas, ISR, leader,
+//	                                epochs, and while it is reassigned the target,
+//	                                adding and removing replicas (reassign.go)
 //	controller/<lease-id hex>       controller candidates (concurrency.Election)
 //	producer-ids                    the next producer ID no broker has a block of
 //	users/<mechanism>/<name>        a user's SCRAM credential for SCRAM-SHA-256

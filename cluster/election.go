@@ -47,6 +47,10 @@ type Policy struct {
 	// UncleanLeaderElection is unclean.leader.election.enable's broker
 	// default (Kafka's is false); a topic's config overrides it.
 	UncleanLeaderElection bool
+	// MinInsyncReplicas is min.insync.replicas' broker default (below 1:
+	// 1); a topic's config overrides it. A reassignment completes only
+	// when its target keeps that many in-sync replicas (reassign.go).
+	MinInsyncReplicas int
 }
 
 // unclean reports whether topic's partitions may elect a leader outside
@@ -115,6 +119,7 @@ func (e elector) reconcile(p PartitionState) (next PartitionState, changed bool)
 			}
 		}
 	}
+	next = e.completeReassignment(next)
 	return bump(p, next)
 }
 
@@ -123,7 +128,8 @@ func (e elector) reconcile(p PartitionState) (next PartitionState, changed bool)
 // which fences the old leader should it come back). changed is false, and
 // next is p, when nothing changed.
 func bump(p, next PartitionState) (PartitionState, bool) {
-	if next.Leader == p.Leader && slices.Equal(next.ISR, p.ISR) && slices.Equal(next.Replicas, p.Replicas) {
+	if next.Leader == p.Leader && slices.Equal(next.ISR, p.ISR) && slices.Equal(next.Replicas, p.Replicas) &&
+		sameReassignment(p, next) {
 		return p, false
 	}
 	next.PartitionEpoch = p.PartitionEpoch + 1

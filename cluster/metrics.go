@@ -83,6 +83,15 @@ const (
 	// registered inter-broker address refused connections), ahead of
 	// their lease (fastfence.go). No Kafka equivalent. Each is logged.
 	MetricFastFences = "tributary_cluster_fast_fences_total"
+	// MetricReassigningPartitions: partitions being reassigned (KIP-455),
+	// as the active controller sees them; 0 on every other broker
+	// (Kafka's ReassigningPartitions).
+	MetricReassigningPartitions = "tributary_cluster_reassigning_partitions"
+	// MetricReplicationThrottledBytes: bytes of throttled replication
+	// traffic this broker moved, by direction: sent as a leader to
+	// throttled followers, or fetched as a throttled follower (Kafka's
+	// LeaderReplication and FollowerReplication byte-rate, as counters).
+	MetricReplicationThrottledBytes = "tributary_replication_throttled_bytes_total"
 )
 
 // Label names and values.
@@ -90,6 +99,12 @@ const (
 	LabelState = "state" // MetricBrokers: StateActive or StateFenced
 	LabelKind  = "kind"  // MetricLeaderElections: KindClean or KindUnclean
 	LabelError = "error" // MetricReplicaFetchErrors: Kafka's error name, or "network"
+	// LabelDirection: MetricReplicationThrottledBytes, DirectionLeader or
+	// DirectionFollower.
+	LabelDirection = "direction"
+
+	DirectionLeader   = "leader"
+	DirectionFollower = "follower"
 
 	StateActive = "active"
 	StateFenced = "fenced"
@@ -115,4 +130,6 @@ var Metrics = []Metric{
 	{MetricReplicaFetchRequests, Counter, nil, "Replica fetches this broker sent as a follower."},
 	{MetricReplicaFetchErrors, Counter, []string{LabelError}, "Replica fetches this broker sent as a follower that failed, by error."},
 	{MetricFastFences, Counter, nil, "Registrations of other brokers this broker ended because their process was gone, ahead of their lease."},
+	{MetricReassigningPartitions, Gauge, nil, "Partitions being reassigned, as the active controller sees them (0 on other brokers)."},
+	{MetricReplicationThrottledBytes, Counter, []string{LabelDirection}, "Bytes of throttled replication traffic this broker moved, as a leader or as a follower."},
 }

@@ -10,12 +10,12 @@ import (
 // tributary_ prefix, once; counters end in _total and gauges do not; each
 // has help text and valid label names.
 func TestMetricNames(t *testing.T) {
-	name := regexp.MustCompile(`^tributary_(cluster|replica)_[a-z_]+[a-z]$`)
+	name := regexp.MustCompile(`^tributary_(cluster|replica|replication)_[a-z_]+[a-z]$`)
 	label := regexp.MustCompile(`^[a-z][a-z_]*$`)
 	seen := map[string]bool{}
 	for _, m := range Metrics {
 		if !name.MatchString(m.Name) {
-			t.Errorf("%q is not a tributary_cluster_ or tributary_replica_ name", m.Name)
+			t.Errorf("%q is not a tributary_cluster_, tributary_replica_ or tributary_replication_ name", m.Name)
 		}
 		if seen[m.Name] {
 			t.Errorf("%s is listed twice", m.Name)

@@ -89,6 +89,16 @@ type PartitionState struct {
 	// PartitionEpoch grows on every change of this state (Kafka's
 	// partition epoch): leader, ISR or replicas.
 	PartitionEpoch int32 `json:"partition_epoch"`
+	// TargetReplicas, AddingReplicas and RemovingReplicas describe a
+	// reassignment in progress (KIP-455, Kafka's PartitionRegistration),
+	// all empty when none is (reassign.go): Replicas is then the union of
+	// the replicas before it and TargetReplicas (those before first, then
+	// AddingReplicas in target order), AddingReplicas the target replicas
+	// that were not replicas, RemovingReplicas the replicas the target
+	// leaves out.
+	TargetReplicas   []int32 `json:"target_replicas,omitempty"`
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
 	// Version is the store's version of the key this state was read
 	// from (etcd's ModRevision): the compare-and-swap token. Not stored.
 	Version int64 `json:"-"`
@@ -109,8 +119,15 @@ func (p PartitionState) IsReplica(node int32) bool { return slices.Contains(p.Re
 func (p PartitionState) Clone() PartitionState {
 	p.Replicas = slices.Clone(p.Replicas)
 	p.ISR = slices.Clone(p.ISR)
+	p.TargetReplicas = slices.Clone(p.TargetReplicas)
+	p.AddingReplicas = slices.Clone(p.AddingReplicas)
+	p.RemovingReplicas = slices.Clone(p.RemovingReplicas)
 	return p
 }
+
+// Reassigning reports whether a reassignment of the partition is in
+// progress.
+func (p PartitionState) Reassigning() bool { return len(p.TargetReplicas) > 0 }
 
 // Snapshot is an immutable copy of the cluster metadata at one store
 // revision. Every broker answers Metadata, DescribeCluster and

@@ -35,6 +35,15 @@ const (
 	// them, and min.insync.replicas is held to the one value that can be met.
 	ConfigMinInsyncReplicas           = "min.insync.replicas"
 	ConfigUncleanLeaderElectionEnable = "unclean.leader.election.enable"
+	// ConfigLeaderReplicationThrottledReplicas and
+	// ConfigFollowerReplicationThrottledReplicas name the replicas whose
+	// replication traffic the leader.replication.throttled.rate and
+	// follower.replication.throttled.rate broker settings limit (KIP-73):
+	// a list of partition:broker pairs, or "*" for all (see
+	// ParseThrottledReplicas). Only a cluster replicates; the log keeps
+	// the value.
+	ConfigLeaderReplicationThrottledReplicas   = "leader.replication.throttled.replicas"
+	ConfigFollowerReplicationThrottledReplicas = "follower.replication.throttled.replicas"
 	// ConfigProducerIDExpirationMs is a broker-level setting in Kafka; it
 	// is kept per log here so that tests and tools can shorten it.
 	ConfigProducerIDExpirationMs = "producer.id.expiration.ms"
@@ -139,6 +148,14 @@ type Config struct {
 	// an out-of-sync replica may become leader. With one replica there is
 	// no other to elect; kept so Kafka's tools can set and read it.
 	UncleanLeaderElectionEnable bool
+	// LeaderReplicationThrottledReplicas and
+	// FollowerReplicationThrottledReplicas
+	// (leader.replication.throttled.replicas,
+	// follower.replication.throttled.replicas): the replicas whose
+	// replication the broker's throttles limit, as validated by
+	// ParseThrottledReplicas; "" (Kafka's default) is none.
+	LeaderReplicationThrottledReplicas   string
+	FollowerReplicationThrottledReplicas string
 	// DeleteRetentionMs (delete.retention.ms): a tombstone is removed by
 	// the cleaner once its batch's max timestamp is this much older than
 	// the clock.
@@ -206,6 +223,7 @@ func ConfigNames() []string {
 		ConfigRetentionMs, ConfigRetentionBytes, ConfigMaxMessageBytes, ConfigCleanupPolicy, ConfigFlushMessages,
 		ConfigFlushMs, ConfigMessageTimestampType, ConfigProducerIDExpirationMs, ConfigCompressionType,
 		ConfigMaxProducersPerPartition, ConfigMinInsyncReplicas, ConfigUncleanLeaderElectionEnable,
+		ConfigLeaderReplicationThrottledReplicas, ConfigFollowerReplicationThrottledReplicas,
 		ConfigDeleteRetentionMs, ConfigMinCleanableDirtyRatio, ConfigMinCompactionLagMs, ConfigMaxCompactionLagMs}
 	sort.Strings(names)
 	return names
@@ -297,6 +315,16 @@ func (c *Config) set(name, v string) error {
 			c.UncleanLeaderElectionEnable = false
 		default:
 			return bad(errors.New("must be true or false"))
+		}
+		return nil
+	case ConfigLeaderReplicationThrottledReplicas, ConfigFollowerReplicationThrottledReplicas:
+		if _, err := ParseThrottledReplicas(v); err != nil {
+			return bad(err)
+		}
+		if name == ConfigLeaderReplicationThrottledReplicas {
+			c.LeaderReplicationThrottledReplicas = strings.TrimSpace(v)
+		} else {
+			c.FollowerReplicationThrottledReplicas = strings.TrimSpace(v)
 		}
 		return nil
 	}
@@ -391,6 +419,9 @@ func (c Config) Map() map[string]string {
 		// Replication only.
 		ConfigMinInsyncReplicas:           strconv.Itoa(c.MinInsyncReplicas),
 		ConfigUncleanLeaderElectionEnable: strconv.FormatBool(c.UncleanLeaderElectionEnable),
+
+		ConfigLeaderReplicationThrottledReplicas:   c.LeaderReplicationThrottledReplicas,
+		ConfigFollowerReplicationThrottledReplicas: c.FollowerReplicationThrottledReplicas,
 
 		// Compaction.
 		ConfigDeleteRetentionMs:      strconv.FormatInt(c.DeleteRetentionMs, 10),

@@ -74,6 +74,15 @@ type FetcherConfig struct {
 	// Stats, if set, counts the fetches sent and those that failed; the
 	// Manager shares one among its fetchers.
 	Stats *FetchStats
+	// Throttle, with Throttled, is follower.replication.throttled.rate:
+	// a partition Throttled reports (this broker's replica is listed in
+	// the topic's follower.replication.throttled.replicas and is out of
+	// the ISR) is left out of the fetches while Throttle is in debt, and
+	// the bytes fetched for it are taken from Throttle. Throttled is
+	// called under the fetcher's lock: it must not block. Nil: nothing is
+	// throttled.
+	Throttle  *Throttle
+	Throttled func(tp cluster.TopicPartition) bool
 }
 
 func (c *FetcherConfig) setDefaults() {
@@ -287,6 +296,7 @@ func (f *Fetcher) sleep(ctx context.Context, d time.Duration) bool {
 type sent struct {
 	p           *followed
 	fetchOffset int64
+	throttled   bool // its bytes are taken from FetcherConfig.Throttle
 }
 
 func (f *Fetcher) run(ctx context.Context) {
@@ -409,6 +419,16 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 			}
 			delete(f.retryAt, p)
 		}
+		throttled := f.cfg.Throttle != nil && f.cfg.Throttled != nil && f.cfg.Throttled(tp)
+		if throttled {
+			if d := f.cfg.Throttle.Delay(); d > 0 {
+				// Over follower.replication.throttled.rate: fetched
+				// again once the bucket is out of debt.
+				idle = min(idle, d)
+				resting = true
+				continue
+			}
+		}
 		i, ok := f.topicIdx[tp.Topic]
 		if !ok {
 			i = len(topics)
@@ -430,7 +450,7 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 		rp.LogStartOffset = p.log.StartOffset()
 		rp.PartitionMaxBytes = f.cfg.PartitionMaxBytes
 		topics[i].Partitions = append(topics[i].Partitions, rp)
-		inFlight[tp] = sent{p: p, fetchOffset: off}
+		inFlight[tp] = sent{p: p, fetchOffset: off, throttled: throttled}
 	}
 	req.Topics = topics
 	if resting && idle < f.cfg.MaxWait {
@@ -465,6 +485,9 @@ func (f *Fetcher) handleResponse(ctx context.Context, resp *kmsg.FetchResponse, 
 				continue // not asked, or asked twice: ignore
 			}
 			delete(inFlight, s.p.tp)
+			if s.throttled {
+				f.cfg.Throttle.Record(len(rp.RecordBatches))
+			}
 			moved, err := f.handlePartition(ctx, s, rp)
 			progress = progress || moved
 			if err != nil {

@@ -532,7 +532,7 @@ func (ld *Leader) maybeAdvanceHW() {
 
 // isrChange is the ISR the followers' progress calls for: the committed
 // ISR without the followers that lag (not at the leader's end and not
-// caught up for LagTimeMax), with the replicas that caught up (at or past
+// caught up for LagTimeMax), with the live replicas that caught up (at or past
 // the high watermark and the start of this leader's epoch). ok is false
 // when it is the committed ISR. Caller holds mu.
 func (ld *Leader) isrChange(now time.Time) (newISR []int32, ok bool) {
@@ -547,6 +547,13 @@ func (ld *Leader) isrChange(now time.Time) (newISR []int32, ok bool) {
 	}
 	for _, id := range ld.state.Replicas {
 		if slices.Contains(newISR, id) || id == ld.self || ld.state.InISR(id) {
+			continue
+		}
+		if ld.cfg.Alive != nil && !ld.cfg.Alive(id) {
+			// A fenced broker cannot join (Kafka's KIP-841): the
+			// metadata would refuse it, and while its last fetch
+			// looks caught up the refusals would keep every other
+			// replica out too (a new one of a reassignment).
 			continue
 		}
 		if f := ld.followers[id]; f != nil && f.leo >= 0 && f.leo >= hw && f.leo >= ld.epochStart {

@@ -3,9 +3,12 @@ package replica
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tributary-io/tributary/cluster"
 )
 
 // aliveSet is a settable LeaderConfig.Alive.
@@ -186,4 +189,35 @@ func lowWaiterCount(ld *Leader) int {
 func waitLowWaiters(t *testing.T, ld *Leader, n int) {
 	t.Helper()
 	eventually(t, "DeleteRecords waiters to register", func() bool { return lowWaiterCount(ld) >= n })
+}
+
+// TestAFencedReplicaIsNotProposedBackIntoTheISR: a replica whose broker
+// is fenced stays out of the proposed ISR however caught up its last
+// fetch was, so a live replica that catches up (a new replica of a
+// reassignment) joins alone instead of behind a proposal the metadata
+// refuses forever.
+func TestAFencedReplicaIsNotProposedBackIntoTheISR(t *testing.T) {
+	a := &aliveSet{}
+	l := newFakeLog()
+	var p proposals
+	ld, err := NewLeader(l, pstate(1, []int32{1, 2, 3}, []int32{1, 2}), LeaderConfig{Self: 1, MinISR: 1, Alive: a.alive, ProposeISR: p.propose})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.appendLeader(5)
+	ld.Appended()
+	mustFetch(t, ld, 2, 5)
+	mustFetch(t, ld, 3, 5)
+	a.kill(3) // out of the ISR, fenced, its last fetch caught up
+	if isr, err := ld.MaybeChangeISR(context.Background()); err != nil || isr != nil {
+		t.Fatalf("proposed %v (%v) with the only replica outside the ISR fenced", isr, err)
+	}
+	if err := ld.UpdateState(cluster.PartitionState{Topic: "t", Replicas: []int32{1, 2, 3, 4}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 1, PartitionEpoch: 2}); err != nil {
+		t.Fatal(err)
+	}
+	mustFetch(t, ld, 4, 5)
+	isr, err := ld.MaybeChangeISR(context.Background())
+	if err != nil || !slices.Equal(isr, []int32{1, 2, 4}) {
+		t.Fatalf("proposed %v (%v), want [1 2 4]: the new replica without the fenced one", isr, err)
+	}
 }

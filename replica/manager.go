@@ -38,10 +38,15 @@ type Config struct {
 	// (LeaderConfig.Alive). It must not block. Nil: every replica counts.
 	Alive func(id int32) bool
 	// Fetch configures the follower fetchers; Self and BrokerEpoch are
-	// taken from above.
-	Fetch  FetcherConfig
-	Now    func() time.Time // nil: time.Now
-	Logger *slog.Logger     // nil: slog.Default()
+	// taken from above. Fetch.Throttle is the follower throttle
+	// Throttles reports.
+	Fetch FetcherConfig
+	// LeaderThrottle is leader.replication.throttled.rate, which the
+	// server applies to what it sends throttled followers; the Manager
+	// only reports it (Throttles). Nil: none.
+	LeaderThrottle *Throttle
+	Now            func() time.Time // nil: time.Now
+	Logger         *slog.Logger     // nil: slog.Default()
 }
 
 // Manager is a broker's replication engine: the Leader of every partition

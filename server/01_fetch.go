@@ -63,6 +63,7 @@ import (
 	"github.com/tributary-io/tributary/auth"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
+	"github.com/tributary-io/tributary/replica"
 )
 
 func init() { register(1, 4, 18, handleFetch) }
@@ -84,6 +85,10 @@ type fetchPart struct {
 	// replica: a follower's fetch, which reads up to the log end (not the
 	// high watermark) and waits for appends to it.
 	replica bool
+	// throttle, on a follower's fetch the leader throttles
+	// (cluster_throttle.go): nothing is read while it is in debt, and
+	// what is sent is taken from it.
+	throttle *replica.Throttle
 }
 
 func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, error) {
@@ -134,6 +139,9 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 	}
 	for i := range parts {
 		p := &parts[i]
+		if p.throttle != nil {
+			p.throttle.Record(len(p.sp.RecordBatches))
+		}
 		s.metrics.errorCode(h.key, p.sp.ErrorCode)
 		if n := len(p.sp.RecordBatches); n > 0 && p.tm != nil {
 			p.tm.bytesOut.Add(float64(n))
@@ -267,6 +275,7 @@ func (c *conn) fetchPass(parts []fetchPart, maxBytes int) (total int, answer boo
 		var b tlog.Batches
 		var err error
 		var end int64 // where this read may reach
+		throttled := p.throttle != nil && !p.throttle.Allow()
 		if !p.replica {
 			// Before the read: an append it misses is counted by the wait.
 			p.from = l.AppendedBytes()
@@ -284,7 +293,7 @@ func (c *conn) fetchPass(parts []fetchPart, maxBytes int) (total int, answer boo
 			// A follower reads up to the log end, and is told the
 			// leader's high watermark.
 			p.from = l.EndAppendedBytes()
-			if budget > 0 || total == 0 {
+			if (budget > 0 || total == 0) && !throttled {
 				b, err = l.Read(p.rp.FetchOffset, max(budget, 1))
 			}
 			end = l.NextOffset()

@@ -328,8 +328,10 @@ var topicConfigInfos = map[string]configInfo{
 	tlog.ConfigMaxProducersPerPartition: {kmsg.ConfigTypeInt, "The most idempotent producers a partition keeps state for; a new one past it evicts the one whose last append is the oldest, which is then answered as an expired producer. 0 is no limit."},
 
 	// Replication only: each partition has one replica here.
-	tlog.ConfigMinInsyncReplicas:           {kmsg.ConfigTypeInt, "The replicas that must be in sync for an acks=all produce to succeed. Each partition has one replica on this single broker, so 1 is the only value accepted."},
-	tlog.ConfigUncleanLeaderElectionEnable: {kmsg.ConfigTypeBoolean, "Whether a replica that is not in sync may be elected leader, at the risk of data loss. Each partition has one replica on this single broker, so there is never another to elect; the setting has no effect."},
+	tlog.ConfigMinInsyncReplicas:                    {kmsg.ConfigTypeInt, "The replicas that must be in sync for an acks=all produce to succeed. Each partition has one replica on this single broker, so 1 is the only value accepted."},
+	tlog.ConfigLeaderReplicationThrottledReplicas:   {kmsg.ConfigTypeList, "The replicas, as partition:broker pairs or * for all, whose leaders limit what they send to out-of-sync followers to the broker's leader.replication.throttled.rate (in a cluster)."},
+	tlog.ConfigFollowerReplicationThrottledReplicas: {kmsg.ConfigTypeList, "The replicas, as partition:broker pairs or * for all, that fetch from their leaders at most the broker's follower.replication.throttled.rate while out of sync (in a cluster)."},
+	tlog.ConfigUncleanLeaderElectionEnable:          {kmsg.ConfigTypeBoolean, "Whether a replica that is not in sync may be elected leader, at the risk of data loss. Each partition has one replica on this single broker, so there is never another to elect; the setting has no effect."},
 }
 
 // brokerConfigInfos describe the broker's own settings.

@@ -20,7 +20,9 @@ package server
 //
 // Broker settings are static (server.properties and flags, read at start),
 // so broker resources are refused with INVALID_REQUEST and a message saying
-// so; broker loggers are not configurable either.
+// so, but for a cluster broker's replication throttle rates, which its own
+// resource sets and deletes (cluster_throttle.go); broker loggers are not
+// configurable either.
 
 import (
 	"fmt"
@@ -83,6 +85,8 @@ func handleIncrementalAlterConfigs(c *conn, h *reqHeader, req *kmsg.IncrementalA
 		}
 		if code := c.authorizeConfigs(h.key, auth.OpAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 && !dup {
 			sr.ErrorCode = code
+		} else if code, msg, ok := s.alterThrottleRates(rr, dup, req.ValidateOnly); ok {
+			sr.ErrorCode, sr.ErrorMessage = code, msg
 		} else {
 			sr.ErrorCode, sr.ErrorMessage = alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
 				return s.alterTopicConfigs(rr, req.ValidateOnly)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -471,6 +472,26 @@ func aclCases() []aclCase {
 				return req
 			},
 			code:   func(r kmsg.Response) int16 { return r.(*kmsg.DeleteACLsResponse).Results[0].ErrorCode },
+			denied: clusterDenied},
+		{name: "AlterPartitionReassignments needs Alter Cluster", grant: []auth.Binding{allowAlice(C, cl, auth.OpAlter)},
+			req: func(*aclFixture) kmsg.Request {
+				req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+				rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+				rt.Topic = aclTopic
+				rp := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+				rp.Replicas = []int32{NodeID}
+				rt.Partitions = []kmsg.AlterPartitionAssignmentsRequestTopicPartition{rp}
+				req.Topics = []kmsg.AlterPartitionAssignmentsRequestTopic{rt}
+				return req
+			},
+			code: func(r kmsg.Response) int16 {
+				resp := r.(*kmsg.AlterPartitionAssignmentsResponse)
+				return cmp.Or(resp.ErrorCode, resp.Topics[0].Partitions[0].ErrorCode)
+			},
+			denied: clusterDenied},
+		{name: "ListPartitionReassignments needs Describe Cluster", grant: []auth.Binding{allowAlice(C, cl, auth.OpDescribe)},
+			req:    func(*aclFixture) kmsg.Request { return kmsg.NewPtrListPartitionReassignmentsRequest() },
+			code:   func(r kmsg.Response) int16 { return r.(*kmsg.ListPartitionReassignmentsResponse).ErrorCode },
 			denied: clusterDenied},
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -86,6 +87,11 @@ const (
 	BrokerReplicaFetchMinBytes             = "replica.fetch.min.bytes"
 	BrokerNumReplicaFetchers               = "num.replica.fetchers"
 	BrokerAutoLeaderRebalanceEnable        = "auto.leader.rebalance.enable"
+	// The replication throttle rates (cluster_throttle.go), bytes per
+	// second; also changed at run time through this broker's config
+	// resource.
+	BrokerLeaderReplicationThrottledRate   = "leader.replication.throttled.rate"
+	BrokerFollowerReplicationThrottledRate = "follower.replication.throttled.rate"
 )
 
 // Kafka's defaults of the cluster settings.
@@ -108,6 +114,9 @@ const (
 	DefaultReplicaFetchMinBytes          = 1
 	DefaultNumReplicaFetchers            = 1
 	DefaultAutoLeaderRebalanceEnable     = true
+	// DefaultReplicationThrottledRate is Kafka's default of both throttle
+	// rates, Long.MAX_VALUE: no limit.
+	DefaultReplicationThrottledRate = math.MaxInt64
 	// ControllerClientPortOffset derives a voter's etcd client port from
 	// its controller (peer) port: 9093 serves peers, 9094 the brokers.
 	// Every broker dials each voter's host at its voter entry's port plus
@@ -187,6 +196,11 @@ type ClusterConfig struct {
 	// AutoLeaderRebalanceEnable is accepted and shown; preferred-leader
 	// rebalancing follows it once elections are served.
 	AutoLeaderRebalanceEnable bool
+	// LeaderReplicationThrottledRate and FollowerReplicationThrottledRate
+	// are the replication throttles' bytes per second at start
+	// (DefaultReplicationThrottledRate: no limit).
+	LeaderReplicationThrottledRate   int64
+	FollowerReplicationThrottledRate int64
 }
 
 // DefaultClusterConfig has Kafka's defaults: no cluster.
@@ -206,6 +220,9 @@ func DefaultClusterConfig() ClusterConfig {
 		ReplicaFetchMinBytes:          DefaultReplicaFetchMinBytes,
 		NumReplicaFetchers:            DefaultNumReplicaFetchers,
 		AutoLeaderRebalanceEnable:     DefaultAutoLeaderRebalanceEnable,
+
+		LeaderReplicationThrottledRate:   DefaultReplicationThrottledRate,
+		FollowerReplicationThrottledRate: DefaultReplicationThrottledRate,
 	}
 }
 
@@ -361,6 +378,7 @@ var clusterOnly = map[string]bool{
 	BrokerInterBrokerListenerName:     true, BrokerSecurityInterBrokerProtocol: true, BrokerSASLMechanismInterBrokerProtocol: true,
 	BrokerReplicaFetchMaxBytes: true, BrokerReplicaFetchWaitMaxMs: true, BrokerReplicaFetchMinBytes: true,
 	BrokerNumReplicaFetchers: true, BrokerAutoLeaderRebalanceEnable: true,
+	BrokerLeaderReplicationThrottledRate: true, BrokerFollowerReplicationThrottledRate: true,
 }
 
 // whySingleBroker is the start-up note's reason for clusterOnly settings
@@ -444,6 +462,10 @@ func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err err
 		c.NumReplicaFetchers, err = atLeast(value, 1)
 	case BrokerAutoLeaderRebalanceEnable:
 		c.AutoLeaderRebalanceEnable, err = strconv.ParseBool(value)
+	case BrokerLeaderReplicationThrottledRate:
+		c.LeaderReplicationThrottledRate, err = bytesPerSecond(value)
+	case BrokerFollowerReplicationThrottledRate:
+		c.FollowerReplicationThrottledRate, err = bytesPerSecond(value)
 	default:
 		return false, nil
 	}
@@ -481,6 +503,18 @@ func checkProcessRoles(value string) error {
 
 func (c *ClusterConfig) rolesNameController() bool {
 	return strings.Contains(strings.ToLower(c.ProcessRoles), "controller")
+}
+
+// bytesPerSecond parses a throttle rate: bytes per second, >= 0.
+func bytesPerSecond(value string) (int64, error) {
+	n, err := strconv.ParseInt(value, 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, errors.New("must be >= 0")
+	}
+	return n, nil
 }
 
 func atLeast(value string, least int) (int, error) {
@@ -528,6 +562,8 @@ func (b *BrokerSettings) clusterMap(m map[string]string) {
 	m[BrokerReplicaFetchMinBytes] = strconv.Itoa(c.ReplicaFetchMinBytes)
 	m[BrokerNumReplicaFetchers] = strconv.Itoa(c.NumReplicaFetchers)
 	m[BrokerAutoLeaderRebalanceEnable] = strconv.FormatBool(c.AutoLeaderRebalanceEnable)
+	m[BrokerLeaderReplicationThrottledRate] = strconv.FormatInt(c.LeaderReplicationThrottledRate, 10)
+	m[BrokerFollowerReplicationThrottledRate] = strconv.FormatInt(c.FollowerReplicationThrottledRate, 10)
 }
 
 // validateCluster checks the cluster settings together, once the whole
@@ -792,5 +828,7 @@ var clusterConfigInfos = map[string]configInfo{
 	BrokerReplicaFetchWaitMaxMs:            {kmsg.ConfigTypeInt, "The longest a follower's fetch waits at the leader."},
 	BrokerReplicaFetchMinBytes:             {kmsg.ConfigTypeInt, "The bytes a follower's fetch waits for at the leader."},
 	BrokerNumReplicaFetchers:               {kmsg.ConfigTypeInt, "Fetcher connections a follower keeps to each leader broker."},
+	BrokerLeaderReplicationThrottledRate:   {kmsg.ConfigTypeLong, "Bytes per second a leader sends to out-of-sync followers of the replicas listed in leader.replication.throttled.replicas; changeable per broker at run time."},
+	BrokerFollowerReplicationThrottledRate: {kmsg.ConfigTypeLong, "Bytes per second this broker's out-of-sync replicas listed in follower.replication.throttled.replicas fetch; changeable per broker at run time."},
 	BrokerAutoLeaderRebalanceEnable:        {kmsg.ConfigTypeBoolean, "Whether leadership moves back to preferred replicas (accepted; not served yet)."},
 }

@@ -123,7 +123,8 @@ type brokerNode struct {
 	admin     *cluster.Controller // any broker's requests (CreateTopic, ...)
 	replicas  *replica.Manager
 	rec       *reconciler
-	fencer    *cluster.FastFencer // nil unless this node watches (cluster_fastfence.go)
+	fencer    *cluster.FastFencer   // nil unless this node watches (cluster_fastfence.go)
+	throttles *replicationThrottles // cluster_throttle.go
 
 	// elections counts the leaders admin and this node's active
 	// controller elected (tributary_cluster_leader_elections_total).
@@ -181,6 +182,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 	n := &brokerNode{s: s, cfg: c, opts: o, self: c.NodeID, interBroker: o.InterBroker,
 		log: s.logger.With("node", c.NodeID)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.throttles = newReplicationThrottles(n.self, c)
 	n.replicas = replica.NewManager(replica.Config{
 		Self:       n.self,
 		LagTimeMax: c.ReplicaLagTimeMax,
@@ -193,12 +195,15 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 			MaxWait:           c.ReplicaFetchWaitMax,
 			MinBytes:          int32(c.ReplicaFetchMinBytes),
 			PartitionMaxBytes: int32(min(c.ReplicaFetchMaxBytes, 1<<30)),
+			Throttle:          n.throttles.follower,
+			Throttled:         n.throttles.followerThrottled,
 		},
-		Logger: n.log,
+		LeaderThrottle: n.throttles.leader,
+		Logger:         n.log,
 	})
 	n.rec = newReconciler(n)
 	s.attachReplicas(n.replicas, clusterHooks{leaderHint: n.leaderHint, brokerEndpoint: n.brokerEndpoint,
-		leadingSoon: n.leadingSoon, reconciled: n.rec.reconciled})
+		leadingSoon: n.leadingSoon, reconciled: n.rec.reconciled, leaderThrottle: n.throttles.leaderThrottle})
 	s.node = n
 	gcfg.Cluster = true
 	gcfg.WaitAppended = n.waitOffsetsAppended
@@ -310,7 +315,7 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	if n.stopAuth, err = s.useClusterAuth(ctx, n.store); err != nil {
 		return fmt.Errorf("server: start cluster: %w", err)
 	}
-	policy := cluster.Policy{UncleanLeaderElection: n.opts.UncleanLeaderElection}
+	policy := cluster.Policy{UncleanLeaderElection: n.opts.UncleanLeaderElection, MinInsyncReplicas: c.MinInsyncReplicas}
 	n.admin = cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: n.store, Policy: policy, Logger: n.log, Elections: &n.elections})
 	broker := cluster.Broker{NodeID: n.self, Rack: c.Rack, Endpoints: endpoints}
 	reg, err := n.store.Register(ctx, broker)

@@ -112,8 +112,12 @@ func (r *reconciler) applyDone() {
 // leadingSoon reports whether the latest metadata names this registered
 // broker leader of the partition (of the topic named, or with id when
 // byID) while it has no replica.Leader of it yet: the reconciler is about
-// to open it (clusterHooks.leadingSoon).
-func (n *brokerNode) leadingSoon(topic string, id [16]byte, byID bool, partition int32) (string, bool) {
+// to open it (clusterHooks.leadingSoon). For a follower's fetch
+// (replica), a topic or partition the latest metadata does not have yet
+// counts as well: the follower opened its replica from a newer metadata
+// than this broker's watch has delivered, and this broker is then about
+// to learn that it leads it (or that it does not, which ends the hold).
+func (n *brokerNode) leadingSoon(topic string, id [16]byte, byID bool, partition int32, replica bool) (string, bool) {
 	if !n.registered.Load() {
 		return "", false // fenced: nothing is led until registered again
 	}
@@ -128,8 +132,11 @@ func (n *brokerNode) leadingSoon(topic string, id [16]byte, byID bool, partition
 		}
 	}
 	t, known := s.Topics[topic]
-	if !known || partition < 0 || partition >= t.Partitions {
+	if partition < 0 {
 		return "", false
+	}
+	if !known || partition >= t.Partitions {
+		return topic, replica
 	}
 	if st, ok := s.Partition(topic, partition); !ok || st.Leader != n.self {
 		return "", false
@@ -181,6 +188,7 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 	if !r.n.registered.Load() {
 		return true // fenced: nothing is led or followed until registered again
 	}
+	r.n.throttles.update(s)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ok := r.topics(s)

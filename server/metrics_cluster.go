@@ -118,11 +118,13 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 			// and no broker counts, so that a sum over the cluster is
 			// the controller's view.
 			if controller {
+				gauge(cluster.MetricReassigningPartitions, float64(cluster.ReassignmentCount(snap)))
 				gauge(cluster.MetricOfflinePartitions, float64(st.offline))
 				gauge(cluster.MetricBrokers, float64(len(snap.Brokers)), cluster.StateActive)
 				gauge(cluster.MetricBrokers, float64(st.fenced), cluster.StateFenced)
 			} else {
 				gauge(cluster.MetricOfflinePartitions, 0)
+				gauge(cluster.MetricReassigningPartitions, 0)
 			}
 		}
 	}
@@ -143,6 +145,10 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(cluster.MetricISRShrinks, float64(st.ISRShrinks))
 		counter(cluster.MetricISRExpands, float64(st.ISRExpands))
 		gauge(cluster.MetricReplicaMaxLag, float64(st.MaxLag))
+		if leader, follower := c.rm.Throttles(); leader != nil && follower != nil {
+			counter(cluster.MetricReplicationThrottledBytes, float64(leader.Bytes()), cluster.DirectionLeader)
+			counter(cluster.MetricReplicationThrottledBytes, float64(follower.Bytes()), cluster.DirectionFollower)
+		}
 		fs := c.rm.FetchStats()
 		counter(cluster.MetricReplicaFetchRequests, float64(fs.Requests()))
 		errs := fs.Errors()

@@ -50,10 +50,14 @@ type clusterHooks struct {
 	// leadingSoon reports whether the metadata names this (registered)
 	// broker leader of a partition it has no replica.Leader of yet: the
 	// topic named by topic, or by id when byID (and then its name), and
-	// partition. reconciled is closed once the reconciler next finishes
+	// partition; for a follower's fetch (replica) also a topic or
+	// partition the metadata does not have yet. reconciled is closed once the reconciler next finishes
 	// applying the metadata. Both or neither are set (awaitLeading).
-	leadingSoon func(topic string, id [16]byte, byID bool, partition int32) (name string, ok bool)
+	leadingSoon func(topic string, id [16]byte, byID bool, partition int32, replica bool) (name string, ok bool)
 	reconciled  func() <-chan struct{}
+	// leaderThrottle is the throttle of what this leader sends follower
+	// of a partition (cluster_throttle.go), nil when it sends freely.
+	leaderThrottle func(topic string, partition, follower int32) *replica.Throttle
 }
 
 // attachReplicas makes s a broker of a cluster whose partitions m
@@ -165,6 +169,9 @@ func (c *conn) clusterFetchPart(resp *kmsg.FetchResponse, topic string, p *fetch
 		return
 	}
 	p.replica = true
+	if c.s.hooks.leaderThrottle != nil {
+		p.throttle = c.s.hooks.leaderThrottle(topic, rp.Partition, follower)
+	}
 }
 
 // notOpenCode reports a fetch answer by which a partition may be one
@@ -181,10 +188,12 @@ func notOpenCode(code int16) bool {
 // before this broker's reconciler has applied it), until no such
 // partition is left, the deadline (the fetch's MaxWait) passes or the
 // broker shuts down. It reports whether it waited, so the caller resolves
-// the request again. A partition another broker leads, or of a topic
-// the metadata does not have, is never held: its answer stays the
-// immediate NOT_LEADER_OR_FOLLOWER or UNKNOWN_TOPIC_ID. A consumer's
-// fetch is held only for topics it may read.
+// the request again. A partition another broker leads is never held:
+// its answer stays the immediate NOT_LEADER_OR_FOLLOWER; nor is a
+// consumer's fetch of a topic the metadata does not have (the immediate
+// UNKNOWN_TOPIC_ID), while a follower's is, since the follower opened the
+// partition from newer metadata than this broker has applied. A
+// consumer's fetch is held only for topics it may read.
 func (c *conn) awaitLeading(req *kmsg.FetchRequest, follower int32, deadline time.Time) bool {
 	hooks := c.s.hooks
 	if hooks.leadingSoon == nil || hooks.reconciled == nil {
@@ -224,7 +233,7 @@ func (c *conn) anyLeadingSoon(req *kmsg.FetchRequest, follower int32) bool {
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		for j := range rt.Partitions {
-			name, ok := c.s.hooks.leadingSoon(rt.Topic, rt.TopicID, byID, rt.Partitions[j].Partition)
+			name, ok := c.s.hooks.leadingSoon(rt.Topic, rt.TopicID, byID, rt.Partitions[j].Partition, follower >= 0)
 			if !ok {
 				continue
 			}

@@ -336,7 +336,8 @@ func checkPodConfig(t *testing.T, sts *appsv1.StatefulSet, replicas int) {
 			m, out := printConfig(t)
 			for _, want := range []string{
 				fmt.Sprintf("# serve: --data-dir=/var/lib/tributary --listen=0.0.0.0:9092 --advertise=%s:9092 --metrics-listen=0.0.0.0:9644\n", host(i)),
-				fmt.Sprintf("# cluster: node %d, a voter of %d: etcd peers on 0.0.0.0:9093, etcd clients on 0.0.0.0:9094\n", i, replicas),
+				// Bound on every interface, dialed at the pod's DNS name.
+				fmt.Sprintf("# cluster: node %d, a voter of %d: etcd peers on 0.0.0.0:9093, etcd clients on 0.0.0.0:9094; dialed at its voter entry %s:9093\n", i, replicas, host(i)),
 			} {
 				if !strings.Contains(out, want) {
 					t.Errorf("serve under ordinal %d's environment lacks %q:\n%s", i, want, out)
