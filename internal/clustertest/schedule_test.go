@@ -253,7 +253,7 @@ func TestScheduleRetriesAFailedHealAtTheEnd(t *testing.T) {
 	if !slices.Equal(*events, want) {
 		t.Fatalf("events %v, want %v", *events, want)
 	}
-	if s.open != nil && len(s.open) != 0 {
+	if len(s.open) != 0 {
 		t.Fatalf("faults left open: %v", s.open)
 	}
 }
