@@ -62,13 +62,13 @@
 // # Running
 //
 // The real-process tests are skipped with -short. The three-node
-// scenarios of issue 14 (cluster_scenarios_test.go) need the cluster
-// wiring and are behind the build tag cluster:
+// scenarios of issues 14 and 15 (cluster_scenarios_test.go,
+// chaos_scenarios_test.go) and the chaos run (chaos_test.go) need the
+// cluster wiring and are behind the build tag cluster:
 //
 //	go test -count=1 ./internal/clustertest/...
 //	go test -count=1 -tags cluster -run TestCluster -v ./internal/clustertest/...
 //
-// The chaos run (chaos_test.go, tag cluster) takes its length from
-// $CLUSTERTEST_CHAOS_DURATION (60s by default, make test's; make
+// The chaos run takes its length from $CLUSTERTEST_CHAOS_DURATION (60s by default, make test's; make
 // chaos-cluster runs 10m).
 package clustertest
