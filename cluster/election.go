@@ -80,16 +80,31 @@ type elector struct {
 
 func (e elector) live(node int32) bool { return e.s.Live(node) && !e.gone[node] }
 
+// rejoined reports whether node registered after p was last written
+// (PartitionState.WrittenBefore): its place in p's ISR is then its
+// previous incarnation's, and its log may have lost what that incarnation
+// held (an unflushed tail, in a power loss). A controller that sees a
+// broker re-register fences the old incarnation first (onChange); this
+// catches the re-registrations no controller saw happen: a restart that
+// took over its own registration while the controller moved (the
+// restarted broker was the controller), as a new controller's first
+// snapshot shows it.
+func (e elector) rejoined(p PartitionState, node int32) bool {
+	b, ok := e.s.Brokers[node]
+	return ok && p.WrittenBefore(b.Epoch)
+}
+
 // reconcile is the one rule for a partition whose brokers came or went:
-// brokers that are not live leave the ISR (its last member stays, as
-// Kafka keeps it, so the partition knows who to wait for); a leader that is
-// not live, not in the ISR or missing is replaced by the first live ISR
-// member in assignment order; with none, the partition goes offline
-// (NoLeader), or with unclean election its first live replica leads alone.
-// changed is false when the state is already right.
+// brokers that are not live, or that rejoined since p was written, leave
+// the ISR (its last member stays, as Kafka keeps it, so the partition
+// knows who to wait for); a leader that is not live, not in the ISR or
+// missing is replaced by the first live ISR member in assignment order;
+// with none, the partition goes offline (NoLeader), or with unclean
+// election its first live replica leads alone. changed is false when the
+// state is already right.
 func (e elector) reconcile(p PartitionState) (next PartitionState, changed bool) {
 	next = p.Clone()
-	isr := slices.DeleteFunc(slices.Clone(p.ISR), func(n int32) bool { return !e.live(n) })
+	isr := slices.DeleteFunc(slices.Clone(p.ISR), func(n int32) bool { return !e.live(n) || e.rejoined(p, n) })
 	if len(isr) == 0 && len(p.ISR) > 0 {
 		// Every ISR member is gone: keep the one most likely to hold
 		// everything committed, the last leader if it was in sync.
@@ -120,7 +135,17 @@ func (e elector) reconcile(p PartitionState) (next PartitionState, changed bool)
 		}
 	}
 	next = e.completeReassignment(next)
-	return bump(p, next)
+	next, changed = bump(p, next)
+	if next.Leader != NoLeader && next.Leader == p.Leader && e.rejoined(p, next.Leader) {
+		// The last ISR member kept, restarted: it leads again, under a
+		// new leader epoch, so that no replica takes the history it
+		// has now (maybe shorter) for the one it had at the old epoch,
+		// and so that p is written after its registration (it leads
+		// only a partition written since, see WrittenBefore).
+		next.LeaderEpoch, next.PartitionEpoch = p.LeaderEpoch+1, p.PartitionEpoch+1
+		changed = true
+	}
+	return next, changed
 }
 
 // bump stamps next's epochs from p: the partition epoch grows on any

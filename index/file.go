@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tributary-io/tributary/internal/syncjournal"
 )
 
 const (
@@ -409,12 +411,15 @@ func (x *file) sync() error {
 	}
 	x.synced = len(b)
 	if x.sizeDirty.Swap(false) {
-		err := x.withFile(unix.O_RDONLY, func(fd int) error { return unix.Fsync(fd) })
+		err := x.withFile(unix.O_RDONLY, func(fd int) error { return syncjournal.Fsync(fd, x.path) })
 		if err != nil && !gone(err) {
 			x.sizeDirty.Store(true)
 			return x.err("sync", err)
 		}
 	}
+	// The entries are durable, and past them the file's zeros (see
+	// allocate): what a power-loss test keeps of the file.
+	syncjournal.Msynced(x.path, x.ino, len(b))
 	return nil
 }
 

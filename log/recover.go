@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/tributary-io/tributary/internal/syncjournal"
 	"github.com/tributary-io/tributary/recordbatch"
 	"github.com/tributary-io/tributary/segment"
 )
@@ -373,7 +374,7 @@ func writeSegmentLog(dir string, first int64, write func(w io.Writer) error) err
 		}
 		err = write(out)
 		if err == nil {
-			err = out.Sync()
+			err = syncjournal.Sync(out)
 		}
 		if cerr := out.Close(); err == nil {
 			err = cerr

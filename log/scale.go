@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tributary-io/tributary/internal/syncjournal"
 	"github.com/tributary-io/tributary/segment"
 )
 
@@ -221,7 +222,7 @@ func (m *Manager) writeCleanShutdown() error {
 	path := filepath.Join(m.dir, CleanShutdownFile)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err == nil {
-		err = f.Sync()
+		err = syncjournal.Sync(f)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -4,6 +4,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tributary-io/tributary/internal/syncjournal"
 )
 
 // syncFS flushes every dirty page and all metadata of the file system
@@ -15,5 +17,5 @@ func syncFS(dir string) error {
 		return err
 	}
 	defer f.Close()
-	return unix.Syncfs(int(f.Fd()))
+	return syncjournal.FS(dir, func() error { return unix.Syncfs(int(f.Fd())) })
 }

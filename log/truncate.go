@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/tributary-io/tributary/internal/framedfile"
+	"github.com/tributary-io/tributary/internal/syncjournal"
 	"github.com/tributary-io/tributary/recordbatch"
 	"github.com/tributary-io/tributary/segment"
 )
@@ -267,7 +268,7 @@ func (l *Log) cutByCopy(kept *segment.Segment, offset int64, cfg *Config) error 
 			err = w.Flush()
 		}
 		if err == nil {
-			err = out.Sync()
+			err = syncjournal.Sync(out)
 		}
 		if cerr := out.Close(); err == nil {
 			err = cerr

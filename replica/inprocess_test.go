@@ -152,7 +152,7 @@ func (n *leaderNode) fetch(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}
-			ff, err := ld.HandleFollowerFetch(replica, p.FetchOffset, p.LogStartOffset, p.LastFetchedEpoch, p.CurrentLeaderEpoch)
+			ff, err := ld.HandleFollowerFetch(replica, -1, p.FetchOffset, p.LogStartOffset, p.LastFetchedEpoch, p.CurrentLeaderEpoch)
 			rp.ErrorCode = errCode(err)
 			if err == nil {
 				rp.HighWatermark = ff.HighWatermark

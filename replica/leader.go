@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -31,9 +32,13 @@ type LeaderConfig struct {
 	Now func() time.Time
 	// ProposeISR asks for the ISR to become newISR; the caller turns it
 	// into a compare-and-swap of the partition's state and, on success,
-	// hands the new state back through UpdateState. Nil: the ISR never
-	// changes from here.
-	ProposeISR func(ctx context.Context, newISR []int32) error
+	// hands the new state back through UpdateState. epochs[i] is the
+	// broker epoch newISR[i] fetched under when it joins the ISR with
+	// this proposal (KIP-903: the controller refuses it if the broker has
+	// registered again since, its progress being a previous
+	// incarnation's), -1 for the members that stay or whose fetches did
+	// not say. Nil: the ISR never changes from here.
+	ProposeISR func(ctx context.Context, newISR []int32, epochs []int64) error
 	// CaughtUp, if set, is called (under the leader's lock: it must not
 	// block nor call back) when a replica outside the ISR fetched far
 	// enough to join it, so that the owner calls MaybeChangeISR soon.
@@ -51,6 +56,9 @@ type LeaderConfig struct {
 // last caught up.
 type followerState struct {
 	leo int64 // log end offset from its last fetch; -1 until it fetches
+	// brokerEpoch is the broker epoch its last fetch carried (Fetch
+	// v15+ ReplicaState); -1 until a fetch says.
+	brokerEpoch int64
 	// logStart is the log start offset its last fetch carried; -1 until
 	// it fetches (the low watermark waits for it).
 	logStart int64
@@ -170,7 +178,7 @@ func (ld *Leader) resetFollowers(now time.Time) {
 		if id == ld.self {
 			continue
 		}
-		f := &followerState{leo: -1, logStart: -1, lastFetch: now, lastFetchLeaderLEO: leo}
+		f := &followerState{leo: -1, brokerEpoch: -1, logStart: -1, lastFetch: now, lastFetchLeaderLEO: leo}
 		if ld.state.InISR(id) {
 			f.lastCaughtUp = now
 		}
@@ -238,7 +246,7 @@ func (ld *Leader) UpdateState(state cluster.PartitionState) error {
 		leo := ld.log.NextOffset()
 		for _, id := range state.Replicas {
 			if _, ok := ld.followers[id]; !ok && id != ld.self {
-				ld.followers[id] = &followerState{leo: -1, logStart: -1, lastFetch: now, lastFetchLeaderLEO: leo}
+				ld.followers[id] = &followerState{leo: -1, brokerEpoch: -1, logStart: -1, lastFetch: now, lastFetchLeaderLEO: leo}
 			}
 		}
 		for id := range ld.followers {
@@ -405,8 +413,13 @@ func (ld *Leader) WaitCommitted(ctx context.Context, offset int64) error {
 // Log.Read from fetchOffset. logStartOffset is the follower's log start
 // offset as its fetch carries it, which the low watermark counts (-1:
 // not carried). lastFetchedEpoch and currentLeaderEpoch are -1 when the
-// request does not carry them.
-func (ld *Leader) HandleFollowerFetch(follower int32, fetchOffset, logStartOffset int64, lastFetchedEpoch, currentLeaderEpoch int32) (FollowerFetch, error) {
+// request does not carry them. brokerEpoch is the follower's broker epoch
+// (ReplicaState.ReplicaEpoch, Fetch v15+; -1 or 0 when not carried): a
+// fetch under a new one is a new incarnation of the follower, whose log
+// may have lost a tail its previous one had (a power loss), so what was
+// known of its progress is dropped, and an ISR expansion names the epoch
+// it was seen under (ProposeISR).
+func (ld *Leader) HandleFollowerFetch(follower int32, brokerEpoch, fetchOffset, logStartOffset int64, lastFetchedEpoch, currentLeaderEpoch int32) (FollowerFetch, error) {
 	ld.mu.Lock()
 	defer ld.mu.Unlock()
 	if ld.stopped {
@@ -419,6 +432,15 @@ func (ld *Leader) HandleFollowerFetch(follower int32, fetchOffset, logStartOffse
 	if !ok {
 		return FollowerFetch{}, fmt.Errorf("replica: fetch %s-%d by replica %d, not in replicas %v: %w",
 			ld.tp.Topic, ld.tp.Partition, follower, ld.state.Replicas, ErrNotLeaderOrFollower)
+	}
+	if brokerEpoch > 0 && brokerEpoch != f.brokerEpoch {
+		if f.brokerEpoch > 0 {
+			// Another incarnation: nothing its predecessor fetched
+			// counts, not even having been caught up (and there is
+			// no previous fetch of its own to have caught up with).
+			f.leo, f.lastCaughtUp, f.lastFetchLeaderLEO = -1, time.Time{}, math.MaxInt64
+		}
+		f.brokerEpoch = brokerEpoch
 	}
 	out := FollowerFetch{HighWatermark: ld.log.HighWatermark(), LogStartOffset: ld.log.StartOffset()}
 	start, leo := out.LogStartOffset, ld.log.NextOffset()
@@ -595,9 +617,16 @@ func (ld *Leader) MaybeChangeISR(ctx context.Context) ([]int32, error) {
 		return nil, nil
 	}
 	ld.pending = slices.Clone(newISR)
+	epochs := make([]int64, len(newISR))
+	for i, id := range newISR {
+		epochs[i] = -1
+		if f := ld.followers[id]; f != nil && !ld.state.InISR(id) {
+			epochs[i] = f.brokerEpoch
+		}
+	}
 	ld.mu.Unlock()
 
-	if err := ld.cfg.ProposeISR(ctx, newISR); err != nil {
+	if err := ld.cfg.ProposeISR(ctx, newISR, epochs); err != nil {
 		ld.mu.Lock()
 		if slices.Equal(ld.pending, newISR) {
 			ld.pending = nil

@@ -15,7 +15,7 @@ func BenchmarkHandleFollowerFetch(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		l.next++ // the leader appended a record
-		if _, err := ld.HandleFollowerFetch(2, l.next, 0, 1, 1); err != nil {
+		if _, err := ld.HandleFollowerFetch(2, -1, l.next, 0, 1, 1); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -31,7 +31,7 @@ func BenchmarkWaitCommitted(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		l.next++
-		if _, err := ld.HandleFollowerFetch(2, l.next, 0, 1, 1); err != nil {
+		if _, err := ld.HandleFollowerFetch(2, -1, l.next, 0, 1, 1); err != nil {
 			b.Fatal(err)
 		}
 		if err := ld.WaitCommitted(ctx, l.next-1); err != nil {

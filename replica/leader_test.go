@@ -33,15 +33,17 @@ func (c *clock) advance(d time.Duration) {
 
 // proposals records ISR proposals and answers them with err.
 type proposals struct {
-	mu   sync.Mutex
-	isrs [][]int32
-	err  error
+	mu     sync.Mutex
+	isrs   [][]int32
+	epochs [][]int64 // the broker epochs of each proposal
+	err    error
 }
 
-func (p *proposals) propose(_ context.Context, isr []int32) error {
+func (p *proposals) propose(_ context.Context, isr []int32, epochs []int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.isrs = append(p.isrs, slices.Clone(isr))
+	p.epochs = append(p.epochs, slices.Clone(epochs))
 	return p.err
 }
 
@@ -62,7 +64,7 @@ func newTestLeader(t *testing.T, l *fakeLog, isr []int32, minISR int, c *clock, 
 
 func mustFetch(t *testing.T, ld *Leader, follower int32, off int64) FollowerFetch {
 	t.Helper()
-	r, err := ld.HandleFollowerFetch(follower, off, ld.log.StartOffset(), ld.log.LeaderEpoch(), -1)
+	r, err := ld.HandleFollowerFetch(follower, -1, off, ld.log.StartOffset(), ld.log.LeaderEpoch(), -1)
 	if err != nil {
 		t.Fatalf("fetch by %d at %d: %v", follower, off, err)
 	}
@@ -414,14 +416,14 @@ func TestHandleFollowerFetchChecksEpochsAndReplicas(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ld.HandleFollowerFetch(tt.follower, tt.offset, 0, -1, tt.current)
+			_, err := ld.HandleFollowerFetch(tt.follower, -1, tt.offset, 0, -1, tt.current)
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("err %v, want %v", err, tt.want)
 			}
 		})
 	}
 	ld.Stop()
-	if _, err := ld.HandleFollowerFetch(2, 0, 0, -1, 5); !errors.Is(err, ErrNotLeaderOrFollower) {
+	if _, err := ld.HandleFollowerFetch(2, -1, 0, 0, -1, 5); !errors.Is(err, ErrNotLeaderOrFollower) {
 		t.Fatalf("fetch after Stop: %v", err)
 	}
 }

@@ -58,7 +58,7 @@ func newLowLeader(t *testing.T, a *aliveSet) (*fakeLog, *Leader) {
 // its log start offset logStart.
 func fetchWithLogStart(t *testing.T, ld *Leader, follower int32, off, logStart int64) {
 	t.Helper()
-	if _, err := ld.HandleFollowerFetch(follower, off, logStart, -1, -1); err != nil {
+	if _, err := ld.HandleFollowerFetch(follower, -1, off, logStart, -1, -1); err != nil {
 		t.Fatalf("fetch by %d at %d: %v", follower, off, err)
 	}
 }

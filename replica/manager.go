@@ -27,9 +27,10 @@ type Config struct {
 	// AlterISR makes an ISR proposal a compare-and-swap of old, the
 	// partition's state as its leader knows it, to the same state with
 	// ISR newISR (and the partition epoch bumped). On success the caller
-	// hands the committed state back through BecomeLeader. Nil: ISRs
-	// never change.
-	AlterISR func(ctx context.Context, old cluster.PartitionState, newISR []int32) error
+	// hands the committed state back through BecomeLeader. newISREpochs
+	// are the joining members' broker epochs (LeaderConfig.ProposeISR),
+	// for cluster.ISRChange.NewISREpochs. Nil: ISRs never change.
+	AlterISR func(ctx context.Context, old cluster.PartitionState, newISR []int32, newISREpochs []int64) error
 	// TopicID returns a topic's ID, which Fetch v13+ names topics by.
 	// Nil: zero IDs, which only a leader answering v12 resolves.
 	TopicID func(topic string) [16]byte
@@ -143,8 +144,8 @@ func (m *Manager) BecomeLeader(l Log, state cluster.PartitionState, minISR int) 
 		Alive:      m.cfg.Alive,
 	}
 	if m.cfg.AlterISR != nil {
-		cfg.ProposeISR = func(ctx context.Context, newISR []int32) error {
-			return m.cfg.AlterISR(ctx, ld.State(), newISR)
+		cfg.ProposeISR = func(ctx context.Context, newISR []int32, epochs []int64) error {
+			return m.cfg.AlterISR(ctx, ld.State(), newISR, epochs)
 		}
 	}
 	ld, err := NewLeader(l, state, cfg)

@@ -287,7 +287,7 @@ func TestManagerShrinksAndExpandsISR(t *testing.T) {
 	)
 	lm = NewManager(Config{
 		Self: 1, LagTimeMax: 10 * time.Second, Logger: quiet, ISRCheckInterval: 2 * time.Millisecond, Now: c.Now,
-		AlterISR: func(_ context.Context, old cluster.PartitionState, isr []int32) error {
+		AlterISR: func(_ context.Context, old cluster.PartitionState, isr []int32, _ []int64) error {
 			mu.Lock()
 			if old.PartitionEpoch != current.PartitionEpoch {
 				mu.Unlock()

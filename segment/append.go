@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/tributary-io/tributary/internal/syncjournal"
 	"github.com/tributary-io/tributary/recordbatch"
 )
 
@@ -193,7 +194,7 @@ func (s *Segment) Sync() error {
 	size := s.size.Load()
 	if s.wf != nil {
 		sealed := s.sealedForSync.Load()
-		if err := s.wf.Sync(); err != nil {
+		if err := syncjournal.Sync(s.wf); err != nil {
 			return &Error{Path: s.logPath, Op: "fsync", Offset: -1, Err: err}
 		}
 		if sealed && size == s.size.Load() {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+
+	"github.com/tributary-io/tributary/internal/syncjournal"
 )
 
 // What lets a broker hold more partitions than it may open files: an
@@ -75,7 +77,7 @@ func (s *Segment) syncByPath() error {
 		return nil
 	}
 	if err == nil {
-		err = f.Sync()
+		err = syncjournal.Sync(f)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

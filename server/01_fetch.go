@@ -184,7 +184,7 @@ func (c *conn) fetchParts(h *reqHeader, req *kmsg.FetchRequest, resp *kmsg.Fetch
 				if s.replicas == nil {
 					sp.ErrorCode = checkLeaderEpoch(fp.l, rp.CurrentLeaderEpoch)
 				} else {
-					c.clusterFetchPart(resp, t.Name, &fp, follower)
+					c.clusterFetchPart(resp, t.Name, &fp, follower, replicaEpoch(req))
 				}
 			} else if s.replicas != nil && (sp.ErrorCode == kerr.NotLeaderForPartition.Code ||
 				sp.ErrorCode == kerr.UnknownTopicOrPartition.Code && req.Version < 13) {

@@ -102,7 +102,7 @@ func TestClusterMinISRRefusesAcksAllWhileTheISRIsTooSmall(t *testing.T) {
 	)
 	cfg := replicaTestConfig()
 	cfg.LagTimeMax = 300 * time.Millisecond
-	cfg.AlterISR = func(ctx context.Context, old cluster.PartitionState, isr []int32) error {
+	cfg.AlterISR = func(ctx context.Context, old cluster.PartitionState, isr []int32, _ []int64) error {
 		mu.Lock()
 		if old.PartitionEpoch != current.PartitionEpoch {
 			mu.Unlock()

@@ -54,6 +54,7 @@ import (
 
 	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/consumergroup"
+	"github.com/tributary-io/tributary/internal/syncjournal"
 	"github.com/tributary-io/tributary/replica"
 )
 
@@ -479,7 +480,7 @@ func writeFileSynced(path string, b []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncjournal.Sync(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -494,7 +495,7 @@ func writeFileSynced(path string, b []byte) error {
 		return err
 	}
 	defer d.Close()
-	return d.Sync()
+	return syncjournal.Sync(d)
 }
 
 func (n *brokerNode) setReg(r *cluster.Registration) {
@@ -614,7 +615,7 @@ func (n *brokerNode) campaign(ctx context.Context, reg *cluster.Registration, po
 // alterISR is the replica.Manager's ISR proposal: a compare-and-swap
 // through the registration's fenced store, so a fenced broker's
 // proposal fails.
-func (n *brokerNode) alterISR(ctx context.Context, old cluster.PartitionState, newISR []int32) error {
+func (n *brokerNode) alterISR(ctx context.Context, old cluster.PartitionState, newISR []int32, newISREpochs []int64) error {
 	reg := n.currentReg()
 	if reg == nil {
 		return fmt.Errorf("server: ISR change of %s-%d: %w", old.Topic, old.Partition, cluster.ErrFenced)
@@ -624,7 +625,7 @@ func (n *brokerNode) alterISR(ctx context.Context, old cluster.PartitionState, n
 		Topic: old.Topic, Partition: old.Partition,
 		Leader: n.self, BrokerEpoch: reg.Epoch(),
 		LeaderEpoch: old.LeaderEpoch, PartitionEpoch: old.PartitionEpoch,
-		NewISR: newISR,
+		NewISR: newISR, NewISREpochs: newISREpochs,
 	})
 	return err
 }

@@ -19,7 +19,10 @@ package server
 //     since it was last applied: leads it (replica.Manager.BecomeLeader,
 //     min.insync.replicas from the topic's config or the broker's) or
 //     follows its leader over the inter-broker listener
-//     (BecomeFollower, one replica.Conn per leader broker, kept);
+//     (BecomeFollower, one replica.Conn per leader broker, kept); a
+//     leadership written before this broker registered is its previous
+//     incarnation's and is not taken up (cluster.PartitionState.
+//     WrittenBefore): the controller writes the partition again;
 //   - stops the partitions no longer assigned here.
 //
 // Applying is idempotent: a partition whose state (its store version) is
@@ -140,11 +143,43 @@ func (n *brokerNode) leadingSoon(topic string, id [16]byte, byID bool, partition
 	}
 	if st, ok := s.Partition(topic, partition); !ok || st.Leader != n.self {
 		return "", false
+	} else if reg := n.currentReg(); reg == nil || st.WrittenBefore(reg.Epoch()) {
+		return "", false // not led until the controller writes it again (reconciler.apply)
 	}
 	if _, open := n.replicas.Leader(cluster.TopicPartition{Topic: topic, Partition: partition}); open {
 		return "", false
 	}
 	return topic, true
+}
+
+// topicPending reports whether a topic this broker's log manager does
+// not have is one it may soon have: the latest metadata lists it (by
+// name, or by id when byID), or this broker has not yet applied the
+// metadata of its current registration (it is starting, or back from a
+// crash or a power loss that took the topic's files). A client is then
+// answered NOT_LEADER_OR_FOLLOWER, which it retries after refreshing its
+// metadata, as Kafka answers for a partition its metadata knows and its
+// ReplicaManager does not host, rather than UNKNOWN_TOPIC_OR_PARTITION,
+// which clients give up on after a few retries.
+func (n *brokerNode) topicPending(byID bool, name string, id [16]byte) bool {
+	if !n.started.Load() {
+		return true
+	}
+	reg := n.currentReg()
+	if reg == nil || !n.registered.Load() || n.rec.caughtUp.Load() < reg.Epoch() {
+		return true
+	}
+	s := n.store.Snapshot()
+	if !byID {
+		_, ok := s.Topics[name]
+		return ok
+	}
+	for _, t := range s.Topics {
+		if t.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *reconciler) run(ctx context.Context) {
@@ -185,7 +220,8 @@ func (r *reconciler) wake() {
 
 // apply reconciles with s; false if something is left to retry.
 func (r *reconciler) apply(s *cluster.Snapshot) bool {
-	if !r.n.registered.Load() {
+	reg := r.n.currentReg()
+	if !r.n.registered.Load() || reg == nil {
 		return true // fenced: nothing is led or followed until registered again
 	}
 	r.n.throttles.update(s)
@@ -209,6 +245,14 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 		}
 		var err error
 		switch {
+		case p.Leader == self && p.WrittenBefore(reg.Epoch()):
+			// Led by this broker's previous incarnation, whose log
+			// may have been longer (an unflushed tail lost): leading
+			// it at that leader epoch would tell the followers to
+			// truncate to this log. The controller moves it, or
+			// elects this broker again under a new epoch.
+			r.stop(tp)
+			continue
 		case p.Leader == self:
 			_, err = r.n.replicas.BecomeLeader(l, p, r.minISR(s, tp.Topic))
 		case p.Leader == cluster.NoLeader:

@@ -142,8 +142,9 @@ func (c *conn) hintProduce(resp *kmsg.ProduceResponse, topic string, sp *kmsg.Pr
 // CurrentLeaderEpoch checked; a follower's goes to the partition's
 // Leader, which checks the epoch, may find the follower's history
 // diverged (answered now, with no records) and otherwise marks p a
-// replica read. Errors are left in p.sp.ErrorCode.
-func (c *conn) clusterFetchPart(resp *kmsg.FetchResponse, topic string, p *fetchPart, follower int32) {
+// replica read. brokerEpoch is the follower's (replicaEpoch). Errors are
+// left in p.sp.ErrorCode.
+func (c *conn) clusterFetchPart(resp *kmsg.FetchResponse, topic string, p *fetchPart, follower int32, brokerEpoch int64) {
 	sp, rp := p.sp, p.rp
 	ld, ok := c.s.partitionLeader(topic, rp.Partition)
 	if !ok {
@@ -154,7 +155,7 @@ func (c *conn) clusterFetchPart(resp *kmsg.FetchResponse, topic string, p *fetch
 		sp.ErrorCode = checkLeaderEpoch(p.l, rp.CurrentLeaderEpoch)
 		return
 	}
-	ff, err := ld.HandleFollowerFetch(follower, rp.FetchOffset, rp.LogStartOffset, rp.LastFetchedEpoch, rp.CurrentLeaderEpoch)
+	ff, err := ld.HandleFollowerFetch(follower, brokerEpoch, rp.FetchOffset, rp.LogStartOffset, rp.LastFetchedEpoch, rp.CurrentLeaderEpoch)
 	if err != nil {
 		sp.ErrorCode = errorCode(err)
 		if sp.ErrorCode == kerr.NotLeaderForPartition.Code {
@@ -316,6 +317,15 @@ func replicaID(req *kmsg.FetchRequest) int32 {
 		return req.ReplicaState.ID
 	}
 	return req.ReplicaID
+}
+
+// replicaEpoch is the broker epoch a replica fetch comes under:
+// ReplicaState's from v15, -1 before (not carried).
+func replicaEpoch(req *kmsg.FetchRequest) int64 {
+	if req.Version >= 15 {
+		return req.ReplicaState.Epoch
+	}
+	return -1
 }
 
 // epochStartAhead reports whether l's leader has not yet committed up to

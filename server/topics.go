@@ -47,6 +47,9 @@ func (s *Server) requestTopic(byID bool, name string, id [16]byte) (*tlog.Topic,
 		t, ok = s.topic(name)
 	}
 	if !ok {
+		if s.node != nil && s.node.topicPending(byID, name, id) {
+			return nil, nil, kerr.NotLeaderForPartition.Code
+		}
 		return nil, nil, unknown
 	}
 	return t, s.metrics.topic(t.Name), 0

@@ -23,6 +23,9 @@ const (
 	// EnvKeep, when set, keeps every cluster's work dir (data dirs and
 	// logs); a failed test keeps it anyway.
 	EnvKeep = "CLUSTERTEST_KEEP"
+	// EnvPowerLossBin names a tributary binary built with -tags powerloss
+	// to run instead of building one (PowerLossBinary).
+	EnvPowerLossBin = "TRIBUTARY_POWERLOSS_BIN"
 )
 
 // modulePath is the import path of the binary Binary builds.
@@ -32,11 +35,19 @@ const modulePath = "github.com/tributary-io/tributary/cmd/tributary"
 // two-core machine).
 const buildTimeout = 5 * time.Minute
 
+// variant is one build of the binary: plain, or with build tags.
+type variant struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
 var (
-	buildOnce sync.Once
-	buildDir  string
-	builtBin  string
-	buildErr  error
+	buildDirMu sync.Mutex
+	buildDir   string // holds every variant built; removed by Main
+
+	plainBuild     variant // Binary
+	powerLossBuild variant // PowerLossBinary
 )
 
 // Binary returns $TRIBUTARY_BIN, or cmd/tributary built once per test
@@ -47,31 +58,58 @@ func Binary(t testing.TB) string {
 	if bin := os.Getenv(EnvBin); bin != "" {
 		return bin
 	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "clustertest-bin-")
-		if buildErr != nil {
+	return plainBuild.get(t, "tributary")
+}
+
+// PowerLossBinary returns $TRIBUTARY_POWERLOSS_BIN, or cmd/tributary built
+// once per test binary with -tags powerloss: the same broker, whose every
+// fsync is also journaled (internal/syncjournal) when the harness asks for
+// it, so that PowerLoss can drop what was not durable.
+func PowerLossBinary(t testing.TB) string {
+	t.Helper()
+	if bin := os.Getenv(EnvPowerLossBin); bin != "" {
+		return bin
+	}
+	return powerLossBuild.get(t, "tributary-powerloss", "-tags", "powerloss")
+}
+
+// get builds the variant once, into buildDir/name, with the extra go
+// build flags.
+func (v *variant) get(t testing.TB, name string, flags ...string) string {
+	t.Helper()
+	v.once.Do(func() {
+		buildDirMu.Lock()
+		if buildDir == "" {
+			buildDir, v.err = os.MkdirTemp("", "clustertest-bin-")
+		}
+		dir := buildDir
+		buildDirMu.Unlock()
+		if v.err != nil {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 		defer cancel()
-		bin := filepath.Join(buildDir, "tributary")
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, modulePath).CombinedOutput()
+		bin := filepath.Join(dir, name)
+		args := append(append([]string{"build"}, flags...), "-o", bin, modulePath)
+		out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("clustertest: go build %s: %w\n%s", modulePath, err, out)
+			v.err = fmt.Errorf("clustertest: go %v: %w\n%s", args, err, out)
 			return
 		}
-		builtBin = bin
+		v.bin = bin
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if v.err != nil {
+		t.Fatal(v.err)
 	}
-	return builtBin
+	return v.bin
 }
 
 // Main runs the tests of m and removes the binary Binary built, for a
 // package's TestMain: os.Exit(clustertest.Main(m)).
 func Main(m *testing.M) int {
 	code := m.Run()
+	buildDirMu.Lock()
+	defer buildDirMu.Unlock()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}

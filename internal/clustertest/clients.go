@@ -60,7 +60,7 @@ func (c *Cluster) nodeAt(host string, port int32) *Node {
 // ask sends req to node n alone (not to whichever broker a client
 // prefers) and returns its answer.
 func (n *Node) ask(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr), kgo.DialTimeout(probeTimeout), kgo.RequestRetries(0))
+	cl, err := kgo.NewClient(append(n.direct(), kgo.DialTimeout(probeTimeout), kgo.RequestRetries(0))...)
 	if err != nil {
 		return nil, err
 	}

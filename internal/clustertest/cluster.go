@@ -21,6 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/internal/faultproxy"
 )
 
 // Cluster defaults.
@@ -51,6 +53,10 @@ type Config struct {
 	// Nodes > 1; with one node and no Quorum the broker is today's single
 	// broker, with no new port.
 	Quorum bool
+	// Faults puts a fault proxy in front of every listener of every node
+	// (net.go): the Cluster's Partition, Isolate, Freeze, CutOneWay,
+	// Delay and Heal, and Net, then inject network faults.
+	Faults bool
 	// Bin is the tributary binary (default Binary(t)).
 	Bin string
 	// Args are extra serve flags for every node (broker settings:
@@ -62,6 +68,10 @@ type Config struct {
 	// StartTimeout and TermTimeout default to DefaultStartTimeout and
 	// DefaultTermTimeout.
 	StartTimeout, TermTimeout time.Duration
+	// PowerLoss makes every node journal its fsyncs, so that PowerLoss
+	// can drop what a node had not made durable (powerloss.go). Bin then
+	// defaults to PowerLossBinary(t).
+	PowerLoss bool
 }
 
 // Cluster is N `tributary serve` child processes. Its methods are safe for
@@ -75,6 +85,8 @@ type Cluster struct {
 
 	voters string // --controller-quorum-voters; empty for a single broker
 
+	net *faultproxy.Net // the proxies with Faults (net.go); nil without
+
 	adminOnce sync.Once
 	admin     *kadm.Client
 }
@@ -87,7 +99,8 @@ type Node struct {
 	Addr, MetricsAddr, ControllerAddr string
 	DataDir, LogPath                  string
 
-	c *Cluster
+	c    *Cluster
+	bind *nodeBind // the addresses bound behind the proxies with Faults; nil without
 
 	opMu sync.Mutex // serialises the node's operations
 
@@ -150,7 +163,9 @@ func newCluster(t testing.TB, cfg Config) *Cluster {
 		_, cfg.Rand = Seed(t)
 	}
 	bin := cfg.Bin
-	if bin == "" {
+	if bin == "" && cfg.PowerLoss {
+		bin = PowerLossBinary(t)
+	} else if bin == "" {
 		bin = Binary(t)
 	}
 	dir, err := os.MkdirTemp("", "clustertest-")
@@ -185,6 +200,11 @@ func newCluster(t testing.TB, cfg Config) *Cluster {
 	}
 	if cfg.Quorum {
 		c.voters = strings.Join(voters, ",")
+	}
+	if cfg.Faults {
+		if err := c.startNet(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return c
 }
@@ -287,6 +307,7 @@ func (c *Cluster) ReadReplicas(topics ...string) ([]Replica, error) {
 // tail and keeps the work dir.
 func (c *Cluster) cleanup() {
 	c.KillAll()
+	c.closeNet()
 	if c.t.Failed() {
 		for _, n := range c.Nodes {
 			c.t.Logf("clustertest: node %d (%s) log tail, %s:\n%s", n.ID, n.Addr, n.LogPath, tail(n.LogPath, logTailLines))
@@ -315,11 +336,12 @@ func tail(path string, n int) string {
 // args are node n's serve flags.
 func (n *Node) args() []string {
 	c := n.c
-	a := []string{"serve", "--data-dir", n.DataDir, "--listen", n.Addr, "--metrics-listen", n.MetricsAddr}
+	a := []string{"serve", "--data-dir", n.DataDir, "--listen", n.listenAddr(), "--metrics-listen", n.MetricsAddr}
 	if c.cfg.Quorum {
-		a = append(a, "--node-id", strconv.Itoa(n.ID), "--controller-listen", n.ControllerAddr,
+		a = append(a, "--node-id", strconv.Itoa(n.ID), "--controller-listen", n.controllerListen(),
 			"--controller-quorum-voters", c.voters)
 	}
+	a = append(a, n.bindArgs()...)
 	a = append(a, c.cfg.Args...)
 	if c.cfg.NodeArgs != nil {
 		a = append(a, c.cfg.NodeArgs(n.ID)...)
@@ -345,7 +367,12 @@ func (n *Node) spawn() error {
 	fmt.Fprintf(logf, "=== clustertest: node %d incarnation %d at %s: %s %s\n", n.ID, inc, time.Now().Format(time.RFC3339Nano), n.c.bin, strings.Join(args, " "))
 	cmd := exec.Command(n.c.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = n.powerLossEnv()
 	cmd.SysProcAttr = childProcAttr()
+	if err := n.netUp(); err != nil {
+		logf.Close()
+		return err
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("clustertest: start node %d: %w", n.ID, err)
@@ -357,6 +384,7 @@ func (n *Node) spawn() error {
 	go func() {
 		err := cmd.Wait()
 		logf.Close()
+		n.netDown()
 		n.mu.Lock()
 		n.werr = err
 		n.mu.Unlock()
@@ -371,8 +399,8 @@ func (n *Node) waitReady(ctx context.Context) error {
 	n.mu.Lock()
 	cmd, done := n.cmd, n.done
 	n.mu.Unlock()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr), kgo.DialTimeout(probeTimeout), kgo.RequestRetries(0),
-		kgo.RetryBackoffFn(func(int) time.Duration { return probeEvery }))
+	cl, err := kgo.NewClient(append(n.direct(), kgo.DialTimeout(probeTimeout), kgo.RequestRetries(0),
+		kgo.RetryBackoffFn(func(int) time.Duration { return probeEvery }))...)
 	if err != nil {
 		return fmt.Errorf("clustertest: probe client: %w", err)
 	}

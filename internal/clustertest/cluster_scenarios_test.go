@@ -71,11 +71,20 @@ type scenario struct {
 
 func startScenario(t *testing.T) *scenario {
 	t.Helper()
+	return startScenarioConfig(t, Config{})
+}
+
+// startScenarioConfig is startScenario with cfg's other settings
+// (PowerLoss); Nodes and Rand are the scenario's, cfg.Args come after its
+// own.
+func startScenarioConfig(t *testing.T, cfg Config) *scenario {
+	t.Helper()
 	skipShort(t)
 	seed, rng := Seed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
 	t.Cleanup(cancel)
-	c := Start(t, Config{Nodes: 3, Rand: rng, Args: clusterArgs})
+	cfg.Nodes, cfg.Rand, cfg.Args = 3, rng, append(slices.Clone(clusterArgs), cfg.Args...)
+	c := Start(t, cfg)
 	if ctl, err := c.Controller(ctx); err != nil || ctl == 0 {
 		t.Fatalf("no active controller after start: %d, %v", ctl, err)
 	}

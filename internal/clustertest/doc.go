@@ -14,6 +14,12 @@
 //     --controller-quorum-voters. Kill9, Term, Stop/Cont (SIGSTOP and
 //     SIGCONT), Restart (same data dir and ports) and WipeAndRestart act
 //     on one node by PID; t.Cleanup kills whatever still runs, by PID.
+//   - PowerLoss (powerloss.go): kill -9, then every write the node had
+//     not fsynced is dropped (files cut to their last fsync, names put
+//     back to their directory's last fsync, optionally a torn page), as a
+//     power loss would; it needs Config.PowerLoss, which runs the binary
+//     built with -tags powerloss (PowerLossBinary) that journals its
+//     syncs (internal/syncjournal).
 //   - Producer and Consumer (producer.go, consumer.go): franz-go clients
 //     that record every send, acknowledgement, failure, assignment, poll
 //     and commit in a History, each bounded in time (and count) and
@@ -22,6 +28,21 @@
 //     read straight from its data dir with log.VerifyPartition, which
 //     opens nothing for writing and repairs nothing (log.Open would
 //     truncate a torn tail and rewrite checkpoints).
+//   - Network faults (net.go): with Config.Faults every listener of every
+//     node (Kafka, etcd peer, etcd client) has a faultproxy in front of
+//     it on the node's own address, which the others and the clients
+//     dial; each node binds its listeners behind them and dials from its
+//     own address (--inter.broker.source.bind.enable), so each proxy
+//     knows which node, or client, every connection comes from.
+//     Partition, Isolate (from the other nodes; clients still reach
+//     it), Freeze, CutOneWay, Delay and Heal act on nodes by id, Net on
+//     anything else. The harness's probes go around the proxies; a
+//     node's proxies refuse connections while its process is down and
+//     stay on the same addresses across restarts. The three-node
+//     scenarios under network faults (cluster_faults_test.go, tag
+//     cluster: an isolated leader, a leader cut one way, the
+//     controller's links frozen, the ISR shrunk to the leader and then
+//     the leader isolated) run with the issue 14 ones.
 //   - Check (check.go): the history against every replica, linear in
 //     both; a Result with a count and the first few examples of each
 //     Kind of broken guarantee.
@@ -56,7 +77,8 @@
 //
 // Binary returns $TRIBUTARY_BIN, or cmd/tributary built once per test
 // binary without the race detector (the broker under test is the one
-// operators run). A package whose tests use it calls Main from TestMain
+// operators run); PowerLossBinary, $TRIBUTARY_POWERLOSS_BIN or the same
+// built once with -tags powerloss. A package whose tests use it calls Main from TestMain
 // so that the built binary's temp dir is removed.
 //
 // # Running

@@ -36,25 +36,71 @@
 //     (a stopped process and an unreachable one look alike to TCP until
 //     a timeout); it is a separate fault so that a schedule says which
 //     one it injects and Heal lifts both.
-//   - Heal: lifts Drop, Freeze, every cut and the delay.
+//   - Heal: lifts Drop, Freeze, every cut and every delay, of every
+//     source.
 //   - Reset: closes every forwarded connection now, both ends, with a
 //     TCP reset (SO_LINGER 0), as a crashed peer's kernel would; the
 //     proxy keeps accepting new connections.
+//   - Refuse, Reopen: not a network fault but the target's death seen
+//     through the proxy. A proxy always completes the handshake, so a
+//     dial of a dead process's address would not be refused as it is
+//     without the proxy; Refuse closes the listener (new connections get
+//     ECONNREFUSED, whatever their source and the faults) until Reopen
+//     listens again on the same address. A harness calls them when the
+//     target's process exits and before it starts again.
+//
+// # Sources
+//
+// A proxy made with NewClassified names the source of every connection
+// it accepts, once, from its addresses (a Classifier): ByHost maps the
+// remote IP to a name; where the IP tells nothing (a process that dials
+// from the kernel's default source), SocketOwner finds, on Linux, which
+// of a set of processes holds the dialling end, from /proc/net/tcp and
+// /proc/<pid>/fd. A fault set through For(Sources) holds only the
+// connections of the sources it selects: Only(names...), AllBut(names...)
+// or AllSources(), which the Proxy's own methods use. Faults add up: a
+// connection is held while any fault that selects it holds it, and waits
+// for the longest delay among them; Delay through the same Sources
+// replaces the earlier one. Faults.Heal lifts what was set through the
+// same Sources only; the Proxy's Heal lifts every fault of the proxy.
 //
 // # Net
 //
-// A Net owns one Proxy per ordered pair of nodes (from, to): node from is
-// configured with Proxy(from, to).Addr() as to's address, so every
-// connection node from opens to node to goes through that proxy and is
-// attributed to the pair. Partition(a, b) drops the proxies of every pair
-// across the two sets, in both orders; CutOneWay(from, to) stops the
-// bytes that go from one node to the other over the connections either of
-// them opened (the Up direction of (from, to) and the Down direction of
-// (to, from)). Clients are a node like any other (for example "client").
+// A Net is the proxies in front of the listeners of a set of nodes
+// (Add(node, listener, listen, target): one proxy per listener, not per
+// pair), all naming sources with one Classifier. It exists for a
+// cluster whose membership is global: an etcd member's peer URL, a
+// broker's advertised address are each one address that every other
+// node dials, so a proxy per (from, to) pair cannot be named in them.
+// Instead node N runs on an address of its own (127.0.0.(N+1)), dials
+// every other node from it, and is told each listener's proxy address;
+// a proxy tells which node a connection comes from by its remote IP
+// (or, for what a node dials from the default source 127.0.0.1 anyway,
+// by the process that holds it), and anything else is a client.
+//
+// A fault between from and to holds the connections from opened to any
+// listener of to, on to's proxies:
+//
+//   - Partition(a, b): the connections between a node of a and a node of
+//     b, whichever opened them, both ways; within a set and with other
+//     sources (clients) they flow.
+//   - Isolate(node), Freeze(node): every connection node is part of
+//     (those it opened to any other node, and those any other source,
+//     clients included, opened to it), but its connections to itself.
+//     A node isolated from the other nodes but reachable by clients is
+//     Partition([node], others).
+//   - CutOneWay(from, to): the bytes from sends to to, over the
+//     connections either of them opened (the Up direction of from's
+//     connections to to, the Down direction of to's connections to
+//     from).
+//   - Delay(a, b, d), Reset(a, b): the connections between a and b,
+//     whichever opened them.
+//   - Heal: every fault of every proxy.
 //
 // # Lifetimes and bounds
 //
-// A Proxy runs one accept goroutine and, per forwarded connection, one
+// A Proxy runs one accept goroutine while it listens (Refuse ends it,
+// Reopen starts another) and, per forwarded connection, one
 // goroutine while it waits to dial and then four (a reader and a writer
 // per direction). Close stops the listener, closes every connection and
 // waits for all of them. The memory a connection holds is bounded by
@@ -62,14 +108,16 @@
 //
 // # Lock
 //
-// Proxy.mu guards the fault state, the set of links and each link's
-// target connection; it is never held across I/O. Net.mu guards the set
+// Proxy.mu guards the fault rules, the listener, the set of links and
+// each link's source and target connection; it is never held across
+// I/O. Net.mu guards the set
 // of proxies and is never held while a proxy's method runs. No code
 // holds both.
 //
 // # Tests
 //
-// The proxy's tests run over loopback echo and raw targets;
+// The proxy's tests run over loopback echo and raw targets, the Net's
+// with nodes on 127.0.0.2-4 dialling from their own address;
 // broker_test.go puts a real in-process broker behind a proxy and shows
 // an idempotent acks=all produce held by Drop and completed by Heal
 // (skipped with -short):

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -29,9 +30,15 @@ type target struct {
 	wg       sync.WaitGroup
 }
 
-func newTarget(t *testing.T, echo bool) *target {
+func newTarget(t testing.TB, echo bool) *target {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return newTargetOn(t, "127.0.0.1", echo)
+}
+
+// newTargetOn is newTarget listening on host.
+func newTargetOn(t testing.TB, host string, echo bool) *target {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,5 +427,88 @@ func TestProxyDropBlocksTheSenderAndLosesNothing(t *testing.T) {
 	p.Heal()
 	if got := readN(t, server, n); !bytes.Equal(got, payload[:n]) {
 		t.Errorf("the %d bytes held by Drop came out changed", n)
+	}
+}
+
+func TestProxyFaultsForSomeSourcesTouchOnlyTheirConnections(t *testing.T) {
+	tg := newTargetOn(t, "127.0.0.2", true)
+	p, err := NewClassified("127.0.0.2:0", tg.addr(), ByHost(testHosts, clientSource))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	fromA, fromB := dialFrom(t, "a", p.Addr()), dialFrom(t, "b", p.Addr())
+	for _, c := range []net.Conn{fromA, fromB} {
+		write(t, c, []byte("0"))
+		readN(t, c, 1)
+	}
+
+	p.For(Only("a")).Drop()
+	p.For(AllBut("a")).Delay(time.Hour)
+	p.For(AllBut("a")).Delay(0) // removes the delay it set, and only that
+	write(t, fromA, []byte("1"))
+	write(t, fromB, []byte("1"))
+	if got := readN(t, fromB, 1); string(got) != "1" {
+		t.Errorf("b's connection got %q while a's is dropped", got)
+	}
+	quiet(t, fromA)
+
+	// Healing other Sources leaves a's Drop; a second fault on a's
+	// connections holds them once the first is healed through its own
+	// Sources, until the proxy's Heal.
+	p.For(AllBut("a")).Heal()
+	quiet(t, fromA)
+	p.For(Only("a", "c")).CutOneWay(Down)
+	p.For(Only("a")).Heal()
+	quiet(t, fromA)
+	p.For(Only("b")).Reset()
+	fromB.SetReadDeadline(time.Now().Add(patience))
+	var b [1]byte
+	if _, err := fromB.Read(b[:]); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("b's connection was not closed by its Reset: %v", err)
+	}
+	if got := p.ConnsFrom(); got["a"] != 1 || got["b"] != 0 {
+		t.Errorf("connections by source after b's Reset: %v", got)
+	}
+	p.Heal()
+	if got := readN(t, fromA, 1); string(got) != "1" {
+		t.Errorf("after Heal a's connection got %q", got)
+	}
+}
+
+func TestProxyRefuseRefusesNewConnectionsUntilReopen(t *testing.T) {
+	tg := newTarget(t, true)
+	p := newProxy(t, tg.addr())
+	old := dial(t, p.Addr())
+	p.Refuse()
+	p.Refuse() // twice is once
+	if c, err := net.DialTimeout("tcp", p.Addr(), patience); !errors.Is(err, syscall.ECONNREFUSED) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("a dial while refusing: %v, want ECONNREFUSED", err)
+	}
+	// What it forwards already goes on.
+	write(t, old, []byte("still"))
+	if got := readN(t, old, 5); string(got) != "still" {
+		t.Errorf("a forwarded connection while refusing gave %q", got)
+	}
+	if err := p.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reopen(); err != nil {
+		t.Errorf("Reopen of a listening proxy: %v", err)
+	}
+	c := dial(t, p.Addr())
+	write(t, c, []byte("again"))
+	if got := readN(t, c, 5); string(got) != "again" {
+		t.Errorf("after Reopen got %q", got)
+	}
+	p.Refuse()
+	if err := p.Close(); err != nil {
+		t.Errorf("Close while refusing: %v", err)
+	}
+	if err := p.Reopen(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Reopen after Close: %v, want ErrClosed", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/tributary-io/tributary/internal/syncjournal"
 )
 
 const (
@@ -207,7 +209,7 @@ func overwrite(path string, frame []byte) error {
 		err = fh.Truncate(int64(len(frame)))
 	}
 	if err == nil {
-		err = fh.Sync()
+		err = syncjournal.Sync(fh)
 	}
 	if cerr := fh.Close(); err == nil {
 		err = cerr
@@ -245,7 +247,7 @@ func WriteAtomic(path string, data []byte) error {
 	}
 	_, err = fh.Write(data)
 	if err == nil {
-		err = fh.Sync()
+		err = syncjournal.Sync(fh)
 	}
 	if cerr := fh.Close(); err == nil {
 		err = cerr
@@ -270,7 +272,7 @@ func SyncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
+	err = syncjournal.Sync(d)
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}

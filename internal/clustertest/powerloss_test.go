@@ -1,0 +1,265 @@
+package clustertest
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/tributary-io/tributary/internal/syncjournal"
+)
+
+// plDir is a data dir under test, with a journal written by hand as the
+// powerloss build would.
+type plDir struct {
+	t       *testing.T
+	root    string
+	journal string
+	recs    []syncjournal.Record
+}
+
+func newPLDir(t *testing.T) *plDir {
+	d := t.TempDir()
+	root := filepath.Join(d, "data")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &plDir{t: t, root: root, journal: filepath.Join(d, "journal")}
+}
+
+func (d *plDir) path(rel string) string { return filepath.Join(d.root, filepath.FromSlash(rel)) }
+
+func (d *plDir) ino(rel string) uint64 {
+	d.t.Helper()
+	fi, err := os.Lstat(d.path(rel))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+func (d *plDir) write(rel string, b []byte) {
+	d.t.Helper()
+	if err := os.MkdirAll(filepath.Dir(d.path(rel)), 0o755); err != nil {
+		d.t.Fatal(err)
+	}
+	f, err := os.OpenFile(d.path(rel), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// fsync journals rel as synced at its current size, or a directory's
+// current entries.
+func (d *plDir) fsync(rel string) {
+	d.t.Helper()
+	fi, err := os.Stat(d.path(rel))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if fi.IsDir() {
+		ents, err := listDir(d.path(rel))
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		d.recs = append(d.recs, syncjournal.Record{Op: syncjournal.OpDir, Path: rel, Ino: d.ino(rel), Entries: ents})
+		return
+	}
+	d.recs = append(d.recs, syncjournal.Record{Op: syncjournal.OpFile, Path: rel, Ino: d.ino(rel), Size: fi.Size()})
+}
+
+func (d *plDir) msync(rel string, n int64) {
+	d.recs = append(d.recs, syncjournal.Record{Op: syncjournal.OpMapped, Path: rel, Ino: d.ino(rel), Size: n})
+}
+
+func (d *plDir) apply(rng *rand.Rand) PowerLossResult {
+	d.t.Helper()
+	var buf bytes.Buffer
+	for _, r := range d.recs {
+		json.NewEncoder(&buf).Encode(r)
+	}
+	if err := os.WriteFile(d.journal, buf.Bytes(), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	res, err := applyPowerLoss(d.root, d.journal, rng)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.recs = nil
+	return res
+}
+
+func (d *plDir) content(rel string) []byte {
+	d.t.Helper()
+	b, err := os.ReadFile(d.path(rel))
+	if err != nil {
+		d.t.Fatalf("%s: %v", rel, err)
+	}
+	return b
+}
+
+func (d *plDir) exists(rel string) bool {
+	_, err := os.Lstat(d.path(rel))
+	return err == nil
+}
+
+var (
+	synced   = bytes.Repeat([]byte("s"), 100)
+	unsynced = bytes.Repeat([]byte("u"), 50)
+)
+
+func TestPowerLossCutsFilesToTheirLastFsync(t *testing.T) {
+	d := newPLDir(t)
+	d.write("p-0/a.log", synced)
+	d.fsync("p-0/a.log")
+	d.fsync("p-0")
+	d.fsync(".")
+	d.write("p-0/a.log", unsynced)
+	res := d.apply(nil)
+	if got := d.content("p-0/a.log"); !bytes.Equal(got, synced) {
+		t.Fatalf("a.log holds %d bytes (%q...), want the %d synced", len(got), got[len(got)-1:], len(synced))
+	}
+	if res.FilesCut != 1 || res.BytesDropped != int64(len(unsynced)) {
+		t.Fatalf("result %s, want 1 file cut, %d bytes dropped", res, len(unsynced))
+	}
+}
+
+func TestPowerLossRemovesOrEmptiesFilesNeverSynced(t *testing.T) {
+	d := newPLDir(t)
+	d.write("p-0/listed", unsynced)
+	d.fsync("p-0") // its entry is durable, its bytes are not
+	d.fsync(".")
+	d.write("p-0/unlisted", unsynced) // created after the dir fsync
+	d.write("lenient/never", unsynced)
+	res := d.apply(nil)
+	if got := d.content("p-0/listed"); len(got) != 0 {
+		t.Fatalf("a file listed by a synced dir but never synced holds %d bytes, want 0", len(got))
+	}
+	if d.exists("p-0/unlisted") {
+		t.Fatal("a file created after its dir's last fsync survived")
+	}
+	// "lenient" itself was created after the root's fsync: gone with it.
+	if d.exists("lenient") {
+		t.Fatal("a dir created after the root's last fsync survived")
+	}
+	if res.FilesEmptied != 1 || res.EntriesRemoved != 2 {
+		t.Fatalf("result %s, want 1 emptied and 2 entries removed", res)
+	}
+}
+
+func TestPowerLossRemovesNeverSyncedFilesOfADirNeverSynced(t *testing.T) {
+	d := newPLDir(t)
+	d.write("p-0/a", synced)
+	d.fsync("p-0/a")
+	d.write("p-0/b", unsynced)
+	res := d.apply(nil)
+	if !d.exists("p-0/a") || d.exists("p-0/b") {
+		t.Fatalf("in a dir never synced: synced file kept %v (want true), never-synced kept %v (want false)", d.exists("p-0/a"), d.exists("p-0/b"))
+	}
+	if res.FilesRemoved != 1 {
+		t.Fatalf("result %s, want 1 removed", res)
+	}
+}
+
+func TestPowerLossUndoesARenameNotFollowedByADirFsync(t *testing.T) {
+	d := newPLDir(t)
+	d.write("p-0/x.tmp", synced)
+	d.fsync("p-0/x.tmp")
+	d.fsync("p-0")
+	if err := os.Rename(d.path("p-0/x.tmp"), d.path("p-0/x")); err != nil {
+		t.Fatal(err)
+	}
+	res := d.apply(nil)
+	if d.exists("p-0/x") || !bytes.Equal(d.content("p-0/x.tmp"), synced) {
+		t.Fatalf("rename not undone: x exists %v", d.exists("p-0/x"))
+	}
+	if res.EntriesRenamed != 1 {
+		t.Fatalf("result %s, want 1 renamed back", res)
+	}
+
+	// Once the directory is synced after the rename, it holds.
+	if err := os.Rename(d.path("p-0/x.tmp"), d.path("p-0/x")); err != nil {
+		t.Fatal(err)
+	}
+	d.fsync("p-0")
+	d.apply(nil)
+	if !d.exists("p-0/x") || d.exists("p-0/x.tmp") {
+		t.Fatal("a rename followed by a dir fsync was undone")
+	}
+}
+
+func TestPowerLossZeroesMappedEntriesNeverMsynced(t *testing.T) {
+	d := newPLDir(t)
+	d.write("p-0/a.index", make([]byte, 64)) // grown with zeros, size synced
+	d.fsync("p-0/a.index")
+	f, err := os.OpenFile(d.path("p-0/a.index"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(bytes.Repeat([]byte{7}, 32), 0)
+	f.Close()
+	d.msync("p-0/a.index", 16) // only two entries msynced
+	d.apply(nil)
+	got := d.content("p-0/a.index")
+	want := append(bytes.Repeat([]byte{7}, 16), make([]byte, 48)...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("index after power loss %v, want %v", got, want)
+	}
+}
+
+func TestPowerLossTornWriteKeepsAPrefixAndGarbageWithinOnePage(t *testing.T) {
+	d := newPLDir(t)
+	d.write("a.log", synced)
+	d.fsync("a.log")
+	d.write("a.log", bytes.Repeat([]byte("u"), 3*tornPage))
+	res := d.apply(rand.New(rand.NewPCG(1, 2)))
+	got := d.content("a.log")
+	if len(got) != tornPage {
+		t.Fatalf("torn file is %d bytes, want the first lost page's end %d", len(got), tornPage)
+	}
+	if !bytes.Equal(got[:len(synced)], synced) {
+		t.Fatal("a torn write damaged the synced bytes")
+	}
+	if res.TornPages != 1 || bytes.Equal(got[len(synced):], bytes.Repeat([]byte("u"), tornPage-len(synced))) {
+		t.Fatalf("result %s: no garbage in the torn page", res)
+	}
+}
+
+func TestPowerLossLeavesEtcdAndRewritesTheBaseline(t *testing.T) {
+	d := newPLDir(t)
+	d.write("metadata/etcd/member/wal/0.wal", unsynced)
+	d.write("p-0/a", synced)
+	d.fsync("p-0/a")
+	d.fsync("metadata")
+	d.apply(nil)
+	if !bytes.Equal(d.content("metadata/etcd/member/wal/0.wal"), unsynced) {
+		t.Fatal("etcd's data dir was touched")
+	}
+	// What survived is the new durable baseline: a second power loss
+	// with nothing written drops nothing.
+	res, err := applyPowerLoss(d.root, d.journal, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (PowerLossResult{}) || !bytes.Equal(d.content("p-0/a"), synced) {
+		t.Fatalf("second power loss after the baseline: %s", res)
+	}
+}
+
+func TestPowerLossWithoutAJournalRefusesANonEmptyDataDir(t *testing.T) {
+	d := newPLDir(t)
+	d.write("a", synced)
+	if _, err := applyPowerLoss(d.root, d.journal, nil); err == nil {
+		t.Fatal("no journal: power loss applied anyway")
+	}
+	if !bytes.Equal(d.content("a"), synced) {
+		t.Fatal("the data dir was changed")
+	}
+}
