@@ -178,7 +178,9 @@ chaos:
 # Cluster chaos (~CHAOS_CLUSTER_DURATION + 2 min): three brokers under
 # idempotent acks=all producers and a consumer group through a seeded
 # schedule of faults, one every ~5 s (kill -9, SIGSTOP and SIGTERM of a
-# node or of the controller, a broker back with an empty log), then
+# node or of the controller, a broker back with an empty log, a node or
+# the controller isolated, a one-way cut, a frozen node, a power loss of
+# one node), then
 # healed, drained and checked: 0 lost, 0 duplicated, 0 divergent. The
 # seed is printed first; CLUSTERTEST_SEED=<seed> replays the same plan
 # (see internal/clustertest/schedule.go). make test runs 60 s of it.

@@ -15,6 +15,7 @@ package clustertest
 import (
 	"context"
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -51,7 +52,12 @@ func TestClusterChaosLosesNothing(t *testing.T) {
 	seed, rng := Seed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), d+chaosTail)
 	t.Cleanup(cancel)
-	c := Start(t, Config{Nodes: 3, Rand: rng, Args: clusterArgs})
+	// Every listener behind a fault proxy and every fsync journalled, so
+	// that network faults and power losses are drawn too; with Kafka's
+	// 9 s broker.session.timeout.ms, as the network scenarios run
+	// (faultSessionTimeout).
+	c := Start(t, Config{Nodes: 3, Rand: rng, Faults: true, PowerLoss: true,
+		Args: append(slices.Clone(clusterArgs), faultArgs...)})
 	minISR := "2"
 	if err := c.CreateTopic(ctx, scenarioTopic, scenarioParts, 3, map[string]*string{"min.insync.replicas": &minISR}); err != nil {
 		t.Fatal(err)
@@ -82,6 +88,11 @@ func TestClusterChaosLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	netKinds, err := NetFaults(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds = append(append(kinds, netKinds...), PowerLossFault(c))
 	sched, err := NewSchedule(c, ScheduleConfig{Seed: seed, Kinds: kinds, Duration: d, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)

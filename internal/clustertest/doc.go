@@ -56,7 +56,8 @@
 //     a Nemesis (Inject returns a Fault whose Heal is idempotent); the
 //     process faults are in nemesis_process.go (kill -9, SIGSTOP, SIGTERM
 //     of a node or of the controller, a broker back with an empty log),
-//     network and power-loss kinds plug in the same way.
+//     the network and power-loss ones in nemesis_plug.go over the
+//     Cluster's own fault methods (Config.Faults, Config.PowerLoss).
 //
 // # Values
 //

@@ -29,8 +29,8 @@ const (
 	FaultPowerLoss = "power-loss"
 )
 
-// NemesisNet cuts links between nodes (by node ID, 1..N). Heal undoes
-// every fault it made.
+// NemesisNet cuts links between nodes (by node ID, 1..N); a Cluster
+// started with Config.Faults is one. Heal undoes every fault it made.
 type NemesisNet interface {
 	Isolate(node int) error
 	CutOneWay(from, to int) error
@@ -38,9 +38,10 @@ type NemesisNet interface {
 	Heal() error
 }
 
-// NemesisPower drops what a node wrote since its last fsync, killing it.
+// NemesisPower drops what a node wrote since its last fsync, killing it;
+// a Cluster started with Config.PowerLoss is one.
 type NemesisPower interface {
-	PowerLoss(node int) error
+	PowerLoss(node int) (PowerLossResult, error)
 }
 
 // NetFaults are the network kinds over n: every one, or those named.
@@ -133,7 +134,7 @@ func (k powerNemesis) Inject(ctx context.Context, c *Cluster, st Step) (Fault, e
 	if !n.Running() || n.Paused() {
 		return nil, fmt.Errorf("%w: node %d is down or paused", ErrSkipped, st.Node)
 	}
-	if err := k.p.PowerLoss(st.Node); err != nil {
+	if _, err := k.p.PowerLoss(st.Node); err != nil {
 		return nil, err
 	}
 	return &onceFault{nodes: []int{st.Node}, heal: restartIfDown(n)}, nil

@@ -343,6 +343,12 @@ func (n *fakeNet) CutOneWay(from, to int) error { return n.record("cut %d->%d", 
 func (n *fakeNet) Freeze(node int) error        { return n.record("freeze %d", node) }
 func (n *fakeNet) Heal() error                  { n.calls = append(n.calls, "heal"); return nil }
 
+// The cluster's own fault methods are what the kinds use.
+var (
+	_ NemesisNet   = (*Cluster)(nil)
+	_ NemesisPower = (*Cluster)(nil)
+)
+
 func TestNetFaultsCutWhatTheStepNamesAndHealOnce(t *testing.T) {
 	st := Step{N: 1, Node: 2, Peer: 3}
 	for _, tc := range []struct {
@@ -397,7 +403,10 @@ func TestNetFaultsCutWhatTheStepNamesAndHealOnce(t *testing.T) {
 
 type fakePower struct{ lost []int }
 
-func (p *fakePower) PowerLoss(node int) error { p.lost = append(p.lost, node); return nil }
+func (p *fakePower) PowerLoss(node int) (PowerLossResult, error) {
+	p.lost = append(p.lost, node)
+	return PowerLossResult{}, nil
+}
 
 func TestPowerLossHitsOnlyARunningNodeOfASettledCluster(t *testing.T) {
 	p := &fakePower{}
