@@ -56,7 +56,8 @@ test: lint
 # acks=all load, each checked for lost, duplicated or divergent records:
 # kill -9 of every leader, SIGTERM of every broker, kill -9 of the
 # controller, a follower out of the ISR and back, a paused leader fenced;
-# issue 15's paused controller fenced, a broker back with an empty log,
+# issue 15's network faults, power losses, a paused controller fenced, a
+# broker back with an empty log, a rolling restart of an idle partition,
 # and a short chaos run (CLUSTERTEST_CHAOS_DURATION, 60s by default; see
 # chaos-cluster).
 test-cluster:
@@ -180,10 +181,10 @@ chaos:
 # schedule of faults, one every ~5 s (kill -9, SIGSTOP and SIGTERM of a
 # node or of the controller, a broker back with an empty log, a node or
 # the controller isolated, a one-way cut, a frozen node, a power loss of
-# one node), then
-# healed, drained and checked: 0 lost, 0 duplicated, 0 divergent. The
-# seed is printed first; CLUSTERTEST_SEED=<seed> replays the same plan
-# (see internal/clustertest/schedule.go). make test runs 60 s of it.
+# one node), then healed, drained and checked: 0 lost, 0 duplicated, 0
+# divergent. The seed is printed first; CLUSTERTEST_SEED=<seed> replays
+# the same plan (see internal/clustertest/schedule.go). make test runs
+# 60 s of it.
 CHAOS_CLUSTER_DURATION ?= 10m
 .PHONY: chaos-cluster
 chaos-cluster:
