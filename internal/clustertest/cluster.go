@@ -414,8 +414,8 @@ func (n *Node) waitReady(ctx context.Context) error {
 			md, err = kmsg.NewPtrMetadataRequest().RequestWith(pctx, cl)
 			if err == nil && n.c.cfg.Quorum && !slices.ContainsFunc(md.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == int32(n.ID) }) {
 				// A node answers on its listener before it has joined the
-				// cluster (as a lone broker 0), and may still fail to
-				// join: it is up once it is registered.
+				// cluster (a Metadata with no broker), and may still fail
+				// to join: it is up once it is registered.
 				err = fmt.Errorf("clustertest: node %d not registered yet", n.ID)
 			}
 		}
