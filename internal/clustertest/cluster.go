@@ -113,7 +113,8 @@ type Node struct {
 }
 
 // Start starts the cluster cfg describes and waits until every node
-// answers; it fails the test if one does not. Every node is killed by
+// answers (in a quorum: is registered, and a controller is active); it
+// fails the test if one does not. Every node is killed by
 // t.Cleanup, by PID; a failed test prints each node's log tail and keeps
 // the work dir.
 func Start(t testing.TB, cfg Config) *Cluster {
@@ -135,6 +136,22 @@ func Start(t testing.TB, cfg Config) *Cluster {
 	}
 	if err := c.WaitBrokers(ctx, len(c.Nodes)); err != nil {
 		t.Fatal(err)
+	}
+	if c.cfg.Quorum {
+		// Every node is registered before one has won the controller's
+		// election: a test that starts with the controller's work (or
+		// asks who it is) waits for it here.
+		for {
+			ctl, err := c.Controller(ctx)
+			if err == nil && ctl != 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("clustertest: no active controller after start: %v (last: %d, %v)", ctx.Err(), ctl, err)
+			case <-time.After(waitEvery):
+			}
+		}
 	}
 	t.Logf("clustertest: %d node(s) up in %s: %s", len(c.Nodes), c.dir, strings.Join(c.Seeds(), ","))
 	return c
