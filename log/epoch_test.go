@@ -159,6 +159,11 @@ func TestLeaderEpochCacheCutByTruncation(t *testing.T) {
 		{"inside the second epoch", 6, []log.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 2, StartOffset: 4}}},
 		{"at the second epoch's start", 4, []log.EpochEntry{{Epoch: 0, StartOffset: 0}}},
 		{"to the log start", 0, nil},
+		// Epoch 5 began at the end and holds nothing: a follower that led
+		// in it without appending drops it when its leader (who never
+		// saw epoch 5) has it truncate at its end.
+		{"at the log end, the empty last epoch goes", 8, []log.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 2, StartOffset: 4}}},
+		{"past the log end, the same", 20, []log.EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 2, StartOffset: 4}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

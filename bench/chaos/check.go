@@ -420,7 +420,7 @@ func checkGroup(v *violations, events []event, tl topicLog, prods []ProducerRepo
 		for _, a := range pr.Acks {
 			if a.Offset >= 0 && times[partOff{a.Partition, a.Offset}] == 0 {
 				st.Unprocessed++
-				v.add("acknowledged record never processed", "record %v at %d/%d", ID{pr.ID, a.Seq}, a.Partition, a.Offset)
+				v.add("acknowledged record never processed", "record %v at %d/%d", ID{Producer: pr.ID, Seq: a.Seq}, a.Partition, a.Offset)
 			}
 		}
 	}

@@ -15,7 +15,7 @@ func oneTopic(start int64, n int) (topicLog, ProducerReport) {
 	pr := ProducerReport{ID: 0, Topic: "t", Produced: int64(n)}
 	for i := range n {
 		off := start + int64(i)
-		pl.Recs = append(pl.Recs, logRec{Offset: off, ID: ID{0, int64(i)}, OK: true})
+		pl.Recs = append(pl.Recs, logRec{Offset: off, ID: ID{Producer: 0, Seq: int64(i)}, OK: true})
 		pr.Acks = append(pr.Acks, Ack{Seq: int64(i), Partition: 0, Offset: off})
 	}
 	return topicLog{0: pl}, pr
@@ -37,7 +37,7 @@ func TestCheckLog(t *testing.T) {
 			tl[0].Recs, tl[0].End = tl[0].Recs[:8], 8
 		}, false, "lost"},
 		{"duplicate", func(tl topicLog, _ *ProducerReport) {
-			tl[0].Recs = append(tl[0].Recs, logRec{Offset: 10, ID: ID{0, 3}, OK: true})
+			tl[0].Recs = append(tl[0].Recs, logRec{Offset: 10, ID: ID{Producer: 0, Seq: 3}, OK: true})
 			tl[0].End++
 		}, false, "duplicated record"},
 		{"gap", func(tl topicLog, _ *ProducerReport) {
@@ -81,45 +81,45 @@ func TestCheckGroup(t *testing.T) {
 		want  string
 	}{
 		{"redelivery after the last commit", []string{
-			"0:assign 0", "0:rec 0 0 0/0", "0:rec 0 1 0/1", "0:rec 0 2 0/2", "0:try 0 3", "0:commit 0 3",
-			"0:rec 0 3 0/3", "0:rec 0 4 0/4", "0:exit",
-			"1:assign 0", "1:rec 0 3 0/3", "1:rec 0 4 0/4", "1:rec 0 5 0/5", "1:rec 0 6 0/6", "1:rec 0 7 0/7",
+			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:rec 0 2 p0#2", "0:try 0 3", "0:commit 0 3",
+			"0:rec 0 3 p0#3", "0:rec 0 4 p0#4", "0:exit",
+			"1:assign 0", "1:rec 0 3 p0#3", "1:rec 0 4 p0#4", "1:rec 0 5 p0#5", "1:rec 0 6 p0#6", "1:rec 0 7 p0#7",
 		}, ""},
 		{"assignment reported after the first record", []string{
-			"0:rec 0 0 0/0", "0:assign 0", "0:rec 0 1 0/1", "0:rec 0 2 0/2", "0:rec 0 3 0/3",
-			"0:rec 0 4 0/4", "0:rec 0 5 0/5", "0:rec 0 6 0/6", "0:rec 0 7 0/7",
+			"0:rec 0 0 p0#0", "0:assign 0", "0:rec 0 1 p0#1", "0:rec 0 2 p0#2", "0:rec 0 3 p0#3",
+			"0:rec 0 4 p0#4", "0:rec 0 5 p0#5", "0:rec 0 6 p0#6", "0:rec 0 7 p0#7",
 		}, ""},
 		{"started past the commit", []string{
-			"0:assign 0", "0:rec 0 0 0/0", "0:rec 0 1 0/1", "0:try 0 2", "0:commit 0 2", "0:exit",
-			"1:assign 0", "1:rec 0 3 0/3", "1:rec 0 4 0/4", "1:rec 0 5 0/5", "1:rec 0 6 0/6", "1:rec 0 7 0/7",
+			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:try 0 2", "0:commit 0 2", "0:exit",
+			"1:assign 0", "1:rec 0 3 p0#3", "1:rec 0 4 p0#4", "1:rec 0 5 p0#5", "1:rec 0 6 p0#6", "1:rec 0 7 p0#7",
 		}, "skipped records,acknowledged record never processed"},
 		{"rewound below the commit", []string{
-			"0:assign 0", "0:rec 0 0 0/0", "0:rec 0 1 0/1", "0:rec 0 2 0/2", "0:try 0 3", "0:commit 0 3", "0:lost 0",
-			"1:assign 0", "1:rec 0 1 0/1", "1:rec 0 2 0/2", "1:rec 0 3 0/3", "1:rec 0 4 0/4", "1:rec 0 5 0/5",
-			"1:rec 0 6 0/6", "1:rec 0 7 0/7",
+			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:rec 0 2 p0#2", "0:try 0 3", "0:commit 0 3", "0:lost 0",
+			"1:assign 0", "1:rec 0 1 p0#1", "1:rec 0 2 p0#2", "1:rec 0 3 p0#3", "1:rec 0 4 p0#4", "1:rec 0 5 p0#5",
+			"1:rec 0 6 p0#6", "1:rec 0 7 p0#7",
 		}, "rewound below a commit,redelivered below a commit"},
 		{"unanswered commit may have been applied", []string{
-			"0:assign 0", "0:rec 0 0 0/0", "0:rec 0 1 0/1", "0:try 0 2", "0:commit 0 2",
-			"0:rec 0 2 0/2", "0:rec 0 3 0/3", "0:try 0 4", "0:cfail 0 4", "0:lost 0",
-			"1:assign 0", "1:rec 0 4 0/4", "1:rec 0 5 0/5", "1:rec 0 6 0/6", "1:rec 0 7 0/7",
+			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:try 0 2", "0:commit 0 2",
+			"0:rec 0 2 p0#2", "0:rec 0 3 p0#3", "0:try 0 4", "0:cfail 0 4", "0:lost 0",
+			"1:assign 0", "1:rec 0 4 p0#4", "1:rec 0 5 p0#5", "1:rec 0 6 p0#6", "1:rec 0 7 p0#7",
 		}, ""},
 		{"refused commit was not applied", []string{
-			"0:assign 0", "0:rec 0 0 0/0", "0:rec 0 1 0/1", "0:try 0 2", "0:commit 0 2",
-			"0:rec 0 2 0/2", "0:rec 0 3 0/3", "0:try 0 4", "0:reject 0 4 22", "0:lost 0",
-			"1:assign 0", "1:rec 0 4 0/4", "1:rec 0 5 0/5", "1:rec 0 6 0/6", "1:rec 0 7 0/7",
+			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:try 0 2", "0:commit 0 2",
+			"0:rec 0 2 p0#2", "0:rec 0 3 p0#3", "0:try 0 4", "0:reject 0 4 22", "0:lost 0",
+			"1:assign 0", "1:rec 0 4 p0#4", "1:rec 0 5 p0#5", "1:rec 0 6 p0#6", "1:rec 0 7 p0#7",
 		}, "skipped records"},
 		{"gap within an assignment", []string{
-			"0:assign 0", "0:rec 0 0 0/0", "0:rec 0 1 0/1", "0:rec 0 2 0/2", "0:rec 0 3 0/3",
-			"0:rec 0 5 0/5", "0:rec 0 6 0/6", "0:rec 0 7 0/7",
+			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:rec 0 2 p0#2", "0:rec 0 3 p0#3",
+			"0:rec 0 5 p0#5", "0:rec 0 6 p0#6", "0:rec 0 7 p0#7",
 		}, "skipped records,acknowledged record never processed"},
 		{"record not in the log", []string{
-			"0:assign 0", "0:rec 0 0 0/0", "0:rec 0 1 0/2", "0:rec 0 2 0/2", "0:rec 0 3 0/3",
-			"0:rec 0 4 0/4", "0:rec 0 5 0/5", "0:rec 0 6 0/6", "0:rec 0 7 0/7",
+			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#2", "0:rec 0 2 p0#2", "0:rec 0 3 p0#3",
+			"0:rec 0 4 p0#4", "0:rec 0 5 p0#5", "0:rec 0 6 p0#6", "0:rec 0 7 p0#7",
 		}, "processed a record not in the log"},
 		{"commit went backwards", []string{
-			"0:assign 0", "0:rec 0 0 0/0", "0:rec 0 1 0/1", "0:rec 0 2 0/2", "0:try 0 3", "0:commit 0 3",
+			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:rec 0 2 p0#2", "0:try 0 3", "0:commit 0 3",
 			"0:try 0 1", "0:commit 0 1",
-			"0:rec 0 3 0/3", "0:rec 0 4 0/4", "0:rec 0 5 0/5", "0:rec 0 6 0/6", "0:rec 0 7 0/7",
+			"0:rec 0 3 p0#3", "0:rec 0 4 p0#4", "0:rec 0 5 p0#5", "0:rec 0 6 p0#6", "0:rec 0 7 p0#7",
 		}, "commit went backwards"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,7 +148,7 @@ func TestCheckGroup(t *testing.T) {
 }
 
 func TestValueRoundTrip(t *testing.T) {
-	for _, id := range []ID{{0, 0}, {3, 123456789}, {12, 1 << 40}} {
+	for _, id := range []ID{{Producer: 0, Seq: 0}, {Producer: 3, Seq: 123456789}, {Producer: 12, Seq: 1 << 40}} {
 		v := EncodeValue(id)
 		if len(v) != ValueSize {
 			t.Errorf("%v: value of %d bytes, want %d", id, len(v), ValueSize)
@@ -161,9 +161,14 @@ func TestValueRoundTrip(t *testing.T) {
 			t.Errorf("%v: String parsed back as %v, %v", id, back, ok)
 		}
 	}
-	for _, bad := range []string{"", "chaos", "chaos x 1 ", "chaos 1 ", "other 1 2 "} {
+	for _, bad := range []string{"", "ct", "ct x 1 ", "ct 1 ", "other 1 2 "} {
 		if id, ok := ParseValue([]byte(bad)); ok {
 			t.Errorf("%q parsed as %v", bad, id)
+		}
+	}
+	for _, bad := range []string{"", "?", "1/2", "p1#", "p1#2x", "p-1#2", "p1#-2"} {
+		if id, ok := parseID(bad); ok {
+			t.Errorf("ID %q parsed as %v", bad, id)
 		}
 	}
 }

@@ -24,7 +24,7 @@ import (
 //	assign <p> [<p> ...]   partitions assigned (OnPartitionsAssigned)
 //	revoke <p> [<p> ...]   partitions revoked, after their last commit
 //	lost <p> [<p> ...]     partitions lost (session expired, broker restarted)
-//	rec <p> <offset> <id>  a record processed; id is producer/seq of its value
+//	rec <p> <offset> <id>  a record processed; id is its value's ID (p<producer>#<seq>)
 //	try <p> <next>         a commit of <next> for p is about to be sent
 //	commit <p> <next>      ... the broker acknowledged it
 //	reject <p> <next> <c>  ... the broker refused it with error code c

@@ -28,7 +28,7 @@ func (h *harness) scanAfterKill(prods []*Producer) string {
 	acked := map[ID]bool{}
 	for _, p := range prods {
 		for _, a := range p.Report().Acks {
-			acked[ID{p.ID, a.Seq}] = true
+			acked[ID{Producer: p.ID, Seq: a.Seq}] = true
 		}
 	}
 	inFlight := 0

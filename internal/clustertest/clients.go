@@ -125,8 +125,9 @@ func (c *Cluster) WaitBrokers(ctx context.Context, want int) error {
 	}
 }
 
-// CreateTopic creates topic, retrying what a cluster still forming
-// answers (too few brokers registered, no controller yet), and waits
+// CreateTopic creates topic, retrying what a cluster still forming or
+// failing over answers (too few brokers registered, no controller yet, a
+// controller that does not answer), and waits
 // until every partition has a leader.
 func (c *Cluster) CreateTopic(ctx context.Context, topic string, partitions int32, rf int16, configs map[string]*string) error {
 	adm := c.Admin()
@@ -138,7 +139,11 @@ func (c *Cluster) CreateTopic(ctx context.Context, topic string, partitions int3
 		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
 			break
 		}
-		if !kerr.IsRetriable(err) && !errors.Is(err, kerr.InvalidReplicationFactor) {
+		// A network error is retried too: the client may still send to
+		// a controller that is paused or gone (an i/o timeout) until
+		// its metadata names the new one.
+		var netErr net.Error
+		if !kerr.IsRetriable(err) && !errors.Is(err, kerr.InvalidReplicationFactor) && !errors.As(err, &netErr) {
 			return fmt.Errorf("clustertest: create topic %s: %w", topic, err)
 		}
 		select {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,7 +113,8 @@ type Node struct {
 }
 
 // Start starts the cluster cfg describes and waits until every node
-// answers; it fails the test if one does not. Every node is killed by
+// answers (in a quorum: is registered, and a controller is active); it
+// fails the test if one does not. Every node is killed by
 // t.Cleanup, by PID; a failed test prints each node's log tail and keeps
 // the work dir.
 func Start(t testing.TB, cfg Config) *Cluster {
@@ -134,6 +136,22 @@ func Start(t testing.TB, cfg Config) *Cluster {
 	}
 	if err := c.WaitBrokers(ctx, len(c.Nodes)); err != nil {
 		t.Fatal(err)
+	}
+	if c.cfg.Quorum {
+		// Every node is registered before one has won the controller's
+		// election: a test that starts with the controller's work (or
+		// asks who it is) waits for it here.
+		for {
+			ctl, err := c.Controller(ctx)
+			if err == nil && ctl != 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("clustertest: no active controller after start: %v (last: %d, %v)", ctx.Err(), ctl, err)
+			case <-time.After(waitEvery):
+			}
+		}
 	}
 	t.Logf("clustertest: %d node(s) up in %s: %s", len(c.Nodes), c.dir, strings.Join(c.Seeds(), ","))
 	return c
@@ -392,7 +410,8 @@ func (n *Node) spawn() error {
 	return nil
 }
 
-// waitReady waits until the node answers ApiVersions and Metadata.
+// waitReady waits until the node answers ApiVersions and Metadata and, in
+// a quorum, lists itself as a registered broker.
 func (n *Node) waitReady(ctx context.Context) error {
 	n.mu.Lock()
 	cmd, done := n.cmd, n.done
@@ -408,7 +427,14 @@ func (n *Node) waitReady(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		_, err := kmsg.NewPtrApiVersionsRequest().RequestWith(pctx, cl)
 		if err == nil {
-			_, err = kmsg.NewPtrMetadataRequest().RequestWith(pctx, cl)
+			var md *kmsg.MetadataResponse
+			md, err = kmsg.NewPtrMetadataRequest().RequestWith(pctx, cl)
+			if err == nil && n.c.cfg.Quorum && !slices.ContainsFunc(md.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == int32(n.ID) }) {
+				// A node answers on its listener before it has joined the
+				// cluster (a Metadata with no broker), and may still fail
+				// to join: it is up once it is registered.
+				err = fmt.Errorf("clustertest: node %d not registered yet", n.ID)
+			}
 		}
 		cancel()
 		if err == nil {

@@ -46,6 +46,18 @@
 //   - Check (check.go): the history against every replica, linear in
 //     both; a Result with a count and the first few examples of each
 //     Kind of broken guarantee.
+//   - Schedule (schedule.go): faults injected one at a time from a plan
+//     drawn up front from the seed (NewPlan: gaps of Interval ± Jitter,
+//     a kind among the enabled Nemesis kinds, a node and a peer), each
+//     healed before the next; then everything healed and a bounded wait
+//     for a settled cluster (WaitSettled: every broker registered, every
+//     ISR whole). Every injection, heal and skip is logged with its time
+//     since the start, the seed first; Timeline has them all. A kind is
+//     a Nemesis (Inject returns a Fault whose Heal is idempotent); the
+//     process faults are in nemesis_process.go (kill -9, SIGSTOP, SIGTERM
+//     of a node or of the controller, a broker back with an empty log),
+//     the network and power-loss ones in nemesis_plug.go over the
+//     Cluster's own fault methods (Config.Faults, Config.PowerLoss).
 //
 // # Values
 //
@@ -58,7 +70,9 @@
 //
 // Seed returns the seed of a run: $CLUSTERTEST_SEED, or the clock's. It is
 // logged, and every random choice of a test (which node to kill, ports)
-// comes from it; a Result carries it.
+// comes from it; a Result carries it. A schedule's plan comes from its own
+// stream of the seed (PlanRand), so that the ports picked, which depend on
+// what is free, do not change it: a failing seed replays the same faults.
 //
 // # The binary
 //
@@ -71,9 +85,13 @@
 // # Running
 //
 // The real-process tests are skipped with -short. The three-node
-// scenarios of issue 14 (cluster_scenarios_test.go) need the cluster
-// wiring and are behind the build tag cluster:
+// scenarios of issues 14 and 15 (cluster_scenarios_test.go,
+// chaos_scenarios_test.go) and the chaos run (chaos_test.go) need the
+// cluster wiring and are behind the build tag cluster:
 //
 //	go test -count=1 ./internal/clustertest/...
 //	go test -count=1 -tags cluster -run TestCluster -v ./internal/clustertest/...
+//
+// The chaos run takes its length from $CLUSTERTEST_CHAOS_DURATION (60s by default, make test's; make
+// chaos-cluster runs 10m).
 package clustertest
