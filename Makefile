@@ -59,9 +59,12 @@ test: lint
 # issue 15's network faults, power losses, a paused controller fenced, a
 # broker back with an empty log, a rolling restart of an idle partition,
 # and a short chaos run (CLUSTERTEST_CHAOS_DURATION, 60s by default; see
-# chaos-cluster).
+# chaos-cluster). Each scenario runs its own three processes on its own
+# ports, CLUSTER_TEST_PARALLEL of them at a time (17 one after the other
+# would take about 14 minutes on two cores).
+CLUSTER_TEST_PARALLEL ?= 3
 test-cluster:
-	$(GO) test -count=1 -tags cluster -run '^TestCluster' -timeout 15m ./internal/clustertest/
+	$(GO) test -count=1 -tags cluster -run '^TestCluster' -parallel $(CLUSTER_TEST_PARALLEL) -timeout 15m ./internal/clustertest/
 
 test-short: lint
 	$(GO) test -short -count=1 ./...

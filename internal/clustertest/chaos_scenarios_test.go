@@ -341,6 +341,7 @@ func TestClusterBrokerBackWithAnEmptyLogRefetchesAndDoesNotLead(t *testing.T) {
 // must rejoin the ISR.
 func TestClusterRollingRestartOfAnIdlePartitionKeepsItsISR(t *testing.T) {
 	skipShort(t)
+	t.Parallel() // beside the scenarios (startScenarioConfig)
 	_, rng := Seed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -48,6 +48,7 @@ func chaosDuration(t *testing.T) time.Duration {
 
 func TestClusterChaosLosesNothing(t *testing.T) {
 	skipShort(t)
+	t.Parallel() // beside the scenarios (startScenarioConfig)
 	d := chaosDuration(t)
 	seed, rng := Seed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), d+chaosTail)
