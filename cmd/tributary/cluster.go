@@ -202,6 +202,15 @@ func readClusterStatus(ctx context.Context, cl *kgo.Client) (clusterStatus, erro
 
 // describeQuorum asks for the metadata quorum's status.
 func describeQuorum(ctx context.Context, cl *kgo.Client) (*quorumStatus, error) {
+	resp, err := requestQuorum(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	return quorumFromResponse(resp)
+}
+
+// requestQuorum sends DescribeQuorum for the metadata partition.
+func requestQuorum(ctx context.Context, cl *kgo.Client) (*kmsg.DescribeQuorumResponse, error) {
 	req := kmsg.NewPtrDescribeQuorumRequest()
 	t := kmsg.NewDescribeQuorumRequestTopic()
 	t.Topic = quorumTopic
@@ -209,11 +218,7 @@ func describeQuorum(ctx context.Context, cl *kgo.Client) (*quorumStatus, error) 
 	p.Partition = quorumPartition
 	t.Partitions = append(t.Partitions, p)
 	req.Topics = append(req.Topics, t)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	return quorumFromResponse(resp)
+	return req.RequestWith(ctx, cl)
 }
 
 // errNoQuorum is a cluster without a metadata quorum: a single broker.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -161,14 +160,7 @@ func (f *voterFlags) etcdClient(cmd *cobra.Command) (*clientv3.Client, error) {
 // quorumClientEndpoints are the etcd client addresses of the quorum's
 // voters: their controller addresses (DescribeQuorum's nodes) port + 1.
 func quorumClientEndpoints(ctx context.Context, cl *kgo.Client) ([]string, error) {
-	req := kmsg.NewPtrDescribeQuorumRequest()
-	t := kmsg.NewDescribeQuorumRequestTopic()
-	t.Topic = quorumTopic
-	p := kmsg.NewDescribeQuorumRequestTopicPartition()
-	p.Partition = quorumPartition
-	t.Partitions = append(t.Partitions, p)
-	req.Topics = append(req.Topics, t)
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := requestQuorum(ctx, cl)
 	if err != nil {
 		return nil, fmt.Errorf("describe quorum: %w", err)
 	}
