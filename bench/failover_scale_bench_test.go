@@ -438,12 +438,10 @@ func (fs *foScale) others(victim, i int) []int {
 // every topic).
 func (fs *foScale) metadataOf(ctx context.Context, victim, i int, topics ...string) (*kmsg.MetadataResponse, error) {
 	req := kmsg.NewPtrMetadataRequest()
-	if topics != nil {
-		for _, t := range topics {
-			rt := kmsg.NewMetadataRequestTopic()
-			rt.Topic = kmsg.StringPtr(t)
-			req.Topics = append(req.Topics, rt)
-		}
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
 	}
 	var errs []error
 	for _, id := range fs.others(victim, i) {

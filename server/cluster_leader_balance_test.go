@@ -80,7 +80,7 @@ func TestClusterLeaderBalancingReturnsLeadershipToPreferredReplicas(t *testing.T
 			if err := tc.start(victim); err != nil {
 				t.Fatalf("restart node %d: %v", victim.id, err)
 			}
-			m = tc.waitFor(controller, "the victim back in every ISR", func(m *kmsg.MetadataResponse) bool {
+			tc.waitFor(controller, "the victim back in every ISR", func(m *kmsg.MetadataResponse) bool {
 				bt, ok := topicOf(m, "bal")
 				return ok && len(m.Brokers) == 3 && settled(m) && len(bt.Partitions[prefers].ISR) == 3
 			})
