@@ -145,39 +145,9 @@ func TestMetadataTLSFollowsRotatedFiles(t *testing.T) {
 	leafB := caB.Peer("member-b", pkix.Name{CommonName: "member"})
 	rotateFile(t, ks, leafA.File)
 	rotateFile(t, ts, caA.CertFile, caB.CertFile)
-	port := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
-	peer, client := port(), port()
-	s, err := clusterSettings(t, "node.id=1", "controller.quorum.voters=1@127.0.0.1:"+strconv.Itoa(peer),
-		"controller.listener=127.0.0.1:"+strconv.Itoa(peer), "controller.client.listener=127.0.0.1:"+strconv.Itoa(client),
-		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
-		"listener.name.controller.ssl.keystore.location="+ks,
-		"listener.name.controller.ssl.truststore.location="+ts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mt, err := s.MetadataTLS()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	m, err := cluster.StartEmbedded(ctx, cluster.EmbedConfig{
-		NodeID: 1, DataDir: t.TempDir(),
-		ControllerListen: s.Cluster.ControllerListen, ClientListen: s.Cluster.ClientListen(),
-		Voters:  []cluster.Voter{{NodeID: 1, Host: "127.0.0.1", Port: peer}},
-		PeerTLS: mt.Peer, ClientTLS: mt.Serve, UnsafeNoFsync: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
+	m, mt, peer, client := startTLSVoter(t, ctx, ks, ts)
 	write := func() error {
 		st, err := cluster.OpenEtcdStore(ctx, cluster.EtcdStoreConfig{ClusterID: "tls", Endpoints: m.ClientURLs(), ReloadTLS: mt.ClientReload})
 		if err != nil {

@@ -368,41 +368,9 @@ func TestInterBrokerOAuthBearerUnsecuredLogin(t *testing.T) {
 func TestEmbeddedEtcdServesOnlyTLSWithControllerSettings(t *testing.T) {
 	ca := authtest.NewCA(t, "cluster CA")
 	cert := ca.Peer("member", pkix.Name{CommonName: "member"})
-	port := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
-	peer, client := port(), port()
-	s, err := clusterSettings(t, "node.id=1", "controller.quorum.voters=1@127.0.0.1:"+strconv.Itoa(peer),
-		"controller.listener=127.0.0.1:"+strconv.Itoa(peer), "controller.client.listener=127.0.0.1:"+strconv.Itoa(client),
-		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
-		"listener.name.controller.ssl.keystore.location="+cert.File,
-		"listener.name.controller.ssl.truststore.location="+ca.CertFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mt, err := s.MetadataTLS()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	m, err := cluster.StartEmbedded(ctx, cluster.EmbedConfig{
-		NodeID: 1, DataDir: t.TempDir(),
-		ControllerListen: s.Cluster.ControllerListen, ClientListen: s.Cluster.ClientListen(),
-		Voters:        []cluster.Voter{{NodeID: 1, Host: "127.0.0.1", Port: peer}},
-		PeerTLS:       mt.Peer,
-		ClientTLS:     mt.Serve,
-		UnsafeNoFsync: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
+	m, mt, peer, client := startTLSVoter(t, ctx, cert.File, ca.CertFile)
 	if u := m.ClientURLs()[0]; !strings.HasPrefix(u, "https://") {
 		t.Fatalf("client URL %s is not https", u)
 	}
@@ -450,4 +418,43 @@ func TestEmbeddedEtcdServesOnlyTLSWithControllerSettings(t *testing.T) {
 	if code, err := get("http", nil); err == nil && code == http.StatusOK {
 		t.Fatal("the peer port served plaintext")
 	}
+}
+
+// startTLSVoter starts a lone embedded etcd voter on 127.0.0.1 with the
+// TLS that the CONTROLLER listener's settings give it (keystore and
+// truststore PEM files), closed at the end of the test, and returns it
+// with that TLS and its peer and client ports.
+func startTLSVoter(t *testing.T, ctx context.Context, keystore, truststore string) (m *cluster.Embedded, mt MetadataTLS, peer, client int) {
+	t.Helper()
+	port := func() int {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	peer, client = port(), port()
+	s, err := clusterSettings(t, "node.id=1", "controller.quorum.voters=1@127.0.0.1:"+strconv.Itoa(peer),
+		"controller.listener=127.0.0.1:"+strconv.Itoa(peer), "controller.client.listener=127.0.0.1:"+strconv.Itoa(client),
+		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+		"listener.name.controller.ssl.keystore.location="+keystore,
+		"listener.name.controller.ssl.truststore.location="+truststore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mt, err = s.MetadataTLS(); err != nil {
+		t.Fatal(err)
+	}
+	m, err = cluster.StartEmbedded(ctx, cluster.EmbedConfig{
+		NodeID: 1, DataDir: t.TempDir(),
+		ControllerListen: s.Cluster.ControllerListen, ClientListen: s.Cluster.ClientListen(),
+		Voters:  []cluster.Voter{{NodeID: 1, Host: "127.0.0.1", Port: peer}},
+		PeerTLS: mt.Peer, ClientTLS: mt.Serve, UnsafeNoFsync: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m, mt, peer, client
 }
