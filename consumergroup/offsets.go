@@ -44,15 +44,18 @@ func (c *Coordinator) Commit(r CommitRequest) ([]error, error) {
 	if g == nil {
 		return nil, ErrIllegalGeneration
 	}
-	var res error
-	var w *pendingWrite
-	if err := g.run(func() { w, res = g.commit(r, errs, valid, topics) }); err != nil {
+	// One variable for what the closure hands back: one allocation.
+	var out struct {
+		w   *pendingWrite
+		err error
+	}
+	if err := g.run(func() { out.w, out.err = g.commit(r, errs, valid, topics) }); err != nil {
 		return nil, err
 	}
-	if err := g.awaitWrite(w); err != nil {
+	if err := g.awaitWrite(out.w); err != nil {
 		setPending(errs, err)
 	}
-	return errs, res
+	return errs, out.err
 }
 
 // topicInfo is what a commit checks of a topic.

@@ -50,26 +50,27 @@ func (g *group) write(recs []record, commit bool, apply func(), fail func(error)
 	if err != nil {
 		return nil, err
 	}
-	w := &pendingWrite{ps: ps, lastOffset: lastOffset, apply: apply, fail: fail}
+	var commitRecs []record
 	if commit {
-		w.commit = recs
+		commitRecs = recs
 	}
 	if g.c.cfg.WaitAppended == nil {
-		w.applyTo(g)
+		g.applyWrite(commitRecs, apply) // no pendingWrite: a single broker's commit allocates none
 		return nil, nil
 	}
-	w.res = make(chan error, 1)
+	w := &pendingWrite{ps: ps, lastOffset: lastOffset, commit: commitRecs, apply: apply, fail: fail, res: make(chan error, 1)}
 	g.writes = append(g.writes, w)
 	return w, nil
 }
 
-// applyTo makes the write take effect in g. Caller owns g's state.
-func (w *pendingWrite) applyTo(g *group) {
-	for _, rec := range w.commit { // in request order: a partition named twice keeps the last
+// applyWrite makes a write take effect: a commit's offset records are
+// set, then apply runs. Caller owns g's state.
+func (g *group) applyWrite(commit []record, apply func()) {
+	for _, rec := range commit { // in request order: a partition named twice keeps the last
 		g.offsets.set(rec.tp, rec.om)
 	}
-	if w.apply != nil {
-		w.apply()
+	if apply != nil {
+		apply()
 	}
 }
 
@@ -187,7 +188,7 @@ func (g *group) settle(w *pendingWrite, err error) {
 	done := slices.Clone(g.writes[:i+1])
 	g.writes = slices.Delete(g.writes, 0, i+1)
 	for _, x := range done {
-		x.applyTo(g)
+		g.applyWrite(x.commit, x.apply)
 		x.res <- nil
 	}
 }
