@@ -335,6 +335,18 @@ func TestCheckReportsExactlyTheDefectPlanted(t *testing.T) {
 			}
 		}},
 	}
+	// Every rule is shown failing on a history doctored for it.
+	planted := map[Kind]bool{}
+	for _, tt := range tests {
+		for _, k := range tt.want {
+			planted[k] = true
+		}
+	}
+	for _, k := range Kinds {
+		if !planted[k] {
+			t.Errorf("no case plants %s", k)
+		}
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture()
