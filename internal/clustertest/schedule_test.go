@@ -51,7 +51,7 @@ func TestPlanStaysWithinItsBounds(t *testing.T) {
 			2 * time.Second, 2 * time.Second},
 		{"jitter capped below the interval", PlanConfig{Nodes: 3, Kinds: []string{"a"}, Duration: time.Minute, Interval: time.Second, Jitter: 5 * time.Second, HoldMin: 0.2, HoldMax: 0.3},
 			1, 2*time.Second - 1},
-		{"one node", PlanConfig{Nodes: 1, Kinds: []string{"a", "b"}, Duration: 30 * time.Second},
+		{"one node", PlanConfig{Nodes: 1, Kinds: []string{"a", "b"}, Duration: 2 * time.Minute},
 			3 * time.Second, 7 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
