@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,8 +17,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/tributary-io/tributary/auth"
+	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/consumergroup"
 	tlog "github.com/tributary-io/tributary/log"
 )
@@ -334,8 +339,8 @@ func TestClusterMigrationKeepsASingleBrokersDataAcrossNodesAndAFailover(t *testi
 	step("RF 3 reached")
 	n1.stop(true)
 	tc.waitFor(n2, "every partition led by node 2 or 3", func(m *kmsg.MetadataResponse) bool {
-		for _, t := range m.Topics {
-			for _, p := range t.Partitions {
+		for _, mt := range m.Topics {
+			for _, p := range mt.Partitions {
 				if p.Leader != 2 && p.Leader != 3 {
 					return false
 				}
@@ -397,4 +402,95 @@ func TestClusterMigrationKeepsASingleBrokersDataAcrossNodesAndAFailover(t *testi
 	if _, err := New(mgr, DefaultConfig(), nil); !errors.Is(err, ErrClusterDataDir) {
 		t.Errorf("a single broker on the migrated data dir: %v, want ErrClusterDataDir", err)
 	}
+}
+
+// TestClusterMigrationResumesAndRefusesTakenNames: a prepared data dir
+// joining a cluster whose metadata holds one of its topic names under
+// another topic ID fails to start, with the name, and keeps its topics
+// and its marker; once that name is free, the next start carries on and
+// registers what is missing, leaving a topic an earlier start registered
+// under the same ID as it is (its leadership taken up again at a new
+// epoch), and the marker goes.
+func TestClusterMigrationResumesAndRefusesTakenNames(t *testing.T) {
+	dir := t.TempDir()
+	mgr, err := tlog.OpenManager(dir, tlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := mgr.CreateTopic("a", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := mgr.CreateTopic("b", 2, map[string]string{"retention.ms": "60000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PrepareClusterMigration(mgr, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := mgr.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	eps := startTestEtcd(t)
+	ctx := testContext(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Put(ctx, cluster.DefaultKeyRoot+"/"+clusterIDKey, "migrate-test"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := cluster.OpenEtcdStore(ctx, cluster.EtcdStoreConfig{ClusterID: "migrate-test", Client: cli})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	one := func(name string, id [16]byte, epoch int32) (cluster.Topic, []cluster.PartitionState) {
+		return cluster.Topic{Name: name, ID: id, Partitions: 1},
+			[]cluster.PartitionState{{Topic: name, Partition: 0, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: epoch}}
+	}
+	other := [16]byte{0xee}
+	if err := st.CreateTopic(ctx, cluster.Topic{Name: "b", ID: other, Partitions: 1}, []cluster.PartitionState{{Topic: "b", Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}); err != nil {
+		t.Fatal(err)
+	}
+
+	u, _ := url.Parse(eps[0])
+	tc := &testCluster{t: t}
+	n := &clusterTestNode{t: t, id: 1, host: "127.0.0.1", dir: dir, store: "etcd://" + u.Host}
+	err = tc.start(n)
+	if err == nil || !strings.Contains(err.Error(), "already has topics of these names") || !strings.Contains(err.Error(), ": b;") {
+		if err == nil {
+			n.stop(false)
+		}
+		t.Fatalf("start with b taken: %v", err)
+	}
+	if m, err := readMigrateMarker(dir); err != nil || m == nil {
+		t.Fatalf("marker after the refused start: %+v, %v", m, err)
+	}
+
+	// b is free again, and a was registered by an earlier start.
+	if err := st.DeleteTopic(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	ta, pa := one("a", a.ID, 7)
+	if err := st.CreateTopic(ctx, ta, pa); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.start(n); err != nil {
+		t.Fatal(err)
+	}
+	defer n.stop(false)
+	if m, err := readMigrateMarker(dir); err != nil || m != nil {
+		t.Errorf("marker after the migration: %+v, %v", m, err)
+	}
+	snap := n.srv.node.store.Snapshot()
+	if tb := snap.Topics["b"]; tb.ID != b.ID || tb.Partitions != 2 || tb.Configs["retention.ms"] != "60000" {
+		t.Errorf("b in the cluster: %+v, want the local id %s, 2 partitions, its retention", tb, b.ID)
+	}
+	tc.waitFor(n, "a-0 led by node 1 again at a new epoch", func(m *kmsg.MetadataResponse) bool {
+		ma, ok := topicOf(m, "a")
+		return ok && len(ma.Partitions) == 1 && ma.Partitions[0].Leader == 1 && ma.Partitions[0].LeaderEpoch > 7
+	})
 }
