@@ -56,7 +56,7 @@ func TestClusterMigrateCommand(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("migrate: exit %d: %s", r.code, r.stderr)
 	}
-	if !regexp.MustCompile(`(?m)^kept\s+` + kept.ID.String() + `\s+2\s+3$`).MatchString(r.stdout) ||
+	if !regexp.MustCompile(`(?m)^kept\s+`+kept.ID.String()+`\s+2\s+3$`).MatchString(r.stdout) ||
 		!strings.Contains(r.stdout, "prepared to join a cluster as node 1") {
 		t.Errorf("migrate printed:\n%s", r.stdout)
 	}
