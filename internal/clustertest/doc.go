@@ -43,9 +43,12 @@
 //     cluster: an isolated leader, a leader cut one way, the
 //     controller's links frozen, the ISR shrunk to the leader and then
 //     the leader isolated) run with the issue 14 ones.
-//   - Check (check.go): the history against every replica, linear in
-//     both; a Result with a count and the first few examples of each
-//     Kind of broken guarantee.
+//   - Check (check.go, check_consumers.go): the history against every
+//     replica, linear in both; a Result with a count and the first few
+//     examples of each Kind of broken guarantee. bench/chaos (one broker
+//     under kill -9) checks its runs with it too: its online and offline
+//     readings are two replicas of one node, the segment files after
+//     each kill earlier readings (CheckOptions.Earlier).
 //   - Schedule (schedule.go): faults injected one at a time from a plan
 //     drawn up front from the seed (NewPlan: gaps of Interval ± Jitter,
 //     a kind among the enabled Nemesis kinds, a node and a peer), each
