@@ -120,7 +120,10 @@
 // backoff, 1 ms doubling up to 50 ms) and read again, at most 100 rounds
 // or until ctx ends. So blocks never
 // overlap, each starts above every block handed out before it, and a
-// broker that dies holding a block only leaves a gap. The key is not part
+// broker that dies holding a block only leaves a gap. RaiseProducerIDs
+// moves N up (never down) by the same compare-and-swap: a single
+// broker's data dir joining a cluster raises it past the IDs it handed
+// out itself. The key is not part
 // of the Snapshot; an unreadable value is an error, never a restart at 0.
 //
 // AlterCredentials is one transaction per call (the server calls it per
