@@ -157,6 +157,12 @@ type Snapshot struct {
 	Brokers    map[int32]Broker                  // live (registered, unfenced) brokers
 	Topics     map[string]Topic                  // by name
 	Partitions map[TopicPartition]PartitionState // every partition of every topic
+	// OrphanPartitions counts partition keys no topic shows (no topic of
+	// their name, or numbered at or past its partition count) that no
+	// creation in progress claims: left by a staged creation or growth
+	// that did not finish (doc.go, Writes). They are never in Partitions;
+	// the controller deletes them (OrphanCollector).
+	OrphanPartitions int
 	// Credentials are the SCRAM credentials of the cluster's users and
 	// ACLs its ACL bindings by ID (auth_etcd.go). ACLRevision is the
 	// store revision of the last change to ACLs (or of the load), so a
