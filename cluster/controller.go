@@ -70,7 +70,8 @@ const (
 
 // PartitionAdder is the store operation AddPartitions needs and Store does
 // not have: new partitions' states and the topic's larger partition count,
-// in one transaction. The etcd store implements it.
+// seen all at once (one transaction, or staged: doc.go, Writes). The etcd
+// store implements it.
 type PartitionAdder interface {
 	// AddPartitions stores parts as partitions of topic numbered from its
 	// current Topic.Partitions on, and raises Topic.Partitions to

@@ -379,3 +379,30 @@ func TestHugeTopicsOnTheEmbeddedStore(t *testing.T) {
 		t.Fatalf("a reader saw a partial topic: %v", bad[:min(len(bad), 5)])
 	}
 }
+
+// TestACLRequestsBeyondMaxTxnOpsOnDefaultEtcd: one CreateACLs and one
+// DeleteACLs of 300 bindings on an etcd of 128 operations per
+// transaction store and remove every binding (each binding is its own
+// unit, as in Kafka's per-binding results; the request is split).
+func TestACLRequestsBeyondMaxTxnOpsOnDefaultEtcd(t *testing.T) {
+	eps := startDefaultLimitEtcd(t)
+	s := openTestStore(t, eps, testTTL)
+	ctx := ctxT(t)
+	var acls []ACL
+	for i := range 300 {
+		acls = append(acls, testACL("t", fmt.Sprintf("User:u%d", i), 3))
+	}
+	if err := s.CreateACLs(ctx, acls); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(s.Snapshot().ACLs); got != 300 {
+		t.Fatalf("%d bindings stored, want 300", got)
+	}
+	deleted, err := s.DeleteACLs(ctx, func(ACL) bool { return true })
+	if err != nil || len(deleted) != 300 {
+		t.Fatalf("DeleteACLs: %d reported, %v; want 300", len(deleted), err)
+	}
+	if got := len(s.Snapshot().ACLs); got != 0 {
+		t.Fatalf("%d bindings left", got)
+	}
+}

@@ -508,6 +508,13 @@ func (s *EtcdStore) createTopic(ctx context.Context, fence []clientv3.Cmp, t Top
 	if len(parts)+1 > maxTxnOps {
 		return s.createStaged(ctx, fence, t, parts)
 	}
+	return s.createInOneTxn(ctx, fence, t, parts)
+}
+
+// createInOneTxn creates t with parts in one transaction, if neither
+// the topic nor a staged creation's claim exists; else it waits for the
+// claim's outcome or returns ErrTopicExists.
+func (s *EtcdStore) createInOneTxn(ctx context.Context, fence []clientv3.Cmp, t Topic, parts []PartitionState) error {
 	ops := make([]clientv3.Op, 0, len(parts)+1)
 	ops = append(ops, clientv3.OpPut(s.prefix+topicKey(t.Name), encodeTopic(t)))
 	for _, p := range parts {
@@ -529,9 +536,10 @@ func (s *EtcdStore) createTopic(ctx context.Context, fence []clientv3.Cmp, t Top
 	}
 }
 
-// AddPartitions implements PartitionAdder: one transaction that puts the
-// new partitions' states and the topic with its larger partition count,
-// if the topic key has not changed since it was read.
+// AddPartitions implements PartitionAdder: the new partitions' states and
+// the topic with its larger partition count, if the topic key has not
+// changed since it was read, in one transaction (up to 127 partitions)
+// or staged (addStaged).
 func (s *EtcdStore) AddPartitions(ctx context.Context, topic string, parts []PartitionState) error {
 	return s.addPartitions(ctx, nil, topic, parts)
 }

@@ -213,8 +213,10 @@ type Store interface {
 	// Changed returns a channel that is closed at the next change after
 	// the call (the next Snapshot with a higher Revision).
 	Changed() <-chan struct{}
-	// CreateTopic stores t and its partitions' initial states in one
-	// transaction; ErrTopicExists if the name is taken.
+	// CreateTopic stores t and its partitions' initial states, seen by
+	// every Snapshot all at once (in one transaction, or staged and
+	// committed by the topic key: doc.go, Writes); ErrTopicExists if the
+	// name is taken.
 	CreateTopic(ctx context.Context, t Topic, parts []PartitionState) error
 	// DeleteTopic removes t and its partitions; ErrUnknownTopic if absent.
 	DeleteTopic(ctx context.Context, name string) error
