@@ -179,13 +179,18 @@
 // exists and applies every change, or changes nothing and returns
 // ErrCredentialNotFound. CreateACLs puts each binding only if its key is
 // absent (nested transactions, at most 64 per transaction), so creating a
-// stored binding is a no-op. DeleteACLs reads acls/ at one revision,
-// selects with the caller's filter and deletes the selection only if no
-// key under acls/ was put since (a compare over the prefix), reporting
-// the previous values it deleted; else it reads again. ImportCredentials
-// and ImportACLs write a data dir's file into a cluster that holds no
-// user (binding) and has no import marker, with the marker, in one
-// transaction.
+// stored binding is a no-op. Each binding is its own unit, as Kafka's
+// CreateAcls answers per binding: a request of more than 64 is several
+// transactions, and one that fails part way has stored the bindings
+// before the failure and fails whole (its retry stores the rest; none
+// is stored twice). DeleteACLs reads acls/ at one revision, selects
+// with the caller's filter and deletes the selection, in transactions of
+// 64, each only if no key under acls/ was put since (a compare over the
+// prefix), reporting the previous values it deleted; else it reads
+// again. ImportCredentials and ImportACLs write a data dir's file into a
+// cluster that holds no user (binding) and has no import marker, with
+// the marker, in one transaction (so at most 127 of them on an etcd of
+// 128 operations).
 //
 // # Brokers, fencing and the controller
 //

@@ -298,7 +298,13 @@ func TestOrphansOfAnAbsentTopicAreCollectedByTheController(t *testing.T) {
 	if snap := s.Snapshot(); snap.OrphanPartitions != 0 || len(snap.Partitions) != 0 {
 		t.Fatalf("claimed staged partitions: %d orphans, %d shown", snap.OrphanPartitions, len(snap.Partitions))
 	}
-	if _, err := s.Client().Revoke(ctx, g.ID); err != nil {
+	revoked, err := s.Client().Revoke(ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Once the snapshot has the claim's end, the 300 are orphans until
+	// the controller deletes them.
+	if _, err := s.WaitRevision(ctx, revoked.Header.Revision); err != nil {
 		t.Fatal(err)
 	}
 	waitSnapshot(t, s, 10*time.Second, "orphans collected", func(s *Snapshot) bool { return s.OrphanPartitions == 0 })
@@ -347,7 +353,10 @@ func TestHugeTopicsOnTheEmbeddedStore(t *testing.T) {
 	}
 	q := newTestQuorum(t, 1)
 	q.startAll()
-	writer := openTestStore(t, q.endpoints(), testTTL)
+	// The writer's staging lease lives as long as its session timeout:
+	// the 9 s default, not testTTL, lest a loaded machine (-race) miss a
+	// renewal in the minute this takes.
+	writer := openTestStore(t, q.endpoints(), DefaultSessionTimeout)
 	reader := openTestStore(t, q.endpoints(), testTTL)
 	stop := watchWhole(t, reader)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
