@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 )
@@ -413,5 +414,67 @@ func TestACLRequestsBeyondMaxTxnOpsOnDefaultEtcd(t *testing.T) {
 	}
 	if got := len(s.Snapshot().ACLs); got != 0 {
 		t.Fatalf("%d bindings left", got)
+	}
+}
+
+// TestSnapshotShowsPartitionsOnlyWhileTheirTopicCountsThem drives the
+// watcher's apply with events in the orders a staged creation, a growth,
+// an abandoned claim and a deletion produce, and checks what each
+// Snapshot shows, and that an earlier Snapshot is never changed.
+func TestSnapshotShowsPartitionsOnlyWhileTheirTopicCountsThem(t *testing.T) {
+	s := &EtcdStore{prefix: "/r/c/", clusterID: "c", log: testLogger(t), candidates: map[string]candidate{},
+		staged: map[string]map[int32]PartitionState{}, staging: map[string]bool{}}
+	snap := &Snapshot{Controller: -1, Brokers: map[int32]Broker{}, Topics: map[string]Topic{},
+		Partitions: map[TopicPartition]PartitionState{}, Credentials: map[CredentialKey]ScramCredential{}, ACLs: map[string]ACL{}}
+	rev := int64(1)
+	put := func(key, val string) *clientv3.Event {
+		rev++
+		return &clientv3.Event{Type: clientv3.EventTypePut, Kv: &mvccpb.KeyValue{Key: []byte(s.prefix + key), Value: []byte(val), ModRevision: rev, CreateRevision: rev}}
+	}
+	del := func(key string) *clientv3.Event {
+		rev++
+		return &clientv3.Event{Type: clientv3.EventTypeDelete, Kv: &mvccpb.KeyValue{Key: []byte(s.prefix + key), ModRevision: rev}}
+	}
+	topic, parts := testTopic("t", 3, 1)
+	partPuts := func(from, to int) []*clientv3.Event {
+		var evs []*clientv3.Event
+		for _, p := range parts[from:to] {
+			evs = append(evs, put(partitionKey("t", p.Partition), encodePartition(p)))
+		}
+		return evs
+	}
+	withCount := func(n int32) string {
+		t := topic
+		t.Partitions = n
+		return encodeTopic(t)
+	}
+	steps := []struct {
+		what          string
+		evs           []*clientv3.Event
+		shown, orphan int
+	}{
+		{"claimed", []*clientv3.Event{put(stagingKey("t"), encodeStaging(topic.ID, 0, 2))}, 0, 0},
+		{"staged under the claim", partPuts(0, 2), 0, 0},
+		{"committed", []*clientv3.Event{put(topicKey("t"), withCount(2)), del(stagingKey("t"))}, 2, 0},
+		{"a growth staged, its claim gone", partPuts(2, 3), 2, 1},
+		{"grown", []*clientv3.Event{put(topicKey("t"), withCount(3))}, 3, 0},
+		{"topic key deleted first", []*clientv3.Event{del(topicKey("t"))}, 0, 3},
+		{"then its partitions", []*clientv3.Event{del(partitionKey("t", 0)), del(partitionKey("t", 1)), del(partitionKey("t", 2))}, 0, 0},
+	}
+	for _, st := range steps {
+		before := snap
+		keep := len(before.Partitions)
+		snap = s.apply(snap, rev, st.evs)
+		if len(snap.Partitions) != st.shown || snap.OrphanPartitions != st.orphan {
+			t.Fatalf("%s: %d partitions shown, %d orphans; want %d, %d", st.what, len(snap.Partitions), snap.OrphanPartitions, st.shown, st.orphan)
+		}
+		if len(before.Partitions) != keep {
+			t.Fatalf("%s: the previous snapshot changed: %d partitions, had %d", st.what, len(before.Partitions), keep)
+		}
+		for tp := range snap.Partitions {
+			if tp.Partition >= snap.Topics[tp.Topic].Partitions {
+				t.Fatalf("%s: %v shown past its topic's count %d", st.what, tp, snap.Topics[tp.Topic].Partitions)
+			}
+		}
 	}
 }
