@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -476,5 +477,26 @@ func TestSnapshotShowsPartitionsOnlyWhileTheirTopicCountsThem(t *testing.T) {
 				t.Fatalf("%s: %v shown past its topic's count %d", st.what, tp, snap.Topics[tp.Topic].Partitions)
 			}
 		}
+	}
+}
+
+// TestImportBeyondMaxTxnOpsIsRefusedWhole: an import stays one
+// transaction (a cluster never holds part of one); beyond the etcd's
+// max-txn-ops it is refused with the reason, and stores nothing.
+func TestImportBeyondMaxTxnOpsIsRefusedWhole(t *testing.T) {
+	eps := startDefaultLimitEtcd(t)
+	s := openTestStore(t, eps, testTTL)
+	ctx := ctxT(t)
+	var acls []ACL
+	for i := range 200 {
+		acls = append(acls, testACL("t", fmt.Sprintf("User:u%d", i), 3))
+	}
+	ok, err := s.ImportACLs(ctx, acls)
+	if ok || err == nil || !strings.Contains(err.Error(), "max-txn-ops") {
+		t.Fatalf("ImportACLs of 200 = %v, %v; want a refusal naming max-txn-ops", ok, err)
+	}
+	assertNoKeys(t, s, keyACLs, keyAuthImported)
+	if ok, err := s.ImportACLs(ctx, acls[:100]); !ok || err != nil {
+		t.Fatalf("ImportACLs of 100 = %v, %v; want it imported", ok, err)
 	}
 }
