@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -217,6 +218,11 @@ func (s *EtcdStore) importOnce(ctx context.Context, what, prefix string, ops []c
 	}
 	ops = append(ops, clientv3.OpPut(marker, mustJSON(importedV1{V: FormatVersion, Count: len(ops)})))
 	ok, rev, err := s.txn(ctx, nil, cmps, ops)
+	if errors.Is(err, rpctypes.ErrTooManyOps) {
+		// One transaction, so that a cluster never holds part of an
+		// import (doc.go): beyond the etcd's --max-txn-ops, say so.
+		return false, fmt.Errorf("cluster: import %s: %d keys and the marker need %d operations in one transaction, more than the etcd's --max-txn-ops allows (the embedded quorum allows %d): %w", what, len(ops)-1, len(ops), EmbedMaxTxnOps, err)
+	}
 	if err != nil {
 		return false, fmt.Errorf("cluster: import %s: %w", what, err)
 	}

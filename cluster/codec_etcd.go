@@ -23,6 +23,10 @@ const (
 	keyTopics     = "topics/"     // topics/<name>: Topic
 	keyPartitions = "partitions/" // partitions/<topic>/<partition>: PartitionState
 	keyController = "controller"  // controller/<lease-id hex>: election candidates
+	// keyStaging marks a topic whose partitions are being written in
+	// several transactions (stage_etcd.go): staging/<name>: stagingV1,
+	// bound to the writer's lease. A key kind older brokers ignore.
+	keyStaging = "staging/"
 	// keyProducerIDs is the next producer ID no broker has taken a block
 	// of (producerids.go); not part of the Snapshot.
 	keyProducerIDs = "producer-ids"
@@ -69,6 +73,15 @@ type partitionV1 struct {
 	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
 }
 
+// stagingV1 is a staged creation's or growth's claim on a topic name:
+// partitions From to To-1 of the topic ID are being written.
+type stagingV1 struct {
+	V    int    `json:"v"`
+	ID   string `json:"id"` // 32 hex digits
+	From int32  `json:"from"`
+	To   int32  `json:"to"`
+}
+
 type controllerV1 struct {
 	V      int   `json:"v"`
 	NodeID int32 `json:"node_id"`
@@ -99,6 +112,10 @@ func encodePartition(p PartitionState) string {
 		Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
 		TargetReplicas: p.TargetReplicas, AddingReplicas: p.AddingReplicas, RemovingReplicas: p.RemovingReplicas,
 	})
+}
+
+func encodeStaging(id [16]byte, from, to int32) string {
+	return mustJSON(stagingV1{V: FormatVersion, ID: hex.EncodeToString(id[:]), From: from, To: to})
 }
 
 func encodeController(node int32) string {
@@ -216,8 +233,9 @@ func decodeProducerIDs(key string, val []byte) (int64, error) {
 }
 
 // Keys relative to the cluster prefix.
-func brokerKey(node int32) string { return keyBrokers + strconv.FormatInt(int64(node), 10) }
-func topicKey(name string) string { return keyTopics + name }
+func brokerKey(node int32) string    { return keyBrokers + strconv.FormatInt(int64(node), 10) }
+func topicKey(name string) string    { return keyTopics + name }
+func stagingKey(topic string) string { return keyStaging + topic }
 func partitionsPrefix(topic string) string {
 	return keyPartitions + topic + "/"
 }

@@ -70,13 +70,22 @@ const (
 
 // PartitionAdder is the store operation AddPartitions needs and Store does
 // not have: new partitions' states and the topic's larger partition count,
-// in one transaction. The etcd store implements it.
+// seen all at once (one transaction, or staged: doc.go, Writes). The etcd
+// store implements it.
 type PartitionAdder interface {
 	// AddPartitions stores parts as partitions of topic numbered from its
 	// current Topic.Partitions on, and raises Topic.Partitions to
 	// include them: ErrUnknownTopic if topic is absent, ErrConflict if
 	// its partition count is no longer parts[0].Partition.
 	AddPartitions(ctx context.Context, topic string, parts []PartitionState) error
+}
+
+// OrphanCollector is the store operation that deletes partition keys no
+// topic shows and no staged write claims (Snapshot.OrphanPartitions),
+// left by a staged creation or growth that did not finish. The etcd
+// store implements it; the active controller calls it.
+type OrphanCollector interface {
+	CollectOrphans(ctx context.Context) (int, error)
 }
 
 // ControllerConfig configures a Controller.
@@ -149,6 +158,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.log.Info("controller active", "revision", s.Revision)
 	defer c.log.Info("controller inactive")
 	s = c.commit(ctx, s, Reconcile(s, c.policy), "controller start")
+	c.collectOrphans(ctx, s)
 	for {
 		select {
 		case <-ctx.Done():
@@ -161,6 +171,25 @@ func (c *Controller) Run(ctx context.Context) error {
 			continue
 		}
 		s = c.commit(ctx, next, c.onChange(s, next), "metadata change")
+		c.collectOrphans(ctx, s)
+	}
+}
+
+// collectOrphans deletes orphan partition keys when s counts some. A
+// collection that fails, or finds them claimed again, is retried on the
+// next change of the store.
+func (c *Controller) collectOrphans(ctx context.Context, s *Snapshot) {
+	oc, ok := c.store.(OrphanCollector)
+	if !ok || s.OrphanPartitions == 0 {
+		return
+	}
+	n, err := oc.CollectOrphans(ctx)
+	if err != nil {
+		c.log.Warn("controller: collecting orphan partition keys failed", "orphans", s.OrphanPartitions, "err", err)
+		return
+	}
+	if n > 0 {
+		c.log.Info("orphan partition keys deleted", "count", n)
 	}
 }
 

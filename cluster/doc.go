@@ -59,9 +59,9 @@
 //
 // An external etcd cluster takes the embedded one's place with
 // metadata.store=etcd://h1:2379,h2:2379[/root] (etcds:// for TLS; see
-// StoreURL). It must allow transactions of a topic's partition count + 1
-// operations (etcd's --max-txn-ops, 128 by default; the embedded member
-// allows EmbedMaxTxnOps).
+// StoreURL). It must allow transactions of 128 operations (etcd's
+// --max-txn-ops default; the embedded member allows EmbedMaxTxnOps): no
+// write here needs more, whatever a topic's partition count (Writes).
 //
 // # Keys
 //
@@ -74,6 +74,10 @@
 //	                                epochs, and while it is reassigned the target,
 //	                                adding and removing replicas (reassign.go)
 //	controller/<lease-id hex>       controller candidates (concurrency.Election)
+//	staging/<name>                  a topic whose partitions are being written in
+//	                                several transactions (Writes): the topic ID
+//	                                and the partitions staged; bound to the
+//	                                writer's lease
 //	producer-ids                    the next producer ID no broker has a block of
 //	users/<mechanism>/<name>        a user's SCRAM credential for SCRAM-SHA-256
 //	                                or SCRAM-SHA-512: salt, iterations, StoredKey,
@@ -107,11 +111,58 @@
 //
 // # Writes
 //
-// CreateTopic is one transaction: the topic key is absent → put it and
-// every partition key. DeleteTopic deletes the topic key and the
-// partitions prefix in one transaction. UpdatePartitions is one
-// transaction that compares each key's ModRevision with Old.Version and
-// puts every New state, or changes nothing and returns ErrConflict.
+// No transaction holds more than 128 operations at any nesting level
+// (etcd's default --max-txn-ops), so the same code runs on the embedded
+// member and on any external etcd. A topic of up to 127 partitions is
+// created in one transaction: if neither the topic key nor a staging/
+// key of its name exists, put the topic and every partition key.
+// DeleteTopic deletes the topic key and the partitions prefix in one
+// transaction: a range delete is one operation, whatever the partition
+// count. UpdatePartitions is one transaction that compares each key's
+// ModRevision with Old.Version and puts every New state, or changes
+// nothing and returns ErrConflict (the controller sends at most
+// MaxUpdatesPerTxn).
+//
+// A larger topic is staged (stage_etcd.go). The visibility rule every
+// Snapshot keeps: a partition key is shown only while its topic key
+// exists and counts it (partition < Topic.Partitions); any other is
+// held back by the watcher (and counted in Snapshot.OrphanPartitions
+// when no staging/ key claims its topic). The topic key is then the
+// commit point, and CreateTopic is:
+//
+//  1. claim: grant a lease of the session timeout, kept alive while
+//     the writer works; if neither topics/<name> nor staging/<name>
+//     exists, put staging/<name> bound to it. Else the topic exists
+//     (ErrTopicExists), or another writer holds the claim: wait until
+//     its key is deleted, then claim again;
+//  2. stage: put the partition keys in transactions of 128, up to
+//     stagedTxnsInFlight at once, each only if staging/<name> still has
+//     the claim's create revision (and the topic key is absent);
+//  3. commit: under the same compare, put topics/<name> and delete
+//     staging/<name>, in one transaction.
+//
+// So a reader shows none of the topic before the commit and all of it
+// after; two creations of one name are serialised by the claim, and
+// every loser (the direct path included, whose compare covers
+// staging/) returns ErrTopicExists once the winner committed. A writer
+// that fails cleans up under its claim (the partitions prefix and the
+// claim, if the topic is still absent). One that dies stops renewing its
+// lease: within the session timeout its claim is gone, its later writes
+// all fail their compare, the name is free again (the next creation
+// overwrites every partition key it counts before its commit), and what
+// it staged is an orphan. The active controller deletes orphans
+// (CollectOrphans), each deletion only if that topic and its claim are
+// still as it read them. AddPartitions of more than 127 is staged the
+// same way: claim only if the topic key is unchanged since read, stage
+// the new partitions (past the count, so unseen), commit the topic with
+// its larger count; a lost race is ErrConflict, after any claim held
+// is released.
+//
+// During a rolling upgrade, brokers of a release without this rule
+// ignore staging/ keys but show staged partitions as topicless or past
+// their topic's count: create topics of more than 127 partitions once
+// every broker runs this release (before it, they could not be created
+// on an etcd of 128 operations at all).
 //
 // AllocateProducerIDBlock (KIP-730's producer ID blocks, producerids.go)
 // is a compare-and-swap on producer-ids ({"v":1,"next":N}; absent means
@@ -120,7 +171,10 @@
 // backoff, 1 ms doubling up to 50 ms) and read again, at most 100 rounds
 // or until ctx ends. So blocks never
 // overlap, each starts above every block handed out before it, and a
-// broker that dies holding a block only leaves a gap. The key is not part
+// broker that dies holding a block only leaves a gap. RaiseProducerIDs
+// moves N up (never down) by the same compare-and-swap: a single
+// broker's data dir joining a cluster raises it past the IDs it handed
+// out itself. The key is not part
 // of the Snapshot; an unreadable value is an error, never a restart at 0.
 //
 // AlterCredentials is one transaction per call (the server calls it per
@@ -128,13 +182,18 @@
 // exists and applies every change, or changes nothing and returns
 // ErrCredentialNotFound. CreateACLs puts each binding only if its key is
 // absent (nested transactions, at most 64 per transaction), so creating a
-// stored binding is a no-op. DeleteACLs reads acls/ at one revision,
-// selects with the caller's filter and deletes the selection only if no
-// key under acls/ was put since (a compare over the prefix), reporting
-// the previous values it deleted; else it reads again. ImportCredentials
-// and ImportACLs write a data dir's file into a cluster that holds no
-// user (binding) and has no import marker, with the marker, in one
-// transaction.
+// stored binding is a no-op. Each binding is its own unit, as Kafka's
+// CreateAcls answers per binding: a request of more than 64 is several
+// transactions, and one that fails part way has stored the bindings
+// before the failure and fails whole (its retry stores the rest; none
+// is stored twice). DeleteACLs reads acls/ at one revision, selects
+// with the caller's filter and deletes the selection, in transactions of
+// 64, each only if no key under acls/ was put since (a compare over the
+// prefix), reporting the previous values it deleted; else it reads
+// again. ImportCredentials and ImportACLs write a data dir's file into a
+// cluster that holds no user (binding) and has no import marker, with
+// the marker, in one transaction (so at most 127 of them on an etcd of
+// 128 operations).
 //
 // # Brokers, fencing and the controller
 //

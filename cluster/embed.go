@@ -42,9 +42,10 @@ const (
 	// quorum: members only form a cluster with members of the same token.
 	DefaultClusterToken = "tributary"
 	// EmbedMaxTxnOps is the embedded member's limit on operations per
-	// transaction (etcd's --max-txn-ops, default 128): CreateTopic writes
-	// one key per partition plus the topic in one transaction, so this
-	// bounds a new topic's partition count.
+	// transaction (etcd's --max-txn-ops, default 128). This release
+	// writes at most 128 (doc.go, Writes); the higher limit is for
+	// brokers of the previous release during a rolling upgrade, which
+	// create a topic in one transaction of its partition count + 1.
 	EmbedMaxTxnOps = 10000
 	// EmbedMaxRequestBytes is the embedded member's request size limit
 	// (etcd's --max-request-bytes, default 1.5 MiB); etcd warns above 10 MiB.

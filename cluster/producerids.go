@@ -114,3 +114,48 @@ func (s *EtcdStore) ProducerIDBlocks(size int64) func() (first, last int64, err 
 		return s.AllocateProducerIDBlock(ctx, size)
 	}
 }
+
+// RaiseProducerIDs moves the cluster's producer ID counter up to next if
+// it is below (a compare-and-swap, retried as allocations are), so that
+// no block handed out from now on holds an ID below next; a counter
+// already at or past next is left alone. A single broker's data dir
+// that joins a cluster (server's migration) raises it past every
+// producer ID the single broker handed out.
+func (s *EtcdStore) RaiseProducerIDs(ctx context.Context, next int64) error {
+	if next < 0 {
+		return fmt.Errorf("cluster: raise the producer id counter to %d: negative", next)
+	}
+	key := s.prefix + keyProducerIDs
+	for attempt := 1; ; attempt++ {
+		resp, err := s.client.Get(ctx, key)
+		if err != nil {
+			return fmt.Errorf("cluster: raise the producer id counter: read %s: %w", keyProducerIDs, err)
+		}
+		cur, cmp := int64(0), clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+		if len(resp.Kvs) > 0 {
+			if cur, err = decodeProducerIDs(keyProducerIDs, resp.Kvs[0].Value); err != nil {
+				return err
+			}
+			cmp = clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)
+		}
+		if cur >= next {
+			return nil
+		}
+		tr, err := s.client.Txn(ctx).If(cmp).Then(clientv3.OpPut(key, encodeProducerIDs(next))).Commit()
+		if err != nil {
+			return fmt.Errorf("cluster: raise the producer id counter to %d: %w", next, err)
+		}
+		if tr.Succeeded {
+			return nil
+		}
+		if attempt == maxProducerIDAttempts {
+			return fmt.Errorf("cluster: raise the producer id counter to %d: lost %d compare-and-swaps in a row: %w", next, attempt, ErrConflict)
+		}
+		pause := time.Duration(rand.Int64N(int64(min(producerIDRetryPause<<min(attempt, 16), maxProducerIDRetryPause))))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: raise the producer id counter: %w", ctx.Err())
+		}
+	}
+}

@@ -156,3 +156,29 @@ func TestProducerIDBlockRefusesBadSizesAndUnreadableCounters(t *testing.T) {
 		t.Fatalf("after next=4000: [%d, %d], %v; want [4000, 4004]", first, last, err)
 	}
 }
+
+// TestRaiseProducerIDsOnlyMovesTheCounterUp: raising the counter makes
+// the next block start there, raising it to a lower value changes
+// nothing, and blocks keep coming after it.
+func TestRaiseProducerIDsOnlyMovesTheCounterUp(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	s := openTestStore(t, q.endpoints(), testTTL)
+	ctx := ctxT(t)
+	if err := s.RaiseProducerIDs(ctx, 5000); err != nil {
+		t.Fatal(err)
+	}
+	first, last, err := s.AllocateProducerIDBlock(ctx, 10)
+	if err != nil || first != 5000 || last != 5009 {
+		t.Fatalf("block after raising to 5000: [%d, %d], %v", first, last, err)
+	}
+	if err := s.RaiseProducerIDs(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	if first, _, err = s.AllocateProducerIDBlock(ctx, 10); err != nil || first != 5010 {
+		t.Fatalf("block after raising to 100 (below the counter) starts at %d, %v; want 5010", first, err)
+	}
+	if err := s.RaiseProducerIDs(ctx, -1); err == nil {
+		t.Error("raising to a negative id succeeded")
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 )
@@ -76,6 +75,16 @@ type EtcdStore struct {
 	// candidates are the controller election's keys (relative key →
 	// candidate), owned by the watch goroutine.
 	candidates map[string]candidate
+	// staged holds, by topic, the partition keys the Snapshot does not
+	// show: no topic of their name, or numbered at or past its partition
+	// count (doc.go, Writes); staging names the topics with a staging/
+	// claim. Both owned by the watch goroutine. partsOwned says the
+	// Snapshot being built has its own Partitions map already (copied
+	// from the previous one on the first write, so that events touching
+	// only hidden partitions copy nothing).
+	staged     map[string]map[int32]PartitionState
+	staging    map[string]bool
+	partsOwned bool
 
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the watch goroutine exits
@@ -224,10 +233,12 @@ func (s *EtcdStore) load(ctx context.Context) (*Snapshot, error) {
 		ACLRevision: resp.Header.Revision,
 	}
 	s.candidates = map[string]candidate{}
+	s.staged, s.staging, s.partsOwned = map[string]map[int32]PartitionState{}, map[string]bool{}, true
 	for _, kv := range resp.Kvs {
 		s.applyPut(snap, kv)
 	}
 	snap.Controller = s.controller()
+	snap.OrphanPartitions = s.orphans()
 	return snap, nil
 }
 
@@ -278,7 +289,8 @@ func (s *EtcdStore) watch(ctx context.Context, rev int64) {
 func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snapshot {
 	snap := *old
 	snap.Revision = rev
-	var brokers, topics, parts, creds, acls bool
+	s.partsOwned = false
+	var brokers, topics, creds, acls bool
 	for _, ev := range evs {
 		key := strings.TrimPrefix(string(ev.Kv.Key), s.prefix)
 		switch {
@@ -286,8 +298,6 @@ func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snap
 			snap.Brokers, brokers = maps.Clone(old.Brokers), true
 		case strings.HasPrefix(key, keyTopics) && !topics:
 			snap.Topics, topics = maps.Clone(old.Topics), true
-		case strings.HasPrefix(key, keyPartitions) && !parts:
-			snap.Partitions, parts = maps.Clone(old.Partitions), true
 		case strings.HasPrefix(key, keyUsers) && !creds:
 			snap.Credentials, creds = maps.Clone(old.Credentials), true
 		case strings.HasPrefix(key, keyACLs) && !acls:
@@ -305,6 +315,7 @@ func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snap
 		snap.ACLRevision = rev
 	}
 	snap.Controller = s.controller()
+	snap.OrphanPartitions = s.orphans()
 	return &snap
 }
 
@@ -326,13 +337,20 @@ func (s *EtcdStore) applyPut(snap *Snapshot, kv *mvccpb.KeyValue) {
 	case strings.HasPrefix(key, keyTopics):
 		var t Topic
 		if t, err = decodeTopic(key, kv.Value); err == nil {
+			var had int32
+			if old, ok := snap.Topics[t.Name]; ok {
+				had = old.Partitions
+			}
 			snap.Topics[t.Name] = t
+			s.showPartitions(snap, t.Name, had, t.Partitions)
 		}
 	case strings.HasPrefix(key, keyPartitions):
 		var p PartitionState
 		if p, err = decodePartition(key, kv.Value, kv.ModRevision); err == nil {
-			snap.Partitions[p.TP()] = p
+			s.putPartition(snap, p)
 		}
+	case strings.HasPrefix(key, keyStaging):
+		s.staging[strings.TrimPrefix(key, keyStaging)] = true
 	case strings.HasPrefix(key, keyController+"/"):
 		var node int32
 		if node, err = decodeController(key, kv.Value); err == nil {
@@ -351,17 +369,95 @@ func (s *EtcdStore) applyDelete(snap *Snapshot, key string) {
 			delete(snap.Brokers, int32(id))
 		}
 	case strings.HasPrefix(key, keyTopics):
-		delete(snap.Topics, strings.TrimPrefix(key, keyTopics))
+		name := strings.TrimPrefix(key, keyTopics)
+		if t, ok := snap.Topics[name]; ok {
+			delete(snap.Topics, name)
+			s.showPartitions(snap, name, t.Partitions, 0)
+		}
 	case strings.HasPrefix(key, keyPartitions):
 		rest := strings.TrimPrefix(key, keyPartitions)
 		if i := strings.LastIndexByte(rest, '/'); i >= 0 {
 			if p, err := strconv.ParseInt(rest[i+1:], 10, 32); err == nil {
-				delete(snap.Partitions, TopicPartition{Topic: rest[:i], Partition: int32(p)})
+				tp := TopicPartition{Topic: rest[:i], Partition: int32(p)}
+				if _, ok := snap.Partitions[tp]; ok {
+					delete(s.partitions(snap), tp)
+				}
+				if m := s.staged[tp.Topic]; m != nil {
+					delete(m, tp.Partition)
+					if len(m) == 0 {
+						delete(s.staged, tp.Topic)
+					}
+				}
 			}
 		}
+	case strings.HasPrefix(key, keyStaging):
+		delete(s.staging, strings.TrimPrefix(key, keyStaging))
 	case strings.HasPrefix(key, keyController+"/"):
 		delete(s.candidates, key)
 	}
+}
+
+// partitions returns snap.Partitions to write to, copied from the
+// previous Snapshot's on the first write of an apply.
+func (s *EtcdStore) partitions(snap *Snapshot) map[TopicPartition]PartitionState {
+	if !s.partsOwned {
+		snap.Partitions, s.partsOwned = maps.Clone(snap.Partitions), true
+	}
+	return snap.Partitions
+}
+
+// putPartition shows p if its topic is committed and counts it, and
+// keeps it staged otherwise (doc.go, Writes: the visibility rule).
+func (s *EtcdStore) putPartition(snap *Snapshot, p PartitionState) {
+	if t, ok := snap.Topics[p.Topic]; ok && p.Partition < t.Partitions {
+		s.partitions(snap)[p.TP()] = p
+		return
+	}
+	m := s.staged[p.Topic]
+	if m == nil {
+		m = map[int32]PartitionState{}
+		s.staged[p.Topic] = m
+	}
+	m[p.Partition] = p
+}
+
+// showPartitions moves topic's partitions between the Snapshot and the
+// staged ones after its partition count went from had to has (0: the
+// topic is absent): those below has are shown, the others staged.
+func (s *EtcdStore) showPartitions(snap *Snapshot, topic string, had, has int32) {
+	for i := has; i < had; i++ {
+		tp := TopicPartition{Topic: topic, Partition: i}
+		if p, ok := snap.Partitions[tp]; ok {
+			delete(s.partitions(snap), tp)
+			m := s.staged[topic]
+			if m == nil {
+				m = map[int32]PartitionState{}
+				s.staged[topic] = m
+			}
+			m[i] = p
+		}
+	}
+	m := s.staged[topic]
+	for i, p := range m {
+		if i < has {
+			s.partitions(snap)[p.TP()] = p
+			delete(m, i)
+		}
+	}
+	if m != nil && len(m) == 0 {
+		delete(s.staged, topic)
+	}
+}
+
+// orphans counts the staged partitions of topics no staging/ key claims.
+func (s *EtcdStore) orphans() int {
+	n := 0
+	for topic, m := range s.staged {
+		if !s.staging[topic] {
+			n += len(m)
+		}
+	}
+	return n
 }
 
 // controller is the election's winner: the candidate whose key was
@@ -403,33 +499,47 @@ func (s *EtcdStore) createTopic(ctx context.Context, fence []clientv3.Cmp, t Top
 		return fmt.Errorf("cluster: create topic %q: %d partitions declared, %d states given", t.Name, t.Partitions, len(parts))
 	}
 	seen := make([]bool, len(parts))
-	ops := make([]clientv3.Op, 0, len(parts)+1)
-	ops = append(ops, clientv3.OpPut(s.prefix+topicKey(t.Name), encodeTopic(t)))
 	for _, p := range parts {
 		if p.Topic != t.Name || p.Partition < 0 || int(p.Partition) >= len(parts) || seen[p.Partition] {
 			return fmt.Errorf("cluster: create topic %q: partition state %s-%d does not belong or is repeated", t.Name, p.Topic, p.Partition)
 		}
 		seen[p.Partition] = true
-		ops = append(ops, clientv3.OpPut(s.prefix+partitionKey(p.Topic, p.Partition), encodePartition(p)))
 	}
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.prefix+topicKey(t.Name)), "=", 0)}
-	ok, rev, err := s.txn(ctx, fence, cmps, ops)
-	if err != nil {
-		if errors.Is(err, rpctypes.ErrTooManyOps) {
-			return fmt.Errorf("cluster: create topic %q: %d partitions need %d operations in one etcd transaction, more than its max-txn-ops: %w", t.Name, len(parts), len(ops), err)
-		}
-		return fmt.Errorf("cluster: create topic %q: %w", t.Name, err)
+	if len(parts)+1 > maxTxnOps {
+		return s.createStaged(ctx, fence, t, parts)
 	}
-	if !ok {
-		return fmt.Errorf("cluster: create topic %q: %w", t.Name, ErrTopicExists)
-	}
-	s.settle(ctx, rev)
-	return nil
+	return s.createInOneTxn(ctx, fence, t, parts)
 }
 
-// AddPartitions implements PartitionAdder: one transaction that puts the
-// new partitions' states and the topic with its larger partition count,
-// if the topic key has not changed since it was read.
+// createInOneTxn creates t with parts in one transaction, if neither
+// the topic nor a staged creation's claim exists; else it waits for the
+// claim's outcome or returns ErrTopicExists.
+func (s *EtcdStore) createInOneTxn(ctx context.Context, fence []clientv3.Cmp, t Topic, parts []PartitionState) error {
+	ops := make([]clientv3.Op, 0, len(parts)+1)
+	ops = append(ops, clientv3.OpPut(s.prefix+topicKey(t.Name), encodeTopic(t)))
+	for _, p := range parts {
+		ops = append(ops, clientv3.OpPut(s.prefix+partitionKey(p.Topic, p.Partition), encodePartition(p)))
+	}
+	for {
+		ok, rev, err := s.txn(ctx, fence, s.nameFree(t.Name), ops)
+		if err != nil {
+			return fmt.Errorf("cluster: create topic %q: %w", t.Name, err)
+		}
+		if ok {
+			s.settle(ctx, rev)
+			return nil
+		}
+		// Taken, or claimed by a staged creation: wait for its outcome.
+		if err := s.waitNameFree(ctx, t.Name); err != nil {
+			return err
+		}
+	}
+}
+
+// AddPartitions implements PartitionAdder: the new partitions' states and
+// the topic with its larger partition count, if the topic key has not
+// changed since it was read, in one transaction (up to 127 partitions)
+// or staged (addStaged).
 func (s *EtcdStore) AddPartitions(ctx context.Context, topic string, parts []PartitionState) error {
 	return s.addPartitions(ctx, nil, topic, parts)
 }
@@ -456,21 +566,34 @@ func (s *EtcdStore) addPartitions(ctx context.Context, fence []clientv3.Cmp, top
 	if parts[0].Partition != t.Partitions {
 		return fmt.Errorf("cluster: add partitions to %q: numbered from %d, the topic has %d: %w", topic, parts[0].Partition, t.Partitions, ErrConflict)
 	}
-	ops := make([]clientv3.Op, 0, len(parts)+1)
 	for i, p := range parts {
 		if p.Topic != topic || p.Partition != t.Partitions+int32(i) {
 			return fmt.Errorf("cluster: add partitions to %q: state %s-%d is not partition %d", topic, p.Topic, p.Partition, t.Partitions+int32(i))
 		}
+	}
+	if len(parts)+1 > maxTxnOps {
+		return s.addStaged(ctx, fence, t, resp.Kvs[0].ModRevision, parts)
+	}
+	ops := make([]clientv3.Op, 0, len(parts)+1)
+	for _, p := range parts {
 		ops = append(ops, clientv3.OpPut(s.prefix+partitionKey(topic, p.Partition), encodePartition(p)))
 	}
 	t.Partitions += int32(len(parts))
 	ops = append(ops, clientv3.OpPut(key, encodeTopic(t)))
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)}
+	cmps := []clientv3.Cmp{
+		clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision),
+		clientv3.Compare(clientv3.CreateRevision(s.prefix+stagingKey(topic)), "=", 0),
+	}
 	ok, rev, err := s.txn(ctx, fence, cmps, ops)
 	if err != nil {
 		return fmt.Errorf("cluster: add partitions to %q: %w", topic, err)
 	}
 	if !ok {
+		// The topic changed, or a staged growth holds it: read again
+		// once no claim is held.
+		if err := s.waitUnclaimed(ctx, topic, false); err != nil {
+			return err
+		}
 		return fmt.Errorf("cluster: add partitions to %q: %w", topic, ErrConflict)
 	}
 	s.settle(ctx, rev)
@@ -564,9 +687,11 @@ type fencedStore struct {
 }
 
 var (
-	_ Store          = fencedStore{}
-	_ PartitionAdder = fencedStore{}
-	_ PartitionAdder = (*EtcdStore)(nil)
+	_ Store           = fencedStore{}
+	_ PartitionAdder  = fencedStore{}
+	_ PartitionAdder  = (*EtcdStore)(nil)
+	_ OrphanCollector = fencedStore{}
+	_ OrphanCollector = (*EtcdStore)(nil)
 )
 
 func (f fencedStore) CreateTopic(ctx context.Context, t Topic, parts []PartitionState) error {
@@ -575,6 +700,10 @@ func (f fencedStore) CreateTopic(ctx context.Context, t Topic, parts []Partition
 
 func (f fencedStore) AddPartitions(ctx context.Context, topic string, parts []PartitionState) error {
 	return f.addPartitions(ctx, f.fence, topic, parts)
+}
+
+func (f fencedStore) CollectOrphans(ctx context.Context) (int, error) {
+	return f.collectOrphans(ctx, f.fence)
 }
 
 func (f fencedStore) DeleteTopic(ctx context.Context, name string) error {

@@ -157,6 +157,12 @@ type Snapshot struct {
 	Brokers    map[int32]Broker                  // live (registered, unfenced) brokers
 	Topics     map[string]Topic                  // by name
 	Partitions map[TopicPartition]PartitionState // every partition of every topic
+	// OrphanPartitions counts partition keys no topic shows (no topic of
+	// their name, or numbered at or past its partition count) that no
+	// creation in progress claims: left by a staged creation or growth
+	// that did not finish (doc.go, Writes). They are never in Partitions;
+	// the controller deletes them (OrphanCollector).
+	OrphanPartitions int
 	// Credentials are the SCRAM credentials of the cluster's users and
 	// ACLs its ACL bindings by ID (auth_etcd.go). ACLRevision is the
 	// store revision of the last change to ACLs (or of the load), so a
@@ -207,8 +213,10 @@ type Store interface {
 	// Changed returns a channel that is closed at the next change after
 	// the call (the next Snapshot with a higher Revision).
 	Changed() <-chan struct{}
-	// CreateTopic stores t and its partitions' initial states in one
-	// transaction; ErrTopicExists if the name is taken.
+	// CreateTopic stores t and its partitions' initial states, seen by
+	// every Snapshot all at once (in one transaction, or staged and
+	// committed by the topic key: doc.go, Writes); ErrTopicExists if the
+	// name is taken.
 	CreateTopic(ctx context.Context, t Topic, parts []PartitionState) error
 	// DeleteTopic removes t and its partitions; ErrUnknownTopic if absent.
 	DeleteTopic(ctx context.Context, name string) error

@@ -83,7 +83,7 @@ type Log struct {
 	syncMu        sync.Mutex   // one fsync at a time (group commit)
 	flushedOffset atomic.Int64 // every offset below is on stable storage
 	unflushed     atomic.Int64 // records appended since the last fsync
-	lastFlush     atomic.Int64 // unix nanos of the last fsync
+	lastFlush     atomic.Int64 // monotonic nanos (sinceStart) of the last fsync: a wall-clock step must not stop flush.ms
 	dirDirty      atomic.Bool  // a segment file was created since the last dir fsync
 	sealedEnd     atomic.Int64 // end of the last segment rolled: the Manager flushes up to it (flushDue)
 	// sealedSynced is sealedEnd as a flush found it: every segment below
@@ -802,7 +802,7 @@ func (l *Log) syncTo(target int64) error {
 	l.flushedOffset.Store(end)
 	l.sealedSynced.Store(max(l.sealedSynced.Load(), min(sealedAt, end)))
 	l.unflushed.Add(-pending)
-	l.lastFlush.Store(time.Now().UnixNano())
+	l.lastFlush.Store(sinceStart())
 	return nil
 }
 
@@ -863,8 +863,17 @@ func (l *Log) unflushedSince() (time.Time, bool) {
 	if l.flushedOffset.Load() >= l.nextOffset.Load() {
 		return time.Time{}, false
 	}
-	return time.Unix(0, l.lastFlush.Load()), true
+	return processStart.Add(time.Duration(l.lastFlush.Load())), true
 }
+
+// processStart anchors lastFlush on the monotonic clock: times derived
+// from it by Add keep a monotonic reading, so flush.ms's now.Sub(since)
+// ignores wall-clock steps (a clock stepped back an hour would otherwise
+// stop flush.ms fsyncs for that hour).
+var processStart = time.Now()
+
+// sinceStart is the monotonic time since processStart, in nanoseconds.
+func sinceStart() int64 { return int64(time.Since(processStart)) }
 
 // Close flushes the log, trims the active segment's indexes, writes the
 // producer snapshot and a clean checkpoint and drops the log's references to its segments. Views held by

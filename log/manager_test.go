@@ -396,6 +396,30 @@ func TestManagerBackgroundRetention(t *testing.T) {
 	}
 }
 
+// flush.ms measures the age of unflushed data on the monotonic clock: a
+// wall clock stepped back (an NTP step, a VM restored) must not hold back
+// fsyncs for the length of the step, as a stored wall-clock time would.
+func TestFlushMsAgeIsMeasuredOnTheMonotonicClock(t *testing.T) {
+	m := openManager(t, t.TempDir(), quietOptions())
+	topic, err := m.CreateTopic("aged", 1, map[string]string{log.ConfigFlushMs: "3600000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := topic.Partitions[0]
+	appendRecords(t, l, 1, 2, tsBase, 10)
+	since, dirty := log.UnflushedSince(l)
+	if !dirty {
+		t.Fatal("an append left nothing unflushed")
+	}
+	// Only a time that carries a monotonic reading prints "m=±…".
+	if !strings.Contains(since.String(), " m=") {
+		t.Errorf("the last flush time %v carries no monotonic reading: its age would follow wall-clock steps", since)
+	}
+	if age := time.Since(since); age < 0 || age > time.Minute {
+		t.Errorf("unflushed for %v, want a small non-negative age", age)
+	}
+}
+
 func TestManagerFlushMs(t *testing.T) {
 	opts := quietOptions()
 	opts.FlushSchedulerInterval = 20 * time.Millisecond

@@ -146,7 +146,7 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 		}
 		return false
 	})
-	l.lastFlush.Store(time.Now().UnixNano())
+	l.lastFlush.Store(sinceStart())
 
 	// Whatever the previous process left in the page cache is now part of the
 	// log: make it durable before trusting it as the recovery point, and mark

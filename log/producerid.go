@@ -84,12 +84,32 @@ func (m *Manager) producerIDsPath() string {
 // more than one ID per microsecond was allocated on average since the IDs
 // started, at 0 or at an earlier such fallback.
 func (m *Manager) loadProducerIDs() error {
+	next, err := m.localProducerIDsEnd()
+	if err != nil {
+		return err
+	}
+	m.nextPID, m.pidLimit = next, next
+	return nil
+}
+
+// LocalProducerIDsEnd is where a single broker's producer ID allocation
+// resumes on this data dir (meta/producer-ids, and past every producer
+// ID its partitions' producer state holds): no producer ID at or above
+// it was handed out from this data dir. A single broker's data dir that
+// becomes a cluster member moves the cluster's counter there, so that no
+// new producer is given the ID of one whose batches the partitions still
+// remember (server's cluster migration).
+func (m *Manager) LocalProducerIDsEnd() (int64, error) {
+	return m.localProducerIDsEnd()
+}
+
+func (m *Manager) localProducerIDsEnd() (int64, error) {
 	next := int64(0)
 	p, v, err := producerIDsFormat.Read(m.producerIDsPath())
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil && !errors.Is(err, framedfile.ErrCorrupt) && !errors.Is(err, framedfile.ErrVersion):
-		return fmt.Errorf("log: %w", err)
+		return 0, fmt.Errorf("log: %w", err)
 	default:
 		if err == nil {
 			next, err = parseProducerIDs(p, v)
@@ -107,8 +127,7 @@ func (m *Manager) loadProducerIDs() error {
 			}
 		}
 	}
-	m.nextPID, m.pidLimit = next, next
-	return nil
+	return next, nil
 }
 
 // AllocateProducerID returns a producer ID never returned before by this

@@ -259,7 +259,7 @@ func (n *brokerNode) createTopic(name string, partitions int32, rf int, assignme
 	if !n.started.Load() {
 		return cluster.Topic{}, errClusterNotReady
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, createWaitTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, createWait(partitions))
 	defer cancel()
 	var t cluster.Topic
 	var err error
@@ -276,6 +276,19 @@ func (n *brokerNode) createTopic(name string, partitions int32, rf int, assignme
 		lt, ok := n.s.mgr.Topic(name)
 		return ok && lt.ID == tlog.TopicID(t.ID) && len(lt.Partitions) == int(partitions)
 	})
+}
+
+// createWaitPerPartition is what a creation's wait grows by per
+// partition: the metadata store writes a large topic in chunks of 128
+// (cluster's doc.go, Writes) and each broker then opens its logs one by
+// one, so 10,000 partitions take seconds, not the fixed
+// createWaitTimeout.
+const createWaitPerPartition = time.Millisecond
+
+// createWait bounds a creation or growth to n partitions, its store
+// write and the wait for this node's logs.
+func createWait(n int32) time.Duration {
+	return createWaitTimeout + time.Duration(n)*createWaitPerPartition
 }
 
 // autoCreate creates a topic a client asked for (Metadata, Produce) with
@@ -298,7 +311,7 @@ func (n *brokerNode) addPartitions(topic string, total int32, assignment [][]int
 	if !n.started.Load() {
 		return errClusterNotReady
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, createWaitTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, createWait(total))
 	defer cancel()
 	if err := n.admin.AddPartitionsAssigned(ctx, topic, total, assignment); err != nil {
 		return err

@@ -18,7 +18,8 @@ package server
 //     so a data dir never joins another cluster;
 //  3. it opens the watched store under that cluster ID and registers the
 //     broker (every listener's advertised endpoint, broker.rack) under a
-//     lease;
+//     lease; a single broker's data dir prepared to join registers its
+//     topics now (cluster_migrate.go);
 //  4. it campaigns for controller and runs cluster.Controller while it
 //     holds the office (a lost term campaigns again), and the reconciler
 //     (cluster_reconcile.go) makes the local logs and the replica.Manager
@@ -180,6 +181,9 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 	if s.node != nil {
 		return errors.New("server: cluster: already prepared")
 	}
+	if err := checkMigrateNode(s.mgr.Dir(), c.NodeID); err != nil {
+		return err
+	}
 	n := &brokerNode{s: s, cfg: c, opts: o, self: c.NodeID, interBroker: o.InterBroker,
 		log: s.logger.With("node", c.NodeID)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -325,6 +329,11 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	}
 	n.replicas.SetBrokerEpoch(reg.Epoch())
 	n.setReg(reg)
+	// A single broker's data dir prepared to join (cluster_migrate.go):
+	// its topics enter the metadata before the reconciler first runs.
+	if err := n.migrateSingleBroker(ctx); err != nil {
+		return err
+	}
 	n.started.Store(true)
 	if err := n.startFastFencer(); err != nil {
 		return err
@@ -407,7 +416,8 @@ func (n *brokerNode) embedConfig() cluster.EmbedConfig {
 // now by the first node (a new random one, or this data dir's), checked
 // against the data dir's record, which it writes on a first start. A
 // data dir that holds topics but no record is a single broker's: it is
-// refused, since the reconciler would drop its topics.
+// refused, since the reconciler would drop its topics, unless its
+// migration was prepared (cluster_migrate.go).
 func (n *brokerNode) joinClusterID(ctx context.Context) (string, error) {
 	path := filepath.Join(n.s.mgr.Dir(), "meta", clusterIDFile)
 	local := ""
@@ -418,8 +428,14 @@ func (n *brokerNode) joinClusterID(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("server: cluster id: %w", err)
 	}
 	if local == "" && len(n.s.mgr.Topics()) > 0 {
-		return "", fmt.Errorf("server: %w: %s holds topics of a single broker (no %s): a cluster node starts on an empty data dir or its own",
-			ErrClusterIDMismatch, n.s.mgr.Dir(), filepath.Join("meta", clusterIDFile))
+		// Unless the operator prepared it (cluster_migrate.go).
+		switch m, err := readMigrateMarker(n.s.mgr.Dir()); {
+		case err != nil:
+			return "", err
+		case m == nil:
+			return "", fmt.Errorf("server: %w: %s holds topics of a single broker (no %s): a cluster node starts on an empty data dir or its own; to make a single broker's data dir a cluster member, stop it and run tributary cluster migrate first",
+				ErrClusterIDMismatch, n.s.mgr.Dir(), filepath.Join("meta", clusterIDFile))
+		}
 	}
 	proposed := local
 	if proposed == "" {

@@ -134,6 +134,8 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (_ *Server, err err
 				s.node.close()
 			}
 		}()
+	} else if err := refuseClusterDataDir(mgr.Dir()); err != nil {
+		return nil, err
 	}
 	groups, err := consumergroup.New(mgr, gcfg)
 	if err != nil {

@@ -38,12 +38,13 @@ func newClusterCmd() *cobra.Command {
   tributary cluster rebalance --execute
   tributary cluster decommission 4 --execute
   tributary cluster add-voter --node-id 4 --controller 127.0.0.5:9093
-  tributary cluster remove-voter 3`,
+  tributary cluster remove-voter 3
+  tributary cluster migrate --data-dir /var/lib/tributary --node-id 1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newClusterStatusCmd(), newClusterRebalanceCmd(), newClusterDecommissionCmd(),
-		newClusterAddVoterCmd(), newClusterRemoveVoterCmd())
+		newClusterAddVoterCmd(), newClusterRemoveVoterCmd(), newClusterMigrateCmd())
 	return cmd
 }
 
