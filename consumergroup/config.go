@@ -89,8 +89,10 @@ type Config struct {
 	// ErrNotCoordinatorForGroup (the broker no longer leads the
 	// partition) is answered NOT_COORDINATOR; any other error (too few
 	// in-sync replicas, the timeout) COORDINATOR_NOT_AVAILABLE, as
-	// Kafka's group coordinator maps its append errors. Nil: a write is
-	// answered once appended to the local log.
+	// Kafka's group coordinator maps its append errors. A commit's and a
+	// leader SyncGroup's writes are waited for on their request's
+	// goroutine, never on the group's: it must be safe for concurrent
+	// use. Nil: a write is answered once appended to the local log.
 	WaitAppended func(ctx context.Context, partition int32, lastOffset int64) error
 	// AppendAsLeader, when set, makes every append to __consumer_offsets
 	// partition: it calls appendFn(batches) (the local log's append) only

@@ -112,14 +112,34 @@
 // most offsets.commit.timeout.ms). The group's state changes only after
 // that: a commit whose replication failed is answered with Kafka's mapping
 // of the append error (leadership moved: NOT_COORDINATOR; too few in-sync
-// replicas, timeout: COORDINATOR_NOT_AVAILABLE) and OffsetFetch keeps
-// showing the offset committed before it, as Kafka's pending offset
-// commits. The write waits on the group's loop (or, parked, under
-// group.mu): a group's operations stay in order, at the cost of one
-// replication round trip per write of that group; other groups are not
-// held. The topic is created through the cluster
-// (Config.CreateOffsetsTopic), never in the local Manager: with fewer live
-// brokers than offsets.topic.replication.factor FindCoordinator answers
+// replicas, timeout: COORDINATOR_NOT_AVAILABLE, as Kafka 4's group
+// coordinator maps a timed-out write) and OffsetFetch keeps showing the
+// offset committed before it, as Kafka's pending offset commits.
+//
+// A commit and a leader's SyncGroup wait for their replicas off the
+// group's owner (pending.go): the owner appends, in the group's order,
+// and keeps the write among the group's pending writes; the request's own
+// goroutine waits (the replica leader's registered waiters complete it as
+// the high watermark advances: no goroutine is added per write) and then
+// hands the outcome back to the owner, which applies it. Meanwhile the
+// group answers heartbeats, OffsetFetch and its other members: a slow
+// follower holds up only the requests that wrote. Writes take effect in
+// append order: a write known replicated applies every pending write
+// appended before it first (the high watermark passed them too), so two
+// commits of a member land in the order they were made whichever answer
+// reaches the group first; a write not replicated is dropped. A leader's
+// assignment makes the generation Stable only if the group is still in
+// that generation's CompletingRebalance when it is replicated, as in
+// Kafka. The rare writes that change the group at once (DeleteGroups,
+// OffsetDelete, expiry, a deleted topic's offsets, an emptied group's
+// generation, a static member's replacement) wait on the owner, after
+// the pending writes before them; the tombstones of DeleteGroups,
+// OffsetDelete and a deleted topic cover the pending commits' partitions
+// too. Other groups are never held.
+//
+// The topic is created through the cluster (Config.CreateOffsetsTopic),
+// never in the local Manager: with fewer live brokers than
+// offsets.topic.replication.factor FindCoordinator answers
 // COORDINATOR_NOT_AVAILABLE (KIP-115).
 //
 // # On disk: __consumer_offsets

@@ -47,6 +47,10 @@ type group struct {
 	pending map[string]*time.Timer // KIP-394 ids handed out, not joined yet; each expires after the session timeout
 
 	offsets offsetTable
+	// writes are the group's writes to __consumer_offsets appended and
+	// waiting for their replicas (pending.go), in append order; nil on a
+	// single broker, whose writes are done once appended.
+	writes []*pendingWrite
 	// hasMetadata: a GroupMetadata record of this group may be in the
 	// log, so deleting the group must tombstone it.
 	hasMetadata bool

@@ -38,7 +38,7 @@ func (c *Coordinator) Join(ctx context.Context, r JoinRequest) JoinResult {
 	if g == nil {
 		return fail(ErrUnknownMemberID)
 	}
-	res, err := await(ctx, g, func() (chan JoinResult, JoinResult) { return g.join(r) })
+	res, err := await(ctx, g, func() (chan JoinResult, JoinResult) { return g.join(r) }, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -47,12 +47,18 @@ func (c *Coordinator) Join(ctx context.Context, r JoinRequest) JoinResult {
 
 // await runs op on g's loop; op answers at once or hands back the channel
 // its answer will come on (JoinGroup and SyncGroup wait for other
-// members), which await then waits on until ctx ends.
-func await[T any](ctx context.Context, g *group, op func() (chan T, T)) (T, error) {
+// members), which await then waits on until ctx ends. settle, when set,
+// runs first, off the loop: it waits for the write op made (the leader's
+// SyncGroup stores the assignment), whose outcome answers the channel,
+// as a new rebalance or the group's stop would.
+func await[T any](ctx context.Context, g *group, op func() (chan T, T), settle func()) (T, error) {
 	var ch chan T
 	var res T
 	if err := g.run(func() { ch, res = op() }); err != nil {
 		return res, err
+	}
+	if settle != nil {
+		settle()
 	}
 	if ch == nil {
 		return res, nil
@@ -169,7 +175,7 @@ func (g *group) makeMaps() {
 // next offsets.retention.check.interval.ms, as Kafka does, would let
 // JoinGroups with fresh group ids pile up groups.
 func (g *group) dieIfUnused() {
-	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && g.offsets.len() == 0 && !g.hasMetadata {
+	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && g.offsets.len() == 0 && !g.hasMetadata && len(g.writes) == 0 {
 		g.setState(Dead)
 	}
 }
@@ -251,7 +257,9 @@ func (g *group) replaceStatic(old *member, r JoinRequest) (chan JoinResult, Join
 		before := old.protocols
 		old.update(r)
 		if g.selectProtocol() == g.protocol {
-			if err := g.storeMetadata(); err != nil {
+			// Waited for on the owner: rare (a restarted static
+			// member), and what it answers depends on it.
+			if err := g.storeMetadataNow(); err != nil {
 				// Kafka reverts the replacement when it cannot be stored.
 				delete(g.members, id)
 				old.id = oldID
@@ -402,7 +410,8 @@ func (g *group) completeJoin() {
 		g.protocol = ""
 		g.leader = ""
 		g.setState(Empty)
-		if err := g.storeMetadata(); err != nil {
+		// Waited for on the owner: no member is left to heartbeat.
+		if err := g.storeMetadataNow(); err != nil {
 			g.c.logger.Warn("consumergroup: storing empty group failed", "group", g.id, "err", err)
 		}
 		g.c.logger.Info("consumergroup: group is empty", "group", g.id, "generation", g.generation)
@@ -548,15 +557,24 @@ func (c *Coordinator) Sync(ctx context.Context, r SyncRequest) SyncResult {
 	if g == nil {
 		return SyncResult{Err: ErrUnknownMemberID}
 	}
-	res, err := await(ctx, g, func() (chan SyncResult, SyncResult) { return g.sync(r) })
+	var w *pendingWrite
+	res, err := await(ctx, g, func() (chan SyncResult, SyncResult) {
+		ch, res, pw := g.sync(r)
+		w = pw
+		return ch, res
+	}, func() {
+		// The write's outcome reaches the members through their
+		// channels (the assignment, or its error), the leader's too.
+		_ = g.awaitWrite(w)
+	})
 	if err != nil {
 		return SyncResult{Err: err}
 	}
 	return res
 }
 
-func (g *group) sync(r SyncRequest) (chan SyncResult, SyncResult) {
-	fail := func(err error) (chan SyncResult, SyncResult) { return nil, SyncResult{Err: err} }
+func (g *group) sync(r SyncRequest) (chan SyncResult, SyncResult, *pendingWrite) {
+	fail := func(err error) (chan SyncResult, SyncResult, *pendingWrite) { return nil, SyncResult{Err: err}, nil }
 	m, err := g.generationMember(r.MemberID, r.InstanceID, r.Generation)
 	switch {
 	case err != nil:
@@ -574,7 +592,7 @@ func (g *group) sync(r SyncRequest) (chan SyncResult, SyncResult) {
 			m.pendingSync = false
 			g.stopSyncTimerIfAllSynced()
 		}
-		return nil, g.syncResult(m)
+		return nil, g.syncResult(m), nil
 	case CompletingRebalance:
 	default:
 		return fail(ErrUnknownMemberID)
@@ -585,28 +603,46 @@ func (g *group) sync(r SyncRequest) (chan SyncResult, SyncResult) {
 	ch := m.syncCh
 	g.heartbeat(m)
 	if m.id != g.leader {
-		return ch, SyncResult{}
+		return ch, SyncResult{}, nil
 	}
 	for _, o := range g.order {
 		// A member the leader left out gets an empty assignment. Copied:
 		// the caller's buffer may be reused once Sync returns.
 		o.assignment = bytes.Clone(r.Assignments[o.id])
 	}
-	if err := g.storeMetadata(); err != nil {
+	// The generation becomes Stable, and its members get their
+	// assignments, once the assignment is replicated: the leader's
+	// request waits for that off the group's owner (Coordinator.Sync),
+	// which keeps answering heartbeats meanwhile. If the group moved on
+	// by then (a member joined or left: a new rebalance), the outcome
+	// changes nothing, as in Kafka.
+	gen := g.generation
+	current := func() bool { return g.state == CompletingRebalance && g.generation == gen }
+	failed := func(err error) {
+		if !current() {
+			return
+		}
 		g.c.logger.Warn("consumergroup: storing the assignment failed; rebalancing", "group", g.id, "err", err)
 		for _, o := range g.order {
 			o.assignment = nil
 			g.answerSync(o, SyncResult{Err: err})
 		}
 		g.prepareRebalance("storing the assignment failed")
-		return ch, SyncResult{}
 	}
-	g.setState(Stable)
-	for _, o := range g.order {
-		g.answerSync(o, g.syncResult(o))
+	w, err := g.storeMetadata(func() {
+		if !current() {
+			return
+		}
+		g.setState(Stable)
+		for _, o := range g.order {
+			g.answerSync(o, g.syncResult(o))
+		}
+		g.stopSyncTimerIfAllSynced()
+	}, failed)
+	if err != nil {
+		failed(err)
 	}
-	g.stopSyncTimerIfAllSynced()
-	return ch, SyncResult{}
+	return ch, SyncResult{}, w
 }
 
 // stopSyncTimerIfAllSynced ends the sync phase's timer once every member

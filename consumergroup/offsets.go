@@ -12,7 +12,8 @@ import (
 
 // Commit handles an OffsetCommit request. It returns one error per offset
 // (nil for each stored), or a single error for the whole request. Offsets
-// are appended to __consumer_offsets before Commit returns.
+// are appended to __consumer_offsets, and in a cluster replicated, before
+// Commit returns; the group's owner does not wait for the replicas.
 func (c *Coordinator) Commit(r CommitRequest) ([]error, error) {
 	// The empty group id is valid here, as in Kafka: old clients commit
 	// under it.
@@ -43,11 +44,18 @@ func (c *Coordinator) Commit(r CommitRequest) ([]error, error) {
 	if g == nil {
 		return nil, ErrIllegalGeneration
 	}
-	var res error
-	if err := g.run(func() { res = g.commit(r, errs, valid, topics) }); err != nil {
+	// One variable for what the closure hands back: one allocation.
+	var out struct {
+		w   *pendingWrite
+		err error
+	}
+	if err := g.run(func() { out.w, out.err = g.commit(r, errs, valid, topics) }); err != nil {
 		return nil, err
 	}
-	return errs, res
+	if err := g.awaitWrite(out.w); err != nil {
+		setPending(errs, err)
+	}
+	return errs, out.err
 }
 
 // topicInfo is what a commit checks of a topic.
@@ -72,9 +80,11 @@ func (c *Coordinator) topic(name string) topicInfo {
 	return topicInfo{name: name, id: t.ID, partitions: len(t.Partitions), ok: true}
 }
 
-// commit stores the offsets of r whose errs are nil; topics holds the ID
-// each of their topics had when Commit checked it.
-func (g *group) commit(r CommitRequest, errs []error, valid int, topics map[string]tlog.TopicID) error {
+// commit appends the offsets of r whose errs are nil; topics holds the ID
+// each of their topics had when Commit checked it. The write it returns
+// (nil when nothing waits: a single broker's, or nothing to store) stores
+// them once settled; an error is the whole request's.
+func (g *group) commit(r CommitRequest, errs []error, valid int, topics map[string]tlog.TopicID) (*pendingWrite, error) {
 	if r.Generation >= 0 || r.MemberID != "" || r.InstanceID != nil {
 		// A group member's commit (naming a member or an instance makes
 		// it one, whatever the generation): as Kafka, the member and its
@@ -83,15 +93,15 @@ func (g *group) commit(r CommitRequest, errs []error, valid int, topics map[stri
 		// UNKNOWN_MEMBER_ID) rather than being told to rejoin.
 		m, err := g.generationMember(r.MemberID, r.InstanceID, r.Generation)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if g.state == CompletingRebalance {
-			return ErrRebalanceInProgress // the generation has no assignment yet
+			return nil, ErrRebalanceInProgress // the generation has no assignment yet
 		}
 		g.heartbeat(m) // a commit proves the member alive, as in Kafka
 	} else if g.state != Empty {
 		// A simple commit: only members commit into a group that has them.
-		return ErrUnknownMemberID
+		return nil, ErrUnknownMemberID
 	}
 	// Again on the group's loop, right before the append: a topic deleted
 	// (or deleted and created again) since Commit looked has had its
@@ -114,7 +124,7 @@ func (g *group) commit(r CommitRequest, errs []error, valid int, topics map[stri
 		// empty group it created (commits with fresh group ids would
 		// pile them up).
 		g.dieIfUnused()
-		return nil
+		return nil, nil
 	}
 	now := g.c.cfg.now().UnixMilli()
 	expire := int64(-1)
@@ -136,18 +146,24 @@ func (g *group) commit(r CommitRequest, errs []error, valid int, topics map[stri
 		om := OffsetAndMetadata{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: ptrString(o.Metadata), CommitTime: now, ExpireTime: expire}
 		recs = append(recs, offsetRecord(&arena, g.id, o.TopicPartition, &om))
 	}
-	if err := g.c.appendRecords(g.partition, recs); err != nil {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
+	// The offsets take effect, and OffsetFetch shows them, once the
+	// write is replicated (Kafka's pending offset commits): the request
+	// waits for that off the group's owner (awaitWrite).
+	w, err := g.write(recs, true, nil, nil)
+	if err != nil {
+		setPending(errs, err)
+		return nil, nil
+	}
+	return w, nil
+}
+
+// setPending answers err for every offset of a commit not answered yet.
+func setPending(errs []error, err error) {
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = err
 		}
-		return nil
 	}
-	for _, rec := range recs { // in request order: a partition named twice keeps the last
-		g.offsets.set(rec.tp, rec.om)
-	}
-	return nil
 }
 
 // FetchOffsets returns the group's committed offsets: of the given
@@ -196,11 +212,11 @@ func (g *group) delete() error {
 		return ErrNonEmptyGroup
 	}
 	recs := make([]record, 0, g.offsets.len()+1)
-	for tp := range g.offsets.all() {
+	for tp := range g.offsetKeys() {
 		recs = append(recs, offsetRecord(new([]byte), g.id, tp, nil))
 	}
 	recs = append(recs, metadataTombstone(g.id))
-	if err := g.c.appendRecords(g.partition, recs); err != nil {
+	if err := g.writeNow(recs); err != nil {
 		return err
 	}
 	g.c.logger.Info("consumergroup: group deleted", "group", g.id, "offsets", g.offsets.len())
@@ -246,12 +262,12 @@ func (g *group) deleteOffsets(tps []TopicPartition, errs []error) error {
 			errs[i] = ErrGroupSubscribedToTopic
 			continue
 		}
-		if _, ok := g.offsets.get(tp); ok {
+		if g.hasOffset(tp) {
 			recs = append(recs, offsetRecord(new([]byte), g.id, tp, nil))
 		}
 	}
 	if len(recs) > 0 {
-		if err := g.c.appendRecords(g.partition, recs); err != nil {
+		if err := g.writeNow(recs); err != nil {
 			return err
 		}
 	}
@@ -324,7 +340,9 @@ func (g *group) expireOffsets(now time.Time) {
 			recs = append(recs, offsetRecord(new([]byte), g.id, tp, nil))
 		}
 	}
-	dead := g.state == Empty && len(recs) == g.offsets.len()
+	// A group with commits pending is not dead: they are newer than
+	// any retention.
+	dead := g.state == Empty && len(recs) == g.offsets.len() && len(g.writes) == 0
 	if dead && g.hasMetadata {
 		recs = append(recs, metadataTombstone(g.id))
 	}
@@ -332,7 +350,7 @@ func (g *group) expireOffsets(now time.Time) {
 		return
 	}
 	if len(recs) > 0 {
-		if err := g.c.appendRecords(g.partition, recs); err != nil {
+		if err := g.writeNow(recs); err != nil {
 			g.c.logger.Warn("consumergroup: expiring offsets failed", "group", g.id, "err", err)
 			return
 		}
@@ -404,7 +422,7 @@ func (c *Coordinator) DeleteTopicOffsets(topics ...string) error {
 
 func (g *group) dropTopicOffsets(topics map[string]bool) error {
 	var recs []record
-	for tp := range g.offsets.all() {
+	for tp := range g.offsetKeys() {
 		if topics[tp.Topic] {
 			recs = append(recs, offsetRecord(new([]byte), g.id, tp, nil))
 		}
@@ -412,7 +430,7 @@ func (g *group) dropTopicOffsets(topics map[string]bool) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := g.c.appendRecords(g.partition, recs); err != nil {
+	if err := g.writeNow(recs); err != nil {
 		return err
 	}
 	for _, r := range recs {

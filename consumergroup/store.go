@@ -82,8 +82,9 @@ func metadataKey(groupID string) []byte {
 func metadataTombstone(groupID string) record { return record{key: metadataKey(groupID)} }
 
 // storeMetadata appends the group's current generation: Kafka writes it
-// when a generation's assignment is set and when the group empties.
-func (g *group) storeMetadata() error {
+// when a generation's assignment is set and when the group empties. The
+// write is the group's (write): apply and fail run when it settles.
+func (g *group) storeMetadata(apply func(), fail func(error)) (*pendingWrite, error) {
 	v := kmsg.NewGroupMetadataValue()
 	v.Version = metadataValueVersion
 	v.ProtocolType = g.protocolType
@@ -107,36 +108,40 @@ func (g *group) storeMetadata() error {
 			Assignment:             m.assignment,
 		})
 	}
-	err := g.c.appendRecords(g.partition, []record{{key: metadataKey(g.id), value: v.AppendTo(nil)}})
-	if err == nil || g.c.cfg.WaitAppended != nil {
-		// A write whose replication failed may be in the log all the
-		// same (and committed later): deleting the group must tombstone
-		// it too.
+	w, err := g.write([]record{{key: metadataKey(g.id), value: v.AppendTo(nil)}}, false, apply, fail)
+	if err == nil {
+		// Appended: even a write whose replication then fails may be
+		// in the log (and committed later), so deleting the group must
+		// tombstone it too.
 		g.hasMetadata = true
 	}
-	return err
+	return w, err
 }
 
-// appendRecords appends recs to the group's __consumer_offsets partition
-// in one append (several batches when large), so that a commit is stored
-// whole or not at all. With Config.WaitAppended it returns once the hook
-// says the append is committed (replicated), so that the caller changes
-// its state, and answers, only then: a write whose replication failed
-// is answered with the error and leaves the state as it was, as Kafka's
-// pending offset commits do.
-func (c *Coordinator) appendRecords(partition int32, recs []record) error {
-	ps, err := c.appendOwner(partition)
+// storeMetadataNow is storeMetadata waited for on the owner (finishNow).
+func (g *group) storeMetadataNow() error {
+	w, err := g.storeMetadata(nil, nil)
 	if err != nil {
 		return err
+	}
+	return g.finishNow(w)
+}
+
+// appendRecords appends recs to __consumer_offsets partition in one
+// append (several batches when large), so that a write is stored whole or
+// not at all, and returns the partition's ownership it appended under (a
+// cluster's) and the append's last offset, which Config.WaitAppended
+// then waits for (group.write).
+func (c *Coordinator) appendRecords(partition int32, recs []record) (*offsetsPartition, int64, error) {
+	ps, err := c.appendOwner(partition)
+	if err != nil {
+		return nil, 0, err
 	}
 	info, err := c.appendLocal(partition, recs)
 	if ps != nil {
 		ps.appendMu.RUnlock()
 	}
-	if err != nil || c.cfg.WaitAppended == nil {
-		return err
-	}
-	return c.waitAppended(ps, partition, info.LastOffset)
+	return ps, info.LastOffset, err
 }
 
 // waitAppended waits, with Config.WaitAppended, for the append to

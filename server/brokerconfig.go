@@ -41,6 +41,12 @@ const (
 	BrokerOffsetsTopicSegmentBytes      = "offsets.topic.segment.bytes"
 	BrokerOffsetsRetentionMinutes       = "offsets.retention.minutes"
 	BrokerOffsetsRetentionCheckInterval = "offsets.retention.check.interval.ms"
+	// BrokerOffsetsCommitTimeoutMs is how long, in a cluster, a write to
+	// __consumer_offsets (a commit, a generation's assignment) waits for
+	// the partition's in-sync replicas before it is answered
+	// COORDINATOR_NOT_AVAILABLE; the group's other requests are served
+	// meanwhile. A single broker answers once appended.
+	BrokerOffsetsCommitTimeoutMs = "offsets.commit.timeout.ms"
 	// BrokerLogRetentionCheckInterval is how often retention (retention.ms,
 	// retention.bytes, DeleteRecords' log start) deletes segments.
 	BrokerLogRetentionCheckInterval    = "log.retention.check.interval.ms"
@@ -216,6 +222,11 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.Server.Groups.OffsetsRetention, err = parseDuration(value, time.Minute)
 	case BrokerOffsetsRetentionCheckInterval:
 		b.Server.Groups.OffsetsRetentionCheckInterval, err = parseDuration(value, time.Millisecond)
+	case BrokerOffsetsCommitTimeoutMs:
+		b.Server.Groups.OffsetsCommitTimeout, err = parseDuration(value, time.Millisecond)
+		if err == nil && b.Server.Groups.OffsetsCommitTimeout <= 0 {
+			err = errors.New("must be positive")
+		}
 	case BrokerLogRetentionCheckInterval:
 		b.RetentionCheckInterval, err = parseDuration(value, time.Millisecond)
 		if err == nil && b.RetentionCheckInterval <= 0 {
@@ -379,6 +390,7 @@ func (b *BrokerSettings) Map() map[string]string {
 		BrokerOffsetsTopicSegmentBytes:      strconv.FormatInt(b.Server.Groups.OffsetsTopicSegmentBytes, 10),
 		BrokerOffsetsRetentionMinutes:       strconv.FormatInt(int64(b.Server.Groups.OffsetsRetention/time.Minute), 10),
 		BrokerOffsetsRetentionCheckInterval: strconv.FormatInt(b.Server.Groups.OffsetsRetentionCheckInterval.Milliseconds(), 10),
+		BrokerOffsetsCommitTimeoutMs:        strconv.FormatInt(b.Server.Groups.OffsetsCommitTimeout.Milliseconds(), 10),
 		BrokerLogRetentionCheckInterval:     strconv.FormatInt(b.RetentionCheckInterval.Milliseconds(), 10),
 		BrokerGroupInitialRebalanceDelayMs:  strconv.FormatInt(b.Server.Groups.InitialRebalanceDelay.Milliseconds(), 10),
 		BrokerGroupMinSessionTimeoutMs:      strconv.FormatInt(b.Server.Groups.MinSessionTimeout.Milliseconds(), 10),

@@ -127,7 +127,7 @@ var kafkaNotApplying = map[string]string{
 	"remote.fetch.max.wait.ms": whyTiered, "remote.list.offsets.request.timeout.ms": whyTiered,
 
 	// Groups and offsets.
-	"offsets.commit.timeout.ms": whyOffsets, "offsets.commit.required.acks": whyOffsets,
+	"offsets.commit.required.acks":          whyOffsets,
 	"offsets.topic.compression.codec":       whyOffsets,
 	"group.coordinator.rebalance.protocols": whyNewGroups, "group.coordinator.new.enable": whyNewGroups,
 

@@ -112,7 +112,7 @@ func TestKafkaSettingsTheNewcomerHit(t *testing.T) {
 	names := []string{"delete.topic.enable=true", "auto.leader.rebalance.enable=false", "log.message.format.version=2.8",
 		"inter.broker.protocol.version=3.7", "log.cleaner.enable=true", "log.cleaner.threads=2",
 		"num.replica.fetchers=4", "replica.fetch.max.bytes=2097152", "transaction.state.log.num.partitions=50",
-		"broker.rack=eu-west-1a", "log.preallocate=false", "offsets.commit.timeout.ms=5000",
+		"broker.rack=eu-west-1a", "log.preallocate=false", "offsets.commit.required.acks=-1",
 		"metric.reporters=", "num.io.threads=8", "num.network.threads=3"}
 	b := DefaultBrokerSettings()
 	if err := b.ReadProperties(strings.NewReader(strings.Join(names, "\n")), "server.properties"); err != nil {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	tlog "github.com/tributary-io/tributary/log"
 )
@@ -114,6 +115,34 @@ func TestKafkaPropertiesRefused(t *testing.T) {
 		}
 		if err == nil {
 			t.Errorf("%s accepted", line)
+		}
+	}
+}
+
+// TestOffsetsCommitTimeoutIsASetting: offsets.commit.timeout.ms reaches
+// the group coordinator (Kafka's 5000 by default), is listed with the
+// broker's settings, and only a positive value is taken.
+func TestOffsetsCommitTimeoutIsASetting(t *testing.T) {
+	b := DefaultBrokerSettings()
+	if got := b.Server.Groups.OffsetsCommitTimeout; got != 5*time.Second {
+		t.Fatalf("default offsets.commit.timeout.ms %v, want 5 s", got)
+	}
+	if err := b.ReadProperties(strings.NewReader("offsets.commit.timeout.ms=1500"), "f"); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Server.Groups.OffsetsCommitTimeout; got != 1500*time.Millisecond {
+		t.Fatalf("offsets.commit.timeout.ms=1500: %v", got)
+	}
+	if slices.Contains(b.Ignored, BrokerOffsetsCommitTimeoutMs) {
+		t.Fatal("offsets.commit.timeout.ms reported as ignored")
+	}
+	if got := b.Map()[BrokerOffsetsCommitTimeoutMs]; got != "1500" {
+		t.Fatalf("listed as %q", got)
+	}
+	for _, v := range []string{"0", "-1", "soon"} {
+		b := DefaultBrokerSettings()
+		if err := b.ReadProperties(strings.NewReader("offsets.commit.timeout.ms="+v), "f"); err == nil {
+			t.Errorf("offsets.commit.timeout.ms=%s accepted", v)
 		}
 	}
 }

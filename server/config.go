@@ -136,6 +136,13 @@ type Config struct {
 	// principal of connections from a client address, standing in for
 	// authentication until SASL and mutual TLS set principals.
 	principalByHost map[string]auth.Principal
+	// stalledFollower is set by tests only: a follower's fetch of a
+	// partition this broker leads for which it reports true is refused
+	// (REPLICA_NOT_AVAILABLE: the follower backs off and retries) before
+	// the leader records anything of it, so the follower makes no
+	// progress there, as a frozen or cut-off follower (its ISR standing
+	// lapses after replica.lag.time.max.ms).
+	stalledFollower func(topic string, partition, follower int32) bool
 }
 
 // DefaultConfig returns Kafka's defaults.

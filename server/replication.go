@@ -155,6 +155,10 @@ func (c *conn) clusterFetchPart(resp *kmsg.FetchResponse, topic string, p *fetch
 		sp.ErrorCode = checkLeaderEpoch(p.l, rp.CurrentLeaderEpoch)
 		return
 	}
+	if stalled := c.s.cfg.stalledFollower; stalled != nil && stalled(topic, rp.Partition, follower) {
+		sp.ErrorCode = kerr.ReplicaNotAvailable.Code
+		return
+	}
 	ff, err := ld.HandleFollowerFetch(follower, brokerEpoch, rp.FetchOffset, rp.LogStartOffset, rp.LastFetchedEpoch, rp.CurrentLeaderEpoch)
 	if err != nil {
 		sp.ErrorCode = errorCode(err)

@@ -70,6 +70,7 @@ var settingDocs = map[string]string{
 	"min.insync.replicas":                 "default min.insync.replicas: replicas in the ISR an acks=all produce needs, else NOT_ENOUGH_REPLICAS; a single broker accepts only 1 (cluster)",
 	"num.partitions":                      "partitions of an auto-created topic or one created without a count",
 	"offset.metadata.max.bytes":           "longest metadata string a committed offset may carry",
+	"offsets.commit.timeout.ms":           "in a cluster, how long a commit or a group's assignment waits for the in-sync replicas of __consumer_offsets before COORDINATOR_NOT_AVAILABLE",
 	"offsets.retention.check.interval.ms": "how often expired committed offsets are looked for",
 	"offsets.retention.minutes":           "keep an empty group's committed offsets this long",
 	"offsets.topic.num.partitions":        "partitions of __consumer_offsets (fixed once created)",
