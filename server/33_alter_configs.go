@@ -49,7 +49,7 @@ func handleAlterConfigs(c *conn, h *reqHeader, req *kmsg.AlterConfigsRequest) (k
 		if code := c.authorizeConfigs(h.key, auth.OpAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 && !dup {
 			sr.ErrorCode = code
 		} else {
-			sr.ErrorCode, sr.ErrorMessage = alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
+			sr.ErrorCode, sr.ErrorMessage = s.alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
 				return s.replaceTopicConfigs(rr, req.ValidateOnly)
 			})
 		}
