@@ -17,12 +17,15 @@ package server
 // Broker resources list the broker's settings by Kafka's server.properties
 // names. A broker answers for its own node.id (0 on a single broker; a
 // cluster broker's node.id), and for "", Kafka's name of the cluster-wide
-// dynamic defaults: a single broker has none, and describes its own
-// settings there too. Another broker's id is refused with INVALID_REQUEST,
-// as Kafka's broker refuses it: clients (kadm, kafka-configs) send a
-// broker's resource to that broker. Identity settings (node.id,
+// dynamic defaults: in a cluster those alone, as Kafka describes them; a
+// single broker has none, and describes its own settings there too.
+// Another broker's id is refused with INVALID_REQUEST, as Kafka's broker
+// refuses it: clients (kadm, kafka-configs) send a broker's resource to
+// that broker. Identity settings (node.id,
 // broker.id, broker.rack, advertised.listeners, log.dirs) carry this
-// node's values. Every setting is read-only.
+// node's values. Every setting is read-only but a cluster broker's
+// replication throttle rates, whose dynamic values come from the cluster
+// metadata (cluster_throttle.go).
 
 import (
 	"net"
@@ -73,7 +76,7 @@ func handleDescribeConfigs(c *conn, h *reqHeader, req *kmsg.DescribeConfigsReque
 				sr.ErrorCode, sr.ErrorMessage = code, msg
 				break
 			}
-			sr.Configs = d.broker(rr.ConfigNames)
+			sr.Configs = d.broker(rr.ResourceName, rr.ConfigNames)
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
 			sr.ErrorMessage = adminMsg("Unsupported resource type %v (%d): this broker describes TOPIC and BROKER configs.", rr.ResourceType, int8(rr.ResourceType))
@@ -168,8 +171,13 @@ func (d *configDescriber) topic(t *tlog.Topic, names []string) []kmsg.DescribeCo
 	return cs
 }
 
-// broker describes the broker's settings, all of them when names is nil.
-func (d *configDescriber) broker(names []string) []kmsg.DescribeConfigsResponseResourceConfig {
+// broker describes the broker resource's settings, all of them when
+// names is nil: in a cluster, "" is the cluster-wide dynamic defaults
+// alone, as in Kafka; else this broker's settings.
+func (d *configDescriber) broker(resource string, names []string) []kmsg.DescribeConfigsResponseResourceConfig {
+	if resource == "" && d.s.node != nil {
+		return d.clusterDefaults(configFilter(names))
+	}
 	if names == nil && d.brokerConfigs != nil {
 		return d.brokerConfigs
 	}
@@ -273,14 +281,46 @@ func (d *configDescriber) brokerSettings(keep func(string) bool) []kmsg.Describe
 		}
 	}
 	sort.Strings(names)
+	snap := s.node.snapshot() // a single broker's is empty
 	out := make([]kmsg.DescribeConfigsResponseResourceConfig, 0, len(names))
 	for _, name := range names {
+		// Precedence, highest first: this broker's dynamic config, the
+		// cluster-wide dynamic default, the static setting, Kafka's
+		// default. Only the throttle rates are dynamic.
 		var chain []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+		dynamic := s.node != nil && throttleRateConfig(name)
+		if dynamic {
+			if v, ok := snap.BrokerConfigs[strconv.Itoa(int(s.node.self))][name]; ok {
+				chain = append(chain, synonym(name, v, kmsg.ConfigSourceDynamicBrokerConfig))
+			}
+			if v, ok := snap.BrokerConfigs[""][name]; ok {
+				chain = append(chain, synonym(name, v, kmsg.ConfigSourceDynamicDefaultBrokerConfig))
+			}
+		}
 		if values[name] != defaults[name] {
 			chain = append(chain, synonym(name, values[name], kmsg.ConfigSourceStaticBrokerConfig))
 		}
 		chain = append(chain, synonym(name, defaults[name], kmsg.ConfigSourceDefaultConfig))
-		out = append(out, describedConfig(name, chain, true, d.synonyms, d.docs))
+		out = append(out, describedConfig(name, chain, !dynamic, d.synonyms, d.docs))
+	}
+	return out
+}
+
+// clusterDefaults describes the cluster-wide dynamic broker configs (the
+// resource ""), keeping those keep accepts (all if nil).
+func (d *configDescriber) clusterDefaults(keep func(string) bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	set := d.s.node.snapshot().BrokerConfigs[""]
+	names := make([]string, 0, len(set))
+	for n := range set {
+		if keep == nil || keep(n) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	out := make([]kmsg.DescribeConfigsResponseResourceConfig, 0, len(names))
+	for _, name := range names {
+		chain := []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{synonym(name, set[name], kmsg.ConfigSourceDynamicDefaultBrokerConfig)}
+		out = append(out, describedConfig(name, chain, false, d.synonyms, d.docs))
 	}
 	return out
 }

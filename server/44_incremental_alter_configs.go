@@ -21,7 +21,8 @@ package server
 // Broker settings are static (server.properties and flags, read at start),
 // so broker resources are refused with INVALID_REQUEST and a message saying
 // so, but for a cluster broker's replication throttle rates, which its own
-// resource sets and deletes (cluster_throttle.go); broker loggers are not
+// resource or the cluster-wide default ("") sets and deletes, stored in
+// the cluster metadata (cluster_throttle.go); broker loggers are not
 // configurable either.
 
 import (

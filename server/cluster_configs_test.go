@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -113,5 +114,110 @@ func TestClusterBrokerConfigsDescribeEachNodeByItsOwnID(t *testing.T) {
 	if err != nil || len(aresp.Resources) != 1 || aresp.Resources[0].ErrorCode != kerr.InvalidRequest.Code ||
 		!strings.Contains(unptr(aresp.Resources[0].ErrorMessage), "expected 1") {
 		t.Fatalf("alter broker 2's resource on broker 1: %v %+v", err, aresp)
+	}
+}
+
+// brokerConfigOf describes one config of broker id, routed to it by kadm.
+func brokerConfigOf(ctx context.Context, t *testing.T, adm *kadm.Client, id int32, name string) kadm.Config {
+	t.Helper()
+	rcs, err := adm.DescribeBrokerConfigs(ctx, id)
+	if err != nil || len(rcs) != 1 || rcs[0].Err != nil {
+		t.Fatalf("describe broker %d: %v %+v", id, err, rcs)
+	}
+	for _, c := range rcs[0].Configs {
+		if c.Key == name {
+			return c
+		}
+	}
+	t.Fatalf("broker %d does not describe %s", id, name)
+	return kadm.Config{}
+}
+
+// waitRate waits until the throttle's rate is want.
+func waitRate(t *testing.T, what string, th interface{ Rate() int64 }, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for th.Rate() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: rate %d, want %d", what, th.Rate(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestClusterThrottleRatesPersistInMetadataAcrossRestart: replication
+// throttle rates set at run time are dynamic broker configs kept in the
+// cluster metadata, as Kafka keeps them: a broker's own survives its
+// restart (described as DYNAMIC_BROKER_CONFIG, and its throttle in
+// force), the cluster-wide default ("") applies to every broker without
+// its own (DYNAMIC_DEFAULT_BROKER_CONFIG), and DELETE goes back down the
+// chain to the serve setting.
+func TestClusterThrottleRatesPersistInMetadataAcrossRestart(t *testing.T) {
+	tc := startTestCluster(t)
+	ctx := testContext(t)
+	adm := kadm.NewClient(mustClient(t, tc.node(1).addr))
+	alter := func(op kadm.IncrementalOp, name, value string, brokers ...int32) {
+		t.Helper()
+		ac := kadm.AlterConfig{Op: op, Name: name}
+		if op == kadm.SetConfig {
+			ac.Value = &value
+		}
+		res, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{ac}, brokers...)
+		if err != nil || len(res) != 1 || res[0].Err != nil {
+			t.Fatalf("alter %s of brokers %v: %v %+v", name, brokers, err, res)
+		}
+	}
+
+	alter(kadm.SetConfig, BrokerFollowerReplicationThrottledRate, "12345", 2)
+	if got := tc.node(2).srv.node.throttles.follower.Rate(); got != 12345 {
+		t.Fatalf("broker 2's follower rate %d right after the alter, want 12345", got)
+	}
+	c := brokerConfigOf(ctx, t, adm, 2, BrokerFollowerReplicationThrottledRate)
+	if c.MaybeValue() != "12345" || c.Source != kmsg.ConfigSourceDynamicBrokerConfig {
+		t.Fatalf("broker 2's %s: %+v, want 12345 DYNAMIC_BROKER_CONFIG", c.Key, c)
+	}
+	for _, id := range []int32{1, 3} {
+		if got := tc.node(id).srv.node.throttles.follower.Rate(); got != 0 {
+			t.Fatalf("broker %d's follower rate %d: broker 2's rate applies to broker 2 only", id, got)
+		}
+	}
+
+	n2 := tc.node(2)
+	n2.stop(false)
+	if err := tc.start(n2); err != nil {
+		t.Fatal(err)
+	}
+	waitRate(t, "broker 2 after its restart", n2.srv.node.throttles.follower, 12345)
+	// A client of the restarted broker: it listens on a new port.
+	adm = kadm.NewClient(mustClient(t, n2.addr))
+	c = brokerConfigOf(ctx, t, adm, 2, BrokerFollowerReplicationThrottledRate)
+	if c.MaybeValue() != "12345" || c.Source != kmsg.ConfigSourceDynamicBrokerConfig {
+		t.Fatalf("broker 2's %s after its restart: %+v", c.Key, c)
+	}
+
+	// The cluster-wide default reaches every broker, under a broker's own.
+	alter(kadm.SetConfig, BrokerLeaderReplicationThrottledRate, "777")
+	alter(kadm.SetConfig, BrokerLeaderReplicationThrottledRate, "999", 3)
+	for id, want := range map[int32]int64{1: 777, 2: 777, 3: 999} {
+		waitRate(t, fmt.Sprintf("broker %d's leader throttle", id), tc.node(id).srv.node.throttles.leader, want)
+	}
+	c = brokerConfigOf(ctx, t, adm, 1, BrokerLeaderReplicationThrottledRate)
+	if c.MaybeValue() != "777" || c.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+		t.Fatalf("broker 1's %s: %+v, want 777 DYNAMIC_DEFAULT_BROKER_CONFIG", c.Key, c)
+	}
+	defaults, err := adm.DescribeBrokerConfigs(ctx)
+	if err != nil || len(defaults) != 1 || len(defaults[0].Configs) != 1 ||
+		defaults[0].Configs[0].Key != BrokerLeaderReplicationThrottledRate || defaults[0].Configs[0].Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+		t.Fatalf("cluster-wide defaults: %v %+v, want only %s", err, defaults, BrokerLeaderReplicationThrottledRate)
+	}
+
+	// DELETE: broker 3 back to the default, broker 2 back to its serve
+	// setting (none).
+	alter(kadm.DeleteConfig, BrokerLeaderReplicationThrottledRate, "", 3)
+	alter(kadm.DeleteConfig, BrokerFollowerReplicationThrottledRate, "", 2)
+	waitRate(t, "broker 3's leader throttle after DELETE", tc.node(3).srv.node.throttles.leader, 777)
+	waitRate(t, "broker 2's follower throttle after DELETE", n2.srv.node.throttles.follower, 0)
+	if c := brokerConfigOf(ctx, t, adm, 2, BrokerFollowerReplicationThrottledRate); c.Source != kmsg.ConfigSourceDefaultConfig {
+		t.Fatalf("broker 2's %s after DELETE: %+v", c.Key, c)
 	}
 }
