@@ -143,6 +143,8 @@ type brokerNode struct {
 	// started is set once StartCluster has set every field above:
 	// handlers touch store and admin only after it.
 	started atomic.Bool
+	// joined is closed when started is set (cluster_joining.go).
+	joined chan struct{}
 	// stopAuth ends cluster_auth.go's ACL watch; nil until StartCluster
 	// switched the credentials and ACLs to the cluster's store.
 	stopAuth func()
@@ -166,8 +168,8 @@ func (s *Server) ClusterID() string {
 // prepareCluster makes s a node of the cluster o.Config names (New, for
 // Config.Cluster), to be joined by StartCluster: the data path and
 // Metadata take the cluster's paths from the first request on (until
-// StartCluster has joined, Metadata shows no brokers and partitions are
-// led by nobody), and gcfg, the group coordinator's configuration, gets
+// StartCluster has joined, Metadata waits for it, cluster_joining.go, and
+// partitions are led by nobody), and gcfg, the group coordinator's configuration, gets
 // the cluster's hooks.
 func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) error {
 	c := o.Config
@@ -183,6 +185,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 	n := &brokerNode{s: s, cfg: c, opts: o, self: c.NodeID, interBroker: o.InterBroker,
 		log: s.logger.With("node", c.NodeID)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.joined = make(chan struct{})
 	n.throttles = newReplicationThrottles(n.self, c)
 	n.replicas = replica.NewManager(replica.Config{
 		Self:       n.self,
@@ -326,6 +329,7 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	n.replicas.SetBrokerEpoch(reg.Epoch())
 	n.setReg(reg)
 	n.started.Store(true)
+	close(n.joined)
 	if err := n.startFastFencer(); err != nil {
 		return err
 	}

@@ -48,6 +48,12 @@ type clusterTestNode struct {
 	// interBroker is how the node's fetchers dial the others' listener
 	// (the security opts gives a client).
 	interBroker InterBrokerClient
+	// joinDelay, when set, is how long the node listens before it starts
+	// joining the cluster (a quorum slow to answer).
+	joinDelay time.Duration
+	// joinStarted, when set, is told the listener's address once the
+	// node listens, before it joins.
+	joinStarted func(addr string)
 	mgr         *tlog.Manager
 	srv         *Server
 }
@@ -176,6 +182,10 @@ func (tc *testCluster) start(n *clusterTestNode) error {
 		mgr.Close()
 		return err
 	}
+	if n.joinStarted != nil {
+		n.joinStarted(addr.String())
+	}
+	time.Sleep(n.joinDelay)
 	if err := srv.StartCluster(context.Background()); err != nil {
 		srv.Close()
 		mgr.Close()
