@@ -80,6 +80,9 @@ const (
 	// createWaitTimeout bounds how long a topic creation waits for this
 	// node's snapshot and logs to show the new topic.
 	createWaitTimeout = 10 * time.Second
+	// etcdKeepAliveTime is the etcd client's keepalive ping interval:
+	// gRPC's shortest (it raises anything shorter to 10 s).
+	etcdKeepAliveTime = 10 * time.Second
 )
 
 // ErrClusterIDMismatch is a data dir that belongs to another cluster than
@@ -124,8 +127,9 @@ type brokerNode struct {
 	admin     *cluster.Controller // any broker's requests (CreateTopic, ...)
 	replicas  *replica.Manager
 	rec       *reconciler
-	fencer    *cluster.FastFencer   // nil unless this node watches (cluster_fastfence.go)
-	throttles *replicationThrottles // cluster_throttle.go
+	fencer    *cluster.FastFencer    // nil unless this node watches (cluster_fastfence.go)
+	guard     *cluster.EndpointGuard // the etcd client's dialer; leaves members that stop answering
+	throttles *replicationThrottles  // cluster_throttle.go
 
 	// elections counts the leaders admin and this node's active
 	// controller elected (tributary_cluster_leader_elections_total).
@@ -288,23 +292,24 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		}
 	}
 	n.root = root
-	// Keepalive pings find a member that stopped answering without
-	// closing its sockets (a paused process), so that watches and lease
-	// keep-alives move to another member instead of hanging on it. An
-	// external etcd accepts pings every 5 s by default; the embedded
-	// members every second.
-	keepAlive := 5 * time.Second
-	if len(c.Voters) > 0 {
-		keepAlive = 2 * cluster.EmbedGRPCKeepAliveMinTime
-	}
+	// A member that stopped answering without closing its sockets (cut
+	// off, paused) is left by the endpoint guard within a third of the
+	// session timeout (cluster/endpoint_guard.go), so that watches and
+	// lease keep-alives move to another member before the lease lapses.
+	// Keepalive pings stay as a backstop: gRPC sends them every 10 s at
+	// the most often (it raises shorter intervals), which an external
+	// etcd's default policy (5 s) and the embedded members' accept.
+	n.guard = cluster.NewEndpointGuard(n.opts.Security.InterBrokerConn.LocalAddr)
 	n.client, err = clientv3.New(clientv3.Config{
 		Endpoints: eps, DialTimeout: cluster.DefaultDialTimeout, Logger: zap.NewNop(),
-		DialKeepAliveTime: keepAlive, DialKeepAliveTimeout: 2 * time.Second, PermitWithoutStream: true,
-		TLS: n.opts.Security.Metadata.Client, DialOptions: metadataDialOptions(n.opts.Security.Metadata, n.opts.Security.InterBrokerConn.LocalAddr),
+		DialKeepAliveTime: etcdKeepAliveTime, DialKeepAliveTimeout: 2 * time.Second, PermitWithoutStream: true,
+		TLS:         n.opts.Security.Metadata.Client,
+		DialOptions: metadataDialOptions(n.opts.Security.Metadata, n.guard),
 	})
 	if err != nil {
 		return fmt.Errorf("server: start cluster: etcd client for %v: %w", eps, err)
 	}
+	n.guard.Start(n.client, eps, c.SessionTimeout/6, n.log)
 	if n.clusterID, err = n.joinClusterID(ctx); err != nil {
 		return err
 	}
@@ -778,6 +783,9 @@ func (n *brokerNode) closeAll() {
 	}
 	if n.store != nil {
 		n.store.Close()
+	}
+	if n.guard != nil {
+		n.guard.Close()
 	}
 	if n.client != nil && !clientClosed {
 		n.client.Close()
