@@ -211,6 +211,20 @@ func TestClusterThrottleRatesPersistInMetadataAcrossRestart(t *testing.T) {
 		t.Fatalf("cluster-wide defaults: %v %+v, want only %s", err, defaults, BrokerLeaderReplicationThrottledRate)
 	}
 
+	// AlterConfigs (the legacy API) replaces a broker's whole dynamic set:
+	// one rate, then none, which leaves broker 1 on the default again.
+	state := func(configs ...kadm.AlterConfig) {
+		t.Helper()
+		res, err := adm.AlterBrokerConfigsState(ctx, configs, 1)
+		if err != nil || len(res) != 1 || res[0].Err != nil {
+			t.Fatalf("alter broker 1's configs state to %+v: %v %+v", configs, err, res)
+		}
+	}
+	state(kadm.AlterConfig{Name: BrokerLeaderReplicationThrottledRate, Value: kadm.StringPtr("555")})
+	waitRate(t, "broker 1's leader throttle after AlterConfigs", tc.node(1).srv.node.throttles.leader, 555)
+	state()
+	waitRate(t, "broker 1's leader throttle after an empty AlterConfigs", tc.node(1).srv.node.throttles.leader, 777)
+
 	// DELETE: broker 3 back to the default, broker 2 back to its serve
 	// setting (none).
 	alter(kadm.DeleteConfig, BrokerLeaderReplicationThrottledRate, "", 3)

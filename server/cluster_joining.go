@@ -33,11 +33,15 @@ import (
 const metadataJoinWait = 5 * time.Second
 
 // awaitJoined waits until the node has joined its cluster (StartCluster
-// has set every field, the snapshot loaded and the broker registered),
-// the server closes or max passes; it reports whether the node joined.
+// has set every field, the snapshot loaded, the broker registered and the
+// fencer started), the server closes or max passes; it reports whether
+// the node joined. Waiting on the channel, not on started, orders the
+// caller after every field StartCluster set.
 func (n *brokerNode) awaitJoined(max time.Duration) bool {
-	if n.started.Load() {
+	select {
+	case <-n.joined:
 		return true
+	default:
 	}
 	timer := time.NewTimer(max)
 	defer timer.Stop()
@@ -47,7 +51,7 @@ func (n *brokerNode) awaitJoined(max time.Duration) bool {
 	case <-n.s.closing:
 	case <-timer.C:
 	}
-	return n.started.Load()
+	return false
 }
 
 // metadataBeforeJoin answers req when the node has not joined within

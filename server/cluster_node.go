@@ -147,7 +147,8 @@ type brokerNode struct {
 	// started is set once StartCluster has set every field above:
 	// handlers touch store and admin only after it.
 	started atomic.Bool
-	// joined is closed when started is set (cluster_joining.go).
+	// joined is closed once started is set and the fencer started
+	// (cluster_joining.go).
 	joined chan struct{}
 	// stopAuth ends cluster_auth.go's ACL watch; nil until StartCluster
 	// switched the credentials and ACLs to the cluster's store.
@@ -334,10 +335,11 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	n.replicas.SetBrokerEpoch(reg.Epoch())
 	n.setReg(reg)
 	n.started.Store(true)
-	close(n.joined)
 	if err := n.startFastFencer(); err != nil {
 		return err
 	}
+	// After the fencer: Metadata reads it once joined.
+	close(n.joined)
 	// cluster-ops' DescribeQuorum and metrics read the quorum and the
 	// snapshot from here on.
 	s.setQuorumDescriber(func(ctx context.Context) (cluster.QuorumStatus, error) {
