@@ -16,16 +16,20 @@ package cluster
 //
 // An EndpointGuard finds such a member by request timeouts instead: it
 // asks each endpoint for its status (Maintenance.Status, over a
-// connection of its own to that endpoint) every Interval, with Interval
-// to answer, and an endpoint that does not answer in time, or answers
-// that its member has no leader, has every connection the client dialled
-// to it closed at once, provided another endpoint answered its last
-// probe (with none answering, there is nowhere better to go). Its streams then fail, and etcd's client opens
+// connection of its own to that endpoint) every period, with three
+// periods to answer, and an endpoint that does not answer in time has
+// every connection the client dialled to it closed at once, provided
+// another endpoint answered its last probe (with none answering, there
+// is nowhere better to go). Only silence counts: an endpoint that
+// answers with an error (refused, no leader yet while the quorum forms)
+// either has no connection the client would use or answers the client's
+// requests too, and closing a connection fails the requests in flight on
+// it. Its streams then fail, and etcd's client opens
 // them again on a connection that works (the lease keep-alive after
 // 0.5 s); a new connection to the cut-off member completes no gRPC
 // handshake, so it is not used until the member answers again. With
-// Interval a sixth of the session timeout, a broker leaves a member that
-// stopped answering within a third of it, and keeps its lease.
+// a period of a twelfth of the session timeout, a broker leaves a member
+// that stopped answering within a third of it, and keeps its lease.
 //
 // The guard sees the client's connections because it is the client's
 // dialer (DialOption); it also binds their local address when asked
@@ -33,7 +37,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/url"
@@ -58,10 +61,10 @@ type EndpointGuard struct {
 
 	mu    sync.Mutex
 	conns map[string]map[*guardedConn]struct{} // by dialled address (host:port); guarded by mu
-	// answered is whether each endpoint answered its last probe; guarded
-	// by mu. An endpoint is left only while another one answers: when
-	// none does (the whole quorum away, or a machine too loaded to
-	// answer in time), moving would not help.
+	// answered is whether each endpoint answered its last probe (false
+	// until it did); guarded by mu. An endpoint is left only while
+	// another one answers: when none does (the whole quorum away, or a
+	// machine too loaded to answer in time), moving would not help.
 	answered map[string]bool
 
 	cancel context.CancelFunc
@@ -118,20 +121,17 @@ func (g *EndpointGuard) closeEndpoint(addr string) int {
 }
 
 // Start probes each of endpoints (the client's, as given to it) every
-// interval (at least minGuardInterval), over connections cli's
-// configuration dials, until Close.
-func (g *EndpointGuard) Start(cli *clientv3.Client, endpoints []string, interval time.Duration, log *slog.Logger) {
-	interval = max(interval, minGuardInterval)
+// period (at least minGuardInterval), with three periods to answer, over
+// connections cli's configuration dials, until Close. A period of a
+// twelfth of the session timeout leaves a silent endpoint within a third
+// of it.
+func (g *EndpointGuard) Start(cli *clientv3.Client, endpoints []string, period time.Duration, log *slog.Logger) {
+	period = max(period, minGuardInterval)
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
-	g.mu.Lock()
-	for _, ep := range endpoints {
-		g.answered[ep] = true // until a probe says otherwise
-	}
-	g.mu.Unlock()
 	for _, ep := range endpoints {
 		g.wg.Add(1)
-		go g.probe(ctx, cli, ep, interval, log)
+		go g.probe(ctx, cli, ep, period, log)
 	}
 }
 
@@ -143,8 +143,8 @@ func (g *EndpointGuard) Close() {
 	g.wg.Wait()
 }
 
-// probe checks endpoint ep every interval until ctx ends.
-func (g *EndpointGuard) probe(ctx context.Context, cli *clientv3.Client, ep string, interval time.Duration, log *slog.Logger) {
+// probe checks endpoint ep every period until ctx ends.
+func (g *EndpointGuard) probe(ctx context.Context, cli *clientv3.Client, ep string, period time.Duration, log *slog.Logger) {
 	defer g.wg.Done()
 	addr := endpointAddr(ep)
 	var conn *grpc.ClientConn
@@ -154,7 +154,7 @@ func (g *EndpointGuard) probe(ctx context.Context, cli *clientv3.Client, ep stri
 		}
 	}()
 	healthy := true
-	ticker := time.NewTicker(interval)
+	ticker := time.NewTicker(period)
 	defer ticker.Stop()
 	for {
 		select {
@@ -169,30 +169,27 @@ func (g *EndpointGuard) probe(ctx context.Context, cli *clientv3.Client, ep stri
 				continue
 			}
 		}
-		pctx, cancel := context.WithTimeout(ctx, interval)
-		st, err := pb.NewMaintenanceClient(conn).Status(pctx, &pb.StatusRequest{})
+		pctx, cancel := context.WithTimeout(ctx, 3*period)
+		_, err := pb.NewMaintenanceClient(conn).Status(pctx, &pb.StatusRequest{})
+		silent := err != nil && pctx.Err() != nil
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
-		ok := err == nil && st.Leader != 0
-		othersAnswer := g.probed(ep, ok)
+		othersAnswer := g.probed(ep, err == nil)
 		switch {
-		case ok && !healthy:
+		case !silent && !healthy:
 			log.Info("cluster: etcd endpoint answers again", "endpoint", ep)
-		case !ok && othersAnswer:
-			// Closed at every failed probe: a connection dialled since
+		case silent && othersAnswer:
+			// Closed at every silent probe: a connection dialled since
 			// the last one may be the client's too.
 			n := g.closeEndpoint(addr)
 			if healthy {
-				if err == nil {
-					err = errNoLeader
-				}
 				log.Warn("cluster: etcd endpoint does not answer: closed the client's connections to it", "endpoint", ep,
-					"connections", n, "within", interval, "err", err)
+					"connections", n, "within", 3*period)
 			}
 		}
-		healthy = ok
+		healthy = !silent
 	}
 }
 
@@ -209,8 +206,6 @@ func (g *EndpointGuard) probed(ep string, ok bool) bool {
 	}
 	return false
 }
-
-var errNoLeader = errors.New("cluster: the endpoint's member has no leader")
 
 // endpointAddr is the address the client dials for endpoint ep
 // (http://host:port, https://host:port or host:port).

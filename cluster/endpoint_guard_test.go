@@ -17,7 +17,7 @@ import (
 // connection to an etcd endpoint that stops answering (a partition: the
 // proxy in front of it holds every byte, and nothing closes the
 // connection) is not fenced with a 3 s session timeout: the guard finds
-// the endpoint silent within a sixth of it, closes the client's
+// the endpoint silent within a third of it, closes the client's
 // connections to it, and the keep-alive and the metadata watch carry on
 // over the other endpoint (here the same member, dialled directly). gRPC
 // keepalive pings alone would take 10 s or more.
@@ -58,7 +58,7 @@ func TestEndpointGuardMovesTheLeaseOffAMemberThatStoppedAnswering(t *testing.T) 
 	}
 	t.Cleanup(func() { reg.Close() })
 	cli.SetEndpoints(viaProxy, direct)
-	guard.Start(cli, []string{viaProxy, direct}, session/6, testLogger(t))
+	guard.Start(cli, []string{viaProxy, direct}, session/12, testLogger(t))
 	t.Cleanup(guard.Close)
 	time.Sleep(session / 3) // the direct connection is up
 

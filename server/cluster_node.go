@@ -310,7 +310,7 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("server: start cluster: etcd client for %v: %w", eps, err)
 	}
-	n.guard.Start(n.client, eps, c.SessionTimeout/6, n.log)
+	n.guard.Start(n.client, eps, c.SessionTimeout/12, n.log)
 	if n.clusterID, err = n.joinClusterID(ctx); err != nil {
 		return err
 	}
