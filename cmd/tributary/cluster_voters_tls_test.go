@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/internal/testnet"
 )
 
 // TestClusterVoterCommandsOverTLS: against a voter whose CONTROLLER
@@ -28,7 +29,7 @@ func TestClusterVoterCommandsOverTLS(t *testing.T) {
 	adminPEM := pki.issue(t, "admin", "admin", nil)
 	files := &cluster.TLSFiles{CertFile: filepath.Join(pki.dir, "voter.crt"), KeyFile: filepath.Join(pki.dir, "voter.key"),
 		TrustedCAFile: pki.caFile, ClientCertAuth: true}
-	peer := freePortPairOn(t, "127.0.0.1")
+	peer := testnet.FreePortPair(t, "127.0.0.1")
 	m, err := cluster.StartEmbedded(context.Background(), cluster.EmbedConfig{
 		NodeID: 1, DataDir: t.TempDir(), ControllerListen: "127.0.0.1:" + strconv.Itoa(peer),
 		Voters:  []cluster.Voter{{NodeID: 1, Host: "127.0.0.1", Port: peer}},
@@ -39,7 +40,7 @@ func TestClusterVoterCommandsOverTLS(t *testing.T) {
 	}
 	t.Cleanup(m.Close)
 	etcd := "127.0.0.1:" + strconv.Itoa(peer+1)
-	newPeer := "127.0.0.1:" + strconv.Itoa(freePortPairOn(t, "127.0.0.1"))
+	newPeer := "127.0.0.1:" + strconv.Itoa(testnet.FreePortPair(t, "127.0.0.1"))
 	tlsFlags := []string{"--etcd", etcd, "--etcd-cacert", pki.caFile, "--etcd-cert", filepath.Join(pki.dir, "admin.crt"), "--etcd-key", filepath.Join(pki.dir, "admin.key")}
 
 	// No one starts node 2, so the promotion times out; the learner is
