@@ -87,6 +87,9 @@
 //	                                binding has one key
 //	auth-imported/credentials       markers: a data dir's credentials (or ACLs)
 //	auth-imported/acls              were imported once; never again
+//	broker-configs/<node-id>        a broker's dynamic broker configs (the
+//	broker-configs/default          throttle rates), and every broker's default
+//	                                (broker_configs.go)
 //
 // Values are JSON objects with a format version "v" (FormatVersion; its
 // comment states the compatibility rule). A partition state's Version,

@@ -52,11 +52,11 @@ const (
 	EmbedMaxRequestBytes = 10 << 20
 	// EmbedGRPCKeepAliveMinTime is the shortest keepalive ping interval
 	// the embedded member accepts from a client (etcd's
-	// --grpc-keepalive-min-time, 5 s by default): brokers ping every
-	// second or two, so that a connection to a member that stopped
-	// answering (a paused process: its sockets stay open) is dropped in
-	// seconds and the client's watches and lease keep-alives move to
-	// another member.
+	// --grpc-keepalive-min-time, 5 s by default), lenient so that no
+	// client's pings are answered with too_many_pings. Brokers' clients
+	// ping every 10 s, gRPC's floor; what moves them off a member that
+	// stopped answering within seconds is the EndpointGuard
+	// (endpoint_guard.go), not the pings.
 	EmbedGRPCKeepAliveMinTime = time.Second
 	// embedCompactionRetention keeps one hour of revisions (periodic
 	// compaction); a watcher that falls further behind resyncs by Get.

@@ -290,7 +290,7 @@ func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snap
 	snap := *old
 	snap.Revision = rev
 	s.partsOwned = false
-	var brokers, topics, creds, acls bool
+	var brokers, topics, creds, acls, bcfgs bool
 	for _, ev := range evs {
 		key := strings.TrimPrefix(string(ev.Kv.Key), s.prefix)
 		switch {
@@ -302,9 +302,11 @@ func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snap
 			snap.Credentials, creds = maps.Clone(old.Credentials), true
 		case strings.HasPrefix(key, keyACLs) && !acls:
 			snap.ACLs, acls = maps.Clone(old.ACLs), true
+		case strings.HasPrefix(key, keyBrokerConfigs) && !bcfgs:
+			snap.BrokerConfigs, bcfgs = maps.Clone(old.BrokerConfigs), true
 		}
 		if ev.Type == mvccpb.DELETE {
-			if !applyAuthDelete(&snap, key) {
+			if !applyAuthDelete(&snap, key) && !applyBrokerConfigsDelete(&snap, key) {
 				s.applyDelete(&snap, key)
 			}
 		} else {
@@ -322,6 +324,12 @@ func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snap
 func (s *EtcdStore) applyPut(snap *Snapshot, kv *mvccpb.KeyValue) {
 	key := strings.TrimPrefix(string(kv.Key), s.prefix)
 	if ok, err := s.applyAuthPut(snap, key, kv); ok {
+		if err != nil {
+			s.log.Error("cluster: metadata key left out of the snapshot", "err", err)
+		}
+		return
+	}
+	if ok, err := applyBrokerConfigsPut(snap, key, kv.Value); ok {
 		if err != nil {
 			s.log.Error("cluster: metadata key left out of the snapshot", "err", err)
 		}

@@ -170,6 +170,10 @@ type Snapshot struct {
 	Credentials map[CredentialKey]ScramCredential
 	ACLs        map[string]ACL
 	ACLRevision int64
+	// BrokerConfigs are the dynamic broker configs by BROKER resource
+	// name: a node id, or "" for the cluster-wide defaults
+	// (broker_configs.go); nil when none is set.
+	BrokerConfigs map[string]map[string]string
 }
 
 // Live reports whether node is a live, unfenced broker.

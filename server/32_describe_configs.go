@@ -14,15 +14,25 @@ package server
 // when it is Kafka's default). Synonyms list the same chain, highest
 // precedence first, under the topic name then Kafka's broker name.
 //
-// Broker resources ("0", or "" which Kafka uses for cluster-wide dynamic
-// defaults and which here also means this broker, since broker settings are
-// static) list the broker's settings by Kafka's server.properties names, all
-// read-only: this broker has no dynamic broker configs.
+// Broker resources list the broker's settings by Kafka's server.properties
+// names. A broker answers for its own node.id (0 on a single broker; a
+// cluster broker's node.id), and for "", Kafka's name of the cluster-wide
+// dynamic defaults: in a cluster those alone, as Kafka describes them; a
+// single broker has none, and describes its own settings there too.
+// Another broker's id is refused with INVALID_REQUEST, as Kafka's broker
+// refuses it: clients (kadm, kafka-configs) send a broker's resource to
+// that broker. Identity settings (node.id,
+// broker.id, broker.rack, advertised.listeners, log.dirs) carry this
+// node's values. Every setting is read-only but a cluster broker's
+// replication throttle rates, whose dynamic values come from the cluster
+// metadata (cluster_throttle.go).
 
 import (
+	"net"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -62,11 +72,11 @@ func handleDescribeConfigs(c *conn, h *reqHeader, req *kmsg.DescribeConfigsReque
 			}
 			sr.Configs = d.topic(t, rr.ConfigNames)
 		case kmsg.ConfigResourceTypeBroker:
-			if code, msg := checkBrokerResource(rr.ResourceName); code != 0 {
+			if code, msg := s.checkBrokerResource(rr.ResourceName); code != 0 {
 				sr.ErrorCode, sr.ErrorMessage = code, msg
 				break
 			}
-			sr.Configs = d.broker(rr.ConfigNames)
+			sr.Configs = d.broker(rr.ResourceName, rr.ConfigNames)
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
 			sr.ErrorMessage = adminMsg("Unsupported resource type %v (%d): this broker describes TOPIC and BROKER configs.", rr.ResourceType, int8(rr.ResourceType))
@@ -161,8 +171,13 @@ func (d *configDescriber) topic(t *tlog.Topic, names []string) []kmsg.DescribeCo
 	return cs
 }
 
-// broker describes the broker's settings, all of them when names is nil.
-func (d *configDescriber) broker(names []string) []kmsg.DescribeConfigsResponseResourceConfig {
+// broker describes the broker resource's settings, all of them when
+// names is nil: in a cluster, "" is the cluster-wide dynamic defaults
+// alone, as in Kafka; else this broker's settings.
+func (d *configDescriber) broker(resource string, names []string) []kmsg.DescribeConfigsResponseResourceConfig {
+	if resource == "" && d.s.node != nil {
+		return d.clusterDefaults(configFilter(names))
+	}
 	if names == nil && d.brokerConfigs != nil {
 		return d.brokerConfigs
 	}
@@ -188,7 +203,7 @@ func configFilter(names []string) func(string) bool {
 
 // checkBrokerResource accepts the names Kafka accepts for a broker
 // resource on this broker: its id, or "" for the cluster's defaults.
-func checkBrokerResource(name string) (int16, *string) {
+func (s *Server) checkBrokerResource(name string) (int16, *string) {
 	if name == "" {
 		return 0, nil
 	}
@@ -196,10 +211,18 @@ func checkBrokerResource(name string) (int16, *string) {
 	if err != nil {
 		return kerr.InvalidRequest.Code, adminMsg("Broker id must be an integer, but it is: %q.", name)
 	}
-	if id != NodeID {
-		return kerr.InvalidRequest.Code, adminMsg("Unexpected broker id, expected %d or empty string, but received %d.", NodeID, id)
+	if self := s.nodeID(); id != int64(self) {
+		return kerr.InvalidRequest.Code, adminMsg("Unexpected broker id, expected %d or empty string, but received %d: describe or alter a broker's configs on that broker.", self, id)
 	}
 	return 0, nil
+}
+
+// nodeID is this broker's node.id: a cluster node's own, else NodeID.
+func (s *Server) nodeID() int32 {
+	if s.node != nil {
+		return s.node.self
+	}
+	return NodeID
 }
 
 // topicConfigs describes every topic config of package log for a topic
@@ -231,19 +254,23 @@ func (d *configDescriber) topicConfigs(overrides map[string]string, keep func(st
 // keeping those keep accepts (all if nil).
 func (d *configDescriber) brokerSettings(keep func(string) bool) []kmsg.DescribeConfigsResponseResourceConfig {
 	s := d.s
-	// A single broker's cluster settings are the defaults (the cluster's
-	// wiring passes its own).
-	settings := BrokerSettings{Server: s.cfg, Topics: s.mgr.Defaults(), Cluster: DefaultClusterConfig(), RetentionCheckInterval: s.mgr.RetentionCheckInterval()}
+	// A single broker's cluster settings are the defaults; a cluster
+	// node's are the ones it started with.
+	cc := DefaultClusterConfig()
+	if s.node != nil {
+		cc = s.node.cfg
+	}
+	settings := BrokerSettings{Server: s.cfg, Topics: s.mgr.Defaults(), Cluster: cc, RetentionCheckInterval: s.mgr.RetentionCheckInterval()}
 	values := settings.Map()
 	kafka := DefaultBrokerSettings()
 	defaults := kafka.Map()
 	// Identity settings Kafka reports too; none has a usable default.
-	id := strconv.Itoa(NodeID)
+	id := strconv.Itoa(int(s.nodeID()))
 	dir := s.mgr.Dir()
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	for name, v := range map[string]string{"node.id": id, "broker.id": id, "log.dirs": dir} {
+	for name, v := range map[string]string{"node.id": id, "broker.id": id, "log.dirs": dir, kafkaAdvertisedListeners: s.advertisedListeners()} {
 		values[name] = v
 		defaults[name] = kafkaBrokerIdentityDefaults[name]
 	}
@@ -254,21 +281,66 @@ func (d *configDescriber) brokerSettings(keep func(string) bool) []kmsg.Describe
 		}
 	}
 	sort.Strings(names)
+	snap := s.node.snapshot() // a single broker's is empty
 	out := make([]kmsg.DescribeConfigsResponseResourceConfig, 0, len(names))
 	for _, name := range names {
+		// Precedence, highest first: this broker's dynamic config, the
+		// cluster-wide dynamic default, the static setting, Kafka's
+		// default. Only the throttle rates are dynamic.
 		var chain []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+		dynamic := s.node != nil && throttleRateConfig(name)
+		if dynamic {
+			if v, ok := snap.BrokerConfigs[strconv.Itoa(int(s.node.self))][name]; ok {
+				chain = append(chain, synonym(name, v, kmsg.ConfigSourceDynamicBrokerConfig))
+			}
+			if v, ok := snap.BrokerConfigs[""][name]; ok {
+				chain = append(chain, synonym(name, v, kmsg.ConfigSourceDynamicDefaultBrokerConfig))
+			}
+		}
 		if values[name] != defaults[name] {
 			chain = append(chain, synonym(name, values[name], kmsg.ConfigSourceStaticBrokerConfig))
 		}
 		chain = append(chain, synonym(name, defaults[name], kmsg.ConfigSourceDefaultConfig))
-		out = append(out, describedConfig(name, chain, true, d.synonyms, d.docs))
+		out = append(out, describedConfig(name, chain, !dynamic, d.synonyms, d.docs))
+	}
+	return out
+}
+
+// clusterDefaults describes the cluster-wide dynamic broker configs (the
+// resource ""), keeping those keep accepts (all if nil).
+func (d *configDescriber) clusterDefaults(keep func(string) bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	set := d.s.node.snapshot().BrokerConfigs[""]
+	names := make([]string, 0, len(set))
+	for n := range set {
+		if keep == nil || keep(n) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	out := make([]kmsg.DescribeConfigsResponseResourceConfig, 0, len(names))
+	for _, name := range names {
+		chain := []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{synonym(name, set[name], kmsg.ConfigSourceDynamicDefaultBrokerConfig)}
+		out = append(out, describedConfig(name, chain, false, d.synonyms, d.docs))
 	}
 	return out
 }
 
 // kafkaBrokerIdentityDefaults are Kafka's defaults of the identity
 // settings describeBrokerConfigs adds.
-var kafkaBrokerIdentityDefaults = map[string]string{"node.id": "-1", "broker.id": "-1", "log.dirs": "/tmp/kafka-logs"}
+var kafkaBrokerIdentityDefaults = map[string]string{"node.id": "-1", "broker.id": "-1", "log.dirs": "/tmp/kafka-logs", kafkaAdvertisedListeners: ""}
+
+// advertisedListeners is advertised.listeners as Kafka writes it,
+// NAME://host:port of every listener served, sorted by name.
+func (s *Server) advertisedListeners() string {
+	s.mu.Lock()
+	eps := make([]string, 0, len(s.listeners))
+	for _, sl := range s.listeners {
+		eps = append(eps, sl.name+"://"+net.JoinHostPort(sl.advHost, strconv.Itoa(int(sl.advPort))))
+	}
+	s.mu.Unlock()
+	sort.Strings(eps)
+	return strings.Join(eps, ",")
+}
 
 func synonym(name, value string, src kmsg.ConfigSource) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
 	sy := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
@@ -345,7 +417,8 @@ var brokerConfigInfos = map[string]configInfo{
 	BrokerMaxConnections:               {kmsg.ConfigTypeInt, "The most client connections served at once; past it new connections wait in the listen backlog until one closes."},
 	BrokerMaxConnectionsPerIP:          {kmsg.ConfigTypeInt, "The most connections from one IP address; a further one is closed as soon as it is accepted."},
 	BrokerMaxConnectionsPerIPOverrides: {kmsg.ConfigTypeString, "Per-address limits replacing max.connections.per.ip, as a comma-separated list of address:limit (IP addresses only)."},
-	"node.id":                          {kmsg.ConfigTypeInt, "The broker's node id: 0, the only broker and controller."},
+	"node.id":                          {kmsg.ConfigTypeInt, "The broker's node id: 0 on a single broker (the only broker and controller), the id among the brokers in a cluster."},
+	kafkaAdvertisedListeners:           {kmsg.ConfigTypeList, "The listeners' addresses clients are told to connect to, as NAME://host:port."},
 	"broker.id":                        {kmsg.ConfigTypeInt, "The broker's id: the same as node.id."},
 	"log.dirs":                         {kmsg.ConfigTypeList, "The data directory holding every partition's log."},
 }

@@ -19,9 +19,12 @@ package server
 //
 // A resource given twice in one request is refused (INVALID_REQUEST,
 // answered once), as Kafka does. Broker resources are refused as
-// IncrementalAlterConfigs refuses them, since broker settings are static;
-// an empty set for the broker asks to drop its dynamic configs, of which
-// there are none, and passes. Other resource types (broker loggers) are
+// IncrementalAlterConfigs refuses them, since broker settings are static,
+// but for a cluster broker's replication throttle rates
+// (cluster_throttle.go): a set of only those replaces the resource's
+// dynamic configs, and an empty set drops them. On a single broker an
+// empty set asks to drop dynamic configs, of which there are none, and
+// passes. Other resource types (broker loggers) are
 // INVALID_REQUEST.
 
 import (
@@ -48,8 +51,10 @@ func handleAlterConfigs(c *conn, h *reqHeader, req *kmsg.AlterConfigsRequest) (k
 		}
 		if code := c.authorizeConfigs(h.key, auth.OpAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 && !dup {
 			sr.ErrorCode = code
+		} else if code, msg, ok := s.replaceThrottleRates(rr, dup, req.ValidateOnly); ok {
+			sr.ErrorCode, sr.ErrorMessage = code, msg
 		} else {
-			sr.ErrorCode, sr.ErrorMessage = alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
+			sr.ErrorCode, sr.ErrorMessage = s.alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
 				return s.replaceTopicConfigs(rr, req.ValidateOnly)
 			})
 		}

@@ -21,7 +21,8 @@ package server
 // Broker settings are static (server.properties and flags, read at start),
 // so broker resources are refused with INVALID_REQUEST and a message saying
 // so, but for a cluster broker's replication throttle rates, which its own
-// resource sets and deletes (cluster_throttle.go); broker loggers are not
+// resource or the cluster-wide default ("") sets and deletes, stored in
+// the cluster metadata (cluster_throttle.go); broker loggers are not
 // configurable either.
 
 import (
@@ -57,14 +58,14 @@ var msgDuplicateResource = adminMsg("Each resource must appear at most once in a
 // IncrementalAlterConfigs: a repeat, a topic (alterTopic), the broker (its
 // settings are static; firstConfig names one in the refusal) or a type
 // that cannot be altered.
-func alterResource(typ kmsg.ConfigResourceType, name string, dup bool, firstConfig *string, alterTopic func() (int16, *string)) (int16, *string) {
+func (s *Server) alterResource(typ kmsg.ConfigResourceType, name string, dup bool, firstConfig *string, alterTopic func() (int16, *string)) (int16, *string) {
 	switch {
 	case dup:
 		return kerr.InvalidRequest.Code, msgDuplicateResource
 	case typ == kmsg.ConfigResourceTypeTopic:
 		return alterTopic()
 	case typ == kmsg.ConfigResourceTypeBroker:
-		return alterBrokerConfigs(name, firstConfig)
+		return s.alterBrokerConfigs(name, firstConfig)
 	}
 	return unsupportedAlterResource(typ)
 }
@@ -88,7 +89,7 @@ func handleIncrementalAlterConfigs(c *conn, h *reqHeader, req *kmsg.IncrementalA
 		} else if code, msg, ok := s.alterThrottleRates(rr, dup, req.ValidateOnly); ok {
 			sr.ErrorCode, sr.ErrorMessage = code, msg
 		} else {
-			sr.ErrorCode, sr.ErrorMessage = alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
+			sr.ErrorCode, sr.ErrorMessage = s.alterResource(rr.ResourceType, rr.ResourceName, dup, first, func() (int16, *string) {
 				return s.alterTopicConfigs(rr, req.ValidateOnly)
 			})
 		}
@@ -120,8 +121,8 @@ func eachConfigResource(n int, key func(i int) configResource, answer func(i int
 // alterBrokerConfigs answers a change to a broker resource; first is the
 // first config it names, nil when it names none. Broker settings are
 // static, so a change is refused; an empty one changes nothing and passes.
-func alterBrokerConfigs(resource string, first *string) (int16, *string) {
-	if code, msg := checkBrokerResource(resource); code != 0 {
+func (s *Server) alterBrokerConfigs(resource string, first *string) (int16, *string) {
+	if code, msg := s.checkBrokerResource(resource); code != 0 {
 		return code, msg
 	}
 	if first != nil {

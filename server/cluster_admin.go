@@ -66,6 +66,9 @@ func clusterErrorCode(err error) int16 {
 // partition's leader, epoch, replicas, ISR and offline replicas.
 func (c *conn) clusterMetadata(h *reqHeader, req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse) (kmsg.Response, error) {
 	s, n := c.s, c.s.node
+	if r, ok := c.metadataBeforeJoin(h, req, resp); ok {
+		return r, nil // not joined yet: cluster_joining.go
+	}
 	n.awaitFencing(metadataWants(req))
 	snap := n.snapshot()
 	resp.Brokers = n.metadataBrokers(snap, c.ln.name)

@@ -81,6 +81,9 @@ const (
 	// createWaitTimeout bounds how long a topic creation waits for this
 	// node's snapshot and logs to show the new topic.
 	createWaitTimeout = 10 * time.Second
+	// etcdKeepAliveTime is the etcd client's keepalive ping interval:
+	// gRPC's shortest (it raises anything shorter to 10 s).
+	etcdKeepAliveTime = 10 * time.Second
 )
 
 // ErrClusterIDMismatch is a data dir that belongs to another cluster than
@@ -125,8 +128,9 @@ type brokerNode struct {
 	admin     *cluster.Controller // any broker's requests (CreateTopic, ...)
 	replicas  *replica.Manager
 	rec       *reconciler
-	fencer    *cluster.FastFencer   // nil unless this node watches (cluster_fastfence.go)
-	throttles *replicationThrottles // cluster_throttle.go
+	fencer    *cluster.FastFencer    // nil unless this node watches (cluster_fastfence.go)
+	guard     *cluster.EndpointGuard // the etcd client's dialer; leaves members that stop answering
+	throttles *replicationThrottles  // cluster_throttle.go
 
 	// elections counts the leaders admin and this node's active
 	// controller elected (tributary_cluster_leader_elections_total).
@@ -144,6 +148,9 @@ type brokerNode struct {
 	// started is set once StartCluster has set every field above:
 	// handlers touch store and admin only after it.
 	started atomic.Bool
+	// joined is closed once started is set and the fencer started
+	// (cluster_joining.go).
+	joined chan struct{}
 	// stopAuth ends cluster_auth.go's ACL watch; nil until StartCluster
 	// switched the credentials and ACLs to the cluster's store.
 	stopAuth func()
@@ -167,8 +174,8 @@ func (s *Server) ClusterID() string {
 // prepareCluster makes s a node of the cluster o.Config names (New, for
 // Config.Cluster), to be joined by StartCluster: the data path and
 // Metadata take the cluster's paths from the first request on (until
-// StartCluster has joined, Metadata shows no brokers and partitions are
-// led by nobody), and gcfg, the group coordinator's configuration, gets
+// StartCluster has joined, Metadata waits for it, cluster_joining.go, and
+// partitions are led by nobody), and gcfg, the group coordinator's configuration, gets
 // the cluster's hooks.
 func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) error {
 	c := o.Config
@@ -187,6 +194,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 	n := &brokerNode{s: s, cfg: c, opts: o, self: c.NodeID, interBroker: o.InterBroker,
 		log: s.logger.With("node", c.NodeID)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.joined = make(chan struct{})
 	n.throttles = newReplicationThrottles(n.self, c)
 	n.replicas = replica.NewManager(replica.Config{
 		Self:       n.self,
@@ -289,23 +297,24 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		}
 	}
 	n.root = root
-	// Keepalive pings find a member that stopped answering without
-	// closing its sockets (a paused process), so that watches and lease
-	// keep-alives move to another member instead of hanging on it. An
-	// external etcd accepts pings every 5 s by default; the embedded
-	// members every second.
-	keepAlive := 5 * time.Second
-	if len(c.Voters) > 0 {
-		keepAlive = 2 * cluster.EmbedGRPCKeepAliveMinTime
-	}
+	// A member that stopped answering without closing its sockets (cut
+	// off, paused) is left by the endpoint guard within a third of the
+	// session timeout (cluster/endpoint_guard.go), so that watches and
+	// lease keep-alives move to another member before the lease lapses.
+	// Keepalive pings stay as a backstop: gRPC sends them every 10 s at
+	// the most often (it raises shorter intervals), which an external
+	// etcd's default policy (5 s) and the embedded members' accept.
+	n.guard = cluster.NewEndpointGuard(n.opts.Security.InterBrokerConn.LocalAddr)
 	n.client, err = clientv3.New(clientv3.Config{
 		Endpoints: eps, DialTimeout: cluster.DefaultDialTimeout, Logger: zap.NewNop(),
-		DialKeepAliveTime: keepAlive, DialKeepAliveTimeout: 2 * time.Second, PermitWithoutStream: true,
-		TLS: n.opts.Security.Metadata.Client, DialOptions: metadataDialOptions(n.opts.Security.Metadata, n.opts.Security.InterBrokerConn.LocalAddr),
+		DialKeepAliveTime: etcdKeepAliveTime, DialKeepAliveTimeout: 2 * time.Second, PermitWithoutStream: true,
+		TLS:         n.opts.Security.Metadata.Client,
+		DialOptions: metadataDialOptions(n.opts.Security.Metadata, n.guard),
 	})
 	if err != nil {
 		return fmt.Errorf("server: start cluster: etcd client for %v: %w", eps, err)
 	}
+	n.guard.Start(n.client, eps, c.SessionTimeout/12, n.log)
 	if n.clusterID, err = n.joinClusterID(ctx); err != nil {
 		return err
 	}
@@ -338,6 +347,8 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	if err := n.startFastFencer(); err != nil {
 		return err
 	}
+	// After the fencer: Metadata reads it once joined.
+	close(n.joined)
 	// cluster-ops' DescribeQuorum and metrics read the quorum and the
 	// snapshot from here on.
 	s.setQuorumDescriber(func(ctx context.Context) (cluster.QuorumStatus, error) {
@@ -790,6 +801,9 @@ func (n *brokerNode) closeAll() {
 	}
 	if n.store != nil {
 		n.store.Close()
+	}
+	if n.guard != nil {
+		n.guard.Close()
 	}
 	if n.client != nil && !clientClosed {
 		n.client.Close()

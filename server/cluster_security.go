@@ -373,14 +373,12 @@ type MetadataTLS struct {
 
 // metadataDialOptions are the etcd client's dial options of m: its TLS
 // taken at every new connection from ClientReload, and its connections
-// dialed from local unless it is nil (inter.broker.source.bind.enable).
-func metadataDialOptions(m MetadataTLS, local *net.TCPAddr) []grpc.DialOption {
-	var opts []grpc.DialOption
+// dialed by guard, which binds them to the inter-broker source address
+// when inter.broker.source.bind.enable asks it to.
+func metadataDialOptions(m MetadataTLS, guard *cluster.EndpointGuard) []grpc.DialOption {
+	opts := []grpc.DialOption{guard.DialOption()}
 	if m.ClientReload != nil {
 		opts = append(opts, cluster.EtcdTLSDialOption(m.ClientReload))
-	}
-	if local != nil {
-		opts = append(opts, cluster.EtcdSourceDialOption(local))
 	}
 	return opts
 }

@@ -5,10 +5,14 @@ package server
 //   - the broker settings leader.replication.throttled.rate and
 //     follower.replication.throttled.rate, bytes per second (unset or 0:
 //     no limit), given at start (serve settings) and changed at run time
-//     with IncrementalAlterConfigs or AlterConfigs of this broker's
-//     resource (its node id), held in memory until the next restart, which
-//     takes the serve setting again; each is one replica.Throttle, a
-//     token bucket;
+//     with IncrementalAlterConfigs (SET, DELETE) or AlterConfigs of a
+//     broker's resource (its node id, sent to that broker) or of the
+//     cluster-wide default resource (""). As in Kafka, run-time values
+//     are dynamic broker configs kept in the cluster metadata
+//     (cluster.EtcdStore.AlterBrokerConfigs), so they survive restarts;
+//     every broker takes its rate from each snapshot: its own dynamic
+//     value, else the cluster-wide dynamic default, else its serve
+//     setting. Each rate is one replica.Throttle, a token bucket;
 //   - the topic configs leader.replication.throttled.replicas and
 //     follower.replication.throttled.replicas, lists of partition:broker
 //     or "*", which name the replicas those limits apply to.
@@ -31,7 +35,11 @@ package server
 // (the reconciler calls update), so a fetch only looks a partition up.
 
 import (
+	"context"
+	"fmt"
+	"math"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -48,6 +56,16 @@ type replicationThrottles struct {
 	self             int32
 	leader, follower *replica.Throttle
 	sets             atomic.Pointer[throttleSets] // nil: nothing throttled
+	// static are the serve settings' rates, which apply where the
+	// metadata has no dynamic value.
+	staticLeader, staticFollower int64
+
+	// ratesMu serialises setRates (the reconciler's snapshots and an
+	// alter's own) and guards ratesRev, the revision of the snapshot the
+	// rates were last taken from, so an older snapshot applied late
+	// cannot undo a newer one's rates.
+	ratesMu  sync.Mutex
+	ratesRev int64
 }
 
 // throttleSets is what one snapshot throttles on this broker.
@@ -64,14 +82,67 @@ type throttleSets struct {
 
 func newReplicationThrottles(self int32, c ClusterConfig) *replicationThrottles {
 	return &replicationThrottles{
-		self:     self,
-		leader:   replica.NewThrottle(c.LeaderReplicationThrottledRate),
-		follower: replica.NewThrottle(c.FollowerReplicationThrottledRate),
+		self:           self,
+		leader:         replica.NewThrottle(c.LeaderReplicationThrottledRate),
+		follower:       replica.NewThrottle(c.FollowerReplicationThrottledRate),
+		staticLeader:   c.LeaderReplicationThrottledRate,
+		staticFollower: c.FollowerReplicationThrottledRate,
 	}
 }
 
-// update decides from s which partitions are throttled here.
+// setRates sets both rates from s's dynamic broker configs (this
+// broker's own, else the cluster-wide default, else the serve setting),
+// unless rates from a newer snapshot are already set. A throttle whose
+// rate does not change keeps its bucket.
+func (rt *replicationThrottles) setRates(s *cluster.Snapshot) {
+	rt.ratesMu.Lock()
+	defer rt.ratesMu.Unlock()
+	if s.Revision < rt.ratesRev {
+		return
+	}
+	rt.ratesRev = s.Revision
+	for _, th := range []struct {
+		name   string
+		t      *replica.Throttle
+		static int64
+	}{{BrokerLeaderReplicationThrottledRate, rt.leader, rt.staticLeader}, {BrokerFollowerReplicationThrottledRate, rt.follower, rt.staticFollower}} {
+		rate := th.static
+		if v, _, ok := s.BrokerConfig(rt.self, th.name); ok {
+			// Stored values were validated when set; one that does not
+			// parse (a newer broker's) leaves the serve setting.
+			if r, err := parseThrottleRate(v); err == nil {
+				rate = r
+			}
+		}
+		if normalRate(rate) != th.t.Rate() {
+			th.t.SetRate(rate)
+		}
+	}
+}
+
+// normalRate is a rate as replica.Throttle.Rate reports it: 0 for no
+// limit.
+func normalRate(r int64) int64 {
+	if r <= 0 || r == math.MaxInt64 {
+		return 0
+	}
+	return r
+}
+
+// parseThrottleRate reads a throttle rate's value: bytes per second, 0
+// or more (0: no limit).
+func parseThrottleRate(v string) (int64, error) {
+	r, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || r < 0 {
+		return 0, fmt.Errorf("server: throttle rate %q: must be a number of bytes per second >= 0 (0: no limit)", v)
+	}
+	return r, nil
+}
+
+// update decides from s which partitions are throttled here, and the
+// rates.
 func (rt *replicationThrottles) update(s *cluster.Snapshot) {
+	rt.setRates(s)
 	var sets *throttleSets
 	for name, t := range s.Topics {
 		lv, fv := t.Configs[tlog.ConfigLeaderReplicationThrottledReplicas], t.Configs[tlog.ConfigFollowerReplicationThrottledReplicas]
@@ -140,14 +211,18 @@ func throttleRateConfig(name string) bool {
 	return name == BrokerLeaderReplicationThrottledRate || name == BrokerFollowerReplicationThrottledRate
 }
 
-// alterThrottleRates applies a change of this broker's resource that
-// sets (a value) or deletes (nil: back to the serve setting) only the
-// throttle rates; handled is false when the change names anything else,
-// which stays refused as every static setting is. Only this broker's own
-// resource (its node id) takes them: a rate is per broker, as Kafka's
-// reassignment tool sets it.
-func (n *brokerNode) alterThrottleRates(resource string, changes map[string]*string, validateOnly bool) (code int16, msg *string, handled bool) {
-	if len(changes) == 0 {
+// alterThrottleRates applies a change of a broker resource that sets
+// (a value) or deletes (nil: back to the cluster-wide default, else the
+// serve setting) only the throttle rates, or with replace makes changes
+// the resource's whole set of dynamic configs (AlterConfigs); handled is
+// false when the change names anything else, which stays refused as
+// every static setting is. The resource is this broker's node id (a
+// rate is per broker, as Kafka's reassignment tool sets it) or "", the
+// cluster-wide default of every broker. The change is stored in the
+// cluster metadata first, then this broker takes its rates from the
+// snapshot that shows it; the others take theirs from the same snapshot.
+func (n *brokerNode) alterThrottleRates(resource string, changes map[string]*string, replace, validateOnly bool) (code int16, msg *string, handled bool) {
+	if len(changes) == 0 && !replace {
 		return 0, nil, false
 	}
 	for name := range changes {
@@ -155,37 +230,44 @@ func (n *brokerNode) alterThrottleRates(resource string, changes map[string]*str
 			return 0, nil, false
 		}
 	}
-	if resource != strconv.Itoa(int(n.self)) {
-		return kerr.InvalidRequest.Code, adminMsg("The replication throttle rates are per broker: alter the resource of the broker they apply to (%d here), not %q.", n.self, resource), true
+	if code, msg := n.s.checkBrokerResource(resource); code != 0 {
+		return code, msg, true
 	}
-	rates := map[string]int64{}
 	for name, v := range changes {
-		rate := int64(0)
-		switch {
-		case v == nil && name == BrokerLeaderReplicationThrottledRate:
-			rate = n.cfg.LeaderReplicationThrottledRate
-		case v == nil:
-			rate = n.cfg.FollowerReplicationThrottledRate
-		default:
-			r, err := strconv.ParseInt(*v, 10, 64)
-			if err != nil || r < 0 {
-				return kerr.InvalidConfig.Code, adminMsg("%s=%q: must be a number of bytes per second >= 0 (0: no limit).", name, *v), true
-			}
-			rate = r
+		if v == nil {
+			continue
 		}
-		rates[name] = rate
+		if _, err := parseThrottleRate(*v); err != nil {
+			return kerr.InvalidConfig.Code, adminMsg("%s=%q: must be a number of bytes per second >= 0 (0: no limit).", name, *v), true
+		}
 	}
 	if validateOnly {
 		return 0, nil, true
 	}
-	for name, rate := range rates {
-		th := n.throttles.follower
-		if name == BrokerLeaderReplicationThrottledRate {
-			th = n.throttles.leader
-		}
-		th.SetRate(rate)
-		n.log.Info("server: replication throttle rate changed", "config", name, "bytes_per_second", rate)
+	if !n.started.Load() {
+		return clusterErrorCode(errClusterNotReady), errorMessage(errClusterNotReady), true
 	}
+	ctx, cancel := context.WithTimeout(n.ctx, createWaitTimeout)
+	defer cancel()
+	err := n.store.AlterBrokerConfigs(ctx, resource, func(cur map[string]string) (map[string]string, error) {
+		if replace {
+			clear(cur)
+		}
+		for name, v := range changes {
+			if v == nil {
+				delete(cur, name)
+			} else {
+				cur[name] = *v
+			}
+		}
+		return cur, nil
+	})
+	if err != nil {
+		return clusterErrorCode(err), errorMessage(fmt.Errorf("server: alter configs of broker resource %q: %w", resource, err)), true
+	}
+	n.throttles.setRates(n.snapshot())
+	n.log.Info("server: replication throttle rates changed", "resource", resource,
+		"leader_bytes_per_second", n.throttles.leader.Rate(), "follower_bytes_per_second", n.throttles.follower.Rate())
 	return 0, nil, true
 }
 
@@ -221,5 +303,21 @@ func (s *Server) alterThrottleRates(rr *kmsg.IncrementalAlterConfigsRequestResou
 	if !ok {
 		return 0, nil, false
 	}
-	return s.node.alterThrottleRates(rr.ResourceName, changes, validateOnly)
+	return s.node.alterThrottleRates(rr.ResourceName, changes, false, validateOnly)
+}
+
+// replaceThrottleRates answers an AlterConfigs broker resource of a
+// cluster broker whose configs are only throttle rates (or none): they
+// become the resource's whole set of dynamic configs, a null value
+// leaving the config out, as Kafka's AlterConfigs does; ok is false for
+// anything else.
+func (s *Server) replaceThrottleRates(rr *kmsg.AlterConfigsRequestResource, dup, validateOnly bool) (code int16, msg *string, ok bool) {
+	if s.node == nil || dup || rr.ResourceType != kmsg.ConfigResourceTypeBroker {
+		return 0, nil, false
+	}
+	changes := make(map[string]*string, len(rr.Configs))
+	for _, c := range rr.Configs {
+		changes[c.Name] = c.Value // the last of a repeated name wins
+	}
+	return s.node.alterThrottleRates(rr.ResourceName, changes, true, validateOnly)
 }

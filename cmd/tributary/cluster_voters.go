@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -26,14 +29,65 @@ const defaultAddVoterTimeout = 5 * time.Minute
 const quorumListener = "CONTROLLER"
 
 // voterFlags are the flags of add-voter and remove-voter: where the
-// quorum's etcd is reached.
+// quorum's etcd is reached, and the TLS of that traffic when the
+// CONTROLLER listener is SSL (etcdctl's --cacert, --cert and --key).
 type voterFlags struct {
-	etcd []string
+	etcd                 []string
+	cacert, cert, keyPEM string
 }
 
 func (f *voterFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringSliceVar(&f.etcd, "etcd", nil,
 		"etcd client addresses (host:port,...) of the quorum's voters; empty: each voter's controller address port + 1, from DescribeQuorum through --brokers")
+	cmd.Flags().StringVar(&f.cacert, "etcd-cacert", "",
+		"PEM file of the CA certificates that sign the voters' certificates: the quorum's etcd is dialled over TLS (a CONTROLLER:SSL listener)")
+	cmd.Flags().StringVar(&f.cert, "etcd-cert", "",
+		"PEM file of the client certificate presented to the voters (mutual TLS); it may hold the key too, as a PEM keystore")
+	cmd.Flags().StringVar(&f.keyPEM, "etcd-key", "",
+		"PEM file of --etcd-cert's private key; empty: read from --etcd-cert's file")
+}
+
+// tls reports whether the quorum's etcd is dialled over TLS.
+func (f *voterFlags) tls() bool { return f.cacert != "" || f.cert != "" }
+
+// tlsConfig is the etcd client's TLS from the flags; nil for plaintext.
+func (f *voterFlags) tlsConfig() (*tls.Config, error) {
+	if f.keyPEM != "" && f.cert == "" {
+		return nil, usageError{errors.New("--etcd-key needs --etcd-cert")}
+	}
+	if !f.tls() {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.cacert != "" {
+		raw, err := os.ReadFile(f.cacert)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--etcd-cacert: %w", err)}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(raw) {
+			return nil, usageError{fmt.Errorf("--etcd-cacert %s: no PEM certificate in it", f.cacert)}
+		}
+		cfg.RootCAs = pool
+	}
+	if f.cert != "" {
+		certPEM, err := os.ReadFile(f.cert)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--etcd-cert: %w", err)}
+		}
+		keyPEM := certPEM
+		if f.keyPEM != "" {
+			if keyPEM, err = os.ReadFile(f.keyPEM); err != nil {
+				return nil, usageError{fmt.Errorf("--etcd-key: %w", err)}
+			}
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--etcd-cert/--etcd-key: %w", err)}
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 func newClusterAddVoterCmd() *cobra.Command {
@@ -54,10 +108,12 @@ member has the log. Start the node, while this command waits, with its
 entry in controller.quorum.voters, an empty data dir and
 controller.quorum.initial.state=existing. If --timeout passes first, the
 learner stays: run the command again to promote it, or remove-voter to
-take it out. The etcd client traffic is plaintext here: with CONTROLLER:SSL
-use etcdctl (member add --learner, member promote).`,
+take it out. With a CONTROLLER:SSL listener give --etcd-cacert (and, when
+the voters require client certificates, --etcd-cert and --etcd-key): the
+etcd client traffic is then TLS and the new voter's peer URL https.`,
 		Example: `  tributary cluster add-voter --node-id 4 --controller 127.0.0.5:9093
-  tributary cluster add-voter --node-id 4 --controller 127.0.0.5:9093 --etcd 127.0.0.2:9094`,
+  tributary cluster add-voter --node-id 4 --controller 127.0.0.5:9093 --etcd 127.0.0.2:9094
+  tributary cluster add-voter --node-id 4 --controller 127.0.0.5:9093 --etcd-cacert ca.pem --etcd-cert admin.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if nodeID < 0 {
@@ -73,7 +129,8 @@ use etcdctl (member add --learner, member promote).`,
 			defer cli.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			peer := cluster.PeerURL(ctrl, false)
+			// The CONTROLLER listener's TLS covers the peer traffic too.
+			peer := cluster.PeerURL(ctrl, f.tls())
 			id, err := cluster.AddVoter(ctx, cli, nodeID, peer)
 			if err != nil {
 				return fmt.Errorf("cluster add-voter: %w", err)
@@ -104,8 +161,9 @@ func newClusterRemoveVoterCmd() *cobra.Command {
 the quorum shrinks by one voter at once. Stop the node first (after
 cluster decommission, if it holds replicas), then take it out of
 controller.quorum.voters on every broker; do not start it as a voter again.`,
-		Example: `  tributary cluster remove-voter 3`,
-		Args:    cobra.ExactArgs(1),
+		Example: `  tributary cluster remove-voter 3
+  tributary cluster remove-voter 3 --etcd-cacert ca.pem --etcd-cert admin.pem`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := strconv.ParseInt(args[0], 10, 32)
 			if err != nil || n < 0 {
@@ -132,6 +190,10 @@ controller.quorum.voters on every broker; do not start it as a voter again.`,
 // etcdClient dials the quorum at --etcd, or at the voters' client
 // addresses DescribeQuorum names.
 func (f *voterFlags) etcdClient(cmd *cobra.Command) (*clientv3.Client, error) {
+	tlsCfg, err := f.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
 	eps := f.etcd
 	if len(eps) == 0 {
 		cl, err := newClient(cmd)
@@ -150,7 +212,7 @@ func (f *voterFlags) etcdClient(cmd *cobra.Command) (*clientv3.Client, error) {
 			return nil, fmt.Errorf("--etcd %q: want host:port", ep)
 		}
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: cluster.DefaultDialTimeout, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: cluster.DefaultDialTimeout, TLS: tlsCfg, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %v: %w", eps, err)
 	}
