@@ -1,0 +1,153 @@
+package replica
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tributary-io/tributary/cluster"
+)
+
+// slowEpochLog is a fakeLog whose BecomeLeader (the leader-epoch
+// checkpoint write) waits for release, after closing entered.
+type slowEpochLog struct {
+	*fakeLog
+	entered, release chan struct{}
+}
+
+func (l *slowEpochLog) BecomeLeader(epoch int32) error {
+	close(l.entered)
+	<-l.release
+	return l.fakeLog.BecomeLeader(epoch)
+}
+
+// within fails the test if f does not return within a generous bound: it
+// is held behind something it must not wait for.
+func within(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s is held up", what)
+	}
+}
+
+func TestPartitionWritingItsEpochCheckpointHoldsUpNoOtherPartitionAndIsNotLedUntilDone(t *testing.T) {
+	m := newFollowerManager(t, 1)
+	slow := &slowEpochLog{fakeLog: newFakeLog(), entered: make(chan struct{}), release: make(chan struct{})}
+	a := leaderState(3)
+	b := leaderState(3)
+	b.Partition = 1
+	led := make(chan error, 1)
+	go func() {
+		_, err := m.BecomeLeader(slow, a, 1)
+		led <- err
+	}()
+	<-slow.entered
+
+	within(t, "another partition's takeover, behind this one's checkpoint", func() {
+		if _, err := m.BecomeLeader(newFakeLog(), b, 1); err != nil {
+			t.Errorf("lead %v: %v", b.TP(), err)
+		}
+	})
+	within(t, "a leader lookup, behind a checkpoint", func() {
+		if _, ok := m.Leader(b.TP()); !ok {
+			t.Errorf("%v is not led once BecomeLeader returned", b.TP())
+		}
+		// Not published before its epoch is durable: nothing may be
+		// acknowledged at an epoch a crash could take back.
+		if _, ok := m.Leader(a.TP()); ok {
+			t.Errorf("%v is led before its leader epoch checkpoint is written", a.TP())
+		}
+	})
+
+	close(slow.release)
+	if err := <-led; err != nil {
+		t.Fatalf("lead %v: %v", a.TP(), err)
+	}
+	if _, ok := m.Leader(a.TP()); !ok {
+		t.Fatalf("%v is not led once its checkpoint is written", a.TP())
+	}
+	if got := slow.LeaderEpoch(); got != 3 {
+		t.Fatalf("log's leader epoch %d, want 3", got)
+	}
+}
+
+func TestRoleChangesOfOnePartitionRunOneAtATime(t *testing.T) {
+	m := newFollowerManager(t, 1)
+	slow := &slowEpochLog{fakeLog: newFakeLog(), entered: make(chan struct{}), release: make(chan struct{})}
+	a := leaderState(3)
+	led := make(chan error, 1)
+	go func() {
+		_, err := m.BecomeLeader(slow, a, 1)
+		led <- err
+	}()
+	<-slow.entered
+	stopped := make(chan struct{})
+	go func() {
+		m.Stop(a.TP())
+		close(stopped)
+	}()
+	// The Stop waits for the takeover in progress: it cannot finish
+	// before the checkpoint is released.
+	eventually(t, "the Stop to wait for the takeover", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.claimWaiters > 0
+	})
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while the takeover of its partition was in progress")
+	default:
+	}
+	close(slow.release)
+	if err := <-led; err != nil {
+		t.Fatalf("lead %v: %v", a.TP(), err)
+	}
+	<-stopped
+	if _, ok := m.Leader(a.TP()); ok {
+		t.Fatalf("%v is still led after a Stop that followed its takeover", a.TP())
+	}
+}
+
+func TestCloseWaitsForTakeoverInProgress(t *testing.T) {
+	m := NewManager(Config{Self: 1, Fetch: testFetch, TopicID: topicID, Logger: quiet})
+	slow := &slowEpochLog{fakeLog: newFakeLog(), entered: make(chan struct{}), release: make(chan struct{})}
+	a := leaderState(3)
+	var ld *Leader
+	led := make(chan error, 1)
+	go func() {
+		var err error
+		ld, err = m.BecomeLeader(slow, a, 1)
+		led <- err
+	}()
+	<-slow.entered
+	closed := make(chan struct{})
+	go func() {
+		m.Close()
+		close(closed)
+	}()
+	eventually(t, "Close to begin", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.closed
+	})
+	close(slow.release)
+	<-closed
+	// Close returned: the takeover has ended, refused, and nothing is led.
+	select {
+	case err := <-led:
+		if err == nil {
+			t.Fatalf("BecomeLeader of %v succeeded on a closed Manager (leader %p)", a.TP(), ld)
+		}
+	default:
+		t.Fatal("Close returned before the takeover in progress ended")
+	}
+	if _, ok := m.Leader(cluster.TopicPartition{Topic: "t", Partition: 0}); ok {
+		t.Fatal("a partition is led after Close")
+	}
+}
