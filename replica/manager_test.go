@@ -136,16 +136,20 @@ func TestCloseWaitsForTakeoverInProgress(t *testing.T) {
 		defer m.mu.Unlock()
 		return m.closed
 	})
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a takeover was writing its epoch")
+	default:
+	}
 	close(slow.release)
 	<-closed
-	// Close returned: the takeover has ended, refused, and nothing is led.
-	select {
-	case err := <-led:
-		if err == nil {
-			t.Fatalf("BecomeLeader of %v succeeded on a closed Manager (leader %p)", a.TP(), ld)
-		}
-	default:
-		t.Fatal("Close returned before the takeover in progress ended")
+	// Close returned: the takeover's log write is done (nothing touches
+	// the log after Close), and the takeover is refused.
+	if got := slow.LeaderEpoch(); got != 3 {
+		t.Fatalf("Close returned before the takeover's epoch write ended (log at epoch %d)", got)
+	}
+	if err := <-led; err == nil {
+		t.Fatalf("BecomeLeader of %v succeeded on a closed Manager (leader %p)", a.TP(), ld)
 	}
 	if _, ok := m.Leader(cluster.TopicPartition{Topic: "t", Partition: 0}); ok {
 		t.Fatal("a partition is led after Close")
