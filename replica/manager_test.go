@@ -1,10 +1,15 @@
 package replica
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/log"
 )
 
 // slowEpochLog is a fakeLog whose BecomeLeader (the leader-epoch
@@ -153,5 +158,60 @@ func TestCloseWaitsForTakeoverInProgress(t *testing.T) {
 	}
 	if _, ok := m.Leader(cluster.TopicPartition{Topic: "t", Partition: 0}); ok {
 		t.Fatal("a partition is led after Close")
+	}
+}
+
+// barrierLog is a fakeLog whose AppendAsFollower waits until every log
+// sharing arrive has entered its own.
+type barrierLog struct {
+	*fakeLog
+	arrive *sync.WaitGroup
+}
+
+func (l *barrierLog) AppendAsFollower(batches []byte) (log.AppendInfo, error) {
+	l.arrive.Done()
+	l.arrive.Wait()
+	return l.fakeLog.AppendAsFollower(batches)
+}
+
+func TestFollowerAppliesAnAnswersNewLeaderEpochsConcurrently(t *testing.T) {
+	// Two partitions whose answer opens a leader epoch their logs do not
+	// have yet (each append writes the epoch checkpoint): applied one
+	// after the other, the first would wait for the second forever.
+	var arrive sync.WaitGroup
+	arrive.Add(2)
+	cfg := FetcherConfig{Logger: quiet}
+	cfg.setDefaults()
+	f := &Fetcher{leader: 1, req: noRequester{}, cfg: cfg, parts: map[cluster.TopicPartition]*followed{},
+		retryAt: map[*followed]time.Time{}, wake: make(chan struct{}, 1)}
+	inFlight := map[cluster.TopicPartition]sent{}
+	resp := kmsg.NewPtrFetchResponse()
+	resp.Version = 12
+	rt := kmsg.NewFetchResponseTopic()
+	rt.Topic = "t"
+	var logs []*barrierLog
+	for i := range int32(2) {
+		l := &barrierLog{fakeLog: newFakeLog(), arrive: &arrive}
+		l.SetReplicated(true)
+		logs = append(logs, l)
+		p := &followed{tp: cluster.TopicPartition{Topic: "t", Partition: i}, topicID: topicID("t"), log: l, epoch: fuzzEpoch}
+		f.parts[p.tp] = p
+		inFlight[p.tp] = sent{p: p, fetchOffset: 0}
+		rp := kmsg.NewFetchResponseTopicPartition()
+		rp.Partition = i
+		rp.HighWatermark = 2
+		rp.RecordBatches = leaderBatches(0, fuzzEpoch, 2)
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	resp.Topics = append(resp.Topics, rt)
+	within(t, "a partition opening a new epoch, behind another's", func() {
+		if progress, rested := f.handleResponse(context.Background(), resp, inFlight); !progress || rested {
+			t.Errorf("handleResponse: progress %v, rested %v; want progress and no rest", progress, rested)
+		}
+	})
+	for i, l := range logs {
+		if l.NextOffset() != 2 || l.LeaderEpoch() != fuzzEpoch || l.HighWatermark() != 2 {
+			t.Errorf("partition %d: end %d, epoch %d, hw %d; want 2, %d, 2", i, l.NextOffset(), l.LeaderEpoch(), l.HighWatermark(), fuzzEpoch)
+		}
 	}
 }
