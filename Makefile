@@ -58,7 +58,7 @@ test: lint
 # controller, a follower out of the ISR and back, a paused leader fenced;
 # issue 15's network faults, power losses, a paused controller fenced, a
 # broker back with an empty log, a rolling restart of an idle partition,
-# and a short chaos run (CLUSTERTEST_CHAOS_DURATION, 60s by default; see
+# clock jumps on the leader and a follower, and a short chaos run (CLUSTERTEST_CHAOS_DURATION, 60s by default; see
 # chaos-cluster). Each scenario runs its own three processes on its own
 # ports, CLUSTER_TEST_PARALLEL of them at a time (17 one after the other
 # would take about 14 minutes on two cores).
@@ -204,7 +204,7 @@ chaos:
 # schedule of faults, one every ~5 s (kill -9, SIGSTOP and SIGTERM of a
 # node or of the controller, a broker back with an empty log, a node or
 # the controller isolated, a one-way cut, a frozen node, a power loss of
-# one node), then healed, drained and checked: 0 lost, 0 duplicated, 0
+# one node, a node's wall clock jumped seconds to hours), then healed, drained and checked: 0 lost, 0 duplicated, 0
 # divergent. The seed is printed first; CLUSTERTEST_SEED=<seed> replays
 # the same plan (see internal/clustertest/schedule.go). make test runs
 # 60 s of it.

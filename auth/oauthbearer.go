@@ -17,6 +17,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/tributary-io/tributary/internal/wallclock"
 )
 
 // MechanismOAuthBearer is KIP-255's SASL/OAUTHBEARER (RFC 7628).
@@ -370,7 +372,9 @@ func (a *oauthAuthenticator) Step(token []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		user, exp, err := a.v.Validate(tok, time.Now())
+		// exp and nbf are wall-clock timestamps: compared with the
+		// wall clock (internal/wallclock), as a clock jump moves it.
+		user, exp, err := a.v.Validate(tok, wallclock.Now())
 		if err == nil && authzid != "" && authzid != user {
 			err = fmt.Errorf("authorization id %q differs from the token's principal %q", authzid, user)
 		}

@@ -4,33 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tributary-io/tributary/internal/testnet"
 )
 
 // freePortPair returns a port on ip whose next port is free too: an
 // embedded member's controller port, its client port derived from it.
-func freePortPair(t testing.TB, ip string) int {
-	t.Helper()
-	for range 50 {
-		l1, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatalf("listen on %s: %v", ip, err)
-		}
-		port := l1.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port+1)))
-		l1.Close()
-		if err == nil {
-			l2.Close()
-			return port
-		}
-	}
-	t.Fatalf("no two adjacent free ports on %s", ip)
-	return 0
-}
+func freePortPair(t testing.TB, ip string) int { return testnet.FreePortPair(t, ip) }
 
 // testLogger sends slog records (etcd's warnings among them) to t.Log.
 func testLogger(t testing.TB) *slog.Logger {

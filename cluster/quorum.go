@@ -13,6 +13,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tributary-io/tributary/internal/wallclock"
 )
 
 // memberStatusTimeout bounds the status read of one etcd member: a member
@@ -122,7 +124,7 @@ func DescribeQuorum(ctx context.Context, cli *clientv3.Client) (QuorumStatus, er
 			st.HighWatermark = int64(min(answers[i].index, math.MaxInt64))
 		}
 	}
-	now := time.Now().UnixMilli()
+	now := wallclock.Now().UnixMilli() // shown to clients: a timestamp
 	for i, m := range members {
 		qm := QuorumMember{ID: ids[m.ID], LogEndOffset: -1, LastFetchTimestamp: -1, LastCaughtUpTimestamp: -1}
 		if a := answers[i]; a.ok {

@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/etcd/server/v3/features"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+
+	"github.com/tributary-io/tributary/internal/testnet"
 )
 
 // TestEmbedConfigBindsListenerAdvertisesVoterEntry: a member whose
@@ -108,22 +110,9 @@ func TestEmbedConfigBindPeerSource(t *testing.T) {
 // dials its endpoints from the given address, not the kernel's choice
 // (127.0.0.1 towards any loopback address).
 func TestEtcdSourceDialOption(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.3:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	from := make(chan net.Addr, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		from <- c.RemoteAddr()
-		c.Close()
-	}()
+	leader := testnet.ListenOnce(t, "127.0.0.3")
 	cl, err := clientv3.New(clientv3.Config{
-		Endpoints: []string{"http://" + ln.Addr().String()}, DialTimeout: time.Second, Logger: zap.NewNop(),
+		Endpoints: []string{"http://" + leader.Addr()}, DialTimeout: time.Second, Logger: zap.NewNop(),
 		DialOptions: []grpc.DialOption{EtcdSourceDialOption(&net.TCPAddr{IP: net.ParseIP("127.0.0.5")})},
 	})
 	if err != nil {
@@ -138,13 +127,8 @@ func TestEtcdSourceDialOption(t *testing.T) {
 		_, _ = cl.Get(ctx, "k")
 	}()
 	defer func() { cancel(); <-got }()
-	select {
-	case a := <-from:
-		if ip := a.(*net.TCPAddr).IP.String(); ip != "127.0.0.5" {
-			t.Fatalf("the client dialed from %s, want 127.0.0.5", a)
-		}
-	case <-ctx.Done():
-		t.Fatal("the client never dialed")
+	if ip := leader.Source(); ip != "127.0.0.5" {
+		t.Fatalf("the client dialed from %s, want 127.0.0.5", ip)
 	}
 }
 

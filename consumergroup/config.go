@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/tributary-io/tributary/internal/wallclock"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -124,7 +125,8 @@ type Config struct {
 	// Logger receives membership and load lines; nil means slog.Default().
 	Logger *slog.Logger
 	// Now stamps commits and state changes (offset expiry); nil means
-	// time.Now. Session and rebalance timers always use the real clock.
+	// wallclock.Now. Session and rebalance timers always use the
+	// monotonic clock (time.Now), which a wall-clock jump leaves alone.
 	Now func() time.Time
 }
 
@@ -175,11 +177,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// now is the wall clock of commit and state timestamps
+// (internal/wallclock): never a timer's.
 func (c *Config) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
 	}
-	return time.Now()
+	return wallclock.Now()
 }
 
 func (c *Config) logger() *slog.Logger {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tributary-io/tributary/index"
+	"github.com/tributary-io/tributary/internal/wallclock"
 	"github.com/tributary-io/tributary/segment"
 )
 
@@ -174,7 +175,9 @@ type Config struct {
 
 	// Logger receives recovery and retention lines; nil means slog.Default().
 	Logger *slog.Logger
-	// Now is the clock for retention, segment.ms and LogAppendTime; nil means time.Now.
+	// Now is the clock for retention, segment.ms, producer expiry and
+	// LogAppendTime; nil means wallclock.Now (time.Now, or the offset
+	// wall clock of a clockfault build).
 	Now func() time.Time
 	// FlushObserver, if set, is told how long each fsync of the log took
 	// and whether it failed (for metrics); it must not block.
@@ -471,11 +474,13 @@ func (c *Config) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// now is the wall clock of timestamps (internal/wallclock): never a
+// duration's.
 func (c *Config) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
 	}
-	return time.Now()
+	return wallclock.Now()
 }
 
 // segmentConfig is the segments' config for a log whose cleaner has

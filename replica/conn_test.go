@@ -5,12 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,36 +15,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/internal/testbroker"
+	"github.com/tributary-io/tributary/internal/testnet"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
 	"github.com/tributary-io/tributary/replica"
-	"github.com/tributary-io/tributary/server"
 )
 
-// startBrokerWithLogs is startBroker that also returns the broker's logs.
+// startBrokerWithLogs starts a broker (testbroker.Start) and returns its
+// address and its logs.
 func startBrokerWithLogs(t testing.TB) (string, *tlog.Manager) {
-	t.Helper()
-	logger := slog.New(slog.DiscardHandler)
-	mgr, err := tlog.OpenManager(t.TempDir(), tlog.Options{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(mgr, server.DefaultConfig(), logger)
-	if err != nil {
-		mgr.Close()
-		t.Fatal(err)
-	}
-	addr, err := srv.Listen("127.0.0.1:0")
-	if err != nil {
-		srv.Close()
-		mgr.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Close()
-		mgr.Close()
-	})
-	return addr.String(), mgr
+	b := testbroker.Start(t)
+	return b.Addr, b.Logs
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -144,64 +123,6 @@ func TestConnFetchesAtTheHighestCommonVersion(t *testing.T) {
 	}
 }
 
-// proxy forwards connections to addr and can cut them all.
-type proxy struct {
-	ln       net.Listener
-	addr     string
-	accepted atomic.Int64
-	mu       sync.Mutex
-	conns    []net.Conn
-	wg       sync.WaitGroup
-}
-
-func startProxy(t *testing.T, addr string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, addr: addr}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.accepted.Add(1)
-			out, err := net.Dial("tcp", addr)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			p.wg.Add(2)
-			go func() { defer p.wg.Done(); _, _ = io.Copy(out, in); out.Close() }()
-			go func() { defer p.wg.Done(); _, _ = io.Copy(in, out); in.Close() }()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-// cut closes every connection through the proxy, as a leader that drops
-// its followers does.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 // TestConnDialsAgainAfterTheLeaderClosesTheConnection: a request in
 // flight when the leader closes the connection fails; the next one dials
 // again and is answered.
@@ -211,9 +132,9 @@ func TestConnDialsAgainAfterTheLeaderClosesTheConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	px := startProxy(t, addr)
+	px := testnet.Forward(t, "127.0.0.1:0", addr)
 	ctx := testCtx(t)
-	c := replica.NewConn(1, replica.ConnConfig{Addr: px.ln.Addr().String()})
+	c := replica.NewConn(1, replica.ConnConfig{Addr: px.Addr()})
 	defer c.Close()
 	if _, err := c.Fetch(ctx, fetchOf("t", tp.ID, 0, 0)); err != nil {
 		t.Fatal(err)
@@ -224,11 +145,12 @@ func TestConnDialsAgainAfterTheLeaderClosesTheConnection(t *testing.T) {
 		_, err := c.Fetch(ctx, fetchOf("t", tp.ID, 0, 10*time.Second))
 		errc <- err
 	}()
-	for px.accepted.Load() < 1 {
+	for px.Accepted() < 1 {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond) // the fetch is waiting at the leader
-	px.cut()
+	// The leader drops its followers' connections.
+	px.Cut()
 	select {
 	case err := <-errc:
 		if err == nil {
@@ -244,7 +166,7 @@ func TestConnDialsAgainAfterTheLeaderClosesTheConnection(t *testing.T) {
 	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
 		t.Fatalf("error %d", code)
 	}
-	if n := px.accepted.Load(); n != 2 {
+	if n := px.Accepted(); n != 2 {
 		t.Fatalf("%d connections, want 2", n)
 	}
 }
@@ -423,27 +345,13 @@ func TestConnDialsFromItsLocalAddr(t *testing.T) {
 		{&net.TCPAddr{IP: net.ParseIP("127.0.0.5")}, "127.0.0.5"},
 		{nil, "127.0.0.1"},
 	} {
-		ln, err := net.Listen("tcp", "127.0.0.3:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		from := make(chan string, 1)
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				from <- "nowhere: " + err.Error()
-				return
-			}
-			from <- c.RemoteAddr().(*net.TCPAddr).IP.String()
-			c.Close()
-		}()
-		c := replica.NewConn(1, replica.ConnConfig{Addr: ln.Addr().String(), LocalAddr: tt.local, DialTimeout: time.Second, IOTimeout: time.Second})
+		leader := testnet.ListenOnce(t, "127.0.0.3")
+		c := replica.NewConn(1, replica.ConnConfig{Addr: leader.Addr(), LocalAddr: tt.local, DialTimeout: time.Second, IOTimeout: time.Second})
 		if _, err := c.Request(testCtx(t), kmsg.NewPtrMetadataRequest()); err == nil {
 			t.Error("a request answered by a closed connection succeeded")
 		}
 		c.Close()
-		ln.Close()
-		if got := <-from; got != tt.want {
+		if got := leader.Source(); got != tt.want {
 			t.Errorf("LocalAddr %v: dialed from %s, want %s", tt.local, got, tt.want)
 		}
 	}

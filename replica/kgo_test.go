@@ -2,48 +2,18 @@ package replica_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/internal/testbroker"
 	"github.com/tributary-io/tributary/replica"
-	"github.com/tributary-io/tributary/server"
 )
 
-// startBroker runs a real Tributary broker on a random loopback port over
-// a temp data dir, closed with the test, and returns its address.
-func startBroker(t *testing.T) string {
-	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mgr, err := tlog.OpenManager(t.TempDir(), tlog.Options{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(mgr, server.DefaultConfig(), logger)
-	if err != nil {
-		mgr.Close()
-		t.Fatal(err)
-	}
-	addr, err := srv.Listen("127.0.0.1:0")
-	if err != nil {
-		srv.Close()
-		mgr.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Close()
-		mgr.Close()
-	})
-	return addr.String()
-}
-
 func TestKgoRequesterReachesBrokerByID(t *testing.T) {
-	addr := startBroker(t)
+	addr := testbroker.Start(t).Addr
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.AllowAutoTopicCreation())

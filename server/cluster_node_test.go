@@ -25,6 +25,7 @@ import (
 	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/auth/authtest"
 	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/internal/testnet"
 	tlog "github.com/tributary-io/tributary/log"
 )
 
@@ -63,21 +64,7 @@ type testCluster struct {
 // freeControllerAddr is a free port on host whose next port is free too.
 func freeControllerAddr(t *testing.T, host string) string {
 	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		next, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port+1)))
-		ln.Close()
-		if err == nil {
-			next.Close()
-			return net.JoinHostPort(host, strconv.Itoa(port))
-		}
-	}
-	t.Fatal("no two consecutive free ports")
-	return ""
+	return net.JoinHostPort(host, strconv.Itoa(testnet.FreePortPair(t, host)))
 }
 
 // startTestCluster starts three voters at once (a quorum forms only once

@@ -5,14 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,126 +18,9 @@ import (
 
 	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/internal/testnet"
 	tlog "github.com/tributary-io/tributary/log"
 )
-
-// recordingForwarder stands where a fault proxy would, in front of one
-// of a node's listeners: it accepts, records the remote IP of every
-// connection, and forwards its bytes both ways to the target (set once
-// the node's real address is known; a connection before that is closed).
-type recordingForwarder struct {
-	ln     net.Listener
-	target atomic.Pointer[string]
-
-	mu     sync.Mutex
-	from   map[string]int        // remote IP → connections accepted
-	conns  map[net.Conn]struct{} // open, both sides; closed by close
-	closed bool
-	wg     sync.WaitGroup
-}
-
-func newRecordingForwarder(t *testing.T, addr string) *recordingForwarder {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &recordingForwarder{ln: ln, from: map[string]int{}, conns: map[net.Conn]struct{}{}}
-	f.wg.Add(1)
-	go f.accept()
-	t.Cleanup(f.close)
-	return f
-}
-
-func (f *recordingForwarder) addr() string          { return f.ln.Addr().String() }
-func (f *recordingForwarder) setTarget(addr string) { f.target.Store(&addr) }
-
-func (f *recordingForwarder) accept() {
-	defer f.wg.Done()
-	for {
-		c, err := f.ln.Accept()
-		if err != nil {
-			return
-		}
-		f.mu.Lock()
-		f.from[c.RemoteAddr().(*net.TCPAddr).IP.String()]++
-		f.mu.Unlock()
-		target := f.target.Load()
-		if target == nil {
-			c.Close()
-			continue
-		}
-		up, err := net.DialTimeout("tcp", *target, 5*time.Second)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		if !f.track(c, up) {
-			return
-		}
-		f.wg.Add(2)
-		go f.pump(c, up)
-		go f.pump(up, c)
-	}
-}
-
-// track registers a forwarded pair; false (both closed) once close began.
-func (f *recordingForwarder) track(cs ...net.Conn) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		for _, c := range cs {
-			c.Close()
-		}
-		return false
-	}
-	for _, c := range cs {
-		f.conns[c] = struct{}{}
-	}
-	return true
-}
-
-// pump copies src to dst; when src ends, both are closed (a node's
-// connections are request/response: a half-closed one is a dead one).
-func (f *recordingForwarder) pump(dst, src net.Conn) {
-	defer f.wg.Done()
-	_, _ = io.Copy(dst, src)
-	src.Close()
-	dst.Close()
-	f.mu.Lock()
-	delete(f.conns, src)
-	delete(f.conns, dst)
-	f.mu.Unlock()
-}
-
-// sources are the remote IPs of the connections accepted so far.
-func (f *recordingForwarder) sources() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.from)
-}
-
-func (f *recordingForwarder) close() {
-	f.ln.Close()
-	f.mu.Lock()
-	f.closed = true
-	for c := range f.conns {
-		c.Close()
-	}
-	f.mu.Unlock()
-	f.wg.Wait()
-}
-
-// freeAddr is a free port on host, found by binding it once.
-func freeAddr(t *testing.T, host string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // testClientSource is where the test's own clients dial from, so that a
 // forwarder can tell them from the nodes (127.0.0.2-4) and from a node
@@ -171,7 +50,7 @@ func TestClusterNodesDialFromAdvertisedIP(t *testing.T) {
 	}
 	type proxied struct {
 		host                string
-		peer, client, kafka *recordingForwarder
+		peer, client, kafka *testnet.Forwarder
 		kafkaListen         string
 		voter               Voter
 	}
@@ -181,13 +60,12 @@ func TestClusterNodesDialFromAdvertisedIP(t *testing.T) {
 		host := fmt.Sprintf("127.0.0.%d", i+2)
 		p := &proxied{host: host}
 		peerAddr := freeControllerAddr(t, host)
-		p.peer = newRecordingForwarder(t, peerAddr)
+		p.peer = testnet.Forward(t, peerAddr, "")
 		h, port, _ := net.SplitHostPort(peerAddr)
 		pn, _ := strconv.Atoi(port)
-		p.client = newRecordingForwarder(t, net.JoinHostPort(h, strconv.Itoa(pn+ControllerClientPortOffset)))
-		p.kafka = newRecordingForwarder(t, net.JoinHostPort(host, "0"))
-		p.kafkaListen = freeAddr(t, host)
-		p.kafka.setTarget(p.kafkaListen)
+		p.client = testnet.Forward(t, net.JoinHostPort(h, strconv.Itoa(pn+ControllerClientPortOffset)), "")
+		p.kafkaListen = testnet.FreeAddr(t, host)
+		p.kafka = testnet.Forward(t, net.JoinHostPort(host, "0"), p.kafkaListen)
 		p.voter = Voter{ID: int32(i + 1), Host: h, Port: uint16(pn)}
 		voters[i] = p.voter
 		nodes[i] = p
@@ -198,13 +76,13 @@ func TestClusterNodesDialFromAdvertisedIP(t *testing.T) {
 		cfg.Cluster.Config.InterBrokerSourceBind = true
 		// The member binds n.ctrl and its port + 1; the others dial the
 		// forwarders of its voter entry.
-		p.peer.setTarget(n.ctrl)
+		p.peer.SetTarget(n.ctrl)
 		client, err := cluster.DeriveClientAddr(n.ctrl)
 		if err != nil {
 			t.Error(err)
 		}
-		p.client.setTarget(client)
-		n.listener = &Listener{Name: DefaultListenerName, Protocol: auth.Plaintext, Addr: p.kafkaListen, Advertise: p.kafka.addr()}
+		p.client.SetTarget(client)
+		n.listener = &Listener{Name: DefaultListenerName, Protocol: auth.Plaintext, Addr: p.kafkaListen, Advertise: p.kafka.Addr()}
 		n.opts = []kgo.Opt{fromTestClientSource()}
 	})
 	ctx := testContext(t)
@@ -245,9 +123,9 @@ func TestClusterNodesDialFromAdvertisedIP(t *testing.T) {
 	ips := []string{nodes[0].host, nodes[1].host, nodes[2].host}
 	for i, p := range nodes {
 		others := slices.Delete(slices.Clone(ips), i, i+1)
-		check := func(what string, f *recordingForwarder, allowed, want []string) {
+		check := func(what string, f *testnet.Forwarder, allowed, want []string) {
 			t.Helper()
-			src := f.sources()
+			src := f.Sources()
 			for ip, n := range src {
 				if !slices.Contains(allowed, ip) {
 					t.Errorf("node %d's %s forwarder: %d connections from %s, which is no node's advertised IP (want only %v); all: %v", i+1, what, n, ip, allowed, src)
@@ -265,10 +143,10 @@ func TestClusterNodesDialFromAdvertisedIP(t *testing.T) {
 		// Every node's etcd client dials every voter's client URL, its
 		// own included.
 		check("etcd client", p.client, ips, ips)
-		if len(p.peer.sources()) == 0 {
+		if len(p.peer.Sources()) == 0 {
 			t.Errorf("node %d's etcd peer forwarder saw no connection: the members do not dial the voter entries", i+1)
 		}
-		t.Logf("node %d: inter-broker from %v, etcd client from %v, etcd peers from %v", i+1, p.kafka.sources(), p.client.sources(), p.peer.sources())
+		t.Logf("node %d: inter-broker from %v, etcd client from %v, etcd peers from %v", i+1, p.kafka.Sources(), p.client.Sources(), p.peer.Sources())
 	}
 }
 
@@ -347,27 +225,13 @@ func TestInterBrokerDialsFromLocalAddr(t *testing.T) {
 	for name, dial := range dialers {
 		for _, withTLS := range []bool{false, true} {
 			for _, local := range []*net.TCPAddr{{IP: net.ParseIP("127.0.0.5")}, nil} {
-				ln, err := net.Listen("tcp", "127.0.0.3:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				from := make(chan string, 1)
-				go func() {
-					c, err := ln.Accept()
-					if err != nil {
-						from <- "nowhere: " + err.Error()
-						return
-					}
-					from <- c.RemoteAddr().(*net.TCPAddr).IP.String()
-					c.Close()
-				}()
+				leader := testnet.ListenOnce(t, "127.0.0.3")
 				ib := InterBrokerClient{LocalAddr: local}
 				if withTLS {
 					ib.TLS = tlsConf
 				}
-				dial(ib, ln.Addr().String())
-				got := <-from
-				ln.Close()
+				dial(ib, leader.Addr())
+				got := leader.Source()
 				want := "127.0.0.1"
 				if local != nil {
 					want = local.IP.String()

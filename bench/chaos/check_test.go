@@ -1,129 +1,149 @@
 package chaos
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tributary-io/tributary/internal/clustertest"
 )
 
-// The checks must catch what they claim to: each case breaks one
-// guarantee on purpose (or none) and names the violation expected.
+// The harness's reports, turned into clustertest's history, must make
+// its checker catch what the package comment promises: each case breaks
+// one guarantee on purpose (or none) and names the kinds expected. The
+// checker's own rules are tested case by case in internal/clustertest.
 
-// oneTopic is a one-partition log holding records 0/0 .. 0/(n-1) at
-// offsets start.. and the acknowledgements of those records.
-func oneTopic(start int64, n int) (topicLog, ProducerReport) {
-	pl := &partLog{Start: start, End: start + int64(n)}
-	pr := ProducerReport{ID: 0, Topic: "t", Produced: int64(n)}
+// oneTopic is a one-partition log of topic t holding records 0/0 ..
+// 0/(n-1) at offsets start.., and the acknowledgements of those records.
+func oneTopic(t string, start int64, n int) (partLogs, ProducerReport) {
+	pl := &clustertest.PartitionLog{Start: start, End: start + int64(n)}
+	pr := ProducerReport{ID: 0, Topic: t, Produced: int64(n)}
 	for i := range n {
 		off := start + int64(i)
-		pl.Recs = append(pl.Recs, logRec{Offset: off, ID: ID{Producer: 0, Seq: int64(i)}, OK: true})
+		pl.Records = append(pl.Records, clustertest.LogRecord{Offset: off, ID: ID{Producer: 0, Seq: int64(i)}, OK: true})
 		pr.Acks = append(pr.Acks, Ack{Seq: int64(i), Partition: 0, Offset: off})
 	}
-	return topicLog{0: pl}, pr
+	return partLogs{{Topic: t, Partition: 0}: pl}, pr
 }
 
-func kinds(v *violations) string {
-	return strings.Join(v.order, ",")
+// check runs the checker as finish does, on one reading.
+func check(events []clustertest.Event, logs partLogs, earlier ...clustertest.Replica) *clustertest.Result {
+	return clustertest.Check(events, []clustertest.Replica{{Name: "the online read", Logs: logs}}, clustertest.CheckOptions{
+		ConsumedAll: true, ConsumedTopics: []string{MainTopic}, Retention: []string{RetentionTopic}, Earlier: earlier})
 }
 
-func TestCheckLog(t *testing.T) {
+func kinds(res *clustertest.Result) []clustertest.Kind { return res.Found() }
+
+func TestProducerReportsCheckedAgainstTheLog(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		edit      func(tl topicLog, pr *ProducerReport)
-		deletable bool
-		want      string // violation kinds, in order found
+		name  string
+		topic string
+		edit  func(pl *clustertest.PartitionLog, pr *ProducerReport)
+		want  []clustertest.Kind
 	}{
-		{"clean", func(topicLog, *ProducerReport) {}, false, ""},
-		{"lost tail", func(tl topicLog, _ *ProducerReport) {
-			tl[0].Recs, tl[0].End = tl[0].Recs[:8], 8
-		}, false, "lost"},
-		{"duplicate", func(tl topicLog, _ *ProducerReport) {
-			tl[0].Recs = append(tl[0].Recs, logRec{Offset: 10, ID: ID{Producer: 0, Seq: 3}, OK: true})
-			tl[0].End++
-		}, false, "duplicated record"},
-		{"gap", func(tl topicLog, _ *ProducerReport) {
-			tl[0].Recs = append(tl[0].Recs[:4:4], tl[0].Recs[5:]...)
-		}, false, "offsets not contiguous,lost"},
-		{"reordered", func(tl topicLog, pr *ProducerReport) {
-			r := tl[0].Recs
-			r[4].ID, r[5].ID = r[5].ID, r[4].ID
-			pr.Acks[4].Offset, pr.Acks[5].Offset = 5, 4
-		}, false, "out of order,acknowledged out of order"},
-		{"foreign", func(tl topicLog, _ *ProducerReport) {
-			tl[0].Recs[2].OK = false
-		}, false, "foreign record,lost"},
-		{"deleted by retention", func(tl topicLog, _ *ProducerReport) {
-			tl[0].Recs, tl[0].Start = tl[0].Recs[4:], 4
-		}, true, ""},
-		{"log start moved on a kept topic", func(tl topicLog, _ *ProducerReport) {
-			tl[0].Recs, tl[0].Start = tl[0].Recs[4:], 4
-		}, false, "log start moved,lost"},
-		{"unacked record in the log", func(_ topicLog, pr *ProducerReport) {
-			pr.Acks = pr.Acks[:9]
-		}, false, ""},
+		{"clean", RetentionTopic, func(*clustertest.PartitionLog, *ProducerReport) {}, nil},
+		{"lost tail", RetentionTopic, func(pl *clustertest.PartitionLog, _ *ProducerReport) {
+			pl.Records, pl.End = pl.Records[:8], 8
+		}, []clustertest.Kind{clustertest.Lost}},
+		{"failed produce appended", RetentionTopic, func(pl *clustertest.PartitionLog, pr *ProducerReport) {
+			pr.Acks, pr.Failed = pr.Acks[:9], []int64{9}
+		}, nil},
+		{"failed produce appended twice", RetentionTopic, func(pl *clustertest.PartitionLog, pr *ProducerReport) {
+			pr.Acks, pr.Failed = pr.Acks[:9], []int64{9}
+			pl.Records = append(pl.Records, clustertest.LogRecord{Offset: 10, ID: ID{Producer: 0, Seq: 9}, OK: true})
+			pl.End++
+		}, []clustertest.Kind{clustertest.Duplicated}},
+		{"gap", RetentionTopic, func(pl *clustertest.PartitionLog, _ *ProducerReport) {
+			pl.Records = slices.Delete(pl.Records, 4, 5)
+		}, []clustertest.Kind{clustertest.Lost, clustertest.Gap}},
+		{"acknowledgements out of order", RetentionTopic, func(_ *clustertest.PartitionLog, pr *ProducerReport) {
+			pr.Acks[4], pr.Acks[5] = pr.Acks[5], pr.Acks[4]
+		}, []clustertest.Kind{clustertest.Reordered}},
+		{"deleted by retention", RetentionTopic, func(pl *clustertest.PartitionLog, _ *ProducerReport) {
+			pl.Records, pl.Start = pl.Records[4:], 4
+		}, nil},
+		{"log start moved on the main topic", MainTopic, func(pl *clustertest.PartitionLog, _ *ProducerReport) {
+			pl.Records, pl.Start = pl.Records[4:], 4
+		}, []clustertest.Kind{clustertest.Lost, clustertest.Unconsumed}},
+		{"main topic never consumed", MainTopic, func(*clustertest.PartitionLog, *ProducerReport) {}, []clustertest.Kind{clustertest.Unconsumed}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tl, pr := oneTopic(0, 10)
-			tc.edit(tl, &pr)
-			v := newViolations()
-			_, _ = checkLog(v, "t", tl, []ProducerReport{pr}, tc.deletable)
-			if got := kinds(v); got != tc.want {
-				t.Errorf("violations %q, want %q: %v", got, tc.want, v.list())
+			logs, pr := oneTopic(tc.topic, 0, 10)
+			tc.edit(logs[clustertest.TopicPartition{Topic: tc.topic}], &pr)
+			res := check(producerEvents([]ProducerReport{pr}), logs)
+			if got := kinds(res); !slices.Equal(got, tc.want) {
+				t.Errorf("found %v, want %v\n%s", got, tc.want, res.Report())
 			}
 		})
 	}
 }
 
-func TestCheckGroup(t *testing.T) {
+func TestSegmentFilesAfterAKillCheckedAgainstTheFinalLog(t *testing.T) {
+	logs, pr := oneTopic(RetentionTopic, 0, 10)
+	atKill, _ := oneTopic(RetentionTopic, 0, 10)
+	pl := atKill[clustertest.TopicPartition{Topic: RetentionTopic}]
+	// On disk at the kill: a record not acknowledged yet, which the
+	// final log lost.
+	pl.Records = append(pl.Records, clustertest.LogRecord{Offset: 10, ID: ID{Producer: 0, Seq: 10}, OK: true})
+	pl.End++
+	pr.Produced, pr.Failed = 11, []int64{10}
+	res := check(producerEvents([]ProducerReport{pr}), logs, clustertest.Replica{Name: "the segment files after kill 1", Logs: atKill})
+	if got := kinds(res); !slices.Equal(got, []clustertest.Kind{clustertest.Rewritten}) || res.EarlierRecords != 10 {
+		t.Errorf("found %v with %d records kept, want rewritten with 10\n%s", got, res.EarlierRecords, res.Report())
+	}
+}
+
+func TestGroupReportsCheckedAgainstTheLog(t *testing.T) {
 	const exit = "exit"
 	for _, tc := range []struct {
 		name  string
 		lines []string // "<member>:<line>"; "<member>:exit" ends a member
-		want  string
+		want  []clustertest.Kind
 	}{
 		{"redelivery after the last commit", []string{
 			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:rec 0 2 p0#2", "0:try 0 3", "0:commit 0 3",
 			"0:rec 0 3 p0#3", "0:rec 0 4 p0#4", "0:exit",
 			"1:assign 0", "1:rec 0 3 p0#3", "1:rec 0 4 p0#4", "1:rec 0 5 p0#5", "1:rec 0 6 p0#6", "1:rec 0 7 p0#7",
-		}, ""},
+		}, nil},
 		{"assignment reported after the first record", []string{
 			"0:rec 0 0 p0#0", "0:assign 0", "0:rec 0 1 p0#1", "0:rec 0 2 p0#2", "0:rec 0 3 p0#3",
 			"0:rec 0 4 p0#4", "0:rec 0 5 p0#5", "0:rec 0 6 p0#6", "0:rec 0 7 p0#7",
-		}, ""},
+		}, nil},
 		{"started past the commit", []string{
 			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:try 0 2", "0:commit 0 2", "0:exit",
 			"1:assign 0", "1:rec 0 3 p0#3", "1:rec 0 4 p0#4", "1:rec 0 5 p0#5", "1:rec 0 6 p0#6", "1:rec 0 7 p0#7",
-		}, "skipped records,acknowledged record never processed"},
+		}, []clustertest.Kind{clustertest.ConsumerSkipped, clustertest.Unconsumed}},
 		{"rewound below the commit", []string{
 			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:rec 0 2 p0#2", "0:try 0 3", "0:commit 0 3", "0:lost 0",
 			"1:assign 0", "1:rec 0 1 p0#1", "1:rec 0 2 p0#2", "1:rec 0 3 p0#3", "1:rec 0 4 p0#4", "1:rec 0 5 p0#5",
 			"1:rec 0 6 p0#6", "1:rec 0 7 p0#7",
-		}, "rewound below a commit,redelivered below a commit"},
+		}, []clustertest.Kind{clustertest.ResumedBelowCommit}},
 		{"unanswered commit may have been applied", []string{
 			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:try 0 2", "0:commit 0 2",
 			"0:rec 0 2 p0#2", "0:rec 0 3 p0#3", "0:try 0 4", "0:cfail 0 4", "0:lost 0",
 			"1:assign 0", "1:rec 0 4 p0#4", "1:rec 0 5 p0#5", "1:rec 0 6 p0#6", "1:rec 0 7 p0#7",
-		}, ""},
+		}, nil},
 		{"refused commit was not applied", []string{
 			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:try 0 2", "0:commit 0 2",
 			"0:rec 0 2 p0#2", "0:rec 0 3 p0#3", "0:try 0 4", "0:reject 0 4 22", "0:lost 0",
 			"1:assign 0", "1:rec 0 4 p0#4", "1:rec 0 5 p0#5", "1:rec 0 6 p0#6", "1:rec 0 7 p0#7",
-		}, "skipped records"},
+		}, []clustertest.Kind{clustertest.ConsumerSkipped}},
 		{"gap within an assignment", []string{
 			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:rec 0 2 p0#2", "0:rec 0 3 p0#3",
 			"0:rec 0 5 p0#5", "0:rec 0 6 p0#6", "0:rec 0 7 p0#7",
-		}, "skipped records,acknowledged record never processed"},
+		}, []clustertest.Kind{clustertest.ConsumerSkipped, clustertest.Unconsumed}},
 		{"record not in the log", []string{
 			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#2", "0:rec 0 2 p0#2", "0:rec 0 3 p0#3",
 			"0:rec 0 4 p0#4", "0:rec 0 5 p0#5", "0:rec 0 6 p0#6", "0:rec 0 7 p0#7",
-		}, "processed a record not in the log"},
+		}, []clustertest.Kind{clustertest.ConsumedPhantom}},
 		{"commit went backwards", []string{
 			"0:assign 0", "0:rec 0 0 p0#0", "0:rec 0 1 p0#1", "0:rec 0 2 p0#2", "0:try 0 3", "0:commit 0 3",
 			"0:try 0 1", "0:commit 0 1",
 			"0:rec 0 3 p0#3", "0:rec 0 4 p0#4", "0:rec 0 5 p0#5", "0:rec 0 6 p0#6", "0:rec 0 7 p0#7",
-		}, "commit went backwards"},
+		}, []clustertest.Kind{clustertest.CommitBackwards}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tl, pr := oneTopic(0, 8)
+			logs, pr := oneTopic(MainTopic, 0, 8)
 			l := NewGroupLog()
 			for _, s := range tc.lines {
 				m, line, _ := strings.Cut(s, ":")
@@ -138,10 +158,10 @@ func TestCheckGroup(t *testing.T) {
 			if len(bad) > 0 {
 				t.Fatalf("bad lines: %v", bad)
 			}
-			v := newViolations()
-			checkGroup(v, events, tl, []ProducerReport{pr})
-			if got := kinds(v); got != tc.want {
-				t.Errorf("violations %q, want %q: %v", got, tc.want, v.list())
+			group, _ := groupEvents(events, MainTopic)
+			res := check(append(producerEvents([]ProducerReport{pr}), group...), logs)
+			if got := kinds(res); !slices.Equal(got, tc.want) {
+				t.Errorf("found %v, want %v\n%s", got, tc.want, res.Report())
 			}
 		})
 	}

@@ -112,4 +112,14 @@
 // A record whose produce failed may or may not be in the log, but at most
 // once. Every broken guarantee is a violation, listed by kind with
 // examples, and fails the test.
+//
+// The checks are internal/clustertest's Check, the cluster harness's
+// checker (history.go): the producers' and the members' reports are its
+// history, the online and the offline reading two replicas of one node
+// (Divergent where they differ), and the segment files read after each
+// kill earlier readings of it (Rewritten where the final log moved or
+// dropped one of their records); chaos-retention is a Retention topic.
+// The violations are the checker's kinds, plus what only the harness
+// sees: a broker that did not restart or shut down cleanly, damage the
+// offline verification found, a group stuck, a member's bad output.
 package chaos

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/tributary-io/tributary/internal/clustertest"
 )
 
 // The end of a run: the group catches up, everything is read back online
@@ -56,15 +58,14 @@ func (h *harness) finish(ctx context.Context, reports []ProducerReport) error {
 	}
 	h.members = nil
 
-	online := map[string]topicLog{}
+	online := partLogs{}
 	for _, t := range []string{MainTopic, RetentionTopic} {
 		rctx, cancel := context.WithTimeout(ctx, readTimeout)
-		tl, err := readOnline(rctx, h.broker.Addr, t, starts[t], ends[t])
+		err := readOnline(rctx, h.broker.Addr, t, starts[t], ends[t], online)
 		cancel()
 		if err != nil {
 			return err
 		}
-		online[t] = tl
 	}
 	if err := h.broker.Stop(); err != nil {
 		h.v.add("unclean shutdown", "%v", err)
@@ -78,24 +79,6 @@ func (h *harness) finish(ctx context.Context, reports []ProducerReport) error {
 		h.v.add("offline verify", "%s", p)
 	}
 
-	byTopic := map[string][]ProducerReport{}
-	for _, r := range reports {
-		byTopic[r.Topic] = append(byTopic[r.Topic], r)
-	}
-	for _, t := range []string{MainTopic, RetentionTopic} {
-		deletable := t == RetentionTopic
-		st, where := checkLog(h.v, t+" (online)", online[t], byTopic[t], deletable)
-		_, _ = checkLog(h.v, t+" (offline)", offline.Topics[t], byTopic[t], deletable)
-		h.res.KeptOnDisk += h.onDisk[t].checkKept(h.v, t, online[t], where, deletable)
-		sameLog(h.v, "the online read", online[t], "the data dir", offline.Topics[t])
-		h.res.Acked += st.Acked
-		h.res.Lost += st.Lost
-		h.res.Duplicated += st.Duplicated
-		h.res.UnackedInLog += st.UnackedInLog
-		h.res.Deleted += st.Deleted
-		h.logf("%s: %d records in [start, end) %s; %d acked, %d lost, %d duplicated, %d unacked in the log, %d deleted",
-			t, st.Records, offsetRanges(online[t]), st.Acked, st.Lost, st.Duplicated, st.UnackedInLog, st.Deleted)
-	}
 	events, bad := h.glog.snapshot()
 	if err := writeEvents(filepath.Join(h.cfg.WorkDir, "members.log"), events, h.began); err != nil {
 		h.logf("members.log: %v", err)
@@ -103,10 +86,34 @@ func (h *harness) finish(ctx context.Context, reports []ProducerReport) error {
 	for _, b := range bad {
 		h.v.add("bad member output", "%s", b)
 	}
-	gs := checkGroup(h.v, events, online[MainTopic], byTopic[MainTopic])
-	h.res.Processed, h.res.Redelivered, h.res.Unprocessed, h.res.Runs = gs.Processed, gs.Redelivered, gs.Unprocessed, gs.Runs
+	history := producerEvents(reports)
+	group, gs := groupEvents(events, MainTopic)
+	history = append(history, group...)
+	// The online and the offline reading are two replicas of one node:
+	// they must be equal (Divergent), and the segment files after each
+	// kill earlier readings of it.
+	res := clustertest.Check(history, []clustertest.Replica{
+		{Name: "the online read", Logs: online},
+		{Name: "the data dir", Logs: offline.Logs},
+	}, clustertest.CheckOptions{
+		Seed:           h.cfg.Seed,
+		ConsumedAll:    true,
+		ConsumedTopics: []string{MainTopic},
+		Retention:      []string{RetentionTopic},
+		Earlier:        h.afterKills,
+		MaxExamples:    maxExamples,
+	})
+	h.v.addResult(res)
+	h.res.Acked, h.res.Lost, h.res.Duplicated = res.Acked, res.Counts[clustertest.Lost], res.Counts[clustertest.Duplicated]
+	h.res.UnackedInLog, h.res.Deleted, h.res.KeptOnDisk = res.Indeterminate, res.Deleted, res.EarlierRecords
+	h.res.Processed, h.res.Redelivered, h.res.Unprocessed, h.res.Runs = res.Polled, res.Repolled, res.Counts[clustertest.Unconsumed], res.Starts
+	for _, t := range []string{MainTopic, RetentionTopic} {
+		n, ranges := topicRecords(online, t)
+		h.logf("%s: %d records in [start, end) %s", t, n, ranges)
+	}
+	h.logf("%s", res)
 	h.logf("group: %d members over the run, %d killed; %d records processed, %d again; %d runs; %d commits acknowledged, %d unanswered; %d DeleteRecords calls",
-		len(h.all), h.res.ConsumerKills, gs.Processed, gs.Redelivered, gs.Runs, gs.Commits, gs.Uncertain, h.res.DeleteCalls)
+		len(h.all), h.res.ConsumerKills, res.Polled, res.Repolled, res.Starts, gs.Commits, gs.Uncertain, h.res.DeleteCalls)
 	return nil
 }
 
@@ -198,11 +205,17 @@ func (h *harness) describeGroup(ctx context.Context) string {
 	return b.String()
 }
 
-func offsetRanges(tl topicLog) string {
+// topicRecords counts the records of topic in logs, and lists each
+// partition's [start, end).
+func topicRecords(logs partLogs, topic string) (int, string) {
+	n := 0
 	var parts []string
-	for p, pl := range tl {
-		parts = append(parts, fmt.Sprintf("%d:[%d,%d)", p, pl.Start, pl.End))
+	for tp, pl := range logs {
+		if tp.Topic == topic {
+			n += len(pl.Records)
+			parts = append(parts, fmt.Sprintf("%d:[%d,%d)", tp.Partition, pl.Start, pl.End))
+		}
 	}
 	slices.Sort(parts)
-	return strings.Join(parts, " ")
+	return n, strings.Join(parts, " ")
 }

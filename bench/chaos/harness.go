@@ -13,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-io/tributary/internal/clustertest"
 )
 
 // The workload. Two topics: MainTopic takes most of the load, fsyncs every
@@ -181,9 +183,9 @@ type harness struct {
 	lastOpen time.Duration
 	// brokerRetention: the broker deletes by retention.bytes itself.
 	brokerRetention bool
-	// onDisk is where records were in the segment files after the
-	// kills, by topic.
-	onDisk map[string]seenOnDisk
+	// afterKills are the segment files as each kill left them, read
+	// before the restart: the checker's earlier readings.
+	afterKills []clustertest.Replica
 
 	mcfg    memberConfig
 	glog    *GroupLog
@@ -197,14 +199,13 @@ type harness struct {
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	began := time.Now()
 	h := &harness{
-		began:  began,
-		cfg:    cfg,
-		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x63686173)),
-		logf:   cfg.Logf,
-		res:    &Result{Seed: cfg.Seed},
-		v:      newViolations(),
-		glog:   NewGroupLog(),
-		onDisk: map[string]seenOnDisk{MainTopic: {}, RetentionTopic: {}},
+		began: began,
+		cfg:   cfg,
+		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x63686173)),
+		logf:  cfg.Logf,
+		res:   &Result{Seed: cfg.Seed},
+		v:     newViolations(),
+		glog:  NewGroupLog(),
 	}
 	if h.logf == nil {
 		h.logf = func(string, ...any) {}
@@ -333,9 +334,9 @@ func (h *harness) run(ctx context.Context) error {
 	for _, p := range prods {
 		r := p.Report()
 		reports = append(reports, r)
-		h.res.Failed += r.Failed
-		if r.Failed > 0 {
-			h.logf("producer %d (%s): %d acked, %d failed: %s", r.ID, r.Topic, len(r.Acks), r.Failed, topErrors(r.FailErrs, 3))
+		h.res.Failed += len(r.Failed)
+		if len(r.Failed) > 0 {
+			h.logf("producer %d (%s): %d acked, %d failed: %s", r.ID, r.Topic, len(r.Acks), len(r.Failed), topErrors(r.FailErrs, 3))
 		} else {
 			h.logf("producer %d (%s): %d acked", r.ID, r.Topic, len(r.Acks))
 		}
@@ -456,7 +457,7 @@ func (h *harness) cycle(ctx context.Context, c int, prods []*Producer) error {
 		return err
 	}
 	h.note("kill -9 broker (%s%s)", mode, detail)
-	detail += h.scanAfterKill(prods)
+	detail += h.scanAfterKill(c, prods)
 	// Every other cycle a member dies too while the broker is down.
 	if c%2 == 0 {
 		k, err := h.killMember()

@@ -10,17 +10,20 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/tributary-io/tributary/internal/clustertest"
 )
 
 // Choosing the moment of a kill, looking at the segment files before and
 // after it, and the deletions of RetentionTopic.
 
-// scanAfterKill reads the segment files of both topics as the kill left
+// scanAfterKill reads the segment files of both topics as kill c left
 // them, before recovery: every record in a CRC-valid batch there must be at
-// the same place in the final log. It counts the records on disk that
-// were not acknowledged (yet): the producers retry them after the restart,
-// and the broker must recognise each retry as a duplicate.
-func (h *harness) scanAfterKill(prods []*Producer) string {
+// the same place in the final log (clustertest.CheckOptions.Earlier). It
+// counts the records on disk that were not acknowledged (yet): the
+// producers retry them after the restart, and the broker must recognise
+// each retry as a duplicate.
+func (h *harness) scanAfterKill(c int, prods []*Producer) string {
 	off, err := readOffline(h.dataDir, MainTopic, RetentionTopic)
 	if err != nil {
 		return fmt.Sprintf("; scan after kill: %v", err)
@@ -31,14 +34,12 @@ func (h *harness) scanAfterKill(prods []*Producer) string {
 			acked[ID{Producer: p.ID, Seq: a.Seq}] = true
 		}
 	}
+	h.afterKills = append(h.afterKills, clustertest.Replica{Name: fmt.Sprintf("the segment files after kill %d", c), Logs: off.Logs})
 	inFlight := 0
-	for _, t := range []string{MainTopic, RetentionTopic} {
-		h.onDisk[t].add(h.v, t, off.Topics[t])
-		for _, pl := range off.Topics[t] {
-			for _, r := range pl.Recs {
-				if r.OK && !acked[r.ID] {
-					inFlight++
-				}
+	for _, pl := range off.Logs {
+		for _, r := range pl.Records {
+			if r.OK && !acked[r.ID] {
+				inFlight++
 			}
 		}
 	}

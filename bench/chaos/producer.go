@@ -51,7 +51,7 @@ type Producer struct {
 	mu       sync.Mutex
 	nextSeq  int64          // guarded by mu: the next sequence number
 	acks     []Ack          // guarded by mu: in the order the client reported them
-	failed   int            // guarded by mu: produce calls that failed
+	failed   []int64        // guarded by mu: sequence numbers whose produce failed
 	failErrs map[string]int // guarded by mu: failures by error text
 	rng      *rand.Rand     // guarded by mu: picks keys
 }
@@ -152,7 +152,7 @@ func (p *Producer) produceOne(ctx context.Context, slots chan struct{}) {
 	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
 		p.mu.Lock()
 		if err != nil {
-			p.failed++
+			p.failed = append(p.failed, seq)
 			p.failErrs[err.Error()]++
 		} else {
 			p.acks = append(p.acks, Ack{Seq: seq, Partition: r.Partition, Offset: r.Offset})
@@ -168,9 +168,9 @@ func (p *Producer) produceOne(ctx context.Context, slots chan struct{}) {
 type ProducerReport struct {
 	ID       int
 	Topic    string
-	Produced int64 // sequence numbers used: [0, Produced)
-	Acks     []Ack // in acknowledgement order
-	Failed   int
+	Produced int64   // sequence numbers used: [0, Produced)
+	Acks     []Ack   // in acknowledgement order
+	Failed   []int64 // sequence numbers whose produce failed
 	FailErrs map[string]int
 }
 
@@ -182,7 +182,7 @@ func (p *Producer) Report() ProducerReport {
 	for k, v := range p.failErrs {
 		errs[k] = v
 	}
-	return ProducerReport{ID: p.ID, Topic: p.Topic, Produced: p.nextSeq, Acks: append([]Ack(nil), p.acks...), Failed: p.failed, FailErrs: errs}
+	return ProducerReport{ID: p.ID, Topic: p.Topic, Produced: p.nextSeq, Acks: append([]Ack(nil), p.acks...), Failed: append([]int64(nil), p.failed...), FailErrs: errs}
 }
 
 // Acked returns how many records were acknowledged so far.

@@ -11,89 +11,77 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tributary-io/tributary/internal/clustertest"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/recordbatch"
 )
 
-// logRec is one record found in a partition's log.
-type logRec struct {
-	Offset int64
-	ID     ID
-	OK     bool // the value parsed as one the harness wrote
-}
-
-// partLog is one partition's log as read back: every record from Start
-// (the log start offset) up to End (the log end offset).
-type partLog struct {
-	Start, End int64
-	Recs       []logRec
-}
-
-// topicLog is a topic read back, by partition.
-type topicLog map[int32]*partLog
+// partLogs are the partitions' logs as read back (online, or offline
+// from the data dir), in the checker's terms: every record from the log
+// start offset up to the log end offset.
+type partLogs = map[clustertest.TopicPartition]*clustertest.PartitionLog
 
 // readOnline reads every partition of topic from start[p] up to end[p] with
-// a fresh franz-go client (no group), as a consumer would.
-func readOnline(ctx context.Context, addr, topic string, start, end map[int32]int64) (topicLog, error) {
+// a fresh franz-go client (no group), as a consumer would, into tl.
+func readOnline(ctx context.Context, addr, topic string, start, end map[int32]int64, tl partLogs) error {
 	parts := map[int32]kgo.Offset{}
-	tl := topicLog{}
 	for p, e := range end {
 		s := start[p]
-		tl[p] = &partLog{Start: s, End: e}
+		tl[clustertest.TopicPartition{Topic: topic, Partition: p}] = &clustertest.PartitionLog{Start: s, End: e}
 		if e > s {
 			parts[p] = kgo.NewOffset().At(s)
 		}
 	}
 	if len(parts) == 0 {
-		return tl, nil
+		return nil
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
 		kgo.FetchMaxWait(200*time.Millisecond),
 		kgo.RetryBackoffFn(fastBackoff))
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("chaos: read back %s: %w", topic, err)
 	}
 	defer cl.Close()
 	left := len(parts)
 	for left > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return tl, fmt.Errorf("chaos: read back %s: %w (%s)", topic, err, progress(tl))
+			return fmt.Errorf("chaos: read back %s: %w (%s)", topic, err, progress(tl))
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
 			ferr = errors.Join(ferr, fmt.Errorf("%s/%d: %w", t, p, err))
 		})
 		if ferr != nil {
-			return tl, fmt.Errorf("chaos: read back %s: %w", topic, ferr)
+			return fmt.Errorf("chaos: read back %s: %w", topic, ferr)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			pl := tl[r.Partition]
+			pl := tl[clustertest.TopicPartition{Topic: r.Topic, Partition: r.Partition}]
 			if pl == nil || r.Offset >= pl.End {
 				return
 			}
 			id, ok := ParseValue(r.Value)
-			pl.Recs = append(pl.Recs, logRec{Offset: r.Offset, ID: id, OK: ok})
+			pl.Records = append(pl.Records, clustertest.LogRecord{Offset: r.Offset, ID: id, OK: ok})
 			if r.Offset == pl.End-1 {
 				left--
 			}
 		})
 	}
-	return tl, nil
+	return nil
 }
 
-func progress(tl topicLog) string {
+func progress(tl partLogs) string {
 	var b strings.Builder
-	for p, pl := range tl {
-		fmt.Fprintf(&b, "p%d: %d of [%d,%d) ", p, len(pl.Recs), pl.Start, pl.End)
+	for tp, pl := range tl {
+		fmt.Fprintf(&b, "%s: %d of [%d,%d) ", tp, len(pl.Records), pl.Start, pl.End)
 	}
 	return b.String()
 }
 
 // offlineReport is what the offline check of a data dir found.
 type offlineReport struct {
-	Topics     map[string]topicLog
+	Logs       partLogs // of the topics asked for
 	Partitions int      // partition dirs verified, internal topics included
 	Problems   []string // damage VerifyPartition reported, anywhere
 	Warnings   int
@@ -108,18 +96,17 @@ func readOffline(dataDir string, topics ...string) (*offlineReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &offlineReport{Topics: map[string]topicLog{}, Warnings: len(dd.Warnings)}
+	r := &offlineReport{Logs: partLogs{}, Warnings: len(dd.Warnings)}
 	for _, p := range dd.Problems {
 		r.Problems = append(r.Problems, p.Error())
 	}
 	want := map[string]bool{}
 	for _, t := range topics {
 		want[t] = true
-		r.Topics[t] = topicLog{}
 	}
 	for _, pd := range dd.Partitions {
 		r.Partitions++
-		var recs []logRec
+		var recs []clustertest.LogRecord
 		opts := tlog.VerifyOptions{IndexIntervalBytes: pd.Config.IndexIntervalBytes}
 		if want[pd.Topic] {
 			opts.Batch = func(path string, h *recordbatch.Header, pos int64, batch []byte, problem error) error {
@@ -128,7 +115,7 @@ func readOffline(dataDir string, topics ...string) (*offlineReport, error) {
 				}
 				return recordbatch.Records(batch, recordbatch.DefaultDecompressLimit, func(rec recordbatch.Record) error {
 					id, ok := ParseValue(rec.Value)
-					recs = append(recs, logRec{Offset: rec.Offset, ID: id, OK: ok})
+					recs = append(recs, clustertest.LogRecord{Offset: rec.Offset, ID: id, OK: ok})
 					return nil
 				})
 			}
@@ -151,7 +138,8 @@ func readOffline(dataDir string, topics ...string) (*offlineReport, error) {
 		for i < len(recs) && recs[i].Offset < rep.LogStartOffset {
 			i++
 		}
-		r.Topics[pd.Topic][int32(pd.Partition)] = &partLog{Start: rep.LogStartOffset, End: rep.LogEndOffset, Recs: recs[i:]}
+		tp := clustertest.TopicPartition{Topic: pd.Topic, Partition: int32(pd.Partition)}
+		r.Logs[tp] = &clustertest.PartitionLog{Start: rep.LogStartOffset, End: rep.LogEndOffset, Records: recs[i:]}
 	}
 	return r, nil
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	tlog "github.com/tributary-io/tributary/log"
+	"github.com/tributary-io/tributary/internal/testbroker"
 	"github.com/tributary-io/tributary/server"
 )
 
@@ -27,38 +25,12 @@ type cliBroker struct {
 	addr string
 }
 
-// startCLIBroker starts a broker on a random loopback port; it is closed at
-// the end of the test. cfg, if given, adjusts the server's settings.
+// startCLIBroker starts a broker on a random loopback port
+// (testbroker.Start); it is closed at the end of the test. cfg, if given,
+// adjusts the server's settings.
 func startCLIBroker(t *testing.T, cfg ...func(*server.Config)) *cliBroker {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mgr, err := tlog.OpenManager(filepath.Join(t.TempDir(), "data"), tlog.Options{Logger: logger})
-	if err != nil {
-		t.Fatalf("open manager: %v", err)
-	}
-	c := server.DefaultConfig()
-	for _, f := range cfg {
-		f(&c)
-	}
-	srv, err := server.New(mgr, c, logger)
-	if err != nil {
-		mgr.Close()
-		t.Fatalf("new server: %v", err)
-	}
-	addr, err := srv.Listen("127.0.0.1:0")
-	if err != nil {
-		mgr.Close()
-		t.Fatalf("listen: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("server close: %v", err)
-		}
-		if err := mgr.Close(); err != nil {
-			t.Errorf("manager close: %v", err)
-		}
-	})
-	return &cliBroker{addr: addr.String()}
+	return &cliBroker{addr: testbroker.Start(t, cfg...).Addr}
 }
 
 // cliResult is what one in-process run of tributary printed and returned.

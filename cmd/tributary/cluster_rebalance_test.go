@@ -19,6 +19,7 @@ import (
 
 	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/internal/testnet"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/server"
 )
@@ -44,27 +45,6 @@ type cliCluster struct {
 	configure func(id int32, cc *server.ClusterConfig)
 }
 
-// freePortPairOn is a free port on host whose next port is free too (a
-// voter's etcd serves clients on its controller port + 1).
-func freePortPairOn(t *testing.T, host string) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		next, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port+1)))
-		ln.Close()
-		if err == nil {
-			next.Close()
-			return port
-		}
-	}
-	t.Fatal("no two consecutive free ports")
-	return 0
-}
-
 // startCLICluster starts the three voters at once and waits until each
 // is in the cluster; everything stops at the end of the test. configure,
 // if given, adjusts each node's settings, joined ones too.
@@ -76,7 +56,7 @@ func startCLICluster(t *testing.T, configure ...func(id int32, cc *server.Cluste
 	}
 	for id := int32(1); id <= 3; id++ {
 		host := fmt.Sprintf("127.0.0.%d", id+1)
-		port := freePortPairOn(t, host)
+		port := testnet.FreePortPair(t, host)
 		c.voters = append(c.voters, server.Voter{ID: id, Host: host, Port: uint16(port)})
 		c.ctrl[id] = net.JoinHostPort(host, strconv.Itoa(port))
 	}

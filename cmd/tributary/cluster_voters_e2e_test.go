@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/internal/testnet"
 	"github.com/tributary-io/tributary/server"
 )
 
@@ -43,7 +44,7 @@ func TestClusterAddVoterGrowsTheQuorumToFourAndRemoveVoterShrinksIt(t *testing.T
 		cc.Voters = append(slices.Clone(c.voters), server.Voter{ID: 4, Host: host, Port: uint16(p)})
 		cc.InitialState = cluster.InitialStateExisting
 	})
-	c.ctrl[4] = net.JoinHostPort("127.0.0.5", strconv.Itoa(freePortPairOn(t, "127.0.0.5")))
+	c.ctrl[4] = net.JoinHostPort("127.0.0.5", strconv.Itoa(testnet.FreePortPair(t, "127.0.0.5")))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if _, err := c.admin().CreateTopic(ctx, 3, 3, nil, "events"); err != nil {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary-io/tributary/internal/testnet"
 	tlog "github.com/tributary-io/tributary/log"
 	"github.com/tributary-io/tributary/server"
 )
@@ -48,15 +48,7 @@ func waitProbe(t *testing.T, url string, status int, want string, within time.Du
 }
 
 // freeAddr is a 127.0.0.1 address free now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testnet.FreeAddr(t, "127.0.0.1") }
 
 // TestServeReadyzSingleBroker: a single broker's /readyz is 200 once it
 // serves, listing what holds; /healthz stays liveness.

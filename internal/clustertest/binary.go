@@ -23,8 +23,8 @@ const (
 	// EnvKeep, when set, keeps every cluster's work dir (data dirs and
 	// logs); a failed test keeps it anyway.
 	EnvKeep = "CLUSTERTEST_KEEP"
-	// EnvPowerLossBin names a tributary binary built with -tags powerloss
-	// to run instead of building one (PowerLossBinary).
+	// EnvPowerLossBin names a tributary binary built with -tags
+	// powerloss,clockfault to run instead of building one (FaultBinary).
 	EnvPowerLossBin = "TRIBUTARY_POWERLOSS_BIN"
 )
 
@@ -46,8 +46,8 @@ var (
 	buildDirMu sync.Mutex
 	buildDir   string // holds every variant built; removed by Main
 
-	plainBuild     variant // Binary
-	powerLossBuild variant // PowerLossBinary
+	plainBuild variant // Binary
+	faultBuild variant // FaultBinary
 )
 
 // Binary returns $TRIBUTARY_BIN, or cmd/tributary built once per test
@@ -61,16 +61,25 @@ func Binary(t testing.TB) string {
 	return plainBuild.get(t, "tributary")
 }
 
-// PowerLossBinary returns $TRIBUTARY_POWERLOSS_BIN, or cmd/tributary built
-// once per test binary with -tags powerloss: the same broker, whose every
-// fsync is also journaled (internal/syncjournal) when the harness asks for
-// it, so that PowerLoss can drop what was not durable.
-func PowerLossBinary(t testing.TB) string {
+// FaultBinary returns $TRIBUTARY_POWERLOSS_BIN, or cmd/tributary built
+// once per test binary with -tags powerloss,clockfault: the same broker,
+// whose every fsync is also journaled (internal/syncjournal) and whose
+// wall clock is offset by a file (internal/wallclock) when the harness
+// asks for it, so that PowerLoss can drop what was not durable and
+// ClockJump can move its clock. One build serves both, for the chaos run
+// draws both.
+func FaultBinary(t testing.TB) string {
 	t.Helper()
 	if bin := os.Getenv(EnvPowerLossBin); bin != "" {
 		return bin
 	}
-	return powerLossBuild.get(t, "tributary-powerloss", "-tags", "powerloss")
+	return faultBuild.get(t, "tributary-fault", "-tags", "powerloss,clockfault")
+}
+
+// PowerLossBinary is FaultBinary.
+func PowerLossBinary(t testing.TB) string {
+	t.Helper()
+	return FaultBinary(t)
 }
 
 // get builds the variant once, into buildDir/name, with the extra go

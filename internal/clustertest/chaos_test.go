@@ -53,11 +53,12 @@ func TestClusterChaosLosesNothing(t *testing.T) {
 	seed, rng := Seed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), d+chaosTail)
 	t.Cleanup(cancel)
-	// Every listener behind a fault proxy and every fsync journalled, so
-	// that network faults and power losses are drawn too; with Kafka's
-	// 9 s broker.session.timeout.ms, as the network scenarios run
+	// Every listener behind a fault proxy, every fsync journalled and
+	// every wall clock movable, so that network faults, power losses and
+	// clock jumps are drawn too; with Kafka's 9 s
+	// broker.session.timeout.ms, as the network scenarios run
 	// (faultSessionTimeout).
-	c := Start(t, Config{Nodes: 3, Rand: rng, Faults: true, PowerLoss: true,
+	c := Start(t, Config{Nodes: 3, Rand: rng, Faults: true, PowerLoss: true, ClockFault: true,
 		Args: append(slices.Clone(clusterArgs), faultArgs...)})
 	minISR := "2"
 	if err := c.CreateTopic(ctx, scenarioTopic, scenarioParts, 3, map[string]*string{"min.insync.replicas": &minISR}); err != nil {
@@ -93,7 +94,7 @@ func TestClusterChaosLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds = append(append(kinds, netKinds...), PowerLossFault(c))
+	kinds = append(append(kinds, netKinds...), PowerLossFault(c), ClockJumpFault(c))
 	sched, err := NewSchedule(c, ScheduleConfig{Seed: seed, Kinds: kinds, Duration: d, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)

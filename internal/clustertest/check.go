@@ -24,10 +24,15 @@ const (
 	// record and the other none) at an offset both logs span: below the
 	// lower of their log end offsets, above the higher of their starts.
 	Divergent Kind = "divergent"
+	// Gap: a log's offsets are not contiguous from its start to its end
+	// (checked on replicas read without damage: a damaged batch's records
+	// are left out of Logs).
+	Gap Kind = "gap"
 	// Duplicated: one record (producer and sequence) is in a log twice.
 	Duplicated Kind = "duplicated"
 	// Reordered: a producer's records of one partition are not in the
-	// order it sent them.
+	// order it sent them, or its acknowledgements of one partition name
+	// offsets that do not increase in the order they came.
 	Reordered Kind = "reordered"
 	// Unexpected: a record no producer sent is in a log (a value the
 	// harness did not write, or a sequence never sent).
@@ -42,8 +47,12 @@ const (
 	// at or below one it had already polled.
 	ConsumerRewound Kind = "consumer-rewound"
 	// ResumedBelowCommit: a group member started a partition below the
-	// group's last acknowledged commit: a committed offset was lost.
+	// group's last acknowledged commit, or polled again a record below a
+	// commit acknowledged before: a committed offset was lost.
 	ResumedBelowCommit Kind = "resumed-below-commit"
+	// CommitBackwards: a commit of a partition was acknowledged below one
+	// acknowledged before it.
+	CommitBackwards Kind = "commit-backwards"
 	// ConsumedPhantom: a consumer polled a record that the log does not
 	// hold at that offset (served from a stale or divergent replica, or
 	// above what the logs kept).
@@ -51,11 +60,15 @@ const (
 	// Unconsumed: an acknowledged record no consumer polled (checked only
 	// with CheckOptions.ConsumedAll).
 	Unconsumed Kind = "unconsumed"
+	// Rewritten: a record an earlier reading of a node's log held
+	// (CheckOptions.Earlier) is not at the same partition and offset in
+	// that node's final log: recovery dropped or moved a written batch.
+	Rewritten Kind = "rewritten"
 )
 
 // Kinds lists every Kind, in report order.
-var Kinds = []Kind{Lost, WrongOffset, OffsetConflict, Divergent, Duplicated, Reordered, Unexpected,
-	ConsumerSkipped, ConsumerRewound, ResumedBelowCommit, ConsumedPhantom, Unconsumed}
+var Kinds = []Kind{Lost, WrongOffset, OffsetConflict, Divergent, Gap, Duplicated, Reordered, Unexpected,
+	ConsumerSkipped, ConsumerRewound, ResumedBelowCommit, CommitBackwards, ConsumedPhantom, Unconsumed, Rewritten}
 
 // DefaultMaxExamples is how many examples of each kind a Result keeps.
 const DefaultMaxExamples = 5
@@ -67,6 +80,20 @@ type CheckOptions struct {
 	// ConsumedAll asks for Unconsumed: the consumers were let run until
 	// they had polled every partition to its end.
 	ConsumedAll bool
+	// ConsumedTopics limits ConsumedAll to these topics (empty: all).
+	ConsumedTopics []string
+	// Retention names the topics whose log start moves up (retention,
+	// DeleteRecords): an acknowledged record below a replica's log start
+	// is counted in Result.Deleted, not Lost. On any other topic it is
+	// lost.
+	Retention []string
+	// Earlier are readings of nodes' logs taken before the end, at
+	// moments after which nothing written may be dropped (a single
+	// broker's segment files right after a kill -9: the page cache
+	// survives it). Every record one holds must be at the same place in
+	// the final Replica of the same Node, unless below its log start on
+	// a Retention topic (Rewritten).
+	Earlier []Replica
 	// MaxExamples per kind (default DefaultMaxExamples).
 	MaxExamples int
 }
@@ -80,6 +107,16 @@ type Result struct {
 	// never answered: allowed (with acks=all a failure leaves the
 	// outcome unknown), but each at most once.
 	Indeterminate int
+	// Deleted counts acknowledged records below the log start of a
+	// Retention topic: deleted, not lost.
+	Deleted int
+	// Starts counts consumers' starts on a partition (the first poll of
+	// an assignment); Repolled the group members' polls of an offset a
+	// member had polled before (redeliveries).
+	Starts, Repolled int
+	// EarlierRecords counts the records of CheckOptions.Earlier found
+	// where the final logs hold them, each once.
+	EarlierRecords int
 	// What the logs hold: replicas read, partitions across them, and the
 	// records of the longest replica of each partition.
 	Replicas, Partitions, Records int
@@ -176,21 +213,27 @@ func (a at) String() string { return fmt.Sprintf("%s@%d", a.tp, a.off) }
 // style of Jepsen's queue workload, in time linear in the size of both:
 // every acknowledged record is in every replica that holds its partition,
 // once, at its acknowledged offset; replicas agree on every offset they
-// both span; each producer's records are in the order it sent them; what
-// the consumers polled is what the logs hold, with no offset skipped and
-// no group resuming below its commit. See Kind for each problem.
+// both span, and each is contiguous; each producer's records are in the
+// order it sent them; what the consumers polled is what the logs hold,
+// with no offset skipped and no group resuming below its commit; what an
+// earlier reading held is still there. See Kind for each problem.
 func Check(events []Event, replicas []Replica, opts CheckOptions) *Result {
 	r := &Result{Seed: opts.Seed, Counts: map[Kind]int{}, Examples: map[Kind][]string{},
 		max: opts.MaxExamples, seen: map[problemKey]bool{}, Replicas: len(replicas)}
 	if r.max <= 0 {
 		r.max = DefaultMaxExamples
 	}
+	retention := setOf(opts.Retention)
 
 	// The producers' side.
 	sent := map[ID]bool{}
-	failed := map[ID]bool{}
 	acked := map[ID]bool{}
 	ackedAt := map[at]ID{}
+	type producerTP struct {
+		client int
+		tp     TopicPartition
+	}
+	lastAck := map[producerTP]Event{} // a producer's last acknowledgement in a partition
 	for _, e := range events {
 		switch e.Kind {
 		case EvSend:
@@ -198,16 +241,23 @@ func Check(events []Event, replicas []Replica, opts CheckOptions) *Result {
 			sent[e.ID] = true
 		case EvFail:
 			r.Failed++
-			failed[e.ID] = true
 		case EvAck:
 			r.Acked++
 			acked[e.ID] = true
+			if e.Offset < 0 {
+				break // no offset in the answer: only its partition is known
+			}
 			a := at{e.TP, e.Offset}
 			if other, ok := ackedAt[a]; ok && other != e.ID {
 				r.add(OffsetConflict, a, "%s and %s both acknowledged at %s", other, e.ID, a)
 			} else {
 				ackedAt[a] = e.ID
 			}
+			k := producerTP{e.Client, e.TP}
+			if prev, ok := lastAck[k]; ok && e.Offset <= prev.Offset {
+				r.add(Reordered, e.ID, "producer %d: %s acknowledged at %s after %s at %d", e.Client, e.ID, a, prev.ID, prev.Offset)
+			}
+			lastAck[k] = e
 		case EvPoll:
 			r.Polled++
 		}
@@ -216,19 +266,23 @@ func Check(events []Event, replicas []Replica, opts CheckOptions) *Result {
 	// The logs: each replica alone, then each against the longest
 	// replica of its partition (the reference).
 	ref := map[TopicPartition]*PartitionLog{}
-	refNode := map[TopicPartition]int{}
+	refName := map[TopicPartition]string{}
 	where := make([]map[ID]at, len(replicas)) // by replica: where each record is
 	inLog := map[ID]bool{}
-	for i, rep := range replicas {
+	for i := range replicas {
+		rep := &replicas[i]
 		for _, p := range rep.Problems {
-			r.DiskProblems = append(r.DiskProblems, fmt.Sprintf("node %d: %s", rep.Node, p))
+			r.DiskProblems = append(r.DiskProblems, fmt.Sprintf("%s: %s", rep.name(), p))
 		}
 		w := map[ID]at{}
 		where[i] = w
 		for _, tp := range sortedTPs(rep.Logs) {
 			pl := rep.Logs[tp]
 			if cur, ok := ref[tp]; !ok || pl.End > cur.End {
-				ref[tp], refNode[tp] = pl, rep.Node
+				ref[tp], refName[tp] = pl, rep.name()
+			}
+			if len(rep.Problems) == 0 {
+				checkContiguous(r, rep.name(), tp, pl)
 			}
 			type last struct {
 				seq int64
@@ -242,18 +296,18 @@ func Check(events []Event, replicas []Replica, opts CheckOptions) *Result {
 					if rc.OK {
 						what = rc.ID.String() + ", never sent"
 					}
-					r.add(Unexpected, here, "node %d %s: %s", rep.Node, here, what)
+					r.add(Unexpected, here, "%s %s: %s", rep.name(), here, what)
 					continue
 				}
 				inLog[rc.ID] = true
 				if prev, dup := w[rc.ID]; dup {
-					r.add(Duplicated, rc.ID, "node %d: %s at %s and again at %s", rep.Node, rc.ID, prev, here)
+					r.add(Duplicated, rc.ID, "%s: %s at %s and again at %s", rep.name(), rc.ID, prev, here)
 					continue
 				}
 				w[rc.ID] = here
 				if l, ok := lastOf[rc.ID.Producer]; ok && rc.ID.Seq < l.seq {
-					r.add(Reordered, rc.ID, "node %d %s: %s at offset %d, after seq %d at offset %d",
-						rep.Node, tp, rc.ID, rc.Offset, l.seq, l.off)
+					r.add(Reordered, rc.ID, "%s %s: %s at offset %d, after seq %d at offset %d",
+						rep.name(), tp, rc.ID, rc.Offset, l.seq, l.off)
 				}
 				lastOf[rc.ID.Producer] = last{rc.ID.Seq, rc.Offset}
 			}
@@ -262,21 +316,23 @@ func Check(events []Event, replicas []Replica, opts CheckOptions) *Result {
 	r.Partitions = len(ref)
 	for _, tp := range sortedTPs(ref) {
 		r.Records += len(ref[tp].Records)
-		for _, rep := range replicas {
-			if pl, ok := rep.Logs[tp]; ok && pl != ref[tp] {
-				compareReplicas(r, tp, refNode[tp], ref[tp], rep.Node, pl)
+		for i := range replicas {
+			if pl, ok := replicas[i].Logs[tp]; ok && pl != ref[tp] {
+				compareReplicas(r, tp, refName[tp], ref[tp], replicas[i].name(), pl)
 			}
 		}
 	}
 
 	// Every acknowledged record, on every replica of its partition.
+	deleted := map[ID]bool{}
 	for _, e := range events {
 		if e.Kind != EvAck {
 			continue
 		}
 		acked := at{e.TP, e.Offset}
 		holders := 0
-		for i, rep := range replicas {
+		for i := range replicas {
+			rep := &replicas[i]
 			pl, ok := rep.Logs[e.TP]
 			if !ok {
 				continue
@@ -284,29 +340,96 @@ func Check(events []Event, replicas []Replica, opts CheckOptions) *Result {
 			holders++
 			got, found := where[i][e.ID]
 			switch {
+			case !found && e.Offset >= 0 && e.Offset < pl.Start:
+				if retention[e.TP.Topic] {
+					deleted[e.ID] = true
+					break
+				}
+				r.add(Lost, e.ID, "%s: %s acknowledged at %s is below the log start %d", rep.name(), e.ID, acked, pl.Start)
 			case !found:
-				r.add(Lost, e.ID, "node %d: %s acknowledged at %s is not in the log [%d, %d)", rep.Node, e.ID, acked, pl.Start, pl.End)
-			case got != acked:
-				r.add(WrongOffset, e.ID, "node %d: %s acknowledged at %s is at %s", rep.Node, e.ID, acked, got)
+				r.add(Lost, e.ID, "%s: %s acknowledged at %s is not in the log [%d, %d)", rep.name(), e.ID, acked, pl.Start, pl.End)
+			case got.tp != e.TP || e.Offset >= 0 && got.off != e.Offset:
+				r.add(WrongOffset, e.ID, "%s: %s acknowledged at %s is at %s", rep.name(), e.ID, acked, got)
 			}
 		}
 		if holders == 0 {
 			r.add(Lost, e.ID, "%s acknowledged at %s: no replica of %s was read", e.ID, acked, e.TP)
 		}
 	}
+	r.Deleted = len(deleted)
 	for id := range inLog {
 		if !acked[id] {
 			r.Indeterminate++ // failed, or not answered before the run ended
 		}
 	}
 
-	checkConsumers(r, events, ref, opts.ConsumedAll)
+	checkEarlier(r, opts.Earlier, replicas, where, retention)
+	checkConsumers(r, events, ref, opts.ConsumedAll, setOf(opts.ConsumedTopics))
 	return r
+}
+
+// checkContiguous reports a log whose records do not follow one another
+// from its start to its end.
+func checkContiguous(r *Result, name string, tp TopicPartition, pl *PartitionLog) {
+	next := pl.Start
+	for _, rc := range pl.Records {
+		if rc.Offset != next {
+			r.add(Gap, at{tp, next}, "%s %s: offset %d follows %d", name, tp, rc.Offset, next-1)
+		}
+		next = rc.Offset + 1
+	}
+	if next != pl.End {
+		r.add(Gap, at{tp, next}, "%s %s: records end at %d, the log end offset is %d", name, tp, next, pl.End)
+	}
+}
+
+// checkEarlier reports every record of an earlier reading that its
+// node's final logs do not hold at the same place.
+func checkEarlier(r *Result, earlier, final []Replica, where []map[ID]at, retention map[string]bool) {
+	counted := map[ID]bool{}
+	for ei := range earlier {
+		er := &earlier[ei]
+		for _, tp := range sortedTPs(er.Logs) {
+			for _, rc := range er.Logs[tp].Records {
+				if !rc.OK {
+					continue // Unexpected, if it stays
+				}
+				was := at{tp, rc.Offset}
+				for fi := range final {
+					fr := &final[fi]
+					pl, ok := fr.Logs[tp]
+					if fr.Node != er.Node || !ok {
+						continue
+					}
+					now, found := where[fi][rc.ID]
+					switch {
+					case found && now == was:
+						counted[rc.ID] = true
+					case found:
+						r.add(Rewritten, rc.ID, "%s: %s was at %s in %s, is at %s", fr.name(), rc.ID, was, er.name(), now)
+					case retention[tp.Topic] && rc.Offset < pl.Start:
+						counted[rc.ID] = true // deleted since
+					default:
+						r.add(Rewritten, rc.ID, "%s: %s was at %s in %s, is not in the log [%d, %d)", fr.name(), rc.ID, was, er.name(), pl.Start, pl.End)
+					}
+				}
+			}
+		}
+	}
+	r.EarlierRecords = len(counted)
+}
+
+func setOf(ss []string) map[string]bool {
+	m := make(map[string]bool, len(ss))
+	for _, s := range ss {
+		m[s] = true
+	}
+	return m
 }
 
 // compareReplicas reports every offset that both logs span where they do
 // not hold the same record.
-func compareReplicas(r *Result, tp TopicPartition, an int, a *PartitionLog, bn int, b *PartitionLog) {
+func compareReplicas(r *Result, tp TopicPartition, an string, a *PartitionLog, bn string, b *PartitionLog) {
 	lo, hi := max(a.Start, b.Start), min(a.End, b.End)
 	i, j := 0, 0
 	for i < len(a.Records) && a.Records[i].Offset < lo {
@@ -331,15 +454,15 @@ func compareReplicas(r *Result, tp TopicPartition, an int, a *PartitionLog, bn i
 		switch {
 		case ra != nil && rb != nil && ra.Offset == rb.Offset:
 			if ra.ID != rb.ID || ra.OK != rb.OK {
-				r.add(Divergent, at{tp, ra.Offset}, "%s@%d: node %d holds %s, node %d holds %s", tp, ra.Offset, an, recName(ra), bn, recName(rb))
+				r.add(Divergent, at{tp, ra.Offset}, "%s@%d: %s holds %s, %s holds %s", tp, ra.Offset, an, recName(ra), bn, recName(rb))
 			}
 			i++
 			j++
 		case rb == nil || ra != nil && ra.Offset < rb.Offset:
-			r.add(Divergent, at{tp, ra.Offset}, "%s@%d: node %d holds %s, node %d holds nothing", tp, ra.Offset, an, recName(ra), bn)
+			r.add(Divergent, at{tp, ra.Offset}, "%s@%d: %s holds %s, %s holds nothing", tp, ra.Offset, an, recName(ra), bn)
 			i++
 		default:
-			r.add(Divergent, at{tp, rb.Offset}, "%s@%d: node %d holds nothing, node %d holds %s", tp, rb.Offset, an, bn, recName(rb))
+			r.add(Divergent, at{tp, rb.Offset}, "%s@%d: %s holds nothing, %s holds %s", tp, rb.Offset, an, bn, recName(rb))
 			j++
 		}
 	}
@@ -350,122 +473,6 @@ func recName(rc *LogRecord) string {
 		return "a foreign value"
 	}
 	return rc.ID.String()
-}
-
-// session is a consumer reading one partition, from its assignment on.
-type session struct {
-	open   bool  // polled at least once since the assignment
-	from   int64 // where it must start; -1: the group's commit
-	next   int64 // the offset after the last one polled
-	direct bool  // started with an explicit offset
-}
-
-// commits is what the history says of one partition's group commits.
-type commits struct {
-	lastAcked int64 // -1: none acknowledged
-	maxTried  int64 // -1: none tried
-}
-
-// checkConsumers replays the consumers' events in history order.
-func checkConsumers(r *Result, events []Event, ref map[TopicPartition]*PartitionLog, consumedAll bool) {
-	type key struct {
-		client int
-		tp     TopicPartition
-	}
-	sessions := map[key]*session{}
-	cs := map[TopicPartition]*commits{}
-	getCommits := func(tp TopicPartition) *commits {
-		c := cs[tp]
-		if c == nil {
-			c = &commits{lastAcked: -1, maxTried: -1}
-			cs[tp] = c
-		}
-		return c
-	}
-	polledAt := map[at]bool{}
-	for _, e := range events {
-		k := key{e.Client, e.TP}
-		switch e.Kind {
-		case EvAssign:
-			sessions[k] = &session{from: e.Offset, direct: e.Offset >= 0}
-		case EvRevoke:
-			delete(sessions, k)
-		case EvCommitTry:
-			c := getCommits(e.TP)
-			c.maxTried = max(c.maxTried, e.Offset)
-		case EvCommitAck:
-			getCommits(e.TP).lastAcked = e.Offset
-		case EvPoll:
-			here := at{e.TP, e.Offset}
-			polledAt[here] = true
-			pl := ref[e.TP]
-			switch {
-			case pl == nil || e.Offset < pl.Start || e.Offset >= pl.End:
-				r.add(ConsumedPhantom, key2{e.Client, here}, "consumer %d polled %s at %s, outside the log", e.Client, e.ID, here)
-			default:
-				if rc := findRecord(pl, e.Offset); rc == nil || rc.ID != e.ID || rc.OK != e.OK {
-					holds := "nothing"
-					if rc != nil {
-						holds = recName(rc)
-					}
-					r.add(ConsumedPhantom, key2{e.Client, here}, "consumer %d polled %s at %s, the log holds %s there", e.Client, e.ID, here, holds)
-				}
-			}
-			s := sessions[k]
-			if s == nil {
-				// A poll with no assignment event (a group's fetch
-				// from before a rebalance): a start like any other.
-				s = &session{from: -1}
-				sessions[k] = s
-			}
-			if !s.open {
-				s.open = true
-				checkStart(r, e, s, getCommits(e.TP), ref[e.TP])
-			} else if e.Offset > s.next {
-				r.add(ConsumerSkipped, key2{e.Client, here}, "consumer %d polled %s right after %d", e.Client, here, s.next-1)
-			} else if e.Offset < s.next {
-				r.add(ConsumerRewound, key2{e.Client, here}, "consumer %d polled %s after %d in one assignment", e.Client, here, s.next-1)
-			}
-			s.next = e.Offset + 1
-		}
-	}
-	if !consumedAll {
-		return
-	}
-	for _, e := range events {
-		if e.Kind == EvAck && !polledAt[at{e.TP, e.Offset}] {
-			r.add(Unconsumed, e.ID, "%s acknowledged at %s@%d was never polled", e.ID, e.TP, e.Offset)
-		}
-	}
-}
-
-type key2 struct {
-	client int
-	at     at
-}
-
-// checkStart checks the first poll of an assignment.
-func checkStart(r *Result, e Event, s *session, c *commits, pl *PartitionLog) {
-	here := at{e.TP, e.Offset}
-	if s.direct {
-		if e.Offset > s.from {
-			r.add(ConsumerSkipped, key2{e.Client, here}, "consumer %d started %s at %d, asked to start at %d", e.Client, e.TP, e.Offset, s.from)
-		}
-		return
-	}
-	// A group member starts at the committed offset: any commit tried
-	// so far may be the one stored; the log start without one.
-	limit := c.maxTried
-	if pl != nil {
-		limit = max(limit, pl.Start)
-	}
-	limit = max(limit, 0)
-	if e.Offset > limit {
-		r.add(ConsumerSkipped, key2{e.Client, here}, "consumer %d started %s at %d, no commit beyond %d was tried", e.Client, e.TP, e.Offset, limit)
-	}
-	if c.lastAcked >= 0 && e.Offset < c.lastAcked {
-		r.add(ResumedBelowCommit, key2{e.Client, here}, "consumer %d started %s at %d, the last acknowledged commit is %d", e.Client, e.TP, e.Offset, c.lastAcked)
-	}
 }
 
 // findRecord returns the record at off in pl, or nil: records are in

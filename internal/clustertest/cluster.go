@@ -70,8 +70,12 @@ type Config struct {
 	StartTimeout, TermTimeout time.Duration
 	// PowerLoss makes every node journal its fsyncs, so that PowerLoss
 	// can drop what a node had not made durable (powerloss.go). Bin then
-	// defaults to PowerLossBinary(t).
+	// defaults to FaultBinary(t).
 	PowerLoss bool
+	// ClockFault makes every node read its wall clock through an offset
+	// file, so that ClockJump can move it (clock.go). Bin then defaults
+	// to FaultBinary(t).
+	ClockFault bool
 }
 
 // Cluster is N `tributary serve` child processes. Its methods are safe for
@@ -180,8 +184,8 @@ func newCluster(t testing.TB, cfg Config) *Cluster {
 		_, cfg.Rand = Seed(t)
 	}
 	bin := cfg.Bin
-	if bin == "" && cfg.PowerLoss {
-		bin = PowerLossBinary(t)
+	if bin == "" && (cfg.PowerLoss || cfg.ClockFault) {
+		bin = FaultBinary(t)
 	} else if bin == "" {
 		bin = Binary(t)
 	}
@@ -384,7 +388,10 @@ func (n *Node) spawn() error {
 	fmt.Fprintf(logf, "=== clustertest: node %d incarnation %d at %s: %s %s\n", n.ID, inc, time.Now().Format(time.RFC3339Nano), n.c.bin, strings.Join(args, " "))
 	cmd := exec.Command(n.c.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = n.powerLossEnv()
+	if cmd.Env, err = n.childEnv(); err != nil {
+		logf.Close()
+		return err
+	}
 	cmd.SysProcAttr = childProcAttr()
 	if err := n.netUp(); err != nil {
 		logf.Close()

@@ -18,8 +18,13 @@
 //     not fsynced is dropped (files cut to their last fsync, names put
 //     back to their directory's last fsync, optionally a torn page), as a
 //     power loss would; it needs Config.PowerLoss, which runs the binary
-//     built with -tags powerloss (PowerLossBinary) that journals its
-//     syncs (internal/syncjournal).
+//     built with -tags powerloss,clockfault (FaultBinary) that journals
+//     its syncs (internal/syncjournal).
+//   - ClockJump (clock.go): one node's wall clock set to the system's
+//     plus an offset, forward or back, seconds to hours, and reset with
+//     0; it needs Config.ClockFault, which runs the same fault build,
+//     whose wall clock (internal/wallclock) reads an offset file the
+//     harness writes. See Clock jumps below.
 //   - Producer and Consumer (producer.go, consumer.go): franz-go clients
 //     that record every send, acknowledgement, failure, assignment, poll
 //     and commit in a History, each bounded in time (and count) and
@@ -43,9 +48,12 @@
 //     cluster: an isolated leader, a leader cut one way, the
 //     controller's links frozen, the ISR shrunk to the leader and then
 //     the leader isolated) run with the issue 14 ones.
-//   - Check (check.go): the history against every replica, linear in
-//     both; a Result with a count and the first few examples of each
-//     Kind of broken guarantee.
+//   - Check (check.go, check_consumers.go): the history against every
+//     replica, linear in both; a Result with a count and the first few
+//     examples of each Kind of broken guarantee. bench/chaos (one broker
+//     under kill -9) checks its runs with it too: its online and offline
+//     readings are two replicas of one node, the segment files after
+//     each kill earlier readings (CheckOptions.Earlier).
 //   - Schedule (schedule.go): faults injected one at a time from a plan
 //     drawn up front from the seed (NewPlan: gaps of Interval ± Jitter,
 //     a kind among the enabled Nemesis kinds, a node and a peer), each
@@ -57,7 +65,36 @@
 //     process faults are in nemesis_process.go (kill -9, SIGSTOP, SIGTERM
 //     of a node or of the controller, a broker back with an empty log),
 //     the network and power-loss ones in nemesis_plug.go over the
-//     Cluster's own fault methods (Config.Faults, Config.PowerLoss).
+//     Cluster's own fault methods (Config.Faults, Config.PowerLoss), the
+//     clock jump (one of ClockJumps, healed by a reset; the timeline
+//     names the offset) in nemesis_clock.go (Config.ClockFault).
+//
+// # Clock jumps
+//
+// A jump moves a node's wall clock only: what the broker stamps or
+// compares with record and commit timestamps (LogAppendTime, retention.ms,
+// segment.ms, producer.id.expiration.ms, offsets.retention.minutes). Its
+// leases, broker session, fencing, ISR lag, timeouts and its etcd member
+// run on Go's monotonic clock, which a real jump does not move either, so
+// a jump moves no leadership and fences nobody (clock_scenarios_test.go
+// checks the leader epochs). The leader stamps LogAppendTime and followers
+// copy its bytes: a follower's clock never shows in a record. The time
+// index keeps the largest timestamp so far, as Kafka's does, so a jump
+// back adds no entry and it never goes back on disk; ListOffsets by time
+// answers the first record at or after the time asked.
+//
+// A forward jump past a topic's retention.ms makes its leader delete the
+// segments that now look that old, as Kafka would: that is data gone, and
+// a Check of that topic would report it lost. Past
+// offsets.retention.minutes an empty group's commits (and a simple
+// commit) expire; past producer.id.expiration.ms (a day) an idle
+// producer's state, so that a retry still in flight could be appended
+// twice. The settings that prevent it are Kafka's: retention by size only
+// (retention.ms=-1), or a clock slewed rather than stepped (NTP slews
+// offsets below 128 ms by default; chrony's makestep bounds a step). So
+// ClockJumps, which the chaos run draws, stay below every default kept by
+// time (six hours at most); clock_test.go and clock_scenarios_test.go
+// jump past retention.ms and offsets.retention.minutes on purpose.
 //
 // # Values
 //
@@ -78,8 +115,8 @@
 //
 // Binary returns $TRIBUTARY_BIN, or cmd/tributary built once per test
 // binary without the race detector (the broker under test is the one
-// operators run); PowerLossBinary, $TRIBUTARY_POWERLOSS_BIN or the same
-// built once with -tags powerloss. A package whose tests use it calls Main from TestMain
+// operators run); FaultBinary (PowerLossBinary), $TRIBUTARY_POWERLOSS_BIN
+// or the same built once with -tags powerloss,clockfault. A package whose tests use it calls Main from TestMain
 // so that the built binary's temp dir is removed.
 //
 // # Running

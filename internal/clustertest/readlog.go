@@ -29,12 +29,23 @@ type PartitionLog struct {
 // Replica is what one broker's data dir holds of the topics read.
 type Replica struct {
 	Node int
+	// Name is how the checker's messages name this reading ("node
+	// <Node>" when empty): two readings of one node (online and from
+	// its data dir) are told apart by it.
+	Name string
 	Dir  string
 	Logs map[TopicPartition]*PartitionLog
 	// Problems are what log.VerifyPartition found damaged (a torn tail
 	// after a kill -9 that the next open would truncate is one); records
 	// of damaged batches are not in Logs.
 	Problems []string
+}
+
+func (r *Replica) name() string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return fmt.Sprintf("node %d", r.Node)
 }
 
 // ReadReplica reads the partitions of topics from the data dir of a

@@ -56,6 +56,20 @@ type Nemesis interface {
 	Inject(ctx context.Context, c *Cluster, step Step) (Fault, error)
 }
 
+// Detailer is implemented by a Fault with more to say in the timeline
+// than the nodes it hit (a clock jump's offset).
+type Detailer interface {
+	Detail() string
+}
+
+// detail is f's Detail, after a colon, or "".
+func detail(f Fault) string {
+	if d, ok := f.(Detailer); ok {
+		return ": " + d.Detail()
+	}
+	return ""
+}
+
 // NeedsHealthy is implemented by a Nemesis that must hit a settled
 // cluster only (every broker registered, every ISR whole): one that
 // destroys a replica's data, which is lost for good where that replica
@@ -366,10 +380,10 @@ func (s *Schedule) inject(ctx context.Context, st Step) (Fault, error) {
 	s.open = append(s.open, f)
 	s.mu.Unlock()
 	if err != nil {
-		s.logf("inject #%d %s nodes %v: %v", st.N, st.Kind, f.Nodes(), err)
+		s.logf("inject #%d %s nodes %v%s: %v", st.N, st.Kind, f.Nodes(), detail(f), err)
 		return f, fmt.Errorf("clustertest: inject of step %s: %w", st, err)
 	}
-	s.logf("inject #%d %s nodes %v", st.N, st.Kind, f.Nodes())
+	s.logf("inject #%d %s nodes %v%s", st.N, st.Kind, f.Nodes(), detail(f))
 	return f, nil
 }
 

@@ -51,7 +51,7 @@ func TestPlanStaysWithinItsBounds(t *testing.T) {
 			2 * time.Second, 2 * time.Second},
 		{"jitter capped below the interval", PlanConfig{Nodes: 3, Kinds: []string{"a"}, Duration: time.Minute, Interval: time.Second, Jitter: 5 * time.Second, HoldMin: 0.2, HoldMax: 0.3},
 			1, 2*time.Second - 1},
-		{"one node", PlanConfig{Nodes: 1, Kinds: []string{"a", "b"}, Duration: 30 * time.Second},
+		{"one node", PlanConfig{Nodes: 1, Kinds: []string{"a", "b"}, Duration: 2 * time.Minute},
 			3 * time.Second, 7 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -418,5 +418,61 @@ func TestPowerLossHitsOnlyARunningNodeOfASettledCluster(t *testing.T) {
 	c := newCluster(t, Config{Nodes: 3, Rand: rng, Bin: "tributary"}) // nothing started
 	if f, err := k.Inject(context.Background(), c, Step{N: 1, Node: 2, Peer: 1}); f != nil || !errors.Is(err, ErrSkipped) || len(p.lost) != 0 {
 		t.Fatalf("power loss of a node that does not run: %v, %v, %v", f, err, p.lost)
+	}
+}
+
+type fakeClock struct {
+	offsets map[int]time.Duration
+	fail    error
+}
+
+func (k *fakeClock) ClockJump(node int, d time.Duration) error {
+	if k.fail != nil && d != 0 {
+		return k.fail
+	}
+	k.offsets[node] = d
+	return nil
+}
+
+func TestClockJumpMovesTheStepsNodeAndHealsToTheSystemClock(t *testing.T) {
+	k := &fakeClock{offsets: map[int]time.Duration{}}
+	jumps := []time.Duration{time.Hour, -time.Minute}
+	kind := ClockJumpFault(k, jumps...)
+	if kind.Name() != FaultClockJump {
+		t.Fatalf("name %q", kind.Name())
+	}
+	for r, want := range []time.Duration{time.Hour, -time.Minute} {
+		f, err := kind.Inject(context.Background(), nil, Step{N: 1, Node: 2, Peer: 3, Rand: uint64(r)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := k.offsets[2]; got != want || !slices.Equal(f.Nodes(), []int{2}) {
+			t.Fatalf("Rand %d: node 2's offset %v, nodes %v; want %v, [2]", r, got, f.Nodes(), want)
+		}
+		if d := detail(f); !strings.Contains(d, want.String()) {
+			t.Fatalf("timeline detail %q does not name the offset %v", d, want)
+		}
+		if err := f.Heal(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := k.offsets[2]; got != 0 {
+			t.Fatalf("node 2's offset %v after the heal, want 0", got)
+		}
+	}
+	// A jump that does not take is undone and not returned.
+	k.offsets[2], k.fail = 5, errors.New("no clock")
+	if f, err := kind.Inject(context.Background(), nil, Step{N: 1, Node: 2}); f != nil || !errors.Is(err, k.fail) || k.offsets[2] != 0 {
+		t.Fatalf("failed jump: %v, %v, offset %v", f, err, k.offsets[2])
+	}
+}
+
+func TestClockJumpsStayBelowTheDefaultsKeptByTime(t *testing.T) {
+	// retention.ms and offsets.retention.minutes (7 days) and
+	// producer.id.expiration.ms (1 day): a chaos run's jump must expire
+	// none of them (see ClockJumps).
+	for _, d := range ClockJumps {
+		if d == 0 || d >= 24*time.Hour || d <= -24*time.Hour {
+			t.Errorf("clock jump %v: not a jump, or one past producer.id.expiration.ms", d)
+		}
 	}
 }

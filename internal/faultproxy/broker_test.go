@@ -2,8 +2,6 @@ package faultproxy_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -12,39 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-io/tributary/internal/faultproxy"
-	tlog "github.com/tributary-io/tributary/log"
-	"github.com/tributary-io/tributary/server"
+	"github.com/tributary-io/tributary/internal/testbroker"
 )
-
-// startBroker starts a real broker in-process on a random loopback port
-// over a temp data dir; it is closed with the test.
-func startBroker(t *testing.T) string {
-	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mgr, err := tlog.OpenManager(t.TempDir(), tlog.Options{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(mgr, server.DefaultConfig(), logger)
-	if err != nil {
-		mgr.Close()
-		t.Fatal(err)
-	}
-	addr, err := srv.Listen("127.0.0.1:0")
-	if err != nil {
-		mgr.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("server close: %v", err)
-		}
-		if err := mgr.Close(); err != nil {
-			t.Errorf("manager close: %v", err)
-		}
-	})
-	return addr.String()
-}
 
 // TestProxyStallsAProduceUnderDropAndHealCompletesIt drives a real
 // broker through the proxy with an idempotent acks=all producer: a
@@ -54,7 +21,7 @@ func TestProxyStallsAProduceUnderDropAndHealCompletesIt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker")
 	}
-	p, err := faultproxy.New("127.0.0.1:0", startBroker(t))
+	p, err := faultproxy.New("127.0.0.1:0", testbroker.Start(t).Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
