@@ -25,6 +25,12 @@ package server
 //     WrittenBefore): the controller writes the partition again;
 //   - stops the partitions no longer assigned here.
 //
+// The role changes of one snapshot are made by up to roleChangeWorkers
+// at once (replica.Manager takes those of different partitions
+// concurrently; becoming a leader writes the partition's leader-epoch
+// checkpoint); the applied states, and the groups' partitions, are
+// recorded once they have all returned.
+//
 // Applying is idempotent: a partition whose state (its store version) is
 // the one last applied is left alone, and a failed step is retried on
 // the next change or after reconcileRetry. It runs on its own goroutine,
