@@ -51,7 +51,10 @@ package bench_test
 // raft leader waits for a new one before partitions move (fast fencing
 // needs a controller to elect leaders and an etcd leader to commit).
 // Goals (issue 15): leader failover p99 under 2 s and controller failover
-// under 5 s with 10,000 partitions. Each node's RSS, open files, memory
+// under 5 s with 10,000 partitions. TRIBUTARY_BENCH_CLUSTER_PERF=dir
+// records the surviving nodes of each kill with `perf record -g`, from
+// the kill until the failover is measured, into
+// dir/failover-<partitions>-kill<n>.perf.data. Each node's RSS, open files, memory
 // maps, data dir and etcd dir are logged after the partitions are
 // created and at the end.
 
@@ -65,6 +68,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -155,6 +159,38 @@ type foScale struct {
 	probe  *kgo.Client
 	load   *foLoader
 	seq    atomic.Int64 // probe topic names
+	kill   atomic.Int64 // kills so far, for the perf files' names
+	logf   func(format string, args ...any)
+}
+
+// perf records the nodes other than victim with perf record, from just
+// before the kill until the failover is measured, into
+// TRIBUTARY_BENCH_CLUSTER_PERF/failover-<count>-<name>.perf.data; nothing
+// if that is unset. A perf that fails to start is logged and skipped.
+func (fs *foScale) perf(victim int, name string) (stop func()) {
+	dir := os.Getenv(envClusterPerf)
+	if dir == "" {
+		return func() {}
+	}
+	var pids []string
+	for _, n := range fs.c.Nodes {
+		if n.ID != victim {
+			pids = append(pids, strconv.Itoa(n.PID()))
+		}
+	}
+	out := filepath.Join(dir, fmt.Sprintf("failover-%d-%s.perf.data", fs.count, name))
+	cmd := exec.Command("perf", "record", "-q", "-g", "-p", strings.Join(pids, ","), "-o", out)
+	if err := cmd.Start(); err != nil {
+		fs.logf("perf record: %v", err)
+		return func() {}
+	}
+	time.Sleep(200 * time.Millisecond) // perf attaches
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		if err := cmd.Wait(); err != nil {
+			fs.logf("perf record: %v", err)
+		}
+	}
 }
 
 func BenchmarkFailover(b *testing.B) {
@@ -200,7 +236,7 @@ func startFailoverScale(b *testing.B, bin string, count int, rng *rand.Rand) *fo
 			"--broker.session.timeout.ms", strconv.FormatInt(foSessionTimeout.Milliseconds(), 10),
 			"--broker.heartbeat.interval.ms", "500",
 		}})
-	fs := &foScale{c: c, count: count, rng: rng, raw: map[int]*kgo.Client{}}
+	fs := &foScale{c: c, count: count, rng: rng, raw: map[int]*kgo.Client{}, logf: b.Logf}
 	for _, n := range c.Nodes {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr), kgo.DialTimeout(time.Second), kgo.RequestRetries(0))
 		if err != nil {
@@ -265,6 +301,10 @@ func (fs *foScale) kills(b *testing.B, controller bool) []foKill {
 		it++
 		k, err := fs.killOnce(ctx, controller)
 		if err != nil {
+			if k.victim != 0 {
+				// The failover was measured (the rejoin failed): keep it.
+				b.Logf("kill %d: node %d, partition %s/%d: %s", it, k.victim, k.topic, k.partition, k.measured())
+			}
 			b.Fatalf("kill %d: %v", it, err)
 		}
 		out = append(out, k)
@@ -288,6 +328,17 @@ func (fs *foScale) kills(b *testing.B, controller bool) []foKill {
 		}
 	}
 	return out
+}
+
+// measured lists what k measured, for a log line.
+func (k foKill) measured() string {
+	var parts []string
+	for i, d := range k.d {
+		if d != 0 {
+			parts = append(parts, fmt.Sprintf("%s %v", foNames[i], d.Round(time.Millisecond)))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (k foKill) roles() string {
@@ -354,8 +405,10 @@ func (fs *foScale) killOnce(ctx context.Context, controllerKill bool) (foKill, e
 		return foKill{}, fmt.Errorf("kgo probe before the kill: %w", err)
 	}
 
+	stopPerf := fs.perf(k.victim, fmt.Sprintf("kill%d", fs.kill.Add(1)))
 	t0 := time.Now()
 	if err := c.Kill9(k.victim); err != nil {
+		stopPerf()
 		return foKill{}, err
 	}
 	mctx, cancel := context.WithTimeout(ctx, foWait)
@@ -400,6 +453,7 @@ func (fs *foScale) killOnce(ctx context.Context, controllerKill bool) (foKill, e
 		})
 	}
 	wg.Wait()
+	stopPerf()
 
 	rctx, rcancel := context.WithTimeout(ctx, foRejoinMax)
 	defer rcancel()

@@ -255,11 +255,15 @@ func (s *EtcdStore) watch(ctx context.Context, rev int64) {
 				s.log.Warn("cluster: metadata watch failed, reloading", "revision", rev, "err", err)
 				break
 			}
-			if len(wr.Events) == 0 {
-				continue
+			evs, last, err := coalesce(wch, wr)
+			if len(evs) > 0 {
+				s.publish(s.apply(s.Snapshot(), last, evs))
+				rev = last
 			}
-			s.publish(s.apply(s.Snapshot(), wr.Header.Revision, wr.Events))
-			rev = wr.Header.Revision
+			if err != nil {
+				s.log.Warn("cluster: metadata watch failed, reloading", "revision", rev, "err", err)
+				break
+			}
 		}
 		wcancel()
 		for backoff := resyncBackoff; ; backoff = min(2*backoff, maxResyncBackoff) {
@@ -280,6 +284,33 @@ func (s *EtcdStore) watch(ctx context.Context, rev int64) {
 				return
 			case <-time.After(backoff):
 			}
+		}
+	}
+}
+
+// coalesce returns the events of wr and of the watch responses already
+// queued behind it, in order, and the revision of the last: one snapshot
+// for them all. Each snapshot copies the maps its events touch, and with
+// 10,000 partitions a copy of the partitions' map per response (the
+// leader elections and ISR changes of a failover come as hundreds of
+// small transactions) cost a broker a fifth of its CPU. err is a queued
+// response's error (or the watch's end), after the events before it.
+func coalesce(wch clientv3.WatchChan, wr clientv3.WatchResponse) (evs []*clientv3.Event, last int64, err error) {
+	evs, last = wr.Events, wr.Header.Revision
+	for {
+		select {
+		case more, ok := <-wch:
+			if !ok {
+				return evs, last, errors.New("cluster: metadata watch ended")
+			}
+			if err := more.Err(); err != nil {
+				return evs, last, err
+			}
+			if len(more.Events) > 0 {
+				evs, last = append(evs, more.Events...), more.Header.Revision
+			}
+		default:
+			return evs, last, nil
 		}
 	}
 }

@@ -84,8 +84,33 @@
 // exclusively by Stop and UpdateState. A fetcher's mu guards its partition set;
 // each followed partition's mu is held while its response is applied to
 // the log, so that once Stop returns the fetcher no longer touches that
-// log. Order: fetcher.mu before a partition's mu; Manager.mu before both,
-// and before Leader.appendMu (a role change stops the Leader, waiting for
-// its appends in flight, under Manager.mu, so that no fetcher appends to
-// the log before they are done).
+// log. Order: fetcher.mu before a partition's mu; Manager.mu before
+// fetcher.mu (a partition is added to a fetcher under Manager.mu, so that
+// a fetcher left with nothing is closed and dropped from the Manager's
+// map atomically with the count that says so).
+//
+// Manager.mu guards maps only: it is never held across a log write, a
+// Leader's Stop or UpdateState (which wait for appends in flight) or a
+// fetcher's Remove (which waits for a response being applied), so that
+// a role change does not hold up the produces and fetches that look a
+// Leader up. Role changes (BecomeLeader, BecomeFollower, Stop) of one
+// partition are serialised by a claim on it in the Manager; those of
+// different partitions run concurrently, which the server uses to take
+// over thousands of partitions at once. Within one role change the order
+// is kept: a Leader is stopped, waiting for its appends in flight, before
+// its partition is added to a fetcher, and removed from its fetcher before
+// a new Leader opens the log.
+//
+// # The leader epoch and durability
+//
+// Becoming a partition's leader at a new epoch writes the epoch, and the
+// offset it starts at, to the log's leader-epoch checkpoint (a file
+// replaced atomically: two fsyncs) before the Leader is published in the
+// Manager. Until then the partition has no Leader here: a produce is
+// answered NOT_LEADER_OR_FOLLOWER (and retried), and a follower's fetch
+// is not answered from this log, so no record is acknowledged at an epoch,
+// and no follower truncates against an epoch (DivergingEpoch), that a
+// crash of this broker could take back. Only the publication waits for
+// the checkpoint; the checkpoints of different partitions are written
+// concurrently.
 package replica

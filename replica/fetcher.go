@@ -162,6 +162,9 @@ type Fetcher struct {
 	inFlight map[cluster.TopicPartition]sent
 	topicIdx map[string]int
 	names    map[[16]byte]string
+	// newEpochs are the partitions of the answer being handled whose
+	// records open a new leader epoch (applyNewEpochs).
+	newEpochs []applyJob
 }
 
 // NewFetcher starts the fetcher of leader, which req reaches. Close stops
@@ -192,15 +195,8 @@ func (f *Fetcher) Leader() int32 { return f.leader }
 // replaces it, and clears any error rest: a metadata change is what a
 // partition fenced by the leader waits for.
 func (f *Fetcher) Add(l Log, state cluster.PartitionState, topicID [16]byte) error {
-	if l.LeaderEpoch() < 0 && l.NextOffset() > l.HighWatermark() {
-		// A log with records but no epochs cannot name its last fetched
-		// epoch, so its leader cannot find where it diverges: cut it to
-		// its high watermark first, as Kafka's followers did before
-		// KIP-101 (what is above it was never committed here).
-		if _, err := l.Truncate(l.HighWatermark()); err != nil {
-			return fmt.Errorf("replica: follow %s-%d: truncate a log without epochs to its high watermark: %w",
-				state.Topic, state.Partition, err)
-		}
+	if err := truncateUnepoched(l, state); err != nil {
+		return err
 	}
 	p := &followed{tp: state.TP(), topicID: topicID, log: l, epoch: state.LeaderEpoch}
 	p.leaderHW.Store(-1)
@@ -228,6 +224,21 @@ func (f *Fetcher) Add(l Log, state cluster.PartitionState, topicID [16]byte) err
 		old.stop()
 	}
 	f.kick()
+	return nil
+}
+
+// truncateUnepoched cuts a log that has records but no epochs to its high
+// watermark: it cannot name its last fetched epoch, so its leader cannot
+// find where it diverges. Kafka's followers did the same before KIP-101
+// (what is above the high watermark was never committed here).
+func truncateUnepoched(l Log, state cluster.PartitionState) error {
+	if l.LeaderEpoch() >= 0 || l.NextOffset() <= l.HighWatermark() {
+		return nil
+	}
+	if _, err := l.Truncate(l.HighWatermark()); err != nil {
+		return fmt.Errorf("replica: follow %s-%d: truncate a log without epochs to its high watermark: %w",
+			state.Topic, state.Partition, err)
+	}
 	return nil
 }
 
@@ -488,6 +499,10 @@ func (f *Fetcher) handleResponse(ctx context.Context, resp *kmsg.FetchResponse, 
 			if s.throttled {
 				f.cfg.Throttle.Record(len(rp.RecordBatches))
 			}
+			if opensEpoch(s.p, rp) {
+				f.newEpochs = append(f.newEpochs, applyJob{s: s, rp: rp})
+				continue
+			}
 			moved, err := f.handlePartition(ctx, s, rp)
 			progress = progress || moved
 			if err != nil {
@@ -498,7 +513,77 @@ func (f *Fetcher) handleResponse(ctx context.Context, resp *kmsg.FetchResponse, 
 			}
 		}
 	}
+	if len(f.newEpochs) > 0 {
+		f.applyNewEpochs(ctx)
+		for i := range f.newEpochs {
+			j := &f.newEpochs[i]
+			progress = progress || j.moved
+			if j.err != nil {
+				f.rest(j.s.p, j.err)
+				rested = true
+			} else {
+				j.s.p.notReadyRetry = 0
+			}
+		}
+		clear(f.newEpochs)
+		f.newEpochs = f.newEpochs[:0]
+	}
 	return progress, rested
+}
+
+// newEpochWorkers bounds the partitions of one answer whose records open
+// a leader epoch new to the follower's log that are applied at once.
+const newEpochWorkers = 16
+
+// applyJob is a partition of an answer applied apart (applyNewEpochs).
+type applyJob struct {
+	s     sent
+	rp    *kmsg.FetchResponseTopicPartition
+	moved bool
+	err   error
+}
+
+// opensEpoch reports whether rp's records begin with a leader epoch newer
+// than the follower's log knows: appending them writes the log's epoch
+// checkpoint (two fsyncs).
+func opensEpoch(p *followed, rp *kmsg.FetchResponseTopicPartition) bool {
+	if rp.ErrorCode != 0 || rp.DivergingEpoch.Epoch >= 0 || rp.DivergingEpoch.EndOffset >= 0 || len(rp.RecordBatches) == 0 {
+		return false
+	}
+	h, err := recordbatch.ParseHeader(rp.RecordBatches)
+	return err == nil && h.PartitionLeaderEpoch > p.log.LeaderEpoch()
+}
+
+// applyNewEpochs applies f.newEpochs, up to newEpochWorkers at once. After
+// a leader fails over, the first answers from each new leader carry the
+// first records of its new epoch for many partitions at once; one at a
+// time, their epoch checkpoints held every other partition of the answer
+// (and the acks=all produces waiting for them) for seconds. The
+// partitions' logs are independent, and each is applied under its own
+// mu, as handlePartition always is.
+func (f *Fetcher) applyNewEpochs(ctx context.Context) {
+	jobs := f.newEpochs
+	if len(jobs) == 1 {
+		jobs[0].moved, jobs[0].err = f.handlePartition(ctx, jobs[0].s, jobs[0].rp)
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(jobs), newEpochWorkers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				j := &jobs[i]
+				j.moved, j.err = f.handlePartition(ctx, j.s, j.rp)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // leaderNotReady reports an error answer by which the leader says it does

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -68,11 +69,23 @@ type Config struct {
 type Manager struct {
 	cfg Config
 
-	mu        sync.Mutex // guards the maps and closed
+	// mu guards the maps and closed. It is held only to read or write
+	// them: never across a log write, a Leader's Stop or a fetcher's
+	// Remove, which wait for appends in flight.
+	mu        sync.Mutex
 	leaders   map[cluster.TopicPartition]*Leader
 	following map[cluster.TopicPartition]int32 // leader followed
-	fetchers  map[int32]*Fetcher               // by leader broker
-	closed    bool
+	// followCount is how many partitions following has per leader: its
+	// fetcher is closed when none is left.
+	followCount map[int32]int
+	fetchers    map[int32]*Fetcher // by leader broker
+	// changing holds the partitions a role change is in progress for
+	// (claim), each closed when it ends.
+	changing map[cluster.TopicPartition]chan struct{}
+	// claimWaiters counts the role changes waiting for another of their
+	// partition to end (what tests watch).
+	claimWaiters int
+	closed       bool
 
 	// isrShrinks and isrExpands count committed ISR changes (Stats);
 	// fetchStats the replica fetches of every fetcher started here.
@@ -107,13 +120,15 @@ func NewManager(cfg Config) *Manager {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
-		cfg:       cfg,
-		leaders:   make(map[cluster.TopicPartition]*Leader),
-		following: make(map[cluster.TopicPartition]int32),
-		fetchers:  make(map[int32]*Fetcher),
-		kick:      make(chan struct{}, 1),
-		cancel:    cancel,
-		done:      make(chan struct{}),
+		cfg:         cfg,
+		leaders:     make(map[cluster.TopicPartition]*Leader),
+		following:   make(map[cluster.TopicPartition]int32),
+		fetchers:    make(map[int32]*Fetcher),
+		followCount: make(map[int32]int),
+		changing:    make(map[cluster.TopicPartition]chan struct{}),
+		kick:        make(chan struct{}, 1),
+		cancel:      cancel,
+		done:        make(chan struct{}),
 	}
 	m.fetchStats = cfg.Fetch.Stats
 	go m.checkISRs(ctx)
@@ -125,15 +140,28 @@ func NewManager(cfg Config) *Manager {
 // marked replicated and opens state.LeaderEpoch. Called again for a
 // partition already led on the same log, it hands the Leader the newer
 // state (an ISR change, a new epoch) and min.insync.replicas.
+//
+// Role changes of different partitions may run concurrently (the leader
+// epoch checkpoint a new epoch writes is two fsyncs: a broker taking over
+// thousands of partitions overlaps them); those of one partition wait for
+// each other (claim). Manager.mu is held only to read and write the maps,
+// never across a log write, so the produces and fetches that look a
+// Leader up are not held behind a takeover.
 func (m *Manager) BecomeLeader(l Log, state cluster.PartitionState, minISR int) (*Leader, error) {
 	tp := state.TP()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil, fmt.Errorf("replica: lead %s-%d: %w", tp.Topic, tp.Partition, ErrClosed)
+	release, err := m.claim(tp, "lead")
+	if err != nil {
+		return nil, err
 	}
-	m.stopFollowingLocked(tp)
-	if ld, ok := m.leaders[tp]; ok {
+	defer release()
+	m.mu.Lock()
+	f := m.unfollowLocked(tp)
+	ld, ok := m.leaders[tp]
+	m.mu.Unlock()
+	if f != nil {
+		f.stop()
+	}
+	if ok {
 		if ld.log == l {
 			if err := ld.UpdateState(state); err != nil {
 				return nil, err
@@ -142,9 +170,10 @@ func (m *Manager) BecomeLeader(l Log, state cluster.PartitionState, minISR int) 
 			return ld, nil
 		}
 		ld.Stop()
+		m.mu.Lock()
 		delete(m.leaders, tp)
+		m.mu.Unlock()
 	}
-	var ld *Leader
 	cfg := LeaderConfig{
 		Self:       m.cfg.Self,
 		MinISR:     minISR,
@@ -158,58 +187,127 @@ func (m *Manager) BecomeLeader(l Log, state cluster.PartitionState, minISR int) 
 			return m.cfg.AlterISR(ctx, ld.State(), newISR, epochs)
 		}
 	}
-	ld, err := NewLeader(l, state, cfg)
+	// The Leader is published only once NewLeader returns, that is once
+	// the log's epoch cache holds state.LeaderEpoch durably: no produce
+	// is appended, and no follower's fetch answered (a DivergingEpoch
+	// included), at an epoch a crash could take back.
+	ld, err = NewLeader(l, state, cfg)
 	if err != nil {
 		return nil, err
 	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		ld.Stop()
+		return nil, fmt.Errorf("replica: lead %s-%d: %w", tp.Topic, tp.Partition, ErrClosed)
+	}
 	m.leaders[tp] = ld
+	m.mu.Unlock()
 	m.cfg.Logger.Info("replica became leader", "topic", tp.Topic, "partition", tp.Partition,
 		"epoch", state.LeaderEpoch, "isr", state.ISR, "log_end", l.NextOffset())
 	return ld, nil
+}
+
+// claim makes the caller the only role change of tp in progress, waiting
+// for one already running; release ends the claim. It fails once the
+// Manager is closed.
+func (m *Manager) claim(tp cluster.TopicPartition, what string) (release func(), err error) {
+	m.mu.Lock()
+	for {
+		if m.closed {
+			m.mu.Unlock()
+			return nil, fmt.Errorf("replica: %s %s-%d: %w", what, tp.Topic, tp.Partition, ErrClosed)
+		}
+		busy, ok := m.changing[tp]
+		if !ok {
+			break
+		}
+		m.claimWaiters++
+		m.mu.Unlock()
+		<-busy
+		m.mu.Lock()
+		m.claimWaiters--
+	}
+	done := make(chan struct{})
+	m.changing[tp] = done
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		delete(m.changing, tp)
+		m.mu.Unlock()
+		close(done)
+	}, nil
 }
 
 // BecomeFollower makes this broker a follower of state's partition on l,
 // fetching from state.Leader through leader (the Requester is used only
 // if no fetcher of that broker runs yet). Leadership of the partition, if
 // any, ends first. A partition without a leader (cluster.NoLeader) is
-// only stopped.
+// only stopped. Like BecomeLeader, it runs concurrently with the role
+// changes of other partitions.
 func (m *Manager) BecomeFollower(l Log, state cluster.PartitionState, leader Requester) error {
 	tp := state.TP()
 	if state.Leader == m.cfg.Self {
 		return fmt.Errorf("replica: follow %s-%d: this broker is its leader", tp.Topic, tp.Partition)
 	}
+	release, err := m.claim(tp, "follow")
+	if err != nil {
+		return err
+	}
+	defer release()
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return fmt.Errorf("replica: follow %s-%d: %w", tp.Topic, tp.Partition, ErrClosed)
-	}
-	if ld, ok := m.leaders[tp]; ok {
-		ld.Stop()
-		delete(m.leaders, tp)
-	}
+	ld, led := m.leaders[tp]
+	delete(m.leaders, tp)
+	var unfollowed *stopFollowing
 	if prev, ok := m.following[tp]; ok && prev != state.Leader {
-		m.stopFollowingLocked(tp)
+		unfollowed = m.unfollowLocked(tp)
+	}
+	m.mu.Unlock()
+	// The Leader stops (its appends in flight done) before any fetcher
+	// may append to the log.
+	if led {
+		ld.Stop()
+	}
+	if unfollowed != nil {
+		unfollowed.stop()
 	}
 	l.SetReplicated(true)
 	if state.Leader == cluster.NoLeader {
 		return nil
 	}
-	f, ok := m.fetchers[state.Leader]
-	if !ok {
-		if leader == nil {
-			return fmt.Errorf("replica: follow %s-%d: no requester for leader %d", tp.Topic, tp.Partition, state.Leader)
-		}
-		f = NewFetcher(state.Leader, leader, m.cfg.Fetch)
-		m.fetchers[state.Leader] = f
+	// Before mu, as every log write here (Add finds nothing left to do).
+	if err := truncateUnepoched(l, state); err != nil {
+		return err
 	}
 	var id [16]byte
 	if m.cfg.TopicID != nil {
 		id = m.cfg.TopicID(tp.Topic)
 	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return fmt.Errorf("replica: follow %s-%d: %w", tp.Topic, tp.Partition, ErrClosed)
+	}
+	f, ok := m.fetchers[state.Leader]
+	if !ok {
+		if leader == nil {
+			m.mu.Unlock()
+			return fmt.Errorf("replica: follow %s-%d: no requester for leader %d", tp.Topic, tp.Partition, state.Leader)
+		}
+		f = NewFetcher(state.Leader, leader, m.cfg.Fetch)
+		m.fetchers[state.Leader] = f
+	}
+	// Added under mu: a fetcher left with no partition is closed (and
+	// dropped from fetchers) under mu, so f is still running here.
 	if err := f.Add(l, state, id); err != nil {
+		m.mu.Unlock()
 		return err
 	}
-	m.following[tp] = state.Leader
+	if prev, ok := m.following[tp]; !ok || prev != state.Leader {
+		m.following[tp] = state.Leader
+		m.followCount[state.Leader]++
+	}
+	m.mu.Unlock()
 	return nil
 }
 
@@ -217,30 +315,65 @@ func (m *Manager) BecomeFollower(l Log, state cluster.PartitionState, leader Req
 // (the partition was deleted or moved away). Once it returns nothing here
 // touches the partition's log.
 func (m *Manager) Stop(tp cluster.TopicPartition) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if ld, ok := m.leaders[tp]; ok {
-		ld.Stop()
-		delete(m.leaders, tp)
+	release, err := m.claim(tp, "stop")
+	if err != nil {
+		return // closed: Close stopped everything
 	}
-	m.stopFollowingLocked(tp)
+	defer release()
+	m.mu.Lock()
+	ld, led := m.leaders[tp]
+	delete(m.leaders, tp)
+	f := m.unfollowLocked(tp)
+	m.mu.Unlock()
+	if led {
+		ld.Stop()
+	}
+	if f != nil {
+		f.stop()
+	}
 }
 
-// stopFollowingLocked stops fetching tp, and the fetcher if it has
-// nothing left. Caller holds m.mu.
-func (m *Manager) stopFollowingLocked(tp cluster.TopicPartition) {
+// stopFollowing is the rest of unfollowLocked, done after Manager.mu is
+// released: the partition's removal from its fetcher (which waits for a
+// response being applied to its log), and the fetcher's close if nothing
+// is left to it.
+type stopFollowing struct {
+	f     *Fetcher
+	tp    cluster.TopicPartition
+	close bool
+}
+
+func (s *stopFollowing) stop() {
+	s.f.Remove(s.tp)
+	if s.close {
+		s.f.Close()
+	}
+}
+
+// unfollowLocked takes tp out of following; the caller finishes with
+// stop, after releasing mu (nil: tp was not followed). A fetcher that is
+// left with nothing is dropped from fetchers here, so that no partition
+// is added to it meanwhile. Caller holds m.mu.
+func (m *Manager) unfollowLocked(tp cluster.TopicPartition) *stopFollowing {
 	leader, ok := m.following[tp]
 	if !ok {
-		return
+		return nil
 	}
 	delete(m.following, tp)
-	if f := m.fetchers[leader]; f != nil {
-		f.Remove(tp)
-		if f.Len() == 0 {
-			f.Close()
-			delete(m.fetchers, leader)
-		}
+	f := m.fetchers[leader]
+	// Counted here, not by the fetcher: its partition set still holds
+	// tp until stop.
+	last := m.followCount[leader] <= 1
+	if last {
+		delete(m.followCount, leader)
+		delete(m.fetchers, leader)
+	} else {
+		m.followCount[leader]--
 	}
+	if f == nil {
+		return nil
+	}
+	return &stopFollowing{f: f, tp: tp, close: last}
 }
 
 // Leader returns the Leader of tp if this broker leads it.
@@ -260,7 +393,7 @@ func (m *Manager) Following(tp cluster.TopicPartition) (int32, bool) {
 }
 
 // Close stops every fetcher and leader and the ISR checks, and waits for
-// their goroutines.
+// their goroutines and for the role changes in progress.
 func (m *Manager) Close() {
 	m.mu.Lock()
 	if m.closed {
@@ -268,9 +401,17 @@ func (m *Manager) Close() {
 		return
 	}
 	m.closed = true
+	busy := slices.Collect(maps.Values(m.changing))
+	m.mu.Unlock()
+	// A role change in progress finds the Manager closed when it next
+	// takes mu, and stops what it started.
+	for _, ch := range busy {
+		<-ch
+	}
+	m.mu.Lock()
 	fetchers := m.fetchers
 	leaders := m.leaders
-	m.fetchers, m.leaders, m.following = nil, nil, nil
+	m.fetchers, m.leaders, m.following, m.followCount = nil, nil, nil, nil
 	m.mu.Unlock()
 	m.cancel()
 	<-m.done
