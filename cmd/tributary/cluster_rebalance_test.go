@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/auth"
 	"github.com/tributary-io/tributary/cluster"
@@ -151,20 +152,31 @@ func (c *cliCluster) admin() *kadm.Client {
 	return kadm.NewClient(cl)
 }
 
-// waitBrokers waits until node 1's metadata shows n brokers.
+// waitBrokers waits until every node's own metadata shows n brokers:
+// CreateTopics goes to the controller, whose copy of the metadata may
+// trail node 1's by a watch event, and places replicas over the brokers
+// that copy holds.
 func (c *cliCluster) waitBrokers(n int) {
 	c.t.Helper()
-	adm := c.admin()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		m, err := adm.BrokerMetadata(ctx)
-		cancel()
-		if err == nil && len(m.Brokers) == n {
-			return
+	for _, node := range c.nodes {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(node.addr))
+		if err != nil {
+			c.t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("metadata shows no %d brokers within 20 s: %+v %v", n, m.Brokers, err)
+		seed := cl.SeedBrokers()[0]
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			m, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, seed)
+			cancel()
+			if err == nil && len(m.Brokers) == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				cl.Close()
+				c.t.Fatalf("node %d's metadata shows no %d brokers within 20 s: %+v %v", node.id, n, m, err)
+			}
 		}
+		cl.Close()
 	}
 }
 
