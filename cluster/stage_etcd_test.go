@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -14,38 +13,15 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/tributary-io/tributary/internal/testetcd"
 )
 
 // startDefaultLimitEtcd starts a one-member etcd as an external etcd is
-// shipped: --max-txn-ops 128, --max-request-bytes 1.5 MiB. It returns its
-// client URL.
+// shipped (--max-txn-ops 128) and returns its client URL.
 func startDefaultLimitEtcd(t testing.TB) []string {
 	t.Helper()
-	port := freePortPair(t, "127.0.0.1")
-	peer := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", port)}
-	client := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", port+1)}
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-	cfg.InitialCluster = cfg.Name + "=" + peer.String()
-	cfg.UnsafeNoFsync = true
-	cfg.LogLevel = "error"
-	if cfg.MaxTxnOps != 128 {
-		t.Fatalf("etcd's default max-txn-ops is %d, the test expects 128", cfg.MaxTxnOps)
-	}
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(20 * time.Second):
-		t.Fatal("etcd did not start")
-	}
-	return []string{client.String()}
+	return []string{"http://" + testetcd.StartDefaultLimit(t)}
 }
 
 // watchWhole records, from every Snapshot of s it sees until stop, a

@@ -3,17 +3,15 @@ package server
 import (
 	"context"
 	"errors"
-	"net/url"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/tributary-io/tributary/cluster"
+	"github.com/tributary-io/tributary/internal/testetcd"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.etcd.io/etcd/server/v3/embed"
 )
 
 // startDefaultEtcd starts a one-member etcd with etcd's shipped limits
@@ -21,39 +19,7 @@ import (
 // metadata.store URL that names it.
 func startDefaultEtcd(t *testing.T) string {
 	t.Helper()
-	ctrl := freeControllerAddr(t, "127.0.0.1") // its port + 1 is free too
-	peer := url.URL{Scheme: "http", Host: ctrl}
-	client := url.URL{Scheme: "http", Host: mustDeriveClient(t, ctrl)}
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-	cfg.InitialCluster = cfg.Name + "=" + peer.String()
-	cfg.UnsafeNoFsync = true
-	cfg.LogLevel = "error"
-	if cfg.MaxTxnOps != 128 {
-		t.Fatalf("etcd's default max-txn-ops is %d, the test expects 128", cfg.MaxTxnOps)
-	}
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(20 * time.Second):
-		t.Fatal("etcd did not start")
-	}
-	return "etcd://" + client.Host
-}
-
-func mustDeriveClient(t *testing.T, ctrl string) string {
-	t.Helper()
-	addr, err := cluster.DeriveClientAddr(ctrl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
+	return "etcd://" + testetcd.StartDefaultLimit(t)
 }
 
 // partitionCount is topic's partition count in m, -1 if absent.

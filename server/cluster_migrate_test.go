@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -77,41 +74,12 @@ func migrateAuthz(cfg *Config) {
 // carry on), nodes 2 and 3 on empty data dirs.
 func startMigratedCluster(t *testing.T, dir1, addr1 string) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, configure: func(_ *clusterTestNode, cfg *Config) { migrateAuthz(cfg) }}
-	for i := range 3 {
-		host := fmt.Sprintf("127.0.0.%d", i+2)
-		n := &clusterTestNode{t: t, id: int32(i + 1), host: host, dir: t.TempDir(), ctrl: freeControllerAddr(t, host)}
-		if i == 0 {
+	return startTestClusterPrepared(t, func(_ *clusterTestNode, cfg *Config) { migrateAuthz(cfg) }, func(n *clusterTestNode) {
+		if n.id == 1 {
 			n.dir = dir1
 			n.listener = &Listener{Name: DefaultListenerName, Protocol: auth.Plaintext, Addr: addr1}
 		}
-		h, p, _ := net.SplitHostPort(n.ctrl)
-		port, _ := strconv.Atoi(p)
-		tc.voters = append(tc.voters, Voter{ID: n.id, Host: h, Port: uint16(port)})
-		tc.nodes = append(tc.nodes, n)
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(tc.nodes))
-	for i, n := range tc.nodes {
-		wg.Go(func() { errs[i] = tc.start(n) })
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, n := range tc.nodes {
-			n.stop(false)
-		}
 	})
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("node %d: %v", tc.nodes[i].id, err)
-		}
-	}
-	for _, n := range tc.nodes {
-		tc.waitFor(n, "3 brokers and a controller", func(m *kmsg.MetadataResponse) bool {
-			return len(m.Brokers) == 3 && m.ControllerID >= 1
-		})
-	}
-	return tc
 }
 
 type producedAt struct {

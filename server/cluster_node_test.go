@@ -84,10 +84,21 @@ func startTestCluster(t *testing.T) *testCluster {
 // adjusted by configure (nil: none), at every start.
 func startTestClusterWith(t *testing.T, configure func(*clusterTestNode, *Config)) *testCluster {
 	t.Helper()
+	return startTestClusterPrepared(t, configure, nil)
+}
+
+// startTestClusterPrepared is startTestClusterWith with each node
+// adjusted by prepare (nil: none) before its first start: its data dir
+// or listener, say.
+func startTestClusterPrepared(t *testing.T, configure func(*clusterTestNode, *Config), prepare func(*clusterTestNode)) *testCluster {
+	t.Helper()
 	tc := &testCluster{t: t, configure: configure}
 	for i := range 3 {
 		host := fmt.Sprintf("127.0.0.%d", i+2)
 		n := &clusterTestNode{t: t, id: int32(i + 1), host: host, dir: t.TempDir(), ctrl: freeControllerAddr(t, host)}
+		if prepare != nil {
+			prepare(n)
+		}
 		h, p, _ := net.SplitHostPort(n.ctrl)
 		port, _ := strconv.Atoi(p)
 		tc.voters = append(tc.voters, Voter{ID: n.id, Host: h, Port: uint16(port)})
@@ -96,23 +107,20 @@ func startTestClusterWith(t *testing.T, configure func(*clusterTestNode, *Config
 	var wg sync.WaitGroup
 	errs := make([]error, len(tc.nodes))
 	for i, n := range tc.nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = tc.start(n)
-		}()
+		wg.Go(func() { errs[i] = tc.start(n) })
 	}
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("node %d: %v", tc.nodes[i].id, err)
-		}
-	}
+	// Stop the nodes that did start even when another failed to.
 	t.Cleanup(func() {
 		for _, n := range tc.nodes {
 			n.stop(false)
 		}
 	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", tc.nodes[i].id, err)
+		}
+	}
 	for _, n := range tc.nodes {
 		tc.waitFor(n, "3 brokers and a controller", func(m *kmsg.MetadataResponse) bool {
 			return len(m.Brokers) == 3 && m.ControllerID >= 1
