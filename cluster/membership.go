@@ -253,7 +253,8 @@ func describeMember(m *etcdserverpb.Member) string {
 	if m.IsLearner {
 		role = "learner"
 	}
-	return fmt.Sprintf("%s %s %s", name, role, strings.Join(m.PeerURLs, ","))
+	// The ID in hex, as etcdctl prints and takes it (member remove <ID>).
+	return fmt.Sprintf("%s %s %s id %x", name, role, strings.Join(m.PeerURLs, ","), m.ID)
 }
 
 func describeMembers(ms []*etcdserverpb.Member) string {

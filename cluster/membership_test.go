@@ -1,11 +1,17 @@
 package cluster
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tributary-io/tributary/internal/testetcd"
 )
 
 // TestJoinInitialClusterIsTheQuorumsMembersAndSelf pins the initial
@@ -61,5 +67,36 @@ func TestJoinInitialClusterIsTheQuorumsMembersAndSelf(t *testing.T) {
 				t.Fatalf("JoinInitialCluster = %q, %v; want %q", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestRemoveVoterNamesTheIDOfALearnerThatNeverStarted: etcd names a member
+// when it first runs, so remove-voter cannot find a learner whose node
+// never started (add-voter timed out) by its node id; its refusal lists
+// the member's ID as etcdctl takes it, and etcdctl's member remove by that
+// ID is the way out the README gives.
+func TestRemoveVoterNamesTheIDOfALearnerThatNeverStarted(t *testing.T) {
+	addr := testetcd.StartDefaultLimit(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + addr}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	added, err := cli.MemberAddAsLearner(ctx, []string{"http://127.0.0.5:9093"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = RemoveVoter(ctx, cli, 4)
+	if !errors.Is(err, ErrNoSuchVoter) {
+		t.Fatalf("remove-voter of a learner that never started: %v, want ErrNoSuchVoter", err)
+	}
+	id := fmt.Sprintf("id %x", added.Member.ID)
+	if !strings.Contains(err.Error(), "(not started) learner http://127.0.0.5:9093 "+id) {
+		t.Fatalf("the refusal %q does not name the learner's member %s", err, id)
+	}
+	if _, err := cli.MemberRemove(ctx, added.Member.ID); err != nil {
+		t.Fatalf("member remove by the listed ID: %v", err)
 	}
 }
