@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
+
+	"github.com/tributary-io/tributary/internal/testnet"
 )
 
 const (
@@ -95,21 +95,7 @@ func contains(s []int, v int) bool {
 // EphemeralPortLow is the first port of the kernel's ephemeral range, or
 // 0: harnesses pick their fixed ports below it, where no outgoing
 // connection takes them meanwhile.
-func EphemeralPortLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 0
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 0
-	}
-	return n
-}
+func EphemeralPortLow() int { return testnet.EphemeralPortLow() }
 
 // errNoNode is returned for a node number outside the cluster.
 var errNoNode = errors.New("clustertest: no such node")

@@ -135,3 +135,28 @@ func TestFreePortPairLeavesTwoConsecutivePortsFree(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestPortsArePickedBelowTheEphemeralRangeAndNeverTwice: a port an
+// outgoing connection may take as its source port is never handed out,
+// and no port is handed out twice in one process.
+func TestPortsArePickedBelowTheEphemeralRangeAndNeverTwice(t *testing.T) {
+	low := EphemeralPortLow()
+	if low == 0 {
+		t.Skip("no /proc/sys/net/ipv4/ip_local_port_range here")
+	}
+	seen := map[int]bool{}
+	for range 50 {
+		p := FreePortPair(t, "127.0.0.1")
+		_, a, _ := net.SplitHostPort(FreeAddr(t, "127.0.0.1"))
+		q, _ := strconv.Atoi(a)
+		for _, port := range []int{p, p + 1, q} {
+			if port < minPort || port >= low || port >= maxPort {
+				t.Fatalf("port %d outside [%d, min(%d, %d))", port, minPort, low, maxPort)
+			}
+			if seen[port] {
+				t.Fatalf("port %d handed out twice", port)
+			}
+			seen[port] = true
+		}
+	}
+}
