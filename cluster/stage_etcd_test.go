@@ -197,18 +197,7 @@ func TestStagedCreationThatDiesLeavesNoTopicAndFreesTheName(t *testing.T) {
 	// dies: its lease is never renewed (revoking it is what its lapse
 	// does, sooner).
 	topic, parts := testTopic("dead", 400, 1)
-	g, err := s.Client().Grant(ctx, 60)
-	if err != nil {
-		t.Fatal(err)
-	}
-	claimRev, err := s.claimTopic(ctx, nil, topic, g.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	guard := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.prefix+stagingKey("dead")), "=", claimRev)}
-	if err := s.putChunks(ctx, nil, guard, parts[:200]); err != nil {
-		t.Fatal(err)
-	}
+	g := stageUnderClaim(ctx, t, s, topic, parts[:200])
 
 	// While it is claimed, another creation of the name waits for the
 	// claim; the claim's lapse frees it.
@@ -255,18 +244,7 @@ func TestOrphansOfAnAbsentTopicAreCollectedByTheController(t *testing.T) {
 	s := openTestStore(t, eps, testTTL)
 	ctx := ctxT(t)
 	topic, parts := testTopic("gone", 300, 1)
-	g, err := s.Client().Grant(ctx, 60)
-	if err != nil {
-		t.Fatal(err)
-	}
-	claimRev, err := s.claimTopic(ctx, nil, topic, g.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	guard := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.prefix+stagingKey("gone")), "=", claimRev)}
-	if err := s.putChunks(ctx, nil, guard, parts); err != nil {
-		t.Fatal(err)
-	}
+	g := stageUnderClaim(ctx, t, s, topic, parts)
 	// Claimed: not orphans, and the controller leaves them.
 	c := NewController(ControllerConfig{NodeID: 1, Store: s, Logger: testLogger(t), Seed: 1})
 	rctx, cancel := context.WithCancel(ctx)
@@ -475,4 +453,24 @@ func TestImportBeyondMaxTxnOpsIsRefusedWhole(t *testing.T) {
 	if ok, err := s.ImportACLs(ctx, acls[:100]); !ok || err != nil {
 		t.Fatalf("ImportACLs of 100 = %v, %v; want it imported", ok, err)
 	}
+}
+
+// stageUnderClaim claims topic's name under a new lease and stages parts
+// under that claim, as a staged creation does before its commit; the
+// caller ends the lease to play the writer's death.
+func stageUnderClaim(ctx context.Context, t *testing.T, s *EtcdStore, topic Topic, parts []PartitionState) *clientv3.LeaseGrantResponse {
+	t.Helper()
+	g, err := s.Client().Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimRev, err := s.claimTopic(ctx, nil, topic, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.prefix+stagingKey(topic.Name)), "=", claimRev)}
+	if err := s.putChunks(ctx, nil, guard, parts); err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
