@@ -44,9 +44,10 @@ type Registration struct {
 //
 // A registration whose request etcd dropped (Unavailable: the connection
 // it was on closed, a member restarting or left by the EndpointGuard; or
-// no leader, or no commit in time, for a moment) is tried again, for up to registerRetryFor:
-// the etcd client does not retry a transaction itself, and one dropped
-// request must not end a broker's start.
+// no leader, or no commit in time, for a moment), or whose new lease ran
+// out before it, is tried again for up to registerRetryFor: the etcd
+// client does not retry a transaction itself, and one dropped request
+// must not end a broker's start.
 func (s *EtcdStore) Register(ctx context.Context, b Broker) (*Registration, error) {
 	if b.NodeID < 0 {
 		return nil, fmt.Errorf("cluster: register broker: node id %d is negative", b.NodeID)
@@ -54,7 +55,11 @@ func (s *EtcdStore) Register(ctx context.Context, b Broker) (*Registration, erro
 	giveUp := time.Now().Add(registerRetryFor)
 	for {
 		r, err := s.register(ctx, b)
-		if err == nil || !droppedRequest(err) || ctx.Err() != nil || time.Now().After(giveUp) {
+		// A lease not found ran out between its grant and the
+		// registration (a machine too loaded to renew it): a new one may
+		// not.
+		again := RequestDropped(err) || errors.Is(err, rpctypes.ErrLeaseNotFound)
+		if err == nil || !again || ctx.Err() != nil || time.Now().After(giveUp) {
 			return r, err
 		}
 		s.log.Warn("cluster: registration dropped by etcd, trying again", "node", b.NodeID, "retry_in", registerRetryPause, "err", err)
@@ -76,12 +81,13 @@ const (
 	registerRetryPause = 200 * time.Millisecond
 )
 
-// droppedRequest reports whether err is a request etcd dropped rather
+// RequestDropped reports whether err is a request etcd dropped rather
 // than refused: it never got an answer (Unavailable), the quorum had no
 // leader for it or did not commit it in time, so trying again may
-// succeed. A registration that committed all the same is harmless: its
-// try revoked its lease, and the next try's takeover revokes it again.
-func droppedRequest(err error) bool {
+// succeed; whether a write dropped so committed is not known. (A
+// registration that committed all the same is harmless: its try revoked
+// its lease, and the next try's takeover revokes it again.)
+func RequestDropped(err error) bool {
 	for _, dropped := range []error{rpctypes.ErrNoLeader, rpctypes.ErrLeaderChanged, rpctypes.ErrTimeout,
 		rpctypes.ErrTimeoutDueToLeaderFail, rpctypes.ErrTimeoutDueToConnectionLost} {
 		if errors.Is(err, dropped) {

@@ -34,6 +34,7 @@ func TestRegisterTriesAgainAfterADroppedRequest(t *testing.T) {
 	}{
 		{"connection closed", status.Error(codes.Unavailable, "error reading from server: use of closed network connection (dropped by the test)")},
 		{"request timed out", rpctypes.ErrGRPCTimeout},
+		{"lease ran out before the registration", rpctypes.ErrGRPCLeaseNotFound},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
