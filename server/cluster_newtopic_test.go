@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -46,9 +47,17 @@ func TestClusterNewTopicIsWritableWithoutFollowerRests(t *testing.T) {
 	const topics, partitions = 4, 3
 	for i := range topics {
 		topic := fmt.Sprintf("fresh-%d", i)
-		resp, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
-		if err != nil || resp.Err != nil {
-			t.Fatalf("create %s: %v %v", topic, err, resp.Err)
+		// A creation answered with a retriable error (REQUEST_TIMED_OUT:
+		// etcd dropped the write on a loaded machine) is retried, as a
+		// client would; it may have taken effect all the same.
+		for try := 1; ; try++ {
+			resp, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
+			if err == nil && (resp.Err == nil || try > 1 && errors.Is(resp.Err, kerr.TopicAlreadyExists)) {
+				break
+			}
+			if err != nil || !kerr.IsRetriable(resp.Err) || try == 5 {
+				t.Fatalf("create %s (try %d): %v %v", topic, try, err, resp.Err)
+			}
 		}
 		for p := range int32(partitions) {
 			r := &kgo.Record{Topic: topic, Partition: p, Value: []byte("first")}
