@@ -658,8 +658,19 @@ func (s *EtcdStore) deleteTopic(ctx context.Context, fence []clientv3.Cmp, name 
 }
 
 func (s *EtcdStore) updatePartitions(ctx context.Context, fence []clientv3.Cmp, updates []PartitionUpdate) error {
+	rev, err := s.commitPartitions(ctx, fence, updates)
+	if err == nil && rev > 0 {
+		s.settle(ctx, rev)
+	}
+	return err
+}
+
+// commitPartitions is updatePartitions without the wait for the
+// Snapshot to show the write: it returns the write's revision (0 when
+// there was nothing to write).
+func (s *EtcdStore) commitPartitions(ctx context.Context, fence []clientv3.Cmp, updates []PartitionUpdate) (int64, error) {
 	if len(updates) == 0 {
-		return nil
+		return 0, nil
 	}
 	seen := make(map[TopicPartition]bool, len(updates))
 	cmps := make([]clientv3.Cmp, 0, len(updates))
@@ -667,13 +678,13 @@ func (s *EtcdStore) updatePartitions(ctx context.Context, fence []clientv3.Cmp, 
 	for _, u := range updates {
 		tp := u.Old.TP()
 		if u.New.TP() != tp {
-			return fmt.Errorf("cluster: update partition %s-%d: new state names %s-%d", tp.Topic, tp.Partition, u.New.Topic, u.New.Partition)
+			return 0, fmt.Errorf("cluster: update partition %s-%d: new state names %s-%d", tp.Topic, tp.Partition, u.New.Topic, u.New.Partition)
 		}
 		if u.Old.Version <= 0 {
-			return fmt.Errorf("cluster: update partition %s-%d: old state has no version (not read from the store)", tp.Topic, tp.Partition)
+			return 0, fmt.Errorf("cluster: update partition %s-%d: old state has no version (not read from the store)", tp.Topic, tp.Partition)
 		}
 		if seen[tp] {
-			return fmt.Errorf("cluster: update partition %s-%d: updated twice in one call", tp.Topic, tp.Partition)
+			return 0, fmt.Errorf("cluster: update partition %s-%d: updated twice in one call", tp.Topic, tp.Partition)
 		}
 		seen[tp] = true
 		key := s.prefix + partitionKey(tp.Topic, tp.Partition)
@@ -682,13 +693,12 @@ func (s *EtcdStore) updatePartitions(ctx context.Context, fence []clientv3.Cmp, 
 	}
 	ok, rev, err := s.txn(ctx, fence, cmps, ops)
 	if err != nil {
-		return fmt.Errorf("cluster: update %d partitions: %w", len(updates), err)
+		return 0, fmt.Errorf("cluster: update %d partitions: %w", len(updates), err)
 	}
 	if !ok {
-		return fmt.Errorf("cluster: update %d partitions: %w", len(updates), ErrConflict)
+		return 0, fmt.Errorf("cluster: update %d partitions: %w", len(updates), ErrConflict)
 	}
-	s.settle(ctx, rev)
-	return nil
+	return rev, nil
 }
 
 // txn commits "if cmps then ops". With a fence (conditions that hold
@@ -731,6 +741,9 @@ var (
 	_ PartitionAdder  = (*EtcdStore)(nil)
 	_ OrphanCollector = fencedStore{}
 	_ OrphanCollector = (*EtcdStore)(nil)
+
+	_ unsettledCommitter = fencedStore{}
+	_ unsettledCommitter = (*EtcdStore)(nil)
 )
 
 func (f fencedStore) CreateTopic(ctx context.Context, t Topic, parts []PartitionState) error {
@@ -751,4 +764,13 @@ func (f fencedStore) DeleteTopic(ctx context.Context, name string) error {
 
 func (f fencedStore) UpdatePartitions(ctx context.Context, updates []PartitionUpdate) error {
 	return f.updatePartitions(ctx, f.fence, updates)
+}
+
+func (f fencedStore) commitUnsettled(ctx context.Context, updates []PartitionUpdate) (int64, error) {
+	return f.commitPartitions(ctx, f.fence, updates)
+}
+
+// commitUnsettled implements unsettledCommitter.
+func (s *EtcdStore) commitUnsettled(ctx context.Context, updates []PartitionUpdate) (int64, error) {
+	return s.commitPartitions(ctx, nil, updates)
 }
