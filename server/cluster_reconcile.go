@@ -27,9 +27,15 @@ package server
 //
 // The role changes of one snapshot are made by up to roleChangeWorkers
 // at once (replica.Manager takes those of different partitions
-// concurrently; becoming a leader writes the partition's leader-epoch
-// checkpoint); the applied states, and the groups' partitions, are
-// recorded once they have all returned.
+// concurrently), follower changes that name a new leader or epoch first;
+// the applied states, and the groups' partitions, are recorded once they
+// have all returned. Takeovers — this broker to lead a partition under a
+// new leader epoch, whose BecomeLeader writes the leader-epoch checkpoint
+// (fsyncs) — do not hold the pass: they run on up to roleChangeWorkers
+// takeover workers while later snapshots are applied, and are recorded by
+// the first pass after they end (cluster_takeover.go). A
+// partition whose takeover runs is left alone by every pass until it has
+// ended, so one partition's role changes never overtake each other.
 //
 // Applying is idempotent: a partition whose state (its store version) is
 // the one last applied is left alone, and a failed step is retried on
@@ -44,6 +50,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -71,12 +78,23 @@ type reconciler struct {
 	log  *slog.Logger
 	kick chan struct{} // cap 1
 
-	mu         sync.Mutex                         // guards applied, requesters and unassigned
+	mu         sync.Mutex                         // guards applied, requesters, unassigned and takeovers
 	applied    map[cluster.TopicPartition]applied // partition → the state applied
 	requesters map[int32]*replica.Conn
 	// unassigned: hosted partitions the snapshots no longer assign here,
 	// since when (see removeUnassigned).
 	unassigned map[cluster.TopicPartition]time.Time
+	// takeovers: the partitions whose takeover (cluster_takeover.go) has
+	// started and not been recorded yet.
+	takeovers map[cluster.TopicPartition]*takeover
+	// takeoverSlots bounds the takeovers running at once (cap
+	// roleChangeWorkers); takeoverWG counts the batches started, which
+	// run waits for before it returns.
+	takeoverSlots chan struct{}
+	takeoverWG    sync.WaitGroup
+	// lead, when set (by tests, under mu), makes a takeover instead of
+	// replica.Manager.BecomeLeader.
+	lead func(roleChange) error
 
 	// caughtUp is the revision of the last snapshot applied whole while
 	// registered: readiness (readiness.go) compares it with the broker
@@ -98,7 +116,10 @@ func newReconciler(n *brokerNode) *reconciler {
 		applied:    make(map[cluster.TopicPartition]applied),
 		requesters: make(map[int32]*replica.Conn),
 		unassigned: make(map[cluster.TopicPartition]time.Time),
+		takeovers:  make(map[cluster.TopicPartition]*takeover),
 		done:       make(chan struct{}),
+
+		takeoverSlots: make(chan struct{}, roleChangeWorkers),
 	}
 }
 
@@ -190,6 +211,7 @@ func (n *brokerNode) topicPending(byID bool, name string, id [16]byte) bool {
 
 func (r *reconciler) run(ctx context.Context) {
 	defer r.n.wg.Done()
+	defer r.takeoverWG.Wait()
 	var retry <-chan time.Time
 	for {
 		changed := r.n.store.Changed()
@@ -224,25 +246,36 @@ func (r *reconciler) wake() {
 	}
 }
 
-// apply reconciles with s; false if something is left to retry.
+// apply reconciles with s; false if something is left to retry (a
+// takeover still running included).
 func (r *reconciler) apply(s *cluster.Snapshot) bool {
 	reg := r.n.currentReg()
 	if !r.n.registered.Load() || reg == nil {
 		return true // fenced: nothing is led or followed until registered again
 	}
+	start := time.Now()
 	r.n.throttles.update(s)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ok := r.topics(s)
+	ok := r.harvest()
+	ok = r.topics(s) && ok
 	mgr := r.n.s.mgr
 	self := r.n.self
 	var changes []roleChange
+	var takeovers []*takeover
+	busy := 0
 	for tp, p := range s.Partitions {
 		if !p.IsReplica(self) {
 			r.stop(tp)
 			continue
 		}
-		if a, had := r.applied[tp]; had && a.version == p.Version {
+		if _, running := r.takeovers[tp]; running {
+			// Applied again once its takeover ends (harvest).
+			busy++
+			continue
+		}
+		a, had := r.applied[tp]
+		if had && a.version == p.Version {
 			continue
 		}
 		l, found := mgr.Partition(tp.Topic, tp.Partition)
@@ -262,6 +295,10 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 			continue
 		case p.Leader == self:
 			c.minISR = r.minISR(s, tp.Topic)
+			if !had || !a.leader || a.epoch != p.LeaderEpoch {
+				takeovers = append(takeovers, &takeover{c: c, done: make(chan struct{})})
+				continue
+			}
 		case p.Leader == cluster.NoLeader:
 		default:
 			req, live := r.requester(s, p.Leader)
@@ -272,27 +309,73 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 				continue
 			}
 			c.req = req
+			// A new leader or epoch to fetch from: the new leader's
+			// acks=all produces wait for this fetcher.
+			c.first = !had || a.leader || a.epoch != p.LeaderEpoch
 		}
 		changes = append(changes, c)
 	}
+	r.startTakeovers(takeovers)
+	// Stable: the followers of a new leader or epoch first.
+	slices.SortStableFunc(changes, func(a, b roleChange) int {
+		switch {
+		case a.first == b.first:
+			return 0
+		case a.first:
+			return -1
+		default:
+			return 1
+		}
+	})
+	scanned := time.Since(start)
 	r.change(changes)
 	for _, c := range changes {
-		tp, p := c.tp, c.p
-		if c.err != nil {
-			r.log.Warn("server: partition role change failed", "topic", tp.Topic, "partition", tp.Partition,
-				"leader", p.Leader, "leader_epoch", p.LeaderEpoch, "err", c.err)
+		if !r.record(c) {
 			ok = false
-			continue
 		}
-		r.applied[tp] = applied{version: p.Version, epoch: p.LeaderEpoch, leader: p.Leader == self}
-		r.groupsFollow(tp, p.LeaderEpoch, p.Leader == self)
 	}
 	for tp := range r.applied {
 		if _, still := s.Partitions[tp]; !still {
 			r.stop(tp)
 		}
 	}
+	for tp := range r.takeovers {
+		if _, still := s.Partitions[tp]; !still {
+			r.stop(tp)
+		}
+	}
+	if len(r.takeovers) > 0 {
+		ok = false // harvested by the pass its workers' end asks for
+	}
+	if len(changes) > 0 || len(takeovers) > 0 {
+		level := slog.LevelDebug
+		if took := time.Since(start); took >= slowApply {
+			level = slog.LevelInfo
+		}
+		r.log.Log(context.Background(), level, "server: metadata applied", "revision", s.Revision,
+			"partitions", len(s.Partitions), "role_changes", len(changes), "takeovers_started", len(takeovers),
+			"takeovers_running", len(r.takeovers), "left_for_takeovers", busy,
+			"scan", scanned.Round(time.Microsecond), "took", time.Since(start).Round(time.Microsecond))
+	}
 	return ok
+}
+
+// slowApply is how long a pass (or a batch of takeovers) takes before its
+// log line is Info rather than Debug.
+const slowApply = time.Second
+
+// record records a role change's outcome as applied (and hands the
+// groups their partitions); false if it failed. Caller holds r.mu.
+func (r *reconciler) record(c roleChange) bool {
+	tp, p := c.tp, c.p
+	if c.err != nil {
+		r.log.Warn("server: partition role change failed", "topic", tp.Topic, "partition", tp.Partition,
+			"leader", p.Leader, "leader_epoch", p.LeaderEpoch, "err", c.err)
+		return false
+	}
+	r.applied[tp] = applied{version: p.Version, epoch: p.LeaderEpoch, leader: p.Leader == r.n.self}
+	r.groupsFollow(tp, p.LeaderEpoch, p.Leader == r.n.self)
+	return true
 }
 
 // roleChange is one partition whose new state apply hands the
@@ -304,7 +387,10 @@ type roleChange struct {
 	log    *tlog.Log
 	minISR int
 	req    *replica.Conn
-	err    error // the outcome
+	// first: a follower change to a new leader or epoch, made before
+	// the others of its pass.
+	first bool
+	err   error // the outcome
 }
 
 // roleChangeWorkers bounds the role changes made at once. Becoming a
@@ -409,6 +495,11 @@ func (r *reconciler) topics(s *cluster.Snapshot) bool {
 // stopTopic ends replication of every partition of topic. Caller holds
 // r.mu.
 func (r *reconciler) stopTopic(topic string) {
+	for tp := range r.takeovers {
+		if tp.Topic == topic {
+			r.stop(tp)
+		}
+	}
 	for tp := range r.applied {
 		if tp.Topic == topic {
 			r.stop(tp)
@@ -425,6 +516,9 @@ func (r *reconciler) stopTopic(topic string) {
 func (r *reconciler) stopAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for tp := range r.takeovers {
+		r.stop(tp)
+	}
 	for tp := range r.applied {
 		r.stop(tp)
 	}
@@ -432,6 +526,7 @@ func (r *reconciler) stopAll() {
 
 // stop ends this broker's part in tp, if it had one. Caller holds r.mu.
 func (r *reconciler) stop(tp cluster.TopicPartition) {
+	r.endTakeover(tp)
 	a, had := r.applied[tp]
 	if !had {
 		return
@@ -517,6 +612,7 @@ func (r *reconciler) close() {
 	defer r.mu.Unlock()
 	clear(r.applied)
 	clear(r.unassigned)
+	clear(r.takeovers)
 }
 
 // closeRequesters closes the fetchers' clients, once the replica.Manager
