@@ -85,6 +85,9 @@ type EtcdStore struct {
 	staged     map[string]map[int32]PartitionState
 	staging    map[string]bool
 	partsOwned bool
+	// touched collects the partitions the Snapshot being built changes
+	// (Snapshot.Changes); owned by the watch goroutine.
+	touched []TopicPartition
 
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the watch goroutine exits
@@ -239,6 +242,8 @@ func (s *EtcdStore) load(ctx context.Context) (*Snapshot, error) {
 	}
 	snap.Controller = s.controller()
 	snap.OrphanPartitions = s.orphans()
+	// A new chain: no earlier Snapshot's changes lead here.
+	snap.Changes, s.touched = &PartitionChanges{}, nil
 	return snap, nil
 }
 
@@ -349,6 +354,11 @@ func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snap
 	}
 	snap.Controller = s.controller()
 	snap.OrphanPartitions = s.orphans()
+	snap.Changes = &PartitionChanges{Partitions: s.touched}
+	s.touched = nil
+	if old.Changes != nil {
+		old.Changes.link(snap.Changes)
+	}
 	return &snap
 }
 
@@ -420,6 +430,7 @@ func (s *EtcdStore) applyDelete(snap *Snapshot, key string) {
 				tp := TopicPartition{Topic: rest[:i], Partition: int32(p)}
 				if _, ok := snap.Partitions[tp]; ok {
 					delete(s.partitions(snap), tp)
+					s.touched = append(s.touched, tp)
 				}
 				if m := s.staged[tp.Topic]; m != nil {
 					delete(m, tp.Partition)
@@ -450,6 +461,7 @@ func (s *EtcdStore) partitions(snap *Snapshot) map[TopicPartition]PartitionState
 func (s *EtcdStore) putPartition(snap *Snapshot, p PartitionState) {
 	if t, ok := snap.Topics[p.Topic]; ok && p.Partition < t.Partitions {
 		s.partitions(snap)[p.TP()] = p
+		s.touched = append(s.touched, p.TP())
 		return
 	}
 	m := s.staged[p.Topic]
@@ -468,6 +480,7 @@ func (s *EtcdStore) showPartitions(snap *Snapshot, topic string, had, has int32)
 		tp := TopicPartition{Topic: topic, Partition: i}
 		if p, ok := snap.Partitions[tp]; ok {
 			delete(s.partitions(snap), tp)
+			s.touched = append(s.touched, tp)
 			m := s.staged[topic]
 			if m == nil {
 				m = map[int32]PartitionState{}
@@ -480,6 +493,7 @@ func (s *EtcdStore) showPartitions(snap *Snapshot, topic string, had, has int32)
 	for i, p := range m {
 		if i < has {
 			s.partitions(snap)[p.TP()] = p
+			s.touched = append(s.touched, p.TP())
 			delete(m, i)
 		}
 	}

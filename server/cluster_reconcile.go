@@ -37,9 +37,15 @@ package server
 // partition whose takeover runs is left alone by every pass until it has
 // ended, so one partition's role changes never overtake each other.
 //
+// A pass visits only the partitions the snapshots' change lists
+// (cluster.ChangedSince) name since the snapshot of the pass before, as
+// long as the topics, the brokers and every changed partition's
+// assignment are the same and nothing failed; else, and at least every
+// fullPassEvery, it visits every topic and partition (changedSince).
+//
 // Applying is idempotent: a partition whose state (its store version) is
 // the one last applied is left alone, and a failed step is retried on
-// the next change or after reconcileRetry. It runs on its own goroutine,
+// the next change or after reconcileRetry, by a full pass. It runs on its own goroutine,
 // never on the store's watch. min.insync.replicas is kept out of the
 // local log's configs: package log still checks it against one replica,
 // and the replica.Manager enforces it.
@@ -95,11 +101,22 @@ type reconciler struct {
 	// lead, when set (by tests, under mu), makes a takeover instead of
 	// replica.Manager.BecomeLeader.
 	lead func(roleChange) error
+	// prev is the snapshot of the last pass (nil: none since a fencing);
+	// lastFull when the last pass over every partition started;
+	// needFull, that the next pass must be one (something failed);
+	// revisit, the partitions the last pass left to their takeovers.
+	prev     *cluster.Snapshot
+	lastFull time.Time
+	needFull bool
+	revisit  []cluster.TopicPartition
 
 	// caughtUp is the revision of the last snapshot applied whole while
 	// registered: readiness (readiness.go) compares it with the broker
 	// epoch.
 	caughtUp atomic.Int64
+	// passes and fullPasses count the passes made while registered, and
+	// those of them that visited every partition (changedSince).
+	passes, fullPasses atomic.Int64
 
 	// doneMu guards done: closed, and replaced, each time apply returns,
 	// for fetches held until a partition this broker is to lead is
@@ -251,37 +268,50 @@ func (r *reconciler) wake() {
 func (r *reconciler) apply(s *cluster.Snapshot) bool {
 	reg := r.n.currentReg()
 	if !r.n.registered.Load() || reg == nil {
+		r.mu.Lock()
+		r.prev = nil // back from the fencing: a full pass
+		r.mu.Unlock()
 		return true // fenced: nothing is led or followed until registered again
 	}
 	start := time.Now()
 	r.n.throttles.update(s)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ok := r.harvest()
-	ok = r.topics(s) && ok
+	failed := !r.harvest()
+	changed, incremental := r.changedSince(s)
+	revisit := r.revisit
+	r.revisit = nil
+	r.prev = s
+	r.passes.Add(1)
+	if !incremental {
+		r.fullPasses.Add(1)
+		failed = !r.topics(s) || failed
+		r.lastFull = start
+	}
 	mgr := r.n.s.mgr
 	self := r.n.self
 	var changes []roleChange
 	var takeovers []*takeover
 	busy := 0
-	for tp, p := range s.Partitions {
+	visit := func(tp cluster.TopicPartition, p cluster.PartitionState) {
 		if !p.IsReplica(self) {
 			r.stop(tp)
-			continue
+			return
 		}
 		if _, running := r.takeovers[tp]; running {
 			// Applied again once its takeover ends (harvest).
 			busy++
-			continue
+			r.revisit = append(r.revisit, tp)
+			return
 		}
 		a, had := r.applied[tp]
 		if had && a.version == p.Version {
-			continue
+			return
 		}
 		l, found := mgr.Partition(tp.Topic, tp.Partition)
 		if !found {
-			ok = false
-			continue
+			failed = true
+			return
 		}
 		c := roleChange{tp: tp, p: p, log: l}
 		switch {
@@ -292,12 +322,12 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 			// truncate to this log. The controller moves it, or
 			// elects this broker again under a new epoch.
 			r.stop(tp)
-			continue
+			return
 		case p.Leader == self:
 			c.minISR = r.minISR(s, tp.Topic)
 			if !had || !a.leader || a.epoch != p.LeaderEpoch {
 				takeovers = append(takeovers, &takeover{c: c, done: make(chan struct{})})
-				continue
+				return
 			}
 		case p.Leader == cluster.NoLeader:
 		default:
@@ -306,7 +336,7 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 				// The leader is fenced: the controller elects another;
 				// stop following the old one meanwhile.
 				r.stop(tp)
-				continue
+				return
 			}
 			c.req = req
 			// A new leader or epoch to fetch from: the new leader's
@@ -314,6 +344,37 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 			c.first = !had || a.leader || a.epoch != p.LeaderEpoch
 		}
 		changes = append(changes, c)
+	}
+	visited := 0
+	if incremental {
+		seen := make(map[cluster.TopicPartition]bool, len(changed)+len(revisit))
+		for _, tp := range slices.Concat(changed, revisit) {
+			if seen[tp] {
+				continue
+			}
+			seen[tp] = true
+			visited++
+			if p, ok := s.Partitions[tp]; ok {
+				visit(tp, p)
+			} else {
+				r.stop(tp)
+			}
+		}
+	} else {
+		for tp, p := range s.Partitions {
+			visit(tp, p)
+		}
+		visited = len(s.Partitions)
+		for tp := range r.applied {
+			if _, still := s.Partitions[tp]; !still {
+				r.stop(tp)
+			}
+		}
+		for tp := range r.takeovers {
+			if _, still := s.Partitions[tp]; !still {
+				r.stop(tp)
+			}
+		}
 	}
 	r.startTakeovers(takeovers)
 	// Stable: the followers of a new leader or epoch first.
@@ -331,33 +392,85 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 	r.change(changes)
 	for _, c := range changes {
 		if !r.record(c) {
-			ok = false
+			failed = true
 		}
 	}
-	for tp := range r.applied {
-		if _, still := s.Partitions[tp]; !still {
-			r.stop(tp)
-		}
-	}
-	for tp := range r.takeovers {
-		if _, still := s.Partitions[tp]; !still {
-			r.stop(tp)
-		}
-	}
-	if len(r.takeovers) > 0 {
-		ok = false // harvested by the pass its workers' end asks for
-	}
+	// A failure (a local log missing, a role change refused, a replica
+	// in its removal grace) is retried by a full pass.
+	r.needFull = failed || len(r.unassigned) > 0
 	if len(changes) > 0 || len(takeovers) > 0 {
 		level := slog.LevelDebug
 		if took := time.Since(start); took >= slowApply {
 			level = slog.LevelInfo
 		}
 		r.log.Log(context.Background(), level, "server: metadata applied", "revision", s.Revision,
-			"partitions", len(s.Partitions), "role_changes", len(changes), "takeovers_started", len(takeovers),
-			"takeovers_running", len(r.takeovers), "left_for_takeovers", busy,
+			"incremental", incremental, "visited", visited, "role_changes", len(changes),
+			"takeovers_started", len(takeovers), "takeovers_running", len(r.takeovers), "left_for_takeovers", busy,
 			"scan", scanned.Round(time.Microsecond), "took", time.Since(start).Round(time.Microsecond))
 	}
-	return ok
+	// harvested by the pass its workers' end asks for
+	return !failed && len(r.takeovers) == 0
+}
+
+// fullPassEvery is how often, at least, a pass visits every partition
+// and topic even though the snapshots' change lists say what changed: a
+// safety net under the incremental passes.
+const fullPassEvery = 30 * time.Second
+
+// changedSince returns the partitions to visit for s: those changed since
+// the snapshot of the last pass, when a pass over them alone is enough;
+// false when the pass must visit everything: the first pass, or after a
+// failure, a fencing, a reload of the metadata, a change of the topics,
+// of the brokers or of a partition's assignment (which the local logs
+// follow, topics), a replica in its removal grace, or fullPassEvery
+// after the last full pass. Caller holds r.mu.
+func (r *reconciler) changedSince(s *cluster.Snapshot) ([]cluster.TopicPartition, bool) {
+	prev := r.prev
+	if prev == nil || r.needFull || len(r.unassigned) > 0 || time.Since(r.lastFull) >= fullPassEvery {
+		return nil, false
+	}
+	changed, ok := cluster.ChangedSince(prev, s)
+	if !ok || !sameTopics(prev, s) || !sameBrokers(prev, s) {
+		return nil, false
+	}
+	for _, tp := range changed {
+		was, had := prev.Partitions[tp]
+		is, has := s.Partitions[tp]
+		if had != has || !slices.Equal(was.Replicas, is.Replicas) {
+			return nil, false
+		}
+	}
+	return changed, true
+}
+
+// sameTopics reports whether a and b hold the same topics (IDs, partition
+// counts, configs).
+func sameTopics(a, b *cluster.Snapshot) bool {
+	if len(a.Topics) != len(b.Topics) {
+		return false
+	}
+	for name, t := range a.Topics {
+		u, ok := b.Topics[name]
+		if !ok || t.ID != u.ID || t.Partitions != u.Partitions || !maps.Equal(t.Configs, u.Configs) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameBrokers reports whether a and b hold the same live brokers, each
+// at the same broker epoch with the same endpoints.
+func sameBrokers(a, b *cluster.Snapshot) bool {
+	if len(a.Brokers) != len(b.Brokers) {
+		return false
+	}
+	for id, x := range a.Brokers {
+		y, ok := b.Brokers[id]
+		if !ok || x.Epoch != y.Epoch || !slices.Equal(x.Endpoints, y.Endpoints) {
+			return false
+		}
+	}
+	return true
 }
 
 // slowApply is how long a pass (or a batch of takeovers) takes before its
@@ -522,6 +635,7 @@ func (r *reconciler) stopAll() {
 	for tp := range r.applied {
 		r.stop(tp)
 	}
+	r.prev, r.revisit = nil, nil
 }
 
 // stop ends this broker's part in tp, if it had one. Caller holds r.mu.
@@ -613,6 +727,7 @@ func (r *reconciler) close() {
 	clear(r.applied)
 	clear(r.unassigned)
 	clear(r.takeovers)
+	r.prev, r.revisit = nil, nil
 }
 
 // closeRequesters closes the fetchers' clients, once the replica.Manager
