@@ -325,7 +325,10 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 			return
 		case p.Leader == self:
 			c.minISR = r.minISR(s, tp.Topic)
-			if !had || !a.leader || a.epoch != p.LeaderEpoch {
+			if had && (!a.leader || a.epoch != p.LeaderEpoch) {
+				// A takeover. A partition new here (a topic just
+				// created) is led within the pass, as its followers
+				// start to fetch it only in theirs.
 				takeovers = append(takeovers, &takeover{c: c, done: make(chan struct{})})
 				return
 			}

@@ -1,6 +1,7 @@
 package server
 
-// Takeovers: this broker is to lead a partition under a new leader epoch.
+// Takeovers: this broker is to lead a partition it already replicated
+// (followed, or led under an older epoch) under a new leader epoch.
 // BecomeLeader then writes the partition's leader-epoch checkpoint (two
 // fsyncs) before the Leader is published, and a broker that takes over
 // the ~1,700–3,300 partitions of a dead one in a 10,000-partition
@@ -25,6 +26,12 @@ package server
 // one running is waited for (and then stopped like any leadership), so
 // that no takeover outlives the decision that the partition is not to be
 // led here.
+//
+// A partition new to this broker (a topic just created) is led within
+// the pass, as before: its followers start fetching it only in their own
+// passes, and a leader that opened it later than they asked answered
+// them NOT_LEADER_OR_FOLLOWER once their fetch's wait ran out, resting
+// the partition (TestClusterNewTopicIsWritableWithoutFollowerRests).
 
 import (
 	"context"
