@@ -1003,3 +1003,122 @@ func TestControllerConvergesUnderConcurrentConflictingWriters(t *testing.T) {
 	_, writes, conflicts := m.stats()
 	t.Logf("%d partition writes, %d lost compare-and-swaps", writes, conflicts)
 }
+
+// lagStore is a memStore whose writes commit at once but, while held,
+// show in its Snapshot only once shown: a watch that is behind, which
+// the etcd store's UpdatePartitions waits for.
+type lagStore struct {
+	*memStore
+	commits atomic.Int32
+
+	mu      sync.Mutex
+	held    *Snapshot // non-nil: what Snapshot returns
+	changed chan struct{}
+}
+
+func (l *lagStore) Snapshot() *Snapshot {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held != nil {
+		return l.held
+	}
+	return l.memStore.Snapshot()
+}
+
+// hold freezes what Snapshot returns; show lets it follow the writes
+// again.
+func (l *lagStore) hold() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held, l.changed = l.memStore.Snapshot(), make(chan struct{})
+}
+
+func (l *lagStore) show() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held = nil
+	close(l.changed)
+}
+
+func (l *lagStore) commitUnsettled(ctx context.Context, updates []PartitionUpdate) (int64, error) {
+	if err := l.memStore.UpdatePartitions(ctx, updates); err != nil {
+		return 0, err
+	}
+	l.commits.Add(1)
+	return l.memStore.Snapshot().Revision, nil
+}
+
+func (l *lagStore) WaitRevision(ctx context.Context, rev int64) (*Snapshot, error) {
+	for {
+		l.mu.Lock()
+		s, ch := l.held, l.changed
+		l.mu.Unlock()
+		if s == nil {
+			s = l.memStore.Snapshot()
+		}
+		if s.Revision >= rev || ch == nil {
+			return s, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// UpdatePartitions waits for the write to show, as the etcd store's.
+func (l *lagStore) UpdatePartitions(ctx context.Context, updates []PartitionUpdate) error {
+	rev, err := l.commitUnsettled(ctx, updates)
+	if err != nil {
+		return err
+	}
+	_, err = l.WaitRevision(ctx, rev)
+	return err
+}
+
+// TestControllerCommitsWithoutWaitingForEachToShow: a failover's
+// transactions are each committed without waiting for the store's
+// snapshot to show the one before (its watch may be seconds behind under
+// load, and each in-flight slot would wait for it), while the decision as
+// a whole returns only once the snapshot shows all of them, so the
+// controller next decides from its own writes.
+func TestControllerCommitsWithoutWaitingForEachToShow(t *testing.T) {
+	m := clusterOf(3)
+	l := &lagStore{memStore: m}
+	c := NewController(ControllerConfig{NodeID: 2, Store: l, Logger: slog.New(slog.DiscardHandler), Seed: 1})
+	chunks := txnsInFlight + 8
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if _, err := c.CreateTopic(ctx, "t", int32(chunks*MaxUpdatesPerTxn), 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	m.fence(1)
+	l.hold()
+	updates := Reconcile(l.Snapshot(), Policy{})
+	if len(updates) != chunks*MaxUpdatesPerTxn {
+		t.Fatalf("%d updates after fencing broker 1, want one per partition, %d", len(updates), chunks*MaxUpdatesPerTxn)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.apply(ctx, updates, "test") }()
+	for deadline := time.Now().Add(waitLimit); int(l.commits.Load()) < chunks; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d transactions committed while the snapshot lags: each waits for it", l.commits.Load(), chunks)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("apply returned (%v) before the snapshot showed its writes", err)
+	default:
+	}
+	l.show()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range l.Snapshot().Partitions {
+		if p.InISR(1) || p.Leader == 1 {
+			t.Fatalf("%s-%d still has broker 1: leader %d, ISR %v", p.Topic, p.Partition, p.Leader, p.ISR)
+		}
+	}
+	noViolations(t, m)
+}

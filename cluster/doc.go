@@ -105,7 +105,11 @@
 //
 // EtcdStore loads the whole prefix with one Get and watches it from the
 // next revision, publishing a new immutable Snapshot per watch response
-// (copying only the maps it touches) and closing the Changed channel. A
+// (copying only the maps it touches) and closing the Changed channel.
+// Each Snapshot lists the partitions it changed and links to the next
+// one's list (Snapshot.Changes), so a reader finds what changed since a
+// Snapshot it applied without comparing every partition (ChangedSince);
+// a reload starts a new chain. A
 // watch that fails — compacted past its revision, or cancelled because its
 // member lost the raft leader — is replaced by a reload at the current
 // revision and a watch from there, retried with a doubling pause (200 ms

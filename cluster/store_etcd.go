@@ -85,6 +85,9 @@ type EtcdStore struct {
 	staged     map[string]map[int32]PartitionState
 	staging    map[string]bool
 	partsOwned bool
+	// touched collects the partitions the Snapshot being built changes
+	// (Snapshot.Changes); owned by the watch goroutine.
+	touched []TopicPartition
 
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the watch goroutine exits
@@ -239,6 +242,8 @@ func (s *EtcdStore) load(ctx context.Context) (*Snapshot, error) {
 	}
 	snap.Controller = s.controller()
 	snap.OrphanPartitions = s.orphans()
+	// A new chain: no earlier Snapshot's changes lead here.
+	snap.Changes, s.touched = &PartitionChanges{}, nil
 	return snap, nil
 }
 
@@ -349,6 +354,11 @@ func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snap
 	}
 	snap.Controller = s.controller()
 	snap.OrphanPartitions = s.orphans()
+	snap.Changes = &PartitionChanges{Partitions: s.touched}
+	s.touched = nil
+	if old.Changes != nil {
+		old.Changes.link(snap.Changes)
+	}
 	return &snap
 }
 
@@ -420,6 +430,7 @@ func (s *EtcdStore) applyDelete(snap *Snapshot, key string) {
 				tp := TopicPartition{Topic: rest[:i], Partition: int32(p)}
 				if _, ok := snap.Partitions[tp]; ok {
 					delete(s.partitions(snap), tp)
+					s.touched = append(s.touched, tp)
 				}
 				if m := s.staged[tp.Topic]; m != nil {
 					delete(m, tp.Partition)
@@ -450,6 +461,7 @@ func (s *EtcdStore) partitions(snap *Snapshot) map[TopicPartition]PartitionState
 func (s *EtcdStore) putPartition(snap *Snapshot, p PartitionState) {
 	if t, ok := snap.Topics[p.Topic]; ok && p.Partition < t.Partitions {
 		s.partitions(snap)[p.TP()] = p
+		s.touched = append(s.touched, p.TP())
 		return
 	}
 	m := s.staged[p.Topic]
@@ -468,6 +480,7 @@ func (s *EtcdStore) showPartitions(snap *Snapshot, topic string, had, has int32)
 		tp := TopicPartition{Topic: topic, Partition: i}
 		if p, ok := snap.Partitions[tp]; ok {
 			delete(s.partitions(snap), tp)
+			s.touched = append(s.touched, tp)
 			m := s.staged[topic]
 			if m == nil {
 				m = map[int32]PartitionState{}
@@ -480,6 +493,7 @@ func (s *EtcdStore) showPartitions(snap *Snapshot, topic string, had, has int32)
 	for i, p := range m {
 		if i < has {
 			s.partitions(snap)[p.TP()] = p
+			s.touched = append(s.touched, p.TP())
 			delete(m, i)
 		}
 	}
@@ -658,8 +672,19 @@ func (s *EtcdStore) deleteTopic(ctx context.Context, fence []clientv3.Cmp, name 
 }
 
 func (s *EtcdStore) updatePartitions(ctx context.Context, fence []clientv3.Cmp, updates []PartitionUpdate) error {
+	rev, err := s.commitPartitions(ctx, fence, updates)
+	if err == nil && rev > 0 {
+		s.settle(ctx, rev)
+	}
+	return err
+}
+
+// commitPartitions is updatePartitions without the wait for the
+// Snapshot to show the write: it returns the write's revision (0 when
+// there was nothing to write).
+func (s *EtcdStore) commitPartitions(ctx context.Context, fence []clientv3.Cmp, updates []PartitionUpdate) (int64, error) {
 	if len(updates) == 0 {
-		return nil
+		return 0, nil
 	}
 	seen := make(map[TopicPartition]bool, len(updates))
 	cmps := make([]clientv3.Cmp, 0, len(updates))
@@ -667,13 +692,13 @@ func (s *EtcdStore) updatePartitions(ctx context.Context, fence []clientv3.Cmp, 
 	for _, u := range updates {
 		tp := u.Old.TP()
 		if u.New.TP() != tp {
-			return fmt.Errorf("cluster: update partition %s-%d: new state names %s-%d", tp.Topic, tp.Partition, u.New.Topic, u.New.Partition)
+			return 0, fmt.Errorf("cluster: update partition %s-%d: new state names %s-%d", tp.Topic, tp.Partition, u.New.Topic, u.New.Partition)
 		}
 		if u.Old.Version <= 0 {
-			return fmt.Errorf("cluster: update partition %s-%d: old state has no version (not read from the store)", tp.Topic, tp.Partition)
+			return 0, fmt.Errorf("cluster: update partition %s-%d: old state has no version (not read from the store)", tp.Topic, tp.Partition)
 		}
 		if seen[tp] {
-			return fmt.Errorf("cluster: update partition %s-%d: updated twice in one call", tp.Topic, tp.Partition)
+			return 0, fmt.Errorf("cluster: update partition %s-%d: updated twice in one call", tp.Topic, tp.Partition)
 		}
 		seen[tp] = true
 		key := s.prefix + partitionKey(tp.Topic, tp.Partition)
@@ -682,13 +707,12 @@ func (s *EtcdStore) updatePartitions(ctx context.Context, fence []clientv3.Cmp, 
 	}
 	ok, rev, err := s.txn(ctx, fence, cmps, ops)
 	if err != nil {
-		return fmt.Errorf("cluster: update %d partitions: %w", len(updates), err)
+		return 0, fmt.Errorf("cluster: update %d partitions: %w", len(updates), err)
 	}
 	if !ok {
-		return fmt.Errorf("cluster: update %d partitions: %w", len(updates), ErrConflict)
+		return 0, fmt.Errorf("cluster: update %d partitions: %w", len(updates), ErrConflict)
 	}
-	s.settle(ctx, rev)
-	return nil
+	return rev, nil
 }
 
 // txn commits "if cmps then ops". With a fence (conditions that hold
@@ -731,6 +755,9 @@ var (
 	_ PartitionAdder  = (*EtcdStore)(nil)
 	_ OrphanCollector = fencedStore{}
 	_ OrphanCollector = (*EtcdStore)(nil)
+
+	_ unsettledCommitter = fencedStore{}
+	_ unsettledCommitter = (*EtcdStore)(nil)
 )
 
 func (f fencedStore) CreateTopic(ctx context.Context, t Topic, parts []PartitionState) error {
@@ -751,4 +778,13 @@ func (f fencedStore) DeleteTopic(ctx context.Context, name string) error {
 
 func (f fencedStore) UpdatePartitions(ctx context.Context, updates []PartitionUpdate) error {
 	return f.updatePartitions(ctx, f.fence, updates)
+}
+
+func (f fencedStore) commitUnsettled(ctx context.Context, updates []PartitionUpdate) (int64, error) {
+	return f.commitPartitions(ctx, f.fence, updates)
+}
+
+// commitUnsettled implements unsettledCommitter.
+func (s *EtcdStore) commitUnsettled(ctx context.Context, updates []PartitionUpdate) (int64, error) {
+	return s.commitPartitions(ctx, nil, updates)
 }

@@ -187,6 +187,9 @@ func TestWatchResyncsAfterCompaction(t *testing.T) {
 	if got.Revision < rev {
 		t.Fatalf("resynced at revision %d, below the compaction at %d", got.Revision, rev)
 	}
+	if changed, ok := ChangedSince(snap, got); ok {
+		t.Fatalf("the changes across a reload are listed (%v): what the missed events changed is unknown", changed)
+	}
 	// And it keeps watching from there.
 	if err := writer.DeleteTopic(ctx, "missed"); err != nil {
 		t.Fatal(err)
@@ -316,4 +319,61 @@ func TestControllerRunsOnTheEtcdStore(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestSnapshotChangesNameWhatEachWatchResponseChanged: a reader that
+// applied one snapshot finds every partition a later one changed (put,
+// shown by its topic's creation, deleted with its topic) from the
+// snapshots' change lists, without comparing all of them.
+func TestSnapshotChangesNameWhatEachWatchResponseChanged(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	s := openTestStore(t, q.endpoints(), testTTL)
+	ctx := ctxT(t)
+	set := func(tps []TopicPartition) []TopicPartition {
+		slices.SortFunc(tps, func(a, b TopicPartition) int { return int(a.Partition - b.Partition) })
+		return slices.Compact(tps)
+	}
+	tp := func(ps ...int32) []TopicPartition {
+		var out []TopicPartition
+		for _, p := range ps {
+			out = append(out, TopicPartition{Topic: "t", Partition: p})
+		}
+		return out
+	}
+	s0 := s.Snapshot()
+	topic, parts := testTopic("t", 3, 1, 2)
+	if err := s.CreateTopic(ctx, topic, parts); err != nil {
+		t.Fatal(err)
+	}
+	s1 := s.Snapshot()
+	if got, ok := ChangedSince(s0, s1); !ok || !slices.Equal(set(got), tp(0, 1, 2)) {
+		t.Fatalf("changed by the creation: %v (known %v), want every partition", got, ok)
+	}
+	p1, _ := s1.Partition("t", 1)
+	next := p1.Clone()
+	next.ISR = []int32{1}
+	next.PartitionEpoch++
+	if err := s.UpdatePartitions(ctx, []PartitionUpdate{{Old: p1, New: next}}); err != nil {
+		t.Fatal(err)
+	}
+	s2 := s.Snapshot()
+	if got, ok := ChangedSince(s1, s2); !ok || !slices.Equal(set(got), tp(1)) {
+		t.Fatalf("changed by the ISR change: %v (known %v), want t-1", got, ok)
+	}
+	if got, ok := ChangedSince(s0, s2); !ok || !slices.Equal(set(got), tp(0, 1, 2)) {
+		t.Fatalf("changed since before the creation: %v (known %v), want every partition", got, ok)
+	}
+	if got, ok := ChangedSince(s2, s2); !ok || len(got) != 0 {
+		t.Fatalf("changed since itself: %v (known %v), want nothing", got, ok)
+	}
+	if err := s.DeleteTopic(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := ChangedSince(s2, s.Snapshot()); !ok || !slices.Equal(set(got), tp(0, 1, 2)) {
+		t.Fatalf("changed by the deletion: %v (known %v), want every partition", got, ok)
+	}
+	if _, ok := ChangedSince(s2, s0); ok {
+		t.Fatal("changes listed from a snapshot back to an older one")
+	}
 }

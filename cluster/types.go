@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 )
 
 // NoLeader is PartitionState.Leader of a partition that has no leader: its
@@ -174,6 +175,42 @@ type Snapshot struct {
 	// name: a node id, or "" for the cluster-wide defaults
 	// (broker_configs.go); nil when none is set.
 	BrokerConfigs map[string]map[string]string
+	// Changes lists the partitions this Snapshot changed from the one
+	// published before it, and links to the next Snapshot's (see
+	// ChangedSince); nil when the store does not keep them.
+	Changes *PartitionChanges
+}
+
+// PartitionChanges is what one published Snapshot changed in
+// Partitions: the partitions put, deleted, shown or hidden. Each links to
+// the next Snapshot's, so a reader that applied one Snapshot finds what
+// every later one changed without comparing thousands of partitions.
+// The chain breaks where the store reloaded the metadata whole.
+type PartitionChanges struct {
+	Partitions []TopicPartition
+	next       atomic.Pointer[PartitionChanges]
+}
+
+// link makes n the changes after c.
+func (c *PartitionChanges) link(n *PartitionChanges) { c.next.Store(n) }
+
+// ChangedSince returns the partitions whose state changed (or that came
+// or went) from snapshot from to snapshot to, a later one of the same
+// store, possibly with repeats; false when the store cannot tell (a
+// reload in between, or a store that keeps no changes): compare them
+// whole then.
+func ChangedSince(from, to *Snapshot) ([]TopicPartition, bool) {
+	if from == nil || to == nil || from.Changes == nil || to.Changes == nil {
+		return nil, false
+	}
+	var out []TopicPartition
+	for c := from.Changes; c != to.Changes; {
+		if c = c.next.Load(); c == nil {
+			return nil, false
+		}
+		out = append(out, c.Partitions...)
+	}
+	return out, true
 }
 
 // Live reports whether node is a live, unfenced broker.

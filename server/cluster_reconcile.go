@@ -27,13 +27,25 @@ package server
 //
 // The role changes of one snapshot are made by up to roleChangeWorkers
 // at once (replica.Manager takes those of different partitions
-// concurrently; becoming a leader writes the partition's leader-epoch
-// checkpoint); the applied states, and the groups' partitions, are
-// recorded once they have all returned.
+// concurrently), follower changes that name a new leader or epoch first;
+// the applied states, and the groups' partitions, are recorded once they
+// have all returned. Takeovers — this broker to lead a partition under a
+// new leader epoch, whose BecomeLeader writes the leader-epoch checkpoint
+// (fsyncs) — do not hold the pass: they run on up to roleChangeWorkers
+// takeover workers while later snapshots are applied, and are recorded by
+// the first pass after they end (cluster_takeover.go). A
+// partition whose takeover runs is left alone by every pass until it has
+// ended, so one partition's role changes never overtake each other.
+//
+// A pass visits only the partitions the snapshots' change lists
+// (cluster.ChangedSince) name since the snapshot of the pass before, as
+// long as the topics, the brokers and every changed partition's
+// assignment are the same and nothing failed; else, and at least every
+// fullPassEvery, it visits every topic and partition (changedSince).
 //
 // Applying is idempotent: a partition whose state (its store version) is
 // the one last applied is left alone, and a failed step is retried on
-// the next change or after reconcileRetry. It runs on its own goroutine,
+// the next change or after reconcileRetry, by a full pass. It runs on its own goroutine,
 // never on the store's watch. min.insync.replicas is kept out of the
 // local log's configs: package log still checks it against one replica,
 // and the replica.Manager enforces it.
@@ -44,6 +56,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -71,17 +84,39 @@ type reconciler struct {
 	log  *slog.Logger
 	kick chan struct{} // cap 1
 
-	mu         sync.Mutex                         // guards applied, requesters and unassigned
+	mu         sync.Mutex                         // guards applied, requesters, unassigned and takeovers
 	applied    map[cluster.TopicPartition]applied // partition → the state applied
 	requesters map[int32]*replica.Conn
 	// unassigned: hosted partitions the snapshots no longer assign here,
 	// since when (see removeUnassigned).
 	unassigned map[cluster.TopicPartition]time.Time
+	// takeovers: the partitions whose takeover (cluster_takeover.go) has
+	// started and not been recorded yet.
+	takeovers map[cluster.TopicPartition]*takeover
+	// takeoverSlots bounds the takeovers running at once (cap
+	// roleChangeWorkers); takeoverWG counts the batches started, which
+	// run waits for before it returns.
+	takeoverSlots chan struct{}
+	takeoverWG    sync.WaitGroup
+	// lead, when set (by tests, under mu), makes a takeover instead of
+	// replica.Manager.BecomeLeader.
+	lead func(roleChange) error
+	// prev is the snapshot of the last pass (nil: none since a fencing);
+	// lastFull when the last pass over every partition started;
+	// needFull, that the next pass must be one (something failed);
+	// revisit, the partitions the last pass left to their takeovers.
+	prev     *cluster.Snapshot
+	lastFull time.Time
+	needFull bool
+	revisit  []cluster.TopicPartition
 
 	// caughtUp is the revision of the last snapshot applied whole while
 	// registered: readiness (readiness.go) compares it with the broker
 	// epoch.
 	caughtUp atomic.Int64
+	// passes and fullPasses count the passes made while registered, and
+	// those of them that visited every partition (changedSince).
+	passes, fullPasses atomic.Int64
 
 	// doneMu guards done: closed, and replaced, each time apply returns,
 	// for fetches held until a partition this broker is to lead is
@@ -98,7 +133,10 @@ func newReconciler(n *brokerNode) *reconciler {
 		applied:    make(map[cluster.TopicPartition]applied),
 		requesters: make(map[int32]*replica.Conn),
 		unassigned: make(map[cluster.TopicPartition]time.Time),
+		takeovers:  make(map[cluster.TopicPartition]*takeover),
 		done:       make(chan struct{}),
+
+		takeoverSlots: make(chan struct{}, roleChangeWorkers),
 	}
 }
 
@@ -190,6 +228,7 @@ func (n *brokerNode) topicPending(byID bool, name string, id [16]byte) bool {
 
 func (r *reconciler) run(ctx context.Context) {
 	defer r.n.wg.Done()
+	defer r.takeoverWG.Wait()
 	var retry <-chan time.Time
 	for {
 		changed := r.n.store.Changed()
@@ -224,31 +263,55 @@ func (r *reconciler) wake() {
 	}
 }
 
-// apply reconciles with s; false if something is left to retry.
+// apply reconciles with s; false if something is left to retry (a
+// takeover still running included).
 func (r *reconciler) apply(s *cluster.Snapshot) bool {
 	reg := r.n.currentReg()
 	if !r.n.registered.Load() || reg == nil {
+		r.mu.Lock()
+		r.prev = nil // back from the fencing: a full pass
+		r.mu.Unlock()
 		return true // fenced: nothing is led or followed until registered again
 	}
+	start := time.Now()
 	r.n.throttles.update(s)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ok := r.topics(s)
+	failed := !r.harvest()
+	changed, incremental := r.changedSince(s)
+	revisit := r.revisit
+	r.revisit = nil
+	r.prev = s
+	r.passes.Add(1)
+	if !incremental {
+		r.fullPasses.Add(1)
+		failed = !r.topics(s) || failed
+		r.lastFull = start
+	}
 	mgr := r.n.s.mgr
 	self := r.n.self
 	var changes []roleChange
-	for tp, p := range s.Partitions {
+	var takeovers []*takeover
+	busy := 0
+	visit := func(tp cluster.TopicPartition, p cluster.PartitionState) {
 		if !p.IsReplica(self) {
 			r.stop(tp)
-			continue
+			return
 		}
-		if a, had := r.applied[tp]; had && a.version == p.Version {
-			continue
+		if _, running := r.takeovers[tp]; running {
+			// Applied again once its takeover ends (harvest).
+			busy++
+			r.revisit = append(r.revisit, tp)
+			return
+		}
+		a, had := r.applied[tp]
+		if had && a.version == p.Version {
+			return
 		}
 		l, found := mgr.Partition(tp.Topic, tp.Partition)
 		if !found {
-			ok = false
-			continue
+			failed = true
+			return
 		}
 		c := roleChange{tp: tp, p: p, log: l}
 		switch {
@@ -259,9 +322,16 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 			// truncate to this log. The controller moves it, or
 			// elects this broker again under a new epoch.
 			r.stop(tp)
-			continue
+			return
 		case p.Leader == self:
 			c.minISR = r.minISR(s, tp.Topic)
+			if had && (!a.leader || a.epoch != p.LeaderEpoch) {
+				// A takeover. A partition new here (a topic just
+				// created) is led within the pass, as its followers
+				// start to fetch it only in theirs.
+				takeovers = append(takeovers, &takeover{c: c, done: make(chan struct{})})
+				return
+			}
 		case p.Leader == cluster.NoLeader:
 		default:
 			req, live := r.requester(s, p.Leader)
@@ -269,30 +339,159 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 				// The leader is fenced: the controller elects another;
 				// stop following the old one meanwhile.
 				r.stop(tp)
-				continue
+				return
 			}
 			c.req = req
+			// A new leader or epoch to fetch from: the new leader's
+			// acks=all produces wait for this fetcher.
+			c.first = !had || a.leader || a.epoch != p.LeaderEpoch
 		}
 		changes = append(changes, c)
 	}
+	visited := 0
+	if incremental {
+		seen := make(map[cluster.TopicPartition]bool, len(changed)+len(revisit))
+		for _, tp := range slices.Concat(changed, revisit) {
+			if seen[tp] {
+				continue
+			}
+			seen[tp] = true
+			visited++
+			if p, ok := s.Partitions[tp]; ok {
+				visit(tp, p)
+			} else {
+				r.stop(tp)
+			}
+		}
+	} else {
+		for tp, p := range s.Partitions {
+			visit(tp, p)
+		}
+		visited = len(s.Partitions)
+		for tp := range r.applied {
+			if _, still := s.Partitions[tp]; !still {
+				r.stop(tp)
+			}
+		}
+		for tp := range r.takeovers {
+			if _, still := s.Partitions[tp]; !still {
+				r.stop(tp)
+			}
+		}
+	}
+	r.startTakeovers(takeovers)
+	// Stable: the followers of a new leader or epoch first.
+	slices.SortStableFunc(changes, func(a, b roleChange) int {
+		switch {
+		case a.first == b.first:
+			return 0
+		case a.first:
+			return -1
+		default:
+			return 1
+		}
+	})
+	scanned := time.Since(start)
 	r.change(changes)
 	for _, c := range changes {
-		tp, p := c.tp, c.p
-		if c.err != nil {
-			r.log.Warn("server: partition role change failed", "topic", tp.Topic, "partition", tp.Partition,
-				"leader", p.Leader, "leader_epoch", p.LeaderEpoch, "err", c.err)
-			ok = false
-			continue
-		}
-		r.applied[tp] = applied{version: p.Version, epoch: p.LeaderEpoch, leader: p.Leader == self}
-		r.groupsFollow(tp, p.LeaderEpoch, p.Leader == self)
-	}
-	for tp := range r.applied {
-		if _, still := s.Partitions[tp]; !still {
-			r.stop(tp)
+		if !r.record(c) {
+			failed = true
 		}
 	}
-	return ok
+	// A failure (a local log missing, a role change refused, a replica
+	// in its removal grace) is retried by a full pass.
+	r.needFull = failed || len(r.unassigned) > 0
+	if len(changes) > 0 || len(takeovers) > 0 {
+		level := slog.LevelDebug
+		if took := time.Since(start); took >= slowApply {
+			level = slog.LevelInfo
+		}
+		r.log.Log(context.Background(), level, "server: metadata applied", "revision", s.Revision,
+			"incremental", incremental, "visited", visited, "role_changes", len(changes),
+			"takeovers_started", len(takeovers), "takeovers_running", len(r.takeovers), "left_for_takeovers", busy,
+			"scan", scanned.Round(time.Microsecond), "took", time.Since(start).Round(time.Microsecond))
+	}
+	// harvested by the pass its workers' end asks for
+	return !failed && len(r.takeovers) == 0
+}
+
+// fullPassEvery is how often, at least, a pass visits every partition
+// and topic even though the snapshots' change lists say what changed: a
+// safety net under the incremental passes.
+const fullPassEvery = 30 * time.Second
+
+// changedSince returns the partitions to visit for s: those changed since
+// the snapshot of the last pass, when a pass over them alone is enough;
+// false when the pass must visit everything: the first pass, or after a
+// failure, a fencing, a reload of the metadata, a change of the topics,
+// of the brokers or of a partition's assignment (which the local logs
+// follow, topics), a replica in its removal grace, or fullPassEvery
+// after the last full pass. Caller holds r.mu.
+func (r *reconciler) changedSince(s *cluster.Snapshot) ([]cluster.TopicPartition, bool) {
+	prev := r.prev
+	if prev == nil || r.needFull || len(r.unassigned) > 0 || time.Since(r.lastFull) >= fullPassEvery {
+		return nil, false
+	}
+	changed, ok := cluster.ChangedSince(prev, s)
+	if !ok || !sameTopics(prev, s) || !sameBrokers(prev, s) {
+		return nil, false
+	}
+	for _, tp := range changed {
+		was, had := prev.Partitions[tp]
+		is, has := s.Partitions[tp]
+		if had != has || !slices.Equal(was.Replicas, is.Replicas) {
+			return nil, false
+		}
+	}
+	return changed, true
+}
+
+// sameTopics reports whether a and b hold the same topics (IDs, partition
+// counts, configs).
+func sameTopics(a, b *cluster.Snapshot) bool {
+	if len(a.Topics) != len(b.Topics) {
+		return false
+	}
+	for name, t := range a.Topics {
+		u, ok := b.Topics[name]
+		if !ok || t.ID != u.ID || t.Partitions != u.Partitions || !maps.Equal(t.Configs, u.Configs) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameBrokers reports whether a and b hold the same live brokers, each
+// at the same broker epoch with the same endpoints.
+func sameBrokers(a, b *cluster.Snapshot) bool {
+	if len(a.Brokers) != len(b.Brokers) {
+		return false
+	}
+	for id, x := range a.Brokers {
+		y, ok := b.Brokers[id]
+		if !ok || x.Epoch != y.Epoch || !slices.Equal(x.Endpoints, y.Endpoints) {
+			return false
+		}
+	}
+	return true
+}
+
+// slowApply is how long a pass (or a batch of takeovers) takes before its
+// log line is Info rather than Debug.
+const slowApply = time.Second
+
+// record records a role change's outcome as applied (and hands the
+// groups their partitions); false if it failed. Caller holds r.mu.
+func (r *reconciler) record(c roleChange) bool {
+	tp, p := c.tp, c.p
+	if c.err != nil {
+		r.log.Warn("server: partition role change failed", "topic", tp.Topic, "partition", tp.Partition,
+			"leader", p.Leader, "leader_epoch", p.LeaderEpoch, "err", c.err)
+		return false
+	}
+	r.applied[tp] = applied{version: p.Version, epoch: p.LeaderEpoch, leader: p.Leader == r.n.self}
+	r.groupsFollow(tp, p.LeaderEpoch, p.Leader == r.n.self)
+	return true
 }
 
 // roleChange is one partition whose new state apply hands the
@@ -304,7 +503,10 @@ type roleChange struct {
 	log    *tlog.Log
 	minISR int
 	req    *replica.Conn
-	err    error // the outcome
+	// first: a follower change to a new leader or epoch, made before
+	// the others of its pass.
+	first bool
+	err   error // the outcome
 }
 
 // roleChangeWorkers bounds the role changes made at once. Becoming a
@@ -409,6 +611,11 @@ func (r *reconciler) topics(s *cluster.Snapshot) bool {
 // stopTopic ends replication of every partition of topic. Caller holds
 // r.mu.
 func (r *reconciler) stopTopic(topic string) {
+	for tp := range r.takeovers {
+		if tp.Topic == topic {
+			r.stop(tp)
+		}
+	}
 	for tp := range r.applied {
 		if tp.Topic == topic {
 			r.stop(tp)
@@ -425,13 +632,18 @@ func (r *reconciler) stopTopic(topic string) {
 func (r *reconciler) stopAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for tp := range r.takeovers {
+		r.stop(tp)
+	}
 	for tp := range r.applied {
 		r.stop(tp)
 	}
+	r.prev, r.revisit = nil, nil
 }
 
 // stop ends this broker's part in tp, if it had one. Caller holds r.mu.
 func (r *reconciler) stop(tp cluster.TopicPartition) {
+	r.endTakeover(tp)
 	a, had := r.applied[tp]
 	if !had {
 		return
@@ -517,6 +729,8 @@ func (r *reconciler) close() {
 	defer r.mu.Unlock()
 	clear(r.applied)
 	clear(r.unassigned)
+	clear(r.takeovers)
+	r.prev, r.revisit = nil, nil
 }
 
 // closeRequesters closes the fetchers' clients, once the replica.Manager
