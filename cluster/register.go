@@ -10,7 +10,13 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
+
+// registerRetryPause is the pause before a registration write whose
+// connection broke is sent again.
+const registerRetryPause = 100 * time.Millisecond
 
 // Registration is a live broker registration: the broker's key bound to
 // a lease (an etcd session) that is kept alive in the background. The
@@ -48,13 +54,29 @@ func (s *EtcdStore) Register(ctx context.Context, b Broker) (*Registration, erro
 		return nil, fmt.Errorf("cluster: register broker %d: lease: %w", b.NodeID, err)
 	}
 	key := s.prefix + brokerKey(b.NodeID)
-	resp, err := s.client.Txn(ctx).Then(clientv3.OpGet(key), clientv3.OpPut(key, encodeBroker(b), clientv3.WithLease(sess.Lease()))).Commit()
+	// A write whose connection broke (Unavailable: the endpoint guard
+	// left a silent member, a member restarting) is sent again: etcd's
+	// client does not retry a transaction that writes, and a broker that
+	// cannot register at start exits. It may have applied; then the key
+	// holds this lease already, which must not be revoked below.
+	var resp *clientv3.TxnResponse
+	for {
+		resp, err = s.client.Txn(ctx).Then(clientv3.OpGet(key), clientv3.OpPut(key, encodeBroker(b), clientv3.WithLease(sess.Lease()))).Commit()
+		if err == nil || status.Code(err) != codes.Unavailable || ctx.Err() != nil {
+			break
+		}
+		s.log.Warn("cluster: register broker: the write's connection broke: sending it again", "node", b.NodeID, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(registerRetryPause):
+		}
+	}
 	if err != nil {
 		sess.Close()
 		release()
 		return nil, fmt.Errorf("cluster: register broker %d: %w", b.NodeID, err)
 	}
-	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 && kvs[0].Lease != 0 {
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 && kvs[0].Lease != 0 && kvs[0].Lease != int64(sess.Lease()) {
 		// The lease may be gone already; either way the old one is over.
 		_, _ = s.client.Revoke(ctx, clientv3.LeaseID(kvs[0].Lease))
 	}

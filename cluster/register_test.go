@@ -1,9 +1,15 @@
 package cluster
 
 import (
+	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func testBroker(id int32) Broker {
@@ -187,5 +193,65 @@ func TestQuorumStaysWritableWithOneMemberDown(t *testing.T) {
 	next.Leader, next.LeaderEpoch = 2, 1
 	if err := stores[1].UpdatePartitions(ctx, []PartitionUpdate{{Old: p, New: next}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// brokenAfterApplyKV applies the first transaction and then answers it
+// Unavailable, as a client whose connection to the member broke before
+// the answer came back (the endpoint guard closing it).
+type brokenAfterApplyKV struct {
+	clientv3.KV
+	broke atomic.Bool
+}
+
+func (kv *brokenAfterApplyKV) Txn(ctx context.Context) clientv3.Txn {
+	return &brokenAfterApplyTxn{Txn: kv.KV.Txn(ctx), kv: kv}
+}
+
+type brokenAfterApplyTxn struct {
+	clientv3.Txn
+	kv *brokenAfterApplyKV
+}
+
+func (t *brokenAfterApplyTxn) Then(ops ...clientv3.Op) clientv3.Txn {
+	t.Txn = t.Txn.Then(ops...)
+	return t
+}
+
+func (t *brokenAfterApplyTxn) Commit() (*clientv3.TxnResponse, error) {
+	resp, err := t.Txn.Commit()
+	if err == nil && t.kv.broke.CompareAndSwap(false, true) {
+		return nil, status.Error(codes.Unavailable, "error reading from server: use of closed network connection")
+	}
+	return resp, err
+}
+
+// TestRegisterSendsAgainAWriteWhoseConnectionBroke: a registration write
+// answered Unavailable (its connection closed after the member applied
+// it) is sent again instead of failing the broker's start, and the
+// registration keeps its own lease: the retry finds the key under that
+// lease already and does not revoke it as a previous incarnation's.
+func TestRegisterSendsAgainAWriteWhoseConnectionBroke(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	s := openTestStore(t, q.endpoints(), testTTL)
+	kv := &brokenAfterApplyKV{KV: s.client.KV}
+	s.client.KV = kv
+	reg, err := s.Register(ctxT(t), testBroker(4))
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	if !kv.broke.Load() {
+		t.Fatal("the first write was not answered Unavailable")
+	}
+	// Held past the TTL: the lease was not revoked, and is renewed.
+	select {
+	case <-reg.Fenced():
+		t.Fatalf("fenced: %v", reg.Err())
+	case <-time.After(2 * testTTL):
+	}
+	if _, ok := s.Snapshot().Brokers[4]; !ok {
+		t.Fatal("broker 4 is not registered")
 	}
 }
