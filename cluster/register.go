@@ -23,8 +23,9 @@ import (
 type Registration struct {
 	store   *EtcdStore
 	session *concurrency.Session
-	broker  Broker // Epoch set
-	key     string // absolute broker key
+	release context.CancelFunc // ends the session's client view (newSession), once the session is over
+	broker  Broker             // Epoch set
+	key     string             // absolute broker key
 
 	fenced    chan struct{} // closed when the registration ends
 	closeOnce sync.Once
@@ -101,7 +102,7 @@ func RequestDropped(err error) bool {
 // lease is revoked (a transaction that committed without an answer loses
 // its key with it), and a later try's takeover revokes it if that failed.
 func (s *EtcdStore) register(ctx context.Context, b Broker) (*Registration, error) {
-	sess, err := concurrency.NewSession(s.client, concurrency.WithTTL(int(s.ttl)))
+	sess, release, err := s.newSession(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: register broker %d: lease: %w", b.NodeID, err)
 	}
@@ -109,6 +110,7 @@ func (s *EtcdStore) register(ctx context.Context, b Broker) (*Registration, erro
 	resp, err := s.client.Txn(ctx).Then(clientv3.OpGet(key), clientv3.OpPut(key, encodeBroker(b), clientv3.WithLease(sess.Lease()))).Commit()
 	if err != nil {
 		sess.Close()
+		release()
 		return nil, fmt.Errorf("cluster: register broker %d: %w", b.NodeID, err)
 	}
 	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 && kvs[0].Lease != 0 {
@@ -120,11 +122,37 @@ func (s *EtcdStore) register(ctx context.Context, b Broker) (*Registration, erro
 		b.Incarnation = b.Epoch // the process's first registration
 	}
 	wctx, stop := context.WithCancel(context.Background())
-	r := &Registration{store: s, session: sess, broker: b, key: key, fenced: make(chan struct{}), stop: stop}
+	r := &Registration{store: s, session: sess, release: release, broker: b, key: key, fenced: make(chan struct{}), stop: stop}
 	r.wg.Add(1)
 	go r.guard(wctx)
 	s.settle(ctx, b.Epoch)
 	return r, nil
+}
+
+// newSession grants a lease of the store's TTL and returns a session on
+// it that a leaseKeeper keeps alive (lease_keeper.go): etcd's own
+// keep-alive stream stalls for seconds behind a renewal that a follower
+// forwards to a leader that stopped answering. The session's client is a
+// view of the store's with the keeper as its Lease, which the session and
+// the controller election use; release ends it once the session is
+// closed or orphaned (it ends with the store's client too).
+func (s *EtcdStore) newSession(ctx context.Context) (sess *concurrency.Session, release context.CancelFunc, err error) {
+	ttl := time.Duration(s.ttl) * time.Second
+	granted := time.Now()
+	g, err := s.client.Grant(ctx, s.ttl)
+	if err != nil {
+		return nil, nil, err
+	}
+	vctx, release := context.WithCancel(s.client.Ctx())
+	view := clientv3.NewCtxClient(vctx, clientv3.WithZapLogger(s.client.GetLogger()))
+	view.KV, view.Watcher, view.Cluster, view.Maintenance, view.Auth = s.client.KV, s.client.Watcher, s.client.Cluster, s.client.Maintenance, s.client.Auth
+	view.Lease = newLeaseKeeper(s.client.Lease, ttl, granted)
+	if sess, err = concurrency.NewSession(view, concurrency.WithLease(g.ID), concurrency.WithTTL(int(s.ttl))); err != nil {
+		release()
+		_, _ = s.client.Revoke(ctx, g.ID)
+		return nil, nil, err
+	}
+	return sess, release, nil
 }
 
 // guard ends the registration when its lease stops being renewed (the
@@ -225,6 +253,7 @@ func (r *Registration) Close() error {
 	} else {
 		err = r.session.Close()
 	}
+	r.release()
 	r.wg.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("cluster: deregister broker %d: %w", r.broker.NodeID, err)
@@ -240,6 +269,7 @@ func (r *Registration) Abandon() {
 	r.end(nil)
 	r.stop()
 	r.session.Orphan()
+	r.release()
 	r.wg.Wait()
 }
 

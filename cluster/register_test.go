@@ -259,3 +259,63 @@ func TestQuorumStaysWritableWithOneMemberDown(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// brokenAfterApplyKV applies the first transaction and then answers it
+// Unavailable, as a client whose connection to the member broke before
+// the answer came back (the endpoint guard closing it).
+type brokenAfterApplyKV struct {
+	clientv3.KV
+	broke atomic.Bool
+}
+
+func (kv *brokenAfterApplyKV) Txn(ctx context.Context) clientv3.Txn {
+	return &brokenAfterApplyTxn{Txn: kv.KV.Txn(ctx), kv: kv}
+}
+
+type brokenAfterApplyTxn struct {
+	clientv3.Txn
+	kv *brokenAfterApplyKV
+}
+
+func (t *brokenAfterApplyTxn) Then(ops ...clientv3.Op) clientv3.Txn {
+	t.Txn = t.Txn.Then(ops...)
+	return t
+}
+
+func (t *brokenAfterApplyTxn) Commit() (*clientv3.TxnResponse, error) {
+	resp, err := t.Txn.Commit()
+	if err == nil && t.kv.broke.CompareAndSwap(false, true) {
+		return nil, status.Error(codes.Unavailable, "error reading from server: use of closed network connection")
+	}
+	return resp, err
+}
+
+// TestRegisterTriesAgainAfterAWriteAppliedAndDropped: a registration
+// write answered Unavailable after the member applied it (its connection
+// closed before the answer came back) is tried again, and the broker ends
+// registered and renewing: the failed try's lease, revoked, takes its key
+// with it, and the next try writes it under its own.
+func TestRegisterTriesAgainAfterAWriteAppliedAndDropped(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	s := openTestStore(t, q.endpoints(), testTTL)
+	kv := &brokenAfterApplyKV{KV: s.client.KV}
+	s.client.KV = kv
+	reg, err := s.Register(ctxT(t), testBroker(4))
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	if !kv.broke.Load() {
+		t.Fatal("the first write was not answered Unavailable")
+	}
+	// Held past the TTL: the lease was not revoked, and is renewed.
+	select {
+	case <-reg.Fenced():
+		t.Fatalf("fenced: %v", reg.Err())
+	case <-time.After(2 * testTTL):
+	}
+	if _, ok := s.Snapshot().Brokers[4]; !ok {
+		t.Fatal("broker 4 is not registered")
+	}
+}

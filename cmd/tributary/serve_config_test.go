@@ -162,6 +162,7 @@ func TestServeConfigErrors(t *testing.T) {
 func TestServeRefusesUnknownEnv(t *testing.T) {
 	t.Setenv("TRIBUTARY_BENCH_CPUPROFILE", "/tmp/x") // a harness's: no error
 	t.Setenv("TRIBUTARY_BIN", "/tmp/tributary")      // internal/clustertest's: no error
+	t.Setenv("TRIBUTARY_POWERLOSS_BIN", "/tmp/tf")   // internal/clustertest's fault build: no error
 	t.Setenv("TRIBUTARY_NUM_PARTITONS", "3")
 	t.Setenv("TRIBUTARY_FROBNICATE", "1")
 	r := runCLI(t, "", "serve", "--print-config")
@@ -169,7 +170,7 @@ func TestServeRefusesUnknownEnv(t *testing.T) {
 		t.Fatalf("exit %d, want 1; stderr %q", r.code, r.stderr)
 	}
 	checkOneLineError(t, r.stderr, "unknown environment variable TRIBUTARY_FROBNICATE, TRIBUTARY_NUM_PARTITONS (did you mean TRIBUTARY_NUM_PARTITIONS?): no such setting")
-	if strings.Contains(r.stderr, "BENCH") || strings.Contains(r.stderr, "TRIBUTARY_BIN") {
+	if strings.Contains(r.stderr, "BENCH") || strings.Contains(r.stderr, "TRIBUTARY_BIN") || strings.Contains(r.stderr, "POWERLOSS") {
 		t.Errorf("a harness variable is refused: %q", r.stderr)
 	}
 	os.Unsetenv("TRIBUTARY_NUM_PARTITONS")

@@ -291,7 +291,7 @@ func oneError(errs []error) error {
 // security settings (TRIBUTARY_CLIENT_*); serve leaves them alone.
 var toolEnvPrefixes = []string{clientEnvPrefix, envPrefix + "BENCH_", envPrefix + "TEST_", envPrefix + "CHAOS_", envPrefix + "CRASH_", envPrefix + "OVERLOAD_", envPrefix + "SCALE_",
 	// the binary the harnesses run (internal/clustertest, bench)
-	envPrefix + "BIN", envPrefix + "SECURITY_BIN"}
+	envPrefix + "BIN", envPrefix + "SECURITY_BIN", envPrefix + "POWERLOSS_BIN"}
 
 // checkEnv fails on TRIBUTARY_* variables in environ that name no setting
 // or flag of serve, as an unknown name in the --config file or a flag

@@ -117,14 +117,14 @@ func logCount(t *testing.T, n *Node, what string) int {
 }
 
 func TestClusterPausedControllerIsFencedAndActsOnNothingStale(t *testing.T) {
-	// Kafka's 9 s session timeout, as the network scenarios: the paused
-	// node's etcd member may lead the quorum, and with 3 s every broker's
-	// lease lapses while etcd elects another (faultSessionTimeout).
-	s := startScenarioConfig(t, Config{Args: faultArgs})
+	// The paused node's etcd member leads the quorum (leadQuorum), as in
+	// the network scenarios (cluster_faults_test.go).
+	s := startScenario(t)
 	old, err := s.c.Controller(s.ctx)
 	if err != nil || old == 0 {
 		t.Fatalf("controller %d, %v", old, err)
 	}
+	s.leadQuorum(old)
 	oldNode, _ := s.c.Node(old)
 	const inactive = `msg="controller inactive"`
 	stepDowns := logCount(t, oldNode, inactive)
@@ -153,7 +153,7 @@ func TestClusterPausedControllerIsFencedAndActsOnNothingStale(t *testing.T) {
 		s.leaderOf(p, old)
 	}
 	s.progress(fmt.Sprintf("with controller %d paused", old), 300)
-	if d := faultSessionTimeout + 2*time.Second - time.Since(pausedAt); d > 0 {
+	if d := sessionTimeout + 2*time.Second - time.Since(pausedAt); d > 0 {
 		time.Sleep(d)
 	}
 	// What the live controller decided, as a live node sees it.

@@ -37,6 +37,9 @@ const (
 	probeEvery = 20 * time.Millisecond
 	// probeTimeout bounds one readiness probe.
 	probeTimeout = time.Second
+	// quitGrace is how long a node that did not exit after SIGTERM has
+	// to write its goroutines' stacks after SIGQUIT before SIGKILL.
+	quitGrace = 5 * time.Second
 	// logTailLines is how much of each node's log a failed test prints.
 	logTailLines = 80
 	// firstHost is the last byte of node 1's loopback address: node n
@@ -563,9 +566,16 @@ func (n *Node) Term() error {
 	select {
 	case <-done:
 	case <-time.After(n.c.cfg.TermTimeout):
-		_, _ = n.signal(syscall.SIGKILL)
-		<-done
-		return fmt.Errorf("clustertest: node %d (pid %d) did not exit within %v of SIGTERM; killed", n.ID, pid, n.c.cfg.TermTimeout)
+		// SIGQUIT first: the Go runtime writes every goroutine's stack
+		// to stderr, the node's log, so that what it waited on shows.
+		_, _ = n.signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(quitGrace):
+			_, _ = n.signal(syscall.SIGKILL)
+			<-done
+		}
+		return fmt.Errorf("clustertest: node %d (pid %d) did not exit within %v of SIGTERM; killed (its goroutines are in its log)", n.ID, pid, n.c.cfg.TermTimeout)
 	}
 	if err := n.exitErr(); err != nil {
 		return fmt.Errorf("clustertest: node %d (pid %d) after SIGTERM: %w", n.ID, pid, err)

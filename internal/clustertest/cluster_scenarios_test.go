@@ -67,6 +67,9 @@ type scenario struct {
 	group  *Consumer
 	direct *Consumer
 	nextID int // the next consumer's number
+	// faulted are the nodes the scenario cut off or paused (logFences);
+	// empty where it does not say.
+	faulted []int
 }
 
 func startScenario(t *testing.T) *scenario {
@@ -199,6 +202,32 @@ func (s *scenario) heal() {
 	}
 }
 
+// fencedLine is what a broker logs when its registration lapsed or was
+// taken over (server/cluster_node.go).
+const fencedLine = "broker fenced: stepping down"
+
+// logFences logs how often each node was fenced in the scenario, the
+// nodes it faulted (s.faulted) apart: a bystander fenced means its lease
+// lapsed under a fault elsewhere (the quorum leaderless, or its renewals
+// unanswered, for longer than broker.session.timeout.ms). It is logged,
+// not asserted: how long etcd takes to elect a leader depends on the
+// machine's load.
+func (s *scenario) logFences() {
+	s.t.Helper()
+	if len(s.faulted) == 0 {
+		return
+	}
+	faulted, bystanders := map[int]int{}, map[int]int{}
+	for _, n := range s.c.Nodes {
+		if slices.Contains(s.faulted, n.ID) {
+			faulted[n.ID] = logCount(s.t, n, fencedLine)
+		} else {
+			bystanders[n.ID] = logCount(s.t, n, fencedLine)
+		}
+	}
+	s.t.Logf("fenced (by node): faulted %v, bystanders %v", faulted, bystanders)
+}
+
 // finish stops the load, heals the cluster, lets the consumers catch up,
 // stops every node with SIGTERM and checks every replica.
 func (s *scenario) finish() {
@@ -219,6 +248,7 @@ func (s *scenario) finish() {
 	}
 	s.direct.Stop()
 	s.group.Stop()
+	s.logFences()
 	if err := s.c.TermAll(); err != nil {
 		s.t.Fatal(err)
 	}
