@@ -17,19 +17,24 @@ package cluster
 // An EndpointGuard finds such a member by request timeouts instead: it
 // asks each endpoint for its status (Maintenance.Status, over a
 // connection of its own to that endpoint) every period, with three
-// periods to answer, and an endpoint that does not answer in time has
-// every connection the client dialled to it closed at once, provided
-// another endpoint answered its last probe (with none answering, there
-// is nowhere better to go). Only silence counts: an endpoint that
+// periods to answer, and an endpoint that does not answer in time twice
+// in a row (silentProbes) has every connection the client dialled to it
+// closed at once, provided another endpoint answered its last probe
+// (with none answering, there is nowhere better to go). One late answer
+// is not enough: on a loaded machine a member that is only slow misses
+// one probe now and then, and closing its connections fails every
+// request in flight on them (registrations, admin writes, ISR changes),
+// while the broker's lease no longer depends on one connection (its
+// renewals are separate short requests: lease_keeper.go). Only silence counts: an endpoint that
 // answers with an error (refused, no leader yet while the quorum forms)
 // either has no connection the client would use or answers the client's
 // requests too, and closing a connection fails the requests in flight on
 // it. Its streams then fail, and etcd's client opens
-// them again on a connection that works (the lease keep-alive after
-// 0.5 s); a new connection to the cut-off member completes no gRPC
-// handshake, so it is not used until the member answers again. With
-// a period of a twelfth of the session timeout, a broker leaves a member
-// that stopped answering within a third of it, and keeps its lease.
+// them again on a connection that works; a new connection to the
+// cut-off member completes no gRPC handshake, so it is not used until
+// the member answers again. With a period of a twelfth of the session
+// timeout, a broker's watch leaves a member that stopped answering within
+// about half of it.
 //
 // The guard sees the client's connections because it is the client's
 // dialer (DialOption); it also binds their local address when asked
@@ -48,6 +53,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 )
+
+// silentProbes is how many probes in a row an endpoint must leave
+// unanswered before its connections are closed.
+const silentProbes = 2
 
 // minGuardInterval bounds the probe interval from below, so a tiny
 // session timeout does not turn the probes into a busy loop.
@@ -123,7 +132,7 @@ func (g *EndpointGuard) closeEndpoint(addr string) int {
 // Start probes each of endpoints (the client's, as given to it) every
 // period (at least minGuardInterval), with three periods to answer, over
 // connections cli's configuration dials, until Close. A period of a
-// twelfth of the session timeout leaves a silent endpoint within a third
+// twelfth of the session timeout leaves a silent endpoint within about half
 // of it.
 func (g *EndpointGuard) Start(cli *clientv3.Client, endpoints []string, period time.Duration, log *slog.Logger) {
 	period = max(period, minGuardInterval)
@@ -153,7 +162,7 @@ func (g *EndpointGuard) probe(ctx context.Context, cli *clientv3.Client, ep stri
 			conn.Close()
 		}
 	}()
-	healthy := true
+	var st probeRun
 	ticker := time.NewTicker(period)
 	defer ticker.Stop()
 	for {
@@ -177,19 +186,63 @@ func (g *EndpointGuard) probe(ctx context.Context, cli *clientv3.Client, ep stri
 			return
 		}
 		othersAnswer := g.probed(ep, err == nil)
-		switch {
-		case !silent && !healthy:
+		switch st.observe(silent, othersAnswer) {
+		case probeRecovered:
 			log.Info("cluster: etcd endpoint answers again", "endpoint", ep)
-		case silent && othersAnswer:
+		case probeLeave, probeLeaveAgain:
 			// Closed at every silent probe: a connection dialled since
 			// the last one may be the client's too.
 			n := g.closeEndpoint(addr)
-			if healthy {
+			if st.observed == probeLeave {
 				log.Warn("cluster: etcd endpoint does not answer: closed the client's connections to it", "endpoint", ep,
-					"connections", n, "within", 3*period)
+					"connections", n, "probes", st.silent, "each within", 3*period)
 			}
 		}
-		healthy = !silent
+	}
+}
+
+// probeRun is one endpoint's run of probes, as probe sees them.
+type probeRun struct {
+	silent   int         // probes in a row left unanswered
+	left     bool        // its connections were closed in this run of silence
+	observed probeAction // the last outcome's action
+}
+
+// probeAction is what a probe's outcome asks of probe.
+type probeAction int
+
+const (
+	probeNothing    probeAction = iota
+	probeRecovered              // answered after having been left
+	probeLeave                  // silent silentProbes times in a row: close its connections
+	probeLeaveAgain             // still silent after that: close any dialled since
+)
+
+// observe records a probe's outcome: whether the endpoint was silent and
+// whether another endpoint answered its last probe.
+func (r *probeRun) observe(silent, othersAnswer bool) probeAction {
+	r.observed = r.decide(silent, othersAnswer)
+	return r.observed
+}
+
+func (r *probeRun) decide(silent, othersAnswer bool) probeAction {
+	if !silent {
+		left := r.left
+		r.silent, r.left = 0, false
+		if left {
+			return probeRecovered
+		}
+		return probeNothing
+	}
+	r.silent++
+	switch {
+	case r.silent < silentProbes || !othersAnswer:
+		return probeNothing
+	case !r.left:
+		r.left = true
+		return probeLeave
+	default:
+		return probeLeaveAgain
 	}
 }
 

@@ -90,3 +90,27 @@ func TestEndpointAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointGuardLeavesAnEndpointOnlyAfterProbesInARowGoUnanswered:
+// one late answer (a loaded machine) closes nothing, since closing fails
+// every request in flight on the endpoint's connections; silentProbes in
+// a row do, once another endpoint answers, and an answer after that is
+// reported as a recovery.
+func TestEndpointGuardLeavesAnEndpointOnlyAfterProbesInARowGoUnanswered(t *testing.T) {
+	type step struct {
+		silent, othersAnswer bool
+		want                 probeAction
+	}
+	for name, steps := range map[string][]step{
+		"one late answer": {{true, true, probeNothing}, {false, true, probeNothing}, {true, true, probeNothing}, {false, true, probeNothing}},
+		"two in a row":    {{true, true, probeNothing}, {true, true, probeLeave}, {true, true, probeLeaveAgain}, {false, true, probeRecovered}, {false, true, probeNothing}},
+		"nowhere to go":   {{true, false, probeNothing}, {true, false, probeNothing}, {true, true, probeLeave}, {false, false, probeRecovered}},
+	} {
+		var r probeRun
+		for i, s := range steps {
+			if got := r.observe(s.silent, s.othersAnswer); got != s.want {
+				t.Errorf("%s: probe %d (silent %v, others answer %v) = %v, want %v", name, i+1, s.silent, s.othersAnswer, got, s.want)
+			}
+		}
+	}
+}
