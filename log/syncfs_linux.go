@@ -12,6 +12,7 @@ import (
 // holding dir, and waits for it (syncfs(2)): one barrier for thousands of
 // partitions' files instead of an fsync each.
 func syncFS(dir string) error {
+	observeSync(syncOpSyncFS, dir)
 	f, err := os.Open(dir)
 	if err != nil {
 		return err
