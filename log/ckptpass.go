@@ -1,11 +1,14 @@
 package log
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/tributary-io/tributary/internal/framedfile"
 )
@@ -17,6 +20,10 @@ import (
 // thousand a minute at ten thousand partitions, each a device flush on a
 // file system without a journal). See "Checkpoint pass" in the package
 // comment for the steps and why a crash anywhere in them is safe.
+
+// slowCheckpointPass is how long a checkpoint pass may take before it
+// logs how long each step took at INFO, not DEBUG.
+const slowCheckpointPass = 5 * time.Second
 
 // Sync operations reported to syncObserver.
 const (
@@ -59,6 +66,7 @@ type stagedCheckpoint struct {
 // done nothing, where syncfs is unsupported. Errors are logged.
 func (m *Manager) checkpointPass(logs []*Log) bool {
 	workers := m.ioWorkers()
+	t0 := time.Now() // each step's time is logged: a slow pass says why
 	// 1. Temp files for the snapshots and the checkpoints that cannot be
 	// overwritten in place; retries of failed epoch writes.
 	staged := make([]stagedCheckpoint, len(logs))
@@ -73,6 +81,7 @@ func (m *Manager) checkpointPass(logs []*Log) bool {
 	// 2. One barrier makes the temp files and every leader epoch file
 	// replaced since the last pass durable (role changes write them
 	// without fsync).
+	t1 := time.Now()
 	tmpsDurable := true
 	if marks := epochMarks(logs); len(marks) > 0 || anyTemp(staged) {
 		err := syncFS(m.dir)
@@ -89,6 +98,7 @@ func (m *Manager) checkpointPass(logs []*Log) bool {
 			epochsSynced(marks)
 		}
 	}
+	t2 := time.Now()
 	// 3. Renames, and checkpoints overwritten in place (a pwrite within
 	// one sector).
 	parallel(len(staged), workers, func(i int) error {
@@ -98,11 +108,19 @@ func (m *Manager) checkpointPass(logs []*Log) bool {
 		return nil
 	})
 	// 4. One barrier makes them durable.
+	t3 := time.Now()
 	marks := epochMarks(logs)
 	if len(marks) == 0 && !anyWritten(staged) {
 		return true // nothing changed since the last pass
 	}
 	err := syncFS(m.dir)
+	t4 := time.Now()
+	level := slog.LevelDebug
+	if t4.Sub(t0) >= slowCheckpointPass {
+		level = slog.LevelInfo
+	}
+	m.logger.Log(context.Background(), level, "log: checkpoint pass", "partitions", len(logs), "took", t4.Sub(t0),
+		"stage", t1.Sub(t0), "syncfs", t2.Sub(t1), "commit", t3.Sub(t2), "syncfs2", t4.Sub(t3))
 	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		m.logger.Error("log: syncfs after the checkpoints failed", "dir", m.dir, "err", m.storageErr(err))
 	}
@@ -172,10 +190,25 @@ func (l *Log) stageCheckpoint() (stagedCheckpoint, error) {
 	data := encodeProducerSnapshot(snap.offset, l.producers.m)
 	l.pidMu.Unlock()
 	s.snap = snap
-	if err := writeTemp(filepath.Join(l.dir, ProducerSnapshotFile), data); err != nil {
+	path := filepath.Join(l.dir, ProducerSnapshotFile)
+	// In place when the size is unchanged, as Close writes it: creating
+	// and renaming a file in each of ten thousand directories costs more
+	// than the fsyncs this pass saves. A power loss before the pass's
+	// syncfs may leave it torn, which reads as no snapshot: the producers
+	// are rebuilt from the batch headers, as after a crash with none.
+	ok, err := overwriteSameSize(path, data)
+	switch {
+	case err != nil:
 		errs = append(errs, err)
-	} else {
-		s.snapTmp = true
+	case ok:
+		s.snap.pending = true
+		l.lastSnap, s.wroteSnap = s.snap, true
+	default:
+		if err := writeTemp(path, data); err != nil {
+			errs = append(errs, err)
+		} else {
+			s.snapTmp = true
+		}
 	}
 	return s, errors.Join(errs...)
 }
