@@ -232,3 +232,49 @@ func TestLeaderEpochIsDurableBeforeTheRecoveryCheckpoint(t *testing.T) {
 		t.Fatalf("checkpoint with no epoch change synced %v", ops)
 	}
 }
+
+// TestCheckpointPassReplacesAVersion1Checkpoint: a recovery checkpoint
+// left by the previous release (version 1, a shorter frame) is read at
+// open and, not being the size a pass overwrites in place, replaced by
+// the pass after next through a temp file, at version 2; meanwhile it
+// still reads as what it said.
+func TestCheckpointPassReplacesAVersion1Checkpoint(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the pass batches with syncfs(2), Linux only")
+	}
+	dir := t.TempDir()
+	m := passTestManager(t, dir)
+	topic, err := m.CreateTopic("t", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := topic.Partitions[0]
+	if _, err := l.AppendBatches(idempotentBatch(t, 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	m.checkpointAll()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "t-0", CheckpointFile)
+	toVersion1(t, path, checkpointFormat, false)
+	m = passTestManager(t, dir)
+	l, _ = m.Partition("t", 0)
+	for pass := range 2 {
+		if _, err := l.AppendBatches(idempotentBatch(t, 1, int32(pass+1))); err != nil {
+			t.Fatal(err)
+		}
+		m.checkpointAll()
+		c, ok, err := readCheckpoint(l.dir)
+		if err != nil || !ok {
+			t.Fatalf("pass %d: checkpoint unreadable: %v", pass, err)
+		}
+		if pass == 0 && c.recoveryOffset > 1 {
+			t.Fatalf("pass %d: a version-1 file overwritten in place: %+v", pass, c)
+		}
+		if pass == 1 && (fileVersion(t, path) != checkpointFormat.Version || c.recoveryOffset != l.NextOffset()) {
+			t.Fatalf("pass %d: checkpoint at version %d with %+v, want version %d at recovery offset %d",
+				pass, fileVersion(t, path), c, checkpointFormat.Version, l.NextOffset())
+		}
+	}
+}
