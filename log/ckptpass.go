@@ -62,9 +62,9 @@ type stagedCheckpoint struct {
 }
 
 // checkpointPass writes every changed recovery checkpoint and producer
-// snapshot of logs with two syncfs barriers, and reports false, having
-// done nothing, where syncfs is unsupported. Errors are logged.
-func (m *Manager) checkpointPass(logs []*Log) bool {
+// snapshot of logs with at most two syncfs barriers (syncFSSupported
+// only). Errors are logged.
+func (m *Manager) checkpointPass(logs []*Log) {
 	workers := m.ioWorkers()
 	t0 := time.Now() // each step's time is logged: a slow pass says why
 	// 1. Temp files for the snapshots and the checkpoints that cannot be
@@ -84,14 +84,7 @@ func (m *Manager) checkpointPass(logs []*Log) bool {
 	t1 := time.Now()
 	tmpsDurable := true
 	if marks := epochMarks(logs); len(marks) > 0 || anyTemp(staged) {
-		err := syncFS(m.dir)
-		if errors.Is(err, errors.ErrUnsupported) {
-			for i := range staged {
-				staged[i].discard()
-			}
-			return false
-		}
-		if err != nil {
+		if err := syncFS(m.dir); err != nil {
 			m.logger.Error("log: syncfs before the checkpoints failed", "dir", m.dir, "err", m.storageErr(err))
 			tmpsDurable = false
 		} else {
@@ -111,7 +104,7 @@ func (m *Manager) checkpointPass(logs []*Log) bool {
 	t3 := time.Now()
 	marks := epochMarks(logs)
 	if len(marks) == 0 && !anyWritten(staged) {
-		return true // nothing changed since the last pass
+		return // nothing changed since the last pass
 	}
 	err := syncFS(m.dir)
 	t4 := time.Now()
@@ -121,16 +114,14 @@ func (m *Manager) checkpointPass(logs []*Log) bool {
 	}
 	m.logger.Log(context.Background(), level, "log: checkpoint pass", "partitions", len(logs), "took", t4.Sub(t0),
 		"stage", t1.Sub(t0), "syncfs", t2.Sub(t1), "commit", t3.Sub(t2), "syncfs2", t4.Sub(t3))
-	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+	if err != nil {
 		m.logger.Error("log: syncfs after the checkpoints failed", "dir", m.dir, "err", m.storageErr(err))
-	}
-	if err == nil {
+	} else {
 		epochsSynced(marks)
 	}
 	for i := range staged {
 		staged[i].settle(err == nil)
 	}
-	return true
 }
 
 func anyWritten(staged []stagedCheckpoint) bool {

@@ -642,7 +642,8 @@ func (m *Manager) run() {
 // file costing two fsyncs.
 func (m *Manager) checkpointAll() {
 	logs := m.logs()
-	if m.checkpointPass(logs) {
+	if syncFSSupported {
+		m.checkpointPass(logs)
 		return
 	}
 	parallel(len(logs), m.ioWorkers(), func(i int) error {
