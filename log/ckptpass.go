@@ -325,21 +325,6 @@ func writeTemp(path string, data []byte) error {
 	return nil
 }
 
-// replaceFileUnsynced replaces path with data through a temp file and a
-// rename, without fsync: a crash of the process leaves the old file or
-// the new one; a power loss may also leave a file that does not decode
-// (its data not written back), which every owner treats as unreadable.
-func replaceFileUnsynced(path string, data []byte) error {
-	if err := writeTemp(path, data); err != nil {
-		return err
-	}
-	if err := os.Rename(path+framedfile.TempSuffix, path); err != nil {
-		os.Remove(path + framedfile.TempSuffix)
-		return fmt.Errorf("log: replace %s: %w", path, err)
-	}
-	return nil
-}
-
 // overwriteSameSize writes data over the file at path, in place with one
 // pwrite at offset 0 and without fsync, if the file is exactly as long
 // (ok false otherwise, and nothing written). For the recovery checkpoint,
@@ -365,4 +350,30 @@ func overwriteSameSize(path string, data []byte) (ok bool, err error) {
 		return false, fmt.Errorf("log: overwrite %s: %w", path, err)
 	}
 	return true, nil
+}
+
+// overwriteUnsynced writes data over the file at path (created if
+// missing) from offset 0 with one pwrite, cutting what the old file had
+// past it, without fsync. A crash of the process leaves the old bytes or
+// the new ones; a power loss may leave a mix, which fails the frame's
+// CRC and reads as unreadable.
+func overwriteUnsynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("log: overwrite %s: %w", path, err)
+	}
+	_, err = f.WriteAt(data, 0)
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err == nil && fi.Size() > int64(len(data)) {
+			err = f.Truncate(int64(len(data)))
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("log: overwrite %s: %w", path, err)
+	}
+	return nil
 }

@@ -42,7 +42,7 @@
 // bytes) and replaced atomically (temp file, fsync, rename, fsync dir),
 // but for the Manager's checkpoint pass and close (see "Checkpoint pass"
 // and "Clean shutdown of a data dir") and the leader epoch checkpoint
-// (replaced without fsync, see there).
+// (overwritten in place without fsync, see there).
 // Each is at version 2; version 1 was the frame without the reserved and
 // length word, and is still read (the rule: read N and N-1, write N). Its
 // payloads below are those of version 2; a version-1 payload is the same
@@ -104,10 +104,11 @@
 // teach it their PartitionLeaderEpoch, and entries past the recovered log
 // end go.
 //
-// The file is replaced (temp file, rename) without fsync, so that a
-// takeover of thousands of partitions, and a follower's append of a new
-// epoch's first batch, wait for no disk flush. The rule that makes this
-// safe: the file is made durable before any recovery checkpoint is
+// The file is overwritten in place (one pwrite, then a cut if it
+// shrank) without fsync, so that a takeover of thousands of partitions,
+// and a follower's append of a new epoch's first batch, wait for no disk
+// flush and create no file. A crash midway leaves at worst a frame that
+// fails its CRC, an unreadable file. The rule that makes this safe: the file is made durable before any recovery checkpoint is
 // written (syncEpochs: an fsync of the file and the directory, or the
 // syncfs of the Manager's checkpoint pass), and recovery relearns every
 // epoch that begins at or past the recovery offset from the batches'
@@ -119,8 +120,8 @@
 // it never claims less than a follower's truncation relies on. What a
 // power loss can take back is an entry of an epoch with no data yet (its
 // start is the log end, what the epoch before it ends at anyway) or one
-// whose batches it also took; a file whose data did not reach the disk
-// reads as unreadable and is rebuilt from the batch headers. Kafka
+// whose batches it also took; a torn file is rebuilt from the batch
+// headers. Kafka
 // (KAFKA-15046) kept the fsync when an epoch is assigned and dropped it
 // for truncations, whose stale entries loading trims; here both go
 // without, the recovery checkpoint carrying the ordering. Absent: empty (a data dir from before epochs were kept; a

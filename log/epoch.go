@@ -30,7 +30,7 @@ import (
 // one covering it, whose start moves up to it.
 //
 // The cache lives in the leader-epoch-checkpoint file (see the package
-// comment), replaced atomically at each change but not fsynced: the file
+// comment), overwritten in place at each change and not fsynced: the file
 // is made durable before any recovery checkpoint is written (syncEpochs),
 // by the Manager's checkpoint pass (one syncfs for every partition), or
 // by the next durable write of the recovery checkpoint. Why that is
@@ -295,12 +295,14 @@ func (l *Log) replaceEpochs(entries []EpochEntry) error {
 	// and a replica that restarts without its last epoch fetches without
 	// it, so its leader cannot see that its tail diverged.
 	if ec.onDisk || l.hws.replicated.Load() || !trivialEpochs(entries, l.startOffset.Load()) {
-		// Not fsynced (see syncEpochs): a takeover of thousands of
-		// partitions and a follower's append of a new epoch's first batch
-		// wait for no disk flush.
+		// Overwritten in place, not fsynced (see syncEpochs): a takeover
+		// of thousands of partitions and a follower's append of a new
+		// epoch's first batch wait for no disk flush, and create no
+		// file (a temp file and a rename in each partition cost more
+		// than the fsyncs did).
 		ec.gen++
 		ec.unsynced.Store(true)
-		err := replaceFileUnsynced(filepath.Join(l.dir, LeaderEpochCheckpointFile), encodeEpochCheckpoint(entries))
+		err := overwriteUnsynced(filepath.Join(l.dir, LeaderEpochCheckpointFile), encodeEpochCheckpoint(entries))
 		if err != nil {
 			return l.limitErr(fmt.Errorf("log: write leader epoch checkpoint of %s: %w", l.dir, err))
 		}
