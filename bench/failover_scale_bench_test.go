@@ -54,9 +54,11 @@ package bench_test
 // under 5 s with 10,000 partitions. TRIBUTARY_BENCH_CLUSTER_PERF=dir
 // records the surviving nodes of each kill with `perf record -g`, from
 // the kill until the failover is measured, into
-// dir/failover-<partitions>-kill<n>.perf.data. Each node's RSS, open files, memory
-// maps, data dir and etcd dir are logged after the partitions are
-// created and at the end.
+// dir/failover-<partitions>-kill<n>.perf.data, and every node from the
+// restart until the rejoin is measured (kill<n>-rejoin.perf.data); a
+// rejoin logs every 10 s how many ISRs are still short. Each node's RSS,
+// open files, memory maps, data dir and etcd dir are logged after the
+// partitions are created and at the end.
 
 import (
 	"bytes"
@@ -163,10 +165,12 @@ type foScale struct {
 	logf   func(format string, args ...any)
 }
 
-// perf records the nodes other than victim with perf record, from just
-// before the kill until the failover is measured, into
-// TRIBUTARY_BENCH_CLUSTER_PERF/failover-<count>-<name>.perf.data; nothing
-// if that is unset. A perf that fails to start is logged and skipped.
+// perf records the nodes other than victim (every node for victim 0)
+// with perf record, from just before the kill until the failover is
+// measured, and from the victim's restart until it is back in every ISR,
+// into TRIBUTARY_BENCH_CLUSTER_PERF/failover-<count>-<name>.perf.data;
+// nothing if that is unset. A perf that fails to start is logged and
+// skipped.
 func (fs *foScale) perf(victim int, name string) (stop func()) {
 	dir := os.Getenv(envClusterPerf)
 	if dir == "" {
@@ -461,10 +465,15 @@ func (fs *foScale) killOnce(ctx context.Context, controllerKill bool) (foKill, e
 	if err := c.Restart(rctx, k.victim); err != nil {
 		return k, err
 	}
-	if _, err := fs.waitWhole(rctx, 0); err != nil {
+	up := time.Since(r0)
+	stopPerf = fs.perf(0, fmt.Sprintf("kill%d-rejoin", fs.kill.Load()))
+	defer stopPerf()
+	if _, err := fs.waitWholeLogged(rctx, 0, r0); err != nil {
 		return k, fmt.Errorf("after restarting node %d: %w", k.victim, err)
 	}
 	k.d[foRejoin] = time.Since(r0)
+	fs.logf("node %d rejoined every ISR %v after its restart (answering after %v)", k.victim,
+		k.d[foRejoin].Round(time.Millisecond), up.Round(time.Millisecond))
 	return k, nil
 }
 
@@ -673,7 +682,20 @@ func (fs *foScale) createProbe(ctx context.Context, victim int, t0 time.Time) (t
 // waitWhole waits until a full Metadata of a node other than victim
 // lists every partition of the run with a leader and a whole ISR.
 func (fs *foScale) waitWhole(ctx context.Context, victim int) (time.Duration, error) {
+	return fs.waitWholeLogged(ctx, victim, time.Time{})
+}
+
+// foProgressEvery is how often waitWholeLogged logs how many ISRs are
+// still short.
+const foProgressEvery = 10 * time.Second
+
+// waitWholeLogged is waitWhole, logging every foProgressEvery since t0
+// (unless zero) how many partitions are still short of a whole ISR: where
+// a rejoin's time goes (the first ISRs back at once, a long tail, or a
+// steady climb).
+func (fs *foScale) waitWholeLogged(ctx context.Context, victim int, t0 time.Time) (time.Duration, error) {
 	start := time.Now()
+	nextLog := t0.Add(foProgressEvery)
 	var last string
 	for {
 		md, err := fs.fullMetadata(ctx, victim)
@@ -696,6 +718,10 @@ func (fs *foScale) waitWhole(ctx context.Context, victim int) (time.Duration, er
 				return time.Since(start), nil
 			}
 			last = fmt.Sprintf("%d of %d partitions listed, %d without a leader or a whole ISR", n, fs.count, short)
+		}
+		if now := time.Now(); !t0.IsZero() && now.After(nextLog) {
+			fs.logf("%v after the restart: %s", now.Sub(t0).Round(time.Second), last)
+			nextLog = now.Add(foProgressEvery)
 		}
 		if !sleepFor(ctx, foFullPoll) {
 			return 0, fmt.Errorf("waiting for every ISR: %w (last: %s)", ctx.Err(), last)

@@ -622,6 +622,79 @@ func (c *Controller) AlterISR(ctx context.Context, req ISRChange) (PartitionStat
 	return state, nil
 }
 
+// AlterISRs is AlterISR of many partitions at once, as Kafka's
+// AlterPartition carries many: the changes go to the store in
+// transactions of up to MaxUpdatesPerTxn partitions (txnsInFlight at
+// once) instead of one each, so a broker that rejoins the ISRs of
+// thousands of partitions costs etcd tens of commits, not thousands. It
+// returns one error per request, in order: nil once the change is
+// committed (or needed none), else AlterISR's error for it. A transaction
+// that loses a race on any of its partitions is decided again, its
+// partitions against a newer snapshot, as AlterISR's one is; a request
+// ahead of the snapshot waits for it, so ctx should carry a deadline.
+func (c *Controller) AlterISRs(ctx context.Context, reqs []ISRChange) []error {
+	errs := make([]error, len(reqs))
+	todo := make([]int, len(reqs)) // indexes of reqs not decided for good
+	for i := range todo {
+		todo[i] = i
+	}
+	for len(todo) > 0 {
+		changed := c.store.Changed()
+		s := c.store.Snapshot()
+		var updates []PartitionUpdate
+		var of []int // the request of each update
+		again := todo[:0:0]
+		for _, i := range todo {
+			u, ch, err := AlterISR(s, reqs[i])
+			switch {
+			case errors.Is(err, ErrConflict):
+				again = append(again, i)
+			case err != nil:
+				errs[i] = err
+			case ch:
+				updates = append(updates, u)
+				of = append(of, i)
+			}
+		}
+		var mu sync.Mutex // guards errs and again
+		var g errgroup.Group
+		g.SetLimit(txnsInFlight)
+		for start := 0; start < len(updates); start += MaxUpdatesPerTxn {
+			end := min(start+MaxUpdatesPerTxn, len(updates))
+			g.Go(func() error {
+				err := c.store.UpdatePartitions(ctx, updates[start:end])
+				if err == nil {
+					c.logUpdates(updates[start:end], "ISR change")
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, i := range of[start:end] {
+					switch {
+					case errors.Is(err, ErrConflict):
+						again = append(again, i)
+					case err != nil:
+						errs[i] = fmt.Errorf("cluster: ISR change: %w", err)
+					}
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+		if len(again) == 0 {
+			break
+		}
+		if err := c.waitNewer(ctx, s, changed); err != nil {
+			for _, i := range again {
+				errs[i] = fmt.Errorf("cluster: ISR change: %w", err)
+			}
+			break
+		}
+		slices.Sort(again)
+		todo = again
+	}
+	return errs
+}
+
 // liveBrokers is s's live brokers, in node ID order.
 func liveBrokers(s *Snapshot) []Broker {
 	ids := slices.Sorted(maps.Keys(s.Brokers))

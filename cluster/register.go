@@ -8,8 +8,11 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Registration is a live broker registration: the broker's key bound to
@@ -38,10 +41,66 @@ type Registration struct {
 // whose lease has not lapsed yet) is taken over: its lease is revoked, so
 // the old incarnation's registration and candidacy end at once and it
 // sees itself fenced if it is still running.
+//
+// A registration whose request etcd dropped (Unavailable: the connection
+// it was on closed, a member restarting or left by the EndpointGuard; or
+// no leader, or no commit in time, for a moment), or whose new lease ran
+// out before it, is tried again for up to registerRetryFor: the etcd
+// client does not retry a transaction itself, and one dropped request
+// must not end a broker's start.
 func (s *EtcdStore) Register(ctx context.Context, b Broker) (*Registration, error) {
 	if b.NodeID < 0 {
 		return nil, fmt.Errorf("cluster: register broker: node id %d is negative", b.NodeID)
 	}
+	giveUp := time.Now().Add(registerRetryFor)
+	for {
+		r, err := s.register(ctx, b)
+		// A lease not found ran out between its grant and the
+		// registration (a machine too loaded to renew it): a new one may
+		// not.
+		again := RequestDropped(err) || errors.Is(err, rpctypes.ErrLeaseNotFound)
+		if err == nil || !again || ctx.Err() != nil || time.Now().After(giveUp) {
+			return r, err
+		}
+		s.log.Warn("cluster: registration dropped by etcd, trying again", "node", b.NodeID, "retry_in", registerRetryPause, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(registerRetryPause):
+		}
+	}
+}
+
+const (
+	// registerRetryFor bounds how long Register tries again after
+	// dropped requests (as the server's start bounds its cluster ID
+	// transaction): long enough for a leader election or a member's
+	// restart, short enough that a broker that cannot reach etcd says so.
+	registerRetryFor = 30 * time.Second
+	// registerRetryPause is the pause before each new try.
+	registerRetryPause = 200 * time.Millisecond
+)
+
+// RequestDropped reports whether err is a request etcd dropped rather
+// than refused: it never got an answer (Unavailable), the quorum had no
+// leader for it or did not commit it in time, so trying again may
+// succeed; whether a write dropped so committed is not known. (A
+// registration that committed all the same is harmless: its try revoked
+// its lease, and the next try's takeover revokes it again.)
+func RequestDropped(err error) bool {
+	for _, dropped := range []error{rpctypes.ErrNoLeader, rpctypes.ErrLeaderChanged, rpctypes.ErrTimeout,
+		rpctypes.ErrTimeoutDueToLeaderFail, rpctypes.ErrTimeoutDueToConnectionLost} {
+		if errors.Is(err, dropped) {
+			return true
+		}
+	}
+	return status.Code(err) == codes.Unavailable
+}
+
+// register is one try of Register. On error nothing of it is left: the
+// lease is revoked (a transaction that committed without an answer loses
+// its key with it), and a later try's takeover revokes it if that failed.
+func (s *EtcdStore) register(ctx context.Context, b Broker) (*Registration, error) {
 	sess, err := concurrency.NewSession(s.client, concurrency.WithTTL(int(s.ttl)))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: register broker %d: lease: %w", b.NodeID, err)

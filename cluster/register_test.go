@@ -1,13 +1,83 @@
 package cluster
 
 import (
+	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func testBroker(id int32) Broker {
 	return Broker{NodeID: id, Rack: "r1", Endpoints: []Endpoint{{Listener: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Host: "127.0.0.9", Port: 9092}}}
+}
+
+// TestRegisterTriesAgainAfterADroppedRequest: a registration whose
+// transaction etcd drops (Unavailable, as when the connection it was on
+// is closed under it: a member restarting, or the endpoint guard leaving
+// a member too slow to answer its probe on a loaded machine; or a
+// proposal not committed in time) is tried again and succeeds, rather
+// than failing the broker's start.
+func TestRegisterTriesAgainAfterADroppedRequest(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	tests := []struct {
+		name string
+		err  error // what the dropped transactions get
+	}{
+		{"connection closed", status.Error(codes.Unavailable, "error reading from server: use of closed network connection (dropped by the test)")},
+		{"request timed out", rpctypes.ErrGRPCTimeout},
+		{"lease ran out before the registration", rpctypes.ErrGRPCLeaseNotFound},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var drop atomic.Int32 // transactions still to drop
+			dropTxn := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				if method == "/etcdserverpb.KV/Txn" && drop.Add(-1) >= 0 {
+					return tc.err
+				}
+				return invoker(ctx, method, req, reply, cc, opts...)
+			}
+			cli, err := clientv3.New(clientv3.Config{Endpoints: q.endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+				DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(dropTxn)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cli.Close() })
+			ctx := ctxT(t)
+			s, err := OpenEtcdStore(ctx, EtcdStoreConfig{ClusterID: "test-cluster", Client: cli, SessionTimeout: testTTL, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			id := int32(4 + i)
+			drop.Store(2)
+			reg, err := s.Register(ctx, testBroker(id))
+			if err != nil {
+				t.Fatalf("register after two dropped transactions: %v", err)
+			}
+			defer reg.Close()
+			if n := drop.Load(); n >= 0 {
+				t.Fatalf("%d of 2 transactions left to drop: the test dropped nothing", n+1)
+			}
+			snap := waitSnapshot(t, s, 5*time.Second, "the broker registered", func(s *Snapshot) bool { return s.Live(id) })
+			if b := snap.Brokers[id]; b.Epoch != reg.Epoch() {
+				t.Fatalf("registered broker = %+v, want epoch %d", b, reg.Epoch())
+			}
+			select {
+			case <-reg.Fenced():
+				t.Fatalf("registration ended: %v", reg.Err())
+			default:
+			}
+		})
+	}
 }
 
 func TestLapsedLeaseFencesBrokerOnEveryMember(t *testing.T) {

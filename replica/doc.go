@@ -19,7 +19,9 @@
 // the high watermark (and the start of this leader's epoch) joins it.
 // Both are proposals to the caller, who makes them a compare-and-swap of
 // the partition's state in the cluster metadata and hands the committed
-// state back; one proposal is in flight at a time.
+// state back; one proposal is in flight at a time. The Manager's checks
+// hand the proposals of many partitions over in batches (Config.AlterISRs),
+// each one metadata transaction, as Kafka's AlterPartition carries many.
 //
 // A produce appends through the Leader (Append), which checks that it
 // still leads, and for acks=all min.insync.replicas, under its append

@@ -606,15 +606,39 @@ func sameSet(a, b []int32) bool {
 // calls it periodically and when a follower may have caught up; it must
 // not be called with any lock of the caller's held that UpdateState needs.
 func (ld *Leader) MaybeChangeISR(ctx context.Context) ([]int32, error) {
-	ld.mu.Lock()
-	if ld.stopped || ld.pending != nil || ld.cfg.ProposeISR == nil {
-		ld.mu.Unlock()
+	if ld.cfg.ProposeISR == nil {
 		return nil, nil
+	}
+	prop, ok := ld.beginISRChange()
+	if !ok {
+		return nil, nil
+	}
+	err := ld.cfg.ProposeISR(ctx, prop.NewISR, prop.NewISREpochs)
+	return prop.NewISR, ld.endISRChange(prop, err)
+}
+
+// ISRProposal is one partition's ISR change as its leader proposes it:
+// the partition's state as the leader knows it (the compare of the
+// compare-and-swap), the ISR it asks for, and each new member's broker
+// epoch as its fetches carried it (-1 for members already in the ISR).
+type ISRProposal struct {
+	Old          cluster.PartitionState
+	NewISR       []int32
+	NewISREpochs []int64
+}
+
+// beginISRChange returns the ISR change the followers' progress calls
+// for, marked in flight, if there is one and none is in flight already.
+// The caller proposes it and hands the outcome to endISRChange.
+func (ld *Leader) beginISRChange() (ISRProposal, bool) {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	if ld.stopped || ld.pending != nil {
+		return ISRProposal{}, false
 	}
 	newISR, ok := ld.isrChange(ld.cfg.Now())
 	if !ok {
-		ld.mu.Unlock()
-		return nil, nil
+		return ISRProposal{}, false
 	}
 	ld.pending = slices.Clone(newISR)
 	epochs := make([]int64, len(newISR))
@@ -624,17 +648,23 @@ func (ld *Leader) MaybeChangeISR(ctx context.Context) ([]int32, error) {
 			epochs[i] = f.brokerEpoch
 		}
 	}
-	ld.mu.Unlock()
+	return ISRProposal{Old: ld.state.Clone(), NewISR: newISR, NewISREpochs: epochs}, true
+}
 
-	if err := ld.cfg.ProposeISR(ctx, newISR, epochs); err != nil {
-		ld.mu.Lock()
-		if slices.Equal(ld.pending, newISR) {
-			ld.pending = nil
-		}
-		ld.mu.Unlock()
-		return newISR, fmt.Errorf("replica: %s-%d: propose ISR %v: %w", ld.tp.Topic, ld.tp.Partition, newISR, err)
+// endISRChange takes the outcome of prop (beginISRChange): a failed
+// proposal is no longer in flight, so the next check proposes again; a
+// committed one stays pending until the committed state comes back
+// (UpdateState). It returns err with the partition named.
+func (ld *Leader) endISRChange(prop ISRProposal, err error) error {
+	if err == nil {
+		return nil
 	}
-	return newISR, nil
+	ld.mu.Lock()
+	if slices.Equal(ld.pending, prop.NewISR) {
+		ld.pending = nil
+	}
+	ld.mu.Unlock()
+	return fmt.Errorf("replica: %s-%d: propose ISR %v: %w", ld.tp.Topic, ld.tp.Partition, prop.NewISR, err)
 }
 
 // FollowerLag is one follower's standing, for metrics and status.

@@ -26,6 +26,17 @@ const isrProposalTimeout = 10 * time.Second
 // etcd's commits and the watch's snapshots.
 const isrProposalsInFlight = 32
 
+// isrProposalBatch is how many partitions' ISR proposals go in one
+// Config.AlterISRs call, and isrBatchesInFlight how many such calls a
+// check has in flight: a batch is one metadata transaction
+// (cluster.MaxUpdatesPerTxn partitions), and 10,000 ISR expansions one
+// transaction each kept etcd, on a loaded machine, past its heartbeats
+// for minutes (BenchmarkFailover's rejoin).
+const (
+	isrProposalBatch   = cluster.MaxUpdatesPerTxn
+	isrBatchesInFlight = 4
+)
+
 // Config configures a Manager.
 type Config struct {
 	Self        int32 // this broker's node ID
@@ -42,6 +53,12 @@ type Config struct {
 	// are the joining members' broker epochs (LeaderConfig.ProposeISR),
 	// for cluster.ISRChange.NewISREpochs. Nil: ISRs never change.
 	AlterISR func(ctx context.Context, old cluster.PartitionState, newISR []int32, newISREpochs []int64) error
+	// AlterISRs, if set, is AlterISR of many partitions at once (one
+	// error each, in order), which the ISR checks use instead: the
+	// proposals of a check go in batches of isrProposalBatch, so that a
+	// broker rejoining thousands of ISRs costs a few metadata writes
+	// rather than one each.
+	AlterISRs func(ctx context.Context, proposals []ISRProposal) []error
 	// TopicID returns a topic's ID, which Fetch v13+ names topics by.
 	// Nil: zero IDs, which only a leader answering v12 resolves.
 	TopicID func(topic string) [16]byte
@@ -450,6 +467,13 @@ func (m *Manager) checkISRs(ctx context.Context) {
 			leaders = append(leaders, ld)
 		}
 		m.mu.Unlock()
+		if m.cfg.AlterISRs != nil {
+			m.proposeISRs(ctx, leaders)
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
 		var g errgroup.Group
 		g.SetLimit(isrProposalsInFlight)
 		for _, ld := range leaders {
@@ -485,6 +509,57 @@ func (m *Manager) proposeISR(ctx context.Context, ld *Leader) {
 	m.countISRChange(old, isr)
 	m.cfg.Logger.Info("replica ISR change proposed", "topic", tp.Topic, "partition", tp.Partition,
 		"epoch", ld.Epoch(), "isr", slices.Clone(isr))
+}
+
+// proposeISRs proposes the ISR changes of leaders that have one, in
+// batches of isrProposalBatch (Config.AlterISRs), isrBatchesInFlight at
+// once, and logs them.
+func (m *Manager) proposeISRs(ctx context.Context, leaders []*Leader) {
+	var lds []*Leader
+	var props []ISRProposal
+	for _, ld := range leaders {
+		if p, ok := ld.beginISRChange(); ok {
+			lds = append(lds, ld)
+			props = append(props, p)
+		}
+	}
+	var g errgroup.Group
+	g.SetLimit(isrBatchesInFlight)
+	for start := 0; start < len(props); start += isrProposalBatch {
+		end := min(start+isrProposalBatch, len(props))
+		g.Go(func() error {
+			pctx, cancel := context.WithTimeout(ctx, isrProposalTimeout)
+			errs := m.cfg.AlterISRs(pctx, props[start:end])
+			cancel()
+			for i := start; i < end; i++ {
+				var err error
+				if j := i - start; j < len(errs) {
+					err = errs[j]
+				} else {
+					err = fmt.Errorf("replica: no answer to the ISR proposal of %d", i)
+				}
+				m.endISRProposal(ctx, lds[i], props[i], err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+// endISRProposal hands ld the outcome of its proposal prop, and logs it.
+func (m *Manager) endISRProposal(ctx context.Context, ld *Leader, prop ISRProposal, err error) {
+	err = ld.endISRChange(prop, err)
+	if ctx.Err() != nil {
+		return
+	}
+	tp := ld.TP()
+	if err != nil {
+		m.cfg.Logger.Warn("replica ISR change failed", "topic", tp.Topic, "partition", tp.Partition, "isr", prop.NewISR, "err", err)
+		return
+	}
+	m.countISRChange(prop.Old.ISR, prop.NewISR)
+	m.cfg.Logger.Info("replica ISR change proposed", "topic", tp.Topic, "partition", tp.Partition,
+		"epoch", prop.Old.LeaderEpoch, "isr", prop.NewISR)
 }
 
 // SetBrokerEpoch sets the broker epoch fetchers started from now on send

@@ -467,3 +467,77 @@ func TestConcurrentAcksAllProducesAllCommit(t *testing.T) {
 	}
 	eventually(t, "follower to hold every batch", sameLogs(ll, fl))
 }
+
+// TestManagerBatchesISRProposalsOfManyPartitions: with Config.AlterISRs,
+// a check's proposals go in batches of isrProposalBatch (one metadata
+// transaction each) rather than one call per partition; a proposal that
+// fails is proposed again at a later check, the committed ones are not.
+func TestManagerBatchesISRProposalsOfManyPartitions(t *testing.T) {
+	const partitions = 3*isrProposalBatch + 5
+	c := newClock()
+	var (
+		mu      sync.Mutex
+		batches []int
+		tries   = map[int32]int{}
+	)
+	lm := NewManager(Config{
+		Self: 1, LagTimeMax: 10 * time.Second, Logger: quiet, ISRCheckInterval: 2 * time.Millisecond, Now: c.Now,
+		AlterISR: func(context.Context, cluster.PartitionState, []int32, []int64) error {
+			t.Error("AlterISR called with AlterISRs set")
+			return nil
+		},
+		AlterISRs: func(_ context.Context, props []ISRProposal) []error {
+			mu.Lock()
+			defer mu.Unlock()
+			batches = append(batches, len(props))
+			errs := make([]error, len(props))
+			for i, p := range props {
+				if !slices.Equal(p.NewISR, []int32{1}) || len(p.NewISREpochs) != 1 {
+					t.Errorf("partition %d: proposal %+v, want a shrink to [1]", p.Old.Partition, p)
+				}
+				tries[p.Old.Partition]++
+				if p.Old.Partition == 0 && tries[0] == 1 {
+					errs[i] = cluster.ErrConflict
+				}
+			}
+			return errs
+		},
+	})
+	t.Cleanup(lm.Close)
+	for p := range int32(partitions) {
+		l := newFakeLog()
+		st := leaderState(1)
+		st.Partition = p
+		ld, err := lm.BecomeLeader(l, st, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.appendLeader(2)
+		ld.Appended()
+	}
+	c.advance(11 * time.Second) // no follower ever fetched: every ISR shrinks
+	eventually(t, "every shrink proposed, the failed one twice", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(tries) == partitions && tries[0] >= 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for p, n := range tries {
+		if p != 0 && n != 1 {
+			t.Errorf("partition %d proposed %d times after its proposal committed", p, n)
+		}
+	}
+	for _, n := range batches {
+		if n > isrProposalBatch {
+			t.Errorf("a batch of %d proposals, limit %d", n, isrProposalBatch)
+		}
+	}
+	// The shrinks are found by at most two checks (one may have been
+	// part way through the leaders when the clock moved), each sending
+	// full batches; the retries of partition 0 come one a check.
+	full := (partitions + isrProposalBatch - 1) / isrProposalBatch
+	if most := 2*full + tries[0] - 1; len(batches) > most {
+		t.Errorf("%d calls for %d partitions (%v), want at most %d: not batched", len(batches), partitions, batches, most)
+	}
+}

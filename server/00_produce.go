@@ -23,6 +23,11 @@ package server
 // is read as Kafka reads it: the last entry wins (lastEntryPerPartition).
 // With an authorizer, each topic needs Write (TOPIC_AUTHORIZATION_FAILED
 // on its partitions otherwise).
+//
+// In a cluster, an acks=all produce is answered once its records are
+// committed, from the connection's pipeline (produce_pipeline.go): the
+// connection reads and appends the next produce meanwhile, and answers
+// stay in request order.
 
 import (
 	"errors"
@@ -143,12 +148,10 @@ func handleProduce(c *conn, h *reqHeader, req *kmsg.ProduceRequest) (kmsg.Respon
 		}
 	}
 	if len(waits) > 0 {
-		s.waitCommitted(waits, req.TimeoutMillis)
-		for i := range waits {
-			if code := waits[i].sp.ErrorCode; code != 0 {
-				s.metrics.errorCode(h.key, code)
-			}
-		}
+		// Answered once the records are committed, by the connection's
+		// pipeline, which meanwhile reads and appends the next produce
+		// (produce_pipeline.go).
+		c.awaitCommit(waits, req.TimeoutMillis)
 	}
 	if req.Acks == 0 {
 		if failed > 0 {

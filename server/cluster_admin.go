@@ -57,6 +57,11 @@ func clusterErrorCode(err error) int16 {
 		return kerr.RequestTimedOut.Code
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return kerr.RequestTimedOut.Code
+	case cluster.RequestDropped(err):
+		// etcd dropped the write (its connection closed under it, no
+		// leader, no commit in time): whether it took effect is not
+		// known, as after a timeout, and the client may retry.
+		return kerr.RequestTimedOut.Code
 	}
 	return errorCode(err)
 }

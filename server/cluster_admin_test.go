@@ -14,6 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tributary-io/tributary/cluster"
 )
@@ -480,6 +483,10 @@ func TestClusterErrorCodesOfAdminRefusals(t *testing.T) {
 		{cluster.ErrPreferredLeaderNotAvailable, kerr.PreferredLeaderNotAvailable},
 		{cluster.ErrFenced, kerr.RequestTimedOut},
 		{cluster.ErrInvalidPartitions, kerr.InvalidPartitions},
+		// Writes etcd dropped, whose outcome is unknown: retriable.
+		{status.Error(codes.Unavailable, "error reading from server: use of closed network connection"), kerr.RequestTimedOut},
+		{rpctypes.ErrTimeout, kerr.RequestTimedOut},
+		{rpctypes.ErrNoLeader, kerr.RequestTimedOut},
 	} {
 		err := fmt.Errorf("server: create topic %q: %w", "t", fmt.Errorf("cluster: create topic t: %w", c.err))
 		if got := clusterErrorCode(err); got != c.want.Code {

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,7 +20,15 @@ import (
 // the partition is held in the long poll until it has, not answered
 // UNKNOWN_TOPIC_ID / NOT_LEADER_OR_FOLLOWER and rested.
 func TestClusterNewTopicIsWritableWithoutFollowerRests(t *testing.T) {
-	tc := startTestCluster(t)
+	// The leader holds a follower's fetch for at most its MaxWait: the
+	// test clusters' 100 ms is shorter than the time a leader's
+	// reconciler may take to open a new partition after the follower's
+	// has on a loaded machine (holds timed out after 0.1-0.43 s under
+	// -race at a load average of 20-60, and the followers rested). With
+	// a window of 5 s, above any such lag, the test pins the hold itself.
+	tc := startTestClusterWith(t, func(_ *clusterTestNode, cfg *Config) {
+		cfg.Cluster.Config.ReplicaFetchWaitMax = 5 * time.Second
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(mustClient(t, tc.node(1).addr))
@@ -34,13 +44,39 @@ func TestClusterNewTopicIsWritableWithoutFollowerRests(t *testing.T) {
 		}
 		return n
 	}
+	// epochs are the nodes' broker epochs: a node fenced during the test
+	// (its 3 s lease lapsed on a machine too loaded to renew it) leads
+	// nothing until registered again, and its followers rest rightly.
+	epochs := func() []int64 {
+		var e []int64
+		for _, node := range tc.nodes {
+			if reg := node.srv.node.currentReg(); reg != nil && node.srv.node.registered.Load() {
+				e = append(e, reg.Epoch())
+			} else {
+				e = append(e, -1)
+			}
+		}
+		return e
+	}
+	startEpochs := epochs()
 	before := notReady()
 	const topics, partitions = 4, 3
 	for i := range topics {
 		topic := fmt.Sprintf("fresh-%d", i)
-		resp, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
-		if err != nil || resp.Err != nil {
-			t.Fatalf("create %s: %v %v", topic, err, resp.Err)
+		// A creation answered with a retriable error (REQUEST_TIMED_OUT:
+		// etcd dropped the write on a loaded machine) is retried, as a
+		// client would; it may have taken effect all the same.
+		for try := 1; ; try++ {
+			resp, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic)
+			if err == nil {
+				err = resp.Err // kadm returns the topic's error as err too
+			}
+			if err == nil || try > 1 && errors.Is(err, kerr.TopicAlreadyExists) {
+				break
+			}
+			if !kerr.IsRetriable(err) || try == 5 {
+				t.Fatalf("create %s (try %d): %v", topic, try, err)
+			}
 		}
 		for p := range int32(partitions) {
 			r := &kgo.Record{Topic: topic, Partition: p, Value: []byte("first")}
@@ -52,7 +88,11 @@ func TestClusterNewTopicIsWritableWithoutFollowerRests(t *testing.T) {
 			}
 		}
 	}
-	if n := notReady() - before; n != 0 {
+	n := notReady() - before
+	if end := epochs(); n != 0 && !slices.Equal(end, startEpochs) {
+		t.Skipf("a broker was fenced during the test (broker epochs %v, then %v): %d rests are not the hold's to prevent", startEpochs, end, n)
+	}
+	if n != 0 {
 		t.Fatalf("followers rested partitions of new topics %d times on leader-not-ready answers, want 0", n)
 	}
 }

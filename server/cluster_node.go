@@ -200,6 +200,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 		Self:       n.self,
 		LagTimeMax: c.ReplicaLagTimeMax,
 		AlterISR:   n.alterISR,
+		AlterISRs:  n.alterISRs,
 		TopicID: func(topic string) [16]byte {
 			return n.snapshot().Topics[topic].ID
 		},
@@ -658,6 +659,30 @@ func (n *brokerNode) alterISR(ctx context.Context, old cluster.PartitionState, n
 		NewISR: newISR, NewISREpochs: newISREpochs,
 	})
 	return err
+}
+
+// alterISRs is alterISR of many partitions, in one transaction per
+// cluster.MaxUpdatesPerTxn of them (replica.Config.AlterISRs).
+func (n *brokerNode) alterISRs(ctx context.Context, props []replica.ISRProposal) []error {
+	errs := make([]error, len(props))
+	reg := n.currentReg()
+	if reg == nil {
+		for i, p := range props {
+			errs[i] = fmt.Errorf("server: ISR change of %s-%d: %w", p.Old.Topic, p.Old.Partition, cluster.ErrFenced)
+		}
+		return errs
+	}
+	reqs := make([]cluster.ISRChange, len(props))
+	for i, p := range props {
+		reqs[i] = cluster.ISRChange{
+			Topic: p.Old.Topic, Partition: p.Old.Partition,
+			Leader: n.self, BrokerEpoch: reg.Epoch(),
+			LeaderEpoch: p.Old.LeaderEpoch, PartitionEpoch: p.Old.PartitionEpoch,
+			NewISR: p.NewISR, NewISREpochs: p.NewISREpochs,
+		}
+	}
+	ctrl := cluster.NewController(cluster.ControllerConfig{NodeID: n.self, Store: reg.Store(), Logger: n.log})
+	return ctrl.AlterISRs(ctx, reqs)
 }
 
 // snapshot is the latest metadata; an empty one before the store opens.

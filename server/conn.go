@@ -86,6 +86,14 @@ type conn struct {
 	// before which it is not read (throttled, as Kafka mutes a channel).
 	groupCreations *rate.Limiter
 	mutedUntil     time.Time
+
+	// The produce pipeline (produce_pipeline.go): pipe is the running
+	// one, nil when none runs; commitWaits and commitDeadline are what
+	// the produce being handled left to wait for (awaitCommit). Owned by
+	// the connection's goroutine.
+	pipe           *producePipe
+	commitWaits    []commitWait
+	commitDeadline time.Time
 }
 
 // reqHeader is a request's header, decoded with kbin: kmsg has no type for
@@ -136,6 +144,11 @@ func (c *conn) serve() {
 			c.releaseViews()
 			c.putFrame()
 		}
+		// The produces appended before the connection ended are still
+		// answered (and the pipeline's goroutine is waited for).
+		if err := c.drainProduces(); err != nil {
+			c.logClose(err)
+		}
 	}()
 	if c.ln.tls != nil {
 		if err := c.handshakeTLS(); err != nil {
@@ -150,6 +163,10 @@ func (c *conn) serve() {
 			return
 		}
 		if c.sasl != nil && c.sasl.rawTokens {
+			if err := c.drainProduces(); err != nil {
+				c.logClose(err)
+				return
+			}
 			if err := c.serveRawToken(); err != nil {
 				c.logClose(err)
 				return
@@ -326,6 +343,12 @@ func (c *conn) handleFrame() error {
 	if err != nil {
 		return err
 	}
+	if hdr.key != produceKey {
+		// Only consecutive produces overlap (produce_pipeline.go).
+		if err := c.drainProduces(); err != nil {
+			return err
+		}
+	}
 	api := lookupAPI(hdr.key)
 	if api == nil {
 		return fmt.Errorf("server: unknown API key %d (correlation id %d, client %q)", hdr.key, hdr.corrID, hdr.clientID)
@@ -360,6 +383,12 @@ func (c *conn) handleFrame() error {
 	}
 	c.keepBudget(keep)
 	resp, err := api.handle(c, &hdr, req)
+	if waits, deadline := c.takeCommitWaits(); err == nil && resp != nil && (len(waits) > 0 || c.pipe != nil) {
+		// A produce waiting for its records to be committed, or one
+		// answered behind such: in order, from the pipeline.
+		c.releaseViews()
+		return c.pipelineProduce(pendingProduce{hdr: hdr, resp: resp, waits: waits, deadline: deadline, start: start})
+	}
 	if err == nil {
 		c.s.metrics.request(hdr.key, time.Since(start))
 		if resp != nil {

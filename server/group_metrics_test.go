@@ -109,9 +109,9 @@ func TestGroupMetricsBoundGroupsWithoutMembers(t *testing.T) {
 	adm := b.admin()
 	createGroupTopic(t, ctx, adm, topic, 1)
 	cl := b.client()
-	simpleCommits(t, ctx, cl, topic, "old", 1)
+	simpleCommits(t, ctx, nil, cl, topic, "old", 1)
 	time.Sleep(5 * time.Millisecond) // commit times are in ms
-	simpleCommits(t, ctx, cl, topic, "new", 1)
+	simpleCommits(t, ctx, nil, cl, topic, "new", 1)
 
 	// Only the most recent simple group fits the cap of one partition.
 	if got := groupGauges(t, b, "tributary_consumergroup_committed_offset", nil); !mapsEqual(got, map[string]float64{"group=new-0000000 partition=0 topic=gbound ": 0}) {

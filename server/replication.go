@@ -296,14 +296,12 @@ type commitWait struct {
 	sp   *kmsg.ProduceResponseTopicPartition
 }
 
-// waitCommitted waits for every acks=all partition of a request, all at
-// once: each waits on its own leader, and the request's time is the
+// waitCommittedCtx waits for every acks=all partition of a request, all
+// at once: each waits on its own leader, and the request's time is the
 // longest of them, not their sum (every append is done before the first
-// wait). A partition whose wait fails gets the error's code and no
-// offset. timeoutMillis is the request's timeout.
-func (s *Server) waitCommitted(waits []commitWait, timeoutMillis int32) {
-	ctx, cancel := context.WithTimeout(s.ctx, time.Duration(max(timeoutMillis, 0))*time.Millisecond)
-	defer cancel()
+// wait). A partition whose wait fails gets the error's code and no offset.
+// ctx ends at the request's timeout.
+func (s *Server) waitCommittedCtx(ctx context.Context, waits []commitWait) {
 	for i := range waits {
 		w := &waits[i]
 		if err := w.ld.WaitCommitted(ctx, w.last); err != nil {
