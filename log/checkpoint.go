@@ -127,7 +127,9 @@ func readCheckpoint(dir string) (c checkpoint, ok bool, err error) {
 // overwrite fails the checkpoint's CRC, which costs a full scan at the
 // next open, never a wrong recovery point.
 func writeCheckpoint(dir string, c checkpoint) error {
-	err := checkpointFormat.WriteFrame(filepath.Join(dir, CheckpointFile), encodeCheckpoint(c),
+	path := filepath.Join(dir, CheckpointFile)
+	observeSync(syncOpReplace, path)
+	err := checkpointFormat.WriteFrame(path, encodeCheckpoint(c),
 		framedfile.OverwriteWhenFull())
 	if err != nil {
 		return fmt.Errorf("log: write checkpoint: %w", err)

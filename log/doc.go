@@ -39,7 +39,10 @@
 // recovery-checkpoint, lost-offsets, cleaner-checkpoint, producer-snapshot,
 // leader-epoch-checkpoint and meta/producer-ids are framed by package internal/framedfile (magic,
 // version, length, CRC-32C over header and payload; see its doc for the
-// bytes) and replaced atomically (temp file, fsync, rename, fsync dir).
+// bytes) and replaced atomically (temp file, fsync, rename, fsync dir),
+// but for the Manager's checkpoint pass and close (see "Checkpoint pass"
+// and "Clean shutdown of a data dir") and the leader epoch checkpoint
+// (overwritten in place without fsync, see there).
 // Each is at version 2; version 1 was the frame without the reserved and
 // length word, and is still read (the rule: read N and N-1, write N). Its
 // payloads below are those of version 2; a version-1 payload is the same
@@ -99,7 +102,29 @@
 // by Checkpoint, and Open trims the same way). At Open the batches that
 // recovery scans (those past the recovery offset, after an unclean stop)
 // teach it their PartitionLeaderEpoch, and entries past the recovered log
-// end go. Absent: empty (a data dir from before epochs were kept; a
+// end go.
+//
+// The file is overwritten in place (one pwrite, then a cut if it
+// shrank) without fsync, so that a takeover of thousands of partitions,
+// and a follower's append of a new epoch's first batch, wait for no disk
+// flush and create no file. A crash midway leaves at worst a frame that
+// fails its CRC, an unreadable file. The rule that makes this safe: the file is made durable before any recovery checkpoint is
+// written (syncEpochs: an fsync of the file and the directory, or the
+// syncfs of the Manager's checkpoint pass), and recovery relearns every
+// epoch that begins at or past the recovery offset from the batches'
+// PartitionLeaderEpoch. An epoch's entry exists before the log's flushed
+// offset can pass its start (BecomeLeader records the log end, a
+// follower learns a batch's epoch before it appends it), so every entry
+// below the recovery offset on disk is in a durable file, and after a
+// power loss the cache holds every epoch of the data the log still has:
+// it never claims less than a follower's truncation relies on. What a
+// power loss can take back is an entry of an epoch with no data yet (its
+// start is the log end, what the epoch before it ends at anyway) or one
+// whose batches it also took; a torn file is rebuilt from the batch
+// headers. Kafka
+// (KAFKA-15046) kept the fsync when an epoch is assigned and dropped it
+// for truncations, whose stale entries loading trims; here both go
+// without, the recovery checkpoint carrying the ordering. Absent: empty (a data dir from before epochs were kept; a
 // single broker's Manager then makes each partition lead at epoch 0 from
 // its log start, and a cache of just that is not written on an
 // unreplicated log, so a single broker creates no such file; a
@@ -181,6 +206,39 @@
 // rewrites it with the gaps still in the log (those below the log start
 // go); at most 4096 ranges, the lowest forgotten first. An unreadable file
 // counts as empty, which reports its gaps again.
+//
+// # Checkpoint pass
+//
+// Every CheckpointInterval (log.flush.offset.checkpoint.interval.ms) the
+// Manager writes each partition's recovery checkpoint and producer
+// snapshot that changed (ckptpass.go). Kafka keeps one file per data dir
+// for all partitions' recovery points; here each partition keeps its own
+// files, unchanged in format, and the pass makes all of them durable with
+// at most two syncfs(2) of the data dir's file system instead of two
+// fsyncs per changed file:
+//
+//  1. for each partition, without fsync: a producer snapshot of
+//     unchanged size is overwritten in place; one of a new size, and a
+//     checkpoint without a file of its size yet, go to a temp file;
+//  2. one syncfs makes the temp files durable, and every leader epoch
+//     file replaced since the last pass (see leader-epoch-checkpoint);
+//  3. under each log's ckptMu: the temp files are renamed over their
+//     files, unless a truncation or a close wrote the file meanwhile
+//     (theirs is newer; a generation count tells), and a checkpoint whose
+//     file exists is overwritten in place (a pwrite of a few dozen bytes
+//     within one sector) with the log's current values, its epoch file
+//     synced first if it changed since step 2;
+//  4. one syncfs makes all of it durable.
+//
+// A crash anywhere leaves each file old, new or, for an in-place
+// snapshot or a renamed file after a power loss, unreadable: an older
+// recovery checkpoint only scans more, an unreadable snapshot rebuilds
+// the producers from the batch headers. A file the pass wrote counts as
+// durable only once step 4 returned: until then a write that must be
+// durable (the producer snapshot before segments are deleted, Sync's
+// checkpoint) writes it again itself. A pass with nothing changed syncs
+// nothing. Without syncfs (not Linux) each log's Checkpoint runs as
+// before, its files replaced atomically with fsyncs.
 //
 // # Clean shutdown of a data dir
 //
@@ -488,7 +546,8 @@
 // cleanMu, writeMu, segMu, ckptMu, pidMu; syncMu apart. The cleaner
 // checkpoint is written under ckptMu. The epoch cache's epochs.mu is
 // taken after writeMu (its changes hold both, and the file is written
-// under both); hwMu (hw.go) after writeMu and epochs.mu. The long-polling
+// under both) and after ckptMu (syncEpochs reads the file's generation
+// under it, never holding it across an fsync); hwMu (hw.go) after writeMu and epochs.mu. The long-polling
 // readers' watchMu (watch.go) comes after all of them and nothing is
 // taken under it.
 package log

@@ -4,12 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/tributary-io/tributary/internal/framedfile"
+	"github.com/tributary-io/tributary/internal/syncjournal"
 	"github.com/tributary-io/tributary/recordbatch"
 )
 
@@ -28,7 +30,11 @@ import (
 // one covering it, whose start moves up to it.
 //
 // The cache lives in the leader-epoch-checkpoint file (see the package
-// comment), rewritten at each change.
+// comment), overwritten in place at each change and not fsynced: the file
+// is made durable before any recovery checkpoint is written (syncEpochs),
+// by the Manager's checkpoint pass (one syncfs for every partition), or
+// by the next durable write of the recovery checkpoint. Why that is
+// enough is in the package comment ("leader-epoch-checkpoint").
 
 const (
 	// LeaderEpochCheckpointFile is the per-partition leader epoch cache.
@@ -72,6 +78,14 @@ type epochCache struct {
 	// dirty: the file is behind entries (a write failed); Checkpoint
 	// retries. Stored under mu; loaded without it.
 	dirty atomic.Bool
+	// unsynced: the file was replaced since it was last made durable
+	// (replaceEpochs writes without fsync, see syncEpochs). Stored under
+	// mu; loaded without it.
+	unsynced atomic.Bool
+	// gen counts the file's replacements, so that a sync can tell
+	// whether the file it made durable is still the current one. Guarded
+	// by mu.
+	gen uint64
 
 	latest atomic.Int32 // the last entry's epoch, -1 with none
 	// stamp is the epoch that appends stamp in each batch (BecomeLeader),
@@ -281,7 +295,14 @@ func (l *Log) replaceEpochs(entries []EpochEntry) error {
 	// and a replica that restarts without its last epoch fetches without
 	// it, so its leader cannot see that its tail diverged.
 	if ec.onDisk || l.hws.replicated.Load() || !trivialEpochs(entries, l.startOffset.Load()) {
-		err := epochCkptFormat.WriteFrame(filepath.Join(l.dir, LeaderEpochCheckpointFile), encodeEpochCheckpoint(entries))
+		// Overwritten in place, not fsynced (see syncEpochs): a takeover
+		// of thousands of partitions and a follower's append of a new
+		// epoch's first batch wait for no disk flush, and create no
+		// file (a temp file and a rename in each partition cost more
+		// than the fsyncs did).
+		ec.gen++
+		ec.unsynced.Store(true)
+		err := overwriteUnsynced(filepath.Join(l.dir, LeaderEpochCheckpointFile), encodeEpochCheckpoint(entries))
 		if err != nil {
 			return l.limitErr(fmt.Errorf("log: write leader epoch checkpoint of %s: %w", l.dir, err))
 		}
@@ -453,4 +474,87 @@ func (l *Log) loadEpochs(clean bool, recoverFrom int64) error {
 		return nil
 	}
 	return l.replaceEpochs(entries)
+}
+
+// syncEpochs makes the leader-epoch-checkpoint file durable if it was
+// replaced since it last was. It must run before a recovery checkpoint is
+// written (any write of it, durable or not: the kernel may write a page
+// back at any time): recovery relearns from the batches only the epochs
+// that begin at or past the recovery offset on disk, so every epoch
+// beginning below it must be in a durable file first. An epoch's entry
+// is in the cache before the log's flushed offset can pass the epoch's
+// start (BecomeLeader records the log end; a follower learns a batch's
+// epoch before appending it), so syncing after the recovery offset was
+// read covers every entry it relies on. No lock is held across the
+// fsyncs (the cache's writers hold writeMu): a replacement meanwhile
+// leaves the flag set for the next sync. Caller holds ckptMu.
+func (l *Log) syncEpochs() error {
+	ec := &l.epochs
+	if !ec.unsynced.Load() {
+		return nil
+	}
+	ec.mu.Lock()
+	gen := ec.gen
+	ec.mu.Unlock()
+	path := filepath.Join(l.dir, LeaderEpochCheckpointFile)
+	observeSync(syncOpFsync, path)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		// Replaced by nothing: a failed write removed its temp file and
+		// left no file, which reads as an empty cache, rebuilt from the
+		// batches.
+		err = nil
+	} else if err == nil {
+		err = syncjournal.Sync(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = syncDir(l.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("log: sync leader epoch checkpoint of %s: %w", l.dir, err)
+	}
+	ec.mu.Lock()
+	if ec.gen == gen {
+		ec.unsynced.Store(false)
+	}
+	ec.mu.Unlock()
+	return nil
+}
+
+// epochSyncMark is a log's epoch file generation before a file-system
+// barrier (syncfs) that makes it durable.
+type epochSyncMark struct {
+	l   *Log
+	gen uint64
+}
+
+// epochMarks returns the logs whose epoch file is not known durable, with
+// their generations, to be passed to epochsSynced after a syncfs.
+func epochMarks(logs []*Log) []epochSyncMark {
+	var out []epochSyncMark
+	for _, l := range logs {
+		if !l.epochs.unsynced.Load() {
+			continue
+		}
+		l.epochs.mu.Lock()
+		out = append(out, epochSyncMark{l, l.epochs.gen})
+		l.epochs.mu.Unlock()
+	}
+	return out
+}
+
+// epochsSynced records that a syncfs that began after epochMarks made the
+// epoch files of marks durable: those not replaced since are synced.
+func epochsSynced(marks []epochSyncMark) {
+	for _, m := range marks {
+		ec := &m.l.epochs
+		ec.mu.Lock()
+		if ec.gen == m.gen {
+			ec.unsynced.Store(false)
+		}
+		ec.mu.Unlock()
+	}
 }

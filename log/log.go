@@ -115,13 +115,26 @@ type Log struct {
 	// checkpoint. Guarded by writeMu.
 	closeErr error
 
-	ckptMu       sync.Mutex // serialises checkpoint and producer snapshot writes; guards lastCkpt and lastSnap
-	lastCkpt     checkpoint
-	lastCkptSet  bool
-	lastSnap     snapshotMark // the producer snapshot on disk
-	watchers     watchList    // long-polling readers, see watch.go
-	hws          hwState      // the high watermark, see hw.go
-	epochs       epochCache   // the leader epoch cache, see epoch.go
+	ckptMu      sync.Mutex // serialises checkpoint and producer snapshot writes; guards the fields to lastSnap
+	lastCkpt    checkpoint
+	lastCkptSet bool
+	// lastCkptPending: lastCkpt was written by a checkpoint pass whose
+	// syncfs has not returned yet, so it is not known durable (see
+	// ckptpass.go).
+	lastCkptPending bool
+	// ckptViaTmp: the file is not the size of the frame a pass would
+	// overwrite in place (a version-1 file, say): the next pass replaces
+	// it through a temp file.
+	ckptViaTmp bool
+	// fileGen counts the writes of the recovery checkpoint and the
+	// producer snapshot made outside a checkpoint pass: a pass renames
+	// the temp files it wrote only if none happened meanwhile.
+	fileGen  uint64
+	lastSnap snapshotMark // the producer snapshot on disk
+
+	watchers     watchList  // long-polling readers, see watch.go
+	hws          hwState    // the high watermark, see hw.go
+	epochs       epochCache // the leader epoch cache, see epoch.go
 	recoveryInfo RecoveryInfo
 }
 
@@ -832,6 +845,26 @@ func (l *Log) checkpointRecovery() error {
 func (l *Log) writeCheckpoint(clean bool) error {
 	l.ckptMu.Lock()
 	defer l.ckptMu.Unlock()
+	c := l.currentCheckpoint(clean)
+	if !l.lastCkptPending && l.checkpointUnchanged(c) {
+		return nil
+	}
+	// The epochs the new recovery offset stops recovery from relearning
+	// must be durable first (see syncEpochs).
+	if err := l.syncEpochs(); err != nil {
+		return err
+	}
+	l.fileGen++
+	if err := writeCheckpoint(l.dir, c); err != nil {
+		return err
+	}
+	l.lastCkpt, l.lastCkptSet, l.lastCkptPending, l.ckptViaTmp = c, true, false, false
+	return nil
+}
+
+// currentCheckpoint is the recovery checkpoint the log's state calls for.
+// Caller holds ckptMu.
+func (l *Log) currentCheckpoint(clean bool) checkpoint {
 	c := checkpoint{
 		clean:          clean,
 		indexFormat:    indexFormatVersion,
@@ -839,22 +872,24 @@ func (l *Log) writeCheckpoint(clean bool) error {
 		logStartOffset: l.startOffset.Load(),
 	}
 	l.recordHighWatermark(&c)
-	if l.lastCkptSet && c == l.lastCkpt {
-		return nil
+	return c
+}
+
+// checkpointUnchanged reports whether the file written last already says
+// c. Caller holds ckptMu.
+func (l *Log) checkpointUnchanged(c checkpoint) bool {
+	if !l.lastCkptSet {
+		return false
 	}
-	if l.managed && !clean && l.lastCkptSet && c.recoveryOffset == l.lastCkpt.recoveryOffset &&
-		c.logStartOffset == l.lastCkpt.logStartOffset && c.indexFormat == l.lastCkpt.indexFormat &&
-		c.highWatermark == l.lastCkpt.highWatermark && c.hasHW == l.lastCkpt.hasHW {
-		// A Manager's log: only the clean flag differs, and it counts only
-		// with the data dir's clean-shutdown marker, which is gone while
-		// the log is open. (An untouched partition keeps a clean file.)
-		return nil
+	if c == l.lastCkpt {
+		return true
 	}
-	if err := writeCheckpoint(l.dir, c); err != nil {
-		return err
-	}
-	l.lastCkpt, l.lastCkptSet = c, true
-	return nil
+	// A Manager's log: only the clean flag differs, and it counts only
+	// with the data dir's clean-shutdown marker, which is gone while the
+	// log is open. (An untouched partition keeps a clean file.)
+	last := l.lastCkpt
+	last.clean = c.clean
+	return l.managed && !c.clean && c == last
 }
 
 // unflushedSince reports when the log was last flushed, and whether anything

@@ -637,11 +637,15 @@ func (m *Manager) run() {
 }
 
 // checkpointAll writes every log's checkpoint and producer snapshot that
-// changed, a pool of workers at a time: each changed file costs two
-// fsyncs, which one after another for ten thousand partitions would take
-// longer than the interval.
+// changed: with syncfs, made durable by one or two barriers for the data
+// dir (checkpointPass); without, a pool of workers at a time, each changed
+// file costing two fsyncs.
 func (m *Manager) checkpointAll() {
 	logs := m.logs()
+	if syncFSSupported {
+		m.checkpointPass(logs)
+		return
+	}
 	parallel(len(logs), m.ioWorkers(), func(i int) error {
 		if err := logs[i].Checkpoint(); err != nil && !errors.Is(err, ErrClosed) {
 			m.logger.Error("log: checkpoint failed", "dir", logs[i].dir, "err", m.storageErr(err))

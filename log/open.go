@@ -179,6 +179,15 @@ func open(dir string, cfg Config, mo *managedOpen) (*Log, error) {
 		l.closeSegments()
 		return nil, err
 	}
+	if mo == nil {
+		// The checkpoint above already vouches for the recovered batches
+		// whose epochs loadEpochs just learned (see syncEpochs). A
+		// Manager's syncfs (markDurable) does this for its logs.
+		if err := l.syncEpochs(); err != nil {
+			l.closeSegments()
+			return nil, err
+		}
+	}
 	l.recoveryInfo = info // loadProducers looks at what was lost
 	if err := l.loadProducers(); err != nil {
 		l.closeSegments()

@@ -36,6 +36,10 @@ type snapshotMark struct {
 	written bool   // the file holds the table at offset and version below
 	offset  int64  // the log end offset it covers
 	version uint64 // producerTable.version it was taken at
+	// pending: written by a checkpoint pass whose syncfs has not
+	// returned yet, so not known durable (see ckptpass.go): a write that
+	// must be durable (before segments are deleted) writes it again.
+	pending bool
 }
 
 // producerSnapshot is a decoded producer snapshot: the state of every
@@ -79,6 +83,8 @@ func (l *Log) saveProducerSnapshot(mustReplace bool) error {
 	data := encodeProducerSnapshot(end, l.producers.m)
 	l.pidMu.Unlock()
 	path := filepath.Join(l.dir, ProducerSnapshotFile)
+	l.fileGen++
+	observeSync(syncOpReplace, path)
 	err := producerSnapshotFormat.WriteFrame(path, data)
 	if err == nil {
 		l.lastSnap = snapshotMark{written: true, offset: end, version: version}

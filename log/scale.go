@@ -139,6 +139,7 @@ func firstErr(errs []error) error {
 func (m *Manager) markDurable(logs []*Log) error {
 	if err := syncFS(m.dir); err == nil {
 		for _, l := range logs {
+			l.epochs.unsynced.Store(false) // rewritten by Open, if at all: nothing else runs yet
 			l.flushedOffset.Store(l.nextOffset.Load())
 			for _, s := range l.segs[:len(l.segs)-1] {
 				s.Flushed() // recovered and sealed: durable now
@@ -318,7 +319,13 @@ func (l *Log) closeFinish() error {
 	end := l.nextOffset.Load()
 	version := l.producers.version
 	snap := snapshotMark{written: true, offset: end, version: version}
+	if l.lastSnap.sameAs(snap) {
+		// Written by a checkpoint pass: this close's syncfs makes it
+		// durable.
+		l.lastSnap = snap
+	}
 	if l.lastSnap != snap && !l.snapshotNeedless() {
+		l.fileGen++
 		data := encodeProducerSnapshot(end, l.producers.m)
 		if err := writeFileDeferred(filepath.Join(l.dir, ProducerSnapshotFile), data); err != nil {
 			// The previous snapshot stays, valid: a longer scan at the
@@ -335,6 +342,7 @@ func (l *Log) closeFinish() error {
 	if l.lastCkptSet && c == l.lastCkpt || l.cleanCheckpointNeedless(c) {
 		return nil
 	}
+	l.fileGen++
 	if err := writeFileDeferred(filepath.Join(l.dir, CheckpointFile), encodeCheckpoint(c)); err != nil {
 		if !isNoSpace(err) {
 			return fmt.Errorf("log: close %s: %w", l.dir, err)
@@ -344,7 +352,7 @@ func (l *Log) closeFinish() error {
 			return fmt.Errorf("log: close %s: %w", l.dir, err)
 		}
 	}
-	l.lastCkpt, l.lastCkptSet = c, true
+	l.lastCkpt, l.lastCkptSet, l.lastCkptPending = c, true, false
 	return nil
 }
 

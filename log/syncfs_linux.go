@@ -8,10 +8,14 @@ import (
 	"github.com/tributary-io/tributary/internal/syncjournal"
 )
 
+// syncFSSupported: syncFS is a syscall here.
+const syncFSSupported = true
+
 // syncFS flushes every dirty page and all metadata of the file system
 // holding dir, and waits for it (syncfs(2)): one barrier for thousands of
 // partitions' files instead of an fsync each.
 func syncFS(dir string) error {
+	observeSync(syncOpSyncFS, dir)
 	f, err := os.Open(dir)
 	if err != nil {
 		return err

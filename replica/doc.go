@@ -106,13 +106,16 @@
 // # The leader epoch and durability
 //
 // Becoming a partition's leader at a new epoch writes the epoch, and the
-// offset it starts at, to the log's leader-epoch checkpoint (a file
-// replaced atomically: two fsyncs) before the Leader is published in the
-// Manager. Until then the partition has no Leader here: a produce is
-// answered NOT_LEADER_OR_FOLLOWER (and retried), and a follower's fetch
-// is not answered from this log, so no record is acknowledged at an epoch,
-// and no follower truncates against an epoch (DivergingEpoch), that a
-// crash of this broker could take back. Only the publication waits for
-// the checkpoint; the checkpoints of different partitions are written
-// concurrently.
+// offset it starts at, to the log's leader-epoch checkpoint before the
+// Leader is published in the Manager: until then the partition has no
+// Leader here, a produce is answered NOT_LEADER_OR_FOLLOWER (and
+// retried) and a follower's fetch is not answered from this log. The
+// file is replaced without fsync (package log, "leader-epoch-checkpoint"):
+// the log makes it durable before any recovery checkpoint that stops
+// recovery from relearning the epoch from the batches' PartitionLeaderEpoch,
+// so after a crash the epoch cache holds the epoch of every batch the log
+// still has, and a follower never truncates against an epoch the leader's
+// data does not back. A takeover of thousands of partitions therefore
+// waits for no disk flush; the checkpoint pass makes their files durable
+// with one syncfs.
 package replica

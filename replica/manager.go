@@ -158,10 +158,9 @@ func NewManager(cfg Config) *Manager {
 // partition already led on the same log, it hands the Leader the newer
 // state (an ISR change, a new epoch) and min.insync.replicas.
 //
-// Role changes of different partitions may run concurrently (the leader
-// epoch checkpoint a new epoch writes is two fsyncs: a broker taking over
-// thousands of partitions overlaps them); those of one partition wait for
-// each other (claim). Manager.mu is held only to read and write the maps,
+// Role changes of different partitions may run concurrently (a broker
+// taking over thousands of partitions overlaps their log writes); those
+// of one partition wait for each other (claim). Manager.mu is held only to read and write the maps,
 // never across a log write, so the produces and fetches that look a
 // Leader up are not held behind a takeover.
 func (m *Manager) BecomeLeader(l Log, state cluster.PartitionState, minISR int) (*Leader, error) {
@@ -205,9 +204,11 @@ func (m *Manager) BecomeLeader(l Log, state cluster.PartitionState, minISR int) 
 		}
 	}
 	// The Leader is published only once NewLeader returns, that is once
-	// the log's epoch cache holds state.LeaderEpoch durably: no produce
-	// is appended, and no follower's fetch answered (a DivergingEpoch
-	// included), at an epoch a crash could take back.
+	// the log's epoch cache holds state.LeaderEpoch: no produce is
+	// appended, and no follower's fetch answered (a DivergingEpoch
+	// included), at an epoch the log does not know. The log makes the
+	// epoch durable before any recovery checkpoint relies on it (see
+	// doc.go, "The leader epoch and durability").
 	ld, err = NewLeader(l, state, cfg)
 	if err != nil {
 		return nil, err
