@@ -355,17 +355,7 @@ func TestManagerProposesISRChangesOfManyPartitionsAtOnce(t *testing.T) {
 		},
 	})
 	t.Cleanup(lm.Close)
-	for p := range int32(partitions) {
-		l := newFakeLog()
-		st := leaderState(1)
-		st.Partition = p
-		ld, err := lm.BecomeLeader(l, st, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.appendLeader(2)
-		ld.Appended()
-	}
+	leadPartitionsWithOneRecord(t, lm, partitions)
 	c.advance(11 * time.Second) // no follower ever fetched: every ISR shrinks
 	eventually(t, "every partition's shrink proposed", func() bool { return proposed.Load() >= partitions })
 	if m := most.Load(); m < 2 {
@@ -504,17 +494,7 @@ func TestManagerBatchesISRProposalsOfManyPartitions(t *testing.T) {
 		},
 	})
 	t.Cleanup(lm.Close)
-	for p := range int32(partitions) {
-		l := newFakeLog()
-		st := leaderState(1)
-		st.Partition = p
-		ld, err := lm.BecomeLeader(l, st, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.appendLeader(2)
-		ld.Appended()
-	}
+	leadPartitionsWithOneRecord(t, lm, partitions)
 	c.advance(11 * time.Second) // no follower ever fetched: every ISR shrinks
 	eventually(t, "every shrink proposed, the failed one twice", func() bool {
 		mu.Lock()
@@ -539,5 +519,22 @@ func TestManagerBatchesISRProposalsOfManyPartitions(t *testing.T) {
 	full := (partitions + isrProposalBatch - 1) / isrProposalBatch
 	if most := 2*full + tries[0] - 1; len(batches) > most {
 		t.Errorf("%d calls for %d partitions (%v), want at most %d: not batched", len(batches), partitions, batches, most)
+	}
+}
+
+// leadPartitionsWithOneRecord makes lm the leader of partitions 0 to n-1,
+// each with a record appended that no follower has fetched.
+func leadPartitionsWithOneRecord(t *testing.T, lm *Manager, n int) {
+	t.Helper()
+	for p := range int32(n) {
+		l := newFakeLog()
+		st := leaderState(1)
+		st.Partition = p
+		ld, err := lm.BecomeLeader(l, st, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.appendLeader(2)
+		ld.Appended()
 	}
 }
