@@ -22,12 +22,7 @@ import (
 // stops fetching holds acks=all produces up until it is back.
 func TestClusterAcksAllAnsweredOnceFollowersHoldTheRecords(t *testing.T) {
 	const topic = "acks"
-	n1 := startClusterNode(t, 1, replicaTestConfig(), clusterHooks{})
-	n2 := startClusterNode(t, 2, replicaTestConfig(), clusterHooks{})
-	n3 := startClusterNode(t, 3, replicaTestConfig(), clusterHooks{})
-	for _, n := range []*clusterNode{n1, n2, n3} {
-		n.createTopic(topic)
-	}
+	n1, n2, n3 := startThreeNodesWithTopic(t, topic)
 	st := partitionState(topic, 1, 1, 1, 2, 3)
 	n1.lead(st, 2)
 	n2.follow(st, n1)
@@ -536,4 +531,17 @@ func TestClusterLongPollsWakeFollowersOnAppendsAndConsumersOnCommit(t *testing.T
 	if p := fr.resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || countRecords(p.RecordBatches) != 2 {
 		t.Fatalf("consumer's fetch: error %d, %d records, want 2", p.ErrorCode, countRecords(p.RecordBatches))
 	}
+}
+
+// startThreeNodesWithTopic starts nodes 1, 2 and 3 with the replica test
+// settings, each with topic created in its log manager.
+func startThreeNodesWithTopic(t *testing.T, topic string) (n1, n2, n3 *clusterNode) {
+	t.Helper()
+	n1 = startClusterNode(t, 1, replicaTestConfig(), clusterHooks{})
+	n2 = startClusterNode(t, 2, replicaTestConfig(), clusterHooks{})
+	n3 = startClusterNode(t, 3, replicaTestConfig(), clusterHooks{})
+	for _, n := range []*clusterNode{n1, n2, n3} {
+		n.createTopic(topic)
+	}
+	return n1, n2, n3
 }

@@ -98,12 +98,7 @@ func (c *pipelineConn) next() (int32, kmsg.Response) {
 // and a request of another API queue behind them.
 func TestClusterPipelinedAcksAllProducesAppendWhileEarlierOnesWaitAndAnswerInOrder(t *testing.T) {
 	const topic = "pipeline"
-	n1 := startClusterNode(t, 1, replicaTestConfig(), clusterHooks{})
-	n2 := startClusterNode(t, 2, replicaTestConfig(), clusterHooks{})
-	n3 := startClusterNode(t, 3, replicaTestConfig(), clusterHooks{})
-	for _, n := range []*clusterNode{n1, n2, n3} {
-		n.createTopic(topic)
-	}
+	n1, n2, n3 := startThreeNodesWithTopic(t, topic)
 	st := partitionState(topic, 1, 1, 1, 2, 3)
 	ld := n1.lead(st, 2)
 	n2.follow(st, n1)
