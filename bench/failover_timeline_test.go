@@ -25,7 +25,7 @@ const (
 	// foStatusPoll is the pause between two Status polls of a survivor.
 	foStatusPoll = 5 * time.Millisecond
 	// foLogLines bounds the log lines of each survivor in a timeline.
-	foLogLines = 40
+	foLogLines = 60
 	// foMetadataRoot is the brokers' etcd key root (cluster.DefaultKeyRoot).
 	foMetadataRoot = "/tributary/"
 )
@@ -34,6 +34,8 @@ const (
 // etcd members saw.
 type foTimeline struct {
 	victim    int
+	topic     string
+	partition int32
 	fenceKey  string // suffix of the victim's registration key
 	partKey   string // suffix of the measured partition's state key
 	survivors []foSurvivor
@@ -66,7 +68,7 @@ type foSurvivor struct {
 // watchTimeline starts watching the survivors of k's kill; the caller
 // stops it with stop (report does).
 func (fs *foScale) watchTimeline(ctx context.Context, k foKill) (*foTimeline, error) {
-	tl := &foTimeline{victim: k.victim, fenceKey: "/brokers/" + strconv.Itoa(k.victim),
+	tl := &foTimeline{victim: k.victim, topic: k.topic, partition: k.partition, fenceKey: "/brokers/" + strconv.Itoa(k.victim),
 		partKey: "/partitions/" + k.topic + "/" + strconv.Itoa(int(k.partition))}
 	var victimEP string
 	for _, n := range fs.c.Nodes {
@@ -200,8 +202,19 @@ func (tl *foTimeline) report(t0, end time.Time) string {
 		fmt.Fprintf(&b, "\tcontroller keys       first %s: %s\n", at(tl.ctrlFirst), strings.Join(tl.ctrlEvents, ", "))
 	}
 	fmt.Fprintf(&b, "\tfirst acks=all produce %s\n", at(end))
+	// Per-partition lines only for the measured partition: there are
+	// thousands of the others.
+	own := "topic=" + tl.topic + " partition=" + strconv.Itoa(int(tl.partition)) + " "
+	keep := func(line string) bool {
+		for _, m := range []string{`msg="partition leader changed"`, `msg="partition ISR changed"`, `msg="replica became leader"`, `msg="replica became follower"`} {
+			if strings.Contains(line, m) {
+				return strings.Contains(line, own)
+			}
+		}
+		return true
+	}
 	for _, sv := range tl.survivors {
-		lines := logWindow(sv.logPath, sv.logFrom, t0, end.Add(100*time.Millisecond))
+		lines := logWindow(sv.logPath, sv.logFrom, t0, end.Add(100*time.Millisecond), keep)
 		fmt.Fprintf(&b, "\tnode %d log:\n", sv.id)
 		for _, l := range lines {
 			fmt.Fprintf(&b, "\t\t%s\n", l)
@@ -213,7 +226,7 @@ func (tl *foTimeline) report(t0, end time.Time) string {
 // logWindow reads a node's log from offset and returns its lines stamped
 // (slog's time=) between from and to, each prefixed by its ms since from,
 // at most foLogLines.
-func logWindow(path string, offset int64, from, to time.Time) []string {
+func logWindow(path string, offset int64, from, to time.Time, keep func(string) bool) []string {
 	f, err := os.Open(path)
 	if err != nil {
 		return []string{err.Error()}
@@ -233,7 +246,7 @@ func logWindow(path string, offset int64, from, to time.Time) []string {
 		}
 		stamp, _, _ := strings.Cut(rest, " ")
 		t, err := time.Parse(time.RFC3339Nano, stamp)
-		if err != nil || t.Before(from) || t.After(to) {
+		if err != nil || t.Before(from) || t.After(to) || !keep(line) {
 			continue
 		}
 		if len(out) == foLogLines {

@@ -180,6 +180,8 @@ type Embedded struct {
 	clientTLS  *TLSFiles
 	stopping   *atomic.Bool // quiets etcd's shutdown noise
 	closeOnce  sync.Once
+	done       chan struct{}  // closed by Close: ends logLeaders
+	wg         sync.WaitGroup // logLeaders
 }
 
 // EtcdDataDir returns the embedded member's etcd data dir under a broker
@@ -281,7 +283,35 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 			return nil, fmt.Errorf("cluster: etcd member %d joined the quorum as a learner: %w", c.NodeID, err)
 		}
 	}
-	return &Embedded{etcd: e, clientURLs: []string{clientURL}, clientTLS: c.ClientTLS, stopping: stopping}, nil
+	m := &Embedded{etcd: e, clientURLs: []string{clientURL}, clientTLS: c.ClientTLS, stopping: stopping, done: make(chan struct{})}
+	if c.Logger != nil {
+		m.wg.Go(func() { m.logLeaders(c.Logger.With("node", c.NodeID)) })
+	}
+	return m, nil
+}
+
+// logLeaders logs every raft leader the member learns of, with its term:
+// etcd logs elections below the warnings it is let log, and an election
+// is when the metadata quorum takes writes again after its leader died
+// (and, unasked for, a sign of a member too slow for its election
+// timeout).
+func (m *Embedded) logLeaders(log *slog.Logger) {
+	srv := m.etcd.Server
+	for {
+		select {
+		case <-srv.LeaderChangedNotify():
+		case <-m.done:
+			return
+		case <-srv.StopNotify():
+			return
+		}
+		leader := srv.Leader()
+		name := leader.String()
+		if mem := srv.Cluster().Member(leader); mem != nil {
+			name = mem.Name
+		}
+		log.Info("cluster: metadata quorum leader elected", "leader", name, "term", srv.Term())
+	}
 }
 
 // waitPromoted waits until e is a voter: AddVoter's caller promotes it
@@ -508,6 +538,8 @@ func (m *Embedded) ClientTLS() (*tls.Config, error) {
 func (m *Embedded) Close() {
 	m.closeOnce.Do(func() {
 		m.stopping.Store(true)
+		close(m.done)
+		m.wg.Wait()
 		m.etcd.Close()
 	})
 }

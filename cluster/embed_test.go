@@ -3,11 +3,14 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/types"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -163,5 +166,94 @@ func TestEmbeddedRefusesElectionTimeoutEtcdRefuses(t *testing.T) {
 		if election, tick := electionMs(ok); 5*tick > election || tick == 0 {
 			t.Errorf("election timeout %v: etcd would get %d ms and a %d ms heartbeat, which it refuses", ok, election, tick)
 		}
+	}
+}
+
+// logBuffer collects slog text lines.
+type logBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lines = append(b.lines, string(p))
+	return len(p), nil
+}
+
+func (b *logBuffer) has(parts ...string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, l := range b.lines {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(l, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// TestEmbeddedLogsTheNewQuorumLeader: when the member leading the raft
+// stops, the others log the leader they elect instead, by node id, with
+// its term.
+func TestEmbeddedLogsTheNewQuorumLeader(t *testing.T) {
+	q := newTestQuorum(t, 3)
+	logs := make([]*logBuffer, 3)
+	errs := make(chan error, 3)
+	for i := range q.members {
+		logs[i] = &logBuffer{}
+		c := q.config(i)
+		c.ElectionTimeout = 200 * time.Millisecond
+		c.Logger = slog.New(slog.NewTextHandler(logs[i], &slog.HandlerOptions{Level: slog.LevelInfo}))
+		go func() {
+			m, err := StartEmbedded(context.Background(), c)
+			q.members[i] = m
+			errs <- err
+		}()
+	}
+	for range q.members {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	leader := -1
+	for i, m := range q.members {
+		if m.etcd.Server.Leader() == m.etcd.Server.MemberID() {
+			leader = i
+		}
+	}
+	if leader < 0 {
+		t.Fatal("no member leads")
+	}
+	old := q.members[leader].etcd.Server.MemberID()
+	q.members[leader].stopping.Store(true)
+	q.members[leader].etcd.Server.HardStop()
+	q.stop(leader)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for i, m := range q.members {
+			if m == nil {
+				continue
+			}
+			now := m.etcd.Server.Leader()
+			if now == types.ID(0) || now == old {
+				continue
+			}
+			name := m.etcd.Server.Cluster().Member(now)
+			if name != nil && logs[i].has(`msg="cluster: metadata quorum leader elected"`, "leader="+name.Name+" ", fmt.Sprintf("term=%d", m.etcd.Server.Term())) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			for i := range logs {
+				t.Logf("member %d log: %v", i, logs[i].lines)
+			}
+			t.Fatal("no surviving member logged the leader it elected")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
