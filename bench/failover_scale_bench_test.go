@@ -482,7 +482,7 @@ func (fs *foScale) killOnce(ctx context.Context, mode foMode) (foKill, error) {
 		go func() { defer wg.Done(); f() }()
 	}
 	run(func() {
-		moved, acked, ok := fs.rawProbe(mctx, k.topic, k.partition, k.victim, t0)
+		moved, acked, ok := fs.rawProbe(mctx, k.topic, k.partition, k.victim, t0, tl.produced)
 		set(foMetadata, moved, moved != 0)
 		set(foRaw, acked, ok)
 	})
@@ -597,8 +597,10 @@ func ledBy(md *kmsg.MetadataResponse, node int32) []foTP {
 // rawProbe retries, every foPoll, Metadata for the partition from a live
 // node and, once it names a leader other than victim, one acks=all
 // Produce to that leader. It returns when Metadata first named another
-// leader (0: never) and when a Produce first succeeded.
-func (fs *foScale) rawProbe(ctx context.Context, topic string, partition int32, victim int, t0 time.Time) (moved, acked time.Duration, ok bool) {
+// leader (0: never) and when a Produce first succeeded; each Produce's
+// outcome is told to produced, if not nil.
+func (fs *foScale) rawProbe(ctx context.Context, topic string, partition int32, victim int, t0 time.Time,
+	produced func(leader int32, sent time.Time, err error)) (moved, acked time.Duration, ok bool) {
 	for i := 0; ; i++ {
 		leader := int32(-1)
 		var id [16]byte
@@ -615,8 +617,15 @@ func (fs *foScale) rawProbe(ctx context.Context, topic string, partition int32, 
 				moved = time.Since(t0)
 			}
 			batch := recordbatch.Build(1, foRecordSize, time.Now().UnixMilli())
+			sent := time.Now()
 			resp, err := fs.ask(ctx, int(leader), foProduceReq(topic, id, partition, batch))
-			if err == nil && produceOK(resp.(*kmsg.ProduceResponse)) {
+			if err == nil {
+				err = produceErr(resp.(*kmsg.ProduceResponse))
+			}
+			if produced != nil {
+				produced(leader, sent, err)
+			}
+			if err == nil {
 				return moved, time.Since(t0), true
 			}
 
@@ -644,11 +653,12 @@ func foProduceReq(topic string, id [16]byte, partition int32, batch []byte) *kms
 	return req
 }
 
-func produceOK(resp *kmsg.ProduceResponse) bool {
+// produceErr is the error of a Produce of one partition, nil if none.
+func produceErr(resp *kmsg.ProduceResponse) error {
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		return false
+		return errors.New("produce answer without the partition")
 	}
-	return resp.Topics[0].Partitions[0].ErrorCode == 0
+	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
 }
 
 // allMoved waits until a full Metadata of a live node shows no partition

@@ -52,6 +52,7 @@ type foTimeline struct {
 	parts                    int
 	ctrlFirst                time.Time
 	ctrlEvents               []string
+	produces                 []foProduce // the raw probe's
 	raftLeaderBefore, victID uint64
 }
 
@@ -160,6 +161,32 @@ func (fs *foScale) watchTimeline(ctx context.Context, k foKill) (*foTimeline, er
 	return tl, nil
 }
 
+// foProduce is one Produce of the raw probe.
+type foProduce struct {
+	leader  int32
+	sent    time.Time
+	took    time.Duration
+	outcome string
+}
+
+// produced records one Produce of the raw probe; safe on nil (a kill
+// without a timeline).
+func (tl *foTimeline) produced(leader int32, sent time.Time, err error) {
+	if tl == nil {
+		return
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = err.Error()
+		if len(outcome) > 60 {
+			outcome = outcome[:60]
+		}
+	}
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.produces = append(tl.produces, foProduce{leader, sent, time.Since(sent), outcome})
+}
+
 func (tl *foTimeline) closeClients() {
 	for _, sv := range tl.survivors {
 		sv.cli.Close()
@@ -202,6 +229,9 @@ func (tl *foTimeline) report(t0, end time.Time) string {
 		fmt.Fprintf(&b, "\tcontroller keys       first %s: %s\n", at(tl.ctrlFirst), strings.Join(tl.ctrlEvents, ", "))
 	}
 	fmt.Fprintf(&b, "\tfirst acks=all produce %s\n", at(end))
+	for _, p := range tl.produces {
+		fmt.Fprintf(&b, "\t\tproduce to %d sent %s: %s after %d ms\n", p.leader, at(p.sent), p.outcome, p.took.Milliseconds())
+	}
 	// Per-partition lines only for the measured partition: there are
 	// thousands of the others.
 	own := "topic=" + tl.topic + " partition=" + strconv.Itoa(int(tl.partition)) + " "
