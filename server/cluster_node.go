@@ -204,7 +204,8 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 		TopicID: func(topic string) [16]byte {
 			return n.snapshot().Topics[topic].ID
 		},
-		Alive: n.brokerAlive,
+		Alive:           n.brokerAlive,
+		RegisteredEpoch: n.registeredEpoch,
 		Fetch: replica.FetcherConfig{
 			MaxWait:           c.ReplicaFetchWaitMax,
 			MinBytes:          int32(c.ReplicaFetchMinBytes),
@@ -708,6 +709,13 @@ func (n *brokerNode) leaderHint(topic string, partition int32) (leader, epoch in
 func (n *brokerNode) brokerAlive(id int32) bool {
 	_, ok := n.snapshot().Brokers[id]
 	return ok
+}
+
+// registeredEpoch is broker id's registered broker epoch, 0 if it is
+// not registered (replica.Config.RegisteredEpoch: a follower joins an ISR only
+// under the registration the metadata shows).
+func (n *brokerNode) registeredEpoch(id int32) int64 {
+	return n.snapshot().Brokers[id].Epoch
 }
 
 // brokerEndpoint is where clients of listener reach broker id
