@@ -223,8 +223,14 @@ func (s *EtcdStore) load(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: load metadata under %s: %w", s.prefix, err)
 	}
+	return s.build(resp.Header.Revision, resp.Kvs), nil
+}
+
+// build makes the Snapshot of the whole prefix read at revision rev,
+// kvs, and resets the watch goroutine's state to it.
+func (s *EtcdStore) build(rev int64, kvs []*mvccpb.KeyValue) *Snapshot {
 	snap := &Snapshot{
-		Revision:   resp.Header.Revision,
+		Revision:   rev,
 		ClusterID:  s.clusterID,
 		Controller: -1,
 		Brokers:    map[int32]Broker{},
@@ -233,18 +239,18 @@ func (s *EtcdStore) load(ctx context.Context) (*Snapshot, error) {
 		// Credentials and ACLs: auth_etcd.go.
 		Credentials: map[CredentialKey]ScramCredential{},
 		ACLs:        map[string]ACL{},
-		ACLRevision: resp.Header.Revision,
+		ACLRevision: rev,
 	}
 	s.candidates = map[string]candidate{}
 	s.staged, s.staging, s.partsOwned = map[string]map[int32]PartitionState{}, map[string]bool{}, true
-	for _, kv := range resp.Kvs {
+	for _, kv := range kvs {
 		s.applyPut(snap, kv)
 	}
 	snap.Controller = s.controller()
 	snap.OrphanPartitions = s.orphans()
 	// A new chain: no earlier Snapshot's changes lead here.
 	snap.Changes, s.touched = &PartitionChanges{}, nil
-	return snap, nil
+	return snap
 }
 
 // watch keeps the Snapshot current from revision rev on until ctx ends.

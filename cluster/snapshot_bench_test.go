@@ -1,0 +1,79 @@
+package cluster
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// benchStore is an EtcdStore without a client: enough to build and
+// apply Snapshots from key-values, as the watch goroutine does.
+func benchStore() *EtcdStore {
+	return &EtcdStore{prefix: "/tributary/bench/", clusterID: "bench"}
+}
+
+// benchMetadata is the key-values of three brokers and partitions
+// partitions of replication factor 3, in topics of 100 partitions (the
+// failover benchmark's layout), all at revision 1.
+func benchMetadata(s *EtcdStore, partitions int) []*mvccpb.KeyValue {
+	kv := func(key, value string) *mvccpb.KeyValue {
+		return &mvccpb.KeyValue{Key: []byte(s.prefix + key), Value: []byte(value), CreateRevision: 1, ModRevision: 1}
+	}
+	var kvs []*mvccpb.KeyValue
+	for n := int32(1); n <= 3; n++ {
+		kvs = append(kvs, kv(brokerKey(n), encodeBroker(Broker{NodeID: n})))
+	}
+	for t := 0; t*100 < partitions; t++ {
+		name := fmt.Sprintf("topic-%d", t)
+		count := int32(min(100, partitions-t*100))
+		kvs = append(kvs, kv(topicKey(name), encodeTopic(Topic{Name: name, ID: [16]byte{byte(t), byte(t >> 8), 1}, Partitions: count})))
+		for p := range count {
+			r := []int32{1 + p%3, 1 + (p+1)%3, 1 + (p+2)%3}
+			kvs = append(kvs, kv(partitionKey(name, p), encodePartition(PartitionState{
+				Topic: name, Partition: p, Replicas: r, ISR: r, Leader: r[0], LeaderEpoch: 1, PartitionEpoch: 1})))
+		}
+	}
+	return kvs
+}
+
+// BenchmarkSnapshotApply is the watch's cost of one group of watch
+// responses: changed partitions (a failover's leader elections and ISR
+// changes) applied to a Snapshot of partitions partitions.
+func BenchmarkSnapshotApply(b *testing.B) {
+	for _, partitions := range []int{1000, 10000} {
+		for _, changed := range []int{1, 64} {
+			b.Run(fmt.Sprintf("partitions=%d/changed=%d", partitions, changed), func(b *testing.B) {
+				s := benchStore()
+				snap := s.build(1, benchMetadata(s, partitions))
+				rng := rand.New(rand.NewPCG(1, 2))
+				// Pre-encoded changes, so the loop measures the apply.
+				const batches = 64
+				evs := make([][]*clientv3.Event, batches)
+				for i := range evs {
+					for range changed {
+						p := rng.IntN(partitions)
+						st, ok := snap.Partition(fmt.Sprintf("topic-%d", p/100), int32(p%100))
+						if !ok {
+							b.Fatalf("partition %d missing", p)
+						}
+						st.Leader, st.ISR, st.LeaderEpoch = st.Replicas[1], st.Replicas[1:], st.LeaderEpoch+1
+						evs[i] = append(evs[i], &clientv3.Event{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{
+							Key: []byte(s.prefix + partitionKey(st.Topic, st.Partition)), Value: []byte(encodePartition(st))}})
+					}
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; b.Loop(); i++ {
+					rev := snap.Revision + 1
+					for _, ev := range evs[i%batches] {
+						ev.Kv.ModRevision = rev
+					}
+					snap = s.apply(snap, rev, evs[i%batches])
+				}
+			})
+		}
+	}
+}
