@@ -623,7 +623,7 @@ func (c *Controller) ControlledShutdown(ctx context.Context, node int32) (remain
 		for _, u := range updates {
 			moved[u.New.TP()] = u.New.Leader != node
 		}
-		for tp, p := range s.Partitions {
+		for tp, p := range s.Partitions.All() {
 			if p.Leader == node && !moved[tp] {
 				remaining++
 			}

@@ -15,15 +15,15 @@ func benchStore() *EtcdStore {
 	return &EtcdStore{prefix: "/tributary/bench/", clusterID: "bench"}
 }
 
-// benchMetadata is the key-values of three brokers and partitions
-// partitions of replication factor 3, in topics of 100 partitions (the
-// failover benchmark's layout), all at revision 1.
-func benchMetadata(s *EtcdStore, partitions int) []*mvccpb.KeyValue {
+// benchMetadata is the key-values of brokers brokers and partitions
+// partitions of replication factor 3 spread over them, in topics of 100
+// partitions (the failover benchmark's layout), all at revision 1.
+func benchMetadata(s *EtcdStore, partitions int, brokers int32) []*mvccpb.KeyValue {
 	kv := func(key, value string) *mvccpb.KeyValue {
 		return &mvccpb.KeyValue{Key: []byte(s.prefix + key), Value: []byte(value), CreateRevision: 1, ModRevision: 1}
 	}
 	var kvs []*mvccpb.KeyValue
-	for n := int32(1); n <= 3; n++ {
+	for n := int32(1); n <= brokers; n++ {
 		kvs = append(kvs, kv(brokerKey(n), encodeBroker(Broker{NodeID: n})))
 	}
 	for t := 0; t*100 < partitions; t++ {
@@ -31,12 +31,22 @@ func benchMetadata(s *EtcdStore, partitions int) []*mvccpb.KeyValue {
 		count := int32(min(100, partitions-t*100))
 		kvs = append(kvs, kv(topicKey(name), encodeTopic(Topic{Name: name, ID: [16]byte{byte(t), byte(t >> 8), 1}, Partitions: count})))
 		for p := range count {
-			r := []int32{1 + p%3, 1 + (p+1)%3, 1 + (p+2)%3}
+			r := []int32{1 + p%brokers, 1 + (p+1)%brokers, 1 + (p+2)%brokers}
 			kvs = append(kvs, kv(partitionKey(name, p), encodePartition(PartitionState{
 				Topic: name, Partition: p, Replicas: r, ISR: r, Leader: r[0], LeaderEpoch: 1, PartitionEpoch: 1})))
 		}
 	}
 	return kvs
+}
+
+// partitionPuts is the watch events putting states at revision rev.
+func partitionPuts(s *EtcdStore, rev int64, states ...PartitionState) []*clientv3.Event {
+	evs := make([]*clientv3.Event, 0, len(states))
+	for _, st := range states {
+		evs = append(evs, &clientv3.Event{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{
+			Key: []byte(s.prefix + partitionKey(st.Topic, st.Partition)), Value: []byte(encodePartition(st)), ModRevision: rev}})
+	}
+	return evs
 }
 
 // BenchmarkSnapshotApply is the watch's cost of one group of watch
@@ -47,7 +57,7 @@ func BenchmarkSnapshotApply(b *testing.B) {
 		for _, changed := range []int{1, 64} {
 			b.Run(fmt.Sprintf("partitions=%d/changed=%d", partitions, changed), func(b *testing.B) {
 				s := benchStore()
-				snap := s.build(1, benchMetadata(s, partitions))
+				snap := s.build(1, benchMetadata(s, partitions, 3))
 				rng := rand.New(rand.NewPCG(1, 2))
 				// Pre-encoded changes, so the loop measures the apply.
 				const batches = 64

@@ -137,7 +137,7 @@ func (m *rejoinMetadata) alterISR(_ context.Context, old cluster.PartitionState,
 	if err != nil {
 		return err
 	}
-	m.snap.Partitions[old.TP()] = u.New
+	m.snap.Partitions = m.snap.Partitions.With(u.New)
 	m.committed[old.TP()] = slices.Clone(epochs)
 	return nil
 }
@@ -154,7 +154,7 @@ func TestRejoinedFollowerIsProposedOnlyUnderItsRegisteredEpoch(t *testing.T) {
 	const parts = 64
 	md := &rejoinMetadata{committed: map[cluster.TopicPartition][]int64{}, snap: &cluster.Snapshot{
 		Brokers:    map[int32]cluster.Broker{1: {NodeID: 1, Epoch: 10}, 2: {NodeID: 2, Epoch: 20}, 3: {NodeID: 3, Epoch: 30}},
-		Partitions: map[cluster.TopicPartition]cluster.PartitionState{},
+		Partitions: cluster.PartitionMap{},
 	}}
 	m := NewManager(Config{Self: 1, LagTimeMax: time.Hour, ISRCheckInterval: time.Hour, Logger: quiet,
 		AlterISR: md.alterISR, Alive: md.alive, RegisteredEpoch: md.registeredEpoch, Fetch: testFetch, TopicID: topicID})
@@ -163,7 +163,7 @@ func TestRejoinedFollowerIsProposedOnlyUnderItsRegisteredEpoch(t *testing.T) {
 	for i := range leaders {
 		st := cluster.PartitionState{Topic: "t", Partition: int32(i), Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3},
 			Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1, Version: 1}
-		md.snap.Partitions[st.TP()] = st
+		md.snap.Partitions = md.snap.Partitions.With(st)
 		l := newFakeLog()
 		ld, err := m.BecomeLeader(l, st, 1)
 		if err != nil {
@@ -179,9 +179,10 @@ func TestRejoinedFollowerIsProposedOnlyUnderItsRegisteredEpoch(t *testing.T) {
 	md.mu.Lock()
 	delete(md.snap.Brokers, 2)
 	for i, ld := range leaders {
-		st := md.snap.Partitions[ld.TP()].Clone()
+		st, _ := md.snap.Partitions.Get(ld.TP())
+		st = st.Clone()
 		st.ISR, st.PartitionEpoch, st.Version = []int32{1, 3}, 2, 2
-		md.snap.Partitions[st.TP()] = st
+		md.snap.Partitions = md.snap.Partitions.With(st)
 		if err := leaders[i].UpdateState(st); err != nil {
 			t.Fatal(err)
 		}

@@ -769,7 +769,7 @@ func (n *brokerNode) controlledShutdown() {
 // holds another live broker.
 func (n *brokerNode) movableLeaderships(s *cluster.Snapshot) int {
 	count := 0
-	for _, p := range s.Partitions {
+	for _, p := range s.Partitions.All() {
 		if p.Leader != n.self {
 			continue
 		}
