@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 
@@ -82,6 +83,47 @@ func BenchmarkSnapshotApply(b *testing.B) {
 						ev.Kv.ModRevision = rev
 					}
 					snap = s.apply(snap, rev, evs[i%batches])
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkControllerOnChange is the active controller's cost of one
+// metadata change at 10,000 partitions: 64 partitions' ISRs changed
+// (changed=64) and, with broker, broker 3 also registered again.
+// scan=all is the decision made by visiting every partition (a store
+// that keeps no changes), the baseline; scan=changed visits only the
+// partitions written since and those naming broker 3.
+func BenchmarkControllerOnChange(b *testing.B) {
+	for _, broker := range []bool{false, true} {
+		for _, scan := range []string{"all", "changed"} {
+			b.Run(fmt.Sprintf("broker=%v/scan=%s", broker, scan), func(b *testing.B) {
+				s := benchStore()
+				base := s.build(1, benchMetadata(s, 10000, 3))
+				rng := rand.New(rand.NewPCG(1, 2))
+				var states []PartitionState
+				for range 64 {
+					p := rng.IntN(10000)
+					st, _ := base.Partition(fmt.Sprintf("topic-%d", p/100), int32(p%100))
+					st.ISR, st.PartitionEpoch = st.Replicas[:2], st.PartitionEpoch+1
+					states = append(states, st)
+				}
+				evs := partitionPuts(s, 2, states...)
+				if broker {
+					evs = append(evs, &clientv3.Event{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{
+						Key: []byte(s.prefix + brokerKey(3)), Value: []byte(encodeBroker(Broker{NodeID: 3})), ModRevision: 2}})
+				}
+				next := s.apply(base, 2, evs)
+				prev := base
+				if scan == "all" {
+					prev, next = withoutChanges(base), withoutChanges(next)
+				}
+				c := NewController(ControllerConfig{NodeID: 1, Logger: slog.New(slog.DiscardHandler), Seed: 1})
+				c.byBroker.advance(prev) // as after the change before
+				b.ReportAllocs()
+				for b.Loop() {
+					c.onChange(prev, next)
 				}
 			})
 		}
