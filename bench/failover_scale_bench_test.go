@@ -115,6 +115,8 @@ var (
 		"BenchmarkFailover: the cluster's broker.session.timeout.ms")
 	foElectionTimeout = flag.Duration("failover.election-timeout", 0,
 		"BenchmarkFailover: the brokers' controller.quorum.election.timeout.ms (0: the binary's default)")
+	foQuorumApart = flag.Bool("failover.quorum-leader-apart", false,
+		"BenchmarkFailover: before a quorum-leader kill, move etcd's raft leadership off the active controller (to a node leading partitions), so the kill measures the raft leader's death alone")
 	foTimelineAll = flag.Bool("failover.timeline", false,
 		"BenchmarkFailover: log every kill's timeline (quorum-leader kills always do)")
 )
@@ -416,6 +418,11 @@ func (fs *foScale) killOnce(ctx context.Context, mode foMode) (foKill, error) {
 			if victim, err = c.QuorumLeader(ctx); err != nil {
 				return foKill{}, err
 			}
+			if *foQuorumApart && victim == ctl {
+				if victim, err = fs.moveQuorumLeaderApart(ctx, md, ctl); err != nil {
+					return foKill{}, err
+				}
+			}
 			what = "etcd's raft leader"
 		}
 		if victim == 0 {
@@ -530,6 +537,21 @@ func (fs *foScale) killOnce(ctx context.Context, mode foMode) (foKill, error) {
 	fs.logf("node %d rejoined every ISR %v after its restart (answering after %v)", k.victim,
 		k.d[foRejoin].Round(time.Millisecond), up.Round(time.Millisecond))
 	return k, nil
+}
+
+// moveQuorumLeaderApart hands etcd's raft leadership to a node other
+// than the controller ctl that leads partitions, and returns it.
+func (fs *foScale) moveQuorumLeaderApart(ctx context.Context, md *kmsg.MetadataResponse, ctl int) (int, error) {
+	for _, n := range fs.c.Nodes {
+		if n.ID == ctl || len(ledBy(md, int32(n.ID))) == 0 {
+			continue
+		}
+		if err := fs.c.MoveQuorumLeader(ctx, n.ID); err != nil {
+			return 0, err
+		}
+		return n.ID, nil
+	}
+	return 0, fmt.Errorf("no node other than the controller %d leads a partition", ctl)
 }
 
 // ask sends req to node id alone.
