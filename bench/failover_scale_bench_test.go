@@ -23,6 +23,21 @@ package bench_test
 //	kill=controller  kill -9 of the active controller (DescribeCluster's
 //	                 controller id); the partition measured is one it
 //	                 led, drawn with the seed
+//	kill=quorum-leader
+//	                 kill -9 of the node whose etcd member leads the
+//	                 metadata quorum's raft (DescribeQuorum's leader); the
+//	                 partition measured is one it led, drawn with the seed
+//	                 (a kill fails if it leads none)
+//
+// -failover.election-timeout passes controller.quorum.election.timeout.ms
+// to every broker (0: the binary's default, 1 s; a binary without the
+// setting refuses any other). Quorum-leader kills (and every kill with
+// -failover.timeline) also log their timeline from the SIGKILL, watched
+// from a survivor's etcd member: etcd's new raft leader (Status polled
+// every 5 ms), the dead broker's registration deleted (the fence
+// committed), the first and last partition state written after the kill
+// and the measured partition's, and the survivors' log lines up to the
+// first acks=all produce.
 //
 // After each kill the node is restarted and every partition's ISR must be
 // whole again before the next kill, so kills are independent. Measured
@@ -98,6 +113,21 @@ var (
 		"BenchmarkFailover: background acks=all records/s over every partition (0: none)")
 	foSessionTimeout = flag.Duration("failover.session-timeout", 9*time.Second,
 		"BenchmarkFailover: the cluster's broker.session.timeout.ms")
+	foElectionTimeout = flag.Duration("failover.election-timeout", 0,
+		"BenchmarkFailover: the brokers' controller.quorum.election.timeout.ms (0: the binary's default)")
+	foQuorumApart = flag.Bool("failover.quorum-leader-apart", false,
+		"BenchmarkFailover: before a quorum-leader kill, move etcd's raft leadership off the active controller (to a node leading partitions), so the kill measures the raft leader's death alone")
+	foTimelineAll = flag.Bool("failover.timeline", false,
+		"BenchmarkFailover: log every kill's timeline (quorum-leader kills always do)")
+)
+
+// foMode is which node a sub-benchmark kills.
+type foMode int
+
+const (
+	foKillLeader       foMode = iota // a random partition's leader
+	foKillController                 // the active controller
+	foKillQuorumLeader               // the etcd raft leader
 )
 
 // Settings of BenchmarkFailover.
@@ -215,31 +245,38 @@ func BenchmarkFailover(b *testing.B) {
 		b.Run(fmt.Sprintf("partitions=%d", n), func(b *testing.B) {
 			defer logLoad(b)()
 			fs := startFailoverScale(b, bin, n, rng)
-			var leader, controller []foKill
+			var leader, controller, quorum []foKill
 			b.Run("kill=leader", func(b *testing.B) {
-				leader = fs.kills(b, false)
+				leader = fs.kills(b, foKillLeader)
 			})
 			b.Run("kill=controller", func(b *testing.B) {
-				controller = fs.kills(b, true)
+				controller = fs.kills(b, foKillController)
+			})
+			b.Run("kill=quorum-leader", func(b *testing.B) {
+				quorum = fs.kills(b, foKillQuorumLeader)
 			})
 			fs.logResources(b, "at the end")
 			if sent, failed := fs.load.stop(); sent > 0 {
 				b.Logf("background load: %d records sent, %d failed (first error: %v)", sent, failed, fs.load.err())
 			}
-			b.Logf("failover with %d partitions (seed %d, load %d records/s):\n%s", n, seed, *foLoad, foTable(leader, controller))
+			b.Logf("failover with %d partitions (seed %d, load %d records/s):\n%s", n, seed, *foLoad, foTable(leader, controller, quorum))
 		})
 	}
 }
 
 func startFailoverScale(b *testing.B, bin string, count int, rng *rand.Rand) *foScale {
 	b.Helper()
+	args := []string{
+		"--default.replication.factor", strconv.Itoa(clusterRF),
+		"--min.insync.replicas", strconv.Itoa(clusterMinISR),
+		"--broker.session.timeout.ms", strconv.FormatInt(foSessionTimeout.Milliseconds(), 10),
+		"--broker.heartbeat.interval.ms", "500",
+	}
+	if *foElectionTimeout > 0 {
+		args = append(args, "--controller.quorum.election.timeout.ms", strconv.FormatInt(foElectionTimeout.Milliseconds(), 10))
+	}
 	c := clustertest.Start(b, clustertest.Config{Nodes: clusterNodes, Bin: bin, Rand: rng,
-		StartTimeout: 5 * time.Minute, Args: []string{
-			"--default.replication.factor", strconv.Itoa(clusterRF),
-			"--min.insync.replicas", strconv.Itoa(clusterMinISR),
-			"--broker.session.timeout.ms", strconv.FormatInt(foSessionTimeout.Milliseconds(), 10),
-			"--broker.heartbeat.interval.ms", "500",
-		}})
+		StartTimeout: 5 * time.Minute, Args: args})
 	fs := &foScale{c: c, count: count, rng: rng, raw: map[int]*kgo.Client{}, logf: b.Logf}
 	for _, n := range c.Nodes {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr), kgo.DialTimeout(time.Second), kgo.RequestRetries(0))
@@ -295,15 +332,14 @@ func startFailoverScale(b *testing.B, bin string, count int, rng *rand.Rand) *fo
 	return fs
 }
 
-// kills runs b.N kills (controller ones if controller) and logs a table
-// of them.
-func (fs *foScale) kills(b *testing.B, controller bool) []foKill {
+// kills runs b.N kills of mode's node and logs a table of them.
+func (fs *foScale) kills(b *testing.B, mode foMode) []foKill {
 	var out []foKill
 	it := 0
 	ctx := context.Background()
 	for b.Loop() {
 		it++
-		k, err := fs.killOnce(ctx, controller)
+		k, err := fs.killOnce(ctx, mode)
 		if err != nil {
 			if k.victim != 0 {
 				// The failover was measured (the rejoin failed): keep it.
@@ -364,7 +400,7 @@ func (k foKill) roles() string {
 
 // killOnce picks a victim, kills it, measures, restarts it and waits for
 // every ISR to be whole.
-func (fs *foScale) killOnce(ctx context.Context, controllerKill bool) (foKill, error) {
+func (fs *foScale) killOnce(ctx context.Context, mode foMode) (foKill, error) {
 	c := fs.c
 	ctl, err := c.Controller(ctx)
 	if err != nil {
@@ -375,17 +411,30 @@ func (fs *foScale) killOnce(ctx context.Context, controllerKill bool) (foKill, e
 		return foKill{}, err
 	}
 	var k foKill
-	if controllerKill {
-		if ctl == 0 {
-			return foKill{}, errors.New("no active controller")
+	switch mode {
+	case foKillController, foKillQuorumLeader:
+		victim, what := ctl, "the controller"
+		if mode == foKillQuorumLeader {
+			if victim, err = c.QuorumLeader(ctx); err != nil {
+				return foKill{}, err
+			}
+			if *foQuorumApart && victim == ctl {
+				if victim, err = fs.moveQuorumLeaderApart(ctx, md, ctl); err != nil {
+					return foKill{}, err
+				}
+			}
+			what = "etcd's raft leader"
 		}
-		led := ledBy(md, int32(ctl))
+		if victim == 0 {
+			return foKill{}, fmt.Errorf("no %s is known", what)
+		}
+		led := ledBy(md, int32(victim))
 		if len(led) == 0 {
-			return foKill{}, fmt.Errorf("the controller, node %d, leads no partition", ctl)
+			return foKill{}, fmt.Errorf("%s, node %d, leads no partition: nothing to measure", what, victim)
 		}
 		tp := led[fs.rng.IntN(len(led))]
-		k.topic, k.partition, k.victim = tp.topic, tp.partition, ctl
-	} else {
+		k.topic, k.partition, k.victim = tp.topic, tp.partition, victim
+	default:
 		k.topic = fs.topics[fs.rng.IntN(len(fs.topics))]
 		leaders, err := c.Leaders(ctx, k.topic)
 		if err != nil {
@@ -409,10 +458,17 @@ func (fs *foScale) killOnce(ctx context.Context, controllerKill bool) (foKill, e
 		return foKill{}, fmt.Errorf("kgo probe before the kill: %w", err)
 	}
 
+	var tl *foTimeline
+	if mode == foKillQuorumLeader || *foTimelineAll {
+		if tl, err = fs.watchTimeline(ctx, k); err != nil {
+			return foKill{}, err
+		}
+	}
 	stopPerf := fs.perf(k.victim, fmt.Sprintf("kill%d", fs.kill.Add(1)))
 	t0 := time.Now()
 	if err := c.Kill9(k.victim); err != nil {
 		stopPerf()
+		tl.stop()
 		return foKill{}, err
 	}
 	mctx, cancel := context.WithTimeout(ctx, foWait)
@@ -433,7 +489,7 @@ func (fs *foScale) killOnce(ctx context.Context, controllerKill bool) (foKill, e
 		go func() { defer wg.Done(); f() }()
 	}
 	run(func() {
-		moved, acked, ok := fs.rawProbe(mctx, k.topic, k.partition, k.victim, t0)
+		moved, acked, ok := fs.rawProbe(mctx, k.topic, k.partition, k.victim, t0, tl.produced)
 		set(foMetadata, moved, moved != 0)
 		set(foRaw, acked, ok)
 	})
@@ -446,11 +502,13 @@ func (fs *foScale) killOnce(ctx context.Context, controllerKill bool) (foKill, e
 		d, ok := fs.allMoved(mctx, k.victim, t0)
 		set(foAllMoved, d, ok)
 	})
-	if controllerKill {
+	if mode == foKillController || (mode == foKillQuorumLeader && k.controller) {
 		run(func() {
 			d, ok := fs.newController(mctx, k.victim, t0)
 			set(foController, d, ok)
 		})
+	}
+	if mode != foKillLeader {
 		run(func() {
 			d, ok := fs.createProbe(mctx, k.victim, t0)
 			set(foCreate, d, ok)
@@ -458,6 +516,10 @@ func (fs *foScale) killOnce(ctx context.Context, controllerKill bool) (foKill, e
 	}
 	wg.Wait()
 	stopPerf()
+	if tl != nil {
+		fs.logf("kill %d timeline (node %d, %s/%d), from the SIGKILL:\n%s", fs.kill.Load(), k.victim, k.topic, k.partition,
+			tl.report(t0, t0.Add(k.d[foRaw])))
+	}
 
 	rctx, rcancel := context.WithTimeout(ctx, foRejoinMax)
 	defer rcancel()
@@ -475,6 +537,21 @@ func (fs *foScale) killOnce(ctx context.Context, controllerKill bool) (foKill, e
 	fs.logf("node %d rejoined every ISR %v after its restart (answering after %v)", k.victim,
 		k.d[foRejoin].Round(time.Millisecond), up.Round(time.Millisecond))
 	return k, nil
+}
+
+// moveQuorumLeaderApart hands etcd's raft leadership to a node other
+// than the controller ctl that leads partitions, and returns it.
+func (fs *foScale) moveQuorumLeaderApart(ctx context.Context, md *kmsg.MetadataResponse, ctl int) (int, error) {
+	for _, n := range fs.c.Nodes {
+		if n.ID == ctl || len(ledBy(md, int32(n.ID))) == 0 {
+			continue
+		}
+		if err := fs.c.MoveQuorumLeader(ctx, n.ID); err != nil {
+			return 0, err
+		}
+		return n.ID, nil
+	}
+	return 0, fmt.Errorf("no node other than the controller %d leads a partition", ctl)
 }
 
 // ask sends req to node id alone.
@@ -542,8 +619,10 @@ func ledBy(md *kmsg.MetadataResponse, node int32) []foTP {
 // rawProbe retries, every foPoll, Metadata for the partition from a live
 // node and, once it names a leader other than victim, one acks=all
 // Produce to that leader. It returns when Metadata first named another
-// leader (0: never) and when a Produce first succeeded.
-func (fs *foScale) rawProbe(ctx context.Context, topic string, partition int32, victim int, t0 time.Time) (moved, acked time.Duration, ok bool) {
+// leader (0: never) and when a Produce first succeeded; each Produce's
+// outcome is told to produced, if not nil.
+func (fs *foScale) rawProbe(ctx context.Context, topic string, partition int32, victim int, t0 time.Time,
+	produced func(leader int32, sent time.Time, err error)) (moved, acked time.Duration, ok bool) {
 	for i := 0; ; i++ {
 		leader := int32(-1)
 		var id [16]byte
@@ -560,8 +639,15 @@ func (fs *foScale) rawProbe(ctx context.Context, topic string, partition int32, 
 				moved = time.Since(t0)
 			}
 			batch := recordbatch.Build(1, foRecordSize, time.Now().UnixMilli())
+			sent := time.Now()
 			resp, err := fs.ask(ctx, int(leader), foProduceReq(topic, id, partition, batch))
-			if err == nil && produceOK(resp.(*kmsg.ProduceResponse)) {
+			if err == nil {
+				err = produceErr(resp.(*kmsg.ProduceResponse))
+			}
+			if produced != nil {
+				produced(leader, sent, err)
+			}
+			if err == nil {
 				return moved, time.Since(t0), true
 			}
 
@@ -589,11 +675,12 @@ func foProduceReq(topic string, id [16]byte, partition int32, batch []byte) *kms
 	return req
 }
 
-func produceOK(resp *kmsg.ProduceResponse) bool {
+// produceErr is the error of a Produce of one partition, nil if none.
+func produceErr(resp *kmsg.ProduceResponse) error {
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		return false
+		return errors.New("produce answer without the partition")
 	}
-	return resp.Topics[0].Partitions[0].ErrorCode == 0
+	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
 }
 
 // allMoved waits until a full Metadata of a live node shows no partition
@@ -881,7 +968,7 @@ func foPercentile(ds []time.Duration, q float64) time.Duration {
 
 // foTable is the kills as a table: one row per kind of kill and
 // measurement, p50 / p99 / max in ms.
-func foTable(leader, controller []foKill) string {
+func foTable(leader, controller, quorum []foKill) string {
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "kills\tn\t"+strings.Join(foNames[:], " p50/p99/max ms\t")+" p50/p99/max ms\t")
@@ -923,6 +1010,9 @@ func foTable(leader, controller []foKill) string {
 	row("controller, all", controller)
 	row("controller, also raft leader", filter(controller, func(k foKill) bool { return k.raftLeader == k.victim }))
 	row("controller, not raft leader", filter(controller, func(k foKill) bool { return k.raftLeader != k.victim }))
+	row("quorum leader, all", quorum)
+	row("quorum leader, also controller", filter(quorum, func(k foKill) bool { return k.controller }))
+	row("quorum leader, not controller", filter(quorum, func(k foKill) bool { return !k.controller }))
 	tw.Flush()
 	return sb.String()
 }

@@ -61,7 +61,56 @@ const (
 	// embedCompactionRetention keeps one hour of revisions (periodic
 	// compaction); a watcher that falls further behind resyncs by Get.
 	embedCompactionRetention = "1h"
+
+	// DefaultElectionTimeout is the embedded member's raft election
+	// timeout (etcd's --election-timeout, and KRaft's
+	// controller.quorum.election.timeout.ms, both 1 s). A follower that
+	// hears nothing from the leader for a random time in [timeout,
+	// 2*timeout) campaigns, so it also bounds how long the quorum takes
+	// no write after its leader dies. etcd derives two more times from
+	// it: a new leader extends every lease by one timeout (lessor.Promote)
+	// and no lease is granted a TTL below 1.5 timeouts, rounded up to a
+	// second.
+	DefaultElectionTimeout = time.Second
+	// ElectionTicks is the election timeout in heartbeats: the member's
+	// heartbeat interval (etcd's --heartbeat-interval, TickMs) is the
+	// election timeout over this, etcd's own ratio of 100 ms to 1 s.
+	// Kafka has no heartbeat setting for its quorum either (the leader's
+	// fetch timeouts derive from the election timeout).
+	ElectionTicks = 10
+	// MinElectionTimeout and MaxElectionTimeout are what etcd accepts
+	// with the heartbeat derived by ElectionTicks: a heartbeat of at
+	// least 1 ms (TickMs > 0; an election timeout of at least five
+	// heartbeats holds by ElectionTicks) and an election timeout of at
+	// most 50 s (etcd's maxElectionMs).
+	MinElectionTimeout = ElectionTicks * time.Millisecond
+	MaxElectionTimeout = 50 * time.Second
 )
+
+// CheckElectionTimeout refuses an election timeout the embedded member
+// cannot run with: outside [MinElectionTimeout, MaxElectionTimeout], or
+// not whole milliseconds (etcd's unit).
+func CheckElectionTimeout(d time.Duration) error {
+	switch {
+	case d%time.Millisecond != 0:
+		return fmt.Errorf("cluster: election timeout %v is not a whole number of milliseconds", d)
+	case d < MinElectionTimeout:
+		return fmt.Errorf("cluster: election timeout %v is below %v: etcd needs a heartbeat (a %dth of it) of at least 1 ms", d, MinElectionTimeout, ElectionTicks)
+	case d > MaxElectionTimeout:
+		return fmt.Errorf("cluster: election timeout %v is above etcd's limit of %v", d, MaxElectionTimeout)
+	}
+	return nil
+}
+
+// electionMs is etcd's ElectionMs and TickMs for an election timeout
+// (zero: DefaultElectionTimeout) that CheckElectionTimeout accepts.
+func electionMs(d time.Duration) (election, tick uint) {
+	if d == 0 {
+		d = DefaultElectionTimeout
+	}
+	election = uint(d / time.Millisecond)
+	return election, election / ElectionTicks
+}
 
 // TLSFiles are the PEM files of one side (peer or client) of an embedded
 // member. etcd's server takes files, not a *tls.Config, so that it can
@@ -103,6 +152,11 @@ type EmbedConfig struct {
 	Logger       *slog.Logger  // etcd's warnings and errors; nil discards them
 	// UnsafeNoFsync skips etcd's fsyncs: tests only, a crash loses metadata.
 	UnsafeNoFsync bool
+	// ElectionTimeout is controller.quorum.election.timeout.ms, the
+	// member's raft election timeout; its heartbeat is a tenth of it
+	// (ElectionTicks). Every voter of a quorum should have the same.
+	// Empty: DefaultElectionTimeout.
+	ElectionTimeout time.Duration
 	// BindPeerSource makes the member dial the other voters from its
 	// voter entry's host (inter.broker.source.bind.enable), by etcd's
 	// SetMemberLocalAddr feature gate. etcd (v3.7) applies it only to an
@@ -126,6 +180,8 @@ type Embedded struct {
 	clientTLS  *TLSFiles
 	stopping   *atomic.Bool // quiets etcd's shutdown noise
 	closeOnce  sync.Once
+	done       chan struct{}  // closed by Close: ends logLeaders
+	wg         sync.WaitGroup // logLeaders
 }
 
 // EtcdDataDir returns the embedded member's etcd data dir under a broker
@@ -227,7 +283,35 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 			return nil, fmt.Errorf("cluster: etcd member %d joined the quorum as a learner: %w", c.NodeID, err)
 		}
 	}
-	return &Embedded{etcd: e, clientURLs: []string{clientURL}, clientTLS: c.ClientTLS, stopping: stopping}, nil
+	m := &Embedded{etcd: e, clientURLs: []string{clientURL}, clientTLS: c.ClientTLS, stopping: stopping, done: make(chan struct{})}
+	if c.Logger != nil {
+		m.wg.Go(func() { m.logLeaders(c.Logger.With("node", c.NodeID)) })
+	}
+	return m, nil
+}
+
+// logLeaders logs every raft leader the member learns of, with its term:
+// etcd logs elections below the warnings it is let log, and an election
+// is when the metadata quorum takes writes again after its leader died
+// (and, unasked for, a sign of a member too slow for its election
+// timeout).
+func (m *Embedded) logLeaders(log *slog.Logger) {
+	srv := m.etcd.Server
+	for {
+		select {
+		case <-srv.LeaderChangedNotify():
+		case <-m.done:
+			return
+		case <-srv.StopNotify():
+			return
+		}
+		leader := srv.Leader()
+		name := leader.String()
+		if mem := srv.Cluster().Member(leader); mem != nil {
+			name = mem.Name
+		}
+		log.Info("cluster: metadata quorum leader elected", "leader", name, "term", srv.Term())
+	}
 }
 
 // waitPromoted waits until e is a voter: AddVoter's caller promotes it
@@ -314,6 +398,11 @@ func (c EmbedConfig) etcdConfig(stopping *atomic.Bool) (*embed.Config, string, e
 	if _, _, err := splitHostPort(c.ControllerListen); err != nil {
 		return nil, "", fmt.Errorf("cluster: controller listen: %w", err)
 	}
+	if c.ElectionTimeout != 0 {
+		if err := CheckElectionTimeout(c.ElectionTimeout); err != nil {
+			return nil, "", err
+		}
+	}
 	clientListen := c.ClientListen
 	if clientListen == "" {
 		var err error
@@ -375,6 +464,7 @@ func (c EmbedConfig) etcdConfig(stopping *atomic.Bool) (*embed.Config, string, e
 	cfg.AutoCompactionRetention = embedCompactionRetention
 	cfg.EnableGRPCGateway = false
 	cfg.UnsafeNoFsync = c.UnsafeNoFsync
+	cfg.ElectionMs, cfg.TickMs = electionMs(c.ElectionTimeout)
 	cfg.Logger = "zap"
 	cfg.LogLevel = "warn"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(c.Logger, stopping))
@@ -417,6 +507,12 @@ func (f *TLSFiles) info() transport.TLSInfo {
 	}
 }
 
+// ElectionTimeout is the raft election timeout the member runs with.
+func (m *Embedded) ElectionTimeout() time.Duration {
+	cfg := m.etcd.Server.Cfg
+	return time.Duration(cfg.ElectionTicks) * time.Duration(cfg.TickMs) * time.Millisecond
+}
+
 // ClientURLs returns the URLs clients of this member dial.
 func (m *Embedded) ClientURLs() []string { return m.clientURLs }
 
@@ -442,6 +538,8 @@ func (m *Embedded) ClientTLS() (*tls.Config, error) {
 func (m *Embedded) Close() {
 	m.closeOnce.Do(func() {
 		m.stopping.Store(true)
+		close(m.done)
+		m.wg.Wait()
 		m.etcd.Close()
 	})
 }

@@ -34,7 +34,13 @@ package cluster
 // When the dead process also led etcd's Raft, no write succeeds until
 // etcd elects another leader (about an election timeout, 1 s by
 // default): the revoke is retried until it succeeds, the registration is
-// gone or fenceRetryFor passes.
+// gone or fenceRetryFor passes. A revoke sent before the surviving
+// members noticed the leader's death is forwarded to the dead leader and
+// lost: it waits out etcd's request timeout (seconds), or its attempt's.
+// So attempts overlap: a new one starts every fenceAttemptEvery while
+// earlier ones wait, and the first sent once a leader is elected ends
+// the registration, within fenceAttemptEvery of the election instead of
+// whenever the attempt in flight gives up.
 
 import (
 	"context"
@@ -70,13 +76,14 @@ const (
 	watchStableFor  = time.Second
 	watchMinBackoff = 50 * time.Millisecond
 	watchMaxBackoff = 5 * time.Second
-	// fenceAttemptTimeout bounds one read-and-revoke (short: while etcd
-	// elects a leader an attempt hangs until it ends, and the next one
-	// should start soon after the election); fenceRetryPause is the pause
-	// between attempts; fenceRetryFor bounds them all (a lease TTL of
-	// the 2 s minimum has lapsed on its own by then).
+	// fenceAttemptTimeout bounds one read-and-revoke (one sent while
+	// etcd has no leader hangs until it ends); a new attempt starts every
+	// fenceAttemptEvery while earlier ones wait, up to fenceMaxInFlight
+	// at once; fenceRetryFor bounds them all (a lease TTL of the 2 s
+	// minimum has lapsed on its own by then).
 	fenceAttemptTimeout = 500 * time.Millisecond
-	fenceRetryPause     = 50 * time.Millisecond
+	fenceAttemptEvery   = 50 * time.Millisecond
+	fenceMaxInFlight    = int(fenceAttemptTimeout / fenceAttemptEvery)
 	fenceRetryFor       = 5 * time.Second
 	// fastFenceRate and fastFenceBurst bound how often one broker ends
 	// registrations: a burst of fastFenceBurst, then one per
@@ -142,6 +149,8 @@ type FastFencer struct {
 	log     *slog.Logger
 	limiter *rate.Limiter
 	fences  atomic.Uint64
+	// endRegistration is Store.EndRegistration (a test's stand-in).
+	endRegistration func(ctx context.Context, node int32, epoch int64) (bool, error)
 
 	mu       sync.Mutex
 	suspects map[peer]bool     // guarded by mu
@@ -169,7 +178,8 @@ type peer struct {
 // StartFastFencer starts watching the registrations of cfg.Store.
 func StartFastFencer(cfg FastFenceConfig) *FastFencer {
 	f := &FastFencer{cfg: cfg, log: cfg.Logger, limiter: rate.NewLimiter(rate.Every(fastFenceRate), fastFenceBurst),
-		suspects: map[peer]bool{}, conns: map[peer]net.Conn{}, changed: make(chan struct{})}
+		endRegistration: cfg.Store.EndRegistration,
+		suspects:        map[peer]bool{}, conns: map[peer]net.Conn{}, changed: make(chan struct{})}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -398,35 +408,73 @@ func waitClosed(ctx context.Context, conn net.Conn) string {
 }
 
 // fence ends p's registration, retrying while etcd cannot answer (no
-// Raft leader yet), until it is ended or gone (true), fenceRetryFor
-// passes or ctx ends (false).
+// Raft leader yet) with overlapping attempts (see the top of the file),
+// until it is ended or gone (true), fenceRetryFor passes or ctx ends
+// (false). The attempts still waiting are given up and waited for.
 func (f *FastFencer) fence(ctx context.Context, p peer, evidence string) bool {
 	if err := f.limiter.Wait(ctx); err != nil {
 		return false
 	}
+	type outcome struct {
+		ended bool
+		err   error
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	outcomes := make(chan outcome, fenceMaxInFlight)
 	start := time.Now()
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, fenceAttemptTimeout)
-		ended, err := f.cfg.Store.EndRegistration(actx, p.node, p.epoch)
-		cancel()
-		switch {
-		case err == nil && ended:
-			f.fences.Add(1)
-			f.log.Warn("cluster: fast fence: broker process gone, registration ended",
-				"fenced_node", p.node, "fenced_epoch", p.epoch, "addr", p.addr, "evidence", evidence,
-				"attempts", attempt, "took", time.Since(start))
-			return true
-		case err == nil:
-			f.log.Debug("cluster: fast fence: registration already gone", "fenced_node", p.node, "fenced_epoch", p.epoch)
-			return true
-		case ctx.Err() != nil:
-			return false
-		case time.Since(start) >= fenceRetryFor:
+	attempts, inFlight := 0, 0
+	var lastStart time.Time
+	var lastErr error
+	// gone: an attempt found the registration ended already, maybe by
+	// an earlier attempt still waiting for its answer, which is waited
+	// for so that the fence is counted and logged.
+	gone := false
+	tick := time.NewTicker(fenceAttemptEvery)
+	defer tick.Stop()
+	for {
+		late := time.Since(start) >= fenceRetryFor
+		if late && inFlight == 0 {
 			f.log.Warn("cluster: fast fence: could not end the registration; its lease will lapse",
-				"fenced_node", p.node, "fenced_epoch", p.epoch, "evidence", evidence, "attempts", attempt, "err", err)
+				"fenced_node", p.node, "fenced_epoch", p.epoch, "evidence", evidence, "attempts", attempts, "err", lastErr)
 			return false
 		}
-		if !sleep(ctx, fenceRetryPause) {
+		if !late && !gone && inFlight < fenceMaxInFlight && time.Since(lastStart) >= fenceAttemptEvery {
+			attempts++
+			inFlight++
+			lastStart = time.Now()
+			wg.Go(func() {
+				c, done := context.WithTimeout(actx, fenceAttemptTimeout)
+				defer done()
+				ended, err := f.endRegistration(c, p.node, p.epoch)
+				outcomes <- outcome{ended, err}
+			})
+		}
+		select {
+		case o := <-outcomes:
+			inFlight--
+			switch {
+			case o.err == nil && o.ended:
+				f.fences.Add(1)
+				f.log.Warn("cluster: fast fence: broker process gone, registration ended",
+					"fenced_node", p.node, "fenced_epoch", p.epoch, "addr", p.addr, "evidence", evidence,
+					"attempts", attempts, "took", time.Since(start))
+				return true
+			case o.err == nil:
+				gone = true
+			case ctx.Err() != nil:
+				return false
+			default:
+				lastErr = o.err
+			}
+			if gone && inFlight == 0 {
+				f.log.Debug("cluster: fast fence: registration already gone", "fenced_node", p.node, "fenced_epoch", p.epoch)
+				return true
+			}
+		case <-tick.C:
+		case <-ctx.Done():
 			return false
 		}
 	}

@@ -1,11 +1,14 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // fastFenceTTL is a session timeout far above every wait of these tests,
@@ -323,5 +326,53 @@ func TestConnEndedSeesThePeersCloseWithoutReading(t *testing.T) {
 			t.Fatal("the peer's close never seen")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestFastFenceRevokesAgainWhileAnEarlierRevokeIsLost: a revoke sent
+// before the surviving etcd members noticed their leader's death is
+// forwarded to the dead leader and never answered; the fence does not
+// wait for it to give up, but sends another meanwhile, and the first
+// answered ends the registration (counted and logged once) while the
+// lost one is still waiting. The lost one is given up and waited for
+// before fence returns.
+func TestFastFenceRevokesAgainWhileAnEarlierRevokeIsLost(t *testing.T) {
+	var (
+		mu           sync.Mutex
+		calls        int
+		lostReturned bool
+		overlapped   bool
+	)
+	f := &FastFencer{log: testLogger(t), limiter: rate.NewLimiter(rate.Inf, 1)}
+	f.endRegistration = func(ctx context.Context, node int32, epoch int64) (bool, error) {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		if !first {
+			overlapped = overlapped || !lostReturned
+		}
+		mu.Unlock()
+		if first {
+			<-ctx.Done() // forwarded to a dead leader: no answer
+			mu.Lock()
+			lostReturned = true
+			mu.Unlock()
+			return false, ctx.Err()
+		}
+		return true, nil
+	}
+	if !f.fence(context.Background(), peer{node: 2, epoch: 7, addr: "127.0.0.3:9092"}, "test") {
+		t.Fatal("fence gave up")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !overlapped {
+		t.Fatalf("the second revoke was sent only after the lost one gave up (%d calls)", calls)
+	}
+	if !lostReturned {
+		t.Fatal("fence returned before the lost revoke was given up")
+	}
+	if got := f.Fences(); got != 1 {
+		t.Fatalf("Fences() = %d, want 1", got)
 	}
 }

@@ -58,6 +58,14 @@ const (
 	// add-controller, KIP-853). A voter with an etcd log rejoins from it
 	// either way. Not a Kafka name.
 	BrokerControllerQuorumInitialState = "controller.quorum.initial.state"
+	// BrokerControllerQuorumElectionTimeoutMs is Kafka's
+	// controller.quorum.election.timeout.ms: the embedded etcd members'
+	// raft election timeout (etcd's --election-timeout), their heartbeat
+	// a tenth of it (cluster.ElectionTicks). It bounds how long the
+	// metadata quorum takes no write after its leader dies, so how long a
+	// kill of the node leading it holds up fencing and leader elections.
+	// Every voter should have the same.
+	BrokerControllerQuorumElectionTimeoutMs = "controller.quorum.election.timeout.ms"
 	// BrokerMetadataStore is metadata.store: an external etcd,
 	// etcd://host:port,host:port, instead of voters embedded in the
 	// brokers. Not a Kafka name.
@@ -123,12 +131,14 @@ const (
 	DefaultBrokerSessionTimeout          = 9 * time.Second
 	DefaultBrokerHeartbeatInterval       = 2 * time.Second
 	DefaultBrokerFastFencingEnable       = true
-	DefaultInterBrokerSourceBindEnable   = false
-	DefaultReplicaFetchMaxBytes          = 1 << 20
-	DefaultReplicaFetchWaitMax           = 500 * time.Millisecond
-	DefaultReplicaFetchMinBytes          = 1
-	DefaultNumReplicaFetchers            = 1
-	DefaultAutoLeaderRebalanceEnable     = true
+	// DefaultQuorumElectionTimeout is Kafka's (and etcd's) 1000 ms.
+	DefaultQuorumElectionTimeout       = cluster.DefaultElectionTimeout
+	DefaultInterBrokerSourceBindEnable = false
+	DefaultReplicaFetchMaxBytes        = 1 << 20
+	DefaultReplicaFetchWaitMax         = 500 * time.Millisecond
+	DefaultReplicaFetchMinBytes        = 1
+	DefaultNumReplicaFetchers          = 1
+	DefaultAutoLeaderRebalanceEnable   = true
 	// DefaultLeaderImbalanceCheckInterval and
 	// DefaultLeaderImbalancePerBrokerPercentage are Kafka's 300 s and 10.
 	DefaultLeaderImbalanceCheckInterval       = cluster.DefaultLeaderImbalanceCheckInterval
@@ -183,6 +193,9 @@ type ClusterConfig struct {
 	// InitialState is controller.quorum.initial.state: cluster.InitialStateNew
 	// or cluster.InitialStateExisting.
 	InitialState string
+	// QuorumElectionTimeout is controller.quorum.election.timeout.ms: the
+	// embedded member's election timeout (cluster.EmbedConfig).
+	QuorumElectionTimeout time.Duration
 	// MetadataStore are the endpoints (host:port) of metadata.store's
 	// external etcd; nil when the voters are embedded. MetadataStoreURL
 	// is the whole setting (TLS, key root).
@@ -234,6 +247,7 @@ func DefaultClusterConfig() ClusterConfig {
 	return ClusterConfig{
 		NodeID:                        unsetNodeID,
 		InitialState:                  cluster.InitialStateNew,
+		QuorumElectionTimeout:         DefaultQuorumElectionTimeout,
 		DefaultReplicationFactor:      DefaultDefaultReplicationFactor,
 		MinInsyncReplicas:             DefaultMinInsyncReplicas,
 		OffsetsTopicReplicationFactor: DefaultOffsetsTopicReplicationFactor,
@@ -402,8 +416,8 @@ func dialAddr(addr string) (string, uint16, error) {
 // (checkSingleBroker).
 var clusterOnly = map[string]bool{
 	BrokerNodeID: true, BrokerProcessRoles: true, BrokerControllerListener: true, BrokerControllerClientListener: true,
-	BrokerControllerQuorumInitialState: true,
-	BrokerDefaultReplicationFactor:     true, BrokerOffsetsTopicReplicationFactor: true, BrokerReplicaLagTimeMaxMs: true,
+	BrokerControllerQuorumInitialState: true, BrokerControllerQuorumElectionTimeoutMs: true,
+	BrokerDefaultReplicationFactor: true, BrokerOffsetsTopicReplicationFactor: true, BrokerReplicaLagTimeMaxMs: true,
 	BrokerRack: true, BrokerSessionTimeoutMs: true, BrokerHeartbeatIntervalMs: true, BrokerFastFencingEnable: true,
 	BrokerInterBrokerSourceBindEnable: true,
 	BrokerInterBrokerListenerName:     true, BrokerSecurityInterBrokerProtocol: true, BrokerSASLMechanismInterBrokerProtocol: true,
@@ -449,6 +463,13 @@ func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err err
 			err = fmt.Errorf("want %s or %s", cluster.InitialStateNew, cluster.InitialStateExisting)
 		}
 		c.InitialState = value
+	case BrokerControllerQuorumElectionTimeoutMs:
+		c.QuorumElectionTimeout, err = parseDuration(value, time.Millisecond)
+		if err == nil {
+			if err = cluster.CheckElectionTimeout(c.QuorumElectionTimeout); err != nil {
+				err = withoutSettingName(err, "cluster: ")
+			}
+		}
 	case BrokerMetadataStore:
 		c.MetadataStoreURL, err = ParseMetadataStore(value)
 		c.MetadataStore = c.MetadataStoreURL.HostPorts()
@@ -591,6 +612,7 @@ func (b *BrokerSettings) clusterMap(m map[string]string) {
 	m[BrokerControllerListener] = c.ControllerListen
 	m[BrokerControllerClientListener] = c.ControllerClientListen
 	m[BrokerControllerQuorumInitialState] = c.InitialState
+	m[BrokerControllerQuorumElectionTimeoutMs] = strconv.FormatInt(c.QuorumElectionTimeout.Milliseconds(), 10)
 	m[BrokerMetadataStore] = c.MetadataStoreURL.String()
 	m[BrokerDefaultReplicationFactor] = strconv.Itoa(c.DefaultReplicationFactor)
 	m[BrokerMinInsyncReplicas] = strconv.Itoa(c.MinInsyncReplicas)
@@ -658,6 +680,10 @@ func (b *BrokerSettings) validateCluster() error {
 		}
 		if c.InitialState == cluster.InitialStateExisting {
 			return bad("%s=%s is an embedded voter's: with %s no etcd is embedded here", BrokerControllerQuorumInitialState, c.InitialState, BrokerMetadataStore)
+		}
+		if c.QuorumElectionTimeout != DefaultQuorumElectionTimeout {
+			return bad("%s=%d is an embedded voter's: with %s no etcd is embedded here (set the external etcd's --election-timeout)",
+				BrokerControllerQuorumElectionTimeoutMs, c.QuorumElectionTimeout.Milliseconds(), BrokerMetadataStore)
 		}
 		return nil
 	}
@@ -863,28 +889,29 @@ func clientListenRule(c *ClusterConfig) string {
 // clusterConfigInfos are what DescribeConfigs says of the cluster
 // settings: Kafka's types, and what each does here.
 var clusterConfigInfos = map[string]configInfo{
-	BrokerProcessRoles:                     {kmsg.ConfigTypeList, "The node's roles: broker, or broker,controller for a voter of the metadata quorum."},
-	BrokerControllerQuorumVoters:           {kmsg.ConfigTypeList, "The voters of the metadata quorum (embedded etcd members) as id@host:port; empty on a single broker."},
-	BrokerControllerListener:               {kmsg.ConfigTypeString, "The address this voter's etcd peer traffic listens on; the other voters dial its controller.quorum.voters entry."},
-	BrokerControllerClientListener:         {kmsg.ConfigTypeString, "The address this voter's etcd serves the brokers on; empty: the controller port + 1."},
-	BrokerControllerQuorumInitialState:     {kmsg.ConfigTypeString, "How a voter with an empty etcd data dir starts: new forms a new quorum, existing joins the running one as the member cluster add-voter added."},
-	BrokerMetadataStore:                    {kmsg.ConfigTypeString, "An external etcd holding the cluster's metadata, etcd://host:port,...; empty: embedded voters or a single broker."},
-	BrokerDefaultReplicationFactor:         {kmsg.ConfigTypeInt, "The replication factor of topics created without one."},
-	BrokerOffsetsTopicReplicationFactor:    {kmsg.ConfigTypeShort, "The replication factor of __consumer_offsets; it is not created until this many brokers are live."},
-	BrokerReplicaLagTimeMaxMs:              {kmsg.ConfigTypeLong, "A follower that has not caught up for this long leaves the ISR."},
-	BrokerRack:                             {kmsg.ConfigTypeString, "The broker's rack; replicas are spread across racks."},
-	BrokerSessionTimeoutMs:                 {kmsg.ConfigTypeInt, "A broker whose lease lapses this long is fenced."},
-	BrokerHeartbeatIntervalMs:              {kmsg.ConfigTypeInt, "How often a broker renews its lease."},
-	BrokerFastFencingEnable:                {kmsg.ConfigTypeBoolean, "Whether a broker whose process is gone (its inter-broker address refuses connections) is fenced at once, not when its lease lapses."},
-	BrokerInterBrokerSourceBindEnable:      {kmsg.ConfigTypeBoolean, "Whether the connections this broker opens to other brokers and to etcd come from the host of its advertised inter-broker listener (an IP of this machine) rather than the kernel's choice."},
-	BrokerInterBrokerListenerName:          {kmsg.ConfigTypeString, "The listener brokers dial each other on."},
-	BrokerSecurityInterBrokerProtocol:      {kmsg.ConfigTypeString, "The security protocol brokers dial each other with."},
-	BrokerSASLMechanismInterBrokerProtocol: {kmsg.ConfigTypeString, "The SASL mechanism brokers log in to each other with; no default (Kafka's GSSAPI is not served)."},
-	BrokerReplicaFetchMaxBytes:             {kmsg.ConfigTypeInt, "The bytes per partition a follower asks for in one fetch."},
-	BrokerReplicaFetchWaitMaxMs:            {kmsg.ConfigTypeInt, "The longest a follower's fetch waits at the leader."},
-	BrokerReplicaFetchMinBytes:             {kmsg.ConfigTypeInt, "The bytes a follower's fetch waits for at the leader."},
-	BrokerNumReplicaFetchers:               {kmsg.ConfigTypeInt, "Fetcher connections a follower keeps to each leader broker."},
-	BrokerAutoLeaderRebalanceEnable:        {kmsg.ConfigTypeBoolean, "Whether the controller moves leadership back to preferred replicas that are in sync."},
+	BrokerProcessRoles:                      {kmsg.ConfigTypeList, "The node's roles: broker, or broker,controller for a voter of the metadata quorum."},
+	BrokerControllerQuorumVoters:            {kmsg.ConfigTypeList, "The voters of the metadata quorum (embedded etcd members) as id@host:port; empty on a single broker."},
+	BrokerControllerListener:                {kmsg.ConfigTypeString, "The address this voter's etcd peer traffic listens on; the other voters dial its controller.quorum.voters entry."},
+	BrokerControllerClientListener:          {kmsg.ConfigTypeString, "The address this voter's etcd serves the brokers on; empty: the controller port + 1."},
+	BrokerControllerQuorumInitialState:      {kmsg.ConfigTypeString, "How a voter with an empty etcd data dir starts: new forms a new quorum, existing joins the running one as the member cluster add-voter added."},
+	BrokerControllerQuorumElectionTimeoutMs: {kmsg.ConfigTypeInt, "The embedded etcd members' raft election timeout; their heartbeat is a tenth of it."},
+	BrokerMetadataStore:                     {kmsg.ConfigTypeString, "An external etcd holding the cluster's metadata, etcd://host:port,...; empty: embedded voters or a single broker."},
+	BrokerDefaultReplicationFactor:          {kmsg.ConfigTypeInt, "The replication factor of topics created without one."},
+	BrokerOffsetsTopicReplicationFactor:     {kmsg.ConfigTypeShort, "The replication factor of __consumer_offsets; it is not created until this many brokers are live."},
+	BrokerReplicaLagTimeMaxMs:               {kmsg.ConfigTypeLong, "A follower that has not caught up for this long leaves the ISR."},
+	BrokerRack:                              {kmsg.ConfigTypeString, "The broker's rack; replicas are spread across racks."},
+	BrokerSessionTimeoutMs:                  {kmsg.ConfigTypeInt, "A broker whose lease lapses this long is fenced."},
+	BrokerHeartbeatIntervalMs:               {kmsg.ConfigTypeInt, "How often a broker renews its lease."},
+	BrokerFastFencingEnable:                 {kmsg.ConfigTypeBoolean, "Whether a broker whose process is gone (its inter-broker address refuses connections) is fenced at once, not when its lease lapses."},
+	BrokerInterBrokerSourceBindEnable:       {kmsg.ConfigTypeBoolean, "Whether the connections this broker opens to other brokers and to etcd come from the host of its advertised inter-broker listener (an IP of this machine) rather than the kernel's choice."},
+	BrokerInterBrokerListenerName:           {kmsg.ConfigTypeString, "The listener brokers dial each other on."},
+	BrokerSecurityInterBrokerProtocol:       {kmsg.ConfigTypeString, "The security protocol brokers dial each other with."},
+	BrokerSASLMechanismInterBrokerProtocol:  {kmsg.ConfigTypeString, "The SASL mechanism brokers log in to each other with; no default (Kafka's GSSAPI is not served)."},
+	BrokerReplicaFetchMaxBytes:              {kmsg.ConfigTypeInt, "The bytes per partition a follower asks for in one fetch."},
+	BrokerReplicaFetchWaitMaxMs:             {kmsg.ConfigTypeInt, "The longest a follower's fetch waits at the leader."},
+	BrokerReplicaFetchMinBytes:              {kmsg.ConfigTypeInt, "The bytes a follower's fetch waits for at the leader."},
+	BrokerNumReplicaFetchers:                {kmsg.ConfigTypeInt, "Fetcher connections a follower keeps to each leader broker."},
+	BrokerAutoLeaderRebalanceEnable:         {kmsg.ConfigTypeBoolean, "Whether the controller moves leadership back to preferred replicas that are in sync."},
 
 	// Leader balancing.
 	BrokerLeaderImbalanceCheckIntervalSeconds: {kmsg.ConfigTypeLong, "How often the controller checks the leader balance."},

@@ -97,6 +97,13 @@ func TestClusterSettingsParse(t *testing.T) {
 		{"controller.quorum.initial.state=existing", "", func(c ClusterConfig) bool { return c.InitialState == cluster.InitialStateExisting }},
 		{"controller.quorum.initial.state=new", "", func(c ClusterConfig) bool { return c.InitialState == cluster.InitialStateNew }},
 		{"controller.quorum.initial.state=join", "want new or existing", nil},
+		{"controller.quorum.election.timeout.ms=500", "", func(c ClusterConfig) bool { return c.QuorumElectionTimeout == 500*time.Millisecond }},
+		{"controller.quorum.election.timeout.ms=10", "", func(c ClusterConfig) bool { return c.QuorumElectionTimeout == 10*time.Millisecond }},
+		{"controller.quorum.election.timeout.ms=9", "controller.quorum.election.timeout.ms=\"9\": election timeout 9ms is below 10ms: etcd needs a heartbeat", nil},
+		{"controller.quorum.election.timeout.ms=0", "is below 10ms", nil},
+		{"controller.quorum.election.timeout.ms=50001", "above etcd's limit of 50s", nil},
+		{"controller.quorum.election.timeout.ms=-1", "out of range", nil},
+		{"controller.quorum.election.timeout.ms=1s", "controller.quorum.election.timeout.ms", nil},
 		{"metadata.store=etcd://e1:2379,e2:2379", "", func(c ClusterConfig) bool {
 			return slices.Equal(c.MetadataStore, []string{"e1:2379", "e2:2379"})
 		}},
@@ -215,6 +222,9 @@ func TestClusterSettingsCombinations(t *testing.T) {
 		{"a non-voter joining the quorum", []string{"node.id=4", voters, "controller.quorum.initial.state=existing"}, "controller.quorum.initial.state=existing is a voter's", nil},
 		{"joining the quorum of an external store", []string{"node.id=4", "metadata.store=etcd://e1:2379", "controller.quorum.initial.state=existing"},
 			"controller.quorum.initial.state=existing is an embedded voter's", nil},
+		{"election timeout of an external store", []string{"node.id=4", "metadata.store=etcd://e1:2379", "controller.quorum.election.timeout.ms=500"},
+			"controller.quorum.election.timeout.ms=500 is an embedded voter's", nil},
+		{"default election timeout of an external store", []string{"node.id=4", "metadata.store=etcd://e1:2379", "controller.quorum.election.timeout.ms=1000"}, "", nil},
 		{"client listener of a non-voter", []string{"node.id=4", voters, "controller.client.listener=:2379"}, "controller.client.listener is a voter's", nil},
 		{"derived client port past 65535", []string{"node.id=1", "controller.quorum.voters=1@h:65535", "controller.listener=h:65535"}, "past 65535", nil},
 		{"derived client port past 65535, overridden", []string{"node.id=1", "controller.quorum.voters=1@h:65535", "controller.listener=h:65535",

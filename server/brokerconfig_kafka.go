@@ -231,7 +231,8 @@ const (
 // kafkaNotApplyingReason is why name does not apply here, and whether it
 // is one of those names.
 func kafkaNotApplyingReason(name string) (string, bool) {
-	if name == BrokerControllerQuorumVoters || name == BrokerControllerQuorumInitialState || name == BrokerMetadataStore {
+	switch name {
+	case BrokerControllerQuorumVoters, BrokerControllerQuorumInitialState, BrokerControllerQuorumElectionTimeoutMs, BrokerMetadataStore:
 		return "", false // served, in families that are not
 	}
 	if why, ok := kafkaNotApplying[name]; ok {

@@ -422,6 +422,7 @@ func (n *brokerNode) embedConfig() cluster.EmbedConfig {
 		ClientTLS:        n.opts.Security.Metadata.Serve,
 		BindPeerSource:   n.cfg.InterBrokerSourceBind,
 		JoinExisting:     n.cfg.InitialState == cluster.InitialStateExisting,
+		ElectionTimeout:  n.cfg.QuorumElectionTimeout,
 	}
 }
 

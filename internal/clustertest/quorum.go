@@ -42,6 +42,11 @@ func (c *Cluster) QuorumLeader(ctx context.Context) (int, error) {
 	return 0, fmt.Errorf("clustertest: describe quorum: no live node answered: %w", lastErr)
 }
 
+// EtcdClientAddr is the address node n's etcd member serves clients on
+// (host:port), around its proxy when it has one: for a test that watches
+// the quorum itself.
+func (n *Node) EtcdClientAddr() string { return n.etcdClientAddr() }
+
 // etcdClientAddr is the address node n's etcd member serves clients on,
 // around its proxy when it has one.
 func (n *Node) etcdClientAddr() string {
