@@ -305,6 +305,7 @@ func (c *Controller) commit(ctx context.Context, s *Snapshot, updates []Partitio
 // decides next from a snapshot that holds its own writes.
 func (c *Controller) apply(ctx context.Context, updates []PartitionUpdate, why string) error {
 	updates = electionsFirst(updates)
+	sum := &updateSummary{start: time.Now()}
 	uc, unsettled := c.store.(unsettledCommitter)
 	var mu sync.Mutex
 	var last int64 // guarded by mu: the highest revision written
@@ -319,7 +320,7 @@ func (c *Controller) apply(ctx context.Context, updates []PartitionUpdate, why s
 				if err := c.store.UpdatePartitions(gctx, chunk); err != nil {
 					return fmt.Errorf("cluster: %s: %w", why, err)
 				}
-				c.logUpdates(chunk, why)
+				c.logUpdates(chunk, why, sum)
 				return nil
 			}
 			rev, err := uc.commitUnsettled(gctx, chunk)
@@ -329,11 +330,12 @@ func (c *Controller) apply(ctx context.Context, updates []PartitionUpdate, why s
 			mu.Lock()
 			last = max(last, rev)
 			mu.Unlock()
-			c.logUpdates(chunk, why)
+			c.logUpdates(chunk, why, sum)
 			return nil
 		})
 	}
 	err := g.Wait()
+	c.logSummary(sum, why)
 	if last > 0 {
 		_, _ = uc.WaitRevision(ctx, last)
 	}
@@ -357,10 +359,12 @@ func electionsFirst(updates []PartitionUpdate) []PartitionUpdate {
 	return out
 }
 
-// logUpdates logs each committed change of leader or ISR, and counts the
-// elections. An unclean election is logged at Warn with what it loses:
-// an operator must be able to find every one.
-func (c *Controller) logUpdates(updates []PartitionUpdate, why string) {
+// logUpdates logs each committed change of leader or ISR at Debug, adds
+// it to sum (whose one Info line logSummary writes for the batch: a
+// failover at ten thousand partitions made ten thousand Info lines), and
+// counts the elections. An unclean election is logged at Warn on its own
+// with what it loses: an operator must be able to find every one.
+func (c *Controller) logUpdates(updates []PartitionUpdate, why string, sum *updateSummary) {
 	for _, u := range updates {
 		msg := "partition ISR changed"
 		if u.Old.Leader != u.New.Leader {
@@ -390,8 +394,9 @@ func (c *Controller) logUpdates(updates []PartitionUpdate, why string) {
 		if u.Unclean() {
 			c.log.Warn("UNCLEAN leader election: the new leader was not in sync; records only the old ISR held are lost", args...)
 		} else {
-			c.log.Info(msg, args...)
+			c.log.Debug(msg, args...)
 		}
+		sum.add(msg, u)
 		if c.stats != nil && u.Elects() {
 			if u.Unclean() {
 				c.stats.unclean.Add(1)
@@ -400,6 +405,56 @@ func (c *Controller) logUpdates(updates []PartitionUpdate, why string) {
 			}
 		}
 	}
+}
+
+// summaryExamples is how many changes a batch's Info line shows.
+const summaryExamples = 3
+
+// updateSummary is what one batch of committed updates changed, for its
+// one Info line.
+type updateSummary struct {
+	start time.Time
+	mu    sync.Mutex // guards the fields below
+	// leaders, offline, isr, replicas count the changes by kind, as the
+	// Debug lines name them; unclean counts the unclean elections (also
+	// in leaders).
+	leaders, offline, isr, replicas, unclean int
+	examples                                 []string
+}
+
+func (sum *updateSummary) add(msg string, u PartitionUpdate) {
+	sum.mu.Lock()
+	defer sum.mu.Unlock()
+	switch msg {
+	case "partition leader changed":
+		sum.leaders++
+	case "partition offline":
+		sum.offline++
+	case "partition replicas changed":
+		sum.replicas++
+	default:
+		sum.isr++
+	}
+	if u.Unclean() {
+		sum.unclean++
+	}
+	if len(sum.examples) < summaryExamples {
+		sum.examples = append(sum.examples, fmt.Sprintf("%s-%d leader %d->%d epoch %d isr %v->%v",
+			u.New.Topic, u.New.Partition, u.Old.Leader, u.New.Leader, u.New.LeaderEpoch, u.Old.ISR, u.New.ISR))
+	}
+}
+
+// logSummary writes sum's Info line, if anything changed.
+func (c *Controller) logSummary(sum *updateSummary, why string) {
+	sum.mu.Lock()
+	defer sum.mu.Unlock()
+	total := sum.leaders + sum.offline + sum.isr + sum.replicas
+	if total == 0 {
+		return
+	}
+	c.log.Info("partitions changed", "reason", why, "partitions", total, "leaders_elected", sum.leaders,
+		"offline", sum.offline, "isr_changed", sum.isr, "replicas_changed", sum.replicas, "unclean", sum.unclean,
+		"examples", sum.examples, "took", time.Since(sum.start).Round(time.Microsecond))
 }
 
 // retry runs decide against the latest snapshot and writes what it
@@ -674,6 +729,8 @@ func (c *Controller) AlterISR(ctx context.Context, req ISRChange) (PartitionStat
 // ahead of the snapshot waits for it, so ctx should carry a deadline.
 func (c *Controller) AlterISRs(ctx context.Context, reqs []ISRChange) []error {
 	errs := make([]error, len(reqs))
+	sum := &updateSummary{start: time.Now()}
+	defer c.logSummary(sum, "ISR change")
 	todo := make([]int, len(reqs)) // indexes of reqs not decided for good
 	for i := range todo {
 		todo[i] = i
@@ -704,7 +761,7 @@ func (c *Controller) AlterISRs(ctx context.Context, reqs []ISRChange) []error {
 			g.Go(func() error {
 				err := c.store.UpdatePartitions(ctx, updates[start:end])
 				if err == nil {
-					c.logUpdates(updates[start:end], "ISR change")
+					c.logUpdates(updates[start:end], "ISR change", sum)
 				}
 				mu.Lock()
 				defer mu.Unlock()

@@ -27,9 +27,14 @@ type testController struct {
 }
 
 func newTestController(m *memStore, node int32, policy Policy) testController {
+	return newTestControllerAt(m, node, policy, slog.LevelInfo)
+}
+
+// newTestControllerAt is newTestController logging at level and above.
+func newTestControllerAt(m *memStore, node int32, policy Policy, level slog.Level) testController {
 	logs := &lockedBuffer{}
 	c := NewController(ControllerConfig{NodeID: node, Store: m, Policy: policy,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Seed: 1})
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})), Seed: 1})
 	return testController{c, logs}
 }
 
@@ -821,9 +826,9 @@ func (l *lockedBuffer) records(t *testing.T) []map[string]any {
 	return out
 }
 
-func TestControllerLogsEveryLeadershipAndISRChange(t *testing.T) {
+func TestControllerLogsEveryLeadershipAndISRChangeAtDebug(t *testing.T) {
 	m := clusterOf(3)
-	c := newTestController(m, 1, Policy{})
+	c := newTestControllerAt(m, 1, Policy{}, slog.LevelDebug)
 	m.put(Topic{Name: "t", Partitions: 2},
 		PartitionState{Topic: "t", Partition: 0, Replicas: ids(3, 1), ISR: ids(3, 1), Leader: 3, LeaderEpoch: 4, PartitionEpoch: 6},
 		PartitionState{Topic: "t", Partition: 1, Replicas: ids(1, 3), ISR: ids(1, 3), Leader: 1, LeaderEpoch: 2, PartitionEpoch: 2},
@@ -1121,4 +1126,60 @@ func TestControllerCommitsWithoutWaitingForEachToShow(t *testing.T) {
 		}
 	}
 	noViolations(t, m)
+}
+
+// TestControllerLogsOneInfoLinePerBatchOfChanges: a broker's fencing
+// elects new leaders for every partition it led; at Info the controller
+// says so in one line per batch (the counts, a few examples, the time
+// taken), not one per partition: ten thousand partitions made ten
+// thousand lines at every failover. The per-partition lines are Debug.
+func TestControllerLogsOneInfoLinePerBatchOfChanges(t *testing.T) {
+	const partitions = 60
+	m := clusterOf(3)
+	c := newTestController(m, 1, Policy{})
+	states := make([]PartitionState, partitions)
+	for i := range states {
+		states[i] = PartitionState{Topic: "t", Partition: int32(i), Replicas: ids(3, 1, 2), ISR: ids(3, 1, 2), Leader: 3,
+			LeaderEpoch: 1, PartitionEpoch: 1}
+	}
+	m.put(Topic{Name: "t", Partitions: partitions}, states...)
+	run(t, c)
+	m.fence(3)
+	waitFor(t, m, "every partition led by another broker", func(s *Snapshot) bool {
+		for i := range partitions {
+			if p, _ := s.Partition("t", int32(i)); p.Leader == 3 || p.InISR(3) {
+				return false
+			}
+		}
+		return true
+	})
+	deadline := time.Now().Add(waitLimit)
+	for {
+		elected, lines := 0, 0
+		for _, r := range c.logs.records(t) {
+			switch r["msg"] {
+			case "partition leader changed", "partition ISR changed", "partition offline":
+				t.Fatalf("a per-partition line at Info: %v", r)
+			case "partitions changed":
+				lines++
+				elected += int(r["leaders_elected"].(float64))
+				if ex, _ := r["examples"].([]any); len(ex) == 0 || len(ex) > summaryExamples {
+					t.Fatalf("summary line with %d examples, want 1 to %d: %v", len(ex), summaryExamples, r)
+				}
+				if _, ok := r["took"]; !ok {
+					t.Fatalf("summary line without the time taken: %v", r)
+				}
+			}
+		}
+		if elected == partitions {
+			if lines > 3 {
+				t.Fatalf("%d summary lines for one fencing, want one per batch", lines)
+			}
+			return
+		}
+		if elected > partitions || time.Now().After(deadline) {
+			t.Fatalf("summary lines count %d elections, want %d", elected, partitions)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -270,14 +270,19 @@ func (s *EtcdStore) waitUnclaimed(ctx context.Context, name string, creating boo
 // stagingLease grants the lease a staged write binds its claim to, of
 // the store's session timeout, and keeps it alive until release, which
 // revokes it. A writer that dies stops renewing it, so its claim
-// disappears within the timeout and the name is free again.
+// disappears within the timeout and the name is free again. A
+// leaseKeeper renews it, as it does a broker's registration: etcd's
+// keep-alive stream stalls for seconds behind a renewal a member forwards
+// to a leader that stopped answering, and a claim lapsing under a large
+// staged creation fails it half-way.
 func (s *EtcdStore) stagingLease(ctx context.Context) (clientv3.LeaseID, func(), error) {
+	granted := time.Now()
 	g, err := s.client.Grant(ctx, s.ttl)
 	if err != nil {
 		return 0, nil, fmt.Errorf("grant a staging lease: %w", err)
 	}
 	kctx, cancel := context.WithCancel(ctx)
-	ch, err := s.client.KeepAlive(kctx, g.ID)
+	ch, err := newLeaseKeeper(s.client.Lease, time.Duration(s.ttl)*time.Second, granted).KeepAlive(kctx, g.ID)
 	if err != nil {
 		cancel()
 		return 0, nil, fmt.Errorf("keep a staging lease alive: %w", err)

@@ -474,3 +474,46 @@ func stageUnderClaim(ctx context.Context, t *testing.T, s *EtcdStore, topic Topi
 	}
 	return g
 }
+
+// stalledStreamLease is etcd's client Lease with its keep-alive stream
+// stuck, as when the member at its other end forwards a renewal to a
+// leader that stopped answering: KeepAlive renews nothing; single
+// renewals (KeepAliveOnce) and everything else go through.
+type stalledStreamLease struct {
+	clientv3.Lease
+}
+
+func (l stalledStreamLease) KeepAlive(ctx context.Context, id clientv3.LeaseID) (<-chan *clientv3.LeaseKeepAliveResponse, error) {
+	ch := make(chan *clientv3.LeaseKeepAliveResponse)
+	go func() {
+		<-ctx.Done()
+		close(ch)
+	}()
+	return ch, nil
+}
+
+// TestStagingClaimOutlivesAStalledKeepAliveStream: a staged write's claim
+// is renewed by single short requests, as a broker's registration is
+// (lease_keeper.go), so a keep-alive stream stuck behind a forward to a
+// silent leader does not let it lapse while the write goes on.
+func TestStagingClaimOutlivesAStalledKeepAliveStream(t *testing.T) {
+	eps := startDefaultLimitEtcd(t)
+	s := openTestStore(t, eps, testTTL)
+	ctx := ctxT(t)
+	real := s.client.Lease
+	s.client.Lease = stalledStreamLease{real}
+	defer func() { s.client.Lease = real }()
+	id, release, err := s.stagingLease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	time.Sleep(2*testTTL + testTTL/2)
+	resp, err := real.TimeToLive(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.TTL <= 0 {
+		t.Fatalf("the staging claim's lease lapsed after %v with its keep-alive stream stalled (TTL %d)", 2*testTTL+testTTL/2, resp.TTL)
+	}
+}

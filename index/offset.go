@@ -169,6 +169,10 @@ func (x *OffsetIndex) Trim() error { return x.file.trim() }
 // itself (its size after a Trim).
 func (x *OffsetIndex) Sync() error { return x.file.sync() }
 
+// SizeChanged reports whether the file's size changed (a grow, a trim)
+// since the last Sync, which then fsyncs the file itself.
+func (x *OffsetIndex) SizeChanged() bool { return x.file.sizeDirty.Load() }
+
 // Close trims a writable index, then unmaps and closes the file. There must be
 // no concurrent calls of any kind.
 func (x *OffsetIndex) Close() error { return x.file.close() }

@@ -30,11 +30,12 @@ const (
 	syncOpReplace = "replace" // an atomic replace: fsync of the temp file and of the directory
 	syncOpFsync   = "fsync"   // an fsync of one file and of its directory
 	syncOpSyncFS  = "syncfs"  // a syncfs of the data dir's file system
+	syncOpFlush   = "flush"   // fsyncs of a log's segments with unflushed data (path: the log's dir)
 )
 
 // syncObserver, if set (by tests), is told of each durable write of the
-// recovery checkpoint, producer snapshot and leader epoch checkpoint, and
-// of each syncfs, with the path synced.
+// recovery checkpoint, producer snapshot and leader epoch checkpoint, of
+// each flush of a log's segments, and of each syncfs, with the path synced.
 var syncObserver atomic.Pointer[func(op, path string)]
 
 func observeSync(op, path string) {

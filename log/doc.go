@@ -243,19 +243,28 @@
 // # Clean shutdown of a data dir
 //
 // A Manager opens, creates and closes partitions with a bounded pool of
-// workers (Options.IOWorkers) and replaces per-partition fsyncs with
-// syncfs(2) barriers on the data dir's file system, so that ten thousand
-// partitions stop and start in seconds. Close: every log stops taking
-// writes and seals its active segment, without fsync; one syncfs makes
-// every byte durable; each log writes its producer snapshot (not for a
-// log under 1 MiB without a snapshot file whose producers' batches are all
-// still in it: the next open rebuilds them from the batch headers) and its
-// clean checkpoint (recovery offset = log end), in place, without fsync,
-// unless it has no checkpoint file and its log starts at its first
-// segment (creating a file in each of ten thousand new partitions was
-// most of a stop's time); a second syncfs; then the empty file
-// clean-shutdown is written and fsynced with the directory. OpenManager
-// removes it durably before it serves anything. With the marker there
+// workers (Options.IOWorkers), so that ten thousand partitions stop and
+// start in seconds. Close, for each log on the pool: it stops taking
+// writes and seals its active segment; an fsync of each segment holding
+// data past the last flush (and of the active segment if the seal
+// changed its indexes), of the partition directory if a segment file
+// came or went since it was last synced, and of the leader epoch file if
+// it was replaced since; then its producer snapshot (not for a log under
+// 1 MiB without a snapshot file whose producers' batches are all still
+// in it: the next open rebuilds them from the batch headers) and its
+// clean checkpoint (recovery offset = log end), each in place and
+// fsynced, with the directory when the file is new, and only if it
+// changed; no checkpoint file is created for a log that has none and
+// starts at its first segment (creating a file in each of ten thousand
+// new partitions was most of a stop's time). A log untouched since its
+// last flush costs no fsync. Then the data dir is fsynced (the entries of
+// partitions created since the start) and the empty file
+// clean-shutdown is written and fsynced with the directory (a close
+// makes durable what the broker wrote, and only that: a syncfs(2) would
+// flush every dirty page of the file system, another process's too, and
+// on a disk shared with a writer of gigabytes a stop waited tens of
+// seconds for bytes the broker never wrote). OpenManager removes the
+// marker durably before it serves anything. With the marker there
 // every partition is clean, with or without a checkpoint file, whatever
 // the file's clean flag says (while the broker runs, a partition
 // untouched since the clean start keeps its clean checkpoint: rewriting
@@ -266,7 +275,7 @@
 // offsets advance at the next checkpoint. A partition directory of a
 // Manager must therefore be opened through the Manager (a bare Open of it
 // after a crash could trust a stale clean flag). Where syncfs is missing
-// (not Linux) each log is closed and flushed with its own fsyncs.
+// (not Linux) each recovered log is flushed with its own fsyncs.
 //
 // A partition holds at most one file descriptor, its active segment's: a
 // sealed segment closes its own once flushed, and the Manager flushes a

@@ -111,9 +111,6 @@ type Log struct {
 	fileHeld bool
 	fileSlot int
 	fileUsed atomic.Bool
-	// closeErr is why closeUnsynced found the log unfit for a clean
-	// checkpoint. Guarded by writeMu.
-	closeErr error
 
 	ckptMu      sync.Mutex // serialises checkpoint and producer snapshot writes; guards the fields to lastSnap
 	lastCkpt    checkpoint
@@ -793,6 +790,9 @@ func (l *Log) syncTo(target int64) error {
 	l.segMu.RUnlock()
 	var err error
 	start := time.Now()
+	if len(segs) > 0 {
+		observeSync(syncOpFlush, l.dir)
+	}
 	for _, s := range segs {
 		if err == nil {
 			err = s.Sync()

@@ -97,6 +97,10 @@ func (l *Log) deleteOldest(n int) error {
 			errs = append(errs, err)
 		}
 	}
+	// The next fsync of the directory (a flush after a roll, a close)
+	// makes the deletions durable: a clean stop must not leave files
+	// that a power loss brings back.
+	l.dirDirty.Store(true)
 	if err := l.checkpointRecovery(); err != nil {
 		errs = append(errs, err)
 	}

@@ -233,3 +233,92 @@ func residentBytes(tb testing.TB) int64 {
 	}
 	return 0
 }
+
+// closeDirtyEnv is the MiB of dirty page cache another process leaves on
+// the data dir's file system before BenchmarkManagerCloseBesideAWriter's
+// Close (0 or unset: none).
+const closeDirtyEnv = "TRIBUTARY_BENCH_CLOSE_DIRTY_MIB"
+
+// closeDirtyHeadStart is how long the writer runs before the close.
+const closeDirtyHeadStart = 500 * time.Millisecond
+
+// BenchmarkManagerCloseBesideAWriter measures a Manager's clean stop of
+// 1,000 and 10,000 partitions with one unflushed record each (close-s), while a
+// child process (dd, started half a second before) writes
+// TRIBUTARY_BENCH_CLOSE_DIRTY_MIB MiB to a file next to the data dir:
+// what a broker sharing its disk with a heavy writer waits for at
+// SIGTERM. A close that syncs the whole file system (syncfs) waits for the
+// other writer's pages too; one that syncs its own files does not. dd-s
+// is the writer's whole time, the baseline of what writing that much
+// costs. The writer runs once per op, bounded by its size, and its file
+// is removed after.
+//
+//	TRIBUTARY_BENCH_CLOSE_DIRTY_MIB=2048 go test -run '^$' -bench 'ManagerCloseBesideAWriter/partitions=1000$' -benchtime 1x ./log
+func BenchmarkManagerCloseBesideAWriter(b *testing.B) {
+	dirtyMiB := 0
+	if v := os.Getenv(closeDirtyEnv); v != "" {
+		var err error
+		if dirtyMiB, err = strconv.Atoi(v); err != nil || dirtyMiB < 0 {
+			b.Fatalf("%s=%q: want MiB", closeDirtyEnv, v)
+		}
+	}
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("partitions=%d", n), func(b *testing.B) { benchCloseBesideAWriter(b, n, dirtyMiB) })
+	}
+}
+
+func benchCloseBesideAWriter(b *testing.B, partitions, dirtyMiB int) {
+	b.StopTimer()
+	for range b.N {
+		base := b.TempDir()
+		dir := filepath.Join(base, "data")
+		m, err := log.OpenManager(dir, scaleOptions())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var logs []*log.Log
+		for t := 0; t*scaleTopicPartitions < partitions; t++ {
+			topic, err := m.CreateTopic(fmt.Sprintf("close-%d", t), min(scaleTopicPartitions, partitions-t*scaleTopicPartitions), nil)
+			if err != nil {
+				m.Close()
+				b.Fatal(err)
+			}
+			logs = append(logs, topic.Partitions...)
+		}
+		batch := recordbatch.Build(1, 100, benchTs)
+		for _, l := range logs {
+			if _, err := l.Append(batch); err != nil {
+				m.Close()
+				b.Fatal(err)
+			}
+		}
+		var dd *exec.Cmd
+		ddStart := time.Now()
+		if dirtyMiB > 0 {
+			dd = exec.Command("dd", "if=/dev/zero", "of="+filepath.Join(base, "ballast"), "bs=1M",
+				"count="+strconv.Itoa(dirtyMiB))
+			if err := dd.Start(); err != nil {
+				m.Close()
+				b.Fatalf("dd: %v", err)
+			}
+			time.Sleep(closeDirtyHeadStart) // writing at full speed when the close starts
+		}
+		b.StartTimer()
+		start := time.Now()
+		if err := m.Close(); err != nil {
+			b.Fatal(err)
+		}
+		closeTime := time.Since(start)
+		b.StopTimer()
+		var ddTime time.Duration
+		if dd != nil {
+			if err := dd.Wait(); err != nil {
+				b.Fatalf("dd: %v", err)
+			}
+			ddTime = time.Since(ddStart)
+		}
+		os.Remove(filepath.Join(base, "ballast"))
+		b.ReportMetric(closeTime.Seconds(), "close-s")
+		b.ReportMetric(ddTime.Seconds(), "dd-s")
+	}
+}

@@ -226,7 +226,9 @@ func (m *Manager) BecomeLeader(l Log, state cluster.PartitionState, minISR int) 
 	}
 	m.leaders[tp] = ld
 	m.mu.Unlock()
-	m.cfg.Logger.Info("replica became leader", "topic", tp.Topic, "partition", tp.Partition,
+	// Debug: the caller says what a batch of them did, once (at ten
+	// thousand partitions a failover made thousands of these lines).
+	m.cfg.Logger.Debug("replica became leader", "topic", tp.Topic, "partition", tp.Partition,
 		"epoch", state.LeaderEpoch, "isr", state.ISR, "log_end", l.NextOffset())
 	return ld, nil
 }

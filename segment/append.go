@@ -163,6 +163,7 @@ func (s *Segment) Seal() error {
 	if s.sealed {
 		return nil
 	}
+	timeEntries := s.timeIdx.Entries()
 	if ts := s.maxTimestamp.Load(); ts >= 0 {
 		if err := s.timeIdx.AppendFinal(ts, uint32(s.offsetOfMaxTimestamp.Load()-s.baseOffset)); err != nil {
 			return &Error{Path: s.logPath, Op: "seal", Offset: -1, Err: err}
@@ -174,10 +175,19 @@ func (s *Segment) Seal() error {
 	if err := s.timeIdx.Trim(); err != nil {
 		return &Error{Path: s.logPath, Op: "seal", Offset: -1, Err: err}
 	}
+	if s.timeIdx.Entries() != timeEntries || s.offIdx.SizeChanged() || s.timeIdx.SizeChanged() {
+		s.sealWrote.Store(true)
+	}
 	s.sealed = true
 	s.sealedForSync.Store(true)
 	return nil
 }
+
+// SealWrote reports whether Seal changed an index file (a closing time
+// index entry, a trim), which only a Sync after it makes durable: a
+// segment whose data was all flushed before it was sealed needs one
+// then, and one sealed untouched since it was opened does not.
+func (s *Segment) SealWrote() bool { return s.sealWrote.Load() }
 
 // Sync flushes the .log file and both indexes to stable storage. The first
 // Sync of a sealed segment that covers its every byte closes the .log's

@@ -142,6 +142,10 @@ type Segment struct {
 	wf     File     // writes go here (file itself unless wrapped); nil once released
 	// sealedForSync is set by Seal: the descriptor may go at the next Sync.
 	sealedForSync atomic.Bool
+	// sealWrote is set by a Seal that changed an index file (a closing
+	// time index entry, a trim): only a Sync after it makes that durable,
+	// even when every byte of the .log was flushed before.
+	sealWrote atomic.Bool
 	// dev and ino name the .log's inode, found at open: a descriptor
 	// opened again by path (ReleaseIdle, then a write or a Sync) must be
 	// on the same file.

@@ -79,6 +79,11 @@ const (
 	BrokerRack                          = "broker.rack"
 	BrokerSessionTimeoutMs              = "broker.session.timeout.ms"
 	BrokerHeartbeatIntervalMs           = "broker.heartbeat.interval.ms"
+	// BrokerInitialRegistrationTimeoutMs is Kafka's
+	// initial.broker.registration.timeout.ms: how long a starting broker
+	// waits for the metadata quorum to answer before it gives up and
+	// exits (here: the cluster ID's read or first write in etcd).
+	BrokerInitialRegistrationTimeoutMs = "initial.broker.registration.timeout.ms"
 	// BrokerFastFencingEnable is broker.fast.fencing.enable: a broker
 	// whose process is gone (its connections ended and its inter-broker
 	// address refuses connections) is fenced at once instead of when its
@@ -158,6 +163,10 @@ const (
 	unsetNodeID = -1
 )
 
+// DefaultInitialRegistrationTimeout is initial.broker.registration.timeout.ms's
+// default, Kafka's 60 s.
+const DefaultInitialRegistrationTimeout = 60 * time.Second
+
 // ErrClusterConfig is wrapped by every error in the cluster settings.
 var ErrClusterConfig = errors.New("server: cluster settings")
 
@@ -209,6 +218,8 @@ type ClusterConfig struct {
 	Rack                          string
 	SessionTimeout                time.Duration
 	HeartbeatInterval             time.Duration
+	// InitialRegistrationTimeout is initial.broker.registration.timeout.ms.
+	InitialRegistrationTimeout time.Duration
 	// FastFencing is broker.fast.fencing.enable.
 	FastFencing bool
 	// InterBrokerSourceBind is inter.broker.source.bind.enable: the
@@ -254,6 +265,7 @@ func DefaultClusterConfig() ClusterConfig {
 		ReplicaLagTimeMax:             DefaultReplicaLagTimeMax,
 		SessionTimeout:                DefaultBrokerSessionTimeout,
 		HeartbeatInterval:             DefaultBrokerHeartbeatInterval,
+		InitialRegistrationTimeout:    DefaultInitialRegistrationTimeout,
 		FastFencing:                   DefaultBrokerFastFencingEnable,
 		InterBrokerSourceBind:         DefaultInterBrokerSourceBindEnable,
 		ReplicaFetchMaxBytes:          DefaultReplicaFetchMaxBytes,
@@ -422,7 +434,7 @@ var clusterOnly = map[string]bool{
 	BrokerInterBrokerSourceBindEnable: true,
 	BrokerInterBrokerListenerName:     true, BrokerSecurityInterBrokerProtocol: true, BrokerSASLMechanismInterBrokerProtocol: true,
 	BrokerReplicaFetchMaxBytes: true, BrokerReplicaFetchWaitMaxMs: true, BrokerReplicaFetchMinBytes: true,
-	BrokerNumReplicaFetchers: true, BrokerAutoLeaderRebalanceEnable: true,
+	BrokerNumReplicaFetchers: true, BrokerAutoLeaderRebalanceEnable: true, BrokerInitialRegistrationTimeoutMs: true,
 	BrokerLeaderImbalanceCheckIntervalSeconds: true, BrokerLeaderImbalancePerBrokerPercentage: true,
 	BrokerLeaderReplicationThrottledRate: true, BrokerFollowerReplicationThrottledRate: true,
 }
@@ -496,6 +508,8 @@ func (b *BrokerSettings) applyCluster(name, value string) (handled bool, err err
 		c.SessionTimeout, err = positiveMs(value)
 	case BrokerHeartbeatIntervalMs:
 		c.HeartbeatInterval, err = positiveMs(value)
+	case BrokerInitialRegistrationTimeoutMs:
+		c.InitialRegistrationTimeout, err = positiveMs(value)
 	case BrokerFastFencingEnable:
 		c.FastFencing, err = strconv.ParseBool(value)
 	case BrokerInterBrokerSourceBindEnable:
@@ -621,6 +635,7 @@ func (b *BrokerSettings) clusterMap(m map[string]string) {
 	m[BrokerRack] = c.Rack
 	m[BrokerSessionTimeoutMs] = strconv.FormatInt(c.SessionTimeout.Milliseconds(), 10)
 	m[BrokerHeartbeatIntervalMs] = strconv.FormatInt(c.HeartbeatInterval.Milliseconds(), 10)
+	m[BrokerInitialRegistrationTimeoutMs] = strconv.FormatInt(c.InitialRegistrationTimeout.Milliseconds(), 10)
 	m[BrokerFastFencingEnable] = strconv.FormatBool(c.FastFencing)
 	m[BrokerInterBrokerSourceBindEnable] = strconv.FormatBool(c.InterBrokerSourceBind)
 	m[BrokerInterBrokerListenerName] = c.InterBrokerListenerName
@@ -902,6 +917,7 @@ var clusterConfigInfos = map[string]configInfo{
 	BrokerRack:                              {kmsg.ConfigTypeString, "The broker's rack; replicas are spread across racks."},
 	BrokerSessionTimeoutMs:                  {kmsg.ConfigTypeInt, "A broker whose lease lapses this long is fenced."},
 	BrokerHeartbeatIntervalMs:               {kmsg.ConfigTypeInt, "How often a broker renews its lease."},
+	BrokerInitialRegistrationTimeoutMs:      {kmsg.ConfigTypeInt, "How long a starting broker waits for the metadata quorum to answer before it gives up."},
 	BrokerFastFencingEnable:                 {kmsg.ConfigTypeBoolean, "Whether a broker whose process is gone (its inter-broker address refuses connections) is fenced at once, not when its lease lapses."},
 	BrokerInterBrokerSourceBindEnable:       {kmsg.ConfigTypeBoolean, "Whether the connections this broker opens to other brokers and to etcd come from the host of its advertised inter-broker listener (an IP of this machine) rather than the kernel's choice."},
 	BrokerInterBrokerListenerName:           {kmsg.ConfigTypeString, "The listener brokers dial each other on."},

@@ -76,7 +76,7 @@ var kafkaNotApplying = map[string]string{
 	"broker.id":                   whyKRaft,
 	"broker.id.generation.enable": whyKRaft, "reserved.broker.max.id": whyKRaft,
 	"controller.listener.names": whyKRaft, "control.plane.listener.name": whyKRaft,
-	"initial.broker.registration.timeout.ms": whyKRaft, "server.max.startup.time.ms": whyKRaft,
+	"server.max.startup.time.ms":      whyKRaft,
 	"eligible.leader.replicas.enable": whyKRaft, "sasl.mechanism.controller.protocol": whyKRaft,
 	"controller.socket.timeout.ms": whyKRaft, "early.start.listeners": whyKRaft,
 	"controlled.shutdown.enable":      whyCluster,

@@ -72,6 +72,9 @@ const (
 	// clusterRetryBackoff is the pause between failed registrations or
 	// campaigns.
 	clusterRetryBackoff = 500 * time.Millisecond
+	// joinProgressLog is how often a start waiting for the metadata
+	// quorum says so.
+	joinProgressLog = 10 * time.Second
 	// closeCampaignGrace bounds how long close waits for the campaign to
 	// end before it closes the etcd client under it: etcd's
 	// Election.Campaign, when its context ends while it waits, resigns
@@ -460,10 +463,18 @@ func (n *brokerNode) joinClusterID(ctx context.Context) (string, error) {
 		proposed = base64.RawURLEncoding.EncodeToString(b[:])
 	}
 	key := strings.TrimSuffix(n.root, "/") + "/" + clusterIDKey
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// A loaded machine (or a quorum still electing) may take long to
+	// answer: the wait is the operator's to set, as in Kafka.
+	limit := n.cfg.InitialRegistrationTimeout
+	if limit <= 0 {
+		limit = DefaultInitialRegistrationTimeout
+	}
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var stored string
-	for {
+	lastLog := start
+	for attempt := 1; ; attempt++ {
 		resp, err := n.client.Txn(cctx).
 			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 			Then(clientv3.OpPut(key, proposed)).
@@ -478,7 +489,17 @@ func (n *brokerNode) joinClusterID(ctx context.Context) (string, error) {
 			break
 		}
 		if cctx.Err() != nil {
+			if ctx.Err() == nil {
+				return "", fmt.Errorf("server: start cluster: the metadata quorum at %s did not answer the read of the cluster ID (%s) in %v (%s=%d), %d attempts: %w",
+					strings.Join(n.client.Endpoints(), ","), key, time.Since(start).Round(time.Millisecond),
+					BrokerInitialRegistrationTimeoutMs, limit.Milliseconds(), attempt, err)
+			}
 			return "", fmt.Errorf("server: cluster id from the metadata store: %w", err)
+		}
+		if time.Since(lastLog) >= joinProgressLog {
+			lastLog = time.Now()
+			n.log.Warn("server: waiting for the metadata quorum to answer", "endpoints", n.client.Endpoints(),
+				"waited", time.Since(start).Round(time.Millisecond), "limit", limit, "attempts", attempt, "err", err)
 		}
 		select {
 		case <-cctx.Done():

@@ -393,9 +393,12 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 	})
 	scanned := time.Since(start)
 	r.change(changes)
+	led := 0 // partitions this pass made this broker lead (takeovers apart)
 	for _, c := range changes {
 		if !r.record(c) {
 			failed = true
+		} else if c.p.Leader == r.n.self {
+			led++
 		}
 	}
 	// A failure (a local log missing, a role change refused, a replica
@@ -403,11 +406,13 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 	r.needFull = failed || len(r.unassigned) > 0
 	if len(changes) > 0 || len(takeovers) > 0 {
 		level := slog.LevelDebug
-		if took := time.Since(start); took >= slowApply {
+		if took := time.Since(start); took >= slowApply || led > 0 {
+			// Leaderships taken are said here, once per pass: the
+			// replica's own line per partition is Debug.
 			level = slog.LevelInfo
 		}
 		r.log.Log(context.Background(), level, "server: metadata applied", "revision", s.Revision,
-			"incremental", incremental, "visited", visited, "role_changes", len(changes),
+			"incremental", incremental, "visited", visited, "role_changes", len(changes), "became_leader", led,
 			"takeovers_started", len(takeovers), "takeovers_running", len(r.takeovers), "left_for_takeovers", busy,
 			"scan", scanned.Round(time.Microsecond), "took", time.Since(start).Round(time.Microsecond))
 	}

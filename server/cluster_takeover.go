@@ -34,9 +34,8 @@ package server
 // the partition (TestClusterNewTopicIsWritableWithoutFollowerRests).
 
 import (
-	"context"
 	"errors"
-	"log/slog"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,17 +93,41 @@ func (r *reconciler) startTakeovers(ts []*takeover) {
 			}()
 		}
 		wg.Wait()
-		level := slog.LevelDebug
-		if took := time.Since(start); took >= slowApply {
-			level = slog.LevelInfo
-		}
-		r.log.Log(context.Background(), level, "server: takeovers done", "count", len(ts),
-			"took", time.Since(start).Round(time.Microsecond))
+		r.logTakeovers(ts, time.Since(start))
 		r.wake()
 		// Fetches held for partitions this broker was about to lead
 		// (awaitLeading) look again.
 		r.applyDone()
 	}()
+}
+
+// takeoverExamples is how many partitions a batch of takeovers' Info
+// line names.
+const takeoverExamples = 3
+
+// logTakeovers says at Info what a batch of takeovers did: how many
+// partitions this broker now leads, how many failed or were skipped, a
+// few of them, and the time taken, in one line (the partitions' own lines
+// are Debug: a failover at ten thousand partitions made thousands of Info
+// lines). Failures are logged on their own when recorded (record).
+func (r *reconciler) logTakeovers(ts []*takeover, took time.Duration) {
+	led, failed, skipped := 0, 0, 0
+	var examples []string
+	for _, t := range ts {
+		switch {
+		case errors.Is(t.c.err, errTakeoverSkipped):
+			skipped++
+		case t.c.err != nil:
+			failed++
+		default:
+			led++
+			if len(examples) < takeoverExamples {
+				examples = append(examples, fmt.Sprintf("%s-%d epoch %d", t.c.tp.Topic, t.c.tp.Partition, t.c.p.LeaderEpoch))
+			}
+		}
+	}
+	r.log.Info("server: became leader", "partitions", led, "failed", failed, "skipped", skipped,
+		"examples", examples, "took", took.Round(time.Microsecond))
 }
 
 // harvest records the takeovers that have ended; false if one failed.

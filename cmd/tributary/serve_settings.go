@@ -125,6 +125,9 @@ var settingDocs = map[string]string{
 	"leader.imbalance.check.interval.seconds": "how often the active controller checks the leader balance",
 	"leader.imbalance.per.broker.percentage":  "share of a broker's preferred partitions (0-100) it may not lead before the controller elects it their leader again",
 
+	// Start-up.
+	"initial.broker.registration.timeout.ms": "how long a starting broker of a cluster waits for the metadata quorum to answer (the cluster ID in etcd) before it exits with an error naming the endpoints it waited for",
+
 	// Authorization (ACLs).
 	"authorizer.class.name":          "ACLs: org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer) checks every request; empty allows everything",
 	"super.users":                    "principals allowed everything by the authorizer, semicolon-separated: User:admin;User:ops",
