@@ -81,6 +81,15 @@ type conn struct {
 	splices []wire.Splice
 	bufs    net.Buffers
 
+	// Reused for every incremental fetch (fetch_sessions.go): the full
+	// fetch of the session's partitions that is read, the session's
+	// partitions in that order, and what the answer keeps of them.
+	sessReq      kmsg.FetchRequest
+	sessPartsBuf []kmsg.FetchRequestTopicPartition
+	sessOrder    []*sessionPart
+	sessAnswered []*sessionPart
+	sessKeep     []bool
+
 	// group.max.creation.rate.per.connection (group_quota.go): the
 	// connection's bucket, made on its first group creation, and the time
 	// before which it is not read (throttled, as Kafka mutes a channel).
