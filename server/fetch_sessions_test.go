@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/auth"
@@ -440,5 +441,66 @@ func TestFetchSessionLongPoll(t *testing.T) {
 	}
 	if waited := time.Since(start); waited > 10*time.Second {
 		t.Errorf("the append did not wake the incremental long poll (answered after %v)", waited)
+	}
+}
+
+// consumeAllSessions produces rounds of records to every partition of a
+// topic of parts partitions and consumes them all with a franz-go
+// consumer made with opts; it checks each record arrives once, in order
+// per partition.
+func consumeAllSessions(t *testing.T, b *testBroker, topic string, parts int, opts ...kgo.Opt) {
+	t.Helper()
+	if _, err := b.mgr.CreateTopic(topic, parts, nil); err != nil {
+		t.Fatal(err)
+	}
+	prod := b.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cons := b.client(append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(100 * time.Millisecond)}, opts...)...)
+	next := make([]int64, parts)
+	for round := range 3 {
+		var recs []*kgo.Record
+		// Every round writes to a third of the partitions: the others
+		// have nothing new.
+		for p := round; p < parts; p += 3 {
+			for range 5 {
+				recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(p), Value: []byte("v")})
+			}
+		}
+		if err := prod.ProduceSync(testContext(t), recs...).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		for _, r := range consumeN(t, cons, len(recs)) {
+			if r.Offset != next[r.Partition] {
+				t.Fatalf("round %d: partition %d offset %d, want %d", round, r.Partition, r.Offset, next[r.Partition])
+			}
+			next[r.Partition]++
+		}
+	}
+}
+
+// TestFetchSessionKgoConsumer: franz-go, which uses sessions unless told
+// not to, consumes every record of 60 partitions with one full fetch
+// and incremental ones after it; with DisableFetchSessions it fetches in
+// full, as before sessions.
+func TestFetchSessionKgoConsumer(t *testing.T) {
+	b := startBroker(t)
+	fc := b.srv.fetchSessions
+	consumeAllSessions(t, b, "kgo-sess", 60)
+	full, inc := sessCounter(t, fc.byKind[fetchFull]), sessCounter(t, fc.byKind[fetchIncremental])
+	if full != 1 || inc < 3 {
+		t.Errorf("franz-go sent %v full and %v incremental fetches, want 1 and at least 3", full, inc)
+	}
+	fc.mu.Lock()
+	sessions, partitions := len(fc.sessions), fc.partitions
+	fc.mu.Unlock()
+	if sessions != 1 || partitions != 60 {
+		t.Errorf("cache holds %d sessions of %d partitions, want 1 of 60", sessions, partitions)
+	}
+
+	b2 := startBroker(t)
+	consumeAllSessions(t, b2, "kgo-nosess", 60, kgo.DisableFetchSessions())
+	fc = b2.srv.fetchSessions
+	if inc, none := sessCounter(t, fc.byKind[fetchIncremental]), sessCounter(t, fc.byKind[fetchSessionless]); inc != 0 || none < 3 {
+		t.Errorf("franz-go without sessions: %v incremental, %v sessionless fetches", inc, none)
 	}
 }
