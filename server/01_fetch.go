@@ -52,6 +52,7 @@ package server
 // NOT_LEADER_OR_FOLLOWER that would make a follower back off.
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,11 +161,23 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 // about to lead (awaitLeading).
 func (c *conn) fetchParts(h *reqHeader, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, follower int32) (parts []fetchPart, notOpen bool) {
 	s := c.s
-	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	n := 0
+	for i := range req.Topics {
+		n += len(req.Topics[i].Partitions)
+	}
+	// The response's topics and partitions, and parts, live in c's
+	// scratch, written before the next request is read.
+	resp.Topics = slices.Grow(c.fetchTopics[:0], len(req.Topics))[:len(req.Topics)]
+	respParts := slices.Grow(c.fetchRespParts[:0], n)[:n]
+	parts = slices.Grow(c.fetchPartsBuf[:0], n)
+	if n <= maxFetchScratch {
+		c.fetchTopics, c.fetchRespParts, c.fetchPartsBuf = resp.Topics, respParts, parts
+	}
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := &resp.Topics[i]
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		*st = kmsg.FetchResponseTopic{Topic: rt.Topic, TopicID: rt.TopicID, Partitions: respParts[:len(rt.Partitions):len(rt.Partitions)]}
+		respParts = respParts[len(rt.Partitions):]
 		var t *tlog.Topic
 		var tm *topicMetrics
 		var unknown int16
@@ -174,7 +187,6 @@ func (c *conn) fetchParts(h *reqHeader, req *kmsg.FetchRequest, resp *kmsg.Fetch
 		} else {
 			t, tm, unknown = c.authorizedTopic(h.key, auth.OpRead, req.Version >= 13, rt.Topic, rt.TopicID)
 		}
-		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := &st.Partitions[j]
@@ -203,6 +215,10 @@ func (c *conn) fetchParts(h *reqHeader, req *kmsg.FetchRequest, resp *kmsg.Fetch
 	}
 	return parts, notOpen
 }
+
+// maxFetchScratch bounds the partitions a connection keeps room for
+// between fetches (fetchParts): a few hundred bytes each.
+const maxFetchScratch = 20_000
 
 // fetchWait is what one long poll waits with, pooled: a Waiter keeps the
 // registrations it grew to for the next long poll that takes it.

@@ -89,6 +89,11 @@ type conn struct {
 	sessOrder    []*sessionPart
 	sessAnswered []*sessionPart
 	sessKeep     []bool
+	// Reused for every fetch (fetchParts): the response's topics and
+	// partitions, and the partitions resolved to logs.
+	fetchTopics    []kmsg.FetchResponseTopic
+	fetchRespParts []kmsg.FetchResponseTopicPartition
+	fetchPartsBuf  []fetchPart
 
 	// group.max.creation.rate.per.connection (group_quota.go): the
 	// connection's bucket, made on its first group creation, and the time
