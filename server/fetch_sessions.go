@@ -43,7 +43,9 @@ package server
 // the client fetches in full (franz-go and the Java client then stop
 // asking). Kafka bounds only the number of sessions; the partitions they
 // hold are bounded too (fetchSessionMaxPartitions), since an incremental
-// fetch may add partitions to a session every round.
+// fetch may add partitions to a session every round, and a follower's
+// fetch cancelled mid-way can leave a session behind that only eviction
+// removes.
 //
 // Locking: fetchSessionCache.mu guards the map of sessions and each
 // session's lastUsed and size; fetchSession.mu guards a session's epoch
@@ -73,9 +75,10 @@ const (
 	// session of its own kind.
 	fetchSessionEvictAfter = 120 * time.Second
 	// fetchSessionMaxPartitions bounds the partitions all sessions hold
-	// (a few hundred bytes each): a session that would grow the total
-	// past it is closed, and one that would start past it is not made.
-	fetchSessionMaxPartitions = 1_000_000
+	// (~250 bytes each, so ~60 MB): a session that would grow the total
+	// past it is closed, and one that would start past it evicts as for
+	// a slot, or is not made.
+	fetchSessionMaxPartitions = 250_000
 	// fetchSessionVersion is the first Fetch version with sessions.
 	fetchSessionVersion = 7
 	// fetchSessionIDsVersion is the first Fetch version naming topics by
@@ -256,18 +259,24 @@ func (fc *fetchSessionCache) touch(s *fetchSession, size int, now time.Time) boo
 // eviction, giving it a new id; it reports whether it did.
 func (fc *fetchSessionCache) create(s *fetchSession, size int, now time.Time) bool {
 	fc.mu.Lock()
-	if fc.slots <= 0 || fc.partitions+size > fetchSessionMaxPartitions {
+	if fc.slots <= 0 || size > fetchSessionMaxPartitions {
 		fc.mu.Unlock()
 		return false
 	}
-	var evicted *fetchSession
-	if len(fc.sessions) >= fc.slots {
-		if evicted = fc.evictable(s.privileged, size, now); evicted == nil {
+	// Evict for a slot, and for room under the bound on partitions: a
+	// session whose answer was lost (a follower's fetch cancelled
+	// mid-way) is never used again and goes once idle.
+	var evicted []*fetchSession
+	for len(fc.sessions) >= fc.slots || fc.partitions+size > fetchSessionMaxPartitions {
+		e := fc.evictable(s.privileged, size, now)
+		if e == nil {
 			fc.mu.Unlock()
+			closeAll(evicted)
 			return false
 		}
-		fc.removeLocked(evicted)
+		fc.removeLocked(e)
 		fc.evictions.Inc()
+		evicted = append(evicted, e)
 	}
 	for {
 		s.id = rand.Int32N(math.MaxInt32) + 1 // 1 to MaxInt32
@@ -279,12 +288,17 @@ func (fc *fetchSessionCache) create(s *fetchSession, size int, now time.Time) bo
 	fc.sessions[s.id] = s
 	fc.partitions += size
 	fc.mu.Unlock()
-	if evicted != nil {
-		evicted.mu.Lock()
-		evicted.closed = true
-		evicted.mu.Unlock()
-	}
+	closeAll(evicted)
 	return true
+}
+
+// closeAll marks sessions removed from the cache closed.
+func closeAll(sessions []*fetchSession) {
+	for _, s := range sessions {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+	}
 }
 
 // evictable picks the session a new one (privileged, of size partitions)
