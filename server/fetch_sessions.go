@@ -49,8 +49,10 @@ package server
 //
 // Locking: fetchSessionCache.mu guards the map of sessions and each
 // session's lastUsed and size; fetchSession.mu guards a session's epoch
-// and partitions. cache.mu is never held while taking a session's mu
-// for longer than a lookup: the order is session.mu, then cache.mu.
+// and partitions. The two are never held together: a session is looked
+// up under cache.mu, then used under its own mu, and a fetch that finds
+// it closed meanwhile (evicted, or closed by its client) answers
+// FETCH_SESSION_ID_NOT_FOUND or INVALID_FETCH_SESSION_EPOCH.
 
 import (
 	"math"
