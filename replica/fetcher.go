@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,6 +166,70 @@ type Fetcher struct {
 	// newEpochs are the partitions of the answer being handled whose
 	// records open a new leader epoch (applyNewEpochs).
 	newEpochs []applyJob
+
+	// The fetch session (KIP-227) with the leader, touched only by run's
+	// goroutine. sessID and sessEpoch are what the next request carries:
+	// epoch 0 starts a session (closing sessID's, if any), a later one
+	// continues sessID's. sessParts is the leader's view of the session:
+	// each partition's fetch state as last sent and answered; sessNext
+	// is what it becomes once the request in flight is answered (the
+	// partitions of that request, whatever it named). An incremental
+	// request names only the partitions whose state differs from
+	// sessParts and forgets those no longer fetched, so partitions
+	// resting after an error, or throttled, leave the session until
+	// they are fetched again.
+	sessID    int32
+	sessEpoch int32
+	sessParts map[cluster.TopicPartition]sessionState
+	sessNext  map[cluster.TopicPartition]sessionState
+}
+
+// sessionState is what a fetch session holds of a partition: the fetch
+// request's fields the follower sets.
+type sessionState struct {
+	topicID          [16]byte
+	fetchOffset      int64
+	leaderEpoch      int32
+	lastFetchedEpoch int32
+	logStartOffset   int64
+	maxBytes         int32
+}
+
+// resetSession makes the next request start a new session (closing the
+// current one on the leader, whose id it carries): after any failed
+// fetch, since the leader may have moved the session's epoch on a
+// request whose answer was lost.
+func (f *Fetcher) resetSession() {
+	f.sessEpoch = 0
+	clear(f.sessParts)
+}
+
+// sessionAnswered moves the session on after a successful answer: a new
+// session from epoch 0, the next epoch within one, and the leader's view
+// of it to what the request said. A leader that keeps no session for
+// us (id 0: cache full, or sessions off) is asked again on the next
+// fetch, as Kafka's followers do.
+func (f *Fetcher) sessionAnswered(resp *kmsg.FetchResponse) {
+	if resp.SessionID == 0 {
+		f.sessID = 0
+		f.resetSession()
+		return
+	}
+	if f.sessEpoch == 0 || resp.SessionID != f.sessID {
+		f.sessID, f.sessEpoch = resp.SessionID, 0
+	}
+	f.sessEpoch++
+	if f.sessEpoch <= 0 {
+		f.sessEpoch = 1 // wrapped, as Kafka's epochs wrap
+	}
+	f.sessParts, f.sessNext = f.sessNext, f.sessParts
+}
+
+// sessionError reports an answer by which the leader refused the
+// session: the next request starts a new one at once.
+func sessionError(err error) bool {
+	return errors.Is(err, kerr.FetchSessionIDNotFound) || errors.Is(err, kerr.InvalidFetchSessionEpoch) ||
+		errors.Is(err, kerr.FetchSessionTopicIDError)
 }
 
 // NewFetcher starts the fetcher of leader, which req reaches. Close stops
@@ -313,6 +378,7 @@ type sent struct {
 func (f *Fetcher) run(ctx context.Context) {
 	defer close(f.done)
 	backoff := time.Duration(0)
+	sessionRetried := false // the last request failed on a session error
 	for {
 		req, inFlight, idle := f.buildRequest(time.Now())
 		wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
@@ -336,10 +402,20 @@ func (f *Fetcher) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if err != nil {
+			// The leader may have moved the session's epoch on a
+			// request whose answer is lost: start a new one.
+			f.resetSession()
+		}
 		if err != nil && errors.Is(err, context.Canceled) {
 			// Ended by Add of a new partition: fetch again at once, with
 			// it. Nothing of the answer was applied; the connection is
 			// dialed again.
+			continue
+		}
+		if err != nil && sessionError(err) && !sessionRetried {
+			// Evicted, or out of step: a new session at once, once.
+			sessionRetried = true
 			continue
 		}
 		if err != nil {
@@ -352,6 +428,8 @@ func (f *Fetcher) run(ctx context.Context) {
 			continue
 		}
 		backoff = 0
+		sessionRetried = false
+		f.sessionAnswered(resp)
 		progress, rested := f.handleResponse(ctx, resp, inFlight)
 		// A leader answers a fetch with nothing new only after its max
 		// wait; one that answers at once must not make this loop spin. An
@@ -393,10 +471,12 @@ func (f *Fetcher) fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.Fetc
 	return resp, nil
 }
 
-// buildRequest builds a full (sessionless) fetch of every partition not
-// resting after an error. With none, idle is how long until one is due;
-// with some, the request's max wait ends when the first resting one is
-// due, so a short retry is not held up by the others' long poll.
+// buildRequest builds a fetch of every partition not resting after an
+// error: in full when it starts a session, else naming only what changed
+// in the session (sessNext is the session it asks for). With none, idle
+// is how long until one is due; with some, the request's max wait ends
+// when the first resting one is due, so a short retry is not held up by
+// the others' long poll.
 func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.TopicPartition]sent, time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -405,6 +485,8 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 		f.fetchReq = kmsg.NewPtrFetchRequest()
 		f.inFlight = make(map[cluster.TopicPartition]sent, len(f.parts))
 		f.topicIdx = make(map[string]int, 4)
+		f.sessParts = make(map[cluster.TopicPartition]sessionState, len(f.parts))
+		f.sessNext = make(map[cluster.TopicPartition]sessionState, len(f.parts))
 	}
 	req := f.fetchReq
 	topics := req.Topics[:0]
@@ -415,8 +497,11 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 	req.MaxWaitMillis = int32(f.cfg.MaxWait / time.Millisecond)
 	req.MinBytes = f.cfg.MinBytes
 	req.MaxBytes = f.cfg.MaxBytes
-	req.SessionID = 0
-	req.SessionEpoch = -1 // full fetch, no session
+	req.SessionID = f.sessID
+	req.SessionEpoch = f.sessEpoch // 0: start a session, in full
+	incremental := f.sessEpoch > 0
+	next := f.sessNext
+	clear(next)
 	inFlight := f.inFlight
 	clear(inFlight)
 	clear(f.topicIdx)
@@ -440,6 +525,14 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 				continue
 			}
 		}
+		off := p.log.NextOffset()
+		st := sessionState{topicID: p.topicID, fetchOffset: off, leaderEpoch: p.epoch,
+			lastFetchedEpoch: p.log.LeaderEpoch(), logStartOffset: p.log.StartOffset(), maxBytes: f.cfg.PartitionMaxBytes}
+		next[tp] = st
+		inFlight[tp] = sent{p: p, fetchOffset: off, throttled: throttled}
+		if was, ok := f.sessParts[tp]; incremental && ok && was == st {
+			continue // the leader's session has it as it is
+		}
 		i, ok := f.topicIdx[tp.Topic]
 		if !ok {
 			i = len(topics)
@@ -452,23 +545,84 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 			t.Topic, t.TopicID, t.Partitions = tp.Topic, p.topicID, room
 			topics = append(topics, t)
 		}
-		off := p.log.NextOffset()
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = tp.Partition
-		rp.CurrentLeaderEpoch = p.epoch
-		rp.FetchOffset = off
-		rp.LastFetchedEpoch = p.log.LeaderEpoch()
-		rp.LogStartOffset = p.log.StartOffset()
-		rp.PartitionMaxBytes = f.cfg.PartitionMaxBytes
+		rp.CurrentLeaderEpoch = st.leaderEpoch
+		rp.FetchOffset = st.fetchOffset
+		rp.LastFetchedEpoch = st.lastFetchedEpoch
+		rp.LogStartOffset = st.logStartOffset
+		rp.PartitionMaxBytes = st.maxBytes
 		topics[i].Partitions = append(topics[i].Partitions, rp)
-		inFlight[tp] = sent{p: p, fetchOffset: off, throttled: throttled}
 	}
 	req.Topics = topics
+	if len(inFlight) == 0 {
+		// Nothing to fetch: the next fetch starts a session afresh.
+		f.resetSession()
+	} else if incremental {
+		f.forgetLeft(req)
+	}
 	if resting && idle < f.cfg.MaxWait {
 		// Whole milliseconds, rounded up: the retry is due when it ends.
 		req.MaxWaitMillis = int32((idle + time.Millisecond - 1) / time.Millisecond)
 	}
 	return req, inFlight, idle
+}
+
+// forgetLeft adds to req the partitions of the leader's session that
+// the fetch leaves out. A partition whose topic ID changed under the
+// same name cannot be forgotten and added in one request of a session
+// keyed by name (the leader adds first): the session starts over.
+func (f *Fetcher) forgetLeft(req *kmsg.FetchRequest) {
+	forgotten := req.ForgottenTopics[:0]
+	for tp, was := range f.sessParts {
+		if now, ok := f.sessNext[tp]; ok {
+			if now.topicID != was.topicID {
+				f.resetSession()
+				req.SessionEpoch = 0
+				req.ForgottenTopics = nil
+				f.fullRequest(req)
+				return
+			}
+			continue
+		}
+		i := slices.IndexFunc(forgotten, func(ft kmsg.FetchRequestForgottenTopic) bool {
+			return ft.Topic == tp.Topic && ft.TopicID == was.topicID
+		})
+		if i < 0 {
+			ft := kmsg.NewFetchRequestForgottenTopic()
+			ft.Topic, ft.TopicID = tp.Topic, was.topicID
+			forgotten = append(forgotten, ft)
+			i = len(forgotten) - 1
+		}
+		forgotten[i].Partitions = append(forgotten[i].Partitions, tp.Partition)
+	}
+	req.ForgottenTopics = forgotten
+}
+
+// fullRequest rebuilds req's topics from sessNext: every partition it
+// fetches, for a request that starts a session.
+func (f *Fetcher) fullRequest(req *kmsg.FetchRequest) {
+	clear(f.topicIdx)
+	topics := req.Topics[:0]
+	for tp, st := range f.sessNext {
+		i, ok := f.topicIdx[tp.Topic]
+		if !ok {
+			i = len(topics)
+			f.topicIdx[tp.Topic] = i
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic, t.TopicID = tp.Topic, st.topicID
+			topics = append(topics, t)
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = tp.Partition
+		rp.CurrentLeaderEpoch = st.leaderEpoch
+		rp.FetchOffset = st.fetchOffset
+		rp.LastFetchedEpoch = st.lastFetchedEpoch
+		rp.LogStartOffset = st.logStartOffset
+		rp.PartitionMaxBytes = st.maxBytes
+		topics[i].Partitions = append(topics[i].Partitions, rp)
+	}
+	req.Topics = topics
 }
 
 // handleResponse applies every partition of resp that is still fetched

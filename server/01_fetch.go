@@ -14,10 +14,9 @@ package server
 //	v17  replica directory id (KIP-853)
 //	v18  high watermark in the request (KIP-1166)
 //
-// Fetch sessions are declined: the response carries session id 0, which
-// tells the client to send full fetches (Kafka's answer when its session
-// cache is full). A request that names a session id gets
-// FETCH_SESSION_ID_NOT_FOUND and the client starts over without one.
+// Fetch sessions (KIP-227, v7+) are in fetch_sessions.go: a session's
+// incremental fetch reads every partition of the session, as a full fetch
+// of them would, and answers only those with something new.
 //
 // Record bytes are views of the segment mappings, written to the socket
 // with writev after the framing (package wire); they are released once
@@ -53,6 +52,7 @@ package server
 // NOT_LEADER_OR_FOLLOWER that would make a follower back off.
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,13 +95,6 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 	s := c.s
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID = 0
-	// A session id, or an epoch other than 0 (start one) or -1 (none),
-	// refers to a session this broker never created.
-	if req.SessionID != 0 || req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-		s.metrics.errorCode(h.key, resp.ErrorCode)
-		return resp, nil
-	}
 	maxBytes := int(req.MaxBytes)
 	if maxBytes <= 0 || maxBytes > s.cfg.FetchMaxBytes {
 		maxBytes = s.cfg.FetchMaxBytes
@@ -116,7 +109,15 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 		}
 	}
 
-	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	now := time.Now()
+	// From here on req is what is read: for an incremental fetch, every
+	// partition of its session.
+	req, session := c.beginFetchSession(req, resp, now)
+	if resp.ErrorCode != 0 {
+		s.metrics.errorCode(h.key, resp.ErrorCode)
+		return resp, nil
+	}
+	deadline := now.Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	parts, notOpen := c.fetchParts(h, req, resp, follower)
 	if notOpen && c.awaitLeading(req, follower, deadline) {
 		// Partitions opened meanwhile: resolve the request again.
@@ -148,6 +149,8 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 			p.tm.recordsOut.Add(float64(countRecords(p.sp.RecordBatches)))
 		}
 	}
+	c.endFetchSession(req, resp, parts, session, follower, time.Now())
+	s.metrics.errorCode(h.key, resp.ErrorCode)
 	return resp, nil
 }
 
@@ -158,11 +161,23 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 // about to lead (awaitLeading).
 func (c *conn) fetchParts(h *reqHeader, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, follower int32) (parts []fetchPart, notOpen bool) {
 	s := c.s
-	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	n := 0
+	for i := range req.Topics {
+		n += len(req.Topics[i].Partitions)
+	}
+	// The response's topics and partitions, and parts, live in c's
+	// scratch, written before the next request is read.
+	resp.Topics = slices.Grow(c.fetchTopics[:0], len(req.Topics))[:len(req.Topics)]
+	respParts := slices.Grow(c.fetchRespParts[:0], n)[:n]
+	parts = slices.Grow(c.fetchPartsBuf[:0], n)
+	if n <= maxFetchScratch {
+		c.fetchTopics, c.fetchRespParts, c.fetchPartsBuf = resp.Topics, respParts, parts
+	}
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := &resp.Topics[i]
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		*st = kmsg.FetchResponseTopic{Topic: rt.Topic, TopicID: rt.TopicID, Partitions: respParts[:len(rt.Partitions):len(rt.Partitions)]}
+		respParts = respParts[len(rt.Partitions):]
 		var t *tlog.Topic
 		var tm *topicMetrics
 		var unknown int16
@@ -172,7 +187,6 @@ func (c *conn) fetchParts(h *reqHeader, req *kmsg.FetchRequest, resp *kmsg.Fetch
 		} else {
 			t, tm, unknown = c.authorizedTopic(h.key, auth.OpRead, req.Version >= 13, rt.Topic, rt.TopicID)
 		}
-		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := &st.Partitions[j]
@@ -201,6 +215,10 @@ func (c *conn) fetchParts(h *reqHeader, req *kmsg.FetchRequest, resp *kmsg.Fetch
 	}
 	return parts, notOpen
 }
+
+// maxFetchScratch bounds the partitions a connection keeps room for
+// between fetches (fetchParts): a few hundred bytes each.
+const maxFetchScratch = 20_000
 
 // fetchWait is what one long poll waits with, pooled: a Waiter keeps the
 // registrations it grew to for the next long poll that takes it.

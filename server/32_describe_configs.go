@@ -413,6 +413,7 @@ var brokerConfigInfos = map[string]configInfo{
 	BrokerSocketRequestMaxBytes:        {kmsg.ConfigTypeInt, "The largest request the broker reads; a larger one closes the connection."},
 	BrokerConnectionsMaxIdleMs:         {kmsg.ConfigTypeLong, "How long a connection may stay idle before the broker closes it."},
 	BrokerFetchMaxBytes:                {kmsg.ConfigTypeInt, "The broker's cap on the size of one fetch response."},
+	BrokerFetchSessionCacheSlots:       {kmsg.ConfigTypeInt, "The incremental fetch sessions (KIP-227) the broker keeps; 0 declines them."},
 	BrokerQueuedMaxRequestBytes:        {kmsg.ConfigTypeInt, "Request bytes the broker decodes and handles at once across connections; a request that does not fit waits."},
 	BrokerMaxConnections:               {kmsg.ConfigTypeInt, "The most client connections served at once; past it new connections wait in the listen backlog until one closes."},
 	BrokerMaxConnectionsPerIP:          {kmsg.ConfigTypeInt, "The most connections from one IP address; a further one is closed as soon as it is accepted."},

@@ -24,6 +24,8 @@ const (
 	BrokerConnectionsMaxIdleMs   = "connections.max.idle.ms"
 	BrokerConnectionsMaxReauthMs = "connections.max.reauth.ms"
 	BrokerFetchMaxBytes          = "fetch.max.bytes"
+	// BrokerFetchSessionCacheSlots is the fetch sessions (KIP-227) kept.
+	BrokerFetchSessionCacheSlots = "max.incremental.fetch.session.cache.slots"
 	BrokerQueuedMaxRequestBytes  = "queued.max.request.bytes"
 
 	BrokerMaxConnections               = "max.connections"
@@ -198,6 +200,8 @@ func (b *BrokerSettings) Apply(name, value string) error {
 		b.Server.SocketRequestMaxBytes, err = strconv.Atoi(value)
 	case BrokerFetchMaxBytes:
 		b.Server.FetchMaxBytes, err = strconv.Atoi(value)
+	case BrokerFetchSessionCacheSlots:
+		b.Server.FetchSessionCacheSlots, err = strconv.Atoi(value)
 	case BrokerQueuedMaxRequestBytes:
 		b.Server.QueuedMaxRequestBytes, err = strconv.Atoi(value)
 	case BrokerConnectionsMaxIdleMs:
@@ -375,6 +379,7 @@ func (b *BrokerSettings) Map() map[string]string {
 		BrokerNumPartitions:          strconv.Itoa(b.Server.NumPartitions),
 		BrokerSocketRequestMaxBytes:  strconv.Itoa(b.Server.SocketRequestMaxBytes),
 		BrokerFetchMaxBytes:          strconv.Itoa(b.Server.FetchMaxBytes),
+		BrokerFetchSessionCacheSlots: strconv.Itoa(b.Server.FetchSessionCacheSlots),
 		BrokerQueuedMaxRequestBytes:  strconv.Itoa(b.Server.QueuedMaxRequestBytes),
 		BrokerConnectionsMaxIdleMs:   strconv.FormatInt(b.Server.ConnectionsMaxIdle.Milliseconds(), 10),
 		BrokerConnectionsMaxReauthMs: strconv.FormatInt(b.Server.ConnectionsMaxReauth.Milliseconds(), 10),

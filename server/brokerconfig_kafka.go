@@ -53,7 +53,6 @@ const (
 	whyCleaner     = "the cleaner runs for compacted topics on its own schedule and buffers"
 	whyLogTasks    = "the log's own checkpoints, flushes and deletions are not scheduled by these"
 	whyNoSecurity  = "no SASL or delegation tokens are configured, so these have nothing to act on"
-	whySessions    = "fetch sessions are declined with session id 0, so no session cache is kept"
 	whyOneDir      = "one data dir: no log dir to fail over or move partitions between"
 	whyUnstable    = "unreleased protocol versions are never offered"
 	whyClient      = "settings of the broker's own client connections to other brokers: there are none"
@@ -109,7 +108,6 @@ var kafkaNotApplying = map[string]string{
 	"request.timeout.ms":         whyClient, "socket.connection.setup.timeout.ms": whyClient,
 	"socket.connection.setup.timeout.max.ms": whyClient,
 	"max.connection.creation.rate":           whyLimits, "max.request.partition.size.limit": whyLimits,
-	"max.incremental.fetch.session.cache.slots": whySessions,
 
 	// The log.
 	"log.cleaner.threads": whyCleaner, "log.cleaner.dedupe.buffer.size": whyCleaner,

@@ -87,6 +87,9 @@ type Config struct {
 	ConnectionsMaxReauth time.Duration
 	// FetchMaxBytes is fetch.max.bytes.
 	FetchMaxBytes int
+	// FetchSessionCacheSlots is max.incremental.fetch.session.cache.slots:
+	// the fetch sessions (KIP-227) the broker keeps; 0 declines them.
+	FetchSessionCacheSlots int
 	// MaxConnections is max.connections, Kafka's broker-wide limit: with
 	// that many connections open the broker accepts one more and waits
 	// for a slot before reading from it, so later clients wait in the
@@ -148,18 +151,19 @@ type Config struct {
 // DefaultConfig returns Kafka's defaults.
 func DefaultConfig() Config {
 	return Config{
-		ClusterID:             "tributary",
-		AutoCreateTopics:      true,
-		NumPartitions:         DefaultNumPartitions,
-		SocketRequestMaxBytes: DefaultSocketRequestMaxBytes,
-		QueuedMaxRequestBytes: DefaultQueuedMaxRequestBytes,
-		ConnectionsMaxIdle:    DefaultConnectionsMaxIdle,
-		FetchMaxBytes:         DefaultFetchMaxBytes,
-		MaxConnections:        DefaultMaxConnections,
-		MaxConnectionsPerIP:   DefaultMaxConnectionsPerIP,
-		ProducerIDQuotaWindow: DefaultProducerIDQuotaWindow,
-		ShutdownTimeout:       30 * time.Second,
-		Groups:                consumergroup.DefaultConfig(),
+		ClusterID:              "tributary",
+		AutoCreateTopics:       true,
+		NumPartitions:          DefaultNumPartitions,
+		SocketRequestMaxBytes:  DefaultSocketRequestMaxBytes,
+		QueuedMaxRequestBytes:  DefaultQueuedMaxRequestBytes,
+		ConnectionsMaxIdle:     DefaultConnectionsMaxIdle,
+		FetchMaxBytes:          DefaultFetchMaxBytes,
+		FetchSessionCacheSlots: DefaultFetchSessionCacheSlots,
+		MaxConnections:         DefaultMaxConnections,
+		MaxConnectionsPerIP:    DefaultMaxConnectionsPerIP,
+		ProducerIDQuotaWindow:  DefaultProducerIDQuotaWindow,
+		ShutdownTimeout:        30 * time.Second,
+		Groups:                 consumergroup.DefaultConfig(),
 	}
 }
 
@@ -176,6 +180,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("server: queued.max.request.bytes must not be negative, got %d", c.QueuedMaxRequestBytes)
 	case c.FetchMaxBytes < 1024:
 		return fmt.Errorf("server: fetch.max.bytes must be at least 1024, got %d", c.FetchMaxBytes)
+	case c.FetchSessionCacheSlots < 0:
+		return fmt.Errorf("server: max.incremental.fetch.session.cache.slots must not be negative, got %d", c.FetchSessionCacheSlots)
 	case c.MaxConnections < 1:
 		// Kafka takes 0, which makes a broker that never serves a
 		// client: refused as a mistake rather than obeyed.

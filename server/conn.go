@@ -81,6 +81,20 @@ type conn struct {
 	splices []wire.Splice
 	bufs    net.Buffers
 
+	// Reused for every incremental fetch (fetch_sessions.go): the full
+	// fetch of the session's partitions that is read, the session's
+	// partitions in that order, and what the answer keeps of them.
+	sessReq      kmsg.FetchRequest
+	sessPartsBuf []kmsg.FetchRequestTopicPartition
+	sessOrder    []*sessionPart
+	sessAnswered []*sessionPart
+	sessKeep     []bool
+	// Reused for every fetch (fetchParts): the response's topics and
+	// partitions, and the partitions resolved to logs.
+	fetchTopics    []kmsg.FetchResponseTopic
+	fetchRespParts []kmsg.FetchResponseTopicPartition
+	fetchPartsBuf  []fetchPart
+
 	// group.max.creation.rate.per.connection (group_quota.go): the
 	// connection's bucket, made on its first group creation, and the time
 	// before which it is not read (throttled, as Kafka mutes a channel).

@@ -191,23 +191,6 @@ func TestFetchLimits(t *testing.T) {
 	}
 }
 
-// TestFetchSessionsDeclined: a new-session request gets session id 0 (full
-// fetches from then on) and an unknown session id is refused.
-func TestFetchSessionsDeclined(t *testing.T) {
-	b := startBroker(t)
-	b.appendBatches("s", 1, 10)
-	c := b.raw()
-	req := fetchReq(12, "s", [16]byte{}, 0, 1<<20)
-	req.SessionEpoch = 0
-	if resp := c.do(req).(*kmsg.FetchResponse); resp.SessionID != 0 || resp.ErrorCode != 0 || len(resp.Topics[0].Partitions[0].RecordBatches) == 0 {
-		t.Errorf("new session: id %d error %d", resp.SessionID, resp.ErrorCode)
-	}
-	req.SessionID, req.SessionEpoch = 77, 1
-	if resp := c.do(req).(*kmsg.FetchResponse); resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
-		t.Errorf("unknown session: error %d", resp.ErrorCode)
-	}
-}
-
 // TestFetchLongPoll: a fetch at the log end waits up to MaxWait, and an
 // append wakes it well before the deadline.
 func TestFetchLongPoll(t *testing.T) {

@@ -85,6 +85,9 @@ type Server struct {
 	hooks    clusterHooks
 	node     *brokerNode
 
+	// fetchSessions are the incremental fetch sessions (fetch_sessions.go).
+	fetchSessions *fetchSessionCache
+
 	createMu sync.Mutex // serialises auto-creation so racing requests create a topic once
 	topicIDs sync.Map   // [16]byte topic ID -> topic name, see topicByID
 
@@ -153,6 +156,7 @@ func New(mgr *tlog.Manager, cfg Config, logger *slog.Logger) (_ *Server, err err
 	s.connSlots = semaphore.NewWeighted(int64(cfg.MaxConnections))
 	s.pidQuota = newProducerIDQuota(cfg)
 	s.metrics = newMetrics(s)
+	s.fetchSessions = newFetchSessionCache(cfg.FetchSessionCacheSlots, s.metrics.reg)
 	mgr.SetFlushObserver(s.metrics.observeFlush)
 	if cfg.Advertise != "" {
 		if _, _, err := splitHostPort(cfg.Advertise); err != nil {

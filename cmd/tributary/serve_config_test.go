@@ -188,7 +188,7 @@ func sampleConfig() string {
 	serverSettings := []string{
 		server.BrokerAutoCreateTopics, server.BrokerNumPartitions, server.BrokerSocketRequestMaxBytes,
 		server.BrokerQueuedMaxRequestBytes, server.BrokerConnectionsMaxIdleMs, server.BrokerFetchMaxBytes,
-		server.BrokerMaxConnections, server.BrokerMaxConnectionsPerIP, server.BrokerMaxConnectionsPerIPOverrides,
+		server.BrokerFetchSessionCacheSlots, server.BrokerMaxConnections, server.BrokerMaxConnectionsPerIP, server.BrokerMaxConnectionsPerIPOverrides,
 		server.BrokerLogRetentionCheckInterval,
 	}
 	logging := []string{server.BrokerLogLevel, server.BrokerLogFormat}

@@ -354,3 +354,35 @@ func TestBuffersWritev(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAppendFetchResponseIncrementalShapes: the shapes only an
+// incremental fetch session's answer takes (no topics at all, and a topic
+// named twice when its answered partitions are not contiguous in the
+// session) encode as kmsg encodes them, at every session version.
+func TestAppendFetchResponseIncrementalShapes(t *testing.T) {
+	part := func(p int32, records []byte) kmsg.FetchResponseTopicPartition {
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition, sp.HighWatermark, sp.LastStableOffset, sp.RecordBatches = p, 10, 10, records
+		return sp
+	}
+	topic := func(name string, parts ...kmsg.FetchResponseTopicPartition) kmsg.FetchResponseTopic {
+		t := kmsg.NewFetchResponseTopic()
+		t.Topic, t.TopicID, t.Partitions = name, [16]byte{1, 2, 3}, parts
+		return t
+	}
+	shapes := map[string][]kmsg.FetchResponseTopic{
+		"nothing new":    nil,
+		"empty, not nil": {},
+		"a topic twice":  {topic("a", part(0, []byte("xyz"))), topic("b", part(1, []byte{})), topic("a", part(2, []byte("q")))},
+	}
+	for version := int16(7); version <= maxVersion; version++ {
+		for name, topics := range shapes {
+			r := kmsg.NewPtrFetchResponse()
+			r.Version, r.SessionID, r.Topics = version, 12345, topics
+			got, _ := encode(nil, r)
+			if want := r.AppendTo(nil); !bytes.Equal(got, want) {
+				t.Errorf("v%d %s: differs from kmsg at byte %d", version, name, firstDiff(got, want))
+			}
+		}
+	}
+}
