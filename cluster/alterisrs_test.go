@@ -84,13 +84,13 @@ func TestAlterISRsDecidesEachPartitionOnItsOwn(t *testing.T) {
 	var once sync.Once
 	m.hook = func() {
 		once.Do(func() {
-			p := m.snap.Partitions[TopicPartition{"t", raced}]
+			p, _ := m.snap.Partitions.Get(TopicPartition{"t", raced})
 			next := p.Clone()
 			next.ISR = ids(1)
 			next.PartitionEpoch++
 			s := m.next()
 			next.Version = s.Revision
-			s.Partitions[p.TP()] = next
+			s.Partitions = s.Partitions.With(next)
 			m.publish(s)
 		})
 	}

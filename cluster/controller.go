@@ -143,6 +143,10 @@ type Controller struct {
 
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
+
+	// byBroker indexes the partitions of the Snapshot onChange last
+	// decided from; owned by Run's goroutine.
+	byBroker partitionsByBroker
 }
 
 // NewController returns a Controller of cfg.NodeID over cfg.Store.
@@ -250,7 +254,7 @@ func (c *Controller) onChange(prev, cur *Snapshot) []PartitionUpdate {
 		fence.gone[n] = true
 	}
 	join := elector{s: cur, policy: c.policy}
-	return decide(cur, func(p PartitionState) bool {
+	return c.byBroker.decideSince(prev, cur, touched, func(p PartitionState) bool {
 		return p.Version > prev.Revision || touched[p.Leader] ||
 			slices.ContainsFunc(p.ISR, func(n int32) bool { return touched[n] }) ||
 			(p.Leader == NoLeader && slices.ContainsFunc(p.Replicas, func(n int32) bool { return touched[n] }))
@@ -636,7 +640,7 @@ func (c *Controller) ControlledShutdown(ctx context.Context, node int32) (remain
 		for _, u := range updates {
 			moved[u.New.TP()] = u.New.Leader != node
 		}
-		for tp, p := range s.Partitions {
+		for tp, p := range s.Partitions.All() {
 			if p.Leader == node && !moved[tp] {
 				remaining++
 			}

@@ -84,7 +84,7 @@ func dump(s *Snapshot) string {
 		}
 	}))
 	var tps []TopicPartition
-	for tp := range s.Partitions {
+	for tp := range s.Partitions.All() {
 		tps = append(tps, tp)
 	}
 	slices.SortFunc(tps, func(a, b TopicPartition) int {
@@ -94,7 +94,7 @@ func dump(s *Snapshot) string {
 		return int(a.Partition - b.Partition)
 	})
 	for _, tp := range tps {
-		p := s.Partitions[tp]
+		p, _ := s.Partitions.Get(tp)
 		fmt.Fprintf(&b, "  %s-%d replicas %v isr %v leader %d epochs %d/%d\n", p.Topic, p.Partition, p.Replicas, p.ISR, p.Leader, p.LeaderEpoch, p.PartitionEpoch)
 	}
 	return b.String()
@@ -156,15 +156,15 @@ func TestControllerFailsOverFencedLeadersAndKeepsISRLessPartitionsOffline(t *tes
 
 	m.fence(1)
 	s := waitFor(t, m, "broker 1 out of every ISR", func(s *Snapshot) bool {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.Leader == 1 || p.InISR(1) {
 				return false
 			}
 		}
 		return true
 	})
-	for tp, p := range s.Partitions {
-		old := before.Partitions[tp]
+	for tp, p := range s.Partitions.All() {
+		old, _ := before.Partitions.Get(tp)
 		wantLE := old.LeaderEpoch
 		if old.Leader == 1 {
 			wantLE++
@@ -181,7 +181,7 @@ func TestControllerFailsOverFencedLeadersAndKeepsISRLessPartitionsOffline(t *tes
 
 	m.fence(2)
 	waitFor(t, m, "broker 2 out of every ISR", func(s *Snapshot) bool {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.InISR(2) {
 				return false
 			}
@@ -190,7 +190,7 @@ func TestControllerFailsOverFencedLeadersAndKeepsISRLessPartitionsOffline(t *tes
 	})
 	m.fence(3)
 	waitFor(t, m, "every partition offline with broker 3 its ISR", func(s *Snapshot) bool {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.Leader != NoLeader || !slices.Equal(p.ISR, ids(3)) {
 				return false
 			}
@@ -203,14 +203,14 @@ func TestControllerFailsOverFencedLeadersAndKeepsISRLessPartitionsOffline(t *tes
 	m.register(2, "")
 	m.register(3, "")
 	s = waitFor(t, m, "broker 3 leading everything", func(s *Snapshot) bool {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.Leader != 3 {
 				return false
 			}
 		}
 		return true
 	})
-	for tp, p := range s.Partitions {
+	for tp, p := range s.Partitions.All() {
 		if !slices.Equal(p.ISR, ids(3)) {
 			t.Errorf("%v: ISR %v, want [3] (only the leader expands it)", tp, p.ISR)
 		}
@@ -228,7 +228,7 @@ func TestControllerElectsOutsideTheISRWithUncleanElection(t *testing.T) {
 	m.fence(2)
 	m.fence(1)
 	waitFor(t, m, "offline", func(s *Snapshot) bool {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.Leader != NoLeader {
 				return false
 			}
@@ -237,7 +237,7 @@ func TestControllerElectsOutsideTheISRWithUncleanElection(t *testing.T) {
 	})
 	m.register(2, "") // broker 1 (the last ISR member) stays away
 	waitFor(t, m, "broker 2 leading alone", func(s *Snapshot) bool {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.Leader != 2 || !slices.Equal(p.ISR, ids(2)) {
 				return false
 			}
@@ -257,14 +257,14 @@ func TestControllerFencesAReRegisteredBrokersOldIncarnation(t *testing.T) {
 	waitFor(t, m, "settled", settled(Policy{}))
 	m.register(2, "") // broker 2 restarted: same ID, new broker epoch
 	s := waitFor(t, m, "broker 2 out of every ISR", func(s *Snapshot) bool {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.InISR(2) {
 				return false
 			}
 		}
 		return true
 	})
-	for tp, p := range s.Partitions {
+	for tp, p := range s.Partitions.All() {
 		if p.Leader == 2 || p.Leader == NoLeader {
 			t.Errorf("%v: leader %d after broker 2 restarted", tp, p.Leader)
 		}
@@ -283,13 +283,13 @@ func TestControllerDecidesAgainAfterLosingACompareAndSwap(t *testing.T) {
 	m.hook = func() {
 		once.Do(func() {
 			s := m.snap
-			p := s.Partitions[TopicPartition{"t", 0}]
+			p, _ := s.Partitions.Get(TopicPartition{"t", 0})
 			next := p.Clone()
 			next.ISR = ids(1, 3)
 			next.PartitionEpoch++
 			s2 := m.next()
 			next.Version = s2.Revision
-			s2.Partitions[p.TP()] = next
+			s2.Partitions = s2.Partitions.With(next)
 			m.publish(s2)
 		})
 	}
@@ -350,7 +350,7 @@ func TestControllerSplitsLargeFailoversIntoBoundedTransactions(t *testing.T) {
 	run(t, c)
 	m.fence(1)
 	waitFor(t, m, "broker 1 out of every ISR", func(s *Snapshot) bool {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.InISR(1) || p.Leader == 1 {
 				return false
 			}
@@ -403,7 +403,7 @@ func TestControllerWritesAFailoverTransactionsConcurrently(t *testing.T) {
 	run(t, c)
 	m.fence(1)
 	waitFor(t, m, "broker 1 out of every ISR", func(s *Snapshot) bool {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.InISR(1) || p.Leader == 1 {
 				return false
 			}
@@ -767,7 +767,7 @@ func TestControlledShutdownLeavesTheBrokerLeadingOnlyWhatNoOneElseCan(t *testing
 		t.Fatalf("remaining %d, want 1 (solo-0)", remaining)
 	}
 	s := m.Snapshot()
-	for tp, p := range s.Partitions {
+	for tp, p := range s.Partitions.All() {
 		if tp.Topic == "solo" {
 			if p.Leader != 2 {
 				t.Fatalf("solo-0 lost its only possible leader: %+v", p)
@@ -802,7 +802,7 @@ func TestElectPreferredLeadersRestoresLeadershipAfterFailover(t *testing.T) {
 	run(t, c)
 	m.fence(1)
 	waitFor(t, m, "broker 1 leading nothing", func(s *Snapshot) bool {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.Leader == 1 {
 				return false
 			}
@@ -819,7 +819,7 @@ func TestElectPreferredLeadersRestoresLeadershipAfterFailover(t *testing.T) {
 		t.Fatalf("out-of-sync preferred leader: %v", errs)
 	}
 	// Each leader takes broker 1 back into its ISR.
-	for _, p := range m.Snapshot().Partitions {
+	for _, p := range m.Snapshot().Partitions.All() {
 		if p.InISR(1) {
 			continue
 		}
@@ -833,7 +833,7 @@ func TestElectPreferredLeadersRestoresLeadershipAfterFailover(t *testing.T) {
 	if err != nil || len(errs) != 0 {
 		t.Fatalf("elect all: %v %v", errs, err)
 	}
-	for tp, p := range m.Snapshot().Partitions {
+	for tp, p := range m.Snapshot().Partitions.All() {
 		if p.Leader != p.Replicas[0] {
 			t.Fatalf("%v: leader %d, preferred %d", tp, p.Leader, p.Replicas[0])
 		}
@@ -1017,7 +1017,7 @@ func TestControllerConvergesUnderConcurrentConflictingWriters(t *testing.T) {
 			for range 300 {
 				s := m.Snapshot()
 				var led []PartitionState
-				for _, p := range s.Partitions {
+				for _, p := range s.Partitions.All() {
 					if p.Leader != NoLeader {
 						led = append(led, p)
 					}
@@ -1096,7 +1096,7 @@ func TestControllerConvergesUnderConcurrentConflictingWriters(t *testing.T) {
 		if !settled(Policy{})(s) {
 			return false
 		}
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.Leader == NoLeader || !s.Live(p.Leader) || slices.ContainsFunc(p.ISR, func(n int32) bool { return !s.Live(n) }) {
 				return false
 			}
@@ -1219,7 +1219,7 @@ func TestControllerCommitsWithoutWaitingForEachToShow(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range l.Snapshot().Partitions {
+	for _, p := range l.Snapshot().Partitions.All() {
 		if p.InISR(1) || p.Leader == 1 {
 			t.Fatalf("%s-%d still has broker 1: leader %d, ISR %v", p.Topic, p.Partition, p.Leader, p.ISR)
 		}

@@ -105,7 +105,8 @@
 //
 // EtcdStore loads the whole prefix with one Get and watches it from the
 // next revision, publishing a new immutable Snapshot per watch response
-// (copying only the maps it touches) and closing the Changed channel.
+// (copying only the maps it touches; of the partitions, a PartitionMap,
+// only the buckets of those it changes) and closing the Changed channel.
 // Each Snapshot lists the partitions it changed and links to the next
 // one's list (Snapshot.Changes), so a reader finds what changed since a
 // Snapshot it applied without comparing every partition (ChangedSince);

@@ -170,7 +170,7 @@ func bump(p, next PartitionState) (PartitionState, bool) {
 // in topic and partition order, and returns the changes.
 func decide(s *Snapshot, want func(PartitionState) bool, rule func(PartitionState) (PartitionState, bool)) []PartitionUpdate {
 	var out []PartitionUpdate
-	for _, p := range s.Partitions {
+	for _, p := range s.Partitions.All() {
 		if want != nil && !want(p) {
 			continue
 		}
@@ -323,7 +323,7 @@ func electEach(s *Snapshot, partitions []TopicPartition, elect func(PartitionSta
 			continue
 		}
 		seen[tp] = true
-		p, ok := s.Partitions[tp]
+		p, ok := s.Partitions.Get(tp)
 		if !ok {
 			errs[tp] = fmt.Errorf("%w: %s-%d", ErrUnknownPartition, tp.Topic, tp.Partition)
 			continue
@@ -378,7 +378,7 @@ type ISRChange struct {
 // changed is false when the ISR already is NewISR (nothing to write).
 func AlterISR(s *Snapshot, req ISRChange) (u PartitionUpdate, changed bool, err error) {
 	tp := TopicPartition{Topic: req.Topic, Partition: req.Partition}
-	p, ok := s.Partitions[tp]
+	p, ok := s.Partitions.Get(tp)
 	if !ok {
 		return u, false, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, req.Topic, req.Partition)
 	}

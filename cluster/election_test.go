@@ -31,13 +31,13 @@ func after(p int32, replicas, isr []int32, leader, le, pe int32) PartitionState 
 // snap is a snapshot with live brokers, topic "t" with configs, and parts.
 func snap(live []int32, configs map[string]string, parts ...PartitionState) *Snapshot {
 	s := &Snapshot{Revision: 1000, Controller: -1, Brokers: map[int32]Broker{}, Topics: map[string]Topic{},
-		Partitions: map[TopicPartition]PartitionState{}}
+		Partitions: PartitionMap{}}
 	for _, n := range live {
 		s.Brokers[n] = Broker{NodeID: n, Epoch: 10 + int64(n)}
 	}
 	s.Topics["t"] = Topic{Name: "t", Partitions: int32(len(parts)), Configs: configs}
 	for _, p := range parts {
-		s.Partitions[p.TP()] = p
+		s.Partitions = s.Partitions.With(p)
 	}
 	return s
 }
@@ -235,7 +235,7 @@ func TestReconcileFinishesHalfDoneWork(t *testing.T) {
 	sameStates(t, newStates(t, updates), want)
 	// Applying the updates leaves nothing to do.
 	for _, u := range updates {
-		s.Partitions[u.New.TP()] = u.New
+		s.Partitions = s.Partitions.With(u.New)
 	}
 	if again := Reconcile(s, Policy{}); len(again) != 0 {
 		t.Fatalf("second reconcile: %+v", again)
@@ -387,7 +387,7 @@ func TestAlterISRFollowsAlterPartitionRules(t *testing.T) {
 		{name: "unknown partition", req: with(func(r *ISRChange) { r.Partition = 7; r.NewISR = ids(1) }), err: ErrUnknownPartition},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := s.Partitions[TopicPartition{"t", 0}]
+			before, _ := s.Partitions.Get(TopicPartition{"t", 0})
 			u, changed, err := AlterISR(s, tc.req)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
@@ -409,7 +409,7 @@ func TestAlterISRFollowsAlterPartitionRules(t *testing.T) {
 			if u.Old.Version != before.Version || u.New.Version != before.Version {
 				t.Fatalf("CAS token %d/%d, read %d", u.Old.Version, u.New.Version, before.Version)
 			}
-			if !slices.Equal(s.Partitions[TopicPartition{"t", 0}].ISR, before.ISR) {
+			if now, _ := s.Partitions.Get(TopicPartition{"t", 0}); !slices.Equal(now.ISR, before.ISR) {
 				t.Fatal("AlterISR modified the snapshot")
 			}
 		})

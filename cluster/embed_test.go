@@ -39,8 +39,8 @@ func TestEmbeddedMemberRestartKeepsMetadata(t *testing.T) {
 	if !ok || got.ID != topic.ID || got.Partitions != 3 || got.Configs["retention.ms"] != "1000" {
 		t.Fatalf("after restart topic orders = %+v, %v; want %+v", got, ok, topic)
 	}
-	if len(snap.Partitions) != 3 {
-		t.Fatalf("after restart %d partitions, want 3", len(snap.Partitions))
+	if snap.Partitions.Len() != 3 {
+		t.Fatalf("after restart %d partitions, want 3", snap.Partitions.Len())
 	}
 }
 

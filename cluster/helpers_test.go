@@ -140,7 +140,7 @@ func waitSnapshot(t testing.TB, s Store, timeout time.Duration, what string, con
 		case <-ch:
 		case <-deadline.C:
 			t.Fatalf("after %v: %s never held; snapshot at revision %d: controller %d, brokers %v, topics %d, partitions %d",
-				timeout, what, snap.Revision, snap.Controller, snap.Brokers, len(snap.Topics), len(snap.Partitions))
+				timeout, what, snap.Revision, snap.Controller, snap.Brokers, len(snap.Topics), snap.Partitions.Len())
 		}
 	}
 }

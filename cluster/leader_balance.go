@@ -56,7 +56,7 @@ func (l LeaderImbalance) Percent() float64 {
 // live or not.
 func LeaderImbalances(s *Snapshot) []LeaderImbalance {
 	by := map[int32]*LeaderImbalance{}
-	for _, p := range s.Partitions {
+	for _, p := range s.Partitions.All() {
 		if len(p.Replicas) == 0 {
 			continue
 		}
@@ -83,7 +83,7 @@ func LeaderImbalances(s *Snapshot) []LeaderImbalance {
 // metric PreferredReplicaImbalanceCount).
 func PreferredReplicaImbalance(s *Snapshot) int {
 	n := 0
-	for _, p := range s.Partitions {
+	for _, p := range s.Partitions.All() {
 		if len(p.Replicas) > 0 && p.Leader != p.Replicas[0] {
 			n++
 		}
@@ -106,7 +106,7 @@ func ImbalancedLeaders(s *Snapshot, percent int) []TopicPartition {
 		}
 	}
 	var out []TopicPartition
-	for tp, p := range s.Partitions {
+	for tp, p := range s.Partitions.All() {
 		if len(p.Replicas) == 0 {
 			continue
 		}

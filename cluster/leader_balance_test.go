@@ -10,13 +10,13 @@ import (
 // snapshotOf is a snapshot with brokers live and partitions of topic "t"
 // numbered from 0, each given as replicas (preferred first), ISR and leader.
 func snapshotOf(live []int32, parts ...PartitionState) *Snapshot {
-	s := &Snapshot{Brokers: map[int32]Broker{}, Topics: map[string]Topic{}, Partitions: map[TopicPartition]PartitionState{}}
+	s := &Snapshot{Brokers: map[int32]Broker{}, Topics: map[string]Topic{}, Partitions: PartitionMap{}}
 	for _, b := range live {
 		s.Brokers[b] = Broker{NodeID: b}
 	}
 	for i, p := range parts {
 		p.Topic, p.Partition = "t", int32(i)
-		s.Partitions[p.TP()] = p
+		s.Partitions = s.Partitions.With(p)
 	}
 	s.Topics["t"] = Topic{Name: "t", Partitions: int32(len(parts))}
 	return s
@@ -127,14 +127,14 @@ func TestRunLeaderBalanceReturnsLeadershipAfterABrokerReturns(t *testing.T) {
 	}()
 
 	ledBy1 := 0
-	for _, p := range m.Snapshot().Partitions {
+	for _, p := range m.Snapshot().Partitions.All() {
 		if p.Leader == 1 {
 			ledBy1++
 		}
 	}
 	m.fence(1)
 	waitFor(t, m, "broker 1 leading nothing", func(s *Snapshot) bool {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.Leader == 1 {
 				return false
 			}
@@ -143,17 +143,17 @@ func TestRunLeaderBalanceReturnsLeadershipAfterABrokerReturns(t *testing.T) {
 	})
 	m.register(1, "")
 	before := map[TopicPartition]int32{}
-	for tp, p := range m.Snapshot().Partitions {
+	for tp, p := range m.Snapshot().Partitions.All() {
 		before[tp] = p.LeaderEpoch
 	}
 	// Broker 1 out of sync: nothing moves to it.
 	time.Sleep(50 * time.Millisecond)
-	for _, p := range m.Snapshot().Partitions {
+	for _, p := range m.Snapshot().Partitions.All() {
 		if p.Leader == 1 {
 			t.Fatalf("%s-%d elected broker 1 while it is out of the ISR", p.Topic, p.Partition)
 		}
 	}
-	for _, p := range m.Snapshot().Partitions {
+	for _, p := range m.Snapshot().Partitions.All() {
 		req := ISRChange{Topic: p.Topic, Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
 			PartitionEpoch: p.PartitionEpoch, NewISR: append(slices.Clone(p.ISR), 1)}
 		if _, err := c.AlterISR(ctx, req); err != nil {
@@ -164,7 +164,7 @@ func TestRunLeaderBalanceReturnsLeadershipAfterABrokerReturns(t *testing.T) {
 		return PreferredReplicaImbalance(s) == 0
 	})
 	moved := 0
-	for tp, p := range s.Partitions {
+	for tp, p := range s.Partitions.All() {
 		if p.Replicas[0] == 1 {
 			moved++
 			if p.LeaderEpoch <= before[tp] {

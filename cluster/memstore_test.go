@@ -42,7 +42,7 @@ func newMemStore() *memStore {
 			Controller: -1,
 			Brokers:    map[int32]Broker{},
 			Topics:     map[string]Topic{},
-			Partitions: map[TopicPartition]PartitionState{},
+			Partitions: PartitionMap{},
 		},
 		changed: make(chan struct{}),
 	}
@@ -66,8 +66,7 @@ func (m *memStore) next() *Snapshot {
 	s := *m.snap
 	s.Revision++
 	s.Brokers = maps.Clone(s.Brokers)
-	s.Topics = maps.Clone(s.Topics)
-	s.Partitions = maps.Clone(s.Partitions)
+	s.Topics = maps.Clone(s.Topics) // Partitions is immutable: every change makes a new one
 	return &s
 }
 
@@ -109,7 +108,7 @@ func (m *memStore) put(topic Topic, parts ...PartitionState) {
 	for _, p := range parts {
 		p = p.Clone()
 		p.Version = s.Revision
-		s.Partitions[p.TP()] = p
+		s.Partitions = s.Partitions.With(p)
 	}
 	m.publish(s)
 }
@@ -126,7 +125,7 @@ func (m *memStore) CreateTopic(ctx context.Context, t Topic, parts []PartitionSt
 		m.check(nil, p)
 		p = p.Clone()
 		p.Version = s.Revision
-		s.Partitions[p.TP()] = p
+		s.Partitions = s.Partitions.With(p)
 	}
 	m.publish(s)
 	return nil
@@ -142,7 +141,7 @@ func (m *memStore) DeleteTopic(ctx context.Context, name string) error {
 	s := m.next()
 	delete(s.Topics, name)
 	for i := range t.Partitions {
-		delete(s.Partitions, TopicPartition{name, i})
+		s.Partitions = s.Partitions.Without(TopicPartition{name, i})
 	}
 	m.publish(s)
 	return nil
@@ -164,7 +163,7 @@ func (m *memStore) UpdatePartitions(ctx context.Context, updates []PartitionUpda
 			return fmt.Errorf("memstore: update of %v twice or renamed", tp)
 		}
 		seen[tp] = true
-		cur, ok := m.snap.Partitions[tp]
+		cur, ok := m.snap.Partitions.Get(tp)
 		if !ok || cur.Version != u.Old.Version {
 			m.conflicts++
 			return fmt.Errorf("memstore: %v at version %d, not %d: %w", tp, cur.Version, u.Old.Version, ErrConflict)
@@ -179,7 +178,7 @@ func (m *memStore) UpdatePartitions(ctx context.Context, updates []PartitionUpda
 		m.check(&u.Old, u.New)
 		p := u.New.Clone()
 		p.Version = s.Revision
-		s.Partitions[p.TP()] = p
+		s.Partitions = s.Partitions.With(p)
 		m.writes++
 	}
 	m.publish(s)
@@ -203,7 +202,7 @@ func (m *memStore) AddPartitions(ctx context.Context, topic string, parts []Part
 		m.check(nil, p)
 		p = p.Clone()
 		p.Version = s.Revision
-		s.Partitions[p.TP()] = p
+		s.Partitions = s.Partitions.With(p)
 	}
 	m.publish(s)
 	return nil

@@ -149,7 +149,7 @@ func (e elector) completeReassignment(next PartitionState) PartitionState {
 // ErrReplicationFactorChange when allowRFChange is false and the target's
 // size is not the partition's replication factor.
 func Reassign(s *Snapshot, policy Policy, tp TopicPartition, target []int32, allowRFChange bool) (u PartitionUpdate, changed bool, err error) {
-	p, ok := s.Partitions[tp]
+	p, ok := s.Partitions.Get(tp)
 	if !ok {
 		return u, false, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, tp.Topic, tp.Partition)
 	}
@@ -211,7 +211,7 @@ func Reassign(s *Snapshot, policy Policy, tp TopicPartition, target []int32, all
 // ErrNoReassignmentInProgress; ErrInvalidReplicaAssignment when no
 // original replica is in the ISR, so reverting would leave none in sync.
 func CancelReassignment(s *Snapshot, tp TopicPartition) (PartitionUpdate, error) {
-	p, ok := s.Partitions[tp]
+	p, ok := s.Partitions.Get(tp)
 	if !ok {
 		return PartitionUpdate{}, fmt.Errorf("%w: %s-%d", ErrUnknownPartition, tp.Topic, tp.Partition)
 	}
@@ -245,7 +245,7 @@ func CancelReassignment(s *Snapshot, tp TopicPartition) (PartitionUpdate, error)
 func Reassignments(s *Snapshot, partitions []TopicPartition) []PartitionState {
 	var out []PartitionState
 	if partitions == nil {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.Reassigning() {
 				out = append(out, p.Clone())
 			}
@@ -253,7 +253,7 @@ func Reassignments(s *Snapshot, partitions []TopicPartition) []PartitionState {
 	} else {
 		seen := map[TopicPartition]bool{}
 		for _, tp := range partitions {
-			if p, ok := s.Partitions[tp]; ok && p.Reassigning() && !seen[tp] {
+			if p, ok := s.Partitions.Get(tp); ok && p.Reassigning() && !seen[tp] {
 				seen[tp] = true
 				out = append(out, p.Clone())
 			}
@@ -276,7 +276,7 @@ func Reassignments(s *Snapshot, partitions []TopicPartition) []PartitionState {
 // ReassignmentCount is how many partitions of s are being reassigned.
 func ReassignmentCount(s *Snapshot) int {
 	n := 0
-	for _, p := range s.Partitions {
+	for _, p := range s.Partitions.All() {
 		if p.Reassigning() {
 			n++
 		}

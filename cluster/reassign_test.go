@@ -10,7 +10,7 @@ import (
 // reassignSnapshot is a snapshot of brokers 1..4 live and one partition
 // t-0 in state p, with min.insync.replicas minISR on the topic.
 func reassignSnapshot(p PartitionState, minISR string) *Snapshot {
-	s := &Snapshot{Brokers: map[int32]Broker{}, Topics: map[string]Topic{}, Partitions: map[TopicPartition]PartitionState{}}
+	s := &Snapshot{Brokers: map[int32]Broker{}, Topics: map[string]Topic{}, Partitions: PartitionMap{}}
 	for i := int32(1); i <= 4; i++ {
 		s.Brokers[i] = Broker{NodeID: i}
 	}
@@ -20,7 +20,7 @@ func reassignSnapshot(p PartitionState, minISR string) *Snapshot {
 	}
 	s.Topics["t"] = t
 	p.Topic = "t"
-	s.Partitions[p.TP()] = p
+	s.Partitions = s.Partitions.With(p)
 	return s
 }
 

@@ -251,7 +251,7 @@ func TestQuorumStaysWritableWithOneMemberDown(t *testing.T) {
 	if err := stores[0].CreateTopic(ctx, topic, parts); err != nil {
 		t.Fatalf("write with two of three members: %v", err)
 	}
-	waitSnapshot(t, stores[1], 5*time.Second, "topic on the other live member", func(s *Snapshot) bool { return len(s.Partitions) == 3 })
+	waitSnapshot(t, stores[1], 5*time.Second, "topic on the other live member", func(s *Snapshot) bool { return s.Partitions.Len() == 3 })
 	p, _ := stores[1].Snapshot().Partition("survives", 0)
 	next := p.Clone()
 	next.Leader, next.LeaderEpoch = 2, 1

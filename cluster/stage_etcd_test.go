@@ -33,7 +33,7 @@ func watchWhole(t *testing.T, s Store) (stop func() []string) {
 	done, quit := make(chan struct{}), make(chan struct{})
 	check := func(snap *Snapshot) {
 		perTopic := map[string]int32{}
-		for tp := range snap.Partitions {
+		for tp := range snap.Partitions.All() {
 			t, ok := snap.Topics[tp.Topic]
 			if !ok || tp.Partition >= t.Partitions {
 				mu.Lock()
@@ -84,7 +84,7 @@ func TestTopicBeyondMaxTxnOpsIsCreatedWholeOnDefaultEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSnapshot(t, reader, 5*time.Second, "topic wide with 300 partitions", func(s *Snapshot) bool {
-		return s.Topics["wide"].Partitions == 300 && len(s.Partitions) == 300
+		return s.Topics["wide"].Partitions == 300 && s.Partitions.Len() == 300
 	})
 	if err := writer.CreateTopic(ctx, topic, parts); !errors.Is(err, ErrTopicExists) {
 		t.Fatalf("creating it again: %v, want ErrTopicExists", err)
@@ -96,7 +96,7 @@ func TestTopicBeyondMaxTxnOpsIsCreatedWholeOnDefaultEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSnapshot(t, reader, 5*time.Second, "topic wide with 600 partitions", func(s *Snapshot) bool {
-		return s.Topics["wide"].Partitions == 600 && len(s.Partitions) == 600
+		return s.Topics["wide"].Partitions == 600 && s.Partitions.Len() == 600
 	})
 	if err := writer.AddPartitions(ctx, "wide", more[300:]); !errors.Is(err, ErrConflict) {
 		t.Fatalf("adding from a stale count: %v, want ErrConflict", err)
@@ -107,7 +107,7 @@ func TestTopicBeyondMaxTxnOpsIsCreatedWholeOnDefaultEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSnapshot(t, reader, 5*time.Second, "topic wide deleted", func(s *Snapshot) bool {
-		return len(s.Topics) == 0 && len(s.Partitions) == 0
+		return len(s.Topics) == 0 && s.Partitions.Len() == 0
 	})
 	if bad := stop(); len(bad) > 0 {
 		t.Fatalf("a reader saw a partial topic: %v", bad)
@@ -167,9 +167,9 @@ func TestConcurrentCreatesOfOneNameOneWinsWhole(t *testing.T) {
 		t.Fatalf("nobody created the topic: %v", errs)
 	}
 	snap := waitSnapshot(t, reader, 5*time.Second, "the winner's topic", func(s *Snapshot) bool {
-		return s.Topics["race"].ID == topics[winner].ID && len(s.Partitions) == int(counts[winner])
+		return s.Topics["race"].ID == topics[winner].ID && s.Partitions.Len() == int(counts[winner])
 	})
-	for tp, p := range snap.Partitions {
+	for tp, p := range snap.Partitions.All() {
 		if !slices.Equal(p.Replicas, []int32{int32(winner + 1)}) {
 			t.Fatalf("partition %v holds a loser's state %+v; creator %d won", tp, p, winner)
 		}
@@ -217,7 +217,7 @@ func TestStagedCreationThatDiesLeavesNoTopicAndFreesTheName(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := waitSnapshot(t, reader, 5*time.Second, "topic dead of 150 partitions", func(s *Snapshot) bool {
-		return s.Topics["dead"].ID == again.ID && len(s.Partitions) == 150
+		return s.Topics["dead"].ID == again.ID && s.Partitions.Len() == 150
 	})
 	if p, _ := snap.Partition("dead", 149); !slices.Equal(p.Replicas, []int32{2}) {
 		t.Fatalf("dead-149 = %+v, want the new creation's", p)
@@ -251,8 +251,8 @@ func TestOrphansOfAnAbsentTopicAreCollectedByTheController(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = c.Run(rctx) })
 	defer func() { cancel(); wg.Wait() }()
-	if snap := s.Snapshot(); snap.OrphanPartitions != 0 || len(snap.Partitions) != 0 {
-		t.Fatalf("claimed staged partitions: %d orphans, %d shown", snap.OrphanPartitions, len(snap.Partitions))
+	if snap := s.Snapshot(); snap.OrphanPartitions != 0 || snap.Partitions.Len() != 0 {
+		t.Fatalf("claimed staged partitions: %d orphans, %d shown", snap.OrphanPartitions, snap.Partitions.Len())
 	}
 	revoked, err := s.Client().Revoke(ctx, g.ID)
 	if err != nil {
@@ -295,8 +295,8 @@ func TestStagedCreationFencedHalfWayLeavesNothing(t *testing.T) {
 	if !errors.Is(err, ErrFenced) {
 		t.Fatalf("creation that lost its fence: %v, want ErrFenced", err)
 	}
-	if snap := s.Snapshot(); len(snap.Topics) != 0 || len(snap.Partitions) != 0 {
-		t.Fatalf("a fenced creation shows %d topics, %d partitions", len(snap.Topics), len(snap.Partitions))
+	if snap := s.Snapshot(); len(snap.Topics) != 0 || snap.Partitions.Len() != 0 {
+		t.Fatalf("a fenced creation shows %d topics, %d partitions", len(snap.Topics), snap.Partitions.Len())
 	}
 	assertNoKeys(t, s, keyPartitions, keyStaging, keyTopics)
 }
@@ -329,7 +329,7 @@ func TestHugeTopicsOnTheEmbeddedStore(t *testing.T) {
 			return s.Topics[name].Partitions == n
 		})
 	}
-	if got := len(reader.Snapshot().Partitions); got != 30000 {
+	if got := reader.Snapshot().Partitions.Len(); got != 30000 {
 		t.Fatalf("%d partitions shown, want 30000", got)
 	}
 	for _, name := range []string{"huge-10000", "huge-20000"} {
@@ -338,7 +338,7 @@ func TestHugeTopicsOnTheEmbeddedStore(t *testing.T) {
 		}
 	}
 	waitSnapshot(t, reader, 30*time.Second, "both deleted", func(s *Snapshot) bool {
-		return len(s.Topics) == 0 && len(s.Partitions) == 0
+		return len(s.Topics) == 0 && s.Partitions.Len() == 0
 	})
 	if bad := stop(); len(bad) > 0 {
 		t.Fatalf("a reader saw a partial topic: %v", bad[:min(len(bad), 5)])
@@ -380,7 +380,7 @@ func TestSnapshotShowsPartitionsOnlyWhileTheirTopicCountsThem(t *testing.T) {
 	s := &EtcdStore{prefix: "/r/c/", clusterID: "c", log: testLogger(t), candidates: map[string]candidate{},
 		staged: map[string]map[int32]PartitionState{}, staging: map[string]bool{}}
 	snap := &Snapshot{Controller: -1, Brokers: map[int32]Broker{}, Topics: map[string]Topic{},
-		Partitions: map[TopicPartition]PartitionState{}, Credentials: map[CredentialKey]ScramCredential{}, ACLs: map[string]ACL{}}
+		Partitions: PartitionMap{}, Credentials: map[CredentialKey]ScramCredential{}, ACLs: map[string]ACL{}}
 	rev := int64(1)
 	put := func(key, val string) *clientv3.Event {
 		rev++
@@ -418,15 +418,15 @@ func TestSnapshotShowsPartitionsOnlyWhileTheirTopicCountsThem(t *testing.T) {
 	}
 	for _, st := range steps {
 		before := snap
-		keep := len(before.Partitions)
+		keep := before.Partitions.Len()
 		snap = s.apply(snap, rev, st.evs)
-		if len(snap.Partitions) != st.shown || snap.OrphanPartitions != st.orphan {
-			t.Fatalf("%s: %d partitions shown, %d orphans; want %d, %d", st.what, len(snap.Partitions), snap.OrphanPartitions, st.shown, st.orphan)
+		if snap.Partitions.Len() != st.shown || snap.OrphanPartitions != st.orphan {
+			t.Fatalf("%s: %d partitions shown, %d orphans; want %d, %d", st.what, snap.Partitions.Len(), snap.OrphanPartitions, st.shown, st.orphan)
 		}
-		if len(before.Partitions) != keep {
-			t.Fatalf("%s: the previous snapshot changed: %d partitions, had %d", st.what, len(before.Partitions), keep)
+		if before.Partitions.Len() != keep {
+			t.Fatalf("%s: the previous snapshot changed: %d partitions, had %d", st.what, before.Partitions.Len(), keep)
 		}
-		for tp := range snap.Partitions {
+		for tp := range snap.Partitions.All() {
 			if tp.Partition >= snap.Topics[tp.Topic].Partitions {
 				t.Fatalf("%s: %v shown past its topic's count %d", st.what, tp, snap.Topics[tp.Topic].Partitions)
 			}

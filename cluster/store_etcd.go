@@ -78,13 +78,13 @@ type EtcdStore struct {
 	// staged holds, by topic, the partition keys the Snapshot does not
 	// show: no topic of their name, or numbered at or past its partition
 	// count (doc.go, Writes); staging names the topics with a staging/
-	// claim. Both owned by the watch goroutine. partsOwned says the
-	// Snapshot being built has its own Partitions map already (copied
-	// from the previous one on the first write, so that events touching
-	// only hidden partitions copy nothing).
-	staged     map[string]map[int32]PartitionState
-	staging    map[string]bool
-	partsOwned bool
+	// claim. Both owned by the watch goroutine. parts edits the
+	// Partitions of the Snapshot being built (from the previous one's,
+	// copying only the buckets its events touch); also the watch
+	// goroutine's.
+	staged  map[string]map[int32]PartitionState
+	staging map[string]bool
+	parts   *partitionEdit
 	// touched collects the partitions the Snapshot being built changes
 	// (Snapshot.Changes); owned by the watch goroutine.
 	touched []TopicPartition
@@ -223,28 +223,34 @@ func (s *EtcdStore) load(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: load metadata under %s: %w", s.prefix, err)
 	}
+	return s.build(resp.Header.Revision, resp.Kvs), nil
+}
+
+// build makes the Snapshot of the whole prefix read at revision rev,
+// kvs, and resets the watch goroutine's state to it.
+func (s *EtcdStore) build(rev int64, kvs []*mvccpb.KeyValue) *Snapshot {
 	snap := &Snapshot{
-		Revision:   resp.Header.Revision,
+		Revision:   rev,
 		ClusterID:  s.clusterID,
 		Controller: -1,
 		Brokers:    map[int32]Broker{},
 		Topics:     map[string]Topic{},
-		Partitions: map[TopicPartition]PartitionState{},
 		// Credentials and ACLs: auth_etcd.go.
 		Credentials: map[CredentialKey]ScramCredential{},
 		ACLs:        map[string]ACL{},
-		ACLRevision: resp.Header.Revision,
+		ACLRevision: rev,
 	}
 	s.candidates = map[string]candidate{}
-	s.staged, s.staging, s.partsOwned = map[string]map[int32]PartitionState{}, map[string]bool{}, true
-	for _, kv := range resp.Kvs {
+	s.staged, s.staging, s.parts = map[string]map[int32]PartitionState{}, map[string]bool{}, PartitionMap{}.edit()
+	for _, kv := range kvs {
 		s.applyPut(snap, kv)
 	}
+	snap.Partitions = s.parts.done()
 	snap.Controller = s.controller()
 	snap.OrphanPartitions = s.orphans()
 	// A new chain: no earlier Snapshot's changes lead here.
 	snap.Changes, s.touched = &PartitionChanges{}, nil
-	return snap, nil
+	return snap
 }
 
 // watch keeps the Snapshot current from revision rev on until ctx ends.
@@ -325,7 +331,7 @@ func coalesce(wch clientv3.WatchChan, wr clientv3.WatchResponse) (evs []*clientv
 func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snapshot {
 	snap := *old
 	snap.Revision = rev
-	s.partsOwned = false
+	s.parts = old.Partitions.edit()
 	var brokers, topics, creds, acls, bcfgs bool
 	for _, ev := range evs {
 		key := strings.TrimPrefix(string(ev.Kv.Key), s.prefix)
@@ -352,6 +358,7 @@ func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snap
 	if acls {
 		snap.ACLRevision = rev
 	}
+	snap.Partitions = s.parts.done()
 	snap.Controller = s.controller()
 	snap.OrphanPartitions = s.orphans()
 	snap.Changes = &PartitionChanges{Partitions: s.touched}
@@ -428,8 +435,8 @@ func (s *EtcdStore) applyDelete(snap *Snapshot, key string) {
 		if i := strings.LastIndexByte(rest, '/'); i >= 0 {
 			if p, err := strconv.ParseInt(rest[i+1:], 10, 32); err == nil {
 				tp := TopicPartition{Topic: rest[:i], Partition: int32(p)}
-				if _, ok := snap.Partitions[tp]; ok {
-					delete(s.partitions(snap), tp)
+				if _, ok := s.parts.m.Get(tp); ok {
+					s.parts.delete(tp)
 					s.touched = append(s.touched, tp)
 				}
 				if m := s.staged[tp.Topic]; m != nil {
@@ -447,20 +454,11 @@ func (s *EtcdStore) applyDelete(snap *Snapshot, key string) {
 	}
 }
 
-// partitions returns snap.Partitions to write to, copied from the
-// previous Snapshot's on the first write of an apply.
-func (s *EtcdStore) partitions(snap *Snapshot) map[TopicPartition]PartitionState {
-	if !s.partsOwned {
-		snap.Partitions, s.partsOwned = maps.Clone(snap.Partitions), true
-	}
-	return snap.Partitions
-}
-
 // putPartition shows p if its topic is committed and counts it, and
 // keeps it staged otherwise (doc.go, Writes: the visibility rule).
 func (s *EtcdStore) putPartition(snap *Snapshot, p PartitionState) {
 	if t, ok := snap.Topics[p.Topic]; ok && p.Partition < t.Partitions {
-		s.partitions(snap)[p.TP()] = p
+		s.parts.put(p)
 		s.touched = append(s.touched, p.TP())
 		return
 	}
@@ -478,8 +476,8 @@ func (s *EtcdStore) putPartition(snap *Snapshot, p PartitionState) {
 func (s *EtcdStore) showPartitions(snap *Snapshot, topic string, had, has int32) {
 	for i := has; i < had; i++ {
 		tp := TopicPartition{Topic: topic, Partition: i}
-		if p, ok := snap.Partitions[tp]; ok {
-			delete(s.partitions(snap), tp)
+		if p, ok := s.parts.m.Get(tp); ok {
+			s.parts.delete(tp)
 			s.touched = append(s.touched, tp)
 			m := s.staged[topic]
 			if m == nil {
@@ -492,7 +490,7 @@ func (s *EtcdStore) showPartitions(snap *Snapshot, topic string, had, has int32)
 	m := s.staged[topic]
 	for i, p := range m {
 		if i < has {
-			s.partitions(snap)[p.TP()] = p
+			s.parts.put(p)
 			s.touched = append(s.touched, p.TP())
 			delete(m, i)
 		}

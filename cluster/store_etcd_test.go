@@ -48,7 +48,7 @@ func TestSnapshotsConvergeOnEveryMember(t *testing.T) {
 	}
 	for i, s := range stores {
 		snap := waitSnapshot(t, s, 5*time.Second, "topic events with 4 partitions", func(s *Snapshot) bool {
-			return s.Topics["events"].ID == topic.ID && len(s.Partitions) == 4
+			return s.Topics["events"].ID == topic.ID && s.Partitions.Len() == 4
 		})
 		if p, _ := snap.Partition("events", 2); !slices.Equal(p.ISR, []int32{1, 2, 3}) || p.Leader != 1 || p.Version == 0 {
 			t.Fatalf("member %d: partition events-2 = %+v", i, p)
@@ -84,7 +84,7 @@ func TestSnapshotsConvergeOnEveryMember(t *testing.T) {
 	}
 	for _, s := range stores {
 		waitSnapshot(t, s, 5*time.Second, "events deleted with its partitions", func(s *Snapshot) bool {
-			return len(s.Topics) == 0 && len(s.Partitions) == 0
+			return len(s.Topics) == 0 && s.Partitions.Len() == 0
 		})
 	}
 }
@@ -182,7 +182,7 @@ func TestWatchResyncsAfterCompaction(t *testing.T) {
 	go behind.watch(wctx, snap.Revision) // compacted: must reload
 	defer behind.Close()
 	got := waitSnapshot(t, behind, 5*time.Second, "the missed writes", func(s *Snapshot) bool {
-		return len(s.Partitions) == 2 && s.Live(3) && s.Controller == 3
+		return s.Partitions.Len() == 2 && s.Live(3) && s.Controller == 3
 	})
 	if got.Revision < rev {
 		t.Fatalf("resynced at revision %d, below the compaction at %d", got.Revision, rev)
@@ -257,8 +257,8 @@ func TestAddPartitionsGrowsTopicInOneTransaction(t *testing.T) {
 	if got := snap.Topics["grow"]; got.Partitions != 5 || got.ID != topic.ID || got.Configs["retention.ms"] != "1000" {
 		t.Fatalf("topic after adding = %+v", got)
 	}
-	if _, ok := snap.Partition("grow", 4); !ok || len(snap.Partitions) != 5 {
-		t.Fatalf("%d partitions after adding, want 5", len(snap.Partitions))
+	if _, ok := snap.Partition("grow", 4); !ok || snap.Partitions.Len() != 5 {
+		t.Fatalf("%d partitions after adding, want 5", snap.Partitions.Len())
 	}
 	// A second adder that read the old count loses.
 	if err := s.AddPartitions(ctx, "grow", more[2:]); !errors.Is(err, ErrConflict) {
@@ -309,10 +309,10 @@ func TestControllerRunsOnTheEtcdStore(t *testing.T) {
 	// and takes it out of every ISR, through the fenced store.
 	regs[1].session.Orphan()
 	waitSnapshot(t, s, lapseWait, "broker 2 out of every ISR and leadership", func(s *Snapshot) bool {
-		if s.Live(2) || len(s.Partitions) != 8 {
+		if s.Live(2) || s.Partitions.Len() != 8 {
 			return false
 		}
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.InISR(2) || p.Leader == 2 || p.Leader == NoLeader {
 				return false
 			}

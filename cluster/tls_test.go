@@ -135,6 +135,6 @@ func TestQuorumOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range stores {
-		waitSnapshot(t, s, 5*time.Second, "the topic on every member", func(s *Snapshot) bool { return len(s.Partitions) == 3 })
+		waitSnapshot(t, s, 5*time.Second, "the topic on every member", func(s *Snapshot) bool { return s.Partitions.Len() == 3 })
 	}
 }

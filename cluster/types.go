@@ -152,12 +152,12 @@ func (p PartitionState) Reassigning() bool { return len(p.TargetReplicas) > 0 }
 // FindCoordinator from its latest Snapshot. Never modify one: build a new
 // one.
 type Snapshot struct {
-	Revision   int64                             // store revision it reflects
-	ClusterID  string                            // the cluster's ID
-	Controller int32                             // active controller's node ID, -1 if none
-	Brokers    map[int32]Broker                  // live (registered, unfenced) brokers
-	Topics     map[string]Topic                  // by name
-	Partitions map[TopicPartition]PartitionState // every partition of every topic
+	Revision   int64            // store revision it reflects
+	ClusterID  string           // the cluster's ID
+	Controller int32            // active controller's node ID, -1 if none
+	Brokers    map[int32]Broker // live (registered, unfenced) brokers
+	Topics     map[string]Topic // by name
+	Partitions PartitionMap     // every partition of every topic
 	// OrphanPartitions counts partition keys no topic shows (no topic of
 	// their name, or numbered at or past its partition count) that no
 	// creation in progress claims: left by a staged creation or growth
@@ -221,7 +221,7 @@ func (s *Snapshot) Live(node int32) bool {
 
 // Partition returns the state of topic's partition p.
 func (s *Snapshot) Partition(topic string, p int32) (PartitionState, bool) {
-	st, ok := s.Partitions[TopicPartition{Topic: topic, Partition: p}]
+	st, ok := s.Partitions.Get(TopicPartition{Topic: topic, Partition: p})
 	return st, ok
 }
 

@@ -49,6 +49,17 @@ type LeaderConfig struct {
 	// hold DeleteRecords up forever. Called under the leader's lock: it
 	// must not block nor call back. Nil: every replica counts.
 	Alive func(id int32) bool
+	// RegisteredEpoch returns the broker epoch of broker id's current
+	// registration as this broker's metadata shows it, 0 when it shows
+	// none. A follower whose fetches carried another epoch is not
+	// proposed to join the ISR until one under the registered epoch
+	// arrives (or the metadata catches up with it): the controller would
+	// refuse it (INELIGIBLE_REPLICA), and after a broker's rejoin every
+	// idle partition it followed would propose it under its previous
+	// incarnation's epoch at every ISR check, thousands of refused
+	// writes. Called under the leader's lock: it must not block nor call
+	// back. Nil: proposals name the fetches' epoch unchecked.
+	RegisteredEpoch func(id int32) int64
 }
 
 // followerState is what the leader knows of one follower (Kafka's
@@ -578,9 +589,14 @@ func (ld *Leader) isrChange(now time.Time) (newISR []int32, ok bool) {
 			// replica out too (a new one of a reassignment).
 			continue
 		}
-		if f := ld.followers[id]; f != nil && f.leo >= 0 && f.leo >= hw && f.leo >= ld.epochStart {
-			newISR = append(newISR, id)
+		f := ld.followers[id]
+		if f == nil || f.leo < 0 || f.leo < hw || f.leo < ld.epochStart {
+			continue
 		}
+		if f.brokerEpoch > 0 && ld.cfg.RegisteredEpoch != nil && ld.cfg.RegisteredEpoch(id) != f.brokerEpoch {
+			continue // progress of another registration than the one the metadata shows
+		}
+		newISR = append(newISR, id)
 	}
 	if !slices.Contains(newISR, ld.self) {
 		newISR = append(newISR, ld.self) // the leader is always in sync with itself

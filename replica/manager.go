@@ -66,6 +66,10 @@ type Config struct {
 	// only live followers hold a partition's low watermark back
 	// (LeaderConfig.Alive). It must not block. Nil: every replica counts.
 	Alive func(id int32) bool
+	// RegisteredEpoch returns a broker's registered broker epoch, 0 if
+	// none (LeaderConfig.RegisteredEpoch): a follower joins an ISR only
+	// under it. It must not block. Nil: unchecked.
+	RegisteredEpoch func(id int32) int64
 	// Fetch configures the follower fetchers; Self and BrokerEpoch are
 	// taken from above. Fetch.Throttle is the follower throttle
 	// Throttles reports.
@@ -191,12 +195,13 @@ func (m *Manager) BecomeLeader(l Log, state cluster.PartitionState, minISR int) 
 		m.mu.Unlock()
 	}
 	cfg := LeaderConfig{
-		Self:       m.cfg.Self,
-		MinISR:     minISR,
-		LagTimeMax: m.cfg.LagTimeMax,
-		Now:        m.cfg.Now,
-		CaughtUp:   m.kickISR,
-		Alive:      m.cfg.Alive,
+		Self:            m.cfg.Self,
+		MinISR:          minISR,
+		LagTimeMax:      m.cfg.LagTimeMax,
+		Now:             m.cfg.Now,
+		CaughtUp:        m.kickISR,
+		Alive:           m.cfg.Alive,
+		RegisteredEpoch: m.cfg.RegisteredEpoch,
 	}
 	if m.cfg.AlterISR != nil {
 		cfg.ProposeISR = func(ctx context.Context, newISR []int32, epochs []int64) error {

@@ -95,8 +95,8 @@ func TestClusterCreatesTopicsBeyondOneEtcdTransaction(t *testing.T) {
 	tc.waitFor(n, "both deleted", func(m *kmsg.MetadataResponse) bool {
 		return partitionCount(m, "wide") < 0 && partitionCount(m, "race") < 0
 	})
-	if snap := n.srv.node.store.Snapshot(); len(snap.Partitions) != 0 || snap.OrphanPartitions != 0 {
-		t.Fatalf("after deleting: %d partitions, %d orphans in the metadata", len(snap.Partitions), snap.OrphanPartitions)
+	if snap := n.srv.node.store.Snapshot(); snap.Partitions.Len() != 0 || snap.OrphanPartitions != 0 {
+		t.Fatalf("after deleting: %d partitions, %d orphans in the metadata", snap.Partitions.Len(), snap.OrphanPartitions)
 	}
 }
 

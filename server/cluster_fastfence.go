@@ -133,7 +133,7 @@ func (n *brokerNode) awaitFencing(wanted func(topic string) bool) {
 // to is led by a suspected broker or by one no longer registered.
 func (n *brokerNode) leaderInDoubt(snap *cluster.Snapshot, wanted func(string) bool) bool {
 	doubt := map[int32]bool{}
-	for _, p := range snap.Partitions {
+	for _, p := range snap.Partitions.All() {
 		if p.Leader == cluster.NoLeader || (wanted != nil && !wanted(p.Topic)) {
 			continue
 		}

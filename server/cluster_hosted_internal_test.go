@@ -23,14 +23,14 @@ func TestReplicaRemovalNeedsAStableUnassignment(t *testing.T) {
 		s := &cluster.Snapshot{
 			Brokers:    map[int32]cluster.Broker{2: {NodeID: 2}, 3: {NodeID: 3}},
 			Topics:     map[string]cluster.Topic{"t": {Name: "t", ID: id, Partitions: 2}},
-			Partitions: map[cluster.TopicPartition]cluster.PartitionState{},
+			Partitions: cluster.PartitionMap{},
 		}
 		if live {
 			s.Brokers[self] = cluster.Broker{NodeID: self}
 		}
-		s.Partitions[cluster.TopicPartition{Topic: "t", Partition: 0}] = cluster.PartitionState{Topic: "t", Partition: 0, Replicas: []int32{self, 2}, Leader: self}
+		s.Partitions = s.Partitions.With(cluster.PartitionState{Topic: "t", Partition: 0, Replicas: []int32{self, 2}, Leader: self})
 		if p1 != nil {
-			s.Partitions[cluster.TopicPartition{Topic: "t", Partition: 1}] = *p1
+			s.Partitions = s.Partitions.With(*p1)
 		}
 		return s
 	}

@@ -288,7 +288,7 @@ func TestClusterMigrationKeepsASingleBrokersDataAcrossNodesAndAFailover(t *testi
 	for {
 		s := n2.srv.node.store.Snapshot()
 		done := true
-		for _, st := range s.Partitions {
+		for _, st := range s.Partitions.All() {
 			if st.Reassigning() || len(st.ISR) != 3 {
 				done = false
 				break

@@ -205,7 +205,8 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 		TopicID: func(topic string) [16]byte {
 			return n.snapshot().Topics[topic].ID
 		},
-		Alive: n.brokerAlive,
+		Alive:           n.brokerAlive,
+		RegisteredEpoch: n.registeredEpoch,
 		Fetch: replica.FetcherConfig{
 			MaxWait:           c.ReplicaFetchWaitMax,
 			MinBytes:          int32(c.ReplicaFetchMinBytes),
@@ -717,6 +718,13 @@ func (n *brokerNode) brokerAlive(id int32) bool {
 	return ok
 }
 
+// registeredEpoch is broker id's registered broker epoch, 0 if it is
+// not registered (replica.Config.RegisteredEpoch: a follower joins an ISR only
+// under the registration the metadata shows).
+func (n *brokerNode) registeredEpoch(id int32) int64 {
+	return n.snapshot().Brokers[id].Epoch
+}
+
 // brokerEndpoint is where clients of listener reach broker id
 // (cluster-data's clusterHooks.brokerEndpoint).
 func (n *brokerNode) brokerEndpoint(listener string, id int32) (host string, port int32, rack *string, ok bool) {
@@ -768,7 +776,7 @@ func (n *brokerNode) controlledShutdown() {
 // holds another live broker.
 func (n *brokerNode) movableLeaderships(s *cluster.Snapshot) int {
 	count := 0
-	for _, p := range s.Partitions {
+	for _, p := range s.Partitions.All() {
 		if p.Leader != n.self {
 			continue
 		}

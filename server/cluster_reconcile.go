@@ -357,24 +357,24 @@ func (r *reconciler) apply(s *cluster.Snapshot) bool {
 			}
 			seen[tp] = true
 			visited++
-			if p, ok := s.Partitions[tp]; ok {
+			if p, ok := s.Partitions.Get(tp); ok {
 				visit(tp, p)
 			} else {
 				r.stop(tp)
 			}
 		}
 	} else {
-		for tp, p := range s.Partitions {
+		for tp, p := range s.Partitions.All() {
 			visit(tp, p)
 		}
-		visited = len(s.Partitions)
+		visited = s.Partitions.Len()
 		for tp := range r.applied {
-			if _, still := s.Partitions[tp]; !still {
+			if _, still := s.Partitions.Get(tp); !still {
 				r.stop(tp)
 			}
 		}
 		for tp := range r.takeovers {
-			if _, still := s.Partitions[tp]; !still {
+			if _, still := s.Partitions.Get(tp); !still {
 				r.stop(tp)
 			}
 		}
@@ -437,8 +437,8 @@ func (r *reconciler) changedSince(s *cluster.Snapshot) ([]cluster.TopicPartition
 		return nil, false
 	}
 	for _, tp := range changed {
-		was, had := prev.Partitions[tp]
-		is, has := s.Partitions[tp]
+		was, had := prev.Partitions.Get(tp)
+		is, has := s.Partitions.Get(tp)
 		if had != has || !slices.Equal(was.Replicas, is.Replicas) {
 			return nil, false
 		}

@@ -181,7 +181,7 @@ type clusterStanding struct {
 func clusterStandingOf(snap *cluster.Snapshot, self int32) clusterStanding {
 	var st clusterStanding
 	assigned := map[int32]bool{}
-	for _, p := range snap.Partitions {
+	for _, p := range snap.Partitions.All() {
 		if p.Leader == cluster.NoLeader {
 			st.offline++
 		}

@@ -34,10 +34,10 @@ func fakeClusterSnapshot() *cluster.Snapshot {
 			"a": {Name: "a", Partitions: 3},
 			"b": {Name: "b", Partitions: 1},
 		},
-		Partitions: map[cluster.TopicPartition]cluster.PartitionState{},
+		Partitions: cluster.PartitionMap{},
 	}
 	for _, p := range parts {
-		snap.Partitions[p.TP()] = p
+		snap.Partitions = snap.Partitions.With(p)
 	}
 	return snap
 }
@@ -211,7 +211,7 @@ func TestClusterMetricsSeriesBoundedByPartitions(t *testing.T) {
 		snap := fakeClusterSnapshot()
 		for i := range parts {
 			p := cluster.PartitionState{Topic: "many", Partition: int32(i), Leader: 1, Replicas: []int32{1, 2}, ISR: []int32{1}}
-			snap.Partitions[p.TP()] = p
+			snap.Partitions = snap.Partitions.With(p)
 		}
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(newClusterCollector(func() *cluster.Snapshot { return snap }, 1, nil))
