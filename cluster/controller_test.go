@@ -436,9 +436,10 @@ func (s *raceStore) UpdatePartitions(ctx context.Context, updates []PartitionUpd
 		if lost {
 			s.memStore.mu.Lock()
 			next := s.memStore.next()
-			p := next.Partitions[s.raced].Clone()
+			p, _ := next.Partitions.Get(s.raced)
+			p = p.Clone()
 			p.Version = next.Revision // rewritten as it was: only its version moves
-			next.Partitions[s.raced] = p
+			next.Partitions = next.Partitions.With(p)
 			s.memStore.publish(next)
 			s.memStore.mu.Unlock()
 			defer close(s.conflicted)
@@ -477,7 +478,7 @@ func TestControllerLosingOneCompareKeepsTheOtherTransactionsOfAFailover(t *testi
 		t.Fatal(err)
 	}
 	led := 0
-	for _, p := range m.Snapshot().Partitions {
+	for _, p := range m.Snapshot().Partitions.All() {
 		if p.Leader == 1 {
 			led++
 			if rs.raced.Topic == "" || p.Partition < rs.raced.Partition {
@@ -491,7 +492,7 @@ func TestControllerLosingOneCompareKeepsTheOtherTransactionsOfAFailover(t *testi
 	run(t, c)
 	m.fence(1)
 	waitFor(t, m, "broker 1 out of every ISR", func(s *Snapshot) bool {
-		for _, p := range s.Partitions {
+		for _, p := range s.Partitions.All() {
 			if p.InISR(1) || p.Leader == 1 {
 				return false
 			}
