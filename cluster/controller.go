@@ -298,9 +298,15 @@ func (c *Controller) commit(ctx context.Context, s *Snapshot, updates []Partitio
 }
 
 // apply writes updates in chunks, up to txnsInFlight at once (they
-// touch different partitions), logging each chunk once it is stored. On
-// an error the chunks not yet started are not written; the first error
-// is returned. It returns once the store's snapshot shows every chunk
+// touch different partitions), logging each chunk once it is stored, and
+// returns the first error. A lost compare-and-swap in one chunk says
+// nothing of the others (each compares its own partitions), so it stops
+// no other chunk, in flight or not started yet: a write already sent
+// commits whether or not its writer still waits for the answer (one
+// cancelled would commit unlogged and uncounted), and the rest of a large
+// failover need not wait for the retry. After any other error (the store
+// unreachable, the term fenced) the chunks not yet started are not
+// written. It returns once the store's snapshot shows every chunk
 // written (or ctx ends), as UpdatePartitions does, so the controller
 // decides next from a snapshot that holds its own writes.
 func (c *Controller) apply(ctx context.Context, updates []PartitionUpdate, why string) error {
@@ -308,24 +314,31 @@ func (c *Controller) apply(ctx context.Context, updates []PartitionUpdate, why s
 	sum := &updateSummary{start: time.Now()}
 	uc, unsettled := c.store.(unsettledCommitter)
 	var mu sync.Mutex
-	var last int64 // guarded by mu: the highest revision written
-	g, gctx := errgroup.WithContext(ctx)
+	var last int64         // guarded by mu: the highest revision written
+	var failed atomic.Bool // a chunk failed otherwise than by a lost compare
+	var g errgroup.Group   // no context of its own: an error cancels no chunk
 	g.SetLimit(txnsInFlight)
+	fail := func(err error) error {
+		if !errors.Is(err, ErrConflict) {
+			failed.Store(true)
+		}
+		return fmt.Errorf("cluster: %s: %w", why, err)
+	}
 	for chunk := range slices.Chunk(updates, MaxUpdatesPerTxn) {
-		if gctx.Err() != nil {
+		if ctx.Err() != nil || failed.Load() {
 			break
 		}
 		g.Go(func() error {
 			if !unsettled {
-				if err := c.store.UpdatePartitions(gctx, chunk); err != nil {
-					return fmt.Errorf("cluster: %s: %w", why, err)
+				if err := c.store.UpdatePartitions(ctx, chunk); err != nil {
+					return fail(err)
 				}
 				c.logUpdates(chunk, why, sum)
 				return nil
 			}
-			rev, err := uc.commitUnsettled(gctx, chunk)
+			rev, err := uc.commitUnsettled(ctx, chunk)
 			if err != nil {
-				return fmt.Errorf("cluster: %s: %w", why, err)
+				return fail(err)
 			}
 			mu.Lock()
 			last = max(last, rev)

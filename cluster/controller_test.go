@@ -421,6 +421,111 @@ func TestControllerWritesAFailoverTransactionsConcurrently(t *testing.T) {
 	noViolations(t, m)
 }
 
+// raceStore is a memStore on which the first write of one partition
+// loses its compare-and-swap (a concurrent writer changed it: a leader's
+// ISR change, a topic deleted), and whose other writes, as etcd's do,
+// commit once sent even if their writer stops waiting: each waits for
+// the lost one, then a moment for its writer to give up, then applies
+// and reports the writer's context error, if any.
+type raceStore struct {
+	*memStore
+	raced      TopicPartition
+	once       sync.Once
+	conflicted chan struct{}
+}
+
+func (s *raceStore) UpdatePartitions(ctx context.Context, updates []PartitionUpdate) error {
+	if slices.ContainsFunc(updates, func(u PartitionUpdate) bool { return u.Old.TP() == s.raced }) {
+		lost := false
+		s.once.Do(func() { lost = true })
+		if lost {
+			s.memStore.mu.Lock()
+			next := s.memStore.next()
+			p, _ := next.Partitions.Get(s.raced)
+			p = p.Clone()
+			p.Version = next.Revision // rewritten as it was: only its version moves
+			next.Partitions = next.Partitions.With(p)
+			s.memStore.publish(next)
+			s.memStore.mu.Unlock()
+			defer close(s.conflicted)
+			return s.memStore.UpdatePartitions(ctx, updates)
+		}
+		return s.memStore.UpdatePartitions(ctx, updates)
+	}
+	select {
+	case <-s.conflicted:
+	case <-time.After(waitLimit):
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := s.memStore.UpdatePartitions(context.Background(), updates); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// TestControllerLosingOneCompareKeepsTheOtherTransactionsOfAFailover: in
+// a failover of several transactions, one loses its compare-and-swap.
+// The others, in flight, are not called off (an etcd write once sent
+// commits anyway): each is logged and its elections counted, and only
+// the lost one's partitions are decided again, so every partition moves
+// and every election is logged and counted once.
+func TestControllerLosingOneCompareKeepsTheOtherTransactionsOfAFailover(t *testing.T) {
+	m := clusterOf(3)
+	rs := &raceStore{memStore: m, conflicted: make(chan struct{})}
+	logs := &lockedBuffer{}
+	var stats ElectionStats
+	c := testController{NewController(ControllerConfig{NodeID: 2, Store: rs, Elections: &stats,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Seed: 1}), logs}
+	if _, err := c.CreateTopic(context.Background(), "t", 6*MaxUpdatesPerTxn, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	led := 0
+	for _, p := range m.Snapshot().Partitions.All() {
+		if p.Leader == 1 {
+			led++
+			if rs.raced.Topic == "" || p.Partition < rs.raced.Partition {
+				rs.raced = p.TP()
+			}
+		}
+	}
+	if led <= MaxUpdatesPerTxn {
+		t.Fatalf("broker 1 leads %d partitions: a failover of one transaction", led)
+	}
+	run(t, c)
+	m.fence(1)
+	waitFor(t, m, "broker 1 out of every ISR", func(s *Snapshot) bool {
+		for _, p := range s.Partitions.All() {
+			if p.InISR(1) || p.Leader == 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if _, _, conflicts := m.stats(); conflicts == 0 {
+		t.Fatal("no write lost its compare-and-swap")
+	}
+	// A chunk is logged and counted just after the store shows it.
+	for deadline := time.Now().Add(waitLimit); ; time.Sleep(time.Millisecond) {
+		logged := 0
+		for _, r := range logs.records(t) {
+			if r["msg"] == "partition leader changed" {
+				logged++
+			}
+		}
+		clean, _ := stats.Counts()
+		if clean == int64(led) && logged == led {
+			break
+		}
+		if clean > int64(led) || logged > led || time.Now().After(deadline) {
+			t.Fatalf("%d partitions elected a new leader; %d elections counted, %d logged", led, clean, logged)
+		}
+	}
+	noViolations(t, m)
+}
+
 // TestControllerWritesElectionsBeforeISRChanges: a fenced broker in
 // every ISR gives some partitions a new leader and only shrinks the
 // others' ISRs; the controller writes the elections first, so that in

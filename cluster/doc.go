@@ -228,7 +228,12 @@
 // ModRevision must still be that broker epoch), which deletes the key and
 // the controller candidacy with it. A paused process, a partition or a
 // host that is down never refuses a connection, so the lease stays their
-// rule.
+// rule. So a killed controller costs no more than another killed broker:
+// the revoke that fences it deletes its election key, the next candidate
+// wins on that watch event and reconciles every partition from its first
+// snapshot, which already shows the fencing. What a controller's kill
+// waits for beyond that is etcd's own election when the same process
+// also led etcd's raft: no revoke commits without a raft leader.
 //
 // Registration.Store and Leadership.Store return views of the store whose
 // writes are fenced: each transaction first checks that the broker's key

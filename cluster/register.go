@@ -357,6 +357,16 @@ func (l *Leadership) Store() Store {
 	}}
 }
 
+// Abandon stops watching the term without resigning, as a killed
+// process does: the election key stays until the registration's lease
+// lapses or is revoked (EndRegistration), and no other candidate wins
+// before. For tests and crash simulations; a broker that stops resigns.
+func (l *Leadership) Abandon() {
+	l.stop()
+	l.wg.Wait()
+	l.end()
+}
+
 // Resign ends the term: another candidate may win at once.
 func (l *Leadership) Resign(ctx context.Context) error {
 	err := l.election.Resign(ctx)

@@ -319,3 +319,72 @@ func TestRegisterTriesAgainAfterAWriteAppliedAndDropped(t *testing.T) {
 		t.Fatal("broker 4 is not registered")
 	}
 }
+
+// TestAbandonedControllerTermHoldsUntilItsRegistrationEnds: a controller
+// that abandons its term (a killed process: no resignation) keeps the
+// office, so no other candidate wins, until its registration is ended
+// (EndRegistration, as the fast fencer ends it; the lease is far longer
+// than the test): its election key goes with its lease and the next
+// candidate wins at once.
+func TestAbandonedControllerTermHoldsUntilItsRegistrationEnds(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	s := openTestStore(t, q.endpoints(), fastFenceTTL)
+	ctx := ctxT(t)
+	reg1, err := s.Register(ctx, testBroker(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg1.Close()
+	lead1, err := reg1.Campaign(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg2, err := s.Register(ctx, testBroker(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg2.Close()
+	won := make(chan *Leadership, 1)
+	campaignErr := make(chan error, 1)
+	go func() {
+		l, err := reg2.Campaign(ctx)
+		if err != nil {
+			campaignErr <- err
+			return
+		}
+		won <- l
+	}()
+	waitSnapshot(t, s, 5*time.Second, "two candidates, controller 1", func(s *Snapshot) bool { return s.Controller == 1 && s.Live(2) })
+
+	lead1.Abandon()
+	reg1.Abandon()
+	select {
+	case <-lead1.Lost():
+	default:
+		t.Fatal("Lost not closed after Abandon")
+	}
+	select {
+	case <-won:
+		t.Fatal("broker 2 won while broker 1's abandoned term still holds its lease")
+	case err := <-campaignErr:
+		t.Fatal(err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if c := s.Snapshot().Controller; c != 1 {
+		t.Fatalf("controller %d after broker 1 abandoned its term, want 1 until its registration ends", c)
+	}
+
+	if ended, err := s.EndRegistration(ctx, 1, reg1.Epoch()); err != nil || !ended {
+		t.Fatalf("EndRegistration = %v, %v", ended, err)
+	}
+	select {
+	case l := <-won:
+		defer func() { _ = l.Resign(ctx) }()
+	case err := <-campaignErr:
+		t.Fatal(err)
+	case <-time.After(fastFenceWait):
+		t.Fatal("broker 2 never became controller after broker 1's registration was ended")
+	}
+	waitSnapshot(t, s, 5*time.Second, "controller 2", func(s *Snapshot) bool { return s.Controller == 2 && !s.Live(1) })
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-io/tributary/cluster"
@@ -126,6 +127,130 @@ func TestKilledLeaderIsReplacedAheadOfItsLease(t *testing.T) {
 					t.Fatalf("%s summed over the survivors = %v, want %v", cluster.MetricFastFences, fences, want)
 				}
 				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestKilledControllerIsReplacedAheadOfItsLease: the active controller's
+// broker dies (no controlled shutdown, no resignation: its term and its
+// registration ride one lease, left to lapse as a killed process leaves
+// it). With fast fencing another broker is the controller, has moved
+// every partition the dead one led to a survivor at a new leader epoch
+// with the dead broker out of the ISR, and takes an acks=all produce to
+// each, long before the lease could lapse. Without it, the dead broker is
+// still the controller and still leads them seconds later; once its
+// registration is ended (as the fencer ends it) the successor does the
+// same.
+func TestKilledControllerIsReplacedAheadOfItsLease(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		fast bool
+	}{{"fast fencing", true}, {"lease only", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			tc := startTestClusterWith(t, func(_ *clusterTestNode, cfg *Config) {
+				cfg.Cluster.Config.SessionTimeout = fastFenceSessionTimeout
+				cfg.Cluster.Config.FastFencing = c.fast
+			})
+			t.Cleanup(func() { // as in TestKilledLeaderIsReplacedAheadOfItsLease
+				for _, n := range tc.nodes {
+					if n.srv != nil {
+						n.srv.node.crash.Store(true)
+					}
+				}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			const topic, partitions = "fc", 6
+			adm := kadm.NewClient(mustClient(t, tc.node(1).addr))
+			if _, err := adm.CreateTopic(ctx, partitions, 3, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			m := tc.waitFor(tc.node(1), "fc led with whole ISRs", func(m *kmsg.MetadataResponse) bool {
+				tp, ok := topicOf(m, topic)
+				if !ok || len(tp.Partitions) != partitions || m.ControllerID < 1 {
+					return false
+				}
+				for _, p := range tp.Partitions {
+					if p.Leader < 1 || len(p.ISR) != 3 {
+						return false
+					}
+				}
+				return true
+			})
+			ctl := m.ControllerID
+			tp, _ := topicOf(m, topic)
+			led := map[int32]int32{} // partition -> leader epoch, of those the controller leads
+			for _, p := range tp.Partitions {
+				if p.Leader == ctl {
+					led[p.Partition] = p.LeaderEpoch
+				}
+			}
+			if len(led) == 0 {
+				t.Fatalf("controller %d leads no partition of %s: %s", ctl, topic, describeMetadata(m))
+			}
+			killed := tc.node(ctl)
+			var survivors []*clusterTestNode
+			for _, n := range tc.nodes {
+				if n != killed {
+					survivors = append(survivors, n)
+				}
+			}
+			// replaced: a survivor is the controller and has moved every
+			// partition the dead one led.
+			replaced := func(m *kmsg.MetadataResponse) bool {
+				tp, ok := topicOf(m, topic)
+				if !ok || m.ControllerID < 1 || m.ControllerID == ctl {
+					return false
+				}
+				for _, p := range tp.Partitions {
+					if epoch, was := led[p.Partition]; was &&
+						(p.Leader < 1 || p.Leader == ctl || p.LeaderEpoch <= epoch || slices.Contains(p.ISR, ctl)) {
+						return false
+					}
+				}
+				return true
+			}
+
+			killed.srv.node.crash.Store(true)
+			start := time.Now()
+			stopped := make(chan struct{})
+			go func() {
+				defer close(stopped)
+				killed.stop(true)
+			}()
+			defer func() { <-stopped }()
+
+			if !c.fast {
+				<-stopped
+				time.Sleep(3 * time.Second)
+				ctx2, cancel := context.WithTimeout(ctx, 5*time.Second)
+				m, err := survivors[0].metadata(ctx2)
+				cancel()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.ControllerID != ctl || replaced(m) {
+					t.Fatalf("without fast fencing the dead controller %d was replaced before its lease lapsed: %s", ctl, describeMetadata(m))
+				}
+				node := survivors[0].srv.node
+				if ended, err := node.store.EndRegistration(ctx, ctl, node.snapshot().Brokers[ctl].Epoch); err != nil || !ended {
+					t.Fatalf("end the dead controller's registration: %v, %v", ended, err)
+				}
+			}
+			for _, n := range survivors {
+				m := tc.waitFor(n, "another controller and every partition the dead one led moved", replaced)
+				t.Logf("node %d: controller %d, %v after controller %d began to stop", n.id, m.ControllerID, time.Since(start), ctl)
+			}
+			prod := mustClient(t, survivors[0].addr, kgo.SeedBrokers(survivors[0].addr, survivors[1].addr),
+				kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			for p := range led {
+				pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+				err := prod.ProduceSync(pctx, &kgo.Record{Topic: topic, Partition: p, Value: []byte("after the controller died")}).FirstErr()
+				cancel()
+				if err != nil {
+					t.Fatalf("acks=all produce to %s/%d after controller %d died: %v", topic, p, ctl, err)
+				}
 			}
 		})
 	}

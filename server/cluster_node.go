@@ -159,8 +159,9 @@ type brokerNode struct {
 	stopAuth func()
 	// abrupt skips the controlled shutdown (tests: a killed broker).
 	abrupt atomic.Bool
-	// crash also leaves the registration to lapse, unrevoked (tests: a
-	// killed process's lease outlives it).
+	// crash also leaves the registration to lapse, unrevoked, and a
+	// controller term unresigned (tests: a killed process's lease, and
+	// the controller candidacy it holds, outlive it).
 	crash     atomic.Bool
 	closeOnce sync.Once
 }
@@ -658,6 +659,12 @@ func (n *brokerNode) campaign(ctx context.Context, reg *cluster.Registration, po
 		<-ran
 		balanced()
 		if ctx.Err() != nil {
+			if n.crash.Load() {
+				// A killed process cannot resign: its term ends with its
+				// lease (or a fast fencing), as the successor then sees it.
+				l.Abandon()
+				return
+			}
 			rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = l.Resign(rctx)
 			rcancel()
