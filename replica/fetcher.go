@@ -447,15 +447,20 @@ func (f *Fetcher) run(ctx context.Context) {
 		}
 		fetchCtx, cancel := context.WithCancel(ctx)
 		f.mu.Lock()
-		if f.fetchAdded != f.added {
+		if now := time.Now(); f.fetchAdded != f.added && now.Sub(f.lastRestart) >= f.cfg.restartWindow {
 			// A partition was added while the request was built: build
 			// it again with it. Nothing was sent, so the connection and
-			// the session are as they were.
+			// the session are as they were. Once a window, as a restart:
+			// a burst of Adds must not keep the fetch from going out.
+			f.lastRestart = now
 			f.mu.Unlock()
 			cancel()
 			continue
 		}
 		f.cancelFetch = cancel
+		// Within the window, the partitions added meanwhile are fetched
+		// at its end.
+		f.restartLocked(time.Now())
 		f.mu.Unlock()
 		start := time.Now()
 		f.cfg.Stats.request()
