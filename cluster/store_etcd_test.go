@@ -377,3 +377,78 @@ func TestSnapshotChangesNameWhatEachWatchResponseChanged(t *testing.T) {
 		t.Fatal("changes listed from a snapshot back to an older one")
 	}
 }
+
+// TestControllerWritesAFailoverInLargeTransactionsOverTheEmbeddedQuorum:
+// over a store opened with the embedded quorum's --max-txn-ops the
+// controller writes a failover's partitions failoverUpdatesPerTxn to a
+// transaction, fenced by its term (the nested transaction etcd counts
+// against the same limit), not MaxUpdatesPerTxn: each transaction is a
+// round trip, a raft entry and an apply, and 10,000 partitions took 157.
+// A store opened without it keeps to what any etcd takes.
+func TestControllerWritesAFailoverInLargeTransactionsOverTheEmbeddedQuorum(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	if n := updatesPerTxn(openTestStore(t, q.endpoints(), testTTL)); n != MaxUpdatesPerTxn {
+		t.Fatalf("%d updates a transaction over a store of default --max-txn-ops, want %d", n, MaxUpdatesPerTxn)
+	}
+	ctx := ctxT(t)
+	s, err := OpenEtcdStore(ctx, EtcdStoreConfig{ClusterID: "test-cluster", Endpoints: q.endpoints(), SessionTimeout: testTTL,
+		MaxTxnOps: EmbedMaxTxnOps, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var regs []*Registration
+	for id := int32(1); id <= 3; id++ {
+		r, err := s.Register(ctx, testBroker(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		regs = append(regs, r)
+	}
+	lead, err := regs[0].Campaign(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := updatesPerTxn(lead.Store()); n != failoverUpdatesPerTxn {
+		t.Fatalf("%d updates a transaction over the embedded quorum, want %d", n, failoverUpdatesPerTxn)
+	}
+	c := NewController(ControllerConfig{NodeID: 1, Store: lead.Store(), Logger: testLogger(t), Seed: 1})
+	const partitions = 2*failoverUpdatesPerTxn + 100
+	if _, err := c.CreateTopic(ctx, "big", partitions, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := regs[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := waitSnapshot(t, s, 10*time.Second, "broker 3 gone", func(s *Snapshot) bool {
+		_, ok := s.Brokers[3]
+		return !ok
+	})
+	updates := Reconcile(before, Policy{})
+	if len(updates) != partitions {
+		t.Fatalf("%d updates after broker 3 left, want one per partition, %d", len(updates), partitions)
+	}
+	if err := c.apply(ctx, updates, "test"); err != nil {
+		t.Fatal(err)
+	}
+	after := s.Snapshot()
+	for _, p := range after.Partitions.All() {
+		if p.Leader == 3 || p.InISR(3) {
+			t.Fatalf("%s-%d still has broker 3: leader %d, ISR %v", p.Topic, p.Partition, p.Leader, p.ISR)
+		}
+	}
+	// Each transaction is one revision; the elections and the shrinks
+	// go in transactions of their own.
+	moves := 0
+	for _, u := range updates {
+		if u.New.Leader != u.Old.Leader {
+			moves++
+		}
+	}
+	txns := (moves+failoverUpdatesPerTxn-1)/failoverUpdatesPerTxn + (partitions-moves+failoverUpdatesPerTxn-1)/failoverUpdatesPerTxn
+	if got := after.Revision - before.Revision; got != int64(txns) {
+		t.Fatalf("%d partition updates (%d elections) in %d transactions, want %d", partitions, moves, got, txns)
+	}
+}
