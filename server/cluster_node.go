@@ -303,12 +303,6 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 		}
 	}
 	n.root = root
-	// The embedded quorum takes EmbedMaxTxnOps operations a transaction;
-	// an external etcd is assumed at its default.
-	maxTxnOps := 0
-	if len(c.MetadataStoreURL.Endpoints) == 0 {
-		maxTxnOps = cluster.EmbedMaxTxnOps
-	}
 	// A member that stopped answering without closing its sockets (cut
 	// off, paused) is left by the endpoint guard within a third of the
 	// session timeout (cluster/endpoint_guard.go), so that watches and
@@ -332,7 +326,6 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	}
 	n.store, err = cluster.OpenEtcdStore(ctx, cluster.EtcdStoreConfig{
 		ClusterID: n.clusterID, Root: n.root, Client: n.client, SessionTimeout: c.SessionTimeout, Logger: n.log,
-		MaxTxnOps: maxTxnOps,
 	})
 	if err != nil {
 		return fmt.Errorf("server: start cluster: %w", err)
