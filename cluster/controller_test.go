@@ -477,8 +477,9 @@ func TestControllerLosingOneCompareKeepsTheOtherTransactionsOfAFailover(t *testi
 	rs := &raceStore{memStore: m, conflicted: make(chan struct{})}
 	logs := &lockedBuffer{}
 	var stats ElectionStats
+	// Each election's own line is at Debug (one Info line a batch).
 	c := testController{NewController(ControllerConfig{NodeID: 2, Store: rs, Elections: &stats,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Seed: 1}), logs}
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Seed: 1}), logs}
 	if _, err := c.CreateTopic(context.Background(), "t", 6*MaxUpdatesPerTxn, 3, nil); err != nil {
 		t.Fatal(err)
 	}
