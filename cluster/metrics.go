@@ -78,6 +78,11 @@ const (
 	// error (Kafka's FetcherStats and fetch failure rate).
 	MetricReplicaFetchRequests = "tributary_replica_fetch_requests_total"
 	MetricReplicaFetchErrors   = "tributary_replica_fetch_errors_total"
+	// MetricReplicaFetchRestarts: replica fetches this broker ended
+	// before their answer to fetch partitions just added to their leader
+	// (each a dial and a full fetch); a failover's burst of them is
+	// coalesced. No Kafka equivalent.
+	MetricReplicaFetchRestarts = "tributary_replica_fetch_restarts_total"
 	// MetricFastFences: registrations of other brokers this broker ended
 	// because their process was gone (a watch connection ended and the
 	// registered inter-broker address refused connections), ahead of
@@ -135,6 +140,7 @@ var Metrics = []Metric{
 	{MetricReplicaMaxLag, Gauge, nil, "Largest lag in records of this broker's follower replicas behind their leaders."},
 	{MetricReplicaFetchRequests, Counter, nil, "Replica fetches this broker sent as a follower."},
 	{MetricReplicaFetchErrors, Counter, []string{LabelError}, "Replica fetches this broker sent as a follower that failed, by error."},
+	{MetricReplicaFetchRestarts, Counter, nil, "Replica fetches this broker ended before their answer to fetch partitions just added."},
 	{MetricFastFences, Counter, nil, "Registrations of other brokers this broker ended because their process was gone, ahead of their lease."},
 	{MetricPreferredReplicaImbalance, Gauge, nil, "Partitions not led by their preferred replica, as the active controller sees them (0 on other brokers)."},
 	{MetricReassigningPartitions, Gauge, nil, "Partitions being reassigned, as the active controller sees them (0 on other brokers)."},

@@ -40,6 +40,11 @@ const (
 	// listOffsetsTimeout bounds the ListOffsets rounds of an out-of-range
 	// recovery.
 	listOffsetsTimeout = 10 * time.Second
+	// DefaultFetchRestartWindow is the shortest time between two restarts
+	// of the fetch in flight for partitions added to a fetcher: a
+	// failover adds thousands, in groups, and each restart costs a dial
+	// and a full fetch (a new session) of every partition fetched.
+	DefaultFetchRestartWindow = 25 * time.Millisecond
 )
 
 // Requester sends one request to one broker (the leader a fetcher fetches
@@ -84,6 +89,11 @@ type FetcherConfig struct {
 	// throttled.
 	Throttle  *Throttle
 	Throttled func(tp cluster.TopicPartition) bool
+
+	// restartWindow is the shortest time between two restarts of the
+	// fetch in flight for added partitions; zero means
+	// DefaultFetchRestartWindow. Tests set it.
+	restartWindow time.Duration
 }
 
 func (c *FetcherConfig) setDefaults() {
@@ -104,6 +114,9 @@ func (c *FetcherConfig) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.restartWindow <= 0 {
+		c.restartWindow = DefaultFetchRestartWindow
 	}
 }
 
@@ -140,15 +153,26 @@ type Fetcher struct {
 	req    Requester
 	cfg    FetcherConfig
 
-	mu      sync.Mutex // guards parts, retryAt and cancelFetch
+	mu      sync.Mutex // guards parts, retryAt, closed and the restart fields below
 	parts   map[cluster.TopicPartition]*followed
 	retryAt map[*followed]time.Time // partitions resting after an error
 	closed  bool
 	// cancelFetch ends the fetch in flight, nil when none is: Add of a
-	// partition not fetched yet calls it, so the new partition is not
-	// left waiting out the others' long poll (a follower of a topic
-	// just created would hold acks=all produces up to MaxWait).
+	// partition not fetched yet restarts the fetch (restartLocked), so
+	// the new partition is not left waiting out the others' long poll
+	// (a follower of a topic just created, or of thousands of partitions
+	// a failover moved, would hold acks=all produces up to MaxWait).
 	cancelFetch context.CancelFunc
+	// added counts the partitions Add made new here; fetchAdded is its
+	// value when the request in flight was built, so a fetch that
+	// already asks every added partition is not restarted.
+	added, fetchAdded uint64
+	// lastRestart is when the fetch in flight was last ended for added
+	// partitions, and restartTimer the one restart due at the end of
+	// its window (nil when none is): a burst of Adds restarts the fetch
+	// at most once per restartWindow.
+	lastRestart  time.Time
+	restartTimer *time.Timer
 
 	wake   chan struct{} // cap 1: the partition set changed
 	cancel context.CancelFunc
@@ -280,9 +304,9 @@ func (f *Fetcher) Add(l Log, state cluster.PartitionState, topicID [16]byte) err
 	f.parts[p.tp] = p
 	if old != nil {
 		delete(f.retryAt, old)
-	} else if f.cancelFetch != nil {
-		f.cancelFetch()
-		f.cancelFetch = nil
+	} else {
+		f.added++
+		f.restartLocked(time.Now())
 	}
 	f.mu.Unlock()
 	if old != nil {
@@ -290,6 +314,35 @@ func (f *Fetcher) Add(l Log, state cluster.PartitionState, topicID [16]byte) err
 	}
 	f.kick()
 	return nil
+}
+
+// restartLocked ends the fetch in flight if it leaves out a partition
+// added since it was built: at once if the last such restart is a window
+// ago, else once at the window's end (restartDue), so that a burst of
+// Adds costs one restart per window, not one each. Called with f.mu held.
+func (f *Fetcher) restartLocked(now time.Time) {
+	if f.cancelFetch == nil || f.fetchAdded == f.added || f.restartTimer != nil || f.closed {
+		// Between fetches the next request asks the added partitions
+		// (run checks it was built after them); a restart already due
+		// will.
+		return
+	}
+	if wait := f.lastRestart.Add(f.cfg.restartWindow).Sub(now); wait > 0 {
+		f.restartTimer = time.AfterFunc(wait, f.restartDue)
+		return
+	}
+	f.lastRestart = now
+	f.cancelFetch()
+	f.cancelFetch = nil
+	f.cfg.Stats.restart()
+}
+
+// restartDue is the restart of a window's end.
+func (f *Fetcher) restartDue() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.restartTimer = nil
+	f.restartLocked(time.Now())
 }
 
 // truncateUnepoched cuts a log that has records but no epochs to its high
@@ -335,6 +388,10 @@ func (f *Fetcher) Len() int {
 func (f *Fetcher) Close() {
 	f.mu.Lock()
 	f.closed = true
+	if f.restartTimer != nil {
+		f.restartTimer.Stop()
+		f.restartTimer = nil
+	}
 	f.mu.Unlock()
 	f.cancel()
 	<-f.done
@@ -388,12 +445,25 @@ func (f *Fetcher) run(ctx context.Context) {
 			}
 			continue
 		}
-		start := time.Now()
-		f.cfg.Stats.request()
 		fetchCtx, cancel := context.WithCancel(ctx)
 		f.mu.Lock()
+		if now := time.Now(); f.fetchAdded != f.added && now.Sub(f.lastRestart) >= f.cfg.restartWindow {
+			// A partition was added while the request was built: build
+			// it again with it. Nothing was sent, so the connection and
+			// the session are as they were. Once a window, as a restart:
+			// a burst of Adds must not keep the fetch from going out.
+			f.lastRestart = now
+			f.mu.Unlock()
+			cancel()
+			continue
+		}
 		f.cancelFetch = cancel
+		// Within the window, the partitions added meanwhile are fetched
+		// at its end.
+		f.restartLocked(time.Now())
 		f.mu.Unlock()
+		start := time.Now()
+		f.cfg.Stats.request()
 		resp, err := f.fetch(fetchCtx, req)
 		f.mu.Lock()
 		f.cancelFetch = nil
@@ -408,9 +478,9 @@ func (f *Fetcher) run(ctx context.Context) {
 			f.resetSession()
 		}
 		if err != nil && errors.Is(err, context.Canceled) {
-			// Ended by Add of a new partition: fetch again at once, with
-			// it. Nothing of the answer was applied; the connection is
-			// dialed again.
+			// Ended by Add of a new partition (restartLocked): fetch
+			// again at once, with it. Nothing of the answer was applied;
+			// the connection is dialed again.
 			continue
 		}
 		if err != nil && sessionError(err) && !sessionRetried {
@@ -488,6 +558,7 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 		f.sessParts = make(map[cluster.TopicPartition]sessionState, len(f.parts))
 		f.sessNext = make(map[cluster.TopicPartition]sessionState, len(f.parts))
 	}
+	f.fetchAdded = f.added
 	req := f.fetchReq
 	topics := req.Topics[:0]
 	*req = kmsg.NewFetchRequest()

@@ -303,3 +303,72 @@ func TestAddOfANewPartitionEndsTheFetchInFlight(t *testing.T) {
 		t.Fatalf("fetch errors %v, want none: an ended long poll is no failure", errs)
 	}
 }
+
+// TestABurstOfAddsRestartsTheFetchOncePerWindow: a failover adds a
+// fetcher's partitions one by one, each while a fetch long-polls the
+// leader. The first ends the fetch at once; the rest, within the restart
+// window, end it once more at the window's end, in a request asking every
+// one of them, not one restart (a dial and a full fetch) each. None waits
+// out MaxWait (an hour here): the last request names them all.
+func TestABurstOfAddsRestartsTheFetchOncePerWindow(t *testing.T) {
+	const n = 20
+	leader := blockingLeader{asked: make(chan []int32, 4*n)}
+	stats := new(FetchStats)
+	cfg := FetcherConfig{Self: 2, MaxWait: time.Hour, Logger: quiet, Stats: stats}
+	cfg.restartWindow = 2 * time.Second // far longer than the burst of Adds
+	f := NewFetcher(1, leader, cfg)
+	defer f.Close()
+	var fetches [][]int32
+	add := func(p int32) {
+		t.Helper()
+		st := cluster.PartitionState{Topic: "t", Partition: p, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 1}
+		if err := f.Add(newFakeLog(), st, topicID("t")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// asks waits up to d for fetches until one asks p.
+	asks := func(p int32, d time.Duration) bool {
+		deadline := time.After(d)
+		for {
+			select {
+			case parts := <-leader.asked:
+				fetches = append(fetches, parts)
+				if slices.Contains(parts, p) {
+					return true
+				}
+			case <-deadline:
+				return false
+			}
+		}
+	}
+	add(0)
+	if !asks(0, 30*time.Second) {
+		t.Fatal("partition 0 not fetched within 30 s")
+	}
+	// Each Add lands while a fetch is in flight: wait briefly for a
+	// fetch asking it, as a reconciler's groups come apart.
+	for p := int32(1); p < n; p++ {
+		add(p)
+		asks(p, 5*time.Millisecond)
+	}
+	all := make([]int32, n)
+	for i := range all {
+		all[i] = int32(i)
+	}
+	for len(fetches) == 0 || !slices.Equal(fetches[len(fetches)-1], all) {
+		if !asks(n-1, 30*time.Second) {
+			t.Fatalf("no fetch asked all %d partitions within 30 s (MaxWait is an hour); fetches %v", n, fetches)
+		}
+	}
+	// The first fetch, the one after the first Add, the one at the
+	// window's end: one more if the burst outlasted a window.
+	if len(fetches) > 4 {
+		t.Fatalf("%d fetches sent for %d partitions added one by one, want at most 4: %v", len(fetches), n, fetches)
+	}
+	if r := stats.Restarts(); r < 1 || r > 3 {
+		t.Fatalf("%d fetch restarts, want 1 to 3", r)
+	}
+	if errs := stats.Errors(); len(errs) != 0 {
+		t.Fatalf("fetch errors %v, want none: an ended long poll is no failure", errs)
+	}
+}

@@ -21,6 +21,7 @@ const FetchErrorNetwork = "network"
 // (a bounded set) and FetchErrorNetwork.
 type FetchStats struct {
 	requests atomic.Int64
+	restarts atomic.Int64
 
 	mu     sync.Mutex       // guards errors
 	errors map[string]int64 // by error name
@@ -29,6 +30,12 @@ type FetchStats struct {
 func (s *FetchStats) request() {
 	if s != nil {
 		s.requests.Add(1)
+	}
+}
+
+func (s *FetchStats) restart() {
+	if s != nil {
+		s.restarts.Add(1)
 	}
 }
 
@@ -55,6 +62,11 @@ func (s *FetchStats) fetchError(err error, other string) {
 
 // Requests is the number of replica fetches sent.
 func (s *FetchStats) Requests() int64 { return s.requests.Load() }
+
+// Restarts is the number of replica fetches ended before their answer
+// so that partitions added to the fetcher are fetched at once (each
+// costs a dial and a full fetch of every partition of its leader).
+func (s *FetchStats) Restarts() int64 { return s.restarts.Load() }
 
 // Errors returns a copy of the failed fetches by error name.
 func (s *FetchStats) Errors() map[string]int64 {

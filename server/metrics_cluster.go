@@ -153,6 +153,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		fs := c.rm.FetchStats()
 		counter(cluster.MetricReplicaFetchRequests, float64(fs.Requests()))
+		counter(cluster.MetricReplicaFetchRestarts, float64(fs.Restarts()))
 		errs := fs.Errors()
 		// A zero "network" series from the start, for rate() and alerts.
 		if _, ok := errs[replica.FetchErrorNetwork]; !ok {

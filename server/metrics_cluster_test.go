@@ -120,6 +120,7 @@ func TestClusterMetricsReportLeadershipISRAndControllerView(t *testing.T) {
 			cluster.MetricISRExpands:                               0,
 			cluster.MetricReplicaMaxLag:                            0,
 			cluster.MetricReplicaFetchRequests:                     0,
+			cluster.MetricReplicaFetchRestarts:                     0,
 			cluster.MetricReplicaFetchErrors + `{error="network"}`: 0,
 		}},
 		// Node 2 leads a-2 and is not the controller: offline partitions
@@ -139,6 +140,7 @@ func TestClusterMetricsReportLeadershipISRAndControllerView(t *testing.T) {
 			cluster.MetricISRExpands:                               0,
 			cluster.MetricReplicaMaxLag:                            0,
 			cluster.MetricReplicaFetchRequests:                     0,
+			cluster.MetricReplicaFetchRestarts:                     0,
 			cluster.MetricReplicaFetchErrors + `{error="network"}`: 0,
 		}},
 	} {
