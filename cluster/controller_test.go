@@ -477,8 +477,9 @@ func TestControllerLosingOneCompareKeepsTheOtherTransactionsOfAFailover(t *testi
 	rs := &raceStore{memStore: m, conflicted: make(chan struct{})}
 	logs := &lockedBuffer{}
 	var stats ElectionStats
+	// Each election's own line is at Debug (one Info line a batch).
 	c := testController{NewController(ControllerConfig{NodeID: 2, Store: rs, Elections: &stats,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Seed: 1}), logs}
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Seed: 1}), logs}
 	if _, err := c.CreateTopic(context.Background(), "t", 6*MaxUpdatesPerTxn, 3, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -1287,4 +1288,70 @@ func TestControllerLogsOneInfoLinePerBatchOfChanges(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// orderStore is a memStore whose partition writes each take delay, and
+// which records, for every write of ISR-only changes, how many writes of
+// changes of leader had not yet been stored when it was sent.
+type orderStore struct {
+	*memStore
+	delay time.Duration
+
+	mu sync.Mutex
+	// electing counts the writes of changes of leader sent and not yet
+	// stored; early, the writes of ISR-only changes sent while it was
+	// not zero. Both guarded by mu.
+	electing, early int
+}
+
+func (o *orderStore) UpdatePartitions(ctx context.Context, updates []PartitionUpdate) error {
+	elects := slices.ContainsFunc(updates, func(u PartitionUpdate) bool { return u.New.Leader != u.Old.Leader })
+	o.mu.Lock()
+	if elects {
+		o.electing++
+	} else if o.electing > 0 {
+		o.early++
+	}
+	o.mu.Unlock()
+	time.Sleep(o.delay)
+	err := o.memStore.UpdatePartitions(ctx, updates)
+	if elects {
+		o.mu.Lock()
+		o.electing--
+		o.mu.Unlock()
+	}
+	return err
+}
+
+// TestControllerStoresEveryElectionBeforeSendingAnyISRShrink: the
+// transactions of a failover go out several at once, and those that
+// only shrink ISRs (the partitions that kept their leader) are sent only
+// once every change of leader is stored: they would otherwise take
+// in-flight slots and commits from the elections clients wait for.
+func TestControllerStoresEveryElectionBeforeSendingAnyISRShrink(t *testing.T) {
+	m := clusterOf(3)
+	o := &orderStore{memStore: m, delay: 10 * time.Millisecond}
+	c := NewController(ControllerConfig{NodeID: 2, Store: o, Logger: slog.New(slog.DiscardHandler), Seed: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if _, err := c.CreateTopic(ctx, "t", 9*MaxUpdatesPerTxn, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	m.fence(1)
+	updates := Reconcile(o.Snapshot(), Policy{})
+	if err := c.apply(ctx, updates, "test"); err != nil {
+		t.Fatal(err)
+	}
+	o.mu.Lock()
+	early := o.early
+	o.mu.Unlock()
+	if early > 0 {
+		t.Fatalf("%d transactions of ISR shrinks sent while elections were still in flight", early)
+	}
+	for _, p := range o.Snapshot().Partitions.All() {
+		if p.InISR(1) || p.Leader == 1 {
+			t.Fatalf("%s-%d still has broker 1: leader %d, ISR %v", p.Topic, p.Partition, p.Leader, p.ISR)
+		}
+	}
+	noViolations(t, m)
 }

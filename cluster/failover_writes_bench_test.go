@@ -1,0 +1,146 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+)
+
+// BenchmarkControllerFailoverWrites times the controller's writes after
+// a broker of three leaves 10,000 partitions of replication factor 3
+// (one election or ISR shrink each), from the first transaction sent to
+// the writer's snapshot showing the last elected leader (elect-) and the
+// last write, over a three-member embedded
+// quorum, by transaction size (partitionTxnSize; more than 126 only the
+// embedded quorum takes). Each iteration puts the broker back into
+// every ISR (not timed) and removes it again.
+func BenchmarkControllerFailoverWrites(b *testing.B) {
+	const partitions = 10000
+	q := newTestQuorum(b, 3)
+	q.startAll()
+	ctx := context.Background()
+	s, err := OpenEtcdStore(ctx, EtcdStoreConfig{ClusterID: "bench", Endpoints: q.endpoints(), SessionTimeout: 10 * time.Second,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var regs []*Registration
+	for id := int32(1); id <= 3; id++ {
+		r, err := s.Register(ctx, testBroker(id))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		regs = append(regs, r)
+	}
+	lead, err := regs[0].Campaign(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := NewController(ControllerConfig{NodeID: 1, Store: lead.Store(), Logger: slog.New(slog.DiscardHandler), Seed: 1})
+	if _, err := c.CreateTopic(ctx, "big", partitions, 3, nil); err != nil {
+		b.Fatal(err)
+	}
+	led := map[TopicPartition]int32{}
+	for _, p := range s.Snapshot().Partitions.All() {
+		led[p.TP()] = p.Leader
+	}
+	// without is the update taking broker 3 out of p, electing the next
+	// replica when it led.
+	without := func(p PartitionState) PartitionUpdate {
+		n := p.Clone()
+		n.ISR = slices.DeleteFunc(n.ISR, func(r int32) bool { return r == 3 })
+		if n.Leader == 3 {
+			n.Leader = n.ISR[0]
+			n.LeaderEpoch++
+		}
+		n.PartitionEpoch++
+		return PartitionUpdate{Old: p, New: n}
+	}
+	with := func(p PartitionState) PartitionUpdate {
+		n := p.Clone()
+		n.ISR = append(n.ISR, 3)
+		if l := led[p.TP()]; l != n.Leader {
+			n.Leader = l
+			n.LeaderEpoch++
+		}
+		n.PartitionEpoch++
+		return PartitionUpdate{Old: p, New: n}
+	}
+	each := func(f func(PartitionState) PartitionUpdate) []PartitionUpdate {
+		var us []PartitionUpdate
+		for _, p := range s.Snapshot().Partitions.All() {
+			us = append(us, f(p))
+		}
+		return us
+	}
+	restore := func() {
+		for _, p := range s.Snapshot().Partitions.All() {
+			if !p.InISR(3) {
+				if err := c.apply(ctx, each(with), "bench restore"); err != nil {
+					b.Fatal(err)
+				}
+				return
+			}
+		}
+	}
+	// The sizes take turns, so that each sees the same load (the
+	// machine is shared).
+	sizes := []int{32, MaxUpdatesPerTxn, 96, 1024}
+	took := make([][]time.Duration, len(sizes))
+	elect := make([][]time.Duration, len(sizes))
+	defer func(per int) { partitionTxnSize = per }(partitionTxnSize)
+	b.StopTimer()
+	for range b.N {
+		for i, per := range sizes {
+			restore()
+			partitionTxnSize = per
+			ups := each(without)
+			var moved []TopicPartition
+			for _, u := range ups {
+				if u.New.Leader != u.Old.Leader {
+					moved = append(moved, u.New.TP())
+				}
+			}
+			b.StartTimer()
+			start := time.Now()
+			elected := make(chan time.Duration, 1)
+			go func() {
+				for {
+					ch := s.Changed()
+					snap := s.Snapshot()
+					all := true
+					for _, tp := range moved {
+						if p, _ := snap.Partitions.Get(tp); p.Leader == 3 {
+							all = false
+							break
+						}
+					}
+					if all {
+						elected <- time.Since(start)
+						return
+					}
+					<-ch
+				}
+			}()
+			if err := c.apply(ctx, ups, "bench"); err != nil {
+				b.Fatal(err)
+			}
+			took[i] = append(took[i], time.Since(start))
+			elect[i] = append(elect[i], <-elected)
+			b.StopTimer()
+		}
+	}
+	for i, per := range sizes {
+		slices.Sort(took[i])
+		b.ReportMetric(float64(took[i][len(took[i])/2].Milliseconds()), fmt.Sprintf("p50-ms/per-txn=%d", per))
+		b.ReportMetric(float64(took[i][len(took[i])-1].Milliseconds()), fmt.Sprintf("max-ms/per-txn=%d", per))
+		slices.Sort(elect[i])
+		b.ReportMetric(float64(elect[i][len(elect[i])/2].Milliseconds()), fmt.Sprintf("elect-p50-ms/per-txn=%d", per))
+		b.ReportMetric(float64(elect[i][len(elect[i])-1].Milliseconds()), fmt.Sprintf("elect-max-ms/per-txn=%d", per))
+	}
+}
