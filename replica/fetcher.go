@@ -219,6 +219,18 @@ type sessionState struct {
 	maxBytes         int32
 }
 
+// request is the fetch request's entry for partition in state st.
+func (st sessionState) request(partition int32) kmsg.FetchRequestTopicPartition {
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition = partition
+	rp.CurrentLeaderEpoch = st.leaderEpoch
+	rp.FetchOffset = st.fetchOffset
+	rp.LastFetchedEpoch = st.lastFetchedEpoch
+	rp.LogStartOffset = st.logStartOffset
+	rp.PartitionMaxBytes = st.maxBytes
+	return rp
+}
+
 // resetSession makes the next request start a new session (closing the
 // current one on the leader, whose id it carries): after any failed
 // fetch, since the leader may have moved the session's epoch on a
@@ -616,14 +628,7 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 			t.Topic, t.TopicID, t.Partitions = tp.Topic, p.topicID, room
 			topics = append(topics, t)
 		}
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition = tp.Partition
-		rp.CurrentLeaderEpoch = st.leaderEpoch
-		rp.FetchOffset = st.fetchOffset
-		rp.LastFetchedEpoch = st.lastFetchedEpoch
-		rp.LogStartOffset = st.logStartOffset
-		rp.PartitionMaxBytes = st.maxBytes
-		topics[i].Partitions = append(topics[i].Partitions, rp)
+		topics[i].Partitions = append(topics[i].Partitions, st.request(tp.Partition))
 	}
 	req.Topics = topics
 	if len(inFlight) == 0 {
@@ -684,14 +689,7 @@ func (f *Fetcher) fullRequest(req *kmsg.FetchRequest) {
 			t.Topic, t.TopicID = tp.Topic, st.topicID
 			topics = append(topics, t)
 		}
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition = tp.Partition
-		rp.CurrentLeaderEpoch = st.leaderEpoch
-		rp.FetchOffset = st.fetchOffset
-		rp.LastFetchedEpoch = st.lastFetchedEpoch
-		rp.LogStartOffset = st.logStartOffset
-		rp.PartitionMaxBytes = st.maxBytes
-		topics[i].Partitions = append(topics[i].Partitions, rp)
+		topics[i].Partitions = append(topics[i].Partitions, st.request(tp.Partition))
 	}
 	req.Topics = topics
 }
