@@ -294,16 +294,22 @@ func (l *Log) closeUnsynced() error {
 	if serr := l.active().Seal(); err == nil {
 		err = serr
 	}
+	l.releaseFiles()
+	if err != nil {
+		return fmt.Errorf("log: close %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// releaseFiles gives back the log's open files and unmaps its
+// segments: the last step of both closes, Close and closeDurable.
+func (l *Log) releaseFiles() {
 	l.files.remove(l)
 	l.segMu.Lock()
 	for _, s := range l.segs {
 		s.Close()
 	}
 	l.segMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("log: close %s: %w", l.dir, err)
-	}
-	return nil
 }
 
 // closeDurable is a Manager's close of the log: Close with only the
@@ -325,12 +331,7 @@ func (l *Log) closeDurable() (int, error) {
 	if err == nil {
 		err = l.syncForClose(&synced)
 	}
-	l.files.remove(l)
-	l.segMu.Lock()
-	for _, s := range l.segs {
-		s.Close()
-	}
-	l.segMu.Unlock()
+	l.releaseFiles()
 	if err != nil {
 		return synced, fmt.Errorf("log: close %s: %w", l.dir, err)
 	}
