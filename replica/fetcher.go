@@ -863,7 +863,17 @@ func (f *Fetcher) rest(p *followed, err error) {
 	f.cfg.Stats.fetchError(err, kerr.UnknownServerError.Message)
 	wait := f.cfg.Backoff
 	if leaderNotReady(err) {
-		p.notReadyRetry = min(max(2*p.notReadyRetry, firstNotReadyRetry), f.cfg.Backoff)
+		// While partitions are being added the fetches long-poll one
+		// window (burstMaxWait), and the leader holds a partition it is
+		// about to lead no longer than that (the server's awaitLeading):
+		// asking again after a window keeps what the hold of a long
+		// poll gave, where doubling rests of short holds left a
+		// partition a failover moved resting for hundreds of ms after
+		// its new leader took it over.
+		f.mu.Lock()
+		burst := f.burstMaxWait(time.Now())
+		f.mu.Unlock()
+		p.notReadyRetry = min(max(2*p.notReadyRetry, firstNotReadyRetry), f.cfg.Backoff, max(burst, firstNotReadyRetry))
 		wait = p.notReadyRetry
 	}
 	level := slog.LevelWarn

@@ -428,3 +428,31 @@ func TestABurstOfAddsDoesNotStarveTheFetch(t *testing.T) {
 		t.Fatalf("%d fetches answered during %d Adds, each answered 50 ms after it was sent: want 3 or more", got, adds)
 	}
 }
+
+// TestFollowerRetryAfterLeaderNotReadyStaysAWindowWhilePartitionsAreAdded:
+// while a failover adds partitions, fetches long-poll one restart window,
+// and the leader holds a partition it is about to lead no longer: the
+// short retry after "not ready" stops doubling at the window, then
+// doubles on once the Adds are over.
+func TestFollowerRetryAfterLeaderNotReadyStaysAWindowWhilePartitionsAreAdded(t *testing.T) {
+	fe, _, s := fuzzFollower()
+	fe.cfg.Backoff = time.Second
+	fe.cfg.MaxWait = 500 * time.Millisecond
+	fe.cfg.restartWindow = 25 * time.Millisecond
+	p := s.p
+	notReady := fmt.Errorf("replica: fetch t-0: %w", kerr.NotLeaderForPartition)
+	fe.lastAdd = time.Now().Add(time.Hour) // Adds going on for the whole test
+	for i, want := range []time.Duration{10, 20, 25, 25, 25} {
+		want *= time.Millisecond
+		if fe.rest(p, notReady); p.notReadyRetry != want {
+			t.Fatalf("rest %d while partitions are added: %v, want %v", i, p.notReadyRetry, want)
+		}
+	}
+	fe.lastAdd = time.Now().Add(-time.Hour) // the Adds are over
+	for i, want := range []time.Duration{50, 100, 200} {
+		want *= time.Millisecond
+		if fe.rest(p, notReady); p.notReadyRetry != want {
+			t.Fatalf("rest %d after the Adds: %v, want %v", i, p.notReadyRetry, want)
+		}
+	}
+}
