@@ -352,7 +352,7 @@ func TestABurstOfAddsEndsTheFetchInFlightOnce(t *testing.T) {
 	leader := blockingLeader{asked: make(chan askedFetch, 1024)}
 	stats := new(FetchStats)
 	cfg := FetcherConfig{Self: 2, MaxWait: time.Hour, Logger: quiet, Stats: stats}
-	cfg.restartWindow = 20 * time.Millisecond
+	cfg.restartWindow = 50 * time.Millisecond // the burst: 10 windows after the last Add
 	f := NewFetcher(1, leader, cfg)
 	defer f.Close()
 	addT0(t, f, 0)
