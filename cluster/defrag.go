@@ -142,12 +142,6 @@ func (m *Embedded) defragLoop(p defragPolicy, log *slog.Logger) {
 	}()
 	tick := time.NewTicker(p.check)
 	defer tick.Stop()
-	var cli *clientv3.Client
-	defer func() {
-		if cli != nil {
-			_ = cli.Close()
-		}
-	}()
 	var last time.Time
 	for {
 		select {
@@ -161,14 +155,15 @@ func (m *Embedded) defragLoop(p defragPolicy, log *slog.Logger) {
 		if st := m.Stats(); !p.due(st.DBSize, st.DBSizeInUse) {
 			continue
 		}
-		if cli == nil {
-			var err error
-			if cli, err = m.quorumClient(); err != nil {
-				log.Warn("cluster: metadata quorum defragmentation: no client", "err", err)
-				continue
-			}
+		// A client of the voters as they are now: voters come and go
+		// (add-voter, remove-voter), and this runs rarely.
+		cli, err := m.quorumClient()
+		if err != nil {
+			log.Warn("cluster: metadata quorum defragmentation: no client", "err", err)
+			continue
 		}
-		err := m.defragOnce(ctx, cli, p, log)
+		err = m.defragOnce(ctx, cli, p, log)
+		_ = cli.Close()
 		switch {
 		case err == nil:
 			last = time.Now()
