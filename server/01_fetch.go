@@ -119,8 +119,14 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 	}
 	deadline := now.Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	parts, notOpen := c.fetchParts(h, req, resp, follower)
-	if notOpen && c.awaitLeading(req, follower, deadline) {
-		// Partitions opened meanwhile: resolve the request again.
+	if notOpen {
+		if hook := s.cfg.fetchNotOpen; hook != nil {
+			hook(follower)
+		}
+		c.awaitLeading(req, follower, deadline)
+		// Resolved again even when nothing was held: the reconciler may
+		// have opened a partition after fetchParts found it not open and
+		// before awaitLeading looked, and the answer would then be stale.
 		resp.Brokers = nil // the leader hints are given again
 		parts, _ = c.fetchParts(h, req, resp, follower)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-io/tributary/cluster"
 )
 
 // TestClusterNewTopicIsWritableWithoutFollowerRests pins that a topic is
@@ -34,16 +38,7 @@ func TestClusterNewTopicIsWritableWithoutFollowerRests(t *testing.T) {
 	adm := kadm.NewClient(mustClient(t, tc.node(1).addr))
 	cl := mustClient(t, tc.node(1).addr, kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	notReady := func() int64 {
-		var n int64
-		for _, node := range tc.nodes {
-			errs := node.srv.replicas.FetchStats().Errors()
-			for _, e := range []*kerr.Error{kerr.UnknownTopicID, kerr.UnknownTopicOrPartition, kerr.NotLeaderForPartition} {
-				n += errs[e.Message]
-			}
-		}
-		return n
-	}
+	notReady := func() int64 { return leaderNotReadyAnswers(tc) }
 	// epochs are the nodes' broker epochs: a node fenced during the test
 	// (its 3 s lease lapsed on a machine too loaded to renew it) leads
 	// nothing until registered again, and its followers rest rightly.
@@ -94,6 +89,98 @@ func TestClusterNewTopicIsWritableWithoutFollowerRests(t *testing.T) {
 	}
 	if n != 0 {
 		t.Fatalf("followers rested partitions of new topics %d times on leader-not-ready answers, want 0", n)
+	}
+}
+
+// leaderNotReadyAnswers counts the answers by which leaders told the
+// followers of tc that they did not know or lead a partition (the
+// fetchers' UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION and
+// NOT_LEADER_OR_FOLLOWER), each of which rested a partition.
+func leaderNotReadyAnswers(tc *testCluster) int64 {
+	var n int64
+	for _, node := range tc.nodes {
+		errs := node.srv.replicas.FetchStats().Errors()
+		for _, e := range []*kerr.Error{kerr.UnknownTopicID, kerr.UnknownTopicOrPartition, kerr.NotLeaderForPartition} {
+			n += errs[e.Message]
+		}
+	}
+	return n
+}
+
+// TestClusterFollowerFetchOfPartitionOpenedWhileResolvingIsServed pins
+// that a follower's fetch that found a new topic's partition not open on
+// its leader, which opened it before the fetch looked whether to hold it
+// (awaitLeading), is resolved again and served, not answered
+// NOT_LEADER_OR_FOLLOWER: the follower would rest the partition on an
+// answer already stale. The leader's reconciler is held back until a
+// follower's fetch has found the partition not open, and that fetch goes
+// on only once the partition is open, which makes the race certain.
+func TestClusterFollowerFetchOfPartitionOpenedWhileResolvingIsServed(t *testing.T) {
+	const topic = "opened-meanwhile"
+	tp := cluster.TopicPartition{Topic: topic, Partition: 0}
+	const hookWait = 20 * time.Second // bounds each hook's wait, should the other side never come
+	var armed atomic.Bool
+	release := make(chan struct{}) // closed by the first fetch that found the partition not open
+	var releaseOnce sync.Once
+	var held, raced atomic.Int64
+	tc := startTestClusterWith(t, func(n *clusterTestNode, cfg *Config) {
+		cfg.Cluster.Config.ReplicaFetchWaitMax = 5 * time.Second
+		cfg.beforeReconcile = func(s *cluster.Snapshot) {
+			if !armed.Load() {
+				return
+			}
+			if st, ok := s.Partition(topic, 0); !ok || st.Leader != n.id {
+				return
+			}
+			select {
+			case <-release:
+				return
+			default:
+			}
+			held.Add(1)
+			select {
+			case <-release:
+			case <-time.After(hookWait):
+			}
+		}
+		cfg.fetchNotOpen = func(follower int32) {
+			if !armed.Load() || follower < 0 {
+				return
+			}
+			releaseOnce.Do(func() { close(release) })
+			// Go on only once this broker leads the partition: what
+			// the fetch resolved is stale by then.
+			for end := time.Now().Add(hookWait); time.Now().Before(end); time.Sleep(time.Millisecond) {
+				if _, ok := n.srv.replicas.Leader(tp); ok {
+					raced.Add(1)
+					return
+				}
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	before := leaderNotReadyAnswers(tc)
+	armed.Store(true)
+	adm := kadm.NewClient(mustClient(t, tc.node(1).addr))
+	resp, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("3")}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
+	// min.insync.replicas=3: the produce is acknowledged only once both
+	// followers fetch the record.
+	cl := mustClient(t, tc.node(1).addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 0, Value: []byte("first")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all produce to %s-0: %v", topic, err)
+	}
+	if held.Load() == 0 || raced.Load() == 0 {
+		t.Fatalf("the leader's metadata was held back %d times and a fetch found the partition opened meanwhile %d times; want both", held.Load(), raced.Load())
+	}
+	if n := leaderNotReadyAnswers(tc) - before; n != 0 {
+		t.Fatalf("followers were answered not-ready %d times, want 0", n)
 	}
 }
 
