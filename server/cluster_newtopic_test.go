@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,42 +18,34 @@ import (
 )
 
 // TestClusterNewTopicIsWritableWithoutFollowerRests pins that a topic is
-// writable with acks=all as soon as CreateTopics answers: a follower whose
-// first fetch reaches the leader before the leader's broker has opened
-// the partition is held in the long poll until it has, not answered
-// UNKNOWN_TOPIC_ID / NOT_LEADER_OR_FOLLOWER and rested.
+// writable with acks=all as soon as CreateTopics answers: no follower
+// rests a new partition for replica.fetch.backoff.ms because its first
+// fetches reached the leader before the leader's broker had opened it.
+// The leader holds such a fetch within its MaxWait until it has
+// (awaitLeading), and a follower answered UNKNOWN_TOPIC_ID or
+// NOT_LEADER_OR_FOLLOWER all the same (the hold ran out: under load, or
+// because a fetcher long-polls briefly while partitions are being added
+// to it) fetches the partition again after a short wait, not the
+// backoff. The backoff is an hour here: a follower that rested a
+// partition for it would hold the produce until the leader dropped it
+// from the ISR (replica.lag.time.max.ms, 30 s), past newTopicProduceWait.
 func TestClusterNewTopicIsWritableWithoutFollowerRests(t *testing.T) {
-	// The leader holds a follower's fetch for at most its MaxWait: the
-	// test clusters' 100 ms is shorter than the time a leader's
-	// reconciler may take to open a new partition after the follower's
-	// has on a loaded machine (holds timed out after 0.1-0.43 s under
-	// -race at a load average of 20-60, and the followers rested). With
-	// a window of 5 s, above any such lag, the test pins the hold itself.
+	// The test clusters' MaxWait of 100 ms is shorter than the time a
+	// leader's reconciler may take to open a new partition after the
+	// follower's has on a loaded machine (holds timed out after
+	// 0.1-0.43 s under -race at a load average of 20-60); 5 s is above
+	// any such lag, so that the holds rather than the retries are what
+	// is mostly exercised.
 	tc := startTestClusterWith(t, func(_ *clusterTestNode, cfg *Config) {
 		cfg.Cluster.Config.ReplicaFetchWaitMax = 5 * time.Second
+		cfg.replicaFetchBackoff = time.Hour
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	adm := kadm.NewClient(mustClient(t, tc.node(1).addr))
 	cl := mustClient(t, tc.node(1).addr, kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	notReady := func() int64 { return leaderNotReadyAnswers(tc) }
-	// epochs are the nodes' broker epochs: a node fenced during the test
-	// (its 3 s lease lapsed on a machine too loaded to renew it) leads
-	// nothing until registered again, and its followers rest rightly.
-	epochs := func() []int64 {
-		var e []int64
-		for _, node := range tc.nodes {
-			if reg := node.srv.node.currentReg(); reg != nil && node.srv.node.registered.Load() {
-				e = append(e, reg.Epoch())
-			} else {
-				e = append(e, -1)
-			}
-		}
-		return e
-	}
-	startEpochs := epochs()
-	before := notReady()
+	before := leaderNotReadyAnswers(tc)
 	const topics, partitions = 4, 3
 	for i := range topics {
 		topic := fmt.Sprintf("fresh-%d", i)
@@ -75,22 +66,27 @@ func TestClusterNewTopicIsWritableWithoutFollowerRests(t *testing.T) {
 		}
 		for p := range int32(partitions) {
 			r := &kgo.Record{Topic: topic, Partition: p, Value: []byte("first")}
-			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-				t.Fatalf("acks=all produce to new topic %s-%d: %v", topic, p, err)
+			pctx, pcancel := context.WithTimeout(ctx, newTopicProduceWait)
+			err := cl.ProduceSync(pctx, r).FirstErr()
+			pcancel()
+			if err != nil {
+				t.Fatalf("acks=all produce to new topic %s-%d (%v at most; a follower rested the partition for the backoff?): %v",
+					topic, p, newTopicProduceWait, err)
 			}
 			if r.Offset != 0 {
 				t.Fatalf("%s-%d: first record at offset %d, want 0", topic, p, r.Offset)
 			}
 		}
 	}
-	n := notReady() - before
-	if end := epochs(); n != 0 && !slices.Equal(end, startEpochs) {
-		t.Skipf("a broker was fenced during the test (broker epochs %v, then %v): %d rests are not the hold's to prevent", startEpochs, end, n)
-	}
-	if n != 0 {
-		t.Fatalf("followers rested partitions of new topics %d times on leader-not-ready answers, want 0", n)
-	}
+	t.Logf("followers were answered not-ready %d times, each retried after a short wait", leaderNotReadyAnswers(tc)-before)
 }
+
+// newTopicProduceWait bounds an acks=all produce to a new topic's
+// partition in TestClusterNewTopicIsWritableWithoutFollowerRests: far
+// above a hold or a short retry on a loaded machine, below the 30 s after
+// which a leader drops a follower resting the partition from the ISR
+// and acknowledges without it.
+const newTopicProduceWait = 20 * time.Second
 
 // leaderNotReadyAnswers counts the answers by which leaders told the
 // followers of tc that they did not know or lead a partition (the

@@ -157,6 +157,10 @@ type Config struct {
 	// each snapshot before applying it, so that a test can hold one
 	// broker's metadata back behind the others'.
 	beforeReconcile func(*cluster.Snapshot)
+	// replicaFetchBackoff is set by tests only: the followers' rest after
+	// a failed fetch (replica.FetcherConfig.Backoff; 0: Kafka's
+	// replica.fetch.backoff.ms, 1 s).
+	replicaFetchBackoff time.Duration
 }
 
 // DefaultConfig returns Kafka's defaults.
