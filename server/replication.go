@@ -192,29 +192,31 @@ func notOpenCode(code int16) bool {
 // yet (a topic just created, which the followers' fetchers may reach
 // before this broker's reconciler has applied it), until no such
 // partition is left, the deadline (the fetch's MaxWait) passes or the
-// broker shuts down. The caller resolves the request again afterwards,
-// whether it waited or not: a partition found not open may have opened
-// before awaitLeading looked. A partition another broker leads is never
-// held: its answer stays the immediate NOT_LEADER_OR_FOLLOWER; nor is a
-// consumer's fetch of a topic the metadata does not have (the immediate
-// UNKNOWN_TOPIC_ID), while a follower's is, since the follower opened the
-// partition from newer metadata than this broker has applied. A
-// consumer's fetch is held only for topics it may read.
-func (c *conn) awaitLeading(req *kmsg.FetchRequest, follower int32, deadline time.Time) {
+// broker shuts down. It reports whether it waited, after which the
+// caller resolves the request again (a follower's even when it did not:
+// a partition found not open may have opened before awaitLeading
+// looked). A partition another broker leads is never held: its answer
+// stays the immediate NOT_LEADER_OR_FOLLOWER; nor is a consumer's fetch
+// of a topic the metadata does not have (the immediate UNKNOWN_TOPIC_ID),
+// while a follower's is, since the follower opened the partition from
+// newer metadata than this broker has applied. A consumer's fetch is
+// held only for topics it may read.
+func (c *conn) awaitLeading(req *kmsg.FetchRequest, follower int32, deadline time.Time) bool {
 	hooks := c.s.hooks
 	if hooks.leadingSoon == nil || hooks.reconciled == nil {
-		return
+		return false
 	}
 	var timer *time.Timer
+	waited := false
 	for {
 		// Taken before the check: an apply that ends after it closes it.
 		applied := hooks.reconciled()
 		if !c.anyLeadingSoon(req, follower) {
-			return
+			return waited
 		}
 		wait := time.Until(deadline)
 		if wait <= 0 {
-			return
+			return waited
 		}
 		if timer == nil {
 			timer = time.NewTimer(wait)
@@ -222,10 +224,11 @@ func (c *conn) awaitLeading(req *kmsg.FetchRequest, follower int32, deadline tim
 		}
 		select {
 		case <-applied:
+			waited = true
 		case <-timer.C:
-			return
+			return true
 		case <-c.s.closing:
-			return
+			return waited
 		}
 	}
 }
