@@ -91,6 +91,10 @@
 //	broker-configs/default          throttle rates), and every broker's default
 //	                                (broker_configs.go)
 //
+// One key of the embedded quorum lives outside every cluster's root:
+// /tributary-quorum/defrag, the lock that lets one voter at a time
+// defragment its etcd file (defrag.go), bound to that voter's lease.
+//
 // Values are JSON objects with a format version "v" (FormatVersion; its
 // comment states the compatibility rule). A partition state's Version,
 // the compare-and-swap token, is its key's ModRevision and is not stored;

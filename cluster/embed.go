@@ -20,6 +20,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/features"
+	"go.etcd.io/etcd/server/v3/storage"
 	"go.uber.org/zap"
 )
 
@@ -171,6 +172,9 @@ type EmbedConfig struct {
 	// voters' client addresses, and it serves only once promoted from
 	// learner to voter. A member with a log rejoins from it either way.
 	JoinExisting bool
+	// defrag is the member's online defragmentation (defrag.go); the
+	// zero value is defaultDefragPolicy. Tests shorten it.
+	defrag defragPolicy
 }
 
 // Embedded is a running embedded etcd member.
@@ -180,8 +184,15 @@ type Embedded struct {
 	clientTLS  *TLSFiles
 	stopping   *atomic.Bool // quiets etcd's shutdown noise
 	closeOnce  sync.Once
-	done       chan struct{}  // closed by Close: ends logLeaders
-	wg         sync.WaitGroup // logLeaders
+	done       chan struct{}  // closed by Close: ends watchLeaders and the defragmenter
+	wg         sync.WaitGroup // watchLeaders, the defragmenter
+
+	// leaderChanges counts the raft leaders this member learned of, the
+	// first one included (etcd's leader_changes_seen), written by
+	// watchLeaders only.
+	leaderChanges atomic.Int64
+	// defrags counts this member's defragmentations (defrag.go).
+	defrags atomic.Int64
 }
 
 // EtcdDataDir returns the embedded member's etcd data dir under a broker
@@ -284,27 +295,41 @@ func StartEmbedded(ctx context.Context, c EmbedConfig) (*Embedded, error) {
 		}
 	}
 	m := &Embedded{etcd: e, clientURLs: []string{clientURL}, clientTLS: c.ClientTLS, stopping: stopping, done: make(chan struct{})}
+	log := slog.New(slog.DiscardHandler)
 	if c.Logger != nil {
-		m.wg.Go(func() { m.logLeaders(c.Logger.With("node", c.NodeID)) })
+		log = c.Logger.With("node", c.NodeID)
+	}
+	// Subscribed before the goroutine runs: a leader change from here on
+	// is counted even if it comes before the goroutine's first wait.
+	changed := e.Server.LeaderChangedNotify()
+	if e.Server.Leader() != 0 {
+		m.leaderChanges.Add(1) // the leader the member started under
+	}
+	m.wg.Go(func() { m.watchLeaders(changed, log) })
+	if !c.defrag.off {
+		p := c.defrag.withDefaults()
+		m.wg.Go(func() { m.defragLoop(p, log) })
 	}
 	return m, nil
 }
 
-// logLeaders logs every raft leader the member learns of, with its term:
-// etcd logs elections below the warnings it is let log, and an election
-// is when the metadata quorum takes writes again after its leader died
-// (and, unasked for, a sign of a member too slow for its election
-// timeout).
-func (m *Embedded) logLeaders(log *slog.Logger) {
+// watchLeaders counts and logs every raft leader the member learns of,
+// with its term: etcd logs elections below the warnings it is let log,
+// and an election is when the metadata quorum takes writes again after
+// its leader died (and, unasked for, a sign of a member too slow for its
+// election timeout: tributary_cluster_quorum_leader_changes_total).
+func (m *Embedded) watchLeaders(changed <-chan struct{}, log *slog.Logger) {
 	srv := m.etcd.Server
 	for {
 		select {
-		case <-srv.LeaderChangedNotify():
+		case <-changed:
 		case <-m.done:
 			return
 		case <-srv.StopNotify():
 			return
 		}
+		changed = srv.LeaderChangedNotify()
+		m.leaderChanges.Add(1)
 		leader := srv.Leader()
 		name := leader.String()
 		if mem := srv.Cluster().Member(leader); mem != nil {
@@ -511,6 +536,42 @@ func (f *TLSFiles) info() transport.TLSInfo {
 func (m *Embedded) ElectionTimeout() time.Duration {
 	cfg := m.etcd.Server.Cfg
 	return time.Duration(cfg.ElectionTicks) * time.Duration(cfg.TickMs) * time.Millisecond
+}
+
+// MemberStats is what a member's metrics read (server/metrics_cluster.go).
+type MemberStats struct {
+	// LeaderChanges counts the raft leaders the member learned of since
+	// it started, the first one included.
+	LeaderChanges int64
+	// Leader is whether the member leads the raft now.
+	Leader bool
+	// DBSize is the size of the member's backend file (bbolt), free
+	// pages included; DBSizeInUse what its data uses of it. Compaction
+	// frees pages; only a defragmentation gives them back to the disk.
+	DBSize, DBSizeInUse int64
+	// DBQuota is the size at which etcd raises its NOSPACE alarm and
+	// takes no more writes (--quota-backend-bytes).
+	DBQuota int64
+	// Defrags counts the member's defragmentations since it started.
+	Defrags int64
+}
+
+// Stats returns the member's counters and sizes as they are now.
+func (m *Embedded) Stats() MemberStats {
+	srv := m.etcd.Server
+	be := srv.Backend()
+	quota := srv.Cfg.QuotaBackendBytes
+	if quota <= 0 {
+		quota = storage.DefaultQuotaBytes
+	}
+	return MemberStats{
+		LeaderChanges: m.leaderChanges.Load(),
+		Leader:        srv.Leader() == srv.MemberID(),
+		DBSize:        be.Size(),
+		DBSizeInUse:   be.SizeInUse(),
+		DBQuota:       quota,
+		Defrags:       m.defrags.Load(),
+	}
 }
 
 // ClientURLs returns the URLs clients of this member dial.

@@ -103,7 +103,40 @@ const (
 	// throttled followers, or fetched as a throttled follower (Kafka's
 	// LeaderReplication and FollowerReplication byte-rate, as counters).
 	MetricReplicationThrottledBytes = "tributary_replication_throttled_bytes_total"
+
+	// The embedded etcd member of a voter (embed.go); no other broker
+	// exports them. MetricQuorumLeaderChanges: raft leaders the member
+	// learned of since it started, the first included (etcd's
+	// leader_changes_seen; KRaft's NumberOfElections). Besides the
+	// elections that follow a voter's death it counts a follower that
+	// heard nothing from its leader for an election timeout (a leader
+	// too slow for controller.quorum.election.timeout.ms) and a
+	// leadership handed over before a defragmentation. Alert when it
+	// rises without broker restarts.
+	MetricQuorumLeaderChanges = "tributary_cluster_quorum_leader_changes_total"
+	// MetricQuorumLeader: 1 on the voter whose member leads the raft, 0
+	// on the others; summed over the voters it is 1 (KRaft's
+	// current-state leader).
+	MetricQuorumLeader = "tributary_cluster_quorum_leader"
+	// MetricQuorumDBSize and MetricQuorumDBSizeInUse: the member's
+	// backend file and what its data uses of it; the difference is free
+	// pages a defragmentation gives back (etcd's db_total_size_in_bytes
+	// and db_total_size_in_use_in_bytes). MetricQuorumDBQuota: the size
+	// at which etcd takes no more writes (NOSPACE alarm).
+	MetricQuorumDBSize      = "tributary_cluster_quorum_db_size_bytes"
+	MetricQuorumDBSizeInUse = "tributary_cluster_quorum_db_size_in_use_bytes"
+	MetricQuorumDBQuota     = "tributary_cluster_quorum_db_quota_bytes"
+	// MetricQuorumDefrags: the member's online defragmentations
+	// (defrag.go). No Kafka equivalent. Each is logged.
+	MetricQuorumDefrags = "tributary_cluster_quorum_defrags_total"
 )
+
+// QuorumMetrics are the metrics of Metrics only a voter's embedded
+// member exports.
+var QuorumMetrics = []string{
+	MetricQuorumLeaderChanges, MetricQuorumLeader, MetricQuorumDBSize,
+	MetricQuorumDBSizeInUse, MetricQuorumDBQuota, MetricQuorumDefrags,
+}
 
 // Label names and values.
 const (
@@ -145,4 +178,10 @@ var Metrics = []Metric{
 	{MetricPreferredReplicaImbalance, Gauge, nil, "Partitions not led by their preferred replica, as the active controller sees them (0 on other brokers)."},
 	{MetricReassigningPartitions, Gauge, nil, "Partitions being reassigned, as the active controller sees them (0 on other brokers)."},
 	{MetricReplicationThrottledBytes, Counter, []string{LabelDirection}, "Bytes of throttled replication traffic this broker moved, as a leader or as a follower."},
+	{MetricQuorumLeaderChanges, Counter, nil, "Metadata quorum (etcd raft) leaders this voter's member learned of since it started, the first included."},
+	{MetricQuorumLeader, Gauge, nil, "1 on the voter whose etcd member leads the metadata quorum's raft, 0 on the other voters."},
+	{MetricQuorumDBSize, Gauge, nil, "Size of this voter's etcd backend file, free pages included."},
+	{MetricQuorumDBSizeInUse, Gauge, nil, "Bytes of this voter's etcd backend file its data uses."},
+	{MetricQuorumDBQuota, Gauge, nil, "Size of the etcd backend file at which the metadata quorum takes no more writes."},
+	{MetricQuorumDefrags, Counter, nil, "Online defragmentations of this voter's etcd backend file."},
 }

@@ -45,6 +45,13 @@ const (
 	// failover adds thousands, in groups, and each restart costs a dial
 	// and a full fetch (a new session) of every partition fetched.
 	DefaultFetchRestartWindow = 25 * time.Millisecond
+	// addBurstWindows is how many restart windows after the last Add of
+	// a new partition the fetcher keeps its fetches' long poll to one
+	// window (burstMaxWait): Adds keep coming in groups for as long as a
+	// failover's elections are being written (a second at 10,000
+	// partitions), and those groups then join the next fetch in an
+	// incremental request instead of ending the one in flight.
+	addBurstWindows = 10
 )
 
 // Requester sends one request to one broker (the leader a fetcher fetches
@@ -174,6 +181,18 @@ type Fetcher struct {
 	// at most once per restartWindow.
 	lastRestart  time.Time
 	restartTimer *time.Timer
+	// lastAdd is when Add last made a partition new here; inFlightWait
+	// is the MaxWait of the fetch in flight. A fetch whose long poll is
+	// at most a restart window is never ended for added partitions: it
+	// ends by itself within the window, and the next request, in the
+	// same session, names them. Ending it instead would throw away its
+	// answer and cost a dial and a full fetch (a new session) of every
+	// partition fetched; in a burst of Adds, one every window, no answer
+	// of a fetcher with thousands of partitions came back for as long
+	// as the burst lasted, and acks=all produces to the partitions it
+	// follows waited that long.
+	lastAdd      time.Time
+	inFlightWait time.Duration
 
 	wake   chan struct{} // cap 1: the partition set changed
 	cancel context.CancelFunc
@@ -319,7 +338,9 @@ func (f *Fetcher) Add(l Log, state cluster.PartitionState, topicID [16]byte) err
 		delete(f.retryAt, old)
 	} else {
 		f.added++
-		f.restartLocked(time.Now())
+		now := time.Now()
+		f.lastAdd = now
+		f.restartLocked(now)
 	}
 	f.mu.Unlock()
 	if old != nil {
@@ -334,10 +355,12 @@ func (f *Fetcher) Add(l Log, state cluster.PartitionState, topicID [16]byte) err
 // ago, else once at the window's end (restartDue), so that a burst of
 // Adds costs one restart per window, not one each. Called with f.mu held.
 func (f *Fetcher) restartLocked(now time.Time) {
-	if f.cancelFetch == nil || f.fetchAdded == f.added || f.restartTimer != nil || f.closed {
+	if f.cancelFetch == nil || f.fetchAdded == f.added || f.restartTimer != nil || f.closed ||
+		f.inFlightWait <= f.cfg.restartWindow {
 		// Between fetches the next request asks the added partitions
 		// (run checks it was built after them); a restart already due
-		// will.
+		// will; a fetch long-polling a window at most ends by itself
+		// as soon.
 		return
 	}
 	if wait := f.lastRestart.Add(f.cfg.restartWindow).Sub(now); wait > 0 {
@@ -348,6 +371,17 @@ func (f *Fetcher) restartLocked(now time.Time) {
 	f.cancelFetch()
 	f.cancelFetch = nil
 	f.cfg.Stats.restart()
+}
+
+// burstMaxWait is the longest a fetch built at now may long-poll: one
+// restart window while partitions are being added (the last Add is less
+// than addBurstWindows windows ago), else MaxWait. Called with f.mu held.
+func (f *Fetcher) burstMaxWait(now time.Time) time.Duration {
+	w := f.cfg.restartWindow
+	if f.lastAdd.IsZero() || now.Sub(f.lastAdd) >= addBurstWindows*w || w >= f.cfg.MaxWait {
+		return f.cfg.MaxWait
+	}
+	return max(w, time.Millisecond)
 }
 
 // restartDue is the restart of a window's end.
@@ -471,6 +505,7 @@ func (f *Fetcher) run(ctx context.Context) {
 			continue
 		}
 		f.cancelFetch = cancel
+		f.inFlightWait = wait
 		// Within the window, the partitions added meanwhile are fetched
 		// at its end.
 		f.restartLocked(time.Now())
@@ -641,6 +676,9 @@ func (f *Fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, map[cluster.T
 	if resting && idle < f.cfg.MaxWait {
 		// Whole milliseconds, rounded up: the retry is due when it ends.
 		req.MaxWaitMillis = int32((idle + time.Millisecond - 1) / time.Millisecond)
+	}
+	if w := f.burstMaxWait(now); w < time.Duration(req.MaxWaitMillis)*time.Millisecond {
+		req.MaxWaitMillis = int32(w / time.Millisecond)
 	}
 	return req, inFlight, idle
 }
@@ -831,7 +869,17 @@ func (f *Fetcher) rest(p *followed, err error) {
 	f.cfg.Stats.fetchError(err, kerr.UnknownServerError.Message)
 	wait := f.cfg.Backoff
 	if leaderNotReady(err) {
-		p.notReadyRetry = min(max(2*p.notReadyRetry, firstNotReadyRetry), f.cfg.Backoff)
+		// While partitions are being added the fetches long-poll one
+		// window (burstMaxWait), and the leader holds a partition it is
+		// about to lead no longer than that (the server's awaitLeading):
+		// asking again after a window keeps what the hold of a long
+		// poll gave, where doubling rests of short holds left a
+		// partition a failover moved resting for hundreds of ms after
+		// its new leader took it over.
+		f.mu.Lock()
+		burst := f.burstMaxWait(time.Now())
+		f.mu.Unlock()
+		p.notReadyRetry = min(max(2*p.notReadyRetry, firstNotReadyRetry), f.cfg.Backoff, max(burst, firstNotReadyRetry))
 		wait = p.notReadyRetry
 	}
 	level := slog.LevelWarn

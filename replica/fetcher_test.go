@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,11 +272,18 @@ func TestFetchLongPollEndsWhenARestingPartitionIsDue(t *testing.T) {
 	}
 }
 
-// blockingLeader is a Requester whose fetches are answered only when
-// their context ends: a leader long-polling for ever. Each fetch sends
-// the partitions it asks for on asked first.
+// askedFetch is one fetch a test leader got: the partitions it asks and
+// its long poll.
+type askedFetch struct {
+	parts   []int32
+	maxWait time.Duration
+}
+
+// blockingLeader is a Requester whose fetches long-poll as a leader with
+// nothing new does: each is answered, empty, after its MaxWait, or ends
+// with its context. Each fetch is sent on asked first.
 type blockingLeader struct {
-	asked chan []int32
+	asked chan askedFetch
 }
 
 func (b blockingLeader) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
@@ -290,9 +298,45 @@ func (b blockingLeader) Request(ctx context.Context, req kmsg.Request) (kmsg.Res
 		}
 	}
 	slices.Sort(parts)
-	b.asked <- parts
-	<-ctx.Done()
-	return nil, ctx.Err()
+	wait := time.Duration(fr.MaxWaitMillis) * time.Millisecond
+	b.asked <- askedFetch{parts: parts, maxWait: wait}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		resp := kmsg.NewPtrFetchResponse()
+		resp.Version = 13
+		return resp, nil
+	}
+}
+
+// addT0 makes f follow t-p from broker 1.
+func addT0(t *testing.T, f *Fetcher, p int32) {
+	t.Helper()
+	st := cluster.PartitionState{Topic: "t", Partition: p, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 1}
+	if err := f.Add(newFakeLog(), st, topicID("t")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nextLongPoll waits for a fetch long-polling MaxWait (the burst of Adds
+// before it is over) and returns what it asks.
+func nextLongPoll(t *testing.T, asked chan askedFetch, maxWait time.Duration) []int32 {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case a := <-asked:
+			if a.maxWait == maxWait {
+				return a.parts
+			}
+		case <-deadline:
+			t.Fatalf("no fetch long-polling %v within 30 s", maxWait)
+			return nil
+		}
+	}
 }
 
 // TestAddOfANewPartitionEndsTheFetchInFlight: a partition added while
@@ -301,105 +345,145 @@ func (b blockingLeader) Request(ctx context.Context, req kmsg.Request) (kmsg.Res
 // hold acks=all produces that long), and the ended request is not
 // counted as a failed fetch.
 func TestAddOfANewPartitionEndsTheFetchInFlight(t *testing.T) {
-	leader := blockingLeader{asked: make(chan []int32, 16)}
+	leader := blockingLeader{asked: make(chan askedFetch, 1024)}
 	stats := new(FetchStats)
-	f := NewFetcher(1, leader, FetcherConfig{Self: 2, MaxWait: time.Hour, Logger: quiet, Stats: stats})
+	cfg := FetcherConfig{Self: 2, MaxWait: time.Hour, Logger: quiet, Stats: stats}
+	cfg.restartWindow = time.Millisecond
+	f := NewFetcher(1, leader, cfg)
 	defer f.Close()
-	next := func() []int32 {
-		t.Helper()
-		select {
-		case parts := <-leader.asked:
-			return parts
-		case <-time.After(30 * time.Second):
-			t.Fatal("no fetch sent within 30 s")
-			return nil
+	addT0(t, f, 0)
+	if got := nextLongPoll(t, leader.asked, time.Hour); !slices.Equal(got, []int32{0}) && got != nil {
+		t.Fatalf("fetch asks %v, want [0] or nothing new in the session", got)
+	}
+	addT0(t, f, 1)
+	select {
+	case a := <-leader.asked:
+		if !slices.Contains(a.parts, 1) {
+			t.Fatalf("fetch after the add asks %v, want 1 among them", a.parts)
 		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no fetch within 30 s of the add (MaxWait is an hour)")
 	}
-	add := func(p int32) {
-		t.Helper()
-		st := cluster.PartitionState{Topic: "t", Partition: p, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 1}
-		if err := f.Add(newFakeLog(), st, topicID("t")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	add(0)
-	if got := next(); !slices.Equal(got, []int32{0}) {
-		t.Fatalf("first fetch asks %v, want [0]", got)
-	}
-	add(1)
-	if got := next(); !slices.Equal(got, []int32{0, 1}) {
-		t.Fatalf("fetch after the add asks %v, want [0 1]", got)
+	if r := stats.Restarts(); r != 1 {
+		t.Fatalf("%d fetch restarts, want 1", r)
 	}
 	if errs := stats.Errors(); len(errs) != 0 {
 		t.Fatalf("fetch errors %v, want none: an ended long poll is no failure", errs)
 	}
 }
 
-// TestABurstOfAddsRestartsTheFetchOncePerWindow: a failover adds a
-// fetcher's partitions one by one, each while a fetch long-polls the
-// leader. The first ends the fetch at once; the rest, within the restart
-// window, end it once more at the window's end, in a request asking every
-// one of them, not one restart (a dial and a full fetch) each. None waits
-// out MaxWait (an hour here): the last request names them all.
-func TestABurstOfAddsRestartsTheFetchOncePerWindow(t *testing.T) {
+// TestABurstOfAddsEndsTheFetchInFlightOnce: a failover adds a fetcher's
+// partitions in groups, each while a fetch long-polls the leader. The
+// first ends the long poll at once; the fetches after it long-poll one
+// restart window only and are not ended, the partitions added meanwhile
+// joining the next fetch of the session, until every one is asked and
+// the burst is over (MaxWait again).
+func TestABurstOfAddsEndsTheFetchInFlightOnce(t *testing.T) {
 	const n = 20
-	leader := blockingLeader{asked: make(chan []int32, 4*n)}
+	leader := blockingLeader{asked: make(chan askedFetch, 1024)}
 	stats := new(FetchStats)
 	cfg := FetcherConfig{Self: 2, MaxWait: time.Hour, Logger: quiet, Stats: stats}
-	cfg.restartWindow = 2 * time.Second // far longer than the burst of Adds
+	cfg.restartWindow = 50 * time.Millisecond // the burst: 10 windows after the last Add
 	f := NewFetcher(1, leader, cfg)
 	defer f.Close()
-	var fetches [][]int32
-	add := func(p int32) {
-		t.Helper()
-		st := cluster.PartitionState{Topic: "t", Partition: p, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 1}
-		if err := f.Add(newFakeLog(), st, topicID("t")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// asks waits up to d for fetches until one asks p.
-	asks := func(p int32, d time.Duration) bool {
-		deadline := time.After(d)
-		for {
-			select {
-			case parts := <-leader.asked:
-				fetches = append(fetches, parts)
-				if slices.Contains(parts, p) {
-					return true
-				}
-			case <-deadline:
-				return false
-			}
-		}
-	}
-	add(0)
-	if !asks(0, 30*time.Second) {
-		t.Fatal("partition 0 not fetched within 30 s")
-	}
-	// Each Add lands while a fetch is in flight: wait briefly for a
-	// fetch asking it, as a reconciler's groups come apart.
+	addT0(t, f, 0)
+	nextLongPoll(t, leader.asked, time.Hour)
 	for p := int32(1); p < n; p++ {
-		add(p)
-		asks(p, 5*time.Millisecond)
+		addT0(t, f, p)
+		time.Sleep(2 * time.Millisecond)
 	}
+	// The leader's answers carry no session: each fetch asks every
+	// partition followed. The first to long-poll MaxWait again asks all.
 	all := make([]int32, n)
 	for i := range all {
 		all[i] = int32(i)
 	}
-	for len(fetches) == 0 || !slices.Equal(fetches[len(fetches)-1], all) {
-		if !asks(n-1, 30*time.Second) {
-			t.Fatalf("no fetch asked all %d partitions within 30 s (MaxWait is an hour); fetches %v", n, fetches)
-		}
+	if got := nextLongPoll(t, leader.asked, time.Hour); !slices.Equal(got, all) {
+		t.Fatalf("fetch after the burst asks %v, want all %d", got, n)
 	}
-	// The first fetch, the one after the first Add, the one at the
-	// window's end: one more if the burst outlasted a window.
-	if len(fetches) > 4 {
-		t.Fatalf("%d fetches sent for %d partitions added one by one, want at most 4: %v", len(fetches), n, fetches)
-	}
-	if r := stats.Restarts(); r < 1 || r > 3 {
-		t.Fatalf("%d fetch restarts, want 1 to 3", r)
+	if r := stats.Restarts(); r != 1 {
+		t.Fatalf("%d fetch restarts for a burst of %d Adds, want 1: the fetches of one window end by themselves", r, n-1)
 	}
 	if errs := stats.Errors(); len(errs) != 0 {
 		t.Fatalf("fetch errors %v, want none: an ended long poll is no failure", errs)
+	}
+}
+
+// slowLeader answers every fetch, empty, after delay (its work on a
+// fetch of thousands of partitions), whatever the fetch's MaxWait, and
+// counts the fetches it answered.
+type slowLeader struct {
+	delay    time.Duration
+	answered *atomic.Int64
+}
+
+func (s slowLeader) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	if _, ok := req.(*kmsg.FetchRequest); !ok {
+		return nil, fmt.Errorf("unexpected %T", req)
+	}
+	t := time.NewTimer(s.delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+	}
+	s.answered.Add(1)
+	resp := kmsg.NewPtrFetchResponse()
+	resp.Version = 13
+	return resp, nil
+}
+
+// TestABurstOfAddsDoesNotStarveTheFetch: while a failover keeps adding
+// partitions to a fetcher more often than its restart window, a leader
+// that takes longer than the window to answer (a fetch of thousands of
+// partitions on a busy broker) still gets its fetches answered: ending
+// each fetch for the partitions added meanwhile left the fetcher without
+// a single answer, and so its acks=all produces unacknowledged, for as
+// long as the Adds lasted.
+func TestABurstOfAddsDoesNotStarveTheFetch(t *testing.T) {
+	answered := new(atomic.Int64)
+	cfg := FetcherConfig{Self: 2, MaxWait: time.Hour, Logger: quiet}
+	cfg.restartWindow = 2 * time.Millisecond
+	f := NewFetcher(1, slowLeader{delay: 50 * time.Millisecond, answered: answered}, cfg)
+	defer f.Close()
+	addT0(t, f, 0)
+	const adds = 400
+	for p := int32(1); p <= adds; p++ {
+		addT0(t, f, p)
+		time.Sleep(500 * time.Microsecond)
+	}
+	// A fetch answered 50 ms after it went out: one every 50 ms while the
+	// Adds last (at least 400 x 0.5 ms), unless each is ended first.
+	if got := answered.Load(); got < 3 {
+		t.Fatalf("%d fetches answered during %d Adds, each answered 50 ms after it was sent: want 3 or more", got, adds)
+	}
+}
+
+// TestFollowerRetryAfterLeaderNotReadyStaysAWindowWhilePartitionsAreAdded:
+// while a failover adds partitions, fetches long-poll one restart window,
+// and the leader holds a partition it is about to lead no longer: the
+// short retry after "not ready" stops doubling at the window, then
+// doubles on once the Adds are over.
+func TestFollowerRetryAfterLeaderNotReadyStaysAWindowWhilePartitionsAreAdded(t *testing.T) {
+	fe, _, s := fuzzFollower()
+	fe.cfg.Backoff = time.Second
+	fe.cfg.MaxWait = 500 * time.Millisecond
+	fe.cfg.restartWindow = 25 * time.Millisecond
+	p := s.p
+	notReady := fmt.Errorf("replica: fetch t-0: %w", kerr.NotLeaderForPartition)
+	fe.lastAdd = time.Now().Add(time.Hour) // Adds going on for the whole test
+	for i, want := range []time.Duration{10, 20, 25, 25, 25} {
+		want *= time.Millisecond
+		if fe.rest(p, notReady); p.notReadyRetry != want {
+			t.Fatalf("rest %d while partitions are added: %v, want %v", i, p.notReadyRetry, want)
+		}
+	}
+	fe.lastAdd = time.Now().Add(-time.Hour) // the Adds are over
+	for i, want := range []time.Duration{50, 100, 200} {
+		want *= time.Millisecond
+		if fe.rest(p, notReady); p.notReadyRetry != want {
+			t.Fatalf("rest %d after the Adds: %v, want %v", i, p.notReadyRetry, want)
+		}
 	}
 }

@@ -518,9 +518,56 @@ func (m *Manager) proposeISR(ctx context.Context, ld *Leader) {
 		"epoch", ld.Epoch(), "isr", slices.Clone(isr))
 }
 
+// isrSummaryExamples is how many partitions an ISR proposals' summary
+// line names.
+const isrSummaryExamples = 3
+
+// isrSummary is what one check's ISR proposals did, for its one log line
+// (a broker rejoining after a failover proposes thousands at once: a
+// line each drowned the log). mu guards the rest: the batches end
+// concurrently.
+type isrSummary struct {
+	mu               sync.Mutex
+	proposed, failed int
+	examples         []string
+	firstErr         error
+}
+
+func (s *isrSummary) add(tp cluster.TopicPartition, epoch int32, isr []int32, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.failed++
+		if s.firstErr == nil {
+			s.firstErr = err
+		}
+		return
+	}
+	s.proposed++
+	if len(s.examples) < isrSummaryExamples {
+		s.examples = append(s.examples, fmt.Sprintf("%s-%d epoch %d isr %v", tp.Topic, tp.Partition, epoch, isr))
+	}
+}
+
+// log writes the summary's line: Info, or Warn if a proposal failed.
+func (s *isrSummary) log(l *slog.Logger, start time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proposed+s.failed == 0 {
+		return
+	}
+	took := time.Since(start).Round(time.Microsecond)
+	if s.failed > 0 {
+		l.Warn("replica ISR changes proposed", "partitions", s.proposed, "failed", s.failed, "first_err", s.firstErr,
+			"examples", s.examples, "took", took)
+		return
+	}
+	l.Info("replica ISR changes proposed", "partitions", s.proposed, "examples", s.examples, "took", took)
+}
+
 // proposeISRs proposes the ISR changes of leaders that have one, in
 // batches of isrProposalBatch (Config.AlterISRs), isrBatchesInFlight at
-// once, and logs them.
+// once, and logs them: one line for all, each partition at Debug.
 func (m *Manager) proposeISRs(ctx context.Context, leaders []*Leader) {
 	var lds []*Leader
 	var props []ISRProposal
@@ -530,6 +577,16 @@ func (m *Manager) proposeISRs(ctx context.Context, leaders []*Leader) {
 			props = append(props, p)
 		}
 	}
+	if len(props) == 0 {
+		return
+	}
+	start := time.Now()
+	sum := new(isrSummary)
+	defer func() {
+		if ctx.Err() == nil {
+			sum.log(m.cfg.Logger, start)
+		}
+	}()
 	var g errgroup.Group
 	g.SetLimit(isrBatchesInFlight)
 	for start := 0; start < len(props); start += isrProposalBatch {
@@ -545,7 +602,7 @@ func (m *Manager) proposeISRs(ctx context.Context, leaders []*Leader) {
 				} else {
 					err = fmt.Errorf("replica: no answer to the ISR proposal of %d", i)
 				}
-				m.endISRProposal(ctx, lds[i], props[i], err)
+				m.endISRProposal(ctx, lds[i], props[i], err, sum)
 			}
 			return nil
 		})
@@ -553,19 +610,21 @@ func (m *Manager) proposeISRs(ctx context.Context, leaders []*Leader) {
 	_ = g.Wait()
 }
 
-// endISRProposal hands ld the outcome of its proposal prop, and logs it.
-func (m *Manager) endISRProposal(ctx context.Context, ld *Leader, prop ISRProposal, err error) {
+// endISRProposal hands ld the outcome of its proposal prop, logs it at
+// Debug and adds it to sum.
+func (m *Manager) endISRProposal(ctx context.Context, ld *Leader, prop ISRProposal, err error, sum *isrSummary) {
 	err = ld.endISRChange(prop, err)
 	if ctx.Err() != nil {
 		return
 	}
 	tp := ld.TP()
+	sum.add(tp, prop.Old.LeaderEpoch, prop.NewISR, err)
 	if err != nil {
-		m.cfg.Logger.Warn("replica ISR change failed", "topic", tp.Topic, "partition", tp.Partition, "isr", prop.NewISR, "err", err)
+		m.cfg.Logger.Debug("replica ISR change failed", "topic", tp.Topic, "partition", tp.Partition, "isr", prop.NewISR, "err", err)
 		return
 	}
 	m.countISRChange(prop.Old.ISR, prop.NewISR)
-	m.cfg.Logger.Info("replica ISR change proposed", "topic", tp.Topic, "partition", tp.Partition,
+	m.cfg.Logger.Debug("replica ISR change proposed", "topic", tp.Topic, "partition", tp.Partition,
 		"epoch", prop.Old.LeaderEpoch, "isr", prop.NewISR)
 }
 

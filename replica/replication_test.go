@@ -538,3 +538,73 @@ func leadPartitionsWithOneRecord(t *testing.T, lm *Manager, n int) {
 		ld.Appended()
 	}
 }
+
+// infoRecords is a slog handler that keeps the message and int attributes
+// of every record at Info or above.
+type infoRecords struct {
+	mu   sync.Mutex
+	msgs []string
+	ints []map[string]int64
+}
+
+func (h *infoRecords) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (h *infoRecords) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h *infoRecords) WithGroup(string) slog.Handler                { return h }
+func (h *infoRecords) Handle(_ context.Context, r slog.Record) error {
+	ints := map[string]int64{}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Value.Kind() == slog.KindInt64 {
+			ints[a.Key] = a.Value.Int64()
+		}
+		return true
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs = append(h.msgs, r.Message)
+	h.ints = append(h.ints, ints)
+	return nil
+}
+
+// TestManagerLogsOneLineForACheckOfManyISRProposals: the ISR proposals of
+// one check are logged in one Info line that counts them, not one line a
+// partition (a broker rejoining at 10,000 partitions wrote ~6,700).
+func TestManagerLogsOneLineForACheckOfManyISRProposals(t *testing.T) {
+	const partitions = 3*isrProposalBatch + 5
+	c := newClock()
+	logs := new(infoRecords)
+	var proposed atomic.Int64
+	lm := NewManager(Config{
+		Self: 1, LagTimeMax: 10 * time.Second, Logger: slog.New(logs), ISRCheckInterval: 2 * time.Millisecond, Now: c.Now,
+		AlterISRs: func(_ context.Context, props []ISRProposal) []error {
+			proposed.Add(int64(len(props)))
+			return make([]error, len(props))
+		},
+	})
+	t.Cleanup(lm.Close)
+	leadPartitionsWithOneRecord(t, lm, partitions)
+	c.advance(11 * time.Second) // no follower ever fetched: every ISR shrinks
+	var lines, counted int64
+	eventually(t, "every shrink proposed and logged", func() bool {
+		logs.mu.Lock()
+		defer logs.mu.Unlock()
+		lines, counted = 0, 0
+		for i, m := range logs.msgs {
+			switch m {
+			case "replica ISR changes proposed":
+				lines++
+				counted += logs.ints[i]["partitions"]
+			case "replica ISR change proposed":
+				t.Fatalf("a line for one partition's ISR proposal at Info: %v", logs.ints[i])
+			}
+		}
+		return counted == partitions
+	})
+	// The shrinks are found by at most two checks (one may have been
+	// part way through the leaders when the clock moved).
+	if lines > 2 {
+		t.Fatalf("%d lines for the ISR proposals of %d partitions, want one a check (at most 2)", lines, partitions)
+	}
+	if p := proposed.Load(); p != partitions {
+		t.Fatalf("%d proposals, want %d", p, partitions)
+	}
+}

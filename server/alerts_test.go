@@ -129,6 +129,7 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 		"tributary_cluster_under_min_isr_partitions", "tributary_cluster_active_controller",
 		"tributary_cluster_brokers", "tributary_data_dir_usable_bytes", "tributary_log_flush_errors_total",
 		"tributary_request_errors_total", "tributary_consumergroup_lag",
+		"tributary_cluster_quorum_leader_changes_total", "tributary_cluster_quorum_db_quota_bytes",
 	} {
 		if !strings.Contains(string(raw), name) {
 			t.Errorf("no rule over %s", name)

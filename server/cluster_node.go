@@ -372,6 +372,11 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	if err := s.attachElectionMetrics(&n.elections); err != nil {
 		return err
 	}
+	if n.member != nil {
+		if err := s.attachQuorumMetrics(n.member); err != nil {
+			return err
+		}
+	}
 	n.wg.Add(2)
 	go n.lifecycle(policy)
 	go n.rec.run(n.ctx)

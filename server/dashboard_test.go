@@ -490,6 +490,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 		"tributary_cluster_isr_shrinks_total", "tributary_cluster_isr_expands_total",
 		"tributary_replica_max_lag_records",
 		"tributary_cluster_leader_elections_total", "tributary_cluster_fast_fences_total",
+		"tributary_cluster_quorum_leader_changes_total", "tributary_cluster_quorum_db_size_bytes",
 	} {
 		if !slices.Contains(used, name) {
 			t.Errorf("dashboard has no panel over %s", name)

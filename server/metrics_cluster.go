@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +68,47 @@ func (s *Server) attachElectionMetrics(stats *cluster.ElectionStats) error {
 	return nil
 }
 
+// attachQuorumMetrics registers the metrics of a voter's embedded etcd
+// member (cluster.QuorumMetrics), read from it at scrape time.
+func (s *Server) attachQuorumMetrics(m *cluster.Embedded) error {
+	c := &quorumCollector{member: m, descs: map[string]*prometheus.Desc{}}
+	for _, mt := range cluster.Metrics {
+		if slices.Contains(cluster.QuorumMetrics, mt.Name) {
+			c.descs[mt.Name] = prometheus.NewDesc(mt.Name, mt.Help, mt.Labels, nil)
+		}
+	}
+	if err := s.metrics.reg.Register(c); err != nil {
+		return fmt.Errorf("server: register metadata quorum metrics: %w", err)
+	}
+	return nil
+}
+
+// quorumCollector reports one embedded member's MemberStats.
+type quorumCollector struct {
+	member *cluster.Embedded
+	descs  map[string]*prometheus.Desc
+}
+
+func (c *quorumCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *quorumCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.member.Stats()
+	for name, v := range map[string]float64{
+		cluster.MetricQuorumLeader:      b2f(st.Leader),
+		cluster.MetricQuorumDBSize:      float64(st.DBSize),
+		cluster.MetricQuorumDBSizeInUse: float64(st.DBSizeInUse),
+		cluster.MetricQuorumDBQuota:     float64(st.DBQuota),
+	} {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.GaugeValue, v)
+	}
+	ch <- prometheus.MustNewConstMetric(c.descs[cluster.MetricQuorumLeaderChanges], prometheus.CounterValue, float64(st.LeaderChanges))
+	ch <- prometheus.MustNewConstMetric(c.descs[cluster.MetricQuorumDefrags], prometheus.CounterValue, float64(st.Defrags))
+}
+
 // electionCollector reports one node's ElectionStats.
 type electionCollector struct {
 	stats *cluster.ElectionStats
@@ -84,8 +126,8 @@ func (c *electionCollector) Collect(ch chan<- prometheus.Metric) {
 func newClusterCollector(snapshot func() *cluster.Snapshot, self int32, rm *replica.Manager) *clusterCollector {
 	c := &clusterCollector{snapshot: snapshot, self: self, rm: rm, descs: map[string]*prometheus.Desc{}}
 	for _, m := range cluster.Metrics {
-		if m.Name == cluster.MetricLeaderElections || m.Name == cluster.MetricFastFences {
-			continue // the controller's; the fencer's (cluster_fastfence.go)
+		if m.Name == cluster.MetricLeaderElections || m.Name == cluster.MetricFastFences || slices.Contains(cluster.QuorumMetrics, m.Name) {
+			continue // the controller's; the fencer's (cluster_fastfence.go); a voter's member's
 		}
 		c.descs[m.Name] = prometheus.NewDesc(m.Name, m.Help, m.Labels, nil)
 	}

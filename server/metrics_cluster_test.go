@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -230,5 +231,66 @@ func TestClusterMetricsSeriesBoundedByPartitions(t *testing.T) {
 	}
 	if few, many := series(0), series(5000); few != many {
 		t.Errorf("%d series with 4 partitions, %d with 5,004", few, many)
+	}
+}
+
+// TestClusterQuorumMetricsOnVoters: every voter exports its etcd member's
+// metrics; exactly one of them leads the raft, every member has seen a
+// leader, and each reports a backend file with data in it and etcd's
+// quota. When the raft leader's node stops, the others count the leader
+// they elect.
+func TestClusterQuorumMetricsOnVoters(t *testing.T) {
+	tc := startTestCluster(t)
+	leaders, leaderNode := 0.0, -1
+	changes := map[int]float64{}
+	for i, n := range tc.nodes {
+		got := gatheredCluster(t, n.srv.Registry())
+		for _, name := range cluster.QuorumMetrics {
+			if _, ok := got[name]; !ok {
+				t.Errorf("node %d does not export %s", n.id, name)
+			}
+		}
+		if got[cluster.MetricQuorumLeader] == 1 {
+			leaderNode = i
+		}
+		leaders += got[cluster.MetricQuorumLeader]
+		changes[i] = got[cluster.MetricQuorumLeaderChanges]
+		if changes[i] < 1 {
+			t.Errorf("node %d: %s = %v, want the first leader counted", n.id, cluster.MetricQuorumLeaderChanges, changes[i])
+		}
+		size, inUse := got[cluster.MetricQuorumDBSize], got[cluster.MetricQuorumDBSizeInUse]
+		if inUse <= 0 || size < inUse {
+			t.Errorf("node %d: db size %v, in use %v", n.id, size, inUse)
+		}
+		if q := got[cluster.MetricQuorumDBQuota]; q != 2<<30 {
+			t.Errorf("node %d: quota %v, want etcd's default 2 GiB", n.id, q)
+		}
+		if d := got[cluster.MetricQuorumDefrags]; d != 0 {
+			t.Errorf("node %d: %v defragmentations of a new file", n.id, d)
+		}
+	}
+	if leaders != 1 || leaderNode < 0 {
+		t.Fatalf("%v voters report leading the raft, want 1", leaders)
+	}
+	tc.nodes[leaderNode].stop(true)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		elected := 0.0
+		counted := true
+		for i, n := range tc.nodes {
+			if i == leaderNode {
+				continue
+			}
+			got := gatheredCluster(t, n.srv.Registry())
+			elected += got[cluster.MetricQuorumLeader]
+			counted = counted && got[cluster.MetricQuorumLeaderChanges] > changes[i]
+		}
+		if elected == 1 && counted {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the raft leader's node stopped: %v survivors lead, leader changes counted by both: %v", elected, counted)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
