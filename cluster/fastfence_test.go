@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -143,14 +142,7 @@ func TestFastFenceEndsTheRegistrationOfADeadProcessAndItsControllerTerm(t *testi
 	dead.kill()
 	waitSnapshot(t, s, fastFenceWait, "broker 2 fenced", func(s *Snapshot) bool { return !s.Live(2) && s.Controller == -1 })
 	t.Logf("registration ended %v after the process died (lease TTL %v)", time.Since(start), fastFenceTTL)
-	select {
-	case <-reg.Fenced():
-	case <-time.After(fastFenceWait):
-		t.Fatal("the registration never learnt it was ended")
-	}
-	if !errors.Is(reg.Err(), ErrFenced) {
-		t.Fatalf("Err = %v, want ErrFenced", reg.Err())
-	}
+	waitFenced(t, reg, fastFenceWait, "by the fencer ending it")
 	select {
 	case <-lead.Lost():
 	case <-time.After(fastFenceWait):
@@ -199,11 +191,7 @@ func TestFastFenceLeavesAPausedOrIdleClosingBrokerRegistered(t *testing.T) {
 					b.waitAccepted() // dialled again after the close
 				}
 			}
-			select {
-			case <-reg.Fenced():
-				t.Fatalf("a live broker was fenced: %v", reg.Err())
-			case <-time.After(1500 * time.Millisecond):
-			}
+			stillRegistered(t, reg, 1500*time.Millisecond, "while live")
 			if !s.Snapshot().Live(2) || f.Fences() != 0 {
 				t.Fatalf("live %v, fences %d: want registered and none", s.Snapshot().Live(2), f.Fences())
 			}
@@ -237,11 +225,7 @@ func TestEndRegistrationSparesANewerIncarnation(t *testing.T) {
 			t.Fatalf("EndRegistration at epoch %d = %v, %v; want false, nil", epoch, ended, err)
 		}
 	}
-	select {
-	case <-second.Fenced():
-		t.Fatalf("the newer incarnation was fenced: %v", second.Err())
-	case <-time.After(300 * time.Millisecond):
-	}
+	stillRegistered(t, second, 300*time.Millisecond, "as the newer incarnation")
 	if b := s.Snapshot().Brokers[2]; b.Epoch != second.Epoch() {
 		t.Fatalf("registered epoch %d, want %d", b.Epoch, second.Epoch())
 	}

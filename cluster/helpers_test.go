@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -122,6 +123,46 @@ func openTestStore(t testing.TB, eps []string, ttl time.Duration) *EtcdStore {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// singleMemberStore starts a quorum of one member and opens a store on
+// it whose sessions last ttl.
+func singleMemberStore(t testing.TB, ttl time.Duration) *EtcdStore {
+	t.Helper()
+	q := newTestQuorum(t, 1)
+	q.startAll()
+	return openTestStore(t, q.endpoints(), ttl)
+}
+
+// waitFenced waits up to d for reg to learn that it was fenced (how: by
+// what), and checks that its Err says so.
+func waitFenced(t testing.TB, reg *Registration, d time.Duration, how string) {
+	t.Helper()
+	select {
+	case <-reg.Fenced():
+	case <-time.After(d):
+		t.Fatalf("broker %d's registration never learnt it was fenced %s", reg.Broker().NodeID, how)
+	}
+	if !errors.Is(reg.Err(), ErrFenced) {
+		t.Fatalf("Err of broker %d's registration fenced %s = %v, want ErrFenced", reg.Broker().NodeID, how, reg.Err())
+	}
+}
+
+// stillRegistered fails the test if reg learns that it was fenced within
+// d (0: if it already has): while (why) nothing may end it.
+func stillRegistered(t testing.TB, reg *Registration, d time.Duration, why string) {
+	t.Helper()
+	if d > 0 {
+		select {
+		case <-reg.Fenced():
+		case <-time.After(d):
+		}
+	}
+	select {
+	case <-reg.Fenced():
+		t.Fatalf("broker %d's registration ended %s: %v", reg.Broker().NodeID, why, reg.Err())
+	default:
+	}
 }
 
 // waitSnapshot waits until cond holds for s's snapshot, re-checking on every

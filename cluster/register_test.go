@@ -19,6 +19,83 @@ func testBroker(id int32) Broker {
 	return Broker{NodeID: id, Rack: "r1", Endpoints: []Endpoint{{Listener: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Host: "127.0.0.9", Port: 9092}}}
 }
 
+// registerBroker registers testBroker(id) on s; the registration is
+// closed when the test ends.
+func registerBroker(t *testing.T, s *EtcdStore, id int32) *Registration {
+	t.Helper()
+	reg, err := s.Register(ctxT(t), testBroker(id))
+	if err != nil {
+		t.Fatalf("register broker %d: %v", id, err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return reg
+}
+
+// registerController registers broker id on s and makes it the
+// controller: its campaign, with no rival, wins at once.
+func registerController(t *testing.T, s *EtcdStore, id int32) (*Registration, *Leadership) {
+	t.Helper()
+	reg := registerBroker(t, s, id)
+	lead, err := reg.Campaign(ctxT(t))
+	if err != nil {
+		t.Fatalf("campaign of broker %d: %v", id, err)
+	}
+	return reg, lead
+}
+
+// rivalCampaign is the campaign of a broker registered while another is
+// the controller, run in the background: it wins (won) once that
+// controller's term ends, or fails (err).
+type rivalCampaign struct {
+	id  int32
+	won chan *Leadership
+	err chan error
+}
+
+// campaignBehind registers broker id on s and starts its campaign.
+func campaignBehind(t *testing.T, s *EtcdStore, id int32) *rivalCampaign {
+	t.Helper()
+	reg := registerBroker(t, s, id)
+	c := &rivalCampaign{id: id, won: make(chan *Leadership, 1), err: make(chan error, 1)}
+	ctx := ctxT(t)
+	go func() {
+		l, err := reg.Campaign(ctx)
+		if err != nil {
+			c.err <- err
+			return
+		}
+		c.won <- l
+	}()
+	return c
+}
+
+// loses fails the test if c wins or fails within d: the controller's
+// term still holds (why).
+func (c *rivalCampaign) loses(t *testing.T, d time.Duration, why string) {
+	t.Helper()
+	select {
+	case <-c.won:
+		t.Fatalf("broker %d won while %s", c.id, why)
+	case err := <-c.err:
+		t.Fatal(err)
+	case <-time.After(d):
+	}
+}
+
+// wins waits up to d for c to win, and returns its leadership.
+func (c *rivalCampaign) wins(t *testing.T, d time.Duration, after string) *Leadership {
+	t.Helper()
+	select {
+	case l := <-c.won:
+		return l
+	case err := <-c.err:
+		t.Fatal(err)
+	case <-time.After(d):
+		t.Fatalf("broker %d never became controller %s", c.id, after)
+	}
+	return nil
+}
+
 // TestRegisterTriesAgainAfterADroppedRequest: a registration whose
 // transaction etcd drops (Unavailable, as when the connection it was on
 // is closed under it: a member restarting, or the endpoint guard leaving
@@ -71,11 +148,7 @@ func TestRegisterTriesAgainAfterADroppedRequest(t *testing.T) {
 			if b := snap.Brokers[id]; b.Epoch != reg.Epoch() {
 				t.Fatalf("registered broker = %+v, want epoch %d", b, reg.Epoch())
 			}
-			select {
-			case <-reg.Fenced():
-				t.Fatalf("registration ended: %v", reg.Err())
-			default:
-			}
+			stillRegistered(t, reg, 0, "after two dropped transactions")
 		})
 	}
 }
@@ -83,11 +156,7 @@ func TestRegisterTriesAgainAfterADroppedRequest(t *testing.T) {
 func TestLapsedLeaseFencesBrokerOnEveryMember(t *testing.T) {
 	_, stores := quorumStores(t)
 	ctx := ctxT(t)
-	reg, err := stores[0].Register(ctx, testBroker(7))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+	reg := registerBroker(t, stores[0], 7)
 	for _, s := range stores {
 		snap := waitSnapshot(t, s, 5*time.Second, "broker 7 registered", func(s *Snapshot) bool { return s.Live(7) })
 		if b := snap.Brokers[7]; b.Epoch != reg.Epoch() || b.Rack != "r1" || len(b.Endpoints) != 1 || b.Endpoints[0].Port != 9092 {
@@ -103,14 +172,7 @@ func TestLapsedLeaseFencesBrokerOnEveryMember(t *testing.T) {
 	// The broker stops renewing (a pause, a partition): no revoke.
 	reg.session.Orphan()
 	start := time.Now()
-	select {
-	case <-reg.Fenced():
-	case <-time.After(lapseWait):
-		t.Fatal("the broker never learnt it was fenced")
-	}
-	if !errors.Is(reg.Err(), ErrFenced) {
-		t.Fatalf("Err after the lapse = %v, want ErrFenced", reg.Err())
-	}
+	waitFenced(t, reg, lapseWait, "by its lease's lapse")
 	for i, s := range stores {
 		waitSnapshot(t, s, lapseWait, "broker 7 gone", func(s *Snapshot) bool { return !s.Live(7) })
 		t.Logf("member %d: broker gone %v after its renewals stopped (TTL %v)", i, time.Since(start), testTTL)
@@ -124,40 +186,18 @@ func TestLapsedLeaseFencesBrokerOnEveryMember(t *testing.T) {
 }
 
 func TestReregistrationTakesOverAndGrowsEpoch(t *testing.T) {
-	q := newTestQuorum(t, 1)
-	q.startAll()
-	s := openTestStore(t, q.endpoints(), testTTL)
-	ctx := ctxT(t)
-	first, err := s.Register(ctx, testBroker(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
+	s := singleMemberStore(t, testTTL)
+	first := registerBroker(t, s, 1)
 	// A restarted incarnation registers before the first's lease lapsed.
-	second, err := s.Register(ctx, testBroker(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
+	second := registerBroker(t, s, 1)
 	if second.Epoch() <= first.Epoch() {
 		t.Fatalf("epochs %d then %d: must grow", first.Epoch(), second.Epoch())
 	}
-	select {
-	case <-first.Fenced():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the old incarnation was not fenced by the new registration")
-	}
-	if !errors.Is(first.Err(), ErrFenced) {
-		t.Fatalf("old incarnation Err = %v", first.Err())
-	}
+	waitFenced(t, first, 5*time.Second, "by a new incarnation's registration")
 	if b := s.Snapshot().Brokers[1]; b.Epoch != second.Epoch() {
 		t.Fatalf("snapshot epoch %d, want the new registration's %d", b.Epoch, second.Epoch())
 	}
-	select {
-	case <-second.Fenced():
-		t.Fatalf("the new registration ended: %v", second.Err())
-	default:
-	}
+	stillRegistered(t, second, 0, "as the new incarnation")
 	// Close deregisters at once, and is not a fencing.
 	if err := second.Close(); err != nil {
 		t.Fatal(err)
@@ -172,49 +212,16 @@ func TestControllerFailsOverWhenItsMemberStops(t *testing.T) {
 	q, stores := quorumStores(t)
 	ctx := ctxT(t)
 	// Broker 1 reaches etcd only through member 0, broker 2 through member 1.
-	reg1, err := stores[0].Register(ctx, testBroker(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg1.Close()
-	lead1, err := reg1.Campaign(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, lead1 := registerController(t, stores[0], 1)
 	for _, s := range stores {
 		waitSnapshot(t, s, 5*time.Second, "controller 1", func(s *Snapshot) bool { return s.Controller == 1 })
 	}
-	reg2, err := stores[1].Register(ctx, testBroker(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg2.Close()
-	won := make(chan *Leadership, 1)
-	campaignErr := make(chan error, 1)
-	go func() {
-		l, err := reg2.Campaign(ctx)
-		if err != nil {
-			campaignErr <- err
-			return
-		}
-		won <- l
-	}()
-	select {
-	case <-won:
-		t.Fatal("broker 2 won while broker 1 is controller")
-	case <-time.After(300 * time.Millisecond):
-	}
+	rival := campaignBehind(t, stores[1], 2)
+	rival.loses(t, 300*time.Millisecond, "broker 1 is controller")
 
 	q.stop(0) // broker 1's only member: its session cannot be renewed
 	start := time.Now()
-	var lead2 *Leadership
-	select {
-	case lead2 = <-won:
-	case err := <-campaignErr:
-		t.Fatal(err)
-	case <-time.After(lapseWait):
-		t.Fatal("broker 2 never became controller")
-	}
+	lead2 := rival.wins(t, lapseWait, "after broker 1's member stopped")
 	t.Logf("controller moved %v after its member stopped (TTL %v)", time.Since(start), testTTL)
 	select {
 	case <-lead1.Lost():
@@ -296,25 +303,15 @@ func (t *brokenAfterApplyTxn) Commit() (*clientv3.TxnResponse, error) {
 // registered and renewing: the failed try's lease, revoked, takes its key
 // with it, and the next try writes it under its own.
 func TestRegisterTriesAgainAfterAWriteAppliedAndDropped(t *testing.T) {
-	q := newTestQuorum(t, 1)
-	q.startAll()
-	s := openTestStore(t, q.endpoints(), testTTL)
+	s := singleMemberStore(t, testTTL)
 	kv := &brokenAfterApplyKV{KV: s.client.KV}
 	s.client.KV = kv
-	reg, err := s.Register(ctxT(t), testBroker(4))
-	if err != nil {
-		t.Fatalf("register: %v", err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := registerBroker(t, s, 4)
 	if !kv.broke.Load() {
 		t.Fatal("the first write was not answered Unavailable")
 	}
 	// Held past the TTL: the lease was not revoked, and is renewed.
-	select {
-	case <-reg.Fenced():
-		t.Fatalf("fenced: %v", reg.Err())
-	case <-time.After(2 * testTTL):
-	}
+	stillRegistered(t, reg, 2*testTTL, "after its first write was applied and dropped")
 	if _, ok := s.Snapshot().Brokers[4]; !ok {
 		t.Fatal("broker 4 is not registered")
 	}
@@ -327,34 +324,10 @@ func TestRegisterTriesAgainAfterAWriteAppliedAndDropped(t *testing.T) {
 // than the test): its election key goes with its lease and the next
 // candidate wins at once.
 func TestAbandonedControllerTermHoldsUntilItsRegistrationEnds(t *testing.T) {
-	q := newTestQuorum(t, 1)
-	q.startAll()
-	s := openTestStore(t, q.endpoints(), fastFenceTTL)
+	s := singleMemberStore(t, fastFenceTTL)
 	ctx := ctxT(t)
-	reg1, err := s.Register(ctx, testBroker(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg1.Close()
-	lead1, err := reg1.Campaign(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg2, err := s.Register(ctx, testBroker(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg2.Close()
-	won := make(chan *Leadership, 1)
-	campaignErr := make(chan error, 1)
-	go func() {
-		l, err := reg2.Campaign(ctx)
-		if err != nil {
-			campaignErr <- err
-			return
-		}
-		won <- l
-	}()
+	reg1, lead1 := registerController(t, s, 1)
+	rival := campaignBehind(t, s, 2)
 	waitSnapshot(t, s, 5*time.Second, "two candidates, controller 1", func(s *Snapshot) bool { return s.Controller == 1 && s.Live(2) })
 
 	lead1.Abandon()
@@ -364,13 +337,7 @@ func TestAbandonedControllerTermHoldsUntilItsRegistrationEnds(t *testing.T) {
 	default:
 		t.Fatal("Lost not closed after Abandon")
 	}
-	select {
-	case <-won:
-		t.Fatal("broker 2 won while broker 1's abandoned term still holds its lease")
-	case err := <-campaignErr:
-		t.Fatal(err)
-	case <-time.After(500 * time.Millisecond):
-	}
+	rival.loses(t, 500*time.Millisecond, "broker 1's abandoned term still holds its lease")
 	if c := s.Snapshot().Controller; c != 1 {
 		t.Fatalf("controller %d after broker 1 abandoned its term, want 1 until its registration ends", c)
 	}
@@ -378,13 +345,7 @@ func TestAbandonedControllerTermHoldsUntilItsRegistrationEnds(t *testing.T) {
 	if ended, err := s.EndRegistration(ctx, 1, reg1.Epoch()); err != nil || !ended {
 		t.Fatalf("EndRegistration = %v, %v", ended, err)
 	}
-	select {
-	case l := <-won:
-		defer func() { _ = l.Resign(ctx) }()
-	case err := <-campaignErr:
-		t.Fatal(err)
-	case <-time.After(fastFenceWait):
-		t.Fatal("broker 2 never became controller after broker 1's registration was ended")
-	}
+	l := rival.wins(t, fastFenceWait, "after broker 1's registration was ended")
+	defer func() { _ = l.Resign(ctx) }()
 	waitSnapshot(t, s, 5*time.Second, "controller 2", func(s *Snapshot) bool { return s.Controller == 2 && !s.Live(1) })
 }

@@ -57,11 +57,15 @@ func countOps(ops []string, op string) int {
 	return n
 }
 
-func passTestManager(t *testing.T, dir string) *Manager {
+// quietTestManager opens a Manager of dir with no background pass (its
+// checkpoints, retention checks and cleaner an hour apart), 16 KiB
+// indexes and Kafka's defaults otherwise but flush.messages, which is
+// flushMessages; it is closed when the test ends.
+func quietTestManager(t *testing.T, dir string, flushMessages int64) *Manager {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.SegmentIndexBytes = 16 << 10
-	cfg.FlushMessages = 1 // every append fsynced: the recovery offset moves
+	cfg.FlushMessages = flushMessages
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	m, err := OpenManager(dir, Options{Defaults: &cfg, CheckpointInterval: time.Hour,
 		RetentionCheckInterval: time.Hour, CleanerBackoff: time.Hour, Logger: cfg.Logger})
@@ -70,6 +74,13 @@ func passTestManager(t *testing.T, dir string) *Manager {
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
+}
+
+// passTestManager is a quiet Manager that fsyncs every append, so that
+// the recovery offset moves.
+func passTestManager(t *testing.T, dir string) *Manager {
+	t.Helper()
+	return quietTestManager(t, dir, 1)
 }
 
 func idempotentBatch(t *testing.T, pid int64, seq int32) []byte {

@@ -2,12 +2,10 @@ package log
 
 import (
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // TestManagerCloseSyncsOnlyThePartitionsItWrote: a Manager's close makes
@@ -93,18 +91,9 @@ func TestManagerCloseSyncsOnlyThePartitionsItWrote(t *testing.T) {
 	}
 }
 
-// closeTestManager opens a Manager of dir with Kafka's flush defaults
-// (appends stay in the page cache) and no background pass.
+// closeTestManager is a quiet Manager with Kafka's flush defaults:
+// appends stay in the page cache.
 func closeTestManager(t *testing.T, dir string) *Manager {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.SegmentIndexBytes = 16 << 10
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	m, err := OpenManager(dir, Options{Defaults: &cfg, CheckpointInterval: time.Hour,
-		RetentionCheckInterval: time.Hour, CleanerBackoff: time.Hour, Logger: cfg.Logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return quietTestManager(t, dir, DefaultFlushMessages)
 }

@@ -137,7 +137,8 @@ type followed struct {
 	// before one: the partition's lag is it minus the log end.
 	leaderHW atomic.Int64
 	// notReadyRetry is the last wait after the leader answered that it
-	// does not know the partition yet, 0 once a fetch of it succeeds.
+	// does not know the partition, or its leader epoch, yet
+	// (leaderNotReady), 0 once a fetch of it succeeds.
 	// Only the fetcher's goroutine touches it.
 	notReadyRetry time.Duration
 
@@ -850,10 +851,15 @@ func (f *Fetcher) applyNewEpochs(ctx context.Context) {
 // leaderNotReady reports an error answer by which the leader says it does
 // not know the partition (yet): each broker opens a new topic's
 // partitions when it sees the topic in the metadata, so a follower's
-// first fetch can reach the leader's broker before it has.
+// first fetch can reach the leader's broker before it has. So does
+// UNKNOWN_LEADER_EPOCH: the follower's leader epoch is newer than the
+// one the leader leads under, which it has not applied yet (it leads
+// again after losing the partition, and takes it over under the new
+// epoch); it is answered so at once, not held, and a rest of the whole
+// backoff delayed the acks=all produces waiting for this follower.
 func leaderNotReady(err error) bool {
 	return errors.Is(err, kerr.UnknownTopicID) || errors.Is(err, kerr.UnknownTopicOrPartition) ||
-		errors.Is(err, kerr.NotLeaderForPartition)
+		errors.Is(err, kerr.NotLeaderForPartition) || errors.Is(err, kerr.UnknownLeaderEpoch)
 }
 
 // rest pauses p after err: for the backoff, or, while the leader does not

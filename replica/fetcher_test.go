@@ -205,6 +205,37 @@ func TestFollowerRetryAfterLeaderNotReadyDoublesToBackoffAndStartsOverOnSuccess(
 	}
 }
 
+// TestFollowerRetriesSoonAfterUnknownLeaderEpoch: UNKNOWN_LEADER_EPOCH,
+// a leader that has not applied the follower's newer leader epoch yet,
+// rests the partition the short retry of a leader that does not know it
+// yet; FENCED_LEADER_EPOCH, a follower behind the leader's epoch, rests
+// the whole backoff.
+func TestFollowerRetriesSoonAfterUnknownLeaderEpoch(t *testing.T) {
+	tests := []struct {
+		err  *kerr.Error
+		want time.Duration // the rest
+	}{
+		{kerr.UnknownLeaderEpoch, firstNotReadyRetry},
+		{kerr.FencedLeaderEpoch, time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.err.Message, func(t *testing.T) {
+			fe, _, s := fuzzFollower()
+			fe.cfg.Backoff = time.Hour
+			before := time.Now()
+			fe.rest(s.p, fmt.Errorf("replica: fetch t-0: %w", tt.err))
+			after := time.Now()
+			at, ok := fe.retryAt[s.p]
+			if !ok {
+				t.Fatalf("%v did not rest the partition", tt.err)
+			}
+			if lo, hi := at.Sub(after), at.Sub(before); tt.want < lo || tt.want > hi {
+				t.Fatalf("rest in [%v, %v], want %v", lo, hi, tt.want)
+			}
+		})
+	}
+}
+
 // TestFetchLongPollEndsWhenARestingPartitionIsDue: a fetch sent while a
 // partition rests waits at the leader no longer than until that
 // partition's retry is due, so the others' long poll does not hold up a

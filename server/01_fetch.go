@@ -119,10 +119,21 @@ func handleFetch(c *conn, h *reqHeader, req *kmsg.FetchRequest) (kmsg.Response, 
 	}
 	deadline := now.Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	parts, notOpen := c.fetchParts(h, req, resp, follower)
-	if notOpen && c.awaitLeading(req, follower, deadline) {
-		// Partitions opened meanwhile: resolve the request again.
-		resp.Brokers = nil // the leader hints are given again
-		parts, _ = c.fetchParts(h, req, resp, follower)
+	if notOpen {
+		if hook := s.cfg.fetchNotOpen; hook != nil {
+			hook(follower)
+		}
+		// A follower's fetch is resolved again even when nothing was
+		// held: the reconciler may have opened a partition after
+		// fetchParts found it not open and before awaitLeading looked,
+		// and the stale answer would rest the partition. A consumer's
+		// only after a hold: resolving it again counts and logs its
+		// refused topics again, and a consumer answered
+		// NOT_LEADER_OR_FOLLOWER refreshes its metadata and retries.
+		if c.awaitLeading(req, follower, deadline) || follower >= 0 {
+			resp.Brokers = nil // the leader hints are given again
+			parts, _ = c.fetchParts(h, req, resp, follower)
+		}
 	}
 	minBytes := int(req.MinBytes)
 	for {

@@ -213,6 +213,7 @@ func (s *Server) prepareCluster(o ClusterOptions, gcfg *consumergroup.Config) er
 		RegisteredEpoch: n.registeredEpoch,
 		Fetch: replica.FetcherConfig{
 			MaxWait:           c.ReplicaFetchWaitMax,
+			Backoff:           s.cfg.replicaFetchBackoff,
 			MinBytes:          int32(c.ReplicaFetchMinBytes),
 			PartitionMaxBytes: int32(min(c.ReplicaFetchMaxBytes, 1<<30)),
 			Throttle:          n.throttles.follower,

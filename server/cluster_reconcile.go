@@ -236,6 +236,9 @@ func (r *reconciler) run(ctx context.Context) {
 		// and must not count as caught up.
 		registered := r.n.registered.Load()
 		snap := r.n.store.Snapshot()
+		if hook := r.n.s.cfg.beforeReconcile; hook != nil {
+			hook(snap)
+		}
 		if !r.apply(snap) {
 			retry = time.After(reconcileRetry)
 		} else {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tributary-io/tributary/auth"
+	"github.com/tributary-io/tributary/cluster"
 	"github.com/tributary-io/tributary/consumergroup"
 )
 
@@ -146,6 +147,20 @@ type Config struct {
 	// progress there, as a frozen or cut-off follower (its ISR standing
 	// lapses after replica.lag.time.max.ms).
 	stalledFollower func(topic string, partition, follower int32) bool
+	// fetchNotOpen is set by tests only: a fetch in a cluster that found
+	// a partition not open here (not known, or not led) calls it with
+	// its replica ID (-1: a consumer's) between resolving the request
+	// and looking whether this broker is about to lead the partition
+	// (awaitLeading), where the reconciler may open it.
+	fetchNotOpen func(follower int32)
+	// beforeReconcile is set by tests only: the reconciler calls it with
+	// each snapshot before applying it, so that a test can hold one
+	// broker's metadata back behind the others'.
+	beforeReconcile func(*cluster.Snapshot)
+	// replicaFetchBackoff is set by tests only: the followers' rest after
+	// a failed fetch (replica.FetcherConfig.Backoff; 0: Kafka's
+	// replica.fetch.backoff.ms, 1 s).
+	replicaFetchBackoff time.Duration
 }
 
 // DefaultConfig returns Kafka's defaults.

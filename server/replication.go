@@ -192,13 +192,15 @@ func notOpenCode(code int16) bool {
 // yet (a topic just created, which the followers' fetchers may reach
 // before this broker's reconciler has applied it), until no such
 // partition is left, the deadline (the fetch's MaxWait) passes or the
-// broker shuts down. It reports whether it waited, so the caller resolves
-// the request again. A partition another broker leads is never held:
-// its answer stays the immediate NOT_LEADER_OR_FOLLOWER; nor is a
-// consumer's fetch of a topic the metadata does not have (the immediate
-// UNKNOWN_TOPIC_ID), while a follower's is, since the follower opened the
-// partition from newer metadata than this broker has applied. A
-// consumer's fetch is held only for topics it may read.
+// broker shuts down. It reports whether it waited, after which the
+// caller resolves the request again (a follower's even when it did not:
+// a partition found not open may have opened before awaitLeading
+// looked). A partition another broker leads is never held: its answer
+// stays the immediate NOT_LEADER_OR_FOLLOWER; nor is a consumer's fetch
+// of a topic the metadata does not have (the immediate UNKNOWN_TOPIC_ID),
+// while a follower's is, since the follower opened the partition from
+// newer metadata than this broker has applied. A consumer's fetch is
+// held only for topics it may read.
 func (c *conn) awaitLeading(req *kmsg.FetchRequest, follower int32, deadline time.Time) bool {
 	hooks := c.s.hooks
 	if hooks.leadingSoon == nil || hooks.reconciled == nil {
