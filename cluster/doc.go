@@ -133,7 +133,13 @@
 // count. UpdatePartitions is one transaction that compares each key's
 // ModRevision with Old.Version and puts every New state, or changes
 // nothing and returns ErrConflict (the controller sends at most
-// MaxUpdatesPerTxn).
+// MaxUpdatesPerTxn). On a voter, these partition writes go through a
+// second client whose one endpoint is the raft leader's, moved as the
+// local member learns of each new leader (LeaderClient,
+// EtcdStoreConfig.Leader): a follower would forward each to the leader,
+// at a cost in etcd CPU a failover's thousands of them feel. While that
+// client is not connected, or when it fails to reach its member, the
+// same transaction goes through the store's client.
 //
 // A larger topic is staged (stage_etcd.go). The visibility rule every
 // Snapshot keeps: a partition key is shown only while its topic key
@@ -249,6 +255,6 @@
 //
 // EtcdStore.mu guards only the Changed channel; the Snapshot is an atomic
 // pointer. One goroutine per store (the watch), one per registration and
-// one per leadership (their guards); Close and Resign stop and wait for
-// them.
+// one per leadership (their guards), one per LeaderClient (following
+// the leader); Close and Resign stop and wait for them.
 package cluster

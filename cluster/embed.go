@@ -574,6 +574,25 @@ func (m *Embedded) Stats() MemberStats {
 	}
 }
 
+// LeaderClientURLs returns the client URLs of the raft leader this
+// member knows of (itself, when it leads), nil while it knows of none
+// (LeaderSource).
+func (m *Embedded) LeaderClientURLs() []string {
+	srv := m.etcd.Server
+	id := srv.Leader()
+	if id == 0 {
+		return nil
+	}
+	if mem := srv.Cluster().Member(id); mem != nil {
+		return append([]string(nil), mem.ClientURLs...)
+	}
+	return nil
+}
+
+// LeaderChanged returns a channel closed when the member next learns of
+// a new raft leader (LeaderSource).
+func (m *Embedded) LeaderChanged() <-chan struct{} { return m.etcd.Server.LeaderChangedNotify() }
+
 // ClientURLs returns the URLs clients of this member dial.
 func (m *Embedded) ClientURLs() []string { return m.clientURLs }
 

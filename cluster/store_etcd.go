@@ -54,7 +54,12 @@ type EtcdStoreConfig struct {
 	// lease, rounded up to whole seconds (etcd's unit; etcd raises TTLs
 	// below 1.5 election timeouts, 2 s by default). Empty: DefaultSessionTimeout.
 	SessionTimeout time.Duration
-	Logger         *slog.Logger // nil discards
+	// Leader, if set, is a client of the quorum's raft leader that the
+	// controller's partition writes go through while it is connected
+	// (the Client's or Endpoints' otherwise, and again after it fails to
+	// reach its member); the caller closes it after the store.
+	Leader *LeaderClient
+	Logger *slog.Logger // nil discards
 }
 
 // EtcdStore is the Store over etcd. A watch of the cluster prefix keeps
@@ -62,7 +67,8 @@ type EtcdStoreConfig struct {
 type EtcdStore struct {
 	client     *clientv3.Client
 	ownsClient bool
-	prefix     string // <root>/<cluster-id>/
+	leader     *LeaderClient // nil: partition writes go through client
+	prefix     string        // <root>/<cluster-id>/
 	clusterID  string
 	ttl        int64 // lease TTL in seconds
 	log        *slog.Logger
@@ -116,6 +122,7 @@ func OpenEtcdStore(ctx context.Context, c EtcdStoreConfig) (*EtcdStore, error) {
 	}
 	s := &EtcdStore{
 		client:    c.Client,
+		leader:    c.Leader,
 		prefix:    strings.TrimSuffix(root, "/") + "/" + c.ClusterID + "/",
 		clusterID: c.ClusterID,
 		ttl:       int64((ttl + time.Second - 1) / time.Second),
@@ -703,7 +710,7 @@ func (s *EtcdStore) commitPartitions(ctx context.Context, fence []clientv3.Cmp, 
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", u.Old.Version))
 		ops = append(ops, clientv3.OpPut(key, encodePartition(u.New)))
 	}
-	ok, rev, err := s.txn(ctx, fence, cmps, ops)
+	ok, rev, err := s.txnOn(ctx, s.leader.ready(), fence, cmps, ops)
 	if err != nil {
 		return 0, fmt.Errorf("cluster: update %d partitions: %w", len(updates), err)
 	}
@@ -718,14 +725,32 @@ func (s *EtcdStore) commitPartitions(ctx context.Context, fence []clientv3.Cmp, 
 // controllership), the transaction is nested in one that checks the fence
 // first, so one round trip tells ErrFenced from a lost compare.
 func (s *EtcdStore) txn(ctx context.Context, fence, cmps []clientv3.Cmp, ops []clientv3.Op) (ok bool, rev int64, err error) {
+	return s.txnOn(ctx, nil, fence, cmps, ops)
+}
+
+// txnOn is txn sent through leader (LeaderClient.ready) when it is not
+// nil, and through the store's client when it is, or when leader could
+// not reach its member: the same transaction, to another member.
+func (s *EtcdStore) txnOn(ctx context.Context, leader *clientv3.Client, fence, cmps []clientv3.Cmp, ops []clientv3.Op) (ok bool, rev int64, err error) {
+	if leader != nil {
+		ok, rev, err = txnVia(ctx, leader, fence, cmps, ops)
+		if err == nil || !unreachable(err) || ctx.Err() != nil {
+			return ok, rev, err
+		}
+		s.log.Debug("cluster: the quorum leader's client failed; writing through every member", "err", err)
+	}
+	return txnVia(ctx, s.client, fence, cmps, ops)
+}
+
+func txnVia(ctx context.Context, client *clientv3.Client, fence, cmps []clientv3.Cmp, ops []clientv3.Op) (ok bool, rev int64, err error) {
 	if len(fence) == 0 {
-		resp, err := s.client.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		resp, err := client.Txn(ctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {
 			return false, 0, err
 		}
 		return resp.Succeeded, resp.Header.Revision, nil
 	}
-	resp, err := s.client.Txn(ctx).If(fence...).Then(clientv3.OpTxn(cmps, ops, nil)).Commit()
+	resp, err := client.Txn(ctx).If(fence...).Then(clientv3.OpTxn(cmps, ops, nil)).Commit()
 	if err != nil {
 		return false, 0, err
 	}

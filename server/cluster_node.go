@@ -125,7 +125,8 @@ type brokerNode struct {
 
 	member    *cluster.Embedded
 	client    *clientv3.Client
-	root      string // the metadata's etcd key root
+	leaderCli *cluster.LeaderClient // nil unless a voter: the controller's partition writes
+	root      string                // the metadata's etcd key root
 	store     *cluster.EtcdStore
 	clusterID string
 	admin     *cluster.Controller // any broker's requests (CreateTopic, ...)
@@ -312,21 +313,30 @@ func (s *Server) StartCluster(ctx context.Context) (err error) {
 	// the most often (it raises shorter intervals), which an external
 	// etcd's default policy (5 s) and the embedded members' accept.
 	n.guard = cluster.NewEndpointGuard(n.opts.Security.InterBrokerConn.LocalAddr)
-	n.client, err = clientv3.New(clientv3.Config{
+	ccfg := clientv3.Config{
 		Endpoints: eps, DialTimeout: cluster.DefaultDialTimeout, Logger: zap.NewNop(),
 		DialKeepAliveTime: etcdKeepAliveTime, DialKeepAliveTimeout: 2 * time.Second, PermitWithoutStream: true,
 		TLS:         n.opts.Security.Metadata.Client,
 		DialOptions: metadataDialOptions(n.opts.Security.Metadata, n.guard),
-	})
+	}
+	n.client, err = clientv3.New(ccfg)
 	if err != nil {
 		return fmt.Errorf("server: start cluster: etcd client for %v: %w", eps, err)
+	}
+	if n.member != nil {
+		// The controller's partition writes go to the raft leader, which
+		// the local member knows of: a follower would forward each
+		// (cluster.LeaderClient).
+		if n.leaderCli, err = cluster.NewLeaderClient(ccfg, n.member); err != nil {
+			return fmt.Errorf("server: start cluster: %w", err)
+		}
 	}
 	n.guard.Start(n.client, eps, c.SessionTimeout/12, n.log)
 	if n.clusterID, err = n.joinClusterID(ctx); err != nil {
 		return err
 	}
 	n.store, err = cluster.OpenEtcdStore(ctx, cluster.EtcdStoreConfig{
-		ClusterID: n.clusterID, Root: n.root, Client: n.client, SessionTimeout: c.SessionTimeout, Logger: n.log,
+		ClusterID: n.clusterID, Root: n.root, Client: n.client, Leader: n.leaderCli, SessionTimeout: c.SessionTimeout, Logger: n.log,
 	})
 	if err != nil {
 		return fmt.Errorf("server: start cluster: %w", err)
@@ -840,6 +850,10 @@ func (n *brokerNode) closeAll() {
 			n.client.Close()
 			clientClosed = true
 		}
+		if n.leaderCli != nil {
+			n.leaderCli.Close()
+			n.leaderCli = nil
+		}
 		<-waited
 	}
 	if n.fencer != nil {
@@ -872,6 +886,9 @@ func (n *brokerNode) closeAll() {
 	}
 	if n.guard != nil {
 		n.guard.Close()
+	}
+	if n.leaderCli != nil {
+		n.leaderCli.Close()
 	}
 	if n.client != nil && !clientClosed {
 		n.client.Close()
