@@ -80,7 +80,7 @@ func (x *partitionsByBroker) decideSince(prev, cur *Snapshot, touched map[int32]
 		// A broker of most partitions came or went (three brokers
 		// name every partition of replication factor 3): a scan is
 		// cheaper than a set of visited partitions as large.
-		return decide(cur, want, rule)
+		return decideSized(cur, want, rule, visits)
 	}
 	seen := make(map[TopicPartition]bool, visits)
 	var out []PartitionUpdate

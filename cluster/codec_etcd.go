@@ -106,6 +106,9 @@ func encodeTopic(t Topic) string {
 }
 
 func encodePartition(p PartitionState) string {
+	if b, ok := appendPartitionV1(make([]byte, 0, 128), p); ok {
+		return string(b)
+	}
 	return mustJSON(partitionV1{
 		V: FormatVersion, Topic: p.Topic, Partition: p.Partition,
 		Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR),
@@ -195,6 +198,13 @@ func decodeTopic(key string, val []byte) (Topic, error) {
 }
 
 func decodePartition(key string, val []byte, version int64) (PartitionState, error) {
+	if p, ok := parsePartitionV1(val); ok {
+		if !isPartitionKey(key, p.Topic, p.Partition) {
+			return PartitionState{}, fmt.Errorf("cluster: key %s holds partition %s-%d", key, p.Topic, p.Partition)
+		}
+		p.Version = version
+		return p, nil
+	}
 	var v partitionV1
 	if err := decodeValue(key, val, &v); err != nil {
 		return PartitionState{}, err

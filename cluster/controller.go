@@ -419,6 +419,7 @@ func electionsFirst(updates []PartitionUpdate) []PartitionUpdate {
 // counts the elections. An unclean election is logged at Warn on its own
 // with what it loses: an operator must be able to find every one.
 func (c *Controller) logUpdates(updates []PartitionUpdate, why string, sum *updateSummary) {
+	debug := c.log.Enabled(context.Background(), slog.LevelDebug)
 	for _, u := range updates {
 		msg := "partition ISR changed"
 		if u.Old.Leader != u.New.Leader {
@@ -426,6 +427,16 @@ func (c *Controller) logUpdates(updates []PartitionUpdate, why string, sum *upda
 			if u.New.Leader == NoLeader {
 				msg = "partition offline"
 			}
+		}
+		if !debug && !u.Unclean() {
+			// Not logged: no arguments to build (ten thousand of
+			// them in a failover, on the controller's way to its
+			// next transactions).
+			if msg == "partition ISR changed" && (!slices.Equal(u.Old.Replicas, u.New.Replicas) || !sameReassignment(u.Old, u.New)) {
+				msg = "partition replicas changed"
+			}
+			c.count(msg, u, sum)
+			continue
 		}
 		args := []any{
 			"reason", why,
@@ -450,13 +461,18 @@ func (c *Controller) logUpdates(updates []PartitionUpdate, why string, sum *upda
 		} else {
 			c.log.Debug(msg, args...)
 		}
-		sum.add(msg, u)
-		if c.stats != nil && u.Elects() {
-			if u.Unclean() {
-				c.stats.unclean.Add(1)
-			} else {
-				c.stats.clean.Add(1)
-			}
+		c.count(msg, u, sum)
+	}
+}
+
+// count adds u, logged as msg, to sum and to the election counts.
+func (c *Controller) count(msg string, u PartitionUpdate, sum *updateSummary) {
+	sum.add(msg, u)
+	if c.stats != nil && u.Elects() {
+		if u.Unclean() {
+			c.stats.unclean.Add(1)
+		} else {
+			c.stats.clean.Add(1)
 		}
 	}
 }

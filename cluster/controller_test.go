@@ -1355,3 +1355,53 @@ func TestControllerStoresEveryElectionBeforeSendingAnyISRShrink(t *testing.T) {
 	}
 	noViolations(t, m)
 }
+
+// The batch summary and the election counts are the same whether the
+// per-partition Debug lines are written or not (they are not built
+// when Debug is off).
+func TestControllerCountsChangesAlikeWithAndWithoutDebugLines(t *testing.T) {
+	old := PartitionState{Topic: "t", Replicas: ids(1, 2, 3), ISR: ids(1, 2, 3), Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1, Version: 1}
+	with := func(f func(*PartitionState)) PartitionUpdate {
+		n := old.Clone()
+		f(&n)
+		return PartitionUpdate{Old: old, New: n}
+	}
+	updates := []PartitionUpdate{
+		with(func(p *PartitionState) { p.Leader, p.ISR = 2, ids(2, 3) }),
+		with(func(p *PartitionState) { p.ISR = ids(1, 2) }),
+		with(func(p *PartitionState) { p.Replicas, p.ISR = ids(1, 2, 3, 4), ids(1, 2, 3) }),
+		with(func(p *PartitionState) { p.Leader = NoLeader }),
+		{Old: PartitionState{Topic: "u", Replicas: ids(1, 2), ISR: ids(1), Leader: 1, Version: 1},
+			New: PartitionState{Topic: "u", Replicas: ids(1, 2), ISR: ids(2), Leader: 2, LeaderEpoch: 1}},
+	}
+	type result struct {
+		leaders, offline, isr, replicas, unclean int
+		clean, uncleanStat                       int64
+		debugLines                               int
+	}
+	count := func(level slog.Level) result {
+		logs := &lockedBuffer{}
+		var stats ElectionStats
+		c := NewController(ControllerConfig{NodeID: 1, Elections: &stats,
+			Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))})
+		sum := &updateSummary{}
+		c.logUpdates(updates, "test", sum)
+		r := result{leaders: sum.leaders, offline: sum.offline, isr: sum.isr, replicas: sum.replicas, unclean: sum.unclean}
+		r.clean, r.uncleanStat = stats.Counts()
+		for _, rec := range logs.records(t) {
+			if rec["level"] == "DEBUG" {
+				r.debugLines++
+			}
+		}
+		return r
+	}
+	debug, info := count(slog.LevelDebug), count(slog.LevelInfo)
+	want := result{leaders: 2, offline: 1, isr: 1, replicas: 1, unclean: 1, clean: 1, uncleanStat: 1}
+	if debug.debugLines != 4 {
+		t.Errorf("%d Debug lines at Debug, want 4", debug.debugLines)
+	}
+	debug.debugLines = 0
+	if debug != want || info != want {
+		t.Fatalf("counted %+v at Debug, %+v at Info, want %+v", debug, info, want)
+	}
+}

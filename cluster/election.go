@@ -1,10 +1,11 @@
 package cluster
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
+	"strings"
 )
 
 // Errors of leader elections and ISR changes.
@@ -169,7 +170,14 @@ func bump(p, next PartitionState) (PartitionState, bool) {
 // decide runs rule over the partitions of s that want returns true for,
 // in topic and partition order, and returns the changes.
 func decide(s *Snapshot, want func(PartitionState) bool, rule func(PartitionState) (PartitionState, bool)) []PartitionUpdate {
-	var out []PartitionUpdate
+	return decideSized(s, want, rule, 0)
+}
+
+// decideSized is decide with room for about size updates made first: a
+// broker fenced at 10,000 partitions makes 10,000, and growing the
+// slice to them copied more than the decisions cost.
+func decideSized(s *Snapshot, want func(PartitionState) bool, rule func(PartitionState) (PartitionState, bool), size int) []PartitionUpdate {
+	out := make([]PartitionUpdate, 0, size)
 	for _, p := range s.Partitions.All() {
 		if want != nil && !want(p) {
 			continue
@@ -182,14 +190,40 @@ func decide(s *Snapshot, want func(PartitionState) bool, rule func(PartitionStat
 	return out
 }
 
+// sortUpdates orders u by partition. An update is two states (hundreds
+// of bytes), so the sort orders their indexes and then moves each update
+// once, along the permutation's cycles: sorting the 10,000 updates of a
+// fenced broker in place moved each a dozen times.
 func sortUpdates(u []PartitionUpdate) {
-	sort.Slice(u, func(i, j int) bool {
-		a, b := u[i].Old, u[j].Old
-		if a.Topic != b.Topic {
-			return a.Topic < b.Topic
+	idx := make([]int32, len(u))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(i, j int32) int {
+		a, b := &u[i].Old, &u[j].Old
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
 		}
-		return a.Partition < b.Partition
+		return cmp.Compare(a.Partition, b.Partition)
 	})
+	// Position i takes u[idx[i]]; a position done is marked -1.
+	for i := range idx {
+		if idx[i] < 0 || int(idx[i]) == i {
+			continue
+		}
+		tmp := u[i]
+		j := i
+		for {
+			k := int(idx[j])
+			idx[j] = -1
+			if k == i {
+				u[j] = tmp
+				break
+			}
+			u[j] = u[k]
+			j = k
+		}
+	}
 }
 
 // Reconcile returns every change s needs for its partitions to agree with

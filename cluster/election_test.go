@@ -1,9 +1,13 @@
 package cluster
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -432,5 +436,30 @@ func TestDecisionsNeverModifyTheSnapshot(t *testing.T) {
 	}
 	if fmt.Sprint(s.Partitions) != fmt.Sprint(orig.Partitions) {
 		t.Fatalf("snapshot changed:\n%v\n%v", s.Partitions, orig.Partitions)
+	}
+}
+
+// sortUpdates moves whole updates into partition order, whatever order
+// they came in (it permutes by index: an update must not lose its pair).
+func TestSortUpdatesOrdersWholeUpdatesByPartition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	for n := range 200 {
+		var want []PartitionUpdate
+		for i := range n {
+			tp := TopicPartition{Topic: fmt.Sprintf("t%d", i/7), Partition: int32(i % 7)}
+			want = append(want, PartitionUpdate{
+				Old: PartitionState{Topic: tp.Topic, Partition: tp.Partition, Leader: int32(i), Version: int64(i + 1)},
+				New: PartitionState{Topic: tp.Topic, Partition: tp.Partition, Leader: int32(-i), LeaderEpoch: int32(i)},
+			})
+		}
+		slices.SortFunc(want, func(a, b PartitionUpdate) int {
+			return cmp.Or(strings.Compare(a.Old.Topic, b.Old.Topic), cmp.Compare(a.Old.Partition, b.Old.Partition))
+		})
+		got := slices.Clone(want)
+		rng.Shuffle(len(got), func(i, j int) { got[i], got[j] = got[j], got[i] })
+		sortUpdates(got)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%d updates: sorted %v, want %v", n, got, want)
+		}
 	}
 }

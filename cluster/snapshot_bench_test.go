@@ -129,3 +129,24 @@ func BenchmarkControllerOnChange(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkControllerFenceDecision is the active controller's decision
+// after broker 3 of three was fenced at 10,000 partitions of replication
+// factor 3 (a third of them to elect, every ISR to shrink): the time
+// from the fence seen to the first transaction that can be sent.
+func BenchmarkControllerFenceDecision(b *testing.B) {
+	s := benchStore()
+	prev := s.build(1, benchMetadata(s, 10000, 3))
+	next := s.apply(prev, 2, []*clientv3.Event{{Type: mvccpb.DELETE, Kv: &mvccpb.KeyValue{
+		Key: []byte(s.prefix + brokerKey(3)), ModRevision: 2}}})
+	c := NewController(ControllerConfig{NodeID: 1, Logger: slog.New(slog.DiscardHandler), Seed: 1})
+	c.byBroker.advance(prev)
+	b.ReportAllocs()
+	for b.Loop() {
+		ups := c.onChange(prev, next)
+		if len(ups) != 10000 {
+			b.Fatalf("%d updates, want 10000", len(ups))
+		}
+		_ = electionsFirst(ups)
+	}
+}

@@ -243,7 +243,7 @@ func (s *EtcdStore) build(rev int64, kvs []*mvccpb.KeyValue) *Snapshot {
 	s.candidates = map[string]candidate{}
 	s.staged, s.staging, s.parts = map[string]map[int32]PartitionState{}, map[string]bool{}, PartitionMap{}.edit()
 	for _, kv := range kvs {
-		s.applyPut(snap, kv)
+		s.applyPut(snap, strings.TrimPrefix(string(kv.Key), s.prefix), kv)
 	}
 	snap.Partitions = s.parts.done()
 	snap.Controller = s.controller()
@@ -352,7 +352,7 @@ func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snap
 				s.applyDelete(&snap, key)
 			}
 		} else {
-			s.applyPut(&snap, ev.Kv)
+			s.applyPut(&snap, key, ev.Kv)
 		}
 	}
 	if acls {
@@ -369,8 +369,8 @@ func (s *EtcdStore) apply(old *Snapshot, rev int64, evs []*clientv3.Event) *Snap
 	return &snap
 }
 
-func (s *EtcdStore) applyPut(snap *Snapshot, kv *mvccpb.KeyValue) {
-	key := strings.TrimPrefix(string(kv.Key), s.prefix)
+// applyPut applies kv, whose key relative to the prefix is key.
+func (s *EtcdStore) applyPut(snap *Snapshot, key string, kv *mvccpb.KeyValue) {
 	if ok, err := s.applyAuthPut(snap, key, kv); ok {
 		if err != nil {
 			s.log.Error("cluster: metadata key left out of the snapshot", "err", err)
