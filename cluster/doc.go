@@ -53,9 +53,14 @@
 //	      member/wal/    etcd's write-ahead log
 //	      member/snap/   etcd's snapshots and bbolt database
 //
-// etcd owns those files and their format. Adding or replacing a voter of a
-// running quorum (etcd member add/remove) is not done here yet: the voter
-// set is the one the quorum was first started with.
+// etcd owns those files and their format. Each member keeps 5 minutes of
+// revisions (periodic compaction) and takes a raft snapshot every 1,000
+// entries, so that a restarted member, which rebuilds its key index from
+// every revision kept and replays its WAL since its last snapshot, starts
+// in a time bounded by the last minutes of writes, not by every failover
+// since the quorum started. Adding or replacing a voter of a running
+// quorum (etcd member add/remove) is not done here yet: the voter set is
+// the one the quorum was first started with.
 //
 // An external etcd cluster takes the embedded one's place with
 // metadata.store=etcd://h1:2379,h2:2379[/root] (etcds:// for TLS; see

@@ -59,9 +59,27 @@ const (
 	// stopped answering within seconds is the EndpointGuard
 	// (endpoint_guard.go), not the pings.
 	EmbedGRPCKeepAliveMinTime = time.Second
-	// embedCompactionRetention keeps one hour of revisions (periodic
-	// compaction); a watcher that falls further behind resyncs by Get.
-	embedCompactionRetention = "1h"
+	// embedCompactionRetention is the history of revisions the members
+	// keep (etcd's periodic compaction, --auto-compaction-retention):
+	// every 5 minutes each compacts away what is older than 5 minutes.
+	// Tributary reads no old revision but to resume a watch: a broker's
+	// watch resumes from its last revision after a reconnect (seconds)
+	// and one that fell behind a compaction reloads by Get
+	// (EtcdStore.watch, Registration.guard). What is kept costs a
+	// restarted member its start: it rebuilds its key index from every
+	// revision its backend holds (BenchmarkEmbeddedRestart), and a
+	// failover at 10,000 partitions writes ~20,000, so an hour of
+	// failovers made a voter's restart grow by seconds.
+	embedCompactionRetention = 5 * time.Minute
+	// embedSnapshotCount is etcd's --snapshot-count (10,000 by default):
+	// the entries applied between two raft snapshots, hence the most of
+	// its WAL a restarted member replays. Tributary's entries are
+	// transactions of up to 128 partition states (~40 KB), so 10,000 of
+	// them were ~400 MB of WAL to read back; a snapshot is cheap (etcd
+	// keeps its data in the backend, not in the snapshot file), and a
+	// follower behind by up to etcd's 5,000 catch-up entries still
+	// catches up from the log.
+	embedSnapshotCount = 1000
 
 	// DefaultElectionTimeout is the embedded member's raft election
 	// timeout (etcd's --election-timeout, and KRaft's
@@ -175,6 +193,9 @@ type EmbedConfig struct {
 	// defrag is the member's online defragmentation (defrag.go); the
 	// zero value is defaultDefragPolicy. Tests shorten it.
 	defrag defragPolicy
+	// snapshotCount overrides embedSnapshotCount when not 0 (benchmarks
+	// compare the two).
+	snapshotCount uint64
 }
 
 // Embedded is a running embedded etcd member.
@@ -486,7 +507,11 @@ func (c EmbedConfig) etcdConfig(stopping *atomic.Bool) (*embed.Config, string, e
 	cfg.GRPCKeepAliveMinTime = EmbedGRPCKeepAliveMinTime
 	cfg.MaxRequestBytes = EmbedMaxRequestBytes
 	cfg.AutoCompactionMode = embed.CompactorModePeriodic
-	cfg.AutoCompactionRetention = embedCompactionRetention
+	cfg.AutoCompactionRetention = embedCompactionRetention.String()
+	cfg.SnapshotCount = embedSnapshotCount
+	if c.snapshotCount != 0 {
+		cfg.SnapshotCount = c.snapshotCount
+	}
 	cfg.EnableGRPCGateway = false
 	cfg.UnsafeNoFsync = c.UnsafeNoFsync
 	cfg.ElectionMs, cfg.TickMs = electionMs(c.ElectionTimeout)

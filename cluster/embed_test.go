@@ -12,6 +12,7 @@ import (
 
 	"go.etcd.io/etcd/client/pkg/v3/types"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
 
@@ -257,5 +258,31 @@ func TestEmbeddedLogsTheNewQuorumLeader(t *testing.T) {
 			t.Fatal("no surviving member logged the leader it elected")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEmbeddedKeepsMinutesOfHistoryAndShortWAL: the member compacts its
+// history periodically keeping minutes of it, not an hour, and takes a
+// raft snapshot every thousand entries, not ten thousand: both bound
+// what a restarted member reads back before it serves
+// (BenchmarkEmbeddedRestart). Minutes still outlast a broker's watch
+// reconnect, which resumes from its last revision
+// (TestWatchResyncsAfterCompaction covers one that fell behind).
+func TestEmbeddedKeepsMinutesOfHistoryAndShortWAL(t *testing.T) {
+	q := newTestQuorum(t, 1)
+	m, err := StartEmbedded(context.Background(), q.config(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.members[0] = m
+	got := m.etcd.Server.Cfg
+	if got.AutoCompactionMode != embed.CompactorModePeriodic || got.AutoCompactionRetention != embedCompactionRetention {
+		t.Fatalf("etcd compacts in mode %q keeping %v, want %q keeping %v", got.AutoCompactionMode, got.AutoCompactionRetention, embed.CompactorModePeriodic, embedCompactionRetention)
+	}
+	if r := got.AutoCompactionRetention; r < time.Minute || r > 10*time.Minute {
+		t.Fatalf("etcd keeps %v of history: want minutes (longer than a watch reconnect, shorter than the hour that made restarts slow)", r)
+	}
+	if got.SnapshotCount == 0 || got.SnapshotCount > 1000 {
+		t.Fatalf("etcd takes a snapshot every %d entries: a restarted member would replay up to that many transactions of its WAL", got.SnapshotCount)
 	}
 }
