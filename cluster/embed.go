@@ -80,6 +80,15 @@ const (
 	// follower behind by up to etcd's 5,000 catch-up entries still
 	// catches up from the log.
 	embedSnapshotCount = 1000
+	// embedWarningApplyDuration is etcd's --warning-apply-duration (100 ms
+	// by default): an apply slower than it is logged at Warn with the
+	// whole request's text. A failover at 10,000 partitions sends
+	// transactions of 64 partition states (~13 KB of text each) whose
+	// applies took 100-260 ms on a loaded 2-core machine: etcd built and
+	// logged that text for nearly every one, on the busiest member, in
+	// the middle of the storm. Half a second still names an apply slow
+	// enough to matter (half the default election timeout).
+	embedWarningApplyDuration = 500 * time.Millisecond
 
 	// DefaultElectionTimeout is the embedded member's raft election
 	// timeout (etcd's --election-timeout, and KRaft's
@@ -509,6 +518,7 @@ func (c EmbedConfig) etcdConfig(stopping *atomic.Bool) (*embed.Config, string, e
 	cfg.AutoCompactionMode = embed.CompactorModePeriodic
 	cfg.AutoCompactionRetention = embedCompactionRetention.String()
 	cfg.SnapshotCount = embedSnapshotCount
+	cfg.WarningApplyDuration = embedWarningApplyDuration
 	if c.snapshotCount != 0 {
 		cfg.SnapshotCount = c.snapshotCount
 	}

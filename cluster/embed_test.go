@@ -285,4 +285,7 @@ func TestEmbeddedKeepsMinutesOfHistoryAndShortWAL(t *testing.T) {
 	if got.SnapshotCount == 0 || got.SnapshotCount > 1000 {
 		t.Fatalf("etcd takes a snapshot every %d entries: a restarted member would replay up to that many transactions of its WAL", got.SnapshotCount)
 	}
+	if got.WarningApplyDuration != embedWarningApplyDuration {
+		t.Fatalf("etcd logs applies slower than %v with their text, want %v", got.WarningApplyDuration, embedWarningApplyDuration)
+	}
 }
