@@ -205,6 +205,12 @@ func decodePartition(key string, val []byte, version int64) (PartitionState, err
 		p.Version = version
 		return p, nil
 	}
+	return decodePartitionJSON(key, val, version)
+}
+
+// decodePartitionJSON is decodePartition through encoding/json: any form
+// of the value the fast path (parsePartitionV1) declines.
+func decodePartitionJSON(key string, val []byte, version int64) (PartitionState, error) {
 	var v partitionV1
 	if err := decodeValue(key, val, &v); err != nil {
 		return PartitionState{}, err

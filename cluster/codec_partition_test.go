@@ -21,23 +21,6 @@ func jsonEncodePartition(p PartitionState) string {
 	})
 }
 
-// jsonDecodePartition is decodePartition through encoding/json only.
-func jsonDecodePartition(key string, val []byte, version int64) (PartitionState, error) {
-	var v partitionV1
-	if err := decodeValue(key, val, &v); err != nil {
-		return PartitionState{}, err
-	}
-	if partitionKey(v.Topic, v.Partition) != key {
-		return PartitionState{}, fmt.Errorf("cluster: key %s holds partition %s-%d", key, v.Topic, v.Partition)
-	}
-	return PartitionState{
-		Topic: v.Topic, Partition: v.Partition, Replicas: v.Replicas, ISR: v.ISR,
-		Leader: v.Leader, LeaderEpoch: v.LeaderEpoch, PartitionEpoch: v.PartitionEpoch,
-		TargetReplicas: v.TargetReplicas, AddingReplicas: v.AddingReplicas, RemovingReplicas: v.RemovingReplicas,
-		Version: version,
-	}, nil
-}
-
 // randomPartitionStates is states of every shape a partition takes:
 // offline (leader -1), empty and nil lists, reassignments, extreme
 // numbers.
@@ -105,7 +88,7 @@ func TestPartitionValueIsReadAsEncodingJSONReadsIt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := jsonDecodePartition(key, val, 17)
+		want, err := decodePartitionJSON(key, val, 17)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +136,7 @@ func TestPartitionValueInAnotherFormIsReadByEncodingJSON(t *testing.T) {
 			t.Errorf("the fast path read %s as %+v", val, p)
 		}
 		got, gotErr := decodePartition(key, []byte(val), 5)
-		want, wantErr := jsonDecodePartition(key, []byte(val), 5)
+		want, wantErr := decodePartitionJSON(key, []byte(val), 5)
 		if (gotErr == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
 			t.Errorf("decodePartition(%s) = %+v, %v; encoding/json: %+v, %v", val, got, gotErr, want, wantErr)
 		}
@@ -214,7 +197,7 @@ func FuzzPartitionValue(f *testing.F) {
 		if err := json.Unmarshal(val, &v); err != nil {
 			t.Fatalf("fast path read %q, encoding/json refused it: %v", val, err)
 		}
-		want, err := jsonDecodePartition(partitionKey(v.Topic, v.Partition), val, 0)
+		want, err := decodePartitionJSON(partitionKey(v.Topic, v.Partition), val, 0)
 		if err != nil {
 			t.Fatalf("fast path read %q, decodeValue refused it: %v", val, err)
 		}
@@ -236,7 +219,7 @@ func BenchmarkPartitionValue(b *testing.B) {
 	for _, codec := range []string{"fast", "json"} {
 		enc, dec := encodePartition, decodePartition
 		if codec == "json" {
-			enc, dec = jsonEncodePartition, jsonDecodePartition
+			enc, dec = jsonEncodePartition, decodePartitionJSON
 		}
 		b.Run("encode/codec="+codec, func(b *testing.B) {
 			b.ReportAllocs()
