@@ -204,23 +204,11 @@ func (b *logBuffer) has(parts ...string) bool {
 func TestEmbeddedLogsTheNewQuorumLeader(t *testing.T) {
 	q := newTestQuorum(t, 3)
 	logs := make([]*logBuffer, 3)
-	errs := make(chan error, 3)
-	for i := range q.members {
+	q.startAllWith(func(i int, c *EmbedConfig) {
 		logs[i] = &logBuffer{}
-		c := q.config(i)
 		c.ElectionTimeout = 200 * time.Millisecond
 		c.Logger = slog.New(slog.NewTextHandler(logs[i], &slog.HandlerOptions{Level: slog.LevelInfo}))
-		go func() {
-			m, err := StartEmbedded(context.Background(), c)
-			q.members[i] = m
-			errs <- err
-		}()
-	}
-	for range q.members {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	leader := -1
 	for i, m := range q.members {
 		if m.etcd.Server.Leader() == m.etcd.Server.MemberID() {
