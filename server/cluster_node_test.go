@@ -423,6 +423,12 @@ func TestClusterThreeNodesInProcess(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "gone"); err != nil {
 		t.Fatalf("create gone: %v", err)
 	}
+	// Metadata reaches each broker through its own watch: kadm asks node
+	// 1 for the topic's partition count first, so node 1 must know it.
+	tc.waitLocal(tc.node(1), "gone", func(m *tlog.Manager) bool {
+		_, ok := m.Topic("gone")
+		return ok
+	})
 	if r, err := kadm.NewClient(mustClient(t, tc.node(1).addr)).CreatePartitions(ctx, 2, "gone"); err != nil || r["gone"].Err != nil {
 		t.Fatalf("create partitions: %v %v", err, r["gone"].Err)
 	}
