@@ -47,6 +47,9 @@ package clustertest
 //   - Inode numbers are reused by the file system: a file created after
 //     another was deleted may inherit that file's record. This errs on
 //     the side of keeping data (a shorter cut), never of losing more.
+//     A wipe (wipeDataDir) frees a whole disk's inodes at once: it
+//     rewrites the journal as the baseline of what it left, so that no
+//     record of the wiped disk is read against the new one.
 //   - etcd's data dir (metadata/etcd) is left as it is. etcd fsyncs its
 //     WAL before it acknowledges a proposal, through its own code, which
 //     the journal does not see; a power loss cannot lose what it
