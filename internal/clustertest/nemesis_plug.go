@@ -134,10 +134,14 @@ func (k powerNemesis) Inject(ctx context.Context, c *Cluster, st Step) (Fault, e
 	if !n.Running() || n.Paused() {
 		return nil, fmt.Errorf("%w: node %d is down or paused", ErrSkipped, st.Node)
 	}
+	f := &onceFault{nodes: []int{st.Node}, heal: restartIfDown(n)}
 	if _, err := k.p.PowerLoss(st.Node); err != nil {
-		return nil, err
+		// The node may be killed already, its data dir half restored:
+		// the fault is returned with the error, so that the schedule
+		// reports it and the heal restarts the node on what is left.
+		return f, err
 	}
-	return &onceFault{nodes: []int{st.Node}, heal: restartIfDown(n)}, nil
+	return f, nil
 }
 
 // onceFault heals once: a heal that succeeded is not repeated.
