@@ -217,7 +217,7 @@ func applyPowerLoss(dataDir, journal string, rng *rand.Rand) (PowerLossResult, e
 	if err := cutFiles(dataDir, files, dirs, rng, &r); err != nil {
 		return r, err
 	}
-	return r, writeBaseline(dataDir, journal)
+	return r, writeBaseline(dataDir, journal, true)
 }
 
 // ino returns the inode of fi.
@@ -384,8 +384,10 @@ func cutFile(path string, cur int64, d durable, rng *rand.Rand, r *PowerLossResu
 
 // writeBaseline replaces the journal with one record per file and
 // directory under root as it is now: after a power loss, what survived is
-// what is durable.
-func writeBaseline(root, journal string) error {
+// what is durable. Without withRoot, root itself gets no record: its
+// entries are as unknown as at the broker's first start (a directory
+// never fsynced keeps its entries).
+func writeBaseline(root, journal string, withRoot bool) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	err := filepath.WalkDir(root, func(path string, de fs.DirEntry, err error) error {
@@ -402,6 +404,8 @@ func writeBaseline(root, journal string) error {
 			return err
 		}
 		switch {
+		case de.IsDir() && rel == "." && !withRoot:
+			return nil
 		case de.IsDir():
 			ents, err := listDir(path)
 			if err != nil {
