@@ -571,6 +571,15 @@ func testDiskFullRestart(t *testing.T, mnt string, noRoom bool) {
 		}
 	}
 	p.check(t, b, "space back")
+	// What the test says of a full disk holds for whole rounds: every
+	// batch stored is one round's records for its partition.
+	for part := range int32(2) {
+		for _, h := range storedBatches(t, b, "events", part) {
+			if n := h.NextOffset() - h.BaseOffset; n != dfBatchRecords {
+				t.Fatalf("events/%d: a batch of %d records at offset %d, want %d (one per round)", part, n, h.BaseOffset, dfBatchRecords)
+			}
+		}
+	}
 	b.stop()
 	t.Logf("segments: %v", dfVerifyOffline(t, dataDir))
 	t.Logf("done in %v", time.Since(start))
