@@ -342,13 +342,14 @@ func TestClusterGroupConsumerRidesACoordinatorFailover(t *testing.T) {
 	// Kill the coordinator with the next load held open.
 	gate.close()
 	coord.stop(true)
-	var survivors []*clusterTestNode
+	var survivor *clusterTestNode
 	for _, n := range tc.nodes {
 		if n != coord {
-			survivors = append(survivors, n)
+			survivor = n
+			break
 		}
 	}
-	sc := &rawConn{t: t, nc: dialNode(t, survivors[0].addr)}
+	sc := &rawConn{t: t, nc: dialNode(t, survivor.addr)}
 	var next int32
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		node, code := findCoordinatorOn(sc, 4, group)
@@ -416,7 +417,7 @@ func TestClusterGroupConsumerRidesACoordinatorFailover(t *testing.T) {
 		t.Errorf("commit of the raw member in its generation once loaded: %v", err)
 	}
 	// A new admin client: the first one's cached coordinator is dead.
-	adm = kadm.NewClient(mustClient(t, survivors[0].addr))
+	adm = kadm.NewClient(mustClient(t, survivor.addr))
 	after, err := adm.FetchOffsets(ctx, group)
 	if err != nil || after.Error() != nil {
 		t.Fatalf("fetch offsets after the failover: %v %v", err, after.Error())
