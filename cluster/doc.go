@@ -139,8 +139,8 @@
 // ModRevision with Old.Version and puts every New state, or changes
 // nothing and returns ErrConflict (the controller sends at most
 // MaxUpdatesPerTxn). On a voter, these partition writes go through a
-// second client whose one endpoint is the raft leader's, moved as the
-// local member learns of each new leader (LeaderClient,
+// client of the raft leader's client URLs, one per leader, switched as
+// the local member learns of each new leader (LeaderClient,
 // EtcdStoreConfig.Leader): a follower would forward each to the leader,
 // at a cost in etcd CPU a failover's thousands of them feel. While that
 // client is not connected, or when it fails to reach its member, the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -28,39 +29,50 @@ type LeaderSource interface {
 
 var _ LeaderSource = (*Embedded)(nil)
 
-// LeaderClient is an etcd client whose one endpoint is the raft
-// leader's, moved on every change of leader. The etcd client spreads
-// requests over every member it is given, and a write sent to a follower
-// costs the follower's gRPC, its forward to the leader and the leader's
-// own work: during a failover's storm of controller transactions etcd's
-// CPU is the bottleneck (EtcdStoreConfig.Leader).
+// LeaderClient is an etcd client of the raft leader's client URLs,
+// replaced on every change of leader. The etcd client spreads requests
+// over every member it is given, and a write sent to a follower costs
+// the follower's gRPC, its forward to the leader and the leader's own
+// work: during a failover's storm of controller transactions etcd's CPU
+// is the bottleneck (EtcdStoreConfig.Leader).
+//
+// It keeps one clientv3.Client per leader it has followed, and never
+// moves a client's endpoints: clientv3's SetEndpoints writes its
+// resolver's state unsynchronised while gRPC may be building that
+// resolver on another goroutine (at the first request, and again each
+// time the connection leaves idle), a data race the race detector sees.
+// A handful of voters makes a handful of clients; past maxLeaderClients
+// the ones not in use are closed.
 type LeaderClient struct {
-	cli *clientv3.Client
+	cfg clientv3.Config
 	src LeaderSource
-	// pinned is whether cli's endpoint is the leader's (false while the
-	// source knows of none, or before it first did); written by run.
-	pinned atomic.Bool
-	// current is cli's endpoint list; owned by run.
-	current []string
+	// cur is the client of the leader the source last named, nil while
+	// it knows of none (or before it first did); written by run.
+	cur atomic.Pointer[clientv3.Client]
+	// clients are the clients made so far, by their endpoints; owned by
+	// run (and by Close once run has returned).
+	clients map[string]*clientv3.Client
 	done    chan struct{}
 	wg      sync.WaitGroup
 }
 
+// maxLeaderClients bounds the clients a LeaderClient keeps: more than
+// the voters of any quorum, so that only members replaced under new
+// URLs cost a client's close.
+const maxLeaderClients = 8
+
 // NewLeaderClient dials the leader src knows of with cfg (the TLS,
-// credentials and dial options of the store's client); cfg.Endpoints
-// are dialled instead while src knows of no leader, and the client is
-// not used for writes until it does. Close stops it.
+// credentials and dial options of the store's client; its Endpoints are
+// not used): cfg.Endpoints are replaced by the leader's client URLs.
+// Until src knows of a leader the client is not used for writes. Close
+// stops it.
 func NewLeaderClient(cfg clientv3.Config, src LeaderSource) (*LeaderClient, error) {
-	urls := src.LeaderClientURLs()
-	if len(urls) > 0 {
-		cfg.Endpoints = urls
+	l := &LeaderClient{cfg: cfg, src: src, clients: map[string]*clientv3.Client{}, done: make(chan struct{})}
+	if urls := src.LeaderClientURLs(); len(urls) > 0 {
+		if err := l.follow(urls); err != nil {
+			return nil, err
+		}
 	}
-	cli, err := clientv3.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: etcd client for the quorum leader %v: %w", cfg.Endpoints, err)
-	}
-	l := &LeaderClient{cli: cli, src: src, current: slices.Clone(cfg.Endpoints), done: make(chan struct{})}
-	l.pinned.Store(len(urls) > 0)
 	l.wg.Go(l.run)
 	return l, nil
 }
@@ -72,11 +84,8 @@ func (l *LeaderClient) run() {
 		// is not missed.
 		changed := l.src.LeaderChanged()
 		if urls := l.src.LeaderClientURLs(); len(urls) > 0 {
-			if !slices.Equal(urls, l.current) {
-				l.cli.SetEndpoints(urls...)
-				l.current = urls
-			}
-			l.pinned.Store(true)
+			// clientv3.New only fails on a config that New already took.
+			_ = l.follow(urls)
 		}
 		select {
 		case <-changed:
@@ -86,31 +95,77 @@ func (l *LeaderClient) run() {
 	}
 }
 
-// Endpoints returns the endpoints the client dials now.
-func (l *LeaderClient) Endpoints() []string { return l.cli.Endpoints() }
+// follow makes the client of urls the current one, dialling it if it is
+// new. A client is lazy: it connects at its first request (ready wakes
+// it), so dialling a leader that has just died blocks nothing.
+func (l *LeaderClient) follow(urls []string) error {
+	key := strings.Join(urls, ",")
+	cli, ok := l.clients[key]
+	if !ok {
+		cfg := l.cfg
+		cfg.Endpoints = slices.Clone(urls)
+		var err error
+		if cli, err = clientv3.New(cfg); err != nil {
+			return fmt.Errorf("cluster: etcd client for the quorum leader %v: %w", urls, err)
+		}
+		if len(l.clients) >= maxLeaderClients {
+			// A write in flight on a closed client fails as any write
+			// to an unreachable member does, and is written again.
+			cur := l.cur.Load()
+			for k, c := range l.clients {
+				if c != cur {
+					_ = c.Close()
+					delete(l.clients, k)
+				}
+			}
+		}
+		l.clients[key] = cli
+	}
+	l.cur.Store(cli)
+	return nil
+}
+
+// Endpoints returns the endpoints of the current leader's client, nil
+// while there is none.
+func (l *LeaderClient) Endpoints() []string {
+	if cli := l.cur.Load(); cli != nil {
+		return cli.Endpoints()
+	}
+	return nil
+}
 
 // ready returns the client while its endpoint is the leader's and its
 // connection is up, nil otherwise (the caller writes through its other
 // client). A connection gone idle is woken for the next write.
 func (l *LeaderClient) ready() *clientv3.Client {
-	if l == nil || !l.pinned.Load() {
+	if l == nil {
 		return nil
 	}
-	conn := l.cli.ActiveConnection()
+	cli := l.cur.Load()
+	if cli == nil {
+		return nil
+	}
+	conn := cli.ActiveConnection()
 	switch conn.GetState() {
 	case connectivity.Ready:
-		return l.cli
+		return cli
 	case connectivity.Idle:
 		conn.Connect()
 	}
 	return nil
 }
 
-// Close stops following the leader and closes the client.
+// Close stops following the leader and closes its clients.
 func (l *LeaderClient) Close() error {
 	close(l.done)
 	l.wg.Wait()
-	return l.cli.Close()
+	l.cur.Store(nil)
+	var errs []error
+	for _, c := range l.clients {
+		errs = append(errs, c.Close())
+	}
+	clear(l.clients)
+	return errors.Join(errs...)
 }
 
 // unreachable is whether err says the member could not be reached or

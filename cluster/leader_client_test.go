@@ -241,3 +241,88 @@ func TestControllerPartitionWritesFallBackWhenTheLeaderClientsMemberDies(t *test
 		}
 	}
 }
+
+// movingLeader is a LeaderSource whose leader the test moves.
+type movingLeader struct {
+	mu      sync.Mutex
+	urls    []string      // guarded by mu
+	changed chan struct{} // guarded by mu; closed by move
+}
+
+func newMovingLeader(urls ...string) *movingLeader {
+	return &movingLeader{urls: urls, changed: make(chan struct{})}
+}
+
+func (m *movingLeader) LeaderClientURLs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.urls
+}
+
+func (m *movingLeader) LeaderChanged() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
+}
+
+func (m *movingLeader) move(urls ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.urls = urls
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// A new leader named while the client of the old one is still making its
+// first connection (gRPC builds the client's resolver on a goroutine of
+// its own then) is followed without a data race, and the writes reach
+// it; a leader named again reuses its client.
+func TestLeaderClientFollowsALeaderNamedWhileItsFirstConnectionStarts(t *testing.T) {
+	q := newTestQuorum(t, 3)
+	q.startAll()
+	eps := q.endpoints()
+	urls := make([]string, len(eps))
+	for i, ep := range eps {
+		urls[i] = "http://" + ep
+	}
+	log := &txnLog{by: map[string]int{}}
+	cfg := clientv3.Config{DialTimeout: 5 * time.Second, Logger: zap.NewNop(), DialOptions: []grpc.DialOption{log.dialOption()}}
+	for round := range 10 {
+		from, to := round%3, (round+1)%3
+		src := newMovingLeader(urls[from])
+		lc, err := NewLeaderClient(cfg, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A write starts the first connection while the leader moves.
+		started := make(chan struct{})
+		go func() {
+			defer close(started)
+			lc.ready()
+		}()
+		src.move(urls[to])
+		<-started
+		pollUntil(t, "the leader client on the moved leader", func() bool {
+			e := lc.Endpoints()
+			return len(e) == 1 && e[0] == urls[to] && lc.ready() != nil
+		})
+		log.take()
+		if _, err := lc.ready().Txn(ctxT(t)).Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got := log.take(); got[eps[to]] != 1 || len(got) != 1 {
+			t.Fatalf("round %d: a write through the leader client reached %v, want %s only", round, got, eps[to])
+		}
+		first := lc.cur.Load()
+		src.move(urls[from])
+		pollUntil(t, "the leader client back on the first leader", func() bool {
+			e := lc.Endpoints()
+			return len(e) == 1 && e[0] == urls[from]
+		})
+		src.move(urls[to])
+		pollUntil(t, "the leader client on the moved leader again", func() bool { return lc.cur.Load() == first })
+		if err := lc.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	}
+}
