@@ -235,3 +235,39 @@ func TestManagerMappingsStayBoundedThroughTruncations(t *testing.T) {
 		}
 	}
 }
+
+// TestManagerParksRolledSegmentsOnceFlushed: the segments a burst of
+// rolls seals before any flush cannot be parked when the cache takes
+// them (they still hold their descriptors); the flush that covers them
+// (Sync here, the Manager's flush of rolled segments alike: both go
+// through syncTo) parks them, so the broker keeps no more than
+// MappedSegments sealed segments mapped, not every segment rolled since
+// the cache last took one.
+func TestManagerParksRolledSegmentsOnceFlushed(t *testing.T) {
+	const partitions, mapped = 3, 4
+	dir := t.TempDir()
+	opts := quietOptions()
+	opts.MappedSegments = mapped
+	opts.FlushSchedulerInterval = time.Hour // nothing flushes during the burst
+	m := openManager(t, dir, opts)
+	topic, err := m.CreateTopic("t", partitions, map[string]string{log.ConfigSegmentBytes: "16384"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	for _, l := range topic.Partitions {
+		appendRecords(t, l, 200, 5, now, 1)
+		if l.NumSegments() <= mapped {
+			t.Fatalf("%d segments, want more than MappedSegments %d", l.NumSegments(), mapped)
+		}
+	}
+	limit := 3*partitions + 3*mapped
+	for _, l := range topic.Partitions {
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := mappedFiles(t, dir); total(got) > limit {
+		t.Errorf("after every partition's Sync: %d mappings, want at most %d: %v", total(got), limit, got)
+	}
+}
