@@ -144,7 +144,10 @@
 // EtcdStoreConfig.Leader): a follower would forward each to the leader,
 // at a cost in etcd CPU a failover's thousands of them feel. While that
 // client is not connected, or when it fails to reach its member, the
-// same transaction goes through the store's client.
+// same transaction goes through the store's client. A partition write
+// still unanswered when the local member learns of a new leader is sent
+// again (a follower that forwarded it to a leader that died would answer
+// only at etcd's request timeout, seconds later).
 //
 // A larger topic is staged (stage_etcd.go). The visibility rule every
 // Snapshot keeps: a partition key is shown only while its topic key

@@ -52,8 +52,23 @@ type LeaderClient struct {
 	// clients are the clients made so far, by their endpoints; owned by
 	// run (and by Close once run has returned).
 	clients map[string]*clientv3.Client
-	done    chan struct{}
-	wg      sync.WaitGroup
+	// leaderTerm lasts while the leader the source names stays the same:
+	// run cancels it, with errQuorumLeaderMoved, once it follows the
+	// next (EtcdStore.partitionTxn).
+	leaderTerm atomic.Pointer[leaderTerm]
+	done       chan struct{}
+	wg         sync.WaitGroup
+}
+
+// leaderTerm is a context that ends when the source names a new leader.
+type leaderTerm struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+func newLeaderTerm() *leaderTerm {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &leaderTerm{ctx: ctx, cancel: cancel}
 }
 
 // maxLeaderClients bounds the clients a LeaderClient keeps: more than
@@ -68,6 +83,7 @@ const maxLeaderClients = 8
 // stops it.
 func NewLeaderClient(cfg clientv3.Config, src LeaderSource) (*LeaderClient, error) {
 	l := &LeaderClient{cfg: cfg, src: src, clients: map[string]*clientv3.Client{}, done: make(chan struct{})}
+	l.leaderTerm.Store(newLeaderTerm())
 	if urls := src.LeaderClientURLs(); len(urls) > 0 {
 		if err := l.follow(urls); err != nil {
 			return nil, err
@@ -79,7 +95,7 @@ func NewLeaderClient(cfg clientv3.Config, src LeaderSource) (*LeaderClient, erro
 
 // run follows the source's leader changes.
 func (l *LeaderClient) run() {
-	for {
+	for moved := false; ; moved = true {
 		// Subscribed before reading the leader: a change between the two
 		// is not missed.
 		changed := l.src.LeaderChanged()
@@ -87,12 +103,25 @@ func (l *LeaderClient) run() {
 			// clientv3.New only fails on a config that New already took.
 			_ = l.follow(urls)
 		}
+		if moved {
+			// After follow: a write sent again goes to the new leader.
+			l.leaderTerm.Swap(newLeaderTerm()).cancel(errQuorumLeaderMoved)
+		}
 		select {
 		case <-changed:
 		case <-l.done:
 			return
 		}
 	}
+}
+
+// term returns a context that ends, with errQuorumLeaderMoved as its
+// cause, when the source next names a new leader (nil for a nil l).
+func (l *LeaderClient) term() context.Context {
+	if l == nil {
+		return nil
+	}
+	return l.leaderTerm.Load().ctx
 }
 
 // follow makes the client of urls the current one, dialling it if it is

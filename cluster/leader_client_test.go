@@ -326,3 +326,64 @@ func TestLeaderClientFollowsALeaderNamedWhileItsFirstConnectionStarts(t *testing
 		}
 	}
 }
+
+// A partition write that the raft leader's client sent and that goes
+// unanswered (a member forwarded it to a leader that then died: etcd
+// answers only at its request timeout) is sent again as soon as the
+// member names a new leader, and commits once.
+func TestControllerPartitionWriteInFlightIsSentAgainWhenTheQuorumLeaderMoves(t *testing.T) {
+	q := newTestQuorum(t, 3)
+	q.startAll()
+	eps := q.endpoints()
+	src := newMovingLeader("http://" + eps[0])
+	var hang atomic.Bool
+	hung := make(chan struct{})
+	hangOnce := grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if method == "/etcdserverpb.KV/Txn" && hang.CompareAndSwap(true, false) {
+			close(hung)
+			<-ctx.Done()
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	cfg := clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	lcfg := cfg
+	lcfg.DialOptions = []grpc.DialOption{hangOnce}
+	lc, err := NewLeaderClient(lcfg, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lc.Close() })
+	s, err := OpenEtcdStore(ctxT(t), EtcdStoreConfig{ClusterID: "test-cluster", Client: cli, Leader: lc, SessionTimeout: testTTL, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	topic, parts := testTopic("t", 1, 1)
+	if err := s.CreateTopic(ctxT(t), topic, parts); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, "the leader client connected", func() bool { return lc.ready() != nil })
+
+	hang.Store(true)
+	go func() {
+		<-hung
+		src.move("http://" + eps[1])
+	}()
+	bumpAll(t, s, s, "t") // fails at ctxT's deadline if the write is not sent again
+	select {
+	case <-hung:
+	default:
+		t.Fatal("the partition write did not go through the leader client")
+	}
+	for _, p := range s.Snapshot().Partitions.All() {
+		if p.PartitionEpoch != 1 {
+			t.Fatalf("partition %d at epoch %d after one write, want 1", p.Partition, p.PartitionEpoch)
+		}
+	}
+}

@@ -710,7 +710,7 @@ func (s *EtcdStore) commitPartitions(ctx context.Context, fence []clientv3.Cmp, 
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", u.Old.Version))
 		ops = append(ops, clientv3.OpPut(key, encodePartition(u.New)))
 	}
-	ok, rev, err := s.txnOn(ctx, s.leader.ready(), fence, cmps, ops)
+	ok, rev, err := s.partitionTxn(ctx, fence, cmps, ops)
 	if err != nil {
 		return 0, fmt.Errorf("cluster: update %d partitions: %w", len(updates), err)
 	}
@@ -726,6 +726,40 @@ func (s *EtcdStore) commitPartitions(ctx context.Context, fence []clientv3.Cmp, 
 // first, so one round trip tells ErrFenced from a lost compare.
 func (s *EtcdStore) txn(ctx context.Context, fence, cmps []clientv3.Cmp, ops []clientv3.Op) (ok bool, rev int64, err error) {
 	return s.txnOn(ctx, nil, fence, cmps, ops)
+}
+
+// errQuorumLeaderMoved is the cause a partition write in flight is
+// cancelled with when the local member learns of a new raft leader.
+var errQuorumLeaderMoved = errors.New("cluster: the metadata quorum's leader changed while the write was in flight")
+
+// partitionTxn is txn for the controller's partition writes: sent
+// through the raft leader's client (txnOn), and sent again if the raft
+// leader changes before it is answered. A write that a member forwarded
+// to a leader that has just died is lost with it, and etcd answers it
+// only at its request timeout (5 s plus two election timeouts), while
+// the new leader is known within an election: a failover's partition
+// moves would wait those seconds. Sending it again is safe: the
+// compares of a write that did commit unseen fail (ErrConflict) and the
+// controller reads again, as after any lost compare.
+func (s *EtcdStore) partitionTxn(ctx context.Context, fence, cmps []clientv3.Cmp, ops []clientv3.Op) (ok bool, rev int64, err error) {
+	for {
+		// The term is taken before the client is chosen: a leader named
+		// between the two still cancels the write.
+		term := s.leader.term()
+		if term == nil {
+			return s.txnOn(ctx, s.leader.ready(), fence, cmps, ops)
+		}
+		wctx, cancel := context.WithCancelCause(ctx)
+		stop := context.AfterFunc(term, func() { cancel(context.Cause(term)) })
+		ok, rev, err = s.txnOn(wctx, s.leader.ready(), fence, cmps, ops)
+		stop()
+		moved := errors.Is(context.Cause(wctx), errQuorumLeaderMoved)
+		cancel(nil)
+		if err == nil || !moved || ctx.Err() != nil {
+			return ok, rev, err
+		}
+		s.log.Debug("cluster: the quorum leader changed while a partition write was in flight; sending it again", "err", err)
+	}
 }
 
 // txnOn is txn sent through leader (LeaderClient.ready) when it is not

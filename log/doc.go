@@ -292,7 +292,14 @@
 // by path, on the same inode (see package segment). At
 // most Options.MappedSegments sealed segments stay memory-mapped; the
 // least recently read are parked and mapped again when read (see package
-// segment).
+// segment). A segment rolled is parked only once flushed, so the flush
+// that covers newly sealed segments trims the cache again (syncTo).
+// Mappings therefore follow data, never leadership changes: a partition's
+// active segment maps its .log (once), its .timeindex from its first
+// batch and its .index from its first entry, so a broker holds at most
+// 3 x partitions + 3 x MappedSegments of them (plus segments readers
+// still hold), which vm.max_map_count (65,530 by default) must allow:
+// about 17,000 partitions with the default MappedSegments.
 //
 // # Log compaction (cleanup.policy=compact)
 //

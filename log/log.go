@@ -758,16 +758,32 @@ func (l *Log) Sync() error {
 // caller that finds nobody syncing becomes the syncer and fsyncs for all
 // appends made so far, so concurrent callers share one fsync.
 func (l *Log) syncTo(target int64) error {
+	sealedFlushed, err := l.flushTo(target)
+	if sealedFlushed && l.segCache != nil {
+		// The segments sealed since the last flush have just given up
+		// their descriptors, so they can be parked now; the cache took
+		// them at the roll, when they could not be, and would keep them
+		// mapped past its capacity until its next Add.
+		l.segCache.Trim()
+	}
+	return err
+}
+
+// flushTo is syncTo's flush. It also reports whether the flush covered
+// segments sealed since the last one: they have given up their file
+// descriptors and may be parked now.
+func (l *Log) flushTo(target int64) (sealedFlushed bool, err error) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	if err := l.stickyErr(); err != nil {
-		return err
+		return false, err
 	}
 	// Read before the segments are: every segment ending at or below it
 	// is sealed by then, so its Sync below closes its descriptor.
 	sealedAt := l.sealedEnd.Load()
-	if l.flushedOffset.Load() >= target && l.sealedSynced.Load() >= sealedAt {
-		return nil
+	prevSealed := l.sealedSynced.Load()
+	if l.flushedOffset.Load() >= target && prevSealed >= sealedAt {
+		return false, nil
 	}
 	pending := l.unflushed.Load()
 	end := l.nextOffset.Load()
@@ -788,7 +804,6 @@ func (l *Log) syncTo(target int64) error {
 		}
 	}
 	l.segMu.RUnlock()
-	var err error
 	start := time.Now()
 	if len(segs) > 0 {
 		observeSync(syncOpFlush, l.dir)
@@ -810,13 +825,13 @@ func (l *Log) syncTo(target int64) error {
 	if err != nil {
 		// An fsync error may have dropped dirty pages: nothing after the
 		// last good flush can be trusted any more (fsyncgate).
-		return l.poison(fmt.Errorf("log: fsync %s: %w", l.dir, err))
+		return false, l.poison(fmt.Errorf("log: fsync %s: %w", l.dir, err))
 	}
 	l.flushedOffset.Store(end)
 	l.sealedSynced.Store(max(l.sealedSynced.Load(), min(sealedAt, end)))
 	l.unflushed.Add(-pending)
 	l.lastFlush.Store(sinceStart())
-	return nil
+	return min(sealedAt, end) > prevSealed, nil
 }
 
 // Checkpoint writes the recovery checkpoint (flushed offset and log start

@@ -102,7 +102,9 @@
 // next Acquire maps them again (read-only, at the segment's exact size),
 // so that a broker with many partitions of many segments stays under
 // vm.max_map_count. A Cache of a given capacity parks the least recently
-// read segments (clock order) as others are mapped. Park only takes a
+// read segments (clock order) as others are mapped, and when its owner
+// has flushed sealed segments (Trim): a segment is added when sealed,
+// before it can be parked. Park only takes a
 // segment whose reference count is exactly its owner's, swapping it for a
 // large negative value while it unmaps (Acquire waits for it, then maps
 // the segment again), so a view a reader holds is never unmapped under it.

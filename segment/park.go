@@ -67,13 +67,37 @@ func (c *Cache) Add(s *Segment) {
 		s.inCache = true
 		c.ring = append(c.ring, s)
 	}
-	for scanned := 0; len(c.ring) > c.max && scanned < 2*len(c.ring); scanned++ {
+	c.trimLocked()
+}
+
+// Trim parks segments until the cache is within its capacity or none can
+// be parked now, as Add does. A segment is added when it is sealed, before
+// it is flushed, and an unflushed one cannot be parked: the caller that
+// flushes sealed segments calls Trim, or after a burst of rolls they would
+// all stay mapped, past the capacity, until the next Add.
+func (c *Cache) Trim() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.trimLocked()
+}
+
+// trimLocked is Trim. Caller holds c.mu.
+func (c *Cache) trimLocked() {
+	// The hand passes each segment up to three times: a first pass may
+	// only clear its used mark, the second parks it, and the third covers
+	// the segments a removal moved from the end of the ring into the
+	// hand's place after the hand had wrapped past them. Counted in moves
+	// of the hand, not in segments looked at, so that parking some does
+	// not use up the passes the others need.
+	moves := 3 * len(c.ring)
+	for len(c.ring) > c.max && moves > 0 {
 		if c.hand >= len(c.ring) {
 			c.hand = 0
 		}
 		x := c.ring[c.hand]
 		if x.refs.Load() > 0 && (x.used.Swap(false) || !x.Park()) {
 			c.hand++
+			moves--
 			continue
 		}
 		// Parked, or closed: out of the ring.

@@ -128,6 +128,66 @@ func TestCacheBoundsMappedSegments(t *testing.T) {
 	}
 }
 
+// TestCacheTrimParksSegmentsFlushedAfterTheirAdd: the cache takes a
+// segment when it is sealed, before it is flushed, and cannot park it
+// then; once flushed, Trim parks it, down to the capacity, however many
+// segments that cannot be parked yet (not flushed) lie in the ring
+// between them and however recently they were read.
+func TestCacheTrimParksSegmentsFlushedAfterTheirAdd(t *testing.T) {
+	dir := t.TempDir()
+	const capacity, n = 2, 12
+	cache := NewCache(capacity)
+	var segs []*Segment
+	var wants [][][]byte
+	for i := range n {
+		s, err := Create(dir, int64(i)*1000, Config{IndexIntervalBytes: 512, InitialMapBytes: 1 << 20, Cache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		wants = append(wants, appendN(t, s, 30, 10, 100, 1000))
+		if err := s.Seal(); err != nil {
+			t.Fatal(err)
+		}
+		cache.Add(s)
+		segs = append(segs, s)
+	}
+	if got := cache.Len(); got != n {
+		t.Fatalf("cache holds %d unflushed segments, want all %d (none can be parked)", got, n)
+	}
+	// Every other segment is flushed, then read (marked used).
+	for i := 0; i < n; i += 2 {
+		if err := segs[i].Sync(); err != nil {
+			t.Fatal(err)
+		}
+		checkBatches(t, segs[i], wants[i])
+	}
+	cache.Trim()
+	if got := cache.Len(); got != n/2 {
+		t.Errorf("after Trim the cache holds %d segments, want the %d not flushed", got, n/2)
+	}
+	for i, s := range segs {
+		if want := i%2 == 0; s.Parked() != want {
+			t.Errorf("segment %d (flushed %v): parked %v", i, want, s.Parked())
+		}
+	}
+	for i := 1; i < n; i += 2 {
+		if err := segs[i].Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cache.Trim()
+	if got := cache.Len(); got != capacity {
+		t.Errorf("once every segment is flushed, Trim leaves %d mapped, want the capacity %d", got, capacity)
+	}
+	if got := mappingsOf(t, dir); got > 3*capacity {
+		t.Errorf("%d mappings, want at most %d (three for each segment the cache keeps)", got, 3*capacity)
+	}
+	for i, s := range segs {
+		checkBatches(t, s, wants[i])
+	}
+}
+
 // TestParkKeepsAReplacedSegmentsView: once the owner has closed or
 // deleted a segment (retention, a cleaner swap, a truncation), the one
 // reference left is a reader's: Park must not unmap its view.

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -166,28 +167,114 @@ func (p *dfProduced) value(topic string, part int32) string {
 	return s + strings.Repeat("x", max(dfRecordBytes-len(s), 0))
 }
 
-// produce sends n records to each of parts of topic in one ProduceSync
-// and records the acknowledged ones, checking that each lands exactly at
-// the partition's next offset. It returns how many failed, each with
-// KAFKA_STORAGE_ERROR (any other error fails the test).
-func (p *dfProduced) produce(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, n int, parts ...int32) (failed int) {
+// dfProducer produces for the disk-full tests, each partition's records
+// of a produce call as exactly one batch.
+//
+// That matters because a full disk refuses a batch by its size: one that
+// still fits in the partly written last block of a segment (which a
+// bigger batch's refusal leaves free) is rightly taken. kgo batches what
+// it has buffered when it drains, which depends on timing: with its
+// default 10 ms linger a loaded machine can send a round of 16 records
+// as 8 + 8, and even with manual flushing the drain loop of one Flush can
+// outlive it and send what the next round has buffered so far.
+// So each produce call has a client of its own that flushes manually
+// (nothing drains before Flush), and flushes only once every record has
+// been assigned to its partition's batch (a new client does that once it
+// has learnt the topic's partitions).
+type dfProducer struct {
+	b    *testBroker
+	opts []kgo.Opt
+}
+
+// dfProducerMaxRecords bounds the records of one produce call: the
+// channel that the partitioned hook feeds holds that many, so the hook
+// never blocks.
+const dfProducerMaxRecords = 256
+
+// dfPartitionedHook gets a value per record the client has assigned to a
+// partition.
+type dfPartitionedHook chan<- struct{}
+
+func (h dfPartitionedHook) OnProduceRecordPartitioned(*kgo.Record, int32) { h <- struct{}{} }
+
+// newDFProducer produces to b, to explicit partitions, uncompressed, with
+// opts.
+func newDFProducer(b *testBroker, opts ...kgo.Opt) *dfProducer {
+	return &dfProducer{b: b, opts: opts}
+}
+
+// client is a new client of the producer's, and the channel its
+// partitioned hook feeds. The caller closes it.
+func (d *dfProducer) client(t *testing.T) (*kgo.Client, <-chan struct{}) {
 	t.Helper()
-	var recs []*kgo.Record
+	partitioned := make(chan struct{}, dfProducerMaxRecords)
+	opts := append([]kgo.Opt{kgo.SeedBrokers(d.b.addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ManualFlushing(),
+		kgo.WithHooks(dfPartitionedHook(partitioned))}, d.opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatalf("kgo client: %v", err)
+	}
+	return cl, partitioned
+}
+
+// produce sends n records to each of parts of topic, each partition's as
+// one batch, and records the acknowledged ones, checking that each lands
+// exactly at the partition's next offset and that each batch was taken or
+// refused whole. It returns how many records failed, each with
+// KAFKA_STORAGE_ERROR (any other error fails the test).
+func (p *dfProduced) produce(t *testing.T, ctx context.Context, prod *dfProducer, topic string, n int, parts ...int32) (failed int) {
+	t.Helper()
+	if n*len(parts) > dfProducerMaxRecords {
+		t.Fatalf("produce of %d records: at most %d at once", n*len(parts), dfProducerMaxRecords)
+	}
+	cl, partitioned := prod.client(t)
+	defer cl.Close()
+	var (
+		mu      sync.Mutex
+		res     []kgo.ProduceResult
+		wg      sync.WaitGroup
+		settled = make(chan struct{}, n*len(parts))
+	)
+	wg.Add(n * len(parts))
 	for _, part := range parts {
 		for range n {
-			recs = append(recs, &kgo.Record{Topic: topic, Partition: part, Value: []byte(p.value(topic, part))})
+			r := &kgo.Record{Topic: topic, Partition: part, Value: []byte(p.value(topic, part))}
+			cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+				mu.Lock()
+				res = append(res, kgo.ProduceResult{Record: r, Err: err})
+				mu.Unlock()
+				settled <- struct{}{}
+				wg.Done()
+			})
 		}
 	}
-	res := cl.ProduceSync(ctx, recs...)
+	// Before Flush a record is either assigned to its partition or has
+	// failed without ever being (its promise ran): once each has done
+	// one or the other, every partition's records are one batch.
+	for range n * len(parts) {
+		select {
+		case <-partitioned:
+		case <-settled:
+		case <-ctx.Done():
+			t.Fatalf("produce to %s: records not assigned to their partitions: %v", topic, ctx.Err())
+		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatalf("produce to %s: flush: %v", topic, err)
+	}
+	wg.Wait()
 	if p.acked[topic] == nil {
 		p.acked[topic] = map[int32][]string{}
 	}
+	failedIn := map[int32]int{}
 	for _, r := range res {
 		if r.Err != nil {
 			if !errors.Is(r.Err, kerr.KafkaStorageError) {
 				t.Fatalf("produce to %s/%d: %v, want KAFKA_STORAGE_ERROR or success", topic, r.Record.Partition, r.Err)
 			}
 			failed++
+			failedIn[r.Record.Partition]++
 			continue
 		}
 		got := p.acked[topic][r.Record.Partition]
@@ -196,13 +283,18 @@ func (p *dfProduced) produce(t *testing.T, ctx context.Context, cl *kgo.Client, 
 		}
 		p.acked[topic][r.Record.Partition] = append(got, string(r.Record.Value))
 	}
+	for part, f := range failedIn {
+		if f != n {
+			t.Fatalf("%s/%d: %d of the %d records of one batch refused: a batch is taken or refused whole", topic, part, f, n)
+		}
+	}
 	return failed
 }
 
 // fillUp produces batches to both partitions of events until both refuse
 // a whole round with KAFKA_STORAGE_ERROR, then checks that they keep
 // refusing.
-func (p *dfProduced) fillUp(t *testing.T, ctx context.Context, prod *kgo.Client, mnt string) {
+func (p *dfProduced) fillUp(t *testing.T, ctx context.Context, prod *dfProducer, mnt string) {
 	t.Helper()
 	before := [2]int{len(p.acked["events"][0]), len(p.acked["events"][1])}
 	deadline := time.Now().Add(60 * time.Second)
@@ -439,9 +531,8 @@ func testDiskFullRestart(t *testing.T, mnt string, noRoom bool) {
 	ctx := testContext(t)
 	segBytes, flush := fmt.Sprint(dfSegmentBytes), "1"
 	createTopics(t, kadm.NewClient(b.client()), 2, map[string]*string{"segment.bytes": &segBytes, "flush.messages": &flush}, "events")
-	prodOpts := []kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite(),
-		kgo.RecordRetries(0), kgo.ProducerBatchCompression(kgo.NoCompression())}
-	prod := b.client(prodOpts...)
+	prodOpts := []kgo.Opt{kgo.DisableIdempotentWrite(), kgo.RecordRetries(0)}
+	prod := newDFProducer(b, prodOpts...)
 	p := &dfProduced{acked: map[string]map[int32][]string{}}
 	fillers := []string{filepath.Join(mnt, "filler")}
 	dfFill(t, fillers[0], dfUsable(t, mnt)-dfSlack)
@@ -463,7 +554,7 @@ func testDiskFullRestart(t *testing.T, mnt string, noRoom bool) {
 	}
 	b = startBrokerIn(t, dataDir, noAutoCreate)
 	p.check(t, b, "restart on a full disk")
-	prod = b.client(prodOpts...)
+	prod = newDFProducer(b, prodOpts...)
 	for range 3 {
 		if n := p.produce(t, ctx, prod, "events", dfBatchRecords, 0, 1); n != 2*dfBatchRecords {
 			t.Fatalf("%d of %d records failed on a full disk after restart", n, 2*dfBatchRecords)
@@ -480,6 +571,15 @@ func testDiskFullRestart(t *testing.T, mnt string, noRoom bool) {
 		}
 	}
 	p.check(t, b, "space back")
+	// What the test says of a full disk holds for whole rounds: every
+	// batch stored is one round's records for its partition.
+	for part := range int32(2) {
+		for _, h := range storedBatches(t, b, "events", part) {
+			if n := h.NextOffset() - h.BaseOffset; n != dfBatchRecords {
+				t.Fatalf("events/%d: a batch of %d records at offset %d, want %d (one per round)", part, n, h.BaseOffset, dfBatchRecords)
+			}
+		}
+	}
 	b.stop()
 	t.Logf("segments: %v", dfVerifyOffline(t, dataDir))
 	t.Logf("done in %v", time.Since(start))
@@ -502,8 +602,8 @@ func testDiskFullMounted(t *testing.T, mnt string) {
 
 	// A producer that reports every failure at once: no idempotence (whose
 	// sequences would forbid giving up on a batch) and no retries.
-	prod := b.client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite(),
-		kgo.RecordRetries(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	prod := newDFProducer(b, kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
+	cl := b.client() // for the group commits
 	p := &dfProduced{acked: map[string]map[int32][]string{}}
 	if n := p.produce(t, ctx, prod, "other", 10, 0); n != 0 {
 		t.Fatalf("%d records failed on an empty disk", n)
@@ -514,16 +614,16 @@ func testDiskFullMounted(t *testing.T, mnt string) {
 	// commits of one group to seal them: the cleaner has output to write
 	// while the disk is full.
 	for i := range dfCleanGroups {
-		if code := dfCommit(t, ctx, prod, fmt.Sprintf("df-clean-%02d", i), int64(i), 4000, "other"); code != 0 {
+		if code := dfCommit(t, ctx, cl, fmt.Sprintf("df-clean-%02d", i), int64(i), 4000, "other"); code != 0 {
 			t.Fatalf("commit %d: %v", i, kerr.ErrorForCode(code))
 		}
 	}
 	for i := range 500 {
-		if code := dfCommit(t, ctx, prod, group, int64(i%10), 0, "other"); code != 0 {
+		if code := dfCommit(t, ctx, cl, group, int64(i%10), 0, "other"); code != 0 {
 			t.Fatalf("commit %d: %v", i, kerr.ErrorForCode(code))
 		}
 	}
-	if code := dfCommit(t, ctx, prod, group, 3, 0, "other", "events"); code != 0 {
+	if code := dfCommit(t, ctx, cl, group, 3, 0, "other", "events"); code != 0 {
 		t.Fatalf("commit: %v", kerr.ErrorForCode(code))
 	}
 
@@ -595,7 +695,7 @@ func testDiskFullMounted(t *testing.T, mnt string) {
 	// committed offsets as they were. (Here too a commit small enough for
 	// the last block of __consumer_offsets' segment rightly succeeds:
 	// metadata makes this one need new blocks.)
-	switch code := dfCommit(t, ctx, prod, group, 5, 4000, "other", "events"); code {
+	switch code := dfCommit(t, ctx, cl, group, 5, 4000, "other", "events"); code {
 	case kerr.NotCoordinator.Code: // Kafka's answer to a storage error on the offsets topic
 	default:
 		t.Fatalf("commit on a full disk: %v, want NOT_COORDINATOR", kerr.ErrorForCode(code))
@@ -649,7 +749,7 @@ func testDiskFullMounted(t *testing.T, mnt string) {
 	if n := p.produce(t, ctx, prod, "other", 5, 0); n != 0 {
 		t.Fatalf("%d records failed after space came back", n)
 	}
-	if code := dfCommit(t, ctx, prod, group, 7, 4000, "other", "events"); code != 0 {
+	if code := dfCommit(t, ctx, cl, group, 7, 4000, "other", "events"); code != 0 {
 		t.Fatalf("commit after space came back: %v", kerr.ErrorForCode(code))
 	}
 	if got := dfCommitted(t, ctx, adm, group, "other"); got != 7 {
@@ -688,7 +788,7 @@ func testDiskFullMounted(t *testing.T, mnt string) {
 		t.Fatalf("committed offset %d after restart, want 7", got)
 	}
 	dfCheckCleanGroups(t, ctx, adm)
-	prod = b.client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	prod = newDFProducer(b)
 	if n := p.produce(t, ctx, prod, "events", 1, 0, 1); n != 0 {
 		t.Fatalf("%d records failed after restart", n)
 	}

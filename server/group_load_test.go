@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -173,19 +174,99 @@ func TestFindCoordinatorNamesTheBrokerWhileGroupsLoad(t *testing.T) {
 	wantCode(t, "JoinGroup once loaded", resp.ErrorCode, kerr.MemberIDRequired)
 }
 
-// TestClusterGroupConsumerRidesACoordinatorFailover: a franz-go group
-// consumer whose coordinator is killed finds the new one, the leader of
-// the group's __consumer_offsets partition, at once: FindCoordinator
-// names it while it still loads the partition, its group requests answer
-// COORDINATOR_LOAD_IN_PROGRESS (heartbeats NONE) meanwhile, and once the
-// load is done the consumer commits through it; no committed offset is
-// lost and every record is consumed.
+// sessionWatch is a kgo hook keeping the error that first ended the
+// client's group session (kgo then calls OnPartitionsLost and rejoins).
+type sessionWatch struct {
+	once  sync.Once
+	ended chan struct{} // closed once err is set
+	err   error
+}
+
+func newSessionWatch() *sessionWatch { return &sessionWatch{ended: make(chan struct{})} }
+
+func (w *sessionWatch) OnGroupManageError(err error) {
+	w.once.Do(func() {
+		w.err = err
+		close(w.ended)
+	})
+}
+
+// first returns the error that first ended a session, nil if none did.
+func (w *sessionWatch) first() error {
+	select {
+	case <-w.ended:
+		return w.err
+	default:
+		return nil
+	}
+}
+
+// checkSessionEnd fails t unless err, the error that ended a kgo group
+// session across a coordinator failover, says the consumer could not
+// reach a coordinator: a connection error, or COORDINATOR_NOT_AVAILABLE
+// or NOT_COORDINATOR answered until its retries ran out (no broker names
+// a coordinator until the group's partition has a new leader). Any other
+// group error (a heartbeat answered LOAD_IN_PROGRESS, a member or
+// generation the new coordinator does not know) is the broker's fault.
+func checkSessionEnd(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if ke := (*kerr.Error)(nil); errors.As(err, &ke) && ke != kerr.CoordinatorNotAvailable && ke != kerr.NotCoordinator {
+		t.Errorf("the consumer's group session ended on %v across the failover", err)
+		return
+	}
+	t.Logf("the consumer's group session ended while no coordinator answered it (%v); it rejoined once the load was done", err)
+}
+
+// joinLongSession makes a single-member group of group on c (the
+// MEMBER_ID_REQUIRED round, the join, the leader's sync) whose session
+// outlasts a coordinator failover, and returns its member id and
+// generation.
+func joinLongSession(t *testing.T, c *rawConn, group, topic string) (string, int32) {
+	t.Helper()
+	join := func(member string) *kmsg.JoinGroupResponse {
+		req := joinReq(9, group, member, consumerProtocol("range", topic))
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 60_000, 60_000
+		return c.do(req).(*kmsg.JoinGroupResponse)
+	}
+	resp := join("")
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != kerr.MemberIDRequired {
+		t.Fatalf("first join of %s: %v, want MEMBER_ID_REQUIRED", group, err)
+	}
+	resp = join(resp.MemberID)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil || resp.LeaderID != resp.MemberID {
+		t.Fatalf("join %s: %v, leader %q, member %q; want a lone leader", group, err, resp.LeaderID, resp.MemberID)
+	}
+	if err := kerr.ErrorForCode(c.do(syncReq(group, resp.MemberID, resp.Generation, []byte("a"))).(*kmsg.SyncGroupResponse).ErrorCode); err != nil {
+		t.Fatalf("sync %s: %v", group, err)
+	}
+	return resp.MemberID, resp.Generation
+}
+
+// TestClusterGroupConsumerRidesACoordinatorFailover: group members ride
+// the kill of their coordinator. FindCoordinator names the new one, the
+// leader of the group's __consumer_offsets partition, while it still
+// loads the partition; meanwhile its group requests answer
+// COORDINATOR_LOAD_IN_PROGRESS and heartbeats NONE, and once the load is
+// done a member's session and generation are still valid: it heartbeats
+// and commits in it. A franz-go consumer goes on consuming while the
+// load is held, unless its client gave up its session while no broker
+// named a coordinator (kgo ends a session on a heartbeat it could not
+// deliver and rejoins, which waits for the load, as with Kafka); either
+// way it never rewinds below the offsets committed before the kill (the
+// new coordinator serves them), commits through the new coordinator, and
+// consumes every record.
 func TestClusterGroupConsumerRidesACoordinatorFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three etcd members")
 	}
 	gate := newLoadGate()
-	tc := startTestClusterWith(t, func(_ *clusterTestNode, c *Config) { c.Groups.LoadHook = gate.hook })
+	tc := startTestClusterWith(t, func(_ *clusterTestNode, c *Config) {
+		c.Groups.LoadHook = gate.hook
+		c.Groups.InitialRebalanceDelay = 0 // the raw member's group forms at its join
+	})
 	t.Cleanup(gate.open) // before the nodes close: Close waits for loads
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -209,22 +290,32 @@ func TestClusterGroupConsumerRidesACoordinatorFailover(t *testing.T) {
 	}
 	produce(0, 30)
 
+	watch := newSessionWatch()
 	cons := mustClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 		kgo.DisableAutoCommit(), kgo.FetchMaxWait(100*time.Millisecond), kgo.HeartbeatInterval(200*time.Millisecond),
-		kgo.RetryTimeout(time.Minute))
+		kgo.RetryTimeout(time.Minute), kgo.WithHooks(watch))
 	seen := map[string]bool{}
-	consumeUntil := func(n int) {
+	floor := map[int32]int64{} // after the kill: the offsets committed before it
+	consume := func(ctx context.Context, done func() bool) error {
 		t.Helper()
-		for len(seen) < n {
+		for !done() {
 			fs := cons.PollFetches(ctx)
 			if ctx.Err() != nil {
-				t.Fatalf("consumed %d of %d: %v", len(seen), n, ctx.Err())
+				return ctx.Err()
 			}
 			fs.EachError(func(_ string, _ int32, err error) { t.Logf("fetch error: %v", err) })
-			fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+			fs.EachRecord(func(r *kgo.Record) {
+				if r.Offset < floor[r.Partition] {
+					t.Errorf("%s-%d: consumed offset %d after the failover, below the %d committed before it", r.Topic, r.Partition, r.Offset, floor[r.Partition])
+				}
+				seen[string(r.Value)] = true
+			})
 		}
+		return nil
 	}
-	consumeUntil(30)
+	if err := consume(ctx, func() bool { return len(seen) >= 30 }); err != nil {
+		t.Fatalf("consumed %d of 30: %v", len(seen), err)
+	}
 	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
@@ -233,8 +324,22 @@ func TestClusterGroupConsumerRidesACoordinatorFailover(t *testing.T) {
 		t.Fatalf("fetch offsets: %v %v", err, committed.Error())
 	}
 
-	// Kill the coordinator with the next load held open.
+	// A raw member of a group of the same __consumer_offsets partition,
+	// with a commit in its generation.
 	coord := tc.node(findCoordinator(t, ctx, tc.node(1), group))
+	memberGroup := ""
+	for i := 0; memberGroup == ""; i++ {
+		if g := fmt.Sprintf("failover-member-%d", i); coord.srv.groups.PartitionFor(g) == coord.srv.groups.PartitionFor(group) {
+			memberGroup = g
+		}
+	}
+	cc := &rawConn{t: t, nc: dialNode(t, coord.addr)}
+	member, generation := joinLongSession(t, cc, memberGroup, topic)
+	if err := commitCodes(cc.do(commitReq(8, memberGroup, member, generation, topic, 7, nil, 0)).(*kmsg.OffsetCommitResponse))[topic+"/0"]; err != nil {
+		t.Fatalf("commit of the raw member: %v", err)
+	}
+
+	// Kill the coordinator with the next load held open.
 	gate.close()
 	coord.stop(true)
 	var survivor *clusterTestNode
@@ -268,12 +373,49 @@ func TestClusterGroupConsumerRidesACoordinatorFailover(t *testing.T) {
 		t.Fatalf("FindCoordinator while %d loads: node %d, %v", next, node, kerr.ErrorForCode(code))
 	}
 	checkGroupRequestsWhileLoading(t, nc, group)
+	wantCode(t, "the raw member's heartbeat while loading", nc.do(heartbeatReq(memberGroup, member, generation)).(*kmsg.HeartbeatResponse).ErrorCode, nil)
 
-	// The consumer goes on meanwhile: fetches need no coordinator, and
-	// its heartbeats are answered.
+	// The consumer goes on meanwhile, fetches needing no coordinator,
+	// unless its session ended before the new coordinator answered it:
+	// its rejoin then waits for the load.
+	committed.Each(func(o kadm.OffsetResponse) { floor[o.Partition] = o.At })
 	produce(30, 30)
-	consumeUntil(60)
+	held, stopHeld := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-watch.ended:
+		case <-held.Done():
+		}
+		stopHeld()
+	}()
+	if err := consume(held, func() bool { return len(seen) >= 60 }); err != nil && ctx.Err() != nil {
+		t.Fatalf("consumed %d of 60 while %d loads: %v", len(seen), next, err)
+	}
+	stopHeld()
 	gate.open()
+
+	// Once loaded, the new coordinator serves what was committed before
+	// the kill, and the raw member's session and generation.
+	for {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version = 8
+		req.Groups = []kmsg.OffsetFetchRequestGroup{{Group: memberGroup}}
+		resp := nc.do(req).(*kmsg.OffsetFetchResponse)
+		if len(resp.Groups) == 1 && resp.Groups[0].ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%d never finished loading the group's partition: %+v", next, resp)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if at, _ := fetchOne(t, nc, memberGroup, topic, 0); at != 7 {
+		t.Errorf("the raw member's commit before the failover: %d after it, want 7", at)
+	}
+	wantCode(t, "the raw member's heartbeat once loaded", nc.do(heartbeatReq(memberGroup, member, generation)).(*kmsg.HeartbeatResponse).ErrorCode, nil)
+	if err := commitCodes(nc.do(commitReq(8, memberGroup, member, generation, topic, 8, nil, 0)).(*kmsg.OffsetCommitResponse))[topic+"/0"]; err != nil {
+		t.Errorf("commit of the raw member in its generation once loaded: %v", err)
+	}
 	// A new admin client: the first one's cached coordinator is dead.
 	adm = kadm.NewClient(mustClient(t, survivor.addr))
 	after, err := adm.FetchOffsets(ctx, group)
@@ -281,27 +423,46 @@ func TestClusterGroupConsumerRidesACoordinatorFailover(t *testing.T) {
 		t.Fatalf("fetch offsets after the failover: %v %v", err, after.Error())
 	}
 	committed.Each(func(o kadm.OffsetResponse) {
-		a, ok := after.Lookup(o.Topic, o.Partition)
-		if !ok || a.At < o.At {
+		if a, ok := after.Lookup(o.Topic, o.Partition); !ok || a.At != o.At {
 			t.Errorf("%s-%d: committed %d before the failover, %v after", o.Topic, o.Partition, o.At, a)
 		}
 	})
-	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
-		t.Fatalf("commit after the failover: %v", err)
-	}
+
+	// The consumer commits every end offset through the new coordinator;
+	// one that rejoined consumes again from the offsets committed before
+	// the kill until it does.
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	final, err := adm.FetchOffsets(ctx, group)
-	if err != nil || final.Error() != nil {
-		t.Fatalf("fetch offsets: %v %v", err, final.Error())
-	}
-	ends.Each(func(e kadm.ListedOffset) {
-		if f, ok := final.Lookup(e.Topic, e.Partition); !ok || f.At != e.Offset {
-			t.Errorf("%s-%d: committed %v, end offset %d", e.Topic, e.Partition, f, e.Offset)
+	for {
+		if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatalf("commit after the failover: %v", err)
 		}
-	})
+		final, err := adm.FetchOffsets(ctx, group)
+		if err != nil || final.Error() != nil {
+			t.Fatalf("fetch offsets: %v %v", err, final.Error())
+		}
+		var behind []string
+		ends.Each(func(e kadm.ListedOffset) {
+			if f, ok := final.Lookup(e.Topic, e.Partition); !ok || f.At != e.Offset {
+				behind = append(behind, fmt.Sprintf("%s-%d: committed %v, end offset %d", e.Topic, e.Partition, f.At, e.Offset))
+			}
+		})
+		if len(behind) == 0 {
+			break
+		}
+		poll, stopPoll := context.WithTimeout(ctx, time.Second)
+		_ = consume(poll, func() bool { return false })
+		stopPoll()
+		if ctx.Err() != nil {
+			t.Fatalf("after the failover: %v", behind)
+		}
+	}
+	if len(seen) != 60 {
+		t.Errorf("consumed %d distinct records of 60", len(seen))
+	}
+	checkSessionEnd(t, watch.first())
 }
 
 // dialNode opens a connection to addr, closed with the test.
