@@ -100,6 +100,17 @@ func (c *Cluster) live() []*Node {
 	return ns
 }
 
+// notLive returns the IDs of the nodes that are down or paused.
+func (c *Cluster) notLive() []int {
+	var ids []int
+	for _, n := range c.Nodes {
+		if !n.Running() || n.Paused() {
+			ids = append(ids, n.ID)
+		}
+	}
+	return ids
+}
+
 // WaitBrokers waits until every live node's Metadata lists want brokers.
 func (c *Cluster) WaitBrokers(ctx context.Context, want int) error {
 	for {
@@ -119,6 +130,11 @@ func (c *Cluster) WaitBrokers(ctx context.Context, want int) error {
 		}
 		select {
 		case <-ctx.Done():
+			// A node down or paused is why the others list fewer brokers:
+			// say so, rather than blame the one asked last.
+			if down := c.notLive(); len(down) > 0 {
+				last = fmt.Sprintf("node(s) %v down or paused; %s", down, last)
+			}
 			return fmt.Errorf("clustertest: waiting for %d brokers: %w (last: %s)", want, ctx.Err(), last)
 		case <-time.After(waitEvery):
 		}

@@ -668,10 +668,7 @@ func (n *Node) WipeAndRestart(ctx context.Context) error {
 	if n.Running() {
 		return fmt.Errorf("clustertest: node %d runs (pid %d): stop it before wiping its data dir", n.ID, n.PID())
 	}
-	if err := os.RemoveAll(n.DataDir); err != nil {
-		return fmt.Errorf("clustertest: wipe node %d: %w", n.ID, err)
-	}
-	if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
+	if err := wipeDataDir(n.DataDir, n.journal(), nil); err != nil {
 		return fmt.Errorf("clustertest: wipe node %d: %w", n.ID, err)
 	}
 	return n.restart(ctx)

@@ -134,11 +134,23 @@ func (k powerNemesis) Inject(ctx context.Context, c *Cluster, st Step) (Fault, e
 	if !n.Running() || n.Paused() {
 		return nil, fmt.Errorf("%w: node %d is down or paused", ErrSkipped, st.Node)
 	}
-	if _, err := k.p.PowerLoss(st.Node); err != nil {
-		return nil, err
+	f := &powerFault{onceFault: &onceFault{nodes: []int{st.Node}, heal: restartIfDown(n)}}
+	if f.res, err = k.p.PowerLoss(st.Node); err != nil {
+		// The node may be killed already, its data dir half restored:
+		// the fault is returned with the error, so that the schedule
+		// reports it and the heal restarts the node on what is left.
+		return f, err
 	}
-	return &onceFault{nodes: []int{st.Node}, heal: restartIfDown(n)}, nil
+	return f, nil
 }
+
+// powerFault is a power loss; the timeline says what it dropped.
+type powerFault struct {
+	*onceFault
+	res PowerLossResult
+}
+
+func (f *powerFault) Detail() string { return f.res.String() }
 
 // onceFault heals once: a heal that succeeded is not repeated.
 type onceFault struct {

@@ -143,17 +143,52 @@ func (n *Node) WipeLogsAndRestart(ctx context.Context) error {
 	if n.Running() {
 		return fmt.Errorf("clustertest: node %d runs (pid %d): stop it before wiping its data dir", n.ID, n.PID())
 	}
-	ents, err := os.ReadDir(n.DataDir)
-	if err != nil {
+	if err := wipeDataDir(n.DataDir, n.journal(), func(name string) bool { return name == cluster.MetadataDir }); err != nil {
 		return fmt.Errorf("clustertest: wipe node %d: %w", n.ID, err)
 	}
+	return n.restart(ctx)
+}
+
+// journal is the node's sync journal with Config.PowerLoss, else "".
+func (n *Node) journal() string {
+	if !n.c.cfg.PowerLoss {
+		return ""
+	}
+	return n.journalPath()
+}
+
+// wipeDataDir removes every entry of dataDir that keep does not keep (nil
+// keeps none) and, given a sync journal, makes what is left that
+// journal's new baseline (writeBaseline), the data dir's own entries
+// unknown, as at the broker's first start. A wipe is a log disk replaced
+// by an empty one: the old journal describes a disk that is gone. Kept,
+// its directory records would name inodes the wipe freed and the file
+// system hands out again to whatever the broker creates next (a new
+// partition dir inheriting the old meta dir's inode), and a later power
+// loss of the node would "rename back" names that were never renamed.
+//
+// Why not the data dir's entries too (only what the wipe kept, durable):
+// the broker does not fsync the data dir when it creates a partition dir
+// or its meta dir, only at a clean shutdown (log.Manager.closeLogs), so
+// with them a power loss of a wiped node drops every partition created
+// since, synced records and all. A first start has the same gap and the
+// harness no record of the data dir then either; a wipe is made no
+// stricter than a first start.
+func wipeDataDir(dataDir, journal string, keep func(name string) bool) error {
+	ents, err := os.ReadDir(dataDir)
+	if err != nil {
+		return err
+	}
 	for _, e := range ents {
-		if e.Name() == cluster.MetadataDir {
+		if keep != nil && keep(e.Name()) {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(n.DataDir, e.Name())); err != nil {
-			return fmt.Errorf("clustertest: wipe node %d: %w", n.ID, err)
+		if err := os.RemoveAll(filepath.Join(dataDir, e.Name())); err != nil {
+			return err
 		}
 	}
-	return n.restart(ctx)
+	if journal == "" {
+		return nil
+	}
+	return writeBaseline(dataDir, journal, false)
 }

@@ -184,3 +184,55 @@ func TestPowerLossOfASingleBrokerWithFlushMessagesLosesNothing(t *testing.T) {
 		t.Fatalf("after a power loss with flush.messages=1:\n%s", r.Report())
 	}
 }
+
+// TestPowerLossAfterAWipeOfASingleBrokerLosesNothingSynced: a broker
+// back on an empty disk, then a power loss. The power loss must read the
+// new disk's syncs only: the old disk's were of inodes the wipe freed,
+// which the file system may hand to the new disk's dirs and files (the
+// chaos run's "rename .../ct-rf3-2 .../meta: file exists"; whether it
+// does here is the file system's choice, which
+// TestPowerLossAfterAWipeReadsNoJournalOfTheWipedDisk makes for it).
+// With flush.messages=1 nothing acknowledged since the wipe is lost.
+func TestPowerLossAfterAWipeOfASingleBrokerLosesNothingSynced(t *testing.T) {
+	skipShort(t)
+	seed, rng := Seed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), plTimeout)
+	defer cancel()
+	c := Start(t, Config{Nodes: 1, Rand: rng, Args: singleArgs, PowerLoss: true})
+	one := "1"
+	flush := map[string]*string{"flush.messages": &one}
+	if err := c.CreateTopic(ctx, plTopic, plParts, 1, flush); err != nil {
+		t.Fatal(err)
+	}
+	h := NewHistory()
+	produceAll(ctx, t, c, h, 1, plCount) // the old disk's, gone with it
+	if err := c.Kill9(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WipeAndRestart(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateTopic(ctx, plTopic, plParts, 1, flush); err != nil {
+		t.Fatal(err)
+	}
+	produceAll(ctx, t, c, h, 2, plCount)
+	res, err := c.PowerLoss(1)
+	if err != nil {
+		t.Fatalf("power loss after a wipe: %v", err)
+	}
+	t.Logf("power loss after a wipe (seed %d): %s", seed, res)
+	if err := c.Restart(ctx, 1); err != nil {
+		t.Fatalf("the broker does not recover from the power loss: %v", err)
+	}
+	produceAll(ctx, t, c, h, 3, plCount/4)
+	rep := readAfterCleanStop(t, c)
+	var since []Event
+	for _, e := range h.Events() {
+		if e.ID.Producer != 1 {
+			since = append(since, e)
+		}
+	}
+	if r := Check(since, []Replica{rep}, CheckOptions{Seed: seed}); !r.OK() {
+		t.Fatalf("after a wipe and a power loss with flush.messages=1:\n%s", r.Report())
+	}
+}

@@ -79,7 +79,8 @@ func (d *plDir) msync(rel string, n int64) {
 	d.recs = append(d.recs, syncjournal.Record{Op: syncjournal.OpMapped, Path: rel, Ino: d.ino(rel), Size: n})
 }
 
-func (d *plDir) apply(rng *rand.Rand) PowerLossResult {
+// writeJournal writes the records so far as the journal.
+func (d *plDir) writeJournal() {
 	d.t.Helper()
 	var buf bytes.Buffer
 	for _, r := range d.recs {
@@ -88,6 +89,11 @@ func (d *plDir) apply(rng *rand.Rand) PowerLossResult {
 	if err := os.WriteFile(d.journal, buf.Bytes(), 0o644); err != nil {
 		d.t.Fatal(err)
 	}
+}
+
+func (d *plDir) apply(rng *rand.Rand) PowerLossResult {
+	d.t.Helper()
+	d.writeJournal()
 	res, err := applyPowerLoss(d.root, d.journal, rng)
 	if err != nil {
 		d.t.Fatal(err)
@@ -261,5 +267,80 @@ func TestPowerLossWithoutAJournalRefusesANonEmptyDataDir(t *testing.T) {
 	}
 	if !bytes.Equal(d.content("a"), synced) {
 		t.Fatal("the data dir was changed")
+	}
+}
+
+// A wipe followed by a power loss of the same node: the inodes the wipe
+// freed are handed out again to what the broker creates next. Here the
+// old disk's journal says its root held "meta" as inode V, and after the
+// wipe V is a new partition dir (moved in from outside, which keeps its
+// inode: the file system reusing V, made deterministic), next to a new,
+// non-empty "meta". Read against the old journal, the power loss would
+// try to rename the partition dir back over "meta" ("file exists").
+func TestPowerLossAfterAWipeReadsNoJournalOfTheWipedDisk(t *testing.T) {
+	d := newPLDir(t)
+	d.write("metadata/etcd/member/wal/0.wal", synced)
+	d.write("meta/topics/ct", synced)
+	d.write("ct-0/a.log", synced)
+	reused := filepath.Join(filepath.Dir(d.root), "reused")
+	if err := os.Mkdir(reused, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The old disk's journal, as its broker wrote it, but with V as its
+	// meta dir's inode.
+	d.fsync("meta/topics/ct")
+	d.fsync("ct-0/a.log")
+	d.fsync("ct-0")
+	fi, err := os.Stat(reused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.recs = append(d.recs, syncjournal.Record{Op: syncjournal.OpDir, Path: ".", Ino: d.ino("."),
+		Entries: map[string]uint64{"meta": ino(fi), "metadata": d.ino("metadata"), "ct-0": d.ino("ct-0")}})
+	d.writeJournal()
+
+	if err := wipeDataDir(d.root, d.journal, func(name string) bool { return name == "metadata" }); err != nil {
+		t.Fatal(err)
+	}
+	// The broker after the wipe: a new partition dir (inode V) and a new
+	// meta dir, neither synced yet.
+	if err := os.Rename(reused, d.path("ct-1")); err != nil {
+		t.Fatal(err)
+	}
+	d.write("ct-1/a.log", unsynced)
+	d.write("meta/topics/ct", unsynced)
+	res, err := applyPowerLoss(d.root, d.journal, nil)
+	if err != nil {
+		t.Fatalf("power loss after a wipe: %v", err)
+	}
+	// Nothing of the old disk is read: no name is moved, the old
+	// partition stays gone, and the files the new disk never synced are
+	// dropped; its dirs, in a data dir as unknown as at a first start,
+	// stay. etcd's member is kept.
+	if res.EntriesRenamed != 0 || res.Unrestorable != 0 || d.exists("ct-0") {
+		t.Fatalf("result %s, ct-0 back %v: the wiped disk's journal was read", res, d.exists("ct-0"))
+	}
+	if fi2, err := os.Stat(d.path("ct-1")); err != nil || ino(fi2) != ino(fi) || !d.exists("meta") ||
+		d.exists("ct-1/a.log") || d.exists("meta/topics/ct") {
+		t.Fatalf("after the power loss: ct-1 %v, meta %v, ct-1/a.log %v, meta/topics/ct %v; want the dirs, not the unsynced files",
+			err, d.exists("meta"), d.exists("ct-1/a.log"), d.exists("meta/topics/ct"))
+	}
+	if !bytes.Equal(d.content("metadata/etcd/member/wal/0.wal"), synced) {
+		t.Fatal("etcd's data dir was touched")
+	}
+}
+
+// A wipe without a journal (no Config.PowerLoss) writes none.
+func TestWipeWithoutAJournalWritesNone(t *testing.T) {
+	d := newPLDir(t)
+	d.write("ct-0/a.log", synced)
+	if err := wipeDataDir(d.root, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if ents, err := os.ReadDir(d.root); err != nil || len(ents) > 0 {
+		t.Fatalf("after the wipe the data dir holds %v (%v), want nothing", ents, err)
+	}
+	if _, err := os.Stat(d.journal); !os.IsNotExist(err) {
+		t.Fatalf("a journal appeared: %v", err)
 	}
 }

@@ -222,8 +222,28 @@ type ScheduleConfig struct {
 	// Logf logs every injection and heal as it happens (t.Logf); nil:
 	// the timeline is only kept.
 	Logf func(format string, args ...any)
+	// RequireEveryKind makes a kind of Kinds that was never injected an
+	// error of Run: a long run (make chaos-cluster's ten minutes plan
+	// each kind about ten times) must have exercised every one. A short
+	// one (make test's) may skip a kind drawn once or never.
+	RequireEveryKind bool
 	// settled replaces Cluster.WaitSettled (the schedule's own tests).
 	settled func(ctx context.Context) error
+}
+
+// KindCount is what became of one kind's planned steps in a run.
+type KindCount struct {
+	Planned int
+	// Injected: the fault was applied (and then healed, or not: see
+	// Failed).
+	Injected int
+	// Skipped: not applied, for a reason of the moment (the cluster did
+	// not settle within healthyWait first, no active controller known,
+	// the node is down or paused, the run ended).
+	Skipped int
+	// Failed: an injection or a heal that returned an error other than
+	// ErrSkipped (a harness or broker error the run reports).
+	Failed int
 }
 
 // Schedule injects the faults of a plan into a cluster, one at a time:
@@ -236,9 +256,10 @@ type Schedule struct {
 	plan  []Step
 
 	mu       sync.Mutex
-	began    time.Time // guarded by mu; zero before Run
-	timeline []string  // guarded by mu
-	open     []Fault   // guarded by mu: injected, not known to be healed
+	began    time.Time             // guarded by mu; zero before Run
+	timeline []string              // guarded by mu
+	open     []Fault               // guarded by mu: injected, not known to be healed
+	counts   map[string]*KindCount // guarded by mu: by kind, every kind of Kinds
 }
 
 // NewSchedule draws the plan of a schedule against c (which may be nil
@@ -250,13 +271,14 @@ func NewSchedule(c *Cluster, cfg ScheduleConfig) (*Schedule, error) {
 	if cfg.SettleTimeout <= 0 {
 		cfg.SettleTimeout = DefaultSettleTimeout
 	}
-	s := &Schedule{c: c, cfg: cfg, kinds: map[string]Nemesis{}}
+	s := &Schedule{c: c, cfg: cfg, kinds: map[string]Nemesis{}, counts: map[string]*KindCount{}}
 	var names []string
 	for _, k := range cfg.Kinds {
 		if _, dup := s.kinds[k.Name()]; dup {
 			return nil, fmt.Errorf("clustertest: fault kind %q twice", k.Name())
 		}
 		s.kinds[k.Name()] = k
+		s.counts[k.Name()] = &KindCount{}
 		names = append(names, k.Name())
 	}
 	nodes := 1
@@ -269,7 +291,44 @@ func NewSchedule(c *Cluster, cfg ScheduleConfig) (*Schedule, error) {
 		return nil, err
 	}
 	s.plan = plan
+	for _, st := range plan {
+		s.counts[st.Kind].Planned++
+	}
 	return s, nil
+}
+
+// count adds to the count of kind.
+func (s *Schedule) count(kind string, add func(*KindCount)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	add(s.counts[kind])
+}
+
+// Counts returns, by kind, what became of its planned steps so far.
+func (s *Schedule) Counts() map[string]KindCount {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]KindCount, len(s.counts))
+	for k, c := range s.counts {
+		m[k] = *c
+	}
+	return m
+}
+
+// summarize logs one line per kind, in name order, with its counts, and
+// returns an error for each kind never injected when RequireEveryKind.
+func (s *Schedule) summarize() error {
+	counts := s.Counts()
+	var errs []error
+	for _, kind := range sortedKeys(counts) {
+		c := counts[kind]
+		s.logf("summary %-18s planned %3d  injected %3d  skipped %3d  failed %3d", kind, c.Planned, c.Injected, c.Skipped, c.Failed)
+		if s.cfg.RequireEveryKind && c.Injected == 0 {
+			errs = append(errs, fmt.Errorf("clustertest: fault kind %s was never injected (planned %d, skipped %d, failed %d)",
+				kind, c.Planned, c.Skipped, c.Failed))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Plan returns the planned steps.
@@ -306,10 +365,14 @@ func (s *Schedule) Timeline() string {
 // Run runs the plan: it injects each step's fault at its time and heals
 // it at its heal time, then heals everything (the faults, and any node
 // left down or paused) and waits, up to SettleTimeout, for the cluster to
-// settle. It returns early when ctx ends, after the same final heal. An
-// injection that fails is logged and skipped; a heal that fails, a final
-// heal that does not succeed or a cluster that does not settle is an
-// error.
+// settle. It returns early when ctx ends, after the same final heal. A
+// step its kind cannot apply now (ErrSkipped, or a NeedsHealthy kind in a
+// cluster that did not settle within healthyWait) is logged and skipped.
+// An injection or a heal that fails otherwise is an error, after which
+// every node is brought back (ReviveAll) so that the steps after it still
+// hit a whole cluster; so are a final heal that does not succeed, a
+// cluster that does not settle, and, with RequireEveryKind, a kind never
+// injected. The last lines logged are each kind's counts (Counts).
 func (s *Schedule) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.began = time.Now()
@@ -319,10 +382,12 @@ func (s *Schedule) Run(ctx context.Context) error {
 		s.cfg.Logf("clustertest: chaos seed %d (rerun with %s=%d): %d fault(s) over %v", s.cfg.Seed, EnvSeed, s.cfg.Seed, len(s.plan), s.cfg.Duration)
 	}
 	var errs []error
+	ran := 0 // steps of the plan begun
 	for _, st := range s.plan {
 		if !sleepUntil(ctx, began.Add(st.At)) {
 			break
 		}
+		ran++
 		f, err := s.inject(ctx, st)
 		if err != nil {
 			errs = append(errs, err)
@@ -335,11 +400,16 @@ func (s *Schedule) Run(ctx context.Context) error {
 		}
 		if err := f.Heal(ctx); err != nil {
 			s.logf("heal %s failed: %v", st, err)
+			s.count(st.Kind, func(c *KindCount) { c.Failed++ })
 			errs = append(errs, fmt.Errorf("clustertest: heal of step %s: %w", st, err))
+			s.revive(ctx)
 			continue
 		}
 		s.healed(f)
 		s.logf("healed #%d %s nodes %v", st.N, st.Kind, f.Nodes())
+	}
+	for _, st := range s.plan[ran:] {
+		s.count(st.Kind, func(c *KindCount) { c.Skipped++ }) // the run ended first
 	}
 	// The final heal runs even when ctx has ended: nothing is left
 	// stopped or cut for the checks (or the next test).
@@ -354,7 +424,23 @@ func (s *Schedule) Run(ctx context.Context) error {
 	} else {
 		s.logf("settled")
 	}
+	if err := s.summarize(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// revive brings back whatever a failed injection or heal left down or
+// paused, so that the steps after it still find a whole cluster (the
+// failure itself is already an error of the run). Its own failure is
+// logged: the next heal or the final one retries.
+func (s *Schedule) revive(ctx context.Context) {
+	if s.c == nil {
+		return
+	}
+	if err := s.c.ReviveAll(ctx); err != nil {
+		s.logf("revive after a failure: %v", err)
+	}
 }
 
 // inject injects step st, or logs why it did not; nil when it did not.
@@ -368,19 +454,32 @@ func (s *Schedule) inject(ctx context.Context, st Step) (Fault, error) {
 		cancel()
 		if err != nil {
 			s.logf("skip %s: the cluster did not settle first: %v", st, err)
+			s.count(st.Kind, func(c *KindCount) { c.Skipped++ })
 			return nil, nil
 		}
 	}
 	f, err := k.Inject(ctx, s.c, st)
 	if f == nil {
-		s.logf("skip %s: %v", st, err)
-		return nil, nil
+		if err == nil || errors.Is(err, ErrSkipped) {
+			s.logf("skip %s: %v", st, err)
+			s.count(st.Kind, func(c *KindCount) { c.Skipped++ })
+			return nil, nil
+		}
+		// Not a skip: the harness (or the broker) failed, and whatever
+		// the injection did before it failed (a node killed) is undone
+		// here, so that the rest of the run is not weakened by it.
+		s.logf("inject %s failed: %v", st, err)
+		s.count(st.Kind, func(c *KindCount) { c.Failed++ })
+		s.revive(ctx)
+		return nil, fmt.Errorf("clustertest: inject of step %s: %w", st, err)
 	}
 	s.mu.Lock()
 	s.open = append(s.open, f)
 	s.mu.Unlock()
+	s.count(st.Kind, func(c *KindCount) { c.Injected++ })
 	if err != nil {
 		s.logf("inject #%d %s nodes %v%s: %v", st.N, st.Kind, f.Nodes(), detail(f), err)
+		s.count(st.Kind, func(c *KindCount) { c.Failed++ })
 		return f, fmt.Errorf("clustertest: inject of step %s: %w", st, err)
 	}
 	s.logf("inject #%d %s nodes %v%s", st.N, st.Kind, f.Nodes(), detail(f))

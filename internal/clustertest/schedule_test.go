@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -230,8 +232,24 @@ func TestScheduleHealsEachFaultBeforeTheNextAndSettlesAtTheEnd(t *testing.T) {
 	}
 	tl := s.Timeline()
 	if !strings.HasPrefix(tl, fmt.Sprintf("seed %d", seed)) || strings.Count(tl, "inject #") != len(plan) ||
-		strings.Count(tl, "healed #") != len(plan) || !strings.HasSuffix(tl, "settled") {
+		strings.Count(tl, "healed #") != len(plan) || !strings.Contains(tl, " settled\n") {
 		t.Fatalf("timeline:\n%s", tl)
+	}
+	// It ends with each kind's counts.
+	counts := s.Counts()
+	for _, kind := range []string{"a", "b"} {
+		planned := 0
+		for _, st := range plan {
+			if st.Kind == kind {
+				planned++
+			}
+		}
+		if c := counts[kind]; c != (KindCount{Planned: planned, Injected: planned}) {
+			t.Fatalf("kind %s: %+v, want %d planned and injected", kind, c, planned)
+		}
+		if want := fmt.Sprintf("summary %-18s planned %3d  injected %3d  skipped   0  failed   0", kind, planned, planned); !strings.Contains(tl, want) {
+			t.Fatalf("timeline has no %q:\n%s", want, tl)
+		}
 	}
 }
 
@@ -474,5 +492,103 @@ func TestClockJumpsStayBelowTheDefaultsKeptByTime(t *testing.T) {
 		if d == 0 || d >= 24*time.Hour || d <= -24*time.Hour {
 			t.Errorf("clock jump %v: not a jump, or one past producer.id.expiration.ms", d)
 		}
+	}
+}
+
+func TestScheduleReportsAFailedInjectionAndGoesOn(t *testing.T) {
+	_, rng := Seed(t)
+	broken := errors.New("rename ct-rf3-2 meta: file exists")
+	kinds, events, _ := fakeKinds(&fakeNemesis{name: "broken", injectErr: broken}, &fakeNemesis{name: "fine"})
+	s, err := NewSchedule(nil, ScheduleConfig{Rand: rng, Kinds: kinds, Duration: 300 * time.Millisecond,
+		Interval: 20 * time.Millisecond, settled: func(context.Context) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Run(context.Background())
+	if !errors.Is(err, broken) {
+		t.Fatalf("run: %v, want the failed injection's error", err)
+	}
+	c := s.Counts()
+	if c["broken"].Planned == 0 || c["fine"].Planned == 0 {
+		t.Skipf("plan %v does not draw both kinds", s.Plan())
+	}
+	if b := c["broken"]; b.Failed != b.Planned || b.Injected != 0 || b.Skipped != 0 {
+		t.Fatalf("broken: %+v, want every planned step failed, none skipped", b)
+	}
+	if f := c["fine"]; f.Injected != f.Planned || len(*events) != 2*f.Planned {
+		t.Fatalf("fine: %+v, events %v: the run did not go on after a failed injection", f, *events)
+	}
+	if tl := s.Timeline(); strings.Count(tl, " failed: ") != c["broken"].Planned || strings.Contains(tl, "skip #") {
+		t.Fatalf("timeline:\n%s", tl)
+	}
+}
+
+func TestScheduleRequiresEveryKindInjectedWhenAsked(t *testing.T) {
+	for _, require := range []bool{false, true} {
+		t.Run(fmt.Sprint("require=", require), func(t *testing.T) {
+			_, rng := Seed(t)
+			kinds, _, _ := fakeKinds(&fakeNemesis{name: "fine"},
+				&fakeNemesis{name: "refused", injectErr: fmt.Errorf("%w: nothing to hit", ErrSkipped)})
+			s, err := NewSchedule(nil, ScheduleConfig{Rand: rng, Kinds: kinds, Duration: 300 * time.Millisecond,
+				Interval: 20 * time.Millisecond, RequireEveryKind: require, settled: func(context.Context) error { return nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Run(context.Background())
+			r := s.Counts()["refused"]
+			if r.Injected != 0 || r.Skipped != r.Planned {
+				t.Fatalf("refused: %+v, want every planned step skipped", r)
+			}
+			switch {
+			case !require && err != nil:
+				t.Fatalf("a kind never injected failed a run that does not require every kind: %v", err)
+			case require && (err == nil || !strings.Contains(err.Error(), "fault kind refused was never injected") ||
+				strings.Contains(err.Error(), "kind fine")):
+				t.Fatalf("run: %v, want an error naming kind refused only", err)
+			}
+		})
+	}
+}
+
+// failingPower kills the node, as a power loss does first, and then fails
+// to drop its unsynced writes.
+type failingPower struct {
+	c   *Cluster
+	err error
+}
+
+func (p *failingPower) PowerLoss(node int) (PowerLossResult, error) {
+	if err := p.c.Kill9(node); err != nil {
+		return PowerLossResult{}, err
+	}
+	return PowerLossResult{}, p.err
+}
+
+func TestAPowerLossThatFailsAfterTheKillIsReportedAndHealedByARestart(t *testing.T) {
+	// A process that runs until killed stands in for the broker: the
+	// restart only has to start it again.
+	bin := filepath.Join(t.TempDir(), "sleeper")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, rng := Seed(t)
+	c := newCluster(t, Config{Nodes: 1, Rand: rng, Bin: bin, StartTimeout: 200 * time.Millisecond})
+	n := c.Nodes[0]
+	if err := n.spawn(); err != nil {
+		t.Fatal(err)
+	}
+	p := &failingPower{c: c, err: errors.New("rename ct-rf3-2 meta: file exists")}
+	f, err := PowerLossFault(p).Inject(context.Background(), c, Step{N: 1, Node: 1})
+	if f == nil || !errors.Is(err, p.err) || errors.Is(err, ErrSkipped) {
+		t.Fatalf("power loss that failed after the kill: fault %v, error %v; want the fault to heal and the error", f, err)
+	}
+	if n.Running() || !slices.Equal(f.Nodes(), []int{1}) {
+		t.Fatalf("running %v, nodes %v: want node 1 down", n.Running(), f.Nodes())
+	}
+	// The heal starts it again (it never answers Kafka, so the heal
+	// itself times out waiting for it).
+	f.Heal(context.Background())
+	if n.Incarnations() != 2 {
+		t.Fatalf("%d incarnations after the heal, want 2 (restarted)", n.Incarnations())
 	}
 }
