@@ -166,3 +166,14 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 func syncDir(dir string) error { return framedfile.SyncDir(dir) }
+
+// syncMadeDirs makes the directories made in dir durable: until dir is
+// fsynced, a power loss may drop their names, and everything in them,
+// however well their own files were synced.
+func syncMadeDirs(dir string) error {
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("log: sync %s: %w", dir, err)
+	}
+	observeSync(syncOpMkdir, dir)
+	return nil
+}

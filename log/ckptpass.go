@@ -31,6 +31,7 @@ const (
 	syncOpFsync   = "fsync"   // an fsync of one file and of its directory
 	syncOpSyncFS  = "syncfs"  // a syncfs of the data dir's file system
 	syncOpFlush   = "flush"   // fsyncs of a log's segments with unflushed data (path: the log's dir)
+	syncOpMkdir   = "mkdir"   // an fsync of a directory that new directories were made in
 )
 
 // syncObserver, if set (by tests), is told of each durable write of the

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -286,6 +287,45 @@ func TestCheckpointPassReplacesAVersion1Checkpoint(t *testing.T) {
 		if pass == 1 && (fileVersion(t, path) != checkpointFormat.Version || c.recoveryOffset != l.NextOffset()) {
 			t.Fatalf("pass %d: checkpoint at version %d with %+v, want version %d at recovery offset %d",
 				pass, fileVersion(t, path), c, checkpointFormat.Version, l.NextOffset())
+		}
+	}
+}
+
+// TestManagerSyncsTheDirsItMakes: the names of the dirs the Manager makes
+// (its meta dirs, every new partition's dir) are made durable by an fsync
+// of their parent before anything in them is relied on: without it a
+// power loss may drop a partition dir, and the records synced in it.
+func TestManagerSyncsTheDirsItMakes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	r := recordSyncs(t, dir)
+	m, err := OpenManager(dir, Options{CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got := r.take(); !slices.Contains(got, "mkdir meta") || !slices.Contains(got, "mkdir data") {
+		t.Fatalf("syncs at open: %q, want the meta dir and the data dir synced", got)
+	}
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"create topic", func() error { _, err := m.CreateTopic("t", 3, nil); return err }},
+		{"add partitions", func() error { return m.AddPartitions("t", 5) }},
+		{"host partitions", func() error {
+			_, err := m.CreateTopicHosting("h", TopicID{1}, 4, []int32{1}, nil)
+			if err == nil {
+				err = m.HostPartitions("h", 4, []int32{2, 3})
+			}
+			return err
+		}},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.what, err)
+		}
+		if got := r.take(); countOps(got, syncOpMkdir) == 0 || !slices.Contains(got, "mkdir data") {
+			t.Fatalf("%s: syncs %q, want the data dir synced for the new partition dirs", st.what, got)
 		}
 	}
 }

@@ -197,6 +197,13 @@ func OpenManager(dir string, opts Options) (*Manager, error) {
 	if err := os.MkdirAll(filepath.Join(dir, metaDir, topicsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("log: open data dir %s: %w", dir, err)
 	}
+	// The meta dirs may have just been made: a topic's metadata file
+	// synced into them must not vanish with them in a power loss.
+	for _, d := range []string{filepath.Join(dir, metaDir), dir} {
+		if err := syncMadeDirs(d); err != nil {
+			return nil, fmt.Errorf("log: open data dir %s: %w", dir, err)
+		}
+	}
 	lk, err := lockDir(dir)
 	if err != nil {
 		return nil, err
@@ -345,6 +352,17 @@ func (m *Manager) createLogs(topic string, partitions []int32, cfg Config) ([]*L
 		dirs, cfgs = append(dirs, dir), append(cfgs, &cfg)
 	}
 	logs, err := m.openLogs(dirs, cfgs, &managedOpen{cache: m.segCache, files: m.files})
+	if err == nil {
+		// One fsync of the data dir for every new partition dir, before
+		// any is served: a record acknowledged as synced
+		// (flush.messages=1) must not be lost with its dir's name.
+		if err = syncMadeDirs(m.dir); err != nil {
+			err = m.storageErr(err)
+			for _, l := range logs {
+				l.Close()
+			}
+		}
+	}
 	if err != nil {
 		for _, dir := range dirs {
 			os.RemoveAll(dir)

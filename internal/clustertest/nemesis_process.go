@@ -158,22 +158,16 @@ func (n *Node) journal() string {
 }
 
 // wipeDataDir removes every entry of dataDir that keep does not keep (nil
-// keeps none) and, given a sync journal, makes what is left that
-// journal's new baseline (writeBaseline), the data dir's own entries
-// unknown, as at the broker's first start. A wipe is a log disk replaced
-// by an empty one: the old journal describes a disk that is gone. Kept,
-// its directory records would name inodes the wipe freed and the file
-// system hands out again to whatever the broker creates next (a new
-// partition dir inheriting the old meta dir's inode), and a later power
-// loss of the node would "rename back" names that were never renamed.
-//
-// Why not the data dir's entries too (only what the wipe kept, durable):
-// the broker does not fsync the data dir when it creates a partition dir
-// or its meta dir, only at a clean shutdown (log.Manager.closeLogs), so
-// with them a power loss of a wiped node drops every partition created
-// since, synced records and all. A first start has the same gap and the
-// harness no record of the data dir then either; a wipe is made no
-// stricter than a first start.
+// keeps none) and, given a sync journal, makes what is left, the data
+// dir's own entries included, that journal's new baseline
+// (writeBaseline). A wipe is a log disk replaced by an empty one: the old
+// journal describes a disk that is gone. Kept, its directory records
+// would name inodes the wipe freed and the file system hands out again to
+// whatever the broker creates next (a new partition dir inheriting the
+// old meta dir's inode), and a later power loss of the node would "rename
+// back" names that were never renamed. With the data dir's entries in
+// the baseline, a partition dir the broker makes afterwards survives a
+// power loss only if the broker synced the data dir after making it.
 func wipeDataDir(dataDir, journal string, keep func(name string) bool) error {
 	ents, err := os.ReadDir(dataDir)
 	if err != nil {
@@ -190,5 +184,5 @@ func wipeDataDir(dataDir, journal string, keep func(name string) bool) error {
 	if journal == "" {
 		return nil
 	}
-	return writeBaseline(dataDir, journal, false)
+	return writeBaseline(dataDir, journal, true)
 }
