@@ -220,6 +220,13 @@ func newCluster(t testing.TB, cfg Config) *Cluster {
 		if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
 			t.Fatal(err)
 		}
+		if cfg.PowerLoss {
+			// The empty data dir is durable: whatever the broker makes
+			// in it survives a power loss only if the broker synced it.
+			if err := writeBaseline(n.DataDir, n.journalPath(), true); err != nil {
+				t.Fatal(err)
+			}
+		}
 		c.Nodes = append(c.Nodes, n)
 	}
 	if cfg.Quorum {

@@ -385,8 +385,8 @@ func cutFile(path string, cur int64, d durable, rng *rand.Rand, r *PowerLossResu
 // writeBaseline replaces the journal with one record per file and
 // directory under root as it is now: after a power loss, what survived is
 // what is durable. Without withRoot, root itself gets no record: its
-// entries are as unknown as at the broker's first start (a directory
-// never fsynced keeps its entries).
+// entries are then unknown (a directory with no record keeps its
+// entries).
 func writeBaseline(root, journal string, withRoot bool) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
