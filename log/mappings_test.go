@@ -147,23 +147,18 @@ func TestPartitionMappingsFollowDataNotLeadershipChanges(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	m = openManager(t, dir, opts)
-	topic, _ = m.Topic("t")
-	logs = topic.Partitions
-	want("restarted", 1, 1, 1)
-	failovers(5, false)
-	want("restarted, after 5 more leadership moves", 1, 1, 1)
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
+	for _, restart := range []struct{ dir, what string }{{dir, "restarted"}, {crash, "restarted after a crash"}} {
+		dir = restart.dir // where want counts
+		m = openManager(t, dir, opts)
+		topic, _ = m.Topic("t")
+		logs = topic.Partitions
+		want(restart.what, 1, 1, 1)
+		failovers(5, false)
+		want(restart.what+", after 5 more leadership moves", 1, 1, 1)
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
-
-	dir = crash
-	m = openManager(t, dir, opts)
-	topic, _ = m.Topic("t")
-	logs = topic.Partitions
-	want("restarted after a crash", 1, 1, 1)
-	failovers(5, false)
-	want("restarted after a crash, after 5 more leadership moves", 1, 1, 1)
 }
 
 // TestManagerMappingsStayBoundedThroughTruncations: partitions that keep
