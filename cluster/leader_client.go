@@ -46,29 +46,27 @@ var _ LeaderSource = (*Embedded)(nil)
 type LeaderClient struct {
 	cfg clientv3.Config
 	src LeaderSource
-	// cur is the client of the leader the source last named, nil while
-	// it knows of none (or before it first did); written by run.
-	cur atomic.Pointer[clientv3.Client]
+	// cur is the leader the source last named; replaced by run.
+	cur atomic.Pointer[leaderTerm]
 	// clients are the clients made so far, by their endpoints; owned by
 	// run (and by Close once run has returned).
 	clients map[string]*clientv3.Client
-	// leaderTerm lasts while the leader the source names stays the same:
-	// run cancels it, with errQuorumLeaderMoved, once it follows the
-	// next (EtcdStore.partitionTxn).
-	leaderTerm atomic.Pointer[leaderTerm]
-	done       chan struct{}
-	wg         sync.WaitGroup
+	done    chan struct{}
+	wg      sync.WaitGroup
 }
 
-// leaderTerm is a context that ends when the source names a new leader.
+// leaderTerm is one leader the source named: its client, and a context
+// that ends, with errQuorumLeaderMoved, when the source names the next
+// (EtcdStore.partitionTxn).
 type leaderTerm struct {
+	cli    *clientv3.Client // nil while the source knows of no leader
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 }
 
-func newLeaderTerm() *leaderTerm {
+func newLeaderTerm(cli *clientv3.Client) *leaderTerm {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &leaderTerm{ctx: ctx, cancel: cancel}
+	return &leaderTerm{cli: cli, ctx: ctx, cancel: cancel}
 }
 
 // maxLeaderClients bounds the clients a LeaderClient keeps: more than
@@ -83,12 +81,14 @@ const maxLeaderClients = 8
 // stops it.
 func NewLeaderClient(cfg clientv3.Config, src LeaderSource) (*LeaderClient, error) {
 	l := &LeaderClient{cfg: cfg, src: src, clients: map[string]*clientv3.Client{}, done: make(chan struct{})}
-	l.leaderTerm.Store(newLeaderTerm())
+	var cli *clientv3.Client
 	if urls := src.LeaderClientURLs(); len(urls) > 0 {
-		if err := l.follow(urls); err != nil {
+		var err error
+		if cli, err = l.clientOf(urls, nil); err != nil {
 			return nil, err
 		}
 	}
+	l.cur.Store(newLeaderTerm(cli))
 	l.wg.Go(l.run)
 	return l, nil
 }
@@ -99,13 +99,19 @@ func (l *LeaderClient) run() {
 		// Subscribed before reading the leader: a change between the two
 		// is not missed.
 		changed := l.src.LeaderChanged()
+		cur := l.cur.Load()
+		cli := cur.cli
 		if urls := l.src.LeaderClientURLs(); len(urls) > 0 {
 			// clientv3.New only fails on a config that New already took.
-			_ = l.follow(urls)
+			if c, err := l.clientOf(urls, cur.cli); err == nil {
+				cli = c
+			}
 		}
-		if moved {
-			// After follow: a write sent again goes to the new leader.
-			l.leaderTerm.Swap(newLeaderTerm()).cancel(errQuorumLeaderMoved)
+		if moved || cli != cur.cli {
+			// The new term's client is in place before the old term
+			// ends: a write sent again goes to the new leader.
+			l.cur.Store(newLeaderTerm(cli))
+			cur.cancel(errQuorumLeaderMoved)
 		}
 		select {
 		case <-changed:
@@ -115,49 +121,47 @@ func (l *LeaderClient) run() {
 	}
 }
 
-// term returns a context that ends, with errQuorumLeaderMoved as its
-// cause, when the source next names a new leader (nil for a nil l).
-func (l *LeaderClient) term() context.Context {
+// term returns the current leader's term (nil for a nil l).
+func (l *LeaderClient) term() *leaderTerm {
 	if l == nil {
 		return nil
 	}
-	return l.leaderTerm.Load().ctx
+	return l.cur.Load()
 }
 
-// follow makes the client of urls the current one, dialling it if it is
-// new. A client is lazy: it connects at its first request (ready wakes
-// it), so dialling a leader that has just died blocks nothing.
-func (l *LeaderClient) follow(urls []string) error {
+// clientOf returns the client of urls, dialling it if it is new. A
+// client is lazy: it connects at its first request (ready wakes it), so
+// dialling a leader that has just died blocks nothing. Past
+// maxLeaderClients, the clients other than inUse are closed first.
+func (l *LeaderClient) clientOf(urls []string, inUse *clientv3.Client) (*clientv3.Client, error) {
 	key := strings.Join(urls, ",")
-	cli, ok := l.clients[key]
-	if !ok {
-		cfg := l.cfg
-		cfg.Endpoints = slices.Clone(urls)
-		var err error
-		if cli, err = clientv3.New(cfg); err != nil {
-			return fmt.Errorf("cluster: etcd client for the quorum leader %v: %w", urls, err)
-		}
-		if len(l.clients) >= maxLeaderClients {
-			// A write in flight on a closed client fails as any write
-			// to an unreachable member does, and is written again.
-			cur := l.cur.Load()
-			for k, c := range l.clients {
-				if c != cur {
-					_ = c.Close()
-					delete(l.clients, k)
-				}
+	if cli, ok := l.clients[key]; ok {
+		return cli, nil
+	}
+	cfg := l.cfg
+	cfg.Endpoints = slices.Clone(urls)
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: etcd client for the quorum leader %v: %w", urls, err)
+	}
+	if len(l.clients) >= maxLeaderClients {
+		// A write in flight on a closed client fails as any write to an
+		// unreachable member does, and is written again.
+		for k, c := range l.clients {
+			if c != inUse {
+				_ = c.Close()
+				delete(l.clients, k)
 			}
 		}
-		l.clients[key] = cli
 	}
-	l.cur.Store(cli)
-	return nil
+	l.clients[key] = cli
+	return cli, nil
 }
 
 // Endpoints returns the endpoints of the current leader's client, nil
 // while there is none.
 func (l *LeaderClient) Endpoints() []string {
-	if cli := l.cur.Load(); cli != nil {
+	if cli := l.cur.Load().cli; cli != nil {
 		return cli.Endpoints()
 	}
 	return nil
@@ -167,17 +171,18 @@ func (l *LeaderClient) Endpoints() []string {
 // connection is up, nil otherwise (the caller writes through its other
 // client). A connection gone idle is woken for the next write.
 func (l *LeaderClient) ready() *clientv3.Client {
-	if l == nil {
+	return l.term().ready()
+}
+
+// ready is LeaderClient.ready for this term's client (nil for a nil t).
+func (t *leaderTerm) ready() *clientv3.Client {
+	if t == nil || t.cli == nil {
 		return nil
 	}
-	cli := l.cur.Load()
-	if cli == nil {
-		return nil
-	}
-	conn := cli.ActiveConnection()
+	conn := t.cli.ActiveConnection()
 	switch conn.GetState() {
 	case connectivity.Ready:
-		return cli
+		return t.cli
 	case connectivity.Idle:
 		conn.Connect()
 	}
@@ -188,7 +193,7 @@ func (l *LeaderClient) ready() *clientv3.Client {
 func (l *LeaderClient) Close() error {
 	close(l.done)
 	l.wg.Wait()
-	l.cur.Store(nil)
+	l.cur.Store(newLeaderTerm(nil))
 	var errs []error
 	for _, c := range l.clients {
 		errs = append(errs, c.Close())

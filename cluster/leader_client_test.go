@@ -313,14 +313,14 @@ func TestLeaderClientFollowsALeaderNamedWhileItsFirstConnectionStarts(t *testing
 		if got := log.take(); got[eps[to]] != 1 || len(got) != 1 {
 			t.Fatalf("round %d: a write through the leader client reached %v, want %s only", round, got, eps[to])
 		}
-		first := lc.cur.Load()
+		first := lc.cur.Load().cli
 		src.move(urls[from])
 		pollUntil(t, "the leader client back on the first leader", func() bool {
 			e := lc.Endpoints()
 			return len(e) == 1 && e[0] == urls[from]
 		})
 		src.move(urls[to])
-		pollUntil(t, "the leader client on the moved leader again", func() bool { return lc.cur.Load() == first })
+		pollUntil(t, "the leader client on the moved leader again", func() bool { return lc.cur.Load().cli == first })
 		if err := lc.Close(); err != nil {
 			t.Fatalf("close: %v", err)
 		}

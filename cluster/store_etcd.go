@@ -743,15 +743,13 @@ var errQuorumLeaderMoved = errors.New("cluster: the metadata quorum's leader cha
 // controller reads again, as after any lost compare.
 func (s *EtcdStore) partitionTxn(ctx context.Context, fence, cmps []clientv3.Cmp, ops []clientv3.Op) (ok bool, rev int64, err error) {
 	for {
-		// The term is taken before the client is chosen: a leader named
-		// between the two still cancels the write.
 		term := s.leader.term()
 		if term == nil {
-			return s.txnOn(ctx, s.leader.ready(), fence, cmps, ops)
+			return s.txnOn(ctx, nil, fence, cmps, ops)
 		}
 		wctx, cancel := context.WithCancelCause(ctx)
-		stop := context.AfterFunc(term, func() { cancel(context.Cause(term)) })
-		ok, rev, err = s.txnOn(wctx, s.leader.ready(), fence, cmps, ops)
+		stop := context.AfterFunc(term.ctx, func() { cancel(context.Cause(term.ctx)) })
+		ok, rev, err = s.txnOn(wctx, term.ready(), fence, cmps, ops)
 		stop()
 		moved := errors.Is(context.Cause(wctx), errQuorumLeaderMoved)
 		cancel(nil)
