@@ -3,6 +3,7 @@ package clustertest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +156,20 @@ func TestPowerLossOfASingleBrokerLosesOnlyAnUnsyncedTail(t *testing.T) {
 	}
 }
 
+// startFlushedBroker starts one broker whose power losses drop what it
+// did not sync, with plTopic created at flush.messages=1 (the configs
+// returned, to create it again).
+func startFlushedBroker(ctx context.Context, t *testing.T, rng *rand.Rand) (*Cluster, map[string]*string) {
+	t.Helper()
+	c := Start(t, Config{Nodes: 1, Rand: rng, Args: singleArgs, PowerLoss: true})
+	one := "1"
+	flush := map[string]*string{"flush.messages": &one}
+	if err := c.CreateTopic(ctx, plTopic, plParts, 1, flush); err != nil {
+		t.Fatal(err)
+	}
+	return c, flush
+}
+
 // TestPowerLossOfASingleBrokerWithFlushMessagesLosesNothing: with
 // flush.messages=1 an acknowledged record is fsynced first (DESIGN.md's
 // guarantee), so a power loss loses none of them.
@@ -163,11 +178,7 @@ func TestPowerLossOfASingleBrokerWithFlushMessagesLosesNothing(t *testing.T) {
 	seed, rng := Seed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), plTimeout)
 	defer cancel()
-	c := Start(t, Config{Nodes: 1, Rand: rng, Args: singleArgs, PowerLoss: true})
-	one := "1"
-	if err := c.CreateTopic(ctx, plTopic, plParts, 1, map[string]*string{"flush.messages": &one}); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := startFlushedBroker(ctx, t, rng)
 	h := NewHistory()
 	produceAll(ctx, t, c, h, 1, plCount)
 	res, err := c.PowerLossTorn(1, rng)
@@ -200,12 +211,7 @@ func TestPowerLossAfterAWipeOfASingleBrokerLosesNothingSynced(t *testing.T) {
 	seed, rng := Seed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), plTimeout)
 	defer cancel()
-	c := Start(t, Config{Nodes: 1, Rand: rng, Args: singleArgs, PowerLoss: true})
-	one := "1"
-	flush := map[string]*string{"flush.messages": &one}
-	if err := c.CreateTopic(ctx, plTopic, plParts, 1, flush); err != nil {
-		t.Fatal(err)
-	}
+	c, flush := startFlushedBroker(ctx, t, rng)
 	h := NewHistory()
 	produceAll(ctx, t, c, h, 1, plCount) // the old disk's, gone with it
 	if err := c.Kill9(1); err != nil {
